@@ -1,0 +1,125 @@
+"""Checks at the boundary: columns, options, weights, right columns, random state.
+
+Options are validated once, where they enter (scikit-learn's parameter
+validation); inner code trusts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, OptionError, message
+
+__all__ = [
+    "check_random_state",
+    "check_choice",
+    "check_columns",
+    "check_right_column",
+    "check_positive_weights",
+    "parse_list",
+    "parse_mapping",
+]
+
+
+def check_random_state(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a ``numpy.random.Generator`` from an int seed or a Generator.
+
+    ``None`` is refused: every random draw in nonrecours is reproducible, so a
+    seed must be given explicitly.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise OptionError(message("seed must be a non-negative integer", where="seed",
+                                      expected="an integer >= 0", found=str(seed)))
+        return np.random.default_rng(int(seed))
+    raise OptionError(message("a seed is required for reproducible draws", where="seed",
+                              expected="an integer or numpy.random.Generator",
+                              found=repr(seed), hint="pass seed=1 (or any integer)"))
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Check that option ``name`` is one of ``allowed`` and return it."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise OptionError(message(f"unknown value for {name}", where=f"option {name}",
+                                  expected="one of " + ", ".join(map(str, allowed)),
+                                  found=repr(value)))
+    return value
+
+
+def check_columns(data: pd.DataFrame, columns: Iterable[str | None], *, role: str = "column",
+                  source: str = "data") -> None:
+    """Raise :class:`InputError` naming every requested column absent from ``data``."""
+    missing = [c for c in columns if c is not None and c not in data.columns]
+    if missing:
+        avail = ", ".join(map(str, list(data.columns)[:12]))
+        more = "" if data.shape[1] <= 12 else f", ... ({data.shape[1]} columns)"
+        raise InputError(message(f"{role} not found in {source}",
+                                 where=", ".join(repr(c) for c in missing),
+                                 expected="a column of the input", found=f"columns {avail}{more}",
+                                 hint="check the spelling or the option naming the column"))
+
+
+def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
+    """Return a right column as float64 with NaN for 'not eligible'.
+
+    Rights are coded 1 = takes up, 0 = eligible but does not, empty = not
+    eligible. Anything else raises :class:`InputError` with the row count.
+    """
+    check_columns(data, [column], role="right column")
+    s = data[column]
+    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
+    if bad.any():
+        examples = ", ".join(map(repr, pd.unique(s[bad])[:3]))
+        raise InputError(message("a right column holds values other than 1, 0 or empty",
+                                 where=f"column {column!r}", expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
+                                 found=f"{int(bad.sum())} rows such as {examples}",
+                                 hint="recode the column before estimating"))
+    return values
+
+
+def check_positive_weights(w: np.ndarray, column: str, *, allow_zero: bool = False) -> np.ndarray:
+    """Check weights are finite and positive (or non-negative) and return them as float64."""
+    w = np.asarray(w, dtype=float)
+    bad_nan = ~np.isfinite(w)
+    bad = bad_nan | ((w < 0) if allow_zero else (w <= 0))
+    if bad.any():
+        exp = ">= 0" if allow_zero else "> 0"
+        raise InputError(message("weights must be finite and positive", where=f"column {column!r}",
+                                 expected=exp, found=f"{int(bad.sum())} rows missing or {'negative' if allow_zero else 'not positive'}",
+                                 hint="fix or drop those rows; non-respondents keep weight 0 only after non-response adjustment"))
+    return w
+
+
+def parse_list(text: str | Sequence[str] | None, *, option: str) -> list[str]:
+    """Split a comma-separated option into a list of non-empty names."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = [t.strip() for t in items if t.strip()]
+    if isinstance(text, str) and text.strip() and not out:
+        raise OptionError(message("empty list", where=f"option {option}", expected="comma-separated names", found=repr(text)))
+    return out
+
+
+def parse_mapping(text: str | None, *, option: str, value_type: type = float) -> dict[str, Any]:
+    """Parse ``'a=1,b=2'`` into ``{'a': 1.0, 'b': 2.0}``."""
+    out: dict[str, Any] = {}
+    for item in parse_list(text, option=option):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(message("malformed item", where=f"option {option}", expected="name=value pairs separated by commas",
+                                      found=repr(item)))
+        try:
+            out[key.strip()] = value_type(val)
+        except ValueError:
+            raise OptionError(message("value is not a number", where=f"option {option}, item {key.strip()!r}",
+                                      expected=value_type.__name__, found=repr(val))) from None
+    return out

@@ -1,0 +1,77 @@
+"""Exceptions and warnings raised by nonrecours.
+
+Every error a user can reach is a :class:`NonrecoursError` (a ``ValueError``)
+whose message says *what* is wrong, *where* (column, option, file, key),
+what was *expected*, what was *found*, and a *hint*. The CLI prints the
+message on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class NonrecoursError(ValueError):
+    """Base class of the errors nonrecours raises on bad input or options."""
+
+
+class InputError(NonrecoursError):
+    """A data file or table is not as expected (columns, codes, values)."""
+
+
+class OptionError(NonrecoursError):
+    """An option or parameter has an invalid value."""
+
+
+class DesignError(NonrecoursError):
+    """The sampling design is inconsistent (nesting, FPC, lonely PSUs)."""
+
+
+class ConvergenceError(NonrecoursError):
+    """An iterative fit (calibration, model) did not converge."""
+
+
+class ConfigError(NonrecoursError):
+    """A study file is invalid (unknown key, wrong type, missing file)."""
+
+
+class OutputError(NonrecoursError):
+    """An output cannot be written (would overwrite an input, folder not empty)."""
+
+
+class NonrecoursWarning(UserWarning):
+    """Base class of the warnings nonrecours emits."""
+
+
+class LonelyPSUWarning(NonrecoursWarning):
+    """A stratum has a single PSU and a lonely-PSU rule other than ``fail`` applied."""
+
+
+class ConvergenceWarning(NonrecoursWarning):
+    """An iterative procedure stopped at a boundary or with a loose tolerance."""
+
+
+class DisclosureWarning(NonrecoursWarning):
+    """Cells were suppressed for statistical confidentiality."""
+
+
+def message(what: str, *, where: str | None = None, expected: str | None = None,
+            found: str | None = None, hint: str | None = None) -> str:
+    """Build an error message from its parts: what, where, expected, found, hint.
+
+    Examples
+    --------
+    >>> message("weights must be positive", where="column 'weight'",
+    ...         expected="> 0", found="3 rows <= 0", hint="drop or fix those rows")
+    "column 'weight': weights must be positive; expected > 0, found 3 rows <= 0. Hint: drop or fix those rows."
+    """
+    text = f"{where}: {what}" if where else what
+    parts = []
+    if expected is not None:
+        parts.append(f"expected {expected}")
+    if found is not None:
+        parts.append(f"found {found}")
+    if parts:
+        text += "; " + ", ".join(parts)
+    text += "."
+    if hint:
+        text += f" Hint: {hint.rstrip('.')}."
+    return text

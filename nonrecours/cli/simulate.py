@@ -1,0 +1,50 @@
+"""``nonrecours simulate``: write a synthetic population of recipients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._checks import check_choice
+from ..errors import OptionError, message
+from ..simulate import FORMATS, simulate_population
+from ..simulate.population import check_outputs
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "simulate"]
+
+
+@handle_errors
+def simulate(
+    territories: int = typer.Option(1500, "--territories", help="Number of priority neighbourhoods (QPV); each is "
+                                    "paired with the rest of its urban area."),
+    seed: int = typer.Option(..., "--seed", help="Seed of the random draws (the output is reproducible)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (created if missing)."),
+    format: str = typer.Option("csv", "--format", help="File format: csv or parquet."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
+) -> None:
+    """Simulate recipients, territories and true take-up rates; write three tables to --out."""
+    check_choice("--format", format, FORMATS)
+    if territories < 1:
+        raise OptionError(message("the number of territories must be positive", where="--territories",
+                                  expected="an integer >= 1", found=str(territories)))
+    if seed < 0:
+        raise OptionError(message("the seed must be non-negative", where="--seed", expected="an integer >= 0",
+                                  found=str(seed)))
+    check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error
+    pop = simulate_population(territories, seed=seed)
+    paths = pop.write(out, format, overwrite=overwrite)
+    r = pop.recipients
+    n_qpv = int(r["is_qpv"].sum())
+    typer.echo(f"{len(pop.territories):,} territories ({territories:,} QPVs and the rest of their urban areas), "
+               f"{len(r):,} recipients ({n_qpv / max(len(r), 1):.1%} in QPVs), seed {seed}")
+    shares = r["benefit"].value_counts(normalize=True, sort=False)
+    typer.echo("benefits: " + ", ".join(f"{b} {v:.1%}" for b, v in shares.items()))
+    echo_table(pop.summary())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to ``app``."""
+    app.command("simulate")(simulate)

@@ -1,0 +1,120 @@
+"""``nonrecours territorial``: small-area estimates, administrative rates, comparison with the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .._checks import check_choice, parse_list
+from ..io import check_output, read_table, write_table
+from ..territorial import admin_rates, compare_estimates, fit_territories
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "fit", "admin", "compare"]
+
+sub = typer.Typer(name="territorial", no_args_is_help=True,
+                  help="Per-territory take-up: Fay-Herriot estimates, administrative rates, comparison.")
+
+
+@handle_errors
+def fit(
+    direct: Path = typer.Argument(..., help="Direct estimates by territory (output of 'nonrecours estimate --by territory')."),
+    aux: Path = typer.Option(..., "--aux", help="Territories file with the covariates (territories.csv of simulate)."),
+    covariates: str = typer.Option(..., "--covariates", help="Comma-separated covariate columns of --aux."),
+    method: str = typer.Option("reml", "--method", help="Model variance: reml, ml or fh (moments)."),
+    transform: str = typer.Option("none", "--transform", help="none, or arcsin (arcsine square root, back-transformed)."),
+    variance: str = typer.Option("gvf", "--variance", help="Sampling variances: gvf (smoothed, p(1-p)deff/n) or direct (se^2)."),
+    mse: Optional[str] = typer.Option(None, "--mse", help="prasad-rao (default; Datta-Lahiri for ml) or bootstrap "
+                                      "(default with --transform arcsin)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for --mse bootstrap."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark to a larger area: a column of --aux "
+                                            "(e.g. departement, is_qpv) or 'nation'."),
+    benchmark_method: str = typer.Option("ratio", "--benchmark-method", help="ratio or additive."),
+    weight: str = typer.Option("population", "--weight", help="Column of --aux weighting territories when benchmarking."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
+    out: Path = typer.Option(..., "--out", help="Output table (csv, parquet or json)."),
+    diagnostics_out: Optional[Path] = typer.Option(None, "--diagnostics-out", help="Also write per-territory diagnostics."),
+) -> None:
+    """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
+    check_choice("--method", method, ("reml", "ml", "fh"))
+    check_choice("--transform", transform, ("none", "arcsin"))
+    check_choice("--variance", variance, ("gvf", "direct"))
+    if mse is not None:
+        check_choice("--mse", mse, ("prasad-rao", "bootstrap"))
+    check_choice("--benchmark-method", benchmark_method, ("ratio", "additive"))
+    inputs = [direct, aux]
+    check_output(out, inputs)
+    if diagnostics_out is not None:
+        check_output(diagnostics_out, inputs, option="--diagnostics-out")
+    res = fit_territories(read_table(direct, option="DIRECT"), read_table(aux, option="--aux"),
+                          parse_list(covariates, option="--covariates"), method=method, transform=transform,
+                          variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
+                          benchmark_method=benchmark_method, weight=weight, level=level)
+    echo_table(res.models[["right", "m", "n_predicted", "model_variance", "model_variance_se", "zero_variance",
+                           "mean_gamma", "median_cv_gain", "shapiro_p", "mse"]])
+    echo_table(res.coefficients_frame())
+    if res.benchmark is not None:
+        echo_table(res.benchmark.to_frame())
+    write_table(res.to_frame(), out, inputs=inputs)
+    if diagnostics_out is not None:
+        write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs)
+    typer.echo(f"wrote {out}")
+
+
+@handle_errors
+def admin(
+    recipients: Path = typer.Argument(..., help="Linked recipients file (recipients.csv of simulate, or a real extract)."),
+    rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
+    min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells with fewer eligible recipients."),
+    out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
+    totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département totals."),
+) -> None:
+    """Exact take-up counts and rates per territory and right, with primary and secondary suppression."""
+    inputs = [recipients]
+    check_output(out, inputs)
+    if totals_out is not None:
+        check_output(totals_out, inputs, option="--totals-out")
+    res = admin_rates(read_table(recipients, option="RECIPIENTS"), parse_list(rights, option="--rights"),
+                      min_cell=min_cell)
+    n = res.n_suppressed
+    typer.echo(f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary")
+    write_table(res.to_frame(), out, inputs=inputs)
+    if totals_out is not None:
+        write_table(res.departements, totals_out, option="--totals-out", inputs=inputs)
+    typer.echo(f"wrote {out}")
+
+
+@handle_errors
+def compare(
+    estimates: Path = typer.Argument(..., help="Output of 'territorial fit' (or of 'estimate --by territory')."),
+    truth: Path = typer.Option(..., "--truth", help="True rates: 'territorial admin' output or simulate's truth.csv."),
+    level: float = typer.Option(0.95, "--level", help="Level of the direct CIs rebuilt from se_direct."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the summary table."),
+    detail_out: Optional[Path] = typer.Option(None, "--detail-out", help="Write the per-territory errors."),
+) -> None:
+    """Bias, RMSE and CI coverage of the direct and small-area estimates against the truth."""
+    inputs = [estimates, truth]
+    for path, option in ((out, "--out"), (detail_out, "--detail-out")):
+        if path is not None:
+            check_output(path, inputs, option=option)
+    res = compare_estimates(read_table(estimates, option="ESTIMATES"), read_table(truth, option="--truth"), level=level)
+    echo_table(res.summary)
+    if res.n_without_truth:
+        typer.echo(f"{res.n_without_truth} estimate rows without a true rate (suppressed or absent) left out")
+    if out is not None:
+        write_table(res.summary, out, inputs=inputs)
+    if detail_out is not None:
+        write_table(res.detail, detail_out, option="--detail-out", inputs=inputs)
+
+
+sub.command("fit")(fit)
+sub.command("admin")(admin)
+sub.command("compare")(compare)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``territorial`` command group to ``app``."""
+    app.add_typer(sub, name="territorial")

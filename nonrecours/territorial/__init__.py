@@ -1,0 +1,21 @@
+"""Territorial stage: Fay–Herriot small-area estimates, administrative rates, comparison with the truth.
+
+- :func:`fit_territories` (table level) over :func:`fit_fay_herriot`, :func:`analytic_mse`,
+  :func:`bootstrap_mse`, :func:`gvf_variance` and :func:`benchmark`;
+- :func:`admin_rates`: exact rates from a linked recipients file with disclosure control;
+- :func:`compare_estimates`: bias, RMSE and coverage against the true rates.
+"""
+
+from .admin import AdminRates, admin_rates
+from .benchmark import BenchmarkResult, benchmark
+from .compare import Comparison, compare_estimates
+from .diagnostics import area_diagnostics, normality_test
+from .fay_herriot import FayHerriotFit, fit_fay_herriot, solve_model_variance
+from .mse import MSEResult, analytic_mse, bootstrap_mse
+from .proportions import arcsin_sqrt, gvf_variance, sin_squared
+from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
+
+__all__ = ["AdminRates", "admin_rates", "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
+           "area_diagnostics", "normality_test", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance",
+           "MSEResult", "analytic_mse", "bootstrap_mse", "arcsin_sqrt", "gvf_variance", "sin_squared",
+           "OUTPUT_COLUMNS", "TerritorialFit", "fit_territories"]

@@ -1,0 +1,294 @@
+"""Small-area estimates of take-up per territory and right, from direct estimates and covariates.
+
+The table-level layer over :mod:`.fay_herriot` and :mod:`.mse`: it checks the
+two input tables, fits one Fay–Herriot model per right, predicts every
+territory of the covariates file (synthetically where there is no sample),
+adds MSEs and CIs, and optionally benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._checks import check_choice, check_columns, check_random_state
+from ..errors import InputError, OptionError, message
+from .benchmark import BenchmarkResult, benchmark as _benchmark
+from .diagnostics import area_diagnostics, normality_test
+from .fay_herriot import METHODS, FayHerriotFit, fit_fay_herriot
+from .mse import MSEResult, analytic_mse, bootstrap_mse
+from .proportions import arcsin_sqrt, gvf_variance, sin_squared
+
+__all__ = ["TerritorialFit", "fit_territories", "OUTPUT_COLUMNS"]
+
+#: Columns of the ``territorial fit`` output (docs/architecture.md), then ``n`` and ``in_sample``.
+OUTPUT_COLUMNS = ("territory", "right", "direct", "se_direct", "eblup", "mse", "rmse", "ci_low", "ci_high",
+                  "gamma", "synthetic", "n", "in_sample")
+DIRECT_COLUMNS = ("territory", "right", "n", "estimate", "se")
+
+
+def _names(values, k: int = 5) -> str:
+    values = list(values)
+    more = f" and {len(values) - k} more" if len(values) > k else ""
+    return ", ".join(map(repr, values[:k])) + more
+
+
+@dataclass(frozen=True)
+class TerritorialFit:
+    """Fay–Herriot estimates for every territory × right, with the models behind them.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per territory × right (:data:`OUTPUT_COLUMNS`); use :meth:`to_frame`.
+    fits : tuple of (str, FayHerriotFit)
+        The model of each right.
+    mses : tuple of (str, MSEResult)
+    method, transform, variance, mse_kind : str
+    level : float
+    seed : int or None
+    benchmark : BenchmarkResult or None
+    diagnostics : DataFrame
+        ``territory``, ``right``, ``gamma``, ``std_residual``, ``cv_direct``, ``cv_eblup``, ``cv_gain``.
+    """
+
+    table: pd.DataFrame
+    fits: tuple[tuple[str, FayHerriotFit], ...]
+    mses: tuple[tuple[str, MSEResult], ...]
+    method: str
+    transform: str
+    variance: str
+    mse_kind: str
+    level: float
+    seed: int | None
+    benchmark: BenchmarkResult | None
+    diagnostics: pd.DataFrame
+    models: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per territory × right: ``territory``, ``right``, ``direct``, ``se_direct``, ``eblup``, ``mse``,
+        ``rmse``, ``ci_low``, ``ci_high``, ``gamma``, ``synthetic``, ``n``, ``in_sample`` (a copy)."""
+        return self.table.copy()
+
+    def coefficients_frame(self) -> pd.DataFrame:
+        """Coefficients of every right's model with SEs, z and p-values."""
+        return pd.concat([f.coefficients_frame().assign(right=r) for r, f in self.fits],
+                         ignore_index=True)[["right", "term", "estimate", "se", "z", "p_value"]]
+
+
+def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str]) -> None:
+    check_columns(direct, DIRECT_COLUMNS, role="direct-estimate column", source="direct file")
+    check_columns(aux, ["territory", *covariates], role="covariate column", source="territories file")
+    if not covariates:
+        raise OptionError(message("no covariates given", where="option covariates",
+                                  expected="one or more columns of the territories file"))
+    dup = aux["territory"][aux["territory"].duplicated()]
+    if len(dup):
+        raise InputError(message("territories listed twice", where="territories file",
+                                 found=_names(pd.unique(dup))))
+    dup = direct[direct.duplicated(["territory", "right"])]
+    if len(dup):
+        raise InputError(message("territory x right listed twice", where="direct file",
+                                 found=_names(pd.unique(dup["territory"] + "/" + dup["right"]))))
+    unknown = sorted(set(direct["territory"]) - set(aux["territory"]))
+    if unknown:
+        raise InputError(message("territories of the direct file have no covariates", where="territories file",
+                                 found=f"{len(unknown)} absent: {_names(unknown)}",
+                                 hint="add them to the territories file (the reverse, territories without "
+                                      "direct estimates, is allowed and gives synthetic predictions)"))
+    Z = aux[list(covariates)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(Z).all(axis=1)
+    if bad.any():
+        cols = [c for c, b in zip(covariates, ~np.isfinite(Z).all(axis=0)) if b]
+        raise InputError(message("missing or non-numeric covariate values", where=f"columns {_names(cols)}",
+                                 found=f"{int(bad.sum())} territories such as {_names(aux.loc[bad, 'territory'])}",
+                                 hint="impute or drop those territories"))
+
+
+def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
+                    method: Literal["reml", "ml", "fh"] = "reml", transform: Literal["none", "arcsin"] = "none",
+                    variance: Literal["gvf", "direct"] = "gvf",
+                    mse: Literal["prasad-rao", "bootstrap"] | None = None, replicates: int = 1000,
+                    seed: int | None = None, benchmark: str | None = None,
+                    benchmark_method: Literal["ratio", "additive"] = "ratio", weight: str = "population",
+                    targets: pd.DataFrame | None = None, level: float = 0.95,
+                    rights: Sequence[str] | None = None) -> TerritorialFit:
+    """Fay–Herriot estimates of take-up rates for every territory and right.
+
+    Parameters
+    ----------
+    direct : DataFrame
+        ``nonrecours estimate --by territory`` output: ``territory``, ``right``,
+        ``n``, ``estimate``, ``se`` (``deff`` used by the GVF when present; rows
+        with ``flag == "suppressed"`` and no estimate are treated as unsampled).
+    aux : DataFrame
+        Territories file: ``territory`` and the covariates; every territory in
+        it is predicted (synthetically when it has no direct estimate).
+    covariates : sequence of str
+        Covariate columns; an intercept is added.
+    method : {"reml", "ml", "fh"}
+    transform : {"none", "arcsin"}
+        ``"arcsin"`` fits the model to :math:`\\arcsin\\sqrt{\\hat p}` and back-transforms.
+    variance : {"gvf", "direct"}
+        Sampling variances from the GVF (:func:`~.proportions.gvf_variance`) or ``se**2``.
+    mse : {"prasad-rao", "bootstrap"}, optional
+        Default ``"prasad-rao"`` (the analytic estimator matching ``method``),
+        ``"bootstrap"`` with ``transform="arcsin"`` (the only one allowed there).
+    replicates : int
+    seed : int, optional
+        Required for the bootstrap.
+    benchmark : str, optional
+        Group column of ``aux`` or ``"nation"``.
+    benchmark_method : {"ratio", "additive"}
+    weight : str
+        ``aux`` column of territory weights for benchmarking.
+    targets : DataFrame, optional
+        Benchmark targets (see :func:`~.benchmark.benchmark`).
+    level : float
+        Confidence level of the intervals.
+    rights : sequence of str, optional
+        Rights to model (default: all in ``direct``, in order of appearance).
+
+    Returns
+    -------
+    TerritorialFit
+
+    Notes
+    -----
+    CIs: :math:`\\hat\\theta_d \\pm z_{1-\\alpha/2}\\sqrt{\\mathrm{mse}_d}` clipped to
+    [0, 1]; under the arcsine transform the interval is built on the model
+    scale and back-transformed with :math:`\\sin^2`. One model per right
+    (Rao & Molina 2015, chapter 6).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"territory": list("abcdef"), "right": "tpn", "n": 30,
+    ...                   "estimate": [.2, .55, .3, .7, .4, .75], "se": .08})
+    >>> aux = pd.DataFrame({"territory": list("abcdefg"), "x": [1., 2, 3, 4, 5, 6, 7]})
+    >>> fit_territories(d, aux, ["x"]).to_frame().shape
+    (7, 13)
+    """
+    check_choice("method", method, METHODS)
+    check_choice("transform", transform, ("none", "arcsin"))
+    check_choice("variance", variance, ("gvf", "direct"))
+    if mse is None:
+        mse = "bootstrap" if transform == "arcsin" else "prasad-rao"
+    check_choice("mse", mse, ("prasad-rao", "bootstrap"))
+    if transform == "arcsin" and mse != "bootstrap":
+        raise OptionError(message("the analytic MSE is on the arcsine scale, not on the rate scale",
+                                  where="option mse", expected="bootstrap with transform arcsin", found=repr(mse),
+                                  hint="use --mse bootstrap"))
+    if not 0 < level < 1:
+        raise OptionError(message("confidence level out of range", where="option level",
+                                  expected="a number in (0, 1)", found=repr(level)))
+    if mse == "bootstrap":
+        check_random_state(seed)
+    covariates = list(covariates)
+    direct, aux = direct.copy(), aux.copy()
+    for frame in (direct, aux):
+        if "territory" in frame:
+            frame["territory"] = frame["territory"].astype(str)
+    _check_inputs(direct, aux, covariates)
+    if benchmark is not None:
+        check_columns(aux, [c for c in (benchmark, weight) if c != "nation"], role="benchmark column",
+                      source="territories file")
+        check_choice("benchmark method", benchmark_method, ("ratio", "additive"))
+    all_rights = list(pd.unique(direct["right"].astype(str)))
+    rights = all_rights if rights is None else list(rights)
+    missing = [r for r in rights if r not in all_rights]
+    if missing:
+        raise OptionError(message("rights absent from the direct file", where="option rights",
+                                  found=_names(missing), expected="one of " + ", ".join(all_rights)))
+    Z = aux[covariates].apply(pd.to_numeric).to_numpy(dtype=float)
+    Xall = np.column_stack([np.ones(len(aux)), Z])
+    names = ("intercept", *covariates)
+    pos = pd.Series(np.arange(len(aux)), index=aux["territory"].to_numpy())
+    z = stats.norm.ppf(0.5 + level / 2)
+    rng = check_random_state(seed) if mse == "bootstrap" else None
+    frames, diags, fits, mses, models = [], [], [], [], []
+    for right in rights:
+        where = f"right {right!r}"
+        d = direct[direct["right"].astype(str) == right]
+        p = pd.to_numeric(d["estimate"], errors="coerce").to_numpy(dtype=float)
+        if "flag" in d:  # rows the estimation stage suppressed: predicted like unsampled territories
+            keep = ~((d["flag"].astype(str) == "suppressed").to_numpy() & ~np.isfinite(p))
+            d, p = d[keep], p[keep]
+        nmiss = ~np.isfinite(p)
+        if nmiss.any():
+            raise InputError(message("missing direct estimates", where=f"direct file, {where}",
+                                     found=f"territories {_names(d.loc[nmiss, 'territory'])}",
+                                     hint="drop those rows: territories without a direct estimate are predicted "
+                                          "synthetically"))
+        n = pd.to_numeric(d["n"], errors="coerce").to_numpy(dtype=float)
+        se = pd.to_numeric(d["se"], errors="coerce").to_numpy(dtype=float)
+        deff = pd.to_numeric(d["deff"], errors="coerce").to_numpy(dtype=float) if "deff" in d else None
+        pbar = deff_bar = np.nan
+        if variance == "gvf":
+            D, pbar, deff_bar = gvf_variance(p, n, deff, transform=transform, where=f"direct file, {where}")
+        else:
+            bad = ~(np.isfinite(se) & (se > 0))
+            if bad.any():
+                raise InputError(message("sampling variances must be finite and positive", where=f"direct file, {where}, column 'se'",
+                                         found=f"{int(bad.sum())} territories missing or <= 0: {_names(d.loc[bad, 'territory'])}",
+                                         hint="use the GVF smoothing (--variance gvf)"))
+            D = se ** 2
+            if transform == "arcsin":
+                q = p * (1 - p)
+                if (q <= 0).any():
+                    raise InputError(message("a direct rate of 0 or 1 has no arcsine-scale variance by the delta method",
+                                             where=f"direct file, {where}", found=_names(d.loc[q <= 0, "territory"]),
+                                             hint="use --variance gvf"))
+                D = D / (4 * q)
+        y = arcsin_sqrt(p) if transform == "arcsin" else p
+        ins = pos[d["territory"].to_numpy()].to_numpy()
+        out_mask = np.ones(len(aux), bool)
+        out_mask[ins] = False
+        outs = np.flatnonzero(out_mask)
+        fit = fit_fay_herriot(y, D, Xall[ins], method=method, X_out=Xall[outs], area=aux["territory"].to_numpy()[ins],
+                              area_out=aux["territory"].to_numpy()[outs], names=names, where=where)
+        res = analytic_mse(fit) if mse == "prasad-rao" else bootstrap_mse(fit, replicates=replicates, seed=rng,
+                                                                          transform=transform)
+        k = len(outs)
+        half = z * np.sqrt(res.mse_model)
+        if transform == "arcsin":
+            est, synth = sin_squared(fit.eblup), sin_squared(fit.synthetic)
+            lo, hi = sin_squared(fit.eblup - half), sin_squared(fit.eblup + half)
+        else:
+            est, synth = np.clip(fit.eblup, 0, 1), np.clip(fit.synthetic, 0, 1)
+            lo, hi = np.clip(fit.eblup - half, 0, 1), np.clip(fit.eblup + half, 0, 1)
+        se_direct = np.concatenate([se, np.full(k, np.nan)])
+        frames.append(pd.DataFrame({
+            "territory": fit.area, "right": right, "direct": np.concatenate([p, np.full(k, np.nan)]),
+            "se_direct": se_direct, "eblup": est, "mse": res.mse, "rmse": np.sqrt(res.mse),
+            "ci_low": lo, "ci_high": hi, "gamma": fit.gamma, "synthetic": synth,
+            "n": pd.array(np.concatenate([n, np.zeros(k)]), dtype="Int64"), "in_sample": fit.in_sample}))
+        dg = area_diagnostics(fit, res.mse, se_direct=se_direct, estimate=est)
+        diags.append(dg.rename(columns={"area": "territory"}).assign(right=right))
+        sw, sw_p = normality_test(fit)
+        models.append({"right": right, "method": method, "transform": transform, "variance": variance,
+                       "mse": res.kind, "m": fit.m, "n_predicted": k, "model_variance": fit.model_variance,
+                       "model_variance_se": fit.model_variance_se, "zero_variance": fit.zero_variance,
+                       "loglike": fit.loglike, "iterations": fit.iterations, "pooled_rate": pbar,
+                       "pooled_deff": deff_bar, "shapiro_w": sw, "shapiro_p": sw_p,
+                       "mean_gamma": float(np.mean(fit.gamma[fit.in_sample])),
+                       "median_cv_gain": float(np.nanmedian(dg["cv_gain"].to_numpy()[fit.in_sample]))})
+        fits.append((right, fit))
+        mses.append((right, res))
+    table = pd.concat(frames, ignore_index=True)
+    bres = None
+    if benchmark is not None:
+        extra = [c for c in dict.fromkeys([benchmark, weight]) if c not in ("nation", "territory")]
+        merged = table.merge(aux[["territory", *extra]], on="territory", how="left")
+        merged, bres = _benchmark(merged, by=benchmark, weight=weight, method=benchmark_method, targets=targets)
+        table = merged[list(OUTPUT_COLUMNS)]
+    diagnostics = pd.concat(diags, ignore_index=True)[["territory", "right", "gamma", "std_residual", "cv_direct",
+                                                       "cv_eblup", "cv_gain"]]
+    return TerritorialFit(table=table[list(OUTPUT_COLUMNS)], fits=tuple(fits), mses=tuple(mses), method=method,
+                          transform=transform, variance=variance, mse_kind=mse, level=level,
+                          seed=seed if isinstance(seed, int) else None, benchmark=bres,
+                          diagnostics=diagnostics, models=pd.DataFrame(models))

@@ -1,0 +1,112 @@
+"""``nonrecours estimate``: take-up rates by domain with design-based SEs, CIs and gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._checks import check_choice, parse_list
+from ..design.survey_design import LONELY_PSU_RULES, SurveyDesign
+from ..errors import OptionError, message
+from ..estimation import estimate_gap, estimate_rates
+from ..estimation.results import CI_METHODS, DF_RULES
+from ..io import TABLE_SUFFIXES, check_output, read_table, write_table
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "estimate"]
+
+#: Design roles picked up by these column names when present (option value ``none`` disables one).
+DEFAULT_COLUMNS = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
+
+
+def _role(value: str | None, role: str, columns) -> str | None:
+    if value is None:
+        name = DEFAULT_COLUMNS[role]
+        return name if name in columns else None
+    return None if value.strip().lower() == "none" else value.strip()
+
+
+def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """``COL`` (two levels, last minus first) or ``COL=A,B`` (A minus B)."""
+    if text is None:
+        return None, None
+    col, sep, levels = text.partition("=")
+    if not sep:
+        return col.strip(), None
+    items = parse_list(levels, option="--gap")
+    if len(items) != 2 or not col.strip():
+        raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
+                                  found=repr(text)))
+    return col.strip(), (items[0], items[1])
+
+
+def _gap_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_gap{out.suffix}")
+
+
+@handle_errors
+def estimate(
+    sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
+    rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated (1 = takes up, 0 = does not, "
+                               "empty = not eligible)."),
+    by: str | None = typer.Option(None, "--by", help="Domain columns, comma-separated (e.g. territory,benefit)."),
+    weight: str | None = typer.Option(None, "--weight", help="Weight column [default: 'weight' if present; none = equal]."),
+    strata: str | None = typer.Option(None, "--strata", help="Strata column [default: 'stratum' if present]."),
+    psu: str | None = typer.Option(None, "--psu", help="PSU column [default: 'psu' if present]."),
+    ssu: str | None = typer.Option(None, "--ssu", help="Second-stage unit column [default: 'ssu' if present]."),
+    fpc: str | None = typer.Option(None, "--fpc", help="Stage-1 FPC column: population count of PSUs or sampling "
+                                   "fraction (<= 1) [default: 'fpc' if present]."),
+    fpc2: str | None = typer.Option(None, "--fpc2", help="Stage-2 FPC column [default: 'fpc2' if present]."),
+    ci: str = typer.Option("logit", "--ci", help="CI method: " + ", ".join(CI_METHODS) + "."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (PSUs - strata in the domain), "
+                           "design, inf (normal)."),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help="Strata with one PSU: " + ", ".join(LONELY_PSU_RULES) + "."),
+    gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
+                                   "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
+    out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
+                                    "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
+) -> None:
+    """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
+    check_choice("--ci", ci, CI_METHODS)
+    check_choice("--df", df, DF_RULES)
+    check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
+    if not 0 < level < 1:
+        raise OptionError(message("confidence level out of range", where="option --level",
+                                  expected="a number between 0 and 1", found=str(level)))
+    right_list = parse_list(rights, option="--rights")
+    by_list = parse_list(by, option="--by")
+    gap_col, gap_levels = _gap_option(gap)
+    if out is not None:
+        check_choice("--out suffix", out.suffix.lower(), TABLE_SUFFIXES)
+        check_output(out, [sample])
+        if gap_col is not None:
+            check_output(_gap_path(out), [sample])
+    data = read_table(sample, option="SAMPLE")
+    cols = set(data.columns)
+    design = SurveyDesign(data, weight=_role(weight, "weight", cols), strata=_role(strata, "strata", cols),
+                          psu=_role(psu, "psu", cols), ssu=_role(ssu, "ssu", cols), fpc=_role(fpc, "fpc", cols),
+                          fpc2=_role(fpc2, "fpc2", cols), lonely_psu=lonely_psu)
+    result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df)
+    table = result.to_frame()
+    gap_table = None
+    if gap_col is not None:
+        gap_table = estimate_gap(design, right_list, gap_col, levels=gap_levels,
+                                 by=[b for b in by_list if b != gap_col], ci=ci, level=level, df=df).to_frame()
+    if out is None:
+        echo_table(table)
+        if gap_table is not None:
+            typer.echo("")
+            echo_table(gap_table)
+        return
+    paths = [write_table(table, out, inputs=[sample])]
+    if gap_table is not None:
+        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample]))
+    typer.echo(f"{len(table):,} estimates ({result.variance_method} variance, df rule {df}, CI {ci} {level:g}); "
+               "wrote " + ", ".join(map(str, paths)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``estimate`` command to ``app``."""
+    app.command("estimate")(estimate)

@@ -1,0 +1,323 @@
+r"""Estimators: take-up rates, means and proportions (Hájek), totals (Horvitz–Thompson), ratios, gaps.
+
+Every function takes a :class:`~nonrecours.design.SurveyDesign`, evaluates all
+domains x variables in one vectorised pass (domains are zero weights on the
+full design) and hands the influence values to the single variance engine
+(Taylor, or the replicate combiner when the design carries replicate weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .._checks import check_choice, check_columns, check_right_column, parse_list
+from ..errors import InputError, OptionError, message
+from .domains import Domains, make_domains, presence, stack_variables
+from .linearize import LinearStats, influence_values, point_estimates
+from .replicate import replicate_factor
+from .results import (CI_METHODS, DF_RULES, CIMethod, DFRule, EstimateResult, GapResult, QualityThresholds)
+from .taylor import taylor_factor
+
+__all__ = ["estimate_rates", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
+
+
+def _proportion_ci(estimate, se, df, *, method, level, n):
+    """Confidence interval of proportions (``intervals.proportion_ci``)."""
+    from .intervals import proportion_ci
+
+    return proportion_ci(estimate, se, df, method=method, level=level, n=n)
+
+
+def _names(value: str | Sequence[str] | None, option: str) -> list[str]:
+    out = parse_list(value, option=option)
+    if len(set(out)) != len(out):
+        raise OptionError(message("a name is repeated", where=f"option {option}", found=", ".join(out)))
+    return out
+
+
+def _numeric_column(design, col: str) -> np.ndarray:
+    check_columns(design.data, [col], role="variable", source="the sample")
+    s = design.data[col]
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = s.notna().to_numpy() & np.isnan(v)
+    if bad.any():
+        raise InputError(message("variable is not numeric", where=f"column {col!r}", expected="numbers or empty",
+                                 found=f"{int(bad.sum())} rows such as {s[bad].iloc[0]!r}"))
+    return v
+
+
+def _check_common(level: float, df: str, thresholds: QualityThresholds) -> None:
+    check_choice("df", df, DF_RULES)
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise OptionError(message("confidence level out of range", where="option level",
+                                  expected="a number between 0 and 1 (e.g. 0.95)", found=repr(level)))
+    if not isinstance(thresholds, QualityThresholds):
+        raise OptionError(message("thresholds must be a QualityThresholds", where="option thresholds",
+                                  found=type(thresholds).__name__))
+
+
+def _deff(statistic: str, stats: LinearStats, w: np.ndarray, theta: np.ndarray, var: np.ndarray,
+          n: np.ndarray) -> np.ndarray:
+    r"""Design effect vs SRSWOR of the same size, as R's ``svymean``/``svytotal(deff = TRUE)``.
+
+    :math:`v_{srs} = s^2 (\hat N - n) / (\hat N n)` for means, times :math:`\hat N^2` for totals,
+    with :math:`s^2 = \frac{n}{n-1} \sum w (y - \bar y)^2 / \sum w`.
+    """
+    K = stats.n_cols
+    if statistic == "ratio":
+        return np.full(K, np.nan)
+    wr = w[stats.rows]
+    N = np.bincount(stats.cols, weights=wr, minlength=K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ybar = theta if statistic != "total" else np.bincount(stats.cols, weights=wr * stats.num, minlength=K) / N
+        ss = np.bincount(stats.cols, weights=wr * (stats.num - ybar[stats.cols]) ** 2, minlength=K)
+        s2 = ss / N * n / (n - 1)
+        vsrs = s2 * (N - n) / (N * n)
+        if statistic == "total":
+            vsrs = vsrs * N ** 2
+        return var / vsrs
+
+
+def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, statistic: str, ci: str,
+         level: float, df_rule: str, thresholds: QualityThresholds) -> EstimateResult:
+    w = design.weights
+    _, Td, theta = point_estimates(stats, w)
+    psu_pres, str_pres = presence(design.structure, stats)
+    if design.replicates is not None:
+        factor = replicate_factor(design.replicates, stats, theta)
+        method = f"replicate ({design.replicates.type})"
+    else:
+        z = influence_values(stats, w, theta, Td)
+        factor = taylor_factor(design, stats, z, str_pres, psu_pres)
+        method = "taylor"
+    var = factor.variances()
+    se = np.sqrt(var)
+    n = stats.counts()
+    design_df = design.degf()
+    if df_rule == "inf":
+        dfs = np.full(n.size, np.inf)
+    elif df_rule == "design" or design.replicates is not None:
+        dfs = np.full(n.size, design_df)
+    else:
+        dfs = (psu_pres.getnnz(axis=0) - str_pres.getnnz(axis=0)).astype(float)
+    deff = _deff(statistic, stats, w, theta, var, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = se / np.abs(theta)
+        n_eff = n / deff
+    if statistic in ("rate", "proportion"):
+        low, high = _proportion_ci(theta, se, dfs, method=ci, level=level, n=n)
+    else:
+        with np.errstate(invalid="ignore"):
+            q = sps.t.ppf(0.5 + level / 2, dfs)
+        low, high = theta - q * se, theta + q * se
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    flag = thresholds.flags(n, cv)
+    hide = flag == "suppressed"
+
+    def mask(a):
+        return np.where(hide, np.nan, a)
+
+    D, V = domains.n_domains, len(names)
+    table = domains.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True)
+    return EstimateResult(domains=table, right=np.tile(np.asarray(names, dtype=object), D), n=n,
+                          estimate=mask(theta), se=mask(se), ci_low=mask(low), ci_high=mask(high), df=dfs,
+                          deff=mask(deff), cv=mask(cv), flag=flag, n_eff=mask(n_eff), raw_estimate=theta, raw_se=se,
+                          variance=factor, statistic=statistic, ci_method=ci if statistic in ("rate", "proportion") else "wald",
+                          df_rule=df_rule, lonely_psu=design.lonely_psu, level=float(level), variance_method=method,
+                          by=domains.by, thresholds=thresholds, psu_presence=psu_pres, stratum_presence=str_pres,
+                          design_df=design_df)
+
+
+def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                   ci: CIMethod = "logit", level: float = 0.95, df: DFRule = "domain",
+                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+    r"""Take-up rates of rights, overall or by domain, with design-based SEs and CIs.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    rights : str or list of str
+        Right columns coded 1 (takes up), 0 (eligible, does not), empty (not eligible).
+    by : str or list of str, optional
+        Domain columns; every observed combination is a domain.
+    ci : {"wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"}
+        Confidence-interval method (R's ``svyciprop``).
+    level : float
+        Confidence level.
+    df : {"domain", "design", "inf"}
+        Degrees of freedom: PSUs minus strata among in-domain eligible rows (R's
+        ``degf`` of the subset design), of the whole design, or normal.
+    thresholds : QualityThresholds
+        Suppression and reliability thresholds of the ``flag``.
+
+    Returns
+    -------
+    EstimateResult
+        One row per domain x right.
+
+    Notes
+    -----
+    The rate of right *r* in domain *d* is the Hájek mean
+    :math:`\hat p_{dr} = \sum_{i \in d, E_r} w_i y_{ir} / \sum_{i \in d, E_r} w_i` over the
+    eligible rows :math:`E_r`; its variance is that of the total of
+    :math:`z_i = w_i (y_{ir} - \hat p_{dr}) / \hat N_{dr}` (Lumley, 2010, §2.3).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nonrecours.design import SurveyDesign
+    >>> df = pd.DataFrame({"h": list("aaaabbbb"), "w": [2.0] * 8, "cmuc": [1, 0, 1, None, 1, 1, 0, 1]})
+    >>> r = estimate_rates(SurveyDesign(df, weight="w", strata="h"), "cmuc", ci="wald", df="inf",
+    ...                    thresholds=QualityThresholds(min_n=0, reliable_n=0))
+    >>> round(float(r.estimate[0]), 4)
+    0.7143
+    """
+    check_choice("ci", ci, CI_METHODS)
+    _check_common(level, df, thresholds)
+    names = _names(rights, "rights")
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    values = [check_right_column(design.data, r) for r in names]
+    domains = make_domains(design.data, _names(by, "by"))
+    ones = [np.where(np.isnan(v), np.nan, 1.0) for v in values]
+    stats = stack_variables(domains, design.weights, values, ones)
+    return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
+
+
+def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                   level: float = 0.95, df: DFRule = "domain",
+                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+    r"""Hájek means :math:`\sum w y / \sum w` of numeric variables (rows with an empty value left out).
+
+    CIs are :math:`\hat\theta \pm t_{df} SE`. Parameters as :func:`estimate_rates`.
+    """
+    _check_common(level, df, thresholds)
+    names = _names(variables, "variables")
+    values = [_numeric_column(design, v) for v in names]
+    domains = make_domains(design.data, _names(by, "by"))
+    ones = [np.where(np.isnan(v), np.nan, 1.0) for v in values]
+    stats = stack_variables(domains, design.weights, values, ones)
+    return _run(design, stats, domains, names, statistic="mean", ci="wald", level=level, df_rule=df, thresholds=thresholds)
+
+
+def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                    level: float = 0.95, df: DFRule = "domain",
+                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+    r"""Horvitz–Thompson totals :math:`\sum w y` (empty values count as 0 and not in ``n``).
+
+    Parameters as :func:`estimate_rates`; CIs are :math:`\hat T \pm t_{df} SE`.
+    """
+    _check_common(level, df, thresholds)
+    names = _names(variables, "variables")
+    values = [_numeric_column(design, v) for v in names]
+    domains = make_domains(design.data, _names(by, "by"))
+    stats = stack_variables(domains, design.weights, values, None)
+    return _run(design, stats, domains, names, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds)
+
+
+def estimate_ratio(design, numerator: str, denominator: str, by: str | Sequence[str] | None = None, *,
+                   level: float = 0.95, df: DFRule = "domain",
+                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+    r"""Ratio of totals :math:`\hat R = \sum w y / \sum w x` (R's ``svyratio``).
+
+    The ``right`` column of the result reads ``"numerator/denominator"``.
+    """
+    _check_common(level, df, thresholds)
+    y = _numeric_column(design, numerator)
+    x = _numeric_column(design, denominator)
+    domains = make_domains(design.data, _names(by, "by"))
+    stats = stack_variables(domains, design.weights, [y], [x])
+    return _run(design, stats, domains, [f"{numerator}/{denominator}"], statistic="ratio", ci="wald", level=level,
+                df_rule=df, thresholds=thresholds)
+
+
+def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | None = None) -> pd.DataFrame:
+    r"""Differences ``estimate[a] - estimate[b]`` between rows of a result, with SE, CI and t test.
+
+    Notes
+    -----
+    :math:`\mathrm{Var}(\hat\theta_a - \hat\theta_b) = V_{aa} + V_{bb} - 2V_{ab}` from the
+    joint covariance; :math:`t = \text{gap}/SE` with the design's degrees of freedom
+    (rule ``domain``: PSUs minus strata among rows of either domain), two-sided p-value
+    and CI :math:`\text{gap} \pm t_{df,1-\alpha/2} SE`. A gap with a suppressed side is NaN.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    rule = result.df_rule if df is None else check_choice("df", df, DF_RULES)
+    v = result.variance
+    var_a, var_b = result.raw_se[a] ** 2, result.raw_se[b] ** 2
+    gap_var = np.maximum(var_a + var_b - 2 * v.covariances(a, b), 0.0)
+    hide = (result.flag[a] == "suppressed") | (result.flag[b] == "suppressed")
+    gap = np.where(hide, np.nan, result.raw_estimate[a] - result.raw_estimate[b])
+    se = np.where(hide, np.nan, np.sqrt(gap_var))
+    if rule == "inf":
+        dfs = np.full(a.size, np.inf)
+    elif rule == "design" or result.variance_method != "taylor":
+        dfs = np.full(a.size, result.design_df)
+    else:
+        P, S = result.psu_presence, result.stratum_presence
+        union_p = ((P[:, a] != 0).astype(np.int8) + (P[:, b] != 0).astype(np.int8))
+        union_s = ((S[:, a] != 0).astype(np.int8) + (S[:, b] != 0).astype(np.int8))
+        dfs = (union_p.getnnz(axis=0) - union_s.getnnz(axis=0)).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = gap / se
+        q = sps.t.ppf(0.5 + result.level / 2, dfs)
+        p = 2 * sps.t.sf(np.abs(t), dfs)
+    return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
+                         "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
+                         "t": t, "p_value": p})
+
+
+def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
+                 by: str | Sequence[str] | None = None, ci: CIMethod = "logit", level: float = 0.95,
+                 df: DFRule = "domain", thresholds: QualityThresholds = QualityThresholds()) -> GapResult:
+    """Gap in take-up rate between two levels of ``gap`` (``a - b``), per right and ``by`` domain.
+
+    Parameters
+    ----------
+    gap : str
+        Column whose two levels are compared (e.g. ``is_qpv``: 1 - 0; ``benefit``).
+    levels : (a, b), optional
+        The levels compared, ``a - b``; by default the two levels of the column,
+        last minus first in sorted order (``is_qpv``: 1 - 0).
+    by : optional
+        Further domain columns; the gap is computed within each of their domains.
+
+    Returns
+    -------
+    GapResult
+        Columns: the ``by`` columns, right, domain_a, domain_b, estimate_a, estimate_b,
+        gap, se, ci_low, ci_high, df, t, p_value.
+    """
+    by_cols = _names(by, "by")
+    if gap in by_cols:
+        raise OptionError(message("the gap column is also a by column", where="option gap", found=repr(gap)))
+    check_columns(design.data, [gap], role="gap column", source="the sample")
+    res = estimate_rates(design, rights, by_cols + [gap], ci=ci, level=level, df=df, thresholds=thresholds)
+    found = pd.unique(design.data[gap].dropna())
+    if levels is None:
+        if len(found) != 2:
+            raise OptionError(message("the gap column does not have exactly two levels", where=f"column {gap!r}",
+                                      found=f"{len(found)} levels", hint="give the two levels to compare (levels=(a, b))"))
+        b_lvl, a_lvl = sorted(found)
+    else:
+        a_lvl, b_lvl = levels
+        text = {str(x) for x in found}
+        for x in (a_lvl, b_lvl):
+            if str(x) not in text:
+                raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
+                                          expected="one of " + ", ".join(sorted(text)), found=repr(x)))
+    frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
+    key = frame[gap].astype(str)
+    fa = frame[key == str(a_lvl)].drop(columns=[gap])
+    fb = frame[key == str(b_lvl)].drop(columns=[gap])
+    pairs = fa.merge(fb, on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False)
+    table = gaps(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
+    out = pairs[by_cols].reset_index(drop=True).assign(right=table["right"].astype(str), domain_a=str(a_lvl),
+                                                       domain_b=str(b_lvl))
+    out = pd.concat([out, table.drop(columns=["right"])], axis=1)
+    return GapResult(table=out, level=float(level), df_rule=df, variance_method=res.variance_method)

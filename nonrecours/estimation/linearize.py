@@ -1,0 +1,112 @@
+r"""Point estimates and influence values (linearised variables) of ratio-type estimators.
+
+Every estimator of nonrecours is a ratio of two weighted totals,
+:math:`\hat\theta_k = \hat T_{y,k} / \hat T_{x,k}` (a Hájek mean or proportion:
+:math:`x = 1`; a ratio; a total: no denominator). The values are stored once,
+in coordinate form (row, estimate column, numerator, denominator), so that all
+domains x variables are one sparse object and every reduction is a
+``np.bincount``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LinearStats", "point_estimates", "influence_values", "calibration_terms"]
+
+
+@dataclass(frozen=True, eq=False)
+class LinearStats:
+    """Sparse (coordinate) values of K ratio estimators over n rows.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int
+        Row of the sample and estimate column of each entry (an entry = a row
+        in the estimate's domain, eligible, with non-zero weight).
+    num : ndarray of float
+        Numerator variable at each entry.
+    den : ndarray of float or None
+        Denominator variable (1 for means); ``None`` for totals.
+    n_cols : int
+        Number of estimates K.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    num: np.ndarray
+    den: np.ndarray | None
+    n_cols: int
+
+    def counts(self) -> np.ndarray:
+        """Unweighted number of entries (respondents) per estimate."""
+        return np.bincount(self.cols, minlength=self.n_cols)
+
+
+def point_estimates(stats: LinearStats, w: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    r"""Weighted totals and estimates :math:`\hat\theta_k = \sum_i w_i y_{ik} / \sum_i w_i x_{ik}`.
+
+    Returns ``(T_num, T_den, theta)``; ``T_den`` is ``None`` for totals. An
+    estimate with an empty denominator is NaN.
+    """
+    wr = w[stats.rows]
+    Tn = np.bincount(stats.cols, weights=wr * stats.num, minlength=stats.n_cols)
+    if stats.den is None:
+        return Tn, None, Tn
+    Td = np.bincount(stats.cols, weights=wr * stats.den, minlength=stats.n_cols)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan)
+    return Tn, Td, theta
+
+
+def influence_values(stats: LinearStats, w: np.ndarray, theta: np.ndarray, Td: np.ndarray | None) -> np.ndarray:
+    r"""Weighted influence values :math:`z_{ik}` at each entry.
+
+    Notes
+    -----
+    Total: :math:`z_{ik} = w_i y_{ik}`. Ratio (and Hájek mean, :math:`x = 1`):
+    :math:`z_{ik} = w_i (y_{ik} - \hat\theta_k x_{ik}) / \hat T_{x,k}` (Woodruff, 1971;
+    R survey ``svyratio``/``svymean``). Their weighted sum is zero per estimate
+    for ratios; the variance of :math:`\hat\theta_k` is the design variance of the
+    total of :math:`z_{\cdot k}`.
+    """
+    wr = w[stats.rows]
+    if Td is None:
+        return wr * stats.num
+    c = stats.cols
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return wr * (stats.num - theta[c] * stats.den) / Td[c]
+
+
+def calibration_terms(calibration, rows: np.ndarray, cols: np.ndarray, z: np.ndarray,
+                      n_cols: int) -> tuple[np.ndarray, np.ndarray] | None:
+    r"""Low-rank calibration correction of the influence values.
+
+    Returns ``(L, R)`` such that the calibrated influence values are
+    :math:`Z - L R` (``L``: n x p, ``R``: p x K), or ``None`` without calibration.
+
+    Notes
+    -----
+    For each step *j* in order, with :math:`x` the current values,
+    :math:`\beta_j = (X_j^\top D_j X_j)^{-1} X_j^\top (x / g_j)` and
+    :math:`x \leftarrow x - w_j X_j \beta_j`, :math:`w_j = d_j g_j`
+    (R survey ``svyrecvar`` with ``greg_calibration``; Deville & Särndal, 1992).
+    """
+    if not calibration:
+        return None
+    Ls, Rs = [], []
+    for cal in calibration:
+        Xg = cal.X / cal.g[:, None]
+        p = Xg.shape[1]
+        rhs = np.empty((p, n_cols))
+        for a in range(p):  # loop over calibration variables only (p is small)
+            rhs[a] = np.bincount(cols, weights=z * Xg[rows, a], minlength=n_cols)
+        for Lprev, Rprev in zip(Ls, Rs):
+            rhs -= (Xg.T @ Lprev) @ Rprev
+        C = cal.X.T @ (cal.d[:, None] * cal.X)
+        beta = np.linalg.lstsq(C, rhs, rcond=None)[0]
+        Ls.append((cal.d * cal.g)[:, None] * cal.X)
+        Rs.append(beta)
+    return np.hstack(Ls), np.vstack(Rs)

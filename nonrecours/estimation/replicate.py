@@ -1,0 +1,56 @@
+r"""The replicate-weight variance combiner (R survey's ``svrVar``).
+
+Each estimator is re-evaluated with every replicate weight column, for all
+estimates at once, as two sparse x dense matrix products
+(:math:`\hat T_{y,r} = Y^\top W_r`), and the centred deviations are returned
+as a :class:`~nonrecours.estimation.results.VarianceFactor`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .linearize import LinearStats
+from .results import VarianceFactor
+
+__all__ = ["replicate_estimates", "replicate_factor"]
+
+
+def replicate_estimates(stats: LinearStats, replicate_weights: np.ndarray) -> np.ndarray:
+    """Estimates of the K estimators under each of the R replicate weights (R x K)."""
+    n = replicate_weights.shape[0]
+    K = stats.n_cols
+    Y = sp.csr_matrix((stats.num, (stats.cols, stats.rows)), shape=(K, n))
+    Tn = np.asarray(Y @ replicate_weights)  # K x R
+    if stats.den is None:
+        return Tn.T
+    X = sp.csr_matrix((stats.den, (stats.cols, stats.rows)), shape=(K, n))
+    Td = np.asarray(X @ replicate_weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan).T
+
+
+def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray) -> VarianceFactor:
+    r"""Factored replicate covariance :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
+
+    Notes
+    -----
+    :math:`c = \hat\theta` when ``mse`` is true, else the mean of the replicates
+    with ``rscales > 0`` (R survey ``svrVar``). A replicate giving no value for
+    an estimate (its domain emptied) is left out of that estimate, as R's
+    ``svrVar`` does with ``na.omit`` when the estimate is computed alone.
+    """
+    th = replicate_estimates(stats, replicates.weights)  # R x K
+    ok = np.isfinite(th)
+    if replicates.mse:
+        centre = theta
+    else:
+        use = ok & (replicates.rscales > 0)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
+    D = np.where(ok, th - centre, 0.0) * np.sqrt(replicates.scale * replicates.rscales)[:, None]
+    mult = np.where(np.isfinite(centre) & ok.any(axis=0), 1.0, np.nan)
+    A = sp.csc_matrix(D)
+    B = sp.csc_matrix((1, theta.size))
+    return VarianceFactor(A=A, B=B, mult=mult)

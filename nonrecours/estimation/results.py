@@ -1,0 +1,255 @@
+"""Frozen results of the estimation engine and the factored covariance they carry.
+
+A result holds one row per (domain, right) and a :class:`VarianceFactor`, a
+factored form of the covariance of all its estimates. With 1,500 territories
+x 4 rights (6,000 estimates) a dense covariance would take 288 MB; the factor
+keeps the PSU-level linearised totals (sparse), from which the variances, any
+selected covariances and a sparse covariance matrix are computed on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._checks import check_choice
+from ..errors import OptionError, message
+
+__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult",
+           "CIMethod", "DFRule", "CI_METHODS", "DF_RULES"]
+
+CIMethod = Literal["wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"]
+DFRule = Literal["domain", "design", "inf"]
+CI_METHODS: tuple[str, ...] = ("wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson")
+DF_RULES: tuple[str, ...] = ("domain", "design", "inf")
+
+FRAME_COLUMNS = ("right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag")
+GAP_COLUMNS = ("right", "domain_a", "domain_b", "estimate_a", "estimate_b", "gap", "se", "ci_low",
+               "ci_high", "df", "t", "p_value")
+
+
+@dataclass(frozen=True, eq=False)
+class VarianceFactor:
+    r"""Factored covariance :math:`V = G (A^\top A - B^\top B) G` of K estimates.
+
+    Parameters
+    ----------
+    A, B : scipy.sparse.csc_matrix of shapes (m, K) and (q, K)
+        Scaled unit totals of the linearised values (A: PSUs and SSUs; B: the
+        stratum and PSU means that centre them) or centred replicate deviations.
+    LA, LB, R : ndarray, optional
+        Low-rank calibration terms: the factors are ``A - LA @ R`` and ``B - LB @ R``.
+    mult : ndarray of shape (K,)
+        Per-estimate multiplier (lonely-PSU rule ``average``; NaN = undefined);
+        :math:`G = \mathrm{diag}(\sqrt{\text{mult}})`.
+
+    Notes
+    -----
+    With stratum totals :math:`z_{hi}` of PSU *i* and scale :math:`c_h = f_h n_h/(n_h-1)`,
+    :math:`\sum_h c_h \sum_i (z_{hi} - \bar z_h)(z_{hi} - \bar z_h)^\top =
+    \sum_{h,i} c_h z_{hi} z_{hi}^\top - \sum_h c_h n_h \bar z_h \bar z_h^\top`, hence
+    :math:`A` rows :math:`\sqrt{c_h} z_{hi}` and :math:`B` rows :math:`\sqrt{c_h n_h}\bar z_h`
+    (R survey ``onestrat``; Wolter, 2007, ch. 6).
+    """
+
+    A: sp.csc_matrix
+    B: sp.csc_matrix
+    mult: np.ndarray
+    LA: np.ndarray | None = None
+    LB: np.ndarray | None = None
+    R: np.ndarray | None = None
+
+    @property
+    def n_estimates(self) -> int:
+        """Number of estimates K."""
+        return self.A.shape[1]
+
+    def _gram_diag(self, M: sp.csc_matrix, L: np.ndarray | None) -> np.ndarray:
+        d = np.asarray(M.multiply(M).sum(axis=0)).ravel()
+        if L is not None and self.R is not None and L.shape[1]:
+            ML = np.asarray(M.T @ L)  # K x p
+            d = d - 2 * np.einsum("kp,pk->k", ML, self.R) + np.einsum("pk,pq,qk->k", self.R, L.T @ L, self.R)
+        return d
+
+    def variances(self) -> np.ndarray:
+        """Variances of the K estimates (diagonal of V), clipped at 0."""
+        v = (self._gram_diag(self.A, self.LA) - self._gram_diag(self.B, self.LB)) * self.mult
+        return np.where(np.isnan(v), np.nan, np.maximum(v, 0.0))
+
+    def _gram_pairs(self, M: sp.csc_matrix, L: np.ndarray | None, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        out = np.asarray(M[:, i].multiply(M[:, j]).sum(axis=0)).ravel()
+        if L is not None and self.R is not None and L.shape[1]:
+            Ri, Rj = self.R[:, i], self.R[:, j]
+            out = out - np.einsum("kp,pk->k", np.asarray(M[:, i].T @ L), Rj) \
+                - np.einsum("kp,pk->k", np.asarray(M[:, j].T @ L), Ri) + np.einsum("pk,pq,qk->k", Ri, L.T @ L, Rj)
+        return out
+
+    def covariances(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Covariances of the pairs of estimates ``(i[m], j[m])``, as a vector."""
+        i = np.asarray(i, dtype=np.int64).ravel()
+        j = np.asarray(j, dtype=np.int64).ravel()
+        if i.size == 0:
+            return np.zeros(0)
+        c = self._gram_pairs(self.A, self.LA, i, j) - self._gram_pairs(self.B, self.LB, i, j)
+        return c * np.sqrt(self.mult[i] * self.mult[j])
+
+    def matrix(self, index: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
+        """Covariance matrix of the estimates ``index`` (all by default).
+
+        Sparse (``scipy.sparse.csr_matrix``) for Taylor designs without
+        calibration; dense (ndarray) when low-rank calibration terms or
+        replicate weights make it dense.
+        """
+        idx = np.arange(self.n_estimates) if index is None else np.asarray(index, dtype=np.int64)
+        A, B = self.A[:, idx], self.B[:, idx]
+        V = (A.T @ A - B.T @ B).tocsr()
+        if self.R is not None and self.R.shape[0]:
+            R = self.R[:, idx]
+            V = V.toarray()
+            for M, L in ((A, self.LA), (B, self.LB)):
+                sign = 1.0 if M is A else -1.0
+                ML = np.asarray(M.T @ L)
+                V += sign * (-ML @ R - (ML @ R).T + R.T @ (L.T @ L) @ R)
+        g = np.sqrt(self.mult[idx])
+        if sp.issparse(V):
+            return sp.diags(g) @ V @ sp.diags(g)
+        return V * np.outer(g, g)
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Thresholds of the quality flag.
+
+    Parameters
+    ----------
+    min_n : int
+        Below this number of eligible respondents the cell is ``suppressed``
+        (statistical confidentiality): estimate, SE and CI are not shown.
+    reliable_n : int
+        Below this number the estimate is ``unreliable``.
+    max_cv : float
+        Above this coefficient of variation the estimate is ``unreliable``.
+    """
+
+    min_n: int = 11
+    reliable_n: int = 30
+    max_cv: float = 0.30
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.min_n <= self.reliable_n) or not self.max_cv > 0:
+            raise OptionError(message("inconsistent quality thresholds", where="QualityThresholds",
+                                      expected="0 <= min_n <= reliable_n and max_cv > 0",
+                                      found=f"min_n={self.min_n}, reliable_n={self.reliable_n}, max_cv={self.max_cv}"))
+
+    def flags(self, n: np.ndarray, cv: np.ndarray) -> np.ndarray:
+        """Return ``'suppressed'``, ``'unreliable'`` or ``'ok'`` per estimate."""
+        n = np.asarray(n)
+        cv = np.asarray(cv, dtype=float)
+        bad_cv = ~(cv <= self.max_cv)  # NaN or infinite CV is unreliable
+        return np.where(n < self.min_n, "suppressed", np.where((n < self.reliable_n) | bad_cv, "unreliable", "ok"))
+
+
+@dataclass(frozen=True, eq=False)
+class EstimateResult:
+    """Estimates for every (domain, right), their covariance and how they were made.
+
+    Attributes
+    ----------
+    domains : DataFrame
+        The ``by`` columns of each estimate (no column without ``by``).
+    right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag : ndarray
+        One value per estimate; ``n`` is the number of eligible respondents,
+        ``estimate``/``se``/``ci_*``/``deff``/``cv`` are NaN where suppressed.
+    n_eff : ndarray
+        Effective sample size ``n / deff``.
+    raw_estimate, raw_se : ndarray
+        Estimates and SEs before suppression (for internal use; do not publish).
+    variance : VarianceFactor
+        Factored covariance; see :meth:`vcov` and :meth:`cov`.
+    statistic, ci_method, df_rule, lonely_psu, level, variance_method, by, thresholds
+        Metadata of the computation.
+    """
+
+    domains: pd.DataFrame
+    right: np.ndarray
+    n: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    df: np.ndarray
+    deff: np.ndarray
+    cv: np.ndarray
+    flag: np.ndarray
+    n_eff: np.ndarray
+    raw_estimate: np.ndarray
+    raw_se: np.ndarray
+    variance: VarianceFactor = field(repr=False)
+    statistic: str = "rate"
+    ci_method: str = "logit"
+    df_rule: str = "domain"
+    lonely_psu: str = "fail"
+    level: float = 0.95
+    variance_method: str = "taylor"
+    by: tuple[str, ...] = ()
+    thresholds: QualityThresholds = QualityThresholds()
+    psu_presence: sp.csc_matrix | None = field(default=None, repr=False)
+    stratum_presence: sp.csc_matrix | None = field(default=None, repr=False)
+    design_df: float = np.nan
+
+    def __len__(self) -> int:
+        return self.estimate.size
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (domain, right): the by columns, right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag."""
+        out = self.domains.reset_index(drop=True).copy()
+        cols = {"right": self.right, "n": self.n, "estimate": self.estimate, "se": self.se,
+                "ci_low": self.ci_low, "ci_high": self.ci_high, "df": self.df, "deff": self.deff,
+                "cv": self.cv, "flag": self.flag}
+        return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag") else v for k, v in cols.items()})
+
+    def vcov(self, index: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
+        """Covariance matrix of the estimates (rows of :meth:`to_frame`), sparse when possible.
+
+        ``index`` selects estimates (positions). Computed on demand from the
+        PSU-level linearised totals; with few strata and many domains, prefer
+        :meth:`cov` on the pairs you need.
+        """
+        return self.variance.matrix(index)
+
+    def cov(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Covariances of the pairs of estimates (positions ``i[m]``, ``j[m]``)."""
+        return self.variance.covariances(i, j)
+
+    def meta(self) -> dict[str, object]:
+        """Metadata: statistic, CI method, df rule, lonely-PSU rule, level, variance method, by."""
+        return {"statistic": self.statistic, "ci_method": self.ci_method, "df_rule": self.df_rule,
+                "lonely_psu": self.lonely_psu, "level": self.level, "variance_method": self.variance_method,
+                "by": list(self.by)}
+
+
+@dataclass(frozen=True, eq=False)
+class GapResult:
+    """Differences between two domains per right, with design-based SE, CI and t test.
+
+    ``gap = estimate_a - estimate_b``; its variance is
+    :math:`V_{aa} + V_{bb} - 2 V_{ab}` from the joint covariance.
+    """
+
+    table: pd.DataFrame
+    level: float
+    df_rule: str
+    variance_method: str
+
+    def to_frame(self) -> pd.DataFrame:
+        """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high, df, t, p_value."""
+        return self.table.copy()
+
+
+def check_df_rule(df: str) -> str:
+    """Check a degrees-of-freedom rule."""
+    return check_choice("df", df, DF_RULES)

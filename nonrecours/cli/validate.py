@@ -1,0 +1,89 @@
+"""``nonrecours validate``: Monte Carlo coverage study on a synthetic population.
+
+Thin layer over :func:`nonrecours.validation.run_validation`: writes the
+detailed table (``validation.csv``), a figure (``validation.png``) and the
+settings (``validation.json``) into ``--out``, and prints the summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .._checks import parse_list
+from ..errors import OptionError, OutputError, message
+from ..io import write_bytes, write_json, write_table
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "validate"]
+
+OUTPUT_FILES = ("validation.csv", "validation.png", "validation.json")
+
+
+def _out_dir(out: Path, overwrite: bool) -> dict[str, Path]:
+    if out.exists() and not out.is_dir():
+        raise OutputError(message("output folder is a file", where=f"--out {str(out)!r}", hint="choose a folder name"))
+    paths = {name: out / name for name in OUTPUT_FILES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise OutputError(message("output files already exist", where=f"--out {str(out)!r}", found=", ".join(existing),
+                                  hint="choose another folder or pass --overwrite"))
+    return paths
+
+
+@handle_errors
+def validate(
+    territories: int = typer.Option(..., "--territories", help="QPVs of the synthetic population (x2 territories)."),
+    replications: int = typer.Option(..., "--replications", help="Number of samples drawn (e.g. 1000)."),
+    n: int = typer.Option(..., "--n", help="Sample size of each replication."),
+    design: str = typer.Option("stratified", "--design", help="stratified (SRS within strata) or two-stage "
+                               "(territories by PPS, then recipients)."),
+    seed: int = typer.Option(..., "--seed", help="Seed of the population and of the draws (required)."),
+    ci: str = typer.Option(",".join(("wald", "logit", "beta", "wilson")), "--ci",
+                           help="CI methods, comma-separated: wald, logit, asin, beta, likelihood, xlogit, wilson."),
+    rights: Optional[str] = typer.Option(None, "--rights", help="Rights, comma-separated [default: all four]."),
+    levels: Optional[str] = typer.Option(None, "--levels", help="Levels, comma-separated: national, qpv, gap, "
+                                         "benefit, territory [default: all]."),
+    strata: Optional[str] = typer.Option(None, "--strata", help="Stratum columns [default: territory for stratified, "
+                                         "is_qpv for two-stage]."),
+    n_psu: int = typer.Option(10, "--n-psu", help="Territories drawn per stratum (two-stage)."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain, design or inf."),
+    sae: bool = typer.Option(False, "--sae", help="Also evaluate Fay–Herriot estimates of the territories."),
+    covariates: Optional[str] = typer.Option(None, "--covariates", help="Fay–Herriot covariates [default: "
+                                             "is_qpv,poverty_rate,social_housing_share]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
+    from ..simulate import simulate_population
+    from ..validation import DEFAULT_COVARIATES, LEVELS, plot_validation, run_validation
+
+    if replications < 2:
+        raise OptionError(message("at least 2 replications are needed", where="option --replications",
+                                  found=repr(replications)))
+    paths = _out_dir(out, overwrite) if out is not None else None
+    pop = simulate_population(territories, seed=seed)
+    res = run_validation(pop, design=design, n=n, replications=replications, seed=seed + 1,
+                         rights=parse_list(rights, option="--rights") or None, ci=parse_list(ci, option="--ci"),
+                         level=level, df=df, levels=parse_list(levels, option="--levels") or LEVELS,
+                         strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
+                         covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES)
+    summary = res.summary()
+    if paths is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(res.to_frame(), paths["validation.csv"])
+        write_bytes(plot_validation(res.table, summary, level=level, replications=replications),
+                    paths["validation.png"])
+        write_json({**res.settings, "population_seed": seed, "draws_seed": seed + 1}, paths["validation.json"])
+    echo_table(summary)
+    s = res.settings
+    typer.echo(f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
+               f"{s['territories']:,} territories, {s['elapsed_s']:.1f} s" + (f" -> {out}" if out is not None else ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` to the CLI."""
+    app.command("validate")(validate)

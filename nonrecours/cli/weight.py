@@ -1,0 +1,136 @@
+"""``nonrecours weight``: non-response adjustment, calibration, trimming and replicate weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._checks import check_choice, parse_list
+from ..errors import OptionError, message
+from ..io import check_output, read_table, write_json, write_table
+from ..weights.margins import read_margins
+from ..weights.pipeline import WeightingSpec, weight_sample
+from ..weights.replicates import TYPES
+from ..weights.sidecar import sidecar_path
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "weight"]
+
+ROLE_DEFAULTS = {"strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
+
+
+def _role(value: str | None, default: str, columns) -> str | None:
+    if value is None:
+        return default if default in columns else None
+    return None if value.lower() == "none" else value
+
+
+def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
+    if text is None:
+        return None
+    kind, sep, cols = text.partition(":")
+    kind = kind.strip()
+    check_choice("--nonresponse", kind, ("classes", "propensity"))
+    names = parse_list(cols, option="--nonresponse")
+    if not sep or not names:
+        raise OptionError(message("no columns given", where="option --nonresponse", expected=f"{kind}:COL1,COL2",
+                                  found=repr(text)))
+    return kind, tuple(names)
+
+
+def _parse_bounds(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    parts = parse_list(text, option="--bounds")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise OptionError(message("malformed bounds", where="option --bounds", expected="L,U such as 0.5,3",
+                                  found=repr(text))) from None
+
+
+def _parse_replicates(text: str | None) -> tuple[str, float | None] | None:
+    if text is None:
+        return None
+    kind, sep, arg = text.partition(":")
+    kind = kind.strip().lower()
+    check_choice("--replicates", kind, TYPES)
+    try:
+        if kind == "bootstrap":
+            return kind, int(arg) if sep else 500
+        if kind == "fay":
+            return kind, float(arg) if sep else 0.5
+    except ValueError:
+        raise OptionError(message("malformed replicate option", where="option --replicates",
+                                  expected="bootstrap:B (an integer) or fay:RHO (a number)", found=repr(text))) from None
+    if sep:
+        raise OptionError(message(f"{kind} takes no argument", where="option --replicates", found=repr(text)))
+    return kind, None
+
+
+@handle_errors
+def weight(
+    sample: Path = typer.Argument(..., help="Sample file (all sampled units, respondents or not)."),
+    out: Path = typer.Option(..., "--out", help="Weighted output file; a .design.json sidecar is written beside it."),
+    responded: str = typer.Option(None, "--responded", help="Response column (1 = responded, 0 = not)."),
+    nonresponse: str = typer.Option(None, "--nonresponse",
+                                    help="classes:COL1,COL2 (response homogeneity groups) or propensity:COL1,COL2."),
+    min_respondents: int = typer.Option(20, "--min-respondents", help="Smaller classes are collapsed."),
+    propensity_classes: int = typer.Option(5, "--propensity-classes", help="Classes on propensity quantiles."),
+    calibrate: Path = typer.Option(None, "--calibrate", help="Margins table: variable,category,total "
+                                   "(empty category = numeric total)."),
+    method: str = typer.Option("raking", "--method", help="linear, raking, logit or truncated."),
+    bounds: str = typer.Option(None, "--bounds", help="Bounds L,U on the g-weights (logit, truncated, raking)."),
+    trim: float = typer.Option(None, "--trim", help="Cap weights at TRIM x the mean weight, then re-calibrate."),
+    replicates: str = typer.Option(None, "--replicates", help="bootstrap:B, jk1, jkn, brr or fay:RHO."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the bootstrap draws."),
+    weight_col: str = typer.Option("weight", "--weight", help="Design weight column."),
+    strata: str = typer.Option(None, "--strata", help="Strata column (default 'stratum' if present; 'none')."),
+    psu: str = typer.Option(None, "--psu", help="PSU column (default 'psu' if present; 'none')."),
+    ssu: str = typer.Option(None, "--ssu", help="SSU column (default 'ssu' if present; 'none')."),
+    fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
+    fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help="fail, remove, adjust, average or certainty."),
+) -> None:
+    """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
+    check_choice("--method", method, ("linear", "raking", "logit", "truncated"))
+    inputs = [sample] + ([calibrate] if calibrate else [])
+    side = sidecar_path(out)
+    check_output(out, inputs)
+    check_output(side, inputs, option="--out (sidecar)")
+    data = read_table(sample, option="SAMPLE")
+    roles = {r: _role(v, ROLE_DEFAULTS[r], data.columns)
+             for r, v in {"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}.items()}
+    if roles["fpc2"] and not roles["ssu"]:
+        roles["fpc2"] = None
+    spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
+                         nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
+                         propensity_classes=propensity_classes,
+                         margins=read_margins(calibrate) if calibrate else None, method=method,  # type: ignore[arg-type]
+                         bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
+    res = weight_sample(data, spec)
+    meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
+    write_table(res.table, out, inputs=inputs)
+    write_json(meta, side, inputs=inputs)
+    n_resp = int((res.table["status"] == "respondent").sum())
+    typer.echo(f"{len(res.table):,} rows, {n_resp:,} respondents; total weight {res.table['weight'].sum():,.6g}")
+    if res.nonresponse is not None:
+        typer.echo(f"non-response adjustment ({res.nonresponse.method}): {int(res.nonresponse.group.max()) + 1} classes")
+        echo_table(res.nonresponse.report)
+    if res.calibration is not None:
+        c = res.calibration
+        typer.echo(f"calibration ({c.method}): {c.iterations} iterations, max relative misfit {c.max_rel_misfit:.2g}")
+        echo_table(c.g_summary())
+    if res.trimming is not None and len(res.trimming):
+        echo_table(res.trimming)
+    if res.design.replicates is not None:
+        typer.echo(f"{res.design.replicates.weights.shape[1]} {res.design.replicates.type} replicate weights")
+    typer.echo(f"wrote {out} and {side}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``weight`` command to ``app``."""
+    app.command("weight")(weight)

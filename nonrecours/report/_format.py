@@ -1,0 +1,98 @@
+"""Formatting helpers of the HTML report: numbers, intervals, tables, images.
+
+Display only: these helpers turn values already in the result tables into
+text; they compute no statistic.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["esc", "pct", "num", "ci", "img", "table", "is_missing", "flag_mark"]
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text of a value."""
+    return html.escape(str(value), quote=True)
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN and pandas' missing values."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """A proportion as a percentage: ``0.6531 -> '65.3 %'``; missing -> an en dash."""
+    if is_missing(value):
+        return "–"
+    return f"{100.0 * float(value):.{digits}f} %"
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, integers in full; missing -> an en dash."""
+    if is_missing(value):
+        return "–"
+    v = float(value)
+    if math.isinf(v):
+        return "∞"
+    if (v == int(v) and abs(v) < 1e15) or abs(v) >= 10 ** digits:
+        return f"{round(v):,}".replace(",", " ")
+    return f"{v:.{digits}g}"
+
+
+def ci(low: Any, high: Any, digits: int = 1) -> str:
+    """A confidence interval in percentage points: ``[61.0, 69.4]``."""
+    if is_missing(low) or is_missing(high):
+        return "–"
+    return f"[{100.0 * float(low):.{digits}f}, {100.0 * float(high):.{digits}f}]"
+
+
+def flag_mark(flag: Any) -> str:
+    """The mark shown after an estimate for its publication flag."""
+    return {"unreliable": " †", "suppressed": " ‡"}.get(str(flag), "")
+
+
+def img(png: bytes, alt: str) -> str:
+    """An ``<img>`` with the PNG embedded as a base64 data URI."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str = "",
+          numeric_from: int = 1, caption: str | None = None) -> str:
+    """An HTML table from already-formatted cells (escaped here).
+
+    Columns from ``numeric_from`` on are right-aligned.
+    """
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>'
+                        for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, caption: str | None = None) -> str:
+    """A DataFrame as an HTML table, numbers shown with ``digits`` significant digits."""
+    rows = []
+    for rec in df.head(max_rows).itertuples(index=False):
+        rows.append([num(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else
+                     ("–" if is_missing(v) else v) for v in rec])
+    note = caption
+    if len(df) > max_rows:
+        note = (caption + " " if caption else "") + f"(first {max_rows} of {len(df)} rows)"
+    return table(rows, [str(c) for c in df.columns], caption=note)

@@ -1,0 +1,426 @@
+"""The study file: TOML in, frozen dataclasses out, validated before any work starts.
+
+A study file declares a whole survey study, from the sampling frame to the
+per-territory estimates and the report, in sections ``[frame]``, ``[design]``
+(and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
+``[weighting.nonresponse]``, ``[weighting.calibration]``,
+``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
+``[estimation.thresholds]``), ``[territorial]`` and ``[output]``; the example
+is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
+
+    [design]
+    strata = ["is_qpv", "benefit"]
+    selection = "srswor"
+    seed = 1
+
+    [design.allocation]
+    method = "power"
+    n = 6000
+
+Every section and key is a dataclass below (field names are the TOML keys,
+the field's metadata its documentation and rules). Unknown keys (with the
+closest known key suggested), wrong types, values outside their choices or
+range and missing input files raise :class:`~nonrecours.errors.ConfigError`
+naming the key's path, for example ``design.allocation.method``; checks that
+involve several keys follow. Relative paths are resolved relative to the
+folder of the study file. Option spellings (allocation, selection, CI, df and
+lonely-PSU rules) are those of the stage modules, imported from them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..design.allocation import METHODS as ALLOCATION_METHODS
+from ..design.selection import SELECTION_METHODS
+from ..design.survey_design import LONELY_PSU_RULES
+from ..errors import ConfigError, message
+from ..estimation.results import CI_METHODS, DF_RULES
+from ._schema import build, fail, opt
+
+__all__ = [
+    "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
+    "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
+    "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
+    "TerritorialConfig", "OutputConfig", "load_study", "parse_study",
+]
+
+#: The rights studied by default.
+RIGHTS = ("cmuc", "acs", "tpn", "tss")
+
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameConfig:
+    """``[frame]``: the sampling frame (one row per recipient)."""
+
+    path: Path = opt(doc="frame file (CSV, Parquet or JSON)", exists=True)
+    id: str = opt("id", doc="column identifying a recipient")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllocationConfig:
+    """``[design.allocation]``: how the sample size is shared among strata."""
+
+    method: str = opt("proportional", doc="allocation rule",
+                       choices=(*ALLOCATION_METHODS, "precision"))
+    n: int | None = opt(None, doc="total sample size (every method but precision)", lo=1)
+    target_halfwidth: float | None = opt(None, doc="precision: half-width of the CI wanted in every domain "
+                                          "(e.g. 0.05)", lo=0.0, hi=1.0)
+    target_cv: float | None = opt(None, doc="precision: coefficient of variation wanted in every domain "
+                                   "(instead of target_halfwidth)", lo=0.0, hi=1.0)
+    domains: tuple[tuple[str, ...], ...] = opt((), doc="precision: domain families, e.g. "
+                                                "[[\"territory\"], [\"benefit\", \"is_qpv\"]] (default: the strata)")
+    rates: dict[str, float] = opt(doc="anticipated take-up rate per right, e.g. { cmuc = 0.65 } "
+                                   "(standard deviations of neyman/optimal, anticipated precision)",
+                                   factory=dict)
+    cost: str | None = opt(None, doc="frame column of unit interview costs (optimal allocation)")
+    power: float = opt(0.5, doc="exponent q of the power allocation", lo=0.0, hi=1.0)
+    min_per_stratum: int = opt(2, doc="minimum sample size in every stratum", lo=1)
+    response_rate: float = opt(1.0, doc="anticipated response rate (anticipated precision only)",
+                                lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DesignConfig:
+    """``[design]``: stratification, allocation and selection."""
+
+    strata: tuple[str, ...] = opt(doc="frame columns whose combinations define the strata")
+    allocation: AllocationConfig = opt(doc="allocation of the sample", factory=AllocationConfig)
+    selection: str = opt("srswor", doc="selection method within strata", choices=SELECTION_METHODS)
+    size: str | None = opt(None, doc="frame column of the size measure (pps-systematic, sampford, "
+                            "poisson proportional to size, two-stage)")
+    sort: tuple[str, ...] = opt((), doc="sort order within strata (systematic, pps-systematic)")
+    psu: str | None = opt(None, doc="frame column of the primary units (two-stage), e.g. territory")
+    n_psu: int | None = opt(None, doc="primary units drawn per stratum (two-stage)", lo=2)
+    seed: int = opt(doc="seed of the sample draw", lo=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseModel:
+    """``[responses.model]``: response probabilities of a simulated dry run.
+
+    A sampled recipient answers with probability
+    ``by_benefit.get(benefit, probability) * (qpv_factor if in a QPV else 1)``.
+    """
+
+    probability: float = opt(0.7, doc="response probability", lo=0.0, hi=1.0)
+    by_benefit: dict[str, float] = opt(doc="response probability per benefit", factory=dict)
+    qpv_factor: float = opt(1.0, doc="multiplier of the probability in QPV territories", lo=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponsesConfig:
+    """``[responses]``: the collected answers, or a simulated dry run."""
+
+    path: Path | None = opt(None, doc="file of collected answers: the id column and the right "
+                             "columns of every respondent", exists=True)
+    simulate: bool = opt(False, doc="dry run: draw respondents with the response model and take "
+                          "their answers from the frame's right columns (the truth)")
+    seed: int | None = opt(None, doc="seed of the simulated responses (default: design.seed + 1)", lo=0)
+    model: ResponseModel = opt(doc="response model of the dry run", factory=ResponseModel)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonresponseConfig:
+    """``[weighting.nonresponse]``: non-response adjustment."""
+
+    method: str = opt("classes", doc="non-response adjustment: response homogeneity classes, "
+                       "or classes of estimated response propensity", choices=("none", "classes", "propensity"))
+    classes: tuple[str, ...] = opt((), doc="frame columns defining the response classes (method classes)")
+    covariates: tuple[str, ...] = opt((), doc="frame columns of the response model (method propensity)")
+    n_classes: int = opt(5, doc="number of propensity classes (method propensity)", lo=1)
+    min_respondents: int = opt(20, doc="minimum respondents per class (smaller classes are merged)", lo=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationConfig:
+    """``[weighting.calibration]``: calibration to known margins."""
+
+    method: str = opt("raking", doc="calibration distance", choices=("none", "linear", "raking", "logit", "truncated"))
+    margins: tuple[str, ...] = opt((), doc="frame columns whose counts are the margins "
+                                    "(computed from the frame)")
+    margins_file: Path | None = opt(None, doc="file of margins: columns variable, level, total "
+                                     "(instead of computing them from the frame)", exists=True)
+    bounds: tuple[float, float] | None = opt(None, doc="[low, high] bounds of the g-weights "
+                                              "(required by logit and truncated)")
+    trim: float | None = opt(None, doc="cap weights at this multiple of the mean respondent weight "
+                              "and re-calibrate", lo=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicatesConfig:
+    """``[weighting.replicates]``: replicate weights (variance by replication)."""
+
+    method: str = opt("none", doc="replicate weights (none: Taylor linearisation)",
+                       choices=("none", "jk1", "jkn", "bootstrap"))
+    n: int | None = opt(None, doc="number of bootstrap replicates", lo=2)
+    seed: int | None = opt(None, doc="seed of the bootstrap (default: design.seed + 2)", lo=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightingConfig:
+    """``[weighting]``: from design weights to final weights."""
+
+    nonresponse: NonresponseConfig = opt(doc="non-response adjustment", factory=NonresponseConfig)
+    calibration: CalibrationConfig = opt(doc="calibration", factory=CalibrationConfig)
+    replicates: ReplicatesConfig = opt(doc="replicate weights", factory=ReplicatesConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainsConfig:
+    """``[estimation.domains]``: the columns defining the published domains."""
+
+    qpv: str = opt("is_qpv", doc="QPV indicator column (1 = QPV, 0 = rest)")
+    benefit: str = opt("benefit", doc="benefit column")
+    territory: str = opt("territory", doc="territory column")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdsConfig:
+    """``[estimation.thresholds]``: publication rules for a cell."""
+
+    min_n: int = opt(11, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
+    reliable_n: int = opt(30, doc="fewer eligible respondents than this: unreliable", lo=0)
+    max_cv: float = opt(0.3, doc="coefficient of variation above this: unreliable", lo=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EstimationConfig:
+    """``[estimation]``: rights, domains, confidence intervals and variance rules."""
+
+    rights: tuple[str, ...] = opt(RIGHTS, doc="right columns (1 takes up, 0 does not, empty not eligible)")
+    domains: DomainsConfig = opt(doc="domain columns", factory=DomainsConfig)
+    ci: str = opt("logit", doc="confidence interval method", choices=CI_METHODS)
+    level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
+    df: str = opt("domain", doc="degrees of freedom of the intervals", choices=DF_RULES)
+    lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=LONELY_PSU_RULES)
+    thresholds: ThresholdsConfig = opt(doc="publication thresholds", factory=ThresholdsConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerritorialConfig:
+    """``[territorial]``: small-area estimates per territory."""
+
+    enabled: bool = opt(True, doc="run the territorial phase")
+    covariates_file: Path | None = opt(None, doc="one row per territory with its covariates", exists=True)
+    covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model")
+    method: str = opt("reml", doc="estimation of the model variance", choices=("reml", "ml", "fh"))
+    transform: str = opt("none", doc="transformation of the direct rates (arcsin needs the bootstrap MSE)",
+                          choices=("none", "arcsin"))
+    variance: str = opt("gvf", doc="sampling variances of the direct rates: smoothed by a generalised "
+                         "variance function, or the direct se squared", choices=("gvf", "direct"))
+    mse: str = opt("auto", doc="MSE estimator (auto: prasad-rao, or bootstrap with arcsin)",
+                    choices=("auto", "prasad-rao", "bootstrap"))
+    replicates: int = opt(200, doc="bootstrap replicates of the MSE", lo=10)
+    seed: int | None = opt(None, doc="seed of the bootstrap MSE (default: design.seed + 3)", lo=0)
+    benchmark: str = opt("none", doc="benchmarking of the small-area estimates to the direct estimates",
+                          choices=("none", "ratio", "additive"))
+    benchmark_by: str = opt("nation", doc="group within which to benchmark: nation or a covariates-file column")
+    benchmark_weight: str = opt("n_recipients", doc="covariates-file column of territory weights for benchmarking")
+    truth: Path | None = opt(None, doc="true rates per territory (truth.csv of a simulated population)",
+                              exists=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputConfig:
+    """``[output]``: where the results go."""
+
+    folder: Path = opt(doc="output folder (created if missing; must be empty unless overwrite)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """A validated study file. Build it with :func:`load_study`.
+
+    Attributes
+    ----------
+    source : Path or None
+        The study file (``None`` when parsed from a dict).
+    text : str
+        The study file's text, recorded verbatim in the manifest.
+    """
+
+    frame: FrameConfig = opt(doc="sampling frame")
+    design: DesignConfig = opt(doc="sample design")
+    output: OutputConfig = opt(doc="output folder")
+    title: str = opt("Take-up of social rights", doc="title of the report")
+    responses: ResponsesConfig = opt(doc="collected or simulated answers", factory=ResponsesConfig)
+    weighting: WeightingConfig = opt(doc="weighting", factory=WeightingConfig)
+    estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
+    territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
+    source: Path | None = field(default=None, compare=False, metadata={"internal": True})
+    text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
+
+    def input_files(self) -> dict[str, Path]:
+        """Input files of the study by key path (those that are set)."""
+        out = {"frame.path": self.frame.path,
+               "responses.path": self.responses.path,
+               "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
+               "territorial.covariates_file": self.territorial.covariates_file,
+               "territorial.truth": self.territorial.truth}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML study file.
+
+    Returns
+    -------
+    StudyConfig
+        Frozen, validated configuration; relative paths resolved against the
+        study file's folder.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not TOML, or a key is unknown, of the wrong type,
+        out of range, or names a missing file. The message names the key path.
+
+    Examples
+    --------
+    >>> cfg = load_study("examples/study.toml")            # doctest: +SKIP
+    >>> cfg.design.allocation.method                        # doctest: +SKIP
+    'proportional'
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(message("study file not found", where=repr(str(p)), hint="check the path"))
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(message("the study file is not valid TOML", where=repr(str(p)), found=str(exc),
+                                  hint="check quotes, brackets and '=' signs")) from None
+    return parse_study(data, base_dir=p.resolve().parent, source=p.resolve(), text=text)
+
+
+def parse_study(data: dict[str, Any], *, base_dir: str | Path = ".", source: Path | None = None,
+                text: str = "") -> StudyConfig:
+    """Validate a study given as a dict (the parsed TOML) and return a :class:`StudyConfig`.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML document.
+    base_dir : str or Path
+        Folder against which relative paths are resolved.
+    source, text :
+        Recorded in the result (the manifest stores the study file's text).
+    """
+    cfg = build(StudyConfig, data, "", Path(base_dir).resolve())
+    _cross_checks(cfg)
+    return StudyConfig(**{f.name: getattr(cfg, f.name) for f in fields(cfg) if not f.metadata.get("internal")},
+                       source=source, text=text)
+
+
+
+def _cross_checks(cfg: StudyConfig) -> None:
+    """Checks that involve several keys."""
+    alloc = cfg.design.allocation
+    if alloc.method == "precision":
+        if alloc.n is not None:
+            raise fail("design.allocation.n", "the precision allocation computes the sample size",
+                        hint="remove n, or choose another method")
+        if (alloc.target_halfwidth is None) == (alloc.target_cv is None):
+            raise fail("design.allocation", "give exactly one precision target: target_halfwidth or target_cv",
+                        found="both" if alloc.target_cv is not None else "neither")
+        if not alloc.rates:
+            raise fail("design.allocation.rates", "the precision allocation needs anticipated rates",
+                        hint="e.g. rates = { cmuc = 0.65, acs = 0.4 }")
+    else:
+        if alloc.n is None:
+            raise fail("design.allocation.n", "missing required key", hint="the total sample size, e.g. n = 4000")
+        for key in ("target_halfwidth", "target_cv", "domains"):
+            if getattr(alloc, key):
+                raise fail(f"design.allocation.{key}", "a precision target is used only by method = \"precision\"",
+                            found=f"method = {alloc.method!r}")
+    for k, v in alloc.rates.items():
+        if k not in cfg.estimation.rights:
+            raise fail(f"design.allocation.rates.{k}", "anticipated rate of a right that is not studied",
+                        expected="one of " + ", ".join(cfg.estimation.rights), found=repr(k))
+        if not 0.0 < v < 1.0:
+            raise fail(f"design.allocation.rates.{k}", "anticipated rate out of range",
+                        expected="a value in (0, 1)", found=repr(v))
+    if alloc.method in ("neyman", "optimal") and not alloc.rates:
+        raise fail("design.allocation.rates", f"the {alloc.method} allocation needs anticipated rates",
+                    hint="e.g. rates = { cmuc = 0.65, acs = 0.4 }")
+    if alloc.method == "optimal" and alloc.cost is None:
+        raise fail("design.allocation.cost", "the optimal allocation needs a cost column",
+                    hint='e.g. cost = "interview_cost", or method = "neyman"')
+    if not cfg.design.strata:
+        raise fail("design.strata", "at least one stratification column is required",
+                    hint='e.g. strata = ["is_qpv", "benefit"]')
+    des = cfg.design
+    if des.selection in ("pps-systematic", "sampford") and des.size is None:
+        raise fail("design.size", f"selection {des.selection!r} needs a size measure", hint='e.g. size = "population"')
+    if des.selection == "two-stage" and (des.psu is None or des.n_psu is None):
+        raise fail("design.psu" if des.psu is None else "design.n_psu",
+                    "two-stage selection needs the primary units and their number per stratum",
+                    hint='e.g. psu = "territory" and n_psu = 20')
+    resp = cfg.responses
+    if resp.simulate == (resp.path is not None):
+        raise fail("responses", "give either path (collected answers) or simulate = true (dry run)",
+                    found="both" if resp.simulate else "neither")
+    for k, v in resp.model.by_benefit.items():
+        if not 0.0 < v <= 1.0:
+            raise fail(f"responses.model.by_benefit.{k}", "response probability out of range",
+                        expected="a value in (0, 1]", found=repr(v))
+    nr = cfg.weighting.nonresponse
+    if nr.method == "classes" and not nr.classes:
+        raise fail("weighting.nonresponse.classes", "response classes are required by method 'classes'",
+                    hint='e.g. classes = ["benefit", "is_qpv"], or method = "none"')
+    if nr.method == "propensity" and not nr.covariates:
+        raise fail("weighting.nonresponse.covariates", "a response model is required by method 'propensity'",
+                    hint='e.g. covariates = ["benefit", "is_qpv", "age_band"]')
+    cal = cfg.weighting.calibration
+    if cal.method != "none" and not cal.margins and cal.margins_file is None:
+        raise fail("weighting.calibration", "calibration needs margins or margins_file",
+                    hint='e.g. margins = ["benefit", "departement"], or method = "none"')
+    if cal.margins and cal.margins_file is not None:
+        raise fail("weighting.calibration", "give margins or margins_file, not both")
+    if cal.bounds is not None and not cal.bounds[0] < 1.0 < cal.bounds[1]:
+        raise fail("weighting.calibration.bounds", "bounds must surround 1", expected="[low < 1, high > 1]",
+                    found=repr(list(cal.bounds)))
+    if cal.method in ("logit", "truncated") and cal.bounds is None:
+        raise fail("weighting.calibration.bounds", f"{cal.method} calibration requires bounds",
+                    hint="e.g. bounds = [0.5, 3.0]")
+    if cal.method == "linear" and cal.bounds is not None:
+        raise fail("weighting.calibration.bounds", "linear calibration takes no bounds",
+                    hint='use method = "truncated" for bounded linear calibration')
+    rep = cfg.weighting.replicates
+    if rep.method == "bootstrap" and rep.n is None:
+        raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
+    est = cfg.estimation
+    if not est.rights:
+        raise fail("estimation.rights", "at least one right is required", hint='e.g. rights = ["cmuc", "acs"]')
+    if est.thresholds.min_n > est.thresholds.reliable_n:
+        raise fail("estimation.thresholds.min_n", "suppression threshold above the reliability threshold",
+                    expected=f"<= reliable_n ({est.thresholds.reliable_n})", found=str(est.thresholds.min_n))
+    if est.thresholds.max_cv <= 0:
+        raise fail("estimation.thresholds.max_cv", "value out of range", expected="a value > 0",
+                    found=repr(est.thresholds.max_cv))
+    ter = cfg.territorial
+    if ter.enabled and ter.covariates_file is None:
+        raise fail("territorial.covariates_file", "the territorial phase needs a covariates file",
+                    hint="give covariates_file, or enabled = false")
+    if ter.transform == "arcsin" and ter.mse == "prasad-rao":
+        raise fail("territorial.mse", "the analytic MSE is on the arcsine scale, not on the rate scale",
+                    expected='"bootstrap" or "auto" with transform = "arcsin"', found='"prasad-rao"')
+    if ter.enabled and not ter.covariates:
+        raise fail("territorial.covariates", "the territorial phase needs at least one covariate",
+                    hint='e.g. covariates = ["poverty_rate"]')

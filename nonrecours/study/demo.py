@@ -1,0 +1,107 @@
+"""The demo: simulate a population, write an example study file next to it and run it.
+
+``nonrecours demo --out DIR`` is the README's first command. The example
+study (:data:`EXAMPLE_STUDY`, also ``examples/study.toml``) is a dry run: the
+sample's answers are the synthetic population's true right columns, drawn
+with a response model, so that every estimate can be compared with the truth.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+import pandas as pd
+
+from ..errors import OutputError, message
+from ..io import write_text
+from .pipeline import StudyResult, run_study
+
+__all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS", "STUDY_FILE"]
+
+#: Sub-folders and file of the demo folder.
+POPULATION = "population"
+RESULTS = "results"
+STUDY_FILE = "study.toml"
+
+
+def example_study(*, seed: int = 1) -> str:
+    """Text of the example study file, with the design ``seed`` given.
+
+    Paths in it are relative to the study file: ``population/recipients.csv``,
+    ``population/territories.csv``, ``population/truth.csv`` and the output
+    folder ``results``.
+
+    Examples
+    --------
+    >>> "seed = 7" in example_study(seed=7)
+    True
+    """
+    text = resources.files("nonrecours.study").joinpath("example.toml").read_text(encoding="utf-8")
+    return Template(text).substitute(seed=int(seed))
+
+
+def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, overwrite: bool = False,
+             progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
+
+    Parameters
+    ----------
+    out : path
+        Demo folder; must be empty or absent unless ``overwrite``.
+    territories : int
+        Number of QPVs of the synthetic population (each paired with the rest
+        of its urban area).
+    seed : int
+        Seed of the population and of the study's design.
+    overwrite : bool
+        Replace the files of a previous demo in ``out``.
+    progress : callable, optional
+        Called with one line of text per step.
+
+    Returns
+    -------
+    StudyResult
+    """
+    from ..simulate import simulate_population
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}", hint="choose a folder name"))
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
+                                  hint="choose a new folder, or pass --overwrite"))
+    t0 = time.perf_counter()
+    pop = simulate_population(territories, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pop.write(folder / POPULATION, overwrite=overwrite)
+    if progress is not None:
+        progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
+                 f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+    study = write_text(example_study(seed=seed), folder / STUDY_FILE)
+    return run_study(study, overwrite=overwrite, progress=progress)
+
+
+def summary_table(result: StudyResult) -> pd.DataFrame:
+    """National take-up per right with its CI, and the QPV − rest gap with its CI and p-value.
+
+    The numbers are read from the result tables (``estimates_national``,
+    ``gap_qpv``), in percent.
+    """
+    nat = result.tables["estimates_national"].set_index("right")
+    out = pd.DataFrame({"right": nat.index, "take-up %": 100 * nat["estimate"].to_numpy(),
+                        "ci_low %": 100 * nat["ci_low"].to_numpy(), "ci_high %": 100 * nat["ci_high"].to_numpy()})
+    gap = result.tables.get("gap_qpv")
+    if gap is not None:
+        g = gap.set_index("right").reindex(nat.index)
+        out["gap QPV-rest (pts)"] = 100 * g["gap"].to_numpy()
+        out["gap ci_low"] = 100 * g["ci_low"].to_numpy()
+        out["gap ci_high"] = 100 * g["ci_high"].to_numpy()
+        pcol = next((c for c in ("p_value", "pvalue") if c in g.columns), None)
+        if pcol is not None:
+            out["p-value"] = g[pcol].to_numpy()
+    return out

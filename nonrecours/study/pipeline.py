@@ -1,0 +1,230 @@
+"""Run a whole study: frame -> design -> weights -> estimates -> territories -> report.
+
+:func:`run_study` validates everything it can before any work (the study
+file, the output folder, the columns the study names), runs the stages of
+:mod:`nonrecours.study.stages` in memory, then writes every table atomically,
+renders the report from the written tables, and ends with ``manifest.json``.
+A run writes nothing until all stages have succeeded, never overwrites an
+input, and refuses a non-empty output folder unless ``overwrite=True``.
+Re-running the same study gives byte-identical files; only the timings in
+the manifest differ.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import NonrecoursWarning, OutputError, message
+from ..io import read_table, write_json, write_table, write_text
+from ..report import render_report
+from . import stages
+from .config import StudyConfig, load_study
+from .manifest import build_manifest, file_record, package_versions
+
+__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES"]
+
+#: Tables written by a run, in order (file ``<name>.csv``); absent when their stage did not run.
+OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
+                 "estimates_benefit", "estimates_territory", "sae", "comparison", "comparison_summary")
+#: Every file a run may write.
+OUTPUT_FILES = tuple(f"{t}.csv" for t in OUTPUT_TABLES) + ("report.html", "manifest.json")
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a study run produced.
+
+    Attributes
+    ----------
+    config : StudyConfig
+        The validated study.
+    folder : Path
+        The output folder.
+    files : dict of str to Path
+        Output files by name (``manifest.json`` included).
+    tables : dict of str to DataFrame
+        The tables as written (read back from the files).
+    manifest : dict
+        The content of ``manifest.json``.
+    """
+
+    config: StudyConfig
+    folder: Path
+    files: dict[str, Path]
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per stage."""
+        return dict(self.manifest["timings_seconds"])
+
+
+#: Keys of the stages' outputs that accumulate across stages (dicts merged), the others are replaced.
+_MERGED = ("tables", "methods", "seeds", "counts", "weight_summary")
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Merge ``new`` into ``into``; dict values one level down are merged too (methods of a stage)."""
+    for k, v in new.items():
+        if isinstance(v, Mapping) and isinstance(into.get(k), dict):
+            into[k].update(v)
+        else:
+            into[k] = v
+
+
+class _Timer:
+    """Times stages and reports each on ``progress`` as one line."""
+
+    def __init__(self, progress: Callable[[str], None] | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.timings: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        dt = time.perf_counter() - t0
+        self.timings[name] = dt
+        if self.progress is not None:
+            self.progress(f"[{len(self.timings)}/{self.total}] {name:<12} {dt:7.2f} s"
+                          f"   (total {time.perf_counter() - self.start:6.2f} s)")
+
+
+def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:
+    """Refuse a non-empty output folder (unless overwrite) and one that would replace an input."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(message("the output folder is a file", where=f"output.folder {str(folder)!r}",
+                                  hint="choose a folder name"))
+    resolved = {name: p.resolve() for name, p in inputs.items()}
+    for key, p in resolved.items():
+        if p.parent == folder.resolve() and p.name in OUTPUT_FILES:
+            raise OutputError(message("an output would overwrite an input file", where=key,
+                                      found=repr(str(p)), hint="choose another output.folder"))
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
+                                  hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
+                                       "the files of a previous run"))
+
+
+def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = False,
+              progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Run a study end to end and write its outputs.
+
+    Parameters
+    ----------
+    config : StudyConfig or path
+        A validated study, or the path of a study file (read with
+        :func:`~nonrecours.study.config.load_study`).
+    overwrite : bool
+        Allow a non-empty output folder; files of a previous run are replaced
+        (inputs never are).
+    progress : callable, optional
+        Called with one line of text after each stage (name and elapsed
+        time); the CLI prints it on stderr.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    ConfigError
+        The study file is invalid or names columns the inputs lack (raised
+        before anything is written).
+    OutputError
+        The output folder is not empty and ``overwrite`` is false, or an
+        output would replace an input.
+
+    Notes
+    -----
+    Outputs: ``allocation.csv``, ``sample.csv``, ``weights.csv``,
+    ``estimates_national.csv``, ``estimates_qpv.csv``, ``gap_qpv.csv``,
+    ``estimates_benefit.csv``, ``estimates_territory.csv``, ``sae.csv``
+    (territorial phase), ``comparison.csv`` and ``comparison_summary.csv``
+    (when true rates are given), ``report.html`` and ``manifest.json``.
+    Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
+    rename); the report is rendered from the tables read back from disk.
+
+    Examples
+    --------
+    >>> result = run_study("examples/study.toml", overwrite=True)   # doctest: +SKIP
+    >>> result.tables["estimates_national"][["right", "estimate"]]  # doctest: +SKIP
+    """
+    cfg = config if isinstance(config, StudyConfig) else load_study(config)
+    folder = cfg.output.folder
+    inputs = cfg.input_files()
+    _check_folder(folder, inputs, overwrite)
+    timer = _Timer(progress, total=len(stages.STAGES) + 2)
+
+    state: dict[str, Any] = {key: {} for key in _MERGED}
+    notes: list[str] = []
+    for name, func in stages.STAGES:
+        with timer(name), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            updates = func(cfg, state)
+        for w in caught:  # recorded for the report, then shown as usual
+            if issubclass(w.category, NonrecoursWarning):
+                notes.append(f"{name}: {' '.join(str(w.message).split())}")
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for key, value in updates.items():
+            if key in _MERGED:
+                _merge(state[key], value)
+            else:
+                state[key] = value
+
+    with timer("writing"):
+        folder.mkdir(parents=True, exist_ok=True)
+        input_paths = list(inputs.values())
+        files: dict[str, Path] = {}
+        for name in OUTPUT_TABLES:
+            path = folder / f"{name}.csv"
+            if name in state["tables"]:
+                files[path.name] = write_table(state["tables"][name], path, option="output.folder",
+                                               inputs=input_paths)
+            elif overwrite and path.is_file() and path.resolve() not in {p.resolve() for p in input_paths}:
+                path.unlink()  # stale table of a previous run whose stage did not run this time
+    with timer("report"):
+        tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
+        base = cfg.source.parent if cfg.source is not None else None
+        provenance = _provenance(cfg, inputs, state, base)
+        provenance["warnings"] = list(dict.fromkeys(notes))
+        files["report.html"] = write_text(render_report(tables, provenance), folder / "report.html",
+                                          option="output.folder", inputs=input_paths)
+    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=folder)
+    manifest["timings_seconds"]["total"] = round(time.perf_counter() - timer.start, 3)
+    files["manifest.json"] = write_json(manifest, folder / "manifest.json", option="output.folder",
+                                        inputs=input_paths)
+    return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
+
+
+def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
+                base: Path | None) -> dict[str, Any]:
+    """Everything the report shows besides the tables; the manifest adds output hashes and timings."""
+    study = {"path": cfg.source.name if cfg.source is not None else "", "text": cfg.text}
+    if cfg.source is not None:
+        study["sha256"] = file_record(cfg.source)["sha256"]
+    est = cfg.estimation
+    return {
+        "title": cfg.title,
+        "study_file": study,
+        "versions": package_versions(),
+        "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
+        "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
+        "settings": {"rights": list(est.rights), "domains": asdict(est.domains), "level": est.level,
+                     "thresholds": asdict(est.thresholds)},
+        "counts": dict(state.get("counts", {})),
+        "weighting": dict(state.get("weight_summary", {})),
+        "methods": dict(state.get("methods", {})),
+    }

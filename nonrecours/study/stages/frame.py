@@ -1,0 +1,44 @@
+"""Stage ``frame``: read the sampling frame and check the columns the study names."""
+
+from __future__ import annotations
+
+from ..._checks import check_right_column
+from ...errors import InputError, message
+from ...io import read_table
+from ..config import StudyConfig
+from ._common import State, need
+
+__all__ = ["frame_stage"]
+
+
+def frame_stage(cfg: StudyConfig, state: State) -> State:
+    """Read the frame and check every column the study names."""
+    frame = read_table(cfg.frame.path, option="frame.path")
+    cols = frame.columns
+    need([cfg.frame.id], cols, "frame.id", "frame")
+    need(cfg.design.strata, cols, "design.strata", "frame")
+    for key in ("size", "psu"):
+        if getattr(cfg.design, key) is not None:
+            need([getattr(cfg.design, key)], cols, f"design.{key}", "frame")
+    need(cfg.design.sort, cols, "design.sort", "frame")
+    need(cfg.weighting.nonresponse.classes, cols, "weighting.nonresponse.classes", "frame")
+    need(cfg.weighting.nonresponse.covariates, cols, "weighting.nonresponse.covariates", "frame")
+    if cfg.design.allocation.cost is not None:
+        need([cfg.design.allocation.cost], cols, "design.allocation.cost", "frame")
+    for i, family in enumerate(cfg.design.allocation.domains):
+        need(family, cols, f"design.allocation.domains[{i}]", "frame")
+    need(cfg.weighting.calibration.margins, cols, "weighting.calibration.margins", "frame")
+    dom = cfg.estimation.domains
+    for name in ("qpv", "benefit", "territory"):
+        need([getattr(dom, name)], cols, f"estimation.domains.{name}", "frame")
+    if cfg.responses.simulate:
+        need(cfg.estimation.rights, cols, "estimation.rights", "frame (a dry run takes the answers from it)")
+        for right in cfg.estimation.rights:
+            check_right_column(frame, right)
+    ids = frame[cfg.frame.id]
+    if ids.isna().any() or ids.duplicated().any():
+        dup = ids[ids.duplicated()].head(3).tolist()
+        raise InputError(message("recipient identifiers must be present and unique", where=f"frame column {cfg.frame.id!r}",
+                                 found=f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated "
+                                       f"such as {dup}"))
+    return {"frame": frame, "counts": {"frame": len(frame)}}

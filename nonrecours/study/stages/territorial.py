@@ -1,0 +1,57 @@
+"""Stage ``territorial``: Fay–Herriot estimates per territory, and the comparison with the truth.
+
+Calls :func:`nonrecours.territorial.territories.fit_territories` on the direct
+estimates by territory and :func:`nonrecours.territorial.compare.compare_estimates`
+when true rates are given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...io import read_table
+from ...territorial.compare import compare_estimates
+from ...territorial.territories import fit_territories
+from ..config import StudyConfig
+from ._common import State, need
+
+__all__ = ["territorial_stage"]
+
+
+def territorial_stage(cfg: StudyConfig, state: State) -> State:
+    """Small-area estimates for every territory of the covariates file."""
+    ter = cfg.territorial
+    if not ter.enabled:
+        return {"methods": {"territorial": "not run (territorial.enabled = false)"}}
+    aux = read_table(ter.covariates_file, option="territorial.covariates_file")
+    need(["territory", *ter.covariates], aux.columns, "territorial.covariates", "covariates file")
+    direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
+    direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
+    mse = None if ter.mse == "auto" else ter.mse
+    seed = ter.seed if ter.seed is not None else cfg.design.seed + 3
+    bench = {}
+    if ter.benchmark != "none":
+        bench = {"benchmark": ter.benchmark_by, "benchmark_method": ter.benchmark, "weight": ter.benchmark_weight}
+    fit = fit_territories(direct, aux, list(ter.covariates), method=ter.method, transform=ter.transform,
+                          variance=ter.variance, mse=mse, replicates=ter.replicates, seed=seed,
+                          level=cfg.estimation.level, rights=list(cfg.estimation.rights), **bench)
+    models = fit.models
+    methods = {
+        "model": f"Fay–Herriot area-level model per right on {', '.join(ter.covariates)} (with an intercept), "
+                 f"fitted by {fit.method.upper()}" + ("" if fit.transform == "none" else
+                                                       f" on the {fit.transform} scale"),
+        "sampling variances": {"gvf": "smoothed by a generalised variance function of the direct rates",
+                               "direct": "the direct estimates' variances"}[fit.variance],
+        "MSE": fit.mse_kind + (f" ({ter.replicates} replicates, seed {seed})" if fit.mse_kind == "bootstrap" else ""),
+        "model variance per right": {r: float(v) for r, v in zip(models["right"], models["model_variance"])},
+        "mean gamma of sampled territories": {r: float(v) for r, v in zip(models["right"], models["mean_gamma"])},
+        "benchmark": "none" if fit.benchmark is None else
+                     f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
+    }
+    out: State = {"tables": {"sae": fit.to_frame()}, "methods": {"territorial": methods},
+                  "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None}}
+    if ter.truth is not None:
+        truth = read_table(ter.truth, option="territorial.truth")
+        cmp_ = compare_estimates(fit.to_frame(), truth, level=cfg.estimation.level)
+        out["tables"].update({"comparison": cmp_.detail, "comparison_summary": cmp_.summary})
+    return out

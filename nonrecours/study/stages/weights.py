@@ -1,0 +1,114 @@
+"""Stage ``weighting``: design weights -> non-response adjustment -> calibration -> replicates.
+
+Calls :func:`nonrecours.weights.pipeline.weight_sample`; the design is built
+on every sampled unit, non-respondents keeping their row with weight 0
+(nothing is dropped). The only computation here is counting the frame's
+margins for a dry run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...weights.margins import Margins, read_margins
+from ...weights.pipeline import WeightingOutcome, WeightingSpec, weight_sample
+from ..config import StudyConfig
+from ._common import RESPONDED, State
+
+__all__ = ["weighting_stage", "frame_margins"]
+
+
+def frame_margins(frame: pd.DataFrame, columns: list[str]) -> Margins:
+    """Calibration margins counted in the frame: one total per category of each column.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"b": ["RSA", "AAH", "RSA"]})
+    >>> frame_margins(f, ["b"]).to_frame()["total"].tolist()
+    [1.0, 2.0]
+    """
+    rows = []
+    for col in columns:
+        counts = frame[col].astype(str).value_counts(sort=False).sort_index()
+        rows += [(col, str(cat), float(n)) for cat, n in counts.items()]
+    return Margins.from_frame(pd.DataFrame(rows, columns=["variable", "category", "total"]),
+                              source="margins counted in the frame")
+
+
+def weighting_stage(cfg: StudyConfig, state: State) -> State:
+    """Non-response adjustment, calibration (with trimming) and replicate weights, via ``weight_sample``."""
+    w_cfg = cfg.weighting
+    sample = state["sample"].reset_index(drop=True)
+    nr, cal, rep = w_cfg.nonresponse, w_cfg.calibration, w_cfg.replicates
+    margins = None
+    if cal.method != "none":
+        margins = (read_margins(cal.margins_file) if cal.margins_file is not None
+                   else frame_margins(state["frame"], list(cal.margins)))
+    seed = None
+    replicates = None
+    if rep.method != "none":
+        seed = rep.seed if rep.seed is not None else cfg.design.seed + 2
+        replicates = (rep.method, float(rep.n) if rep.method == "bootstrap" else None)
+    columns = {"strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
+    roles = {role: col for role, col in columns.items() if col in sample.columns}
+    spec = WeightingSpec(
+        weight="weight", design=roles, lonely_psu=cfg.estimation.lonely_psu, responded=RESPONDED,
+        nonresponse=None if nr.method == "none" else
+        (nr.method, tuple(nr.classes if nr.method == "classes" else nr.covariates)),
+        min_respondents=nr.min_respondents, propensity_classes=nr.n_classes, margins=margins,
+        method=cal.method if cal.method != "none" else "raking", bounds=cal.bounds, trim=cal.trim,
+        replicates=replicates, seed=seed)
+    out = weight_sample(sample, spec)
+    table = out.table
+    if out.calibration is not None:
+        table = table.assign(g=out.calibration.g)
+    return {"sample": table, "design": out.design, "tables": {"weights": table},
+            "methods": {"weighting": _methods(cfg, out)}, "seeds": {"replicates": seed},
+            "weight_summary": _summary(table, out)}
+
+
+def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
+    """What the weighting chain did, from its outcome."""
+    cal_cfg = cfg.weighting.calibration
+    methods: dict[str, Any] = {}
+    res = out.nonresponse
+    if res is None:
+        methods["non-response"] = "none: respondents keep their design weight"
+    else:
+        collapsed = int(res.report["collapsed"].astype(bool).sum()) if "collapsed" in res.report else 0
+        n_groups = int(np.unique(res.group[res.status == "respondent"]).size)
+        methods["non-response"] = (f"{res.method} adjustment on {', '.join(res.columns)}: {n_groups} final classes "
+                                   f"of at least {res.min_respondents} respondents ({collapsed} initial classes merged)")
+    cal = out.calibration
+    if cal is None:
+        methods["calibration"] = "none"
+    else:
+        where = (f"the frame's counts of {', '.join(cal_cfg.margins)}" if cal_cfg.margins_file is None
+                 else f"the margins file {cal_cfg.margins_file.name}")
+        methods["calibration"] = (f"{cal.method} calibration to {where} ({len(cal.columns)} totals"
+                                  + (f", g within [{cal.bounds[0]:g}, {cal.bounds[1]:g}]" if cal.bounds else "")
+                                  + f"; {cal.iterations} iterations, max relative misfit {cal.max_rel_misfit:.2g}"
+                                  + (f"; weights trimmed at {cal_cfg.trim:g} x the mean and re-calibrated"
+                                     if out.trimming is not None else "") + ")")
+    reps = out.design.replicates
+    if reps is not None:
+        methods["replicates"] = (f"{reps.type} replicate weights ({reps.weights.shape[1]} replicates), replaying "
+                                 "the non-response adjustment and the calibration in each")
+    return methods
+
+
+def _summary(table: pd.DataFrame, out: WeightingOutcome) -> dict[str, Any]:
+    """Weight distribution of the respondents, from the weighted table and the calibration's g summary."""
+    resp = table["status"].to_numpy() == "respondent"
+    w = table["weight"].to_numpy(dtype=float)[resp]
+    summary: dict[str, Any] = {"sum of design weights (sample)": float(table["design_weight"].sum()),
+                               "respondents": int(resp.sum()), "sum of final weights": float(w.sum()),
+                               "final weight min": float(w.min()), "final weight max": float(w.max())}
+    if out.calibration is not None:
+        gs = out.calibration.g_summary().iloc[0]
+        summary.update({"final weight CV": float(gs["weight_cv"]), "g-weight min": float(gs["min"]),
+                        "g-weight median": float(gs["median"]), "g-weight max": float(gs["max"])})
+    return summary

@@ -1,0 +1,225 @@
+"""Calibration margins: categorical counts and numeric totals, and the X matrix.
+
+Margins table (long format, CSV/Parquet/JSON), one row per total::
+
+    variable,category,total
+    benefit,RSA,120000
+    benefit,AAH,60000
+    is_qpv,1,40000
+    is_qpv,0,140000
+    income,,2.5e9          <- empty category: numeric total of column 'income'
+    _population,,180000    <- optional: population size (an intercept column)
+
+Categories are compared as text (``1`` and ``1.0`` are the same code).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_choice, check_columns
+from ..errors import InputError, message
+from ._calsolve import SlotMatrix
+
+__all__ = ["Margins", "read_margins", "build_matrix", "as_codes", "POPULATION"]
+
+#: Name of the margins-table row giving the population size (an intercept).
+POPULATION = "_population"
+
+Coding = Literal["dummies", "treatment"]
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Calibration targets.
+
+    Attributes
+    ----------
+    categorical : tuple of (variable, tuple of (category, total))
+        Counts per category, in the order of the margins table.
+    numeric : tuple of (variable, total)
+        Totals of numeric columns.
+    population : float or None
+        Population size (adds an intercept column) when given explicitly.
+    """
+
+    categorical: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    numeric: tuple[tuple[str, float], ...] = ()
+    population: float | None = None
+
+    @classmethod
+    def from_frame(cls, table: pd.DataFrame, *, source: str = "margins") -> Margins:
+        """Build from a long table with columns ``variable``, ``category``, ``total``."""
+        check_columns(table, ["variable", "category", "total"], role="margins column", source=source)
+        tot = pd.to_numeric(table["total"], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(tot)
+        if bad.any():
+            raise InputError(message("margin totals must be numbers", where=f"{source}, column 'total'",
+                                     found=f"{int(bad.sum())} rows empty or not numeric"))
+        var = table["variable"].astype(str).str.strip().to_numpy()
+        cat = as_codes(table["category"])
+        cats: dict[str, list[tuple[str, float]]] = {}
+        nums: dict[str, float] = {}
+        pop = None
+        for v, c, t in zip(var, cat, tot):
+            if v == POPULATION:
+                pop = float(t)
+            elif c is None:
+                if v in nums or v in cats:
+                    raise InputError(message("variable given twice", where=f"{source}, variable {v!r}"))
+                nums[v] = float(t)
+            else:
+                if v in nums:
+                    raise InputError(message("variable given both as numeric and categorical", where=f"{source}, variable {v!r}"))
+                lst = cats.setdefault(v, [])
+                if c in (k for k, _ in lst):
+                    raise InputError(message("category given twice", where=f"{source}, {v}={c}"))
+                lst.append((c, float(t)))
+        return cls(tuple((v, tuple(lst)) for v, lst in cats.items()), tuple(nums.items()), pop)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The margins as a long table (inverse of :meth:`from_frame`)."""
+        rows = [(v, c, t) for v, lst in self.categorical for c, t in lst]
+        rows += [(v, "", t) for v, t in self.numeric]
+        if self.population is not None:
+            rows.append((POPULATION, "", self.population))
+        return pd.DataFrame(rows, columns=["variable", "category", "total"])
+
+    @property
+    def variables(self) -> list[str]:
+        return [v for v, _ in self.categorical] + [v for v, _ in self.numeric]
+
+
+def read_margins(path: str | os.PathLike) -> Margins:
+    """Read a margins table (see module docstring); categories are read as text."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv" and p.is_file():
+        try:
+            table = pd.read_csv(p, dtype={"variable": str, "category": str}, keep_default_na=False,
+                                na_values={"total": [""]})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise InputError(message("cannot read margins", where=str(p), found=str(exc).splitlines()[0])) from None
+    else:
+        from ..io import read_table
+        table = read_table(p, option="--calibrate")
+    return Margins.from_frame(table, source=f"margins {str(p)!r}")
+
+
+def as_codes(s: pd.Series) -> np.ndarray:
+    """Category codes as text (None for missing/empty); ``1.0`` -> ``'1'``."""
+    out = np.empty(len(s), dtype=object)
+    for i, v in enumerate(s.tolist()):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()):
+            out[i] = None
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v).strip()
+    return out
+
+
+def _codes_fast(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Factorise a column into integer codes (-1 missing) and text levels."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    return codes, as_codes(pd.Series(uniq, dtype=object))
+
+
+def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding = "dummies",
+                 source: str = "margins") -> tuple[SlotMatrix, np.ndarray]:
+    """Build the calibration matrix (slot form) and the population totals.
+
+    Only rows with ``d > 0`` (respondents) are checked; other rows get zeros.
+
+    Coding
+    ------
+    ``dummies``: one column per category of the first categorical margin; each
+    further categorical margin drops its first category (in margins order),
+    which removes the redundancy of equal margin totals. ``treatment``: R's
+    ``model.matrix`` with treatment contrasts: an intercept, and each
+    categorical margin drops its first level in sorted order. Both span the
+    same space, so the calibrated weights and residuals are the same.
+    A ``_population`` row adds an intercept in ``dummies`` coding only when
+    there is no categorical margin (otherwise it is checked against them).
+    """
+    check_choice("coding", coding, ("dummies", "treatment"))
+    check_columns(data, margins.variables, role="margin variable", source="the sample")
+    resp = np.asarray(d) > 0
+    n = len(data)
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    names: list[str] = []
+    totals: list[float] = []
+    sums = [(v, sum(t for _, t in lst)) for v, lst in margins.categorical]
+    if margins.population is not None:
+        sums.append((POPULATION, margins.population))
+    intercept = coding == "treatment" or (not margins.categorical and margins.population is not None)
+    if intercept:
+        cols.append(np.zeros(n, dtype=np.int64))
+        vals.append(np.ones(n))
+        names.append("(Intercept)")
+        totals.append(sums[0][1] if sums else np.nan)
+        if not sums:
+            raise InputError(message("treatment coding needs a population size", where=source,
+                                     hint=f"add a categorical margin or a row '{POPULATION},,N'"))
+    missing_all: list[str] = []
+    unknown_all: list[str] = []
+    for k, (var, lst) in enumerate(margins.categorical):
+        codes, levels = _codes_fast(data[var])
+        cats = [c for c, _ in lst]
+        pos = {c: j for j, c in enumerate(cats)}
+        lev_pos = np.array([pos.get(lv, -1) for lv in levels] + [-1], dtype=np.int64)
+        mpos = lev_pos[np.where(codes < 0, len(levels), codes)]  # -1: missing or not in margins
+        bad = resp & (mpos < 0)
+        if bad.any():
+            vc = pd.Series(np.where(codes[bad] < 0, "(missing)", levels[np.maximum(codes[bad], 0)].astype(str))).value_counts()
+            missing_all += [f"{var}={c} ({m} rows)" for c, m in vc.items()]
+        counts = np.bincount(mpos[resp & (mpos >= 0)], minlength=len(cats))
+        unknown_all += [f"{var}={c}" for c, m in zip(cats, counts) if m == 0]
+        drop = None
+        if coding == "treatment":
+            drop = cats.index(sorted(cats)[0])
+        elif k > 0 or intercept:
+            drop = 0
+        keep = [j for j in range(len(cats)) if j != drop]
+        colmap = np.full(len(cats) + 1, -1, dtype=np.int64)
+        for j in keep:
+            colmap[j] = len(names)
+            names.append(f"{var}={cats[j]}")
+            totals.append(lst[j][1])
+        cols.append(colmap[np.where(mpos < 0, len(cats), mpos)])
+        vals.append(np.where(mpos >= 0, 1.0, 0.0))
+    if missing_all:
+        raise InputError(message("sample categories missing from the margins", where=source,
+                                 found=", ".join(missing_all[:20]) + (" ..." if len(missing_all) > 20 else ""),
+                                 hint="add these categories to the margins, or recode them in the sample"))
+    if unknown_all:
+        raise InputError(message("margins name categories that no respondent has", where=source,
+                                 found=", ".join(unknown_all[:20]) + (" ..." if len(unknown_all) > 20 else ""),
+                                 hint="check the spelling, or merge these categories with a neighbour in both files"))
+    if len(sums) > 1:
+        ref = sums[0][1]
+        if any(abs(s - ref) > 1e-6 * max(1.0, abs(ref)) for _, s in sums):
+            raise InputError(message("categorical margins have different totals", where=source,
+                                     expected="the same population size in every margin",
+                                     found=", ".join(f"{v}: {s:.10g}" for v, s in sums),
+                                     hint="margins must describe the same population"))
+    for var, total in margins.numeric:
+        x = pd.to_numeric(data[var], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = resp & ~np.isfinite(x)
+        if bad.any():
+            raise InputError(message("numeric margin variable has missing or non-numeric values", where=f"column {var!r}",
+                                     found=f"{int(bad.sum())} respondent rows", hint="impute or drop this margin"))
+        cols.append(np.full(n, len(names), dtype=np.int64))
+        vals.append(np.where(resp, np.nan_to_num(x), 0.0))
+        names.append(var)
+        totals.append(total)
+    if not names:
+        raise InputError(message("no calibration margin", where=source, hint="give at least one margin"))
+    M = SlotMatrix(np.column_stack(cols), np.column_stack(vals), names)
+    return M, np.asarray(totals, dtype=float)

@@ -1,0 +1,67 @@
+"""``nonrecours demo`` and ``nonrecours run`` through typer's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+
+pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--territories", "15", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    return out, res
+
+
+def test_demo_writes_population_study_and_results(demo):
+    out, res = demo
+    assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv"}
+    assert "seed = 2" in (out / "study.toml").read_text()
+    assert (out / "results" / "report.html").is_file() and (out / "results" / "manifest.json").is_file()
+    assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout
+    for right in ("cmuc", "acs", "tpn", "tss"):
+        assert right in res.stdout
+    assert "[9/9] report" in res.stderr  # progress on stderr
+
+
+def test_demo_refuses_non_empty_folder(demo):
+    out, _ = demo
+    res = runner.invoke(app, ["demo", "--out", str(out), "--territories", "15"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ") and "not empty" in res.stderr and "Traceback" not in res.output
+
+
+def test_run_with_and_without_overwrite(demo):
+    out, _ = demo
+    study = str(out / "study.toml")
+    res = runner.invoke(app, ["run", study])
+    assert res.exit_code == 2 and "--overwrite" in res.stderr
+    before = (out / "results" / "report.html").read_bytes()
+    res = runner.invoke(app, ["run", study, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "wrote 13 files" in res.stdout
+    assert (out / "results" / "report.html").read_bytes() == before
+
+
+def test_bad_study_file_exits_2(tmp_path, demo):
+    out, _ = demo
+    text = (out / "study.toml").read_text().replace('ci = "logit"', 'ci = "logistic"')
+    (tmp_path / "population").symlink_to(out / "population")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    res = runner.invoke(app, ["run", str(bad)])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: estimation.ci: unknown value")
+    assert not (tmp_path / "results").exists()
+    res = runner.invoke(app, ["run", str(tmp_path / "missing.toml")])
+    assert res.exit_code == 2 and "study file not found" in res.stderr

@@ -1,0 +1,159 @@
+"""Monte Carlo validation: coverage and variance of national estimates, the measures, the CLI.
+
+Tolerances are Monte Carlo tolerances derived from the number of replications R:
+
+- coverage of a 95 % interval: |cov - 0.95| <= 3 sqrt(0.95 x 0.05 / R)
+  (three binomial standard errors; 0.0377 at R = 300);
+- mean estimated variance / empirical variance: |ratio - 1| <= 3 sqrt(2 / (R - 1))
+  (three normal-theory relative SEs of an empirical variance from R draws,
+  0.245 at R = 300; the noise of the mean estimated variance is far smaller).
+
+All draws are seeded, so the test is deterministic; the tolerances say how far
+a correct engine may stray, so that a change of seed should not break it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+from nonrecours.design.selection import select
+from nonrecours.errors import OptionError
+from nonrecours.simulate import simulate_population
+from nonrecours.validation import Accumulator, run_validation
+from nonrecours.validation.study import _Sampler
+
+R = 300
+
+
+@pytest.fixture(scope="module")
+def population():
+    return simulate_population(10, seed=1)  # 14,727 recipients, 20 territories
+
+
+@pytest.fixture(scope="module")
+def study(population):
+    return run_validation(population, design="stratified", n=2000, replications=R, seed=7,
+                          levels=("national", "qpv", "gap"), ci=("wald", "logit", "beta", "wilson"))
+
+
+def test_national_95_intervals_cover_within_binomial_tolerance(study):
+    t = study.to_frame()
+    nat = t[(t["level"] == "national") & (t["ci"] == "logit")]
+    assert len(nat) == 4 and (nat["replications"] == R).all()
+    tol = 3 * np.sqrt(0.95 * 0.05 / R)
+    assert (np.abs(nat["coverage"] - 0.95) <= tol).all(), nat[["right", "coverage", "coverage_mcse"]]
+    # every CI method, pooled over the 4 rights (4R intervals, not independent across rights: same tolerance)
+    pooled = t[t["level"] == "national"].groupby("ci")["coverage"].mean()
+    assert (np.abs(pooled - 0.95) <= tol).all(), pooled
+    assert np.allclose(nat["coverage_mcse"], np.sqrt(nat["coverage"] * (1 - nat["coverage"]) / R))
+
+
+def test_mean_estimated_variance_matches_empirical_variance(study):
+    t = study.to_frame()
+    nat = t[(t["level"].isin(["national", "gap"])) & (t["ci"].isin(["logit", "t"]))]
+    tol = 3 * np.sqrt(2 / (R - 1))
+    assert (np.abs(nat["var_ratio"] - 1) <= tol).all(), nat[["level", "right", "var_ratio", "var_ratio_mcse"]]
+    # the reported MC error is of the order of the normal-theory one
+    assert ((nat["var_ratio_mcse"] / nat["var_ratio"]).between(0.5 * np.sqrt(2 / R), 2 * np.sqrt(2 / R))).all()
+    # the finite-population rates are estimated without bias (Hájek: O(1/n), within 3 MC SE)
+    assert (np.abs(nat["rel_bias"]) <= 3 * nat["rel_bias_mcse"] + 1e-3).all()
+
+
+def test_gap_uses_the_joint_covariance(study):
+    t = study.to_frame()
+    gap = t[t["level"] == "gap"]
+    assert list(gap["ci"].unique()) == ["t"] and list(gap["domain"].unique()) == ["1 - 0"]
+    tol = 3 * np.sqrt(0.95 * 0.05 / R)
+    assert (np.abs(gap["coverage"] - 0.95) <= tol).all()
+
+
+def test_truth_is_the_population_rate(population, study):
+    t = study.to_frame()
+    nat = t[(t["level"] == "national") & (t["ci"] == "wald")].set_index("right")["truth"]
+    s = population.summary().set_index("right")["rate"]
+    assert np.allclose(nat.reindex(s.index), s, rtol=1e-12)
+
+
+def test_stratified_draw_is_select(population):
+    """The fast path draws exactly the sample that select() draws with the same seed."""
+    rec = population.recipients
+    frame = pd.DataFrame({"id": np.arange(len(rec)), "territory": rec["territory"].cat.codes.astype(np.int64),
+                          "tpn": rec["tpn"].to_numpy(float)})
+    sampler = _Sampler(frame, "stratified", 900, ["territory"], 2)
+    ours = sampler.draw(np.random.default_rng(11)).data
+    ref = select(frame, sampler.alloc, strata=["territory"], seed=np.random.default_rng(11)).data
+    assert ours["id"].tolist() == ref["id"].tolist()
+    assert np.allclose(ours["weight"], ref["weight"], rtol=1e-12)
+
+
+def test_accumulator_matches_stored_replications():
+    rng = np.random.default_rng(3)
+    truth = np.array([0.3, 0.6])
+    est = truth + rng.normal(0, 0.02, (200, 2))
+    se = np.abs(rng.normal(0.02, 0.002, (200, 2)))
+    est[5, 1] = np.nan
+    acc = Accumulator(truth, ("wald",))
+    for e, s in zip(est, se):
+        acc.add(e, s, (e - 1.96 * s)[None, :], (e + 1.96 * s)[None, :])
+    m = acc.measures()
+    for k in range(2):
+        ok = np.isfinite(est[:, k])
+        e, s = est[ok, k], se[ok, k]
+        assert m.loc[k, "replications"] == ok.sum()
+        assert np.isclose(m.loc[k, "bias"], e.mean() - truth[k], rtol=1e-9)
+        assert np.isclose(m.loc[k, "emp_se"], e.std(ddof=1), rtol=1e-9)
+        assert np.isclose(m.loc[k, "var_ratio"], np.mean(s ** 2) / e.var(ddof=1), rtol=1e-9)
+        cover = np.mean((e - 1.96 * s <= truth[k]) & (truth[k] <= e + 1.96 * s))
+        assert np.isclose(m.loc[k, "coverage"], cover, rtol=1e-12)
+
+
+def test_options_checked_at_the_boundary(population):
+    with pytest.raises(OptionError, match="--design"):
+        run_validation(population, design="cluster", n=100, replications=5, seed=1)
+    with pytest.raises(OptionError, match="--ci"):
+        run_validation(population, n=100, replications=5, seed=1, ci=("exact",))
+    with pytest.raises(OptionError, match="replications"):
+        run_validation(population, n=100, replications=1, seed=1)
+    with pytest.raises(OptionError, match="seed"):
+        run_validation(population, n=100, replications=5, seed=None)
+
+
+def test_two_stage_and_small_area_run(population):
+    res = run_validation(population, design="two-stage", n=1500, replications=8, seed=2, n_psu=4, sae=True,
+                         levels=("national", "territory"), ci=("logit",))
+    t = res.to_frame()
+    fh = t[t["estimator"] == "fay-herriot"]
+    assert len(fh) == 20 * 4 - t[(t["level"] == "territory") & t["truth"].isna()].shape[0]
+    assert (fh["replications"] == 8).all()  # Fay–Herriot predicts every territory, sampled or not
+    assert set(res.summary()["level"]) == {"national", "territory"}
+
+
+def test_cli_writes_table_plot_and_settings(tmp_path):
+    out = tmp_path / "val"
+    args = ["validate", "--territories", "5", "--replications", "6", "--n", "600", "--seed", "3",
+            "--ci", "logit,wilson", "--levels", "national,qpv,gap,benefit", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "validation.csv")
+    assert {"coverage", "coverage_mcse", "rel_bias", "rel_bias_mcse", "emp_se", "mean_se", "var_ratio"} <= set(table)
+    assert (out / "validation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "national" in res.output
+    again = CliRunner().invoke(app, args)  # outputs exist: refused without --overwrite
+    assert again.exit_code == 2 and "already exist" in again.output
+
+
+@pytest.mark.parametrize("bad", [["--design", "cluster"], ["--replications", "1"], ["--ci", "exact"],
+                                 ["--n", "0"], ["--levels", "region"]])
+def test_cli_bad_input_exits_2(bad):
+    base = {"--territories": "5", "--replications": "4", "--n": "600", "--seed": "3"}
+    args = ["validate"]
+    for k, v in base.items():
+        if k not in bad:
+            args += [k, v]
+    res = CliRunner().invoke(app, args + bad)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output

@@ -161,7 +161,7 @@ def bench_bootstrap(repeat: int) -> list[dict]:
     wl = "500 bootstrap replicates, 200k rows, 1,500 territories x 4 rights"
     return [{"workload": wl, "tool": "nonrecours make_replicates + estimate_rates", "seconds": t_gen + t_est,
              "max_rel_diff": np.nan, "note": f"replicates {t_gen:.2f} s + estimation {t_est:.2f} s "
-                                             f"({len(res.to_frame())} rows), of which design.degf() {t_df:.2f} s"}]
+                                             f"({len(res.to_frame())} rows); design.degf() timed alone (engine SVD of the n x 500 replicate matrix, part of the estimation): {t_df:.2f} s"}]
 
 
 def write_results(table: pd.DataFrame, header: str) -> None:
@@ -189,7 +189,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(table.to_string(index=False))
-    header = (f"Machine: {machine()}. Median of {args.repeat} runs (R: one run, timed inside R); "
+    load = os.getloadavg()[0]
+    header = (f"Machine: {machine()}; 1-min load average {load:.1f} at the end of the run. Median of {args.repeat} runs (R: one run, timed inside R); "
               f"`python benchmarks/bench_weights.py{' --peers' if args.peers else ''} --write`. "
               "Goals: raking < 2 s, bootstrap workload < 30 s.")
     print(header)

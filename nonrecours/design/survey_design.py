@@ -112,6 +112,23 @@ class Replicates:
         object.__setattr__(self, "scale", float(self.scale))
         object.__setattr__(self, "mse", bool(self.mse))
 
+    @cached_property
+    def rank(self) -> int:
+        """Numerical rank of the replicate weight matrix, computed once (R's ``qr(W, tol=1e-5)$rank``).
+
+        Notes
+        -----
+        The rank is read from the eigenvalues of the R x R matrix :math:`W^\top W`
+        (cost :math:`nR^2`, instead of an SVD of the n x R matrix): a singular
+        value :math:`s_k` of W counts when :math:`s_k > 10^{-5} s_1`, that is
+        :math:`\lambda_k > 10^{-10} \lambda_1`.
+        """
+        W = self.weights
+        if W.size == 0:
+            return 0
+        lam = np.linalg.eigvalsh(W.T @ W)
+        return int((lam > lam.max() * 1e-10).sum())
+
 
 class DesignStructure:
     """Integer codes and stage sizes of a design (computed once per design).
@@ -416,9 +433,7 @@ class SurveyDesign:
     def degf(self) -> float:
         """Design degrees of freedom: PSUs minus strata among rows of non-zero weight (R's ``degf``)."""
         if self.replicates is not None:
-            W = self.replicates.weights
-            s = np.linalg.svd(W, compute_uv=False)
-            return float(int((s > s[0] * 1e-5).sum()) - 1) if s.size else 0.0
+            return float(self.replicates.rank - 1)
         st = self._structure
         inset = st.weights != 0
         return float(np.count_nonzero(np.bincount(st.psu[inset], minlength=st.n_psu))

@@ -8,7 +8,8 @@ stratum), then times on the same frame and sizes, in the same run:
   end to end (id checks, factorisation, draw, sample table), and its kernel
   ``srswor_draw`` alone;
 - svy 0.35 ``Sample(frame, Design(stratum=...)).sampling.srs(n={h: n_h})``;
-- samplics 0.6 ``SampleSelection(srs_wor, strat=True).select(...)``;
+- samplics 0.6 ``SampleSelection(srs_wor, strat=True).select(...)`` on integer
+  stratum codes (text labels make it about 6 times slower);
 - R ``sampling::strata(d, "stratum", size, method = "srswor")`` and a
   hand-vectorised base-R draw (``order(stratum, runif)`` + ``sequence``),
   timed inside R (data read with ``data.table::fread``, not timed).
@@ -82,18 +83,19 @@ def run_svy(frame, labels, n_h, repeat):
     return times, check_sizes("svy", got, n_h)
 
 
-def run_samplics(frame, labels, n_h, repeat):
+def run_samplics(frame, codes, n_h, repeat):
+    """samplics with integer stratum codes: about 6 times faster than with the text labels."""
     warnings.simplefilter("ignore")
     from samplics.sampling import SampleSelection
     from samplics.utils.types import SelectMethod
-    unit, strat = frame["id"].to_numpy(), frame["stratum"].to_numpy(dtype=object)
-    sizes = dict(zip(labels, n_h.tolist()))
+    unit, strat = frame["id"].to_numpy(), codes
+    sizes = dict(enumerate(n_h.tolist()))
 
     def go():
         np.random.seed(1)  # samplics draws from the global numpy RNG
         return SampleSelection(method=SelectMethod.srs_wor, strat=True, wr=False).select(samp_unit=unit, samp_size=sizes, stratum=strat)
     times, out = timed(go, repeat)
-    got = pd.Series(strat[out[0].astype(bool)]).value_counts().reindex(labels, fill_value=0).to_numpy()
+    got = np.bincount(strat[out[0].astype(bool)], minlength=n_h.size)
     return times, check_sizes("samplics", got, n_h)
 
 
@@ -188,8 +190,8 @@ def main() -> None:
         t, note = run_svy(frame, labels, n_h, args.repeat)
         rows.append(("svy 0.35 `sampling.srs`", t, note))
     if "samplics" in peers:
-        t, note = run_samplics(frame, labels, n_h, 1)
-        rows.append(("samplics 0.6 `SampleSelection(srs_wor)`", t, note))
+        t, note = run_samplics(frame, codes, n_h, 1)
+        rows.append(("samplics 0.6 `SampleSelection(srs_wor)` (integer stratum codes)", t, note))
     r_peers = [p for p in peers if p in ("R", "R-vec")]
     if r_peers:
         r = run_r(codes, n_h, r_peers, args.repeat)

@@ -97,3 +97,29 @@ def test_refuses_overwriting_input(files):
     tmp, _ = files
     r = run(tmp / "sample.csv", "--out", tmp / "sample.csv")
     assert r.exit_code == 2 and "overwrite" in r.output
+
+
+def test_estimate_uses_weighted_file_and_its_replicates(files):
+    """`nonrecours estimate` on a weighted file: Taylor with calibration residuals, or --replicates."""
+    tmp, df = files
+    out = tmp / "weighted.csv"
+    r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit,is_qpv",
+            "--calibrate", tmp / "margins.csv", "--method", "raking", "--replicates", "bootstrap:40", "--seed", "3",
+            "--out", out)
+    assert r.exit_code == 0, r.output
+    des = load_weighted_design(out)
+    r_t = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--by", "benefit", "--out", str(tmp / "t.csv")])
+    r_r = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--by", "benefit", "--replicates",
+                              "--out", str(tmp / "r.csv")])
+    assert r_t.exit_code == 0 and r_r.exit_code == 0, r_t.output + r_r.output
+    t, rep = pd.read_csv(tmp / "t.csv"), pd.read_csv(tmp / "r.csv")
+    want_t = estimate_rates(des.with_replicates(None), "tpn", by="benefit").to_frame()
+    want_r = estimate_rates(des, "tpn", by="benefit").to_frame()
+    np.testing.assert_allclose(t["se"], want_t["se"], rtol=1e-9)
+    np.testing.assert_allclose(rep["se"], want_r["se"], rtol=1e-9)
+    assert not np.allclose(t["se"], rep["se"])  # two different variance methods
+    # a design option beside the sidecar is refused; --replicates without a sidecar too
+    bad = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--strata", "stratum"])
+    assert bad.exit_code == 2 and "sidecar" in bad.output
+    bad = runner.invoke(app, ["estimate", str(tmp / "sample.csv"), "--rights", "tpn", "--replicates"])
+    assert bad.exit_code == 2 and "sidecar" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from ..errors import OptionError, message
 from ..estimation import estimate_gap, estimate_rates
 from ..estimation.results import CI_METHODS, DF_RULES
 from ..io import TABLE_SUFFIXES, check_output, read_table, write_table
+from ..weights.sidecar import load_weighted_design, sidecar_path
 from ._common import echo_table, handle_errors
 
 __all__ = ["register", "estimate"]
@@ -45,6 +47,28 @@ def _gap_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_gap{out.suffix}")
 
 
+def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dict[str, str | None]) -> SurveyDesign:
+    """The design of SAMPLE: from the sidecar of a weighted file when present, else from the role options."""
+    if sidecar_path(sample).is_file():
+        given = [f"--{r.replace('_', '-')}" for r, v in roles.items() if v is not None]
+        if given:
+            raise OptionError(message("the design of a weighted file comes from its sidecar",
+                                      where=", ".join(given), found=f"sidecar {str(sidecar_path(sample))!r}",
+                                      hint="drop these options, or estimate from the unweighted sample"))
+        design = load_weighted_design(sample, data=data)
+        design = dataclasses.replace(design, lonely_psu=lonely_psu)
+        if replicates and design.replicates is None:
+            raise OptionError(message("the weighted file has no replicate weights", where="option --replicates",
+                                      hint="run 'nonrecours weight ... --replicates bootstrap:500' first"))
+        return design if replicates else dataclasses.replace(design, replicates=None)
+    if replicates:
+        raise OptionError(message("replicate weights need a weighted file with its design sidecar",
+                                  where="option --replicates", found=f"no {str(sidecar_path(sample))!r}",
+                                  hint="run 'nonrecours weight ... --replicates bootstrap:500 --out weighted.csv' first"))
+    cols = set(data.columns)
+    return SurveyDesign(data, lonely_psu=lonely_psu, **{r: _role(v, r, cols) for r, v in roles.items()})
+
+
 @handle_errors
 def estimate(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
@@ -65,6 +89,8 @@ def estimate(
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help="Strata with one PSU: " + ", ".join(LONELY_PSU_RULES) + "."),
     gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
                                    "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
+    replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights recorded by 'nonrecours "
+                                    "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
 ) -> None:
@@ -84,10 +110,8 @@ def estimate(
         if gap_col is not None:
             check_output(_gap_path(out), [sample])
     data = read_table(sample, option="SAMPLE")
-    cols = set(data.columns)
-    design = SurveyDesign(data, weight=_role(weight, "weight", cols), strata=_role(strata, "strata", cols),
-                          psu=_role(psu, "psu", cols), ssu=_role(ssu, "ssu", cols), fpc=_role(fpc, "fpc", cols),
-                          fpc2=_role(fpc2, "fpc2", cols), lonely_psu=lonely_psu)
+    design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
+                     roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
     result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df)
     table = result.to_frame()
     gap_table = None

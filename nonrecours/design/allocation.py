@@ -24,7 +24,7 @@ from scipy.stats import norm
 
 from ..errors import DesignError, InputError, OptionError, message
 from .._checks import check_choice, check_columns
-from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
+from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata, label_list,
                       variance_coefficients)
 
 __all__ = ["Allocation", "AllocationMethod", "allocate", "allocate_frame", "bounded_allocation",
@@ -105,12 +105,6 @@ class Allocation:
             if val is not None:
                 out[name] = val
         return out
-
-
-def _label_list(labels: np.ndarray, mask: np.ndarray, k: int = 5) -> str:
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(repr(str(labels[i])) for i in idx[:k])
-    return shown + (f" and {idx.size - k} more" if idx.size > k else "")
 
 
 def bounded_allocation(a: np.ndarray, n: float | np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -229,7 +223,7 @@ def check_bounds(N: np.ndarray, labels: np.ndarray, min_n: int) -> np.ndarray:
                                   expected="an integer >= 1 (2 to estimate variances)", found=repr(min_n)))
     small = N < min_n
     if small.any():
-        raise DesignError(message(f"strata with fewer than {min_n} units", where=f"strata {_label_list(labels, small)}",
+        raise DesignError(message(f"strata with fewer than {min_n} units", where=f"strata {label_list(labels, small)}",
                                   expected=f"at least {min_n} units per stratum (min per stratum)",
                                   found=f"{int(small.sum())} strata",
                                   hint="collapse them with neighbouring strata, or lower --min"))
@@ -300,7 +294,7 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod = "proportional"
     if cost is not None:
         cost = np.asarray(cost, float)
         if not (np.isfinite(cost) & (cost > 0)).all():
-            raise InputError(message("unit costs must be positive", where=f"strata {_label_list(labels, ~(cost > 0))}",
+            raise InputError(message("unit costs must be positive", where=f"strata {label_list(labels, ~(cost > 0))}",
                                      expected="> 0", found="missing or non-positive costs"))
     lo = check_bounds(N, labels, min_n)
     n = int(n)
@@ -318,7 +312,7 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod = "proportional"
     x = bounded_allocation(a, n, lo, hi)
     if not take_all and (x > N).any():
         over = x > N
-        raise DesignError(message("allocation exceeds the population of some strata", where=f"strata {_label_list(labels, over)}",
+        raise DesignError(message("allocation exceeds the population of some strata", where=f"strata {label_list(labels, over)}",
                                   expected="n_h <= N_h", found=f"{int(over.sum())} strata with n_h > N_h",
                                   hint="allow take-all strata or lower n"))
     n_int = round_allocation(x, n, lo, np.minimum(hi, N))
@@ -341,7 +335,7 @@ def stratum_costs(frame: pd.DataFrame, index: StrataIndex, column: str) -> np.nd
     c = stratum_mean(frame, index, column, role="cost")
     bad = ~(c > 0)
     if bad.any():
-        raise InputError(message("unit costs must be positive", where=f"column {column!r}, strata {_label_list(index.labels, bad)}",
+        raise InputError(message("unit costs must be positive", where=f"column {column!r}, strata {label_list(index.labels, bad)}",
                                  expected="> 0", found=f"{int(bad.sum())} strata with a mean cost <= 0"))
     return c
 

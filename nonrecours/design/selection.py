@@ -39,8 +39,8 @@ import pandas as pd
 
 from .._checks import check_choice, check_columns, check_random_state
 from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, message
-from ._strata import StrataIndex, index_strata
-from .allocation import Allocation, _label_list, bounded_allocation, round_allocation
+from ._strata import StrataIndex, index_strata, label_list
+from .allocation import Allocation, bounded_allocation, round_allocation
 from .pps import inclusion_probabilities, poisson_draw, sampford_draw, systematic_draw
 
 __all__ = ["Sample", "SelectionMethod", "select", "srswor_draw", "SELECTION_METHODS"]
@@ -160,33 +160,33 @@ def _sizes_for(index: StrataIndex, sizes: Allocation | pd.Series | Mapping[str, 
     s = pd.Series(sizes, dtype=object) if isinstance(sizes, Mapping) else sizes
     s.index = s.index.astype(str)
     if s.index.duplicated().any():
-        raise InputError(message("a stratum appears twice in the allocation", where=f"strata {_label_list(s.index.to_numpy(), s.index.duplicated())}"))
+        raise InputError(message("a stratum appears twice in the allocation", where=f"strata {label_list(s.index.to_numpy(), s.index.duplicated())}"))
     labels = index.labels
     missing = ~pd.Index(labels).isin(s.index)
     if missing.any():
-        raise InputError(message("strata of the frame have no sample size", where=f"strata {_label_list(labels, missing)}",
+        raise InputError(message("strata of the frame have no sample size", where=f"strata {label_list(labels, missing)}",
                                  expected="one allocation row per stratum of the frame",
                                  hint="re-run nonrecours allocate on this frame with the same --strata"))
     extra = ~s.index.isin(labels) & (pd.to_numeric(s, errors="coerce").fillna(1).to_numpy() > 0)
     if extra.any():
-        raise InputError(message("the allocation names strata absent from the frame", where=f"strata {_label_list(s.index.to_numpy(), extra)}",
+        raise InputError(message("the allocation names strata absent from the frame", where=f"strata {label_list(s.index.to_numpy(), extra)}",
                                  hint="check that the allocation was made on this frame"))
     raw = pd.to_numeric(s.reindex(labels), errors="coerce").to_numpy(float)
     bad = ~np.isfinite(raw) | (raw < 0) | (raw != np.round(raw))
     if bad.any():
-        raise InputError(message("sample sizes must be non-negative integers", where=f"strata {_label_list(labels, bad)}",
+        raise InputError(message("sample sizes must be non-negative integers", where=f"strata {label_list(labels, bad)}",
                                  found=f"{int(bad.sum())} invalid n_h"))
     n = raw.astype(np.int64)
     over = n > index.N
     if over.any():
-        raise DesignError(message("sample size larger than the stratum population", where=f"strata {_label_list(labels, over)}",
+        raise DesignError(message("sample size larger than the stratum population", where=f"strata {label_list(labels, over)}",
                                   expected="n_h <= N_h (n_h = N_h takes the stratum whole)",
                                   found=", ".join(f"n_h={n[i]} > N_h={index.N[i]}" for i in np.flatnonzero(over)[:3]),
                                   hint="re-run nonrecours allocate (it caps n_h at N_h: take-all strata)"))
     lonely = (n == 1) & (index.N > 1)
     if lonely.any():
         warnings.warn(message("strata with a single sampled unit: their variance cannot be estimated",
-                              where=f"strata {_label_list(labels, lonely)}", hint="allocate at least 2 per stratum"),
+                              where=f"strata {label_list(labels, lonely)}", hint="allocate at least 2 per stratum"),
                       NonrecoursWarning, stacklevel=3)
     return n
 
@@ -343,7 +343,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     h_of[pcode] = index.codes
     split = np.bincount(pcode, weights=(index.codes != h_of[pcode]), minlength=P) > 0
     if split.any():
-        raise DesignError(message("PSUs cut across strata", where=f"column {psu!r}, PSUs {_label_list(pidx.labels, split)}",
+        raise DesignError(message("PSUs cut across strata", where=f"column {psu!r}, PSUs {label_list(pidx.labels, split)}",
                                   expected="every PSU inside one stratum",
                                   hint="use strata that are constant within a PSU (e.g. departement, is_qpv)"))
     H = index.N.size
@@ -351,7 +351,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     if isinstance(n_psu, Mapping):
         want = pd.Series(n_psu).rename(index=str).reindex(labels).to_numpy(float)
         if np.isnan(want).any():
-            raise InputError(message("strata without a number of PSUs", where=f"strata {_label_list(labels, np.isnan(want))}"))
+            raise InputError(message("strata without a number of PSUs", where=f"strata {label_list(labels, np.isnan(want))}"))
     else:
         want = np.full(H, float(n_psu))
     NI = np.bincount(h_of, minlength=H)
@@ -366,7 +366,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     hs = h_of[sp]
     few = (np.bincount(hs, minlength=H) > n) | (n > np.bincount(hs, weights=M[sp], minlength=H))
     if few.any():
-        raise DesignError(message("stratum sample size does not fit the selected PSUs", where=f"strata {_label_list(labels, few)}",
+        raise DesignError(message("stratum sample size does not fit the selected PSUs", where=f"strata {label_list(labels, few)}",
                                   expected="n_psu <= n_h <= population of the selected PSUs", hint="change --n-psu or the allocation"))
     # self-weighting second stage: m_i proportional to M_i / pi1_i, 1 <= m_i <= M_i, sum m_i = n_h
     m = round_allocation(bounded_allocation(M[sp] / pi1[sp], n, np.ones(sp.size), M[sp], hs), n, np.ones(sp.size), M[sp], hs)
@@ -381,7 +381,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     lonely = np.bincount(hs, weights=pi1[sp] < 1, minlength=H) == 1
     if lonely.any():
         warnings.warn(message("strata with a single non-certainty PSU selected: their variance cannot be estimated",
-                              where=f"strata {_label_list(labels, lonely)}", hint="raise --n-psu"), NonrecoursWarning, stacklevel=3)
+                              where=f"strata {label_list(labels, lonely)}", hint="raise --n-psu"), NonrecoursWarning, stacklevel=3)
     n_noncert = np.bincount(h_of, weights=pi1 < 1, minlength=H)
     uid = ids.to_numpy()[rows].astype(str).astype(object)
     pi2 = m_psu[pc] / M[pc]

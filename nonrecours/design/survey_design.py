@@ -121,7 +121,7 @@ class Replicates:
         The rank is read from the eigenvalues of the R x R matrix :math:`W^\top W`
         (cost :math:`nR^2`, instead of an SVD of the n x R matrix): a singular
         value :math:`s_k` of W counts when :math:`s_k > 10^{-5} s_1`, that is
-        :math:`\lambda_k > 10^{-10} \lambda_1`.
+        :math:`\\lambda_k > 10^{-10} \\lambda_1`.
         """
         W = self.weights
         if W.size == 0:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+SHARED = Path(__file__).resolve().parent / "reference"  # copy of the shared R reference (reference/README.md)
 HERE = Path(__file__).resolve().parent / "reference"
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "check_choice",
     "check_columns",
     "check_right_column",
+    "check_numeric_column",
     "check_positive_weights",
     "parse_list",
     "parse_mapping",
@@ -77,11 +78,44 @@ def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
     if bad.any():
-        examples = ", ".join(map(repr, pd.unique(s[bad])[:3]))
+        examples = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in pd.unique(s[bad])[:3])
         raise InputError(message("a right column holds values other than 1, 0 or empty",
                                  where=f"column {column!r}", expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
                                  found=f"{int(bad.sum())} rows such as {examples}",
                                  hint="recode the column before estimating"))
+    return values
+
+
+def check_numeric_column(data: pd.DataFrame, column: str, *, source: str = "data",
+                         bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Return a numeric column as float64 (empty cells NaN); text, or values outside ``bounds``, raise.
+
+    Parameters
+    ----------
+    data : DataFrame
+    column : str
+    source : str
+        Name of the table in messages (``"truth file"``).
+    bounds : (low, high), optional
+        Closed interval the non-missing values must lie in (``(0, 1)`` for rates).
+    """
+    check_columns(data, [column], source=source)
+    s = data[column]
+    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = s.notna().to_numpy() & np.isnan(values)
+    if text.any():
+        raise InputError(message("column is not numeric", where=f"{source}, column {column!r}",
+                                 expected="numbers or empty cells",
+                                 found=f"{int(text.sum())} rows such as {s[text].iloc[0]!r}",
+                                 hint="fix those cells or leave them empty"))
+    if bounds is not None:
+        lo, hi = bounds
+        out = ~np.isnan(values) & ((values < lo) | (values > hi))
+        if out.any():
+            raise InputError(message("values out of range", where=f"{source}, column {column!r}",
+                                     expected=f"values in [{lo:g}, {hi:g}]",
+                                     found=f"{int(out.sum())} rows such as {values[out][0]:g}",
+                                     hint="rates are proportions between 0 and 1, not percentages"))
     return values
 
 

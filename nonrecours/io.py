@@ -19,7 +19,7 @@ import pandas as pd
 from .errors import InputError, OptionError, OutputError, message
 
 __all__ = ["read_table", "write_table", "write_json", "write_text", "write_bytes",
-           "check_output", "TABLE_SUFFIXES", "STRING_COLUMNS"]
+           "check_output", "check_table_output", "TABLE_SUFFIXES", "STRING_COLUMNS"]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".json")
 
@@ -80,6 +80,18 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     if p.parent and not p.parent.exists():
         raise OutputError(message("output folder does not exist", where=f"{option} {str(p)!r}",
                                   hint=f"create {str(p.parent)!r} first"))
+    return p
+
+
+def check_table_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
+                       option: str = "--out") -> Path:
+    """:func:`check_output` for a table, and its suffix (.csv, .parquet, .json) too.
+
+    Commands that write several tables call it on each before any work, so that
+    a bad second output never leaves the first one written.
+    """
+    p = check_output(path, inputs, option=option)
+    _suffix(p, option)
     return p
 
 

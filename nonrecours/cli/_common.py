@@ -2,7 +2,10 @@
 
 Every command is wrapped by :func:`handle_errors`, which turns a
 :class:`~nonrecours.errors.NonrecoursError` (and missing/unreadable files)
-into one line on stderr and exit status 2, without a traceback.
+into one line on stderr and exit status 2, without a traceback. The root
+command group is a :class:`OneLineErrorsGroup`, which does the same for the
+usage errors that click/typer raise while parsing the command line (unknown
+option, missing option, a value of the wrong type).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from ..errors import NonrecoursError, NonrecoursWarning
+from ..errors import NonrecoursError, NonrecoursWarning, message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +49,52 @@ def handle_errors(func: F) -> F:
                 fail(f"{exc.strerror}: {exc.filename!r}")
 
     return wrapper  # type: ignore[return-value]
+
+
+#: The base class of click's exceptions, as typer raises them (recent typer versions vendor their own
+#: copy of click, so the class is taken from typer's public ``BadParameter`` rather than imported).
+CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def usage_message(exc: Exception) -> str:
+    """The text of a click/typer usage error as a nonrecours message: where, what, and a hint.
+
+    Examples
+    --------
+    >>> usage_message(typer.BadParameter("must be an integer", param_hint="'--n'"))
+    "nonrecours: Invalid value for '--n': must be an integer. Hint: see 'nonrecours --help'."
+    """
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None and ctx.command_path else "nonrecours"
+    return message(exc.format_message().strip().rstrip("."), where=path, hint=f"see '{path} --help'")
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except CLICK_EXCEPTION as exc:
+        if any(c.__name__ == "NoArgsIsHelpError" for c in type(exc).__mro__):
+            raise  # a bare 'nonrecours' or 'nonrecours territorial': click shows the help
+        fail(usage_message(exc))
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """Root command group whose usage errors are one ``error:`` line on stderr and exit status 2.
+
+    Typer prints click's usage errors as a multi-line box; here they go
+    through :func:`fail`, like every other user mistake. Parsing happens in
+    :meth:`make_context` (options of the root) and :meth:`invoke` (the
+    sub-command's own options and the command itself).
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
 
 
 def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

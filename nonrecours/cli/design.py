@@ -14,7 +14,7 @@ import typer
 
 from .._checks import check_choice, parse_list, parse_mapping
 from ..errors import InputError, NonrecoursWarning, OptionError, message
-from ..io import read_table, write_table
+from ..io import check_table_output, read_table, write_table
 from ._common import echo_table, handle_errors
 
 
@@ -50,6 +50,12 @@ def allocate_command(
 
     keys = parse_list(strata, option="--strata")
     rate_map = parse_mapping(rates, option="--rates", value_type=str) if rates else None
+    if precision_out is not None and not rate_map:
+        raise OptionError(message("no precision to report without anticipated rates", where="option --precision-out",
+                                  hint="give --rates"))
+    for path, option in ((out, "--out"), (precision_out, "--precision-out")):  # nothing written on error
+        if path is not None:
+            check_table_output(path, [frame], option=option)
     elig = parse_mapping(eligible, option="--eligible") if eligible else None
     doms = _domains(domains)
     data = read_table(frame, option="FRAME")
@@ -76,9 +82,6 @@ def allocate_command(
     if out is not None:
         write_table(table, out, inputs=[frame])
     if precision_out is not None:
-        if result.precision is None:
-            raise OptionError(message("no precision to report without anticipated rates", where="option --precision-out",
-                                      hint="give --rates"))
         write_table(result.precision, precision_out, option="--precision-out", inputs=[frame])
     echo_table(table)
     line = f"total n = {result.total} in {len(table)} strata ({int(result.take_all.sum())} take-all), method {result.method}"
@@ -108,6 +111,7 @@ def sample_command(
     from ..design.selection import SELECTION_METHODS, select
 
     m = check_choice("--method", method, SELECTION_METHODS)
+    check_table_output(out, [frame, allocation])
     data = read_table(frame, option="FRAME")
     alloc = read_table(allocation, option="--allocation")
     missing = [c for c in ("stratum", "n_h") if c not in alloc.columns]

@@ -12,7 +12,7 @@ from ..design.survey_design import LONELY_PSU_RULES, SurveyDesign
 from ..errors import OptionError, message
 from ..estimation import estimate_gap, estimate_rates
 from ..estimation.results import CI_METHODS, DF_RULES
-from ..io import TABLE_SUFFIXES, check_output, read_table, write_table
+from ..io import check_table_output, read_table, write_table
 from ..weights.sidecar import load_weighted_design, sidecar_path
 from ._common import echo_table, handle_errors
 
@@ -105,10 +105,9 @@ def estimate(
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap_option(gap)
     if out is not None:
-        check_choice("--out suffix", out.suffix.lower(), TABLE_SUFFIXES)
-        check_output(out, [sample])
+        check_table_output(out, [sample])
         if gap_col is not None:
-            check_output(_gap_path(out), [sample])
+            check_table_output(_gap_path(out), [sample])
     data = read_table(sample, option="SAMPLE")
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})

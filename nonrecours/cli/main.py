@@ -10,6 +10,7 @@ import importlib
 import typer
 
 from .._version import __version__
+from ._common import OneLineErrorsGroup
 
 app = typer.Typer(
     name="nonrecours",
@@ -18,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrorsGroup,
 )
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).

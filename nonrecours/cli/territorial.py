@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .._checks import check_choice, parse_list
-from ..io import check_output, read_table, write_table
+from ..io import check_table_output, read_table, write_table
 from ..territorial import admin_rates, compare_estimates, fit_territories
 from ._common import echo_table, handle_errors
 
@@ -46,9 +46,9 @@ def fit(
         check_choice("--mse", mse, ("prasad-rao", "bootstrap"))
     check_choice("--benchmark-method", benchmark_method, ("ratio", "additive"))
     inputs = [direct, aux]
-    check_output(out, inputs)
+    check_table_output(out, inputs)
     if diagnostics_out is not None:
-        check_output(diagnostics_out, inputs, option="--diagnostics-out")
+        check_table_output(diagnostics_out, inputs, option="--diagnostics-out")
     res = fit_territories(read_table(direct, option="DIRECT"), read_table(aux, option="--aux"),
                           parse_list(covariates, option="--covariates"), method=method, transform=transform,
                           variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
@@ -74,9 +74,9 @@ def admin(
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression."""
     inputs = [recipients]
-    check_output(out, inputs)
+    check_table_output(out, inputs)
     if totals_out is not None:
-        check_output(totals_out, inputs, option="--totals-out")
+        check_table_output(totals_out, inputs, option="--totals-out")
     res = admin_rates(read_table(recipients, option="RECIPIENTS"), parse_list(rights, option="--rights"),
                       min_cell=min_cell)
     n = res.n_suppressed
@@ -99,7 +99,7 @@ def compare(
     inputs = [estimates, truth]
     for path, option in ((out, "--out"), (detail_out, "--detail-out")):
         if path is not None:
-            check_output(path, inputs, option=option)
+            check_table_output(path, inputs, option=option)
     res = compare_estimates(read_table(estimates, option="ESTIMATES"), read_table(truth, option="--truth"), level=level)
     echo_table(res.summary)
     if res.n_without_truth:

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from .._checks import check_choice, parse_list
+from ..design.survey_design import LONELY_PSU_RULES
 from ..errors import OptionError, message
-from ..io import check_output, read_table, write_json, write_table
+from ..io import check_output, check_table_output, read_table, write_json, write_table
 from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
 from ..weights.replicates import TYPES
@@ -97,9 +98,10 @@ def weight(
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
     check_choice("--method", method, ("linear", "raking", "logit", "truncated"))
+    check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
-    check_output(out, inputs)
+    check_table_output(out, inputs)
     check_output(side, inputs, option="--out (sidecar)")
     data = read_table(sample, option="SAMPLE")
     roles = {r: _role(v, ROLE_DEFAULTS[r], data.columns)

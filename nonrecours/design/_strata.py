@@ -92,6 +92,9 @@ def index_strata(frame: pd.DataFrame, keys: Sequence[str], *, source: str = "fra
     if not keys:
         raise OptionError(message("no stratum column given", where="option strata",
                                   expected="one or more column names", hint="e.g. --strata is_qpv,benefit"))
+    if len(frame) == 0:
+        raise InputError(message(f"the {source} is empty", where=source, expected="at least one row",
+                                 hint="check the file: it has a header but no rows"))
     codes, table = _factorize(frame, keys, role="stratum", source=source)
     table["stratum"] = label_strata(table, keys).to_numpy()
     N = np.bincount(codes, minlength=len(table)).astype(np.int64)

@@ -441,6 +441,9 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
     Neyman allocation that differs. The anticipated variance is that of
     :func:`nonrecours.design._strata.variance_coefficients`.
     """
+    elig = {r: check_share(v, f"eligible share of {r}") for r, v in (eligible or {}).items()}
+    rho = check_share(response_rate, "response-rate")
+    check_share(level, "level", allow_one=False)
     index = index_strata(frame, strata)
     P = resolve_rates(frame, index, rates) if rates else None
     S = unit_cv = None
@@ -451,8 +454,6 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
                      take_all=take_all, strata=index.table)
     if P is None:
         return alloc
-    elig = {r: check_share(v, f"eligible share of {r}") for r, v in (eligible or {}).items()}
-    rho = check_share(response_rate, "response-rate")
     n_f = alloc.n.astype(float)
     counts, dom = domain_counts(frame, index, domains)
     A, b, rights, p_dom = variance_coefficients(counts, index.N, P, elig, rho)

@@ -207,6 +207,7 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
                                   expected="> 0", found=repr(target)))
     rho = check_share(response_rate, "response-rate")
     elig = {r: check_share(v, f"eligible share of {r}") for r, v in (eligible or {}).items()}
+    check_share(level, "level", allow_one=False)
     index = index_strata(frame, strata)
     N = index.N.astype(float)
     lo = check_bounds(index.N, index.labels, min_n)

@@ -126,11 +126,14 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     if not rights:
         raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
+    for col in (territory, departement):
+        empty = recipients[col].isna().to_numpy()
+        if empty.any():
+            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
+                                     expected="a code on every row", found=f"{int(empty.sum())} empty rows",
+                                     hint="fill them in, or drop those recipients"))
     t_codes, t_labels = pd.factorize(recipients[territory].astype(str), sort=True)
     d_codes, d_labels = pd.factorize(recipients[departement].astype(str), sort=True)
-    if (t_codes < 0).any() or (d_codes < 0).any():
-        raise InputError(message("missing territory or département codes", where="recipients file",
-                                 found=f"{int((t_codes < 0).sum() + (d_codes < 0).sum())} empty cells"))
     n_terr, n_dept = len(t_labels), len(d_labels)
     first = np.full(n_terr, -1)
     first[t_codes[::-1]] = d_codes[::-1]  # département of each territory (its first row)

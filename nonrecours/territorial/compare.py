@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_columns
+from .._checks import check_columns, check_numeric_column
 from ..errors import InputError, OptionError, message
 
 __all__ = ["Comparison", "compare_estimates"]
@@ -49,6 +49,10 @@ class Comparison:
         return self.summary.copy()
 
 
+def _values(est: pd.DataFrame, column: str) -> np.ndarray:
+    return check_numeric_column(est, column, source="estimates file")
+
+
 def _long(est: pd.DataFrame, level: float) -> pd.DataFrame:
     keys = est[["territory", "right"]].assign(
         subset=np.where(est["direct" if "direct" in est.columns else "estimate"].notna(), "sampled", "unsampled")
@@ -57,16 +61,16 @@ def _long(est: pd.DataFrame, level: float) -> pd.DataFrame:
         check_columns(est, ["direct", "se_direct", "eblup", "ci_low", "ci_high"], role="estimate column",
                       source="estimates file")
         z = stats.norm.ppf(0.5 + level / 2)
-        d, se = est["direct"].to_numpy(dtype=float), est["se_direct"].to_numpy(dtype=float)
+        d, se = _values(est, "direct"), _values(est, "se_direct")
         direct = keys.assign(estimator="direct", estimate=d, ci_low=np.clip(d - z * se, 0, 1),
                              ci_high=np.clip(d + z * se, 0, 1))
-        eblup = keys.assign(estimator="eblup", estimate=est["eblup"].to_numpy(dtype=float),
-                            ci_low=est["ci_low"].to_numpy(dtype=float), ci_high=est["ci_high"].to_numpy(dtype=float))
+        eblup = keys.assign(estimator="eblup", estimate=_values(est, "eblup"),
+                            ci_low=_values(est, "ci_low"), ci_high=_values(est, "ci_high"))
         return pd.concat([direct, eblup], ignore_index=True)
     if "estimate" in est.columns:  # nonrecours estimate output
         check_columns(est, ["ci_low", "ci_high"], role="estimate column", source="estimates file")
-        return keys.assign(estimator="direct", estimate=est["estimate"].to_numpy(dtype=float),
-                           ci_low=est["ci_low"].to_numpy(dtype=float), ci_high=est["ci_high"].to_numpy(dtype=float))
+        return keys.assign(estimator="direct", estimate=_values(est, "estimate"),
+                           ci_low=_values(est, "ci_low"), ci_high=_values(est, "ci_high"))
     raise InputError(message("the estimates file has neither an 'eblup' nor an 'estimate' column",
                              where="estimates file", expected="the output of 'territorial fit' or 'estimate --by territory'",
                              found="columns " + ", ".join(map(str, est.columns[:12]))))
@@ -114,7 +118,7 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
     tr = truth[["territory", "right", "rate"]].copy()
     for f in (tr,):
         f["territory"], f["right"] = f["territory"].astype(str), f["right"].astype(str)
-    tr["rate"] = pd.to_numeric(tr["rate"], errors="coerce")
+    tr["rate"] = check_numeric_column(tr, "rate", source="truth file", bounds=(0.0, 1.0))
     tr = tr[tr["rate"].notna()]
     dup = tr.duplicated(["territory", "right"])
     if dup.any():

@@ -71,6 +71,8 @@ def gvf_variance(estimate: np.ndarray, n: np.ndarray, deff: np.ndarray | None = 
         deff = np.asarray(deff, dtype=float)
         ok = np.isfinite(deff) & (deff > 0)
         deff_bar = float(np.sum(n[ok] * deff[ok]) / np.sum(n[ok])) if ok.any() else 1.0
+    if p.size == 0:  # no direct estimate (all suppressed): the model fit reports too few territories
+        return np.zeros(0), np.nan, deff_bar
     pbar = float(np.sum(n * p) / np.sum(n))
     if transform == "arcsin":
         return deff_bar / (4.0 * n), pbar, deff_bar

@@ -12,7 +12,7 @@ __all__ = ["frame_stage"]
 
 
 def frame_stage(cfg: StudyConfig, state: State) -> State:
-    """Read the frame and check every column the study names."""
+    """Read the frame and check every column the study names (in the frame and the covariates file)."""
     frame = read_table(cfg.frame.path, option="frame.path")
     cols = frame.columns
     need([cfg.frame.id], cols, "frame.id", "frame")
@@ -35,6 +35,13 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
         need(cfg.estimation.rights, cols, "estimation.rights", "frame (a dry run takes the answers from it)")
         for right in cfg.estimation.rights:
             check_right_column(frame, right)
+    ter = cfg.territorial
+    if ter.enabled:  # the territorial phase runs last: check its columns now, before any work
+        aux = read_table(ter.covariates_file, option="territorial.covariates_file").columns
+        need(["territory", *ter.covariates], aux, "territorial.covariates", "covariates file")
+        if ter.benchmark != "none":
+            need([c for c in (ter.benchmark_by, ter.benchmark_weight) if c != "nation"], aux,
+                 "territorial.benchmark_by / benchmark_weight", "covariates file")
     ids = frame[cfg.frame.id]
     if ids.isna().any() or ids.duplicated().any():
         dup = ids[ids.duplicated()].head(3).tolist()

@@ -11,8 +11,6 @@ and checks the contract of the issues' "Bad input" sections and of
 * nothing written: the folder (inputs, outputs, hidden temporary files) is
   byte-for-byte what it was before the command.
 
-Cases marked ``xfail`` are defects in modules another engineer is editing
-(``nonrecours/weights/*``); the reason names the file and the expected behaviour.
 """
 
 from __future__ import annotations
@@ -215,8 +213,6 @@ def _raw(text: str, name: str, *args: str):
 
 VALIDATE = ["validate", "--territories", "2", "--replications", "3", "--n", "200", "--seed", "1"]
 
-LEAD = "nonrecours/weights/pipeline.py (not edited in this review: being optimised concurrently)"
-
 # (id, command builder, fragments expected in the error line)
 CASES = [
     # ---- estimate (issue 3)
@@ -337,16 +333,11 @@ CASES = [
     ("weight/output equals margins", weight(None, None, "--out", "margins.csv"), ["overwrite"]),
     ("weight/unsupported output suffix", weight(None, None, "--out", "w.txt"), ["--out", "'.txt'"]),
     ("weight/no respondent", weight(lambda df: df.assign(responded=0)), ["no respondent"]),
-    pytest.param("weight/bootstrap with 0 replicates", weight(None, None, "--replicates", "bootstrap:0", "--seed", "1"),
-                 ["bootstrap", "0"], marks=pytest.mark.xfail(strict=True, reason=(
-                     f"{LEAD}: 'replicates=B or 2' (weight_sample, replicate block) turns B=0 into 2 replicates; "
-                     "expected OptionError 'the bootstrap needs at least 2 replicates'"))),
-    pytest.param("weight/--nonresponse without --responded",
-                 lambda d: ["weight", _write(d, "sample.csv", SAMPLE), "--out", "weighted.csv", "--nonresponse",
-                            "classes:benefit"],
-                 ["--responded"], marks=pytest.mark.xfail(strict=True, reason=(
-                     f"{LEAD}: weight_sample treats everyone as a respondent when spec.responded is None, so a "
-                     "requested non-response adjustment silently does nothing; expected OptionError naming --responded"))),
+    ("weight/bootstrap with 0 replicates", weight(None, None, "--replicates", "bootstrap:0", "--seed", "1"),
+     ["bootstrap", "0"]),
+    ("weight/--nonresponse without --responded",
+     lambda d: ["weight", _write(d, "sample.csv", SAMPLE), "--out", "weighted.csv", "--nonresponse", "classes:benefit"],
+     ["--responded"]),
     # ---- territorial fit / admin / compare (issue 6)
     ("fit/territory absent from covariates", fit(_set("territory", [0, 1], "T99")), ["'T99'", "no covariates"]),
     ("fit/zero variance", fit(_set("se", [0], 0.0), None, "--variance", "direct"), ["'se'", "'T00'"]),

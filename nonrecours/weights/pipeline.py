@@ -95,6 +95,10 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
     w = d0
     cal_base = "design_weight"
     if spec.nonresponse is not None:
+        if not spec.responded:
+            raise OptionError(message("a non-response adjustment needs the response column", where="option --responded",
+                                      expected="the column coding 1 = responded, 0 = did not",
+                                      found="no --responded", hint="add --responded COL, or drop --nonresponse"))
         kind, cols = spec.nonresponse
         check_choice("non-response method", kind, ("classes", "propensity"))
         if kind == "classes":
@@ -144,12 +148,12 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
         kind, arg = spec.replicates
         check_choice("replicates type", kind, TYPES)
         B = int(arg) if kind == "bootstrap" else 0
-        n_rep = B or base.n_psu
+        n_rep = B if kind == "bootstrap" else base.n_psu
         if base.n * n_rep > MAX_CELLS:
             raise OptionError(message("too many replicate weights to hold in memory", where="option --replicates",
                                       found=f"{base.n} rows x {n_rep} replicates",
                                       hint="use bootstrap:B with a smaller B"))
-        W, scale, rscales = replicate_weights(base, kind, d0, replicates=B or 2,  # type: ignore[arg-type]
+        W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
                                               rho=arg if kind == "fay" else 0.5, seed=spec.seed)
         if nr is not None:
             W = nonresponse_replicates(nr, W, resp)

@@ -103,7 +103,8 @@ class Replicates:
         W = np.asarray(self.weights, dtype=float)
         W = W.reshape(-1, 1) if W.ndim == 1 else W
         r = np.broadcast_to(np.asarray(self.rscales, dtype=float), (W.shape[1],)).copy()
-        if not np.isfinite(W).all() or (W < 0).any():
+        # two reductions, no n x R temporaries (NaN fails min >= 0, +inf fails max < inf)
+        if W.size and not (W.min() >= 0 and W.max() < np.inf):
             raise DesignError(message("replicate weights must be finite and non-negative",
                                       where="Replicates.weights",
                                       found=f"{int((~np.isfinite(W) | (W < 0)).any(axis=1).sum())} rows"))
@@ -118,14 +119,32 @@ class Replicates:
 
         Notes
         -----
-        The rank is read from the eigenvalues of the R x R matrix :math:`W^\top W`
+        The rank is read from the eigenvalues of the R x R matrix :math:`W^\\top W`
         (cost :math:`nR^2`, instead of an SVD of the n x R matrix): a singular
         value :math:`s_k` of W counts when :math:`s_k > 10^{-5} s_1`, that is
         :math:`\\lambda_k > 10^{-10} \\lambda_1`.
+
+        Full column rank is first certified cheaply from ``4R`` spread rows S:
+        :math:`W^\\top W \\succeq S^\\top S` gives
+        :math:`\\lambda_{\\min}(W^\\top W) \\ge \\lambda_{\\min}(S^\\top S)`, and
+        :math:`\\lambda_1 \\le \\|W\\|_F^2`; when
+        :math:`\\lambda_{\\min}(S^\\top S) > 10^{-8} \\|W\\|_F^2` (100 times the
+        threshold) every eigenvalue passes and the rank is R, as the full
+        computation (which runs otherwise) would find.
         """
         W = self.weights
         if W.size == 0:
             return 0
+        n, R = W.shape
+        if n >= 8 * R:
+            S = W[np.linspace(0, n - 1, 4 * R).astype(np.int64)]
+            if W.flags.c_contiguous or W.flags.f_contiguous:
+                flat = W.reshape(-1, order="A")  # a view
+                fro2 = float(flat @ flat)
+            else:
+                fro2 = float(np.einsum("ij,ij->", W, W))
+            if np.linalg.eigvalsh(S.T @ S).min() > 1e-8 * fro2:
+                return R
         lam = np.linalg.eigvalsh(W.T @ W)
         return int((lam > lam.max() * 1e-10).sum())
 
@@ -182,6 +201,8 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _numeric(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     s = data[col]
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiub":  # numpy numbers: nothing to coerce
+        return np.array(s.to_numpy(), dtype=float)
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
@@ -224,7 +245,11 @@ def _constant_within(values: np.ndarray, groups: np.ndarray, ngroups: int) -> np
     """Boolean per row: is the value of its group not constant?"""
     first = np.empty(ngroups)
     first[groups] = values
-    differs = ~np.isclose(first[groups], values, rtol=1e-12, atol=0.0)
+    ref = first[groups]
+    differs = ref != values  # exact comparison first; isclose only where they differ
+    if differs.any():
+        idx = np.flatnonzero(differs)
+        differs[idx] = ~np.isclose(ref[idx], values[idx], rtol=1e-12, atol=0.0)
     bad = np.zeros(ngroups, bool)
     bad[groups[differs]] = True
     return bad[groups]
@@ -436,6 +461,8 @@ class SurveyDesign:
             return float(self.replicates.rank - 1)
         st = self._structure
         inset = st.weights != 0
+        if inset.all():  # every coded PSU and stratum holds a row
+            return float(st.n_psu - st.n_strata)
         return float(np.count_nonzero(np.bincount(st.psu[inset], minlength=st.n_psu))
                      - np.count_nonzero(np.bincount(st.stratum[inset], minlength=st.n_strata)))
 

@@ -16,8 +16,8 @@ from scipy import stats as sps
 
 from .._checks import check_choice, check_columns, check_right_column, parse_list
 from ..errors import InputError, OptionError, message
-from .domains import Domains, make_domains, presence, stack_variables
-from .linearize import LinearStats, influence_values, point_estimates
+from .domains import Domains, make_domains, presence, psu_cells, stack_variables
+from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_factor
 from .results import (CI_METHODS, DF_RULES, CIMethod, DFRule, EstimateResult, GapResult, QualityThresholds)
 from .taylor import taylor_factor
@@ -50,6 +50,21 @@ def _numeric_column(design, col: str) -> np.ndarray:
     return v
 
 
+def _right_values(data: pd.DataFrame, col: str) -> np.ndarray:
+    """A right column as float64 (NaN = not eligible), checked in one pass when already numeric.
+
+    Columns of another dtype, or holding values other than 0, 1 and empty, go
+    through :func:`~nonrecours._checks.check_right_column` (which names the bad rows).
+    """
+    s = data[col] if col in data.columns else None
+    if isinstance(s, pd.Series) and isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
+        v = s.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            if not ((v != 0) & (v != 1) & ~np.isnan(v)).any():
+                return v
+    return check_right_column(data, col)
+
+
 def _check_common(level: float, df: str, thresholds: QualityThresholds) -> None:
     check_choice("df", df, DF_RULES)
     if not (isinstance(level, (int, float)) and 0 < level < 1):
@@ -60,21 +75,27 @@ def _check_common(level: float, df: str, thresholds: QualityThresholds) -> None:
                                   found=type(thresholds).__name__))
 
 
-def _deff(statistic: str, stats: LinearStats, w: np.ndarray, theta: np.ndarray, var: np.ndarray,
-          n: np.ndarray) -> np.ndarray:
+def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray, var: np.ndarray,
+          n: np.ndarray, *, N: np.ndarray | None = None, resid: np.ndarray | None = None) -> np.ndarray:
     r"""Design effect vs SRSWOR of the same size, as R's ``svymean``/``svytotal(deff = TRUE)``.
 
     :math:`v_{srs} = s^2 (\hat N - n) / (\hat N n)` for means, times :math:`\hat N^2` for totals,
-    with :math:`s^2 = \frac{n}{n-1} \sum w (y - \bar y)^2 / \sum w`.
+    with :math:`s^2 = \frac{n}{n-1} \sum w (y - \bar y)^2 / \sum w`. ``wr`` are the weights at
+    the entries; ``N`` (:math:`\hat N`) and ``resid`` (:math:`y - \bar y`), if already
+    computed, save passes.
     """
     K = stats.n_cols
     if statistic == "ratio":
         return np.full(K, np.nan)
-    wr = w[stats.rows]
-    N = np.bincount(stats.cols, weights=wr, minlength=K)
+    if N is None:
+        N = np.bincount(stats.cols, weights=wr, minlength=K)
     with np.errstate(invalid="ignore", divide="ignore"):
         ybar = theta if statistic != "total" else np.bincount(stats.cols, weights=wr * stats.num, minlength=K) / N
-        ss = np.bincount(stats.cols, weights=wr * (stats.num - ybar[stats.cols]) ** 2, minlength=K)
+        if resid is None:
+            resid = stats.num - ybar[stats.cols]
+        sq = np.square(resid)
+        sq *= wr
+        ss = np.bincount(stats.cols, weights=sq, minlength=K)
         s2 = ss / N * n / (n - 1)
         vsrs = s2 * (N - n) / (N * n)
         if statistic == "total":
@@ -85,18 +106,23 @@ def _deff(statistic: str, stats: LinearStats, w: np.ndarray, theta: np.ndarray, 
 def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, statistic: str, ci: str,
          level: float, df_rule: str, thresholds: QualityThresholds) -> EstimateResult:
     w = design.weights
-    _, Td, theta = point_estimates(stats, w)
-    psu_pres, str_pres = presence(design.structure, stats)
+    wr = w[stats.rows]  # weights at the entries, gathered once
+    _, Td, theta = point_estimates(stats, w, wr=wr)
+    cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
+    psu_pres, str_pres = presence(design.structure, stats, cells)
+    # residuals y - theta x, shared by the influence values and (Hajek means) the design effect
+    resid = residuals(stats, theta) if Td is not None else None
     if design.replicates is not None:
         factor = replicate_factor(design.replicates, stats, theta)
         method = f"replicate ({design.replicates.type})"
     else:
-        z = influence_values(stats, w, theta, Td)
-        factor = taylor_factor(design, stats, z, str_pres, psu_pres)
+        z = influence_values(stats, w, theta, Td, wr=wr, resid=resid)
+        factor = taylor_factor(design, stats, z, str_pres, psu_pres, cells=cells)
+        del z
         method = "taylor"
     var = factor.variances()
     se = np.sqrt(var)
-    n = stats.counts()
+    n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
     design_df = design.degf()
     if df_rule == "inf":
         dfs = np.full(n.size, np.inf)
@@ -104,7 +130,9 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         dfs = np.full(n.size, design_df)
     else:
         dfs = (psu_pres.getnnz(axis=0) - str_pres.getnnz(axis=0)).astype(float)
-    deff = _deff(statistic, stats, w, theta, var, n)
+    unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
+    deff = _deff(statistic, stats, wr, theta, var, n, N=Td if unit else None, resid=resid if unit else None)
+    del wr, resid
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = se / np.abs(theta)
         n_eff = n / deff
@@ -181,10 +209,9 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     names = _names(rights, "rights")
     if not names:
         raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    values = [check_right_column(design.data, r) for r in names]
+    values = [_right_values(design.data, r) for r in names]
     domains = make_domains(design.data, _names(by, "by"))
-    ones = [np.where(np.isnan(v), np.nan, 1.0) for v in values]
-    stats = stack_variables(domains, design.weights, values, ones)
+    stats = stack_variables(domains, design.weights, values, "ones")
     return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
 
 
@@ -199,8 +226,7 @@ def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[st
     names = _names(variables, "variables")
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
-    ones = [np.where(np.isnan(v), np.nan, 1.0) for v in values]
-    stats = stack_variables(domains, design.weights, values, ones)
+    stats = stack_variables(domains, design.weights, values, "ones")
     return _run(design, stats, domains, names, statistic="mean", ci="wald", level=level, df_rule=df, thresholds=thresholds)
 
 

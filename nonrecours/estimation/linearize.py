@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LinearStats", "point_estimates", "influence_values", "calibration_terms"]
+__all__ = ["LinearStats", "point_estimates", "influence_values", "residuals", "calibration_terms"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +32,13 @@ class LinearStats:
         Denominator variable (1 for means); ``None`` for totals.
     n_cols : int
         Number of estimates K.
+    unit_den : bool
+        ``den`` is 1 at every entry (Hájek means and rates): products by it are skipped.
+    row_domain, var_bounds : ndarray, optional
+        Layout of entries built by :func:`~nonrecours.estimation.domains.stack_variables`:
+        the domain of each sample row (-1: none) and the offsets of the V variables'
+        blocks of entries, estimate column ``row_domain[row] * V + v``. They let the
+        (PSU, estimate) cells be coded from the rows instead of the entries.
     """
 
     rows: np.ndarray
@@ -39,29 +46,36 @@ class LinearStats:
     num: np.ndarray
     den: np.ndarray | None
     n_cols: int
+    unit_den: bool = False
+    row_domain: np.ndarray | None = None
+    var_bounds: np.ndarray | None = None
 
     def counts(self) -> np.ndarray:
         """Unweighted number of entries (respondents) per estimate."""
         return np.bincount(self.cols, minlength=self.n_cols)
 
 
-def point_estimates(stats: LinearStats, w: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def point_estimates(stats: LinearStats, w: np.ndarray, *,
+                    wr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     r"""Weighted totals and estimates :math:`\hat\theta_k = \sum_i w_i y_{ik} / \sum_i w_i x_{ik}`.
 
     Returns ``(T_num, T_den, theta)``; ``T_den`` is ``None`` for totals. An
-    estimate with an empty denominator is NaN.
+    estimate with an empty denominator is NaN. ``wr`` (``w[stats.rows]``, if
+    already gathered) saves a pass.
     """
-    wr = w[stats.rows]
+    if wr is None:
+        wr = w[stats.rows]
     Tn = np.bincount(stats.cols, weights=wr * stats.num, minlength=stats.n_cols)
     if stats.den is None:
         return Tn, None, Tn
-    Td = np.bincount(stats.cols, weights=wr * stats.den, minlength=stats.n_cols)
+    Td = np.bincount(stats.cols, weights=wr if stats.unit_den else wr * stats.den, minlength=stats.n_cols)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan)
     return Tn, Td, theta
 
 
-def influence_values(stats: LinearStats, w: np.ndarray, theta: np.ndarray, Td: np.ndarray | None) -> np.ndarray:
+def influence_values(stats: LinearStats, w: np.ndarray, theta: np.ndarray, Td: np.ndarray | None, *,
+                     wr: np.ndarray | None = None, resid: np.ndarray | None = None) -> np.ndarray:
     r"""Weighted influence values :math:`z_{ik}` at each entry.
 
     Notes
@@ -70,14 +84,29 @@ def influence_values(stats: LinearStats, w: np.ndarray, theta: np.ndarray, Td: n
     :math:`z_{ik} = w_i (y_{ik} - \hat\theta_k x_{ik}) / \hat T_{x,k}` (Woodruff, 1971;
     R survey ``svyratio``/``svymean``). Their weighted sum is zero per estimate
     for ratios; the variance of :math:`\hat\theta_k` is the design variance of the
-    total of :math:`z_{\cdot k}`.
+    total of :math:`z_{\cdot k}`. ``wr`` (``w[stats.rows]``) and ``resid``
+    (:func:`residuals`), if already computed, save passes.
     """
-    wr = w[stats.rows]
+    if wr is None:
+        wr = w[stats.rows]
     if Td is None:
         return wr * stats.num
-    c = stats.cols
+    if resid is None:
+        resid = residuals(stats, theta)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return wr * (stats.num - theta[c] * stats.den) / Td[c]
+        z = wr * resid
+        z /= Td[stats.cols]
+        return z
+
+
+def residuals(stats: LinearStats, theta: np.ndarray) -> np.ndarray:
+    r"""Residuals :math:`y_{ik} - \hat\theta_k x_{ik}` at each entry (ratio-type estimators)."""
+    with np.errstate(invalid="ignore"):
+        e = theta[stats.cols]
+        if not stats.unit_den:
+            e *= stats.den
+        np.subtract(stats.num, e, out=e)
+        return e
 
 
 def calibration_terms(calibration, rows: np.ndarray, cols: np.ndarray, z: np.ndarray,

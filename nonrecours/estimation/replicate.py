@@ -17,15 +17,41 @@ from .results import VarianceFactor
 __all__ = ["replicate_estimates", "replicate_factor"]
 
 
+def _csr(data: np.ndarray, order: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape) -> sp.csr_matrix:
+    """K x n CSR of the entries' ``data`` in ``order`` (entry order within a row), explicit zeros dropped.
+
+    Dropping a zero term changes no sum: the accumulator starts at +0.0 and never becomes -0.0.
+    """
+    d = np.asarray(data, dtype=float)[order]
+    keep = d != 0
+    if keep.all():
+        return sp.csr_matrix((d, indices, indptr), shape=shape)
+    kept = np.cumsum(keep)
+    ends = indptr[1:]
+    ptr = np.zeros_like(indptr)
+    ptr[1:] = np.where(ends > 0, kept[np.maximum(ends, 1) - 1], 0)  # kept entries up to the end of each row
+    return sp.csr_matrix((d[keep], indices[keep], ptr), shape=shape)
+
+
 def replicate_estimates(stats: LinearStats, replicate_weights: np.ndarray) -> np.ndarray:
-    """Estimates of the K estimators under each of the R replicate weights (R x K)."""
+    """Estimates of the K estimators under each of the R replicate weights (R x K).
+
+    Totals are sparse (K x n) @ dense (n x R) products, numerator and denominator
+    sharing one CSR layout (entries in their order within a row, as the COO
+    conversion gives); a C-ordered weight matrix is used without copy.
+    """
     n = replicate_weights.shape[0]
     K = stats.n_cols
-    Y = sp.csr_matrix((stats.num, (stats.cols, stats.rows)), shape=(K, n))
+    order = np.argsort(stats.cols, kind="stable")
+    idx = np.int32 if max(n, stats.rows.size) < 2**31 - 1 else np.int64
+    indices = stats.rows[order].astype(idx)
+    indptr = np.zeros(K + 1, dtype=idx)
+    np.cumsum(np.bincount(stats.cols, minlength=K), out=indptr[1:])
+    Y = _csr(stats.num, order, indices, indptr, (K, n))
     Tn = np.asarray(Y @ replicate_weights)  # K x R
     if stats.den is None:
         return Tn.T
-    X = sp.csr_matrix((stats.den, (stats.cols, stats.rows)), shape=(K, n))
+    X = _csr(stats.den, order, indices, indptr, (K, n))
     Td = np.asarray(X @ replicate_weights)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan).T

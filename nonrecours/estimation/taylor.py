@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import DesignError, LonelyPSUWarning, message
+from .domains import PSUCells, psu_cells
 from .linearize import LinearStats, calibration_terms
 from .results import VarianceFactor
 
@@ -68,7 +69,7 @@ def _lonely(rule: str, lonely: np.ndarray, where: str, names: str, stage: int) -
 
 
 def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: sp.csc_matrix,
-                  psu_presence: sp.csc_matrix) -> VarianceFactor:
+                  psu_presence: sp.csc_matrix, *, cells: PSUCells | None = None) -> VarianceFactor:
     """Factored Taylor covariance of the estimates whose influence values are ``z``.
 
     Parameters
@@ -81,6 +82,9 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
         Weighted influence value of each entry.
     stratum_presence, psu_presence : sparse (H x K), (U x K)
         Entries per stratum / PSU of each estimate (rule ``average``).
+    cells : PSUCells, optional
+        The (PSU, estimate) cells of the entries (:func:`~nonrecours.estimation.domains.psu_cells`),
+        if already coded.
 
     Returns
     -------
@@ -95,8 +99,7 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
     Lrow, Rc = (None, None) if cal is None else cal
 
     # stage 1 -------------------------------------------------------------------------------
-    PZ = sp.csc_matrix((z, (st.psu[rows], cols)), shape=(st.n_psu, K))
-    PZ.sum_duplicates()
+    PZ = (psu_cells(st, stats) if cells is None else cells).matrix(z)  # PSU totals, U x K
     f = _fpc_factor(st.N_h, st.n_h)
     c = _scale(f, st.n_h)
     a = np.sqrt(np.where(f < _SELF, 0.0, c))

@@ -83,7 +83,8 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
 
     Each stratum h draws ``n_h - 1`` of its PSUs with replacement (uniform
     floats mapped to PSU positions, all strata and replicates of a chunk in
-    one vectorised draw); the counts come from one ``np.bincount``.
+    one vectorised draw); the counts come from one ``np.bincount``. Chunks stay
+    small (``cells``) so that their temporaries are reused, not page-faulted anew.
     """
     rng = check_random_state(seed)
     st = design.structure
@@ -99,16 +100,24 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
     k_h = np.where(lonely, 0.0, n_h / np.maximum(n_h - 1, 1))
     base = (1 - a_h)[st.psu_stratum]
     slope = (a_h * k_h)[st.psu_stratum]
-    lo = start[slot_h].astype(float)
+    no_base = not base.any()  # without FPC: multiplier = slope * r exactly (adding +0.0 changes nothing)
+    identity = bool(np.array_equal(order, np.arange(U)))
+    lo = start[slot_h]
     size = n_h[slot_h].astype(float)
     chunk = max(1, min(B, cells // max(U, slot_h.size, 1)))
     for b0 in range(0, B, chunk):
         nb = min(chunk, B - b0)
         u = rng.random((nb, slot_h.size))
-        draws = order[(lo + np.floor(u * size)).astype(np.int64)]  # PSU code of each draw
+        u *= size
+        pos = u.astype(np.int64)  # floor (u >= 0), exactly as lo + floor(u * size) in floats
+        pos += lo
+        draws = pos if identity else order[pos]  # PSU code of each draw
         draws += (np.arange(nb) * U)[:, None]
         r = np.bincount(draws.ravel(), minlength=nb * U).reshape(nb, U)
-        yield b0, base + slope * r
+        mult = np.multiply(r, slope, dtype=float)
+        if not no_base:
+            mult += base
+        yield b0, mult
 
 
 def replicate_multipliers(design: SurveyDesign, type: ReplicateType, *, replicates: int = 500, rho: float = 0.5,
@@ -196,7 +205,9 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType, base: np.ndarra
     B = _check_boot(replicates)
     W = np.empty((st.n, B))
     for b0, mult in _bootstrap_chunks(design, B, seed):
-        W[:, b0:b0 + mult.shape[0]] = (mult[:, st.psu] * base).T
+        block = mult[:, st.psu]  # (nb, n): gathers within one replicate's row (cache-friendly)
+        block *= base
+        W[:, b0:b0 + block.shape[0]] = block.T
     return W, 1.0 / (B - 1), np.ones(B)
 
 

@@ -16,8 +16,6 @@ What is checked, each against an explicit computation (numpy, no nonrecours code
 * the gap between two domains and its SE from the joint covariance;
 * single-PSU strata under each lonely-PSU rule.
 
-Tests marked ``xfail`` are defects in ``nonrecours/estimation/*`` (being
-optimised concurrently, not edited here); the reason says where and what is expected.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from nonrecours.estimation.results import QualityThresholds
 
 NO_FLAG = QualityThresholds(min_n=0, reliable_n=0)
 N_POP_PSU = 12.0  # population PSUs per stratum (fpc)
-ENGINE = "nonrecours/estimation/estimators.py (not edited in this review: being optimised concurrently)"
 
 
 def _data(seed: int = 1) -> pd.DataFrame:
@@ -173,10 +170,6 @@ def test_domain_and_right_without_eligible_give_n0_rows(ci, df_rule):
     assert table.loc[~empty, "estimate"].notna().all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    f"{ENGINE}, _run: with no eligible respondent (n = 0) the Taylor SE is 0.0 (variance of zero influence "
-    "values) beside a NaN estimate, when flags do not suppress (min_n = 0, e.g. estimation.thresholds.min_n = 0); "
-    "expected NaN like the estimate (the replicate engine already gives NaN): se = nan where n == 0"))
 def test_n0_row_has_no_se_without_suppression():
     res = estimate_rates(_design(_with_empty_domain()), ["y", "nobody"], by="dom", thresholds=NO_FLAG)
     empty = res.n == 0
@@ -227,9 +220,6 @@ def test_gap_se_from_joint_covariance_matches_direct_computation():
     assert gap["df"] == df.loc[rows, "psu"].nunique() - df.loc[rows, "h"].nunique()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    f"{ENGINE}, gaps(): when one side has no estimate (n = 0, not suppressed because min_n = 0) the gap is "
-    "NaN but its se is the other side's SE; expected se (and CI, t, p) NaN whenever the gap is NaN"))
 def test_gap_with_an_empty_side_has_no_se():
     gap = estimate_gap(_design(_with_empty_domain()), "y", "dom", levels=("a", "c"), thresholds=NO_FLAG).to_frame()
     assert np.isnan(gap["gap"]).all()
@@ -272,11 +262,6 @@ def test_lonely_psu_fail_names_the_stratum():
         estimate_rates(_design(_lonely()), "y", by="dom")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nonrecours/estimation/taylor.py, taylor_factor (not edited in this review): lonely_psu='fail' raises for "
-    "a lonely stratum that holds no row of the estimates asked for; R survey evaluates lonely PSUs per "
-    "estimate (svymean on subset(design, dom == 'a') works), and such a stratum contributes nothing under any "
-    "rule. Expected: fail only when a lonely stratum has entries (stratum_presence row non-empty)"))
 def test_lonely_psu_fail_ignores_untouched_strata():
     df = _lonely()
     res = estimate_rates(_design(df).subset(df["dom"].eq("a").to_numpy()), "y", thresholds=NO_FLAG)

@@ -121,8 +121,8 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         del z
         method = "taylor"
     var = factor.variances()
-    se = np.sqrt(var)
     n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
+    se = np.where(n == 0, np.nan, np.sqrt(var))  # no eligible respondent: no estimate, no SE
     design_df = design.degf()
     if df_rule == "inf":
         dfs = np.full(n.size, np.inf)
@@ -269,7 +269,8 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | N
     :math:`\mathrm{Var}(\hat\theta_a - \hat\theta_b) = V_{aa} + V_{bb} - 2V_{ab}` from the
     joint covariance; :math:`t = \text{gap}/SE` with the design's degrees of freedom
     (rule ``domain``: PSUs minus strata among rows of either domain), two-sided p-value
-    and CI :math:`\text{gap} \pm t_{df,1-\alpha/2} SE`. A gap with a suppressed side is NaN.
+    and CI :math:`\text{gap} \pm t_{df,1-\alpha/2} SE`. A gap with a suppressed or empty side is NaN,
+    and so are its SE, CI and test.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -279,7 +280,7 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | N
     gap_var = np.maximum(var_a + var_b - 2 * v.covariances(a, b), 0.0)
     hide = (result.flag[a] == "suppressed") | (result.flag[b] == "suppressed")
     gap = np.where(hide, np.nan, result.raw_estimate[a] - result.raw_estimate[b])
-    se = np.where(hide, np.nan, np.sqrt(gap_var))
+    se = np.where(np.isnan(gap), np.nan, np.sqrt(gap_var))  # suppressed or empty side: nothing to test
     if rule == "inf":
         dfs = np.full(a.size, np.inf)
     elif rule == "design" or result.variance_method != "taylor":

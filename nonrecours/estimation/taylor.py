@@ -105,9 +105,12 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
     a = np.sqrt(np.where(f < _SELF, 0.0, c))
     b = np.sqrt(np.where(f < _SELF, 0.0, c / st.n_h))
     lonely = (st.n_h == 1) & (f >= _SELF)
-    if lonely.any():
+    # only strata holding entries of the estimates asked for matter (R evaluates lonely PSUs per estimate)
+    lonely_hit = lonely & (np.diff(sp.csr_matrix(stratum_presence).indptr) > 0)
+    if lonely_hit.any():
         where = f"column {design.strata!r}" if design.strata else "design"
-        _lonely(rule, lonely, where, _labels(st.stratum_labels, lonely), 1)
+        _lonely(rule, lonely_hit, where, _labels(st.stratum_labels, lonely_hit), 1)
+    if lonely.any():
         b[lonely] = 0.0
         if rule in ("remove", "certainty", "average"):
             a[lonely] = 0.0
@@ -138,8 +141,10 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
         a2 = np.sqrt(np.where(f2 < _SELF, 0.0, c2))
         b2 = np.sqrt(np.where(f2 < _SELF, 0.0, c2 / st.n2))
         lonely2 = (st.n2 == 1) & (f2 >= _SELF)
+        lonely2_hit = lonely2 & (np.diff(sp.csr_matrix(psu_presence).indptr) > 0)
+        if lonely2_hit.any():
+            _lonely(rule, lonely2_hit, f"column {design.ssu!r}", f"{int(lonely2_hit.sum())} PSUs", 2)
         if lonely2.any():
-            _lonely(rule, lonely2, f"column {design.ssu!r}", f"{int(lonely2.sum())} PSUs", 2)
             b2[lonely2] = 0.0
             if rule in ("remove", "certainty", "average"):
                 a2[lonely2] = 0.0

@@ -59,7 +59,7 @@ RIGHTS = bench_estimate.RIGHTS
 
 FULL = {"simulate": 5_000_000, "frame": 5_000_000, "strata": 6_000, "select_n": 100_000, "taylor_rows": 500_000,
         "territories": 1500, "boot_rows": 200_000, "boot_reps": 500, "rake_rows": 1_000_000, "fh_t": 1500,
-        "fh_boot": 1000}
+        "fh_boot": 1000, "samplics_max_rows": 150_000}
 QUICK = {"simulate": 50_000, "frame": 50_000, "strata": 60, "select_n": 2_000, "taylor_rows": 6_000,
          "territories": 40, "boot_rows": 4_000, "boot_reps": 40, "rake_rows": 20_000, "fh_t": 60, "fh_boot": 50}
 
@@ -210,6 +210,14 @@ def samplics_rates(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out)
 
 
+def numpy_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """The "one numpy pass" of ``bench_estimate`` from the text codes, labelled by territory."""
+    codes = {c: pd.factorize(df[c]) for c in ("territory", "stratum", "psu")}
+    out = bench_estimate.numpy_pass(codes["territory"][0], codes["stratum"][0], codes["psu"][0], df["fpc"].to_numpy(),
+                                    df["weight"].to_numpy(), [df[r].to_numpy() for r in RIGHTS])
+    return out.assign(territory=np.asarray(codes["territory"][1])[out["d"].to_numpy()])
+
+
 def w_taylor(size, peers, repeat):
     df = bench_estimate.build_sample(size["taylor_rows"], territories=size["territories"])
     t, ours = timed(lambda: bench_estimate.run_nonrecours(df), repeat)
@@ -220,9 +228,14 @@ def w_taylor(size, peers, repeat):
         d_est, d_se, m = bench_estimate.compare(ours, out)
         return f"{verdict(max(d_est, d_se), 1e-9)} over {m:,} estimates and SEs"
 
+    t_np, base = timed(lambda: numpy_rates(df), repeat)
+    row.agree.append(f"one numpy pass ({t_np:.3f} s; nonrecours takes {row.ours / t_np:.1f}x that): {check(base)}")
     if "svy" in peers:
         run_peer(row, "svy", lambda: (None, bench_estimate.run_svy(df)), check)
-    if "samplics" in peers:
+    if "samplics" in peers and len(df) > size.get("samplics_max_rows", np.inf):
+        row.peers["samplics"] = (f"not run above {size['samplics_max_rows']:,} rows (154 s at 450k rows per "
+                                 "PEERS.md; crashes on zero-rate domains)")
+    elif "samplics" in peers:
         run_peer(row, "samplics", lambda: (None, samplics_rates(df)), check)
     if "R" in peers:
         def r_run():

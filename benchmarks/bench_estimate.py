@@ -25,15 +25,22 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nonrecours.design import SurveyDesign
 from nonrecours.estimation import QualityThresholds, estimate_rates
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _bench import timed  # noqa: E402
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
 
@@ -70,15 +77,6 @@ def build_sample(rows: int, territories: int = 1500, seed: int = 1) -> pd.DataFr
             eligible &= ~np.isin(t, rng.choice(T, 40, replace=False))
         df[r] = np.where(eligible, y, np.nan)
     return df
-
-
-def time_it(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def numpy_pass(territory: np.ndarray, stratum: np.ndarray, psu: np.ndarray, fpc: np.ndarray, weight: np.ndarray,
@@ -149,6 +147,13 @@ def run_svy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_samplics(df: pd.DataFrame) -> pd.DataFrame:
+    """samplics' ``TaylorEstimator`` by territory, one right at a time, not-eligible rows in a domain ``__out__``.
+
+    The parked rows hold y = 1, not 0: samplics computes every domain's CV and
+    raises ZeroDivisionError when a domain's mean is 0, which the parked domain's
+    is when its rows hold 0. Parked rows never enter the other domains' estimates
+    (nor their SEs, domain estimation zeroing them), and ``__out__`` is dropped.
+    """
     from samplics import PopParam, TaylorEstimator
 
     codes_h, _ = pd.factorize(df["stratum"])
@@ -160,8 +165,8 @@ def run_samplics(df: pd.DataFrame) -> pd.DataFrame:
         y = df[r].to_numpy()
         dom = np.where(np.isnan(y), "__out__", df["territory"].to_numpy(dtype=object))
         est = TaylorEstimator(PopParam.mean)
-        est.estimate(y=np.nan_to_num(y), samp_weight=df["weight"].to_numpy(), stratum=codes_h, psu=codes_u, fpc=fpc,
-                     domain=dom)
+        est.estimate(y=np.where(np.isnan(y), 1.0, y), samp_weight=df["weight"].to_numpy(), stratum=codes_h,
+                     psu=codes_u, fpc=fpc, domain=dom)
         keys = [k for k in est.point_est if k != "__out__"]
         out.append(pd.DataFrame({"territory": keys, "right": r, "estimate": [est.point_est[k] for k in keys],
                                  "se": [est.stderror[k] for k in keys]}))
@@ -217,10 +222,10 @@ def main() -> None:
           f"{n_dom:,} territories x {len(RIGHTS)} rights")
     codes = {c: pd.factorize(df[c])[0] for c in ("territory", "stratum", "psu")}
     reps = max(args.repeat, 5)
-    t_np, base = time_it(lambda: run_numpy_pass(df, codes), reps)
-    t_np_s, _ = time_it(lambda: run_numpy_pass(df), reps)
+    t_np, base = timed(lambda: run_numpy_pass(df, codes), reps)
+    t_np_s, _ = timed(lambda: run_numpy_pass(df), reps)
     split: dict[str, list[float]] = {}
-    t_ours, ours = time_it(lambda: run_nonrecours(df, split), args.repeat)
+    t_ours, ours = timed(lambda: run_nonrecours(df, split), args.repeat)
     t_des, t_est = np.median(split["design"]), np.median(split["estimate"])
     print(f"one numpy pass, integer codes:      {t_np:9.4f} s   (median of {reps})")
     print(f"one numpy pass, from string codes:  {t_np_s:9.4f} s")
@@ -235,9 +240,9 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if peer == "svy":
-                    t, out = time_it(lambda: run_svy(df), 1)
+                    t, out = timed(lambda: run_svy(df), 1)
                 elif peer == "samplics":
-                    t, out = time_it(lambda: run_samplics(df), 1)
+                    t, out = timed(lambda: run_samplics(df), 1)
                 elif peer == "R":
                     if shutil.which("Rscript") is None:
                         print("R: Rscript not found, skipped")

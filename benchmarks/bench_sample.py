@@ -30,12 +30,10 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -45,8 +43,12 @@ import pandas as pd
 from nonrecours.design.allocation import allocate
 from nonrecours.design.selection import select, srswor_draw
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _bench import machine, replace_section, timed  # noqa: E402
+
 PEERS = ("svy", "samplics", "R", "R-vec")
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def build(rows: int, strata: int, n: int, seed: int = 1):
@@ -59,15 +61,6 @@ def build(rows: int, strata: int, n: int, seed: int = 1):
     return frame, codes, labels, Nh, n_h
 
 
-def timed(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return times, out
-
-
 def check_sizes(name: str, got: np.ndarray, n_h: np.ndarray) -> str:
     ok = np.array_equal(np.asarray(got), n_h)
     return "sizes exact" if ok else f"SIZES DIFFER ({name})"
@@ -78,7 +71,8 @@ def run_svy(frame, labels, n_h, repeat):
     import svy
     pf = pl.from_pandas(frame)
     sizes = dict(zip(labels, n_h.tolist()))
-    times, s = timed(lambda: svy.Sample(pf, svy.Design(stratum="stratum")).sampling.srs(n=sizes, rstate=np.random.default_rng(1)), repeat)
+    times: list[float] = []
+    _, s = timed(lambda: svy.Sample(pf, svy.Design(stratum="stratum")).sampling.srs(n=sizes, rstate=np.random.default_rng(1)), repeat, times)
     got = s.data.group_by("stratum").len().sort("stratum")["len"].to_numpy()
     return times, check_sizes("svy", got, n_h)
 
@@ -94,7 +88,8 @@ def run_samplics(frame, codes, n_h, repeat):
     def go():
         np.random.seed(1)  # samplics draws from the global numpy RNG
         return SampleSelection(method=SelectMethod.srs_wor, strat=True, wr=False).select(samp_unit=unit, samp_size=sizes, stratum=strat)
-    times, out = timed(go, repeat)
+    times: list[float] = []
+    _, out = timed(go, repeat, times)
     got = np.bincount(strat[out[0].astype(bool)], minlength=n_h.size)
     return times, check_sizes("samplics", got, n_h)
 
@@ -144,24 +139,6 @@ def run_r(codes, n_h, peers, repeat):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        m = re.search(r"Model name:\s*(.+)", out)
-        model = m.group(1).strip() if m else model
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
-        mem = f", {kb / 2 ** 20:.1f} GiB RAM"
-    except (OSError, AttributeError):
-        pass
-    versions = f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}"
-    return f"{model}, {os.cpu_count()} logical CPUs{mem}; Linux {platform.release()}; {versions}"
-
-
 def fmt(times) -> str:
     t = sorted(times)
     return f"{t[len(t) // 2]:.3f}" if len(t) == 1 else f"{t[0]:.3f} / {t[len(t) // 2]:.3f} / {t[-1]:.3f}"
@@ -181,10 +158,12 @@ def main() -> None:
     frame, codes, labels, Nh, n_h = build(args.rows, args.strata, args.n)
     sizes = pd.Series(n_h, index=labels)
     rows = []
-    t, s = timed(lambda: select(frame, sizes, strata=["stratum"], method="srswor", seed=1), args.repeat)
+    t: list[float] = []
+    _, s = timed(lambda: select(frame, sizes, strata=["stratum"], method="srswor", seed=1), args.repeat, t)
     got = s.data.groupby("stratum").size().reindex(labels, fill_value=0).to_numpy()
     rows.append(("nonrecours `select` (end to end: checks, strata, draw, sample table)", t, check_sizes("nonrecours", got, n_h)))
-    t, m = timed(lambda: srswor_draw(codes, n_h, np.random.default_rng(1)), args.repeat)
+    t = []
+    _, m = timed(lambda: srswor_draw(codes, n_h, np.random.default_rng(1)), args.repeat, t)
     rows.append(("nonrecours `srswor_draw` (kernel on integer codes)", t, check_sizes("kernel", np.bincount(codes[m], minlength=args.strata), n_h)))
     if "svy" in peers:
         t, note = run_svy(frame, labels, n_h, args.repeat)
@@ -210,16 +189,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(text)
-
-
-def write_section(body: str) -> None:
-    """Replace (or append) the ``## Selection`` section of RESULTS.md, leaving the others alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = f"## Selection\n\n{body}\n"
-    pat = re.compile(r"^## Selection\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pat.sub(lambda _: section + "\n", old) if pat.search(old) else old.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(new.rstrip("\n") + "\n")
+        replace_section("Selection", text)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +29,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
+sys.path.insert(0, str(HERE))
+
+from _bench import RESULTS, machine, replace_section  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -86,38 +85,6 @@ def run_child(n: int, seed: int, job: str, out: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    model, cores = platform.processor() or "unknown", os.cpu_count()
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = re.search(r"Model name:\s*(.+)", text).group(1).strip()
-    except (OSError, subprocess.CalledProcessError, AttributeError):
-        pass
-    ram = "unknown"
-    try:
-        kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
-        ram = f"{kb / 2**20:.1f} GiB"
-    except (OSError, AttributeError):
-        pass
-    import numpy
-    import pandas
-    try:
-        import pyarrow
-        pa = pyarrow.__version__
-    except ImportError:
-        pa = "not installed"
-    return (f"{model}, {cores} logical CPUs, {ram} RAM; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, numpy {numpy.__version__}, pandas {pandas.__version__}, pyarrow {pa}")
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## Simulation`` section of RESULTS.md."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Simulation\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipients", type=int, default=5_000_000)
@@ -134,8 +101,6 @@ def main() -> None:
     times = sorted(s["simulate_s"] for s in sims)
     s0 = sims[0]
     lines = [
-        "## Simulation",
-        "",
         f"`python benchmarks/bench_simulate.py` ({time.strftime('%Y-%m-%d')}): "
         f"`simulate_population({n}, seed={args.seed})` draws {s0['n_recipients']:,} recipients "
         f"in {2 * n:,} territories. Each job runs in a fresh process; peak memory is the process's "
@@ -154,10 +119,10 @@ def main() -> None:
         f"{parquet['recipients_file_mb']:.0f} MiB; simulation in the same process: {parquet['simulate_s']:.2f} s |",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
+    body = "\n".join(lines)
+    print(f"## Simulation\n\n{body}")
     if not args.no_write_results:
-        write_section(text)
+        replace_section("Simulation", body)
         print(f"wrote section '## Simulation' of {RESULTS}")
 
 

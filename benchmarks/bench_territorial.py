@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
-import re
-import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,31 +28,13 @@ import pandas as pd
 
 from nonrecours.territorial import admin_rates, analytic_mse, bootstrap_mse, fit_fay_herriot, fit_territories
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "RESULTS.md"
-SECTION = "## Territorial"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
+from _bench import RESULTS, machine, replace_section, timed  # noqa: E402
 
-def machine() -> str:
-    """CPU model, logical CPUs, RAM, OS and library versions."""
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = re.search(r"Model name:\s*(.+)", text)
-    cpus = re.search(r"^CPU\(s\):\s*(\d+)", text, re.M)
-    kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    import scipy
-    return (f"{model.group(1).strip() if model else platform.processor()}, {cpus.group(1) if cpus else '?'} logical CPUs, "
-            f"{kb / 2**20:.1f} GiB RAM; {platform.system()} {platform.release()}; Python {platform.python_version()}, "
-            f"numpy {np.__version__}, scipy {scipy.__version__}, pandas {pd.__version__}")
-
-
-def timed(fn, repeat: int = 3) -> tuple[float, object]:
-    """Median wall time of ``repeat`` calls and the last result."""
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), out
+TITLE = "Territorial"
+SECTION = f"## {TITLE}"
 
 
 def make_area_data(T: int = 1500, seed: int = 1):
@@ -135,8 +115,7 @@ def main() -> None:
     sup = adm.n_suppressed
     print(f"admin {t_adm:.2f} s, {sup}")
     ratio = float(np.mean(boot.mse) / np.mean(mse.mse))
-    text = "\n".join([
-        SECTION, "",
+    body = "\n".join([
         f"`python benchmarks/bench_territorial.py` ({dt.date.today().isoformat()}): medians of repeated runs, "
         f"data built in memory (CSV reading not timed). {T:,} territories, 3 coefficients, a true Fay–Herriot model "
         f"(A = 0.0036, D from GVF-like 0.325/n, n = 8..119).", "",
@@ -154,12 +133,9 @@ def main() -> None:
         "",
         "samplics builds dense m × m matrices and loops over areas in Python (O(m²) masks); its ML variant stops "
         "after 2 iterations (an aliasing bug), so only REML is compared.", ""])
-    print(text)
+    print(f"{SECTION}\n\n{body}")
     if not args.no_write:
-        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-        pattern = re.compile(r"^## Territorial\n.*?(?=^## |\Z)", re.S | re.M)
-        new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-        RESULTS.write_text(new, encoding="utf-8")
+        replace_section(TITLE, body)
         print(f"wrote section '{SECTION}' of {RESULTS}")
 
 

@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,28 +31,11 @@ from nonrecours.estimation import estimate_rates
 from nonrecours.weights import Margins, calibrate_weights, make_replicates
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _bench import machine, replace_section, timed  # noqa: E402
+
 SIZES = (10, 20, 50)
-
-
-def machine() -> str:
-    model = cores = "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = re.search(r"Model name:\s*(.+)", out).group(1).strip()
-        cores = re.search(r"^CPU\(s\):\s*(\d+)", out, re.M).group(1)
-    except Exception:  # noqa: BLE001 - description only
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {cores} cores, {ram:.0f} GiB RAM, Python {platform.python_version()}, numpy {np.__version__}"
-
-
-def median_time(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def raking_data(n: int = 1_000_000, seed: int = 1):
@@ -120,14 +100,14 @@ write.csv(data.frame(w = weights(r)), '{tmp}/w.csv', row.names = FALSE); cat(el,
 def bench_raking(repeat: int, peers: bool) -> list[dict]:
     df, d, mt = raking_data()
     m = Margins.from_frame(mt)
-    t, res = median_time(lambda: calibrate_weights(df, d, m, method="raking"), repeat)
+    t, res = timed(lambda: calibrate_weights(df, d, m, method="raking"), repeat)
     ours = res.weights
     rows = [{"workload": "raking 1M rows, margins 10/20/50", "tool": "nonrecours calibrate_weights (raking)",
              "seconds": t, "max_rel_diff": 0.0, "note": f"{res.iterations} Newton iterations, misfit {res.max_rel_misfit:.1e}"}]
     if peers:
         for name, make in (("svy 0.35 weighting.rake", peer_svy), ("samplics 0.6 SampleWeight.rake", peer_samplics)):
             try:
-                tp, w = median_time(make(df, d, mt), repeat)
+                tp, w = timed(make(df, d, mt), repeat)
                 rows.append({"workload": rows[0]["workload"], "tool": name, "seconds": tp,
                              "max_rel_diff": float(np.max(np.abs(w / ours - 1))), "note": ""})
             except Exception as exc:  # noqa: BLE001 - a peer missing or failing is reported, not fatal
@@ -156,12 +136,12 @@ def bench_bootstrap(repeat: int) -> list[dict]:
         df[r] = y
     des = SurveyDesign(df, weight="weight", strata="stratum", psu="psu")
     rights = ["cmuc", "acs", "tpn", "tss"]
-    t_gen, rep = median_time(lambda: make_replicates(des, "bootstrap", replicates=500, seed=1), repeat)
+    t_gen, rep = timed(lambda: make_replicates(des, "bootstrap", replicates=500, seed=1), repeat)
     # each estimation on a fresh Replicates object, so that its one-time rank (the degrees of freedom) is timed too
     fresh = iter([rep.with_replicates(dataclasses.replace(rep.replicates)) for _ in range(repeat)])
-    t_est, res = median_time(lambda: estimate_rates(next(fresh), rights, by="territory"), repeat)
+    t_est, res = timed(lambda: estimate_rates(next(fresh), rights, by="territory"), repeat)
     r = dataclasses.replace(rep.replicates)
-    t_rank, rank = median_time(lambda: dataclasses.replace(r).rank, 1)
+    t_rank, rank = timed(lambda: dataclasses.replace(r).rank, 1)
     wl = "500 bootstrap replicates, 200k rows, 1,500 territories x 4 rights"
     return [{"workload": wl, "tool": "nonrecours make_replicates + estimate_rates", "seconds": t_gen + t_est,
              "max_rel_diff": np.nan, "note": f"replicates {t_gen:.2f} s + estimation {t_est:.2f} s "
@@ -169,19 +149,14 @@ def bench_bootstrap(repeat: int) -> list[dict]:
                                              f"(design df = {rank} - 1, computed once per replicate set) {t_rank:.2f} s"}]
 
 
-def write_results(table: pd.DataFrame, header: str) -> None:
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = ["## Weighting", "", header, "",
-             "| workload | tool | seconds | max rel. diff. vs nonrecours | note |", "|---|---|---|---|---|"]
+def section_body(table: pd.DataFrame, header: str) -> str:
+    """The ``## Weighting`` section of RESULTS.md, without its heading: the header line and the table."""
+    lines = [header, "", "| workload | tool | seconds | max rel. diff. vs nonrecours | note |", "|---|---|---|---|---|"]
     for r in table.itertuples():
         diff = "" if pd.isna(r.max_rel_diff) else f"{r.max_rel_diff:.1e}"
         sec = "" if pd.isna(r.seconds) else f"{r.seconds:.3f}"
         lines.append(f"| {r.workload} | {r.tool} | {sec} | {diff} | {r.note} |")
-    section = "\n".join(lines) + "\n"
-    pat = re.compile(r"^## Weighting\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pat.sub(section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -200,7 +175,7 @@ def main() -> None:
               "Goals: raking < 2 s, bootstrap workload < 30 s.")
     print(header)
     if args.write:
-        write_results(table, header)
+        replace_section("Weighting", section_body(table, header))
 
 
 if __name__ == "__main__":

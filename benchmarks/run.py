@@ -30,9 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
-import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -51,9 +48,10 @@ sys.path.insert(0, str(HERE))
 import bench_estimate  # noqa: E402
 import bench_territorial  # noqa: E402
 import bench_weights  # noqa: E402
+from _bench import RESULTS, machine, replace_section, timed  # noqa: E402
 
-RESULTS = HERE / "RESULTS.md"
-SECTION = "## Runner summary"
+TITLE = "Runner summary"
+SECTION = f"## {TITLE}"
 PEERS = ("svy", "samplics", "R")
 RIGHTS = bench_estimate.RIGHTS
 
@@ -72,16 +70,6 @@ class Row:
     ours: float
     peers: dict = field(default_factory=dict)     # name -> seconds (float) or note (str)
     agree: list = field(default_factory=list)     # texts, one per comparison
-
-
-def timed(fn, repeat: int = 1):
-    """Median wall time of ``repeat`` calls and the last result."""
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), out
 
 
 def available(peer: str) -> str | None:
@@ -183,33 +171,6 @@ def w_select(size, peers, repeat):
     return row
 
 
-def samplics_rates(df: pd.DataFrame) -> pd.DataFrame:
-    """``bench_estimate.run_samplics`` with out-of-domain rows parked at y = 1, not 0.
-
-    samplics computes every domain's CV and raises ZeroDivisionError when a
-    domain's mean is 0, which the parked domain's is when parked rows hold 0
-    (as ``bench_estimate.run_samplics`` does); parked rows never enter the
-    other domains' estimates.
-    """
-    from samplics import PopParam, TaylorEstimator
-
-    codes_h, _ = pd.factorize(df["stratum"])
-    codes_u, _ = pd.factorize(df["psu"])
-    n_h = df.groupby("stratum")["psu"].transform("nunique").to_numpy()
-    fpc = 1 - n_h / df["fpc"].to_numpy()
-    out = []
-    for r in RIGHTS:
-        y = df[r].to_numpy()
-        dom = np.where(np.isnan(y), "__out__", df["territory"].to_numpy(dtype=object))
-        est = TaylorEstimator(PopParam.mean)
-        est.estimate(y=np.where(np.isnan(y), 1.0, y), samp_weight=df["weight"].to_numpy(), stratum=codes_h,
-                     psu=codes_u, fpc=fpc, domain=dom)
-        keys = [k for k in est.point_est if k != "__out__"]
-        out.append(pd.DataFrame({"territory": keys, "right": r, "estimate": [est.point_est[k] for k in keys],
-                                 "se": [est.stderror[k] for k in keys]}))
-    return pd.concat(out)
-
-
 def numpy_rates(df: pd.DataFrame) -> pd.DataFrame:
     """The "one numpy pass" of ``bench_estimate`` from the text codes, labelled by territory."""
     codes = {c: pd.factorize(df[c]) for c in ("territory", "stratum", "psu")}
@@ -236,7 +197,7 @@ def w_taylor(size, peers, repeat):
         row.peers["samplics"] = (f"not run above {size['samplics_max_rows']:,} rows (154 s at 450k rows per "
                                  "PEERS.md; crashes on zero-rate domains)")
     elif "samplics" in peers:
-        run_peer(row, "samplics", lambda: (None, samplics_rates(df)), check)
+        run_peer(row, "samplics", lambda: (None, bench_estimate.run_samplics(df)), check)
     if "R" in peers:
         def r_run():
             with tempfile.TemporaryDirectory() as tmp:
@@ -376,18 +337,6 @@ WORKLOADS = (w_simulate, w_select, w_taylor, w_bootstrap, w_raking, w_fay_herrio
 
 # -- report ------------------------------------------------------------------------------------
 
-def machine() -> str:
-    """lscpu model name, cores, RAM, Python and numpy versions, date."""
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if shutil.which("lscpu") else ""
-    model = re.search(r"Model name:\s*(.+)", text)
-    cpus = re.search(r"^CPU\(s\):\s*(\d+)", text, re.M)
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{model.group(1).strip() if model else platform.processor() or '?'}, "
-            f"{cpus.group(1) if cpus else os.cpu_count()} logical CPUs, {ram:.1f} GiB RAM; "
-            f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}; "
-            f"{dt.date.today().isoformat()}")
-
-
 def _cell(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
@@ -403,14 +352,6 @@ def table(rows: list[Row], peers: list[str]) -> str:
                  "; ".join(r.agree) or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def write_section(text: str) -> None:
-    """Replace the ``## Runner summary`` section of RESULTS.md (other sections untouched)."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Runner summary\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -437,15 +378,14 @@ def main(argv: list[str] | None = None) -> str:
     print(md)
     mode = "`--quick` sizes" if args.quick else "full sizes"
     text = "\n".join([
-        SECTION, "",
         f"`python benchmarks/run.py{' --quick' if args.quick else ''}` ({mode}): each workload built once in memory "
         f"(CSV reading not timed); nonrecours: median of {repeat} run(s); peers: one run (R timed inside R). "
         "Ratio = fastest peer time / nonrecours time. Agreement: max abs difference of estimates and SEs "
         "(weights for raking; realised n_h for selection, whose draws differ by design).", "",
-        f"Machine: {machine()}.", "", md, "",
+        f"Machine: {machine()}; {dt.date.today().isoformat()}.", "", md, "",
         f"Total wall time of the run: {time.perf_counter() - t0:.0f} s.", ""])
     if not args.no_write:
-        write_section(text)
+        replace_section(TITLE, text)
         print(f"wrote section '{SECTION}' of {RESULTS}", file=sys.stderr)
     return md
 

@@ -40,13 +40,7 @@ def _root(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f".{_name}", __package__)
-    except ModuleNotFoundError as _exc:  # a command group not installed in this build
-        if _exc.name != f"{__package__}.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f".{_name}", __package__).register(app)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from _weighting_data import api, api_reference, clustered_sample, margins_frame, population_margins, weighting_reference

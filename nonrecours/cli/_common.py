@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from ..errors import NonrecoursError, NonrecoursWarning, message
+from ..errors import NonrecoursError, NonrecoursWarning, OptionError, message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,16 @@ def fail(text: str) -> None:
     """Print ``error: text`` on stderr (one line) and exit with status 2."""
     typer.echo(f"error: {' '.join(str(text).split())}", err=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+def check_population_options(territories: int, seed: int) -> None:
+    """Check ``--territories`` (>= 1) and ``--seed`` (>= 0) of the commands that simulate a population."""
+    if territories < 1:
+        raise OptionError(message("the number of territories must be positive", where="--territories",
+                                  expected="an integer >= 1", found=str(territories)))
+    if seed < 0:
+        raise OptionError(message("the seed must be non-negative", where="--seed", expected="an integer >= 0",
+                                  found=str(seed)))
 
 
 def handle_errors(func: F) -> F:

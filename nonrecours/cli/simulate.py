@@ -7,10 +7,9 @@ from pathlib import Path
 import typer
 
 from .._checks import check_choice
-from ..errors import OptionError, message
 from ..simulate import FORMATS, simulate_population
 from ..simulate.population import check_outputs
-from ._common import echo_table, handle_errors
+from ._common import check_population_options, echo_table, handle_errors
 
 __all__ = ["register", "simulate"]
 
@@ -26,12 +25,7 @@ def simulate(
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
     check_choice("--format", format, FORMATS)
-    if territories < 1:
-        raise OptionError(message("the number of territories must be positive", where="--territories",
-                                  expected="an integer >= 1", found=str(territories)))
-    if seed < 0:
-        raise OptionError(message("the seed must be non-negative", where="--seed", expected="an integer >= 0",
-                                  found=str(seed)))
+    check_population_options(territories, seed)
     check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error
     pop = simulate_population(territories, seed=seed)
     paths = pop.write(out, format, overwrite=overwrite)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import OptionError, message
 from ..study import load_study, run_study
 from ..study.demo import run_demo, summary_table
-from ._common import echo_table, handle_errors
+from ._common import check_population_options, echo_table, handle_errors
 
 __all__ = ["register", "run", "demo"]
 
@@ -39,12 +38,7 @@ def demo(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous demo in --out."),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""
-    if territories < 1:
-        raise OptionError(message("the number of territories must be positive", where="--territories",
-                                  expected="an integer >= 1", found=str(territories)))
-    if seed < 0:
-        raise OptionError(message("the seed must be non-negative", where="--seed", expected="an integer >= 0",
-                                  found=str(seed)))
+    check_population_options(territories, seed)
     result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=_progress)
     typer.echo(f"National take-up rates (%) with {result.config.estimation.level:.0%} confidence intervals, "
                "and the QPV - rest gap:")

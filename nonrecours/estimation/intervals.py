@@ -226,8 +226,10 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
         if method not in ("beta", "wilson"):  # zero SE: a point (see Notes)
             zero = (s == 0) & ~bad
             lower, upper = np.where(zero, p, lower), np.where(zero, p, upper)
-        lower = np.where(bad, np.nan, np.clip(lower, 0.0, 1.0))
-        upper = np.where(bad, np.nan, np.clip(upper, 0.0, 1.0))
+        # every method's interval contains the estimate; the min/max only absorbs rounding of quantile
+        # functions at extreme shapes (e.g. a beta quantile for p ~ 1e-300 with a vanishing SE)
+        lower = np.where(bad, np.nan, np.clip(np.minimum(lower, p), 0.0, 1.0))
+        upper = np.where(bad, np.nan, np.clip(np.maximum(upper, p), 0.0, 1.0))
     return lower, upper
 
 

@@ -53,6 +53,20 @@ class DisclosureWarning(NonrecoursWarning):
     """Cells were suppressed for statistical confidentiality."""
 
 
+def name_list(values, k: int = 5) -> str:
+    """Up to ``k`` values, quoted, for an error message: ``'a', 'b' and 3 more``."""
+    values = list(values)
+    more = f" and {len(values) - k} more" if len(values) > k else ""
+    return ", ".join(repr(str(v)) for v in values[:k]) + more
+
+
+def label_list(labels, mask, k: int = 5) -> str:
+    """Up to ``k`` of the ``labels`` where ``mask`` holds, quoted (see :func:`name_list`)."""
+    import numpy as np
+
+    return name_list(np.asarray(labels, dtype=object)[np.asarray(mask, dtype=bool)], k)
+
+
 def message(what: str, *, where: str | None = None, expected: str | None = None,
             found: str | None = None, hint: str | None = None) -> str:
     """Build an error message from its parts: what, where, expected, found, hint.

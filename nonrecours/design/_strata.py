@@ -18,7 +18,7 @@ from ..errors import InputError, OptionError, message
 from .._checks import check_columns
 
 __all__ = ["StrataIndex", "index_strata", "label_strata", "domain_counts", "check_rates",
-           "check_share", "variance_coefficients", "label_list", "LABEL_SEP"]
+           "check_share", "variance_coefficients", "LABEL_SEP"]
 
 #: Separator of the key values in a stratum label (``"1|RSA"`` for is_qpv=1, benefit=RSA).
 LABEL_SEP = "|"
@@ -49,13 +49,6 @@ class StrataIndex:
     def labels(self) -> np.ndarray:
         """Text labels of the strata (``stratum`` column of the sample)."""
         return self.table["stratum"].to_numpy(dtype=object)
-
-
-def label_list(labels: np.ndarray, mask: np.ndarray, k: int = 5) -> str:
-    """Up to ``k`` labels where ``mask`` holds, quoted, for error messages."""
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(repr(str(labels[i])) for i in idx[:k])
-    return shown + (f" and {idx.size - k} more" if idx.size > k else "")
 
 
 def label_strata(table: pd.DataFrame, keys: Sequence[str]) -> pd.Series:

@@ -22,9 +22,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from ..errors import DesignError, InputError, OptionError, message
+from ..errors import DesignError, InputError, OptionError, label_list, message
 from .._checks import check_choice, check_columns
-from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata, label_list,
+from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
                       variance_coefficients)
 
 __all__ = ["Allocation", "AllocationMethod", "allocate", "allocate_frame", "bounded_allocation",

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice, check_columns, check_random_state
-from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, message
-from ._strata import StrataIndex, index_strata, label_list
+from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, label_list, message
+from ._strata import StrataIndex, index_strata
 from .allocation import Allocation, bounded_allocation, round_allocation
 from .pps import inclusion_probabilities, poisson_draw, sampford_draw, systematic_draw
 

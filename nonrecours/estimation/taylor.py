@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import DesignError, LonelyPSUWarning, message
+from ..errors import DesignError, LonelyPSUWarning, label_list, message
 from .domains import PSUCells, psu_cells
 from .linearize import LinearStats, calibration_terms
 from .results import VarianceFactor
@@ -49,12 +49,6 @@ def _scale(f: np.ndarray, n: np.ndarray) -> np.ndarray:
 def _fpc_factor(N: np.ndarray, n: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(N), (N - n) / np.where(np.isfinite(N), N, 1.0), 1.0)
-
-
-def _labels(values, mask: np.ndarray, k: int = 5) -> str:
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(repr(str(values[i])) for i in idx[:k])
-    return shown + (f", ... ({idx.size} in all)" if idx.size > k else "")
 
 
 def _lonely(rule: str, lonely: np.ndarray, where: str, names: str, stage: int) -> None:
@@ -109,7 +103,7 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
     lonely_hit = lonely & (np.diff(sp.csr_matrix(stratum_presence).indptr) > 0)
     if lonely_hit.any():
         where = f"column {design.strata!r}" if design.strata else "design"
-        _lonely(rule, lonely_hit, where, _labels(st.stratum_labels, lonely_hit), 1)
+        _lonely(rule, lonely_hit, where, label_list(st.stratum_labels, lonely_hit), 1)
     if lonely.any():
         b[lonely] = 0.0
         if rule in ("remove", "certainty", "average"):

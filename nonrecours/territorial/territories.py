@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .._checks import check_choice, check_columns, check_random_state
-from ..errors import InputError, OptionError, message
+from ..errors import InputError, OptionError, message, name_list
 from .benchmark import BenchmarkResult, benchmark as _benchmark
 from .diagnostics import area_diagnostics, normality_test
 from .fay_herriot import METHODS, FayHerriotFit, fit_fay_herriot
@@ -30,12 +30,6 @@ __all__ = ["TerritorialFit", "fit_territories", "OUTPUT_COLUMNS"]
 OUTPUT_COLUMNS = ("territory", "right", "direct", "se_direct", "eblup", "mse", "rmse", "ci_low", "ci_high",
                   "gamma", "synthetic", "n", "in_sample")
 DIRECT_COLUMNS = ("territory", "right", "n", "estimate", "se")
-
-
-def _names(values, k: int = 5) -> str:
-    values = list(values)
-    more = f" and {len(values) - k} more" if len(values) > k else ""
-    return ", ".join(map(repr, values[:k])) + more
 
 
 @dataclass(frozen=True)
@@ -90,23 +84,23 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     dup = aux["territory"][aux["territory"].duplicated()]
     if len(dup):
         raise InputError(message("territories listed twice", where="territories file",
-                                 found=_names(pd.unique(dup))))
+                                 found=name_list(pd.unique(dup))))
     dup = direct[direct.duplicated(["territory", "right"])]
     if len(dup):
         raise InputError(message("territory x right listed twice", where="direct file",
-                                 found=_names(pd.unique(dup["territory"] + "/" + dup["right"]))))
+                                 found=name_list(pd.unique(dup["territory"] + "/" + dup["right"]))))
     unknown = sorted(set(direct["territory"]) - set(aux["territory"]))
     if unknown:
         raise InputError(message("territories of the direct file have no covariates", where="territories file",
-                                 found=f"{len(unknown)} absent: {_names(unknown)}",
+                                 found=f"{len(unknown)} absent: {name_list(unknown)}",
                                  hint="add them to the territories file (the reverse, territories without "
                                       "direct estimates, is allowed and gives synthetic predictions)"))
     Z = aux[list(covariates)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(Z).all(axis=1)
     if bad.any():
         cols = [c for c, b in zip(covariates, ~np.isfinite(Z).all(axis=0)) if b]
-        raise InputError(message("missing or non-numeric covariate values", where=f"columns {_names(cols)}",
-                                 found=f"{int(bad.sum())} territories such as {_names(aux.loc[bad, 'territory'])}",
+        raise InputError(message("missing or non-numeric covariate values", where=f"columns {name_list(cols)}",
+                                 found=f"{int(bad.sum())} territories such as {name_list(aux.loc[bad, 'territory'])}",
                                  hint="impute or drop those territories"))
 
 
@@ -203,7 +197,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     missing = [r for r in rights if r not in all_rights]
     if missing:
         raise OptionError(message("rights absent from the direct file", where="option rights",
-                                  found=_names(missing), expected="one of " + ", ".join(all_rights)))
+                                  found=name_list(missing), expected="one of " + ", ".join(all_rights)))
     Z = aux[covariates].apply(pd.to_numeric).to_numpy(dtype=float)
     Xall = np.column_stack([np.ones(len(aux)), Z])
     names = ("intercept", *covariates)
@@ -221,7 +215,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         nmiss = ~np.isfinite(p)
         if nmiss.any():
             raise InputError(message("missing direct estimates", where=f"direct file, {where}",
-                                     found=f"territories {_names(d.loc[nmiss, 'territory'])}",
+                                     found=f"territories {name_list(d.loc[nmiss, 'territory'])}",
                                      hint="drop those rows: territories without a direct estimate are predicted "
                                           "synthetically"))
         n = pd.to_numeric(d["n"], errors="coerce").to_numpy(dtype=float)
@@ -234,14 +228,14 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
             bad = ~(np.isfinite(se) & (se > 0))
             if bad.any():
                 raise InputError(message("sampling variances must be finite and positive", where=f"direct file, {where}, column 'se'",
-                                         found=f"{int(bad.sum())} territories missing or <= 0: {_names(d.loc[bad, 'territory'])}",
+                                         found=f"{int(bad.sum())} territories missing or <= 0: {name_list(d.loc[bad, 'territory'])}",
                                          hint="use the GVF smoothing (--variance gvf)"))
             D = se ** 2
             if transform == "arcsin":
                 q = p * (1 - p)
                 if (q <= 0).any():
                     raise InputError(message("a direct rate of 0 or 1 has no arcsine-scale variance by the delta method",
-                                             where=f"direct file, {where}", found=_names(d.loc[q <= 0, "territory"]),
+                                             where=f"direct file, {where}", found=name_list(d.loc[q <= 0, "territory"]),
                                              hint="use --variance gvf"))
                 D = D / (4 * q)
         y = arcsin_sqrt(p) if transform == "arcsin" else p

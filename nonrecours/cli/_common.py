@@ -33,6 +33,17 @@ def fail(text: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def design_role(value: str | None, role: str, columns) -> str | None:
+    """Column of design ``role``: the option's value, ``none`` for no column, or by default the
+    conventional name (:data:`~nonrecours.design.survey_design.DESIGN_COLUMNS`) when the file has it."""
+    from ..design.survey_design import DESIGN_COLUMNS
+
+    if value is None:
+        name = DESIGN_COLUMNS[role]
+        return name if name in columns else None
+    return None if value.strip().lower() == "none" else value.strip()
+
+
 def check_population_options(territories: int, seed: int) -> None:
     """Check ``--territories`` (>= 1) and ``--seed`` (>= 0) of the commands that simulate a population."""
     if territories < 1:

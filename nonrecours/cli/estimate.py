@@ -14,20 +14,9 @@ from ..estimation import estimate_gap, estimate_rates
 from ..estimation.results import CI_METHODS, DF_RULES
 from ..io import check_table_output, read_table, write_table
 from ..weights.sidecar import load_weighted_design, sidecar_path
-from ._common import echo_table, handle_errors
+from ._common import design_role, echo_table, handle_errors
 
 __all__ = ["register", "estimate"]
-
-#: Design roles picked up by these column names when present (option value ``none`` disables one).
-DEFAULT_COLUMNS = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
-
-
-def _role(value: str | None, role: str, columns) -> str | None:
-    if value is None:
-        name = DEFAULT_COLUMNS[role]
-        return name if name in columns else None
-    return None if value.strip().lower() == "none" else value.strip()
-
 
 def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
     """``COL`` (two levels, last minus first) or ``COL=A,B`` (A minus B)."""
@@ -66,7 +55,7 @@ def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dic
                                   where="option --replicates", found=f"no {str(sidecar_path(sample))!r}",
                                   hint="run 'nonrecours weight ... --replicates bootstrap:500 --out weighted.csv' first"))
     cols = set(data.columns)
-    return SurveyDesign(data, lonely_psu=lonely_psu, **{r: _role(v, r, cols) for r, v in roles.items()})
+    return SurveyDesign(data, lonely_psu=lonely_psu, **{r: design_role(v, r, cols) for r, v in roles.items()})
 
 
 @handle_errors

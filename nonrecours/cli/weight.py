@@ -14,18 +14,9 @@ from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
 from ..weights.replicates import TYPES
 from ..weights.sidecar import sidecar_path
-from ._common import echo_table, handle_errors
+from ._common import design_role, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
-
-ROLE_DEFAULTS = {"strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
-
-
-def _role(value: str | None, default: str, columns) -> str | None:
-    if value is None:
-        return default if default in columns else None
-    return None if value.lower() == "none" else value
-
 
 def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
     if text is None:
@@ -104,7 +95,7 @@ def weight(
     check_table_output(out, inputs)
     check_output(side, inputs, option="--out (sidecar)")
     data = read_table(sample, option="SAMPLE")
-    roles = {r: _role(v, ROLE_DEFAULTS[r], data.columns)
+    roles = {r: design_role(v, r, data.columns)
              for r, v in {"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}.items()}
     if roles["fpc2"] and not roles["ssu"]:
         roles["fpc2"] = None

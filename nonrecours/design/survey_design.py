@@ -25,10 +25,14 @@ import scipy.sparse as sp
 from .._checks import check_choice, check_columns
 from ..errors import DesignError, InputError, message
 
-__all__ = ["SurveyDesign", "Calibration", "Replicates", "LonelyPSU", "LONELY_PSU_RULES"]
+__all__ = ["SurveyDesign", "Calibration", "Replicates", "LonelyPSU", "LONELY_PSU_RULES", "DESIGN_COLUMNS"]
 
 LonelyPSU = Literal["fail", "remove", "adjust", "average", "certainty"]
 LONELY_PSU_RULES: tuple[str, ...] = ("fail", "remove", "adjust", "average", "certainty")
+
+#: Conventional column of each design role, as ``nonrecours sample`` writes them.
+DESIGN_COLUMNS: dict[str, str] = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu",
+                                  "fpc": "fpc", "fpc2": "fpc2"}
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...design.survey_design import DESIGN_COLUMNS
 from ...weights.margins import Margins, read_margins
 from ...weights.pipeline import WeightingOutcome, WeightingSpec, weight_sample
 from ..config import StudyConfig
@@ -52,8 +53,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     if rep.method != "none":
         seed = rep.seed if rep.seed is not None else cfg.design.seed + 2
         replicates = (rep.method, float(rep.n) if rep.method == "bootstrap" else None)
-    columns = {"strata": "stratum", "psu": "psu", "ssu": "ssu", "fpc": "fpc", "fpc2": "fpc2"}
-    roles = {role: col for role, col in columns.items() if col in sample.columns}
+    roles = {role: col for role, col in DESIGN_COLUMNS.items() if role != "weight" and col in sample.columns}
     spec = WeightingSpec(
         weight="weight", design=roles, lonely_psu=cfg.estimation.lonely_psu, responded=RESPONDED,
         nonresponse=None if nr.method == "none" else

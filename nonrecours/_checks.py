@@ -17,6 +17,7 @@ from .errors import InputError, OptionError, message
 __all__ = [
     "check_random_state",
     "check_choice",
+    "check_level",
     "check_columns",
     "check_right_column",
     "check_numeric_column",
@@ -52,6 +53,15 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
                                   expected="one of " + ", ".join(map(str, allowed)),
                                   found=repr(value)))
     return value
+
+
+def check_level(level: Any, option: str = "level") -> float:
+    """Check a confidence level (a number strictly between 0 and 1) and return it as a float."""
+    ok = isinstance(level, (int, float, np.integer, np.floating)) and not isinstance(level, bool) and 0 < level < 1
+    if not ok:
+        raise OptionError(message("confidence level out of range", where=f"option {option}",
+                                  expected="a number strictly between 0 and 1, such as 0.95", found=repr(level)))
+    return float(level)
 
 
 def check_columns(data: pd.DataFrame, columns: Iterable[str | None], *, role: str = "column",

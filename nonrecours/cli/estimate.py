@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .._checks import check_choice, parse_list
+from .._checks import check_choice, check_level, parse_list
 from ..design.survey_design import LONELY_PSU_RULES, SurveyDesign
 from ..errors import OptionError, message
 from ..estimation import estimate_gap, estimate_rates
@@ -87,9 +87,7 @@ def estimate(
     check_choice("--ci", ci, CI_METHODS)
     check_choice("--df", df, DF_RULES)
     check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
-    if not 0 < level < 1:
-        raise OptionError(message("confidence level out of range", where="option --level",
-                                  expected="a number between 0 and 1", found=str(level)))
+    check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap_option(gap)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .._checks import check_choice, check_columns, check_right_column, parse_list
+from .._checks import check_choice, check_columns, check_level, check_right_column, parse_list
 from ..errors import InputError, OptionError, message
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
@@ -67,9 +67,7 @@ def _right_values(data: pd.DataFrame, col: str) -> np.ndarray:
 
 def _check_common(level: float, df: str, thresholds: QualityThresholds) -> None:
     check_choice("df", df, DF_RULES)
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise OptionError(message("confidence level out of range", where="option level",
-                                  expected="a number between 0 and 1 (e.g. 0.95)", found=repr(level)))
+    check_level(level)
     if not isinstance(thresholds, QualityThresholds):
         raise OptionError(message("thresholds must be a QualityThresholds", where="option thresholds",
                                   found=type(thresholds).__name__))

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from .._checks import check_choice
+from .._checks import check_choice, check_level
 from ..errors import OptionError, message
 
 __all__ = ["METHODS", "Method", "check_method", "proportion_ci", "t_quantile"]
@@ -53,15 +53,6 @@ def check_method(method: str, *, option: str = "ci") -> str:
     return check_choice(option, method, METHODS)
 
 
-def _check_level(level: float) -> float:
-    lv = float(level) if np.ndim(level) == 0 else np.nan
-    if not 0.0 < lv < 1.0:
-        raise OptionError(message("confidence level out of range", where="option level",
-                                  expected="a number strictly between 0 and 1, such as 0.95",
-                                  found=repr(level)))
-    return lv
-
-
 def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
     """Two-sided critical value: the ``(1 + level) / 2`` quantile of Student's t.
 
@@ -83,7 +74,7 @@ def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
     >>> float(t_quantile(0.95, np.inf))
     1.959963984540054
     """
-    lv = _check_level(level)
+    lv = check_level(level)
     df = np.asarray(df, dtype=float)
     tail = (1.0 - lv) / 2.0
     ok = df > 0  # False for NaN
@@ -209,7 +200,7 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
     [0.77454, 0.870815]
     """
     check_method(method)
-    lv = _check_level(level)
+    lv = check_level(level)
     if method in _NEED_N and n is None:
         raise OptionError(message(f"method {method!r} needs the unweighted number of observations",
                                   where="proportion_ci(n=)",

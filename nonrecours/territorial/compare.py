@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_columns, check_numeric_column
-from ..errors import InputError, OptionError, message
+from .._checks import check_columns, check_level, check_numeric_column
+from ..errors import InputError, message
 
 __all__ = ["Comparison", "compare_estimates"]
 
@@ -110,9 +110,7 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
     >>> compare_estimates(est, tru).summary["coverage"].tolist()
     [0.5, 0.5]
     """
-    if not 0 < level < 1:
-        raise OptionError(message("confidence level out of range", where="option level",
-                                  expected="a number in (0, 1)", found=repr(level)))
+    check_level(level)
     check_columns(estimates, ["territory", "right"], role="key column", source="estimates file")
     check_columns(truth, ["territory", "right", "rate"], role="column", source="truth file")
     tr = truth[["territory", "right", "rate"]].copy()

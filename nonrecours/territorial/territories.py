@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_choice, check_columns, check_random_state
+from .._checks import check_choice, check_columns, check_level, check_random_state
 from ..errors import InputError, OptionError, message, name_list
 from .benchmark import BenchmarkResult, benchmark as _benchmark
 from .diagnostics import area_diagnostics, normality_test
@@ -177,9 +177,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         raise OptionError(message("the analytic MSE is on the arcsine scale, not on the rate scale",
                                   where="option mse", expected="bootstrap with transform arcsin", found=repr(mse),
                                   hint="use --mse bootstrap"))
-    if not 0 < level < 1:
-        raise OptionError(message("confidence level out of range", where="option level",
-                                  expected="a number in (0, 1)", found=repr(level)))
+    check_level(level)
     if mse == "bootstrap":
         check_random_state(seed)
     covariates = list(covariates)

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns, check_random_state
+from .._checks import check_choice, check_columns, check_level, check_random_state
 from ..design import SurveyDesign
 from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
@@ -262,9 +262,7 @@ def run_validation(population, *, design: Literal["stratified", "two-stage"] = "
     if not methods:
         raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(METHODS)))
     check_choice("--df", df, DF_RULES)
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise OptionError(message("confidence level out of range", where="option --level",
-                                  expected="a number between 0 and 1", found=repr(level)))
+    check_level(level, "--level")
     levels = tuple(dict.fromkeys(check_choice("--levels", lv, LEVELS) for lv in levels))
     if "gap" in levels and "qpv" not in levels:
         levels = tuple(lv for lv in LEVELS if lv in levels + ("qpv",))

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from nonrecours.design import SurveyDesign
 from nonrecours.errors import InputError, OptionError
 from nonrecours.estimation import (QualityThresholds, estimate_gap, estimate_means, estimate_rates, estimate_ratio,
-                                   estimate_totals, gaps)
+                                   estimate_totals, gap_between, gaps)
 
 ALL = QualityThresholds(min_n=0, reliable_n=0, max_cv=1e9)
 
@@ -126,6 +126,16 @@ def test_gap_within_by_and_levels(design):
         estimate_gap(design, "cmuc", "territory")
     with pytest.raises(OptionError, match="level not found"):
         estimate_gap(design, "cmuc", "is_qpv", levels=(0, 7))
+
+
+def test_gap_between_reuses_an_existing_result(design):
+    """estimate_gap is estimate_rates followed by gap_between: same table from one result."""
+    direct = estimate_gap(design, ["cmuc", "tpn"], "is_qpv", by="territory", thresholds=ALL).to_frame()
+    res = estimate_rates(design, ["cmuc", "tpn"], by=["territory", "is_qpv"], thresholds=ALL)
+    reused = gap_between(res, "is_qpv").to_frame()
+    pd.testing.assert_frame_equal(reused, direct)
+    with pytest.raises(OptionError, match="not a domain column"):
+        gap_between(estimate_rates(design, "cmuc", by="territory", thresholds=ALL), "is_qpv")
 
 
 def test_df_rules(design):

@@ -297,6 +297,43 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | N
                          "t": t, "p_value": p})
 
 
+def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] | None = None) -> GapResult:
+    """Gap between two levels of the domain column ``gap`` of an existing result (``a - b``).
+
+    The result must have been estimated ``by`` a set of columns including ``gap``; the gap
+    is computed per right within each domain of the other ``by`` columns, with the SE
+    from the joint covariance (see :func:`gaps`). :func:`estimate_gap` is
+    :func:`estimate_rates` followed by this function.
+    """
+    if gap not in res.domains.columns:
+        raise OptionError(message("the gap column is not a domain column of the result", where="option gap",
+                                  expected="one of " + ", ".join(map(str, res.domains.columns)), found=repr(gap)))
+    by_cols = [c for c in res.domains.columns if c != gap]
+    found = pd.unique(res.domains[gap].dropna())
+    if levels is None:
+        if len(found) != 2:
+            raise OptionError(message("the gap column does not have exactly two levels", where=f"column {gap!r}",
+                                      found=f"{len(found)} levels", hint="give the two levels to compare (levels=(a, b))"))
+        b_lvl, a_lvl = sorted(found)
+    else:
+        a_lvl, b_lvl = levels
+        text = {str(x) for x in found}
+        for x in (a_lvl, b_lvl):
+            if str(x) not in text:
+                raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
+                                          expected="one of " + ", ".join(sorted(text)), found=repr(x)))
+    frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
+    key = frame[gap].astype(str)
+    fa = frame[key == str(a_lvl)].drop(columns=[gap])
+    fb = frame[key == str(b_lvl)].drop(columns=[gap])
+    pairs = fa.merge(fb, on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False)
+    table = gaps(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
+    out = pairs[by_cols].reset_index(drop=True).assign(right=table["right"].astype(str), domain_a=str(a_lvl),
+                                                       domain_b=str(b_lvl))
+    out = pd.concat([out, table.drop(columns=["right"])], axis=1)
+    return GapResult(table=out, level=res.level, df_rule=res.df_rule, variance_method=res.variance_method)
+
+
 def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
                  by: str | Sequence[str] | None = None, ci: CIMethod = "logit", level: float = 0.95,
                  df: DFRule = "domain", thresholds: QualityThresholds = QualityThresholds()) -> GapResult:
@@ -323,26 +360,4 @@ def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple
         raise OptionError(message("the gap column is also a by column", where="option gap", found=repr(gap)))
     check_columns(design.data, [gap], role="gap column", source="the sample")
     res = estimate_rates(design, rights, by_cols + [gap], ci=ci, level=level, df=df, thresholds=thresholds)
-    found = pd.unique(design.data[gap].dropna())
-    if levels is None:
-        if len(found) != 2:
-            raise OptionError(message("the gap column does not have exactly two levels", where=f"column {gap!r}",
-                                      found=f"{len(found)} levels", hint="give the two levels to compare (levels=(a, b))"))
-        b_lvl, a_lvl = sorted(found)
-    else:
-        a_lvl, b_lvl = levels
-        text = {str(x) for x in found}
-        for x in (a_lvl, b_lvl):
-            if str(x) not in text:
-                raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
-                                          expected="one of " + ", ".join(sorted(text)), found=repr(x)))
-    frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
-    key = frame[gap].astype(str)
-    fa = frame[key == str(a_lvl)].drop(columns=[gap])
-    fb = frame[key == str(b_lvl)].drop(columns=[gap])
-    pairs = fa.merge(fb, on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False)
-    table = gaps(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
-    out = pairs[by_cols].reset_index(drop=True).assign(right=table["right"].astype(str), domain_a=str(a_lvl),
-                                                       domain_b=str(b_lvl))
-    out = pd.concat([out, table.drop(columns=["right"])], axis=1)
-    return GapResult(table=out, level=float(level), df_rule=df, variance_method=res.variance_method)
+    return gap_between(res, gap, levels=levels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...estimation import QualityThresholds, estimate_gap, estimate_rates
+from ...estimation import QualityThresholds, estimate_rates, gap_between
 from ..config import StudyConfig
 from ._common import State
 
@@ -28,7 +28,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     dom = est.domains
     national = estimate_rates(design, rights, **opts)
     qpv = estimate_rates(design, rights, by=dom.qpv, **opts)
-    gap = estimate_gap(design, rights, dom.qpv, levels=(1, 0), **opts)
+    gap = gap_between(qpv, dom.qpv, levels=(1, 0))  # from the QPV estimates and their covariance
     benefit = estimate_rates(design, rights, by=dom.benefit, **opts)
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
     meta = national.meta()

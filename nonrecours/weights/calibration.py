@@ -310,7 +310,7 @@ def calibrate(design: SurveyDesign, margins: Margins, *, method: Method = "rakin
     --------
     >>> # d2 = calibrate(design, read_margins("margins.csv"), method="raking")
     """
-    d = np.asarray(design.data[design.weight], dtype=float) if design.weight else np.ones(len(design.data))
+    d = np.array(design.weights, dtype=float)  # the design's weights, also when they come from its FPC
     res = calibrate_weights(design.data, d, margins, method=method, bounds=bounds, coding=coding, tol=tol,
                             max_iter=max_iter)
     if trim is not None:

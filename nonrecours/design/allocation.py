@@ -24,6 +24,7 @@ from scipy.stats import norm
 
 from ..errors import DesignError, InputError, OptionError, label_list, message
 from .._checks import check_choice, check_columns
+from .._frozen import freeze_arrays, readonly
 from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
                       variance_coefficients)
 
@@ -79,10 +80,13 @@ class Allocation:
     cv: np.ndarray | None = None
     precision: pd.DataFrame | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
+
     @property
     def take_all(self) -> np.ndarray:
         """Strata sampled entirely (``n_h == N_h``)."""
-        return self.n == self.N
+        return readonly(self.n == self.N)
 
     @property
     def total(self) -> int:

@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_choice, check_columns
+from .._frozen import owned, readonly
 from ..errors import DesignError, InputError, message
 
 __all__ = ["SurveyDesign", "Calibration", "Replicates", "LonelyPSU", "LONELY_PSU_RULES", "DESIGN_COLUMNS"]
@@ -68,9 +69,9 @@ class Calibration:
             raise DesignError(message("calibration arrays are not aligned", where="Calibration",
                                       expected="X (n, p), d (n,), g (n,) with the same n",
                                       found=f"X {X.shape}, d {d.shape}, g {g.shape}"))
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "d", d)
-        object.__setattr__(self, "g", g)
+        object.__setattr__(self, "X", owned(X, self.X))  # copied when shared: the caller's arrays stay theirs
+        object.__setattr__(self, "d", owned(d, self.d))
+        object.__setattr__(self, "g", owned(g, self.g))
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,8 +113,8 @@ class Replicates:
             raise DesignError(message("replicate weights must be finite and non-negative",
                                       where="Replicates.weights",
                                       found=f"{int((~np.isfinite(W) | (W < 0)).any(axis=1).sum())} rows"))
-        object.__setattr__(self, "weights", W)
-        object.__setattr__(self, "rscales", r)
+        object.__setattr__(self, "weights", owned(W, self.weights))  # copied when shared with the caller
+        object.__setattr__(self, "rscales", readonly(r))
         object.__setattr__(self, "scale", float(self.scale))
         object.__setattr__(self, "mse", bool(self.mse))
 
@@ -176,6 +177,9 @@ class DesignStructure:
         self.ssu_psu = ssu_psu
         self.n2 = n2
         self.N2 = N2
+        for name, value in vars(self).items():  # arrays handed out are read-only
+            if isinstance(value, np.ndarray):
+                setattr(self, name, readonly(value))
         self.n = weights.size
         self.n_strata = n_h.size
         self.n_psu = psu_stratum.size

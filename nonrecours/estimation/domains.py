@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_columns
+from .._frozen import freeze_arrays
 from .linearize import LinearStats
 
 __all__ = ["Domains", "make_domains", "stack_variables", "PSUCells", "psu_cells", "presence"]
@@ -30,6 +31,9 @@ class Domains:
     codes: np.ndarray
     levels: pd.DataFrame
     by: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
 
     @property
     def n_domains(self) -> int:

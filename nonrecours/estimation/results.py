@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_choice
+from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
 
 __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult",
@@ -62,6 +63,9 @@ class VarianceFactor:
     LA: np.ndarray | None = None
     LB: np.ndarray | None = None
     R: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
 
     @property
     def n_estimates(self) -> int:
@@ -201,6 +205,9 @@ class EstimateResult:
     stratum_presence: sp.csc_matrix | None = field(default=None, repr=False)
     design_df: float = np.nan
 
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
+
     def __len__(self) -> int:
         return self.estimate.size
 
@@ -219,11 +226,12 @@ class EstimateResult:
         PSU-level linearised totals; with few strata and many domains, prefer
         :meth:`cov` on the pairs you need.
         """
-        return self.variance.matrix(index)
+        V = self.variance.matrix(index)
+        return V if sp.issparse(V) else readonly(V)
 
     def cov(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Covariances of the pairs of estimates (positions ``i[m]``, ``j[m]``)."""
-        return self.variance.covariances(i, j)
+        return readonly(self.variance.covariances(i, j))
 
     def meta(self) -> dict[str, object]:
         """Metadata: statistic, CI method, df rule, lonely-PSU rule, level, variance method, by."""

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, ConvergenceWarning, InputError, message
 
 __all__ = ["Method", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls"]
@@ -235,6 +236,9 @@ class FayHerriotFit:
     zero_variance: bool
     tol: float = field(default=1e-12)
 
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
+
     @property
     def m(self) -> int:
         """Number of sampled areas."""
@@ -244,7 +248,7 @@ class FayHerriotFit:
     def residuals(self) -> np.ndarray:
         """Standardised residuals :math:`(y_d - x_d^\\top\\hat\\beta)/\\sqrt{\\hat A + D_d}` (sampled areas)."""
         s = self.in_sample
-        return (self.direct[s] - self.synthetic[s]) / np.sqrt(self.model_variance + self.vardir[s])
+        return readonly((self.direct[s] - self.synthetic[s]) / np.sqrt(self.model_variance + self.vardir[s]))
 
     def coefficients_frame(self) -> pd.DataFrame:
         """Coefficients with standard errors, z values and two-sided normal p-values."""

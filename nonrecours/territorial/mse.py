@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice, check_random_state
+from .._frozen import freeze_arrays
 from .fay_herriot import FayHerriotFit, gls, solve_model_variance
 
 __all__ = ["MSEResult", "analytic_mse", "bootstrap_mse", "Transform"]
@@ -50,6 +51,9 @@ class MSEResult:
     bias: float = 0.0
     replicates: int = 0
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
 
     def to_frame(self) -> pd.DataFrame:
         """One row per area: ``mse``, ``mse_model`` and the components when analytic."""

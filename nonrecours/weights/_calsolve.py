@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit
 
+from .._frozen import readonly
+
 __all__ = ["SlotMatrix", "Distance", "newton", "NewtonOutcome"]
 
 
@@ -47,6 +49,7 @@ class SlotMatrix:
         self.vals = np.asfortranarray(vals, dtype=float)
         #: slots whose values are 0/1 indicators (categorical margins, intercept)
         self.indicator = [bool(np.all((self.vals[:, s] == 1) | (self.cols[:, s] == p))) for s in range(k)]
+        self.cols, self.vals = readonly(self.cols), readonly(self.vals)  # handed out by CalibrationResult.matrix
 
     def without(self, drop: list[int]) -> SlotMatrix:
         """The same matrix without the columns ``drop``."""

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice
+from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, InputError, OptionError, message
 from ._calsolve import Distance, SlotMatrix, newton
 from .margins import Coding, Margins, build_matrix
@@ -99,10 +100,13 @@ class CalibrationResult:
     margins: Margins = field(repr=False)
     dropped: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
+
     @property
     def X(self) -> np.ndarray:
         """The calibration matrix as a dense (n, p) array."""
-        return self.matrix.dense()
+        return readonly(self.matrix.dense())
 
     @property
     def distance(self) -> Distance:

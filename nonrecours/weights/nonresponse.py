@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_positive_weights
+from .._frozen import freeze_arrays
 from ..errors import ConvergenceError, InputError, OptionError, message
 
 __all__ = ["NonresponseResult", "response_indicator", "adjust_classes", "adjust_propensity"]
@@ -59,6 +60,9 @@ class NonresponseResult:
     columns: tuple[str, ...]
     min_respondents: int
     propensity: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)  # arrays handed out are read-only
 
     def to_frame(self, data: pd.DataFrame, *, weight: str = "nr_weight") -> pd.DataFrame:
         """``data`` with columns ``status``, ``nr_class`` and ``weight`` added."""

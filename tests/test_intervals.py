@@ -36,8 +36,11 @@ from hypothesis import strategies as st
 from scipy import special
 
 from nonrecours.errors import OptionError
-from nonrecours.estimation.intervals import (METHODS, _profile_interval, check_method, proportion_ci,
+from nonrecours.estimation.intervals import (_profile_interval, check_method, proportion_ci,
                                              t_quantile)
+from nonrecours.options import CIMethod, choices
+
+METHODS = choices(CIMethod)
 
 SHARED = Path(__file__).resolve().parent / "reference"  # copy of the shared R reference, see reference/README.md
 LOCAL = Path(__file__).resolve().parent / "reference" / "intervals_reference.json"

@@ -113,7 +113,9 @@ def test_cross_checks(base):
     assert _error(p).startswith("responses: give either path")
     p = _edit(base, 'simulate = true\npath = "population/truth.csv"', "simulate = true")
     p = _edit(base, 'method = "raking"', 'method = "logit"')
-    assert _error(p).startswith("weighting.calibration.bounds: logit calibration requires bounds")
+    assert _error(p).startswith("weighting.calibration.bounds: the logit method needs bounds")
+    p = _edit(base, 'method = "logit"', 'method = "raking"\nbounds = [-0.5, 3.0]')  # the lower bound, checked by the library
+    assert _error(p).startswith("weighting.calibration.bounds: bounds must surround 1; expected 0 <= L < 1 < U")
 
 
 def test_precision_allocation_keys(base):
@@ -137,3 +139,8 @@ def test_parse_study_from_dict(base):
     data["territorial"]["enabled"] = False
     cfg = parse_study(data, base_dir=base)
     assert cfg.territorial.enabled is False and cfg.source is None
+
+
+def test_thresholds_checked_by_the_library(base):
+    p = _edit(base, "reliable_n = 30", "reliable_n = 3")
+    assert _error(p).startswith("estimation.thresholds: inconsistent quality thresholds")

@@ -12,9 +12,10 @@ from typing import Optional
 
 import typer
 
-from .._checks import check_choice, parse_list, parse_mapping
+from .._checks import parse_list, parse_mapping
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_table_output, read_table, write_table
+from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
 from ._common import echo_table, handle_errors
 
 
@@ -28,12 +29,12 @@ def allocate_command(
     frame: Path = typer.Argument(..., help="Sampling frame (CSV, Parquet or JSON), one row per recipient."),
     strata: str = typer.Option(..., "--strata", help="Stratum columns, comma-separated (e.g. is_qpv,benefit)."),
     n: Optional[int] = typer.Option(None, "--n", help="Total sample size (fixed-size allocations)."),
-    method: Optional[str] = typer.Option(None, "--method", help="proportional (default), equal, neyman, optimal or power."),
+    method: Optional[str] = typer.Option(None, "--method", help=f"{choices_text(AllocationMethod)} [default: proportional]."),
     rates: Optional[str] = typer.Option(None, "--rates", help="Anticipated take-up rates: right=rate or right=COLUMN, comma-separated."),
     min_n: int = typer.Option(2, "--min", help="Minimum sample size per stratum."),
     cost: Optional[str] = typer.Option(None, "--cost", help="Column of unit interview costs (optimal; precision: minimise cost)."),
     power_q: float = typer.Option(0.5, "--power-q", help="Exponent q of the power allocation (0 = equal CVs, 1 = Neyman)."),
-    combine: str = typer.Option("rms", "--combine", help="How S_h of several rights combine: rms or max."),
+    combine: str = typer.Option("rms", "--combine", help=f"How S_h of several rights combine: {choices_text(RateCombination)}."),
     take_all: bool = typer.Option(True, "--take-all/--no-take-all", help="Cap n_h at N_h (take-all strata) or refuse."),
     target_halfwidth: Optional[float] = typer.Option(None, "--target-halfwidth", help="Precision allocation: CI half-width wanted in every domain."),
     target_cv: Optional[float] = typer.Option(None, "--target-cv", help="Precision allocation: CV wanted in every domain."),
@@ -74,9 +75,9 @@ def allocate_command(
         if n is None:
             raise OptionError(message("no sample size", where="option --n",
                                       hint="give --n, or a precision target (--target-halfwidth / --target-cv)"))
-        m = check_choice("--method", method or "proportional", ("proportional", "equal", "neyman", "optimal", "power"))
+        m = check_option("--method", method or "proportional", AllocationMethod)
         result = allocate_frame(data, keys, n=n, method=m, rates=rate_map, cost=cost, power_q=power_q, min_n=min_n,
-                                take_all=take_all, combine=check_choice("--combine", combine, ("rms", "max")),
+                                take_all=take_all, combine=check_option("--combine", combine, RateCombination),
                                 eligible=elig, response_rate=response_rate, domains=doms, level=level)
     table = result.to_frame()
     if out is not None:
@@ -96,7 +97,7 @@ def allocate_command(
 def sample_command(
     frame: Path = typer.Argument(..., help="Sampling frame (CSV, Parquet or JSON), one row per recipient."),
     allocation: Path = typer.Option(..., "--allocation", help="Allocation file written by nonrecours allocate."),
-    method: str = typer.Option("srswor", "--method", help="srswor, systematic, poisson, pps-systematic, sampford or two-stage."),
+    method: str = typer.Option("srswor", "--method", help=f"Selection method: {choices_text(SelectionMethod)}."),
     seed: int = typer.Option(..., "--seed", help="Random seed (required: same seed, same sample)."),
     size_col: Optional[str] = typer.Option(None, "--size-col", help="Size measure column (PPS methods; Poisson PPS; two-stage PSU size)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort columns within strata (systematic, pps-systematic)."),
@@ -108,9 +109,9 @@ def sample_command(
     """Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights."""
     from ..design._strata import label_strata
     from ..design.allocation import ALLOCATION_COLUMNS
-    from ..design.selection import SELECTION_METHODS, select
+    from ..design.selection import select
 
-    m = check_choice("--method", method, SELECTION_METHODS)
+    m = check_option("--method", method, SelectionMethod)
     check_table_output(out, [frame, allocation])
     data = read_table(frame, option="FRAME")
     alloc = read_table(allocation, option="--allocation")

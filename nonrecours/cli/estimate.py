@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from .._checks import check_choice, check_level, parse_list
-from ..design.survey_design import LONELY_PSU_RULES, SurveyDesign
+from .._checks import check_level, parse_list
+from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
 from ..estimation import estimate_gap, estimate_rates
-from ..estimation.results import CI_METHODS, DF_RULES
 from ..io import check_table_output, read_table, write_table
+from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
 from ..weights.sidecar import load_weighted_design, sidecar_path
 from ._common import design_role, echo_table, handle_errors
 
@@ -71,11 +71,11 @@ def estimate(
     fpc: str | None = typer.Option(None, "--fpc", help="Stage-1 FPC column: population count of PSUs or sampling "
                                    "fraction (<= 1) [default: 'fpc' if present]."),
     fpc2: str | None = typer.Option(None, "--fpc2", help="Stage-2 FPC column [default: 'fpc2' if present]."),
-    ci: str = typer.Option("logit", "--ci", help="CI method: " + ", ".join(CI_METHODS) + "."),
+    ci: str = typer.Option("logit", "--ci", help=f"CI method: {choices_text(CIMethod)}."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (PSUs - strata in the domain), "
-                           "design, inf (normal)."),
-    lonely_psu: str = typer.Option("fail", "--lonely-psu", help="Strata with one PSU: " + ", ".join(LONELY_PSU_RULES) + "."),
+    df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
+                           "(domain: PSUs - strata in the domain; inf: normal)."),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
     gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
                                    "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
     replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights recorded by 'nonrecours "
@@ -84,9 +84,9 @@ def estimate(
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
 ) -> None:
     """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
-    check_choice("--ci", ci, CI_METHODS)
-    check_choice("--df", df, DF_RULES)
-    check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
+    check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
+    check_option("--df", df, DFRule)
+    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .._checks import check_choice
-from ..simulate import FORMATS, simulate_population
+from ..options import TableFormat, check_option, choices_text
+from ..simulate import simulate_population
 from ..simulate.population import check_outputs
 from ._common import check_population_options, echo_table, handle_errors
 
@@ -20,11 +20,11 @@ def simulate(
                                     "paired with the rest of its urban area."),
     seed: int = typer.Option(..., "--seed", help="Seed of the random draws (the output is reproducible)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if missing)."),
-    format: str = typer.Option("csv", "--format", help="File format: csv or parquet."),
+    format: str = typer.Option("csv", "--format", help=f"File format: {choices_text(TableFormat)}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
-    check_choice("--format", format, FORMATS)
+    check_option("--format", format, TableFormat)
     check_population_options(territories, seed)
     check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error
     pop = simulate_population(territories, seed=seed)

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from .._checks import check_choice, parse_list
+from .._checks import parse_list
 from ..io import check_table_output, read_table, write_table
+from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option, choices_text
 from ..territorial import admin_rates, compare_estimates, fit_territories
 from ._common import echo_table, handle_errors
 
@@ -23,28 +24,28 @@ def fit(
     direct: Path = typer.Argument(..., help="Direct estimates by territory (output of 'nonrecours estimate --by territory')."),
     aux: Path = typer.Option(..., "--aux", help="Territories file with the covariates (territories.csv of simulate)."),
     covariates: str = typer.Option(..., "--covariates", help="Comma-separated covariate columns of --aux."),
-    method: str = typer.Option("reml", "--method", help="Model variance: reml, ml or fh (moments)."),
-    transform: str = typer.Option("none", "--transform", help="none, or arcsin (arcsine square root, back-transformed)."),
-    variance: str = typer.Option("gvf", "--variance", help="Sampling variances: gvf (smoothed, p(1-p)deff/n) or direct (se^2)."),
-    mse: Optional[str] = typer.Option(None, "--mse", help="prasad-rao (default; Datta-Lahiri for ml) or bootstrap "
-                                      "(default with --transform arcsin)."),
+    method: str = typer.Option("reml", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments)."),
+    transform: str = typer.Option("none", "--transform", help=f"Scale of the model: {choices_text(FHTransform)} (arcsine square root, back-transformed)."),
+    variance: str = typer.Option("gvf", "--variance", help=f"Sampling variances: {choices_text(FHVariance)} (gvf: smoothed, p(1-p)deff/n; direct: se^2)."),
+    mse: Optional[str] = typer.Option(None, "--mse", help=f"MSE: {choices_text(FHMSE)} (default prasad-rao, Datta-Lahiri "
+                                      "for ml; bootstrap with --transform arcsin)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for --mse bootstrap."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark to a larger area: a column of --aux "
                                             "(e.g. departement, is_qpv) or 'nation'."),
-    benchmark_method: str = typer.Option("ratio", "--benchmark-method", help="ratio or additive."),
+    benchmark_method: str = typer.Option("ratio", "--benchmark-method", help=f"{choices_text(BenchmarkMethod)}."),
     weight: str = typer.Option("population", "--weight", help="Column of --aux weighting territories when benchmarking."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     out: Path = typer.Option(..., "--out", help="Output table (csv, parquet or json)."),
     diagnostics_out: Optional[Path] = typer.Option(None, "--diagnostics-out", help="Also write per-territory diagnostics."),
 ) -> None:
     """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
-    check_choice("--method", method, ("reml", "ml", "fh"))
-    check_choice("--transform", transform, ("none", "arcsin"))
-    check_choice("--variance", variance, ("gvf", "direct"))
+    check_option("--method", method, FHMethod)  # before reading the inputs
+    check_option("--transform", transform, FHTransform)
+    check_option("--variance", variance, FHVariance)
     if mse is not None:
-        check_choice("--mse", mse, ("prasad-rao", "bootstrap"))
-    check_choice("--benchmark-method", benchmark_method, ("ratio", "additive"))
+        check_option("--mse", mse, FHMSE)
+    check_option("--benchmark-method", benchmark_method, BenchmarkMethod)
     inputs = [direct, aux]
     check_table_output(out, inputs)
     if diagnostics_out is not None:

@@ -15,6 +15,7 @@ import typer
 from .._checks import parse_list
 from ..errors import OptionError, OutputError, message
 from ..io import write_bytes, write_json, write_table
+from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
 from ._common import echo_table, handle_errors
 
 __all__ = ["register", "validate"]
@@ -38,19 +39,19 @@ def validate(
     territories: int = typer.Option(..., "--territories", help="QPVs of the synthetic population (x2 territories)."),
     replications: int = typer.Option(..., "--replications", help="Number of samples drawn (e.g. 1000)."),
     n: int = typer.Option(..., "--n", help="Sample size of each replication."),
-    design: str = typer.Option("stratified", "--design", help="stratified (SRS within strata) or two-stage "
-                               "(territories by PPS, then recipients)."),
+    design: str = typer.Option("stratified", "--design", help=f"{choices_text(ValidationDesign)} (stratified: "
+                               "SRS within strata; two-stage: territories by PPS, then recipients)."),
     seed: int = typer.Option(..., "--seed", help="Seed of the population and of the draws (required)."),
     ci: str = typer.Option(",".join(("wald", "logit", "beta", "wilson")), "--ci",
-                           help="CI methods, comma-separated: wald, logit, asin, beta, likelihood, xlogit, wilson."),
+                           help="CI methods, comma-separated: " + ", ".join(choices(CIMethod)) + "."),
     rights: Optional[str] = typer.Option(None, "--rights", help="Rights, comma-separated [default: all four]."),
-    levels: Optional[str] = typer.Option(None, "--levels", help="Levels, comma-separated: national, qpv, gap, "
-                                         "benefit, territory [default: all]."),
+    levels: Optional[str] = typer.Option(None, "--levels", help="Levels, comma-separated: "
+                                         + ", ".join(choices(ValidationLevel)) + " [default: all]."),
     strata: Optional[str] = typer.Option(None, "--strata", help="Stratum columns [default: territory for stratified, "
                                          "is_qpv for two-stage]."),
     n_psu: int = typer.Option(10, "--n-psu", help="Territories drawn per stratum (two-stage)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain, design or inf."),
+    df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)}."),
     sae: bool = typer.Option(False, "--sae", help="Also evaluate Fay–Herriot estimates of the territories."),
     covariates: Optional[str] = typer.Option(None, "--covariates", help="Fay–Herriot covariates [default: "
                                              "is_qpv,poverty_rate,social_housing_share]."),
@@ -59,7 +60,7 @@ def validate(
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from ..simulate import simulate_population
-    from ..validation import DEFAULT_COVARIATES, LEVELS, plot_validation, run_validation
+    from ..validation import DEFAULT_COVARIATES, plot_validation, run_validation
 
     if replications < 2:
         raise OptionError(message("at least 2 replications are needed", where="option --replications",
@@ -68,7 +69,7 @@ def validate(
     pop = simulate_population(territories, seed=seed)
     res = run_validation(pop, design=design, n=n, replications=replications, seed=seed + 1,
                          rights=parse_list(rights, option="--rights") or None, ci=parse_list(ci, option="--ci"),
-                         level=level, df=df, levels=parse_list(levels, option="--levels") or LEVELS,
+                         level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
                          strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
                          covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES)
     summary = res.summary()

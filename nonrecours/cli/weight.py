@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from .._checks import check_choice, parse_list
-from ..design.survey_design import LONELY_PSU_RULES
+from .._checks import parse_list
 from ..errors import OptionError, message
 from ..io import check_output, check_table_output, read_table, write_json, write_table
+from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
+                       choices_text)
 from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
-from ..weights.replicates import TYPES
 from ..weights.sidecar import sidecar_path
 from ._common import design_role, echo_table, handle_errors
 
@@ -23,7 +23,7 @@ def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
         return None
     kind, sep, cols = text.partition(":")
     kind = kind.strip()
-    check_choice("--nonresponse", kind, ("classes", "propensity"))
+    check_option("--nonresponse", kind, NonresponseMethod)
     names = parse_list(cols, option="--nonresponse")
     if not sep or not names:
         raise OptionError(message("no columns given", where="option --nonresponse", expected=f"{kind}:COL1,COL2",
@@ -49,7 +49,7 @@ def _parse_replicates(text: str | None) -> tuple[str, float | None] | None:
         return None
     kind, sep, arg = text.partition(":")
     kind = kind.strip().lower()
-    check_choice("--replicates", kind, TYPES)
+    check_option("--replicates", kind, ReplicateType)
     try:
         if kind == "bootstrap":
             return kind, int(arg) if sep else 500
@@ -69,15 +69,15 @@ def weight(
     out: Path = typer.Option(..., "--out", help="Weighted output file; a .design.json sidecar is written beside it."),
     responded: str = typer.Option(None, "--responded", help="Response column (1 = responded, 0 = not)."),
     nonresponse: str = typer.Option(None, "--nonresponse",
-                                    help="classes:COL1,COL2 (response homogeneity groups) or propensity:COL1,COL2."),
+                                    help="METHOD:COL1,COL2 with METHOD " + choices_text(NonresponseMethod) + " (response homogeneity groups or propensity classes)."),
     min_respondents: int = typer.Option(20, "--min-respondents", help="Smaller classes are collapsed."),
     propensity_classes: int = typer.Option(5, "--propensity-classes", help="Classes on propensity quantiles."),
     calibrate: Path = typer.Option(None, "--calibrate", help="Margins table: variable,category,total "
                                    "(empty category = numeric total)."),
-    method: str = typer.Option("raking", "--method", help="linear, raking, logit or truncated."),
+    method: str = typer.Option("raking", "--method", help=f"Calibration distance: {choices_text(CalibrationMethod)}."),
     bounds: str = typer.Option(None, "--bounds", help="Bounds L,U on the g-weights (logit, truncated, raking)."),
     trim: float = typer.Option(None, "--trim", help="Cap weights at TRIM x the mean weight, then re-calibrate."),
-    replicates: str = typer.Option(None, "--replicates", help="bootstrap:B, jk1, jkn, brr or fay:RHO."),
+    replicates: str = typer.Option(None, "--replicates", help=f"Replicate weights: {choices_text(ReplicateType)} (bootstrap:B, fay:RHO)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the bootstrap draws."),
     weight_col: str = typer.Option("weight", "--weight", help="Design weight column."),
     strata: str = typer.Option(None, "--strata", help="Strata column (default 'stratum' if present; 'none')."),
@@ -85,11 +85,11 @@ def weight(
     ssu: str = typer.Option(None, "--ssu", help="SSU column (default 'ssu' if present; 'none')."),
     fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
-    lonely_psu: str = typer.Option("fail", "--lonely-psu", help="fail, remove, adjust, average or certainty."),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
-    check_choice("--method", method, ("linear", "raking", "logit", "truncated"))
-    check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
+    check_option("--method", method, CalibrationMethod)  # before reading the sample
+    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
     check_table_output(out, inputs)

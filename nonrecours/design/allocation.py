@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,16 +22,15 @@ import scipy.sparse as sp
 from scipy.stats import norm
 
 from ..errors import DesignError, InputError, OptionError, label_list, message
-from .._checks import check_choice, check_columns
+from ..options import AllocationMethod, RateCombination, check_option
+from .._checks import check_columns
 from .._frozen import freeze_arrays, readonly
 from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
                       variance_coefficients)
 
-__all__ = ["Allocation", "AllocationMethod", "allocate", "allocate_frame", "bounded_allocation",
+__all__ = ["Allocation", "allocate", "allocate_frame", "bounded_allocation",
            "round_allocation", "ALLOCATION_COLUMNS"]
 
-AllocationMethod = Literal["proportional", "equal", "neyman", "optimal", "power"]
-METHODS = ("proportional", "equal", "neyman", "optimal", "power")
 
 #: Columns of ``Allocation.to_frame()`` besides the stratum keys (``nonrecours sample``
 #: takes every other column of an allocation file as a stratum key).
@@ -234,7 +232,7 @@ def check_bounds(N: np.ndarray, labels: np.ndarray, min_n: int) -> np.ndarray:
     return np.full(N.size, float(min_n))
 
 
-def allocate(N: np.ndarray, n: int, *, method: AllocationMethod = "proportional", S: np.ndarray | None = None,
+def allocate(N: np.ndarray, n: int, *, method: AllocationMethod | str = "proportional", S: np.ndarray | None = None,
              cost: np.ndarray | None = None, unit_cv: np.ndarray | None = None, power_q: float = 0.5,
              min_n: int = 2, take_all: bool = True, strata: pd.DataFrame | None = None) -> Allocation:
     """Allocate ``n`` units across strata of sizes ``N``.
@@ -287,7 +285,7 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod = "proportional"
     >>> allocate(np.array([1000, 3000]), 100, method="neyman", S=np.array([0.5, 0.3])).n
     array([36, 64])
     """
-    check_choice("method", method, METHODS)
+    check_option("method", method, AllocationMethod)
     N = np.asarray(N, dtype=np.int64)
     H = N.size
     if strata is None:
@@ -357,7 +355,7 @@ def resolve_rates(frame: pd.DataFrame, index: StrataIndex, rates: Mapping[str, f
     return check_rates(out, index.N.size)
 
 
-def stds_from_rates(rates: Mapping[str, np.ndarray], combine: Literal["rms", "max"] = "rms") -> tuple[np.ndarray, np.ndarray]:
+def stds_from_rates(rates: Mapping[str, np.ndarray], combine: RateCombination | str = "rms") -> tuple[np.ndarray, np.ndarray]:
     """Per-stratum S_h and unit CV from anticipated rates of several rights.
 
     :math:`S_{hr} = \\sqrt{p_{hr}(1-p_{hr})}`. ``rms`` combines them as
@@ -366,7 +364,7 @@ def stds_from_rates(rates: Mapping[str, np.ndarray], combine: Literal["rms", "ma
     of the estimated numbers of takers. ``max`` takes the largest S_hr (guards the
     least favourable right). Unit CVs :math:`\\sqrt{(1-p)/p}` are combined alike.
     """
-    check_choice("combine", combine, ("rms", "max"))
+    check_option("combine", combine, RateCombination)
     P = np.column_stack(list(rates.values()))
     var, cv2 = P * (1 - P), (1 - P) / P
     if combine == "rms":
@@ -400,10 +398,10 @@ def stratum_precision(index: StrataIndex, n: np.ndarray, rates: Mapping[str, np.
     return per["halfwidth"].to_numpy().reshape(shape).max(axis=1), per["cv"].to_numpy().reshape(shape).max(axis=1)
 
 
-def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method: AllocationMethod = "proportional",
+def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method: AllocationMethod | str = "proportional",
                    rates: Mapping[str, float | str | np.ndarray] | None = None, cost: str | None = None,
                    power_q: float = 0.5, min_n: int = 2, take_all: bool = True,
-                   combine: Literal["rms", "max"] = "rms", eligible: Mapping[str, float] | None = None,
+                   combine: RateCombination | str = "rms", eligible: Mapping[str, float] | None = None,
                    response_rate: float = 1.0, domains: Sequence[Sequence[str]] | None = None,
                    level: float = 0.95) -> Allocation:
     """Allocate ``n`` units across the strata of a frame.

@@ -32,21 +32,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns, check_random_state
+from .._checks import check_columns, check_random_state
 from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, label_list, message
+from ..options import SelectionMethod, check_option
 from ._strata import StrataIndex, index_strata
 from .allocation import Allocation, bounded_allocation, round_allocation
 from .pps import inclusion_probabilities, poisson_draw, sampford_draw, systematic_draw
 
-__all__ = ["Sample", "SelectionMethod", "select", "srswor_draw", "SELECTION_METHODS"]
-
-SelectionMethod = Literal["srswor", "systematic", "poisson", "pps-systematic", "sampford", "two-stage"]
-SELECTION_METHODS = ("srswor", "systematic", "poisson", "pps-systematic", "sampford", "two-stage")
+__all__ = ["Sample", "select", "srswor_draw"]
 
 _VARIANCE = {
     "srswor": "stratified SRS without replacement (fpc = N_h)",
@@ -227,7 +224,7 @@ def _size(frame: pd.DataFrame, size: str | None, method: str) -> np.ndarray:
 
 
 def select(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: Sequence[str],
-           method: SelectionMethod = "srswor", seed: int | np.random.Generator, size: str | None = None,
+           method: SelectionMethod | str = "srswor", seed: int | np.random.Generator, size: str | None = None,
            sort: Sequence[str] = (), psu: str | None = None, n_psu: int | Mapping[str, int] | None = None,
            id_col: str = "id") -> Sample:
     """Draw a sample from ``frame``.
@@ -279,7 +276,7 @@ def select(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int
     >>> select(f, {"a": 2, "b": 3}, strata=["s"], seed=1).data["pi"].round(3).tolist()
     [0.667, 0.667, 1.0, 1.0, 1.0]
     """
-    check_choice("method", method, SELECTION_METHODS)
+    check_option("method", method, SelectionMethod)
     rng = check_random_state(seed)
     ids = _ids(frame, id_col)
     index = index_strata(frame, strata)

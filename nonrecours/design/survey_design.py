@@ -16,20 +16,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._checks import check_choice, check_columns
+from .._checks import check_columns
 from .._frozen import owned, readonly
 from ..errors import DesignError, InputError, message
+from ..options import LonelyPSURule, check_option
 
-__all__ = ["SurveyDesign", "Calibration", "Replicates", "LonelyPSU", "LONELY_PSU_RULES", "DESIGN_COLUMNS"]
-
-LonelyPSU = Literal["fail", "remove", "adjust", "average", "certainty"]
-LONELY_PSU_RULES: tuple[str, ...] = ("fail", "remove", "adjust", "average", "certainty")
+__all__ = ["SurveyDesign", "Calibration", "Replicates", "DESIGN_COLUMNS"]
 
 #: Conventional column of each design role, as ``nonrecours sample`` writes them.
 DESIGN_COLUMNS: dict[str, str] = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu",
@@ -312,7 +309,7 @@ class SurveyDesign:
     ssu: str | None = None
     fpc: str | None = None
     fpc2: str | None = None
-    lonely_psu: LonelyPSU = "fail"
+    lonely_psu: LonelyPSURule | str = "fail"
     calibration: tuple[Calibration, ...] = ()
     replicates: Replicates | None = None
     _allow_zero: bool = field(default=False, repr=False, kw_only=True)
@@ -322,7 +319,7 @@ class SurveyDesign:
         if not isinstance(self.data, pd.DataFrame):
             raise InputError(message("design data must be a pandas DataFrame", where="SurveyDesign",
                                      found=type(self.data).__name__))
-        check_choice("lonely_psu", self.lonely_psu, LONELY_PSU_RULES)
+        object.__setattr__(self, "lonely_psu", check_option("lonely_psu", self.lonely_psu, LonelyPSURule))
         object.__setattr__(self, "calibration", tuple(self.calibration))
         roles = {"weight": self.weight, "strata": self.strata, "psu": self.psu, "ssu": self.ssu,
                  "fpc": self.fpc, "fpc2": self.fpc2}

@@ -14,22 +14,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .._checks import check_choice, check_columns, check_level, check_right_column, parse_list
+from .._checks import check_columns, check_level, check_right_column, parse_list
 from ..errors import InputError, OptionError, message
+from ..options import CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_factor
-from .results import (CI_METHODS, DF_RULES, CIMethod, DFRule, EstimateResult, GapResult, QualityThresholds)
+from .intervals import proportion_ci
+from .results import EstimateResult, GapResult, QualityThresholds
 from .taylor import taylor_factor
 
 __all__ = ["estimate_rates", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
-
-
-def _proportion_ci(estimate, se, df, *, method, level, n):
-    """Confidence interval of proportions (``intervals.proportion_ci``)."""
-    from .intervals import proportion_ci
-
-    return proportion_ci(estimate, se, df, method=method, level=level, n=n)
 
 
 def _names(value: str | Sequence[str] | None, option: str) -> list[str]:
@@ -65,12 +60,14 @@ def _right_values(data: pd.DataFrame, col: str) -> np.ndarray:
     return check_right_column(data, col)
 
 
-def _check_common(level: float, df: str, thresholds: QualityThresholds) -> None:
-    check_choice("df", df, DF_RULES)
+def _check_common(level: float, df: str, thresholds: QualityThresholds) -> str:
+    """Check the options shared by the estimators; return the df rule as a plain string."""
+    df = check_option("df", df, DFRule)
     check_level(level)
     if not isinstance(thresholds, QualityThresholds):
         raise OptionError(message("thresholds must be a QualityThresholds", where="option thresholds",
                                   found=type(thresholds).__name__))
+    return df
 
 
 def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray, var: np.ndarray,
@@ -135,7 +132,7 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         cv = se / np.abs(theta)
         n_eff = n / deff
     if statistic in ("rate", "proportion"):
-        low, high = _proportion_ci(theta, se, dfs, method=ci, level=level, n=n)
+        low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n)
     else:
         with np.errstate(invalid="ignore"):
             q = sps.t.ppf(0.5 + level / 2, dfs)
@@ -159,7 +156,7 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
 
 
 def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   ci: CIMethod = "logit", level: float = 0.95, df: DFRule = "domain",
+                   ci: CIMethod | str = "logit", level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
     r"""Take-up rates of rights, overall or by domain, with design-based SEs and CIs.
 
@@ -202,8 +199,8 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     >>> round(float(r.estimate[0]), 4)
     0.7143
     """
-    check_choice("ci", ci, CI_METHODS)
-    _check_common(level, df, thresholds)
+    ci = check_option("ci", ci, CIMethod)
+    df = _check_common(level, df, thresholds)
     names = _names(rights, "rights")
     if not names:
         raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
@@ -214,13 +211,13 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
 
 
 def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   level: float = 0.95, df: DFRule = "domain",
+                   level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
     r"""Hájek means :math:`\sum w y / \sum w` of numeric variables (rows with an empty value left out).
 
     CIs are :math:`\hat\theta \pm t_{df} SE`. Parameters as :func:`estimate_rates`.
     """
-    _check_common(level, df, thresholds)
+    df = _check_common(level, df, thresholds)
     names = _names(variables, "variables")
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
@@ -229,13 +226,13 @@ def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[st
 
 
 def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    level: float = 0.95, df: DFRule = "domain",
+                    level: float = 0.95, df: DFRule | str = "domain",
                     thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
     r"""Horvitz–Thompson totals :math:`\sum w y` (empty values count as 0 and not in ``n``).
 
     Parameters as :func:`estimate_rates`; CIs are :math:`\hat T \pm t_{df} SE`.
     """
-    _check_common(level, df, thresholds)
+    df = _check_common(level, df, thresholds)
     names = _names(variables, "variables")
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
@@ -244,13 +241,13 @@ def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[s
 
 
 def estimate_ratio(design, numerator: str, denominator: str, by: str | Sequence[str] | None = None, *,
-                   level: float = 0.95, df: DFRule = "domain",
+                   level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
     r"""Ratio of totals :math:`\hat R = \sum w y / \sum w x` (R's ``svyratio``).
 
     The ``right`` column of the result reads ``"numerator/denominator"``.
     """
-    _check_common(level, df, thresholds)
+    df = _check_common(level, df, thresholds)
     y = _numeric_column(design, numerator)
     x = _numeric_column(design, denominator)
     domains = make_domains(design.data, _names(by, "by"))
@@ -259,7 +256,7 @@ def estimate_ratio(design, numerator: str, denominator: str, by: str | Sequence[
                 df_rule=df, thresholds=thresholds)
 
 
-def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | None = None) -> pd.DataFrame:
+def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | str | None = None) -> pd.DataFrame:
     r"""Differences ``estimate[a] - estimate[b]`` between rows of a result, with SE, CI and t test.
 
     Notes
@@ -272,7 +269,7 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | N
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    rule = result.df_rule if df is None else check_choice("df", df, DF_RULES)
+    rule = result.df_rule if df is None else check_option("df", df, DFRule)
     v = result.variance
     var_a, var_b = result.raw_se[a] ** 2, result.raw_se[b] ** 2
     gap_var = np.maximum(var_a + var_b - 2 * v.covariances(a, b), 0.0)
@@ -335,8 +332,8 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
 
 
 def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
-                 by: str | Sequence[str] | None = None, ci: CIMethod = "logit", level: float = 0.95,
-                 df: DFRule = "domain", thresholds: QualityThresholds = QualityThresholds()) -> GapResult:
+                 by: str | Sequence[str] | None = None, ci: CIMethod | str = "logit", level: float = 0.95,
+                 df: DFRule | str = "domain", thresholds: QualityThresholds = QualityThresholds()) -> GapResult:
     """Gap in take-up rate between two levels of ``gap`` (``a - b``), per right and ``by`` domain.
 
     Parameters

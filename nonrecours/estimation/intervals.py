@@ -13,19 +13,16 @@ sample size.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from .._checks import check_choice, check_level
+from .._checks import check_level
 from ..errors import OptionError, message
+from ..options import CIMethod, check_option
 
-__all__ = ["METHODS", "Method", "check_method", "proportion_ci", "t_quantile"]
-
-Method = Literal["wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"]
-METHODS: tuple[str, ...] = ("wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson")
+__all__ = ["check_method", "proportion_ci", "t_quantile"]
 
 #: methods that need the unweighted number of observations ``n``
 _NEED_N = ("beta", "likelihood")
@@ -41,16 +38,16 @@ def check_method(method: str, *, option: str = "ci") -> str:
     Parameters
     ----------
     method : str
-        One of :data:`METHODS`.
+        A :class:`~nonrecours.options.CIMethod` value.
     option : str, default "ci"
         Name of the option in error messages (the CLI's ``--ci``).
 
     Raises
     ------
     OptionError
-        If ``method`` is not one of :data:`METHODS`.
+        If ``method`` is not a :class:`~nonrecours.options.CIMethod` value.
     """
-    return check_choice(option, method, METHODS)
+    return check_option(option, method, CIMethod)
 
 
 def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
@@ -84,7 +81,7 @@ def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
     return np.where(ok, q, np.nan)
 
 
-def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: Method,
+def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: CIMethod | str,
                   level: float = 0.95, n: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Confidence interval of a proportion from its estimate, SE and degrees of freedom.
 

@@ -10,27 +10,15 @@ selected covariances and a sparse covariance matrix are computed on demand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._checks import check_choice
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
 
-__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult",
-           "CIMethod", "DFRule", "CI_METHODS", "DF_RULES"]
-
-CIMethod = Literal["wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"]
-DFRule = Literal["domain", "design", "inf"]
-CI_METHODS: tuple[str, ...] = ("wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson")
-DF_RULES: tuple[str, ...] = ("domain", "design", "inf")
-
-FRAME_COLUMNS = ("right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag")
-GAP_COLUMNS = ("right", "domain_a", "domain_b", "estimate_a", "estimate_b", "gap", "se", "ci_low",
-               "ci_high", "df", "t", "p_value")
+__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,8 +244,3 @@ class GapResult:
     def to_frame(self) -> pd.DataFrame:
         """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high, df, t, p_value."""
         return self.table.copy()
-
-
-def check_df_rule(df: str) -> str:
-    """Check a degrees-of-freedom rule."""
-    return check_choice("df", df, DF_RULES)

@@ -10,24 +10,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_random_state
+from .._checks import check_random_state
 from ..errors import OptionError, OutputError, message
+from ..options import TableFormat, check_option
 from ..io import write_table
 from .params import AGE_BANDS, BENEFITS, HOUSEHOLDS, HOUSING, RIGHTS, SimulationParams
 from .recipients import benefit_probabilities, draw_composition, draw_eligibility, draw_takeup
 from .territories import draw_territories, territory_frame
 
-__all__ = ["Population", "simulate_population", "expected_recipients", "check_outputs", "FILE_NAMES", "FORMATS"]
+__all__ = ["Population", "simulate_population", "expected_recipients", "check_outputs", "FILE_NAMES"]
 
 #: Files written by :meth:`Population.write` (without suffix).
 FILE_NAMES = ("recipients", "territories", "truth")
 #: Output formats of :meth:`Population.write`.
-FORMATS = ("csv", "parquet")
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +82,7 @@ class Population:
         g["rate"] = g["n_takers"] / g["n_eligible"].where(g["n_eligible"] > 0)
         return g
 
-    def write(self, directory: str | os.PathLike, format: Literal["csv", "parquet"] = "csv", *,
+    def write(self, directory: str | os.PathLike, format: TableFormat | str = "csv", *,
               overwrite: bool = False) -> dict[str, Path]:
         """Write ``recipients``, ``territories`` and ``truth`` into ``directory``.
 
@@ -120,18 +119,18 @@ class Population:
         return paths
 
 
-def check_outputs(directory: str | os.PathLike, format: Literal["csv", "parquet"] = "csv", *,
+def check_outputs(directory: str | os.PathLike, format: TableFormat | str = "csv", *,
                   overwrite: bool = False) -> dict[str, Path]:
     """Check the output folder and return the paths of the three files, by name.
 
     Raises
     ------
     OptionError
-        ``format`` is not one of :data:`FORMATS`.
+        ``format`` is not a :class:`~nonrecours.options.TableFormat` value.
     OutputError
         ``directory`` is a file, or one of the files exists and ``overwrite`` is false.
     """
-    check_choice("--format", format, FORMATS)
+    check_option("--format", format, TableFormat)
     d = Path(directory)
     paths = {name: d / f"{name}.{format}" for name in FILE_NAMES}
     if d.exists() and not d.is_dir():

@@ -23,8 +23,10 @@ closest known key suggested), wrong types, values outside their choices or
 range and missing input files raise :class:`~nonrecours.errors.ConfigError`
 naming the key's path, for example ``design.allocation.method``; checks that
 involve several keys follow. Relative paths are resolved relative to the
-folder of the study file. Option spellings (allocation, selection, CI, df and
-lonely-PSU rules) are those of the stage modules, imported from them.
+folder of the study file. Option spellings are the enums of
+:mod:`nonrecours.options`; rules the library already enforces (calibration
+bounds, quality thresholds) are checked by calling the library's own
+constructors, whose errors are relabelled with the key path.
 """
 
 from __future__ import annotations
@@ -34,11 +36,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..design.allocation import METHODS as ALLOCATION_METHODS
-from ..design.selection import SELECTION_METHODS
-from ..design.survey_design import LONELY_PSU_RULES
-from ..errors import ConfigError, message
-from ..estimation.results import CI_METHODS, DF_RULES
+from ..errors import ConfigError, NonrecoursError, message
+from ..options import (FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod, DFRule, FHMethod,
+                       FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, ReplicateType, SelectionMethod,
+                       choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -69,7 +70,7 @@ class AllocationConfig:
     """``[design.allocation]``: how the sample size is shared among strata."""
 
     method: str = opt("proportional", doc="allocation rule",
-                       choices=(*ALLOCATION_METHODS, "precision"))
+                       choices=(*choices(AllocationMethod), "precision"))
     n: int | None = opt(None, doc="total sample size (every method but precision)", lo=1)
     target_halfwidth: float | None = opt(None, doc="precision: half-width of the CI wanted in every domain "
                                           "(e.g. 0.05)", lo=0.0, hi=1.0)
@@ -93,7 +94,7 @@ class DesignConfig:
 
     strata: tuple[str, ...] = opt(doc="frame columns whose combinations define the strata")
     allocation: AllocationConfig = opt(doc="allocation of the sample", factory=AllocationConfig)
-    selection: str = opt("srswor", doc="selection method within strata", choices=SELECTION_METHODS)
+    selection: str = opt("srswor", doc="selection method within strata", choices=choices(SelectionMethod))
     size: str | None = opt(None, doc="frame column of the size measure (pps-systematic, sampford, "
                             "poisson proportional to size, two-stage)")
     sort: tuple[str, ...] = opt((), doc="sort order within strata (systematic, pps-systematic)")
@@ -132,7 +133,7 @@ class NonresponseConfig:
     """``[weighting.nonresponse]``: non-response adjustment."""
 
     method: str = opt("classes", doc="non-response adjustment: response homogeneity classes, "
-                       "or classes of estimated response propensity", choices=("none", "classes", "propensity"))
+                       "or classes of estimated response propensity", choices=("none", *choices(NonresponseMethod)))
     classes: tuple[str, ...] = opt((), doc="frame columns defining the response classes (method classes)")
     covariates: tuple[str, ...] = opt((), doc="frame columns of the response model (method propensity)")
     n_classes: int = opt(5, doc="number of propensity classes (method propensity)", lo=1)
@@ -143,7 +144,7 @@ class NonresponseConfig:
 class CalibrationConfig:
     """``[weighting.calibration]``: calibration to known margins."""
 
-    method: str = opt("raking", doc="calibration distance", choices=("none", "linear", "raking", "logit", "truncated"))
+    method: str = opt("raking", doc="calibration distance", choices=("none", *choices(CalibrationMethod)))
     margins: tuple[str, ...] = opt((), doc="frame columns whose counts are the margins "
                                     "(computed from the frame)")
     margins_file: Path | None = opt(None, doc="file of margins: columns variable, level, total "
@@ -159,7 +160,7 @@ class ReplicatesConfig:
     """``[weighting.replicates]``: replicate weights (variance by replication)."""
 
     method: str = opt("none", doc="replicate weights (none: Taylor linearisation)",
-                       choices=("none", "jk1", "jkn", "bootstrap"))
+                       choices=("none", *(t for t in choices(ReplicateType) if t in ("jk1", "jkn", "bootstrap"))))
     n: int | None = opt(None, doc="number of bootstrap replicates", lo=2)
     seed: int | None = opt(None, doc="seed of the bootstrap (default: design.seed + 2)", lo=0)
 
@@ -197,10 +198,10 @@ class EstimationConfig:
 
     rights: tuple[str, ...] = opt(RIGHTS, doc="right columns (1 takes up, 0 does not, empty not eligible)")
     domains: DomainsConfig = opt(doc="domain columns", factory=DomainsConfig)
-    ci: str = opt("logit", doc="confidence interval method", choices=CI_METHODS)
+    ci: str = opt("logit", doc="confidence interval method", choices=choices(CIMethod))
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
-    df: str = opt("domain", doc="degrees of freedom of the intervals", choices=DF_RULES)
-    lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=LONELY_PSU_RULES)
+    df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
+    lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))
     thresholds: ThresholdsConfig = opt(doc="publication thresholds", factory=ThresholdsConfig)
 
 
@@ -211,17 +212,17 @@ class TerritorialConfig:
     enabled: bool = opt(True, doc="run the territorial phase")
     covariates_file: Path | None = opt(None, doc="one row per territory with its covariates", exists=True)
     covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model")
-    method: str = opt("reml", doc="estimation of the model variance", choices=("reml", "ml", "fh"))
+    method: str = opt("reml", doc="estimation of the model variance", choices=choices(FHMethod))
     transform: str = opt("none", doc="transformation of the direct rates (arcsin needs the bootstrap MSE)",
-                          choices=("none", "arcsin"))
+                          choices=choices(FHTransform))
     variance: str = opt("gvf", doc="sampling variances of the direct rates: smoothed by a generalised "
-                         "variance function, or the direct se squared", choices=("gvf", "direct"))
+                         "variance function, or the direct se squared", choices=choices(FHVariance))
     mse: str = opt("auto", doc="MSE estimator (auto: prasad-rao, or bootstrap with arcsin)",
-                    choices=("auto", "prasad-rao", "bootstrap"))
+                    choices=("auto", *choices(FHMSE)))
     replicates: int = opt(200, doc="bootstrap replicates of the MSE", lo=10)
     seed: int | None = opt(None, doc="seed of the bootstrap MSE (default: design.seed + 3)", lo=0)
     benchmark: str = opt("none", doc="benchmarking of the small-area estimates to the direct estimates",
-                          choices=("none", "ratio", "additive"))
+                          choices=("none", *choices(BenchmarkMethod)))
     benchmark_by: str = opt("nation", doc="group within which to benchmark: nation or a covariates-file column")
     benchmark_weight: str = opt("n_recipients", doc="covariates-file column of territory weights for benchmarking")
     truth: Path | None = opt(None, doc="true rates per territory (truth.csv of a simulated population)",
@@ -329,6 +330,22 @@ def parse_study(data: dict[str, Any], *, base_dir: str | Path = ".", source: Pat
 
 
 
+def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call the library's constructor or check ``build``; its error is relabelled with the key ``path``.
+
+    The library's own location (``option bounds``, ``QualityThresholds``) is replaced by the
+    TOML key path, so that the study file states no rule of its own.
+    """
+    try:
+        return build(*args, **kwargs)
+    except NonrecoursError as exc:
+        text = str(exc)
+        head, sep, rest = text.partition(": ")
+        if sep and (head.startswith("option ") or head.isidentifier()):
+            text = rest
+        raise ConfigError(f"{path}: {text}") from None
+
+
 def _cross_checks(cfg: StudyConfig) -> None:
     """Checks that involve several keys."""
     alloc = cfg.design.allocation
@@ -393,27 +410,18 @@ def _cross_checks(cfg: StudyConfig) -> None:
                     hint='e.g. margins = ["benefit", "departement"], or method = "none"')
     if cal.margins and cal.margins_file is not None:
         raise fail("weighting.calibration", "give margins or margins_file, not both")
-    if cal.bounds is not None and not cal.bounds[0] < 1.0 < cal.bounds[1]:
-        raise fail("weighting.calibration.bounds", "bounds must surround 1", expected="[low < 1, high > 1]",
-                    found=repr(list(cal.bounds)))
-    if cal.method in ("logit", "truncated") and cal.bounds is None:
-        raise fail("weighting.calibration.bounds", f"{cal.method} calibration requires bounds",
-                    hint="e.g. bounds = [0.5, 3.0]")
-    if cal.method == "linear" and cal.bounds is not None:
-        raise fail("weighting.calibration.bounds", "linear calibration takes no bounds",
-                    hint='use method = "truncated" for bounded linear calibration')
+    if cal.method != "none":
+        from ..weights.calibration import make_distance
+        _library("weighting.calibration.bounds", make_distance, cal.method, cal.bounds)
     rep = cfg.weighting.replicates
     if rep.method == "bootstrap" and rep.n is None:
         raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
     est = cfg.estimation
     if not est.rights:
         raise fail("estimation.rights", "at least one right is required", hint='e.g. rights = ["cmuc", "acs"]')
-    if est.thresholds.min_n > est.thresholds.reliable_n:
-        raise fail("estimation.thresholds.min_n", "suppression threshold above the reliability threshold",
-                    expected=f"<= reliable_n ({est.thresholds.reliable_n})", found=str(est.thresholds.min_n))
-    if est.thresholds.max_cv <= 0:
-        raise fail("estimation.thresholds.max_cv", "value out of range", expected="a value > 0",
-                    found=repr(est.thresholds.max_cv))
+    from ..estimation.results import QualityThresholds
+    th = est.thresholds
+    _library("estimation.thresholds", QualityThresholds, min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
     ter = cfg.territorial
     if ter.enabled and ter.covariates_file is None:
         raise fail("territorial.covariates_file", "the territorial phase needs a covariates file",

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns
+from .._checks import check_columns
 from ..errors import InputError, message
+from ..options import BenchmarkMethod, check_option
 
 __all__ = ["BenchmarkResult", "benchmark"]
 
-BenchmarkMethod = Literal["ratio", "additive"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class BenchmarkResult:
         return self.adjustments.copy()
 
 
-def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMethod = "ratio",
+def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMethod | str = "ratio",
               targets: pd.DataFrame | None = None, columns: Sequence[str] = ("eblup", "ci_low", "ci_high"),
               bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[pd.DataFrame, BenchmarkResult]:
     """Ratio or additive benchmarking of territory estimates within groups, per right.
@@ -87,7 +86,7 @@ def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMet
     first-order approximation. Clipping to ``bounds`` can leave ``after``
     slightly off ``target``; both are reported.
     """
-    check_choice("benchmark method", method, ("ratio", "additive"))
+    check_option("benchmark method", method, BenchmarkMethod)
     t = table.copy()
     if by == "nation":
         t["_group"] = "nation"

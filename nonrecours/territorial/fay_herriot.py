@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,11 +22,10 @@ from scipy import stats
 
 from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, ConvergenceWarning, InputError, message
+from ..options import FHMethod, check_option
 
-__all__ = ["Method", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls"]
+__all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls"]
 
-Method = Literal["reml", "ml", "fh"]
-METHODS: tuple[str, ...] = ("reml", "ml", "fh")
 
 
 def _weighted_cross(w: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -289,7 +287,7 @@ def _check_design(y: np.ndarray, D: np.ndarray, X: np.ndarray, names: tuple[str,
                                  hint="drop them (a constant column duplicates the intercept)"))
 
 
-def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method: Method = "reml",
+def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method: FHMethod | str = "reml",
                     X_out: np.ndarray | None = None, area: np.ndarray | None = None,
                     area_out: np.ndarray | None = None, names: tuple[str, ...] | None = None,
                     tol: float = 1e-12, where: str = "Fay-Herriot model") -> FayHerriotFit:
@@ -336,9 +334,7 @@ def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method:
     >>> fit.eblup.shape
     (6,)
     """
-    if method not in METHODS:
-        from .._checks import check_choice
-        check_choice("method", method, METHODS)
+    method = check_option("method", method, FHMethod)
     y = np.asarray(y, dtype=float).ravel()
     D = np.asarray(vardir, dtype=float).ravel()
     X = np.asarray(X, dtype=float)

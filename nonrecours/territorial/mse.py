@@ -9,18 +9,17 @@ variances are found together by :func:`~nonrecours.territorial.fay_herriot.solve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_random_state
+from .._checks import check_random_state
+from ..options import FHTransform, check_option
 from .._frozen import freeze_arrays
 from .fay_herriot import FayHerriotFit, gls, solve_model_variance
 
-__all__ = ["MSEResult", "analytic_mse", "bootstrap_mse", "Transform"]
+__all__ = ["MSEResult", "analytic_mse", "bootstrap_mse"]
 
-Transform = Literal["none", "arcsin"]
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def _back(theta: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.random.Generator = 1,
-                  transform: Transform = "none", chunk: int = 250) -> MSEResult:
+                  transform: FHTransform | str = "none", chunk: int = 250) -> MSEResult:
     """Parametric bootstrap MSE of the EBLUP (and of its back-transform), vectorised over replicates.
 
     Parameters
@@ -157,7 +156,7 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
     :math:`\\sin^2(\\hat\\theta^*_d)` against :math:`\\sin^2(\\theta^*_d)`
     (Casas-Cordero, Encina & Lahiri 2016). Bias is :math:`O(m^{-1})`.
     """
-    check_choice("transform", transform, ("none", "arcsin"))
+    check_option("transform", transform, FHTransform)
     if not isinstance(replicates, (int, np.integer)) or replicates < 1:
         from ..errors import OptionError, message
         raise OptionError(message("the number of bootstrap replicates must be a positive integer",

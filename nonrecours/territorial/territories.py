@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_choice, check_columns, check_level, check_random_state
+from .._checks import check_columns, check_level, check_random_state
 from ..errors import InputError, OptionError, message, name_list
+from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option
 from .benchmark import BenchmarkResult, benchmark as _benchmark
 from .diagnostics import area_diagnostics, normality_test
-from .fay_herriot import METHODS, FayHerriotFit, fit_fay_herriot
+from .fay_herriot import FayHerriotFit, fit_fay_herriot
 from .mse import MSEResult, analytic_mse, bootstrap_mse
 from .proportions import arcsin_sqrt, gvf_variance, sin_squared
 
@@ -105,11 +105,11 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
 
 
 def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
-                    method: Literal["reml", "ml", "fh"] = "reml", transform: Literal["none", "arcsin"] = "none",
-                    variance: Literal["gvf", "direct"] = "gvf",
-                    mse: Literal["prasad-rao", "bootstrap"] | None = None, replicates: int = 1000,
+                    method: FHMethod | str = "reml", transform: FHTransform | str = "none",
+                    variance: FHVariance | str = "gvf",
+                    mse: FHMSE | str | None = None, replicates: int = 1000,
                     seed: int | None = None, benchmark: str | None = None,
-                    benchmark_method: Literal["ratio", "additive"] = "ratio", weight: str = "population",
+                    benchmark_method: BenchmarkMethod | str = "ratio", weight: str = "population",
                     targets: pd.DataFrame | None = None, level: float = 0.95,
                     rights: Sequence[str] | None = None) -> TerritorialFit:
     """Fay–Herriot estimates of take-up rates for every territory and right.
@@ -167,12 +167,12 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     >>> fit_territories(d, aux, ["x"]).to_frame().shape
     (7, 13)
     """
-    check_choice("method", method, METHODS)
-    check_choice("transform", transform, ("none", "arcsin"))
-    check_choice("variance", variance, ("gvf", "direct"))
+    check_option("method", method, FHMethod)
+    check_option("transform", transform, FHTransform)
+    check_option("variance", variance, FHVariance)
     if mse is None:
         mse = "bootstrap" if transform == "arcsin" else "prasad-rao"
-    check_choice("mse", mse, ("prasad-rao", "bootstrap"))
+    check_option("mse", mse, FHMSE)
     if transform == "arcsin" and mse != "bootstrap":
         raise OptionError(message("the analytic MSE is on the arcsine scale, not on the rate scale",
                                   where="option mse", expected="bootstrap with transform arcsin", found=repr(mse),
@@ -189,7 +189,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     if benchmark is not None:
         check_columns(aux, [c for c in (benchmark, weight) if c != "nation"], role="benchmark column",
                       source="territories file")
-        check_choice("benchmark method", benchmark_method, ("ratio", "additive"))
+        check_option("benchmark method", benchmark_method, BenchmarkMethod)
     all_rights = list(pd.unique(direct["right"].astype(str)))
     rights = all_rights if rights is None else list(rights)
     missing = [r for r in rights if r not in all_rights]

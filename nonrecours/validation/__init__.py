@@ -8,8 +8,7 @@ the coverage of each CI method, each with its Monte Carlo error.
 
 from .metrics import MEASURE_COLUMNS, Accumulator
 from .plot import plot_validation
-from .study import DEFAULT_CI, DEFAULT_COVARIATES, DESIGNS, ValidationResult, run_validation
-from .targets import LEVELS
+from .study import DEFAULT_CI, DEFAULT_COVARIATES, ValidationResult, run_validation
 
-__all__ = ["run_validation", "ValidationResult", "plot_validation", "Accumulator", "MEASURE_COLUMNS", "LEVELS",
-           "DESIGNS", "DEFAULT_CI", "DEFAULT_COVARIATES"]
+__all__ = ["run_validation", "ValidationResult", "plot_validation", "Accumulator", "MEASURE_COLUMNS",
+           "DEFAULT_CI", "DEFAULT_COVARIATES"]

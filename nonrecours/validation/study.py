@@ -16,26 +16,24 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns, check_level, check_random_state
+from .._checks import check_columns, check_level, check_random_state
 from ..design import SurveyDesign
 from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
 from ..design.selection import select, srswor_draw
 from ..errors import OptionError, message
+from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, check_option, choices
 from ..estimation import QualityThresholds, estimate_rates, gaps
-from ..estimation.intervals import METHODS, proportion_ci
-from ..estimation.results import DF_RULES
+from ..estimation.intervals import proportion_ci
 from .metrics import Accumulator
-from .targets import FAMILY_COLUMN, LEVELS, Targets, build_targets, code_column
+from .targets import FAMILY_COLUMN, Targets, build_targets, code_column
 
-__all__ = ["DESIGNS", "DEFAULT_CI", "DEFAULT_COVARIATES", "ValidationResult", "run_validation"]
+__all__ = ["DEFAULT_CI", "DEFAULT_COVARIATES", "ValidationResult", "run_validation"]
 
-DESIGNS = ("stratified", "two-stage")
 #: CI methods evaluated by default (``likelihood`` is exact but slow: ask for it).
 DEFAULT_CI = ("wald", "logit", "beta", "wilson")
 #: Territory covariates of the Fay–Herriot model.
@@ -190,10 +188,10 @@ def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[s
     return out
 
 
-def run_validation(population, *, design: Literal["stratified", "two-stage"] = "stratified", n: int,
+def run_validation(population, *, design: ValidationDesign | str = "stratified", n: int,
                    replications: int, seed: int | np.random.Generator, rights: Sequence[str] | None = None,
                    ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
-                   levels: Sequence[str] = LEVELS, strata: Sequence[str] | None = None, n_psu: int = 10,
+                   levels: Sequence[str] = choices(ValidationLevel), strata: Sequence[str] | None = None, n_psu: int = 10,
                    sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
@@ -253,19 +251,19 @@ def run_validation(population, *, design: Literal["stratified", "two-stage"] = "
     >>> sorted(res.to_frame()["ci"].unique())
     ['beta', 'logit', 'wald', 'wilson']
     """
-    check_choice("--design", design, DESIGNS)
+    check_option("--design", design, ValidationDesign)
     n = _check_int(n, "n", 2)
     replications = _check_int(replications, "replications", 2)
     n_psu = _check_int(n_psu, "n-psu", 2)
     rng = check_random_state(seed)
-    methods = tuple(dict.fromkeys(check_choice("--ci", m, METHODS) for m in ci))
+    methods = tuple(dict.fromkeys(check_option("--ci", m, CIMethod) for m in ci))
     if not methods:
-        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(METHODS)))
-    check_choice("--df", df, DF_RULES)
+        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(CIMethod))))
+    check_option("--df", df, DFRule)
     check_level(level, "--level")
-    levels = tuple(dict.fromkeys(check_choice("--levels", lv, LEVELS) for lv in levels))
+    levels = tuple(dict.fromkeys(check_option("--levels", lv, ValidationLevel) for lv in levels))
     if "gap" in levels and "qpv" not in levels:
-        levels = tuple(lv for lv in LEVELS if lv in levels + ("qpv",))
+        levels = tuple(lv for lv in choices(ValidationLevel) if lv in levels + ("qpv",))
     if sae and "territory" not in levels:
         raise OptionError(message("small-area estimates need the territory level", where="option --sae",
                                   hint="add territory to the levels"))
@@ -316,7 +314,7 @@ def run_validation(population, *, design: Literal["stratified", "two-stage"] = "
                                  .assign(estimator=estimator), acc.measures()], axis=1))
     table = pd.concat(blocks, ignore_index=True)
     table = table[np.isfinite(table["truth"].to_numpy(float))]
-    order = table["level"].map({lv: i for i, lv in enumerate(LEVELS)})
+    order = table["level"].map({lv: i for i, lv in enumerate(choices(ValidationLevel))})
     table = table.assign(_o=order).sort_values(["_o", "estimator"], kind="stable").drop(columns="_o")
     first = ["level", "estimator", "domain", "right"]
     table = table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEVELS", "FAMILY_COLUMN", "Targets", "build_targets", "code_column"]
+from ..options import ValidationLevel, choices
 
-#: Levels of a validation study, in report order.
-LEVELS = ("national", "qpv", "gap", "benefit", "territory")
+__all__ = ["FAMILY_COLUMN", "Targets", "build_targets", "code_column"]
+
 #: Domain column of each level estimated by domains (``gap`` is QPV minus non-QPV).
 FAMILY_COLUMN = {"national": None, "qpv": "is_qpv", "benefit": "benefit", "territory": "territory"}
 
@@ -86,14 +86,14 @@ def build_targets(recipients: pd.DataFrame, rights: Sequence[str], levels: Seque
         The population (right columns float, NaN = not eligible).
     rights : sequence of str
     levels : sequence of str
-        A subset of :data:`LEVELS`.
+        A subset of the :class:`~nonrecours.options.ValidationLevel` values.
     codes, labels : dict
         Integer codes of ``is_qpv``, ``benefit`` and ``territory`` (:func:`code_column`) and their labels.
     """
     values = [recipients[r].to_numpy(dtype=float) for r in rights]
     V = len(rights)
     blocks, offsets, labs, start = [], {}, {}, 0
-    for level in LEVELS:
+    for level in choices(ValidationLevel):
         if level not in levels:
             continue
         if level == "national":

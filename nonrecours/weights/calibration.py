@@ -20,38 +20,36 @@ Särndal 1992), as R's ``survey::calibrate`` does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice
 from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, InputError, OptionError, message
+from ..options import CalibrationMethod, Coding, check_option
 from ._calsolve import Distance, SlotMatrix, newton
-from .margins import Coding, Margins, build_matrix
+from .margins import Margins, build_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..design.survey_design import SurveyDesign
 
-__all__ = ["Method", "CalibrationResult", "make_distance", "calibrate_weights", "calibrate",
+__all__ = ["CalibrationResult", "make_distance", "calibrate_weights", "calibrate",
            "recalibrate_replicates"]
 
-Method = Literal["linear", "raking", "logit", "truncated"]
-METHODS = ("linear", "raking", "logit", "truncated")
 
 
-def make_distance(method: Method, bounds: tuple[float, float] | None = None) -> Distance:
+def make_distance(method: CalibrationMethod | str, bounds: tuple[float, float] | None = None) -> Distance:
     """Check a method and its bounds (L, U) and return the distance.
 
     ``logit`` and ``truncated`` need bounds with ``0 <= L < 1 < U``; ``raking``
     accepts them (bounded raking); ``linear`` refuses them (use ``truncated``).
     """
-    check_choice("method", method, METHODS)
+    method = check_option("method", method, CalibrationMethod)
     if bounds is None:
         if method in ("logit", "truncated"):
             raise OptionError(message(f"the {method} method needs bounds", where="option bounds",
-                                      expected="L,U with L < 1 < U", found="none", hint="e.g. --bounds 0.5,3"))
+                                      expected="bounds L, U with 0 <= L < 1 < U", found="none", hint="e.g. L = 0.5, U = 3"))
         return Distance(method)
     L, U = (float(b) for b in bounds)
     if not (L < 1.0 < U) or L < 0 or np.isnan(L) or np.isnan(U):
@@ -203,8 +201,8 @@ def _lp_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Distance) ->
     return bool(res.status == 0)
 
 
-def calibrate_weights(data: pd.DataFrame, d: np.ndarray, margins: Margins, *, method: Method = "raking",
-                      bounds: tuple[float, float] | None = None, coding: Coding = "dummies",
+def calibrate_weights(data: pd.DataFrame, d: np.ndarray, margins: Margins, *, method: CalibrationMethod | str = "raking",
+                      bounds: tuple[float, float] | None = None, coding: Coding | str = "dummies",
                       tol: float = 1e-12, max_iter: int = 50, source: str = "margins") -> CalibrationResult:
     """Calibrate base weights ``d`` to ``margins``.
 
@@ -300,8 +298,8 @@ def recalibrate_replicates(result: CalibrationResult, W: np.ndarray, *, tol: flo
     return np.where(W > 0, W * out.g, 0.0)
 
 
-def calibrate(design: SurveyDesign, margins: Margins, *, method: Method = "raking",
-              bounds: tuple[float, float] | None = None, coding: Coding = "dummies",
+def calibrate(design: SurveyDesign, margins: Margins, *, method: CalibrationMethod | str = "raking",
+              bounds: tuple[float, float] | None = None, coding: Coding | str = "dummies",
               trim: float | None = None, tol: float = 1e-12, max_iter: int = 50) -> SurveyDesign:
     """Calibrate a design to margins; returns ``design.with_calibration(Calibration(X, d, g))``.
 

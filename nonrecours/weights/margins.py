@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns
+from .._checks import check_columns
 from ..errors import InputError, message
+from ..options import Coding, check_option
 from ._calsolve import SlotMatrix
 
 __all__ = ["Margins", "read_margins", "build_matrix", "as_codes", "POPULATION"]
@@ -32,7 +32,6 @@ __all__ = ["Margins", "read_margins", "build_matrix", "as_codes", "POPULATION"]
 #: Name of the margins-table row giving the population size (an intercept).
 POPULATION = "_population"
 
-Coding = Literal["dummies", "treatment"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def _codes_fast(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, as_codes(pd.Series(uniq, dtype=object))
 
 
-def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding = "dummies",
+def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding | str = "dummies",
                  source: str = "margins") -> tuple[SlotMatrix, np.ndarray]:
     """Build the calibration matrix (slot form) and the population totals.
 
@@ -147,7 +146,7 @@ def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding:
     A ``_population`` row adds an intercept in ``dummies`` coding only when
     there is no categorical margin (otherwise it is checked against them).
     """
-    check_choice("coding", coding, ("dummies", "treatment"))
+    check_option("coding", coding, Coding)
     check_columns(data, margins.variables, role="margin variable", source="the sample")
     resp = np.asarray(d) > 0
     n = len(data)

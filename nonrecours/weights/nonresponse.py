@@ -16,7 +16,6 @@ respondents, then the previous one. Every merge is in the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ import pandas as pd
 from .._checks import check_columns, check_positive_weights
 from .._frozen import freeze_arrays
 from ..errors import ConvergenceError, InputError, OptionError, message
+from ..options import PropensityFit, check_option
 
 __all__ = ["NonresponseResult", "response_indicator", "adjust_classes", "adjust_propensity"]
 
@@ -201,7 +201,7 @@ def adjust_classes(data: pd.DataFrame, weights, responded, classes: list[str], *
 
 
 def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[str], *, n_classes: int = 5,
-                      min_respondents: int = 20, fit: Literal["weighted", "unweighted"] = "weighted") -> NonresponseResult:
+                      min_respondents: int = 20, fit: PropensityFit | str = "weighted") -> NonresponseResult:
     """Propensity classes: logistic response model, classes on propensity quantiles.
 
     The response indicator is regressed on ``covariates`` (text columns as
@@ -216,6 +216,7 @@ def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[s
     Little (1986), Survey nonresponse adjustments for estimates of means,
     ISR 54, 139-157; Rosenbaum & Rubin (1983).
     """
+    fit = check_option("fit", fit, PropensityFit)
     import statsmodels.api as sm
 
     d, resp = _check_common(data, weights, responded, min_respondents)

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._checks import check_choice, check_positive_weights
+from .._checks import check_positive_weights
 from ..design.survey_design import Replicates, SurveyDesign
 from ..errors import OptionError, message
-from .calibration import CalibrationResult, Method, calibrate_weights, recalibrate_replicates
+from ..options import CalibrationMethod, NonresponseMethod, ReplicateType, check_option
+from .calibration import CalibrationResult, calibrate_weights, recalibrate_replicates
 from .margins import Margins
 from .nonresponse import NonresponseResult, adjust_classes, adjust_propensity, response_indicator
-from .replicates import MAX_CELLS, R_NAMES, TYPES, replicate_weights
+from .replicates import MAX_CELLS, R_NAMES, replicate_weights
 from .trimming import trim_and_recalibrate
 
 __all__ = ["WeightingSpec", "WeightingOutcome", "weight_sample", "nonresponse_replicates", "FORMAT"]
@@ -40,7 +41,7 @@ class WeightingSpec:
     min_respondents: int = 20
     propensity_classes: int = 5
     margins: Margins | None = None
-    method: Method = "raking"
+    method: CalibrationMethod | str = "raking"
     bounds: tuple[float, float] | None = None
     coding: str = "dummies"
     trim: float | None = None
@@ -100,7 +101,7 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
                                       expected="the column coding 1 = responded, 0 = did not",
                                       found="no --responded", hint="add --responded COL, or drop --nonresponse"))
         kind, cols = spec.nonresponse
-        check_choice("non-response method", kind, ("classes", "propensity"))
+        check_option("non-response method", kind, NonresponseMethod)
         if kind == "classes":
             nr = adjust_classes(data, d0, resp, list(cols), min_respondents=spec.min_respondents)
         else:
@@ -146,7 +147,7 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
                                   "max_rel_misfit": cal.max_rel_misfit}
     if spec.replicates is not None:
         kind, arg = spec.replicates
-        check_choice("replicates type", kind, TYPES)
+        check_option("replicates type", kind, ReplicateType)
         B = int(arg) if kind == "bootstrap" else 0
         n_rep = B if kind == "bootstrap" else base.n_psu
         if base.n * n_rep > MAX_CELLS:

@@ -33,22 +33,21 @@ once), as R's ``calibrate`` on a replicate design.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 
-from .._checks import check_choice, check_random_state
+from .._checks import check_random_state
 from ..errors import DesignError, NonrecoursWarning, OptionError, message
+from ..options import ReplicateType, check_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..design.survey_design import SurveyDesign
     from .calibration import CalibrationResult
 
-__all__ = ["ReplicateType", "make_replicates", "replicate_multipliers", "replicate_weights", "sylvester_hadamard"]
+__all__ = ["make_replicates", "replicate_multipliers", "replicate_weights", "sylvester_hadamard"]
 
-ReplicateType = Literal["jk1", "jkn", "bootstrap", "brr", "fay"]
-TYPES = ("jk1", "jkn", "bootstrap", "brr", "fay")
 R_NAMES = {"jk1": "JK1", "jkn": "JKn", "bootstrap": "bootstrap", "brr": "BRR", "fay": "Fay"}
 
 #: Largest n x R replicate matrix built (float64 cells); beyond, use the bootstrap with fewer replicates.
@@ -120,10 +119,10 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
         yield b0, mult
 
 
-def replicate_multipliers(design: SurveyDesign, type: ReplicateType, *, replicates: int = 500, rho: float = 0.5,
+def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
                           seed=None) -> tuple[np.ndarray, float, np.ndarray]:
     """Per-PSU replicate multipliers (n_psu, R), scale and rscales (see module docstring)."""
-    check_choice("replicates type", type, TYPES)
+    check_option("replicates type", type, ReplicateType)
     st = design.structure
     H, U = st.n_strata, st.n_psu
     N_h, n_h = st.N_h, st.n_h
@@ -194,7 +193,7 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType, *, replicat
     return M, 1.0 / (R * (1 - rho) ** 2), np.ones(R)
 
 
-def replicate_weights(design: SurveyDesign, type: ReplicateType, base: np.ndarray, *, replicates: int = 500,
+def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.ndarray, *, replicates: int = 500,
                       rho: float = 0.5, seed=None) -> tuple[np.ndarray, float, np.ndarray]:
     """Row-level replicate weights ``base_i * multiplier`` (n, R), scale and rscales."""
     st = design.structure
@@ -211,7 +210,7 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType, base: np.ndarra
     return W, 1.0 / (B - 1), np.ones(B)
 
 
-def make_replicates(design: SurveyDesign, type: ReplicateType, *, replicates: int = 500, rho: float = 0.5,
+def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
                     seed=None, mse: bool = False, calibration: CalibrationResult | None = None) -> SurveyDesign:
     """Attach replicate weights to a design.
 
@@ -246,7 +245,7 @@ def make_replicates(design: SurveyDesign, type: ReplicateType, *, replicates: in
     --------
     >>> # rep = make_replicates(design, "bootstrap", replicates=500, seed=1)
     """
-    check_choice("replicates type", type, TYPES)
+    check_option("replicates type", type, ReplicateType)
     if design.calibration and calibration is None:
         raise OptionError(message("the design is calibrated: replicates must be re-calibrated", where="make_replicates",
                                   hint="pass calibration=<the CalibrationResult>, or add replicates before calibrating"))

@@ -1,0 +1,217 @@
+"""Every option of the package spelled once: string enums and one check.
+
+Each option that takes one of a fixed set of values is a :class:`enum.StrEnum`
+here (a model: svy's ``enumerations.py``). The library checks a value once,
+with :func:`check_option` (scikit-learn's parameter validation is the model),
+and hands the plain string on; the command line takes its help text from
+:func:`choices_text`, and the study file relabels the library's errors with
+the TOML key path. Members are strings, so ``CIMethod.LOGIT == "logit"``.
+
+This module imports nothing heavy: the command line reads it at start-up.
+
+Examples
+--------
+>>> check_option("ci", "logit", CIMethod)
+'logit'
+>>> choices(DFRule)
+('domain', 'design', 'inf')
+>>> choices_text(CalibrationMethod)
+'linear, raking, logit or truncated'
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
+           "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
+           "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
+           "ValidationDesign", "ValidationLevel", "ALL_OPTIONS", "choices", "choices_text", "check_option"]
+
+
+class CIMethod(StrEnum):
+    """Confidence intervals of a proportion (R's ``svyciprop`` methods, plus Wald and Wilson)."""
+
+    WALD = "wald"
+    LOGIT = "logit"
+    ASIN = "asin"
+    BETA = "beta"
+    LIKELIHOOD = "likelihood"
+    XLOGIT = "xlogit"
+    WILSON = "wilson"
+
+
+class DFRule(StrEnum):
+    """Degrees of freedom of an interval: PSUs minus strata in the domain, in the design, or normal."""
+
+    DOMAIN = "domain"
+    DESIGN = "design"
+    INF = "inf"
+
+
+class LonelyPSURule(StrEnum):
+    """What to do with a stratum holding a single PSU (R's ``survey.lonely.psu``)."""
+
+    FAIL = "fail"
+    REMOVE = "remove"
+    ADJUST = "adjust"
+    AVERAGE = "average"
+    CERTAINTY = "certainty"
+
+
+class CalibrationMethod(StrEnum):
+    """Calibration distance (Deville–Särndal family, as CALMAR)."""
+
+    LINEAR = "linear"
+    RAKING = "raking"
+    LOGIT = "logit"
+    TRUNCATED = "truncated"
+
+
+class Coding(StrEnum):
+    """Coding of categorical calibration margins (same weights either way)."""
+
+    DUMMIES = "dummies"
+    TREATMENT = "treatment"
+
+
+class ReplicateType(StrEnum):
+    """Replicate-weight methods."""
+
+    JK1 = "jk1"
+    JKN = "jkn"
+    BOOTSTRAP = "bootstrap"
+    BRR = "brr"
+    FAY = "fay"
+
+
+class NonresponseMethod(StrEnum):
+    """Non-response adjustment: response homogeneity groups or propensity classes."""
+
+    CLASSES = "classes"
+    PROPENSITY = "propensity"
+
+
+class PropensityFit(StrEnum):
+    """Whether the response propensity model is fitted with the design weights."""
+
+    WEIGHTED = "weighted"
+    UNWEIGHTED = "unweighted"
+
+
+class AllocationMethod(StrEnum):
+    """Allocation of a fixed sample size across strata."""
+
+    PROPORTIONAL = "proportional"
+    EQUAL = "equal"
+    NEYMAN = "neyman"
+    OPTIMAL = "optimal"
+    POWER = "power"
+
+
+class RateCombination(StrEnum):
+    """How the stratum standard deviations of several rights combine."""
+
+    RMS = "rms"
+    MAX = "max"
+
+
+class SelectionMethod(StrEnum):
+    """Sample selection methods."""
+
+    SRSWOR = "srswor"
+    SYSTEMATIC = "systematic"
+    POISSON = "poisson"
+    PPS_SYSTEMATIC = "pps-systematic"
+    SAMPFORD = "sampford"
+    TWO_STAGE = "two-stage"
+
+
+class FHMethod(StrEnum):
+    """Fay–Herriot model variance estimator: REML, ML or Fay–Herriot moments."""
+
+    REML = "reml"
+    ML = "ml"
+    FH = "fh"
+
+
+class FHTransform(StrEnum):
+    """Scale of the Fay–Herriot model: none, or arcsine square root (back-transformed)."""
+
+    NONE = "none"
+    ARCSIN = "arcsin"
+
+
+class FHVariance(StrEnum):
+    """Sampling variances given to the Fay–Herriot model: smoothed (GVF) or direct (se^2)."""
+
+    GVF = "gvf"
+    DIRECT = "direct"
+
+
+class FHMSE(StrEnum):
+    """MSE of the EBLUP: analytic (Prasad–Rao / Datta–Lahiri) or parametric bootstrap."""
+
+    PRASAD_RAO = "prasad-rao"
+    BOOTSTRAP = "bootstrap"
+
+
+class BenchmarkMethod(StrEnum):
+    """Benchmarking of small-area estimates to a larger area."""
+
+    RATIO = "ratio"
+    ADDITIVE = "additive"
+
+
+class TableFormat(StrEnum):
+    """File format of the simulated population."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class ValidationDesign(StrEnum):
+    """Designs of the validation study."""
+
+    STRATIFIED = "stratified"
+    TWO_STAGE = "two-stage"
+
+
+class ValidationLevel(StrEnum):
+    """Levels at which the validation study measures coverage."""
+
+    NATIONAL = "national"
+    QPV = "qpv"
+    GAP = "gap"
+    BENEFIT = "benefit"
+    TERRITORY = "territory"
+
+
+#: Every option enum of the package (the test checks each list exists once).
+ALL_OPTIONS: tuple[type[StrEnum], ...] = (
+    CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
+    AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
+    TableFormat, ValidationDesign, ValidationLevel)
+
+
+def choices(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The values of ``enum`` in order, as plain strings."""
+    return tuple(m.value for m in enum)
+
+
+def choices_text(enum: type[StrEnum]) -> str:
+    """The values of ``enum`` for help text: ``'a, b or c'``."""
+    values = choices(enum)
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
+def check_option(name: str, value: Any, enum: type[StrEnum]) -> str:
+    """Check that option ``name`` is a value of ``enum`` and return it as a plain string.
+
+    Raises :class:`~nonrecours.errors.OptionError` naming the option, the
+    allowed values and the value found.
+    """
+    from ._checks import check_choice
+
+    return str(check_choice(name, value, choices(enum)))

@@ -30,6 +30,7 @@ from ..errors import ConvergenceError, InputError, OptionError, message
 from ..options import CalibrationMethod, Coding, check_option
 from ._calsolve import Distance, SlotMatrix, newton
 from .margins import Margins, build_matrix
+from .trimming import trim_and_recalibrate
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..design.survey_design import SurveyDesign
@@ -136,6 +137,16 @@ class CalibrationResult:
         """The engine's ``Calibration(X, d, g)`` step."""
         from ..design.survey_design import Calibration
         return Calibration(self.X, self.d, self.g)
+
+    def recalibrate(self, data: pd.DataFrame, d: np.ndarray, *, tol: float = 1e-12,
+                    max_iter: int = 50) -> CalibrationResult:
+        """The same calibration (margins, method, bounds, coding) redone from new base weights ``d``.
+
+        The record replays itself: trimming alternates capping and this call,
+        without re-stating how the weights were calibrated.
+        """
+        return calibrate_weights(data, d, self.margins, method=self.method, bounds=self.bounds, coding=self.coding,
+                                 tol=tol, max_iter=max_iter)
 
     def apply(self, design: SurveyDesign) -> SurveyDesign:
         """Return ``design.with_calibration(...)``, re-calibrating its replicates if any."""
@@ -316,6 +327,5 @@ def calibrate(design: SurveyDesign, margins: Margins, *, method: CalibrationMeth
     res = calibrate_weights(design.data, d, margins, method=method, bounds=bounds, coding=coding, tol=tol,
                             max_iter=max_iter)
     if trim is not None:
-        from .trimming import trim_and_recalibrate
         res, _ = trim_and_recalibrate(design.data, res, upper=trim, tol=tol, max_iter=max_iter)
     return res.apply(design)

@@ -66,7 +66,8 @@ def trim_and_recalibrate(data: pd.DataFrame, result: CalibrationResult, *, upper
     data : DataFrame
         The sample used for ``result``.
     result : CalibrationResult
-        A calibration; its method, bounds, coding and margins are reused.
+        A calibration; :meth:`~nonrecours.weights.calibration.CalibrationResult.recalibrate`
+        redoes it (same margins, method, bounds and coding) from the trimmed weights.
     upper : float
         Cap as a multiple of the mean respondent weight (> 1), e.g. 5.
 
@@ -82,8 +83,6 @@ def trim_and_recalibrate(data: pd.DataFrame, result: CalibrationResult, *, upper
     weights, Proc. ASA SRMS; Valliant, Dever & Kreuter (2018), *Practical
     Tools for Designing and Weighting Survey Samples*, ch. 14.
     """
-    from .calibration import calibrate_weights
-
     if not np.isfinite(upper) or upper <= 1:
         raise OptionError(message("the trimming factor must exceed 1", where="option trim", found=repr(upper)))
     w = result.weights
@@ -94,8 +93,7 @@ def trim_and_recalibrate(data: pd.DataFrame, result: CalibrationResult, *, upper
         if w.max() <= cap * (1 + TOLERANCE):
             break
         wt, ncap = cap_weights(w, cap)
-        result = calibrate_weights(data, wt, result.margins, method=result.method, bounds=result.bounds,  # type: ignore[arg-type]
-                                   coding=result.coding, tol=tol, max_iter=max_iter)  # type: ignore[arg-type]
+        result = result.recalibrate(data, wt, tol=tol, max_iter=max_iter)
         w = result.weights
         rows.append({"round": k, "n_capped": ncap, "cap": cap, "max_weight": float(w.max())})
     else:

@@ -96,7 +96,8 @@ def test_covariance_forms_agree(design):
     V = V.toarray()
     np.testing.assert_allclose(np.sqrt(np.diag(V)), res.se, rtol=1e-9)
     i, j = np.triu_indices(len(res), 1)
-    np.testing.assert_allclose(res.cov(i, j), V[i, j], rtol=1e-9, atol=1e-15)
+    f = res.to_frame()
+    np.testing.assert_allclose(res.cov(f.iloc[i], f.iloc[j]), V[i, j], rtol=1e-9, atol=1e-15)
     assert np.allclose(V, V.T) and np.linalg.eigvalsh(V).min() > -1e-12
 
 
@@ -115,8 +116,33 @@ def test_gap_uses_joint_covariance(design, sample):
     assert (t["df"] == design.degf()).all()  # both domains span every PSU
     # a gap on the indicator equals the difference of domain means computed as a regression contrast: t test
     np.testing.assert_allclose(t["t"], t["gap"] / t["se"])
-    g2 = gaps(res, a, b)
+    g2 = gaps(res, [(1, "cmuc"), (1, "acs")], [(0, "cmuc"), (0, "acs")])  # rows a and b, named
     np.testing.assert_allclose(g2["se"], se, rtol=1e-10)
+
+
+def test_contrasts_take_labels_not_positions(design):
+    """vcov(), cov() and gaps() name estimates by domain values and right (R's svycontrast on names)."""
+    res = estimate_rates(design, ["cmuc", "acs"], by="is_qpv", thresholds=ALL)
+    V = res.vcov().toarray()
+    f = res.to_frame()
+    pos = {(str(q), r): k for k, (q, r) in enumerate(zip(f["is_qpv"], f["right"]))}
+    assert res.positions([(1, "acs"), (0, "cmuc")]).tolist() == [pos[("1", "acs")], pos[("0", "cmuc")]]
+    assert res.positions([("1", "acs")]).tolist() == [pos[("1", "acs")]]  # values compared as text
+    sub = res.vcov([(1, "acs"), (0, "acs")])
+    k = [pos[("1", "acs")], pos[("0", "acs")]]
+    np.testing.assert_allclose(sub.toarray() if sp.issparse(sub) else sub, V[np.ix_(k, k)], rtol=1e-12)
+    np.testing.assert_allclose(res.cov([(1, "acs")], [(0, "acs")]), V[k[0], k[1]], rtol=1e-12)
+    assert res.positions(f.iloc[::-1]).tolist() == list(range(len(res)))[::-1]  # rows of to_frame()
+    with pytest.raises(OptionError, match="labels name no estimate"):
+        res.cov([(2, "acs")], [(0, "acs")])
+    with pytest.raises(OptionError, match="domain values and the right"):
+        res.vcov([3])  # a position is not a label
+    with pytest.raises(OptionError, match="as many estimates"):
+        gaps(res, [(1, "acs"), (1, "cmuc")], [(0, "acs")])
+    national = estimate_rates(design, ["cmuc", "acs"], thresholds=ALL)
+    assert national.positions(["acs", "cmuc"]).tolist() == [1, 0]  # without by: right names
+    with pytest.raises(OptionError, match="lack columns"):
+        res.positions(f.drop(columns="is_qpv"))
 
 
 def test_gap_within_by_and_levels(design):

@@ -92,7 +92,7 @@ def test_result_arrays_are_readonly(dstrat):
     V = res.vcov()
     if isinstance(V, np.ndarray):
         assert not V.flags.writeable
-    assert not res.cov(np.array([0]), np.array([1])).flags.writeable
+    assert not res.cov([("E", "sch.wide")], [("H", "sch.wide")]).flags.writeable
 
 
 def test_weighting_and_territorial_results_are_readonly(dstrat):

@@ -20,8 +20,8 @@ from ..options import CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_factor
-from .intervals import proportion_ci
-from .results import EstimateResult, GapResult, QualityThresholds
+from .intervals import proportion_ci, t_quantile
+from .results import EstimateResult, GapResult, Labels, QualityThresholds
 from .taylor import taylor_factor
 
 __all__ = ["estimate_rates", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
@@ -134,8 +134,7 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
     if statistic in ("rate", "proportion"):
         low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n)
     else:
-        with np.errstate(invalid="ignore"):
-            q = sps.t.ppf(0.5 + level / 2, dfs)
+        q = t_quantile(level, dfs)
         low, high = theta - q * se, theta + q * se
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     flag = thresholds.flags(n, cv)
@@ -256,8 +255,18 @@ def estimate_ratio(design, numerator: str, denominator: str, by: str | Sequence[
                 df_rule=df, thresholds=thresholds)
 
 
-def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | str | None = None) -> pd.DataFrame:
-    r"""Differences ``estimate[a] - estimate[b]`` between rows of a result, with SE, CI and t test.
+def gaps(result: EstimateResult, a: Labels, b: Labels, *, df: DFRule | str | None = None) -> pd.DataFrame:
+    r"""Differences between estimates of a result named by labels, ``a[m] - b[m]``, with SE, CI and t test.
+
+    Parameters
+    ----------
+    result : EstimateResult
+    a, b : labels
+        The estimates compared, named by their domain values and right
+        (see :meth:`EstimateResult.positions`), e.g. ``[(1, "cmuc")]`` and
+        ``[(0, "cmuc")]`` for a result ``by="is_qpv"``.
+    df : {"domain", "design", "inf"}, optional
+        Degrees-of-freedom rule (default: the result's).
 
     Notes
     -----
@@ -267,6 +276,15 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | s
     and CI :math:`\text{gap} \pm t_{df,1-\alpha/2} SE`. A gap with a suppressed or empty side is NaN,
     and so are its SE, CI and test.
     """
+    i, j = result.positions(a), result.positions(b)
+    if i.size != j.size:
+        raise OptionError(message("a and b must name as many estimates", where="gaps",
+                                  found=f"{i.size} and {j.size} labels"))
+    return gaps_at(result, i, j, df=df)
+
+
+def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | str | None = None) -> pd.DataFrame:
+    """:func:`gaps` between rows ``a`` and ``b`` of ``result.to_frame()`` (positions, for the package's own use)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     rule = result.df_rule if df is None else check_option("df", df, DFRule)
@@ -287,7 +305,7 @@ def gaps(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule | s
         dfs = (union_p.getnnz(axis=0) - union_s.getnnz(axis=0)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = gap / se
-        q = sps.t.ppf(0.5 + result.level / 2, dfs)
+        q = t_quantile(result.level, dfs)
         p = 2 * sps.t.sf(np.abs(t), dfs)
     return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
                          "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
@@ -324,7 +342,7 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     fa = frame[key == str(a_lvl)].drop(columns=[gap])
     fb = frame[key == str(b_lvl)].drop(columns=[gap])
     pairs = fa.merge(fb, on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False)
-    table = gaps(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
+    table = gaps_at(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
     out = pairs[by_cols].reset_index(drop=True).assign(right=table["right"].astype(str), domain_a=str(a_lvl),
                                                        domain_b=str(b_lvl))
     out = pd.concat([out, table.drop(columns=["right"])], axis=1)

@@ -9,6 +9,7 @@ selected covariances and a sparse covariance matrix are computed on demand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,11 @@ import scipy.sparse as sp
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
 
-__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult"]
+__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels"]
+
+#: Names of estimates: a DataFrame with the ``by`` columns and ``right``, tuples
+#: ``(by values..., right)``, or (without ``by``) right names.
+Labels = pd.DataFrame | Sequence[tuple] | Sequence[str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,18 +212,70 @@ class EstimateResult:
                 "cv": self.cv, "flag": self.flag}
         return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag") else v for k, v in cols.items()})
 
-    def vcov(self, index: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
-        """Covariance matrix of the estimates (rows of :meth:`to_frame`), sparse when possible.
+    def positions(self, labels: Labels) -> np.ndarray:
+        """Rows of :meth:`to_frame` of the estimates named by ``labels``, in the order given.
 
-        ``index`` selects estimates (positions). Computed on demand from the
-        PSU-level linearised totals; with few strata and many domains, prefer
-        :meth:`cov` on the pairs you need.
+        Parameters
+        ----------
+        labels : DataFrame, or sequence of tuples or of right names
+            Each estimate is named by its domain values (the ``by`` columns, in
+            order) followed by its right: a DataFrame with the ``by`` columns and
+            ``right`` (e.g. rows of :meth:`to_frame`), or tuples
+            ``(by values..., right)``; without ``by``, right names. Values are
+            compared as text (``1`` and ``"1"`` name the same domain).
+
+        Raises
+        ------
+        OptionError
+            A label of the wrong length or naming no estimate of the result.
+
+        Examples
+        --------
+        >>> # res = estimate_rates(design, ["cmuc", "acs"], by="is_qpv")
+        >>> # res.cov([(1, "cmuc")], [(0, "cmuc")])   # QPV vs rest, same right
         """
-        V = self.variance.matrix(index)
+        cols = [*self.by, "right"]
+        if isinstance(labels, pd.DataFrame):
+            missing = [c for c in cols if c not in labels.columns]
+            if missing:
+                raise OptionError(message("labels lack columns", where="labels", expected=", ".join(cols),
+                                          found="missing " + ", ".join(missing)))
+            keys = labels[cols].reset_index(drop=True)
+        else:
+            rows = [lab if isinstance(lab, tuple) else (lab,) for lab in labels]
+            bad = sum(len(r) != len(cols) for r in rows)
+            if bad:
+                raise OptionError(message("labels must name the domain values and the right", where="labels",
+                                          expected=f"tuples ({', '.join(cols)})" if self.by else "right names",
+                                          found=f"{bad} labels of another length"))
+            keys = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
+        mine = self.domains[list(self.by)].reset_index(drop=True).assign(right=self.right)
+        mine = mine.astype(str).assign(_pos=np.arange(len(self)))
+        found = keys.astype(str).merge(mine, on=cols, how="left", sort=False)["_pos"]
+        if found.isna().any():
+            raise OptionError(message("labels name no estimate of the result", where="labels",
+                                      expected=f"values of {', '.join(cols)} present in to_frame()",
+                                      found=f"{int(found.isna().sum())} of {len(keys)} labels not found"))
+        return found.to_numpy(dtype=np.int64)
+
+    def vcov(self, labels: Labels | None = None) -> sp.csr_matrix | np.ndarray:
+        """Covariance matrix of the estimates, sparse when possible.
+
+        ``labels`` names the estimates (see :meth:`positions`), in the order of
+        the rows and columns of the matrix; all estimates, in the order of
+        :meth:`to_frame`, by default. Computed on demand from the PSU-level
+        linearised totals; with few strata and many domains, prefer :meth:`cov`
+        on the pairs you need.
+        """
+        V = self.variance.matrix(None if labels is None else self.positions(labels))
         return V if sp.issparse(V) else readonly(V)
 
-    def cov(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Covariances of the pairs of estimates (positions ``i[m]``, ``j[m]``)."""
+    def cov(self, a: Labels, b: Labels) -> np.ndarray:
+        """Covariances of the pairs of estimates named by ``a[m]`` and ``b[m]`` (see :meth:`positions`)."""
+        i, j = self.positions(a), self.positions(b)
+        if i.size != j.size:
+            raise OptionError(message("a and b must name as many estimates", where="cov",
+                                      found=f"{i.size} and {j.size} labels"))
         return readonly(self.variance.covariances(i, j))
 
     def meta(self) -> dict[str, object]:

@@ -27,7 +27,8 @@ from ..design.allocation import allocate_frame
 from ..design.selection import select, srswor_draw
 from ..errors import OptionError, message
 from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, check_option, choices
-from ..estimation import QualityThresholds, estimate_rates, gaps
+from ..estimation import QualityThresholds, estimate_rates
+from ..estimation.estimators import gaps_at
 from ..estimation.intervals import proportion_ci
 from .metrics import Accumulator
 from .targets import FAMILY_COLUMN, Targets, build_targets, code_column
@@ -156,7 +157,7 @@ def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], 
             V = len(rights)
             g = np.full((4, V), np.nan)
             if dom.size == 2:  # last level minus first (is_qpv 1 - 0), with the joint covariance
-                t = gaps(r, V + np.arange(V), np.arange(V))
+                t = gaps_at(r, V + np.arange(V), np.arange(V))
                 g = t[["gap", "se", "ci_low", "ci_high"]].to_numpy(float).T
             gap = (g[0], g[1], g[2][None, :], g[3][None, :])
         if lev == "territory":

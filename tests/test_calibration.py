@@ -31,12 +31,13 @@ def rel(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, float) / np.asarray(b, float) - 1)))
 
 
-CASES = [  # reference key, margins, method, bounds, estimate tol, se tol
-    ("strat_calib_raking_stype_schwide_mean_api00_awards", dict(numeric="sch.wide"), "raking", None, 1e-6, 1e-6),
-    ("strat_calib_linear_stype_api99_mean_api00_awards", dict(numeric="api99"), "linear", None, 1e-6, 1e-6),
-    ("strat_calib_logit_0.7_1.7_mean_api00_awards", dict(numeric="api99"), "logit", (0.7, 1.7), 1e-6, 1e-6),
-    # rake(): R's variance by iterated post-stratification differs slightly from the residual one
-    ("strat_rake_stype_schwide_mean_api00_awards", dict(categorical_schwide=True), "raking", None, 1e-6, 1e-2),
+CASES = [  # reference key, margins, method, bounds, estimate tol, se tol (measured worst: 9e-13)
+    ("strat_calib_raking_stype_schwide_mean_api00_awards", dict(numeric="sch.wide"), "raking", None, 1e-9, 1e-9),
+    ("strat_calib_linear_stype_api99_mean_api00_awards", dict(numeric="api99"), "linear", None, 1e-9, 1e-9),
+    ("strat_calib_logit_0.7_1.7_mean_api00_awards", dict(numeric="api99"), "logit", (0.7, 1.7), 1e-9, 1e-9),
+    # rake(): R computes the SE by iterated post-stratification, not from calibration residuals
+    # (measured 1.3e-3 apart); the estimates agree to 1e-9 (measured 2e-14)
+    ("strat_rake_stype_schwide_mean_api00_awards", dict(categorical_schwide=True), "raking", None, 1e-9, 2e-3),
 ]
 
 
@@ -51,7 +52,7 @@ def test_calibrated_means_match_r(dstrat, key, margins, method, bounds, tol_e, t
 
 def test_logit_first_five_weights(dstrat):
     des = calibrate(dstrat, M(numeric="api99"), method="logit", bounds=(0.7, 1.7))
-    assert rel(des.weights[:5], REF["strat_calib_logit_0.7_1.7_weights_first5"]["weights"]) < 1e-6
+    assert rel(des.weights[:5], REF["strat_calib_logit_0.7_1.7_weights_first5"]["weights"]) < 1e-9
 
 
 @pytest.mark.parametrize("key,method", [("strat_calib_truncated_0.97_1.035_mean_api00_awards", "truncated"),
@@ -95,7 +96,8 @@ def test_diagnostics(dstrat):
     assert res.iterations >= 1 and res.max_rel_misfit < 1e-12
 
 
-def test_large_sample_speed_and_margins():
+def test_large_sample_reaches_margins():
+    """200,000 rows and 80 margins are all reached (the timing lives in benchmarks/bench_weights.py)."""
     rng = np.random.default_rng(1)
     n = 200_000
     df = pd.DataFrame({"a": rng.integers(0, 10, n), "b": rng.integers(0, 20, n), "c": rng.integers(0, 50, n)})

@@ -191,5 +191,13 @@ def test_many_domains_one_pass():
     psu = rng.integers(0, 6000, n)
     df = pd.DataFrame({"psu": psu, "stratum": psu % 100, "territory": psu % T, "weight": 10.0,
                        "cmuc": rng.integers(0, 2, n).astype(float)})
-    res = estimate_rates(SurveyDesign(df, weight="weight", strata="stratum", psu="psu"), "cmuc", by="territory")
+    design = SurveyDesign(df, weight="weight", strata="stratum", psu="psu")
+    res = estimate_rates(design, "cmuc", by="territory", thresholds=ALL)
     assert len(res) == T and np.isfinite(res.raw_se).all()
+    # the one pass equals a loop over subset designs (R's svyby = subset; zero weights, prob = Inf)
+    terr = res.domains["territory"].to_numpy()
+    for k in np.r_[0, T - 1, rng.choice(T, 25, replace=False)]:
+        sub = estimate_rates(design.subset(df["territory"] == terr[k]), "cmuc", thresholds=ALL)
+        np.testing.assert_allclose(res.raw_estimate[k], sub.raw_estimate[0], rtol=1e-12)
+        np.testing.assert_allclose(res.raw_se[k], sub.raw_se[0], rtol=1e-9)
+        assert res.df[k] == sub.df[0] and res.n[k] == sub.n[0]

@@ -26,3 +26,11 @@ def test_readme_keeps_exactly_two_setup_commands():
     commands = re.findall(r"```sh\n(.*?)```", setup, re.S)
     assert [c.strip() for c in commands] == ["python -m pip install . && nonrecours demo --out demo-study",
                                              "python -m pip install '.[test]' && python -m pytest"]
+
+
+def test_default_run_includes_the_doctests():
+    """``python -m pytest`` collects the package's docstring examples too."""
+    import tomllib
+
+    cfg = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert "--doctest-modules" in cfg["addopts"].split() and "nonrecours" in cfg["testpaths"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from _weighting_data import api, api_reference, clustered_sample, margins_frame, population_margins, weighting_reference
-from nonrecours.design import SurveyDesign
+from nonrecours.design import Calibration, SurveyDesign
 from nonrecours.errors import DesignError, OptionError
 from nonrecours.estimation import estimate_means, estimate_rates, estimate_totals
 from nonrecours.weights import Margins, calibrate, calibrate_weights, make_replicates
@@ -51,6 +51,8 @@ def test_recalibrated_replicates_match_r(dstrat, key, margins, method, bounds):
     res = calibrate_weights(dstrat.data, dstrat.weights, m, method=method, bounds=bounds)
     b = make_replicates(res.apply(dstrat), "jkn", calibration=res)
     np.testing.assert_allclose(a.replicates.weights, b.replicates.weights, rtol=1e-10)
+    c = make_replicates(res.apply(dstrat), "jkn")  # the design's calibration step replays itself
+    np.testing.assert_array_equal(c.replicates.weights, b.replicates.weights)
     r = estimate_means(a, ["api00", "awards"]).to_frame()
     assert rel(r["estimate"], WREF[key]["estimate"]) < 1e-9 and rel(r["se"], WREF[key]["se"]) < 1e-8
 
@@ -121,7 +123,9 @@ def test_bad_input(dstrat):
     with pytest.raises(DesignError, match="single PSU"):
         make_replicates(SurveyDesign(lonely, weight="pw", strata="h"), "jkn")
     cal = calibrate(dstrat, Margins.from_frame(margins_frame()))
+    step = cal.calibration[0]
+    by_hand = dstrat.with_calibration(Calibration(step.X, step.d, step.g))  # a step without its record
     with pytest.raises(OptionError, match="re-calibrated"):
-        make_replicates(cal, "jkn")
+        make_replicates(by_hand, "jkn")
     with pytest.raises(OptionError, match="unknown value"):
         make_replicates(dstrat, "jk2")

@@ -45,6 +45,11 @@ class Calibration:
         Weights before this step.
     g : ndarray of shape (n,)
         Calibration factors; the weights after the step are ``d * g``.
+    record : object, optional
+        What the step needs to replay itself (the
+        :class:`~nonrecours.weights.calibration.CalibrationResult`: margins,
+        distance, bounds, coding), so that replicate weights added later are
+        re-calibrated without the caller passing the calibration again.
 
     Notes
     -----
@@ -56,6 +61,7 @@ class Calibration:
     X: np.ndarray
     d: np.ndarray
     g: np.ndarray
+    record: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         X = np.asarray(self.X, dtype=float)

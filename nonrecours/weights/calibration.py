@@ -134,9 +134,9 @@ class CalibrationResult:
                              "after": after, "rel_error": (after - self.totals) / (1 + np.abs(self.totals))})
 
     def to_calibration(self):
-        """The engine's ``Calibration(X, d, g)`` step."""
+        """The engine's ``Calibration(X, d, g)`` step, recording this result to replay it."""
         from ..design.survey_design import Calibration
-        return Calibration(self.X, self.d, self.g)
+        return Calibration(self.X, self.d, self.g, record=self)
 
     def recalibrate(self, data: pd.DataFrame, d: np.ndarray, *, tol: float = 1e-12,
                     max_iter: int = 50) -> CalibrationResult:

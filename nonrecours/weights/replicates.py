@@ -40,7 +40,9 @@ import scipy.linalg
 
 from .._checks import check_random_state
 from ..errors import DesignError, NonrecoursWarning, OptionError, message
+from ..design.survey_design import Replicates
 from ..options import ReplicateType, check_option
+from .calibration import recalibrate_replicates
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..design.survey_design import SurveyDesign
@@ -228,7 +230,8 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
         Centre the variance on the full-sample estimate (R's ``mse=TRUE``).
     calibration : CalibrationResult, optional
         The calibration that produced the design's weights; each replicate is
-        then re-calibrated. Required when the design is calibrated.
+        then re-calibrated. By default the one recorded on the design's
+        (single) calibration step by :func:`~nonrecours.weights.calibrate`.
 
     Returns
     -------
@@ -246,6 +249,8 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
     >>> # rep = make_replicates(design, "bootstrap", replicates=500, seed=1)
     """
     check_option("replicates type", type, ReplicateType)
+    if calibration is None and len(design.calibration) == 1:  # the step records how to replay itself
+        calibration = design.calibration[0].record
     if design.calibration and calibration is None:
         raise OptionError(message("the design is calibrated: replicates must be re-calibrated", where="make_replicates",
                                   hint="pass calibration=<the CalibrationResult>, or add replicates before calibrating"))
@@ -259,7 +264,5 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
     base = calibration.d if calibration is not None else design.weights
     W, scale, rscales = replicate_weights(design, type, base, replicates=replicates, rho=rho, seed=seed)
     if calibration is not None:
-        from .calibration import recalibrate_replicates
         W = recalibrate_replicates(calibration, W)
-    from ..design.survey_design import Replicates
     return design.with_replicates(Replicates(W, R_NAMES[type], scale, rscales, mse))

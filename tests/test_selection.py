@@ -274,3 +274,27 @@ def test_selection_errors():
         select(f, {"AAH": 5, "RSA": 5}, strata=["benefit"], method="two-stage", seed=1, psu="territory", n_psu=2)
     with pytest.raises(OptionError, match="integer >= 2"):
         select(f, {"0": 5, "1": 5}, strata=["is_qpv"], method="two-stage", seed=1, psu="territory", n_psu=1)
+
+
+@pytest.mark.parametrize("method,extra", [("srswor", {}), ("two-stage", {"psu": "territory", "n_psu": 3})])
+def test_sample_to_design_reads_its_own_columns(method, extra):
+    """select(...).to_design() is the design nonrecours estimate builds from the same columns."""
+    from nonrecours.design.survey_design import SurveyDesign
+    from nonrecours.estimation import estimate_rates
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    frame = pd.DataFrame({"id": np.arange(n).astype(str), "h": rng.choice(["a", "b"], n),
+                          "territory": rng.integers(0, 40, n).astype(str), "y": rng.integers(0, 2, n).astype(float)})
+    frame["h"] = np.where(frame["territory"].astype(int) < 20, "a", "b")  # territories nested in strata
+    sample = select(frame, {"a": 150, "b": 150}, strata=["h"], method=method, seed=3, **extra)
+    design = sample.to_design()
+    cols = sample.data.columns
+    by_hand = SurveyDesign(sample.data, weight="weight", strata="stratum", psu="psu",
+                           ssu="ssu" if "ssu" in cols else None, fpc="fpc" if "fpc" in cols else None,
+                           fpc2="fpc2" if "fpc2" in cols else None)
+    assert design.weight == "weight" and design.fpc == ("fpc" if "fpc" in cols else None)
+    assert (design.ssu is not None) == (method == "two-stage")
+    a, b = estimate_rates(design, "y"), estimate_rates(by_hand, "y")
+    np.testing.assert_array_equal(a.raw_se, b.raw_se)
+    np.testing.assert_array_equal(design.weights, 1.0 / sample.data["pi"].to_numpy())

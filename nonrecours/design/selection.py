@@ -38,10 +38,11 @@ import pandas as pd
 
 from .._checks import check_columns, check_random_state
 from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, label_list, message
-from ..options import SelectionMethod, check_option
+from ..options import LonelyPSURule, SelectionMethod, check_option
 from ._strata import StrataIndex, index_strata
 from .allocation import Allocation, bounded_allocation, round_allocation
 from .pps import inclusion_probabilities, poisson_draw, sampford_draw, systematic_draw
+from .survey_design import DESIGN_COLUMNS, SurveyDesign
 
 __all__ = ["Sample", "select", "srswor_draw"]
 
@@ -86,6 +87,23 @@ class Sample:
     def to_frame(self) -> pd.DataFrame:
         """The sample table (a copy)."""
         return self.data.copy()
+
+    def to_design(self, *, lonely_psu: LonelyPSURule | str = "fail") -> SurveyDesign:
+        """The design of this sample: weights, strata, PSUs, SSUs and FPCs from its own columns.
+
+        Column roles are read once here, from the columns the draw wrote
+        (:data:`~nonrecours.design.survey_design.DESIGN_COLUMNS`): ``weight``,
+        ``stratum``, ``psu`` and, where the method defines them, ``fpc``,
+        ``ssu`` and ``fpc2``.
+
+        Examples
+        --------
+        >>> f = pd.DataFrame({"id": range(6), "s": list("aaabbb"), "y": [1.0, 0, 1, 1, 0, 1]})
+        >>> select(f, {"a": 2, "b": 3}, strata=["s"], seed=1).to_design().n_strata
+        2
+        """
+        roles = {role: col for role, col in DESIGN_COLUMNS.items() if col in self.data.columns}
+        return SurveyDesign(self.data, lonely_psu=lonely_psu, **roles)
 
 
 def _group_order(codes: np.ndarray, H: int) -> np.ndarray:

@@ -21,11 +21,11 @@ from .calibration import CalibrationResult, calibrate_weights, recalibrate_repli
 from .margins import Margins
 from .nonresponse import NonresponseResult, adjust_classes, adjust_propensity, response_indicator
 from .replicates import MAX_CELLS, R_NAMES, replicate_weights
+from .sidecar import sidecar_record
 from .trimming import trim_and_recalibrate
 
-__all__ = ["WeightingSpec", "WeightingOutcome", "weight_sample", "nonresponse_replicates", "FORMAT"]
+__all__ = ["WeightingSpec", "WeightingOutcome", "weight_sample", "nonresponse_replicates"]
 
-FORMAT = "nonrecours-weighted/1"
 ROLES = ("strata", "psu", "ssu", "fpc", "fpc2")
 
 
@@ -74,13 +74,70 @@ def nonresponse_replicates(nr: NonresponseResult, W: np.ndarray, responded: np.n
     return np.where(responded[:, None], W * f[nr.group], 0.0)
 
 
+def _nonresponse_step(data: pd.DataFrame, spec: WeightingSpec, d0: np.ndarray,
+                      resp: np.ndarray) -> NonresponseResult | None:
+    """The non-response adjustment the spec asks for (None without one)."""
+    if spec.nonresponse is None:
+        if spec.responded:
+            raise OptionError(message("non-respondents need a non-response adjustment", where="option --responded",
+                                      hint="add --nonresponse classes:COLS or propensity:COLS"))
+        return None
+    if not spec.responded:
+        raise OptionError(message("a non-response adjustment needs the response column", where="option --responded",
+                                  expected="the column coding 1 = responded, 0 = did not",
+                                  found="no --responded", hint="add --responded COL, or drop --nonresponse"))
+    kind, cols = spec.nonresponse
+    check_option("non-response method", kind, NonresponseMethod)
+    if kind == "classes":
+        return adjust_classes(data, d0, resp, list(cols), min_respondents=spec.min_respondents)
+    return adjust_propensity(data, d0, resp, list(cols), n_classes=spec.propensity_classes,
+                             min_respondents=spec.min_respondents)
+
+
+def _calibration_step(data: pd.DataFrame, spec: WeightingSpec,
+                      w: np.ndarray) -> tuple[CalibrationResult | None, pd.DataFrame | None]:
+    """Calibration to the spec's margins, then trimming alternated with re-calibration (None without margins)."""
+    if spec.margins is None:
+        if spec.trim is not None:
+            raise OptionError(message("trimming is followed by re-calibration and needs margins", where="option --trim",
+                                      hint="add --calibrate margins.csv"))
+        return None, None
+    cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds,
+                            coding=spec.coding)  # type: ignore[arg-type]
+    if spec.trim is None:
+        return cal, None
+    return trim_and_recalibrate(data, cal, upper=spec.trim)
+
+
+def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, resp: np.ndarray,
+                    nr: NonresponseResult | None, cal: CalibrationResult | None) -> tuple[Replicates, dict]:
+    """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
+    kind, arg = spec.replicates  # type: ignore[misc]
+    check_option("replicates type", kind, ReplicateType)
+    B = int(arg) if kind == "bootstrap" else 0
+    n_rep = B if kind == "bootstrap" else base.n_psu
+    if base.n * n_rep > MAX_CELLS:
+        raise OptionError(message("too many replicate weights to hold in memory", where="option --replicates",
+                                  found=f"{base.n} rows x {n_rep} replicates",
+                                  hint="use bootstrap:B with a smaller B"))
+    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
+                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed)
+    if nr is not None:
+        W = nonresponse_replicates(nr, W, resp)
+    if cal is not None:
+        W = recalibrate_replicates(cal, W)
+    how = {"seed": spec.seed, "rho": arg if kind == "fay" else (0.0 if kind == "brr" else None)}
+    return Replicates(W, R_NAMES[kind], scale, rscales, spec.mse), how
+
+
 def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
     """Run the weighting chain on a sample (every sampled unit, respondents or not).
 
     Returns the output table (all rows; ``status``, ``design_weight``,
-    ``nr_weight``, ``trim_weight``, final ``weight``, ``repw_1..R``) and the
-    sidecar record that :func:`nonrecours.weights.sidecar.load_weighted_design`
-    reads back.
+    ``nr_weight``, ``trim_weight``, final ``weight``, ``repw_1..R``), the
+    weighted design and the sidecar record
+    (:func:`nonrecours.weights.sidecar.sidecar_record`) that
+    :func:`nonrecours.weights.sidecar.load_weighted_design` reads back.
     """
     roles = {r: spec.design.get(r) for r in ROLES}
     d0 = check_positive_weights(pd.to_numeric(data[spec.weight], errors="coerce").to_numpy(float), spec.weight) \
@@ -92,80 +149,30 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
     out = data.drop(columns=[spec.weight]).assign(design_weight=d0) if spec.weight == "weight" \
         else data.assign(design_weight=d0)
     resp = response_indicator(data, spec.responded) if spec.responded else np.ones(len(data), dtype=bool)
-    nr = None
+    nr = _nonresponse_step(data, spec, d0, resp)
     w = d0
-    cal_base = "design_weight"
-    if spec.nonresponse is not None:
-        if not spec.responded:
-            raise OptionError(message("a non-response adjustment needs the response column", where="option --responded",
-                                      expected="the column coding 1 = responded, 0 = did not",
-                                      found="no --responded", hint="add --responded COL, or drop --nonresponse"))
-        kind, cols = spec.nonresponse
-        check_option("non-response method", kind, NonresponseMethod)
-        if kind == "classes":
-            nr = adjust_classes(data, d0, resp, list(cols), min_respondents=spec.min_respondents)
-        else:
-            nr = adjust_propensity(data, d0, resp, list(cols), n_classes=spec.propensity_classes,
-                                   min_respondents=spec.min_respondents)
+    if nr is not None:
         w = nr.weights
         out = out.assign(nr_class=nr.group, nr_weight=w)
         if nr.propensity is not None:
             out = out.assign(propensity=nr.propensity)
-        cal_base = "nr_weight"
-    elif spec.responded:
-        raise OptionError(message("non-respondents need a non-response adjustment", where="option --responded",
-                                  hint="add --nonresponse classes:COLS or propensity:COLS"))
     out = out.assign(status=np.where(resp, "respondent", "nonrespondent"))
-    cal = trim_report = None
-    if spec.margins is not None:
-        cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds,
-                                coding=spec.coding)  # type: ignore[arg-type]
-        if spec.trim is not None:
-            cal, trim_report = trim_and_recalibrate(data, cal, upper=spec.trim)
+    cal, trim_report = _calibration_step(data, spec, w)
+    if cal is not None:
+        if trim_report is not None:
             out = out.assign(trim_weight=cal.d)
-            cal_base = "trim_weight"
         w = cal.weights
-    elif spec.trim is not None:
-        raise OptionError(message("trimming is followed by re-calibration and needs margins", where="option --trim",
-                                  hint="add --calibrate margins.csv"))
     out = out.assign(weight=w)
     design = SurveyDesign(out.drop(columns=["weight"]), lonely_psu=spec.lonely_psu, **roles).with_weights(w)  # type: ignore[arg-type]
     if cal is not None:
         design = design.with_calibration(cal.to_calibration())
-    sidecar = {"format": FORMAT, "design": {"weight": "weight", **roles, "lonely_psu": spec.lonely_psu},
-               "status": "status", "weights": ["design_weight"] + (["nr_weight"] if nr else []) +
-               (["trim_weight"] if spec.trim is not None else []) + ["weight"],
-               "nonresponse": None if nr is None else {"method": nr.method, "columns": list(nr.columns),
-                                                       "min_respondents": nr.min_respondents,
-                                                       "groups": int(nr.group.max()) + 1},
-               "calibration": None, "replicates": None}
-    if cal is not None:
-        sidecar["calibration"] = {"margins": spec.margins.to_frame().to_dict("records"), "method": cal.method,
-                                  "bounds": None if cal.bounds is None else list(cal.bounds), "coding": cal.coding,
-                                  "base_weight": cal_base, "trim": spec.trim, "columns": list(cal.columns),
-                                  "dropped": list(cal.dropped), "iterations": cal.iterations,
-                                  "max_rel_misfit": cal.max_rel_misfit}
+    reps = how = names = None
     if spec.replicates is not None:
-        kind, arg = spec.replicates
-        check_option("replicates type", kind, ReplicateType)
-        B = int(arg) if kind == "bootstrap" else 0
-        n_rep = B if kind == "bootstrap" else base.n_psu
-        if base.n * n_rep > MAX_CELLS:
-            raise OptionError(message("too many replicate weights to hold in memory", where="option --replicates",
-                                      found=f"{base.n} rows x {n_rep} replicates",
-                                      hint="use bootstrap:B with a smaller B"))
-        W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
-                                              rho=arg if kind == "fay" else 0.5, seed=spec.seed)
-        if nr is not None:
-            W = nonresponse_replicates(nr, W, resp)
-        if cal is not None:
-            W = recalibrate_replicates(cal, W)
-        reps = Replicates(W, R_NAMES[kind], scale, rscales, spec.mse)
+        reps, how = _replicate_step(base, spec, d0, resp, nr, cal)
         design = design.with_replicates(reps)
-        names = [f"repw_{r + 1}" for r in range(W.shape[1])]
-        out = pd.concat([out, pd.DataFrame(W, columns=names, index=out.index)], axis=1)
-        sidecar["replicates"] = {"type": reps.type, "scale": reps.scale, "rscales": reps.rscales.tolist(),
-                                 "mse": reps.mse, "columns": names, "seed": spec.seed,
-                                 "rho": arg if kind == "fay" else (0.0 if kind == "brr" else None)}
-    return WeightingOutcome(table=out, design=design, sidecar=sidecar, nonresponse=nr, calibration=cal,
+        names = [f"repw_{r + 1}" for r in range(reps.weights.shape[1])]
+        out = pd.concat([out, pd.DataFrame(reps.weights, columns=names, index=out.index)], axis=1)
+    record = sidecar_record(roles, spec.lonely_psu, nonresponse=nr, calibration=cal, trim=spec.trim,
+                            replicates=reps, replicate_columns=names, replicate_how=how)
+    return WeightingOutcome(table=out, design=design, sidecar=record, nonresponse=nr, calibration=cal,
                             trimming=trim_report)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,15 +36,54 @@ from ..design.survey_design import Calibration, Replicates, SurveyDesign
 from ..errors import InputError, message
 from .calibration import _check_redundancy
 from .margins import Margins, build_matrix
-from .pipeline import FORMAT
 
-__all__ = ["sidecar_path", "read_sidecar", "load_weighted_design"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .calibration import CalibrationResult
+    from .nonresponse import NonresponseResult
+
+__all__ = ["FORMAT", "sidecar_path", "sidecar_record", "read_sidecar", "load_weighted_design"]
+
+#: Format tag of the sidecar.
+FORMAT = "nonrecours-weighted/1"
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
     """``weighted.csv`` -> ``weighted.design.json``."""
     p = Path(path)
     return p.with_name(p.stem + ".design.json")
+
+
+def sidecar_record(roles: dict[str, str | None], lonely_psu: str, *, nonresponse: NonresponseResult | None,
+                   calibration: CalibrationResult | None, trim: float | None, replicates: Replicates | None,
+                   replicate_columns: list[str] | None, replicate_how: dict | None) -> dict:
+    """The sidecar of a weighted file, from the records of its weighting steps (the inverse of
+    :func:`load_weighted_design`).
+
+    ``roles`` are the design columns (strata, psu, ssu, fpc, fpc2); the steps'
+    records give the rest: the non-response classes, the calibration (margins,
+    distance, bounds, coding, base weight column) and the replicates (type,
+    scale, rscales, mse, columns; ``replicate_how``: seed and Fay's rho).
+    """
+    nr, cal = nonresponse, calibration
+    base_weight = "trim_weight" if trim is not None else ("nr_weight" if nr is not None else "design_weight")
+    record = {"format": FORMAT, "design": {"weight": "weight", **roles, "lonely_psu": lonely_psu},
+              "status": "status", "weights": ["design_weight"] + (["nr_weight"] if nr else []) +
+              (["trim_weight"] if trim is not None else []) + ["weight"],
+              "nonresponse": None if nr is None else {"method": nr.method, "columns": list(nr.columns),
+                                                      "min_respondents": nr.min_respondents,
+                                                      "groups": int(nr.group.max()) + 1},
+              "calibration": None, "replicates": None}
+    if cal is not None:
+        record["calibration"] = {"margins": cal.margins.to_frame().to_dict("records"), "method": cal.method,
+                                 "bounds": None if cal.bounds is None else list(cal.bounds), "coding": cal.coding,
+                                 "base_weight": base_weight, "trim": trim, "columns": list(cal.columns),
+                                 "dropped": list(cal.dropped), "iterations": cal.iterations,
+                                 "max_rel_misfit": cal.max_rel_misfit}
+    if replicates is not None:
+        record["replicates"] = {"type": replicates.type, "scale": replicates.scale,
+                                "rscales": replicates.rscales.tolist(), "mse": replicates.mse,
+                                "columns": replicate_columns, **(replicate_how or {})}
+    return record
 
 
 def read_sidecar(path: str | os.PathLike) -> dict:

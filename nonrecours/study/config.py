@@ -347,8 +347,17 @@ def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _cross_checks(cfg: StudyConfig) -> None:
-    """Checks that involve several keys."""
-    alloc = cfg.design.allocation
+    """Checks that involve several keys, section by section (in this order)."""
+    _check_allocation(cfg.design.allocation, cfg.estimation.rights)
+    _check_design(cfg.design)
+    _check_responses(cfg.responses)
+    _check_weighting(cfg.weighting)
+    _check_estimation(cfg.estimation)
+    _check_territorial(cfg.territorial)
+
+
+def _check_allocation(alloc: AllocationConfig, rights: tuple[str, ...]) -> None:
+    """``[design.allocation]``: the keys each method needs, anticipated rates of studied rights."""
     if alloc.method == "precision":
         if alloc.n is not None:
             raise fail("design.allocation.n", "the precision allocation computes the sample size",
@@ -367,9 +376,9 @@ def _cross_checks(cfg: StudyConfig) -> None:
                 raise fail(f"design.allocation.{key}", "a precision target is used only by method = \"precision\"",
                             found=f"method = {alloc.method!r}")
     for k, v in alloc.rates.items():
-        if k not in cfg.estimation.rights:
+        if k not in rights:
             raise fail(f"design.allocation.rates.{k}", "anticipated rate of a right that is not studied",
-                        expected="one of " + ", ".join(cfg.estimation.rights), found=repr(k))
+                        expected="one of " + ", ".join(rights), found=repr(k))
         if not 0.0 < v < 1.0:
             raise fail(f"design.allocation.rates.{k}", "anticipated rate out of range",
                         expected="a value in (0, 1)", found=repr(v))
@@ -379,17 +388,23 @@ def _cross_checks(cfg: StudyConfig) -> None:
     if alloc.method == "optimal" and alloc.cost is None:
         raise fail("design.allocation.cost", "the optimal allocation needs a cost column",
                     hint='e.g. cost = "interview_cost", or method = "neyman"')
-    if not cfg.design.strata:
+
+
+def _check_design(des: DesignConfig) -> None:
+    """``[design]``: strata, and the size measure or primary units the selection needs."""
+    if not des.strata:
         raise fail("design.strata", "at least one stratification column is required",
                     hint='e.g. strata = ["is_qpv", "benefit"]')
-    des = cfg.design
     if des.selection in ("pps-systematic", "sampford") and des.size is None:
         raise fail("design.size", f"selection {des.selection!r} needs a size measure", hint='e.g. size = "population"')
     if des.selection == "two-stage" and (des.psu is None or des.n_psu is None):
         raise fail("design.psu" if des.psu is None else "design.n_psu",
                     "two-stage selection needs the primary units and their number per stratum",
                     hint='e.g. psu = "territory" and n_psu = 20')
-    resp = cfg.responses
+
+
+def _check_responses(resp: ResponsesConfig) -> None:
+    """``[responses]``: collected answers or a dry run, response probabilities."""
     if resp.simulate == (resp.path is not None):
         raise fail("responses", "give either path (collected answers) or simulate = true (dry run)",
                     found="both" if resp.simulate else "neither")
@@ -397,14 +412,18 @@ def _cross_checks(cfg: StudyConfig) -> None:
         if not 0.0 < v <= 1.0:
             raise fail(f"responses.model.by_benefit.{k}", "response probability out of range",
                         expected="a value in (0, 1]", found=repr(v))
-    nr = cfg.weighting.nonresponse
+
+
+def _check_weighting(w: WeightingConfig) -> None:
+    """``[weighting]``: the columns each step needs; bounds checked by the library's ``make_distance``."""
+    nr = w.nonresponse
     if nr.method == "classes" and not nr.classes:
         raise fail("weighting.nonresponse.classes", "response classes are required by method 'classes'",
                     hint='e.g. classes = ["benefit", "is_qpv"], or method = "none"')
     if nr.method == "propensity" and not nr.covariates:
         raise fail("weighting.nonresponse.covariates", "a response model is required by method 'propensity'",
                     hint='e.g. covariates = ["benefit", "is_qpv", "age_band"]')
-    cal = cfg.weighting.calibration
+    cal = w.calibration
     if cal.method != "none" and not cal.margins and cal.margins_file is None:
         raise fail("weighting.calibration", "calibration needs margins or margins_file",
                     hint='e.g. margins = ["benefit", "departement"], or method = "none"')
@@ -413,16 +432,22 @@ def _cross_checks(cfg: StudyConfig) -> None:
     if cal.method != "none":
         from ..weights.calibration import make_distance
         _library("weighting.calibration.bounds", make_distance, cal.method, cal.bounds)
-    rep = cfg.weighting.replicates
+    rep = w.replicates
     if rep.method == "bootstrap" and rep.n is None:
         raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
-    est = cfg.estimation
+
+
+def _check_estimation(est: EstimationConfig) -> None:
+    """``[estimation]``: rights; thresholds checked by the library's ``QualityThresholds``."""
     if not est.rights:
         raise fail("estimation.rights", "at least one right is required", hint='e.g. rights = ["cmuc", "acs"]')
     from ..estimation.results import QualityThresholds
     th = est.thresholds
     _library("estimation.thresholds", QualityThresholds, min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
-    ter = cfg.territorial
+
+
+def _check_territorial(ter: TerritorialConfig) -> None:
+    """``[territorial]``: covariates, and an MSE that matches the transform."""
     if ter.enabled and ter.covariates_file is None:
         raise fail("territorial.covariates_file", "the territorial phase needs a covariates file",
                     hint="give covariates_file, or enabled = false")

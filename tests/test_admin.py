@@ -38,80 +38,129 @@ def _quiet(*args, **kwargs):
         return admin_rates(*args, **kwargs)
 
 
+def _truth(df):
+    """(territory, right) -> (eligibles, takers, non-takers), by brute force."""
+    long = df.melt(id_vars=["territory"], value_vars=RIGHTS, var_name="right")
+    g = long.assign(e=long["value"].notna(), t=long["value"] == 1, n=long["value"] == 0)
+    agg = g.groupby(["territory", "right"])[["e", "t", "n"]].sum()
+    return {k: tuple(int(x) for x in v) for k, v in zip(agg.index, agg.to_numpy())}
+
+
 def test_counts_and_rates_are_exact():
     df = _recipients()
-    res = _quiet(df, RIGHTS, min_cell=1)
-    long = df.melt(id_vars=["territory", "departement"], value_vars=RIGHTS, var_name="right").dropna()
-    want = long.groupby(["territory", "right"]).agg(n_eligible=("value", "size"), n_takers=("value", "sum"))
-    got = res.table.set_index(["territory", "right"]).loc[want.index]
-    np.testing.assert_array_equal(got["n_eligible"].astype(int), want["n_eligible"])
-    np.testing.assert_array_equal(got["n_takers"].astype(int), want["n_takers"].astype(int))
-    np.testing.assert_allclose(got["rate"], want["n_takers"] / want["n_eligible"], rtol=1e-15)
-    assert list(res.table.columns) == ["territory", "departement", "right", "n_eligible", "n_takers", "rate", "status"]
-    assert list(res.table["right"][:4]) == RIGHTS  # rights in the order asked, per territory
+    res = _quiet(df, RIGHTS, min_cell=11)
+    truth = _truth(df)
+    t = res.table
+    assert list(t.columns) == ["territory", "departement", "right", "n_eligible", "n_takers", "n_non_takers",
+                               "rate", "status"]
+    assert list(t["right"][:4]) == RIGHTS  # rights in the order asked, per territory
+    assert len(t) == len(truth)
+    pub = t[t["status"] == "published"]
+    assert len(pub) > 50
+    want = np.array([truth[(a, b)] for a, b in zip(pub["territory"], pub["right"])])
+    np.testing.assert_array_equal(pub[["n_eligible", "n_takers", "n_non_takers"]].astype(int).to_numpy(), want)
+    np.testing.assert_allclose(pub["rate"], want[:, 1] / want[:, 0], rtol=1e-15)
+    # published totals are the true ones
+    nat = res.totals[res.totals["level"] == "national"].set_index("right")
+    for r in RIGHTS:
+        assert int(nat.loc[r, "n_eligible"]) == int(df[r].notna().sum())
+        assert int(nat.loc[r, "n_takers"]) == int((df[r] == 1).sum())
 
 
-def test_primary_threshold_is_configurable():
+@pytest.mark.parametrize("k", [5, 11, 30])
+def test_no_published_cell_below_the_threshold_in_any_count(k):
     df = _recipients()
-    for k in (5, 11, 30):
-        res = _quiet(df, RIGHTS, min_cell=k).table.merge(_true_counts(df), on=["territory", "right"])
-        small = res["true_n"] < k
-        assert (res.loc[small, "status"] == "primary").all()
-        assert (res.loc[~small, "status"] != "primary").all()
-        assert res.loc[res["status"] != "published", ["n_eligible", "n_takers", "rate"]].isna().all().all()
+    res = _quiet(df, RIGHTS, min_cell=k)
+    truth = _truth(df)
+    t = res.table
+    true = np.array([truth[(a, b)] for a, b in zip(t["territory"], t["right"])])
+    small = (true < k).any(axis=1)
+    assert (t.loc[small, "status"] == "suppressed").all()
+    assert (res.rules[small] == "primary").all() and (res.rules[~small] != "primary").all()
+    assert t.loc[t["status"] != "published", ["n_eligible", "n_takers", "n_non_takers", "rate"]].isna().all().all()
+    for frame in (t, res.totals):
+        p = frame[frame["status"] == "published"]
+        assert (p[["n_eligible", "n_takers", "n_non_takers"]].astype(int) >= k).all().all()
 
 
-def test_no_suppressed_cell_recoverable_from_departement_totals():
+def test_issue_example_small_taker_counts_are_suppressed():
+    # 13 eligibles of whom 2 take up (the issue's HQ045017 tss): the 2 takers make it primary
+    df = pd.DataFrame({"territory": ["x"] * 13 + ["y"] * 40 + ["z"] * 50, "departement": "45",
+                       "tss": [1.0] * 2 + [0.0] * 11 + [1.0] * 20 + [0.0] * 20 + [1.0] * 25 + [0.0] * 25})
+    res = _quiet(df, ["tss"], min_cell=11)
+    st = dict(zip(res.table["territory"], res.table["status"]))
+    assert st == {"x": "suppressed", "y": "suppressed", "z": "published"}
+    assert dict(zip(res.table["territory"], res.rules)) == {"x": "primary", "y": "secondary", "z": "published"}
+
+
+def test_attacker_recovers_nothing_from_a_simulated_population():
+    from attacker import attack_admin
+
+    from nonrecours.simulate import simulate_population
+
+    pop = simulate_population(40, seed=4).recipients  # a 5 % extract: many small cells
+    df = pop.sample(frac=0.05, random_state=1)[["territory", "departement", *RIGHTS]]
+    res = _quiet(df, RIGHTS, min_cell=11)
+    t = res.table
+    assert (res.rules == "primary").sum() > 100 and (res.rules == "secondary").sum() > 20
+    assert (res.totals["status"] == "suppressed").any()
+    truth = _truth(df)
+    assert attack_admin(t, res.totals, truth, 11) == []
+
+
+def test_attacker_recovers_cells_of_primary_only_suppression():
+    """The attacker works: with primary suppression alone, it recovers small counts by subtraction."""
+    from attacker import attack_admin
+
+    from nonrecours.disclosure import protect_admin_counts
+    from nonrecours.territorial import count_cells
+
     df = _recipients(seed=3, D=40)
-    with pytest.warns(DisclosureWarning, match="suppressed"):
-        res = admin_rates(df, RIGHTS, min_cell=25)
-    t = res.table.merge(_true_counts(df), on=["territory", "right"])
-    assert (t["status"] == "secondary").any()
-    hidden = t[t["status"] != "published"]
-    # in each département x right, a published total minus published cells leaves the sum of the hidden
-    # ones; that sum identifies a cell only if exactly one hidden cell is non-empty
-    nonempty = hidden[hidden["true_n"].astype(int) > 0].groupby(["departement", "right"]).size()
-    deps = res.departements.set_index(["departement", "right"])
-    exposed = nonempty[nonempty == 1].index
-    assert (deps.loc[exposed, "status"] == "suppressed").all() if len(exposed) else True
-    # the totals published are the true ones
-    tot = t.groupby(["departement", "right"])["true_n"].sum()
-    pub = deps[deps["status"] == "published"]
-    np.testing.assert_array_equal(pub["n_eligible"].astype(int), tot.loc[pub.index])
-    # secondary cells are the smallest published cell of their département x right
-    for (dep, right), g in t.groupby(["departement", "right"]):
-        sec = g[g["status"] == "secondary"]
-        assert len(sec) <= 1
-        if len(sec):
-            others = g[g["status"] == "published"]
-            assert (others["true_n"].astype(int) >= int(sec["true_n"].iloc[0])).all()
+    cells = count_cells(df, RIGHTS)
+    table, totals, rules = protect_admin_counts(cells, min_cell=11)
+    naive = table.copy()
+    second = rules == "secondary"
+    for j, c in enumerate(("n_eligible", "n_takers", "n_non_takers")):
+        naive.loc[second, c] = cells.loc[second, c].to_numpy()
+    naive.loc[second, "status"] = "published"
+    found = attack_admin(naive, totals, _truth(df), 11)
+    assert len(found) > 5
+    assert any(hi - lo < 0.5 for *_, lo, hi in found)  # exact recoveries among them
 
 
-def test_secondary_rules_on_a_small_table():
+def test_departement_and_national_totals():
     df = pd.DataFrame({
-        "territory": ["a"] * 12 + ["b"] * 5 + ["c"] * 20 + ["d"] * 3 + ["e"] * 30 + ["f"] * 40 + ["g"] * 4,
-        "departement": ["01"] * 37 + ["02"] * 33 + ["03"] * 40 + ["04"] * 4})
-    df["tpn"] = 1.0
-    df.loc[df["territory"] == "e", "tpn"] = [np.nan] * 25 + [1.0] * 5  # e has 5 eligible: primary
-    with pytest.warns(DisclosureWarning, match="1 département totals suppressed"):
-        res = admin_rates(df, ["tpn"], min_cell=11)
-    st = dict(zip(res.table["territory"], res.table["status"]))
-    # 01: b primary, a (12 < 20) secondary; 02: d and e both primary -> nothing more;
-    # 03: f alone and published; 04: g alone and primary -> its total is suppressed
-    assert st == {"a": "secondary", "b": "primary", "c": "published", "d": "primary", "e": "primary",
-                  "f": "published", "g": "primary"}
-    dep = res.departements.set_index("departement")
-    assert dep.loc["04", "status"] == "suppressed" and pd.isna(dep.loc["04", "n_eligible"])
-    assert dep.loc["01", "n_eligible"] == 37 and dep.loc["01", "status"] == "published"
+        "territory": ["a"] * 30 + ["b"] * 5 + ["c"] * 40 + ["d"] * 4 + ["e"] * 60 + ["f"] * 70,
+        "departement": ["01"] * 75 + ["02"] * 4 + ["03"] * 130})
+    df["tpn"] = np.tile([1.0, 0.0], len(df) // 2 + 1)[:len(df)]
+    res = _quiet(df, ["tpn"], min_cell=11)
+    st = dict(zip(res.table["territory"], res.rules))
+    # 01: b primary, a (smallest) secondary; 02: d alone, total (2/2) primary -> at national level the
+    # smallest other département total (01) is suppressed with all its cells; 03 published
+    assert st == {"a": "secondary", "b": "primary", "c": "secondary", "d": "primary", "e": "published",
+                  "f": "published"}
+    tot = res.totals.set_index(["level", "departement"], drop=False)
+    assert list(res.totals["status"]) == ["suppressed", "suppressed", "published", "published"]
+    nat = res.totals[res.totals["level"] == "national"].iloc[0]
+    assert int(nat["n_eligible"]) == len(df) and len(tot) == 4
 
 
-def test_empty_suppressed_cell_does_not_protect_another():
-    # b has 0 eligible (suppressed but known to be empty is no protection for c)
-    df = pd.DataFrame({"territory": ["a"] * 15 + ["b"] * 3 + ["c"] * 4 + ["d"] * 20, "departement": "01"})
-    df["tpn"] = [1.0] * 15 + [np.nan] * 3 + [0.0] * 4 + [1.0] * 20
-    res = _quiet(df, ["tpn"])
-    st = dict(zip(res.table["territory"], res.table["status"]))
-    assert st == {"a": "secondary", "b": "primary", "c": "primary", "d": "published"}
+def test_protect_admin_counts_is_the_engine_interface():
+    from nonrecours.disclosure import protect_admin_counts
+    from nonrecours.territorial import count_cells
+
+    df = _recipients()
+    cells = count_cells(df, RIGHTS)
+    a, b, _ = protect_admin_counts(cells.sample(frac=1, random_state=1).reset_index(drop=True))
+    ref = _quiet(df, RIGHTS)
+    key = ["territory", "right"]
+    pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True), ref.table.sort_values(key, ignore_index=True))
+    with pytest.raises(InputError, match="more takers than eligibles"):
+        protect_admin_counts(cells.assign(n_takers=cells["n_eligible"] + 1))
+    with pytest.raises(InputError, match="appears twice"):
+        protect_admin_counts(pd.concat([cells, cells.head(1)]))
+    with pytest.raises(InputError, match="n_non_takers"):
+        protect_admin_counts(cells.assign(n_non_takers=0))
 
 
 def test_admin_bad_input():
@@ -123,9 +172,9 @@ def test_admin_bad_input():
     with pytest.raises(InputError, match="column 'tpn'"):
         admin_rates(bad, ["tpn"])
     split = df.copy()
-    split.loc[split["territory"] == "T001", "departement"] = ["01", "02"] * int((split["territory"] == "T001").sum() / 2) \
-        + ["01"] * int((split["territory"] == "T001").sum() % 2)
-    with pytest.raises(InputError, match="'T001'"):
+    rows = np.flatnonzero(split["territory"] == "T001")
+    split.loc[rows[1], "departement"] = "zz"
+    with pytest.raises(InputError, match=f"line {rows[1] + 2}"):
         admin_rates(split, ["tpn"])
     with pytest.raises(OptionError, match="min-cell"):
         admin_rates(df, ["tpn"], min_cell=0)

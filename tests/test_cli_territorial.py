@@ -65,8 +65,12 @@ def test_fit_admin_compare_end_to_end(files):
               "--totals-out", d / "deps.csv")
     assert res.exit_code == 0, res.output
     adm = read_table(d / "admin.csv")
-    assert set(adm["status"]) <= {"published", "primary", "secondary"}
-    assert (adm.loc[adm["right"] == "acs", "status"] == "primary").all()  # nobody eligible
+    assert set(adm["status"]) <= {"published", "suppressed"}
+    assert (adm.loc[adm["right"] == "acs", "status"] == "suppressed").all()  # nobody eligible
+    pub = adm[adm["status"] == "published"]
+    assert (pub[["n_eligible", "n_takers", "n_non_takers"]] >= 11).all().all()
+    deps = read_table(d / "deps.csv")
+    assert set(deps["level"]) == {"departement", "national"}
     res = run("compare", d / "sae.csv", "--truth", d / "admin.csv", "--out", d / "cmp.csv", "--detail-out",
               d / "detail.csv")
     assert res.exit_code == 0, res.output

@@ -69,11 +69,16 @@ def fit(
 def admin(
     recipients: Path = typer.Argument(..., help="Linked recipients file (recipients.csv of simulate, or a real extract)."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
-    min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells with fewer eligible recipients."),
+    min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
+                                 "or non-takers, and more cells so that none can be recovered from the totals."),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
-    totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département totals."),
+    totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
+                                              "national totals."),
 ) -> None:
-    """Exact take-up counts and rates per territory and right, with primary and secondary suppression."""
+    """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
+
+    The output tables are publishable: no figure is built from fewer than --min-cell eligibles, takers or
+    non-takers, and no suppressed count can be recovered from the published totals."""
     inputs = [recipients]
     check_table_output(out, inputs)
     if totals_out is not None:
@@ -84,7 +89,7 @@ def admin(
     typer.echo(f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary")
     write_table(res.to_frame(), out, inputs=inputs)
     if totals_out is not None:
-        write_table(res.departements, totals_out, option="--totals-out", inputs=inputs)
+        write_table(res.totals, totals_out, option="--totals-out", inputs=inputs)
     typer.echo(f"wrote {out}")
 
 

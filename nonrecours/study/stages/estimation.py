@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from ...disclosure import protect_domain_counts
 from ...estimation import QualityThresholds, estimate_rates, gap_between
 from ..config import StudyConfig
 from ._common import State
@@ -31,6 +35,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     gap = gap_between(qpv, dom.qpv, levels=(1, 0))  # from the QPV estimates and their covariance
     benefit = estimate_rates(design, rights, by=dom.benefit, **opts)
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
+    tables = _protect(design.data, [national, qpv, benefit, territory], dom, th.min_n)
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "
@@ -43,11 +48,35 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         "lonely PSU rule": meta["lonely_psu"],
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
                           f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
-        "publication": f"suppressed below {th.min_n} eligible respondents; unreliable below {th.reliable_n} "
-                       f"or CV above {th.max_cv:g}",
+        "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "
+                       "suppressed count can be recovered from the published totals; unreliable below "
+                       f"{th.reliable_n} or CV above {th.max_cv:g}",
     }
     return {"results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
-            "tables": {"estimates_national": national.to_frame(), "estimates_qpv": qpv.to_frame(),
-                       "gap_qpv": gap.to_frame(), "estimates_benefit": benefit.to_frame(),
-                       "estimates_territory": territory.to_frame()},
+            "tables": {"estimates_national": tables[0], "estimates_qpv": tables[1],
+                       "gap_qpv": _gap_table(gap.to_frame(), tables[1], dom.qpv), "estimates_benefit": tables[2],
+                       "estimates_territory": tables[3]},
             "methods": {"estimation": methods}}
+
+
+def _protect(data: pd.DataFrame, results: list, dom: Any, min_n: int) -> list[pd.DataFrame]:
+    """The published tables: suppressed cells blanked, and secondary suppression of the respondent counts
+    (:func:`~nonrecours.disclosure.protect_domain_counts`); territories nest in the QPV domains when each
+    territory of the sample lies in one."""
+    pairs = data[[dom.territory, dom.qpv]].dropna().astype(str).drop_duplicates()
+    nests = {}
+    if not pairs[dom.territory].duplicated().any():
+        nests[dom.territory] = (dom.qpv, dict(zip(pairs[dom.territory], pairs[dom.qpv])))
+    return protect_domain_counts([r.to_frame() for r in results], [None, dom.qpv, dom.benefit, dom.territory],
+                                 min_n=min_n, nests=nests)
+
+
+def _gap_table(gap: pd.DataFrame, qpv: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The gap table with the gaps of rights whose QPV or rest estimate is suppressed blanked."""
+    supp = set(qpv.loc[qpv["flag"] == "suppressed", "right"].astype(str))
+    hide = gap["right"].astype(str).isin(supp).to_numpy()
+    out = gap.copy()
+    for c in out.columns:
+        if c not in ("right", "domain_a", "domain_b") and hide.any():
+            out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
+    return out

@@ -1,0 +1,354 @@
+"""Disclosure control of published counts: primary and secondary cell suppression.
+
+One rule for every table that leaves the package for publication (INSEE's:
+no published figure built from fewer than ``min_cell`` individuals), stated
+for the counts a figure is built from, and protected against recovery by
+subtraction from the published totals.
+
+* :func:`complete_suppression` is the core: given cells that sum to
+  published group totals, some of them suppressed, it suppresses more cells
+  so that in every group the suppressed cells are either none, or at least
+  two whose sums of every count reach ``min_cell``. An attacker who solves the
+  linear relations (cells sum to the totals, counts are non-negative) then
+  only learns that each suppressed count lies in ``[0, S]`` with
+  ``S >= min_cell``: no count is recovered, nor even shown to be small.
+* :func:`protect_admin_counts` applies it to an administrative table already
+  aggregated (territory x right: eligibles, takers, non-takers) with its
+  département and national totals; every engine (pandas, DuckDB, Spark)
+  aggregates, then calls it.
+* :func:`protect_domain_counts` applies it to sample estimates by domain
+  (respondent counts ``n``), used by the study's estimation stage.
+
+The ``status`` published says only ``published`` or ``suppressed``: telling
+primary from secondary cells would tell an attacker that a secondary cell's
+counts are at least ``min_cell``, which narrows the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, OptionError, message
+
+__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "check_min_cell",
+           "ADMIN_COUNTS"]
+
+#: The counts of an administrative cell, in the order they are published.
+ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
+
+
+def check_min_cell(min_cell: object, where: str = "option min-cell") -> int:
+    """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`."""
+    if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
+        raise OptionError(message("the minimum cell size must be a positive integer", where=where,
+                                  found=repr(min_cell)))
+    return int(min_cell)
+
+
+def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.ndarray, order: np.ndarray,
+                         min_cell: int, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Secondary suppression: protect suppressed cells against recovery from their group totals.
+
+    Parameters
+    ----------
+    counts : ndarray (n_cells, k)
+        Non-negative counts of each cell (e.g. takers and non-takers).
+    suppressed : ndarray of bool (n_cells,)
+        Cells already suppressed (primary).
+    group : ndarray of int (n_cells,)
+        Group of each cell, codes ``0..G-1``: the cells of a group sum to a published total.
+    order : ndarray (n_cells,)
+        Preference among cells of a group: the lowest are suppressed first.
+    min_cell : int
+    active : ndarray of bool (G,), optional
+        Groups whose total is published (default all); others need no protection.
+
+    Returns
+    -------
+    suppressed : ndarray of bool
+        Primary and secondary cells.
+    exhausted : ndarray of bool (G,)
+        Active groups that even suppressing every cell does not protect (fewer
+        than two cells, or totals below ``min_cell``): their total must be suppressed.
+
+    Notes
+    -----
+    A group is safe when it has no suppressed cell, or at least two whose sums
+    :math:`S_j` of every count :math:`j` reach ``min_cell``. Then the linear
+    relations leave each suppressed count anywhere in :math:`[0, S_j]`
+    (put the whole sum on that cell and zero on the others; with two cells or
+    more the lower bound is 0), which contains values of ``min_cell`` and more.
+    Unsafe groups take their published cells in ``order`` until safe (one
+    vectorised pass over all groups: cumulative sums within groups).
+    """
+    counts = np.asarray(counts, dtype=np.int64).reshape(len(suppressed), -1)
+    supp = np.asarray(suppressed, dtype=bool).copy()
+    group = np.asarray(group, dtype=np.int64)
+    n_groups = int(group.max()) + 1 if group.size else 0
+    if active is None:
+        active = np.ones(n_groups, dtype=bool)
+    k = np.bincount(group, weights=supp, minlength=n_groups)
+    sums = np.stack([np.bincount(group, weights=c * supp, minlength=n_groups) for c in counts.T], axis=1)
+    need_k = np.where(k > 0, np.maximum(2 - k, 0), 0)
+    need = np.where(k[:, None] > 0, np.maximum(min_cell - sums, 0), 0)
+    unsafe = active & (k > 0) & ((need_k > 0) | (need > 0).any(axis=1))
+    cand = np.flatnonzero(~supp & unsafe[group])
+    exhausted = unsafe.copy()
+    if cand.size:
+        cand = cand[np.lexsort((order[cand], group[cand]))]
+        g = group[cand]
+        start = np.r_[True, g[1:] != g[:-1]]
+        first_pos = np.maximum.accumulate(np.where(start, np.arange(g.size), 0))
+
+        def within(x: np.ndarray) -> np.ndarray:  # cumulative sums restarting at each group
+            c = np.cumsum(x, axis=0)
+            base = np.where(first_pos > 0, 1, 0)
+            prev = c[first_pos - base] * base.reshape(-1, *([1] * (x.ndim - 1)))
+            return c - prev
+
+        ck = np.arange(g.size) - first_pos + 1
+        cs = within(counts[cand])
+        met = (ck >= need_k[g]) & (cs >= need[g]).all(axis=1)
+        # position of the first 'met' in each group (or past the end when never met)
+        big = np.iinfo(np.int64).max
+        first_met = np.full(n_groups, big)
+        np.minimum.at(first_met, g[met], np.arange(g.size)[met])
+        take = np.arange(g.size) <= first_met[g]
+        supp[cand[take]] = True
+        exhausted[np.unique(g[met])] = False
+    return supp, exhausted
+
+
+def _int_counts(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | (v < 0) | (v != np.round(v))
+    if bad.any():
+        raise InputError(message("counts must be non-negative integers", where=f"{source}, column {col!r}",
+                                 found=f"{int(bad.sum())} bad values"))
+    return v.astype(np.int64)
+
+
+def _masked(values: np.ndarray, keep: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64), ~np.asarray(keep, dtype=bool))
+
+
+def _rate(k: np.ndarray, n: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(keep & (n > 0), k / np.maximum(n, 1), np.nan)
+
+
+def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: str = "territory",
+                         departement: str = "departement") -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Primary and secondary suppression of an aggregated territory x right table of counts.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        One row per territory x right: ``territory``, ``departement``, ``right``,
+        ``n_eligible``, ``n_takers`` (``n_non_takers`` optional, checked to equal
+        their difference). A territory lies in one département.
+    min_cell : int
+        A figure built from fewer individuals is not published (default 11).
+
+    Returns
+    -------
+    table : DataFrame
+        ``territory``, ``departement``, ``right``, ``n_eligible``, ``n_takers``,
+        ``n_non_takers``, ``rate``, ``status`` (``published`` or ``suppressed``);
+        counts and rate missing where suppressed. Rows in the order given.
+    totals : DataFrame
+        ``level`` (``departement`` or ``national``), ``departement`` (empty for
+        the national rows), ``right``, the three counts, ``rate``, ``status``.
+    rule : ndarray of str
+        Per cell of ``table``: ``primary``, ``secondary`` or ``published``
+        (for the producer; not to be published).
+
+    Notes
+    -----
+    Primary: a cell (territory, département or national) with fewer than
+    ``min_cell`` eligibles, takers or non-takers. Secondary
+    (:func:`complete_suppression`), from the top down: the suppressed
+    département totals of a right are completed against the national total
+    (a département total suppressed has all its territory cells suppressed
+    with it; if no completion protects them, the national total is
+    suppressed), then the suppressed cells of each published département
+    total are completed against it, smallest eligible counts first (ties by
+    territory code). Hundepool et al. (2012), *Statistical Disclosure
+    Control*, sections 4.2-4.3.
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"territory": ["a", "b", "c"], "departement": "01", "right": "tpn",
+    ...                       "n_eligible": [30, 5, 40], "n_takers": [15, 2, 20]})
+    >>> protect_admin_counts(cells)[0]["status"].tolist()
+    ['suppressed', 'suppressed', 'published']
+    """
+    m = check_min_cell(min_cell)
+    source = "aggregated counts"
+    missing = [c for c in (territory, departement, "right", "n_eligible", "n_takers") if c not in cells.columns]
+    if missing:
+        raise InputError(message("missing columns", where=source, found=", ".join(map(repr, missing)),
+                                 expected="territory, departement, right, n_eligible, n_takers"))
+    E = _int_counts(cells, "n_eligible", source)
+    T = _int_counts(cells, "n_takers", source)
+    if (T > E).any():
+        raise InputError(message("more takers than eligibles", where=f"{source}, column 'n_takers'",
+                                 found=f"{int((T > E).sum())} cells"))
+    N = E - T
+    if "n_non_takers" in cells.columns and not np.array_equal(_int_counts(cells, "n_non_takers", source), N):
+        raise InputError(message("non-takers are not eligibles minus takers", where=f"{source}, column 'n_non_takers'"))
+    for col in (territory, departement, "right"):
+        if cells[col].isna().any():
+            raise InputError(message("missing codes", where=f"{source}, column {col!r}",
+                                     found=f"{int(cells[col].isna().sum())} empty rows"))
+    if cells.duplicated([territory, "right"]).any():
+        raise InputError(message("a territory x right cell appears twice", where=source,
+                                 found=f"{int(cells.duplicated([territory, 'right']).sum())} repeated cells"))
+    t_code, t_lab = pd.factorize(cells[territory].astype(str), sort=True)
+    d_code, d_lab = pd.factorize(cells[departement].astype(str), sort=True)
+    r_code, r_lab = pd.factorize(cells["right"].astype(str))
+    per_terr = pd.DataFrame({"t": t_code, "d": d_code}).drop_duplicates()
+    if per_terr["t"].duplicated().any():
+        raise InputError(message("territories spread over several départements", where=source,
+                                 found=f"{int(per_terr['t'].duplicated().sum())} territories",
+                                 hint="a territory must lie in one département"))
+    nd, nr = len(d_lab), len(r_lab)
+    counts = np.stack([E, T, N], axis=1)
+    # département x right totals (group code r * nd + d) and national totals per right
+    dgrp = r_code * nd + d_code
+    dtot = np.stack([np.bincount(dgrp, weights=c, minlength=nr * nd) for c in counts.T], axis=1).astype(np.int64)
+    dexists = np.bincount(dgrp, minlength=nr * nd) > 0
+    ntot = np.stack([np.bincount(r_code, weights=c, minlength=nr) for c in counts.T], axis=1).astype(np.int64)
+    # primary
+    cell_p = (counts < m).any(axis=1)
+    dep_p = dexists & (dtot < m).any(axis=1)
+    nat_p = (ntot < m).any(axis=1)
+    # départements against the nation: groups = rights
+    dright = np.repeat(np.arange(nr), nd)
+    dep_s, exhausted = complete_suppression(dtot, dep_p | ~dexists, dright, dtot[:, 0], m, active=~nat_p)
+    dep_s &= dexists
+    nat_s = nat_p | exhausted
+    # territories against their département: a suppressed département takes all its cells
+    cell_s0 = cell_p | dep_s[dgrp]
+    cell_s, _ = complete_suppression(counts, cell_s0, dgrp, E * (len(t_lab) + 1) + t_code, m, active=~dep_s)
+    pub = ~cell_s
+    table = pd.DataFrame({
+        "territory": cells[territory].astype(str).to_numpy(), "departement": cells[departement].astype(str).to_numpy(),
+        "right": cells["right"].astype(str).to_numpy(),
+        **{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
+        "rate": _rate(T, E, pub), "status": np.where(pub, "published", "suppressed")})
+    rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
+    dsel = np.flatnonzero(dexists)
+    dpub = ~dep_s[dsel]
+    dep = pd.DataFrame({
+        "level": "departement", "departement": np.asarray(d_lab)[dsel % nd], "right": np.asarray(r_lab)[dsel // nd],
+        **{name: _masked(dtot[dsel, j], dpub) for j, name in enumerate(ADMIN_COUNTS)},
+        "rate": _rate(dtot[dsel, 1], dtot[dsel, 0], dpub), "status": np.where(dpub, "published", "suppressed")})
+    dep = dep.sort_values(["departement"], kind="stable", ignore_index=True)
+    npub = ~nat_s
+    nat = pd.DataFrame({
+        "level": "national", "departement": pd.NA, "right": np.asarray(r_lab),
+        **{name: _masked(ntot[:, j], npub) for j, name in enumerate(ADMIN_COUNTS)},
+        "rate": _rate(ntot[:, 1], ntot[:, 0], npub), "status": np.where(npub, "published", "suppressed")})
+    totals = pd.concat([dep, nat], ignore_index=True)
+    totals["departement"] = totals["departement"].astype(object)
+    return table, totals, rule
+
+
+def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | None], *, min_n: int,
+                          nests: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+                          flag: str = "flag") -> list[pd.DataFrame]:
+    """Secondary suppression of sample estimates by domain, so that no suppressed ``n`` is recovered.
+
+    Parameters
+    ----------
+    tables : sequence of DataFrame
+        Estimate tables (``nonrecours estimate`` format: domain column,
+        ``right``, ``n``, ..., ``flag``), one per partition of the same
+        respondents; ``by[i]`` is the domain column of ``tables[i]`` (None for
+        the national table). Suppressed rows have ``flag == 'suppressed'``.
+    min_n : int
+        The suppression threshold in eligible respondents.
+    nests : mapping, optional
+        ``{fine: (coarse, {fine label: coarse label})}`` when every domain of
+        ``fine`` lies in one domain of ``coarse`` (e.g. territory within
+        is_qpv): the cells of ``fine`` then sum to the published ``coarse``
+        cells, not only to the national total.
+
+    Returns
+    -------
+    list of DataFrame
+        The tables with suppressed rows blanked: ``n``, ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``df``, ``deff``, ``cv`` missing and ``flag``
+        ``suppressed`` (``df`` and ``deff`` would give ``n`` back). An empty
+        domain (no eligible respondent, e.g. a right its benefit excludes)
+        keeps ``n = 0``: it describes no one, and needs no protection.
+
+    Notes
+    -----
+    Each right of each partition is a group of cells summing to the
+    national ``n`` (or to the ``coarse`` cell they nest in), completed with
+    :func:`complete_suppression`, smallest ``n`` first. Since a blank ``n``
+    is known to be at least 1, the count protected is ``n - 1`` against
+    ``min_n - 1``: each suppressed ``n`` can then be anything from 1 to at
+    least ``min_n``. A suppressed coarse cell takes its nested cells with it; a
+    suppressed national cell needs no protection below it.
+    """
+    nests = dict(nests or {})
+    out = [t.copy() for t in tables]
+    by = list(by)
+    idx = {b: i for i, b in enumerate(by)}
+    nat_supp: set[str] = set()
+    if None in idx:
+        t = out[idx[None]]
+        nat_supp = set(t.loc[t[flag] == "suppressed", "right"].astype(str))
+    for i in sorted((i for i, b in enumerate(by) if b is not None), key=lambda i: by[i] in nests):
+        b = by[i]
+        t = out[i]
+        if t.empty:
+            continue
+        n = pd.to_numeric(t["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+        supp = (t[flag] == "suppressed").to_numpy() & (n > 0)  # an empty domain describes no one
+        right = t["right"].astype(str)
+        coarse, mapping = nests.get(b, (None, None))
+        if coarse is not None and coarse in idx:
+            ct = out[idx[coarse]]
+            parent = t[b].astype(str).map({str(k): str(v) for k, v in dict(mapping).items()})
+            key = right + "\x1f" + parent.fillna("").astype(str)
+            ckey = ct["right"].astype(str) + "\x1f" + ct[coarse].astype(str)
+            csupp = dict(zip(ckey, (ct[flag] == "suppressed").to_numpy()))
+            parent_s = key.map(csupp).fillna(True).to_numpy(dtype=bool) | parent.isna().to_numpy()
+            supp = supp | parent_s
+            gcode, _ = pd.factorize(key)
+            active = ~np.bincount(gcode, weights=parent_s, minlength=gcode.max() + 1).astype(bool)
+        else:
+            gcode, glab = pd.factorize(right)
+            active = ~np.isin(np.asarray(glab), list(nat_supp))
+        rank = n * (len(t) + 1) + np.arange(len(t))
+        # a blank n is known to be >= 1 (zeros are published): protect the part above 1
+        slack = np.maximum(n - 1, 0)[:, None]
+        new, _ = complete_suppression(slack, supp, gcode, rank, max(int(min_n) - 1, 1), active=active)
+        out[i] = _blank(t, new, flag)
+    if None in idx:
+        t = out[idx[None]]
+        out[idx[None]] = _blank(t, (t[flag] == "suppressed").to_numpy(), flag)
+    return out
+
+
+_BLANKED = ("n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv")
+
+
+def _blank(t: pd.DataFrame, supp: np.ndarray, flag: str) -> pd.DataFrame:
+    t = t.copy()
+    for c in _BLANKED:
+        if c in t.columns:
+            if c == "n":
+                n = pd.to_numeric(t[c], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+                t[c] = _masked(n, ~supp | (n == 0))
+            else:
+                t[c] = np.where(supp, np.nan, pd.to_numeric(t[c], errors="coerce").to_numpy(dtype=float))
+    t[flag] = np.where(supp, "suppressed", t[flag].to_numpy(dtype=object))
+    return t

@@ -33,8 +33,8 @@ import pandas as pd
 
 from .errors import InputError, OptionError, message
 
-__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "check_min_cell",
-           "ADMIN_COUNTS"]
+__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "blank_suppressed",
+           "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -336,6 +336,12 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
         t = out[idx[None]]
         out[idx[None]] = _blank(t, (t[flag] == "suppressed").to_numpy(), flag)
     return out
+
+
+def blank_suppressed(table: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:
+    """An estimate table with its ``suppressed`` rows blanked (``n``, ``df``, ``deff`` too; ``n = 0`` kept)."""
+    return _blank(table, ((table[flag] == "suppressed") & (pd.to_numeric(table["n"], errors="coerce") > 0)).to_numpy(),
+                  flag)
 
 
 _BLANKED = ("n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv")

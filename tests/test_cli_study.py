@@ -26,7 +26,7 @@ def test_demo_writes_population_study_and_results(demo):
     out, res = demo
     assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv"}
     assert "seed = 2" in (out / "study.toml").read_text()
-    assert (out / "results" / "report.html").is_file() and (out / "results" / "manifest.json").is_file()
+    assert (out / "results" / "publication" / "report.html").is_file() and (out / "results" / "publication" / "manifest.json").is_file()
     assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout
     for right in ("cmuc", "acs", "tpn", "tss"):
         assert right in res.stdout
@@ -45,11 +45,11 @@ def test_run_with_and_without_overwrite(demo):
     study = str(out / "study.toml")
     res = runner.invoke(app, ["run", study])
     assert res.exit_code == 2 and "--overwrite" in res.stderr
-    before = (out / "results" / "report.html").read_bytes()
+    before = (out / "results" / "publication" / "report.html").read_bytes()
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
     assert "wrote 13 files" in res.stdout
-    assert (out / "results" / "report.html").read_bytes() == before
+    assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 
 def test_bad_study_file_exits_2(tmp_path, demo):

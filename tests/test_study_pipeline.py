@@ -40,11 +40,16 @@ def population(tmp_path_factory) -> Path:
     return folder
 
 
+def _files(folder):
+    """Every file of a run's folder, by path relative to it."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def run(population):
     study = write_study(population)
     result = run_study(study)
-    first = {p.name: p.read_bytes() for p in result.folder.iterdir()}
+    first = _files(result.folder)
     again = run_study(study, overwrite=True)
     return result, first, again
 
@@ -52,7 +57,9 @@ def run(population):
 def test_files_present(run):
     result, first, _ = run
     assert set(OUTPUT_FILES) <= set(first)
-    assert not [n for n in first if n.endswith(".tmp") or n.startswith(".")]
+    assert not [n for n in first if n.endswith(".tmp") or "/." in n or n.startswith(".")]
+    assert sorted(p.name for p in result.folder.iterdir()) == ["microdata", "publication"]
+    assert not [p for p in result.folder.parent.iterdir() if p.name.startswith(".")]  # no staging left
     nat = result.tables["estimates_national"]
     assert list(nat["right"]) == ["cmuc", "acs", "tpn", "tss"]
     assert {"n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag"} <= set(nat.columns)
@@ -62,9 +69,10 @@ def test_files_present(run):
 
 def test_manifest_hashes(run):
     result, _, _ = run
-    m = json.loads((result.folder / "manifest.json").read_text())
+    m = json.loads((result.folder / "publication" / "manifest.json").read_text())
     assert verify_manifest(m, result.folder) == []
-    assert set(m["outputs"]) == set(OUTPUT_FILES) - {"manifest.json"}
+    assert set(m["outputs"]) == set(OUTPUT_FILES) - {"publication/manifest.json"}
+    assert set(m["publication"]) == {"publication", "microdata"}
     pop = result.config.frame.path.parent
     assert m["inputs"]["frame.path"]["sha256"] == sha256_file(pop / "recipients.csv")
     assert m["inputs"]["territorial.truth"]["path"] == "population/truth.csv"
@@ -77,19 +85,19 @@ def test_manifest_hashes(run):
 
 def test_rerun_identical_but_timings(run):
     result, first, again = run
-    second = {p.name: p.read_bytes() for p in again.folder.iterdir()}
+    second = _files(again.folder)
     assert first.keys() == second.keys()
     for name in first:
-        if name != "manifest.json":
+        if name != "publication/manifest.json":
             assert first[name] == second[name], name
-    m1, m2 = json.loads(first["manifest.json"]), json.loads(second["manifest.json"])
+    m1, m2 = json.loads(first["publication/manifest.json"]), json.loads(second["publication/manifest.json"])
     m1.pop("timings_seconds"), m2.pop("timings_seconds")
     assert m1 == m2
 
 
 def test_report_sections_and_images(run):
     result, first, _ = run
-    html = first["report.html"].decode()
+    html = first["publication/report.html"].decode()
     for sid, _ in SECTIONS:
         assert f'<section id="{sid}">' in html
     assert html.count('<img src="data:image/png;base64,') == 4  # weights, QPV gap, caterpillar, shrinkage
@@ -143,12 +151,102 @@ def test_collected_answers_give_the_dry_run_estimates(run, tmp_path):
     real = run_study(study)
     for name in ("estimates_national", "gap_qpv", "estimates_territory", "sae"):
         pd.testing.assert_frame_equal(real.tables[name], result.tables[name])
-    assert "collected" in (real.folder / "report.html").read_text()
+    assert "collected" in (real.folder / "publication" / "report.html").read_text()
 
 
 def test_territorial_disabled(population, tmp_path):
     shutil.copytree(population / "population", tmp_path / "population")
     study = write_study(tmp_path, **{"[territorial]\n": "[territorial]\nenabled = false\n"})
     res = run_study(study)
-    assert "sae" not in res.tables and not (res.folder / "sae.csv").exists()
-    assert "did not run" in (res.folder / "report.html").read_text()
+    assert "sae" not in res.tables and not (res.folder / "publication" / "sae.csv").exists()
+    assert "did not run" in (res.folder / "publication" / "report.html").read_text()
+
+
+def test_publication_has_no_row_per_person(run):
+    """Nothing in publication/ has a row per recipient, an id or a recipient's own columns."""
+    result, first, _ = run
+    weights = result.tables["weights"]
+    ids = set(weights["id"].astype(str)) | set(weights["psu"].astype(str))
+    personal = {"id", "psu", "age_band", "household", "housing", "responded", "weight", "g", "pi"}
+    pub = {k: v for k, v in first.items() if k.startswith("publication/")}
+    assert {k for k in first if k.startswith("microdata/")} == {"microdata/sample.csv", "microdata/weights.csv",
+                                                               "microdata/comparison.csv"}
+    for name, data in pub.items():
+        text = data.decode()
+        assert not any(i in text for i in ids), name  # no identifier anywhere, the report included
+        if name.endswith(".csv"):
+            df = pd.read_csv(result.folder / name)
+            assert not personal & set(df.columns), name
+            assert len(df) < len(weights) / 2, name
+    html = first["publication/report.html"].decode()
+    assert "microdata/" in html and "publication/" in html
+
+
+def _true_n(weights: pd.DataFrame, by: str | None) -> dict:
+    """Eligible respondents per domain x right, from the confidential weights file."""
+    rights = ["cmuc", "acs", "tpn", "tss"]
+    resp = weights[weights["weight"] > 0]
+    out = {}
+    for r in rights:
+        el = resp[resp[r].notna()]
+        if by is None:
+            out[(None, None, r)] = len(el)
+        else:
+            for k, v in el.groupby(el[by].astype(str)).size().items():
+                out[(by, k, r)] = int(v)
+            for k in resp[by].astype(str).unique():
+                out.setdefault((by, k, r), 0)
+    return out
+
+
+def test_attacker_recovers_no_small_count_from_publication(run):
+    """From every table of publication/ (the report shows the same numbers), the linear relations between
+    domain counts and their totals recover no count below the threshold."""
+    from attacker import attack_domains
+
+    result, _, _ = run
+    pub = result.folder / "publication"
+    min_n = result.config.estimation.thresholds.min_n
+    assert min_n == 11
+    weights = result.tables["weights"]
+    truth = {**_true_n(weights, None), **_true_n(weights, "is_qpv"), **_true_n(weights, "benefit"),
+             **_true_n(weights, "territory")}
+    read = {name: pd.read_csv(pub / f"{name}.csv", dtype={"territory": str, "is_qpv": str, "benefit": str})
+            for name in ("estimates_national", "estimates_qpv", "estimates_benefit", "estimates_territory", "sae")}
+
+    def cells(name, by):
+        t = read[name]
+        out = []
+        for row in t.itertuples():
+            key = (by, str(getattr(row, by)) if by else None, row.right)
+            n = None if pd.isna(row.n) else int(row.n)
+            if n is not None:
+                assert n == truth[key], key  # published counts are the true ones
+            out.append((key, n))
+        return out
+
+    nat = {k[2]: n for k, n in cells("estimates_national", None)}
+    qpv = cells("estimates_qpv", "is_qpv")
+    ben = cells("estimates_benefit", "benefit")
+    ter = cells("estimates_territory", "territory")
+    sae = read["sae"]
+    in_s = sae[sae["in_sample"]]
+    ter_known = [(("territory", t, r), int(n)) for t, r, n in zip(in_s["territory"], in_s["right"], in_s["n"])]
+    groups = []
+    qmap = dict(zip(weights["territory"].astype(str), weights["is_qpv"].astype(str)))
+    for r, total in nat.items():
+        groups.append(([c for c in qpv if c[0][2] == r], total))
+        groups.append(([c for c in ben if c[0][2] == r], total))
+        groups.append(([c for c in ter if c[0][2] == r], total))
+        for q, n_q in ((k[1], n) for k, n in qpv if k[2] == r):
+            groups.append(([c for c in ter if c[0][2] == r and qmap[c[0][1]] == q], n_q))
+    groups.append((ter_known, None))  # known values from the small-area table
+    suppressed = [k for g, _ in groups for k, n in g if n is None]
+    assert len(suppressed) > 50 and any(truth[k] < min_n for k in suppressed)
+    assert attack_domains(groups, truth, min_n) == []
+    # the attacker is not blind: one suppressed cell beside a published one is recovered by subtraction,
+    # and two small ones are shown small
+    assert attack_domains([([(("x", 0, "r"), None), (("y", 0, "r"), 5)], 8)], {("x", 0, "r"): 3,
+                                                                              ("y", 0, "r"): 5}, min_n)
+    two = {("x", 0, "r"): 3, ("z", 0, "r"): 4}
+    assert len(attack_domains([([(k, None) for k in two], 7)], two, min_n)) == 2

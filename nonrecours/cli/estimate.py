@@ -10,7 +10,8 @@ import typer
 from .._checks import check_level, parse_list
 from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
-from ..estimation import estimate_gap, estimate_rates
+from ..disclosure import blank_suppressed
+from ..estimation import QualityThresholds, estimate_gap, estimate_rates
 from ..io import check_table_output, read_table, write_table
 from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
 from ..weights.sidecar import load_weighted_design, sidecar_path
@@ -78,6 +79,8 @@ def estimate(
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
     gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
                                    "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
+    min_n: int = typer.Option(11, "--min-n", help="Suppress (do not publish) estimates from fewer eligible "
+                              "respondents; their n, df and deff are blanked too."),
     replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights recorded by 'nonrecours "
                                     "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
@@ -88,6 +91,10 @@ def estimate(
     check_option("--df", df, DFRule)
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
+    if min_n < 0:
+        raise OptionError(message("the suppression threshold must be non-negative", where="option --min-n",
+                                  expected="an integer >= 0", found=str(min_n)))
+    thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap_option(gap)
@@ -98,12 +105,13 @@ def estimate(
     data = read_table(sample, option="SAMPLE")
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
-    result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df)
-    table = result.to_frame()
+    result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df, thresholds=thresholds)
+    table = blank_suppressed(result.to_frame())
     gap_table = None
     if gap_col is not None:
         gap_table = estimate_gap(design, right_list, gap_col, levels=gap_levels,
-                                 by=[b for b in by_list if b != gap_col], ci=ci, level=level, df=df).to_frame()
+                                 by=[b for b in by_list if b != gap_col], ci=ci, level=level, df=df,
+                                 thresholds=thresholds).to_frame()
     if out is None:
         echo_table(table)
         if gap_table is not None:

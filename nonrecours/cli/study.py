@@ -27,7 +27,9 @@ def run(
     cfg = load_study(study)
     result = run_study(cfg, overwrite=overwrite, progress=_progress)
     echo_table(summary_table(result))
-    typer.echo(f"wrote {len(result.files)} files to {result.folder} (open {result.folder / 'report.html'})")
+    typer.echo(f"wrote {len(result.files)} files to {result.folder}: share {result.folder / 'publication'} "
+               f"(open {result.folder / 'publication' / 'report.html'}); {result.folder / 'microdata'} is "
+               "confidential (one row per recipient)")
 
 
 @handle_errors
@@ -44,7 +46,7 @@ def demo(
                "and the QPV - rest gap:")
     echo_table(summary_table(result))
     typer.echo(f"study file {Path(out) / 'study.toml'}; results in {result.folder} "
-               f"(open {result.folder / 'report.html'})")
+               f"(open {result.folder / 'publication' / 'report.html'}; microdata/ is confidential)")
 
 
 def register(app: typer.Typer) -> None:

@@ -329,6 +329,11 @@ class _Report:
     def provenance(self) -> str:
         p = self.p
         out = []
+        if p.get("folders"):
+            from .section_publication import render as publication_note
+
+            out.append(publication_note(p["folders"].get("microdata", []),
+                                        _settings(p).get("thresholds", {}).get("min_n"), p.get("lang", "en")))
         if p.get("versions"):
             out.append(table(list(p["versions"].items()), ["package", "version"], numeric_from=2))
         if p.get("seeds"):

@@ -4,8 +4,14 @@
 file, the output folder, the columns the study names), runs the stages of
 :mod:`nonrecours.study.stages` in memory, then writes every table atomically,
 renders the report from the written tables, and ends with ``manifest.json``.
-A run writes nothing until all stages have succeeded, never overwrites an
-input, and refuses a non-empty output folder unless ``overwrite=True``.
+Everything is written into a staging folder next to the output folder, which
+is moved into place only when the report and manifest are written: a run
+killed midway leaves no half-finished results, and the next run removes its
+staging folder. The output folder has ``publication/`` (report, aggregated
+tables, manifest: may be shared) and ``microdata/`` (one row per recipient:
+confidential). A run writes nothing until all stages have succeeded, never
+overwrites an input, and refuses a non-empty output folder unless
+``overwrite=True``.
 Re-running the same study gives byte-identical files; only the timings in
 the manifest differ.
 """
@@ -13,6 +19,8 @@ the manifest differ.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -30,13 +38,24 @@ from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
-__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES"]
+__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
+           "PUBLICATION_TABLES", "MICRODATA_TABLES"]
 
-#: Tables written by a run, in order (file ``<name>.csv``); absent when their stage did not run.
+#: Folders of a run's output: what may be shared, and what must stay with the producer.
+PUBLICATION = "publication"
+MICRODATA = "microdata"
+#: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
+PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
+                      "estimates_territory", "sae", "comparison_summary")
+#: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
+#: rates per territory from the administrative counts (comparison).
+MICRODATA_TABLES = ("sample", "weights", "comparison")
+#: Tables written by a run, in order.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "sae", "comparison", "comparison_summary")
-#: Every file a run may write.
-OUTPUT_FILES = tuple(f"{t}.csv" for t in OUTPUT_TABLES) + ("report.html", "manifest.json")
+#: Every file a run may write, relative to its output folder.
+OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
+    f"{PUBLICATION}/report.html", f"{PUBLICATION}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -50,7 +69,7 @@ class StudyResult:
     folder : Path
         The output folder.
     files : dict of str to Path
-        Output files by name (``manifest.json`` included).
+        Output files by path relative to ``folder`` (``publication/manifest.json`` included).
     tables : dict of str to DataFrame
         The tables as written (read back from the files).
     manifest : dict
@@ -102,20 +121,63 @@ class _Timer:
                           f"   (total {time.perf_counter() - self.start:6.2f} s)")
 
 
+def _is_run_output(entry: Path) -> bool:
+    """An entry a run writes in its folder (this layout, or the flat one of earlier versions)."""
+    flat = {Path(f).name for f in OUTPUT_FILES}
+    return (entry.is_dir() and entry.name in (PUBLICATION, MICRODATA)) or (entry.is_file() and entry.name in flat)
+
+
 def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:
-    """Refuse a non-empty output folder (unless overwrite) and one that would replace an input."""
+    """Refuse a non-empty output folder (unless overwrite), one holding an input, and, with overwrite, one
+    holding anything a run does not write (a run replaces the whole folder)."""
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the output folder is a file", where=f"output.folder {str(folder)!r}",
                                   hint="choose a folder name"))
-    resolved = {name: p.resolve() for name, p in inputs.items()}
-    for key, p in resolved.items():
-        if p.parent == folder.resolve() and p.name in OUTPUT_FILES:
-            raise OutputError(message("an output would overwrite an input file", where=key,
-                                      found=repr(str(p)), hint="choose another output.folder"))
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
-                                  hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
-                                       "the files of a previous run"))
+    root = folder.resolve()
+    for key, p in inputs.items():
+        if root == p.resolve() or root in p.resolve().parents:
+            raise OutputError(message("an output would overwrite an input file: the input lies in the output folder",
+                                      where=key, found=repr(str(p)), hint="choose another output.folder"))
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
+                                      hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
+                                           "the files of a previous run"))
+        other = [e for e in folder.iterdir() if not _is_run_output(e)]
+        if other:
+            raise OutputError(message("the output folder holds files a run did not write; --overwrite replaces "
+                                      "the whole folder", where=f"output.folder {str(folder)!r}",
+                                      found=f"{len(other)} other entries such as {other[0].name!r}",
+                                      hint="move them, or choose a new folder"))
+
+
+def _staging_names(folder: Path) -> tuple[str, str]:
+    return f".{folder.name}.staging-", f".{folder.name}.old-"
+
+
+def _clean_strays(folder: Path) -> list[Path]:
+    """Remove the staging and set-aside folders an earlier run left when it was killed."""
+    parent = folder.parent
+    if not parent.is_dir():
+        return []
+    prefixes = _staging_names(folder)
+    stray = [e for e in parent.iterdir() if e.is_dir() and e.name.startswith(prefixes)]
+    for e in stray:
+        shutil.rmtree(e, ignore_errors=True)
+    for e in folder.rglob(".*.tmp") if folder.is_dir() else ():
+        e.unlink(missing_ok=True)  # temporary files of the atomic writes of earlier versions
+    return stray
+
+
+def _move_into_place(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging``: set the old one aside, rename, then delete the old one."""
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[1], dir=folder.parent))
+        os.replace(folder, old / "run")
+        os.replace(staging, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, folder)
 
 
 def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = False,
@@ -149,11 +211,12 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
 
     Notes
     -----
-    Outputs: ``allocation.csv``, ``sample.csv``, ``weights.csv``,
-    ``estimates_national.csv``, ``estimates_qpv.csv``, ``gap_qpv.csv``,
-    ``estimates_benefit.csv``, ``estimates_territory.csv``, ``sae.csv``
-    (territorial phase), ``comparison.csv`` and ``comparison_summary.csv``
-    (when true rates are given), ``report.html`` and ``manifest.json``.
+    Outputs in ``publication/``: ``allocation.csv``, ``estimates_national.csv``,
+    ``estimates_qpv.csv``, ``gap_qpv.csv``, ``estimates_benefit.csv``,
+    ``estimates_territory.csv``, ``sae.csv`` (territorial phase),
+    ``comparison_summary.csv`` (when true rates are given), ``report.html``
+    and ``manifest.json``; in ``microdata/``: ``sample.csv``, ``weights.csv``
+    and ``comparison.csv`` (true rates per territory).
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -161,6 +224,8 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     --------
     >>> result = run_study("examples/study.toml", overwrite=True)   # doctest: +SKIP
     >>> result.tables["estimates_national"][["right", "estimate"]]  # doctest: +SKIP
+    >>> sorted(p.name for p in result.folder.iterdir())              # doctest: +SKIP
+    ['microdata', 'publication']
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
     folder = cfg.output.folder
@@ -184,29 +249,58 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
             else:
                 state[key] = value
 
+    _clean_strays(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[0], dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
+    try:
+        files, tables, provenance, manifest = _write(cfg, state, staging, inputs, notes, timer)
+        _move_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = {name: folder / name for name in files}
+    return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
+
+
+def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Mapping[str, Path],
+           notes: list[str], timer: _Timer) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
+    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
+    input_paths = list(inputs.values())
     with timer("writing"):
-        folder.mkdir(parents=True, exist_ok=True)
-        input_paths = list(inputs.values())
         files: dict[str, Path] = {}
+        for sub in (PUBLICATION, MICRODATA):
+            (staging / sub).mkdir()
         for name in OUTPUT_TABLES:
-            path = folder / f"{name}.csv"
             if name in state["tables"]:
-                files[path.name] = write_table(state["tables"][name], path, option="output.folder",
-                                               inputs=input_paths)
-            elif overwrite and path.is_file() and path.resolve() not in {p.resolve() for p in input_paths}:
-                path.unlink()  # stale table of a previous run whose stage did not run this time
+                rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
+                files[rel] = write_table(state["tables"][name], staging / rel, option="output.folder",
+                                         inputs=input_paths)
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
-        files["report.html"] = write_text(render_report(tables, provenance), folder / "report.html",
-                                          option="output.folder", inputs=input_paths)
-    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=folder)
+        provenance["folders"] = {PUBLICATION: sorted(Path(f).name for f in files if f.startswith(PUBLICATION))
+                                 + ["report.html", "manifest.json"],
+                                 MICRODATA: sorted(Path(f).name for f in files if f.startswith(MICRODATA))}
+        # the report is published: rendered from the publishable tables (and the weights' distribution)
+        shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
+        rel = f"{PUBLICATION}/report.html"
+        files[rel] = write_text(render_report(shown, provenance), staging / rel, option="output.folder",
+                                inputs=input_paths)
+    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging)
+    manifest["publication"] = {
+        PUBLICATION: "report, aggregated tables and this manifest: may be shared",
+        MICRODATA: "one row per recipient (sample, weights) or true rates per territory (comparison): "
+                   "confidential, not to be shared",
+    }
     manifest["timings_seconds"]["total"] = round(time.perf_counter() - timer.start, 3)
-    files["manifest.json"] = write_json(manifest, folder / "manifest.json", option="output.folder",
-                                        inputs=input_paths)
-    return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
+    rel = f"{PUBLICATION}/manifest.json"
+    files[rel] = write_json(manifest, staging / rel, option="output.folder", inputs=input_paths)
+    return files, tables, provenance, manifest
 
 
 def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],

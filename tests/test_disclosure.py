@@ -1,0 +1,61 @@
+"""The disclosure-control core: completion of suppressions within groups, sample domain counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nonrecours.disclosure import blank_suppressed, complete_suppression, protect_domain_counts
+from nonrecours.errors import OptionError
+
+
+def test_complete_suppression_by_hand():
+    # group 0: one primary cell (3 takers, 1 non-taker) -> add the smallest cells until both sums reach 11
+    counts = np.array([[3, 1], [5, 20], [9, 9], [30, 30], [50, 50], [40, 40]])
+    supp = np.array([True, False, False, False, False, False])
+    group = np.array([0, 0, 0, 0, 1, 1])
+    order = np.array([0, 1, 2, 3, 0, 1])
+    out, exhausted = complete_suppression(counts, supp, group, order, 11)
+    # cell 1 gives takers 8 (< 11): cell 2 too (takers 17, non-takers 30); group 1 untouched
+    assert out.tolist() == [True, True, True, False, False, False]
+    assert not exhausted.any()
+    # a group with a single cell cannot be protected: exhausted (its total must go)
+    out, exhausted = complete_suppression(np.array([[3, 1]]), np.array([True]), np.array([0]), np.array([0]), 11)
+    assert exhausted.tolist() == [True]
+    # inactive groups (total suppressed) need nothing
+    out, exhausted = complete_suppression(counts[:4], supp[:4], group[:4], order[:4], 11, active=np.array([False]))
+    assert out.tolist() == supp[:4].tolist() and not exhausted.any()
+
+
+def test_protect_domain_counts_nested_and_blanked():
+    nat = pd.DataFrame({"right": ["r"], "n": [100], "estimate": [0.5], "flag": ["ok"]})
+    q = pd.DataFrame({"q": ["0", "1"], "right": "r", "n": [95, 5], "estimate": 0.5, "flag": ["ok", "suppressed"]})
+    t = pd.DataFrame({"t": ["a", "b", "c", "d", "e"], "right": "r", "n": [50, 45, 3, 2, 0], "estimate": 0.5,
+                      "df": [49, 44, 2, 1, 0], "flag": ["ok", "ok", "suppressed", "suppressed", "suppressed"]})
+    nests = {"t": ("q", {"a": "0", "b": "0", "c": "1", "d": "1", "e": "1"})}
+    n_, q_, t_ = protect_domain_counts([nat, q, t], [None, "q", "t"], min_n=11, nests=nests)
+    # q=1 (5) alone would be 100 - 95: q=0 goes too, and with it the territories in it
+    assert q_["flag"].tolist() == ["suppressed", "suppressed"] and q_["n"].isna().all()
+    assert t_["flag"].eq("suppressed").all() and t_["df"].isna().all()
+    assert t_["n"].tolist()[:4] == [pd.NA] * 4 and t_["n"].iloc[4] == 0  # an empty domain keeps n = 0
+    assert int(n_["n"].iloc[0]) == 100
+    # with the QPV cells large, only the territory cells of a QPV domain protect each other
+    q2 = q.assign(n=[80, 20], flag="ok")
+    t2 = t.assign(n=[50, 30, 15, 5, 0], flag=["ok", "ok", "ok", "suppressed", "suppressed"])
+    _, _, t2_ = protect_domain_counts([nat, q2, t2], [None, "q", "t"], min_n=11, nests=nests)
+    assert t2_["flag"].tolist() == ["ok", "ok", "suppressed", "suppressed", "suppressed"]
+
+
+def test_blank_suppressed_hides_n_df_and_deff():
+    t = pd.DataFrame({"right": "r", "n": [3, 0, 40], "estimate": [np.nan, np.nan, 0.5], "df": [2.0, 0.0, 39.0],
+                      "deff": [np.nan, np.nan, 1.1], "flag": ["suppressed", "suppressed", "ok"]})
+    b = blank_suppressed(t)
+    assert b["n"].isna().tolist() == [True, False, False] and b["df"].isna().tolist() == [True, False, False]  # empty domain: df 0 says nothing
+
+
+def test_min_cell_checked():
+    from nonrecours.disclosure import check_min_cell
+    for bad in (0, -1, 1.5, True, "11"):
+        with pytest.raises(OptionError, match="min-cell"):
+            check_min_cell(bad)

@@ -250,3 +250,38 @@ def test_attacker_recovers_no_small_count_from_publication(run):
                                                                               ("y", 0, "r"): 5}, min_n)
     two = {("x", 0, "r"): 3, ("z", 0, "r"): 4}
     assert len(attack_domains([([(k, None) for k in two], 7)], two, min_n)) == 2
+
+
+def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
+    """A run killed while writing leaves the previous results whole; the next run removes its strays."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path)
+    before = run_study(study)
+    old = _files(before.folder)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    staging = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in tmp_path.iterdir() if p.name.startswith(".results.staging-")]
+        if staging and (staging[0] / "publication").is_dir():
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.kill()  # SIGKILL: no clean-up code runs
+    proc.wait()
+    assert staging and staging[0].exists()  # the half-written run is left aside, not in results/
+    assert _files(before.folder) == old  # the previous results, whole
+    m = json.loads((before.folder / "publication" / "manifest.json").read_text())
+    assert verify_manifest(m, before.folder) == []
+    again = run_study(study, overwrite=True)  # not refused, and cleans the strays
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == \
+        {k: v for k, v in old.items() if not k.endswith("manifest.json")}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OptionError, message
+from .errors import InputError, OptionError, line_list, message, rows_found
 
 __all__ = [
     "check_random_state",
@@ -88,10 +88,9 @@ def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
     if bad.any():
-        examples = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in pd.unique(s[bad])[:3])
         raise InputError(message("a right column holds values other than 1, 0 or empty",
                                  where=f"column {column!r}", expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
-                                 found=f"{int(bad.sum())} rows such as {examples}",
+                                 found=rows_found(bad),
                                  hint="recode the column before estimating"))
     return values
 
@@ -116,7 +115,7 @@ def check_numeric_column(data: pd.DataFrame, column: str, *, source: str = "data
     if text.any():
         raise InputError(message("column is not numeric", where=f"{source}, column {column!r}",
                                  expected="numbers or empty cells",
-                                 found=f"{int(text.sum())} rows such as {s[text].iloc[0]!r}",
+                                 found=rows_found(text),
                                  hint="fix those cells or leave them empty"))
     if bounds is not None:
         lo, hi = bounds
@@ -124,7 +123,7 @@ def check_numeric_column(data: pd.DataFrame, column: str, *, source: str = "data
         if out.any():
             raise InputError(message("values out of range", where=f"{source}, column {column!r}",
                                      expected=f"values in [{lo:g}, {hi:g}]",
-                                     found=f"{int(out.sum())} rows such as {values[out][0]:g}",
+                                     found=rows_found(out),
                                      hint="rates are proportions between 0 and 1, not percentages"))
     return values
 
@@ -137,7 +136,8 @@ def check_positive_weights(w: np.ndarray, column: str, *, allow_zero: bool = Fal
     if bad.any():
         exp = ">= 0" if allow_zero else "> 0"
         raise InputError(message("weights must be finite and positive", where=f"column {column!r}",
-                                 expected=exp, found=f"{int(bad.sum())} rows missing or {'negative' if allow_zero else 'not positive'}",
+                                 expected=exp, found=f"{int(bad.sum())} rows missing or {'negative' if allow_zero else 'not positive'}, "
+                                                     f"on {line_list(bad)}",
                                  hint="fix or drop those rows; non-respondents keep weight 0 only after non-response adjustment"))
     return w
 
@@ -167,3 +167,17 @@ def parse_mapping(text: str | None, *, option: str, value_type: type = float) ->
             raise OptionError(message("value is not a number", where=f"option {option}, item {key.strip()!r}",
                                       expected=value_type.__name__, found=repr(val))) from None
     return out
+
+
+def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", hint: str | None = None) -> None:
+    """Refuse repeated (or missing) identifiers, pointing at the rows by line number, never by value."""
+    check_columns(data, [column], role="id column", source=source)
+    ids = data[column]
+    if ids.isna().any():
+        raise InputError(message("missing ids", where=f"{source}, column {column!r}", expected="an id on every row",
+                                 found=rows_found(ids.isna(), "empty rows")))
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise InputError(message(f"duplicate ids in the {source}", where=f"{source}, column {column!r}",
+                                 expected="one row per unit", found=rows_found(dup, "rows share an id"),
+                                 hint=hint or "drop or fix the duplicated rows"))

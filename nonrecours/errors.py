@@ -67,6 +67,35 @@ def label_list(labels, mask, k: int = 5) -> str:
     return name_list(np.asarray(labels, dtype=object)[np.asarray(mask, dtype=bool)], k)
 
 
+def line_list(mask, k: int = 5, *, first_line: int = 2) -> str:
+    """Where the rows of ``mask`` are, by line number in their file (the header is line 1).
+
+    Messages point at rows this way and never print a row's content: an id
+    can be a (hashed) social-security number. The lines are those of a file
+    read whole (row ``i`` of the table is line ``i + 2``).
+
+    Examples
+    --------
+    >>> line_list([False, True, False, True])
+    'lines 3, 5'
+    >>> line_list([True] * 8, k=3)
+    'lines 2, 3, 4 and 5 more'
+    """
+    import numpy as np
+
+    pos = np.flatnonzero(np.asarray(mask, dtype=bool)) + first_line
+    more = f" and {pos.size - k} more" if pos.size > k else ""
+    return ("line " if pos.size == 1 else "lines ") + ", ".join(str(int(p)) for p in pos[:k]) + more
+
+
+def rows_found(mask, what: str = "rows") -> str:
+    """``'3 rows, on lines 2, 7, 9'``: how many rows of ``mask`` and where (see :func:`line_list`)."""
+    import numpy as np
+
+    n = int(np.asarray(mask, dtype=bool).sum())
+    return f"{n} {what}, on {line_list(mask)}"
+
+
 def message(what: str, *, where: str | None = None, expected: str | None = None,
             found: str | None = None, hint: str | None = None) -> str:
     """Build an error message from its parts: what, where, expected, found, hint.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from .errors import InputError, OptionError, OutputError, message
 
 __all__ = ["read_table", "write_table", "write_json", "write_text", "write_bytes",
-           "check_output", "check_table_output", "TABLE_SUFFIXES", "STRING_COLUMNS"]
+           "check_output", "check_outputs", "check_table_output", "TABLE_SUFFIXES", "STRING_COLUMNS"]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".json")
 
@@ -93,6 +93,65 @@ def check_table_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLi
     p = check_output(path, inputs, option=option)
     _suffix(p, option)
     return p
+
+
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None] = (),
+                  *, overwrite: bool = False, tables: Iterable[str] | None = None) -> dict[str, Path]:
+    """Check every output of a command before any work: the one rule of all commands.
+
+    Parameters
+    ----------
+    outputs : mapping
+        Output path by the option that names it (``{"--out": path, ...}``);
+        ``None`` for an output not asked for.
+    inputs : iterable of paths
+        The command's inputs: never overwritten, with or without ``overwrite``.
+    overwrite : bool
+        Allow replacing existing output files (the ``--overwrite`` option).
+    tables : iterable of str, optional
+        Options whose output is a table (suffix .csv, .parquet or .json);
+        by default every output.
+
+    Returns
+    -------
+    dict of str to Path
+        The outputs asked for, by option.
+
+    Raises
+    ------
+    OutputError
+        An output is an input, lies in a folder that does not exist, is a
+        folder, already exists (without ``overwrite``), or two outputs share a path.
+    OptionError
+        A table output has an unsupported suffix.
+
+    Examples
+    --------
+    >>> check_outputs({"--out": "a.csv", "--totals-out": "./a.csv"})
+    Traceback (most recent call last):
+    ...
+    nonrecours.errors.OutputError: --out and --totals-out: two outputs with the same path; found 'a.csv'. Hint: give each output its own name.
+    """
+    inputs = [i for i in inputs if i is not None]
+    asked = {opt: Path(p) for opt, p in outputs.items() if p is not None}
+    table_opts = set(asked) if tables is None else set(tables)
+    seen: dict[Path, str] = {}
+    for opt, p in asked.items():
+        key = Path(os.path.abspath(p))
+        if key in seen:
+            raise OutputError(message("two outputs with the same path", where=f"{seen[key]} and {opt}",
+                                      found=repr(str(p)), hint="give each output its own name"))
+        seen[key] = opt
+    for opt, p in asked.items():
+        check_output(p, inputs, option=opt)
+        if opt in table_opts:
+            _suffix(p, opt)
+        if p.is_dir():
+            raise OutputError(message("the output is a folder", where=f"{opt} {str(p)!r}", hint="give a file name"))
+        if p.exists() and not overwrite:
+            raise OutputError(message("the output file already exists", where=f"{opt} {str(p)!r}",
+                                      hint="choose another name, or pass --overwrite to replace it"))
+    return asked
 
 
 def _atomic(path: Path, write) -> None:

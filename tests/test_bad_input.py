@@ -195,6 +195,19 @@ def _file(name: str, text: str = "x"):
     return prepare
 
 
+def existing(name: str, build):
+    """A previous output ``name`` already in the folder, then the command ``build`` writing it."""
+    def b(d: Path) -> list[str]:
+        _file(name)(d)
+        return build(d)
+    return b
+
+
+def _strata_lost(df: pd.DataFrame) -> pd.DataFrame:
+    """The sample with an FPC that varies between strata, and without its stratum column."""
+    return df.assign(fpc=np.where(df["stratum"].isin(["s0", "s1"]), 40.0, 50.0)).drop(columns="stratum")
+
+
 def prepared(prepare, *args: str):
     """Run ``prepare(folder)``, then the command ``args``."""
     def build(d: Path) -> list[str]:
@@ -216,9 +229,9 @@ VALIDATE = ["validate", "--territories", "2", "--replications", "3", "--n", "200
 CASES = [
     # ---- estimate (issue 3)
     ("estimate/missing right column", estimate(None, rights="cmuc,tpn"), ["'tpn'", "not found"]),
-    ("estimate/right value 2", estimate(_set("cmuc", [0, 1], 2)), ["'cmuc'", "2 rows such as 2.0", "1, 0 or empty"]),
-    ("estimate/right value -1", estimate(_set("cmuc", [0], -1)), ["'cmuc'", "-1"]),
-    ("estimate/right column of text", estimate(lambda df: df.assign(cmuc="oui")), ["'cmuc'", "'oui'", "400 rows"]),
+    ("estimate/right value 2", estimate(_set("cmuc", [0, 1], 2)), ["'cmuc'", "2 rows, on lines 2, 3", "1, 0 or empty"]),
+    ("estimate/right value -1", estimate(_set("cmuc", [0], -1)), ["'cmuc'", "1 rows, on line 2"]),
+    ("estimate/right column of text", estimate(lambda df: df.assign(cmuc="oui")), ["'cmuc'", "400 rows", "lines 2, 3, 4, 5, 6 and 395 more"]),
     ("estimate/negative weight", estimate(_set("weight", [3], -1.0)), ["'weight'", "1 rows"]),
     ("estimate/zero weight", estimate(_set("weight", [3], 0.0)), ["'weight'", "> 0"]),
     ("estimate/missing weight", estimate(_set("weight", [3, 4], np.nan)), ["'weight'", "2 rows"]),
@@ -355,13 +368,13 @@ CASES = [
     ("fit/output equals input", fit(None, None, "--out", "aux.csv"), ["overwrite"]),
     ("fit/diagnostics-out bad suffix", fit(None, None, "--diagnostics-out", "diag.txt"),
      ["--diagnostics-out", "'.txt'"]),
-    ("admin/right value 2", admin(_set("cmuc", [0], 2)), ["'cmuc'", "2.0"]),
+    ("admin/right value 2", admin(_set("cmuc", [0], 2)), ["'cmuc'", "line 2"]),
     ("admin/missing territory value", admin(_set("territory", [0], np.nan)), ["'territory'", "1 empty rows"]),
     ("admin/min-cell 0", admin(None, "--min-cell", "0"), ["min-cell"]),
     ("admin/totals-out bad suffix", admin(None, "--totals-out", "t.txt"), ["--totals-out", "'.txt'"]),
     ("admin/output equals input", admin(None, "--out", "recipients.csv"), ["overwrite"]),
-    ("compare/truth rate of text", compare(None, _set("rate", [0], "abc")), ["'rate'", "not numeric", "'abc'"]),
-    ("compare/truth rate above 1", compare(None, _set("rate", [0], 1.5)), ["'rate'", "[0, 1]", "1.5"]),
+    ("compare/truth rate of text", compare(None, _set("rate", [0], "abc")), ["'rate'", "not numeric", "line 2"]),
+    ("compare/truth rate above 1", compare(None, _set("rate", [0], 1.5)), ["'rate'", "[0, 1]", "line 2"]),
     ("compare/estimate of text", compare(_set("estimate", [0], "abc")), ["'estimate'", "not numeric"]),
     ("compare/no territory in common", compare(None, lambda t: t.assign(territory="X" + t.territory)), ["in common"]),
     ("compare/detail-out bad suffix", compare(None, None, "--out", "c.csv", "--detail-out", "d.txt"),
@@ -401,6 +414,40 @@ CASES = [
     ("validate/existing output", prepared(_file("vo/validation.csv"), *VALIDATE, "--out", "vo"),
      ["validation.csv", "--overwrite"]),
     ("nonrecours/unknown command (typer usage error)", lambda d: ["frobnicate"], ["frobnicate"]),
+    # ---- issue 12: no silent overwrite (one rule for every command), the errors of its table
+    ("fit/--out and --diagnostics-out the same file", fit(None, None, "--diagnostics-out", "sae.csv"),
+     ["--out and --diagnostics-out", "same path"]),
+    ("admin/--out and --totals-out the same file", admin(None, "--totals-out", "./admin.csv"),
+     ["--out and --totals-out", "same path"]),
+    ("compare/--out and --detail-out the same file", compare(None, None, "--out", "c.csv", "--detail-out", "c.csv"),
+     ["--out and --detail-out", "same path"]),
+    ("allocate/--out and --precision-out the same file",
+     allocate(None, "--rates", "cmuc=0.5", "--out", "a.csv", "--precision-out", "a.csv"), ["same path"]),
+    ("estimate/existing output", existing("rates.csv", estimate(None, "--out", "rates.csv")),
+     ["--out", "already exists", "--overwrite"]),
+    ("estimate/existing gap output", existing("rates_gap.csv", estimate(None, "--gap", "is_qpv", "--out", "rates.csv")),
+     ["gap", "already exists"]),
+    ("allocate/existing output", existing("a.csv", allocate(None, "--out", "a.csv")), ["--out", "already exists"]),
+    ("allocate/existing precision output", existing("p.csv", allocate(None, "--rates", "cmuc=0.5", "--out", "a.csv",
+                                                                     "--precision-out", "p.csv")),
+     ["--precision-out", "already exists"]),
+    ("sample/existing output", existing("sample_out.csv", sample()), ["--out", "already exists"]),
+    ("weight/existing output", existing("weighted.csv", weight()), ["--out", "already exists"]),
+    ("weight/existing sidecar", existing("weighted.design.json", weight()), ["sidecar", "already exists"]),
+    ("fit/existing output", existing("sae.csv", fit()), ["--out", "already exists"]),
+    ("fit/existing diagnostics", existing("diag.csv", fit(None, None, "--diagnostics-out", "diag.csv")),
+     ["--diagnostics-out", "already exists"]),
+    ("admin/existing output", existing("admin.csv", admin()), ["--out", "already exists"]),
+    ("admin/existing totals", existing("t.csv", admin(None, "--totals-out", "t.csv")), ["--totals-out", "already exists"]),
+    ("compare/existing output", existing("c.csv", compare(None, None, "--out", "c.csv")), ["--out", "already exists"]),
+    ("estimate/output is a folder", existing("outdir/x", estimate(None, "--out", "outdir")), ["--out"]),
+    ("weight/duplicate ids", weight(lambda df: df.assign(id=df["id"].where(df.index != 1, df["id"][0]))),
+     ["'id'", "duplicate ids", "2 rows share an id, on lines 2, 3"]),
+    ("weight/duplicate ids in --id-col", weight(lambda df: df.assign(key=1), None, "--id-col", "key"),
+     ["'key'", "duplicate ids"]),
+    ("estimate/strata column missing (varying fpc)", estimate(_strata_lost), ["'stratum'", "missing", "--strata"]),
+    ("weight/strata column missing (varying fpc)", weight(_strata_lost), ["'stratum'", "missing", "--strata"]),
+    ("estimate/min-n negative", estimate(None, "--min-n", "-1"), ["--min-n"]),
 ]
 
 

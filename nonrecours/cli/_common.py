@@ -44,6 +44,36 @@ def design_role(value: str | None, role: str, columns) -> str | None:
     return None if value.strip().lower() == "none" else value.strip()
 
 
+def design_roles(options: dict[str, str | None], data) -> dict[str, str | None]:  # noqa: ANN001
+    """Columns of every design role (:func:`design_role`), checked together.
+
+    A design column that is missing is named as missing: a file with a
+    varying FPC but no strata column (default ``stratum``, and no
+    ``--strata``) has lost the strata its FPC was computed in; estimating it
+    as unstratified would give wrong variances (or a puzzling error about the
+    FPC varying within a stratum).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..design.survey_design import DESIGN_COLUMNS
+    from ..errors import InputError
+
+    cols = set(data.columns)
+    roles = {r: design_role(v, r, cols) for r, v in options.items()}
+    fpc = roles.get("fpc")
+    if "strata" in options and options["strata"] is None and roles["strata"] is None and fpc in cols:
+        f = pd.to_numeric(data[fpc], errors="coerce").to_numpy(dtype=float)
+        if np.unique(f[np.isfinite(f)]).size > 1:
+            name = DESIGN_COLUMNS["strata"]
+            raise InputError(message("the strata column of the design is missing", where=f"column {name!r}",
+                                     expected=f"the strata the FPC column {fpc!r} was computed in (it varies)",
+                                     found="no such column",
+                                     hint="name the strata column with --strata COLUMN, or pass --strata none "
+                                          "(and --fpc none) for an unstratified design"))
+    return roles
+
+
 def check_population_options(territories: int, seed: int) -> None:
     """Check ``--territories`` (>= 1) and ``--seed`` (>= 0) of the commands that simulate a population."""
     if territories < 1:

@@ -14,7 +14,7 @@ import typer
 
 from .._checks import parse_list, parse_mapping
 from ..errors import InputError, NonrecoursWarning, OptionError, message
-from ..io import check_table_output, read_table, write_table
+from ..io import check_outputs, read_table, write_table
 from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
 from ._common import echo_table, handle_errors
 
@@ -44,6 +44,7 @@ def allocate_command(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the half-widths."),
     out: Optional[Path] = typer.Option(None, "--out", help="Allocation file to write (input of nonrecours sample)."),
     precision_out: Optional[Path] = typer.Option(None, "--precision-out", help="Anticipated precision per domain x right to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Allocate a sample across strata, by a fixed total or by a precision target per domain."""
     from ..design.allocation import allocate_frame
@@ -54,9 +55,7 @@ def allocate_command(
     if precision_out is not None and not rate_map:
         raise OptionError(message("no precision to report without anticipated rates", where="option --precision-out",
                                   hint="give --rates"))
-    for path, option in ((out, "--out"), (precision_out, "--precision-out")):  # nothing written on error
-        if path is not None:
-            check_table_output(path, [frame], option=option)
+    check_outputs({"--out": out, "--precision-out": precision_out}, [frame], overwrite=overwrite)  # before any work
     elig = parse_mapping(eligible, option="--eligible") if eligible else None
     doms = _domains(domains)
     data = read_table(frame, option="FRAME")
@@ -105,6 +104,7 @@ def sample_command(
     n_psu: Optional[int] = typer.Option(None, "--n-psu", help="PSUs drawn per stratum (two-stage)."),
     id_col: str = typer.Option("id", "--id-col", help="Unit identifier column."),
     out: Path = typer.Option(..., "--out", help="Sample file to write (input of nonrecours estimate)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights."""
     from ..design._strata import label_strata
@@ -112,7 +112,7 @@ def sample_command(
     from ..design.selection import select
 
     m = check_option("--method", method, SelectionMethod)
-    check_table_output(out, [frame, allocation])
+    check_outputs({"--out": out}, [frame, allocation], overwrite=overwrite)
     data = read_table(frame, option="FRAME")
     alloc = read_table(allocation, option="--allocation")
     missing = [c for c in ("stratum", "n_h") if c not in alloc.columns]

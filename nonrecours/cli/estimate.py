@@ -12,10 +12,10 @@ from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
 from ..disclosure import blank_suppressed
 from ..estimation import QualityThresholds, estimate_gap, estimate_rates
-from ..io import check_table_output, read_table, write_table
+from ..io import check_outputs, read_table, write_table
 from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
 from ..weights.sidecar import load_weighted_design, sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import design_roles, echo_table, handle_errors
 
 __all__ = ["register", "estimate"]
 
@@ -55,8 +55,7 @@ def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dic
         raise OptionError(message("replicate weights need a weighted file with its design sidecar",
                                   where="option --replicates", found=f"no {str(sidecar_path(sample))!r}",
                                   hint="run 'nonrecours weight ... --replicates bootstrap:500 --out weighted.csv' first"))
-    cols = set(data.columns)
-    return SurveyDesign(data, lonely_psu=lonely_psu, **{r: design_role(v, r, cols) for r, v in roles.items()})
+    return SurveyDesign(data, lonely_psu=lonely_psu, **design_roles(roles, data))
 
 
 @handle_errors
@@ -85,6 +84,7 @@ def estimate(
                                     "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
     check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
@@ -98,10 +98,8 @@ def estimate(
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap_option(gap)
-    if out is not None:
-        check_table_output(out, [sample])
-        if gap_col is not None:
-            check_table_output(_gap_path(out), [sample])
+    check_outputs({"--out": out, "--out (gap table)": _gap_path(out) if out is not None and gap_col else None},
+                  [sample], overwrite=overwrite)
     data = read_table(sample, option="SAMPLE")
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})

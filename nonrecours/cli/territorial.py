@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .._checks import parse_list
-from ..io import check_table_output, read_table, write_table
+from ..io import check_outputs, read_table, write_table
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option, choices_text
 from ..territorial import admin_rates, compare_estimates, fit_territories
 from ._common import echo_table, handle_errors
@@ -38,6 +38,7 @@ def fit(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     out: Path = typer.Option(..., "--out", help="Output table (csv, parquet or json)."),
     diagnostics_out: Optional[Path] = typer.Option(None, "--diagnostics-out", help="Also write per-territory diagnostics."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
     check_option("--method", method, FHMethod)  # before reading the inputs
@@ -47,9 +48,7 @@ def fit(
         check_option("--mse", mse, FHMSE)
     check_option("--benchmark-method", benchmark_method, BenchmarkMethod)
     inputs = [direct, aux]
-    check_table_output(out, inputs)
-    if diagnostics_out is not None:
-        check_table_output(diagnostics_out, inputs, option="--diagnostics-out")
+    check_outputs({"--out": out, "--diagnostics-out": diagnostics_out}, inputs, overwrite=overwrite)
     res = fit_territories(read_table(direct, option="DIRECT"), read_table(aux, option="--aux"),
                           parse_list(covariates, option="--covariates"), method=method, transform=transform,
                           variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
@@ -74,15 +73,14 @@ def admin(
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
                                               "national totals."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
     The output tables are publishable: no figure is built from fewer than --min-cell eligibles, takers or
     non-takers, and no suppressed count can be recovered from the published totals."""
     inputs = [recipients]
-    check_table_output(out, inputs)
-    if totals_out is not None:
-        check_table_output(totals_out, inputs, option="--totals-out")
+    check_outputs({"--out": out, "--totals-out": totals_out}, inputs, overwrite=overwrite)
     res = admin_rates(read_table(recipients, option="RECIPIENTS"), parse_list(rights, option="--rights"),
                       min_cell=min_cell)
     n = res.n_suppressed
@@ -100,12 +98,11 @@ def compare(
     level: float = typer.Option(0.95, "--level", help="Level of the direct CIs rebuilt from se_direct."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the summary table."),
     detail_out: Optional[Path] = typer.Option(None, "--detail-out", help="Write the per-territory errors."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Bias, RMSE and CI coverage of the direct and small-area estimates against the truth."""
     inputs = [estimates, truth]
-    for path, option in ((out, "--out"), (detail_out, "--detail-out")):
-        if path is not None:
-            check_table_output(path, inputs, option=option)
+    check_outputs({"--out": out, "--detail-out": detail_out}, inputs, overwrite=overwrite)
     res = compare_estimates(read_table(estimates, option="ESTIMATES"), read_table(truth, option="--truth"), level=level)
     echo_table(res.summary)
     if res.n_without_truth:

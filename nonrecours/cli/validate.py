@@ -14,7 +14,7 @@ import typer
 
 from .._checks import parse_list
 from ..errors import OptionError, OutputError, message
-from ..io import write_bytes, write_json, write_table
+from ..io import check_outputs, write_bytes, write_json, write_table
 from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
 from ._common import echo_table, handle_errors
 
@@ -27,10 +27,8 @@ def _out_dir(out: Path, overwrite: bool) -> dict[str, Path]:
     if out.exists() and not out.is_dir():
         raise OutputError(message("output folder is a file", where=f"--out {str(out)!r}", hint="choose a folder name"))
     paths = {name: out / name for name in OUTPUT_FILES}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise OutputError(message("output files already exist", where=f"--out {str(out)!r}", found=", ".join(existing),
-                                  hint="choose another folder or pass --overwrite"))
+    if out.is_dir():  # the one rule of every command's outputs (a new folder has none yet)
+        check_outputs({f"--out ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=())
     return paths
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .._checks import parse_list
+from .._checks import check_unique_ids, parse_list
 from ..errors import OptionError, message
-from ..io import check_output, check_table_output, read_table, write_json, write_table
+from ..io import check_outputs, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
 from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
 from ..weights.sidecar import sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import design_roles, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
 
@@ -86,17 +86,20 @@ def weight(
     fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
+    id_col: str = typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates "
+                               "[default: 'id' if present]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
-    check_table_output(out, inputs)
-    check_output(side, inputs, option="--out (sidecar)")
+    check_outputs({"--out": out, "--out (sidecar)": side}, inputs, overwrite=overwrite, tables=["--out"])
     data = read_table(sample, option="SAMPLE")
-    roles = {r: design_role(v, r, data.columns)
-             for r, v in {"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}.items()}
+    if id_col is not None or "id" in data.columns:  # one row per sampled unit, as 'sample' and 'run' require
+        check_unique_ids(data, id_col or "id", source="sample", hint="drop or fix the duplicated rows before weighting")
+    roles = design_roles({"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}, data)
     if roles["fpc2"] and not roles["ssu"]:
         roles["fpc2"] = None
     spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,

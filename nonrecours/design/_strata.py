@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import InputError, OptionError, message
+from ..errors import InputError, OptionError, line_list, message
 from .._checks import check_columns
 
 __all__ = ["StrataIndex", "index_strata", "label_strata", "domain_counts", "check_rates",
@@ -65,9 +65,8 @@ def _factorize(frame: pd.DataFrame, keys: Sequence[str], *, role: str, source: s
     for k in keys:
         miss = frame[k].isna().to_numpy()
         if miss.any():
-            rows = np.flatnonzero(miss)[:3] + 1
             raise InputError(message(f"missing {role} values", where=f"column {k!r} of {source}",
-                                     expected="a value on every row", found=f"{int(miss.sum())} empty rows (rows {', '.join(map(str, rows))}...)",
+                                     expected="a value on every row", found=f"{int(miss.sum())} empty rows, on {line_list(miss)}",
                                      hint=f"fill or drop those rows, or use another {role} column"))
     if len(keys) == 1:
         codes, uniques = pd.factorize(frame[keys[0]], sort=True)

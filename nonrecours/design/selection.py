@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns, check_random_state
-from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, label_list, message
+from .._checks import check_columns, check_random_state, check_unique_ids
+from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, label_list, line_list, message, rows_found
 from ..options import LonelyPSURule, SelectionMethod, check_option
 from ._strata import StrataIndex, index_strata
 from .allocation import Allocation, bounded_allocation, round_allocation
@@ -210,12 +210,8 @@ def _ids(frame: pd.DataFrame, id_col: str) -> pd.Series:
     check_columns(frame, [id_col], role="id column", source="frame")
     ids = frame[id_col]
     if ids.isna().any():
-        raise InputError(message("missing ids", where=f"column {id_col!r}", found=f"{int(ids.isna().sum())} empty rows"))
-    if not ids.is_unique:
-        dup = ids.duplicated(keep=False).to_numpy()
-        raise InputError(message("duplicate ids in the frame", where=f"column {id_col!r}",
-                                 expected="one row per unit", found=f"{int(dup.sum())} rows share an id, such as {ids[dup].iloc[0]!r}",
-                                 hint="drop duplicated rows before sampling"))
+        raise InputError(message("missing ids", where=f"column {id_col!r}", found=rows_found(ids.isna(), "empty rows")))
+    check_unique_ids(frame, id_col, source="frame", hint="drop duplicated rows before sampling")
     return ids
 
 
@@ -234,9 +230,9 @@ def _size(frame: pd.DataFrame, size: str | None, method: str) -> np.ndarray:
     x = pd.to_numeric(frame[size], errors="coerce").to_numpy(float)
     bad = ~(np.isfinite(x) & (x > 0))
     if bad.any():
-        rows = ", ".join(map(str, np.flatnonzero(bad)[:3] + 1))
         raise InputError(message("size measures must be positive", where=f"column {size!r}",
-                                 expected="> 0 on every row", found=f"{int(bad.sum())} rows missing or <= 0 (rows {rows}...)",
+                                 expected="> 0 on every row", found=f"{int(bad.sum())} rows missing or <= 0, on "
+                                                                    f"{line_list(bad)}",
                                  hint="drop units of size 0 from the frame, or give them a small positive size"))
     return x
 

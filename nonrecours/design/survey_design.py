@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from .._checks import check_columns
 from .._frozen import owned, readonly
-from ..errors import DesignError, InputError, message
+from ..errors import DesignError, InputError, line_list, message, rows_found
 from ..options import LonelyPSURule, check_option
 
 __all__ = ["SurveyDesign", "Calibration", "Replicates", "DESIGN_COLUMNS"]
@@ -218,7 +218,7 @@ def _numeric(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
         raise InputError(message(f"{role} column is not numeric", where=f"column {col!r}",
-                                 expected="numbers", found=f"{int(bad.sum())} rows such as {s[bad].iloc[0]!r}"))
+                                 expected="numbers", found=rows_found(bad)))
     return v
 
 
@@ -226,7 +226,7 @@ def _missing(data: pd.DataFrame, col: str, role: str) -> None:
     miss = data[col].isna().to_numpy()
     if miss.any():
         raise DesignError(message(f"missing {role} values", where=f"column {col!r}",
-                                  expected=f"a {role} for every row", found=f"{int(miss.sum())} rows empty",
+                                  expected=f"a {role} for every row", found=f"{int(miss.sum())} rows empty, on {line_list(miss)}",
                                   hint="fill them in or drop those rows before building the design"))
 
 
@@ -234,7 +234,7 @@ def _check_fpc_present(f: np.ndarray, col: str) -> None:
     if np.isnan(f).any():
         raise DesignError(message("missing FPC values", where=f"column {col!r}",
                                   expected="a population size or sampling fraction on every row",
-                                  found=f"{int(np.isnan(f).sum())} rows empty"))
+                                  found=f"{int(np.isnan(f).sum())} rows empty, on {line_list(np.isnan(f))}"))
 
 
 def _popsize(f: np.ndarray, n: np.ndarray, col: str) -> np.ndarray:
@@ -426,7 +426,8 @@ class SurveyDesign:
             bad = ~np.isfinite(w) | ((w < 0) if self._allow_zero else (w <= 0))
             if bad.any():
                 raise InputError(message("weights must be finite and positive", where=f"column {self.weight!r}",
-                                         expected="> 0", found=f"{int(bad.sum())} rows missing, zero or negative",
+                                         expected="> 0", found=f"{int(bad.sum())} rows missing, zero or negative, on "
+                                                                 f"{line_list(bad)}",
                                          hint="fix or drop those rows; use design.subset() to leave rows out of a domain"))
         elif has_fpc:
             w = N_h[stratum] / n_h[stratum]

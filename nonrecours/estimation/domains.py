@@ -9,6 +9,7 @@ that their joint covariance comes out of a single call of the variance engine.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from .._checks import check_columns
 from .._frozen import freeze_arrays
+from ..errors import NonrecoursWarning, message, rows_found
 from .linearize import LinearStats
 
 __all__ = ["Domains", "make_domains", "stack_variables", "PSUCells", "psu_cells", "presence"]
@@ -50,7 +52,10 @@ class Domains:
 def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
     """Code the domains defined by the ``by`` columns (sorted levels, observed combinations).
 
-    Without ``by``, a single domain holds every row.
+    Without ``by``, a single domain holds every row. Rows with an empty value
+    in a ``by`` column are never dropped: they form their own domain, whose
+    label is missing (an empty cell in the output, sorted last), and a
+    :class:`~nonrecours.errors.NonrecoursWarning` says how many rows and where.
     """
     by = tuple(by)
     n = len(data)
@@ -59,7 +64,13 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
     check_columns(data, by, role="by column", source="the sample")
     codes, uniques = [], []
     for col in by:
-        c, u = pd.factorize(data[col], sort=True)
+        empty = data[col].isna().to_numpy()
+        if empty.any():
+            warnings.warn(message("empty values form their own domain, labelled as missing (an empty cell)",
+                                  where=f"by column {col!r}", found=rows_found(empty),
+                                  hint="fill them in (e.g. 'unknown') to give that domain a name"),
+                          NonrecoursWarning, stacklevel=3)
+        c, u = pd.factorize(data[col], sort=True, use_na_sentinel=False)
         codes.append(c.astype(np.int64, copy=False))
         uniques.append(u)
     if len(by) == 1:  # the sorted codes of the column are the domains (-1: empty value)

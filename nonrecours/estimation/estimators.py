@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .._checks import check_columns, check_level, check_right_column, parse_list
-from ..errors import InputError, OptionError, message
+from ..errors import InputError, OptionError, message, rows_found
 from ..options import CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
@@ -41,7 +41,7 @@ def _numeric_column(design, col: str) -> np.ndarray:
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
         raise InputError(message("variable is not numeric", where=f"column {col!r}", expected="numbers or empty",
-                                 found=f"{int(bad.sum())} rows such as {s[bad].iloc[0]!r}"))
+                                 found=rows_found(bad)))
     return v
 
 

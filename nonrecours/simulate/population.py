@@ -16,6 +16,7 @@ import pandas as pd
 
 from .._checks import check_random_state
 from ..errors import OptionError, OutputError, message
+from ..io import check_outputs as check_output_files
 from ..options import TableFormat, check_option
 from ..io import write_table
 from .params import AGE_BANDS, BENEFITS, HOUSEHOLDS, HOUSING, RIGHTS, SimulationParams
@@ -135,10 +136,8 @@ def check_outputs(directory: str | os.PathLike, format: TableFormat | str = "csv
     paths = {name: d / f"{name}.{format}" for name in FILE_NAMES}
     if d.exists() and not d.is_dir():
         raise OutputError(message("output folder is a file", where=f"--out {str(d)!r}", hint="choose a folder name"))
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise OutputError(message("output files already exist", where=f"--out {str(d)!r}",
-                                  found=", ".join(existing), hint="choose another folder or pass --overwrite"))
+    if d.is_dir():  # the one rule of every command's outputs (a new folder has none yet)
+        check_output_files({f"--out ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=())
     return paths
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .._checks import check_columns, check_positive_weights
 from .._frozen import freeze_arrays
-from ..errors import ConvergenceError, InputError, OptionError, message
+from ..errors import ConvergenceError, InputError, OptionError, message, rows_found
 from ..options import PropensityFit, check_option
 
 __all__ = ["NonresponseResult", "response_indicator", "adjust_classes", "adjust_propensity"]
@@ -81,9 +81,8 @@ def response_indicator(data: pd.DataFrame, column: str) -> np.ndarray:
     no = text.isin(["0", "0.0", "false", "no"]).to_numpy()
     bad = ~(yes | no)
     if bad.any():
-        ex = ", ".join(map(repr, pd.unique(s[bad])[:3]))
         raise InputError(message("response column must be 1 (responded) or 0", where=f"column {column!r}",
-                                 found=f"{int(bad.sum())} rows such as {ex}", hint="code every sampled unit 1 or 0"))
+                                 found=rows_found(bad), hint="code every sampled unit 1 or 0"))
     return yes
 
 

@@ -7,6 +7,7 @@ weights times its multipliers, gets the non-response adjustment of the same
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import scipy.sparse as sp
 
 from .._checks import check_positive_weights
 from ..design.survey_design import Replicates, SurveyDesign
-from ..errors import OptionError, message
+from ..errors import NonrecoursWarning, OptionError, message
 from ..options import CalibrationMethod, NonresponseMethod, ReplicateType, check_option
 from .calibration import CalibrationResult, calibrate_weights, recalibrate_replicates
 from .margins import Margins
@@ -77,8 +78,11 @@ def nonresponse_replicates(nr: NonresponseResult, W: np.ndarray, responded: np.n
 def _nonresponse_step(data: pd.DataFrame, spec: WeightingSpec, d0: np.ndarray,
                       resp: np.ndarray) -> NonresponseResult | None:
     """The non-response adjustment the spec asks for (None without one)."""
+    if spec.responded and resp.all():
+        warnings.warn(message("every sampled unit responded (100 %): nothing to adjust for non-response",
+                              where=f"column {spec.responded!r}"), NonrecoursWarning, stacklevel=3)
     if spec.nonresponse is None:
-        if spec.responded:
+        if spec.responded and not resp.all():
             raise OptionError(message("non-respondents need a non-response adjustment", where="option --responded",
                                       hint="add --nonresponse classes:COLS or propensity:COLS"))
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..._checks import check_right_column
-from ...errors import InputError, message
+from ...errors import InputError, message, rows_found
 from ...io import read_table
 from ..config import StudyConfig
 from ._common import State, need
@@ -44,8 +44,8 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
                  "territorial.benchmark_by / benchmark_weight", "covariates file")
     ids = frame[cfg.frame.id]
     if ids.isna().any() or ids.duplicated().any():
-        dup = ids[ids.duplicated()].head(3).tolist()
+        bad = ids.isna() | ids.duplicated(keep=False)
         raise InputError(message("recipient identifiers must be present and unique", where=f"frame column {cfg.frame.id!r}",
-                                 found=f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated "
-                                       f"such as {dup}"))
+                                 found=f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated: "
+                                       + rows_found(bad)))
     return {"frame": frame, "counts": {"frame": len(frame)}}

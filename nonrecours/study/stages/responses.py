@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..._checks import check_random_state, check_right_column
-from ...errors import InputError, message
+from ...errors import InputError, message, rows_found
 from ...io import read_table
 from ..config import StudyConfig
 from ._common import RESPONDED, State, need
@@ -79,11 +79,11 @@ def responses_stage(cfg: StudyConfig, state: State) -> State:
             check_right_column(answers, right)
         if answers[idc].duplicated().any():
             raise InputError(message("a recipient answers twice", where=f"responses.path, column {idc!r}",
-                                     found=repr(answers.loc[answers[idc].duplicated(), idc].head(3).tolist())))
+                                     found=rows_found(answers[idc].duplicated(keep=False))))
         unknown = ~answers[idc].isin(sample[idc])
         if unknown.any():
             raise InputError(message("answers from recipients who are not in the sample", where="responses.path",
-                                     found=f"{int(unknown.sum())} such as {answers.loc[unknown, idc].head(3).tolist()}",
+                                     found=rows_found(unknown),
                                      hint="check the id column and the design seed"))
         sample = sample.drop(columns=[r for r in rights if r in sample.columns])
         sample = sample.merge(answers[[idc, *rights]], on=idc, how="left", validate="one_to_one")

@@ -1,0 +1,174 @@
+"""Issue 12 through the CLI: what the commands now accept, warn about, publish and never print."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+from nonrecours.io import read_table
+
+RUN = CliRunner()
+SECRET = "1850775123456"  # an id that looks like a social-security number
+
+
+def _sample(n: int = 300, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"id": [f"{SECRET}{i:03d}" for i in range(n)], "stratum": rng.choice(["a", "b"], n),
+                       "weight": rng.uniform(5, 15, n), "benefit": rng.choice(["RSA", "AAH", "ASS"], n),
+                       "territory": rng.choice([f"T{i}" for i in range(40)], n), "responded": 1})
+    df["psu"] = df["id"]
+    for r in ("cmuc", "acs"):
+        y = rng.integers(0, 2, n).astype(float)
+        y[rng.uniform(size=n) < 0.2] = np.nan
+        df[r] = y
+    return df
+
+
+def _invoke(tmp_path: Path, monkeypatch, *args: str):
+    monkeypatch.chdir(tmp_path)
+    return RUN.invoke(app, [str(a) for a in args])
+
+
+def test_overwrite_only_with_the_option(tmp_path, monkeypatch):
+    _sample().to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "r.csv").write_text("old\n")
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "r.csv")
+    assert res.exit_code == 2 and "already exists" in res.stderr and (tmp_path / "r.csv").read_text() == "old\n"
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "r.csv", "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert list(read_table(tmp_path / "r.csv")["right"]) == ["cmuc"]
+    # --overwrite never replaces an input
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "s.csv", "--overwrite")
+    assert res.exit_code == 2 and "overwrite an input" in res.stderr
+
+
+def test_weight_with_full_response_is_accepted_with_a_note(tmp_path, monkeypatch):
+    _sample().to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "weight", "s.csv", "--responded", "responded", "--out", "w.csv")
+    assert res.exit_code == 0, res.output
+    assert "warning:" in res.stderr and "100 %" in res.stderr and "nothing to adjust" in res.stderr
+    w = read_table(tmp_path / "w.csv")
+    np.testing.assert_allclose(w["weight"], _sample()["weight"])
+    # with a non-response adjustment asked for, the same note and unchanged weights
+    res = _invoke(tmp_path, monkeypatch, "weight", "s.csv", "--responded", "responded", "--nonresponse",
+                  "classes:benefit", "--out", "w2.csv")
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(read_table(tmp_path / "w2.csv")["weight"], _sample()["weight"], rtol=1e-12)
+
+
+def test_empty_by_values_form_their_own_domain_with_a_warning(tmp_path, monkeypatch):
+    df = _sample()
+    df.loc[[3, 10, 11], "benefit"] = np.nan
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "benefit", "--min-n", "0",
+                  "--out", "r.csv")
+    assert res.exit_code == 0, res.output
+    assert "warning:" in res.stderr and "'benefit'" in res.stderr and "lines 5, 12, 13" in res.stderr
+    r = read_table(tmp_path / "r.csv")
+    assert r["benefit"].isna().sum() == 1  # the domain of the empty values, labelled as missing
+    nat = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "n.csv")
+    assert nat.exit_code == 0
+    assert r["n"].sum() == read_table(tmp_path / "n.csv")["n"].sum()  # no row dropped
+
+
+def test_estimate_min_n_defaults_to_11_and_blanks_counts(tmp_path, monkeypatch):
+    _sample().to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory",
+                  "--out", "r.csv")
+    assert res.exit_code == 0, res.output
+    r = read_table(tmp_path / "r.csv")
+    supp = r["flag"] == "suppressed"
+    assert supp.any() and r.loc[supp, ["n", "estimate", "se", "df", "deff"]].isna().all().all()
+    assert (r.loc[~supp, "n"] >= 11).all()
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory",
+                  "--min-n", "5", "--out", "r5.csv")
+    r5 = read_table(tmp_path / "r5.csv")
+    assert (r5["flag"] == "suppressed").sum() < supp.sum() and (r5.loc[r5["flag"] != "suppressed", "n"] >= 5).all()
+
+
+def test_admin_publishes_no_small_count_on_a_simulated_population(tmp_path, monkeypatch):
+    """The issue's first row: 'territorial admin ... --min-cell 11' published cells with 2 takers."""
+    from nonrecours.simulate import simulate_population
+
+    pop = simulate_population(40, seed=2).recipients.sample(frac=0.05, random_state=3)
+    pop.to_csv(tmp_path / "recipients.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "territorial", "admin", "recipients.csv", "--min-cell", "11", "--out",
+                  "admin.csv", "--totals-out", "totals.csv")
+    assert res.exit_code == 0, res.output
+    for name in ("admin.csv", "totals.csv"):
+        t = read_table(tmp_path / name)
+        pub = t[t["status"] == "published"]
+        assert len(pub) and (pub[["n_eligible", "n_takers", "n_non_takers"]] >= 11).all().all()
+        assert t.loc[t["status"] != "published", ["n_eligible", "n_takers", "n_non_takers", "rate"]].isna().all().all()
+
+
+@pytest.mark.parametrize("case", ["weight duplicate", "sample duplicate", "right code", "weight text", "by empty",
+                                  "response code", "admin territory"])
+def test_no_identifier_or_cell_content_in_messages(case, tmp_path, monkeypatch):
+    """Errors and warnings point at rows by line number and never print an id or another cell."""
+    df = _sample()
+    args: list[str]
+    if case == "weight duplicate":
+        df.loc[7, "id"] = df.loc[3, "id"]
+        args = ["weight", "s.csv", "--out", "w.csv"]
+    elif case == "sample duplicate":
+        df.loc[7, "id"] = df.loc[3, "id"]
+        alloc = pd.DataFrame({"stratum": ["a", "b"], "n_h": [5, 5]}).assign(strat=["a", "b"])
+        alloc.rename(columns={"strat": "stratum_col"}).to_csv(tmp_path / "al.csv", index=False)
+        df = df.assign(stratum_col=df["stratum"])
+        args = ["sample", "s.csv", "--allocation", "al.csv", "--seed", "1", "--out", "o.csv"]
+    elif case == "right code":
+        df["cmuc"] = df["cmuc"].astype(object)
+        df.loc[4, "cmuc"] = SECRET
+        args = ["estimate", "s.csv", "--rights", "cmuc"]
+    elif case == "weight text":
+        df["weight"] = df["weight"].astype(object)
+        df.loc[4, "weight"] = f"NIR{SECRET}"
+        args = ["estimate", "s.csv", "--rights", "cmuc"]
+    elif case == "by empty":
+        df.loc[4, "territory"] = np.nan
+        args = ["estimate", "s.csv", "--rights", "cmuc", "--by", "territory"]
+    elif case == "response code":
+        df["responded"] = df["responded"].astype(object)
+        df.loc[4, "responded"] = SECRET
+        args = ["weight", "s.csv", "--responded", "responded", "--nonresponse", "classes:benefit", "--out", "w.csv"]
+    else:
+        df = df.assign(departement="01")
+        df.loc[4, "departement"] = "02"
+        args = ["territorial", "admin", "s.csv", "--rights", "cmuc", "--out", "a.csv"]
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, *args)
+    assert res.exit_code in (0, 2), res.output
+    text = res.stderr
+    assert text.strip(), res.output
+    assert SECRET not in text and SECRET not in res.stdout.split("\n")[0]
+    assert re.search(r"lines? \d+", text), text
+
+
+#: Patterns of code that would put a cell's content in a message (checked over the package's source).
+LEAKS = [r"such as \{[^}]*(iloc|\[bad\]|\[text\]|\[out\]|\[dup\])", r"\.iloc\[0\]\s*!r", r"head\(\d\)\.tolist\(\)",
+         r"pd\.unique\([^)]*\[bad\]", r"ids\[dup\]"]
+
+
+def test_package_source_has_no_message_printing_row_values():
+    root = Path(__file__).resolve().parents[1] / "nonrecours"
+    hits = []
+    for path in root.rglob("*.py"):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if any(re.search(p, line) for p in LEAKS):
+                hits.append(f"{path.relative_to(root)}:{i}: {line.strip()}")
+    assert hits == []
+
+
+def test_demo_and_example_study_suppress_below_11_respondents():
+    from nonrecours.study.demo import example_study
+
+    assert re.search(r"^min_n = 11\b", example_study(seed=1), re.M)
+    ex = (Path(__file__).resolve().parents[1] / "examples" / "study.toml").read_text(encoding="utf-8")
+    assert re.search(r"^min_n = 11\b", ex, re.M)

@@ -192,6 +192,9 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     if missing:
         raise InputError(message("missing columns", where=source, found=", ".join(map(repr, missing)),
                                  expected="territory, departement, right, n_eligible, n_takers"))
+    if not len(cells):
+        raise InputError(message("no cells to publish", where=source, expected="one row per territory x right",
+                                 found="an empty table"))
     E = _int_counts(cells, "n_eligible", source)
     T = _int_counts(cells, "n_takers", source)
     if (T > E).any():

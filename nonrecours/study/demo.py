@@ -8,7 +8,9 @@ with a response model, so that every estimate can be compared with the truth.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -68,22 +70,44 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
     StudyResult
     """
     from ..simulate import simulate_population
+    from .pipeline import _clean_strays, _move_into_place, _staging_dir
 
     folder = Path(out)
+    if not str(out).strip():
+        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}", hint="choose a folder name"))
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
-                                  hint="choose a new folder, or pass --overwrite"))
+    if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
+        raise OutputError(message("the demo folder would replace the current folder", where=f"--out {str(folder)!r}",
+                                  hint="choose a new folder"))
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
+                                      hint="choose a new folder, or pass --overwrite"))
+        other = [e for e in folder.iterdir() if e.name not in (POPULATION, RESULTS, STUDY_FILE)]
+        if other:
+            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
+                                      "whole folder", where=f"--out {str(folder)!r}",
+                                      found=f"{len(other)} other entries such as {other[0].name!r}",
+                                      hint="move them, or choose a new folder"))
     t0 = time.perf_counter()
     pop = simulate_population(territories, seed=seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    pop.write(folder / POPULATION, overwrite=overwrite)
-    if progress is not None:
-        progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
-                 f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-    study = write_text(example_study(seed=seed), folder / STUDY_FILE)
-    return run_study(study, overwrite=overwrite, progress=progress)
+    _clean_strays(folder)
+    staging = _staging_dir(folder)  # all or nothing: the demo folder appears when everything is written
+    try:
+        pop.write(staging / POPULATION)
+        if progress is not None:
+            progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
+                     f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+        study = write_text(example_study(seed=seed), staging / STUDY_FILE)
+        result = run_study(study, progress=progress)
+        _move_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    results = folder / RESULTS
+    return dataclasses.replace(result, folder=results,
+                               files={name: results / name for name in result.files})
 
 
 def summary_table(result: StudyResult) -> pd.DataFrame:

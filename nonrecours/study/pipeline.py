@@ -169,6 +169,16 @@ def _clean_strays(folder: Path) -> list[Path]:
     return stray
 
 
+def _staging_dir(folder: Path) -> Path:
+    """A new, empty staging folder next to ``folder`` (its parent created if need be)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[0], dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
+    return staging
+
+
 def _move_into_place(staging: Path, folder: Path) -> None:
     """Replace ``folder`` by ``staging``: set the old one aside, rename, then delete the old one."""
     if folder.exists():
@@ -250,11 +260,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
                 state[key] = value
 
     _clean_strays(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[0], dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
+    staging = _staging_dir(folder)
     try:
         files, tables, provenance, manifest = _write(cfg, state, staging, inputs, notes, timer)
         _move_into_place(staging, folder)

@@ -80,6 +80,9 @@ def count_cells(recipients: pd.DataFrame, rights: Sequence[str], *, territory: s
     if not rights:
         raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
+    if not len(recipients):
+        raise InputError(message("the recipients file has no rows", where="recipients file",
+                                 expected="one row per recipient", found="a header only"))
     for col in (territory, departement):
         empty = recipients[col].isna().to_numpy()
         if empty.any():

@@ -42,7 +42,8 @@ def main(folder: Path) -> None:
     print(sae[sae["right"] == "cmuc"].nsmallest(5, "eblup")[["territory", "direct", "eblup", "ci_low", "ci_high",
                                                                  "gamma"]].round(3).to_string(index=False))
     print(result.tables["comparison_summary"].round(3).to_string(index=False))
-    print(f"report: {result.files['report.html']}; manifest: {result.files['manifest.json']}")
+    print(f"report: {result.files['publication/report.html']}; manifest: {result.files['publication/manifest.json']} "
+          f"(share {result.folder / 'publication'}; {result.folder / 'microdata'} is confidential)")
 
 
 if __name__ == "__main__":

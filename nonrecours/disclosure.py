@@ -49,7 +49,8 @@ def check_min_cell(min_cell: object, where: str = "option min-cell") -> int:
 
 
 def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.ndarray, order: np.ndarray,
-                         min_cell: int, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         min_cell: int, active: np.ndarray | None = None,
+                         candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Secondary suppression: protect suppressed cells against recovery from their group totals.
 
     Parameters
@@ -65,6 +66,9 @@ def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.n
     min_cell : int
     active : ndarray of bool (G,), optional
         Groups whose total is published (default all); others need no protection.
+    candidates : ndarray of bool (n_cells,), optional
+        Cells that may be suppressed to protect others (default all); a cell
+        whose value is known anyway (a published zero) protects nothing.
 
     Returns
     -------
@@ -95,7 +99,7 @@ def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.n
     need_k = np.where(k > 0, np.maximum(2 - k, 0), 0)
     need = np.where(k[:, None] > 0, np.maximum(min_cell - sums, 0), 0)
     unsafe = active & (k > 0) & ((need_k > 0) | (need > 0).any(axis=1))
-    cand = np.flatnonzero(~supp & unsafe[group])
+    cand = np.flatnonzero(~supp & unsafe[group] & (True if candidates is None else np.asarray(candidates, bool)))
     exhausted = unsafe.copy()
     if cand.size:
         cand = cand[np.lexsort((order[cand], group[cand]))]
@@ -229,10 +233,11 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     cell_p = (counts < m).any(axis=1)
     dep_p = dexists & (dtot < m).any(axis=1)
     nat_p = (ntot < m).any(axis=1)
-    # départements against the nation: groups = rights
-    dright = np.repeat(np.arange(nr), nd)
-    dep_s, exhausted = complete_suppression(dtot, dep_p | ~dexists, dright, dtot[:, 0], m, active=~nat_p)
-    dep_s &= dexists
+    # départements against the nation: groups = rights, over the département x right totals that exist
+    dsel = np.flatnonzero(dexists)
+    dep_s = np.zeros(nr * nd, dtype=bool)
+    dep_s[dsel], exhausted = complete_suppression(dtot[dsel], dep_p[dsel], dsel // nd, dtot[dsel, 0], m,
+                                                  active=~nat_p)
     nat_s = nat_p | exhausted
     # territories against their département: a suppressed département takes all its cells
     cell_s0 = cell_p | dep_s[dgrp]
@@ -244,7 +249,6 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         **{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
         "rate": _rate(T, E, pub), "status": np.where(pub, "published", "suppressed")})
     rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
-    dsel = np.flatnonzero(dexists)
     dpub = ~dep_s[dsel]
     dep = pd.DataFrame({
         "level": "departement", "departement": np.asarray(d_lab)[dsel % nd], "right": np.asarray(r_lab)[dsel // nd],
@@ -297,47 +301,71 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
     :func:`complete_suppression`, smallest ``n`` first. Since a blank ``n``
     is known to be at least 1, the count protected is ``n - 1`` against
     ``min_n - 1``: each suppressed ``n`` can then be anything from 1 to at
-    least ``min_n``. A suppressed coarse cell takes its nested cells with it; a
+    least ``min_n``. When the cells of a group cannot protect each other
+    (too few, or too small), their total is suppressed too (the coarse
+    cell, or the national row), and the passes repeat until nothing changes. A suppressed coarse cell takes its nested cells with it; a
     suppressed national cell needs no protection below it.
     """
     nests = dict(nests or {})
-    out = [t.copy() for t in tables]
     by = list(by)
     idx = {b: i for i, b in enumerate(by)}
+    tabs = [t.reset_index(drop=True) for t in tables]
+    ns = [pd.to_numeric(t["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64) for t in tabs]
+    supp = [(t[flag] == "suppressed").to_numpy() & (n > 0) for t, n in zip(tabs, ns)]  # an empty domain: no one
     nat_supp: set[str] = set()
     if None in idx:
-        t = out[idx[None]]
+        t = tabs[idx[None]]
         nat_supp = set(t.loc[t[flag] == "suppressed", "right"].astype(str))
-    for i in sorted((i for i, b in enumerate(by) if b is not None), key=lambda i: by[i] in nests):
-        b = by[i]
-        t = out[i]
-        if t.empty:
-            continue
-        n = pd.to_numeric(t["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-        supp = (t[flag] == "suppressed").to_numpy() & (n > 0)  # an empty domain describes no one
-        right = t["right"].astype(str)
-        coarse, mapping = nests.get(b, (None, None))
-        if coarse is not None and coarse in idx:
-            ct = out[idx[coarse]]
-            parent = t[b].astype(str).map({str(k): str(v) for k, v in dict(mapping).items()})
-            key = right + "\x1f" + parent.fillna("").astype(str)
-            ckey = ct["right"].astype(str) + "\x1f" + ct[coarse].astype(str)
-            csupp = dict(zip(ckey, (ct[flag] == "suppressed").to_numpy()))
-            parent_s = key.map(csupp).fillna(True).to_numpy(dtype=bool) | parent.isna().to_numpy()
-            supp = supp | parent_s
-            gcode, _ = pd.factorize(key)
-            active = ~np.bincount(gcode, weights=parent_s, minlength=gcode.max() + 1).astype(bool)
-        else:
-            gcode, glab = pd.factorize(right)
-            active = ~np.isin(np.asarray(glab), list(nat_supp))
-        rank = n * (len(t) + 1) + np.arange(len(t))
-        # a blank n is known to be >= 1 (zeros are published): protect the part above 1
-        slack = np.maximum(n - 1, 0)[:, None]
-        new, _ = complete_suppression(slack, supp, gcode, rank, max(int(min_n) - 1, 1), active=active)
-        out[i] = _blank(t, new, flag)
+    parts = sorted((i for i, b in enumerate(by) if b is not None and len(tabs[i])), key=lambda i: by[i] in nests)
+    changed = True
+    while changed:  # suppressions only grow: a few passes at most, each vectorised over all domains
+        changed = False
+        for i in parts:
+            b, t, n = by[i], tabs[i], ns[i]
+            right = t["right"].astype(str)
+            coarse, mapping = nests.get(b, (None, None))
+            parent_row = None
+            if coarse is not None and coarse in idx:
+                ct = tabs[idx[coarse]]
+                parent = t[b].astype(str).map({str(k): str(v) for k, v in dict(mapping).items()})
+                key = right + "\x1f" + parent.fillna("").astype(str)
+                ckey = ct["right"].astype(str) + "\x1f" + ct[coarse].astype(str)
+                pos = dict(zip(ckey, range(len(ct))))
+                parent_row = key.map(pos).to_numpy(dtype=float)
+                known = ~np.isnan(parent_row)
+                parent_s = ~known | parent.isna().to_numpy()
+                parent_s[known] |= supp[idx[coarse]][parent_row[known].astype(np.int64)]
+                parent_s[known] |= (ns[idx[coarse]][parent_row[known].astype(np.int64)] == 0)
+                base = supp[i] | parent_s
+                gcode, _ = pd.factorize(key)
+                active = ~np.bincount(gcode, weights=parent_s, minlength=gcode.max() + 1).astype(bool)
+            else:
+                base = supp[i]
+                gcode, glab = pd.factorize(right)
+                active = ~np.isin(np.asarray(glab), list(nat_supp))
+            rank = n * (len(t) + 1) + np.arange(len(t))
+            # a blank n is known to be >= 1 (zeros are published): protect the part above 1
+            slack = np.maximum(n - 1, 0)[:, None]
+            new, exhausted = complete_suppression(slack, base & (n > 0), gcode, rank, max(int(min_n) - 1, 1),
+                                                  active=active, candidates=n > 0)
+            new |= base & (n > 0)
+            if (new != supp[i]).any():
+                supp[i], changed = new, True
+            if exhausted.any():  # the cells cannot protect each other: their total goes too
+                rows = np.flatnonzero(exhausted[gcode])
+                if parent_row is not None:
+                    cs = supp[idx[coarse]]
+                    hit = parent_row[rows][~np.isnan(parent_row[rows])].astype(np.int64)
+                    if (~cs[hit]).any():
+                        cs[hit] = True
+                        changed = True
+                elif not set(right.iloc[rows]) <= nat_supp:
+                    nat_supp |= set(right.iloc[rows])
+                    changed = True
+    out = [_blank(t, s, flag) for t, s in zip(tabs, supp)]
     if None in idx:
-        t = out[idx[None]]
-        out[idx[None]] = _blank(t, (t[flag] == "suppressed").to_numpy(), flag)
+        t = tabs[idx[None]]
+        out[idx[None]] = _blank(t, t["right"].astype(str).isin(nat_supp).to_numpy(), flag)
     return out
 
 

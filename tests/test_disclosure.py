@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nonrecours.disclosure import blank_suppressed, complete_suppression, protect_domain_counts
 from nonrecours.errors import OptionError
@@ -37,7 +41,7 @@ def test_protect_domain_counts_nested_and_blanked():
     n_, q_, t_ = protect_domain_counts([nat, q, t], [None, "q", "t"], min_n=11, nests=nests)
     # q=1 (5) alone would be 100 - 95: q=0 goes too, and with it the territories in it
     assert q_["flag"].tolist() == ["suppressed", "suppressed"] and q_["n"].isna().all()
-    assert t_["flag"].eq("suppressed").all() and t_["df"].isna().all()
+    assert t_["flag"].eq("suppressed").all() and t_["df"][:4].isna().all()
     assert t_["n"].tolist()[:4] == [pd.NA] * 4 and t_["n"].iloc[4] == 0  # an empty domain keeps n = 0
     assert int(n_["n"].iloc[0]) == 100
     # with the QPV cells large, only the territory cells of a QPV domain protect each other
@@ -59,3 +63,74 @@ def test_min_cell_checked():
     for bad in (0, -1, 1.5, True, "11"):
         with pytest.raises(OptionError, match="min-cell"):
             check_min_cell(bad)
+
+
+@st.composite
+def _count_tables(draw):
+    """Small aggregated tables: départements of 1 to 4 territories, 1 or 2 rights, many small counts."""
+    rows = []
+    n_dep = draw(st.integers(1, 4))
+    rights = ["tpn", "acs"][: draw(st.integers(1, 2))]
+    t = 0
+    for d in range(n_dep):
+        for _ in range(draw(st.integers(1, 4))):
+            for r in rights:
+                takers = draw(st.integers(0, 40))
+                rows.append((f"T{t}", f"{d:02d}", r, takers + draw(st.integers(0, 40)), takers))
+            t += 1
+    return pd.DataFrame(rows, columns=["territory", "departement", "right", "n_eligible", "n_takers"])
+
+
+@settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "40")), deadline=None)
+@given(_count_tables(), st.sampled_from([5, 11]))
+def test_attacker_recovers_nothing_from_any_small_table(cells, min_cell):
+    """Property: whatever the counts, no suppressed count below the threshold is pinned down or shown small,
+    and nothing published is below it."""
+    from attacker import attack_admin
+
+    from nonrecours.disclosure import protect_admin_counts
+
+    table, totals, _ = protect_admin_counts(cells, min_cell=min_cell)
+    for frame in (table, totals):
+        pub = frame[frame["status"] == "published"]
+        assert (pub[["n_eligible", "n_takers", "n_non_takers"]].astype(int) >= min_cell).all().all()
+    truth = {(a, r): (e, k, e - k) for a, r, e, k in zip(cells["territory"], cells["right"], cells["n_eligible"],
+                                                         cells["n_takers"])}
+    assert attack_admin(table, totals, truth, min_cell) == []
+
+
+@settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "40")), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["0", "1"]), st.integers(0, 30)), min_size=1, max_size=8),
+       st.sampled_from([5, 11]))
+def test_sample_counts_property(territories, min_n):
+    """Property: territory counts nested in QPV domains, all summing to the national count; after protection no
+    suppressed count below the threshold is pinned down or shown small (blank counts are known to be >= 1)."""
+    from attacker import attack_domains
+
+    names = [f"T{i}" for i in range(len(territories))]
+    qmap = {t: q for t, (q, _) in zip(names, territories)}
+    n_t = {t: n for t, (_, n) in zip(names, territories)}
+    n_q = {q: sum(n for t, n in n_t.items() if qmap[t] == q) for q in ("0", "1")}
+    total = sum(n_t.values())
+
+    def table(col, counts):
+        keys = list(counts)
+        return pd.DataFrame({col: keys, "right": "r", "n": [counts[k] for k in keys], "estimate": 0.5,
+                             "flag": ["suppressed" if counts[k] < min_n else "ok" for k in keys]})
+
+    nat = pd.DataFrame({"right": ["r"], "n": [total], "estimate": 0.5,
+                        "flag": ["suppressed" if total < min_n else "ok"]})
+    n_, q_, t_ = protect_domain_counts([nat, table("q", n_q), table("t", n_t)], [None, "q", "t"], min_n=min_n,
+                                       nests={"t": ("q", qmap)})
+    pub = lambda df, col: [((col, k), None if pd.isna(n) else int(n)) for k, n in zip(df[col], df["n"])]  # noqa: E731
+    nat_n = None if pd.isna(n_["n"].iloc[0]) else int(n_["n"].iloc[0])
+    qcells, tcells = pub(q_, "q"), pub(t_, "t")
+    groups = [(qcells, nat_n), (tcells, nat_n)]
+    for (_, q), nq in qcells:
+        groups.append(([c for c in tcells if qmap[c[0][1]] == q], nq))
+    truth = {**{("q", k): v for k, v in n_q.items()}, **{("t", k): v for k, v in n_t.items()}}
+    for df in (q_, t_):
+        shown = df[df["flag"] != "suppressed"]
+        assert (shown["n"].astype(int) >= min_n).all()
+    # zeros are published: the attacker knows them; blanks are >= 1
+    assert attack_domains(groups, truth, min_n) == []

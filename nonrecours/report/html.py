@@ -275,7 +275,7 @@ class _Report:
             if truth is not None:
                 s = s.merge(truth, on=["territory", "right"], how="left")
             rows = [[t.territory, pct(t.eblup), ci(t.ci_low, t.ci_high), pct(t.direct),
-                     num(getattr(t, "n", None)), num(t.gamma, 2)]
+                     num(getattr(t, "n", None)) if getattr(t, "in_sample", True) else "–", num(t.gamma, 2)]
                     + ([pct(t.truth)] if truth is not None else []) for t in s.itertuples()]
             header = (["territory", "small-area", "CI", "direct", "eligible respondents", "gamma"]
                       + (["true rate"] if truth is not None else []))

@@ -58,7 +58,9 @@ class LinearSystem:
 
 
 def _num(v):
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is __import__("pandas").NA else float(v)
+    import pandas as pd
+
+    return None if pd.isna(v) else float(v)
 
 
 def attack_admin(table, totals, truth, min_cell):
@@ -68,14 +70,11 @@ def attack_admin(table, totals, truth, min_cell):
     (territory, right, count, true value, lo, hi) for counts below ``min_cell``
     that are recovered (lo == hi) or shown small (hi < min_cell).
     """
-    import pandas as pd
-
     found = []
     for right, cells in table.groupby("right"):
         sys_ = LinearSystem([], [])
         tot = totals[totals["right"] == right]
         unknown = {}
-        per_dep: dict[str, list] = {}
 
         def triple(key, row):
             vals = [_num(row[c]) for c in ("n_eligible", "n_takers", "n_non_takers")]
@@ -85,9 +84,6 @@ def attack_admin(table, totals, truth, min_cell):
             sys_.rows.append(({e: 1.0, t: -1.0, n: -1.0}, 0.0))
             unknown[key] = (e, t, n)
             return [e, t, n], True
-
-        def terms(x):
-            return x
 
         dep_terms: dict[str, list] = {}
         for _, row in cells.iterrows():
@@ -139,7 +135,6 @@ def attack_admin(table, totals, truth, min_cell):
             assert lo - 1e-6 <= true <= hi + 1e-6, (name, r, cname, true, lo, hi)
             if hi - lo < 0.5 or hi < min_cell - 1e-6:
                 found.append((name, r, cname, true, lo, hi))
-    _ = pd
     return found
 
 

@@ -98,7 +98,7 @@ def test_attacker_recovers_nothing_from_a_simulated_population():
 
     from nonrecours.simulate import simulate_population
 
-    pop = simulate_population(40, seed=4).recipients  # a 5 % extract: many small cells
+    pop = simulate_population(25, seed=4).recipients  # a 5 % extract: many small cells
     df = pop.sample(frac=0.05, random_state=1)[["territory", "departement", *RIGHTS]]
     res = _quiet(df, RIGHTS, min_cell=11)
     t = res.table
@@ -115,7 +115,7 @@ def test_attacker_recovers_cells_of_primary_only_suppression():
     from nonrecours.disclosure import protect_admin_counts
     from nonrecours.territorial import count_cells
 
-    df = _recipients(seed=3, D=40)
+    df = _recipients(seed=3, n=4000, T=40, D=12)
     cells = count_cells(df, RIGHTS)
     table, totals, rules = protect_admin_counts(cells, min_cell=11)
     naive = table.copy()

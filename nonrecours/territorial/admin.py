@@ -146,7 +146,9 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     --------
     >>> df = pd.DataFrame({"territory": ["a"] * 12 + ["b"] * 5 + ["c"] * 20, "departement": "01",
     ...                    "tpn": [1.0] * 6 + [0.0] * 6 + [1.0] * 3 + [0.0] * 2 + [1.0] * 10 + [0.0] * 10})
-    >>> admin_rates(df, ["tpn"], min_cell=5).table["status"].tolist()
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):  # a DisclosureWarning says how many cells were suppressed
+    ...     admin_rates(df, ["tpn"], min_cell=5).table["status"].tolist()
     ['suppressed', 'suppressed', 'published']
     """
     check_min_cell(min_cell)

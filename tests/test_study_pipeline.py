@@ -285,3 +285,19 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == \
         {k: v for k, v in old.items() if not k.endswith("manifest.json")}
+
+
+def test_overwrite_replaces_a_killed_run_of_the_flat_layout(population, tmp_path):
+    """The issue's killed run: a folder with some tables, no report or manifest and a stray temporary file;
+    --overwrite replaces it (stray included), without --overwrite it is refused."""
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path)
+    old = tmp_path / "results"
+    old.mkdir()
+    (old / "sample.csv").write_text("id\n1\n")
+    (old / ".comparison.csv.abc123.tmp").write_text("half")
+    with pytest.raises(OutputError, match="not empty"):
+        run_study(study)
+    result = run_study(study, overwrite=True)
+    assert sorted(p.name for p in result.folder.iterdir()) == ["microdata", "publication"]
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]

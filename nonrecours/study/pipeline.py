@@ -124,7 +124,9 @@ class _Timer:
 def _is_run_output(entry: Path) -> bool:
     """An entry a run writes in its folder (this layout, or the flat one of earlier versions)."""
     flat = {Path(f).name for f in OUTPUT_FILES}
-    return (entry.is_dir() and entry.name in (PUBLICATION, MICRODATA)) or (entry.is_file() and entry.name in flat)
+    stray = entry.name.startswith(".") and entry.name.endswith(".tmp")  # an atomic write killed midway
+    return (entry.is_dir() and entry.name in (PUBLICATION, MICRODATA)) or (entry.is_file() and (entry.name in flat
+                                                                                             or stray))
 
 
 def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:

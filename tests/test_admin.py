@@ -155,6 +155,12 @@ def test_protect_admin_counts_is_the_engine_interface():
     ref = _quiet(df, RIGHTS)
     key = ["territory", "right"]
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True), ref.table.sort_values(key, ignore_index=True))
+    from nonrecours.territorial import protected_rates
+
+    with pytest.warns(DisclosureWarning):
+        res = protected_rates(cells.drop(columns="n_non_takers"))
+    pd.testing.assert_frame_equal(res.table, ref.table)
+    assert res.n_suppressed == ref.n_suppressed
     with pytest.raises(InputError, match="more takers than eligibles"):
         protect_admin_counts(cells.assign(n_takers=cells["n_eligible"] + 1))
     with pytest.raises(InputError, match="appears twice"):

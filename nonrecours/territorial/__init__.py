@@ -6,7 +6,7 @@
 - :func:`compare_estimates`: bias, RMSE and coverage against the true rates.
 """
 
-from .admin import AdminRates, admin_rates, count_cells
+from .admin import AdminRates, admin_rates, count_cells, protected_rates
 from .benchmark import BenchmarkResult, benchmark
 from .compare import Comparison, compare_estimates
 from .diagnostics import area_diagnostics, normality_test
@@ -15,7 +15,7 @@ from .mse import MSEResult, analytic_mse, bootstrap_mse
 from .proportions import arcsin_sqrt, gvf_variance, sin_squared
 from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
+__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates", "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
            "area_diagnostics", "normality_test", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance",
            "MSEResult", "analytic_mse", "bootstrap_mse", "arcsin_sqrt", "gvf_variance", "sin_squared",
            "OUTPUT_COLUMNS", "TerritorialFit", "fit_territories"]

@@ -24,7 +24,7 @@ from .._checks import check_columns, check_right_column
 from ..disclosure import check_min_cell, protect_admin_counts
 from ..errors import DisclosureWarning, InputError, OptionError, message
 
-__all__ = ["AdminRates", "admin_rates", "count_cells"]
+__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,18 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     """
     check_min_cell(min_cell)
     cells = count_cells(recipients, rights, territory=territory, departement=departement)
+    return protected_rates(cells, min_cell=min_cell)
+
+
+def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
+    """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
+
+    ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,
+    ``n_takers`` (as :func:`count_cells` returns, or a DuckDB / Spark
+    aggregation); disclosure control is
+    :func:`nonrecours.disclosure.protect_admin_counts`, and a
+    :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed.
+    """
     table, totals, rules = protect_admin_counts(cells, min_cell=min_cell)
     res = AdminRates(table=table, totals=totals, min_cell=int(min_cell), rules=rules)
     counts = res.n_suppressed
@@ -161,5 +173,5 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
         warnings.warn(message(f"{counts['primary']} cells suppressed below {min_cell} eligibles, takers or "
                               f"non-takers and {counts['secondary']} more so that they cannot be recovered from the "
                               "totals" + (f"; {n_tot} totals suppressed" if n_tot else ""),
-                              where="territory x right cells"), DisclosureWarning, stacklevel=2)
+                              where="territory x right cells"), DisclosureWarning, stacklevel=3)
     return res

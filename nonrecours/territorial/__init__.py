@@ -15,7 +15,8 @@ from .mse import MSEResult, analytic_mse, bootstrap_mse
 from .proportions import arcsin_sqrt, gvf_variance, sin_squared
 from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates", "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
+__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates",
+           "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
            "area_diagnostics", "normality_test", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance",
            "MSEResult", "analytic_mse", "bootstrap_mse", "arcsin_sqrt", "gvf_variance", "sin_squared",
            "OUTPUT_COLUMNS", "TerritorialFit", "fit_territories"]

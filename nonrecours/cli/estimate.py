@@ -10,26 +10,31 @@ import typer
 from .._checks import check_level, parse_list
 from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
-from ..estimation import estimate_gap, estimate_rates
+from ..estimation import gap_between
 from ..io import check_table_output, read_table, write_table
-from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
+from ..options import Adjust, CIMethod, DFRule, EstimateStatistic, LonelyPSURule, check_option, choices_text
 from ..weights.sidecar import load_weighted_design, sidecar_path
 from ._common import design_role, echo_table, handle_errors
 
 __all__ = ["register", "estimate"]
 
-def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
-    """``COL`` (two levels, last minus first) or ``COL=A,B`` (A minus B)."""
+def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None, str | None]:
+    """``COL`` (two levels: last minus first; k levels: every pair), ``COL:REF`` (each level minus REF)
+    or ``COL=A,B`` (A minus B); ``right`` for COL compares rights."""
     if text is None:
-        return None, None
+        return None, None, None
     col, sep, levels = text.partition("=")
     if not sep:
-        return col.strip(), None
+        col, sep, ref = text.partition(":")
+        if sep and (not ref.strip() or not col.strip()):
+            raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN:REFERENCE",
+                                      found=repr(text)))
+        return col.strip(), None, (ref.strip() if sep else None)
     items = parse_list(levels, option="--gap")
     if len(items) != 2 or not col.strip():
         raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
                                   found=repr(text)))
-    return col.strip(), (items[0], items[1])
+    return col.strip(), (items[0], items[1]), None
 
 
 def _gap_path(out: Path) -> Path:
@@ -58,11 +63,66 @@ def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dic
     return SurveyDesign(data, lonely_psu=lonely_psu, **{r: design_role(v, r, cols) for r, v in roles.items()})
 
 
+def _ratios(text: str | None) -> list[tuple[str, str]]:
+    pairs = []
+    for item in parse_list(text, option="--variables"):
+        num, sep, den = item.partition("/")
+        if not sep or not num.strip() or not den.strip():
+            raise OptionError(message("malformed ratio", where="option --variables",
+                                      expected="NUMERATOR/DENOMINATOR[,...]", found=repr(item)))
+        pairs.append((num.strip(), den.strip()))
+    return pairs
+
+
+def _estimate(design, stat: str, rights: list[str], variables: str | None, by: list[str], *, ci: str, level: float,
+              df: str, quantiles: str):
+    """One result of ``--stat`` over every right/variable and domain (one pass of the engine)."""
+    from ..estimation import (estimate_counts, estimate_means, estimate_quantiles, estimate_rates, estimate_ratio,
+                              estimate_totals)
+
+    names = parse_list(variables, option="--variables")
+    if stat == "rate" or (stat == "total" and rights):
+        if not rights:
+            raise OptionError(message("--stat rate needs rights", where="option --rights",
+                                      expected="one or more right columns"))
+        if stat == "rate" and names:
+            raise OptionError(message("--variables is not used by --stat rate", where="option --variables",
+                                      hint="use --stat mean, total, ratio or quantile for numeric columns"))
+    if stat == "total" and rights and names:
+        raise OptionError(message("--stat total takes --rights or --variables, not both", where="option --variables",
+                                  hint="run the command once for each"))
+    elif stat != "total" and stat != "rate" and rights:
+        raise OptionError(message(f"--rights is not used by --stat {stat}", where="option --rights",
+                                  hint="give numeric columns with --variables"))
+    if stat != "rate" and not rights and not names:
+        raise OptionError(message(f"--stat {stat} needs columns", where="option --variables",
+                                  expected="numeric columns (NUMERATOR/DENOMINATOR for ratio)"))
+    common = dict(level=level, df=df)
+    if stat == "rate":
+        return estimate_rates(design, rights, by, ci=ci, **common)
+    if stat == "total":
+        return estimate_counts(design, rights, by, **common) if rights else estimate_totals(design, names, by, **common)
+    if stat == "mean":
+        return estimate_means(design, names, by, **common)
+    if stat == "ratio":
+        pairs = _ratios(variables)
+        return estimate_ratio(design, [a for a, _ in pairs], [b for _, b in pairs], by, **common)
+    probs = [float(x) for x in parse_list(quantiles, option="--quantiles")] if quantiles else []
+    return estimate_quantiles(design, names, by, quantiles=probs, **common)
+
+
 @handle_errors
 def estimate(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
-    rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated (1 = takes up, 0 = does not, "
-                               "empty = not eligible)."),
+    rights: str | None = typer.Option(None, "--rights", help="Right columns, comma-separated (1 = takes up, 0 = "
+                                      "does not, empty = not eligible); for --stat rate and total."),
+    stat: str = typer.Option("rate", "--stat", help=f"Statistic: {choices_text(EstimateStatistic)}. total of rights: "
+                             "weighted takers and non-takers (right column 'R:takers', 'R:non_takers'); total, "
+                             "mean, quantile of --variables; ratio of --variables NUM/DEN."),
+    variables: str | None = typer.Option(None, "--variables", help="Numeric columns for --stat total, mean, "
+                                         "quantile; NUM/DEN pairs for --stat ratio; comma-separated."),
+    quantiles: str = typer.Option("0.5", "--quantiles", help="Probabilities for --stat quantile (Woodruff CIs, "
+                                  "R's svyquantile defaults), comma-separated."),
     by: str | None = typer.Option(None, "--by", help="Domain columns, comma-separated (e.g. territory,benefit)."),
     weight: str | None = typer.Option(None, "--weight", help="Weight column [default: 'weight' if present; none = equal]."),
     strata: str | None = typer.Option(None, "--strata", help="Strata column [default: 'stratum' if present]."),
@@ -76,21 +136,34 @@ def estimate(
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
                            "(domain: PSUs - strata in the domain; inf: normal)."),
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
-    gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
-                                   "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
+    gap: str | None = typer.Option(None, "--gap", help="Also estimate gaps between levels of a column: COLUMN "
+                                   "(two levels: last minus first, e.g. is_qpv 1 - 0; more: every pair), "
+                                   "COLUMN:REF (each level minus REF) or COLUMN=A,B (A minus B); 'right' compares "
+                                   "rights within each domain."),
+    adjust: str = typer.Option("none", "--adjust", help="Multiple-comparison adjustment of the gaps' p-values "
+                               f"(column p_adjusted, per right and domain): {choices_text(Adjust)}."),
     replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights recorded by 'nonrecours "
                                     "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
 ) -> None:
-    """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
-    check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
+    """Estimate take-up rates, numbers of takers and non-takers, means, ratios or quantiles per domain.
+
+    Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
+    (or variable), all in one pass of the variance engine.
+    """
+    check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
+    check_option("--ci", ci, CIMethod)
     check_option("--df", df, DFRule)
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
+    if stat == "quantile" and gap is not None:
+        raise OptionError(message("quantiles have no joint covariance for a gap", where="option --gap",
+                                  hint="drop --gap, or use --stat rate, total, mean or ratio"))
     by_list = parse_list(by, option="--by")
-    gap_col, gap_levels = _gap_option(gap)
+    gap_col, gap_levels, gap_ref = _gap_option(gap)
+    check_option("--adjust", adjust, Adjust)
     if out is not None:
         check_table_output(out, [sample])
         if gap_col is not None:
@@ -98,12 +171,14 @@ def estimate(
     data = read_table(sample, option="SAMPLE")
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
-    result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df)
+    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles)
+    result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = result.to_frame()
     gap_table = None
-    if gap_col is not None:
-        gap_table = estimate_gap(design, right_list, gap_col, levels=gap_levels,
-                                 by=[b for b in by_list if b != gap_col], ci=ci, level=level, df=df).to_frame()
+    if gap_col is not None:  # domains of one result (joint covariance), the gap column last
+        gap_by = [b for b in by_list if b != gap_col] + ([gap_col] if gap_col != "right" else [])
+        gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
+        gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
     if out is None:
         echo_table(table)
         if gap_table is not None:
@@ -113,7 +188,8 @@ def estimate(
     paths = [write_table(table, out, inputs=[sample])]
     if gap_table is not None:
         paths.append(write_table(gap_table, _gap_path(out), inputs=[sample]))
-    typer.echo(f"{len(table):,} estimates ({result.variance_method} variance, df rule {df}, CI {ci} {level:g}); "
+    typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
+               f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))
 
 

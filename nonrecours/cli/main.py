@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
-COMMAND_MODULES = ("simulate", "design", "weight", "estimate", "territorial", "study", "validate")
+COMMAND_MODULES = ("simulate", "design", "weight", "estimate", "analysis", "territorial", "study", "validate")
 
 
 def _version(value: bool) -> None:

@@ -5,7 +5,7 @@ per-territory estimates and the report, in sections ``[frame]``, ``[design]``
 (and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
 ``[weighting.nonresponse]``, ``[weighting.calibration]``,
 ``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
-``[estimation.thresholds]``), ``[territorial]`` and ``[output]``; the example
+``[estimation.thresholds]``), ``[analysis]``, ``[territorial]`` and ``[output]``; the example
 is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
 
     [design]
@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, NonrecoursError, message
-from ..options import (FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod, DFRule, FHMethod,
-                       FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, ReplicateType, SelectionMethod,
-                       choices)
+from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
+                       CIMethod, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod,
+                       ReplicateType, SelectionMethod, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "TerritorialConfig", "OutputConfig", "load_study", "parse_study",
+    "AnalysisConfig", "TerritorialConfig", "OutputConfig", "load_study", "parse_study",
 ]
 
 #: The rights studied by default.
@@ -206,6 +206,21 @@ class EstimationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnalysisConfig:
+    """``[analysis]``: who does not take up: non-takers, tests of association, contrasts, models."""
+
+    enabled: bool = opt(True, doc="run the analysis of non-take-up")
+    groups: tuple[str, ...] = opt(("benefit", "is_qpv"), doc="group columns: non-takers per right and group, "
+                                   "Rao-Scott test of take-up against each group, pairwise gaps between its levels")
+    statistic: str = opt("f", doc="test statistic (R's svychisq: f, chisq, wald, adjwald)",
+                         choices=choices(AssociationStatistic))
+    adjust: str = opt("holm", doc="multiple-comparison adjustment of the pairwise gaps", choices=choices(Adjust))
+    covariates: tuple[str, ...] = opt(("benefit", "is_qpv", "age_band", "household"),
+                                       doc="covariates of the survey logistic regression of take-up (empty: no model)")
+    interactions: tuple[str, ...] = opt((), doc="interactions of the model, e.g. [\"is_qpv:benefit\"]")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TerritorialConfig:
     """``[territorial]``: small-area estimates per territory."""
 
@@ -255,6 +270,7 @@ class StudyConfig:
     responses: ResponsesConfig = opt(doc="collected or simulated answers", factory=ResponsesConfig)
     weighting: WeightingConfig = opt(doc="weighting", factory=WeightingConfig)
     estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
+    analysis: AnalysisConfig = opt(doc="who does not take up", factory=AnalysisConfig)
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
@@ -353,7 +369,16 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
     _check_estimation(cfg.estimation)
+    _check_analysis(cfg.analysis)
     _check_territorial(cfg.territorial)
+
+
+def _check_analysis(an: AnalysisConfig) -> None:
+    """``[analysis]``: the model's covariates and interactions, by the model's own parser."""
+    if an.enabled and an.covariates:
+        from ..estimation.logistic import _parse_terms
+        key = "analysis.interactions" if an.interactions else "analysis.covariates"
+        _library(key, _parse_terms, list(an.covariates), list(an.interactions))
 
 
 def _check_allocation(alloc: AllocationConfig, rights: tuple[str, ...]) -> None:

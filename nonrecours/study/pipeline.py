@@ -34,7 +34,9 @@ __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES"]
 
 #: Tables written by a run, in order (file ``<name>.csv``); absent when their stage did not run.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
-                 "estimates_benefit", "estimates_territory", "sae", "comparison", "comparison_summary")
+                 "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
+                 "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
+                 "comparison_summary")
 #: Every file a run may write.
 OUTPUT_FILES = tuple(f"{t}.csv" for t in OUTPUT_TABLES) + ("report.html", "manifest.json")
 
@@ -151,7 +153,8 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     -----
     Outputs: ``allocation.csv``, ``sample.csv``, ``weights.csv``,
     ``estimates_national.csv``, ``estimates_qpv.csv``, ``gap_qpv.csv``,
-    ``estimates_benefit.csv``, ``estimates_territory.csv``, ``sae.csv``
+    ``estimates_benefit.csv``, ``estimates_territory.csv``, ``analysis_*.csv`` (who does not
+    take up: non-takers, tests, pairwise gaps, model, term tests, predicted take-up), ``sae.csv``
     (territorial phase), ``comparison.csv`` and ``comparison_summary.csv``
     (when true rates are given), ``report.html`` and ``manifest.json``.
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then

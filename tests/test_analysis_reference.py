@@ -420,3 +420,35 @@ def test_model_and_test_results_are_read_only(designs):
     for a in (m.coef, m.se, m.vcov, m.assign, c.statistic, c.p_value, c.design_effects):
         with pytest.raises(ValueError):
             a[0] = 0
+
+
+@pytest.mark.parametrize("dn", ["dstrat", "dclus1", "dclus2"])
+def test_counts_one_coding_equals_two_columns(designs, dn):
+    """estimate_counts (one coding of the entries, two Taylor passes) equals totals of y and 1 - y as
+    two columns, covariance included (the gap takers - non-takers)."""
+    import dataclasses
+
+    from nonrecours.estimation import estimate_counts, estimate_totals, gap_between
+    d = designs[dn]
+    data = d.data.assign(schwide_non=1.0 - d.data["schwide"], awards_non=1.0 - d.data["awards"])
+    d2 = dataclasses.replace(d, data=data)
+    a = estimate_counts(d2, ["schwide", "awards"], "stype", thresholds=ALL)
+    b = estimate_totals(d2, ["schwide", "schwide_non", "awards", "awards_non"], "stype", thresholds=ALL)
+    for k in ("estimate", "se", "ci_low", "ci_high", "df", "deff", "n"):
+        np.testing.assert_allclose(getattr(a, k), getattr(b, k), rtol=1e-12, atol=0, err_msg=k)
+    Va, Vb = a.vcov(), b.vcov()
+    Va = Va.toarray() if hasattr(Va, "toarray") else Va
+    Vb = Vb.toarray() if hasattr(Vb, "toarray") else Vb
+    np.testing.assert_allclose(Va, Vb, rtol=1e-10, atol=1e-12 * np.abs(Vb).max())
+    g = gap_between(a, "right", levels=("schwide:takers", "schwide:non_takers")).to_frame()
+    assert np.isfinite(g["se"]).all() and (g["se"] > 0).all()
+
+
+@pytest.mark.parametrize("dn", ["dstrat", "dclus2", "rclus1"])
+def test_estimate_takeup_is_rates_and_counts(designs, dn):
+    from nonrecours.estimation import estimate_counts, estimate_rates, estimate_takeup
+    r, c = estimate_takeup(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
+    r0 = estimate_rates(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
+    c0 = estimate_counts(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
+    pd.testing.assert_frame_equal(r.to_frame(), r0.to_frame())
+    pd.testing.assert_frame_equal(c.to_frame(), c0.to_frame())

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import stats as sps
 
 from .._checks import check_columns, check_level, check_right_column, parse_list
-from ..errors import InputError, OptionError, message
+from ..errors import InputError, LonelyPSUWarning, OptionError, message
 from ..options import Adjust, CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_estimates, replicate_factor
 from .intervals import proportion_ci, t_quantile
-from .results import EstimateResult, GapResult, Labels, QualityThresholds
+from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
-__all__ = ["estimate_rates", "estimate_counts", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
+__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
 
 
 def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: np.ndarray) -> np.ndarray:
@@ -113,13 +116,53 @@ def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray,
         return var / vsrs
 
 
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[a0, b0, a1, b1, ...]``."""
+    return np.column_stack([a, b]).ravel()
+
+
+def _counts_taylor(design, stats: LinearStats, wr: np.ndarray, cells, psu_pres, str_pres):
+    """Takers (``y``) and non-takers (``1 - y``) of V 0/1 variables from one coding of their entries.
+
+    Both totals share the entries, (PSU, estimate) cells and presence; the Taylor engine runs
+    on each set of influence values (``w y`` and ``w (1 - y)``) and the two factors are put
+    side by side, estimate ``k`` becoming columns ``2k`` (takers) and ``2k + 1`` (non-takers),
+    so that their joint covariance is kept. Returns (theta, factor, psu_pres, str_pres, (T, N)):
+    takers and eligible totals for the design effects.
+    """
+    K = stats.n_cols
+    zT = wr * stats.num
+    T = np.bincount(stats.cols, weights=zT, minlength=K)
+    N = np.bincount(stats.cols, weights=wr, minlength=K)
+    fT = taylor_factor(design, stats, zT, str_pres, psu_pres, cells=cells)
+    with warnings.catch_warnings():  # the same lonely PSUs were reported for the takers
+        warnings.simplefilter("ignore", LonelyPSUWarning)
+        fN = taylor_factor(design, stats, wr - zT, str_pres, psu_pres, cells=cells)
+    perm = _interleave(np.arange(K), K + np.arange(K))
+    R = None if fT.R is None else np.hstack([fT.R, fN.R])[:, perm]
+    factor = VarianceFactor(A=sp.hstack([fT.A, fN.A], format="csc")[:, perm],
+                            B=sp.hstack([fT.B, fN.B], format="csc")[:, perm],
+                            mult=np.concatenate([fT.mult, fN.mult])[perm], LA=fT.LA, LB=fT.LB, R=R)
+    dup = np.repeat(np.arange(K), 2)
+    return _interleave(T, N - T), factor, psu_pres[:, dup], str_pres[:, dup], (T, N)
+
+
 def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, statistic: str, ci: str,
-         level: float, df_rule: str, thresholds: QualityThresholds) -> EstimateResult:
+         level: float, df_rule: str, thresholds: QualityThresholds, complement: bool = False,
+         coded: tuple | None = None) -> EstimateResult:
     w = design.weights
     wr = w[stats.rows]  # weights at the entries, gathered once
+    if coded is None:
+        cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
+        psu_pres, str_pres = presence(design.structure, stats, cells)
+    else:  # (cells, psu presence, stratum presence) of the same entries, already coded
+        cells, psu_pres, str_pres = coded
+    if complement:  # totals of 0/1 variables and of their complements (takers, non-takers): Taylor only
+        theta, factor, psu_pres, str_pres, parts = _counts_taylor(design, stats, wr, cells, psu_pres, str_pres)
+        return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
+                       level=level, df_rule=df_rule, thresholds=thresholds, method="taylor", wr=wr,
+                       deff_parts=parts)
     _, Td, theta = point_estimates(stats, w, wr=wr)
-    cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
-    psu_pres, str_pres = presence(design.structure, stats, cells)
     # residuals y - theta x, shared by the influence values and (Hajek means) the design effect
     resid = residuals(stats, theta) if Td is not None else None
     logit_se = None
@@ -135,6 +178,15 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         factor = taylor_factor(design, stats, z, str_pres, psu_pres, cells=cells)
         del z
         method = "taylor"
+    return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
+                   level=level, df_rule=df_rule, thresholds=thresholds, method=method, wr=wr, stats=stats, Td=Td,
+                   resid=resid, logit_se=logit_se)
+
+
+def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres, str_pres, *, statistic: str,
+            ci: str, level: float, df_rule: str, thresholds: QualityThresholds, method: str, wr, stats=None,
+            Td=None, resid=None, logit_se=None, deff_parts=None) -> EstimateResult:
+    """SEs, df, design effects, CIs and flags of estimates whose covariance factor is known."""
     var = factor.variances()
     n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
     se = np.where(n == 0, np.nan, np.sqrt(var))  # no eligible respondent: no estimate, no SE
@@ -145,8 +197,17 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         dfs = np.full(n.size, design_df)
     else:
         dfs = (psu_pres.getnnz(axis=0) - str_pres.getnnz(axis=0)).astype(float)
-    unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
-    deff = _deff(statistic, stats, wr, theta, var, n, N=Td if unit else None, resid=resid if unit else None)
+    if deff_parts is not None:  # takers and non-takers of 0/1 variables: a closed form, no pass over entries
+        T, N = deff_parts
+        nk = n[::2].astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # sum w (y - ybar)^2 = T (N - T) / N for y in {0, 1}, the same for 1 - y (as _deff's SRSWOR variance)
+            s2 = T * (N - T) / N / N * nk / (nk - 1)
+            vsrs = s2 * (N - nk) / (N * nk) * N ** 2
+            deff = _interleave(var[::2] / vsrs, var[1::2] / vsrs)
+    else:
+        unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
+        deff = _deff(statistic, stats, wr, theta, var, n, N=Td if unit else None, resid=resid if unit else None)
     del wr, resid
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = se / np.abs(theta)
@@ -259,15 +320,48 @@ def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str]
     names = _names(rights, "rights")
     if not names:
         raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    values = []
-    for r in names:
-        y = _right_values(design.data, r)
-        values += [y, 1.0 - y]
+    values = [_right_values(design.data, r) for r in names]
     labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
     domains = make_domains(design.data, _names(by, "by"))
+    if design.replicates is not None:  # the replicate combiner re-evaluates both totals of every replicate
+        stats = stack_variables(domains, design.weights, [v for y in values for v in (y, 1.0 - y)], None)
+        return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
+                    thresholds=thresholds)
     stats = stack_variables(domains, design.weights, values, None)
     return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
-                thresholds=thresholds)
+                thresholds=thresholds, complement=True)
+
+
+def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                    ci: CIMethod | str = "logit", level: float = 0.95, df: DFRule | str = "domain",
+                    thresholds: QualityThresholds = QualityThresholds()) -> tuple[EstimateResult, EstimateResult]:
+    """Take-up rates and numbers of takers and non-takers in one pass: ``(estimate_rates(...), estimate_counts(...))``.
+
+    The domains, the entries of the rights and their (PSU, estimate) cells are coded once and
+    shared by the two results (Taylor designs; a replicate design runs the two functions).
+    Parameters as :func:`estimate_rates`.
+    """
+    if design.replicates is not None:
+        return (estimate_rates(design, rights, by, ci=ci, level=level, df=df, thresholds=thresholds),
+                estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds))
+    ci = check_option("ci", ci, CIMethod)
+    df = _check_common(level, df, thresholds)
+    names = _names(rights, "rights")
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    values = [_right_values(design.data, r) for r in names]
+    domains = make_domains(design.data, _names(by, "by"))
+    stats = stack_variables(domains, design.weights, values, "ones")
+    cells = psu_cells(design.structure, stats)
+    coded = (cells, *presence(design.structure, stats, cells))
+    rates = _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df,
+                 thresholds=thresholds, coded=coded)
+    totals = LinearStats(rows=stats.rows, cols=stats.cols, num=stats.num, den=None, n_cols=stats.n_cols,
+                         row_domain=stats.row_domain, var_bounds=stats.var_bounds)
+    labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
+    counts = _run(design, totals, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
+                  thresholds=thresholds, complement=True, coded=coded)
+    return rates, counts
 
 
 def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,

@@ -1,6 +1,6 @@
 """Stage ``analysis``: who does not take up — non-takers per right and group, tests, gaps, models.
 
-Calls :mod:`nonrecours.estimation` (``estimate_counts``, ``chisq_test``, ``gap_between``,
+Calls :mod:`nonrecours.estimation` (``estimate_takeup``, ``chisq_test``, ``gap_between``,
 ``survey_logistic``, ``predicted_takeup``) on the weighted design; the report section
 ``report/section_analysis.py`` renders what this stage returns.
 """
@@ -12,7 +12,7 @@ import warnings
 import pandas as pd
 
 from ...errors import ConvergenceWarning, NonrecoursError
-from ...estimation import QualityThresholds, estimate_counts, estimate_rates, gap_between
+from ...estimation import QualityThresholds, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.association import chisq_test
 from ...estimation.logistic import predicted_takeup, survey_logistic
@@ -35,9 +35,8 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     groups = [g for g in an.groups if g in design.data.columns]
     counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []
     for g in groups:  # a few group columns; every right and level in one pass each
-        c = estimate_counts(design, rights, g, level=est.level, df=est.df, thresholds=thresholds).to_frame()
-        counts.append(c.rename(columns={g: "level"}).assign(group=g))
-        r = estimate_rates(design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds)
+        r, c = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds)
+        counts.append(c.to_frame().rename(columns={g: "level"}).assign(group=g))
         if r.domains[g].nunique() <= MAX_PAIRWISE_LEVELS:
             pair_gaps.append(gap_between(r, g, adjust=an.adjust).to_frame().rename(columns={g: "level"})
                              .assign(group=g))

@@ -119,13 +119,13 @@ for (dn in c("dstrat", "dclus1", "rclus1")) {
 ## 4. Rao-Scott tests of association (svychisq) -----------------------------------------------
 ## hi_growth: api00 - api99 > 30, empty (NA) for high schools (not "eligible"): R's svychisq
 ## then takes N = all rows of the design (NA rows included) for svytable(Ntotal = N).
-for (nm in c("dstrat", "dclus1", "dclus2")) {
+for (nm in c("dstrat", "dclus1", "dclus2", "rclus1", "rstrat")) {
   designs[[nm]] <- update(designs[[nm]], hi_growth = ifelse(stype == "H", NA, as.numeric(api00 - api99 > 30)),
                           stype_awards = interaction(stype, awards))
 }
 chis <- list(c("schwide", "stype"), c("awards", "stype"), c("schwide", "awards"), c("hi_growth", "stype"),
              c("both", "stype_awards"), c("compimp", "hi_growth"))
-for (dn in c("dstrat", "dclus1", "dclus2")) for (cc in chis) {
+for (dn in c("dstrat", "dclus1", "dclus2", "rclus1", "rstrat")) for (cc in chis) {
   d <- designs[[dn]]
   f <- as.formula(paste0("~", cc[1], " + ", cc[2]))
   out <- list(design = dn, row = cc[1], col = cc[2])

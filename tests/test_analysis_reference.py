@@ -452,3 +452,26 @@ def test_estimate_takeup_is_rates_and_counts(designs, dn):
     c0 = estimate_counts(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
     pd.testing.assert_frame_equal(r.to_frame(), r0.to_frame())
     pd.testing.assert_frame_equal(c.to_frame(), c0.to_frame())
+
+
+def test_rao_scott_f_holds_its_size_on_a_clustered_design():
+    """Seeded simulation: groups assigned to clusters, take-up correlated within clusters and
+    independent of the group. Over 200 samples the Rao-Scott F test rejects at 5 % about 5 % of the
+    time (measured 5.5 %; accepted 1 % to 10 %, about 3 binomial SEs), Pearson's naive chi-square
+    38.5 % (accepted above 20 %): the design correction is what makes the test valid."""
+    from scipy import stats
+
+    from nonrecours.estimation.association import chisq_test
+    rng = np.random.default_rng(14)
+    reps, clusters, m = 200, 40, 15
+    rej = naive = 0
+    cl = np.repeat(np.arange(clusters), m)
+    for _ in range(reps):
+        grp = rng.integers(0, 3, clusters)[cl]
+        u = rng.normal(0.0, 1.0, clusters)[cl]
+        y = (rng.random(clusters * m) < 1 / (1 + np.exp(-(0.3 + u)))).astype(float)
+        df = pd.DataFrame({"psu": cl, "g": grp.astype(str), "y": y})
+        rej += chisq_test(SurveyDesign(df, psu="psu"), ["y"], ["g"], statistics=["f"]).p_value[0] < 0.05
+        naive += stats.chi2_contingency(pd.crosstab(df["y"], df["g"]).to_numpy(), correction=False)[1] < 0.05
+    assert 0.01 <= rej / reps <= 0.10, rej / reps
+    assert naive / reps > 0.20, naive / reps

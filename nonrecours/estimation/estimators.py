@@ -27,7 +27,8 @@ from .intervals import proportion_ci, t_quantile
 from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
-__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
+__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
+           "estimate_ratio", "estimate_gap", "gaps"]
 
 
 def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: np.ndarray) -> np.ndarray:

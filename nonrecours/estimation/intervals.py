@@ -186,7 +186,8 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
       (steps of ``zmax / 5`` standard errors of the logit, at most 9 each side,
       ``zmax`` its F-based stopping value, computed as R's ``qf`` far in the
       tail by :func:`f1_isf`), interpolated by R's ``fmm`` cubic spline at
-      3 x (knots) points and inverted by linear interpolation. This reproduces R (the exact root of the equation is 2e-6 to 9e-4 relative
+      3 x (knots) points and inverted by linear interpolation. This reproduces R
+      (the exact root of the equation is 2e-6 to 9e-4 relative
       away from R's value on the reference domains, our port 1.5e-7 to 2.6e-4,
       the rest being R's glm convergence in :math:`\lambda`).
       Where the grid stops short of the cutoff (small :math:`n`, :math:`\hat p`

@@ -33,6 +33,44 @@ def fail(text: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def sep_option() -> Any:
+    """``--sep``: the CSV column separator (detected when omitted)."""
+    return typer.Option(None, "--sep", help="CSV column separator: ',', ';' or tab. Detected when omitted; "
+                        "also used for CSV outputs (default ',').", show_default=False)
+
+
+def decimal_option() -> Any:
+    """``--decimal``: the CSV decimal mark (detected when omitted)."""
+    return typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ','. Detected when omitted; also "
+                        "used for CSV outputs (default '.').", show_default=False)
+
+
+def encoding_option() -> Any:
+    """``--encoding``: the text encoding of CSV files (detected when omitted)."""
+    return typer.Option(None, "--encoding", help="Text encoding of CSV files (utf-8, cp1252, latin-1...). "
+                        "Detected when omitted; also used for CSV outputs (default utf-8).", show_default=False)
+
+
+def sheet_option() -> Any:
+    """``--sheet``: the sheet of an Excel input."""
+    return typer.Option(None, "--sheet", help="Sheet of an .xlsx input: its name or position from 1 "
+                        "(default: the first).", show_default=False)
+
+
+def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
+    """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``.
+
+    Given values set how CSV inputs are read (instead of detecting them) and
+    how CSV outputs are written; omitted ones are detected on reading and
+    default to ``,``, ``.`` and UTF-8 on writing.
+    """
+    from ..io import ReadOptions, WriteOptions
+
+    read = ReadOptions(sep=sep, decimal=decimal, encoding=encoding, sheet=sheet)
+    write = WriteOptions(sep=read.sep or ",", decimal=read.decimal or ".", encoding=encoding or "utf-8")
+    return read, write
+
+
 def design_role(value: str | None, role: str, columns) -> str | None:
     """Column of design ``role``: the option's value, ``none`` for no column, or by default the
     conventional name (:data:`~nonrecours.design.survey_design.DESIGN_COLUMNS`) when the file has it."""

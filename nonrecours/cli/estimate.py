@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,7 +15,7 @@ from ..estimation import estimate_gap, estimate_rates
 from ..io import check_table_output, read_table, write_table
 from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
 from ..weights.sidecar import load_weighted_design, sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
 
 __all__ = ["register", "estimate"]
 
@@ -82,8 +83,13 @@ def estimate(
                                     "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
     check_option("--df", df, DFRule)
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
@@ -95,7 +101,7 @@ def estimate(
         check_table_output(out, [sample])
         if gap_col is not None:
             check_table_output(_gap_path(out), [sample])
-    data = read_table(sample, option="SAMPLE")
+    data = read_table(sample, option="SAMPLE", read=rd)
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
     result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df)
@@ -110,9 +116,9 @@ def estimate(
             typer.echo("")
             echo_table(gap_table)
         return
-    paths = [write_table(table, out, inputs=[sample])]
+    paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample]))
+        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample], csv_style=wr))
     typer.echo(f"{len(table):,} estimates ({result.variance_method} variance, df rule {df}, CI {ci} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,7 +15,7 @@ from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, Repl
 from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
 from ..weights.sidecar import sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
 
@@ -86,15 +87,20 @@ def weight(
     fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
     check_table_output(out, inputs)
     check_output(side, inputs, option="--out (sidecar)")
-    data = read_table(sample, option="SAMPLE")
+    data = read_table(sample, option="SAMPLE", read=rd)
     roles = {r: design_role(v, r, data.columns)
              for r, v in {"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}.items()}
     if roles["fpc2"] and not roles["ssu"]:
@@ -102,11 +108,11 @@ def weight(
     spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
                          nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
                          propensity_classes=propensity_classes,
-                         margins=read_margins(calibrate) if calibrate else None, method=method,  # type: ignore[arg-type]
+                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
                          bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
     res = weight_sample(data, spec)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
-    write_table(res.table, out, inputs=inputs)
+    write_table(res.table, out, inputs=inputs, csv_style=wr)
     write_json(meta, side, inputs=inputs)
     n_resp = int((res.table["status"] == "respondent").sum())
     typer.echo(f"{len(res.table):,} rows, {n_resp:,} respondents; total weight {res.table['weight'].sum():,.6g}")

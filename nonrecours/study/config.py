@@ -46,7 +46,7 @@ __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "TerritorialConfig", "OutputConfig", "load_study", "parse_study",
+    "TerritorialConfig", "OutputConfig", "InputConfig", "load_study", "parse_study",
 ]
 
 #: The rights studied by default.
@@ -55,6 +55,26 @@ RIGHTS = ("cmuc", "acs", "tpn", "tss")
 
 
 # --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputConfig:
+    """``[input]``: how the study's input tables are read (detected when a key is absent).
+
+    The same settings as the ``--sep``, ``--decimal``, ``--encoding`` and
+    ``--sheet`` options of the command line, for every input file of the study.
+    """
+
+    sep: str | None = opt(None, doc="CSV column separator", choices=(",", ";", "\t", "tab"))
+    decimal: str | None = opt(None, doc="CSV decimal mark", choices=(".", ","))
+    encoding: str | None = opt(None, doc="text encoding of CSV files, e.g. \"cp1252\" (default: detected)")
+    sheet: str | None = opt(None, doc="sheet of .xlsx inputs: its name, or its position from 1 as text")
+
+    def read_options(self):  # noqa: ANN201
+        """The :class:`~nonrecours.io.ReadOptions` of these settings."""
+        from ..io import ReadOptions
+
+        return ReadOptions(sep=self.sep, decimal=self.decimal, encoding=self.encoding, sheet=self.sheet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,6 +272,7 @@ class StudyConfig:
     design: DesignConfig = opt(doc="sample design")
     output: OutputConfig = opt(doc="output folder")
     title: str = opt("Take-up of social rights", doc="title of the report")
+    input: InputConfig = opt(doc="how input tables are read", factory=InputConfig)
     responses: ResponsesConfig = opt(doc="collected or simulated answers", factory=ResponsesConfig)
     weighting: WeightingConfig = opt(doc="weighting", factory=WeightingConfig)
     estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
@@ -301,7 +322,12 @@ def load_study(path: str | Path) -> StudyConfig:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(message("study file not found", where=repr(str(p)), hint="check the path"))
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")  # a BOM (Windows editors) is not part of the TOML
+    except UnicodeDecodeError as exc:
+        raise ConfigError(message("the study file is not UTF-8 text", where=repr(str(p)),
+                                  found=f"byte {exc.object[exc.start]:#04x} at position {exc.start}",
+                                  hint="save it as UTF-8 (TOML files are UTF-8)")) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -348,12 +374,24 @@ def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _cross_checks(cfg: StudyConfig) -> None:
     """Checks that involve several keys, section by section (in this order)."""
+    _check_input(cfg.input)
     _check_allocation(cfg.design.allocation, cfg.estimation.rights)
     _check_design(cfg.design)
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
     _check_estimation(cfg.estimation)
     _check_territorial(cfg.territorial)
+
+
+def _check_input(inp: InputConfig) -> None:
+    """``[input]``: an encoding Python knows."""
+    from ..errors import OptionError
+
+    try:
+        inp.read_options()
+    except OptionError as exc:
+        raise fail("input.encoding", "unknown encoding", found=repr(inp.encoding),
+                   hint="a codec name such as utf-8, cp1252 or latin-1") from exc
 
 
 def _check_allocation(alloc: AllocationConfig, rights: tuple[str, ...]) -> None:

@@ -95,18 +95,16 @@ class Margins:
         return [v for v, _ in self.categorical] + [v for v, _ in self.numeric]
 
 
-def read_margins(path: str | os.PathLike) -> Margins:
-    """Read a margins table (see module docstring); categories are read as text."""
+def read_margins(path: str | os.PathLike, *, read=None) -> Margins:  # noqa: ANN001
+    """Read a margins table (see module docstring); categories are read as text.
+
+    ``read`` (:class:`~nonrecours.io.ReadOptions`) sets the separator, decimal
+    mark and encoding of a CSV, otherwise detected.
+    """
+    from ..io import read_table
+
     p = Path(path)
-    if p.suffix.lower() == ".csv" and p.is_file():
-        try:
-            table = pd.read_csv(p, dtype={"variable": str, "category": str}, keep_default_na=False,
-                                na_values={"total": [""]})
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise InputError(message("cannot read margins", where=str(p), found=str(exc).splitlines()[0])) from None
-    else:
-        from ..io import read_table
-        table = read_table(p, option="--calibrate")
+    table = read_table(p, option="--calibrate", read=read, text_columns=("variable", "category"))
     return Margins.from_frame(table, source=f"margins {str(p)!r}")
 
 

@@ -48,7 +48,7 @@ def test_run_with_and_without_overwrite(demo):
     before = (out / "results" / "report.html").read_bytes()
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
-    assert "wrote 13 files" in res.stdout
+    assert "wrote 14 files" in res.stdout  # 11 tables, report, publication workbook, manifest
     assert (out / "results" / "report.html").read_bytes() == before
 
 

@@ -197,3 +197,22 @@ def test_study_file_with_bom_and_input_section(tmp_path):
     p.write_bytes(text.replace('sep = ";"', 'sep = "|"').encode("utf-8"))
     with pytest.raises(ConfigError, match="input.sep"):
         load_study(p)
+
+
+def test_cli_writes_xlsx_and_french_csv(sample, tmp_path):
+    src = tmp_path / "s.csv"
+    sample.to_csv(src, index=False)
+    xl, fr, plain = tmp_path / "e.xlsx", tmp_path / "fr.csv", tmp_path / "e.csv"
+    for out, extra in ((xl, []), (plain, []), (fr, ["--sep", ";", "--decimal", ","])):
+        res = RUN.invoke(app, ["estimate", str(src), "--rights", "cmuc", "--by", "territory", "--out", str(out), *extra])
+        if extra:  # the input is plain CSV: the options also set how it is read, so give it in the French dialect
+            frs = tmp_path / "s_fr.csv"
+            write_table(read_table(src), frs, csv_style=WriteOptions(";", ","))
+            res = RUN.invoke(app, ["estimate", str(frs), "--rights", "cmuc", "--by", "territory", "--out", str(out),
+                                   *extra])
+        assert res.exit_code == 0, res.output
+    ref = read_table(plain)
+    pd.testing.assert_frame_equal(read_table(xl), ref, check_dtype=False)  # Excel keeps no int/float type
+    text = fr.read_text()
+    assert text.splitlines()[0].startswith("territory;right;n;estimate") and ";0," in text
+    pd.testing.assert_frame_equal(read_table(fr), ref)

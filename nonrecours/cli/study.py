@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -22,10 +23,12 @@ def run(
     study: Path = typer.Argument(..., help="The study file (TOML)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous run in the "
                                    "output folder (inputs are never overwritten)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report and publication tables: fr "
+                                       "or en [default: the study file's [report] lang].", show_default=False),
 ) -> None:
-    """Run a study: sample, weights, estimates, small-area estimates, report.html and manifest.json."""
+    """Run a study: sample, weights, estimates, small-area estimates, report.html, publication/tables.xlsx and manifest.json."""
     cfg = load_study(study)
-    result = run_study(cfg, overwrite=overwrite, progress=_progress)
+    result = run_study(cfg, overwrite=overwrite, progress=_progress, lang=lang)
     echo_table(summary_table(result))
     typer.echo(f"wrote {len(result.files)} files to {result.folder} (open {result.folder / 'report.html'})")
 
@@ -36,10 +39,12 @@ def demo(
     territories: int = typer.Option(200, "--territories", help="Number of QPVs of the synthetic population."),
     seed: int = typer.Option(1, "--seed", help="Seed of the population and of the sample."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous demo in --out."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report: fr or en [default: fr, "
+                                       "as written in the example study file].", show_default=False),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""
     check_population_options(territories, seed)
-    result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=_progress)
+    result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=_progress, lang=lang)
     typer.echo(f"National take-up rates (%) with {result.config.estimation.level:.0%} confidence intervals, "
                "and the QPV - rest gap:")
     echo_table(summary_table(result))

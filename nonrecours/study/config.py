@@ -46,7 +46,7 @@ __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "TerritorialConfig", "OutputConfig", "InputConfig", "load_study", "parse_study",
+    "TerritorialConfig", "OutputConfig", "InputConfig", "ReportConfig", "load_study", "parse_study",
 ]
 
 #: The rights studied by default.
@@ -250,6 +250,14 @@ class TerritorialConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """``[report]``: the study report."""
+
+    lang: str = opt("en", doc="language of the report and of the publication tables: \"fr\" or \"en\" "
+                    "(new study files written by nonrecours say \"fr\")", choices=("fr", "en"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """``[output]``: where the results go."""
 
@@ -271,12 +279,14 @@ class StudyConfig:
     frame: FrameConfig = opt(doc="sampling frame")
     design: DesignConfig = opt(doc="sample design")
     output: OutputConfig = opt(doc="output folder")
-    title: str = opt("Take-up of social rights", doc="title of the report")
+    title: str | None = opt(None, doc="title of the report (default: 'Recours aux droits sociaux' in French, "
+                            "'Take-up of social rights' in English)")
     input: InputConfig = opt(doc="how input tables are read", factory=InputConfig)
     responses: ResponsesConfig = opt(doc="collected or simulated answers", factory=ResponsesConfig)
     weighting: WeightingConfig = opt(doc="weighting", factory=WeightingConfig)
     estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
+    report: ReportConfig = opt(doc="study report", factory=ReportConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
 

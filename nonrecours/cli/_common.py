@@ -71,6 +71,41 @@ def table_options(sep: str | None, decimal: str | None, encoding: str | None, sh
     return read, write
 
 
+def is_terminal() -> bool:
+    """Whether stderr is a terminal (progress bars are drawn only there)."""
+    return sys.stderr.isatty()
+
+
+def quiet_option() -> Any:
+    """``--quiet``: no progress bar or progress lines."""
+    return typer.Option(False, "--quiet", "-q", help="No progress bar (none is drawn either when stderr is not a "
+                        "terminal).")
+
+
+@contextmanager
+def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[..., None]]:
+    """A progress bar (rich) on stderr, when it is a terminal and not ``quiet``.
+
+    Yields ``update(done, total, description=None)``, to pass to the library's
+    ``progress`` callbacks; a no-op without a terminal or with ``--quiet``.
+    """
+    if quiet or not is_terminal():
+        yield lambda done, total=None, description=None: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True, force_terminal=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None = None, description: str | None = None) -> None:
+            bar.update(task, completed=done, total=total,
+                       **({"description": description} if description is not None else {}))
+
+        yield update
+
+
 def design_role(value: str | None, role: str, columns) -> str | None:
     """Column of design ``role``: the option's value, ``none`` for no column, or by default the
     conventional name (:data:`~nonrecours.design.survey_design.DESIGN_COLUMNS`) when the file has it."""

@@ -15,7 +15,7 @@ from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, Repl
 from ..weights.margins import read_margins
 from ..weights.pipeline import WeightingSpec, weight_sample
 from ..weights.sidecar import sidecar_path
-from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
+from ._common import progress_bar, quiet_option, decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
 
@@ -91,6 +91,7 @@ def weight(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
     rd, wr = table_options(sep, decimal, encoding, sheet)
@@ -110,7 +111,8 @@ def weight(
                          propensity_classes=propensity_classes,
                          margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
                          bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
-    res = weight_sample(data, spec)
+    with progress_bar("replicate weights", quiet=quiet) as update:
+        res = weight_sample(data, spec, progress=update)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
     write_table(res.table, out, inputs=inputs, csv_style=wr)
     write_json(meta, side, inputs=inputs)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .._checks import check_columns, check_level, check_right_column, parse_list
+from ._dist import t_sf
 from ..errors import InputError, OptionError, message
 from ..options import CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
@@ -306,7 +306,7 @@ def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule 
     with np.errstate(invalid="ignore", divide="ignore"):
         t = gap / se
         q = t_quantile(result.level, dfs)
-        p = 2 * sps.t.sf(np.abs(t), dfs)
+        p = 2 * t_sf(np.abs(t), dfs)
     return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
                          "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
                          "t": t, "p_value": p})

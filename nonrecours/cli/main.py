@@ -23,7 +23,8 @@ from .._version import __version__
 from ._common import OneLineErrorsGroup
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
-COMMAND_MODULES = ("simulate", "design", "weight", "estimate", "margins", "territorial", "study", "validate")
+COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "territorial", "study",
+                   "validate")
 
 #: The commands each module registers, with their one-line help, so that ``--help`` imports no module.
 COMMAND_INDEX: dict[str, dict[str, str]] = {
@@ -32,6 +33,7 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
                            "domain.",
                "sample": "Draw a sample with the sizes of an allocation file, with inclusion probabilities and "
                          "weights."},
+    "respond": {"respond": "Simulate who responds to a dry-run survey and write the answers file (answers.csv)."},
     "weight": {"weight": "Adjust for non-response, calibrate to margins, trim, and add replicate weights."},
     "estimate": {"estimate": "Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and "
                              "quality flags."},
@@ -39,7 +41,8 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
                            "--calibrate'."},
     "territorial": {"territorial": "Per-territory take-up: Fay-Herriot estimates, administrative rates, "
                                    "comparison."},
-    "study": {"run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
+    "study": {"init": "Write the example study file to edit (a dry run on population/, report in French).",
+              "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
                      "publication/tables.xlsx and manifest.json.",
               "demo": "Simulate a population, write an example study file next to it, and run it."},
     "validate": {"validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage "

@@ -1,4 +1,4 @@
-"""``nonrecours run`` and ``nonrecours demo``: whole studies from a study file."""
+"""``nonrecours init``, ``run`` and ``demo``: whole studies from a study file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from ._common import check_population_options, echo_table, handle_errors, is_terminal, progress_bar, quiet_option
 
-__all__ = ["register", "run", "demo"]
+__all__ = ["register", "init", "run", "demo"]
 
 
 @contextmanager
@@ -84,7 +84,27 @@ def demo(
                f"(open {result.folder / 'report.html'})")
 
 
+@handle_errors
+def init(
+    out: Path = typer.Argument(Path("study.toml"), help="Study file to write."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the design written in the file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write the example study file to edit (a dry run on population/, report in French)."""
+    from ..errors import OutputError, message
+    from ..io import write_text
+    from ..study.demo import example_study
+
+    if out.exists() and not overwrite:
+        raise OutputError(message("the study file already exists", where=repr(str(out)),
+                                  hint="choose another name or pass --overwrite"))
+    write_text(example_study(seed=seed), out)
+    typer.echo(f"wrote {out}: its paths (population/recipients.csv, ...) are relative to it; edit, then "
+               f"'nonrecours run {out}'")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``run`` and ``demo`` commands to ``app``."""
+    """Add the ``init``, ``run`` and ``demo`` commands to ``app``."""
+    app.command("init")(init)
     app.command("run")(run)
     app.command("demo")(demo)

@@ -81,7 +81,7 @@ def test_report_in_each_language_has_no_string_of_the_other(tables, prov):  # no
     assert "secret statistique" in fr and "Recours aux droits sociaux" in fr
     assert f"65,4{NNBSP}%" in fr                        # « 65,4 % » from estimate 0.654321
     assert f"4{NNBSP}000" in fr                          # thousands with a narrow no-break space
-    assert f"[61,1{NNBSP}; 70,0]" in fr                  # interval with a decimal comma
+    assert f"[61,1{NNBSP};\u00a070,0]" in fr                 # interval with a decimal comma
     assert f"-5,0{NNBSP}pts" in fr
     assert "65.4 %" in pages["en"] and "Take-up rates" in pages["en"]
 
@@ -93,8 +93,9 @@ def test_figures_are_labelled_in_the_report_language(tables, monkeypatch):  # no
     real = plots.png_bytes
 
     def record(fig):
+        png = real(fig)  # drawn: the tick labels are set
         seen.setdefault(current, []).extend(t.get_text() for t in fig.findobj(Text) if t.get_text())
-        return real(fig)
+        return png
 
     monkeypatch.setattr(plots, "png_bytes", record)
     for current in ("fr", "en"):
@@ -107,7 +108,8 @@ def test_figures_are_labelled_in_the_report_language(tables, monkeypatch):  # no
         assert {plots.TEXT[lang][k] for k in ("takeup", "direct_estimate", "weights_title")} <= labels
         wrong = {v for k, v in plots.TEXT[other].items() if v != plots.TEXT[lang][k]}
         assert not labels & wrong, labels & wrong
-    assert any("," in t for t in seen["fr"]) and not any(re.fullmatch(r"0\.\d", t) for t in seen["fr"])
+    dotted = [t for t in seen["fr"] if re.fullmatch(r"−?\d+\.\d+", t)]
+    assert any("," in t for t in seen["fr"]) and not dotted, dotted
 
 
 def test_publication_workbook(tables, prov):  # noqa: F811

@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import i18n
@@ -76,6 +77,13 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
+def _yes_no(v: Any, lang: str) -> str:
+    """A boolean cell: ``oui``/``non`` in French, ``True``/``False`` in English."""
+    if lang == "fr":
+        return "oui" if bool(v) else "non"
+    return str(bool(v))
+
+
 def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, caption: str | None = None,
                 lang: str = "en", values: dict[str, str] | None = None) -> str:
     """A DataFrame as an HTML table, numbers shown with ``digits`` significant digits.
@@ -86,7 +94,8 @@ def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, captio
     values = values or {}
     rows = []
     for rec in df.head(max_rows).itertuples(index=False):
-        rows.append([num(v, digits, lang) if isinstance(v, (int, float)) and not isinstance(v, bool) else
+        rows.append([_yes_no(v, lang) if isinstance(v, (bool, np.bool_)) else
+                     num(v, digits, lang) if isinstance(v, (int, float, np.number)) else
                      ("–" if is_missing(v) else values.get(str(v), v)) for v in rec])
     note = caption
     if len(df) > max_rows:

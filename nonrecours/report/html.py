@@ -233,7 +233,7 @@ TEXT: dict[str, dict[str, str]] = {
         "notes_rule": "Une cellule est <b>non diffusée</b> (‡, secret statistique) en deçà de {min_n} répondants "
                       "éligibles, et <b>fragile</b> (†) en deçà de {reliable_n} ou si son coefficient de "
                       "variation dépasse {max_cv}.",
-        "warnings": "Avertissements émis pendant l'exécution",
+        "warnings": "Avertissements émis pendant l'exécution (messages du logiciel, en anglais)",
         "no_estimates": "Aucune table d'estimations.",
         "h_table": "table",
         "h_cells": "cellules",
@@ -641,7 +641,8 @@ class _Report:
                                                   reliable_n=esc(self.num(th.get("reliable_n"))),
                                                   max_cv=esc(self.pct(th.get("max_cv"), 0))) + "</p>"
         warned = self.p.get("warnings", [])
-        notes = (f"<h3>{esc(s['warnings'])}</h3><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warned)
+        # the library's warnings are written in English: said so on a French page
+        notes = (f"<h3>{esc(s['warnings'])}</h3><ul lang=\"en\">" + "".join(f"<li>{esc(w)}</li>" for w in warned)
                  + "</ul>") if warned else ""
         if not rows:
             return rule + _missing(s["no_estimates"]) + notes

@@ -101,11 +101,11 @@ def num(value: Any, digits: int = 3, lang: str = "en") -> str:
 
 
 def ci(low: Any, high: Any, digits: int = 1, lang: str = "en") -> str:
-    """A confidence interval in percentage points: ``[61.0, 69.4]`` (en), ``[61,0 ; 69,4]`` (fr)."""
+    """A confidence interval in percentage points: ``[61.0, 69.4]`` (en), ``[61,0 ; 69,4]`` (fr, unbreakable)."""
     if _missing(low) or _missing(high):
         return _DASH
     a, b = _fixed(100.0 * float(low), digits, lang), _fixed(100.0 * float(high), digits, lang)
-    return f"[{a}{NNBSP}; {b}]" if lang == "fr" else f"[{a}, {b}]"
+    return f"[{a}{NNBSP};\u00a0{b}]" if lang == "fr" else f"[{a}, {b}]"  # no line break inside
 
 
 def pts(value: Any, digits: int = 1, lang: str = "en") -> str:

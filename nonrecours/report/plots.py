@@ -108,11 +108,13 @@ def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None 
         axes[0].hist(resp[final].to_numpy(float), bins=40, color="#5e81ac")
         axes[0].set(title=t["weights_title"], xlabel=t["weight"], ylabel=t["respondents"])
         _ticks(axes[0], lang)
+        _ticks(axes[0], lang, "y")
         if show_g:
             axes[1].hist(resp[g].to_numpy(float), bins=40, color="#a3be8c")
             axes[1].axvline(1.0, color="black", lw=0.8)
             axes[1].set(title=t["g_title"], xlabel=t["g"], ylabel=t["respondents"])
             _ticks(axes[1], lang)
+            _ticks(axes[1], lang, "y")
         return png_bytes(fig)
 
 
@@ -186,6 +188,7 @@ def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
             ax.plot(x, s["direct"], "o", color=DIRECT, ms=2.0, label=t["direct"])
             ax.plot(x, s["eblup"], "-", color=MODEL, lw=1.5, label=t["eblup"])
             ax.set(title=right.upper(), ylim=(0, 1), xlabel=t["ordered"], ylabel=t["takeup"])
+            _ticks(ax, lang)
             _ticks(ax, lang, "y")
             ax.legend(loc="upper left", frameon=False)
         for ax in axes[len(rights):]:
@@ -216,5 +219,6 @@ def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, la
         for ax in axes[len(rights):]:
             ax.set_visible(False)
         if sc is not None:
-            fig.colorbar(sc, ax=list(axes[:len(rights)]), label=t["gamma"], shrink=0.8)
+            bar = fig.colorbar(sc, ax=list(axes[:len(rights)]), label=t["gamma"], shrink=0.8)
+            _ticks(bar.ax, lang, "y")
         return png_bytes(fig)

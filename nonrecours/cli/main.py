@@ -15,6 +15,7 @@ bracketed text show as written and flags show as flags.
 from __future__ import annotations
 
 import importlib
+import shutil
 from typing import Any
 
 import typer
@@ -60,6 +61,12 @@ def _plain_help(cmd: Any) -> None:
 
 class LazyGroup(OneLineErrorsGroup):
     """The root group: a command's module is imported when the command is looked up, not before."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # help wraps at the terminal's width (50 to 200 columns), also under typer's test runner (which forces 80)
+        if parent is None and "terminal_width" not in extra:
+            extra["terminal_width"] = max(min(shutil.get_terminal_size().columns, 200) - 2, 50)
+        return super().make_context(info_name, args, parent=parent, **extra)
 
     def _index(self) -> dict[str, str]:
         """Command name -> module name, for every module (unindexed modules are imported to list them)."""
@@ -116,7 +123,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    context_settings={"max_content_width": 120},
     cls=LazyGroup,
 )
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OptionError, OutputError, message
+from .options import DecimalMark, Separator, choices
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written (fast command line)
     import pandas as pd
@@ -55,9 +56,9 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".json", ".xlsx", ".dta", ".sav", ".sas7bd
 #: Suffixes written.
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".json", ".xlsx")
 #: Column separators recognised in CSV files (``tab`` is accepted for a tab on the command line).
-SEPARATORS = (",", ";", "\t")
+SEPARATORS = choices(Separator)
 #: Decimal marks recognised in CSV files.
-DECIMALS = (".", ",")
+DECIMALS = choices(DecimalMark)
 
 #: Columns always read as text (codes with leading zeros such as département "01").
 STRING_COLUMNS = ("id", "territory", "departement", "benefit", "age_band", "household", "housing",

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
+
+from ..options import ReportLanguage, choices
 
 __all__ = ["LANGS", "Lang", "check_lang", "check_text", "pct", "num", "ci", "pts", "pvalue", "NNBSP", "TEXT",
            "label", "COLUMN_LABELS"]
 
-Lang = Literal["fr", "en"]
+#: A report language (a :class:`~nonrecours.options.ReportLanguage` value, "fr" or "en").
+Lang = ReportLanguage
 #: The report languages; French first, the default of new study files.
-LANGS: tuple[str, ...] = ("fr", "en")
+LANGS: tuple[str, ...] = choices(ReportLanguage)
 #: Narrow no-break space: French thousands separator and space before '%'.
 NNBSP = "\u202f"
 _DASH = "–"

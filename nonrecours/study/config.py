@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, NonrecoursError, message
-from ..options import (FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod, DFRule, FHMethod,
-                       FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, ReplicateType, SelectionMethod,
-                       choices)
+from ..options import (FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod, DecimalMark, DFRule,
+                       FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, ReplicateType,
+                       ReportLanguage, SelectionMethod, Separator, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -65,8 +65,8 @@ class InputConfig:
     ``--sheet`` options of the command line, for every input file of the study.
     """
 
-    sep: str | None = opt(None, doc="CSV column separator", choices=(",", ";", "\t", "tab"))
-    decimal: str | None = opt(None, doc="CSV decimal mark", choices=(".", ","))
+    sep: str | None = opt(None, doc="CSV column separator", choices=(*choices(Separator), "tab"))
+    decimal: str | None = opt(None, doc="CSV decimal mark", choices=choices(DecimalMark))
     encoding: str | None = opt(None, doc="text encoding of CSV files, e.g. \"cp1252\" (default: detected)")
     sheet: str | None = opt(None, doc="sheet of .xlsx inputs: its name, or its position from 1 as text")
 
@@ -254,7 +254,7 @@ class ReportConfig:
     """``[report]``: the study report."""
 
     lang: str = opt("en", doc="language of the report and of the publication tables: \"fr\" or \"en\" "
-                    "(new study files written by nonrecours say \"fr\")", choices=("fr", "en"))
+                    "(new study files written by nonrecours say \"fr\")", choices=choices(ReportLanguage))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,6 +88,8 @@ _FLAGS = {"unreliable": "†", "suppressed": "‡"}
 def _sheet_frame(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The table as published: flags translated, a mark column, suppressed estimates emptied."""
     out = df.copy()
+    if "right" in out.columns:  # CMUC, ACS...: as in the report
+        out["right"] = out["right"].astype(str).str.upper()
     if "flag" in out.columns:
         flag = out["flag"].astype(str)
         suppressed = (flag == "suppressed").to_numpy()

@@ -66,6 +66,9 @@ def _save_all(df: pd.DataFrame, folder) -> dict[str, object]:
     p = folder / "sample.sav"
     pyreadstat.write_sav(df, str(p))
     paths["sav"] = p
+    p = folder / "sample.xpt"
+    pyreadstat.write_xport(df, str(p), file_format_version=8)  # SAS transport (v8: names longer than 8)
+    paths["xpt"] = p
     p = folder / "sample.parquet"
     df.to_parquet(p, index=False)
     paths["parquet"] = p

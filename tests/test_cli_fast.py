@@ -29,6 +29,19 @@ def test_help_imports_no_command_module_and_nothing_heavy():
     assert "estimate" in out.split("LOADED")[0]
 
 
+def test_command_modules_import_no_heavy_library():
+    """Each command module imports pandas, numpy, scipy... inside its command, so its --help stays fast."""
+    import importlib
+
+    code = ("import importlib, sys\n"
+            "for m in {modules!r}:\n    importlib.import_module('nonrecours.cli.' + m)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))")
+    out = subprocess.run([sys.executable, "-c", code.format(modules=list(COMMAND_MODULES), heavy=HEAVY[:5])],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+    assert importlib.import_module("nonrecours.cli.estimate")
+
+
 def test_index_lists_every_command_with_its_own_help():
     group = typer.main.get_command(app)
     assert set(COMMAND_INDEX) == set(COMMAND_MODULES)

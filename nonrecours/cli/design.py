@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list, parse_mapping
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_table_output, read_table, write_table
 from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
@@ -21,6 +20,8 @@ from ._common import decimal_option, echo_table, encoding_option, handle_errors,
 
 def _domains(text: str | None) -> list[list[str]] | None:
     """``territory,benefit:is_qpv`` -> [["territory"], ["benefit", "is_qpv"]]."""
+    from .._checks import parse_list
+
     items = parse_list(text, option="--domains")
     return [[c.strip() for c in item.split(":") if c.strip()] for item in items] or None
 
@@ -50,9 +51,11 @@ def allocate_command(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Allocate a sample across strata, by a fixed total or by a precision target per domain."""
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    from .._checks import parse_list, parse_mapping
     from ..design.allocation import allocate_frame
     from ..design.precision import allocate_precision
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
 
     keys = parse_list(strata, option="--strata")
     rate_map = parse_mapping(rates, option="--rates", value_type=str) if rates else None
@@ -116,10 +119,12 @@ def sample_command(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights."""
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    from .._checks import parse_list
     from ..design._strata import label_strata
     from ..design.allocation import ALLOCATION_COLUMNS
     from ..design.selection import select
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
 
     m = check_option("--method", method, SelectionMethod)
     check_table_output(out, [frame, allocation])

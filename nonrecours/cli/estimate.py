@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .._checks import check_level, parse_list
-from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
-from ..estimation import estimate_gap, estimate_rates
 from ..io import check_table_output, read_table, write_table
 from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
-from ..weights.sidecar import load_weighted_design, sidecar_path
 from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
+
+if TYPE_CHECKING:
+    from ..design.survey_design import SurveyDesign
 
 __all__ = ["register", "estimate"]
 
 def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
     """``COL`` (two levels, last minus first) or ``COL=A,B`` (A minus B)."""
+    from .._checks import parse_list
+
     if text is None:
         return None, None
     col, sep, levels = text.partition("=")
@@ -37,8 +38,12 @@ def _gap_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_gap{out.suffix}")
 
 
-def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dict[str, str | None]) -> SurveyDesign:
+def _design(sample: Path, data, *, replicates: bool, lonely_psu: str,  # noqa: ANN001
+            roles: dict[str, str | None]) -> SurveyDesign:
     """The design of SAMPLE: from the sidecar of a weighted file when present, else from the role options."""
+    from ..design.survey_design import SurveyDesign
+    from ..weights.sidecar import load_weighted_design, sidecar_path
+
     if sidecar_path(sample).is_file():
         given = [f"--{r.replace('_', '-')}" for r, v in roles.items() if v is not None]
         if given:
@@ -89,6 +94,9 @@ def estimate(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
+    from .._checks import check_level, parse_list
+    from ..estimation import estimate_gap, estimate_rates
+
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
     check_option("--df", df, DFRule)

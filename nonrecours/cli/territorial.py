@@ -7,10 +7,8 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..io import check_table_output, read_table, write_table
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option, choices_text
-from ..territorial import admin_rates, compare_estimates, fit_territories
 from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, echo_table, handle_errors
 
 __all__ = ["register", "fit", "admin", "compare"]
@@ -44,6 +42,9 @@ def fit(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
+    from .._checks import parse_list
+    from ..territorial import fit_territories
+
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, FHMethod)  # before reading the inputs
     check_option("--transform", transform, FHTransform)
@@ -83,6 +84,9 @@ def admin(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression."""
+    from .._checks import parse_list
+    from ..territorial import admin_rates
+
     rd, wr = table_options(sep, decimal, encoding, sheet)
     inputs = [recipients]
     check_table_output(out, inputs)
@@ -111,6 +115,8 @@ def compare(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Bias, RMSE and CI coverage of the direct and small-area estimates against the truth."""
+    from ..territorial import compare_estimates
+
     rd, wr = table_options(sep, decimal, encoding, sheet)
     inputs = [estimates, truth]
     for path, option in ((out, "--out"), (detail_out, "--detail-out")):

@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..errors import OptionError, OutputError, message
 from ..io import write_bytes, write_json, write_table
 from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
@@ -60,6 +59,8 @@ def validate(
     quiet: bool = quiet_option(),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
+    from .._checks import parse_list
+
     from ..simulate import simulate_population
     from ..validation import DEFAULT_COVARIATES, plot_validation, run_validation
 

@@ -7,19 +7,17 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..errors import OptionError, message
 from ..io import check_output, check_table_output, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
-from ..weights.margins import read_margins
-from ..weights.pipeline import WeightingSpec, weight_sample
-from ..weights.sidecar import sidecar_path
 from ._common import progress_bar, quiet_option, decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
 
 def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     kind, sep, cols = text.partition(":")
@@ -33,6 +31,8 @@ def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
 
 
 def _parse_bounds(text: str | None) -> tuple[float, float] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     parts = parse_list(text, option="--bounds")
@@ -94,6 +94,10 @@ def weight(
     quiet: bool = quiet_option(),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
+    from ..weights.margins import read_margins
+    from ..weights.pipeline import WeightingSpec, weight_sample
+    from ..weights.sidecar import sidecar_path
+
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)

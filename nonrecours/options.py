@@ -28,7 +28,7 @@ __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
-           "ALL_OPTIONS", "choices", "choices_text", "check_option"]
+           "Separator", "DecimalMark", "ReportLanguage", "ALL_OPTIONS", "choices", "choices_text", "check_option"]
 
 
 class CIMethod(StrEnum):
@@ -218,11 +218,34 @@ class AssociationStatistic(StrEnum):
     ADJWALD = "adjwald"
 
 
+class Separator(StrEnum):
+    """Column separator of a CSV file (``tab`` is also accepted for a tab where a separator is read)."""
+
+    COMMA = ","
+    SEMICOLON = ";"
+    TAB = "\t"
+
+
+class DecimalMark(StrEnum):
+    """Decimal mark of the numbers of a CSV file."""
+
+    POINT = "."
+    COMMA = ","
+
+
+class ReportLanguage(StrEnum):
+    """Language of the report and of the publication tables (French first: the default of new study files)."""
+
+    FR = "fr"
+    EN = "en"
+
+
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
-    TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic)
+    TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
+    DecimalMark, ReportLanguage)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

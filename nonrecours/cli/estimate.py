@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .._checks import check_level, parse_list
-from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
-from ..estimation import gap_between
 from ..io import check_table_output, read_table, write_table
 from ..options import Adjust, CIMethod, DFRule, EstimateStatistic, LonelyPSURule, check_option, choices_text
-from ..weights.sidecar import load_weighted_design, sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import (decimal_option, design_role, echo_table, encoding_option, handle_errors, sep_option,
+                      sheet_option, table_options)
+
+if TYPE_CHECKING:
+    from ..design.survey_design import SurveyDesign
 
 __all__ = ["register", "estimate"]
 
 def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None, str | None]:
     """``COL`` (two levels: last minus first; k levels: every pair), ``COL:REF`` (each level minus REF)
     or ``COL=A,B`` (A minus B); ``right`` for COL compares rights."""
+    from .._checks import parse_list
+
     if text is None:
         return None, None, None
     col, sep, levels = text.partition("=")
@@ -41,8 +44,12 @@ def _gap_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_gap{out.suffix}")
 
 
-def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dict[str, str | None]) -> SurveyDesign:
+def _design(sample: Path, data, *, replicates: bool, lonely_psu: str,  # noqa: ANN001
+            roles: dict[str, str | None]) -> SurveyDesign:
     """The design of SAMPLE: from the sidecar of a weighted file when present, else from the role options."""
+    from ..design.survey_design import SurveyDesign
+    from ..weights.sidecar import load_weighted_design, sidecar_path
+
     if sidecar_path(sample).is_file():
         given = [f"--{r.replace('_', '-')}" for r, v in roles.items() if v is not None]
         if given:
@@ -64,6 +71,8 @@ def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dic
 
 
 def _ratios(text: str | None) -> list[tuple[str, str]]:
+    from .._checks import parse_list
+
     pairs = []
     for item in parse_list(text, option="--variables"):
         num, sep, den = item.partition("/")
@@ -79,6 +88,7 @@ def _estimate(design, stat: str, rights: list[str], variables: str | None, by: l
     """One result of ``--stat`` over every right/variable and domain (one pass of the engine)."""
     from ..estimation import (estimate_counts, estimate_means, estimate_quantiles, estimate_rates, estimate_ratio,
                               estimate_totals)
+    from .._checks import parse_list
 
     names = parse_list(variables, option="--variables")
     if stat == "rate" or (stat == "total" and rights):
@@ -146,12 +156,20 @@ def estimate(
                                     "weight' (replicate variance) instead of Taylor linearisation."),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Estimate take-up rates, numbers of takers and non-takers, means, ratios or quantiles per domain.
 
     Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
     (or variable), all in one pass of the variance engine.
     """
+    from .._checks import check_level, parse_list
+    from ..estimation import gap_between
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
     check_option("--ci", ci, CIMethod)
     check_option("--df", df, DFRule)
@@ -168,7 +186,7 @@ def estimate(
         check_table_output(out, [sample])
         if gap_col is not None:
             check_table_output(_gap_path(out), [sample])
-    data = read_table(sample, option="SAMPLE")
+    data = read_table(sample, option="SAMPLE", read=rd)
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
     opts = dict(ci=ci, level=level, df=df, quantiles=quantiles)
@@ -185,9 +203,9 @@ def estimate(
             typer.echo("")
             echo_table(gap_table)
         return
-    paths = [write_table(table, out, inputs=[sample])]
+    paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample]))
+        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample], csv_style=wr))
     typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
                f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..errors import OptionError, message
 from ..io import check_output, check_table_output, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
-from ..weights.margins import read_margins
-from ..weights.pipeline import WeightingSpec, weight_sample
-from ..weights.sidecar import sidecar_path
-from ._common import design_role, echo_table, handle_errors
+from ._common import progress_bar, quiet_option, decimal_option, encoding_option, sep_option, sheet_option, table_options, design_role, echo_table, handle_errors
 
 __all__ = ["register", "weight"]
 
 def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     kind, sep, cols = text.partition(":")
@@ -32,6 +31,8 @@ def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
 
 
 def _parse_bounds(text: str | None) -> tuple[float, float] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     parts = parse_list(text, option="--bounds")
@@ -86,15 +87,25 @@ def weight(
     fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
+    from ..weights.margins import read_margins
+    from ..weights.pipeline import WeightingSpec, weight_sample
+    from ..weights.sidecar import sidecar_path
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
     check_table_output(out, inputs)
     check_output(side, inputs, option="--out (sidecar)")
-    data = read_table(sample, option="SAMPLE")
+    data = read_table(sample, option="SAMPLE", read=rd)
     roles = {r: design_role(v, r, data.columns)
              for r, v in {"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}.items()}
     if roles["fpc2"] and not roles["ssu"]:
@@ -102,11 +113,12 @@ def weight(
     spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
                          nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
                          propensity_classes=propensity_classes,
-                         margins=read_margins(calibrate) if calibrate else None, method=method,  # type: ignore[arg-type]
+                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
                          bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
-    res = weight_sample(data, spec)
+    with progress_bar("replicate weights", quiet=quiet) as update:
+        res = weight_sample(data, spec, progress=update)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
-    write_table(res.table, out, inputs=inputs)
+    write_table(res.table, out, inputs=inputs, csv_style=wr)
     write_json(meta, side, inputs=inputs)
     n_resp = int((res.table["status"] == "respondent").sum())
     typer.echo(f"{len(res.table):,} rows, {n_resp:,} respondents; total weight {res.table['weight'].sum():,.6g}")

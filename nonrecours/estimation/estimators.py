@@ -15,9 +15,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats as sps
+from scipy import special
 
 from .._checks import check_columns, check_level, check_right_column, parse_list
+from ._dist import t_sf
 from ..errors import InputError, LonelyPSUWarning, OptionError, message
 from ..options import Adjust, CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
@@ -40,7 +41,7 @@ def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: n
     R's fit diverging) makes the SE infinite: the interval is then [0, 1].
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        eta, eta_r = sps.logistic.ppf(theta), sps.logistic.ppf(th)
+        eta, eta_r = special.logit(theta), special.logit(th)
     wild = (np.isinf(eta_r) & (replicates.rscales != 0)[:, None]).any(axis=0)
     var = replicate_factor(replicates, stats, eta, estimates=np.where(np.isinf(eta_r), np.nan, eta_r)).variances()
     return np.where(wild, np.inf, np.sqrt(var))
@@ -469,7 +470,7 @@ def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule 
     with np.errstate(invalid="ignore", divide="ignore"):
         t = gap / se
         q = t_quantile(result.level, dfs)
-        p = 2 * sps.t.sf(np.abs(t), dfs)
+        p = 2 * t_sf(np.abs(t), dfs)
     return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
                          "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
                          "t": t, "p_value": p})

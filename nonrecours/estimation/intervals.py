@@ -16,9 +16,10 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
 from .._checks import check_level
+from ._dist import f_isf, norm_cdf, norm_isf, t_isf
 from ..errors import OptionError, message
 from ..options import CIMethod, check_option
 
@@ -76,8 +77,8 @@ def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
     tail = (1.0 - lv) / 2.0
     ok = df > 0  # False for NaN
     with np.errstate(invalid="ignore"):
-        q = stats.t.isf(tail, np.where(ok & np.isfinite(df), df, 1.0))
-    q = np.where(np.isinf(df) & ok, stats.norm.isf(tail), q)
+        q = t_isf(tail, np.where(ok & np.isfinite(df), df, 1.0))
+    q = np.where(np.isinf(df) & ok, norm_isf(tail), q)
     return np.where(ok, q, np.nan)
 
 
@@ -294,7 +295,7 @@ def _beta(p, s, q, n, level, df):
     hi = np.where(b_hi == 0, 1.0, special.betaincinv(a_hi, np.where(b_hi == 0, 1.0, b_hi), 1 - alpha / 2))
     # past 1e15 the Beta quantiles are at their normal limit (and betaincinv loses accuracy)
     huge = n_star > 1e15
-    half = stats.norm.isf(alpha / 2) * np.sqrt(p * (1.0 - p) / np.where(huge, n_star, 1.0))
+    half = norm_isf(alpha / 2) * np.sqrt(p * (1.0 - p) / np.where(huge, n_star, 1.0))
     return np.where(huge, p - half, lo), np.where(huge, p + half, hi)
 
 
@@ -383,7 +384,7 @@ def _profile_interval(p, beta_hat, se_beta, lam, n, q):
     root of 2 (n-1) KL(p || expit b) = cutoff^2.
     """
     cutoff = q * np.sqrt(lam)
-    alpha = stats.norm.cdf(-cutoff) / 2.0
+    alpha = norm_cdf(-cutoff) / 2.0
     zmax = np.sqrt(f1_isf(alpha, n - 1.0))
     step = zmax / 5.0 * se_beta
     mu0_log, mu0_log1m = -np.logaddexp(0.0, -beta_hat), -np.logaddexp(0.0, beta_hat)

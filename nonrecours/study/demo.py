@@ -46,7 +46,7 @@ def example_study(*, seed: int = 1) -> str:
 
 
 def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, overwrite: bool = False,
-             progress: Callable[[str], None] | None = None) -> StudyResult:
+             progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
     """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
 
     Parameters
@@ -62,6 +62,8 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         Replace the files of a previous demo in ``out``.
     progress : callable, optional
         Called with one line of text per step.
+    lang : {"fr", "en"}, optional
+        Language of the report (default: the example study's, French).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                  f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
     study = write_text(example_study(seed=seed), folder / STUDY_FILE)
-    return run_study(study, overwrite=overwrite, progress=progress)
+    return run_study(study, overwrite=overwrite, progress=progress, lang=lang)
 
 
 def summary_table(result: StudyResult) -> pd.DataFrame:

@@ -24,21 +24,25 @@ from typing import Any
 import pandas as pd
 
 from ..errors import NonrecoursWarning, OutputError, message
-from ..io import read_table, write_json, write_table, write_text
+from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..report import render_report
+from ..report.i18n import check_lang
+from ..report.publication import publication_workbook
 from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
-__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES"]
+__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION_WORKBOOK", "config_record"]
 
 #: Tables written by a run, in order (file ``<name>.csv``); absent when their stage did not run.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
                  "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
                  "comparison_summary")
+#: The publication workbook (one sheet per table, French or English number formats and marks, a notes sheet).
+PUBLICATION_WORKBOOK = "publication/tables.xlsx"
 #: Every file a run may write.
-OUTPUT_FILES = tuple(f"{t}.csv" for t in OUTPUT_TABLES) + ("report.html", "manifest.json")
+OUTPUT_FILES = tuple(f"{t}.csv" for t in OUTPUT_TABLES) + ("report.html", PUBLICATION_WORKBOOK, "manifest.json")
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> 
 
 
 def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = False,
-              progress: Callable[[str], None] | None = None) -> StudyResult:
+              progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
     """Run a study end to end and write its outputs.
 
     Parameters
@@ -135,6 +139,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     progress : callable, optional
         Called with one line of text after each stage (name and elapsed
         time); the CLI prints it on stderr.
+    lang : {"fr", "en"}, optional
+        Language of the report and of the publication workbook (default: the
+        study file's ``[report] lang``).
 
     Returns
     -------
@@ -156,7 +163,8 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ``estimates_benefit.csv``, ``estimates_territory.csv``, ``analysis_*.csv`` (who does not
     take up: non-takers, tests, pairwise gaps, model, term tests, predicted take-up), ``sae.csv``
     (territorial phase), ``comparison.csv`` and ``comparison_summary.csv``
-    (when true rates are given), ``report.html`` and ``manifest.json``.
+    (when true rates are given), ``report.html``, ``publication/tables.xlsx``
+    and ``manifest.json``.
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -166,6 +174,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     >>> result.tables["estimates_national"][["right", "estimate"]]  # doctest: +SKIP
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
+    lang = check_lang(cfg.report.lang if lang is None else lang, "--lang")
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
@@ -203,13 +212,30 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
-        files["report.html"] = write_text(render_report(tables, provenance), folder / "report.html",
+        files["report.html"] = write_text(render_report(tables, provenance, lang=lang,
+                                                        extra_sections=_extra_sections(tables, lang)),
+                                          folder / "report.html",
                                           option="output.folder", inputs=input_paths)
+        (folder / "publication").mkdir(exist_ok=True)
+        files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(tables, provenance, lang=lang),
+                                                  folder / PUBLICATION_WORKBOOK, option="output.folder",
+                                                  inputs=input_paths)
     manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=folder)
     manifest["timings_seconds"]["total"] = round(time.perf_counter() - timer.start, 3)
     files["manifest.json"] = write_json(manifest, folder / "manifest.json", option="output.folder",
                                         inputs=input_paths)
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
+
+
+def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str, str]]:
+    """The sections rendered by their own modules, for the stages that ran."""
+    from ..report.html import section_parts
+
+    sections = []
+    if any(name.startswith("analysis_") for name in tables):
+        from ..report import section_analysis
+        sections.append(section_parts(section_analysis.render(tables, lang)))
+    return sections
 
 
 def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
@@ -230,4 +256,20 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),
+        "config": config_record(cfg),
     }
+
+
+def config_record(cfg: StudyConfig) -> dict[str, Any]:
+    """The study's choices as plain data (paths by file name), for the report's methods text."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, Path):
+            return v.name
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return {k: plain(v) for k, v in asdict(cfg).items()
+            if k in ("design", "responses", "weighting", "estimation", "territorial")}

@@ -27,7 +27,8 @@ from typing import Any
 __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
-           "ValidationDesign", "ValidationLevel", "ALL_OPTIONS", "choices", "choices_text", "check_option"]
+           "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
+           "Separator", "DecimalMark", "ReportLanguage", "ALL_OPTIONS", "choices", "choices_text", "check_option"]
 
 
 class CIMethod(StrEnum):
@@ -188,11 +189,63 @@ class ValidationLevel(StrEnum):
     TERRITORY = "territory"
 
 
+class EstimateStatistic(StrEnum):
+    """Statistic of ``nonrecours estimate --stat``: take-up rates, totals (takers and non-takers of
+    rights, or numeric columns), means, ratios and quantiles."""
+
+    RATE = "rate"
+    TOTAL = "total"
+    MEAN = "mean"
+    RATIO = "ratio"
+    QUANTILE = "quantile"
+
+
+class Adjust(StrEnum):
+    """Multiple-comparison adjustment of the p-values of gaps (R's ``p.adjust``)."""
+
+    NONE = "none"
+    HOLM = "holm"
+    BONFERRONI = "bonferroni"
+
+
+class AssociationStatistic(StrEnum):
+    """Tests of association of R's ``svychisq``: second-order Rao–Scott (``F``), first-order
+    (``Chisq``), ``Wald`` and ``adjWald`` (spelled in lower case here)."""
+
+    F = "f"
+    CHISQ = "chisq"
+    WALD = "wald"
+    ADJWALD = "adjwald"
+
+
+class Separator(StrEnum):
+    """Column separator of a CSV file (``tab`` is also accepted for a tab where a separator is read)."""
+
+    COMMA = ","
+    SEMICOLON = ";"
+    TAB = "\t"
+
+
+class DecimalMark(StrEnum):
+    """Decimal mark of the numbers of a CSV file."""
+
+    POINT = "."
+    COMMA = ","
+
+
+class ReportLanguage(StrEnum):
+    """Language of the report and of the publication tables (French first: the default of new study files)."""
+
+    FR = "fr"
+    EN = "en"
+
+
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
-    TableFormat, ValidationDesign, ValidationLevel)
+    TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
+    DecimalMark, ReportLanguage)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -89,7 +89,7 @@ def test_other_formats(sample, tmp_path, suffix):
     (["--rights", "cmuc", "--lonely-psu", "drop"], "--lonely-psu"),
     (["--rights", "cmuc", "--weight", "id", "--level", "1.5"], "level"),
     (["--rights", "cmuc", "--psu", "territory"], "not nested"),
-    (["--rights", "cmuc", "--gap", "territory"], "two levels"),
+    (["--rights", "cmuc", "--gap", "territory:no-such-level"], "level not found"),
 ])
 def test_errors_one_line_exit_2_nothing_written(sample, tmp_path, args, text):
     _, path = sample

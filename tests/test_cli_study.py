@@ -30,7 +30,7 @@ def test_demo_writes_population_study_and_results(demo):
     assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout
     for right in ("cmuc", "acs", "tpn", "tss"):
         assert right in res.stdout
-    assert "[9/9] report" in res.stderr  # progress on stderr
+    assert "[10/10] report" in res.stderr  # progress on stderr
 
 
 def test_demo_refuses_non_empty_folder(demo):
@@ -48,7 +48,7 @@ def test_run_with_and_without_overwrite(demo):
     before = (out / "results" / "publication" / "report.html").read_bytes()
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
-    assert "wrote 13 files" in res.stdout
+    assert "wrote 20 files" in res.stdout  # 17 tables (6 of the analysis stage), report, publication workbook, manifest
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 

@@ -75,8 +75,8 @@ def test_output_never_overwrites_input(tmp_path):
 
 
 def test_unsupported_suffix(tmp_path):
-    with pytest.raises(OptionError, match=r"\.xlsx"):
-        write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.xlsx")
+    with pytest.raises(OptionError, match=r"\.ods"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.ods")
 
 
 def test_cli_version_and_help():

@@ -34,3 +34,50 @@ def test_default_run_includes_the_doctests():
 
     cfg = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
     assert "--doctest-modules" in cfg["addopts"].split() and "nonrecours" in cfg["testpaths"]
+
+
+#: Sizes of the README's stage-by-stage commands made small for the test; nothing else is changed.
+SMALL = {"--territories 100": "--territories 12", "--n 4000": "--n 1500", "bootstrap:200": "bootstrap:20",
+         "--replications 500": "--replications 3", "--n 3000": "--n 400"}
+
+
+def _stage_commands() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## The command line, stage by stage", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    return [line.split("#", 1)[0].strip() for line in lines if line.strip()]
+
+
+def test_readme_stage_by_stage_runs_in_sequence(tmp_path, monkeypatch):
+    import shlex
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    commands = _stage_commands()
+    for name in ("simulate", "allocate", "sample", "respond", "margins", "weight", "estimate", "territorial fit",
+                 "territorial admin", "territorial compare", "init", "run", "validate"):
+        assert any(c.startswith(f"nonrecours {name} ") for c in commands), name
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for command in commands:
+        for old, new in SMALL.items():
+            command = command.replace(old, new)
+        args = shlex.split(command)
+        assert args[0] == "nonrecours"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a small population: zero model variances and the like are expected
+            res = runner.invoke(app, args[1:])
+        assert res.exit_code == 0, (command, res.output)
+    for name in ("population/recipients.csv", "allocation.csv", "precision.csv", "sample.csv", "answers.csv",
+                 "margins.csv", "weighted.csv", "weighted.design.json", "direct.csv", "by_benefit.xlsx", "sae.csv",
+                 "admin.csv", "study.toml", "results/report.html", "results/publication/tables.xlsx",
+                 "validation/validation.csv"):
+        assert (tmp_path / name).is_file(), name
+    answers = (tmp_path / "answers.csv").read_text().splitlines()[0].split(",")
+    assert "responded" in answers
+    assert (tmp_path / "margins.csv").read_text().startswith("variable,category,total\nbenefit,AAH,")
+

@@ -100,12 +100,13 @@ def test_report_sections_and_images(run):
     html = first["publication/report.html"].decode()
     for sid, _ in SECTIONS:
         assert f'<section id="{sid}">' in html
-    assert html.count('<img src="data:image/png;base64,') == 4  # weights, QPV gap, caterpillar, shrinkage
+    # weights, QPV gap, caterpillar, shrinkage, and the odds-ratio forest plot of "who does not take up"
+    assert html.count('<img src="data:image/png;base64,') == 5
     assert "https://" not in html and "http://" not in html and "<script" not in html
     # numbers of the report are those of the tables
     nat = result.tables["estimates_national"].set_index("right")
-    assert f"{100 * nat.loc['cmuc', 'estimate']:.1f} %" in html
-    assert "Taylor linearisation" in html and "REML" in html
+    assert f"{100 * nat.loc['cmuc', 'estimate']:.1f}\u202f%".replace(".", ",") in html  # « 61,7 % »
+    assert "linéarisation de Taylor" in html and "REML" in html  # the example study's report is in French
 
 
 def test_non_empty_folder_refused(run):
@@ -151,7 +152,7 @@ def test_collected_answers_give_the_dry_run_estimates(run, tmp_path):
     real = run_study(study)
     for name in ("estimates_national", "gap_qpv", "estimates_territory", "sae"):
         pd.testing.assert_frame_equal(real.tables[name], result.tables[name])
-    assert "collected" in (real.folder / "publication" / "report.html").read_text()
+    assert "Réponses collectées" in (real.folder / "publication" / "report.html").read_text()
 
 
 def test_territorial_disabled(population, tmp_path):
@@ -159,7 +160,7 @@ def test_territorial_disabled(population, tmp_path):
     study = write_study(tmp_path, **{"[territorial]\n": "[territorial]\nenabled = false\n"})
     res = run_study(study)
     assert "sae" not in res.tables and not (res.folder / "publication" / "sae.csv").exists()
-    assert "did not run" in (res.folder / "publication" / "report.html").read_text()
+    assert "pas été exécutée" in (res.folder / "publication" / "report.html").read_text()
 
 
 def test_publication_has_no_row_per_person(run):

@@ -33,6 +33,79 @@ def fail(text: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def sep_option() -> Any:
+    """``--sep``: the CSV column separator (detected when omitted)."""
+    return typer.Option(None, "--sep", help="CSV column separator: ',', ';' or tab. Detected when omitted; "
+                        "also used for CSV outputs (default ',').", show_default=False)
+
+
+def decimal_option() -> Any:
+    """``--decimal``: the CSV decimal mark (detected when omitted)."""
+    return typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ','. Detected when omitted; also "
+                        "used for CSV outputs (default '.').", show_default=False)
+
+
+def encoding_option() -> Any:
+    """``--encoding``: the text encoding of CSV files (detected when omitted)."""
+    return typer.Option(None, "--encoding", help="Text encoding of CSV files (utf-8, cp1252, latin-1...). "
+                        "Detected when omitted; also used for CSV outputs (default utf-8).", show_default=False)
+
+
+def sheet_option() -> Any:
+    """``--sheet``: the sheet of an Excel input."""
+    return typer.Option(None, "--sheet", help="Sheet of an .xlsx input: its name or position from 1 "
+                        "(default: the first).", show_default=False)
+
+
+def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
+    """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``.
+
+    Given values set how CSV inputs are read (instead of detecting them) and
+    how CSV outputs are written; omitted ones are detected on reading and
+    default to ``,``, ``.`` and UTF-8 on writing.
+    """
+    from ..io import ReadOptions, WriteOptions
+
+    read = ReadOptions(sep=sep, decimal=decimal, encoding=encoding, sheet=sheet)
+    write = WriteOptions(sep=read.sep or ",", decimal=read.decimal or ".", encoding=encoding or "utf-8")
+    return read, write
+
+
+def is_terminal() -> bool:
+    """Whether stderr is a terminal (progress bars are drawn only there)."""
+    return sys.stderr.isatty()
+
+
+def quiet_option() -> Any:
+    """``--quiet``: no progress bar or progress lines."""
+    return typer.Option(False, "--quiet", "-q", help="No progress bar (none is drawn either when stderr is not a "
+                        "terminal).")
+
+
+@contextmanager
+def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[..., None]]:
+    """A progress bar (rich) on stderr, when it is a terminal and not ``quiet``.
+
+    Yields ``update(done, total, description=None)``, to pass to the library's
+    ``progress`` callbacks; a no-op without a terminal or with ``--quiet``.
+    """
+    if quiet or not is_terminal():
+        yield lambda done, total=None, description=None: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True, force_terminal=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None = None, description: str | None = None) -> None:
+            bar.update(task, completed=done, total=total,
+                       **({"description": description} if description is not None else {}))
+
+        yield update
+
+
 def design_role(value: str | None, role: str, columns) -> str | None:
     """Column of design ``role``: the option's value, ``none`` for no column, or by default the
     conventional name (:data:`~nonrecours.design.survey_design.DESIGN_COLUMNS`) when the file has it."""

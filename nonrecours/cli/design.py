@@ -12,15 +12,16 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list, parse_mapping
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
-from ._common import echo_table, handle_errors
+from ._common import decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option, table_options
 
 
 def _domains(text: str | None) -> list[list[str]] | None:
     """``territory,benefit:is_qpv`` -> [["territory"], ["benefit", "is_qpv"]]."""
+    from .._checks import parse_list
+
     items = parse_list(text, option="--domains")
     return [[c.strip() for c in item.split(":") if c.strip()] for item in items] or None
 
@@ -45,10 +46,17 @@ def allocate_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Allocation file to write (input of nonrecours sample)."),
     precision_out: Optional[Path] = typer.Option(None, "--precision-out", help="Anticipated precision per domain x right to write."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Allocate a sample across strata, by a fixed total or by a precision target per domain."""
+    from .._checks import parse_list, parse_mapping
     from ..design.allocation import allocate_frame
     from ..design.precision import allocate_precision
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
 
     keys = parse_list(strata, option="--strata")
     rate_map = parse_mapping(rates, option="--rates", value_type=str) if rates else None
@@ -58,7 +66,7 @@ def allocate_command(
     check_outputs({"--out": out, "--precision-out": precision_out}, [frame], overwrite=overwrite)  # before any work
     elig = parse_mapping(eligible, option="--eligible") if eligible else None
     doms = _domains(domains)
-    data = read_table(frame, option="FRAME")
+    data = read_table(frame, option="FRAME", read=rd)
     precision = target_halfwidth is not None or target_cv is not None
     if precision:
         if n is not None or method is not None:
@@ -80,9 +88,9 @@ def allocate_command(
                                 eligible=elig, response_rate=response_rate, domains=doms, level=level)
     table = result.to_frame()
     if out is not None:
-        write_table(table, out, inputs=[frame])
+        write_table(table, out, inputs=[frame], csv_style=wr)
     if precision_out is not None:
-        write_table(result.precision, precision_out, option="--precision-out", inputs=[frame])
+        write_table(result.precision, precision_out, option="--precision-out", inputs=[frame], csv_style=wr)
     echo_table(table)
     line = f"total n = {result.total} in {len(table)} strata ({int(result.take_all.sum())} take-all), method {result.method}"
     if result.precision is not None:
@@ -105,16 +113,23 @@ def sample_command(
     id_col: str = typer.Option("id", "--id-col", help="Unit identifier column."),
     out: Path = typer.Option(..., "--out", help="Sample file to write (input of nonrecours estimate)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights."""
+    from .._checks import parse_list
     from ..design._strata import label_strata
     from ..design.allocation import ALLOCATION_COLUMNS
     from ..design.selection import select
 
+    rd, wr = table_options(sep, decimal, encoding, sheet)
+
     m = check_option("--method", method, SelectionMethod)
     check_outputs({"--out": out}, [frame, allocation], overwrite=overwrite)
-    data = read_table(frame, option="FRAME")
-    alloc = read_table(allocation, option="--allocation")
+    data = read_table(frame, option="FRAME", read=rd)
+    alloc = read_table(allocation, option="--allocation", read=rd)
     missing = [c for c in ("stratum", "n_h") if c not in alloc.columns]
     keys = [c for c in alloc.columns if c not in ALLOCATION_COLUMNS]
     if missing or not keys:
@@ -132,7 +147,7 @@ def sample_command(
             warnings.warn(message("the allocation was made on another frame", where=f"--allocation {str(allocation)!r}",
                                   found=f"{stale} strata whose N_h differs from the frame", hint="re-run nonrecours allocate"),
                           NonrecoursWarning, stacklevel=2)
-    write_table(result.data, out, inputs=[frame, allocation])
+    write_table(result.data, out, inputs=[frame, allocation], csv_style=wr)
     typer.echo(f"sample of {result.n} units from {len(data)} ({m}, seed {seed}); variance: {result.variance} -> {out}")
 
 

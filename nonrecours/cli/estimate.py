@@ -4,41 +4,52 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from .._checks import check_level, parse_list
-from ..design.survey_design import SurveyDesign
 from ..errors import OptionError, message
-from ..disclosure import blank_suppressed
-from ..estimation import QualityThresholds, estimate_gap, estimate_rates
 from ..io import check_outputs, read_table, write_table
-from ..options import CIMethod, DFRule, LonelyPSURule, check_option, choices_text
-from ..weights.sidecar import load_weighted_design, sidecar_path
-from ._common import design_roles, echo_table, handle_errors
+from ..options import Adjust, CIMethod, DFRule, EstimateStatistic, LonelyPSURule, check_option, choices_text
+from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, sep_option,
+                      sheet_option, table_options)
+
+if TYPE_CHECKING:
+    from ..design.survey_design import SurveyDesign
 
 __all__ = ["register", "estimate"]
 
-def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
-    """``COL`` (two levels, last minus first) or ``COL=A,B`` (A minus B)."""
+def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None, str | None]:
+    """``COL`` (two levels: last minus first; k levels: every pair), ``COL:REF`` (each level minus REF)
+    or ``COL=A,B`` (A minus B); ``right`` for COL compares rights."""
+    from .._checks import parse_list
+
     if text is None:
-        return None, None
+        return None, None, None
     col, sep, levels = text.partition("=")
     if not sep:
-        return col.strip(), None
+        col, sep, ref = text.partition(":")
+        if sep and (not ref.strip() or not col.strip()):
+            raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN:REFERENCE",
+                                      found=repr(text)))
+        return col.strip(), None, (ref.strip() if sep else None)
     items = parse_list(levels, option="--gap")
     if len(items) != 2 or not col.strip():
         raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
                                   found=repr(text)))
-    return col.strip(), (items[0], items[1])
+    return col.strip(), (items[0], items[1]), None
 
 
 def _gap_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_gap{out.suffix}")
 
 
-def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dict[str, str | None]) -> SurveyDesign:
+def _design(sample: Path, data, *, replicates: bool, lonely_psu: str,  # noqa: ANN001
+            roles: dict[str, str | None]) -> SurveyDesign:
     """The design of SAMPLE: from the sidecar of a weighted file when present, else from the role options."""
+    from ..design.survey_design import SurveyDesign
+    from ..weights.sidecar import load_weighted_design, sidecar_path
+
     if sidecar_path(sample).is_file():
         given = [f"--{r.replace('_', '-')}" for r, v in roles.items() if v is not None]
         if given:
@@ -58,11 +69,69 @@ def _design(sample: Path, data, *, replicates: bool, lonely_psu: str, roles: dic
     return SurveyDesign(data, lonely_psu=lonely_psu, **design_roles(roles, data))
 
 
+def _ratios(text: str | None) -> list[tuple[str, str]]:
+    from .._checks import parse_list
+
+    pairs = []
+    for item in parse_list(text, option="--variables"):
+        num, sep, den = item.partition("/")
+        if not sep or not num.strip() or not den.strip():
+            raise OptionError(message("malformed ratio", where="option --variables",
+                                      expected="NUMERATOR/DENOMINATOR[,...]", found=repr(item)))
+        pairs.append((num.strip(), den.strip()))
+    return pairs
+
+
+def _estimate(design, stat: str, rights: list[str], variables: str | None, by: list[str], *, ci: str, level: float,
+              df: str, quantiles: str, thresholds):
+    """One result of ``--stat`` over every right/variable and domain (one pass of the engine)."""
+    from ..estimation import (estimate_counts, estimate_means, estimate_quantiles, estimate_rates, estimate_ratio,
+                              estimate_totals)
+    from .._checks import parse_list
+
+    names = parse_list(variables, option="--variables")
+    if stat == "rate" or (stat == "total" and rights):
+        if not rights:
+            raise OptionError(message("--stat rate needs rights", where="option --rights",
+                                      expected="one or more right columns"))
+        if stat == "rate" and names:
+            raise OptionError(message("--variables is not used by --stat rate", where="option --variables",
+                                      hint="use --stat mean, total, ratio or quantile for numeric columns"))
+    if stat == "total" and rights and names:
+        raise OptionError(message("--stat total takes --rights or --variables, not both", where="option --variables",
+                                  hint="run the command once for each"))
+    elif stat != "total" and stat != "rate" and rights:
+        raise OptionError(message(f"--rights is not used by --stat {stat}", where="option --rights",
+                                  hint="give numeric columns with --variables"))
+    if stat != "rate" and not rights and not names:
+        raise OptionError(message(f"--stat {stat} needs columns", where="option --variables",
+                                  expected="numeric columns (NUMERATOR/DENOMINATOR for ratio)"))
+    common = dict(level=level, df=df, thresholds=thresholds)
+    if stat == "rate":
+        return estimate_rates(design, rights, by, ci=ci, **common)
+    if stat == "total":
+        return estimate_counts(design, rights, by, **common) if rights else estimate_totals(design, names, by, **common)
+    if stat == "mean":
+        return estimate_means(design, names, by, **common)
+    if stat == "ratio":
+        pairs = _ratios(variables)
+        return estimate_ratio(design, [a for a, _ in pairs], [b for _, b in pairs], by, **common)
+    probs = [float(x) for x in parse_list(quantiles, option="--quantiles")] if quantiles else []
+    return estimate_quantiles(design, names, by, quantiles=probs, **common)
+
+
 @handle_errors
 def estimate(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
-    rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated (1 = takes up, 0 = does not, "
-                               "empty = not eligible)."),
+    rights: str | None = typer.Option(None, "--rights", help="Right columns, comma-separated (1 = takes up, 0 = "
+                                      "does not, empty = not eligible); for --stat rate and total."),
+    stat: str = typer.Option("rate", "--stat", help=f"Statistic: {choices_text(EstimateStatistic)}. total of rights: "
+                             "weighted takers and non-takers (right column 'R:takers', 'R:non_takers'); total, "
+                             "mean, quantile of --variables; ratio of --variables NUM/DEN."),
+    variables: str | None = typer.Option(None, "--variables", help="Numeric columns for --stat total, mean, "
+                                         "quantile; NUM/DEN pairs for --stat ratio; comma-separated."),
+    quantiles: str = typer.Option("0.5", "--quantiles", help="Probabilities for --stat quantile (Woodruff CIs, "
+                                  "R's svyquantile defaults), comma-separated."),
     by: str | None = typer.Option(None, "--by", help="Domain columns, comma-separated (e.g. territory,benefit)."),
     weight: str | None = typer.Option(None, "--weight", help="Weight column [default: 'weight' if present; none = equal]."),
     strata: str | None = typer.Option(None, "--strata", help="Strata column [default: 'stratum' if present]."),
@@ -76,8 +145,12 @@ def estimate(
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
                            "(domain: PSUs - strata in the domain; inf: normal)."),
     lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
-    gap: str | None = typer.Option(None, "--gap", help="Also estimate the gap between two levels of a column: COLUMN "
-                                   "(last minus first level, e.g. is_qpv 1 - 0) or COLUMN=A,B (A minus B)."),
+    gap: str | None = typer.Option(None, "--gap", help="Also estimate gaps between levels of a column: COLUMN "
+                                   "(two levels: last minus first, e.g. is_qpv 1 - 0; more: every pair), "
+                                   "COLUMN:REF (each level minus REF) or COLUMN=A,B (A minus B); 'right' compares "
+                                   "rights within each domain."),
+    adjust: str = typer.Option("none", "--adjust", help="Multiple-comparison adjustment of the gaps' p-values "
+                               f"(column p_adjusted, per right and domain): {choices_text(Adjust)}."),
     min_n: int = typer.Option(11, "--min-n", help="Suppress (do not publish) estimates from fewer eligible "
                               "respondents; their n, df and deff are blanked too."),
     replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights recorded by 'nonrecours "
@@ -85,9 +158,23 @@ def estimate(
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
-    """Estimate take-up rates per domain x right with Taylor SEs, CIs, design effects and quality flags."""
-    check_option("--ci", ci, CIMethod)  # before reading the sample: the library's check, named as the CLI option
+    """Estimate take-up rates, numbers of takers and non-takers, means, ratios or quantiles per domain.
+
+    Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
+    (or variable), all in one pass of the variance engine.
+    """
+    from .._checks import check_level, parse_list
+    from ..disclosure import blank_suppressed
+    from ..estimation import QualityThresholds, gap_between
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
+    check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
+    check_option("--ci", ci, CIMethod)
     check_option("--df", df, DFRule)
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
@@ -96,30 +183,36 @@ def estimate(
                                   expected="an integer >= 0", found=str(min_n)))
     thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
+    if stat == "quantile" and gap is not None:
+        raise OptionError(message("quantiles have no joint covariance for a gap", where="option --gap",
+                                  hint="drop --gap, or use --stat rate, total, mean or ratio"))
     by_list = parse_list(by, option="--by")
-    gap_col, gap_levels = _gap_option(gap)
+    gap_col, gap_levels, gap_ref = _gap_option(gap)
+    check_option("--adjust", adjust, Adjust)
     check_outputs({"--out": out, "--out (gap table)": _gap_path(out) if out is not None and gap_col else None},
-                  [sample], overwrite=overwrite)
-    data = read_table(sample, option="SAMPLE")
+                  [sample], overwrite=overwrite)  # before any work
+    data = read_table(sample, option="SAMPLE", read=rd)
     design = _design(sample, data, replicates=replicates, lonely_psu=lonely_psu,
                      roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
-    result = estimate_rates(design, right_list, by_list, ci=ci, level=level, df=df, thresholds=thresholds)
+    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
+    result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = blank_suppressed(result.to_frame())
     gap_table = None
-    if gap_col is not None:
-        gap_table = estimate_gap(design, right_list, gap_col, levels=gap_levels,
-                                 by=[b for b in by_list if b != gap_col], ci=ci, level=level, df=df,
-                                 thresholds=thresholds).to_frame()
+    if gap_col is not None:  # domains of one result (joint covariance), the gap column last
+        gap_by = [b for b in by_list if b != gap_col] + ([gap_col] if gap_col != "right" else [])
+        gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
+        gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
     if out is None:
         echo_table(table)
         if gap_table is not None:
             typer.echo("")
             echo_table(gap_table)
         return
-    paths = [write_table(table, out, inputs=[sample])]
+    paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample]))
-    typer.echo(f"{len(table):,} estimates ({result.variance_method} variance, df rule {df}, CI {ci} {level:g}); "
+        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample], csv_style=wr))
+    typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
+               f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))
 
 

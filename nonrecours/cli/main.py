@@ -1,16 +1,123 @@
 """The ``nonrecours`` command line: a thin layer over the library.
 
-One module per command group; each exposes ``register(app)``.
+One module per command group; each exposes ``register(app)``. Modules are
+imported when one of their commands runs, not at start-up: ``nonrecours
+--help`` lists the commands from :data:`COMMAND_INDEX` (checked against the
+modules by a test) and imports none of them, and ``nonrecours estimate``
+imports only what estimating needs. A module listed in
+:data:`COMMAND_MODULES` but absent from the index is still found: it is then
+imported to list its commands.
+
+Help is plain text (no rich markup), so that ``[default: ...]`` and other
+bracketed text show as written and flags show as flags.
 """
 
 from __future__ import annotations
 
 import importlib
+import shutil
+from typing import Any
 
 import typer
 
 from .._version import __version__
 from ._common import OneLineErrorsGroup
+
+#: Command modules, registered in this order (``nonrecours --help`` lists them so).
+COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "analysis", "territorial",
+                   "study", "validate")
+
+#: The commands each module registers, with their one-line help, so that ``--help`` imports no module.
+COMMAND_INDEX: dict[str, dict[str, str]] = {
+    "simulate": {"simulate": "Simulate recipients, territories and true take-up rates; write three tables to --out."},
+    "design": {"allocate": "Allocate a sample across strata, by a fixed total or by a precision target per "
+                           "domain.",
+               "sample": "Draw a sample with the sizes of an allocation file, with inclusion probabilities and "
+                         "weights."},
+    "respond": {"respond": "Simulate who responds to a dry-run survey and write the answers file (answers.csv)."},
+    "weight": {"weight": "Adjust for non-response, calibrate to margins, trim, and add replicate weights."},
+    "estimate": {"estimate": "Estimate take-up rates, numbers of takers and non-takers, means, ratios or "
+                             "quantiles per domain."},
+    "analysis": {"test": "Test the association between taking up a right and a group (Rao-Scott corrected "
+                          "chi-square, Wald).",
+                 "model": "Survey logistic regression of taking up a right: odds ratios, Wald tests per term, "
+                          "predicted take-up."},
+    "margins": {"margins": "Count a frame's categories: the calibration margins of 'nonrecours weight "
+                           "--calibrate'."},
+    "territorial": {"territorial": "Per-territory take-up: Fay-Herriot estimates, administrative rates, "
+                                   "comparison."},
+    "study": {"init": "Write the example study file to edit (a dry run on population/, report in French).",
+              "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
+                     "publication/tables.xlsx and manifest.json.",
+              "demo": "Simulate a population, write an example study file next to it, and run it."},
+    "validate": {"validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage "
+                             "with MC errors."},
+}
+
+
+def _plain_help(cmd: Any) -> None:
+    """Plain-text help for a command and its sub-commands (rich markup would eat ``[...]``)."""
+    if hasattr(cmd, "rich_markup_mode"):
+        cmd.rich_markup_mode = None
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_help(sub)
+
+
+class LazyGroup(OneLineErrorsGroup):
+    """The root group: a command's module is imported when the command is looked up, not before."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # help wraps at the terminal's width (50 to 200 columns), also under typer's test runner (which forces 80)
+        if parent is None and "terminal_width" not in extra:
+            extra["terminal_width"] = max(min(shutil.get_terminal_size().columns, 200) - 2, 50)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def _index(self) -> dict[str, str]:
+        """Command name -> module name, for every module (unindexed modules are imported to list them)."""
+        out: dict[str, str] = {}
+        for module in COMMAND_MODULES:
+            names = COMMAND_INDEX.get(module)
+            if names is None:
+                names = {name: "" for name in self._load(module)}
+            out.update({name: module for name in names})
+        return out
+
+    def _load(self, module: str) -> list[str]:
+        """Import a command module, add its commands to the group; their names."""
+        sub = typer.Typer()
+        sub.callback()(lambda: None)  # a group, even for a module with one command
+        importlib.import_module(f".{module}", __package__).register(sub)
+        group = typer.main.get_command(sub)
+        for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+            _plain_help(cmd)
+            self.add_command(cmd, name)
+        return list(group.commands)  # type: ignore[attr-defined]
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(dict.fromkeys([*self._index(), *self.commands]))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            module = self._index().get(cmd_name)
+            if module is not None:
+                self._load(module)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of ``--help``, from :data:`COMMAND_INDEX` (no module imported)."""
+        rows = []
+        for module in COMMAND_MODULES:
+            names = COMMAND_INDEX.get(module)
+            if names is None:
+                names = {n: self.get_command(ctx, n).get_short_help_str() for n in self._load(module)}
+            rows += list(names.items())
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            short = [(name, text if len(text) <= limit else text[: max(limit - 3, 10)].rstrip() + "...")
+                     for name, text in rows]
+            with formatter.section("Commands"):
+                formatter.write_dl(short)
+
 
 app = typer.Typer(
     name="nonrecours",
@@ -19,11 +126,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=OneLineErrorsGroup,
+    rich_markup_mode=None,
+    cls=LazyGroup,
 )
-
-#: Command modules, registered in this order (``nonrecours --help`` lists them so).
-COMMAND_MODULES = ("simulate", "design", "weight", "estimate", "territorial", "study", "validate")
 
 
 def _version(value: bool) -> None:
@@ -37,10 +142,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Measure non-take-up of social rights by recipients of minimum income benefits."""
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f".{_name}", __package__).register(app)
 
 
 def main() -> None:

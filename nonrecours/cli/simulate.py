@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 
 from ..options import TableFormat, check_option, choices_text
-from ..simulate import simulate_population
-from ..simulate.population import check_outputs
 from ._common import check_population_options, echo_table, handle_errors
 
 __all__ = ["register", "simulate"]
@@ -24,6 +22,9 @@ def simulate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
+    from ..simulate import simulate_population
+    from ..simulate.population import check_outputs
+
     check_option("--format", format, TableFormat)
     check_population_options(territories, seed)
     check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error

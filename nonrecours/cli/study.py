@@ -1,20 +1,44 @@
-"""``nonrecours run`` and ``nonrecours demo``: whole studies from a study file."""
+"""``nonrecours init``, ``run`` and ``demo``: whole studies from a study file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..study import load_study, run_study
-from ..study.demo import run_demo, summary_table
-from ._common import check_population_options, echo_table, handle_errors
+from ._common import check_population_options, echo_table, handle_errors, is_terminal, progress_bar, quiet_option
 
-__all__ = ["register", "run", "demo"]
+__all__ = ["register", "init", "run", "demo"]
 
 
-def _progress(line: str) -> None:
-    typer.echo(line, err=True)
+@contextmanager
+def _stages(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    """The run's progress: a bar over the stages on a terminal, one line per stage on stderr otherwise,
+    nothing with --quiet."""
+    from ..study import stages as stage_list
+
+    if quiet:
+        yield None
+        return
+    if not is_terminal():
+        yield lambda line: typer.echo(line, err=True)
+        return
+    total = len(stage_list.STAGES) + 2  # the stages, writing and the report
+    with progress_bar("study", quiet=quiet) as update:
+        seen = [0]
+
+        def on_stage(line: str) -> None:
+            if line.startswith("["):
+                seen[0] += 1
+                update(seen[0], total, description=" ".join(line.split()[1:2]))
+            else:
+                typer.echo(line, err=True)
+
+        update(0, total)
+        yield on_stage
 
 
 @handle_errors
@@ -22,10 +46,17 @@ def run(
     study: Path = typer.Argument(..., help="The study file (TOML)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous run in the "
                                    "output folder (inputs are never overwritten)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report and publication tables: fr "
+                                       "or en [default: the study file's [report] lang].", show_default=False),
+    quiet: bool = quiet_option(),
 ) -> None:
-    """Run a study: sample, weights, estimates, small-area estimates, report.html and manifest.json."""
+    """Run a study: sample, weights, estimates, small-area estimates, report.html, publication/tables.xlsx and manifest.json."""
+    from ..study import load_study, run_study
+    from ..study.demo import summary_table
+
     cfg = load_study(study)
-    result = run_study(cfg, overwrite=overwrite, progress=_progress)
+    with _stages(quiet) as progress:
+        result = run_study(cfg, overwrite=overwrite, progress=progress, lang=lang)
     echo_table(summary_table(result))
     typer.echo(f"wrote {len(result.files)} files to {result.folder}: share {result.folder / 'publication'} "
                f"(open {result.folder / 'publication' / 'report.html'}); {result.folder / 'microdata'} is "
@@ -38,10 +69,16 @@ def demo(
     territories: int = typer.Option(200, "--territories", help="Number of QPVs of the synthetic population."),
     seed: int = typer.Option(1, "--seed", help="Seed of the population and of the sample."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous demo in --out."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report: fr or en [default: fr, "
+                                       "as written in the example study file].", show_default=False),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""
+    from ..study.demo import run_demo, summary_table
+
     check_population_options(territories, seed)
-    result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=_progress)
+    with _stages(quiet) as progress:
+        result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=progress, lang=lang)
     typer.echo(f"National take-up rates (%) with {result.config.estimation.level:.0%} confidence intervals, "
                "and the QPV - rest gap:")
     echo_table(summary_table(result))
@@ -49,7 +86,24 @@ def demo(
                f"(open {result.folder / 'publication' / 'report.html'}; microdata/ is confidential)")
 
 
+@handle_errors
+def init(
+    out: Path = typer.Argument(Path("study.toml"), help="Study file to write."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the design written in the file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write the example study file to edit (a dry run on population/, report in French)."""
+    from ..io import check_outputs, write_text
+    from ..study.demo import example_study
+
+    check_outputs({"OUT": out}, overwrite=overwrite, tables=())  # the one rule of every command's outputs
+    write_text(example_study(seed=seed), out, option="OUT")
+    typer.echo(f"wrote {out}: its paths (population/recipients.csv, ...) are relative to it; edit, then "
+               f"'nonrecours run {out}'")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``run`` and ``demo`` commands to ``app``."""
+    """Add the ``init``, ``run`` and ``demo`` commands to ``app``."""
+    app.command("init")(init)
     app.command("run")(run)
     app.command("demo")(demo)

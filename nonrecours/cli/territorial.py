@@ -7,11 +7,9 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..io import check_outputs, read_table, write_table
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option, choices_text
-from ..territorial import admin_rates, compare_estimates, fit_territories
-from ._common import echo_table, handle_errors
+from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, echo_table, handle_errors
 
 __all__ = ["register", "fit", "admin", "compare"]
 
@@ -39,8 +37,16 @@ def fit(
     out: Path = typer.Option(..., "--out", help="Output table (csv, parquet or json)."),
     diagnostics_out: Optional[Path] = typer.Option(None, "--diagnostics-out", help="Also write per-territory diagnostics."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
+    from .._checks import parse_list
+    from ..territorial import fit_territories
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, FHMethod)  # before reading the inputs
     check_option("--transform", transform, FHTransform)
     check_option("--variance", variance, FHVariance)
@@ -49,7 +55,7 @@ def fit(
     check_option("--benchmark-method", benchmark_method, BenchmarkMethod)
     inputs = [direct, aux]
     check_outputs({"--out": out, "--diagnostics-out": diagnostics_out}, inputs, overwrite=overwrite)
-    res = fit_territories(read_table(direct, option="DIRECT"), read_table(aux, option="--aux"),
+    res = fit_territories(read_table(direct, option="DIRECT", read=rd), read_table(aux, option="--aux", read=rd),
                           parse_list(covariates, option="--covariates"), method=method, transform=transform,
                           variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
                           benchmark_method=benchmark_method, weight=weight, level=level)
@@ -58,9 +64,9 @@ def fit(
     echo_table(res.coefficients_frame())
     if res.benchmark is not None:
         echo_table(res.benchmark.to_frame())
-    write_table(res.to_frame(), out, inputs=inputs)
+    write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if diagnostics_out is not None:
-        write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs)
+        write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs, csv_style=wr)
     typer.echo(f"wrote {out}")
 
 
@@ -74,20 +80,28 @@ def admin(
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
                                               "national totals."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
     The output tables are publishable: no figure is built from fewer than --min-cell eligibles, takers or
     non-takers, and no suppressed count can be recovered from the published totals."""
+    from .._checks import parse_list
+    from ..territorial import admin_rates
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     inputs = [recipients]
     check_outputs({"--out": out, "--totals-out": totals_out}, inputs, overwrite=overwrite)
-    res = admin_rates(read_table(recipients, option="RECIPIENTS"), parse_list(rights, option="--rights"),
+    res = admin_rates(read_table(recipients, option="RECIPIENTS", read=rd), parse_list(rights, option="--rights"),
                       min_cell=min_cell)
     n = res.n_suppressed
     typer.echo(f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary")
-    write_table(res.to_frame(), out, inputs=inputs)
+    write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if totals_out is not None:
-        write_table(res.totals, totals_out, option="--totals-out", inputs=inputs)
+        write_table(res.totals, totals_out, option="--totals-out", inputs=inputs, csv_style=wr)
     typer.echo(f"wrote {out}")
 
 
@@ -99,18 +113,26 @@ def compare(
     out: Optional[Path] = typer.Option(None, "--out", help="Write the summary table."),
     detail_out: Optional[Path] = typer.Option(None, "--detail-out", help="Write the per-territory errors."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Bias, RMSE and CI coverage of the direct and small-area estimates against the truth."""
+    from ..territorial import compare_estimates
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     inputs = [estimates, truth]
     check_outputs({"--out": out, "--detail-out": detail_out}, inputs, overwrite=overwrite)
-    res = compare_estimates(read_table(estimates, option="ESTIMATES"), read_table(truth, option="--truth"), level=level)
+    res = compare_estimates(read_table(estimates, option="ESTIMATES", read=rd), read_table(truth, option="--truth", read=rd),
+                            level=level)
     echo_table(res.summary)
     if res.n_without_truth:
         typer.echo(f"{res.n_without_truth} estimate rows without a true rate (suppressed or absent) left out")
     if out is not None:
-        write_table(res.summary, out, inputs=inputs)
+        write_table(res.summary, out, inputs=inputs, csv_style=wr)
     if detail_out is not None:
-        write_table(res.detail, detail_out, option="--detail-out", inputs=inputs)
+        write_table(res.detail, detail_out, option="--detail-out", inputs=inputs, csv_style=wr)
 
 
 sub.command("fit")(fit)

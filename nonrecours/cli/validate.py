@@ -12,11 +12,10 @@ from typing import Optional
 
 import typer
 
-from .._checks import parse_list
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
 from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
-from ._common import echo_table, handle_errors
+from ._common import echo_table, handle_errors, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
 
@@ -55,8 +54,11 @@ def validate(
                                              "is_qpv,poverty_rate,social_housing_share]."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
+    from .._checks import parse_list
+
     from ..simulate import simulate_population
     from ..validation import DEFAULT_COVARIATES, plot_validation, run_validation
 
@@ -65,11 +67,13 @@ def validate(
                                   found=repr(replications)))
     paths = _out_dir(out, overwrite) if out is not None else None
     pop = simulate_population(territories, seed=seed)
-    res = run_validation(pop, design=design, n=n, replications=replications, seed=seed + 1,
-                         rights=parse_list(rights, option="--rights") or None, ci=parse_list(ci, option="--ci"),
-                         level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
-                         strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
-                         covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES)
+    with progress_bar("samples drawn and estimated", quiet=quiet) as update:
+        res = run_validation(pop, design=design, n=n, replications=replications, seed=seed + 1,
+                             rights=parse_list(rights, option="--rights") or None, ci=parse_list(ci, option="--ci"),
+                             level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
+                             strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
+                             covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
+                             progress=update)
     summary = res.summary()
     if paths is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from .._checks import check_unique_ids, parse_list
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
-from ..weights.margins import read_margins
-from ..weights.pipeline import WeightingSpec, weight_sample
-from ..weights.sidecar import sidecar_path
-from ._common import design_roles, echo_table, handle_errors
+from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, progress_bar,
+                      quiet_option, sep_option, sheet_option, table_options)
 
 __all__ = ["register", "weight"]
 
 def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     kind, sep, cols = text.partition(":")
@@ -32,6 +32,8 @@ def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
 
 
 def _parse_bounds(text: str | None) -> tuple[float, float] | None:
+    from .._checks import parse_list
+
     if text is None:
         return None
     parts = parse_list(text, option="--bounds")
@@ -89,14 +91,25 @@ def weight(
     id_col: str = typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates "
                                "[default: 'id' if present]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
+    from .._checks import check_unique_ids, parse_list
+    from ..weights.margins import read_margins
+    from ..weights.pipeline import WeightingSpec, weight_sample
+    from ..weights.sidecar import sidecar_path
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])
     side = sidecar_path(out)
     check_outputs({"--out": out, "--out (sidecar)": side}, inputs, overwrite=overwrite, tables=["--out"])
-    data = read_table(sample, option="SAMPLE")
+    data = read_table(sample, option="SAMPLE", read=rd)
     if id_col is not None or "id" in data.columns:  # one row per sampled unit, as 'sample' and 'run' require
         check_unique_ids(data, id_col or "id", source="sample", hint="drop or fix the duplicated rows before weighting")
     roles = design_roles({"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}, data)
@@ -105,11 +118,12 @@ def weight(
     spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
                          nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
                          propensity_classes=propensity_classes,
-                         margins=read_margins(calibrate) if calibrate else None, method=method,  # type: ignore[arg-type]
+                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
                          bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
-    res = weight_sample(data, spec)
+    with progress_bar("replicate weights", quiet=quiet) as update:
+        res = weight_sample(data, spec, progress=update)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
-    write_table(res.table, out, inputs=inputs)
+    write_table(res.table, out, inputs=inputs, csv_style=wr)
     write_json(meta, side, inputs=inputs)
     n_resp = int((res.table["status"] == "respondent").sum())
     typer.echo(f"{len(res.table):,} rows, {n_resp:,} respondents; total weight {res.table['weight'].sum():,.6g}")

@@ -1,10 +1,32 @@
-"""Sample design: allocation, selection and the frozen :class:`SurveyDesign`."""
+"""Sample design: allocation, selection and the frozen :class:`SurveyDesign`.
 
-from .allocation import Allocation, allocate, allocate_frame
-from .pps import inclusion_probabilities, sampford_joint_inclusion
-from .precision import allocate_precision
-from .selection import Sample, select
-from .survey_design import Calibration, Replicates, SurveyDesign
+The names below are imported on first use (PEP 562), so that reading a
+design (``nonrecours estimate``) does not import the allocation's and the
+selection's dependencies (``scipy.stats``, ``scipy.optimize``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> module defining it.
+_WHERE = {"Allocation": "allocation", "allocate": "allocation", "allocate_frame": "allocation",
+          "inclusion_probabilities": "pps", "sampford_joint_inclusion": "pps",
+          "allocate_precision": "precision", "Sample": "selection", "select": "selection",
+          "Calibration": "survey_design", "Replicates": "survey_design", "SurveyDesign": "survey_design"}
 
 __all__ = ["SurveyDesign", "Calibration", "Replicates", "Allocation", "allocate", "allocate_frame",
            "allocate_precision", "Sample", "select", "inclusion_probabilities", "sampford_joint_inclusion"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,21 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+import scipy.sparse as sp
+from scipy import special
 
 from .._checks import check_columns, check_level, check_right_column, parse_list
-from ..errors import InputError, OptionError, message, rows_found
-from ..options import CIMethod, DFRule, check_option
+from ._dist import t_sf
+from ..errors import InputError, LonelyPSUWarning, OptionError, message, rows_found
+from ..options import Adjust, CIMethod, DFRule, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
-from .replicate import replicate_factor
+from .replicate import replicate_estimates, replicate_factor
 from .intervals import proportion_ci, t_quantile
-from .results import EstimateResult, GapResult, Labels, QualityThresholds
+from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
-__all__ = ["estimate_rates", "estimate_means", "estimate_totals", "estimate_ratio", "estimate_gap", "gaps"]
+__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
+           "estimate_ratio", "estimate_gap", "gaps"]
+
+
+def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: np.ndarray) -> np.ndarray:
+    r"""Replicate SE of the logit of each rate, as R's ``svyciprop(method = "logit")`` on a replicate design.
+
+    R fits ``svyglm(y ~ 1, family = quasibinomial)`` with every replicate weight; the
+    intercept of replicate *r* is :math:`\operatorname{logit}\hat p_r`, and ``svrVar``
+    combines them as the rates themselves. A replicate rate of 0 or 1 (logit infinite,
+    R's fit diverging) makes the SE infinite: the interval is then [0, 1].
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta, eta_r = special.logit(theta), special.logit(th)
+    wild = (np.isinf(eta_r) & (replicates.rscales != 0)[:, None]).any(axis=0)
+    var = replicate_factor(replicates, stats, eta, estimates=np.where(np.isinf(eta_r), np.nan, eta_r)).variances()
+    return np.where(wild, np.inf, np.sqrt(var))
 
 
 def _names(value: str | Sequence[str] | None, option: str) -> list[str]:
@@ -98,23 +118,77 @@ def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray,
         return var / vsrs
 
 
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[a0, b0, a1, b1, ...]``."""
+    return np.column_stack([a, b]).ravel()
+
+
+def _counts_taylor(design, stats: LinearStats, wr: np.ndarray, cells, psu_pres, str_pres):
+    """Takers (``y``) and non-takers (``1 - y``) of V 0/1 variables from one coding of their entries.
+
+    Both totals share the entries, (PSU, estimate) cells and presence; the Taylor engine runs
+    on each set of influence values (``w y`` and ``w (1 - y)``) and the two factors are put
+    side by side, estimate ``k`` becoming columns ``2k`` (takers) and ``2k + 1`` (non-takers),
+    so that their joint covariance is kept. Returns (theta, factor, psu_pres, str_pres, (T, N)):
+    takers and eligible totals for the design effects.
+    """
+    K = stats.n_cols
+    zT = wr * stats.num
+    T = np.bincount(stats.cols, weights=zT, minlength=K)
+    N = np.bincount(stats.cols, weights=wr, minlength=K)
+    fT = taylor_factor(design, stats, zT, str_pres, psu_pres, cells=cells)
+    with warnings.catch_warnings():  # the same lonely PSUs were reported for the takers
+        warnings.simplefilter("ignore", LonelyPSUWarning)
+        fN = taylor_factor(design, stats, wr - zT, str_pres, psu_pres, cells=cells)
+    perm = _interleave(np.arange(K), K + np.arange(K))
+    R = None if fT.R is None else np.hstack([fT.R, fN.R])[:, perm]
+    factor = VarianceFactor(A=sp.hstack([fT.A, fN.A], format="csc")[:, perm],
+                            B=sp.hstack([fT.B, fN.B], format="csc")[:, perm],
+                            mult=np.concatenate([fT.mult, fN.mult])[perm], LA=fT.LA, LB=fT.LB, R=R)
+    dup = np.repeat(np.arange(K), 2)
+    return _interleave(T, N - T), factor, psu_pres[:, dup], str_pres[:, dup], (T, N)
+
+
 def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, statistic: str, ci: str,
-         level: float, df_rule: str, thresholds: QualityThresholds) -> EstimateResult:
+         level: float, df_rule: str, thresholds: QualityThresholds, complement: bool = False,
+         coded: tuple | None = None) -> EstimateResult:
     w = design.weights
     wr = w[stats.rows]  # weights at the entries, gathered once
+    if coded is None:
+        cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
+        psu_pres, str_pres = presence(design.structure, stats, cells)
+    else:  # (cells, psu presence, stratum presence) of the same entries, already coded
+        cells, psu_pres, str_pres = coded
+    if complement:  # totals of 0/1 variables and of their complements (takers, non-takers): Taylor only
+        theta, factor, psu_pres, str_pres, parts = _counts_taylor(design, stats, wr, cells, psu_pres, str_pres)
+        return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
+                       level=level, df_rule=df_rule, thresholds=thresholds, method="taylor", wr=wr,
+                       deff_parts=parts)
     _, Td, theta = point_estimates(stats, w, wr=wr)
-    cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
-    psu_pres, str_pres = presence(design.structure, stats, cells)
     # residuals y - theta x, shared by the influence values and (Hajek means) the design effect
     resid = residuals(stats, theta) if Td is not None else None
+    logit_se = None
     if design.replicates is not None:
-        factor = replicate_factor(design.replicates, stats, theta)
+        th = replicate_estimates(stats, design.replicates.weights)
+        factor = replicate_factor(design.replicates, stats, theta, estimates=th)
         method = f"replicate ({design.replicates.type})"
+        if statistic == "rate" and ci in ("logit", "likelihood"):
+            logit_se = _replicate_logit_se(design.replicates, stats, theta, th)
+        del th
     else:
         z = influence_values(stats, w, theta, Td, wr=wr, resid=resid)
         factor = taylor_factor(design, stats, z, str_pres, psu_pres, cells=cells)
         del z
         method = "taylor"
+    return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
+                   level=level, df_rule=df_rule, thresholds=thresholds, method=method, wr=wr, stats=stats, Td=Td,
+                   resid=resid, logit_se=logit_se)
+
+
+def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres, str_pres, *, statistic: str,
+            ci: str, level: float, df_rule: str, thresholds: QualityThresholds, method: str, wr, stats=None,
+            Td=None, resid=None, logit_se=None, deff_parts=None) -> EstimateResult:
+    """SEs, df, design effects, CIs and flags of estimates whose covariance factor is known."""
     var = factor.variances()
     n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
     se = np.where(n == 0, np.nan, np.sqrt(var))  # no eligible respondent: no estimate, no SE
@@ -125,14 +199,23 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         dfs = np.full(n.size, design_df)
     else:
         dfs = (psu_pres.getnnz(axis=0) - str_pres.getnnz(axis=0)).astype(float)
-    unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
-    deff = _deff(statistic, stats, wr, theta, var, n, N=Td if unit else None, resid=resid if unit else None)
+    if deff_parts is not None:  # takers and non-takers of 0/1 variables: a closed form, no pass over entries
+        T, N = deff_parts
+        nk = n[::2].astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # sum w (y - ybar)^2 = T (N - T) / N for y in {0, 1}, the same for 1 - y (as _deff's SRSWOR variance)
+            s2 = T * (N - T) / N / N * nk / (nk - 1)
+            vsrs = s2 * (N - nk) / (N * nk) * N ** 2
+            deff = _interleave(var[::2] / vsrs, var[1::2] / vsrs)
+    else:
+        unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
+        deff = _deff(statistic, stats, wr, theta, var, n, N=Td if unit else None, resid=resid if unit else None)
     del wr, resid
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = se / np.abs(theta)
         n_eff = n / deff
     if statistic in ("rate", "proportion"):
-        low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n)
+        low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n, logit_se=logit_se)
     else:
         q = t_quantile(level, dfs)
         low, high = theta - q * se, theta + q * se
@@ -209,6 +292,80 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
 
 
+def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                    level: float = 0.95, df: DFRule | str = "domain",
+                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+    r"""Weighted numbers of takers and of non-takers of rights, overall or by domain (R's ``svytotal``).
+
+    Parameters as :func:`estimate_rates`. The ``right`` column of the result reads
+    ``"cmuc:takers"`` and ``"cmuc:non_takers"`` (two rows per right and domain, in that
+    order), both estimated in one pass of the variance engine so that their joint
+    covariance (and gaps between them) is available.
+
+    Notes
+    -----
+    Takers :math:`\hat T_1 = \sum_{i \in d, E_r} w_i y_{ir}`, non-takers
+    :math:`\hat T_0 = \sum_{i \in d, E_r} w_i (1 - y_{ir})` (Horvitz–Thompson totals);
+    CIs :math:`\hat T \pm t_{df} SE`; ``n`` counts the eligible respondents.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nonrecours.design import SurveyDesign
+    >>> df = pd.DataFrame({"h": list("aaaabbbb"), "w": [2.0] * 8, "cmuc": [1, 0, 1, None, 1, 1, 0, 1]})
+    >>> r = estimate_counts(SurveyDesign(df, weight="w", strata="h"), "cmuc", df="inf",
+    ...                     thresholds=QualityThresholds(min_n=0, reliable_n=0))
+    >>> [str(x) for x in r.right], r.estimate.tolist()
+    (['cmuc:takers', 'cmuc:non_takers'], [10.0, 4.0])
+    """
+    df = _check_common(level, df, thresholds)
+    names = _names(rights, "rights")
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    values = [_right_values(design.data, r) for r in names]
+    labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
+    domains = make_domains(design.data, _names(by, "by"))
+    if design.replicates is not None:  # the replicate combiner re-evaluates both totals of every replicate
+        stats = stack_variables(domains, design.weights, [v for y in values for v in (y, 1.0 - y)], None)
+        return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
+                    thresholds=thresholds)
+    stats = stack_variables(domains, design.weights, values, None)
+    return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
+                thresholds=thresholds, complement=True)
+
+
+def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
+                    ci: CIMethod | str = "logit", level: float = 0.95, df: DFRule | str = "domain",
+                    thresholds: QualityThresholds = QualityThresholds()) -> tuple[EstimateResult, EstimateResult]:
+    """Take-up rates and numbers of takers and non-takers in one pass: ``(estimate_rates(...), estimate_counts(...))``.
+
+    The domains, the entries of the rights and their (PSU, estimate) cells are coded once and
+    shared by the two results (Taylor designs; a replicate design runs the two functions).
+    Parameters as :func:`estimate_rates`.
+    """
+    if design.replicates is not None:
+        return (estimate_rates(design, rights, by, ci=ci, level=level, df=df, thresholds=thresholds),
+                estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds))
+    ci = check_option("ci", ci, CIMethod)
+    df = _check_common(level, df, thresholds)
+    names = _names(rights, "rights")
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    values = [_right_values(design.data, r) for r in names]
+    domains = make_domains(design.data, _names(by, "by"))
+    stats = stack_variables(domains, design.weights, values, "ones")
+    cells = psu_cells(design.structure, stats)
+    coded = (cells, *presence(design.structure, stats, cells))
+    rates = _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df,
+                 thresholds=thresholds, coded=coded)
+    totals = LinearStats(rows=stats.rows, cols=stats.cols, num=stats.num, den=None, n_cols=stats.n_cols,
+                         row_domain=stats.row_domain, var_bounds=stats.var_bounds)
+    labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
+    counts = _run(design, totals, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
+                  thresholds=thresholds, complement=True, coded=coded)
+    return rates, counts
+
+
 def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
                    level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
@@ -239,20 +396,27 @@ def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[s
     return _run(design, stats, domains, names, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds)
 
 
-def estimate_ratio(design, numerator: str, denominator: str, by: str | Sequence[str] | None = None, *,
-                   level: float = 0.95, df: DFRule | str = "domain",
+def estimate_ratio(design, numerator: str | Sequence[str], denominator: str | Sequence[str],
+                   by: str | Sequence[str] | None = None, *, level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
-    r"""Ratio of totals :math:`\hat R = \sum w y / \sum w x` (R's ``svyratio``).
+    r"""Ratios of totals :math:`\hat R = \sum w y / \sum w x` (R's ``svyratio``).
 
-    The ``right`` column of the result reads ``"numerator/denominator"``.
+    ``numerator`` and ``denominator`` are one column each, or lists of equal length
+    (pairs, all estimated in one pass). The ``right`` column of the result reads
+    ``"numerator/denominator"``.
     """
     df = _check_common(level, df, thresholds)
-    y = _numeric_column(design, numerator)
-    x = _numeric_column(design, denominator)
+    nums = [numerator] if isinstance(numerator, str) else list(numerator)
+    dens = [denominator] if isinstance(denominator, str) else list(denominator)
+    if len(nums) != len(dens) or not nums:
+        raise OptionError(message("numerators and denominators do not pair up", where="option numerator/denominator",
+                                  expected="as many denominators as numerators", found=f"{len(nums)} and {len(dens)}"))
+    ys = [_numeric_column(design, c) for c in nums]
+    xs = [_numeric_column(design, c) for c in dens]
     domains = make_domains(design.data, _names(by, "by"))
-    stats = stack_variables(domains, design.weights, [y], [x])
-    return _run(design, stats, domains, [f"{numerator}/{denominator}"], statistic="ratio", ci="wald", level=level,
-                df_rule=df, thresholds=thresholds)
+    stats = stack_variables(domains, design.weights, ys, xs)
+    return _run(design, stats, domains, [f"{a}/{b}" for a, b in zip(nums, dens)], statistic="ratio", ci="wald",
+                level=level, df_rule=df, thresholds=thresholds)
 
 
 def gaps(result: EstimateResult, a: Labels, b: Labels, *, df: DFRule | str | None = None) -> pd.DataFrame:
@@ -306,52 +470,110 @@ def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule 
     with np.errstate(invalid="ignore", divide="ignore"):
         t = gap / se
         q = t_quantile(result.level, dfs)
-        p = 2 * sps.t.sf(np.abs(t), dfs)
+        p = 2 * t_sf(np.abs(t), dfs)
     return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
                          "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
                          "t": t, "p_value": p})
 
 
-def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] | None = None) -> GapResult:
-    """Gap between two levels of the domain column ``gap`` of an existing result (``a - b``).
+#: above this many levels, every pairwise gap is refused (a reference is asked for)
+MAX_PAIRWISE_LEVELS = 30
 
-    The result must have been estimated ``by`` a set of columns including ``gap``; the gap
-    is computed per right within each domain of the other ``by`` columns, with the SE
-    from the joint covariance (see :func:`gaps`). :func:`estimate_gap` is
-    :func:`estimate_rates` followed by this function.
+
+def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] | None = None,
+                reference: object | None = None, adjust: str = "none") -> GapResult:
+    """Gaps between levels of the domain column ``gap`` of an existing result (``a - b``).
+
+    The result must have been estimated ``by`` a set of columns including ``gap``
+    (or ``gap="right"``: gaps between rights, or variables, within each domain); the gap is
+    computed per right within each domain of the other ``by`` columns, with the SE from the
+    joint covariance (see :func:`gaps`). :func:`estimate_gap` is :func:`estimate_rates`
+    followed by this function.
+
+    Parameters
+    ----------
+    levels : (a, b), optional
+        One pair, ``a - b``.
+    reference : optional
+        Each other level minus this one (R's treatment contrasts).
+    adjust : {"none", "holm", "bonferroni"}
+        Multiple-comparison adjustment of the p-values within each family (the comparisons of
+        one right in one domain of the other ``by`` columns), added as column ``p_adjusted``.
+
+    Without ``levels`` or ``reference``: a column of two levels gives last minus first in
+    sorted order; one of k levels every pairwise difference, later minus earlier level.
     """
-    if gap not in res.domains.columns:
-        raise OptionError(message("the gap column is not a domain column of the result", where="option gap",
-                                  expected="one of " + ", ".join(map(str, res.domains.columns)), found=repr(gap)))
-    by_cols = [c for c in res.domains.columns if c != gap]
-    found = pd.unique(res.domains[gap].dropna())
-    if levels is None:
-        if len(found) != 2:
-            raise OptionError(message("the gap column does not have exactly two levels", where=f"column {gap!r}",
-                                      found=f"{len(found)} levels", hint="give the two levels to compare (levels=(a, b))"))
-        b_lvl, a_lvl = sorted(found)
-    else:
-        a_lvl, b_lvl = levels
-        text = {str(x) for x in found}
-        for x in (a_lvl, b_lvl):
-            if str(x) not in text:
-                raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
-                                          expected="one of " + ", ".join(sorted(text)), found=repr(x)))
+    from .contrasts import adjust_p
+
+    adjust = check_option("adjust", adjust, Adjust)
+    if levels is not None and reference is not None:
+        raise OptionError(message("give levels or reference, not both", where="option gap"))
     frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
-    key = frame[gap].astype(str)
-    fa = frame[key == str(a_lvl)].drop(columns=[gap])
-    fb = frame[key == str(b_lvl)].drop(columns=[gap])
-    pairs = fa.merge(fb, on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False)
-    table = gaps_at(res, pairs["_pos_a"].to_numpy(), pairs["_pos_b"].to_numpy())
-    out = pairs[by_cols].reset_index(drop=True).assign(right=table["right"].astype(str), domain_a=str(a_lvl),
-                                                       domain_b=str(b_lvl))
+    if gap == "right":
+        if "right" in res.domains.columns:
+            raise OptionError(message("a domain column is named 'right'", where="option gap",
+                                      hint="rename the column to compare rights"))
+        frame = frame.rename(columns={"right": "_level"}).assign(right="right")
+        gap_col, by_cols = "_level", list(res.domains.columns)
+    elif gap not in res.domains.columns:
+        raise OptionError(message("the gap column is not a domain column of the result", where="option gap",
+                                  expected="one of " + ", ".join(map(str, res.domains.columns)) + " or right",
+                                  found=repr(gap)))
+    else:
+        gap_col, by_cols = gap, [c for c in res.domains.columns if c != gap]
+    found = sorted(pd.unique(frame[gap_col].dropna()), key=lambda x: (str(type(x)), x))
+    text = [str(x) for x in found]
+
+    def check(x):
+        if str(x) not in text:
+            raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
+                                      expected="one of " + ", ".join(sorted(text)), found=repr(x)))
+        return str(x)
+
+    if levels is not None:
+        pairs = [(check(levels[0]), check(levels[1]))]
+    elif reference is not None:
+        ref = check(reference)
+        pairs = [(t, ref) for t in text if t != ref]
+    elif len(text) == 2:
+        pairs = [(text[1], text[0])]
+    elif len(text) > MAX_PAIRWISE_LEVELS:
+        raise OptionError(message("too many levels for every pairwise gap", where=f"column {gap!r}",
+                                  expected=f"at most {MAX_PAIRWISE_LEVELS} levels", found=f"{len(text)} levels",
+                                  hint="compare each level with a reference (COLUMN:REFERENCE, reference=)"))
+    elif len(text) > 2:
+        pairs = [(text[j], text[i]) for i in range(len(text)) for j in range(i + 1, len(text))]
+    else:
+        raise OptionError(message("the gap column has fewer than two levels", where=f"column {gap!r}",
+                                  found=f"{len(text)} level(s)"))
+    code = {t: i for i, t in enumerate(text)}
+    frame = frame[frame[gap_col].notna()].assign(_code=frame[gap_col].astype(str).map(code))
+    both = frame.drop(columns=[gap_col]).merge(frame.drop(columns=[gap_col]), on=by_cols + ["right"],
+                                               suffixes=("_a", "_b"), sort=False)  # one join, every pair
+    pair_of = {(code[a], code[b]): i for i, (a, b) in enumerate(pairs)}
+    n_lv = len(text)
+    lookup = np.full(n_lv * n_lv, -1, np.int64)
+    for (ca, cb), i in pair_of.items():  # loop over the pairs asked for (level pairs, not domains)
+        lookup[ca * n_lv + cb] = i
+    which = lookup[both["_code_a"].to_numpy(np.int64) * n_lv + both["_code_b"].to_numpy(np.int64)]
+    both = both.assign(_pair=which)[which >= 0].sort_values(["_pair", "_pos_a"], kind="stable")
+    table = gaps_at(res, both["_pos_a"].to_numpy(), both["_pos_b"].to_numpy())
+    a_txt = np.asarray(text, dtype=object)[both["_code_a"].to_numpy(np.int64)]
+    b_txt = np.asarray(text, dtype=object)[both["_code_b"].to_numpy(np.int64)]
+    right = table["right"].astype(str).to_numpy() if gap != "right" else \
+        np.char.add(np.char.add(a_txt.astype(str), "-"), b_txt.astype(str))
+    out = both[by_cols].reset_index(drop=True).assign(right=right, domain_a=a_txt, domain_b=b_txt)
     out = pd.concat([out, table.drop(columns=["right"])], axis=1)
+    if adjust != "none":
+        family = by_cols if gap == "right" else by_cols + ["right"]  # one right (or domain) at a time
+        out["p_adjusted"] = adjust_p(out["p_value"].to_numpy(), out[family] if family else None, adjust)
     return GapResult(table=out, level=res.level, df_rule=res.df_rule, variance_method=res.variance_method)
 
 
 def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
                  by: str | Sequence[str] | None = None, ci: CIMethod | str = "logit", level: float = 0.95,
-                 df: DFRule | str = "domain", thresholds: QualityThresholds = QualityThresholds()) -> GapResult:
+                 df: DFRule | str = "domain", thresholds: QualityThresholds = QualityThresholds(),
+                 reference: object | None = None, adjust: str = "none") -> GapResult:
     """Gap in take-up rate between two levels of ``gap`` (``a - b``), per right and ``by`` domain.
 
     Parameters
@@ -363,6 +585,8 @@ def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple
         last minus first in sorted order (``is_qpv``: 1 - 0).
     by : optional
         Further domain columns; the gap is computed within each of their domains.
+    reference, adjust : optional
+        As :func:`gap_between` (each level against a reference; Holm or Bonferroni p-values).
 
     Returns
     -------
@@ -375,4 +599,4 @@ def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple
         raise OptionError(message("the gap column is also a by column", where="option gap", found=repr(gap)))
     check_columns(design.data, [gap], role="gap column", source="the sample")
     res = estimate_rates(design, rights, by_cols + [gap], ci=ci, level=level, df=df, thresholds=thresholds)
-    return gap_between(res, gap, levels=levels)
+    return gap_between(res, gap, levels=levels, reference=reference, adjust=adjust)

@@ -16,13 +16,14 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
 from .._checks import check_level
+from ._dist import f_isf, norm_cdf, norm_isf, t_isf
 from ..errors import OptionError, message
 from ..options import CIMethod, check_option
 
-__all__ = ["check_method", "proportion_ci", "t_quantile"]
+__all__ = ["check_method", "f1_isf", "proportion_ci", "t_quantile"]
 
 #: methods that need the unweighted number of observations ``n``
 _NEED_N = ("beta", "likelihood")
@@ -76,13 +77,37 @@ def t_quantile(level: float, df: ArrayLike) -> np.ndarray:
     tail = (1.0 - lv) / 2.0
     ok = df > 0  # False for NaN
     with np.errstate(invalid="ignore"):
-        q = stats.t.isf(tail, np.where(ok & np.isfinite(df), df, 1.0))
-    q = np.where(np.isinf(df) & ok, stats.norm.isf(tail), q)
+        q = t_isf(tail, np.where(ok & np.isfinite(df), df, 1.0))
+    q = np.where(np.isinf(df) & ok, norm_isf(tail), q)
     return np.where(ok, q, np.nan)
 
 
+def f1_isf(alpha: ArrayLike, df: ArrayLike) -> np.ndarray:
+    r"""Upper ``alpha`` quantile of the F distribution with 1 and ``df`` degrees of freedom (R's
+    ``qf(alpha, 1, df, lower.tail = FALSE)``), accurate far in the tail.
+
+    Notes
+    -----
+    :math:`F = df\,(1 - y)/y` with :math:`y = I^{-1}_{\alpha}(df/2, 1/2)` (the regularised
+    incomplete beta inverse, as R's ``qf`` through ``qbeta``). SciPy's ``f.isf`` loses
+    accuracy below tail probabilities of about 1e-12 (``f.isf(2.09e-13, 1, 39)`` = 118.8789
+    against R's 118.8810; ``f.isf(4e-23, 1, 8756)`` = inf against 98.646); this form
+    agrees with R to about 1e-15 there.
+
+    Examples
+    --------
+    >>> round(float(f1_isf(2.09e-13, 39)), 6)
+    118.881044
+    """
+    a, d = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(df, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = special.betaincinv(d / 2.0, 0.5, a)
+        return d * (1.0 - y) / y
+
+
 def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: CIMethod | str,
-                  level: float = 0.95, n: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  level: float = 0.95, n: ArrayLike | None = None,
+                  logit_se: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Confidence interval of a proportion from its estimate, SE and degrees of freedom.
 
     Parameters
@@ -107,6 +132,16 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
         :math:`\hat p \in \{0, 1\}`; ignored by the others. (R's subset of
         a calibrated design keeps out-of-domain rows with weight 0, and its
         ``nrow`` then counts them; the uncalibrated subset does not.)
+    logit_se : array_like, optional
+        SE of :math:`\operatorname{logit}\hat p` for method ``logit``, when it is
+        estimated directly: on a replicate design, R's ``svyciprop(method = "logit")``
+        refits the logit with every replicate weight and takes their replicate
+        variance, which the estimation engine passes here. By default (Taylor
+        designs) the delta method :math:`s / (\hat p(1-\hat p))`. Method
+        ``xlogit`` always uses the delta method (R's ``xlogit``), so both are
+        available on replicate designs. Method ``likelihood`` takes its Rao–Scott
+        factor from it too (R's ``cov.unscaled / naive.cov`` of that fit; R itself
+        returns NA for the profile interval on replicate designs).
 
     Returns
     -------
@@ -150,9 +185,10 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
       :math:`\lambda = n s^2 / (\hat p(1-\hat p))` (design over model
       variance of the logit). As R does, :math:`z` is evaluated on R's grid
       (steps of ``zmax / 5`` standard errors of the logit, at most 9 each side,
-      ``zmax`` its F-based stopping value), interpolated by R's ``fmm`` cubic
-      spline at 3 x (knots) points and inverted by linear interpolation. This
-      reproduces R (the exact root of the equation is 2e-6 to 9e-4 relative
+      ``zmax`` its F-based stopping value, computed as R's ``qf`` far in the
+      tail by :func:`f1_isf`), interpolated by R's ``fmm`` cubic spline at
+      3 x (knots) points and inverted by linear interpolation. This reproduces R
+      (the exact root of the equation is 2e-6 to 9e-4 relative
       away from R's value on the reference domains, our port 1.5e-7 to 2.6e-4,
       the rest being R's glm convergence in :math:`\lambda`).
       Where the grid stops short of the cutoff (small :math:`n`, :math:`\hat p`
@@ -207,7 +243,14 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
     p, s, d, nn = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (estimate, se, df, n_arr)))
     q = t_quantile(lv, d)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lower, upper = _METHOD_FUNCS[method](p, s, q, nn, lv, d)
+        if method in ("logit", "likelihood") and logit_se is not None:
+            # the logit's own SE s_eta enters both as the delta method's s / (p (1 - p)) would
+            s = np.broadcast_to(np.asarray(logit_se, dtype=float), p.shape) * p * (1.0 - p)
+        if method == "logit" and logit_se is not None:
+            eta, h = special.logit(p), q * np.broadcast_to(np.asarray(logit_se, dtype=float), p.shape)
+            lower, upper = special.expit(eta - h), special.expit(eta + h)
+        else:
+            lower, upper = _METHOD_FUNCS[method](p, s, q, nn, lv, d)
         bad = ~((p >= 0) & (p <= 1) & (s >= 0) & ~np.isnan(q))
         if method in _TRANSFORMED:  # logit or angle of 0 or 1 with a positive SE: undefined
             bad |= ((p == 0) | (p == 1)) & (s > 0)
@@ -252,7 +295,7 @@ def _beta(p, s, q, n, level, df):
     hi = np.where(b_hi == 0, 1.0, special.betaincinv(a_hi, np.where(b_hi == 0, 1.0, b_hi), 1 - alpha / 2))
     # past 1e15 the Beta quantiles are at their normal limit (and betaincinv loses accuracy)
     huge = n_star > 1e15
-    half = stats.norm.isf(alpha / 2) * np.sqrt(p * (1.0 - p) / np.where(huge, n_star, 1.0))
+    half = norm_isf(alpha / 2) * np.sqrt(p * (1.0 - p) / np.where(huge, n_star, 1.0))
     return np.where(huge, p - half, lo), np.where(huge, p + half, hi)
 
 
@@ -341,8 +384,8 @@ def _profile_interval(p, beta_hat, se_beta, lam, n, q):
     root of 2 (n-1) KL(p || expit b) = cutoff^2.
     """
     cutoff = q * np.sqrt(lam)
-    alpha = stats.norm.cdf(-cutoff) / 2.0
-    zmax = np.sqrt(stats.f.isf(alpha, 1.0, n - 1.0))
+    alpha = norm_cdf(-cutoff) / 2.0
+    zmax = np.sqrt(f1_isf(alpha, n - 1.0))
     step = zmax / 5.0 * se_beta
     mu0_log, mu0_log1m = -np.logaddexp(0.0, -beta_hat), -np.logaddexp(0.0, beta_hat)
 

@@ -57,7 +57,8 @@ def replicate_estimates(stats: LinearStats, replicate_weights: np.ndarray) -> np
         return np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan).T
 
 
-def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray) -> VarianceFactor:
+def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
+                     estimates: np.ndarray | None = None) -> VarianceFactor:
     r"""Factored replicate covariance :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
 
     Notes
@@ -66,8 +67,12 @@ def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray) -> Varia
     with ``rscales > 0`` (R survey ``svrVar``). A replicate giving no value for
     an estimate (its domain emptied) is left out of that estimate, as R's
     ``svrVar`` does with ``na.omit`` when the estimate is computed alone.
+    ``estimates`` (R x K, from :func:`replicate_estimates`), if already computed,
+    saves the pass over the replicate weights; a transformed estimate (e.g. the
+    logit of a rate, as R refits ``svyglm`` per replicate) is combined the same way
+    from its transformed replicates.
     """
-    th = replicate_estimates(stats, replicates.weights)  # R x K
+    th = replicate_estimates(stats, replicates.weights) if estimates is None else estimates  # R x K
     ok = np.isfinite(th)
     if replicates.mse:
         centre = theta
@@ -75,7 +80,8 @@ def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray) -> Varia
         use = ok & (replicates.rscales > 0)[:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
-    D = np.where(ok, th - centre, 0.0) * np.sqrt(replicates.scale * replicates.rscales)[:, None]
+    with np.errstate(invalid="ignore"):
+        D = np.where(ok, th - centre, 0.0) * np.sqrt(replicates.scale * replicates.rscales)[:, None]
     mult = np.where(np.isfinite(centre) & ok.any(axis=0), 1.0, np.nan)
     A = sp.csc_matrix(D)
     B = sp.csc_matrix((1, theta.size))

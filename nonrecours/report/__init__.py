@@ -3,6 +3,7 @@
 See :func:`nonrecours.report.html.render_report`.
 """
 
-from .html import SECTIONS, render_report
+from .html import SECTIONS, render_report, section_titles
+from .i18n import LANGS
 
-__all__ = ["render_report", "SECTIONS"]
+__all__ = ["render_report", "SECTIONS", "section_titles", "LANGS"]

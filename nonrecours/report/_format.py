@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from . import i18n
 
 __all__ = ["esc", "pct", "num", "ci", "img", "table", "is_missing", "flag_mark"]
 
@@ -32,30 +34,19 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def pct(value: Any, digits: int = 1) -> str:
-    """A proportion as a percentage: ``0.6531 -> '65.3 %'``; missing -> an en dash."""
-    if is_missing(value):
-        return "–"
-    return f"{100.0 * float(value):.{digits}f} %"
+def pct(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """A proportion as a percentage: ``0.6531 -> '65.3 %'`` (see :func:`nonrecours.report.i18n.pct`)."""
+    return i18n.pct(value, digits, lang)
 
 
-def num(value: Any, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits, integers in full; missing -> an en dash."""
-    if is_missing(value):
-        return "–"
-    v = float(value)
-    if math.isinf(v):
-        return "∞"
-    if (v == int(v) and abs(v) < 1e15) or abs(v) >= 10 ** digits:
-        return f"{round(v):,}".replace(",", " ")
-    return f"{v:.{digits}g}"
+def num(value: Any, digits: int = 3, lang: str = "en") -> str:
+    """A number with ``digits`` significant digits, integers in full (see :func:`nonrecours.report.i18n.num`)."""
+    return i18n.num(value, digits, lang)
 
 
-def ci(low: Any, high: Any, digits: int = 1) -> str:
-    """A confidence interval in percentage points: ``[61.0, 69.4]``."""
-    if is_missing(low) or is_missing(high):
-        return "–"
-    return f"[{100.0 * float(low):.{digits}f}, {100.0 * float(high):.{digits}f}]"
+def ci(low: Any, high: Any, digits: int = 1, lang: str = "en") -> str:
+    """A confidence interval in percentage points: ``[61.0, 69.4]`` (see :func:`nonrecours.report.i18n.ci`)."""
+    return i18n.ci(low, high, digits, lang)
 
 
 def flag_mark(flag: Any) -> str:
@@ -86,13 +77,29 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, caption: str | None = None) -> str:
-    """A DataFrame as an HTML table, numbers shown with ``digits`` significant digits."""
+def _yes_no(v: Any, lang: str) -> str:
+    """A boolean cell: ``oui``/``non`` in French, ``True``/``False`` in English."""
+    if lang == "fr":
+        return "oui" if bool(v) else "non"
+    return str(bool(v))
+
+
+def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, caption: str | None = None,
+                lang: str = "en", values: dict[str, str] | None = None) -> str:
+    """A DataFrame as an HTML table, numbers shown with ``digits`` significant digits.
+
+    Headers are the columns' labels in ``lang`` (:data:`~nonrecours.report.i18n.COLUMN_LABELS`);
+    ``values`` translates text cells (e.g. ``{"direct": "directe"}``).
+    """
+    values = values or {}
     rows = []
     for rec in df.head(max_rows).itertuples(index=False):
-        rows.append([num(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else
-                     ("–" if is_missing(v) else v) for v in rec])
+        rows.append([_yes_no(v, lang) if isinstance(v, (bool, np.bool_)) else
+                     num(v, digits, lang) if isinstance(v, (int, float, np.number)) else
+                     ("–" if is_missing(v) else values.get(str(v), v)) for v in rec])
     note = caption
     if len(df) > max_rows:
-        note = (caption + " " if caption else "") + f"(first {max_rows} of {len(df)} rows)"
-    return table(rows, [str(c) for c in df.columns], caption=note)
+        more = (f"(les {max_rows} premières lignes sur {len(df)})" if lang == "fr"
+                else f"(first {max_rows} of {len(df)} rows)")
+        note = (caption + " " if caption else "") + more
+    return table(rows, [i18n.label(c, lang) for c in df.columns], caption=note)

@@ -32,7 +32,7 @@ TEXT = {
 }
 
 
-def render(microdata_files: Sequence[str], min_n: int | None, lang: str = "en") -> str:
+def render(microdata_files: Sequence[str], min_n: int | None, lang: str = "fr") -> str:
     """HTML fragment: the two folders of a run and how to share its results.
 
     Examples
@@ -40,7 +40,9 @@ def render(microdata_files: Sequence[str], min_n: int | None, lang: str = "en") 
     >>> "publication/" in render(["sample.csv"], 11, "fr")
     True
     """
-    t: Mapping[str, str] = TEXT.get(lang, TEXT["en"])
+    from .i18n import check_lang
+
+    t: Mapping[str, str] = TEXT[check_lang(lang, "lang")]
     files = ", ".join(f"<code>{esc(f)}</code>" for f in microdata_files) or "–"
     return (f"<h3>{t['title']}</h3><p>{t['publication'].format(min_n=esc(str(min_n)))}</p>"
             f"<p>{t['microdata'].format(files=files)}</p><p>{t['share']}</p>")

@@ -5,7 +5,7 @@ per-territory estimates and the report, in sections ``[frame]``, ``[design]``
 (and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
 ``[weighting.nonresponse]``, ``[weighting.calibration]``,
 ``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
-``[estimation.thresholds]``), ``[territorial]`` and ``[output]``; the example
+``[estimation.thresholds]``), ``[analysis]``, ``[territorial]`` and ``[output]``; the example
 is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
 
     [design]
@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, NonrecoursError, message
-from ..options import (FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod, DFRule, FHMethod,
-                       FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, ReplicateType, SelectionMethod,
-                       choices)
+from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
+                       CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
+                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "TerritorialConfig", "OutputConfig", "load_study", "parse_study",
+    "AnalysisConfig", "TerritorialConfig", "OutputConfig", "InputConfig", "ReportConfig", "load_study", "parse_study",
 ]
 
 #: The rights studied by default.
@@ -55,6 +55,26 @@ RIGHTS = ("cmuc", "acs", "tpn", "tss")
 
 
 # --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputConfig:
+    """``[input]``: how the study's input tables are read (detected when a key is absent).
+
+    The same settings as the ``--sep``, ``--decimal``, ``--encoding`` and
+    ``--sheet`` options of the command line, for every input file of the study.
+    """
+
+    sep: str | None = opt(None, doc="CSV column separator", choices=(*choices(Separator), "tab"))
+    decimal: str | None = opt(None, doc="CSV decimal mark", choices=choices(DecimalMark))
+    encoding: str | None = opt(None, doc="text encoding of CSV files, e.g. \"cp1252\" (default: detected)")
+    sheet: str | None = opt(None, doc="sheet of .xlsx inputs: its name, or its position from 1 as text")
+
+    def read_options(self):  # noqa: ANN201
+        """The :class:`~nonrecours.io.ReadOptions` of these settings."""
+        from ..io import ReadOptions
+
+        return ReadOptions(sep=self.sep, decimal=self.decimal, encoding=self.encoding, sheet=self.sheet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +226,21 @@ class EstimationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnalysisConfig:
+    """``[analysis]``: who does not take up: non-takers, tests of association, contrasts, models."""
+
+    enabled: bool = opt(True, doc="run the analysis of non-take-up")
+    groups: tuple[str, ...] = opt(("benefit", "is_qpv"), doc="group columns: non-takers per right and group, "
+                                   "Rao-Scott test of take-up against each group, pairwise gaps between its levels")
+    statistic: str = opt("f", doc="test statistic (R's svychisq: f, chisq, wald, adjwald)",
+                         choices=choices(AssociationStatistic))
+    adjust: str = opt("holm", doc="multiple-comparison adjustment of the pairwise gaps", choices=choices(Adjust))
+    covariates: tuple[str, ...] = opt(("benefit", "is_qpv", "age_band", "household"),
+                                       doc="covariates of the survey logistic regression of take-up (empty: no model)")
+    interactions: tuple[str, ...] = opt((), doc="interactions of the model, e.g. [\"is_qpv:benefit\"]")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TerritorialConfig:
     """``[territorial]``: small-area estimates per territory."""
 
@@ -230,6 +265,14 @@ class TerritorialConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """``[report]``: the study report."""
+
+    lang: str = opt("en", doc="language of the report and of the publication tables: \"fr\" or \"en\" "
+                    "(new study files written by nonrecours say \"fr\")", choices=choices(ReportLanguage))
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """``[output]``: where the results go."""
 
@@ -251,11 +294,15 @@ class StudyConfig:
     frame: FrameConfig = opt(doc="sampling frame")
     design: DesignConfig = opt(doc="sample design")
     output: OutputConfig = opt(doc="output folder")
-    title: str = opt("Take-up of social rights", doc="title of the report")
+    title: str | None = opt(None, doc="title of the report (default: 'Recours aux droits sociaux' in French, "
+                            "'Take-up of social rights' in English)")
+    input: InputConfig = opt(doc="how input tables are read", factory=InputConfig)
     responses: ResponsesConfig = opt(doc="collected or simulated answers", factory=ResponsesConfig)
     weighting: WeightingConfig = opt(doc="weighting", factory=WeightingConfig)
     estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
+    analysis: AnalysisConfig = opt(doc="who does not take up", factory=AnalysisConfig)
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
+    report: ReportConfig = opt(doc="study report", factory=ReportConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
 
@@ -301,7 +348,12 @@ def load_study(path: str | Path) -> StudyConfig:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(message("study file not found", where=repr(str(p)), hint="check the path"))
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")  # a BOM (Windows editors) is not part of the TOML
+    except UnicodeDecodeError as exc:
+        raise ConfigError(message("the study file is not UTF-8 text", where=repr(str(p)),
+                                  found=f"byte {exc.object[exc.start]:#04x} at position {exc.start}",
+                                  hint="save it as UTF-8 (TOML files are UTF-8)")) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -348,12 +400,32 @@ def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _cross_checks(cfg: StudyConfig) -> None:
     """Checks that involve several keys, section by section (in this order)."""
+    _check_input(cfg.input)
     _check_allocation(cfg.design.allocation, cfg.estimation.rights)
     _check_design(cfg.design)
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
     _check_estimation(cfg.estimation)
+    _check_analysis(cfg.analysis)
     _check_territorial(cfg.territorial)
+
+
+def _check_analysis(an: AnalysisConfig) -> None:
+    """``[analysis]``: the model's covariates and interactions, by the model's own parser."""
+    if an.enabled and an.covariates:
+        from ..estimation.logistic import _parse_terms
+        key = "analysis.interactions" if an.interactions else "analysis.covariates"
+        _library(key, _parse_terms, list(an.covariates), list(an.interactions))
+
+def _check_input(inp: InputConfig) -> None:
+    """``[input]``: an encoding Python knows."""
+    from ..errors import OptionError
+
+    try:
+        inp.read_options()
+    except OptionError as exc:
+        raise fail("input.encoding", "unknown encoding", found=repr(inp.encoding),
+                   hint="a codec name such as utf-8, cp1252 or latin-1") from exc
 
 
 def _check_allocation(alloc: AllocationConfig, rights: tuple[str, ...]) -> None:

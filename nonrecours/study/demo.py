@@ -48,7 +48,7 @@ def example_study(*, seed: int = 1) -> str:
 
 
 def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, overwrite: bool = False,
-             progress: Callable[[str], None] | None = None) -> StudyResult:
+             progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
     """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
 
     Parameters
@@ -64,6 +64,8 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         Replace the files of a previous demo in ``out``.
     progress : callable, optional
         Called with one line of text per step.
+    lang : {"fr", "en"}, optional
+        Language of the report (default: the example study's, French).
 
     Returns
     -------
@@ -100,7 +102,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                      f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
         study = write_text(example_study(seed=seed), staging / STUDY_FILE)
-        result = run_study(study, progress=progress)
+        result = run_study(study, progress=progress, lang=lang)
         _move_into_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,30 +32,38 @@ from typing import Any
 import pandas as pd
 
 from ..errors import NonrecoursWarning, OutputError, message
-from ..io import read_table, write_json, write_table, write_text
+from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..report import render_report
+from ..report.i18n import check_lang
+from ..report.publication import publication_workbook
 from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
 __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
-           "PUBLICATION_TABLES", "MICRODATA_TABLES"]
+           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record"]
 
 #: Folders of a run's output: what may be shared, and what must stay with the producer.
 PUBLICATION = "publication"
 MICRODATA = "microdata"
 #: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
 PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
-                      "estimates_territory", "sae", "comparison_summary")
+                      "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
+                      "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison_summary")
 #: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
 #: rates per territory from the administrative counts (comparison).
 MICRODATA_TABLES = ("sample", "weights", "comparison")
 #: Tables written by a run, in order.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
-                 "estimates_benefit", "estimates_territory", "sae", "comparison", "comparison_summary")
+                 "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
+                 "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
+                 "comparison_summary")
+#: The publication workbook (one sheet per publishable table, French or English number formats and marks,
+#: a notes sheet).
+PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
 #: Every file a run may write, relative to its output folder.
 OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
-    f"{PUBLICATION}/report.html", f"{PUBLICATION}/manifest.json")
+    f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK, f"{PUBLICATION}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,7 @@ def _move_into_place(staging: Path, folder: Path) -> None:
 
 
 def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = False,
-              progress: Callable[[str], None] | None = None) -> StudyResult:
+              progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
     """Run a study end to end and write its outputs.
 
     Parameters
@@ -207,6 +215,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     progress : callable, optional
         Called with one line of text after each stage (name and elapsed
         time); the CLI prints it on stderr.
+    lang : {"fr", "en"}, optional
+        Language of the report and of the publication workbook (default: the
+        study file's ``[report] lang``).
 
     Returns
     -------
@@ -225,10 +236,12 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     -----
     Outputs in ``publication/``: ``allocation.csv``, ``estimates_national.csv``,
     ``estimates_qpv.csv``, ``gap_qpv.csv``, ``estimates_benefit.csv``,
-    ``estimates_territory.csv``, ``sae.csv`` (territorial phase),
-    ``comparison_summary.csv`` (when true rates are given), ``report.html``
-    and ``manifest.json``; in ``microdata/``: ``sample.csv``, ``weights.csv``
-    and ``comparison.csv`` (true rates per territory).
+    ``estimates_territory.csv``, ``analysis_*.csv`` (who does not take up:
+    non-takers, tests, pairwise gaps, model, term tests, predicted take-up),
+    ``sae.csv`` (territorial phase), ``comparison_summary.csv`` (when true
+    rates are given), ``report.html``, ``tables.xlsx`` (the publication
+    workbook) and ``manifest.json``; in ``microdata/``: ``sample.csv``,
+    ``weights.csv`` and ``comparison.csv`` (true rates per territory).
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -240,6 +253,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ['microdata', 'publication']
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
+    lang = check_lang(cfg.report.lang if lang is None else lang, "--lang")
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
@@ -264,7 +278,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     _clean_strays(folder)
     staging = _staging_dir(folder)
     try:
-        files, tables, provenance, manifest = _write(cfg, state, staging, inputs, notes, timer)
+        files, tables, provenance, manifest = _write(cfg, state, staging, inputs, notes, timer, lang)
         _move_into_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -274,7 +288,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
 
 
 def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Mapping[str, Path],
-           notes: list[str], timer: _Timer) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
+           notes: list[str], timer: _Timer, lang: str) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
     """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
     input_paths = list(inputs.values())
     with timer("writing"):
@@ -292,16 +306,22 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
         provenance["folders"] = {PUBLICATION: sorted(Path(f).name for f in files if f.startswith(PUBLICATION))
-                                 + ["report.html", "manifest.json"],
+                                 + ["report.html", Path(PUBLICATION_WORKBOOK).name, "manifest.json"],
                                  MICRODATA: sorted(Path(f).name for f in files if f.startswith(MICRODATA))}
-        # the report is published: rendered from the publishable tables (and the weights' distribution)
+        # the report and the workbook are published: rendered from the publishable tables (and, for the
+        # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
         rel = f"{PUBLICATION}/report.html"
-        files[rel] = write_text(render_report(shown, provenance), staging / rel, option="output.folder",
-                                inputs=input_paths)
+        files[rel] = write_text(render_report(shown, provenance, lang=lang,
+                                              extra_sections=_extra_sections(shown, lang)),
+                                staging / rel, option="output.folder", inputs=input_paths)
+        published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
+        files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(published, provenance, lang=lang),
+                                                  staging / PUBLICATION_WORKBOOK, option="output.folder",
+                                                  inputs=input_paths)
     manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging)
     manifest["publication"] = {
-        PUBLICATION: "report, aggregated tables and this manifest: may be shared",
+        PUBLICATION: "report, aggregated tables, the publication workbook and this manifest: may be shared",
         MICRODATA: "one row per recipient (sample, weights) or true rates per territory (comparison): "
                    "confidential, not to be shared",
     }
@@ -309,6 +329,17 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
     rel = f"{PUBLICATION}/manifest.json"
     files[rel] = write_json(manifest, staging / rel, option="output.folder", inputs=input_paths)
     return files, tables, provenance, manifest
+
+
+def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str, str]]:
+    """The sections rendered by their own modules, for the stages that ran."""
+    from ..report.html import section_parts
+
+    sections = []
+    if any(name.startswith("analysis_") for name in tables):
+        from ..report import section_analysis
+        sections.append(section_parts(section_analysis.render(tables, lang)))
+    return sections
 
 
 def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
@@ -329,4 +360,20 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),
+        "config": config_record(cfg),
     }
+
+
+def config_record(cfg: StudyConfig) -> dict[str, Any]:
+    """The study's choices as plain data (paths by file name), for the report's methods text."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, Path):
+            return v.name
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return {k: plain(v) for k, v in asdict(cfg).items()
+            if k in ("design", "responses", "weighting", "estimation", "territorial")}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,7 +193,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                    replications: int, seed: int | np.random.Generator, rights: Sequence[str] | None = None,
                    ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
                    levels: Sequence[str] = choices(ValidationLevel), strata: Sequence[str] | None = None, n_psu: int = 10,
-                   sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES) -> ValidationResult:
+                   sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES,
+                   progress: Callable[[int, int], None] | None = None) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
     Parameters
@@ -231,6 +232,9 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         EBLUP :math:`\pm z \sqrt{\mathrm{mse}}`, Prasad–Rao MSE).
     covariates : sequence of str
         Territory covariates of the Fay–Herriot model.
+    progress : callable, optional
+        Called as ``progress(done, replications)`` after each sample (the
+        command line draws a progress bar).
 
     Returns
     -------
@@ -296,7 +300,7 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         fh_targets = build_targets(rec, rights, ("territory",), codes, labels)
         parts.append((fh_targets, "fay-herriot", Accumulator(fh_targets.truth, ("normal",))))
     t0 = time.perf_counter()
-    for _ in range(replications):  # one sample per pass; everything inside is vectorised
+    for done in range(1, replications + 1):  # one sample per pass; everything inside is vectorised
         des = sampler.draw(rng)
         rates, gap, terr = _one_replication(des, targets, rights, levels, methods, level, df)
         parts[0][2].add(*rates)
@@ -305,6 +309,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         if sae:
             eb, rmse, lo, hi = _fay_herriot(terr, targets, aux, list(covariates), level)
             parts[-1][2].add(eb, rmse, lo[None, :], hi[None, :])
+        if progress is not None:
+            progress(done, replications)
     elapsed = time.perf_counter() - t0
 
     blocks = []

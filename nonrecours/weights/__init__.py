@@ -1,11 +1,34 @@
-"""Weighting: non-response adjustment, calibration, trimming and replicate weights."""
+"""Weighting: non-response adjustment, calibration, trimming and replicate weights.
 
-from .calibration import CalibrationResult, calibrate, calibrate_weights, recalibrate_replicates
-from .margins import Margins, read_margins
-from .nonresponse import NonresponseResult, adjust_classes, adjust_propensity
-from .replicates import make_replicates, replicate_multipliers
-from .trimming import cap_weights, trim_and_recalibrate
+The names below are imported on first use (PEP 562): reading a weighted
+file's sidecar (``nonrecours estimate``) does not import the calibration and
+replicate machinery.
+"""
 
-__all__ = ["Margins", "read_margins", "CalibrationResult", "calibrate", "calibrate_weights",
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> module defining it.
+_WHERE = {"CalibrationResult": "calibration", "calibrate": "calibration", "calibrate_weights": "calibration",
+          "recalibrate_replicates": "calibration", "Margins": "margins", "read_margins": "margins",
+          "count_margins": "margins", "NonresponseResult": "nonresponse", "adjust_classes": "nonresponse",
+          "adjust_propensity": "nonresponse", "make_replicates": "replicates",
+          "replicate_multipliers": "replicates", "cap_weights": "trimming", "trim_and_recalibrate": "trimming"}
+
+__all__ = ["Margins", "read_margins", "count_margins", "CalibrationResult", "calibrate", "calibrate_weights",
            "recalibrate_replicates", "NonresponseResult", "adjust_classes", "adjust_propensity",
            "make_replicates", "replicate_multipliers", "cap_weights", "trim_and_recalibrate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

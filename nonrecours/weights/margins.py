@@ -27,7 +27,7 @@ from ..errors import InputError, message
 from ..options import Coding, check_option
 from ._calsolve import SlotMatrix
 
-__all__ = ["Margins", "read_margins", "build_matrix", "as_codes", "POPULATION"]
+__all__ = ["Margins", "read_margins", "count_margins", "build_matrix", "as_codes", "POPULATION"]
 
 #: Name of the margins-table row giving the population size (an intercept).
 POPULATION = "_population"
@@ -95,19 +95,76 @@ class Margins:
         return [v for v, _ in self.categorical] + [v for v, _ in self.numeric]
 
 
-def read_margins(path: str | os.PathLike) -> Margins:
-    """Read a margins table (see module docstring); categories are read as text."""
+def read_margins(path: str | os.PathLike, *, read=None) -> Margins:  # noqa: ANN001
+    """Read a margins table (see module docstring); categories are read as text.
+
+    ``read`` (:class:`~nonrecours.io.ReadOptions`) sets the separator, decimal
+    mark and encoding of a CSV, otherwise detected.
+    """
+    from ..io import read_table
+
     p = Path(path)
-    if p.suffix.lower() == ".csv" and p.is_file():
-        try:
-            table = pd.read_csv(p, dtype={"variable": str, "category": str}, keep_default_na=False,
-                                na_values={"total": [""]})
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise InputError(message("cannot read margins", where=str(p), found=str(exc).splitlines()[0])) from None
-    else:
-        from ..io import read_table
-        table = read_table(p, option="--calibrate")
+    table = read_table(p, option="--calibrate", read=read, text_columns=("variable", "category"))
     return Margins.from_frame(table, source=f"margins {str(p)!r}")
+
+
+def count_margins(frame: pd.DataFrame, variables: list[str], *, numeric: list[str] = (),  # type: ignore[assignment]
+                  population: bool = False, source: str = "frame") -> pd.DataFrame:
+    """The margins table of a frame: the count of every category of ``variables``, totals of ``numeric``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per population unit (the sampling frame).
+    variables : list of str
+        Categorical columns; one row ``(variable, category, count)`` per
+        category, categories as text (``1.0`` is ``'1'``) in sorted order.
+    numeric : list of str
+        Numeric columns whose sums are totals (empty category).
+    population : bool
+        Add the ``_population`` row (the number of units).
+    source : str
+        Name of the frame in error messages.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``variable``, ``category``, ``total``: the input of
+        :func:`read_margins` and of ``nonrecours weight --calibrate``.
+
+    Raises
+    ------
+    InputError
+        A column is missing, or holds missing values (a unit without a
+        category cannot be calibrated), or a numeric column is not numeric.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"benefit": ["RSA", "AAH", "RSA"], "is_qpv": [1, 0, 0]})
+    >>> count_margins(f, ["benefit", "is_qpv"]).to_dict("list")["total"]
+    [1.0, 2.0, 2.0, 1.0]
+    """
+    check_columns(frame, [*variables, *numeric], role="margin column", source=source)
+    rows: list[tuple[str, str | None, float]] = []
+    for col in variables:
+        codes = as_codes(frame[col])
+        missing = np.array([c is None for c in codes])
+        if missing.any():
+            raise InputError(message("missing values in a margin variable", where=f"{source}, column {col!r}",
+                                     found=f"{int(missing.sum())} rows without a category",
+                                     hint="fill them with their own category, or leave the column out"))
+        cats, counts = np.unique(codes.astype(str), return_counts=True)
+        rows += [(col, str(c), float(n)) for c, n in zip(cats, counts)]
+    for col in numeric:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna()
+        if bad.any() or values.isna().any():
+            raise InputError(message("a numeric total needs numbers in every row", where=f"{source}, column {col!r}",
+                                     found=f"{int(values.isna().sum())} rows missing or not numeric"))
+        rows.append((col, None, float(values.sum())))
+    if population:
+        rows.append((POPULATION, None, float(len(frame))))
+    return pd.DataFrame(rows, columns=["variable", "category", "total"])
 
 
 def as_codes(s: pd.Series) -> np.ndarray:

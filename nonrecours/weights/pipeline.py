@@ -114,7 +114,8 @@ def _calibration_step(data: pd.DataFrame, spec: WeightingSpec,
 
 
 def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, resp: np.ndarray,
-                    nr: NonresponseResult | None, cal: CalibrationResult | None) -> tuple[Replicates, dict]:
+                    nr: NonresponseResult | None, cal: CalibrationResult | None,
+                    progress=None) -> tuple[Replicates, dict]:  # noqa: ANN001
     """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
     kind, arg = spec.replicates  # type: ignore[misc]
     check_option("replicates type", kind, ReplicateType)
@@ -125,7 +126,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
                                   found=f"{base.n} rows x {n_rep} replicates",
                                   hint="use bootstrap:B with a smaller B"))
     W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
-                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed)
+                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed, progress=progress)
     if nr is not None:
         W = nonresponse_replicates(nr, W, resp)
     if cal is not None:
@@ -134,7 +135,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
     return Replicates(W, R_NAMES[kind], scale, rscales, spec.mse), how
 
 
-def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
+def weight_sample(data: pd.DataFrame, spec: WeightingSpec, *, progress=None) -> WeightingOutcome:  # noqa: ANN001
     """Run the weighting chain on a sample (every sampled unit, respondents or not).
 
     Returns the output table (all rows; ``status``, ``design_weight``,
@@ -172,7 +173,7 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec) -> WeightingOutcome:
         design = design.with_calibration(cal.to_calibration())
     reps = how = names = None
     if spec.replicates is not None:
-        reps, how = _replicate_step(base, spec, d0, resp, nr, cal)
+        reps, how = _replicate_step(base, spec, d0, resp, nr, cal, progress)
         design = design.with_replicates(reps)
         names = [f"repw_{r + 1}" for r in range(reps.weights.shape[1])]
         out = pd.concat([out, pd.DataFrame(reps.weights, columns=names, index=out.index)], axis=1)

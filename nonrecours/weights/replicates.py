@@ -196,8 +196,12 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
 
 
 def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.ndarray, *, replicates: int = 500,
-                      rho: float = 0.5, seed=None) -> tuple[np.ndarray, float, np.ndarray]:
-    """Row-level replicate weights ``base_i * multiplier`` (n, R), scale and rscales."""
+                      rho: float = 0.5, seed=None, progress=None) -> tuple[np.ndarray, float, np.ndarray]:  # noqa: ANN001
+    """Row-level replicate weights ``base_i * multiplier`` (n, R), scale and rscales.
+
+    ``progress``, when given, is called as ``progress(done, total)`` after each
+    chunk of bootstrap replicates (the command line draws a progress bar).
+    """
     st = design.structure
     base = np.asarray(base, dtype=float)
     if type != "bootstrap":
@@ -209,6 +213,8 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.
         block = mult[:, st.psu]  # (nb, n): gathers within one replicate's row (cache-friendly)
         block *= base
         W[:, b0:b0 + block.shape[0]] = block.T
+        if progress is not None:
+            progress(b0 + block.shape[0], B)
     return W, 1.0 / (B - 1), np.ones(B)
 
 

@@ -32,12 +32,10 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from ..design.survey_design import Calibration, Replicates, SurveyDesign
 from ..errors import InputError, message
-from .calibration import _check_redundancy
-from .margins import Margins, build_matrix
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover  (imported where used: reading a weighted file stays light)
+    from ..design.survey_design import Replicates, SurveyDesign
     from .calibration import CalibrationResult
     from .nonresponse import NonresponseResult
 
@@ -121,6 +119,10 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
     --------
     >>> # design = load_weighted_design("weighted.csv"); estimate_rates(design, ...)
     """
+    from ..design.survey_design import Calibration, Replicates, SurveyDesign
+    from .calibration import _check_redundancy
+    from .margins import Margins, build_matrix
+
     from ..io import read_table
 
     meta = read_sidecar(path)

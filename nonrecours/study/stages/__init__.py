@@ -12,6 +12,7 @@ responds.
 """
 
 from ._common import RESPONDED, State
+from .analysis import analysis_stage
 from .design import allocation_stage, selection_stage
 from .estimation import estimation_stage
 from .frame import frame_stage
@@ -20,7 +21,7 @@ from .territorial import territorial_stage
 from .weights import weighting_stage
 
 __all__ = ["STAGES", "State", "RESPONDED", "frame_stage", "allocation_stage", "selection_stage",
-           "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "territorial_stage"]
+           "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "analysis_stage", "territorial_stage"]
 
 #: The stages of a study, in order: (name, function).
 STAGES = (
@@ -30,5 +31,6 @@ STAGES = (
     ("responses", responses_stage),
     ("weighting", weighting_stage),
     ("estimation", estimation_stage),
+    ("analysis", analysis_stage),
     ("territorial", territorial_stage),
 )

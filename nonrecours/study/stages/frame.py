@@ -13,7 +13,7 @@ __all__ = ["frame_stage"]
 
 def frame_stage(cfg: StudyConfig, state: State) -> State:
     """Read the frame and check every column the study names (in the frame and the covariates file)."""
-    frame = read_table(cfg.frame.path, option="frame.path")
+    frame = read_table(cfg.frame.path, option="frame.path", read=cfg.input.read_options())
     cols = frame.columns
     need([cfg.frame.id], cols, "frame.id", "frame")
     need(cfg.design.strata, cols, "design.strata", "frame")
@@ -37,7 +37,7 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
             check_right_column(frame, right)
     ter = cfg.territorial
     if ter.enabled:  # the territorial phase runs last: check its columns now, before any work
-        aux = read_table(ter.covariates_file, option="territorial.covariates_file").columns
+        aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options()).columns
         need(["territory", *ter.covariates], aux, "territorial.covariates", "covariates file")
         if ter.benchmark != "none":
             need([c for c in (ter.benchmark_by, ter.benchmark_weight) if c != "nation"], aux,

@@ -23,7 +23,7 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     ter = cfg.territorial
     if not ter.enabled:
         return {"methods": {"territorial": "not run (territorial.enabled = false)"}}
-    aux = read_table(ter.covariates_file, option="territorial.covariates_file")
+    aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options())
     need(["territory", *ter.covariates], aux.columns, "territorial.covariates", "covariates file")
     direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
     direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
@@ -51,7 +51,7 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     out: State = {"tables": {"sae": fit.to_frame()}, "methods": {"territorial": methods},
                   "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None}}
     if ter.truth is not None:
-        truth = read_table(ter.truth, option="territorial.truth")
+        truth = read_table(ter.truth, option="territorial.truth", read=cfg.input.read_options())
         cmp_ = compare_estimates(fit.to_frame(), truth, level=cfg.estimation.level)
         out["tables"].update({"comparison": cmp_.detail, "comparison_summary": cmp_.summary})
     return out

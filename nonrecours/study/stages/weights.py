@@ -46,7 +46,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     nr, cal, rep = w_cfg.nonresponse, w_cfg.calibration, w_cfg.replicates
     margins = None
     if cal.method != "none":
-        margins = (read_margins(cal.margins_file) if cal.margins_file is not None
+        margins = (read_margins(cal.margins_file, read=cfg.input.read_options()) if cal.margins_file is not None
                    else frame_margins(state["frame"], list(cal.margins)))
     seed = None
     replicates = None

@@ -1,0 +1,157 @@
+"""``nonrecours test`` and ``nonrecours model``: who does not take up, and is the difference real.
+
+``test``: Rao–Scott and Wald tests of association between a right and a group (R's
+``svychisq``). ``model``: survey logistic regression of taking up a right (R's ``svyglm``
+with ``family = quasibinomial``), odds ratios, Wald tests per term and predicted take-up
+by group. Heavy modules are imported inside the commands (``nonrecours --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..options import LonelyPSURule, choices_text
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option,
+                      table_options)
+
+__all__ = ["register", "test", "model"]
+
+_LONELY_HELP = f"Strata with one PSU: {choices_text(LonelyPSURule)}."
+
+_ROLE_HELP = {
+    "weight": "Weight column [default: 'weight' if present; none = equal].",
+    "strata": "Strata column [default: 'stratum' if present].",
+    "psu": "PSU column [default: 'psu' if present].",
+    "ssu": "Second-stage unit column [default: 'ssu' if present].",
+    "fpc": "Stage-1 FPC column [default: 'fpc' if present].",
+    "fpc2": "Stage-2 FPC column [default: 'fpc2' if present].",
+}
+
+
+def _load(sample: Path, *, replicates: bool, lonely_psu: str, roles: dict, read=None):  # noqa: ANN001
+    from ..io import read_table
+    from ..options import LonelyPSURule, check_option
+    from .estimate import _design
+
+    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
+    data = read_table(sample, option="SAMPLE", read=read)
+    return _design(sample, data, replicates=replicates, lonely_psu=lonely_psu, roles=roles)
+
+
+@handle_errors
+def test(
+    sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
+    right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible); "
+                              "several comma-separated columns are cross-classified."),
+    by: str = typer.Option(..., "--by", help="Group column(s), comma-separated (cross-classified, e.g. "
+                           "is_qpv,benefit), or another right."),
+    statistic: str = typer.Option("f,chisq,wald,adjwald", "--statistic", help="Statistics (R's svychisq): f "
+                                  "(second-order Rao-Scott F), chisq (first-order), wald, adjwald; comma-separated."),
+    weight: str | None = typer.Option(None, "--weight", help=_ROLE_HELP["weight"]),
+    strata: str | None = typer.Option(None, "--strata", help=_ROLE_HELP["strata"]),
+    psu: str | None = typer.Option(None, "--psu", help=_ROLE_HELP["psu"]),
+    ssu: str | None = typer.Option(None, "--ssu", help=_ROLE_HELP["ssu"]),
+    fpc: str | None = typer.Option(None, "--fpc", help=_ROLE_HELP["fpc"]),
+    fpc2: str | None = typer.Option(None, "--fpc2", help=_ROLE_HELP["fpc2"]),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=_LONELY_HELP),
+    replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights of a weighted file."),
+    out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json, .xlsx); printed if "
+                                    "omitted."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
+) -> None:
+    """Test the association between taking up a right and a group (Rao-Scott corrected chi-square, Wald)."""
+    from .._checks import parse_list
+    from ..estimation.association import chisq_test
+    from ..io import check_outputs, write_table
+    from ..options import AssociationStatistic, check_option
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
+    stats = [check_option("--statistic", s, AssociationStatistic) for s in parse_list(statistic, option="--statistic")]
+    check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
+    design = _load(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
+                   roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
+    table = chisq_test(design, parse_list(right, option="--right"), parse_list(by, option="--by"),
+                       statistics=stats).to_frame()
+    if out is None:
+        echo_table(table)
+        return
+    typer.echo(f"{len(table)} tests; wrote {write_table(table, out, inputs=[sample], csv_style=wr)}")
+
+
+def _beside(out: Path, what: str) -> Path:
+    return out.with_name(f"{out.stem}_{what}{out.suffix}")
+
+
+@handle_errors
+def model(
+    sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
+    right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible)."),
+    covariates: str = typer.Option(..., "--covariates", help="Covariates, comma-separated: numeric columns enter as "
+                                   "numbers, others as factors (first level in sorted order = reference)."),
+    interactions: str | None = typer.Option(None, "--interactions", help="Interactions, comma-separated, e.g. "
+                                            "is_qpv:benefit."),
+    predict: str | None = typer.Option(None, "--predict", help="Categorical covariates for predicted take-up by "
+                                       "group (marginal standardisation, R's svypredmeans), comma-separated."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    weight: str | None = typer.Option(None, "--weight", help=_ROLE_HELP["weight"]),
+    strata: str | None = typer.Option(None, "--strata", help=_ROLE_HELP["strata"]),
+    psu: str | None = typer.Option(None, "--psu", help=_ROLE_HELP["psu"]),
+    ssu: str | None = typer.Option(None, "--ssu", help=_ROLE_HELP["ssu"]),
+    fpc: str | None = typer.Option(None, "--fpc", help=_ROLE_HELP["fpc"]),
+    fpc2: str | None = typer.Option(None, "--fpc2", help=_ROLE_HELP["fpc2"]),
+    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=_LONELY_HELP),
+    replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights of a weighted file."),
+    out: Path | None = typer.Option(None, "--out", help="Coefficients table (.csv, .parquet, .json); the term tests "
+                                    "go beside it as <stem>_tests<suffix>, predicted take-up as "
+                                    "<stem>_predicted<suffix>. Printed if omitted."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
+) -> None:
+    """Survey logistic regression of taking up a right: odds ratios, Wald tests per term, predicted take-up."""
+    import pandas as pd
+
+    from .._checks import check_level, parse_list
+    from ..estimation.logistic import predicted_takeup, survey_logistic
+    from ..io import check_outputs, write_table
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
+    check_level(level, "--level")
+    groups = parse_list(predict, option="--predict")
+    if out is not None:  # every output checked before any work
+        check_outputs({"--out": out, "--out (tests)": _beside(out, "tests"),
+                       "--out (predicted)": _beside(out, "predicted") if groups else None}, [sample],
+                      overwrite=overwrite)
+    design = _load(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
+                   roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
+    fit = survey_logistic(design, right, parse_list(covariates, option="--covariates"),
+                          parse_list(interactions, option="--interactions"), level=level)
+    coefs, tests = fit.to_frame(), fit.term_tests()
+    pred = pd.concat([predicted_takeup(fit, g) for g in groups], ignore_index=True) if groups else None
+    if out is None:
+        for t in (coefs, tests) + ((pred,) if pred is not None else ()):
+            echo_table(t)
+            typer.echo("")
+        return
+    paths = [write_table(coefs, out, inputs=[sample], csv_style=wr),
+             write_table(tests, _beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]
+    if pred is not None:
+        paths.append(write_table(pred, _beside(out, "predicted"), option="--out (predicted)", inputs=[sample],
+                                 csv_style=wr))
+    typer.echo(f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
+               "wrote " + ", ".join(map(str, paths)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``test`` and ``model`` commands to ``app``."""
+    app.command("test")(test)
+    app.command("model")(model)

@@ -1,0 +1,56 @@
+"""``nonrecours margins``: count a frame's categories, the calibration margins of ``nonrecours weight``.
+
+Thin layer over :func:`nonrecours.weights.margins.count_margins`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import (decimal_option, encoding_option, handle_errors, sep_option, sheet_option,
+                      table_options)
+
+__all__ = ["register", "margins"]
+
+
+@handle_errors
+def margins(
+    frame: Path = typer.Argument(..., help="Sampling frame or population file, one row per unit."),
+    variables: str = typer.Option(..., "--variables", help="Categorical columns to count, comma-separated "
+                                  "(e.g. benefit,is_qpv)."),
+    numeric: Optional[str] = typer.Option(None, "--numeric", help="Numeric columns whose sums are totals, "
+                                          "comma-separated.", show_default=False),
+    population: bool = typer.Option(False, "--population", help="Add the _population row (number of units)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Margins table to write (.csv, .parquet, .json, .xlsx): "
+                                       "columns variable, category, total. Printed if omitted.", show_default=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    sep: Optional[str] = sep_option(),
+    decimal: Optional[str] = decimal_option(),
+    encoding: Optional[str] = encoding_option(),
+    sheet: Optional[str] = sheet_option(),
+) -> None:
+    """Count a frame's categories: the calibration margins of 'nonrecours weight --calibrate'."""
+    from .._checks import parse_list
+    from ..io import check_outputs, read_table, write_table
+    from ..weights.margins import count_margins
+    from ._common import echo_table
+
+    rd, wr = table_options(sep, decimal, encoding, sheet)
+    names = parse_list(variables, option="--variables")
+    nums = parse_list(numeric, option="--numeric")
+    check_outputs({"--out": out}, [frame], overwrite=overwrite)  # before any work
+    data = read_table(frame, option="FRAME", read=rd)
+    table = count_margins(data, names, numeric=nums, population=population, source=f"FRAME {str(frame)!r}")
+    if out is None:
+        echo_table(table, max_rows=len(table) + 1)
+        return
+    write_table(table, out, inputs=[frame], csv_style=wr)
+    typer.echo(f"{len(table)} margins of {len(names) + len(nums)} variables over {len(data):,} units -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``margins`` command to ``app``."""
+    app.command("margins")(margins)

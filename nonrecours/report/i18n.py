@@ -1,0 +1,200 @@
+"""Languages of the report and of the publication tables: French and English.
+
+Every user-visible string of the report lives in a ``TEXT = {"en": {...},
+"fr": {...}}`` dictionary next to the code that shows it (this module for the
+strings shared by several sections, :mod:`nonrecours.report.html`,
+:mod:`nonrecours.report.plots`, :mod:`nonrecours.report.publication`, and the
+section modules of other features). Both languages hold the same keys, which
+a test checks, together with the absence of one language's strings from the
+other's report.
+
+Numbers follow each language's conventions: ``61.7 %`` and ``12 345`` in
+English; ``61,7 %`` and ``12 345`` in French, with a decimal comma and a
+narrow no-break space (U+202F) between thousands and before the percent sign,
+and intervals written ``[61,0 ; 69,4]`` since the comma is the decimal mark.
+
+A new report section plugs in with a module exposing
+``render(..., lang: str) -> str`` and its own ``TEXT``; it formats numbers
+with :func:`pct`, :func:`num`, :func:`ci` and :func:`pts` of this module, and
+checks its ``TEXT`` with :func:`check_text`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..options import ReportLanguage, choices
+
+__all__ = ["LANGS", "Lang", "check_lang", "check_text", "pct", "num", "ci", "pts", "pvalue", "NNBSP", "TEXT",
+           "label", "COLUMN_LABELS"]
+
+#: A report language (a :class:`~nonrecours.options.ReportLanguage` value, "fr" or "en").
+Lang = ReportLanguage
+#: The report languages; French first, the default of new study files.
+LANGS: tuple[str, ...] = choices(ReportLanguage)
+#: Narrow no-break space: French thousands separator and space before '%'.
+NNBSP = "\u202f"
+_DASH = "–"
+
+
+def check_lang(lang: Any, where: str = "lang") -> str:
+    """Check a report language (``"fr"`` or ``"en"``) and return it."""
+    from ..errors import OptionError, message
+
+    if lang not in LANGS:
+        raise OptionError(message("unknown report language", where=where, expected="fr or en", found=repr(lang)))
+    return lang
+
+
+def check_text(text: Mapping[str, Mapping[str, Any]]) -> None:
+    """Check that a ``TEXT`` dictionary has both languages with the same keys (raises ``AssertionError``)."""
+    keys = {lang: set(text[lang]) for lang in LANGS}
+    assert keys["fr"] == keys["en"], keys["fr"] ^ keys["en"]
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, pd.NA raises TypeError in bool()
+    except TypeError:
+        return True
+
+
+def _fixed(v: float, digits: int, lang: str) -> str:
+    text = f"{v:,.{digits}f}"
+    if lang == "fr":
+        return text.replace(",", NNBSP).replace(".", ",")
+    return text.replace(",", " ")
+
+
+def pct(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """A proportion as a percentage: ``0.6171 -> '61.7 %'`` (en) or ``'61,7 %'`` (fr); missing -> an en dash.
+
+    Examples
+    --------
+    >>> pct(0.6171, lang="fr") == "61,7\\u202f%"
+    True
+    """
+    if _missing(value):
+        return _DASH
+    sep = NNBSP if lang == "fr" else " "
+    return f"{_fixed(100.0 * float(value), digits, lang)}{sep}%"
+
+
+def num(value: Any, digits: int = 3, lang: str = "en") -> str:
+    """A number with ``digits`` significant digits, integers in full with grouped thousands; missing -> a dash.
+
+    Examples
+    --------
+    >>> num(12345.0, lang="fr") == "12\\u202f345", num(0.123456, 3, lang="fr")
+    (True, '0,123')
+    """
+    if _missing(value):
+        return _DASH
+    v = float(value)
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if (v == int(v) and abs(v) < 1e15) or abs(v) >= 10 ** digits:
+        return _fixed(round(v), 0, lang)
+    text = f"{v:.{digits}g}"
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+def ci(low: Any, high: Any, digits: int = 1, lang: str = "en") -> str:
+    """A confidence interval in percentage points: ``[61.0, 69.4]`` (en), ``[61,0 ; 69,4]`` (fr, unbreakable)."""
+    if _missing(low) or _missing(high):
+        return _DASH
+    a, b = _fixed(100.0 * float(low), digits, lang), _fixed(100.0 * float(high), digits, lang)
+    return f"[{a}{NNBSP};\u00a0{b}]" if lang == "fr" else f"[{a}, {b}]"  # no line break inside
+
+
+def pts(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """A difference of proportions in percentage points: ``-5.0 pts`` / ``-5,0 pts``."""
+    if _missing(value):
+        return _DASH
+    text = f"{100.0 * float(value):+.{digits}f}"
+    if lang == "fr":
+        text = text.replace(".", ",")
+    return f"{text}{NNBSP if lang == 'fr' else ' '}pts"
+
+
+def pvalue(value: Any, lang: str = "en") -> str:
+    """A p-value with 3 significant digits."""
+    if _missing(value):
+        return _DASH
+    text = f"{float(value):.3g}"
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+#: Strings shared by the report and the publication tables.
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "takeup": "take-up rate",
+        "nontakeup": "non-take-up rate",
+        "unreliable": "unreliable",
+        "suppressed": "suppressed",
+        "ok": "ok",
+        "unreliable_mark": "† unreliable estimate",
+        "suppressed_mark": "‡ suppressed (statistical confidentiality)",
+        "qpv": "QPV",
+        "rest": "rest",
+        "all": "all",
+        "direct": "direct",
+        "eblup": "small-area",
+    },
+    "fr": {
+        "takeup": "taux de recours",
+        "nontakeup": "taux de non-recours",
+        "unreliable": "fragile",
+        "suppressed": "secret statistique",
+        "ok": "publiable",
+        "unreliable_mark": "† estimation fragile",
+        "suppressed_mark": "‡ non diffusé (secret statistique)",
+        "qpv": "QPV",
+        "rest": "hors QPV",
+        "all": "ensemble",
+        "direct": "directe",
+        "eblup": "petits domaines",
+    },
+}
+
+#: Headers of the result tables' columns, per language (unknown columns keep their name).
+COLUMN_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "right": "right", "n": "eligible respondents", "estimate": "take-up rate", "se": "standard error",
+        "ci_low": "CI low", "ci_high": "CI high", "df": "degrees of freedom", "deff": "design effect",
+        "cv": "CV", "flag": "quality", "territory": "territory", "benefit": "benefit", "is_qpv": "QPV",
+        "stratum": "stratum", "N_h": "population", "n_h": "sample size", "take_all": "take-all",
+        "method": "method", "S_h": "standard deviation", "cost_h": "unit cost", "halfwidth": "CI half-width",
+        "n_sample": "sampled", "n_respondents": "respondents", "response_rate": "response rate",
+        "gap": "gap", "p_value": "p-value", "domain_a": "domain A", "domain_b": "domain B",
+        "estimator": "estimator", "subset": "territories", "bias": "bias", "rmse": "RMSE", "mae": "MAE",
+        "relative_rmse": "relative RMSE", "coverage": "coverage", "mean_ci_width": "mean CI width",
+        "direct": "direct estimate", "se_direct": "direct standard error", "eblup": "small-area estimate",
+        "mse": "MSE", "gamma": "gamma", "synthetic": "synthetic estimate", "truth": "true rate",
+        "statistic": "statistic", "level": "level", "departement": "département",
+    },
+    "fr": {
+        "right": "droit", "n": "répondants éligibles", "estimate": "taux de recours", "se": "écart-type",
+        "ci_low": "IC borne basse", "ci_high": "IC borne haute", "df": "degrés de liberté",
+        "deff": "effet de plan", "cv": "CV", "flag": "qualité", "territory": "territoire",
+        "benefit": "prestation", "is_qpv": "QPV", "stratum": "strate", "N_h": "population",
+        "n_h": "taille d'échantillon", "take_all": "strate exhaustive", "method": "méthode",
+        "S_h": "dispersion", "cost_h": "coût unitaire", "halfwidth": "demi-largeur de l'IC",
+        "n_sample": "échantillonnés", "n_respondents": "répondants", "response_rate": "taux de réponse",
+        "gap": "écart", "p_value": "p-valeur", "domain_a": "domaine A", "domain_b": "domaine B",
+        "estimator": "estimateur", "subset": "territoires", "bias": "biais", "rmse": "REQM", "mae": "EAM",
+        "relative_rmse": "REQM relative", "coverage": "taux de couverture", "mean_ci_width": "largeur moyenne de l'IC",
+        "direct": "estimation directe", "se_direct": "écart-type direct", "eblup": "estimation petits domaines",
+        "mse": "EQM", "gamma": "gamma", "synthetic": "estimation synthétique", "truth": "taux vrai",
+        "statistic": "statistique", "level": "niveau", "departement": "département",
+    },
+}
+
+
+def label(column: str, lang: str) -> str:
+    """The header of a result column in ``lang`` (the column name itself when unknown)."""
+    return COLUMN_LABELS[lang].get(str(column), str(column))

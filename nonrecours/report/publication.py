@@ -1,0 +1,186 @@
+"""Tables for publication: one Excel workbook, one sheet per table, with a notes sheet.
+
+:func:`publication_workbook` turns the result tables of a study into the
+workbook a statistical office sends out: readable headers in French or
+English, rates as percentages and counts with thousands separators (Excel
+number formats, which a French Excel shows as ``61,7 %`` and ``12 345``), the
+estimate of a suppressed cell left empty with the mark ‡ (statistical
+confidentiality), unreliable estimates marked †, and a notes sheet that
+explains the marks, the thresholds, the method and the source. The workbook
+is reproducible to the byte (fixed timestamps).
+
+Display only: nothing is computed here; the numbers are those of the tables.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..io import normalise_zip
+from . import i18n
+
+__all__ = ["publication_workbook", "TEXT", "SHEETS", "PERCENT", "COUNT"]
+
+#: Excel number formats (locale-independent codes; Excel displays them with the reader's separators).
+PERCENT = "0.0 %"
+COUNT = "#,##0"
+DECIMAL = "0.0000"
+
+#: Result tables published, in sheet order, with their sheet-name key in :data:`TEXT`.
+SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit", "estimates_territory", "sae")
+
+_RATE_COLUMNS = ("estimate", "ci_low", "ci_high", "cv", "gap", "direct", "eblup", "synthetic", "truth")
+_COUNT_COLUMNS = ("n", "N_h", "n_h")
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "estimates_national": "national", "estimates_qpv": "QPV and rest", "gap_qpv": "gap QPV-rest",
+        "estimates_benefit": "by benefit", "estimates_territory": "by territory", "sae": "small areas",
+        "notes": "notes", "mark": "mark",
+        "title": "Tables of the study: {title}",
+        "definition": "Take-up rate: share of the eligible recipients who take up the right (takers / eligible). "
+                      "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
+                      "percent.",
+        "level": "Confidence intervals at the {level} level ({ci} method).",
+        "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents; "
+                      "the estimate is not published.",
+        "unreliable": "† unreliable: fewer than {reliable_n} eligible respondents or a coefficient of variation "
+                      "above {max_cv}.",
+        "note_gap": "Gap QPV − rest: difference of the take-up rates (QPV minus the rest of their urban areas), in "
+               "percentage points of the rates shown as percent, with its confidence interval and the p-value "
+               "of the test of no gap.",
+        "note_sae": "Small areas: Fay–Herriot (EBLUP) estimates per territory; gamma is the weight of the direct "
+               "estimate.",
+        "source": "Source: {study}; nonrecours {version}. Every number comes from the CSV tables of the same run "
+                  "(see manifest.json).",
+        "sheet": "sheet", "content": "content",
+    },
+    "fr": {
+        "estimates_national": "national", "estimates_qpv": "QPV et hors QPV", "gap_qpv": "écart QPV-hors QPV",
+        "estimates_benefit": "par prestation", "estimates_territory": "par territoire", "sae": "petits domaines",
+        "notes": "notes", "mark": "signe",
+        "title": "Tableaux de l'étude : {title}",
+        "definition": "Taux de recours : part des allocataires éligibles qui recourent au droit (bénéficiaires / "
+                      "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
+                      "intervalles de confiance sont exprimés en pourcentage.",
+        "level": "Intervalles de confiance au niveau de {level} (méthode {ci}).",
+        "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas "
+                      "diffusée.",
+        "unreliable": "† estimation fragile : moins de {reliable_n} répondants éligibles ou coefficient de "
+                      "variation supérieur à {max_cv}.",
+        "note_gap": "Écart QPV − hors QPV : différence des taux de recours (QPV moins le reste de leurs unités "
+               "urbaines), avec son intervalle de confiance et la p-valeur du test d'absence d'écart.",
+        "note_sae": "Petits domaines : estimations de Fay–Herriot (EBLUP) par territoire ; gamma est le poids de "
+               "l'estimation directe.",
+        "source": "Source : {study} ; nonrecours {version}. Chaque nombre provient des tables CSV de la même "
+                  "exécution (voir manifest.json).",
+        "sheet": "feuille", "content": "contenu",
+    },
+}
+
+_FLAGS = {"unreliable": "†", "suppressed": "‡"}
+
+
+def _sheet_frame(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The table as published: flags translated, a mark column, suppressed estimates emptied."""
+    out = df.copy()
+    if "right" in out.columns:  # CMUC, ACS...: as in the report
+        out["right"] = out["right"].astype(str).str.upper()
+    if "flag" in out.columns:
+        flag = out["flag"].astype(str)
+        suppressed = (flag == "suppressed").to_numpy()
+        for c in ("estimate", "se", "ci_low", "ci_high", "cv", "deff"):
+            if c in out.columns:
+                out[c] = out[c].astype(float).where(~suppressed)
+        out.insert(out.columns.get_loc("flag"), "mark", flag.map(_FLAGS).fillna(""))
+        out["flag"] = flag.map(lambda f: i18n.TEXT[lang].get(f, f))
+    return out
+
+
+def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, Any], *,
+                         lang: str = "fr") -> bytes:
+    """The publication workbook of a study run, as .xlsx bytes.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        The run's result tables (see :data:`SHEETS`; absent ones are left out).
+    provenance : mapping
+        The run's provenance (title, settings, versions, study file), as for
+        :func:`~nonrecours.report.render_report`.
+    lang : {"fr", "en"}
+        Language of the sheet names, headers, flags and notes.
+
+    Returns
+    -------
+    bytes
+        The workbook; the same tables give the same bytes.
+    """
+    import openpyxl
+    from openpyxl.styles import Alignment, Font
+
+    i18n.check_lang(lang)
+    t = TEXT[lang]
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    bold = Font(bold=True)
+    written = []
+    for name in SHEETS:
+        if name not in tables:
+            continue
+        df = _sheet_frame(tables[name], lang)
+        ws = wb.create_sheet(t[name][:31])
+        written.append(name)
+        ws.append([t["mark"] if c == "mark" else i18n.label(c, lang) for c in df.columns])
+        for cell in ws[1]:
+            cell.font = bold
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for row in df.itertuples(index=False):
+            ws.append([_value(v) for v in row])
+        for j, col in enumerate(df.columns, start=1):
+            fmt = (PERCENT if col in _RATE_COLUMNS else COUNT if col in _COUNT_COLUMNS
+                   else DECIMAL if col in ("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value") else None)
+            letter = openpyxl.utils.get_column_letter(j)
+            ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
+            if fmt is not None:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = fmt
+        ws.freeze_panes = "A2"
+    ws = wb.create_sheet(t["notes"])
+    s = provenance.get("settings", {})
+    th = s.get("thresholds", {})
+    title = provenance.get("title") or ""
+    lines = [t["title"].format(title=title), "", t["definition"],
+             t["level"].format(level=i18n.pct(s.get("level", 0.95), 0, lang),
+                               ci=provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))]
+    if th:
+        lines += [t["suppressed"].format(min_n=i18n.num(th.get("min_n"), lang=lang)),
+                  t["unreliable"].format(reliable_n=i18n.num(th.get("reliable_n"), lang=lang),
+                                         max_cv=i18n.pct(th.get("max_cv"), 0, lang))]
+    if "gap_qpv" in written:
+        lines.append(t["note_gap"])
+    if "sae" in written:
+        lines.append(t["note_sae"])
+    lines += ["", t["source"].format(study=provenance.get("study_file", {}).get("path", ""),
+                                     version=provenance.get("versions", {}).get("nonrecours", "")), "",
+              f"{t['sheet']} — {t['content']}"]
+    lines += [f"{t[n]}" for n in written]
+    for line in lines:
+        ws.append([line])
+    ws["A1"].font = Font(bold=True, size=12)
+    ws.column_dimensions["A"].width = 120
+    for (cell,) in ws.iter_rows(min_row=2, max_col=1):
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return normalise_zip(buf.getvalue())
+
+
+def _value(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v

@@ -1,0 +1,82 @@
+"""Stage ``analysis``: who does not take up — non-takers per right and group, tests, gaps, models.
+
+Calls :mod:`nonrecours.estimation` (``estimate_takeup``, ``chisq_test``, ``gap_between``,
+``survey_logistic``, ``predicted_takeup``) on the weighted design; the report section
+``report/section_analysis.py`` renders what this stage returns.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+
+from ...errors import ConvergenceWarning, NonrecoursError
+from ...estimation import QualityThresholds, estimate_takeup, gap_between
+from ...estimation.estimators import MAX_PAIRWISE_LEVELS
+from ...estimation.association import chisq_test
+from ...estimation.logistic import predicted_takeup, survey_logistic
+from ..config import StudyConfig
+from ._common import State
+
+__all__ = ["analysis_stage"]
+
+
+def analysis_stage(cfg: StudyConfig, state: State) -> State:
+    """Non-takers per right x group, Rao-Scott tests, pairwise gaps and a logistic model per right."""
+    an = cfg.analysis
+    if not an.enabled:
+        return {}
+    design = state["design"]
+    est = cfg.estimation
+    th = est.thresholds
+    thresholds = QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
+    rights = list(est.rights)
+    groups = [g for g in an.groups if g in design.data.columns]
+    counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []
+    for g in groups:  # a few group columns; every right and level in one pass each
+        r, c = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds)
+        counts.append(c.to_frame().rename(columns={g: "level"}).assign(group=g))
+        if r.domains[g].nunique() <= MAX_PAIRWISE_LEVELS:
+            pair_gaps.append(gap_between(r, g, adjust=an.adjust).to_frame().rename(columns={g: "level"})
+                             .assign(group=g))
+        for right in rights:  # one test per right and group (a handful)
+            t = chisq_test(design, [right], [g], statistics=(an.statistic,)).to_frame()
+            tests.append(t.assign(right=right, group=g))
+    models_ok = []
+    if an.covariates:
+        covs = [c for c in an.covariates if c in design.data.columns]
+        for right in rights:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", ConvergenceWarning)
+                    fit = survey_logistic(design, right, covs, list(an.interactions), level=est.level)
+            except (NonrecoursError, ConvergenceWarning, ArithmeticError):
+                continue  # a right whose model cannot be fitted is left out of the table (recorded below)
+            models_ok.append(right)
+            coefs.append(fit.to_frame().assign(right=right))
+            term_tests.append(fit.term_tests().assign(right=right))
+            for g in groups:
+                if g in fit._spec["levels"]:
+                    predicted.append(predicted_takeup(fit, g).assign(right=right))
+    tables = {}
+    if counts:
+        tables["analysis_nontakers"] = pd.concat(counts, ignore_index=True)
+        tables["analysis_tests"] = pd.concat(tests, ignore_index=True)
+        if pair_gaps:
+            tables["analysis_gaps"] = pd.concat(pair_gaps, ignore_index=True)
+    if coefs:
+        tables["analysis_model"] = pd.concat(coefs, ignore_index=True)
+        tables["analysis_model_tests"] = pd.concat(term_tests, ignore_index=True)
+    if predicted:
+        tables["analysis_predicted"] = pd.concat(predicted, ignore_index=True)
+    methods = {
+        "non-takers": "weighted totals of eligible respondents not taking up each right (Horvitz-Thompson), "
+                      "per group, with Taylor or replicate SEs",
+        "tests": f"Rao-Scott corrected chi-square ({an.statistic}, R's svychisq) of take-up against each group",
+        "pairwise gaps": f"every pair of levels of each group, p-values adjusted by {an.adjust} per right",
+        "model": ("survey logistic regression (R's svyglm, quasibinomial) of take-up on "
+                  + ", ".join(an.covariates) + (" with " + ", ".join(an.interactions) if an.interactions else "")
+                  + f"; fitted for {len(models_ok)} of {len(rights)} rights") if an.covariates else "none",
+    }
+    return {"tables": tables, "methods": {"analysis": methods}}

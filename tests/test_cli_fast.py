@@ -1,0 +1,100 @@
+"""The fast command line: ``--help`` imports no command module, the index matches the commands, help is plain.
+
+Timings are in benchmarks/bench_cli.py (figures in benchmarks/RESULTS.md), not here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import COMMAND_INDEX, COMMAND_MODULES, app
+
+RUN = CliRunner()
+HEAVY = ("pandas", "numpy", "scipy", "matplotlib", "statsmodels", "nonrecours.cli.estimate", "nonrecours.study",
+         "nonrecours.design", "rich")
+
+
+def test_help_imports_no_command_module_and_nothing_heavy():
+    code = ("import sys, runpy; sys.argv = ['nonrecours', '--help']\n"
+            "try:\n    runpy.run_module('nonrecours', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', ' '.join(sorted(m for m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split("LOADED", 1)[1].split())
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY or
+                any(m.startswith(h + ".") for h in HEAVY)}
+    assert "estimate" in out.split("LOADED")[0]
+
+
+def test_command_modules_import_no_heavy_library():
+    """Each command module imports pandas, numpy, scipy... inside its command, so its --help stays fast."""
+    import importlib
+
+    code = ("import importlib, sys\n"
+            "for m in {modules!r}:\n    importlib.import_module('nonrecours.cli.' + m)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))")
+    out = subprocess.run([sys.executable, "-c", code.format(modules=list(COMMAND_MODULES), heavy=HEAVY[:5])],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+    assert importlib.import_module("nonrecours.cli.estimate")
+
+
+def test_index_lists_every_command_with_its_own_help():
+    group = typer.main.get_command(app)
+    assert set(COMMAND_INDEX) == set(COMMAND_MODULES)
+    for module in COMMAND_MODULES:
+        names = group._load(module)
+        assert list(COMMAND_INDEX[module]) == names, module
+        for name in names:
+            cmd = group.commands[name]
+            assert COMMAND_INDEX[module][name] == (cmd.short_help or cmd.help).split("\n\n")[0].strip(), name
+
+
+def test_help_shows_defaults_brackets_and_flags():
+    res = RUN.invoke(app, ["estimate", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert "Weight column [default: 'weight' if present; none = equal]" in text  # brackets kept
+    assert "[default: logit]" in text and "[default: 0.95]" in text
+    assert "--replicates " in text and "<bool>" not in text and "BOOLEAN" not in text
+    res = RUN.invoke(app, ["allocate", "--help"], terminal_width=200)
+    assert "--take-all / --no-take-all" in res.output
+
+
+def test_unknown_command_is_one_line():
+    res = RUN.invoke(app, ["estimat"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "estimat" in res.output
+
+
+def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch, tmp_path):
+    from nonrecours.cli import _common
+
+    args = ["validate", "--territories", "3", "--replications", "3", "--n", "300", "--seed", "2",
+            "--levels", "national", "--ci", "logit"]
+    plain = RUN.invoke(app, args)  # CliRunner's stderr is not a terminal
+    assert plain.exit_code == 0, plain.output
+    assert "samples drawn" not in plain.stderr
+    monkeypatch.setattr(_common, "is_terminal", lambda: True)
+    bar = RUN.invoke(app, args)
+    assert bar.exit_code == 0 and "samples drawn and estimated" in bar.stderr and "3/3" in bar.stderr
+    quiet = RUN.invoke(app, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert quiet.stdout == plain.stdout  # same results, with or without a bar
+
+
+def test_replicate_progress_reaches_the_number_of_replicates():
+    import numpy as np
+    import pandas as pd
+
+    from nonrecours.design import SurveyDesign
+    from nonrecours.weights.replicates import replicate_weights
+
+    df = pd.DataFrame({"stratum": np.repeat([0, 1], 20), "psu": np.arange(40), "w": 2.0})
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    seen = []
+    replicate_weights(design, "bootstrap", df["w"].to_numpy(), replicates=50, seed=1,
+                      progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (50, 50) and all(t == 50 for _, t in seen)

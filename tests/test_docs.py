@@ -1,0 +1,23 @@
+"""The documentation site builds with ``mkdocs build --strict`` (warnings are errors: broken links, API
+pages whose docstrings do not parse, a CLI reference that cannot be generated)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mkdocs_build_strict(tmp_path):
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cli = (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
+    assert 'id="nonrecours-estimate"' in cli and "--sep" in cli and 'id="nonrecours-territorial-fit"' in cli
+    api = (tmp_path / "site" / "api" / "estimation" / "index.html").read_text(encoding="utf-8")
+    assert "Parameters" in api and "estimate_rates" in api
+    assert "arithmatex" in (tmp_path / "site" / "method" / "small-areas" / "index.html").read_text(encoding="utf-8")

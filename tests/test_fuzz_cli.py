@@ -52,6 +52,16 @@ COMMANDS = {
                       "vo"]),
     "run": (["study.toml"], ["run", "study.toml"]),
     "demo": ([], ["demo", "--out", "demo", "--territories", "1"]),
+    # the commands of issues 13 and 14
+    "estimate-total": (["sample.csv"], ["estimate", "sample.csv", "--stat", "total", "--rights", "cmuc", "--by",
+                                        "benefit", "--gap", "benefit", "--adjust", "holm", "--out", "t.xlsx"]),
+    "margins": (["frame.csv"], ["margins", "frame.csv", "--variables", "benefit,is_qpv", "--out", "m.csv"]),
+    "respond": (["sample.csv"], ["respond", "sample.csv", "--probability", "0.6", "--seed", "7", "--rights",
+                                 "cmuc,acs", "--out", "answers.csv"]),
+    "init": ([], ["init", "new.toml", "--seed", "3"]),
+    "test": (["sample.csv"], ["test", "sample.csv", "--right", "cmuc", "--by", "is_qpv", "--out", "tests.csv"]),
+    "model": (["sample.csv"], ["model", "sample.csv", "--right", "cmuc", "--covariates", "is_qpv,benefit",
+                               "--predict", "benefit", "--out", "model.csv"]),
 }
 
 #: Odd cell contents and option values.
@@ -74,7 +84,8 @@ def mutation(draw):
             ops.append((kind, draw(st.integers(1, len(args) - 1)), None))
         elif kind == "extra-option":
             ops.append((kind, draw(st.sampled_from(["--overwrite", "--level", "--seed", "--min-cell", "--min-n",
-                                                    "--by", "--lonely-psu", "--zz"])), draw(st.sampled_from(ODD))))
+                                                    "--by", "--lonely-psu", "--sep", "--decimal",
+                                                    "--encoding", "--stat", "--zz"])), draw(st.sampled_from(ODD))))
         else:
             ops.append((kind, draw(st.sampled_from(files)), (draw(st.integers(0, 10_000)), draw(st.sampled_from(ODD)))))
     return name, ops

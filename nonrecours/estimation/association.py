@@ -53,8 +53,16 @@ def _codes(data: pd.DataFrame, cols: list[str], name: str) -> tuple[np.ndarray, 
     from .domains import make_domains
 
     check_columns(data, cols, role=f"{name} column", source="the sample")
-    dom = make_domains(data, cols)
-    return dom.codes, dom.n_domains
+    empty = data[cols].isna().any(axis=1).to_numpy()
+    if not empty.any():
+        dom = make_domains(data, cols)
+        return dom.codes, dom.n_domains
+    # rows with an empty value are left out of the table, as R's svychisq does (na.rm); make_domains would
+    # make them a domain of their own (the rule of estimates by domain)
+    dom = make_domains(data[~empty], cols)
+    codes = np.full(len(data), -1, np.int64)
+    codes[~empty] = dom.codes
+    return codes, dom.n_domains
 
 
 def _model_matrices(nr: int, nc: int) -> tuple[np.ndarray, np.ndarray]:

@@ -73,7 +73,7 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
         c, u = pd.factorize(data[col], sort=True, use_na_sentinel=False)
         codes.append(c.astype(np.int64, copy=False))
         uniques.append(u)
-    if len(by) == 1:  # the sorted codes of the column are the domains (-1: empty value)
+    if len(by) == 1:  # the sorted codes of the column are the domains (an empty value: a level of its own)
         return Domains(codes[0], pd.DataFrame({by[0]: uniques[0]}), by)
     ok = np.logical_and.reduce([c >= 0 for c in codes])
     key = np.zeros(n, np.int64)

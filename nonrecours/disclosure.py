@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError, OptionError, message
 
 __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "blank_suppressed",
-           "check_min_cell", "ADMIN_COUNTS"]
+           "blank_gaps", "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -373,6 +373,44 @@ def blank_suppressed(table: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:
     """An estimate table with its ``suppressed`` rows blanked (``n``, ``df``, ``deff`` too; ``n = 0`` kept)."""
     return _blank(table, ((table[flag] == "suppressed") & (pd.to_numeric(table["n"], errors="coerce") > 0)).to_numpy(),
                   flag)
+
+
+def blank_gaps(gaps: pd.DataFrame, estimates: pd.DataFrame, gap: str, flag: str = "flag") -> pd.DataFrame:
+    """A gap table (:func:`~nonrecours.estimation.gap_between`) with every gap that involves a suppressed
+    estimate blanked: its two estimates, the gap, its SE, CI and test (only the labels are kept).
+
+    ``estimates`` is the estimate table the gaps were computed from, with its ``flag`` column; ``gap`` is the
+    domain column compared (or ``"right"``: gaps between rights within each domain).
+
+    Examples
+    --------
+    >>> est = pd.DataFrame({"q": ["0", "1", "0", "1"], "right": ["a", "a", "b", "b"],
+    ...                     "flag": ["ok", "suppressed", "ok", "ok"]})
+    >>> gaps = pd.DataFrame({"right": ["a", "b"], "domain_a": ["1", "1"], "domain_b": ["0", "0"],
+    ...                      "gap": [0.1, 0.2]})
+    >>> blank_gaps(gaps, est, "q")["gap"].tolist()
+    [nan, 0.2]
+    """
+    by = list(gaps.columns[: list(gaps.columns).index("right")])  # the other domain columns come first
+    supp = estimates[estimates[flag].astype(str) == "suppressed"]
+    if supp.empty or gaps.empty:
+        return gaps
+    if gap == "right":  # the level compared is the right, within the domain of the by columns
+        key = supp[by + ["right"]].astype(str)
+        sides = [gaps[by + [side]].astype(str).set_axis(by + ["right"], axis=1) for side in ("domain_a", "domain_b")]
+    else:
+        key = supp[by + [gap, "right"]].astype(str)
+        sides = [gaps[by + [side, "right"]].astype(str).set_axis(by + [gap, "right"], axis=1)
+                 for side in ("domain_a", "domain_b")]
+    index = pd.MultiIndex.from_frame(key)
+    hide = np.logical_or.reduce([pd.MultiIndex.from_frame(s).isin(index) for s in sides])
+    if not hide.any():
+        return gaps
+    out = gaps.copy()
+    for c in out.columns:
+        if c not in by + ["right", "domain_a", "domain_b"]:
+            out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
+    return out
 
 
 _BLANKED = ("n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv")

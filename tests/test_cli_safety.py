@@ -92,6 +92,30 @@ def test_estimate_min_n_defaults_to_11_and_blanks_counts(tmp_path, monkeypatch):
     assert (r5["flag"] == "suppressed").sum() < supp.sum() and (r5.loc[r5["flag"] != "suppressed", "n"] >= 5).all()
 
 
+def test_estimate_gaps_and_totals_of_suppressed_domains_are_blank(tmp_path, monkeypatch):
+    """The statistics and gaps of issue 14 follow the same rule: nothing from a suppressed domain."""
+    df = _sample()
+    df.loc[:149, "territory"], df.loc[150:229, "territory"] = "T0", "T1"  # two large domains, the others small
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "territory",
+                  "--gap", "territory:T0", "--out", "g.csv")
+    assert res.exit_code == 0, res.output
+    est, gaps = read_table(tmp_path / "g.csv"), read_table(tmp_path / "g_gap.csv")
+    supp = set(est.loc[est["flag"] == "suppressed", "territory"].astype(str))
+    assert supp and "T0" not in supp
+    hidden = gaps["domain_a"].astype(str).isin(supp)
+    assert hidden.any() and gaps.loc[hidden, ["estimate_a", "estimate_b", "gap", "se", "p_value"]].isna().all().all()
+    assert gaps.loc[~hidden, "gap"].notna().all()
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--stat", "total", "--rights", "cmuc", "--by",
+                  "territory", "--out", "t.csv")
+    assert res.exit_code == 0, res.output
+    t = read_table(tmp_path / "t.csv")
+    tsupp = t["flag"] == "suppressed"
+    assert tsupp.any() and t.loc[tsupp, ["estimate", "se"]].isna().all().all()
+    assert (t.loc[tsupp, "n"].isna() | (t.loc[tsupp, "n"] == 0)).all()  # an empty domain keeps n = 0
+    assert (t.loc[~tsupp, "n"] >= 11).all()
+
+
 def test_admin_publishes_no_small_count_on_a_simulated_population(tmp_path, monkeypatch):
     """The issue's first row: 'territorial admin ... --min-cell 11' published cells with 2 takers."""
     from nonrecours.simulate import simulate_population

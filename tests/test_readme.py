@@ -74,7 +74,8 @@ def test_readme_stage_by_stage_runs_in_sequence(tmp_path, monkeypatch):
         assert res.exit_code == 0, (command, res.output)
     for name in ("population/recipients.csv", "allocation.csv", "precision.csv", "sample.csv", "answers.csv",
                  "margins.csv", "weighted.csv", "weighted.design.json", "direct.csv", "by_benefit.xlsx", "sae.csv",
-                 "admin.csv", "study.toml", "results/report.html", "results/publication/tables.xlsx",
+                 "admin.csv", "study.toml", "results/publication/report.html", "results/publication/tables.xlsx",
+                 "results/microdata/weights.csv",
                  "validation/validation.csv"):
         assert (tmp_path / name).is_file(), name
     answers = (tmp_path / "answers.csv").read_text().splitlines()[0].split(",")

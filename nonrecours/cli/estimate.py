@@ -169,7 +169,7 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_level, parse_list
-    from ..disclosure import blank_suppressed
+    from ..disclosure import blank_gaps, blank_suppressed
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
@@ -202,6 +202,7 @@ def estimate(
         gap_by = [b for b in by_list if b != gap_col] + ([gap_col] if gap_col != "right" else [])
         gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
         gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
+        gap_table = blank_gaps(gap_table, gap_res.to_frame(), gap_col)  # no gap from a suppressed estimate
     if out is None:
         echo_table(table)
         if gap_table is not None:

@@ -11,6 +11,7 @@ import warnings
 
 import pandas as pd
 
+from ...disclosure import blank_gaps, blank_suppressed
 from ...errors import ConvergenceWarning, NonrecoursError
 from ...estimation import QualityThresholds, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
@@ -36,10 +37,10 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []
     for g in groups:  # a few group columns; every right and level in one pass each
         r, c = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds)
-        counts.append(c.to_frame().rename(columns={g: "level"}).assign(group=g))
-        if r.domains[g].nunique() <= MAX_PAIRWISE_LEVELS:
-            pair_gaps.append(gap_between(r, g, adjust=an.adjust).to_frame().rename(columns={g: "level"})
-                             .assign(group=g))
+        counts.append(blank_suppressed(c.to_frame()).rename(columns={g: "level"}).assign(group=g))
+        if r.domains[g].nunique() <= MAX_PAIRWISE_LEVELS:  # published: no gap from a suppressed rate
+            gaps_g = blank_gaps(gap_between(r, g, adjust=an.adjust).to_frame(), r.to_frame(), g)
+            pair_gaps.append(gaps_g.rename(columns={g: "level"}).assign(group=g))
         for right in rights:  # one test per right and group (a handful)
             t = chisq_test(design, [right], [g], statistics=(an.statistic,)).to_frame()
             tests.append(t.assign(right=right, group=g))

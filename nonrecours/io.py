@@ -317,8 +317,9 @@ def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -> 
         if opts.encoding is not None:
             raw.decode(encoding)
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1  # where, by line number (the header is line 1)
         raise InputError(message("the file is not in the encoding given", where=where, expected=encoding,
-                                 found=f"byte {raw[exc.start]:#04x} at position {exc.start}",
+                                 found=f"byte {raw[exc.start]:#04x} on line {line}",
                                  hint="try --encoding cp1252 or --encoding utf-8, or leave it out to detect it")) from None
     if not head.strip():
         raise InputError(message("cannot read table", where=where, found="an empty file"))

@@ -196,3 +196,54 @@ def test_demo_and_example_study_suppress_below_11_respondents():
     assert re.search(r"^min_n = 11\b", example_study(seed=1), re.M)
     ex = (Path(__file__).resolve().parents[1] / "examples" / "study.toml").read_text(encoding="utf-8")
     assert re.search(r"^min_n = 11\b", ex, re.M)
+
+
+def _commands():
+    """Every command of the CLI (subcommands of groups included), as (name, click command)."""
+    import click
+    import typer.main
+
+    root = typer.main.get_command(app)
+    ctx = click.Context(root)
+    out = []
+    for name in root.list_commands(ctx):
+        cmd = root.get_command(ctx, name)
+        if isinstance(cmd, click.Group):
+            out += [(f"{name} {sub}", cmd.get_command(ctx, sub)) for sub in cmd.list_commands(ctx)]
+        else:
+            out.append((name, cmd))
+    return out
+
+
+def test_every_command_that_writes_has_overwrite():
+    """One rule for all commands, those of issues 13 and 14 (margins, respond, init, test, model) included."""
+    writers = []
+    for name, cmd in _commands():
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        if "--out" in opts or name == "init":
+            writers.append(name)
+            assert "--overwrite" in opts, name
+    assert {"margins", "respond", "init", "test", "model", "estimate"} <= set(writers)
+
+
+@pytest.mark.parametrize("args", [
+    ["margins", "s.csv", "--variables", "benefit", "--out", "o.csv"],
+    ["respond", "s.csv", "--seed", "1", "--rights", "cmuc,acs", "--out", "o.csv"],
+    ["init", "o.csv"],
+    ["test", "s.csv", "--right", "cmuc", "--by", "benefit", "--out", "o.csv"],
+    ["model", "s.csv", "--right", "cmuc", "--covariates", "benefit", "--out", "o.csv"],
+])
+def test_new_commands_refuse_an_existing_output_without_overwrite(tmp_path, monkeypatch, args):
+    df = _sample()
+    df["is_qpv"] = (df["territory"].str[1:].astype(int) % 2).astype(int)
+    df.to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "o.csv").write_text("old\n")
+    res = _invoke(tmp_path, monkeypatch, *args)
+    assert res.exit_code == 2 and "already exists" in res.stderr and "--overwrite" in res.stderr
+    assert (tmp_path / "o.csv").read_text() == "old\n"
+    res = _invoke(tmp_path, monkeypatch, *args, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o.csv").read_text() != "old\n"
+    if args[0] != "init":  # init reads no file
+        res = _invoke(tmp_path, monkeypatch, *[a if a != "o.csv" else "s.csv" for a in args], "--overwrite")
+        assert res.exit_code == 2 and "input" in res.stderr  # never an input, even with --overwrite

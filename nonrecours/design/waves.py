@@ -1,0 +1,177 @@
+r"""Samples across waves: independent, panel and rotating designs by permanent random numbers.
+
+Every wave is a stratified simple random sample without replacement drawn by
+*sequential SRS with permanent random numbers* (PRN; Ohlsson, 1995): each
+recipient carries a uniform number :math:`u_i` computed from its identifier and
+a PRN key, and stratum *h* takes the :math:`n_h` units with the smallest
+:math:`(u_i - s_h) \bmod 1`, :math:`s_h` the stratum's starting point. Since
+the :math:`u_i` are independent uniforms, every wave is exactly a stratified SRS
+(:math:`\pi_i = n_h / N_h`) whatever the scheme; the scheme only sets how much
+two waves overlap:
+
+- ``independent``: a new PRN key (the ``seed``): the waves are independent.
+- ``panel``: the previous key and starting points: the same recipients stay in
+  the sample as long as they remain in the frame and in their stratum; a share
+  ``share`` of the previous sample is lost by *attrition* at this wave and
+  replaced by the next units in PRN order.
+- ``rotating``: the previous key, the starting points shifted by
+  ``share * n_h / N_h``: about a share ``share`` of each stratum's sample is
+  renewed each wave.
+
+The sample records ``prn_seed`` and ``prn_start`` (to draw the next wave),
+``in_previous`` (1 when the recipient id was in the previous sample: the
+overlap) and ``scheme``.
+
+References
+----------
+Ohlsson, E. (1995). Coordination of samples using permanent random numbers.
+In *Business Survey Methods*, Wiley, ch. 9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_choice, check_columns, check_random_state
+from ..errors import InputError, OptionError, message
+from ._strata import index_strata
+from .allocation import Allocation
+from .selection import Sample, _assemble, _ids, _sizes_for
+
+__all__ = ["Scheme", "SCHEMES", "WAVE_COLUMNS", "select_wave", "prn"]
+
+Scheme = Literal["independent", "panel", "rotating"]
+SCHEMES = ("independent", "panel", "rotating")
+#: Columns added by :func:`select_wave` besides those of :func:`~nonrecours.design.selection.select`.
+WAVE_COLUMNS = ("prn_seed", "prn_start", "in_previous", "scheme")
+
+
+def prn(ids: pd.Series | np.ndarray, key: int) -> np.ndarray:
+    """Permanent random numbers in (0, 1) of the identifiers ``ids`` under PRN key ``key``.
+
+    A 64-bit hash of the identifier text (pandas' SipHash with a key made of
+    ``key``) mapped to ``(h >> 11 + 0.5) / 2**53``: the same id and key always
+    give the same number, and different ids behave as independent uniforms.
+
+    Examples
+    --------
+    >>> float(prn(np.array(["R0000001"]), 1)[0]) == float(prn(np.array(["R0000001"]), 1)[0])
+    True
+    """
+    from pandas.util import hash_array
+
+    text = np.asarray(pd.Series(ids).astype(str).to_numpy(dtype=object))
+    h = hash_array(text, hash_key=f"{int(key) % 10 ** 16:016d}", categorize=False)
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+
+
+def _previous(previous: pd.DataFrame | None, scheme: str, id_col: str) -> tuple[int | None, dict, np.ndarray]:
+    """PRN key, starting point per stratum label and ids of the previous sample."""
+    if previous is None:
+        return None, {}, np.zeros(0, dtype=object)
+    check_columns(previous, [id_col], role="id column", source="the previous sample")
+    ids = previous[id_col].astype(str).to_numpy(dtype=object)
+    if scheme == "independent":
+        return None, {}, ids
+    missing = [c for c in ("prn_seed", "prn_start", "stratum") if c not in previous.columns]
+    if missing:
+        raise InputError(message("the previous sample was not drawn with a wave scheme", where="option --previous",
+                                 expected="columns prn_seed, prn_start and stratum",
+                                 found=f"no column {', '.join(missing)}",
+                                 hint="draw the first wave with nonrecours sample --scheme panel (or rotating)"))
+    keys = pd.to_numeric(previous["prn_seed"], errors="coerce").dropna().unique()
+    if keys.size != 1:
+        raise InputError(message("the previous sample must have one PRN key", where="column 'prn_seed'",
+                                 expected="one value", found=f"{keys.size} values"))
+    starts = previous.groupby(previous["stratum"].astype(str))["prn_start"].first().astype(float).to_dict()
+    return int(keys[0]), starts, ids
+
+
+def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: list[str],
+                scheme: Scheme, seed: int, previous: pd.DataFrame | None = None, share: float = 0.0,
+                id_col: str = "id") -> Sample:
+    """Draw the sample of a wave, coordinated with the previous wave's sample.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        This wave's frame, one row per recipient with a unique ``id_col``.
+    sizes : Allocation, Series or mapping stratum label -> n_h
+        Sample size per stratum.
+    strata : list of str
+        Stratum columns.
+    scheme : {"independent", "panel", "rotating"}
+        How the sample relates to ``previous`` (see the module docstring).
+    seed : int
+        PRN key of a new sample (first wave, or ``independent``) and seed of the
+        attrition draws (``panel``).
+    previous : DataFrame, optional
+        The previous wave's sample (as written by ``nonrecours sample --scheme``);
+        without it, the first wave of a series.
+    share : float
+        ``panel``: share of the previous sample lost by attrition at this wave;
+        ``rotating``: share of the sample renewed. Ignored by ``independent``.
+    id_col : str
+        Recipient identifier, the link between waves.
+
+    Returns
+    -------
+    Sample
+        Columns of :func:`~nonrecours.design.selection.select` (``stratum``,
+        ``psu``, ``fpc``, ``pi``, ``weight``) plus :data:`WAVE_COLUMNS`.
+
+    Notes
+    -----
+    Stratum *h* takes the units with the :math:`n_h` smallest
+    :math:`(u_i - s_h) \\bmod 1`; excluded (attrited) units rank last. The
+    rotation shifts :math:`s_h` by ``share * n_h / N_h``, so that in a stable
+    stratum the oldest ``share`` of the sample leaves (those whose PRN lies in
+    the skipped interval) and as many units enter.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"id": [f"R{i}" for i in range(100)], "s": ["a"] * 50 + ["b"] * 50})
+    >>> w1 = select_wave(f, {"a": 10, "b": 10}, strata=["s"], scheme="panel", seed=1).data
+    >>> w2 = select_wave(f, {"a": 10, "b": 10}, strata=["s"], scheme="panel", seed=2, previous=w1).data
+    >>> int(w2["in_previous"].sum())
+    20
+    """
+    check_choice("--scheme", scheme, SCHEMES)
+    if not (0.0 <= float(share) < 1.0):
+        raise OptionError(message("share out of range", where="option --share", expected="a value in [0, 1)",
+                                  found=repr(share)))
+    ids = _ids(frame, id_col)
+    index = index_strata(frame, strata)
+    n = _sizes_for(index, sizes)
+    codes, N = index.codes, index.N
+    key, prev_start, prev_ids = _previous(previous, scheme, id_col)
+    if key is None:
+        key = int(seed)
+    labels = index.labels.astype(str)
+    start = np.array([prev_start.get(lab, 0.0) for lab in labels], dtype=float)  # loop over strata labels only
+    if scheme == "rotating" and previous is not None:
+        start = np.mod(start + share * n / np.maximum(N, 1), 1.0)
+    id_text = ids.astype(str).to_numpy(dtype=object)
+    in_prev = pd.Index(prev_ids).get_indexer(id_text) >= 0 if prev_ids.size else np.zeros(len(ids), bool)
+    v = np.mod(prn(id_text, key) - start[codes], 1.0)
+    if scheme == "panel" and previous is not None and share > 0:
+        rng = check_random_state(seed)
+        lost_prev = rng.random(prev_ids.size) < share  # one draw per previous-sample row, in file order
+        lost = pd.Index(prev_ids[lost_prev]).get_indexer(id_text) >= 0 if lost_prev.any() else np.zeros(len(ids), bool)
+        v = np.where(lost, 2.0 + v, v)  # ranked after every other unit of the stratum
+    order = np.lexsort((v, codes))
+    first = np.concatenate([[0], np.cumsum(N)[:-1]])
+    rank = np.empty(len(ids), np.int64)
+    rank[order] = np.arange(len(ids)) - first[codes[order]]
+    rows = np.flatnonzero(rank < n[codes])
+    pi = (n / N)[codes[rows]]
+    cols = {"stratum": index.labels[codes[rows]], "psu": id_text[rows].astype(str).astype(object),
+            "fpc": N[codes[rows]].astype(float), "pi": pi, "weight": 1.0 / pi,
+            "prn_seed": np.full(rows.size, key, dtype=np.int64), "prn_start": start[codes[rows]],
+            "in_previous": in_prev[rows].astype(np.int64), "scheme": np.full(rows.size, scheme, dtype=object)}
+    return Sample(_assemble(frame, rows, cols), f"prn-{scheme}", int(seed),
+                  "stratified SRS without replacement (fpc = N_h), coordinated by permanent random numbers")

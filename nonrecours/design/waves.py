@@ -129,6 +129,53 @@ def _previous(previous: pd.DataFrame | None, scheme: str, id_col: str) -> tuple[
     return int(keys[0]), starts, ids
 
 
+def coordinate(codes: np.ndarray, N: np.ndarray, n: np.ndarray, ids: np.ndarray, *, scheme: str, seed: int,
+               share: float, key: int | None, start: np.ndarray, previous_ids: np.ndarray,
+               has_previous: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows selected by PRN sequential SRS (the array core of :func:`select_wave`).
+
+    Parameters
+    ----------
+    codes, N, n : ndarray
+        Stratum code of each frame row, population and sample size of each stratum.
+    ids : ndarray of str
+        Identifiers of the frame rows.
+    scheme, seed, share
+        As in :func:`select_wave`.
+    key : int or None
+        PRN key of the previous sample (None: a new key, ``seed``).
+    start : ndarray
+        Starting point of each stratum in the previous wave (0 for new strata).
+    previous_ids : ndarray of str
+        Identifiers of the previous sample (empty without one).
+    has_previous : bool
+        Whether a previous sample is given.
+
+    Returns
+    -------
+    rows, start, key, in_previous
+        Selected rows (frame order), the starting points used, the PRN key, and
+        for every frame row whether its id was in the previous sample.
+    """
+    if key is None:
+        key = int(seed)
+    if scheme == "rotating" and has_previous:
+        start = np.mod(start + share * n / np.maximum(N, 1), 1.0)
+    in_prev = (pd.Index(previous_ids).get_indexer(ids) >= 0) if previous_ids.size else np.zeros(len(ids), bool)
+    v = np.mod(prn(ids, key) - start[codes], 1.0)
+    if scheme == "panel" and has_previous and share > 0:
+        rng = check_random_state(seed)
+        lost_prev = rng.random(previous_ids.size) < share  # one draw per previous-sample row, in file order
+        lost = (pd.Index(previous_ids[lost_prev]).get_indexer(ids) >= 0) if lost_prev.any() else np.zeros(len(ids), bool)
+        v = np.where(lost, 2.0 + v, v)  # ranked after every other unit of the stratum
+    order = np.lexsort((v, codes))
+    first = np.concatenate([[0], np.cumsum(N)[:-1]])
+    rank = np.empty(len(ids), np.int64)
+    rank[order] = np.arange(len(ids)) - first[codes[order]]
+    rows = np.flatnonzero(rank < n[codes])
+    return rows, start, int(key), in_prev
+
+
 def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: list[str],
                 scheme: Scheme, seed: int, previous: pd.DataFrame | None = None, share: float = 0.0,
                 id_col: str = "id") -> Sample:
@@ -185,27 +232,14 @@ def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str
     ids = _ids(frame, id_col)
     index = index_strata(frame, strata)
     n = _sizes_for(index, sizes)
-    codes, N = index.codes, index.N
     key, prev_start, prev_ids = _previous(previous, scheme, id_col)
-    if key is None:
-        key = int(seed)
+    id_text = ids.astype(str).to_numpy(dtype=object)
     labels = index.labels.astype(str)
     start = np.array([prev_start.get(lab, 0.0) for lab in labels], dtype=float)  # loop over strata labels only
-    if scheme == "rotating" and previous is not None:
-        start = np.mod(start + share * n / np.maximum(N, 1), 1.0)
-    id_text = ids.astype(str).to_numpy(dtype=object)
-    in_prev = pd.Index(prev_ids).get_indexer(id_text) >= 0 if prev_ids.size else np.zeros(len(ids), bool)
-    v = np.mod(prn(id_text, key) - start[codes], 1.0)
-    if scheme == "panel" and previous is not None and share > 0:
-        rng = check_random_state(seed)
-        lost_prev = rng.random(prev_ids.size) < share  # one draw per previous-sample row, in file order
-        lost = pd.Index(prev_ids[lost_prev]).get_indexer(id_text) >= 0 if lost_prev.any() else np.zeros(len(ids), bool)
-        v = np.where(lost, 2.0 + v, v)  # ranked after every other unit of the stratum
-    order = np.lexsort((v, codes))
-    first = np.concatenate([[0], np.cumsum(N)[:-1]])
-    rank = np.empty(len(ids), np.int64)
-    rank[order] = np.arange(len(ids)) - first[codes[order]]
-    rows = np.flatnonzero(rank < n[codes])
+    rows, start, key, in_prev = coordinate(index.codes, index.N, n, id_text, scheme=scheme, seed=seed, share=share,
+                                           key=key, start=start, previous_ids=prev_ids,
+                                           has_previous=previous is not None)
+    codes, N = index.codes, index.N
     pi = (n / N)[codes[rows]]
     cols = {"stratum": index.labels[codes[rows]], "psu": id_text[rows].astype(str).astype(object),
             "fpc": N[codes[rows]].astype(float), "pi": pi, "weight": 1.0 / pi,

@@ -174,47 +174,45 @@ def _wave_entries(design, stats: LinearStats) -> tuple[np.ndarray, np.ndarray, n
     return theta, Td, rows, cols, z
 
 
-def _labels(design, role: str) -> np.ndarray:
-    col = getattr(design, role)
-    if col is None:
-        return (np.full(design.n, "(all)", dtype=object) if role == "strata"
-                else np.arange(design.n).astype(str).astype(object))
-    return design.data[col].astype(str).to_numpy(dtype=object)
-
-
 def _fraction(design) -> np.ndarray | None:
+    """Sampling fraction of each stratum (None without FPC)."""
     st = design.structure
     if not st.has_fpc:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(st.N_h), st.n_h / st.N_h, 0.0)[st.stratum]
+        return np.where(np.isfinite(st.N_h), st.n_h / st.N_h, 0.0)
 
 
 def _union_design(d1, d2, key1: np.ndarray, key2: np.ndarray, lonely_psu: str, linked: bool):
-    """One design over the recipients of either wave (see the module docstring)."""
+    """One design over the recipients of either wave (see the module docstring), on integer codes."""
     from ..design.survey_design import SurveyDesign
 
     codes, uniq = pd.factorize(np.concatenate([key1, key2]))
     n1 = key1.size
     u1, u2 = codes[:n1], codes[n1:]
     U = uniq.size
-    s1, s2 = _labels(d1, "strata"), _labels(d2, "strata")
-    p1, p2 = _labels(d1, "psu"), _labels(d2, "psu")
-    if not linked:  # independent waves: each keeps its own strata
-        s1, s2 = "1:" + s1, "2:" + s2
-    stratum = np.empty(U, dtype=object)
-    psu = np.empty(U, dtype=object)
-    stratum[u1] = s1
-    psu[u1] = "1:" + p1
-    stratum[u2] = s2  # wave 2 wins for recipients of both waves
-    psu[u2] = "2:" + p2
-    f1, f2 = _fraction(d1), _fraction(d2)
+    st1, st2 = d1.structure, d2.structure
+    lab1 = np.asarray(st1.stratum_labels, dtype=object).astype(str)
+    lab2 = np.asarray(st2.stratum_labels, dtype=object).astype(str)
+    if linked:  # a stratum label shared by both waves is one stratum of the union
+        hc, _ = pd.factorize(np.concatenate([lab1, lab2]))
+        h1, h2 = hc[:lab1.size], hc[lab1.size:]
+    else:  # independent waves: each keeps its own strata
+        h1, h2 = np.arange(lab1.size), lab1.size + np.arange(lab2.size)
+    H = int(max(h1.max(initial=-1), h2.max(initial=-1))) + 1
+    stratum = np.empty(U, np.int64)
+    psu = np.empty(U, np.int64)
+    stratum[u1] = h1[st1.stratum]
+    psu[u1] = st1.psu
+    stratum[u2] = h2[st2.stratum]  # wave 2 wins for recipients of both waves
+    psu[u2] = st1.n_psu + st2.psu
     data = {"stratum": stratum, "psu": psu}
+    f1, f2 = _fraction(d1), _fraction(d2)
     if f1 is not None and f2 is not None:
-        frac = pd.Series(f1, index=s1).groupby(level=0).first()
-        frac = pd.concat([frac, pd.Series(f2, index=s2).groupby(level=0).first()])
-        frac = frac[~frac.index.duplicated(keep="last")]  # the wave-2 fraction of a stratum of both waves
-        data["fpc"] = frac.reindex(stratum).to_numpy(dtype=float)
+        frac = np.zeros(H)
+        frac[h1] = f1
+        frac[h2] = f2  # the wave-2 fraction of a stratum of both waves
+        data["fpc"] = frac[stratum]
     df = pd.DataFrame(data)
     try:
         design = SurveyDesign(df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None,

@@ -57,7 +57,7 @@ from .replicate import replicate_estimates
 from .results import VarianceFactor
 from .taylor import taylor_factor
 
-__all__ = ["ChangeResult", "estimate_change", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
+__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
 
 SCHEMES = ("independent", "panel", "rotating")
 VARIANCES = ("taylor", "replicate")
@@ -183,44 +183,137 @@ def _fraction(design) -> np.ndarray | None:
         return np.where(np.isfinite(st.N_h), st.n_h / st.N_h, 0.0)
 
 
-def _union_design(d1, d2, key1: np.ndarray, key2: np.ndarray, lonely_psu: str, linked: bool):
-    """One design over the recipients of either wave (see the module docstring), on integer codes."""
+def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool):
+    """One design over the recipients of any wave (see the module docstring), on integer codes.
+
+    Returns the design and, per wave, the union row of each of its rows.
+    """
     from ..design.survey_design import SurveyDesign
 
-    codes, uniq = pd.factorize(np.concatenate([key1, key2]))
-    n1 = key1.size
-    u1, u2 = codes[:n1], codes[n1:]
+    sizes = [k.size for k in keys]
+    codes, uniq = pd.factorize(np.concatenate(keys))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    u = [codes[bounds[t]:bounds[t + 1]] for t in range(len(keys))]
     U = uniq.size
-    st1, st2 = d1.structure, d2.structure
-    lab1 = np.asarray(st1.stratum_labels, dtype=object).astype(str)
-    lab2 = np.asarray(st2.stratum_labels, dtype=object).astype(str)
-    if linked:  # a stratum label shared by both waves is one stratum of the union
-        hc, _ = pd.factorize(np.concatenate([lab1, lab2]))
-        h1, h2 = hc[:lab1.size], hc[lab1.size:]
+    sts = [d.structure for d in designs]
+    labs = [np.asarray(st.stratum_labels, dtype=object).astype(str) for st in sts]
+    if linked:  # a stratum label shared by several waves is one stratum of the union
+        hc, _ = pd.factorize(np.concatenate(labs))
     else:  # independent waves: each keeps its own strata
-        h1, h2 = np.arange(lab1.size), lab1.size + np.arange(lab2.size)
-    H = int(max(h1.max(initial=-1), h2.max(initial=-1))) + 1
+        hc = np.arange(sum(lab.size for lab in labs))
+    hb = np.concatenate([[0], np.cumsum([lab.size for lab in labs])])
+    hs = [hc[hb[t]:hb[t + 1]] for t in range(len(labs))]
+    H = int(hc.max()) + 1
     stratum = np.empty(U, np.int64)
     psu = np.empty(U, np.int64)
-    stratum[u1] = h1[st1.stratum]
-    psu[u1] = st1.psu
-    stratum[u2] = h2[st2.stratum]  # wave 2 wins for recipients of both waves
-    psu[u2] = st1.n_psu + st2.psu
+    offset = 0
+    fracs = [_fraction(d) for d in designs]
+    frac = np.zeros(H)
+    for t, st in enumerate(sts):  # loop over waves: the latest wave wins for recipients of several
+        stratum[u[t]] = hs[t][st.stratum]
+        psu[u[t]] = offset + st.psu
+        offset += st.n_psu
+        if fracs[t] is not None:
+            frac[hs[t]] = fracs[t]
     data = {"stratum": stratum, "psu": psu}
-    f1, f2 = _fraction(d1), _fraction(d2)
-    if f1 is not None and f2 is not None:
-        frac = np.zeros(H)
-        frac[h1] = f1
-        frac[h2] = f2  # the wave-2 fraction of a stratum of both waves
+    if all(f is not None for f in fracs):
         data["fpc"] = frac[stratum]
     df = pd.DataFrame(data)
     try:
         design = SurveyDesign(df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None,
                               lonely_psu=lonely_psu)
     except DesignError as exc:
-        raise DesignError(message("the two waves do not stack into one design", where="WAVE1/WAVE2",
-                                  found=str(exc), hint="use the same design (strata, PSUs) in both waves")) from None
-    return design, u1, u2
+        raise DesignError(message("the waves do not stack into one design", where="WAVE files",
+                                  found=str(exc), hint="use the same design (strata, PSUs) in every wave")) from None
+    return design, u
+
+
+@dataclass(frozen=True, eq=False)
+class JointWaves:
+    """Estimates of T waves (T x K) and their joint covariance (columns ``t * K + k``)."""
+
+    levels: pd.DataFrame
+    by: tuple[str, ...]
+    rights: list[str]
+    theta: np.ndarray
+    counts: np.ndarray
+    overlap: np.ndarray
+    factor: VarianceFactor
+    psu_presence: sp.csc_matrix
+    stratum_presence: sp.csc_matrix
+    method: str
+    design_df: float
+
+    @property
+    def n_estimates(self) -> int:
+        """K = domains x rights."""
+        return self.theta.shape[1]
+
+
+def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, scheme: str = "panel",
+                id_col: str = "id", variance: str = "taylor", lonely_psu: str | None = None) -> JointWaves:
+    """Each wave's rates per domain x right and their joint covariance over all waves.
+
+    See :func:`estimate_change` (two waves) and the module docstring: the waves'
+    influence values are stacked by recipient id (by (wave, id) for independent
+    samples) into one union design handed to the Taylor engine, or re-estimated
+    with replicate weights carried across waves.
+    """
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("variance", variance, VARIANCES)
+    names, by_cols = list(rights), list(by)
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    keys = []
+    for k, d in enumerate(designs, start=1):
+        check_columns(d.data, [id_col, *names, *by_cols], role="column", source=f"wave {k}")
+        ids = d.data[id_col].astype(str).to_numpy(dtype=object)
+        if pd.Index(ids).has_duplicates:
+            raise InputError(message("duplicate recipient ids", where=f"wave {k}, column {id_col!r}",
+                                     expected="one row per recipient", hint="the waves are linked by this id"))
+        keys.append(ids if scheme != "independent" else (f"{k}:" + ids))
+    T = len(designs)
+    # common domain levels across the waves
+    allrows = (pd.concat([d.data[by_cols] for d in designs], ignore_index=True) if by_cols
+               else pd.DataFrame(index=range(sum(d.n for d in designs))))
+    dom = make_domains(allrows, by_cols)
+    bounds = np.concatenate([[0], np.cumsum([d.n for d in designs])])
+    from .estimators import _right_values
+
+    stats = [stack_variables(Domains(dom.codes[bounds[t]:bounds[t + 1]], dom.levels, dom.by), d.weights,
+                             [_right_values(d.data, r) for r in names], "ones") for t, d in enumerate(designs)]
+    K = stats[0].n_cols
+    out = [_wave_entries(d, s) for d, s in zip(designs, stats)]
+    theta = np.vstack([o[0] for o in out])
+    rule = lonely_psu if lonely_psu is not None else designs[-1].lonely_psu
+    union, u = _union_design(designs, keys, rule, scheme != "independent")
+    rows = np.concatenate([u[t][out[t][2]] for t in range(T)])
+    cols = np.concatenate([out[t][3] + t * K for t in range(T)])
+    z = np.concatenate([out[t][4] for t in range(T)])
+    jstats = LinearStats(rows=rows, cols=cols, num=z, den=None, n_cols=T * K)
+    # presence: the union rows holding entries of each wave's estimates
+    e_rows = np.concatenate([u[t][stats[t].rows] for t in range(T)])
+    e_cols = np.concatenate([stats[t].cols + t * K for t in range(T)])
+    pstats = LinearStats(rows=e_rows, cols=e_cols, num=np.ones(e_rows.size), den=None, n_cols=T * K)
+    psu_pres, str_pres = presence(union.structure, pstats)
+    if variance == "replicate":
+        factor = _replicate_factor(designs, stats, theta, scheme)
+        method = f"replicate ({designs[0].replicates.type})"
+        ddf = float(min(d.degf() for d in designs))
+    else:
+        cells = psu_cells(union.structure, jstats)
+        factor = taylor_factor(union, jstats, z, str_pres, psu_pres, cells=cells)
+        method = "taylor (joint linearisation over the union of the waves)"
+        ddf = union.degf()
+    counts = np.vstack([s.counts() for s in stats])
+    # eligible recipients present in consecutive waves, per estimate
+    overlap = np.zeros((T, K), np.int64)
+    for t in range(1, T):  # loop over waves
+        both = pd.MultiIndex.from_arrays([u[t - 1][stats[t - 1].rows], stats[t - 1].cols]).intersection(
+            pd.MultiIndex.from_arrays([u[t][stats[t].rows], stats[t].cols]))
+        overlap[t] = np.bincount(both.get_level_values(1).to_numpy(dtype=np.int64), minlength=K)
+    return JointWaves(levels=dom.levels, by=dom.by, rights=names, theta=theta, counts=counts, overlap=overlap,
+                      factor=factor, psu_presence=psu_pres, stratum_presence=str_pres, method=method, design_df=ddf)
 
 
 def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
@@ -274,70 +367,29 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
     >>> round(float(r.table["change"][0]), 4)
     0.3333
     """
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("variance", variance, VARIANCES)
     check_choice("df", df, ("domain", "inf"))
     level = check_level(level)
     names = [r.strip() for r in ([rights] if isinstance(rights, str) else rights) for r in r.split(",") if r.strip()]
     by_cols = [b.strip() for b in ([by] if isinstance(by, str) else (by or [])) for b in b.split(",") if b.strip()]
-    if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    keys = []
-    for k, d in ((1, wave1), (2, wave2)):
-        check_columns(d.data, [id_col, *names, *by_cols], role="column", source=f"wave {k}")
-        ids = d.data[id_col].astype(str).to_numpy(dtype=object)
-        if pd.Index(ids).has_duplicates:
-            raise InputError(message("duplicate recipient ids", where=f"wave {k}, column {id_col!r}",
-                                     expected="one row per recipient", hint="the waves are linked by this id"))
-        keys.append(ids if scheme != "independent" else (f"{k}:" + ids))
-    # common domain levels across the two waves
-    both = pd.concat([wave1.data[by_cols], wave2.data[by_cols]], ignore_index=True) if by_cols else \
-        pd.DataFrame(index=range(wave1.n + wave2.n))
-    dom = make_domains(both, by_cols)
-    n1 = wave1.n
-    doms = [Domains(dom.codes[:n1], dom.levels, dom.by), Domains(dom.codes[n1:], dom.levels, dom.by)]
-    from .estimators import _right_values
-
-    stats = [stack_variables(doms[k], d.weights, [_right_values(d.data, r) for r in names], "ones")
-             for k, d in enumerate((wave1, wave2))]
-    K = stats[0].n_cols
-    out = [_wave_entries(d, s) for d, s in zip((wave1, wave2), stats)]
-    theta1, theta2 = out[0][0], out[1][0]
-    rule = lonely_psu if lonely_psu is not None else wave2.lonely_psu
-    union, u1, u2 = _union_design(wave1, wave2, keys[0], keys[1], rule, scheme != "independent")
-    rows = np.concatenate([u1[out[0][2]], u2[out[1][2]]])
-    cols = np.concatenate([out[0][3], out[1][3] + K])
-    z = np.concatenate([out[0][4], out[1][4]])
-    jstats = LinearStats(rows=rows, cols=cols, num=z, den=None, n_cols=2 * K)
-    # presence: the union rows holding entries of each estimate (both waves' entries of estimate k)
-    e_rows = np.concatenate([u1[stats[0].rows], u2[stats[1].rows]])
-    e_cols = np.concatenate([stats[0].cols, stats[1].cols + K])
-    pstats = LinearStats(rows=e_rows, cols=e_cols, num=np.ones(e_rows.size), den=None, n_cols=2 * K)
-    psu_pres, str_pres = presence(union.structure, pstats)
-    if variance == "replicate":
-        factor = _replicate_factor(wave1, wave2, stats, theta1, theta2, scheme)
-        method = f"replicate ({wave1.replicates.type})"
-    else:
-        cells = psu_cells(union.structure, jstats)
-        factor = taylor_factor(union, jstats, z, str_pres, psu_pres, cells=cells)
-        method = "taylor (joint linearisation over the union of the waves)"
+    jw = joint_waves([wave1, wave2], names, by_cols, scheme=scheme, id_col=id_col, variance=variance,
+                     lonely_psu=lonely_psu)
+    factor, method = jw.factor, jw.method
+    theta1, theta2 = jw.theta
+    K = jw.n_estimates
     k = np.arange(K)
     v1, v2 = factor.covariances(k, k), factor.covariances(k + K, k + K)
     c12 = factor.covariances(k, k + K)
     var = np.maximum(v1 + v2 - 2 * c12, 0.0)
-    n_1 = stats[0].counts()
-    n_2 = stats[1].counts()
-    # recipients eligible (with an entry) in both waves, per estimate
-    both_rows = pd.MultiIndex.from_arrays([u1[stats[0].rows], stats[0].cols]).intersection(
-        pd.MultiIndex.from_arrays([u2[stats[1].rows], stats[1].cols]))
-    n_both = np.bincount(both_rows.get_level_values(1).to_numpy(dtype=np.int64), minlength=K)
+    n_1, n_2 = jw.counts
+    n_both = jw.overlap[1]
+    psu_pres, str_pres = jw.psu_presence, jw.stratum_presence
     # union presence per change column: PSUs and strata holding entries of either wave
     P = (psu_pres[:, :K] + psu_pres[:, K:]).tocsc()
     S = (str_pres[:, :K] + str_pres[:, K:]).tocsc()
     if df == "inf":
         dfs = np.full(K, np.inf)
     elif variance == "replicate":
-        dfs = np.full(K, float(min(wave1.degf(), wave2.degf())))
+        dfs = np.full(K, jw.design_df)
     else:
         dfs = (P.getnnz(axis=0) - S.getnnz(axis=0)).astype(float)
     change = theta2 - theta1
@@ -345,43 +397,43 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
     low, high, t, p = _wald(change, se, dfs, level)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = c12 / np.sqrt(v1 * v2)
-    D, V = dom.n_domains, len(names)
-    table = dom.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True)
+    D, V = len(jw.levels), len(names)
+    table = jw.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True)
     cols_out = {"right": np.tile(np.asarray(names, dtype=object), D), "n_1": n_1, "n_2": n_2, "n_both": n_both,
                 "estimate_1": theta1, "estimate_2": theta2, "change": change, "se": se, "se_1": np.sqrt(v1),
                 "se_2": np.sqrt(v2), "correlation": corr, "se_independent": np.sqrt(v1 + v2), "ci_low": low,
                 "ci_high": high, "df": dfs, "t": t, "p_value": p}
     table = table.assign(**cols_out)
     return ChangeResult(table=table, variance=factor, scheme=scheme, variance_method=method, level=level,
-                        by=tuple(by_cols), df_union=dfs)
+                        by=jw.by, df_union=dfs)
 
 
-def _replicate_factor(d1, d2, stats, theta1, theta2, scheme: str) -> VarianceFactor:
-    r1, r2 = d1.replicates, d2.replicates
-    if r1 is None or r2 is None:
-        raise OptionError(message("replicate variance needs replicate weights in both waves", where="option --variance",
-                                  hint="weight both waves with --replicates, or use --variance taylor"))
-    same = (r1.weights.shape[1] == r2.weights.shape[1] and r1.type == r2.type and np.isclose(r1.scale, r2.scale)
-            and np.allclose(r1.rscales, r2.rscales) and r1.mse == r2.mse)
+def _replicate_factor(designs, stats, theta: np.ndarray, scheme: str) -> VarianceFactor:
+    reps = [d.replicates for d in designs]
+    if any(r is None for r in reps):
+        raise OptionError(message("replicate variance needs replicate weights in every wave", where="option --variance",
+                                  hint="weight every wave with --replicates, or use --variance taylor"))
+    r0 = reps[0]
+    same = all(r.weights.shape[1] == r0.weights.shape[1] and r.type == r0.type and np.isclose(r.scale, r0.scale)
+               and np.allclose(r.rscales, r0.rscales) and r.mse == r0.mse for r in reps)
     if not same and scheme != "independent":
-        raise DesignError(message("the waves' replicate weights are not carried across waves", where="WAVE1/WAVE2",
+        raise DesignError(message("the waves' replicate weights are not carried across waves", where="WAVE files",
                                   expected="the same number, type and scales of replicates",
                                   hint="use --variance taylor"))
     blocks = []
-    for reps, st, theta in ((r1, stats[0], theta1), (r2, stats[1], theta2)):
-        th = replicate_estimates(st, reps.weights)
+    for r, st, th0 in zip(reps, stats, theta):  # loop over waves
+        th = replicate_estimates(st, r.weights)
         ok = np.isfinite(th)
-        if reps.mse:
-            centre = theta
+        if r.mse:
+            centre = th0
         else:
-            use = ok & (reps.rscales > 0)[:, None]
+            use = ok & (r.rscales > 0)[:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
-        blocks.append(np.where(ok, th - centre, 0.0) * np.sqrt(reps.scale * reps.rscales)[:, None])
-    K = theta1.size
+        blocks.append(sp.csc_matrix(np.where(ok, th - centre, 0.0) * np.sqrt(r.scale * r.rscales)[:, None]))
+    T, K = theta.shape
     if scheme == "independent":  # no shared replicate: block diagonal
-        A = sp.bmat([[sp.csc_matrix(blocks[0]), None], [None, sp.csc_matrix(blocks[1])]], format="csc")
-        A = sp.csc_matrix(A, shape=(blocks[0].shape[0] + blocks[1].shape[0], 2 * K))
+        A = sp.block_diag(blocks, format="csc")
     else:
-        A = sp.csc_matrix(np.hstack(blocks))
-    return VarianceFactor(A=A, B=sp.csc_matrix((1, 2 * K)), mult=np.ones(2 * K))
+        A = sp.hstack(blocks, format="csc")
+    return VarianceFactor(A=A, B=sp.csc_matrix((1, T * K)), mult=np.ones(T * K))

@@ -44,7 +44,7 @@ def test_schemes_overlap(frame):
 def test_inclusion_probabilities_of_a_rotating_wave(frame):
     """Each wave stays a stratified SRS: every unit has pi = n_h / N_h (Monte Carlo, 400 draws, 5 SE bound)."""
     hits = np.zeros(len(frame))
-    R = 400
+    R = 200
     for r in range(R):
         a = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=r).data
         b = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=r, previous=a, share=0.3).data

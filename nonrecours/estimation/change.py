@@ -53,7 +53,7 @@ from .._checks import check_choice, check_columns, check_level
 from ..errors import DesignError, InputError, OptionError, message
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, calibration_terms, influence_values, point_estimates
-from .replicate import replicate_estimates
+from .replicate import replicate_estimates, replicate_factor
 from .results import VarianceFactor
 from .taylor import taylor_factor
 
@@ -157,12 +157,18 @@ def _wald(est: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
 
 
 def _wave_entries(design, stats: LinearStats) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Estimates, entry rows, columns and (calibration-residualised) influence values of one wave."""
+    """Estimates, their variances under the wave's own design, entry rows, columns and
+    (calibration-residualised) influence values of one wave."""
     w = design.weights
     _, Td, theta = point_estimates(stats, w)
     z = influence_values(stats, w, theta, Td)
     z = np.where(np.isfinite(z), z, 0.0)
     rows, cols = stats.rows, stats.cols
+    if design.replicates is not None:
+        own = replicate_factor(design.replicates, stats, theta).variances()
+    else:
+        psu_pres, str_pres = presence(design.structure, stats)
+        own = taylor_factor(design, stats, z, str_pres, psu_pres).variances()
     cal = calibration_terms(design.calibration, rows, cols, z, stats.n_cols)
     if cal is not None:  # residuals x - w X beta touch every row: dense n x K
         L, R = cal
@@ -171,7 +177,7 @@ def _wave_entries(design, stats: LinearStats) -> tuple[np.ndarray, np.ndarray, n
         Z -= L @ R
         rows, cols = np.nonzero(Z)
         z = Z[rows, cols]
-    return theta, Td, rows, cols, z
+    return theta, own, rows, cols, z
 
 
 def _fraction(design) -> np.ndarray | None:
@@ -230,12 +236,18 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
 
 @dataclass(frozen=True, eq=False)
 class JointWaves:
-    """Estimates of T waves (T x K) and their joint covariance (columns ``t * K + k``)."""
+    """Estimates of T waves (T x K) and their joint covariance (columns ``t * K + k``).
+
+    ``own_variance`` (T x K) holds each wave's variances under its own design
+    (what ``nonrecours estimate`` reports); the joint factor's diagonal may
+    differ slightly where the union pools strata of several waves.
+    """
 
     levels: pd.DataFrame
     by: tuple[str, ...]
     rights: list[str]
     theta: np.ndarray
+    own_variance: np.ndarray
     counts: np.ndarray
     overlap: np.ndarray
     factor: VarianceFactor
@@ -285,6 +297,7 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
     K = stats[0].n_cols
     out = [_wave_entries(d, s) for d, s in zip(designs, stats)]
     theta = np.vstack([o[0] for o in out])
+    own = np.vstack([o[1] for o in out])
     rule = lonely_psu if lonely_psu is not None else designs[-1].lonely_psu
     union, u = _union_design(designs, keys, rule, scheme != "independent")
     rows = np.concatenate([u[t][out[t][2]] for t in range(T)])
@@ -312,7 +325,8 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
         both = pd.MultiIndex.from_arrays([u[t - 1][stats[t - 1].rows], stats[t - 1].cols]).intersection(
             pd.MultiIndex.from_arrays([u[t][stats[t].rows], stats[t].cols]))
         overlap[t] = np.bincount(both.get_level_values(1).to_numpy(dtype=np.int64), minlength=K)
-    return JointWaves(levels=dom.levels, by=dom.by, rights=names, theta=theta, counts=counts, overlap=overlap,
+    return JointWaves(levels=dom.levels, by=dom.by, rights=names, theta=theta, own_variance=own, counts=counts,
+                      overlap=overlap,
                       factor=factor, psu_presence=psu_pres, stratum_presence=str_pres, method=method, design_df=ddf)
 
 

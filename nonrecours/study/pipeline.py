@@ -180,7 +180,10 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     _check_folder(folder, inputs, overwrite)
     timer = _Timer(progress, total=len(stages.STAGES) + 2)
 
+    from .stages.follow_up import check_runs
+
     state: dict[str, Any] = {key: {} for key in _MERGED}
+    state["runs"] = check_runs(cfg)  # earlier runs of a follow-up, their manifests checked, before any work
     notes: list[str] = []
     for name, func in stages.STAGES:
         with timer(name), warnings.catch_warnings(record=True) as caught:
@@ -213,7 +216,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
         files["report.html"] = write_text(render_report(tables, provenance, lang=lang,
-                                                        extra_sections=_extra_sections(tables, lang)),
+                                                        extra_sections=_extra_sections(tables, lang, cfg)),
                                           folder / "report.html",
                                           option="output.folder", inputs=input_paths)
         (folder / "publication").mkdir(exist_ok=True)
@@ -227,7 +230,8 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
 
 
-def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str, str]]:
+def _extra_sections(tables: Mapping[str, Any], lang: str,
+                    cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
     """The sections rendered by their own modules, for the stages that ran."""
     from ..report.html import section_parts
 
@@ -235,6 +239,10 @@ def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
         sections.append(section_parts(section_analysis.render(tables, lang)))
+    if "follow_up_yearly" in tables:  # a year of a series ([follow_up] with earlier runs)
+        from ..report import section_followup
+        scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"
+        sections.append(section_parts(section_followup.render(tables, lang, scheme=scheme)))
     return sections
 
 
@@ -245,7 +253,12 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
     if cfg.source is not None:
         study["sha256"] = file_record(cfg.source)["sha256"]
     est = cfg.estimation
-    return {
+    out: dict[str, Any] = {}
+    if cfg.follow_up is not None:
+        out["follow_up"] = {"year": cfg.follow_up.year, "scheme": cfg.follow_up.scheme, "share": cfg.follow_up.share,
+                            "runs": [{"year": r["year"], "folder": os.path.relpath(r["folder"], base or Path.cwd()),
+                                      "manifest_sha256": r["manifest_sha256"]} for r in state.get("runs", [])]}
+    return out | {
         "title": cfg.title,
         "study_file": study,
         "versions": package_versions(),

@@ -178,14 +178,14 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
-    timer = _Timer(progress, total=len(stages.STAGES) + 2)
-
     from .stages.follow_up import check_runs
 
     state: dict[str, Any] = {key: {} for key in _MERGED}
     state["runs"] = check_runs(cfg)  # earlier runs of a follow-up, their manifests checked, before any work
+    active = [(n, f) for n, f in stages.STAGES if n != "follow_up" or state["runs"]]
+    timer = _Timer(progress, total=len(active) + 2)
     notes: list[str] = []
-    for name, func in stages.STAGES:
+    for name, func in active:
         with timer(name), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             updates = func(cfg, state)
@@ -203,7 +203,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
         folder.mkdir(parents=True, exist_ok=True)
         input_paths = list(inputs.values())
         files: dict[str, Path] = {}
-        for name in OUTPUT_TABLES:
+        from .stages.follow_up import FOLLOW_UP_TABLES
+
+        for name in OUTPUT_TABLES + FOLLOW_UP_TABLES:  # the follow-up tables when the study has [follow_up]
             path = folder / f"{name}.csv"
             if name in state["tables"]:
                 files[path.name] = write_table(state["tables"][name], path, option="output.folder",

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from .._checks import check_choice, check_level, parse_list
+from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
 from ..errors import OptionError, message
 from ..io import check_table_output, read_table, write_table
 from ._common import echo_table, handle_errors
@@ -27,7 +28,7 @@ def _scheme(value: str | None, data) -> str:  # noqa: ANN001
     from ..estimation.change import SCHEMES
 
     if value is not None:
-        return check_choice("--scheme", value, SCHEMES)
+        return check_option("--scheme", value, WaveScheme)
     if "scheme" in data.columns:
         found = data["scheme"].dropna().astype(str).unique()
         if found.size == 1 and found[0] in SCHEMES:
@@ -47,25 +48,25 @@ def change(
     gap: Optional[str] = typer.Option(None, "--gap", help="Net change of the gap between two levels of a domain "
                                       "column (difference in differences): COLUMN (last minus first level, is_qpv: "
                                       "QPV minus the rest) or COLUMN=A,B."),
-    scheme: Optional[str] = typer.Option(None, "--scheme", help="independent, panel or rotating [default: the "
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
                                          "'scheme' column of WAVE2, else panel]."),
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
-    variance: str = typer.Option("taylor", "--variance", help="taylor (joint linearisation) or replicate (replicate "
-                                 "weights of both weighted files, carried across waves)."),
+    variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}: joint linearisation, "
+                                 "or the replicate weights of both weighted files, carried across waves."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (union design) or inf (normal)."),
-    lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Lonely-PSU rule of the union design."),
+    lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Lonely-PSU rule of the union design: "
+                                   f"{choices_text(LonelyPSURule)}."),
     out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
                                        "difference-in-differences table goes beside it as <stem>_did<suffix>."),
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
-    from ..design.survey_design import LONELY_PSU_RULES
-    from ..estimation.change import VARIANCES, estimate_change
+    from ..estimation.change import estimate_change
     from .estimate import _design, _gap_option
 
-    check_choice("--variance", variance, VARIANCES)
+    check_option("--variance", variance, ChangeVariance)
     check_choice("--df", df, ("domain", "inf"))
-    check_choice("--lonely-psu", lonely_psu, LONELY_PSU_RULES)
+    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")

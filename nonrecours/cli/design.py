@@ -14,7 +14,7 @@ import typer
 
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_table_output, read_table, write_table
-from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
+from ..options import AllocationMethod, RateCombination, SelectionMethod, WaveScheme, check_option, choices_text
 from ._common import decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option, table_options
 
 
@@ -117,7 +117,7 @@ def sample_command(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
-    scheme: Optional[str] = typer.Option(None, "--scheme", help="Wave design: independent, panel or rotating "
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"Wave design: {choices_text(WaveScheme)} "
                                          "(stratified SRS by permanent random numbers; see --previous)."),
     previous: Optional[Path] = typer.Option(None, "--previous", help="The previous wave's sample (drawn with "
                                             "--scheme); the overlap is recorded by recipient id in in_previous."),
@@ -137,9 +137,7 @@ def sample_command(
         raise OptionError(message("a previous sample needs a wave scheme", where="option --previous",
                                   hint="add --scheme independent, panel or rotating"))
     if scheme is not None:
-        from ..design.waves import SCHEMES
-
-        check_choice("--scheme", scheme, SCHEMES)
+        check_option("--scheme", scheme, WaveScheme)
         if m != "srswor":
             raise OptionError(message("wave schemes draw stratified SRS samples", where="option --method",
                                       expected="srswor (the default) with --scheme", found=repr(method)))

@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from .._checks import check_choice, check_level, parse_list, parse_mapping
+from .._checks import check_level, parse_list, parse_mapping
+from ..options import ChangeVariance, WaveScheme, check_option, choices_text
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
 from ._common import echo_table, handle_errors
@@ -62,10 +63,10 @@ def series(
                                         "(territory, departement, rights) or counts tables (territory, departement, "
                                         "right, n_eligible, n_takers): 2014=a.csv,2015=b.csv,..."),
     by: Optional[str] = typer.Option(None, "--by", help="Domain columns of the survey series (e.g. is_qpv)."),
-    scheme: Optional[str] = typer.Option(None, "--scheme", help="independent, panel or rotating [default: the "
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
                                          "'scheme' column of the last wave, else panel]."),
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
-    variance: str = typer.Option("taylor", "--variance", help="taylor or replicate."),
+    variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
                                  "any year are suppressed in every year."),
@@ -73,9 +74,7 @@ def series(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Series over years: yearly take-up, changes, trend test; territorial admin rates with consistent suppression."""
-    from ..estimation.change import VARIANCES
-
-    check_choice("--variance", variance, VARIANCES)
+    check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import write_bytes, write_json, write_table
-from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
+from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
 from ._common import echo_table, handle_errors, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
@@ -58,7 +58,7 @@ def validate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = quiet_option(),
     change: Optional[str] = typer.Option(None, "--change", help="Check change estimates instead: two waves "
-                                         "(2014, 2015) drawn with this scheme (independent, panel or rotating); "
+                                         f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "
                                          "SE of the change vs its empirical SD and coverage, by is_qpv."),
     share: float = typer.Option(0.0, "--share", help="With --change: attrition (panel) or rotation (rotating) share."),
 ) -> None:
@@ -98,13 +98,11 @@ def validate(
 
 def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,
                      rights: str | None, level: float, out: Path | None, overwrite: bool) -> None:
-    from ..design.waves import SCHEMES
+    from ..options import check_option
     from ..simulate.waves import simulate_waves
     from ..validation.change import validate_change
 
-    from .._checks import check_choice
-
-    check_choice("--change", scheme, SCHEMES)
+    check_option("--change", scheme, WaveScheme)
     paths = _out_dir(out, overwrite) if out is not None else None
     w = simulate_waves(territories, (2014, 2015), seed=seed)
     f1, f2 = (p.recipients for p in w.populations)

@@ -31,21 +31,20 @@ In *Business Survey Methods*, Wiley, ch. 9.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_columns, check_random_state
+from .._checks import check_columns, check_random_state
 from ..errors import InputError, OptionError, message
+from ..options import WaveScheme, check_option, choices
 from ._strata import index_strata
 from .allocation import Allocation
 from .selection import Sample, _assemble, _ids, _sizes_for
 
 __all__ = ["Scheme", "SCHEMES", "WAVE_COLUMNS", "select_wave", "prn"]
 
-Scheme = Literal["independent", "panel", "rotating"]
-SCHEMES = ("independent", "panel", "rotating")
+Scheme = WaveScheme
+SCHEMES = choices(WaveScheme)
 #: Columns added by :func:`select_wave` besides those of :func:`~nonrecours.design.selection.select`.
 WAVE_COLUMNS = ("prn_seed", "prn_start", "in_previous", "scheme")
 
@@ -225,7 +224,7 @@ def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str
     >>> int(w2["in_previous"].sum())
     20
     """
-    check_choice("--scheme", scheme, SCHEMES)
+    scheme = check_option("--scheme", scheme, WaveScheme)
     if not (0.0 <= float(share) < 1.0):
         raise OptionError(message("share out of range", where="option --share", expected="a value in [0, 1)",
                                   found=repr(share)))

@@ -51,6 +51,7 @@ from scipy import stats as sps
 
 from .._checks import check_choice, check_columns, check_level
 from ..errors import DesignError, InputError, OptionError, message
+from ..options import ChangeVariance, WaveScheme, check_option, choices
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, calibration_terms, influence_values, point_estimates
 from .replicate import replicate_estimates, replicate_factor
@@ -59,8 +60,8 @@ from .taylor import taylor_factor
 
 __all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
 
-SCHEMES = ("independent", "panel", "rotating")
-VARIANCES = ("taylor", "replicate")
+SCHEMES = choices(WaveScheme)
+VARIANCES = choices(ChangeVariance)
 CHANGE_COLUMNS = ("right", "n_1", "n_2", "n_both", "estimate_1", "estimate_2", "change", "se", "se_1", "se_2",
                   "correlation", "se_independent", "ci_low", "ci_high", "df", "t", "p_value")
 DID_COLUMNS = ("right", "gap_1", "gap_2", "did", "se", "ci_low", "ci_high", "df", "t", "p_value")
@@ -271,8 +272,8 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
     samples) into one union design handed to the Taylor engine, or re-estimated
     with replicate weights carried across waves.
     """
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("variance", variance, VARIANCES)
+    scheme = check_option("scheme", scheme, WaveScheme)
+    variance = check_option("variance", variance, ChangeVariance)
     names, by_cols = list(rights), list(by)
     if not names:
         raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
@@ -331,8 +332,8 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
 
 
 def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    scheme: Literal["independent", "panel", "rotating"] = "panel", id_col: str = "id",
-                    variance: Literal["taylor", "replicate"] = "taylor", level: float = 0.95,
+                    scheme: str = "panel", id_col: str = "id",
+                    variance: str = "taylor", level: float = 0.95,
                     df: Literal["domain", "inf"] = "domain", lonely_psu: str | None = None) -> ChangeResult:
     r"""Change of take-up rates between two waves, per domain and right, with the joint-linearisation SE.
 

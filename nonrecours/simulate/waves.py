@@ -21,7 +21,7 @@ from scipy.special import expit, logit
 from ..errors import OptionError, OutputError, message
 from ..io import write_json
 from .params import RIGHTS, SimulationParams
-from .population import FORMATS, Population, _truth, check_outputs, simulate_population
+from .population import Population, _truth, check_outputs, simulate_population
 
 __all__ = ["WaveParams", "Waves", "simulate_waves", "parse_years"]
 

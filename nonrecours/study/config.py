@@ -39,7 +39,8 @@ from typing import Any
 from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
                        CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
-                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, choices)
+                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
+                       choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -289,7 +290,7 @@ class FollowUpConfig:
                                   "study file), each with its manifest.json")
     scheme: str = opt("panel", doc="how this run's sample relates to the previous run's: independent, panel "
                       "(same recipients, attrition) or rotating (a share renewed)",
-                      choices=("independent", "panel", "rotating"))
+                      choices=choices(WaveScheme))
     share: float = opt(0.0, doc="attrition share (panel) or renewed share (rotating)", lo=0.0, hi=0.99)
     by: tuple[str, ...] = opt(("is_qpv",), doc="domain columns of the series (QPV vs rest)")
     territory: str = opt("territory", doc="column of the territories whose change is ranked")

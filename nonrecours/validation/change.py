@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice
 from ..design.survey_design import SurveyDesign
-from ..design.waves import SCHEMES, coordinate
+from ..design.waves import coordinate
+from ..options import WaveScheme, check_option
 from ..errors import OptionError, message
 from ..estimation.change import estimate_change
 
@@ -130,7 +130,7 @@ def validate_change(frame1: pd.DataFrame, frame2: pd.DataFrame, *, scheme: str, 
     Monte Carlo error of a coverage is :math:`\\sqrt{c(1-c)/R}`; that of the SE/SD
     ratio is about :math:`1/\\sqrt{2R}`.
     """
-    check_choice("scheme", scheme, SCHEMES)
+    check_option("scheme", scheme, WaveScheme)
     if replications < 2:
         raise OptionError(message("at least 2 replications are needed", where="option --replications",
                                   found=repr(replications)))

@@ -101,3 +101,44 @@ def test_errors():
         estimate_change(d1, d2, "cmuc", scheme="cohort")
     with pytest.raises(OptionError, match="replicate"):
         estimate_change(d1, d2, "cmuc", variance="replicate")
+
+
+def _with_bootstrap(d1, d2, R=300, seed=4, carried=True):
+    """Rao-Wu-type bootstrap multipliers per stratum; carried across waves by recipient id when ``carried``."""
+    from nonrecours.design.survey_design import Replicates
+
+    rng = np.random.default_rng(seed)
+    out = []
+    mult = None
+    for k, d in enumerate((d1, d2)):
+        data = d.data
+        if mult is None or not carried:
+            n_h = data.groupby("stratum")["id"].transform("size").to_numpy()
+            # resample n_h - 1 of n_h units with replacement in every stratum, R times
+            m = np.zeros((len(data), R))
+            for h, idx in data.groupby("stratum").indices.items():  # loop over 3 strata of the test data
+                draws = rng.integers(0, idx.size, (idx.size - 1, R))
+                for r in range(R):
+                    m[idx, r] = np.bincount(draws[:, r], minlength=idx.size)
+            mult = pd.DataFrame(m * (n_h / (n_h - 1))[:, None], index=data["id"].to_numpy())
+        W = d.weights[:, None] * mult.loc[data["id"].to_numpy()].to_numpy()
+        reps = Replicates(weights=W, type="bootstrap", scale=1.0 / (R - 1), rscales=np.ones(R), mse=False)
+        out.append(SurveyDesign(data, weight="weight", strata="stratum", fpc="fpc", replicates=reps))
+    return out
+
+
+def test_replicate_weights_across_waves():
+    d1, d2 = _panel()
+    # independent waves: each wave's own replicate variance, summed (exact)
+    r1, r2 = _with_bootstrap(d1, d2, carried=False)
+    ind = estimate_change(r1, r2, ["cmuc", "acs"], "is_qpv", scheme="independent", variance="replicate").table
+    e1 = estimate_rates(r1, ["cmuc", "acs"], "is_qpv", df="inf")
+    e2 = estimate_rates(r2, ["cmuc", "acs"], "is_qpv", df="inf")
+    np.testing.assert_allclose(ind["se"], np.sqrt(e1.raw_se ** 2 + e2.raw_se ** 2), rtol=1e-12)
+    # replicates carried across the waves of a panel: the covariance enters, close to the Taylor one
+    c1, c2 = _with_bootstrap(d1, d2, carried=True)
+    rep = estimate_change(c1, c2, ["cmuc", "acs"], "is_qpv", scheme="panel", variance="replicate").table
+    tay = estimate_change(d1, d2, ["cmuc", "acs"], "is_qpv", scheme="panel").table
+    assert (rep["correlation"] > 0.2).all()
+    np.testing.assert_allclose(rep["se"], tay["se"], rtol=0.2)  # bootstrap of 300 replicates, n = 120
+    assert "replicate" in estimate_change(c1, c2, "cmuc", scheme="panel", variance="replicate").variance_method

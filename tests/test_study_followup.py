@@ -97,3 +97,20 @@ def test_section_in_french(runs):
     assert set(section_followup.TEXT["en"]) == set(section_followup.TEXT["fr"])
     assert "Follow-up over the years" in en
     assert section_followup.fmt_pct(0.617, "fr") == "61,7\u202f%"
+
+
+@pytest.mark.slow
+def test_demo_years_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "study_2015.toml").is_file() and (out / "population" / "waves.json").is_file()
+    html = (out / "results" / "2015" / "report.html").read_text()
+    assert '<section id="follow-up">' in html
+    assert "Changes of take-up" in r.output
+    r = CliRunner().invoke(app, ["demo", "--years", "2014", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--years" in r.output

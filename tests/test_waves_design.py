@@ -42,13 +42,26 @@ def test_schemes_overlap(frame):
 
 
 def test_inclusion_probabilities_of_a_rotating_wave(frame):
-    """Each wave stays a stratified SRS: every unit has pi = n_h / N_h (Monte Carlo, 400 draws, 5 SE bound)."""
+    """Each wave stays a stratified SRS: every unit has pi = n_h / N_h (Monte Carlo, 400 draws, 5 SE bound).
+
+    Draws through ``coordinate``, the array core of ``select_wave`` (checked equal to it below).
+    """
+    from nonrecours.design.waves import coordinate
+
+    codes = (frame["s"] == "b").to_numpy().astype(np.int64)
+    N, n = np.array([4000, 2000]), np.array([400, 100])
+    ids = frame["id"].to_numpy(dtype=object)
     hits = np.zeros(len(frame))
-    R = 200
+    R = 400
     for r in range(R):
-        a = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=r).data
-        b = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=r, previous=a, share=0.3).data
-        hits[b["id"].str[1:].astype(int).to_numpy()] += 1
+        rows1, start, key, _ = coordinate(codes, N, n, ids, scheme="rotating", seed=r, share=0.3, key=None,
+                                          start=np.zeros(2), previous_ids=np.zeros(0, object), has_previous=False)
+        rows2, *_ = coordinate(codes, N, n, ids, scheme="rotating", seed=r, share=0.3, key=key, start=start,
+                               previous_ids=ids[rows1], has_previous=True)
+        hits[rows2] += 1
+    a = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=R - 1).data
+    b = select_wave(frame, SIZES, strata=["s"], scheme="rotating", seed=R - 1, previous=a, share=0.3).data
+    assert set(b["id"]) == set(ids[rows2])
     p = hits / R
     for sl, pi in ((slice(0, 4000), 0.1), (slice(4000, 6000), 0.05)):
         m = p[sl].mean()

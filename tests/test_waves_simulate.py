@@ -1,8 +1,5 @@
 """Waves of the synthetic population (nonrecours.simulate.waves) and ``simulate --years``."""
 
-import sys
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -65,13 +62,17 @@ def test_parse_years():
 
 
 def test_cli_years_identical_files(tmp_path):
-    cmd = [sys.executable, "-m", "nonrecours", "simulate", "--territories", "8", "--seed", "4", "--years", "2014-2015"]
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    cmd = ["simulate", "--territories", "8", "--seed", "4", "--years", "2014-2015"]
     for d in ("a", "b"):
-        r = subprocess.run(cmd + ["--out", str(tmp_path / d)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+        r = CliRunner().invoke(app, cmd + ["--out", str(tmp_path / d)])
+        assert r.exit_code == 0, r.output
     for y in ("2014", "2015"):
         for f in ("recipients.csv", "truth.csv", "territories.csv"):
             assert (tmp_path / "a" / y / f).read_bytes() == (tmp_path / "b" / y / f).read_bytes()
     assert (tmp_path / "a" / "waves.json").exists()
-    r = subprocess.run(cmd + ["--out", str(tmp_path / "a")], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = CliRunner().invoke(app, cmd + ["--out", str(tmp_path / "a")])
+    assert r.exit_code == 2 and "--overwrite" in r.output

@@ -114,3 +114,19 @@ def test_demo_years_cli(tmp_path):
     assert "Changes of take-up" in r.output
     r = CliRunner().invoke(app, ["demo", "--years", "2014", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--years" in r.output
+
+
+def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    _, first, second = runs
+    out = tmp_path / "series"
+    r = CliRunner().invoke(app, ["series", "--rights", "cmuc,acs,tpn,tss", "--by", "is_qpv", "--runs",
+                                 f"{first.folder},{second.folder}", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(out / "series_changes.csv")
+    want = second.tables["follow_up_changes"]
+    pd.testing.assert_series_equal(got["se"], want["se"], check_names=False, rtol=1e-12)
+    pd.testing.assert_series_equal(got["change"], want["change"], check_names=False, rtol=1e-12)

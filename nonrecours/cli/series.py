@@ -59,6 +59,9 @@ def series(
     rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
     waves: Optional[str] = typer.Option(None, "--waves", help="Samples or weighted files per year: "
                                         "2014=s14.csv,2015=s15.csv,... (survey series)."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Output folders of study runs (with [follow_up] year), "
+                                       "comma-separated, oldest first: their manifests are checked (SHA-256) and "
+                                       "their weighted samples (weights.csv) form the waves."),
     admin: Optional[str] = typer.Option(None, "--admin", help="Administrative files per year: recipients files "
                                         "(territory, departement, rights) or counts tables (territory, departement, "
                                         "right, n_eligible, n_takers): 2014=a.csv,2015=b.csv,..."),
@@ -80,9 +83,23 @@ def series(
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
     admin_files = _years(admin, "--admin") if admin else {}
+    run_list = []
+    if runs:
+        if wave_files:
+            raise OptionError(message("give the waves as files or as study runs, not both", where="options --waves / --runs"))
+        from ..study.stages.follow_up import read_run
+
+        run_list = [read_run(Path(r), f"--runs {r}") for r in parse_list(runs, option="--runs")]
+        years = [r["year"] for r in run_list]
+        if years != sorted(set(years)):
+            raise OptionError(message("the runs' years must increase", where="option --runs",
+                                      found=", ".join(map(str, years))))
+        wave_files = {r["year"]: r["folder"] / "weights.csv" for r in run_list}
+        if scheme is None and run_list[-1]["scheme"]:
+            scheme = run_list[-1]["scheme"]
     if not wave_files and not admin_files:
-        raise OptionError(message("nothing to do", where="options --waves / --admin",
-                                  hint="give survey waves (--waves) or administrative years (--admin)"))
+        raise OptionError(message("nothing to do", where="options --waves / --runs / --admin",
+                                  hint="give survey waves (--waves or --runs) or administrative years (--admin)"))
     if wave_files and len(wave_files) < 2:
         raise OptionError(message("a series needs at least two waves", where="option --waves",
                                   found=f"{len(wave_files)} wave"))
@@ -99,8 +116,13 @@ def series(
         roles = {"weight": None, "strata": None, "psu": None, "ssu": None, "fpc": None, "fpc2": None}
         datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
         sch = _scheme(scheme, datas[max(datas)])
-        designs = [_design(p, datas[y], replicates=variance == "replicate", lonely_psu="adjust", roles=roles)
-                   for y, p in wave_files.items()]
+        if run_list:  # study runs: the respondents' final weights with the design columns
+            from ..study.stages.follow_up import run_design
+
+            designs = [run_design(r) for r in run_list]
+        else:
+            designs = [_design(p, datas[y], replicates=variance == "replicate", lonely_psu="adjust", roles=roles)
+                       for y, p in wave_files.items()]
         res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
                               variance=variance, level=level)
         tables.update({"series_yearly.csv": res.yearly, "series_changes.csv": res.changes,

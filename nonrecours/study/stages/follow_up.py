@@ -28,7 +28,7 @@ from ..config import StudyConfig
 from ..manifest import sha256_file, verify_manifest
 from ._common import RESPONDED, State
 
-__all__ = ["check_runs", "previous_sample", "follow_up_stage", "FOLLOW_UP_TABLES"]
+__all__ = ["read_run", "check_runs", "run_design", "previous_sample", "follow_up_stage", "FOLLOW_UP_TABLES"]
 
 #: Tables written by the stage.
 FOLLOW_UP_TABLES = ("follow_up_yearly", "follow_up_changes", "follow_up_trend", "follow_up_did",
@@ -44,45 +44,58 @@ def _folders(cfg: StudyConfig) -> list[Path]:
     return out
 
 
-def check_runs(cfg: StudyConfig) -> list[dict[str, Any]]:
-    """Earlier runs: year, folder, manifest hash; every output checked against its manifest's SHA-256.
+def read_run(folder: Path, key: str) -> dict[str, Any]:
+    """An earlier run: its year, folder and manifest hash, every output checked against its SHA-256.
 
     Raises
     ------
     ConfigError
-        A run folder has no readable manifest, an output changed since it was
-        written, a run has no year or years do not increase up to this run's.
+        No readable manifest, an output changed since it was written, no year, no weighted sample.
+    """
+    mpath = Path(folder) / "manifest.json"
+    if not mpath.is_file():
+        raise ConfigError(message("no manifest.json in the earlier run's folder", where=key,
+                                  found=repr(str(folder)), hint="give the output folder of a finished run"))
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(message("cannot read the manifest", where=key, found=str(exc))) from None
+    changed = verify_manifest(manifest, folder)
+    if changed:
+        raise ConfigError(message("outputs of an earlier run differ from its manifest (SHA-256)", where=key,
+                                  found=", ".join(changed), hint="re-run that year, or restore its files"))
+    year = (manifest.get("follow_up") or {}).get("year")
+    if not isinstance(year, int):
+        raise ConfigError(message("the earlier run records no year", where=key,
+                                  hint="runs of a series need [follow_up] year = ..."))
+    if "weights.csv" not in manifest.get("outputs", {}):
+        raise ConfigError(message("the earlier run has no weighted sample", where=key, expected="weights.csv"))
+    scheme = (manifest.get("follow_up") or {}).get("scheme")
+    return {"year": year, "folder": Path(folder), "manifest_sha256": sha256_file(mpath), "scheme": scheme}
+
+
+def check_runs(cfg: StudyConfig) -> list[dict[str, Any]]:
+    """Earlier runs of ``[follow_up]``, oldest first (:func:`read_run`), years increasing up to this run's.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`read_run`; or years that do not increase up to this run's.
     """
     fu = cfg.follow_up
     if fu is None:
         return []
-    runs = []
-    for i, folder in enumerate(_folders(cfg)):
-        key = f"follow_up.runs[{i}]"
-        mpath = folder / "manifest.json"
-        if not mpath.is_file():
-            raise ConfigError(message("no manifest.json in the earlier run's folder", where=key,
-                                      found=repr(str(folder)), hint="give the output folder of a finished run"))
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(message("cannot read the manifest", where=key, found=str(exc))) from None
-        changed = verify_manifest(manifest, folder)
-        if changed:
-            raise ConfigError(message("outputs of an earlier run differ from its manifest (SHA-256)", where=key,
-                                      found=", ".join(changed), hint="re-run that year, or restore its files"))
-        year = (manifest.get("follow_up") or {}).get("year")
-        if not isinstance(year, int):
-            raise ConfigError(message("the earlier run records no year", where=key,
-                                      hint="runs of a series need [follow_up] year = ..."))
-        if "weights.csv" not in manifest.get("outputs", {}):
-            raise ConfigError(message("the earlier run has no weighted sample", where=key, expected="weights.csv"))
-        runs.append({"year": year, "folder": folder, "manifest_sha256": sha256_file(mpath)})
+    runs = [read_run(folder, f"follow_up.runs[{i}]") for i, folder in enumerate(_folders(cfg))]
     years = [r["year"] for r in runs] + [fu.year]
     if years != sorted(set(years)):
         raise ConfigError(message("the years of the runs must increase up to this run's", where="follow_up.runs",
                                   found=", ".join(map(str, years))))
     return runs
+
+
+def run_design(run: dict[str, Any]):
+    """The weighted design of a run from its ``weights.csv`` (respondents' final weights, strata, PSU, FPC)."""
+    return _design(read_table(run["folder"] / "weights.csv", option="weights.csv of a run"))
 
 
 def previous_sample(cfg: StudyConfig, runs: list[dict[str, Any]]) -> pd.DataFrame | None:
@@ -111,9 +124,7 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     from ...estimation.series import estimate_series
 
     runs = state["runs"]
-    tables = [read_table(r["folder"] / "weights.csv", option="follow_up.runs (weights.csv)") for r in runs]
-    tables.append(state["tables"]["weights"])
-    designs = [_design(t) for t in tables]
+    designs = [run_design(r) for r in runs] + [_design(state["tables"]["weights"])]
     years = [r["year"] for r in runs] + [fu.year]
     rights = list(cfg.estimation.rights)
     by = list(fu.by)

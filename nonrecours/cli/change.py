@@ -23,6 +23,18 @@ def _did_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_did{out.suffix}")
 
 
+def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """``COL`` (last minus first of its two levels) or ``COL=A,B`` (A minus B)."""
+    if text is None:
+        return None, None
+    col, sep, levels = text.partition("=")
+    items = parse_list(levels, option="--gap") if sep else []
+    if not col.strip() or (sep and len(items) != 2):
+        raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
+                                  found=repr(text)))
+    return col.strip(), ((items[0], items[1]) if sep else None)
+
+
 def _scheme(value: str | None, data) -> str:  # noqa: ANN001
     """``--scheme``, or the ``scheme`` column written by ``nonrecours sample --scheme`` in WAVE2, or panel."""
     from ..estimation.change import SCHEMES
@@ -62,7 +74,7 @@ def change(
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
     from ..estimation.change import estimate_change
-    from .estimate import _design, _gap_option
+    from .estimate import _design
 
     check_option("--variance", variance, ChangeVariance)
     check_choice("--df", df, ("domain", "inf"))
@@ -70,7 +82,7 @@ def change(
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
-    gap_col, gap_levels = _gap_option(gap)
+    gap_col, gap_levels = _gap(gap)
     if gap_col is not None and gap_col not in by_list:
         by_list.append(gap_col)
     inputs = [wave1, wave2]

@@ -10,10 +10,9 @@ from typing import Optional
 
 import typer
 
-from .._checks import check_choice, check_level, parse_list
-from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
 from ..errors import OptionError, message
 from ..io import check_table_output, read_table, write_table
+from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
 from ._common import echo_table, handle_errors
 
 __all__ = ["register", "change"]
@@ -25,6 +24,8 @@ def _did_path(out: Path) -> Path:
 
 def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
     """``COL`` (last minus first of its two levels) or ``COL=A,B`` (A minus B)."""
+    from .._checks import parse_list
+
     if text is None:
         return None, None
     col, sep, levels = text.partition("=")
@@ -73,6 +74,7 @@ def change(
                                        "difference-in-differences table goes beside it as <stem>_did<suffix>."),
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
+    from .._checks import check_choice, check_level, parse_list
     from ..estimation.change import estimate_change
     from .estimate import _design
 

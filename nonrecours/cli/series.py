@@ -11,10 +11,9 @@ from typing import Optional
 
 import typer
 
-from .._checks import check_level, parse_list, parse_mapping
-from ..options import ChangeVariance, WaveScheme, check_option, choices_text
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
+from ..options import ChangeVariance, WaveScheme, check_option, choices_text
 from ._common import echo_table, handle_errors
 
 __all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
@@ -25,6 +24,8 @@ ADMIN_FILES = ("admin_series.csv", "admin_series_departements.csv", "admin_serie
 
 def _years(text: str | None, option: str) -> dict[int, Path]:
     """``2014=a.csv,2015=b.csv`` -> {2014: Path('a.csv'), ...}, years increasing."""
+    from .._checks import parse_mapping
+
     raw = parse_mapping(text, option=option, value_type=str)
     out: dict[int, Path] = {}
     for k, v in raw.items():
@@ -77,6 +78,8 @@ def series(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Series over years: yearly take-up, changes, trend test; territorial admin rates with consistent suppression."""
+    from .._checks import check_level, parse_list
+
     check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
     right_list = parse_list(rights, option="--rights")

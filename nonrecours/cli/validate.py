@@ -98,6 +98,7 @@ def validate(
 
 def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,
                      rights: str | None, level: float, out: Path | None, overwrite: bool) -> None:
+    from .._checks import parse_list
     from ..options import check_option
     from ..simulate.waves import simulate_waves
     from ..validation.change import validate_change

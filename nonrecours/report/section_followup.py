@@ -172,7 +172,7 @@ def series_plot(yearly: pd.DataFrame, right: str, by: str | None, lang: str) -> 
     groups = [(None, d)] if by is None else list(d.groupby(d[by].astype(str), sort=True))
     for i, (level, g) in enumerate(groups):  # one line per domain (two for QPV vs rest)
         label = _domain_label(level, by, t)
-        colour = QPV_COLOURS["QPV" if label == t["qpv"] else "rest"] if by == "is_qpv" else None
+        colour = QPV_COLOURS["qpv" if label == t["qpv"] else "rest"] if by == "is_qpv" else None
         x = g["year"].to_numpy(dtype=float) + (i - (len(groups) - 1) / 2) * 0.06
         y = 100 * g["estimate"].to_numpy(dtype=float)
         err = np.vstack([y - 100 * g["ci_low"].to_numpy(dtype=float), 100 * g["ci_high"].to_numpy(dtype=float) - y])

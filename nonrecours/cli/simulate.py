@@ -47,6 +47,7 @@ def simulate(
 
 
 def _waves(territories: int, seed: int, out: Path, format: str, overwrite: bool, years: str) -> None:
+    from ..simulate.population import check_outputs
     from ..simulate.waves import parse_years, simulate_waves
 
     ys = parse_years(years)

@@ -240,12 +240,27 @@ class ReportLanguage(StrEnum):
     EN = "en"
 
 
+class WaveScheme(StrEnum):
+    """How the sample of a wave relates to the previous wave's (``sample --scheme``, ``change --scheme``)."""
+
+    INDEPENDENT = "independent"
+    PANEL = "panel"
+    ROTATING = "rotating"
+
+
+class ChangeVariance(StrEnum):
+    """Variance of changes between waves: joint linearisation or replicate weights carried across waves."""
+
+    TAYLOR = "taylor"
+    REPLICATE = "replicate"
+
+
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
-    DecimalMark, ReportLanguage)
+    DecimalMark, ReportLanguage, WaveScheme, ChangeVariance)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -21,7 +21,8 @@ from nonrecours.errors import OptionError
 from nonrecours.options import (ALL_OPTIONS, FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod,
                                 DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod,
                                 RateCombination, ReplicateType, SelectionMethod, TableFormat, ValidationDesign,
-                                ValidationLevel, check_option, choices, choices_text)
+                                ValidationLevel, WaveScheme, ChangeVariance, check_option, choices,
+                                choices_text)
 
 PACKAGE = Path(nonrecours.__file__).resolve().parent
 
@@ -45,6 +46,13 @@ CLI_OPTIONS = {
     (("simulate",), "--format"): TableFormat,
     (("validate",), "--design"): ValidationDesign,
     (("validate",), "--df"): DFRule,
+    (("validate",), "--change"): WaveScheme,
+    (("sample",), "--scheme"): WaveScheme,
+    (("change",), "--scheme"): WaveScheme,
+    (("change",), "--variance"): ChangeVariance,
+    (("change",), "--lonely-psu"): LonelyPSURule,
+    (("series",), "--scheme"): WaveScheme,
+    (("series",), "--variance"): ChangeVariance,
 }
 
 

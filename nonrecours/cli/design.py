@@ -14,7 +14,7 @@ import typer
 
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_outputs, read_table, write_table
-from ..options import AllocationMethod, RateCombination, SelectionMethod, check_option, choices_text
+from ..options import AllocationMethod, RateCombination, SelectionMethod, WaveScheme, check_option, choices_text
 from ._common import decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option, table_options
 
 
@@ -117,6 +117,12 @@ def sample_command(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"Wave design: {choices_text(WaveScheme)} "
+                                         "(stratified SRS by permanent random numbers; see --previous)."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="The previous wave's sample (drawn with "
+                                            "--scheme); the overlap is recorded by recipient id in in_previous."),
+    share: float = typer.Option(0.0, "--share", help="panel: share of the previous sample lost by attrition; "
+                                "rotating: share of the sample renewed each wave."),
 ) -> None:
     """Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights."""
     from .._checks import parse_list
@@ -127,7 +133,16 @@ def sample_command(
     rd, wr = table_options(sep, decimal, encoding, sheet)
 
     m = check_option("--method", method, SelectionMethod)
-    check_outputs({"--out": out}, [frame, allocation], overwrite=overwrite)
+    if previous is not None and scheme is None:
+        raise OptionError(message("a previous sample needs a wave scheme", where="option --previous",
+                                  hint="add --scheme independent, panel or rotating"))
+    if scheme is not None:
+        check_option("--scheme", scheme, WaveScheme)
+        if m != "srswor":
+            raise OptionError(message("wave schemes draw stratified SRS samples", where="option --method",
+                                      expected="srswor (the default) with --scheme", found=repr(method)))
+    check_outputs({"--out": out}, [frame, allocation] + ([previous] if previous is not None else []),
+                  overwrite=overwrite)  # before any work
     data = read_table(frame, option="FRAME", read=rd)
     alloc = read_table(allocation, option="--allocation", read=rd)
     missing = [c for c in ("stratum", "n_h") if c not in alloc.columns]
@@ -137,8 +152,15 @@ def sample_command(
                                  expected="stratum key columns, 'stratum' and 'n_h' (as written by nonrecours allocate)",
                                  found=f"columns {', '.join(map(str, alloc.columns))}"))
     sizes = alloc.set_index("stratum")["n_h"]
-    result = select(data, sizes, strata=keys, method=m, seed=seed, size=size_col, sort=parse_list(sort, option="--sort"),
-                    psu=psu_col, n_psu=n_psu, id_col=id_col)
+    if scheme is not None:
+        from ..design.waves import select_wave
+
+        prev = read_table(previous, option="--previous", read=rd) if previous is not None else None
+        result = select_wave(data, sizes, strata=keys, scheme=scheme, seed=seed, previous=prev, share=share,
+                             id_col=id_col)
+    else:
+        result = select(data, sizes, strata=keys, method=m, seed=seed, size=size_col,
+                        sort=parse_list(sort, option="--sort"), psu=psu_col, n_psu=n_psu, id_col=id_col)
     if "N_h" in alloc.columns:
         counts = data.groupby(keys).size().rename("N").reset_index()
         counts.index = label_strata(counts, keys)
@@ -147,8 +169,13 @@ def sample_command(
             warnings.warn(message("the allocation was made on another frame", where=f"--allocation {str(allocation)!r}",
                                   found=f"{stale} strata whose N_h differs from the frame", hint="re-run nonrecours allocate"),
                           NonrecoursWarning, stacklevel=2)
-    write_table(result.data, out, inputs=[frame, allocation], csv_style=wr)
-    typer.echo(f"sample of {result.n} units from {len(data)} ({m}, seed {seed}); variance: {result.variance} -> {out}")
+    write_table(result.data, out, inputs=[frame, allocation] + ([previous] if previous is not None else []),
+                csv_style=wr)
+    extra = ""
+    if previous is not None:
+        extra = f"; {int(result.data['in_previous'].sum())} units also in the previous sample ({scheme})"
+    typer.echo(f"sample of {result.n} units from {len(data)} ({result.method}, seed {seed}){extra}; "
+               f"variance: {result.variance} -> {out}")
 
 
 def register(app: typer.Typer) -> None:

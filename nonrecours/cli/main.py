@@ -24,8 +24,8 @@ from .._version import __version__
 from ._common import OneLineErrorsGroup
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
-COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "analysis", "territorial",
-                   "study", "validate")
+COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "analysis", "change",
+                   "series", "territorial", "study", "validate")
 
 #: The commands each module registers, with their one-line help, so that ``--help`` imports no module.
 COMMAND_INDEX: dict[str, dict[str, str]] = {
@@ -42,6 +42,10 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
                           "chi-square, Wald).",
                  "model": "Survey logistic regression of taking up a right: odds ratios, Wald tests per term, "
                           "predicted take-up."},
+    "change": {"change": "Change of take-up per domain x right between two waves: SE from joint linearisation, CI, "
+                         "test."},
+    "series": {"series": "Series over years: yearly take-up, changes, trend test; territorial admin rates with "
+                         "consistent suppression."},
     "margins": {"margins": "Count a frame's categories: the calibration margins of 'nonrecours weight "
                            "--calibrate'."},
     "territorial": {"territorial": "Per-territory take-up: Fay-Herriot estimates, administrative rates, "

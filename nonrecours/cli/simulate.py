@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -20,6 +21,8 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output folder (created if missing)."),
     format: str = typer.Option("csv", "--format", help=f"File format: {choices_text(TableFormat)}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
+    years: Optional[str] = typer.Option(None, "--years", help="Simulate waves, e.g. 2014-2018: one folder per year "
+                                        "(--out/<year>/) with the evolved population and its truth, and waves.json."),
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
     from ..simulate import simulate_population
@@ -27,6 +30,9 @@ def simulate(
 
     check_option("--format", format, TableFormat)
     check_population_options(territories, seed)
+    if years is not None:
+        _waves(territories, seed, out, format, overwrite, years)
+        return
     check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error
     pop = simulate_population(territories, seed=seed)
     paths = pop.write(out, format, overwrite=overwrite)
@@ -38,6 +44,23 @@ def simulate(
     typer.echo("benefits: " + ", ".join(f"{b} {v:.1%}" for b, v in shares.items()))
     echo_table(pop.summary())
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _waves(territories: int, seed: int, out: Path, format: str, overwrite: bool, years: str) -> None:
+    from ..simulate.population import check_outputs
+    from ..simulate.waves import parse_years, simulate_waves
+
+    ys = parse_years(years)
+    for y in ys:  # before the simulation: nothing written on error
+        check_outputs(out / str(y), format, overwrite=overwrite)
+    w = simulate_waves(territories, ys, seed=seed)
+    w.write(out, format, overwrite=overwrite)
+    for y, pop in zip(w.years, w.populations):
+        s = pop.summary()
+        typer.echo(f"{y}: {len(pop.recipients):,} recipients; take-up " +
+                   ", ".join(f"{r} {v:.1%}" for r, v in zip(s["right"], s["rate"])))
+    typer.echo(f"{len(w.policy)} QPVs with the policy from {w.years[min(w.params.policy_start, len(ys) - 1)]}; "
+               f"wrote {len(ys)} yearly folders and waves.json in {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -72,11 +72,17 @@ def demo(
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report: fr or en [default: fr, "
                                        "as written in the example study file].", show_default=False),
     quiet: bool = quiet_option(),
+    years: Optional[str] = typer.Option(None, "--years", help="Follow-up demo over several years, e.g. 2014-2016: "
+                                        "one population, study file and run per year, samples rotating; the last "
+                                        "report shows the series, changes and territories that moved most."),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""
     from ..study.demo import run_demo, summary_table
 
     check_population_options(territories, seed)
+    if years is not None:
+        _followup(out, years, territories, seed, overwrite, quiet)
+        return
     with _stages(quiet) as progress:
         result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=progress, lang=lang)
     typer.echo(f"National take-up rates (%) with {result.config.estimation.level:.0%} confidence intervals, "
@@ -100,6 +106,28 @@ def init(
     write_text(example_study(seed=seed), out, option="OUT")
     typer.echo(f"wrote {out}: its paths (population/recipients.csv, ...) are relative to it; edit, then "
                f"'nonrecours run {out}'")
+
+
+def _followup(out: Path, years: str, territories: int, seed: int, overwrite: bool, quiet: bool) -> None:
+    from ..errors import OptionError, message
+    from ..simulate.waves import parse_years
+    from ..study.demo_followup import run_followup_demo
+
+    ys = parse_years(years)
+    if len(ys) < 2:
+        raise OptionError(message("a follow-up needs at least two years", where="option --years",
+                                  expected="FIRST-LAST such as 2014-2016", found=repr(years)))
+    with _stages(quiet) as progress:
+        results = run_followup_demo(out, ys, territories=territories, seed=seed, overwrite=overwrite,
+                                    progress=progress)
+    last = results[-1]
+    ch = last.tables.get("follow_up_changes")
+    if ch is not None:
+        typer.echo(f"Changes of take-up (percentage points), {ys[0]}-{ys[-1]}, QPV (1) and the rest (0):")
+        show = ch.assign(change=100 * ch["change"], se=100 * ch["se"], se_independent=100 * ch["se_independent"])
+        echo_table(show[["year_from", "year_to", "is_qpv", "right", "change", "se", "se_independent", "p_value"]])
+    typer.echo(f"{len(results)} runs in {Path(out) / 'results'}; the follow-up is in "
+               f"{last.folder / 'publication' / 'report.html'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
-from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, choices, choices_text
+from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
 from ._common import echo_table, handle_errors, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
@@ -55,6 +55,10 @@ def validate(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = quiet_option(),
+    change: Optional[str] = typer.Option(None, "--change", help="Check change estimates instead: two waves "
+                                         f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "
+                                         "SE of the change vs its empirical SD and coverage, by is_qpv."),
+    share: float = typer.Option(0.0, "--share", help="With --change: attrition (panel) or rotation (rotating) share."),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from .._checks import parse_list
@@ -65,6 +69,9 @@ def validate(
     if replications < 2:
         raise OptionError(message("at least 2 replications are needed", where="option --replications",
                                   found=repr(replications)))
+    if change is not None:
+        _validate_change(territories, replications, n, seed, change, share, rights, level, out, overwrite)
+        return
     paths = _out_dir(out, overwrite) if out is not None else None
     pop = simulate_population(territories, seed=seed)
     with progress_bar("samples drawn and estimated", quiet=quiet) as update:
@@ -85,6 +92,31 @@ def validate(
     s = res.settings
     typer.echo(f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
                f"{s['territories']:,} territories, {s['elapsed_s']:.1f} s" + (f" -> {out}" if out is not None else ""))
+
+
+def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,
+                     rights: str | None, level: float, out: Path | None, overwrite: bool) -> None:
+    from .._checks import parse_list
+    from ..options import check_option
+    from ..simulate.waves import simulate_waves
+    from ..validation.change import validate_change
+
+    check_option("--change", scheme, WaveScheme)
+    paths = _out_dir(out, overwrite) if out is not None else None
+    w = simulate_waves(territories, (2014, 2015), seed=seed)
+    f1, f2 = (p.recipients for p in w.populations)
+    res = validate_change(f1, f2, scheme=scheme, share=share, n=n, replications=replications, seed=seed + 1,
+                          rights=parse_list(rights, option="--rights") or ("cmuc", "acs", "tpn", "tss"), level=level)
+    if paths is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(res.table, paths["validation.csv"])
+        write_json({**res.settings, "population_seed": seed, "draws_seed": seed + 1}, paths["validation.json"])
+    echo_table(res.table)
+    echo_table(res.summary())
+    s = res.settings
+    typer.echo(f"{s['replications']} pairs of waves ({scheme}, share {share:g}) of {s['n']} from "
+               f"{s['recipients'][0]:,} / {s['recipients'][1]:,} recipients, {s['elapsed_s']:.1f} s"
+               + (f" -> {out}" if out is not None else ""))
 
 
 def register(app: typer.Typer) -> None:

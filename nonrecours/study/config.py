@@ -39,14 +39,16 @@ from typing import Any
 from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
                        CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
-                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, choices)
+                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
+                       choices)
 from ._schema import build, fail, opt
 
 __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "AnalysisConfig", "TerritorialConfig", "OutputConfig", "InputConfig", "ReportConfig", "load_study", "parse_study",
+    "AnalysisConfig", "TerritorialConfig", "FollowUpConfig", "OutputConfig", "InputConfig", "ReportConfig",
+    "load_study", "parse_study",
 ]
 
 #: The rights studied by default.
@@ -273,6 +275,29 @@ class ReportConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FollowUpConfig:
+    """``[follow_up]``: this run as one year of a series, with the earlier runs it follows.
+
+    The earlier runs are output folders of the same study in earlier years; their
+    ``manifest.json`` is read and every output they list is checked against its
+    SHA-256 before anything is computed. This run's sample is drawn coordinated
+    with the last earlier run's (``scheme``), and the report gains the follow-up
+    section (series, changes, QPV − rest gap, territories that moved most).
+    """
+
+    year: int = opt(doc="year of this run (e.g. 2016)", lo=1900, hi=2200)
+    runs: tuple[str, ...] = opt((), doc="output folders of the earlier runs, oldest first (relative to the "
+                                  "study file), each with its manifest.json")
+    scheme: str = opt("panel", doc="how this run's sample relates to the previous run's: independent, panel "
+                      "(same recipients, attrition) or rotating (a share renewed)",
+                      choices=choices(WaveScheme))
+    share: float = opt(0.0, doc="attrition share (panel) or renewed share (rotating)", lo=0.0, hi=0.99)
+    by: tuple[str, ...] = opt(("is_qpv",), doc="domain columns of the series (QPV vs rest)")
+    territory: str = opt("territory", doc="column of the territories whose change is ranked")
+    top: int = opt(10, doc="number of territories that moved most shown in the report", lo=1)
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """``[output]``: where the results go."""
 
@@ -303,6 +328,7 @@ class StudyConfig:
     analysis: AnalysisConfig = opt(doc="who does not take up", factory=AnalysisConfig)
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
     report: ReportConfig = opt(doc="study report", factory=ReportConfig)
+    follow_up: FollowUpConfig | None = opt(None, doc="follow-up: this run as one year of a series")
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
 
@@ -408,6 +434,14 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_estimation(cfg.estimation)
     _check_analysis(cfg.analysis)
     _check_territorial(cfg.territorial)
+    _check_follow_up(cfg)
+
+
+def _check_follow_up(cfg: StudyConfig) -> None:
+    """``[follow_up]``: coordinated samples are stratified SRS."""
+    if cfg.follow_up is not None and cfg.design.selection != "srswor":
+        raise fail("design.selection", "a follow-up draws coordinated stratified SRS samples",
+                    expected='"srswor" with [follow_up]', found=repr(cfg.design.selection))
 
 
 def _check_analysis(an: AnalysisConfig) -> None:

@@ -257,11 +257,14 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
-    timer = _Timer(progress, total=len(stages.STAGES) + 2)
+    from .stages.follow_up import check_runs
 
     state: dict[str, Any] = {key: {} for key in _MERGED}
+    state["runs"] = check_runs(cfg)  # earlier runs of a follow-up, their manifests checked, before any work
+    active = [(n, f) for n, f in stages.STAGES if n != "follow_up" or state["runs"]]
+    timer = _Timer(progress, total=len(active) + 2)
     notes: list[str] = []
-    for name, func in stages.STAGES:
+    for name, func in active:
         with timer(name), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             updates = func(cfg, state)
@@ -293,9 +296,11 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
     input_paths = list(inputs.values())
     with timer("writing"):
         files: dict[str, Path] = {}
+        from .stages.follow_up import FOLLOW_UP_TABLES
+
         for sub in (PUBLICATION, MICRODATA):
             (staging / sub).mkdir()
-        for name in OUTPUT_TABLES:
+        for name in OUTPUT_TABLES + FOLLOW_UP_TABLES:  # the follow-up tables when the study has [follow_up]
             if name in state["tables"]:
                 rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
                 files[rel] = write_table(state["tables"][name], staging / rel, option="output.folder",
@@ -313,7 +318,7 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
         rel = f"{PUBLICATION}/report.html"
         files[rel] = write_text(render_report(shown, provenance, lang=lang,
-                                              extra_sections=_extra_sections(shown, lang)),
+                                              extra_sections=_extra_sections(shown, lang, cfg)),
                                 staging / rel, option="output.folder", inputs=input_paths)
         published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
         files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(published, provenance, lang=lang),
@@ -331,7 +336,8 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
     return files, tables, provenance, manifest
 
 
-def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str, str]]:
+def _extra_sections(tables: Mapping[str, Any], lang: str,
+                    cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
     """The sections rendered by their own modules, for the stages that ran."""
     from ..report.html import section_parts
 
@@ -339,6 +345,10 @@ def _extra_sections(tables: Mapping[str, Any], lang: str) -> list[tuple[str, str
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
         sections.append(section_parts(section_analysis.render(tables, lang)))
+    if "follow_up_yearly" in tables:  # a year of a series ([follow_up] with earlier runs)
+        from ..report import section_followup
+        scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"
+        sections.append(section_parts(section_followup.render(tables, lang, scheme=scheme)))
     return sections
 
 
@@ -349,7 +359,12 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
     if cfg.source is not None:
         study["sha256"] = file_record(cfg.source)["sha256"]
     est = cfg.estimation
-    return {
+    out: dict[str, Any] = {}
+    if cfg.follow_up is not None:
+        out["follow_up"] = {"year": cfg.follow_up.year, "scheme": cfg.follow_up.scheme, "share": cfg.follow_up.share,
+                            "runs": [{"year": r["year"], "folder": os.path.relpath(r["folder"], base or Path.cwd()),
+                                      "manifest_sha256": r["manifest_sha256"]} for r in state.get("runs", [])]}
+    return out | {
         "title": cfg.title,
         "study_file": study,
         "versions": package_versions(),

@@ -15,13 +15,15 @@ from ._common import RESPONDED, State
 from .analysis import analysis_stage
 from .design import allocation_stage, selection_stage
 from .estimation import estimation_stage
+from .follow_up import follow_up_stage
 from .frame import frame_stage
 from .responses import responses_stage, simulate_responses
 from .territorial import territorial_stage
 from .weights import weighting_stage
 
 __all__ = ["STAGES", "State", "RESPONDED", "frame_stage", "allocation_stage", "selection_stage",
-           "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "analysis_stage", "territorial_stage"]
+           "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "analysis_stage",
+           "territorial_stage", "follow_up_stage"]
 
 #: The stages of a study, in order: (name, function).
 STAGES = (
@@ -33,4 +35,5 @@ STAGES = (
     ("estimation", estimation_stage),
     ("analysis", analysis_stage),
     ("territorial", territorial_stage),
+    ("follow_up", follow_up_stage),
 )

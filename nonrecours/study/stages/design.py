@@ -43,8 +43,17 @@ def allocation_stage(cfg: StudyConfig, state: State) -> State:
 def selection_stage(cfg: StudyConfig, state: State) -> State:
     """Draw the sample with the allocated sizes."""
     d = cfg.design
-    sample = select(state["frame"], state["allocation"], strata=list(d.strata), method=d.selection, seed=d.seed,
-                    size=d.size, sort=list(d.sort), psu=d.psu, n_psu=d.n_psu, id_col=cfg.frame.id)
+    if cfg.follow_up is not None:  # a year of a series: coordinated with the last run's sample
+        from ...design.waves import select_wave
+        from .follow_up import previous_sample
+
+        fu = cfg.follow_up
+        sample = select_wave(state["frame"], state["allocation"], strata=list(d.strata), scheme=fu.scheme,
+                             seed=d.seed, previous=previous_sample(cfg, state.get("runs", [])), share=fu.share,
+                             id_col=cfg.frame.id)
+    else:
+        sample = select(state["frame"], state["allocation"], strata=list(d.strata), method=d.selection, seed=d.seed,
+                        size=d.size, sort=list(d.sort), psu=d.psu, n_psu=d.n_psu, id_col=cfg.frame.id)
     data = sample.to_frame()
     return {"sample": data, "tables": {"sample": data}, "seeds": {"design": d.seed},
             "methods": {"design": {"selection": f"{sample.method} (seed {d.seed}); variance: {sample.variance}"}}}

@@ -1,0 +1,122 @@
+"""``nonrecours change``: change of take-up between two waves, with the covariance of overlapping samples.
+
+Thin layer over :func:`nonrecours.estimation.change.estimate_change`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import OptionError, message
+from ..io import check_outputs, read_table, write_table
+from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "change"]
+
+
+def _did_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_did{out.suffix}")
+
+
+def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """``COL`` (last minus first of its two levels) or ``COL=A,B`` (A minus B)."""
+    from .._checks import parse_list
+
+    if text is None:
+        return None, None
+    col, sep, levels = text.partition("=")
+    items = parse_list(levels, option="--gap") if sep else []
+    if not col.strip() or (sep and len(items) != 2):
+        raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
+                                  found=repr(text)))
+    return col.strip(), ((items[0], items[1]) if sep else None)
+
+
+def _scheme(value: str | None, data) -> str:  # noqa: ANN001
+    """``--scheme``, or the ``scheme`` column written by ``nonrecours sample --scheme`` in WAVE2, or panel."""
+    from ..estimation.change import SCHEMES
+
+    if value is not None:
+        return check_option("--scheme", value, WaveScheme)
+    if "scheme" in data.columns:
+        found = data["scheme"].dropna().astype(str).unique()
+        if found.size == 1 and found[0] in SCHEMES:
+            return str(found[0])
+        raise OptionError(message("cannot tell the wave scheme from WAVE2", where="column 'scheme'",
+                                  expected="one of " + ", ".join(SCHEMES), found=", ".join(map(str, found[:3])),
+                                  hint="give --scheme"))
+    return "panel"
+
+
+@handle_errors
+def change(
+    wave1: Path = typer.Argument(..., help="Sample (or weighted file) of the first wave."),
+    wave2: Path = typer.Argument(..., help="Sample (or weighted file) of the second wave."),
+    rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
+    by: Optional[str] = typer.Option(None, "--by", help="Domain columns, comma-separated (read in each wave)."),
+    gap: Optional[str] = typer.Option(None, "--gap", help="Net change of the gap between two levels of a domain "
+                                      "column (difference in differences): COLUMN (last minus first level, is_qpv: "
+                                      "QPV minus the rest) or COLUMN=A,B."),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
+                                         "'scheme' column of WAVE2, else panel]."),
+    id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
+    variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}: joint linearisation, "
+                                 "or the replicate weights of both weighted files, carried across waves."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (union design) or inf (normal)."),
+    lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Lonely-PSU rule of the union design: "
+                                   f"{choices_text(LonelyPSURule)}."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
+                                       "difference-in-differences table goes beside it as <stem>_did<suffix>."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+) -> None:
+    """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
+    from .._checks import check_choice, check_level, parse_list
+    from ..estimation.change import estimate_change
+    from .estimate import _design
+
+    check_option("--variance", variance, ChangeVariance)
+    check_choice("--df", df, ("domain", "inf"))
+    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
+    check_level(level, "--level")
+    right_list = parse_list(rights, option="--rights")
+    by_list = parse_list(by, option="--by")
+    gap_col, gap_levels = _gap(gap)
+    if gap_col is not None and gap_col not in by_list:
+        by_list.append(gap_col)
+    inputs = [wave1, wave2]
+    if out is not None:  # every output checked before any work
+        check_outputs({"--out": out, "--out (difference in differences)": _did_path(out) if gap_col else None},
+                      inputs, overwrite=overwrite)
+    data1 = read_table(wave1, option="WAVE1")
+    data2 = read_table(wave2, option="WAVE2")
+    sch = _scheme(scheme, data2)
+    roles = {"weight": None, "strata": None, "psu": None, "ssu": None, "fpc": None, "fpc2": None}
+    rep = variance == "replicate"
+    d1 = _design(wave1, data1, replicates=rep, lonely_psu=lonely_psu, roles=roles)
+    d2 = _design(wave2, data2, replicates=rep, lonely_psu=lonely_psu, roles=roles)
+    result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
+                             df=df, lonely_psu=lonely_psu)
+    table = result.to_frame()
+    did = result.did(gap_col, gap_levels) if gap_col is not None else None
+    if out is None:
+        echo_table(table)
+        if did is not None:
+            typer.echo("")
+            echo_table(did)
+        return
+    paths = [write_table(table, out, inputs=inputs)]
+    if did is not None:
+        paths.append(write_table(did, _did_path(out), inputs=inputs))
+    n_both = int(table["n_both"].max()) if len(table) else 0
+    typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
+               f"both waves); wrote " + ", ".join(map(str, paths)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``change`` command to ``app``."""
+    app.command("change")(change)

@@ -1,0 +1,161 @@
+"""``nonrecours series``: yearly estimates, changes and trend over waves; administrative rates over years.
+
+Thin layer over :func:`nonrecours.estimation.series.estimate_series` and
+:func:`nonrecours.territorial.admin_series.admin_series`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import OptionError, OutputError, message
+from ..io import read_table, write_table
+from ..options import ChangeVariance, WaveScheme, check_option, choices_text
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
+
+SURVEY_FILES = ("series_yearly.csv", "series_changes.csv", "series_trend.csv")
+ADMIN_FILES = ("admin_series.csv", "admin_series_departements.csv", "admin_series_changes.csv")
+
+
+def _years(text: str | None, option: str) -> dict[int, Path]:
+    """``2014=a.csv,2015=b.csv`` -> {2014: Path('a.csv'), ...}, years increasing."""
+    from .._checks import parse_mapping
+
+    raw = parse_mapping(text, option=option, value_type=str)
+    out: dict[int, Path] = {}
+    for k, v in raw.items():
+        try:
+            out[int(k)] = Path(v.strip())
+        except ValueError:
+            raise OptionError(message("a year must be an integer", where=f"option {option}", expected="YEAR=FILE",
+                                      found=repr(k))) from None
+    if list(out) != sorted(out):
+        raise OptionError(message("years must increase", where=f"option {option}", found=", ".join(map(str, out))))
+    return out
+
+
+def _outputs(out: Path, names: list[str], inputs: list[Path], overwrite: bool) -> dict[str, Path]:
+    if out.exists() and not out.is_dir():
+        raise OutputError(message("output folder is a file", where=f"--out {str(out)!r}", hint="choose a folder name"))
+    paths = {n: out / n for n in names}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise OutputError(message("output files already exist", where=f"--out {str(out)!r}", found=", ".join(existing),
+                                  hint="choose another folder or pass --overwrite"))
+    resolved = {p.resolve() for p in inputs}
+    clash = [str(p) for p in paths.values() if p.resolve() in resolved]
+    if clash:
+        raise OutputError(message("an output would replace an input", where=f"--out {str(out)!r}",
+                                  found=", ".join(clash), hint="choose another folder"))
+    return paths
+
+
+@handle_errors
+def series(
+    rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
+    waves: Optional[str] = typer.Option(None, "--waves", help="Samples or weighted files per year: "
+                                        "2014=s14.csv,2015=s15.csv,... (survey series)."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Output folders of study runs (with [follow_up] year), "
+                                       "comma-separated, oldest first: their manifests are checked (SHA-256) and "
+                                       "their weighted samples (weights.csv) form the waves."),
+    admin: Optional[str] = typer.Option(None, "--admin", help="Administrative files per year: recipients files "
+                                        "(territory, departement, rights) or counts tables (territory, departement, "
+                                        "right, n_eligible, n_takers): 2014=a.csv,2015=b.csv,..."),
+    by: Optional[str] = typer.Option(None, "--by", help="Domain columns of the survey series (e.g. is_qpv)."),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
+                                         "'scheme' column of the last wave, else panel]."),
+    id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
+    variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
+                                 "any year are suppressed in every year."),
+    out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Series over years: yearly take-up, changes, trend test; territorial admin rates with consistent suppression."""
+    from .._checks import check_level, parse_list
+
+    check_option("--variance", variance, ChangeVariance)
+    check_level(level, "--level")
+    right_list = parse_list(rights, option="--rights")
+    by_list = parse_list(by, option="--by")
+    wave_files = _years(waves, "--waves") if waves else {}
+    admin_files = _years(admin, "--admin") if admin else {}
+    run_list = []
+    if runs:
+        if wave_files:
+            raise OptionError(message("give the waves as files or as study runs, not both", where="options --waves / --runs"))
+        from ..study.stages.follow_up import read_run
+
+        run_list = [read_run(Path(r), f"--runs {r}") for r in parse_list(runs, option="--runs")]
+        years = [r["year"] for r in run_list]
+        if years != sorted(set(years)):
+            raise OptionError(message("the runs' years must increase", where="option --runs",
+                                      found=", ".join(map(str, years))))
+        wave_files = {r["year"]: r["weights"] for r in run_list}
+        if scheme is None and run_list[-1]["scheme"]:
+            scheme = run_list[-1]["scheme"]
+    if not wave_files and not admin_files:
+        raise OptionError(message("nothing to do", where="options --waves / --runs / --admin",
+                                  hint="give survey waves (--waves or --runs) or administrative years (--admin)"))
+    if wave_files and len(wave_files) < 2:
+        raise OptionError(message("a series needs at least two waves", where="option --waves",
+                                  found=f"{len(wave_files)} wave"))
+    names = (list(SURVEY_FILES) if wave_files else []) + (list(ADMIN_FILES) if admin_files else [])
+    inputs = list(wave_files.values()) + list(admin_files.values())
+    paths = _outputs(out, names, inputs, overwrite)
+    written = []
+    tables = {}
+    if wave_files:
+        from ..estimation.series import estimate_series
+        from .change import _scheme
+        from .estimate import _design
+
+        roles = {"weight": None, "strata": None, "psu": None, "ssu": None, "fpc": None, "fpc2": None}
+        datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
+        sch = _scheme(scheme, datas[max(datas)])
+        if run_list:  # study runs: the respondents' final weights with the design columns
+            from ..study.stages.follow_up import run_design
+
+            designs = [run_design(r) for r in run_list]
+        else:
+            designs = [_design(p, datas[y], replicates=variance == "replicate", lonely_psu="adjust", roles=roles)
+                       for y, p in wave_files.items()]
+        res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
+                              variance=variance, level=level)
+        tables.update({"series_yearly.csv": res.yearly, "series_changes.csv": res.changes,
+                       "series_trend.csv": res.trend})
+    if admin_files:
+        from ..territorial.admin_series import COUNT_COLUMNS, admin_counts, admin_series
+
+        counts = {}
+        for y, p in admin_files.items():
+            d = read_table(p, option=f"--admin {y}")
+            if set(COUNT_COLUMNS) <= set(d.columns):
+                counts[y] = d[d["right"].astype(str).isin(right_list)]
+            else:
+                counts[y] = admin_counts(d, right_list)
+        s = admin_series(counts, min_cell=min_cell)
+        tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
+                       "admin_series_changes.csv": s.changes})
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:  # everything computed: now write
+        written.append(write_table(tables[name], paths[name], inputs=inputs))
+    if wave_files:
+        echo_table(res.trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
+        typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")
+    if admin_files:
+        ns = s.n_suppressed
+        typer.echo(f"{len(admin_files)} administrative years: {ns['primary']} primary and {ns['secondary']} secondary "
+                   f"suppressions, the same every year (min cell {min_cell})")
+    typer.echo("wrote " + ", ".join(map(str, written)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``series`` command to ``app``."""
+    app.command("series")(series)

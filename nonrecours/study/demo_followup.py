@@ -1,0 +1,82 @@
+"""The follow-up demo: several years of the synthetic population, one study run per year.
+
+``nonrecours demo --years 2014-2016 --out DIR`` simulates the waves
+(:func:`~nonrecours.simulate.waves.simulate_waves`) into ``DIR/population/<year>/``,
+writes ``DIR/study_<year>.toml`` (the example study on that year's files, with a
+``[follow_up]`` section naming the earlier years' result folders) and runs them in
+order into ``DIR/results/<year>/``. The last year's report holds the follow-up
+section: series per right, QPV vs rest, changes, the net change of the gap and the
+territories that moved most.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import OutputError, message
+from ..io import write_text
+from .demo import POPULATION, RESULTS, example_study
+from .pipeline import StudyResult, run_study
+
+__all__ = ["followup_study", "run_followup_demo"]
+
+
+def followup_study(year: int, earlier: Sequence[int], *, seed: int = 1, scheme: str = "rotating",
+                   share: float = 0.25) -> str:
+    """Text of the study file of ``year``: the example study on that year's files plus ``[follow_up]``.
+
+    Examples
+    --------
+    >>> text = followup_study(2015, [2014])
+    >>> "population/2015/recipients.csv" in text and 'runs = ["results/2014"]' in text
+    True
+    """
+    text = example_study(seed=seed)
+    text = text.replace(f'"{POPULATION}/', f'"{POPULATION}/{int(year)}/')
+    text = re.sub(r'(?m)^folder = "results"', f'folder = "{RESULTS}/{int(year)}"', text)
+    text = text.replace("(dry run)", f"{int(year)} (dry run)", 1)
+    runs = ", ".join(f'"{RESULTS}/{int(y)}"' for y in earlier)
+    return text + (f"\n[follow_up]                            # this run as one year of a series\n"
+                   f"year = {int(year)}\n"
+                   f"runs = [{runs}]\n"
+                   f'scheme = "{scheme}"                    # samples of successive years share recipients\n'
+                   f"share = {share}                         # renewed each year\n"
+                   f'by = ["is_qpv"]\n')
+
+
+def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territories: int = 60, seed: int = 1,
+                      scheme: str = "rotating", share: float = 0.25, overwrite: bool = False,
+                      progress: Callable[[str], None] | None = None) -> list[StudyResult]:
+    """Simulate the waves, write one study per year and run them in order.
+
+    Returns
+    -------
+    list of StudyResult
+        One per year, oldest first; the last holds the follow-up tables.
+    """
+    from ..simulate.waves import simulate_waves
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}",
+                                  hint="choose a folder name"))
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
+                                  hint="choose a new folder, or pass --overwrite"))
+    t0 = time.perf_counter()
+    waves = simulate_waves(territories, tuple(years), seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    waves.write(folder / POPULATION, overwrite=overwrite)
+    if progress is not None:
+        progress(f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} recipients "
+                 f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+    results = []
+    for k, year in enumerate(waves.years):  # one study run per year, in order
+        study = write_text(followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
+                           folder / f"study_{year}.toml")
+        results.append(run_study(study, overwrite=overwrite, progress=progress))
+    return results

@@ -1,0 +1,161 @@
+"""Stage ``follow_up``: this run as one year of a series of runs.
+
+With a ``[follow_up]`` section, :func:`check_runs` reads every earlier run's
+``manifest.json`` and checks each output it lists against its SHA-256 (before
+any work); the selection stage draws this year's sample coordinated with the
+last run's (:func:`previous_sample`); and :func:`follow_up_stage` stacks the
+weighted samples of all runs by recipient id to estimate the yearly take-up,
+the changes (with the covariance of overlapping samples), the trend, the net
+change of the QPV − rest gap and the territories that moved most.
+
+The series uses each run's final weights (``weights.csv``) with its strata and
+FPC; the calibration residuals of earlier runs are not stored, so the
+variances of the series are those of the uncalibrated estimators
+(conservative when calibration helps).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...errors import ConfigError, message
+from ...io import read_table
+from ..config import StudyConfig
+from ..manifest import sha256_file, verify_manifest
+from ._common import RESPONDED, State
+
+__all__ = ["read_run", "check_runs", "run_design", "previous_sample", "follow_up_stage", "FOLLOW_UP_TABLES"]
+
+#: Tables written by the stage.
+FOLLOW_UP_TABLES = ("follow_up_yearly", "follow_up_changes", "follow_up_trend", "follow_up_did",
+                    "follow_up_territories")
+
+
+def _folders(cfg: StudyConfig) -> list[Path]:
+    base = cfg.source.parent if cfg.source is not None else Path(".")
+    out = []
+    for r in cfg.follow_up.runs:
+        p = Path(r).expanduser()
+        out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+def read_run(folder: Path, key: str) -> dict[str, Any]:
+    """An earlier run: its year, folder and manifest hash, every output checked against its SHA-256.
+
+    Raises
+    ------
+    ConfigError
+        No readable manifest, an output changed since it was written, no year, no weighted sample.
+    """
+    folder = Path(folder)
+    # a run writes publication/manifest.json and microdata/{sample,weights}.csv; earlier versions wrote them flat
+    layouts = (("publication/manifest.json", "microdata/weights.csv", "microdata/sample.csv"),
+               ("manifest.json", "weights.csv", "sample.csv"))
+    found = [lay for lay in layouts if (folder / lay[0]).is_file()]
+    if not found:
+        raise ConfigError(message("no publication/manifest.json in the earlier run's folder", where=key,
+                                  found=repr(str(folder)), hint="give the output folder of a finished run"))
+    rel_manifest, rel_weights, rel_sample = found[0]
+    mpath = folder / rel_manifest
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(message("cannot read the manifest", where=key, found=str(exc))) from None
+    changed = verify_manifest(manifest, folder)
+    if changed:
+        raise ConfigError(message("outputs of an earlier run differ from its manifest (SHA-256)", where=key,
+                                  found=", ".join(changed), hint="re-run that year, or restore its files"))
+    year = (manifest.get("follow_up") or {}).get("year")
+    if not isinstance(year, int):
+        raise ConfigError(message("the earlier run records no year", where=key,
+                                  hint="runs of a series need [follow_up] year = ..."))
+    if rel_weights not in manifest.get("outputs", {}):
+        raise ConfigError(message("the earlier run has no weighted sample", where=key, expected=rel_weights))
+    scheme = (manifest.get("follow_up") or {}).get("scheme")
+    return {"year": year, "folder": folder, "manifest_sha256": sha256_file(mpath), "scheme": scheme,
+            "weights": folder / rel_weights, "sample": folder / rel_sample}
+
+
+def check_runs(cfg: StudyConfig) -> list[dict[str, Any]]:
+    """Earlier runs of ``[follow_up]``, oldest first (:func:`read_run`), years increasing up to this run's.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`read_run`; or years that do not increase up to this run's.
+    """
+    fu = cfg.follow_up
+    if fu is None:
+        return []
+    runs = [read_run(folder, f"follow_up.runs[{i}]") for i, folder in enumerate(_folders(cfg))]
+    years = [r["year"] for r in runs] + [fu.year]
+    if years != sorted(set(years)):
+        raise ConfigError(message("the years of the runs must increase up to this run's", where="follow_up.runs",
+                                  found=", ".join(map(str, years))))
+    return runs
+
+
+def run_design(run: dict[str, Any]):
+    """The weighted design of a run from its ``weights.csv`` (respondents' final weights, strata, PSU, FPC)."""
+    return _design(read_table(run["weights"], option="weights.csv of a run"))
+
+
+def previous_sample(cfg: StudyConfig, runs: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The sample of the last earlier run (``sample.csv``), or None for the first year."""
+    if not runs:
+        return None
+    return read_table(runs[-1]["sample"], option="follow_up.runs (sample.csv)")
+
+
+def _design(table: pd.DataFrame):
+    from ...design.survey_design import SurveyDesign
+
+    cols = set(table.columns)
+    data = table if RESPONDED not in cols else table.assign(weight=table["weight"].where(table[RESPONDED] == 1, 0.0))
+    return SurveyDesign(data.reset_index(drop=True), weight="weight", strata="stratum" if "stratum" in cols else None,
+                        psu="psu" if "psu" in cols else None, fpc="fpc" if "fpc" in cols else None,
+                        lonely_psu="adjust", _allow_zero=True)
+
+
+def follow_up_stage(cfg: StudyConfig, state: State) -> State:
+    """Series over the earlier runs and this one; changes of the last year; DiD of the gap; territories."""
+    fu = cfg.follow_up
+    if fu is None or not state.get("runs"):
+        return {}
+    from ...estimation.change import estimate_change
+    from ...estimation.series import estimate_series
+
+    runs = state["runs"]
+    designs = [run_design(r) for r in runs] + [_design(state["tables"]["weights"])]
+    years = [r["year"] for r in runs] + [fu.year]
+    rights = list(cfg.estimation.rights)
+    by = list(fu.by)
+    ids = cfg.frame.id
+    series = estimate_series(designs, years, rights, by, scheme=fu.scheme, id_col=ids, level=cfg.estimation.level)
+    last = estimate_change(designs[-2], designs[-1], rights, by, scheme=fu.scheme, id_col=ids,
+                           level=cfg.estimation.level, df="inf", lonely_psu="adjust")
+    gap_col = by[0]
+    did = last.did(gap_col).assign(year_from=years[-2], year_to=years[-1])
+    terr = estimate_change(designs[-2], designs[-1], rights, [fu.territory], scheme=fu.scheme, id_col=ids,
+                           level=cfg.estimation.level, df="inf", lonely_psu="adjust").table
+    th = cfg.estimation.thresholds
+    terr = terr[(terr["n_1"] >= th.min_n) & (terr["n_2"] >= th.min_n)].assign(year_from=years[-2],
+                                                                                year_to=years[-1])
+    terr = terr.assign(abs_change=terr["change"].abs()).sort_values(["abs_change", fu.territory, "right"],
+                                                                    ascending=[False, True, True], kind="stable")
+    terr = terr.drop(columns="abs_change").head(fu.top * len(rights)).reset_index(drop=True)
+    methods = {"series": f"{len(years)} runs ({years[0]}-{years[-1]}), samples {fu.scheme}"
+                         + (f" (share {fu.share:g})" if fu.scheme != "independent" else "")
+                         + "; yearly rates with each run's SEs; changes with the covariance of the overlap "
+                           "(joint linearisation over the union of the samples, linked by recipient id); "
+                           "trend by generalised least squares with the joint covariance",
+               "earlier runs": "; ".join(f"{r['year']}: manifest SHA-256 {r['manifest_sha256'][:12]}…, outputs "
+                                         "checked" for r in runs)}
+    return {"tables": {"follow_up_yearly": series.yearly, "follow_up_changes": series.changes,
+                       "follow_up_trend": series.trend, "follow_up_did": did, "follow_up_territories": terr},
+            "methods": {"follow-up": methods}}

@@ -1,0 +1,135 @@
+"""A two-year follow-up of the example study: [follow_up], manifests checked, report section, demo."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from nonrecours.errors import ConfigError
+from nonrecours.report import section_followup
+from nonrecours.simulate.waves import simulate_waves
+from nonrecours.study import load_study, run_study
+from nonrecours.study.demo_followup import followup_study
+
+pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+
+# a small population (12 territories): at the default threshold of 11 respondents too few territories have a
+# published direct estimate for the Fay-Herriot model, so this test publishes from 5
+SMALL = {"n = 6000": "n = 1500", "min_per_stratum = 50": "min_per_stratum = 20",
+         'method = "reml"': 'method = "reml"', "min_n = 11 ": "min_n = 5 "}
+
+
+def _study(folder, year, earlier, **kw):
+    text = followup_study(year, earlier, seed=3, **kw)
+    for old, new in SMALL.items():
+        text = text.replace(old, new)
+    p = folder / f"study_{year}.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("followup")
+    w = simulate_waves(12, (2014, 2015), seed=3)
+    w.write(folder / "population")
+    first = run_study(_study(folder, 2014, []))
+    second = run_study(_study(folder, 2015, [2014]))
+    return folder, first, second
+
+
+def test_follow_up_tables_and_report(runs):
+    folder, first, second = runs
+    assert "follow_up_yearly" not in first.tables  # the first year has nothing to follow
+    y = second.tables["follow_up_yearly"]
+    assert sorted(y["year"].unique()) == [2014, 2015]
+    ch = second.tables["follow_up_changes"]
+    assert (ch["n_both"] > 0).all()  # rotating samples: the overlap is used
+    assert (ch["se"] < ch["se_independent"]).mean() > 0.5
+    did = second.tables["follow_up_did"]
+    assert set(did["right"]) == {"cmuc", "acs", "tpn", "tss"}
+    html = (second.folder / "publication" / "report.html").read_text()
+    assert '<section id="follow-up">' in html and "QPV" in html
+    m = json.loads((second.folder / "publication" / "manifest.json").read_text())
+    assert m["follow_up"]["year"] == 2015 and len(m["follow_up"]["runs"]) == 1
+    assert "publication/follow_up_changes.csv" in m["outputs"]
+    # the sample of 2015 is coordinated with 2014's
+    s14 = pd.read_csv(first.folder / "microdata" / "sample.csv", dtype={"id": str})
+    s15 = pd.read_csv(second.folder / "microdata" / "sample.csv", dtype={"id": str})
+    assert 0.4 < s15["id"].isin(s14["id"]).mean() < 0.9
+
+
+def test_tampered_earlier_run_is_refused_before_any_work(runs, tmp_path):
+    folder, first, _ = runs
+    import shutil
+
+    copy = tmp_path / "results" / "2014"
+    shutil.copytree(first.folder, copy)
+    tampered = copy / "publication" / "estimates_national.csv"
+    tampered.write_text(tampered.read_text() + "\n")
+    text = _study(folder, 2015, [2014]).read_text().replace('runs = ["results/2014"]', f'runs = ["{copy}"]')
+    text = text.replace('folder = "results/2015"', f'folder = "{tmp_path / "out"}"')
+    p = folder / "tampered.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=r"follow_up\.runs\[0\].*SHA-256"):
+        run_study(p)
+    assert not (tmp_path / "out").exists()
+
+
+def test_follow_up_config_errors(runs):
+    folder, _, _ = runs
+    bad = _study(folder, 2015, [2014]).read_text().replace('scheme = "rotating"', 'scheme = "cohort"')
+    p = folder / "bad.toml"
+    p.write_text(bad)
+    with pytest.raises(ConfigError, match="follow_up.scheme"):
+        load_study(p)
+    p.write_text(_study(folder, 2015, [2014]).read_text().replace("year = 2015", "year = 2013")
+                 .replace('folder = "results/2015"', 'folder = "results/bad"'))
+    with pytest.raises(ConfigError, match="increase"):
+        run_study(p)
+
+
+def test_section_in_french(runs):
+    _, _, second = runs
+    html = section_followup.render(second.tables, lang="fr", scheme="rotating")
+    assert "Suivi année après année" in html and "\u202f%" in html
+    assert "Évolution nette de l'écart QPV − reste" in html.replace("&#x27;", "'")
+    en = section_followup.render(second.tables, lang="en", scheme="rotating")
+    assert set(section_followup.TEXT["en"]) == set(section_followup.TEXT["fr"])
+    assert "Follow-up over the years" in en
+    assert section_followup.fmt_pct(0.617, "fr") == "61,7\u202f%"
+
+
+@pytest.mark.slow
+def test_demo_years_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "study_2015.toml").is_file() and (out / "population" / "waves.json").is_file()
+    html = (out / "results" / "2015" / "publication" / "report.html").read_text()
+    assert '<section id="follow-up">' in html
+    assert "Changes of take-up" in r.output
+    r = CliRunner().invoke(app, ["demo", "--years", "2014", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--years" in r.output
+
+
+def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    _, first, second = runs
+    out = tmp_path / "series"
+    r = CliRunner().invoke(app, ["series", "--rights", "cmuc,acs,tpn,tss", "--by", "is_qpv", "--runs",
+                                 f"{first.folder},{second.folder}", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(out / "series_changes.csv")
+    want = second.tables["follow_up_changes"]
+    pd.testing.assert_series_equal(got["se"], want["se"], check_names=False, rtol=1e-12)
+    pd.testing.assert_series_equal(got["change"], want["change"], check_names=False, rtol=1e-12)

@@ -28,7 +28,7 @@ RUN = CliRunner()
 
 #: Input files, by name.
 FILES = {"frame.csv": FRAME, "allocation.csv": ALLOCATION, "sample.csv": SAMPLE, "margins.csv": MARGINS,
-         "direct.csv": DIRECT, "aux.csv": AUX, "truth.csv": TRUTH}
+         "direct.csv": DIRECT, "aux.csv": AUX, "truth.csv": TRUTH, "wave2.csv": SAMPLE}
 
 #: Every command: its input files and a valid command line.
 COMMANDS = {
@@ -62,6 +62,9 @@ COMMANDS = {
     "test": (["sample.csv"], ["test", "sample.csv", "--right", "cmuc", "--by", "is_qpv", "--out", "tests.csv"]),
     "model": (["sample.csv"], ["model", "sample.csv", "--right", "cmuc", "--covariates", "is_qpv,benefit",
                                "--predict", "benefit", "--out", "model.csv"]),
+    # the follow-up's change between two waves (the same sample twice: a panel)
+    "change": (["sample.csv", "wave2.csv"], ["change", "sample.csv", "wave2.csv", "--rights", "cmuc", "--by",
+                                             "is_qpv", "--out", "ch.csv"]),
 }
 
 #: Odd cell contents and option values.

@@ -66,11 +66,10 @@ def validate(
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from .._checks import parse_list
-
+    from .._parallel import check_workers
     from ..simulate import simulate_population
     from ..validation import DEFAULT_COVARIATES, plot_validation, run_validation
 
-    from .._parallel import check_workers
     check_workers(workers)
     if replications < 2:
         raise OptionError(message("at least 2 replications are needed", where="option --replications",

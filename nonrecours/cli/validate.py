@@ -96,8 +96,8 @@ def validate(
     echo_table(summary)
     s = res.settings
     typer.echo(f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
-               f"{s['territories']:,} territories, {res.elapsed:.1f} s"
-               f" on {res.workers} worker{'s' if res.workers > 1 else ''}" + (f" -> {out}" if out is not None else ""))
+               f"{s['territories']:,} territories on {res.workers} worker{'s' if res.workers > 1 else ''}"
+               + (f" -> {out}" if out is not None else ""))  # no timing: the output depends on the settings only
 
 
 def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,

@@ -85,8 +85,13 @@ def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
     """
     check_columns(data, [column], role="right column")
     s = data[column]
-    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":  # numpy floats (a file's 1/0/empty): no coercion
+        values = np.array(s.to_numpy(), dtype=float)  # a copy: callers may write into it
+        bad = (values != 0) & (values != 1)
+        bad &= ~np.isnan(values)
+    else:
+        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
     if bad.any():
         raise InputError(message("a right column holds values other than 1, 0 or empty",
                                  where=f"column {column!r}", expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",

@@ -305,7 +305,8 @@ def _integral_floats(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...],
+              columns: Iterable[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     raw = p.read_bytes()
@@ -327,9 +328,10 @@ def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -> 
         head = head[: head.rindex("\n")]  # the last line of the sample may be cut
     sep, decimal = detect_csv(head, sep=opts.sep, decimal=opts.decimal, where=where)
     header = next(csv.reader(head.splitlines()[:1], delimiter=sep))
-    dtype = {c: str for c in header if c in text}
+    usecols = None if columns is None else [c for c in header if c in set(columns)]
+    dtype = {c: str for c in header if c in text and (usecols is None or c in usecols)}
     return pd.read_csv(io.BytesIO(raw), sep=sep, decimal=decimal, encoding=encoding, dtype=dtype,
-                       keep_default_na=False, na_values=[""])
+                       keep_default_na=False, na_values=[""], usecols=usecols)
 
 
 def _sheet(sheet: str | None) -> str | int:
@@ -380,7 +382,8 @@ def _read_stat(p: Path, suffix: str, opts: ReadOptions, where: str, text: tuple[
 
 
 def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOptions | None = None,
-               text_columns: Iterable[str] = ()) -> pd.DataFrame:
+               text_columns: Iterable[str] = (), columns: Iterable[str] | None = None,
+               categorical: Iterable[str] = ()) -> pd.DataFrame:
     """Read a table from CSV, Parquet, JSON records, Excel, Stata, SPSS or SAS; code columns as text.
 
     Parameters
@@ -394,6 +397,13 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
         when not given.
     text_columns : iterable of str
         Columns read as text besides :data:`STRING_COLUMNS`.
+    columns : iterable of str, optional
+        Read only those of these columns the file has (CSV and Parquet; the
+        caller's column check names any that is missing).
+    categorical : iterable of str
+        Code columns read from Parquet as categoricals of text: one integer
+        code per row instead of one string (national files); CSV reads them
+        as text. Parquet dictionary columns stay categorical anyway.
 
     Returns
     -------
@@ -414,6 +424,7 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
 
     opts = read or ReadOptions()
     text = STRING_COLUMNS + tuple(c for c in text_columns if c not in STRING_COLUMNS)
+    categorical = [c for c in categorical if c in text]
     p = Path(path)
     suffix = _suffix(p, option)
     where = f"{option} {str(p)!r}"
@@ -421,10 +432,16 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
         raise InputError(message("file not found", where=where, hint="check the path"))
     try:
         if suffix == ".csv":
-            return _read_csv(p, opts, where, text)
+            return _read_csv(p, opts, where, text, columns)
         if suffix == ".parquet":
             try:
-                return pd.read_parquet(p)
+                import pyarrow.parquet as pq
+                names = set(pq.read_schema(p).names)
+                keep = None if columns is None else [c for c in dict.fromkeys(columns) if c in names]
+                dictionary = [c for c in categorical if c in names and (keep is None or c in keep)]
+                if dictionary:
+                    return pd.read_parquet(p, columns=keep, read_dictionary=dictionary)
+                return pd.read_parquet(p, columns=keep)
             except ImportError:
                 raise OptionError(message("reading Parquet needs pyarrow", where=where,
                                           hint="pip install 'nonrecours[parquet]'")) from None

@@ -28,7 +28,8 @@ __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
-           "Separator", "DecimalMark", "ReportLanguage", "ALL_OPTIONS", "choices", "choices_text", "check_option"]
+           "Separator", "DecimalMark", "ReportLanguage", "ComputeEngine",
+           "ALL_OPTIONS", "choices", "choices_text", "check_option"]
 
 
 class CIMethod(StrEnum):
@@ -179,6 +180,14 @@ class ValidationDesign(StrEnum):
     TWO_STAGE = "two-stage"
 
 
+class ComputeEngine(StrEnum):
+    """Engine of the administrative phase: in memory, DuckDB (files in place) or Spark."""
+
+    PANDAS = "pandas"
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
 class ValidationLevel(StrEnum):
     """Levels at which the validation study measures coverage."""
 
@@ -260,7 +269,8 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
-    DecimalMark, ReportLanguage, WaveScheme, ChangeVariance)
+    DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,
+    ComputeEngine)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

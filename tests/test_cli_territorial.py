@@ -93,6 +93,17 @@ def test_fit_options(files, extra):
     assert sae[["eblup", "ci_low", "ci_high"]].apply(lambda c: c.between(0, 1).all()).all()
 
 
+def test_fit_bootstrap_same_file_whatever_the_workers(files):
+    outs = []
+    for workers in ("1", "2"):
+        out = files["dir"] / f"sae_w{workers}.csv"
+        res = run("fit", files["direct"], "--aux", files["terr"], "--covariates", "poverty_rate", "--mse", "bootstrap",
+                  "--bootstrap", "600", "--seed", "3", "--workers", workers, "--out", out)
+        assert res.exit_code == 0, res.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
 def _bad_direct(files, change):
     df = read_table(files["direct"])
     df = change(df)

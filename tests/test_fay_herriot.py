@@ -191,6 +191,18 @@ def test_bootstrap_reproducible_and_chunk_invariant(milk):
         bootstrap_mse(fit, replicates=10, seed=None)
 
 
+def test_bootstrap_identical_whatever_the_workers(milk):
+    """Each chunk draws from its own stream spawned from the seed; chunk sums are added in chunk order."""
+    y, D, X = milk
+    fit = fit_fay_herriot(y, D, X)
+    one = bootstrap_mse(fit, replicates=250, seed=5, chunk=50, transform="arcsin", workers=1)
+    two = bootstrap_mse(fit, replicates=250, seed=5, chunk=50, transform="arcsin", workers=2)
+    np.testing.assert_array_equal(one.mse, two.mse)
+    np.testing.assert_array_equal(one.mse_model, two.mse_model)
+    with pytest.raises(OptionError, match="workers"):
+        bootstrap_mse(fit, replicates=10, seed=1, workers=0)
+
+
 def _simulate(rng, m, A, X, D, beta):
     theta = X @ beta + rng.normal(0, np.sqrt(A), m)
     return theta, theta + rng.normal(0, np.sqrt(D))

@@ -129,3 +129,23 @@ def test_bad_input(dstrat):
         make_replicates(by_hand, "jkn")
     with pytest.raises(OptionError, match="unknown value"):
         make_replicates(dstrat, "jk2")
+
+
+def test_bootstrap_replicates_identical_whatever_the_workers():
+    """Chunk k of multipliers draws from the k-th stream spawned from the seed; chunk sizes follow the design."""
+    import pandas as pd
+
+    from nonrecours.weights.replicates import _bootstrap_chunks
+    rng = np.random.default_rng(4)
+    n = 3000
+    df = pd.DataFrame({"h": rng.integers(0, 30, n), "w": rng.uniform(1, 5, n), "psu": np.arange(n)})
+    d = SurveyDesign(df, weight="w", strata="h", psu="psu")
+    one = list(_bootstrap_chunks(d, 120, 9, cells=30_000, workers=1))
+    two = list(_bootstrap_chunks(d, 120, 9, cells=30_000, workers=2))
+    assert [b0 for b0, _ in one] == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
+    for (a0, a), (b0, b) in zip(one, two):
+        assert a0 == b0
+        np.testing.assert_array_equal(a, b)
+    W1 = make_replicates(d, "bootstrap", replicates=50, seed=3, workers=1).replicates.weights
+    W2 = make_replicates(d, "bootstrap", replicates=50, seed=3, workers=2).replicates.weights
+    np.testing.assert_array_equal(W1, W2)

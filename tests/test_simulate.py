@@ -279,3 +279,16 @@ def test_cli_bad_options_exit_2_nothing_written(tmp_path, bad):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and bad[0] in lines[0]
     assert not out.exists()
+
+
+def test_more_than_999_qpvs_in_a_departement_get_wider_serials():
+    """National-scale simulations (50 M recipients need about 26,000 QPVs) are not capped at 999 per département."""
+    from nonrecours.simulate.params import CovariateParams, TerritoryParams
+    from nonrecours.simulate.territories import draw_territories
+    small = draw_territories(40, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)),
+                             CovariateParams())
+    assert small.code[0] == "QP059001"  # the usual 3-digit serials below 1,000
+    big = draw_territories(1200, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)),
+                           CovariateParams())
+    assert len(set(big.code)) == 2400 and {len(c) for c in big.code} == {9}
+    assert big.code[-2:].tolist() == ["QP0591200", "HQ0591200"]

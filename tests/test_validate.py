@@ -157,3 +157,21 @@ def test_cli_bad_input_exits_2(bad):
     res = CliRunner().invoke(app, args + bad)
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
+
+
+def test_cli_workers_give_identical_files(tmp_path):
+    """Replication r draws from the r-th spawned stream and sums are taken in replication order."""
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        res = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "10", "--n", "600",
+                                       "--seed", "3", "--ci", "logit,wilson", "--levels", "national,qpv,gap,territory",
+                                       "--sae", "--workers", workers, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert f"on {workers} worker" in res.output
+        outs.append({name: (out / name).read_bytes() for name in ("validation.csv", "validation.png",
+                                                                  "validation.json")})
+    assert outs[0] == outs[1]
+    bad = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "4", "--n", "600",
+                                   "--seed", "3", "--workers", "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output

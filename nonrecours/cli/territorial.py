@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from ..io import check_outputs, read_table, write_table
-from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option, choices_text
+from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
+                       choices_text)
 from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, echo_table, handle_errors
 
 __all__ = ["register", "fit", "admin", "compare"]
@@ -41,6 +42,8 @@ def fit(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    workers: int = typer.Option(1, "--workers", help="Processes running the bootstrap MSE (same results whatever "
+                                "their number)."),
 ) -> None:
     """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
     from .._checks import parse_list
@@ -58,7 +61,7 @@ def fit(
     res = fit_territories(read_table(direct, option="DIRECT", read=rd), read_table(aux, option="--aux", read=rd),
                           parse_list(covariates, option="--covariates"), method=method, transform=transform,
                           variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
-                          benchmark_method=benchmark_method, weight=weight, level=level)
+                          benchmark_method=benchmark_method, weight=weight, level=level, workers=workers)
     echo_table(res.models[["right", "m", "n_predicted", "model_variance", "model_variance_se", "zero_variance",
                            "mean_gamma", "median_cv_gain", "shapiro_p", "mse"]])
     echo_table(res.coefficients_frame())
@@ -72,7 +75,9 @@ def fit(
 
 @handle_errors
 def admin(
-    recipients: Path = typer.Argument(..., help="Linked recipients file (recipients.csv of simulate, or a real extract)."),
+    recipients: Path = typer.Argument(..., help="Linked recipients file (recipients.csv of simulate, or a real "
+                                      "extract); with --engine duckdb or spark, also a folder of CSV or Parquet files "
+                                      "partitioned as year=.../departement=..."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
     min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
@@ -80,6 +85,15 @@ def admin(
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
                                               "national totals."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    engine: str = typer.Option("pandas", "--engine", help=f"{choices_text(ComputeEngine)}: in memory, files read in "
+                               "place by DuckDB (--memory-limit), or Spark (local session, or SPARK_REMOTE / "
+                               "--spark-master)."),
+    memory_limit: str = typer.Option("4GB", "--memory-limit", help="DuckDB's memory limit (it spills to disk "
+                                     "beyond); the driver memory of a local Spark session."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads of DuckDB, cores of a local Spark session "
+                                          "(default: all)."),
+    spark_master: Optional[str] = typer.Option(None, "--spark-master", help="Spark master URL (default local[*]; "
+                                               "ignored when SPARK_REMOTE is set)."),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
@@ -91,12 +105,23 @@ def admin(
     non-takers, and no suppressed count can be recovered from the published totals."""
     from .._checks import parse_list
     from ..territorial import admin_rates
+    from ..territorial.admin import check_min_cell
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
+    check_option("--engine", engine, ComputeEngine)
+    check_min_cell(min_cell)
+    right_list = parse_list(rights, option="--rights")
     inputs = [recipients]
-    check_outputs({"--out": out, "--totals-out": totals_out}, inputs, overwrite=overwrite)
-    res = admin_rates(read_table(recipients, option="RECIPIENTS", read=rd), parse_list(rights, option="--rights"),
-                      min_cell=min_cell)
+    check_outputs({"--out": out, "--totals-out": totals_out}, inputs, overwrite=overwrite)  # before any work
+    if engine == "pandas":
+        data = read_table(recipients, option="RECIPIENTS", read=rd, columns=["territory", "departement", *right_list],
+                          categorical=["territory", "departement"])
+        res = admin_rates(data, right_list, min_cell=min_cell)
+    else:
+        from ..engines import open_engine
+        from ..territorial.admin_sql import admin_rates_sql
+        with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
+            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell)
     n = res.n_suppressed
     typer.echo(f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary")
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)

@@ -59,13 +59,16 @@ def validate(
                                          f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "
                                          "SE of the change vs its empirical SD and coverage, by is_qpv."),
     share: float = typer.Option(0.0, "--share", help="With --change: attrition (panel) or rotation (rotating) share."),
+    workers: int = typer.Option(1, "--workers", help="Processes drawing and estimating the samples; the results "
+                                "are identical whatever their number."),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from .._checks import parse_list
-
+    from .._parallel import check_workers
     from ..simulate import simulate_population
     from ..validation import DEFAULT_COVARIATES, plot_validation, run_validation
 
+    check_workers(workers)
     if replications < 2:
         raise OptionError(message("at least 2 replications are needed", where="option --replications",
                                   found=repr(replications)))
@@ -80,7 +83,7 @@ def validate(
                              level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
                              strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
                              covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
-                             progress=update)
+                             progress=update, workers=workers)
     summary = res.summary()
     if paths is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,8 @@ def validate(
     echo_table(summary)
     s = res.settings
     typer.echo(f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
-               f"{s['territories']:,} territories, {s['elapsed_s']:.1f} s" + (f" -> {out}" if out is not None else ""))
+               f"{s['territories']:,} territories on {res.workers} worker{'s' if res.workers > 1 else ''}"
+               + (f" -> {out}" if out is not None else ""))  # no timing: the output depends on the settings only
 
 
 def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,

@@ -96,13 +96,17 @@ def weight(
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
     quiet: bool = quiet_option(),
+    workers: int = typer.Option(1, "--workers", help="Processes drawing bootstrap replicates (same replicates "
+                                "whatever their number)."),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
     from .._checks import check_unique_ids, parse_list
+    from .._parallel import check_workers
     from ..weights.margins import read_margins
     from ..weights.pipeline import WeightingSpec, weight_sample
     from ..weights.sidecar import sidecar_path
 
+    check_workers(workers)
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
@@ -119,7 +123,8 @@ def weight(
                          nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
                          propensity_classes=propensity_classes,
                          margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
-                         bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed)
+                         bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed,
+                         workers=workers)
     with progress_bar("replicate weights", quiet=quiet) as update:
         res = weight_sample(data, spec, progress=update)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})

@@ -113,8 +113,8 @@ class TerritoryParams:
     departement_weights : tuple of (code, weight)
         Relative weights for the QPV's département (:data:`DEPARTEMENT_WEIGHTS`).
     max_territories : int
-        Upper bound on the number of QPVs (20,000). Serials have 3 digits: beyond
-        about 15,000 QPVs the Nord may exceed 999 of them, which is refused.
+        Upper bound on the number of QPVs (100,000; about 26,000 give 50 M
+        recipients). Serials have 3 digits, more where a département exceeds 999 QPVs.
     """
 
     qpv_pop_min: float = 1000.0
@@ -128,7 +128,7 @@ class TerritoryParams:
     density_sigma: float = 0.25
     urban_area_corr: float = 0.5
     departement_weights: tuple[tuple[str, float], ...] = DEPARTEMENT_WEIGHTS
-    max_territories: int = 20_000
+    max_territories: int = 100_000
 
     def __post_init__(self) -> None:
         if not (0 < self.qpv_pop_min < self.qpv_pop_median < self.qpv_pop_mean):

@@ -53,19 +53,20 @@ class TerritoryDraw:
 
 
 def _codes(n: int, rng: np.random.Generator, params: TerritoryParams) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the département of each QPV and number QPVs within département."""
+    """Draw the département of each QPV and number QPVs within département.
+
+    Serials have 3 digits (``QP059001``), or as many as the largest
+    département needs beyond 999 QPVs (``QP0591000``; national-scale
+    simulations), the same width for every code.
+    """
     deps = np.array([d for d, _ in params.departement_weights])
     w = np.array([w for _, w in params.departement_weights], dtype=float)
     counts = rng.multinomial(n, w / w.sum())
-    if counts.max() > 999:
-        raise OptionError(message("too many territories for 3-digit serials", where="n_territories",
-                                  expected="at most 999 QPVs per département",
-                                  found=f"{counts.max()} in département {deps[counts.argmax()]}",
-                                  hint="use fewer territories, or raise outside_scale for more recipients"))
+    width = max(3, len(str(int(counts.max()))))
     dep = np.repeat(deps, counts)
     serial = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     dep3 = np.char.zfill(dep.astype("U3"), 3)
-    tail = np.char.add(dep3, np.char.zfill(serial.astype("U3"), 3))
+    tail = np.char.add(dep3, np.char.zfill(serial.astype(f"U{width}"), width))
     return dep, tail
 
 

@@ -5,7 +5,7 @@ per-territory estimates and the report, in sections ``[frame]``, ``[design]``
 (and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
 ``[weighting.nonresponse]``, ``[weighting.calibration]``,
 ``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
-``[estimation.thresholds]``), ``[analysis]``, ``[territorial]`` and ``[output]``; the example
+``[estimation.thresholds]``), ``[analysis]``, ``[territorial]``, ``[compute]`` and ``[output]``; the example
 is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
 
     [design]
@@ -40,6 +40,7 @@ from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
                        CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
                        NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
+                       ComputeEngine,
                        choices)
 from ._schema import build, fail, opt
 
@@ -47,7 +48,7 @@ __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "AnalysisConfig", "TerritorialConfig", "FollowUpConfig", "OutputConfig", "InputConfig", "ReportConfig",
+    "AnalysisConfig", "TerritorialConfig", "FollowUpConfig", "ComputeConfig", "OutputConfig", "InputConfig", "ReportConfig",
     "load_study", "parse_study",
 ]
 
@@ -267,6 +268,19 @@ class TerritorialConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ComputeConfig:
+    """``[compute]``: where the work runs; results do not depend on it."""
+
+    engine: str = opt("pandas", doc="engine of the administrative phase: pandas (in memory), duckdb (files read "
+                       "in place under memory_limit) or spark (SPARK_REMOTE or spark_master)",
+                       choices=choices(ComputeEngine))
+    memory_limit: str = opt("4GB", doc="DuckDB's memory limit (it spills to disk beyond)")
+    spark_master: str | None = opt(None, doc="Spark master URL (default local[*]; SPARK_REMOTE takes precedence)")
+    workers: int = opt(1, doc="processes running the Monte Carlo work (bootstrap replicates, bootstrap MSE); "
+                        "same results whatever their number", lo=1)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReportConfig:
     """``[report]``: the study report."""
 
@@ -329,6 +343,7 @@ class StudyConfig:
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
     report: ReportConfig = opt(doc="study report", factory=ReportConfig)
     follow_up: FollowUpConfig | None = opt(None, doc="follow-up: this run as one year of a series")
+    compute: ComputeConfig = opt(doc="engines and workers", factory=ComputeConfig)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     text: str = field(default="", compare=False, repr=False, metadata={"internal": True})
 

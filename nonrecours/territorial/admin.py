@@ -9,6 +9,13 @@ seconds. Cells are then protected for statistical confidentiality:
 * secondary suppression: the département and national totals are published, so
   more cells are suppressed until no suppressed count can be recovered by
   subtraction (:mod:`nonrecours.disclosure`, shared by every engine).
+
+The work is split so that every engine shares all but the counting: an engine
+counts (:func:`count_territories` in memory, or the SQL of
+:mod:`nonrecours.territorial.admin_sql` on DuckDB or Spark) into a small table
+with one row per territory, :func:`counts_table` checks it and puts it in long
+form (territory × right), and :func:`protect` applies disclosure control to
+that aggregated table only.
 """
 
 from __future__ import annotations
@@ -24,7 +31,11 @@ from .._checks import check_columns, check_right_column
 from ..disclosure import check_min_cell, protect_admin_counts
 from ..errors import DisclosureWarning, InputError, OptionError, message
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates"]
+__all__ = ["AdminRates", "admin_rates", "count_cells", "count_territories", "counts_table", "protect",
+           "protected_rates", "check_min_cell", "COUNT_COLUMNS"]
+
+#: Columns of the aggregated counts table handed to :func:`protect`.
+COUNT_COLUMNS = ("territory", "departement", "right", "n_eligible", "n_takers")
 
 
 @dataclass(frozen=True)
@@ -112,9 +123,161 @@ def count_cells(recipients: pd.DataFrame, rights: Sequence[str], *, territory: s
     return pd.concat(parts, ignore_index=True).sort_values("territory", kind="stable", ignore_index=True)
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for empty) and text labels of a code column, categoricals used as they are."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories.astype(str), dtype=object)
+    codes, labels = pd.factorize(values)
+    return codes, np.asarray(pd.Index(labels).astype(str), dtype=object)
+
+
+def count_territories(recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
+                      departement: str = "departement") -> pd.DataFrame:
+    """Eligible recipients and takers per territory and right, counted in memory (one pass per right).
+
+    Parameters
+    ----------
+    recipients : DataFrame
+        One row per recipient: ``territory``, ``departement`` and right columns
+        coded 1 (takes up), 0 (eligible, does not), empty (not eligible).
+    rights : sequence of str
+    territory, departement : str
+        Column names.
+
+    Returns
+    -------
+    DataFrame
+        The wide counts of :func:`counts_table`: ``territory``, ``departement``,
+        ``n_rows``, and ``n_eligible_<j>``, ``n_takers_<j>`` for the j-th right;
+        one row per territory (the département of its first row).
+    """
+    rights = _check_rights(rights)
+    check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
+    t_codes, t_labels = _codes(recipients[territory])
+    d_codes, d_labels = _codes(recipients[departement])
+    for col, codes in ((territory, t_codes), (departement, d_codes)):
+        empty = codes < 0
+        if empty.any():
+            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
+                                     expected="a code on every row",
+                                     found=f"{int(empty.sum())} empty rows, the first on line "
+                                           f"{int(np.flatnonzero(empty)[0]) + 2}",
+                                     hint="fill them in, or drop those recipients"))
+    n_terr = len(t_labels)
+    first = np.full(n_terr, -1)
+    first[t_codes[::-1]] = d_codes[::-1]  # département of each territory (its first row)
+    mixed = first[t_codes] != d_codes
+    if mixed.any():
+        raise InputError(message("territories spread over several départements", where="recipients file",
+                                 found=f"{int(np.unique(t_codes[mixed]).size)} territories, the first conflict on "
+                                       f"line {int(np.flatnonzero(mixed)[0]) + 2}",
+                                 hint="a territory must lie in one département"))
+    present = np.bincount(t_codes, minlength=n_terr)
+    keep = present > 0  # unused categories are no territory
+    out = {"territory": t_labels[keep], "departement": d_labels[first[keep]], "n_rows": present[keep]}
+    for j, right in enumerate(rights):
+        v = check_right_column(recipients, right)
+        out[f"n_eligible_{j}"] = np.bincount(t_codes, weights=~np.isnan(v), minlength=n_terr)[keep].astype(np.int64)
+        out[f"n_takers_{j}"] = np.bincount(t_codes, weights=v == 1, minlength=n_terr)[keep].astype(np.int64)
+    return pd.DataFrame(out)
+
+
+def _check_rights(rights: Sequence[str]) -> list[str]:
+    rights = list(rights)
+    if not rights:
+        raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
+    return rights
+
+
+def counts_table(groups: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
+                 departement: str = "departement") -> pd.DataFrame:
+    """Check the wide counts of an engine and return the long counts table (territory × right).
+
+    Parameters
+    ----------
+    groups : DataFrame
+        One row per (territory, département) pair found: ``territory``,
+        ``departement``, ``n_rows``, ``n_eligible_<j>`` and ``n_takers_<j>``
+        for the j-th right, and optionally ``n_invalid_<j>`` (rows whose right
+        value is neither 1, 0 nor empty).
+    rights : sequence of str
+    territory, departement : str
+        Column names in the recipients file (for messages).
+
+    Returns
+    -------
+    DataFrame
+        :data:`COUNT_COLUMNS`, one row per territory × right, territories in
+        text order and rights in the order given.
+    """
+    rights = _check_rights(rights)
+    for j, right in enumerate(rights):
+        col = f"n_invalid_{j}"
+        if col in groups and groups[col].sum() > 0:
+            raise InputError(message("a right column holds values other than 1, 0 or empty",
+                                     where=f"column {right!r}",
+                                     expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
+                                     found=f"{int(groups[col].sum())} rows",
+                                     hint="recode the column before estimating"))
+    for col, key in ((territory, "territory"), (departement, "departement")):
+        empty = groups[key].isna().to_numpy()
+        if empty.any():
+            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
+                                     expected="a code on every row",
+                                     found=f"{int(groups.loc[empty, 'n_rows'].sum())} empty rows",
+                                     hint="fill them in, or drop those recipients"))
+    groups = groups.assign(territory=groups["territory"].astype(str), departement=groups["departement"].astype(str))
+    dup = groups["territory"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        bad = pd.unique(groups.loc[dup, "territory"])
+        raise InputError(message("territories spread over several départements", where="recipients file",
+                                 found=", ".join(map(repr, bad[:5])), hint="a territory must lie in one département"))
+    groups = groups.sort_values("territory", ignore_index=True)
+    n_terr, n_rights = len(groups), len(rights)
+    elig = np.column_stack([groups[f"n_eligible_{j}"].to_numpy(np.int64) for j in range(n_rights)])
+    takers = np.column_stack([groups[f"n_takers_{j}"].to_numpy(np.int64) for j in range(n_rights)])
+    return pd.DataFrame({"territory": np.repeat(groups["territory"].to_numpy(object), n_rights),
+                         "departement": np.repeat(groups["departement"].to_numpy(object), n_rights),
+                         "right": np.tile(np.asarray(rights, dtype=object), n_terr),
+                         "n_eligible": elig.ravel(), "n_takers": takers.ravel()})
+
+
+def protect(counts: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
+    """Rates and disclosure control from the aggregated counts table (no microdata): every engine ends here.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        :data:`COUNT_COLUMNS`, one row per territory × right, as
+        :func:`counts_table` returns it.
+    min_cell : int
+        Cells (and totals) with fewer eligibles, takers or non-takers are
+        suppressed (default 11).
+
+    Returns
+    -------
+    AdminRates
+
+    Notes
+    -----
+    :func:`protected_rates`, that is
+    :func:`nonrecours.disclosure.protect_admin_counts`: primary suppression
+    when eligibles, takers or non-takers are fewer than ``min_cell``;
+    secondary suppression (Hundepool et al. 2012, *Statistical Disclosure
+    Control*, section 4.2) so that no suppressed count can be recovered from
+    the published département and national totals.
+    """
+    check_columns(counts, COUNT_COLUMNS, source="counts table")
+    return protected_rates(counts, min_cell=min_cell)
+
+
 def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: int = 11,
                 territory: str = "territory", departement: str = "departement") -> AdminRates:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
+
+    The in-memory engine: :func:`count_territories`, :func:`counts_table`,
+    then :func:`protect` (see :func:`nonrecours.territorial.admin_sql.admin_rates_sql`
+    for the same on DuckDB or Spark).
 
     Parameters
     ----------
@@ -136,7 +299,8 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     -----
     :math:`N_{dr} = \\#\\{i \\in d: r_i \\in \\{0,1\\}\\}`, :math:`T_{dr} = \\#\\{i \\in d: r_i = 1\\}`,
     rate :math:`T_{dr}/N_{dr}`. The counts are aggregated by
-    :func:`count_cells`, then protected by
+    :func:`count_territories` and :func:`counts_table`, then protected by
+    :func:`protect`, that is
     :func:`nonrecours.disclosure.protect_admin_counts` (primary suppression
     when eligibles, takers or non-takers are fewer than ``min_cell``; secondary
     suppression against the département and national totals), the same
@@ -152,19 +316,20 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     ['suppressed', 'suppressed', 'published']
     """
     check_min_cell(min_cell)
-    cells = count_cells(recipients, rights, territory=territory, departement=departement)
-    return protected_rates(cells, min_cell=min_cell)
+    groups = count_territories(recipients, rights, territory=territory, departement=departement)
+    return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
 
 
 def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 
     ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,
-    ``n_takers`` (as :func:`count_cells` returns, or a DuckDB / Spark
-    aggregation); disclosure control is
+    ``n_takers`` (as :func:`count_cells` or :func:`counts_table` return, or a
+    DuckDB / Spark aggregation); disclosure control is
     :func:`nonrecours.disclosure.protect_admin_counts`, and a
     :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed.
     """
+    check_min_cell(min_cell)
     table, totals, rules = protect_admin_counts(cells, min_cell=min_cell)
     res = AdminRates(table=table, totals=totals, min_cell=int(min_cell), rules=rules)
     counts = res.n_suppressed

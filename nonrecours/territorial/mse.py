@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._checks import check_random_state
-from ..options import FHTransform, check_option
 from .._frozen import freeze_arrays
+from .._parallel import check_workers, chunks, ordered_map, spawn
+from ..options import FHTransform, check_option
 from .fay_herriot import FayHerriotFit, gls, solve_model_variance
 
 __all__ = ["MSEResult", "analytic_mse", "bootstrap_mse"]
@@ -123,8 +123,36 @@ def _back(theta: np.ndarray) -> np.ndarray:
     return np.sin(np.clip(theta, 0.0, np.pi / 2)) ** 2
 
 
+@dataclass(frozen=True, eq=False)
+class _BootstrapDraw:
+    """One chunk of parametric bootstrap replicates (the unit of work of a worker)."""
+
+    X: np.ndarray
+    s: np.ndarray
+    D: np.ndarray
+    mu: np.ndarray
+    A: float
+    method: str
+    tol: float
+    transform: str
+
+    def run(self, b: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Sums over ``b`` replicates of the squared errors on the model scale and back-transformed."""
+        s, D, n_all = self.s, self.D, self.X.shape[0]
+        theta = self.mu[None, :] + np.sqrt(self.A) * rng.standard_normal((b, n_all))
+        ystar = theta[:, s] + np.sqrt(D)[None, :] * rng.standard_normal((b, int(s.sum())))
+        a_star, _ = solve_model_variance(ystar, D, self.X[s], self.method, tol=self.tol)
+        beta, _ = gls(ystar, D, self.X[s], a_star)
+        est = beta @ self.X.T
+        gamma = a_star[:, None] / (a_star[:, None] + D[None, :])
+        est[:, s] += gamma * (ystar - est[:, s])
+        sum_m = np.sum((est - theta) ** 2, axis=0)
+        sum_o = np.sum((_back(est) - _back(theta)) ** 2, axis=0) if self.transform == "arcsin" else np.zeros(n_all)
+        return sum_m, sum_o
+
+
 def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.random.Generator = 1,
-                  transform: FHTransform | str = "none", chunk: int = 250) -> MSEResult:
+                  transform: FHTransform | str = "none", chunk: int = 250, workers: int = 1) -> MSEResult:
     """Parametric bootstrap MSE of the EBLUP (and of its back-transform), vectorised over replicates.
 
     Parameters
@@ -137,7 +165,11 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
         With ``"arcsin"`` the model is on :math:`\\arcsin\\sqrt{p}` and ``mse`` is
         computed for the back-transformed estimate :math:`\\sin^2(\\hat\\theta_d)`.
     chunk : int
-        Replicates handled per vectorised pass (bounds memory at ``chunk x m`` arrays).
+        Replicates handled per vectorised pass (bounds memory at ``chunk x m``
+        arrays); each chunk draws from its own stream, spawned from ``seed``.
+    workers : int
+        Processes running the chunks (joblib/loky); the result is bit-identical
+        whatever their number.
 
     Returns
     -------
@@ -161,29 +193,19 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
         from ..errors import OptionError, message
         raise OptionError(message("the number of bootstrap replicates must be a positive integer",
                                   where="option replicates", found=repr(replicates)))
-    rng = check_random_state(seed)
+    workers = check_workers(workers)
     s = fit.in_sample
-    D = fit.vardir[s]
-    X = fit.X[s]
     mu = fit.X @ fit.coef
-    A = fit.model_variance
+    sizes = [len(r) for r in chunks(int(replicates), int(chunk))]
+    rngs = spawn(seed, len(sizes))
+    draw = _BootstrapDraw(fit.X, s, fit.vardir[s], mu, fit.model_variance, fit.method, max(fit.tol, 1e-10),
+                          transform)
     n_all = fit.X.shape[0]
     sum_m = np.zeros(n_all)
     sum_o = np.zeros(n_all)
-    done = 0
-    while done < replicates:
-        b = min(chunk, replicates - done)
-        theta = mu[None, :] + np.sqrt(A) * rng.standard_normal((b, n_all))
-        ystar = theta[:, s] + np.sqrt(D)[None, :] * rng.standard_normal((b, int(s.sum())))
-        a_star, _ = solve_model_variance(ystar, D, X, fit.method, tol=max(fit.tol, 1e-10))
-        beta, _ = gls(ystar, D, X, a_star)
-        est = beta @ fit.X.T
-        gamma = a_star[:, None] / (a_star[:, None] + D[None, :])
-        est[:, s] += gamma * (ystar - est[:, s])
-        sum_m += np.sum((est - theta) ** 2, axis=0)
-        if transform == "arcsin":
-            sum_o += np.sum((_back(est) - _back(theta)) ** 2, axis=0)
-        done += b
+    for m_part, o_part in ordered_map(draw.run, list(zip(sizes, rngs)), workers=workers):  # in chunk order
+        sum_m += m_part
+        sum_o += o_part
     mse_model = sum_m / replicates
     mse = sum_o / replicates if transform == "arcsin" else mse_model
     return MSEResult(kind="bootstrap", mse=mse, mse_model=mse_model, replicates=int(replicates),

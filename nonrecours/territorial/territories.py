@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from .._checks import check_columns, check_level, check_random_state
+from .._parallel import check_workers
 from ..errors import InputError, OptionError, message, name_list
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option
 from .benchmark import BenchmarkResult, benchmark as _benchmark
@@ -111,7 +112,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
                     seed: int | None = None, benchmark: str | None = None,
                     benchmark_method: BenchmarkMethod | str = "ratio", weight: str = "population",
                     targets: pd.DataFrame | None = None, level: float = 0.95,
-                    rights: Sequence[str] | None = None) -> TerritorialFit:
+                    rights: Sequence[str] | None = None, workers: int = 1) -> TerritorialFit:
     """Fay–Herriot estimates of take-up rates for every territory and right.
 
     Parameters
@@ -136,6 +137,8 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     replicates : int
     seed : int, optional
         Required for the bootstrap.
+    workers : int
+        Processes running the bootstrap MSE (results identical whatever their number).
     benchmark : str, optional
         Group column of ``aux`` or ``"nation"``.
     benchmark_method : {"ratio", "additive"}
@@ -201,6 +204,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     names = ("intercept", *covariates)
     pos = pd.Series(np.arange(len(aux)), index=aux["territory"].to_numpy())
     z = stats.norm.ppf(0.5 + level / 2)
+    check_workers(workers)
     rng = check_random_state(seed) if mse == "bootstrap" else None
     frames, diags, fits, mses, models = [], [], [], [], []
     for right in rights:
@@ -244,7 +248,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         fit = fit_fay_herriot(y, D, Xall[ins], method=method, X_out=Xall[outs], area=aux["territory"].to_numpy()[ins],
                               area_out=aux["territory"].to_numpy()[outs], names=names, where=where)
         res = analytic_mse(fit) if mse == "prasad-rao" else bootstrap_mse(fit, replicates=replicates, seed=rng,
-                                                                          transform=transform)
+                                                                          transform=transform, workers=workers)
         k = len(outs)
         half = z * np.sqrt(res.mse_model)
         if transform == "arcsin":

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns, check_level, check_random_state
+from .._checks import check_columns, check_level
+from .._parallel import check_workers, chunks, ordered_map, spawn
 from ..design import SurveyDesign
 from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
@@ -56,11 +57,17 @@ class ValidationResult:
         and :data:`~nonrecours.validation.metrics.MEASURE_COLUMNS`.
     settings : dict
         Design, sample size, replications, seed, CI methods, level, df rule,
-        population size and the elapsed time.
+        population size: what determines the results.
+    elapsed : float
+        Seconds spent drawing and estimating (not part of the results).
+    workers : int
+        Processes used (the results do not depend on it).
     """
 
     table: pd.DataFrame = field(repr=False)
     settings: dict
+    elapsed: float = 0.0
+    workers: int = 1
 
     def to_frame(self) -> pd.DataFrame:
         """The detailed table (a copy)."""
@@ -189,12 +196,41 @@ def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[s
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _Replication:
+    """Everything one replication needs besides its generator (sent once per chunk to a worker)."""
+
+    sampler: _Sampler
+    targets: Targets
+    rights: list[str]
+    levels: tuple[str, ...]
+    methods: tuple[str, ...]
+    level: float
+    df: str
+    aux: pd.DataFrame | None
+    covariates: list[str]
+
+    def run(self, rng: np.random.Generator):
+        """Draw and estimate one sample: (rates, gap or None, Fay–Herriot arrays or None)."""
+        des = self.sampler.draw(rng)
+        rates, gap, terr = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
+                                            self.level, self.df)
+        fh = None if self.aux is None else _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level)
+        return rates, gap, fh
+
+
+def _run_chunk(rep: _Replication, rngs: list[np.random.Generator]) -> list:
+    """The replications of one chunk, in order (the unit of work of a worker)."""
+    return [rep.run(rng) for rng in rngs]
+
+
 def run_validation(population, *, design: ValidationDesign | str = "stratified", n: int,
                    replications: int, seed: int | np.random.Generator, rights: Sequence[str] | None = None,
                    ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
                    levels: Sequence[str] = choices(ValidationLevel), strata: Sequence[str] | None = None, n_psu: int = 10,
                    sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES,
-                   progress: Callable[[int, int], None] | None = None) -> ValidationResult:
+                   progress: Callable[[int, int], None] | None = None,
+                   workers: int = 1) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
     Parameters
@@ -235,6 +271,9 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     progress : callable, optional
         Called as ``progress(done, replications)`` after each sample (the
         command line draws a progress bar).
+    workers : int
+        Processes drawing and estimating the samples (joblib/loky); the
+        results do not depend on it.
 
     Returns
     -------
@@ -246,7 +285,11 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     level is one vectorised call over all its domains x rights, and every CI
     method one vectorised call over all estimands. The gap's interval is its
     t interval (reported under ``wald``). Memory does not grow with the
-    number of replications (running sums).
+    number of replications (running sums). Replication :math:`r` draws from
+    its own generator, the :math:`r`-th child of ``SeedSequence(seed).spawn``;
+    replications run in chunks on ``workers`` processes and are added to the
+    running sums in replication order, so that the results are bit-identical
+    whatever the number of workers.
 
     Examples
     --------
@@ -260,7 +303,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     n = _check_int(n, "n", 2)
     replications = _check_int(replications, "replications", 2)
     n_psu = _check_int(n_psu, "n-psu", 2)
-    rng = check_random_state(seed)
+    workers = check_workers(workers)
+    rngs = spawn(seed, replications)
     methods = tuple(dict.fromkeys(check_option("--ci", m, CIMethod) for m in ci))
     if not methods:
         raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(CIMethod))))
@@ -299,18 +343,22 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         check_columns(aux, covariates, role="covariate", source="the territories")
         fh_targets = build_targets(rec, rights, ("territory",), codes, labels)
         parts.append((fh_targets, "fay-herriot", Accumulator(fh_targets.truth, ("normal",))))
+    rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates))
+    size = -(-replications // (1 if workers == 1 else 4 * workers))  # a few chunks per worker balance the load
+    tasks = [(rep, [rngs[i] for i in idx]) for idx in chunks(replications, size)]
     t0 = time.perf_counter()
-    for done in range(1, replications + 1):  # one sample per pass; everything inside is vectorised
-        des = sampler.draw(rng)
-        rates, gap, terr = _one_replication(des, targets, rights, levels, methods, level, df)
-        parts[0][2].add(*rates)
-        if gap is not None:
-            parts[1][2].add(*gap)
-        if sae:
-            eb, rmse, lo, hi = _fay_herriot(terr, targets, aux, list(covariates), level)
-            parts[-1][2].add(eb, rmse, lo[None, :], hi[None, :])
-        if progress is not None:
-            progress(done, replications)
+    done = 0
+    for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
+        for rates, gap, fh in results:
+            parts[0][2].add(*rates)
+            if gap is not None:
+                parts[1][2].add(*gap)
+            if fh is not None:
+                eb, rmse, lo, hi = fh
+                parts[-1][2].add(eb, rmse, lo[None, :], hi[None, :])
+            done += 1
+            if progress is not None:
+                progress(done, replications)
     elapsed = time.perf_counter() - t0
 
     blocks = []
@@ -330,5 +378,5 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                 "ci": list(methods), "level": float(level), "df": df, "levels": list(levels), "strata": strata,
                 "n_psu": n_psu if design == "two-stage" else None, "sae": bool(sae),
                 "covariates": list(covariates) if sae else None, "population_seed": population.seed,
-                "recipients": len(rec), "territories": len(labels["territory"]), "elapsed_s": round(elapsed, 3)}
-    return ValidationResult(table=table, settings=settings)
+                "recipients": len(rec), "territories": len(labels["territory"])}
+    return ValidationResult(table=table, settings=settings, elapsed=elapsed, workers=workers)

@@ -49,6 +49,7 @@ class WeightingSpec:
     replicates: tuple[str, float | None] | None = None  # (type, B or rho)
     seed: int | None = None
     mse: bool = False
+    workers: int = 1  # processes drawing bootstrap replicates (same replicates whatever their number)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
                                   found=f"{base.n} rows x {n_rep} replicates",
                                   hint="use bootstrap:B with a smaller B"))
     W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
-                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed, progress=progress)
+                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed,
+                                          progress=progress, workers=spec.workers)
     if nr is not None:
         W = nonresponse_replicates(nr, W, resp)
     if cal is not None:

@@ -33,12 +33,13 @@ once), as R's ``calibrate`` on a replicate design.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 
-from .._checks import check_random_state
+from .._parallel import check_workers, chunks, ordered_map, spawn
 from ..errors import DesignError, NonrecoursWarning, OptionError, message
 from ..design.survey_design import Replicates
 from ..options import ReplicateType, check_option
@@ -79,15 +80,45 @@ def _check_boot(replicates) -> int:
     return int(replicates)
 
 
-def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_000):
+@dataclass(frozen=True, eq=False)
+class _RaoWu:
+    """What every chunk of Rao–Wu bootstrap multipliers needs (the unit of work of a worker)."""
+
+    U: int
+    lo: np.ndarray
+    size: np.ndarray
+    order: np.ndarray | None
+    slope: np.ndarray
+    base: np.ndarray | None
+
+    def run(self, nb: int, rng: np.random.Generator) -> np.ndarray:
+        """Multipliers (nb, U) of ``nb`` replicates drawn from ``rng``."""
+        U = self.U
+        u = rng.random((nb, self.lo.size))
+        u *= self.size
+        pos = u.astype(np.int64)  # floor (u >= 0), exactly as lo + floor(u * size) in floats
+        pos += self.lo
+        draws = pos if self.order is None else self.order[pos]  # PSU code of each draw
+        draws += (np.arange(nb) * U)[:, None]
+        r = np.bincount(draws.ravel(), minlength=nb * U).reshape(nb, U)
+        mult = np.multiply(r, self.slope, dtype=float)
+        if self.base is not None:
+            mult += self.base
+        return mult
+
+
+def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_000, workers: int = 1):
     """Yield ``(b0, mult)``: Rao–Wu multipliers (nb, n_psu) of replicates b0 .. b0+nb-1, PSU-code order.
 
     Each stratum h draws ``n_h - 1`` of its PSUs with replacement (uniform
     floats mapped to PSU positions, all strata and replicates of a chunk in
     one vectorised draw); the counts come from one ``np.bincount``. Chunks stay
     small (``cells``) so that their temporaries are reused, not page-faulted anew.
+    Chunk k draws from the k-th stream spawned from ``seed``
+    (``SeedSequence.spawn``), its size fixed by the design alone: the
+    multipliers are the same whatever the number of ``workers`` running the chunks.
     """
-    rng = check_random_state(seed)
+    workers = check_workers(workers)
     st = design.structure
     H, U, N_h, n_h = st.n_strata, st.n_psu, st.N_h, st.n_h
     lonely = _lonely(st, design.lonely_psu, "bootstrap replicates")
@@ -101,28 +132,20 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
     k_h = np.where(lonely, 0.0, n_h / np.maximum(n_h - 1, 1))
     base = (1 - a_h)[st.psu_stratum]
     slope = (a_h * k_h)[st.psu_stratum]
-    no_base = not base.any()  # without FPC: multiplier = slope * r exactly (adding +0.0 changes nothing)
     identity = bool(np.array_equal(order, np.arange(U)))
-    lo = start[slot_h]
-    size = n_h[slot_h].astype(float)
+    # without FPC: multiplier = slope * r exactly (adding +0.0 changes nothing)
+    draw = _RaoWu(U=U, lo=start[slot_h], size=n_h[slot_h].astype(float), order=None if identity else order,
+                  slope=slope, base=base if base.any() else None)
     chunk = max(1, min(B, cells // max(U, slot_h.size, 1)))
-    for b0 in range(0, B, chunk):
-        nb = min(chunk, B - b0)
-        u = rng.random((nb, slot_h.size))
-        u *= size
-        pos = u.astype(np.int64)  # floor (u >= 0), exactly as lo + floor(u * size) in floats
-        pos += lo
-        draws = pos if identity else order[pos]  # PSU code of each draw
-        draws += (np.arange(nb) * U)[:, None]
-        r = np.bincount(draws.ravel(), minlength=nb * U).reshape(nb, U)
-        mult = np.multiply(r, slope, dtype=float)
-        if not no_base:
-            mult += base
-        yield b0, mult
+    pieces = chunks(B, chunk)
+    rngs = spawn(seed, len(pieces))
+    tasks = [(len(p), rng) for p, rng in zip(pieces, rngs)]
+    for p, mult in zip(pieces, ordered_map(draw.run, tasks, workers=workers)):
+        yield p.start, mult
 
 
 def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
-                          seed=None) -> tuple[np.ndarray, float, np.ndarray]:
+                          seed=None, workers: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
     """Per-PSU replicate multipliers (n_psu, R), scale and rscales (see module docstring)."""
     check_option("replicates type", type, ReplicateType)
     st = design.structure
@@ -168,7 +191,7 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
     if type == "bootstrap":
         B = _check_boot(replicates)
         M = np.empty((U, B))
-        for b0, mult in _bootstrap_chunks(design, B, seed):
+        for b0, mult in _bootstrap_chunks(design, B, seed, workers=workers):
             M[:, b0:b0 + mult.shape[0]] = mult.T
         return M, 1.0 / (B - 1), np.ones(B)
     # BRR / Fay
@@ -196,7 +219,8 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
 
 
 def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.ndarray, *, replicates: int = 500,
-                      rho: float = 0.5, seed=None, progress=None) -> tuple[np.ndarray, float, np.ndarray]:  # noqa: ANN001
+                      rho: float = 0.5, seed=None, progress=None,
+                      workers: int = 1) -> tuple[np.ndarray, float, np.ndarray]:  # noqa: ANN001
     """Row-level replicate weights ``base_i * multiplier`` (n, R), scale and rscales.
 
     ``progress``, when given, is called as ``progress(done, total)`` after each
@@ -209,7 +233,7 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.
         return base[:, None] * M[st.psu], scale, rscales
     B = _check_boot(replicates)
     W = np.empty((st.n, B))
-    for b0, mult in _bootstrap_chunks(design, B, seed):
+    for b0, mult in _bootstrap_chunks(design, B, seed, workers=workers):
         block = mult[:, st.psu]  # (nb, n): gathers within one replicate's row (cache-friendly)
         block *= base
         W[:, b0:b0 + block.shape[0]] = block.T
@@ -219,7 +243,8 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.
 
 
 def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
-                    seed=None, mse: bool = False, calibration: CalibrationResult | None = None) -> SurveyDesign:
+                    seed=None, mse: bool = False, calibration: CalibrationResult | None = None,
+                    workers: int = 1) -> SurveyDesign:
     """Attach replicate weights to a design.
 
     Parameters
@@ -238,6 +263,9 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
         The calibration that produced the design's weights; each replicate is
         then re-calibrated. By default the one recorded on the design's
         (single) calibration step by :func:`~nonrecours.weights.calibrate`.
+    workers : int
+        Processes drawing the bootstrap multipliers (chunks on their own
+        spawned streams): the replicates are identical whatever their number.
 
     Returns
     -------
@@ -268,7 +296,8 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
                                   found=f"{st.n} rows x {n_rep} replicates",
                                   hint="use the bootstrap with fewer replicates, or group units into PSUs"))
     base = calibration.d if calibration is not None else design.weights
-    W, scale, rscales = replicate_weights(design, type, base, replicates=replicates, rho=rho, seed=seed)
+    W, scale, rscales = replicate_weights(design, type, base, replicates=replicates, rho=rho, seed=seed,
+                                          workers=workers)
     if calibration is not None:
         W = recalibrate_replicates(calibration, W)
     return design.with_replicates(Replicates(W, R_NAMES[type], scale, rscales, mse))

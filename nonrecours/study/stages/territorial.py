@@ -34,7 +34,8 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         bench = {"benchmark": ter.benchmark_by, "benchmark_method": ter.benchmark, "weight": ter.benchmark_weight}
     fit = fit_territories(direct, aux, list(ter.covariates), method=ter.method, transform=ter.transform,
                           variance=ter.variance, mse=mse, replicates=ter.replicates, seed=seed,
-                          level=cfg.estimation.level, rights=list(cfg.estimation.rights), **bench)
+                          level=cfg.estimation.level, rights=list(cfg.estimation.rights),
+                          workers=cfg.compute.workers, **bench)
     models = fit.models
     methods = {
         "model": f"Fay–Herriot area-level model per right on {', '.join(ter.covariates)} (with an intercept), "

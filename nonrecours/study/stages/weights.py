@@ -60,7 +60,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
         (nr.method, tuple(nr.classes if nr.method == "classes" else nr.covariates)),
         min_respondents=nr.min_respondents, propensity_classes=nr.n_classes, margins=margins,
         method=cal.method if cal.method != "none" else "raking", bounds=cal.bounds, trim=cal.trim,
-        replicates=replicates, seed=seed)
+        replicates=replicates, seed=seed, workers=cfg.compute.workers)
     out = weight_sample(sample, spec)
     table = out.table
     if out.calibration is not None:

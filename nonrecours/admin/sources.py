@@ -73,7 +73,8 @@ class SourceParams:
         in a file (0.03).
     move_rate : float
         Share of records of the right sources (health, suppliers) at another
-        address in another commune of the same département: a move (0.02).
+        address, in another commune: a move between the extraction dates of
+        the files (0.01, files extracted in the same quarter).
     missing_rate : float
         Per field (first name, birth date), share missing (0.01).
     resources_missing_rate : float
@@ -96,7 +97,7 @@ class SourceParams:
     typo_rate: float = 0.02
     swap_day_month_rate: float = 0.01
     married_name_rate: float = 0.03
-    move_rate: float = 0.02
+    move_rate: float = 0.01
     missing_rate: float = 0.01
     resources_missing_rate: float = 0.01
     msa_share: float = 0.05
@@ -281,10 +282,12 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
             others[c] = np.round(ident[c].to_numpy()[pick] + jitter[:, j] / 1e5, 7)
         base = pd.concat([ident.iloc[idx], others], ignore_index=True)
         moved = rng.random(len(base)) < params.move_rate
-        if moved.any():  # another address of the same département: a random other person's
+        if moved.any():  # a new address, near a random recipient's, in that recipient's commune
             src = rng.integers(0, n, int(moved.sum()))
-            for c in ("commune", "x", "y", "lon", "lat"):
-                base.loc[moved, c] = ident[c].to_numpy()[src]
+            step = rng.normal(0, 300, (int(moved.sum()), 2))
+            base.loc[moved, "commune"] = ident["commune"].to_numpy()[src]
+            for c, j, scale in (("x", 0, 1.0), ("y", 1, 1.0), ("lon", 0, 1e-5), ("lat", 1, 1e-5)):
+                base.loc[moved, c] = np.round(ident[c].to_numpy()[src] + scale * step[:, j], 2 if scale == 1 else 7)
         copy, errs = apply_errors(rng, base, params, with_birth_date=(name == "health"))
         copy["moved"] = moved
         errs["move"] = int(moved.sum())

@@ -28,7 +28,9 @@ def linked_admin(sources: Path | None, eligibility: Path | None, links: Path | N
         raise OptionError(message("linked mode needs --sources, --eligibility and --links, and no RECIPIENTS file",
                                   where="territorial admin", found=("missing " + ", ".join(missing)) if missing
                                   else "a RECIPIENTS file too"))
-    inputs = [sources, eligibility, links, near_misses]
+    from .admin import source_inputs
+
+    inputs = source_inputs(sources, eligibility, links, near_misses)
     check_table_output(out, inputs)
     if totals_out is not None:
         check_table_output(totals_out, inputs, option="--totals-out")

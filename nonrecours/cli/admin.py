@@ -15,6 +15,18 @@ from ._common import echo_table, handle_errors
 __all__ = ["register", "eligibility", "link"]
 
 
+def source_inputs(*paths: Path | None) -> list[Path]:
+    """Every input file, the files of an input folder included (an output must not replace any of them)."""
+    out: list[Path] = []
+    for p in paths:
+        if p is None:
+            continue
+        out.append(p)
+        if p.is_dir():
+            out.extend(q for q in p.iterdir() if q.is_file())
+    return out
+
+
 def _recipients(path: Path):
     from ..admin.pipeline import _read, read_recipients
 
@@ -35,14 +47,15 @@ def eligibility(
     from ..admin.eligibility import assess_eligibility, load_rulebook
     from ..io import check_table_output, write_table
 
-    check_table_output(out, [sources])
+    inputs = source_inputs(sources)
+    check_table_output(out, inputs)
     rule = load_rulebook(rulebook).entry(year)
     res = assess_eligibility(_recipients(sources), rule)
     rights = ("cmuc", "acs", "tpn", "tss")
     counts = pd.DataFrame({r: res[r].value_counts() for r in rights}).reindex(
         ["eligible", "not_eligible", "undetermined"]).fillna(0).astype(int)
     echo_table(counts.rename_axis("status").reset_index())
-    write_table(res, out, inputs=[sources])
+    write_table(res, out, inputs=inputs)
     typer.echo(f"wrote {out}")
 
 
@@ -65,7 +78,7 @@ def link(
     from ..admin.pipeline import _read, read_recipients, read_source
     from ..io import check_table_output, write_table
 
-    inputs = [sources, truth]
+    inputs = source_inputs(sources, truth)
     outs = {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}
     if len({str(p.resolve()) for p in outs.values()}) < len(outs):
         from ..errors import OutputError, message

@@ -65,6 +65,7 @@ class AdminPhase:
     near_misses: pd.DataFrame
     quality: pd.DataFrame
     rates: object
+    by_qpv: pd.DataFrame
     timings: dict = field(default_factory=dict)
 
 
@@ -75,7 +76,7 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .linkage import link_quality, link_records
-    from .rates import linked_rates, taker_table
+    from .rates import group_rates, linked_rates, taker_table
 
     d = Path(folder)
     timings = {}
@@ -107,9 +108,12 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
                         "departement": terr["departement"]}).dropna()
     takers = taker_table(rec, elig, links_df, near_df, {"health": sources["health"]})
     rates = linked_rates(takers, min_cell=min_cell, level=level)
+    flags = terr.dropna(subset=["territory"]).drop_duplicates("territory").set_index("territory")["is_qpv"]
+    by_qpv = group_rates(takers.assign(is_qpv=flags.reindex(takers["territory"]).to_numpy()), "is_qpv", level=level)
     timings["rates"] = time.perf_counter() - t0
     return AdminPhase(eligibility=elig, territories=terr, location_counts=counts, links=links_df,
-                      near_misses=near_df, quality=pd.DataFrame(quality), rates=rates, timings=timings)
+                      near_misses=near_df, quality=pd.DataFrame(quality), rates=rates, by_qpv=by_qpv,
+                      timings=timings)
 
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:

@@ -162,3 +162,31 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
     cols = ["territory", "departement", "right", "n_eligible", "n_takers", "rate", "takers_adjusted",
             "rate_adjusted", "ci_low", "ci_high", "moved", "status"]
     return LinkedRates(table=t[cols], departements=base.departements, level=level)
+
+
+def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.DataFrame:
+    """Observed and adjusted rates per ``by`` group × right (large groups: no suppression), with intervals.
+
+    ``takers`` is :func:`taker_table`'s output with a ``by`` column added
+    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`.
+    """
+    from .sql import run_sql
+
+    level = check_level(level)
+    z = float(norm.ppf(0.5 + level / 2))
+    sql = f"""
+    select {by}, "right", sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
+           sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
+           sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as v
+    from t where eligible is not null group by {by}, "right" order by {by}, "right"
+    """
+    g = run_sql(sql, {"t": takers})
+    n = g["n_eligible"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["rate"] = g["n_takers"] / n
+        g["rate_adjusted"] = g["takers_adjusted"] / n
+        sd = np.sqrt(g["v"].to_numpy(dtype=float))
+        g["ci_low"] = np.clip((g["takers_adjusted"] - z * sd) / n, 0, 1)
+        g["ci_high"] = np.clip((g["takers_adjusted"] + z * sd) / n, 0, 1)
+    g["moved"] = g["rate_adjusted"] - g["rate"]
+    return g.drop(columns="v")

@@ -38,7 +38,8 @@ __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICA
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
                  "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
-                 "comparison_summary")
+                 "comparison_summary", "linkage_quality", "admin_rates", "admin_departements", "admin_comparison",
+                 "admin_accuracy")
 #: The publication workbook (one sheet per table, French or English number formats and marks, a notes sheet).
 PUBLICATION_WORKBOOK = "publication/tables.xlsx"
 #: Every file a run may write.

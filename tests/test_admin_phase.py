@@ -199,3 +199,25 @@ def test_cli_chain_prints_no_identifier(tmp_path):
     # an existing output is refused (exit 2, one line)
     res4 = r.invoke(app, ["eligibility", str(s), "--out", str(s / "caf.csv")])
     assert res4.exit_code == 2
+
+
+def test_study_admin_section_and_report_fragment(tmp_path):
+    from nonrecours.report.section_admin import TEXT, render
+    from nonrecours.study.demo import run_demo
+
+    res = run_demo(tmp_path / "demo", territories=8, seed=3, admin=True)
+    q = res.tables["linkage_quality"]
+    assert set(q["source"]) == {"health", "tpn", "tss"}
+    cmp_ = res.tables["admin_comparison"]
+    assert len(cmp_) == 8 and {"sample_estimate", "admin_rate_adjusted", "difference"} <= set(cmp_.columns)
+    assert "admin_rates" in res.tables and "admin_accuracy" in res.tables
+    assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
+    fr = render(cmp_, q, res.tables["admin_accuracy"], lang="fr")
+    en = render(cmp_, q, res.tables["admin_accuracy"], lang="en")
+    import html
+
+    assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
+    assert "\u202f%" in fr and " %" in en
+    assert set(TEXT["fr"]) == set(TEXT["en"])
+    with pytest.raises(ValueError):
+        render(cmp_, q, lang="de")

@@ -106,8 +106,10 @@ def _settings(has_birth: bool, has_address: bool):
     comparisons = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.ExactMatch("commune").configure(term_frequency_adjustments=True)]
-    rules = ["l.surname = r.surname and l.commune = r.commune" + residual,
-             "l.surname = r.surname and l.first_name = r.first_name" + residual]
+    # blocking rules: each pair of a block shares a key; at national scale no key may be a single common
+    # value (a first name, a birth date) on its own, hence the combinations
+    dep = "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)"
+    rules = ["l.surname = r.surname and l.commune = r.commune" + residual]
     if has_birth:
         comparisons.append(cl.CustomComparison(output_column_name="birth_date", comparison_levels=[
             cll.NullLevel("birth_date"), cll.ExactMatchLevel("birth_date"),
@@ -116,7 +118,11 @@ def _settings(has_birth: bool, has_address: bool):
                             "substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)", "day and month swapped"),
             cll.LevenshteinLevel("birth_date", 1), cll.ElseLevel()]))
         comparisons.append(cl.ExactMatch("sex"))
-        rules.append("l.birth_date = r.birth_date" + residual)
+        rules.append("l.surname = r.surname and l.first_name = r.first_name and "
+                     "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)" + residual)
+        rules.append("l.birth_date = r.birth_date and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)"
+                     + residual)
+        rules.append("l.birth_date = r.birth_date and l.commune = r.commune" + residual)
         rules.append("l.first_name = r.first_name and l.commune = r.commune and "
                      "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)" + residual)
     if has_address:
@@ -126,7 +132,7 @@ def _settings(has_birth: bool, has_address: bool):
             cll.CustomLevel(f"{d} < 5", "same address"), cll.CustomLevel(f"{d} < 1000", "within 1 km"),
             cll.ElseLevel()]))
         rules.append("l.cell = r.cell" + residual)
-        rules.append("l.first_name = r.first_name and l.cell = r.cell" + residual)
+        rules.append(f"l.surname = r.surname and l.first_name = r.first_name and {dep}" + residual)
     return SettingsCreator(link_type="link_only", unique_id_column_name="rec_id", comparisons=comparisons,
                            blocking_rules_to_generate_predictions=rules,
                            retain_matching_columns=False, retain_intermediate_calculation_columns=False), rules
@@ -230,12 +236,26 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
         except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
             pass
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs_u, seed=seed)
-        em_rules = (["l.birth_date = r.birth_date", "l.surname = r.surname and l.first_name = r.first_name"]
-                    if has_birth else ["l.cell = r.cell", "l.surname = r.surname and l.first_name = r.first_name"])
+        # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
+        # blocks narrow enough that matches are a visible share of their pairs
+        if has_birth:
+            em_rules = ["l.birth_date = r.birth_date and l.commune = r.commune",
+                        "l.surname = r.surname and l.commune = r.commune",
+                        "l.surname = r.surname and l.first_name = r.first_name and "
+                        "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"]
+        else:
+            em_rules = ["l.surname = r.surname and l.first_name = r.first_name and "
+                        "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
+                        "l.cell = r.cell and l.first_name = r.first_name",
+                        "l.cell = r.cell and l.surname = r.surname"]
         for rule in em_rules:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
         pred = linker.inference.predict(threshold_match_probability=min_candidate).as_pandas_dataframe()
         lam = float(linker._settings_obj._probability_two_random_records_match)
+        model = linker.misc.save_model_to_json()
+        levels = {c["output_column_name"]: [(lv.get("sql_condition", "")[:40], lv.get("m_probability"),
+                                             lv.get("u_probability")) for lv in c["comparison_levels"]]
+                  for c in model["comparisons"]}
     finally:
         con.close()
     pairs = pred.rename(columns={"rec_id_l": "id_l", "rec_id_r": "id_r"})
@@ -244,7 +264,7 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
     a, b = pairs["id_l"].where(~swap, pairs["id_r"]), pairs["id_r"].where(~swap, pairs["id_l"])
     out = pd.DataFrame({"id_l": a.astype(str), "id_r": b.astype(str),
                         "match_probability": pairs["match_probability"].astype(float)})
-    return out, {"n_pairs_scored": int(len(out)), "probability_two_random_records_match": lam}
+    return out, {"n_pairs_scored": int(len(out)), "probability_two_random_records_match": lam, "levels": levels}
 
 
 def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFrame | None = None) -> dict:

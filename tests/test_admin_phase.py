@@ -201,11 +201,20 @@ def test_cli_chain_prints_no_identifier(tmp_path):
     assert res4.exit_code == 2
 
 
-def test_study_admin_section_and_report_fragment(tmp_path):
-    from nonrecours.report.section_admin import TEXT, render
-    from nonrecours.study.demo import run_demo
+def test_study_admin_section_and_report_fragment(small, tmp_path):
+    import html
 
-    res = run_demo(tmp_path / "demo", territories=8, seed=3, admin=True)
+    from nonrecours.report.section_admin import TEXT, render
+    from nonrecours.study.demo import ADMIN_SECTION, example_study
+    from nonrecours.study.pipeline import run_study
+
+    pop, src, _ = small
+    pop.write(tmp_path / "population")
+    src.write(tmp_path / "population" / "sources")
+    text = (example_study(seed=3).replace("n = 6000", "n = 1200")
+            .replace("[territorial]\n", "[territorial]\nenabled = false\n") + ADMIN_SECTION)
+    (tmp_path / "study.toml").write_text(text, encoding="utf-8")
+    res = run_study(tmp_path / "study.toml")
     q = res.tables["linkage_quality"]
     assert set(q["source"]) == {"health", "tpn", "tss"}
     cmp_ = res.tables["admin_comparison"]
@@ -214,8 +223,6 @@ def test_study_admin_section_and_report_fragment(tmp_path):
     assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
     fr = render(cmp_, q, res.tables["admin_accuracy"], lang="fr")
     en = render(cmp_, q, res.tables["admin_accuracy"], lang="en")
-    import html
-
     assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
     assert "\u202f%" in fr and " %" in en
     assert set(TEXT["fr"]) == set(TEXT["en"])

@@ -135,7 +135,8 @@ def _settings(has_birth: bool, has_address: bool):
         rules.append(f"l.surname = r.surname and l.first_name = r.first_name and {dep}" + residual)
     return SettingsCreator(link_type="link_only", unique_id_column_name="rec_id", comparisons=comparisons,
                            blocking_rules_to_generate_predictions=rules,
-                           retain_matching_columns=False, retain_intermediate_calculation_columns=False), rules
+                           retain_matching_columns=False, retain_intermediate_calculation_columns=False,
+                           em_convergence=0.001, max_iterations=15), rules
 
 
 def _quiet():

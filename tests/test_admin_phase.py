@@ -228,3 +228,21 @@ def test_study_admin_section_and_report_fragment(small, tmp_path):
     assert set(TEXT["fr"]) == set(TEXT["en"])
     with pytest.raises(ValueError):
         render(cmp_, q, lang="de")
+
+
+def test_identifier_error_rates_are_configurable(small):
+    pop = small[0]
+    params = SourceParams(number_missing_rate=0.2, typo_rate=0.1, married_name_rate=0.2, move_rate=0.1)
+    src = simulate_sources(pop, seed=11, params=params)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    n = len(left)
+    # seeded: binomial draws on about 7,000 records, tolerance about 4 standard errors
+    assert abs((left["nir_certified"] == 0).mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / n)
+    typos = sum(e["typo_surname"] for k, e in src.errors.items() if k in ORGANISMS)
+    assert abs(typos / n - 0.1) < 4 * np.sqrt(0.1 * 0.9 / n)
+    h = src.tables["health"]
+    assert abs(src.errors["health"]["move"] / len(h) - 0.1) < 4 * np.sqrt(0.1 * 0.9 / len(h))
+    assert "nir_hash" not in src.tables["tpn"] and "birth_date" not in src.tables["tpn"]
+    # the same seed gives the same files
+    again = simulate_sources(pop, seed=11, params=params)
+    pd.testing.assert_frame_equal(again.tables["caf"], src.tables["caf"])

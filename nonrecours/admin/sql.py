@@ -37,8 +37,8 @@ def run_sql(sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckd
 
     Examples
     --------
-    >>> run_sql("select sum(a) as s from t", {"t": pd.DataFrame({"a": [1, 2]})})["s"].tolist()
-    [3]
+    >>> run_sql("select count(*) as n from t where a > 1", {"t": pd.DataFrame({"a": [1, 2, 3]})})["n"].tolist()
+    [2]
     """
     if engine not in ENGINES:
         raise OptionError(message("unknown engine", where="engine", expected=" or ".join(ENGINES), found=repr(engine)))

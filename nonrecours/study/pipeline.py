@@ -32,14 +32,15 @@ from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
-__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION_WORKBOOK", "config_record"]
+__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
 
+#: Tables of the administrative phase (written when the study has an ``[admin]`` section).
+ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
 #: Tables written by a run, in order (file ``<name>.csv``); absent when their stage did not run.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
                  "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
-                 "comparison_summary", "linkage_quality", "admin_rates", "admin_departements", "admin_comparison",
-                 "admin_accuracy")
+                 "comparison_summary", *ADMIN_TABLES)
 #: The publication workbook (one sheet per table, French or English number formats and marks, a notes sheet).
 PUBLICATION_WORKBOOK = "publication/tables.xlsx"
 #: Every file a run may write.

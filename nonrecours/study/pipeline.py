@@ -32,7 +32,8 @@ from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
-__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
+__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION_WORKBOOK", "config_record",
+           "ADMIN_TABLES"]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section).
 ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")

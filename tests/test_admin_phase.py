@@ -221,13 +221,15 @@ def test_study_admin_section_and_report_fragment(small, tmp_path):
     assert len(cmp_) == 8 and {"sample_estimate", "admin_rate_adjusted", "difference"} <= set(cmp_.columns)
     assert "admin_rates" in res.tables and "admin_accuracy" in res.tables
     assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
-    fr = render(cmp_, q, res.tables["admin_accuracy"], lang="fr")
-    en = render(cmp_, q, res.tables["admin_accuracy"], lang="en")
+    fr = render(res.tables, lang="fr")
+    en = render(res.tables, lang="en")
     assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
     assert "\u202f%" in fr and " %" in en
     assert set(TEXT["fr"]) == set(TEXT["en"])
     with pytest.raises(ValueError):
-        render(cmp_, q, lang="de")
+        render(res.tables, lang="de")
+    report = (tmp_path / "results" / "report.html").read_text(encoding="utf-8")
+    assert 'id="admin"' in report  # the section is in the study's report
 
 
 def test_identifier_error_rates_are_configurable(small):

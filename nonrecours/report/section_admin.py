@@ -1,7 +1,7 @@
 """Report section: the two phases of the method side by side (sample estimates, administrative rates).
 
-``render(comparison, quality, accuracy, lang)`` returns an HTML fragment from
-the result tables ``admin_comparison``, ``linkage_quality`` and (simulated
+``render(tables, lang)`` returns the section ``<section id="admin">`` from the
+result tables ``admin_comparison``, ``linkage_quality`` and (simulated
 sources) ``admin_accuracy``; it computes no statistic. Every string exists in
 English and French (:data:`TEXT`); French numbers use a decimal comma and a
 narrow no-break space (U+202F) before ``%`` and between thousands.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -109,20 +110,22 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
 
 
-def render(comparison: pd.DataFrame | None, quality: pd.DataFrame | None, accuracy: pd.DataFrame | None = None,
-           lang: str = "fr") -> str:
-    """HTML fragment of the section, in ``lang`` ("fr" or "en").
+def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
+    """The section as an HTML fragment ``<section id="admin">``, in ``lang`` ("fr" or "en").
 
     Examples
     --------
-    >>> "[admin]" in render(None, None, lang="en")
+    >>> "[admin]" in render({}, lang="en")
     True
     """
     if lang not in TEXT:
         raise ValueError(f"lang: expected 'fr' or 'en', found {lang!r}")
     t = TEXT[lang]
+    comparison, quality = tables.get("admin_comparison"), tables.get("linkage_quality")
+    accuracy = tables.get("admin_accuracy")
+    head = f'<section id="admin"><h2>{html.escape(t["title"])}</h2>'
     if comparison is None or len(comparison) == 0:
-        return f"<h3>{html.escape(t['title'])}</h3><p class=\"note\">{html.escape(t['none'])}</p>"
+        return head + f"<p class=\"note\">{html.escape(t['none'])}</p></section>"
     rows = []
     for _, r in comparison.iterrows():  # display rows: rights x 2 areas
         rows.append([_RIGHTS.get(str(r["right"]), str(r["right"])), t["qpv"] if r["is_qpv"] == 1 else t["rest"],
@@ -130,7 +133,7 @@ def render(comparison: pd.DataFrame | None, quality: pd.DataFrame | None, accura
                      _int(r["sample_n"], lang), _pct(r["admin_rate_adjusted"], lang),
                      _ci(r["admin_ci_low"], r["admin_ci_high"], lang), _pct(r["admin_rate"], lang),
                      _int(r["admin_n_eligible"], lang), _pts(r["difference"], lang)])
-    out = [f"<h3>{html.escape(t['title'])}</h3><p>{html.escape(t['intro'])}</p>",
+    out = [head, f"<p>{html.escape(t['intro'])}</p>",
            _table([t["right"], t["area"], t["sample"], t["sample_ci"], t["n"], t["admin"], t["admin_ci"],
                    t["observed"], t["eligible"], t["difference"]], rows)]
     if quality is not None and len(quality):
@@ -141,11 +144,11 @@ def render(comparison: pd.DataFrame | None, quality: pd.DataFrame | None, accura
             qrows.append([t["sources"].get(str(q["source"]), str(q["source"])), _int(q["links_number"], lang),
                           _int(q["links_probabilistic"], lang),
                           f"{_pct(q['est_precision'], lang, 2)} / {_pct(q['est_recall'], lang, 2)}", true])
-        out.append(f"<h4>{html.escape(t['quality_title'])}</h4>"
+        out.append(f"<h3>{html.escape(t['quality_title'])}</h3>"
                    + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows))
     if accuracy is not None and len(accuracy):
         a = accuracy.iloc[0]
         out.append("<p>" + html.escape(t["accuracy"].format(cells=_int(a["cells"], lang),
                                                             obs=_pts(a["mae_observed"], lang),
                                                             adj=_pts(a["mae_adjusted"], lang))) + "</p>")
-    return "".join(out)
+    return "".join(out) + "</section>"

@@ -244,6 +244,9 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
         sections.append(section_parts(section_analysis.render(tables, lang)))
+    if "admin_comparison" in tables:
+        from ..report import section_admin
+        sections.append(section_parts(section_admin.render(tables, lang)))
     if "follow_up_yearly" in tables:  # a year of a series ([follow_up] with earlier runs)
         from ..report import section_followup
         scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"

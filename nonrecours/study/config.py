@@ -5,8 +5,8 @@ per-territory estimates and the report, in sections ``[frame]``, ``[design]``
 (and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
 ``[weighting.nonresponse]``, ``[weighting.calibration]``,
 ``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
-``[estimation.thresholds]``), ``[analysis]``, ``[territorial]``, ``[admin]``, ``[compute]`` and ``[output]``; the example
-is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
+``[estimation.thresholds]``), ``[analysis]``, ``[territorial]``, ``[admin]``, ``[compute]`` and
+``[output]``; the example is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
 
     [design]
     strata = ["is_qpv", "benefit"]

@@ -23,6 +23,9 @@ def simulate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
     years: Optional[str] = typer.Option(None, "--years", help="Simulate waves, e.g. 2014-2018: one folder per year "
                                         "(--out/<year>/) with the evolved population and its truth, and waves.json."),
+    sources: bool = typer.Option(False, "--sources", help="Also write the administrative sources as the organisms "
+                                 "hold them into --out/sources (organisms' files, health insurance, suppliers' lists, "
+                                 "QPV contours, truth)."),
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
     from ..simulate import simulate_population
@@ -31,11 +34,25 @@ def simulate(
     check_option("--format", format, TableFormat)
     check_population_options(territories, seed)
     if years is not None:
+        if sources:
+            from ..errors import OptionError, message
+            raise OptionError(message("--sources is not available with --years", where="--sources",
+                                      hint="simulate the sources of one year at a time"))
         _waves(territories, seed, out, format, overwrite, years)
         return
     check_outputs(out, format, overwrite=overwrite)  # before the (long) simulation: nothing written on error
+    if sources and (out / "sources").exists() and any((out / "sources").iterdir()) and not overwrite:
+        from ..errors import OutputError, message
+        raise OutputError(message("the sources folder is not empty", where=f"--out {str(out / 'sources')!r}",
+                                  hint="choose another folder or pass --overwrite"))
     pop = simulate_population(territories, seed=seed)
     paths = pop.write(out, format, overwrite=overwrite)
+    if sources:
+        from ..admin.sources import simulate_sources
+
+        src = simulate_sources(pop, seed=seed + 1)
+        src.write(out / "sources", format, overwrite=overwrite)
+        typer.echo(f"wrote the administrative sources in {out / 'sources'} (seed {seed + 1})")
     r = pop.recipients
     n_qpv = int(r["is_qpv"].sum())
     typer.echo(f"{len(pop.territories):,} territories ({territories:,} QPVs and the rest of their urban areas), "

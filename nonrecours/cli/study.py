@@ -75,6 +75,8 @@ def demo(
     years: Optional[str] = typer.Option(None, "--years", help="Follow-up demo over several years, e.g. 2014-2016: "
                                         "one population, study file and run per year, samples rotating; the last "
                                         "report shows the series, changes and territories that moved most."),
+    admin: bool = typer.Option(False, "--admin", help="Also simulate the administrative sources and run the "
+                               "administrative phase (linkage, administrative rates); takes minutes at 200 territories."),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""
     from ..study.demo import run_demo, summary_table
@@ -84,7 +86,8 @@ def demo(
         _followup(out, years, territories, seed, overwrite, quiet)
         return
     with _stages(quiet) as progress:
-        result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=progress, lang=lang)
+        result = run_demo(out, territories=territories, seed=seed, overwrite=overwrite, progress=progress, lang=lang,
+                          admin=admin)
     typer.echo(f"National take-up rates (%) with {result.config.estimation.level:.0%} confidence intervals, "
                "and the QPV - rest gap:")
     echo_table(summary_table(result))

@@ -75,9 +75,10 @@ def fit(
 
 @handle_errors
 def admin(
-    recipients: Path = typer.Argument(..., help="Linked recipients file (recipients.csv of simulate, or a real "
-                                      "extract); with --engine duckdb or spark, also a folder of CSV or Parquet files "
-                                      "partitioned as year=.../departement=..."),
+    recipients: Optional[Path] = typer.Argument(None, help="Linked recipients file (recipients.csv of simulate, or a "
+                                                "real extract); with --engine duckdb or spark, also a folder of CSV or "
+                                                "Parquet files partitioned as year=.../departement=...; or give "
+                                                "--sources, --eligibility and --links."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
     min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
@@ -98,11 +99,36 @@ def admin(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    sources: Optional[Path] = typer.Option(None, "--sources", help="Sources folder (organisms' files, health.csv, "
+                                           "communes.csv, qpv.geojson): rates from eligibility and links."),
+    eligibility: Optional[Path] = typer.Option(None, "--eligibility", help="Output of 'nonrecours eligibility'."),
+    links: Optional[Path] = typer.Option(None, "--links", help="Links of 'nonrecours link'."),
+    near_misses: Optional[Path] = typer.Option(None, "--near-misses", help="Near misses of 'nonrecours link' "
+                                               "(expected missed links); without them only false links are corrected."),
+    level: float = typer.Option(0.95, "--level", help="Level of the intervals carrying the linkage uncertainty."),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
     The output tables are publishable: no figure is built from fewer than --min-cell eligibles, takers or
-    non-takers, and no suppressed count can be recovered from the published totals."""
+    non-takers, and no suppressed count can be recovered from the published totals.
+
+    With --sources, --eligibility and --links, recipients are placed in their QPV from their coordinates
+    and the rates are corrected for linkage errors (columns rate_adjusted, ci_low, ci_high, moved); the
+    files of that mode are the CSV or Parquet files written by nonrecours.
+    """
+    check_outputs({"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
+                  [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
+                  overwrite=overwrite)
+    if sources is not None or eligibility is not None or links is not None:
+        from ._admin_linked import linked_admin
+
+        linked_admin(sources, eligibility, links, near_misses, out=out, totals_out=totals_out, min_cell=min_cell,
+                     level=level, recipients=recipients)
+        return
+    if recipients is None:
+        from ..errors import OptionError, message
+        raise OptionError(message("no input", where="territorial admin", expected="a RECIPIENTS file, or --sources "
+                                  "with --eligibility and --links"))
     from .._checks import parse_list
     from ..territorial import admin_rates
     from ..territorial.admin import check_min_cell
@@ -112,7 +138,6 @@ def admin(
     check_min_cell(min_cell)
     right_list = parse_list(rights, option="--rights")
     inputs = [recipients]
-    check_outputs({"--out": out, "--totals-out": totals_out}, inputs, overwrite=overwrite)  # before any work
     if engine == "pandas":
         data = read_table(recipients, option="RECIPIENTS", read=rd, columns=["territory", "departement", *right_list],
                           categorical=["territory", "departement"])

@@ -5,8 +5,8 @@ per-territory estimates and the report, in sections ``[frame]``, ``[design]``
 (and ``[design.allocation]``), ``[responses]`` (and ``[responses.model]``),
 ``[weighting.nonresponse]``, ``[weighting.calibration]``,
 ``[weighting.replicates]``, ``[estimation]`` (and ``[estimation.domains]``,
-``[estimation.thresholds]``), ``[analysis]``, ``[territorial]``, ``[compute]`` and ``[output]``; the example
-is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
+``[estimation.thresholds]``), ``[analysis]``, ``[territorial]``, ``[admin]``, ``[compute]`` and
+``[output]``; the example is ``examples/study.toml`` (:func:`nonrecours.study.demo.example_study`)::
 
     [design]
     strata = ["is_qpv", "benefit"]
@@ -48,7 +48,8 @@ __all__ = [
     "StudyConfig", "FrameConfig", "DesignConfig", "AllocationConfig", "ResponsesConfig",
     "ResponseModel", "WeightingConfig", "NonresponseConfig", "CalibrationConfig",
     "ReplicatesConfig", "EstimationConfig", "DomainsConfig", "ThresholdsConfig",
-    "AnalysisConfig", "TerritorialConfig", "FollowUpConfig", "ComputeConfig", "OutputConfig", "InputConfig", "ReportConfig",
+    "AnalysisConfig", "TerritorialConfig", "FollowUpConfig", "AdminConfig", "ComputeConfig", "OutputConfig",
+    "InputConfig", "ReportConfig",
     "load_study", "parse_study",
 ]
 
@@ -312,6 +313,22 @@ class FollowUpConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AdminConfig:
+    """``[admin]``: the administrative phase (sources -> eligibility -> linkage -> rates)."""
+
+    sources: Path | None = opt(None, doc="folder of the administrative sources (written by "
+                                "'nonrecours simulate --sources'); the phase runs when it is set")
+    year: int = opt(2015, doc="year of the eligibility rules", lo=1900)
+    rulebook: Path | None = opt(None, doc="your own rulebook (TOML); default: the package's", exists=True)
+    threshold: float = opt(0.9, doc="match probability from which a candidate pair is a link", lo=0.0, hi=1.0)
+    min_cell: int = opt(11, doc="administrative cells with fewer eligible recipients are suppressed", lo=1)
+    truth_links: Path | None = opt(None, doc="true links (simulated sources): true precision and recall",
+                                   exists=True)
+    truth: Path | None = opt(None, doc="true rates per territory (simulated sources): accuracy of the rates",
+                             exists=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """``[output]``: where the results go."""
 
@@ -341,6 +358,7 @@ class StudyConfig:
     estimation: EstimationConfig = opt(doc="estimation", factory=EstimationConfig)
     analysis: AnalysisConfig = opt(doc="who does not take up", factory=AnalysisConfig)
     territorial: TerritorialConfig = opt(doc="territorial phase", factory=TerritorialConfig)
+    admin: AdminConfig = opt(doc="administrative phase", factory=AdminConfig)
     report: ReportConfig = opt(doc="study report", factory=ReportConfig)
     follow_up: FollowUpConfig | None = opt(None, doc="follow-up: this run as one year of a series")
     compute: ComputeConfig = opt(doc="engines and workers", factory=ComputeConfig)
@@ -353,7 +371,9 @@ class StudyConfig:
                "responses.path": self.responses.path,
                "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
                "territorial.covariates_file": self.territorial.covariates_file,
-               "territorial.truth": self.territorial.truth}
+               "territorial.truth": self.territorial.truth,
+               "admin.rulebook": self.admin.rulebook, "admin.truth_links": self.admin.truth_links,
+               "admin.truth": self.admin.truth}
         return {k: v for k, v in out.items() if v is not None}
 
 

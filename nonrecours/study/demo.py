@@ -47,8 +47,21 @@ def example_study(*, seed: int = 1) -> str:
     return Template(text).substitute(seed=int(seed))
 
 
+#: The ``[admin]`` section appended to the example study by ``run_demo(admin=True)``.
+ADMIN_SECTION = """
+[admin]                                # la phase administrative, sur les sources simulées de la population
+sources = "population/sources"
+year = 2015
+threshold = 0.9
+min_cell = 11
+truth_links = "population/sources/truth_links.csv"
+truth = "population/sources/truth.csv"
+"""
+
+
 def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, overwrite: bool = False,
-             progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
+             progress: Callable[[str], None] | None = None, lang: str | None = None,
+             admin: bool = False) -> StudyResult:
     """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
 
     Parameters
@@ -66,6 +79,11 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         Called with one line of text per step.
     lang : {"fr", "en"}, optional
         Language of the report (default: the example study's, French).
+    admin : bool
+        Also simulate the administrative sources (``population/sources``) and
+        run the study's ``[admin]`` section: linkage quality
+        (``linkage_quality.csv``) and administrative rates. Off by default: the
+        linkage of every recipient takes minutes at the demo's size.
 
     Returns
     -------
@@ -101,7 +119,17 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         if progress is not None:
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                      f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-        study = write_text(example_study(seed=seed), staging / STUDY_FILE)
+        text = example_study(seed=seed)
+        if admin:
+            from ..admin.sources import simulate_sources
+
+            t1 = time.perf_counter()
+            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")
+            text += ADMIN_SECTION
+            if progress is not None:
+                progress(f"simulated the administrative sources into {folder / POPULATION / 'sources'} "
+                         f"({time.perf_counter() - t1:.2f} s)")
+        study = write_text(text, staging / STUDY_FILE)
         result = run_study(study, progress=progress, lang=lang)
         _move_into_place(staging, folder)
     except BaseException:

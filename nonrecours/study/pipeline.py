@@ -41,15 +41,18 @@ from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
 
 __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
-           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record"]
+           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
 
+#: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
+ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
 #: Folders of a run's output: what may be shared, and what must stay with the producer.
 PUBLICATION = "publication"
 MICRODATA = "microdata"
 #: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
 PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
                       "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                      "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison_summary")
+                      "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison_summary",
+                      *ADMIN_TABLES)
 #: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
 #: rates per territory from the administrative counts (comparison).
 MICRODATA_TABLES = ("sample", "weights", "comparison")
@@ -57,7 +60,7 @@ MICRODATA_TABLES = ("sample", "weights", "comparison")
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
                  "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
-                 "comparison_summary")
+                 "comparison_summary", *ADMIN_TABLES)
 #: The publication workbook (one sheet per publishable table, French or English number formats and marks,
 #: a notes sheet).
 PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
@@ -345,6 +348,9 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
         sections.append(section_parts(section_analysis.render(tables, lang)))
+    if "admin_comparison" in tables:
+        from ..report import section_admin
+        sections.append(section_parts(section_admin.render(tables, lang)))
     if "follow_up_yearly" in tables:  # a year of a series ([follow_up] with earlier runs)
         from ..report import section_followup
         scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"

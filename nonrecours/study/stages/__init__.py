@@ -12,6 +12,7 @@ responds.
 """
 
 from ._common import RESPONDED, State
+from .admin import admin_stage
 from .analysis import analysis_stage
 from .design import allocation_stage, selection_stage
 from .estimation import estimation_stage
@@ -23,7 +24,8 @@ from .weights import weighting_stage
 
 __all__ = ["STAGES", "State", "RESPONDED", "frame_stage", "allocation_stage", "selection_stage",
            "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "analysis_stage",
-           "territorial_stage", "follow_up_stage"]
+           "territorial_stage", "follow_up_stage",
+           "admin_stage"]
 
 #: The stages of a study, in order: (name, function).
 STAGES = (
@@ -35,5 +37,6 @@ STAGES = (
     ("estimation", estimation_stage),
     ("analysis", analysis_stage),
     ("territorial", territorial_stage),
+    ("admin", admin_stage),
     ("follow_up", follow_up_stage),
 )

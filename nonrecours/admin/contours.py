@@ -1,0 +1,184 @@
+"""Simulated QPV contours and addresses, consistent with the simulator's territories.
+
+Each urban area of the synthetic population (a QPV and the rest of its urban
+area) is laid out on a grid cell: the QPV is a jittered octagon at the
+cell's centre, the rest of the urban area the ring around it, split into
+communes. Metropolitan cells are in Lambert-93 (EPSG:2154) over mainland
+France; overseas départements are laid out in their own metric projection
+(UTM zones of the RGAF09, RGFG95, RGR92 and RGM04 frames). Contours are
+written as GeoJSON in WGS84 (RFC 7946), as the official QPV contours are
+distributed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Layout", "layout_urban_areas", "draw_addresses", "contours_geojson", "OVERSEAS_CRS",
+           "METRO_CRS", "WGS84"]
+
+METRO_CRS = "EPSG:2154"
+WGS84 = "EPSG:4326"
+#: Metric projection and origin (easting, northing) of each overseas département.
+OVERSEAS_CRS = {"971": ("EPSG:5490", 640_000.0, 1_790_000.0),   # Guadeloupe, RGAF09 UTM 20N
+                "972": ("EPSG:5490", 705_000.0, 1_615_000.0),   # Martinique
+                "973": ("EPSG:2972", 330_000.0, 520_000.0),     # Guyane, RGFG95 UTM 22N
+                "974": ("EPSG:2975", 330_000.0, 7_650_000.0),   # La Réunion, RGR92 UTM 40S
+                "976": ("EPSG:4471", 510_000.0, 8_575_000.0)}   # Mayotte, RGM04 UTM 38S
+_METRO_BOX = (120_000.0, 6_150_000.0, 1_080_000.0, 7_050_000.0)
+_VERTICES = 8
+
+
+class Layout:
+    """Grid cells of the urban areas: centre, cell size, QPV radius, CRS, communes.
+
+    Attributes
+    ----------
+    urban_area, departement : numpy.ndarray of str
+        One entry per urban area (pair order of the simulator).
+    cx, cy : numpy.ndarray
+        Centre of each cell in its projection.
+    cell : numpy.ndarray
+        Cell size (metres).
+    radius : numpy.ndarray
+        QPV circumradius (metres): ``0.15 * cell``.
+    crs : numpy.ndarray of str
+    n_communes : numpy.ndarray of int
+        Communes of each urban area (the first one holds the QPV).
+    commune_offset : numpy.ndarray of int
+        Index of the urban area's first commune in :attr:`communes`.
+    communes : DataFrame
+        ``commune``, ``departement``, ``urban_area``, ``territory`` (the rest of
+        the urban area, ``HQ...``), ``qpv`` (the QPV code for the first commune,
+        else empty).
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> Layout:
+    """Grid layout of the urban areas of a simulated ``territories`` table (pair order)."""
+    q = territories[territories["is_qpv"] == 1]
+    ua = q["urban_area"].to_numpy().astype(str)
+    dep = q["departement"].to_numpy().astype(str)
+    qpv = q["territory"].to_numpy().astype(str)
+    n = len(ua)
+    cx, cy, cell = np.zeros(n), np.zeros(n), np.zeros(n)
+    crs = np.full(n, METRO_CRS, dtype=object)
+    metro = ~np.isin(dep, list(OVERSEAS_CRS))
+    k = int(metro.sum())
+    if k:
+        x0, y0, x1, y1 = _METRO_BOX
+        size = np.sqrt((x1 - x0) * (y1 - y0) / k)
+        ncol = max(int((x1 - x0) // size), 1)
+        i = np.arange(k)
+        cx[metro] = x0 + (i % ncol + 0.5) * size
+        cy[metro] = y0 + (i // ncol + 0.5) * size
+        cell[metro] = size
+    for d, (code, ox, oy) in OVERSEAS_CRS.items():
+        m = np.flatnonzero(dep == d)
+        if m.size:
+            size = 4_000.0
+            ncol = int(np.ceil(np.sqrt(m.size)))
+            i = np.arange(m.size)
+            cx[m] = ox + (i % ncol - ncol / 2 + 0.5) * size
+            cy[m] = oy + (i // ncol - ncol / 2 + 0.5) * size
+            cell[m] = size
+            crs[m] = code
+    n_communes = rng.integers(2, 5, n)
+    offset = np.concatenate([[0], np.cumsum(n_communes)[:-1]])
+    ua_of = np.repeat(np.arange(n), n_communes)
+    dep_of = dep[ua_of]
+    # commune code: département + serial within the département (3 digits)
+    serial = pd.Series(dep_of).groupby(dep_of).cumcount().to_numpy() + 1
+    commune = np.char.add(dep_of.astype("U3"), np.char.zfill(serial.astype("U3"), 3))
+    first = np.zeros(len(ua_of), dtype=bool)
+    first[offset] = True
+    communes = pd.DataFrame({"commune": commune, "departement": dep_of, "urban_area": ua[ua_of],
+                             "territory": np.char.replace(qpv[ua_of], "QP", "HQ", count=1),
+                             "qpv": np.where(first, qpv[ua_of], "")})
+    return Layout(urban_area=ua, departement=dep, qpv=qpv, cx=cx, cy=cy, cell=cell, radius=0.15 * cell,
+                  crs=crs, n_communes=n_communes, commune_offset=offset, communes=communes,
+                  jitter=0.85 + 0.3 * rng.random((n, _VERTICES)))
+
+
+def _polygon(layout: Layout, i: int) -> np.ndarray:
+    ang = 2 * np.pi * np.arange(_VERTICES) / _VERTICES
+    r = layout.radius[i] * layout.jitter[i]
+    return np.column_stack([layout.cx[i] + r * np.cos(ang), layout.cy[i] + r * np.sin(ang)])
+
+
+def _inradius(layout: Layout) -> np.ndarray:
+    """Radius of a circle inside every jittered octagon (0.85 r cos(pi/8), with margin)."""
+    return 0.85 * layout.radius * np.cos(np.pi / _VERTICES) * 0.95
+
+
+def draw_addresses(rng: np.random.Generator, layout: Layout, ua_index: np.ndarray, in_qpv: np.ndarray,
+                   boundary_rate: float) -> dict:
+    """Address coordinates (in each cell's projection) and commune index of each recipient.
+
+    QPV residents are uniform in a disc inside the QPV polygon, except a share
+    ``boundary_rate`` placed exactly on a vertex of the contour (shared
+    boundary cases); the others are uniform in the ring between 1.3 and 3
+    QPV radii, in one of their urban area's communes.
+
+    Returns
+    -------
+    dict
+        ``x``, ``y`` (float, metres), ``commune`` (index into ``layout.communes``),
+        ``on_boundary`` (bool).
+    """
+    n = len(ua_index)
+    u = rng.random(n)
+    theta = 2 * np.pi * rng.random(n)
+    r_in = _inradius(layout)[ua_index] * np.sqrt(u)
+    r_out = layout.radius[ua_index] * np.sqrt(1.3 ** 2 + (3.0 ** 2 - 1.3 ** 2) * u)
+    r = np.where(in_qpv, r_in, r_out)
+    x = layout.cx[ua_index] + r * np.cos(theta)
+    y = layout.cy[ua_index] + r * np.sin(theta)
+    on_b = in_qpv & (rng.random(n) < boundary_rate)
+    if on_b.any():
+        v = rng.integers(0, _VERTICES, int(on_b.sum()))
+        ui = ua_index[on_b]
+        ang = 2 * np.pi * v / _VERTICES
+        rv = layout.radius[ui] * layout.jitter[ui, v]
+        x[on_b] = layout.cx[ui] + rv * np.cos(ang)
+        y[on_b] = layout.cy[ui] + rv * np.sin(ang)
+    other = (rng.random(n) * (layout.n_communes[ua_index] - 1)).astype(np.int64) + 1
+    commune = layout.commune_offset[ua_index] + np.where(in_qpv, 0, other)
+    return {"x": x, "y": y, "commune": commune, "on_boundary": on_b}
+
+
+def to_wgs84(x: np.ndarray, y: np.ndarray, crs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude of points given in per-row projections (one transform per CRS)."""
+    from pyproj import Transformer
+
+    lon, lat = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    for code in pd.unique(crs):  # a handful of projections
+        m = crs == code
+        t = Transformer.from_crs(code, WGS84, always_xy=True)
+        lon[m], lat[m] = t.transform(x[m], y[m])
+    return lon, lat
+
+
+def contours_geojson(layout: Layout) -> str:
+    """The QPV contours as a GeoJSON FeatureCollection in WGS84 (properties ``code_qp``, ``departement``)."""
+    polys = np.stack([_polygon(layout, i) for i in range(len(layout.qpv))]) if len(layout.qpv) else \
+        np.zeros((0, _VERTICES, 2))
+    flat_x = polys[:, :, 0].ravel()
+    flat_y = polys[:, :, 1].ravel()
+    lon, lat = to_wgs84(flat_x, flat_y, np.repeat(layout.crs, _VERTICES))
+    lon = lon.reshape(-1, _VERTICES)
+    lat = lat.reshape(-1, _VERTICES)
+    features = []
+    for i in range(len(layout.qpv)):
+        ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon[i], lat[i])]
+        ring.append(ring[0])
+        features.append({"type": "Feature", "properties": {"code_qp": layout.qpv[i],
+                                                           "departement": layout.departement[i]},
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    return json.dumps({"type": "FeatureCollection", "features": features})

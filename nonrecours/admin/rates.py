@@ -1,0 +1,192 @@
+"""Take-up rates from eligibility and links, corrected for linkage errors, with disclosure control.
+
+For each recipient ``i`` eligible for right ``r`` (``eligible`` in the
+eligibility table; ``undetermined`` recipients are left out), the observed
+taker indicator is 1 when ``i`` is linked to a record of the right's source
+that carries ``r``. Linkage errors bias it: a false link makes a taker, a
+missed link a non-taker. With ``p_i`` the match probability of ``i``'s link
+(1 for a link by number) and ``q_i`` that of its best candidate below the
+threshold (0 when none), the expected number of true takers in a cell is
+
+    T_adj = sum_linked p_i + sum_unlinked q_i = T_obs - sum_linked (1 - p_i) + sum_unlinked q_i,
+
+the expected false links removed and the expected missed links added. Taking
+link statuses as independent Bernoulli variables,
+``Var(T) = sum_linked p_i (1 - p_i) + sum_unlinked q_i (1 - q_i)``, and the
+interval ``(T_adj ± z sqrt(Var T)) / N`` (clipped to [0, 1]) carries the
+linkage uncertainty. ``moved`` is ``rate_adjusted - rate``.
+
+Counts are aggregated in SQL (:mod:`nonrecours.admin.sql`), then the
+disclosure control of :func:`nonrecours.territorial.admin_rates` decides
+which cells are published; the adjusted figures of a suppressed cell are
+suppressed with it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from .._checks import check_columns, check_level
+from .sources import RIGHT_SOURCES
+
+__all__ = ["LinkedRates", "linked_rates", "taker_table"]
+
+RIGHTS = tuple(RIGHT_SOURCES)
+
+
+@dataclass(frozen=True)
+class LinkedRates:
+    """Administrative rates per territory × right.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``territory``, ``departement``, ``right``, ``n_eligible``, ``n_takers``, ``rate``,
+        ``takers_adjusted``, ``rate_adjusted``, ``ci_low``, ``ci_high``, ``moved``, ``status``.
+    departements : DataFrame
+        Département totals (as published by :func:`~nonrecours.territorial.admin_rates`).
+    level : float
+    """
+
+    table: pd.DataFrame
+    departements: pd.DataFrame
+    level: float
+
+
+def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
+                near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per recipient × right: eligible, observed taker and link probabilities (long format).
+
+    Parameters
+    ----------
+    recipients : DataFrame
+        ``rec_id``, ``territory``, ``departement``.
+    eligibility : DataFrame
+        ``rec_id`` and one status column per right.
+    links, near_misses : DataFrame
+        ``source``, ``id_l``, ``id_r``, ``match_probability``.
+    source_rights : dict
+        For a source holding several rights (``health``), a table ``rec_id``,
+        ``right``; other sources hold one right.
+
+    Returns
+    -------
+    DataFrame
+        ``rec_id``, ``territory``, ``departement``, ``right``, ``eligible`` (0/1, NaN
+        undetermined), ``taker`` (0/1), ``p_link``, ``q_miss``.
+    """
+    from .sql import run_sql
+
+    check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
+    check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
+    # the right each link carries: the source's only right, or the record's (health: CMU-C or ACS)
+    single = {src: r for r, src in RIGHT_SOURCES.items() if src not in source_rights}
+
+    def with_right(t: pd.DataFrame) -> pd.DataFrame:
+        t = t[["source", "id_l", "id_r", "match_probability"]]
+        out = t.assign(right=t["source"].map(single))
+        for src, recs in source_rights.items():
+            m = (t["source"] == src).to_numpy()
+            out.loc[m, "right"] = recs.set_index(recs["rec_id"].astype(str))["right"].reindex(
+                t.loc[m, "id_r"].astype(str)).to_numpy()
+        return out.dropna(subset=["right"])
+
+    long = eligibility.melt(id_vars="rec_id", value_vars=list(RIGHTS), var_name="right", value_name="status")
+    sql = """
+    with lk as (select id_l, "right", max(match_probability) as p from links group by id_l, "right"),
+         nm as (select id_l, "right", max(match_probability) as q from near group by id_l, "right")
+    select e.rec_id, r.territory, r.departement, e."right",
+           case e.status when 'eligible' then 1.0 when 'not_eligible' then 0.0 else null end as eligible,
+           case when lk.p is null then 0 else 1 end as taker,
+           coalesce(lk.p, 0.0) as p_link,
+           case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss
+    from el e
+    join rc r on r.rec_id = e.rec_id
+    left join lk on lk.id_l = e.rec_id and lk."right" = e."right"
+    left join nm on nm.id_l = e.rec_id and nm."right" = e."right"
+    """
+    rec = recipients[["rec_id", "territory", "departement"]].astype(str)
+    return run_sql(sql, {"links": with_right(links), "near": with_right(near_misses),
+                         "el": long.astype({"rec_id": str}), "rc": rec})
+
+
+_AGG_SQL = """
+select territory, "right",
+       sum(taker * (1 - p_link) * eligible) as false_links,
+       sum(q_miss * eligible) as missed_links,
+       sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
+       sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as var_takers
+from t where eligible is not null group by territory, "right"
+"""
+
+
+def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.95) -> LinkedRates:
+    """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
+
+    The observed counts go through :func:`nonrecours.territorial.admin_rates`
+    (primary and secondary suppression); the adjusted columns are added and
+    masked where the cell is not published. See the module docstring for the
+    formulas.
+    """
+    from ..territorial import admin_rates
+    from .sql import run_sql
+
+    level = check_level(level)
+    z = float(norm.ppf(0.5 + level / 2))
+    present = [r for r in RIGHTS if (takers["right"] == r).any()]
+    cols_sql = ", ".join(f"max(case when \"right\" = '{r}' and eligible = 1 then cast(taker as double) "
+                         f"when \"right\" = '{r}' and eligible = 0 then null end) as {r}" for r in present)
+    coded = run_sql(f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement",
+                    {"t": takers})  # 1 taker, 0 eligible non-taker, NaN not eligible or undetermined
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # suppression counts are reported by the caller
+        base = admin_rates(coded, present, min_cell=min_cell)
+    agg = run_sql(_AGG_SQL, {"t": takers})
+    t = base.table.merge(agg, on=["territory", "right"], how="left")
+    pub = (t["status"] == "published").to_numpy()
+    n = t["n_eligible"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    ta = np.where(pub, t["takers_adjusted"].to_numpy(dtype=float), np.nan)
+    sd = np.sqrt(np.where(pub, t["var_takers"].to_numpy(dtype=float), np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ra = ta / n
+        t["takers_adjusted"] = ta
+        t["rate_adjusted"] = ra
+        t["ci_low"] = np.clip((ta - z * sd) / n, 0, 1)
+        t["ci_high"] = np.clip((ta + z * sd) / n, 0, 1)
+    t["moved"] = t["rate_adjusted"] - t["rate"]
+    cols = ["territory", "departement", "right", "n_eligible", "n_takers", "rate", "takers_adjusted",
+            "rate_adjusted", "ci_low", "ci_high", "moved", "status"]
+    return LinkedRates(table=t[cols], departements=base.departements, level=level)
+
+
+def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.DataFrame:
+    """Observed and adjusted rates per ``by`` group × right (large groups: no suppression), with intervals.
+
+    ``takers`` is :func:`taker_table`'s output with a ``by`` column added
+    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`.
+    """
+    from .sql import run_sql
+
+    level = check_level(level)
+    z = float(norm.ppf(0.5 + level / 2))
+    sql = f"""
+    select {by}, "right", sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
+           sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
+           sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as v
+    from t where eligible is not null group by {by}, "right" order by {by}, "right"
+    """
+    g = run_sql(sql, {"t": takers})
+    n = g["n_eligible"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["rate"] = g["n_takers"] / n
+        g["rate_adjusted"] = g["takers_adjusted"] / n
+        sd = np.sqrt(g["v"].to_numpy(dtype=float))
+        g["ci_low"] = np.clip((g["takers_adjusted"] - z * sd) / n, 0, 1)
+        g["ci_high"] = np.clip((g["takers_adjusted"] + z * sd) / n, 0, 1)
+    g["moved"] = g["rate_adjusted"] - g["rate"]
+    return g.drop(columns="v")

@@ -1,0 +1,324 @@
+"""The administrative sources, simulated as the organisms hold them.
+
+:func:`simulate_sources` turns a simulated :class:`~nonrecours.simulate.Population`
+into the separate files a statistician receives:
+
+* one recipients file per paying organism (``caf``: RSA and AAH from the family
+  allowance funds, ``msa``: the agricultural fund's share of them,
+  ``pole_emploi``: ASS, ``cnav``: ASPA): hashed social-security number (missing
+  or uncertified for a share ``number_missing_rate``), surname, first name,
+  birth date, sex, commune, address coordinates (Lambert-93 ``x``/``y`` in
+  mainland France, WGS84 ``lon``/``lat`` overseas), benefit, household size
+  and composition, quarterly resources of the reference year, and whether the
+  household holds an electricity or a gas contract (from the suppliers'
+  delivery-point files);
+* the health insurance's CMU-C/ACS file (``health``): number, names, birth
+  date, commune, right and dates, for every recipient who took a right plus
+  ``health_extra_ratio`` times as many other beneficiaries;
+* the suppliers' lists of social-tariff holders (``tpn`` for electricity,
+  ``tss`` for gas): holder's names, address and commune, no number, plus
+  ``supplier_extra_ratio`` others;
+* ``communes`` (commune -> urban area and rest-of-area territory) and the QPV
+  contours ``qpv.geojson``;
+* the truth: ``truth_links`` (recipient record -> record of each right
+  source), ``truth_eligibility`` (per recipient record and right) and the
+  simulator's ``truth`` rates.
+
+Identifier errors are applied to each file's copy independently (see
+:class:`SourceParams` for the rates and what each error does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_random_state
+from ..errors import OutputError, message
+from ..io import write_table, write_text
+from . import contours as geo_layout
+from ._identity import apply_errors, draw_identities
+
+__all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
+
+#: Paying organisms and the benefits they pay.
+ORGANISMS = {"caf": ("RSA", "AAH"), "msa": ("RSA", "AAH"), "pole_emploi": ("ASS",), "cnav": ("ASPA",)}
+#: Source file of each right (the health insurance holds both CMU-C and ACS).
+RIGHT_SOURCES = {"cmuc": "health", "acs": "health", "tpn": "tpn", "tss": "tss"}
+#: Tables written by :meth:`Sources.write` (plus ``qpv.geojson``).
+SOURCE_FILES = (*ORGANISMS, "health", "tpn", "tss", "communes", "truth_links", "truth_eligibility", "truth")
+
+
+@dataclass(frozen=True)
+class SourceParams:
+    """Rates of the identifier errors and sizes of the simulated sources.
+
+    Parameters
+    ----------
+    number_missing_rate : float
+        Share of records whose hashed social-security number is missing or
+        not certified (0.05; about 5 % in the CNAF/CNAM exchange files).
+    typo_rate : float
+        Per name field, share with one typing error: a substituted, deleted or
+        transposed letter (0.02).
+    swap_day_month_rate : float
+        Share of birth dates with day and month swapped, when the day is 12 or
+        less (0.01).
+    married_name_rate : float
+        Share of women recorded under another surname (a married or birth name)
+        in a file (0.03).
+    move_rate : float
+        Share of records of the right sources (health, suppliers) at another
+        address, in another commune: a move between the extraction dates of
+        the files (0.01, files extracted in the same quarter).
+    missing_rate : float
+        Per field (first name, birth date), share missing (0.01).
+    resources_missing_rate : float
+        Share of recipients whose quarterly resources are missing (0.01): their
+        eligibility is undetermined.
+    msa_share : float
+        Share of RSA and AAH recipients paid by the agricultural fund (0.05).
+    health_extra_ratio : float
+        Other CMU-C/ACS beneficiaries in the health file, per recipient who took
+        CMU-C or ACS (1.0).
+    supplier_extra_ratio : float
+        Other holders in each supplier's list, per recipient holding the tariff (0.5).
+    boundary_rate : float
+        Share of QPV residents whose address lies exactly on the QPV contour (0.002).
+    year : int
+        Reference year of the resources (2015).
+    """
+
+    number_missing_rate: float = 0.05
+    typo_rate: float = 0.02
+    swap_day_month_rate: float = 0.01
+    married_name_rate: float = 0.03
+    move_rate: float = 0.01
+    missing_rate: float = 0.01
+    resources_missing_rate: float = 0.01
+    msa_share: float = 0.05
+    health_extra_ratio: float = 1.0
+    supplier_extra_ratio: float = 0.5
+    boundary_rate: float = 0.002
+    year: int = 2015
+
+    def __post_init__(self) -> None:
+        from ..simulate.params import _check_range
+
+        for name in ("number_missing_rate", "typo_rate", "swap_day_month_rate", "married_name_rate",
+                     "move_rate", "missing_rate", "resources_missing_rate", "msa_share", "boundary_rate"):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        for name in ("health_extra_ratio", "supplier_extra_ratio"):
+            _check_range(name, getattr(self, name), 0.0, 100.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Sources:
+    """The simulated administrative files (see the module docstring), by name."""
+
+    tables: dict
+    contours: str
+    params: SourceParams
+    errors: dict = field(default_factory=dict)
+
+    def write(self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False) -> dict:
+        """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first."""
+        d = Path(directory)
+        paths = {name: d / f"{name}.{format}" for name in self.tables}
+        paths["qpv"] = d / "qpv.geojson"
+        existing = [str(p) for p in paths.values() if p.exists()]
+        if existing and not overwrite:
+            raise OutputError(message("output files already exist", where=f"sources folder {str(d)!r}",
+                                      found=f"{len(existing)} files", hint="choose another folder or pass --overwrite"))
+        d.mkdir(parents=True, exist_ok=True)
+        for name, df in self.tables.items():
+            write_table(df, paths[name], option="--sources")
+        write_text(self.contours, paths["qpv"], option="--sources")
+        return paths
+
+
+def _record_ids(prefix: str, n: int) -> pd.Series:
+    return pd.Series(np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), 8)), dtype="str")
+
+
+def _household(rng: np.random.Generator, household: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Adults and children of each household type (single, lone parent, couple, couple with children)."""
+    n = len(household)
+    adults = np.where(household >= 2, 2, 1)
+    kids = np.where(household == 1, 1 + rng.poisson(0.6, n), np.where(household == 3, 1 + rng.poisson(0.8, n), 0))
+    return adults, kids
+
+
+def _resources(rng: np.random.Generator, position: np.ndarray, ceiling: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Quarterly resources (n, 4) placed in the ceiling band of ``position`` (0 below CMU-C, 1 ACS band, 2 above).
+
+    Annual resources are uniform in (0.2, 0.97), (1.03, 1.32) or (1.40, 2.2)
+    times the CMU-C ceiling: 3 % away from each ceiling, so that cents of
+    rounding never move a household across one.
+    """
+    lo = np.array([0.2, 1.03, 1.40])[position]
+    hi = np.array([0.97, 1.32, 2.2])[position]
+    annual = ceiling * (lo + (hi - lo) * rng.random(len(position)))
+    shares = rng.gamma(20.0, size=(len(position), 4))
+    q = annual[:, None] * shares / shares.sum(axis=1, keepdims=True)
+    q = np.floor(q * 100) / 100  # rounding down keeps the sum below the annual amount
+    q[missing] = np.nan
+    return q
+
+
+def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourceParams | None = None,
+                     rulebook=None) -> Sources:
+    """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
+
+    Parameters
+    ----------
+    pop : nonrecours.simulate.Population
+        The synthetic population (its right columns give true eligibility and take-up).
+    seed : int or numpy.random.Generator
+    params : SourceParams, optional
+    rulebook : Rulebook, optional
+        Ceilings used to place the resources (default: the package's rulebook,
+        year ``params.year``).
+
+    Returns
+    -------
+    Sources
+    """
+    from ..simulate.params import RIGHTS
+    from .eligibility import load_rulebook
+
+    params = SourceParams() if params is None else params
+    rng = check_random_state(seed)
+    rule = (rulebook or load_rulebook()).entry(params.year)
+    r = pop.recipients
+    n = len(r)
+    benefit = r["benefit"].astype(str).to_numpy()
+    household = r["household"].cat.codes.to_numpy()
+    age = r["age_band"].cat.codes.to_numpy()
+    is_qpv = r["is_qpv"].to_numpy().astype(bool)
+    dep = r["departement"].astype(str).to_numpy()
+    rights = {k: r[k].to_numpy() for k in RIGHTS}
+
+    # --- geography ---------------------------------------------------------------------------------------
+    layout = geo_layout.layout_urban_areas(pop.territories, rng)
+    ua_pos = pd.Index(layout.urban_area)
+    terr_ua = pop.territories.set_index("territory")["urban_area"]
+    ua_index = ua_pos.get_indexer(terr_ua.reindex(r["territory"].astype(str)).to_numpy())
+    addr = geo_layout.draw_addresses(rng, layout, ua_index, is_qpv, params.boundary_rate)
+    communes = layout.communes
+    overseas = np.isin(dep, list(geo_layout.OVERSEAS_CRS))
+    lon, lat = geo_layout.to_wgs84(addr["x"], addr["y"], layout.crs[ua_index])
+
+    # --- people ------------------------------------------------------------------------------------------
+    ident = draw_identities(rng, age)
+    ident["commune"] = communes["commune"].to_numpy()[addr["commune"]]
+    ident["x"] = np.where(overseas, np.nan, np.round(addr["x"], 2))
+    ident["y"] = np.where(overseas, np.nan, np.round(addr["y"], 2))
+    ident["lon"] = np.where(overseas, np.round(lon, 7), np.nan)
+    ident["lat"] = np.where(overseas, np.round(lat, 7), np.nan)
+    adults, kids = _household(rng, household)
+    size = adults + kids
+    elig = {k: ~np.isnan(v) for k, v in rights.items()}
+    position = np.where(elig["cmuc"], 0, np.where(elig["acs"], 1, 2))
+    ceiling = rule.cmuc_ceiling(size, overseas)
+    res_missing = rng.random(n) < params.resources_missing_rate
+    quarters = _resources(rng, position, ceiling, res_missing)
+    from ..simulate.params import SimulationParams
+    ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
+    housing = r["housing"].cat.codes.to_numpy()
+    health_elig = elig["cmuc"] | elig["acs"]
+    electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
+    gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
+
+    # --- organisms' files --------------------------------------------------------------------------------
+    organism = np.select([benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share],
+                         ["pole_emploi", "cnav", "msa"], "caf")
+    tables: dict[str, pd.DataFrame] = {}
+    errors: dict[str, dict] = {}
+    left_id = np.empty(n, dtype=object)
+    for org in ORGANISMS:  # four organisms
+        m = np.flatnonzero(organism == org)
+        copy, errs = apply_errors(rng, ident.iloc[m].reset_index(drop=True), params)
+        ids = _record_ids(org.upper()[:3], len(m))
+        left_id[m] = ids.to_numpy()
+        no_number = rng.random(len(m)) < params.number_missing_rate
+        uncertified = no_number & (rng.random(len(m)) < 0.5)
+        nir = copy["nir"].where(~(no_number & ~uncertified), None)
+        tables[org] = pd.DataFrame({
+            "rec_id": ids, "nir_hash": nir, "nir_certified": (~no_number).astype(np.int8),
+            "surname": copy["surname"], "first_name": copy["first_name"], "birth_date": copy["birth_date"],
+            "sex": copy["sex"], "commune": copy["commune"], "x": copy["x"], "y": copy["y"],
+            "lon": copy["lon"], "lat": copy["lat"], "benefit": benefit[m], "household_size": size[m],
+            "n_adults": adults[m], "n_children": kids[m],
+            **{f"resources_q{j + 1}": quarters[m, j] for j in range(4)},
+            "electricity_contract": electricity[m].astype(np.int8), "gas_contract": gas[m].astype(np.int8)})
+        errors[org] = errs
+
+    # --- right sources -----------------------------------------------------------------------------------
+    links = []
+    took = {k: np.nan_to_num(v) == 1 for k, v in rights.items()}
+    for name, rows_right in (("health", None), ("tpn", "tpn"), ("tss", "tss")):
+        if name == "health":
+            idx = np.flatnonzero(took["cmuc"] | took["acs"])
+            right = np.where(took["cmuc"][idx], "cmuc", "acs")
+            extra_ratio = params.health_extra_ratio
+        else:
+            idx = np.flatnonzero(took[rows_right])
+            right = np.full(idx.size, rows_right)
+            extra_ratio = params.supplier_extra_ratio
+        n_extra = int(round(extra_ratio * idx.size))
+        extra_age = rng.integers(0, 6, n_extra)
+        others = draw_identities(rng, extra_age)
+        pick = rng.integers(0, n, n_extra)  # other people live among the recipients' communes
+        jitter = rng.normal(0, 300, (n_extra, 2))
+        others["commune"] = ident["commune"].to_numpy()[pick]
+        for c, j in (("x", 0), ("y", 1)):
+            others[c] = np.round(ident[c].to_numpy()[pick] + jitter[:, j], 2)
+        for c, j in (("lon", 0), ("lat", 1)):
+            others[c] = np.round(ident[c].to_numpy()[pick] + jitter[:, j] / 1e5, 7)
+        base = pd.concat([ident.iloc[idx], others], ignore_index=True)
+        moved = rng.random(len(base)) < params.move_rate
+        if moved.any():  # a new address, near a random recipient's, in that recipient's commune
+            src = rng.integers(0, n, int(moved.sum()))
+            step = rng.normal(0, 300, (int(moved.sum()), 2))
+            base.loc[moved, "commune"] = ident["commune"].to_numpy()[src]
+            for c, j, scale in (("x", 0, 1.0), ("y", 1, 1.0), ("lon", 0, 1e-5), ("lat", 1, 1e-5)):
+                base.loc[moved, c] = np.round(ident[c].to_numpy()[src] + scale * step[:, j], 2 if scale == 1 else 7)
+        copy, errs = apply_errors(rng, base, params, with_birth_date=(name == "health"))
+        copy["moved"] = moved
+        errs["move"] = int(moved.sum())
+        errors[name] = errs
+        order = rng.permutation(len(copy))  # files are not in the recipients' order
+        ids = _record_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], len(copy))
+        rid = np.empty(len(copy), dtype=object)
+        rid[order] = ids.to_numpy()
+        all_right = np.concatenate([right, rng.choice(["cmuc", "acs"], n_extra) if name == "health"
+                                    else np.full(n_extra, rows_right)])
+        if name == "health":
+            no_number = rng.random(len(copy)) < params.number_missing_rate
+            start = pd.Timestamp(f"{params.year}-01-01") + pd.to_timedelta(rng.integers(0, 365, len(copy)), "D")
+            df = pd.DataFrame({"rec_id": rid, "nir_hash": copy["nir"].where(~no_number, None),
+                               "nir_certified": (~no_number).astype(np.int8),
+                               "surname": copy["surname"], "first_name": copy["first_name"],
+                               "birth_date": copy["birth_date"], "sex": copy["sex"], "commune": copy["commune"],
+                               "right": all_right, "start_date": start.strftime("%Y-%m-%d"),
+                               "end_date": (start + pd.Timedelta(days=364)).strftime("%Y-%m-%d")})
+        else:
+            df = pd.DataFrame({"rec_id": rid, "surname": copy["surname"], "first_name": copy["first_name"],
+                               "commune": copy["commune"], "x": copy["x"], "y": copy["y"],
+                               "lon": copy["lon"], "lat": copy["lat"]})
+        tables[name] = df.sort_values("rec_id", ignore_index=True)
+        links.append(pd.DataFrame({"source": name, "id_l": left_id[idx], "id_r": rid[:idx.size]}))
+
+    tables["communes"] = communes
+    tables["truth_links"] = pd.concat(links, ignore_index=True)
+    tables["truth_eligibility"] = pd.DataFrame({
+        "rec_id": left_id, "territory": r["territory"].astype(str).to_numpy(),
+        "departement": dep, "is_qpv": is_qpv.astype(np.int8), "on_boundary": addr["on_boundary"].astype(np.int8),
+        **{k: elig[k].astype(np.int8) for k in RIGHTS}, **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS}})
+    tables["truth"] = pop.truth
+    return Sources(tables=tables, contours=geo_layout.contours_geojson(layout), params=params, errors=errors)

@@ -1,0 +1,111 @@
+"""``nonrecours eligibility`` and ``nonrecours link``: the administrative phase's record-level steps.
+
+Messages give counts only: never a record id, a number or a name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import echo_table, handle_errors
+
+__all__ = ["register", "eligibility", "link"]
+
+
+def source_inputs(*paths: Path | None) -> list[Path]:
+    """Every input file, the files of an input folder included (an output must not replace any of them)."""
+    out: list[Path] = []
+    for p in paths:
+        if p is None:
+            continue
+        out.append(p)
+        if p.is_dir():
+            out.extend(q for q in p.iterdir() if q.is_file())
+    return out
+
+
+def _recipients(path: Path):
+    from ..admin.pipeline import _read, read_recipients
+
+    return read_recipients(path) if path.is_dir() else _read(path)
+
+
+@handle_errors
+def eligibility(
+    sources: Path = typer.Argument(..., help="Sources folder (the organisms' files) or one recipients table."),
+    out: Path = typer.Option(..., "--out", help="Output table: status and deciding rule per recipient and right."),
+    year: int = typer.Option(2015, "--year", help="Year of the rules applied."),
+    rulebook: Optional[Path] = typer.Option(None, "--rulebook", help="Your own rulebook (TOML); default: the "
+                                            "package's French rulebook."),
+) -> None:
+    """Eligibility for CMU-C, ACS, TPN and TSS from resources and household size (eligible / not / undetermined)."""
+    import pandas as pd
+
+    from ..admin.eligibility import assess_eligibility, load_rulebook
+    from ..io import check_table_output, write_table
+
+    inputs = source_inputs(sources)
+    check_table_output(out, inputs)
+    rule = load_rulebook(rulebook).entry(year)
+    res = assess_eligibility(_recipients(sources), rule)
+    rights = ("cmuc", "acs", "tpn", "tss")
+    counts = pd.DataFrame({r: res[r].value_counts() for r in rights}).reindex(
+        ["eligible", "not_eligible", "undetermined"]).fillna(0).astype(int)
+    echo_table(counts.rename_axis("status").reset_index())
+    write_table(res, out, inputs=inputs)
+    typer.echo(f"wrote {out}")
+
+
+@handle_errors
+def link(
+    sources: Path = typer.Argument(..., help="Sources folder: organisms' files, health.csv, tpn.csv, tss.csv."),
+    out: Path = typer.Option(..., "--out", help="Links: source, id_l, id_r, match_probability, method."),
+    near_misses_out: Path = typer.Option(..., "--near-misses-out", help="Best candidates below the threshold "
+                                         "(their probabilities are the expected missed links)."),
+    quality_out: Path = typer.Option(..., "--quality-out", help="Linkage-quality table (e.g. linkage_quality.csv)."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="True links (source, id_l, id_r) for true precision "
+                                         "and recall."),
+    threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
+) -> None:
+    """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
+    import pandas as pd
+
+    from ..admin.linkage import link_quality, link_records
+    from ..admin.pipeline import _read, read_recipients, read_source
+    from ..io import check_table_output, write_table
+
+    inputs = source_inputs(sources, truth)
+    outs = {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}
+    if len({str(p.resolve()) for p in outs.values()}) < len(outs):
+        from ..errors import OutputError, message
+        raise OutputError(message("two outputs have the same path", where="--out, --near-misses-out, --quality-out",
+                                  hint="give each output its own file"))
+    for opt, p in outs.items():
+        check_table_output(p, inputs, option=opt)
+    left = read_recipients(sources)
+    true_links = _read(truth) if truth is not None else None
+    links, near, quality = [], [], []
+    for name in ("health", "tpn", "tss"):
+        res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed)
+        links.append(res.links.assign(source=name))
+        near.append(res.near_misses.assign(source=name))
+        t = None if true_links is None else true_links[true_links["source"] == name]
+        quality.append(link_quality(res, name, len(left), t))
+    q = pd.DataFrame(quality)
+    echo_table(q[[c for c in ("source", "links_number", "links_probabilistic", "est_precision", "est_recall",
+                              "true_precision", "true_recall") if c in q]])
+    cols = ["source", "id_l", "id_r", "match_probability"]
+    write_table(pd.concat(links, ignore_index=True)[cols + ["method"]], out, inputs=inputs)
+    write_table(pd.concat(near, ignore_index=True)[cols], near_misses_out, option="--near-misses-out", inputs=inputs)
+    write_table(q, quality_out, option="--quality-out", inputs=inputs)
+    typer.echo(f"wrote {out}, {near_misses_out}, {quality_out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eligibility`` and ``link`` commands to ``app``."""
+    app.command("eligibility")(eligibility)
+    app.command("link")(link)

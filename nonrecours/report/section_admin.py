@@ -1,0 +1,154 @@
+"""Report section: the two phases of the method side by side (sample estimates, administrative rates).
+
+``render(tables, lang)`` returns the section ``<section id="admin">`` from the
+result tables ``admin_comparison``, ``linkage_quality`` and (simulated
+sources) ``admin_accuracy``; it computes no statistic. Every string exists in
+English and French (:data:`TEXT`); French numbers use a decimal comma and a
+narrow no-break space (U+202F) before ``%`` and between thousands.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["render", "TEXT"]
+
+NNBSP = "\u202f"
+
+TEXT = {
+    "en": {
+        "title": "Administrative rates beside the sample's estimates",
+        "intro": "The administrative phase links the organisms' recipients files with the health insurance's "
+                 "CMU-C/ACS file and the suppliers' social-tariff lists, decides eligibility from resources, and "
+                 "places recipients in their QPV from their address. Its rates are exact counts up to linkage "
+                 "errors: they are corrected by the expected false and missed links, and their interval carries "
+                 "only that linkage uncertainty. The sample's intervals carry the sampling error.",
+        "right": "Right", "area": "Area", "qpv": "QPV", "rest": "Rest of the urban areas",
+        "sample": "Sample estimate", "sample_ci": "Sample interval", "n": "Respondents",
+        "admin": "Administrative rate (adjusted)", "admin_ci": "Linkage interval", "observed": "Before adjustment",
+        "eligible": "Eligible recipients", "difference": "Sample − administrative",
+        "quality_title": "Linkage quality",
+        "source": "Source", "by_number": "Links by number", "probabilistic": "Probabilistic links",
+        "est": "Model precision / recall", "true": "True precision / recall",
+        "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
+                    "{obs} before the linkage-error adjustment, {adj} after.",
+        "none": "The administrative phase did not run (no [admin] section).",
+        "sources": {"health": "Health insurance (CMU-C, ACS)", "tpn": "Electricity supplier (TPN)",
+                    "tss": "Gas supplier (TSS)"},
+    },
+    "fr": {
+        "title": "Taux administratifs et estimations de l'enquête",
+        "intro": "La phase administrative apparie les fichiers d'allocataires des organismes au fichier CMU-C/ACS "
+                 "de l'assurance maladie et aux listes de bénéficiaires des tarifs sociaux des fournisseurs, "
+                 "détermine l'éligibilité à partir des ressources et situe les allocataires dans leur QPV à partir "
+                 "de leur adresse. Ses taux sont des dénombrements exacts aux erreurs d'appariement près : ils "
+                 "sont corrigés des faux liens et des liens manqués attendus, et leur intervalle ne porte que "
+                 "cette incertitude d'appariement. Les intervalles de l'enquête portent l'erreur d'échantillonnage.",
+        "right": "Droit", "area": "Zone", "qpv": "QPV", "rest": "Reste des unités urbaines",
+        "sample": "Estimation de l'enquête", "sample_ci": "Intervalle (enquête)", "n": "Répondants",
+        "admin": "Taux administratif (corrigé)", "admin_ci": "Intervalle d'appariement",
+        "observed": "Avant correction", "eligible": "Allocataires éligibles",
+        "difference": "Enquête − administratif",
+        "quality_title": "Qualité de l'appariement",
+        "source": "Source", "by_number": "Liens par numéro", "probabilistic": "Liens probabilistes",
+        "est": "Précision / rappel du modèle", "true": "Précision / rappel vrais",
+        "accuracy": "Par rapport aux vrais taux de la simulation ({cells} cellules publiées) : écart absolu moyen "
+                    "{obs} avant la correction des erreurs d'appariement, {adj} après.",
+        "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
+        "sources": {"health": "Assurance maladie (CMU-C, ACS)", "tpn": "Fournisseur d'électricité (TPN)",
+                    "tss": "Fournisseur de gaz (TSS)"},
+    },
+}
+_RIGHTS = {"cmuc": "CMU-C", "acs": "ACS", "tpn": "TPN", "tss": "TSS"}
+
+
+def _missing(v: Any) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(v: float, digits: int, lang: str) -> str:
+    s = f"{v:,.{digits}f}"
+    if lang == "fr":
+        s = s.replace(",", NNBSP).replace(".", ",")
+    return s
+
+
+def _pct(v: Any, lang: str, digits: int = 1) -> str:
+    return "–" if _missing(v) else f"{_fmt(100 * float(v), digits, lang)}{NNBSP if lang == 'fr' else ' '}%"
+
+
+def _pts(v: Any, lang: str) -> str:
+    if _missing(v):
+        return "–"
+    x = 100 * float(v)
+    sign = "+" if x > 0 else ("−" if x < 0 else "")
+    return f"{sign}{_fmt(abs(x), 1, lang)} pts" if lang == "en" else f"{sign}{_fmt(abs(x), 1, lang)} pt"
+
+
+def _int(v: Any, lang: str) -> str:
+    return "–" if _missing(v) or (isinstance(v, float) and math.isnan(v)) else _fmt(float(v), 0, lang)
+
+
+def _ci(lo: Any, hi: Any, lang: str) -> str:
+    if _missing(lo) or _missing(hi):
+        return "–"
+    sep = " ; " if lang == "fr" else ", "
+    return f"[{_fmt(100 * float(lo), 1, lang)}{sep}{_fmt(100 * float(hi), 1, lang)}]"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
+    """The section as an HTML fragment ``<section id="admin">``, in ``lang`` ("fr" or "en").
+
+    Examples
+    --------
+    >>> "[admin]" in render({}, lang="en")
+    True
+    """
+    if lang not in TEXT:
+        raise ValueError(f"lang: expected 'fr' or 'en', found {lang!r}")
+    t = TEXT[lang]
+    comparison, quality = tables.get("admin_comparison"), tables.get("linkage_quality")
+    accuracy = tables.get("admin_accuracy")
+    head = f'<section id="admin"><h2>{html.escape(t["title"])}</h2>'
+    if comparison is None or len(comparison) == 0:
+        return head + f"<p class=\"note\">{html.escape(t['none'])}</p></section>"
+    rows = []
+    for _, r in comparison.iterrows():  # display rows: rights x 2 areas
+        rows.append([_RIGHTS.get(str(r["right"]), str(r["right"])), t["qpv"] if r["is_qpv"] == 1 else t["rest"],
+                     _pct(r["sample_estimate"], lang), _ci(r["sample_ci_low"], r["sample_ci_high"], lang),
+                     _int(r["sample_n"], lang), _pct(r["admin_rate_adjusted"], lang),
+                     _ci(r["admin_ci_low"], r["admin_ci_high"], lang), _pct(r["admin_rate"], lang),
+                     _int(r["admin_n_eligible"], lang), _pts(r["difference"], lang)])
+    out = [head, f"<p>{html.escape(t['intro'])}</p>",
+           _table([t["right"], t["area"], t["sample"], t["sample_ci"], t["n"], t["admin"], t["admin_ci"],
+                   t["observed"], t["eligible"], t["difference"]], rows)]
+    if quality is not None and len(quality):
+        qrows = []
+        for _, q in quality.iterrows():
+            true = (f"{_pct(q['true_precision'], lang, 2)} / {_pct(q['true_recall'], lang, 2)}"
+                    if "true_precision" in q and not _missing(q["true_precision"]) else "–")
+            qrows.append([t["sources"].get(str(q["source"]), str(q["source"])), _int(q["links_number"], lang),
+                          _int(q["links_probabilistic"], lang),
+                          f"{_pct(q['est_precision'], lang, 2)} / {_pct(q['est_recall'], lang, 2)}", true])
+        out.append(f"<h3>{html.escape(t['quality_title'])}</h3>"
+                   + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows))
+    if accuracy is not None and len(accuracy):
+        a = accuracy.iloc[0]
+        out.append("<p>" + html.escape(t["accuracy"].format(cells=_int(a["cells"], lang),
+                                                            obs=_pts(a["mae_observed"], lang),
+                                                            adj=_pts(a["mae_adjusted"], lang))) + "</p>")
+    return "".join(out) + "</section>"

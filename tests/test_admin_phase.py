@@ -1,0 +1,251 @@
+"""The administrative phase: sources, rulebook and eligibility, QPV from coordinates, linkage, adjusted rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.admin.eligibility import assess_eligibility, eligibility_sql, load_rulebook
+from nonrecours.admin.geo import assign_territories, read_contours
+from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+from nonrecours.cli.main import app
+from nonrecours.errors import ConfigError, OptionError
+from nonrecours.simulate import simulate_population
+
+pytest.importorskip("splink")
+pytest.importorskip("shapely")
+
+
+@pytest.fixture(scope="module")
+def small():
+    pop = simulate_population(3, seed=5)
+    src = simulate_sources(pop, seed=6)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    return pop, src, left
+
+
+# --- rulebook -----------------------------------------------------------------------------------------------
+
+def test_rulebook_figures_and_sources():
+    book = load_rulebook()
+    assert set(range(2013, 2017)) <= set(book.entries)
+    assert book.entry(2014).cmuc_ceiling_metropolitan == 8644.52  # décret n° 2014-782
+    assert book.entry(2013).cmuc_ceiling_metropolitan == 8592.96  # décret n° 2013-507
+    for rule in book.entries.values():
+        assert rule.acs_ratio == 1.35
+        # overseas ceilings are the metropolitan ones + 11.3 % (CSS art. D. 861-1), to the euro
+        assert abs(rule.cmuc_ceiling_overseas - 1.113 * rule.cmuc_ceiling_metropolitan) < 1.0
+        assert {"cmuc_source", "acs_source", "tariff_source", "overseas_source", "scale"} <= set(rule.sources)
+        assert all("écret" in rule.sources[k] or "rrêté" in rule.sources[k] or "article" in rule.sources[k]
+                   for k in ("cmuc_source", "tariff_source"))
+    # 1 April 2016 barème: 8,653 / 12,980 / 15,576 / 18,172 / 21,633 euros for 1 to 5 persons
+    c = book.entry(2016).cmuc_ceiling(np.arange(1, 6), np.zeros(5, bool))
+    assert np.allclose(np.round(c), [8653, 12980, 15576, 18172, 21633], atol=1)
+    with pytest.raises(OptionError, match="--year"):
+        book.entry(1999)
+
+
+def test_user_rulebook_errors_name_the_key(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text('[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
+                 '[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\n')
+    with pytest.raises(ConfigError, match=r"entry\[0\]"):
+        load_rulebook(p)
+    p.write_text('[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
+                 '[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\ncmuc_ceiling_overseas = 10000\n'
+                 'cmuc_source = "a"\noverseas_source = "b"\nacs_ratio = 1.35\nacs_source = "c"\n'
+                 'tariff_ceiling = "cmuc"\ntariff_source = "d"\ncontract_source = "e"\n')
+    rule = load_rulebook(p).entry(2020)
+    assert rule.multiplier(np.array([1, 2, 3])).tolist() == [1.0, 1.5, 2.0]
+
+
+# --- eligibility ----------------------------------------------------------------------------------------------
+
+def test_eligibility_sql_matches_direct_rules():
+    rng = np.random.default_rng(0)
+    n = 2000
+    rule = load_rulebook().entry(2015)
+    size = rng.integers(1, 8, n)
+    overseas = rng.random(n) < 0.2
+    annual = rng.uniform(0.3, 2.0, n) * rule.cmuc_ceiling(size, overseas)
+    q = np.column_stack([annual / 4] * 4)
+    q[:50] = np.nan
+    df = pd.DataFrame({"rec_id": [f"r{i}" for i in range(n)],
+                       "commune": np.where(overseas, "97401", "75101"), "household_size": size,
+                       **{f"resources_q{j + 1}": q[:, j] for j in range(4)},
+                       "electricity_contract": (rng.random(n) < 0.9).astype(int),
+                       "gas_contract": (rng.random(n) < 0.4).astype(int)})
+    out = assess_eligibility(df, rule)
+    # direct evaluation, independent of the SQL: scale 1, 1.5, 1.8, 2.1, then +0.4 a person
+    mult = np.select([size == 1, size == 2, size == 3], [1.0, 1.5, 1.8], 2.1 + 0.4 * (size - 4))
+    c = np.where(overseas, rule.cmuc_ceiling_overseas, rule.cmuc_ceiling_metropolitan) * mult
+    r = q.sum(axis=1)
+    known = ~np.isnan(r)
+    exp_cmuc = np.where(~known, "undetermined", np.where(r <= c, "eligible", "not_eligible"))
+    exp_acs = np.where(~known, "undetermined", np.where((r > c) & (r <= 1.35 * c), "eligible", "not_eligible"))
+    exp_tpn = np.where(~known, "undetermined", np.where((r <= 1.35 * c) & (df["electricity_contract"] == 1),
+                                                         "eligible", "not_eligible"))
+    exp_tss = np.where(~known, "undetermined", np.where((r <= 1.35 * c) & (df["gas_contract"] == 1),
+                                                         "eligible", "not_eligible"))
+    assert (out["cmuc"].to_numpy() == exp_cmuc).all()
+    assert (out["acs"].to_numpy() == exp_acs).all()
+    assert (out["tpn"].to_numpy() == exp_tpn).all()
+    assert (out["tss"].to_numpy() == exp_tss).all()
+    assert set(out.loc[~known, "cmuc_rule"]) == {"resources_missing"}
+    assert set(out.loc[(out["tpn"] == "not_eligible") & (r <= 1.35 * c), "tpn_rule"]) == {"no_electricity_contract"}
+    assert "case" in eligibility_sql(rule).lower()
+
+
+def test_eligibility_recovers_simulated_truth(small):
+    pop, src, left = small
+    out = assess_eligibility(left, load_rulebook().entry(src.params.year))
+    truth = src.tables["truth_eligibility"].set_index("rec_id").reindex(out["rec_id"])
+    det = (out["cmuc"] != "undetermined").to_numpy()
+    assert det.mean() > 0.97
+    for right in ("cmuc", "acs", "tpn", "tss"):
+        got = (out[right] == "eligible").to_numpy()[det]
+        assert (got == truth[right].to_numpy()[det].astype(bool)).all(), right
+
+
+# --- QPV from coordinates ---------------------------------------------------------------------------------------
+
+def test_point_in_polygon_agrees_with_true_territory(small):
+    pop, src, left = small
+    terr, counts = assign_territories(left, read_contours(src.contours), src.tables["communes"])
+    truth = src.tables["truth_eligibility"].set_index("rec_id").reindex(left["rec_id"])
+    off = truth["on_boundary"].to_numpy() == 0
+    assert (terr["territory"].to_numpy()[off] == truth["territory"].to_numpy()[off]).all()
+    assert counts["boundary"] == int((~off).sum())
+    assert counts["inside"] + counts["boundary"] == int(truth["is_qpv"].sum())
+    assert counts["unlocated"] == 0 and counts["no_territory"] == 0
+    # WGS84 input gives the same answer as Lambert-93
+    from pyproj import Transformer
+
+    m = left["x"].notna().to_numpy()
+    lon, lat = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True).transform(
+        left.loc[m, "x"].to_numpy(), left.loc[m, "y"].to_numpy())
+    w = pd.DataFrame({"lon": lon, "lat": lat, "commune": left.loc[m, "commune"].to_numpy()})
+    t2, c2 = assign_territories(w, read_contours(src.contours), src.tables["communes"])
+    ok = off[m]
+    assert (t2["territory"].to_numpy()[ok] == terr["territory"].to_numpy()[m][ok]).all()
+    assert c2["wgs84"] == int(m.sum())
+
+
+# --- linkage and rates -------------------------------------------------------------------------------------------
+
+def test_linkage_quality_and_adjusted_rates(small, tmp_path):
+    from nonrecours.admin.pipeline import compare_with_truth, run_admin_phase
+
+    pop, src, left = small
+    src.write(tmp_path / "sources")
+    ph = run_admin_phase(tmp_path / "sources", truth_links=src.tables["truth_links"], min_cell=11)
+    q = ph.quality.set_index("source")
+    assert (q["true_precision"] >= 0.97).all() and (q["true_recall"] >= 0.97).all(), q
+    assert q.loc["health", "share_number"] > 0.8 and q.loc["tpn", "links_number"] == 0
+    assert (ph.links.loc[ph.links["method"] == "number", "match_probability"] == 1).all()
+    assert set(ph.links["method"]) <= {"number", "probabilistic"}
+    cmp = compare_with_truth(ph.rates.table, src.tables["truth"])
+    assert cmp["cells"] > 0 and cmp["mae_adjusted"] < 0.02
+    pub = ph.rates.table[ph.rates.table["status"] == "published"]
+    assert ((pub["ci_low"] <= pub["rate_adjusted"]) & (pub["rate_adjusted"] <= pub["ci_high"])).all()
+
+
+def test_adjustment_formula_on_a_small_table():
+    from nonrecours.admin.rates import linked_rates
+
+    # 12 eligible recipients of one territory: 6 linked (p = 1 or 0.8), 6 unlinked (q = 0.5 or 0)
+    p = np.array([1, 1, 1, 1, 0.8, 0.8] + [0] * 6)
+    q = np.array([0] * 6 + [0.5, 0.5, 0, 0, 0, 0])
+    t = pd.DataFrame({"rec_id": [f"r{i}" for i in range(12)], "territory": "A", "departement": "01",
+                      "right": "tpn", "eligible": 1.0, "taker": (p > 0).astype(int), "p_link": p, "q_miss": q})
+    t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
+    # 6 takers and 6 non-takers per territory: published from min_cell 5 (issue 12: takers and non-takers count too)
+    res = linked_rates(t, min_cell=5).table.set_index("territory")
+    assert res.loc["A", "rate"] == pytest.approx(6 / 12)
+    exp = (p.sum() + q.sum()) / 12  # 6 - 0.4 + 1.0
+    assert res.loc["A", "rate_adjusted"] == pytest.approx(exp, rel=1e-12)
+    sd = np.sqrt((p * (1 - p)).sum() + (q * (1 - q)).sum())
+    assert res.loc["A", "ci_high"] == pytest.approx(exp + 1.959963984540054 * sd / 12, rel=1e-9)
+    assert res.loc["A", "moved"] == pytest.approx(exp - 0.5, rel=1e-12)
+
+
+def test_source_parameters_are_checked():
+    with pytest.raises(OptionError, match="typo_rate"):
+        SourceParams(typo_rate=1.5)
+
+
+def test_cli_chain_prints_no_identifier(tmp_path):
+    r = CliRunner()
+    out = tmp_path / "pop"
+    res = r.invoke(app, ["simulate", "--territories", "2", "--seed", "4", "--out", str(out), "--sources"])
+    assert res.exit_code == 0, res.output
+    s = out / "sources"
+    res1 = r.invoke(app, ["eligibility", str(s), "--out", str(tmp_path / "elig.csv")])
+    res2 = r.invoke(app, ["link", str(s), "--out", str(tmp_path / "links.csv"), "--near-misses-out",
+                          str(tmp_path / "near.csv"), "--quality-out", str(tmp_path / "linkage_quality.csv"),
+                          "--truth", str(s / "truth_links.csv")])
+    res3 = r.invoke(app, ["territorial", "admin", "--sources", str(s), "--eligibility", str(tmp_path / "elig.csv"),
+                          "--links", str(tmp_path / "links.csv"), "--near-misses", str(tmp_path / "near.csv"),
+                          "--out", str(tmp_path / "admin.csv")])
+    for res in (res1, res2, res3):
+        assert res.exit_code == 0, res.output
+    caf = pd.read_csv(s / "caf.csv", dtype=str)
+    text = res1.output + res2.output + res3.output
+    for col in ("rec_id", "nir_hash"):
+        assert not any(v in text for v in caf[col].dropna().head(200))
+    adm = pd.read_csv(tmp_path / "admin.csv")
+    assert {"rate_adjusted", "ci_low", "ci_high", "moved", "status"} <= set(adm.columns)
+    # an existing output is refused (exit 2, one line)
+    res4 = r.invoke(app, ["eligibility", str(s), "--out", str(s / "caf.csv")])
+    assert res4.exit_code == 2
+
+
+def test_study_admin_section_and_report_fragment(small, tmp_path):
+    import html
+
+    from nonrecours.report.section_admin import TEXT, render
+    from nonrecours.study.demo import ADMIN_SECTION, example_study
+    from nonrecours.study.pipeline import run_study
+
+    pop, src, _ = small
+    pop.write(tmp_path / "population")
+    src.write(tmp_path / "population" / "sources")
+    text = (example_study(seed=3).replace("n = 6000", "n = 1200")
+            .replace("[territorial]\n", "[territorial]\nenabled = false\n") + ADMIN_SECTION)
+    (tmp_path / "study.toml").write_text(text, encoding="utf-8")
+    res = run_study(tmp_path / "study.toml")
+    q = res.tables["linkage_quality"]
+    assert set(q["source"]) == {"health", "tpn", "tss"}
+    cmp_ = res.tables["admin_comparison"]
+    assert len(cmp_) == 8 and {"sample_estimate", "admin_rate_adjusted", "difference"} <= set(cmp_.columns)
+    assert "admin_rates" in res.tables and "admin_accuracy" in res.tables
+    assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
+    fr = render(res.tables, lang="fr")
+    en = render(res.tables, lang="en")
+    assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
+    assert "\u202f%" in fr and " %" in en
+    assert set(TEXT["fr"]) == set(TEXT["en"])
+    with pytest.raises(ValueError):
+        render(res.tables, lang="de")
+    report = (tmp_path / "results" / "publication" / "report.html").read_text(encoding="utf-8")
+    assert 'id="admin"' in report  # the section is in the study's report
+
+
+def test_identifier_error_rates_are_configurable(small):
+    pop = small[0]
+    params = SourceParams(number_missing_rate=0.2, typo_rate=0.1, married_name_rate=0.2, move_rate=0.1)
+    src = simulate_sources(pop, seed=11, params=params)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    n = len(left)
+    # seeded: binomial draws on about 7,000 records, tolerance about 4 standard errors
+    assert abs((left["nir_certified"] == 0).mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / n)
+    typos = sum(e["typo_surname"] for k, e in src.errors.items() if k in ORGANISMS)
+    assert abs(typos / n - 0.1) < 4 * np.sqrt(0.1 * 0.9 / n)
+    h = src.tables["health"]
+    assert abs(src.errors["health"]["move"] / len(h) - 0.1) < 4 * np.sqrt(0.1 * 0.9 / len(h))
+    assert "nir_hash" not in src.tables["tpn"] and "birth_date" not in src.tables["tpn"]
+    # the same seed gives the same files
+    again = simulate_sources(pop, seed=11, params=params)
+    pd.testing.assert_frame_equal(again.tables["caf"], src.tables["caf"])

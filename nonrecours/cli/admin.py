@@ -40,15 +40,16 @@ def eligibility(
     year: int = typer.Option(2015, "--year", help="Year of the rules applied."),
     rulebook: Optional[Path] = typer.Option(None, "--rulebook", help="Your own rulebook (TOML); default: the "
                                             "package's French rulebook."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Eligibility for CMU-C, ACS, TPN and TSS from resources and household size (eligible / not / undetermined)."""
     import pandas as pd
 
     from ..admin.eligibility import assess_eligibility, load_rulebook
-    from ..io import check_table_output, write_table
+    from ..io import check_outputs, write_table
 
     inputs = source_inputs(sources)
-    check_table_output(out, inputs)
+    check_outputs({"--out": out}, inputs, overwrite=overwrite)  # before any work
     rule = load_rulebook(rulebook).entry(year)
     res = assess_eligibility(_recipients(sources), rule)
     rights = ("cmuc", "acs", "tpn", "tss")
@@ -70,22 +71,18 @@ def link(
                                          "and recall."),
     threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
     import pandas as pd
 
     from ..admin.linkage import link_quality, link_records
     from ..admin.pipeline import _read, read_recipients, read_source
-    from ..io import check_table_output, write_table
+    from ..io import check_outputs, write_table
 
     inputs = source_inputs(sources, truth)
-    outs = {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}
-    if len({str(p.resolve()) for p in outs.values()}) < len(outs):
-        from ..errors import OutputError, message
-        raise OutputError(message("two outputs have the same path", where="--out, --near-misses-out, --quality-out",
-                                  hint="give each output its own file"))
-    for opt, p in outs.items():
-        check_table_output(p, inputs, option=opt)
+    check_outputs({"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}, inputs,
+                  overwrite=overwrite)  # the one rule: before any work, distinct paths, no input replaced
     left = read_recipients(sources)
     true_links = _read(truth) if truth is not None else None
     links, near, quality = [], [], []

@@ -70,7 +70,8 @@ def test_many_equals_one_by_one(data):
     Y = np.vstack([y, rng.permutation(y), 1 - y])
     cells = _Cells.build(area, np.ones_like(y), X, int(area.max()) + 1)
     start = np.array([-0.3, 0, 0, 0, 0, np.log(0.5)])
-    theta, _, _, _ = fit_glmm_many(Y, cells, start[None, :], nagq=1)
+    theta, _, _, _, ok = fit_glmm_many(Y, cells, start[None, :], nagq=1)
+    assert ok.all()
     for b in range(3):
         one = fit_glmm(Y[b], np.ones_like(y), X, area, nagq=1)
         np.testing.assert_allclose(theta[b, :-1], one.coef, rtol=1e-6, atol=1e-8)

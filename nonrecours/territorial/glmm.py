@@ -31,7 +31,8 @@ from ..errors import ConvergenceError, InputError, message
 
 __all__ = ["GLMMFit", "fit_glmm", "fit_glmm_many", "posterior_nodes", "prior_nodes"]
 
-_TAU_MIN, _TAU_MAX = -30.0, 10.0   # bounds of log(sigma^2)
+_TAU_MIN, _TAU_MAX = -20.0, 10.0   # bounds of log(sigma^2): sigma below 5e-5 is reported as the boundary 0
+_JUMP = 14.0                        # within this of its bound (sigma < 0.05), a parameter may jump to the bound
 
 
 def _gh(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,17 +49,17 @@ class _Cells:
     n: np.ndarray
     X: np.ndarray
     n_areas: int
-    S: sparse.csr_matrix  # (C, A): S[c, a(c)] = 1
+    ST: sparse.csr_matrix  # (A, C): ST[a(c), c] = 1
 
     @classmethod
     def build(cls, area: np.ndarray, n: np.ndarray, X: np.ndarray, n_areas: int) -> "_Cells":
         C = len(area)
-        S = sparse.csr_matrix((np.ones(C), (np.arange(C), area)), shape=(C, n_areas))
-        return cls(area=np.asarray(area), n=np.asarray(n, float), X=np.asarray(X, float), n_areas=n_areas, S=S)
+        ST = sparse.csr_matrix((np.ones(C), (area, np.arange(C))), shape=(n_areas, C))
+        return cls(area=np.asarray(area), n=np.asarray(n, float), X=np.asarray(X, float), n_areas=n_areas, ST=ST)
 
     def sum(self, v: np.ndarray) -> np.ndarray:
         """Sum a (B, C) array over the cells of each area: (B, A)."""
-        return np.asarray(v @ self.S)
+        return (self.ST @ v.T).T
 
 
 def _modes(cells: _Cells, Y: np.ndarray, eta0: np.ndarray, sig2: np.ndarray, u0: np.ndarray | None,
@@ -138,10 +139,8 @@ def _loglik(theta: np.ndarray, cells: _Cells, Y: np.ndarray, nagq: int, u0: np.n
 
 def _area_x(cells: _Cells, w: np.ndarray) -> np.ndarray:
     """:math:`\\sum_{c \\in a} w_c x_c` for every area: (B, C) -> (B, A, p)."""
-    Bn, C = w.shape
-    p = cells.X.shape[1]
-    wx = (w[:, :, None] * cells.X[None, :, :]).transpose(0, 2, 1).reshape(Bn * p, C)
-    return cells.sum(wx).reshape(Bn, p, -1).transpose(0, 2, 1)
+    wT = np.ascontiguousarray(w.T)                                   # (C, B)
+    return np.stack([cells.ST @ (wT * x[:, None]) for x in cells.X.T], axis=-1).transpose(1, 0, 2)
 
 
 def _hessian(theta: np.ndarray, g: np.ndarray, fun, h: float = 1e-6) -> np.ndarray:
@@ -156,17 +155,34 @@ def _hessian(theta: np.ndarray, g: np.ndarray, fun, h: float = 1e-6) -> np.ndarr
     return 0.5 * (Hs + Hs.transpose(0, 2, 1))
 
 
-def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, max_iter: int = 100,
-              hessian_every: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised damped Newton ascent of ``fun`` from each row of ``theta``.
+def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, ftol: float = 0.0, max_iter: int = 100,
+              hessian0: np.ndarray | None = None, lower: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised damped Newton (or quasi-Newton) ascent of ``fun`` from each row of ``theta``.
 
-    ``fun(theta) -> (f (B,), g (B, q))``. Returns the maxima, the last Hessians,
-    the values and the iteration counts. Each row stops on its own.
+    ``fun(theta) -> (f (B,), g (B, q))``. Without ``hessian0`` each step uses a
+    forward-difference Hessian of the analytic gradient (Newton); with it, that
+    matrix (q, q) starts BFGS updates, one evaluation per step (used by the
+    bootstrap, whose fits start from the original one). Returns the maxima, the
+    last Hessians, the values, the iteration counts and whether each row
+    converged. Each row stops on its own: when a step changes no parameter
+    by more than ``tol`` relative, or gains less than ``ftol`` in ``f``. ``lower`` (q,) bounds the parameters
+    from below (a row pressed on its bound stops when the other coordinates stop moving).
     """
     theta = theta.copy()
     B, q = theta.shape
     f, g = fun(theta)
-    Hs = _hessian(theta, g, fun)
+    newton = hessian0 is None
+    if newton:
+        Hs = _hessian(theta, g, fun)
+    else:
+        H0 = np.array(hessian0, dtype=float)
+        d = np.diag(H0)
+        weak = np.abs(d) < 1e-8 * np.abs(d).max()   # e.g. log sigma^2 on its bound: a unit curvature instead
+        H0[weak, :] = 0.0
+        H0[:, weak] = 0.0
+        H0[weak, weak] = -1.0
+        Hs = np.broadcast_to(H0, (B, q, q)).copy()
     its = np.zeros(B, int)
     todo = np.ones(B, bool)
     for k in range(max_iter):
@@ -174,13 +190,20 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, max_iter: int = 100
         if idx.size == 0:
             break
         sub = lambda t, idx=idx: fun(t, idx)  # noqa: E731
-        if k and k % hessian_every == 0:
+        if k and newton:
             Hs[idx] = _hessian(theta[idx], g[idx], sub)
-        H = Hs[idx]
+        g_old = g[idx].copy()
+        H = Hs[idx].copy()
+        gi = g[idx].copy()
+        if lower is not None:  # active set: a coordinate on its bound, pushed against it, stays there
+            pinned = (theta[idx] <= lower) & (gi <= 0)
+            gi[pinned] = 0.0
+            H[np.repeat(pinned[:, :, None], q, axis=2) | np.repeat(pinned[:, None, :], q, axis=1)] = 0.0
+            H[:, np.arange(q), np.arange(q)] = np.where(pinned, -1.0, H[:, np.arange(q), np.arange(q)])
         # a negative definite matrix for an ascent direction: shift the spectrum where needed
         ev = np.linalg.eigvalsh(H)
         shift = np.where(ev[:, -1] > -1e-8 * np.abs(ev[:, 0]), ev[:, -1] + 1e-6 * np.abs(ev[:, 0]) + 1e-8, 0.0)
-        step = -np.linalg.solve(H - shift[:, None, None] * np.eye(q), g[idx][:, :, None])[:, :, 0]
+        step = -np.linalg.solve(H - shift[:, None, None] * np.eye(q), gi[:, :, None])[:, :, 0]
         its[idx] += 1
         lam = np.ones(idx.size)
         new_f = np.full(idx.size, -np.inf)
@@ -189,6 +212,8 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, max_iter: int = 100
         for _ in range(40):
             j = np.flatnonzero(pend)
             t = theta[idx[j]] + lam[j, None] * step[j]
+            if lower is not None:
+                t = np.maximum(t, lower)
             fj, gj = fun(t, idx[j])
             ok = np.isfinite(fj) & (fj >= f[idx[j]] - 1e-12 * np.abs(f[idx[j]]))
             new_f[j[ok]], new_g[j[ok]] = fj[ok], gj[ok]
@@ -197,16 +222,37 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, max_iter: int = 100
             if not pend.any():
                 break
         lam[pend] = 0.0
-        theta[idx] += lam[:, None] * step
+        moved = lam[:, None] * step
+        if lower is not None:
+            moved = np.maximum(theta[idx] + moved, lower) - theta[idx]
+        theta[idx] += moved
         f[idx] = np.where(pend, f[idx], new_f)
         g[idx] = np.where(pend[:, None], g[idx], new_g)
-        small = np.max(np.abs(lam[:, None] * step) / (1.0 + np.abs(theta[idx])), axis=1) < tol
+        if lower is not None:
+            # heading for a bound (the likelihood flattens there, so Newton's steps shrink): try the bound itself
+            # and keep it when the log-likelihood loses less than 1e-6
+            near = np.flatnonzero((moved < 0).any(axis=1) & (theta[idx] < lower + _JUMP).any(axis=1)
+                                  & (theta[idx] > lower).any(axis=1))
+            if near.size:
+                t = np.where(theta[idx[near]] < lower + _JUMP, lower, theta[idx[near]])
+                fj, gj = fun(t, idx[near])
+                ok = np.isfinite(fj) & (fj >= f[idx[near]] - 1e-6)
+                jumped = idx[near[ok]]
+                moved[near[ok]] = t[ok] - theta[jumped]
+                theta[jumped], f[jumped], g[jumped] = t[ok], fj[ok], gj[ok]
+        if not newton:  # BFGS update of the (negative definite) Hessian approximation
+            sv, yv = moved, g[idx] - g_old
+            sy = np.einsum("bi,bi->b", sv, yv)
+            Hsv = np.einsum("bij,bj->bi", Hs[idx], sv)
+            sHs = np.einsum("bi,bi->b", sv, Hsv)
+            ok = (sy < -1e-12 * np.sqrt(np.einsum("bi,bi->b", sv, sv) * np.einsum("bi,bi->b", yv, yv))) & (sHs < 0)
+            upd = (yv[:, :, None] * yv[:, None, :] / np.where(ok, sy, 1.0)[:, None, None]
+                   - Hsv[:, :, None] * Hsv[:, None, :] / np.where(ok, sHs, -1.0)[:, None, None])
+            Hs[idx[ok]] += upd[ok]
+        small = np.max(np.abs(moved) / (1.0 + np.abs(theta[idx])), axis=1) < tol
+        small |= np.abs(np.einsum("bi,bi->b", g_old, moved)) < ftol
         todo[idx[small | pend]] = False
-    else:
-        raise ConvergenceError(message("the logit-normal model did not converge", where="maximum likelihood",
-                                       found=f"{int(todo.sum())} fits still moving after {max_iter} iterations",
-                                       hint="drop covariates with near-empty categories"))
-    return theta, Hs, f, its
+    return theta, Hs, f, its, ~todo
 
 
 @dataclass(frozen=True)
@@ -223,6 +269,8 @@ class GLMMFit:
         Inverse observed information of :math:`\\beta` (from the joint Hessian in :math:`(\\beta, \\log\\sigma^2)`).
     theta_cov : ndarray, shape (p + 1, p + 1)
         Inverse observed information of :math:`(\\beta, \\log\\sigma^2)`.
+    hessian : ndarray, shape (p + 1, p + 1)
+        Hessian of the log-likelihood at the estimates, in :math:`(\\beta, \\log\\sigma^2)`.
     loglike : float
         Approximate log-likelihood (Bernoulli scale), as ``logLik`` of ``lme4::glmer``.
     modes : ndarray, shape (A,)
@@ -237,6 +285,7 @@ class GLMMFit:
     sigma: float
     coef_cov: np.ndarray
     theta_cov: np.ndarray
+    hessian: np.ndarray
     loglike: float
     modes: np.ndarray
     nagq: int
@@ -246,7 +295,7 @@ class GLMMFit:
     @property
     def theta(self) -> np.ndarray:
         """Parameters on the optimiser's scale: :math:`(\\beta, \\log\\sigma^2)`."""
-        return np.append(self.coef, 2 * np.log(max(self.sigma, 1e-300)))
+        return np.append(self.coef, max(2 * np.log(max(self.sigma, 1e-300)), _TAU_MIN))
 
 
 def _check(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_areas: int, where: str) -> None:
@@ -329,20 +378,29 @@ def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_ar
     cells = _Cells.build(area, n, X, n_areas)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     theta0 = np.append(_start(y, n, X), np.log(0.25))[None, :]
-    theta, Hs, f, its = fit_glmm_many(y[None, :], cells, theta0, nagq=nagq, tol=tol)
+    theta, Hs, f, its, ok = fit_glmm_many(y[None, :], cells, theta0, nagq=nagq, tol=tol)
+    if not ok[0]:
+        raise ConvergenceError(message("the logit-normal model did not converge", where=where,
+                                       found=f"parameters still moving after {its[0]} Newton iterations",
+                                       hint="drop covariates with categories that few sampled units have"))
     u = _loglik(theta, cells, y[None, :], nagq, grad=False)[2][0]
     cov = np.linalg.pinv(-Hs[0])
     p = X.shape[1]
-    return GLMMFit(coef=theta[0, :p], sigma=float(np.exp(0.5 * theta[0, p])), coef_cov=cov[:p, :p], theta_cov=cov,
+    sigma = 0.0 if theta[0, p] <= _TAU_MIN else float(np.exp(0.5 * theta[0, p]))
+    return GLMMFit(coef=theta[0, :p], sigma=sigma, coef_cov=cov[:p, :p], theta_cov=cov, hessian=Hs[0],
                    loglike=float(f[0]), modes=u, nagq=int(nagq), iterations=int(its[0]), coef_names=names)
 
 
 def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int = 1, tol: float = 1e-10,
-                  max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ftol: float = 0.0, max_iter: int = 100, hessian0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit the model to each row of ``Y`` (B data sets on the same cells), all at once.
 
     Returns the parameters (B, p + 1) in :math:`(\\beta, \\log\\sigma^2)`, the Hessians, the
-    log-likelihoods and the iteration counts.
+    log-likelihoods, the iteration counts and a converged flag per data set.
+    ``hessian0`` (the Hessian of a fit near the solutions) switches Newton's
+    method to BFGS from it; ``ftol`` also stops a fit whose step gains less
+    than that in log-likelihood (the bootstrap's criterion: a flat likelihood in
+    :math:`\\sigma` near 0 otherwise takes many tiny steps).
     """
     Y = np.atleast_2d(np.asarray(Y, float))
     theta0 = np.broadcast_to(theta0, (Y.shape[0], theta0.shape[-1])).copy()
@@ -351,11 +409,16 @@ def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int
     def fun(t, idx=None):
         idx = np.arange(Y.shape[0]) if idx is None else idx
         ll, g, u = _loglik(t, cells, Y[idx], nagq, modes["u"][idx])
+        ok = np.isfinite(u).all(axis=1)
+        modes["u"][idx[ok]] = u[ok]  # warm start of the next evaluation
         return ll, g
 
-    theta, Hs, f, its = _maximise(theta0, fun, tol=tol, max_iter=max_iter)
+    lower = np.full(theta0.shape[1], -np.inf)
+    lower[-1] = _TAU_MIN
+    theta, Hs, f, its, ok = _maximise(theta0, fun, tol=tol, ftol=ftol, max_iter=max_iter, lower=lower,
+                                      hessian0=hessian0)
     theta[:, -1] = np.clip(theta[:, -1], _TAU_MIN, _TAU_MAX)
-    return theta, Hs, f, its
+    return theta, Hs, f, its, ok
 
 
 def posterior_nodes(theta: np.ndarray, cells: _Cells, Y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

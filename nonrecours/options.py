@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
-           "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
+           "FHMethod", "TerritorialModel", "UnitSigmaMethod", "UnitMSE", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
            "Separator", "DecimalMark", "ReportLanguage", "ComputeEngine",
            "ALL_OPTIONS", "choices", "choices_text", "check_option"]
@@ -136,6 +136,27 @@ class FHMethod(StrEnum):
     REML = "reml"
     ML = "ml"
     FH = "fh"
+
+
+class TerritorialModel(StrEnum):
+    """Small-area model of the territorial phase: area level (Fay–Herriot) or unit level (logit-normal, EBP)."""
+
+    AREA = "area"
+    UNIT = "unit"
+
+
+class UnitSigmaMethod(StrEnum):
+    """Territory-effect variance of the unit-level model: adjusted likelihood (never 0) or maximum likelihood."""
+
+    ADJUSTED = "adjusted"
+    ML = "ml"
+
+
+class UnitMSE(StrEnum):
+    """MSE of the unit-level EBP: parametric bootstrap, or none."""
+
+    BOOTSTRAP = "bootstrap"
+    NONE = "none"
 
 
 class FHTransform(StrEnum):
@@ -270,7 +291,7 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
     DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,
-    ComputeEngine)
+    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

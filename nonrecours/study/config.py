@@ -41,7 +41,7 @@ from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, Be
                        CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
                        NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
-                       choices)
+                       TerritorialModel, UnitSigmaMethod, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -250,7 +250,14 @@ class TerritorialConfig:
 
     enabled: bool = opt(True, doc="run the territorial phase")
     covariates_file: Path | None = opt(None, doc="one row per territory with its covariates", exists=True)
-    covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model")
+    covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model (territory covariates of the "
+                                      "unit-level model)")
+    model: str = opt("area", doc="area: Fay–Herriot model of the direct estimates; unit: logit-normal model of "
+                     "the respondents' answers and empirical best predictor over the frame's recipients",
+                     choices=choices(TerritorialModel))
+    unit_covariates: tuple[str, ...] = opt(("benefit", "age_band", "household", "housing"),
+                                           doc="categorical frame columns of the unit-level model")
+    nagq: int = opt(1, doc="quadrature nodes of the unit-level likelihood (1: Laplace)", lo=1, hi=25)
     method: str = opt("reml", doc="estimation of the model variance", choices=choices(FHMethod))
     transform: str = opt("none", doc="transformation of the direct rates (arcsin needs the bootstrap MSE)",
                           choices=choices(FHTransform))

@@ -131,11 +131,14 @@ class SelectionMethod(StrEnum):
 
 
 class FHMethod(StrEnum):
-    """Fay–Herriot model variance estimator: REML, ML or Fay–Herriot moments."""
+    """Fay–Herriot model variance estimator: REML, ML, Fay–Herriot moments, or adjusted REML (never 0):
+    Li & Lahiri (2010), h(A) = A, and Yoshimori & Lahiri (2014), h(A) = atan(tr(I - B))^(1/m)."""
 
     REML = "reml"
     ML = "ml"
     FH = "fh"
+    AMRL = "amrl"
+    AMRL_YL = "amrl-yl"
 
 
 class TerritorialModel(StrEnum):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
+__all__ = ["CIMethod", "EstimateCI", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "TerritorialModel", "UnitSigmaMethod", "UnitMSE", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
@@ -35,6 +35,21 @@ __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding",
 class CIMethod(StrEnum):
     """Confidence intervals of a proportion (R's ``svyciprop`` methods, plus Wald and Wilson)."""
 
+    WALD = "wald"
+    LOGIT = "logit"
+    ASIN = "asin"
+    BETA = "beta"
+    LIKELIHOOD = "likelihood"
+    XLOGIT = "xlogit"
+    WILSON = "wilson"
+
+
+class EstimateCI(StrEnum):
+    """Interval of an estimated rate: ``auto`` (Korn–Graubard ``beta`` for a domain with fewer than 30 eligible
+    respondents or an estimate of 0 or 1, ``logit`` elsewhere; the row's method is in ``ci_method``) or one
+    :class:`CIMethod` forced on every row (for parity with R's ``svyciprop``)."""
+
+    AUTO = "auto"
     WALD = "wald"
     LOGIT = "logit"
     ASIN = "asin"
@@ -294,7 +309,7 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
     DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,
-    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE)
+    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE, EstimateCI)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -38,10 +38,10 @@ from typing import Any
 
 from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
-                       CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
+                       DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
                        NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
-                       TerritorialModel, UnitSigmaMethod, choices)
+                       TerritorialModel, UnitSigmaMethod, EstimateCI, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -222,7 +222,8 @@ class EstimationConfig:
 
     rights: tuple[str, ...] = opt(RIGHTS, doc="right columns (1 takes up, 0 does not, empty not eligible)")
     domains: DomainsConfig = opt(doc="domain columns", factory=DomainsConfig)
-    ci: str = opt("logit", doc="confidence interval method", choices=choices(CIMethod))
+    ci: str = opt("auto", doc="confidence interval method (auto: Korn-Graubard beta for domains below 30 "
+                  "respondents or at 0 or 1, logit elsewhere)", choices=choices(EstimateCI))
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
     df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
     lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))

@@ -71,7 +71,9 @@ class UnitFit:
     fits : tuple of (str, GLMMFit)
     models : DataFrame
         One row per right: ``right``, ``m``, ``n_predicted``, ``n_respondents``, ``sigma``, ``loglike``,
-        ``iterations``, ``nagq``, ``mse``, ``replicates``, ``failed_replicates``.
+        ``iterations``, ``nagq``, ``mse``, ``replicates``, ``failed_replicates``, ``dropped_terms``
+        (dummies left out: redundant on the respondents, or a category without respondents,
+        which is then merged with the reference category).
     nagq : int
     mse_kind : str
     replicates : int
@@ -114,6 +116,7 @@ class _Population:
     n: np.ndarray             # (Cf,) eligible respondents
     y: np.ndarray             # (Cf,) takers among them
     names: tuple[str, ...]
+    dropped: tuple[str, ...]  # terms left out: redundant, or a category without respondents
     direct: np.ndarray        # (T,)
     n_resp: np.ndarray        # (T,)
 
@@ -194,18 +197,23 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
             cols.append(Z[cell_terr, j])
             names.append(c)
     X = np.column_stack(cols)
-    absent = [nm for nm, col in zip(names[1:], X[:, 1:].T) if not np.any(col[n > 0] != 0)]
-    if absent:
-        raise InputError(message("covariate categories without any eligible respondent: their effects cannot be "
-                                 "estimated", where=where, found=name_list(absent),
-                                 hint="merge those categories with a neighbour or drop the covariate"))
+    # a dummy that the others determine on the respondents (e.g. a benefit given only above an age) is dropped:
+    # greedy, in order, keeping a column when it raises the rank of the respondents' design
+    # and a category without any eligible respondent is merged with the reference (its effect is not estimable)
+    Xs = X[n > 0]
+    keep = [0]
+    for j in range(1, X.shape[1]):
+        if np.any(Xs[:, j] != 0) and np.linalg.matrix_rank(Xs[:, keep + [j]]) == len(keep) + 1:
+            keep.append(j)
+    dropped = tuple(names[j] for j in range(X.shape[1]) if j not in keep)
+    X, names = X[:, keep], [names[j] for j in keep]
     # respondents' own rate per territory (weighted when a weight column is given)
     ti = pd.Index(terr).get_indexer(sa[territory].astype(str))
     wv = np.ones(len(sa)) if weight is None else pd.to_numeric(sa[weight], errors="coerce").to_numpy(float)
     sw = np.bincount(ti, weights=wv, minlength=len(terr))
     with np.errstate(invalid="ignore", divide="ignore"):
         direct = np.bincount(ti, weights=wv * yv, minlength=len(terr)) / sw
-    return _Population(territories=terr, cell_terr=cell_terr, X=X, N=N, n=n, y=y, names=tuple(names),
+    return _Population(territories=terr, cell_terr=cell_terr, X=X, N=N, n=n, y=y, names=tuple(names), dropped=dropped,
                        direct=np.where(sw > 0, direct, np.nan), n_resp=np.bincount(ti, minlength=len(terr)))
 
 
@@ -301,7 +309,10 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         right columns, whose non-missing values mark eligibility (their values are not used).
     covariates : sequence of str
         Unit-level categorical covariates known for every recipient (treatment
-        coding, first level in sorted order as reference).
+        coding, first level in sorted order as reference). A dummy that the
+        columns before it determine on the respondents (e.g. a benefit paid only
+        above an age), or of a category without any eligible respondent, is left
+        out of the model (listed in ``models["dropped_terms"]``).
     rights : sequence of str
     territory : str
         Territory column of ``sample``, ``frame`` and ``aux``.
@@ -382,7 +393,8 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         models.append({"right": right, "m": len(s_terr), "n_predicted": T - len(s_terr),
                        "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
                        "iterations": fit.iterations, "nagq": nagq, "mse": mse,
-                       "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed})
+                       "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed,
+                       "dropped_terms": ", ".join(pop.dropped)})
     return UnitFit(table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)], fits=tuple(fits),
                    models=pd.DataFrame(models), nagq=int(nagq), mse_kind=mse,
                    replicates=int(replicates) if mse == "bootstrap" else 0, level=level,

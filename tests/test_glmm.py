@@ -81,3 +81,19 @@ def test_collinear_design_refused(data):
     y, X, area, _, _ = data
     with pytest.raises(InputError, match="collinear"):
         fit_glmm(y, np.ones_like(y), np.column_stack([X, X[:, 1]]), area)
+
+
+def test_adjusted_likelihood_is_positive_and_maximises_l_times_sigma2():
+    """Without area effects ML puts sigma on 0; sigma^2 L has an interior maximum (checked by a zero gradient
+    of ll + log sigma^2, 1e-5)."""
+    rng = np.random.default_rng(8)
+    area = np.repeat(np.arange(40), 10)
+    X = np.column_stack([np.ones(400), rng.normal(size=400)])
+    y = rng.binomial(1, 1 / (1 + np.exp(-(0.2 + 0.5 * X[:, 1])))).astype(float)
+    ml = fit_glmm(y, np.ones(400), X, area)
+    adj = fit_glmm(y, np.ones(400), X, area, adjusted=True)
+    assert ml.sigma == 0.0 and adj.sigma > 0.05 and adj.adjusted and not ml.adjusted
+    cells = _Cells.build(area, np.ones(400), X, 40)
+    _, g, _ = _loglik(adj.theta[None, :], cells, y[None], 1)
+    g[0, -1] += 1.0
+    np.testing.assert_allclose(g[0], 0.0, atol=1e-5)

@@ -88,6 +88,8 @@ def fit_unit(
     aux: Optional[Path] = typer.Option(None, "--aux", help="Territories file with territory-level covariates."),
     aux_covariates: Optional[str] = typer.Option(None, "--aux-covariates", help="Comma-separated numeric columns of --aux."),
     nagq: int = typer.Option(1, "--nagq", help="Quadrature nodes of the likelihood (1: Laplace, as lme4)."),
+    sigma_method: str = typer.Option("adjusted", "--sigma-method", help="adjusted (likelihood x sigma^2: the "
+                                     "territory-effect SD is never 0) or ml (maximum likelihood, as lme4)."),
     mse: str = typer.Option("bootstrap:200", "--mse", help="bootstrap:B (parametric bootstrap with B replicates) or none."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
     weight: Optional[str] = typer.Option(None, "--weight", help="Weight column of SAMPLE for the 'direct' column."),
@@ -99,6 +101,7 @@ def fit_unit(
     from ..errors import OptionError, message
     from ..territorial.unit import fit_unit as _fit_unit
 
+    check_choice("--sigma-method", sigma_method, ("adjusted", "ml"))
     kind, _, count = mse.partition(":")
     check_choice("--mse", kind, ("bootstrap", "none"))
     replicates = 0
@@ -122,7 +125,8 @@ def fit_unit(
     res = _fit_unit(read_table(sample, option="SAMPLE"), read_table(frame, option="--frame"),
                     parse_list(covariates, option="--covariates"), rights=parse_list(right, option="--right"),
                     territory=territory, aux=None if aux is None else read_table(aux, option="--aux"),
-                    aux_covariates=parse_list(aux_covariates, option="--aux-covariates"), nagq=nagq, mse=kind,
+                    aux_covariates=parse_list(aux_covariates, option="--aux-covariates"), nagq=nagq,
+                    sigma_method=sigma_method, mse=kind,
                     replicates=max(replicates, 2), seed=seed, level=level, weight=weight)
     echo_table(res.models[["right", "m", "n_predicted", "n_respondents", "sigma", "loglike", "mse",
                            "failed_replicates"]])

@@ -277,6 +277,8 @@ class GLMMFit:
         Conditional modes :math:`\\hat u_a` of the area effects (``ranef`` of lme4).
     nagq : int
         Quadrature nodes (1 = Laplace).
+    adjusted : bool
+        Fitted by the adjusted likelihood :math:`\\sigma^2 L`.
     iterations : int
     coef_names : tuple of str
     """
@@ -290,6 +292,7 @@ class GLMMFit:
     modes: np.ndarray
     nagq: int
     iterations: int
+    adjusted: bool
     coef_names: tuple[str, ...]
 
     @property
@@ -326,7 +329,7 @@ def _start(y: np.ndarray, n: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_areas: int | None = None, *,
              nagq: int = 1, names: tuple[str, ...] | None = None, tol: float = 1e-10,
-             where: str = "logit-normal model") -> GLMMFit:
+             adjusted: bool = False, where: str = "logit-normal model") -> GLMMFit:
     """Maximum likelihood fit of a logit-normal random-intercept model by Laplace or adaptive quadrature.
 
     Parameters
@@ -345,6 +348,12 @@ def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_ar
         Names of the columns of ``X``.
     tol : float
         Relative change of the parameters at which Newton's method stops.
+    adjusted : bool
+        Maximise :math:`\\sigma^2 L(\\beta, \\sigma^2)` instead of the likelihood: the
+        adjusted likelihood of Li & Lahiri (2010) carried over to this model, whose
+        :math:`\\hat\\sigma` is never 0 (the maximum likelihood one is 0 when the
+        covariates explain the areas' differences within sampling noise, and its
+        bootstrap MSE then misses the area effects).
     where : str
         What to name in error messages.
 
@@ -378,21 +387,24 @@ def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_ar
     cells = _Cells.build(area, n, X, n_areas)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     theta0 = np.append(_start(y, n, X), np.log(0.25))[None, :]
-    theta, Hs, f, its, ok = fit_glmm_many(y[None, :], cells, theta0, nagq=nagq, tol=tol)
+    theta, Hs, f, its, ok = fit_glmm_many(y[None, :], cells, theta0, nagq=nagq, tol=tol, adjusted=adjusted)
     if not ok[0]:
         raise ConvergenceError(message("the logit-normal model did not converge", where=where,
                                        found=f"parameters still moving after {its[0]} Newton iterations",
                                        hint="drop covariates with categories that few sampled units have"))
-    u = _loglik(theta, cells, y[None, :], nagq, grad=False)[2][0]
+    ll, _, u = _loglik(theta, cells, y[None, :], nagq, grad=False)
+    f, u = ll, u[0]  # the log-likelihood itself, without an adjustment factor
     cov = np.linalg.pinv(-Hs[0])
     p = X.shape[1]
     sigma = 0.0 if theta[0, p] <= _TAU_MIN else float(np.exp(0.5 * theta[0, p]))
     return GLMMFit(coef=theta[0, :p], sigma=sigma, coef_cov=cov[:p, :p], theta_cov=cov, hessian=Hs[0],
-                   loglike=float(f[0]), modes=u, nagq=int(nagq), iterations=int(its[0]), coef_names=names)
+                   loglike=float(f[0]), modes=u, nagq=int(nagq), iterations=int(its[0]), coef_names=names,
+                   adjusted=bool(adjusted))
 
 
 def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int = 1, tol: float = 1e-10,
-                  ftol: float = 0.0, max_iter: int = 100, hessian0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ftol: float = 0.0, max_iter: int = 100, hessian0: np.ndarray | None = None,
+                  adjusted: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit the model to each row of ``Y`` (B data sets on the same cells), all at once.
 
     Returns the parameters (B, p + 1) in :math:`(\\beta, \\log\\sigma^2)`, the Hessians, the
@@ -400,7 +412,8 @@ def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int
     ``hessian0`` (the Hessian of a fit near the solutions) switches Newton's
     method to BFGS from it; ``ftol`` also stops a fit whose step gains less
     than that in log-likelihood (the bootstrap's criterion: a flat likelihood in
-    :math:`\\sigma` near 0 otherwise takes many tiny steps).
+    :math:`\\sigma` near 0 otherwise takes many tiny steps). ``adjusted``
+    maximises the likelihood times :math:`h(\\sigma^2) = \\sigma^2` (see :func:`fit_glmm`).
     """
     Y = np.atleast_2d(np.asarray(Y, float))
     theta0 = np.broadcast_to(theta0, (Y.shape[0], theta0.shape[-1])).copy()
@@ -411,6 +424,9 @@ def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int
         ll, g, u = _loglik(t, cells, Y[idx], nagq, modes["u"][idx])
         ok = np.isfinite(u).all(axis=1)
         modes["u"][idx[ok]] = u[ok]  # warm start of the next evaluation
+        if adjusted:  # times h(sigma^2) = sigma^2: + log sigma^2
+            ll = ll + t[:, -1]
+            g[:, -1] += 1.0
         return ll, g
 
     lower = np.full(theta0.shape[1], -np.inf)

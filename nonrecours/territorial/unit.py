@@ -46,8 +46,10 @@ from ..errors import InputError, OptionError, message, name_list
 from .glmm import GLMMFit, _Cells, fit_glmm, fit_glmm_many, posterior_nodes, prior_nodes
 from .territories import OUTPUT_COLUMNS
 
-__all__ = ["UnitFit", "fit_unit", "MSE_KINDS"]
+__all__ = ["UnitFit", "fit_unit", "MSE_KINDS", "SIGMA_METHODS"]
 
+#: Estimators of the area-effect variance: maximum likelihood, or adjusted likelihood (never 0).
+SIGMA_METHODS: tuple[str, ...] = ("ml", "adjusted")
 #: MSE estimators of the unit-level model.
 MSE_KINDS: tuple[str, ...] = ("bootstrap", "none")
 #: Quadrature nodes of the EBP's conditional expectations.
@@ -278,11 +280,11 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
         yr = rng.binomial(rest, pr).astype(float)
         truth = pop.totals(ys + yr) / Nt
         th, _, _, _, ok = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-7,
-                                        ftol=1e-9, max_iter=40, hessian0=fit.hessian)
+                                        ftol=1e-9, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
         if not ok.all():  # the few BFGS stragglers: Newton's method from where they are
             bad = np.flatnonzero(~ok)
             th[bad], _, _, _, ok[bad] = fit_glmm_many(ys[bad][:, s_idx], cells, th[bad], nagq=nagq, tol=1e-7,
-                                                      ftol=1e-9, max_iter=50)
+                                                      ftol=1e-9, max_iter=50, adjusted=fit.adjusted)
         th, ys, truth = th[ok], ys[ok], truth[ok]
         for j in range(0, len(th), ebp_chunk):  # bounds memory at ebp_chunk x cells x nodes
             est, _ = _ebp(th[j:j + ebp_chunk], pop, ys[j:j + ebp_chunk, s_idx], ys[j:j + ebp_chunk])
@@ -294,7 +296,7 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
 
 def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
              rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
-             aux_covariates: Sequence[str] = (), nagq: int = 1,
+             aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: Literal["ml", "adjusted"] = "adjusted",
              mse: Literal["bootstrap", "none"] = "bootstrap", replicates: int = 200, seed: int | None = None,
              level: float = 0.95, responded: str | None = "responded", weight: str | None = None) -> UnitFit:
     """Unit-level EBPs of every territory's take-up rate, one logit-normal model per right.
@@ -321,6 +323,12 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     aux_covariates : sequence of str
     nagq : int
         Quadrature nodes of the likelihood (1 = Laplace, as lme4's default).
+    sigma_method : {"adjusted", "ml"}
+        The adjusted likelihood :math:`\\sigma^2 L` (default), whose :math:`\\hat\\sigma`
+        is never 0 (see :func:`.glmm.fit_glmm`), or maximum likelihood (as lme4, whose
+        :math:`\\hat\\sigma = 0` makes the bootstrap MSE miss the territory effects: on the
+        demo's sample, coverage 0.71 instead of 0.97 for cmuc); the bootstrap refits
+        with the same one.
     mse : {"bootstrap", "none"}
     replicates : int
         Bootstrap replicates.
@@ -345,6 +353,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     put the design variables (e.g. strata) among the covariates.
     """
     check_choice("mse", mse, MSE_KINDS)
+    check_choice("sigma_method", sigma_method, SIGMA_METHODS)
     check_level(level)
     if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
         raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
@@ -373,7 +382,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         s_idx = pop.sampled
         s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
         fit = fit_glmm(pop.y[s_idx], pop.n[s_idx], pop.X[s_idx], s_area, len(s_terr), nagq=nagq, names=pop.names,
-                       where=f"right {right!r}")
+                       adjusted=sigma_method == "adjusted", where=f"right {right!r}")
         th = fit.theta[None, :]
         est, gamma = _ebp(th, pop, pop.y[s_idx][None, :], pop.y[None, :])
         synth = _synthetic(th, pop)[0]
@@ -392,7 +401,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         fits.append((right, fit))
         models.append({"right": right, "m": len(s_terr), "n_predicted": T - len(s_terr),
                        "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
-                       "iterations": fit.iterations, "nagq": nagq, "mse": mse,
+                       "iterations": fit.iterations, "nagq": nagq, "sigma_method": sigma_method, "mse": mse,
                        "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed,
                        "dropped_terms": ", ".join(pop.dropped)})
     return UnitFit(table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)], fits=tuple(fits),

@@ -76,6 +76,7 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
     mse = "none" if ter.mse == "prasad-rao" else "bootstrap"
     fit = fit_unit(sample, frame, list(ter.unit_covariates), rights=list(cfg.estimation.rights), territory=terr,
                    aux=aux.rename(columns={"territory": terr}), aux_covariates=list(ter.covariates), nagq=ter.nagq,
+                   sigma_method=ter.sigma_method,
                    mse=mse, replicates=ter.replicates, seed=seed, level=cfg.estimation.level,
                    weight="weight" if "weight" in sample.columns else None)
     table = fit.to_frame().rename(columns={terr: "territory"})
@@ -88,7 +89,8 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
     methods = {
         "model": f"logit-normal unit-level model per right on {', '.join(ter.unit_covariates)} and the territory "
                  f"covariates {', '.join(ter.covariates)}, random intercept per territory, maximum likelihood by "
-                 + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)"),
+                 + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)")
+                 + (", likelihood adjusted by sigma^2 (never 0)" if ter.sigma_method == "adjusted" else ""),
         "predictor": "empirical best predictor over the frame's eligible recipients (respondents' answers kept)",
         "MSE": f"parametric bootstrap ({fit.replicates} replicates, seed {seed})" if mse == "bootstrap" else "none",
         "territory effect SD per right": {r: float(v) for r, v in zip(models["right"], models["sigma"])},

@@ -101,9 +101,11 @@ def fit_unit(
     from ..errors import OptionError, message
     from ..territorial.unit import fit_unit as _fit_unit
 
-    check_choice("--sigma-method", sigma_method, ("adjusted", "ml"))
+    from ..options import UnitMSE, UnitSigmaMethod
+
+    check_option("--sigma-method", sigma_method, UnitSigmaMethod)
     kind, _, count = mse.partition(":")
-    check_choice("--mse", kind, ("bootstrap", "none"))
+    check_option("--mse", kind, UnitMSE)
     replicates = 0
     if kind == "bootstrap":
         if not count.isdigit() or int(count) < 2:

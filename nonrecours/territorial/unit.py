@@ -41,17 +41,18 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.special import expit
 
-from .._checks import check_choice, check_columns, check_level, check_random_state
+from .._checks import check_columns, check_level, check_random_state
+from ..options import UnitMSE, UnitSigmaMethod, check_option, choices
 from ..errors import InputError, OptionError, message, name_list
 from .glmm import GLMMFit, _Cells, fit_glmm, fit_glmm_many, posterior_nodes, prior_nodes
 from .territories import OUTPUT_COLUMNS
 
 __all__ = ["UnitFit", "fit_unit", "MSE_KINDS", "SIGMA_METHODS"]
 
-#: Estimators of the area-effect variance: maximum likelihood, or adjusted likelihood (never 0).
-SIGMA_METHODS: tuple[str, ...] = ("ml", "adjusted")
+#: Estimators of the area-effect variance: adjusted likelihood (never 0), or maximum likelihood.
+SIGMA_METHODS: tuple[str, ...] = choices(UnitSigmaMethod)
 #: MSE estimators of the unit-level model.
-MSE_KINDS: tuple[str, ...] = ("bootstrap", "none")
+MSE_KINDS: tuple[str, ...] = choices(UnitMSE)
 #: Quadrature nodes of the EBP's conditional expectations.
 EBP_NODES = 9
 
@@ -352,8 +353,8 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     sample within covariate cells (non-informative design given the covariates);
     put the design variables (e.g. strata) among the covariates.
     """
-    check_choice("mse", mse, MSE_KINDS)
-    check_choice("sigma_method", sigma_method, SIGMA_METHODS)
+    mse = check_option("mse", mse, UnitMSE)
+    sigma_method = check_option("sigma_method", sigma_method, UnitSigmaMethod)
     check_level(level)
     if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
         raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",

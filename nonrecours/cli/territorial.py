@@ -23,7 +23,7 @@ def fit(
     direct: Path = typer.Argument(..., help="Direct estimates by territory (output of 'nonrecours estimate --by territory')."),
     aux: Path = typer.Option(..., "--aux", help="Territories file with the covariates (territories.csv of simulate)."),
     covariates: str = typer.Option(..., "--covariates", help="Comma-separated covariate columns of --aux."),
-    method: str = typer.Option("reml", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments; "
+    method: str = typer.Option("amrl", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments; "
                                "amrl, amrl-yl: adjusted REML of Li-Lahiri / Yoshimori-Lahiri, never 0)."),
     transform: str = typer.Option("none", "--transform", help=f"Scale of the model: {choices_text(FHTransform)} (arcsine square root, back-transformed)."),
     variance: str = typer.Option("gvf", "--variance", help=f"Sampling variances: {choices_text(FHVariance)} (gvf: smoothed, p(1-p)deff/n; direct: se^2, the GVF value where a rate is 0 or 1)."),

@@ -261,7 +261,7 @@ class TerritorialConfig:
     nagq: int = opt(1, doc="quadrature nodes of the unit-level likelihood (1: Laplace)", lo=1, hi=25)
     sigma_method: str = opt("adjusted", doc="unit-level territory-effect variance: adjusted likelihood (never 0) "
                             "or ml", choices=choices(UnitSigmaMethod))
-    method: str = opt("reml", doc="estimation of the model variance (amrl, amrl-yl: adjusted REML, never 0)",
+    method: str = opt("amrl", doc="estimation of the model variance (amrl, amrl-yl: adjusted REML, never 0)",
                       choices=choices(FHMethod))
     transform: str = opt("none", doc="transformation of the direct rates (arcsin needs the bootstrap MSE)",
                           choices=choices(FHTransform))

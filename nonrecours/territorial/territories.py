@@ -106,7 +106,7 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
 
 
 def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
-                    method: FHMethod | str = "reml", transform: FHTransform | str = "none",
+                    method: FHMethod | str = "amrl", transform: FHTransform | str = "none",
                     variance: FHVariance | str = "gvf",
                     mse: FHMSE | str | None = None, replicates: int = 1000,
                     seed: int | None = None, benchmark: str | None = None,
@@ -126,9 +126,13 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         it is predicted (synthetically when it has no direct estimate).
     covariates : sequence of str
         Covariate columns; an intercept is added.
-    method : {"reml", "ml", "fh", "amrl", "amrl-yl"}
-        Model variance by REML, ML, moments, or adjusted REML (Li & Lahiri 2010;
-        Yoshimori & Lahiri 2014), whose estimate is never 0.
+    method : {"amrl", "reml", "ml", "fh", "amrl-yl"}
+        Model variance by adjusted REML (default; Li & Lahiri 2010, :math:`h(A) = A`),
+        REML, ML, moments, or the Yoshimori & Lahiri (2014) adjustment. The adjusted
+        estimates are never 0. On the demo's design (200 samples, 400 territories x
+        4 rights), nominal 95 % intervals cover 0.957 / 0.960 (sampled / unsampled
+        territories) with ``amrl`` and its Li–Lahiri MSE, against 0.931 / 0.927
+        with REML and Prasad–Rao (benchmarks/RESULTS.md).
     transform : {"none", "arcsin"}
         ``"arcsin"`` fits the model to :math:`\\arcsin\\sqrt{\\hat p}` and back-transforms.
     variance : {"gvf", "direct"}

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +57,10 @@ def main() -> None:
     run = lambda: fit_unit(sample, frame, COVARIATES, rights=RIGHTS, aux=aux, aux_covariates=AUX,  # noqa: E731
                            mse="bootstrap", replicates=a.replicates, seed=7)
     times: list[float] = []
+    c0 = time.process_time()
     t, res = timed(run, repeat=a.repeat, times=times)
+    cpu = (time.process_time() - c0) / a.repeat
+    load = os.getloadavg()[0]
     t_fit, _ = timed(lambda: fit_unit(sample, frame, COVARIATES, rights=RIGHTS, aux=aux, aux_covariates=AUX,
                                       mse="none"))
     m = res.models
@@ -71,7 +76,9 @@ def main() -> None:
         "|---|---|---|",
         f"| fit + EBP, 4 rights | {t_fit:.2f} | |",
         f"| fit + EBP + {a.replicates}-replicate bootstrap MSE, 4 rights x {tab['territory'].nunique()} territories "
-        f"(median of {len(times)}) | {t:.1f} | < 60 |",
+        f"(median of {len(times)}) | {t:.1f} wall, {cpu:.1f} CPU | < 60 |",
+        "",
+        f"Load average during the run: {load:.1f} (the machine is shared; the CPU time is the process's own).",
         "",
         "Per right: sampled territories, respondents, sigma, failed bootstrap replicates: "
         + "; ".join(f"{r.right} {r.m}, {r.n_respondents}, {r.sigma:.3f}, {r.failed_replicates}"

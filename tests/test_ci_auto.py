@@ -43,3 +43,9 @@ def test_auto_covers_small_domains_where_logit_does_not():
         cover[ci] = float(np.mean((t["ci_low"] <= 0.08) & (0.08 <= t["ci_high"])))
     assert cover["auto"] >= 0.93
     assert cover["logit"] < 0.8
+
+
+def test_auto_keeps_the_variance_method():
+    d = _sample(3, [5, 40], 0.4)
+    res = estimate_rates(SurveyDesign(d, weight="w"), "cmuc", by="domain", thresholds=ALL)
+    assert res.meta()["variance_method"] == "taylor" and res.meta()["ci_method"] == "auto"

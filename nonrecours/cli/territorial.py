@@ -131,7 +131,7 @@ def fit_unit(
                     sigma_method=sigma_method, mse=kind,
                     replicates=max(replicates, 2), seed=seed, level=level, weight=weight)
     echo_table(res.models[["right", "m", "n_predicted", "n_respondents", "sigma", "loglike", "mse",
-                           "failed_replicates"]])
+                           "failed_replicates", "unconverged_replicates"]])
     out.mkdir(parents=True, exist_ok=True)
     write_table(res.to_frame(), paths["estimates"], inputs=inputs)
     write_table(res.models, paths["models"], inputs=inputs)

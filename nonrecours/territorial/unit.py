@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -74,7 +73,9 @@ class UnitFit:
     fits : tuple of (str, GLMMFit)
     models : DataFrame
         One row per right: ``right``, ``m``, ``n_predicted``, ``n_respondents``, ``sigma``, ``loglike``,
-        ``iterations``, ``nagq``, ``mse``, ``replicates``, ``failed_replicates``, ``dropped_terms``
+        ``iterations``, ``nagq``, ``mse``, ``replicates``, ``failed_replicates`` (non-finite refits, left
+        out), ``unconverged_replicates`` (refits stopped after 40 steps, kept: a category whose respondents
+        are all takers or all non-takers in the replicate has no finite MLE), ``dropped_terms``
         (dummies left out: redundant on the respondents, or a category without respondents,
         which is then merged with the reference category).
     nagq : int
@@ -260,7 +261,7 @@ def _synthetic(theta: np.ndarray, pop: _Population, k: int = EBP_NODES) -> np.nd
 
 
 def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.random.Generator, nagq: int,
-               chunk: int = 200, ebp_chunk: int = 10) -> tuple[np.ndarray, int]:
+               chunk: int = 200, ebp_chunk: int = 10) -> tuple[np.ndarray, int, int]:
     """Parametric bootstrap MSE of the EBP (González-Manteiga et al. 2007), replicates fitted together."""
     theta = fit.theta
     p = pop.X.shape[1]
@@ -272,7 +273,7 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
     Nt = pop.totals(pop.N)[0]
     rest = (pop.N - pop.n).astype(np.int64)
     total = np.zeros(T)
-    used = failed = 0
+    used = failed = unconverged = 0
     while used + failed < replicates:
         b = min(chunk, replicates - used - failed)
         u = fit.sigma * rng.standard_normal((b, T))
@@ -280,25 +281,26 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
         ys = rng.binomial(pop.n.astype(np.int64), pr).astype(float)
         yr = rng.binomial(rest, pr).astype(float)
         truth = pop.totals(ys + yr) / Nt
-        th, _, _, _, ok = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-7,
-                                        ftol=1e-9, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
-        if not ok.all():  # the few BFGS stragglers: Newton's method from where they are
-            bad = np.flatnonzero(~ok)
-            th[bad], _, _, _, ok[bad] = fit_glmm_many(ys[bad][:, s_idx], cells, th[bad], nagq=nagq, tol=1e-7,
-                                                      ftol=1e-9, max_iter=50, adjusted=fit.adjusted)
+        th, _, _, _, conv = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-6,
+                                          ftol=1e-8, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
+        # a fit still moving after 40 steps is nearly always a category whose few respondents are all takers
+        # or all non-takers in that replicate: its coefficient heads for infinity (no finite MLE) and its
+        # predictions for 0 or 1, which is what the estimator gives there; such fits are kept (and counted)
+        ok = np.isfinite(th).all(axis=1)
+        unconverged += int((ok & ~conv).sum())
         th, ys, truth = th[ok], ys[ok], truth[ok]
         for j in range(0, len(th), ebp_chunk):  # bounds memory at ebp_chunk x cells x nodes
             est, _ = _ebp(th[j:j + ebp_chunk], pop, ys[j:j + ebp_chunk, s_idx], ys[j:j + ebp_chunk])
             total += np.sum((est - truth[j:j + ebp_chunk]) ** 2, axis=0)
         used += int(ok.sum())
         failed += int((~ok).sum())
-    return total / max(used, 1), failed
+    return total / max(used, 1), failed, unconverged
 
 
 def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
              rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
-             aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: Literal["ml", "adjusted"] = "adjusted",
-             mse: Literal["bootstrap", "none"] = "bootstrap", replicates: int = 200, seed: int | None = None,
+             aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: UnitSigmaMethod | str = "adjusted",
+             mse: UnitMSE | str = "bootstrap", replicates: int = 200, seed: int | None = None,
              level: float = 0.95, responded: str | None = "responded", weight: str | None = None) -> UnitFit:
     """Unit-level EBPs of every territory's take-up rate, one logit-normal model per right.
 
@@ -388,9 +390,9 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         est, gamma = _ebp(th, pop, pop.y[s_idx][None, :], pop.y[None, :])
         synth = _synthetic(th, pop)[0]
         est, gamma = est[0], gamma[0]
-        failed = 0
+        failed = unconverged = 0
         if mse == "bootstrap":
-            m, failed = _bootstrap(fit, pop, replicates=int(replicates), rng=rng, nagq=nagq)
+            m, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng, nagq=nagq)
             lo, hi = np.clip(est - z * np.sqrt(m), 0, 1), np.clip(est + z * np.sqrt(m), 0, 1)
         else:
             m = lo = hi = np.full(len(est), np.nan)
@@ -404,6 +406,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
                        "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
                        "iterations": fit.iterations, "nagq": nagq, "sigma_method": sigma_method, "mse": mse,
                        "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed,
+                       "unconverged_replicates": unconverged,
                        "dropped_terms": ", ".join(pop.dropped)})
     return UnitFit(table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)], fits=tuple(fits),
                    models=pd.DataFrame(models), nagq=int(nagq), mse_kind=mse,

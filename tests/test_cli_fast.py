@@ -58,7 +58,7 @@ def test_help_shows_defaults_brackets_and_flags():
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "Weight column [default: 'weight' if present; none = equal]" in text  # brackets kept
-    assert "[default: logit]" in text and "[default: 0.95]" in text
+    assert "[default: auto]" in text and "[default: 0.95]" in text
     assert "--replicates " in text and "<bool>" not in text and "BOOLEAN" not in text
     res = RUN.invoke(app, ["allocate", "--help"], terminal_width=200)
     assert "--take-all / --no-take-all" in res.output

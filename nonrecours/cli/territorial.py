@@ -98,6 +98,7 @@ def fit_unit(
                              "models.csv and coefficients.csv."),
 ) -> None:
     """Unit-level logit-normal model per right and empirical best predictors of every territory's take-up rate."""
+    from .._checks import parse_list
     from ..errors import OptionError, message
     from ..territorial.unit import fit_unit as _fit_unit
 

@@ -107,10 +107,9 @@ def render(summary: pd.DataFrame | None, lang: str = "fr", *, validation: pd.Dat
     -------
     str
     """
-    if lang not in TEXT:
-        from .._checks import check_choice
-        check_choice("lang", lang, tuple(TEXT))
-    t = TEXT[lang]
+    from ..options import ReportLanguage, check_option
+
+    t = TEXT[check_option("lang", lang, ReportLanguage)]
     parts = [f"<section class=\"territorial-comparison\"><h2>{esc(t['title'])}</h2><p>{esc(t['intro'])}</p>"]
     if summary is None or len(summary) == 0:
         parts.append(f"<p>{esc(t['empty'])}</p>")

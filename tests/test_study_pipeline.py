@@ -13,6 +13,7 @@ from nonrecours.errors import ConfigError, OutputError
 from nonrecours.io import write_table
 from nonrecours.report import SECTIONS
 from nonrecours.simulate import simulate_population
+from nonrecours.territorial import OUTPUT_COLUMNS
 from nonrecours.study import OUTPUT_FILES, run_study
 from nonrecours.study.demo import example_study
 from nonrecours.study.manifest import sha256_file, verify_manifest
@@ -156,3 +157,15 @@ def test_territorial_disabled(population, tmp_path):
     res = run_study(study)
     assert "sae" not in res.tables and not (res.folder / "sae.csv").exists()
     assert "pas été exécutée" in (res.folder / "report.html").read_text()
+
+
+def test_unit_level_model(population, tmp_path):
+    """[territorial] model = "unit": the unit-level EBP in sae.csv, the same columns, compared with the truth."""
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path, **{"[territorial]\n": "[territorial]\nmodel = \"unit\"\nreplicates = 10\n"})
+    res = run_study(study)
+    sae = res.tables["sae"]
+    assert list(sae.columns) == list(OUTPUT_COLUMNS)
+    assert sae["eblup"].between(0, 1).all() and (sae["mse"] > 0).all()
+    assert set(sae.loc[sae["in_sample"], "gamma"].between(0, 1)) == {True}
+    assert "comparison_summary" in res.tables

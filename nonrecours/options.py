@@ -24,9 +24,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
+__all__ = ["CIMethod", "EstimateCI", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
-           "FHMethod", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
+           "FHMethod", "TerritorialModel", "UnitSigmaMethod", "UnitMSE", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
            "Separator", "DecimalMark", "ReportLanguage", "ComputeEngine",
            "ALL_OPTIONS", "choices", "choices_text", "check_option"]
@@ -35,6 +35,21 @@ __all__ = ["CIMethod", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding",
 class CIMethod(StrEnum):
     """Confidence intervals of a proportion (R's ``svyciprop`` methods, plus Wald and Wilson)."""
 
+    WALD = "wald"
+    LOGIT = "logit"
+    ASIN = "asin"
+    BETA = "beta"
+    LIKELIHOOD = "likelihood"
+    XLOGIT = "xlogit"
+    WILSON = "wilson"
+
+
+class EstimateCI(StrEnum):
+    """Interval of an estimated rate: ``auto`` (Korn–Graubard ``beta`` for a domain with fewer than 30 eligible
+    respondents or an estimate of 0 or 1, ``logit`` elsewhere; the row's method is in ``ci_method``) or one
+    :class:`CIMethod` forced on every row (for parity with R's ``svyciprop``)."""
+
+    AUTO = "auto"
     WALD = "wald"
     LOGIT = "logit"
     ASIN = "asin"
@@ -131,11 +146,35 @@ class SelectionMethod(StrEnum):
 
 
 class FHMethod(StrEnum):
-    """Fay–Herriot model variance estimator: REML, ML or Fay–Herriot moments."""
+    """Fay–Herriot model variance estimator: REML, ML, Fay–Herriot moments, or adjusted REML (never 0):
+    Li & Lahiri (2010), h(A) = A, and Yoshimori & Lahiri (2014), h(A) = atan(tr(I - B))^(1/m)."""
 
     REML = "reml"
     ML = "ml"
     FH = "fh"
+    AMRL = "amrl"
+    AMRL_YL = "amrl-yl"
+
+
+class TerritorialModel(StrEnum):
+    """Small-area model of the territorial phase: area level (Fay–Herriot) or unit level (logit-normal, EBP)."""
+
+    AREA = "area"
+    UNIT = "unit"
+
+
+class UnitSigmaMethod(StrEnum):
+    """Territory-effect variance of the unit-level model: adjusted likelihood (never 0) or maximum likelihood."""
+
+    ADJUSTED = "adjusted"
+    ML = "ml"
+
+
+class UnitMSE(StrEnum):
+    """MSE of the unit-level EBP: parametric bootstrap, or none."""
+
+    BOOTSTRAP = "bootstrap"
+    NONE = "none"
 
 
 class FHTransform(StrEnum):
@@ -270,7 +309,7 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
     DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,
-    ComputeEngine)
+    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE, EstimateCI)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

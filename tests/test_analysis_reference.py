@@ -187,7 +187,8 @@ def test_cli_stat_total_quantile_ratio_match_r(tmp_path):
     _cli(["estimate", sample, "--stat", "total", "--rights", "schwide", "--by", "stype", *design,
           "--out", tmp_path / "t.csv"])
     t = pd.read_csv(tmp_path / "t.csv")
-    assert list(t.columns) == ["stype", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag"]
+    assert list(t.columns) == ["stype", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag",
+                               "ci_method"]
     e = REF["total_dstrat_schwide"]["by_stype"]
     assert rel(t["estimate"], np.asarray(e["estimate"]).reshape(2, 3).T.ravel()) < 1e-12
     assert rel(t["se"], np.asarray(e["se"]).reshape(2, 3).T.ravel()) < 1e-9

@@ -393,7 +393,7 @@ CASES = [
     ("run/wrong type", study(_replace("n = 400", 'n = "400"')), ["design.allocation.n", "integer"]),
     ("run/missing frame file", study(_replace("population/recipients.csv", "population/nope.csv")),
      ["frame.path", "not found"]),
-    ("run/unknown choice", study(_replace('ci = "logit"', 'ci = "foo"')), ["estimation.ci", "'foo'"]),
+    ("run/unknown choice", study(_replace('ci = "auto"', 'ci = "foo"')), ["estimation.ci", "'foo'"]),
     ("run/unknown stratum column", study(_replace('strata = ["is_qpv", "benefit"]', 'strata = ["is_qpv", "zz"]')),
      ["design.strata", "'zz'"]),
     ("run/unknown covariate", study(_replace('covariates = ["is_qpv",', 'covariates = ["zz",')),

@@ -27,7 +27,7 @@ def _app() -> typer.Typer:
 
 APP = _app()
 RUN = CliRunner()
-COLUMNS = ["territory", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag"]
+COLUMNS = ["territory", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag", "ci_method"]
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Timings are in benchmarks/bench_cli.py (figures in benchmarks/RESULTS.md), not h
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -58,7 +59,7 @@ def test_help_shows_defaults_brackets_and_flags():
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "Weight column [default: 'weight' if present; none = equal]" in text  # brackets kept
-    assert "[default: logit]" in text and "[default: 0.95]" in text
+    assert "[default: auto]" in text and "[default: 0.95]" in text
     assert "--replicates " in text and "<bool>" not in text and "BOOLEAN" not in text
     res = RUN.invoke(app, ["allocate", "--help"], terminal_width=200)
     assert "--take-all / --no-take-all" in res.output
@@ -82,7 +83,8 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch, tmp_path):
     assert bar.exit_code == 0 and "samples drawn and estimated" in bar.stderr and "3/3" in bar.stderr
     quiet = RUN.invoke(app, [*args, "--quiet"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
-    assert quiet.stdout == plain.stdout  # same results, with or without a bar
+    # same results, with or without a bar (the elapsed time aside: it flips 0.0 / 0.1 s on a loaded machine)
+    assert re.sub(r"\d+\.\d s", "", quiet.stdout) == re.sub(r"\d+\.\d s", "", plain.stdout)
 
 
 def test_replicate_progress_reaches_the_number_of_replicates():

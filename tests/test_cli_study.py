@@ -55,7 +55,7 @@ def test_run_with_and_without_overwrite(demo):
 
 def test_bad_study_file_exits_2(tmp_path, demo):
     out, _ = demo
-    text = (out / "study.toml").read_text().replace('ci = "logit"', 'ci = "logistic"')
+    text = (out / "study.toml").read_text().replace('ci = "auto"', 'ci = "logistic"')
     (tmp_path / "population").symlink_to(out / "population")
     bad = tmp_path / "bad.toml"
     bad.write_text(text)

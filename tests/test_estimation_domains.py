@@ -72,7 +72,7 @@ def test_empty_domain_gives_nan_row(design):
     row = f[(f["territory"] == "t03") & (f["right"] == "tpn")].iloc[0]
     assert row["n"] == 0 and np.isnan(row["estimate"]) and row["flag"] == "suppressed"
     assert list(f.columns) == ["territory", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff",
-                               "cv", "flag"]
+                               "cv", "flag", "ci_method"]
 
 
 def test_quality_flags_and_thresholds(design):

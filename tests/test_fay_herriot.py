@@ -363,6 +363,16 @@ def test_bad_inputs_name_the_problem():
     bad.loc[3, "se"] = 0.0
     with pytest.raises(InputError, match=r"'se'.*'T003'"):
         fit_territories(bad, aux, cov, variance="direct")
+    bad.loc[3, "estimate"] = 0.0  # a rate of 0: guard of --variance direct, the GVF variance, counted
+    right = bad.loc[3, "right"]
+    res = fit_territories(bad, aux, cov, variance="direct")
+    gvf = fit_territories(bad, aux, cov, variance="gvf")
+    fits, gfits = dict(res.fits), dict(gvf.fits)
+    at = list(fits[right].area).index(bad.loc[3, "territory"])
+    assert fits[right].vardir[at] == pytest.approx(gfits[right].vardir[list(gfits[right].area).index(bad.loc[3, "territory"])])
+    degenerate = bad.assign(z=bad["estimate"].isin([0.0, 1.0])).groupby("right")["z"].sum()
+    assert res.models.set_index("right")["variance_replaced"].to_dict() == degenerate.to_dict()
+    assert degenerate[right] >= 1
     bad = direct.copy()
     bad.loc[2, "estimate"] = np.nan
     with pytest.raises(InputError, match=r"missing direct estimates.*'T002'"):

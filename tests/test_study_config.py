@@ -88,7 +88,7 @@ def test_list_expected(base):
 
 
 def test_bad_choice_suggests(base):
-    msg = _error(_edit(base, 'ci = "logit"', 'ci = "logi"'))
+    msg = _error(_edit(base, 'ci = "auto"', 'ci = "logi"'))
     assert msg.startswith("estimation.ci: unknown value") and "'logit'" in msg
 
 

@@ -13,6 +13,7 @@ from nonrecours.errors import ConfigError, OutputError
 from nonrecours.io import write_table
 from nonrecours.report import SECTIONS
 from nonrecours.simulate import simulate_population
+from nonrecours.territorial import OUTPUT_COLUMNS
 from nonrecours.study import OUTPUT_FILES, run_study
 from nonrecours.study.demo import example_study
 from nonrecours.study.manifest import sha256_file, verify_manifest
@@ -311,3 +312,15 @@ def test_overwrite_replaces_a_killed_run_of_the_flat_layout(population, tmp_path
     result = run_study(study, overwrite=True)
     assert sorted(p.name for p in result.folder.iterdir()) == ["microdata", "publication"]
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]
+
+
+def test_unit_level_model(population, tmp_path):
+    """[territorial] model = "unit": the unit-level EBP in sae.csv, the same columns, compared with the truth."""
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path, **{"[territorial]\n": "[territorial]\nmodel = \"unit\"\nreplicates = 10\n"})
+    res = run_study(study)
+    sae = res.tables["sae"]
+    assert list(sae.columns) == list(OUTPUT_COLUMNS)
+    assert sae["eblup"].between(0, 1).all() and (sae["mse"] > 0).all()
+    assert set(sae.loc[sae["in_sample"], "gamma"].between(0, 1)) == {True}
+    assert "comparison_summary" in res.tables

@@ -175,3 +175,17 @@ def test_cli_workers_give_identical_files(tmp_path):
     bad = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "4", "--n", "600",
                                    "--seed", "3", "--workers", "0"])
     assert bad.exit_code == 2 and "--workers" in bad.output
+
+
+def test_small_area_methods_sampled_and_unsampled(population):
+    """Each small-area estimator is reported over all, sampled and unsampled territories; the split adds up."""
+    res = run_validation(population, n=600, replications=3, seed=4, sae=True, levels=("territory",), ci=("logit",),
+                         strata=("is_qpv", "benefit"), allocation="power", sae_methods=("amrl", "unit"),
+                         unit_replicates=5, rights=["acs"])
+    t = res.to_frame()
+    for name in ("fay-herriot-amrl", "unit-ebp"):
+        rows = {s: t[t["estimator"] == name + s].set_index("domain")["replications"] for s in ("", "/sampled", "/unsampled")}
+        assert len(rows[""]) > 0
+        total = rows["/sampled"].reindex(rows[""].index, fill_value=0) + rows["/unsampled"].reindex(rows[""].index, fill_value=0)
+        assert (total <= rows[""]).all() and (rows[""] <= 3).all()
+    assert {"rmse", "mean_width"} <= set(res.summary().columns)

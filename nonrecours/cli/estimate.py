@@ -10,7 +10,7 @@ import typer
 
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
-from ..options import Adjust, CIMethod, DFRule, EstimateStatistic, LonelyPSURule, check_option, choices_text
+from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, LonelyPSURule, check_option, choices_text
 from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, sep_option,
                       sheet_option, table_options)
 
@@ -140,7 +140,8 @@ def estimate(
     fpc: str | None = typer.Option(None, "--fpc", help="Stage-1 FPC column: population count of PSUs or sampling "
                                    "fraction (<= 1) [default: 'fpc' if present]."),
     fpc2: str | None = typer.Option(None, "--fpc2", help="Stage-2 FPC column [default: 'fpc2' if present]."),
-    ci: str = typer.Option("logit", "--ci", help=f"CI method: {choices_text(CIMethod)}."),
+    ci: str = typer.Option("auto", "--ci", help=f"CI method: {choices_text(EstimateCI)} (auto: Korn-Graubard beta "
+                           "below 30 respondents or at 0 or 1, logit elsewhere; see the ci_method column)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
                            "(domain: PSUs - strata in the domain; inf: normal)."),
@@ -174,7 +175,7 @@ def estimate(
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
-    check_option("--ci", ci, CIMethod)
+    check_option("--ci", ci, EstimateCI)
     check_option("--df", df, DFRule)
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")

@@ -12,7 +12,7 @@ from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransf
                        choices_text)
 from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, echo_table, handle_errors
 
-__all__ = ["register", "fit", "admin", "compare"]
+__all__ = ["register", "fit", "fit_unit", "admin", "compare"]
 
 sub = typer.Typer(name="territorial", no_args_is_help=True,
                   help="Per-territory take-up: Fay-Herriot estimates, administrative rates, comparison.")
@@ -23,9 +23,10 @@ def fit(
     direct: Path = typer.Argument(..., help="Direct estimates by territory (output of 'nonrecours estimate --by territory')."),
     aux: Path = typer.Option(..., "--aux", help="Territories file with the covariates (territories.csv of simulate)."),
     covariates: str = typer.Option(..., "--covariates", help="Comma-separated covariate columns of --aux."),
-    method: str = typer.Option("reml", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments)."),
+    method: str = typer.Option("amrl", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments; "
+                               "amrl, amrl-yl: adjusted REML of Li-Lahiri / Yoshimori-Lahiri, never 0)."),
     transform: str = typer.Option("none", "--transform", help=f"Scale of the model: {choices_text(FHTransform)} (arcsine square root, back-transformed)."),
-    variance: str = typer.Option("gvf", "--variance", help=f"Sampling variances: {choices_text(FHVariance)} (gvf: smoothed, p(1-p)deff/n; direct: se^2)."),
+    variance: str = typer.Option("gvf", "--variance", help=f"Sampling variances: {choices_text(FHVariance)} (gvf: smoothed, p(1-p)deff/n; direct: se^2, the GVF value where a rate is 0 or 1)."),
     mse: Optional[str] = typer.Option(None, "--mse", help=f"MSE: {choices_text(FHMSE)} (default prasad-rao, Datta-Lahiri "
                                       "for ml; bootstrap with --transform arcsin)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for --mse bootstrap."),
@@ -70,6 +71,71 @@ def fit(
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if diagnostics_out is not None:
         write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs, csv_style=wr)
+    typer.echo(f"wrote {out}")
+
+
+@handle_errors
+def fit_unit(
+    sample: Path = typer.Argument(..., help="Sample with the answers (weights.csv of 'nonrecours weight', or the "
+                                  "respondents): territory, covariates, 0/1 right columns, optional 'responded'."),
+    frame: Path = typer.Option(..., "--frame", help="The register the sample was drawn from (recipients file): its "
+                               "right columns mark eligibility (non-missing = eligible)."),
+    right: str = typer.Option(..., "--right", help="Comma-separated rights, e.g. cmuc,acs."),
+    covariates: str = typer.Option(..., "--covariates", help="Comma-separated categorical unit-level columns known "
+                                   "for every recipient (e.g. benefit,age_band,household,housing)."),
+    territory: str = typer.Option("territory", "--territory", help="Territory column of SAMPLE, --frame and --aux."),
+    aux: Optional[Path] = typer.Option(None, "--aux", help="Territories file with territory-level covariates."),
+    aux_covariates: Optional[str] = typer.Option(None, "--aux-covariates", help="Comma-separated numeric columns of --aux."),
+    nagq: int = typer.Option(1, "--nagq", help="Quadrature nodes of the likelihood (1: Laplace, as lme4)."),
+    sigma_method: str = typer.Option("adjusted", "--sigma-method", help="adjusted (likelihood x sigma^2: the "
+                                     "territory-effect SD is never 0) or ml (maximum likelihood, as lme4)."),
+    mse: str = typer.Option("bootstrap:200", "--mse", help="bootstrap:B (parametric bootstrap with B replicates) or none."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
+    weight: Optional[str] = typer.Option(None, "--weight", help="Weight column of SAMPLE for the 'direct' column."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
+    out: Path = typer.Option(..., "--out", help="Output folder: estimates.csv (columns of 'territorial fit'), "
+                             "models.csv and coefficients.csv."),
+) -> None:
+    """Unit-level logit-normal model per right and empirical best predictors of every territory's take-up rate."""
+    from .._checks import parse_list
+    from ..errors import OptionError, message
+    from ..territorial.unit import fit_unit as _fit_unit
+
+    from ..options import UnitMSE, UnitSigmaMethod
+
+    check_option("--sigma-method", sigma_method, UnitSigmaMethod)
+    kind, _, count = mse.partition(":")
+    check_option("--mse", kind, UnitMSE)
+    replicates = 0
+    if kind == "bootstrap":
+        if not count.isdigit() or int(count) < 2:
+            raise OptionError(message("the bootstrap needs a number of replicates", where="option --mse",
+                                      expected="bootstrap:B with B >= 2, e.g. bootstrap:200", found=repr(mse)))
+        replicates = int(count)
+    elif count:
+        raise OptionError(message("no count after none", where="option --mse", found=repr(mse)))
+    inputs = [sample, frame] + ([aux] if aux is not None else [])
+    if out.exists() and not out.is_dir():
+        raise OptionError(message("the output folder is a file", where="option --out", hint="give a folder"))
+    paths = {name: out / f"{name}.csv" for name in ("estimates", "models", "coefficients")}
+    if out.is_dir():
+        for path in paths.values():
+            check_table_output(path, inputs)
+    elif not out.parent.is_dir():
+        raise OptionError(message("the parent of the output folder does not exist", where="option --out",
+                                  hint=f"create {str(out.parent)!r} first"))
+    res = _fit_unit(read_table(sample, option="SAMPLE"), read_table(frame, option="--frame"),
+                    parse_list(covariates, option="--covariates"), rights=parse_list(right, option="--right"),
+                    territory=territory, aux=None if aux is None else read_table(aux, option="--aux"),
+                    aux_covariates=parse_list(aux_covariates, option="--aux-covariates"), nagq=nagq,
+                    sigma_method=sigma_method, mse=kind,
+                    replicates=max(replicates, 2), seed=seed, level=level, weight=weight)
+    echo_table(res.models[["right", "m", "n_predicted", "n_respondents", "sigma", "loglike", "mse",
+                           "failed_replicates", "unconverged_replicates"]])
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(res.to_frame(), paths["estimates"], inputs=inputs)
+    write_table(res.models, paths["models"], inputs=inputs)
+    write_table(res.coefficients_frame(), paths["coefficients"], inputs=inputs)
     typer.echo(f"wrote {out}")
 
 
@@ -186,6 +252,7 @@ def compare(
 
 
 sub.command("fit")(fit)
+sub.command("fit-unit")(fit_unit)
 sub.command("admin")(admin)
 sub.command("compare")(compare)
 

@@ -52,6 +52,11 @@ def validate(
     sae: bool = typer.Option(False, "--sae", help="Also evaluate Fay–Herriot estimates of the territories."),
     covariates: Optional[str] = typer.Option(None, "--covariates", help="Fay–Herriot covariates [default: "
                                              "is_qpv,poverty_rate,social_housing_share]."),
+    sae_methods: str = typer.Option("reml", "--sae-methods", help="Small-area estimators with --sae, comma-separated: "
+                                    "reml, ml, fh, amrl, amrl-yl (Fay-Herriot) and unit (unit-level EBP); each "
+                                    "reported over all, sampled and unsampled territories."),
+    allocation: str = typer.Option("proportional", "--allocation", help="proportional, or power (N_h^0.5, the demo's)."),
+    unit_replicates: int = typer.Option(50, "--unit-replicates", help="Bootstrap replicates of the unit-level MSE."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = quiet_option(),
@@ -83,7 +88,8 @@ def validate(
                              level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
                              strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
                              covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
-                             progress=update, workers=workers)
+                             sae_methods=parse_list(sae_methods, option="--sae-methods"), allocation=allocation,
+                             unit_replicates=unit_replicates, progress=update, workers=workers)
     summary = res.summary()
     if paths is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,12 @@ from scipy import special
 from .._checks import check_columns, check_level, check_right_column, parse_list
 from ._dist import t_sf
 from ..errors import InputError, LonelyPSUWarning, OptionError, message, rows_found
-from ..options import Adjust, CIMethod, DFRule, check_option
+from ..options import Adjust, DFRule, EstimateCI, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_estimates, replicate_factor
 from .intervals import proportion_ci, t_quantile
-from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
+from .results import SMALL_DOMAIN_N, EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
 __all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
@@ -214,7 +214,18 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = se / np.abs(theta)
         n_eff = n / deff
-    if statistic in ("rate", "proportion"):
+    methods = np.full(n.size, ci if statistic in ("rate", "proportion") else "wald", dtype=object)
+    if statistic in ("rate", "proportion") and ci == "auto":
+        # Korn-Graubard where the domain is small or the estimate is 0 or 1, logit elsewhere
+        small = (n < SMALL_DOMAIN_N) | (theta == 0) | (theta == 1)
+        methods[:] = np.where(small, "beta", "logit")
+        low, high = np.full(n.size, np.nan), np.full(n.size, np.nan)
+        for ci_row in ("beta", "logit"):  # two interval formulas, each applied to its rows at once
+            rows = np.flatnonzero(methods == ci_row)
+            if rows.size:
+                low[rows], high[rows] = proportion_ci(theta[rows], se[rows], dfs[rows], method=ci_row, level=level,
+                                                      n=n[rows], logit_se=None if logit_se is None else logit_se[rows])
+    elif statistic in ("rate", "proportion"):
         low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n, logit_se=logit_se)
     else:
         q = t_quantile(level, dfs)
@@ -234,11 +245,11 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
                           variance=factor, statistic=statistic, ci_method=ci if statistic in ("rate", "proportion") else "wald",
                           df_rule=df_rule, lonely_psu=design.lonely_psu, level=float(level), variance_method=method,
                           by=domains.by, thresholds=thresholds, psu_presence=psu_pres, stratum_presence=str_pres,
-                          design_df=design_df)
+                          design_df=design_df, ci_methods=methods.astype(str))
 
 
 def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   ci: CIMethod | str = "logit", level: float = 0.95, df: DFRule | str = "domain",
+                   ci: EstimateCI | str = "auto", level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
     r"""Take-up rates of rights, overall or by domain, with design-based SEs and CIs.
 
@@ -249,8 +260,13 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
         Right columns coded 1 (takes up), 0 (eligible, does not), empty (not eligible).
     by : str or list of str, optional
         Domain columns; every observed combination is a domain.
-    ci : {"wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"}
-        Confidence-interval method (R's ``svyciprop``).
+    ci : {"auto", "wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"}
+        Confidence-interval method (R's ``svyciprop``). ``auto`` (the default)
+        uses Korn & Graubard's ``beta`` interval for a domain with fewer than
+        :data:`~.results.SMALL_DOMAIN_N` (30) eligible respondents or an estimate
+        of 0 or 1 (where ``logit``/``wald`` intervals have width 0 and cover
+        poorly), ``logit`` elsewhere; the method of each row is in the output's
+        ``ci_method`` column. A named method forces it on every row.
     level : float
         Confidence level.
     df : {"domain", "design", "inf"}
@@ -281,7 +297,7 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     >>> round(float(r.estimate[0]), 4)
     0.7143
     """
-    ci = check_option("ci", ci, CIMethod)
+    ci = check_option("ci", ci, EstimateCI)
     df = _check_common(level, df, thresholds)
     names = _names(rights, "rights")
     if not names:
@@ -335,7 +351,7 @@ def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str]
 
 
 def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    ci: CIMethod | str = "logit", level: float = 0.95, df: DFRule | str = "domain",
+                    ci: EstimateCI | str = "auto", level: float = 0.95, df: DFRule | str = "domain",
                     thresholds: QualityThresholds = QualityThresholds()) -> tuple[EstimateResult, EstimateResult]:
     """Take-up rates and numbers of takers and non-takers in one pass: ``(estimate_rates(...), estimate_counts(...))``.
 
@@ -346,7 +362,7 @@ def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str]
     if design.replicates is not None:
         return (estimate_rates(design, rights, by, ci=ci, level=level, df=df, thresholds=thresholds),
                 estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds))
-    ci = check_option("ci", ci, CIMethod)
+    ci = check_option("ci", ci, EstimateCI)
     df = _check_common(level, df, thresholds)
     names = _names(rights, "rights")
     if not names:
@@ -571,7 +587,7 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
 
 
 def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
-                 by: str | Sequence[str] | None = None, ci: CIMethod | str = "logit", level: float = 0.95,
+                 by: str | Sequence[str] | None = None, ci: EstimateCI | str = "auto", level: float = 0.95,
                  df: DFRule | str = "domain", thresholds: QualityThresholds = QualityThresholds(),
                  reference: object | None = None, adjust: str = "none") -> GapResult:
     """Gap in take-up rate between two levels of ``gap`` (``a - b``), per right and ``by`` domain.

@@ -19,11 +19,14 @@ import scipy.sparse as sp
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
 
-__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels"]
+__all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels", "SMALL_DOMAIN_N"]
 
 #: Names of estimates: a DataFrame with the ``by`` columns and ``right``, tuples
 #: ``(by values..., right)``, or (without ``by``) right names.
 Labels = pd.DataFrame | Sequence[tuple] | Sequence[str]
+
+#: Below this number of eligible respondents, ``ci = "auto"`` uses the Korn-Graubard interval.
+SMALL_DOMAIN_N = 30
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,6 +200,7 @@ class EstimateResult:
     psu_presence: sp.csc_matrix | None = field(default=None, repr=False)
     stratum_presence: sp.csc_matrix | None = field(default=None, repr=False)
     design_df: float = np.nan
+    ci_methods: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         freeze_arrays(self)  # arrays handed out are read-only
@@ -205,12 +209,15 @@ class EstimateResult:
         return self.estimate.size
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per (domain, right): the by columns, right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag."""
+        """One row per (domain, right): the by columns, right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag,
+        ci_method (the interval method of the row)."""
         out = self.domains.reset_index(drop=True).copy()
+        methods = self.ci_methods if self.ci_methods is not None else np.full(self.estimate.size, self.ci_method)
         cols = {"right": self.right, "n": self.n, "estimate": self.estimate, "se": self.se,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "df": self.df, "deff": self.deff,
-                "cv": self.cv, "flag": self.flag}
-        return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag") else v for k, v in cols.items()})
+                "cv": self.cv, "flag": self.flag, "ci_method": methods}
+        return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag", "ci_method") else v
+                             for k, v in cols.items()})
 
     def positions(self, labels: Labels) -> np.ndarray:
         """Rows of :meth:`to_frame` of the estimates named by ``labels``, in the order given.

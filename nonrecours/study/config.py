@@ -38,10 +38,10 @@ from typing import Any
 
 from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
-                       CIMethod, DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
+                       DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
                        NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
-                       choices)
+                       TerritorialModel, UnitSigmaMethod, EstimateCI, choices)
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -222,7 +222,8 @@ class EstimationConfig:
 
     rights: tuple[str, ...] = opt(RIGHTS, doc="right columns (1 takes up, 0 does not, empty not eligible)")
     domains: DomainsConfig = opt(doc="domain columns", factory=DomainsConfig)
-    ci: str = opt("logit", doc="confidence interval method", choices=choices(CIMethod))
+    ci: str = opt("auto", doc="confidence interval method (auto: Korn-Graubard beta for domains below 30 "
+                  "respondents or at 0 or 1, logit elsewhere)", choices=choices(EstimateCI))
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
     df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
     lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))
@@ -250,8 +251,18 @@ class TerritorialConfig:
 
     enabled: bool = opt(True, doc="run the territorial phase")
     covariates_file: Path | None = opt(None, doc="one row per territory with its covariates", exists=True)
-    covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model")
-    method: str = opt("reml", doc="estimation of the model variance", choices=choices(FHMethod))
+    covariates: tuple[str, ...] = opt((), doc="covariates of the Fay–Herriot model (territory covariates of the "
+                                      "unit-level model)")
+    model: str = opt("area", doc="area: Fay–Herriot model of the direct estimates; unit: logit-normal model of "
+                     "the respondents' answers and empirical best predictor over the frame's recipients",
+                     choices=choices(TerritorialModel))
+    unit_covariates: tuple[str, ...] = opt(("benefit", "age_band", "household", "housing"),
+                                           doc="categorical frame columns of the unit-level model")
+    nagq: int = opt(1, doc="quadrature nodes of the unit-level likelihood (1: Laplace)", lo=1, hi=25)
+    sigma_method: str = opt("adjusted", doc="unit-level territory-effect variance: adjusted likelihood (never 0) "
+                            "or ml", choices=choices(UnitSigmaMethod))
+    method: str = opt("amrl", doc="estimation of the model variance (amrl, amrl-yl: adjusted REML, never 0)",
+                      choices=choices(FHMethod))
     transform: str = opt("none", doc="transformation of the direct rates (arcsin needs the bootstrap MSE)",
                           choices=choices(FHTransform))
     variance: str = opt("gvf", doc="sampling variances of the direct rates: smoothed by a generalised "

@@ -24,9 +24,10 @@ from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, ConvergenceWarning, InputError, message
 from ..options import FHMethod, check_option
 
-__all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls"]
+__all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls", "ADJUSTED"]
 
-
+#: The adjusted residual likelihoods (Li & Lahiri 2010; Yoshimori & Lahiri 2014): their estimate is never 0.
+ADJUSTED: tuple[str, ...] = (FHMethod.AMRL.value, FHMethod.AMRL_YL.value)
 
 def _weighted_cross(w: np.ndarray, X: np.ndarray) -> np.ndarray:
     """:math:`X^\\top \\mathrm{diag}(w_b) X` for every row ``w_b`` of ``w``: one (B, m) x (m, p*p) product."""
@@ -85,7 +86,16 @@ def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: s
     tr_p = np.sum(w, axis=1) - np.trace(QM2, axis1=1, axis2=2)
     tr_pp = (np.sum(w * w, axis=1) - 2.0 * np.einsum("bij,bji->b", Q, M3)
              + np.einsum("bij,bji->b", QM2, QM2))
-    return -0.5 * tr_p + 0.5 * wr2, 0.5 * tr_pp
+    s, F = -0.5 * tr_p + 0.5 * wr2, 0.5 * tr_pp
+    if method == "amrl":  # + d/dA log A
+        with np.errstate(divide="ignore"):
+            return s + 1.0 / A, F + 1.0 / A ** 2
+    if method == "amrl-yl":  # + d/dA (1/m) log atan(t), t = tr(I - B) = sum A/(A+D), dt/dA = sum D/(A+D)^2
+        t = np.sum(A[:, None] * w, axis=1)
+        dt = np.sum(D[None, :] * w * w, axis=1)
+        with np.errstate(divide="ignore"):
+            return s + dt / (m * np.arctan(t) * (1.0 + t * t)), F
+    return s, F
 
 
 def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: str = "reml", *,
@@ -99,7 +109,7 @@ def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: st
         Sampling variances, positive.
     X : ndarray, shape (m, p)
         Full column rank, ``m > p``.
-    method : {"reml", "ml", "fh"}
+    method : {"reml", "ml", "fh", "amrl", "amrl-yl"}
     tol : float
         Stop when a step changes :math:`A` by less than ``tol * (A + median(D))``.
     max_iter : int
@@ -116,6 +126,11 @@ def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: st
     (ML): :math:`-\\tfrac12 \\sum_d (A+D_d)^{-1} + \\tfrac12 \\sum_d r_d^2 (A+D_d)^{-2}`;
     (FH moments): :math:`\\sum_d r_d^2/(A+D_d) - (m-p)`, with GLS residuals
     :math:`r = y - X\\hat\\beta(A)` (Rao & Molina 2015, sections 6.1.2 and 5.2).
+    Adjusted REML maximises :math:`h(A) L_R(A)`, adding :math:`(\\log h)'(A)` to the REML
+    score: :math:`h(A) = A` (``amrl``, Li & Lahiri 2010) or
+    :math:`h(A) = \\{\\tan^{-1} \\mathrm{tr}(I - B)\\}^{1/m}`,
+    :math:`\\mathrm{tr}(I - B) = \\sum_d A/(A + D_d)` (``amrl-yl``, Yoshimori & Lahiri 2014);
+    both vanish at 0, so the estimate is strictly positive.
     Where :math:`s(0) \\le 0` the estimate is truncated at 0. Otherwise a
     bracket :math:`[lo, hi]` with :math:`s(lo) > 0 > s(hi)` is built by
     doubling, and Fisher-scoring steps :math:`A + s/F` (then secant steps) are
@@ -129,7 +144,10 @@ def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: st
     scale = float(np.median(D))
     A = np.zeros(B)
     its = np.zeros(B, dtype=int)
-    s0, _ = _score(Y, D, X, A, method)
+    if method in ADJUSTED:  # the adjustment factor is 0 at A = 0: the estimating function is +inf there
+        s0 = np.full(B, np.inf)
+    else:
+        s0, _ = _score(Y, D, X, A, method)
     active = np.flatnonzero(s0 > 0)
     if active.size == 0:
         return A, its
@@ -192,7 +210,7 @@ class FayHerriotFit:
 
     Attributes
     ----------
-    method : {"reml", "ml", "fh"}
+    method : {"reml", "ml", "fh", "amrl", "amrl-yl"}
     area : ndarray of str
         Area labels, sampled areas first.
     in_sample : ndarray of bool
@@ -301,8 +319,9 @@ def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method:
         Their sampling variances :math:`D_d > 0`, treated as known.
     X : array_like, shape (m, p)
         Covariates of the sampled areas, including the intercept column.
-    method : {"reml", "ml", "fh"}
-        Restricted or full maximum likelihood, or the Fay–Herriot moment method.
+    method : {"reml", "ml", "fh", "amrl", "amrl-yl"}
+        Restricted or full maximum likelihood, the Fay–Herriot moment method, or
+        adjusted REML (Li & Lahiri 2010; Yoshimori & Lahiri 2014: never 0).
     X_out : array_like, shape (k, p), optional
         Covariates of areas without a sample: synthetic prediction :math:`x^\\top\\hat\\beta`.
     area, area_out : array_like, optional

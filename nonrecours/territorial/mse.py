@@ -28,7 +28,7 @@ class MSEResult:
 
     Attributes
     ----------
-    kind : {"prasad-rao", "datta-lahiri", "datta-rao-smith", "bootstrap"}
+    kind : {"prasad-rao", "datta-lahiri", "datta-rao-smith", "li-lahiri", "yoshimori-lahiri", "bootstrap"}
     mse : ndarray
         On the scale of the reported estimates (the proportion scale after an arcsine transform).
     mse_model : ndarray
@@ -84,6 +84,10 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
 
     REML (Prasad & Rao 1990; Datta & Lahiri 2000): :math:`\\bar V = 2/\\sum_d (\\hat A+D_d)^{-2}`, :math:`b = 0`.
     ML (Datta & Lahiri 2000): same :math:`\\bar V`, :math:`b = -\\mathrm{tr}(Q X^\\top V^{-2} X)/\\sum_d (\\hat A+D_d)^{-2}`.
+    Adjusted REML, ``amrl`` (Li & Lahiri 2010): same :math:`\\bar V`, bias :math:`b = \\bar V/\\hat A`
+    (from :math:`(\\log h)' = 1/A`), and the estimate is floored at :math:`g_1 + g_2`;
+    ``amrl-yl`` (Yoshimori & Lahiri 2014): its bias is :math:`o(m^{-1})`, so the
+    Prasad–Rao form with :math:`b = 0` stays second-order unbiased.
     FH moments (Datta, Rao & Smith 2005): :math:`\\bar V = 2m/(\\sum_d (\\hat A+D_d)^{-1})^2`,
     :math:`b = 2[m\\sum_d (\\hat A+D_d)^{-2} - (\\sum_d (\\hat A+D_d)^{-1})^2]/(\\sum_d (\\hat A+D_d)^{-1})^3`.
     An area without a sample (:math:`B_d = 1`, :math:`g_3 = 0`) gets
@@ -102,10 +106,18 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
         vbar = 2.0 * m / sw ** 2
         b = 2.0 * (m * sw2 - sw ** 2) / sw ** 3
         kind = "datta-rao-smith"
-    else:
+    elif fit.method == "ml":
         vbar = 2.0 / sw2
-        b = 0.0 if fit.method == "reml" else -float(np.trace(Q @ ((X * (w * w)[:, None]).T @ X))) / sw2
-        kind = "prasad-rao" if fit.method == "reml" else "datta-lahiri"
+        b = -float(np.trace(Q @ ((X * (w * w)[:, None]).T @ X))) / sw2
+        kind = "datta-lahiri"
+    elif fit.method == "amrl":
+        vbar = 2.0 / sw2
+        b = vbar / A
+        kind = "li-lahiri"
+    else:  # reml, and amrl-yl whose bias is o(1/m) (Yoshimori & Lahiri 2014): the Prasad-Rao form
+        vbar = 2.0 / sw2
+        b = 0.0
+        kind = "prasad-rao" if fit.method == "reml" else "yoshimori-lahiri"
     n_all = fit.X.shape[0]
     Bd = np.ones(n_all)
     Bd[s] = D * w
@@ -115,6 +127,8 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     g3 = np.zeros(n_all)
     g3[s] = Bd[s] ** 2 * vbar * w
     mse = g1 + g2 + 2.0 * g3 - b * Bd ** 2
+    if b > 0:  # a positive bias correction can exceed the g3 terms when A is small: never below g1 + g2
+        mse = np.maximum(mse, g1 + g2)
     return MSEResult(kind=kind, mse=mse, mse_model=mse, g1=g1, g2=g2, g3=g3, bias=float(b))
 
 

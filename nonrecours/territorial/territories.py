@@ -106,7 +106,7 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
 
 
 def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
-                    method: FHMethod | str = "reml", transform: FHTransform | str = "none",
+                    method: FHMethod | str = "amrl", transform: FHTransform | str = "none",
                     variance: FHVariance | str = "gvf",
                     mse: FHMSE | str | None = None, replicates: int = 1000,
                     seed: int | None = None, benchmark: str | None = None,
@@ -126,11 +126,21 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         it is predicted (synthetically when it has no direct estimate).
     covariates : sequence of str
         Covariate columns; an intercept is added.
-    method : {"reml", "ml", "fh"}
+    method : {"amrl", "reml", "ml", "fh", "amrl-yl"}
+        Model variance by adjusted REML (default; Li & Lahiri 2010, :math:`h(A) = A`),
+        REML, ML, moments, or the Yoshimori & Lahiri (2014) adjustment. The adjusted
+        estimates are never 0. On the demo's design (200 samples, 400 territories x
+        4 rights), nominal 95 % intervals cover 0.957 / 0.960 (sampled / unsampled
+        territories) with ``amrl`` and its Li–Lahiri MSE, against 0.931 / 0.927
+        with REML and Prasad–Rao (benchmarks/RESULTS.md).
     transform : {"none", "arcsin"}
         ``"arcsin"`` fits the model to :math:`\\arcsin\\sqrt{\\hat p}` and back-transforms.
     variance : {"gvf", "direct"}
         Sampling variances from the GVF (:func:`~.proportions.gvf_variance`) or ``se**2``.
+        With ``"direct"``, a territory whose direct rate is 0 or 1 (so its SE is 0)
+        gets the GVF variance instead (counted in ``models["variance_replaced"]``):
+        a zero variance would make its EBLUP the direct rate with an MSE of 0.
+        Any other SE that is missing or <= 0 is refused.
     mse : {"prasad-rao", "bootstrap"}, optional
         Default ``"prasad-rao"`` (the analytic estimator matching ``method``),
         ``"bootstrap"`` with ``transform="arcsin"`` (the only one allowed there).
@@ -224,22 +234,23 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         se = pd.to_numeric(d["se"], errors="coerce").to_numpy(dtype=float)
         deff = pd.to_numeric(d["deff"], errors="coerce").to_numpy(dtype=float) if "deff" in d else None
         pbar = deff_bar = np.nan
-        if variance == "gvf":
-            D, pbar, deff_bar = gvf_variance(p, n, deff, transform=transform, where=f"direct file, {where}")
-        else:
-            bad = ~(np.isfinite(se) & (se > 0))
+        D, pbar, deff_bar = gvf_variance(p, n, deff, transform=transform, where=f"direct file, {where}")
+        n_replaced = 0
+        if variance == "direct":
+            # guard: a sample rate of 0 or 1 has a direct SE of 0 (and no arcsine-scale variance): the GVF
+            # variance replaces it for those territories (counted in models["variance_replaced"]); any other
+            # SE that is missing or <= 0 is an input error
+            q = p * (1 - p)
+            degenerate = q == 0
+            bad = ~degenerate & ~(np.isfinite(se) & (se > 0))
             if bad.any():
                 raise InputError(message("sampling variances must be finite and positive", where=f"direct file, {where}, column 'se'",
                                          found=f"{int(bad.sum())} territories missing or <= 0: {name_list(d.loc[bad, 'territory'])}",
                                          hint="use the GVF smoothing (--variance gvf)"))
-            D = se ** 2
-            if transform == "arcsin":
-                q = p * (1 - p)
-                if (q <= 0).any():
-                    raise InputError(message("a direct rate of 0 or 1 has no arcsine-scale variance by the delta method",
-                                             where=f"direct file, {where}", found=name_list(d.loc[q <= 0, "territory"]),
-                                             hint="use --variance gvf"))
-                D = D / (4 * q)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                Dd = se ** 2 / (4 * q) if transform == "arcsin" else se ** 2
+            n_replaced = int(degenerate.sum())
+            D = np.where(degenerate, D, Dd)
         y = arcsin_sqrt(p) if transform == "arcsin" else p
         ins = pos[d["territory"].to_numpy()].to_numpy()
         out_mask = np.ones(len(aux), bool)
@@ -267,7 +278,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         diags.append(dg.rename(columns={"area": "territory"}).assign(right=right))
         sw, sw_p = normality_test(fit)
         models.append({"right": right, "method": method, "transform": transform, "variance": variance,
-                       "mse": res.kind, "m": fit.m, "n_predicted": k, "model_variance": fit.model_variance,
+                       "mse": res.kind, "m": fit.m, "variance_replaced": n_replaced, "n_predicted": k, "model_variance": fit.model_variance,
                        "model_variance_se": fit.model_variance_se, "zero_variance": fit.zero_variance,
                        "loglike": fit.loglike, "iterations": fit.iterations, "pooled_rate": pbar,
                        "pooled_deff": deff_bar, "shapiro_w": sw, "shapiro_p": sw_p,

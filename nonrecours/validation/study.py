@@ -20,21 +20,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns, check_level
+from .._checks import check_choice, check_columns, check_level
 from .._parallel import check_workers, chunks, ordered_map, spawn
 from ..design import SurveyDesign
 from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
 from ..design.selection import select, srswor_draw
 from ..errors import OptionError, message
-from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, check_option, choices
+from ..options import CIMethod, DFRule, FHMethod, ValidationDesign, ValidationLevel, check_option, choices
 from ..estimation import QualityThresholds, estimate_rates
 from ..estimation.estimators import gaps_at
 from ..estimation.intervals import proportion_ci
 from .metrics import Accumulator
 from .targets import FAMILY_COLUMN, Targets, build_targets, code_column
 
-__all__ = ["DEFAULT_CI", "DEFAULT_COVARIATES", "ValidationResult", "run_validation"]
+__all__ = ["DEFAULT_CI", "DEFAULT_COVARIATES", "DEFAULT_UNIT_COVARIATES", "SAE_METHODS",
+           "ValidationResult", "run_validation"]
 
 #: CI methods evaluated by default (``likelihood`` is exact but slow: ask for it).
 DEFAULT_CI = ("wald", "logit", "beta", "wilson")
@@ -78,14 +79,19 @@ class ValidationResult:
 
         Columns: ``level``, ``estimator``, ``ci``, ``estimands``, ``coverage`` (mean),
         ``coverage_mcse`` (MC error of the mean, estimands independent), ``coverage_min``,
-        ``coverage_max``, ``mean_abs_rel_bias``, ``median_se_ratio``.
+        ``coverage_max``, ``mean_abs_rel_bias``, ``median_se_ratio``, ``mean_width`` (of the intervals),
+        ``rmse`` (root of the mean over estimands of bias^2 + empirical variance).
         """
         t = self.table.dropna(subset=["coverage"])
+        g = t.groupby(["level", "estimator", "ci"], sort=False)
+        t = t.assign(_mse=t["bias"] ** 2 + t["emp_se"] ** 2)
         g = t.groupby(["level", "estimator", "ci"], sort=False)
         out = g.agg(estimands=("coverage", "size"), coverage=("coverage", "mean"),
                     coverage_min=("coverage", "min"), coverage_max=("coverage", "max"),
                     mean_abs_rel_bias=("rel_bias", lambda s: float(np.nanmean(np.abs(s))) if s.notna().any() else np.nan),
-                    median_se_ratio=("se_ratio", "median")).reset_index()
+                    median_se_ratio=("se_ratio", "median"), mean_width=("mean_width", "mean"),
+                    rmse=("_mse", lambda v: float(np.sqrt(np.nanmean(v))) if v.notna().any() else np.nan)
+                    ).reset_index()
         mc = g["coverage_mcse"].apply(lambda s: float(np.sqrt(np.sum(s ** 2))) / max(len(s), 1)).to_numpy()
         out.insert(5, "coverage_mcse", mc)
         return out
@@ -101,11 +107,12 @@ def _check_int(value, name: str, minimum: int) -> int:
 class _Sampler:
     """Draws samples of the population under a design; everything that does not change is prepared once."""
 
-    def __init__(self, frame: pd.DataFrame, design: str, n: int, strata: Sequence[str], n_psu: int) -> None:
+    def __init__(self, frame: pd.DataFrame, design: str, n: int, strata: Sequence[str], n_psu: int,
+                 allocation: str = "proportional") -> None:
         self.design = design
         self.frame = frame
         self.strata = list(strata)
-        alloc = allocate_frame(frame, self.strata, n=n, method="proportional", min_n=2)
+        alloc = allocate_frame(frame, self.strata, n=n, method=allocation, min_n=2)
         self.alloc = alloc
         self.n_psu = n_psu
         if design == "stratified":
@@ -173,27 +180,66 @@ def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], 
     return (est, se, low, high), gap, territory
 
 
-def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[str], level: float):
-    """EBLUP, root MSE and CI of every territory x right (territory-block order) from one sample's direct estimates."""
+#: Small-area estimators of ``sae_methods``: Fay–Herriot with a model-variance method, or the unit-level EBP.
+SAE_METHODS = (*choices(FHMethod), "unit")
+#: Categorical recipient columns of the unit-level model in the validation.
+DEFAULT_UNIT_COVARIATES = ("benefit", "age_band", "household", "housing")
+
+
+def _sae_name(method: str) -> str:
+    return {"reml": "fay-herriot", "unit": "unit-ebp"}.get(method, f"fay-herriot-{method}")
+
+
+def _place(fit: pd.DataFrame, targets: Targets):
+    """EBLUP, root MSE, CI bounds and in-sample flag in the territory block's order (domain-major, right-minor)."""
+    labels = targets.labels["territory"]
+    V = len(targets.rights)
+    d = pd.Index(labels).get_indexer(fit["territory"].astype(str))
+    v = pd.Index(targets.rights).get_indexer(fit["right"].astype(str))
+    keep = (d >= 0) & (v >= 0)
+    pos = d[keep] * V + v[keep]
+    out = [np.full(len(labels) * V, np.nan) for _ in range(5)]
+    for arr, col in zip(out, ("eblup", "rmse", "ci_low", "ci_high", "in_sample")):
+        arr[pos] = fit[col].to_numpy(float)[keep]
+    return out
+
+
+def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, aux: pd.DataFrame,
+              covariates: list[str], unit_covariates: list[str], level: float, replicates: int,
+              rng: np.random.Generator):
+    """Unit-level EBP, bootstrap root MSE and CI of every territory x right from one sample."""
+    from ..territorial.unit import fit_unit
+
+    from ..errors import ConvergenceError
+
+    sample = unit_frame.iloc[design.data["id"].to_numpy(np.int64)]
+    try:
+        fit = fit_unit(sample, unit_frame, unit_covariates, rights=list(targets.rights), aux=aux,
+                       aux_covariates=covariates, mse="bootstrap", replicates=replicates, seed=rng, level=level,
+                       responded=None).to_frame()
+    except ConvergenceError:  # e.g. a category whose respondents all took up: that sample counts as missing
+        size = len(targets.labels["territory"]) * len(targets.rights)
+        return [np.full(size, np.nan) for _ in range(4)] + [np.full(size, -1.0)]
+    return _place(fit, targets)
+
+
+def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[str], level: float,
+                 method: str = "reml"):
+    """EBLUP, root MSE, CI and in-sample flag of every territory x right (territory-block order) from one
+    sample's direct estimates."""
     from ..territorial import fit_territories
 
     labels = targets.labels["territory"]
     dom = result.domains["territory"].to_numpy(np.int64)  # one per result row
-    V = len(targets.rights)
     direct = pd.DataFrame({"territory": labels[dom], "right": result.right.astype(str),
                            "n": result.n, "estimate": result.raw_estimate, "se": result.raw_se,
                            "deff": result.deff})
     direct = direct[np.isfinite(direct["estimate"]) & (direct["n"] > 0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_territories(direct, aux, covariates, level=level, rights=list(targets.rights)).to_frame()
-    d = pd.Index(labels).get_indexer(fit["territory"].astype(str))
-    v = pd.Index(targets.rights).get_indexer(fit["right"].astype(str))
-    pos = d * V + v  # row in the territory block (domain-major, right-minor), as in the targets
-    out = [np.full(len(labels) * V, np.nan) for _ in range(4)]
-    for arr, col in zip(out, ("eblup", "rmse", "ci_low", "ci_high")):
-        arr[pos] = fit[col].to_numpy(float)
-    return out
+        fit = fit_territories(direct, aux, covariates, level=level, rights=list(targets.rights),
+                              method=method).to_frame()
+    return _place(fit, targets)
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,14 +255,25 @@ class _Replication:
     df: str
     aux: pd.DataFrame | None
     covariates: list[str]
+    sae_methods: tuple[str, ...] = ()
+    unit_frame: pd.DataFrame | None = None
+    unit_covariates: list[str] = field(default_factory=list)
+    unit_replicates: int = 50
 
     def run(self, rng: np.random.Generator):
-        """Draw and estimate one sample: (rates, gap or None, Fay–Herriot arrays or None)."""
+        """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
+        in-sample flag)})."""
         des = self.sampler.draw(rng)
         rates, gap, terr = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
-        fh = None if self.aux is None else _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level)
-        return rates, gap, fh
+        small_area = {}
+        for m in (self.sae_methods if self.aux is not None else ()):
+            if m == "unit":
+                small_area[m] = _unit_ebp(des, self.unit_frame, self.targets, self.aux,
+                                          self.covariates, self.unit_covariates, self.level, self.unit_replicates, rng)
+            else:
+                small_area[m] = _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level, m)
+        return rates, gap, small_area
 
 
 def _run_chunk(rep: _Replication, rngs: list[np.random.Generator]) -> list:
@@ -229,6 +286,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                    ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
                    levels: Sequence[str] = choices(ValidationLevel), strata: Sequence[str] | None = None, n_psu: int = 10,
                    sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES,
+                   sae_methods: Sequence[str] = ("reml",), allocation: str = "proportional",
+                   unit_covariates: Sequence[str] = DEFAULT_UNIT_COVARIATES, unit_replicates: int = 50,
                    progress: Callable[[int, int], None] | None = None,
                    workers: int = 1) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
@@ -271,6 +330,20 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     progress : callable, optional
         Called as ``progress(done, replications)`` after each sample (the
         command line draws a progress bar).
+    sae_methods : sequence of str
+        Small-area estimators evaluated with ``sae``: Fay–Herriot by ``reml``
+        (estimator ``fay-herriot``), ``ml``, ``fh``, ``amrl``, ``amrl-yl``
+        (``fay-herriot-<method>``), and ``unit`` (``unit-ebp``: the unit-level
+        logit-normal EBP over the population's recipients, bootstrap MSE with
+        ``unit_replicates`` replicates). Each is reported three times: over all
+        replications (its name), and over the replications where the territory
+        has respondents (``<name>/sampled``) or none (``<name>/unsampled``).
+    allocation : {"proportional", "power"}
+        Allocation of ``n`` to the strata (``power``: :math:`N_h^{0.5}`, the demo's).
+    unit_covariates : sequence of str
+        Recipient columns of the unit-level model.
+    unit_replicates : int
+        Bootstrap replicates of the unit-level MSE in each replication.
     workers : int
         Processes drawing and estimating the samples (joblib/loky); the
         results do not depend on it.
@@ -313,6 +386,11 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     levels = tuple(dict.fromkeys(check_option("--levels", lv, ValidationLevel) for lv in levels))
     if "gap" in levels and "qpv" not in levels:
         levels = tuple(lv for lv in choices(ValidationLevel) if lv in levels + ("qpv",))
+    sae_methods = tuple(dict.fromkeys(check_choice("--sae-methods", m, SAE_METHODS) for m in sae_methods))
+    check_choice("--allocation", allocation, ("proportional", "power"))
+    if sae and not sae_methods:
+        raise OptionError(message("no small-area estimator given", where="option --sae-methods",
+                                  expected="one or more of " + ", ".join(SAE_METHODS)))
     if sae and "territory" not in levels:
         raise OptionError(message("small-area estimates need the territory level", where="option --sae",
                                   hint="add territory to the levels"))
@@ -333,29 +411,45 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     frame = pd.DataFrame({"id": np.arange(len(rec)), **{c: codes[c] for c in codes},
                           **{s: rec[s] for s in strata if s not in codes},
                           **{r: rec[r].to_numpy(dtype=float) for r in rights}})
-    sampler = _Sampler(frame, design, n, strata, n_psu)
+    sampler = _Sampler(frame, design, n, strata, n_psu, allocation)
     parts = [(targets, "direct", Accumulator(targets.truth, methods))]
     if "gap" in levels:
         gap_targets = build_targets(rec, rights, ("gap",), codes, labels)
         parts.append((gap_targets, "direct", Accumulator(gap_targets.truth, ("t",))))
+    sae_parts: dict = {}
+    unit_frame = None
     if sae:
         aux = population.territories.assign(territory=population.territories["territory"].astype(str))
         check_columns(aux, covariates, role="covariate", source="the territories")
         fh_targets = build_targets(rec, rights, ("territory",), codes, labels)
-        parts.append((fh_targets, "fay-herriot", Accumulator(fh_targets.truth, ("normal",))))
-    rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates))
+        for m in sae_methods:
+            accs = tuple(Accumulator(fh_targets.truth, ("normal",)) for _ in range(3))  # all, sampled, unsampled
+            sae_parts[m] = accs
+            for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
+                parts.append((fh_targets, _sae_name(m) + suffix, acc))
+        if "unit" in sae_methods:
+            unit_covariates = list(unit_covariates)
+            check_columns(rec, unit_covariates, role="unit covariate", source="the population")
+            unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
+                                       **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
+                                       **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+    rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates),
+                       tuple(sae_parts), unit_frame, list(unit_covariates), unit_replicates)
     size = -(-replications // (1 if workers == 1 else 4 * workers))  # a few chunks per worker balance the load
     tasks = [(rep, [rngs[i] for i in idx]) for idx in chunks(replications, size)]
     t0 = time.perf_counter()
     done = 0
     for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
-        for rates, gap, fh in results:
+        for rates, gap, small_area in results:
             parts[0][2].add(*rates)
             if gap is not None:
                 parts[1][2].add(*gap)
-            if fh is not None:
-                eb, rmse, lo, hi = fh
-                parts[-1][2].add(eb, rmse, lo[None, :], hi[None, :])
+            for m, (eb, rmse, lo, hi, ins) in small_area.items():
+                a_all, a_in, a_out = sae_parts[m]
+                a_all.add(eb, rmse, lo[None, :], hi[None, :])
+                for acc, keep in ((a_in, ins == 1), (a_out, ins == 0)):  # NaN elsewhere: not counted
+                    acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse)), np.where(keep, lo, np.nan)[None, :],
+                            np.where(keep, hi, np.nan)[None, :])
             done += 1
             if progress is not None:
                 progress(done, replications)
@@ -377,6 +471,7 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                 "seed": None if isinstance(seed, np.random.Generator) else int(seed), "rights": rights,
                 "ci": list(methods), "level": float(level), "df": df, "levels": list(levels), "strata": strata,
                 "n_psu": n_psu if design == "two-stage" else None, "sae": bool(sae),
+                "sae_methods": list(sae_methods) if sae else None, "allocation": allocation,
                 "covariates": list(covariates) if sae else None, "population_seed": population.seed,
                 "recipients": len(rec), "territories": len(labels["territory"])}
     return ValidationResult(table=table, settings=settings, elapsed=elapsed, workers=workers)

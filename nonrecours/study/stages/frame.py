@@ -39,6 +39,8 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
     if ter.enabled:  # the territorial phase runs last: check its columns now, before any work
         aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options()).columns
         need(["territory", *ter.covariates], aux, "territorial.covariates", "covariates file")
+        if ter.model == "unit":
+            need(list(ter.unit_covariates), cols, "territorial.unit_covariates", "frame")
         if ter.benchmark != "none":
             need([c for c in (ter.benchmark_by, ter.benchmark_weight) if c != "nation"], aux,
                  "territorial.benchmark_by / benchmark_weight", "covariates file")

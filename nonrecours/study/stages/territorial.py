@@ -25,10 +25,12 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         return {"methods": {"territorial": "not run (territorial.enabled = false)"}}
     aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options())
     need(["territory", *ter.covariates], aux.columns, "territorial.covariates", "covariates file")
+    seed = ter.seed if ter.seed is not None else cfg.design.seed + 3
+    if ter.model == "unit":
+        return _unit_stage(cfg, state, aux, seed)
     direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
     direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
     mse = None if ter.mse == "auto" else ter.mse
-    seed = ter.seed if ter.seed is not None else cfg.design.seed + 3
     bench = {}
     if ter.benchmark != "none":
         bench = {"benchmark": ter.benchmark_by, "benchmark_method": ter.benchmark, "weight": ter.benchmark_weight}
@@ -51,8 +53,48 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     }
     out: State = {"tables": {"sae": fit.to_frame()}, "methods": {"territorial": methods},
                   "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None}}
-    if ter.truth is not None:
-        truth = read_table(ter.truth, option="territorial.truth", read=cfg.input.read_options())
-        cmp_ = compare_estimates(fit.to_frame(), truth, level=cfg.estimation.level)
+    return _compare(cfg, out, fit.to_frame())
+
+
+def _compare(cfg: StudyConfig, out: State, table) -> State:
+    if cfg.territorial.truth is not None:
+        truth = read_table(cfg.territorial.truth, option="territorial.truth", read=cfg.input.read_options())
+        cmp_ = compare_estimates(table, truth, level=cfg.estimation.level)
         out["tables"].update({"comparison": cmp_.detail, "comparison_summary": cmp_.summary})
     return out
+
+
+def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
+    """``model = "unit"``: logit-normal model of the respondents' answers, EBP over the frame's recipients."""
+    from ...territorial.unit import fit_unit
+
+    ter = cfg.territorial
+    terr = cfg.estimation.domains.territory
+    frame = state["frame"]
+    need([terr, *ter.unit_covariates], frame.columns, "territorial.unit_covariates", "frame")
+    sample = state["sample"]
+    mse = "none" if ter.mse == "prasad-rao" else "bootstrap"
+    fit = fit_unit(sample, frame, list(ter.unit_covariates), rights=list(cfg.estimation.rights), territory=terr,
+                   aux=aux.rename(columns={"territory": terr}), aux_covariates=list(ter.covariates), nagq=ter.nagq,
+                   sigma_method=ter.sigma_method,
+                   mse=mse, replicates=ter.replicates, seed=seed, level=cfg.estimation.level,
+                   weight="weight" if "weight" in sample.columns else None)
+    table = fit.to_frame().rename(columns={terr: "territory"})
+    # the design-based direct estimates and SEs of the estimation stage, where published (not suppressed)
+    direct = state["tables"]["estimates_territory"].rename(columns={terr: "territory"})
+    direct = direct.assign(territory=direct["territory"].astype(str))[["territory", "right", "estimate", "se"]]
+    table = table.merge(direct, on=["territory", "right"], how="left")
+    table["direct"], table["se_direct"] = table.pop("estimate"), table.pop("se")
+    models = fit.models
+    methods = {
+        "model": f"logit-normal unit-level model per right on {', '.join(ter.unit_covariates)} and the territory "
+                 f"covariates {', '.join(ter.covariates)}, random intercept per territory, maximum likelihood by "
+                 + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)")
+                 + (", likelihood adjusted by sigma^2 (never 0)" if ter.sigma_method == "adjusted" else ""),
+        "predictor": "empirical best predictor over the frame's eligible recipients (respondents' answers kept)",
+        "MSE": f"parametric bootstrap ({fit.replicates} replicates, seed {seed})" if mse == "bootstrap" else "none",
+        "territory effect SD per right": {r: float(v) for r, v in zip(models["right"], models["sigma"])},
+    }
+    out: State = {"tables": {"sae": table}, "methods": {"territorial": methods},
+                  "seeds": {"territorial": seed if mse == "bootstrap" else None}}
+    return _compare(cfg, out, table)

@@ -95,6 +95,7 @@ def fit_unit(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     out: Path = typer.Option(..., "--out", help="Output folder: estimates.csv (columns of 'territorial fit'), "
                              "models.csv and coefficients.csv."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
 ) -> None:
     """Unit-level logit-normal model per right and empirical best predictors of every territory's take-up rate."""
     from .._checks import parse_list
@@ -118,9 +119,8 @@ def fit_unit(
     if out.exists() and not out.is_dir():
         raise OptionError(message("the output folder is a file", where="option --out", hint="give a folder"))
     paths = {name: out / f"{name}.csv" for name in ("estimates", "models", "coefficients")}
-    if out.is_dir():
-        for path in paths.values():
-            check_table_output(path, inputs)
+    if out.is_dir():  # every output checked before any work (the one rule of every command)
+        check_outputs({f"--out ({name}.csv)": path for name, path in paths.items()}, inputs, overwrite=overwrite)
     elif not out.parent.is_dir():
         raise OptionError(message("the parent of the output folder does not exist", where="option --out",
                                   hint=f"create {str(out.parent)!r} first"))

@@ -348,6 +348,9 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
         sections.append(section_parts(section_analysis.render(tables, lang)))
+    if "comparison_summary" in tables:  # territory estimators against the true rates (a dry run)
+        from ..report import section_territorial_comparison
+        sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
     if "admin_comparison" in tables:
         from ..report import section_admin
         sections.append(section_parts(section_admin.render(tables, lang)))

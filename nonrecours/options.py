@@ -24,7 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CIMethod", "EstimateCI", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
+__all__ = ["CIMethod", "EstimateCI", "PPSMethod", "RepWeightsType", "DFRule", "LonelyPSURule", "CalibrationMethod", "Coding", "ReplicateType",
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "TerritorialModel", "UnitSigmaMethod", "UnitMSE", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
@@ -101,6 +101,34 @@ class ReplicateType(StrEnum):
     BOOTSTRAP = "bootstrap"
     BRR = "brr"
     FAY = "fay"
+
+
+class PPSMethod(StrEnum):
+    """Variance of a first stage drawn with unequal probabilities without replacement (R's ``svydesign(pps=)``).
+
+    ``brewer``: Brewer's approximation (R ``pps = "brewer"``); ``overton``, ``hartley-rao``:
+    Horvitz-Thompson form with approximate joint probabilities (R ``"overton"``, ``HR()``);
+    ``ht``, ``yg``: Horvitz-Thompson and Sen-Yates-Grundy forms with the joint
+    probabilities supplied (R ``ppsmat(joint)``, ``variance = "HT"`` / ``"YG"``).
+    """
+
+    BREWER = "brewer"
+    OVERTON = "overton"
+    HARTLEY_RAO = "hartley-rao"
+    HT = "ht"
+    YG = "yg"
+
+
+class RepWeightsType(StrEnum):
+    """Type of replicate weights supplied with the data (R's ``svrepdesign(type=)``; R's spellings
+    JK1, JKn, BRR and Fay are read case-insensitively)."""
+
+    JK1 = "jk1"
+    JKN = "jkn"
+    BRR = "brr"
+    FAY = "fay"
+    BOOTSTRAP = "bootstrap"
+    SUCCESSIVE_DIFFERENCE = "successive-difference"
 
 
 class NonresponseMethod(StrEnum):
@@ -305,7 +333,8 @@ class ChangeVariance(StrEnum):
 
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
-    CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, NonresponseMethod, PropensityFit,
+    CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, PPSMethod, RepWeightsType,
+    NonresponseMethod, PropensityFit,
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
     DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,

@@ -100,7 +100,7 @@ def test_fpc_errors(df):
 def test_second_stage_checks(df):
     two = df.assign(ssu=["x", "y"] * 4, fpc2=[5.0] * 8)
     d = SurveyDesign(two, strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2")
-    np.testing.assert_array_equal(d.structure.n2, [2, 2, 2, 2])
+    np.testing.assert_array_equal(d.structure.later[0].n, [2, 2, 2, 2])  # SSUs per PSU
     with pytest.raises(DesignError, match="second-stage FPC varies within a PSU"):
         SurveyDesign(two.assign(fpc2=[5.0, 6.0] + [5.0] * 6), strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2")
     with pytest.raises(DesignError, match="needs a first-stage unit"):

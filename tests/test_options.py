@@ -19,7 +19,8 @@ import nonrecours
 from nonrecours.cli.main import app
 from nonrecours.errors import OptionError
 from nonrecours.options import (ALL_OPTIONS, FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod,
-                                DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod,
+                                DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, PPSMethod,
+                                RepWeightsType,
                                 RateCombination, ReplicateType, SelectionMethod, TableFormat, ValidationDesign,
                                 ValidationLevel, WaveScheme, ChangeVariance, check_option, choices,
                                 choices_text)
@@ -31,6 +32,8 @@ CLI_OPTIONS = {
     (("estimate",), "--ci"): CIMethod,
     (("estimate",), "--df"): DFRule,
     (("estimate",), "--lonely-psu"): LonelyPSURule,
+    (("estimate",), "--pps"): PPSMethod,
+    (("estimate",), "--rep-type"): RepWeightsType,
     (("weight",), "--method"): CalibrationMethod,
     (("weight",), "--lonely-psu"): LonelyPSURule,
     (("weight",), "--replicates"): ReplicateType,

@@ -118,6 +118,16 @@ def test_cross_checks(base):
     assert _error(p).startswith("weighting.calibration.bounds: bounds must surround 1; expected 0 <= L < 1 < U")
 
 
+def test_pps_keys(base):
+    p = _edit(base, 'lonely_psu = "adjust"', 'lonely_psu = "adjust"\npps = "brewer"')
+    assert _error(p).startswith("estimation.pps: a PPS variance needs a selection with unequal probabilities")
+    p = _edit(base, 'selection = "srswor"', 'selection = "pps-systematic"\nsize = "age_band"')
+    p = _edit(base, 'pps = "brewer"', 'pps = "yg"')
+    assert _error(p).startswith("estimation.joint: pps 'yg' needs the joint inclusion probabilities")
+    p = _edit(base, 'pps = "yg"', 'pps = "sen"')
+    assert "estimation.pps" in _error(p)
+
+
 def test_precision_allocation_keys(base):
     p = _edit(base, 'method = "power"', 'method = "precision"\ntarget_cv = 0.1\ndomains = [["territory"], '
                                         '["benefit", "is_qpv"]]')

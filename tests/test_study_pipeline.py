@@ -324,3 +324,23 @@ def test_unit_level_model(population, tmp_path):
     assert sae["eblup"].between(0, 1).all() and (sae["mse"] > 0).all()
     assert set(sae.loc[sae["in_sample"], "gamma"].between(0, 1)) == {True}
     assert "comparison_summary" in res.tables
+
+
+def test_two_stage_study_with_a_pps_variance(population, tmp_path):
+    # [estimation] pps: same estimates, the first stage's variance from the Sampford inclusion probabilities
+    shutil.copytree(population / "population", tmp_path / "population")
+    two = {'strata = ["is_qpv", "benefit"]         # 2 x 4 strata':
+           'strata = ["is_qpv"]\npsu = "territory"\nn_psu = 6',
+           'selection = "srswor"': 'selection = "two-stage"',
+           "[territorial]\n": "[territorial]\nenabled = false\n"}
+    runs = {}
+    for pps in ("none", "hartley-rao"):
+        folder = tmp_path / pps
+        folder.mkdir()
+        shutil.copytree(population / "population", folder / "population")
+        extra = {'lonely_psu = "adjust"': f'lonely_psu = "adjust"\npps = "{pps}"'}
+        runs[pps] = run_study(write_study(folder, **two, **extra))
+    a, b = (runs[k].tables["estimates_national"] for k in ("none", "hartley-rao"))
+    pd.testing.assert_series_equal(a["estimate"], b["estimate"])
+    assert (a["se"] - b["se"]).abs().max() > 1e-6 * a["se"].max()
+    assert "hartley-rao" in (runs["hartley-rao"].folder / "report.html").read_text()

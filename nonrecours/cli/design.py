@@ -141,7 +141,12 @@ def sample_command(
         if m != "srswor":
             raise OptionError(message("wave schemes draw stratified SRS samples", where="option --method",
                                       expected="srswor (the default) with --scheme", found=repr(method)))
-    check_outputs({"--out": out}, [frame, allocation] + ([previous] if previous is not None else []),
+    outputs = {"--out": out}
+    if m == "sampford":  # the exact joint probabilities go beside the sample
+        from ..design.pps_variance import joint_path
+
+        outputs["--out (joint probabilities)"] = joint_path(out)
+    check_outputs(outputs, [frame, allocation] + ([previous] if previous is not None else []),
                   overwrite=overwrite)  # before any work
     data = read_table(frame, option="FRAME", read=rd)
     alloc = read_table(allocation, option="--allocation", read=rd)
@@ -174,6 +179,11 @@ def sample_command(
     extra = ""
     if previous is not None:
         extra = f"; {int(result.data['in_previous'].sum())} units also in the previous sample ({scheme})"
+    if getattr(result, "joint", None) is not None:  # exact joint probabilities for 'estimate --pps ht|yg'
+        from ..design.pps_variance import joint_path
+
+        write_table(result.joint.to_frame(), joint_path(out), inputs=[frame, allocation])
+        extra += f"; joint probabilities -> {joint_path(out)}"
     typer.echo(f"sample of {result.n} units from {len(data)} ({result.method}, seed {seed}){extra}; "
                f"variance: {result.variance} -> {out}")
 

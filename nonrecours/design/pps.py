@@ -177,17 +177,20 @@ def sampford_draw(pi: np.ndarray, codes: np.ndarray, rng: np.random.Generator, *
                               hint="probabilities very close to 1: use --method pps-systematic or take those units whole"))
 
 
-def sampford_joint_inclusion(pi: np.ndarray) -> np.ndarray:
+def sampford_joint_inclusion(pi: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
     """Joint inclusion probabilities :math:`\\pi_{ij}` of Sampford's design (one stratum).
 
     Parameters
     ----------
     pi : ndarray (N,)
         Inclusion probabilities in (0, 1) summing to an integer n >= 2.
+    among : ndarray of int (m,), optional
+        Only the pairs of these units (e.g. the sampled ones): an m x m result
+        in O(N n + m^2 n) instead of N x N.
 
     Returns
     -------
-    ndarray (N, N)
+    ndarray (N, N) or (m, m)
         :math:`\\pi_{ij}`, with :math:`\\pi_{ii} = \\pi_i` on the diagonal.
 
     Notes
@@ -222,15 +225,16 @@ def sampford_joint_inclusion(pi: np.ndarray) -> np.ndarray:
         L[1:] = L[1:] + lk * L[:-1]
     t = np.arange(1, n + 1)
     Kn = 1.0 / np.sum(t * L[n - t] / float(n) ** t)
-    li, lj = lam[:, None], lam[None, :]
+    sub = np.arange(pi.size) if among is None else np.asarray(among, dtype=np.int64)
+    li, lj = lam[sub][:, None], lam[sub][None, :]
     s, prod = li + lj, li * lj
     L2 = [np.ones_like(s), L[1] - s]
     for m in range(2, n - 1):
         L2.append(L[m] - s * L2[m - 1] - prod * L2[m - 2])
-    pp = p[:, None] + p[None, :]
+    pp = p[sub][:, None] + p[sub][None, :]
     acc = np.zeros_like(s)
     for tt in range(2, n + 1):
         acc += (tt - n * pp) * L2[n - tt] / float(n) ** (tt - 2)
     out = Kn * prod * acc
-    np.fill_diagonal(out, pi)
+    np.fill_diagonal(out, pi[sub])
     return out

@@ -41,10 +41,11 @@ from ..errors import DesignError, InputError, NonrecoursWarning, OptionError, la
 from ..options import LonelyPSURule, SelectionMethod, check_option
 from ._strata import StrataIndex, index_strata
 from .allocation import Allocation, bounded_allocation, round_allocation
-from .pps import inclusion_probabilities, poisson_draw, sampford_draw, systematic_draw
+from .pps import inclusion_probabilities, poisson_draw, sampford_draw, sampford_joint_inclusion, systematic_draw
+from .pps_variance import JointProbabilities
 from .survey_design import DESIGN_COLUMNS, SurveyDesign
 
-__all__ = ["Sample", "select", "srswor_draw"]
+__all__ = ["Sample", "select", "srswor_draw", "first_stage_probabilities"]
 
 _VARIANCE = {
     "srswor": "stratified SRS without replacement (fpc = N_h)",
@@ -72,12 +73,18 @@ class Sample:
         The integer seed (None when a Generator was passed).
     variance : str
         The variance ``nonrecours estimate`` computes from these columns.
+    joint : JointProbabilities or None
+        ``sampford``: the exact joint inclusion probabilities of every pair of
+        selected units of a stratum (:func:`~nonrecours.design.pps.sampford_joint_inclusion`;
+        pairs across strata are independent), for the ``ht`` and ``yg`` variances
+        (``SurveyDesign(pps=..., joint=...)``, ``nonrecours estimate --pps yg``).
     """
 
     data: pd.DataFrame = field(repr=False)
     method: str
     seed: int | None
     variance: str
+    joint: JointProbabilities | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -104,6 +111,22 @@ class Sample:
         """
         roles = {role: col for role, col in DESIGN_COLUMNS.items() if col in self.data.columns}
         return SurveyDesign(self.data, lonely_psu=lonely_psu, **roles)
+
+
+def first_stage_probabilities(table: pd.DataFrame) -> np.ndarray:
+    """Inclusion probability of each row's PSU in a table written by :func:`select` (for a PPS variance).
+
+    One-stage methods: ``pi`` (each unit is its own PSU). ``two-stage``: ``pi1``,
+    except in a certainty PSU, which is its own stratum whose PSUs are its units,
+    drawn with probability ``pi2``.
+    """
+    if "pi1" in table.columns:
+        pi1 = table["pi1"].to_numpy(dtype=float)
+        return np.where(pi1 >= 1, table["pi2"].to_numpy(dtype=float), pi1)
+    if "pi" not in table.columns:
+        raise InputError(message("no inclusion probabilities in the sample", where="column 'pi'",
+                                 hint="draw the sample with nonrecours sample (it writes pi, or pi1 and pi2)"))
+    return table["pi"].to_numpy(dtype=float)
 
 
 def _group_order(codes: np.ndarray, H: int) -> np.ndarray:
@@ -330,7 +353,27 @@ def select(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int
         cols["fpc"] = fpc[rows]
     cols["pi"] = pi[rows]
     cols["weight"] = 1.0 / pi[rows]
-    return Sample(_assemble(frame, rows, cols), method, seed_value, _VARIANCE[variance])
+    joint = _sampford_joint(pi, codes, rows, cols["psu"]) if method == "sampford" else None
+    return Sample(_assemble(frame, rows, cols), method, seed_value, _VARIANCE[variance], joint)
+
+
+def _sampford_joint(pi: np.ndarray, codes: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> JointProbabilities:
+    """Joint probabilities of the pairs of selected units within each stratum (certainty units: pi_i pi_j)."""
+    ii, jj, pij = [], [], []
+    for h in np.unique(codes[rows]):  # one small (n_h x n_h) block per stratum
+        pop = np.flatnonzero((codes == h) & (pi < 1))
+        pos = np.flatnonzero((codes[rows] == h) & (pi[rows] < 1))
+        if pos.size < 2:
+            continue
+        among = np.searchsorted(pop, rows[pos])
+        P = sampford_joint_inclusion(pi[pop], among)
+        a, b = np.triu_indices(pos.size, 1)
+        ii.append(labels[pos[a]])
+        jj.append(labels[pos[b]])
+        pij.append(P[a, b])
+    if not ii:
+        return JointProbabilities(np.array([], object), np.array([], object), np.array([]))
+    return JointProbabilities(np.concatenate(ii), np.concatenate(jj), np.concatenate(pij))
 
 
 def _assemble(frame: pd.DataFrame, rows: np.ndarray, cols: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -405,4 +448,28 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
             "fpc": np.where(cert, M[pc], n_noncert[index.codes[rows]]),
             "ssu": uid, "fpc2": np.where(cert, 1.0, M[pc]),
             "pi1": pi1[pc], "pi2": pi2, "pi": pi1[pc] * pi2, "weight": 1.0 / (pi1[pc] * pi2)}
-    return Sample(_assemble(frame, rows, cols), "two-stage", seed_value, _VARIANCE["two-stage"])
+    joint = _two_stage_joint(pi1, h_of, sp, pidx.labels[sp].astype(str).astype(object), cert, uid, index.codes[rows],
+                             pc, m_psu, M)
+    return Sample(_assemble(frame, rows, cols), "two-stage", seed_value, _VARIANCE["two-stage"], joint)
+
+
+def _two_stage_joint(pi1, h_of, sp, sp_labels, cert, uid, row_stratum, pc, m_psu, M) -> JointProbabilities:
+    """Joint probabilities of the first-stage units of a two-stage sample, as its design codes them.
+
+    Non-certainty PSUs: Sampford's exact :math:`\\pi_{ij}` within each stratum. A certainty
+    PSU is its own stratum whose PSUs are its units, drawn by SRS:
+    :math:`\\pi_{ij} = m(m-1)/(M(M-1))`.
+    """
+    ps = _sampford_joint(pi1, h_of, sp, sp_labels)
+    parts = [(ps.psu_i, ps.psu_j, ps.pi_ij)]
+    if cert.any():
+        r = np.flatnonzero(cert)
+        order = r[np.argsort(pc[r], kind="stable")]
+        g = pc[order]
+        a, b = np.triu_indices(order.size, 1)
+        same = g[a] == g[b]  # pairs of units of the same certainty PSU
+        a, b = a[same], b[same]
+        m, Mi = m_psu[g[a]].astype(float), M[g[a]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts.append((uid[order[a]], uid[order[b]], m * (m - 1) / (Mi * (Mi - 1))))
+    return JointProbabilities(*(np.concatenate([p[k] for p in parts]) for k in range(3)))

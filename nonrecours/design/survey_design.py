@@ -24,9 +24,10 @@ import scipy.sparse as sp
 from .._checks import check_columns
 from .._frozen import owned, readonly
 from ..errors import DesignError, InputError, line_list, message, rows_found
-from ..options import LonelyPSURule, check_option
+from ..options import LonelyPSURule, PPSMethod, check_option
+from .pps_variance import JointProbabilities
 
-__all__ = ["SurveyDesign", "Calibration", "Replicates", "DESIGN_COLUMNS"]
+__all__ = ["SurveyDesign", "Calibration", "Replicates", "Stage", "DESIGN_COLUMNS"]
 
 #: Conventional column of each design role, as ``nonrecours sample`` writes them.
 DESIGN_COLUMNS: dict[str, str] = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu",
@@ -157,17 +158,77 @@ class Replicates:
         return int((lam > lam.max() * 1e-10).sum())
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A sampling stage below the first (R's ``svydesign(id = ~psu + ssu + ..., strata =, fpc =)``).
+
+    Parameters
+    ----------
+    units : str
+        Column of the stage's sampling units; ids need only be unique within the unit of the stage above.
+    strata : str, optional
+        Strata of this stage, within each unit of the stage above (one stratum per unit if omitted).
+    fpc : str, optional
+        Population units per stratum of this stage (or sampling fractions <= 1), constant within a
+        stratum; without it the stage is with replacement and the stages below it add nothing.
+    """
+
+    units: str
+    strata: str | None = None
+    fpc: str | None = None
+
+
+class StageStructure:
+    """Codes of one stage below the first: units, their strata (nested in the unit above) and sizes.
+
+    ``unit`` (row codes), ``unit_stratum`` (stratum of each unit), ``stratum_parent`` (unit of the
+    stage above holding each stratum), ``n`` and ``N`` (sampled / population units per stratum,
+    ``N = inf`` without FPC), ``above`` (per stratum, the product of the sampling fractions of the
+    stages above: R's ``nPSU / fpc`` factors of ``multistage``) and ``frac`` (per unit, ``above``
+    times its own stratum's ``n / N``: the ``above`` of the next stage).
+    """
+
+    def __init__(self, *, unit, unit_stratum, stratum_parent, n, N, above, frac, stage: Stage, number: int) -> None:
+        self.unit = readonly(unit)
+        self.unit_stratum = readonly(unit_stratum)
+        self.stratum_parent = readonly(stratum_parent)
+        self.n = readonly(n)
+        self.N = readonly(N)
+        self.above = readonly(above)
+        self.frac = readonly(frac)
+        self.stage = stage
+        self.number = number
+
+    @cached_property
+    def unit_matrix(self) -> sp.csr_matrix:
+        """Indicator matrix units x rows."""
+        m = self.unit_stratum.size
+        return sp.csr_matrix((np.ones(self.unit.size), (self.unit, np.arange(self.unit.size))),
+                             shape=(m, self.unit.size))
+
+    @cached_property
+    def stratum_matrix(self) -> sp.csr_matrix:
+        """Indicator matrix strata x units."""
+        m = self.unit_stratum.size
+        return sp.csr_matrix((np.ones(m), (self.unit_stratum, np.arange(m))), shape=(self.n.size, m))
+
+
 class DesignStructure:
     """Integer codes and stage sizes of a design (computed once per design).
 
     Attributes are plain arrays: ``stratum`` and ``psu`` (row codes), ``psu_stratum``
     (stratum of each PSU), ``n_h`` (sampled PSUs per stratum), ``N_h`` (population
-    PSUs, ``inf`` without FPC), ``ssu`` / ``ssu_psu`` / ``n2`` / ``N2`` for the
-    second stage (``None`` without SSU).
+    PSUs, ``inf`` without FPC); ``later`` the :class:`StageStructure` of each stage
+    below the first. ``pi_psu`` is the first-stage inclusion
+    probability of each PSU (``n_h / N_h``; 0 without FPC; the PSU's own with PPS)
+    and ``pps_M`` the factors ``(P, N)`` (sparse, rows x PSUs) of the matrix
+    :math:`M = P^\\top P - N^\\top N` of a PPS first stage in Horvitz-Thompson or
+    Sen-Yates-Grundy form (``None`` otherwise; see
+    :func:`~nonrecours.design.pps_variance.pps_blocks`).
     """
 
     def __init__(self, *, weights, stratum, psu, psu_stratum, n_h, N_h, has_fpc, stratum_labels,
-                 ssu=None, ssu_psu=None, n2=None, N2=None) -> None:
+                 later=(), pi_psu=None, pps_M=None) -> None:
         self.weights = weights
         self.stratum = stratum
         self.psu = psu
@@ -176,10 +237,9 @@ class DesignStructure:
         self.N_h = N_h
         self.has_fpc = has_fpc
         self.stratum_labels = stratum_labels
-        self.ssu = ssu
-        self.ssu_psu = ssu_psu
-        self.n2 = n2
-        self.N2 = N2
+        self.later = tuple(later)
+        self.pi_psu = pi_psu
+        self.pps_M = pps_M  # a pair of sparse matrices (read-only by construction: never handed out writable)
         for name, value in vars(self).items():  # arrays handed out are read-only
             if isinstance(value, np.ndarray):
                 setattr(self, name, readonly(value))
@@ -191,12 +251,6 @@ class DesignStructure:
     def psu_matrix(self) -> sp.csr_matrix:
         """Indicator matrix PSUs x rows (sums rows into PSU totals)."""
         return sp.csr_matrix((np.ones(self.n), (self.psu, np.arange(self.n))), shape=(self.n_psu, self.n))
-
-    @cached_property
-    def ssu_matrix(self) -> sp.csr_matrix:
-        """Indicator matrix SSUs x rows."""
-        m = self.ssu_psu.size
-        return sp.csr_matrix((np.ones(self.n), (self.ssu, np.arange(self.n))), shape=(m, self.n))
 
     @cached_property
     def stratum_matrix(self) -> sp.csr_matrix:
@@ -252,6 +306,13 @@ def _popsize(f: np.ndarray, n: np.ndarray, col: str) -> np.ndarray:
         return np.where(f > 0, n / np.where(f > 0, f, 1.0), np.inf)
 
 
+def _nested(parent: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``raw`` ids made unique within ``parent`` codes (R's ``interaction``), and the parent of each."""
+    base = int(raw.max()) + 1
+    code, key = pd.factorize(parent * base + raw)
+    return code.astype(np.int64), (np.asarray(key, dtype=np.int64) // base).astype(np.int64)
+
+
 def _constant_within(values: np.ndarray, groups: np.ndarray, ngroups: int) -> np.ndarray:
     """Boolean per row: is the value of its group not constant?"""
     first = np.empty(ngroups)
@@ -293,6 +354,19 @@ class SurveyDesign:
         Calibration steps, in order, whose residuals enter the Taylor variance.
     replicates : Replicates, optional
         Replicate weights; when present the variance is computed from them.
+    pps : {"brewer", "overton", "hartley-rao", "ht", "yg"}, optional
+        The first stage was drawn with unequal probabilities without
+        replacement; ``fpc`` then holds each PSU's inclusion probability
+        (<= 1, constant within a PSU; R's ``svydesign(pps=)``). See
+        :mod:`~nonrecours.design.pps_variance` and :mod:`~nonrecours.estimation.taylor`.
+    joint : JointProbabilities, optional
+        Joint inclusion probabilities of the PSUs (``pps`` ``ht`` and ``yg``).
+    nest : bool
+        PSU ids are unique only within their stratum (R's ``nest = TRUE``).
+    zero_weights : bool
+        Accept zero weights in the weight column: those rows stay in the design
+        (their PSUs and strata count) and out of every estimate, as R's
+        ``prob = Inf``.
 
     Notes
     -----
@@ -318,6 +392,11 @@ class SurveyDesign:
     lonely_psu: LonelyPSURule | str = "fail"
     calibration: tuple[Calibration, ...] = ()
     replicates: Replicates | None = None
+    stages: tuple[Stage, ...] = ()
+    pps: PPSMethod | str | None = None
+    joint: JointProbabilities | None = None
+    nest: bool = False
+    zero_weights: bool = False
     _allow_zero: bool = field(default=False, repr=False, kw_only=True)
     _structure: DesignStructure = field(init=False, repr=False, compare=False)
 
@@ -327,6 +406,7 @@ class SurveyDesign:
                                      found=type(self.data).__name__))
         object.__setattr__(self, "lonely_psu", check_option("lonely_psu", self.lonely_psu, LonelyPSURule))
         object.__setattr__(self, "calibration", tuple(self.calibration))
+        self._check_pps()
         roles = {"weight": self.weight, "strata": self.strata, "psu": self.psu, "ssu": self.ssu,
                  "fpc": self.fpc, "fpc2": self.fpc2}
         for role, col in roles.items():
@@ -337,6 +417,18 @@ class SurveyDesign:
         if self.fpc2 is not None and self.ssu is None:
             raise DesignError(message("a second-stage FPC needs second-stage units", where=f"column {self.fpc2!r}",
                                       hint="give the ssu column too"))
+        object.__setattr__(self, "stages", tuple(self.stages))
+        if self.stages:
+            if self.ssu is not None:
+                raise DesignError(message("give the stages below the first either as ssu/fpc2 or as stages",
+                                          where="ssu / stages", hint="stages=(Stage(ssu, fpc=fpc2), ...)"))
+            if self.psu is None:
+                raise DesignError(message("later stages need a first-stage unit", where="stages", hint="give psu"))
+            for i, stage in enumerate(self.stages):
+                if not isinstance(stage, Stage):
+                    raise InputError(message("a stage must be a Stage", where=f"stages[{i}]", found=type(stage).__name__))
+                for role, col in (("units", stage.units), ("strata", stage.strata), ("fpc", stage.fpc)):
+                    check_columns(self.data, [col], role=f"stage {i + 2} {role} column", source="the sample")
         object.__setattr__(self, "_structure", self._build())
         n = self._structure.n
         for i, cal in enumerate(self.calibration):
@@ -348,98 +440,199 @@ class SurveyDesign:
                                       expected=f"{n} rows", found=f"{self.replicates.weights.shape[0]}"))
 
     # -- construction -------------------------------------------------------------------------
+    def _check_pps(self) -> None:
+        if self.pps is None:
+            if self.joint is not None:
+                raise DesignError(message("joint probabilities are used by the ht and yg PPS variances only",
+                                          where="joint", hint="set pps='ht' or 'yg' (--pps)"))
+            return
+        object.__setattr__(self, "pps", check_option("pps", self.pps, PPSMethod))
+        if self.fpc is None:
+            raise DesignError(message("a PPS variance needs the PSUs' inclusion probabilities", where="pps",
+                                      expected="an fpc column of probabilities <= 1", hint="give fpc (--fpc), e.g. pi1"))
+        if (self.pps in ("ht", "yg")) != (self.joint is not None):
+            raise DesignError(message("joint probabilities go with the ht and yg PPS variances",
+                                      where="pps / joint", expected="joint given exactly when pps is ht or yg",
+                                      found=f"pps {self.pps}, joint {'given' if self.joint is not None else 'none'}",
+                                      hint="use --joint FILE (psu_i, psu_j, pi_ij) with --pps ht or yg"))
+        if self.joint is not None and not isinstance(self.joint, JointProbabilities):
+            raise InputError(message("joint must be a JointProbabilities", where="joint",
+                                     found=type(self.joint).__name__, hint="JointProbabilities.from_frame(table)"))
+
     def _build(self) -> DesignStructure:
         data = self.data
         n = len(data)
         if n == 0:
             raise InputError(message("the sample is empty", where="SurveyDesign", expected="at least one row"))
+        stratum, labels, psu, psu_labels = self._stage1_codes(n)
+        H, U = labels.size, int(psu.max()) + 1
+        psu_stratum = np.zeros(U, np.int64)
+        psu_stratum[psu] = stratum
+        n_h = np.bincount(psu_stratum, minlength=H).astype(float)
+        N_h, pi_psu = self._stage1_fpc(stratum, psu, psu_stratum, n_h)
+        later = self._later_stages(psu, pi_psu)
+        w = self._weights(n, stratum, psu, n_h, N_h, pi_psu, later)
+        pps_M = None
+        if self.pps is not None and self.pps != "brewer":
+            from .pps_variance import pps_blocks, pps_factor
+
+            pps_M = pps_factor(pps_blocks(self.pps, pi_psu, psu_stratum, joint=self.joint, psu_labels=psu_labels), U)
+        return DesignStructure(weights=w, stratum=stratum, psu=psu, psu_stratum=psu_stratum, n_h=n_h, N_h=N_h,
+                               has_fpc=self.fpc is not None, stratum_labels=labels, later=later,
+                               pi_psu=pi_psu, pps_M=pps_M)
+
+    def _stage1_codes(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Stratum and PSU codes of the rows, PSUs checked nested in strata (or made so, ``nest``)."""
+        data = self.data
         if self.strata is not None:
             _missing(data, self.strata, "stratum")
             stratum, labels = _codes(data[self.strata])
         else:
             stratum, labels = np.zeros(n, np.int64), np.array(["(all)"], dtype=object)
-        H = labels.size
-        if self.psu is not None:
-            _missing(data, self.psu, "PSU")
-            psu, _ = _codes(data[self.psu])
-        else:
+        if self.psu is None:
             psu = np.arange(n, dtype=np.int64)
+            return stratum, labels, psu, psu.astype(object)
+        _missing(data, self.psu, "PSU")
+        psu, psu_labels = _codes(data[self.psu])
+        if self.nest and self.strata is not None:  # R's nest=TRUE: a PSU id is unique within its stratum only
+            psu, key = pd.factorize(stratum * (int(psu.max()) + 1) + psu, sort=True)
+            psu = psu.astype(np.int64)
+            psu_labels = psu_labels[np.asarray(key, dtype=np.int64) % psu_labels.size]
+            return stratum, labels, psu, psu_labels
         U = int(psu.max()) + 1
-        psu_stratum = np.zeros(U, np.int64)
-        psu_stratum[psu] = stratum
         crossing = _constant_within(stratum.astype(float), psu, U)
         if crossing.any():
             n_bad = int(np.unique(psu[crossing]).size)
             raise DesignError(message("PSUs are not nested in strata", where=f"column {self.psu!r}",
                                       expected="each PSU id in a single stratum",
                                       found=f"{n_bad} PSU ids in several strata ({int(crossing.sum())} rows)",
-                                      hint=f"make PSU ids unique across strata, e.g. {self.strata} + '_' + {self.psu} "
-                                           "(R's nest=TRUE)"))
-        n_h = np.bincount(psu_stratum, minlength=H).astype(float)
-        has_fpc = self.fpc is not None
-        if has_fpc:
-            f = _numeric(data, self.fpc, "FPC")
-            _check_fpc_present(f, self.fpc)
-            varying = _constant_within(np.nan_to_num(f, nan=-1.0), stratum, H)
+                                      hint="make PSU ids unique across strata, or set nest=True (--nest; R's nest=TRUE)"))
+        return stratum, labels, psu, psu_labels
+
+    def _stage1_fpc(self, stratum: np.ndarray, psu: np.ndarray, psu_stratum: np.ndarray,
+                    n_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Population PSUs per stratum (``inf`` without FPC) and the inclusion probability of each PSU."""
+        H, U = n_h.size, psu_stratum.size
+        if self.fpc is None:
+            return np.full(H, np.inf), np.zeros(U)
+        f = _numeric(self.data, self.fpc, "FPC")
+        _check_fpc_present(f, self.fpc)
+        if self.pps is not None:  # one inclusion probability per PSU (R: fpc as sampling fractions with pps)
+            bad = ~((f > 0) & (f <= 1))
+            if bad.any():
+                raise DesignError(message("PPS needs the PSUs' inclusion probabilities as FPC", where=f"column {self.fpc!r}",
+                                          expected="0 < fpc <= 1 (R's convention for pps)",
+                                          found=f"{int(bad.sum())} rows outside", hint="give the column of pi1"))
+            varying = _constant_within(f, psu, U)
             if varying.any():
-                raise DesignError(message("FPC varies within a stratum", where=f"column {self.fpc!r}",
-                                          expected="one value per stratum", found=f"{int(varying.sum())} rows in such strata",
-                                          hint="the first-stage FPC is the stratum's population count of PSUs"))
-            N_row = _popsize(f, n_h[stratum], self.fpc)
-            too_small = N_row < n_h[stratum]
-            if too_small.any():
-                raise DesignError(message("FPC smaller than the number of sampled PSUs", where=f"column {self.fpc!r}",
-                                          expected="population size >= sampled PSUs in the stratum",
-                                          found=f"{int(too_small.sum())} rows",
-                                          hint="FPC values > 1 are population counts, <= 1 sampling fractions"))
-            N_h = np.empty(H)
-            N_h[stratum] = N_row
-        else:
-            N_h = np.full(H, np.inf)
-        ssu = ssu_psu = n2 = N2 = None
+                raise DesignError(message("FPC varies within a PSU", where=f"column {self.fpc!r}",
+                                          expected="one inclusion probability per PSU",
+                                          found=f"{int(varying.sum())} rows in such PSUs"))
+            pi = np.empty(U)
+            pi[psu] = f
+            return np.full(H, np.inf), pi
+        varying = _constant_within(np.nan_to_num(f, nan=-1.0), stratum, H)
+        if varying.any():
+            raise DesignError(message("FPC varies within a stratum", where=f"column {self.fpc!r}",
+                                      expected="one value per stratum", found=f"{int(varying.sum())} rows in such strata",
+                                      hint="the first-stage FPC is the stratum's population count of PSUs"))
+        N_row = _popsize(f, n_h[stratum], self.fpc)
+        too_small = N_row < n_h[stratum]
+        if too_small.any():
+            raise DesignError(message("FPC smaller than the number of sampled PSUs", where=f"column {self.fpc!r}",
+                                      expected="population size >= sampled PSUs in the stratum",
+                                      found=f"{int(too_small.sum())} rows",
+                                      hint="FPC values > 1 are population counts, <= 1 sampling fractions"))
+        N_h = np.empty(H)
+        N_h[stratum] = N_row
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac1 = np.where(np.isfinite(N_h), n_h / np.where(np.isfinite(N_h), N_h, 1.0), 0.0)
+        return N_h, frac1[psu_stratum]
+
+    def later_stages(self) -> tuple[Stage, ...]:
+        """The stages below the first: ``stages``, or ``Stage(ssu, fpc=fpc2)``."""
         if self.ssu is not None:
-            _missing(data, self.ssu, "SSU")
-            raw, _ = _codes(data[self.ssu])
-            ssu, ssu_key = pd.factorize(psu * (int(raw.max()) + 1) + raw)
-            ssu = ssu.astype(np.int64)
-            ssu_psu = (np.asarray(ssu_key, dtype=np.int64) // (int(raw.max()) + 1)).astype(np.int64)
-            n2 = np.bincount(ssu_psu, minlength=U).astype(float)
-            if self.fpc2 is not None:
-                f2 = _numeric(data, self.fpc2, "FPC")
-                _check_fpc_present(f2, self.fpc2)
-                varying = _constant_within(np.nan_to_num(f2, nan=-1.0), psu, U)
-                if varying.any():
-                    raise DesignError(message("second-stage FPC varies within a PSU", where=f"column {self.fpc2!r}",
-                                              expected="one value per PSU", found=f"{int(varying.sum())} rows in such PSUs"))
-                N2_row = _popsize(f2, n2[psu], self.fpc2)
-                too_small = N2_row < n2[psu]
-                if too_small.any():
-                    raise DesignError(message("second-stage FPC smaller than the number of sampled SSUs",
-                                              where=f"column {self.fpc2!r}", expected="population size >= sampled SSUs in the PSU",
-                                              found=f"{int(too_small.sum())} rows"))
-                N2 = np.empty(U)
-                N2[psu] = N2_row
+            return (Stage(self.ssu, None, self.fpc2),)
+        return self.stages
+
+    def _later_stages(self, psu: np.ndarray, pi_psu: np.ndarray) -> list[StageStructure]:
+        """Codes and sizes of every stage below the first (R's ``multistage`` recursion, flattened)."""
+        data = self.data
+        parent, above_unit = psu, pi_psu  # the units of the stage above and the product of their fractions
+        out = []
+        for k, stage in enumerate(self.later_stages(), start=2):
+            role = "SSU" if k == 2 else f"stage-{k} unit"
+            _missing(data, stage.units, role)
+            raw, _ = _codes(data[stage.units])
+            unit, unit_parent = _nested(parent, raw)
+            if stage.strata is None:
+                stratum, stratum_parent = parent, np.arange(int(parent.max()) + 1, dtype=np.int64)
             else:
-                N2 = np.full(U, np.inf)
+                _missing(data, stage.strata, f"stage-{k} stratum")
+                sraw, _ = _codes(data[stage.strata])
+                stratum, stratum_parent = _nested(parent, sraw)
+            m, H = int(unit.max()) + 1, int(stratum.max()) + 1
+            crossing = _constant_within(stratum.astype(float), unit, m)
+            if crossing.any():
+                raise DesignError(message(f"stage-{k} units are not nested in their strata", where=f"column {stage.units!r}",
+                                          expected="each unit in a single stratum",
+                                          found=f"{int(np.unique(unit[crossing]).size)} units in several strata"))
+            unit_stratum = np.zeros(m, np.int64)
+            unit_stratum[unit] = stratum
+            n = np.bincount(unit_stratum, minlength=H).astype(float)
+            N = np.full(H, np.inf)
+            if stage.fpc is not None:
+                f = _numeric(data, stage.fpc, "FPC")
+                _check_fpc_present(f, stage.fpc)
+                varying = _constant_within(np.nan_to_num(f, nan=-1.0), stratum, H)
+                if varying.any():
+                    where = "a PSU" if stage.strata is None and k == 2 else "a stratum of its stage"
+                    label = "second-stage" if k == 2 else f"stage-{k}"
+                    raise DesignError(message(f"{label} FPC varies within {where}", where=f"column {stage.fpc!r}",
+                                              expected="one value per stratum of the stage",
+                                              found=f"{int(varying.sum())} rows in such units"))
+                N_row = _popsize(f, n[stratum], stage.fpc)
+                too_small = N_row < n[stratum]
+                if too_small.any():
+                    raise DesignError(message(f"{'second-stage' if k == 2 else f'stage-{k}'} FPC smaller than the "
+                                              "number of sampled units",
+                                              where=f"column {stage.fpc!r}",
+                                              expected="population size >= sampled units in the stratum",
+                                              found=f"{int(too_small.sum())} rows"))
+                N[stratum] = N_row
+            above = above_unit[stratum_parent]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                own = np.where(np.isfinite(N), n / np.where(np.isfinite(N), N, 1.0), 0.0)
+            out.append(StageStructure(unit=unit, unit_stratum=unit_stratum, stratum_parent=stratum_parent, n=n, N=N,
+                                      above=above, frac=(above * own)[unit_stratum], stage=stage, number=k))
+            parent, above_unit = unit, (above * own)[unit_stratum]
+        return out
+
+    def _weights(self, n, stratum, psu, n_h, N_h, pi_psu, later) -> np.ndarray:
+        """The weight column, or the inverse sampling fractions of the FPCs, or 1."""
         if self.weight is not None:
-            w = _numeric(data, self.weight, "weight")
-            bad = ~np.isfinite(w) | ((w < 0) if self._allow_zero else (w <= 0))
+            w = _numeric(self.data, self.weight, "weight")
+            bad = ~np.isfinite(w) | (w < 0)
+            if not self._allow_zero and not self.zero_weights:
+                bad |= w == 0
             if bad.any():
                 raise InputError(message("weights must be finite and positive", where=f"column {self.weight!r}",
                                          expected="> 0", found=f"{int(bad.sum())} rows missing, zero or negative, on "
                                                                  f"{line_list(bad)}",
-                                         hint="fix or drop those rows; use design.subset() to leave rows out of a domain"))
-        elif has_fpc:
-            w = N_h[stratum] / n_h[stratum]
-            if N2 is not None and self.fpc2 is not None:
-                w = w * N2[psu] / n2[psu]
-            if not np.isfinite(w).all():
-                raise DesignError(message("weights cannot be derived from an FPC of 0", where=f"column {self.fpc!r}",
-                                          hint="give a weight column"))
-        else:
-            w = np.ones(n)
-        return DesignStructure(weights=w, stratum=stratum, psu=psu, psu_stratum=psu_stratum, n_h=n_h, N_h=N_h,
-                               has_fpc=has_fpc, stratum_labels=labels, ssu=ssu, ssu_psu=ssu_psu, n2=n2, N2=N2)
+                                         hint="fix or drop those rows; zero weights are accepted with zero_weights=True "
+                                              "(--zero-weights): those rows stay in the design, outside every estimate"))
+            return w
+        if self.fpc is None:
+            return np.ones(n)
+        w = 1.0 / pi_psu[psu] if self.pps is not None else N_h[stratum] / n_h[stratum]
+        for st in later:
+            if st.stage.fpc is not None:
+                row_stratum = st.unit_stratum[st.unit]
+                w = w * st.N[row_stratum] / st.n[row_stratum]
+        if not np.isfinite(w).all():
+            raise DesignError(message("weights cannot be derived from an FPC of 0", where=f"column {self.fpc!r}",
+                                      hint="give a weight column"))
+        return w
 
     # -- read-only views ----------------------------------------------------------------------
     @property
@@ -507,6 +700,26 @@ class SurveyDesign:
         """Return a design calibrated by one more step; its weights become ``d * g``."""
         new = self.with_weights(calibration.d * calibration.g)
         return dataclasses.replace(new, calibration=self.calibration + (calibration,))
+
+    def with_pps(self, pps: PPSMethod | str, probabilities: np.ndarray | str, *,
+                 joint: JointProbabilities | None = None) -> SurveyDesign:
+        """Return the design whose first stage has the PPS-without-replacement variance ``pps``.
+
+        ``probabilities`` (a column name or an array aligned with the rows) holds each
+        PSU's inclusion probability; it becomes the first-stage ``fpc`` (R's
+        ``svydesign(fpc = ~pi, pps = ...)``). Weights, calibration and replicates are kept.
+        """
+        if isinstance(probabilities, str):
+            check_columns(self.data, [probabilities], role="inclusion probability column", source="the sample")
+            return dataclasses.replace(self, fpc=probabilities, pps=pps, joint=joint)
+        p = np.asarray(probabilities, dtype=float).ravel()
+        if p.size != self.n:
+            raise InputError(message("inclusion probabilities not aligned with the data", where="with_pps",
+                                     expected=f"{self.n} values", found=f"{p.size}"))
+        name = "pi_pps"
+        while name in self.data.columns:
+            name = "_" + name
+        return dataclasses.replace(self, data=self.data.assign(**{name: p}), fpc=name, pps=pps, joint=joint)
 
     def with_replicates(self, replicates: Replicates | None) -> SurveyDesign:
         """Return the design with replicate weights attached (``None`` removes them)."""

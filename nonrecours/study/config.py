@@ -39,7 +39,7 @@ from typing import Any
 from ..errors import ConfigError, NonrecoursError, message
 from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, BenchmarkMethod, CalibrationMethod,
                        DecimalMark, DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule,
-                       NonresponseMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
+                       NonresponseMethod, PPSMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
                        TerritorialModel, UnitSigmaMethod, EstimateCI, choices)
 from ._schema import build, fail, opt
@@ -227,6 +227,10 @@ class EstimationConfig:
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
     df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
     lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))
+    pps: str = opt("none", doc="variance of a first stage drawn with unequal probabilities without replacement "
+                   "(none: the selection's own approximation)", choices=("none", *choices(PPSMethod)))
+    joint: Path | None = opt(None, doc="joint inclusion probabilities of the PSUs (psu_i, psu_j, pi_ij) for pps ht "
+                             "or yg [default: those of the sampford draw]", exists=True)
     thresholds: ThresholdsConfig = opt(doc="publication thresholds", factory=ThresholdsConfig)
 
 
@@ -479,6 +483,7 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_weighting(cfg.weighting)
     _check_estimation(cfg.estimation)
     _check_analysis(cfg.analysis)
+    _check_pps(cfg.design, cfg.estimation)
     _check_territorial(cfg.territorial)
     _check_follow_up(cfg)
 
@@ -596,6 +601,20 @@ def _check_estimation(est: EstimationConfig) -> None:
     from ..estimation.results import QualityThresholds
     th = est.thresholds
     _library("estimation.thresholds", QualityThresholds, min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
+
+
+def _check_pps(des: DesignConfig, est: EstimationConfig) -> None:
+    """``[estimation] pps``: a PPS variance needs a PPS draw; ht and yg their joint probabilities."""
+    if est.pps == "none":
+        if est.joint is not None:
+            raise fail("estimation.joint", "joint probabilities are used by pps ht and yg only", hint='set pps = "yg"')
+        return
+    if des.selection not in ("sampford", "pps-systematic", "two-stage"):
+        raise fail("estimation.pps", "a PPS variance needs a selection with unequal probabilities",
+                   expected="design.selection sampford, pps-systematic or two-stage", found=repr(des.selection))
+    if est.pps in ("ht", "yg") and est.joint is None and des.selection != "sampford":
+        raise fail("estimation.joint", f"pps {est.pps!r} needs the joint inclusion probabilities",
+                   hint="give joint = FILE (psu_i, psu_j, pi_ij), or draw with selection = \"sampford\"")
 
 
 def _check_territorial(ter: TerritorialConfig) -> None:

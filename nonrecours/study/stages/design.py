@@ -55,5 +55,5 @@ def selection_stage(cfg: StudyConfig, state: State) -> State:
         sample = select(state["frame"], state["allocation"], strata=list(d.strata), method=d.selection, seed=d.seed,
                         size=d.size, sort=list(d.sort), psu=d.psu, n_psu=d.n_psu, id_col=cfg.frame.id)
     data = sample.to_frame()
-    return {"sample": data, "tables": {"sample": data}, "seeds": {"design": d.seed},
+    return {"sample": data, "tables": {"sample": data}, "seeds": {"design": d.seed}, "joint": sample.joint,
             "methods": {"design": {"selection": f"{sample.method} (seed {d.seed}); variance: {sample.variance}"}}}

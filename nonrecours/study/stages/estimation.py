@@ -20,10 +20,25 @@ from ._common import State
 __all__ = ["estimation_stage"]
 
 
+def _pps_design(design, est, joint):  # noqa: ANN001
+    """The weighted design with the first-stage PPS variance of ``[estimation] pps``."""
+    from ...design.pps_variance import JointProbabilities
+    from ...design.selection import first_stage_probabilities
+    from ...io import read_table
+
+    if est.pps in ("ht", "yg") and est.joint is not None:
+        joint = JointProbabilities.from_frame(read_table(est.joint, option="estimation.joint"),
+                                              source="estimation.joint")
+    return design.with_pps(est.pps, first_stage_probabilities(design.data),
+                           joint=joint if est.pps in ("ht", "yg") else None)
+
+
 def estimation_stage(cfg: StudyConfig, state: State) -> State:
     """Estimate every published table from the weighted design."""
     design = state["design"]
     est = cfg.estimation
+    if est.pps != "none":
+        design = _pps_design(design, est, state.get("joint"))
     th = est.thresholds
     opts: dict[str, Any] = {"ci": est.ci, "level": est.level, "df": est.df,
                             "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n,
@@ -46,6 +61,8 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         "confidence intervals": f"{meta['ci_method']} at level {meta['level']:g}",
         "degrees of freedom": f"rule {meta['df_rule']} (design: {national.design_df:g})",
         "lonely PSU rule": meta["lonely_psu"],
+        **({"first stage": f"PPS without replacement, {est.pps} variance (inclusion probabilities of the draw)"}
+           if est.pps != "none" else {}),
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
                           f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
         "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "

@@ -329,8 +329,7 @@ def test_unit_level_model(population, tmp_path):
 def test_two_stage_study_with_a_pps_variance(population, tmp_path):
     # [estimation] pps: same estimates, the first stage's variance from the Sampford inclusion probabilities
     shutil.copytree(population / "population", tmp_path / "population")
-    two = {'strata = ["is_qpv", "benefit"]         # 2 x 4 strata':
-           'strata = ["is_qpv"]\npsu = "territory"\nn_psu = 6',
+    two = {'strata = ["is_qpv", "benefit"]': 'strata = ["is_qpv"]\npsu = "territory"\nn_psu = 6',
            'selection = "srswor"': 'selection = "two-stage"',
            "[territorial]\n": "[territorial]\nenabled = false\n"}
     runs = {}
@@ -338,7 +337,7 @@ def test_two_stage_study_with_a_pps_variance(population, tmp_path):
         folder = tmp_path / pps
         folder.mkdir()
         shutil.copytree(population / "population", folder / "population")
-        extra = {'lonely_psu = "adjust"': f'lonely_psu = "adjust"\npps = "{pps}"'}
+        extra = {'lonely_psu = "adjust"': f'lonely_psu = "adjust"\npps = "{pps}"'} if pps != "none" else {}
         runs[pps] = run_study(write_study(folder, **two, **extra))
     a, b = (runs[k].tables["estimates_national"] for k in ("none", "hartley-rao"))
     pd.testing.assert_series_equal(a["estimate"], b["estimate"])

@@ -14,10 +14,12 @@ from typing import Any
 _WHERE = {"Allocation": "allocation", "allocate": "allocation", "allocate_frame": "allocation",
           "inclusion_probabilities": "pps", "sampford_joint_inclusion": "pps",
           "allocate_precision": "precision", "Sample": "selection", "select": "selection",
-          "Calibration": "survey_design", "Replicates": "survey_design", "SurveyDesign": "survey_design"}
+          "Calibration": "survey_design", "Replicates": "survey_design", "SurveyDesign": "survey_design",
+          "Stage": "survey_design", "JointProbabilities": "pps_variance", "supplied_replicates": "repweights"}
 
 __all__ = ["SurveyDesign", "Calibration", "Replicates", "Allocation", "allocate", "allocate_frame",
-           "allocate_precision", "Sample", "select", "inclusion_probabilities", "sampford_joint_inclusion"]
+           "allocate_precision", "Sample", "select", "inclusion_probabilities", "sampford_joint_inclusion", "Stage",
+           "JointProbabilities", "supplied_replicates"]
 
 
 def __getattr__(name: str) -> Any:

@@ -227,8 +227,8 @@ class EstimationConfig:
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
     df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
     lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))
-    pps: str = opt("none", doc="variance of a first stage drawn with unequal probabilities without replacement "
-                   "(none: the selection's own approximation)", choices=("none", *choices(PPSMethod)))
+    pps: str | None = opt(None, doc="variance of a first stage drawn with unequal probabilities without "
+                          "replacement (omitted: the selection's own approximation)", choices=choices(PPSMethod))
     joint: Path | None = opt(None, doc="joint inclusion probabilities of the PSUs (psu_i, psu_j, pi_ij) for pps ht "
                              "or yg [default: those of the sampford draw]", exists=True)
     thresholds: ThresholdsConfig = opt(doc="publication thresholds", factory=ThresholdsConfig)
@@ -605,7 +605,7 @@ def _check_estimation(est: EstimationConfig) -> None:
 
 def _check_pps(des: DesignConfig, est: EstimationConfig) -> None:
     """``[estimation] pps``: a PPS variance needs a PPS draw; ht and yg their joint probabilities."""
-    if est.pps == "none":
+    if est.pps is None:
         if est.joint is not None:
             raise fail("estimation.joint", "joint probabilities are used by pps ht and yg only", hint='set pps = "yg"')
         return

@@ -37,7 +37,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     """Estimate every published table from the weighted design."""
     design = state["design"]
     est = cfg.estimation
-    if est.pps != "none":
+    if est.pps is not None:
         design = _pps_design(design, est, state.get("joint"))
     th = est.thresholds
     opts: dict[str, Any] = {"ci": est.ci, "level": est.level, "df": est.df,
@@ -62,7 +62,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         "degrees of freedom": f"rule {meta['df_rule']} (design: {national.design_df:g})",
         "lonely PSU rule": meta["lonely_psu"],
         **({"first stage": f"PPS without replacement, {est.pps} variance (inclusion probabilities of the draw)"}
-           if est.pps != "none" else {}),
+           if est.pps is not None else {}),
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
                           f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
         "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "

@@ -399,5 +399,9 @@ def config_record(cfg: StudyConfig) -> dict[str, Any]:
             return [plain(x) for x in v]
         return v
 
-    return {k: plain(v) for k, v in asdict(cfg).items()
-            if k in ("design", "responses", "weighting", "estimation", "territorial")}
+    record = {k: plain(v) for k, v in asdict(cfg).items()
+              if k in ("design", "responses", "weighting", "estimation", "territorial")}
+    for key in ("pps", "joint"):  # optional keys recorded only when set: earlier studies' manifests stay the same
+        if record["estimation"].get(key) is None:
+            record["estimation"].pop(key, None)
+    return record

@@ -99,6 +99,7 @@ def test_cli_stages_and_nest(tmp_path, three):
     close(pd.read_csv(out)["se"], REF["three_stage_stratified"]["by_se_z"])
     src = tmp_path / "strat.csv"
     pd.read_csv(DIR / "api" / "apistrat.csv", dtype={"stype": str}).to_csv(src, index=False)
+    out = tmp_path / "nest.csv"
     res = runner.invoke(app, ["estimate", str(src), "--rights", "sch.wide", "--by", "stype", "--weight", "pw",
                               "--strata", "stype", "--psu", "dnum", "--fpc", "none", "--nest", "--out", str(out)])
     assert res.exit_code == 0, res.output

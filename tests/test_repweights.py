@@ -57,6 +57,7 @@ def test_cli_repweights_match_r(tmp_path, kind, mse):
     t = pd.read_csv(out)
     close(t["estimate"], e["rate_schwide"])
     close(t["se"], e["rate_schwide_se"])
+    out = tmp_path / "by.csv"
     res = CliRunner().invoke(app, [*base, "--rights", "ell20", "--by", "stype", "--out", str(out)])
     assert res.exit_code == 0, res.output
     t = pd.read_csv(out)

@@ -342,4 +342,4 @@ def test_two_stage_study_with_a_pps_variance(population, tmp_path):
     a, b = (runs[k].tables["estimates_national"] for k in ("none", "hartley-rao"))
     pd.testing.assert_series_equal(a["estimate"], b["estimate"])
     assert (a["se"] - b["se"]).abs().max() > 1e-6 * a["se"].max()
-    assert "hartley-rao" in (runs["hartley-rao"].folder / "report.html").read_text()
+    assert "hartley-rao" in (runs["hartley-rao"].folder / "publication" / "report.html").read_text()

@@ -28,7 +28,7 @@ __all__ = ["CIMethod", "EstimateCI", "PPSMethod", "RepWeightsType", "DFRule", "L
            "NonresponseMethod", "PropensityFit", "AllocationMethod", "RateCombination", "SelectionMethod",
            "FHMethod", "TerritorialModel", "UnitSigmaMethod", "UnitMSE", "FHTransform", "FHVariance", "FHMSE", "BenchmarkMethod", "TableFormat",
            "ValidationDesign", "ValidationLevel", "EstimateStatistic", "Adjust", "AssociationStatistic",
-           "Separator", "DecimalMark", "ReportLanguage", "ComputeEngine",
+           "Separator", "DecimalMark", "ReportLanguage", "ComputeEngine", "MapKind", "MapFormat",
            "ALL_OPTIONS", "choices", "choices_text", "check_option"]
 
 
@@ -331,6 +331,24 @@ class ChangeVariance(StrEnum):
     REPLICATE = "replicate"
 
 
+class MapKind(StrEnum):
+    """Territory values drawn by ``nonrecours map``: small-area estimates (``sae.csv``), direct estimates
+    (``estimates_territory.csv``), administrative rates (``admin_rates.csv``) or the change between years
+    (``follow_up_territories.csv``)."""
+
+    SAE = "sae"
+    DIRECT = "direct"
+    ADMIN = "admin"
+    CHANGE = "change"
+
+
+class MapFormat(StrEnum):
+    """Image formats of a map (by the suffix of ``--out``)."""
+
+    PNG = "png"
+    SVG = "svg"
+
+
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod, DFRule, LonelyPSURule, CalibrationMethod, Coding, ReplicateType, PPSMethod, RepWeightsType,
@@ -338,7 +356,7 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     AllocationMethod, RateCombination, SelectionMethod, FHMethod, FHTransform, FHVariance, FHMSE, BenchmarkMethod,
     TableFormat, ValidationDesign, ValidationLevel, EstimateStatistic, Adjust, AssociationStatistic, Separator,
     DecimalMark, ReportLanguage, WaveScheme, ChangeVariance,
-    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE, EstimateCI)
+    ComputeEngine, TerritorialModel, UnitSigmaMethod, UnitMSE, EstimateCI, MapKind, MapFormat)
 
 
 def choices(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -22,7 +22,8 @@ from nonrecours.options import (ALL_OPTIONS, FHMSE, AllocationMethod, BenchmarkM
                                 DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, PPSMethod,
                                 RepWeightsType,
                                 RateCombination, ReplicateType, SelectionMethod, TableFormat, ValidationDesign,
-                                ValidationLevel, WaveScheme, ChangeVariance, check_option, choices,
+                                ValidationLevel, WaveScheme, ChangeVariance, MapKind, check_option,
+                                choices,
                                 choices_text)
 
 PACKAGE = Path(nonrecours.__file__).resolve().parent
@@ -56,6 +57,7 @@ CLI_OPTIONS = {
     (("change",), "--lonely-psu"): LonelyPSURule,
     (("series",), "--scheme"): WaveScheme,
     (("series",), "--variance"): ChangeVariance,
+    (("map",), "--kind"): MapKind,
 }
 
 

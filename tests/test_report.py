@@ -68,7 +68,10 @@ def test_sections_and_images(tables):
     for sid, title in SECTIONS:
         assert f'<section id="{sid}">' in html
     assert html.count('<img src="data:image/png;base64,') == 4
-    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert "http://" not in html and "https://" not in html
+    # one inline script (search, sort, finder: issue 20) and one JSON data block, nothing loaded from elsewhere
+    assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=|@import|url\((?!data:)", html)
+    assert html.count("<script") == 2
 
 
 def test_numbers_come_from_tables(tables):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 from pathlib import Path
@@ -106,7 +108,10 @@ def test_report_sections_and_images(run):
         assert f'<section id="{sid}">' in html
     # weights, QPV gap, caterpillar, shrinkage, and the odds-ratio forest plot of "who does not take up"
     assert html.count('<img src="data:image/png;base64,') == 5
-    assert "https://" not in html and "http://" not in html and "<script" not in html
+    assert "https://" not in html and "http://" not in html
+    # one inline script (search, sort, finder: issue 20) and one JSON data block, nothing loaded from elsewhere
+    assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=|@import|url\((?!data:)", html)
+    assert html.count("<script") == 2
     # numbers of the report are those of the tables
     nat = result.tables["estimates_national"].set_index("right")
     assert f"{100 * nat.loc['cmuc', 'estimate']:.1f}\u202f%".replace(".", ",") in html  # « 61,7 % »

@@ -25,7 +25,7 @@ from ._common import OneLineErrorsGroup
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
 COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "analysis", "change",
-                   "series", "territorial", "admin", "study", "validate")
+                   "series", "territorial", "admin", "maps", "study", "validate")
 
 #: The commands each module registers, with their one-line help, so that ``--help`` imports no module.
 COMMAND_INDEX: dict[str, dict[str, str]] = {
@@ -54,6 +54,7 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
                              "(eligible / not / undetermined).",
               "link": "Link the recipients with the health insurance's file and the suppliers' lists: by number, "
                       "then Splink."},
+    "maps": {"map": "Map one right's territory values (PNG or SVG) over the QPV contours."},
     "study": {"init": "Write the example study file to edit (a dry run on population/, report in French).",
               "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
                      "publication/tables.xlsx and manifest.json.",

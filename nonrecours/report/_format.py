@@ -66,7 +66,7 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
 
     Columns from ``numeric_from`` on are right-aligned.
     """
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for row in rows:
         cells = "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>'

@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import i18n, plots
+from . import i18n, plots, section_territories
+from .explore import CSS as EXPLORE_CSS
 from ._format import esc, flag_mark, frame_table, img, is_missing, table
 from .i18n import check_lang
 
@@ -426,10 +427,11 @@ def render_report(tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, A
     intro = esc(t["intro"].format(study="\0", version=version, level=r.pct(_settings(provenance).get("level", 0.95), 0)))
     intro = intro.replace("\0", f"<code>{esc(study)}</code>")
     return (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+            f"<title>{esc(title)}</title><style>{CSS}{EXPLORE_CSS}</style></head><body>"
             f"<h1>{esc(title)}</h1>"
             f'<p class="note">{intro}</p>'
-            f'<nav aria-label="{esc(t["contents"])}"><ol>{nav}</ol></nav>{body}</body></html>\n')
+            f'<nav aria-label="{esc(t["contents"])}"><ol>{nav}</ol></nav>{body}'
+            f"<script>{section_territories.script(lang)}</script></body></html>\n")
 
 
 def section_parts(fragment: str) -> tuple[str, str, str]:

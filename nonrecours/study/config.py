@@ -281,6 +281,7 @@ class TerritorialConfig:
     benchmark_weight: str = opt("n_recipients", doc="covariates-file column of territory weights for benchmarking")
     truth: Path | None = opt(None, doc="true rates per territory (truth.csv of a simulated population)",
                               exists=True)
+    contours: Path | None = opt(None, doc="QPV contours (GeoJSON) for the report's maps", exists=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,7 +389,8 @@ class StudyConfig:
                "territorial.covariates_file": self.territorial.covariates_file,
                "territorial.truth": self.territorial.truth,
                "admin.rulebook": self.admin.rulebook, "admin.truth_links": self.admin.truth_links,
-               "admin.truth": self.admin.truth}
+               "admin.truth": self.admin.truth,
+               "territorial.contours": self.territorial.contours}
         return {k: v for k, v in out.items() if v is not None}
 
 

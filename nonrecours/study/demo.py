@@ -29,6 +29,8 @@ __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS"
 POPULATION = "population"
 RESULTS = "results"
 STUDY_FILE = "study.toml"
+#: QPV contours of the demo population (schematic, for the report's maps).
+CONTOURS = "qpv.geojson"
 
 
 def example_study(*, seed: int = 1) -> str:
@@ -119,7 +121,11 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         if progress is not None:
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                      f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-        text = example_study(seed=seed)
+        from ..report._demo_contours import schematic_contours
+
+        write_text(schematic_contours(pop.territories, seed=seed), staging / POPULATION / CONTOURS)
+        key = f'contours = "{POPULATION}/{CONTOURS}"'
+        text = example_study(seed=seed).replace(f"# {key}", key)
         if admin:
             from ..admin.sources import simulate_sources
 

@@ -358,6 +358,15 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
         from ..report import section_followup
         scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"
         sections.append(section_parts(section_followup.render(tables, lang, scheme=scheme)))
+    if cfg is not None and any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
+        from ..report import section_territories
+        ter = cfg.territorial
+        aux = read_table(ter.covariates_file, option="territorial.covariates_file") \
+            if ter.contours is not None and ter.covariates_file is not None else None
+        sections.append(("explore", section_territories.TEXT[lang]["title"],
+                         section_territories.render(tables, lang, rights=list(cfg.estimation.rights),
+                                                    contours=ter.contours, territories=aux,
+                                                    max_cv=cfg.estimation.thresholds.max_cv)))
     return sections
 
 

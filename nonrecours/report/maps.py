@@ -1,0 +1,400 @@
+"""Choropleth maps of territory values over the QPV contours (static images, no network).
+
+A map shows, for one right, a value per territory — the small-area estimate
+(``sae.csv``), the direct estimate, the administrative rate
+(``admin_rates.csv``) or the change between two years
+(``follow_up_territories.csv``) — in two panels: the value on a colour-blind
+safe sequential scale (cividis; a diverging purple–orange scale centred on 0
+for a change), and the width of its confidence interval (greys: darker is
+less precise). Territories whose value is unreliable are hatched ``///``,
+suppressed ones are grey and cross-hatched.
+
+Geometry comes from the QPV contours as GeoJSON (the layout of
+``nonrecours.admin``: a FeatureCollection of Polygon/MultiPolygon features
+with properties ``code_qp`` and ``departement``; coordinates in WGS84 as RFC
+7946 says, or in the CRS named by a legacy ``crs`` member, e.g. Lambert-93).
+A feature with a ``territory`` property is drawn for that territory as it is.
+The rest of a QPV's urban area (a non-QPV territory with the same
+``urban_area`` in the territories table) has no contour of its own: it is
+drawn as a schematic ring around its QPV (out to two QPV radii).
+
+Mainland France is drawn in Lambert-93 (EPSG:2154); the overseas
+départements 971–976 in their own metric projections, in insets stacked on
+the left as on INSEE and IGN maps, each at its own scale. A map of one
+département zooms on its territories.
+
+Display only: values are read from the result tables; the one derived
+quantity is the display state of a small-area estimate (hatched when it has
+no direct estimate behind it or its coefficient of variation, rmse /
+estimate, exceeds ``max_cv``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, OptionError, message
+from ..options import MapFormat, MapKind, check_option
+
+__all__ = ["Shapes", "read_contours", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
+           "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
+
+METRO_CRS = "EPSG:2154"
+#: Overseas départements: name and metric projection, in the order of the insets (top to bottom).
+OVERSEAS = {"971": ("Guadeloupe", "EPSG:5490"), "972": ("Martinique", "EPSG:5490"),
+            "973": ("Guyane", "EPSG:2972"), "974": ("La Réunion", "EPSG:2975"),
+            "976": ("Mayotte", "EPSG:4471")}
+#: Result file of each kind of map in a run's results folder.
+VALUE_FILES = {"sae": "sae.csv", "direct": "estimates_territory.csv", "admin": "admin_rates.csv",
+               "change": "follow_up_territories.csv"}
+
+TEXT = {
+    "en": {
+        "sae": "Small-area estimate of take-up", "direct": "Direct estimate of take-up",
+        "admin": "Administrative take-up rate", "change": "Change of take-up (points)",
+        "width": "Width of the confidence interval (points)",
+        "unreliable": {"sae": "hatched: no direct estimate or CV > {cv}", "direct": "hatched: unreliable",
+                       "admin": "hatched: unreliable", "change": "hatched: interval contains 0"},
+        "suppressed": "grey, crossed: suppressed or not estimated",
+        "france": "Mainland France", "departement": "Département {d}", "empty": "no territory",
+        "alt": "Map of the {what} for {right} by territory ({where}): {n} territories with a value, from {lo} to "
+               "{hi}; {u} hatched ({ulabel}); {s} suppressed or not estimated. A second panel shows the width of "
+               "each interval.",
+        "all": "France with the overseas départements",
+    },
+    "fr": {
+        "sae": "Estimation sur petits domaines du taux de recours", "direct": "Estimation directe du taux de recours",
+        "admin": "Taux de recours administratif", "change": "Évolution du recours (points)",
+        "width": "Largeur de l’intervalle de confiance (points)",
+        "unreliable": {"sae": "hachuré : sans estimation directe ou CV > {cv}", "direct": "hachuré : peu fiable",
+                       "admin": "hachuré : peu fiable", "change": "hachuré : l’intervalle contient 0"},
+        "suppressed": "gris croisé : masqué ou non estimé",
+        "france": "France métropolitaine", "departement": "Département {d}", "empty": "aucun territoire",
+        "alt": "Carte de l’{what} de {right} par territoire ({where}) : {n} territoires avec une valeur, de {lo} à "
+               "{hi} ; {u} hachurés ({ulabel}) ; {s} masqués ou non estimés. Un second panneau montre la largeur "
+               "de chaque intervalle.",
+        "all": "France avec les départements d’outre-mer",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Polygons of the territories, each in the metric projection of its frame.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``territory``, ``departement``, ``frame`` (``metro`` or an overseas
+        département code) and ``geometry`` (shapely polygons, metres).
+    """
+
+    table: pd.DataFrame
+
+
+def _lang(lang: str) -> dict:
+    if lang not in TEXT:
+        raise OptionError(message("unknown report language", where="lang", expected=" or ".join(TEXT),
+                                  found=repr(lang)))
+    return TEXT[lang]
+
+
+def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> tuple[pd.DataFrame, str]:
+    """Read QPV contours (GeoJSON file or text): a table ``territory``, ``departement``, ``geometry`` and its CRS.
+
+    The CRS is WGS84 (RFC 7946) unless the file names another in a legacy
+    ``crs`` member (``{"type": "name", "properties": {"name": "EPSG:2154"}}``).
+    """
+    import shapely
+
+    text = source if isinstance(source, str) and source.lstrip().startswith("{") else \
+        Path(source).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+        feats = data["features"]
+        props = [f.get("properties") or {} for f in feats]
+        codes = [str(p["territory"] if "territory" in p else p[code_field]) for p in props]
+        deps = [str(p.get("departement", "")) for p in props]
+        geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
+        crs = str(((data.get("crs") or {}).get("properties") or {}).get("name", "EPSG:4326"))
+    except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
+        raise InputError(message("cannot read the QPV contours", where="--contours",
+                                 expected=f"a GeoJSON FeatureCollection whose features have a {code_field!r} "
+                                          "(or 'territory') property", found=type(exc).__name__)) from None
+    crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
+    return pd.DataFrame({"territory": codes, "departement": deps, "geometry": list(geoms)}), crs
+
+
+def _project(geoms: np.ndarray, source: str, target: str) -> np.ndarray:
+    import shapely
+    from pyproj import Transformer
+
+    if source == target or len(geoms) == 0:
+        return geoms
+    t = Transformer.from_crs(str(source), str(target), always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def territory_shapes(contours: str | os.PathLike | tuple[pd.DataFrame, str],
+                     territories: pd.DataFrame | None = None) -> Shapes:
+    """Polygons of every territory drawn on a map.
+
+    Parameters
+    ----------
+    contours : path, GeoJSON text, or the result of :func:`read_contours`
+    territories : DataFrame, optional
+        ``territory``, ``urban_area``, ``is_qpv`` (the territories file of a
+        population): the rest of each QPV's urban area is drawn as a ring
+        around the QPV. Without it only the contours are drawn.
+    """
+    import shapely
+
+    table, crs = contours if isinstance(contours, tuple) else read_contours(contours)
+    table = table.copy()
+    table["frame"] = np.where(table["departement"].isin(list(OVERSEAS)), table["departement"], "metro")
+    geoms = np.empty(len(table), dtype=object)
+    for frame in pd.unique(table["frame"]):  # at most six projections
+        m = (table["frame"] == frame).to_numpy()
+        target = METRO_CRS if frame == "metro" else OVERSEAS[str(frame)][1]
+        geoms[m] = _project(np.asarray(list(table.loc[m, "geometry"]), dtype=object), crs, target)
+    table["geometry"] = list(geoms)
+    if territories is not None and {"territory", "urban_area", "is_qpv"} <= set(territories.columns):
+        t = territories[["territory", "urban_area", "is_qpv"]].astype({"territory": str, "urban_area": str})
+        qpv = pd.to_numeric(t["is_qpv"], errors="coerce") == 1
+        ua = pd.Series(t.loc[qpv, "urban_area"].to_numpy(), index=t.loc[qpv, "territory"].to_numpy())
+        rest = t.loc[~qpv].drop_duplicates("urban_area").set_index("urban_area")["territory"]
+        have = table[table["territory"].isin(ua.index)]
+        rest_code = rest.reindex(ua.reindex(have["territory"]).to_numpy()).to_numpy()
+        keep = pd.notna(rest_code) & ~pd.Series(rest_code).isin(table["territory"]).to_numpy()
+        if keep.any():
+            poly = np.asarray(list(have["geometry"]), dtype=object)[keep]
+            radius = np.sqrt(shapely.area(poly) / np.pi)
+            ring = shapely.difference(shapely.buffer(poly, radius, quad_segs=8), poly)
+            table = pd.concat([pd.DataFrame({"territory": rest_code[keep].astype(str),
+                                             "departement": have["departement"].to_numpy()[keep],
+                                             "frame": have["frame"].to_numpy()[keep], "geometry": list(ring)}),
+                               table], ignore_index=True)  # rings first: QPVs drawn over them
+    return Shapes(table=table.reset_index(drop=True))
+
+
+def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.3,
+               territory: str = "territory") -> pd.DataFrame:
+    """Value, interval and display state per territory for one right.
+
+    Returns
+    -------
+    DataFrame
+        ``territory``, ``value``, ``low``, ``high``, ``state`` (``ok``,
+        ``unreliable`` or ``suppressed``).
+    """
+    kind = check_option("kind", kind, MapKind)
+    cols = {"sae": ("eblup", "ci_low", "ci_high"), "direct": ("estimate", "ci_low", "ci_high"),
+            "admin": ("rate", "ci_low", "ci_high"), "change": ("change", "ci_low", "ci_high")}[kind]
+    if kind == "admin" and "rate_adjusted" in table.columns:
+        cols = ("rate_adjusted", *cols[1:])
+    need = [territory, "right", cols[0]]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(message(f"the {kind} table lacks columns", where="RESULTS", expected=", ".join(need),
+                                 found="missing " + ", ".join(missing), hint=f"give {VALUE_FILES[kind]} of a run"))
+    sub = table[table["right"].astype(str) == right]
+    if sub.empty:
+        raise InputError(message("no row for this right", where="--right",
+                                 expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
+                                 found=repr(right)))
+    num = lambda c: pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else \
+        np.full(len(sub), np.nan)  # noqa: E731
+    value, low, high = num(cols[0]), num(cols[1]), num(cols[2])
+    state = np.where(np.isfinite(value), "ok", "suppressed").astype(object)
+    if kind == "sae":
+        no_direct = ~np.isfinite(num("direct")) if "direct" in sub.columns else np.zeros(len(sub), bool)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cv = num("rmse") / value
+        state[(state == "ok") & (no_direct | (cv > max_cv))] = "unreliable"
+    elif kind in ("direct", "admin"):
+        col = "flag" if "flag" in sub.columns else "status" if "status" in sub.columns else None
+        if col is not None:
+            f = sub[col].astype(str).to_numpy()
+            state[(f == "unreliable") & (state == "ok")] = "unreliable"
+            state[~np.isin(f, ["ok", "published", "unreliable"])] = "suppressed"
+    else:
+        state[(state == "ok") & (low <= 0) & (high >= 0)] = "unreliable"
+    value = np.where(state == "suppressed", np.nan, value)
+    return pd.DataFrame({"territory": sub[territory].astype(str).to_numpy(), "value": value, "low": low,
+                         "high": high, "state": state})
+
+
+def map_summary(values: pd.DataFrame) -> dict:
+    """Counts and range of a map's values (for its text alternative)."""
+    v = values["value"].to_numpy(float)
+    ok = np.isfinite(v)
+    return {"n": int(ok.sum()), "lo": float(np.nanmin(v)) if ok.any() else float("nan"),
+            "hi": float(np.nanmax(v)) if ok.any() else float("nan"),
+            "u": int((values["state"] == "unreliable").sum()), "s": int((values["state"] == "suppressed").sum())}
+
+
+def _paths(geoms):
+    """matplotlib Paths of shapely (multi)polygons, holes included."""
+    import shapely
+    from matplotlib.path import Path as MPath
+
+    out = []
+    for g in geoms:
+        verts, codes = [], []
+        for poly in shapely.get_parts(g):
+            for ring in [poly.exterior, *poly.interiors]:
+                xy = np.asarray(ring.coords)
+                verts.append(xy)
+                codes.append(np.r_[MPath.MOVETO, np.full(len(xy) - 2, MPath.LINETO), MPath.CLOSEPOLY])
+        out.append(MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8)) if verts else None)
+    return out
+
+
+def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
+    from matplotlib.collections import PathCollection, PatchCollection
+    from matplotlib.patches import PathPatch
+
+    del PathCollection
+    styles = {"ok": ("", None), "unreliable": ("////", None), "suppressed": ("xxx", "#d9d9d9")}
+    for state, (hatch, face) in styles.items():
+        d = data[data["state"] == state]
+        if d.empty:
+            continue
+        patches = [PathPatch(p) for p in _paths(d["geometry"]) if p is not None]
+        pc = PatchCollection(patches, edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None)
+        if face is None:
+            pc.set_array(d[column].to_numpy(float))
+            pc.set_cmap(cmap)
+            pc.set_norm(norm)
+        else:
+            pc.set_facecolor(face)
+        ax.add_collection(pc)
+
+
+def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str) -> None:
+    import shapely
+
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(True)
+        s.set_linewidth(0.5)
+    if len(data):
+        x0, y0, x1, y1 = shapely.total_bounds(np.asarray(list(data["geometry"]), dtype=object))
+        pad = 0.06 * max(x1 - x0, y1 - y0, 1.0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=6, color="#666", transform=ax.transAxes)
+    if title:
+        ax.set_title(title, fontsize=7, pad=2)
+
+
+def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, departement: str | None = None,
+               lang: str = "en", fmt: str = "png", max_cv: float = 0.3) -> bytes:
+    """Draw the map of one right's territory values; returns PNG or SVG bytes.
+
+    Parameters
+    ----------
+    values : DataFrame
+        :func:`map_values` output.
+    shapes : Shapes
+        :func:`territory_shapes` output.
+    kind : {'sae', 'direct', 'admin', 'change'}
+    right : str
+        Shown in the title.
+    departement : str, optional
+        Zoom on one département; by default the whole country, with the
+        overseas départements in insets on the left.
+    lang : {'en', 'fr'}
+    fmt : {'png', 'svg'}
+    """
+    from matplotlib import colors, rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from .plots import STYLE
+
+    kind = check_option("kind", kind, MapKind)
+    fmt = check_option("format", fmt, MapFormat)
+    tx = _lang(lang)
+    geo = shapes.table.merge(values, on="territory", how="left")
+    geo["state"] = geo["state"].fillna("suppressed")
+    if departement is not None:
+        geo = geo[geo["departement"] == str(departement)]
+        if geo.empty:
+            raise InputError(message("no territory of this département in the contours", where="--departement",
+                                     hint="give a département code present in the contours' 'departement' "
+                                          "property"))
+    geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
+    v = geo["value"].to_numpy(float)
+    finite = v[np.isfinite(v)]
+    if kind == "change":
+        m = float(np.max(np.abs(finite))) if finite.size else 0.1
+        m = max(np.ceil(100 * m / 5) * 5 / 100, 0.05)
+        norm, cmap = colors.TwoSlopeNorm(0.0, -m, m), "PuOr"
+    else:
+        lo = np.floor(20 * finite.min()) / 20 if finite.size else 0.0
+        hi = np.ceil(20 * finite.max()) / 20 if finite.size else 1.0
+        norm, cmap = colors.Normalize(lo, max(hi, lo + 0.05)), "cividis"
+    w = geo["width"].to_numpy(float)
+    wnorm = colors.Normalize(0.0, float(np.ceil(np.nanmax(w) / 5) * 5) if np.isfinite(w).any() else 10.0)
+    overseas = departement is None
+    with rc_context(STYLE):
+        fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
+        FigureCanvasAgg(fig)
+        for p, (column, cm, nm, label) in enumerate([("value", cmap, norm, tx[kind]),
+                                                      ("width", "Greys", wnorm, tx["width"])]):
+            x0 = 0.01 + 0.5 * p
+            main = fig.add_axes((x0 + (0.09 if overseas else 0.0), 0.22, 0.40 if overseas else 0.48, 0.68))
+            mdata = geo[geo["frame"] == "metro"] if overseas else geo
+            _draw(main, mdata, column, cm, nm)
+            where = tx["france"] if overseas else tx["departement"].format(d=departement)
+            _frame_axes(main, mdata, where, tx["empty"])
+            if overseas:
+                for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
+                    ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
+                    d = geo[geo["frame"] == code]
+                    _draw(ax, d, column, cm, nm)
+                    _frame_axes(ax, d, name, tx["empty"])
+            cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
+            sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=nm, cmap=cm)
+            cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
+            cb.set_label(label, fontsize=7)
+            cb.ax.tick_params(labelsize=6)
+            if column == "value" and kind != "change":
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:.0f}")
+            elif column == "value":
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:+.0f}")
+        fig.suptitle(f"{tx[kind]} — {right.upper()}", fontsize=10, y=0.985)
+        fig.legend(handles=[Patch(facecolor="white", edgecolor="#4d4d4d", hatch="////",
+                                  label=tx["unreliable"][kind].format(cv=f"{100 * max_cv:.0f} %")),
+                            Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"])],
+                   loc="lower center", ncol=2, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        buf = io.BytesIO()
+        if fmt == "svg":
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        else:
+            fig.savefig(buf, format="png", metadata={"Software": None})
+            return _palette_png(buf.getvalue())
+    return buf.getvalue()
+
+
+def _palette_png(png: bytes) -> bytes:
+    """The PNG reduced to 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+        out, format="PNG", optimize=True)
+    return out.getvalue()

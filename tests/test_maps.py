@@ -1,0 +1,145 @@
+"""Maps of territory values (report/maps.py), the `nonrecours map` command and the territories section."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+from nonrecours.errors import InputError, OptionError
+from nonrecours.report import maps, section_territories
+from nonrecours.report._demo_contours import schematic_contours
+from nonrecours.simulate import simulate_population
+
+
+@pytest.fixture(scope="module")
+def pop():
+    return simulate_population(12, seed=4)
+
+
+@pytest.fixture(scope="module")
+def contours(pop):
+    return schematic_contours(pop.territories, seed=4)
+
+
+@pytest.fixture(scope="module")
+def sae(pop):
+    """A table in the layout of sae.csv (values made up from the true rates: the maps only display them)."""
+    t = pop.truth.copy()
+    rng = np.random.default_rng(0)
+    t["eblup"] = t["rate"]
+    t["rmse"] = 0.02 + 0.3 * rng.random(len(t)) * t["rate"]
+    t["ci_low"], t["ci_high"] = t["eblup"] - 2 * t["rmse"], t["eblup"] + 2 * t["rmse"]
+    t["direct"] = np.where(np.arange(len(t)) % 3 == 0, np.nan, t["rate"])
+    return t[["territory", "right", "direct", "eblup", "rmse", "ci_low", "ci_high"]]
+
+
+def test_contours_in_lambert93_with_crs_member_equal_wgs84(pop, contours):
+    """A file in Lambert-93 (legacy 'crs' member) gives the same projected polygons as the WGS84 one."""
+    wgs = maps.territory_shapes(contours).table
+    metro = wgs[wgs["frame"] == "metro"]
+    assert len(metro)
+    feats = [{"type": "Feature", "properties": {"code_qp": c, "departement": d},
+              "geometry": json.loads(shapely.to_geojson(g))} for c, d, g in
+             zip(metro["territory"], metro["departement"], metro["geometry"])]
+    l93 = json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:2154"}},
+                      "features": feats})
+    again = maps.territory_shapes(l93).table
+    np.testing.assert_allclose(shapely.area(np.array(list(again["geometry"]))),
+                               shapely.area(np.array(list(metro["geometry"]))), rtol=1e-9)
+
+
+def test_rest_of_urban_area_is_a_ring_around_its_qpv(pop, contours):
+    shapes = maps.territory_shapes(contours, pop.territories).table.set_index("territory")
+    assert set(shapes.index) == set(pop.territories["territory"])  # every QPV and every rest of urban area
+    t = pop.territories
+    for ua, g in t.groupby("urban_area"):
+        q = g.loc[g["is_qpv"] == 1, "territory"].iloc[0]
+        r = g.loc[g["is_qpv"] == 0, "territory"].iloc[0]
+        qg, rg = shapes.loc[q, "geometry"], shapes.loc[r, "geometry"]
+        assert shapely.area(shapely.intersection(qg, rg)) < 1e-6 * shapely.area(qg)
+        assert shapely.contains(shapely.convex_hull(rg), qg)
+        assert shapes.loc[q, "frame"] == shapes.loc[r, "frame"]
+    overseas = t["departement"].isin(list(maps.OVERSEAS))
+    assert (shapes.loc[t.loc[overseas, "territory"], "frame"].to_numpy() == t.loc[overseas, "departement"]).all()
+
+
+def test_map_values_states():
+    sae = pd.DataFrame({"territory": ["A", "B", "C", "D"], "right": "cmuc", "direct": [0.5, np.nan, 0.4, 0.6],
+                        "eblup": [0.5, 0.55, 0.4, np.nan], "rmse": [0.05, 0.05, 0.2, np.nan],
+                        "ci_low": 0.3, "ci_high": 0.7})
+    v = maps.map_values(sae, "sae", "cmuc", max_cv=0.3).set_index("territory")
+    assert list(v["state"]) == ["ok", "unreliable", "unreliable", "suppressed"]  # no direct; CV 0.5; no value
+    admin = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "rate": [0.6, np.nan],
+                          "status": ["published", "secondary"]})
+    a = maps.map_values(admin, "admin", "cmuc")
+    assert list(a["state"]) == ["ok", "suppressed"] and np.isnan(a["value"][1])
+    change = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "change": [0.1, 0.02],
+                           "ci_low": [0.05, -0.01], "ci_high": [0.15, 0.05]})
+    assert list(maps.map_values(change, "change", "cmuc")["state"]) == ["ok", "unreliable"]
+    with pytest.raises(InputError, match="--right"):
+        maps.map_values(sae, "sae", "acs")
+    with pytest.raises(OptionError, match="kind"):
+        maps.map_values(sae, "tiles", "cmuc")
+
+
+def test_choropleth_png_is_reproducible_svg_and_departement(pop, contours, sae):
+    shapes = maps.territory_shapes(contours, pop.territories)
+    v = maps.map_values(sae, "sae", "cmuc")
+    png = maps.choropleth(v, shapes, kind="sae", right="cmuc")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == maps.choropleth(v, shapes, kind="sae", right="cmuc")
+    dep = pop.territories["departement"].iloc[0]
+    svg = maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg", lang="fr")
+    assert svg.startswith(b"<?xml") and b"<svg" in svg
+    assert not re.search(rb'href="(https?:|file:|//)', svg)  # nothing fetched from elsewhere
+    assert svg != maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg", lang="en")
+    with pytest.raises(InputError, match="--departement"):
+        maps.choropleth(v, shapes, kind="sae", right="cmuc", departement="00")
+
+
+def test_cli_map_for_one_departement(tmp_path, pop, contours, sae):
+    (tmp_path / "results").mkdir()
+    sae.to_csv(tmp_path / "results" / "sae.csv", index=False)
+    (tmp_path / "qpv.geojson").write_text(contours)
+    pop.territories.to_csv(tmp_path / "territories.csv", index=False)
+    dep = pop.territories["departement"].iloc[0]
+    args = ["map", str(tmp_path / "results"), "--right", "cmuc", "--departement", dep, "--contours",
+            str(tmp_path / "qpv.geojson"), "--territories", str(tmp_path / "territories.csv")]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.jpg")])
+    assert bad.exit_code == 2 and "--out" in bad.output and not (tmp_path / "m.jpg").exists()
+    bad = CliRunner().invoke(app, [*args[:3], "tpn2", *args[4:], "--out", str(tmp_path / "n.png")])
+    assert bad.exit_code == 2 and "--right" in bad.output and not (tmp_path / "n.png").exists()
+    bad = CliRunner().invoke(app, [*args, "--kind", "admin", "--out", str(tmp_path / "a.png")])
+    assert bad.exit_code == 2 and "admin_rates.csv" in bad.output
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_section_lists_every_territory_with_cards(pop, contours, sae, lang):
+    html = section_territories.render({"sae": sae}, lang, rights=["cmuc", "acs"], contours=contours,
+                                      territories=pop.territories)
+    body = re.search(r'<table id="nr-territories".*?</table>', html, re.S).group(0)
+    assert body.count("<tr data-search") == len(pop.territories)
+    assert '<th scope="col">' in body and '<th scope="row">' in body and "<caption>" in body
+    data = json.loads(re.search(r'<script type="application/json" id="nr-territory-data">(.*?)</script>',
+                                html, re.S).group(1))
+    card = data["territories"][0]
+    assert len(card["rows"]) == 2 and len(data["header"]) == len(card["rows"][0])
+    assert html.count("<figure>") == 2 and all(len(a) > 40 for a in re.findall(r'alt="([^"]*)"', html))
+    pct = "\u202f%" if lang == "fr" else " %"
+    assert pct in body
+    with pytest.raises(OptionError):
+        section_territories.render({"sae": sae}, "de")
+
+
+def test_section_without_contours_says_so(sae):
+    html = section_territories.render({"sae": sae}, "en", rights=["cmuc"])
+    assert "territorial.contours" in html and "<figure>" not in html and 'id="nr-territories"' in html

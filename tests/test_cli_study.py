@@ -25,7 +25,8 @@ def demo(tmp_path_factory) -> Path:
 
 def test_demo_writes_population_study_and_results(demo):
     out, res = demo
-    assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv"}
+    assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv",
+                                                                 "qpv.geojson"}
     assert "seed = 2" in (out / "study.toml").read_text()
     assert (out / "results" / "publication" / "report.html").is_file() and (out / "results" / "publication" / "manifest.json").is_file()
     assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout

@@ -87,7 +87,7 @@ TEXT: dict[str, dict[str, str]] = {
         "where": "France avec les départements d’outre-mer",
         "finder_label": "Code ou nom du territoire", "finder_hint": "Tapez un code (par exemple {example}) pour "
                                                                    "voir sa fiche et filtrer le tableau.",
-        "search": "Rechercher dans le tableau :", "shown": "{n} lignes affichées sur {t}",
+        "search": "Rechercher dans le tableau :", "shown": "{n} ligne(s) affichée(s) sur {t}",
         "sort": "Trier selon cette colonne",
         "territory": "territoire", "departement": "département", "type": "type", "qpv": "QPV", "rest": "hors QPV",
         "sae": "petits domaines", "direct": "direct", "admin": "admin.", "flag": "indicateur",

@@ -42,7 +42,8 @@ def report(tmp_path_factory) -> tuple[Path, list[str]]:
     pop = simulate_population(25, seed=5)
     pop.write(folder / "population")
     (folder / "population" / "qpv.geojson").write_text(schematic_contours(pop.territories, seed=5))
-    text = (example_study(seed=5).replace("n = 6000", "n = 1500").replace("min_per_stratum = 50", "min_per_stratum = 20")
+    text = (example_study(seed=5).replace("n = 6000", "n = 1500")
+            .replace("min_per_stratum = 50", "min_per_stratum = 20")
             .replace('# contours = "population/qpv.geojson"', 'contours = "population/qpv.geojson"'))
     (folder / "study.toml").write_text(text)
     with warnings.catch_warnings():

@@ -15,14 +15,14 @@ __all__ = ["register", "map_command"]
 
 @handle_errors
 def map_command(
-    results: Path = typer.Argument(..., help="A run's results folder (sae.csv, estimates_territory.csv, admin_rates.csv "
-                                   "or follow_up_territories.csv, by --kind) or one such table."),
+    results: Path = typer.Argument(..., help="A run's results folder (sae.csv, estimates_territory.csv, "
+                                   "admin_rates.csv or follow_up_territories.csv, by --kind) or one such table."),
     right: str = typer.Option(..., "--right", help="Right to map (e.g. cmuc)."),
     contours: Path = typer.Option(..., "--contours", help="QPV contours as GeoJSON (properties code_qp, departement; "
                                   "WGS84, or the CRS of a 'crs' member)."),
     out: Path = typer.Option(..., "--out", help=f"Image to write: {choices_text(MapFormat)}, by its suffix."),
-    departement: Optional[str] = typer.Option(None, "--departement", help="Zoom on one département (default: the whole "
-                                              "country with the overseas départements in insets)."),
+    departement: Optional[str] = typer.Option(None, "--departement", help="Zoom on one département (default: the "
+                                              "whole country with the overseas départements in insets)."),
     kind: str = typer.Option("sae", "--kind", help=f"Values: {choices_text(MapKind)} (small-area estimates, direct "
                              "estimates, administrative rates, change between years)."),
     territories: Optional[Path] = typer.Option(None, "--territories", help="Territories file (territory, urban_area, "

@@ -70,7 +70,8 @@ function sortBy(table,col,th){
   if(typeof x!==typeof y){return (typeof x==="number"?-1:1)*(asc?1:-1);}
   return (x<y?-1:x>y?1:0)*(asc?1:-1);});
  rows.forEach(function(r){body.appendChild(r);});}
-function count(table,out){var n=0,t=0;Array.prototype.forEach.call(table.tBodies[0].rows,function(r){t++;if(!r.hidden){n++;}});
+function count(table,out){var n=0,t=0;
+ Array.prototype.forEach.call(table.tBodies[0].rows,function(r){t++;if(!r.hidden){n++;}});
  out.textContent=T.shown.replace("{n}",n).replace("{t}",t);}
 function filter(table,q,out){q=q.trim().toLowerCase();
  Array.prototype.forEach.call(table.tBodies[0].rows,function(r){
@@ -98,7 +99,8 @@ Array.prototype.forEach.call(document.querySelectorAll("table"),function(table){
 var data=document.getElementById("nr-territory-data");
 var finder=document.getElementById("nr-find");
 if(data&&finder){
- var D=JSON.parse(data.textContent),card=document.getElementById("nr-card"),tbl=document.getElementById("nr-territories");
+ var D=JSON.parse(data.textContent),card=document.getElementById("nr-card");
+ var tbl=document.getElementById("nr-territories");
  function show(q){q=q.trim().toLowerCase();var hit=null;
   if(q!==""){for(var i=0;i<D.territories.length;i++){var t=D.territories[i];
    if(t.code.toLowerCase()===q||(t.name&&t.name.toLowerCase()===q)){hit=t;break;}}}
@@ -107,10 +109,13 @@ if(data&&finder){
   card.innerHTML="";card.hidden=!hit;if(!hit){return;}
   var h=document.createElement("h3");h.textContent=(hit.name?hit.name+" ("+hit.code+")":hit.code);card.appendChild(h);
   var p=document.createElement("p");p.textContent=hit.where;card.appendChild(p);
-  var tb=document.createElement("table");var cap=document.createElement("caption");cap.textContent=D.caption;tb.appendChild(cap);
-  var th=tb.createTHead().insertRow();D.header.forEach(function(x){var c=document.createElement("th");c.scope="col";c.textContent=x;th.appendChild(c);});
+  var tb=document.createElement("table");var cap=document.createElement("caption");
+  cap.textContent=D.caption;tb.appendChild(cap);
+  var th=tb.createTHead().insertRow();
+  D.header.forEach(function(x){var c=document.createElement("th");c.scope="col";c.textContent=x;th.appendChild(c);});
   var b=tb.createTBody();hit.rows.forEach(function(r){var tr=b.insertRow();r.forEach(function(x,j){
-   var c=j===0?document.createElement("th"):document.createElement("td");if(j===0){c.scope="row";}c.textContent=x;tr.appendChild(c);});});
+   var c=j===0?document.createElement("th"):document.createElement("td");if(j===0){c.scope="row";}
+   c.textContent=x;tr.appendChild(c);});});
   card.appendChild(tb);}
  finder.addEventListener("input",function(){show(finder.value);});
  finder.addEventListener("change",function(){show(finder.value);});}

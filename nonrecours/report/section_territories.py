@@ -59,6 +59,7 @@ TEXT: dict[str, dict[str, str]] = {
                          "respondents; † unreliable, ‡ suppressed) and administrative rate when available. "
                          "Search and sort in the page; the table prints in full.",
         "card_caption": "Estimates of every right for this territory",
+        "none": "No territory table in this run.",
         "card_header": "right|direct|direct CI|small-area|small-area CI|admin. rate|flags",
         "card_where": "Département {dep}, {type}.",
         "flag_unreliable": "direct unreliable", "flag_suppressed": "direct suppressed",
@@ -95,6 +96,7 @@ TEXT: dict[str, dict[str, str]] = {
                          "(– sans répondant ; † peu fiable, ‡ masquée) et taux administratif s’il existe. "
                          "Recherche et tri dans la page ; le tableau s’imprime en entier.",
         "card_caption": "Estimations de chaque droit pour ce territoire",
+        "none": "Aucune table par territoire dans cette étude.",
         "card_header": "droit|direct|IC direct|petits domaines|IC petits domaines|taux admin.|indicateurs",
         "card_where": "Département {dep}, {type}.",
         "flag_unreliable": "direct peu fiable", "flag_suppressed": "direct masqué",
@@ -257,7 +259,7 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
             if tables else []
     long, records = territory_records(tables, lang, rights=rights, territories=territories)
     if long.empty:
-        return f'<p class="missing">{esc("No territory table in this run." if lang == "en" else "Aucune table par territoire dans cette étude.")}</p>'
+        return f'<p class="missing">{esc(tx["none"])}</p>'
     parts = [f"<h3>{esc(tx['maps'])}</h3><p>{esc(tx['intro'])}</p>",
              _maps(tables, lang, rights, contours, territories, max_cv)]
     example = records[0]["code"] if records else ""

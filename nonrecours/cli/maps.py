@@ -29,10 +29,11 @@ def map_command(
                                                "is_qpv) to draw the rest of each QPV's urban area around it."),
     lang: str = typer.Option("fr", "--lang", help="Language of the map's text: fr or en."),
     max_cv: float = typer.Option(0.3, "--max-cv", help="Small-area estimates with a larger CV are hatched."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing image (inputs never are)."),
 ) -> None:
     """Draw the map of one right's territory values (hatched: unreliable; grey: suppressed)."""
     from ..errors import InputError, OptionError, message
-    from ..io import check_output, read_table, write_bytes
+    from ..io import check_outputs, read_table, write_bytes
     from ..report.maps import TEXT, VALUE_FILES, choropleth, map_values, territory_shapes
 
     kind = check_option("--kind", kind, MapKind)
@@ -40,7 +41,7 @@ def map_command(
     if lang not in TEXT:
         raise OptionError(message("unknown language", where="--lang", expected=" or ".join(TEXT), found=repr(lang)))
     inputs = [p for p in (results, contours, territories) if p is not None]
-    check_output(out, inputs)
+    check_outputs({"--out": out}, inputs, overwrite=overwrite, tables=())  # before any work
     table_path = results / VALUE_FILES[kind] if results.is_dir() else results
     if not table_path.is_file():
         raise InputError(message(f"no {VALUE_FILES[kind]} in the results folder", where="RESULTS",

@@ -189,3 +189,49 @@ def test_small_area_methods_sampled_and_unsampled(population):
         total = rows["/sampled"].reindex(rows[""].index, fill_value=0) + rows["/unsampled"].reindex(rows[""].index, fill_value=0)
         assert (total <= rows[""]).all() and (rows[""] <= 3).all()
     assert {"rmse", "mean_width"} <= set(res.summary().columns)
+
+
+def test_two_stage_pps_variances_run_beside_the_approximation(population):
+    # Two-stage Sampford samples; national and QPV rates with first-stage PPS variances beside the SRS-FPC
+    # approximation, on the same samples. Structure and determinism only: a run large enough to test coverage or
+    # SE ratios (300 samples of 8 of 60 PSUs per stratum) takes minutes, not seconds (measured in the README).
+    R2 = 6
+    kw = dict(design="two-stage", n=1000, replications=R2, seed=3, n_psu=4, levels=("national", "qpv"),
+              ci=("logit",), pps=("brewer", "yg", "brewer"))
+    res = run_validation(population, **kw)
+    t = res.to_frame()
+    assert sorted(t["estimator"].unique()) == ["direct", "direct, pps brewer", "direct, pps yg"]
+    assert (t["replications"] == R2).all() and t["coverage"].between(0, 1).all()
+    # same samples, same estimates: only the variances differ, and they do differ
+    piv = t.pivot_table(index=["level", "domain", "right"], columns="estimator", values=["rel_bias", "var_ratio"])
+    bias = piv["rel_bias"].to_numpy()
+    assert np.allclose(bias, bias[:, [0]], rtol=0, atol=1e-15)
+    vr = piv["var_ratio"]
+    assert np.isfinite(vr.to_numpy()).all() and not np.allclose(vr["direct"], vr["direct, pps brewer"])
+    assert not np.allclose(vr["direct, pps brewer"], vr["direct, pps yg"])
+    assert res.settings["pps"] == ["brewer", "yg"]
+    # the PPS option leaves the draws and the direct rows as they were
+    plain = run_validation(population, **{**kw, "pps": ()}).to_frame()
+    pd.testing.assert_frame_equal(t[t["estimator"] == "direct"].reset_index(drop=True), plain)
+    assert "pps" not in run_validation(population, **{**kw, "pps": ()}).settings
+    # identical whatever the number of workers
+    pd.testing.assert_frame_equal(run_validation(population, **kw, workers=2).to_frame(), t)
+    with pytest.raises(OptionError, match="two-stage"):
+        run_validation(population, n=500, replications=2, seed=1, pps=("brewer",))
+    with pytest.raises(OptionError, match="--pps"):
+        run_validation(population, **{**kw, "pps": ("nope",)})
+    with pytest.raises(OptionError, match="national"):
+        run_validation(population, **{**kw, "levels": ("benefit",)})
+
+
+def test_cli_pps_option(tmp_path):
+    res = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "3", "--n", "600",
+                                   "--seed", "3", "--design", "two-stage", "--n-psu", "3", "--levels", "national",
+                                   "--ci", "logit", "--pps", "overton,hartley-rao,ht", "--quiet",
+                                   "--out", str(tmp_path / "v")])
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(tmp_path / "v" / "validation.csv")
+    assert set(t["estimator"]) == {"direct", "direct, pps overton", "direct, pps hartley-rao", "direct, pps ht"}
+    bad = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "3", "--n", "600",
+                                   "--seed", "3", "--pps", "brewer"])
+    assert bad.exit_code == 2 and "--pps" in bad.output

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
-from ..options import CIMethod, DFRule, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
+from ..options import CIMethod, DFRule, PPSMethod, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
 from ._common import echo_table, handle_errors, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
@@ -55,6 +55,8 @@ def validate(
     sae_methods: str = typer.Option("reml", "--sae-methods", help="Small-area estimators with --sae, comma-separated: "
                                     "reml, ml, fh, amrl, amrl-yl (Fay-Herriot) and unit (unit-level EBP); each "
                                     "reported over all, sampled and unsampled territories."),
+    pps: Optional[str] = typer.Option(None, "--pps", help="Two-stage: also the national and QPV rates with these "
+                                      f"first-stage variances, comma-separated: {choices_text(PPSMethod)}."),
     allocation: str = typer.Option("proportional", "--allocation", help="proportional, or power (N_h^0.5, the demo's)."),
     unit_replicates: int = typer.Option(50, "--unit-replicates", help="Bootstrap replicates of the unit-level MSE."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
@@ -89,7 +91,8 @@ def validate(
                              strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
                              covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
                              sae_methods=parse_list(sae_methods, option="--sae-methods"), allocation=allocation,
-                             unit_replicates=unit_replicates, progress=update, workers=workers)
+                             unit_replicates=unit_replicates, pps=parse_list(pps, option="--pps"),
+                             progress=update, workers=workers)
     summary = res.summary()
     if paths is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,9 @@ from .._parallel import check_workers, chunks, ordered_map, spawn
 from ..design import SurveyDesign
 from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
-from ..design.selection import select, srswor_draw
+from ..design.selection import first_stage_probabilities, select, srswor_draw
 from ..errors import OptionError, message
-from ..options import CIMethod, DFRule, FHMethod, ValidationDesign, ValidationLevel, check_option, choices
+from ..options import CIMethod, DFRule, FHMethod, PPSMethod, ValidationDesign, ValidationLevel, check_option, choices
 from ..estimation import QualityThresholds, estimate_rates
 from ..estimation.estimators import gaps_at
 from ..estimation.intervals import proportion_ci
@@ -123,6 +123,11 @@ class _Sampler:
 
     def draw(self, rng: np.random.Generator) -> SurveyDesign:
         """One sample, as a design (stratified SRSWOR: as :func:`~nonrecours.design.selection.select` draws it)."""
+        return self.draw_variants(rng)[0]
+
+    def draw_variants(self, rng: np.random.Generator,
+                      pps: Sequence[str] = ()) -> tuple[SurveyDesign, dict[str, SurveyDesign]]:
+        """One sample's design and (two-stage) the same design with each first-stage PPS variance of ``pps``."""
         if self.design == "stratified":
             # srswor_draw is select()'s draw; calling it on the prepared strata skips
             # select()'s per-call frame checks (id uniqueness: ~2.6 s on 2.8 M rows)
@@ -130,13 +135,17 @@ class _Sampler:
             h = self.codes[rows]
             data = self.frame.iloc[rows].reset_index(drop=True).assign(
                 stratum=h, psu=rows, fpc=self.N_h[h], weight=self.N_h[h] / self.n_h[h])
-            return SurveyDesign(data, weight="weight", strata="stratum", psu="psu", fpc="fpc")
+            return SurveyDesign(data, weight="weight", strata="stratum", psu="psu", fpc="fpc"), {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # certainty / lonely PSUs: reported once by the caller's design
             s = select(self.frame, self.alloc, strata=self.strata, method="two-stage", psu="territory",
                        n_psu=self.n_psu, seed=rng)
-        return SurveyDesign(s.data, weight="weight", strata="stratum", psu="psu", ssu="ssu", fpc="fpc",
+        base = SurveyDesign(s.data, weight="weight", strata="stratum", psu="psu", ssu="ssu", fpc="fpc",
                             fpc2="fpc2", lonely_psu="adjust")
+        if not pps:
+            return base, {}
+        pi = first_stage_probabilities(s.data)
+        return base, {m: base.with_pps(m, pi, joint=s.joint if m in ("ht", "yg") else None) for m in pps}
 
 
 def _cis(est, se, df, n, methods, level):
@@ -259,11 +268,16 @@ class _Replication:
     unit_frame: pd.DataFrame | None = None
     unit_covariates: list[str] = field(default_factory=list)
     unit_replicates: int = 50
+    pps: tuple[str, ...] = ()
+    pps_targets: Targets | None = None
+    pps_levels: tuple[str, ...] = ()
 
     def run(self, rng: np.random.Generator):
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
-        in-sample flag)})."""
-        des = self.sampler.draw(rng)
+        in-sample flag)}, [rates of each PPS variance])."""
+        des, variants = self.sampler.draw_variants(rng, self.pps)
+        pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,
+                                      self.level, self.df)[0] for m in self.pps]
         rates, gap, terr = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
         small_area = {}
@@ -273,7 +287,7 @@ class _Replication:
                                           self.covariates, self.unit_covariates, self.level, self.unit_replicates, rng)
             else:
                 small_area[m] = _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level, m)
-        return rates, gap, small_area
+        return rates, gap, small_area, pps_rates
 
 
 def _run_chunk(rep: _Replication, rngs: list[np.random.Generator]) -> list:
@@ -289,7 +303,7 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                    sae_methods: Sequence[str] = ("reml",), allocation: str = "proportional",
                    unit_covariates: Sequence[str] = DEFAULT_UNIT_COVARIATES, unit_replicates: int = 50,
                    progress: Callable[[int, int], None] | None = None,
-                   workers: int = 1) -> ValidationResult:
+                   workers: int = 1, pps: Sequence[str] = ()) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
     Parameters
@@ -347,6 +361,12 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     workers : int
         Processes drawing and estimating the samples (joblib/loky); the
         results do not depend on it.
+    pps : sequence of {"brewer", "overton", "hartley-rao", "ht", "yg"}
+        Two-stage only: also estimate the national and QPV rates of every sample
+        with these first-stage variances (Sampford inclusion and joint
+        probabilities of the draw), as estimators ``direct, pps <method>`` beside
+        ``direct`` (the SRS-of-PSUs approximation with the average FPC), on the
+        same samples.
 
     Returns
     -------
@@ -391,6 +411,14 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     if sae and not sae_methods:
         raise OptionError(message("no small-area estimator given", where="option --sae-methods",
                                   expected="one or more of " + ", ".join(SAE_METHODS)))
+    pps = tuple(dict.fromkeys(check_option("--pps", m, PPSMethod) for m in pps))
+    if pps and design != "two-stage":
+        raise OptionError(message("PPS variances apply to the two-stage design", where="option --pps",
+                                  found=f"design {design}", hint="add --design two-stage"))
+    pps_levels = tuple(lv for lv in ("national", "qpv") if lv in levels)
+    if pps and not pps_levels:
+        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="option --pps",
+                                  hint="add national or qpv to the levels"))
     if sae and "territory" not in levels:
         raise OptionError(message("small-area estimates need the territory level", where="option --sae",
                                   hint="add territory to the levels"))
@@ -433,14 +461,19 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
             unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
                                        **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
                                        **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+    pps_targets = build_targets(rec, rights, pps_levels, codes, labels) if pps else None
+    first_pps = len(parts)
+    for m in pps:
+        parts.append((pps_targets, f"direct, pps {m}", Accumulator(pps_targets.truth, methods)))
     rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates),
-                       tuple(sae_parts), unit_frame, list(unit_covariates), unit_replicates)
+                       tuple(sae_parts), unit_frame, list(unit_covariates), unit_replicates,
+                       pps, pps_targets, pps_levels)
     size = -(-replications // (1 if workers == 1 else 4 * workers))  # a few chunks per worker balance the load
     tasks = [(rep, [rngs[i] for i in idx]) for idx in chunks(replications, size)]
     t0 = time.perf_counter()
     done = 0
     for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
-        for rates, gap, small_area in results:
+        for rates, gap, small_area, pps_rates in results:
             parts[0][2].add(*rates)
             if gap is not None:
                 parts[1][2].add(*gap)
@@ -450,6 +483,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                 for acc, keep in ((a_in, ins == 1), (a_out, ins == 0)):  # NaN elsewhere: not counted
                     acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse)), np.where(keep, lo, np.nan)[None, :],
                             np.where(keep, hi, np.nan)[None, :])
+            for i, r in enumerate(pps_rates):
+                parts[first_pps + i][2].add(*r)
             done += 1
             if progress is not None:
                 progress(done, replications)
@@ -474,4 +509,6 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                 "sae_methods": list(sae_methods) if sae else None, "allocation": allocation,
                 "covariates": list(covariates) if sae else None, "population_seed": population.seed,
                 "recipients": len(rec), "territories": len(labels["territory"])}
+    if pps:  # only when asked for: the settings of earlier studies stay as they were
+        settings["pps"] = list(pps)
     return ValidationResult(table=table, settings=settings, elapsed=elapsed, workers=workers)

@@ -84,43 +84,17 @@ def count_cells(recipients: pd.DataFrame, rights: Sequence[str], *, territory: s
 
     Returns ``territory``, ``departement``, ``right``, ``n_eligible``,
     ``n_takers``, ``n_non_takers``: one row per territory of the file and
-    right (rights in the order given, per territory), with one
-    ``np.bincount`` pass per right.
+    right (rights in the order given, per territory): :func:`count_territories`
+    (one ``np.bincount`` pass per right) then :func:`counts_table`.
     """
-    rights = list(rights)
-    if not rights:
-        raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
+    rights = _check_rights(rights)
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
     if not len(recipients):
         raise InputError(message("the recipients file has no rows", where="recipients file",
                                  expected="one row per recipient", found="a header only"))
-    for col in (territory, departement):
-        empty = recipients[col].isna().to_numpy()
-        if empty.any():
-            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
-                                     expected="a code on every row",
-                                     found=f"{int(empty.sum())} empty rows, the first on line "
-                                           f"{int(np.flatnonzero(empty)[0]) + 2}",
-                                     hint="fill them in, or drop those recipients"))
-    t_codes, t_labels = pd.factorize(recipients[territory].astype(str), sort=True)
-    d_codes, d_labels = pd.factorize(recipients[departement].astype(str), sort=True)
-    n_terr = len(t_labels)
-    first = np.full(n_terr, -1)
-    first[t_codes[::-1]] = d_codes[::-1]  # département of each territory (its first row)
-    mixed = first[t_codes] != d_codes
-    if mixed.any():
-        raise InputError(message("territories spread over several départements", where="recipients file",
-                                 found=f"{int(np.unique(t_codes[mixed]).size)} territories, the first conflict on "
-                                       f"line {int(np.flatnonzero(mixed)[0]) + 2}",
-                                 hint="a territory must lie in one département"))
-    parts = []
-    for right in rights:
-        v = check_right_column(recipients, right)
-        n = np.bincount(t_codes, weights=~np.isnan(v), minlength=n_terr).astype(np.int64)
-        k = np.bincount(t_codes, weights=v == 1, minlength=n_terr).astype(np.int64)
-        parts.append(pd.DataFrame({"territory": np.asarray(t_labels), "departement": np.asarray(d_labels)[first],
-                                   "right": right, "n_eligible": n, "n_takers": k, "n_non_takers": n - k}))
-    return pd.concat(parts, ignore_index=True).sort_values("territory", kind="stable", ignore_index=True)
+    cells = counts_table(count_territories(recipients, rights, territory=territory, departement=departement),
+                         rights, territory=territory, departement=departement)
+    return cells.assign(n_non_takers=cells["n_eligible"] - cells["n_takers"])
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

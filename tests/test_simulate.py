@@ -214,7 +214,8 @@ def test_written_files_read_back(tmp_path):
 
 
 def test_parquet_roundtrip(tmp_path):
-    pytest.importorskip("pyarrow")
+    import pyarrow  # noqa: F401  (in the test extra: a missing one fails, never skips)
+
     p = simulate_population(20, seed=2)
     p.write(tmp_path, "parquet")
     r = read_table(tmp_path / "recipients.parquet")

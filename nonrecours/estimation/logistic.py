@@ -84,13 +84,17 @@ class LogisticResult:
 
     def term_tests(self) -> pd.DataFrame:
         r"""Wald test of each term (R's ``regTermTest(model, ~term)``): :math:`F = \hat\beta_T^\top V_T^{-1}\hat\beta_T / k`
-        on :math:`F(k, df)`. Columns: term, F, ndf, ddf, p_value."""
+        on :math:`F(k, df)`. Columns: term, F, ndf, ddf, p_value (NaN where the term's design
+        covariance is singular)."""
         rows = []
         for j, label in enumerate(self.terms, start=1):  # loop over model terms (a handful)
             idx = np.flatnonzero(self.assign == j)
             b = self.coef[idx]
             V = self.vcov[np.ix_(idx, idx)]
-            chisq = float(b @ np.linalg.solve(V, b))
+            try:
+                chisq = float(b @ np.linalg.solve(V, b))
+            except np.linalg.LinAlgError:  # singular term covariance (R's solve stops): no test, as svychisq here
+                chisq = np.nan
             k = idx.size
             F = chisq / k
             rows.append((label, F, float(k), self.df, float(sps.f.sf(F, k, self.df))))

@@ -72,7 +72,7 @@ def measure(cwd: Path, sample: Path, out: Path, repeat: int) -> dict[str, object
     help_cmd = [sys.executable, "-m", "nonrecours", "--help"]
     sub_help_cmd = [sys.executable, "-m", "nonrecours", "estimate", "--help"]
     est_cmd = [sys.executable, "-m", "nonrecours", "estimate", str(sample), "--rights", "cmuc,acs,tpn,tss",
-               "--by", "territory", "--out", str(out)]
+               "--by", "territory", "--out", str(out), "--overwrite"]
     res: dict[str, object] = {}
     for name, cmd in (("help", help_cmd), ("estimate --help", sub_help_cmd), ("estimate", est_cmd)):
         runs = [_run(cmd, cwd) for _ in range(repeat)]

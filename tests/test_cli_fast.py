@@ -100,3 +100,48 @@ def test_replicate_progress_reaches_the_number_of_replicates():
     replicate_weights(design, "bootstrap", df["w"].to_numpy(), replicates=50, seed=1,
                       progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1] == (50, 50) and all(t == 50 for _, t in seen)
+
+
+def _small_sample(path):
+    rows = ["territory,stratum,psu,weight,cmuc,acs"]
+    for i in range(120):
+        rows.append(f"T{i % 3},S{i // 4 % 2},P{i // 4},{10 + i % 7},{i % 3 % 2},{'' if i % 5 == 0 else (i // 2) % 2}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_estimate_imports_neither_scipy_stats_nor_plotting(tmp_path):
+    """scipy.stats alone costs more than the whole estimation: the estimate path computes quantiles on
+    scipy.special (estimation._dist); a module importing scipy.stats at its top would bring it back."""
+    sample = _small_sample(tmp_path / "s.csv")
+    code = ("import sys\nfrom nonrecours.cli.main import app\n"
+            f"app(['estimate', {str(sample)!r}, '--rights', 'cmuc,acs', '--by', 'territory', '--out', "
+            f"{str(tmp_path / 'e.csv')!r}], standalone_mode=False)\n"
+            "print('LOADED', ' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split("LOADED", 1)[1].split())
+    assert (tmp_path / "e.csv").exists()
+    assert not {m for m in loaded if m == "scipy.stats" or m.startswith(("scipy.stats.", "matplotlib",
+                                                                          "statsmodels", "scipy.optimize"))}
+
+
+def test_quick_exit_keeps_outputs_messages_and_exit_codes(tmp_path):
+    """``estimate`` ends without interpreter teardown (cli.main.QUICK_EXIT): its table, its summary line on a
+    pipe and its exit codes are those of a normal exit."""
+    from nonrecours.cli.main import QUICK_EXIT, _command_name
+
+    assert "estimate" in QUICK_EXIT and "run" not in QUICK_EXIT and "validate" not in QUICK_EXIT
+    assert _command_name(["--version"]) is None and _command_name(["estimate", "--ci", "beta"]) == "estimate"
+    sample = _small_sample(tmp_path / "s.csv")
+    out = tmp_path / "e.csv"
+    cmd = [sys.executable, "-m", "nonrecours", "estimate", str(sample), "--rights", "cmuc,acs", "--by", "territory",
+           "--out", str(out)]
+    ok = subprocess.run(cmd, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("6 estimates of rate") and ok.stdout.endswith("\n")
+    assert out.read_text().count("\n") == 7  # header and 3 territories x 2 rights, flushed before exiting
+    again = subprocess.run(cmd, capture_output=True, text=True)  # the output exists: refused, exit 2, one line
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and again.stderr.startswith("error:")
+    usage = subprocess.run(cmd[:5] + ["--ci", "nope", "--out", str(tmp_path / "f.csv")], capture_output=True, text=True)
+    assert usage.returncode == 2 and "ci" in usage.stderr and usage.stderr.count("\n") == 1
+    assert not (tmp_path / "f.csv").exists()

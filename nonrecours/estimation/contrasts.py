@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from ..errors import OptionError, message
+from ._dist import t_ppf, t_sf
 from ..options import Adjust, check_option
 
 __all__ = ["adjust_p", "contrast"]
@@ -108,7 +108,7 @@ def contrast(result, coefficients: Mapping[object, float] | Mapping[str, Mapping
     df = np.full(len(named), result.design_df if result.df_rule != "inf" else np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = est / se
-        q = sps.t.ppf(0.5 + result.level / 2, df)
-        p = 2 * sps.t.sf(np.abs(t), df)
+        q = t_ppf(0.5 + result.level / 2, df)
+        p = 2 * t_sf(np.abs(t), df)
     return pd.DataFrame({"contrast": [n for n, _ in named], "estimate": est, "se": se, "ci_low": est - q * se,
                          "ci_high": est + q * se, "df": df, "t": t, "p_value": p})

@@ -21,3 +21,18 @@ def test_mkdocs_build_strict(tmp_path):
     api = (tmp_path / "site" / "api" / "estimation" / "index.html").read_text(encoding="utf-8")
     assert "Parameters" in api and "estimate_rates" in api
     assert "arithmatex" in (tmp_path / "site" / "method" / "small-areas" / "index.html").read_text(encoding="utf-8")
+    territorial = (tmp_path / "site" / "api" / "territorial" / "index.html").read_text(encoding="utf-8")
+    # the docstrings' :math:`...` roles are typeset (MathJax on arithmatex spans), not shown as TeX source
+    assert ":math:" not in territorial and ".. math::" not in territorial
+    assert '<span class="arithmatex">\\(h(A) = A\\)</span>' in territorial
+
+
+def test_math_roles_hook_turns_rst_math_into_arithmatex():
+    sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+    try:
+        from math_roles import typeset
+    finally:
+        sys.path.pop(0)
+    html = "<p>a :math:<code>\\hat p</code> b</p><p>.. math:: x = \\frac{1}{2}\n</p>"
+    assert typeset(html) == ('<p>a <span class="arithmatex">\\(\\hat p\\)</span> b</p>'
+                             '<div class="arithmatex">\\[x = \\frac{1}{2}\\]</div>')

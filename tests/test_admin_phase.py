@@ -72,23 +72,28 @@ def test_eligibility_sql_matches_direct_rules():
     annual = rng.uniform(0.3, 2.0, n) * rule.cmuc_ceiling(size, overseas)
     q = np.column_stack([annual / 4] * 4)
     q[:50] = np.nan
+    # tenants without housing aid (no forfait logement) whose fiscal income per part is over the tariffs'
+    # threshold: the resource rules alone decide (the forfait and the fiscal route: test_admin_eligibility_rules)
     df = pd.DataFrame({"rec_id": [f"r{i}" for i in range(n)],
                        "commune": np.where(overseas, "97401", "75101"), "household_size": size,
                        **{f"resources_q{j + 1}": q[:, j] for j in range(4)},
                        "electricity_contract": (rng.random(n) < 0.9).astype(int),
-                       "gas_contract": (rng.random(n) < 0.4).astype(int)})
+                       "gas_contract": (rng.random(n) < 0.4).astype(int),
+                       "housing": "social", "housing_benefit": 0, "rfr_per_part": 1e6})
     out = assess_eligibility(df, rule)
-    # direct evaluation, independent of the SQL: scale 1, 1.5, 1.8, 2.1, then +0.4 a person
+    # direct evaluation, independent of the SQL: scale 1, 1.5, 1.8, 2.1, then +0.4 a person, rounded to the euro
     mult = np.select([size == 1, size == 2, size == 3], [1.0, 1.5, 1.8], 2.1 + 0.4 * (size - 4))
-    c = np.where(overseas, rule.cmuc_ceiling_overseas, rule.cmuc_ceiling_metropolitan) * mult
+    c = np.floor(np.where(overseas, rule.cmuc_ceiling_overseas, rule.cmuc_ceiling_metropolitan) * mult + 0.5)
     r = q.sum(axis=1)
     known = ~np.isnan(r)
     exp_cmuc = np.where(~known, "undetermined", np.where(r <= c, "eligible", "not_eligible"))
     exp_acs = np.where(~known, "undetermined", np.where((r > c) & (r <= 1.35 * c), "eligible", "not_eligible"))
-    exp_tpn = np.where(~known, "undetermined", np.where((r <= 1.35 * c) & (df["electricity_contract"] == 1),
-                                                         "eligible", "not_eligible"))
-    exp_tss = np.where(~known, "undetermined", np.where((r <= 1.35 * c) & (df["gas_contract"] == 1),
-                                                         "eligible", "not_eligible"))
+    # no contract decides first (no tariff without a supply contract, whatever the resources)
+    elec, gas = df["electricity_contract"].to_numpy() == 1, df["gas_contract"].to_numpy() == 1
+    exp_tpn = np.where(~elec, "not_eligible", np.where(~known, "undetermined",
+                                                        np.where(r <= 1.35 * c, "eligible", "not_eligible")))
+    exp_tss = np.where(~gas, "not_eligible", np.where(~known, "undetermined",
+                                                       np.where(r <= 1.35 * c, "eligible", "not_eligible")))
     assert (out["cmuc"].to_numpy() == exp_cmuc).all()
     assert (out["acs"].to_numpy() == exp_acs).all()
     assert (out["tpn"].to_numpy() == exp_tpn).all()

@@ -1,216 +1,199 @@
 """Eligibility for CMU-C, ACS and the energy social tariffs from resources and household size.
 
-The rules come from a rulebook (TOML, one entry per year, every figure with
-its legal source; the package ships :file:`rulebook/france.toml`, a user may
-pass their own). :func:`eligibility_sql` turns an entry into one SQL
-``CASE`` expression per right, run by :func:`nonrecours.admin.sql.run_sql`,
-so that any SQL engine evaluates the same rules.
+The rules come from a rulebook (:mod:`nonrecours.admin.rules`: TOML, one entry
+per year, every figure with its legal source; the package ships
+:file:`rulebook/france.toml`, a user may pass their own).
+:func:`eligibility_sql` turns an entry into one SQL ``CASE`` expression per
+right, run by :func:`nonrecours.admin.sql.run_sql`, so that any SQL engine
+evaluates the same rules, set-based (no per-row Python).
 
 Per recipient and right the result is ``eligible``, ``not_eligible`` or
-``undetermined`` (resources or household size missing), with the rule that
-decided.
+``undetermined`` (what a rule needs is missing), with the rule that decided
+(:data:`RULES`). A missing fact leaves a right undetermined only when it could
+change the outcome: a household whose housing is unknown but whose resources
+exceed the ceiling even without the forfait logement is not eligible.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError, OptionError, message
+from ..errors import InputError, message
+from .rules import HOUSING_TENURES, Rule, Rulebook, load_rulebook
 
 __all__ = ["Rule", "Rulebook", "load_rulebook", "eligibility_sql", "assess_eligibility", "STATUSES",
-           "RESOURCE_COLUMNS", "RULES"]
+           "RESOURCE_COLUMNS", "OPTIONAL_COLUMNS", "RULES"]
 
 STATUSES = ("eligible", "not_eligible", "undetermined")
 RESOURCE_COLUMNS = ("resources_q1", "resources_q2", "resources_q3", "resources_q4")
+#: Columns used when present (absent: missing for every row): tenure (:data:`~nonrecours.admin.rules.HOUSING_TENURES`),
+#: whether the household receives a personal housing aid (0/1), revenu fiscal de référence per part (euros).
+OPTIONAL_COLUMNS = ("housing", "housing_benefit", "rfr_per_part")
+_COMMON = ("commune_missing", "territory_not_covered")
+_MISSING = ("resources_missing", "household_size_missing", "housing_missing")
 #: The rules that can decide, per right.
 RULES = {
-    "cmuc": ("resources_missing", "household_size_missing", "under_cmuc_ceiling", "over_cmuc_ceiling"),
-    "acs": ("resources_missing", "household_size_missing", "in_acs_band", "under_cmuc_ceiling", "over_acs_ceiling"),
-    "tpn": ("resources_missing", "household_size_missing", "no_electricity_contract", "under_tariff_ceiling",
-            "over_tariff_ceiling"),
-    "tss": ("resources_missing", "household_size_missing", "no_gas_contract", "under_tariff_ceiling",
-            "over_tariff_ceiling"),
+    "cmuc": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "over_cmuc_ceiling"),
+    "acs": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "in_acs_band", "over_acs_ceiling"),
+    "tpn": (*_COMMON, "no_electricity_contract", *_MISSING, "fiscal_income_missing", "under_tariff_ceiling",
+            "under_fiscal_ceiling", "over_tariff_ceiling", "over_tariff_and_fiscal_ceilings"),
+    "tss": (*_COMMON, "no_gas_contract", *_MISSING, "fiscal_income_missing", "under_tariff_ceiling",
+            "under_fiscal_ceiling", "over_tariff_ceiling", "over_tariff_and_fiscal_ceilings"),
 }
-_REQUIRED = ("year", "cmuc_ceiling_metropolitan", "cmuc_ceiling_overseas", "cmuc_source", "overseas_source",
-             "acs_ratio", "acs_source", "tariff_ceiling", "tariff_source", "contract_source")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The rules of one year.
-
-    Attributes
-    ----------
-    year : int
-    cmuc_ceiling_metropolitan, cmuc_ceiling_overseas : float
-        CMU-C resource ceiling for one person, euros per year.
-    acs_ratio : float
-        ACS ceiling as a multiple of the CMU-C ceiling (1.35 from 2012).
-    tariff_ceiling : {"cmuc", "acs"}
-        Which ceiling the energy social tariffs use.
-    scale : tuple of float
-        Multipliers for households of 1, 2, ... persons; ``per_extra_person`` beyond.
-    per_extra_person : float
-    sources : dict of str to str
-        Legal source of each figure.
-    """
-
-    year: int
-    cmuc_ceiling_metropolitan: float
-    cmuc_ceiling_overseas: float
-    acs_ratio: float
-    tariff_ceiling: str
-    scale: tuple
-    per_extra_person: float
-    sources: dict
-
-    def multiplier(self, size: np.ndarray) -> np.ndarray:
-        """Household-size multiplier of the ceiling (``scale[size-1]``, then ``+ per_extra_person`` each)."""
-        size = np.asarray(size, dtype=float)
-        k = len(self.scale)
-        table = np.asarray(self.scale)
-        idx = np.clip(size, 1, k).astype(int) - 1
-        return table[idx] + self.per_extra_person * np.maximum(size - k, 0)
-
-    def cmuc_ceiling(self, size: np.ndarray, overseas: np.ndarray) -> np.ndarray:
-        """CMU-C ceiling of each household, euros per year."""
-        base = np.where(np.asarray(overseas, dtype=bool), self.cmuc_ceiling_overseas, self.cmuc_ceiling_metropolitan)
-        return base * self.multiplier(size)
-
-
-@dataclass(frozen=True)
-class Rulebook:
-    """Rules by year, with the file they came from."""
-
-    name: str
-    entries: dict
-    path: str
-
-    def entry(self, year: int) -> Rule:
-        """The rules of ``year``; an error names the years available."""
-        if year not in self.entries:
-            raise OptionError(message("no rules for this year in the rulebook", where="--year",
-                                      expected="one of " + ", ".join(map(str, sorted(self.entries))), found=str(year),
-                                      hint="choose a covered year or pass a rulebook with --rulebook"))
-        return self.entries[year]
-
-
-def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
-    """Read a rulebook (TOML); the package's French rulebook by default.
-
-    Every entry needs the keys of :data:`_REQUIRED`; every figure a ``*_source``.
-    Errors name the key path (``entry[2].acs_ratio``).
-    """
-    if path is None:
-        text = resources.files("nonrecours.admin").joinpath("rulebook/france.toml").read_text(encoding="utf-8")
-        where = "package rulebook"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(message("rulebook not found", where=f"--rulebook {str(p)!r}", hint="check the path"))
-        text = p.read_text(encoding="utf-8")
-        where = f"rulebook {str(p)!r}"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(message("invalid TOML", where=where, found=str(exc))) from None
-    scale = data.get("scale", {})
-    sizes = scale.get("sizes")
-    if (not isinstance(sizes, list) or not sizes or not all(isinstance(v, (int, float)) and v > 0 for v in sizes)
-            or not isinstance(scale.get("per_extra_person"), (int, float)) or "source" not in scale):
-        raise ConfigError(message("the household-size scale is incomplete", where=f"{where}, [scale]",
-                                  expected="sizes = [positive numbers], per_extra_person = number, source = text"))
-    entries = {}
-    for i, e in enumerate(data.get("entry", [])):
-        missing = [k for k in _REQUIRED if k not in e]
-        if missing:
-            raise ConfigError(message("rulebook entry incomplete", where=f"{where}, entry[{i}]",
-                                      expected="keys " + ", ".join(_REQUIRED), found="missing " + ", ".join(missing)))
-        for k in ("cmuc_ceiling_metropolitan", "cmuc_ceiling_overseas", "acs_ratio"):
-            if not isinstance(e[k], (int, float)) or isinstance(e[k], bool) or e[k] <= 0:
-                raise ConfigError(message("must be a positive number", where=f"{where}, entry[{i}].{k}",
-                                          found=repr(e[k])))
-        if e["tariff_ceiling"] not in ("cmuc", "acs"):
-            raise ConfigError(message("unknown tariff ceiling", where=f"{where}, entry[{i}].tariff_ceiling",
-                                      expected="'cmuc' or 'acs'", found=repr(e["tariff_ceiling"])))
-        entries[int(e["year"])] = Rule(
-            year=int(e["year"]), cmuc_ceiling_metropolitan=float(e["cmuc_ceiling_metropolitan"]),
-            cmuc_ceiling_overseas=float(e["cmuc_ceiling_overseas"]), acs_ratio=float(e["acs_ratio"]),
-            tariff_ceiling=e["tariff_ceiling"], scale=tuple(float(v) for v in sizes),
-            per_extra_person=float(scale["per_extra_person"]),
-            sources={k: e[k] for k in e if k.endswith("_source")} | {"scale": scale["source"]})
-    if not entries:
-        raise ConfigError(message("the rulebook has no entry", where=where, expected="[[entry]] tables, one per year"))
-    return Rulebook(name=str(data.get("name", "")), entries=entries, path=str(path or "package"))
 
 
 def _num(v: float) -> str:
     return repr(float(v))
 
 
+def _starts(prefixes: tuple) -> str:
+    return "(" + " or ".join(f"starts_with(commune, '{p}')" for p in prefixes) + ")" if prefixes else "false"
+
+
+def _by_size(values, k: str = "k") -> str:
+    """CASE on the forfait's size class ``k`` (1, 2, 3 = three or more persons)."""
+    return "case " + " ".join(f"when {k} = {i + 1} then {_num(v)}" for i, v in enumerate(values)) + " end"
+
+
+def _forfait_bounds(rule: Rule) -> tuple[str, str]:
+    """SQL of the smallest and largest forfait logement the household's known facts allow (annual euros)."""
+    if rule.rsa_base_amount is None:
+        return "0.0", "0.0"
+    amount = [12.0 * rule.rsa_base_amount * s for s in rule.rsa_household_scale]
+    aid = _by_size([a * r for a, r in zip(amount, rule.housing_benefit_rates)])
+    free = _by_size([a * r for a, r in zip(amount, rule.housed_free_rates)])
+    tenant = "housing in ('social', 'private_rental')"
+    owner = "housing in ('owner', 'housed_free')"
+    lo = (f"case when hb = 1 then {aid} when hb = 0 then (case when {owner} then {free} else 0.0 end) "
+          f"else (case when {owner} then least({aid}, {free}) else 0.0 end) end")
+    hi = (f"case when hb = 1 then {aid} when hb = 0 then (case when {tenant} then 0.0 else {free} end) "
+          f"else (case when {tenant} then {aid} else greatest({aid}, {free}) end) end")
+    return lo, hi
+
+
 def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     """SELECT statement giving, per row of ``table``, the status and deciding rule of each right.
 
-    The input columns: ``rec_id``, ``commune`` (overseas when it starts with
-    ``97``), ``household_size``, :data:`RESOURCE_COLUMNS`, ``electricity_contract``,
-    ``gas_contract``. Output: ``rec_id``, ``resources``, ``ceiling_cmuc`` and
-    for each right ``<right>`` (status) and ``<right>_rule``.
+    The input columns: ``rec_id``, ``commune`` (text), ``household_size``,
+    :data:`RESOURCE_COLUMNS`, ``electricity_contract``, ``gas_contract`` and
+    :data:`OPTIONAL_COLUMNS` (:func:`assess_eligibility` adds the absent ones,
+    empty). Output: ``rec_id``, ``resources`` (the sum of the quarters),
+    ``forfait_logement`` (empty when the housing facts leave it open),
+    ``ceiling_cmuc``, ``ceiling_acs``, and for each right ``<right>`` (status)
+    and ``<right>_rule``.
 
     Notes
     -----
-    With ``R`` the sum of the four quarters, ``C = base * m(size)`` (``base``
-    metropolitan or overseas, ``m`` the household scale): CMU-C iff ``R <= C``;
-    ACS iff ``C < R <= acs_ratio * C``; TPN (TSS) iff ``R <=`` the tariff
-    ceiling and the household holds an electricity (gas) contract.
+    With ``R`` the sum of the four quarters plus the forfait logement ``L``
+    (housing aid: ``12 * rsa * s_k * a_k``; owner without aid or housed free:
+    ``12 * rsa * s_k * f_k``; tenant without aid: 0; ``k`` = household size
+    capped at 3), ``C`` the household's CMU-C ceiling ``base * m(size)``
+    (``base`` metropolitan or overseas by commune prefix, ``m`` the household
+    scale; rounded to the euro when the rulebook says so) and ``A =
+    acs_ratio * C``: CMU-C iff ``R <= C``; ACS iff ``C < R <= A``; TPN (TSS)
+    iff the household holds an electricity (gas) contract and ``R <=`` the
+    tariff ceiling (``C`` or ``A``) or its revenu fiscal de référence per part
+    is at most the fiscal ceiling. Where ``L`` is unknown, ``R`` is bounded by
+    the smallest and largest forfait the known facts allow; the right is
+    decided when both bounds agree, else undetermined (``housing_missing``).
+    Communes under ``cmuc_not_applicable_prefixes`` are not eligible for
+    CMU-C and ACS; under ``not_covered_prefixes`` every right is undetermined.
+    Rules are tried in the order of :data:`RULES`: territory, contract, then
+    missing facts, then the ceilings.
     """
     k = len(rule.scale)
-    mult = ("case " + " ".join(f"when household_size = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
-            + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (household_size - {k}) end")
-    base = (f"case when starts_with(cast(commune as varchar), '97') then {_num(rule.cmuc_ceiling_overseas)} "
-            f"else {_num(rule.cmuc_ceiling_metropolitan)} end")
+    mult = ("case " + " ".join(f"when n = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
+            + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (n - {k}) end")
     res = " + ".join(f"cast({c} as double)" for c in RESOURCE_COLUMNS)
-    tariff = "c" if rule.tariff_ceiling == "cmuc" else f"c * {_num(rule.acs_ratio)}"
-    und = ("when r is null then 'undetermined' ", "when household_size is null or household_size < 1 then 'undetermined' ")
-    und_rule = ("when r is null then 'resources_missing' ",
-                "when household_size is null or household_size < 1 then 'household_size_missing' ")
+    c_raw = f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})"
+    c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
+    lo, hi = _forfait_bounds(rule)
+    fiscal = rule.tariff_fiscal_ceiling is not None
+    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"
+           if fiscal else "null")
+    tariff = "c" if rule.tariff_ceiling == "cmuc" else "a"
 
-    def right(status_cases: list[tuple[str, str, str]]) -> tuple[str, str]:
-        s = "case " + "".join(und) + " ".join(f"when {cond} then '{st}'" for cond, st, _ in status_cases) + " end"
-        r_ = "case " + "".join(und_rule) + " ".join(f"when {cond} then '{ru}'" for cond, _, ru in status_cases) + " end"
+    def case(rows: list[tuple[str, str, str]]) -> tuple[str, str]:
+        s = "case " + " ".join(f"when {cond} then '{st}'" for cond, st, _ in rows) + " end"
+        r_ = "case " + " ".join(f"when {cond} then '{ru}'" for cond, _, ru in rows) + " end"
         return s, r_
 
+    head = [("commune is null", "undetermined", "commune_missing"),
+            ("nc", "undetermined", "territory_not_covered")]
+    missing = [("r is null", "undetermined", "resources_missing"),
+               ("n is null or n < 1", "undetermined", "household_size_missing")]
+    na = [("na", "not_eligible", "not_applicable_territory")]
+
+    def tariff_rows(contract: str, no_contract: str) -> list[tuple[str, str, str]]:
+        known = "r is not null and n >= 1"
+        rows = [*head, (f"{contract} = 0", "not_eligible", no_contract),
+                (f"{known} and rhi <= {tariff}", "eligible", "under_tariff_ceiling")]
+        if fiscal:
+            rows += [("rfr <= fis", "eligible", "under_fiscal_ceiling"),
+                     (f"{known} and rlo > {tariff} and rfr > fis", "not_eligible", "over_tariff_and_fiscal_ceilings")]
+        else:
+            rows += [(f"{known} and rlo > {tariff}", "not_eligible", "over_tariff_ceiling")]
+        rows += missing
+        if fiscal:
+            rows += [(f"rlo > {tariff}", "undetermined", "fiscal_income_missing")]
+        return rows + [("true", "undetermined", "housing_missing")]
+
     rights = {
-        "cmuc": right([("r <= c", "eligible", "under_cmuc_ceiling"), ("true", "not_eligible", "over_cmuc_ceiling")]),
-        "acs": right([("r <= c", "not_eligible", "under_cmuc_ceiling"),
-                      (f"r <= c * {_num(rule.acs_ratio)}", "eligible", "in_acs_band"),
-                      ("true", "not_eligible", "over_acs_ceiling")]),
-        "tpn": right([(f"r > {tariff}", "not_eligible", "over_tariff_ceiling"),
-                      ("coalesce(electricity_contract, 0) = 0", "not_eligible", "no_electricity_contract"),
-                      ("true", "eligible", "under_tariff_ceiling")]),
-        "tss": right([(f"r > {tariff}", "not_eligible", "over_tariff_ceiling"),
-                      ("coalesce(gas_contract, 0) = 0", "not_eligible", "no_gas_contract"),
-                      ("true", "eligible", "under_tariff_ceiling")]),
+        "cmuc": case([*head, *na, *missing, ("rhi <= c", "eligible", "under_cmuc_ceiling"),
+                      ("rlo > c", "not_eligible", "over_cmuc_ceiling"), ("true", "undetermined", "housing_missing")]),
+        "acs": case([*head, *na, *missing, ("rhi <= c", "not_eligible", "under_cmuc_ceiling"),
+                     ("rlo > a", "not_eligible", "over_acs_ceiling"),
+                     ("rlo > c and rhi <= a", "eligible", "in_acs_band"), ("true", "undetermined", "housing_missing")]),
+        "tpn": case(tariff_rows("elec", "no_electricity_contract")),
+        "tss": case(tariff_rows("gas", "no_gas_contract")),
     }
     cols = ",\n  ".join(f"{s} as {name},\n  {r_} as {name}_rule" for name, (s, r_) in rights.items())
-    return (f"with base as (select rec_id, commune, household_size, electricity_contract, gas_contract, "
-            f"{res} as r, ({base}) * ({mult}) as c from {table})\n"
-            f"select rec_id, r as resources, c as ceiling_cmuc,\n  {cols}\nfrom base")
+    return (f"with b as (select rec_id, cast(commune as varchar) as commune, household_size as n, {res} as r, "
+            f"cast(housing as varchar) as housing, cast(housing_benefit as double) as hb, "
+            f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
+            f"coalesce(gas_contract, 0) as gas from {table}),\n"
+            f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, {_starts(rule.cmuc_not_applicable_prefixes)} as na, "
+            f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
+            f"f as (select *, {c_expr} as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
+            f"d as (select *, {_num(rule.acs_ratio)} * c as a, r + flo as rlo, r + fhi as rhi from f)\n"
+            f"select rec_id, r as resources, case when flo = fhi then flo end as forfait_logement, "
+            f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d")
 
 
 def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "duckdb") -> pd.DataFrame:
     """Eligibility of each recipient for each right (see :func:`eligibility_sql`), in input order.
 
+    Parameters
+    ----------
+    recipients : DataFrame
+        ``rec_id``, ``commune``, ``household_size``, :data:`RESOURCE_COLUMNS`,
+        ``electricity_contract``, ``gas_contract``; when present,
+        :data:`OPTIONAL_COLUMNS` (an absent one is missing for every row: the
+        rights it could change are undetermined, with the rule named).
+    rule : Rule
+        One year of a rulebook (``load_rulebook().entry(year)``).
+
     Raises
     ------
     InputError
-        A needed column is missing, or ``rec_id`` is not unique (counts, never values).
+        A needed column is missing, ``rec_id`` is not unique, or an optional
+        column holds values outside its domain (counts, never values).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"rec_id": ["a", "b"], "commune": ["75101", "97411"], "household_size": [1, 1],
+    ...                    **{c: [2000.0, 2200.0] for c in RESOURCE_COLUMNS}, "electricity_contract": [1, 1],
+    ...                    "gas_contract": [0, 0], "housing": ["social", "owner"], "housing_benefit": [1, 0]})
+    >>> out = assess_eligibility(df, load_rulebook().entry(2015))
+    >>> out[["forfait_logement", "ceiling_cmuc"]].round(2).to_numpy().tolist()
+    [[754.79, 8645.0], [754.79, 9621.0]]
+    >>> out[["cmuc", "acs", "cmuc_rule"]].to_numpy().tolist()
+    [['not_eligible', 'eligible', 'over_cmuc_ceiling'], ['eligible', 'not_eligible', 'under_cmuc_ceiling']]
+
+    The first household (8,000 euros) is over the CMU-C ceiling of 8,645 euros
+    once its housing aid counts as a forfait of 754.79 euros; the second, in
+    La Réunion, is under the overseas ceiling.
     """
     from .._checks import check_columns
     from .sql import run_sql
@@ -221,6 +204,27 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "d
     if dup.any():
         raise InputError(message("record ids are not unique", where="recipients file, column 'rec_id'",
                                  found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
-    data = recipients[need].assign(commune=recipients["commune"].astype("str"))
+    n = len(recipients)
+    housing = (recipients["housing"].astype("object").where(recipients["housing"].notna(), None)
+               if "housing" in recipients else pd.Series([None] * n, index=recipients.index, dtype="object"))
+    bad = housing.notna() & ~housing.isin(HOUSING_TENURES)
+    if bad.any():
+        raise InputError(message("unknown housing tenure", where="recipients file, column 'housing'",
+                                 expected=", ".join(HOUSING_TENURES) + " or empty", found=f"{int(bad.sum())} rows"))
+    numeric = {}
+    for col, allowed in (("housing_benefit", (0, 1)), ("rfr_per_part", None)):
+        if col not in recipients:
+            numeric[col] = np.full(n, np.nan)
+            continue
+        v = pd.to_numeric(recipients[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        wrong = np.isnan(v) & recipients[col].notna().to_numpy()
+        if allowed is not None:
+            wrong |= ~np.isnan(v) & ~np.isin(v, allowed)
+        if wrong.any():
+            raise InputError(message("invalid values", where=f"recipients file, column {col!r}",
+                                     expected="0, 1 or empty" if allowed else "a number of euros or empty",
+                                     found=f"{int(wrong.sum())} rows"))
+        numeric[col] = v
+    data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric)
     out = run_sql(eligibility_sql(rule, "recipients"), {"recipients": data}, engine=engine)
     return out.set_index("rec_id").reindex(recipients["rec_id"]).reset_index()

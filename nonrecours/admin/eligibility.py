@@ -60,9 +60,8 @@ def _forfait_bounds(rule: Rule) -> tuple[str, str]:
     """SQL of the smallest and largest forfait logement the household's known facts allow (annual euros)."""
     if rule.rsa_base_amount is None:
         return "0.0", "0.0"
-    amount = [12.0 * rule.rsa_base_amount * s for s in rule.rsa_household_scale]
-    aid = _by_size([a * r for a, r in zip(amount, rule.housing_benefit_rates)])
-    free = _by_size([a * r for a, r in zip(amount, rule.housed_free_rates)])
+    aid = _by_size(rule.forfait_table("housing_benefit"))
+    free = _by_size(rule.forfait_table("housed_free"))
     tenant = "housing in ('social', 'private_rental')"
     owner = "housing in ('owner', 'housed_free')"
     lo = (f"case when hb = 1 then {aid} when hb = 0 then (case when {owner} then {free} else 0.0 end) "
@@ -86,9 +85,9 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     Notes
     -----
     With ``R`` the sum of the four quarters plus the forfait logement ``L``
-    (housing aid: ``12 * rsa * s_k * a_k``; owner without aid or housed free:
-    ``12 * rsa * s_k * f_k``; tenant without aid: 0; ``k`` = household size
-    capped at 3), ``C`` the household's CMU-C ceiling ``base * m(size)``
+    (housing aid: ``12 * round(rsa * s_k * a_k, 2)``, a monthly amount rounded
+    to the cent; owner without aid or housed free: ``f_k`` instead of ``a_k``;
+    tenant without aid: 0; ``k`` = household size capped at 3), ``C`` the household's CMU-C ceiling ``base * m(size)``
     (``base`` metropolitan or overseas by commune prefix, ``m`` the household
     scale; rounded to the euro when the rulebook says so) and ``A =
     acs_ratio * C``: CMU-C iff ``R <= C``; ACS iff ``C < R <= A``; TPN (TSS)
@@ -100,12 +99,14 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     Communes under ``cmuc_not_applicable_prefixes`` are not eligible for
     CMU-C and ACS; under ``not_covered_prefixes`` every right is undetermined.
     Rules are tried in the order of :data:`RULES`: territory, contract, then
-    missing facts, then the ceilings.
+    missing facts, then the ceilings. Amounts are compared to the cent
+    (resources, forfait and ceilings rounded to the cent), so that a household
+    exactly at its ceiling is eligible whatever the floating-point noise.
     """
     k = len(rule.scale)
     mult = ("case " + " ".join(f"when n = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
             + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (n - {k}) end")
-    res = " + ".join(f"cast({c} as double)" for c in RESOURCE_COLUMNS)
+    res = "round(" + " + ".join(f"cast({c} as double)" for c in RESOURCE_COLUMNS) + ", 2)"
     c_raw = f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})"
     c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
     lo, hi = _forfait_bounds(rule)
@@ -155,8 +156,9 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
             f"coalesce(gas_contract, 0) as gas from {table}),\n"
             f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, {_starts(rule.cmuc_not_applicable_prefixes)} as na, "
             f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
-            f"f as (select *, {c_expr} as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
-            f"d as (select *, {_num(rule.acs_ratio)} * c as a, r + flo as rlo, r + fhi as rhi from f)\n"
+            f"f as (select *, round({c_expr}, 2) as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
+            f"d as (select *, round({_num(rule.acs_ratio)} * c, 2) as a, round(r + flo, 2) as rlo, "
+            f"round(r + fhi, 2) as rhi from f)\n"
             f"select rec_id, r as resources, case when flo = fhi then flo end as forfait_logement, "
             f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d")
 
@@ -187,12 +189,12 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "d
     ...                    "gas_contract": [0, 0], "housing": ["social", "owner"], "housing_benefit": [1, 0]})
     >>> out = assess_eligibility(df, load_rulebook().entry(2015))
     >>> out[["forfait_logement", "ceiling_cmuc"]].round(2).to_numpy().tolist()
-    [[754.79, 8645.0], [754.79, 9621.0]]
+    [[754.8, 8645.0], [754.8, 9621.0]]
     >>> out[["cmuc", "acs", "cmuc_rule"]].to_numpy().tolist()
     [['not_eligible', 'eligible', 'over_cmuc_ceiling'], ['eligible', 'not_eligible', 'under_cmuc_ceiling']]
 
     The first household (8,000 euros) is over the CMU-C ceiling of 8,645 euros
-    once its housing aid counts as a forfait of 754.79 euros; the second, in
+    once its housing aid counts as a forfait of 754.80 euros (12 x 62.90); the second, in
     La Réunion, is under the overseas ceiling.
     """
     from .._checks import check_columns

@@ -42,6 +42,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -123,6 +124,20 @@ class Rule:
         c = base * self.multiplier(size)
         return np.floor(c + 0.5) if self.rounding == "euro" else c
 
+    def forfait_table(self, kind: str) -> tuple:
+        """Annual forfait logement of households of 1, 2, 3+ persons: ``kind`` ``"housing_benefit"`` or ``"housed_free"``.
+
+        ``12 * round(rsa_base_amount * rsa_household_scale[k] * rate[k], 2)``:
+        the forfait is a monthly amount (CSS R. 861-5: "évalués mensuellement"),
+        rounded to the cent (half up) as the published amounts are.
+        """
+        if self.rsa_base_amount is None:
+            return (0.0, 0.0, 0.0)
+        rates = self.housing_benefit_rates if kind == "housing_benefit" else self.housed_free_rates
+        cent = Decimal("0.01")
+        return tuple(12.0 * float((Decimal(repr(self.rsa_base_amount)) * Decimal(repr(s)) * Decimal(repr(r)))
+                                  .quantize(cent, ROUND_HALF_UP)) for s, r in zip(self.rsa_household_scale, rates))
+
     def forfait_logement(self, size: np.ndarray, housing: np.ndarray, housing_benefit: np.ndarray) -> np.ndarray:
         """Annual forfait logement of each household (0 for tenants without housing aid).
 
@@ -131,14 +146,11 @@ class Rule:
         housed free get the ``housed_free_rates``.
         """
         size = np.asarray(size, dtype=float)
-        if self.rsa_base_amount is None:
-            return np.zeros(size.shape)
         idx = np.clip(size, 1, 3).astype(int) - 1
-        amount = 12.0 * self.rsa_base_amount * np.asarray(self.rsa_household_scale)[idx]
         aid = np.asarray(housing_benefit) == 1
         free = np.isin(np.asarray(housing, dtype=object), ("owner", "housed_free"))
-        return np.where(aid, amount * np.asarray(self.housing_benefit_rates)[idx],
-                        np.where(free, amount * np.asarray(self.housed_free_rates)[idx], 0.0))
+        return np.where(aid, np.asarray(self.forfait_table("housing_benefit"))[idx],
+                        np.where(free, np.asarray(self.forfait_table("housed_free"))[idx], 0.0))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ into the separate files a statistician receives:
   or uncertified for a share ``number_missing_rate``), surname, first name,
   birth date, sex, commune, address coordinates (Lambert-93 ``x``/``y`` in
   mainland France, WGS84 ``lon``/``lat`` overseas), benefit, household size
-  and composition, quarterly resources of the reference year, and whether the
+  and composition, quarterly resources of the reference year, whether the
   household holds an electricity or a gas contract (from the suppliers'
-  delivery-point files);
+  delivery-point files), its tenure (``housing``) and whether it receives a
+  housing aid (``housing_benefit``);
 * the health insurance's CMU-C/ACS file (``health``): number, names, birth
   date, commune, right and dates, for every recipient who took a right plus
   ``health_extra_ratio`` times as many other beneficiaries;
@@ -91,6 +92,12 @@ class SourceParams:
         Share of QPV residents whose address lies exactly on the QPV contour (0.002).
     year : int
         Reference year of the resources (2015).
+    housing_benefit_rate : 3 floats
+        Share of households receiving a personal housing aid, by tenure
+        (social, private rental, owner): (0.87, 0.87, 0.20). DREES (BMS 2012 and
+        enquête Logement 2013): 77 % of minimum-income recipients in their own
+        dwelling receive one, 87 % of the tenants, who are 85 % of them; the
+        owners' 20 % follows. Their resources carry the forfait logement.
     """
 
     number_missing_rate: float = 0.05
@@ -105,6 +112,7 @@ class SourceParams:
     supplier_extra_ratio: float = 0.5
     boundary_rate: float = 0.002
     year: int = 2015
+    housing_benefit_rate: tuple = (0.87, 0.87, 0.20)
 
     def __post_init__(self) -> None:
         from ..simulate.params import _check_range
@@ -114,6 +122,8 @@ class SourceParams:
             _check_range(name, getattr(self, name), 0.0, 1.0)
         for name in ("health_extra_ratio", "supplier_extra_ratio"):
             _check_range(name, getattr(self, name), 0.0, 100.0)
+        for j, v in enumerate(self.housing_benefit_rate):
+            _check_range(f"housing_benefit_rate[{j}]", v, 0.0, 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +240,12 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     from ..simulate.params import SimulationParams
     ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
     housing = r["housing"].cat.codes.to_numpy()
+    # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the
+    # resources (R. 861-5, R. 861-7 CSS): the file's quarters carry the placed amount minus the forfait
+    tenure = r["housing"].astype(str).to_numpy()
+    aid = rng.spawn(1)[0].random(n) < np.asarray(params.housing_benefit_rate)[housing]
+    forfait = rule.forfait_logement(size, tenure, aid.astype(int))
+    quarters = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
     health_elig = elig["cmuc"] | elig["acs"]
     electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
     gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
@@ -255,7 +271,8 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
             "lon": copy["lon"], "lat": copy["lat"], "benefit": benefit[m], "household_size": size[m],
             "n_adults": adults[m], "n_children": kids[m],
             **{f"resources_q{j + 1}": quarters[m, j] for j in range(4)},
-            "electricity_contract": electricity[m].astype(np.int8), "gas_contract": gas[m].astype(np.int8)})
+            "electricity_contract": electricity[m].astype(np.int8), "gas_contract": gas[m].astype(np.int8),
+            "housing": tenure[m], "housing_benefit": aid[m].astype(np.int8)})
         errors[org] = errs
 
     # --- right sources -----------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ def test_eligibility_recovers_simulated_truth(small):
     # (the tariffs stay open over the resource ceiling: the files carry no fiscal income)
     assert "housing_missing" not in set(out["cmuc_rule"]) | set(out["acs_rule"])
     for right in ("tpn", "tss"):
-        assert set(out.loc[det & (out[right] == "undetermined").to_numpy(), f"{right}_rule"]) <= {"fiscal_income_missing"}
+        open_ = det & (out[right] == "undetermined").to_numpy()
+        assert set(out.loc[open_, f"{right}_rule"]) <= {"fiscal_income_missing"}
     # Mayotte: the population simulator grants CMU-C/ACS there, the law did not (rule not_applicable_territory)
     mayotte = left["commune"].astype(str).str.startswith("976").to_numpy()
     for right in ("cmuc", "acs", "tpn", "tss"):

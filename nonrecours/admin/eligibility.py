@@ -87,9 +87,10 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     With ``R`` the sum of the four quarters plus the forfait logement ``L``
     (housing aid: ``12 * round(rsa * s_k * a_k, 2)``, a monthly amount rounded
     to the cent; owner without aid or housed free: ``f_k`` instead of ``a_k``;
-    tenant without aid: 0; ``k`` = household size capped at 3), ``C`` the household's CMU-C ceiling ``base * m(size)``
-    (``base`` metropolitan or overseas by commune prefix, ``m`` the household
-    scale; rounded to the euro when the rulebook says so) and ``A =
+    tenant without aid: 0; ``k`` = household size capped at 3), ``C`` the
+    household's CMU-C ceiling ``base * m(size)`` (``base`` metropolitan or
+    overseas by commune prefix, ``m`` the household scale; rounded to the euro
+    when the rulebook says so) and ``A =
     acs_ratio * C``: CMU-C iff ``R <= C``; ACS iff ``C < R <= A``; TPN (TSS)
     iff the household holds an electricity (gas) contract and ``R <=`` the
     tariff ceiling (``C`` or ``A``) or its revenu fiscal de référence per part
@@ -107,7 +108,8 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     mult = ("case " + " ".join(f"when n = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
             + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (n - {k}) end")
     res = "round(" + " + ".join(f"cast({c} as double)" for c in RESOURCE_COLUMNS) + ", 2)"
-    c_raw = f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})"
+    c_raw = (f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} "
+             f"else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})")
     c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
     lo, hi = _forfait_bounds(rule)
     fiscal = rule.tariff_fiscal_ceiling is not None
@@ -154,7 +156,8 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
             f"cast(housing as varchar) as housing, cast(housing_benefit as double) as hb, "
             f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
             f"coalesce(gas_contract, 0) as gas from {table}),\n"
-            f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, {_starts(rule.cmuc_not_applicable_prefixes)} as na, "
+            f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, "
+            f"{_starts(rule.cmuc_not_applicable_prefixes)} as na, "
             f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
             f"f as (select *, round({c_expr}, 2) as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
             f"d as (select *, round({_num(rule.acs_ratio)} * c, 2) as a, round(r + flo, 2) as rlo, "

@@ -125,7 +125,7 @@ class Rule:
         return np.floor(c + 0.5) if self.rounding == "euro" else c
 
     def forfait_table(self, kind: str) -> tuple:
-        """Annual forfait logement of households of 1, 2, 3+ persons: ``kind`` ``"housing_benefit"`` or ``"housed_free"``.
+        """Annual forfait logement of households of 1, 2, 3+ persons (``"housing_benefit"`` or ``"housed_free"``).
 
         ``12 * round(rsa_base_amount * rsa_household_scale[k] * rate[k], 2)``:
         the forfait is a monthly amount (CSS R. 861-5: "évalués mensuellement"),
@@ -239,7 +239,8 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
         if missing:
             raise ConfigError(message("forfait logement without its sources", where=fw,
                                       found="missing " + ", ".join(missing)))
-    common_sources = ({"scale": scale["source"]} | ({"rounding": scale["rounding_source"]} if rounding != "none" else {})
+    common_sources = ({"scale": scale["source"]}
+                      | ({"rounding": scale["rounding_source"]} if rounding != "none" else {})
                       | {f"territory_{k}": v for k, v in terr.items() if k.endswith("_source")}
                       | {f"forfait_{k}": v for k, v in (fl or {}).items() if k.endswith("_source")})
     entries = {}

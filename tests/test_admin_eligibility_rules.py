@@ -278,3 +278,19 @@ def test_user_rulebook_errors_name_the_key(tmp_path, extra, entry_extra, where):
         return
     with pytest.raises(ConfigError, match=where):
         load_rulebook(_write(tmp_path, extra, entry_extra))
+
+
+def test_simulated_sources_carry_housing_and_aid_rates():
+    from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+    from nonrecours.simulate import simulate_population
+
+    src = simulate_sources(simulate_population(3, seed=5), seed=6)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    assert set(left["housing"]) <= {"social", "private_rental", "owner"}
+    aid = left["housing_benefit"].to_numpy() == 1
+    tenant = left["housing"].isin(["social", "private_rental"]).to_numpy()
+    # seeded draw; tolerances about 4 standard errors (about 1,700 tenants, 440 owners)
+    rates = SourceParams().housing_benefit_rate
+    assert abs(aid[tenant].mean() - rates[0]) < 0.03
+    assert abs(aid[~tenant].mean() - rates[2]) < 0.08
+    assert (left[list(RESOURCE_COLUMNS)].dropna() > 0).all().all()  # the forfait never makes resources negative

@@ -26,7 +26,7 @@ counts are at least ``min_cell``, which narrows the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,8 @@ def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.n
     supp = np.asarray(suppressed, dtype=bool).copy()
     group = np.asarray(group, dtype=np.int64)
     n_groups = int(group.max()) + 1 if group.size else 0
+    if active is not None:  # groups without cells may follow the last one that has some
+        n_groups = max(n_groups, len(active))
     if active is None:
         active = np.ones(n_groups, dtype=bool)
     k = np.bincount(group, weights=supp, minlength=n_groups)
@@ -145,7 +147,9 @@ def _rate(k: np.ndarray, n: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: str = "territory",
-                         departement: str = "departement") -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+                         departement: str = "departement", forced: np.ndarray | None = None,
+                         forced_totals: Collection[tuple[str | None, str]] = (),
+                         margins: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Primary and secondary suppression of an aggregated territory x right table of counts.
 
     Parameters
@@ -156,6 +160,17 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         their difference). A territory lies in one département.
     min_cell : int
         A figure built from fewer individuals is not published (default 11).
+    forced : ndarray of bool, optional
+        Cells suppressed whatever their counts (treated as primary), e.g. the
+        cells suppressed in another year of a series, so that every year has
+        the same pattern (:func:`nonrecours.territorial.admin_series.admin_series`).
+    forced_totals : collection of (departement or None, right)
+        Totals suppressed whatever their counts: a département x right total,
+        or the national total of a right (``None``).
+    margins : sequence of str
+        Columns of ``cells`` constant within a territory (e.g. ``is_qpv``)
+        whose totals per value x right are published elsewhere (QPV vs rest):
+        the cells of each such group are protected against their total too.
 
     Returns
     -------
@@ -165,7 +180,10 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         counts and rate missing where suppressed. Rows in the order given.
     totals : DataFrame
         ``level`` (``departement`` or ``national``), ``departement`` (empty for
-        the national rows), ``right``, the three counts, ``rate``, ``status``.
+        the national rows), ``right``, the three counts, ``rate``, ``status``;
+        with ``margins``, rows whose ``level`` is the margin's name and a column
+        of that name holding its value (e.g. ``level = "is_qpv"``, ``is_qpv = 1``):
+        a caller publishes a margin total only where its ``status`` is ``published``.
     rule : ndarray of str
         Per cell of ``table``: ``primary``, ``secondary`` or ``published``
         (for the producer; not to be published).
@@ -180,7 +198,10 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     with it; if no completion protects them, the national total is
     suppressed), then the suppressed cells of each published département
     total are completed against it, smallest eligible counts first (ties by
-    territory code). Hundepool et al. (2012), *Statistical Disclosure
+    territory code). With ``margins``, the cells of each margin value x
+    right are completed against that total as well, and the passes over
+    départements and margins repeat until no cell is added (suppressions only
+    grow, so a few passes). Hundepool et al. (2012), *Statistical Disclosure
     Control*, sections 4.2-4.3.
 
     Examples
@@ -229,19 +250,60 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     dtot = np.stack([np.bincount(dgrp, weights=c, minlength=nr * nd) for c in counts.T], axis=1).astype(np.int64)
     dexists = np.bincount(dgrp, minlength=nr * nd) > 0
     ntot = np.stack([np.bincount(r_code, weights=c, minlength=nr) for c in counts.T], axis=1).astype(np.int64)
-    # primary
+    # primary (and forced: suppressed in another year of a series)
     cell_p = (counts < m).any(axis=1)
+    if forced is not None:
+        cell_p |= np.asarray(forced, dtype=bool)
     dep_p = dexists & (dtot < m).any(axis=1)
     nat_p = (ntot < m).any(axis=1)
+    d_pos = {str(v): i for i, v in enumerate(d_lab)}
+    r_pos = {str(v): i for i, v in enumerate(r_lab)}
+    for dep_key, right_key in forced_totals:
+        if str(right_key) in r_pos and dep_key is None:
+            nat_p[r_pos[str(right_key)]] = True
+        elif str(right_key) in r_pos and str(dep_key) in d_pos:
+            j = r_pos[str(right_key)] * nd + d_pos[str(dep_key)]
+            dep_p[j] |= dexists[j]
     # départements against the nation: groups = rights, over the département x right totals that exist
     dsel = np.flatnonzero(dexists)
     dep_s = np.zeros(nr * nd, dtype=bool)
     dep_s[dsel], exhausted = complete_suppression(dtot[dsel], dep_p[dsel], dsel // nd, dtot[dsel, 0], m,
                                                   active=~nat_p)
     nat_s = nat_p | exhausted
-    # territories against their département: a suppressed département takes all its cells
-    cell_s0 = cell_p | dep_s[dgrp]
-    cell_s, _ = complete_suppression(counts, cell_s0, dgrp, E * (len(t_lab) + 1) + t_code, m, active=~dep_s)
+    # margins (e.g. QPV vs rest): value x right totals, a partition of each national total
+    margs = []
+    for col in margins:
+        if col not in cells.columns:
+            raise InputError(message("missing margin column", where=source, found=repr(col)))
+        m_code, m_lab = pd.factorize(cells[col].astype(str), sort=True)
+        if (m_code < 0).any() or pd.DataFrame({"t": t_code, "m": m_code}).drop_duplicates()["t"].duplicated().any():
+            raise InputError(message("a margin column must have one value per territory",
+                                     where=f"{source}, column {col!r}", hint="give every territory its one value"))
+        grp = r_code * len(m_lab) + m_code
+        n_g = nr * len(m_lab)
+        tot = np.stack([np.bincount(grp, weights=c, minlength=n_g) for c in counts.T], axis=1).astype(np.int64)
+        sel = np.flatnonzero(np.bincount(grp, minlength=n_g) > 0)
+        supp = np.zeros(n_g, dtype=bool)
+        supp[sel] = (tot[sel] < m).any(axis=1)
+        margs.append({"col": col, "lab": m_lab, "grp": grp, "tot": tot, "sel": sel, "supp": supp})
+    # territories against their département (a suppressed département takes all its cells) and their margins;
+    # margin totals against the nation; repeated until nothing is added (suppressions only grow)
+    cell_s = cell_p | dep_s[dgrp]
+    order = E * (len(t_lab) + 1) + t_code
+    while True:
+        before = (cell_s.copy(), nat_s.copy(), [g["supp"].copy() for g in margs])
+        for g in margs:
+            sel = g["sel"]
+            g["supp"][sel], ex = complete_suppression(g["tot"][sel], g["supp"][sel], sel // len(g["lab"]),
+                                                      g["tot"][sel, 0], m, active=~nat_s)
+            nat_s |= ex
+        cell_s, _ = complete_suppression(counts, cell_s, dgrp, order, m, active=~dep_s)
+        for g in margs:
+            cell_s, ex = complete_suppression(counts, cell_s, g["grp"], order, m, active=~g["supp"])
+            g["supp"] |= ex
+        if (cell_s == before[0]).all() and (nat_s == before[1]).all() and all(
+                (g["supp"] == b).all() for g, b in zip(margs, before[2])):
+            break
     pub = ~cell_s
     table = pd.DataFrame({
         "territory": cells[territory].astype(str).to_numpy(), "departement": cells[departement].astype(str).to_numpy(),
@@ -260,7 +322,16 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         "level": "national", "departement": pd.NA, "right": np.asarray(r_lab),
         **{name: _masked(ntot[:, j], npub) for j, name in enumerate(ADMIN_COUNTS)},
         "rate": _rate(ntot[:, 1], ntot[:, 0], npub), "status": np.where(npub, "published", "suppressed")})
-    totals = pd.concat([dep, nat], ignore_index=True)
+    parts = [dep, nat]
+    for g in margs:
+        sel, k = g["sel"], len(g["lab"])
+        mpub = ~g["supp"][sel]
+        parts.append(pd.DataFrame({
+            "level": g["col"], "departement": pd.NA, "right": np.asarray(r_lab)[sel // k],
+            **{name: _masked(g["tot"][sel, j], mpub) for j, name in enumerate(ADMIN_COUNTS)},
+            "rate": _rate(g["tot"][sel, 1], g["tot"][sel, 0], mpub), "status": np.where(mpub, "published", "suppressed"),
+            g["col"]: np.asarray(g["lab"], dtype=object)[sel % k]}))
+    totals = pd.concat(parts, ignore_index=True)
     totals["departement"] = totals["departement"].astype(object)
     return table, totals, rule
 

@@ -49,8 +49,10 @@ def test_pattern_is_the_same_every_year_and_not_recoverable():
     t = s.table
     pattern = t.pivot(index="territory", columns="year", values="status")
     assert (pattern[2014] == pattern[2015]).all()
-    assert pattern.loc["b", 2014] == "primary"
-    assert (pattern != "published").sum()[2014] == 2  # b and its secondary partner, in both years
+    rules = t.assign(rule=s.rules).pivot(index="territory", columns="year", values="rule")
+    assert rules.loc["b", 2014] == rules.loc["b", 2015] == "primary"  # small in 2014 only, suppressed in both
+    assert set(pattern[2014]) == {"published", "suppressed"}  # the published status does not tell the rule
+    assert (pattern != "published").sum()[2014] == 2  # b and its partner, in both years
     assert t.loc[t["status"] != "published", ["n_eligible", "n_takers"]].isna().all().all()
     # what is published: cells, totals, changes of published cells -> no suppressed cell is determined
     st = {k: pattern[y].to_numpy() for k, y in enumerate((2014, 2015))}
@@ -66,7 +68,7 @@ def test_year_by_year_suppression_would_leak():
     c = _counts()
     naive = {k: admin_series(c[c["year"] == y], min_cell=11).table.set_index("territory")["status"]
              .reindex(list("abcd")).to_numpy() for k, y in enumerate((2014, 2015))}
-    assert naive[0][1] == "primary" and naive[1][1] == "published"
+    assert naive[0][1] == "suppressed" and naive[1][1] == "published"
     ch = [(i, 0, 1) for i in range(4) if naive[1][i] == "published"]
     eq = _equations(naive, ch, 4, 2)
     assert _identifiable(eq, 8, 1)  # b in 2014 = its 2015 value minus its published change

@@ -5,10 +5,12 @@ published: a cell hidden in 2015 but shown in 2016, next to a published
 "change since 2015" of its neighbour or of the totals, can be recovered by
 subtraction between the years. Here the suppression pattern is the **same
 every year**: a territory x right cell is suppressed in all years as soon as it
-is small in one of them (primary: fewer than ``min_cell`` eligible recipients
-in some year), and secondary suppression is applied once on that common
-pattern (within each département x right, a single suppressed cell is paired
-with the published cell of smallest yearly minimum). Every published figure —
+is small in one of them (primary: fewer than ``min_cell`` eligible recipients,
+takers or non-takers in some year), and secondary suppression is the one rule
+of every published table, :func:`nonrecours.disclosure.protect_admin_counts`,
+applied to each year with the cells and totals suppressed in any year forced
+(``forced``, ``forced_totals``), repeated until the pattern stops growing
+(suppressions only grow: a few passes). Every published figure —
 cells, département totals, changes between years — is then a sum over the
 same published cells, and the suppressed cells of a département only ever
 appear through their sum (at least two unknowns per year, the same ones each
@@ -21,12 +23,13 @@ and takers), so that any engine that aggregates can call it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
+from ..disclosure import protect_admin_counts
 from ..errors import InputError, OptionError, message
 
 __all__ = ["AdminSeries", "admin_counts", "admin_series", "COUNT_COLUMNS"]
@@ -43,7 +46,7 @@ class AdminSeries:
     ----------
     table : DataFrame
         ``year``, ``territory``, ``departement``, ``right``, ``n_eligible``, ``n_takers``,
-        ``rate``, ``status`` (``published``, ``primary``, ``secondary``; the same in every
+        ``rate``, ``status`` (``published`` or ``suppressed``; the same in every
         year); counts and rate missing where not published.
     departements : DataFrame
         ``year``, ``departement``, ``right``, totals, ``rate``, ``status`` (``suppressed`` for
@@ -51,18 +54,23 @@ class AdminSeries:
     changes : DataFrame
         Published cells: change of rate and counts between consecutive years.
     min_cell : int
+    rules : ndarray of str
+        Per row of ``table``: ``primary`` (small in some year), ``secondary``
+        or ``published`` (for the producer: telling them apart would tell an
+        attacker that a secondary cell is large).
     """
 
     table: pd.DataFrame
     departements: pd.DataFrame
     changes: pd.DataFrame
     min_cell: int
+    rules: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=object))
 
     @property
     def n_suppressed(self) -> dict[str, int]:
         """Number of territory x right cells suppressed by each rule (per year, the same every year)."""
-        first = self.table[self.table["year"] == self.table["year"].min()]
-        vc = first["status"].value_counts()
+        first = (self.table["year"] == self.table["year"].min()).to_numpy()
+        vc = pd.Series(self.rules[first]).value_counts()
         return {k: int(vc.get(k, 0)) for k in ("primary", "secondary")}
 
 
@@ -107,20 +115,21 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
 
     Notes
     -----
-    Primary: :math:`\\min_t N_{drt} <` ``min_cell`` (a territory absent one year
-    counts 0 that year). Secondary (Hundepool et al., 2012, §4.2, applied to the
-    pattern common to all years): in each département x right holding exactly
-    one suppressed cell, the published cell with the smallest :math:`\\min_t N_{drt}`
-    (ties by territory code) is suppressed too; a département with no such
-    cell has its totals suppressed.
+    Primary: eligibles, takers or non-takers below ``min_cell`` in some year
+    (a territory absent one year counts 0 that year). Secondary: the rule of
+    :func:`nonrecours.disclosure.protect_admin_counts` (Hundepool et al.,
+    2012, §4.2-4.3) on each year, with every cell and total suppressed in
+    some year forced in all years, until the pattern is stable.
 
     Examples
     --------
     >>> c = pd.DataFrame({"year": [1, 1, 1, 2, 2, 2], "territory": list("abcabc"), "departement": "01",
-    ...                   "right": "tpn", "n_eligible": [30, 40, 50, 30, 5, 50], "n_takers": [10] * 6})
+    ...                   "right": "tpn", "n_eligible": [30, 40, 50, 30, 5, 50], "n_takers": [15, 20, 25, 15, 2, 25]})
     >>> s = admin_series(c)
-    >>> s.table.loc[s.table["year"] == 1, "status"].tolist()
+    >>> s.rules[(s.table["year"] == 1).to_numpy()].tolist()
     ['secondary', 'primary', 'published']
+    >>> s.table.loc[s.table["year"] == 1, "status"].tolist()
+    ['suppressed', 'suppressed', 'published']
     """
     if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
         raise OptionError(message("the minimum cell size must be a positive integer", where="option --min-cell",
@@ -146,44 +155,44 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     K = np.zeros((C, T), np.int64)
     N[row, col] = pd.to_numeric(c["n_eligible"]).to_numpy(dtype=np.int64)
     K[row, col] = pd.to_numeric(c["n_takers"]).to_numpy(dtype=np.int64)
-    # one pattern for every year
-    nmin = N.min(axis=1)
-    primary = nmin < min_cell
-    g_codes, _ = pd.factorize(cells["departement"] + "\x1f" + cells["right"], sort=True)
-    G = int(g_codes.max()) + 1 if C else 0
-    nonempty = N.max(axis=1) > 0
-    single = np.bincount(g_codes, weights=primary & nonempty, minlength=G) == 1
-    cand = np.flatnonzero(~primary & single[g_codes])
-    second = np.zeros(C, bool)
-    if cand.size:
-        order = np.lexsort((cells["territory"].to_numpy()[cand], nmin[cand], g_codes[cand]))
-        srt = cand[order]
-        _, first = np.unique(g_codes[srt], return_index=True)
-        second[srt[first]] = True
-    exposed = single & ~(np.bincount(g_codes, weights=second, minlength=G) > 0)
-    status = np.where(primary, "primary", np.where(second, "secondary", "published"))
-    pub = status == "published"
+    # one pattern for every year: the one rule (disclosure.protect_admin_counts) on each year's counts, every
+    # cell and total suppressed in some year forced in all years, until the pattern no longer grows
+    primary = np.zeros(C, bool)
+    for t in range(T):  # loop over years
+        primary |= (np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1) < min_cell).any(axis=1)
+    forced = primary.copy()
+    forced_totals: set[tuple[str | None, str]] = set()
+    while True:
+        supp = forced.copy()
+        totals_supp = set(forced_totals)
+        per_year = []
+        for t in range(T):  # loop over years
+            tab, tot, _ = protect_admin_counts(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]), min_cell=min_cell,
+                                               forced=forced, forced_totals=forced_totals)
+            supp |= (tab["status"] == "suppressed").to_numpy()
+            hidden = tot[tot["status"] == "suppressed"]
+            totals_supp |= {(None if lvl == "national" else str(d), str(r))
+                            for lvl, d, r in zip(hidden["level"], hidden["departement"], hidden["right"])}
+            per_year.append(tot)
+        if (supp == forced).all() and totals_supp == forced_totals:
+            break
+        forced, forced_totals = supp, totals_supp
+    rules = np.where(primary, "primary", np.where(forced, "secondary", "published"))
+    pub = ~forced
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(pub[:, None] & (N > 0), K / np.maximum(N, 1), np.nan)
     year_col = np.repeat(years[None, :], C, axis=0).ravel()
     rep = np.repeat(np.arange(C), T)
     table = cells.iloc[rep].reset_index(drop=True).assign(
         year=year_col, n_eligible=pd.arrays.IntegerArray(N.ravel(), ~np.repeat(pub, T)),
-        n_takers=pd.arrays.IntegerArray(K.ravel(), ~np.repeat(pub, T)), rate=rate.ravel(), status=status[rep])
-    table = table[["year", "territory", "departement", "right", "n_eligible", "n_takers", "rate", "status"]]
+        n_takers=pd.arrays.IntegerArray(K.ravel(), ~np.repeat(pub, T)), rate=rate.ravel(),
+        status=np.where(pub, "published", "suppressed")[rep], _rule=rules[rep])
+    table = table[["year", "territory", "departement", "right", "n_eligible", "n_takers", "rate", "status", "_rule"]]
     table = table.sort_values(["year", "territory", "right"], kind="stable", ignore_index=True)
-    # département totals (all cells, suppressed included: the totals are published, not the cells)
-    gl = cells.groupby(g_codes)[["departement", "right"]].first().reset_index(drop=True)
-    ND = np.stack([np.bincount(g_codes, weights=N[:, t], minlength=G) for t in range(T)], axis=1).astype(np.int64)
-    KD = np.stack([np.bincount(g_codes, weights=K[:, t], minlength=G) for t in range(T)], axis=1).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rd = np.where(~exposed[:, None] & (ND > 0), KD / np.maximum(ND, 1), np.nan)
-    grep = np.repeat(np.arange(G), T)
-    deps = gl.iloc[grep].reset_index(drop=True).assign(
-        year=np.repeat(years[None, :], G, axis=0).ravel(),
-        n_eligible=pd.arrays.IntegerArray(ND.ravel(), np.repeat(exposed, T)),
-        n_takers=pd.arrays.IntegerArray(KD.ravel(), np.repeat(exposed, T)), rate=rd.ravel(),
-        status=np.where(exposed, "suppressed", "published")[grep])
+    table_rules = table.pop("_rule").to_numpy()
+    # département totals as protect_admin_counts publishes them (the same pattern every year)
+    deps = pd.concat([tot[tot["level"] == "departement"].assign(year=y) for y, tot in zip(years, per_year)],
+                     ignore_index=True)
     deps = deps[["year", "departement", "right", "n_eligible", "n_takers", "rate", "status"]].sort_values(
         ["year", "departement", "right"], kind="stable", ignore_index=True)
     # changes between consecutive years, published cells only (the same cells every year)
@@ -197,4 +206,4 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
                                          change_takers=K[keep, t] - K[keep, t - 1]))
     changes = (pd.concat(ch, ignore_index=True) if ch else
                pd.DataFrame(columns=["territory", "departement", "right", "year_from", "year_to", "change"]))
-    return AdminSeries(table=table, departements=deps, changes=changes, min_cell=int(min_cell))
+    return AdminSeries(table=table, departements=deps, changes=changes, min_cell=int(min_cell), rules=table_rules)

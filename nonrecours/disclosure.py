@@ -33,8 +33,8 @@ import pandas as pd
 
 from .errors import InputError, OptionError, message
 
-__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "blank_suppressed",
-           "blank_gaps", "check_min_cell", "ADMIN_COUNTS"]
+__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
+           "protect_series", "code_key", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -438,6 +438,185 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
         t = tabs[idx[None]]
         out[idx[None]] = _blank(t, t["right"].astype(str).isin(nat_supp).to_numpy(), flag)
     return out
+
+
+def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame], *, min_n: int,
+                       published: Mapping[str, pd.DataFrame] | None = None, flag: str = "flag") -> dict[str, pd.DataFrame]:
+    """Secondary suppression of more partitions of the same respondents, consistent with tables already published.
+
+    Parameters
+    ----------
+    national : DataFrame
+        The published national table (``right``, ``n``, ``flag``): every
+        partition sums to it.
+    parts : mapping of str to DataFrame
+        ``{column: table}``: estimate tables by one domain column each
+        (``column``, ``right``, ``n``, ..., ``flag``).
+    min_n : int
+    published : mapping of str to DataFrame, optional
+        Tables by the same columns already published (e.g. the estimation
+        stage's ``estimates_benefit``): their suppressed cells are suppressed
+        here too (forced), so that no cell hidden there is shown here.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        The tables of ``parts`` through :func:`protect_domain_counts`.
+
+    Examples
+    --------
+    >>> nat = pd.DataFrame({"right": ["r"], "n": [100], "flag": ["ok"]})
+    >>> age = pd.DataFrame({"age": ["a", "b", "c"], "right": "r", "n": [5, 45, 50], "flag": ["suppressed", "ok", "ok"]})
+    >>> protect_partitions(nat, {"age": age}, min_n=11)["age"]["flag"].tolist()
+    ['suppressed', 'suppressed', 'ok']
+    """
+    published = dict(published or {})
+    tabs, by = [national], [None]
+    for col, t in parts.items():
+        t = t.copy()
+        if col in published and len(t):
+            p = published[col]
+            hidden = p.loc[p[flag].astype(str) == "suppressed", [col, "right"]].astype(str)
+            hidden_keys = set(zip(hidden[col], hidden["right"]))
+            keys = list(zip(t[col].astype(str), t["right"].astype(str)))
+            force = np.fromiter((k in hidden_keys for k in keys), dtype=bool, count=len(keys))
+            t[flag] = np.where(force, "suppressed", t[flag].to_numpy(dtype=object))
+        tabs.append(t)
+        by.append(col)
+    out = protect_domain_counts(tabs, by, min_n=min_n, flag=flag)
+    return dict(zip(parts, out[1:]))
+
+
+def code_key(values: pd.Series | pd.DataFrame) -> pd.Series:
+    """Domain codes as text comparable across files (``1``, ``1.0`` and ``"1"`` alike); several columns joined."""
+    def one(v: pd.Series) -> pd.Series:
+        num = pd.to_numeric(v, errors="coerce")
+        integral = num.notna() & (num == num.round())
+        out = v.astype(str)
+        return out.where(~integral.to_numpy(), num.round().astype("Int64").astype(str))
+
+    if isinstance(values, pd.Series):
+        return one(values).reset_index(drop=True)
+    cols = [one(values[c]).reset_index(drop=True) for c in values.columns]
+    out = cols[0]
+    for c in cols[1:]:
+        out = out + "\x1f" + c
+    return out
+
+
+def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
+                   nationals: Mapping[int, pd.DataFrame],
+                   published: Mapping[int, pd.DataFrame | None] | None = None) -> tuple[pd.DataFrame, set]:
+    """One suppression pattern for a series of yearly estimates by domain, consistent with each year's tables.
+
+    Parameters
+    ----------
+    yearly : DataFrame
+        ``year``, the ``by`` columns, ``right``, ``n``, ``estimate``, ``se``, ``ci_low``, ``ci_high``
+        (:func:`~nonrecours.estimation.series.estimate_series`).
+    by : sequence of str
+        The domain columns (a cross-classification: each year's domains partition its respondents).
+    min_n : int
+    nationals : mapping year -> DataFrame
+        Each year's published national table (``right``, ``n``, ``flag``): the domains sum to it.
+    published : mapping year -> DataFrame or None, optional
+        Each year's published table by the same domain (e.g. that run's ``estimates_qpv``): its
+        suppressed cells are suppressed here (forced).
+
+    Returns
+    -------
+    yearly : DataFrame
+        With the suppressed (domain, right) rows emptied in every year (``n`` and estimates).
+    hidden : set of (domain key, right)
+        The suppressed cells, keyed by :func:`code_key` of the ``by`` columns: the same in every year,
+        so that changes, trends and differences of the hidden cells are hidden with them.
+
+    Notes
+    -----
+    Each year: primary suppression below ``min_n`` eligible respondents, the cells of the
+    year's own published table forced, every cell hidden in another year forced, then
+    :func:`protect_partitions` against the year's national count; repeated until no cell
+    is added (the pattern only grows).
+    """
+    published = dict(published or {})
+    y = yearly.reset_index(drop=True)
+    key = code_key(y[list(by)]) if by else pd.Series([""] * len(y))
+    right = y["right"].astype(str)
+    n = pd.to_numeric(y["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    years = y["year"].astype(int).to_numpy()
+    hidden: set = set(zip(key[(n > 0) & (n < min_n)], right[(n > 0) & (n < min_n)]))
+    for yr, p in published.items():
+        if p is not None and by:
+            sup = p[p["flag"].astype(str) == "suppressed"]
+            hidden |= set(zip(code_key(sup[list(by)]), sup["right"].astype(str)))
+    while by:
+        before = set(hidden)
+        for yr in np.unique(years):  # loop over years
+            rows = np.flatnonzero(years == yr)
+            t = pd.DataFrame({"_key": key.iloc[rows].to_numpy(), "right": right.iloc[rows].to_numpy(), "n": n[rows],
+                              "flag": ["suppressed" if (k, r) in hidden else "ok"
+                                       for k, r in zip(key.iloc[rows], right.iloc[rows])]})
+            nat = nationals.get(int(yr))
+            if nat is None:  # no published national count that year: nothing to subtract from
+                continue
+            out = protect_partitions(nat, {"_key": t}, min_n=min_n)["_key"]
+            sup = out[out["flag"] == "suppressed"]
+            hidden |= set(zip(sup["_key"], sup["right"].astype(str)))
+        if hidden == before:
+            break
+    hide = np.fromiter(((k, r) in hidden for k, r in zip(key, right)), dtype=bool, count=len(y))
+    hide &= n > 0  # an empty domain describes no one: its 0 stays
+    return blank_rows(y, hide, keep=("year", *by, "right")), hidden
+
+
+def blank_rows(table: pd.DataFrame, hide: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
+    """``table`` with its numeric columns but ``keep`` (labels) emptied in the rows ``hide`` (integer columns stay
+    integers, with missing values; text columns are kept)."""
+    hide = np.asarray(hide, dtype=bool)
+    if not hide.any():
+        return table
+    out = table.copy()
+    for c in out.columns:
+        col = out[c]
+        if c in keep or pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
+            continue
+        if pd.api.types.is_integer_dtype(col.dtype):
+            arr = pd.array(col, dtype="Int64")
+            arr[hide] = pd.NA
+            out[c] = arr
+        else:
+            out[c] = np.where(hide, np.nan, col.to_numpy(dtype=float, na_value=np.nan))
+    return out
+
+
+def blank_model_terms(coefs: pd.DataFrame, X: np.ndarray, assign: np.ndarray, *, min_n: int) -> pd.DataFrame:
+    """A coefficient table (:meth:`~nonrecours.estimation.logistic.LogisticResult.to_frame`) with every
+    coefficient built from fewer than ``min_n`` respondents emptied (only ``term`` kept).
+
+    ``X`` is the model matrix of the fitted rows, ``assign`` the term of each column (0 = intercept).
+    A coefficient rests on the respondents where its column is not zero (a factor level, an
+    interaction cell); the reference level of a term on those where all its columns are zero:
+    when it holds 1 to ``min_n - 1`` respondents, the term's coefficients and the intercept
+    (measured on it) are emptied too.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(30), np.r_[np.ones(5), np.zeros(25)], np.r_[np.zeros(5), np.ones(20), np.zeros(5)]])
+    >>> coefs = pd.DataFrame({"term": ["(Intercept)", "gb", "gc"], "estimate": [0.1, 0.2, 0.3]})
+    >>> blank_model_terms(coefs, X, np.array([0, 1, 1]), min_n=11)["estimate"].isna().tolist()
+    [True, True, True]
+    """
+    X = np.asarray(X, dtype=float)
+    assign = np.asarray(assign)
+    nz = X != 0
+    n_col = nz.sum(axis=0)
+    hide = (n_col > 0) & (n_col < min_n) & (assign != 0)
+    for term in np.unique(assign[assign != 0]):  # loop over the model's terms (a handful)
+        cols = assign == term
+        n_ref = int((~nz[:, cols].any(axis=1)).sum())
+        if 0 < n_ref < min_n:
+            hide |= cols | (assign == 0)
+    return blank_rows(coefs, hide, keep=("term",))
 
 
 def blank_suppressed(table: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 
-from ...disclosure import blank_gaps, blank_suppressed
+from ...disclosure import blank_gaps, blank_model_terms, blank_rows, blank_suppressed, protect_partitions
 from ...errors import ConvergenceWarning, NonrecoursError
-from ...estimation import QualityThresholds, estimate_takeup, gap_between
+from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.association import chisq_test
 from ...estimation.logistic import predicted_takeup, survey_logistic
@@ -21,6 +22,12 @@ from ..config import StudyConfig
 from ._common import State
 
 __all__ = ["analysis_stage"]
+
+
+def _hidden(table: pd.DataFrame, col: str) -> set[tuple[str, str]]:
+    """(level, right) of the suppressed rows of a protected estimate table."""
+    sup = table[table["flag"] == "suppressed"]
+    return set(zip(sup[col].astype(str), sup["right"].astype(str)))
 
 
 def analysis_stage(cfg: StudyConfig, state: State) -> State:
@@ -35,11 +42,32 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     rights = list(est.rights)
     groups = [g for g in an.groups if g in design.data.columns]
     counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []
+    rates, count_tabs = {}, {}
     for g in groups:  # a few group columns; every right and level in one pass each
-        r, c = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds)
-        counts.append(blank_suppressed(c.to_frame()).rename(columns={g: "level"}).assign(group=g))
-        if r.domains[g].nunique() <= MAX_PAIRWISE_LEVELS:  # published: no gap from a suppressed rate
-            gaps_g = blank_gaps(gap_between(r, g, adjust=an.adjust).to_frame(), r.to_frame(), g)
+        rates[g], count_tabs[g] = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df,
+                                                  thresholds=thresholds)
+    # disclosure: the groups are more partitions of the respondents behind estimates_national; a group that is a
+    # domain of the estimation stage keeps its suppressions (forced), and secondary suppression protects the rest
+    dom = est.domains
+    shown = state.get("tables", {})
+    published = {col: shown[name] for col, name in ((dom.qpv, "estimates_qpv"), (dom.benefit, "estimates_benefit"),
+                                                    (dom.territory, "estimates_territory")) if name in shown}
+    national = shown.get("estimates_national")
+    if national is None:
+        national = estimate_rates(design, rights, ci=est.ci, level=est.level, df=est.df,
+                                  thresholds=thresholds).to_frame()
+    protected = protect_partitions(national, {g: rates[g].to_frame() for g in groups}, min_n=th.min_n,
+                                   published=published)
+    for g in groups:
+        p = protected[g]
+        hidden = _hidden(p, g)
+        c = count_tabs[g].to_frame()
+        base = c["right"].astype(str).str.rsplit(":", n=1).str[0]  # cmuc:takers -> cmuc
+        hide = np.fromiter(((lv, r) in hidden for lv, r in zip(c[g].astype(str), base)), dtype=bool, count=len(c))
+        c["flag"] = np.where(hide, "suppressed", c["flag"].to_numpy(dtype=object))
+        counts.append(blank_suppressed(c).rename(columns={g: "level"}).assign(group=g))
+        if rates[g].domains[g].nunique() <= MAX_PAIRWISE_LEVELS:  # published: no gap from a suppressed rate
+            gaps_g = blank_gaps(gap_between(rates[g], g, adjust=an.adjust).to_frame(), p, g)
             pair_gaps.append(gaps_g.rename(columns={g: "level"}).assign(group=g))
         for right in rights:  # one test per right and group (a handful)
             t = chisq_test(design, [right], [g], statistics=(an.statistic,)).to_frame()
@@ -55,11 +83,16 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
             except (NonrecoursError, ConvergenceWarning, ArithmeticError):
                 continue  # a right whose model cannot be fitted is left out of the table (recorded below)
             models_ok.append(right)
-            coefs.append(fit.to_frame().assign(right=right))
+            # no coefficient resting on fewer than min_n respondents (a rare level, an interaction cell)
+            coefs.append(blank_model_terms(fit.to_frame(), fit._spec["X"], fit.assign, min_n=th.min_n)
+                         .assign(right=right))
             term_tests.append(fit.term_tests().assign(right=right))
             for g in groups:
                 if g in fit._spec["levels"]:
-                    predicted.append(predicted_takeup(fit, g).assign(right=right))
+                    pred = predicted_takeup(fit, g).assign(right=right)
+                    pred_hide = np.fromiter(((str(lv), right) in _hidden(protected[g], g)
+                                             for lv in pred["level"]), dtype=bool, count=len(pred))
+                    predicted.append(blank_rows(pred, pred_hide, keep=("group", "level", "right")))
     tables = {}
     if counts:
         tables["analysis_nontakers"] = pd.concat(counts, ignore_index=True)
@@ -73,7 +106,10 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
         tables["analysis_predicted"] = pd.concat(predicted, ignore_index=True)
     methods = {
         "non-takers": "weighted totals of eligible respondents not taking up each right (Horvitz-Thompson), "
-                      "per group, with Taylor or replicate SEs",
+                      "per group, with Taylor or replicate SEs; suppressed below "
+                      f"{th.min_n} eligible respondents, with the estimation stage's suppressions and secondary "
+                      "suppression against the national counts (pairwise gaps and predicted take-up of a suppressed "
+                      "level emptied, as model coefficients resting on fewer respondents)",
         "tests": f"Rao-Scott corrected chi-square ({an.statistic}, R's svychisq) of take-up against each group",
         "pairwise gaps": f"every pair of levels of each group, p-values adjusted by {an.adjust} per right",
         "model": ("survey logistic regression (R's svyglm, quasibinomial) of take-up on "

@@ -20,8 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ...disclosure import blank_rows, code_key, protect_series
 from ...errors import ConfigError, message
 from ...io import read_table
 from ..config import StudyConfig
@@ -122,6 +124,43 @@ def _design(table: pd.DataFrame):
                         lonely_psu="adjust", _allow_zero=True)
 
 
+def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: str) -> pd.DataFrame | None:
+    """The table by ``col`` published by a run (``None``: this run), if ``col`` is a domain of the estimation."""
+    dom = cfg.estimation.domains
+    name = {dom.qpv: "estimates_qpv", dom.benefit: "estimates_benefit", dom.territory: "estimates_territory",
+            None: "estimates_national"}.get(col)
+    if name is None:
+        return None
+    if run is None:
+        return state["tables"].get(name)
+    path = Path(run["folder"]) / "publication" / f"{name}.csv"
+    return read_table(path, option=f"{name}.csv of the run of {run['year']}") if path.is_file() else None
+
+
+def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: list[int], series, did):  # noqa: ANN001
+    """The series' tables under one suppression pattern (:func:`nonrecours.disclosure.protect_series`)."""
+    by = list(cfg.follow_up.by)
+    min_n = cfg.estimation.thresholds.min_n
+    sources = list(runs) + [None]
+    nationals = {y: t for y, r in zip(years, sources) if (t := _published(cfg, state, r, None)) is not None}
+    published = {y: _published(cfg, state, r, by[0]) if len(by) == 1 else None for y, r in zip(years, sources)}
+    yearly, hidden = protect_series(series.yearly, by, min_n=min_n, nationals=nationals, published=published)
+
+    def hide(table: pd.DataFrame) -> np.ndarray:
+        keys = zip(code_key(table[by]), table["right"].astype(str))
+        return np.fromiter((k in hidden for k in keys), dtype=bool, count=len(table))
+
+    changes = blank_rows(series.changes, hide(series.changes), keep=("year_from", "year_to", *by, "right"))
+    nb = pd.to_numeric(changes["n_both"], errors="coerce").to_numpy(dtype=float)
+    changes = blank_rows(changes, (nb > 0) & (nb < min_n), keep=tuple(c for c in changes.columns if c != "n_both"))
+    trend = blank_rows(series.trend, hide(series.trend), keep=(*by, "right", "years"))
+    gap_col = by[0]
+    rights_hidden = {r for k, r in hidden} if len(by) == 1 else set()
+    did = blank_rows(did, did["right"].astype(str).isin(rights_hidden).to_numpy(),
+                     keep=("gap", "level_a", "level_b", "right", "year_from", "year_to", gap_col))
+    return yearly, changes, trend, did
+
+
 def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     """Series over the earlier runs and this one; changes of the last year; DiD of the gap; territories."""
     fu = cfg.follow_up
@@ -144,8 +183,21 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     terr = estimate_change(designs[-2], designs[-1], rights, [fu.territory], scheme=fu.scheme, id_col=ids,
                            level=cfg.estimation.level, df="inf", lonely_psu="adjust").table
     th = cfg.estimation.thresholds
-    terr = terr[(terr["n_1"] >= th.min_n) & (terr["n_2"] >= th.min_n)].assign(year_from=years[-2],
-                                                                                year_to=years[-1])
+    # disclosure: one pattern over the years, consistent with each run's published tables
+    yearly, changes, trend, did = _protect(cfg, state, runs, years, series, did)
+    published_terr = [_published(cfg, state, r, fu.territory) for r in (runs[-1], None)]
+    shown = np.ones(len(terr), dtype=bool)
+    for k, pub in enumerate(published_terr):  # a territory hidden in either year's estimates_territory stays hidden
+        if pub is not None:
+            ok = pub[pub["flag"].astype(str) != "suppressed"]
+            keys = set(zip(code_key(ok[fu.territory]), ok["right"].astype(str)))
+            shown &= np.fromiter(((t, r) in keys for t, r in zip(code_key(terr[fu.territory]),
+                                                                terr["right"].astype(str))), dtype=bool,
+                                 count=len(terr))
+    # n_both, the respondents of both years in a territory, is mostly below min_n and would sum to the
+    # domains' n_both: not published per territory
+    terr = terr[shown & (terr["n_1"] >= th.min_n).to_numpy() & (terr["n_2"] >= th.min_n).to_numpy()].drop(
+        columns="n_both").assign(year_from=years[-2], year_to=years[-1])
     terr = terr.assign(abs_change=terr["change"].abs()).sort_values(["abs_change", fu.territory, "right"],
                                                                     ascending=[False, True, True], kind="stable")
     terr = terr.drop(columns="abs_change").head(fu.top * len(rights)).reset_index(drop=True)
@@ -156,6 +208,10 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
                            "trend by generalised least squares with the joint covariance",
                "earlier runs": "; ".join(f"{r['year']}: manifest SHA-256 {r['manifest_sha256'][:12]}…, outputs "
                                          "checked" for r in runs)}
-    return {"tables": {"follow_up_yearly": series.yearly, "follow_up_changes": series.changes,
-                       "follow_up_trend": series.trend, "follow_up_did": did, "follow_up_territories": terr},
+    methods["publication"] = (f"cells with fewer than {th.min_n} eligible respondents in a year, or suppressed in a "
+                              "year's published tables, are suppressed in every year with their changes and trends "
+                              "(secondary suppression against each year's national counts); respondents of both "
+                              f"years (n_both) shown from {th.min_n}, not per territory")
+    return {"tables": {"follow_up_yearly": yearly, "follow_up_changes": changes,
+                       "follow_up_trend": trend, "follow_up_did": did, "follow_up_territories": terr},
             "methods": {"follow-up": methods}}

@@ -76,7 +76,7 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .linkage import link_quality, link_records
-    from .rates import group_rates, linked_rates, taker_table
+    from .rates import group_rates, linked_rates, suppressed_margin, taker_table
 
     d = Path(folder)
     timings = {}
@@ -107,9 +107,11 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
     rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": terr["territory"],
                         "departement": terr["departement"]}).dropna()
     takers = taker_table(rec, elig, links_df, near_df, {"health": sources["health"]})
-    rates = linked_rates(takers, min_cell=min_cell, level=level)
     flags = terr.dropna(subset=["territory"]).drop_duplicates("territory").set_index("territory")["is_qpv"]
+    # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
+    rates = linked_rates(takers, min_cell=min_cell, level=level, margins={"is_qpv": flags})
     by_qpv = group_rates(takers.assign(is_qpv=flags.reindex(takers["territory"]).to_numpy()), "is_qpv", level=level)
+    by_qpv = suppressed_margin(by_qpv, rates.margins["is_qpv"], "is_qpv")
     timings["rates"] = time.perf_counter() - t0
     return AdminPhase(eligibility=elig, territories=terr, location_counts=counts, links=links_df,
                       near_misses=near_df, quality=pd.DataFrame(quality), rates=rates, by_qpv=by_qpv,

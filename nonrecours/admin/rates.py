@@ -25,7 +25,7 @@ suppressed with it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from scipy.stats import norm
 from .._checks import check_columns, check_level
 from .sources import RIGHT_SOURCES
 
-__all__ = ["LinkedRates", "linked_rates", "taker_table"]
+__all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin"]
 
 RIGHTS = tuple(RIGHT_SOURCES)
 
@@ -51,11 +51,14 @@ class LinkedRates:
     departements : DataFrame
         Département totals (as published by :func:`~nonrecours.territorial.admin_rates`).
     level : float
+    margins : dict of str to DataFrame
+        Totals of the margins given to :func:`linked_rates` (``status`` says which may be published).
     """
 
     table: pd.DataFrame
     departements: pd.DataFrame
     level: float
+    margins: dict = field(default_factory=dict)
 
 
 def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
@@ -125,15 +128,18 @@ from t where eligible is not null group by territory, "right"
 """
 
 
-def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.95) -> LinkedRates:
+def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.95,
+                 margins: dict[str, pd.Series] | None = None) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
     The observed counts go through :func:`nonrecours.territorial.admin_rates`
     (primary and secondary suppression); the adjusted columns are added and
     masked where the cell is not published. See the module docstring for the
-    formulas.
+    formulas. ``margins`` (``{name: Series territory -> value}``, e.g. ``is_qpv``): groups of
+    territories whose totals are published too (QPV vs rest); the cells are protected
+    against them as well and :attr:`LinkedRates.margins` says which totals may be published.
     """
-    from ..territorial import admin_rates
+    from ..territorial.admin import count_territories, counts_table, protected_rates
     from .sql import run_sql
 
     level = check_level(level)
@@ -145,7 +151,10 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
                     {"t": takers})  # 1 taker, 0 eligible non-taker, NaN not eligible or undetermined
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # suppression counts are reported by the caller
-        base = admin_rates(coded, present, min_cell=min_cell)
+        cells = counts_table(count_territories(coded, present), present)
+        for name, values in (margins or {}).items():
+            cells[name] = values.reindex(cells["territory"]).to_numpy()
+        base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()))
     agg = run_sql(_AGG_SQL, {"t": takers})
     t = base.table.merge(agg, on=["territory", "right"], how="left")
     pub = (t["status"] == "published").to_numpy()
@@ -161,7 +170,8 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
     t["moved"] = t["rate_adjusted"] - t["rate"]
     cols = ["territory", "departement", "right", "n_eligible", "n_takers", "rate", "takers_adjusted",
             "rate_adjusted", "ci_low", "ci_high", "moved", "status"]
-    return LinkedRates(table=t[cols], departements=base.departements, level=level)
+    return LinkedRates(table=t[cols], departements=base.departements, level=level,
+                       margins={name: base.margin(name) for name in (margins or {})})
 
 
 def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.DataFrame:
@@ -190,3 +200,15 @@ def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.Dat
         g["ci_high"] = np.clip((g["takers_adjusted"] + z * sd) / n, 0, 1)
     g["moved"] = g["rate_adjusted"] - g["rate"]
     return g.drop(columns="v")
+
+
+def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd.DataFrame:
+    """:func:`group_rates`' table with the groups whose total :func:`linked_rates` suppressed emptied
+    (disclosure: a margin total below ``min_cell``, or one that would give a suppressed cell away)."""
+    from ..disclosure import blank_rows, code_key
+
+    hidden = set(zip(code_key(margin.loc[margin["status"] != "published", by]),
+                     margin.loc[margin["status"] != "published", "right"].astype(str)))
+    hide = np.fromiter(((k, r) in hidden for k, r in zip(code_key(groups[by]), groups["right"].astype(str))),
+                       dtype=bool, count=len(groups))
+    return blank_rows(groups, hide, keep=(by, "right"))

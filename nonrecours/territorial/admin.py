@@ -70,7 +70,14 @@ class AdminRates:
     @property
     def departements(self) -> pd.DataFrame:
         """The département rows of :attr:`totals`."""
-        return self.totals[self.totals["level"] == "departement"].drop(columns="level").reset_index(drop=True)
+        dep = self.totals[self.totals["level"] == "departement"]
+        cols = ["departement", "right", "n_eligible", "n_takers", "n_non_takers", "rate", "status"]
+        return dep[cols].reset_index(drop=True)
+
+    def margin(self, name: str) -> pd.DataFrame:
+        """The totals of a margin (e.g. ``is_qpv``): its value, ``right``, the counts, ``rate``, ``status``."""
+        m = self.totals[self.totals["level"] == name]
+        return m[[name, "right", "n_eligible", "n_takers", "n_non_takers", "rate", "status"]].reset_index(drop=True)
 
     @property
     def n_suppressed(self) -> dict[str, int]:
@@ -294,17 +301,19 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
 
 
-def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
+def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11, margins: Sequence[str] = ()) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 
     ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,
     ``n_takers`` (as :func:`count_cells` or :func:`counts_table` return, or a
     DuckDB / Spark aggregation); disclosure control is
     :func:`nonrecours.disclosure.protect_admin_counts`, and a
-    :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed.
+    :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed. ``margins``: columns of
+    ``cells`` (one value per territory, e.g. ``is_qpv``) whose totals are published too (their rows in
+    ``totals`` have that ``level``); the cells are protected against them as well.
     """
     check_min_cell(min_cell)
-    table, totals, rules = protect_admin_counts(cells, min_cell=min_cell)
+    table, totals, rules = protect_admin_counts(cells, min_cell=min_cell, margins=margins)
     res = AdminRates(table=table, totals=totals, min_cell=int(min_cell), rules=rules)
     counts = res.n_suppressed
     if counts["primary"] or counts["secondary"]:

@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError, OptionError, message
 
 __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
-           "protect_series", "code_key", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
+           "protect_series", "code_key", "histogram_edges", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -485,6 +485,38 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
         by.append(col)
     out = protect_domain_counts(tabs, by, min_n=min_n, flag=flag)
     return dict(zip(parts, out[1:]))
+
+
+def histogram_edges(values: np.ndarray, *, bins: int = 40, min_n: int = 11) -> np.ndarray:
+    """Edges of a histogram whose every bar counts ``min_n`` values or more (or no bar at all).
+
+    Equal-width bins over the range are merged from the left until each holds
+    ``min_n`` values; a remainder joins the last bar. A report's histogram of
+    the respondents' weights then shows no bar of 1 to ``min_n - 1``
+    respondents (a tail bar would show one respondent's weight).
+
+    Examples
+    --------
+    >>> v = np.r_[np.ones(30), 5.0, 9.0, np.full(20, 2.0)]
+    >>> e = histogram_edges(v, bins=8, min_n=11)
+    >>> np.histogram(v, bins=e)[0].tolist()
+    [30, 22]
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < min_n:
+        return np.array([], dtype=float)
+    counts, edges = np.histogram(v, bins=bins)
+    keep = [0]
+    acc = 0
+    for i, c in enumerate(counts):  # at most `bins` bars
+        acc += c
+        if acc >= min_n:
+            keep.append(i + 1)
+            acc = 0
+    if keep[-1] != len(counts):  # a remainder below min_n joins the last bar
+        keep[-1] = len(counts)
+    return edges[keep]
 
 
 def code_key(values: pd.Series | pd.DataFrame) -> pd.Series:

@@ -523,7 +523,8 @@ class _Report:
         weights = self.t.get("weights")
         if weights is None or "weight" not in weights.columns:
             return "".join(out) + _missing(self.s["no_weights"])
-        out.append(img(plots.weights_plot(weights, lang=self.lang), self.s["weights_alt"]))
+        min_n = int((_settings(self.p).get("thresholds") or {}).get("min_n", 11))  # no bar of fewer respondents
+        out.append(img(plots.weights_plot(weights, lang=self.lang, min_n=min_n), self.s["weights_alt"]))
         return "".join(out)
 
     # --------------------------------------------------------------- headline

@@ -85,7 +85,8 @@ def _figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en") -> bytes:
+def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en",
+                 min_n: int = 11) -> bytes:
     """Histograms of the final weights and of the g-weights of the respondents.
 
     Parameters
@@ -98,19 +99,30 @@ def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None 
         ``None`` or absent: one panel only).
     lang : {"en", "fr"}
         Language of the labels (French: decimal commas on the axes).
+    min_n : int
+        Every bar counts at least ``min_n`` respondents
+        (:func:`nonrecours.disclosure.histogram_edges`): the report is published.
     """
+    from ..disclosure import histogram_edges
+
     t = TEXT[lang]
     resp = weights[weights[final] > 0]
     show_g = g is not None and g in resp.columns
     with rc_context(STYLE):
         fig = _figure(8.0, 2.8)
         axes = fig.subplots(1, 2 if show_g else 1, squeeze=False)[0]
-        axes[0].hist(resp[final].to_numpy(float), bins=40, color="#5e81ac")
+        w = resp[final].to_numpy(float)
+        edges = histogram_edges(w, bins=40, min_n=min_n)
+        if edges.size:
+            axes[0].hist(w, bins=edges, color="#5e81ac")
         axes[0].set(title=t["weights_title"], xlabel=t["weight"], ylabel=t["respondents"])
         _ticks(axes[0], lang)
         _ticks(axes[0], lang, "y")
         if show_g:
-            axes[1].hist(resp[g].to_numpy(float), bins=40, color="#a3be8c")
+            gw = resp[g].to_numpy(float)
+            g_edges = histogram_edges(gw, bins=40, min_n=min_n)
+            if g_edges.size:
+                axes[1].hist(gw, bins=g_edges, color="#a3be8c")
             axes[1].axvline(1.0, color="black", lw=0.8)
             axes[1].set(title=t["g_title"], xlabel=t["g"], ylabel=t["respondents"])
             _ticks(axes[1], lang)

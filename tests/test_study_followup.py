@@ -133,3 +133,46 @@ def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
     want = second.tables["follow_up_changes"]
     pd.testing.assert_series_equal(got["se"], want["se"], check_names=False, rtol=1e-12)
     pd.testing.assert_series_equal(got["change"], want["change"], check_names=False, rtol=1e-12)
+
+
+def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
+    """demo --years builds everything in a staging folder, as run does: killed (SIGKILL) after its first year,
+    it leaves no demo folder; the next demo removes the staging folder left behind and writes the whole demo."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    out = tmp_path / "demo"
+    args = ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--quiet", "--out", str(out)]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", *args], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    staging = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in tmp_path.iterdir() if p.name.startswith(".demo.staging-")]
+        if staging and (staging[0] / "results" / "2014" / "publication" / "manifest.json").is_file():
+            break  # the first year is written, the second not yet
+        time.sleep(0.005)
+    assert proc.poll() is None, "the demo ended before it could be killed"
+    proc.kill()  # SIGKILL: no clean-up code runs
+    proc.wait()
+    assert staging and staging[0].exists() and not out.exists()  # no half-finished demo folder
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the strays are cleaned
+    assert sorted(p.name for p in out.iterdir()) == ["population", "results", "study_2014.toml", "study_2015.toml"]
+    assert (out / "results" / "2015" / "publication" / "follow_up_changes.csv").is_file()
+    # a second demo into the same folder is refused without --overwrite, and replaces it whole with it
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    (out / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert r.exit_code == 2 and "did not write" in r.output and (out / "notes.txt").is_file()

@@ -53,30 +53,65 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
                       progress: Callable[[str], None] | None = None) -> list[StudyResult]:
     """Simulate the waves, write one study per year and run them in order.
 
+    Everything (populations, study files, every year's results) is built in a
+    staging folder next to ``out`` and moved into place when the last run is
+    written, as ``nonrecours run`` does: a demo killed midway leaves no
+    half-finished folder, and the next demo removes the staging folder it left.
+    With ``overwrite`` the whole demo folder is replaced.
+
     Returns
     -------
     list of StudyResult
         One per year, oldest first; the last holds the follow-up tables.
     """
+    import dataclasses
+    import shutil
+
     from ..simulate.waves import simulate_waves
+    from .pipeline import _clean_strays, _move_into_place, _staging_dir
 
     folder = Path(out)
+    if not str(out).strip():
+        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}",
                                   hint="choose a folder name"))
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
-                                  hint="choose a new folder, or pass --overwrite"))
+    if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
+        raise OutputError(message("the demo folder would replace the current folder", where=f"--out {str(folder)!r}",
+                                  hint="choose a new folder"))
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
+                                      hint="choose a new folder, or pass --overwrite"))
+        other = [e for e in folder.iterdir() if e.name not in (POPULATION, RESULTS)
+                 and not re.fullmatch(r"study_\d+\.toml", e.name)]
+        if other:
+            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
+                                      "whole folder", where=f"--out {str(folder)!r}",
+                                      found=f"{len(other)} other entries such as {other[0].name!r}",
+                                      hint="move them, or choose a new folder"))
     t0 = time.perf_counter()
     waves = simulate_waves(territories, tuple(years), seed=seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    waves.write(folder / POPULATION, overwrite=overwrite)
-    if progress is not None:
-        progress(f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} recipients "
-                 f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-    results = []
-    for k, year in enumerate(waves.years):  # one study run per year, in order
-        study = write_text(followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
-                           folder / f"study_{year}.toml")
-        results.append(run_study(study, overwrite=overwrite, progress=progress))
-    return results
+    _clean_strays(folder)  # staging folders of a demo killed earlier
+    staging = _staging_dir(folder)  # all or nothing: the demo folder appears when every year's run is written
+    try:
+        waves.write(staging / POPULATION)
+        if progress is not None:
+            progress(f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} "
+                     f"recipients into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+        results = []
+        for k, year in enumerate(waves.years):  # one study run per year, in order
+            study = write_text(followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
+                               staging / f"study_{year}.toml")
+            results.append(run_study(study, progress=progress))
+        _move_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    def moved(result: StudyResult) -> StudyResult:
+        rel = result.folder.relative_to(staging)
+        return dataclasses.replace(result, folder=folder / rel,
+                                   files={name: folder / rel / name for name in result.files})
+
+    return [moved(r) for r in results]

@@ -175,3 +175,70 @@ def attack_domains(groups, truth, min_n):
         if hi - lo < 0.5 or hi < min_n - 1e-6:
             found.append((k, truth[k], lo, hi))
     return found
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The attacker of a whole publication folder: every CSV, the workbook, the numbers behind the report's plots.
+
+#: Columns holding counts of individuals (respondents, recipients) in the published CSVs.
+COUNT_COLUMN = r"^(n|n_.*|.*_n|N_h|n_h|admin_n_eligible)$"
+#: Count-named columns that count something else than individuals (documented, so the test can say why).
+NOT_INDIVIDUALS = {("comparison_summary", "n"): "territories of each comparison subset",
+                   ("linkage_quality", "n_left"): None}  # None: a count of recipients, checked like the others
+
+
+class Blocks:
+    """Independent linear systems keyed by block (e.g. (year, right)): unknowns, known values, equalities."""
+
+    def __init__(self):
+        self.known: dict = {}      # key -> published value
+        self.lower: dict = {}      # key -> lower bound of an unknown (suppressed) value
+        self.block_of: dict = {}   # key -> block
+        self.relations: list = []  # (block, total key, [cell keys])
+
+    def publish(self, block, key, value, lower=0.0):
+        """A cell seen in a table: its value, or None when suppressed (an unknown >= lower)."""
+        self.block_of[key] = block
+        if value is None:
+            self.lower.setdefault(key, lower)
+            self.lower[key] = max(self.lower[key], lower)
+        else:
+            assert self.known.get(key, value) == value, (key, self.known[key], value)  # two tables agree
+            self.known[key] = value
+
+    def relate(self, block, total, cells):
+        self.relations.append((block, total, list(cells)))
+
+    def attack(self, threshold):
+        """Every value never published whose bounds under the relations show it below ``threshold`` (pinned
+        to a small value, or merely bounded under it): [(key, lo, hi)]. A value pinned at ``threshold`` or more
+        (a total that published cells add up to) discloses no small count."""
+        found = []
+        blocks = {b for b, _, _ in self.relations} | set(self.block_of.values())
+        for b in blocks:
+            sys_ = LinearSystem([], [])
+            var = {}
+            for key, lo in self.lower.items():
+                if self.block_of.get(key) == b and key not in self.known:
+                    var[key] = sys_.var(lower=lo)
+            for blk, total, cells in self.relations:
+                if blk != b:
+                    continue
+                keys = [(1.0, c) for c in cells] + [(-1.0, total)]
+                if any(k not in self.known and k not in var for _, k in keys):
+                    continue  # a term the publication never shows: the relation is not usable as such
+                coefs, rhs = {}, 0.0
+                for a, k in keys:
+                    if k in self.known:
+                        rhs -= a * self.known[k]
+                    else:
+                        coefs[var[k]] = coefs.get(var[k], 0.0) + a
+                if coefs:
+                    sys_.rows.append((coefs, rhs))
+                else:
+                    assert abs(rhs) < 1e-6, (b, total, rhs)  # published cells add up to their published total
+            for key, (lo, hi) in sys_.bounds([var[k] for k in var]).items():
+                name = next(k for k, v in var.items() if v == key)
+                if hi < threshold - 1e-6:
+                    found.append((name, lo, hi))
+        return found

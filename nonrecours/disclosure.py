@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError, OptionError, message
 
 __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
-           "protect_series", "code_key", "histogram_edges", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
+           "protect_series", "blank_changes", "code_key", "histogram_edges", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -485,6 +485,41 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
         by.append(col)
     out = protect_domain_counts(tabs, by, min_n=min_n, flag=flag)
     return dict(zip(parts, out[1:]))
+
+
+def blank_changes(changes: pd.DataFrame, by: Sequence[str], *, min_n: int, hidden: set | None = None,
+                  trend: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Change (and trend) tables with every row of a suppressed cell emptied, and ``n_both`` below ``min_n`` too.
+
+    A row is hidden when its (domain, right) is in ``hidden`` (:func:`protect_series`), or when its
+    ``n_1`` or ``n_2`` (a change table of ``nonrecours change``) is 1 to ``min_n - 1``. ``n_both``, the
+    respondents of both waves, is emptied where it is 1 to ``min_n - 1`` (only the labels are kept).
+
+    Examples
+    --------
+    >>> ch = pd.DataFrame({"q": ["0", "1"], "right": "r", "n_1": [40, 8], "n_2": [45, 30], "n_both": [20, 4],
+    ...                    "change": [0.1, 0.2]})
+    >>> out, _ = blank_changes(ch, ["q"], min_n=11)
+    >>> out["change"].isna().tolist(), out["n_both"].isna().tolist()
+    ([False, True], [False, True])
+    """
+    hidden = set(hidden or ())
+    labels = ("year_from", "year_to", "years", *by, "right")
+
+    def hide(table: pd.DataFrame) -> np.ndarray:
+        keys = zip(code_key(table[list(by)]) if by else [""] * len(table), table["right"].astype(str))
+        h = np.fromiter((k in hidden for k in keys), dtype=bool, count=len(table))
+        for c in ("n_1", "n_2"):
+            if c in table.columns:
+                v = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float)
+                h |= (v > 0) & (v < min_n)
+        return h
+
+    out = blank_rows(changes, hide(changes), keep=labels)
+    if "n_both" in out.columns:
+        nb = pd.to_numeric(out["n_both"], errors="coerce").to_numpy(dtype=float)
+        out = blank_rows(out, (nb > 0) & (nb < min_n), keep=tuple(c for c in out.columns if c != "n_both"))
+    return out, (None if trend is None else blank_rows(trend, hide(trend), keep=labels))
 
 
 def histogram_edges(values: np.ndarray, *, bins: int = 40, min_n: int = 11) -> np.ndarray:

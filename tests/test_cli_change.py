@@ -48,3 +48,24 @@ def test_validate_change_cli(tmp_path):
     assert r.exit_code == 0, r.output
     t = pd.read_csv(tmp_path / "validation.csv")
     assert {"se_sd_ratio", "coverage", "true_change"} <= set(t.columns)
+
+
+def test_change_cli_publishes_no_small_count(tmp_path):
+    """--min-n (default 11): a domain with fewer eligible respondents in either wave has its change emptied, and
+    no count of respondents in both waves below it is written; --min-n 1 shows them (the test can fail)."""
+    base = ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv"), "--rights", "cmuc,acs",
+            "--by", "stratum,is_qpv", "--scheme", "panel"]
+    r = run(app, [*base, "--min-n", "1", "--out", str(tmp_path / "all.csv")])
+    assert r.exit_code == 0, r.output
+    raw = pd.read_csv(tmp_path / "all.csv")
+    small = ((raw[["n_1", "n_2"]] > 0) & (raw[["n_1", "n_2"]] < 11)).any(axis=1)
+    assert small.any() and raw.loc[small, "change"].notna().all()
+    r = run(app, [*base, "--out", str(tmp_path / "safe.csv")])
+    assert r.exit_code == 0, r.output
+    safe = pd.read_csv(tmp_path / "safe.csv")
+    for c in ("n_1", "n_2", "n_both"):
+        assert not ((safe[c] > 0) & (safe[c] < 11)).any(), c
+    assert safe.loc[small.to_numpy(), ["change", "se", "estimate_1", "estimate_2"]].isna().all().all()
+    assert safe.loc[~small.to_numpy(), "change"].tolist() == raw.loc[~small, "change"].tolist()
+    r = run(app, [*base, "--min-n", "0", "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "--min-n" in r.output and not (tmp_path / "x.csv").exists()

@@ -64,3 +64,28 @@ def test_series_cli_errors(files, tmp_path):
                   "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "increase" in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_series_cli_publishes_no_small_count(files, tmp_path):
+    """--min-n: a territory with fewer eligible respondents in some year is suppressed in every year, with its
+    changes and trend; --min-n 1 shows them (the test can fail)."""
+    d, waves, _ = files
+    base = ["series", "--rights", "cmuc,acs", "--by", "territory", "--waves", _arg(waves)]
+    assert run(app, [*base, "--min-n", "1", "--out", str(tmp_path / "all")]).exit_code == 0
+    r = run(app, [*base, "--out", str(tmp_path / "safe")])
+    assert r.exit_code == 0, r.output
+    raw = pd.read_csv(tmp_path / "all" / "series_yearly.csv", dtype={"territory": str})
+    safe = pd.read_csv(tmp_path / "safe" / "series_yearly.csv", dtype={"territory": str})
+    small = raw[(raw["n"] > 0) & (raw["n"] < 11)][["territory", "right"]].drop_duplicates()
+    assert len(small)
+    hidden = safe.merge(small, on=["territory", "right"])
+    # in every year, not only the small one (a year without respondents there keeps its 0: it describes no one)
+    assert (hidden["n"].isna() | (hidden["n"] == 0)).all() and hidden["estimate"].isna().all()
+    assert hidden.loc[hidden["n"].isna(), "year"].nunique() == 3
+    assert not ((safe["n"] > 0) & (safe["n"] < 11)).any()
+    for name in ("series_changes.csv", "series_trend.csv"):
+        t = pd.read_csv(tmp_path / "safe" / name, dtype={"territory": str}).merge(small, on=["territory", "right"])
+        col = "change" if "changes" in name else "slope"
+        assert len(t) and t[col].isna().all(), name
+    ch = pd.read_csv(tmp_path / "safe" / "series_changes.csv")
+    assert not ((ch["n_both"] > 0) & (ch["n_both"] < 11)).any()

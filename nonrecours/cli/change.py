@@ -73,8 +73,13 @@ def change(
     out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
                                        "difference-in-differences table goes beside it as <stem>_did<suffix>."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    min_n: int = typer.Option(11, "--min-n", help="Statistical confidentiality: a domain with fewer eligible "
+                              "respondents in either wave is not published (its change emptied, and the difference "
+                              "in differences of its right), nor a count of respondents in both waves below it."),
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
+    import pandas as pd
+
     from .._checks import check_choice, check_level, parse_list
     from ..estimation.change import estimate_change
     from .estimate import _design
@@ -83,6 +88,9 @@ def change(
     check_choice("--df", df, ("domain", "inf"))
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
+    from ..disclosure import check_min_cell
+
+    check_min_cell(min_n, where="option --min-n")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap(gap)
@@ -101,8 +109,14 @@ def change(
     d2 = _design(wave2, data2, replicates=rep, lonely_psu=lonely_psu, roles=roles)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
-    table = result.to_frame()
+    from ..disclosure import blank_changes, blank_rows
+
+    table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
+    if did is not None:  # no difference in differences from a hidden domain
+        hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
+        did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
+                         keep=("gap", "level_a", "level_b", "right", gap_col))
     if out is None:
         echo_table(table)
         if did is not None:
@@ -112,7 +126,7 @@ def change(
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
         paths.append(write_table(did, _did_path(out), inputs=inputs))
-    n_both = int(table["n_both"].max()) if len(table) else 0
+    n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
                f"both waves); wrote " + ", ".join(map(str, paths)))
 

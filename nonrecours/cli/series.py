@@ -74,6 +74,9 @@ def series(
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
                                  "any year are suppressed in every year."),
+    min_n: int = typer.Option(11, "--min-n", help="Statistical confidentiality of the survey series: a domain with "
+                              "fewer eligible respondents in any year is suppressed in every year (its changes and "
+                              "trend too), nor is a count of respondents in both years below it published."),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -82,6 +85,9 @@ def series(
 
     check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
+    from ..disclosure import check_min_cell
+
+    check_min_cell(min_n, where="option --min-n")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -128,8 +134,11 @@ def series(
                        for y, p in wave_files.items()]
         res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
                               variance=variance, level=level)
-        tables.update({"series_yearly.csv": res.yearly, "series_changes.csv": res.changes,
-                       "series_trend.csv": res.trend})
+        from ..disclosure import blank_changes, protect_series
+
+        yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
+        changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
+        tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
     if admin_files:
         from ..territorial.admin_series import COUNT_COLUMNS, admin_counts, admin_series
 
@@ -147,7 +156,7 @@ def series(
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))
     if wave_files:
-        echo_table(res.trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
+        echo_table(trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
         typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")
     if admin_files:
         ns = s.n_suppressed

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...disclosure import blank_rows, code_key, protect_series
+from ...disclosure import blank_changes, blank_rows, code_key, protect_series
 from ...errors import ConfigError, message
 from ...io import read_table
 from ..config import StudyConfig
@@ -146,14 +146,7 @@ def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: 
     published = {y: _published(cfg, state, r, by[0]) if len(by) == 1 else None for y, r in zip(years, sources)}
     yearly, hidden = protect_series(series.yearly, by, min_n=min_n, nationals=nationals, published=published)
 
-    def hide(table: pd.DataFrame) -> np.ndarray:
-        keys = zip(code_key(table[by]), table["right"].astype(str))
-        return np.fromiter((k in hidden for k in keys), dtype=bool, count=len(table))
-
-    changes = blank_rows(series.changes, hide(series.changes), keep=("year_from", "year_to", *by, "right"))
-    nb = pd.to_numeric(changes["n_both"], errors="coerce").to_numpy(dtype=float)
-    changes = blank_rows(changes, (nb > 0) & (nb < min_n), keep=tuple(c for c in changes.columns if c != "n_both"))
-    trend = blank_rows(series.trend, hide(series.trend), keep=(*by, "right", "years"))
+    changes, trend = blank_changes(series.changes, by, min_n=min_n, hidden=hidden, trend=series.trend)
     gap_col = by[0]
     rights_hidden = {r for k, r in hidden} if len(by) == 1 else set()
     did = blank_rows(did, did["right"].astype(str).isin(rights_hidden).to_numpy(),

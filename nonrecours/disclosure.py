@@ -201,7 +201,13 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     territory code). With ``margins``, the cells of each margin value x
     right are completed against that total as well, and the passes over
     départements and margins repeat until no cell is added (suppressions only
-    grow, so a few passes). Hundepool et al. (2012), *Statistical Disclosure
+    grow, so a few passes). Margins cross the départements, where two cells
+    per group no longer suffice (two single-territory départements and a
+    margin can isolate a pair): the pattern of each right with margins is then
+    audited by linear programming, the attacker's (the largest value of each
+    suppressed count below ``min_cell`` under every published relation), and
+    a right whose audit finds a count bounded under ``min_cell`` has its margin
+    totals suppressed. Hundepool et al. (2012), *Statistical Disclosure
     Control*, sections 4.2-4.3.
 
     Examples
@@ -264,12 +270,6 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         elif str(right_key) in r_pos and str(dep_key) in d_pos:
             j = r_pos[str(right_key)] * nd + d_pos[str(dep_key)]
             dep_p[j] |= dexists[j]
-    # départements against the nation: groups = rights, over the département x right totals that exist
-    dsel = np.flatnonzero(dexists)
-    dep_s = np.zeros(nr * nd, dtype=bool)
-    dep_s[dsel], exhausted = complete_suppression(dtot[dsel], dep_p[dsel], dsel // nd, dtot[dsel, 0], m,
-                                                  active=~nat_p)
-    nat_s = nat_p | exhausted
     # margins (e.g. QPV vs rest): value x right totals, a partition of each national total
     margs = []
     for col in margins:
@@ -286,24 +286,27 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         supp = np.zeros(n_g, dtype=bool)
         supp[sel] = (tot[sel] < m).any(axis=1)
         margs.append({"col": col, "lab": m_lab, "grp": grp, "tot": tot, "sel": sel, "supp": supp})
-    # territories against their département (a suppressed département takes all its cells) and their margins;
-    # margin totals against the nation; repeated until nothing is added (suppressions only grow)
-    cell_s = cell_p | dep_s[dgrp]
+    # From the top down, repeated until nothing is added (suppressions only grow: a few passes):
+    # départements and margin totals against the nation (groups = rights; a group that cannot be protected takes
+    # the national total with it); a suppressed département takes all its cells; the cells against their
+    # département and their margins (a group that cannot be protected takes its total with it).
+    dsel = np.flatnonzero(dexists)
+    dep_s = dep_p.copy()
+    nat_s = nat_p.copy()
+    cell_s = cell_p.copy()
     order = E * (len(t_lab) + 1) + t_code
-    while True:
-        before = (cell_s.copy(), nat_s.copy(), [g["supp"].copy() for g in margs])
-        for g in margs:
-            sel = g["sel"]
-            g["supp"][sel], ex = complete_suppression(g["tot"][sel], g["supp"][sel], sel // len(g["lab"]),
-                                                      g["tot"][sel, 0], m, active=~nat_s)
-            nat_s |= ex
-        cell_s, _ = complete_suppression(counts, cell_s, dgrp, order, m, active=~dep_s)
-        for g in margs:
-            cell_s, ex = complete_suppression(counts, cell_s, g["grp"], order, m, active=~g["supp"])
-            g["supp"] |= ex
-        if (cell_s == before[0]).all() and (nat_s == before[1]).all() and all(
-                (g["supp"] == b).all() for g, b in zip(margs, before[2])):
+    while True:  # margins crossing the départements: an LP audit of the pattern, then a repair, at most once per right
+        cell_s, dep_s, nat_s = _complete_all(counts, dtot, dsel, nd, dgrp, order, m, cell_s, dep_s, nat_s, margs,
+                                             dexists)
+        leaky = _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_code, nr, m) if margs \
+            else np.zeros(nr, dtype=bool)
+        if not leaky.any():
             break
+        repaired = all(g["supp"][np.repeat(leaky, len(g["lab"]))].all() for g in margs)
+        for g in margs:  # publishing these rights' margins would give small cells away: they are suppressed
+            g["supp"] |= np.repeat(leaky, len(g["lab"]))
+        if repaired:  # their margins are suppressed already: the national totals go too (then nothing crosses)
+            nat_s |= leaky
     pub = ~cell_s
     table = pd.DataFrame({
         "territory": cells[territory].astype(str).to_numpy(), "departement": cells[departement].astype(str).to_numpy(),
@@ -334,6 +337,108 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     totals = pd.concat(parts, ignore_index=True)
     totals["departement"] = totals["departement"].astype(object)
     return table, totals, rule
+
+
+def _complete_all(counts, dtot, dsel, nd, dgrp, order, m, cell_s, dep_s, nat_s, margs, dexists):  # noqa: ANN001, ANN202
+    """The passes of :func:`protect_admin_counts` until nothing is added (suppressions only grow): départements
+    and margin totals against the nation (a group that cannot be protected takes the national total with it); a
+    suppressed département takes all its cells; the cells against their département and their margins (a group
+    that cannot be protected takes its total with it)."""
+    while True:
+        before = (cell_s.copy(), dep_s.copy(), nat_s.copy(), [g["supp"].copy() for g in margs])
+        dep_s[dsel], ex = complete_suppression(dtot[dsel], dep_s[dsel], dsel // nd, dtot[dsel, 0], m, active=~nat_s)
+        nat_s |= ex
+        for g in margs:
+            sel = g["sel"]
+            g["supp"][sel], ex = complete_suppression(g["tot"][sel], g["supp"][sel], sel // len(g["lab"]),
+                                                      g["tot"][sel, 0], m, active=~nat_s)
+            nat_s |= ex
+        cell_s |= dep_s[dgrp]
+        cell_s, ex = complete_suppression(counts, cell_s, dgrp, order, m, active=~dep_s)
+        dep_s |= ex & dexists
+        for g in margs:
+            cell_s, ex = complete_suppression(counts, cell_s, g["grp"], order, m, active=~g["supp"])
+            g["supp"] |= ex
+        if (cell_s == before[0]).all() and (dep_s == before[1]).all() and (nat_s == before[2]).all() and all(
+                (g["supp"] == b).all() for g, b in zip(margs, before[3])):
+            return cell_s, dep_s, nat_s
+
+
+def _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_code, nr, m):  # noqa: ANN001, ANN202
+    """Rights whose pattern lets a suppressed count below ``m`` be bounded under ``m`` (an LP per such count).
+
+    With margins crossing the départements the completion's guarantee (two cells or more whose sums reach
+    ``m`` in every group) no longer bounds every count away: two single-territory départements and a margin
+    can isolate a pair. The attacker's linear programme (cells sum to their département and margin totals,
+    those to the nation, eligibles = takers + non-takers, counts >= 0) decides; only the counts truly below
+    ``m`` need checking (a larger one has a larger maximum).
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    leaky = np.zeros(nr, dtype=bool)
+    for r in range(nr):  # loop over rights (a handful)
+        cells = np.flatnonzero((r_code == r) & cell_s)
+        small = cells[(counts[cells] < m).any(axis=1)]
+        if not small.size:
+            continue
+        var: dict = {}
+        rows: list = []  # (dict var -> coef, rhs)
+
+        def term(kind, idx, j, value, hidden):  # noqa: ANN001, ANN202
+            if hidden:
+                return var.setdefault((kind, idx, j), len(var)), 0.0
+            return None, float(value)
+
+        def relate(total, parts):  # noqa: ANN001, ANN202
+            coefs, rhs = {}, 0.0
+            for sign, (v, val) in [(-1.0, total)] + [(1.0, p) for p in parts]:
+                if v is None:
+                    rhs -= sign * val
+                else:
+                    coefs[v] = coefs.get(v, 0.0) + sign
+            if coefs:
+                rows.append((coefs, rhs))
+
+        rc = np.flatnonzero(r_code == r)
+        for j in range(3):
+            cell_t = {i: term("c", i, j, counts[i, j], cell_s[i]) for i in rc}
+            dep_idx = dsel[dsel // nd == r]
+            dep_t = {d: term("d", d, j, dtot[d, j], dep_s[d]) for d in dep_idx}
+            nat_t = term("n", r, j, ntot[r, j], nat_s[r])
+            for d in dep_idx:
+                relate(dep_t[d], [cell_t[i] for i in rc[dgrp[rc] == d]])
+            relate(nat_t, list(dep_t.values()))
+            for k, g in enumerate(margs):
+                msel = g["sel"][g["sel"] // len(g["lab"]) == r]
+                m_t = {q: term(f"m{k}", q, j, g["tot"][q, j], g["supp"][q]) for q in msel}
+                for q in msel:
+                    relate(m_t[q], [cell_t[i] for i in rc[g["grp"][rc] == q]])
+                relate(nat_t, list(m_t.values()))
+        for i in cells:  # eligibles = takers + non-takers
+            e, t, n_ = (var[("c", i, j)] for j in range(3))
+            rows.append(({e: 1.0, t: -1.0, n_: -1.0}, 0.0))
+        if not rows:
+            continue
+        ri, ci, vi, b = [], [], [], []
+        for k, (coefs, rhs) in enumerate(rows):
+            for v, a in coefs.items():
+                ri.append(k)
+                ci.append(v)
+                vi.append(a)
+            b.append(rhs)
+        A = coo_matrix((vi, (ri, ci)), shape=(len(rows), len(var))).tocsr()
+        for i in small:
+            for j in np.flatnonzero(counts[i] < m):
+                obj = np.zeros(len(var))
+                obj[var[("c", i, j)]] = -1.0  # maximise the count
+                sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")
+                if sol.status == 0 and -sol.fun < m - 1e-6 and -sol.fun >= 0.5:
+                    leaky[r] = True
+                    break
+            if leaky[r]:
+                break
+    return leaky
 
 
 def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | None], *, min_n: int,

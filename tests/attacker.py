@@ -212,7 +212,7 @@ class Blocks:
     def attack(self, threshold):
         """Every value never published whose bounds under the relations show it below ``threshold`` (pinned
         to a small value, or merely bounded under it): [(key, lo, hi)]. A value pinned at ``threshold`` or more
-        (a total that published cells add up to) discloses no small count."""
+        (a total that published cells add up to) discloses no small count, nor one shown to be 0 (no one)."""
         found = []
         blocks = {b for b, _, _ in self.relations} | set(self.block_of.values())
         for b in blocks:
@@ -239,6 +239,6 @@ class Blocks:
                     assert abs(rhs) < 1e-6, (b, total, rhs)  # published cells add up to their published total
             for key, (lo, hi) in sys_.bounds([var[k] for k in var]).items():
                 name = next(k for k, v in var.items() if v == key)
-                if hi < threshold - 1e-6:
+                if 0.5 <= hi < threshold - 1e-6:  # a value shown to be 0 describes no one
                     found.append((name, lo, hi))
         return found

@@ -134,3 +134,69 @@ def test_sample_counts_property(territories, min_n):
         assert (shown["n"].astype(int) >= min_n).all()
     # zeros are published: the attacker knows them; blanks are >= 1
     assert attack_domains(groups, truth, min_n) == []
+
+
+def _admin_blocks(table, totals, margin):
+    """The attacker's relations for a protected admin table with département, national and margin totals."""
+    from attacker import Blocks
+
+    b = Blocks()
+
+    def triple(right, key, row):
+        vals = [None if pd.isna(row[c]) else float(row[c]) for c in ("n_eligible", "n_takers", "n_non_takers")]
+        for c, v in zip("ETN", vals):
+            b.publish(right, (right, *key, c), v)
+        b.relate(right, (right, *key, "E"), [(right, *key, "T"), (right, *key, "N")])
+
+    for _, row in table.iterrows():
+        triple(row["right"], ("cell", row["territory"]), row)
+    for _, row in totals.iterrows():
+        lvl = row["level"]
+        key = ("nat", "") if lvl == "national" else ("dep", row["departement"]) if lvl == "departement" \
+            else ("m", str(row[margin]))
+        triple(row["right"], key, row)
+    for r, cells in table.groupby("right"):
+        q_of = cells["territory"].str[-1]  # the margin of a territory: the last letter of its code
+        for c in "ETN":
+            for d, g in cells.groupby("departement"):
+                b.relate(r, (r, "dep", d, c), [(r, "cell", t, c) for t in g["territory"]])
+            b.relate(r, (r, "nat", "", c), [(r, "dep", d, c) for d in cells["departement"].unique()])
+            if margin is not None:
+                for q, g in cells.groupby(q_of):
+                    b.relate(r, (r, "m", q, c), [(r, "cell", t, c) for t in g["territory"]])
+                b.relate(r, (r, "nat", "", c), [(r, "m", q, c) for q in q_of.unique()])
+    return b
+
+
+@settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "15")), deadline=None)
+@given(_count_tables())
+def test_margin_totals_protected(cells):
+    """Property: with QPV / rest totals published beside the départements (``margins``), the attacker that also
+    uses the margins recovers nothing and nothing published is small."""
+    from nonrecours.disclosure import protect_admin_counts
+
+    cells = cells.assign(q=cells["territory"].map(lambda t: "q" if int(t[1:]) % 2 else "r"))
+    cells["territory"] = cells["territory"] + cells["q"]  # the margin of a territory is its last letter
+    table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=["q"])
+    pub = totals[totals["status"] == "published"]
+    assert (pub[["n_eligible", "n_takers", "n_non_takers"]].astype(int) >= 11).all().all()
+    assert set(totals["level"]) >= {"departement", "national", "q"}
+    assert _admin_blocks(table, totals, "q").attack(11) == []
+
+
+def test_margin_totals_needed():
+    """Without ``margins``, a cell hidden with its département partner is recovered from the QPV total."""
+    from nonrecours.disclosure import protect_admin_counts
+
+    cells = pd.DataFrame({"territory": ["Aq", "Br", "Cr", "Dq"], "departement": ["01", "01", "02", "02"],
+                          "right": "tpn", "n_eligible": [8, 40, 50, 60], "n_takers": [4, 20, 25, 30]})
+    cells["q"] = cells["territory"].str[-1]
+    table, totals, _ = protect_admin_counts(cells, min_cell=11)  # Aq and Br hidden together in 01
+    q = cells.groupby("q")[["n_eligible", "n_takers"]].sum()
+    margin = pd.DataFrame({"level": "q", "departement": pd.NA, "right": "tpn", "n_eligible": q["n_eligible"],
+                           "n_takers": q["n_takers"], "n_non_takers": q["n_eligible"] - q["n_takers"],
+                           "status": "published", "q": q.index})
+    found = _admin_blocks(table, pd.concat([totals, margin], ignore_index=True), "q").attack(11)
+    assert {k[2] for k, _, _ in found} == {"Aq"}  # the QPV total minus the published Dq
+    table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=["q"])
+    assert _admin_blocks(table, totals, "q").attack(11) == []

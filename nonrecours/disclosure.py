@@ -19,9 +19,28 @@ subtraction from the published totals.
 * :func:`protect_domain_counts` applies it to sample estimates by domain
   (respondent counts ``n``), used by the study's estimation stage.
 
+* :func:`protect_partitions` adds more partitions of the same respondents
+  (the analysis groups), keeping the suppressions of tables already
+  published; :func:`protect_series` gives a series of years one pattern,
+  consistent with each year's tables, and :func:`blank_changes` hides the
+  changes and trends of its hidden cells (follow-up, ``change``, ``series``);
+  :func:`blank_model_terms` empties model coefficients resting on too few
+  respondents; :func:`histogram_edges` gives a published histogram no bar of
+  too few respondents.
+
 The ``status`` published says only ``published`` or ``suppressed``: telling
 primary from secondary cells would tell an attacker that a secondary cell's
 counts are at least ``min_cell``, which narrows the others.
+
+**Zero is published.** A count of 0 (a domain without an eligible
+respondent, a territory without a recipient for a right) describes no one and
+is not a count of individuals: tables keep their 0 and an attacker who learns
+that a cell is empty learns nothing about a person. Every other count of 1 to
+``min_n - 1`` respondents (``min_cell - 1`` recipients) is never published,
+in any table, and no published relation bounds a suppressed one below the
+threshold (``tests/test_attack_publication.py`` plays the attacker on
+everything a run publishes). Consequently a blank sample count is known to be
+at least 1, which :func:`protect_domain_counts` takes into account.
 """
 
 from __future__ import annotations

@@ -200,3 +200,32 @@ def test_margin_totals_needed():
     assert {k[2] for k, _, _ in found} == {"Aq"}  # the QPV total minus the published Dq
     table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=["q"])
     assert _admin_blocks(table, totals, "q").attack(11) == []
+
+
+def test_protect_series_one_pattern_consistent_with_each_year():
+    """A domain small in one year is hidden in every year, with a partner against that year's national count;
+    a cell a year's own table suppressed (forced) is hidden in the series too; changes of hidden cells go."""
+    from nonrecours.disclosure import blank_changes, protect_series
+
+    yearly = pd.DataFrame({"year": [1] * 4 + [2] * 4, "d": list("abcd") * 2, "right": "r",
+                           "n": [5, 40, 30, 50, 20, 41, 31, 52], "estimate": 0.5})
+    nat = {1: pd.DataFrame({"right": ["r"], "n": [125], "flag": ["ok"]}),
+           2: pd.DataFrame({"right": ["r"], "n": [144], "flag": ["ok"]})}
+    out, hidden = protect_series(yearly, ["d"], min_n=11, nationals=nat)
+    assert hidden == {("a", "r"), ("c", "r")}  # a (5 in year 1) and its smallest partner c, in both years
+    assert out.loc[out["d"].isin(["a", "c"]), ["n", "estimate"]].isna().all().all()
+    assert out.loc[out["d"].isin(["b", "d"]), "n"].tolist() == [40, 50, 41, 52]
+    # year 2's own table had d suppressed: the series hides it in year 1 too
+    pub = {2: pd.DataFrame({"d": ["d"], "right": ["r"], "flag": ["suppressed"]})}
+    _, hidden = protect_series(yearly, ["d"], min_n=11, nationals=nat, published=pub)
+    assert hidden == {("a", "r"), ("d", "r")}  # d (forced) now protects a: c is shown
+    ch = pd.DataFrame({"year_from": 1, "year_to": 2, "d": list("abcd"), "right": "r", "change": 0.1,
+                       "n_both": [3, 20, 15, 30]})
+    ch_out, _ = blank_changes(ch, ["d"], min_n=11, hidden=hidden)
+    assert ch_out["change"].isna().tolist() == [True, False, False, True]
+    assert ch_out["n_both"].isna().tolist() == [True, False, False, True]
+    ch_out, _ = blank_changes(ch, ["d"], min_n=11, hidden=set())  # n_both below min_n goes on its own
+    assert ch_out["n_both"].isna().tolist() == [True, False, False, False] and ch_out["change"].notna().all()
+    # without the national counts (nothing to subtract from), only the small cell goes
+    _, hidden = protect_series(yearly, ["d"], min_n=11, nationals={})
+    assert hidden == {("a", "r")}

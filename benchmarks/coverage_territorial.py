@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,14 +31,18 @@ def main() -> None:
     ap.add_argument("--rights", default="cmuc,acs,tpn,tss")
     ap.add_argument("--unit-replicates", type=int, default=50)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--ci", default="logit,beta,wilson")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     pop = simulate_population(200, seed=1)
     t0 = time.perf_counter()
     res = run_validation(pop, n=3900, replications=a.replications, seed=a.seed, rights=a.rights.split(","),
-                         ci=("logit", "beta", "wilson"), levels=("territory",), strata=("is_qpv", "benefit"),
+                         ci=tuple(a.ci.split(",")), levels=("territory",), strata=("is_qpv", "benefit"),
                          allocation="power", sae=True, covariates=COVARIATES, sae_methods=a.methods.split(","),
-                         unit_replicates=a.unit_replicates)
+                         unit_replicates=a.unit_replicates, workers=a.workers,
+                         progress=lambda d, n: print(f"{d}/{n} {time.perf_counter() - t0:.0f}s load "
+                                                     f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True))
     summary = res.summary()
     summary.to_csv(a.out, index=False)
     Path(a.out).with_suffix(".json").write_text(json.dumps({**res.settings, "elapsed_total_s": time.perf_counter() - t0},

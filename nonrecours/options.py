@@ -205,6 +205,13 @@ class UnitMSE(StrEnum):
     NONE = "none"
 
 
+class UnitInterval(StrEnum):
+    """Interval of the unit-level EBP: percentiles of the bootstrap prediction error, or EBP +- z root MSE."""
+
+    PERCENTILE = "percentile"
+    NORMAL = "normal"
+
+
 class FHTransform(StrEnum):
     """Scale of the Fay–Herriot model: none, or arcsine square root (back-transformed)."""
 

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
-from ..options import CIMethod, DFRule, PPSMethod, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
+from ..options import DFRule, EstimateCI, PPSMethod, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
 from ._common import echo_table, handle_errors, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
@@ -31,6 +31,19 @@ def _out_dir(out: Path, overwrite: bool) -> dict[str, Path]:
     return paths
 
 
+def _bands(text: str | None) -> list[int]:
+    """``--n-bands`` as integers (the library checks their order)."""
+    from .._checks import parse_list
+
+    out = []
+    for b in parse_list(text, option="--n-bands"):
+        if not b.isdigit():
+            raise OptionError(message("respondent bands are integers", where="option --n-bands", found=repr(b),
+                                      hint="e.g. --n-bands 1,5,11,30"))
+        out.append(int(b))
+    return out
+
+
 @handle_errors
 def validate(
     territories: int = typer.Option(..., "--territories", help="QPVs of the synthetic population (x2 territories)."),
@@ -40,7 +53,8 @@ def validate(
                                "SRS within strata; two-stage: territories by PPS, then recipients)."),
     seed: int = typer.Option(..., "--seed", help="Seed of the population and of the draws (required)."),
     ci: str = typer.Option(",".join(("wald", "logit", "beta", "wilson")), "--ci",
-                           help="CI methods, comma-separated: " + ", ".join(choices(CIMethod)) + "."),
+                           help="CI methods, comma-separated: " + ", ".join(choices(EstimateCI)) + " (auto: the "
+                           "default rule of 'estimate')."),
     rights: Optional[str] = typer.Option(None, "--rights", help="Rights, comma-separated [default: all four]."),
     levels: Optional[str] = typer.Option(None, "--levels", help="Levels, comma-separated: "
                                          + ", ".join(choices(ValidationLevel)) + " [default: all]."),
@@ -68,6 +82,8 @@ def validate(
     share: float = typer.Option(0.0, "--share", help="With --change: attrition (panel) or rotation (rotating) share."),
     workers: int = typer.Option(1, "--workers", help="Processes drawing and estimating the samples; the results "
                                 "are identical whatever their number."),
+    n_bands: Optional[str] = typer.Option(None, "--n-bands", help="Lower ends of bands of respondents, e.g. "
+                                          "1,5,11,30: the direct estimates also reported per band (direct/n1-4, ...)."),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from .._checks import parse_list
@@ -92,7 +108,7 @@ def validate(
                              covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
                              sae_methods=parse_list(sae_methods, option="--sae-methods"), allocation=allocation,
                              unit_replicates=unit_replicates, pps=parse_list(pps, option="--pps"),
-                             progress=update, workers=workers)
+                             progress=update, workers=workers, n_bands=_bands(n_bands))
     summary = res.summary()
     if paths is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ from ..options import Adjust, DFRule, EstimateCI, check_option
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_estimates, replicate_factor
-from .intervals import proportion_ci, t_quantile
-from .results import SMALL_DOMAIN_N, EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
+from .intervals import auto_ci, proportion_ci, t_quantile
+from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
 __all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
@@ -216,15 +216,8 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
         n_eff = n / deff
     methods = np.full(n.size, ci if statistic in ("rate", "proportion") else "wald", dtype=object)
     if statistic in ("rate", "proportion") and ci == "auto":
-        # Korn-Graubard where the domain is small or the estimate is 0 or 1, logit elsewhere
-        small = (n < SMALL_DOMAIN_N) | (theta == 0) | (theta == 1)
-        methods[:] = np.where(small, "beta", "logit")
-        low, high = np.full(n.size, np.nan), np.full(n.size, np.nan)
-        for ci_row in ("beta", "logit"):  # two interval formulas, each applied to its rows at once
-            rows = np.flatnonzero(methods == ci_row)
-            if rows.size:
-                low[rows], high[rows] = proportion_ci(theta[rows], se[rows], dfs[rows], method=ci_row, level=level,
-                                                      n=n[rows], logit_se=None if logit_se is None else logit_se[rows])
+        # Wilson (design df) where the domain is small or the estimate is 0 or 1, logit elsewhere
+        low, high, methods = auto_ci(theta, se, dfs, n, design_df=design_df, level=level, logit_se=logit_se)
     elif statistic in ("rate", "proportion"):
         low, high = proportion_ci(theta, se, dfs, method=ci, level=level, n=n, logit_se=logit_se)
     else:
@@ -262,11 +255,14 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
         Domain columns; every observed combination is a domain.
     ci : {"auto", "wald", "logit", "asin", "beta", "likelihood", "xlogit", "wilson"}
         Confidence-interval method (R's ``svyciprop``). ``auto`` (the default)
-        uses Korn & Graubard's ``beta`` interval for a domain with fewer than
+        uses the ``wilson`` interval with the effective sample size and the
+        design's degrees of freedom for a domain with fewer than
         :data:`~.results.SMALL_DOMAIN_N` (30) eligible respondents or an estimate
         of 0 or 1 (where ``logit``/``wald`` intervals have width 0 and cover
-        poorly), ``logit`` elsewhere; the method of each row is in the output's
-        ``ci_method`` column. A named method forces it on every row.
+        poorly, and Korn–Graubard's over-covers: see
+        :func:`~.intervals.auto_ci`), ``logit`` elsewhere; the method of each row
+        is in the output's ``ci_method`` column. A named method forces it on
+        every row (with ``df`` as given).
     level : float
         Confidence level.
     df : {"domain", "design", "inf"}

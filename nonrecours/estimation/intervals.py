@@ -23,7 +23,14 @@ from ._dist import f_isf, norm_cdf, norm_isf, t_isf
 from ..errors import OptionError, message
 from ..options import CIMethod, check_option
 
-__all__ = ["check_method", "f1_isf", "proportion_ci", "t_quantile"]
+__all__ = ["AUTO_SMALL", "SMALL_DOMAIN_N", "auto_ci", "check_method", "f1_isf", "proportion_ci", "t_quantile"]
+
+#: Below this number of eligible respondents (or at an estimate of 0 or 1), ``ci = "auto"`` uses
+#: :data:`AUTO_SMALL`; above it, ``logit``.
+SMALL_DOMAIN_N = 30
+#: Interval of ``ci = "auto"`` for small domains and estimates of 0 or 1: Wilson with the effective sample size
+#: and the design's degrees of freedom (see :func:`auto_ci`).
+AUTO_SMALL = "wilson"
 
 #: methods that need the unweighted number of observations ``n``
 _NEED_N = ("beta", "likelihood")
@@ -262,6 +269,54 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
         lower = np.where(bad, np.nan, np.clip(np.minimum(lower, p), 0.0, 1.0))
         upper = np.where(bad, np.nan, np.clip(np.maximum(upper, p), 0.0, 1.0))
     return lower, upper
+
+
+def auto_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, n: ArrayLike, *, design_df: float,
+            level: float = 0.95, logit_se: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The default interval of a rate (``ci = "auto"``): Wilson on small domains and at 0 or 1, logit elsewhere.
+
+    Parameters
+    ----------
+    estimate, se, df, n : array_like
+        As :func:`proportion_ci` (``df`` from the df rule, ``n`` the domain's respondents).
+    design_df : float
+        Degrees of freedom of the whole design (R's ``degf``: PSUs minus strata).
+    level : float
+    logit_se : array_like, optional
+        As :func:`proportion_ci`, for the ``logit`` rows.
+
+    Returns
+    -------
+    lower, upper : numpy.ndarray
+    methods : numpy.ndarray of str
+        ``wilson`` or ``logit``: the method of each row (the ``ci_method`` column).
+
+    Notes
+    -----
+    A row is small when ``n`` < :data:`SMALL_DOMAIN_N` or the estimate is 0 or 1. There the interval is
+    Wilson's score interval with the effective sample size :math:`n_e = \hat p(1-\hat p)/s^2`
+    (:math:`n` at 0 or 1, design effect 1) and the design's degrees of freedom ``design_df`` (as R's
+    ``svyciprop``), not the domain's (an infinite ``df``, the ``inf`` rule, stays normal): a territory with
+    4 respondents spread over 3 strata has 1 domain df, whose :math:`t_{1}` quantile of 12.7 makes any
+    interval [0, 1]. Elsewhere the ``logit`` interval at ``df``. Measured on the demo's design (400
+    territories, 3,900 respondents, 150 samples, ``benchmarks/ci_small_domains.py``), coverage of nominal
+    95 % intervals by respondents in the territory (1-4, 5-10, 11-29): this rule 0.972, 0.947, 0.946;
+    Korn–Graubard ``beta`` with the domain df (the earlier default) 0.999, 0.992, 0.974; Clopper–Pearson
+    with :math:`n_e` 0.997, 0.978, 0.969; Jeffreys with :math:`n_e` 0.974, 0.934, 0.942; Wilson with
+    Kish's :math:`n` 0.977, 0.960, 0.954; logit 0.655, 0.924, 0.977. With 1 to 4 respondents no interval
+    of these families gets below 0.97: the estimate takes at most 5 values.
+    """
+    p, s, d, nn = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (estimate, se, df, n)))
+    small = (nn < SMALL_DOMAIN_N) | (p == 0) | (p == 1)
+    methods = np.where(small, AUTO_SMALL, "logit").astype(object)
+    q_df = np.where(small & np.isfinite(d), float(design_df), d)
+    low, high = np.full(p.shape, np.nan), np.full(p.shape, np.nan)
+    for method, rows in ((AUTO_SMALL, small), ("logit", ~small)):  # two formulas, each on all its rows at once
+        if rows.any():
+            ls = None if logit_se is None else np.broadcast_to(np.asarray(logit_se, dtype=float), p.shape)[rows]
+            low[rows], high[rows] = proportion_ci(p[rows], s[rows], q_df[rows], method=method, level=level,
+                                                  n=nn[rows], logit_se=ls)
+    return low, high, methods
 
 
 # --- the closed forms ------------------------------------------------------------

@@ -25,8 +25,7 @@ __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult",
 #: ``(by values..., right)``, or (without ``by``) right names.
 Labels = pd.DataFrame | Sequence[tuple] | Sequence[str]
 
-#: Below this number of eligible respondents, ``ci = "auto"`` uses the Korn-Graubard interval.
-SMALL_DOMAIN_N = 30
+from .intervals import SMALL_DOMAIN_N  # noqa: E402  (re-exported: the threshold of ``ci = "auto"``)
 
 
 @dataclass(frozen=True, eq=False)

@@ -41,17 +41,20 @@ from scipy import sparse, stats
 from scipy.special import expit
 
 from .._checks import check_columns, check_level, check_random_state
-from ..options import UnitMSE, UnitSigmaMethod, check_option, choices
+from .._parallel import check_workers, chunks, ordered_map
+from ..options import UnitInterval, UnitMSE, UnitSigmaMethod, check_option, choices
 from ..errors import InputError, OptionError, message, name_list
 from .glmm import GLMMFit, _Cells, fit_glmm, fit_glmm_many, posterior_nodes, prior_nodes
 from .territories import OUTPUT_COLUMNS
 
-__all__ = ["UnitFit", "fit_unit", "MSE_KINDS", "SIGMA_METHODS"]
+__all__ = ["UnitFit", "fit_unit", "INTERVALS", "MSE_KINDS", "SIGMA_METHODS"]
 
 #: Estimators of the area-effect variance: adjusted likelihood (never 0), or maximum likelihood.
 SIGMA_METHODS: tuple[str, ...] = choices(UnitSigmaMethod)
 #: MSE estimators of the unit-level model.
 MSE_KINDS: tuple[str, ...] = choices(UnitMSE)
+#: Intervals of the unit-level EBP.
+INTERVALS: tuple[str, ...] = choices(UnitInterval)
 #: Quadrature nodes of the EBP's conditional expectations.
 EBP_NODES = 9
 
@@ -83,6 +86,13 @@ class UnitFit:
     replicates : int
     level : float
     seed : int or None
+    interval : str
+        ``percentile`` or ``normal``: how ``ci_low`` and ``ci_high`` were made (see :func:`fit_unit`).
+    error_quantiles : DataFrame or None
+        With the bootstrap, the rows of ``table`` in its order: ``err_low`` and ``err_high``, the
+        ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of the bootstrap prediction errors
+        :math:`\\hat\\theta^*_i - \\theta^*_i` (the percentile interval is
+        :math:`[\\hat\\theta_i - \\text{err\\_high}, \\hat\\theta_i - \\text{err\\_low}]`).
     """
 
     table: pd.DataFrame
@@ -93,6 +103,8 @@ class UnitFit:
     replicates: int
     level: float
     seed: int | None
+    interval: str = "percentile"
+    error_quantiles: pd.DataFrame | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The estimates table (a copy)."""
@@ -260,9 +272,14 @@ def _synthetic(theta: np.ndarray, pop: _Population, k: int = EBP_NODES) -> np.nd
     return pop.totals(pop.N * ep) / pop.totals(pop.N)
 
 
-def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.random.Generator, nagq: int,
-               chunk: int = 200, ebp_chunk: int = 10) -> tuple[np.ndarray, int, int]:
-    """Parametric bootstrap MSE of the EBP (González-Manteiga et al. 2007), replicates fitted together."""
+#: Bootstrap replicates per unit of work (a spawned generator each): fixed, so that the draws, hence the
+#: results, do not depend on the number of workers.
+BOOT_CHUNK = 25
+
+
+def _bootstrap_chunk(fit: GLMMFit, pop: _Population, b: int, rng: np.random.Generator, nagq: int,
+                     ebp_chunk: int = 10) -> tuple[np.ndarray, int, int]:
+    """``b`` bootstrap replicates: prediction errors (b_ok, T) of the refitted EBP, failed and unconverged counts."""
     theta = fit.theta
     p = pop.X.shape[1]
     s_idx = pop.sampled
@@ -272,36 +289,56 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
     T = len(pop.territories)
     Nt = pop.totals(pop.N)[0]
     rest = (pop.N - pop.n).astype(np.int64)
-    total = np.zeros(T)
-    used = failed = unconverged = 0
-    while used + failed < replicates:
-        b = min(chunk, replicates - used - failed)
-        u = fit.sigma * rng.standard_normal((b, T))
-        pr = expit(eta[None, :] + u[:, pop.cell_terr])
-        ys = rng.binomial(pop.n.astype(np.int64), pr).astype(float)
-        yr = rng.binomial(rest, pr).astype(float)
-        truth = pop.totals(ys + yr) / Nt
-        th, _, _, _, conv = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-6,
-                                          ftol=1e-8, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
-        # a fit still moving after 40 steps is nearly always a category whose few respondents are all takers
-        # or all non-takers in that replicate: its coefficient heads for infinity (no finite MLE) and its
-        # predictions for 0 or 1, which is what the estimator gives there; such fits are kept (and counted)
-        ok = np.isfinite(th).all(axis=1)
-        unconverged += int((ok & ~conv).sum())
-        th, ys, truth = th[ok], ys[ok], truth[ok]
-        for j in range(0, len(th), ebp_chunk):  # bounds memory at ebp_chunk x cells x nodes
-            est, _ = _ebp(th[j:j + ebp_chunk], pop, ys[j:j + ebp_chunk, s_idx], ys[j:j + ebp_chunk])
-            total += np.sum((est - truth[j:j + ebp_chunk]) ** 2, axis=0)
-        used += int(ok.sum())
-        failed += int((~ok).sum())
-    return total / max(used, 1), failed, unconverged
+    u = fit.sigma * rng.standard_normal((b, T))
+    pr = expit(eta[None, :] + u[:, pop.cell_terr])
+    ys = rng.binomial(pop.n.astype(np.int64), pr).astype(float)
+    yr = rng.binomial(rest, pr).astype(float)
+    truth = pop.totals(ys + yr) / Nt
+    th, _, _, _, conv = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-6,
+                                      ftol=1e-8, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
+    # a fit still moving after 40 steps is nearly always a category whose few respondents are all takers
+    # or all non-takers in that replicate: its coefficient heads for infinity (no finite MLE) and its
+    # predictions for 0 or 1, which is what the estimator gives there; such fits are kept (and counted)
+    ok = np.isfinite(th).all(axis=1)
+    th, ys, truth = th[ok], ys[ok], truth[ok]
+    err = np.empty((len(th), T))
+    for j in range(0, len(th), ebp_chunk):  # bounds memory at ebp_chunk x cells x nodes
+        est, _ = _ebp(th[j:j + ebp_chunk], pop, ys[j:j + ebp_chunk, s_idx], ys[j:j + ebp_chunk])
+        err[j:j + ebp_chunk] = est - truth[j:j + ebp_chunk]
+    return err, int((~ok).sum()), int((ok & ~conv).sum())
+
+
+def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.random.Generator, nagq: int,
+               level: float, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Parametric bootstrap of the EBP's prediction error (González-Manteiga et al. 2007).
+
+    Replicates run in chunks of :data:`BOOT_CHUNK`, each with its own generator spawned from ``rng``, on
+    ``workers`` processes, and come back in chunk order: the results do not depend on ``workers``.
+    Returns the MSE (T,), the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of the errors
+    :math:`\\hat\\theta^*_i - \\theta^*_i` (T,) each, and the failed and unconverged replicate counts.
+    """
+    sizes = [len(r) for r in chunks(replicates, BOOT_CHUNK)]
+    tasks = [(fit, pop, b, g, nagq) for b, g in zip(sizes, rng.spawn(len(sizes)))]
+    errs, failed, unconverged = [], 0, 0
+    for err, f, u in ordered_map(_bootstrap_chunk, tasks, workers=workers):
+        errs.append(err)
+        failed += f
+        unconverged += u
+    err = np.concatenate(errs, axis=0)
+    T = len(pop.territories)
+    if len(err) == 0:
+        nan = np.full(T, np.nan)
+        return nan, nan, nan, failed, unconverged
+    q_lo, q_hi = np.quantile(err, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return np.mean(err ** 2, axis=0), q_lo, q_hi, failed, unconverged
 
 
 def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
              rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
              aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: UnitSigmaMethod | str = "adjusted",
              mse: UnitMSE | str = "bootstrap", replicates: int = 200, seed: int | None = None,
-             level: float = 0.95, responded: str | None = "responded", weight: str | None = None) -> UnitFit:
+             level: float = 0.95, responded: str | None = "responded", weight: str | None = None,
+             interval: UnitInterval | str = "percentile", workers: int = 1) -> UnitFit:
     """Unit-level EBPs of every territory's take-up rate, one logit-normal model per right.
 
     Parameters
@@ -338,11 +375,20 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     seed : int, optional
         Required for the bootstrap.
     level : float
-        Confidence level: :math:`\\hat\\theta_i \\pm z\\sqrt{\\mathrm{mse}_i}`, clipped to [0, 1].
+        Confidence level of the intervals.
     responded : str or None
         0/1 response column of ``sample``, if present (rows with 0 are not respondents).
     weight : str, optional
         Weight column of ``sample`` for the ``direct`` column (unweighted otherwise).
+    interval : {"percentile", "normal"}
+        With the bootstrap: ``percentile`` (default),
+        :math:`[\\hat\\theta_i - e_{(1+\\ell)/2},\\ \\hat\\theta_i - e_{(1-\\ell)/2}]` with :math:`e_q`
+        the quantiles of the bootstrap prediction errors :math:`\\hat\\theta^*_i - \\theta^*_i`
+        (Hall & Maiti 2006's bootstrap prediction interval, which carries the EBP's bias and skewness near
+        0 and 1); or ``normal``, :math:`\\hat\\theta_i \\pm z\\sqrt{\\mathrm{mse}_i}`; both clipped to [0, 1].
+    workers : int
+        Processes running the bootstrap replicates (chunks of :data:`BOOT_CHUNK` replicates, each with its
+        own generator spawned from ``seed``): the results do not depend on it.
 
     Returns
     -------
@@ -357,6 +403,8 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     """
     mse = check_option("mse", mse, UnitMSE)
     sigma_method = check_option("sigma_method", sigma_method, UnitSigmaMethod)
+    interval = check_option("interval", interval, UnitInterval)
+    workers = check_workers(workers)
     check_level(level)
     if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
         raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
@@ -379,7 +427,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
                                       hint="pass --aux territories.csv"))
         check_columns(aux, [territory, *aux_covariates], role="covariate column", source="--aux file")
     z = stats.norm.ppf(0.5 + level / 2)
-    frames, fits, models = [], [], []
+    frames, fits, models, quantiles = [], [], [], []
     for right in rights:
         pop = _population(sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight)
         s_idx = pop.sampled
@@ -392,8 +440,13 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         est, gamma = est[0], gamma[0]
         failed = unconverged = 0
         if mse == "bootstrap":
-            m, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng, nagq=nagq)
-            lo, hi = np.clip(est - z * np.sqrt(m), 0, 1), np.clip(est + z * np.sqrt(m), 0, 1)
+            m, e_lo, e_hi, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng,
+                                                            nagq=nagq, level=level, workers=workers)
+            if interval == "percentile":
+                lo, hi = np.clip(est - e_hi, 0, 1), np.clip(est - e_lo, 0, 1)
+            else:
+                lo, hi = np.clip(est - z * np.sqrt(m), 0, 1), np.clip(est + z * np.sqrt(m), 0, 1)
+            quantiles.append(pd.DataFrame({"err_low": e_lo, "err_high": e_hi}))
         else:
             m = lo = hi = np.full(len(est), np.nan)
         T = len(pop.territories)
@@ -405,10 +458,12 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         models.append({"right": right, "m": len(s_terr), "n_predicted": T - len(s_terr),
                        "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
                        "iterations": fit.iterations, "nagq": nagq, "sigma_method": sigma_method, "mse": mse,
+                       "interval": interval if mse == "bootstrap" else "none",
                        "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed,
                        "unconverged_replicates": unconverged,
                        "dropped_terms": ", ".join(pop.dropped)})
     return UnitFit(table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)], fits=tuple(fits),
                    models=pd.DataFrame(models), nagq=int(nagq), mse_kind=mse,
                    replicates=int(replicates) if mse == "bootstrap" else 0, level=level,
-                   seed=seed if isinstance(seed, int) else None)
+                   seed=seed if isinstance(seed, int) else None, interval=interval,
+                   error_quantiles=pd.concat(quantiles, ignore_index=True) if quantiles else None)

@@ -27,10 +27,10 @@ from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
 from ..design.selection import first_stage_probabilities, select, srswor_draw
 from ..errors import OptionError, message
-from ..options import CIMethod, DFRule, FHMethod, PPSMethod, ValidationDesign, ValidationLevel, check_option, choices
+from ..options import DFRule, EstimateCI, FHMethod, PPSMethod, ValidationDesign, ValidationLevel, check_option, choices
 from ..estimation import QualityThresholds, estimate_rates
 from ..estimation.estimators import gaps_at
-from ..estimation.intervals import proportion_ci
+from ..estimation.intervals import auto_ci, proportion_ci
 from .metrics import Accumulator
 from .targets import FAMILY_COLUMN, Targets, build_targets, code_column
 
@@ -148,12 +148,15 @@ class _Sampler:
         return base, {m: base.with_pps(m, pi, joint=s.joint if m in ("ht", "yg") else None) for m in pps}
 
 
-def _cis(est, se, df, n, methods, level):
+def _cis(est, se, df, n, methods, level, design_df):
     low = np.empty((len(methods), est.size))
     high = np.empty_like(low)
     for m, meth in enumerate(methods):  # loop over CI methods, each vectorised over estimands
         with np.errstate(all="ignore"):
-            low[m], high[m] = proportion_ci(est, se, df, method=meth, level=level, n=n)
+            if meth == "auto":  # the default of estimate: its rule row by row
+                low[m], high[m], _ = auto_ci(est, se, df, n, design_df=design_df, level=level)
+            else:
+                low[m], high[m] = proportion_ci(est, se, df, method=meth, level=level, n=n)
     return low, high
 
 
@@ -162,7 +165,8 @@ def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], 
     """Estimates, SEs and CIs of every estimand in one sample (NaN where a domain is not in it).
 
     Returns the rate estimands' ``(est, se, low, high)``, the gap's (its t interval
-    only) or None, and the territory result (input of the small-area fit) or None.
+    only) or None, the territory result (input of the small-area fit) or None, and the
+    estimands' numbers of respondents (NaN where a domain is not in the sample).
     """
     K = len(targets.table)
     est, se, dfs, n = (np.full(K, np.nan) for _ in range(4))
@@ -185,32 +189,40 @@ def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], 
             gap = (g[0], g[1], g[2][None, :], g[3][None, :])
         if lev == "territory":
             territory = r
-    low, high = _cis(est, se, dfs, n, methods, level)
-    return (est, se, low, high), gap, territory
+    low, high = _cis(est, se, dfs, n, methods, level, design.degf())
+    return (est, se, low, high), gap, territory, n
 
 
 #: Small-area estimators of ``sae_methods``: Fay–Herriot with a model-variance method, or the unit-level EBP.
 SAE_METHODS = (*choices(FHMethod), "unit")
 #: Categorical recipient columns of the unit-level model in the validation.
 DEFAULT_UNIT_COVARIATES = ("benefit", "age_band", "household", "housing")
+#: Intervals of the unit-level EBP evaluated on the same fit and bootstrap (names of the ``ci`` column).
+UNIT_INTERVALS = ("normal", "percentile")
 
 
 def _sae_name(method: str) -> str:
     return {"reml": "fay-herriot", "unit": "unit-ebp"}.get(method, f"fay-herriot-{method}")
 
 
-def _place(fit: pd.DataFrame, targets: Targets):
-    """EBLUP, root MSE, CI bounds and in-sample flag in the territory block's order (domain-major, right-minor)."""
+def _place(fit: pd.DataFrame, targets: Targets, suffixes: Sequence[str] = ("",)):
+    """EBLUP, root MSE, CI bounds (one row per interval of ``ci_low<suffix>``, ``ci_high<suffix>``) and in-sample
+    flag in the territory block's order (domain-major, right-minor)."""
     labels = targets.labels["territory"]
     V = len(targets.rights)
     d = pd.Index(labels).get_indexer(fit["territory"].astype(str))
     v = pd.Index(targets.rights).get_indexer(fit["right"].astype(str))
     keep = (d >= 0) & (v >= 0)
     pos = d[keep] * V + v[keep]
-    out = [np.full(len(labels) * V, np.nan) for _ in range(5)]
-    for arr, col in zip(out, ("eblup", "rmse", "ci_low", "ci_high", "in_sample")):
+    K, M = len(labels) * V, len(suffixes)
+    eb, rmse, ins = (np.full(K, np.nan) for _ in range(3))
+    low, high = np.full((M, K), np.nan), np.full((M, K), np.nan)
+    for arr, col in ((eb, "eblup"), (rmse, "rmse"), (ins, "in_sample")):
         arr[pos] = fit[col].to_numpy(float)[keep]
-    return out
+    for j, suf in enumerate(suffixes):
+        low[j, pos] = fit["ci_low" + suf].to_numpy(float)[keep]
+        high[j, pos] = fit["ci_high" + suf].to_numpy(float)[keep]
+    return [eb, rmse, low, high, ins]
 
 
 def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, aux: pd.DataFrame,
@@ -222,14 +234,22 @@ def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, 
     from ..errors import ConvergenceError
 
     sample = unit_frame.iloc[design.data["id"].to_numpy(np.int64)]
+    M = len(UNIT_INTERVALS)
     try:
-        fit = fit_unit(sample, unit_frame, unit_covariates, rights=list(targets.rights), aux=aux,
+        res = fit_unit(sample, unit_frame, unit_covariates, rights=list(targets.rights), aux=aux,
                        aux_covariates=covariates, mse="bootstrap", replicates=replicates, seed=rng, level=level,
-                       responded=None).to_frame()
+                       responded=None, interval="normal")
     except ConvergenceError:  # e.g. a category whose respondents all took up: that sample counts as missing
         size = len(targets.labels["territory"]) * len(targets.rights)
-        return [np.full(size, np.nan) for _ in range(4)] + [np.full(size, -1.0)]
-    return _place(fit, targets)
+        nan = np.full(size, np.nan)
+        return [nan, nan, np.full((M, size), np.nan), np.full((M, size), np.nan), np.full(size, -1.0)]
+    fit = res.to_frame()
+    q = res.error_quantiles
+    eb = fit["eblup"].to_numpy(float)
+    # both intervals of the same fit and bootstrap: normal (as fitted) and percentile
+    fit = fit.assign(ci_low_percentile=np.clip(eb - q["err_high"].to_numpy(float), 0, 1),
+                     ci_high_percentile=np.clip(eb - q["err_low"].to_numpy(float), 0, 1))
+    return _place(fit, targets, suffixes=("", "_percentile"))
 
 
 def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[str], level: float,
@@ -274,11 +294,11 @@ class _Replication:
 
     def run(self, rng: np.random.Generator):
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
-        in-sample flag)}, [rates of each PPS variance])."""
+        in-sample flag)}, [rates of each PPS variance], respondents of each rate estimand)."""
         des, variants = self.sampler.draw_variants(rng, self.pps)
         pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,
                                       self.level, self.df)[0] for m in self.pps]
-        rates, gap, terr = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
+        rates, gap, terr, n = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
         small_area = {}
         for m in (self.sae_methods if self.aux is not None else ()):
@@ -287,7 +307,7 @@ class _Replication:
                                           self.covariates, self.unit_covariates, self.level, self.unit_replicates, rng)
             else:
                 small_area[m] = _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level, m)
-        return rates, gap, small_area, pps_rates
+        return rates, gap, small_area, pps_rates, n
 
 
 def _run_chunk(rep: _Replication, rngs: list[np.random.Generator]) -> list:
@@ -303,7 +323,7 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                    sae_methods: Sequence[str] = ("reml",), allocation: str = "proportional",
                    unit_covariates: Sequence[str] = DEFAULT_UNIT_COVARIATES, unit_replicates: int = 50,
                    progress: Callable[[int, int], None] | None = None,
-                   workers: int = 1, pps: Sequence[str] = ()) -> ValidationResult:
+                   workers: int = 1, pps: Sequence[str] = (), n_bands: Sequence[int] = ()) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
     Parameters
@@ -324,7 +344,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     rights : sequence of str, optional
         Rights (default: all four).
     ci : sequence of str
-        CI methods of :func:`~nonrecours.estimation.intervals.proportion_ci`.
+        CI methods of :func:`~nonrecours.estimation.intervals.proportion_ci`, or ``auto``
+        (the rule of ``estimate``'s default, :func:`~nonrecours.estimation.intervals.auto_ci`).
     level : float
         Confidence level.
     df : {"domain", "design", "inf"}
@@ -367,6 +388,10 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         probabilities of the draw), as estimators ``direct, pps <method>`` beside
         ``direct`` (the SRS-of-PSUs approximation with the average FPC), on the
         same samples.
+    n_bands : sequence of int
+        Lower ends of bands of respondents, e.g. ``(1, 5, 11, 30)``: the direct estimates are also
+        reported over the replications where the estimand's domain had that many respondents, as
+        estimators ``direct/n1-4``, ``direct/n5-10``, ``direct/n11-29``, ``direct/n30+``.
 
     Returns
     -------
@@ -398,9 +423,13 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     n_psu = _check_int(n_psu, "n-psu", 2)
     workers = check_workers(workers)
     rngs = spawn(seed, replications)
-    methods = tuple(dict.fromkeys(check_option("--ci", m, CIMethod) for m in ci))
+    methods = tuple(dict.fromkeys(check_option("--ci", m, EstimateCI) for m in ci))
     if not methods:
-        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(CIMethod))))
+        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
+    bands = [_check_int(b, "n-bands", 1) for b in n_bands]
+    if bands != sorted(set(bands)):
+        raise OptionError(message("the respondent bands must be increasing lower ends", where="option --n-bands",
+                                  found=repr(list(n_bands)), hint="e.g. 1,5,11,30"))
     check_option("--df", df, DFRule)
     check_level(level, "--level")
     levels = tuple(dict.fromkeys(check_option("--levels", lv, ValidationLevel) for lv in levels))
@@ -451,7 +480,8 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
         check_columns(aux, covariates, role="covariate", source="the territories")
         fh_targets = build_targets(rec, rights, ("territory",), codes, labels)
         for m in sae_methods:
-            accs = tuple(Accumulator(fh_targets.truth, ("normal",)) for _ in range(3))  # all, sampled, unsampled
+            cis = UNIT_INTERVALS if m == "unit" else ("normal",)
+            accs = tuple(Accumulator(fh_targets.truth, cis) for _ in range(3))  # all, sampled, unsampled
             sae_parts[m] = accs
             for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
                 parts.append((fh_targets, _sae_name(m) + suffix, acc))
@@ -461,6 +491,12 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
             unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
                                        **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
                                        **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+    band_parts = []
+    for i, lo in enumerate(bands):  # the direct estimates again, over the replications of each respondent band
+        hi = bands[i + 1] - 1 if i + 1 < len(bands) else np.inf
+        name = f"direct/n{lo}+" if np.isinf(hi) else (f"direct/n{lo}" if hi == lo else f"direct/n{lo}-{int(hi)}")
+        band_parts.append((lo, hi, Accumulator(targets.truth, methods)))
+        parts.append((targets, name, band_parts[-1][2]))
     pps_targets = build_targets(rec, rights, pps_levels, codes, labels) if pps else None
     first_pps = len(parts)
     for m in pps:
@@ -473,16 +509,20 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     t0 = time.perf_counter()
     done = 0
     for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
-        for rates, gap, small_area, pps_rates in results:
+        for rates, gap, small_area, pps_rates, n_resp in results:
             parts[0][2].add(*rates)
+            for lo, hi, acc in band_parts:  # NaN outside the band: not counted
+                keep = (n_resp >= lo) & (n_resp <= hi)
+                est, se_, low, high = rates
+                acc.add(np.where(keep, est, np.nan), np.where(keep, se_, np.nan), np.where(keep, low, np.nan),
+                        np.where(keep, high, np.nan))
             if gap is not None:
                 parts[1][2].add(*gap)
             for m, (eb, rmse, lo, hi, ins) in small_area.items():
                 a_all, a_in, a_out = sae_parts[m]
-                a_all.add(eb, rmse, lo[None, :], hi[None, :])
+                a_all.add(eb, rmse, lo, hi)
                 for acc, keep in ((a_in, ins == 1), (a_out, ins == 0)):  # NaN elsewhere: not counted
-                    acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse)), np.where(keep, lo, np.nan)[None, :],
-                            np.where(keep, hi, np.nan)[None, :])
+                    acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse, lo, hi)))
             for i, r in enumerate(pps_rates):
                 parts[first_pps + i][2].add(*r)
             done += 1
@@ -511,4 +551,6 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
                 "recipients": len(rec), "territories": len(labels["territory"])}
     if pps:  # only when asked for: the settings of earlier studies stay as they were
         settings["pps"] = list(pps)
+    if bands:
+        settings["n_bands"] = bands
     return ValidationResult(table=table, settings=settings, elapsed=elapsed, workers=workers)

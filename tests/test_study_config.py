@@ -154,3 +154,16 @@ def test_parse_study_from_dict(base):
 def test_thresholds_checked_by_the_library(base):
     p = _edit(base, "reliable_n = 30", "reliable_n = 3")
     assert _error(p).startswith("estimation.thresholds: inconsistent quality thresholds")
+
+
+def test_unit_model_refuses_fay_herriot_options(base):
+    """model = "unit" with an option of the Fay-Herriot model only: an error naming the key, not an MSE
+    silently turned off (prasad-rao) or an option silently ignored."""
+    p = _edit(base, "method = \"amrl\"", "method = \"amrl\"\nmodel = \"unit\"\nmse = \"prasad-rao\"")
+    msg = _error(p)
+    assert msg.startswith("territorial.mse") and "prasad-rao" in msg and "bootstrap" in msg
+    p = _edit(base, "mse = \"prasad-rao\"", "mse = \"auto\"")
+    assert load_study(p).territorial.model == "unit"
+    p = _edit(base, "transform = \"none\"", "transform = \"arcsin\"")
+    msg = _error(p)
+    assert msg.startswith("territorial.transform") and "arcsin" in msg and "model = \"area\"" in msg

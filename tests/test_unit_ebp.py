@@ -97,11 +97,42 @@ def test_cli_fit_unit(tmp_path):
     runner = CliRunner()
     args = ["territorial", "fit-unit", str(tmp_path / "sample.csv"), "--frame", str(tmp_path / "frame.csv"),
             "--right", "cmuc", "--covariates", "benefit,age", "--mse", "bootstrap:20", "--seed", "1",
-            "--out", str(tmp_path / "out")]
+            "--workers", "2", "--interval", "normal", "--out", str(tmp_path / "out")]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     est = pd.read_csv(tmp_path / "out" / "estimates.csv")
     assert list(est.columns) == list(OUTPUT_COLUMNS) and len(est) == 30
     assert (est["ci_low"] <= est["eblup"]).all() and (est["eblup"] <= est["ci_high"]).all()
+    z = (est["ci_high"] - est["eblup"]) / est["rmse"]  # --interval normal
+    assert np.allclose(z[(est["ci_high"] < 1) & (est["rmse"] > 0)], 1.959963984540054)
     bad = runner.invoke(app, args[:-1] + [str(tmp_path / "o3"), "--mse", "boot"])
     assert bad.exit_code == 2 and not (tmp_path / "o3").exists()
+
+
+def test_bootstrap_identical_whatever_the_workers_and_percentile_interval():
+    """Chunks of spawned generators: 1 or 2 workers give the same MSE and error quantiles; the percentile
+    interval is the EBP minus the error quantiles, the normal one EBP +- z root MSE (both clipped)."""
+    frame, sample = population(seed=8, T=25, unsampled=3)
+    kw = dict(rights=["cmuc"], mse="bootstrap", replicates=30, seed=5)
+    one = fit_unit(sample, frame, ["benefit", "age"], workers=1, **kw)
+    two = fit_unit(sample, frame, ["benefit", "age"], workers=2, **kw)
+    pd.testing.assert_frame_equal(one.table, two.table)
+    pd.testing.assert_frame_equal(one.error_quantiles, two.error_quantiles)
+    t, q = one.table, one.error_quantiles
+    assert one.interval == "percentile" and (q["err_low"] < q["err_high"]).all()
+    np.testing.assert_allclose(t["ci_low"], np.clip(t["eblup"] - q["err_high"], 0, 1), rtol=1e-12)
+    np.testing.assert_allclose(t["ci_high"], np.clip(t["eblup"] - q["err_low"], 0, 1), rtol=1e-12)
+    normal = fit_unit(sample, frame, ["benefit", "age"], interval="normal", **kw).table
+    np.testing.assert_array_equal(normal["mse"], t["mse"])
+    np.testing.assert_allclose(normal["ci_high"], np.clip(t["eblup"] + 1.959963984540054 * t["rmse"], 0, 1))
+
+
+def test_cli_fit_unit_refuses_the_fay_herriot_mse(tmp_path):
+    frame, sample = population(seed=6, T=10)
+    frame.to_csv(tmp_path / "frame.csv", index=False)
+    sample.to_csv(tmp_path / "sample.csv", index=False)
+    r = CliRunner().invoke(app, ["territorial", "fit-unit", str(tmp_path / "sample.csv"), "--frame",
+                                 str(tmp_path / "frame.csv"), "--right", "cmuc", "--covariates", "benefit,age",
+                                 "--mse", "prasad-rao", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "--mse" in r.output and "Fay-Herriot" in r.output and "bootstrap:200" in r.output

@@ -191,6 +191,34 @@ def test_small_area_methods_sampled_and_unsampled(population):
     assert {"rmse", "mean_width"} <= set(res.summary().columns)
 
 
+def test_unit_ebp_reports_normal_and_percentile_intervals(population):
+    res = run_validation(population, n=600, replications=2, seed=4, sae=True, levels=("territory",), ci=("logit",),
+                         strata=("is_qpv", "benefit"), allocation="power", sae_methods=("unit",),
+                         unit_replicates=8, rights=["acs"])
+    t = res.to_frame()
+    unit = t[t["estimator"] == "unit-ebp"]
+    assert set(unit["ci"]) == {"normal", "percentile"}
+    w = unit.groupby("ci")["mean_width"].mean()
+    assert w["normal"] > 0 and w["percentile"] > 0 and w["normal"] != w["percentile"]
+
+
+def test_auto_ci_and_respondent_bands(population):
+    """ci auto is the rule of estimate's default; the bands split the direct territory estimates' replications
+    by respondents (they add up to the direct ones)."""
+    res = run_validation(population, n=600, replications=6, seed=2, levels=("territory",), ci=("auto", "beta"),
+                         n_bands=(1, 5, 30))
+    t = res.to_frame()
+    assert set(t["estimator"]) == {"direct", "direct/n1-4", "direct/n5-29", "direct/n30+"}
+    reps = t[t["ci"] == "auto"].pivot_table(index=["domain", "right"], columns="estimator", values="replications",
+                                            aggfunc="sum", fill_value=0)
+    assert (reps[["direct/n1-4", "direct/n5-29", "direct/n30+"]].sum(axis=1) == reps["direct"]).all()
+    assert (reps["direct/n1-4"] > 0).any()
+    a = t[(t["estimator"] == "direct")].pivot_table(index=["domain", "right"], columns="ci", values="mean_width")
+    assert (a["auto"] <= a["beta"] + 1e-12).mean() > 0.9  # Wilson at the design df: narrower than Korn-Graubard
+    with pytest.raises(OptionError, match="--n-bands"):
+        run_validation(population, n=600, replications=2, seed=2, levels=("territory",), n_bands=(5, 1))
+
+
 def test_two_stage_pps_variances_run_beside_the_approximation(population):
     # Two-stage Sampford samples; national and QPV rates with first-stage PPS variances beside the SRS-FPC
     # approximation, on the same samples. Structure and determinism only: a run large enough to test coverage or

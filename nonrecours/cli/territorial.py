@@ -90,6 +90,10 @@ def fit_unit(
     sigma_method: str = typer.Option("adjusted", "--sigma-method", help="adjusted (likelihood x sigma^2: the "
                                      "territory-effect SD is never 0) or ml (maximum likelihood, as lme4)."),
     mse: str = typer.Option("bootstrap:200", "--mse", help="bootstrap:B (parametric bootstrap with B replicates) or none."),
+    interval: str = typer.Option("percentile", "--interval", help="With the bootstrap: percentile (percentiles of the "
+                                 "bootstrap prediction error) or normal (EBP +- z root MSE)."),
+    workers: int = typer.Option(1, "--workers", help="Processes running the bootstrap replicates (same results "
+                                "whatever their number)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
     weight: Optional[str] = typer.Option(None, "--weight", help="Weight column of SAMPLE for the 'direct' column."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
@@ -102,10 +106,18 @@ def fit_unit(
     from ..errors import OptionError, message
     from ..territorial.unit import fit_unit as _fit_unit
 
-    from ..options import UnitMSE, UnitSigmaMethod
+    from .._parallel import check_workers
+    from ..options import UnitInterval, UnitMSE, UnitSigmaMethod, choices
 
     check_option("--sigma-method", sigma_method, UnitSigmaMethod)
+    check_option("--interval", interval, UnitInterval)
+    check_workers(workers)
     kind, _, count = mse.partition(":")
+    if kind in set(choices(FHMSE)) - set(choices(UnitMSE)):  # a Fay-Herriot MSE: say so rather than "unknown"
+        raise OptionError(message(f"{kind} is an MSE of the Fay-Herriot model ('territorial fit'), not of the "
+                                  "unit-level model", where="option --mse",
+                                  expected="bootstrap:B (e.g. bootstrap:200) or none", found=repr(mse),
+                                  hint="use --mse bootstrap:200, or 'nonrecours territorial fit' for prasad-rao"))
     check_option("--mse", kind, UnitMSE)
     replicates = 0
     if kind == "bootstrap":
@@ -129,7 +141,8 @@ def fit_unit(
                     territory=territory, aux=None if aux is None else read_table(aux, option="--aux"),
                     aux_covariates=parse_list(aux_covariates, option="--aux-covariates"), nagq=nagq,
                     sigma_method=sigma_method, mse=kind,
-                    replicates=max(replicates, 2), seed=seed, level=level, weight=weight)
+                    replicates=max(replicates, 2), seed=seed, level=level, weight=weight, interval=interval,
+                    workers=workers)
     echo_table(res.models[["right", "m", "n_predicted", "n_respondents", "sigma", "loglike", "mse",
                            "failed_replicates", "unconverged_replicates"]])
     out.mkdir(parents=True, exist_ok=True)

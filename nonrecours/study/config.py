@@ -630,3 +630,15 @@ def _check_territorial(ter: TerritorialConfig) -> None:
     if ter.enabled and not ter.covariates:
         raise fail("territorial.covariates", "the territorial phase needs at least one covariate",
                     hint='e.g. covariates = ["poverty_rate"]')
+    if ter.model == "unit":  # options of the Fay-Herriot model only: refused rather than ignored
+        if ter.mse == "prasad-rao":
+            raise fail("territorial.mse", "the Prasad-Rao MSE is the Fay-Herriot model's; the unit-level model's "
+                       "MSE is the parametric bootstrap", expected='"bootstrap" or "auto" with model = "unit"',
+                       found='"prasad-rao"', hint='set mse = "bootstrap" (replicates = B), or model = "area"')
+        defaults = TerritorialConfig()
+        for key in ("method", "transform", "variance", "benchmark"):
+            if getattr(ter, key) != getattr(defaults, key):
+                raise fail(f"territorial.{key}", f"{key} is an option of the Fay-Herriot model (model = \"area\"), "
+                           "not of the unit-level model", expected=f"{getattr(defaults, key)!r} (the default) with "
+                           'model = "unit"', found=repr(getattr(ter, key)),
+                           hint=f"remove {key}, or set model = \"area\"")

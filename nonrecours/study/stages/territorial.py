@@ -94,12 +94,12 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
     frame = state["frame"]
     need([terr, *ter.unit_covariates], frame.columns, "territorial.unit_covariates", "frame")
     sample = state["sample"]
-    mse = "none" if ter.mse == "prasad-rao" else "bootstrap"
+    mse = "bootstrap"  # "auto" or "bootstrap"; prasad-rao is refused with model = "unit" by the config's checks
     fit = fit_unit(sample, frame, list(ter.unit_covariates), rights=list(cfg.estimation.rights), territory=terr,
                    aux=aux.rename(columns={"territory": terr}), aux_covariates=list(ter.covariates), nagq=ter.nagq,
                    sigma_method=ter.sigma_method,
                    mse=mse, replicates=ter.replicates, seed=seed, level=cfg.estimation.level,
-                   weight="weight" if "weight" in sample.columns else None)
+                   weight="weight" if "weight" in sample.columns else None, workers=cfg.compute.workers)
     table = fit.to_frame().rename(columns={terr: "territory"})
     # the design-based direct estimates and SEs of the estimation stage, where published (not suppressed)
     direct = state["tables"]["estimates_territory"].rename(columns={terr: "territory"})

@@ -45,8 +45,9 @@ class CIMethod(StrEnum):
 
 
 class EstimateCI(StrEnum):
-    """Interval of an estimated rate: ``auto`` (Korn–Graubard ``beta`` for a domain with fewer than 30 eligible
-    respondents or an estimate of 0 or 1, ``logit`` elsewhere; the row's method is in ``ci_method``) or one
+    """Interval of an estimated rate: ``auto`` (``wilson`` with the effective n and the design's df for a domain with
+    fewer than 30 eligible respondents or an estimate of 0 or 1, ``logit`` elsewhere; the row's method is in
+    ``ci_method``) or one
     :class:`CIMethod` forced on every row (for parity with R's ``svyciprop``)."""
 
     AUTO = "auto"

@@ -198,8 +198,9 @@ def estimate(
     fpc: str | None = typer.Option(None, "--fpc", help="Stage-1 FPC column: population count of PSUs or sampling "
                                    "fraction (<= 1) [default: 'fpc' if present]."),
     fpc2: str | None = typer.Option(None, "--fpc2", help="Stage-2 FPC column [default: 'fpc2' if present]."),
-    ci: str = typer.Option("auto", "--ci", help=f"CI method: {choices_text(EstimateCI)} (auto: Korn-Graubard beta "
-                           "below 30 respondents or at 0 or 1, logit elsewhere; see the ci_method column)."),
+    ci: str = typer.Option("auto", "--ci", help=f"CI method: {choices_text(EstimateCI)} (auto: Wilson with the "
+                           "effective n and the design df below 30 respondents or at 0 or 1, logit elsewhere; see the "
+                           "ci_method column)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
                            "(domain: PSUs - strata in the domain; inf: normal)."),

@@ -222,8 +222,8 @@ class EstimationConfig:
 
     rights: tuple[str, ...] = opt(RIGHTS, doc="right columns (1 takes up, 0 does not, empty not eligible)")
     domains: DomainsConfig = opt(doc="domain columns", factory=DomainsConfig)
-    ci: str = opt("auto", doc="confidence interval method (auto: Korn-Graubard beta for domains below 30 "
-                  "respondents or at 0 or 1, logit elsewhere)", choices=choices(EstimateCI))
+    ci: str = opt("auto", doc="confidence interval method (auto: Wilson with the effective n and the design "
+                  "df for domains below 30 respondents or at 0 or 1, logit elsewhere)", choices=choices(EstimateCI))
     level: float = opt(0.95, doc="confidence level", lo=0.5, hi=0.999999)
     df: str = opt("domain", doc="degrees of freedom of the intervals", choices=choices(DFRule))
     lonely_psu: str = opt("adjust", doc="rule for strata with a single PSU", choices=choices(LonelyPSURule))

@@ -136,3 +136,17 @@ def test_cli_fit_unit_refuses_the_fay_herriot_mse(tmp_path):
                                  "--mse", "prasad-rao", "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and not (tmp_path / "out").exists()
     assert "--mse" in r.output and "Fay-Herriot" in r.output and "bootstrap:200" in r.output
+
+
+def test_redundant_and_empty_dummies_are_dropped():
+    """A dummy that earlier columns determine on the respondents, and a category without respondents, are left out
+    of the model (and listed); the fit is that of the model without them."""
+    frame, _ = population(seed=9, T=30)
+    frame["rsa"] = np.where(frame["benefit"] == "RSA", "yes", "no")  # = the benefit=RSA dummy
+    frame["zone"] = np.where(frame.index % 50 == 0, "rare", "common")
+    pick = (np.random.default_rng(9).random(len(frame)) < 0.1) & (frame["zone"] == "common").to_numpy()
+    sample = frame[pick]  # no respondent in "rare"
+    full = fit_unit(sample, frame, ["benefit", "age", "rsa", "zone"], rights=["cmuc"], mse="none")
+    assert full.models.loc[0, "dropped_terms"] == "rsa=yes, zone=rare"
+    base = fit_unit(sample, frame.assign(zone="common"), ["benefit", "age"], rights=["cmuc"], mse="none")
+    np.testing.assert_allclose(full.fits[0][1].coef, base.fits[0][1].coef, rtol=1e-8)

@@ -154,9 +154,11 @@ def _levels(frame: pd.DataFrame, col: str) -> list[str]:
 
 def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariates: list[str], territory: str,
                 aux: pd.DataFrame | None, aux_covariates: list[str], responded: str | None,
-                weight: str | None) -> _Population:
+                weight: str | None, frame_keys: pd.DataFrame | None = None) -> _Population:
+    """One right's cells; ``frame_keys`` is ``frame[[territory, *covariates]].astype(str)`` (made once for all rights)."""
     where = f"right {right!r}"
-    fr = frame[frame[right].notna()]
+    eligible = frame[right].notna().to_numpy()
+    fr = frame[eligible]
     if fr.empty:
         raise InputError(message("no eligible recipient in the frame", where=f"frame, column {right!r}",
                                  hint="the frame's right column marks eligibility (non-missing = eligible)"))
@@ -174,7 +176,7 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
         if bad.any():
             raise InputError(message("missing territory or covariate values", where=f"{name}, {where}",
                                      found=f"{int(bad.sum())} rows", hint="impute them or drop those rows"))
-    fk = fr[keys].astype(str)
+    fk = fr[keys].astype(str) if frame_keys is None else frame_keys[eligible]
     cells = fk.groupby(keys, sort=True).size().rename("N").reset_index()
     sk = sa[keys].astype(str).assign(_y=yv, _n=1.0)
     sc = sk.groupby(keys, sort=True)[["_y", "_n"]].sum().reset_index()
@@ -217,9 +219,17 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
     # greedy, in order, keeping a column when it raises the rank of the respondents' design
     # and a category without any eligible respondent is merged with the reference (its effect is not estimable)
     Xs = X[n > 0]
+    # the rank of any set of columns of Xs = Q R is that of R's same columns (Q orthonormal): p x p matrices,
+    # with matrix_rank's default tolerance for Xs's shape
+    R = np.linalg.qr(Xs, mode="r")
     keep = [0]
+
+    def full_rank(cols):
+        sv = np.linalg.svd(R[:, cols], compute_uv=False)
+        return int(np.sum(sv > sv.max() * max(Xs.shape[0], len(cols)) * np.finfo(float).eps)) == len(cols)
+
     for j in range(1, X.shape[1]):
-        if np.any(Xs[:, j] != 0) and np.linalg.matrix_rank(Xs[:, keep + [j]]) == len(keep) + 1:
+        if np.any(Xs[:, j] != 0) and full_rank(keep + [j]):
             keep.append(j)
     dropped = tuple(names[j] for j in range(X.shape[1]) if j not in keep)
     X, names = X[:, keep], [names[j] for j in keep]
@@ -428,8 +438,10 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         check_columns(aux, [territory, *aux_covariates], role="covariate column", source="--aux file")
     z = stats.norm.ppf(0.5 + level / 2)
     frames, fits, models, quantiles = [], [], [], []
+    frame_keys = frame[[territory, *covariates]].astype(str)  # once for every right
     for right in rights:
-        pop = _population(sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight)
+        pop = _population(sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight,
+                          frame_keys)
         s_idx = pop.sampled
         s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
         fit = fit_glmm(pop.y[s_idx], pop.n[s_idx], pop.X[s_idx], s_area, len(s_terr), nagq=nagq, names=pop.names,

@@ -207,10 +207,10 @@ class UnitMSE(StrEnum):
 
 
 class UnitInterval(StrEnum):
-    """Interval of the unit-level EBP: percentiles of the bootstrap prediction error, or EBP +- z root MSE."""
+    """Interval of the unit-level EBP: EBP +- z root MSE, or percentiles of the bootstrap prediction error."""
 
-    PERCENTILE = "percentile"
     NORMAL = "normal"
+    PERCENTILE = "percentile"
 
 
 class FHTransform(StrEnum):

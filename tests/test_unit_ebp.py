@@ -97,13 +97,13 @@ def test_cli_fit_unit(tmp_path):
     runner = CliRunner()
     args = ["territorial", "fit-unit", str(tmp_path / "sample.csv"), "--frame", str(tmp_path / "frame.csv"),
             "--right", "cmuc", "--covariates", "benefit,age", "--mse", "bootstrap:20", "--seed", "1",
-            "--workers", "2", "--interval", "normal", "--out", str(tmp_path / "out")]
+            "--workers", "2", "--out", str(tmp_path / "out")]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     est = pd.read_csv(tmp_path / "out" / "estimates.csv")
     assert list(est.columns) == list(OUTPUT_COLUMNS) and len(est) == 30
     assert (est["ci_low"] <= est["eblup"]).all() and (est["eblup"] <= est["ci_high"]).all()
-    z = (est["ci_high"] - est["eblup"]) / est["rmse"]  # --interval normal
+    z = (est["ci_high"] - est["eblup"]) / est["rmse"]  # the default --interval normal
     assert np.allclose(z[(est["ci_high"] < 1) & (est["rmse"] > 0)], 1.959963984540054)
     bad = runner.invoke(app, args[:-1] + [str(tmp_path / "o3"), "--mse", "boot"])
     assert bad.exit_code == 2 and not (tmp_path / "o3").exists()
@@ -114,15 +114,15 @@ def test_bootstrap_identical_whatever_the_workers_and_percentile_interval():
     interval is the EBP minus the error quantiles, the normal one EBP +- z root MSE (both clipped)."""
     frame, sample = population(seed=8, T=25, unsampled=3)
     kw = dict(rights=["cmuc"], mse="bootstrap", replicates=30, seed=5)
-    one = fit_unit(sample, frame, ["benefit", "age"], workers=1, **kw)
-    two = fit_unit(sample, frame, ["benefit", "age"], workers=2, **kw)
+    one = fit_unit(sample, frame, ["benefit", "age"], workers=1, interval="percentile", **kw)
+    two = fit_unit(sample, frame, ["benefit", "age"], workers=2, interval="percentile", **kw)
     pd.testing.assert_frame_equal(one.table, two.table)
     pd.testing.assert_frame_equal(one.error_quantiles, two.error_quantiles)
     t, q = one.table, one.error_quantiles
     assert one.interval == "percentile" and (q["err_low"] < q["err_high"]).all()
     np.testing.assert_allclose(t["ci_low"], np.clip(t["eblup"] - q["err_high"], 0, 1), rtol=1e-12)
     np.testing.assert_allclose(t["ci_high"], np.clip(t["eblup"] - q["err_low"], 0, 1), rtol=1e-12)
-    normal = fit_unit(sample, frame, ["benefit", "age"], interval="normal", **kw).table
+    normal = fit_unit(sample, frame, ["benefit", "age"], **kw).table  # the default
     np.testing.assert_array_equal(normal["mse"], t["mse"])
     np.testing.assert_allclose(normal["ci_high"], np.clip(t["eblup"] + 1.959963984540054 * t["rmse"], 0, 1))
 

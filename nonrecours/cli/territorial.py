@@ -90,8 +90,8 @@ def fit_unit(
     sigma_method: str = typer.Option("adjusted", "--sigma-method", help="adjusted (likelihood x sigma^2: the "
                                      "territory-effect SD is never 0) or ml (maximum likelihood, as lme4)."),
     mse: str = typer.Option("bootstrap:200", "--mse", help="bootstrap:B (parametric bootstrap with B replicates) or none."),
-    interval: str = typer.Option("percentile", "--interval", help="With the bootstrap: percentile (percentiles of the "
-                                 "bootstrap prediction error) or normal (EBP +- z root MSE)."),
+    interval: str = typer.Option("normal", "--interval", help="With the bootstrap: normal (EBP +- z root MSE) or "
+                                 "percentile (percentiles of the bootstrap prediction error)."),
     workers: int = typer.Option(1, "--workers", help="Processes running the bootstrap replicates (same results "
                                 "whatever their number)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),

@@ -400,7 +400,9 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         replicates are noisier than their mean square (``benchmarks/RESULTS.md``).
     workers : int
         Processes running the bootstrap replicates (chunks of :data:`BOOT_CHUNK` replicates, each with its
-        own generator spawned from ``seed``): the results do not depend on it.
+        own generator spawned from ``seed``): the results do not depend on it (bit for bit between any
+        numbers of worker processes, whose BLAS is single-threaded; ``workers=1`` runs in this process, where a
+        multi-threaded BLAS may round some products differently: about 1e-15 relative).
 
     Returns
     -------

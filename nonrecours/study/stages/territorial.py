@@ -113,7 +113,8 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
                  + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)")
                  + (", likelihood adjusted by sigma^2 (never 0)" if ter.sigma_method == "adjusted" else ""),
         "predictor": "empirical best predictor over the frame's eligible recipients (respondents' answers kept)",
-        "MSE": f"parametric bootstrap ({fit.replicates} replicates, seed {seed})" if mse == "bootstrap" else "none",
+        "MSE": f"parametric bootstrap ({fit.replicates} replicates, seed {seed}); intervals EBP +- z root MSE"
+               if mse == "bootstrap" else "none",
         "territory effect SD per right": {r: float(v) for r, v in zip(models["right"], models["sigma"])},
     }
     table = _published_n(table, state["tables"]["estimates_territory"], terr)

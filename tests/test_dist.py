@@ -26,3 +26,13 @@ def test_normal_and_f_equal_scipy_stats():
     for n in (3, 10, 100):
         assert np.array_equal(d.f_isf(q, 1.0, n - 1.0), st.f.isf(q, 1.0, n - 1.0))
     assert d.t_isf(0.025, 5) == st.t.isf(0.025, 5) and np.ndim(d.t_isf(0.025, 5)) == 0
+
+
+@pytest.mark.parametrize("df", [0.5, 1, 2, 3.5, 10, 29, 1000, np.inf, 0.0, -1.0, np.nan])
+def test_chi2_f_and_normal_tails_equal_scipy_stats(df):
+    assert np.array_equal(d.chi2_sf(X, df), st.chi2.sf(X, df), equal_nan=True), df
+    for dfd in (1.0, 4.0, 57.5, np.inf, 0.0, np.nan):
+        assert np.array_equal(d.f_sf(X, df, dfd), st.f.sf(X, df, dfd), equal_nan=True), (df, dfd)
+    assert np.array_equal(d.norm_sf(X), st.norm.sf(X), equal_nan=True)
+    assert np.array_equal(d.norm_ppf(Q), st.norm.ppf(Q), equal_nan=True)
+    assert np.ndim(d.chi2_sf(3.0, 2)) == 0 and np.ndim(d.f_sf(3.0, 2, 9)) == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["t_isf", "t_ppf", "t_sf", "norm_isf", "norm_cdf", "f_isf"]
+__all__ = ["t_isf", "t_ppf", "t_sf", "norm_isf", "norm_cdf", "norm_sf", "norm_ppf", "chi2_sf", "f_isf", "f_sf"]
 
 
 def _valid(q: np.ndarray, df: np.ndarray) -> np.ndarray:
@@ -61,3 +61,37 @@ def norm_cdf(x):  # noqa: ANN001, ANN201
 def f_isf(q, dfn, dfd):  # noqa: ANN001, ANN201
     """Upper quantile of Fisher's F(dfn, dfd)."""
     return special.fdtri(dfn, dfd, 1.0 - np.asarray(q, dtype=float))
+
+
+def _support(x: np.ndarray, out: np.ndarray, below: float) -> np.ndarray:
+    """``out`` with ``below`` where ``x <= 0`` and 0 where ``x = inf`` (the ends of a distribution on
+    [0, inf), as scipy.stats returns them), NaN kept."""
+    return np.where(x <= 0, below, np.where(x == np.inf, 0.0, out))
+
+
+def norm_sf(x):  # noqa: ANN001, ANN201
+    """Upper tail of the standard normal: P(Z > x)."""
+    return special.ndtr(-np.asarray(x, dtype=float))
+
+
+def norm_ppf(p):  # noqa: ANN001, ANN201
+    """Quantile of the standard normal."""
+    return special.ndtri(p)
+
+
+def chi2_sf(x, df):  # noqa: ANN001, ANN201
+    """Upper tail of the chi-square distribution with ``df`` degrees of freedom."""
+    x, df = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(df, dtype=float))
+    with np.errstate(invalid="ignore"):
+        out = _support(x, special.chdtrc(df, np.maximum(x, 0.0)), 1.0)
+    out = np.where(df > 0, out, np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def f_sf(x, dfn, dfd):  # noqa: ANN001, ANN201
+    """Upper tail of Fisher's F(dfn, dfd)."""
+    x, dfn, dfd = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, dfn, dfd)))
+    with np.errstate(invalid="ignore"):
+        out = _support(x, special.fdtrc(dfn, dfd, np.maximum(x, 0.0)), 1.0)
+    out = np.where((dfn > 0) & (dfd > 0), out, np.nan)
+    return out[()] if out.ndim == 0 else out

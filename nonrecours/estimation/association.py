@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .._checks import check_columns, parse_list
 from .._frozen import freeze_arrays
 from ..errors import InputError, message
 from ..options import AssociationStatistic, check_option, choices
+from ._dist import chi2_sf, f_sf
 
 __all__ = ["ChisqResult", "chisq_test"]
 
@@ -167,9 +167,9 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
         X2 = float(np.nansum((T - E) ** 2 / E))
     if "f" in stats_asked:
         f = X2 / tr
-        res["f"] = (f, d0, d0 * nu, sps.f.sf(f, d0, d0 * nu))
+        res["f"] = (f, d0, d0 * nu, f_sf(f, d0, d0 * nu))
     if "chisq" in stats_asked:
-        res["chisq"] = (X2, float(C.shape[1]), np.inf, sps.chi2.sf(X2 / np.mean(np.diag(Delta)), C.shape[1]))
+        res["chisq"] = (X2, float(C.shape[1]), np.inf, chi2_sf(X2 / np.mean(np.diag(Delta)), C.shape[1]))
     if "wald" in stats_asked or "adjwald" in stats_asked:
         res.update(_wald(design, one, w, ok, rc, cc, nr, nc, nu, every, stats_asked))
     out = [res[s] for s in stats_asked]
@@ -217,9 +217,9 @@ def _wald(design, one, w, ok, rc, cc, nr, nc, nu, every, asked) -> dict:
         W = np.nan
     out = {}
     if "wald" in asked:
-        out["wald"] = (W / k, float(k), nu, sps.f.sf(W / k, k, nu))
+        out["wald"] = (W / k, float(k), nu, f_sf(W / k, k, nu))
     if "adjwald" in asked:
         ddf = nu - k + 1
         a = W * ddf / (k * nu)
-        out["adjwald"] = (a, float(k), ddf, sps.f.sf(a, k, ddf))
+        out["adjwald"] = (a, float(k), ddf, f_sf(a, k, ddf))
     return out

@@ -47,7 +47,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats as sps
 
 from .._checks import check_choice, check_columns, check_level
 from ..errors import DesignError, InputError, OptionError, message
@@ -57,6 +56,7 @@ from .linearize import LinearStats, calibration_terms, influence_values, point_e
 from .replicate import replicate_estimates, replicate_factor
 from .results import VarianceFactor
 from .taylor import taylor_factor
+from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
 
 __all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
 
@@ -151,9 +151,9 @@ class ChangeResult:
 
 def _wald(est: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
     with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.where(np.isfinite(df), sps.t.ppf(0.5 + level / 2, np.maximum(df, 1)), sps.norm.ppf(0.5 + level / 2))
+        q = np.where(np.isfinite(df), t_ppf(0.5 + level / 2, np.maximum(df, 1)), norm_ppf(0.5 + level / 2))
         t = est / se
-        p = 2 * np.where(np.isfinite(df), sps.t.sf(np.abs(t), np.maximum(df, 1)), sps.norm.sf(np.abs(t)))
+        p = 2 * np.where(np.isfinite(df), t_sf(np.abs(t), np.maximum(df, 1)), norm_sf(np.abs(t)))
     return est - q * se, est + q * se, t, p
 
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy import stats as sps
 
 from .._checks import check_columns, check_level, check_right_column
 from .._frozen import freeze_arrays
 from ..errors import ConvergenceWarning, InputError, OptionError, message
+from ._dist import f_sf, norm_isf, t_isf, t_sf
 
 __all__ = ["LogisticResult", "survey_logistic"]
 
@@ -73,11 +73,11 @@ class LogisticResult:
 
     def to_frame(self) -> pd.DataFrame:
         """term, estimate, se, ci_low, ci_high, odds_ratio, or_low, or_high, df, t, p_value (t-based Wald CIs)."""
-        q = sps.t.isf((1 - self.level) / 2, self.df) if np.isfinite(self.df) else sps.norm.isf((1 - self.level) / 2)
+        q = t_isf((1 - self.level) / 2, self.df) if np.isfinite(self.df) else norm_isf((1 - self.level) / 2)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             t = self.coef / self.se
             lo, hi = self.coef - q * self.se, self.coef + q * self.se
-            p = 2 * sps.t.sf(np.abs(t), self.df)
+            p = 2 * t_sf(np.abs(t), self.df)
             return pd.DataFrame({"term": list(self.names), "estimate": self.coef, "se": self.se, "ci_low": lo,
                                  "ci_high": hi, "odds_ratio": np.exp(self.coef), "or_low": np.exp(lo),
                                  "or_high": np.exp(hi), "df": self.df, "t": t, "p_value": p})
@@ -97,7 +97,7 @@ class LogisticResult:
                 chisq = np.nan
             k = idx.size
             F = chisq / k
-            rows.append((label, F, float(k), self.df, float(sps.f.sf(F, k, self.df))))
+            rows.append((label, F, float(k), self.df, float(f_sf(F, k, self.df))))
         return pd.DataFrame(rows, columns=["term", "F", "ndf", "ddf", "p_value"])
 
 
@@ -338,7 +338,7 @@ def predicted_takeup(model: LogisticResult, group: str, *, level: float | None =
     V = D.T @ model.vcov @ D + Vc
     se = np.sqrt(np.diag(V))
     lv_ = model.level if level is None else check_level(level)
-    q = sps.t.isf((1 - lv_) / 2, model.df)
+    q = t_isf((1 - lv_) / 2, model.df)
     est = cond.raw_estimate
     return pd.DataFrame({"group": group, "level": [str(x) for x in levels], "estimate": est, "se": se,
                          "ci_low": est - q * se, "ci_high": est + q * se})

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .._checks import check_level
 from ..errors import OptionError, message
 from .change import estimate_change, joint_waves
+from ._dist import chi2_sf, norm_ppf, norm_sf
 
 __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 
@@ -82,8 +82,8 @@ def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dic
         z = beta[:, 1] / se
     r = estimates - beta @ X.T
     q = np.einsum("kt,kts,ks->k", r, W, r)
-    lof_p = sps.chi2.sf(q, T - 2) if T > 2 else np.full(q.shape, np.nan)
-    return {"intercept": beta[:, 0], "slope": beta[:, 1], "se": se, "z": z, "p_value": 2 * sps.norm.sf(np.abs(z)),
+    lof_p = chi2_sf(q, T - 2) if T > 2 else np.full(q.shape, np.nan)
+    return {"intercept": beta[:, 0], "slope": beta[:, 1], "se": se, "z": z, "p_value": 2 * norm_sf(np.abs(z)),
             "lack_of_fit": np.where(T > 2, q, np.nan), "lack_of_fit_p": lof_p}
 
 
@@ -133,7 +133,7 @@ def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[st
     D, V = len(jw.levels), len(jw.rights)
     base = jw.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True).assign(
         right=np.tile(np.asarray(jw.rights, dtype=object), D))
-    q = sps.norm.ppf(0.5 + level / 2)
+    q = norm_ppf(0.5 + level / 2)
     from .intervals import proportion_ci
 
     yearly = []

@@ -103,3 +103,18 @@ def test_format_helpers():
     assert ci(0.61, 0.694) == "[61.0, 69.4]"
     assert num(12345.0) == "12 345" and num(0.123456, 3) == "0.123"
     assert re.fullmatch(r"–", num(None))
+
+
+@pytest.mark.parametrize("lang, territories, respondents", [("en", "territories (n)", "eligible respondents"),
+                                                             ("fr", "territoires (n)", "répondants éligibles")])
+def test_comparison_summary_n_is_labelled_territories(tables, lang, territories, respondents):
+    """The n of comparison_summary counts territories: its header never says respondents (a reader, or
+    a check of the published respondent counts, would take 3 territories for 3 respondents)."""
+    summary = pd.DataFrame({"right": ["cmuc"], "estimator": ["direct"], "subset": ["sampled"], "n": [3],
+                            "bias": [0.01], "rmse": [0.1], "mae": [0.08], "relative_rmse": [0.2],
+                            "coverage": [0.9], "mean_ci_width": [0.4]})
+    html = render_report(tables | {"comparison_summary": summary}, PROV, lang=lang)
+    section = html[html.index('<section id="truth">'):]
+    section = section[:section.index("</section>")]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", section)
+    assert territories in headers and respondents not in headers

@@ -65,6 +65,7 @@ TEXT: dict[str, dict[str, str]] = {
         "no_national": "National estimates are not available.",
         "h_right": "right",
         "h_n": "eligible respondents",
+        "h_n_territories": "territories (n)",
         "h_takeup": "take-up",
         "h_ci": "CI {level}",
         "h_cv": "CV",
@@ -193,6 +194,7 @@ TEXT: dict[str, dict[str, str]] = {
         "no_national": "Les estimations nationales ne sont pas disponibles.",
         "h_right": "droit",
         "h_n": "répondants éligibles",
+        "h_n_territories": "territoires (n)",
         "h_takeup": "taux de recours",
         "h_ci": "IC à {level}",
         "h_cv": "CV",
@@ -646,6 +648,8 @@ class _Report:
         cmp_ = self.t.get("comparison_summary")
         if cmp_ is None:
             return _missing(self.s["no_truth"])
+        # its n counts territories, not respondents (the default label of a column n)
+        cmp_ = cmp_.rename(columns={"n": self.s["h_n_territories"]})
         return frame_table(cmp_, caption=self.s["truth_caption"], lang=self.lang, values=_VALUES[self.lang])
 
     # ------------------------------------------------------------------ notes

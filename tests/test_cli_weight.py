@@ -123,3 +123,21 @@ def test_estimate_uses_weighted_file_and_its_replicates(files):
     assert bad.exit_code == 2 and "sidecar" in bad.output
     bad = runner.invoke(app, ["estimate", str(tmp / "sample.csv"), "--rights", "tpn", "--replicates"])
     assert bad.exit_code == 2 and "sidecar" in bad.output
+
+
+def test_bad_weight_of_weighted_file_is_pointed_at_by_line(files):
+    """A weighted file whose weight column was edited: the message gives the lines, expected and a hint,
+    never the cell's content."""
+    tmp, df = files
+    out = tmp / "weighted.csv"
+    r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit", "--out", out)
+    assert r.exit_code == 0, r.output
+    w = pd.read_csv(out, dtype=str)
+    w.loc[3, "weight"] = "SECRET42"
+    w.loc[7, "weight"] = "-1.5"
+    w.to_csv(out, index=False)
+    r = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--out", str(tmp / "e.csv")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "lines 5, 9" in r.output and "expected" in r.output and "Hint" in r.output
+    assert "SECRET42" not in r.output and "-1.5" not in r.output
+    assert not (tmp / "e.csv").exists()

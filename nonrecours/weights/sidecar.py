@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from ..errors import InputError, message
+from ..errors import InputError, message, rows_found
 
 if TYPE_CHECKING:  # pragma: no cover  (imported where used: reading a weighted file stays light)
     from ..design.survey_design import Replicates, SurveyDesign
@@ -132,9 +132,12 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
     wcol = des.get("weight", "weight")
     check_columns(df, [wcol, *roles.values()], role="design column", source=f"weighted file {str(path)!r}")
     w = pd.to_numeric(df[wcol], errors="coerce").to_numpy(float)
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise InputError(message("weights must be finite and >= 0", where=f"column {wcol!r}",
-                                 found=f"{int(np.sum(~np.isfinite(w) | (w < 0)))} rows"))
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():  # the rows by line number, never their values
+        raise InputError(message("weights of a weighted file must be finite and >= 0", where=f"column {wcol!r}",
+                                 expected="a number >= 0 on every row (0 for a non-respondent)",
+                                 found=rows_found(bad, "rows empty, not numeric, infinite or negative"),
+                                 hint="re-run nonrecours weight, or fix those rows of the weighted file"))
     design = SurveyDesign(df.drop(columns=[wcol]), lonely_psu=des.get("lonely_psu", "fail"), **roles).with_weights(w)
     cal = meta.get("calibration")
     if cal:

@@ -455,6 +455,27 @@ def test_estimate_takeup_is_rates_and_counts(designs, dn):
     pd.testing.assert_frame_equal(c.to_frame(), c0.to_frame())
 
 
+def test_empty_groups_left_out_of_the_test_are_said(tmp_path):
+    """`test --by` with empty group values: those rows are left out of the table (as R's svychisq),
+    never silently: a warning gives how many rows and their lines, not their content. Empty rights
+    (not eligible) stay unremarked."""
+    from nonrecours.errors import NonrecoursWarning
+    from nonrecours.estimation.association import chisq_test
+
+    d = _read("apistrat")
+    d["hi_growth"] = np.where(d["stype"] == "H", np.nan, (d["api00"] - d["api99"] > 30).astype(float))
+    d["awards"] = d["awards"].astype(object)
+    d.loc[[3, 8], "awards"] = np.nan
+    design = SurveyDesign(d, weight="pw", strata="stype", fpc="fpc")
+    with pytest.warns(NonrecoursWarning, match=r"'awards'.*2 rows, on lines 5, 10") as rec:
+        r = chisq_test(design, ["hi_growth"], ["awards"])
+    assert r.n_cols == 2 and len(rec) == 1  # one warning (the group), none for the empty right
+    d.to_csv(tmp_path / "s.csv", index=False)
+    res = _cli(["test", tmp_path / "s.csv", "--right", "hi_growth", "--by", "awards", "--weight", "pw",
+                "--strata", "stype", "--psu", "none", "--fpc", "fpc"])
+    assert "warning" in res.output and "lines 5, 10" in res.output
+
+
 def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     """Seeded simulation: groups assigned to clusters, take-up correlated within clusters and
     independent of the group. Over 200 samples the Rao-Scott F test rejects at 5 % about 5 % of the

@@ -8,6 +8,7 @@ tests account for strata, clusters, FPCs and calibration.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .._checks import check_columns, parse_list
 from .._frozen import freeze_arrays
-from ..errors import InputError, message
+from ..errors import InputError, NonrecoursWarning, message, rows_found
 from ..options import AssociationStatistic, check_option, choices
 from ._dist import chi2_sf, f_sf
 
@@ -58,7 +59,13 @@ def _codes(data: pd.DataFrame, cols: list[str], name: str) -> tuple[np.ndarray, 
         dom = make_domains(data, cols)
         return dom.codes, dom.n_domains
     # rows with an empty value are left out of the table, as R's svychisq does (na.rm); make_domains would
-    # make them a domain of their own (the rule of estimates by domain)
+    # make them a domain of their own (the rule of estimates by domain). An empty right means "not
+    # eligible" (left out by definition); an empty group is said, never dropped silently.
+    if name == "col":
+        warnings.warn(message("rows with an empty value are left out of the test of association",
+                              where="group column " + ", ".join(repr(c) for c in cols), found=rows_found(empty),
+                              hint="fill them in (e.g. 'unknown') to test them as a group of their own"),
+                      NonrecoursWarning, stacklevel=3)
     dom = make_domains(data[~empty], cols)
     codes = np.full(len(data), -1, np.int64)
     codes[~empty] = dom.codes
@@ -84,7 +91,8 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
     design : SurveyDesign
     row, col : str or list of str
         Columns (a list is their cross-classification, e.g. ``["is_qpv", "benefit"]``). Rows
-        with an empty value in either are left out of the table (R's ``na.rm = TRUE``).
+        with an empty value in either are left out of the table (R's ``na.rm = TRUE``); for ``col``
+        (the groups) a :class:`~nonrecours.errors.NonrecoursWarning` says how many rows and where.
     statistics : sequence of {"f", "chisq", "wald", "adjwald"}, optional
         R's ``svychisq`` statistics ``"F"``, ``"Chisq"``, ``"Wald"``, ``"adjWald"`` (all by default).
 

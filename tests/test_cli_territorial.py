@@ -61,6 +61,7 @@ def test_fit_admin_compare_end_to_end(files):
     assert sae["territory"].str.len().eq(4).all()  # codes kept as text
     assert (~sae["in_sample"]).sum() == 2 * 10
     assert (d / "diag.csv").exists()
+    assert f"wrote {d / 'sae.csv'} and {d / 'diag.csv'}" in res.output  # both files said
     res = run("admin", files["rec"], "--rights", "cmuc,acs,tpn", "--min-cell", "11", "--out", d / "admin.csv",
               "--totals-out", d / "deps.csv")
     assert res.exit_code == 0, res.output
@@ -69,6 +70,7 @@ def test_fit_admin_compare_end_to_end(files):
     assert (adm.loc[adm["right"] == "acs", "status"] == "suppressed").all()  # nobody eligible
     pub = adm[adm["status"] == "published"]
     assert (pub[["n_eligible", "n_takers", "n_non_takers"]] >= 11).all().all()
+    assert f"wrote {d / 'admin.csv'} and {d / 'deps.csv'}" in res.output
     deps = read_table(d / "deps.csv")
     assert set(deps["level"]) == {"departement", "national"}
     res = run("compare", d / "sae.csv", "--truth", d / "admin.csv", "--out", d / "cmp.csv", "--detail-out",

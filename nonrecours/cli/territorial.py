@@ -71,7 +71,7 @@ def fit(
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if diagnostics_out is not None:
         write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs, csv_style=wr)
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {out}" + (f" and {diagnostics_out}" if diagnostics_out is not None else ""))
 
 
 @handle_errors
@@ -231,7 +231,7 @@ def admin(
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if totals_out is not None:
         write_table(res.totals, totals_out, option="--totals-out", inputs=inputs, csv_style=wr)
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {out}" + (f" and {totals_out}" if totals_out is not None else ""))
 
 
 @handle_errors

@@ -57,6 +57,19 @@ def sheet_option() -> Any:
                         "(default: the first).", show_default=False)
 
 
+def overwrite_option(help: str = "Replace existing output files (inputs never are).") -> Any:  # noqa: A002
+    """``--overwrite``: replace existing output files (a command may word what it replaces)."""
+    return typer.Option(False, "--overwrite", help=help)
+
+
+def min_n_option(help: str) -> Any:  # noqa: A002
+    """``--min-n``: the statistical-confidentiality threshold on eligible respondents (default 11).
+
+    Each command says what it hides below it (an estimate, a change, a series).
+    """
+    return typer.Option(11, "--min-n", help=help)
+
+
 def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
     """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``.
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ._common import echo_table, handle_errors
+from ._common import echo_table, handle_errors, overwrite_option
 
 __all__ = ["register", "eligibility", "link"]
 
@@ -40,7 +40,7 @@ def eligibility(
     year: int = typer.Option(2015, "--year", help="Year of the rules applied."),
     rulebook: Optional[Path] = typer.Option(None, "--rulebook", help="Your own rulebook (TOML); default: the "
                                             "package's French rulebook."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Eligibility for CMU-C, ACS, TPN and TSS from resources and household size (eligible / not / undetermined)."""
     import pandas as pd
@@ -71,7 +71,7 @@ def link(
                                          "and recall."),
     threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
     import pandas as pd

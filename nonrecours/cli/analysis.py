@@ -13,32 +13,11 @@ from typing import Optional
 
 import typer
 
-from ..options import LonelyPSURule, choices_text
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option,
-                      table_options)
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+                      sheet_option, table_options)
+from ._design import load_design, lonely_psu_option, replicates_option, role_option
 
 __all__ = ["register", "test", "model"]
-
-_LONELY_HELP = f"Strata with one PSU: {choices_text(LonelyPSURule)}."
-
-_ROLE_HELP = {
-    "weight": "Weight column [default: 'weight' if present; none = equal].",
-    "strata": "Strata column [default: 'stratum' if present].",
-    "psu": "PSU column [default: 'psu' if present].",
-    "ssu": "Second-stage unit column [default: 'ssu' if present].",
-    "fpc": "Stage-1 FPC column [default: 'fpc' if present].",
-    "fpc2": "Stage-2 FPC column [default: 'fpc2' if present].",
-}
-
-
-def _load(sample: Path, *, replicates: bool, lonely_psu: str, roles: dict, read=None):  # noqa: ANN001
-    from ..io import read_table
-    from ..options import LonelyPSURule, check_option
-    from .estimate import _design
-
-    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
-    data = read_table(sample, option="SAMPLE", read=read)
-    return _design(sample, data, replicates=replicates, lonely_psu=lonely_psu, roles=roles)
 
 
 @handle_errors
@@ -50,17 +29,17 @@ def test(
                            "is_qpv,benefit), or another right."),
     statistic: str = typer.Option("f,chisq,wald,adjwald", "--statistic", help="Statistics (R's svychisq): f "
                                   "(second-order Rao-Scott F), chisq (first-order), wald, adjwald; comma-separated."),
-    weight: str | None = typer.Option(None, "--weight", help=_ROLE_HELP["weight"]),
-    strata: str | None = typer.Option(None, "--strata", help=_ROLE_HELP["strata"]),
-    psu: str | None = typer.Option(None, "--psu", help=_ROLE_HELP["psu"]),
-    ssu: str | None = typer.Option(None, "--ssu", help=_ROLE_HELP["ssu"]),
-    fpc: str | None = typer.Option(None, "--fpc", help=_ROLE_HELP["fpc"]),
-    fpc2: str | None = typer.Option(None, "--fpc2", help=_ROLE_HELP["fpc2"]),
-    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=_LONELY_HELP),
-    replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights of a weighted file."),
+    weight: str | None = role_option("weight"),
+    strata: str | None = role_option("strata"),
+    psu: str | None = role_option("psu"),
+    ssu: str | None = role_option("ssu"),
+    fpc: str | None = role_option("fpc"),
+    fpc2: str | None = role_option("fpc2"),
+    lonely_psu: str = lonely_psu_option(),
+    replicates: bool = replicates_option(),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json, .xlsx); printed if "
                                     "omitted."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
@@ -75,8 +54,8 @@ def test(
     rd, wr = table_options(sep, decimal, encoding, sheet)
     stats = [check_option("--statistic", s, AssociationStatistic) for s in parse_list(statistic, option="--statistic")]
     check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
-    design = _load(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
-                   roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
+    design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
+                         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2))
     table = chisq_test(design, parse_list(right, option="--right"), parse_list(by, option="--by"),
                        statistics=stats).to_frame()
     if out is None:
@@ -100,18 +79,18 @@ def model(
     predict: str | None = typer.Option(None, "--predict", help="Categorical covariates for predicted take-up by "
                                        "group (marginal standardisation, R's svypredmeans), comma-separated."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    weight: str | None = typer.Option(None, "--weight", help=_ROLE_HELP["weight"]),
-    strata: str | None = typer.Option(None, "--strata", help=_ROLE_HELP["strata"]),
-    psu: str | None = typer.Option(None, "--psu", help=_ROLE_HELP["psu"]),
-    ssu: str | None = typer.Option(None, "--ssu", help=_ROLE_HELP["ssu"]),
-    fpc: str | None = typer.Option(None, "--fpc", help=_ROLE_HELP["fpc"]),
-    fpc2: str | None = typer.Option(None, "--fpc2", help=_ROLE_HELP["fpc2"]),
-    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=_LONELY_HELP),
-    replicates: bool = typer.Option(False, "--replicates", help="Use the replicate weights of a weighted file."),
+    weight: str | None = role_option("weight"),
+    strata: str | None = role_option("strata"),
+    psu: str | None = role_option("psu"),
+    ssu: str | None = role_option("ssu"),
+    fpc: str | None = role_option("fpc"),
+    fpc2: str | None = role_option("fpc2"),
+    lonely_psu: str = lonely_psu_option(),
+    replicates: bool = replicates_option(),
     out: Path | None = typer.Option(None, "--out", help="Coefficients table (.csv, .parquet, .json); the term tests "
                                     "go beside it as <stem>_tests<suffix>, predicted take-up as "
                                     "<stem>_predicted<suffix>. Printed if omitted."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
@@ -131,8 +110,8 @@ def model(
         check_outputs({"--out": out, "--out (tests)": _beside(out, "tests"),
                        "--out (predicted)": _beside(out, "predicted") if groups else None}, [sample],
                       overwrite=overwrite)
-    design = _load(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
-                   roles={"weight": weight, "strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2})
+    design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
+                         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2))
     fit = survey_logistic(design, right, parse_list(covariates, option="--covariates"),
                           parse_list(interactions, option="--interactions"), level=level)
     coefs, tests = fit.to_frame(), fit.term_tests()

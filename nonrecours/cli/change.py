@@ -13,7 +13,8 @@ import typer
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
-from ._common import echo_table, handle_errors
+from ._common import echo_table, handle_errors, min_n_option, overwrite_option
+from ._design import load_design, lonely_psu_option
 
 __all__ = ["register", "change"]
 
@@ -68,21 +69,20 @@ def change(
                                  "or the replicate weights of both weighted files, carried across waves."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (union design) or inf (normal)."),
-    lonely_psu: str = typer.Option("adjust", "--lonely-psu", help="Lonely-PSU rule of the union design: "
-                                   f"{choices_text(LonelyPSURule)}."),
+    lonely_psu: str = lonely_psu_option("adjust", help="Lonely-PSU rule of the union design: "
+                                        f"{choices_text(LonelyPSURule)}."),
     out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
                                        "difference-in-differences table goes beside it as <stem>_did<suffix>."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
-    min_n: int = typer.Option(11, "--min-n", help="Statistical confidentiality: a domain with fewer eligible "
-                              "respondents in either wave is not published (its change emptied, and the difference "
-                              "in differences of its right), nor a count of respondents in both waves below it."),
+    overwrite: bool = overwrite_option(),
+    min_n: int = min_n_option("Statistical confidentiality: a domain with fewer eligible respondents in either wave "
+                              "is not published (its change emptied, and the difference in differences of its "
+                              "right), nor a count of respondents in both waves below it."),
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
     import pandas as pd
 
     from .._checks import check_choice, check_level, parse_list
     from ..estimation.change import estimate_change
-    from .estimate import _design
 
     check_option("--variance", variance, ChangeVariance)
     check_choice("--df", df, ("domain", "inf"))
@@ -103,10 +103,9 @@ def change(
     data1 = read_table(wave1, option="WAVE1")
     data2 = read_table(wave2, option="WAVE2")
     sch = _scheme(scheme, data2)
-    roles = {"weight": None, "strata": None, "psu": None, "ssu": None, "fpc": None, "fpc2": None}
     rep = variance == "replicate"
-    d1 = _design(wave1, data1, replicates=rep, lonely_psu=lonely_psu, roles=roles)
-    d2 = _design(wave2, data2, replicates=rep, lonely_psu=lonely_psu, roles=roles)
+    d1 = load_design(wave1, data=data1, replicates=rep, lonely_psu=lonely_psu)
+    d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
     from ..disclosure import blank_changes, blank_rows

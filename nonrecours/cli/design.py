@@ -15,7 +15,8 @@ import typer
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import AllocationMethod, RateCombination, SelectionMethod, WaveScheme, check_option, choices_text
-from ._common import decimal_option, echo_table, encoding_option, handle_errors, sep_option, sheet_option, table_options
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+                      sheet_option, table_options)
 
 
 def _domains(text: str | None) -> list[list[str]] | None:
@@ -45,7 +46,7 @@ def allocate_command(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the half-widths."),
     out: Optional[Path] = typer.Option(None, "--out", help="Allocation file to write (input of nonrecours sample)."),
     precision_out: Optional[Path] = typer.Option(None, "--precision-out", help="Anticipated precision per domain x right to write."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
@@ -112,7 +113,7 @@ def sample_command(
     n_psu: Optional[int] = typer.Option(None, "--n-psu", help="PSUs drawn per stratum (two-stage)."),
     id_col: str = typer.Option("id", "--id-col", help="Unit identifier column."),
     out: Path = typer.Option(..., "--out", help="Sample file to write (input of nonrecours estimate)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),

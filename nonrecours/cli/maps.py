@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..options import MapFormat, MapKind, check_option, choices_text
-from ._common import handle_errors
+from ._common import handle_errors, overwrite_option
 
 __all__ = ["register", "map_command"]
 
@@ -29,7 +29,7 @@ def map_command(
                                                "is_qpv) to draw the rest of each QPV's urban area around it."),
     lang: str = typer.Option("fr", "--lang", help="Language of the map's text: fr or en."),
     max_cv: float = typer.Option(0.3, "--max-cv", help="Small-area estimates with a larger CV are hatched."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing image (inputs never are)."),
+    overwrite: bool = overwrite_option("Replace an existing image (inputs never are)."),
 ) -> None:
     """Draw the map of one right's territory values (hatched: unreliable; grey: suppressed)."""
     from ..errors import InputError, OptionError, message

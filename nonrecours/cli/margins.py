@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ._common import (decimal_option, encoding_option, handle_errors, sep_option, sheet_option,
+from ._common import (decimal_option, encoding_option, handle_errors, overwrite_option, sep_option, sheet_option,
                       table_options)
 
 __all__ = ["register", "margins"]
@@ -26,7 +26,7 @@ def margins(
     population: bool = typer.Option(False, "--population", help="Add the _population row (number of units)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Margins table to write (.csv, .parquet, .json, .xlsx): "
                                        "columns variable, category, total. Printed if omitted.", show_default=False),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),

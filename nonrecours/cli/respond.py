@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from ._common import (decimal_option, encoding_option, handle_errors, sep_option, sheet_option,
+from ._common import (decimal_option, encoding_option, handle_errors, overwrite_option, sep_option, sheet_option,
                       table_options)
 
 __all__ = ["register", "respond"]
@@ -33,7 +33,7 @@ def respond(
     qpv_factor: float = typer.Option(1.0, "--qpv-factor", help="Multiplier of the probability in QPV territories."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Right columns whose answers are kept for "
                                "respondents, emptied for the others."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),

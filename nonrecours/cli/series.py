@@ -14,7 +14,7 @@ import typer
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
 from ..options import ChangeVariance, WaveScheme, check_option, choices_text
-from ._common import echo_table, handle_errors
+from ._common import echo_table, handle_errors, min_n_option, overwrite_option
 
 __all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
 
@@ -74,11 +74,11 @@ def series(
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
                                  "any year are suppressed in every year."),
-    min_n: int = typer.Option(11, "--min-n", help="Statistical confidentiality of the survey series: a domain with "
-                              "fewer eligible respondents in any year is suppressed in every year (its changes and "
-                              "trend too), nor is a count of respondents in both years below it published."),
+    min_n: int = min_n_option("Statistical confidentiality of the survey series: a domain with fewer eligible "
+                              "respondents in any year is suppressed in every year (its changes and trend too), nor "
+                              "is a count of respondents in both years below it published."),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    overwrite: bool = overwrite_option("Replace existing output files."),
 ) -> None:
     """Series over years: yearly take-up, changes, trend test; territorial admin rates with consistent suppression."""
     from .._checks import check_level, parse_list
@@ -120,9 +120,8 @@ def series(
     if wave_files:
         from ..estimation.series import estimate_series
         from .change import _scheme
-        from .estimate import _design
+        from ._design import load_design
 
-        roles = {"weight": None, "strata": None, "psu": None, "ssu": None, "fpc": None, "fpc2": None}
         datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
         sch = _scheme(scheme, datas[max(datas)])
         if run_list:  # study runs: the respondents' final weights with the design columns
@@ -130,7 +129,7 @@ def series(
 
             designs = [run_design(r) for r in run_list]
         else:
-            designs = [_design(p, datas[y], replicates=variance == "replicate", lonely_psu="adjust", roles=roles)
+            designs = [load_design(p, data=datas[y], replicates=variance == "replicate", lonely_psu="adjust")
                        for y, p in wave_files.items()]
         res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
                               variance=variance, level=level)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..options import TableFormat, check_option, choices_text
-from ._common import check_population_options, echo_table, handle_errors
+from ._common import check_population_options, echo_table, handle_errors, overwrite_option
 
 __all__ = ["register", "simulate"]
 
@@ -20,7 +20,7 @@ def simulate(
     seed: int = typer.Option(..., "--seed", help="Seed of the random draws (the output is reproducible)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if missing)."),
     format: str = typer.Option("csv", "--format", help=f"File format: {choices_text(TableFormat)}."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace recipients/territories/truth files in --out."),
+    overwrite: bool = overwrite_option("Replace recipients/territories/truth files in --out."),
     years: Optional[str] = typer.Option(None, "--years", help="Simulate waves, e.g. 2014-2018: one folder per year "
                                         "(--out/<year>/) with the evolved population and its truth, and waves.json."),
     sources: bool = typer.Option(False, "--sources", help="Also write the administrative sources as the organisms "

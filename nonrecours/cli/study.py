@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from ._common import check_population_options, echo_table, handle_errors, is_terminal, progress_bar, quiet_option
+from ._common import (check_population_options, echo_table, handle_errors, is_terminal, overwrite_option, progress_bar,
+                      quiet_option)
 
 __all__ = ["register", "init", "run", "demo"]
 
@@ -44,8 +45,8 @@ def _stages(quiet: bool) -> Iterator[Callable[[str], None] | None]:
 @handle_errors
 def run(
     study: Path = typer.Argument(..., help="The study file (TOML)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous run in the "
-                                   "output folder (inputs are never overwritten)."),
+    overwrite: bool = overwrite_option("Replace the files of a previous run in the output folder (inputs are never "
+                                       "overwritten)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report and publication tables: fr "
                                        "or en [default: the study file's [report] lang].", show_default=False),
     quiet: bool = quiet_option(),
@@ -68,7 +69,7 @@ def demo(
     out: Path = typer.Option(..., "--out", help="Demo folder: population/, study.toml and results/ go there."),
     territories: int = typer.Option(200, "--territories", help="Number of QPVs of the synthetic population."),
     seed: int = typer.Option(1, "--seed", help="Seed of the population and of the sample."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a previous demo in --out."),
+    overwrite: bool = overwrite_option("Replace the files of a previous demo in --out."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the report: fr or en [default: fr, "
                                        "as written in the example study file].", show_default=False),
     quiet: bool = quiet_option(),
@@ -99,7 +100,7 @@ def demo(
 def init(
     out: Path = typer.Argument(Path("study.toml"), help="Study file to write."),
     seed: int = typer.Option(1, "--seed", help="Seed of the design written in the file."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    overwrite: bool = overwrite_option("Replace an existing file."),
 ) -> None:
     """Write the example study file to edit (a dry run on population/, report in French)."""
     from ..io import check_outputs, write_text

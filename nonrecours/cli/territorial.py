@@ -10,7 +10,9 @@ import typer
 from ..io import check_outputs, read_table, write_table
 from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
                        choices_text)
-from ._common import decimal_option, encoding_option, sep_option, sheet_option, table_options, echo_table, handle_errors
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+                      sheet_option, table_options)
+from ._design import role_option
 
 __all__ = ["register", "fit", "fit_unit", "admin", "compare"]
 
@@ -38,7 +40,7 @@ def fit(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     out: Path = typer.Option(..., "--out", help="Output table (csv, parquet or json)."),
     diagnostics_out: Optional[Path] = typer.Option(None, "--diagnostics-out", help="Also write per-territory diagnostics."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
@@ -95,11 +97,11 @@ def fit_unit(
     workers: int = typer.Option(1, "--workers", help="Processes running the bootstrap replicates (same results "
                                 "whatever their number)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (required with it)."),
-    weight: Optional[str] = typer.Option(None, "--weight", help="Weight column of SAMPLE for the 'direct' column."),
+    weight: Optional[str] = role_option("weight", help="Weight column of SAMPLE for the 'direct' column."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     out: Path = typer.Option(..., "--out", help="Output folder: estimates.csv (columns of 'territorial fit'), "
                              "models.csv and coefficients.csv."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Unit-level logit-normal model per right and empirical best predictors of every territory's take-up rate."""
     from .._checks import parse_list
@@ -164,7 +166,7 @@ def admin(
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
                                               "national totals."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     engine: str = typer.Option("pandas", "--engine", help=f"{choices_text(ComputeEngine)}: in memory, files read in "
                                "place by DuckDB (--memory-limit), or Spark (local session, or SPARK_REMOTE / "
                                "--spark-master)."),
@@ -241,7 +243,7 @@ def compare(
     level: float = typer.Option(0.95, "--level", help="Level of the direct CIs rebuilt from se_direct."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the summary table."),
     detail_out: Optional[Path] = typer.Option(None, "--detail-out", help="Write the per-territory errors."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),

@@ -15,7 +15,7 @@ import typer
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
 from ..options import DFRule, EstimateCI, PPSMethod, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
-from ._common import echo_table, handle_errors, progress_bar, quiet_option
+from ._common import echo_table, handle_errors, overwrite_option, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
 
@@ -74,7 +74,7 @@ def validate(
     allocation: str = typer.Option("proportional", "--allocation", help="proportional, or power (N_h^0.5, the demo's)."),
     unit_replicates: int = typer.Option(50, "--unit-replicates", help="Bootstrap replicates of the unit-level MSE."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    overwrite: bool = overwrite_option("Replace existing output files."),
     quiet: bool = quiet_option(),
     change: Optional[str] = typer.Option(None, "--change", help="Check change estimates instead: two waves "
                                          f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "

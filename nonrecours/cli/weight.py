@@ -11,8 +11,9 @@ from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
-from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, progress_bar,
-                      quiet_option, sep_option, sheet_option, table_options)
+from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, overwrite_option,
+                      progress_bar, quiet_option, sep_option, sheet_option, table_options)
+from ._design import lonely_psu_option, role_option
 
 __all__ = ["register", "weight"]
 
@@ -81,16 +82,16 @@ def weight(
     trim: float = typer.Option(None, "--trim", help="Cap weights at TRIM x the mean weight, then re-calibrate."),
     replicates: str = typer.Option(None, "--replicates", help=f"Replicate weights: {choices_text(ReplicateType)} (bootstrap:B, fay:RHO)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the bootstrap draws."),
-    weight_col: str = typer.Option("weight", "--weight", help="Design weight column."),
-    strata: str = typer.Option(None, "--strata", help="Strata column (default 'stratum' if present; 'none')."),
-    psu: str = typer.Option(None, "--psu", help="PSU column (default 'psu' if present; 'none')."),
-    ssu: str = typer.Option(None, "--ssu", help="SSU column (default 'ssu' if present; 'none')."),
-    fpc: str = typer.Option(None, "--fpc", help="FPC column (default 'fpc' if present; 'none')."),
-    fpc2: str = typer.Option(None, "--fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
-    lonely_psu: str = typer.Option("fail", "--lonely-psu", help=f"Strata with one PSU: {choices_text(LonelyPSURule)}."),
+    weight_col: str = role_option("weight", default="weight", help="Design weight column."),
+    strata: str = role_option("strata", help="Strata column (default 'stratum' if present; 'none')."),
+    psu: str = role_option("psu", help="PSU column (default 'psu' if present; 'none')."),
+    ssu: str = role_option("ssu", help="SSU column (default 'ssu' if present; 'none')."),
+    fpc: str = role_option("fpc", help="FPC column (default 'fpc' if present; 'none')."),
+    fpc2: str = role_option("fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
+    lonely_psu: str = lonely_psu_option(),
     id_col: str = typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates "
                                "[default: 'id' if present]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (inputs never are)."),
+    overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),

@@ -174,6 +174,19 @@ def parse_mapping(text: str | None, *, option: str, value_type: type = float) ->
     return out
 
 
+def id_column(columns: Iterable[str], id_col: str | None) -> str | None:
+    """The id column to check: ``id_col`` when given (``--id-col``), else ``'id'`` when ``columns`` has it, else None."""
+    if id_col is not None:
+        return id_col
+    return "id" if "id" in set(columns) else None
+
+
+def duplicate_ids_message(column: str, *, source: str, found: str, hint: str | None = None) -> str:
+    """The one message of repeated ids (column named, rows pointed at, never an id value), for every engine."""
+    return message(f"duplicate ids in the {source}", where=f"{source}, column {column!r}", expected="one row per unit",
+                   found=found, hint=hint or "drop or fix the duplicated rows")
+
+
 def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", hint: str | None = None) -> None:
     """Refuse repeated (or missing) identifiers, pointing at the rows by line number, never by value."""
     check_columns(data, [column], role="id column", source=source)
@@ -183,6 +196,18 @@ def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", h
                                  found=rows_found(ids.isna(), "empty rows")))
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        raise InputError(message(f"duplicate ids in the {source}", where=f"{source}, column {column!r}",
-                                 expected="one row per unit", found=rows_found(dup, "rows share an id"),
-                                 hint=hint or "drop or fix the duplicated rows"))
+        raise InputError(duplicate_ids_message(column, source=source, found=rows_found(dup, "rows share an id"),
+                                               hint=hint))
+
+
+def check_ids_if_present(data: pd.DataFrame, id_col: str | None, *, source: str, before: str) -> None:
+    """One row per unit: :func:`check_unique_ids` on ``id_col``, or on ``'id'`` when the file has it.
+
+    The check of the commands reading one row per recipient or sampled unit
+    (``weight``, ``margins``, ``allocate``, ``estimate``, ``territorial admin``);
+    the hint names ``--id-col``, the option that sets the column.
+    """
+    column = id_column(data.columns, id_col)
+    if column is not None:
+        check_unique_ids(data, column, source=source,
+                         hint=f"drop or fix the duplicated rows before {before} (--id-col names the id column)")

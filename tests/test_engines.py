@@ -153,6 +153,48 @@ def test_spark_equals_duckdb_cell_by_cell(study, spark, source):
     _same(reference, got)
 
 
+def _with_ids(tmp_path, dup_rows=()):
+    """The recipients with an 'id' column (ids ``SECRET...``), rows ``dup_rows`` repeating the first id; a CSV and a
+    partitioned Parquet folder."""
+    df = _recipients(n=300, T=10).assign(id=[f"SECRET{i:04d}" for i in range(300)])
+    df.loc[list(dup_rows), "id"] = "SECRET0000"
+    df.to_csv(tmp_path / "ids.csv", index=False)
+    for dep, part in df.groupby("departement"):
+        (tmp_path / "ids_parts" / f"departement={dep}").mkdir(parents=True)
+        part.drop(columns="departement").to_parquet(tmp_path / "ids_parts" / f"departement={dep}" / "p.parquet")
+    return df
+
+
+def _refuses_duplicates(eng, tmp_path):
+    for source in ("ids.csv", "ids_parts"):
+        with pytest.raises(InputError, match=r"recipients file, column 'id': duplicate ids.*found 3 rows share an id"
+                                             r".*--id-col") as err:
+            admin_rates_sql(eng, tmp_path / source, RIGHTS)
+        assert "SECRET" not in str(err.value)
+    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*--id-col"):  # --id-col names another column
+        admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="territory")
+    with pytest.raises(InputError, match=r"'key'.*not found"):
+        admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="key")
+
+
+def test_sql_engines_refuse_duplicate_ids(tmp_path, spark):
+    """A recipient listed twice is counted twice: DuckDB and Spark refuse repeated ids as the pandas path does."""
+    df = _with_ids(tmp_path, dup_rows=[7, 150])
+    with DuckDBEngine(threads=1) as eng:
+        _refuses_duplicates(eng, tmp_path)
+    _refuses_duplicates(spark, tmp_path)
+    unique = tmp_path / "unique"
+    unique.mkdir()
+    _with_ids(unique)  # unique ids: the same table as without the id column
+    with DuckDBEngine(threads=1) as eng:
+        _same(_quiet(admin_rates, df.drop(columns="id"), RIGHTS, min_cell=11),
+              _quiet(admin_rates_sql, eng, unique / "ids.csv", RIGHTS, min_cell=11))
+    res = CliRunner().invoke(app, ["territorial", "admin", str(tmp_path / "ids.csv"), "--engine", "duckdb",
+                                   "--out", str(tmp_path / "a.csv")])
+    assert res.exit_code == 2 and "duplicate ids" in res.output and "SECRET" not in res.output
+    assert not (tmp_path / "a.csv").exists()
+
+
 def test_study_file_compute_section(tmp_path):
     import tomllib
 

@@ -39,6 +39,12 @@ def sep_option() -> Any:
                         "also used for CSV outputs (default ',').", show_default=False)
 
 
+def id_option() -> Any:
+    """``--id-col``: the unit identifier column, checked for duplicates ('id' when the file has it)."""
+    return typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates (one row per unit) "
+                        "[default: 'id' if present].", show_default=False)
+
+
 def decimal_option() -> Any:
     """``--decimal``: the CSV decimal mark (detected when omitted)."""
     return typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ','. Detected when omitted; also "

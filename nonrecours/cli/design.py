@@ -15,7 +15,7 @@ import typer
 from ..errors import InputError, NonrecoursWarning, OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import AllocationMethod, RateCombination, SelectionMethod, WaveScheme, check_option, choices_text
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, overwrite_option, sep_option,
                       sheet_option, table_options)
 
 
@@ -46,6 +46,7 @@ def allocate_command(
     level: float = typer.Option(0.95, "--level", help="Confidence level of the half-widths."),
     out: Optional[Path] = typer.Option(None, "--out", help="Allocation file to write (input of nonrecours sample)."),
     precision_out: Optional[Path] = typer.Option(None, "--precision-out", help="Anticipated precision per domain x right to write."),
+    id_col: Optional[str] = id_option(),
     overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
@@ -53,7 +54,7 @@ def allocate_command(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Allocate a sample across strata, by a fixed total or by a precision target per domain."""
-    from .._checks import parse_list, parse_mapping
+    from .._checks import check_ids_if_present, parse_list, parse_mapping
     from ..design.allocation import allocate_frame
     from ..design.precision import allocate_precision
 
@@ -68,6 +69,7 @@ def allocate_command(
     elig = parse_mapping(eligible, option="--eligible") if eligible else None
     doms = _domains(domains)
     data = read_table(frame, option="FRAME", read=rd)
+    check_ids_if_present(data, id_col, source="frame", before="allocating")  # N_h counts each unit once
     precision = target_halfwidth is not None or target_cv is not None
     if precision:
         if n is not None or method is not None:

@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 
 from ..errors import OptionError, message
-from ..io import check_outputs, write_table
+from ..io import check_outputs, read_table, write_table
 from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, LonelyPSURule, PPSMethod, check_option, choices_text
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, min_n_option, overwrite_option,
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, min_n_option, overwrite_option,
                       sep_option, sheet_option, table_options)
 from ._design import (load_design, lonely_psu_option, mse_option, rep_rho_option, rep_rscales_option, rep_scale_option,
                       rep_type_option, replicates_option, repweights_option, role_option, supplied_replicates)
@@ -151,6 +151,7 @@ def estimate(
     mse: bool = mse_option(),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
+    id_col: Optional[str] = id_option(),
     overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
@@ -162,7 +163,7 @@ def estimate(
     Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
     (or variable), all in one pass of the variance engine.
     """
-    from .._checks import check_level, parse_list
+    from .._checks import check_ids_if_present, check_level, parse_list
     from ..disclosure import blank_gaps, blank_suppressed
     from ..estimation import QualityThresholds, gap_between
 
@@ -189,9 +190,12 @@ def estimate(
     check_option("--adjust", adjust, Adjust)
     check_outputs({"--out": out, "--out (gap table)": _gap_path(out) if out is not None and gap_col else None},
                   [sample], overwrite=overwrite)  # before any work
+    data = read_table(sample, option="SAMPLE", read=rd)
+    check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
     design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
                          roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2),
-                         pps=pps, joint=joint, nest=nest, stages=stages, zero_weights=zero_weights, supplied=supplied)
+                         pps=pps, joint=joint, nest=nest, stages=stages, zero_weights=zero_weights, supplied=supplied,
+                         data=data)
     opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = blank_suppressed(result.to_frame())

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ._common import (decimal_option, encoding_option, handle_errors, overwrite_option, sep_option, sheet_option,
+from ._common import (decimal_option, encoding_option, handle_errors, id_option, overwrite_option, sep_option, sheet_option,
                       table_options)
 
 __all__ = ["register", "margins"]
@@ -26,6 +26,7 @@ def margins(
     population: bool = typer.Option(False, "--population", help="Add the _population row (number of units)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Margins table to write (.csv, .parquet, .json, .xlsx): "
                                        "columns variable, category, total. Printed if omitted.", show_default=False),
+    id_col: Optional[str] = id_option(),
     overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
@@ -33,7 +34,7 @@ def margins(
     sheet: Optional[str] = sheet_option(),
 ) -> None:
     """Count a frame's categories: the calibration margins of 'nonrecours weight --calibrate'."""
-    from .._checks import parse_list
+    from .._checks import check_ids_if_present, parse_list
     from ..io import check_outputs, read_table, write_table
     from ..weights.margins import count_margins
     from ._common import echo_table
@@ -43,6 +44,7 @@ def margins(
     nums = parse_list(numeric, option="--numeric")
     check_outputs({"--out": out}, [frame], overwrite=overwrite)  # before any work
     data = read_table(frame, option="FRAME", read=rd)
+    check_ids_if_present(data, id_col, source="frame", before="counting")  # a unit counted twice: margins too large
     table = count_margins(data, names, numeric=nums, population=population, source=f"FRAME {str(frame)!r}")
     if out is None:
         echo_table(table, max_rows=len(table) + 1)

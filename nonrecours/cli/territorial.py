@@ -10,7 +10,7 @@ import typer
 from ..io import check_outputs, read_table, write_table
 from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
                        choices_text)
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, overwrite_option, sep_option,
                       sheet_option, table_options)
 from ._design import role_option
 
@@ -161,6 +161,7 @@ def admin(
                                                 "Parquet files partitioned as year=.../departement=...; or give "
                                                 "--sources, --eligibility and --links."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
+    id_col: Optional[str] = id_option(),
     min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
@@ -210,7 +211,7 @@ def admin(
         from ..errors import OptionError, message
         raise OptionError(message("no input", where="territorial admin", expected="a RECIPIENTS file, or --sources "
                                   "with --eligibility and --links"))
-    from .._checks import parse_list
+    from .._checks import check_ids_if_present, parse_list
     from ..territorial import admin_rates
     from ..territorial.admin import check_min_cell
 
@@ -220,14 +221,16 @@ def admin(
     right_list = parse_list(rights, option="--rights")
     inputs = [recipients]
     if engine == "pandas":
-        data = read_table(recipients, option="RECIPIENTS", read=rd, columns=["territory", "departement", *right_list],
+        data = read_table(recipients, option="RECIPIENTS", read=rd, columns=["territory", "departement", *right_list,
+                                                                             id_col or "id"],
                           categorical=["territory", "departement"])
+        check_ids_if_present(data, id_col, source="recipients file", before="counting")  # no recipient counted twice
         res = admin_rates(data, right_list, min_cell=min_cell)
     else:
         from ..engines import open_engine
         from ..territorial.admin_sql import admin_rates_sql
         with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
-            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell)
+            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell, id_col=id_col)
     n = res.n_suppressed
     typer.echo(f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary")
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)

@@ -11,7 +11,7 @@ from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_json, write_table
 from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
                        choices_text)
-from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, overwrite_option,
+from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, id_option, overwrite_option,
                       progress_bar, quiet_option, sep_option, sheet_option, table_options)
 from ._design import lonely_psu_option, role_option
 
@@ -89,8 +89,7 @@ def weight(
     fpc: str = role_option("fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = role_option("fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
     lonely_psu: str = lonely_psu_option(),
-    id_col: str = typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates "
-                               "[default: 'id' if present]."),
+    id_col: Optional[str] = id_option(),
     overwrite: bool = overwrite_option(),
     sep: Optional[str] = sep_option(),
     decimal: Optional[str] = decimal_option(),
@@ -101,7 +100,7 @@ def weight(
                                 "whatever their number)."),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
-    from .._checks import check_unique_ids, parse_list
+    from .._checks import check_ids_if_present, parse_list
     from .._parallel import check_workers
     from ..weights.margins import read_margins
     from ..weights.pipeline import WeightingSpec, weight_sample
@@ -115,8 +114,7 @@ def weight(
     side = sidecar_path(out)
     check_outputs({"--out": out, "--out (sidecar)": side}, inputs, overwrite=overwrite, tables=["--out"])
     data = read_table(sample, option="SAMPLE", read=rd)
-    if id_col is not None or "id" in data.columns:  # one row per sampled unit, as 'sample' and 'run' require
-        check_unique_ids(data, id_col or "id", source="sample", hint="drop or fix the duplicated rows before weighting")
+    check_ids_if_present(data, id_col, source="sample", before="weighting")  # one row per unit, as 'sample', 'run'
     roles = design_roles({"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}, data)
     if roles["fpc2"] and not roles["ssu"]:
         roles["fpc2"] = None

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .._checks import check_columns
+from .._checks import check_columns, duplicate_ids_message, id_column
+from ..errors import InputError, message
 from ..engines.base import Engine
 from .admin import AdminRates, check_min_cell, counts_table, protect
 
-__all__ = ["counts_sql", "count_territories_sql", "admin_rates_sql"]
+__all__ = ["counts_sql", "count_territories_sql", "check_unique_ids_sql", "admin_rates_sql"]
 
 
 def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: str = "territory",
@@ -51,19 +52,50 @@ def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: 
             + f"\nFROM {q(table)}\nGROUP BY 1, 2")
 
 
+def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str = "recipients file") -> None:
+    """Refuse missing or repeated ids in registered ``table``: ``count(*)`` against ``count(DISTINCT id)``.
+
+    The SQL twin of :func:`nonrecours._checks.check_unique_ids`, with the same
+    message (column named, never an id value); it gives how many rows share
+    an id but not their lines, which a folder of files read in place does not
+    have (read a single file with ``--engine pandas`` to get them).
+    """
+    q = engine.quote(column)
+    inner = f"SELECT COUNT(*) AS c FROM {engine.quote(table)} WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1"
+    counts = engine.sql(f"SELECT COUNT(*) AS n, COUNT({q}) AS n_id, COUNT(DISTINCT {q}) AS n_distinct, "
+                        f"(SELECT SUM(c) FROM ({inner}) AS d) AS n_dup FROM {engine.quote(table)}")
+    n, n_id, n_distinct, n_dup = (counts.iloc[0, k] for k in range(4))
+    where = f"{source}, column {column!r}"
+    if int(n_id) < int(n):
+        raise InputError(message("missing ids", where=where, expected="an id on every row",
+                                 found=f"{int(n) - int(n_id)} empty rows"))
+    if int(n_distinct) < int(n_id):
+        raise InputError(duplicate_ids_message(column, source=source, found=f"{int(n_dup)} rows share an id",
+                                               hint="drop or fix the duplicated rows before counting (--id-col names "
+                                               "the id column; --engine pandas gives their lines)"))
+
+
 def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *,
                           territory: str = "territory", departement: str = "departement",
-                          option: str = "RECIPIENTS") -> pd.DataFrame:
-    """Register ``source`` on ``engine`` and run :func:`counts_sql`: the wide counts of :func:`counts_table`."""
+                          option: str = "RECIPIENTS", id_col: str | None = None) -> pd.DataFrame:
+    """Register ``source`` on ``engine`` and run :func:`counts_sql`: the wide counts of :func:`counts_table`.
+
+    The ids (``id_col``, else ``'id'`` when the file has it) are checked first by
+    :func:`check_unique_ids_sql`: a recipient listed twice would be counted twice.
+    """
     engine.register("recipients", source, option=option)
     header = pd.DataFrame(columns=engine.columns("recipients"))  # the file's columns, no rows read
-    check_columns(header, [territory, departement, *rights], role="column", source="recipients file")
+    column = id_column(header.columns, id_col)
+    check_columns(header, [territory, departement, *rights, *([column] if column else [])], role="column",
+                  source="recipients file")
+    if column is not None:
+        check_unique_ids_sql(engine, "recipients", column)
     return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
 
 
 def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = 11,
                     territory: str = "territory", departement: str = "departement",
-                    option: str = "RECIPIENTS") -> AdminRates:
+                    option: str = "RECIPIENTS", id_col: str | None = None) -> AdminRates:
     """:func:`~nonrecours.territorial.admin.admin_rates` on a file read in place by a SQL engine.
 
     Parameters
@@ -75,6 +107,9 @@ def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[
         département, for example); never loaded into memory.
     rights, min_cell, territory, departement
         As for :func:`~nonrecours.territorial.admin.admin_rates`.
+    id_col : str, optional
+        Identifier column checked for missing and repeated ids (default
+        ``'id'`` when the file has it; no check otherwise).
 
     Returns
     -------
@@ -83,5 +118,5 @@ def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[
     """
     check_min_cell(min_cell)
     groups = count_territories_sql(engine, source, rights, territory=territory, departement=departement,
-                                   option=option)
+                                   option=option, id_col=id_col)
     return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)

@@ -26,7 +26,9 @@ subtraction from the published totals.
   changes and trends of its hidden cells (follow-up, ``change``, ``series``);
   :func:`blank_model_terms` empties model coefficients resting on too few
   respondents; :func:`histogram_edges` gives a published histogram no bar of
-  too few respondents.
+  too few respondents, and :func:`extreme_means` replaces a published minimum
+  and maximum (each one respondent's value, e.g. a weight) by the means of the
+  ``min_n`` smallest and of the ``min_n`` largest values.
 
 The ``status`` published says only ``published`` or ``suppressed``: telling
 primary from secondary cells would tell an attacker that a secondary cell's
@@ -53,7 +55,7 @@ import pandas as pd
 from .errors import InputError, OptionError, message
 
 __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
-           "protect_series", "blank_changes", "code_key", "histogram_edges", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
+           "protect_series", "blank_changes", "code_key", "histogram_edges", "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
 
 #: The counts of an administrative cell, in the order they are published.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
@@ -676,6 +678,27 @@ def histogram_edges(values: np.ndarray, *, bins: int = 40, min_n: int = 11) -> n
     if keep[-1] != len(counts):  # a remainder below min_n joins the last bar
         keep[-1] = len(counts)
     return edges[keep]
+
+
+def extreme_means(values: np.ndarray, *, min_n: int = 11) -> tuple[float, float]:
+    """The mean of the ``min_n`` smallest and the mean of the ``min_n`` largest values: a published low and high.
+
+    A minimum or a maximum is one individual's value (the largest weight is
+    one respondent's); each figure returned is built from ``min_n``
+    individuals, as :func:`histogram_edges` makes every bar. With fewer than
+    ``min_n`` values both are the mean of all of them.
+
+    Examples
+    --------
+    >>> extreme_means(np.r_[np.arange(1.0, 21.0), 100.0], min_n=2)
+    (1.5, 60.0)
+    """
+    v = np.asarray(values, dtype=float)
+    v = np.sort(v[np.isfinite(v)])
+    k = max(1, min(int(min_n), v.size))
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v[:k].mean()), float(v[-k:].mean())
 
 
 def code_key(values: pd.Series | pd.DataFrame) -> pd.Series:

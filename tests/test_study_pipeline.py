@@ -198,6 +198,32 @@ def test_publication_has_no_row_per_person(run):
     assert "microdata/" in html and "publication/" in html
 
 
+def test_no_single_respondents_weight_published(run):
+    """The weighting table of the report and manifest.json publish no minimum or maximum weight or g-weight (each
+    one respondent's value) but the means of the min_n smallest and largest, in English and French."""
+    import numpy as np
+
+    result, first, _ = run
+    m = json.loads(first["publication/manifest.json"])
+    w = m["weighting"]
+    min_n = m["settings"]["thresholds"]["min_n"]
+    assert min_n == 11 and w["respondents in each extreme mean"] == min_n
+    table = result.tables["weights"]
+    resp = table[table["status"] == "respondent"]
+    for column, label in (("weight", "final weight"), ("g", "g-weight")):
+        v = np.sort(resp[column].to_numpy(dtype=float))
+        assert w[f"{label}, mean of the smallest"] == pytest.approx(v[:min_n].mean(), rel=1e-12)
+        assert w[f"{label}, mean of the largest"] == pytest.approx(v[-min_n:].mean(), rel=1e-12)
+        published = [x for x in w.values() if isinstance(x, float)]
+        assert not any(np.isclose(x, v[0], rtol=1e-9) or np.isclose(x, v[-1], rtol=1e-9) for x in published), column
+    assert w["final weight, ratio largest / smallest"] == pytest.approx(
+        w["final weight, mean of the largest"] / w["final weight, mean of the smallest"], rel=1e-12)
+    assert not any(k.endswith((" min", " max")) for k in w)
+    html = first["publication/report.html"].decode()
+    assert ("poids final, moyenne des plus grands" in html) != ("final weight, mean of the largest" in html)
+    assert "poids final maximum" not in html and "final weight max" not in html
+
+
 def _true_n(weights: pd.DataFrame, by: str | None) -> dict:
     """Eligible respondents per domain x right, from the confidential weights file."""
     rights = ["cmuc", "acs", "tpn", "tss"]

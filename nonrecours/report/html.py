@@ -59,7 +59,9 @@ TEXT: dict[str, dict[str, str]] = {
                               "(allocation.csv).",
         "quantity": "quantity",
         "value": "value",
-        "weights_caption": "Weights of the respondents.",
+        "weights_caption": "Weights of the respondents. No minimum or maximum, each one respondent's weight: "
+                           "the means of the smallest and of the largest weights, each over as many respondents "
+                           "as the publication threshold (min_n).",
         "no_weights": "The weighted sample is not available.",
         "weights_alt": "Distribution of the final weights and g-weights",
         "no_national": "National estimates are not available.",
@@ -188,7 +190,9 @@ TEXT: dict[str, dict[str, str]] = {
                               "(allocation.csv).",
         "quantity": "grandeur",
         "value": "valeur",
-        "weights_caption": "Poids des répondants.",
+        "weights_caption": "Poids des répondants. Ni minimum ni maximum, qui sont chacun le poids d'un seul "
+                           "répondant : les moyennes des plus petits et des plus grands poids, chacune sur autant "
+                           "de répondants que le seuil de publication (min_n).",
         "no_weights": "L'échantillon pondéré n'est pas disponible.",
         "weights_alt": "Distribution des poids finals et des rapports de calage",
         "no_national": "Les estimations nationales ne sont pas disponibles.",
@@ -338,14 +342,22 @@ TERMS: dict[str, dict[str, str]] = {
 #: Keys of the weight summary (provenance ``weighting``), per language.
 WEIGHT_KEYS: dict[str, dict[str, str]] = {
     "en": {"sum of design weights (sample)": "sum of design weights (sample)", "respondents": "respondents",
-           "sum of final weights": "sum of final weights", "final weight min": "final weight min",
-           "final weight max": "final weight max", "final weight CV": "final weight CV",
-           "g-weight min": "g-weight min", "g-weight median": "g-weight median", "g-weight max": "g-weight max"},
+           "sum of final weights": "sum of final weights",
+           "respondents in each extreme mean": "respondents averaged in each mean of the smallest or largest",
+           "final weight, mean of the smallest": "final weight, mean of the smallest",
+           "final weight, mean of the largest": "final weight, mean of the largest",
+           "final weight, ratio largest / smallest": "final weight, ratio of these two means",
+           "final weight CV": "final weight CV", "g-weight, mean of the smallest": "g-weight, mean of the smallest",
+           "g-weight median": "g-weight median", "g-weight, mean of the largest": "g-weight, mean of the largest"},
     "fr": {"sum of design weights (sample)": "somme des poids de sondage (échantillon)",
            "respondents": "répondants", "sum of final weights": "somme des poids finals",
-           "final weight min": "poids final minimum", "final weight max": "poids final maximum",
-           "final weight CV": "CV des poids finals", "g-weight min": "rapport de calage minimum",
-           "g-weight median": "rapport de calage médian", "g-weight max": "rapport de calage maximum"},
+           "respondents in each extreme mean": "répondants dans chaque moyenne des plus petits ou des plus grands",
+           "final weight, mean of the smallest": "poids final, moyenne des plus petits",
+           "final weight, mean of the largest": "poids final, moyenne des plus grands",
+           "final weight, ratio largest / smallest": "poids final, rapport de ces deux moyennes",
+           "final weight CV": "CV des poids finals", "g-weight, mean of the smallest": "rapport de calage, moyenne "
+           "des plus petits", "g-weight median": "rapport de calage médian",
+           "g-weight, mean of the largest": "rapport de calage, moyenne des plus grands"},
 }
 
 #: Values of the comparison table, per language.

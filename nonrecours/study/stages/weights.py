@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...design.survey_design import DESIGN_COLUMNS
+from ...disclosure import extreme_means
 from ...weights.margins import Margins, read_margins
 from ...weights.pipeline import WeightingOutcome, WeightingSpec, weight_sample
 from ..config import StudyConfig
@@ -67,7 +68,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
         table = table.assign(g=out.calibration.g)
     return {"sample": table, "design": out.design, "tables": {"weights": table},
             "methods": {"weighting": _methods(cfg, out)}, "seeds": {"replicates": seed},
-            "weight_summary": _summary(table, out)}
+            "weight_summary": _summary(table, out, cfg.estimation.thresholds.min_n)}
 
 
 def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
@@ -100,15 +101,26 @@ def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
     return methods
 
 
-def _summary(table: pd.DataFrame, out: WeightingOutcome) -> dict[str, Any]:
-    """Weight distribution of the respondents, from the weighted table and the calibration's g summary."""
+def _summary(table: pd.DataFrame, out: WeightingOutcome, min_n: int) -> dict[str, Any]:
+    """Weight distribution of the respondents, from the weighted table and the calibration's g summary.
+
+    Published in the report and the manifest: no minimum or maximum (each is
+    one respondent's weight) but the means of the ``min_n`` smallest and of
+    the ``min_n`` largest weights and g-weights
+    (:func:`nonrecours.disclosure.extreme_means`), and their ratio.
+    """
     resp = table["status"].to_numpy() == "respondent"
     w = table["weight"].to_numpy(dtype=float)[resp]
+    low, high = extreme_means(w, min_n=min_n)
     summary: dict[str, Any] = {"sum of design weights (sample)": float(table["design_weight"].sum()),
                                "respondents": int(resp.sum()), "sum of final weights": float(w.sum()),
-                               "final weight min": float(w.min()), "final weight max": float(w.max())}
+                               "respondents in each extreme mean": min(int(min_n), int(resp.sum())),
+                               "final weight, mean of the smallest": low, "final weight, mean of the largest": high,
+                               "final weight, ratio largest / smallest": high / low if low > 0 else float("nan")}
     if out.calibration is not None:
         gs = out.calibration.g_summary().iloc[0]
-        summary.update({"final weight CV": float(gs["weight_cv"]), "g-weight min": float(gs["min"]),
-                        "g-weight median": float(gs["median"]), "g-weight max": float(gs["max"])})
+        cal = out.calibration
+        g_low, g_high = extreme_means(cal.g[cal.d > 0], min_n=min_n)
+        summary.update({"final weight CV": float(gs["weight_cv"]), "g-weight, mean of the smallest": g_low,
+                        "g-weight median": float(gs["median"]), "g-weight, mean of the largest": g_high})
     return summary

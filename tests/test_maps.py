@@ -143,3 +143,20 @@ def test_section_lists_every_territory_with_cards(pop, contours, sae, lang):
 def test_section_without_contours_says_so(sae):
     html = section_territories.render({"sae": sae}, "en", rights=["cmuc"])
     assert "territorial.contours" in html and "<figure>" not in html and 'id="nr-territories"' in html
+
+
+def test_cards_take_the_departement_of_the_admin_table_without_a_pandas_warning():
+    """With no territories file, the cards' département comes from the admin table (text codes into an all-missing
+    column): no FutureWarning / Pandas4Warning (a fillna of text into floats that pandas will refuse)."""
+    import warnings
+
+    admin = pd.DataFrame({"territory": ["A", "B", "C"], "right": "cmuc", "rate": [0.5, np.nan, 0.25],
+                          "status": ["published", "suppressed", "published"], "departement": ["2A", "075", "971"]})
+    terr = pd.DataFrame({"territory": ["A"], "departement": ["01"], "is_qpv": [1]})
+    for territories in (None, terr):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, records = section_territories.territory_records({"admin_rates": admin}, "en", rights=["cmuc"],
+                                                               territories=territories)
+        deps = [re.search(r"(\w+)", r["where"].split(" ", 1)[1]).group(1) for r in records]
+        assert deps == (["2A", "075", "971"] if territories is None else ["01", "075", "971"])

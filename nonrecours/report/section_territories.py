@@ -162,7 +162,8 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
             info[c] = np.nan
     if "departement" in long.columns:
         dep = long.dropna(subset=["departement"]).drop_duplicates("territory").set_index("territory")["departement"]
-        info["departement"] = info["departement"].fillna(info["territory"].map(dep))
+        known = info["departement"].astype(object)  # an all-missing float column, or text: one dtype to fill
+        info["departement"] = known.where(known.notna(), info["territory"].map(dep).astype(object))
     info["type"] = np.where(pd.to_numeric(info["is_qpv"], errors="coerce") == 1, tx["qpv"],
                             np.where(info["is_qpv"].isna(), "–", tx["rest"]))
     records = []

@@ -26,13 +26,32 @@ def demo(tmp_path_factory) -> Path:
 def test_demo_writes_population_study_and_results(demo):
     out, res = demo
     assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv",
-                                                                 "qpv.geojson"}
+                                                                 "qpv.geojson", "sources"}
+    # the administrative phase runs by default: linkage quality and administrative rates are published
+    import pandas as pd
+
+    pub = out / "results" / "publication"
+    q = pd.read_csv(pub / "linkage_quality.csv").set_index("source")
+    assert set(q.index) == {"health", "tpn", "tss"}
+    assert (q["true_precision"] >= 0.98).all() and (q["true_recall"] >= 0.98).all(), q
+    rates = pd.read_csv(pub / "admin_rates.csv")
+    assert {"rate_adjusted", "ci_low", "ci_high", "status"} <= set(rates.columns)
+    assert not any(c in rates.columns for c in ("rec_id", "id_l", "surname"))
     assert "seed = 2" in (out / "study.toml").read_text()
     assert (out / "results" / "publication" / "report.html").is_file() and (out / "results" / "publication" / "manifest.json").is_file()
     assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout
     for right in ("cmuc", "acs", "tpn", "tss"):
         assert right in res.stdout
     assert re.search(r"\[(\d+)/\1\] report", res.stderr)  # progress on stderr: the report is the last step
+
+
+def test_demo_without_admin(tmp_path):
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", "--out", str(out), "--territories", "8", "--seed", "3", "--no-admin", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "population" / "sources").exists()
+    assert not (out / "results" / "publication" / "linkage_quality.csv").exists()
+    assert "[admin]" not in (out / "study.toml").read_text()
 
 
 def test_demo_refuses_non_empty_folder(demo):
@@ -50,7 +69,8 @@ def test_run_with_and_without_overwrite(demo):
     before = (out / "results" / "publication" / "report.html").read_bytes()
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
-    assert "wrote 20 files" in res.stdout  # 17 tables (6 of the analysis stage), report, publication workbook, manifest
+    # 17 tables (6 of the analysis stage), 5 of the administrative phase, report, publication workbook, manifest
+    assert "wrote 25 files" in res.stdout
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 

@@ -24,7 +24,7 @@ def test_readme_keeps_exactly_two_setup_commands():
     text = README.read_text(encoding="utf-8")
     setup = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)```", setup, re.S)
-    assert [c.strip() for c in commands] == ["python -m pip install . && nonrecours demo --out demo-study",
+    assert [c.strip() for c in commands] == ["python -m pip install '.[admin]' && nonrecours demo --out demo-study",
                                              "python -m pip install '.[test]' && python -m pytest"]
 
 

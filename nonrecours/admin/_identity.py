@@ -5,6 +5,11 @@ pools with Zipf-like frequencies (a few very common surnames, a long tail),
 so that a linkage model has to use term frequencies; errors are applied to
 each file's copy of an identity independently, at the rates of
 :class:`~nonrecours.admin.sources.SourceParams`.
+
+Identities are held as fixed-width byte arrays (names are upper-case ASCII)
+so that drawing and damaging them is array arithmetic, with no per-row Python;
+an empty value stands for a missing field. :func:`text_column` turns such an
+array into a text column of a table.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["draw_identities", "apply_errors", "REFERENCE_DATE"]
+__all__ = ["draw_identities", "apply_errors", "text_column", "fixed_ids", "REFERENCE_DATE"]
 
 #: Date at which ages are computed (end of the reference year of the sources).
 REFERENCE_DATE = np.datetime64("2015-12-31")
@@ -46,7 +51,17 @@ def _surname_pool() -> np.ndarray:
     three = np.char.add(two[:, None], s[None, ::3]).ravel()
     pool = np.concatenate([np.array(_SURNAMES), two, three])
     _, first = np.unique(pool, return_index=True)
-    return pool[np.sort(first)]
+    return pool[np.sort(first)].astype("S")
+
+
+_POOL: dict[str, np.ndarray] = {}
+
+
+def _pool(name: str) -> np.ndarray:
+    """The name pools as byte arrays (built once per process)."""
+    if name not in _POOL:
+        _POOL[name] = _surname_pool() if name == "surname" else np.array(_FIRST[name], dtype="S")
+    return _POOL[name]
 
 
 def _zipf_draw(rng: np.random.Generator, pool: np.ndarray, n: int, exponent: float, offset: float) -> np.ndarray:
@@ -61,10 +76,39 @@ _FIRST_LAW = (1.0, 10.0)
 
 #: Age bands (simulator's AGE_BANDS) as (low, high) ages at the reference date.
 _AGE_LIMITS = np.array([(18, 25), (25, 35), (35, 50), (50, 65), (65, 75), (75, 95)], dtype=float)
+#: Width of the name fields (the longest pooled name has 12 letters).
+_WIDTH = 16
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
-def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | None = None) -> pd.DataFrame:
-    """True identities: ``nir`` (a pseudonymised number), surname, first name, sex, birth date.
+def fixed_ids(prefix: str, n: int, width: int = 8) -> np.ndarray:
+    """``prefix`` followed by 1..n zero-padded to ``width`` digits, as a byte array (no per-row formatting)."""
+    k = np.arange(1, n + 1, dtype=np.int64)
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = _DIGITS[(k[:, None] // powers) % 10]
+    pre = np.broadcast_to(np.frombuffer(prefix.encode("ascii"), dtype=np.uint8), (n, len(prefix)))
+    return np.ascontiguousarray(np.hstack([pre, digits])).view(f"S{len(prefix) + width}").ravel()
+
+
+def _hex15(values: np.ndarray) -> np.ndarray:
+    """60-bit integers written as 15 lower-case hexadecimal digits (byte array)."""
+    shifts = np.arange(56, -1, -4, dtype=np.int64)
+    return np.ascontiguousarray(_HEX[(values[:, None] >> shifts) & 15]).view("S15").ravel()
+
+
+def text_column(values: np.ndarray) -> pd.Series:
+    """A text column from a byte array; empty values are missing."""
+    missing = values == b""
+    try:
+        import pyarrow as pa
+    except ImportError:  # without pyarrow: through numpy's unicode arrays
+        return pd.Series(values.astype("U"), dtype="str").where(~missing)
+    return pa.array(values, type=pa.binary(), mask=missing).cast(pa.string()).to_pandas()
+
+
+def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | None = None) -> dict:
+    """True identities: ``nir`` (a pseudonymised number), ``surname``, ``first_name``, ``sex``, ``birth_date``.
 
     Parameters
     ----------
@@ -73,6 +117,11 @@ def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | Non
         Age-band code of each person (index in the simulator's ``AGE_BANDS``).
     n : int, optional
         Number of people (default ``len(age_band)``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Byte arrays for the text fields, ``birth_date`` as ``datetime64[D]``.
 
     Notes
     -----
@@ -83,65 +132,77 @@ def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | Non
     random 60-bit integer written in hexadecimal, unique).
     """
     n = len(age_band) if n is None else n
-    sex = np.where(rng.random(n) < 0.52, "F", "M")
-    surname = _zipf_draw(rng, _surname_pool(), n, *_SURNAME_LAW)
-    first = np.empty(n, dtype=object)
-    for s in ("F", "M"):  # two sexes, not a per-row loop
-        m = sex == s
-        first[m] = _zipf_draw(rng, np.array(_FIRST[s]), int(m.sum()), *_FIRST_LAW)
+    female = rng.random(n) < 0.52
+    surname = _zipf_draw(rng, _pool("surname"), n, *_SURNAME_LAW).astype(f"S{_WIDTH}")
+    first = np.empty(n, dtype=f"S{_WIDTH}")
+    for s, m in (("F", female), ("M", ~female)):  # two sexes, not a per-row loop
+        first[m] = _zipf_draw(rng, _pool(s), int(m.sum()), *_FIRST_LAW)
     low, high = _AGE_LIMITS[age_band, 0], _AGE_LIMITS[age_band, 1]
     days = ((low + (high - low) * rng.random(n)) * 365.25).astype(np.int64)
-    birth = (REFERENCE_DATE - days.astype("timedelta64[D]"))
+    birth = REFERENCE_DATE - days.astype("timedelta64[D]")
     nir = np.unique(rng.integers(1 << 40, 1 << 60, size=int(n * 1.01) + 16))
     nir = rng.permutation(nir)[:n]
-    return pd.DataFrame({"nir": pd.Series(nir).map("{:015x}".format).astype("str"),
-                         "surname": pd.Series(surname, dtype="str"), "first_name": pd.Series(first, dtype="str"),
-                         "sex": pd.Series(sex, dtype="str"), "birth_date": birth})
+    return {"nir": _hex15(nir), "surname": surname, "first_name": first,
+            "sex": np.where(female, b"F", b"M").astype("S1"), "birth_date": birth}
 
 
-_LETTERS = np.array(list("ABCDEFGHIJKLMNOPRSTUVY"))
+_LETTERS = np.frombuffer(b"ABCDEFGHIJKLMNOPRSTUVY", dtype=np.uint8)
 
 
-def _typo(rng: np.random.Generator, names: pd.Series, mask: np.ndarray) -> pd.Series:
+def _typo(rng: np.random.Generator, names: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """One substitution, deletion or transposition of adjacent letters in the masked names.
 
-    Vectorised per (edit kind, position): names are short, so there are a few
-    dozen groups whatever the number of rows.
+    The names are a byte matrix (one row per name); each kind of edit is one
+    array operation on the rows it hits.
     """
-    out = names.astype(object).copy()
-    idx = np.flatnonzero(mask & names.notna().to_numpy())
+    out = names.copy()
+    idx = np.flatnonzero(mask & (names != b""))
     if idx.size == 0:
         return out
-    vals = pd.Series(names.to_numpy()[idx], dtype="str")
-    lengths = vals.str.len().to_numpy()
-    pos = (rng.random(idx.size) * np.maximum(lengths - 1, 1)).astype(int)
+    w = names.dtype.itemsize
+    mat = np.ascontiguousarray(names[idx]).view(np.uint8).reshape(idx.size, w).copy()
+    lengths = (mat != 0).sum(axis=1)
+    pos = (rng.random(idx.size) * np.maximum(lengths - 1, 1)).astype(np.int64)
     kind = rng.integers(0, 3, idx.size)
     letters = _LETTERS[rng.integers(0, len(_LETTERS), idx.size)]
-    res = np.empty(idx.size, dtype=object)
-    for k, q in {(int(a), int(b)) for a, b in zip(*np.unique(np.stack([kind, pos]), axis=1))}:
-        m = (kind == k) & (pos == q)
-        sq = vals[m]
-        if k == 0:      # substitution
-            res[m] = (sq.str.slice(0, q) + letters[m] + sq.str.slice(q + 1)).to_numpy()
-        elif k == 1:    # deletion
-            res[m] = (sq.str.slice(0, q) + sq.str.slice(q + 1)).to_numpy()
-        else:           # transposition of letters q and q + 1
-            res[m] = (sq.str.slice(0, q) + sq.str.slice(q + 1, q + 2) + sq.str.slice(q, q + 1)
-                      + sq.str.slice(q + 2)).to_numpy()
-    out.iloc[idx] = res
+    rows = np.arange(idx.size)
+    sub = kind == 0
+    mat[rows[sub], pos[sub]] = letters[sub]
+    dele = kind == 1  # letters after the deleted one move left
+    shifted = np.concatenate([mat[:, 1:], np.zeros((idx.size, 1), np.uint8)], axis=1)
+    cols = np.arange(w)
+    mat = np.where(dele[:, None] & (cols[None, :] >= pos[:, None]), shifted, mat)
+    tr = (kind == 2) & (lengths >= 2)  # letters pos and pos + 1 exchanged
+    a, b = mat[rows[tr], pos[tr]], mat[rows[tr], pos[tr] + 1]
+    mat[rows[tr], pos[tr]] = b
+    mat[rows[tr], pos[tr] + 1] = a
+    out[idx] = np.ascontiguousarray(mat).view(f"S{w}").ravel()
     return out
 
 
-def apply_errors(rng: np.random.Generator, ident: pd.DataFrame, params, *, surnames_pool: np.ndarray | None = None,
-                 with_birth_date: bool = True) -> tuple[pd.DataFrame, dict]:
+def _date_text(dates: np.ndarray) -> np.ndarray:
+    """ISO dates ``YYYY-MM-DD`` (years 1000 to 9999) as a byte array, written digit by digit."""
+    years = dates.astype("datetime64[Y]")
+    months = dates.astype("datetime64[M]")
+    parts = np.column_stack([years.astype(np.int64) + 1970, (months - years).astype(np.int64) + 1,
+                             (dates - months).astype(np.int64) + 1])
+    powers = np.array([1000, 100, 10, 1, 0, 10, 1, 0, 10, 1])
+    field = np.array([0, 0, 0, 0, -1, 1, 1, -1, 2, 2])
+    digits = _DIGITS[(parts[:, np.maximum(field, 0)] // np.maximum(powers, 1)) % 10]
+    digits[:, field < 0] = ord("-")
+    return np.ascontiguousarray(digits).view("S10").ravel()
+
+
+def apply_errors(rng: np.random.Generator, ident: dict, params, *, with_birth_date: bool = True) -> tuple[dict, dict]:
     """A file's copy of identities with the identifier errors of ``params`` applied.
 
     Parameters
     ----------
     rng : numpy.random.Generator
-    ident : DataFrame
-        ``surname``, ``first_name``, ``sex``, ``birth_date`` (datetime64[D]) and
-        ``commune``/``x``/``y``/``lon``/``lat`` if present (moves are applied by the caller).
+    ident : dict of str to numpy.ndarray
+        ``surname``, ``first_name``, ``sex`` (byte arrays), ``birth_date``
+        (``datetime64[D]``) and any other columns, copied as they are (moves
+        are applied by the caller).
     params : SourceParams
         Error rates.
     with_birth_date : bool
@@ -149,34 +210,39 @@ def apply_errors(rng: np.random.Generator, ident: pd.DataFrame, params, *, surna
 
     Returns
     -------
-    DataFrame, dict
-        The noisy copy (birth date as ISO text) and the number of rows hit by each error.
+    dict, dict
+        The noisy copy (birth date as ISO text, empty when missing) and the
+        number of rows hit by each error.
     """
-    n = len(ident)
-    out = ident.copy()
+    n = len(ident["surname"])
+    out = dict(ident)
     counts = {}
-    married = (out["sex"].to_numpy() == "F") & (rng.random(n) < params.married_name_rate)
-    pool = _surname_pool() if surnames_pool is None else surnames_pool
-    out.loc[married, "surname"] = _zipf_draw(rng, pool, int(married.sum()), *_SURNAME_LAW)
+    married = (ident["sex"] == b"F") & (rng.random(n) < params.married_name_rate)
+    surname = ident["surname"].copy()
+    surname[married] = _zipf_draw(rng, _pool("surname"), int(married.sum()), *_SURNAME_LAW)
+    out["surname"] = surname
     counts["married_name"] = int(married.sum())
     for col in ("surname", "first_name"):
         hit = rng.random(n) < params.typo_rate
         out[col] = _typo(rng, out[col], hit)
         counts[f"typo_{col}"] = int(hit.sum())
     if with_birth_date:
-        bd = pd.to_datetime(out["birth_date"])
-        swap = (rng.random(n) < params.swap_day_month_rate) & (bd.dt.day.to_numpy() <= 12) \
-            & (bd.dt.day.to_numpy() != bd.dt.month.to_numpy())
-        text = bd.dt.strftime("%Y-%m-%d")
-        swapped = bd.dt.strftime("%Y-%d-%m")
-        text = text.where(~swap, swapped)
+        text = _date_text(ident["birth_date"])
+        mat = text.view(np.uint8).reshape(n, 10)
+        day = (mat[:, 8].astype(np.int64) - 48) * 10 + mat[:, 9] - 48
+        month = (mat[:, 5].astype(np.int64) - 48) * 10 + mat[:, 6] - 48
+        swap = (rng.random(n) < params.swap_day_month_rate) & (day <= 12) & (day != month)
+        mat[swap, 5:7], mat[swap, 8:10] = mat[swap, 8:10].copy(), mat[swap, 5:7].copy()
         counts["swap_day_month"] = int(swap.sum())
         miss = rng.random(n) < params.missing_rate
-        out["birth_date"] = text.where(~miss)
+        text[miss] = b""
+        out["birth_date"] = text
         counts["missing_birth_date"] = int(miss.sum())
     else:
-        out = out.drop(columns="birth_date")
+        out.pop("birth_date", None)
     miss = rng.random(n) < params.missing_rate
-    out["first_name"] = out["first_name"].where(~miss, None)
+    first = out["first_name"].copy()
+    first[miss] = b""
+    out["first_name"] = first
     counts["missing_first_name"] = int(miss.sum())
     return out, counts

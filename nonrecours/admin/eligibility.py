@@ -210,8 +210,8 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "d
         raise InputError(message("record ids are not unique", where="recipients file, column 'rec_id'",
                                  found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
     n = len(recipients)
-    housing = (recipients["housing"].astype("object").where(recipients["housing"].notna(), None)
-               if "housing" in recipients else pd.Series([None] * n, index=recipients.index, dtype="object"))
+    housing = (recipients["housing"].astype("str")  # text (missing stays missing), no Python object per row
+               if "housing" in recipients else pd.Series(pd.NA, index=recipients.index, dtype="str"))
     bad = housing.notna() & ~housing.isin(HOUSING_TENURES)
     if bad.any():
         raise InputError(message("unknown housing tenure", where="recipients file, column 'housing'",
@@ -232,4 +232,19 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "d
         numeric[col] = v
     data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric)
     out = run_sql(eligibility_sql(rule, "recipients"), {"recipients": data}, engine=engine)
+    if _same_ids(out["rec_id"], recipients["rec_id"]):  # the engine kept the input order: no reordering copy
+        return out
     return out.set_index("rec_id").reindex(recipients["rec_id"]).reset_index()
+
+
+def _same_ids(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two id columns hold the same values in the same order (compared in Arrow, without Python objects)."""
+    if len(a) != len(b):
+        return False
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return bool((a.astype("str").to_numpy() == b.astype("str").to_numpy()).all())
+    same = pc.all(pc.equal(pa.array(a.astype("str")), pa.array(b.astype("str")))).as_py()
+    return bool(same) and not a.isna().any()

@@ -109,21 +109,23 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
     pts = shapely.points(lon[idx], lat[idx])
     where[idx] = "outside"
     if len(contours.codes) and idx.size:
+        # inside (or on) a contour: one exact point-in-polygon query; near a boundary: a query of the
+        # boundaries within a generous distance in degrees, then the distance in metres for those only
         tree = shapely.STRtree(contours.polygons)
-        tol_deg = tolerance_m / 111_000.0 * 2  # generous candidate search in degrees
-        pi, gi = tree.query(pts, predicate="dwithin", distance=tol_deg)
-        inside = shapely.contains(contours.polygons[gi], pts[pi])
-        # distance to the boundary in metres, with a local scale of the degrees
-        dlon = 111_320.0 * np.cos(np.radians(lat[idx][pi]))
-        bnd = shapely.boundary(contours.polygons[gi])
-        near = shapely.get_coordinates(shapely.shortest_line(pts[pi], bnd)).reshape(-1, 2, 2) if len(pi) else \
+        pi, gi = tree.query(pts, predicate="intersects")
+        bnd = shapely.boundary(contours.polygons)
+        tol_deg = tolerance_m / 111_000.0 * 2
+        bi, bg = shapely.STRtree(bnd).query(pts, predicate="dwithin", distance=tol_deg)
+        near = shapely.get_coordinates(shapely.shortest_line(pts[bi], bnd[bg])).reshape(-1, 2, 2) if len(bi) else \
             np.zeros((0, 2, 2))
+        dlon = 111_320.0 * np.cos(np.radians(lat[idx][bi]))
         dist = np.hypot((near[:, 1, 0] - near[:, 0, 0]) * dlon, (near[:, 1, 1] - near[:, 0, 1]) * 110_574.0)
-        on_b = dist < tolerance_m
-        keep = inside | on_b
-        pi, gi, on_b = pi[keep], gi[keep], on_b[keep]
-        # lowest code first (contours are sorted by code): first candidate of each point
-        order = np.lexsort((gi, pi))
+        close = dist < tolerance_m
+        pi = np.concatenate([pi, bi[close]])
+        gi = np.concatenate([gi, bg[close]])
+        on_b = np.concatenate([np.zeros(len(pi) - int(close.sum()), bool), np.ones(int(close.sum()), bool)])
+        # lowest code first (contours are sorted by code), a boundary flag first for the same pair
+        order = np.lexsort((~on_b, gi, pi))
         pi, gi, on_b = pi[order], gi[order], on_b[order]
         first = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
         pi, gi, on_b = pi[first], gi[first], on_b[first]

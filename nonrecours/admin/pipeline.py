@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from ..io import read_table
 from .sources import ORGANISMS, RIGHT_SOURCES
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
+
+#: Columns of the recipients' files the linkage reads.
+_IDENTITY_COLUMNS = ("rec_id", "nir_hash", "nir_certified", "surname", "first_name", "birth_date", "sex", "commune",
+                     "x", "y", "lon", "lat")
 
 
 def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
@@ -67,55 +72,93 @@ class AdminPhase:
     rates: object
     by_qpv: pd.DataFrame
     timings: dict = field(default_factory=dict)
+    cpu: dict = field(default_factory=dict)
+
+
+class _Clock:
+    """Wall and CPU seconds per step (a step may be timed in several pieces)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str):
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
+
+    def totals(self) -> tuple[dict, dict]:
+        """Both tables, with ``linkage`` (the sum over sources) before the sources' lines."""
+        out = []
+        for table in (self.wall, self.cpu):
+            t = {k: v for k, v in table.items() if not k.startswith("linkage ")}
+            link = {k: v for k, v in table.items() if k.startswith("linkage ")}
+            t["linkage"] = sum(link.values())
+            out.append({**t, **link})
+        return out[0], out[1]
 
 
 def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=None, threshold: float = 0.9,
                     min_cell: int = 11, level: float = 0.95, truth_links: pd.DataFrame | None = None,
-                    seed: int = 1) -> AdminPhase:
-    """Run eligibility, QPV assignment, linkage and rates on a sources folder."""
+                    seed: int = 1, memory_limit: str | None = "2GB") -> AdminPhase:
+    """Run eligibility, QPV assignment, linkage and rates on a sources folder.
+
+    ``timings`` holds the seconds of each step (``linkage <source>`` within
+    ``linkage``; reading a source counts in ``read``), ``cpu`` the CPU seconds
+    of the process in each (all threads; on a shared machine the wall time
+    grows with the load, the CPU time much less). ``memory_limit`` is
+    DuckDB's limit during the linkage (it spills to a temporary folder beyond).
+    """
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .linkage import link_quality, link_records
-    from .rates import group_rates, linked_rates, suppressed_margin, taker_table
+    from .rates import phase_rates
 
     d = Path(folder)
-    timings = {}
-    t0 = time.perf_counter()
-    rule = (rulebook or load_rulebook()).entry(year)
-    left = read_recipients(d)
-    sources = {s: read_source(d, s) for s in sorted(set(RIGHT_SOURCES.values()))}
-    communes = read_source(d, "communes")
-    timings["read"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    elig = assess_eligibility(left, rule)
-    timings["eligibility"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
-    timings["geo"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    links, near, quality = [], [], []
-    for name, src in sources.items():
-        res = link_records(left, src, threshold=threshold, seed=seed)
-        links.append(res.links.assign(source=name))
-        near.append(res.near_misses.assign(source=name))
-        truth = None if truth_links is None else truth_links[truth_links["source"] == name]
-        quality.append(link_quality(res, name, len(left), truth))
-    links_df = pd.concat(links, ignore_index=True)
-    near_df = pd.concat(near, ignore_index=True)
-    timings["linkage"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": terr["territory"],
-                        "departement": terr["departement"]}).dropna()
-    takers = taker_table(rec, elig, links_df, near_df, {"health": sources["health"]})
-    flags = terr.dropna(subset=["territory"]).drop_duplicates("territory").set_index("territory")["is_qpv"]
-    # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
-    rates = linked_rates(takers, min_cell=min_cell, level=level, margins={"is_qpv": flags})
-    by_qpv = group_rates(takers.assign(is_qpv=flags.reindex(takers["territory"]).to_numpy()), "is_qpv", level=level)
-    by_qpv = suppressed_margin(by_qpv, rates.margins["is_qpv"], "is_qpv")
-    timings["rates"] = time.perf_counter() - t0
+    clock = _Clock()
+    with clock.step("read"):
+        rule = (rulebook or load_rulebook()).entry(year)
+        left = read_recipients(d)
+        communes = read_source(d, "communes")
+    # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
+    # each source is read when linked and let go after
+    with clock.step("eligibility"):
+        elig = assess_eligibility(left, rule)
+    ident = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+    links, near, quality, source_rights = [], [], [], {}
+    for name in sorted(set(RIGHT_SOURCES.values())):
+        with clock.step("read"):
+            src = read_source(d, name)
+        with clock.step(f"linkage {name}"):
+            if "right" in src:  # a source holding several rights (health)
+                source_rights[name] = src[["rec_id", "right"]]
+            res = link_records(ident, src, threshold=threshold, seed=seed, memory_limit=memory_limit)
+            del src
+            links.append(res.links.assign(source=name))
+            near.append(res.near_misses.assign(source=name))
+            truth = None if truth_links is None else truth_links[truth_links["source"] == name]
+            quality.append(link_quality(res, name, len(left), truth))
+    del ident
+    with clock.step("geo"):
+        terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
+    with clock.step("rates"):
+        links_df = pd.concat(links, ignore_index=True)
+        near_df = pd.concat(near, ignore_index=True)
+        rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": terr["territory"],
+                            "departement": terr["departement"]}).dropna()
+        del left
+        flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
+        rates, by_qpv = phase_rates(rec, elig, links_df, near_df, source_rights, flags, min_cell=min_cell,
+                                    level=level, memory_limit=memory_limit)
+        del rec
+    timings, cpu = clock.totals()
     return AdminPhase(eligibility=elig, territories=terr, location_counts=counts, links=links_df,
                       near_misses=near_df, quality=pd.DataFrame(quality), rates=rates, by_qpv=by_qpv,
-                      timings=timings)
+                      timings=timings, cpu=cpu)
 
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:

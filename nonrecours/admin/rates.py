@@ -34,7 +34,7 @@ from scipy.stats import norm
 from .._checks import check_columns, check_level
 from .sources import RIGHT_SOURCES
 
-__all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin"]
+__all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin", "phase_rates"]
 
 RIGHTS = tuple(RIGHT_SOURCES)
 
@@ -85,37 +85,47 @@ def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.D
     """
     from .sql import run_sql
 
+    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights)
+    return run_sql(sql, tables)
+
+
+def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
+                 near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame]) -> tuple[str, dict]:
+    """SQL of :func:`taker_table` and the tables it reads."""
     check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
     check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
-    # the right each link carries: the source's only right, or the record's (health: CMU-C or ACS)
-    single = {src: r for r, src in RIGHT_SOURCES.items() if src not in source_rights}
-
-    def with_right(t: pd.DataFrame) -> pd.DataFrame:
-        t = t[["source", "id_l", "id_r", "match_probability"]]
-        out = t.assign(right=t["source"].map(single))
-        for src, recs in source_rights.items():
-            m = (t["source"] == src).to_numpy()
-            out.loc[m, "right"] = recs.set_index(recs["rec_id"].astype(str))["right"].reindex(
-                t.loc[m, "id_r"].astype(str)).to_numpy()
-        return out.dropna(subset=["right"])
-
-    long = eligibility.melt(id_vars="rec_id", value_vars=list(RIGHTS), var_name="right", value_name="status")
-    sql = """
-    with lk as (select id_l, "right", max(match_probability) as p from links group by id_l, "right"),
-         nm as (select id_l, "right", max(match_probability) as q from near group by id_l, "right")
+    # the right each link carries: the source's only right, or the record's (health: CMU-C or ACS);
+    # everything below runs in the engine: no long table is built in pandas
+    single = pd.DataFrame([(src, r) for r, src in RIGHT_SOURCES.items() if src not in source_rights],
+                          columns=["source", "right"], dtype="str")
+    multi = pd.concat([pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"),
+                                     "right": recs["right"].astype("str")}) for src, recs in source_rights.items()]
+                      or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")], ignore_index=True)
+    unpivot = " union all ".join(f"select rec_id, '{r}' as \"right\", {r} as status from el" for r in RIGHTS)
+    sql = f"""
+    with e as ({unpivot}),
+    lr as (select l.id_l, l.match_probability, coalesce(m."right", s."right") as "right"
+           from links l left join single s on s.source = l.source
+           left join multi m on m.source = l.source and m.rec_id = l.id_r),
+    nr as (select l.id_l, l.match_probability, coalesce(m."right", s."right") as "right"
+           from near l left join single s on s.source = l.source
+           left join multi m on m.source = l.source and m.rec_id = l.id_r),
+    lk as (select id_l, "right", max(match_probability) as p from lr where "right" is not null group by id_l, "right"),
+    nm as (select id_l, "right", max(match_probability) as q from nr where "right" is not null group by id_l, "right")
     select e.rec_id, r.territory, r.departement, e."right",
            case e.status when 'eligible' then 1.0 when 'not_eligible' then 0.0 else null end as eligible,
            case when lk.p is null then 0 else 1 end as taker,
            coalesce(lk.p, 0.0) as p_link,
            case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss
-    from el e
+    from e
     join rc r on r.rec_id = e.rec_id
     left join lk on lk.id_l = e.rec_id and lk."right" = e."right"
     left join nm on nm.id_l = e.rec_id and nm."right" = e."right"
     """
-    rec = recipients[["rec_id", "territory", "departement"]].astype(str)
-    return run_sql(sql, {"links": with_right(links), "near": with_right(near_misses),
-                         "el": long.astype({"rec_id": str}), "rc": rec})
+    cols = ["source", "id_l", "id_r", "match_probability"]
+    return sql, {"links": links[cols], "near": near_misses[cols], "single": single, "multi": multi,
+                 "el": eligibility[["rec_id", *RIGHTS]].astype({"rec_id": "str"}),
+                 "rc": recipients[["rec_id", "territory", "departement"]].astype("str")}
 
 
 _AGG_SQL = """
@@ -139,23 +149,33 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
     territories whose totals are published too (QPV vs rest); the cells are protected
     against them as well and :attr:`LinkedRates.margins` says which totals may be published.
     """
-    from ..territorial.admin import count_territories, counts_table, protected_rates
     from .sql import run_sql
 
     level = check_level(level)
-    z = float(norm.ppf(0.5 + level / 2))
     present = [r for r in RIGHTS if (takers["right"] == r).any()]
+    coded = run_sql(_coded_sql(present), {"t": takers})
+    return _finish_linked(coded, run_sql(_AGG_SQL, {"t": takers}), present, min_cell, level, margins)
+
+
+def _coded_sql(present: list[str]) -> str:
+    """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right."""
     cols_sql = ", ".join(f"max(case when \"right\" = '{r}' and eligible = 1 then cast(taker as double) "
                          f"when \"right\" = '{r}' and eligible = 0 then null end) as {r}" for r in present)
-    coded = run_sql(f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement",
-                    {"t": takers})  # 1 taker, 0 eligible non-taker, NaN not eligible or undetermined
+    return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
+
+
+def _finish_linked(coded: pd.DataFrame, agg: pd.DataFrame, present: list[str], min_cell: int,
+                   level: float, margins: dict[str, pd.Series] | None = None) -> LinkedRates:
+    """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
+    from ..territorial.admin import count_territories, counts_table, protected_rates
+
+    z = float(norm.ppf(0.5 + level / 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # suppression counts are reported by the caller
         cells = counts_table(count_territories(coded, present), present)
         for name, values in (margins or {}).items():
             cells[name] = values.reindex(cells["territory"]).to_numpy()
         base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()))
-    agg = run_sql(_AGG_SQL, {"t": takers})
     t = base.table.merge(agg, on=["territory", "right"], how="left")
     pub = (t["status"] == "published").to_numpy()
     n = t["n_eligible"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -183,14 +203,20 @@ def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.Dat
     from .sql import run_sql
 
     level = check_level(level)
-    z = float(norm.ppf(0.5 + level / 2))
-    sql = f"""
+    return _finish_group(run_sql(_group_sql(by), {"t": takers}), level)
+
+
+def _group_sql(by: str, source: str = "t") -> str:
+    return f"""
     select {by}, "right", sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
            sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
            sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as v
-    from t where eligible is not null group by {by}, "right" order by {by}, "right"
+    from {source} where eligible is not null group by {by}, "right" order by {by}, "right"
     """
-    g = run_sql(sql, {"t": takers})
+
+
+def _finish_group(g: pd.DataFrame, level: float) -> pd.DataFrame:
+    z = float(norm.ppf(0.5 + level / 2))
     n = g["n_eligible"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         g["rate"] = g["n_takers"] / n
@@ -212,3 +238,55 @@ def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd
     hide = np.fromiter(((k, r) in hidden for k, r in zip(code_key(groups[by]), groups["right"].astype(str))),
                        dtype=bool, count=len(groups))
     return blank_rows(groups, hide, keep=(by, "right"))
+
+
+def phase_rates(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame, near_misses: pd.DataFrame,
+                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = 11,
+                level: float = 0.95, memory_limit: str | None = "2GB") -> tuple[LinkedRates, pd.DataFrame]:
+    """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.
+
+    The same SQL as :func:`taker_table`, :func:`linked_rates` and
+    :func:`group_rates`, run on one DuckDB connection where the long table (one
+    row per recipient and right) stays, under ``memory_limit`` (DuckDB spills
+    to a temporary folder beyond): only the per-recipient codes and the
+    aggregated counts come back to Python. ``qpv_flags`` maps ``territory``
+    to ``is_qpv``: the QPV / rest totals are a margin the territory cells are
+    protected against (``linked_rates(..., margins={"is_qpv": ...})``), and a
+    suppressed total is emptied in the groups (:func:`suppressed_margin`).
+
+    Returns
+    -------
+    LinkedRates, DataFrame
+        The rates per territory × right, and per ``is_qpv`` × right.
+    """
+    import tempfile
+
+    import duckdb
+
+    level = check_level(level)
+    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights)
+    tables["flags"] = qpv_flags[["territory", "is_qpv"]].astype({"territory": "str"})
+    with tempfile.TemporaryDirectory(prefix="nonrecours-rates-") as spill:
+        con = duckdb.connect()
+        try:
+            con.execute("set enable_progress_bar = false")
+            con.execute(f"set temp_directory = '{spill}'")
+            if memory_limit:
+                con.execute(f"set memory_limit = '{memory_limit}'")
+            for name, df in tables.items():
+                con.register(name, df)
+            con.execute(f"create temp table t as {sql}")
+            for name in tables:  # the inputs are no longer needed (flags are, for the QPV groups)
+                if name != "flags":
+                    con.unregister(name)
+            present = [r for r in RIGHTS if r in set(con.execute('select distinct "right" from t').df()["right"])]
+            coded = con.execute(_coded_sql(present)).df()
+            agg = con.execute(_AGG_SQL).df()
+            grouped = con.execute(_group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f "
+                                                        "using (territory))")).df()
+        finally:
+            con.close()
+    # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
+    margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
+    rates = _finish_linked(coded, agg, present, min_cell, level, margins)
+    return rates, suppressed_margin(_finish_group(grouped, level), rates.margins["is_qpv"], "is_qpv")

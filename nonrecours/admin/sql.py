@@ -46,6 +46,7 @@ def run_sql(sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckd
 
     con = duckdb.connect()
     try:
+        con.execute("set enable_progress_bar = false")  # DuckDB would draw one on stdout on long queries
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
         for name, df in tables.items():

@@ -1,0 +1,154 @@
+"""Simulated sources on byte arrays: identifier errors, dates, ids; linkage model pieces (u decontamination, rules)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nonrecours.admin._identity import _date_text, _typo, draw_identities, fixed_ids, text_column
+from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+from nonrecours.simulate import simulate_population
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with one substitution, deletion or transposition of adjacent letters (or equal)."""
+    if a == b:
+        return True
+    if len(b) == len(a):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    if len(b) == len(a) - 1:
+        return any(a[:i] + a[i + 1:] == b for i in range(len(a)))
+    return False
+
+
+def test_typos_are_single_edits_at_the_rate():
+    rng = np.random.default_rng(3)
+    ident = draw_identities(rng, rng.integers(0, 6, 20_000))
+    names = ident["surname"]
+    hit = rng.random(names.size) < 0.3
+    out = _typo(rng, names, hit)
+    assert (out[~hit] == names[~hit]).all()  # untouched rows keep their bytes
+    a, b = names.astype("U"), out.astype("U")
+    assert all(_one_edit(x, y) for x, y in zip(a[hit], b[hit]))
+    changed = (a != b)[hit].mean()
+    # a substitution by the same letter or a transposition of two equal letters leaves the name as it was
+    assert 0.85 < changed <= 1.0
+    assert (np.char.str_len(b) >= np.char.str_len(a) - 1).all() and (np.char.str_len(b) >= 2).all()
+
+
+def test_dates_written_digit_by_digit_match_numpy():
+    d = np.datetime64("1900-01-01") + np.arange(0, 80_000, 7).astype("timedelta64[D]")
+    assert (_date_text(d) == np.datetime_as_string(d, unit="D").astype("S10")).all()
+
+
+def test_fixed_ids_and_text_columns():
+    ids = fixed_ids("CAF", 12)
+    assert ids[0] == b"CAF00000001" and ids[-1] == b"CAF00000012"
+    col = text_column(np.array([b"AB", b"", b"C"]))
+    assert col.iloc[0] == "AB" and pd.isna(col.iloc[1]) and col.iloc[2] == "C"
+
+
+@pytest.fixture(scope="module")
+def sources():
+    pop = simulate_population(4, seed=8)
+    params = SourceParams(swap_day_month_rate=0.2, missing_rate=0.05)
+    return pop, params, simulate_sources(pop, seed=9, params=params)
+
+
+def test_sources_error_rates_and_formats(sources):
+    pop, params, src = sources
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    n = len(left)
+    bd = left["birth_date"].dropna()
+    assert bd.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    # missing first names and birth dates: about 5 % each (4 standard errors)
+    for c in ("first_name", "birth_date"):
+        assert abs(left[c].isna().mean() - 0.05) < 4 * np.sqrt(0.05 * 0.95 / n), c
+    # swapped day and month: 20 % of the dates whose day is 12 or less and differs from the month
+    swaps = sum(e["swap_day_month"] for k, e in src.errors.items() if k in ORGANISMS)
+    day = pd.to_datetime(bd, format="%Y-%m-%d", errors="coerce").dt.day
+    eligible = (day <= 12).mean() * n
+    assert abs(swaps / eligible - 0.2) < 0.05
+    assert left["rec_id"].is_unique and src.tables["health"]["rec_id"].is_monotonic_increasing
+    assert left["nir_hash"].dropna().str.fullmatch(r"[0-9a-f]{15}").all()
+    # every true link points at existing records
+    tl = src.tables["truth_links"]
+    for name in ("health", "tpn", "tss"):
+        part = tl[tl["source"] == name]
+        assert part["id_l"].isin(left["rec_id"]).all() and part["id_r"].isin(src.tables[name]["rec_id"]).all()
+
+
+def test_same_seed_same_sources(sources):
+    pop, params, src = sources
+    again = simulate_sources(pop, seed=9, params=params)
+    for name in (*ORGANISMS, "health", "tpn", "tss", "truth_links"):
+        pd.testing.assert_frame_equal(again.tables[name], src.tables[name])
+    other = simulate_sources(pop, seed=10, params=params)
+    assert not other.tables["health"]["surname"].equals(src.tables["health"]["surname"])
+
+
+def test_u_decontamination():
+    from nonrecours.admin.linkage import _decontaminate
+
+    lam = 1e-4
+    model = {"probability_two_random_records_match": lam, "comparisons": [{"comparison_levels": [
+        {"sql_condition": "a IS NULL", "is_null_level": True},
+        {"sql_condition": "same", "m_probability": 0.9, "u_probability": 0.9 * lam * 1.5},
+        {"sql_condition": "rare", "m_probability": 0.05, "u_probability": 0.05 * lam},
+        {"sql_condition": "never", "m_probability": 0.01},
+        {"sql_condition": "ELSE", "m_probability": 0.04, "u_probability": 0.99}]}]}
+    levels = _decontaminate(model, 1e6)["comparisons"][0]["comparison_levels"]
+    assert "u_probability" not in levels[0]
+    assert levels[1]["u_probability"] == pytest.approx(0.9 * lam * 0.5 / (1 - lam), rel=1e-12)
+    assert levels[2]["u_probability"] == 1e-6  # only matches reached it: floored at one sampled pair
+    assert levels[3]["u_probability"] == 1e-6  # not reached at all
+    assert levels[4]["u_probability"] == 0.99
+
+
+def test_blocking_rules_split_by_side_without_number():
+    from nonrecours.admin.linkage import _settings
+
+    _, plain = _settings(True, False, numbers_both=False)
+    _, split = _settings(True, False, numbers_both=True)
+    assert len(split) == 2 * len(plain)
+    assert all(r.endswith("l.nir_key is null") or r.endswith("l.nir_key is not null and r.nir_key is null")
+               for r in split)
+
+
+def test_phase_rates_in_the_engine_equal_the_pandas_path():
+    from nonrecours.admin.rates import group_rates, linked_rates, phase_rates, suppressed_margin, taker_table
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    rec = pd.DataFrame({"rec_id": [f"R{i:05d}" for i in range(n)],
+                        "territory": rng.choice([f"T{k}" for k in range(12)], n)})
+    rec["departement"] = rec["territory"].map(lambda t: "59" if t < "T6" else "62")
+    status = np.array(["eligible", "not_eligible", "undetermined"])
+    elig = pd.DataFrame({"rec_id": rec["rec_id"], **{r: status[rng.choice(3, n, p=[0.6, 0.35, 0.05])]
+                                                      for r in ("cmuc", "acs", "tpn", "tss")}})
+    health = pd.DataFrame({"rec_id": [f"H{i:05d}" for i in range(n)], "right": rng.choice(["cmuc", "acs"], n)})
+
+    def pairs(k, lo, hi):
+        src = rng.choice(["health", "tpn", "tss"], k)
+        ids = rng.choice(n, k, replace=False)
+        return pd.DataFrame({"source": src, "id_l": rec["rec_id"].to_numpy()[ids],
+                             "id_r": np.where(src == "health", health["rec_id"].to_numpy()[ids], "X"),
+                             "match_probability": rng.uniform(lo, hi, k)})
+
+    links, near = pairs(1800, 0.9, 1.0), pairs(300, 0.01, 0.9)
+    links.loc[:600, "match_probability"] = 1.0
+    flags = pd.DataFrame({"territory": [f"T{k}" for k in range(12)], "is_qpv": np.arange(12) % 2})
+    rates, by_qpv = phase_rates(rec, elig, links, near, {"health": health}, flags, min_cell=5)
+    t = taker_table(rec, elig, links, near, {"health": health})
+    margin = flags.set_index("territory")["is_qpv"]
+    expected = linked_rates(t, min_cell=5, margins={"is_qpv": margin})
+    pd.testing.assert_frame_equal(rates.table, expected.table, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(rates.departements, expected.departements)
+    pd.testing.assert_frame_equal(rates.margins["is_qpv"], expected.margins["is_qpv"])
+    t["is_qpv"] = margin.reindex(t["territory"]).to_numpy()
+    groups = suppressed_margin(group_rates(t, "is_qpv"), expected.margins["is_qpv"], "is_qpv")
+    pd.testing.assert_frame_equal(by_qpv, groups, check_exact=False, rtol=1e-12, check_dtype=False)
+    assert (rates.table["status"] == "published").any()

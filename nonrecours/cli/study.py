@@ -78,7 +78,7 @@ def demo(
                                         "report shows the series, changes and territories that moved most."),
     admin: bool = typer.Option(True, "--admin/--no-admin", help="Also simulate the administrative sources and run "
                                "the administrative phase (eligibility, linkage, QPV from coordinates, administrative "
-                               "rates: linkage_quality.csv and admin_rates.csv in publication/); about 30 s at 200 "
+                               "rates: linkage_quality.csv and admin_rates.csv in publication/); about 20 s at 200 "
                                "territories. Skipped with a notice when the admin extra (splink, duckdb) is missing."),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""

@@ -92,7 +92,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         Also simulate the administrative sources (``population/sources``) and
         run the study's ``[admin]`` section: linkage quality
         (``linkage_quality.csv``) and administrative rates (``admin_rates.csv``)
-        in ``publication/`` (about 30 s at 200 territories). When the admin
+        in ``publication/`` (about 20 s at 200 territories). When the admin
         extra (splink, duckdb, pyarrow) is not installed the phase is skipped
         and ``progress`` says so.
 

@@ -12,7 +12,9 @@ import html as htmllib
 import io
 import re
 
+import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 
 from nonrecours.report import html as report_html
@@ -139,4 +141,50 @@ def test_publication_workbook(tables, prov):  # noqa: F811
     en = openpyxl.load_workbook(io.BytesIO(publication.publication_workbook(tables, prov, lang="en")))
     text_en = " ".join(str(c.value) for ws in en for row in ws.iter_rows() for c in row if isinstance(c.value, str))
     text_fr = " ".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str))
+    assert _leaks("en", "fr", text_en) == [] and _leaks("fr", "en", text_fr) == []
+
+
+def test_workbook_has_a_sheet_for_the_analysis_and_administrative_tables(tables, prov):  # noqa: F811
+    """Every publishable table of a run gets its sheet (issue 13: one sheet per table), with headers in the
+    workbook's language, its own meaning of a column where it differs (weighted counts, coefficients), number
+    formats by what a column holds, and the administrative status translated with the ‡ mark."""
+    extra = {
+        "analysis_nontakers": pd.DataFrame({"level": ["AAH"], "right": ["cmuc:non_takers"], "n": [130],
+                                            "estimate": [3872.45], "se": [589.9], "ci_low": [2705.3],
+                                            "ci_high": [5039.6], "flag": ["ok"], "group": ["benefit"]}),
+        "analysis_model": pd.DataFrame({"term": ["is_qpv"], "estimate": [0.36], "se": [0.1], "ci_low": [0.16],
+                                        "ci_high": [0.56], "odds_ratio": [1.43], "p_value": [0.01],
+                                        "right": ["cmuc"]}),
+        "admin_rates": pd.DataFrame({"territory": ["QP001001", "HQ001001"], "departement": ["01", "01"],
+                                     "right": ["acs", "acs"], "n_eligible": [213.0, np.nan],
+                                     "n_takers": [93.0, np.nan], "rate": [0.4366, np.nan],
+                                     "status": ["published", "suppressed"]}),
+        "linkage_quality": pd.DataFrame({"source": ["health"], "links_number": [139410], "true_recall": [0.9984]}),
+    }
+    books = {lang: openpyxl.load_workbook(io.BytesIO(publication.publication_workbook({**tables, **extra}, prov,
+                                                                                        lang=lang)))
+             for lang in ("fr", "en")}
+    fr, en = books["fr"], books["en"]
+    for name in ("recourants et non-recourants", "modèle logistique", "taux administratifs",
+                 "qualité de l'appariement"):
+        assert name in fr.sheetnames
+    assert fr.sheetnames[-1] == "notes" and len(fr.sheetnames) == len(en.sheetnames) == 11
+    ws = fr["recourants et non-recourants"]
+    header = [c.value for c in ws[1]]
+    assert "effectif pondéré" in header and "taux de recours" not in header
+    row = {h: c for h, c in zip(header, ws[2])}
+    assert row["droit"].value == "CMUC : non-recourants"
+    assert row["effectif pondéré"].number_format == publication.COUNT  # a weighted count, not a rate
+    model = {h: c for h, c in zip([c.value for c in fr["modèle logistique"][1]], fr["modèle logistique"][2])}
+    assert model["coefficient (log du rapport de cotes)"].number_format == publication.DECIMAL
+    admin = fr["taux administratifs"]
+    header = [c.value for c in admin[1]]
+    rows = [{h: c.value for h, c in zip(header, r)} for r in admin.iter_rows(min_row=2)]
+    assert rows[0]["diffusion"] == "diffusé" and not rows[0]["signe"]
+    assert rows[1]["diffusion"] == "secret statistique" and rows[1]["signe"] == "‡"
+    assert rows[1]["taux de recours"] is None and rows[1]["allocataires éligibles"] is None
+    assert admin.cell(2, header.index("taux de recours") + 1).number_format == publication.PERCENT
+    assert admin.cell(2, header.index("allocataires éligibles") + 1).number_format == publication.COUNT
+    text_en = " ".join(str(c.value) for ws in en for row in ws.iter_rows() for c in row if isinstance(c.value, str))
+    text_fr = " ".join(str(c.value) for ws in fr for row in ws.iter_rows() for c in row if isinstance(c.value, str))
     assert _leaks("en", "fr", text_en) == [] and _leaks("fr", "en", text_fr) == []

@@ -31,15 +31,42 @@ COUNT = "#,##0"
 DECIMAL = "0.0000"
 
 #: Result tables published, in sheet order, with their sheet-name key in :data:`TEXT`.
-SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit", "estimates_territory", "sae")
+SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit", "estimates_territory", "sae",
+          "analysis_nontakers", "analysis_gaps", "analysis_predicted", "analysis_tests", "analysis_model",
+          "analysis_model_tests", "comparison_summary", "admin_rates", "admin_departements", "admin_comparison",
+          "linkage_quality", "admin_accuracy")
 
-_RATE_COLUMNS = ("estimate", "ci_low", "ci_high", "cv", "gap", "direct", "eblup", "synthetic", "truth")
-_COUNT_COLUMNS = ("n", "N_h", "n_h")
+_RATE_COLUMNS = ("estimate", "ci_low", "ci_high", "cv", "gap", "direct", "eblup", "synthetic", "truth", "rate",
+                 "rate_adjusted", "sample_estimate", "sample_ci_low", "sample_ci_high", "admin_rate",
+                 "admin_rate_adjusted", "admin_ci_low", "admin_ci_high", "estimate_a", "estimate_b", "coverage",
+                 "share_number", "est_precision", "est_recall", "true_precision", "true_recall")
+_COUNT_COLUMNS = ("n", "N_h", "n_h", "n_eligible", "n_takers", "n_non_takers", "sample_n", "admin_n_eligible",
+                  "n_left", "links_number", "links_probabilistic", "true_links", "cells")
+_DECIMAL_COLUMNS = ("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value", "p_adjusted", "bias", "mae",
+                    "relative_rmse", "mean_ci_width", "difference", "moved", "mae_observed", "mae_adjusted",
+                    "mean_error_observed", "mean_error_adjusted", "takers_adjusted", "expected_false_links",
+                    "expected_missed_links", "odds_ratio", "or_low", "or_high", "t", "statistic", "F", "value",
+                    "ndf", "ddf", "df", "threshold")
+#: Columns whose meaning differs in one table: weighted counts of takers and non-takers, model coefficients
+#: (log odds ratios), differences of rates.
+_SHEET_FORMATS = {
+    "analysis_nontakers": {"estimate": COUNT, "se": COUNT, "ci_low": COUNT, "ci_high": COUNT},
+    "analysis_model": {"estimate": DECIMAL, "ci_low": DECIMAL, "ci_high": DECIMAL},
+    "admin_comparison": {"difference": PERCENT},
+    "comparison_summary": {"bias": PERCENT, "rmse": PERCENT, "mae": PERCENT, "mean_ci_width": PERCENT},
+}
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
         "estimates_national": "national", "estimates_qpv": "QPV and rest", "gap_qpv": "gap QPV-rest",
         "estimates_benefit": "by benefit", "estimates_territory": "by territory", "sae": "small areas",
+        "analysis_nontakers": "takers and non-takers", "analysis_gaps": "gaps between groups",
+        "analysis_predicted": "predicted take-up", "analysis_tests": "association tests",
+        "analysis_model": "logistic model", "analysis_model_tests": "model term tests",
+        "comparison_summary": "estimators vs true rates", "admin_rates": "administrative rates",
+        "admin_departements": "admin rates by département", "admin_comparison": "survey vs administrative",
+        "linkage_quality": "linkage quality", "admin_accuracy": "admin rates vs true rates",
+        "published": "published",
         "notes": "notes", "mark": "mark",
         "title": "Tables of the study: {title}",
         "definition": "Take-up rate: share of the eligible recipients who take up the right (takers / eligible). "
@@ -62,6 +89,13 @@ TEXT: dict[str, dict[str, str]] = {
     "fr": {
         "estimates_national": "national", "estimates_qpv": "QPV et hors QPV", "gap_qpv": "écart QPV-hors QPV",
         "estimates_benefit": "par prestation", "estimates_territory": "par territoire", "sae": "petits domaines",
+        "analysis_nontakers": "recourants et non-recourants", "analysis_gaps": "écarts entre groupes",
+        "analysis_predicted": "recours prédit", "analysis_tests": "tests d'association",
+        "analysis_model": "modèle logistique", "analysis_model_tests": "tests des termes du modèle",
+        "comparison_summary": "estimateurs et taux vrais", "admin_rates": "taux administratifs",
+        "admin_departements": "taux admin. par département", "admin_comparison": "enquête et administratif",
+        "linkage_quality": "qualité de l'appariement", "admin_accuracy": "taux admin. et taux vrais",
+        "published": "diffusé",
         "notes": "notes", "mark": "signe",
         "title": "Tableaux de l'étude : {title}",
         "definition": "Taux de recours : part des allocataires éligibles qui recourent au droit (bénéficiaires / "
@@ -85,11 +119,36 @@ TEXT: dict[str, dict[str, str]] = {
 _FLAGS = {"unreliable": "†", "suppressed": "‡"}
 
 
+#: Headers that mean something else in one table (the others come from :data:`~nonrecours.report.i18n.COLUMN_LABELS`).
+SHEET_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "en": {"analysis_nontakers": {"estimate": "weighted count"},
+           "analysis_model": {"estimate": "coefficient (log odds ratio)"},
+           "comparison_summary": {"n": "territories"}},
+    "fr": {"analysis_nontakers": {"estimate": "effectif pondéré"},
+           "analysis_model": {"estimate": "coefficient (log du rapport de cotes)"},
+           "comparison_summary": {"n": "territoires"}},
+}
+
+
+def _right(value: str, lang: str) -> str:
+    """A right as the report writes it (CMUC, ACS...); ``cmuc:takers`` as 'CMUC : takers' in ``lang``."""
+    right, _, part = value.partition(":")
+    if not part:
+        return right.upper()
+    sep = " : " if lang == "fr" else ": "
+    return right.upper() + sep + i18n.label(f"n_{part}", lang)
+
+
 def _sheet_frame(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The table as published: flags translated, a mark column, suppressed estimates emptied."""
     out = df.copy()
     if "right" in out.columns:  # CMUC, ACS...: as in the report
-        out["right"] = out["right"].astype(str).str.upper()
+        out["right"] = [_right(str(v), lang) for v in out["right"]]
+    if "status" in out.columns:  # administrative tables: published / suppressed (already emptied)
+        status = out["status"].astype(str)
+        out.insert(out.columns.get_loc("status"), "mark", status.map({"suppressed": _FLAGS["suppressed"]}).fillna(""))
+        out["status"] = status.map({"published": TEXT[lang]["published"],
+                                    "suppressed": i18n.TEXT[lang]["suppressed"]}).fillna(status)
     if "flag" in out.columns:
         flag = out["flag"].astype(str)
         suppressed = (flag == "suppressed").to_numpy()
@@ -135,15 +194,17 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
         df = _sheet_frame(tables[name], lang)
         ws = wb.create_sheet(t[name][:31])
         written.append(name)
-        ws.append([t["mark"] if c == "mark" else i18n.label(c, lang) for c in df.columns])
+        own = SHEET_LABELS[lang].get(name, {})
+        ws.append([t["mark"] if c == "mark" else own.get(c) or i18n.label(c, lang) for c in df.columns])
         for cell in ws[1]:
             cell.font = bold
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         for row in df.itertuples(index=False):
             ws.append([_value(v) for v in row])
         for j, col in enumerate(df.columns, start=1):
-            fmt = (PERCENT if col in _RATE_COLUMNS else COUNT if col in _COUNT_COLUMNS
-                   else DECIMAL if col in ("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value") else None)
+            fmt = _SHEET_FORMATS.get(name, {}).get(col) or (
+                PERCENT if col in _RATE_COLUMNS else COUNT if col in _COUNT_COLUMNS
+                else DECIMAL if col in _DECIMAL_COLUMNS else None)
             letter = openpyxl.utils.get_column_letter(j)
             ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
             if fmt is not None:

@@ -176,3 +176,25 @@ def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
     (out / "notes.txt").write_text("mine")
     r = CliRunner().invoke(app, [*args, "--overwrite"])
     assert r.exit_code == 2 and "did not write" in r.output and (out / "notes.txt").is_file()
+
+
+def test_demo_folder_check_is_one_rule_for_both_demos(tmp_path, monkeypatch):
+    """demo and demo --years check their folder with the same function (study.demo.check_demo_folder)."""
+    from nonrecours.errors import OutputError
+    from nonrecours.study.demo import check_demo_folder
+
+    ours = lambda name: name in ("population", "results")  # noqa: E731
+    assert check_demo_folder(tmp_path / "new", False, ours) == tmp_path / "new"
+    (tmp_path / "f.txt").write_text("x")
+    for out, overwrite, text in ((" ", False, "empty folder name"), (tmp_path / "f.txt", False, "is a file"),
+                                 (tmp_path, True, "current folder"), (tmp_path, False, "not empty")):
+        if text == "current folder":
+            monkeypatch.chdir(tmp_path)
+        with pytest.raises(OutputError, match=text):
+            check_demo_folder(out, overwrite, ours)
+        monkeypatch.chdir(tmp_path.parent)
+    (tmp_path / "d" / "population").mkdir(parents=True)
+    assert check_demo_folder(tmp_path / "d", True, ours) == tmp_path / "d"
+    (tmp_path / "d" / "notes.txt").write_text("x")
+    with pytest.raises(OutputError, match="did not write"):
+        check_demo_folder(tmp_path / "d", True, ours)

@@ -103,24 +103,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
     from ..simulate import simulate_population
     from .pipeline import _clean_strays, _move_into_place, _staging_dir
 
-    folder = Path(out)
-    if not str(out).strip():
-        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}", hint="choose a folder name"))
-    if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
-        raise OutputError(message("the demo folder would replace the current folder", where=f"--out {str(folder)!r}",
-                                  hint="choose a new folder"))
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
-                                      hint="choose a new folder, or pass --overwrite"))
-        other = [e for e in folder.iterdir() if e.name not in (POPULATION, RESULTS, STUDY_FILE)]
-        if other:
-            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
-                                      "whole folder", where=f"--out {str(folder)!r}",
-                                      found=f"{len(other)} other entries such as {other[0].name!r}",
-                                      hint="move them, or choose a new folder"))
+    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE))
     t0 = time.perf_counter()
     pop = simulate_population(territories, seed=seed)
     _clean_strays(folder)
@@ -179,3 +162,28 @@ def summary_table(result: StudyResult) -> pd.DataFrame:
         if pcol is not None:
             out["p-value"] = g[pcol].to_numpy()
     return out
+
+
+def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[str], bool]) -> Path:
+    """The demo's output folder, checked before any work: a folder (not a file, not the current one or one of
+    its parents), empty or, with ``overwrite``, holding only entries a demo writes (``ours(name)``)."""
+    folder = Path(out)
+    where = f"--out {str(folder)!r}"
+    if not str(out).strip():
+        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(message("the demo folder is a file", where=where, hint="choose a folder name"))
+    if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
+        raise OutputError(message("the demo folder would replace the current folder", where=where,
+                                  hint="choose a new folder"))
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputError(message("the demo folder is not empty", where=where,
+                                      hint="choose a new folder, or pass --overwrite"))
+        other = [e for e in folder.iterdir() if not ours(e.name)]
+        if other:
+            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
+                                      "whole folder", where=where,
+                                      found=f"{len(other)} other entries such as {other[0].name!r}",
+                                      hint="move them, or choose a new folder"))
+    return folder

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import OutputError, message
 from ..io import write_text
-from .demo import POPULATION, RESULTS, example_study
+from .demo import POPULATION, RESULTS, check_demo_folder, example_study
 from .pipeline import StudyResult, run_study
 
 __all__ = ["followup_study", "run_followup_demo"]
@@ -70,26 +70,8 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
     from ..simulate.waves import simulate_waves
     from .pipeline import _clean_strays, _move_into_place, _staging_dir
 
-    folder = Path(out)
-    if not str(out).strip():
-        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(message("the demo folder is a file", where=f"--out {str(folder)!r}",
-                                  hint="choose a folder name"))
-    if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
-        raise OutputError(message("the demo folder would replace the current folder", where=f"--out {str(folder)!r}",
-                                  hint="choose a new folder"))
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise OutputError(message("the demo folder is not empty", where=f"--out {str(folder)!r}",
-                                      hint="choose a new folder, or pass --overwrite"))
-        other = [e for e in folder.iterdir() if e.name not in (POPULATION, RESULTS)
-                 and not re.fullmatch(r"study_\d+\.toml", e.name)]
-        if other:
-            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
-                                      "whole folder", where=f"--out {str(folder)!r}",
-                                      found=f"{len(other)} other entries such as {other[0].name!r}",
-                                      hint="move them, or choose a new folder"))
+    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS)
+                               or re.fullmatch(r"study_\d+\.toml", name) is not None)
     t0 = time.perf_counter()
     waves = simulate_waves(territories, tuple(years), seed=seed)
     _clean_strays(folder)  # staging folders of a demo killed earlier

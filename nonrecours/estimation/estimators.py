@@ -241,6 +241,14 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
                           design_df=design_df, ci_methods=methods.astype(str))
 
 
+def _right_columns(design, rights: str | Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+    """The right columns' names and their values (1, 0 or NaN), checked; at least one right."""
+    names = _names(rights, "rights")
+    if not names:
+        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+    return names, [_right_values(design.data, r) for r in names]
+
+
 def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
                    ci: EstimateCI | str = "auto", level: float = 0.95, df: DFRule | str = "domain",
                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
@@ -295,10 +303,7 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     """
     ci = check_option("ci", ci, EstimateCI)
     df = _check_common(level, df, thresholds)
-    names = _names(rights, "rights")
-    if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    values = [_right_values(design.data, r) for r in names]
+    names, values = _right_columns(design, rights)
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, values, "ones")
     return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
@@ -331,10 +336,7 @@ def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str]
     (['cmuc:takers', 'cmuc:non_takers'], [10.0, 4.0])
     """
     df = _check_common(level, df, thresholds)
-    names = _names(rights, "rights")
-    if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    values = [_right_values(design.data, r) for r in names]
+    names, values = _right_columns(design, rights)
     labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
     domains = make_domains(design.data, _names(by, "by"))
     if design.replicates is not None:  # the replicate combiner re-evaluates both totals of every replicate
@@ -360,10 +362,7 @@ def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str]
                 estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds))
     ci = check_option("ci", ci, EstimateCI)
     df = _check_common(level, df, thresholds)
-    names = _names(rights, "rights")
-    if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    values = [_right_values(design.data, r) for r in names]
+    names, values = _right_columns(design, rights)
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, values, "ones")
     cells = psu_cells(design.structure, stats)

@@ -53,7 +53,7 @@ from ..errors import DesignError, InputError, OptionError, message
 from ..options import ChangeVariance, WaveScheme, check_option, choices
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, calibration_terms, influence_values, point_estimates
-from .replicate import replicate_estimates, replicate_factor
+from .replicate import replicate_deviations, replicate_estimates, replicate_factor
 from .results import VarianceFactor
 from .taylor import taylor_factor
 from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
@@ -437,15 +437,8 @@ def _replicate_factor(designs, stats, theta: np.ndarray, scheme: str) -> Varianc
                                   hint="use --variance taylor"))
     blocks = []
     for r, st, th0 in zip(reps, stats, theta):  # loop over waves
-        th = replicate_estimates(st, r.weights)
-        ok = np.isfinite(th)
-        if r.mse:
-            centre = th0
-        else:
-            use = ok & (r.rscales > 0)[:, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
-        blocks.append(sp.csc_matrix(np.where(ok, th - centre, 0.0) * np.sqrt(r.scale * r.rscales)[:, None]))
+        D, _, _ = replicate_deviations(r, replicate_estimates(st, r.weights), th0)
+        blocks.append(sp.csc_matrix(D))
     T, K = theta.shape
     if scheme == "independent":  # no shared replicate: block diagonal
         A = sp.block_diag(blocks, format="csc")

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from .linearize import LinearStats
 from .results import VarianceFactor
 
-__all__ = ["replicate_estimates", "replicate_factor"]
+__all__ = ["replicate_estimates", "replicate_deviations", "replicate_factor"]
 
 
 def _csr(data: np.ndarray, order: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape) -> sp.csr_matrix:
@@ -57,6 +57,22 @@ def replicate_estimates(stats: LinearStats, replicate_weights: np.ndarray) -> np
         return np.where(Td != 0, Tn / np.where(Td != 0, Td, 1.0), np.nan).T
 
 
+def replicate_deviations(replicates, th: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Scaled deviations :math:`\sqrt{\text{scale}\,\text{rscales}_r}\,(\hat\theta_r - c)` of the replicate
+    estimates ``th`` (R x K) from their centre ``c`` (see :func:`replicate_factor`), with ``c`` and the mask of
+    finite replicate estimates; a non-finite replicate estimate deviates by 0."""
+    ok = np.isfinite(th)
+    if replicates.mse:
+        centre = theta
+    else:
+        use = ok & (replicates.rscales > 0)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        D = np.where(ok, th - centre, 0.0) * np.sqrt(replicates.scale * replicates.rscales)[:, None]
+    return D, centre, ok
+
+
 def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
                      estimates: np.ndarray | None = None) -> VarianceFactor:
     r"""Factored replicate covariance :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
@@ -73,15 +89,7 @@ def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
     from its transformed replicates.
     """
     th = replicate_estimates(stats, replicates.weights) if estimates is None else estimates  # R x K
-    ok = np.isfinite(th)
-    if replicates.mse:
-        centre = theta
-    else:
-        use = ok & (replicates.rscales > 0)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centre = np.where(use, th, 0.0).sum(axis=0) / use.sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        D = np.where(ok, th - centre, 0.0) * np.sqrt(replicates.scale * replicates.rscales)[:, None]
+    D, centre, ok = replicate_deviations(replicates, th, theta)
     mult = np.where(np.isfinite(centre) & ok.any(axis=0), 1.0, np.nan)
     A = sp.csc_matrix(D)
     B = sp.csc_matrix((1, theta.size))

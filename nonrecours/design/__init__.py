@@ -7,8 +7,7 @@ selection's dependencies (``scipy.stats``, ``scipy.optimize``).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 #: Public name -> module defining it.
 _WHERE = {"Allocation": "allocation", "allocate": "allocation", "allocate_frame": "allocation",
@@ -22,13 +21,4 @@ __all__ = ["SurveyDesign", "Calibration", "Replicates", "Allocation", "allocate"
            "JointProbabilities", "supplied_replicates"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

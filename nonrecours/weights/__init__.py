@@ -7,8 +7,7 @@ replicate machinery.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 #: Public name -> module defining it.
 _WHERE = {"CalibrationResult": "calibration", "calibrate": "calibration", "calibrate_weights": "calibration",
@@ -22,13 +21,4 @@ __all__ = ["Margins", "read_margins", "count_margins", "CalibrationResult", "cal
            "make_replicates", "replicate_multipliers", "cap_weights", "trim_and_recalibrate"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

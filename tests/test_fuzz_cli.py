@@ -180,6 +180,7 @@ def _population() -> Path:
 @given(mutation())
 # found by this test: a damaged header left a model term with a singular covariance (traceback from regTermTest)
 @example(case=("model", [("text", "sample.csv", (3, ""))]))
+@example(case=("estimate", [("option", 8, "")]))  # --out '' is '.', which has no name to put '_gap' beside
 def test_cli_fuzz_exit_0_or_one_line_error_and_nothing_written(case):
     name, ops = case
     population = _population()

@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -242,6 +243,12 @@ class OneLineErrorsGroup(TyperGroup):
 
 def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     print(f"warning: {' '.join(str(msg).split())}", file=sys.stderr)
+
+
+def beside(out: Path, tag: str) -> Path | None:
+    """The path of a table written beside ``out``: ``est.csv`` -> ``est_<tag>.csv``; None when ``out`` has no
+    file name (``--out ''`` is ``.``), so that the output check reports ``--out`` itself."""
+    return out.with_name(f"{out.stem}_{tag}{out.suffix}") if out.name else None
 
 
 def echo_table(df, *, max_rows: int = 60) -> None:  # noqa: ANN001

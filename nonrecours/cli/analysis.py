@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
+from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
                       sheet_option, table_options)
 from ._design import load_design, lonely_psu_option, replicates_option, role_option
 
@@ -64,10 +64,6 @@ def test(
     typer.echo(f"{len(table)} tests; wrote {write_table(table, out, inputs=[sample], csv_style=wr)}")
 
 
-def _beside(out: Path, what: str) -> Path:
-    return out.with_name(f"{out.stem}_{what}{out.suffix}")
-
-
 @handle_errors
 def model(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
@@ -107,8 +103,8 @@ def model(
     check_level(level, "--level")
     groups = parse_list(predict, option="--predict")
     if out is not None:  # every output checked before any work
-        check_outputs({"--out": out, "--out (tests)": _beside(out, "tests"),
-                       "--out (predicted)": _beside(out, "predicted") if groups else None}, [sample],
+        check_outputs({"--out": out, "--out (tests)": beside(out, "tests"),
+                       "--out (predicted)": beside(out, "predicted") if groups else None}, [sample],
                       overwrite=overwrite)
     design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
                          roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2))
@@ -122,9 +118,9 @@ def model(
             typer.echo("")
         return
     paths = [write_table(coefs, out, inputs=[sample], csv_style=wr),
-             write_table(tests, _beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]
+             write_table(tests, beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]
     if pred is not None:
-        paths.append(write_table(pred, _beside(out, "predicted"), option="--out (predicted)", inputs=[sample],
+        paths.append(write_table(pred, beside(out, "predicted"), option="--out (predicted)", inputs=[sample],
                                  csv_style=wr))
     typer.echo(f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
                "wrote " + ", ".join(map(str, paths)))

@@ -13,14 +13,10 @@ import typer
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
-from ._common import echo_table, handle_errors, min_n_option, overwrite_option
+from ._common import beside, echo_table, handle_errors, min_n_option, overwrite_option
 from ._design import load_design, lonely_psu_option
 
 __all__ = ["register", "change"]
-
-
-def _did_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}_did{out.suffix}")
 
 
 def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
@@ -98,7 +94,7 @@ def change(
         by_list.append(gap_col)
     inputs = [wave1, wave2]
     if out is not None:  # every output checked before any work
-        check_outputs({"--out": out, "--out (difference in differences)": _did_path(out) if gap_col else None},
+        check_outputs({"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
                       inputs, overwrite=overwrite)
     data1 = read_table(wave1, option="WAVE1")
     data2 = read_table(wave2, option="WAVE2")
@@ -124,7 +120,7 @@ def change(
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
-        paths.append(write_table(did, _did_path(out), inputs=inputs))
+        paths.append(write_table(did, beside(out, "did"), inputs=inputs))
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
                f"both waves); wrote " + ", ".join(map(str, paths)))

@@ -10,8 +10,8 @@ import typer
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, LonelyPSURule, PPSMethod, check_option, choices_text
-from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, min_n_option, overwrite_option,
-                      sep_option, sheet_option, table_options)
+from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, id_option, min_n_option,
+                      overwrite_option, sep_option, sheet_option, table_options)
 from ._design import (load_design, lonely_psu_option, mse_option, rep_rho_option, rep_rscales_option, rep_scale_option,
                       rep_type_option, replicates_option, repweights_option, role_option, supplied_replicates)
 
@@ -37,10 +37,6 @@ def _gap_option(text: str | None) -> tuple[str | None, tuple[str, str] | None, s
         raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
                                   found=repr(text)))
     return col.strip(), (items[0], items[1]), None
-
-
-def _gap_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}_gap{out.suffix}")
 
 
 def _ratios(text: str | None) -> list[tuple[str, str]]:
@@ -188,7 +184,7 @@ def estimate(
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels, gap_ref = _gap_option(gap)
     check_option("--adjust", adjust, Adjust)
-    check_outputs({"--out": out, "--out (gap table)": _gap_path(out) if out is not None and gap_col else None},
+    check_outputs({"--out": out, "--out (gap table)": beside(out, "gap") if out is not None and gap_col else None},
                   [sample], overwrite=overwrite)  # before any work
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
@@ -213,7 +209,7 @@ def estimate(
         return
     paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, _gap_path(out), inputs=[sample], csv_style=wr))
+        paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))
     typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
                f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))

@@ -46,7 +46,7 @@ from nonrecours.design.selection import select, srswor_draw  # noqa: E402
 from nonrecours.errors import DisclosureWarning  # noqa: E402
 from nonrecours.estimation import QualityThresholds, estimate_rates  # noqa: E402
 from nonrecours.io import read_table  # noqa: E402
-from nonrecours.territorial.admin import admin_rates  # noqa: E402
+from nonrecours.admin.counts import admin_rates  # noqa: E402
 from nonrecours.weights import Margins, calibrate_weights  # noqa: E402
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]

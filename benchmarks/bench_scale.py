@@ -67,8 +67,8 @@ engine, path, memory_limit = sys.argv[1], sys.argv[2], sys.argv[3]
 rights = ["cmuc", "acs", "tpn", "tss"]
 warnings.simplefilter("ignore")
 from nonrecours.io import read_table
-from nonrecours.territorial.admin import admin_rates
-from nonrecours.territorial.admin_sql import admin_rates_sql
+from nonrecours.admin.counts import admin_rates
+from nonrecours.admin.counts_sql import admin_rates_sql
 t = time.perf_counter()
 if engine == "pandas":
     res = admin_rates(read_table(path, columns=["territory", "departement", *rights]), rights)

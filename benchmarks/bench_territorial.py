@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nonrecours.territorial import admin_rates, analytic_mse, bootstrap_mse, fit_fay_herriot, fit_territories
+from nonrecours.admin import admin_rates
+from nonrecours.territorial import analytic_mse, bootstrap_mse, fit_fay_herriot, fit_territories
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from nonrecours.errors import DisclosureWarning, InputError, OptionError
-from nonrecours.territorial import admin_rates, compare_estimates
+from nonrecours.admin import admin_rates
+from nonrecours.territorial import compare_estimates
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
 
@@ -112,8 +113,8 @@ def test_attacker_recovers_cells_of_primary_only_suppression():
     """The attacker works: with primary suppression alone, it recovers small counts by subtraction."""
     from attacker import attack_admin
 
-    from nonrecours.disclosure import protect_admin_counts
-    from nonrecours.territorial import count_cells
+    from nonrecours.publication import protect_admin_counts
+    from nonrecours.admin import count_cells
 
     df = _recipients(seed=3, n=4000, T=40, D=12)
     cells = count_cells(df, RIGHTS)
@@ -146,8 +147,8 @@ def test_departement_and_national_totals():
 
 
 def test_protect_admin_counts_is_the_engine_interface():
-    from nonrecours.disclosure import protect_admin_counts
-    from nonrecours.territorial import count_cells
+    from nonrecours.publication import protect_admin_counts
+    from nonrecours.admin import count_cells
 
     df = _recipients()
     cells = count_cells(df, RIGHTS)
@@ -155,7 +156,7 @@ def test_protect_admin_counts_is_the_engine_interface():
     ref = _quiet(df, RIGHTS)
     key = ["territory", "right"]
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True), ref.table.sort_values(key, ignore_index=True))
-    from nonrecours.territorial import protected_rates
+    from nonrecours.admin import protected_rates
 
     with pytest.warns(DisclosureWarning):
         res = protected_rates(cells.drop(columns="n_non_takers"))

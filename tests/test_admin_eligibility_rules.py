@@ -281,7 +281,7 @@ def test_user_rulebook_errors_name_the_key(tmp_path, extra, entry_extra, where):
 
 
 def test_simulated_sources_carry_housing_and_aid_rates():
-    from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+    from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
     from nonrecours.simulate import simulate_population
 
     src = simulate_sources(simulate_population(3, seed=5), seed=6)

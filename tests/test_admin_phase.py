@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from nonrecours.admin.eligibility import assess_eligibility, eligibility_sql, load_rulebook
 from nonrecours.admin.geo import assign_territories, read_contours
-from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
 from nonrecours.cli.main import app
 from nonrecours.errors import ConfigError, OptionError
 from nonrecours.simulate import simulate_population

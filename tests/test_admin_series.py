@@ -6,7 +6,7 @@ import pytest
 
 from nonrecours.errors import OptionError
 from nonrecours.simulate.waves import simulate_waves
-from nonrecours.territorial.admin_series import admin_counts, admin_series
+from nonrecours.admin.series import admin_counts, admin_series
 
 
 def _counts():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nonrecours.admin._identity import _date_text, _typo, draw_identities, fixed_ids, text_column
-from nonrecours.admin.sources import ORGANISMS, SourceParams, simulate_sources
+from nonrecours.simulate.identity import _date_text, _typo, draw_identities, fixed_ids, text_column
+from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
 from nonrecours.simulate import simulate_population
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from attacker import COUNT_COLUMN, NOT_INDIVIDUALS, Blocks
 
-from nonrecours.disclosure import histogram_edges
+from nonrecours.publication import histogram_edges
 from nonrecours.report.publication import SHEETS
 from nonrecours.report.publication import TEXT as SHEET_TEXT
 
@@ -202,7 +202,7 @@ def _small(text, n=1500):
 @pytest.fixture(scope="module")
 def demo_admin(tmp_path_factory):
     """The demo's study with its administrative phase (``demo --admin``) on 10 QPVs, with a smaller sample."""
-    from nonrecours.admin.sources import simulate_sources
+    from nonrecours.simulate.sources import simulate_sources
     from nonrecours.simulate import simulate_population
     from nonrecours.study import run_study
     from nonrecours.study.demo import ADMIN_SECTION, example_study

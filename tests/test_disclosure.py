@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nonrecours.disclosure import blank_suppressed, complete_suppression, protect_domain_counts
+from nonrecours.publication import blank_suppressed, complete_suppression, protect_domain_counts
 from nonrecours.errors import OptionError
 
 
@@ -59,7 +59,7 @@ def test_blank_suppressed_hides_n_df_and_deff():
 
 
 def test_min_cell_checked():
-    from nonrecours.disclosure import check_min_cell
+    from nonrecours.publication import check_min_cell
     for bad in (0, -1, 1.5, True, "11"):
         with pytest.raises(OptionError, match="min-cell"):
             check_min_cell(bad)
@@ -88,7 +88,7 @@ def test_attacker_recovers_nothing_from_any_small_table(cells, min_cell):
     and nothing published is below it."""
     from attacker import attack_admin
 
-    from nonrecours.disclosure import protect_admin_counts
+    from nonrecours.publication import protect_admin_counts
 
     table, totals, _ = protect_admin_counts(cells, min_cell=min_cell)
     for frame in (table, totals):
@@ -173,7 +173,7 @@ def _admin_blocks(table, totals, margin):
 def test_margin_totals_protected(cells):
     """Property: with QPV / rest totals published beside the départements (``margins``), the attacker that also
     uses the margins recovers nothing and nothing published is small."""
-    from nonrecours.disclosure import protect_admin_counts
+    from nonrecours.publication import protect_admin_counts
 
     cells = cells.assign(q=cells["territory"].map(lambda t: "q" if int(t[1:]) % 2 else "r"))
     cells["territory"] = cells["territory"] + cells["q"]  # the margin of a territory is its last letter
@@ -186,7 +186,7 @@ def test_margin_totals_protected(cells):
 
 def test_margin_totals_needed():
     """Without ``margins``, a cell hidden with its département partner is recovered from the QPV total."""
-    from nonrecours.disclosure import protect_admin_counts
+    from nonrecours.publication import protect_admin_counts
 
     cells = pd.DataFrame({"territory": ["Aq", "Br", "Cr", "Dq"], "departement": ["01", "01", "02", "02"],
                           "right": "tpn", "n_eligible": [8, 40, 50, 60], "n_takers": [4, 20, 25, 30]})
@@ -205,7 +205,7 @@ def test_margin_totals_needed():
 def test_protect_series_one_pattern_consistent_with_each_year():
     """A domain small in one year is hidden in every year, with a partner against that year's national count;
     a cell a year's own table suppressed (forced) is hidden in the series too; changes of hidden cells go."""
-    from nonrecours.disclosure import blank_changes, protect_series
+    from nonrecours.publication import blank_changes, protect_series
 
     yearly = pd.DataFrame({"year": [1] * 4 + [2] * 4, "d": list("abcd") * 2, "right": "r",
                            "n": [5, 40, 30, 50, 20, 41, 31, 52], "estimate": 0.5})

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from nonrecours.cli.main import app
 from nonrecours.engines.duckdb import DuckDBEngine
 from nonrecours.errors import DisclosureWarning, InputError, OptionError
-from nonrecours.territorial.admin import admin_rates
-from nonrecours.territorial.admin_sql import admin_rates_sql
+from nonrecours.admin.counts import admin_rates
+from nonrecours.admin.counts_sql import admin_rates_sql
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import InputError, message
 from ..io import read_table
-from .sources import ORGANISMS, RIGHT_SOURCES
+from .contract import ORGANISMS, RIGHT_SOURCES
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
 

@@ -17,7 +17,7 @@ interval ``(T_adj ± z sqrt(Var T)) / N`` (clipped to [0, 1]) carries the
 linkage uncertainty. ``moved`` is ``rate_adjusted - rate``.
 
 Counts are aggregated in SQL (:mod:`nonrecours.admin.sql`), then the
-disclosure control of :func:`nonrecours.territorial.admin_rates` decides
+disclosure control of :func:`nonrecours.admin.admin_rates` decides
 which cells are published; the adjusted figures of a suppressed cell are
 suppressed with it.
 """
@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from .._checks import check_columns, check_level
-from .sources import RIGHT_SOURCES
+from .contract import RIGHT_SOURCES
 
 __all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin", "phase_rates"]
 
@@ -49,7 +49,7 @@ class LinkedRates:
         ``territory``, ``departement``, ``right``, ``n_eligible``, ``n_takers``, ``rate``,
         ``takers_adjusted``, ``rate_adjusted``, ``ci_low``, ``ci_high``, ``moved``, ``status``.
     departements : DataFrame
-        Département totals (as published by :func:`~nonrecours.territorial.admin_rates`).
+        Département totals (as published by :func:`~nonrecours.admin.admin_rates`).
     level : float
     margins : dict of str to DataFrame
         Totals of the margins given to :func:`linked_rates` (``status`` says which may be published).
@@ -142,7 +142,7 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
                  margins: dict[str, pd.Series] | None = None) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
-    The observed counts go through :func:`nonrecours.territorial.admin_rates`
+    The observed counts go through :func:`nonrecours.admin.admin_rates`
     (primary and secondary suppression); the adjusted columns are added and
     masked where the cell is not published. See the module docstring for the
     formulas. ``margins`` (``{name: Series territory -> value}``, e.g. ``is_qpv``): groups of
@@ -167,7 +167,7 @@ def _coded_sql(present: list[str]) -> str:
 def _finish_linked(coded: pd.DataFrame, agg: pd.DataFrame, present: list[str], min_cell: int,
                    level: float, margins: dict[str, pd.Series] | None = None) -> LinkedRates:
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
-    from ..territorial.admin import count_territories, counts_table, protected_rates
+    from .counts import count_territories, counts_table, protected_rates
 
     z = float(norm.ppf(0.5 + level / 2))
     with warnings.catch_warnings():
@@ -231,7 +231,7 @@ def _finish_group(g: pd.DataFrame, level: float) -> pd.DataFrame:
 def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd.DataFrame:
     """:func:`group_rates`' table with the groups whose total :func:`linked_rates` suppressed emptied
     (disclosure: a margin total below ``min_cell``, or one that would give a suppressed cell away)."""
-    from ..disclosure import blank_rows, code_key
+    from ..publication import blank_rows, code_key
 
     hidden = set(zip(code_key(margin.loc[margin["status"] != "published", by]),
                      margin.loc[margin["status"] != "published", "right"].astype(str)))

@@ -84,7 +84,7 @@ def change(
     check_choice("--df", df, ("domain", "inf"))
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
-    from ..disclosure import check_min_cell
+    from ..publication import check_min_cell
 
     check_min_cell(min_n, where="option --min-n")
     right_list = parse_list(rights, option="--rights")
@@ -104,7 +104,7 @@ def change(
     d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
-    from ..disclosure import blank_changes, blank_rows
+    from ..publication import blank_changes, blank_rows
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None

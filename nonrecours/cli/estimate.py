@@ -160,7 +160,7 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_ids_if_present, check_level, parse_list
-    from ..disclosure import blank_gaps, blank_suppressed
+    from ..publication import blank_gaps, blank_suppressed
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)

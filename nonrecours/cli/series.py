@@ -1,7 +1,7 @@
 """``nonrecours series``: yearly estimates, changes and trend over waves; administrative rates over years.
 
 Thin layer over :func:`nonrecours.estimation.series.estimate_series` and
-:func:`nonrecours.territorial.admin_series.admin_series`.
+:func:`nonrecours.admin.series.admin_series`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def series(
 
     check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
-    from ..disclosure import check_min_cell
+    from ..publication import check_min_cell
 
     check_min_cell(min_n, where="option --min-n")
     right_list = parse_list(rights, option="--rights")
@@ -133,13 +133,13 @@ def series(
                        for y, p in wave_files.items()]
         res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
                               variance=variance, level=level)
-        from ..disclosure import blank_changes, protect_series
+        from ..publication import blank_changes, protect_series
 
         yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
         changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
         tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
     if admin_files:
-        from ..territorial.admin_series import COUNT_COLUMNS, admin_counts, admin_series
+        from ..admin.series import COUNT_COLUMNS, admin_counts, admin_series
 
         counts = {}
         for y, p in admin_files.items():

@@ -48,7 +48,7 @@ def simulate(
     pop = simulate_population(territories, seed=seed)
     paths = pop.write(out, format, overwrite=overwrite)
     if sources:
-        from ..admin.sources import simulate_sources
+        from ..simulate.sources import simulate_sources
 
         src = simulate_sources(pop, seed=seed + 1)
         src.write(out / "sources", format, overwrite=overwrite)

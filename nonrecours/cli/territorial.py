@@ -212,8 +212,8 @@ def admin(
         raise OptionError(message("no input", where="territorial admin", expected="a RECIPIENTS file, or --sources "
                                   "with --eligibility and --links"))
     from .._checks import check_ids_if_present, parse_list
-    from ..territorial import admin_rates
-    from ..territorial.admin import check_min_cell
+    from ..admin.counts import admin_rates
+    from ..admin.counts import check_min_cell
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--engine", engine, ComputeEngine)
@@ -228,7 +228,7 @@ def admin(
         res = admin_rates(data, right_list, min_cell=min_cell)
     else:
         from ..engines import open_engine
-        from ..territorial.admin_sql import admin_rates_sql
+        from ..admin.counts_sql import admin_rates_sql
         with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
             res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell, id_col=id_col)
     n = res.n_suppressed

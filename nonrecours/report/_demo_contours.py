@@ -1,6 +1,6 @@
 """Schematic QPV contours for the demo's maps (a stand-in until the administrative phase's are merged).
 
-The administrative phase (``nonrecours.admin.contours``, issue 15) simulates
+The administrative phase (``nonrecours.simulate.contours``, issue 15) simulates
 QPV contours with addresses for point-in-polygon; this module only draws
 octagons so that the demo report has something to map, in the same GeoJSON
 layout (WGS84, properties ``code_qp`` and ``departement``). Metropolitan

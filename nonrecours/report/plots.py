@@ -101,9 +101,9 @@ def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None 
         Language of the labels (French: decimal commas on the axes).
     min_n : int
         Every bar counts at least ``min_n`` respondents
-        (:func:`nonrecours.disclosure.histogram_edges`): the report is published.
+        (:func:`nonrecours.publication.histogram_edges`): the report is published.
     """
-    from ..disclosure import histogram_edges
+    from ..publication import histogram_edges
 
     t = TEXT[lang]
     resp = weights[weights[final] > 0]

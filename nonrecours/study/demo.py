@@ -124,7 +124,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
                 progress("administrative phase skipped: it needs the admin extra "
                          "(pip install 'nonrecours[admin]'); --no-admin silences this")
         if admin:
-            from ..admin.sources import simulate_sources
+            from ..simulate.sources import simulate_sources
 
             t1 = time.perf_counter()
             simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")

@@ -1,12 +1,10 @@
-"""Territorial stage: Fay–Herriot small-area estimates, administrative rates, comparison with the truth.
+"""Territorial stage: small-area models (Fay–Herriot, unit-level EBP) and the comparison with the truth.
 
 - :func:`fit_territories` (table level) over :func:`fit_fay_herriot`, :func:`analytic_mse`,
   :func:`bootstrap_mse`, :func:`gvf_variance` and :func:`benchmark`;
-- :func:`admin_rates`: exact rates from a linked recipients file with disclosure control;
 - :func:`compare_estimates`: bias, RMSE and coverage against the true rates.
 """
 
-from .admin import AdminRates, admin_rates, count_cells, protected_rates
 from .benchmark import BenchmarkResult, benchmark
 from .compare import Comparison, compare_estimates
 from .diagnostics import area_diagnostics, normality_test
@@ -15,8 +13,9 @@ from .mse import MSEResult, analytic_mse, bootstrap_mse
 from .proportions import arcsin_sqrt, gvf_variance, sin_squared
 from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates",
-           "BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
+__all__ = ["BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
            "area_diagnostics", "normality_test", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance",
            "MSEResult", "analytic_mse", "bootstrap_mse", "arcsin_sqrt", "gvf_variance", "sin_squared",
            "OUTPUT_COLUMNS", "TerritorialFit", "fit_territories"]
+
+# The administrative rates are the administrative phase's: :mod:`nonrecours.admin`.

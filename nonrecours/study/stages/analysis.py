@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ...disclosure import blank_gaps, blank_model_terms, blank_rows, blank_suppressed, protect_partitions
+from ...publication import blank_gaps, blank_model_terms, blank_rows, blank_suppressed, protect_partitions
 from ...errors import ConvergenceWarning, NonrecoursError
 from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS

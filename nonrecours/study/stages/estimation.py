@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...disclosure import protect_domain_counts
+from ...publication import protect_domain_counts
 from ...estimation import QualityThresholds, estimate_rates, gap_between
 from ..config import StudyConfig
 from ._common import State
@@ -78,7 +78,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
 
 def _protect(data: pd.DataFrame, results: list, dom: Any, min_n: int) -> list[pd.DataFrame]:
     """The published tables: suppressed cells blanked, and secondary suppression of the respondent counts
-    (:func:`~nonrecours.disclosure.protect_domain_counts`); territories nest in the QPV domains when each
+    (:func:`~nonrecours.publication.protect_domain_counts`); territories nest in the QPV domains when each
     territory of the sample lies in one."""
     pairs = data[[dom.territory, dom.qpv]].dropna().astype(str).drop_duplicates()
     nests = {}

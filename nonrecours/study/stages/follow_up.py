@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...disclosure import blank_changes, blank_rows, code_key, protect_series
+from ...publication import blank_changes, blank_rows, code_key, protect_series
 from ...errors import ConfigError, message
 from ...io import read_table
 from ..config import StudyConfig
@@ -138,7 +138,7 @@ def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: 
 
 
 def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: list[int], series, did):  # noqa: ANN001
-    """The series' tables under one suppression pattern (:func:`nonrecours.disclosure.protect_series`)."""
+    """The series' tables under one suppression pattern (:func:`nonrecours.publication.protect_series`)."""
     by = list(cfg.follow_up.by)
     min_n = cfg.estimation.thresholds.min_n
     sources = list(runs) + [None]

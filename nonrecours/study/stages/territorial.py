@@ -61,7 +61,7 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
 def _published_n(table, published, terr: str):  # noqa: ANN001, ANN202
     """``table``'s ``n`` (respondents per territory x right) as ``estimates_territory`` publishes it.
 
-    Disclosure (:mod:`nonrecours.disclosure`): a territory whose direct estimate is suppressed keeps its
+    Disclosure (:mod:`nonrecours.publication`): a territory whose direct estimate is suppressed keeps its
     respondent count hidden here too (empty, not 0: a count of 1 to ``min_n - 1`` is never published,
     nor a secondary cell's); 0 is published only for a territory without an eligible respondent, which
     describes no one.

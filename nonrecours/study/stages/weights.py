@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...design.survey_design import DESIGN_COLUMNS
-from ...disclosure import extreme_means
+from ...publication import extreme_means
 from ...weights.margins import Margins, read_margins
 from ...weights.pipeline import WeightingOutcome, WeightingSpec, weight_sample
 from ..config import StudyConfig
@@ -107,7 +107,7 @@ def _summary(table: pd.DataFrame, out: WeightingOutcome, min_n: int) -> dict[str
     Published in the report and the manifest: no minimum or maximum (each is
     one respondent's weight) but the means of the ``min_n`` smallest and of
     the ``min_n`` largest weights and g-weights
-    (:func:`nonrecours.disclosure.extreme_means`), and their ratio.
+    (:func:`nonrecours.publication.extreme_means`), and their ratio.
     """
     resp = table["status"].to_numpy() == "respondent"
     w = table["weight"].to_numpy(dtype=float)[resp]

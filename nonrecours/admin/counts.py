@@ -8,11 +8,11 @@ seconds. Cells are then protected for statistical confidentiality:
   ``min_cell`` eligibles, takers or non-takers is not published;
 * secondary suppression: the département and national totals are published, so
   more cells are suppressed until no suppressed count can be recovered by
-  subtraction (:mod:`nonrecours.disclosure`, shared by every engine).
+  subtraction (:mod:`nonrecours.publication`, shared by every engine).
 
 The work is split so that every engine shares all but the counting: an engine
 counts (:func:`count_territories` in memory, or the SQL of
-:mod:`nonrecours.territorial.admin_sql` on DuckDB or Spark) into a small table
+:mod:`nonrecours.admin.counts_sql` on DuckDB or Spark) into a small table
 with one row per territory, :func:`counts_table` checks it and puts it in long
 form (territory × right), and :func:`protect` applies disclosure control to
 that aggregated table only.
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
-from ..disclosure import check_min_cell, protect_admin_counts
+from ..publication import check_min_cell, protect_admin_counts
 from ..errors import DisclosureWarning, InputError, OptionError, message
 
 __all__ = ["AdminRates", "admin_rates", "count_cells", "count_territories", "counts_table", "protect",
@@ -242,7 +242,7 @@ def protect(counts: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
     Notes
     -----
     :func:`protected_rates`, that is
-    :func:`nonrecours.disclosure.protect_admin_counts`: primary suppression
+    :func:`nonrecours.publication.protect_admin_counts`: primary suppression
     when eligibles, takers or non-takers are fewer than ``min_cell``;
     secondary suppression (Hundepool et al. 2012, *Statistical Disclosure
     Control*, section 4.2) so that no suppressed count can be recovered from
@@ -257,7 +257,7 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
     The in-memory engine: :func:`count_territories`, :func:`counts_table`,
-    then :func:`protect` (see :func:`nonrecours.territorial.admin_sql.admin_rates_sql`
+    then :func:`protect` (see :func:`nonrecours.admin.counts_sql.admin_rates_sql`
     for the same on DuckDB or Spark).
 
     Parameters
@@ -282,7 +282,7 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     rate :math:`T_{dr}/N_{dr}`. The counts are aggregated by
     :func:`count_territories` and :func:`counts_table`, then protected by
     :func:`protect`, that is
-    :func:`nonrecours.disclosure.protect_admin_counts` (primary suppression
+    :func:`nonrecours.publication.protect_admin_counts` (primary suppression
     when eligibles, takers or non-takers are fewer than ``min_cell``; secondary
     suppression against the département and national totals), the same
     function every engine calls on its aggregated table.
@@ -307,7 +307,7 @@ def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11, margins: Sequenc
     ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,
     ``n_takers`` (as :func:`count_cells` or :func:`counts_table` return, or a
     DuckDB / Spark aggregation); disclosure control is
-    :func:`nonrecours.disclosure.protect_admin_counts`, and a
+    :func:`nonrecours.publication.protect_admin_counts`, and a
     :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed. ``margins``: columns of
     ``cells`` (one value per territory, e.g. ``is_qpv``) whose totals are published too (their rows in
     ``totals`` have that ``level``); the cells are protected against them as well.

@@ -42,14 +42,11 @@ from .._checks import check_random_state
 from ..errors import OutputError, message
 from ..io import _atomic, check_output, write_table, write_text
 from . import contours as geo_layout
-from ._identity import _date_text, apply_errors, draw_identities, fixed_ids, text_column
+from ..admin.contract import ORGANISMS, RIGHT_SOURCES
+from .identity import _date_text, apply_errors, draw_identities, fixed_ids, text_column
 
 __all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
 
-#: Paying organisms and the benefits they pay.
-ORGANISMS = {"caf": ("RSA", "AAH"), "msa": ("RSA", "AAH"), "pole_emploi": ("ASS",), "cnav": ("ASPA",)}
-#: Source file of each right (the health insurance holds both CMU-C and ACS).
-RIGHT_SOURCES = {"cmuc": "health", "acs": "health", "tpn": "tpn", "tss": "tss"}
 #: Tables written by :meth:`Sources.write` (plus ``qpv.geojson``).
 SOURCE_FILES = (*ORGANISMS, "health", "tpn", "tss", "communes", "truth_links", "truth_eligibility", "truth")
 
@@ -115,7 +112,7 @@ class SourceParams:
     housing_benefit_rate: tuple = (0.87, 0.87, 0.20)
 
     def __post_init__(self) -> None:
-        from ..simulate.params import _check_range
+        from .params import _check_range
 
         for name in ("number_missing_rate", "typo_rate", "swap_day_month_rate", "married_name_rate",
                      "move_rate", "missing_rate", "resources_missing_rate", "msa_share", "boundary_rate"):
@@ -228,8 +225,8 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     -------
     Sources
     """
-    from ..simulate.params import RIGHTS
-    from .eligibility import load_rulebook
+    from .params import RIGHTS
+    from ..admin.eligibility import load_rulebook
 
     params = SourceParams() if params is None else params
     rng = check_random_state(seed)
@@ -267,7 +264,7 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     ceiling = rule.cmuc_ceiling(size, overseas)
     res_missing = rng.random(n) < params.resources_missing_rate
     quarters = _resources(rng, position, ceiling, res_missing)
-    from ..simulate.params import SimulationParams
+    from .params import SimulationParams
     ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
     housing = r["housing"].cat.codes.to_numpy()
     # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the

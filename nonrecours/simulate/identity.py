@@ -1,10 +1,10 @@
 """Synthetic identities and the identifier errors of administrative files.
 
-Internal module of :mod:`nonrecours.admin.sources`. Names are drawn from
+Internal module of :mod:`nonrecours.simulate.sources`. Names are drawn from
 pools with Zipf-like frequencies (a few very common surnames, a long tail),
 so that a linkage model has to use term frequencies; errors are applied to
 each file's copy of an identity independently, at the rates of
-:class:`~nonrecours.admin.sources.SourceParams`.
+:class:`~nonrecours.simulate.sources.SourceParams`.
 
 Identities are held as fixed-width byte arrays (names are upper-case ASCII)
 so that drawing and damaging them is array arithmetic, with no per-row Python;

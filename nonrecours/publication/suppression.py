@@ -52,7 +52,7 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OptionError, message
+from ..errors import InputError, OptionError, message
 
 __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
            "protect_series", "blank_changes", "code_key", "histogram_edges", "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
@@ -184,7 +184,7 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     forced : ndarray of bool, optional
         Cells suppressed whatever their counts (treated as primary), e.g. the
         cells suppressed in another year of a series, so that every year has
-        the same pattern (:func:`nonrecours.territorial.admin_series.admin_series`).
+        the same pattern (:func:`nonrecours.admin.series.admin_series`).
     forced_totals : collection of (departement or None, right)
         Totals suppressed whatever their counts: a département x right total,
         or the national total of a right (``None``).

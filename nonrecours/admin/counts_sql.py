@@ -4,8 +4,8 @@ One ``GROUP BY`` over the recipients file yields one row per (territory,
 département) pair with, for each right, the eligible recipients, the takers
 and the rows holding an invalid code: a table of a few thousand rows
 whatever the file's size. The checks and the disclosure control of
-:mod:`nonrecours.territorial.admin` then run on that small table, exactly as
-for the in-memory path (:func:`~nonrecours.territorial.admin.admin_rates`),
+:mod:`nonrecours.admin.counts` then run on that small table, exactly as
+for the in-memory path (:func:`~nonrecours.admin.counts.admin_rates`),
 whose results these equal cell by cell.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from .._checks import check_columns, duplicate_ids_message, id_column
 from ..errors import InputError, message
 from ..engines.base import Engine
-from .admin import AdminRates, check_min_cell, counts_table, protect
+from .counts import AdminRates, check_min_cell, counts_table, protect
 
 __all__ = ["counts_sql", "count_territories_sql", "check_unique_ids_sql", "admin_rates_sql"]
 
@@ -96,7 +96,7 @@ def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Seq
 def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = 11,
                     territory: str = "territory", departement: str = "departement",
                     option: str = "RECIPIENTS", id_col: str | None = None) -> AdminRates:
-    """:func:`~nonrecours.territorial.admin.admin_rates` on a file read in place by a SQL engine.
+    """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[
         CSV or Parquet file, or a folder of them (partitioned by year and
         département, for example); never loaded into memory.
     rights, min_cell, territory, departement
-        As for :func:`~nonrecours.territorial.admin.admin_rates`.
+        As for :func:`~nonrecours.admin.counts.admin_rates`.
     id_col : str, optional
         Identifier column checked for missing and repeated ids (default
         ``'id'`` when the file has it; no check otherwise).

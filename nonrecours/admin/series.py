@@ -7,7 +7,7 @@ subtraction between the years. Here the suppression pattern is the **same
 every year**: a territory x right cell is suppressed in all years as soon as it
 is small in one of them (primary: fewer than ``min_cell`` eligible recipients,
 takers or non-takers in some year), and secondary suppression is the one rule
-of every published table, :func:`nonrecours.disclosure.protect_admin_counts`,
+of every published table, :func:`nonrecours.publication.protect_admin_counts`,
 applied to each year with the cells and totals suppressed in any year forced
 (``forced``, ``forced_totals``), repeated until the pattern stops growing
 (suppressions only grow: a few passes). Every published figure —
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
-from ..disclosure import protect_admin_counts
+from ..publication import protect_admin_counts
 from ..errors import InputError, OptionError, message
 
 __all__ = ["AdminSeries", "admin_counts", "admin_series", "COUNT_COLUMNS"]
@@ -117,7 +117,7 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     -----
     Primary: eligibles, takers or non-takers below ``min_cell`` in some year
     (a territory absent one year counts 0 that year). Secondary: the rule of
-    :func:`nonrecours.disclosure.protect_admin_counts` (Hundepool et al.,
+    :func:`nonrecours.publication.protect_admin_counts` (Hundepool et al.,
     2012, §4.2-4.3) on each year, with every cell and total suppressed in
     some year forced in all years, until the pattern is stable.
 

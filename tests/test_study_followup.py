@@ -119,6 +119,21 @@ def test_demo_years_cli(tmp_path):
     assert r.exit_code == 2 and "--years" in r.output
 
 
+@pytest.mark.slow
+def test_demo_years_with_a_relative_out(tmp_path, monkeypatch):
+    """A relative --out (issue 28: the runs resolve their folders, the staging folder was relative: ValueError
+    from Path.relative_to after everything was written, exit 1)."""
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--quiet",
+                                 "--no-admin", "--out", "follow-up"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "follow-up" / "results" / "2015" / "publication" / "report.html").is_file()
+
+
 def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
     from typer.testing import CliRunner
 

@@ -92,7 +92,7 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
         raise
 
     def moved(result: StudyResult) -> StudyResult:
-        rel = result.folder.relative_to(staging)
+        rel = result.folder.resolve().relative_to(staging.resolve())  # a relative --out: the runs resolve their folders
         return dataclasses.replace(result, folder=folder / rel,
                                    files={name: folder / rel / name for name in result.files})
 

@@ -506,7 +506,7 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
         fit, m_sampled = _fit_right(pop, nagq=nagq, sigma_method=sigma_method, right=right)
         est, gamma, synth = _predict(fit, pop)
         failed = unconverged = 0
-        if mse == "bootstrap":
+        if rng is not None:  # mse == "bootstrap"
             m, e_lo, e_hi, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng,
                                                             nagq=nagq, level=level, workers=workers)
             lo, hi = _interval(est, m, e_lo, e_hi, interval=interval, z=z)

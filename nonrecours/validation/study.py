@@ -438,24 +438,27 @@ class _Sums:
                  pps_targets: Targets | None, pps: tuple[str, ...]) -> None:
         self.direct = Accumulator(targets.truth, methods)
         self.parts = [(targets, "direct", self.direct)]
-        self.gap = None
+        self.gap: Accumulator | None = None
         if gap_targets is not None:
             self.gap = Accumulator(gap_targets.truth, ("t",))
             self.parts.append((gap_targets, "direct", self.gap))
         self.sae: dict[str, tuple[Accumulator, ...]] = {}
-        for m in sae_methods:
-            cis = UNIT_INTERVALS if m == "unit" else ("normal",)
-            accs = tuple(Accumulator(sae_targets.truth, cis) for _ in range(3))  # all, sampled, unsampled
-            self.sae[m] = accs
-            for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
-                self.parts.append((sae_targets, _sae_name(m) + suffix, acc))
-        self.bands = []
+        if sae_targets is not None:  # with sae
+            for m in sae_methods:
+                cis = UNIT_INTERVALS if m == "unit" else ("normal",)
+                accs = tuple(Accumulator(sae_targets.truth, cis) for _ in range(3))  # all, sampled, unsampled
+                self.sae[m] = accs
+                for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
+                    self.parts.append((sae_targets, _sae_name(m) + suffix, acc))
+        self.bands: list[tuple[int, float, Accumulator]] = []
         for i, lo in enumerate(bands):  # the direct estimates again, over the replications of each respondent band
             hi = bands[i + 1] - 1 if i + 1 < len(bands) else np.inf
             self.bands.append((lo, hi, Accumulator(targets.truth, methods)))
             self.parts.append((targets, _band_name(lo, hi), self.bands[-1][2]))
-        self.pps = [Accumulator(pps_targets.truth, methods) for _ in pps]
-        self.parts += [(pps_targets, f"direct, pps {m}", acc) for m, acc in zip(pps, self.pps)]
+        self.pps: list[Accumulator] = []
+        if pps_targets is not None:  # with pps
+            self.pps = [Accumulator(pps_targets.truth, methods) for _ in pps]
+            self.parts += [(pps_targets, f"direct, pps {m}", acc) for m, acc in zip(pps, self.pps)]
 
     def add(self, rates, gap, small_area, pps_rates, n_resp) -> None:
         """Add one replication, as :meth:`_Replication.run` returns it."""
@@ -465,7 +468,7 @@ class _Sums:
             est, se_, low, high = rates
             acc.add(np.where(keep, est, np.nan), np.where(keep, se_, np.nan), np.where(keep, low, np.nan),
                     np.where(keep, high, np.nan))
-        if gap is not None:
+        if gap is not None and self.gap is not None:  # the gap is estimated when its level is asked for
             self.gap.add(*gap)
         for m, (eb, rmse, lo, hi, ins) in small_area.items():
             a_all, a_in, a_out = self.sae[m]

@@ -23,8 +23,15 @@ import pytest
 
 import nonrecours.report as report_pkg
 from nonrecours.report import format as fmt
-from nonrecours.report import (publication, render_report, section_admin, section_analysis, section_followup,
-                               section_territorial_comparison, section_territories)
+from nonrecours.report import (
+    publication,
+    render_report,
+    section_admin,
+    section_analysis,
+    section_followup,
+    section_territorial_comparison,
+    section_territories,
+)
 
 LANGS = ("fr", "en")
 COUNT = 12345
@@ -137,7 +144,7 @@ SECTIONS = {
 
 def _visible(page: str) -> str:
     """The text a reader sees (and the territory cards' JSON): no styles, scripts' code, images or sort keys."""
-    page = re.sub(r"<style>.*?</style>|<script>.*?</script>", "", page, flags=re.S)
+    page = re.sub(r"<style>.*?</style>|<script>.*?</script>", "", page, flags=re.DOTALL)
     page = re.sub(r'<img [^>]*>|data-v="[^"]*"', "", page)
     return htmllib.unescape(page)
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from nonrecours.errors import ConfigError, OptionError
-from nonrecours.report.section_analysis import TEXT, fmt_count, fmt_pct, render
+from nonrecours.report.format import count, pct
+from nonrecours.report.section_analysis import TEXT, render
 from nonrecours.simulate import simulate_population
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
@@ -58,8 +59,8 @@ def test_section_renders_in_both_languages(result, lang):
 
 
 def test_french_numbers_and_bad_options(result):
-    assert fmt_count(12345.4, "fr") == "12\u202f345" and fmt_count(12345.4, "en") == "12,345"
-    assert fmt_pct(0.6171, "fr") == "61,7\u202f%" and fmt_pct(0.6171, "en") == "61.7 %"
+    assert count(12345.4, "fr") == "12\u202f345" and count(12345.4, "en") == "12,345"
+    assert pct(0.6171, "fr") == "61,7\u202f%" and pct(0.6171, "en") == "61.7 %"
     assert set(TEXT["en"]) == set(TEXT["fr"])
     with pytest.raises(OptionError):
         render({}, "de")

@@ -65,7 +65,9 @@ def _ticks(ax, lang: str, axis: str = "x") -> None:  # noqa: ANN001
     if lang == "fr":
         from matplotlib.ticker import FuncFormatter
 
-        fmt = FuncFormatter(lambda v, _pos: f"{v:g}".replace(".", ",").replace("-", "−"))
+        from .format import tick
+
+        fmt = FuncFormatter(lambda v, _pos: tick(v, lang))
         (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 DIRECT = "#9e9e9e"
 MODEL = "#1b7837"

@@ -3,7 +3,10 @@
 :func:`publication_workbook` turns the result tables of a study into the
 workbook a statistical office sends out: readable headers in French or
 English, rates as percentages and counts with thousands separators (Excel
-number formats, which a French Excel shows as ``61,7 %`` and ``12 345``), the
+number formats, which a French Excel shows as ``61,7 %`` and ``12 345``; the
+kind of each column is :func:`nonrecours.report.format.column_kind`, the same
+as in the report, and the text of the notes sheet is formatted by
+:mod:`nonrecours.report.format`), the
 estimate of a suppressed cell left empty with the mark ‡ (statistical
 confidentiality), unreliable estimates marked †, and a notes sheet that
 explains the marks, the thresholds, the method and the source. The workbook
@@ -21,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..io import normalise_zip
+from . import format as fmt
 from . import i18n
 
 __all__ = ["publication_workbook", "TEXT", "SHEETS", "PERCENT", "COUNT"]
@@ -36,25 +40,9 @@ SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
           "analysis_model_tests", "comparison_summary", "admin_rates", "admin_departements", "admin_comparison",
           "linkage_quality", "admin_accuracy")
 
-_RATE_COLUMNS = ("estimate", "ci_low", "ci_high", "cv", "gap", "direct", "eblup", "synthetic", "truth", "rate",
-                 "rate_adjusted", "sample_estimate", "sample_ci_low", "sample_ci_high", "admin_rate",
-                 "admin_rate_adjusted", "admin_ci_low", "admin_ci_high", "estimate_a", "estimate_b", "coverage",
-                 "share_number", "est_precision", "est_recall", "true_precision", "true_recall")
-_COUNT_COLUMNS = ("n", "N_h", "n_h", "n_eligible", "n_takers", "n_non_takers", "sample_n", "admin_n_eligible",
-                  "n_left", "links_number", "links_probabilistic", "true_links", "cells")
-_DECIMAL_COLUMNS = ("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value", "p_adjusted", "bias", "mae",
-                    "relative_rmse", "mean_ci_width", "difference", "moved", "mae_observed", "mae_adjusted",
-                    "mean_error_observed", "mean_error_adjusted", "takers_adjusted", "expected_false_links",
-                    "expected_missed_links", "odds_ratio", "or_low", "or_high", "t", "statistic", "F", "value",
-                    "ndf", "ddf", "df", "threshold")
-#: Columns whose meaning differs in one table: weighted counts of takers and non-takers, model coefficients
-#: (log odds ratios), differences of rates.
-_SHEET_FORMATS = {
-    "analysis_nontakers": {"estimate": COUNT, "se": COUNT, "ci_low": COUNT, "ci_high": COUNT},
-    "analysis_model": {"estimate": DECIMAL, "ci_low": DECIMAL, "ci_high": DECIMAL},
-    "admin_comparison": {"difference": PERCENT},
-    "comparison_summary": {"bias": PERCENT, "rmse": PERCENT, "mae": PERCENT, "mean_ci_width": PERCENT},
-}
+#: Excel number format of each kind of column (:func:`~nonrecours.report.format.column_kind`): a change or a
+#: quantity in percentage points is a difference of rates, shown in percent.
+_EXCEL_FORMATS = {"rate": PERCENT, "change": PERCENT, "points": PERCENT, "count": COUNT, "decimal": DECIMAL}
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -202,26 +190,24 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
         for row in df.itertuples(index=False):
             ws.append([_value(v) for v in row])
         for j, col in enumerate(df.columns, start=1):
-            fmt = _SHEET_FORMATS.get(name, {}).get(col) or (
-                PERCENT if col in _RATE_COLUMNS else COUNT if col in _COUNT_COLUMNS
-                else DECIMAL if col in _DECIMAL_COLUMNS else None)
+            number_format = _EXCEL_FORMATS.get(fmt.column_kind(col, name) or "")
             letter = openpyxl.utils.get_column_letter(j)
             ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
-            if fmt is not None:
+            if number_format is not None:
                 for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                    cell.number_format = fmt
+                    cell.number_format = number_format
         ws.freeze_panes = "A2"
     ws = wb.create_sheet(t["notes"])
     s = provenance.get("settings", {})
     th = s.get("thresholds", {})
     title = provenance.get("title") or ""
     lines = [t["title"].format(title=title), "", t["definition"],
-             t["level"].format(level=i18n.pct(s.get("level", 0.95), 0, lang),
+             t["level"].format(level=fmt.pct(s.get("level", 0.95), lang, 0),
                                ci=provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))]
     if th:
-        lines += [t["suppressed"].format(min_n=i18n.num(th.get("min_n"), lang=lang)),
-                  t["unreliable"].format(reliable_n=i18n.num(th.get("reliable_n"), lang=lang),
-                                         max_cv=i18n.pct(th.get("max_cv"), 0, lang))]
+        lines += [t["suppressed"].format(min_n=fmt.count(th.get("min_n"), lang)),
+                  t["unreliable"].format(reliable_n=fmt.count(th.get("reliable_n"), lang),
+                                         max_cv=fmt.pct(th.get("max_cv"), lang, 0))]
     if "gap_qpv" in written:
         lines.append(t["note_gap"])
     if "sae" in written:

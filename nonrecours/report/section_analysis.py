@@ -2,21 +2,21 @@
 
 Rendered from the tables of the study's ``analysis`` stage (``analysis_nontakers``,
 ``analysis_tests``, ``analysis_model``, ``analysis_predicted``) as read back from disk;
-display only, no statistic is computed here. ``render(tables, lang)`` returns an HTML
-fragment; the report assembles it.
+display only, no statistic is computed here; numbers are formatted by
+:mod:`nonrecours.report.format`. ``render(tables, lang)`` returns an HTML fragment; the
+report assembles it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any
 
 import pandas as pd
 
-from ._format import esc, img, is_missing, table
+from ._format import esc, img, table
+from .format import ci, count, decimal, is_missing, p_phrase, pct, pvalue
 
-__all__ = ["TEXT", "render", "forest_plot", "fmt_count", "fmt_pct"]
+__all__ = ["TEXT", "render", "forest_plot"]
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -30,9 +30,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "(95 % CI {low} to {high}).",
         "tests": "Does take-up differ between groups? (Rao–Scott corrected chi-square, R's svychisq)",
         "statistic": "Statistic", "value": "Value", "df": "Degrees of freedom", "p": "p-value",
-        "reading_sig": "Take-up of {right} differs between the levels of {group} (p = {p}): the difference is "
+        "reading_sig": "Take-up of {right} differs between the levels of {group} ({p}): the difference is "
                        "unlikely to be chance alone.",
-        "reading_ns": "No clear difference in take-up of {right} between the levels of {group} (p = {p}): "
+        "reading_ns": "No clear difference in take-up of {right} between the levels of {group} ({p}): "
                       "the differences seen may be sampling noise.",
         "model": "Odds ratios of taking up (survey logistic regression, 95 % confidence intervals)",
         "forest_alt": "Forest plot of the odds ratios of taking up each right",
@@ -56,9 +56,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "à {right} (IC à 95 % : {low} à {high}).",
         "tests": "Le recours diffère-t-il entre groupes ? (khi-deux corrigé de Rao–Scott, svychisq de R)",
         "statistic": "Statistique", "value": "Valeur", "df": "Degrés de liberté", "p": "p-valeur",
-        "reading_sig": "Le recours à {right} diffère selon {group} (p = {p}) : la différence ne s’explique "
+        "reading_sig": "Le recours à {right} diffère selon {group} ({p}) : la différence ne s’explique "
                        "vraisemblablement pas par le seul hasard de l’échantillon.",
-        "reading_ns": "Pas de différence nette de recours à {right} selon {group} (p = {p}) : les écarts "
+        "reading_ns": "Pas de différence nette de recours à {right} selon {group} ({p}) : les écarts "
                       "observés peuvent venir du hasard de l’échantillon.",
         "model": "Rapports de cotes du recours (régression logistique sur l’enquête, intervalles de confiance "
                  "à 95 %)",
@@ -74,52 +74,12 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-_NNBSP = "\u202f"
-
-
 def _check_lang(lang: str) -> str:
     if lang not in TEXT:
         from ..errors import OptionError, message
         raise OptionError(message("unknown report language", where="option lang", expected="fr or en",
                                   found=repr(lang)))
     return lang
-
-
-def fmt_count(x: Any, lang: str) -> str:
-    """A count rounded to the unit: ``12 345`` (fr: narrow no-break space), ``12,345`` (en)."""
-    if is_missing(x):
-        return "–"
-    s = f"{round(float(x)):,}"
-    return s.replace(",", _NNBSP) if lang == "fr" else s
-
-
-def fmt_num(x: Any, lang: str, digits: int = 2) -> str:
-    """A number with ``digits`` decimals; French decimal comma."""
-    if is_missing(x):
-        return "–"
-    v = float(x)
-    if math.isinf(v):
-        return "∞"
-    s = f"{v:,.{digits}f}"
-    return s.replace(",", _NNBSP).replace(".", ",") if lang == "fr" else s
-
-
-def fmt_pct(x: Any, lang: str, digits: int = 1) -> str:
-    """A proportion as a percentage: ``61.7 %`` (en), ``61,7 %`` (fr, narrow no-break space)."""
-    if is_missing(x):
-        return "–"
-    s = f"{100 * float(x):.{digits}f}"
-    return (s.replace(".", ",") + _NNBSP + "%") if lang == "fr" else s + " %"
-
-
-def fmt_p(p: Any, lang: str) -> str:
-    """A p-value: three significant digits, ``< 0.001`` below."""
-    if is_missing(p):
-        return "–"
-    if float(p) < 0.001:
-        return "< 0,001" if lang == "fr" else "< 0.001"
-    s = f"{float(p):.3f}"
-    return s.replace(".", ",") if lang == "fr" else s
 
 
 def forest_plot(model: pd.DataFrame, lang: str = "fr") -> bytes:
@@ -157,8 +117,8 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
         return parts[0] + f"<p>{esc(T['none'])}</p></section>"
     non = nt[nt["right"].astype(str).str.endswith(":non_takers")].copy()
     non["right_name"] = non["right"].astype(str).str.rsplit(":", n=1).str[0]
-    rows = [[r.right_name, r.group, r.level, fmt_count(r.estimate, lang),
-             f"{fmt_count(r.ci_low, lang)} – {fmt_count(r.ci_high, lang)}", T.get(str(r.flag), str(r.flag))]
+    rows = [[r.right_name, r.group, r.level, count(r.estimate, lang), ci(r.ci_low, r.ci_high, lang, kind="count"),
+             T.get(str(r.flag), str(r.flag))]
             for r in non.itertuples(index=False)]
     parts.append(table(rows, [T["right"], T["group"], T["level"], T["estimate"], T["ci"], T["flag"]],
                        numeric_from=3, caption=T["nontakers"]))
@@ -166,35 +126,35 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
     ok = non[non["flag"].astype(str) != "suppressed"].dropna(subset=["estimate"])
     for (right, group), sub in ok.groupby(["right_name", "group"], sort=False):  # largest group per right
         top = sub.loc[sub["estimate"].idxmax()]
-        readings.append(T["reading_count"].format(n=fmt_count(top["estimate"], lang), group=group, level=top["level"],
-                                                  right=right, low=fmt_count(top["ci_low"], lang),
-                                                  high=fmt_count(top["ci_high"], lang)))
+        readings.append(T["reading_count"].format(n=count(top["estimate"], lang), group=group, level=top["level"],
+                                                  right=right, low=count(top["ci_low"], lang),
+                                                  high=count(top["ci_high"], lang)))
     tests = tables.get("analysis_tests")
     if tests is not None and not tests.empty:
-        trows = [[r.right, r.group, r.statistic, fmt_num(r.value, lang),
-                  f"{fmt_num(r.ndf, lang)} ; {fmt_num(r.ddf, lang)}" if lang == "fr" else
-                  f"{fmt_num(r.ndf, lang)}, {fmt_num(r.ddf, lang)}", fmt_p(r.p_value, lang)]
+        trows = [[r.right, r.group, r.statistic, decimal(r.value, lang),
+                  f"{decimal(r.ndf, lang)} ; {decimal(r.ddf, lang)}" if lang == "fr" else
+                  f"{decimal(r.ndf, lang)}, {decimal(r.ddf, lang)}", pvalue(r.p_value, lang)]
                  for r in tests.itertuples(index=False)]
         parts.append(table(trows, [T["right"], T["group"], T["statistic"], T["value"], T["df"], T["p"]],
                            numeric_from=3, caption=T["tests"]))
         for r in tests.itertuples(index=False):
             key = "reading_sig" if not is_missing(r.p_value) and float(r.p_value) < 0.05 else "reading_ns"
-            readings.append(T[key].format(right=r.right, group=r.group, p=fmt_p(r.p_value, lang)))
+            readings.append(T[key].format(right=r.right, group=r.group, p=p_phrase(r.p_value, lang)))
     model = tables.get("analysis_model")
     if model is not None and not model.empty:
         parts.append(f"<h3>{esc(T['model'])}</h3>")
         parts.append(f"<figure>{img(forest_plot(model, lang), T['forest_alt'])}</figure>")
-        mrows = [[r.right, r.term, fmt_num(r.odds_ratio, lang), f"{fmt_num(r.or_low, lang)} – {fmt_num(r.or_high, lang)}",
-                  fmt_p(r.p_value, lang)] for r in model.itertuples(index=False) if r.term != "(Intercept)"]
+        mrows = [[r.right, r.term, decimal(r.odds_ratio, lang), ci(r.or_low, r.or_high, lang, 2, kind="decimal"),
+                  pvalue(r.p_value, lang)] for r in model.itertuples(index=False) if r.term != "(Intercept)"]
         parts.append(table(mrows, [T["right"], T["term"], T["or"], T["ci"], T["p"]], numeric_from=2))
         sig = model[(model["term"] != "(Intercept)") & (model["p_value"] < 0.05)]
         for r in sig.itertuples(index=False):
-            readings.append(T["reading_or"].format(right=r.right, term=r.term, or_=fmt_num(r.odds_ratio, lang),
-                                                   low=fmt_num(r.or_low, lang), high=fmt_num(r.or_high, lang)))
+            readings.append(T["reading_or"].format(right=r.right, term=r.term, or_=decimal(r.odds_ratio, lang),
+                                                   low=decimal(r.or_low, lang), high=decimal(r.or_high, lang)))
     pred = tables.get("analysis_predicted")
     if pred is not None and not pred.empty:
-        prows = [[r.right, r.group, r.level, fmt_pct(r.estimate, lang),
-                  f"{fmt_pct(r.ci_low, lang)} – {fmt_pct(r.ci_high, lang)}"] for r in pred.itertuples(index=False)]
+        prows = [[r.right, r.group, r.level, pct(r.estimate, lang), ci(r.ci_low, r.ci_high, lang)]
+                 for r in pred.itertuples(index=False)]
         parts.append(table(prows, [T["right"], T["group"], T["level"], T["rate"], T["ci"]],
                            numeric_from=3, caption=T["predicted"]))
     if readings:

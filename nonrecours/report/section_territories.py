@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._format import esc, img, is_missing
-from .section_analysis import fmt_pct
+from ._format import esc, img
+from .format import DASH, ci, count, is_missing, pct, pts, sort_value
 
 __all__ = ["TEXT", "render", "territory_records"]
 
@@ -115,13 +115,6 @@ def _text(lang: str) -> Mapping[str, str]:
     return TEXT[lang]
 
 
-def _ci(low: Any, high: Any, lang: str) -> str:
-    if is_missing(low) or is_missing(high):
-        return "–"
-    a, b = f"{100 * float(low):.1f}", f"{100 * float(high):.1f}"
-    return f"[{a.replace('.', ',')} ; {b.replace('.', ',')}]" if lang == "fr" else f"[{a}, {b}]"
-
-
 def _wide(tables: Mapping[str, pd.DataFrame], rights: list[str]) -> pd.DataFrame:
     """One row per territory x right with every value the card shows (no computation: a join)."""
     sae = tables.get("sae")
@@ -182,11 +175,11 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
             st = getattr(r, "status", None)
             if isinstance(st, str) and st != "published":
                 flags.append(tx["flag_admin"])
-            rows.append([str(r.right).upper(), fmt_pct(getattr(r, "direct", np.nan), lang),
-                         _ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
-                         fmt_pct(getattr(r, "eblup", np.nan), lang),
-                         _ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
-                         fmt_pct(getattr(r, "admin", np.nan), lang), ", ".join(flags) or "–"])
+            rows.append([str(r.right).upper(), pct(getattr(r, "direct", np.nan), lang),
+                         ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
+                         pct(getattr(r, "eblup", np.nan), lang),
+                         ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
+                         pct(getattr(r, "admin", np.nan), lang), ", ".join(flags) or DASH])
         dep = "–" if is_missing(row.departement) else str(row.departement)
         where = "" if dep == "–" and row.type == "–" else tx["card_where"].format(dep=dep, type=row.type)
         rec = {"code": row.territory, "where": where, "rows": rows}
@@ -219,11 +212,11 @@ def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], cont
             values = maps.map_values(table, kind, right, max_cv=max_cv)
             png = maps.choropleth(values, shapes, kind=kind, right=right, lang=lang, max_cv=max_cv)
             s = maps.map_summary(values)
-            ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=f"{100 * max_cv:.0f} %")
-            fmt = (lambda x: f"{100 * x:+.1f} pts") if kind == "change" else (lambda x: fmt_pct(x, lang))
+            ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=pct(max_cv, lang, 0))
+            fmt = (lambda x: pts(x, lang)) if kind == "change" else (lambda x: pct(x, lang))
             alt = maps.TEXT[lang]["alt"].format(what=tx[f"what_{kind}"], right=right.upper(), where=tx["where"],
-                                                n=s["n"], lo=fmt(s["lo"]), hi=fmt(s["hi"]), u=s["u"],
-                                                ulabel=ulabel, s=s["s"])
+                                                n=count(s["n"], lang), lo=fmt(s["lo"]), hi=fmt(s["hi"]),
+                                                u=count(s["u"], lang), ulabel=ulabel, s=count(s["s"], lang))
             out.append(f"<figure>{img(png, alt)}<figcaption>{esc(tx['caption_' + kind].format(right=right.upper()))}"
                        f"</figcaption></figure>")
     return "".join(out)
@@ -289,8 +282,7 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
                     continue
                 v = np.nan if rec is None else rec.get(col, np.nan)
                 mark = _MARK.get(str(rec.get("flag")), "") if (rec is not None and col == "direct") else ""
-                dv = "" if is_missing(v) else f"{float(v):.6f}"
-                cells.append(f'<td class="num" data-v="{dv}">{esc(fmt_pct(v, lang) + mark)}</td>')
+                cells.append(f'<td class="num" data-v="{sort_value(v)}">{esc(pct(v, lang) + mark)}</td>')
         wide_rows.append(f'<tr data-search="{esc(t)} {esc(first.get("departement", ""))}">{"".join(cells)}</tr>')
     ths = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
     parts.append(f'<h3>{esc(tx["table"])}</h3><div class="nr-scroll"><table id="nr-territories" data-explore>'

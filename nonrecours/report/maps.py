@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..errors import InputError, OptionError, message
 from ..options import MapFormat, MapKind, check_option
+from . import format as numfmt
 
 __all__ = ["Shapes", "read_contours", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
            "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
@@ -373,12 +374,12 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
             cb.set_label(label, fontsize=7)
             cb.ax.tick_params(labelsize=6)
             if column == "value" and kind != "change":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:.0f}")
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
             elif column == "value":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:+.0f}")
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
         fig.suptitle(f"{tx[kind]} — {right.upper()}", fontsize=10, y=0.985)
         fig.legend(handles=[Patch(facecolor="white", edgecolor="#4d4d4d", hatch="////",
-                                  label=tx["unreliable"][kind].format(cv=f"{100 * max_cv:.0f} %")),
+                                  label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0))),
                             Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"])],
                    loc="lower center", ncol=2, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 0.0))
         buf = io.BytesIO()

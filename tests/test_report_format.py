@@ -206,7 +206,7 @@ def test_thresholds_read_the_same_in_the_report_and_the_workbook(lang):
 
 REPORT = pathlib.Path(report_pkg.__file__).parent
 #: Modules of other branches still to be moved onto format.py (strict: the test says when it is done).
-PENDING = {"maps.py": "colour-bar ticks of the maps; moved to format.tick once the contours branch lands"}
+PENDING: dict[str, str] = {}  # modules not yet on format.py, with the reason (none now)
 _FORMATTER = re.compile(r"_?(fmt|format)_\w+|_?(pct|num|number|percent|pts|ci|int|count|p|pvalue|fixed)")
 
 

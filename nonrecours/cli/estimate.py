@@ -160,7 +160,7 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_ids_if_present, check_level, parse_list
-    from ..publication import blank_gaps, blank_suppressed
+    from ..publication import blank_gaps
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
@@ -194,7 +194,7 @@ def estimate(
                          data=data)
     opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
-    table = blank_suppressed(result.to_frame())
+    table = result.to_frame()  # suppressed rows blanked (n and df too)
     gap_table = None
     if gap_col is not None:  # domains of one result (joint covariance), the gap column last
         gap_by = [b for b in by_list if b != gap_col] + ([gap_col] if gap_col != "right" else [])

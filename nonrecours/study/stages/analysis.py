@@ -55,13 +55,13 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     national = shown.get("estimates_national")
     if national is None:
         national = estimate_rates(design, rights, ci=est.ci, level=est.level, df=est.df,
-                                  thresholds=thresholds).to_frame()
-    protected = protect_partitions(national, {g: rates[g].to_frame() for g in groups}, min_n=th.min_n,
+                                  thresholds=thresholds).to_frame(blank=False)
+    protected = protect_partitions(national, {g: rates[g].to_frame(blank=False) for g in groups}, min_n=th.min_n,
                                    published=published)
     for g in groups:
         p = protected[g]
         hidden = _hidden(p, g)
-        c = count_tabs[g].to_frame()
+        c = count_tabs[g].to_frame(blank=False)  # blanked below, with the secondary suppressions
         base = c["right"].astype(str).str.rsplit(":", n=1).str[0]  # cmuc:takers -> cmuc
         hide = np.fromiter(((lv, r) in hidden for lv, r in zip(c[g].astype(str), base)), dtype=bool, count=len(c))
         c["flag"] = np.where(hide, "suppressed", c["flag"].to_numpy(dtype=object))

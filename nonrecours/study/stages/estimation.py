@@ -84,7 +84,7 @@ def _protect(data: pd.DataFrame, results: list, dom: Any, min_n: int) -> list[pd
     nests = {}
     if not pairs[dom.territory].duplicated().any():
         nests[dom.territory] = (dom.qpv, dict(zip(pairs[dom.territory], pairs[dom.qpv])))
-    return protect_domain_counts([r.to_frame() for r in results], [None, dom.qpv, dom.benefit, dom.territory],
+    return protect_domain_counts([r.to_frame(blank=False) for r in results], [None, dom.qpv, dom.benefit, dom.territory],
                                  min_n=min_n, nests=nests)
 
 

@@ -173,7 +173,7 @@ def test_workbook_has_a_sheet_for_the_analysis_and_administrative_tables(tables,
     header = [c.value for c in ws[1]]
     assert "effectif pondéré" in header and "taux de recours" not in header
     row = {h: c for h, c in zip(header, ws[2])}
-    assert row["droit"].value == "CMUC : non-recourants"
+    assert row["droit"].value == "CMU-C : non-recourants"
     assert row["effectif pondéré"].number_format == publication.COUNT  # a weighted count, not a rate
     model = {h: c for h, c in zip([c.value for c in fr["modèle logistique"][1]], fr["modèle logistique"][2])}
     assert model["coefficient (log du rapport de cotes)"].number_format == publication.DECIMAL

@@ -18,7 +18,7 @@ import pandas as pd
 from . import i18n
 from .format import DASH, cell, column_kind, is_missing
 
-__all__ = ["esc", "img", "table", "frame_table", "flag_mark"]
+__all__ = ["esc", "img", "table", "frame_table", "flag_mark", "WIDE_COLUMNS"]
 
 
 def esc(value: Any) -> str:
@@ -37,12 +37,22 @@ def img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
 
 
+#: From this many columns a table is "wide": smaller type, headers wrapped, and a horizontal scroll of its own
+#: (``div.nr-wide``) rather than a page wider than the screen.
+WIDE_COLUMNS = 8
+
+
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str = "",
           numeric_from: int = 1, caption: str | None = None) -> str:
     """An HTML table from already-formatted cells (escaped here).
 
-    Columns from ``numeric_from`` on are right-aligned.
+    Columns from ``numeric_from`` on are right-aligned. Every table sits in a ``div.nr-wide`` that scrolls
+    horizontally within the page when the screen is narrower than the table (a long hash, many columns); a
+    table of :data:`WIDE_COLUMNS` columns or more gets the class ``wide`` too (smaller type, headers wrapped).
     """
+    wide = len(header) >= WIDE_COLUMNS
+    if wide:
+        classes = (classes + " wide").strip()
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for row in rows:
@@ -50,8 +60,9 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
                         for i, c in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    out = (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
+           f'<tbody>{"".join(body)}</tbody></table>')
+    return f'<div class="nr-wide">{out}</div>'
 
 
 def _yes_no(v: Any, lang: str) -> str:
@@ -85,4 +96,7 @@ def frame_table(df: pd.DataFrame, *, name: str | None = None, digits: int = 4, m
         more = (f"(les {max_rows} premières lignes sur {len(df)})" if lang == "fr"
                 else f"(first {max_rows} of {len(df)} rows)")
         note = (caption + " " if caption else "") + more
-    return table(rows, [labels.get(str(c)) or i18n.label(c, lang) for c in df.columns], caption=note)
+    numeric = [kind is not None or pd.api.types.is_numeric_dtype(df[c]) for c, kind in zip(df.columns, kinds)]
+    first = numeric.index(True) if True in numeric else len(numeric)  # text columns before it stay left-aligned
+    return table(rows, [labels.get(str(c)) or i18n.label(c, lang) for c in df.columns], caption=note,
+                 numeric_from=max(first, 1))

@@ -267,7 +267,7 @@ COLUMN_KINDS: dict[str, str] = {
                      "rate_adjusted", "sample_estimate", "sample_ci_low", "sample_ci_high", "admin_rate",
                      "admin_rate_adjusted", "admin_ci_low", "admin_ci_high", "estimate_a", "estimate_b",
                      "coverage", "share_number", "est_precision", "est_recall", "true_precision", "true_recall",
-                     "response_rate"), "rate"),
+                     "response_rate", "ci_low_logit", "ci_high_logit"), "rate"),
     "gap": "change",
     "halfwidth": "points",
     **dict.fromkeys(("n", "N_h", "n_h", "n_eligible", "n_takers", "n_non_takers", "sample_n", "admin_n_eligible",

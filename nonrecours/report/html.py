@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import format as fmt
 from . import i18n, plots, section_territories
+from . import labels as labels_
 from .explore import CSS as EXPLORE_CSS
 from ._format import esc, flag_mark, frame_table, img, table
 from .i18n import check_lang
@@ -493,6 +494,7 @@ class _Report:
         self.p = prov
         self.lang = lang
         self.s = TEXT[lang]
+        self.lab = labels_.from_provenance(prov, lang)  # the study's labels over the defaults
         s = _settings(prov)
         self.rights = list(s.get("rights", []))
         self.domains = dict(s.get("domains", {"qpv": "is_qpv", "benefit": "benefit", "territory": "territory"}))
@@ -515,6 +517,18 @@ class _Report:
     def ci(self, a: Any, b: Any, kind: str = "rate") -> str:
         return fmt.ci(a, b, self.lang, kind=kind)
 
+    def _relabel(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the codes of its labelled columns (is_qpv 0/1, household...) in words."""
+        out = df.copy()
+        for c in out.columns:
+            if self.lab.known_levels(c):
+                out[c] = [v if fmt.is_missing(v) else self.lab.level(c, v) for v in out[c]]
+        return out
+
+    def _headers(self, df: pd.DataFrame) -> dict[str, str]:
+        """Headers of ``df``'s columns that the labels name (variables of the study or known columns)."""
+        return {str(c): self.lab.variable(c) for c in df.columns if self.lab.variable(c) != str(c)}
+
     # ----------------------------------------------------------------- design
     def design(self) -> str:
         c = self.p.get("counts", {})
@@ -526,8 +540,8 @@ class _Report:
         alloc = self.t.get("allocation")
         if alloc is None:
             return "".join(out) + _missing(self.s["no_allocation"])
-        out.append(frame_table(alloc, caption=self.s["allocation_caption"], lang=self.lang,
-                               values=TERMS[self.lang]))
+        out.append(frame_table(self._relabel(alloc), caption=self.s["allocation_caption"], lang=self.lang,
+                               values=TERMS[self.lang], labels=self._headers(alloc)))
         return "".join(out)
 
     # -------------------------------------------------------------- weighting
@@ -555,7 +569,7 @@ class _Report:
         qcol = self.domains.get("qpv", "is_qpv")
         rows = []
         for right in self.rights:
-            row = [right.upper()]
+            row = [self.lab.right(right)]
             row += self._cell(nat[nat["right"] == right])
             for code in ("1", "0"):
                 if qpv is not None:
@@ -574,7 +588,8 @@ class _Report:
             header += [s["h_gap"], s["h_gap_ci"], s["h_p"]]
         out = [table(rows, header, caption=s["headline_caption"])]
         if qpv is not None:
-            out.append(img(plots.gap_plot(qpv, qpv_col=qcol, rights=self.rights, lang=self.lang), s["gap_alt"]))
+            out.append(img(plots.gap_plot(qpv, qpv_col=qcol, rights=self.rights, lang=self.lang, labels=self.lab),
+                           s["gap_alt"]))
         return "".join(out)
 
     def _cell(self, sub: pd.DataFrame) -> list[str]:
@@ -610,12 +625,12 @@ class _Report:
         levels = list(pd.unique(ben[bcol].map(_code_value)))
         rows = []
         for level in levels:
-            row = [level]
+            row = [self.lab.level(bcol, level)]
             for right in self.rights:
                 sub = ben[(ben[bcol].map(_code_value) == level) & (ben["right"] == right)]
                 row.append(self._estimate_ci(sub))
             rows.append(row)
-        return table(rows, [i18n.label(bcol, self.lang)] + [r.upper() for r in self.rights],
+        return table(rows, [self.lab.variable(bcol)] + [self.lab.right(r) for r in self.rights],
                      caption=self.s["benefit_caption"])
 
     # ------------------------------------------------------------ territories
@@ -628,14 +643,15 @@ class _Report:
             return _missing(self.s["no_sae_direct"])
         return (f"<p>{esc(self.s['territories_text'])}</p>"
                 + img(plots.caterpillar_plot(sae, self.t.get("estimates_territory"), rights=self.rights,
-                                             lang=self.lang), self.s["caterpillar_alt"]))
+                                             lang=self.lang, labels=self.lab), self.s["caterpillar_alt"]))
 
     def shrinkage(self) -> str:
         sae = self.t.get("sae")
         if sae is None:
             return _missing(self.s["no_sae"])
         return (f"<p>{esc(self.s['shrinkage_text'])}</p>"
-                + img(plots.shrinkage_plot(sae, rights=self.rights, lang=self.lang), self.s["shrinkage_alt"]))
+                + img(plots.shrinkage_plot(sae, rights=self.rights, lang=self.lang, labels=self.lab),
+                      self.s["shrinkage_alt"]))
 
     def lowest(self, k: int = 10) -> str:
         sae = self.t.get("sae")
@@ -657,7 +673,7 @@ class _Report:
                     + ([self.pct(t.truth)] if truth is not None else []) for t in sub.itertuples()]
             header = ([s["h_territory"], s["h_sae"], s["h_ci_short"], s["h_direct"], s["h_n"], s["h_gamma"]]
                       + ([s["h_truth"]] if truth is not None else []))
-            out.append(f"<h3>{esc(right.upper())}</h3>" + table(rows, header))
+            out.append(f"<h3>{esc(self.lab.right(right))}</h3>" + table(rows, header))
         return "".join(out)
 
     def truth(self) -> str:

@@ -8,6 +8,10 @@ section modules of other features). Both languages hold the same keys, which
 a test checks, together with the absence of one language's strings from the
 other's report.
 
+The names of the codes inside the tables (a column ``is_qpv``, its levels 0/1, a right ``cmuc``, a
+statistic ``f``, a model term ``benefitASPA``) are in :mod:`nonrecours.report.labels`, with the study's
+own labels over its defaults.
+
 Numbers are not formatted here: :mod:`nonrecours.report.format` is the one
 formatter of numbers, percents, percentage points, intervals and p-values in
 both languages (``65,3 %`` and ``12 345`` in French, ``65.3 %`` and
@@ -114,7 +118,9 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
         "t": "t statistic", "p_adjusted": "adjusted p-value", "row": "row variable", "col": "column variable",
         "value": "value", "ndf": "numerator degrees of freedom", "ddf": "denominator degrees of freedom",
         "term": "term", "odds_ratio": "odds ratio", "or_low": "odds ratio CI low", "or_high": "odds ratio CI high",
-        "F": "F statistic",
+        "F": "F statistic", "in_sample": "in the sample", "ci_low_logit": "logit CI low",
+        "ci_high_logit": "logit CI high", "fitted": "fitted", "reason": "reason", "variable": "variable",
+        "levels": "levels",
     },
     "fr": {
         "right": "droit", "n": "répondants éligibles", "estimate": "taux de recours", "se": "écart-type",
@@ -150,7 +156,9 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
         "row": "variable en ligne", "col": "variable en colonne", "value": "valeur",
         "ndf": "degrés de liberté du numérateur", "ddf": "degrés de liberté du dénominateur", "term": "terme",
         "odds_ratio": "rapport de cotes", "or_low": "rapport de cotes, IC borne basse",
-        "or_high": "rapport de cotes, IC borne haute", "F": "statistique F",
+        "or_high": "rapport de cotes, IC borne haute", "F": "statistique F", "in_sample": "dans l'échantillon",
+        "ci_low_logit": "IC logit, borne basse", "ci_high_logit": "IC logit, borne haute", "fitted": "ajusté",
+        "reason": "raison", "variable": "variable", "levels": "modalités",
     },
 }
 

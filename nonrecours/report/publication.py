@@ -26,6 +26,8 @@ import pandas as pd
 from ..io import normalise_zip
 from . import format as fmt
 from . import i18n
+from .labels import Labels, from_provenance
+from .section_analysis import model_notes
 
 __all__ = ["publication_workbook", "TEXT", "SHEETS", "PERCENT", "COUNT"]
 
@@ -111,27 +113,70 @@ _FLAGS = {"unreliable": "†", "suppressed": "‡"}
 SHEET_LABELS: dict[str, dict[str, dict[str, str]]] = {
     "en": {"analysis_nontakers": {"estimate": "weighted count"},
            "analysis_model": {"estimate": "coefficient (log odds ratio)"},
-           "comparison_summary": {"n": "territories"}},
+           "comparison_summary": {"n": "number of territories"}},
     "fr": {"analysis_nontakers": {"estimate": "effectif pondéré"},
            "analysis_model": {"estimate": "coefficient (log du rapport de cotes)"},
-           "comparison_summary": {"n": "territoires"}},
+           "comparison_summary": {"n": "nombre de territoires"}},
 }
 
 
-def _right(value: str, lang: str) -> str:
-    """A right as the report writes it (CMUC, ACS...); ``cmuc:takers`` as 'CMUC : takers' in ``lang``."""
+def _right(value: str, lang: str, lab: Labels) -> str:
+    """A right as the report writes it (CMU-C, ACS...); ``cmuc:takers`` as 'CMU-C : takers' in ``lang``."""
     right, _, part = value.partition(":")
     if not part:
-        return right.upper()
+        return lab.right(right)
     sep = " : " if lang == "fr" else ": "
-    return right.upper() + sep + i18n.label(f"n_{part}", lang)
+    return lab.right(right) + sep + i18n.label(f"n_{part}", lang)
 
 
-def _sheet_frame(df: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The table as published: flags translated, a mark column, suppressed estimates emptied."""
-    out = df.copy()
-    if "right" in out.columns:  # CMUC, ACS...: as in the report
-        out["right"] = [_right(str(v), lang) for v in out["right"]]
+#: Values of the workbook's text columns, per language (codes of the result tables in words).
+VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "en": {"estimator": {"direct": "direct", "eblup": "small-area"},
+           "subset": {"sampled": "sampled", "unsampled": "not sampled", "all": "all"},
+           "in_sample": {"True": "yes", "False": "no"}},
+    "fr": {"estimator": {"direct": "directe", "eblup": "petits domaines"},
+           "subset": {"sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "ensemble"},
+           "in_sample": {"True": "oui", "False": "non"}},
+}
+
+
+def _words(out: pd.DataFrame, lang: str, lab: Labels, variables: list[str]) -> pd.DataFrame:
+    """The codes of a table in words: levels of the labelled columns (is_qpv 0/1...), groups and their levels,
+    statistics, model terms, the comparison's estimators and subsets, yes/no."""
+    def cells(col: str, name: Any) -> list:
+        return [v if fmt.is_missing(v) else name(v) for v in out[col]]
+
+    for c in [c for c in out.columns if lab.known_levels(c)]:  # is_qpv, household... as columns
+        out[c] = cells(c, lambda v, c=c: lab.level(c, v))
+    if "group" in out.columns:  # analysis tables: the level (and a gap's two levels) of the row's group
+        groups = out["group"].astype(str).tolist()
+        for c in ("level", "domain_a", "domain_b"):
+            if c in out.columns:
+                out[c] = [v if fmt.is_missing(v) else lab.level(g, v) for g, v in zip(groups, out[c])]
+        out["group"] = cells("group", lab.variable)
+    for c in ("domain_a", "domain_b"):  # the QPV gap: levels of is_qpv
+        if c in out.columns and "group" not in out.columns:
+            out[c] = cells(c, lambda v: lab.level("is_qpv", v))
+    if "statistic" in out.columns:
+        out["statistic"] = cells("statistic", lab.statistic)
+    if "col" in out.columns and "row" in out.columns:  # association tests: right x group
+        out["row"] = cells("row", lab.right)
+        out["col"] = cells("col", lab.variable)
+    if "term" in out.columns:  # coefficients (benefitASPA) and term tests (benefit, is_qpv:benefit)
+        out["term"] = cells("term", lambda t: t if t == "(Intercept)" else lab.term(t, variables))
+    for c, words in VALUES[lang].items():
+        if c in out.columns:
+            out[c] = cells(c, lambda v, w=words: w.get(str(v), str(v)))
+    return out
+
+
+def _sheet_frame(df: pd.DataFrame, lang: str, lab: Labels | None = None,
+                 variables: list[str] | None = None) -> pd.DataFrame:
+    """The table as published: codes in words, flags translated, a mark column, suppressed estimates emptied."""
+    lab = lab or from_provenance(None, lang)
+    out = _words(df.copy(), lang, lab, variables or [])
+    if "right" in out.columns:  # CMU-C, ACS...: as in the report
+        out["right"] = [_right(str(v), lang, lab) for v in out["right"]]
     if "status" in out.columns:  # administrative tables: published / suppressed (already emptied)
         status = out["status"].astype(str)
         out.insert(out.columns.get_loc("status"), "mark", status.map({"suppressed": _FLAGS["suppressed"]}).fillna(""))
@@ -172,6 +217,10 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
 
     i18n.check_lang(lang)
     t = TEXT[lang]
+    lab = from_provenance(provenance, lang)
+    tests = tables.get("analysis_model_tests")
+    variables = [] if tests is None else list(dict.fromkeys(
+        v for term in tests["term"].astype(str) for v in term.split(":")))
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     bold = Font(bold=True)
@@ -179,7 +228,7 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
     for name in SHEETS:
         if name not in tables:
             continue
-        df = _sheet_frame(tables[name], lang)
+        df = _sheet_frame(tables[name], lang, lab, variables)
         ws = wb.create_sheet(t[name][:31])
         written.append(name)
         own = SHEET_LABELS[lang].get(name, {})
@@ -212,6 +261,7 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
         lines.append(t["note_gap"])
     if "sae" in written:
         lines.append(t["note_sae"])
+    lines += model_notes(tables, lang, labels=lab)  # the rights whose model could not be fitted, and why
     lines += ["", t["source"].format(study=provenance.get("study_file", {}).get("path", ""),
                                      version=provenance.get("versions", {}).get("nonrecours", "")), "",
               f"{t['sheet']} — {t['content']}"]

@@ -31,6 +31,7 @@ constructors, whose errors are relabelled with the key path.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -303,6 +304,11 @@ class ReportConfig:
 
     lang: str = opt("en", doc="language of the report and of the publication tables: \"fr\" or \"en\" "
                     "(new study files written by nonrecours say \"fr\")", choices=choices(ReportLanguage))
+    labels: dict[str, str] = opt(doc="labels of columns used by the study (and of rights) in the report and the "
+                                 "workbook, e.g. { household = \"type de ménage\" } (defaults: "
+                                 "nonrecours.report.labels)", factory=dict)
+    levels: dict[str, dict[str, str]] = opt(doc="labels of the levels of a column, e.g. [report.levels.household] "
+                                            "couple_children = \"couple avec enfant(s)\"", factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,6 +494,27 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_pps(cfg.design, cfg.estimation)
     _check_territorial(cfg.territorial)
     _check_follow_up(cfg)
+    _check_labels(cfg)
+
+
+def _study_columns(cfg: StudyConfig) -> set[str]:
+    """The columns a study names: rights, domains, strata, weighting and analysis columns, model covariates."""
+    w, an, ter = cfg.weighting, cfg.analysis, cfg.territorial
+    return {*cfg.estimation.rights, *vars(cfg.estimation.domains).values(), *cfg.design.strata,
+            *w.nonresponse.classes, *w.nonresponse.covariates, *w.calibration.margins, *an.groups, *an.covariates,
+            *ter.covariates, *ter.unit_covariates, "departement", "territory"}
+
+
+def _check_labels(cfg: StudyConfig) -> None:
+    """``[report.labels]`` and ``[report.levels]``: columns the study uses (a misspelt name would label nothing)."""
+    known = _study_columns(cfg)
+    for key, names in (("report.labels", cfg.report.labels), ("report.levels", cfg.report.levels)):
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+                raise fail(f"{key}.{name}", "a label for a column the study does not use",
+                           expected="one of " + ", ".join(sorted(known)), found=repr(name),
+                           hint=f"did you mean {close[0]!r}" if close else "check the column's name")
 
 
 def _check_follow_up(cfg: StudyConfig) -> None:

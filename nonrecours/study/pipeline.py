@@ -35,6 +35,7 @@ from ..errors import NonrecoursWarning, OutputError, message
 from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..report import render_report
 from ..report.i18n import check_lang
+from ..report.labels import Labels, labels
 from ..report.publication import publication_workbook
 from . import stages
 from .config import StudyConfig, load_study
@@ -51,15 +52,15 @@ MICRODATA = "microdata"
 #: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
 PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
                       "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                      "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison_summary",
-                      *ADMIN_TABLES)
+                      "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae",
+                      "comparison_summary", *ADMIN_TABLES)
 #: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
 #: rates per territory from the administrative counts (comparison).
 MICRODATA_TABLES = ("sample", "weights", "comparison")
 #: Tables written by a run, in order.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                 "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
+                 "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae", "comparison",
                  "comparison_summary", *ADMIN_TABLES)
 #: The publication workbook (one sheet per publishable table, French or English number formats and marks,
 #: a notes sheet).
@@ -347,7 +348,7 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     sections = []
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
-        sections.append(section_parts(section_analysis.render(tables, lang)))
+        sections.append(section_parts(section_analysis.render(tables, lang, labels=_labels(cfg, lang))))
     if "comparison_summary" in tables:  # territory estimators against the true rates (a dry run)
         from ..report import section_territorial_comparison
         sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
@@ -361,13 +362,27 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     if cfg is not None and any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
         from ..report import section_territories
         ter = cfg.territorial
+        # the territories file gives the département and type of every territory (and the maps their shapes)
         aux = read_table(ter.covariates_file, option="territorial.covariates_file") \
-            if ter.contours is not None and ter.covariates_file is not None else None
+            if ter.covariates_file is not None else None
         sections.append(("explore", section_territories.TEXT[lang]["title"],
                          section_territories.render(tables, lang, rights=list(cfg.estimation.rights),
                                                     contours=ter.contours, territories=aux,
-                                                    max_cv=cfg.estimation.thresholds.max_cv)))
+                                                    max_cv=cfg.estimation.thresholds.max_cv,
+                                                    labels=_labels(cfg, lang))))
     return sections
+
+
+def _labels(cfg: StudyConfig | None, lang: str) -> Labels:
+    """The report's labels: the study's ``[report.labels]`` and ``[report.levels]`` over the defaults."""
+    return labels(lang, _study_labels(cfg) if cfg is not None else None)
+
+
+def _study_labels(cfg: StudyConfig) -> dict[str, Any]:
+    """The study's own labels, as recorded in the provenance (empty when it gives none)."""
+    rep = cfg.report
+    return {k: v for k, v in (("labels", dict(rep.labels)), ("levels", {c: dict(x) for c, x in rep.levels.items()}))
+            if v}
 
 
 def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
@@ -378,6 +393,8 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         study["sha256"] = file_record(cfg.source)["sha256"]
     est = cfg.estimation
     out: dict[str, Any] = {}
+    if _study_labels(cfg):  # recorded only when the study gives labels: earlier manifests stay the same
+        out["labels"] = _study_labels(cfg)
     if cfg.follow_up is not None:
         out["follow_up"] = {"year": cfg.follow_up.year, "scheme": cfg.follow_up.scheme, "share": cfg.follow_up.share,
                             "runs": [{"year": r["year"], "folder": os.path.relpath(r["folder"], base or Path.cwd()),

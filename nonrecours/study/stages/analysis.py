@@ -8,6 +8,7 @@ Calls :mod:`nonrecours.estimation` (``estimate_takeup``, ``chisq_test``, ``gap_b
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from ...errors import ConvergenceWarning, NonrecoursError
 from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.association import chisq_test
+from ...estimation.intervals import proportion_ci
 from ...estimation.logistic import predicted_takeup, survey_logistic
 from ..config import StudyConfig
 from ._common import State
@@ -72,7 +74,7 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
         for right in rights:  # one test per right and group (a handful)
             t = chisq_test(design, [right], [g], statistics=(an.statistic,)).to_frame()
             tests.append(t.assign(right=right, group=g))
-    models_ok = []
+    models_ok, status = [], []
     if an.covariates:
         covs = [c for c in an.covariates if c in design.data.columns]
         for right in rights:
@@ -80,16 +82,22 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", ConvergenceWarning)
                     fit = survey_logistic(design, right, covs, list(an.interactions), level=est.level)
-            except (NonrecoursError, ConvergenceWarning, ArithmeticError):
-                continue  # a right whose model cannot be fitted is left out of the table (recorded below)
+            except (NonrecoursError, ConvergenceWarning, ArithmeticError) as exc:
+                # a right whose model cannot be fitted is left out of the coefficient tables; why is published
+                status.append(dict(right=right, fitted=False, **_why_not_fitted(design, right, covs, exc)))
+                continue
             models_ok.append(right)
+            status.append(dict(right=right, fitted=True, reason="fitted", variable="", levels=""))
             # no coefficient resting on fewer than min_n respondents (a rare level, an interaction cell)
             coefs.append(blank_model_terms(fit.to_frame(), fit._spec["X"], fit.assign, min_n=th.min_n)
                          .assign(right=right))
             term_tests.append(fit.term_tests().assign(right=right))
             for g in groups:
                 if g in fit._spec["levels"]:
-                    pred = predicted_takeup(fit, g).assign(right=right)
+                    pred = predicted_takeup(fit, g)
+                    # the CSV keeps R's Wald interval (svypredmeans); the report shows the logit one, inside [0, 1]
+                    lo, hi = proportion_ci(pred["estimate"], pred["se"], fit.df, method="xlogit", level=est.level)
+                    pred = pred.assign(ci_low_logit=lo, ci_high_logit=hi, right=right)
                     pred_hide = np.fromiter(((str(lv), right) in _hidden(protected[g], g)
                                              for lv in pred["level"]), dtype=bool, count=len(pred))
                     predicted.append(blank_rows(pred, pred_hide, keep=("group", "level", "right")))
@@ -104,6 +112,8 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
         tables["analysis_model_tests"] = pd.concat(term_tests, ignore_index=True)
     if predicted:
         tables["analysis_predicted"] = pd.concat(predicted, ignore_index=True)
+    if status:
+        tables["analysis_models"] = pd.DataFrame(status, columns=list(MODEL_STATUS_COLUMNS))
     methods = {
         "non-takers": "weighted totals of eligible respondents not taking up each right (Horvitz-Thompson), "
                       "per group, with Taylor or replicate SEs; suppressed below "
@@ -114,6 +124,45 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
         "pairwise gaps": f"every pair of levels of each group, p-values adjusted by {an.adjust} per right",
         "model": ("survey logistic regression (R's svyglm, quasibinomial) of take-up on "
                   + ", ".join(an.covariates) + (" with " + ", ".join(an.interactions) if an.interactions else "")
-                  + f"; fitted for {len(models_ok)} of {len(rights)} rights") if an.covariates else "none",
+                  + f"; fitted for {len(models_ok)} of {len(rights)} rights (why not: analysis_models.csv)")
+                 if an.covariates else "none",
+        "predicted": "marginal standardisation (R's svypredmeans) with R's Wald interval; the report shows the "
+                     "logit interval (delta method, same t quantile), ci_low_logit and ci_high_logit",
     }
     return {"tables": tables, "methods": {"analysis": methods}}
+
+
+#: Columns of ``analysis_models``: one row per right, whether its model was fitted and, if not, why.
+MODEL_STATUS_COLUMNS = ("right", "fitted", "reason", "variable", "levels")
+
+
+def _why_not_fitted(design: Any, right: str, covariates: list[str], exc: BaseException) -> dict[str, str]:
+    """Why a right's logistic model could not be fitted: ``reason``, and the covariate and levels at fault.
+
+    ``empty_level``: levels of a categorical covariate (taken over the whole sample, as the model's
+    columns are) that no eligible respondent has, so that their coefficient cannot be estimated (e.g.
+    RSA recipients for ACS: its eligibility excludes them); ``constant``: a numeric covariate with
+    one value among them; otherwise what the fit reported: ``separation`` (a group where everyone or
+    no one takes up), ``not_converged``, ``collinear``. Level codes only, no row values.
+    """
+    data = design.data
+    y = pd.to_numeric(data[right], errors="coerce").to_numpy(dtype=float)
+    use = ~np.isnan(y) & (np.asarray(design.weights) != 0)
+    for c in covariates:  # a few covariates, each a vectorised count
+        use &= data[c].notna().to_numpy()
+    for c in covariates:
+        col = data[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            if col[use].nunique() < 2:
+                return dict(reason="constant", variable=c, levels="")
+            continue
+        every = pd.unique(col.dropna())
+        present = set(pd.unique(col[use]))
+        empty = sorted(str(v) for v in every if v not in present)
+        if empty:
+            return dict(reason="empty_level", variable=c, levels="|".join(empty))
+    if isinstance(exc, ConvergenceWarning):
+        return dict(reason="not_converged", variable="", levels="")
+    if "separation" in str(exc):
+        return dict(reason="separation", variable="", levels="")
+    return dict(reason="collinear", variable="", levels="")

@@ -737,7 +737,7 @@ class _Report:
             return terms.get(str(v), str(v))
 
         def names(cols: Any) -> str:
-            return ", ".join(map(str, cols))
+            return ", ".join(self.lab.variable(c) for c in cols)
 
         paras: list[tuple[str, str]] = []
         d = cfg.get("design", {})

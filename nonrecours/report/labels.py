@@ -45,10 +45,20 @@ _RIGHTS_TO_FR: dict[str, str] = {"cmuc": "à la CMU-C", "acs": "à l’ACS", "tp
 VARIABLES: dict[str, dict[str, str]] = {
     "fr": {"benefit": "prestation", "is_qpv": "quartier", "household": "composition du foyer",
            "housing": "logement", "age_band": "tranche d’âge", "territory": "territoire",
-           "departement": "département", "urban_area": "unité urbaine"},
+           "departement": "département", "urban_area": "unité urbaine",
+           # the territories file's covariates
+           "poverty_rate": "taux de pauvreté", "unemployment_rate": "taux de chômage",
+           "social_housing_share": "part de logements sociaux", "median_income": "revenu médian",
+           "gp_density": "densité de médecins généralistes", "service_density": "densité de services",
+           "rsa_share": "part des allocataires du RSA", "population": "population",
+           "n_recipients": "nombre d’allocataires"},
     "en": {"benefit": "benefit", "is_qpv": "neighbourhood", "household": "household", "housing": "housing",
            "age_band": "age band", "territory": "territory", "departement": "département",
-           "urban_area": "urban area"},
+           "urban_area": "urban area",
+           "poverty_rate": "poverty rate", "unemployment_rate": "unemployment rate",
+           "social_housing_share": "share of social housing", "median_income": "median income",
+           "gp_density": "density of general practitioners", "service_density": "density of services",
+           "rsa_share": "share of RSA recipients", "population": "population", "n_recipients": "recipients"},
 }
 
 #: "by X" phrases of the known columns (a test of take-up against a group).

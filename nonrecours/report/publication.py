@@ -62,7 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
         "definition": "Take-up rate: share of the eligible recipients who take up the right (takers / eligible). "
                       "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
                       "percent.",
-        "level": "Confidence intervals at the {level} level ({ci} method).",
+        "level": "Confidence intervals at the {level} level; method: {ci}.",
         "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents; "
                       "the estimate is not published.",
         "unreliable": "† unreliable: fewer than {reliable_n} eligible respondents or a coefficient of variation "
@@ -91,7 +91,7 @@ TEXT: dict[str, dict[str, str]] = {
         "definition": "Taux de recours : part des allocataires éligibles qui recourent au droit (bénéficiaires / "
                       "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
                       "intervalles de confiance sont exprimés en pourcentage.",
-        "level": "Intervalles de confiance au niveau de {level} (méthode {ci}).",
+        "level": "Intervalles de confiance au niveau de {level} ; méthode : {ci}.",
         "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas "
                       "diffusée.",
         "unreliable": "† estimation fragile : moins de {reliable_n} répondants éligibles ou coefficient de "
@@ -123,6 +123,8 @@ SHEET_LABELS: dict[str, dict[str, dict[str, str]]] = {
 def _right(value: str, lang: str, lab: Labels) -> str:
     """A right as the report writes it (CMU-C, ACS...); ``cmuc:takers`` as 'CMU-C : takers' in ``lang``."""
     right, _, part = value.partition(":")
+    if right == "all":  # the comparison's rows over every right
+        return i18n.TEXT[lang]["all"]
     if not part:
         return lab.right(right)
     sep = " : " if lang == "fr" else ": "
@@ -133,10 +135,17 @@ def _right(value: str, lang: str, lab: Labels) -> str:
 VALUES: dict[str, dict[str, dict[str, str]]] = {
     "en": {"estimator": {"direct": "direct", "eblup": "small-area"},
            "subset": {"sampled": "sampled", "unsampled": "not sampled", "all": "all"},
-           "in_sample": {"True": "yes", "False": "no"}},
+           "in_sample": {"True": "yes", "False": "no"},
+           "ci_method": {"auto": "auto (Wilson for small domains and rates of 0 or 1, logit elsewhere)",
+                         "wald": "Wald", "logit": "logit", "asin": "arcsine", "beta": "beta (Korn–Graubard)",
+                         "likelihood": "likelihood (Rao–Scott)", "xlogit": "logit of the mean", "wilson": "Wilson"}},
     "fr": {"estimator": {"direct": "directe", "eblup": "petits domaines"},
            "subset": {"sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "ensemble"},
-           "in_sample": {"True": "oui", "False": "non"}},
+           "in_sample": {"True": "oui", "False": "non"},
+           "ci_method": {"auto": "automatique (Wilson pour les petits domaines et les taux de 0 ou 1, logit sinon)",
+                         "wald": "Wald", "logit": "logit", "asin": "arcsinus", "beta": "bêta (Korn–Graubard)",
+                         "likelihood": "vraisemblance (Rao–Scott)", "xlogit": "logit de la moyenne",
+                         "wilson": "Wilson"}},
 }
 
 
@@ -162,7 +171,9 @@ def _words(out: pd.DataFrame, lang: str, lab: Labels, variables: list[str]) -> p
     if "col" in out.columns and "row" in out.columns:  # association tests: right x group
         out["row"] = cells("row", lab.right)
         out["col"] = cells("col", lab.variable)
-    if "term" in out.columns:  # coefficients (benefitASPA) and term tests (benefit, is_qpv:benefit)
+    if "term" in out.columns and "F" in out.columns:  # term tests: variables (benefit, is_qpv:benefit)
+        out["term"] = cells("term", lambda t: " × ".join(lab.variable(v) for v in str(t).split(":")))
+    elif "term" in out.columns:  # coefficients: a level of a variable (benefitASPA)
         out["term"] = cells("term", lambda t: t if t == "(Intercept)" else lab.term(t, variables))
     for c, words in VALUES[lang].items():
         if c in out.columns:
@@ -250,9 +261,10 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
     s = provenance.get("settings", {})
     th = s.get("thresholds", {})
     title = provenance.get("title") or ""
+    ci_used = str(provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))
     lines = [t["title"].format(title=title), "", t["definition"],
              t["level"].format(level=fmt.pct(s.get("level", 0.95), lang, 0),
-                               ci=provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))]
+                               ci=VALUES[lang]["ci_method"].get(ci_used, ci_used))]
     if th:
         lines += [t["suppressed"].format(min_n=fmt.count(th.get("min_n"), lang)),
                   t["unreliable"].format(reliable_n=fmt.count(th.get("reliable_n"), lang),

@@ -49,6 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
         "not_fitted": "The model of take-up of {right} could not be fitted: {why}.",
         "why_empty_level": "no eligible respondent has the level {levels} of “{variable}”, so its coefficient "
                            "cannot be estimated (drop the covariate or merge its levels)",
+        "why_empty_cell": "no eligible respondent is in the cell {levels} of the interaction “{variable}”, so its "
+                          "coefficient cannot be estimated (remove the interaction)",
         "why_constant": "the covariate “{variable}” takes a single value among the eligible respondents",
         "why_separation": "in a group everyone or no one takes up (separation), so an odds ratio would be infinite",
         "why_not_converged": "the fit did not converge (a group where almost everyone or no one takes up?)",
@@ -91,6 +93,8 @@ TEXT: dict[str, dict[str, str]] = {
         "why_empty_level": "aucun répondant éligible n’a la modalité {levels} de « {variable} », dont le "
                            "coefficient ne peut donc pas être estimé (retirer cette variable du modèle ou regrouper "
                            "ses modalités)",
+        "why_empty_cell": "aucun répondant éligible n’est dans la case {levels} de l’interaction « {variable} », "
+                          "dont le coefficient ne peut donc pas être estimé (retirer l’interaction)",
         "why_constant": "la variable « {variable} » ne prend qu’une valeur parmi les répondants éligibles",
         "why_separation": "dans un groupe, tous ou aucun recourent (séparation) : un rapport de cotes serait infini",
         "why_not_converged": "l’ajustement n’a pas convergé (un groupe où presque tous ou presque aucun recourent ?)",
@@ -160,9 +164,14 @@ def model_notes(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, labels:
     for r in failed.itertuples(index=False):  # a handful of rights
         var = "" if is_missing(r.variable) else str(r.variable)
         codes = [] if is_missing(r.levels) else str(r.levels).split("|")
-        levels = ", ".join(T["quote"].format(lab.level(var, c)) for c in codes)
         key = f"why_{r.reason}" if f"why_{r.reason}" in T else "why_collinear"
-        why = T[key].format(variable=lab.variable(var), levels=levels)
+        if r.reason == "empty_cell":  # an interaction: its coefficients' names (is_qpv:benefitASPA)
+            levels = ", ".join(T["quote"].format(lab.term(c, var.split(":"))) for c in codes)
+            name = " × ".join(lab.variable(v) for v in var.split(":"))
+        else:
+            levels = ", ".join(T["quote"].format(lab.level(var, c)) for c in codes)
+            name = lab.variable(var)
+        why = T[key].format(variable=name, levels=levels)
         out.append(T["not_fitted"].format(right=lab.right_to(r.right), why=why))
     return out
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ._format import esc, table
 from .format import count, pct, pts
+from .labels import labels as make_labels
 
 __all__ = ["render", "TEXT"]
 
@@ -99,7 +100,8 @@ def render(summary: pd.DataFrame | None, lang: str = "fr", *, validation: pd.Dat
     else:
         rows = []
         for r in summary.itertuples(index=False):
-            rows.append([_label(t, r.right), _label(t, r.estimator), _label(t, r.subset), count(r.n, lang),
+            right = _label(t, r.right) if str(r.right) in t else make_labels(lang).right(r.right)  # CMU-C; "all"
+            rows.append([right, _label(t, r.estimator), _label(t, r.subset), count(r.n, lang),
                          pts(r.bias, lang), pts(r.rmse, lang, signed=False), pct(r.coverage, lang),
                          pts(r.mean_ci_width, lang, signed=False)])
         parts.append(table(rows, [t["right"], t["estimator"], t["subset"], t["n"], t["bias"], t["rmse"],

@@ -84,7 +84,8 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                     fit = survey_logistic(design, right, covs, list(an.interactions), level=est.level)
             except (NonrecoursError, ConvergenceWarning, ArithmeticError) as exc:
                 # a right whose model cannot be fitted is left out of the coefficient tables; why is published
-                status.append(dict(right=right, fitted=False, **_why_not_fitted(design, right, covs, exc)))
+                status.append(dict(right=right, fitted=False,
+                                   **_why_not_fitted(design, right, covs, list(an.interactions), exc)))
                 continue
             models_ok.append(right)
             status.append(dict(right=right, fitted=True, reason="fitted", variable="", levels=""))
@@ -136,31 +137,45 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
 MODEL_STATUS_COLUMNS = ("right", "fitted", "reason", "variable", "levels")
 
 
-def _why_not_fitted(design: Any, right: str, covariates: list[str], exc: BaseException) -> dict[str, str]:
-    """Why a right's logistic model could not be fitted: ``reason``, and the covariate and levels at fault.
+def _why_not_fitted(design: Any, right: str, covariates: list[str], interactions: list[str],
+                    exc: BaseException) -> dict[str, str]:
+    """Why a right's logistic model could not be fitted: ``reason``, and the term and levels at fault.
 
-    ``empty_level``: levels of a categorical covariate (taken over the whole sample, as the model's
-    columns are) that no eligible respondent has, so that their coefficient cannot be estimated (e.g.
-    RSA recipients for ACS: its eligibility excludes them); ``constant``: a numeric covariate with
-    one value among them; otherwise what the fit reported: ``separation`` (a group where everyone or
-    no one takes up), ``not_converged``, ``collinear``. Level codes only, no row values.
+    The model's columns (treatment contrasts over the whole sample, as the model builds them) are looked
+    at on the eligible respondents, in the model's order: ``empty_level``, levels of a categorical covariate
+    that no eligible respondent has (e.g. RSA recipients for ACS, whose eligibility excludes them), so that
+    their coefficient (or, for the reference level, the intercept) cannot be estimated (``variable``, and
+    ``levels`` joined by ``|``); ``empty_cell``,
+    cells of an interaction that no one is in (``variable`` the interaction, ``levels`` the coefficients'
+    names); ``constant``, a numeric covariate with one value; otherwise what the fit reported:
+    ``separation`` (a group where everyone or no one takes up), ``not_converged``, ``collinear``.
+    Level codes only, no row values.
     """
+    from ...estimation.logistic import _columns, _parse_terms
+
     data = design.data
+    terms = _parse_terms(covariates, interactions)
+    names, assign, cols, levels = _columns(data, terms)
+    X = np.column_stack(cols)
     y = pd.to_numeric(data[right], errors="coerce").to_numpy(dtype=float)
-    use = ~np.isnan(y) & (np.asarray(design.weights) != 0)
-    for c in covariates:  # a few covariates, each a vectorised count
-        use &= data[c].notna().to_numpy()
-    for c in covariates:
-        col = data[c]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            if col[use].nunique() < 2:
-                return dict(reason="constant", variable=c, levels="")
+    use = ~np.isnan(y) & ~np.isnan(X).any(axis=1) & (np.asarray(design.weights) != 0)
+    Xu = X[use]
+    empty = ~(Xu != 0).any(axis=0)  # a column of zeros: no one at that level or in that cell
+    constant = np.ptp(Xu, axis=0) == 0 if Xu.size else np.ones(X.shape[1], bool)
+    for k, term in enumerate(terms, start=1):  # a handful of terms, each a vectorised look at its columns
+        mine = np.flatnonzero(np.asarray(assign) == k)
+        if len(term.variables) == 1 and len(mine) == 1 and names[mine[0]] == term.label:  # a numeric covariate
+            if constant[mine[0]]:
+                return dict(reason="constant", variable=term.label, levels="")
             continue
-        every = pd.unique(col.dropna())
-        present = set(pd.unique(col[use]))
-        empty = sorted(str(v) for v in every if v not in present)
-        if empty:
-            return dict(reason="empty_level", variable=c, levels="|".join(empty))
+        gone = [names[j] for j in mine if empty[j]]
+        if len(term.variables) == 1 and len(mine) and not (Xu[:, mine] == 0).all(axis=1).any():
+            return dict(reason="empty_level", variable=term.label, levels=str(levels[term.label][0]))  # reference
+        if gone and len(term.variables) == 1:
+            return dict(reason="empty_level", variable=term.label,
+                        levels="|".join(n[len(term.label):] for n in gone))
+        if gone:
+            return dict(reason="empty_cell", variable=term.label, levels="|".join(gone))
     if isinstance(exc, ConvergenceWarning):
         return dict(reason="not_converged", variable="", levels="")
     if "separation" in str(exc):

@@ -29,6 +29,7 @@ def result(tmp_path_factory):
     text = text.replace("[territorial]\n", "[territorial]\nenabled = false\n", 1)
     text += '\n[analysis]\ngroups = ["benefit", "is_qpv"]\ncovariates = ["benefit", "is_qpv"]\n' \
             'interactions = ["is_qpv:benefit"]\n'
+    text += '\n[report.levels.benefit]\nASS = "allocation de solidarité spécifique"\n'  # a study's own label
     path = folder / "study.toml"
     path.write_text(text)
     return run_study(path)
@@ -148,3 +149,16 @@ def test_no_raw_codes_in_the_section_the_report_and_the_workbook(result, lang):
     text = " ".join(str(c.value) for ws in book for row in ws.iter_rows() for c in row if isinstance(c.value, str))
     assert not raw.search(text), raw.findall(text)
     assert not re.search(r"(?<![\w–-])f(?![\w–-])", text)  # the statistic's code
+
+
+def test_the_study_labels_reach_the_report_and_the_workbook(result):
+    """[report.levels.benefit] of the study file: in the run's report.html (French), its workbook and manifest."""
+    import openpyxl
+
+    assert result.manifest["labels"] == {"levels": {"benefit": {"ASS": "allocation de solidarité spécifique"}}}
+    page = _visible(next(p for n, p in result.files.items() if n.endswith("report.html")).read_text("utf-8"))
+    section = page[page.index(TEXT["fr"]["title"]):]
+    assert "allocation de solidarité spécifique" in section  # a level of the non-takers table
+    book = openpyxl.load_workbook(next(p for n, p in result.files.items() if n.endswith("tables.xlsx")))
+    assert any(c.value == "allocation de solidarité spécifique" for ws in book for row in ws.iter_rows()
+               for c in row)

@@ -33,7 +33,7 @@ from typing import Any
 
 from .i18n import check_lang
 
-__all__ = ["Labels", "labels", "from_provenance", "VARIABLES", "LEVELS", "RIGHTS", "STATISTICS"]
+__all__ = ["LEVELS", "RIGHTS", "STATISTICS", "VARIABLES", "Labels", "from_provenance", "labels"]
 
 #: Names of the rights (the same in both languages).
 RIGHTS: dict[str, str] = {"cmuc": "CMU-C", "acs": "ACS", "tpn": "TPN", "tss": "TSS"}
@@ -223,7 +223,7 @@ class Labels:
         """The reference level of a factor of a model (its first level in sorted order, as R's
         treatment contrasts), among ``levels`` and the known ones; None when unknown."""
         seen = {_code(v) for v in levels} | self.known_levels(variable)
-        return sorted(seen)[0] if seen else None
+        return min(seen) if seen else None
 
 
 def labels(lang: str, study: Mapping[str, Any] | None = None) -> Labels:

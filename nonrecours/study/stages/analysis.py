@@ -84,11 +84,11 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                     fit = survey_logistic(design, right, covs, list(an.interactions), level=est.level)
             except (NonrecoursError, ConvergenceWarning, ArithmeticError) as exc:
                 # a right whose model cannot be fitted is left out of the coefficient tables; why is published
-                status.append(dict(right=right, fitted=False,
-                                   **_why_not_fitted(design, right, covs, list(an.interactions), exc)))
+                status.append({"right": right, "fitted": False,
+                               **_why_not_fitted(design, right, covs, list(an.interactions), exc)})
                 continue
             models_ok.append(right)
-            status.append(dict(right=right, fitted=True, reason="fitted", variable="", levels=""))
+            status.append({"right": right, "fitted": True, "reason": "fitted", "variable": "", "levels": ""})
             # no coefficient resting on fewer than min_n respondents (a rare level, an interaction cell)
             coefs.append(blank_model_terms(fit.to_frame(), fit._spec["X"], fit.assign, min_n=th.min_n)
                          .assign(right=right))
@@ -166,18 +166,18 @@ def _why_not_fitted(design: Any, right: str, covariates: list[str], interactions
         mine = np.flatnonzero(np.asarray(assign) == k)
         if len(term.variables) == 1 and len(mine) == 1 and names[mine[0]] == term.label:  # a numeric covariate
             if constant[mine[0]]:
-                return dict(reason="constant", variable=term.label, levels="")
+                return {"reason": "constant", "variable": term.label, "levels": ""}
             continue
         gone = [names[j] for j in mine if empty[j]]
         if len(term.variables) == 1 and len(mine) and not (Xu[:, mine] == 0).all(axis=1).any():
-            return dict(reason="empty_level", variable=term.label, levels=str(levels[term.label][0]))  # reference
+            return {"reason": "empty_level", "variable": term.label, "levels": str(levels[term.label][0])}  # reference
         if gone and len(term.variables) == 1:
-            return dict(reason="empty_level", variable=term.label,
-                        levels="|".join(n[len(term.label):] for n in gone))
+            return {"reason": "empty_level", "variable": term.label,
+                    "levels": "|".join(n[len(term.label):] for n in gone)}
         if gone:
-            return dict(reason="empty_cell", variable=term.label, levels="|".join(gone))
+            return {"reason": "empty_cell", "variable": term.label, "levels": "|".join(gone)}
     if isinstance(exc, ConvergenceWarning):
-        return dict(reason="not_converged", variable="", levels="")
+        return {"reason": "not_converged", "variable": "", "levels": ""}
     if "separation" in str(exc):
-        return dict(reason="separation", variable="", levels="")
-    return dict(reason="collinear", variable="", levels="")
+        return {"reason": "separation", "variable": "", "levels": ""}
+    return {"reason": "collinear", "variable": "", "levels": ""}

@@ -186,3 +186,21 @@ def test_wide_tables_scroll_within_the_page():
     assert html.startswith('<div class="nr-wide"><table class="wide">')
     narrow = frame_table(df.iloc[:, :3], lang="fr")
     assert narrow.startswith('<div class="nr-wide"><table class="">')  # a long hash scrolls too
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_report_tables_name_rights_levels_and_estimators(lang):
+    from nonrecours.report import render_report
+
+    summary = pd.DataFrame({"right": ["cmuc", "all"], "estimator": ["eblup", "direct"],
+                            "subset": ["sampled", "unsampled"], "n": [38, 22], "bias": [0.01, 0.0]})
+    alloc = pd.DataFrame({"is_qpv": [0, 1], "benefit": ["RSA", "RSA"], "stratum": ["0|RSA", "1|RSA"],
+                          "N_h": [1000, 500], "n_h": [100, 80]})
+    nat = pd.DataFrame({"right": ["tss"], "n": [300], "estimate": [0.5], "ci_low": [0.45], "ci_high": [0.55],
+                        "cv": [0.05], "flag": ["ok"]})
+    page = _visible(render_report({"comparison_summary": summary, "allocation": alloc, "estimates_national": nat},
+                                  {"settings": {"rights": ["tss"]}}, lang=lang))
+    found = [w for w in RAW.findall(page) if not (lang == "en" and w == "sampled")]
+    assert found == [], found
+    lab = labels(lang)
+    assert all(w in page for w in ("CMU-C", "TSS", lab.level("is_qpv", 0), lab.variable("is_qpv")))

@@ -363,8 +363,9 @@ WEIGHT_KEYS: dict[str, dict[str, str]] = {
 }
 
 #: Values of the comparison table, per language.
-_VALUES = {"en": {}, "fr": {"direct": "directe", "eblup": "petits domaines", "all": "ensemble",
-                            "sampled": "échantillonnés", "unsampled": "non échantillonnés"}}
+_VALUES = {"en": {"eblup": "small-area", "unsampled": "not sampled"},
+           "fr": {"direct": "directe", "eblup": "petits domaines", "all": "ensemble",
+                  "sampled": "échantillonnés", "unsampled": "non échantillonnés"}}
 
 CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -523,6 +524,9 @@ class _Report:
         for c in out.columns:
             if self.lab.known_levels(c):
                 out[c] = [v if fmt.is_missing(v) else self.lab.level(c, v) for v in out[c]]
+        if "right" in out.columns:  # CMU-C...; "all" for the rows over every right
+            every = i18n.TEXT[self.lang]["all"]
+            out["right"] = [every if str(v) == "all" else self.lab.right(v) for v in out["right"]]
         return out
 
     def _headers(self, df: pd.DataFrame) -> dict[str, str]:
@@ -681,8 +685,8 @@ class _Report:
         if cmp_ is None:
             return _missing(self.s["no_truth"])
         # its n counts territories, not respondents (the default label of a column n)
-        return frame_table(cmp_, name="comparison_summary", caption=self.s["truth_caption"], lang=self.lang,
-                           values=_VALUES[self.lang], labels={"n": self.s["h_n_territories"]})
+        return frame_table(self._relabel(cmp_), name="comparison_summary", caption=self.s["truth_caption"],
+                           lang=self.lang, values=_VALUES[self.lang], labels={"n": self.s["h_n_territories"]})
 
     # ------------------------------------------------------------------ notes
     def notes(self) -> str:

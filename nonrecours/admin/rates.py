@@ -126,7 +126,8 @@ def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.
     lk as (select id_l, {rt}, max(match_probability) as p from lr where {rt} is not null group by id_l, {rt}),
     nm as (select id_l, {rt}, max(match_probability) as q from nr where {rt} is not null group by id_l, {rt})
     select e.rec_id, r.territory, r.departement, e.{rt},
-           case e.status when 'eligible' then 1.0 when 'not_eligible' then 0.0 else null end as eligible,
+           case e.status when 'eligible' then cast(1 as double) when 'not_eligible' then cast(0 as double)
+                else null end as eligible,
            case when lk.p is null then 0 else 1 end as taker,
            coalesce(lk.p, 0.0) as p_link,
            case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss

@@ -94,7 +94,7 @@ class DuckDBEngine(Engine):
                 "memory_limit": self._memory_limit or self._setting("memory_limit"), "threads": self.threads}
 
     def _setting(self, key: str) -> str:
-        return str(self._con.execute(f"SELECT current_setting({_literal(key)})").fetchone()[0])
+        return str(self._con.execute(f"SELECT current_setting({_literal(key)})").fetchall()[0][0])
 
     def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
         path, fmt = table_files(source, option=option)

@@ -178,9 +178,14 @@ class SparkEngine(Engine):
         return list(self._spark.table(self.quote(name)).columns)
 
     def sql(self, query: str) -> pd.DataFrame:
+        """Run ``query``; ``DECIMAL`` columns come back as ``float64``, as DuckDB gives them."""
         result = self._spark.sql(query)
         names = list(result.columns)
-        return pd.DataFrame([tuple(row) for row in result.collect()], columns=names)
+        frame = pd.DataFrame([tuple(row) for row in result.collect()], columns=names)
+        for f in result.schema.fields:
+            if f.dataType.typeName() == "decimal":
+                frame[f.name] = pd.to_numeric(frame[f.name].astype(object), errors="coerce").astype(float)
+        return frame
 
     @staticmethod
     def quote(identifier: str) -> str:

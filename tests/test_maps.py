@@ -40,13 +40,19 @@ def sae(pop):
     return t[["territory", "right", "direct", "eblup", "rmse", "ci_low", "ci_high"]]
 
 
-def test_maps_draw_the_contours_of_the_administrative_sources(pop, tmp_path):
-    """One generator of QPV contours: the demo's maps use the contours its sources place the addresses in."""
+def test_maps_draw_the_contours_of_the_administrative_sources(pop):
+    """One generator of QPV contours: the maps' contours are those the sources place the addresses in."""
     from nonrecours.simulate.sources import simulate_sources
-    from nonrecours.study.demo import CONTOURS, POPULATION, run_demo
 
     assert qpv_contours(pop.territories, seed=9) == simulate_sources(pop, seed=9).contours
     assert qpv_contours(pop.territories, seed=9) != qpv_contours(pop.territories, seed=10)
+
+
+@pytest.mark.slow
+def test_demo_maps_the_contours_of_its_sources(tmp_path):
+    """The demo writes, for its report's maps, the contours of its administrative sources."""
+    from nonrecours.study.demo import CONTOURS, POPULATION, run_demo
+
     demo = run_demo(tmp_path / "demo", territories=6, seed=3, admin=True)
     assert (tmp_path / "demo" / POPULATION / CONTOURS).read_text() == \
         (tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson").read_text()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -243,8 +244,10 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
         if dup.any():
             raise InputError(message("record ids are not unique", where=f"{name} file, column 'rec_id'",
                                      found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
-    with borrow_engine(engine, memory_limit=memory_limit) as eng:
-        return _link(left, right, eng, threshold, min_candidate, seed, max_pairs_u)
+    if engine is not None:
+        return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
+    with DuckDBEngine(memory_limit=memory_limit) as own:
+        return _link(left, right, own, threshold, min_candidate, seed, max_pairs_u)
 
 
 def _link(left: pd.DataFrame, right: pd.DataFrame, engine: DuckDBEngine, threshold: float, min_candidate: float,
@@ -305,7 +308,7 @@ def _decontaminate(model: dict, max_pairs_u: float) -> dict:
 EM_SAMPLE = 100_000
 
 
-def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_address: bool, seed: int,  # noqa: N803
+def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_address: bool, seed: int,
                    max_pairs_u: float, min_candidate: float, engine: DuckDBEngine) -> tuple[pd.DataFrame, dict]:
     from splink import Linker
 
@@ -319,7 +322,7 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
     R["source_dataset"] = "r"
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
-        settings, rules = _settings(has_birth, has_address, numbers_both)
+        settings, _ = _settings(has_birth, has_address, numbers_both)
         dl = db.register(L, table_name="recipients_l")
         dr = db.register(R, table_name="source_r")
         with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
@@ -349,7 +352,7 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
-def _train(linker, dl, dr, has_birth: bool, seed: int, max_pairs_u: float):  # noqa: ANN001, ANN202
+def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_u: float) -> Any:
     """The prior, ``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker."""
     from splink import Linker
 

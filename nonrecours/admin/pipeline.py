@@ -7,6 +7,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from ..engines.duckdb import DuckDBEngine
 from ..errors import InputError, message
 from ..io import read_table
 from .contract import ORGANISMS, RIGHT_SOURCES
+
+if TYPE_CHECKING:
+    from .rules import Rulebook
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
 
@@ -138,14 +142,16 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
     with ExitStack() as stack:
         if engine is None:
             engine = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
-        linker = engine if isinstance(engine, DuckDBEngine) else \
-            stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        if isinstance(engine, DuckDBEngine):
+            linker = engine
+        else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
+            linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
         phase = _run_phase(Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine,
                            linker)
         return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
 
 
-def _run_phase(d: Path, year: int, rulebook, threshold: float, min_cell: int, level: float,  # noqa: ANN001
+def _run_phase(d: Path, year: int, rulebook: Rulebook | None, threshold: float, min_cell: int, level: float,
                truth_links: pd.DataFrame | None, seed: int, engine: Engine, linker: DuckDBEngine) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook

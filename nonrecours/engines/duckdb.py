@@ -63,7 +63,7 @@ class DuckDBEngine(Engine):
         # without a folder given, a private one (removed on close): DuckDB's default is '.tmp' in the current folder
         self._own_temp = None if temp_directory is not None else tempfile.mkdtemp(prefix="nonrecours-duckdb-")
         self._memory_limit = memory_limit
-        self._con = duckdb.connect(":memory:")
+        self._con: Any = duckdb.connect(":memory:")
         settings = {"memory_limit": memory_limit, "threads": threads,
                     "temp_directory": str(temp_directory if temp_directory is not None else self._own_temp)}
         for key, value in settings.items():
@@ -186,7 +186,7 @@ class DuckDBEngine(Engine):
     def _table_names(self) -> list[str]:
         return [row[0] for row in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
 
-    def splink_api(self):  # noqa: ANN201 - splink is imported on use
+    def splink_api(self) -> Any:  # a splink.DuckDBAPI (splink is imported on use)
         """Splink's DuckDB backend (``splink.DuckDBAPI``) on this engine's connection.
 
         The linkage model then runs under the engine's memory limit, threads

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nonrecours.report._demo_contours import schematic_contours
+from nonrecours.simulate.contours import qpv_contours
 from nonrecours.simulate import simulate_population
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
@@ -42,7 +42,7 @@ def report(tmp_path_factory) -> tuple[Path, list[str]]:
     folder = tmp_path_factory.mktemp("browser")
     pop = simulate_population(25, seed=5)
     pop.write(folder / "population")
-    (folder / "population" / "qpv.geojson").write_text(schematic_contours(pop.territories, seed=5))
+    (folder / "population" / "qpv.geojson").write_text(qpv_contours(pop.territories, seed=5))
     text = (example_study(seed=5).replace("n = 6000", "n = 1500")
             .replace("min_per_stratum = 50", "min_per_stratum = 20")
             .replace('# contours = "population/qpv.geojson"', 'contours = "population/qpv.geojson"'))

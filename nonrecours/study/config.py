@@ -289,10 +289,14 @@ class TerritorialConfig:
 class ComputeConfig:
     """``[compute]``: where the work runs; results do not depend on it."""
 
-    engine: str = opt("pandas", doc="engine of the administrative phase: pandas (in memory), duckdb (files read "
-                       "in place under memory_limit) or spark (SPARK_REMOTE or spark_master)",
+    engine: str = opt("pandas", doc="engine of the administrative phase: pandas (in memory; its SQL and the "
+                       "linkage run on DuckDB), duckdb (under memory_limit and threads) or spark (its SQL on "
+                       "SPARK_REMOTE or spark_master; the linkage on DuckDB)",
                        choices=choices(ComputeEngine))
-    memory_limit: str = opt("4GB", doc="DuckDB's memory limit (it spills to disk beyond)")
+    memory_limit: str = opt("4GB", doc="DuckDB's memory limit (it spills to disk beyond); the driver memory of a "
+                            "local Spark session")
+    threads: int | None = opt(None, doc="threads of DuckDB, cores of a local Spark session (default: all); the "
+                              "results are the same whatever their number", lo=1)
     spark_master: str | None = opt(None, doc="Spark master URL (default local[*]; SPARK_REMOTE takes precedence)")
     workers: int = opt(1, doc="processes running the Monte Carlo work (bootstrap replicates, bootstrap MSE); "
                         "same results whatever their number", lo=1)

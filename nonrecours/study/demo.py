@@ -29,7 +29,7 @@ __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS"
 POPULATION = "population"
 RESULTS = "results"
 STUDY_FILE = "study.toml"
-#: QPV contours of the demo population (schematic, for the report's maps).
+#: QPV contours of the demo population (for the report's maps): those of its administrative sources.
 CONTOURS = "qpv.geojson"
 
 
@@ -113,9 +113,10 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         if progress is not None:
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                      f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-        from ..report._demo_contours import schematic_contours
+        from ..simulate.contours import qpv_contours
 
-        write_text(schematic_contours(pop.territories, seed=seed), staging / POPULATION / CONTOURS)
+        # the contours of the administrative sources (same seed): the maps show the QPVs the phase assigns
+        write_text(qpv_contours(pop.territories, seed=seed + 1), staging / POPULATION / CONTOURS)
         key = f'contours = "{POPULATION}/{CONTOURS}"'
         text = example_study(seed=seed).replace(f"# {key}", key)
         if admin and not admin_available():
@@ -127,7 +128,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
             from ..simulate.sources import simulate_sources
 
             t1 = time.perf_counter()
-            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")
+            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
             text += ADMIN_SECTION
             if progress is not None:
                 progress(f"simulated the administrative sources into {folder / POPULATION / 'sources'} "

@@ -39,7 +39,7 @@ from ..report.labels import Labels, labels
 from ..report.publication import publication_workbook
 from . import stages
 from .config import StudyConfig, load_study
-from .manifest import build_manifest, file_record, package_versions
+from .manifest import build_manifest, compute_record, file_record, package_versions
 
 __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
            "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
@@ -328,7 +328,8 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(published, provenance, lang=lang),
                                                   staging / PUBLICATION_WORKBOOK, option="output.folder",
                                                   inputs=input_paths)
-    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging)
+    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging,
+                              compute=compute_record(cfg.compute, state.get("engines")))
     manifest["publication"] = {
         PUBLICATION: "report, aggregated tables, the publication workbook and this manifest: may be shared",
         MICRODATA: "one row per recipient (sample, weights) or true rates per territory (comparison): "

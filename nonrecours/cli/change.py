@@ -84,9 +84,9 @@ def change(
     check_choice("--df", df, ("domain", "inf"))
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
-    from ..publication import check_min_cell
+    from ..publication import check_threshold
 
-    check_min_cell(min_n, where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap(gap)

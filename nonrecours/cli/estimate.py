@@ -160,7 +160,7 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_ids_if_present, check_level, parse_list
-    from ..publication import blank_gaps, blank_suppressed
+    from ..publication import blank_gaps, blank_suppressed, check_threshold
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
@@ -173,9 +173,7 @@ def estimate(
     supplied = supplied_replicates(repweights, rep_type, scale=rep_scale, rscales=rep_rscales, rho=rep_rho, mse=mse,
                                    replicates=replicates)
     check_level(level, "--level")
-    if min_n < 0:
-        raise OptionError(message("the suppression threshold must be non-negative", where="option --min-n",
-                                  expected="an integer >= 0", found=str(min_n)))
+    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0)  # 0: every estimate published
     thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
     if stat == "quantile" and gap is not None:

@@ -18,6 +18,8 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..publication.policy import DEFAULT_MIN_N
+
 __all__ = ["png_bytes", "weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot", "STYLE", "TEXT"]
 
 #: Fixed rcParams so that a re-run produces identical bytes.
@@ -86,7 +88,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en",
-                 min_n: int = 11) -> bytes:
+                 min_n: int = DEFAULT_MIN_N) -> bytes:
     """Histograms of the final weights and of the g-weights of the respondents.
 
     Parameters

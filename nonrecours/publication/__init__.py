@@ -16,7 +16,7 @@
   (estimates, gaps, changes, trends, model terms) blanked with them.
 * :mod:`~nonrecours.publication.summaries`: histograms and extremes of
   individual values built from enough of them.
-* :mod:`~nonrecours.publication.publish`: :func:`publish`, the one call every
+* :mod:`~nonrecours.publication.publishing`: :func:`publish`, the one call every
   table of an output folder goes through before it is written.
 
 The names below are imported on first use (PEP 562): the CLI reads the
@@ -36,12 +36,13 @@ _WHERE = {**dict.fromkeys(("DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "D
                            "check_min_cell"), "suppression"),
           **dict.fromkeys(("blank_changes", "blank_gaps", "blank_model_terms", "blank_rows", "blank_suppressed",
                            "code_key"), "blanking"),
-          **dict.fromkeys(("extreme_means", "histogram_edges"), "summaries")}
+          **dict.fromkeys(("extreme_means", "histogram_edges"), "summaries"),
+          "publish": "publishing"}
 
 __all__ = ["DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "DEFAULT_MIN_N", "DEFAULT_MIN_CELL", "check_threshold",
            "complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
            "one_pattern", "protect_series", "protect_admin_series", "blank_changes", "code_key", "histogram_edges",
            "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell",
-           "ADMIN_COUNTS"]
+           "ADMIN_COUNTS", "publish"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

@@ -553,7 +553,7 @@ Output = TypeVar("Output")
 def one_pattern(years: Sequence[Year], protect_year: Callable[[Year, frozenset], tuple[Iterable[Hashable], Output]],
                 start: Iterable[Hashable] = (), *,
                 sweep: Literal["sequential", "simultaneous"] = "sequential") -> tuple[frozenset, dict[Year, Output]]:
-    """One suppression pattern for every year of a series: the one fixed-point loop over the years.
+    r"""One suppression pattern for every year of a series: the one fixed-point loop over the years.
 
     Parameters
     ----------

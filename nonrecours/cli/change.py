@@ -104,7 +104,7 @@ def change(
     d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
-    from ..publication import blank_changes, blank_rows
+    from ..publication import DisclosurePolicy, blank_changes, blank_rows, publish
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
@@ -112,6 +112,9 @@ def change(
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
                          keep=("gap", "level_a", "level_b", "right", gap_col))
+    shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
+                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+    table, did = shown["changes"], shown.get("did")
     if out is None:
         echo_table(table)
         if did is not None:

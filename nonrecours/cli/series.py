@@ -86,9 +86,10 @@ def series(
 
     check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
-    from ..publication import check_threshold
+    from ..publication import DisclosurePolicy, check_threshold, publish
 
     check_threshold(min_n, name="min_n", where="option --min-n")
+    check_threshold(min_cell, name="min_cell", where="option --min-cell")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -152,6 +153,7 @@ def series(
         s = admin_series(counts, min_cell=min_cell)
         tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
                        "admin_series_changes.csv": s.changes})
+    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell))  # what leaves the command
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))

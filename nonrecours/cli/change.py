@@ -104,14 +104,13 @@ def change(
     d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
-    from ..publication import DisclosurePolicy, blank_changes, blank_rows, publish
+    from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
-        did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
-                         keep=("gap", "level_a", "level_b", "right", gap_col))
+        did = blank_did(did, hidden_rights, gap_col)
     shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
                     policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
     table, did = shown["changes"], shown.get("did")

@@ -33,9 +33,10 @@ _WHERE = {**dict.fromkeys(("DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "D
                            "ADMIN_COUNTS", "check_threshold"), "policy"),
           **dict.fromkeys(("complete_suppression", "protect_admin_counts", "protect_domain_counts",
                            "protect_partitions", "one_pattern", "protect_series", "protect_admin_series",
-                           "check_min_cell"), "suppression"),
-          **dict.fromkeys(("blank_changes", "blank_gaps", "blank_model_terms", "blank_rows", "blank_suppressed",
-                           "code_key"), "blanking"),
+                           "check_min_cell", "nested_in"), "suppression"),
+          **dict.fromkeys(("blank_changes", "blank_gaps", "blank_gap_rights", "blank_did", "blank_model_terms",
+                           "blank_rows", "blank_suppressed", "blank_hidden", "hidden_cells", "published_n",
+                           "publishable_changes", "code_key"), "blanking"),
           **dict.fromkeys(("extreme_means", "histogram_edges"), "summaries"),
           "publish": "publishing"}
 
@@ -43,6 +44,7 @@ __all__ = ["DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "DEFAULT_MIN_N", "
            "complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
            "one_pattern", "protect_series", "protect_admin_series", "blank_changes", "code_key", "histogram_edges",
            "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell",
-           "ADMIN_COUNTS", "publish"]
+           "ADMIN_COUNTS", "publish", "blank_gap_rights", "blank_did", "blank_hidden", "hidden_cells", "published_n",
+           "publishable_changes", "nested_in"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

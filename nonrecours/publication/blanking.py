@@ -6,7 +6,9 @@ too: an estimate table its ``suppressed`` rows (:func:`blank_suppressed`), a
 table of gaps every gap involving a hidden estimate (:func:`blank_gaps`), a
 change or trend table the rows of hidden cells and the counts below the
 threshold (:func:`blank_changes`), a model the coefficients resting on too
-few respondents (:func:`blank_model_terms`). :func:`blank_rows` is the one way
+few respondents (:func:`blank_model_terms`), a table by the domains of a
+protected one its hidden cells (:func:`hidden_cells`, :func:`blank_hidden`,
+:func:`published_n`, :func:`publishable_changes`). :func:`blank_rows` is the one way
 a row is emptied (labels kept, integer columns kept as integers with missing
 values), and :func:`code_key` the one way domain codes are compared across
 files.
@@ -19,7 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["blank_rows", "blank_suppressed", "blank_gaps", "blank_changes", "blank_model_terms", "code_key"]
+__all__ = ["blank_rows", "blank_suppressed", "blank_gaps", "blank_gap_rights", "blank_changes", "blank_did",
+           "blank_model_terms", "hidden_cells", "blank_hidden", "publishable_changes", "published_n", "code_key"]
 
 
 def blank_rows(table: pd.DataFrame, hide: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
@@ -84,6 +87,127 @@ def blank_gaps(gaps: pd.DataFrame, estimates: pd.DataFrame, gap: str, flag: str 
         if c not in by + ["right", "domain_a", "domain_b"]:
             out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
     return out
+
+
+def blank_gap_rights(gaps: pd.DataFrame, estimates: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:
+    """A gap table by right (e.g. QPV minus the rest) with the gaps of the rights that have a suppressed estimate
+    in ``estimates`` blanked (only ``right``, ``domain_a`` and ``domain_b`` kept).
+
+    Examples
+    --------
+    >>> est = pd.DataFrame({"q": [1, 0, 1, 0], "right": ["a", "a", "b", "b"],
+    ...                     "flag": ["ok", "suppressed", "ok", "ok"]})
+    >>> gaps = pd.DataFrame({"right": ["a", "b"], "domain_a": [1, 1], "domain_b": [0, 0], "gap": [0.1, 0.2]})
+    >>> blank_gap_rights(gaps, est)["gap"].tolist()
+    [nan, 0.2]
+    """
+    supp = set(estimates.loc[estimates[flag] == "suppressed", "right"].astype(str))
+    hide = gaps["right"].astype(str).isin(supp).to_numpy()
+    out = gaps.copy()
+    for c in out.columns:
+        if c not in ("right", "domain_a", "domain_b") and hide.any():
+            out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
+    return out
+
+
+def hidden_cells(table: pd.DataFrame, col: str, flag: str = "flag") -> set[tuple[str, str]]:
+    """(level of ``col``, right) of the suppressed rows of a protected estimate table.
+
+    Examples
+    --------
+    >>> hidden_cells(pd.DataFrame({"g": [1, 2], "right": "r", "flag": ["suppressed", "ok"]}), "g")
+    {('1', 'r')}
+    """
+    sup = table[table[flag] == "suppressed"]
+    return set(zip(sup[col].astype(str), sup["right"].astype(str)))
+
+
+def blank_hidden(table: pd.DataFrame, hidden: set[tuple[str, str]], col: str, *, rights: pd.Series | None = None,
+                 keep: Sequence[str] | None = None, flag: str = "flag") -> pd.DataFrame:
+    """``table`` with the rows of its ``hidden`` cells (:func:`hidden_cells` of a protected table by ``col``)
+    emptied.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table by ``col`` and ``right``.
+    hidden : set of (level, right)
+    col : str
+    rights : Series, optional
+        The right of each row, when it is not the ``right`` column (e.g. ``cmuc`` for ``cmuc:takers``).
+    keep : sequence of str, optional
+        Without it, ``table`` is an estimate table: hidden rows are flagged ``suppressed`` and blanked as
+        :func:`blank_suppressed` does. With it, every column but ``keep`` is emptied (:func:`blank_rows`).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"g": [1, 2], "right": "r:takers", "n": [40, 30], "estimate": [5.0, 6.0], "flag": "ok"})
+    >>> blank_hidden(t, {("1", "r")}, "g", rights=pd.Series(["r", "r"]))["flag"].tolist()
+    ['suppressed', 'ok']
+    """
+    right = table["right"].astype(str) if rights is None else rights
+    hide = np.fromiter(((lv, r) in hidden for lv, r in zip(table[col].astype(str), right)), dtype=bool,
+                       count=len(table))
+    if keep is not None:
+        return blank_rows(table, hide, keep=keep)
+    out = table.copy()
+    out[flag] = np.where(hide, "suppressed", out[flag].to_numpy(dtype=object))
+    return blank_suppressed(out, flag)
+
+
+def published_n(table: pd.DataFrame, published: pd.DataFrame, col: str) -> pd.DataFrame:
+    """``table``'s ``n`` (respondents per ``col`` x right) as the protected estimate table ``published`` shows it.
+
+    A domain whose estimate is suppressed there keeps its count hidden here too (empty, not 0: a count of 1 to
+    ``min_n - 1`` is never published, nor a secondary cell's); 0 is published only for a domain without an
+    eligible respondent (no row in ``published``), which describes no one. ``table`` has a ``territory``
+    column for the domains ``col`` of ``published``.
+    """
+    pub = published.rename(columns={col: "territory"})
+    pub = pub.assign(territory=pub["territory"].astype(str), right=pub["right"].astype(str))[["territory", "right",
+                                                                                               "n"]]
+    keys = table[["territory", "right"]].astype(str)
+    n = keys.merge(pub, on=["territory", "right"], how="left")["n"]
+    known = keys.merge(pub.assign(_in=True), on=["territory", "right"], how="left")["_in"].notna().to_numpy()
+    n = pd.array(pd.to_numeric(n, errors="coerce"), dtype="Int64")
+    n[~known] = 0  # no eligible respondent in the sample: no row in the published table
+    return table.assign(n=n)
+
+
+def publishable_changes(changes: pd.DataFrame, published: Sequence[pd.DataFrame | None], col: str, *,
+                        min_n: int) -> pd.DataFrame:
+    """The rows of a change table by the domains ``col`` that may be published, ``n_both`` left out.
+
+    A row is kept when its (domain, right) is published (not suppressed) in each table of ``published`` (the
+    two years' tables by ``col``; ``None``: none that year) and both its ``n_1`` and ``n_2`` reach ``min_n``.
+    ``n_both``, the respondents of both years in a domain, is mostly below ``min_n`` in small domains and would
+    sum to a coarser domain's: it is not published per domain.
+
+    Examples
+    --------
+    >>> ch = pd.DataFrame({"t": ["a", "b", "c"], "right": "r", "n_1": [40, 5, 30], "n_2": [40, 40, 30],
+    ...                    "n_both": [3, 2, 20], "change": 0.1})
+    >>> pub = pd.DataFrame({"t": ["a", "b", "c"], "right": "r", "flag": ["ok", "ok", "suppressed"]})
+    >>> publishable_changes(ch, [pub, None], "t", min_n=11)["t"].tolist()
+    ['a']
+    """
+    shown = np.ones(len(changes), dtype=bool)
+    for pub in published:  # a domain hidden in either year's table stays hidden
+        if pub is not None:
+            ok = pub[pub["flag"].astype(str) != "suppressed"]
+            keys = set(zip(code_key(ok[col]), ok["right"].astype(str)))
+            shown &= np.fromiter(((t, r) in keys for t, r in zip(code_key(changes[col]),
+                                                                changes["right"].astype(str))), dtype=bool,
+                                 count=len(changes))
+    return changes[shown & (changes["n_1"] >= min_n).to_numpy() & (changes["n_2"] >= min_n).to_numpy()].drop(
+        columns="n_both")
+
+
+def blank_did(did: pd.DataFrame, rights: set[str], gap: str) -> pd.DataFrame:
+    """A difference-in-differences table (:meth:`~nonrecours.estimation.change.ChangeResult.did`) with the rows
+    of ``rights`` emptied: no change of a gap is published from a hidden domain of that gap."""
+    return blank_rows(did, did["right"].astype(str).isin(rights).to_numpy(),
+                      keep=("gap", "level_a", "level_b", "right", "year_from", "year_to", gap))
 
 
 def blank_changes(changes: pd.DataFrame, by: Sequence[str], *, min_n: int, hidden: set | None = None,

@@ -48,18 +48,16 @@ at least 1, which :func:`protect_domain_counts` takes into account.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, message
-from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
 from .blanking import _blank, _masked, blank_rows, code_key
+from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
 from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
 
-__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
+__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "nested_in", "protect_partitions",
            "one_pattern", "protect_series", "protect_admin_series", "check_min_cell", "ADMIN_COUNTS"]
 
 
@@ -241,7 +239,8 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CEL
     return _cells_table(cells, territory, departement, coded, cell_s), _totals_table(coded, deps, nation, marg), rule
 
 
-def _force_totals(coded: Cells, deps: Totals, nation: Totals, forced_totals: Collection[tuple[str | None, str]]) -> None:
+def _force_totals(coded: Cells, deps: Totals, nation: Totals,
+                  forced_totals: Collection[tuple[str | None, str]]) -> None:
     """Suppress the totals of ``forced_totals`` (département x right, or the nation's for ``None``)."""
     d_pos = {str(v): i for i, v in enumerate(coded.d_lab)}
     r_pos = {str(v): i for i, v in enumerate(coded.r_lab)}
@@ -431,6 +430,23 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
         t = tabs[idx[None]]
         out[idx[None]] = _blank(t, t["right"].astype(str).isin(nat_supp).to_numpy(), flag)
     return out
+
+
+def nested_in(data: pd.DataFrame, fine: str, coarse: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """The ``nests`` of :func:`protect_domain_counts` for two domain columns of the respondents' ``data``:
+    ``{fine: (coarse, {fine label: coarse label})}`` when each domain of ``fine`` lies in one of ``coarse``
+    (e.g. each territory in the QPVs or in the rest), else ``{}`` (the partitions are protected apart).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"territory": ["a", "a", "b"], "is_qpv": [1, 1, 0]})
+    >>> nested_in(d, "territory", "is_qpv")
+    {'territory': ('is_qpv', {'a': '1', 'b': '0'})}
+    """
+    pairs = data[[fine, coarse]].dropna().astype(str).drop_duplicates()
+    if pairs[fine].duplicated().any():
+        return {}
+    return {fine: (coarse, dict(zip(pairs[fine], pairs[coarse])))}
 
 
 def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame], *, min_n: int,

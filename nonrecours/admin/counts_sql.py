@@ -19,6 +19,7 @@ import pandas as pd
 from .._checks import check_columns, duplicate_ids_message, id_column
 from ..errors import InputError, message
 from ..engines.base import Engine
+from ..publication.policy import DEFAULT_MIN_CELL
 from .counts import AdminRates, check_min_cell, counts_table, protect
 
 __all__ = ["counts_sql", "count_territories_sql", "check_unique_ids_sql", "admin_rates_sql"]
@@ -93,7 +94,7 @@ def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Seq
     return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
 
 
-def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = 11,
+def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = DEFAULT_MIN_CELL,
                     territory: str = "territory", departement: str = "departement",
                     option: str = "RECIPIENTS", id_col: str | None = None) -> AdminRates:
     """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.

@@ -16,6 +16,7 @@ from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
 from ..errors import InputError, message
 from ..io import read_table
+from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class _Clock:
 
 
 def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=None, threshold: float = 0.9,
-                    min_cell: int = 11, level: float = 0.95, truth_links: pd.DataFrame | None = None,
+                    min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95, truth_links: pd.DataFrame | None = None,
                     seed: int = 1, memory_limit: str | None = "2GB", threads: int | None = None,
                     engine: Engine | None = None) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.

@@ -41,6 +41,7 @@ from scipy.stats import norm
 from .._checks import check_columns, check_level
 from ..engines import borrow_engine
 from ..engines.base import Engine
+from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import RIGHT_SOURCES
 
 __all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin", "phase_rates"]
@@ -162,7 +163,7 @@ def _agg_sql(q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
     """
 
 
-def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.95,
+def linked_rates(takers: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95,
                  margins: dict[str, pd.Series] | None = None, engine: Engine | None = None) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
@@ -269,7 +270,7 @@ def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd
 
 
 def phase_rates(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame, near_misses: pd.DataFrame,
-                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = 11,
+                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
                 level: float = 0.95, memory_limit: str | None = "2GB",
                 engine: Engine | None = None) -> tuple[LinkedRates, pd.DataFrame]:
     """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.

@@ -70,11 +70,14 @@ def overwrite_option(help: str = "Replace existing output files (inputs never ar
 
 
 def min_n_option(help: str) -> Any:  # noqa: A002
-    """``--min-n``: the statistical-confidentiality threshold on eligible respondents (default 11).
+    """``--min-n``: the statistical-confidentiality threshold on eligible respondents (default
+    :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`).
 
     Each command says what it hides below it (an estimate, a change, a series).
     """
-    return typer.Option(11, "--min-n", help=help)
+    from ..publication.policy import DEFAULT_MIN_N  # no heavy import: the policy's constants only
+
+    return typer.Option(DEFAULT_MIN_N, "--min-n", help=help)
 
 
 def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201

@@ -84,9 +84,9 @@ def change(
     check_choice("--df", df, ("domain", "inf"))
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
-    from ..publication import check_min_cell
+    from ..publication import check_threshold
 
-    check_min_cell(min_n, where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap(gap)
@@ -104,14 +104,16 @@ def change(
     d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
                              df=df, lonely_psu=lonely_psu)
-    from ..publication import blank_changes, blank_rows
+    from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
-        did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
-                         keep=("gap", "level_a", "level_b", "right", gap_col))
+        did = blank_did(did, hidden_rights, gap_col)
+    shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
+                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+    table, did = shown["changes"], shown.get("did")
     if out is None:
         echo_table(table)
         if did is not None:

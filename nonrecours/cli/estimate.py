@@ -160,7 +160,7 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_ids_if_present, check_level, parse_list
-    from ..publication import blank_gaps
+    from ..publication import DisclosurePolicy, blank_gaps, check_threshold, publish
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
@@ -173,9 +173,7 @@ def estimate(
     supplied = supplied_replicates(repweights, rep_type, scale=rep_scale, rscales=rep_rscales, rho=rep_rho, mse=mse,
                                    replicates=replicates)
     check_level(level, "--level")
-    if min_n < 0:
-        raise OptionError(message("the suppression threshold must be non-negative", where="option --min-n",
-                                  expected="an integer >= 0", found=str(min_n)))
+    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0)  # 0: every estimate published
     thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
     if stat == "quantile" and gap is not None:
@@ -201,6 +199,9 @@ def estimate(
         gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
         gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
         gap_table = blank_gaps(gap_table, gap_res.to_frame(), gap_col)  # no gap from a suppressed estimate
+    shown = publish({"estimates": table} | ({"gap": gap_table} if gap_table is not None else {}),
+                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+    table, gap_table = shown["estimates"], shown.get("gap")
     if out is None:
         echo_table(table)
         if gap_table is not None:

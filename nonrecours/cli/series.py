@@ -14,6 +14,7 @@ import typer
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
 from ..options import ChangeVariance, WaveScheme, check_option, choices_text
+from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import echo_table, handle_errors, min_n_option, overwrite_option
 
 __all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
@@ -72,7 +73,7 @@ def series(
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
     variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
+    min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Administrative cells with fewer eligible recipients in "
                                  "any year are suppressed in every year."),
     min_n: int = min_n_option("Statistical confidentiality of the survey series: a domain with fewer eligible "
                               "respondents in any year is suppressed in every year (its changes and trend too), nor "
@@ -85,9 +86,10 @@ def series(
 
     check_option("--variance", variance, ChangeVariance)
     check_level(level, "--level")
-    from ..publication import check_min_cell
+    from ..publication import DisclosurePolicy, check_threshold, publish
 
-    check_min_cell(min_n, where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n")
+    check_threshold(min_cell, name="min_cell", where="option --min-cell")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -151,6 +153,7 @@ def series(
         s = admin_series(counts, min_cell=min_cell)
         tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
                        "admin_series_changes.csv": s.changes})
+    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell))  # what leaves the command
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))

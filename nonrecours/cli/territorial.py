@@ -10,6 +10,7 @@ import typer
 from ..io import check_outputs, read_table, write_table
 from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
                        choices_text)
+from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, overwrite_option, sep_option,
                       sheet_option, table_options)
 from ._design import role_option
@@ -162,7 +163,7 @@ def admin(
                                                 "--sources, --eligibility and --links."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
     id_col: Optional[str] = id_option(),
-    min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
+    min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "

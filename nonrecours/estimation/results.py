@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
+from ..publication.policy import DEFAULT_MIN_N
 
 __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels", "SMALL_DOMAIN_N"]
 
@@ -127,14 +128,15 @@ class QualityThresholds:
     ----------
     min_n : int
         Below this number of eligible respondents the cell is ``suppressed``
-        (statistical confidentiality): estimate, SE and CI are not shown.
+        (statistical confidentiality): estimate, SE and CI are not shown
+        (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`).
     reliable_n : int
         Below this number the estimate is ``unreliable``.
     max_cv : float
         Above this coefficient of variation the estimate is ``unreliable``.
     """
 
-    min_n: int = 11
+    min_n: int = DEFAULT_MIN_N
     reliable_n: int = 30
     max_cv: float = 0.30
 

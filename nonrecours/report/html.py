@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from . import format as fmt
+from ..publication.policy import DEFAULT_MIN_N
 from . import i18n, plots, section_territories
 from . import labels as labels_
 from .explore import CSS as EXPLORE_CSS
@@ -559,7 +560,7 @@ class _Report:
         weights = self.t.get("weights")
         if weights is None or "weight" not in weights.columns:
             return "".join(out) + _missing(self.s["no_weights"])
-        min_n = int((_settings(self.p).get("thresholds") or {}).get("min_n", 11))  # no bar of fewer respondents
+        min_n = int((_settings(self.p).get("thresholds") or {}).get("min_n", DEFAULT_MIN_N))  # no bar of fewer respondents
         out.append(img(plots.weights_plot(weights, lang=self.lang, min_n=min_n), self.s["weights_alt"]))
         return "".join(out)
 

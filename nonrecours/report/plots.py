@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from .labels import Labels
 from .labels import labels as make_labels
+from ..publication.policy import DEFAULT_MIN_N
 
 __all__ = ["png_bytes", "weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot", "STYLE", "TEXT"]
 
@@ -91,7 +92,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en",
-                 min_n: int = 11) -> bytes:
+                 min_n: int = DEFAULT_MIN_N) -> bytes:
     """Histograms of the final weights and of the g-weights of the respondents.
 
     Parameters

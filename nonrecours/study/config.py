@@ -43,6 +43,7 @@ from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, Be
                        NonresponseMethod, PPSMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
                        TerritorialModel, UnitSigmaMethod, EstimateCI, choices)
+from ..publication.policy import DEFAULT_MIN_CELL, DEFAULT_MIN_N
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -212,7 +213,7 @@ class DomainsConfig:
 class ThresholdsConfig:
     """``[estimation.thresholds]``: publication rules for a cell."""
 
-    min_n: int = opt(11, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
+    min_n: int = opt(DEFAULT_MIN_N, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
     reliable_n: int = opt(30, doc="fewer eligible respondents than this: unreliable", lo=0)
     max_cv: float = opt(0.3, doc="coefficient of variation above this: unreliable", lo=0.0)
 
@@ -347,7 +348,7 @@ class AdminConfig:
     year: int = opt(2015, doc="year of the eligibility rules", lo=1900)
     rulebook: Path | None = opt(None, doc="your own rulebook (TOML); default: the package's", exists=True)
     threshold: float = opt(0.9, doc="match probability from which a candidate pair is a link", lo=0.0, hi=1.0)
-    min_cell: int = opt(11, doc="administrative cells with fewer eligible recipients are suppressed", lo=1)
+    min_cell: int = opt(DEFAULT_MIN_CELL, doc="administrative cells with fewer eligible recipients are suppressed", lo=1)
     truth_links: Path | None = opt(None, doc="true links (simulated sources): true precision and recall",
                                    exists=True)
     truth: Path | None = opt(None, doc="true rates per territory (simulated sources): accuracy of the rates",

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import OutputError, message
 from ..io import write_text
+from ..publication.policy import DEFAULT_MIN_CELL, DEFAULT_MIN_N
 from .pipeline import StudyResult, run_study
 
 __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS", "STUDY_FILE"]
@@ -46,16 +47,16 @@ def example_study(*, seed: int = 1) -> str:
     True
     """
     text = resources.files("nonrecours.study").joinpath("example.toml").read_text(encoding="utf-8")
-    return Template(text).substitute(seed=int(seed))
+    return Template(text).substitute(seed=int(seed), min_n=DEFAULT_MIN_N)
 
 
 #: The ``[admin]`` section appended to the example study by ``run_demo(admin=True)``.
-ADMIN_SECTION = """
+ADMIN_SECTION = f"""
 [admin]                                # la phase administrative, sur les sources simulées de la population
 sources = "population/sources"
 year = 2015
 threshold = 0.9
-min_cell = 11
+min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
 """

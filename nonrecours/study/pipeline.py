@@ -9,7 +9,9 @@ is moved into place only when the report and manifest are written: a run
 killed midway leaves no half-finished results, and the next run removes its
 staging folder. The output folder has ``publication/`` (report, aggregated
 tables, manifest: may be shared) and ``microdata/`` (one row per recipient:
-confidential). A run writes nothing until all stages have succeeded, never
+confidential); every table of ``publication/`` goes through
+:func:`nonrecours.publication.publish` with the study's
+:func:`disclosure_policy` before it is written. A run writes nothing until all stages have succeeded, never
 overwrites an input, and refuses a non-empty output folder unless
 ``overwrite=True``.
 Re-running the same study gives byte-identical files; only the timings in
@@ -33,6 +35,7 @@ import pandas as pd
 
 from ..errors import NonrecoursWarning, OutputError, message
 from ..io import read_table, write_bytes, write_json, write_table, write_text
+from ..publication import DisclosurePolicy, publish
 from ..report import render_report
 from ..report.i18n import check_lang
 from ..report.labels import Labels, labels
@@ -42,7 +45,8 @@ from .config import StudyConfig, load_study
 from .manifest import build_manifest, compute_record, file_record, package_versions
 
 __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
-           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
+           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES",
+           "disclosure_policy"]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
 ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
@@ -304,11 +308,15 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
 
         for sub in (PUBLICATION, MICRODATA):
             (staging / sub).mkdir()
+        # what publication/ receives is what the publication layer returns, held to the study's policy
+        published = publish({name: t for name, t in state["tables"].items() if name not in MICRODATA_TABLES},
+                            policy=disclosure_policy(cfg))
         for name in OUTPUT_TABLES + FOLLOW_UP_TABLES:  # the follow-up tables when the study has [follow_up]
             if name in state["tables"]:
-                rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
-                files[rel] = write_table(state["tables"][name], staging / rel, option="output.folder",
-                                         inputs=input_paths)
+                confidential = name in MICRODATA_TABLES
+                rel = f"{MICRODATA if confidential else PUBLICATION}/{name}.csv"
+                files[rel] = write_table(state["tables"][name] if confidential else published[name], staging / rel,
+                                         option="output.folder", inputs=input_paths)
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
         base = cfg.source.parent if cfg.source is not None else None
@@ -339,6 +347,11 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
     rel = f"{PUBLICATION}/manifest.json"
     files[rel] = write_json(manifest, staging / rel, option="output.folder", inputs=input_paths)
     return files, tables, provenance, manifest
+
+
+def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
+    """The study's disclosure policy: ``[estimation.thresholds] min_n`` and ``[admin] min_cell``."""
+    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell)
 
 
 def _extra_sections(tables: Mapping[str, Any], lang: str,

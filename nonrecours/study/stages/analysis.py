@@ -10,26 +10,19 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ...publication import blank_gaps, blank_model_terms, blank_rows, blank_suppressed, protect_partitions
 from ...errors import ConvergenceWarning, NonrecoursError
 from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.association import chisq_test
 from ...estimation.intervals import proportion_ci
 from ...estimation.logistic import predicted_takeup, survey_logistic
+from ...publication import blank_gaps, blank_hidden, blank_model_terms, hidden_cells, protect_partitions
 from ..config import StudyConfig
 from ._common import State
 
 __all__ = ["analysis_stage"]
-
-
-def _hidden(table: pd.DataFrame, col: str) -> set[tuple[str, str]]:
-    """(level, right) of the suppressed rows of a protected estimate table."""
-    sup = table[table["flag"] == "suppressed"]
-    return set(zip(sup[col].astype(str), sup["right"].astype(str)))
 
 
 def analysis_stage(cfg: StudyConfig, state: State) -> State:
@@ -62,12 +55,9 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                                    published=published)
     for g in groups:
         p = protected[g]
-        hidden = _hidden(p, g)
         c = count_tabs[g].to_frame(blank=False)  # blanked below, with the secondary suppressions
         base = c["right"].astype(str).str.rsplit(":", n=1).str[0]  # cmuc:takers -> cmuc
-        hide = np.fromiter(((lv, r) in hidden for lv, r in zip(c[g].astype(str), base)), dtype=bool, count=len(c))
-        c["flag"] = np.where(hide, "suppressed", c["flag"].to_numpy(dtype=object))
-        counts.append(blank_suppressed(c).rename(columns={g: "level"}).assign(group=g))
+        counts.append(blank_hidden(c, hidden_cells(p, g), g, rights=base).rename(columns={g: "level"}).assign(group=g))
         if rates[g].domains[g].nunique() <= MAX_PAIRWISE_LEVELS:  # published: no gap from a suppressed rate
             gaps_g = blank_gaps(gap_between(rates[g], g, adjust=an.adjust).to_frame(), p, g)
             pair_gaps.append(gaps_g.rename(columns={g: "level"}).assign(group=g))
@@ -99,9 +89,8 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                     # the CSV keeps R's Wald interval (svypredmeans); the report shows the logit one, inside [0, 1]
                     lo, hi = proportion_ci(pred["estimate"], pred["se"], fit.df, method="xlogit", level=est.level)
                     pred = pred.assign(ci_low_logit=lo, ci_high_logit=hi, right=right)
-                    pred_hide = np.fromiter(((str(lv), right) in _hidden(protected[g], g)
-                                             for lv in pred["level"]), dtype=bool, count=len(pred))
-                    predicted.append(blank_rows(pred, pred_hide, keep=("group", "level", "right")))
+                    predicted.append(blank_hidden(pred, hidden_cells(protected[g], g), "level",
+                                                  keep=("group", "level", "right")))
     tables = {}
     if counts:
         tables["analysis_nontakers"] = pd.concat(counts, ignore_index=True)

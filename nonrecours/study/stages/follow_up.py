@@ -20,12 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ...publication import blank_changes, blank_rows, code_key, protect_series
 from ...errors import ConfigError, message
 from ...io import read_table
+from ...publication import blank_changes, blank_did, protect_series, publishable_changes
 from ..config import StudyConfig
 from ..manifest import sha256_file, verify_manifest
 from ._common import RESPONDED, State
@@ -147,11 +146,8 @@ def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: 
     yearly, hidden = protect_series(series.yearly, by, min_n=min_n, nationals=nationals, published=published)
 
     changes, trend = blank_changes(series.changes, by, min_n=min_n, hidden=hidden, trend=series.trend)
-    gap_col = by[0]
     rights_hidden = {r for k, r in hidden} if len(by) == 1 else set()
-    did = blank_rows(did, did["right"].astype(str).isin(rights_hidden).to_numpy(),
-                     keep=("gap", "level_a", "level_b", "right", "year_from", "year_to", gap_col))
-    return yearly, changes, trend, did
+    return yearly, changes, trend, blank_did(did, rights_hidden, by[0])
 
 
 def follow_up_stage(cfg: StudyConfig, state: State) -> State:
@@ -178,19 +174,10 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     th = cfg.estimation.thresholds
     # disclosure: one pattern over the years, consistent with each run's published tables
     yearly, changes, trend, did = _protect(cfg, state, runs, years, series, did)
+    # a territory hidden in either year's estimates_territory stays hidden; n_both not published per territory
     published_terr = [_published(cfg, state, r, fu.territory) for r in (runs[-1], None)]
-    shown = np.ones(len(terr), dtype=bool)
-    for k, pub in enumerate(published_terr):  # a territory hidden in either year's estimates_territory stays hidden
-        if pub is not None:
-            ok = pub[pub["flag"].astype(str) != "suppressed"]
-            keys = set(zip(code_key(ok[fu.territory]), ok["right"].astype(str)))
-            shown &= np.fromiter(((t, r) in keys for t, r in zip(code_key(terr[fu.territory]),
-                                                                terr["right"].astype(str))), dtype=bool,
-                                 count=len(terr))
-    # n_both, the respondents of both years in a territory, is mostly below min_n and would sum to the
-    # domains' n_both: not published per territory
-    terr = terr[shown & (terr["n_1"] >= th.min_n).to_numpy() & (terr["n_2"] >= th.min_n).to_numpy()].drop(
-        columns="n_both").assign(year_from=years[-2], year_to=years[-1])
+    terr = publishable_changes(terr, published_terr, fu.territory, min_n=th.min_n).assign(year_from=years[-2],
+                                                                                         year_to=years[-1])
     terr = terr.assign(abs_change=terr["change"].abs()).sort_values(["abs_change", fu.territory, "right"],
                                                                     ascending=[False, True, True], kind="stable")
     terr = terr.drop(columns="abs_change").head(fu.top * len(rights)).reset_index(drop=True)

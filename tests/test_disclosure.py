@@ -343,7 +343,7 @@ def test_a_study_publishes_only_what_the_layer_returns(tmp_path, monkeypatch):
 
     def unprotected(cfg, state):
         out = stages.estimation_stage(cfg, state)
-        out["tables"]["estimates_territory"] = out["results"]["territory"].to_frame()  # no suppression
+        out["tables"]["estimates_territory"] = out["results"]["territory"].to_frame(blank=False)  # no suppression
         return out
 
     monkeypatch.setattr(stages, "STAGES", tuple((n, unprotected if n == "estimation" else f)

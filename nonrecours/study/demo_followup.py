@@ -15,9 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from ..errors import OutputError, message
 from ..io import write_text
 from .demo import POPULATION, RESULTS, check_demo_folder, example_study
 from .pipeline import StudyResult, run_study

@@ -58,7 +58,8 @@ from .results import VarianceFactor
 from .taylor import taylor_factor
 from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
 
-__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
+__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "wave_scheme", "CHANGE_COLUMNS", "DID_COLUMNS",
+           "SCHEMES", "VARIANCES"]
 
 SCHEMES = choices(WaveScheme)
 VARIANCES = choices(ChangeVariance)
@@ -147,6 +148,47 @@ class ChangeResult:
         out = t.loc[i_a, [k for k in keys if k != "right"]].reset_index(drop=True)
         return out.assign(gap=gap, level_a=a, level_b=b, right=t.loc[i_a, "right"].to_numpy(), gap_1=g1, gap_2=g2,
                           did=did, se=se, ci_low=low, ci_high=high, df=df, t=tt, p_value=p)
+
+
+def wave_scheme(data: pd.DataFrame, scheme: str | None = None) -> str:
+    """How a wave's sample relates to the previous one's: ``scheme`` when given, else read from the wave.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The later wave's sample (or weighted file); ``nonrecours sample
+        --scheme`` (:func:`~nonrecours.design.waves.select_wave`) records the
+        scheme of its draw in a ``scheme`` column.
+    scheme : {"independent", "panel", "rotating"}, optional
+        The scheme, when known; checked.
+
+    Returns
+    -------
+    str
+        ``scheme``, else the one value of the ``scheme`` column, else ``panel``.
+
+    Raises
+    ------
+    OptionError
+        ``scheme`` is not a scheme, or the ``scheme`` column holds several or unknown values.
+
+    Examples
+    --------
+    >>> wave_scheme(pd.DataFrame({"scheme": ["rotating", "rotating"]}))
+    'rotating'
+    >>> wave_scheme(pd.DataFrame({"x": [1]}))
+    'panel'
+    """
+    if scheme is not None:
+        return check_option("scheme", scheme, WaveScheme)
+    if "scheme" in data.columns:
+        found = data["scheme"].dropna().astype(str).unique()
+        if found.size == 1 and found[0] in SCHEMES:
+            return str(found[0])
+        raise OptionError(message("cannot tell the wave scheme from the later wave", where="column 'scheme'",
+                                  expected="one of " + ", ".join(SCHEMES), found=", ".join(map(str, found[:3])),
+                                  hint="give parameter scheme"))
+    return "panel"
 
 
 def _wald(est: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):

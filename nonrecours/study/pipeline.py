@@ -36,6 +36,7 @@ from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..report import render_report
 from ..report.i18n import check_lang
 from ..report.publication import publication_workbook
+from ..weights.sidecar import sidecar_path
 from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, file_record, package_versions
@@ -66,7 +67,8 @@ OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estim
 PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
 #: Every file a run may write, relative to its output folder.
 OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
-    f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK, f"{PUBLICATION}/manifest.json")
+    f"{MICRODATA}/weights.design.json", f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK,
+    f"{PUBLICATION}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ``sae.csv`` (territorial phase), ``comparison_summary.csv`` (when true
     rates are given), ``report.html``, ``tables.xlsx`` (the publication
     workbook) and ``manifest.json``; in ``microdata/``: ``sample.csv``,
-    ``weights.csv`` and ``comparison.csv`` (true rates per territory).
+    ``weights.csv`` with its design sidecar ``weights.design.json`` (roles, calibration,
+    replicates: :func:`~nonrecours.weights.sidecar.load_weighted_design` rebuilds the
+    calibrated design from both) and ``comparison.csv`` (true rates per territory).
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -310,6 +314,11 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
                                          inputs=input_paths)
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
+        for name, record in state.get("sidecars", {}).items():  # a weighted table's design, beside it
+            rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
+            if rel in files:
+                side = sidecar_path(rel).as_posix()
+                files[side] = write_json(record, staging / side, option="output.folder", inputs=input_paths)
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))

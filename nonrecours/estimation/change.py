@@ -224,9 +224,10 @@ def _wave_entries(design, stats: LinearStats) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _fraction(design) -> np.ndarray | None:
-    """Sampling fraction of each stratum (None without FPC)."""
+    """Sampling fraction of each stratum (None without FPC, with a PPS first stage or with later stages: the union
+    design then treats the first stage as drawn with replacement; see :func:`_union_design`)."""
     st = design.structure
-    if not st.has_fpc:
+    if not st.has_fpc or design.pps is not None or st.later:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(st.N_h), st.n_h / st.N_h, 0.0)
@@ -234,6 +235,16 @@ def _fraction(design) -> np.ndarray | None:
 
 def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool):
     """One design over the recipients of any wave (see the module docstring), on integer codes.
+
+    The union design has the waves' first stage only (strata and PSUs). When
+    every wave's first stage is drawn with Brewer's PPS approximation, the
+    union keeps it (each PSU's inclusion probability, from the latest wave
+    holding it); otherwise a PPS first stage (its other variances need joint
+    probabilities across the waves' PSUs) or a design with stages below the
+    first (their terms are not stacked) is treated as drawn with replacement
+    at the first stage, the ultimate-cluster approximation (no FPC), which is
+    conservative when the first-stage fractions are small. Each wave's own
+    variances (``JointWaves.own_variance``) keep the full design.
 
     Returns the design and, per wave, the union row of each of its rows.
     """
@@ -265,12 +276,19 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
         if fracs[t] is not None:
             frac[hs[t]] = fracs[t]
     data = {"stratum": stratum, "psu": psu}
-    if all(f is not None for f in fracs):
+    pps = None
+    if all(d.pps == "brewer" for d in designs):  # each union row with its PSU's inclusion probability
+        pps = "brewer"
+        pi = np.empty(U)
+        for t, st in enumerate(sts):  # loop over waves: the latest wave wins, as for the strata
+            pi[u[t]] = st.pi_psu[st.psu]
+        data["fpc"] = pi
+    elif all(f is not None for f in fracs):
         data["fpc"] = frac[stratum]
     df = pd.DataFrame(data)
     try:
         design = SurveyDesign(df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None,
-                              lonely_psu=lonely_psu)
+                              lonely_psu=lonely_psu, pps=pps)
     except DesignError as exc:
         raise DesignError(message("the waves do not stack into one design", where="WAVE files",
                                   found=str(exc), hint="use the same design (strata, PSUs) in every wave")) from None

@@ -132,7 +132,7 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     ['suppressed', 'suppressed', 'published']
     """
     if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
-        raise OptionError(message("the minimum cell size must be a positive integer", where="option --min-cell",
+        raise OptionError(message("the minimum cell size must be a positive integer", where="parameter min_cell",
                                   found=repr(min_cell)))
     if isinstance(counts, Mapping):
         counts = pd.concat([c.assign(year=int(y)) for y, c in counts.items()], ignore_index=True)

@@ -111,14 +111,15 @@ class ChangeResult:
             of the two levels present (``is_qpv``: 1 - 0, QPV minus the rest).
         """
         if gap not in self.by:
-            raise OptionError(message("the gap column must be a domain column", where=f"option --gap {gap!r}",
-                                      expected="one of the --by columns", found=", ".join(self.by) or "no --by"))
+            raise OptionError(message("the gap column must be a domain column", where=f"parameter gap {gap!r}",
+                                      expected="one of the domain columns (parameter by)",
+                                      found=", ".join(self.by) or "none"))
         t = self.table.reset_index(drop=True)
         vals = pd.unique(t[gap].dropna())
         if levels is None:
             if len(vals) != 2:
                 raise OptionError(message("the gap column must have two levels", where=f"column {gap!r}",
-                                          found=f"{len(vals)} levels", hint="give the levels: --gap COLUMN=A,B"))
+                                          found=f"{len(vals)} levels", hint="give the levels (parameter levels)"))
             s = sorted(vals, key=str)
             levels = (s[1], s[0])
         txt = t[gap].astype(str)
@@ -336,7 +337,7 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
     variance = check_option("variance", variance, ChangeVariance)
     names, by_cols = list(rights), list(by)
     if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+        raise OptionError(message("no right given", where="parameter rights", expected="one or more right columns"))
     keys = []
     for k, d in enumerate(designs, start=1):
         check_columns(d.data, [id_col, *names, *by_cols], role="column", source=f"wave {k}")
@@ -486,15 +487,15 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
 def _replicate_factor(designs, stats, theta: np.ndarray, scheme: str) -> VarianceFactor:
     reps = [d.replicates for d in designs]
     if any(r is None for r in reps):
-        raise OptionError(message("replicate variance needs replicate weights in every wave", where="option --variance",
-                                  hint="weight every wave with --replicates, or use --variance taylor"))
+        raise OptionError(message("replicate variance needs replicate weights in every wave", where="parameter variance",
+                                  hint="give every wave replicate weights, or use variance 'taylor'"))
     r0 = reps[0]
     same = all(r.weights.shape[1] == r0.weights.shape[1] and r.type == r0.type and np.isclose(r.scale, r0.scale)
                and np.allclose(r.rscales, r0.rscales) and r.mse == r0.mse for r in reps)
     if not same and scheme != "independent":
         raise DesignError(message("the waves' replicate weights are not carried across waves", where="WAVE files",
                                   expected="the same number, type and scales of replicates",
-                                  hint="use --variance taylor"))
+                                  hint="use variance 'taylor'"))
     blocks = []
     for r, st, th0 in zip(reps, stats, theta):  # loop over waves
         D, _, _ = replicate_deviations(r, replicate_estimates(st, r.weights), th0)

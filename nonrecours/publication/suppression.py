@@ -61,7 +61,7 @@ __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_count
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
 
 
-def check_min_cell(min_cell: object, where: str = "option min-cell") -> int:
+def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`."""
     if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
         raise OptionError(message("the minimum cell size must be a positive integer", where=where,

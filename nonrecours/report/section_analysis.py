@@ -80,7 +80,7 @@ _NNBSP = "\u202f"
 def _check_lang(lang: str) -> str:
     if lang not in TEXT:
         from ..errors import OptionError, message
-        raise OptionError(message("unknown report language", where="option lang", expected="fr or en",
+        raise OptionError(message("unknown report language", where="parameter lang", expected="fr or en",
                                   found=repr(lang)))
     return lang
 

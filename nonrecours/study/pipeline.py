@@ -156,11 +156,11 @@ def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> 
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
-                                      hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
+                                      hint="choose a new folder, or set parameter overwrite to replace "
                                            "the files of a previous run"))
         other = [e for e in folder.iterdir() if not _is_run_output(e)]
         if other:
-            raise OutputError(message("the output folder holds files a run did not write; --overwrite replaces "
+            raise OutputError(message("the output folder holds files a run did not write; parameter overwrite replaces "
                                       "the whole folder", where=f"output.folder {str(folder)!r}",
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))
@@ -260,7 +260,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ['microdata', 'publication']
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
-    lang = check_lang(cfg.report.lang if lang is None else lang, "--lang")
+    lang = check_lang(cfg.report.lang if lang is None else lang, "lang")
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)

@@ -300,3 +300,27 @@ def test_follow_up_honours_the_studys_lonely_psu_rule(runs, tmp_path):
         other = _yearly_against(yearly, year, adjust.to_frame()[["is_qpv", "right", "se"]])
         assert (np.abs(other["se"] / other["se_want"] - 1) > 1e-6).all()
     assert "lonely PSU rule certainty" in out["methods"]["follow-up"]["series"]
+
+
+def test_a_run_written_before_the_sidecar_is_read_without_its_calibration(runs, tmp_path):
+    """A run of an earlier version (no weights.design.json) still enters a series: its respondents' final weights
+    with the design columns of weights.csv, no calibration, and a warning that says so."""
+    import json
+    import shutil
+
+    from nonrecours.errors import NonrecoursWarning
+    from nonrecours.study.runs import read_run, run_design
+
+    _, first, _ = runs
+    old = tmp_path / "2014"
+    shutil.copytree(first.folder, old)
+    (old / "microdata" / "weights.design.json").unlink()
+    manifest = json.loads((old / "publication" / "manifest.json").read_text())
+    del manifest["outputs"]["microdata/weights.design.json"]
+    (old / "publication" / "manifest.json").write_text(json.dumps(manifest))
+    run = read_run(old, "follow_up.runs[0]")
+    with pytest.warns(NonrecoursWarning, match="no design sidecar"):
+        design = run_design(run, lonely_psu="certainty")
+    new = run_design(read_run(first.folder, "follow_up.runs[0]"), lonely_psu="certainty")
+    assert not design.calibration and new.calibration and design.lonely_psu == new.lonely_psu == "certainty"
+    np.testing.assert_allclose(design.weights, new.weights, rtol=1e-15)  # the same weights, 0 for non-respondents

@@ -62,7 +62,7 @@ def test_blank_suppressed_hides_n_df_and_deff():
 def test_min_cell_checked():
     from nonrecours.publication import check_min_cell
     for bad in (0, -1, 1.5, True, "11"):
-        with pytest.raises(OptionError, match="min-cell"):
+        with pytest.raises(OptionError, match="parameter min_cell"):
             check_min_cell(bad)
 
 

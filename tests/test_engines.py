@@ -109,12 +109,12 @@ def test_sql_path_refuses_what_the_in_memory_path_refuses(tmp_path):
             admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS)
         with pytest.raises(InputError, match=r"'ass'.*not found"):
             admin_rates_sql(eng, tmp_path / "mixed.csv", ["cmuc", "ass"])
-        with pytest.raises(OptionError, match="min-cell"):
+        with pytest.raises(OptionError, match="parameter min_cell"):
             admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS, min_cell=0)
         (tmp_path / "x.json").write_text("[]")
         with pytest.raises(OptionError, match="json|JSON"):
             admin_rates_sql(eng, tmp_path / "x.json", RIGHTS)
-    with pytest.raises(OptionError, match="memory-limit"):
+    with pytest.raises(OptionError, match="parameter memory_limit"):
         DuckDBEngine(memory_limit="lots")
 
 
@@ -169,10 +169,10 @@ def _with_ids(tmp_path, dup_rows=()):
 def _refuses_duplicates(eng, tmp_path):
     for source in ("ids.csv", "ids_parts"):
         with pytest.raises(InputError, match=r"recipients file, column 'id': duplicate ids.*found 3 rows share an id"
-                                             r".*--id-col") as err:
+                                             r".*parameter id_col") as err:
             admin_rates_sql(eng, tmp_path / source, RIGHTS)
         assert "SECRET" not in str(err.value)
-    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*--id-col"):  # --id-col names another column
+    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*parameter id_col"):  # --id-col names another column
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="territory")
     with pytest.raises(InputError, match=r"'key'.*not found"):
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="key")

@@ -102,7 +102,7 @@ def test_map_values_states():
     change = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "change": [0.1, 0.02],
                            "ci_low": [0.05, -0.01], "ci_high": [0.15, 0.05]})
     assert list(maps.map_values(change, "change", "cmuc")["state"]) == ["ok", "unreliable"]
-    with pytest.raises(InputError, match="--right"):
+    with pytest.raises(InputError, match="parameter right"):
         maps.map_values(sae, "sae", "acs")
     with pytest.raises(OptionError, match="kind"):
         maps.map_values(sae, "tiles", "cmuc")
@@ -118,7 +118,7 @@ def test_choropleth_png_is_reproducible_svg_and_departement(pop, contours, sae):
     assert svg.startswith(b"<?xml") and b"<svg" in svg
     assert not re.search(rb'href="(https?:|file:|//)', svg)  # nothing fetched from elsewhere
     assert svg != maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg", lang="en")
-    with pytest.raises(InputError, match="--departement"):
+    with pytest.raises(InputError, match="parameter departement"):
         maps.choropleth(v, shapes, kind="sae", right="cmuc", departement="00")
 
 

@@ -166,7 +166,7 @@ def count_territories(recipients: pd.DataFrame, rights: Sequence[str], *, territ
 def _check_rights(rights: Sequence[str]) -> list[str]:
     rights = list(rights)
     if not rights:
-        raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
+        raise OptionError(message("no rights given", where="parameter rights", expected="e.g. cmuc,acs,tpn,tss"))
     return rights
 
 

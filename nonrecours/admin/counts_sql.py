@@ -72,8 +72,8 @@ def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str
                                  found=f"{int(n) - int(n_id)} empty rows"))
     if int(n_distinct) < int(n_id):
         raise InputError(duplicate_ids_message(column, source=source, found=f"{int(n_dup)} rows share an id",
-                                               hint="drop or fix the duplicated rows before counting (--id-col names "
-                                               "the id column; --engine pandas gives their lines)"))
+                                               hint="drop or fix the duplicated rows before counting (parameter id_col "
+                                               "names the id column; the pandas engine gives their lines)"))
 
 
 def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *,

@@ -236,7 +236,7 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
                                   expected="a DuckDBEngine", found=f"a {engine.name or type(engine).__name__} engine",
                                   hint="open one with nonrecours.engines.open_engine('duckdb')"))
     if not (0 < threshold < 1) or not (0 < min_candidate < threshold):
-        raise OptionError(message("invalid thresholds", where="--threshold",
+        raise OptionError(message("invalid thresholds", where="parameter threshold",
                                   expected="0 < min_candidate < threshold < 1", found=f"{min_candidate}, {threshold}"))
     for name, df in (("left", left), ("right", right)):
         check_columns(df, ["rec_id", *_NAME_COLUMNS], role="column", source=f"{name} file")

@@ -134,7 +134,7 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *,
     >>> s.table.loc[s.table["year"] == 1, "status"].tolist()
     ['suppressed', 'suppressed', 'published']
     """
-    check_threshold(min_cell, name="min_cell", where="option --min-cell")
+    check_threshold(min_cell, name="min_cell", where="parameter min_cell")
     if isinstance(counts, Mapping):
         counts = pd.concat([c.assign(year=int(y)) for y, c in counts.items()], ignore_index=True)
     check_columns(counts, ["year", *COUNT_COLUMNS], role="column", source="counts table")

@@ -56,7 +56,7 @@ def open_engine(name: str, *, memory_limit: str | None = None, threads: int | No
         ``k8s://...``); ignored when ``SPARK_REMOTE`` (Spark Connect) is set.
     """
     from .._checks import check_choice
-    check_choice("--engine", name, SQL_ENGINES)
+    check_choice("engine", name, SQL_ENGINES)
     if name == "duckdb":
         from .duckdb import DuckDBEngine
         return DuckDBEngine(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)

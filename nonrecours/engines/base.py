@@ -42,7 +42,7 @@ def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Pa
         if suffix not in _SUFFIXES:
             raise OptionError(message("unsupported file type for a SQL engine", where=f"{option} {str(p)!r}",
                                       expected="a name ending in .csv or .parquet, or a folder of them",
-                                      found=repr(p.suffix or "no suffix"), hint="use --engine pandas for JSON"))
+                                      found=repr(p.suffix or "no suffix"), hint="use the pandas engine for JSON"))
         return p, suffix[1:]
     if p.is_dir():
         found = {s for s in _SUFFIXES if next(p.rglob(f"*{s}"), None) is not None}

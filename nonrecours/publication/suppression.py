@@ -61,7 +61,7 @@ __all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_count
            "one_pattern", "protect_series", "protect_admin_series", "check_min_cell", "ADMIN_COUNTS"]
 
 
-def check_min_cell(min_cell: object, where: str = "option min-cell") -> int:
+def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`
     (:func:`~nonrecours.publication.policy.check_threshold`)."""
     return check_threshold(min_cell, name="min_cell", where=where)

@@ -126,7 +126,7 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
         geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
         crs = str(((data.get("crs") or {}).get("properties") or {}).get("name", "EPSG:4326"))
     except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InputError(message("cannot read the QPV contours", where="--contours",
+        raise InputError(message("cannot read the QPV contours", where=f"contours {str(source)!r}",
                                  expected=f"a GeoJSON FeatureCollection whose features have a {code_field!r} "
                                           "(or 'territory') property", found=type(exc).__name__)) from None
     crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
@@ -207,7 +207,7 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
                                  found="missing " + ", ".join(missing), hint=f"give {VALUE_FILES[kind]} of a run"))
     sub = table[table["right"].astype(str) == right]
     if sub.empty:
-        raise InputError(message("no row for this right", where="--right",
+        raise InputError(message("no row for this right", where="parameter right",
                                  expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
                                  found=repr(right)))
     num = lambda c: pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else \
@@ -334,7 +334,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     if departement is not None:
         geo = geo[geo["departement"] == str(departement)]
         if geo.empty:
-            raise InputError(message("no territory of this département in the contours", where="--departement",
+            raise InputError(message("no territory of this département in the contours", where="parameter departement",
                                      hint="give a département code present in the contours' 'departement' "
                                           "property"))
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))

@@ -108,7 +108,7 @@ TEXT: dict[str, dict[str, str]] = {
 def _check_lang(lang: str) -> str:
     if lang not in TEXT:
         from ..errors import OptionError, message
-        raise OptionError(message("unknown report language", where="option lang", expected="fr or en",
+        raise OptionError(message("unknown report language", where="parameter lang", expected="fr or en",
                                   found=repr(lang)))
     return lang
 

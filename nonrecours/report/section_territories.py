@@ -112,7 +112,7 @@ _MARK = {"unreliable": " †", "suppressed": " ‡"}
 def _text(lang: str) -> Mapping[str, str]:
     if lang not in TEXT:
         from ..errors import OptionError, message
-        raise OptionError(message("unknown report language", where="option lang", expected="fr or en",
+        raise OptionError(message("unknown report language", where="parameter lang", expected="fr or en",
                                   found=repr(lang)))
     return TEXT[lang]
 

@@ -140,14 +140,14 @@ class Sources:
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing and not overwrite:
             raise OutputError(message("output files already exist", where=f"sources folder {str(d)!r}",
-                                      found=f"{len(existing)} files", hint="choose another folder or pass --overwrite"))
+                                      found=f"{len(existing)} files", hint="choose another folder or set parameter overwrite"))
         d.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             if format == "csv":
                 _write_csv(df, paths[name])
             else:
-                write_table(df, paths[name], option="--sources")
-        write_text(self.contours, paths["qpv"], option="--sources")
+                write_table(df, paths[name], option="sources folder")
+        write_text(self.contours, paths["qpv"], option="sources folder")
         return paths
 
 
@@ -162,9 +162,9 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
-        write_table(df, path, option="--sources")
+        write_table(df, path, option="sources folder")
         return
-    p = check_output(path, (), option="--sources")
+    p = check_output(path, (), option="sources folder")
     table = pa.Table.from_pandas(df, preserve_index=False)
 
     def write(tmp: str) -> None:
@@ -175,7 +175,7 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     try:
         _atomic(p, write)
     except pa.ArrowInvalid:  # a value with a comma, quote or line break
-        write_table(df, path, option="--sources")
+        write_table(df, path, option="sources folder")
 
 
 #: Coordinates moved with an address: column, axis of the displacement, scale (metres to degrees), decimals.

@@ -474,7 +474,7 @@ def parse_study(data: dict[str, Any], *, base_dir: str | Path = ".", source: Pat
 def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
     """Call the library's constructor or check ``build``; its error is relabelled with the key ``path``.
 
-    The library's own location (``option bounds``, ``QualityThresholds``) is replaced by the
+    The library's own location (``parameter bounds``, ``QualityThresholds``) is replaced by the
     TOML key path, so that the study file states no rule of its own.
     """
     try:
@@ -482,7 +482,7 @@ def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
     except NonrecoursError as exc:
         text = str(exc)
         head, sep, rest = text.partition(": ")
-        if sep and (head.startswith("option ") or head.isidentifier()):
+        if sep and (head.startswith(("option ", "parameter ")) or head.isidentifier()):
             text = rest
         raise ConfigError(f"{path}: {text}") from None
 

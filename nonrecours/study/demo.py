@@ -170,9 +170,9 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
     """The demo's output folder, checked before any work: a folder (not a file, not the current one or one of
     its parents), empty or, with ``overwrite``, holding only entries a demo writes (``ours(name)``)."""
     folder = Path(out)
-    where = f"--out {str(folder)!r}"
+    where = f"parameter out {str(folder)!r}"
     if not str(out).strip():
-        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
+        raise OutputError(message("empty folder name", where="parameter out", hint="give the demo folder a name"))
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the demo folder is a file", where=where, hint="choose a folder name"))
     if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
@@ -181,10 +181,10 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise OutputError(message("the demo folder is not empty", where=where,
-                                      hint="choose a new folder, or pass --overwrite"))
+                                      hint="choose a new folder, or set parameter overwrite"))
         other = [e for e in folder.iterdir() if not ours(e.name)]
         if other:
-            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
+            raise OutputError(message("the demo folder holds files a demo did not write; parameter overwrite replaces the "
                                       "whole folder", where=where,
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))

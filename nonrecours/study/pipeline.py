@@ -40,6 +40,7 @@ from ..report import render_report
 from ..report.i18n import check_lang
 from ..report.labels import Labels, labels
 from ..report.publication import publication_workbook
+from ..weights.sidecar import sidecar_path
 from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, compute_record, file_record, package_versions
@@ -71,7 +72,8 @@ OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estim
 PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
 #: Every file a run may write, relative to its output folder.
 OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
-    f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK, f"{PUBLICATION}/manifest.json")
+    f"{MICRODATA}/weights.design.json", f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK,
+    f"{PUBLICATION}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -159,11 +161,11 @@ def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> 
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
-                                      hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
+                                      hint="choose a new folder, or set parameter overwrite to replace "
                                            "the files of a previous run"))
         other = [e for e in folder.iterdir() if not _is_run_output(e)]
         if other:
-            raise OutputError(message("the output folder holds files a run did not write; --overwrite replaces "
+            raise OutputError(message("the output folder holds files a run did not write; parameter overwrite replaces "
                                       "the whole folder", where=f"output.folder {str(folder)!r}",
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))
@@ -249,7 +251,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ``sae.csv`` (territorial phase), ``comparison_summary.csv`` (when true
     rates are given), ``report.html``, ``tables.xlsx`` (the publication
     workbook) and ``manifest.json``; in ``microdata/``: ``sample.csv``,
-    ``weights.csv`` and ``comparison.csv`` (true rates per territory).
+    ``weights.csv`` with its design sidecar ``weights.design.json`` (roles, calibration,
+    replicates: :func:`~nonrecours.weights.sidecar.load_weighted_design` rebuilds the
+    calibrated design from both) and ``comparison.csv`` (true rates per territory).
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -261,7 +265,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ['microdata', 'publication']
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
-    lang = check_lang(cfg.report.lang if lang is None else lang, "--lang")
+    lang = check_lang(cfg.report.lang if lang is None else lang, "lang")
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
@@ -319,6 +323,11 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
                                          option="output.folder", inputs=input_paths)
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
+        for name, record in state.get("sidecars", {}).items():  # a weighted table's design, beside it
+            rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
+            if rel in files:
+                side = sidecar_path(rel).as_posix()
+                files[side] = write_json(record, staging / side, option="output.folder", inputs=input_paths)
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))

@@ -208,7 +208,7 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
     if not isinstance(replicates, (int, np.integer)) or replicates < 1:
         from ..errors import OptionError, message
         raise OptionError(message("the number of bootstrap replicates must be a positive integer",
-                                  where="option replicates", found=repr(replicates)))
+                                  where="parameter replicates", found=repr(replicates)))
     workers = check_workers(workers)
     s = fit.in_sample
     mu = fit.X @ fit.coef

@@ -82,7 +82,7 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     check_columns(direct, DIRECT_COLUMNS, role="direct-estimate column", source="direct file")
     check_columns(aux, ["territory", *covariates], role="covariate column", source="territories file")
     if not covariates:
-        raise OptionError(message("no covariates given", where="option covariates",
+        raise OptionError(message("no covariates given", where="parameter covariates",
                                   expected="one or more columns of the territories file"))
     dup = aux["territory"][aux["territory"].duplicated()]
     if len(dup):
@@ -118,8 +118,8 @@ def _check_options(*, method: str, transform: str, variance: str, mse: str | Non
     check_option("mse", mse, FHMSE)
     if transform == "arcsin" and mse != "bootstrap":
         raise OptionError(message("the analytic MSE is on the arcsine scale, not on the rate scale",
-                                  where="option mse", expected="bootstrap with transform arcsin", found=repr(mse),
-                                  hint="use --mse bootstrap"))
+                                  where="parameter mse", expected="bootstrap with transform arcsin", found=repr(mse),
+                                  hint="use parameter mse 'bootstrap'"))
     check_level(level)
     if mse == "bootstrap":
         check_random_state(seed)
@@ -141,12 +141,12 @@ def _check_tables(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     if benchmark is not None:
         check_columns(aux, [c for c in (benchmark, weight) if c != "nation"], role="benchmark column",
                       source="territories file")
-        check_option("benchmark method", benchmark_method, BenchmarkMethod)
+        check_option("benchmark_method", benchmark_method, BenchmarkMethod)
     all_rights = list(pd.unique(direct["right"].astype(str)))
     rights = all_rights if rights is None else list(rights)
     missing = [r for r in rights if r not in all_rights]
     if missing:
-        raise OptionError(message("rights absent from the direct file", where="option rights",
+        raise OptionError(message("rights absent from the direct file", where="parameter rights",
                                   found=name_list(missing), expected="one of " + ", ".join(all_rights)))
     return direct, aux, covariates, rights
 
@@ -221,7 +221,7 @@ def _direct_right(direct: pd.DataFrame, right: str, *, transform: str, variance:
         if bad.any():
             raise InputError(message("sampling variances must be finite and positive", where=f"direct file, {where}, column 'se'",
                                      found=f"{int(bad.sum())} territories missing or <= 0: {name_list(d.loc[bad, 'territory'])}",
-                                     hint="use the GVF smoothing (--variance gvf)"))
+                                     hint="use the GVF smoothing (parameter variance 'gvf')"))
         with np.errstate(divide="ignore", invalid="ignore"):
             Dd = se ** 2 / (4 * q) if transform == "arcsin" else se ** 2
         n_replaced = int(degenerate.sum())

@@ -205,11 +205,11 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
         a = aux.assign(**{territory: aux[territory].astype(str)}).drop_duplicates(territory).set_index(territory)
         missing = sorted(set(terr) - set(a.index))
         if missing:
-            raise InputError(message("territories of the frame have no territory covariates", where="--aux file",
+            raise InputError(message("territories of the frame have no territory covariates", where="parameter aux",
                                      found=f"{len(missing)} absent: {name_list(missing)}"))
         Z = a.loc[terr, aux_covariates].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         if not np.isfinite(Z).all():
-            raise InputError(message("missing or non-numeric territory covariates", where="--aux file",
+            raise InputError(message("missing or non-numeric territory covariates", where="parameter aux",
                                      found=f"columns {name_list([c for c, b in zip(aux_covariates, ~np.isfinite(Z).all(0)) if b])}"))
         for j, c in enumerate(aux_covariates):
             cols.append(Z[cell_terr, j])
@@ -353,12 +353,12 @@ def _check_options(*, mse: str, sigma_method: str, interval: str, workers: int, 
     check_level(level)
     if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
         raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
-                                  where="option nagq", found=repr(nagq)))
+                                  where="parameter nagq", found=repr(nagq)))
     rng = None
     if mse == "bootstrap":
         rng = check_random_state(seed)
         if not isinstance(replicates, (int, np.integer)) or replicates < 2:
-            raise OptionError(message("the bootstrap needs at least 2 replicates", where="option replicates",
+            raise OptionError(message("the bootstrap needs at least 2 replicates", where="parameter replicates",
                                       found=repr(replicates)))
     return mse, sigma_method, interval, workers, rng
 
@@ -369,16 +369,16 @@ def _check_tables(sample: pd.DataFrame, frame: pd.DataFrame, aux: pd.DataFrame |
     """Check the rights given and the columns of the sample, the frame and the territories file; return the
     response column, None when the sample has none (every row is then a respondent)."""
     if not rights:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+        raise OptionError(message("no right given", where="parameter rights", expected="one or more right columns"))
     if responded is not None and responded not in sample.columns:
         responded = None
     check_columns(sample, [territory, *covariates, *rights, weight], role="column", source="sample")
     check_columns(frame, [territory, *covariates, *rights], role="column", source="frame")
     if aux_covariates:
         if aux is None:
-            raise OptionError(message("territory covariates need a territories file", where="option aux",
-                                      hint="pass --aux territories.csv"))
-        check_columns(aux, [territory, *aux_covariates], role="covariate column", source="--aux file")
+            raise OptionError(message("territory covariates need a territories file", where="parameter aux",
+                                      hint="give the territories' table (parameter aux)"))
+        check_columns(aux, [territory, *aux_covariates], role="covariate column", source="the territories' table (parameter aux)")
     return responded
 
 

@@ -99,7 +99,7 @@ class ValidationResult:
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise OptionError(message(f"{name} must be an integer >= {minimum}", where=f"option --{name}",
+        raise OptionError(message(f"{name} must be an integer >= {minimum}", where=f"parameter {name}",
                                   found=repr(value)))
     return int(value)
 
@@ -347,39 +347,39 @@ def _check_options(population, *, design, n, replications, seed, rights, ci, lev
     ``gap`` among the levels brings ``qpv`` (the gap is estimated from the QPV / non-QPV rates); rights and strata
     default to the four rights and the design's :data:`DEFAULT_STRATA`.
     """
-    check_option("--design", design, ValidationDesign)
+    check_option("design", design, ValidationDesign)
     n = _check_int(n, "n", 2)
     replications = _check_int(replications, "replications", 2)
-    n_psu = _check_int(n_psu, "n-psu", 2)
+    n_psu = _check_int(n_psu, "n_psu", 2)
     workers = check_workers(workers)
     rngs = spawn(seed, replications)
-    methods = tuple(dict.fromkeys(check_option("--ci", m, EstimateCI) for m in ci))
+    methods = tuple(dict.fromkeys(check_option("ci", m, EstimateCI) for m in ci))
     if not methods:
-        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
-    bands = [_check_int(b, "n-bands", 1) for b in n_bands]
+        raise OptionError(message("no CI method given", where="parameter ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
+    bands = [_check_int(b, "n_bands", 1) for b in n_bands]
     if bands != sorted(set(bands)):
-        raise OptionError(message("the respondent bands must be increasing lower ends", where="option --n-bands",
+        raise OptionError(message("the respondent bands must be increasing lower ends", where="parameter n_bands",
                                   found=repr(list(n_bands)), hint="e.g. 1,5,11,30"))
-    check_option("--df", df, DFRule)
-    check_level(level, "--level")
-    levels = tuple(dict.fromkeys(check_option("--levels", lv, ValidationLevel) for lv in levels))
+    check_option("df", df, DFRule)
+    check_level(level, "level")
+    levels = tuple(dict.fromkeys(check_option("levels", lv, ValidationLevel) for lv in levels))
     if "gap" in levels and "qpv" not in levels:
         levels = tuple(lv for lv in choices(ValidationLevel) if lv in levels + ("qpv",))
-    sae_methods = tuple(dict.fromkeys(check_choice("--sae-methods", m, SAE_METHODS) for m in sae_methods))
-    check_choice("--allocation", allocation, ("proportional", "power"))
+    sae_methods = tuple(dict.fromkeys(check_choice("sae_methods", m, SAE_METHODS) for m in sae_methods))
+    check_choice("allocation", allocation, ("proportional", "power"))
     if sae and not sae_methods:
-        raise OptionError(message("no small-area estimator given", where="option --sae-methods",
+        raise OptionError(message("no small-area estimator given", where="parameter sae_methods",
                                   expected="one or more of " + ", ".join(SAE_METHODS)))
-    pps = tuple(dict.fromkeys(check_option("--pps", m, PPSMethod) for m in pps))
+    pps = tuple(dict.fromkeys(check_option("pps", m, PPSMethod) for m in pps))
     if pps and design != "two-stage":
-        raise OptionError(message("PPS variances apply to the two-stage design", where="option --pps",
-                                  found=f"design {design}", hint="add --design two-stage"))
+        raise OptionError(message("PPS variances apply to the two-stage design", where="parameter pps",
+                                  found=f"design {design}", hint="set parameter design to 'two-stage'"))
     pps_levels = tuple(lv for lv in ("national", "qpv") if lv in levels)
     if pps and not pps_levels:
-        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="option --pps",
+        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="parameter pps",
                                   hint="add national or qpv to the levels"))
     if sae and "territory" not in levels:
-        raise OptionError(message("small-area estimates need the territory level", where="option --sae",
+        raise OptionError(message("small-area estimates need the territory level", where="parameter sae",
                                   hint="add territory to the levels"))
     rec = population.recipients
     rights = list(rights) if rights else ["cmuc", "acs", "tpn", "tss"]
@@ -388,7 +388,7 @@ def _check_options(population, *, design, n, replications, seed, rights, ci, lev
     check_columns(rec, strata, role="stratum column", source="the population")
     if design == "two-stage" and "territory" in strata:
         raise OptionError(message("territories are the PSUs of the two-stage design, not strata",
-                                  where="option --strata", hint="use strata that contain territories, e.g. is_qpv"))
+                                  where="parameter strata", hint="use strata that contain territories, e.g. is_qpv"))
     return _Options(design=design, n=n, replications=replications, n_psu=n_psu, workers=workers, rngs=rngs,
                     methods=methods, bands=bands, level=level, df=df, levels=levels, sae=sae, sae_methods=sae_methods,
                     allocation=allocation, pps=pps, pps_levels=pps_levels, rights=rights, strata=strata)

@@ -5,11 +5,12 @@ Reference values: ``tests/reference/borrow_reference.json``, made by ``tests/ref
 wrote to ``tests/reference/borrow/`` (36 territories on a 6 x 6 grid x 4 years x 3 rights, full sampling
 covariances, rook neighbours). msae's ``signif(..., 5)`` rounding was masked, so its values are unrounded.
 
-Tolerance: ``RTOL = 1e-6`` relative. The anchors were run at PRECISION 1e-12 and our fits at 1e-10; the
-closed forms given the variance parameters agree to about 1e-12 (sae's and msae's fits: measured worst
-1e-10 on rho, 3e-12 on the EBLUPs and MSEs). sae2's Fisher scoring stalls in its line search near the
-optimum and stops about 1e-8 short of the root (its score there is 1e-9 relative, ours 1e-11), so its
-values agree to about 1e-7 (measured worst 7e-8): 1e-6 leaves a margin of ten over the worst anchor.
+Tolerance: ``RTOL = 1e-6`` relative. The anchors were run at PRECISION 1e-12 and our fits to a Newton step
+below 1e-10. Measured worst relative differences: sae (eblupSFH/mseSFH, REML and ML) 2e-13 on the
+parameters, 1e-13 on the MSEs; msae (MFH1, MFH2) 6e-14 on the parameters, 4e-14 on the MSEs. sae2's
+Fisher scoring stalls in its line search near the optimum ("no detected gain") and stops about 1e-8 short
+of the root (its score there is 1e-9 relative, ours 1e-11), so eblupRY agrees to 7e-8 on the variance
+parameters, 2e-9 on the EBLUPs and 9e-9 on the MSEs: 1e-6 leaves a margin of ten over the worst anchor.
 """
 
 from __future__ import annotations

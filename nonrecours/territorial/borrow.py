@@ -28,7 +28,7 @@ from .._checks import check_choice
 from ..errors import ConvergenceError, InputError, message
 from .fay_herriot import _check_design
 
-__all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "block_mse", "out_of_sample", "METHODS"]
+__all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "inverse_information", "block_mse", "out_of_sample", "METHODS"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -305,10 +305,8 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
             steps.append(F[np.ix_(free, free)])
         new, st_new, obj_new = theta, st, obj
         for info in steps:
-            try:
-                d = np.linalg.solve(info, s[free])
-            except np.linalg.LinAlgError:
-                continue
+            # least squares: a direction the data do not inform (rho when sigma2_u = 0) gets no step
+            d = np.linalg.lstsq(info, s[free], rcond=1e-12)[0]
             step = np.zeros_like(theta)
             step[free] = d
             t = 1.0
@@ -352,6 +350,24 @@ def information(fit: BlockFit, dG: np.ndarray, method: str) -> np.ndarray:
     return _score_info(st, fit.X, dG, method)[1]
 
 
+def inverse_information(fit: BlockFit, info: np.ndarray | None = None) -> np.ndarray:
+    """:math:`\\bar V`, the inverse of the information of the parameters off their bounds (0 for the others).
+
+    A parameter that ended on a bound is taken as known (its row and column of :math:`\\bar V` are 0), and a
+    direction the information does not determine (the autocorrelation once its variance is 0) is dropped by
+    a pseudo-inverse of the information scaled to unit diagonal.
+    """
+    F = fit.info if info is None else info
+    free = np.array([n not in fit.at_bound for n in fit.names])
+    Vbar = np.zeros_like(F)
+    idx = np.flatnonzero(free)
+    if idx.size:
+        sub = F[np.ix_(idx, idx)]
+        d = np.sqrt(np.clip(np.diag(sub), np.finfo(float).tiny, None))
+        Vbar[np.ix_(idx, idx)] = np.linalg.pinv(sub / np.outer(d, d), rcond=1e-10, hermitian=True) / np.outer(d, d)
+    return Vbar
+
+
 def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The components :math:`g_1, g_2, g_3` of the analytic MSE of every EBLUP, each of shape (m, k).
@@ -380,7 +396,9 @@ def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
     where row :math:`j` of :math:`L_a` is :math:`e_a^\\top(A_jW_d - GW_dA_jW_d)`, the derivative of the
     BLUP weights :math:`e_a^\\top GW_d` in :math:`\\theta_j` (Prasad & Rao 1990; Das, Jiang & Rao 2004;
     Rao & Molina 2015, section 8.3; as in ``sae2``'s ``eblupRY``, ``msae``'s ``eblupMFH*`` and ``sae``'s
-    ``mseSFH``). The MSE estimator is :math:`g_1 + g_2 + 2g_3` (REML).
+    ``mseSFH``). The MSE estimator is :math:`g_1 + g_2 + 2g_3` (REML). A parameter on a bound is taken as
+    known in :math:`g_3` (:func:`inverse_information`); the anchors keep theirs just inside the bound, so
+    that there they differ.
     """
     G, W, X, Q = fit.G, fit.Vinv, fit.X, fit.coef_cov
     GW = G[None] @ W
@@ -391,7 +409,7 @@ def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
     L = AW - GW[:, None] @ AW                                   # (m, q, k, k)
     V = fit.R + G[None]
     LV = L @ V[:, None]
-    Vbar = np.linalg.inv(fit.info if info is None else info)
+    Vbar = inverse_information(fit, info)
     g3 = np.einsum("ij,dial,djal->da", Vbar, LV, L)
     return g1, g2, g3
 

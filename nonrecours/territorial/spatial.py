@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, check_area_inputs, check_method, fit_blocks, information
+from .borrow import BorrowFit, block_mse, check_area_inputs, check_method, fit_blocks, information, inverse_information
 
 __all__ = ["SARCovariance", "row_standardise", "fit_spatial_fh"]
 
@@ -166,7 +166,7 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     CdRC = C @ dR @ C
     G_sr = -CdRC
     G_rr = 2.0 * sigma2 * (CdRC @ dR @ C - C @ cov.WtW @ C)
-    Vbar = np.linalg.inv(info)
+    Vbar = inverse_information(fit, info)
     PsiVi = D[:, None] * fit.Vinv[0]
     inner = G_sr * (Vbar[0, 1] + Vbar[1, 0]) + G_rr * Vbar[1, 1]
     g4 = 0.5 * np.sum((PsiVi @ inner) * PsiVi, axis=1)

@@ -86,6 +86,17 @@ def test_multivariate_without_links_is_univariate_fay_herriot():
         np.testing.assert_allclose(eblup[:, k], uni.eblup, rtol=1e-8)
         np.testing.assert_allclose(g1[:, k], mse.g1, rtol=1e-8)
         np.testing.assert_allclose(g2[:, k], mse.g2, rtol=1e-7)
+        np.testing.assert_allclose(fit.gamma.reshape(m, r)[:, k], uni.gamma, rtol=1e-8)
+    # territories out of the sample: the regression, with the model variance and the coefficients' variance
+    out = np.zeros(m, bool)
+    out[:4] = True
+    y_out, S_out = y.copy(), S.copy()
+    y_out[out], S_out[out] = np.nan, np.nan
+    part = fit_multivariate(y_out, S_out, X, model="mfh1", in_sample=~out)
+    rows = np.repeat(out, r)
+    np.testing.assert_array_equal(part.eblup[rows], part.synthetic[rows])
+    np.testing.assert_allclose(part.mse[rows], np.tile(part.theta, 4) + part.g2[rows], rtol=1e-12)
+    assert not part.in_sample[rows].any() and (part.gamma[rows] == 0).all()
 
 
 def test_spatial_fit_does_not_depend_on_the_order_of_territories():

@@ -145,6 +145,11 @@ class BlockFit:
         """The variance parameters by name."""
         return {k: float(v) for k, v in zip(self.names, self.theta)}
 
+    @property
+    def gamma(self) -> np.ndarray:
+        """Weight of each direct estimate in its own EBLUP: the diagonal of :math:`GV_d^{-1}`, shape (m, k)."""
+        return np.einsum("ij,dji->di", self.G, self.Vinv)
+
 
 @dataclass(frozen=True, eq=False)
 class _State:
@@ -280,7 +285,7 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     interior maximum all reach the same root, but Fisher scoring can circle a maximum without reaching it
     (few territories, a spatial correlation near 1), where Newton's steps converge quadratically.
     """
-    m, k, p = X.shape
+    m, k, _ = X.shape
     lower, upper = np.asarray(model.lower, float), np.asarray(model.upper, float)
     scale = np.where(model.variance, float(np.median(np.diagonal(R, axis1=1, axis2=2))), 1.0)
     theta = np.clip(np.asarray(start, float), lower, upper)
@@ -443,6 +448,9 @@ class BorrowFit:
     in_sample : ndarray of bool
     direct, eblup, synthetic : ndarray
         Direct estimate (NaN out of sample), EBLUP (the synthetic value out of sample) and :math:`x^\\top\\hat\\beta`.
+    gamma : ndarray
+        Weight of the territory's own direct estimate in its EBLUP, :math:`(\\hat G\\hat V_d^{-1})_{aa}` (the
+        Fay–Herriot :math:`\\hat\\gamma_d` when nothing is borrowed; 0 out of sample).
     mse, g1, g2, g3, g4 : ndarray
         Analytic MSE and its components (``g4`` the model's extra term, 0 where it has none).
     names : tuple of str
@@ -466,6 +474,7 @@ class BorrowFit:
     direct: np.ndarray
     eblup: np.ndarray
     synthetic: np.ndarray
+    gamma: np.ndarray
     mse: np.ndarray
     g1: np.ndarray
     g2: np.ndarray
@@ -491,7 +500,8 @@ class BorrowFit:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per area and component: ``area``, ``component``, ``in_sample``, ``direct``, ``eblup``,
-        ``synthetic``, ``mse``, ``g1``..``g4``."""
+        ``synthetic``, ``gamma``, ``mse``, ``g1``..``g4``."""
         return pd.DataFrame({"area": self.area, "component": self.component, "in_sample": self.in_sample,
-                             "direct": self.direct, "eblup": self.eblup, "synthetic": self.synthetic, "mse": self.mse,
+                             "direct": self.direct, "eblup": self.eblup, "synthetic": self.synthetic,
+                             "gamma": self.gamma, "mse": self.mse,
                              "g1": self.g1, "g2": self.g2, "g3": self.g3, "g4": self.g4})

@@ -147,9 +147,9 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
     d0 = float(np.median(np.diagonal(S[s], axis1=1, axis2=2)))
     fit = fit_blocks(y[s], X[s], S[s], model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, tol=tol, where=where)
     g1, g2, g3 = (np.zeros((m, T)) for _ in range(3))
-    eblup, synth = np.empty((m, T)), np.empty((m, T))
+    eblup, synth, gamma = np.empty((m, T)), np.empty((m, T)), np.zeros((m, T))
     g1[s], g2[s], g3[s] = block_mse(fit, model.derivatives(fit.theta))
-    eblup[s], synth[s] = fit.eblup, fit.synthetic
+    eblup[s], synth[s], gamma[s] = fit.eblup, fit.synthetic, fit.gamma
     if (~s).any():
         synth[~s], g1[~s], g2[~s] = out_of_sample(fit, X[~s])
         eblup[~s] = synth[~s]
@@ -157,7 +157,7 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     return BorrowFit(model="rao-yu", method=method, area=np.repeat(area, T), component=np.tile(times.astype(str), m),
                      in_sample=np.repeat(s, T), direct=direct.ravel(), eblup=eblup.ravel(), synthetic=synth.ravel(),
-                     mse=(g1 + g2 + 2.0 * g3).ravel(), g1=g1.ravel(), g2=g2.ravel(), g3=g3.ravel(),
+                     gamma=gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(), g1=g1.ravel(), g2=g2.ravel(), g3=g3.ravel(),
                      g4=np.zeros(m * T), names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
                      coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,
                      at_bound=fit.at_bound)

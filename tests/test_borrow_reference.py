@@ -78,7 +78,8 @@ def test_spatial_matches_sae_mseSFH(tables, case):
     A = np.zeros((len(territories),) * 2)
     A[nb.territory_a.map(pos), nb.territory_b.map(pos)] = 1.0
     y, X = _columns(direct, territories, [(r["right"], r["year"])])
-    vardir = direct[(direct.right == r["right"]) & (direct.year == r["year"])].set_index("territory").loc[territories, "vardir"]
+    one = direct[(direct.right == r["right"]) & (direct.year == r["year"])]
+    vardir = one.set_index("territory").loc[territories, "vardir"]
     fit = fit_spatial_fh(y[:, 0], vardir, X[:, 0], row_standardise(A), method=r["method"].lower(), area=territories)
     _close(fit.params["sigma2"], r["refvar"], "refvar")
     _close(fit.params["rho"], r["spatialcorr"], "spatialcorr")

@@ -28,7 +28,8 @@ from .._checks import check_choice
 from ..errors import ConvergenceError, InputError, message
 from .fay_herriot import _check_design
 
-__all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "inverse_information", "block_mse", "out_of_sample", "METHODS"]
+__all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "inverse_information", "block_mse",
+           "out_of_sample", "METHODS"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -48,7 +49,8 @@ def check_area_inputs(y, vardir, X, names, where: str) -> tuple[np.ndarray, np.n
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or len(X) != len(y) or len(D) != len(y):
         raise InputError(message("the direct estimates, sampling variances and covariates do not match", where=where,
-                                 expected=f"{len(y)} rows each", found=f"{len(D)} variances, covariates of shape {X.shape}"))
+                                 expected=f"{len(y)} rows each",
+                                 found=f"{len(D)} variances, covariates of shape {X.shape}"))
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     _check_design(y, D, X, names, where)
     return y, D, X, names
@@ -204,7 +206,8 @@ def _score_info(st: _State, X: np.ndarray, dG: np.ndarray, method: str) -> tuple
     :math:`F_{ij} = \\frac12\\mathrm{tr}(PA_iPA_j)`; ML the same with :math:`V^{-1}` in the traces.
     The traces of :math:`P` are expanded over the blocks:
     :math:`\\mathrm{tr}(PA) = \\sum_d \\mathrm{tr}(W_dA) - \\mathrm{tr}(QC_A)`,
-    :math:`\\mathrm{tr}(PA_iPA_j) = \\sum_d\\mathrm{tr}(W_dA_iW_dA_j) - 2\\,\\mathrm{tr}(QE_{ij}) + \\mathrm{tr}(QC_iQC_j)`,
+    :math:`\\mathrm{tr}(PA_iPA_j) = \\sum_d\\mathrm{tr}(W_dA_iW_dA_j) - 2\\,\\mathrm{tr}(QE_{ij})
+    + \\mathrm{tr}(QC_iQC_j)`,
     :math:`C_i = \\sum_d X_d^\\top W_dA_iW_dX_d`, :math:`E_{ij} = \\sum_d X_d^\\top W_dA_iW_dA_jW_dX_d`.
     """
     W, WX, Q = st.W, st.WX, st.Q
@@ -292,7 +295,8 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     st = _state(y, X, R, model.matrix(theta))
     if st is None:
         raise InputError(message("the covariance of the direct estimates is not positive definite", where=where,
-                                 hint="check the sampling covariances (each territory's matrix must be positive definite)"))
+                                 hint="check the sampling covariances (each territory's matrix must be positive "
+                                      "definite)"))
     obj = st.restricted(method)
     def score(th: np.ndarray) -> np.ndarray | None:
         st_ = _state(y, X, R, model.matrix(th))
@@ -332,7 +336,8 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
             break
     else:
         raise ConvergenceError(message("the variance parameters did not converge", where=where,
-                                       expected=f"a change below {tol:g}", found=f"still moving after {max_iter} iterations",
+                                       expected=f"a change below {tol:g}",
+                                       found=f"still moving after {max_iter} iterations",
                                        hint="use a simpler model or check the direct estimates"))
     _, F = _score_info(st, X, model.derivatives(theta), method)
     G = st.G

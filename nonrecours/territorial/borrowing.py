@@ -179,13 +179,15 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
     if time:
         t = pd.to_numeric(d[time], errors="coerce")
         if t.isna().any() or (t != np.round(t)).any():
-            raise InputError(message("the time column must hold whole numbers (years)", where=f"direct file, column {time!r}",
+            raise InputError(message("the time column must hold whole numbers (years)",
+                                     where=f"direct file, column {time!r}",
                                      found=f"{int(t.isna().sum())} missing or non-numeric"))
         d[time] = t.astype(int)
     key = ["territory", *([time] if time else []), "right"]
     dup = d.duplicated(key)
     if dup.any():
-        raise InputError(message(f"{' x '.join(key)} listed twice", where="direct file", found=f"{int(dup.sum())} rows"))
+        raise InputError(message(f"{' x '.join(key)} listed twice", where="direct file",
+                                 found=f"{int(dup.sum())} rows"))
     all_rights = list(pd.unique(d["right"]))
     rights = all_rights if rights is None else list(rights)
     missing = [r for r in rights if r not in all_rights]
@@ -235,7 +237,8 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
     bad = np.isfinite(y) & ~(np.isfinite(D) & (D > 0))
     if bad.any():
         raise InputError(message("sampling variances must be finite and positive", where="direct file, column 'se'",
-                                 found=f"{int(bad.sum())} rows missing or <= 0", hint="drop those rows or give their se"))
+                                 found=f"{int(bad.sum())} rows missing or <= 0",
+                                 hint="drop those rows or give their se"))
     cov = None
     if covariances is not None:
         c = read_covariances(covariances, time=time)
@@ -443,7 +446,8 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
         frames.append(pd.DataFrame({
             "territory": data.territories[ti], "year": data.years[yi], "right": np.asarray(data.rights)[ri],
             "direct": data.y[ti, yi, ri], "se_direct": data.se[ti, yi, ri], "eblup": est, "mse": fit.mse,
-            "rmse": np.sqrt(fit.mse), "ci_low": np.clip(fit.eblup - half, 0, 1), "ci_high": np.clip(fit.eblup + half, 0, 1),
+            "rmse": np.sqrt(fit.mse), "ci_low": np.clip(fit.eblup - half, 0, 1),
+            "ci_high": np.clip(fit.eblup + half, 0, 1),
             "gamma": fit.gamma, "synthetic": np.clip(fit.synthetic, 0, 1),
             "n": pd.array(np.nan_to_num(data.n[ti, yi, ri]), dtype="Int64"), "in_sample": fit.in_sample,
             "_order": (ri * len(data.years) + yi) * len(data.territories) + ti}))

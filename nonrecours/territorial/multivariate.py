@@ -83,7 +83,7 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
 
     Notes
     -----
-    REML by Fisher scoring (:func:`~.borrow.fit_blocks`); EBLUP :math:`X_d\\hat\\beta + \\hat G\\hat V_d^{-1}(y_d - X_d\\hat\\beta)`,
+    REML (:func:`~.borrow.fit_blocks`); EBLUP :math:`X_d\\hat\\beta + \\hat G\\hat V_d^{-1}(y_d - X_d\\hat\\beta)`,
     MSE :math:`g_1 + g_2 + 2g_3` (:func:`~.borrow.block_mse`; Benavent & Morales 2016, section 4), as
     ``msae`` computes them. ``msae`` rounds its outputs to 5 significant digits; these are not rounded.
     ``mfh2`` keeps :math:`\\rho` in [-0.999, 0.999].

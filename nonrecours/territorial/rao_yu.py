@@ -29,7 +29,8 @@ class ARCovariance:
 
     :math:`G = \\sigma_u^2\\Gamma(\\rho) + \\sigma_v^2 J`, :math:`\\Gamma_{st} = \\rho^{|t_s-t_t|}/(1-\\rho^2)` (the
     stationary AR(1) with innovation variance :math:`\\sigma_u^2`), :math:`J` the matrix of ones.
-    :math:`\\partial\\Gamma_{st}/\\partial\\rho = h\\rho^{h-1}/(1-\\rho^2) + 2\\rho^{h+1}/(1-\\rho^2)^2`, :math:`h = |t_s-t_t|`.
+    :math:`\\partial\\Gamma_{st}/\\partial\\rho = h\\rho^{h-1}/(1-\\rho^2) + 2\\rho^{h+1}/(1-\\rho^2)^2`,
+    :math:`h = |t_s-t_t|`.
 
     Parameters
     ----------

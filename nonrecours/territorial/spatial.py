@@ -118,7 +118,8 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
 
     Notes
     -----
-    EBLUP: :math:`\\hat\\theta = X\\hat\\beta + \\hat G\\hat V^{-1}(y - X\\hat\\beta)`, :math:`V = G + \\mathrm{diag}(D)`.
+    EBLUP: :math:`\\hat\\theta = X\\hat\\beta + \\hat G\\hat V^{-1}(y - X\\hat\\beta)`,
+    :math:`V = G + \\mathrm{diag}(D)`.
     MSE (Pratesi & Salvati 2008; Molina, Salvati & Pratesi 2009, eq. 2.5; ``mseSFH``):
     :math:`g_1 + g_2 + 2g_3 - g_4` with :math:`g_1, g_2, g_3` as in :func:`~.borrow.block_mse` and
     Singh, Shukla & Kundu's (2005) bias term
@@ -181,7 +182,8 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
                          for A in dG])
         mse = mse - b @ grad
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
-    return BorrowFit(model="spatial", method=method, area=area, component=np.full(m, "", dtype=object).astype(str),
+    return BorrowFit(model="spatial", method=method, area=area,
+                     component=np.full(m, "", dtype=object).astype(str),
                      in_sample=np.ones(m, bool), direct=y, eblup=fit.eblup[0], synthetic=fit.synthetic[0], gamma=fit.gamma[0], mse=mse,
                      g1=g1, g2=g2, g3=g3, g4=g4, names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
                      coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,

@@ -202,7 +202,7 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
     by_year = bool(time) and time in a.columns
     if by_year:
         a[time] = pd.to_numeric(a[time], errors="coerce")
-    akey = ["territory", time] if by_year else ["territory"]
+    akey = ["territory", str(time)] if by_year else ["territory"]
     if a.duplicated(akey).any():
         raise InputError(message(f"{' x '.join(akey)} listed twice", where="territories file",
                                  found=f"{int(a.duplicated(akey).sum())} rows"))
@@ -332,6 +332,7 @@ def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: 
     fit = fit_fay_herriot(data.y[s, t, r], data.D[s, t, r], X[s], method=method, X_out=X[~s],
                           area=data.territories[s], area_out=data.territories[~s], names=data.names, where=where)
     res = analytic_mse(fit)
+    assert res.g1 is not None and res.g2 is not None and res.g3 is not None  # analytic: its components
     k = len(fit.area)
     info = np.array([[1.0 / fit.model_variance_se ** 2]])  # REML, ML: se = sqrt(2 / sum (A + D)^-2)
     return BorrowFit(model="fh", method=method, area=fit.area, component=np.full(k, "", dtype=object).astype(str),
@@ -347,6 +348,7 @@ def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str
     row-standardised); the others get the regression, with MSE :math:`\\hat\\sigma^2\\bar c + x^\\top Qx`,
     :math:`\\bar c` the mean of :math:`\\mathrm{diag}\\,C(\\hat\\rho)` over the fitted territories."""
     X = data.X[:, t, :]
+    assert data.neighbours is not None  # checked with the options
     W = row_standardise(data.neighbours[np.ix_(s, s)], where=f"neighbours file, {where}")
     fit = fit_spatial_fh(data.y[s, t, r], data.D[s, t, r], X[s], W, method=method, area=data.territories[s],
                          names=data.names, where=where)

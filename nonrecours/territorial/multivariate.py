@@ -33,7 +33,7 @@ class DiagonalCovariance:
     """:math:`G = \\mathrm{diag}(\\sigma_1^2, \\dots, \\sigma_r^2)`: independent effects, one variance per variable."""
 
     def __init__(self, r: int) -> None:
-        self.names = tuple(f"sigma2_{k + 1}" for k in range(r))
+        self.names: tuple[str, ...] = tuple(f"sigma2_{k + 1}" for k in range(r))
         self.variance = np.ones(r, bool)
         self.lower = np.zeros(r)
         self.upper = np.full(r, np.inf)
@@ -121,6 +121,7 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
     for k in range(r):
         Xb[:, k, k * p:(k + 1) * p] = Xv[:, k, :]
     med = np.median(np.diagonal(S[s], axis1=1, axis2=2), axis=0)
+    cov_model: DiagonalCovariance | ARCovariance
     if model == "mfh1":
         cov_model = DiagonalCovariance(r)
         start = med  # msae's starting values

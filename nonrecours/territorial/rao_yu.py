@@ -45,6 +45,7 @@ class ARCovariance:
         t = np.asarray(times, dtype=float)
         self.h = np.abs(t[:, None] - t[None, :])
         self.common = common
+        self.names: tuple[str, ...]
         if common:
             self.names = ("sigma2_u", "sigma2_v", "rho")
             self.variance = np.array([True, True, False])

@@ -57,7 +57,7 @@ class SARCovariance:
     :math:`\\partial G/\\partial\\rho = -\\sigma^2 C\\,(2\\rho W^\\top W - W - W^\\top)\\,C`.
     """
 
-    names = ("sigma2", "rho")
+    names: tuple[str, ...] = ("sigma2", "rho")
     variance = np.array([True, False])
 
     def __init__(self, W: np.ndarray) -> None:

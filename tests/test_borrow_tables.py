@@ -80,17 +80,23 @@ def test_covariances_in_either_order_or_both(files):
     assert not np.allclose(plain.table["eblup"], one.table["eblup"])  # the covariances are used
 
 
-def test_a_territory_without_sample_is_predicted_and_a_partial_one_refused(files):
+def test_territories_without_sample_or_with_some_years_are_predicted(files):
     direct, aux, cov, _ = files
     gone = direct[direct["territory"] != "T07"]
     res = fit_borrowing(gone, aux, ["x1", "x2"], model="rao-yu", time="year", covariances=cov, rights=["rsa"])
     t07 = res.table[res.table["territory"] == "T07"]
     assert len(t07) == 4 and not t07["in_sample"].any() and t07["direct"].isna().all()
     np.testing.assert_allclose(t07["eblup"], t07["synthetic"])
-    assert (res.models["n_predicted"] == 1).all() and (res.models["m"] == 35).all()
+    assert (res.models["n_predicted"] == 4).all() and (res.models["m"] == 35).all()
     partial = direct[~((direct["territory"] == "T07") & (direct["year"] == 2016))]
-    with pytest.raises(InputError, match="some years only"):
-        fit_borrowing(partial, aux, ["x1", "x2"], model="rao-yu", time="year", rights=["rsa"])
+    res = fit_borrowing(partial, aux, ["x1", "x2"], model="rao-yu", time="year", covariances=cov, rights=["rsa"])
+    t07_gone = t07.set_index("year")
+    t07 = res.table[res.table["territory"] == "T07"].set_index("year")
+    assert t07["in_sample"].tolist() == [True, False, True, True]
+    assert t07.loc[2016, "eblup"] != t07.loc[2016, "synthetic"]  # borrowed from T07's other years
+    # no direct estimate that year: less precise than T07's other years, more than without any year
+    assert t07.loc[[2015, 2017, 2018], "mse"].max() < t07.loc[2016, "mse"] < t07_gone.loc[2016, "mse"]
+    assert (res.models["m"] == 36).all() and (res.models["n_predicted"] == 1).all()
 
 
 def test_fh_model_is_the_univariate_fay_herriot_of_fit_territories(files):

@@ -29,7 +29,7 @@ from ..errors import ConvergenceError, InputError, message
 from .fay_herriot import _check_design
 
 __all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "inverse_information", "block_mse",
-           "out_of_sample", "METHODS"]
+           "observed_blocks", "METHODS"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -54,6 +54,23 @@ def check_area_inputs(y, vardir, X, names, where: str) -> tuple[np.ndarray, np.n
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     _check_design(y, D, X, names, where)
     return y, D, X, names
+
+
+def observed_blocks(y: np.ndarray, X: np.ndarray, S: np.ndarray, in_sample, names: tuple[str, ...], where: str
+                    ) -> np.ndarray:
+    """The components with a direct estimate (finite ``y``, in a territory of ``in_sample``), checked: the
+    model's design on them (:func:`~.fay_herriot._check_design`), their covariances, every covariate."""
+    m, k, p = X.shape
+    obs = np.isfinite(y)
+    if in_sample is not None:
+        obs &= np.asarray(in_sample, dtype=bool)[:, None]
+    _check_design(y[obs], np.diagonal(S, axis1=1, axis2=2)[obs], X[obs], names, where)
+    rows = obs.any(axis=1)
+    both = obs[rows, :, None] & obs[rows, None, :]
+    check_covariances(np.where(both, S[rows], 0.0) + (~obs[rows])[:, :, None] * np.eye(k), where)
+    if not np.isfinite(X).all():
+        raise InputError(message("missing covariate values", where=where))
+    return obs
 
 
 def check_covariances(S: np.ndarray, where: str) -> None:
@@ -120,6 +137,8 @@ class BlockFit:
     iterations : int
     at_bound : tuple of str
         Parameters that ended on a bound.
+    observed : ndarray of bool, shape (m, k), or None
+        Components with a direct estimate (None: all).
     """
 
     method: str
@@ -138,9 +157,15 @@ class BlockFit:
     loglike: float
     iterations: int
     at_bound: tuple[str, ...]
+    observed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         freeze_arrays(self)
+
+    @property
+    def both(self) -> np.ndarray | None:
+        """True where both components of an entry of :math:`V_d` are observed (None: all are)."""
+        return None if self.observed is None else self.observed[:, :, None] & self.observed[:, None, :]
 
     @property
     def params(self) -> dict[str, float]:
@@ -173,16 +198,27 @@ class _State:
         return ll - 0.5 * self.logdet_XWX if method == "reml" else ll
 
 
-def _state(y: np.ndarray, X: np.ndarray, R: np.ndarray, G: np.ndarray) -> _State | None:
-    """The state at :math:`G`, or None where :math:`V` or :math:`X^\\top V^{-1}X` is not positive definite."""
+def _state(y: np.ndarray, X: np.ndarray, R: np.ndarray, G: np.ndarray, both: np.ndarray | None = None
+           ) -> _State | None:
+    """The state at :math:`G`, or None where :math:`V` or :math:`X^\\top V^{-1}X` is not positive definite.
+
+    ``both`` (m, k, k), where some components are missing: True where both components of an entry are
+    observed. :math:`V_d` is then :math:`V_{d,OO}` completed by the identity, whose inverse, with the missing
+    rows and columns set to 0, is :math:`V_{d,OO}^{-1}` in place: every sum below runs over the observed
+    components only, and :math:`GV_d^{-1}r_d` predicts the missing ones from them.
+    """
     V = R + G[None, :, :]
+    k = V.shape[-1]
+    if both is not None:
+        V = np.where(both, V, 0.0) + (~np.diagonal(both, axis1=1, axis2=2))[:, :, None] * np.eye(k)
     try:
         L = np.linalg.cholesky(V)
     except np.linalg.LinAlgError:
         return None
-    k = V.shape[-1]
     Linv = np.linalg.solve(L, np.broadcast_to(np.eye(k), V.shape))
     W = np.swapaxes(Linv, -1, -2) @ Linv
+    if both is not None:
+        W = np.where(both, W, 0.0)
     WX = W @ X
     XWX = np.einsum("dkp,dkq->pq", X, WX)
     sign, logdet_XWX = np.linalg.slogdet(XWX)
@@ -253,7 +289,8 @@ def _observed_information(score, theta: np.ndarray, s: np.ndarray, free: np.ndar
 
 
 def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceModel, start: np.ndarray, *,
-               method: str = "reml", tol: float = 1e-10, max_iter: int = 500, where: str = "model") -> BlockFit:
+               method: str = "reml", observed: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 500,
+               where: str = "model") -> BlockFit:
     """Fit the block model by REML or ML (Fisher scoring with step halving inside the bounds).
 
     Parameters
@@ -266,6 +303,9 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     start : ndarray, shape (q,)
         Starting value of :math:`\\theta`.
     method : {"reml", "ml"}
+    observed : ndarray of bool, shape (m, k), optional
+        Components with a direct estimate (default: all). The others (any value in ``y`` and ``R``) are
+        left out of the likelihood and predicted: a block with none is predicted from the regression.
     tol : float
         Stop when a step changes every :math:`\\theta_j` by less than ``tol`` times its scale
         (the median sampling variance for variances, 1 for correlations).
@@ -289,17 +329,25 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     (few territories, a spatial correlation near 1), where Newton's steps converge quadratically.
     """
     m, k, _ = X.shape
+    both = None
+    if observed is not None and not observed.all():
+        observed = np.asarray(observed, dtype=bool)
+        both = observed[:, :, None] & observed[:, None, :]
+        y, R = np.where(observed, y, 0.0), np.where(both, R, 0.0)
+    else:
+        observed = None
     lower, upper = np.asarray(model.lower, float), np.asarray(model.upper, float)
-    scale = np.where(model.variance, float(np.median(np.diagonal(R, axis1=1, axis2=2))), 1.0)
+    diag = np.diagonal(R, axis1=1, axis2=2)
+    scale = np.where(model.variance, float(np.median(diag if observed is None else diag[observed])), 1.0)
     theta = np.clip(np.asarray(start, float), lower, upper)
-    st = _state(y, X, R, model.matrix(theta))
+    st = _state(y, X, R, model.matrix(theta), both)
     if st is None:
         raise InputError(message("the covariance of the direct estimates is not positive definite", where=where,
                                  hint="check the sampling covariances (each territory's matrix must be positive "
                                       "definite)"))
     obj = st.restricted(method)
     def score(th: np.ndarray) -> np.ndarray | None:
-        st_ = _state(y, X, R, model.matrix(th))
+        st_ = _state(y, X, R, model.matrix(th), both)
         return None if st_ is None else _score_info(st_, X, model.derivatives(th), method)[0]
 
     for it in range(1, max_iter + 1):
@@ -321,7 +369,7 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
             t = 1.0
             for _ in range(60):
                 cand = np.clip(theta + t * step, lower, upper)
-                st_c = _state(y, X, R, model.matrix(cand))
+                st_c = _state(y, X, R, model.matrix(cand), both)
                 if st_c is not None:
                     obj_c = st_c.restricted(method)
                     if obj_c >= obj - 1e-12 * (1.0 + abs(obj)):
@@ -344,18 +392,18 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     WR = np.einsum("dkl,dl->dk", st.W, st.resid)
     synthetic = X @ st.beta
     eblup = synthetic + WR @ G.T
-    N = m * k
+    N = m * k if observed is None else int(observed.sum())
     loglike = -0.5 * (N * _LOG2PI + st.logdet_V + st.quad)
     at_bound = tuple(n for n, t_, lo, hi in zip(model.names, theta, lower, upper) if t_ <= lo or t_ >= hi)
     return BlockFit(method=method, theta=theta, names=tuple(model.names), coef=st.beta, coef_cov=st.Q, y=y, X=X,
                     R=R, G=G, Vinv=st.W, info=F, eblup=eblup, synthetic=synthetic, loglike=float(loglike),
-                    iterations=it, at_bound=at_bound)
+                    iterations=it, at_bound=at_bound, observed=observed)
 
 
 def information(fit: BlockFit, dG: np.ndarray, method: str) -> np.ndarray:
     """Fisher information of :math:`\\theta` at the fit's estimate, REML or ML whatever the fit's method
     (``sae``'s ``mseSFH`` uses the REML one for ML fits too)."""
-    st = _state(fit.y, fit.X, fit.R, fit.G)
+    st = _state(fit.y, fit.X, fit.R, fit.G, fit.both)
     assert st is not None  # the fit's own V
     return _score_info(st, fit.X, dG, method)[1]
 
@@ -422,20 +470,6 @@ def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
     Vbar = inverse_information(fit, info)
     g3 = np.einsum("ij,dial,djal->da", Vbar, LV, L)
     return g1, g2, g3
-
-
-def out_of_sample(fit: BlockFit, X_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Synthetic prediction and MSE of blocks without a sample: :math:`X\\hat\\beta`, :math:`g_1 = G_{aa}`,
-    :math:`g_2 = x_a^\\top Q x_a` (Rao & Molina 2015, section 8.3; ``sae2``'s ``y.include``).
-
-    Returns
-    -------
-    synthetic, g1, g2 : ndarray, shape (n_out, k)
-    """
-    synth = X_out @ fit.coef
-    g1 = np.broadcast_to(np.diag(fit.G), synth.shape).copy()
-    g2 = np.einsum("dkp,pr,dkr->dk", X_out, fit.coef_cov, X_out)
-    return synth, g1, g2
 
 
 @dataclass(frozen=True, eq=False)

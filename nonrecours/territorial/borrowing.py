@@ -19,7 +19,7 @@ from scipy import stats
 
 from .._checks import check_choice, check_columns, check_level
 from ..errors import InputError, OptionError, message, name_list
-from .borrow import BorrowFit, METHODS, check_method
+from .borrow import BorrowFit, check_method
 from .fay_herriot import fit_fay_herriot
 from .mse import analytic_mse
 from .multivariate import fit_multivariate
@@ -46,7 +46,8 @@ class BorrowingResult:
         ``rmse``, ``ci_low``, ``ci_high``, ``gamma``, ``synthetic``, ``n``, ``in_sample``.
     models : DataFrame
         One row per fit and variance parameter: ``model``, ``right``, ``year`` (``"all"`` where a fit spans them),
-        ``method``, ``m`` (sampled territories), ``n_predicted``, ``parameter``, ``estimate``, ``se`` (from the
+        ``method``, ``m`` (territories with a direct estimate), ``n_predicted`` (rows without one), ``parameter``,
+        ``estimate``, ``se`` (from the
         inverse Fisher information), ``at_bound``, ``loglike``, ``iterations``, ``converged``.
     coefficients : DataFrame
         ``model``, ``right``, ``year``, ``term``, ``estimate``, ``se``.
@@ -274,19 +275,6 @@ def _blocks(data: _Data, keys: list[tuple[int, int]]) -> np.ndarray:
     return S
 
 
-def _complete(y: np.ndarray, what: str, where: str) -> np.ndarray:
-    """Territories with every component observed (in sample) or none (out of sample); others refused."""
-    seen = np.isfinite(y)
-    partial = seen.any(axis=1) & ~seen.all(axis=1)
-    if partial.any():
-        raise InputError(message(f"territories with direct estimates for some {what} only", where=where,
-                                 expected=f"every {what[:-1]} or none for each territory",
-                                 found=f"{int(partial.sum())} territories",
-                                 hint="drop their incomplete rows (they are then predicted from the model), or use "
-                                      "--model fh"))
-    return seen.all(axis=1)
-
-
 def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], np.ndarray, BorrowFit]]:
     """Every fit of the model: its (right, year) labels, the (territory, year, right) index of each of its rows,
     and the fit."""
@@ -298,9 +286,7 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
         for r, right in enumerate(data.rights):
             keys = [(t, r) for t in range(T)]
             where = f"right {right!r}"
-            s = _complete(data.y[:, :, r], "years", where)
-            y = np.where(s[:, None], data.y[:, :, r], np.nan)
-            fit = fit_rao_yu(y, _blocks(data, keys), data.X, times=data.years, in_sample=s, method=method,
+            fit = fit_rao_yu(data.y[:, :, r], _blocks(data, keys), data.X, times=data.years, method=method,
                              area=data.territories, names=data.names, where=where)
             idx = np.column_stack([np.repeat(terr, T), np.tile(np.arange(T), m), np.full(m * T, r)])
             out.append(((right, _ALL), idx, fit))
@@ -308,10 +294,8 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
         for t in range(T):
             keys = [(t, r) for r in range(R)]
             where = f"year {ylab[t]}" if len(ylab) > 1 else "multivariate model"
-            s = _complete(data.y[:, t, :], "rights", where)
-            y = np.where(s[:, None], data.y[:, t, :], np.nan)
             Xr = np.repeat(data.X[:, t, None, :], R, axis=1)
-            fit = fit_multivariate(y, _blocks(data, keys), Xr, model="mfh1", variables=data.rights, in_sample=s,
+            fit = fit_multivariate(data.y[:, t, :], _blocks(data, keys), Xr, model="mfh1", variables=data.rights,
                                    area=data.territories, names=data.names, where=where)
             idx = np.column_stack([np.repeat(terr, R), np.full(m * R, t), np.tile(np.arange(R), m)])
             out.append(((_ALL, ylab[t]), idx, fit))
@@ -415,9 +399,9 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
 
     Notes
     -----
-    Rao–Yu and the multivariate model need, for each territory, every component of a fit (every year of a
-    right; every right of a year) or none: a territory with some only is refused (its incomplete rows can be
-    dropped, then it is predicted from the model). Out of the sample the prediction is the regression
+    A territory with direct estimates for some years (Rao–Yu) or some rights (multivariate) only is fitted on
+    those, and its other rows are predicted from them through the model's covariance (the anchors need
+    complete territories). A territory without any is predicted by the regression
     :math:`x^\\top\\hat\\beta` with MSE :math:`g_1 + g_2` (the model's variance of the territory effect and the
     coefficients'); for the spatial model :math:`g_1` is :math:`\\hat\\sigma^2` times the mean SAR variance
     factor of the fitted territories (sae predicts no territory outside the fit).
@@ -455,8 +439,8 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
             "_order": (ri * len(data.years) + yi) * len(data.territories) + ti}))
         se = np.sqrt(np.clip(np.diag(np.linalg.pinv(fit.info)), 0, None))
         models.append(pd.DataFrame({"model": model, "right": right, "year": year, "method": method,
-                                    "m": int(fit.in_sample.sum() // max(1, len(set(fit.component)))),
-                                    "n_predicted": int((~fit.in_sample).sum() // max(1, len(set(fit.component)))),
+                                    "m": len(np.unique(fit.area[fit.in_sample])),
+                                    "n_predicted": int((~fit.in_sample).sum()),
                                     "parameter": list(fit.names), "estimate": fit.theta, "se": se,
                                     "at_bound": [n in fit.at_bound for n in fit.names], "loglike": fit.loglike,
                                     "iterations": fit.iterations, "converged": True}))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._checks import check_choice
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, check_covariances, fit_blocks, out_of_sample
+from .borrow import BorrowFit, block_mse, fit_blocks, observed_blocks
 from .fay_herriot import _check_design
 from .rao_yu import ARCovariance
 
@@ -64,8 +64,10 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
     variables : array_like of str, optional
         Names of the variables (rights or years); the AR(1) of ``mfh2`` runs in their order.
     in_sample : array_like of bool, shape (m,), optional
-        Territories with direct estimates (default: all); the others (NaN rows of ``y`` and ``cov``) get the
-        synthetic :math:`x^\\top\\hat\\beta` with MSE :math:`\\hat G_{aa} + x^\\top Qx`.
+        Territories whose direct estimates are used (default: all). A territory without any (NaN row of ``y``)
+        gets the synthetic :math:`x^\\top\\hat\\beta` with MSE :math:`\\hat G_{aa} + x^\\top Qx`; a variable without a
+        direct estimate in a sampled territory is predicted from its other variables (left out of the
+        likelihood, as in :func:`~.rao_yu.fit_rao_yu`).
     area : array_like, optional
         Territory labels.
     names : tuple of str, optional
@@ -108,19 +110,17 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
                                  expected="shapes (m, r), (m, r, r) and (m, r, p)",
                                  found=f"{y.shape}, {S.shape} and {Xv.shape}"))
     m, r, p = Xv.shape
-    s = np.ones(m, bool) if in_sample is None else np.asarray(in_sample, dtype=bool)
     variables = np.asarray(variables if variables is not None else np.arange(1, r + 1)).astype(str)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
+    obs = observed_blocks(y, Xv, S, in_sample, names, where)
     for k in range(r):  # each variable's own design (r is a handful of rights or years)
-        _check_design(y[s, k], S[s, k, k], Xv[s, k, :], names, f"{where}, variable {variables[k]!r}")
-    check_covariances(S[s], where)
-    if not np.isfinite(Xv).all():
-        raise InputError(message("missing covariate values", where=where))
+        _check_design(y[obs[:, k], k], S[obs[:, k], k, k], Xv[obs[:, k], k, :], names,
+                      f"{where}, variable {variables[k]!r}")
     # block-diagonal design: variable k's covariates in its own columns k*p..(k+1)*p-1 (msae's adiag order)
     Xb = np.zeros((m, r, r * p))
     for k in range(r):
         Xb[:, k, k * p:(k + 1) * p] = Xv[:, k, :]
-    med = np.median(np.diagonal(S[s], axis1=1, axis2=2), axis=0)
+    med = np.nanmedian(np.where(obs, np.diagonal(S, axis1=1, axis2=2), np.nan), axis=0)
     cov_model: DiagonalCovariance | ARCovariance
     if model == "mfh1":
         cov_model = DiagonalCovariance(r)
@@ -128,19 +128,14 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
     else:
         cov_model = ARCovariance(np.arange(r), common=False, rho_bounds=(-0.999, 0.999))
         start = np.array([float(np.mean(med)), 0.5])
-    fit = fit_blocks(y[s], Xb[s], S[s], cov_model, start, method="reml", tol=tol, where=where)
-    g1, g2, g3 = (np.zeros((m, r)) for _ in range(3))
-    eblup, synth, gamma = np.empty((m, r)), np.empty((m, r)), np.zeros((m, r))
-    g1[s], g2[s], g3[s] = block_mse(fit, cov_model.derivatives(fit.theta))
-    eblup[s], synth[s], gamma[s] = fit.eblup, fit.synthetic, fit.gamma
-    if (~s).any():
-        synth[~s], g1[~s], g2[~s] = out_of_sample(fit, Xb[~s])
-        eblup[~s] = synth[~s]
+    fit = fit_blocks(y, Xb, S, cov_model, start, method="reml", observed=obs, tol=tol, where=where)
+    g1, g2, g3 = block_mse(fit, cov_model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     coef_names = tuple(f"{n}.{v}" for v in variables for n in names)
     return BorrowFit(model=model, method="reml", area=np.repeat(area, r), component=np.tile(variables, m),
-                     in_sample=np.repeat(s, r), direct=np.where(s[:, None], y, np.nan).ravel(), eblup=eblup.ravel(),
-                     synthetic=synth.ravel(), gamma=gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(), g1=g1.ravel(),
+                     in_sample=obs.ravel(), direct=np.where(obs, y, np.nan).ravel(), eblup=fit.eblup.ravel(),
+                     synthetic=fit.synthetic.ravel(), gamma=fit.gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(),
+                     g1=g1.ravel(),
                      g2=g2.ravel(), g3=g3.ravel(), g4=np.zeros(m * r), names=fit.names, theta=fit.theta,
                      info=fit.info, coef=fit.coef, coef_cov=fit.coef_cov, coef_names=coef_names, loglike=fit.loglike,
                      iterations=fit.iterations, at_bound=fit.at_bound)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, check_covariances, check_method, fit_blocks, out_of_sample
-from .fay_herriot import _check_design
+from .borrow import BorrowFit, block_mse, check_method, fit_blocks, observed_blocks
 
 __all__ = ["ARCovariance", "fit_rao_yu", "MAX_RHO"]
 
@@ -82,16 +81,18 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
     Parameters
     ----------
     y : array_like, shape (m, T)
-        Direct estimates, one row per territory, one column per year (NaN rows out of sample).
+        Direct estimates, one row per territory, one column per year; NaN where there is none (that
+        territory-year is predicted from the territory's other years and the model; a row of NaN, from the
+        regression).
     cov : array_like, shape (m, T, T)
-        Sampling covariance over the years of each territory (NaN out of sample).
+        Sampling covariance over the years of each territory (read where both years are observed).
     X : array_like, shape (m, T, p)
         Covariates of each territory and year, with the intercept column.
     times : array_like, shape (T,), optional
         The years (default ``0..T-1``): the AR(1) lag between two years is their difference.
     in_sample : array_like of bool, shape (m,), optional
-        Territories with direct estimates (default: all); the others get the synthetic :math:`x^\\top\\hat\\beta`
-        (``sae2``'s ``y.include``).
+        Territories whose direct estimates are used (default: all); the others are predicted by the synthetic
+        :math:`x^\\top\\hat\\beta` (``sae2``'s ``y.include``).
     method : {"reml", "ml"}
     area : array_like, optional
         Territory labels.
@@ -115,7 +116,10 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
     EBLUP :math:`x_{dt}^\\top\\hat\\beta + e_t^\\top\\hat G\\hat V_d^{-1}(y_d - X_d\\hat\\beta)`; MSE
     :math:`g_1 + g_2 + 2g_3` (:func:`~.borrow.block_mse`) with the inverse Fisher information of the method
     (Rao & Yu 1994, eq. 4.6; Rao & Molina 2015, section 8.3.1). Out of sample: :math:`g_1 + g_2` with
-    :math:`g_1 = \\hat\\sigma_u^2/(1-\\hat\\rho^2) + \\hat\\sigma_v^2`.
+    :math:`g_1 = \\hat\\sigma_u^2/(1-\\hat\\rho^2) + \\hat\\sigma_v^2`. A year without a direct estimate in a
+    sampled territory is left out of the likelihood (:math:`V_d` restricted to the observed years) and
+    predicted by :math:`x_{dt}^\\top\\hat\\beta + \\hat G_{t,O}\\hat V_{d,OO}^{-1}(y_{d,O} - X_{d,O}\\hat\\beta)`,
+    with the same MSE formulas (``sae2`` needs every year of a sampled territory).
 
     Examples
     --------
@@ -138,28 +142,19 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
                                  expected="shapes (m, T), (m, T, T) and (m, T, p)",
                                  found=f"{y.shape}, {S.shape} and {X.shape}"))
     m, T, p = X.shape
-    s = np.ones(m, bool) if in_sample is None else np.asarray(in_sample, dtype=bool)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
-    _check_design(y[s].ravel(), np.diagonal(S[s], axis1=1, axis2=2).ravel(), X[s].reshape(-1, p), names, where)
-    check_covariances(S[s], where)
-    if not np.isfinite(X).all():
-        raise InputError(message("missing covariate values", where=where))
+    obs = observed_blocks(y, X, S, in_sample, names, where)
     times = np.arange(T) if times is None else np.asarray(times)
     model = ARCovariance(times)
-    d0 = float(np.median(np.diagonal(S[s], axis1=1, axis2=2)))
-    fit = fit_blocks(y[s], X[s], S[s], model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, tol=tol, where=where)
-    g1, g2, g3 = (np.zeros((m, T)) for _ in range(3))
-    eblup, synth, gamma = np.empty((m, T)), np.empty((m, T)), np.zeros((m, T))
-    g1[s], g2[s], g3[s] = block_mse(fit, model.derivatives(fit.theta))
-    eblup[s], synth[s], gamma[s] = fit.eblup, fit.synthetic, fit.gamma
-    if (~s).any():
-        synth[~s], g1[~s], g2[~s] = out_of_sample(fit, X[~s])
-        eblup[~s] = synth[~s]
-    direct = np.where(s[:, None], y, np.nan)
+    d0 = float(np.median(np.diagonal(S, axis1=1, axis2=2)[obs]))
+    fit = fit_blocks(y, X, S, model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, observed=obs, tol=tol,
+                     where=where)
+    g1, g2, g3 = block_mse(fit, model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     return BorrowFit(model="rao-yu", method=method, area=np.repeat(area, T), component=np.tile(times.astype(str), m),
-                     in_sample=np.repeat(s, T), direct=direct.ravel(), eblup=eblup.ravel(), synthetic=synth.ravel(),
-                     gamma=gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(), g1=g1.ravel(), g2=g2.ravel(), g3=g3.ravel(),
+                     in_sample=obs.ravel(), direct=np.where(obs, y, np.nan).ravel(), eblup=fit.eblup.ravel(),
+                     synthetic=fit.synthetic.ravel(), gamma=fit.gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(),
+                     g1=g1.ravel(), g2=g2.ravel(), g3=g3.ravel(),
                      g4=np.zeros(m * T), names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
                      coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,
                      at_bound=fit.at_bound)

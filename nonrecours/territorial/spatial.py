@@ -184,7 +184,8 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     return BorrowFit(model="spatial", method=method, area=area,
                      component=np.full(m, "", dtype=object).astype(str),
-                     in_sample=np.ones(m, bool), direct=y, eblup=fit.eblup[0], synthetic=fit.synthetic[0], gamma=fit.gamma[0], mse=mse,
+                     in_sample=np.ones(m, bool), direct=y, eblup=fit.eblup[0], synthetic=fit.synthetic[0],
+                     gamma=fit.gamma[0], mse=mse,
                      g1=g1, g2=g2, g3=g3, g4=g4, names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
                      coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,
                      at_bound=fit.at_bound)

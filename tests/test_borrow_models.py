@@ -164,3 +164,32 @@ def test_errors_name_the_problem():
         row_standardise(A)
     with pytest.raises(InputError, match="9 x 9"):
         fit_spatial_fh(np.ones(9), np.full(9, 0.1), np.column_stack([np.ones(9), np.arange(9.0)]), np.eye(4))
+
+
+def test_spatial_territory_without_sample_is_predicted_from_its_neighbours():
+    rng = np.random.default_rng(8)
+    A = _grid(6)
+    m = len(A)
+    W = row_standardise(A)
+    X = np.column_stack([np.ones(m), rng.normal(size=m)])
+    D = rng.uniform(0.005, 0.01, m)
+    y = X @ np.array([0.5, 0.1]) + np.linalg.solve(np.eye(m) - 0.7 * W, rng.normal(0, 0.1, m)) \
+        + rng.normal(0, np.sqrt(D))
+    y[[7, 20]] = np.nan
+    fit = fit_spatial_fh(y, D, X, W)
+    o = np.isfinite(y)
+    sigma2, rho = fit.theta
+    B = np.eye(m) - rho * W
+    G = sigma2 * np.linalg.inv(B.T @ B)  # the SAR covariance of every territory, dense
+    V = G[np.ix_(o, o)] + np.diag(D[o])
+    blup = X @ fit.coef + G[:, o] @ np.linalg.solve(V, y[o] - X[o] @ fit.coef)
+    np.testing.assert_allclose(fit.eblup, blup, rtol=1e-10)
+    assert not fit.in_sample[[7, 20]].any() and fit.in_sample.sum() == m - 2
+    assert (fit.g4[[7, 20]] == 0).all() and (fit.g3[[7, 20]] > 0).all()
+    Vi = np.linalg.inv(V)  # g1 and g2 of every territory, dense
+    g1 = np.diag(G) - np.einsum("io,op,ip->i", G[:, o], Vi, G[:, o])
+    d = X - G[:, o] @ Vi @ X[o]
+    g2 = np.einsum("ip,pq,iq->i", d, np.linalg.inv(X[o].T @ Vi @ X[o]), d)
+    np.testing.assert_allclose(fit.g1, g1, rtol=1e-9)
+    np.testing.assert_allclose(fit.g2, g2, rtol=1e-9)
+    assert (fit.g1[[7, 20]] > np.median(fit.g1[o])).all()  # no direct estimate: the largest g1

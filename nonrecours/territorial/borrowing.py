@@ -11,7 +11,7 @@ convergence) and a coefficients table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from .fay_herriot import fit_fay_herriot
 from .mse import analytic_mse
 from .multivariate import fit_multivariate
 from .rao_yu import fit_rao_yu
-from .spatial import SARCovariance, fit_spatial_fh, row_standardise
+from .spatial import fit_spatial_fh, row_standardise
 
 __all__ = ["BORROW_MODELS", "BorrowingResult", "fit_borrowing", "read_covariances", "neighbours_matrix"]
 
@@ -328,31 +328,18 @@ def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: 
 
 
 def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str) -> BorrowFit:
-    """Spatial Fay–Herriot on the sampled territories of one right and year (their neighbours among them,
-    row-standardised); the others get the regression, with MSE :math:`\\hat\\sigma^2\\bar c + x^\\top Qx`,
-    :math:`\\bar c` the mean of :math:`\\mathrm{diag}\\,C(\\hat\\rho)` over the fitted territories."""
-    X = data.X[:, t, :]
+    """Spatial Fay–Herriot on one right and year over every territory of the neighbours' graph (row-standardised):
+    those without a direct estimate are predicted from their neighbours (:func:`~.spatial.fit_spatial_fh`)."""
     assert data.neighbours is not None  # checked with the options
-    W = row_standardise(data.neighbours[np.ix_(s, s)], where=f"neighbours file, {where}")
-    fit = fit_spatial_fh(data.y[s, t, r], data.D[s, t, r], X[s], W, method=method, area=data.territories[s],
-                         names=data.names, where=where)
-    k = int((~s).sum())
-    if k == 0:
-        return fit
-    Xo = X[~s]
-    synth = Xo @ fit.coef
-    g1 = np.full(k, fit.params["sigma2"] * float(np.mean(np.diag(SARCovariance(W).C(fit.params["rho"])))))
-    g2 = np.einsum("dp,pq,dq->d", Xo, fit.coef_cov, Xo)
-    z = np.zeros(k)
-    cat = np.concatenate
-    return BorrowFit(model="spatial", method=method, area=cat([fit.area, data.territories[~s]]),
-                     component=cat([fit.component, np.full(k, "", dtype=object).astype(str)]),
-                     in_sample=cat([fit.in_sample, np.zeros(k, bool)]), direct=cat([fit.direct, z + np.nan]),
-                     eblup=cat([fit.eblup, synth]), synthetic=cat([fit.synthetic, synth]), gamma=cat([fit.gamma, z]),
-                     mse=cat([fit.mse, g1 + g2]), g1=cat([fit.g1, g1]), g2=cat([fit.g2, g2]), g3=cat([fit.g3, z]),
-                     g4=cat([fit.g4, z]), names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
-                     coef_cov=fit.coef_cov, coef_names=fit.coef_names, loglike=fit.loglike,
-                     iterations=fit.iterations, at_bound=fit.at_bound)
+    W = row_standardise(data.neighbours, where="neighbours file")
+    fit = fit_spatial_fh(data.y[:, t, r], data.D[:, t, r], data.X[:, t, :], W, method=method,
+                         area=data.territories, names=data.names, where=where)
+    order = np.concatenate([np.flatnonzero(s), np.flatnonzero(~s)])  # the rows of _fits: sampled first
+    return BorrowFit(**{f.name: (getattr(fit, f.name)[order] if f.name in _ROWS else getattr(fit, f.name))
+                        for f in fields(BorrowFit)})
+
+
+_ROWS = ("area", "component", "in_sample", "direct", "eblup", "synthetic", "gamma", "mse", "g1", "g2", "g3", "g4")
 
 
 def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *, model: str = "rao-yu",
@@ -384,8 +371,8 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
         estimates of a territory (between rights, between years); absent pairs are 0 (diagonal covariances
         without the table).
     neighbours : DataFrame, optional
-        ``territory_a, territory_b`` (required by ``spatial``); the proximity matrix is row-standardised over
-        the sampled territories of each fit, as ``sae``'s ``proxmat``.
+        ``territory_a, territory_b`` (required by ``spatial``); the proximity matrix of the territories file's
+        territories, row-standardised as ``sae``'s ``proxmat``.
     method : {"reml", "ml"}
         ``multivariate`` is REML only.
     level : float
@@ -403,8 +390,8 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     those, and its other rows are predicted from them through the model's covariance (the anchors need
     complete territories). A territory without any is predicted by the regression
     :math:`x^\\top\\hat\\beta` with MSE :math:`g_1 + g_2` (the model's variance of the territory effect and the
-    coefficients'); for the spatial model :math:`g_1` is :math:`\\hat\\sigma^2` times the mean SAR variance
-    factor of the fitted territories (sae predicts no territory outside the fit).
+    coefficients'), except in the spatial model, where it stays in the SAR over every territory of the
+    neighbours file and is predicted from its neighbours (sae predicts no territory outside the fit).
 
     Examples
     --------

@@ -94,9 +94,10 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     Parameters
     ----------
     y : array_like, shape (m,)
-        Direct estimates.
+        Direct estimates; NaN for a territory without one (it stays in the SAR and is predicted from its
+        neighbours: :math:`x_d^\\top\\hat\\beta + \\hat G_{d,O}\\hat V_{OO}^{-1}(y_O - X_O\\hat\\beta)`).
     vardir : array_like, shape (m,)
-        Sampling variances :math:`D_d > 0`.
+        Sampling variances :math:`D_d > 0` (read where ``y`` is given).
     X : array_like, shape (m, p)
         Covariates, with the intercept column.
     neighbours : array_like, shape (m, m)
@@ -135,6 +136,8 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     :math:`b = \\bar V h/2`, :math:`h_j = -\\mathrm{tr}(QX^\\top V^{-1}A_jV^{-1}X)`,
     :math:`\\partial g_1/\\partial\\theta_j = \\mathrm{diag}(A_j - 2GV^{-1}A_j + GV^{-1}A_jV^{-1}G)`.
     sae stops Fisher scoring at a relative change of 1e-4 by default; the fit here runs to ``tol``.
+    Territories without a direct estimate (sae has none) are left out of :math:`V` and :math:`\\Psi`: their
+    MSE is :math:`g_1 + g_2 + 2g_3` (:math:`g_4 = 0` there) with :math:`V^{-1}` the inverse over the sampled ones.
 
     Examples
     --------
@@ -147,16 +150,27 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     (6,)
     """
     method = check_method(method)
-    y, D, X, names = check_area_inputs(y, vardir, X, names, where)
+    y = np.asarray(y, dtype=float).ravel()
+    obs = np.isfinite(y)
+    X = np.asarray(X, dtype=float)
+    D = np.asarray(vardir, dtype=float).ravel()
+    if X.ndim != 2 or len(X) != len(y) or len(D) != len(y):
+        raise InputError(message("the direct estimates, sampling variances and covariates do not match",
+                                 where=where, expected=f"{len(y)} rows each",
+                                 found=f"{len(D)} variances, covariates of shape {X.shape}"))
+    _, _, _, names = check_area_inputs(y[obs], D[obs], X[obs], names, where)
+    if not np.isfinite(X).all():
+        raise InputError(message("missing covariate values", where=where))
+    D = np.where(obs, D, 0.0)
     m = len(y)
     W = np.asarray(neighbours, dtype=float)
     if W.shape != (m, m):
         raise InputError(message("the neighbours matrix does not match the territories", where=where,
                                  expected=f"a {m} x {m} matrix", found=f"shape {W.shape}"))
     cov = SARCovariance(W)
-    start = np.array([float(np.median(D)), 0.5])  # sae's starting values
-    fit = fit_blocks(y[None, :], X[None, :, :], np.diag(D)[None, :, :], cov, start, method=method, tol=tol,
-                     where=where)
+    start = np.array([float(np.median(D[obs])), 0.5])  # sae's starting values
+    fit = fit_blocks(y[None, :], X[None, :, :], np.diag(D)[None, :, :], cov, start, method=method,
+                     observed=obs[None, :], tol=tol, where=where)
     sigma2, rho = fit.theta
     dG = cov.derivatives(fit.theta)
     info = information(fit, dG, "reml")  # mseSFH's information, REML's under ML too
@@ -184,7 +198,7 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     return BorrowFit(model="spatial", method=method, area=area,
                      component=np.full(m, "", dtype=object).astype(str),
-                     in_sample=np.ones(m, bool), direct=y, eblup=fit.eblup[0], synthetic=fit.synthetic[0],
+                     in_sample=obs, direct=np.where(obs, y, np.nan), eblup=fit.eblup[0], synthetic=fit.synthetic[0],
                      gamma=fit.gamma[0], mse=mse,
                      g1=g1, g2=g2, g3=g3, g4=g4, names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
                      coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,

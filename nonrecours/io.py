@@ -529,7 +529,7 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
     Traceback (most recent call last):
     ...
     nonrecours.errors.OutputError: --out and --totals-out: two outputs with the same path; found 'a.csv'. Hint: give each output its own name.
-    """
+    """  # noqa: E501 - the expected error of a doctest is one line
     inputs = [i for i in inputs if i is not None]
     asked = {opt: Path(p) for opt, p in outputs.items() if p is not None}
     table_opts = set(asked) if tables is None else set(tables)

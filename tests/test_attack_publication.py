@@ -124,7 +124,7 @@ def admin_relations(b, pub, qpv_of):
         b.relate(block, (*key, "E"), [(*key, "T"), (*key, "N")])
 
     rates = tables["admin_rates"]
-    for ter, d, r, e, t in zip(rates["territory"], rates["departement"], rates["right"], rates["n_eligible"],
+    for ter, _d, r, e, t in zip(rates["territory"], rates["departement"], rates["right"], rates["n_eligible"],
                                rates["n_takers"]):
         triple(r, ("a", r, "cell", ter), e, t)
     deps = tables["admin_departements"]

@@ -53,7 +53,7 @@ JOINT_COLUMNS = ("psu_i", "psu_j", "pi_ij")
 
 
 def joint_path(sample) -> Path:  # noqa: ANN001
-    """``sample.csv`` -> ``sample.joint.csv``: the joint probabilities ``nonrecours sample --method sampford`` writes."""
+    """``sample.csv`` -> ``sample.joint.csv``: joint probabilities ``nonrecours sample --method sampford`` writes."""
     p = Path(sample)
     return p.with_name(p.stem + ".joint.csv")
 

@@ -75,7 +75,8 @@ def replicate_deviations(replicates, th: np.ndarray, theta: np.ndarray) -> tuple
 
 def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
                      estimates: np.ndarray | None = None) -> VarianceFactor:
-    r"""Factored replicate covariance :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
+    r"""Factored replicate covariance
+    :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
 
     Notes
     -----

@@ -305,5 +305,6 @@ class GapResult:
     variance_method: str
 
     def to_frame(self) -> pd.DataFrame:
-        """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high, df, t, p_value."""
+        """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high,
+        df, t, p_value."""
         return self.table.copy()

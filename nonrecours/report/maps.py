@@ -209,8 +209,8 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
         raise InputError(message("no row for this right", where="--right",
                                  expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
                                  found=repr(right)))
-    num = lambda c: pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else \
-        np.full(len(sub), np.nan)  # noqa: E731
+    def num(c: str) -> np.ndarray:
+        return pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else np.full(len(sub), np.nan)
     value, low, high = num(cols[0]), num(cols[1]), num(cols[2])
     state = np.where(np.isfinite(value), "ok", "suppressed").astype(object)
     if kind == "sae":

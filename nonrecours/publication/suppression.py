@@ -282,7 +282,7 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     if forced is not None:
         cell_p |= np.asarray(forced, dtype=bool)
     dep_p = dexists & (dtot < m).any(axis=1)
-    nat_p = (ntot < m).any(axis=1)
+    nat_p = np.asarray((ntot < m).any(axis=1))
     d_pos = {str(v): i for i, v in enumerate(d_lab)}
     r_pos = {str(v): i for i, v in enumerate(r_lab)}
     for dep_key, right_key in forced_totals:
@@ -412,7 +412,7 @@ def _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_co
             return None, float(value)
 
         def relate(total, parts):  # noqa: ANN001, ANN202
-            coefs, rhs = {}, 0.0
+            coefs, rhs = dict[int, float](), 0.0
             for sign, (v, val) in [(-1.0, total)] + [(1.0, p) for p in parts]:
                 if v is None:
                     rhs -= sign * val
@@ -450,7 +450,7 @@ def _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_co
             b.append(rhs)
         A = coo_matrix((vi, (ri, ci)), shape=(len(rows), len(var))).tocsr()
         for i in small:
-            for j in np.flatnonzero(counts[i] < m):
+            for j in np.flatnonzero(counts[i] < m).tolist():
                 obj = np.zeros(len(var))
                 obj[var[("c", i, j)]] = -1.0  # maximise the count
                 sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")
@@ -520,7 +520,7 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
         for i in parts:
             b, t, n = by[i], tabs[i], ns[i]
             right = t["right"].astype(str)
-            coarse, mapping = nests.get(b, (None, None))
+            coarse, mapping = nests.get(b, (None, None))  # type: ignore[arg-type]  # b is not None in parts
             parent_row = None
             if coarse is not None and coarse in idx:
                 ct = tabs[idx[coarse]]
@@ -597,7 +597,8 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
     ['suppressed', 'suppressed', 'ok']
     """
     published = dict(published or {})
-    tabs, by = [national], [None]
+    tabs = [national]
+    by: list[str | None] = [None]
     for col, t in parts.items():
         t = t.copy()
         if col in published and len(t):

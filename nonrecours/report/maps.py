@@ -36,6 +36,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ OVERSEAS = {"971": ("Guadeloupe", "EPSG:5490"), "972": ("Martinique", "EPSG:5490
 VALUE_FILES = {"sae": "sae.csv", "direct": "estimates_territory.csv", "admin": "admin_rates.csv",
                "change": "follow_up_territories.csv"}
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "sae": "Small-area estimate of take-up", "direct": "Direct estimate of take-up",
         "admin": "Administrative take-up rate", "change": "Change of take-up (points)",
@@ -339,6 +340,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
     v = geo["value"].to_numpy(float)
     finite = v[np.isfinite(v)]
+    norm: colors.Normalize
     if kind == "change":
         m = float(np.max(np.abs(finite))) if finite.size else 0.1
         m = max(np.ceil(100 * m / 5) * 5 / 100, 0.05)

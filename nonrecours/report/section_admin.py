@@ -20,7 +20,7 @@ __all__ = ["render", "TEXT"]
 
 NNBSP = "\u202f"
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Administrative rates beside the sample's estimates",
         "intro": "The administrative phase links the organisms' recipients files with the health insurance's "

@@ -304,7 +304,7 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     # --- right sources -----------------------------------------------------------------------------------
     links = []
     took = {k: np.nan_to_num(v) == 1 for k, v in rights.items()}
-    for name, rows_right in (("health", None), ("tpn", "tpn"), ("tss", "tss")):
+    for name, rows_right in (("health", ""), ("tpn", "tpn"), ("tss", "tss")):
         if name == "health":
             idx = np.flatnonzero(took["cmuc"] | took["acs"])
             right = np.where(took["cmuc"][idx], "cmuc", "acs")

@@ -56,7 +56,7 @@ class MSEResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per area: ``mse``, ``mse_model`` and the components when analytic."""
-        out = {"mse": self.mse, "mse_model": self.mse_model}
+        out: dict[str, np.ndarray | None] = {"mse": self.mse, "mse_model": self.mse_model}
         if self.g1 is not None:
             out.update(g1=self.g1, g2=self.g2, g3=self.g3)
         return pd.DataFrame(out)

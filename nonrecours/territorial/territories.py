@@ -258,7 +258,7 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
         outs = np.flatnonzero(out_mask)
         fit = fit_fay_herriot(y, D, Xall[ins], method=method, X_out=Xall[outs], area=aux["territory"].to_numpy()[ins],
                               area_out=aux["territory"].to_numpy()[outs], names=names, where=where)
-        res = analytic_mse(fit) if mse == "prasad-rao" else bootstrap_mse(fit, replicates=replicates, seed=rng,
+        res = analytic_mse(fit) if mse == "prasad-rao" else bootstrap_mse(fit, replicates=replicates, seed=rng,  # type: ignore[arg-type]
                                                                           transform=transform, workers=workers)
         k = len(outs)
         half = z * np.sqrt(res.mse_model)

@@ -245,6 +245,7 @@ def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, 
         return [nan, nan, np.full((M, size), np.nan), np.full((M, size), np.nan), np.full(size, -1.0)]
     fit = res.to_frame()
     q = res.error_quantiles
+    assert q is not None  # mse="bootstrap"
     eb = fit["eblup"].to_numpy(float)
     # both intervals of the same fit and bootstrap: normal (as fitted) and percentile
     fit = fit.assign(ci_low_percentile=np.clip(eb - q["err_high"].to_numpy(float), 0, 1),
@@ -296,7 +297,7 @@ class _Replication:
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
         in-sample flag)}, [rates of each PPS variance], respondents of each rate estimand)."""
         des, variants = self.sampler.draw_variants(rng, self.pps)
-        pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,
+        pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,  # type: ignore[arg-type]
                                       self.level, self.df)[0] for m in self.pps]
         rates, gap, terr, n = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
@@ -500,7 +501,7 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     pps_targets = build_targets(rec, rights, pps_levels, codes, labels) if pps else None
     first_pps = len(parts)
     for m in pps:
-        parts.append((pps_targets, f"direct, pps {m}", Accumulator(pps_targets.truth, methods)))
+        parts.append((pps_targets, f"direct, pps {m}", Accumulator(pps_targets.truth, methods)))  # type: ignore[arg-type, union-attr]
     rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates),
                        tuple(sae_parts), unit_frame, list(unit_covariates), unit_replicates,
                        pps, pps_targets, pps_levels)

@@ -16,6 +16,8 @@ exceed the ceiling even without the forfait logement is not eligible.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -113,7 +115,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
     lo, hi = _forfait_bounds(rule)
     fiscal = rule.tariff_fiscal_ceiling is not None
-    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"
+    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"  # type: ignore[arg-type]
            if fiscal else "null")
     tariff = "c" if rule.tariff_ceiling == "cmuc" else "a"
 
@@ -166,7 +168,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
             f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d")
 
 
-def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: str = "duckdb") -> pd.DataFrame:
+def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Literal["duckdb"] = "duckdb") -> pd.DataFrame:
     """Eligibility of each recipient for each right (see :func:`eligibility_sql`), in input order.
 
     Parameters

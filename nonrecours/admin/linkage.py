@@ -134,10 +134,10 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
     import splink.comparison_library as cl
     from splink import SettingsCreator
 
-    comparisons = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+    comparisons: list = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.ExactMatch("commune").configure(term_frequency_adjustments=True)]
-    rules = ["l.surname = r.surname and l.commune = r.commune"]
+    rules: list = ["l.surname = r.surname and l.commune = r.commune"]
     if has_birth:
         comparisons.append(cl.CustomComparison(output_column_name="birth_date", comparison_levels=[
             cll.NullLevel("birth_date"), cll.ExactMatchLevel("birth_date"),
@@ -305,7 +305,7 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
             dl = db.register(L, table_name="recipients_l")
             dr = db.register(R, table_name="source_r")
             linker = Linker([dl, dr], settings, log_level=None)
-            exact = ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"] \
+            exact: list = ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"] \
                 if has_birth else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
             try:
                 linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
@@ -333,7 +333,7 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
             levels = {c["output_column_name"]: [(lv.get("sql_condition", "")[:40], lv.get("m_probability"),
                                                  lv.get("u_probability")) for lv in c["comparison_levels"]]
                       for c in model["comparisons"]}
-            n_pairs = con.execute(f"select count(*) from {pred.physical_name}").fetchone()[0]
+            n_pairs = con.execute(f"select count(*) from {pred.physical_name}").fetchone()[0]  # type: ignore[index]
             # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
             # each id used once (ties by ids)
             best = con.execute(f"""

@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ import pandas as pd
 from ..errors import InputError, message
 from ..io import read_table
 from .contract import ORGANISMS, RIGHT_SOURCES
+
+if TYPE_CHECKING:
+    from .rates import LinkedRates
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
 
@@ -69,7 +73,7 @@ class AdminPhase:
     links: pd.DataFrame
     near_misses: pd.DataFrame
     quality: pd.DataFrame
-    rates: object
+    rates: LinkedRates
     by_qpv: pd.DataFrame
     timings: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)

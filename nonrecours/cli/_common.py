@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -121,7 +121,7 @@ def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[
 
         def update(done: int, total: int | None = None, description: str | None = None) -> None:
             bar.update(task, completed=done, total=total,
-                       **({"description": description} if description is not None else {}))
+                       description=description)  # None leaves the description as it is
 
         yield update
 
@@ -210,7 +210,7 @@ def usage_message(exc: Exception) -> str:
     """
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path if ctx is not None and ctx.command_path else "nonrecours"
-    return message(exc.format_message().strip().rstrip("."), where=path, hint=f"see '{path} --help'")
+    return message(exc.format_message().strip().rstrip("."), where=path, hint=f"see '{path} --help'")  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -241,8 +241,9 @@ class OneLineErrorsGroup(TyperGroup):
             return super().invoke(ctx)
 
 
-def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    print(f"warning: {' '.join(str(msg).split())}", file=sys.stderr)
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def beside(out: Path, tag: str) -> Path | None:

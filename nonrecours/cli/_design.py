@@ -197,7 +197,7 @@ def _from_options(sample: Path, data, *, replicates: bool, lonely_psu: str,  # n
                                   where="option --replicates", found=f"no {str(sidecar_path(sample))!r}",
                                   hint="run 'nonrecours weight ... --replicates bootstrap:500 --out weighted.csv' first"))
     if pps is None:  # a PPS fpc (inclusion probabilities) varies within strata by design
-        found = design_roles(roles, data)
+        found: dict[str, Any] = design_roles(roles, data)
     else:
         cols = set(data.columns)
         found = {r: design_role(v, r, cols) for r, v in roles.items()}

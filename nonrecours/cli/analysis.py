@@ -118,9 +118,9 @@ def model(
             typer.echo("")
         return
     paths = [write_table(coefs, out, inputs=[sample], csv_style=wr),
-             write_table(tests, beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]
+             write_table(tests, beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]  # type: ignore[arg-type]
     if pred is not None:
-        paths.append(write_table(pred, beside(out, "predicted"), option="--out (predicted)", inputs=[sample],
+        paths.append(write_table(pred, beside(out, "predicted"), option="--out (predicted)", inputs=[sample],  # type: ignore[arg-type]
                                  csv_style=wr))
     typer.echo(f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
                "wrote " + ", ".join(map(str, paths)))

@@ -111,7 +111,7 @@ def change(
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
-                         keep=("gap", "level_a", "level_b", "right", gap_col))
+                         keep=("gap", "level_a", "level_b", "right", gap_col))  # type: ignore[arg-type]
     if out is None:
         echo_table(table)
         if did is not None:
@@ -120,7 +120,7 @@ def change(
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
-        paths.append(write_table(did, beside(out, "did"), inputs=inputs))
+        paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
                f"both waves); wrote " + ", ".join(map(str, paths)))

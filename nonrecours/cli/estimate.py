@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -192,7 +192,7 @@ def estimate(
                          roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2),
                          pps=pps, joint=joint, nest=nest, stages=stages, zero_weights=zero_weights, supplied=supplied,
                          data=data)
-    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
+    opts: dict[str, Any] = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = blank_suppressed(result.to_frame())
     gap_table = None
@@ -209,7 +209,7 @@ def estimate(
         return
     paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))
+        paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))  # type: ignore[arg-type]
     typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
                f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))

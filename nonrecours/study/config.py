@@ -31,6 +31,7 @@ constructors, whose errors are relabelled with the key path.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -397,7 +398,7 @@ class StudyConfig:
 # --------------------------------------------------------------------------- parsing
 
 
-def load_study(path: str | Path) -> StudyConfig:
+def load_study(path: str | os.PathLike) -> StudyConfig:
     """Read and validate a study file.
 
     Parameters

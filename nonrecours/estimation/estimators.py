@@ -502,8 +502,15 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     joint covariance (see :func:`gaps`). :func:`estimate_gap` is :func:`estimate_rates`
     followed by this function.
 
+    Without ``levels`` or ``reference``: a column of two levels gives last minus first in
+    sorted order; one of k levels every pairwise difference, later minus earlier level.
+
     Parameters
     ----------
+    res : EstimateResult
+        Estimates by domains that include the levels of ``gap``.
+    gap : str
+        The domain column whose levels are compared, or ``"right"``.
     levels : (a, b), optional
         One pair, ``a - b``.
     reference : optional
@@ -512,8 +519,10 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
         Multiple-comparison adjustment of the p-values within each family (the comparisons of
         one right in one domain of the other ``by`` columns), added as column ``p_adjusted``.
 
-    Without ``levels`` or ``reference``: a column of two levels gives last minus first in
-    sorted order; one of k levels every pairwise difference, later minus earlier level.
+    Returns
+    -------
+    GapResult
+        One row per gap, with its SE, interval and test.
     """
     from .contrasts import adjust_p
 

@@ -476,6 +476,7 @@ def test_empty_groups_left_out_of_the_test_are_said(tmp_path):
     assert "warning" in res.output and "lines 5, 10" in res.output
 
 
+@pytest.mark.slow
 def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     """Seeded simulation: groups assigned to clusters, take-up correlated within clusters and
     independent of the group. Over 200 samples the Rao-Scott F test rejects at 5 % about 5 % of the

@@ -168,6 +168,7 @@ def _admin_blocks(table, totals, margin):
     return b
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "15")), deadline=None)
 @given(_count_tables())
 def test_margin_totals_protected(cells):

@@ -191,6 +191,7 @@ def test_bootstrap_reproducible_and_chunk_invariant(milk):
         bootstrap_mse(fit, replicates=10, seed=None)
 
 
+@pytest.mark.slow
 def test_bootstrap_identical_whatever_the_workers(milk):
     """Each chunk draws from its own stream spawned from the seed; chunk sums are added in chunk order."""
     y, D, X = milk

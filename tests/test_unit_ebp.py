@@ -110,6 +110,7 @@ def test_cli_fit_unit(tmp_path):
     assert bad.exit_code == 2 and not (tmp_path / "o3").exists()
 
 
+@pytest.mark.slow
 def test_bootstrap_identical_whatever_the_workers_and_percentile_interval():
     """Chunks of spawned generators: 1 or 2 workers give the same MSE and error quantiles; the percentile
     interval is the EBP minus the error quantiles, the normal one EBP +- z root MSE (both clipped)."""

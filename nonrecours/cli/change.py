@@ -111,7 +111,7 @@ def change(
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
-                         keep=("gap", "level_a", "level_b", "right", gap_col))  # type: ignore[arg-type]
+                         keep=("gap", "level_a", "level_b", "right", str(gap_col)))  # did is made only with gap_col
     if out is None:
         echo_table(table)
         if did is not None:

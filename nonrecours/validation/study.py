@@ -297,8 +297,9 @@ class _Replication:
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
         in-sample flag)}, [rates of each PPS variance], respondents of each rate estimand)."""
         des, variants = self.sampler.draw_variants(rng, self.pps)
-        pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,  # type: ignore[arg-type]
-                                      self.level, self.df)[0] for m in self.pps]
+        pps_rates = [] if self.pps_targets is None else [  # pps_targets is set whenever pps is
+            _one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods, self.level,
+                             self.df)[0] for m in self.pps]
         rates, gap, terr, n = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
         small_area = {}

@@ -500,6 +500,7 @@ def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     assert naive / reps > 0.20, naive / reps
 
 
+@pytest.mark.slow  # a Monte Carlo coverage check
 def test_woodruff_interval_covers_the_population_median():
     """Seeded simulation: 200 cluster samples (30 of 300 clusters of 40, skewed values with a
     cluster effect); the 95 % Woodruff interval of the median covers the population median

@@ -209,6 +209,7 @@ def _simulate(rng, m, A, X, D, beta):
     return theta, theta + rng.normal(0, np.sqrt(D))
 
 
+@pytest.mark.slow
 def test_monte_carlo_eblup_beats_direct_and_ci_coverage_near_nominal():
     """300 seeded data sets of a true FH model (m = 60, A = 0.01, D from 0.005 to 0.02).
 

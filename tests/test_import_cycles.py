@@ -10,6 +10,7 @@ and fails on any cycle of the module graph, naming it.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import nonrecours
@@ -56,6 +57,7 @@ def _imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> 
     return {m for m in found if m in modules}
 
 
+@functools.cache  # read once for the tests below (the package does not change during a run)
 def _graph() -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {_module_name(p) for p in paths}

@@ -45,12 +45,24 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
                               found=repr(seed), hint="pass seed=1 (or any integer)"))
 
 
+def where_name(name: str) -> str:
+    """Where a value was given, for a message: ``option --x`` for a command-line option, ``parameter x`` for a
+    library parameter (the command line turns those into its options: :func:`nonrecours.cli._common.in_command_words`).
+
+    Examples
+    --------
+    >>> where_name("lonely_psu"), where_name("--lonely-psu")
+    ('parameter lonely_psu', 'option --lonely-psu')
+    """
+    return f"option {name}" if name.startswith("-") else f"parameter {name}"
+
+
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
-    """Check that option ``name`` is one of ``allowed`` and return it."""
+    """Check that parameter (or option) ``name`` is one of ``allowed`` and return it."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise OptionError(message(f"unknown value for {name}", where=f"option {name}",
-                                  expected="one of " + ", ".join(map(str, allowed)),
+        raise OptionError(message(f"unknown value for {name}" if name.startswith("-") else "unknown value",
+                                  where=where_name(name), expected="one of " + ", ".join(map(str, allowed)),
                                   found=repr(value)))
     return value
 
@@ -59,7 +71,7 @@ def check_level(level: Any, option: str = "level") -> float:
     """Check a confidence level (a number strictly between 0 and 1) and return it as a float."""
     ok = isinstance(level, (int, float, np.integer, np.floating)) and not isinstance(level, bool) and 0 < level < 1
     if not ok:
-        raise OptionError(message("confidence level out of range", where=f"option {option}",
+        raise OptionError(message("confidence level out of range", where=where_name(option),
                                   expected="a number strictly between 0 and 1, such as 0.95", found=repr(level)))
     return float(level)
 
@@ -154,7 +166,7 @@ def parse_list(text: str | Sequence[str] | None, *, option: str) -> list[str]:
     items = text.split(",") if isinstance(text, str) else list(text)
     out = [t.strip() for t in items if t.strip()]
     if isinstance(text, str) and text.strip() and not out:
-        raise OptionError(message("empty list", where=f"option {option}", expected="comma-separated names", found=repr(text)))
+        raise OptionError(message("empty list", where=where_name(option), expected="comma-separated names", found=repr(text)))
     return out
 
 
@@ -164,12 +176,12 @@ def parse_mapping(text: str | None, *, option: str, value_type: type = float) ->
     for item in parse_list(text, option=option):
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
-            raise OptionError(message("malformed item", where=f"option {option}", expected="name=value pairs separated by commas",
+            raise OptionError(message("malformed item", where=where_name(option), expected="name=value pairs separated by commas",
                                       found=repr(item)))
         try:
             out[key.strip()] = value_type(val)
         except ValueError:
-            raise OptionError(message("value is not a number", where=f"option {option}, item {key.strip()!r}",
+            raise OptionError(message("value is not a number", where=f"{where_name(option)}, item {key.strip()!r}",
                                       expected=value_type.__name__, found=repr(val))) from None
     return out
 
@@ -205,9 +217,9 @@ def check_ids_if_present(data: pd.DataFrame, id_col: str | None, *, source: str,
 
     The check of the commands reading one row per recipient or sampled unit
     (``weight``, ``margins``, ``allocate``, ``estimate``, ``territorial admin``);
-    the hint names ``--id-col``, the option that sets the column.
+    the hint names parameter ``id_col`` (the command line's ``--id-col``), which sets the column.
     """
     column = id_column(data.columns, id_col)
     if column is not None:
         check_unique_ids(data, column, source=source,
-                         hint=f"drop or fix the duplicated rows before {before} (--id-col names the id column)")
+                         hint=f"drop or fix the duplicated rows before {before} (parameter id_col names the id column)")

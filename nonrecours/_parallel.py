@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_random_state
+from ._checks import check_random_state, where_name
 from .errors import OptionError, message
 
 __all__ = ["check_workers", "spawn", "ordered_map"]
 
 
-def check_workers(workers: object, *, option: str = "--workers") -> int:
+def check_workers(workers: object, *, option: str = "workers") -> int:
     """The number of worker processes, checked (an integer >= 1)."""
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise OptionError(message("the number of workers must be an integer >= 1", where=f"option {option}",
+        raise OptionError(message("the number of workers must be an integer >= 1", where=where_name(option),
                                   found=repr(workers), hint="1 runs in this process"))
     return int(workers)
 

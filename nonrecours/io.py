@@ -112,9 +112,9 @@ class ReadOptions:
     sheet: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sep", _check_sep(self.sep, "--sep"))
+        object.__setattr__(self, "sep", _check_sep(self.sep, "parameter sep"))
         if self.decimal is not None and self.decimal.strip() not in DECIMALS:
-            raise OptionError(message("unknown decimal mark", where="--decimal", expected="'.' or ','",
+            raise OptionError(message("unknown decimal mark", where="parameter decimal", expected="'.' or ','",
                                       found=repr(self.decimal)))
         if self.decimal is not None:
             object.__setattr__(self, "decimal", self.decimal.strip())
@@ -124,7 +124,7 @@ class ReadOptions:
             try:
                 codecs.lookup(self.encoding)
             except LookupError:
-                raise OptionError(message("unknown encoding", where="--encoding",
+                raise OptionError(message("unknown encoding", where="parameter encoding",
                                           expected="a codec name such as utf-8, cp1252 or latin-1",
                                           found=repr(self.encoding))) from None
 
@@ -143,13 +143,13 @@ class WriteOptions:
     encoding: str = "utf-8"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sep", _check_sep(self.sep, "--sep"))
+        object.__setattr__(self, "sep", _check_sep(self.sep, "parameter sep"))
         if self.decimal not in DECIMALS:
-            raise OptionError(message("unknown decimal mark", where="--decimal", expected="'.' or ','",
+            raise OptionError(message("unknown decimal mark", where="parameter decimal", expected="'.' or ','",
                                       found=repr(self.decimal)))
         if self.sep == self.decimal:
-            raise OptionError(message("the separator and the decimal mark are the same", where="--sep / --decimal",
-                                      found=repr(self.sep), hint="use --sep ';' with --decimal ','"))
+            raise OptionError(message("the separator and the decimal mark are the same", where="parameters sep / decimal",
+                                      found=repr(self.sep), hint="use the separator ';' with the decimal mark ','"))
 
 
 def _suffix(path: Path, option: str, allowed: tuple[str, ...] = TABLE_SUFFIXES) -> str:
@@ -229,8 +229,8 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
             raise InputError(message("cannot tell the column separator", where=where,
                                      found=" and ".join(map(_sep_name, consistent)) + " both split every line "
                                      "into the same number of columns",
-                                     hint="give the separator, e.g. --sep ';' (sep = \";\" in the study file's "
-                                          "[input])"))
+                                     hint="give the separator: parameter sep, e.g. ';' (sep = \";\" in the study "
+                                          "file's [input])"))
         if consistent:
             sep = consistent[0]
         elif header and max(counts.values()) <= 1:
@@ -242,7 +242,7 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
         if sep is None:
             raise InputError(message("cannot tell the column separator: no separator splits every line into "
                                      "as many columns as the header", where=where,
-                                     hint="check the file, or give --sep (',', ';' or tab) and --decimal"))
+                                     hint="check the file, or give parameter sep (',', ';' or tab) and parameter decimal"))
     if decimal is None:
         decimal = "."
         if sep != "," and len(lines) > 1:
@@ -263,7 +263,7 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
                     dot = True
             if comma and dot:
                 raise InputError(message("cannot tell the decimal mark: some columns use commas, others points",
-                                         where=where, hint="give --decimal ',' or --decimal '.' "
+                                         where=where, hint="give parameter decimal, ',' or '.' "
                                          "(decimal in the study file's [input])"))
             decimal = "," if comma else "."
     return sep, decimal
@@ -321,7 +321,7 @@ def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...],
         line = raw.count(b"\n", 0, exc.start) + 1  # where, by line number (the header is line 1)
         raise InputError(message("the file is not in the encoding given", where=where, expected=encoding,
                                  found=f"byte {raw[exc.start]:#04x} on line {line}",
-                                 hint="try --encoding cp1252 or --encoding utf-8, or leave it out to detect it")) from None
+                                 hint="try parameter encoding cp1252 or utf-8, or leave it out to detect it")) from None
     if not head.strip():
         raise InputError(message("cannot read table", where=where, found="an empty file"))
     if len(raw) > 1 << 16 and "\n" in head:
@@ -340,7 +340,7 @@ def _sheet(sheet: str | None) -> str | int:
     s = sheet.strip()
     if s.isdigit():
         if int(s) < 1:
-            raise OptionError(message("sheet positions count from 1", where="--sheet", found=repr(sheet)))
+            raise OptionError(message("sheet positions count from 1", where="parameter sheet", found=repr(sheet)))
         return int(s) - 1
     return s
 
@@ -357,7 +357,7 @@ def _read_excel(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -
     names = wb.sheetnames
     wb.close()
     if isinstance(sheet, int) and sheet >= len(names) or isinstance(sheet, str) and sheet not in names:
-        raise OptionError(message("no such sheet", where=f"--sheet for {where}", expected="a name among "
+        raise OptionError(message("no such sheet", where=f"parameter sheet for {where}", expected="a name among "
                                   + ", ".join(map(repr, names)) + f" or a position 1 to {len(names)}",
                                   found=repr(opts.sheet)))
     df = pd.read_excel(p, sheet_name=sheet, engine="openpyxl", keep_default_na=False, na_values=[""],
@@ -455,14 +455,15 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
         if isinstance(exc, (InputError, OptionError)):
             raise
         found = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        hint = ("check the separator and decimal mark (--sep, --decimal) and the encoding (--encoding)"
+        hint = ("check the separator and decimal mark (parameter sep, parameter decimal) and the encoding "
+                "(parameter encoding)"
                 if suffix == ".csv" else None)
         raise InputError(message("cannot read table", where=where, found=found, hint=hint)) from None
 
 
 # --------------------------------------------------------------------------- writing
 
-def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, option: str = "--out") -> Path:
+def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, option: str = "parameter path") -> Path:
     """Refuse an output path that is one of the inputs; return it as a Path."""
     p = Path(path)
     for src in inputs:
@@ -482,7 +483,7 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
 
 
 def check_table_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
-                       option: str = "--out") -> Path:
+                       option: str = "parameter path") -> Path:
     """:func:`check_output` for a table, and its suffix (.csv, .parquet, .json, .xlsx) too.
 
     Commands that write several tables call it on each before any work, so that
@@ -548,7 +549,7 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
             raise OutputError(message("the output is a folder", where=f"{opt} {str(p)!r}", hint="give a file name"))
         if p.exists() and not overwrite:
             raise OutputError(message("the output file already exists", where=f"{opt} {str(p)!r}",
-                                      hint="choose another name, or pass --overwrite to replace it"))
+                                      hint="choose another name, or set parameter overwrite to replace it"))
     return asked
 
 
@@ -593,7 +594,7 @@ def _cell(v: Any) -> Any:
     return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
 
 
-def excel_bytes(sheets: dict[str, pd.DataFrame], *, option: str = "--out") -> bytes:
+def excel_bytes(sheets: dict[str, pd.DataFrame], *, option: str = "parameter path") -> bytes:
     """An .xlsx workbook with one sheet per table (plain cells, no styling), reproducible to the byte."""
     try:
         import openpyxl
@@ -611,7 +612,7 @@ def excel_bytes(sheets: dict[str, pd.DataFrame], *, option: str = "--out") -> by
     return normalise_zip(buf.getvalue())
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "--out",
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "parameter path",
                 inputs: Iterable[str | os.PathLike] = (), csv_style: WriteOptions | None = None) -> Path:
     """Write ``df`` as CSV, Parquet, JSON (records) or Excel by suffix, atomically.
 
@@ -634,8 +635,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "--o
             data = text.encode(style.encoding)
         except UnicodeEncodeError:
             raise OptionError(message("the table has characters the output encoding cannot hold",
-                                      where=f"--encoding {style.encoding!r}",
-                                      hint="use --encoding utf-8 or utf-8-sig")) from None
+                                      where=f"parameter encoding {style.encoding!r}",
+                                      hint="use the encoding utf-8 or utf-8-sig")) from None
         _atomic(p, lambda t: Path(t).write_bytes(data))
     elif suffix == ".xlsx":
         data = excel_bytes({p.stem: df}, option=f"{option} {str(p)!r}")
@@ -645,7 +646,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "--o
     return p
 
 
-def write_text(text: str, path: str | os.PathLike, *, option: str = "--out",
+def write_text(text: str, path: str | os.PathLike, *, option: str = "parameter path",
                inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Write text atomically (UTF-8)."""
     p = check_output(path, inputs, option=option)
@@ -653,7 +654,7 @@ def write_text(text: str, path: str | os.PathLike, *, option: str = "--out",
     return p
 
 
-def write_bytes(data: bytes, path: str | os.PathLike, *, option: str = "--out",
+def write_bytes(data: bytes, path: str | os.PathLike, *, option: str = "parameter path",
                 inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Write bytes atomically."""
     p = check_output(path, inputs, option=option)
@@ -661,7 +662,7 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, option: str = "--out",
     return p
 
 
-def write_json(obj: Any, path: str | os.PathLike, *, option: str = "--out",
+def write_json(obj: Any, path: str | os.PathLike, *, option: str = "parameter path",
                inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Write an object as indented JSON, atomically."""
     return write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path, option=option, inputs=inputs)

@@ -185,7 +185,7 @@ def test_admin_bad_input():
     split.loc[rows[1], "departement"] = "zz"
     with pytest.raises(InputError, match=f"line {rows[1] + 2}"):
         admin_rates(split, ["tpn"])
-    with pytest.raises(OptionError, match="min-cell"):
+    with pytest.raises(OptionError, match="parameter min_cell"):
         admin_rates(df, ["tpn"], min_cell=0)
 
 

@@ -43,7 +43,7 @@ def test_rulebook_figures_and_sources():
     # 1 April 2016 barème: 8,653 / 12,980 / 15,576 / 18,172 / 21,633 euros for 1 to 5 persons
     c = book.entry(2016).cmuc_ceiling(np.arange(1, 6), np.zeros(5, bool))
     assert np.allclose(np.round(c), [8653, 12980, 15576, 18172, 21633], atol=1)
-    with pytest.raises(OptionError, match="--year"):
+    with pytest.raises(OptionError, match="parameter year"):
         book.entry(1999)
 
 

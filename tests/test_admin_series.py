@@ -98,5 +98,5 @@ def test_series_on_simulated_waves():
     published = set(map(tuple, t.loc[t["status"] == "published", ["territory", "right"]].to_numpy()))
     assert set(map(tuple, s.changes[["territory", "right"]].to_numpy())) <= published
     assert set(zip(s.changes["year_from"], s.changes["year_to"])) == {(2014, 2015), (2015, 2016)}
-    with pytest.raises(OptionError, match="--min-cell"):
+    with pytest.raises(OptionError, match="parameter min_cell"):
         admin_series(counts, min_cell=0)

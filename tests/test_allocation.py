@@ -131,7 +131,7 @@ def test_errors_name_what_and_where():
         allocate(N, int(N.sum()) + 1)
     with pytest.raises(DesignError, match=r"'0'.*n_h > N_h"):
         allocate(np.array([40, 5000]), 500, method="neyman", S=np.array([5.0, 0.3]), take_all=False)
-    with pytest.raises(OptionError, match="unknown value for method"):
+    with pytest.raises(OptionError, match="parameter method: unknown value"):
         allocate(N, 100, method="neymann")
     f = frame()
     with pytest.raises(OptionError, match=r"right 'acs'.*outside \(0, 1\)"):

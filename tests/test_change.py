@@ -76,7 +76,7 @@ def test_difference_in_differences_is_the_contrast_of_four_estimates():
         assert row["se"] == pytest.approx(np.sqrt(c @ V @ c), rel=1e-12)
         assert row["did"] == pytest.approx(t.loc[a, "change"] - t.loc[b, "change"], rel=1e-12)
         assert row["level_a"] == "1" and row["level_b"] == "0"
-    with pytest.raises(OptionError, match="--gap"):
+    with pytest.raises(OptionError, match="parameter gap"):
         res.did("benefit")
 
 

@@ -64,6 +64,35 @@ def test_out_csv_and_gap(sample, tmp_path):
                                  "se", "ci_low", "ci_high", "df", "t", "p_value"]
 
 
+def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
+    """Issue 28: a result's ``to_frame()`` is the CLI's table, suppressed rows blanked (n and df too)."""
+    from nonrecours.estimation import QualityThresholds
+    from nonrecours.publication import blank_suppressed
+
+    df, path = sample
+    design = SurveyDesign(df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu",
+                          fpc="fpc")
+    raw = estimate_rates(design, ["cmuc", "acs"], by="territory")
+    min_n = int(np.median(raw.n)) + 1  # about half the cells suppressed
+    res = estimate_rates(design, ["cmuc", "acs"], by="territory", thresholds=QualityThresholds(min_n=min_n,
+                                                                                               reliable_n=min_n))
+    api = res.to_frame()
+    supp = (res.flag == "suppressed") & (res.n > 0)
+    assert 0 < supp.sum() < len(res)
+    assert api.loc[supp, "n"].isna().all() and api.loc[supp, "df"].isna().all()
+    assert (api.loc[~supp, "n"].to_numpy() == res.n[~supp]).all()
+    pd.testing.assert_frame_equal(api, blank_suppressed(res.to_frame(blank=False)))
+    kept = res.to_frame(blank=False)  # for the package's own secondary suppression
+    assert (kept["n"].to_numpy() == res.n).all()
+    out = tmp_path / "rates.csv"
+    cli = RUN.invoke(APP, ["estimate", path, "--rights", "cmuc,acs", "--by", "territory", "--min-n", str(min_n),
+                           "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    table = pd.read_csv(out, dtype={"territory": str})
+    pd.testing.assert_series_equal(table["n"].astype("Int64"), api["n"].astype("Int64"))
+    np.testing.assert_array_equal(np.isnan(table["df"]), np.isnan(api["df"].to_numpy(float)))
+
+
 def test_stdout_and_none_disables(sample):
     _, path = sample
     res = RUN.invoke(APP, ["estimate", path, "--rights", "cmuc", "--psu", "none", "--strata", "none", "--fpc", "none",

@@ -1,8 +1,9 @@
 """Every design option of the command line is spelled once (issue 11): in cli/_common.py or cli/_design.py.
 
-A command takes ``--weight``, ``--strata``... ``--lonely-psu``, ``--replicates``, the ``--repweights``
-options, ``--sep``/``--decimal``/``--encoding``/``--sheet``, ``--overwrite`` and ``--min-n`` from the shared
-option helpers, and builds its design with :func:`nonrecours.cli._design.load_design`; a command module
+A command takes ``--weight``, ``--strata``... ``--lonely-psu``, ``--replicates``, ``--pps``, ``--joint``,
+``--stages``, ``--nest``, ``--zero-weights``, the ``--repweights`` options (the bundle of
+:func:`nonrecours.cli._design.design_options`), ``--sep``/``--decimal``/``--encoding``/``--sheet``,
+``--overwrite`` and ``--min-n`` from the shared option helpers, and builds its design with :func:`nonrecours.cli._design.load_design`; a command module
 that writes ``typer.Option(..., "--strata", ...)`` itself fails here.
 """
 
@@ -17,11 +18,13 @@ CLI = Path(nonrecours.cli.__file__).parent
 SHARED = {"_common.py", "_design.py"}
 FLAGS = {"--weight", "--strata", "--psu", "--ssu", "--fpc", "--fpc2", "--lonely-psu", "--replicates",
          "--repweights", "--rep-type", "--rep-scale", "--rep-rscales", "--rep-rho", "--mse",
+         "--pps", "--joint", "--stages", "--nest", "--zero-weights",
          "--sep", "--decimal", "--encoding", "--sheet", "--overwrite", "--min-n"}
 #: Options that share a name with a design option but are something else (module, command function, flag).
 OTHER_MEANING = {
     ("design.py", "allocate_command", "--strata"),  # stratum columns to allocate over
     ("validate.py", "validate", "--strata"),  # strata of the simulated designs
+    ("validate.py", "validate", "--pps"),  # the PPS variances to evaluate (several)
     ("territorial.py", "fit", "--weight"),  # the --aux column weighting territories in benchmarking
     ("territorial.py", "fit", "--mse"),  # the Fay-Herriot MSE estimator
     ("territorial.py", "fit_unit", "--mse"),  # the unit-level bootstrap MSE

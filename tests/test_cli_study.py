@@ -71,7 +71,7 @@ def test_run_with_and_without_overwrite(demo):
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
     # 17 tables (6 of the analysis stage), 5 of the administrative phase, report, publication workbook, manifest
-    assert "wrote 25 files" in res.stdout
+    assert "wrote 26 files" in res.stdout
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_blank_suppressed_hides_n_df_and_deff():
 def test_min_cell_checked():
     from nonrecours.publication import check_min_cell
     for bad in (0, -1, 1.5, True, "11"):
-        with pytest.raises(OptionError, match="min-cell"):
+        with pytest.raises(OptionError, match="parameter min_cell"):
             check_min_cell(bad)
 
 
@@ -231,3 +232,126 @@ def test_protect_series_one_pattern_consistent_with_each_year():
     # without the national counts (nothing to subtract from), only the small cell goes
     _, hidden = protect_series(yearly, ["d"], min_n=11, nationals={})
     assert hidden == {("a", "r")}
+
+
+def test_policy_holds_the_thresholds_and_checks_them_once():
+    from nonrecours.publication import DEFAULT_MIN_CELL, DEFAULT_MIN_N, DisclosurePolicy, check_threshold
+    from nonrecours.publication.policy import THRESHOLD
+
+    policy = DisclosurePolicy()
+    assert policy.min_n == DEFAULT_MIN_N == THRESHOLD and policy.min_cell == DEFAULT_MIN_CELL == THRESHOLD
+    assert DisclosurePolicy(min_n=0).small_n(np.array([0, 1, 50])).tolist() == [False, False, False]
+    assert DisclosurePolicy(min_n=5).small_n(np.array([0, 1, 4, 5])).tolist() == [False, True, True, False]
+    # eligibles, takers and non-takers each held to min_cell: 30 eligibles of whom 29 take up is a small cell
+    assert DisclosurePolicy(min_cell=5).small_cells(np.array([[30, 29, 1], [30, 15, 15]])).tolist() == [True, False]
+    for bad, name in ((0, "min_cell"), (-1, "min_n"), (1.5, "min_cell"), (True, "min_n"), ("11", "min_cell")):
+        with pytest.raises(OptionError, match=f"parameter {name}: the disclosure threshold") as err:
+            DisclosurePolicy(**{name: bad})
+        assert "expected an integer >= " in str(err.value) and f"usual threshold is {THRESHOLD}" in str(err.value)
+    assert check_threshold(np.int64(7), name="min_n") == 7 and isinstance(check_threshold(np.int64(7)), int)
+    with pytest.raises(OptionError, match="option --min-n"):
+        check_threshold(-1, name="min_n", where="option --min-n", minimum=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.min_n = 3  # type: ignore[misc]
+
+
+def test_defaults_everywhere_are_the_policys():
+    """No signature, option or study default restates the threshold: they all follow the policy's constant."""
+    import inspect
+
+    from nonrecours.admin import counts, counts_sql, pipeline, rates, series
+    from nonrecours.estimation import QualityThresholds
+    from nonrecours.publication import DEFAULT_MIN_CELL, DEFAULT_MIN_N, extreme_means, histogram_edges
+    from nonrecours.report.plots import weights_plot
+    from nonrecours.study.config import AdminConfig, ThresholdsConfig
+
+    for f in (histogram_edges, extreme_means, weights_plot):
+        assert inspect.signature(f).parameters["min_n"].default is DEFAULT_MIN_N, f
+    for f in (counts.protect, counts.admin_rates, counts.protected_rates, counts_sql.admin_rates_sql,
+              rates.linked_rates, rates.phase_rates, pipeline.run_admin_phase, series.admin_series):
+        assert inspect.signature(f).parameters["min_cell"].default is DEFAULT_MIN_CELL, f
+    assert QualityThresholds().min_n == DEFAULT_MIN_N
+    assert ThresholdsConfig().min_n == DEFAULT_MIN_N and AdminConfig().min_cell == DEFAULT_MIN_CELL
+
+
+def test_publish_refuses_a_small_count_and_passes_the_rest_unchanged():
+    from nonrecours.errors import OutputError
+    from nonrecours.publication import DisclosurePolicy, publish
+
+    est = pd.DataFrame({"right": ["a", "b", "c"], "n": pd.array([40, 0, pd.NA], dtype="Int64"),
+                        "estimate": [0.5, np.nan, np.nan]})
+    admin = pd.DataFrame({"territory": ["t"], "n_eligible": [11], "n_takers": [0], "n_non_takers": [11]})
+    summary = pd.DataFrame({"estimator": ["direct"], "n": [3]})  # territories, not individuals
+    out = publish({"estimates": est, "admin_rates": admin, "comparison_summary": summary})
+    assert list(out) == ["estimates", "admin_rates", "comparison_summary"] and out["estimates"] is est
+    with pytest.raises(OutputError, match="table 'estimates', column 'n': a count of 1 to 10 respondents"):
+        publish({"estimates": est.assign(n=[40, 0, 3])})
+    with pytest.raises(OutputError, match="column 'n_takers': a count of 1 to 10 recipients"):
+        publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])})
+    # each count is held to its own threshold
+    assert publish({"estimates": est.assign(n=[40, 0, 3])}, policy=DisclosurePolicy(min_n=3))
+    with pytest.raises(OutputError, match="1 to 4 recipients"):
+        publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])}, policy=DisclosurePolicy(min_cell=5))
+
+
+def test_one_pattern_sweeps():
+    """The one fixed-point loop: every year protected with the pattern forced, until nothing is added; a sequential
+    sweep lets a year see what the years before it hid in the same pass, a simultaneous one does not."""
+    from nonrecours.publication import one_pattern
+
+    calls = []
+
+    def protect(year, pattern):  # a cell hidden alone takes its partner; year 2 hides "b" on its own
+        calls.append((year, sorted(pattern)))
+        hidden = set(pattern) | ({"b"} if year == 2 else set())
+        return hidden | ({"p" + min(hidden)} if len(hidden) == 1 else set()), len(hidden)
+
+    seq, out = one_pattern([1, 2], protect, {"a"}, sweep="sequential")
+    assert seq == {"a", "pa", "b"} and out == {1: 3, 2: 3}  # year 2 saw "pa": "b" needs no partner
+    calls.clear()
+    sim, out = one_pattern([1, 2], protect, {"a"}, sweep="simultaneous")
+    assert sim == {"a", "pa", "b"} and calls[:2] == [(1, ["a"]), (2, ["a"])]  # both years saw the same pattern
+    assert out == {1: 3, 2: 3}  # the outputs of the last pass: the final pattern forced
+    assert one_pattern([1, 2], protect, ())[0] == {"b", "pb"}  # nothing small in year 1: year 2's cell and partner
+
+
+def test_admin_series_and_protect_admin_series_agree():
+    from nonrecours.admin.series import admin_series
+    from nonrecours.publication import protect_admin_series
+
+    c = pd.DataFrame({"year": [1] * 4 + [2] * 4, "territory": list("abcd") * 2, "departement": ["01"] * 8,
+                      "right": "tpn", "n_eligible": [30, 40, 50, 60, 30, 5, 50, 60],
+                      "n_takers": [15, 20, 25, 30, 15, 2, 25, 30]})
+    s = admin_series(c)
+    cells = c.loc[c["year"] == 1, ["territory", "departement", "right"]].reset_index(drop=True)
+    primary, supp, totals = protect_admin_series(cells, c["n_eligible"].to_numpy().reshape(2, 4).T,
+                                                 c["n_takers"].to_numpy().reshape(2, 4).T)
+    assert primary.tolist() == [False, True, False, False] and supp.tolist() == [True, True, False, False]
+    first = (s.table["year"] == 1).to_numpy()
+    assert (s.table.loc[first, "status"] == "suppressed").tolist() == supp.tolist()
+    assert [t.loc[t["level"] == "national", "status"].tolist() for t in totals] == [["published"]] * 2
+
+
+def test_a_study_publishes_only_what_the_layer_returns(tmp_path, monkeypatch):
+    """A stage that hands over a table without its protection stops the run before anything is written."""
+    from nonrecours.errors import OutputError
+    from nonrecours.simulate import simulate_population
+    from nonrecours.study import run_study, stages
+    from nonrecours.study.demo import example_study
+
+    simulate_population(10, seed=3).write(tmp_path / "population")
+    text = example_study(seed=3).replace("n = 6000", "n = 800").replace("min_per_stratum = 50", "min_per_stratum = 5")
+    (tmp_path / "study.toml").write_text(text)
+
+    def unprotected(cfg, state):
+        out = stages.estimation_stage(cfg, state)
+        out["tables"]["estimates_territory"] = out["results"]["territory"].to_frame(blank=False)  # no suppression
+        return out
+
+    monkeypatch.setattr(stages, "STAGES", tuple((n, unprotected if n == "estimation" else f)
+                                                for n, f in stages.STAGES if n in ("frame", "allocation", "selection",
+                                                                                  "responses", "weighting",
+                                                                                  "estimation")))
+    with pytest.raises(OutputError, match="table 'estimates_territory', column 'n': a count of 1 to 10 respondents"):
+        run_study(tmp_path / "study.toml")
+    assert not (tmp_path / "results").exists() and not list(tmp_path.glob(".results*"))

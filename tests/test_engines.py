@@ -9,6 +9,7 @@ territory tables and the département totals are compared cell by cell.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,12 +109,12 @@ def test_sql_path_refuses_what_the_in_memory_path_refuses(tmp_path):
             admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS)
         with pytest.raises(InputError, match=r"'ass'.*not found"):
             admin_rates_sql(eng, tmp_path / "mixed.csv", ["cmuc", "ass"])
-        with pytest.raises(OptionError, match="min-cell"):
+        with pytest.raises(OptionError, match="parameter min_cell"):
             admin_rates_sql(eng, tmp_path / "mixed.csv", RIGHTS, min_cell=0)
         (tmp_path / "x.json").write_text("[]")
         with pytest.raises(OptionError, match="json|JSON"):
             admin_rates_sql(eng, tmp_path / "x.json", RIGHTS)
-    with pytest.raises(OptionError, match="memory-limit"):
+    with pytest.raises(OptionError, match="parameter memory_limit"):
         DuckDBEngine(memory_limit="lots")
 
 
@@ -169,10 +170,10 @@ def _with_ids(tmp_path, dup_rows=()):
 def _refuses_duplicates(eng, tmp_path):
     for source in ("ids.csv", "ids_parts"):
         with pytest.raises(InputError, match=r"recipients file, column 'id': duplicate ids.*found 3 rows share an id"
-                                             r".*--id-col") as err:
+                                             r".*parameter id_col") as err:
             admin_rates_sql(eng, tmp_path / source, RIGHTS)
         assert "SECRET" not in str(err.value)
-    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*--id-col"):  # --id-col names another column
+    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*parameter id_col"):  # --id-col names another column
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="territory")
     with pytest.raises(InputError, match=r"'key'.*not found"):
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="key")
@@ -210,9 +211,14 @@ def test_study_file_compute_section(tmp_path):
     base.pop("compute", None)
     for key in [k for k, v in base["territorial"].items() if k in ("covariates_file", "truth")]:
         base["territorial"].pop(key)
-    cfg = parse_study({**base, "compute": {"engine": "duckdb", "memory_limit": "2GB", "workers": 2}}, base_dir=tmp_path)
-    assert (cfg.compute.engine, cfg.compute.memory_limit, cfg.compute.workers) == ("duckdb", "2GB", 2)
+    cfg = parse_study({**base, "compute": {"engine": "duckdb", "memory_limit": "2GB", "workers": 2, "threads": 3}},
+                      base_dir=tmp_path)
+    assert (cfg.compute.engine, cfg.compute.memory_limit, cfg.compute.workers, cfg.compute.threads) == \
+        ("duckdb", "2GB", 2, 3)
     assert parse_study(base, base_dir=tmp_path).compute.engine == "pandas"
+    assert parse_study(base, base_dir=tmp_path).compute.threads is None
+    with pytest.raises(ConfigError, match="compute.threads"):
+        parse_study({**base, "compute": {"threads": 0}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match="compute.engine"):
         parse_study({**base, "compute": {"engine": "polars"}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match="compute.workers"):
@@ -242,3 +248,98 @@ def test_codes_read_as_categoricals_give_the_same_table(study, tmp_path):
     data = read_table(tmp_path / "m.parquet", categorical=["territory", "departement"])
     with pytest.raises(InputError, match=r"'departement'.*2 empty rows"):
         admin_rates(data, RIGHTS)
+
+
+# --- the Engine interface: nothing else opens a database ---------------------------------------------------
+
+def test_no_database_connection_outside_engines():
+    """``duckdb.connect``, ``import duckdb`` and Splink's ``DuckDBAPI`` (which connects when given no connection)
+    appear only in ``nonrecours/engines/``: every query of the package runs on an Engine."""
+    import ast
+
+    import nonrecours
+
+    root = Path(nonrecours.__file__).resolve().parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.parent.name == "engines" and path.parent.parent == root:
+            continue
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(root.parent).as_posix()
+        if "duckdb.connect" in text or "DuckDBAPI" in text:
+            found.append(f"{rel}: duckdb.connect or DuckDBAPI")
+        for node in ast.walk(ast.parse(text)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(n == "duckdb" or n.startswith("duckdb.") for n in names):
+                found.append(f"{rel}:{node.lineno}: imports duckdb")
+    assert not found, "a database is opened outside nonrecours/engines/: " + "; ".join(found)
+
+
+def test_duckdb_engine_tables_frames_and_threads(tmp_path):
+    """Frames for one query, temporary tables, unregistering, the settings recorded, one thread on demand, and
+    the tables a block leaves dropped."""
+    frame = pd.DataFrame({"k": ["a", "b", "a", "c"], "v": [1, 2, 3, 4]})
+    with DuckDBEngine(memory_limit="500MB", threads=2) as eng:
+        got = eng.sql_frames("select k, sum(v) as s from f group by k order by k", {"f": frame})
+        assert got.to_dict("list") == {"k": ["a", "b", "c"], "s": [4, 2, 4]} and got["s"].dtype == np.int64
+        with pytest.raises(Exception):  # noqa: B017 - the frame was registered for that query only
+            eng.sql("select * from f")
+        eng.register_frame("f", frame)
+        eng.create_table("g", "select k, v * 10 as w from f")
+        eng.unregister("f")
+        assert eng.sql("select sum(w) as s from g")["s"].tolist() == [100]  # the table outlives its input
+        eng.unregister("g")
+        eng.unregister("never_registered")  # no error
+        settings = eng.settings()
+        assert settings["engine"] == "duckdb" and settings["threads"] == 2 and settings["memory_limit"] == "500MB"
+        assert settings["version"] == eng.version and eng.version.count(".") >= 1
+        with eng.single_thread():
+            assert eng.threads == 1
+        assert eng.threads == 2
+        eng.register_frame("kept", frame)
+        with eng.scratch():
+            eng.create_table("tmp1", "select 1 as x")
+            eng.register_frame("tmp2", frame)
+        assert eng.columns("kept") == ["k", "v"]
+        for name in ("tmp1", "tmp2"):
+            with pytest.raises(Exception):  # noqa: B017
+                eng.sql(f"select * from {name}")
+        temp = Path(eng._own_temp)
+        assert temp.is_dir()  # its own spill folder, not DuckDB's .tmp in the current folder
+    assert not temp.exists()
+
+
+@pytest.mark.slow
+def test_admin_sql_on_spark_equals_duckdb(spark):
+    """Eligibility and the linkage-adjusted rates run the same SQL on Spark and on DuckDB: the same statuses and
+    counts, the same figures within 1e-12 (the decimal sums are read as doubles by each engine)."""
+    from nonrecours.admin.eligibility import assess_eligibility, load_rulebook
+    from nonrecours.admin.rates import phase_rates
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import ORGANISMS, simulate_sources
+
+    src = simulate_sources(simulate_population(3, seed=5), seed=6)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True).head(3000)
+    rule = load_rulebook().entry(src.params.year)
+    with DuckDBEngine(threads=2) as duck:
+        elig = assess_eligibility(left, rule, engine=duck)
+        pd.testing.assert_frame_equal(assess_eligibility(left, rule, engine=spark), elig, check_dtype=False,
+                                      check_exact=False, rtol=1e-12)
+        rng = np.random.default_rng(3)
+        rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": rng.choice(["T1", "T2", "T3"], len(left)),
+                            "departement": "59"})
+        ids = rng.choice(len(left), 1200, replace=False)
+        health = src.tables["health"][["rec_id", "right"]]
+        links = pd.DataFrame({"source": np.where(np.arange(1200) % 2 == 0, "health", "tpn"),
+                              "id_l": rec["rec_id"].to_numpy()[ids],
+                              "id_r": np.resize(health["rec_id"].to_numpy(), 1200),
+                              "match_probability": rng.uniform(0.9, 1.0, 1200)})
+        near = links.iloc[:200].assign(match_probability=rng.uniform(0.01, 0.9, 200))
+        flags = pd.DataFrame({"territory": ["T1", "T2", "T3"], "is_qpv": [1, 0, 0]})
+        args = (rec, elig, links, near, {"health": health}, flags)
+        expected, groups = phase_rates(*args, min_cell=5, engine=duck)
+    got, got_groups = phase_rates(*args, min_cell=5, engine=spark)
+    pd.testing.assert_frame_equal(got.table, expected.table, check_exact=False, rtol=1e-12, atol=1e-15)
+    pd.testing.assert_frame_equal(got_groups, groups, check_exact=False, rtol=1e-12, check_dtype=False)
+    assert (expected.table["status"] == "published").any() and expected.table["takers_adjusted"].notna().any()

@@ -181,9 +181,9 @@ def test_bad_inputs(design, sample):
     with pytest.raises(InputError, match=r"column 'cmuc'.*1 rows"):
         bad = sample.assign(cmuc=sample["cmuc"].where(sample.index != 0, 2.0))
         estimate_rates(SurveyDesign(bad, weight="weight"), "cmuc")
-    with pytest.raises(OptionError, match="option ci"):
+    with pytest.raises(OptionError, match="parameter ci"):
         estimate_rates(design, "cmuc", ci="exact")  # type: ignore[arg-type]
-    with pytest.raises(OptionError, match="option df"):
+    with pytest.raises(OptionError, match="parameter df"):
         estimate_rates(design, "cmuc", df="psu")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="'nope'"):
         estimate_rates(design, "cmuc", by="nope")

@@ -13,6 +13,7 @@ dense, independent solution of the same estimating equations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ from scipy import optimize
 from nonrecours.errors import ConvergenceWarning, InputError, OptionError
 from nonrecours.territorial import (analytic_mse, benchmark, bootstrap_mse, fit_fay_herriot, fit_territories,
                                    gvf_variance, normality_test, solve_model_variance)
+from nonrecours.territorial.fay_herriot import gls
 
 REF = Path(__file__).parent / "reference"
 RTOL_SAE = 1e-4  # sae's own stopping rule (relative change of A below 1e-4)
@@ -56,6 +58,47 @@ def test_milk_matches_sae(milk, ref, method):
     np.testing.assert_allclose(mse.mse, r["mse"], rtol=RTOL_SAE)
     np.testing.assert_allclose(fit.loglike, r["loglike"], rtol=RTOL_SAE)
     assert mse.kind == {"REML": "prasad-rao", "ML": "datta-lahiri", "FH": "datta-rao-smith"}[method]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_milk_mse_is_sae_msefh_at_sae_variance(milk, ref, method):
+    """At sae's own model variance (its 1e-4 stopping rule aside), the MSE is ``mseFH``'s to 1e-9."""
+    y, D, X = milk
+    r = ref[method]
+    A = np.array([r["refvar"]])
+    beta, Q = gls(y[None, :], D, X, A)
+    fit = dataclasses.replace(fit_fay_herriot(y, D, X, method=method.lower()), model_variance=float(A[0]),
+                              coef=beta[0], coef_cov=Q[0])
+    np.testing.assert_allclose(analytic_mse(fit).mse, r["mse"], rtol=1e-9)
+
+
+def test_fh_mse_is_not_floored_amrl_is():
+    """The moment method's bias term b >= 0 is subtracted as in sae's ``mseFH``, even below g1 + g2
+    (issue 28: the floor of adjusted REML had spread to ``fh``); ``amrl`` keeps its floor."""
+    rng = np.random.default_rng(13)
+    m = 30
+    X = np.column_stack([np.ones(m), rng.normal(size=m)])
+    D = np.linspace(0.002, 0.05, m)
+    y = X @ [0.5, 0.1] + rng.normal(0, 0.02, m) + rng.normal(0, np.sqrt(D))
+    for method in ("fh", "amrl"):
+        fit = fit_fay_herriot(y, D, X, method=method)
+        A = fit.model_variance
+        assert A > 0
+        res = analytic_mse(fit)
+        Vi = np.diag(1 / (A + D))
+        Q = np.linalg.inv(X.T @ Vi @ X)
+        Bd = D / (A + D)
+        g1, g2 = D * (1 - Bd), Bd ** 2 * np.einsum("di,ij,dj->d", X, Q, X)
+        if method == "fh":
+            sw, sw2 = np.sum(1 / (A + D)), np.sum((A + D) ** -2.0)
+            vbar, b = 2 * m / sw ** 2, 2 * (m * sw2 - sw ** 2) / sw ** 3
+        else:
+            vbar = 2 / np.sum((A + D) ** -2.0)
+            b = vbar / A
+        raw = g1 + g2 + 2 * Bd ** 2 * vbar / (A + D) - b * Bd ** 2
+        assert (raw < g1 + g2).any()  # the data reach the case where a floor would bind
+        expected = raw if method == "fh" else np.maximum(raw, g1 + g2)
+        np.testing.assert_allclose(res.mse, expected, rtol=1e-9)
 
 
 def _dense_score(A, y, D, X, method):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from nonrecours.cli.main import app
 from nonrecours.errors import InputError, OptionError
 from nonrecours.report import maps, section_territories
-from nonrecours.report._demo_contours import schematic_contours
+from nonrecours.simulate.contours import qpv_contours
 from nonrecours.simulate import simulate_population
 
 
@@ -25,7 +25,7 @@ def pop():
 
 @pytest.fixture(scope="module")
 def contours(pop):
-    return schematic_contours(pop.territories, seed=4)
+    return qpv_contours(pop.territories, seed=4)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,25 @@ def sae(pop):
     t["ci_low"], t["ci_high"] = t["eblup"] - 2 * t["rmse"], t["eblup"] + 2 * t["rmse"]
     t["direct"] = np.where(np.arange(len(t)) % 3 == 0, np.nan, t["rate"])
     return t[["territory", "right", "direct", "eblup", "rmse", "ci_low", "ci_high"]]
+
+
+def test_maps_draw_the_contours_of_the_administrative_sources(pop):
+    """One generator of QPV contours: the maps' contours are those the sources place the addresses in."""
+    from nonrecours.simulate.sources import simulate_sources
+
+    assert qpv_contours(pop.territories, seed=9) == simulate_sources(pop, seed=9).contours
+    assert qpv_contours(pop.territories, seed=9) != qpv_contours(pop.territories, seed=10)
+
+
+@pytest.mark.slow
+def test_demo_maps_the_contours_of_its_sources(tmp_path):
+    """The demo writes, for its report's maps, the contours of its administrative sources."""
+    from nonrecours.study.demo import CONTOURS, POPULATION, run_demo
+
+    demo = run_demo(tmp_path / "demo", territories=6, seed=3, admin=True)
+    assert (tmp_path / "demo" / POPULATION / CONTOURS).read_text() == \
+        (tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson").read_text()
+    assert "admin_rates" in demo.tables
 
 
 def test_contours_in_lambert93_with_crs_member_equal_wgs84(pop, contours):
@@ -83,7 +102,7 @@ def test_map_values_states():
     change = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "change": [0.1, 0.02],
                            "ci_low": [0.05, -0.01], "ci_high": [0.15, 0.05]})
     assert list(maps.map_values(change, "change", "cmuc")["state"]) == ["ok", "unreliable"]
-    with pytest.raises(InputError, match="--right"):
+    with pytest.raises(InputError, match="parameter right"):
         maps.map_values(sae, "sae", "acs")
     with pytest.raises(OptionError, match="kind"):
         maps.map_values(sae, "tiles", "cmuc")
@@ -99,7 +118,7 @@ def test_choropleth_png_is_reproducible_svg_and_departement(pop, contours, sae):
     assert svg.startswith(b"<?xml") and b"<svg" in svg
     assert not re.search(rb'href="(https?:|file:|//)', svg)  # nothing fetched from elsewhere
     assert svg != maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg", lang="en")
-    with pytest.raises(InputError, match="--departement"):
+    with pytest.raises(InputError, match="parameter departement"):
         maps.choropleth(v, shapes, kind="sae", right="cmuc", departement="00")
 
 

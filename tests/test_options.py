@@ -119,8 +119,11 @@ def test_enums_are_distinct_and_lower_case():
 
 def test_check_option_returns_plain_strings_and_names_the_option():
     assert type(check_option("ci", CIMethod.BETA, CIMethod)) is str
-    with pytest.raises(OptionError, match=r"option ci: unknown value for ci; expected one of wald, logit"):
+    # the library names its parameter; the command line names its option (cli._common.in_command_words)
+    with pytest.raises(OptionError, match=r"parameter ci: unknown value; expected one of wald, logit"):
         check_option("ci", "logt", CIMethod)
+    with pytest.raises(OptionError, match=r"option --ci: unknown value for --ci; expected one of wald, logit"):
+        check_option("--ci", "logt", CIMethod)
 
 
 def test_library_checks_its_options():
@@ -131,11 +134,11 @@ def test_library_checks_its_options():
     from nonrecours.estimation import estimate_rates
 
     d = SurveyDesign(pd.DataFrame({"y": [1.0, 0.0, 1.0]}))
-    with pytest.raises(OptionError, match="option lonely_psu"):
+    with pytest.raises(OptionError, match="parameter lonely_psu"):
         SurveyDesign(pd.DataFrame({"y": [1.0]}), lonely_psu="drop")
-    with pytest.raises(OptionError, match="option ci"):
+    with pytest.raises(OptionError, match="parameter ci"):
         estimate_rates(d, "y", ci="normal")
-    with pytest.raises(OptionError, match="option df"):
+    with pytest.raises(OptionError, match="parameter df"):
         estimate_rates(d, "y", df="residual")
     res = estimate_rates(d, "y", ci=CIMethod.WILSON, df=DFRule.DESIGN)
     assert type(res.ci_method) is str and type(res.df_rule) is str and np.isfinite(res.raw_estimate).all()

@@ -10,7 +10,7 @@ import pytest
 
 from nonrecours.report import SECTIONS, render_report
 from nonrecours.report import plots
-from nonrecours.report._format import ci, num, pct
+from nonrecours.report.format import ci, num, pct
 
 RIGHTS = ["cmuc", "acs"]
 
@@ -79,7 +79,7 @@ def test_sections_and_images(tables):
 def test_numbers_come_from_tables(tables):
     html = render_report(tables, PROV)
     assert "65.4 %" in html and "[61.1, 70.0]" in html       # national cmuc, as in the table
-    assert "-5.0 pts" in html and "0.012" in html              # the gap and its p-value
+    assert "−5.0 pts" in html and "0.012" in html              # the gap (minus sign U+2212) and its p-value
     assert "suppressed" in html and "†" in html
     assert "&lt;b&gt;" in html                                 # study text escaped
 
@@ -103,10 +103,10 @@ def test_png_has_no_software_metadata(tables):
 
 
 def test_format_helpers():
-    assert pct(0.6531) == "65.3 %" and pct(float("nan")) == "–"
-    assert ci(0.61, 0.694) == "[61.0, 69.4]"
-    assert num(12345.0) == "12 345" and num(0.123456, 3) == "0.123"
-    assert re.fullmatch(r"–", num(None))
+    assert pct(0.6531, "en") == "65.3 %" and pct(float("nan"), "en") == "–"
+    assert ci(0.61, 0.694, "en") == "[61.0, 69.4]"
+    assert num(12345.0, "en") == "12,345" and num(0.123456, "en", 3) == "0.123"
+    assert re.fullmatch(r"–", num(None, "en"))
 
 
 @pytest.mark.slow

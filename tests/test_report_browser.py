@@ -14,13 +14,14 @@ missing (``apt-get install chromium``; ``pip install '.[test]'``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
 
 import pytest
 
-from nonrecours.report._demo_contours import schematic_contours
+from nonrecours.simulate.contours import qpv_contours
 from nonrecours.simulate import simulate_population
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
@@ -43,7 +44,7 @@ def report(tmp_path_factory) -> tuple[Path, list[str]]:
     folder = tmp_path_factory.mktemp("browser")
     pop = simulate_population(25, seed=5)
     pop.write(folder / "population")
-    (folder / "population" / "qpv.geojson").write_text(schematic_contours(pop.territories, seed=5))
+    (folder / "population" / "qpv.geojson").write_text(qpv_contours(pop.territories, seed=5))
     text = (example_study(seed=5).replace("n = 6000", "n = 1500")
             .replace("min_per_stratum = 50", "min_per_stratum = 20")
             .replace('# contours = "population/qpv.geojson"', 'contours = "population/qpv.geojson"'))
@@ -115,3 +116,35 @@ def test_search_and_finder_in_headless_chromium(report):
         finally:
             browser.close()
     assert requested and set(requested) == {url}, "the page made a request other than its own file"
+
+
+@pytest.mark.parametrize("width", [900, 1280])
+def test_wide_tables_fit_the_page(report, width):
+    """Issue 28: the allocation table overflowed the page. No table widens the page: wide ones have smaller
+    type and wrapping headers, and scroll within their own container when the screen is narrower still."""
+    sync_api = _browser_or_skip()
+    path, _ = report
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            unboxed = page.evaluate("""Array.from(document.querySelectorAll('table')).filter(t =>
+                !t.parentElement.matches('.nr-wide, .nr-scroll')).length""")
+            assert unboxed == 0
+            if width >= 1280:  # on a desktop screen the allocation table fits without scrolling
+                fits = page.evaluate("""(() => { const t = document.querySelector('#design table');
+                    return t.getBoundingClientRect().width <= t.parentElement.clientWidth; })()""")
+                assert fits
+        finally:
+            browser.close()
+
+
+def test_territory_table_has_every_departement(report):
+    path, _ = report
+    html = path.read_text(encoding="utf-8")
+    body = html[html.index('id="nr-territories"'):]
+    body = body[body.index("<tbody>"):body.index("</tbody>")]
+    deps = re.findall(r"</th><td>([^<]*)</td>", body)
+    assert len(deps) == 50 and "–" not in deps  # from the territories file

@@ -19,7 +19,7 @@ import pytest
 
 from nonrecours.report import html as report_html
 from nonrecours.report import i18n, plots, publication, render_report, section_publication
-from nonrecours.report.i18n import NNBSP
+from nonrecours.report.format import NNBSP
 
 from test_report import PROV, tables  # noqa: F401  (fixture)
 
@@ -87,7 +87,7 @@ def test_report_in_each_language_has_no_string_of_the_other(tables, prov):  # no
     assert f"65,4{NNBSP}%" in fr                        # « 65,4 % » from estimate 0.654321
     assert f"4{NNBSP}000" in fr                          # thousands with a narrow no-break space
     assert f"[61,1{NNBSP};\u00a070,0]" in fr                 # interval with a decimal comma
-    assert f"-5,0{NNBSP}pts" in fr
+    assert f"\u22125,0{NNBSP}pts" in fr                  # a change, with the minus sign U+2212
     assert "65.4 %" in pages["en"] and "Take-up rates" in pages["en"]
     for lang in ("fr", "en"):  # the note on publication/ vs microdata/ (issue 12), in each language
         assert section_publication.TEXT[lang]["title"] in pages[lang]
@@ -175,7 +175,7 @@ def test_workbook_has_a_sheet_for_the_analysis_and_administrative_tables(tables,
     header = [c.value for c in ws[1]]
     assert "effectif pondéré" in header and "taux de recours" not in header
     row = {h: c for h, c in zip(header, ws[2])}
-    assert row["droit"].value == "CMUC : non-recourants"
+    assert row["droit"].value == "CMU-C : non-recourants"
     assert row["effectif pondéré"].number_format == publication.COUNT  # a weighted count, not a rate
     model = {h: c for h, c in zip([c.value for c in fr["modèle logistique"][1]], fr["modèle logistique"][2])}
     assert model["coefficient (log du rapport de cotes)"].number_format == publication.DECIMAL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -100,7 +101,7 @@ def test_section_in_french(runs):
     en = section_followup.render(second.tables, lang="en", scheme="rotating")
     assert set(section_followup.TEXT["en"]) == set(section_followup.TEXT["fr"])
     assert "Follow-up over the years" in en
-    assert section_followup.fmt_pct(0.617, "fr") == "61,7\u202f%"
+    assert "\u202fpts" in html  # changes in percentage points, formatted by nonrecours.report.format
 
 
 @pytest.mark.slow
@@ -118,6 +119,21 @@ def test_demo_years_cli(tmp_path):
     assert "Changes of take-up" in r.output
     r = CliRunner().invoke(app, ["demo", "--years", "2014", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--years" in r.output
+
+
+@pytest.mark.slow
+def test_demo_years_with_a_relative_out(tmp_path, monkeypatch):
+    """A relative --out (issue 28: the runs resolve their folders, the staging folder was relative: ValueError
+    from Path.relative_to after everything was written, exit 1)."""
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--quiet",
+                                 "--no-admin", "--out", "follow-up"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "follow-up" / "results" / "2015" / "publication" / "report.html").is_file()
 
 
 def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
@@ -199,3 +215,128 @@ def test_demo_folder_check_is_one_rule_for_both_demos(tmp_path, monkeypatch):
     (tmp_path / "d" / "notes.txt").write_text("x")
     with pytest.raises(OutputError, match="did not write"):
         check_demo_folder(tmp_path / "d", True, ours)
+
+
+def _yearly_against(yearly, year, want):
+    """The published yearly SEs of ``year`` beside ``want`` (estimate_rates by is_qpv), on the published cells."""
+    got = yearly[yearly["year"] == year].merge(want, on=["is_qpv", "right"], suffixes=("", "_want"))
+    got = got[got["se"].notna()]
+    assert len(got) >= 4  # most cells are published
+    return got
+
+
+def test_follow_up_uses_each_runs_calibrated_design(runs):
+    """Designs travel with their weights (issue 24): each run writes the design sidecar of its weights.csv, and
+    the follow-up's yearly SEs are those of each run's calibrated design (equal to estimating it directly), not
+    those of the same weights without their calibration."""
+    import dataclasses
+
+    import numpy as np
+
+    from nonrecours.estimation import estimate_rates
+    from nonrecours.weights.sidecar import load_weighted_design, sidecar_path
+
+    _, first, second = runs
+    yearly = second.tables["follow_up_yearly"]
+    rights = list(second.config.estimation.rights)
+    rule = second.config.estimation.lonely_psu
+    for year, res in ((2014, first), (2015, second)):
+        path = res.folder / "microdata" / "weights.csv"
+        assert sidecar_path(path).is_file() and "microdata/weights.design.json" in res.manifest["outputs"]
+        design = load_weighted_design(path, lonely_psu=rule)
+        assert design.calibration and design.lonely_psu == rule
+        want = estimate_rates(design, rights, by="is_qpv").to_frame()
+        got = _yearly_against(yearly, year, want[["is_qpv", "right", "estimate", "se"]])
+        np.testing.assert_allclose(got["estimate"], got["estimate_want"], rtol=1e-12)
+        np.testing.assert_allclose(got["se"], got["se_want"], rtol=1e-12)
+        # the same weights without the calibration's residuals (what the follow-up gave before): other SEs
+        plain = estimate_rates(dataclasses.replace(design, calibration=()), rights, by="is_qpv").to_frame()
+        got = _yearly_against(yearly, year, plain[["is_qpv", "right", "estimate", "se"]])
+        rel = np.abs(got["se"] / got["se_want"] - 1)
+        assert (rel > 1e-4).all() and rel.max() > 5e-3
+
+
+def _weighted_wave(rng, ids, year):
+    """A weighted wave: strata of 2-4 clusters and one stratum of a single cluster (a lonely PSU), raked to
+    margins of is_qpv."""
+    from nonrecours.weights.margins import Margins
+    from nonrecours.weights.pipeline import WeightingSpec, weight_sample
+
+    n = ids.size
+    stratum = np.where(np.arange(n) < 40, "h0", np.where(np.arange(n) < 200, "h1", "h2"))
+    psu = np.where(stratum == "h0", "c0", np.char.add("c", (1 + np.arange(n) % 7).astype(str)))
+    psu = np.char.add(np.char.add(stratum.astype(str), ":"), psu)
+    df = pd.DataFrame({"id": ids.astype(str), "stratum": stratum, "psu": psu, "weight": rng.uniform(5, 15, n),
+                       "is_qpv": rng.integers(0, 2, n), "territory": [f"t{k}" for k in rng.integers(0, 4, n)],
+                       "scheme": "panel"})
+    for r in ("cmuc", "acs", "tpn", "tss"):
+        df[r] = (rng.uniform(size=n) < 0.4 + 0.1 * df["is_qpv"]).astype(float)
+    totals = pd.DataFrame({"variable": "is_qpv", "category": ["0", "1"], "total": [2200.0 + year % 7, 1800.0]})
+    spec = WeightingSpec(weight="weight", design={"strata": "stratum", "psu": "psu"}, lonely_psu="fail",
+                         margins=Margins.from_frame(totals, source="test"), method="raking")
+    return weight_sample(df, spec)
+
+
+@pytest.mark.filterwarnings("ignore::nonrecours.errors.LonelyPSUWarning")
+def test_follow_up_honours_the_studys_lonely_psu_rule(runs, tmp_path):
+    """The follow-up applies the study's [estimation] lonely_psu to every wave and to the union design (it used
+    'adjust' whatever the study said): with 'certainty', the yearly SEs are those of each calibrated design under
+    'certainty', and differ from those under 'adjust'."""
+    import dataclasses
+
+    from nonrecours.estimation import estimate_rates
+    from nonrecours.io import write_json, write_table
+    from nonrecours.study.stages.follow_up import follow_up_stage
+    from nonrecours.weights.sidecar import sidecar_path
+
+    folder, _, _ = runs
+    text = _study(folder, 2015, [2014]).read_text().replace('lonely_psu = "adjust"', 'lonely_psu = "certainty"')
+    p = folder / "certainty.toml"
+    p.write_text(text)
+    cfg = load_study(p)
+    assert cfg.estimation.lonely_psu == "certainty"
+    rng = np.random.default_rng(11)
+    ids = np.arange(400)
+    w14, w15 = _weighted_wave(rng, ids, 2014), _weighted_wave(rng, ids, 2015)  # a panel
+    weights = tmp_path / "run2014" / "microdata" / "weights.csv"
+    weights.parent.mkdir(parents=True)
+    write_table(w14.table, weights)
+    write_json(w14.sidecar, sidecar_path(weights))
+    run = {"year": 2014, "folder": tmp_path / "run2014", "manifest_sha256": "0" * 64, "scheme": "panel",
+           "weights": weights, "sample": weights}
+    out = follow_up_stage(cfg, {"runs": [run], "design": w15.design, "tables": {}})
+    yearly = out["tables"]["follow_up_yearly"].astype({"is_qpv": int})
+    rights = list(cfg.estimation.rights)
+    for year, wave in ((2014, w14), (2015, w15)):
+        assert wave.design.calibration
+        want = estimate_rates(dataclasses.replace(wave.design, lonely_psu="certainty"), rights, by="is_qpv")
+        adjust = estimate_rates(dataclasses.replace(wave.design, lonely_psu="adjust"), rights, by="is_qpv")
+        got = _yearly_against(yearly, year, want.to_frame()[["is_qpv", "right", "se"]])
+        np.testing.assert_allclose(got["se"], got["se_want"], rtol=1e-12)
+        other = _yearly_against(yearly, year, adjust.to_frame()[["is_qpv", "right", "se"]])
+        assert (np.abs(other["se"] / other["se_want"] - 1) > 1e-6).all()
+    assert "lonely PSU rule certainty" in out["methods"]["follow-up"]["series"]
+
+
+def test_a_run_written_before_the_sidecar_is_read_without_its_calibration(runs, tmp_path):
+    """A run of an earlier version (no weights.design.json) still enters a series: its respondents' final weights
+    with the design columns of weights.csv, no calibration, and a warning that says so."""
+    import json
+    import shutil
+
+    from nonrecours.errors import NonrecoursWarning
+    from nonrecours.study.runs import read_run, run_design
+
+    _, first, _ = runs
+    old = tmp_path / "2014"
+    shutil.copytree(first.folder, old)
+    (old / "microdata" / "weights.design.json").unlink()
+    manifest = json.loads((old / "publication" / "manifest.json").read_text())
+    del manifest["outputs"]["microdata/weights.design.json"]
+    (old / "publication" / "manifest.json").write_text(json.dumps(manifest))
+    run = read_run(old, "follow_up.runs[0]")
+    with pytest.warns(NonrecoursWarning, match="no design sidecar"):
+        design = run_design(run, lonely_psu="certainty")
+    new = run_design(read_run(first.folder, "follow_up.runs[0]"), lonely_psu="certainty")
+    assert not design.calibration and new.calibration and design.lonely_psu == new.lonely_psu == "certainty"
+    np.testing.assert_allclose(design.weights, new.weights, rtol=1e-15)  # the same weights, 0 for non-respondents

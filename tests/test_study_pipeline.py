@@ -181,6 +181,7 @@ def test_publication_has_no_row_per_person(run):
     personal = {"id", "psu", "age_band", "household", "housing", "responded", "weight", "g", "pi"}
     pub = {k: v for k, v in first.items() if k.startswith("publication/")}
     assert {k for k in first if k.startswith("microdata/")} == {"microdata/sample.csv", "microdata/weights.csv",
+                                                               "microdata/weights.design.json",
                                                                "microdata/comparison.csv"}
     assert "publication/tables.xlsx" in pub
     for name, data in pub.items():

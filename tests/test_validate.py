@@ -114,9 +114,9 @@ def test_accumulator_matches_stored_replications():
 
 
 def test_options_checked_at_the_boundary(population):
-    with pytest.raises(OptionError, match="--design"):
+    with pytest.raises(OptionError, match="parameter design"):
         run_validation(population, design="cluster", n=100, replications=5, seed=1)
-    with pytest.raises(OptionError, match="--ci"):
+    with pytest.raises(OptionError, match="parameter ci"):
         run_validation(population, n=100, replications=5, seed=1, ci=("exact",))
     with pytest.raises(OptionError, match="replications"):
         run_validation(population, n=100, replications=1, seed=1)
@@ -217,7 +217,7 @@ def test_auto_ci_and_respondent_bands(population):
     assert (reps["direct/n1-4"] > 0).any()
     a = t[(t["estimator"] == "direct")].pivot_table(index=["domain", "right"], columns="ci", values="mean_width")
     assert (a["auto"] <= a["beta"] + 1e-12).mean() > 0.9  # Wilson at the design df: narrower than Korn-Graubard
-    with pytest.raises(OptionError, match="--n-bands"):
+    with pytest.raises(OptionError, match="parameter n_bands"):
         run_validation(population, n=600, replications=2, seed=2, levels=("territory",), n_bands=(5, 1))
 
 
@@ -248,7 +248,7 @@ def test_two_stage_pps_variances_run_beside_the_approximation(population):
     pd.testing.assert_frame_equal(run_validation(population, **kw, workers=2).to_frame(), t)
     with pytest.raises(OptionError, match="two-stage"):
         run_validation(population, n=500, replications=2, seed=1, pps=("brewer",))
-    with pytest.raises(OptionError, match="--pps"):
+    with pytest.raises(OptionError, match="parameter pps"):
         run_validation(population, **{**kw, "pps": ("nope",)})
     with pytest.raises(OptionError, match="national"):
         run_validation(population, **{**kw, "levels": ("benefit",)})

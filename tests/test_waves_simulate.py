@@ -57,7 +57,7 @@ def test_policy_effect_and_trend():
 def test_parse_years():
     assert parse_years("2014-2016") == (2014, 2015, 2016)
     assert parse_years("2014,2016") == (2014, 2016)
-    with pytest.raises(OptionError, match="--years"):
+    with pytest.raises(OptionError, match="parameter years"):
         parse_years("2016-2014")
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
-from ..publication import check_min_cell, protect_admin_counts
+from ..publication import DEFAULT_MIN_CELL, check_min_cell, protect_admin_counts
 from ..errors import DisclosureWarning, InputError, OptionError, message
 
 __all__ = ["AdminRates", "admin_rates", "count_cells", "count_territories", "counts_table", "protect",
@@ -166,7 +166,7 @@ def count_territories(recipients: pd.DataFrame, rights: Sequence[str], *, territ
 def _check_rights(rights: Sequence[str]) -> list[str]:
     rights = list(rights)
     if not rights:
-        raise OptionError(message("no rights given", where="option rights", expected="e.g. cmuc,acs,tpn,tss"))
+        raise OptionError(message("no rights given", where="parameter rights", expected="e.g. cmuc,acs,tpn,tss"))
     return rights
 
 
@@ -223,7 +223,7 @@ def counts_table(groups: pd.DataFrame, rights: Sequence[str], *, territory: str 
                          "n_eligible": elig.ravel(), "n_takers": takers.ravel()})
 
 
-def protect(counts: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
+def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminRates:
     """Rates and disclosure control from the aggregated counts table (no microdata): every engine ends here.
 
     Parameters
@@ -233,7 +233,7 @@ def protect(counts: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
         :func:`counts_table` returns it.
     min_cell : int
         Cells (and totals) with fewer eligibles, takers or non-takers are
-        suppressed (default 11).
+        suppressed (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_CELL`).
 
     Returns
     -------
@@ -252,7 +252,7 @@ def protect(counts: pd.DataFrame, *, min_cell: int = 11) -> AdminRates:
     return protected_rates(counts, min_cell=min_cell)
 
 
-def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: int = 11,
+def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: int = DEFAULT_MIN_CELL,
                 territory: str = "territory", departement: str = "departement") -> AdminRates:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
@@ -268,7 +268,7 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     rights : sequence of str
     min_cell : int
         No published figure is built from fewer eligibles, takers or
-        non-takers (default 11).
+        non-takers (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_CELL`).
     territory, departement : str
         Column names.
 
@@ -301,7 +301,8 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
 
 
-def protected_rates(cells: pd.DataFrame, *, min_cell: int = 11, margins: Sequence[str] = ()) -> AdminRates:
+def protected_rates(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
+                    margins: Sequence[str] = ()) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 
     ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,

@@ -19,6 +19,7 @@ import pandas as pd
 from .._checks import check_columns, duplicate_ids_message, id_column
 from ..errors import InputError, message
 from ..engines.base import Engine
+from ..publication.policy import DEFAULT_MIN_CELL
 from .counts import AdminRates, check_min_cell, counts_table, protect
 
 __all__ = ["counts_sql", "count_territories_sql", "check_unique_ids_sql", "admin_rates_sql"]
@@ -71,8 +72,8 @@ def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str
                                  found=f"{int(n) - int(n_id)} empty rows"))
     if int(n_distinct) < int(n_id):
         raise InputError(duplicate_ids_message(column, source=source, found=f"{int(n_dup)} rows share an id",
-                                               hint="drop or fix the duplicated rows before counting (--id-col names "
-                                               "the id column; --engine pandas gives their lines)"))
+                                               hint="drop or fix the duplicated rows before counting (parameter id_col "
+                                               "names the id column; the pandas engine gives their lines)"))
 
 
 def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *,
@@ -93,7 +94,7 @@ def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Seq
     return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
 
 
-def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = 11,
+def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = DEFAULT_MIN_CELL,
                     territory: str = "territory", departement: str = "departement",
                     option: str = "RECIPIENTS", id_col: str | None = None) -> AdminRates:
     """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.

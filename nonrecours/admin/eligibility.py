@@ -4,8 +4,9 @@ The rules come from a rulebook (:mod:`nonrecours.admin.rules`: TOML, one entry
 per year, every figure with its legal source; the package ships
 :file:`rulebook/france.toml`, a user may pass their own).
 :func:`eligibility_sql` turns an entry into one SQL ``CASE`` expression per
-right, run by :func:`nonrecours.admin.sql.run_sql`, so that any SQL engine
-evaluates the same rules, set-based (no per-row Python).
+right, run by an :class:`~nonrecours.engines.base.Engine` (DuckDB or Spark: the
+SQL is their common subset), so that any SQL engine evaluates the same rules,
+set-based (no per-row Python).
 
 Per recipient and right the result is ``eligible``, ``not_eligible`` or
 ``undetermined`` (what a rule needs is missing), with the rule that decided
@@ -21,6 +22,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..engines import borrow_engine
+from ..engines.base import Engine
 from ..errors import InputError, message
 from .rules import HOUSING_TENURES, Rule, Rulebook, load_rulebook
 
@@ -50,7 +53,9 @@ def _num(v: float) -> str:
 
 
 def _starts(prefixes: tuple) -> str:
-    return "(" + " or ".join(f"starts_with(commune, '{p}')" for p in prefixes) + ")" if prefixes else "false"
+    """Whether ``commune`` begins with one of ``prefixes`` (``substr``: DuckDB and Spark alike, no pattern)."""
+    return ("(" + " or ".join(f"substr(commune, 1, {len(p)}) = '{p}'" for p in prefixes) + ")") if prefixes \
+        else "false"
 
 
 def _by_size(values, k: str = "k") -> str:
@@ -73,7 +78,7 @@ def _forfait_bounds(rule: Rule) -> tuple[str, str]:
     return lo, hi
 
 
-def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
+def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | None = None) -> str:
     """SELECT statement giving, per row of ``table``, the status and deciding rule of each right.
 
     The input columns: ``rec_id``, ``commune`` (text), ``household_size``,
@@ -82,7 +87,8 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
     empty). Output: ``rec_id``, ``resources`` (the sum of the quarters),
     ``forfait_logement`` (empty when the housing facts leave it open),
     ``ceiling_cmuc``, ``ceiling_acs``, and for each right ``<right>`` (status)
-    and ``<right>_rule``.
+    and ``<right>_rule``. ``engine`` (an :class:`~nonrecours.engines.base.Engine`)
+    quotes the table's name in its dialect (default: ANSI double quotes).
 
     Notes
     -----
@@ -154,10 +160,11 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
         "tss": case(tariff_rows("gas", "no_gas_contract")),
     }
     cols = ",\n  ".join(f"{s} as {name},\n  {r_} as {name}_rule" for name, (s, r_) in rights.items())
-    return (f"with b as (select rec_id, cast(commune as varchar) as commune, household_size as n, {res} as r, "
-            f"cast(housing as varchar) as housing, cast(housing_benefit as double) as hb, "
+    quote = (engine or Engine).quote
+    return (f"with b as (select rec_id, cast(commune as string) as commune, household_size as n, {res} as r, "
+            f"cast(housing as string) as housing, cast(housing_benefit as double) as hb, "
             f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
-            f"coalesce(gas_contract, 0) as gas from {table}),\n"
+            f"coalesce(gas_contract, 0) as gas from {quote(table)}),\n"
             f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, "
             f"{_starts(rule.cmuc_not_applicable_prefixes)} as na, "
             f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
@@ -168,7 +175,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients") -> str:
             f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d")
 
 
-def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Literal["duckdb"] = "duckdb") -> pd.DataFrame:
+def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine | None = None) -> pd.DataFrame:
     """Eligibility of each recipient for each right (see :func:`eligibility_sql`), in input order.
 
     Parameters
@@ -180,6 +187,9 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Literal[
         rights it could change are undetermined, with the rule named).
     rule : Rule
         One year of a rulebook (``load_rulebook().entry(year)``).
+    engine : Engine, optional
+        The SQL engine (:func:`nonrecours.engines.open_engine`); default: an
+        in-memory DuckDB engine opened for the call.
 
     Raises
     ------
@@ -203,7 +213,6 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Literal[
     La Réunion, is under the overseas ceiling.
     """
     from .._checks import check_columns
-    from .sql import run_sql
 
     need = ["rec_id", "commune", "household_size", *RESOURCE_COLUMNS, "electricity_contract", "gas_contract"]
     check_columns(recipients, need, role="column", source="recipients file")
@@ -233,7 +242,8 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Literal[
                                      found=f"{int(wrong.sum())} rows"))
         numeric[col] = v
     data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric)
-    out = run_sql(eligibility_sql(rule, "recipients"), {"recipients": data}, engine=engine)
+    with borrow_engine(engine) as eng:
+        out = eng.sql_frames(eligibility_sql(rule, "recipients", engine=eng), {"recipients": data})
     if _same_ids(out["rec_id"], recipients["rec_id"]):  # the engine kept the input order: no reordering copy
         return out
     return out.set_index("rec_id").reindex(recipients["rec_id"]).reset_index()

@@ -53,7 +53,7 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
         deps = np.array([str(f["properties"].get("departement", "")) for f in feats], dtype=str)
         geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(message("cannot read the QPV contours", where="--contours",
+        raise InputError(message("cannot read the QPV contours", where=f"contours {str(source)!r}",
                                  expected=f"a GeoJSON FeatureCollection with a {code_field!r} property",
                                  found=type(exc).__name__)) from None
     order = np.argsort(codes, kind="stable")

@@ -5,7 +5,8 @@ Two passes, as the organisms' files are linked in practice:
 1. **by number**: where both records carry a certified hashed social-security
    number, records with the same number are linked (one SQL join);
 2. **probabilistic**, on the pairs where at least one side has no certified
-   number: a Fellegi–Sunter model (Splink on its embedded DuckDB backend)
+   number: a Fellegi–Sunter model (Splink's DuckDB backend, on the
+   connection of a :class:`~nonrecours.engines.duckdb.DuckDBEngine`)
    with blocking rules, Jaro–Winkler name comparisons with term-frequency
    adjustment, birth date (with swapped day and month), sex, commune and
    address distance; ``u`` probabilities by random sampling, ``m`` by EM.
@@ -19,17 +20,30 @@ correct the count of takers.
 
 Splink is imported inside the functions (it is heavy) and its logging is
 silenced: no message names a record.
+
+The model is trained (prior, ``u`` and ``m``) on one thread
+(:meth:`~nonrecours.engines.duckdb.DuckDBEngine.single_thread`): EM adds
+match probabilities over the candidate pairs, and a parallel sum adds them in
+the order its threads finish, which changed the last digits of the
+parameters, hence of every probability, from one run to the next. Scoring the
+pairs (one row at a time) runs on all the engine's threads. The same files
+then give the same links and probabilities, to the last bit, on every run and
+whatever the engine's threads.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
+from ..engines import borrow_engine
+from ..engines.base import Engine
+from ..engines.duckdb import DuckDBEngine
 from ..errors import InputError, OptionError, message
 
 __all__ = ["LinkResult", "link_records", "link_quality", "LINK_COLUMNS", "METHODS"]
@@ -105,12 +119,10 @@ def _isin(values: pd.Series, others: pd.Series) -> np.ndarray:
                       .to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _by_number(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
-    from .sql import run_sql
-
+def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
     sql = ("select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
-           "where l.nir_key is not null")
-    return run_sql(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
+           "where l.nir_key is not null order by id_l, id_r")
+    return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
 
 
 def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
@@ -173,7 +185,8 @@ def _quiet():
 
 
 def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0.9, min_candidate: float = 0.01,
-                 seed: int = 1, max_pairs_u: float = 1e6, memory_limit: str | None = "4GB") -> LinkResult:
+                 seed: int = 1, max_pairs_u: float = 1e6, memory_limit: str | None = "4GB",
+                 engine: DuckDBEngine | None = None) -> LinkResult:
     """Link ``left`` (recipients) with ``right`` (a right's source): by number, then probabilistically.
 
     Parameters
@@ -191,8 +204,12 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
     max_pairs_u : float
         Pairs sampled to estimate ``u``.
     memory_limit : str, optional
-        DuckDB's memory limit for the probabilistic pass (it spills to a
+        DuckDB's memory limit when no ``engine`` is given (it spills to a
         temporary folder beyond); ``None``: DuckDB's default (80 % of RAM).
+    engine : DuckDBEngine, optional
+        The DuckDB engine the linkage runs on (Splink's DuckDB backend on its
+        connection, under its memory limit and threads); default: one opened
+        for the call with ``memory_limit``.
 
     Returns
     -------
@@ -210,10 +227,16 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
     The ``m`` probabilities are estimated on the blocks of a random sample of
     :data:`EM_SAMPLE` recipients (all of them when fewer), so that training
     costs the same whatever the size of the files. Candidate pairs are made
-    one-to-one, best probability first (ties by ids).
+    one-to-one, best probability first (ties by ids). The model is trained
+    on one thread, so that its parameters, hence the probabilities, are the
+    same to the last bit on every run (see the module's docstring).
     """
+    if engine is not None and not isinstance(engine, DuckDBEngine):
+        raise OptionError(message("the linkage runs on DuckDB (Splink's DuckDB backend)", where="engine",
+                                  expected="a DuckDBEngine", found=f"a {engine.name or type(engine).__name__} engine",
+                                  hint="open one with nonrecours.engines.open_engine('duckdb')"))
     if not (0 < threshold < 1) or not (0 < min_candidate < threshold):
-        raise OptionError(message("invalid thresholds", where="--threshold",
+        raise OptionError(message("invalid thresholds", where="parameter threshold",
                                   expected="0 < min_candidate < threshold < 1", found=f"{min_candidate}, {threshold}"))
     for name, df in (("left", left), ("right", right)):
         check_columns(df, ["rec_id", *_NAME_COLUMNS], role="column", source=f"{name} file")
@@ -221,8 +244,17 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
         if dup.any():
             raise InputError(message("record ids are not unique", where=f"{name} file, column 'rec_id'",
                                      found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
+    if engine is not None:
+        return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
+    with DuckDBEngine(memory_limit=memory_limit) as own:
+        return _link(left, right, own, threshold, min_candidate, seed, max_pairs_u)
+
+
+def _link(left: pd.DataFrame, right: pd.DataFrame, engine: DuckDBEngine, threshold: float, min_candidate: float,
+          seed: int, max_pairs_u: float) -> LinkResult:
+    """:func:`link_records` on the DuckDB engine ``engine``."""
     L, R = _prepare(left), _prepare(right)
-    num = _by_number(L, R)
+    num = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
     empty_pairs = pd.DataFrame({"id_l": pd.Series(dtype=str), "id_r": pd.Series(dtype=str),
                                 "match_probability": pd.Series(dtype=float)})
@@ -235,7 +267,7 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
     R = R.loc[~_isin(R["rec_id"], num["id_r"]), keep]
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
-        best, params = _probabilistic(L, R, has_birth, has_address, seed, max_pairs_u, min_candidate, memory_limit)
+        best, params = _probabilistic(L, R, has_birth, has_address, seed, max_pairs_u, min_candidate, engine)
     else:
         best = empty_pairs
     acc = best["match_probability"] >= threshold
@@ -277,12 +309,8 @@ EM_SAMPLE = 100_000
 
 
 def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_address: bool, seed: int,
-                   max_pairs_u: float, min_candidate: float, memory_limit: str | None = None
-                   ) -> tuple[pd.DataFrame, dict]:
-    import tempfile
-
-    import duckdb
-    from splink import DuckDBAPI, Linker
+                   max_pairs_u: float, min_candidate: float, engine: DuckDBEngine) -> tuple[pd.DataFrame, dict]:
+    from splink import Linker
 
     _quiet()
     numbers_both = bool(L["nir_key"].notna().any() and R["nir_key"].notna().any())
@@ -292,69 +320,69 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
     L["source_dataset"] = "l"
     R["train"] = np.int8(0)
     R["source_dataset"] = "r"
-    with tempfile.TemporaryDirectory(prefix="nonrecours-link-") as spill:
-        con = duckdb.connect()
-        try:
-            con.execute(f"set temp_directory = '{spill}'")
-            con.execute("set preserve_insertion_order = false")
-            con.execute("set enable_progress_bar = false")  # DuckDB would draw one on stdout on long queries
-            if memory_limit:
-                con.execute(f"set memory_limit = '{memory_limit}'")
-            db = DuckDBAPI(connection=con)
-            settings, rules = _settings(has_birth, has_address, numbers_both)
-            dl = db.register(L, table_name="recipients_l")
-            dr = db.register(R, table_name="source_r")
-            linker = Linker([dl, dr], settings, log_level=None)
-            exact: list = ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"] \
-                if has_birth else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
-            try:
-                linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
-            except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
-                pass
-            linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs_u, seed=seed)
-            linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), max_pairs_u), log_level=None)
-            # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
-            # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only
-            if has_birth:
-                em_rules = ["l.birth_date = r.birth_date and l.commune = r.commune",
-                            "l.surname = r.surname and l.commune = r.commune",
-                            "l.surname = r.surname and l.first_name = r.first_name and "
-                            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"]
-            else:
-                em_rules = ["l.surname = r.surname and l.first_name = r.first_name and "
-                            "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
-                            "l.cell = r.cell and l.first_name = r.first_name",
-                            "l.cell = r.cell and l.surname = r.surname"]
-            for rule in em_rules:
-                linker.training.estimate_parameters_using_expectation_maximisation(f"{rule} and l.train = 1")
-            pred = linker.inference.predict(threshold_match_probability=min_candidate)
-            model = linker.misc.save_model_to_json()
-            lam = float(model["probability_two_random_records_match"])
-            levels = {c["output_column_name"]: [(lv.get("sql_condition", "")[:40], lv.get("m_probability"),
-                                                 lv.get("u_probability")) for lv in c["comparison_levels"]]
-                      for c in model["comparisons"]}
-            n_pairs = con.execute(f"select count(*) from {pred.physical_name}").fetchone()[0]  # type: ignore[index]
-            # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
-            # each id used once (ties by ids)
-            best = con.execute(f"""
-                with p as (
-                    select case when source_dataset_l = 'l' then rec_id_l else rec_id_r end as id_l,
-                           case when source_dataset_l = 'l' then rec_id_r else rec_id_l end as id_r,
-                           match_probability
-                    from {pred.physical_name}),
-                a as (select * from p qualify row_number() over (
-                        partition by id_l order by match_probability desc, id_r) = 1)
-                select id_l, id_r, match_probability from a qualify row_number() over (
-                    partition by id_r order by match_probability desc, id_l) = 1
-                order by match_probability desc, id_l, id_r""").df()
-        finally:
-            con.close()
+    with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
+        db = engine.splink_api()
+        settings, _ = _settings(has_birth, has_address, numbers_both)
+        dl = db.register(L, table_name="recipients_l")
+        dr = db.register(R, table_name="source_r")
+        with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
+            linker = _train(Linker([dl, dr], settings, log_level=None), dl, dr, has_birth, seed, max_pairs_u)
+        pred = linker.inference.predict(threshold_match_probability=min_candidate)
+        model = linker.misc.save_model_to_json()
+        lam = float(model["probability_two_random_records_match"])
+        levels = {c["output_column_name"]: [(lv.get("sql_condition", "")[:40], lv.get("m_probability"),
+                                             lv.get("u_probability")) for lv in c["comparison_levels"]]
+                  for c in model["comparisons"]}
+        n_pairs = int(engine.sql(f"select count(*) as n from {pred.physical_name}")["n"].iloc[0])
+        # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
+        # each id used once (ties by ids)
+        best = engine.sql(f"""
+            with p as (
+                select case when source_dataset_l = 'l' then rec_id_l else rec_id_r end as id_l,
+                       case when source_dataset_l = 'l' then rec_id_r else rec_id_l end as id_r,
+                       match_probability
+                from {pred.physical_name}),
+            a as (select * from p qualify row_number() over (
+                    partition by id_l order by match_probability desc, id_r) = 1)
+            select id_l, id_r, match_probability from a qualify row_number() over (
+                partition by id_r order by match_probability desc, id_l) = 1
+            order by match_probability desc, id_l, id_r""")
     out = pd.DataFrame({"id_l": best["id_l"].astype("str"), "id_r": best["id_r"].astype("str"),
                         "match_probability": best["match_probability"].astype(float)})
-    return out, {"n_pairs_scored": int(n_pairs), "probability_two_random_records_match": lam, "levels": levels}
+    return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
-def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFrame | None = None) -> dict:
+def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_u: float) -> Any:
+    """The prior, ``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker."""
+    from splink import Linker
+
+    exact = ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"] \
+        if has_birth else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
+    try:
+        linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
+    except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
+        pass
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs_u, seed=seed)
+    linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), max_pairs_u), log_level=None)
+    # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
+    # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only
+    if has_birth:
+        em_rules = ["l.birth_date = r.birth_date and l.commune = r.commune",
+                    "l.surname = r.surname and l.commune = r.commune",
+                    "l.surname = r.surname and l.first_name = r.first_name and "
+                    "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"]
+    else:
+        em_rules = ["l.surname = r.surname and l.first_name = r.first_name and "
+                    "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
+                    "l.cell = r.cell and l.first_name = r.first_name",
+                    "l.cell = r.cell and l.surname = r.surname"]
+    for rule in em_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(f"{rule} and l.train = 1")
+    return linker
+
+
+def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFrame | None = None, *,
+                 engine: Engine | None = None) -> dict:
     """One row of the linkage-quality table.
 
     Returns
@@ -365,7 +393,7 @@ def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFra
         ``expected_missed_links`` (sum of the near misses' ``p``),
         ``est_precision``, ``est_recall`` (the model's), and when ``truth`` (``id_l``,
         ``id_r`` of the true links) is given ``true_links``, ``true_precision``,
-        ``true_recall``.
+        ``true_recall`` (counted by ``engine``, default an in-memory DuckDB one).
 
     Notes
     -----
@@ -386,14 +414,13 @@ def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFra
            "est_precision": float(p.mean()) if len(p) else float("nan"),
            "est_recall": float(p.sum() / (p.sum() + q.sum())) if p.sum() + q.sum() > 0 else float("nan")}
     if truth is not None:
-        from .sql import run_sql
-
         sql = ("select (select count(*) from (select distinct id_l, id_r from t)) as n_true, "
                "(select count(*) from (select distinct id_l, id_r from f)) as n_found, "
                "(select count(*) from (select distinct id_l, id_r from t) join (select distinct id_l, id_r from f) "
                "using (id_l, id_r)) as tp")
-        c = run_sql(sql, {"t": truth[["id_l", "id_r"]].astype("str"),
-                          "f": links[["id_l", "id_r"]].astype("str")}).iloc[0]
+        with borrow_engine(engine) as eng:
+            c = eng.sql_frames(sql, {"t": truth[["id_l", "id_r"]].astype("str"),
+                                     "f": links[["id_l", "id_r"]].astype("str")}).iloc[0]
         n_true, n_found, tp = int(c["n_true"]), int(c["n_found"]), int(c["tp"])
         row.update(true_links=n_true, true_precision=tp / n_found if n_found else float("nan"),
                    true_recall=tp / n_true if n_true else float("nan"))

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from ..engines.base import Engine
+from ..engines.duckdb import DuckDBEngine
 from ..errors import InputError, message
 from ..io import read_table
+from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
 
 if TYPE_CHECKING:
-    from .rates import LinkedRates
+    from .rules import Rulebook
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
 
@@ -77,6 +80,7 @@ class AdminPhase:
     by_qpv: pd.DataFrame
     timings: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)
+    engines: dict = field(default_factory=dict)
 
 
 class _Clock:
@@ -107,22 +111,55 @@ class _Clock:
 
 
 def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=None, threshold: float = 0.9,
-                    min_cell: int = 11, level: float = 0.95, truth_links: pd.DataFrame | None = None,
-                    seed: int = 1, memory_limit: str | None = "2GB") -> AdminPhase:
+                    min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95, truth_links: pd.DataFrame | None = None,
+                    seed: int = 1, memory_limit: str | None = "2GB", threads: int | None = None,
+                    engine: Engine | None = None) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.
 
     ``timings`` holds the seconds of each step (``linkage <source>`` within
     ``linkage``; reading a source counts in ``read``), ``cpu`` the CPU seconds
     of the process in each (all threads; on a shared machine the wall time
-    grows with the load, the CPU time much less). ``memory_limit`` is
-    DuckDB's limit during the linkage (it spills to a temporary folder beyond).
+    grows with the load, the CPU time much less).
+
+    Parameters
+    ----------
+    engine : Engine, optional
+        The SQL engine of eligibility and rates (:func:`nonrecours.engines.open_engine`:
+        DuckDB or Spark). The linkage runs Splink on DuckDB: on ``engine`` when it is
+        a DuckDB engine, else on a DuckDB engine opened for the phase. Default: one
+        DuckDB engine for the whole phase.
+    memory_limit, threads : optional
+        Settings of the DuckDB engine the phase opens (none when ``engine`` is a
+        DuckDB engine): its memory limit (it spills to a temporary folder beyond)
+        and worker threads (default: one per core). The results do not depend on
+        them (:mod:`~nonrecours.admin.linkage`, :mod:`~nonrecours.admin.rates`).
+
+    Returns
+    -------
+    AdminPhase
+        With ``engines``: the settings of the engines that ran the SQL (``sql``) and
+        the linkage (``linkage``), for the manifest of a run.
     """
+    with ExitStack() as stack:
+        if engine is None:
+            engine = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        if isinstance(engine, DuckDBEngine):
+            linker = engine
+        else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
+            linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        phase = _run_phase(Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine,
+                           linker)
+        return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
+
+
+def _run_phase(d: Path, year: int, rulebook: Rulebook | None, threshold: float, min_cell: int, level: float,
+               truth_links: pd.DataFrame | None, seed: int, engine: Engine, linker: DuckDBEngine) -> AdminPhase:
+    """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .linkage import link_quality, link_records
     from .rates import phase_rates
 
-    d = Path(folder)
     clock = _Clock()
     with clock.step("read"):
         rule = (rulebook or load_rulebook()).entry(year)
@@ -131,7 +168,7 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
     # each source is read when linked and let go after
     with clock.step("eligibility"):
-        elig = assess_eligibility(left, rule)
+        elig = assess_eligibility(left, rule, engine=engine)
     ident = left[[c for c in _IDENTITY_COLUMNS if c in left]]
     links, near, quality, source_rights = [], [], [], {}
     for name in sorted(set(RIGHT_SOURCES.values())):
@@ -140,12 +177,12 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
         with clock.step(f"linkage {name}"):
             if "right" in src:  # a source holding several rights (health)
                 source_rights[name] = src[["rec_id", "right"]]
-            res = link_records(ident, src, threshold=threshold, seed=seed, memory_limit=memory_limit)
+            res = link_records(ident, src, threshold=threshold, seed=seed, engine=linker)
             del src
             links.append(res.links.assign(source=name))
             near.append(res.near_misses.assign(source=name))
             truth = None if truth_links is None else truth_links[truth_links["source"] == name]
-            quality.append(link_quality(res, name, len(left), truth))
+            quality.append(link_quality(res, name, len(left), truth, engine=linker))
     del ident
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
@@ -157,7 +194,7 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
         rates, by_qpv = phase_rates(rec, elig, links_df, near_df, source_rights, flags, min_cell=min_cell,
-                                    level=level, memory_limit=memory_limit)
+                                    level=level, engine=engine)
         del rec
     timings, cpu = clock.totals()
     return AdminPhase(eligibility=elig, territories=terr, location_counts=counts, links=links_df,

@@ -16,15 +16,22 @@ link statuses as independent Bernoulli variables,
 interval ``(T_adj ± z sqrt(Var T)) / N`` (clipped to [0, 1]) carries the
 linkage uncertainty. ``moved`` is ``rate_adjusted - rate``.
 
-Counts are aggregated in SQL (:mod:`nonrecours.admin.sql`), then the
-disclosure control of :func:`nonrecours.admin.admin_rates` decides
-which cells are published; the adjusted figures of a suppressed cell are
-suppressed with it.
+Counts are aggregated in SQL on an :class:`~nonrecours.engines.base.Engine`
+(DuckDB or Spark), then the disclosure control of
+:func:`nonrecours.admin.admin_rates` decides which cells are published; the
+adjusted figures of a suppressed cell are suppressed with it.
+
+The sums of probabilities are exact: each term is cast to a fixed-point
+decimal (18 decimals, ``DECIMAL(38, 18)``) and added as an integer, so that
+the sum does not depend on the order in which the engine's threads add the
+rows (a sum of doubles does, in its last digits); it is then read as a
+double. The same takers give the same bytes on every run and thread count.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +39,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from .._checks import check_columns, check_level
+from ..engines import borrow_engine
+from ..engines.base import Engine
+from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import RIGHT_SOURCES
 
 __all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin", "phase_rates"]
@@ -62,7 +72,8 @@ class LinkedRates:
 
 
 def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
-                near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame]) -> pd.DataFrame:
+                near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame], *,
+                engine: Engine | None = None) -> pd.DataFrame:
     """Per recipient × right: eligible, observed taker and link probabilities (long format).
 
     Parameters
@@ -76,6 +87,8 @@ def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.D
     source_rights : dict
         For a source holding several rights (``health``), a table ``rec_id``,
         ``right``; other sources hold one right.
+    engine : Engine, optional
+        The SQL engine; default: an in-memory DuckDB engine opened for the call.
 
     Returns
     -------
@@ -83,15 +96,15 @@ def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.D
         ``rec_id``, ``territory``, ``departement``, ``right``, ``eligible`` (0/1, NaN
         undetermined), ``taker`` (0/1), ``p_link``, ``q_miss``.
     """
-    from .sql import run_sql
-
-    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights)
-    return run_sql(sql, tables)
+    with borrow_engine(engine) as eng:
+        sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, eng.quote)
+        return eng.sql_frames(sql, tables)
 
 
 def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
-                 near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame]) -> tuple[str, dict]:
-    """SQL of :func:`taker_table` and the tables it reads."""
+                 near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame],
+                 q: Callable[[str], str] = Engine.quote) -> tuple[str, dict]:
+    """SQL of :func:`taker_table` (identifiers quoted by ``q``, an engine's :meth:`~Engine.quote`) and its tables."""
     check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
     check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
     # the right each link carries: the source's only right, or the record's (health: CMU-C or ACS);
@@ -101,26 +114,28 @@ def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.
     multi = pd.concat([pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"),
                                      "right": recs["right"].astype("str")}) for src, recs in source_rights.items()]
                       or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")], ignore_index=True)
-    unpivot = " union all ".join(f"select rec_id, '{r}' as \"right\", {r} as status from el" for r in RIGHTS)
+    rt = q("right")
+    unpivot = " union all ".join(f"select rec_id, '{r}' as {rt}, {r} as status from el" for r in RIGHTS)
     sql = f"""
     with e as ({unpivot}),
-    lr as (select l.id_l, l.match_probability, coalesce(m."right", s."right") as "right"
+    lr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
            from links l left join single s on s.source = l.source
            left join multi m on m.source = l.source and m.rec_id = l.id_r),
-    nr as (select l.id_l, l.match_probability, coalesce(m."right", s."right") as "right"
+    nr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
            from near l left join single s on s.source = l.source
            left join multi m on m.source = l.source and m.rec_id = l.id_r),
-    lk as (select id_l, "right", max(match_probability) as p from lr where "right" is not null group by id_l, "right"),
-    nm as (select id_l, "right", max(match_probability) as q from nr where "right" is not null group by id_l, "right")
-    select e.rec_id, r.territory, r.departement, e."right",
-           case e.status when 'eligible' then 1.0 when 'not_eligible' then 0.0 else null end as eligible,
+    lk as (select id_l, {rt}, max(match_probability) as p from lr where {rt} is not null group by id_l, {rt}),
+    nm as (select id_l, {rt}, max(match_probability) as q from nr where {rt} is not null group by id_l, {rt})
+    select e.rec_id, r.territory, r.departement, e.{rt},
+           case e.status when 'eligible' then cast(1 as double) when 'not_eligible' then cast(0 as double)
+                else null end as eligible,
            case when lk.p is null then 0 else 1 end as taker,
            coalesce(lk.p, 0.0) as p_link,
            case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss
     from e
     join rc r on r.rec_id = e.rec_id
-    left join lk on lk.id_l = e.rec_id and lk."right" = e."right"
-    left join nm on nm.id_l = e.rec_id and nm."right" = e."right"
+    left join lk on lk.id_l = e.rec_id and lk.{rt} = e.{rt}
+    left join nm on nm.id_l = e.rec_id and nm.{rt} = e.{rt}
     """
     cols = ["source", "id_l", "id_r", "match_probability"]
     return sql, {"links": links[cols], "near": near_misses[cols], "single": single, "multi": multi,
@@ -128,18 +143,28 @@ def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.
                  "rc": recipients[["rec_id", "territory", "departement"]].astype("str")}
 
 
-_AGG_SQL = """
-select territory, "right",
-       sum(taker * (1 - p_link) * eligible) as false_links,
-       sum(q_miss * eligible) as missed_links,
-       sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
-       sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as var_takers
-from t where eligible is not null group by territory, "right"
-"""
+def _exact_sum(expr: str) -> str:
+    """``SUM(expr)`` added in fixed point (18 decimals, exact whatever the order of the rows), read as a double."""
+    return f"cast(sum(cast({expr} as decimal(38, 18))) as double)"
 
 
-def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.95,
-                 margins: dict[str, pd.Series] | None = None) -> LinkedRates:
+def _agg_sql(q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
+    """Expected false and missed links, adjusted takers and their variance per territory × right."""
+    rt = q("right")
+    adjusted = "eligible * (case when taker = 1 then p_link else q_miss end)"
+    variance = "eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)"
+    return f"""
+    select territory, {rt},
+           {_exact_sum("taker * (1 - p_link) * eligible")} as false_links,
+           {_exact_sum("q_miss * eligible")} as missed_links,
+           {_exact_sum(adjusted)} as takers_adjusted,
+           {_exact_sum(variance)} as var_takers
+    from {source} where eligible is not null group by territory, {rt}
+    """
+
+
+def linked_rates(takers: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95,
+                 margins: dict[str, pd.Series] | None = None, engine: Engine | None = None) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
     The observed counts go through :func:`nonrecours.admin.admin_rates`
@@ -148,19 +173,21 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = 11, level: float = 0.9
     formulas. ``margins`` (``{name: Series territory -> value}``, e.g. ``is_qpv``): groups of
     territories whose totals are published too (QPV vs rest); the cells are protected
     against them as well and :attr:`LinkedRates.margins` says which totals may be published.
+    ``engine``: the SQL engine of the sums (default: an in-memory DuckDB engine opened for the call).
     """
-    from .sql import run_sql
-
     level = check_level(level)
     present = [r for r in RIGHTS if (takers["right"] == r).any()]
-    coded = run_sql(_coded_sql(present), {"t": takers})
-    return _finish_linked(coded, run_sql(_AGG_SQL, {"t": takers}), present, min_cell, level, margins)
+    with borrow_engine(engine) as eng:
+        coded = eng.sql_frames(_coded_sql(present, eng.quote), {"t": takers})
+        agg = eng.sql_frames(_agg_sql(eng.quote), {"t": takers})
+    return _finish_linked(coded, agg, present, min_cell, level, margins)
 
 
-def _coded_sql(present: list[str]) -> str:
+def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
     """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right."""
-    cols_sql = ", ".join(f"max(case when \"right\" = '{r}' and eligible = 1 then cast(taker as double) "
-                         f"when \"right\" = '{r}' and eligible = 0 then null end) as {r}" for r in present)
+    rt = q("right")
+    cols_sql = ", ".join(f"max(case when {rt} = '{r}' and eligible = 1 then cast(taker as double) "
+                         f"when {rt} = '{r}' and eligible = 0 then null end) as {r}" for r in present)
     return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
 
 
@@ -194,24 +221,26 @@ def _finish_linked(coded: pd.DataFrame, agg: pd.DataFrame, present: list[str], m
                        margins={name: base.margin(name) for name in (margins or {})})
 
 
-def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95) -> pd.DataFrame:
+def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95, engine: Engine | None = None) -> pd.DataFrame:
     """Observed and adjusted rates per ``by`` group × right (large groups: no suppression), with intervals.
 
     ``takers`` is :func:`taker_table`'s output with a ``by`` column added
-    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`.
+    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`; ``engine`` as there.
     """
-    from .sql import run_sql
-
     level = check_level(level)
-    return _finish_group(run_sql(_group_sql(by), {"t": takers}), level)
+    with borrow_engine(engine) as eng:
+        return _finish_group(eng.sql_frames(_group_sql(by, "t", eng.quote), {"t": takers}), level)
 
 
-def _group_sql(by: str, source: str = "t") -> str:
+def _group_sql(by: str, source: str = "t", q: Callable[[str], str] = Engine.quote) -> str:
+    rt = q("right")
+    adjusted = "eligible * (case when taker = 1 then p_link else q_miss end)"
+    variance = "eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)"
     return f"""
-    select {by}, "right", sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
-           sum(eligible * (case when taker = 1 then p_link else q_miss end)) as takers_adjusted,
-           sum(eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)) as v
-    from {source} where eligible is not null group by {by}, "right" order by {by}, "right"
+    select {by}, {rt}, sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
+           {_exact_sum(adjusted)} as takers_adjusted,
+           {_exact_sum(variance)} as v
+    from {source} where eligible is not null group by {by}, {rt} order by {by}, {rt}
     """
 
 
@@ -241,51 +270,48 @@ def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd
 
 
 def phase_rates(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame, near_misses: pd.DataFrame,
-                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = 11,
-                level: float = 0.95, memory_limit: str | None = "2GB") -> tuple[LinkedRates, pd.DataFrame]:
+                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
+                level: float = 0.95, memory_limit: str | None = "2GB",
+                engine: Engine | None = None) -> tuple[LinkedRates, pd.DataFrame]:
     """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.
 
     The same SQL as :func:`taker_table`, :func:`linked_rates` and
-    :func:`group_rates`, run on one DuckDB connection where the long table (one
-    row per recipient and right) stays, under ``memory_limit`` (DuckDB spills
-    to a temporary folder beyond): only the per-recipient codes and the
-    aggregated counts come back to Python. ``qpv_flags`` maps ``territory``
-    to ``is_qpv``: the QPV / rest totals are a margin the territory cells are
-    protected against (``linked_rates(..., margins={"is_qpv": ...})``), and a
-    suppressed total is emptied in the groups (:func:`suppressed_margin`).
+    :func:`group_rates`, run on one engine where the long table (one row per
+    recipient and right) stays (DuckDB spills to its temporary folder beyond
+    its memory limit): only the per-recipient codes and the aggregated counts
+    come back to Python. ``qpv_flags`` maps ``territory`` to ``is_qpv``: the
+    QPV / rest totals are a margin the territory cells are protected against
+    (``linked_rates(..., margins={"is_qpv": ...})``), and a suppressed total is
+    emptied in the groups (:func:`suppressed_margin`). ``engine``: the SQL
+    engine (DuckDB or Spark); default: a DuckDB engine under ``memory_limit``
+    opened for the call.
 
     Returns
     -------
     LinkedRates, DataFrame
         The rates per territory × right, and per ``is_qpv`` × right.
     """
-    import tempfile
-
-    import duckdb
-
     level = check_level(level)
-    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights)
-    tables["flags"] = qpv_flags[["territory", "is_qpv"]].astype({"territory": "str"})
-    with tempfile.TemporaryDirectory(prefix="nonrecours-rates-") as spill:
-        con = duckdb.connect()
+    with borrow_engine(engine, memory_limit=memory_limit) as eng:
+        q = eng.quote
+        sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
+        tables["flags"] = qpv_flags[["territory", "is_qpv"]].astype({"territory": "str"})
         try:
-            con.execute("set enable_progress_bar = false")
-            con.execute(f"set temp_directory = '{spill}'")
-            if memory_limit:
-                con.execute(f"set memory_limit = '{memory_limit}'")
             for name, df in tables.items():
-                con.register(name, df)
-            con.execute(f"create temp table t as {sql}")
+                eng.register_frame(name, df)
+            eng.create_table("t", sql)
             for name in tables:  # the inputs are no longer needed (flags are, for the QPV groups)
                 if name != "flags":
-                    con.unregister(name)
-            present = [r for r in RIGHTS if r in set(con.execute('select distinct "right" from t').df()["right"])]
-            coded = con.execute(_coded_sql(present)).df()
-            agg = con.execute(_AGG_SQL).df()
-            grouped = con.execute(_group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f "
-                                                        "using (territory))")).df()
+                    eng.unregister(name)
+            found = set(eng.sql(f"select distinct {q('right')} as r from t")["r"])
+            present = [r for r in RIGHTS if r in found]
+            coded = eng.sql(_coded_sql(present, q))
+            agg = eng.sql(_agg_sql(q))
+            grouped = eng.sql(_group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f "
+                                                   "using (territory)) as tf", q))
         finally:
-            con.close()
+            for name in (*tables, "t"):
+                eng.unregister(name)
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
     rates = _finish_linked(coded, agg, present, min_cell, level, margins)

@@ -164,9 +164,9 @@ class Rulebook:
     def entry(self, year: int) -> Rule:
         """The rules of ``year``; an error names the years available."""
         if year not in self.entries:
-            raise OptionError(message("no rules for this year in the rulebook", where="--year",
+            raise OptionError(message("no rules for this year in the rulebook", where="parameter year",
                                       expected="one of " + ", ".join(map(str, sorted(self.entries))), found=str(year),
-                                      hint="choose a covered year or pass a rulebook with --rulebook"))
+                                      hint="choose a covered year or give your own rulebook (parameter rulebook)"))
         return self.entries[year]
 
 
@@ -205,7 +205,7 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
     else:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(message("rulebook not found", where=f"--rulebook {str(p)!r}", hint="check the path"))
+            raise ConfigError(message("rulebook not found", where=f"parameter rulebook {str(p)!r}", hint="check the path"))
         text = p.read_text(encoding="utf-8")
         where = f"rulebook {str(p)!r}"
     try:

@@ -8,9 +8,10 @@ every year**: a territory x right cell is suppressed in all years as soon as it
 is small in one of them (primary: fewer than ``min_cell`` eligible recipients,
 takers or non-takers in some year), and secondary suppression is the one rule
 of every published table, :func:`nonrecours.publication.protect_admin_counts`,
-applied to each year with the cells and totals suppressed in any year forced
-(``forced``, ``forced_totals``), repeated until the pattern stops growing
-(suppressions only grow: a few passes). Every published figure —
+applied to each year with the cells and totals suppressed in any year forced,
+repeated until the pattern stops growing
+(:func:`nonrecours.publication.protect_admin_series`, the publication layer's
+one fixed-point loop over years). Every published figure —
 cells, département totals, changes between years — is then a sum over the
 same published cells, and the suppressed cells of a département only ever
 appear through their sum (at least two unknowns per year, the same ones each
@@ -29,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
-from ..publication import protect_admin_counts
-from ..errors import InputError, OptionError, message
+from ..errors import InputError, message
+from ..publication import DEFAULT_MIN_CELL, check_threshold, protect_admin_series
 
 __all__ = ["AdminSeries", "admin_counts", "admin_series", "COUNT_COLUMNS"]
 
@@ -99,7 +100,8 @@ def admin_counts(recipients: pd.DataFrame, rights: Sequence[str], *, territory: 
     return pd.concat(parts, ignore_index=True)
 
 
-def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell: int = 11) -> AdminSeries:
+def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *,
+                 min_cell: int = DEFAULT_MIN_CELL) -> AdminSeries:
     """Apply one suppression pattern to the counts of every year.
 
     Parameters
@@ -119,7 +121,8 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     (a territory absent one year counts 0 that year). Secondary: the rule of
     :func:`nonrecours.publication.protect_admin_counts` (Hundepool et al.,
     2012, §4.2-4.3) on each year, with every cell and total suppressed in
-    some year forced in all years, until the pattern is stable.
+    some year forced in all years, until the pattern is stable
+    (:func:`nonrecours.publication.protect_admin_series`).
 
     Examples
     --------
@@ -131,9 +134,7 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     >>> s.table.loc[s.table["year"] == 1, "status"].tolist()
     ['suppressed', 'suppressed', 'published']
     """
-    if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
-        raise OptionError(message("the minimum cell size must be a positive integer", where="option --min-cell",
-                                  found=repr(min_cell)))
+    check_threshold(min_cell, name="min_cell", where="parameter min_cell")
     if isinstance(counts, Mapping):
         counts = pd.concat([c.assign(year=int(y)) for y, c in counts.items()], ignore_index=True)
     check_columns(counts, ["year", *COUNT_COLUMNS], role="column", source="counts table")
@@ -155,28 +156,8 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     K = np.zeros((C, T), np.int64)
     N[row, col] = pd.to_numeric(c["n_eligible"]).to_numpy(dtype=np.int64)
     K[row, col] = pd.to_numeric(c["n_takers"]).to_numpy(dtype=np.int64)
-    # one pattern for every year: the one rule (disclosure.protect_admin_counts) on each year's counts, every
-    # cell and total suppressed in some year forced in all years, until the pattern no longer grows
-    primary = np.zeros(C, bool)
-    for t in range(T):  # loop over years
-        primary |= (np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1) < min_cell).any(axis=1)
-    forced = primary.copy()
-    forced_totals: set[tuple[str | None, str]] = set()
-    while True:
-        supp = forced.copy()
-        totals_supp = set(forced_totals)
-        per_year = []
-        for t in range(T):  # loop over years
-            tab, tot, _ = protect_admin_counts(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]), min_cell=min_cell,
-                                               forced=forced, forced_totals=forced_totals)
-            supp |= (tab["status"] == "suppressed").to_numpy()
-            hidden = tot[tot["status"] == "suppressed"]
-            totals_supp |= {(None if lvl == "national" else str(d), str(r))
-                            for lvl, d, r in zip(hidden["level"], hidden["departement"], hidden["right"])}
-            per_year.append(tot)
-        if (supp == forced).all() and totals_supp == forced_totals:
-            break
-        forced, forced_totals = supp, totals_supp
+    # one pattern for every year (the one fixed-point loop of the publication layer)
+    primary, forced, per_year = protect_admin_series(cells, N, K, min_cell=min_cell)
     rules = np.where(primary, "primary", np.where(forced, "secondary", "published"))
     pub = ~forced
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -2,7 +2,9 @@
 
 Every command is wrapped by :func:`handle_errors`, which turns a
 :class:`~nonrecours.errors.NonrecoursError` (and missing/unreadable files)
-into one line on stderr and exit status 2, without a traceback. The root
+into one line on stderr and exit status 2, without a traceback. The library
+names its parameters (``parameter lonely_psu``); the message is put in the
+command's words first (:func:`in_command_words`: ``option --lonely-psu``). The root
 command group is a :class:`OneLineErrorsGroup`, which does the same for the
 usage errors that click/typer raise while parsing the command line (unknown
 option, missing option, a value of the wrong type).
@@ -11,9 +13,11 @@ option, missing option, a value of the wrong type).
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -70,11 +74,14 @@ def overwrite_option(help: str = "Replace existing output files (inputs never ar
 
 
 def min_n_option(help: str) -> Any:  # noqa: A002
-    """``--min-n``: the statistical-confidentiality threshold on eligible respondents (default 11).
+    """``--min-n``: the statistical-confidentiality threshold on eligible respondents (default
+    :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`).
 
     Each command says what it hides below it (an estimate, a change, a series).
     """
-    return typer.Option(11, "--min-n", help=help)
+    from ..publication.policy import DEFAULT_MIN_N  # no heavy import: the policy's constants only
+
+    return typer.Option(DEFAULT_MIN_N, "--min-n", help=help)
 
 
 def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
@@ -177,18 +184,70 @@ def check_population_options(territories: int, seed: int) -> None:
                                   found=str(seed)))
 
 
+#: Library parameters set by a command-line option of another name: parameter -> the command's parameter.
+#: (A parameter of the same name as one of the command's options needs no entry.)
+PARAMETER_ALIASES: dict[str, str] = {
+    "path": "out",  # the file a writer writes (nonrecours.io) <- --out
+    "directory": "out",  # the folder a simulation writes <- --out
+    "years": "waves",  # estimate_series(years=) <- series --waves
+    "n_territories": "territories",  # simulate_population(n_territories=) <- --territories
+    "margins": "calibrate",  # the weighting's margins <- weight --calibrate
+    "classes": "nonresponse",  # adjust_classes(classes=) <- weight --nonresponse classes:COLS
+    "covariates": "nonresponse",  # adjust_propensity(covariates=) <- weight --nonresponse propensity:COLS
+    "group": "predict",  # predicted_takeup(group=) <- model --predict
+    "type": "rep_type",  # supplied_replicates(type=, scale=, rscales=, rho=) <- --rep-type, --rep-scale...
+    "scale": "rep_scale",
+    "rscales": "rep_rscales",
+    "rho": "rep_rho",
+}
+
+_PARAMETER = re.compile(r"\bparameter ([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def command_options(func: Callable[..., Any]) -> dict[str, str]:
+    """The option of each parameter of a command function, as typer reads it: ``{"lonely_psu": "--lonely-psu"}``."""
+    out = {}
+    for name, param in inspect.signature(func).parameters.items():
+        flags = [d for d in getattr(param.default, "param_decls", None) or () if str(d).startswith("--")]
+        if flags:
+            out[name] = str(flags[0])
+    return out
+
+
+def in_command_words(text: str, options: Mapping[str, str]) -> str:
+    """A library message in the words of a command: each ``parameter NAME`` set by one of the command's
+    ``options`` (by name, or through :data:`PARAMETER_ALIASES`) becomes ``option --flag``.
+
+    Examples
+    --------
+    >>> in_command_words("parameter lonely_psu: unknown value.", {"lonely_psu": "--lonely-psu"})
+    'option --lonely-psu: unknown value.'
+    >>> in_command_words("parameter years: must increase.", {"waves": "--waves"})
+    'option --waves: must increase.'
+    >>> in_command_words("parameter seed: out of range.", {"n": "--n"})  # no such option: the library's words
+    'parameter seed: out of range.'
+    """
+    def flag(match: re.Match) -> str:
+        name = match.group(1)
+        option = options.get(name) or options.get(PARAMETER_ALIASES.get(name, ""))
+        return f"option {option}" if option else match.group(0)
+
+    return _PARAMETER.sub(flag, text)
+
+
 def handle_errors(func: F) -> F:
-    """Decorator for CLI commands: user errors become one line and exit 2."""
+    """Decorator for CLI commands: user errors become one line (in the command's words) and exit 2."""
+    options = command_options(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("default", NonrecoursWarning)
-            warnings.showwarning = _show_warning
+            warnings.showwarning = functools.partial(_show_warning, options=options)
             try:
                 return func(*args, **kwargs)
             except NonrecoursError as exc:
-                fail(str(exc))
+                fail(in_command_words(str(exc), options))
             except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
                 fail(f"{exc.strerror}: {exc.filename!r}")
 
@@ -241,9 +300,9 @@ class OneLineErrorsGroup(TyperGroup):
             return super().invoke(ctx)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:
-    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+def _show_warning(msg, category, filename, lineno, file=None, line=None, *,  # noqa: ANN001
+                  options: Mapping[str, str] | None = None) -> None:
+    print(f"warning: {' '.join(in_command_words(str(msg), options or {}).split())}", file=sys.stderr)
 
 
 def beside(out: Path, tag: str) -> Path | None:

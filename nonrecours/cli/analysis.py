@@ -15,12 +15,13 @@ import typer
 
 from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
                       sheet_option, table_options)
-from ._design import load_design, lonely_psu_option, replicates_option, role_option
+from ._design import DesignOptions, design_options, load_design
 
 __all__ = ["register", "test", "model"]
 
 
 @handle_errors
+@design_options()
 def test(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
     right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible); "
@@ -29,14 +30,6 @@ def test(
                            "is_qpv,benefit), or another right."),
     statistic: str = typer.Option("f,chisq,wald,adjwald", "--statistic", help="Statistics (R's svychisq): f "
                                   "(second-order Rao-Scott F), chisq (first-order), wald, adjwald; comma-separated."),
-    weight: str | None = role_option("weight"),
-    strata: str | None = role_option("strata"),
-    psu: str | None = role_option("psu"),
-    ssu: str | None = role_option("ssu"),
-    fpc: str | None = role_option("fpc"),
-    fpc2: str | None = role_option("fpc2"),
-    lonely_psu: str = lonely_psu_option(),
-    replicates: bool = replicates_option(),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json, .xlsx); printed if "
                                     "omitted."),
     overwrite: bool = overwrite_option(),
@@ -44,6 +37,8 @@ def test(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    *,
+    design_opts: DesignOptions,
 ) -> None:
     """Test the association between taking up a right and a group (Rao-Scott corrected chi-square, Wald)."""
     from .._checks import parse_list
@@ -54,8 +49,7 @@ def test(
     rd, wr = table_options(sep, decimal, encoding, sheet)
     stats = [check_option("--statistic", s, AssociationStatistic) for s in parse_list(statistic, option="--statistic")]
     check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
-    design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
-                         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2))
+    design = load_design(sample, design_opts, read=rd)
     table = chisq_test(design, parse_list(right, option="--right"), parse_list(by, option="--by"),
                        statistics=stats).to_frame()
     if out is None:
@@ -65,6 +59,7 @@ def test(
 
 
 @handle_errors
+@design_options()
 def model(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
     right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible)."),
@@ -75,14 +70,6 @@ def model(
     predict: str | None = typer.Option(None, "--predict", help="Categorical covariates for predicted take-up by "
                                        "group (marginal standardisation, R's svypredmeans), comma-separated."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    weight: str | None = role_option("weight"),
-    strata: str | None = role_option("strata"),
-    psu: str | None = role_option("psu"),
-    ssu: str | None = role_option("ssu"),
-    fpc: str | None = role_option("fpc"),
-    fpc2: str | None = role_option("fpc2"),
-    lonely_psu: str = lonely_psu_option(),
-    replicates: bool = replicates_option(),
     out: Path | None = typer.Option(None, "--out", help="Coefficients table (.csv, .parquet, .json); the term tests "
                                     "go beside it as <stem>_tests<suffix>, predicted take-up as "
                                     "<stem>_predicted<suffix>. Printed if omitted."),
@@ -91,6 +78,8 @@ def model(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    *,
+    design_opts: DesignOptions,
 ) -> None:
     """Survey logistic regression of taking up a right: odds ratios, Wald tests per term, predicted take-up."""
     import pandas as pd
@@ -106,8 +95,7 @@ def model(
         check_outputs({"--out": out, "--out (tests)": beside(out, "tests"),
                        "--out (predicted)": beside(out, "predicted") if groups else None}, [sample],
                       overwrite=overwrite)
-    design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
-                         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2))
+    design = load_design(sample, design_opts, read=rd)
     fit = survey_logistic(design, right, parse_list(covariates, option="--covariates"),
                           parse_list(interactions, option="--interactions"), level=level)
     coefs, tests = fit.to_frame(), fit.term_tests()

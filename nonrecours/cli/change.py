@@ -12,9 +12,9 @@ import typer
 
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
-from ..options import ChangeVariance, LonelyPSURule, WaveScheme, check_option, choices_text
+from ..options import ChangeVariance, WaveScheme, check_option, choices_text
 from ._common import beside, echo_table, handle_errors, min_n_option, overwrite_option
-from ._design import load_design, lonely_psu_option
+from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
 
 __all__ = ["register", "change"]
 
@@ -33,23 +33,8 @@ def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
     return col.strip(), ((items[0], items[1]) if sep else None)
 
 
-def _scheme(value: str | None, data) -> str:  # noqa: ANN001
-    """``--scheme``, or the ``scheme`` column written by ``nonrecours sample --scheme`` in WAVE2, or panel."""
-    from ..estimation.change import SCHEMES
-
-    if value is not None:
-        return check_option("--scheme", value, WaveScheme)
-    if "scheme" in data.columns:
-        found = data["scheme"].dropna().astype(str).unique()
-        if found.size == 1 and found[0] in SCHEMES:
-            return str(found[0])
-        raise OptionError(message("cannot tell the wave scheme from WAVE2", where="column 'scheme'",
-                                  expected="one of " + ", ".join(SCHEMES), found=", ".join(map(str, found[:3])),
-                                  hint="give --scheme"))
-    return "panel"
-
-
 @handle_errors
+@design_options(lonely_psu="adjust", help=WAVES_HELP)
 def change(
     wave1: Path = typer.Argument(..., help="Sample (or weighted file) of the first wave."),
     wave2: Path = typer.Argument(..., help="Sample (or weighted file) of the second wave."),
@@ -65,28 +50,27 @@ def change(
                                  "or the replicate weights of both weighted files, carried across waves."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (union design) or inf (normal)."),
-    lonely_psu: str = lonely_psu_option("adjust", help="Lonely-PSU rule of the union design: "
-                                        f"{choices_text(LonelyPSURule)}."),
     out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
                                        "difference-in-differences table goes beside it as <stem>_did<suffix>."),
     overwrite: bool = overwrite_option(),
     min_n: int = min_n_option("Statistical confidentiality: a domain with fewer eligible respondents in either wave "
                               "is not published (its change emptied, and the difference in differences of its "
                               "right), nor a count of respondents in both waves below it."),
+    *,
+    design_opts: DesignOptions,
 ) -> None:
     """Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."""
     import pandas as pd
 
     from .._checks import check_choice, check_level, parse_list
-    from ..estimation.change import estimate_change
+    from ..estimation.change import estimate_change, wave_scheme
 
     check_option("--variance", variance, ChangeVariance)
     check_choice("--df", df, ("domain", "inf"))
-    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     check_level(level, "--level")
-    from ..publication import check_min_cell
+    from ..publication import check_threshold
 
-    check_min_cell(min_n, where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap(gap)
@@ -96,22 +80,24 @@ def change(
     if out is not None:  # every output checked before any work
         check_outputs({"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
                       inputs, overwrite=overwrite)
-    data1 = read_table(wave1, option="WAVE1")
-    data2 = read_table(wave2, option="WAVE2")
-    sch = _scheme(scheme, data2)
-    rep = variance == "replicate"
-    d1 = load_design(wave1, data=data1, replicates=rep, lonely_psu=lonely_psu)
-    d2 = load_design(wave2, data=data2, replicates=rep, lonely_psu=lonely_psu)
+    if scheme is not None:
+        check_option("--scheme", scheme, WaveScheme)
+    wave_replicates(design_opts, variance)  # before reading the waves
+    data = {"WAVE1": read_table(wave1, option="WAVE1"), "WAVE2": read_table(wave2, option="WAVE2")}
+    sch = wave_scheme(data["WAVE2"], scheme)
+    d1, d2 = load_waves({"WAVE1": wave1, "WAVE2": wave2}, design_opts, datas=data, variance=variance)
     result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
-                             df=df, lonely_psu=lonely_psu)
-    from ..publication import blank_changes, blank_rows
+                             df=df, lonely_psu=design_opts.lonely_psu)
+    from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
-        did = blank_rows(did, did["right"].astype(str).isin(hidden_rights).to_numpy(),
-                         keep=("gap", "level_a", "level_b", "right", str(gap_col)))  # did is made only with gap_col
+        did = blank_did(did, hidden_rights, gap_col)
+    shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
+                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+    table, did = shown["changes"], shown.get("did")
     if out is None:
         echo_table(table)
         if did is not None:

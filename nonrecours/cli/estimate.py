@@ -9,11 +9,10 @@ import typer
 
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
-from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, LonelyPSURule, PPSMethod, check_option, choices_text
+from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, check_option, choices_text
 from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, id_option, min_n_option,
                       overwrite_option, sep_option, sheet_option, table_options)
-from ._design import (load_design, lonely_psu_option, mse_option, rep_rho_option, rep_rscales_option, rep_scale_option,
-                      rep_type_option, replicates_option, repweights_option, role_option, supplied_replicates)
+from ._design import DesignOptions, design_options, load_design
 
 __all__ = ["register", "estimate"]
 
@@ -91,6 +90,7 @@ def _estimate(design, stat: str, rights: list[str], variables: str | None, by: l
 
 
 @handle_errors
+@design_options()
 def estimate(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
     rights: str | None = typer.Option(None, "--rights", help="Right columns, comma-separated (1 = takes up, 0 = "
@@ -103,20 +103,12 @@ def estimate(
     quantiles: str = typer.Option("0.5", "--quantiles", help="Probabilities for --stat quantile (Woodruff CIs, "
                                   "R's svyquantile defaults), comma-separated."),
     by: str | None = typer.Option(None, "--by", help="Domain columns, comma-separated (e.g. territory,benefit)."),
-    weight: str | None = role_option("weight"),
-    strata: str | None = role_option("strata"),
-    psu: str | None = role_option("psu"),
-    ssu: str | None = role_option("ssu"),
-    fpc: str | None = role_option("fpc", help="Stage-1 FPC column: population count of PSUs or sampling fraction "
-                                  "(<= 1) [default: 'fpc' if present]."),
-    fpc2: str | None = role_option("fpc2"),
     ci: str = typer.Option("auto", "--ci", help=f"CI method: {choices_text(EstimateCI)} (auto: Wilson with the "
                            "effective n and the design df below 30 respondents or at 0 or 1, logit elsewhere; see the "
                            "ci_method column)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)} "
                            "(domain: PSUs - strata in the domain; inf: normal)."),
-    lonely_psu: str = lonely_psu_option(),
     gap: str | None = typer.Option(None, "--gap", help="Also estimate gaps between levels of a column: COLUMN "
                                    "(two levels: last minus first, e.g. is_qpv 1 - 0; more: every pair), "
                                    "COLUMN:REF (each level minus REF) or COLUMN=A,B (A minus B); 'right' compares "
@@ -125,26 +117,6 @@ def estimate(
                                f"(column p_adjusted, per right and domain): {choices_text(Adjust)}."),
     min_n: int = min_n_option("Suppress (do not publish) estimates from fewer eligible respondents; their n, df "
                               "and deff are blanked too."),
-    replicates: bool = replicates_option("Use the replicate weights recorded by 'nonrecours weight' (replicate "
-                                         "variance) instead of Taylor linearisation."),
-    pps: str | None = typer.Option(None, "--pps", help=f"First stage drawn with unequal probabilities without "
-                                   f"replacement: {choices_text(PPSMethod)} variance; --fpc then holds each PSU's "
-                                   "inclusion probability (<= 1)."),
-    joint: Path | None = typer.Option(None, "--joint", help="Joint inclusion probabilities of the PSUs for --pps ht|yg "
-                                      "(columns psu_i, psu_j, pi_ij) [default: <sample>.joint.csv written by "
-                                      "'nonrecours sample --method sampford']."),
-    stages: str | None = typer.Option(None, "--stages", help="Stages below the first, comma-separated, each "
-                                      "UNITS[:STRATA[:FPC]] (e.g. 'school:school_type:n_schools,class::n_classes'; "
-                                      "R's id=~psu+school+class); instead of --ssu/--fpc2."),
-    nest: bool = typer.Option(False, "--nest", help="PSU ids are unique only within their stratum (R's nest=TRUE)."),
-    zero_weights: bool = typer.Option(False, "--zero-weights", help="Accept zero weights: those rows stay in the "
-                                      "design (their PSUs and strata count) and out of every estimate (R's prob=Inf)."),
-    repweights: str | None = repweights_option(),
-    rep_type: str | None = rep_type_option(),
-    rep_scale: float | None = rep_scale_option(),
-    rep_rscales: Path | None = rep_rscales_option(),
-    rep_rho: float | None = rep_rho_option(),
-    mse: bool = mse_option(),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
     id_col: Optional[str] = id_option(),
@@ -153,6 +125,8 @@ def estimate(
     decimal: Optional[str] = decimal_option(),
     encoding: Optional[str] = encoding_option(),
     sheet: Optional[str] = sheet_option(),
+    *,
+    design_opts: DesignOptions,
 ) -> None:
     """Estimate take-up rates, numbers of takers and non-takers, means, ratios or quantiles per domain.
 
@@ -160,22 +134,15 @@ def estimate(
     (or variable), all in one pass of the variance engine.
     """
     from .._checks import check_ids_if_present, check_level, parse_list
-    from ..publication import blank_gaps, blank_suppressed
+    from ..publication import DisclosurePolicy, blank_gaps, check_threshold, publish
     from ..estimation import QualityThresholds, gap_between
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
     check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
     check_option("--ci", ci, EstimateCI)
     check_option("--df", df, DFRule)
-    check_option("--lonely-psu", lonely_psu, LonelyPSURule)
-    if pps is not None:
-        pps = check_option("--pps", pps, PPSMethod)
-    supplied = supplied_replicates(repweights, rep_type, scale=rep_scale, rscales=rep_rscales, rho=rep_rho, mse=mse,
-                                   replicates=replicates)
     check_level(level, "--level")
-    if min_n < 0:
-        raise OptionError(message("the suppression threshold must be non-negative", where="option --min-n",
-                                  expected="an integer >= 0", found=str(min_n)))
+    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0)  # 0: every estimate published
     thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
     if stat == "quantile" and gap is not None:
@@ -188,19 +155,19 @@ def estimate(
                   [sample], overwrite=overwrite)  # before any work
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
-    design = load_design(sample, replicates=replicates, lonely_psu=lonely_psu, read=rd,
-                         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2),
-                         pps=pps, joint=joint, nest=nest, stages=stages, zero_weights=zero_weights, supplied=supplied,
-                         data=data)
-    opts: dict[str, Any] = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
+    design = load_design(sample, design_opts, read=rd, data=data)
+    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
-    table = blank_suppressed(result.to_frame())
+    table = result.to_frame()  # suppressed rows blanked (n and df too)
     gap_table = None
     if gap_col is not None:  # domains of one result (joint covariance), the gap column last
         gap_by = [b for b in by_list if b != gap_col] + ([gap_col] if gap_col != "right" else [])
         gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
         gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
         gap_table = blank_gaps(gap_table, gap_res.to_frame(), gap_col)  # no gap from a suppressed estimate
+    shown = publish({"estimates": table} | ({"gap": gap_table} if gap_table is not None else {}),
+                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+    table, gap_table = shown["estimates"], shown.get("gap")
     if out is None:
         echo_table(table)
         if gap_table is not None:

@@ -14,7 +14,9 @@ import typer
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
 from ..options import ChangeVariance, WaveScheme, check_option, choices_text
+from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import echo_table, handle_errors, min_n_option, overwrite_option
+from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
 
 __all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
 
@@ -56,6 +58,7 @@ def _outputs(out: Path, names: list[str], inputs: list[Path], overwrite: bool) -
 
 
 @handle_errors
+@design_options(lonely_psu="adjust", help=WAVES_HELP)
 def series(
     rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
     waves: Optional[str] = typer.Option(None, "--waves", help="Samples or weighted files per year: "
@@ -72,22 +75,28 @@ def series(
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
     variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    min_cell: int = typer.Option(11, "--min-cell", help="Administrative cells with fewer eligible recipients in "
+    min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Administrative cells with fewer eligible recipients in "
                                  "any year are suppressed in every year."),
     min_n: int = min_n_option("Statistical confidentiality of the survey series: a domain with fewer eligible "
                               "respondents in any year is suppressed in every year (its changes and trend too), nor "
                               "is a count of respondents in both years below it published."),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
     overwrite: bool = overwrite_option("Replace existing output files."),
+    *,
+    design_opts: DesignOptions,
 ) -> None:
     """Series over years: yearly take-up, changes, trend test; territorial admin rates with consistent suppression."""
     from .._checks import check_level, parse_list
 
     check_option("--variance", variance, ChangeVariance)
+    if scheme is not None:
+        check_option("--scheme", scheme, WaveScheme)
+    replicates = wave_replicates(design_opts, variance)
     check_level(level, "--level")
-    from ..publication import check_min_cell
+    from ..publication import DisclosurePolicy, check_threshold, publish
 
-    check_min_cell(min_n, where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n")
+    check_threshold(min_cell, name="min_cell", where="option --min-cell")
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -96,8 +105,11 @@ def series(
     if runs:
         if wave_files:
             raise OptionError(message("give the waves as files or as study runs, not both", where="options --waves / --runs"))
-        from ..study.stages.follow_up import read_run
+        from ..study.runs import read_run
 
+        if design_opts.given():  # a run's weighted design comes from its sidecar
+            raise OptionError(message("the design of a study run comes from the sidecar of its weights.csv",
+                                      where=", ".join(design_opts.given()), hint="drop these options"))
         run_list = [read_run(Path(r), f"--runs {r}") for r in parse_list(runs, option="--runs")]
         years = [r["year"] for r in run_list]
         if years != sorted(set(years)):
@@ -118,21 +130,20 @@ def series(
     written = []
     tables = {}
     if wave_files:
+        from ..estimation.change import wave_scheme
         from ..estimation.series import estimate_series
-        from .change import _scheme
-        from ._design import load_design
 
-        datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
-        sch = _scheme(scheme, datas[max(datas)])
-        if run_list:  # study runs: the respondents' final weights with the design columns
-            from ..study.stages.follow_up import run_design
+        if run_list:  # study runs: their weighted designs, calibration included (the sidecar of weights.csv)
+            from ..study.runs import run_design
 
-            designs = [run_design(r) for r in run_list]
+            designs = [run_design(r, lonely_psu=design_opts.lonely_psu, replicates=replicates) for r in run_list]
         else:
-            designs = [load_design(p, data=datas[y], replicates=variance == "replicate", lonely_psu="adjust")
-                       for y, p in wave_files.items()]
+            datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
+            designs = load_waves({f"--waves {y}": p for y, p in wave_files.items()}, design_opts,
+                                 datas={f"--waves {y}": d for y, d in datas.items()}, variance=variance)
+        sch = wave_scheme(designs[-1].data, scheme)
         res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
-                              variance=variance, level=level)
+                              variance=variance, level=level, lonely_psu=design_opts.lonely_psu)
         from ..publication import blank_changes, protect_series
 
         yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
@@ -151,6 +162,7 @@ def series(
         s = admin_series(counts, min_cell=min_cell)
         tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
                        "admin_series_changes.csv": s.changes})
+    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell))  # what leaves the command
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))

@@ -10,11 +10,12 @@ import typer
 from ..io import check_outputs, read_table, write_table
 from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
                        choices_text)
+from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, overwrite_option, sep_option,
                       sheet_option, table_options)
 from ._design import role_option
 
-__all__ = ["register", "fit", "fit_unit", "admin", "compare"]
+__all__ = ["register", "fit", "fit_unit", "admin", "compare", "neighbours"]
 
 sub = typer.Typer(name="territorial", no_args_is_help=True,
                   help="Per-territory take-up: Fay-Herriot estimates, administrative rates, comparison.")
@@ -25,8 +26,9 @@ def fit(
     direct: Path = typer.Argument(..., help="Direct estimates by territory (output of 'nonrecours estimate --by territory')."),
     aux: Path = typer.Option(..., "--aux", help="Territories file with the covariates (territories.csv of simulate)."),
     covariates: str = typer.Option(..., "--covariates", help="Comma-separated covariate columns of --aux."),
-    method: str = typer.Option("amrl", "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: moments; "
-                               "amrl, amrl-yl: adjusted REML of Li-Lahiri / Yoshimori-Lahiri, never 0)."),
+    method: Optional[str] = typer.Option(None, "--method", help=f"Model variance: {choices_text(FHMethod)} (fh: "
+                                         "moments; amrl, amrl-yl: adjusted REML of Li-Lahiri / Yoshimori-Lahiri, "
+                                         "never 0); default amrl; reml or ml with --model other than fh or --time."),
     transform: str = typer.Option("none", "--transform", help=f"Scale of the model: {choices_text(FHTransform)} (arcsine square root, back-transformed)."),
     variance: str = typer.Option("gvf", "--variance", help=f"Sampling variances: {choices_text(FHVariance)} (gvf: smoothed, p(1-p)deff/n; direct: se^2, the GVF value where a rate is 0 or 1)."),
     mse: Optional[str] = typer.Option(None, "--mse", help=f"MSE: {choices_text(FHMSE)} (default prasad-rao, Datta-Lahiri "
@@ -47,12 +49,32 @@ def fit(
     sheet: Optional[str] = sheet_option(),
     workers: int = typer.Option(1, "--workers", help="Processes running the bootstrap MSE (same results whatever "
                                 "their number)."),
+    model: str = typer.Option("fh", "--model", help="fh (one Fay-Herriot model per right, and per year with "
+                              "--time), rao-yu (per right over the years, AR(1)), multivariate (per year over the "
+                              "rights) or spatial (SAR effects over --neighbours). Models other than fh use se^2 "
+                              "and --covariances, REML or ML, analytic MSEs."),
+    time: Optional[str] = typer.Option(None, "--time", help="Year column of DIRECT (and of --aux, joined on "
+                                       "territory and year when it has one)."),
+    covariances: Optional[Path] = typer.Option(None, "--covariances", help="Sampling covariances: territory, "
+                                               "right_a, year_a, right_b, year_b, cov (absent: diagonal)."),
+    neighbours: Optional[Path] = typer.Option(None, "--neighbours", help="territory_a, territory_b (output of "
+                                              "'territorial neighbours'); row-standardised."),
+    models_out: Optional[Path] = typer.Option(None, "--models-out", help="Also write the models table (variance "
+                                              "parameters, correlations, convergence)."),
 ) -> None:
-    """Fit one Fay-Herriot model per right; write EBLUPs, MSEs and CIs for every territory of --aux."""
+    """Fit one Fay-Herriot model per right (or a model that borrows strength over years, rights or neighbours);
+    write EBLUPs, MSEs and CIs for every territory of --aux."""
     from .._checks import parse_list
     from ..territorial import fit_territories
 
     rd, wr = table_options(sep, decimal, encoding, sheet)
+    if model != "fh" or time is not None or covariances is not None or neighbours is not None:
+        _fit_borrowing(direct, aux, covariates, model=model, time=time, covariances=covariances,
+                       neighbours=neighbours, method=method or "reml", others={"--transform": transform != "none",
+                       "--mse": mse is not None, "--benchmark": benchmark is not None}, level=level, out=out,
+                       models_out=models_out, diagnostics_out=diagnostics_out, overwrite=overwrite, rd=rd, wr=wr)
+        return
+    method = method or "amrl"
     check_option("--method", method, FHMethod)  # before reading the inputs
     check_option("--transform", transform, FHTransform)
     check_option("--variance", variance, FHVariance)
@@ -60,7 +82,8 @@ def fit(
         check_option("--mse", mse, FHMSE)
     check_option("--benchmark-method", benchmark_method, BenchmarkMethod)
     inputs = [direct, aux]
-    check_outputs({"--out": out, "--diagnostics-out": diagnostics_out}, inputs, overwrite=overwrite)
+    check_outputs({"--out": out, "--diagnostics-out": diagnostics_out, "--models-out": models_out}, inputs,
+                  overwrite=overwrite)
     res = fit_territories(read_table(direct, option="DIRECT", read=rd), read_table(aux, option="--aux", read=rd),
                           parse_list(covariates, option="--covariates"), method=method, transform=transform,
                           variance=variance, mse=mse, replicates=bootstrap, seed=seed, benchmark=benchmark,
@@ -73,7 +96,81 @@ def fit(
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
     if diagnostics_out is not None:
         write_table(res.diagnostics, diagnostics_out, option="--diagnostics-out", inputs=inputs, csv_style=wr)
+    if models_out is not None:
+        write_table(res.models, models_out, option="--models-out", inputs=inputs, csv_style=wr)
     typer.echo(f"wrote {out}" + (f" and {diagnostics_out}" if diagnostics_out is not None else ""))
+
+
+def _fit_borrowing(direct: Path, aux: Path, covariates: str, *, model: str, time: Optional[str],
+                   covariances: Optional[Path], neighbours: Optional[Path], method: str, others: dict, level: float,
+                   out: Path, models_out: Optional[Path], diagnostics_out: Optional[Path], overwrite: bool, rd, wr
+                   ) -> None:
+    """``territorial fit`` with a model that borrows strength (:func:`~nonrecours.territorial.fit_borrowing`)."""
+    from .._checks import check_choice, parse_list
+    from ..errors import OptionError, message
+    from ..territorial.borrowing import BORROW_MODELS, fit_borrowing
+
+    check_choice("--model", model, BORROW_MODELS)
+    check_choice("--method", method, ("reml", "ml"))
+    given = [flag for flag, on in {**others, "--diagnostics-out": diagnostics_out is not None}.items() if on]
+    if given:
+        raise OptionError(message(f"{', '.join(given)} apply to the univariate model without --time",
+                                  where="option --model", found=model,
+                                  hint="drop them (the models that borrow strength use se^2 and analytic MSEs)"))
+    for flag, ok, what in (("--time", model != "rao-yu" or time is not None, "the Rao-Yu model needs the year column"),
+                           ("--neighbours", model != "spatial" or neighbours is not None, "the spatial model needs "
+                            "the neighbours file"),
+                           ("--method", model != "multivariate" or method == "reml", "the multivariate model is "
+                            "fitted by REML only")):
+        if not ok:
+            raise OptionError(message(what, where=f"option {flag}", hint="see 'nonrecours territorial fit --help'"))
+    inputs = [p for p in (direct, aux, covariances, neighbours) if p is not None]
+    check_outputs({"--out": out, "--models-out": models_out}, inputs, overwrite=overwrite)
+    res = fit_borrowing(read_table(direct, option="DIRECT", read=rd), read_table(aux, option="--aux", read=rd),
+                        parse_list(covariates, option="--covariates"), model=model, time=time,
+                        covariances=None if covariances is None else read_table(covariances, option="--covariances",
+                                                                                read=rd),
+                        neighbours=None if neighbours is None else read_table(neighbours, option="--neighbours",
+                                                                              read=rd),
+                        method=method, level=level)
+    echo_table(res.models)
+    write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
+    if models_out is not None:
+        write_table(res.models, models_out, option="--models-out", inputs=inputs, csv_style=wr)
+    typer.echo(f"wrote {out}" + (f" and {models_out}" if models_out is not None else ""))
+
+
+@handle_errors
+def neighbours(
+    contours: Path = typer.Argument(..., help="Territory contours (GeoJSON FeatureCollection, WGS84), e.g. "
+                                    "qpv.geojson."),
+    out: Path = typer.Option(..., "--out", help="Output table: territory_a, territory_b (both orders), relation."),
+    code_field: str = typer.Option("code_qp", "--code-field", help="Feature property holding the territory code."),
+    distance: float = typer.Option(0.0, "--distance", help="Also neighbours: contours less than this many metres "
+                                   "apart (geodesic), for territories that touch none."),
+    contiguity: str = typer.Option("rook", "--contiguity", help="rook (a shared boundary line) or queen (a common "
+                                   "point is enough)."),
+    overwrite: bool = overwrite_option(),
+) -> None:
+    """Neighbouring territories from their contours (shared boundary, or within --distance): --neighbours of
+    'territorial fit --model spatial'."""
+    from ..admin.geo import read_contours
+    from ..territorial.neighbours import contour_neighbours
+
+    from .._checks import check_choice
+    from ..errors import OptionError, message
+
+    check_choice("--contiguity", contiguity, ("rook", "queen"))
+    if not distance >= 0:
+        raise OptionError(message("the distance must be a non-negative number of metres", where="option --distance",
+                                  found=repr(distance)))
+    check_outputs({"--out": out}, [contours], overwrite=overwrite)
+    table = contour_neighbours(read_contours(contours, code_field=code_field), distance_m=distance,
+                               contiguity=contiguity)
+    typer.echo(f"{len(table) // 2:,} pairs of neighbours ({int((table['relation'] == 'distance').sum()) // 2:,} "
+               "within the distance)")
+    write_table(table, out, inputs=[contours])
+    typer.echo(f"wrote {out}")
 
 
 @handle_errors
@@ -162,7 +259,7 @@ def admin(
                                                 "--sources, --eligibility and --links."),
     rights: str = typer.Option("cmuc,acs,tpn,tss", "--rights", help="Comma-separated right columns."),
     id_col: Optional[str] = id_option(),
-    min_cell: int = typer.Option(11, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
+    min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
@@ -273,6 +370,7 @@ sub.command("fit")(fit)
 sub.command("fit-unit")(fit_unit)
 sub.command("admin")(admin)
 sub.command("compare")(compare)
+sub.command("neighbours")(neighbours)
 
 
 def register(app: typer.Typer) -> None:

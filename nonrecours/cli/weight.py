@@ -100,7 +100,7 @@ def weight(
                                 "whatever their number)."),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
-    from .._checks import check_ids_if_present, parse_list
+    from .._checks import check_ids_if_present
     from .._parallel import check_workers
     from ..weights.margins import read_margins
     from ..weights.pipeline import WeightingSpec, weight_sample

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError, OptionError, line_list, message
-from .._checks import check_columns
+from .._checks import check_columns, where_name
 
 __all__ = ["StrataIndex", "index_strata", "label_strata", "domain_counts", "check_rates",
            "check_share", "variance_coefficients", "LABEL_SEP"]
@@ -82,8 +82,8 @@ def index_strata(frame: pd.DataFrame, keys: Sequence[str], *, source: str = "fra
     """Factorise the stratum columns of ``frame`` (missing values refused)."""
     keys = tuple(keys)
     if not keys:
-        raise OptionError(message("no stratum column given", where="option strata",
-                                  expected="one or more column names", hint="e.g. --strata is_qpv,benefit"))
+        raise OptionError(message("no stratum column given", where="parameter strata",
+                                  expected="one or more column names", hint="e.g. is_qpv, benefit"))
     if len(frame) == 0:
         raise InputError(message(f"the {source} is empty", where=source, expected="at least one row",
                                  hint="check the file: it has a header but no rows"))
@@ -129,7 +129,7 @@ def check_share(value: float, name: str, *, allow_one: bool = True) -> float:
     v = float(value)
     ok = 0 < v <= 1 if allow_one else 0 < v < 1
     if not np.isfinite(v) or not ok:
-        raise OptionError(message(f"{name} out of range", where=f"option {name}",
+        raise OptionError(message(f"{name} out of range", where=where_name(name),
                                   expected="a number in (0, 1]" if allow_one else "a number in (0, 1)", found=repr(value)))
     return v
 
@@ -137,14 +137,14 @@ def check_share(value: float, name: str, *, allow_one: bool = True) -> float:
 def check_rates(rates: Mapping[str, float | np.ndarray], H: int, *, option: str = "rates") -> dict[str, np.ndarray]:
     """Anticipated take-up rates per right, as arrays of length ``H`` strictly inside (0, 1)."""
     if not rates:
-        raise OptionError(message("no anticipated rate given", where=f"option {option}",
-                                  expected="right=rate pairs", hint="e.g. --rates cmuc=0.65,acs=0.4"))
+        raise OptionError(message("no anticipated rate given", where=where_name(option),
+                                  expected="right=rate pairs", hint="e.g. cmuc 0.65, acs 0.4"))
     out = {}
     for right, p in rates.items():
         arr = np.broadcast_to(np.asarray(p, dtype=float), (H,))
         bad = ~np.isfinite(arr) | (arr <= 0) | (arr >= 1)
         if bad.any():
-            raise OptionError(message("anticipated rate outside (0, 1)", where=f"option {option}, right {right!r}",
+            raise OptionError(message("anticipated rate outside (0, 1)", where=f"{where_name(option)}, right {right!r}",
                                       expected="0 < rate < 1", found=repr(float(p)) if np.ndim(p) == 0 else f"{int(bad.sum())} strata out of range",
                                       hint="a rate of 0 or 1 has no sampling variance: drop the right or use 0.01/0.99"))
         out[str(right)] = np.array(arr, dtype=float)

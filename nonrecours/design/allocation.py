@@ -208,27 +208,27 @@ def _scores(method: str, N: np.ndarray, S: np.ndarray | None, cost: np.ndarray |
     if method == "power":
         return N.astype(float) ** power_q * (unit_cv if unit_cv is not None else 1.0)
     if S is None:
-        raise OptionError(message(f"the {method} allocation needs standard deviations", where="option rates",
-                                  hint="give anticipated rates (--rates cmuc=0.65) or S"))
+        raise OptionError(message(f"the {method} allocation needs standard deviations", where="parameter rates",
+                                  hint="give anticipated rates (parameter rates, e.g. cmuc 0.65) or S"))
     if method == "neyman":
         return N * S
     if cost is None:
-        raise OptionError(message("the optimal allocation needs unit costs", where="option cost",
-                                  hint="give a cost column (--cost COL) or use --method neyman"))
+        raise OptionError(message("the optimal allocation needs unit costs", where="parameter cost",
+                                  hint="give a cost column (parameter cost) or use the method neyman"))
     return N * S / np.sqrt(cost)
 
 
 def check_bounds(N: np.ndarray, labels: np.ndarray, min_n: int) -> np.ndarray:
     """Lower bounds per stratum; refuse strata smaller than ``min_n``."""
     if int(min_n) != min_n or min_n < 1:
-        raise OptionError(message("minimum per stratum must be a positive integer", where="option min",
+        raise OptionError(message("minimum per stratum must be a positive integer", where="parameter min_n",
                                   expected="an integer >= 1 (2 to estimate variances)", found=repr(min_n)))
     small = N < min_n
     if small.any():
         raise DesignError(message(f"strata with fewer than {min_n} units", where=f"strata {label_list(labels, small)}",
                                   expected=f"at least {min_n} units per stratum (min per stratum)",
                                   found=f"{int(small.sum())} strata",
-                                  hint="collapse them with neighbouring strata, or lower --min"))
+                                  hint="collapse them with neighbouring strata, or lower parameter min_n"))
     return np.full(N.size, float(min_n))
 
 
@@ -292,7 +292,7 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod | str = "proport
         strata = pd.DataFrame({"stratum": np.arange(H).astype(str)})
     labels = strata["stratum"].to_numpy(dtype=object)
     if method == "power" and not 0 <= power_q <= 1:
-        raise OptionError(message("power exponent out of range", where="option power-q", expected="0 <= q <= 1", found=repr(power_q)))
+        raise OptionError(message("power exponent out of range", where="parameter power_q", expected="0 <= q <= 1", found=repr(power_q)))
     if cost is not None:
         cost = np.asarray(cost, float)
         if not (np.isfinite(cost) & (cost > 0)).all():
@@ -301,7 +301,7 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod | str = "proport
     lo = check_bounds(N, labels, min_n)
     n = int(n)
     if n < lo.sum() or n > N.sum():
-        raise DesignError(message("sample size out of reach", where="option n",
+        raise DesignError(message("sample size out of reach", where="parameter n",
                                   expected=f"between {int(lo.sum())} ({H} strata x min {min_n}) and {int(N.sum())} (the population)",
                                   found=str(n)))
     a = _scores(method, N, None if S is None else np.asarray(S, float), cost, unit_cv, power_q)
@@ -443,8 +443,8 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
     Neyman allocation that differs. The anticipated variance is that of
     :func:`nonrecours.design._strata.variance_coefficients`.
     """
-    elig = {r: check_share(v, f"eligible share of {r}") for r, v in (eligible or {}).items()}
-    rho = check_share(response_rate, "response-rate")
+    elig = {r: check_share(v, f"eligible[{r!r}]") for r, v in (eligible or {}).items()}
+    rho = check_share(response_rate, "response_rate")
     check_share(level, "level", allow_one=False)
     index = index_strata(frame, strata)
     P = resolve_rates(frame, index, rates) if rates else None

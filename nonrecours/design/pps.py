@@ -174,7 +174,7 @@ def sampford_draw(pi: np.ndarray, codes: np.ndarray, rng: np.random.Generator, *
         pending &= ~accept
     raise DesignError(message("Sampford sampling did not accept a sample", where="sampford",
                               found=f"{int(pending.sum())} strata after {max_rounds} rounds",
-                              hint="probabilities very close to 1: use --method pps-systematic or take those units whole"))
+                              hint="probabilities very close to 1: use the method pps-systematic or take those units whole"))
 
 
 def sampford_joint_inclusion(pi: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:

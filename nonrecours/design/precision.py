@@ -203,10 +203,10 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
                                   found="both" if target_halfwidth is not None else "neither"))
     target = float(target_halfwidth if target_halfwidth is not None else target_cv)  # type: ignore[arg-type]  # one is given
     if not np.isfinite(target) or target <= 0:
-        raise OptionError(message("precision target must be positive", where="option target-halfwidth" if target_halfwidth is not None else "option target-cv",
+        raise OptionError(message("precision target must be positive", where="parameter target_halfwidth" if target_halfwidth is not None else "parameter target_cv",
                                   expected="> 0", found=repr(target)))
-    rho = check_share(response_rate, "response-rate")
-    elig = {r: check_share(v, f"eligible share of {r}") for r, v in (eligible or {}).items()}
+    rho = check_share(response_rate, "response_rate")
+    elig = {r: check_share(v, f"eligible[{r!r}]") for r, v in (eligible or {}).items()}
     check_share(level, "level", allow_one=False)
     index = index_strata(frame, strata)
     N = index.N.astype(float)

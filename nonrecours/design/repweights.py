@@ -96,30 +96,30 @@ def supplied_replicates(data: pd.DataFrame, columns: str | Sequence[str], *, typ
     >>> supplied_replicates(df, "rw_*", type="JK1").scale
     0.5
     """
-    kind = check_option("rep_type", type.lower() if isinstance(type, str) else type, RepWeightsType)
+    kind = check_option("type", type.lower() if isinstance(type, str) else type, RepWeightsType)
     cols = replicate_columns(data, columns)
     W = np.column_stack([pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                          for c in cols])
     R = W.shape[1]
     if kind in _FIXED_SCALE and scale is not None:
-        raise OptionError(message(f"replicate type {type} sets its own scale", where="rep_scale", found=repr(scale),
+        raise OptionError(message(f"replicate type {type} sets its own scale", where="parameter scale", found=repr(scale),
                                   hint="drop the scale (successive-difference: 4/R; BRR: 1/R; Fay: 1/(R (1-rho)^2))"))
     if (kind == "fay") != (rho is not None):
-        raise OptionError(message("Fay's rho goes with replicate type Fay only", where="rep_rho",
-                                  found=f"type {kind}, rho {rho!r}", hint="e.g. --rep-type Fay --rep-rho 0.5"))
+        raise OptionError(message("Fay's rho goes with replicate type Fay only", where="parameter rho",
+                                  found=f"type {kind}, rho {rho!r}", hint="e.g. parameter type 'Fay' with parameter rho 0.5"))
     if rho is not None and not 0 <= rho < 1:
-        raise OptionError(message("Fay's rho out of range", where="rep_rho", expected="0 <= rho < 1", found=repr(rho)))
+        raise OptionError(message("Fay's rho out of range", where="parameter rho", expected="0 <= rho < 1", found=repr(rho)))
     if scale is not None and not (np.isfinite(scale) and scale > 0):
-        raise OptionError(message("replicate scale must be positive", where="rep_scale", found=repr(scale)))
+        raise OptionError(message("replicate scale must be positive", where="parameter scale", found=repr(scale)))
     if kind == "jkn" and rscales is None:
-        raise OptionError(message("JKn replicate weights need their rscales", where="rep_rscales",
+        raise OptionError(message("JKn replicate weights need their rscales", where="parameter rscales",
                                   expected=f"{R} values (n_h - 1)/n_h of each replicate's stratum",
-                                  hint="give --rep-rscales FILE (one value per replicate)"))
+                                  hint="give parameter rscales (one value per replicate)"))
     if kind in ("successive-difference",) and rscales is not None:
-        raise OptionError(message(f"replicate type {kind} sets its own rscales", where="rep_rscales"))
+        raise OptionError(message(f"replicate type {kind} sets its own rscales", where="parameter rscales"))
     r = np.ones(R) if rscales is None else np.asarray(rscales, dtype=float).ravel()
     if r.size not in (1, R) or not (np.isfinite(r) & (r >= 0)).all():
-        raise OptionError(message("rscales do not fit the replicate weights", where="rep_rscales",
+        raise OptionError(message("rscales do not fit the replicate weights", where="parameter rscales",
                                   expected=f"{R} non-negative values", found=f"{r.size} values"))
     if kind == "jk1":
         s = (R - 1) / R if scale is None else scale

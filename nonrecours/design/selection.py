@@ -205,7 +205,7 @@ def _sizes_for(index: StrataIndex, sizes: Allocation | pd.Series | Mapping[str, 
     if missing.any():
         raise InputError(message("strata of the frame have no sample size", where=f"strata {label_list(labels, missing)}",
                                  expected="one allocation row per stratum of the frame",
-                                 hint="re-run nonrecours allocate on this frame with the same --strata"))
+                                 hint="allocate again on this frame with the same strata (parameter strata)"))
     extra = ~s.index.isin(labels) & (pd.to_numeric(s, errors="coerce").fillna(1).to_numpy() > 0)
     if extra.any():
         raise InputError(message("the allocation names strata absent from the frame", where=f"strata {label_list(s.index.to_numpy(), extra)}",
@@ -251,8 +251,8 @@ def _sort_order(frame: pd.DataFrame, codes: np.ndarray, sort: Sequence[str]) -> 
 
 def _size(frame: pd.DataFrame, size: str | None, method: str) -> np.ndarray:
     if size is None:
-        raise OptionError(message(f"method {method} needs a size measure", where="option size-col",
-                                  hint="e.g. --size-col household_size"))
+        raise OptionError(message(f"method {method} needs a size measure", where="parameter size_col",
+                                  hint="e.g. household_size"))
     check_columns(frame, [size], role="size column", source="frame")
     x = pd.to_numeric(frame[size], errors="coerce").to_numpy(float)
     bad = ~(np.isfinite(x) & (x > 0))
@@ -392,7 +392,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     """Territories by Sampford PPS within strata, then SRS of units within each selected territory."""
     if psu is None or n_psu is None:
         raise OptionError(message("two-stage sampling needs the PSU column and the number of PSUs per stratum",
-                                  where="options psu-col / n-psu", hint="e.g. --psu-col territory --n-psu 10"))
+                                  where="parameters psu_col / n_psu", hint="e.g. psu_col territory with n_psu 10"))
     pidx = index_strata(frame, [psu], source="frame (PSU column)")
     pcode = pidx.codes
     P = pidx.N.size
@@ -414,7 +414,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
         want = np.full(H, float(n_psu))
     NI = np.bincount(h_of, minlength=H)
     if (want < 2).any() or (want != np.round(want)).any():
-        raise OptionError(message("number of PSUs per stratum must be an integer >= 2", where="option n-psu",
+        raise OptionError(message("number of PSUs per stratum must be an integer >= 2", where="parameter n_psu",
                                   found=repr(n_psu), hint="two PSUs per stratum are needed to estimate a variance"))
     take = np.minimum(want, NI)
     measure = M if size is None else np.bincount(pcode, weights=_size(frame, size, "two-stage"), minlength=P)
@@ -425,7 +425,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     few = (np.bincount(hs, minlength=H) > n) | (n > np.bincount(hs, weights=M[sp], minlength=H))
     if few.any():
         raise DesignError(message("stratum sample size does not fit the selected PSUs", where=f"strata {label_list(labels, few)}",
-                                  expected="n_psu <= n_h <= population of the selected PSUs", hint="change --n-psu or the allocation"))
+                                  expected="n_psu <= n_h <= population of the selected PSUs", hint="change parameter n_psu or the allocation"))
     # self-weighting second stage: m_i proportional to M_i / pi1_i, 1 <= m_i <= M_i, sum m_i = n_h
     m = round_allocation(bounded_allocation(M[sp] / pi1[sp], n, np.ones(sp.size), M[sp], hs), n, np.ones(sp.size), M[sp], hs)
     m_psu = np.zeros(P, np.int64)
@@ -439,7 +439,7 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     lonely = np.bincount(hs, weights=pi1[sp] < 1, minlength=H) == 1
     if lonely.any():
         warnings.warn(message("strata with a single non-certainty PSU selected: their variance cannot be estimated",
-                              where=f"strata {label_list(labels, lonely)}", hint="raise --n-psu"), NonrecoursWarning, stacklevel=3)
+                              where=f"strata {label_list(labels, lonely)}", hint="raise parameter n_psu"), NonrecoursWarning, stacklevel=3)
     n_noncert = np.bincount(h_of, weights=pi1 < 1, minlength=H)
     uid = ids.to_numpy()[rows].astype(str).astype(object)
     pi2 = m_psu[pc] / M[pc]

@@ -444,19 +444,19 @@ class SurveyDesign:
         if self.pps is None:
             if self.joint is not None:
                 raise DesignError(message("joint probabilities are used by the ht and yg PPS variances only",
-                                          where="joint", hint="set pps='ht' or 'yg' (--pps)"))
+                                          where="parameter joint", hint="set parameter pps to 'ht' or 'yg'"))
             return
         object.__setattr__(self, "pps", check_option("pps", self.pps, PPSMethod))
         if self.fpc is None:
-            raise DesignError(message("a PPS variance needs the PSUs' inclusion probabilities", where="pps",
-                                      expected="an fpc column of probabilities <= 1", hint="give fpc (--fpc), e.g. pi1"))
+            raise DesignError(message("a PPS variance needs the PSUs' inclusion probabilities", where="parameter pps",
+                                      expected="an fpc column of probabilities <= 1", hint="give the column of the inclusion probabilities as parameter fpc"))
         if (self.pps in ("ht", "yg")) != (self.joint is not None):
             raise DesignError(message("joint probabilities go with the ht and yg PPS variances",
-                                      where="pps / joint", expected="joint given exactly when pps is ht or yg",
+                                      where="parameter pps, parameter joint", expected="joint given exactly when pps is ht or yg",
                                       found=f"pps {self.pps}, joint {'given' if self.joint is not None else 'none'}",
-                                      hint="use --joint FILE (psu_i, psu_j, pi_ij) with --pps ht or yg"))
+                                      hint="give parameter joint (psu_i, psu_j, pi_ij) with parameter pps 'ht' or 'yg'"))
         if self.joint is not None and not isinstance(self.joint, JointProbabilities):
-            raise InputError(message("joint must be a JointProbabilities", where="joint",
+            raise InputError(message("joint must be a JointProbabilities", where="parameter joint",
                                      found=type(self.joint).__name__, hint="JointProbabilities.from_frame(table)"))
 
     def _build(self) -> DesignStructure:
@@ -506,7 +506,7 @@ class SurveyDesign:
             raise DesignError(message("PSUs are not nested in strata", where=f"column {self.psu!r}",
                                       expected="each PSU id in a single stratum",
                                       found=f"{n_bad} PSU ids in several strata ({int(crossing.sum())} rows)",
-                                      hint="make PSU ids unique across strata, or set nest=True (--nest; R's nest=TRUE)"))
+                                      hint="make PSU ids unique across strata, or set parameter nest (R's nest=TRUE)"))
         return stratum, labels, psu, psu_labels
 
     def _stage1_fpc(self, stratum: np.ndarray, psu: np.ndarray, psu_stratum: np.ndarray,
@@ -619,8 +619,8 @@ class SurveyDesign:
                 raise InputError(message("weights must be finite and positive", where=f"column {self.weight!r}",
                                          expected="> 0", found=f"{int(bad.sum())} rows missing, zero or negative, on "
                                                                  f"{line_list(bad)}",
-                                         hint="fix or drop those rows; zero weights are accepted with zero_weights=True "
-                                              "(--zero-weights): those rows stay in the design, outside every estimate"))
+                                         hint="fix or drop those rows; zero weights are accepted with parameter "
+                                              "zero_weights: those rows stay in the design, outside every estimate"))
             return w
         if self.fpc is None:
             return np.ones(n)

@@ -116,10 +116,10 @@ def _previous(previous: pd.DataFrame | None, scheme: str, id_col: str) -> tuple[
         return None, {}, ids
     missing = [c for c in ("prn_seed", "prn_start", "stratum") if c not in previous.columns]
     if missing:
-        raise InputError(message("the previous sample was not drawn with a wave scheme", where="option --previous",
+        raise InputError(message("the previous sample was not drawn with a wave scheme", where="parameter previous",
                                  expected="columns prn_seed, prn_start and stratum",
                                  found=f"no column {', '.join(missing)}",
-                                 hint="draw the first wave with nonrecours sample --scheme panel (or rotating)"))
+                                 hint="draw the first wave with the scheme panel or rotating (parameter scheme)"))
     keys = pd.to_numeric(previous["prn_seed"], errors="coerce").dropna().unique()
     if keys.size != 1:
         raise InputError(message("the previous sample must have one PRN key", where="column 'prn_seed'",
@@ -224,9 +224,9 @@ def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str
     >>> int(w2["in_previous"].sum())
     20
     """
-    scheme = check_option("--scheme", scheme, WaveScheme)
+    scheme = check_option("scheme", scheme, WaveScheme)
     if not (0.0 <= float(share) < 1.0):
-        raise OptionError(message("share out of range", where="option --share", expected="a value in [0, 1)",
+        raise OptionError(message("share out of range", where="parameter share", expected="a value in [0, 1)",
                                   found=repr(share)))
     ids = _ids(frame, id_col)
     index = index_strata(frame, strata)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Self
 
 import pandas as pd
 
@@ -40,7 +42,7 @@ def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Pa
         if suffix not in _SUFFIXES:
             raise OptionError(message("unsupported file type for a SQL engine", where=f"{option} {str(p)!r}",
                                       expected="a name ending in .csv or .parquet, or a folder of them",
-                                      found=repr(p.suffix or "no suffix"), hint="use --engine pandas for JSON"))
+                                      found=repr(p.suffix or "no suffix"), hint="use the pandas engine for JSON"))
         return p, suffix[1:]
     if p.is_dir():
         found = {s for s in _SUFFIXES if next(p.rglob(f"*{s}"), None) is not None}
@@ -54,7 +56,7 @@ def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Pa
 
 
 class Engine(ABC):
-    """A SQL engine: named tables registered from files, queries returning small pandas tables.
+    """A SQL engine: named tables registered from files or frames, queries returning pandas tables.
 
     Use it as a context manager, or call :meth:`close`. Every text column of a
     CSV is read as text (codes such as ``"01"`` or ``"2A"`` keep their form);
@@ -78,18 +80,59 @@ class Engine(ABC):
 
     @abstractmethod
     def sql(self, query: str) -> pd.DataFrame:
-        """Run ``query`` and return its (small) result as a pandas table."""
+        """Run ``query`` and return its result as a pandas table."""
+
+    @abstractmethod
+    def create_table(self, name: str, query: str) -> None:
+        """Run ``query`` and keep its result in the engine as the temporary table ``name``.
+
+        A long intermediate table (one row per recipient and right) stays in
+        the engine, where later queries read it; it replaces a table of the
+        same name and is dropped by :meth:`unregister` or :meth:`close`.
+        """
+
+    @abstractmethod
+    def unregister(self, name: str) -> None:
+        """Forget the table ``name`` (registered or created); no error when there is none."""
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Version of the library behind the engine (DuckDB's, Spark's)."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """``engine``, ``version``, ``memory_limit`` and ``threads`` in use (for the manifest of a run)."""
 
     @abstractmethod
     def close(self) -> None:
         """Release the engine's resources."""
+
+    def sql_frames(self, query: str, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """Run ``query`` over in-memory tables registered for the query only (names of ``frames``).
+
+        Examples
+        --------
+        >>> from nonrecours.engines.duckdb import DuckDBEngine
+        >>> with DuckDBEngine() as eng:
+        ...     out = eng.sql_frames("select count(*) as n from t where a > 1", {"t": pd.DataFrame({"a": [1, 2, 3]})})
+        >>> out["n"].tolist()
+        [2]
+        """
+        try:
+            for name, frame in frames.items():
+                self.register_frame(name, frame)
+            return self.sql(query)
+        finally:
+            for name in frames:
+                self.unregister(name)
 
     @staticmethod
     def quote(identifier: str) -> str:
         """``identifier`` quoted for this engine's SQL."""
         return '"' + identifier.replace('"', '""') + '"'
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

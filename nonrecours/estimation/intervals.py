@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from .._checks import check_level
-from ._dist import f_isf, norm_cdf, norm_isf, t_isf
+from ._dist import norm_cdf, norm_isf, t_isf
 from ..errors import OptionError, message
 from ..options import CIMethod, check_option
 

@@ -163,19 +163,19 @@ def _parse_terms(covariates, interactions) -> list[_Term]:
     inter = parse_list(interactions, option="interactions") if isinstance(interactions, str) else \
         list(interactions or [])
     if not cov:
-        raise OptionError(message("no covariate given", where="option covariates", expected="one or more columns"))
+        raise OptionError(message("no covariate given", where="parameter covariates", expected="one or more columns"))
     if len(set(cov)) != len(cov):
-        raise OptionError(message("a covariate is repeated", where="option covariates", found=", ".join(cov)))
+        raise OptionError(message("a covariate is repeated", where="parameter covariates", found=", ".join(cov)))
     terms = [_Term(c, (c,)) for c in cov]
     for item in inter:
         vs = tuple(x.strip() for x in item.split(":"))
         if len(vs) < 2 or any(not v for v in vs) or len(set(vs)) != len(vs):
-            raise OptionError(message("malformed interaction", where="option interactions",
+            raise OptionError(message("malformed interaction", where="parameter interactions",
                                       expected="A:B (columns joined by ':')", found=repr(item)))
         missing = [v for v in vs if v not in cov]
         if missing:
             raise OptionError(message("an interaction uses a column that is not a covariate",
-                                      where="option interactions", expected="columns among the covariates",
+                                      where="parameter interactions", expected="columns among the covariates",
                                       found=", ".join(missing), hint="add it to the covariates"))
         terms.append(_Term(item.strip(), vs))
     return terms
@@ -223,7 +223,7 @@ def survey_logistic(design, right: str, covariates: str | Sequence[str],
     variables = list(dict.fromkeys(v for t in terms for v in t.variables))
     check_columns(data, [right] + variables, role="model column", source="the sample")
     if right in variables:
-        raise OptionError(message("the right is also a covariate", where="option covariates", found=repr(right)))
+        raise OptionError(message("the right is also a covariate", where="parameter covariates", found=repr(right)))
     y = check_right_column(data, right)
     names, assign, cols, levels = _columns(data, terms)
     X = np.column_stack(cols)
@@ -311,7 +311,7 @@ def predicted_takeup(model: LogisticResult, group: str, *, level: float | None =
     levels = spec["levels"].get(group)
     if levels is None:
         raise OptionError(message("predicted take-up needs a categorical covariate of the model",
-                                  where="option group", expected="one of " + ", ".join(sorted(spec["levels"])),
+                                  where="parameter group", expected="one of " + ", ".join(sorted(spec["levels"])),
                                   found=repr(group)))
     design, rows = spec["design"], spec["rows"]
     data = design.data.iloc[rows]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from .._checks import check_level
 from ..errors import OptionError, message
@@ -30,7 +29,7 @@ def quantile_label(variable: str, p: float) -> str:
 def _check_probs(quantiles) -> np.ndarray:
     q = np.atleast_1d(np.asarray(quantiles, dtype=float))
     if q.size == 0 or not np.all((q >= 0) & (q <= 1)) or len(set(q.tolist())) != q.size:
-        raise OptionError(message("quantiles must be distinct probabilities in [0, 1]", where="option quantiles",
+        raise OptionError(message("quantiles must be distinct probabilities in [0, 1]", where="parameter quantiles",
                                   expected="e.g. 0.25,0.5,0.75", found=", ".join(f"{x:g}" for x in q)))
     return q
 
@@ -125,7 +124,7 @@ def estimate_quantiles(design, variables: str | Sequence[str], by: str | Sequenc
     df = _check_common(level, df, thresholds)
     names = _names(variables, "variables")
     if not names:
-        raise OptionError(message("no variable given", where="option variables", expected="one or more numeric columns"))
+        raise OptionError(message("no variable given", where="parameter variables", expected="one or more numeric columns"))
     probs = _check_probs(quantiles)
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
+from ..publication.policy import DEFAULT_MIN_N
 
 __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels", "SMALL_DOMAIN_N"]
 
@@ -129,14 +130,15 @@ class QualityThresholds:
     ----------
     min_n : int
         Below this number of eligible respondents the cell is ``suppressed``
-        (statistical confidentiality): estimate, SE and CI are not shown.
+        (statistical confidentiality): estimate, SE and CI are not shown
+        (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`).
     reliable_n : int
         Below this number the estimate is ``unreliable``.
     max_cv : float
         Above this coefficient of variation the estimate is ``unreliable``.
     """
 
-    min_n: int = 11
+    min_n: int = DEFAULT_MIN_N
     reliable_n: int = 30
     max_cv: float = 0.30
 
@@ -209,13 +211,32 @@ class EstimateResult:
     def __len__(self) -> int:
         return self.estimate.size
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, *, blank: bool = True) -> pd.DataFrame:
         """One row per (domain, right): the by columns, right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag,
-        ci_method (the interval method of the row)."""
+        ci_method (the interval method of the row).
+
+        Parameters
+        ----------
+        blank : bool, default True
+            Blank the suppressed rows as ``nonrecours estimate`` publishes them: besides the estimate, SE, CI,
+            deff and CV (already missing), ``n`` and ``df``, which would give the suppressed count back
+            (``n`` is a nullable integer column). A suppressed empty domain (``n = 0``: no one) keeps its 0.
+            ``False`` keeps ``n`` and ``df`` for the package's own secondary suppression: never publish it.
+
+        Examples
+        --------
+        >>> # res = estimate_rates(design, ["cmuc"], by="territory")
+        >>> # res.to_frame().loc[lambda t: t.flag == "suppressed", "n"]   # <NA>, as in the CLI's table
+        """
         out = self.domains.reset_index(drop=True).copy()
         methods = self.ci_methods if self.ci_methods is not None else np.full(self.estimate.size, self.ci_method)
-        cols = {"right": self.right, "n": self.n, "estimate": self.estimate, "se": self.se,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "df": self.df, "deff": self.deff,
+        n, df = self.n, self.df
+        if blank:
+            hide = (self.flag == "suppressed") & (self.n > 0)
+            n = pd.arrays.IntegerArray(np.asarray(self.n, dtype=np.int64), hide)
+            df = np.where(hide, np.nan, self.df)
+        cols = {"right": self.right, "n": n, "estimate": self.estimate, "se": self.se,
+                "ci_low": self.ci_low, "ci_high": self.ci_high, "df": df, "deff": self.deff,
                 "cv": self.cv, "flag": self.flag, "ci_method": methods}
         return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag", "ci_method") else v
                              for k, v in cols.items()})

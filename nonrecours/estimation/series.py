@@ -120,7 +120,7 @@ def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[st
     level = check_level(level)
     years = [int(y) for y in years]
     if len(years) != len(designs) or len(years) < 2 or years != sorted(set(years)):
-        raise OptionError(message("a series needs increasing years, one per wave", where="option --waves",
+        raise OptionError(message("a series needs increasing years, one per wave", where="parameter years",
                                   expected="at least two waves with distinct increasing years",
                                   found=", ".join(map(str, years))))
     jw = joint_waves(list(designs), list(rights), list(by), scheme=scheme, id_col=id_col, variance=variance,

@@ -63,7 +63,7 @@ def _lonely(rule: str, lonely: np.ndarray, where: str, names: str, stage: int) -
         raise DesignError(message(f"{'strata have' if stage == 1 else 'PSUs have'} a single sampled "
                                   f"{'PSU' if stage == 1 else 'SSU'} (lonely PSU) at stage {stage}",
                                   where=where, found=f"{count}: {names}",
-                                  hint="merge strata, or choose lonely_psu (--lonely-psu) remove, adjust, average or certainty"))
+                                  hint="merge strata, or set parameter lonely_psu to remove, adjust, average or certainty"))
     warnings.warn(f"{where}: {count} lonely PSU(s) at stage {stage} ({names}) handled by rule {rule!r}",
                   LonelyPSUWarning, stacklevel=4)
 

@@ -1,9 +1,9 @@
-"""Disclosure control of published counts: primary and secondary cell suppression.
+"""The suppression engine: primary and secondary cell suppression of every published count.
 
-One rule for every table that leaves the package for publication (INSEE's:
-no published figure built from fewer than ``min_cell`` individuals), stated
-for the counts a figure is built from, and protected against recovery by
-subtraction from the published totals.
+The rule (:class:`~nonrecours.publication.policy.DisclosurePolicy`, INSEE's:
+no published figure built from fewer than ``min_n`` respondents or
+``min_cell`` recipients) is stated for the counts a figure is built from, and
+protected against recovery by subtraction from the published totals.
 
 * :func:`complete_suppression` is the core: given cells that sum to
   published group totals, some of them suppressed, it suppresses more cells
@@ -14,21 +14,21 @@ subtraction from the published totals.
   ``S >= min_cell``: no count is recovered, nor even shown to be small.
 * :func:`protect_admin_counts` applies it to an administrative table already
   aggregated (territory x right: eligibles, takers, non-takers) with its
-  département and national totals; every engine (pandas, DuckDB, Spark)
-  aggregates, then calls it.
+  département and national totals and its margins (QPV vs rest); every
+  engine (pandas, DuckDB, Spark) aggregates, then calls it.
 * :func:`protect_domain_counts` applies it to sample estimates by domain
-  (respondent counts ``n``), used by the study's estimation stage.
-
-* :func:`protect_partitions` adds more partitions of the same respondents
+  (respondent counts ``n``), used by the study's estimation stage, and
+  :func:`protect_partitions` to more partitions of the same respondents
   (the analysis groups), keeping the suppressions of tables already
-  published; :func:`protect_series` gives a series of years one pattern,
-  consistent with each year's tables, and :func:`blank_changes` hides the
-  changes and trends of its hidden cells (follow-up, ``change``, ``series``);
-  :func:`blank_model_terms` empties model coefficients resting on too few
-  respondents; :func:`histogram_edges` gives a published histogram no bar of
-  too few respondents, and :func:`extreme_means` replaces a published minimum
-  and maximum (each one respondent's value, e.g. a weight) by the means of the
-  ``min_n`` smallest and of the ``min_n`` largest values.
+  published.
+* :func:`one_pattern` is the one fixed-point loop over the years of a series:
+  every year is protected with the cells hidden in any year forced, until the
+  pattern stops growing. :func:`protect_series` (sample estimates) and
+  :func:`protect_admin_series` (administrative counts) both go through it.
+
+Tables that depend on the hidden cells are blanked by
+:mod:`nonrecours.publication.blanking`; summaries of individual values
+(histograms, extremes) are :mod:`nonrecours.publication.summaries`.
 
 The ``status`` published says only ``published`` or ``suppressed``: telling
 primary from secondary cells would tell an attacker that a secondary cell's
@@ -47,26 +47,24 @@ at least 1, which :func:`protect_domain_counts` takes into account.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, OptionError, message
+from .blanking import _blank, _masked, blank_rows, code_key
+from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
+from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
 
-__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "protect_partitions",
-           "protect_series", "blank_changes", "code_key", "histogram_edges", "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell", "ADMIN_COUNTS"]
-
-#: The counts of an administrative cell, in the order they are published.
-ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
+__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "nested_in", "protect_partitions",
+           "one_pattern", "protect_series", "protect_admin_series", "check_min_cell", "ADMIN_COUNTS"]
 
 
-def check_min_cell(min_cell: object, where: str = "option min-cell") -> int:
-    """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`."""
-    if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
-        raise OptionError(message("the minimum cell size must be a positive integer", where=where,
-                                  found=repr(min_cell)))
-    return int(min_cell)
+def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
+    """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`
+    (:func:`~nonrecours.publication.policy.check_threshold`)."""
+    return check_threshold(min_cell, name="min_cell", where=where)
 
 
 def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.ndarray, order: np.ndarray,
@@ -149,25 +147,12 @@ def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.n
     return supp, exhausted
 
 
-def _int_counts(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(v) | (v < 0) | (v != np.round(v))
-    if bad.any():
-        raise InputError(message("counts must be non-negative integers", where=f"{source}, column {col!r}",
-                                 found=f"{int(bad.sum())} bad values"))
-    return v.astype(np.int64)
-
-
-def _masked(values: np.ndarray, keep: np.ndarray) -> pd.arrays.IntegerArray:
-    return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64), ~np.asarray(keep, dtype=bool))
-
-
 def _rate(k: np.ndarray, n: np.ndarray, keep: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(keep & (n > 0), k / np.maximum(n, 1), np.nan)
 
 
-def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: str = "territory",
+def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, territory: str = "territory",
                          departement: str = "departement", forced: np.ndarray | None = None,
                          forced_totals: Collection[tuple[str | None, str]] = (),
                          margins: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
@@ -180,11 +165,12 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
         ``n_eligible``, ``n_takers`` (``n_non_takers`` optional, checked to equal
         their difference). A territory lies in one département.
     min_cell : int
-        A figure built from fewer individuals is not published (default 11).
+        A figure built from fewer individuals is not published (default
+        :data:`~nonrecours.publication.policy.DEFAULT_MIN_CELL`).
     forced : ndarray of bool, optional
         Cells suppressed whatever their counts (treated as primary), e.g. the
         cells suppressed in another year of a series, so that every year has
-        the same pattern (:func:`nonrecours.admin.series.admin_series`).
+        the same pattern (:func:`protect_admin_series`).
     forced_totals : collection of (departement or None, right)
         Totals suppressed whatever their counts: a département x right total,
         or the national total of a right (``None``).
@@ -238,228 +224,108 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = 11, territory: 
     >>> protect_admin_counts(cells)[0]["status"].tolist()
     ['suppressed', 'suppressed', 'published']
     """
-    m = check_min_cell(min_cell)
-    source = "aggregated counts"
-    missing = [c for c in (territory, departement, "right", "n_eligible", "n_takers") if c not in cells.columns]
-    if missing:
-        raise InputError(message("missing columns", where=source, found=", ".join(map(repr, missing)),
-                                 expected="territory, departement, right, n_eligible, n_takers"))
-    if not len(cells):
-        raise InputError(message("no cells to publish", where=source, expected="one row per territory x right",
-                                 found="an empty table"))
-    E = _int_counts(cells, "n_eligible", source)
-    T = _int_counts(cells, "n_takers", source)
-    if (T > E).any():
-        raise InputError(message("more takers than eligibles", where=f"{source}, column 'n_takers'",
-                                 found=f"{int((T > E).sum())} cells"))
-    N = E - T
-    if "n_non_takers" in cells.columns and not np.array_equal(_int_counts(cells, "n_non_takers", source), N):
-        raise InputError(message("non-takers are not eligibles minus takers", where=f"{source}, column 'n_non_takers'"))
-    for col in (territory, departement, "right"):
-        if cells[col].isna().any():
-            raise InputError(message("missing codes", where=f"{source}, column {col!r}",
-                                     found=f"{int(cells[col].isna().sum())} empty rows"))
-    if cells.duplicated([territory, "right"]).any():
-        raise InputError(message("a territory x right cell appears twice", where=source,
-                                 found=f"{int(cells.duplicated([territory, 'right']).sum())} repeated cells"))
-    t_code, t_lab = pd.factorize(cells[territory].astype(str), sort=True)
-    d_code, d_lab = pd.factorize(cells[departement].astype(str), sort=True)
-    r_code, r_lab = pd.factorize(cells["right"].astype(str))
-    per_terr = pd.DataFrame({"t": t_code, "d": d_code}).drop_duplicates()
-    if per_terr["t"].duplicated().any():
-        raise InputError(message("territories spread over several départements", where=source,
-                                 found=f"{int(per_terr['t'].duplicated().sum())} territories",
-                                 hint="a territory must lie in one département"))
-    nd, nr = len(d_lab), len(r_lab)
-    counts = np.stack([E, T, N], axis=1)
-    # département x right totals (group code r * nd + d) and national totals per right
-    dgrp = r_code * nd + d_code
-    dtot = np.stack([np.bincount(dgrp, weights=c, minlength=nr * nd) for c in counts.T], axis=1).astype(np.int64)
-    dexists = np.bincount(dgrp, minlength=nr * nd) > 0
-    ntot = np.stack([np.bincount(r_code, weights=c, minlength=nr) for c in counts.T], axis=1).astype(np.int64)
-    # primary (and forced: suppressed in another year of a series)
-    cell_p = (counts < m).any(axis=1)
+    policy = DisclosurePolicy(min_cell=check_min_cell(min_cell))
+    coded = admin_cells(cells, territory, departement)
+    deps = Totals.of(coded, "departement", coded.d_code, coded.d_lab, policy)
+    nation = Totals.of(coded, "national", np.zeros_like(coded.r_code), np.array([""], dtype=object), policy)
+    marg = [Totals.of(coded, col, *margin_codes(cells, col, coded), policy) for col in margins]
+    # primary, and forced (suppressed in another year of a series)
+    cell_p = policy.small_cells(coded.counts)
     if forced is not None:
         cell_p |= np.asarray(forced, dtype=bool)
-    dep_p = dexists & (dtot < m).any(axis=1)
-    nat_p = np.asarray((ntot < m).any(axis=1))
-    d_pos = {str(v): i for i, v in enumerate(d_lab)}
-    r_pos = {str(v): i for i, v in enumerate(r_lab)}
+    _force_totals(coded, deps, nation, forced_totals)
+    cell_s = _complete_pattern(coded, cell_p.copy(), deps, nation, marg, policy.min_cell)
+    rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
+    return _cells_table(cells, territory, departement, coded, cell_s), _totals_table(coded, deps, nation, marg), rule
+
+
+def _force_totals(coded: Cells, deps: Totals, nation: Totals,
+                  forced_totals: Collection[tuple[str | None, str]]) -> None:
+    """Suppress the totals of ``forced_totals`` (département x right, or the nation's for ``None``)."""
+    d_pos = {str(v): i for i, v in enumerate(coded.d_lab)}
+    r_pos = {str(v): i for i, v in enumerate(coded.r_lab)}
     for dep_key, right_key in forced_totals:
         if str(right_key) in r_pos and dep_key is None:
-            nat_p[r_pos[str(right_key)]] = True
+            nation.suppressed[r_pos[str(right_key)]] = True
         elif str(right_key) in r_pos and str(dep_key) in d_pos:
-            j = r_pos[str(right_key)] * nd + d_pos[str(dep_key)]
-            dep_p[j] |= dexists[j]
-    # margins (e.g. QPV vs rest): value x right totals, a partition of each national total
-    margs = []
-    for col in margins:
-        if col not in cells.columns:
-            raise InputError(message("missing margin column", where=source, found=repr(col)))
-        m_code, m_lab = pd.factorize(cells[col].astype(str), sort=True)
-        if (m_code < 0).any() or pd.DataFrame({"t": t_code, "m": m_code}).drop_duplicates()["t"].duplicated().any():
-            raise InputError(message("a margin column must have one value per territory",
-                                     where=f"{source}, column {col!r}", hint="give every territory its one value"))
-        grp = r_code * len(m_lab) + m_code
-        n_g = nr * len(m_lab)
-        tot = np.stack([np.bincount(grp, weights=c, minlength=n_g) for c in counts.T], axis=1).astype(np.int64)
-        sel = np.flatnonzero(np.bincount(grp, minlength=n_g) > 0)
-        supp = np.zeros(n_g, dtype=bool)
-        supp[sel] = (tot[sel] < m).any(axis=1)
-        margs.append({"col": col, "lab": m_lab, "grp": grp, "tot": tot, "sel": sel, "supp": supp})
-    # From the top down, repeated until nothing is added (suppressions only grow: a few passes):
-    # départements and margin totals against the nation (groups = rights; a group that cannot be protected takes
-    # the national total with it); a suppressed département takes all its cells; the cells against their
-    # département and their margins (a group that cannot be protected takes its total with it).
-    dsel = np.flatnonzero(dexists)
-    dep_s = dep_p.copy()
-    nat_s = nat_p.copy()
-    cell_s = cell_p.copy()
-    order = E * (len(t_lab) + 1) + t_code
-    while True:  # margins crossing the départements: an LP audit of the pattern, then a repair, at most once per right
-        cell_s, dep_s, nat_s = _complete_all(counts, dtot, dsel, nd, dgrp, order, m, cell_s, dep_s, nat_s, margs,
-                                             dexists)
-        leaky = _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_code, nr, m) if margs \
-            else np.zeros(nr, dtype=bool)
+            j = r_pos[str(right_key)] * deps.k + d_pos[str(dep_key)]
+            deps.suppressed[j] |= deps.exists[j]
+
+
+def _complete_pattern(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals],
+                      m: int) -> np.ndarray:
+    """Secondary suppression of the cells and totals (:func:`_complete_passes`); with margins, the attacker's
+    audit of the pattern (:func:`~nonrecours.publication.cells.leaky_rights`) and a repair, at most once per
+    right: a right whose pattern leaks has its margins suppressed (then, if they were already, its national
+    total: nothing crosses the départements any more)."""
+    while True:
+        cell_s = _complete_passes(coded, cell_s, deps, nation, marg, m)
+        leaky = leaky_rights(coded, cell_s, deps, nation, marg, m) if marg else np.zeros(len(coded.r_lab), bool)
         if not leaky.any():
-            break
-        repaired = all(g["supp"][np.repeat(leaky, len(g["lab"]))].all() for g in margs)
-        for g in margs:  # publishing these rights' margins would give small cells away: they are suppressed
-            g["supp"] |= np.repeat(leaky, len(g["lab"]))
+            return cell_s
+        repaired = all(g.suppressed[np.repeat(leaky, g.k)].all() for g in marg)
+        for g in marg:  # publishing these rights' margins would give small cells away: they are suppressed
+            g.suppressed |= np.repeat(leaky, g.k)
         if repaired:  # their margins are suppressed already: the national totals go too (then nothing crosses)
-            nat_s |= leaky
-    pub = ~cell_s
-    table = pd.DataFrame({
+            nation.suppressed |= leaky
+
+
+def _complete_passes(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals],
+                     m: int) -> np.ndarray:
+    """The passes of :func:`complete_suppression`, from the top down, until nothing is added (suppressions only
+    grow: a few passes): départements and margin totals against the nation (a group that cannot be protected
+    takes the national total with it); a suppressed département takes all its cells; the cells against their
+    département and their margins (a group that cannot be protected takes its total with it)."""
+    levels = [deps, *marg]
+    nat_s = nation.suppressed
+    while True:
+        before = (cell_s.copy(), [g.suppressed.copy() for g in (nation, *levels)])
+        for g in levels:
+            sel = g.sel
+            g.suppressed[sel], ex = complete_suppression(g.totals[sel], g.suppressed[sel], sel // g.k,
+                                                         g.totals[sel, 0], m, active=~nat_s)
+            nat_s |= ex
+        cell_s |= deps.suppressed[deps.group]
+        for g in levels:
+            cell_s, ex = complete_suppression(coded.counts, cell_s, g.group, coded.order, m, active=~g.suppressed)
+            g.suppressed |= ex & g.exists
+        if (cell_s == before[0]).all() and all((g.suppressed == b).all() for g, b in zip((nation, *levels),
+                                                                                         before[1])):
+            return cell_s
+
+
+def _counts_columns(counts: np.ndarray, pub: np.ndarray) -> dict[str, object]:
+    """The three counts (missing where not published), the rate and the status of published rows."""
+    return {**{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
+            "rate": _rate(counts[:, 1], counts[:, 0], pub), "status": np.where(pub, "published", "suppressed")}
+
+
+def _cells_table(cells: pd.DataFrame, territory: str, departement: str, coded: Cells,
+                 cell_s: np.ndarray) -> pd.DataFrame:
+    """The published table of cells (in the order given)."""
+    return pd.DataFrame({
         "territory": cells[territory].astype(str).to_numpy(), "departement": cells[departement].astype(str).to_numpy(),
-        "right": cells["right"].astype(str).to_numpy(),
-        **{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
-        "rate": _rate(T, E, pub), "status": np.where(pub, "published", "suppressed")})
-    rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
-    dpub = ~dep_s[dsel]
-    dep = pd.DataFrame({
-        "level": "departement", "departement": np.asarray(d_lab)[dsel % nd], "right": np.asarray(r_lab)[dsel // nd],
-        **{name: _masked(dtot[dsel, j], dpub) for j, name in enumerate(ADMIN_COUNTS)},
-        "rate": _rate(dtot[dsel, 1], dtot[dsel, 0], dpub), "status": np.where(dpub, "published", "suppressed")})
+        "right": cells["right"].astype(str).to_numpy(), **_counts_columns(coded.counts, ~cell_s)})
+
+
+def _totals_table(coded: Cells, deps: Totals, nation: Totals, marg: list[Totals]) -> pd.DataFrame:
+    """The published totals: départements (sorted), the nation, then each margin."""
+    r_lab = np.asarray(coded.r_lab)
+    dsel = deps.sel
+    dep = pd.DataFrame({"level": "departement", "departement": np.asarray(coded.d_lab)[dsel % deps.k],
+                        "right": r_lab[dsel // deps.k], **_counts_columns(deps.totals[dsel], ~deps.suppressed[dsel])})
     dep = dep.sort_values(["departement"], kind="stable", ignore_index=True)
-    npub = ~nat_s
-    nat = pd.DataFrame({
-        "level": "national", "departement": pd.NA, "right": np.asarray(r_lab),
-        **{name: _masked(ntot[:, j], npub) for j, name in enumerate(ADMIN_COUNTS)},
-        "rate": _rate(ntot[:, 1], ntot[:, 0], npub), "status": np.where(npub, "published", "suppressed")})
+    nat = pd.DataFrame({"level": "national", "departement": pd.NA, "right": r_lab,
+                        **_counts_columns(nation.totals, ~nation.suppressed)})
     parts = [dep, nat]
-    for g in margs:
-        sel, k = g["sel"], len(g["lab"])
-        mpub = ~g["supp"][sel]
-        parts.append(pd.DataFrame({
-            "level": g["col"], "departement": pd.NA, "right": np.asarray(r_lab)[sel // k],
-            **{name: _masked(g["tot"][sel, j], mpub) for j, name in enumerate(ADMIN_COUNTS)},
-            "rate": _rate(g["tot"][sel, 1], g["tot"][sel, 0], mpub), "status": np.where(mpub, "published", "suppressed"),
-            g["col"]: np.asarray(g["lab"], dtype=object)[sel % k]}))
+    for g in marg:
+        sel = g.sel
+        parts.append(pd.DataFrame({"level": g.level, "departement": pd.NA, "right": r_lab[sel // g.k],
+                                   **_counts_columns(g.totals[sel], ~g.suppressed[sel]),
+                                   g.level: np.asarray(g.labels, dtype=object)[sel % g.k]}))
     totals = pd.concat(parts, ignore_index=True)
     totals["departement"] = totals["departement"].astype(object)
-    return table, totals, rule
-
-
-def _complete_all(counts, dtot, dsel, nd, dgrp, order, m, cell_s, dep_s, nat_s, margs, dexists):  # noqa: ANN001, ANN202
-    """The passes of :func:`protect_admin_counts` until nothing is added (suppressions only grow): départements
-    and margin totals against the nation (a group that cannot be protected takes the national total with it); a
-    suppressed département takes all its cells; the cells against their département and their margins (a group
-    that cannot be protected takes its total with it)."""
-    while True:
-        before = (cell_s.copy(), dep_s.copy(), nat_s.copy(), [g["supp"].copy() for g in margs])
-        dep_s[dsel], ex = complete_suppression(dtot[dsel], dep_s[dsel], dsel // nd, dtot[dsel, 0], m, active=~nat_s)
-        nat_s |= ex
-        for g in margs:
-            sel = g["sel"]
-            g["supp"][sel], ex = complete_suppression(g["tot"][sel], g["supp"][sel], sel // len(g["lab"]),
-                                                      g["tot"][sel, 0], m, active=~nat_s)
-            nat_s |= ex
-        cell_s |= dep_s[dgrp]
-        cell_s, ex = complete_suppression(counts, cell_s, dgrp, order, m, active=~dep_s)
-        dep_s |= ex & dexists
-        for g in margs:
-            cell_s, ex = complete_suppression(counts, cell_s, g["grp"], order, m, active=~g["supp"])
-            g["supp"] |= ex
-        if (cell_s == before[0]).all() and (dep_s == before[1]).all() and (nat_s == before[2]).all() and all(
-                (g["supp"] == b).all() for g, b in zip(margs, before[3])):
-            return cell_s, dep_s, nat_s
-
-
-def _audit(counts, cell_s, dtot, dep_s, dsel, nd, dgrp, ntot, nat_s, margs, r_code, nr, m):  # noqa: ANN001, ANN202
-    """Rights whose pattern lets a suppressed count below ``m`` be bounded under ``m`` (an LP per such count).
-
-    With margins crossing the départements the completion's guarantee (two cells or more whose sums reach
-    ``m`` in every group) no longer bounds every count away: two single-territory départements and a margin
-    can isolate a pair. The attacker's linear programme (cells sum to their département and margin totals,
-    those to the nation, eligibles = takers + non-takers, counts >= 0) decides; only the counts truly below
-    ``m`` need checking (a larger one has a larger maximum).
-    """
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix
-
-    leaky = np.zeros(nr, dtype=bool)
-    for r in range(nr):  # loop over rights (a handful)
-        cells = np.flatnonzero((r_code == r) & cell_s)
-        small = cells[(counts[cells] < m).any(axis=1)]
-        if not small.size:
-            continue
-        var: dict = {}
-        rows: list = []  # (dict var -> coef, rhs)
-
-        def term(kind, idx, j, value, hidden):  # noqa: ANN001, ANN202
-            if hidden:
-                return var.setdefault((kind, idx, j), len(var)), 0.0
-            return None, float(value)
-
-        def relate(total, parts):  # noqa: ANN001, ANN202
-            coefs, rhs = dict[int, float](), 0.0
-            for sign, (v, val) in [(-1.0, total)] + [(1.0, p) for p in parts]:
-                if v is None:
-                    rhs -= sign * val
-                else:
-                    coefs[v] = coefs.get(v, 0.0) + sign
-            if coefs:
-                rows.append((coefs, rhs))
-
-        rc = np.flatnonzero(r_code == r)
-        for j in range(3):
-            cell_t = {i: term("c", i, j, counts[i, j], cell_s[i]) for i in rc}
-            dep_idx = dsel[dsel // nd == r]
-            dep_t = {d: term("d", d, j, dtot[d, j], dep_s[d]) for d in dep_idx}
-            nat_t = term("n", r, j, ntot[r, j], nat_s[r])
-            for d in dep_idx:
-                relate(dep_t[d], [cell_t[i] for i in rc[dgrp[rc] == d]])
-            relate(nat_t, list(dep_t.values()))
-            for k, g in enumerate(margs):
-                msel = g["sel"][g["sel"] // len(g["lab"]) == r]
-                m_t = {q: term(f"m{k}", q, j, g["tot"][q, j], g["supp"][q]) for q in msel}
-                for q in msel:
-                    relate(m_t[q], [cell_t[i] for i in rc[g["grp"][rc] == q]])
-                relate(nat_t, list(m_t.values()))
-        for i in cells:  # eligibles = takers + non-takers
-            e, t, n_ = (var[("c", i, j)] for j in range(3))
-            rows.append(({e: 1.0, t: -1.0, n_: -1.0}, 0.0))
-        if not rows:
-            continue
-        ri, ci, vi, b = [], [], [], []
-        for k, (coefs, rhs) in enumerate(rows):
-            for v, a in coefs.items():
-                ri.append(k)
-                ci.append(v)
-                vi.append(a)
-            b.append(rhs)
-        A = coo_matrix((vi, (ri, ci)), shape=(len(rows), len(var))).tocsr()
-        for i in small:
-            for j in np.flatnonzero(counts[i] < m).tolist():
-                obj = np.zeros(len(var))
-                obj[var[("c", i, j)]] = -1.0  # maximise the count
-                sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")
-                if sol.status == 0 and -sol.fun < m - 1e-6 and -sol.fun >= 0.5:
-                    leaky[r] = True
-                    break
-            if leaky[r]:
-                break
-    return leaky
+    return totals
 
 
 def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | None], *, min_n: int,
@@ -566,6 +432,23 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
     return out
 
 
+def nested_in(data: pd.DataFrame, fine: str, coarse: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """The ``nests`` of :func:`protect_domain_counts` for two domain columns of the respondents' ``data``:
+    ``{fine: (coarse, {fine label: coarse label})}`` when each domain of ``fine`` lies in one of ``coarse``
+    (e.g. each territory in the QPVs or in the rest), else ``{}`` (the partitions are protected apart).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"territory": ["a", "a", "b"], "is_qpv": [1, 1, 0]})
+    >>> nested_in(d, "territory", "is_qpv")
+    {'territory': ('is_qpv', {'a': '1', 'b': '0'})}
+    """
+    pairs = data[[fine, coarse]].dropna().astype(str).drop_duplicates()
+    if pairs[fine].duplicated().any():
+        return {}
+    return {fine: (coarse, dict(zip(pairs[fine], pairs[coarse])))}
+
+
 def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame], *, min_n: int,
                        published: Mapping[str, pd.DataFrame] | None = None, flag: str = "flag") -> dict[str, pd.DataFrame]:
     """Secondary suppression of more partitions of the same respondents, consistent with tables already published.
@@ -614,111 +497,6 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
     return dict(zip(parts, out[1:]))
 
 
-def blank_changes(changes: pd.DataFrame, by: Sequence[str], *, min_n: int, hidden: set | None = None,
-                  trend: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Change (and trend) tables with every row of a suppressed cell emptied, and ``n_both`` below ``min_n`` too.
-
-    A row is hidden when its (domain, right) is in ``hidden`` (:func:`protect_series`), or when its
-    ``n_1`` or ``n_2`` (a change table of ``nonrecours change``) is 1 to ``min_n - 1``. ``n_both``, the
-    respondents of both waves, is emptied where it is 1 to ``min_n - 1`` (only the labels are kept).
-
-    Examples
-    --------
-    >>> ch = pd.DataFrame({"q": ["0", "1"], "right": "r", "n_1": [40, 8], "n_2": [45, 30], "n_both": [20, 4],
-    ...                    "change": [0.1, 0.2]})
-    >>> out, _ = blank_changes(ch, ["q"], min_n=11)
-    >>> out["change"].isna().tolist(), out["n_both"].isna().tolist()
-    ([False, True], [False, True])
-    """
-    hidden = set(hidden or ())
-    labels = ("year_from", "year_to", "years", *by, "right")
-
-    def hide(table: pd.DataFrame) -> np.ndarray:
-        keys = zip(code_key(table[list(by)]) if by else [""] * len(table), table["right"].astype(str))
-        h = np.fromiter((k in hidden for k in keys), dtype=bool, count=len(table))
-        for c in ("n_1", "n_2"):
-            if c in table.columns:
-                v = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float)
-                h |= (v > 0) & (v < min_n)
-        return h
-
-    out = blank_rows(changes, hide(changes), keep=labels)
-    if "n_both" in out.columns:
-        nb = pd.to_numeric(out["n_both"], errors="coerce").to_numpy(dtype=float)
-        out = blank_rows(out, (nb > 0) & (nb < min_n), keep=tuple(c for c in out.columns if c != "n_both"))
-    return out, (None if trend is None else blank_rows(trend, hide(trend), keep=labels))
-
-
-def histogram_edges(values: np.ndarray, *, bins: int = 40, min_n: int = 11) -> np.ndarray:
-    """Edges of a histogram whose every bar counts ``min_n`` values or more (or no bar at all).
-
-    Equal-width bins over the range are merged from the left until each holds
-    ``min_n`` values; a remainder joins the last bar. A report's histogram of
-    the respondents' weights then shows no bar of 1 to ``min_n - 1``
-    respondents (a tail bar would show one respondent's weight).
-
-    Examples
-    --------
-    >>> v = np.r_[np.ones(30), 5.0, 9.0, np.full(20, 2.0)]
-    >>> e = histogram_edges(v, bins=8, min_n=11)
-    >>> np.histogram(v, bins=e)[0].tolist()
-    [30, 22]
-    """
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < min_n:
-        return np.array([], dtype=float)
-    counts, edges = np.histogram(v, bins=bins)
-    keep = [0]
-    acc = 0
-    for i, c in enumerate(counts):  # at most `bins` bars
-        acc += c
-        if acc >= min_n:
-            keep.append(i + 1)
-            acc = 0
-    if keep[-1] != len(counts):  # a remainder below min_n joins the last bar
-        keep[-1] = len(counts)
-    return edges[keep]
-
-
-def extreme_means(values: np.ndarray, *, min_n: int = 11) -> tuple[float, float]:
-    """The mean of the ``min_n`` smallest and the mean of the ``min_n`` largest values: a published low and high.
-
-    A minimum or a maximum is one individual's value (the largest weight is
-    one respondent's); each figure returned is built from ``min_n``
-    individuals, as :func:`histogram_edges` makes every bar. With fewer than
-    ``min_n`` values both are the mean of all of them.
-
-    Examples
-    --------
-    >>> extreme_means(np.r_[np.arange(1.0, 21.0), 100.0], min_n=2)
-    (1.5, 60.0)
-    """
-    v = np.asarray(values, dtype=float)
-    v = np.sort(v[np.isfinite(v)])
-    k = max(1, min(int(min_n), v.size))
-    if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v[:k].mean()), float(v[-k:].mean())
-
-
-def code_key(values: pd.Series | pd.DataFrame) -> pd.Series:
-    """Domain codes as text comparable across files (``1``, ``1.0`` and ``"1"`` alike); several columns joined."""
-    def one(v: pd.Series) -> pd.Series:
-        num = pd.to_numeric(v, errors="coerce")
-        integral = num.notna() & (num == num.round())
-        out = v.astype(str)
-        return out.where(~integral.to_numpy(), num.round().astype("Int64").astype(str))
-
-    if isinstance(values, pd.Series):
-        return one(values).reset_index(drop=True)
-    cols = [one(values[c]).reset_index(drop=True) for c in values.columns]
-    out = cols[0]
-    for c in cols[1:]:
-        out = out + "\x1f" + c
-    return out
-
-
 def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
                    nationals: Mapping[int, pd.DataFrame],
                    published: Mapping[int, pd.DataFrame | None] | None = None) -> tuple[pd.DataFrame, set]:
@@ -751,7 +529,7 @@ def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
     Each year: primary suppression below ``min_n`` eligible respondents, the cells of the
     year's own published table forced, every cell hidden in another year forced, then
     :func:`protect_partitions` against the year's national count; repeated until no cell
-    is added (the pattern only grows).
+    is added (:func:`one_pattern`, each year seeing the cells hidden by the years before it).
     """
     published = dict(published or {})
     y = yearly.reset_index(drop=True)
@@ -759,136 +537,140 @@ def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
     right = y["right"].astype(str)
     n = pd.to_numeric(y["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     years = y["year"].astype(int).to_numpy()
-    hidden: set = set(zip(key[(n > 0) & (n < min_n)], right[(n > 0) & (n < min_n)]))
+    small = DisclosurePolicy(min_n=min_n).small_n(n)
+    hidden: set = set(zip(key[small], right[small]))
     for yr, p in published.items():
         if p is not None and by:
             sup = p[p["flag"].astype(str) == "suppressed"]
             hidden |= set(zip(code_key(sup[list(by)]), sup["right"].astype(str)))
-    while by:
-        before = set(hidden)
-        for yr in np.unique(years):  # loop over years
-            rows = np.flatnonzero(years == yr)
-            t = pd.DataFrame({"_key": key.iloc[rows].to_numpy(), "right": right.iloc[rows].to_numpy(), "n": n[rows],
-                              "flag": ["suppressed" if (k, r) in hidden else "ok"
-                                       for k, r in zip(key.iloc[rows], right.iloc[rows])]})
-            nat = nationals.get(int(yr))
-            if nat is None:  # no published national count that year: nothing to subtract from
-                continue
-            out = protect_partitions(nat, {"_key": t}, min_n=min_n)["_key"]
-            sup = out[out["flag"] == "suppressed"]
-            hidden |= set(zip(sup["_key"], sup["right"].astype(str)))
-        if hidden == before:
-            break
+
+    def protect_year(yr: int, pattern: frozenset) -> tuple[set, None]:
+        nat = nationals.get(int(yr))
+        if nat is None:  # no published national count that year: nothing to subtract from
+            return set(), None
+        rows = np.flatnonzero(years == yr)
+        t = pd.DataFrame({"_key": key.iloc[rows].to_numpy(), "right": right.iloc[rows].to_numpy(), "n": n[rows],
+                          "flag": ["suppressed" if (k, r) in pattern else "ok"
+                                   for k, r in zip(key.iloc[rows], right.iloc[rows])]})
+        out = protect_partitions(nat, {"_key": t}, min_n=min_n)["_key"]
+        sup = out[out["flag"] == "suppressed"]
+        return set(zip(sup["_key"], sup["right"].astype(str))), None
+
+    if by:
+        hidden = set(one_pattern(np.unique(years).tolist(), protect_year, hidden, sweep="sequential")[0])
     hide = np.fromiter(((k, r) in hidden for k, r in zip(key, right)), dtype=bool, count=len(y))
     hide &= n > 0  # an empty domain describes no one: its 0 stays
     return blank_rows(y, hide, keep=("year", *by, "right")), hidden
 
 
-def blank_rows(table: pd.DataFrame, hide: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
-    """``table`` with its numeric columns but ``keep`` (labels) emptied in the rows ``hide`` (integer columns stay
-    integers, with missing values; text columns are kept)."""
-    hide = np.asarray(hide, dtype=bool)
-    if not hide.any():
-        return table
-    out = table.copy()
-    for c in out.columns:
-        col = out[c]
-        if c in keep or pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
-            continue
-        if pd.api.types.is_integer_dtype(col.dtype):
-            arr = pd.array(col, dtype="Int64")
-            arr[hide] = pd.NA
-            out[c] = arr
-        else:
-            out[c] = np.where(hide, np.nan, col.to_numpy(dtype=float, na_value=np.nan))
-    return out
+Year = TypeVar("Year")
+Output = TypeVar("Output")
 
 
-def blank_model_terms(coefs: pd.DataFrame, X: np.ndarray, assign: np.ndarray, *, min_n: int) -> pd.DataFrame:
-    """A coefficient table (:meth:`~nonrecours.estimation.logistic.LogisticResult.to_frame`) with every
-    coefficient built from fewer than ``min_n`` respondents emptied (only ``term`` kept).
+def one_pattern(years: Sequence[Year], protect_year: Callable[[Year, frozenset], tuple[Iterable[Hashable], Output]],
+                start: Iterable[Hashable] = (), *,
+                sweep: Literal["sequential", "simultaneous"] = "sequential") -> tuple[frozenset, dict[Year, Output]]:
+    r"""One suppression pattern for every year of a series: the one fixed-point loop over the years.
 
-    ``X`` is the model matrix of the fitted rows, ``assign`` the term of each column (0 = intercept).
-    A coefficient rests on the respondents where its column is not zero (a factor level, an
-    interaction cell); the reference level of a term on those where all its columns are zero:
-    when it holds 1 to ``min_n - 1`` respondents, the term's coefficients and the intercept
-    (measured on it) are emptied too.
+    Parameters
+    ----------
+    years : sequence
+        The years, in order.
+    protect_year : callable ``(year, pattern) -> (hidden, output)``
+        Protects one year's tables with every cell of ``pattern`` forced (suppressed whatever its
+        counts) and returns the cells it hides and what the caller keeps of that year (e.g. its totals).
+    start : iterable of hashable
+        Cells hidden before any year is protected: small in some year, or suppressed in a table
+        published already.
+    sweep : {"sequential", "simultaneous"}
+        ``sequential``: each year is protected with the cells the years before it hid in the same pass
+        (Gauss-Seidel; :func:`protect_series`); ``simultaneous``: every year of a pass with the pattern
+        of the pass before (Jacobi; :func:`protect_admin_series`). Both end on a pattern that every year
+        is consistent with; they may differ in which secondary cells they choose, and each series keeps
+        the sweep it was published with.
 
-    Examples
-    --------
-    >>> X = np.column_stack([np.ones(30), np.r_[np.ones(5), np.zeros(25)], np.r_[np.zeros(5), np.ones(20), np.zeros(5)]])
-    >>> coefs = pd.DataFrame({"term": ["(Intercept)", "gb", "gc"], "estimate": [0.1, 0.2, 0.3]})
-    >>> blank_model_terms(coefs, X, np.array([0, 1, 1]), min_n=11)["estimate"].isna().tolist()
-    [True, True, True]
-    """
-    X = np.asarray(X, dtype=float)
-    assign = np.asarray(assign)
-    nz = X != 0
-    n_col = nz.sum(axis=0)
-    hide = (n_col > 0) & (n_col < min_n) & (assign != 0)
-    for term in np.unique(assign[assign != 0]):  # loop over the model's terms (a handful)
-        cols = assign == term
-        n_ref = int((~nz[:, cols].any(axis=1)).sum())
-        if 0 < n_ref < min_n:
-            hide |= cols | (assign == 0)
-    return blank_rows(coefs, hide, keep=("term",))
+    Returns
+    -------
+    pattern : frozenset
+        The cells hidden in every year.
+    outputs : dict year -> output
+        What ``protect_year`` returned for each year in the last pass, that is with the final pattern forced.
 
-
-def blank_suppressed(table: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:
-    """An estimate table with its ``suppressed`` rows blanked (``n``, ``df``, ``deff`` too; ``n = 0`` kept)."""
-    return _blank(table, ((table[flag] == "suppressed") & (pd.to_numeric(table["n"], errors="coerce") > 0)).to_numpy(),
-                  flag)
-
-
-def blank_gaps(gaps: pd.DataFrame, estimates: pd.DataFrame, gap: str, flag: str = "flag") -> pd.DataFrame:
-    """A gap table (:func:`~nonrecours.estimation.gap_between`) with every gap that involves a suppressed
-    estimate blanked: its two estimates, the gap, its SE, CI and test (only the labels are kept).
-
-    ``estimates`` is the estimate table the gaps were computed from, with its ``flag`` column; ``gap`` is the
-    domain column compared (or ``"right"``: gaps between rights within each domain).
+    Notes
+    -----
+    :math:`P_0` = ``start``; :math:`P_{k+1} = P_k \cup \bigcup_y H_y`, with :math:`H_y` the cells
+    hidden when year :math:`y` is protected with the pattern forced, until :math:`P_{k+1} = P_k`.
+    Suppressions only grow and the cells are finite, so the loop ends (a few passes). At the end no
+    year hides a cell outside the pattern: every year's tables are published under the same cells,
+    and a difference of years' totals isolates none of them.
 
     Examples
     --------
-    >>> est = pd.DataFrame({"q": ["0", "1", "0", "1"], "right": ["a", "a", "b", "b"],
-    ...                     "flag": ["ok", "suppressed", "ok", "ok"]})
-    >>> gaps = pd.DataFrame({"right": ["a", "b"], "domain_a": ["1", "1"], "domain_b": ["0", "0"],
-    ...                      "gap": [0.1, 0.2]})
-    >>> blank_gaps(gaps, est, "q")["gap"].tolist()
-    [nan, 0.2]
+    >>> def protect(year, pattern):  # a cell hidden alone takes a partner with it ("c")
+    ...     return set(pattern) | ({"c"} if len(pattern) == 1 else set()), None
+    >>> sorted(one_pattern([2014, 2015], protect, start={"a"})[0])  # "a": small in one of the years
+    ['a', 'c']
     """
-    by = list(gaps.columns[: list(gaps.columns).index("right")])  # the other domain columns come first
-    supp = estimates[estimates[flag].astype(str) == "suppressed"]
-    if supp.empty or gaps.empty:
-        return gaps
-    if gap == "right":  # the level compared is the right, within the domain of the by columns
-        key = supp[by + ["right"]].astype(str)
-        sides = [gaps[by + [side]].astype(str).set_axis(by + ["right"], axis=1) for side in ("domain_a", "domain_b")]
-    else:
-        key = supp[by + [gap, "right"]].astype(str)
-        sides = [gaps[by + [side, "right"]].astype(str).set_axis(by + [gap, "right"], axis=1)
-                 for side in ("domain_a", "domain_b")]
-    index = pd.MultiIndex.from_frame(key)
-    hide = np.logical_or.reduce([pd.MultiIndex.from_frame(s).isin(index) for s in sides])
-    if not hide.any():
-        return gaps
-    out = gaps.copy()
-    for c in out.columns:
-        if c not in by + ["right", "domain_a", "domain_b"]:
-            out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
-    return out
+    pattern = frozenset(start)
+    while True:
+        grown = set(pattern)
+        outputs: dict = {}
+        for year in years:  # loop over the years of the series (a handful)
+            hidden, outputs[year] = protect_year(year, frozenset(grown) if sweep == "sequential" else pattern)
+            grown.update(hidden)
+        if len(grown) == len(pattern):  # grown contains the pattern: nothing added
+            return pattern, outputs
+        pattern = frozenset(grown)
 
 
-_BLANKED = ("n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv")
+def protect_admin_series(cells: pd.DataFrame, eligibles: np.ndarray, takers: np.ndarray, *,
+                         min_cell: int = DEFAULT_MIN_CELL) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
+    """One suppression pattern for the administrative counts of several years (:func:`one_pattern`).
 
+    Parameters
+    ----------
+    cells : DataFrame
+        ``territory``, ``departement``, ``right``: the cells, one row each, the same every year.
+    eligibles, takers : ndarray of int (n_cells, n_years)
+        Each cell's counts each year (0 for a year without the cell).
+    min_cell : int
 
-def _blank(t: pd.DataFrame, supp: np.ndarray, flag: str) -> pd.DataFrame:
-    t = t.copy()
-    for c in _BLANKED:
-        if c in t.columns:
-            if c == "n":
-                n = pd.to_numeric(t[c], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-                t[c] = _masked(n, ~supp | (n == 0))
-            else:
-                t[c] = np.where(supp, np.nan, pd.to_numeric(t[c], errors="coerce").to_numpy(dtype=float))
-    t[flag] = np.where(supp, "suppressed", t[flag].to_numpy(dtype=object))
-    return t
+    Returns
+    -------
+    primary : ndarray of bool (n_cells,)
+        Cells with eligibles, takers or non-takers below ``min_cell`` in some year.
+    suppressed : ndarray of bool (n_cells,)
+        The cells suppressed in every year (primary and secondary).
+    totals : list of DataFrame
+        Each year's totals as :func:`protect_admin_counts` publishes them under that pattern.
+
+    Notes
+    -----
+    Primary: small in some year. Secondary: :func:`protect_admin_counts` on each year, with every cell
+    and total suppressed in some year forced in all years, until the pattern is stable (a simultaneous
+    sweep of :func:`one_pattern`).
+    """
+    policy = DisclosurePolicy(min_cell=min_cell)
+    N, K = np.asarray(eligibles, dtype=np.int64), np.asarray(takers, dtype=np.int64)
+    primary = np.zeros(len(cells), dtype=bool)
+    for t in range(N.shape[1]):  # loop over years
+        primary |= policy.small_cells(np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1))
+
+    def forced_cells(pattern: frozenset) -> np.ndarray:
+        forced = np.zeros(len(cells), dtype=bool)
+        forced[[k for k in pattern if not isinstance(k, tuple)]] = True
+        return forced
+
+    def protect_year(t: int, pattern: frozenset) -> tuple[set, pd.DataFrame]:
+        # the pattern: cells by position, totals as (departement or None for the nation, right)
+        tab, tot, _ = protect_admin_counts(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]),
+                                           min_cell=policy.min_cell, forced=forced_cells(pattern),
+                                           forced_totals={k for k in pattern if isinstance(k, tuple)})
+        hidden = tot[tot["status"] == "suppressed"]
+        return ({*np.flatnonzero((tab["status"] == "suppressed").to_numpy()).tolist(),
+                 *{(None if lvl == "national" else str(d), str(r))
+                   for lvl, d, r in zip(hidden["level"], hidden["departement"], hidden["right"])}}, tot)
+
+    pattern, totals = one_pattern(list(range(N.shape[1])), protect_year, np.flatnonzero(primary).tolist(),
+                                  sweep="simultaneous")
+    return primary, forced_cells(pattern), [totals[t] for t in range(N.shape[1])]

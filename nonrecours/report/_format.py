@@ -1,7 +1,8 @@
-"""Formatting helpers of the HTML report: numbers, intervals, tables, images.
+"""HTML helpers of the report: escaping, tables, images, publication marks.
 
 Display only: these helpers turn values already in the result tables into
-text; they compute no statistic.
+HTML; they compute no statistic. Numbers are formatted by
+:mod:`nonrecours.report.format`, the one formatter of the report.
 """
 
 from __future__ import annotations
@@ -15,38 +16,14 @@ import numpy as np
 import pandas as pd
 
 from . import i18n
+from .format import DASH, cell, column_kind, is_missing
 
-__all__ = ["esc", "pct", "num", "ci", "img", "table", "is_missing", "flag_mark"]
+__all__ = ["esc", "img", "table", "frame_table", "flag_mark", "WIDE_COLUMNS"]
 
 
 def esc(value: Any) -> str:
     """HTML-escaped text of a value."""
     return html.escape(str(value), quote=True)
-
-
-def is_missing(value: Any) -> bool:
-    """True for None, NaN and pandas' missing values."""
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def pct(value: Any, digits: int = 1, lang: str = "en") -> str:
-    """A proportion as a percentage: ``0.6531 -> '65.3 %'`` (see :func:`nonrecours.report.i18n.pct`)."""
-    return i18n.pct(value, digits, lang)
-
-
-def num(value: Any, digits: int = 3, lang: str = "en") -> str:
-    """A number with ``digits`` significant digits, integers in full (see :func:`nonrecours.report.i18n.num`)."""
-    return i18n.num(value, digits, lang)
-
-
-def ci(low: Any, high: Any, digits: int = 1, lang: str = "en") -> str:
-    """A confidence interval in percentage points: ``[61.0, 69.4]`` (see :func:`nonrecours.report.i18n.ci`)."""
-    return i18n.ci(low, high, digits, lang)
 
 
 def flag_mark(flag: Any) -> str:
@@ -60,12 +37,22 @@ def img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
 
 
+#: From this many columns a table is "wide": smaller type, headers wrapped, and a horizontal scroll of its own
+#: (``div.nr-wide``) rather than a page wider than the screen.
+WIDE_COLUMNS = 8
+
+
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str = "",
           numeric_from: int = 1, caption: str | None = None) -> str:
     """An HTML table from already-formatted cells (escaped here).
 
-    Columns from ``numeric_from`` on are right-aligned.
+    Columns from ``numeric_from`` on are right-aligned. Every table sits in a ``div.nr-wide`` that scrolls
+    horizontally within the page when the screen is narrower than the table (a long hash, many columns); a
+    table of :data:`WIDE_COLUMNS` columns or more gets the class ``wide`` too (smaller type, headers wrapped).
     """
+    wide = len(header) >= WIDE_COLUMNS
+    if wide:
+        classes = (classes + " wide").strip()
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for row in rows:
@@ -73,8 +60,9 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
                         for i, c in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    out = (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
+           f'<tbody>{"".join(body)}</tbody></table>')
+    return f'<div class="nr-wide">{out}</div>'
 
 
 def _yes_no(v: Any, lang: str) -> str:
@@ -84,22 +72,31 @@ def _yes_no(v: Any, lang: str) -> str:
     return str(bool(v))
 
 
-def frame_table(df: pd.DataFrame, *, digits: int = 4, max_rows: int = 60, caption: str | None = None,
-                lang: str = "en", values: dict[str, str] | None = None) -> str:
-    """A DataFrame as an HTML table, numbers shown with ``digits`` significant digits.
+def frame_table(df: pd.DataFrame, *, name: str | None = None, digits: int = 4, max_rows: int = 60,
+                caption: str | None = None, lang: str = "en", values: dict[str, str] | None = None,
+                labels: dict[str, str] | None = None) -> str:
+    """A result table as an HTML table, each number formatted by what its column holds.
 
-    Headers are the columns' labels in ``lang`` (:data:`~nonrecours.report.i18n.COLUMN_LABELS`);
-    ``values`` translates text cells (e.g. ``{"direct": "directe"}``).
+    Rates, changes, counts (:func:`~nonrecours.report.format.column_kind` of the column in
+    table ``name``) are shown as everywhere in the report; other numbers with ``digits``
+    significant digits. Headers are the columns' labels in ``lang``
+    (:data:`~nonrecours.report.i18n.COLUMN_LABELS`, or ``labels``); ``values`` translates
+    text cells (e.g. ``{"direct": "directe"}``).
     """
     values = values or {}
+    labels = labels or {}
+    kinds = [column_kind(str(c), name) for c in df.columns]
     rows = []
     for rec in df.head(max_rows).itertuples(index=False):
         rows.append([_yes_no(v, lang) if isinstance(v, (bool, np.bool_)) else
-                     num(v, digits, lang) if isinstance(v, (int, float, np.number)) else
-                     ("–" if is_missing(v) else values.get(str(v), v)) for v in rec])
+                     cell(v, kind, lang, digits) if isinstance(v, (int, float, np.number)) else
+                     (DASH if is_missing(v) else values.get(str(v), v)) for v, kind in zip(rec, kinds)])
     note = caption
     if len(df) > max_rows:
         more = (f"(les {max_rows} premières lignes sur {len(df)})" if lang == "fr"
                 else f"(first {max_rows} of {len(df)} rows)")
         note = (caption + " " if caption else "") + more
-    return table(rows, [i18n.label(c, lang) for c in df.columns], caption=note)
+    numeric = [kind is not None or pd.api.types.is_numeric_dtype(df[c]) for c, kind in zip(df.columns, kinds)]
+    first = numeric.index(True) if True in numeric else len(numeric)  # text columns before it stay left-aligned
+    return table(rows, [labels.get(str(c)) or i18n.label(c, lang) for c in df.columns], caption=note,
+                 numeric_from=max(first, 1))

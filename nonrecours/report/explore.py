@@ -35,6 +35,10 @@ th[aria-sort=ascending] button.nr-sort::after{content:" \\25B2"}
 th[aria-sort=descending] button.nr-sort::after{content:" \\25BC"}
 .nr-scroll{max-height:32em;overflow:auto;border:1px solid #e3e3e3}
 .nr-scroll thead th{position:sticky;top:0}
+.nr-wide{overflow-x:auto;max-width:100%}
+table.wide{font-size:.72em}
+table.wide td,table.wide th{padding:.2em .3em}
+table.wide th{white-space:normal;vertical-align:bottom;max-width:9em;hyphens:auto;overflow-wrap:break-word}
 .nr-card{border:2px solid #1d4f73;border-radius:4px;padding:.6em 1em;margin:.8em 0;background:#f8fbfd}
 .nr-card h3{margin:.2em 0 .4em}
 .nr-finder label{font-weight:bold}
@@ -44,6 +48,7 @@ figure{margin:1em 0}figcaption{font-size:.85em;color:#444}
  nav,.nr-search,.nr-finder,th button.nr-sort::after{display:none!important}
  body{max-width:none;margin:0;font-size:10pt;color:#000}
  .nr-scroll{max-height:none;overflow:visible;border:0}
+ .nr-wide{overflow:visible}
  tr[hidden]{display:table-row!important}
  table,figure,img,.nr-card{page-break-inside:avoid;break-inside:avoid}
  thead{display:table-header-group}
@@ -93,7 +98,8 @@ Array.prototype.forEach.call(document.querySelectorAll("table"),function(table){
  var out=document.createElement("span");out.className="nr-count";out.setAttribute("aria-live","polite");
  out.id=table.id+"-count";
  box.appendChild(lab);box.appendChild(inp);box.appendChild(out);
- var anchor=table.parentNode.classList.contains("nr-scroll")?table.parentNode:table;
+ var wrap=table.parentNode.classList;
+ var anchor=wrap.contains("nr-scroll")||wrap.contains("nr-wide")?table.parentNode:table;
  anchor.parentNode.insertBefore(box,anchor);
  inp.addEventListener("input",function(){filter(table,inp.value,out);});count(table,out);});
 var data=document.getElementById("nr-territory-data");

@@ -23,9 +23,12 @@ from typing import Any
 
 import pandas as pd
 
+from . import format as fmt
+from ..publication.policy import DEFAULT_MIN_N
 from . import i18n, plots, section_territories
+from . import labels as labels_
 from .explore import CSS as EXPLORE_CSS
-from ._format import esc, flag_mark, frame_table, img, is_missing, table
+from ._format import esc, flag_mark, frame_table, img, table
 from .i18n import check_lang
 
 __all__ = ["render_report", "SECTIONS", "TEXT", "TERMS", "section_titles"]
@@ -361,8 +364,9 @@ WEIGHT_KEYS: dict[str, dict[str, str]] = {
 }
 
 #: Values of the comparison table, per language.
-_VALUES = {"en": {}, "fr": {"direct": "directe", "eblup": "petits domaines", "all": "ensemble",
-                            "sampled": "échantillonnés", "unsampled": "non échantillonnés"}}
+_VALUES = {"en": {"eblup": "small-area", "unsampled": "not sampled"},
+           "fr": {"direct": "directe", "eblup": "petits domaines", "all": "ensemble",
+                  "sampled": "échantillonnés", "unsampled": "non échantillonnés"}}
 
 CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -492,6 +496,7 @@ class _Report:
         self.p = prov
         self.lang = lang
         self.s = TEXT[lang]
+        self.lab = labels_.from_provenance(prov, lang)  # the study's labels over the defaults
         s = _settings(prov)
         self.rights = list(s.get("rights", []))
         self.domains = dict(s.get("domains", {"qpv": "is_qpv", "benefit": "benefit", "territory": "territory"}))
@@ -501,15 +506,33 @@ class _Report:
                     self.rights = list(pd.unique(tables[name]["right"]))
                     break
 
-    # number formats in the report's language
+    # number formats in the report's language (nonrecours.report.format)
     def pct(self, v: Any, digits: int = 1) -> str:
-        return i18n.pct(v, digits, self.lang)
+        return fmt.pct(v, self.lang, digits)
 
     def num(self, v: Any, digits: int = 3) -> str:
-        return i18n.num(v, digits, self.lang)
+        return fmt.num(v, self.lang, digits)
 
-    def ci(self, a: Any, b: Any) -> str:
-        return i18n.ci(a, b, 1, self.lang)
+    def count(self, v: Any) -> str:
+        return fmt.count(v, self.lang)
+
+    def ci(self, a: Any, b: Any, kind: str = "rate") -> str:
+        return fmt.ci(a, b, self.lang, kind=kind)
+
+    def _relabel(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the codes of its labelled columns (is_qpv 0/1, household...) in words."""
+        out = df.copy()
+        for c in out.columns:
+            if self.lab.known_levels(c):
+                out[c] = [v if fmt.is_missing(v) else self.lab.level(c, v) for v in out[c]]
+        if "right" in out.columns:  # CMU-C...; "all" for the rows over every right
+            every = i18n.TEXT[self.lang]["all"]
+            out["right"] = [every if str(v) == "all" else self.lab.right(v) for v in out["right"]]
+        return out
+
+    def _headers(self, df: pd.DataFrame) -> dict[str, str]:
+        """Headers of ``df``'s columns that the labels name (variables of the study or known columns)."""
+        return {str(c): self.lab.variable(c) for c in df.columns if self.lab.variable(c) != str(c)}
 
     # ----------------------------------------------------------------- design
     def design(self) -> str:
@@ -517,13 +540,13 @@ class _Report:
         out = []
         if c:
             out.append("<p>" + esc(self.s["design_counts"].format(
-                frame=self.num(c.get("frame")), strata=self.num(c.get("strata")), sample=self.num(c.get("sample")),
-                respondents=self.num(c.get("respondents")), rate=self.pct(c.get("response_rate")))) + "</p>")
+                frame=self.count(c.get("frame")), strata=self.count(c.get("strata")),
+                sample=self.count(c.get("sample")), respondents=self.count(c.get("respondents")), rate=self.pct(c.get("response_rate")))) + "</p>")
         alloc = self.t.get("allocation")
         if alloc is None:
             return "".join(out) + _missing(self.s["no_allocation"])
-        out.append(frame_table(alloc, caption=self.s["allocation_caption"], lang=self.lang,
-                               values=TERMS[self.lang]))
+        out.append(frame_table(self._relabel(alloc), caption=self.s["allocation_caption"], lang=self.lang,
+                               values=TERMS[self.lang], labels=self._headers(alloc)))
         return "".join(out)
 
     # -------------------------------------------------------------- weighting
@@ -537,7 +560,7 @@ class _Report:
         weights = self.t.get("weights")
         if weights is None or "weight" not in weights.columns:
             return "".join(out) + _missing(self.s["no_weights"])
-        min_n = int((_settings(self.p).get("thresholds") or {}).get("min_n", 11))  # no bar of fewer respondents
+        min_n = int((_settings(self.p).get("thresholds") or {}).get("min_n", DEFAULT_MIN_N))  # no bar of fewer respondents
         out.append(img(plots.weights_plot(weights, lang=self.lang, min_n=min_n), self.s["weights_alt"]))
         return "".join(out)
 
@@ -551,7 +574,7 @@ class _Report:
         qcol = self.domains.get("qpv", "is_qpv")
         rows = []
         for right in self.rights:
-            row = [right.upper()]
+            row = [self.lab.right(right)]
             row += self._cell(nat[nat["right"] == right])
             for code in ("1", "0"):
                 if qpv is not None:
@@ -570,7 +593,8 @@ class _Report:
             header += [s["h_gap"], s["h_gap_ci"], s["h_p"]]
         out = [table(rows, header, caption=s["headline_caption"])]
         if qpv is not None:
-            out.append(img(plots.gap_plot(qpv, qpv_col=qcol, rights=self.rights, lang=self.lang), s["gap_alt"]))
+            out.append(img(plots.gap_plot(qpv, qpv_col=qcol, rights=self.rights, lang=self.lang, labels=self.lab),
+                           s["gap_alt"]))
         return "".join(out)
 
     def _cell(self, sub: pd.DataFrame) -> list[str]:
@@ -578,9 +602,9 @@ class _Report:
             return ["–", "–", "–", "–"]
         r = sub.iloc[0]
         if str(r.get("flag")) == "suppressed":
-            return [self.num(r.get("n")), self.s["suppressed"], "", ""]
-        return [self.num(r.get("n")), self.pct(r["estimate"]) + flag_mark(r.get("flag")),
-                self.ci(r["ci_low"], r["ci_high"]), self.num(r.get("cv"), 2)]
+            return [self.count(r.get("n")), self.s["suppressed"], "", ""]
+        return [self.count(r.get("n")), self.pct(r["estimate"]) + flag_mark(r.get("flag")),
+                self.ci(r["ci_low"], r["ci_high"]), self.pct(r.get("cv"))]
 
     def _estimate_ci(self, sub: pd.DataFrame) -> str:
         if sub.empty:
@@ -595,7 +619,7 @@ class _Report:
             return ["–", "–", "–"]
         r = g.iloc[0]
         p = next((r[c] for c in ("p_value", "pvalue", "p") if c in g.columns), None)
-        return [i18n.pts(r["gap"], 1, self.lang), self.ci(r["ci_low"], r["ci_high"]), i18n.pvalue(p, self.lang)]
+        return [fmt.pts(r["gap"], self.lang), self.ci(r["ci_low"], r["ci_high"], "change"), fmt.pvalue(p, self.lang)]
 
     # ---------------------------------------------------------------- benefit
     def benefit(self) -> str:
@@ -606,12 +630,12 @@ class _Report:
         levels = list(pd.unique(ben[bcol].map(_code_value)))
         rows = []
         for level in levels:
-            row = [level]
+            row = [self.lab.level(bcol, level)]
             for right in self.rights:
                 sub = ben[(ben[bcol].map(_code_value) == level) & (ben["right"] == right)]
                 row.append(self._estimate_ci(sub))
             rows.append(row)
-        return table(rows, [i18n.label(bcol, self.lang)] + [r.upper() for r in self.rights],
+        return table(rows, [self.lab.variable(bcol)] + [self.lab.right(r) for r in self.rights],
                      caption=self.s["benefit_caption"])
 
     # ------------------------------------------------------------ territories
@@ -624,14 +648,15 @@ class _Report:
             return _missing(self.s["no_sae_direct"])
         return (f"<p>{esc(self.s['territories_text'])}</p>"
                 + img(plots.caterpillar_plot(sae, self.t.get("estimates_territory"), rights=self.rights,
-                                             lang=self.lang), self.s["caterpillar_alt"]))
+                                             lang=self.lang, labels=self.lab), self.s["caterpillar_alt"]))
 
     def shrinkage(self) -> str:
         sae = self.t.get("sae")
         if sae is None:
             return _missing(self.s["no_sae"])
         return (f"<p>{esc(self.s['shrinkage_text'])}</p>"
-                + img(plots.shrinkage_plot(sae, rights=self.rights, lang=self.lang), self.s["shrinkage_alt"]))
+                + img(plots.shrinkage_plot(sae, rights=self.rights, lang=self.lang, labels=self.lab),
+                      self.s["shrinkage_alt"]))
 
     def lowest(self, k: int = 10) -> str:
         sae = self.t.get("sae")
@@ -648,12 +673,12 @@ class _Report:
             if truth is not None:
                 sub = sub.merge(truth, on=["territory", "right"], how="left")
             rows = [[t.territory, self.pct(t.eblup), self.ci(t.ci_low, t.ci_high), self.pct(t.direct),
-                     self.num(getattr(t, "n", None)) if getattr(t, "in_sample", True) else "–",
+                     self.count(getattr(t, "n", None)) if getattr(t, "in_sample", True) else fmt.DASH,
                      self.num(t.gamma, 2)]
                     + ([self.pct(t.truth)] if truth is not None else []) for t in sub.itertuples()]
             header = ([s["h_territory"], s["h_sae"], s["h_ci_short"], s["h_direct"], s["h_n"], s["h_gamma"]]
                       + ([s["h_truth"]] if truth is not None else []))
-            out.append(f"<h3>{esc(right.upper())}</h3>" + table(rows, header))
+            out.append(f"<h3>{esc(self.lab.right(right))}</h3>" + table(rows, header))
         return "".join(out)
 
     def truth(self) -> str:
@@ -661,8 +686,8 @@ class _Report:
         if cmp_ is None:
             return _missing(self.s["no_truth"])
         # its n counts territories, not respondents (the default label of a column n)
-        cmp_ = cmp_.rename(columns={"n": self.s["h_n_territories"]})
-        return frame_table(cmp_, caption=self.s["truth_caption"], lang=self.lang, values=_VALUES[self.lang])
+        return frame_table(self._relabel(cmp_), name="comparison_summary", caption=self.s["truth_caption"],
+                           lang=self.lang, values=_VALUES[self.lang], labels={"n": self.s["h_n_territories"]})
 
     # ------------------------------------------------------------------ notes
     def notes(self) -> str:
@@ -674,12 +699,12 @@ class _Report:
             if df is None or "flag" not in df.columns:
                 continue
             counts = df["flag"].value_counts()
-            rows.append([f"{name}.csv", self.num(len(df)), self.num(counts.get("unreliable", 0)),
-                         self.num(counts.get("suppressed", 0))])
+            rows.append([f"{name}.csv", self.count(len(df)), self.count(counts.get("unreliable", 0)),
+                         self.count(counts.get("suppressed", 0))])
         rule = ""
         if th:
-            rule = "<p>" + s["notes_rule"].format(min_n=esc(self.num(th.get("min_n"))),
-                                                  reliable_n=esc(self.num(th.get("reliable_n"))),
+            rule = "<p>" + s["notes_rule"].format(min_n=esc(self.count(th.get("min_n"))),
+                                                  reliable_n=esc(self.count(th.get("reliable_n"))),
                                                   max_cv=esc(self.pct(th.get("max_cv"), 0))) + "</p>"
         warned = self.p.get("warnings", [])
         # the library's warnings are written in English: said so on a French page
@@ -717,18 +742,18 @@ class _Report:
             return terms.get(str(v), str(v))
 
         def names(cols: Any) -> str:
-            return ", ".join(map(str, cols))
+            return ", ".join(self.lab.variable(c) for c in cols)
 
         paras: list[tuple[str, str]] = []
         d = cfg.get("design", {})
         a = d.get("allocation", {})
-        common = {"strata": names(d.get("strata", ())), "min": self.num(a.get("min_per_stratum")),
+        common = {"strata": names(d.get("strata", ())), "min": self.count(a.get("min_per_stratum")),
                   "selection": term(d.get("selection")), "seed": d.get("seed")}
         if a.get("method") == "precision":
             paras.append(("m_design", s["mt_design_precision"].format(**common)))
         else:
             paras.append(("m_design", s["mt_design"].format(allocation=term(a.get("method")),
-                                                           n=self.num(a.get("n")), **common)))
+                                                           n=self.count(a.get("n")), **common)))
         r = cfg.get("responses", {})
         paras.append(("m_responses", s["mt_responses_sim"] if r.get("simulate")
                       else s["mt_responses_file"].format(file=r.get("path"))))
@@ -736,7 +761,7 @@ class _Report:
         nr, cal, rep = w.get("nonresponse", {}), w.get("calibration", {}), w.get("replicates", {})
         text = {"none": s["mt_nr_none"],
                 "classes": s["mt_nr_classes"].format(cols=names(nr.get("classes", ())),
-                                                     min=self.num(nr.get("min_respondents"))),
+                                                     min=self.count(nr.get("min_respondents"))),
                 "propensity": s["mt_nr_propensity"].format(k=nr.get("n_classes"),
                                                            cols=names(nr.get("covariates", ())))}[nr.get("method", "none")]
         if cal.get("method", "none") == "none":
@@ -762,7 +787,7 @@ class _Report:
         th = e.get("thresholds", {})
         if th:
             paras.append(("m_publication", s["mt_publication"].format(
-                min_n=self.num(th.get("min_n")), reliable_n=self.num(th.get("reliable_n")),
+                min_n=self.count(th.get("min_n")), reliable_n=self.count(th.get("reliable_n")),
                 max_cv=self.pct(th.get("max_cv"), 0))))
         return "".join(f"<h3>{esc(s[key])}</h3><p>{esc(text)}</p>" for key, text in paras)
 
@@ -793,5 +818,5 @@ def _show(v: Any) -> str:
     if isinstance(v, Mapping):
         return "; ".join(f"{k} = {_show(x)}" for k, x in v.items())
     if isinstance(v, float):
-        return i18n.num(v, 6)
+        return fmt.num(v, "en", 6)  # the stages' record, shown on English pages only
     return str(v)

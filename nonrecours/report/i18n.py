@@ -8,35 +8,34 @@ section modules of other features). Both languages hold the same keys, which
 a test checks, together with the absence of one language's strings from the
 other's report.
 
-Numbers follow each language's conventions: ``61.7 %`` and ``12 345`` in
-English; ``61,7 %`` and ``12 345`` in French, with a decimal comma and a
-narrow no-break space (U+202F) between thousands and before the percent sign,
-and intervals written ``[61,0 ; 69,4]`` since the comma is the decimal mark.
+The names of the codes inside the tables (a column ``is_qpv``, its levels 0/1, a right ``cmuc``, a
+statistic ``f``, a model term ``benefitASPA``) are in :mod:`nonrecours.report.labels`, with the study's
+own labels over its defaults.
+
+Numbers are not formatted here: :mod:`nonrecours.report.format` is the one
+formatter of numbers, percents, percentage points, intervals and p-values in
+both languages (``65,3 %`` and ``12 345`` in French, ``65.3 %`` and
+``12,345`` in English).
 
 A new report section plugs in with a module exposing
 ``render(..., lang: str) -> str`` and its own ``TEXT``; it formats numbers
-with :func:`pct`, :func:`num`, :func:`ci` and :func:`pts` of this module, and
+with the functions of :mod:`nonrecours.report.format` (never its own), and
 checks its ``TEXT`` with :func:`check_text`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from ..options import ReportLanguage, choices
 
-__all__ = ["LANGS", "Lang", "check_lang", "check_text", "pct", "num", "ci", "pts", "pvalue", "NNBSP", "TEXT",
-           "label", "COLUMN_LABELS"]
+__all__ = ["LANGS", "Lang", "check_lang", "check_text", "TEXT", "label", "COLUMN_LABELS"]
 
 #: A report language (a :class:`~nonrecours.options.ReportLanguage` value, "fr" or "en").
 Lang = ReportLanguage
 #: The report languages; French first, the default of new study files.
 LANGS: tuple[str, ...] = choices(ReportLanguage)
-#: Narrow no-break space: French thousands separator and space before '%'.
-NNBSP = "\u202f"
-_DASH = "–"
 
 
 def check_lang(lang: Any, where: str = "lang") -> str:
@@ -52,81 +51,6 @@ def check_text(text: Mapping[str, Mapping[str, Any]]) -> None:
     """Check that a ``TEXT`` dictionary has both languages with the same keys (raises ``AssertionError``)."""
     keys = {lang: set(text[lang]) for lang in LANGS}
     assert keys["fr"] == keys["en"], keys["fr"] ^ keys["en"]
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, pd.NA raises TypeError in bool()
-    except TypeError:
-        return True
-
-
-def _fixed(v: float, digits: int, lang: str) -> str:
-    text = f"{v:,.{digits}f}"
-    if lang == "fr":
-        return text.replace(",", NNBSP).replace(".", ",")
-    return text.replace(",", " ")
-
-
-def pct(value: Any, digits: int = 1, lang: str = "en") -> str:
-    """A proportion as a percentage: ``0.6171 -> '61.7 %'`` (en) or ``'61,7 %'`` (fr); missing -> an en dash.
-
-    Examples
-    --------
-    >>> pct(0.6171, lang="fr") == "61,7\\u202f%"
-    True
-    """
-    if _missing(value):
-        return _DASH
-    sep = NNBSP if lang == "fr" else " "
-    return f"{_fixed(100.0 * float(value), digits, lang)}{sep}%"
-
-
-def num(value: Any, digits: int = 3, lang: str = "en") -> str:
-    """A number with ``digits`` significant digits, integers in full with grouped thousands; missing -> a dash.
-
-    Examples
-    --------
-    >>> num(12345.0, lang="fr") == "12\\u202f345", num(0.123456, 3, lang="fr")
-    (True, '0,123')
-    """
-    if _missing(value):
-        return _DASH
-    v = float(value)
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    if (v == int(v) and abs(v) < 1e15) or abs(v) >= 10 ** digits:
-        return _fixed(round(v), 0, lang)
-    text = f"{v:.{digits}g}"
-    return text.replace(".", ",") if lang == "fr" else text
-
-
-def ci(low: Any, high: Any, digits: int = 1, lang: str = "en") -> str:
-    """A confidence interval in percentage points: ``[61.0, 69.4]`` (en), ``[61,0 ; 69,4]`` (fr, unbreakable)."""
-    if _missing(low) or _missing(high):
-        return _DASH
-    a, b = _fixed(100.0 * float(low), digits, lang), _fixed(100.0 * float(high), digits, lang)
-    return f"[{a}{NNBSP};\u00a0{b}]" if lang == "fr" else f"[{a}, {b}]"  # no line break inside
-
-
-def pts(value: Any, digits: int = 1, lang: str = "en") -> str:
-    """A difference of proportions in percentage points: ``-5.0 pts`` / ``-5,0 pts``."""
-    if _missing(value):
-        return _DASH
-    text = f"{100.0 * float(value):+.{digits}f}"
-    if lang == "fr":
-        text = text.replace(".", ",")
-    return f"{text}{NNBSP if lang == 'fr' else ' '}pts"
-
-
-def pvalue(value: Any, lang: str = "en") -> str:
-    """A p-value with 3 significant digits."""
-    if _missing(value):
-        return _DASH
-    text = f"{float(value):.3g}"
-    return text.replace(".", ",") if lang == "fr" else text
 
 
 #: Strings shared by the report and the publication tables.
@@ -194,7 +118,9 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
         "t": "t statistic", "p_adjusted": "adjusted p-value", "row": "row variable", "col": "column variable",
         "value": "value", "ndf": "numerator degrees of freedom", "ddf": "denominator degrees of freedom",
         "term": "term", "odds_ratio": "odds ratio", "or_low": "odds ratio CI low", "or_high": "odds ratio CI high",
-        "F": "F statistic",
+        "F": "F statistic", "in_sample": "in the sample", "ci_low_logit": "logit CI low",
+        "ci_high_logit": "logit CI high", "fitted": "fitted", "reason": "reason", "variable": "variable",
+        "levels": "levels",
     },
     "fr": {
         "right": "droit", "n": "répondants éligibles", "estimate": "taux de recours", "se": "écart-type",
@@ -230,7 +156,9 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
         "row": "variable en ligne", "col": "variable en colonne", "value": "valeur",
         "ndf": "degrés de liberté du numérateur", "ddf": "degrés de liberté du dénominateur", "term": "terme",
         "odds_ratio": "rapport de cotes", "or_low": "rapport de cotes, IC borne basse",
-        "or_high": "rapport de cotes, IC borne haute", "F": "statistique F",
+        "or_high": "rapport de cotes, IC borne haute", "F": "statistique F", "in_sample": "dans l'échantillon",
+        "ci_low_logit": "IC logit, borne basse", "ci_high_logit": "IC logit, borne haute", "fitted": "ajusté",
+        "reason": "raison", "variable": "variable", "levels": "modalités",
     },
 }
 

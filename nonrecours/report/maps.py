@@ -43,6 +43,7 @@ import pandas as pd
 
 from ..errors import InputError, OptionError, message
 from ..options import MapFormat, MapKind, check_option
+from . import format as numfmt
 
 __all__ = ["Shapes", "read_contours", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
            "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
@@ -126,7 +127,7 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
         geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
         crs = str(((data.get("crs") or {}).get("properties") or {}).get("name", "EPSG:4326"))
     except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InputError(message("cannot read the QPV contours", where="--contours",
+        raise InputError(message("cannot read the QPV contours", where=f"contours {str(source)!r}",
                                  expected=f"a GeoJSON FeatureCollection whose features have a {code_field!r} "
                                           "(or 'territory') property", found=type(exc).__name__)) from None
     crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
@@ -207,7 +208,7 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
                                  found="missing " + ", ".join(missing), hint=f"give {VALUE_FILES[kind]} of a run"))
     sub = table[table["right"].astype(str) == right]
     if sub.empty:
-        raise InputError(message("no row for this right", where="--right",
+        raise InputError(message("no row for this right", where="parameter right",
                                  expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
                                  found=repr(right)))
     def num(c: str) -> np.ndarray:
@@ -334,7 +335,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     if departement is not None:
         geo = geo[geo["departement"] == str(departement)]
         if geo.empty:
-            raise InputError(message("no territory of this département in the contours", where="--departement",
+            raise InputError(message("no territory of this département in the contours", where="parameter departement",
                                      hint="give a département code present in the contours' 'departement' "
                                           "property"))
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
@@ -375,12 +376,12 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
             cb.set_label(label, fontsize=7)
             cb.ax.tick_params(labelsize=6)
             if column == "value" and kind != "change":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:.0f}")
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
             elif column == "value":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: f"{100 * x:+.0f}")
+                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
         fig.suptitle(f"{tx[kind]} — {right.upper()}", fontsize=10, y=0.985)
         fig.legend(handles=[Patch(facecolor="white", edgecolor="#4d4d4d", hatch="////",
-                                  label=tx["unreliable"][kind].format(cv=f"{100 * max_cv:.0f} %")),
+                                  label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0))),
                             Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"])],
                    loc="lower center", ncol=2, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 0.0))
         buf = io.BytesIO()

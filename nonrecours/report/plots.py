@@ -19,6 +19,10 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .labels import Labels
+from .labels import labels as make_labels
+from ..publication.policy import DEFAULT_MIN_N
+
 __all__ = ["png_bytes", "weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot", "STYLE", "TEXT"]
 
 #: Fixed rcParams so that a re-run produces identical bytes.
@@ -66,7 +70,9 @@ def _ticks(ax, lang: str, axis: str = "x") -> None:  # noqa: ANN001
     if lang == "fr":
         from matplotlib.ticker import FuncFormatter
 
-        fmt = FuncFormatter(lambda v, _pos: f"{v:g}".replace(".", ",").replace("-", "−"))
+        from .format import tick
+
+        fmt = FuncFormatter(lambda v, _pos: tick(v, lang))
         (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 DIRECT = "#9e9e9e"
 MODEL = "#1b7837"
@@ -87,7 +93,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en",
-                 min_n: int = 11) -> bytes:
+                 min_n: int = DEFAULT_MIN_N) -> bytes:
     """Histograms of the final weights and of the g-weights of the respondents.
 
     Parameters
@@ -132,6 +138,7 @@ def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None 
 
 
 def gap_plot(qpv: pd.DataFrame, *, qpv_col: str = "is_qpv", rights: Sequence[str] | None = None,
+             labels: Labels | None = None,
              lang: str = "en") -> bytes:
     """Forest plot of the take-up rate in QPV vs the rest, per right, with CIs.
 
@@ -154,11 +161,16 @@ def gap_plot(qpv: pd.DataFrame, *, qpv_col: str = "is_qpv", rights: Sequence[str
             est = sub["estimate"].to_numpy(float)
             err = np.vstack([est - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - est])
             ax.errorbar(est, y + dy, xerr=err, fmt="o", color=QPV_COLOURS[key], label=t[key], capsize=3)
-        ax.set_yticks(y, [r.upper() for r in rights])
+        ax.set_yticks(y, [_right(r, labels, lang) for r in rights])
         ax.set(xlabel=t["takeup"], xlim=(0, 1), title=t["gap_title"])
         _ticks(ax, lang)
         ax.legend(loc="lower right", frameon=False)
         return png_bytes(fig)
+
+
+def _right(code: str, labels: Labels | None, lang: str) -> str:
+    """A right's name (CMU-C...) by ``labels``, or the defaults of ``lang``."""
+    return (labels or make_labels(lang)).right(code)
 
 
 def _panels(rights: Sequence[str], width: float, height: float) -> tuple[Figure, np.ndarray]:
@@ -169,7 +181,7 @@ def _panels(rights: Sequence[str], width: float, height: float) -> tuple[Figure,
 
 
 def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
-                     rights: Sequence[str] | None = None, lang: str = "en") -> bytes:
+                     rights: Sequence[str] | None = None, lang: str = "en", labels: Labels | None = None) -> bytes:
     """Caterpillar plot: per territory, direct and small-area estimates with their CIs.
 
     Territories are ordered by their small-area estimate; the direct estimate
@@ -200,7 +212,7 @@ def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
                 ax.vlines(x, d["ci_low"], d["ci_high"], color=DIRECT, lw=0.5, alpha=0.5)
             ax.plot(x, s["direct"], "o", color=DIRECT, ms=2.0, label=t["direct"])
             ax.plot(x, s["eblup"], "-", color=MODEL, lw=1.5, label=t["eblup"])
-            ax.set(title=right.upper(), ylim=(0, 1), xlabel=t["ordered"], ylabel=t["takeup"])
+            ax.set(title=_right(right, labels, lang), ylim=(0, 1), xlabel=t["ordered"], ylabel=t["takeup"])
             _ticks(ax, lang)
             _ticks(ax, lang, "y")
             ax.legend(loc="upper left", frameon=False)
@@ -209,7 +221,8 @@ def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
         return png_bytes(fig)
 
 
-def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, lang: str = "en") -> bytes:
+def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, lang: str = "en",
+                   labels: Labels | None = None) -> bytes:
     """Shrinkage: small-area estimate against the direct estimate, coloured by the weight gamma.
 
     Points near the diagonal keep their direct estimate (gamma near 1, large
@@ -225,7 +238,7 @@ def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, la
             s = sae[(sae["right"] == right) & sae["direct"].notna()]
             ax.plot([0, 1], [0, 1], color="black", lw=0.7)
             sc = ax.scatter(s["direct"], s["eblup"], c=s["gamma"], cmap="viridis", vmin=0, vmax=1, s=6)
-            ax.set(title=right.upper(), xlim=(0, 1), ylim=(0, 1), xlabel=t["direct_estimate"],
+            ax.set(title=_right(right, labels, lang), xlim=(0, 1), ylim=(0, 1), xlabel=t["direct_estimate"],
                    ylabel=t["sae_estimate"], aspect="equal")
             _ticks(ax, lang)
             _ticks(ax, lang, "y")

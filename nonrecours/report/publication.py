@@ -3,7 +3,10 @@
 :func:`publication_workbook` turns the result tables of a study into the
 workbook a statistical office sends out: readable headers in French or
 English, rates as percentages and counts with thousands separators (Excel
-number formats, which a French Excel shows as ``61,7 %`` and ``12 345``), the
+number formats, which a French Excel shows as ``61,7 %`` and ``12 345``; the
+kind of each column is :func:`nonrecours.report.format.column_kind`, the same
+as in the report, and the text of the notes sheet is formatted by
+:mod:`nonrecours.report.format`), the
 estimate of a suppressed cell left empty with the mark ‡ (statistical
 confidentiality), unreliable estimates marked †, and a notes sheet that
 explains the marks, the thresholds, the method and the source. The workbook
@@ -21,7 +24,10 @@ from typing import Any
 import pandas as pd
 
 from ..io import normalise_zip
+from . import format as fmt
 from . import i18n
+from .labels import Labels, from_provenance
+from .section_analysis import model_notes
 
 __all__ = ["publication_workbook", "TEXT", "SHEETS", "PERCENT", "COUNT"]
 
@@ -36,25 +42,9 @@ SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
           "analysis_model_tests", "comparison_summary", "admin_rates", "admin_departements", "admin_comparison",
           "linkage_quality", "admin_accuracy")
 
-_RATE_COLUMNS = ("estimate", "ci_low", "ci_high", "cv", "gap", "direct", "eblup", "synthetic", "truth", "rate",
-                 "rate_adjusted", "sample_estimate", "sample_ci_low", "sample_ci_high", "admin_rate",
-                 "admin_rate_adjusted", "admin_ci_low", "admin_ci_high", "estimate_a", "estimate_b", "coverage",
-                 "share_number", "est_precision", "est_recall", "true_precision", "true_recall")
-_COUNT_COLUMNS = ("n", "N_h", "n_h", "n_eligible", "n_takers", "n_non_takers", "sample_n", "admin_n_eligible",
-                  "n_left", "links_number", "links_probabilistic", "true_links", "cells")
-_DECIMAL_COLUMNS = ("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value", "p_adjusted", "bias", "mae",
-                    "relative_rmse", "mean_ci_width", "difference", "moved", "mae_observed", "mae_adjusted",
-                    "mean_error_observed", "mean_error_adjusted", "takers_adjusted", "expected_false_links",
-                    "expected_missed_links", "odds_ratio", "or_low", "or_high", "t", "statistic", "F", "value",
-                    "ndf", "ddf", "df", "threshold")
-#: Columns whose meaning differs in one table: weighted counts of takers and non-takers, model coefficients
-#: (log odds ratios), differences of rates.
-_SHEET_FORMATS = {
-    "analysis_nontakers": {"estimate": COUNT, "se": COUNT, "ci_low": COUNT, "ci_high": COUNT},
-    "analysis_model": {"estimate": DECIMAL, "ci_low": DECIMAL, "ci_high": DECIMAL},
-    "admin_comparison": {"difference": PERCENT},
-    "comparison_summary": {"bias": PERCENT, "rmse": PERCENT, "mae": PERCENT, "mean_ci_width": PERCENT},
-}
+#: Excel number format of each kind of column (:func:`~nonrecours.report.format.column_kind`): a change or a
+#: quantity in percentage points is a difference of rates, shown in percent.
+_EXCEL_FORMATS = {"rate": PERCENT, "change": PERCENT, "points": PERCENT, "count": COUNT, "decimal": DECIMAL}
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -72,7 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
         "definition": "Take-up rate: share of the eligible recipients who take up the right (takers / eligible). "
                       "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
                       "percent.",
-        "level": "Confidence intervals at the {level} level ({ci} method).",
+        "level": "Confidence intervals at the {level} level; method: {ci}.",
         "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents; "
                       "the estimate is not published.",
         "unreliable": "† unreliable: fewer than {reliable_n} eligible respondents or a coefficient of variation "
@@ -101,7 +91,7 @@ TEXT: dict[str, dict[str, str]] = {
         "definition": "Taux de recours : part des allocataires éligibles qui recourent au droit (bénéficiaires / "
                       "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
                       "intervalles de confiance sont exprimés en pourcentage.",
-        "level": "Intervalles de confiance au niveau de {level} (méthode {ci}).",
+        "level": "Intervalles de confiance au niveau de {level} ; méthode : {ci}.",
         "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas "
                       "diffusée.",
         "unreliable": "† estimation fragile : moins de {reliable_n} répondants éligibles ou coefficient de "
@@ -123,27 +113,81 @@ _FLAGS = {"unreliable": "†", "suppressed": "‡"}
 SHEET_LABELS: dict[str, dict[str, dict[str, str]]] = {
     "en": {"analysis_nontakers": {"estimate": "weighted count"},
            "analysis_model": {"estimate": "coefficient (log odds ratio)"},
-           "comparison_summary": {"n": "territories"}},
+           "comparison_summary": {"n": "number of territories"}},
     "fr": {"analysis_nontakers": {"estimate": "effectif pondéré"},
            "analysis_model": {"estimate": "coefficient (log du rapport de cotes)"},
-           "comparison_summary": {"n": "territoires"}},
+           "comparison_summary": {"n": "nombre de territoires"}},
 }
 
 
-def _right(value: str, lang: str) -> str:
-    """A right as the report writes it (CMUC, ACS...); ``cmuc:takers`` as 'CMUC : takers' in ``lang``."""
+def _right(value: str, lang: str, lab: Labels) -> str:
+    """A right as the report writes it (CMU-C, ACS...); ``cmuc:takers`` as 'CMU-C : takers' in ``lang``."""
     right, _, part = value.partition(":")
+    if right == "all":  # the comparison's rows over every right
+        return i18n.TEXT[lang]["all"]
     if not part:
-        return right.upper()
+        return lab.right(right)
     sep = " : " if lang == "fr" else ": "
-    return right.upper() + sep + i18n.label(f"n_{part}", lang)
+    return lab.right(right) + sep + i18n.label(f"n_{part}", lang)
 
 
-def _sheet_frame(df: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The table as published: flags translated, a mark column, suppressed estimates emptied."""
-    out = df.copy()
-    if "right" in out.columns:  # CMUC, ACS...: as in the report
-        out["right"] = [_right(str(v), lang) for v in out["right"]]
+#: Values of the workbook's text columns, per language (codes of the result tables in words).
+VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "en": {"estimator": {"direct": "direct", "eblup": "small-area"},
+           "subset": {"sampled": "sampled", "unsampled": "not sampled", "all": "all"},
+           "in_sample": {"True": "yes", "False": "no"},
+           "ci_method": {"auto": "auto (Wilson for small domains and rates of 0 or 1, logit elsewhere)",
+                         "wald": "Wald", "logit": "logit", "asin": "arcsine", "beta": "beta (Korn–Graubard)",
+                         "likelihood": "likelihood (Rao–Scott)", "xlogit": "logit of the mean", "wilson": "Wilson"}},
+    "fr": {"estimator": {"direct": "directe", "eblup": "petits domaines"},
+           "subset": {"sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "ensemble"},
+           "in_sample": {"True": "oui", "False": "non"},
+           "ci_method": {"auto": "automatique (Wilson pour les petits domaines et les taux de 0 ou 1, logit sinon)",
+                         "wald": "Wald", "logit": "logit", "asin": "arcsinus", "beta": "bêta (Korn–Graubard)",
+                         "likelihood": "vraisemblance (Rao–Scott)", "xlogit": "logit de la moyenne",
+                         "wilson": "Wilson"}},
+}
+
+
+def _words(out: pd.DataFrame, lang: str, lab: Labels, variables: list[str]) -> pd.DataFrame:
+    """The codes of a table in words: levels of the labelled columns (is_qpv 0/1...), groups and their levels,
+    statistics, model terms, the comparison's estimators and subsets, yes/no."""
+    def cells(col: str, name: Any) -> list:
+        return [v if fmt.is_missing(v) else name(v) for v in out[col]]
+
+    for c in [c for c in out.columns if lab.known_levels(c)]:  # is_qpv, household... as columns
+        out[c] = cells(c, lambda v, c=c: lab.level(c, v))
+    if "group" in out.columns:  # analysis tables: the level (and a gap's two levels) of the row's group
+        groups = out["group"].astype(str).tolist()
+        for c in ("level", "domain_a", "domain_b"):
+            if c in out.columns:
+                out[c] = [v if fmt.is_missing(v) else lab.level(g, v) for g, v in zip(groups, out[c])]
+        out["group"] = cells("group", lab.variable)
+    for c in ("domain_a", "domain_b"):  # the QPV gap: levels of is_qpv
+        if c in out.columns and "group" not in out.columns:
+            out[c] = cells(c, lambda v: lab.level("is_qpv", v))
+    if "statistic" in out.columns:
+        out["statistic"] = cells("statistic", lab.statistic)
+    if "col" in out.columns and "row" in out.columns:  # association tests: right x group
+        out["row"] = cells("row", lab.right)
+        out["col"] = cells("col", lab.variable)
+    if "term" in out.columns and "F" in out.columns:  # term tests: variables (benefit, is_qpv:benefit)
+        out["term"] = cells("term", lambda t: " × ".join(lab.variable(v) for v in str(t).split(":")))
+    elif "term" in out.columns:  # coefficients: a level of a variable (benefitASPA)
+        out["term"] = cells("term", lambda t: t if t == "(Intercept)" else lab.term(t, variables))
+    for c, words in VALUES[lang].items():
+        if c in out.columns:
+            out[c] = cells(c, lambda v, w=words: w.get(str(v), str(v)))
+    return out
+
+
+def _sheet_frame(df: pd.DataFrame, lang: str, lab: Labels | None = None,
+                 variables: list[str] | None = None) -> pd.DataFrame:
+    """The table as published: codes in words, flags translated, a mark column, suppressed estimates emptied."""
+    lab = lab or from_provenance(None, lang)
+    out = _words(df.copy(), lang, lab, variables or [])
+    if "right" in out.columns:  # CMU-C, ACS...: as in the report
+        out["right"] = [_right(str(v), lang, lab) for v in out["right"]]
     if "status" in out.columns:  # administrative tables: published / suppressed (already emptied)
         status = out["status"].astype(str)
         out.insert(out.columns.get_loc("status"), "mark", status.map({"suppressed": _FLAGS["suppressed"]}).fillna(""))
@@ -184,6 +228,10 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
 
     i18n.check_lang(lang)
     t = TEXT[lang]
+    lab = from_provenance(provenance, lang)
+    tests = tables.get("analysis_model_tests")
+    variables = [] if tests is None else list(dict.fromkeys(
+        v for term in tests["term"].astype(str) for v in term.split(":")))
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     bold = Font(bold=True)
@@ -191,7 +239,7 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
     for name in SHEETS:
         if name not in tables:
             continue
-        df = _sheet_frame(tables[name], lang)
+        df = _sheet_frame(tables[name], lang, lab, variables)
         ws = wb.create_sheet(t[name][:31])
         written.append(name)
         own = SHEET_LABELS[lang].get(name, {})
@@ -202,30 +250,30 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
         for row in df.itertuples(index=False):
             ws.append([_value(v) for v in row])
         for j, col in enumerate(df.columns, start=1):
-            fmt = _SHEET_FORMATS.get(name, {}).get(col) or (
-                PERCENT if col in _RATE_COLUMNS else COUNT if col in _COUNT_COLUMNS
-                else DECIMAL if col in _DECIMAL_COLUMNS else None)
+            number_format = _EXCEL_FORMATS.get(fmt.column_kind(col, name) or "")
             letter = openpyxl.utils.get_column_letter(j)
             ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
-            if fmt is not None:
+            if number_format is not None:
                 for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                    cell.number_format = fmt
+                    cell.number_format = number_format
         ws.freeze_panes = "A2"
     ws = wb.create_sheet(t["notes"])
     s = provenance.get("settings", {})
     th = s.get("thresholds", {})
     title = provenance.get("title") or ""
+    ci_used = str(provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))
     lines = [t["title"].format(title=title), "", t["definition"],
-             t["level"].format(level=i18n.pct(s.get("level", 0.95), 0, lang),
-                               ci=provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))]
+             t["level"].format(level=fmt.pct(s.get("level", 0.95), lang, 0),
+                               ci=VALUES[lang]["ci_method"].get(ci_used, ci_used))]
     if th:
-        lines += [t["suppressed"].format(min_n=i18n.num(th.get("min_n"), lang=lang)),
-                  t["unreliable"].format(reliable_n=i18n.num(th.get("reliable_n"), lang=lang),
-                                         max_cv=i18n.pct(th.get("max_cv"), 0, lang))]
+        lines += [t["suppressed"].format(min_n=fmt.count(th.get("min_n"), lang)),
+                  t["unreliable"].format(reliable_n=fmt.count(th.get("reliable_n"), lang),
+                                         max_cv=fmt.pct(th.get("max_cv"), lang, 0))]
     if "gap_qpv" in written:
         lines.append(t["note_gap"])
     if "sae" in written:
         lines.append(t["note_sae"])
+    lines += model_notes(tables, lang, labels=lab)  # the rights whose model could not be fitted, and why
     lines += ["", t["source"].format(study=provenance.get("study_file", {}).get("path", ""),
                                      version=provenance.get("versions", {}).get("nonrecours", "")), "",
               f"{t['sheet']} — {t['content']}"]

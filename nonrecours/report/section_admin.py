@@ -3,22 +3,20 @@
 ``render(tables, lang)`` returns the section ``<section id="admin">`` from the
 result tables ``admin_comparison``, ``linkage_quality`` and (simulated
 sources) ``admin_accuracy``; it computes no statistic. Every string exists in
-English and French (:data:`TEXT`); French numbers use a decimal comma and a
-narrow no-break space (U+202F) before ``%`` and between thousands.
+English and French (:data:`TEXT`); numbers are formatted by
+:mod:`nonrecours.report.format`.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
-from typing import Any
 
 import pandas as pd
 
-__all__ = ["render", "TEXT"]
+from .format import DASH, ci, count, is_missing, pct, pts
 
-NNBSP = "\u202f"
+__all__ = ["render", "TEXT"]
 
 TEXT: dict[str, dict[str, Any]] = {
     "en": {
@@ -67,43 +65,6 @@ TEXT: dict[str, dict[str, Any]] = {
 _RIGHTS = {"cmuc": "CMU-C", "acs": "ACS", "tpn": "TPN", "tss": "TSS"}
 
 
-def _missing(v: Any) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _fmt(v: float, digits: int, lang: str) -> str:
-    s = f"{v:,.{digits}f}"
-    if lang == "fr":
-        s = s.replace(",", NNBSP).replace(".", ",")
-    return s
-
-
-def _pct(v: Any, lang: str, digits: int = 1) -> str:
-    return "–" if _missing(v) else f"{_fmt(100 * float(v), digits, lang)}{NNBSP if lang == 'fr' else ' '}%"
-
-
-def _pts(v: Any, lang: str) -> str:
-    if _missing(v):
-        return "–"
-    x = 100 * float(v)
-    sign = "+" if x > 0 else ("−" if x < 0 else "")
-    return f"{sign}{_fmt(abs(x), 1, lang)} pts" if lang == "en" else f"{sign}{_fmt(abs(x), 1, lang)} pt"
-
-
-def _int(v: Any, lang: str) -> str:
-    return "–" if _missing(v) or (isinstance(v, float) and math.isnan(v)) else _fmt(float(v), 0, lang)
-
-
-def _ci(lo: Any, hi: Any, lang: str) -> str:
-    if _missing(lo) or _missing(hi):
-        return "–"
-    sep = " ; " if lang == "fr" else ", "
-    return f"[{_fmt(100 * float(lo), 1, lang)}{sep}{_fmt(100 * float(hi), 1, lang)}]"
-
-
 def _table(head: list[str], rows: list[list[str]]) -> str:
     h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
     b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -129,26 +90,26 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
     rows = []
     for _, r in comparison.iterrows():  # display rows: rights x 2 areas
         rows.append([_RIGHTS.get(str(r["right"]), str(r["right"])), t["qpv"] if r["is_qpv"] == 1 else t["rest"],
-                     _pct(r["sample_estimate"], lang), _ci(r["sample_ci_low"], r["sample_ci_high"], lang),
-                     _int(r["sample_n"], lang), _pct(r["admin_rate_adjusted"], lang),
-                     _ci(r["admin_ci_low"], r["admin_ci_high"], lang), _pct(r["admin_rate"], lang),
-                     _int(r["admin_n_eligible"], lang), _pts(r["difference"], lang)])
+                     pct(r["sample_estimate"], lang), ci(r["sample_ci_low"], r["sample_ci_high"], lang),
+                     count(r["sample_n"], lang), pct(r["admin_rate_adjusted"], lang),
+                     ci(r["admin_ci_low"], r["admin_ci_high"], lang), pct(r["admin_rate"], lang),
+                     count(r["admin_n_eligible"], lang), pts(r["difference"], lang)])
     out = [head, f"<p>{html.escape(t['intro'])}</p>",
            _table([t["right"], t["area"], t["sample"], t["sample_ci"], t["n"], t["admin"], t["admin_ci"],
                    t["observed"], t["eligible"], t["difference"]], rows)]
     if quality is not None and len(quality):
         qrows = []
         for _, q in quality.iterrows():
-            true = (f"{_pct(q['true_precision'], lang, 2)} / {_pct(q['true_recall'], lang, 2)}"
-                    if "true_precision" in q and not _missing(q["true_precision"]) else "–")
-            qrows.append([t["sources"].get(str(q["source"]), str(q["source"])), _int(q["links_number"], lang),
-                          _int(q["links_probabilistic"], lang),
-                          f"{_pct(q['est_precision'], lang, 2)} / {_pct(q['est_recall'], lang, 2)}", true])
+            true = (f"{pct(q['true_precision'], lang, 2)} / {pct(q['true_recall'], lang, 2)}"
+                    if "true_precision" in q and not is_missing(q["true_precision"]) else DASH)
+            qrows.append([t["sources"].get(str(q["source"]), str(q["source"])), count(q["links_number"], lang),
+                          count(q["links_probabilistic"], lang),
+                          f"{pct(q['est_precision'], lang, 2)} / {pct(q['est_recall'], lang, 2)}", true])
         out.append(f"<h3>{html.escape(t['quality_title'])}</h3>"
                    + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows))
     if accuracy is not None and len(accuracy):
         a = accuracy.iloc[0]
-        out.append("<p>" + html.escape(t["accuracy"].format(cells=_int(a["cells"], lang),
-                                                            obs=_pts(a["mae_observed"], lang),
-                                                            adj=_pts(a["mae_adjusted"], lang))) + "</p>")
+        out.append("<p>" + html.escape(t["accuracy"].format(cells=count(a["cells"], lang),
+                                                            obs=pts(a["mae_observed"], lang, signed=False),
+                                                            adj=pts(a["mae_adjusted"], lang, signed=False))) + "</p>")
     return "".join(out) + "</section>"

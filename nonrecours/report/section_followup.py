@@ -3,24 +3,22 @@
 :func:`render` takes the follow-up tables a study wrote (``follow_up_yearly``,
 ``follow_up_changes``, ``follow_up_trend``, ``follow_up_did``,
 ``follow_up_territories``) and returns an HTML fragment in English or French
-(``TEXT``); numbers are taken from the tables as they are. French numbers use
-a decimal comma and a narrow no-break space (U+202F) before ``%`` and as the
-thousands separator (« 61,7 % »).
+(``TEXT``); numbers are taken from the tables as they are and formatted by
+:mod:`nonrecours.report.format` (« 61,7 % », « −5,0 pts »).
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["render", "series_plot", "TEXT", "fmt_pct", "fmt_pts", "fmt_num"]
+from .format import ci, pct, pts, pvalue
 
-NNBSP = "\u202f"
+__all__ = ["render", "series_plot", "TEXT"]
 
 TEXT = {
     "en": {
@@ -44,9 +42,9 @@ TEXT = {
         "territories_caption": "Largest changes between the last two years among territories with enough eligible "
                                "respondents in both; wide intervals are common at this level.",
         "h_right": "Right", "h_domain": "Domain", "h_years": "Years", "h_from": "From", "h_to": "To",
-        "h_change": "Change (pts)", "h_ci": "CI (pts)", "h_se": "SE (pts)", "h_se_ind": "SE if independent (pts)",
-        "h_p": "p-value", "h_gap1": "Gap, first (pts)", "h_gap2": "Gap, second (pts)", "h_did": "Net change (pts)",
-        "h_slope": "Slope (pts/year)", "h_lof": "Lack of fit p", "h_territory": "Territory",
+        "h_change": "Change", "h_ci": "CI (pts)", "h_se": "SE", "h_se_ind": "SE if independent",
+        "h_p": "p-value", "h_gap1": "Gap, first", "h_gap2": "Gap, second", "h_did": "Net change",
+        "h_slope": "Slope per year", "h_lof": "Lack of fit p", "h_territory": "Territory",
         "none": "No follow-up tables: this run has no earlier runs.",
     },
     "fr": {
@@ -71,9 +69,9 @@ TEXT = {
         "territories_caption": "Plus fortes évolutions entre les deux dernières années parmi les territoires ayant "
                                "assez de répondants éligibles les deux années ; à ce niveau les intervalles sont larges.",
         "h_right": "Droit", "h_domain": "Domaine", "h_years": "Années", "h_from": "De", "h_to": "À",
-        "h_change": "Évolution (pts)", "h_ci": "IC (pts)", "h_se": "ET (pts)", "h_se_ind": "ET si indépendants (pts)",
-        "h_p": "p-valeur", "h_gap1": "Écart, début (pts)", "h_gap2": "Écart, fin (pts)",
-        "h_did": "Évolution nette (pts)", "h_slope": "Pente (pts/an)", "h_lof": "Défaut d'ajustement p",
+        "h_change": "Évolution", "h_ci": "IC (pts)", "h_se": "ET", "h_se_ind": "ET si indépendants",
+        "h_p": "p-valeur", "h_gap1": "Écart, début", "h_gap2": "Écart, fin",
+        "h_did": "Évolution nette", "h_slope": "Pente par an", "h_lof": "Défaut d'ajustement p",
         "h_territory": "Territoire",
         "none": "Pas de tableau de suivi : cette exécution n'a pas d'exécution antérieure.",
     },
@@ -81,66 +79,6 @@ TEXT = {
 
 SCHEMES = {"en": {"panel": "in a panel", "rotating": "rotating", "independent": "independent"},
            "fr": {"panel": "en panel", "rotating": "rotatifs", "independent": "indépendants"}}
-
-
-def _missing(v: Any) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_num(value: Any, digits: int = 1, lang: str = "en", signed: bool = False) -> str:
-    """A number with ``digits`` decimals: ``1 234.5`` / ``1 234,5`` (French: comma, U+202F thousands).
-
-    Examples
-    --------
-    >>> fmt_num(1234.56, 1, "fr")
-    '1\\u202f234,6'
-    """
-    if _missing(value):
-        return "–"
-    v = float(value)
-    if math.isinf(v):
-        return "∞"
-    text = f"{v:+,.{digits}f}" if signed else f"{v:,.{digits}f}"
-    if lang == "fr":
-        return text.replace(",", NNBSP).replace(".", ",")
-    return text.replace(",", " ")
-
-
-def fmt_pct(value: Any, lang: str = "en", digits: int = 1) -> str:
-    """A proportion as a percentage: ``61.7 %`` / ``61,7 %`` (U+202F before % in French).
-
-    Examples
-    --------
-    >>> fmt_pct(0.617, "fr")
-    '61,7\\u202f%'
-    """
-    if _missing(value):
-        return "–"
-    return fmt_num(100 * float(value), digits, lang) + (NNBSP if lang == "fr" else " ") + "%"
-
-
-def fmt_pts(value: Any, lang: str = "en", digits: int = 1, signed: bool = True) -> str:
-    """A difference of proportions in percentage points, signed."""
-    return "–" if _missing(value) else fmt_num(100 * float(value), digits, lang, signed=signed)
-
-
-def _ci(low: Any, high: Any, lang: str) -> str:
-    if _missing(low) or _missing(high):
-        return "–"
-    sep = " ; " if lang == "fr" else ", "
-    return f"[{fmt_pts(low, lang)}{sep}{fmt_pts(high, lang)}]"
-
-
-def _p(value: Any, lang: str) -> str:
-    if _missing(value):
-        return "–"
-    v = float(value)
-    if v < 0.001:
-        return "< 0,001" if lang == "fr" else "< 0.001"
-    return fmt_num(v, 3, lang)
 
 
 def _table(rows: list[list[str]], header: list[str], caption: str, numeric_from: int = 2) -> str:
@@ -163,7 +101,7 @@ def series_plot(yearly: pd.DataFrame, right: str, by: str | None, lang: str) -> 
     """Yearly estimates of one right with their intervals, one line per domain (QPV vs rest)."""
     from matplotlib.figure import Figure
 
-    from .plots import QPV_COLOURS, png_bytes
+    from .plots import QPV_COLOURS, _ticks, png_bytes
 
     t = TEXT[lang]
     fig = Figure(figsize=(4.2, 2.8))
@@ -179,6 +117,7 @@ def series_plot(yearly: pd.DataFrame, right: str, by: str | None, lang: str) -> 
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label, color=colour)
     ax.set_xticks(sorted(d["year"].unique()))
     ax.set_ylabel("%")
+    _ticks(ax, lang, "y")  # decimal commas in French
     ax.set_title(t["plot_title"].format(right=right.upper()))
     if by is not None:
         ax.legend(frameon=False, fontsize=8)
@@ -221,34 +160,34 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, scheme: str 
         out.append(img(series_plot(yearly, str(right), by, lang), t["plot_title"].format(right=right)))
     if len(changes):
         rows = [[str(r["right"]), _domain_label(r[by], by, t) if by else t["all"], f"{r['year_from']}–{r['year_to']}",
-                 fmt_pct(r["estimate_from"], lang), fmt_pct(r["estimate_to"], lang), fmt_pts(r["change"], lang),
-                 _ci(r["ci_low"], r["ci_high"], lang), fmt_pts(r["se"], lang, 2, False),
-                 fmt_pts(r["se_independent"], lang, 2, False), _p(r["p_value"], lang)]
+                 pct(r["estimate_from"], lang), pct(r["estimate_to"], lang), pts(r["change"], lang),
+                 ci(r["ci_low"], r["ci_high"], lang, kind="change"), pts(r["se"], lang, 2, signed=False),
+                 pts(r["se_independent"], lang, 2, signed=False), pvalue(r["p_value"], lang)]
                 for _, r in changes.iterrows()]
         out += [f'<h3>{html.escape(t["changes"])}</h3>',
                 _table(rows, [t["h_right"], t["h_domain"], t["h_years"], t["h_from"], t["h_to"], t["h_change"],
                               t["h_ci"], t["h_se"], t["h_se_ind"], t["h_p"]], t["changes_caption"], numeric_from=3)]
     did = tables.get("follow_up_did")
     if did is not None and len(did):
-        rows = [[str(r["right"]), f"{r['year_from']}–{r['year_to']}", fmt_pts(r["gap_1"], lang),
-                 fmt_pts(r["gap_2"], lang), fmt_pts(r["did"], lang), _ci(r["ci_low"], r["ci_high"], lang),
-                 _p(r["p_value"], lang)] for _, r in did.iterrows()]
+        rows = [[str(r["right"]), f"{r['year_from']}–{r['year_to']}", pts(r["gap_1"], lang),
+                 pts(r["gap_2"], lang), pts(r["did"], lang), ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+                 pvalue(r["p_value"], lang)] for _, r in did.iterrows()]
         out += [f'<h3>{html.escape(t["did"])}</h3>',
                 _table(rows, [t["h_right"], t["h_years"], t["h_gap1"], t["h_gap2"], t["h_did"], t["h_ci"], t["h_p"]],
                        t["did_caption"])]
     trend = tables.get("follow_up_trend")
     if trend is not None and len(trend):
         rows = [[str(r["right"]), _domain_label(r[by], by, t) if by else t["all"], str(r["years"]),
-                 fmt_pts(r["slope"], lang, 2), _ci(r["ci_low"], r["ci_high"], lang), _p(r["p_value"], lang),
-                 _p(r["lack_of_fit_p"], lang)] for _, r in trend.iterrows()]
+                 pts(r["slope"], lang, 2), ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+                 pvalue(r["p_value"], lang), pvalue(r["lack_of_fit_p"], lang)] for _, r in trend.iterrows()]
         out += [f'<h3>{html.escape(t["trend"])}</h3>',
                 _table(rows, [t["h_right"], t["h_domain"], t["h_years"], t["h_slope"], t["h_ci"], t["h_p"], t["h_lof"]],
                        t["trend_caption"], numeric_from=3)]
     terr = tables.get("follow_up_territories")
     if terr is not None and len(terr):
         tcol = terr.columns[0]  # the territory column comes first
-        rows = [[str(r[tcol]), str(r["right"]), f"{r['year_from']}–{r['year_to']}", fmt_pct(r["estimate_1"], lang),
-                 fmt_pct(r["estimate_2"], lang), fmt_pts(r["change"], lang), _ci(r["ci_low"], r["ci_high"], lang)]
+        rows = [[str(r[tcol]), str(r["right"]), f"{r['year_from']}–{r['year_to']}", pct(r["estimate_1"], lang),
+                 pct(r["estimate_2"], lang), pts(r["change"], lang), ci(r["ci_low"], r["ci_high"], lang, kind="change")]
                 for _, r in terr.iterrows()]
         out += [f'<h3>{html.escape(t["territories"])}</h3>',
                 _table(rows, [t["h_territory"], t["h_right"], t["h_years"], t["h_from"], t["h_to"], t["h_change"],

@@ -5,16 +5,16 @@ hand (``comparison_summary`` of a dry run: :attr:`~nonrecours.territorial.compar
 and, optionally, the summary of a Monte Carlo validation
 (:meth:`~nonrecours.validation.ValidationResult.summary`, with its Monte Carlo
 errors) into an HTML fragment, in English or French. Display only: every number
-comes from those tables.
+comes from those tables, formatted by :mod:`nonrecours.report.format`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from ._format import esc, is_missing, table
+from ._format import esc, table
+from .format import count, pct, pts
+from .labels import labels as make_labels
 
 __all__ = ["render", "TEXT"]
 
@@ -26,7 +26,7 @@ TEXT = {
         "study": "This study",
         "validation": "Repeated samples (Monte Carlo validation)",
         "estimator": "estimator", "subset": "territories", "right": "right", "n": "territories (n)",
-        "bias": "bias (pts)", "rmse": "RMSE (pts)", "coverage": "coverage", "width": "mean CI width (pts)",
+        "bias": "bias", "rmse": "RMSE", "coverage": "coverage", "width": "mean CI width",
         "mcse": "± MC error", "replications": "replications",
         "sampled": "sampled", "unsampled": "unsampled", "all": "all",
         "direct": "direct", "eblup": "Fay–Herriot", "fay-herriot": "Fay–Herriot (REML)",
@@ -46,7 +46,7 @@ TEXT = {
         "study": "Cette étude",
         "validation": "Échantillons répétés (validation Monte-Carlo)",
         "estimator": "estimateur", "subset": "territoires", "right": "droit", "n": "territoires (n)",
-        "bias": "biais (pts)", "rmse": "REQM (pts)", "coverage": "couverture", "width": "largeur moyenne de l’IC (pts)",
+        "bias": "biais", "rmse": "REQM", "coverage": "couverture", "width": "largeur moyenne de l’IC",
         "mcse": "± erreur MC", "replications": "réplications",
         "sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "tous",
         "direct": "direct", "eblup": "Fay–Herriot", "fay-herriot": "Fay–Herriot (REML)",
@@ -59,22 +59,6 @@ TEXT = {
         "empty": "Pas de comparaison avec des taux vrais dans cette étude.",
     },
 }
-
-
-def _number(value: Any, digits: int, lang: str) -> str:
-    """A number with ``digits`` decimals: French with a decimal comma and U+202F between thousands."""
-    if is_missing(value):
-        return "–"
-    text = f"{float(value):,.{digits}f}"
-    if lang == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return text
-
-
-def _percent(value: Any, digits: int, lang: str) -> str:
-    if is_missing(value):
-        return "–"
-    return _number(100 * float(value), digits, lang) + ("\u202f%" if lang == "fr" else " %")
 
 
 def _label(text: dict, key: str) -> str:
@@ -116,9 +100,10 @@ def render(summary: pd.DataFrame | None, lang: str = "fr", *, validation: pd.Dat
     else:
         rows = []
         for r in summary.itertuples(index=False):
-            rows.append([_label(t, r.right), _label(t, r.estimator), _label(t, r.subset), _number(r.n, 0, lang),
-                         _number(100 * r.bias, 1, lang), _number(100 * r.rmse, 1, lang),
-                         _percent(r.coverage, 1, lang), _number(100 * r.mean_ci_width, 1, lang)])
+            right = _label(t, r.right) if str(r.right) in t else make_labels(lang).right(r.right)  # CMU-C; "all"
+            rows.append([right, _label(t, r.estimator), _label(t, r.subset), count(r.n, lang),
+                         pts(r.bias, lang), pts(r.rmse, lang, signed=False), pct(r.coverage, lang),
+                         pts(r.mean_ci_width, lang, signed=False)])
         parts.append(table(rows, [t["right"], t["estimator"], t["subset"], t["n"], t["bias"], t["rmse"],
                                   t["coverage"], t["width"]], numeric_from=3, caption=t["study"]))
     if validation is not None and len(validation):
@@ -126,10 +111,10 @@ def render(summary: pd.DataFrame | None, lang: str = "fr", *, validation: pd.Dat
         rows = []
         for r in v.itertuples(index=False):
             est, sub = _estimator(t, r.estimator)
-            rows.append([est, sub, str(r.ci), _number(r.estimands, 0, lang), _percent(r.coverage, 1, lang),
-                         _percent(2 * r.coverage_mcse, 1, lang), _number(100 * r.rmse, 1, lang),
-                         _number(100 * r.mean_width, 1, lang)])
+            rows.append([est, sub, str(r.ci), count(r.estimands, lang), pct(r.coverage, lang),
+                         pct(2 * r.coverage_mcse, lang), pts(r.rmse, lang, signed=False),
+                         pts(r.mean_width, lang, signed=False)])
         parts.append(table(rows, [t["estimator"], t["subset"], "CI", t["n"], t["coverage"], t["mcse"], t["rmse"],
                                   t["width"]], numeric_from=3, caption=t["validation"]))
-    parts.append(f"<p class=\"note\">{esc(t['note'].format(level=_percent(level, 0, lang)))}</p></section>")
+    parts.append(f"<p class=\"note\">{esc(t['note'].format(level=pct(level, lang, 0)))}</p></section>")
     return "".join(parts)

@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._format import esc, img, is_missing
-from .section_analysis import fmt_pct
+from ._format import esc, img
+from .format import DASH, ci, count, is_missing, pct, pts, sort_value
+from .labels import Labels
+from .labels import labels as make_labels
 
 __all__ = ["TEXT", "render", "territory_records"]
 
@@ -110,16 +112,9 @@ _MARK = {"unreliable": " †", "suppressed": " ‡"}
 def _text(lang: str) -> Mapping[str, str]:
     if lang not in TEXT:
         from ..errors import OptionError, message
-        raise OptionError(message("unknown report language", where="option lang", expected="fr or en",
+        raise OptionError(message("unknown report language", where="parameter lang", expected="fr or en",
                                   found=repr(lang)))
     return TEXT[lang]
-
-
-def _ci(low: Any, high: Any, lang: str) -> str:
-    if is_missing(low) or is_missing(high):
-        return "–"
-    a, b = f"{100 * float(low):.1f}", f"{100 * float(high):.1f}"
-    return f"[{a.replace('.', ',')} ; {b.replace('.', ',')}]" if lang == "fr" else f"[{a}, {b}]"
 
 
 def _wide(tables: Mapping[str, pd.DataFrame], rights: list[str]) -> pd.DataFrame:
@@ -148,9 +143,15 @@ def _wide(tables: Mapping[str, pd.DataFrame], rights: list[str]) -> pd.DataFrame
 
 
 def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: list[str],
-                      territories: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """The wide table (one row per territory) and the cards' records (JSON-ready, formatted for ``lang``)."""
+                      territories: pd.DataFrame | None = None,
+                      labels: Labels | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """The wide table (one row per territory) and the cards' records (JSON-ready, formatted for ``lang``).
+
+    The département and type of a territory come from ``territories`` (the territories file), else from the
+    administrative table; rights are named by ``labels`` (the defaults of ``lang`` unless given).
+    """
     tx = _text(lang)
+    lab = labels or make_labels(lang)
     long = _wide(tables, rights)
     info = pd.DataFrame({"territory": pd.unique(long["territory"])})
     if territories is not None and "territory" in territories.columns:
@@ -164,8 +165,8 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
         dep = long.dropna(subset=["departement"]).drop_duplicates("territory").set_index("territory")["departement"]
         known = info["departement"].astype(object)  # an all-missing float column, or text: one dtype to fill
         info["departement"] = known.where(known.notna(), info["territory"].map(dep).astype(object))
-    info["type"] = np.where(pd.to_numeric(info["is_qpv"], errors="coerce") == 1, tx["qpv"],
-                            np.where(info["is_qpv"].isna(), "–", tx["rest"]))
+    info["type"] = np.where(pd.to_numeric(info["is_qpv"], errors="coerce") == 1, lab.level("is_qpv", 1),
+                            np.where(info["is_qpv"].isna(), "–", lab.level("is_qpv", 0)))
     records = []
     by_t = {t: g for t, g in long.groupby("territory", sort=True)}
     for row in info.itertuples(index=False):  # one card per territory: formatting, not a statistic
@@ -182,22 +183,23 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
             st = getattr(r, "status", None)
             if isinstance(st, str) and st != "published":
                 flags.append(tx["flag_admin"])
-            rows.append([str(r.right).upper(), fmt_pct(getattr(r, "direct", np.nan), lang),
-                         _ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
-                         fmt_pct(getattr(r, "eblup", np.nan), lang),
-                         _ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
-                         fmt_pct(getattr(r, "admin", np.nan), lang), ", ".join(flags) or "–"])
+            rows.append([lab.right(r.right), pct(getattr(r, "direct", np.nan), lang),
+                         ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
+                         pct(getattr(r, "eblup", np.nan), lang),
+                         ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
+                         pct(getattr(r, "admin", np.nan), lang), ", ".join(flags) or DASH])
         dep = "–" if is_missing(row.departement) else str(row.departement)
         where = "" if dep == "–" and row.type == "–" else tx["card_where"].format(dep=dep, type=row.type)
         rec = {"code": row.territory, "where": where, "rows": rows}
         if not is_missing(row.name):
             rec["name"] = str(row.name)
         records.append(rec)
-    return long.merge(info, on="territory", how="left"), records
+    # one département column: the one of ``info`` (territories file, else the admin table's), not two merged
+    return long.drop(columns=["departement"], errors="ignore").merge(info, on="territory", how="left"), records
 
 
 def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], contours: Any,
-          territories: pd.DataFrame | None, max_cv: float) -> str:
+          territories: pd.DataFrame | None, max_cv: float, lab: Labels) -> str:
     tx = _text(lang)
     if contours is None:
         return f'<p class="missing">{esc(tx["no_contours"])}</p>'
@@ -219,18 +221,19 @@ def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], cont
             values = maps.map_values(table, kind, right, max_cv=max_cv)
             png = maps.choropleth(values, shapes, kind=kind, right=right, lang=lang, max_cv=max_cv)
             s = maps.map_summary(values)
-            ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=f"{100 * max_cv:.0f} %")
-            fmt = (lambda x: f"{100 * x:+.1f} pts") if kind == "change" else (lambda x: fmt_pct(x, lang))
-            alt = maps.TEXT[lang]["alt"].format(what=tx[f"what_{kind}"], right=right.upper(), where=tx["where"],
-                                                n=s["n"], lo=fmt(s["lo"]), hi=fmt(s["hi"]), u=s["u"],
-                                                ulabel=ulabel, s=s["s"])
-            out.append(f"<figure>{img(png, alt)}<figcaption>{esc(tx['caption_' + kind].format(right=right.upper()))}"
-                       f"</figcaption></figure>")
+            ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=pct(max_cv, lang, 0))
+            fmt = (lambda x: pts(x, lang)) if kind == "change" else (lambda x: pct(x, lang))
+            alt = maps.TEXT[lang]["alt"].format(what=tx[f"what_{kind}"], right=lab.right(right), where=tx["where"],
+                                                n=count(s["n"], lang), lo=fmt(s["lo"]), hi=fmt(s["hi"]),
+                                                u=count(s["u"], lang), ulabel=ulabel, s=count(s["s"], lang))
+            caption = tx["caption_" + kind].format(right=lab.right(right))
+            out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
     return "".join(out)
 
 
 def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list[str] | None = None,
-           contours: Any = None, territories: pd.DataFrame | None = None, max_cv: float = 0.3) -> str:
+           contours: Any = None, territories: pd.DataFrame | None = None, max_cv: float = 0.3,
+           labels: Labels | None = None) -> str:
     """The section's HTML fragment (without its ``<h2>``, which the report adds).
 
     Parameters
@@ -248,6 +251,8 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
         ``urban_area``, optional ``name``).
     max_cv : float
         Small-area estimates with a larger CV are hatched on the maps.
+    labels : Labels, optional
+        Names of the rights and of the territory types (:func:`nonrecours.report.labels.labels`).
 
     Examples
     --------
@@ -258,11 +263,12 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
     if rights is None:
         rights = [str(r) for r in pd.unique(pd.concat([t["right"] for t in tables.values() if "right" in t.columns]))] \
             if tables else []
-    long, records = territory_records(tables, lang, rights=rights, territories=territories)
+    lab = labels or make_labels(lang)
+    long, records = territory_records(tables, lang, rights=rights, territories=territories, labels=lab)
     if long.empty:
         return f'<p class="missing">{esc(tx["none"])}</p>'
     parts = [f"<h3>{esc(tx['maps'])}</h3><p>{esc(tx['intro'])}</p>",
-             _maps(tables, lang, rights, contours, territories, max_cv)]
+             _maps(tables, lang, rights, contours, territories, max_cv, lab)]
     example = records[0]["code"] if records else ""
     options = "".join(f'<option value="{esc(r["code"])}">' for r in records)
     parts.append(f'<div class="nr-finder"><h3 id="nr-finder-title">{esc(tx["finder"])}</h3>'
@@ -274,7 +280,7 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
     has = {c: c in long.columns for c in ("eblup", "direct", "admin")}
     head = [tx["territory"], tx["departement"], tx["type"]]
     for r in rights:
-        head += [f"{r.upper()} {tx[k]}" for k in ("sae", "direct", "admin") if has[{"sae": "eblup"}.get(k, k)]]
+        head += [f"{lab.right(r)} {tx[k]}" for k in ("sae", "direct", "admin") if has[{"sae": "eblup"}.get(k, k)]]
     wide_rows = []
     for t, g in long.groupby("territory", sort=True):
         g = g.set_index("right")
@@ -289,11 +295,11 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
                     continue
                 v = np.nan if rec is None else rec.get(col, np.nan)
                 mark = _MARK.get(str(rec.get("flag")), "") if (rec is not None and col == "direct") else ""
-                dv = "" if is_missing(v) else f"{float(v):.6f}"
-                cells.append(f'<td class="num" data-v="{dv}">{esc(fmt_pct(v, lang) + mark)}</td>')
+                cells.append(f'<td class="num" data-v="{sort_value(v)}">{esc(pct(v, lang) + mark)}</td>')
         wide_rows.append(f'<tr data-search="{esc(t)} {esc(first.get("departement", ""))}">{"".join(cells)}</tr>')
     ths = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
-    parts.append(f'<h3>{esc(tx["table"])}</h3><div class="nr-scroll"><table id="nr-territories" data-explore>'
+    parts.append(f'<h3>{esc(tx["table"])}</h3><div class="nr-scroll">'
+                 '<table id="nr-territories" class="wide" data-explore>'
                  f'<caption>{esc(tx["table_caption"])}</caption><thead><tr>{ths}</tr></thead>'
                  f'<tbody>{"".join(wide_rows)}</tbody></table></div>')
     data = {"territories": records, "caption": tx["card_caption"], "header": tx["card_header"].split("|")}

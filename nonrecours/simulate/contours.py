@@ -8,6 +8,10 @@ France; overseas départements are laid out in their own metric projection
 (UTM zones of the RGAF09, RGFG95, RGR92 and RGM04 frames). Contours are
 written as GeoJSON in WGS84 (RFC 7946), as the official QPV contours are
 distributed.
+
+This is the one generator of QPV contours: the organisms' sources
+(:func:`nonrecours.simulate.sources.simulate_sources`) place their addresses
+in them, and the demo's maps draw them (:func:`qpv_contours`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Layout", "layout_urban_areas", "draw_addresses", "contours_geojson", "OVERSEAS_CRS",
+__all__ = ["Layout", "layout_urban_areas", "draw_addresses", "contours_geojson", "qpv_contours", "OVERSEAS_CRS",
            "METRO_CRS", "WGS84"]
 
 METRO_CRS = "EPSG:2154"
@@ -196,3 +200,35 @@ def contours_geojson(layout: Layout) -> str:
                                                            "departement": layout.departement[i]},
                          "geometry": {"type": "Polygon", "coordinates": [ring]}})
     return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def qpv_contours(territories: pd.DataFrame, *, seed: int | np.random.Generator) -> str:
+    """The QPV contours (GeoJSON, WGS84) of a simulated ``territories`` table, without the sources.
+
+    The layout is the first draw of
+    :func:`~nonrecours.simulate.sources.simulate_sources`, so that with the same
+    ``seed`` these are the contours its ``qpv.geojson`` holds, the ones its
+    addresses were placed in: the demo maps what its administrative phase
+    assigns, with or without that phase.
+
+    Parameters
+    ----------
+    territories : DataFrame
+        ``territory``, ``urban_area``, ``departement``, ``is_qpv`` (pair order of
+        :func:`nonrecours.simulate.simulate_population`).
+    seed : int or numpy.random.Generator
+        The seed given to ``simulate_sources``.
+
+    Examples
+    --------
+    >>> import json
+    >>> from nonrecours.simulate import simulate_population
+    >>> pop = simulate_population(3, seed=1)
+    >>> feats = json.loads(qpv_contours(pop.territories, seed=2))["features"]
+    >>> len(feats), sorted(feats[0]["properties"])
+    (3, ['code_qp', 'departement'])
+    """
+    from .._checks import check_random_state
+
+    return contours_geojson(layout_urban_areas(territories, check_random_state(seed)))
+

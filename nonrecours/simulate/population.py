@@ -131,13 +131,13 @@ def check_outputs(directory: str | os.PathLike, format: TableFormat | str = "csv
     OutputError
         ``directory`` is a file, or one of the files exists and ``overwrite`` is false.
     """
-    check_option("--format", format, TableFormat)
+    check_option("format", format, TableFormat)
     d = Path(directory)
     paths = {name: d / f"{name}.{format}" for name in FILE_NAMES}
     if d.exists() and not d.is_dir():
-        raise OutputError(message("output folder is a file", where=f"--out {str(d)!r}", hint="choose a folder name"))
+        raise OutputError(message("output folder is a file", where=f"parameter directory {str(d)!r}", hint="choose a folder name"))
     if d.is_dir():  # the one rule of every command's outputs (a new folder has none yet)
-        check_output_files({f"--out ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=())
+        check_output_files({f"parameter directory ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=())
     return paths
 
 
@@ -233,7 +233,7 @@ def simulate_population(n_territories: int = 1500, *, seed: int | np.random.Gene
     """
     if isinstance(n_territories, bool) or not isinstance(n_territories, (int, np.integer)) or n_territories < 1:
         raise OptionError(message("the number of territories must be a positive integer",
-                                  where="--territories", expected="an integer >= 1", found=repr(n_territories)))
+                                  where="parameter n_territories", expected="an integer >= 1", found=repr(n_territories)))
     params = SimulationParams() if params is None else params
     rng = check_random_state(seed)
     n_territories = int(n_territories)

@@ -140,14 +140,14 @@ class Sources:
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing and not overwrite:
             raise OutputError(message("output files already exist", where=f"sources folder {str(d)!r}",
-                                      found=f"{len(existing)} files", hint="choose another folder or pass --overwrite"))
+                                      found=f"{len(existing)} files", hint="choose another folder or set parameter overwrite"))
         d.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             if format == "csv":
                 _write_csv(df, paths[name])
             else:
-                write_table(df, paths[name], option="--sources")
-        write_text(self.contours, paths["qpv"], option="--sources")
+                write_table(df, paths[name], option="sources folder")
+        write_text(self.contours, paths["qpv"], option="sources folder")
         return paths
 
 
@@ -162,9 +162,9 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
-        write_table(df, path, option="--sources")
+        write_table(df, path, option="sources folder")
         return
-    p = check_output(path, (), option="--sources")
+    p = check_output(path, (), option="sources folder")
     table = pa.Table.from_pandas(df, preserve_index=False)
 
     def write(tmp: str) -> None:
@@ -175,7 +175,7 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     try:
         _atomic(p, write)
     except pa.ArrowInvalid:  # a value with a comma, quote or line break
-        write_table(df, path, option="--sources")
+        write_table(df, path, option="sources folder")
 
 
 #: Coordinates moved with an address: column, axis of the displacement, scale (metres to degrees), decimals.
@@ -207,6 +207,181 @@ def _resources(rng: np.random.Generator, position: np.ndarray, ceiling: np.ndarr
     return q
 
 
+def _geography(pop, rng: np.random.Generator, params: SourceParams) -> tuple:
+    """Communes and QPV contours of the urban areas (:func:`.contours.layout_urban_areas`) and every recipient's
+    address in its territory (a share ``params.boundary_rate`` of QPV residents on the contour), with its WGS84
+    coordinates."""
+    r = pop.recipients
+    layout = geo_layout.layout_urban_areas(pop.territories, rng)
+    ua_pos = pd.Index(layout.urban_area)
+    terr_ua = pop.territories.set_index("territory")["urban_area"]
+    ua_index = ua_pos.get_indexer(terr_ua.reindex(r["territory"].astype(str)).to_numpy())
+    is_qpv = r["is_qpv"].to_numpy().astype(bool)
+    addr = geo_layout.draw_addresses(rng, layout, ua_index, is_qpv, params.boundary_rate)
+    lon, lat = geo_layout.to_wgs84(addr["x"], addr["y"], layout.crs[ua_index])
+    return layout, addr, lon, lat
+
+
+def _identities(rng: np.random.Generator, age: np.ndarray, communes: pd.DataFrame, addr: dict, lon: np.ndarray,
+                lat: np.ndarray, overseas: np.ndarray) -> dict:
+    """Every recipient's identity (:func:`.identity.draw_identities`) at its address: commune, Lambert-93
+    ``x``/``y`` in mainland France, WGS84 ``lon``/``lat`` overseas."""
+    ident = draw_identities(rng, age)
+    ident["commune"] = communes["commune"].to_numpy().astype("S")[addr["commune"]]
+    ident["x"] = np.where(overseas, np.nan, np.round(addr["x"], 2))
+    ident["y"] = np.where(overseas, np.nan, np.round(addr["y"], 2))
+    ident["lon"] = np.where(overseas, np.round(lon, 7), np.nan)
+    ident["lat"] = np.where(overseas, np.round(lat, 7), np.nan)
+    return ident
+
+
+@dataclass(frozen=True)
+class _Households:
+    """What the organisms know of each recipient's household: size, quarterly resources, tenure, housing aid and
+    energy contracts."""
+
+    adults: np.ndarray
+    kids: np.ndarray
+    size: np.ndarray
+    quarters: np.ndarray      # (n, 4)
+    tenure: np.ndarray
+    aid: np.ndarray
+    electricity: np.ndarray
+    gas: np.ndarray
+
+    def columns(self, m: np.ndarray) -> dict:
+        """The household columns of an organism's file, for the recipients ``m``."""
+        return {"household_size": self.size[m], "n_adults": self.adults[m], "n_children": self.kids[m],
+                **{f"resources_q{j + 1}": self.quarters[m, j] for j in range(4)},
+                "electricity_contract": self.electricity[m].astype(np.int8),
+                "gas_contract": self.gas[m].astype(np.int8), "housing": self.tenure[m],
+                "housing_benefit": self.aid[m].astype(np.int8)}
+
+
+def _households(rng: np.random.Generator, pop, rule, params: SourceParams, elig: dict,
+                overseas: np.ndarray) -> _Households:
+    """Draw the households: adults and children, quarterly resources placed by the recipient's eligibility
+    (CMU-C, ACS or above, :func:`_resources`) minus the forfait logement of a housing aid, and the electricity
+    and gas contracts (those of the health-eligible from their tariff eligibility)."""
+    from .params import SimulationParams
+
+    r = pop.recipients
+    n = len(r)
+    adults, kids = _household(rng, r["household"].cat.codes.to_numpy())
+    size = adults + kids
+    position = np.where(elig["cmuc"], 0, np.where(elig["acs"], 1, 2))
+    ceiling = rule.cmuc_ceiling(size, overseas)
+    res_missing = rng.random(n) < params.resources_missing_rate
+    quarters = _resources(rng, position, ceiling, res_missing)
+    ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
+    housing = r["housing"].cat.codes.to_numpy()
+    # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the
+    # resources (R. 861-5, R. 861-7 CSS): the file's quarters carry the placed amount minus the forfait
+    tenure = r["housing"].astype(str).to_numpy()
+    aid = rng.spawn(1)[0].random(n) < np.asarray(params.housing_benefit_rate)[housing]
+    forfait = rule.forfait_logement(size, tenure, aid.astype(int))
+    quarters = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
+    health_elig = elig["cmuc"] | elig["acs"]
+    electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
+    gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
+    return _Households(adults=adults, kids=kids, size=size, quarters=quarters, tenure=tenure, aid=aid,
+                       electricity=electricity, gas=gas)
+
+
+def _organism_files(rng: np.random.Generator, ident: dict, homes: _Households, benefit: np.ndarray,
+                    params: SourceParams) -> tuple[dict, dict, np.ndarray]:
+    """One recipients file per paying organism (by benefit; a share ``params.msa_share`` of the others paid by the
+    MSA), each with its own identifier errors; returns the files, their errors and every recipient's record id."""
+    n = len(benefit)
+    organism = np.select([benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share],
+                         ["pole_emploi", "cnav", "msa"], "caf")
+    tables: dict[str, pd.DataFrame] = {}
+    errors: dict[str, dict] = {}
+    left_id = np.empty(n, dtype="S11")
+    for org in ORGANISMS:  # four organisms
+        m = np.flatnonzero(organism == org)
+        copy, errs = apply_errors(rng, {k: v[m] for k, v in ident.items()}, params)
+        ids = fixed_ids(org.upper()[:3], len(m))
+        left_id[m] = ids
+        no_number = rng.random(len(m)) < params.number_missing_rate
+        uncertified = no_number & (rng.random(len(m)) < 0.5)
+        tables[org] = pd.DataFrame({
+            "rec_id": text_column(ids), "nir_hash": text_column(np.where(no_number & ~uncertified, b"", copy["nir"])),
+            "nir_certified": (~no_number).astype(np.int8),
+            **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
+            **{c: copy[c] for c in ("x", "y", "lon", "lat")}, "benefit": benefit[m], **homes.columns(m)})
+        errors[org] = errs
+    return tables, errors, left_id
+
+
+def _right_source(rng: np.random.Generator, name: str, ident: dict, took: dict, left_id: np.ndarray,
+                  params: SourceParams) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """One right source (``health``: CMU-C and ACS; ``tpn``, ``tss``: a supplier's social tariff): the recipients
+    who took the right plus other beneficiaries living among them, some moved, with identifier errors, in a shuffled
+    order; returns the file, its true links to the recipients' records and its errors."""
+    n = len(left_id)
+    if name == "health":
+        idx = np.flatnonzero(took["cmuc"] | took["acs"])
+        right = np.where(took["cmuc"][idx], "cmuc", "acs")
+        extra_ratio = params.health_extra_ratio
+    else:
+        idx = np.flatnonzero(took[name])
+        right = np.full(idx.size, name)
+        extra_ratio = params.supplier_extra_ratio
+    n_extra = int(round(extra_ratio * idx.size))
+    extra_age = rng.integers(0, 6, n_extra)
+    others = draw_identities(rng, extra_age)
+    pick = rng.integers(0, n, n_extra)  # other people live among the recipients' communes
+    jitter = rng.normal(0, 300, (n_extra, 2))
+    others["commune"] = ident["commune"][pick]
+    for c, j, scale, digits in _COORDINATES:
+        others[c] = np.round(ident[c][pick] + scale * jitter[:, j], digits)
+    base = {k: np.concatenate([ident[k][idx], others[k]]) for k in ident}
+    size_r = idx.size + n_extra
+    moved = rng.random(size_r) < params.move_rate
+    if moved.any():  # a new address, near a random recipient's, in that recipient's commune
+        src = rng.integers(0, n, int(moved.sum()))
+        step = rng.normal(0, 300, (int(moved.sum()), 2))
+        base["commune"][moved] = ident["commune"][src]
+        for c, j, scale, digits in _COORDINATES:
+            base[c][moved] = np.round(ident[c][src] + scale * step[:, j], digits)
+    copy, errs = apply_errors(rng, base, params, with_birth_date=(name == "health"))
+    errs["move"] = int(moved.sum())
+    order = rng.permutation(size_r)  # files are not in the recipients' order
+    ids = fixed_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], size_r)
+    rid = np.empty(size_r, dtype=ids.dtype)
+    rid[order] = ids
+    all_right = np.concatenate([right, rng.choice(["cmuc", "acs"], n_extra) if name == "health"
+                                else np.full(n_extra, name)])
+    if name == "health":
+        no_number = rng.random(size_r) < params.number_missing_rate
+        start = np.datetime64(f"{params.year}-01-01") + rng.integers(0, 365, size_r).astype("timedelta64[D]")
+        cols = {"rec_id": rid, "nir_hash": np.where(no_number, b"", copy["nir"]),
+                "nir_certified": (~no_number).astype(np.int8),
+                **{c: copy[c] for c in ("surname", "first_name", "birth_date", "sex", "commune")},
+                "right": all_right, "start_date": _date_text(start),
+                "end_date": _date_text(start + np.timedelta64(364, "D"))}
+    else:
+        cols = {"rec_id": rid, **{c: copy[c] for c in ("surname", "first_name", "commune", "x", "y", "lon", "lat")}}
+    # rows in the order of their record ids (row order[k] holds the k-th id)
+    table = pd.DataFrame({c: text_column(v[order]) if v.dtype.kind == "S" else v[order] for c, v in cols.items()})
+    links = pd.DataFrame({"source": name, "id_l": text_column(left_id[idx]), "id_r": text_column(rid[:idx.size])})
+    return table, links, errs
+
+
+def _truth_eligibility(r: pd.DataFrame, left_id: np.ndarray, addr: dict, elig: dict, took: dict) -> pd.DataFrame:
+    """The truth per recipient record: territory, QPV, address on the contour, eligibility and take-up of each
+    right."""
+    from .params import RIGHTS
+
+    is_qpv = r["is_qpv"].to_numpy().astype(bool)
+    return pd.DataFrame({
+        "rec_id": text_column(left_id), "territory": r["territory"].astype(str).to_numpy(),
+        "departement": r["departement"].astype(str).to_numpy(), "is_qpv": is_qpv.astype(np.int8),
+        "on_boundary": addr["on_boundary"].astype(np.int8),
+        **{k: elig[k].astype(np.int8) for k in RIGHTS}, **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS}})
+
+
 def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourceParams | None = None,
                      rulebook=None) -> Sources:
     """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
@@ -232,134 +407,21 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     rng = check_random_state(seed)
     rule = (rulebook or load_rulebook()).entry(params.year)
     r = pop.recipients
-    n = len(r)
-    benefit = r["benefit"].astype(str).to_numpy()
-    household = r["household"].cat.codes.to_numpy()
-    age = r["age_band"].cat.codes.to_numpy()
-    is_qpv = r["is_qpv"].to_numpy().astype(bool)
-    dep = r["departement"].astype(str).to_numpy()
     rights = {k: r[k].to_numpy() for k in RIGHTS}
-
-    # --- geography ---------------------------------------------------------------------------------------
-    layout = geo_layout.layout_urban_areas(pop.territories, rng)
-    ua_pos = pd.Index(layout.urban_area)
-    terr_ua = pop.territories.set_index("territory")["urban_area"]
-    ua_index = ua_pos.get_indexer(terr_ua.reindex(r["territory"].astype(str)).to_numpy())
-    addr = geo_layout.draw_addresses(rng, layout, ua_index, is_qpv, params.boundary_rate)
-    communes = layout.communes
-    overseas = np.isin(dep, list(geo_layout.OVERSEAS_CRS))
-    lon, lat = geo_layout.to_wgs84(addr["x"], addr["y"], layout.crs[ua_index])
-
-    # --- people ------------------------------------------------------------------------------------------
-    ident = draw_identities(rng, age)
-    ident["commune"] = communes["commune"].to_numpy().astype("S")[addr["commune"]]
-    ident["x"] = np.where(overseas, np.nan, np.round(addr["x"], 2))
-    ident["y"] = np.where(overseas, np.nan, np.round(addr["y"], 2))
-    ident["lon"] = np.where(overseas, np.round(lon, 7), np.nan)
-    ident["lat"] = np.where(overseas, np.round(lat, 7), np.nan)
-    adults, kids = _household(rng, household)
-    size = adults + kids
     elig = {k: ~np.isnan(v) for k, v in rights.items()}
-    position = np.where(elig["cmuc"], 0, np.where(elig["acs"], 1, 2))
-    ceiling = rule.cmuc_ceiling(size, overseas)
-    res_missing = rng.random(n) < params.resources_missing_rate
-    quarters = _resources(rng, position, ceiling, res_missing)
-    from .params import SimulationParams
-    ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
-    housing = r["housing"].cat.codes.to_numpy()
-    # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the
-    # resources (R. 861-5, R. 861-7 CSS): the file's quarters carry the placed amount minus the forfait
-    tenure = r["housing"].astype(str).to_numpy()
-    aid = rng.spawn(1)[0].random(n) < np.asarray(params.housing_benefit_rate)[housing]
-    forfait = rule.forfait_logement(size, tenure, aid.astype(int))
-    quarters = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
-    health_elig = elig["cmuc"] | elig["acs"]
-    electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
-    gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
-
-    # --- organisms' files --------------------------------------------------------------------------------
-    organism = np.select([benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share],
-                         ["pole_emploi", "cnav", "msa"], "caf")
-    tables: dict[str, pd.DataFrame] = {}
-    errors: dict[str, dict] = {}
-    left_id = np.empty(n, dtype="S11")
-    for org in ORGANISMS:  # four organisms
-        m = np.flatnonzero(organism == org)
-        copy, errs = apply_errors(rng, {k: v[m] for k, v in ident.items()}, params)
-        ids = fixed_ids(org.upper()[:3], len(m))
-        left_id[m] = ids
-        no_number = rng.random(len(m)) < params.number_missing_rate
-        uncertified = no_number & (rng.random(len(m)) < 0.5)
-        tables[org] = pd.DataFrame({
-            "rec_id": text_column(ids), "nir_hash": text_column(np.where(no_number & ~uncertified, b"", copy["nir"])),
-            "nir_certified": (~no_number).astype(np.int8),
-            **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
-            **{c: copy[c] for c in ("x", "y", "lon", "lat")}, "benefit": benefit[m], "household_size": size[m],
-            "n_adults": adults[m], "n_children": kids[m],
-            **{f"resources_q{j + 1}": quarters[m, j] for j in range(4)},
-            "electricity_contract": electricity[m].astype(np.int8), "gas_contract": gas[m].astype(np.int8),
-            "housing": tenure[m], "housing_benefit": aid[m].astype(np.int8)})
-        errors[org] = errs
-
-    # --- right sources -----------------------------------------------------------------------------------
-    links = []
     took = {k: np.nan_to_num(v) == 1 for k, v in rights.items()}
-    for name, rows_right in (("health", ""), ("tpn", "tpn"), ("tss", "tss")):
-        if name == "health":
-            idx = np.flatnonzero(took["cmuc"] | took["acs"])
-            right = np.where(took["cmuc"][idx], "cmuc", "acs")
-            extra_ratio = params.health_extra_ratio
-        else:
-            idx = np.flatnonzero(took[rows_right])
-            right = np.full(idx.size, rows_right)
-            extra_ratio = params.supplier_extra_ratio
-        n_extra = int(round(extra_ratio * idx.size))
-        extra_age = rng.integers(0, 6, n_extra)
-        others = draw_identities(rng, extra_age)
-        pick = rng.integers(0, n, n_extra)  # other people live among the recipients' communes
-        jitter = rng.normal(0, 300, (n_extra, 2))
-        others["commune"] = ident["commune"][pick]
-        for c, j, scale, digits in _COORDINATES:
-            others[c] = np.round(ident[c][pick] + scale * jitter[:, j], digits)
-        base = {k: np.concatenate([ident[k][idx], others[k]]) for k in ident}
-        size_r = idx.size + n_extra
-        moved = rng.random(size_r) < params.move_rate
-        if moved.any():  # a new address, near a random recipient's, in that recipient's commune
-            src = rng.integers(0, n, int(moved.sum()))
-            step = rng.normal(0, 300, (int(moved.sum()), 2))
-            base["commune"][moved] = ident["commune"][src]
-            for c, j, scale, digits in _COORDINATES:
-                base[c][moved] = np.round(ident[c][src] + scale * step[:, j], digits)
-        copy, errs = apply_errors(rng, base, params, with_birth_date=(name == "health"))
-        errs["move"] = int(moved.sum())
-        errors[name] = errs
-        order = rng.permutation(size_r)  # files are not in the recipients' order
-        ids = fixed_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], size_r)
-        rid = np.empty(size_r, dtype=ids.dtype)
-        rid[order] = ids
-        all_right = np.concatenate([right, rng.choice(["cmuc", "acs"], n_extra) if name == "health"
-                                    else np.full(n_extra, rows_right)])
-        if name == "health":
-            no_number = rng.random(size_r) < params.number_missing_rate
-            start = np.datetime64(f"{params.year}-01-01") + rng.integers(0, 365, size_r).astype("timedelta64[D]")
-            cols = {"rec_id": rid, "nir_hash": np.where(no_number, b"", copy["nir"]),
-                    "nir_certified": (~no_number).astype(np.int8),
-                    **{c: copy[c] for c in ("surname", "first_name", "birth_date", "sex", "commune")},
-                    "right": all_right, "start_date": _date_text(start),
-                    "end_date": _date_text(start + np.timedelta64(364, "D"))}
-        else:
-            cols = {"rec_id": rid, **{c: copy[c] for c in ("surname", "first_name", "commune", "x", "y", "lon", "lat")}}
-        # rows in the order of their record ids (row order[k] holds the k-th id)
-        tables[name] = pd.DataFrame({c: text_column(v[order]) if v.dtype.kind == "S" else v[order]
-                                     for c, v in cols.items()})
-        links.append(pd.DataFrame({"source": name, "id_l": text_column(left_id[idx]),
-                                   "id_r": text_column(rid[:idx.size])}))
-
-    tables["communes"] = communes
+    overseas = np.isin(r["departement"].astype(str).to_numpy(), list(geo_layout.OVERSEAS_CRS))
+    # the draws, in this order: geography, people, organisms' files, right sources
+    layout, addr, lon, lat = _geography(pop, rng, params)
+    ident = _identities(rng, r["age_band"].cat.codes.to_numpy(), layout.communes, addr, lon, lat, overseas)
+    homes = _households(rng, pop, rule, params, elig, overseas)
+    tables, errors, left_id = _organism_files(rng, ident, homes, r["benefit"].astype(str).to_numpy(), params)
+    links = []
+    for name in ("health", "tpn", "tss"):
+        tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
+        links.append(link)
+    tables["communes"] = layout.communes
     tables["truth_links"] = pd.concat(links, ignore_index=True)
-    tables["truth_eligibility"] = pd.DataFrame({
-        "rec_id": text_column(left_id), "territory": r["territory"].astype(str).to_numpy(),
-        "departement": dep, "is_qpv": is_qpv.astype(np.int8), "on_boundary": addr["on_boundary"].astype(np.int8),
-        **{k: elig[k].astype(np.int8) for k in RIGHTS}, **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS}})
+    tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth
     return Sources(tables=tables, contours=geo_layout.contours_geojson(layout), params=params, errors=errors)

@@ -102,8 +102,8 @@ class Waves:
             check_outputs(d / str(y), format, overwrite=overwrite)
         meta = d / "waves.json"
         if meta.exists() and not overwrite:
-            raise OutputError(message("output files already exist", where=f"--out {str(d)!r}", found=str(meta),
-                                      hint="choose another folder or pass --overwrite"))
+            raise OutputError(message("output files already exist", where=f"parameter directory {str(d)!r}", found=str(meta),
+                                      hint="choose another folder or set parameter overwrite"))
         paths = {}
         for y, p in zip(self.years, self.populations):
             paths[y] = p.write(d / str(y), format, overwrite=overwrite)
@@ -124,7 +124,7 @@ def parse_years(text: str) -> tuple[int, ...]:
     except ValueError:
         years = ()
     if len(years) < 1 or list(years) != sorted(set(years)):
-        raise OptionError(message("malformed years", where="option --years", expected="FIRST-LAST such as 2014-2018",
+        raise OptionError(message("malformed years", where="parameter years", expected="FIRST-LAST such as 2014-2018",
                                   found=repr(text)))
     return years
 

@@ -91,6 +91,10 @@ def _type_name(tp: Any) -> str:
         if args[-1] is Ellipsis:
             return "a list of lists of strings" if typing.get_origin(args[0]) is tuple else "a list of strings"
         return f"a list of {len(args)} numbers"
+    if origin is dict and typing.get_args(tp)[1] is str:
+        return 'a table of texts, e.g. { household = "type de ménage" }'
+    if origin is dict and typing.get_origin(typing.get_args(tp)[1]) is dict:
+        return 'tables of texts by column, e.g. [report.levels.household] single = "personne seule"'
     if origin is dict:
         return "a table of numbers, e.g. { RSA = 0.6 }"
     return "a table"
@@ -154,6 +158,14 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
         if len(value) != len(args) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise wrong()
         return tuple(float(v) for v in value)
+    elif origin is dict and args[1] is str:  # labels: { name = "text" }
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise wrong()
+        return {str(k): v for k, v in value.items()}
+    elif origin is dict and typing.get_origin(args[1]) is dict:  # labels of levels, by column: [x.<column>]
+        if not isinstance(value, dict):
+            raise wrong()
+        return {str(k): _convert(args[1], v, f"{path}.{k}", {}, base) for k, v in value.items()}
     elif origin is dict:
         if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                   for v in value.values()):

@@ -31,7 +31,7 @@ constructors, whose errors are relabelled with the key path.
 
 from __future__ import annotations
 
-import os
+import difflib
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,6 +43,7 @@ from ..options import (FHMSE, Adjust, AllocationMethod, AssociationStatistic, Be
                        NonresponseMethod, PPSMethod, ReplicateType, ReportLanguage, SelectionMethod, Separator, WaveScheme,
                        ComputeEngine,
                        TerritorialModel, UnitSigmaMethod, EstimateCI, choices)
+from ..publication.policy import DEFAULT_MIN_CELL, DEFAULT_MIN_N
 from ._schema import build, fail, opt
 
 __all__ = [
@@ -212,7 +213,7 @@ class DomainsConfig:
 class ThresholdsConfig:
     """``[estimation.thresholds]``: publication rules for a cell."""
 
-    min_n: int = opt(11, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
+    min_n: int = opt(DEFAULT_MIN_N, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
     reliable_n: int = opt(30, doc="fewer eligible respondents than this: unreliable", lo=0)
     max_cv: float = opt(0.3, doc="coefficient of variation above this: unreliable", lo=0.0)
 
@@ -289,10 +290,14 @@ class TerritorialConfig:
 class ComputeConfig:
     """``[compute]``: where the work runs; results do not depend on it."""
 
-    engine: str = opt("pandas", doc="engine of the administrative phase: pandas (in memory), duckdb (files read "
-                       "in place under memory_limit) or spark (SPARK_REMOTE or spark_master)",
+    engine: str = opt("pandas", doc="engine of the administrative phase: pandas (in memory; its SQL and the "
+                       "linkage run on DuckDB), duckdb (under memory_limit and threads) or spark (its SQL on "
+                       "SPARK_REMOTE or spark_master; the linkage on DuckDB)",
                        choices=choices(ComputeEngine))
-    memory_limit: str = opt("4GB", doc="DuckDB's memory limit (it spills to disk beyond)")
+    memory_limit: str = opt("4GB", doc="DuckDB's memory limit (it spills to disk beyond); the driver memory of a "
+                            "local Spark session")
+    threads: int | None = opt(None, doc="threads of DuckDB, cores of a local Spark session (default: all); the "
+                              "results are the same whatever their number", lo=1)
     spark_master: str | None = opt(None, doc="Spark master URL (default local[*]; SPARK_REMOTE takes precedence)")
     workers: int = opt(1, doc="processes running the Monte Carlo work (bootstrap replicates, bootstrap MSE); "
                         "same results whatever their number", lo=1)
@@ -304,6 +309,11 @@ class ReportConfig:
 
     lang: str = opt("en", doc="language of the report and of the publication tables: \"fr\" or \"en\" "
                     "(new study files written by nonrecours say \"fr\")", choices=choices(ReportLanguage))
+    labels: dict[str, str] = opt(doc="labels of columns used by the study (and of rights) in the report and the "
+                                 "workbook, e.g. { household = \"type de ménage\" } (defaults: "
+                                 "nonrecours.report.labels)", factory=dict)
+    levels: dict[str, dict[str, str]] = opt(doc="labels of the levels of a column, e.g. [report.levels.household] "
+                                            "couple_children = \"couple avec enfant(s)\"", factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -338,7 +348,7 @@ class AdminConfig:
     year: int = opt(2015, doc="year of the eligibility rules", lo=1900)
     rulebook: Path | None = opt(None, doc="your own rulebook (TOML); default: the package's", exists=True)
     threshold: float = opt(0.9, doc="match probability from which a candidate pair is a link", lo=0.0, hi=1.0)
-    min_cell: int = opt(11, doc="administrative cells with fewer eligible recipients are suppressed", lo=1)
+    min_cell: int = opt(DEFAULT_MIN_CELL, doc="administrative cells with fewer eligible recipients are suppressed", lo=1)
     truth_links: Path | None = opt(None, doc="true links (simulated sources): true precision and recall",
                                    exists=True)
     truth: Path | None = opt(None, doc="true rates per territory (simulated sources): accuracy of the rates",
@@ -464,7 +474,7 @@ def parse_study(data: dict[str, Any], *, base_dir: str | Path = ".", source: Pat
 def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
     """Call the library's constructor or check ``build``; its error is relabelled with the key ``path``.
 
-    The library's own location (``option bounds``, ``QualityThresholds``) is replaced by the
+    The library's own location (``parameter bounds``, ``QualityThresholds``) is replaced by the
     TOML key path, so that the study file states no rule of its own.
     """
     try:
@@ -472,7 +482,7 @@ def _library(path: str, build: Any, *args: Any, **kwargs: Any) -> Any:
     except NonrecoursError as exc:
         text = str(exc)
         head, sep, rest = text.partition(": ")
-        if sep and (head.startswith("option ") or head.isidentifier()):
+        if sep and (head.startswith(("option ", "parameter ")) or head.isidentifier()):
             text = rest
         raise ConfigError(f"{path}: {text}") from None
 
@@ -489,6 +499,27 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_pps(cfg.design, cfg.estimation)
     _check_territorial(cfg.territorial)
     _check_follow_up(cfg)
+    _check_labels(cfg)
+
+
+def _study_columns(cfg: StudyConfig) -> set[str]:
+    """The columns a study names: rights, domains, strata, weighting and analysis columns, model covariates."""
+    w, an, ter = cfg.weighting, cfg.analysis, cfg.territorial
+    return {*cfg.estimation.rights, *vars(cfg.estimation.domains).values(), *cfg.design.strata,
+            *w.nonresponse.classes, *w.nonresponse.covariates, *w.calibration.margins, *an.groups, *an.covariates,
+            *ter.covariates, *ter.unit_covariates, "departement", "territory"}
+
+
+def _check_labels(cfg: StudyConfig) -> None:
+    """``[report.labels]`` and ``[report.levels]``: columns the study uses (a misspelt name would label nothing)."""
+    known = _study_columns(cfg)
+    for key, names in (("report.labels", cfg.report.labels), ("report.levels", cfg.report.levels)):
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+                raise fail(f"{key}.{name}", "a label for a column the study does not use",
+                           expected="one of " + ", ".join(sorted(known)), found=repr(name),
+                           hint=f"did you mean {close[0]!r}" if close else "check the column's name")
 
 
 def _check_follow_up(cfg: StudyConfig) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import OutputError, message
 from ..io import write_text
+from ..publication.policy import DEFAULT_MIN_CELL, DEFAULT_MIN_N
 from .pipeline import StudyResult, run_study
 
 __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS", "STUDY_FILE"]
@@ -29,7 +30,7 @@ __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS"
 POPULATION = "population"
 RESULTS = "results"
 STUDY_FILE = "study.toml"
-#: QPV contours of the demo population (schematic, for the report's maps).
+#: QPV contours of the demo population (for the report's maps): those of its administrative sources.
 CONTOURS = "qpv.geojson"
 
 
@@ -46,16 +47,16 @@ def example_study(*, seed: int = 1) -> str:
     True
     """
     text = resources.files("nonrecours.study").joinpath("example.toml").read_text(encoding="utf-8")
-    return Template(text).substitute(seed=int(seed))
+    return Template(text).substitute(seed=int(seed), min_n=DEFAULT_MIN_N)
 
 
 #: The ``[admin]`` section appended to the example study by ``run_demo(admin=True)``.
-ADMIN_SECTION = """
+ADMIN_SECTION = f"""
 [admin]                                # la phase administrative, sur les sources simulées de la population
 sources = "population/sources"
 year = 2015
 threshold = 0.9
-min_cell = 11
+min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
 """
@@ -113,9 +114,10 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         if progress is not None:
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
                      f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
-        from ..report._demo_contours import schematic_contours
+        from ..simulate.contours import qpv_contours
 
-        write_text(schematic_contours(pop.territories, seed=seed), staging / POPULATION / CONTOURS)
+        # the contours of the administrative sources (same seed): the maps show the QPVs the phase assigns
+        write_text(qpv_contours(pop.territories, seed=seed + 1), staging / POPULATION / CONTOURS)
         key = f'contours = "{POPULATION}/{CONTOURS}"'
         text = example_study(seed=seed).replace(f"# {key}", key)
         if admin and not admin_available():
@@ -127,7 +129,7 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
             from ..simulate.sources import simulate_sources
 
             t1 = time.perf_counter()
-            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")
+            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
             text += ADMIN_SECTION
             if progress is not None:
                 progress(f"simulated the administrative sources into {folder / POPULATION / 'sources'} "
@@ -168,9 +170,9 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
     """The demo's output folder, checked before any work: a folder (not a file, not the current one or one of
     its parents), empty or, with ``overwrite``, holding only entries a demo writes (``ours(name)``)."""
     folder = Path(out)
-    where = f"--out {str(folder)!r}"
+    where = f"parameter out {str(folder)!r}"
     if not str(out).strip():
-        raise OutputError(message("empty folder name", where="--out", hint="give the demo folder a name"))
+        raise OutputError(message("empty folder name", where="parameter out", hint="give the demo folder a name"))
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the demo folder is a file", where=where, hint="choose a folder name"))
     if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
@@ -179,10 +181,10 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise OutputError(message("the demo folder is not empty", where=where,
-                                      hint="choose a new folder, or pass --overwrite"))
+                                      hint="choose a new folder, or set parameter overwrite"))
         other = [e for e in folder.iterdir() if not ours(e.name)]
         if other:
-            raise OutputError(message("the demo folder holds files a demo did not write; --overwrite replaces the "
+            raise OutputError(message("the demo folder holds files a demo did not write; parameter overwrite replaces the "
                                       "whole folder", where=where,
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))

@@ -15,9 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from ..errors import OutputError, message
 from ..io import write_text
 from .demo import POPULATION, RESULTS, check_demo_folder, example_study
 from .pipeline import StudyResult, run_study
@@ -92,7 +90,7 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
         raise
 
     def moved(result: StudyResult) -> StudyResult:
-        rel = result.folder.relative_to(staging)
+        rel = result.folder.resolve().relative_to(staging.resolve())  # a relative --out: the runs resolve their folders
         return dataclasses.replace(result, folder=folder / rel,
                                    files={name: folder / rel / name for name in result.files})
 

@@ -9,7 +9,9 @@ is moved into place only when the report and manifest are written: a run
 killed midway leaves no half-finished results, and the next run removes its
 staging folder. The output folder has ``publication/`` (report, aggregated
 tables, manifest: may be shared) and ``microdata/`` (one row per recipient:
-confidential). A run writes nothing until all stages have succeeded, never
+confidential); every table of ``publication/`` goes through
+:func:`nonrecours.publication.publish` with the study's
+:func:`disclosure_policy` before it is written. A run writes nothing until all stages have succeeded, never
 overwrites an input, and refuses a non-empty output folder unless
 ``overwrite=True``.
 Re-running the same study gives byte-identical files; only the timings in
@@ -33,15 +35,19 @@ import pandas as pd
 
 from ..errors import NonrecoursWarning, OutputError, message
 from ..io import read_table, write_bytes, write_json, write_table, write_text
+from ..publication import DisclosurePolicy, publish
 from ..report import render_report
 from ..report.i18n import check_lang
+from ..report.labels import Labels, labels
 from ..report.publication import publication_workbook
+from ..weights.sidecar import sidecar_path
 from . import stages
 from .config import StudyConfig, load_study
-from .manifest import build_manifest, file_record, package_versions
+from .manifest import build_manifest, compute_record, file_record, package_versions
 
 __all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
-           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES"]
+           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES",
+           "disclosure_policy"]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
 ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
@@ -51,22 +57,23 @@ MICRODATA = "microdata"
 #: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
 PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
                       "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                      "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison_summary",
-                      *ADMIN_TABLES)
+                      "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae",
+                      "comparison_summary", *ADMIN_TABLES)
 #: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
 #: rates per territory from the administrative counts (comparison).
 MICRODATA_TABLES = ("sample", "weights", "comparison")
 #: Tables written by a run, in order.
 OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
                  "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                 "analysis_model", "analysis_model_tests", "analysis_predicted", "sae", "comparison",
+                 "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae", "comparison",
                  "comparison_summary", *ADMIN_TABLES)
 #: The publication workbook (one sheet per publishable table, French or English number formats and marks,
 #: a notes sheet).
 PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
 #: Every file a run may write, relative to its output folder.
 OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
-    f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK, f"{PUBLICATION}/manifest.json")
+    f"{MICRODATA}/weights.design.json", f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK,
+    f"{PUBLICATION}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -154,11 +161,11 @@ def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> 
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
-                                      hint="choose a new folder, or pass --overwrite (overwrite=True) to replace "
+                                      hint="choose a new folder, or set parameter overwrite to replace "
                                            "the files of a previous run"))
         other = [e for e in folder.iterdir() if not _is_run_output(e)]
         if other:
-            raise OutputError(message("the output folder holds files a run did not write; --overwrite replaces "
+            raise OutputError(message("the output folder holds files a run did not write; parameter overwrite replaces "
                                       "the whole folder", where=f"output.folder {str(folder)!r}",
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))
@@ -244,7 +251,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ``sae.csv`` (territorial phase), ``comparison_summary.csv`` (when true
     rates are given), ``report.html``, ``tables.xlsx`` (the publication
     workbook) and ``manifest.json``; in ``microdata/``: ``sample.csv``,
-    ``weights.csv`` and ``comparison.csv`` (true rates per territory).
+    ``weights.csv`` with its design sidecar ``weights.design.json`` (roles, calibration,
+    replicates: :func:`~nonrecours.weights.sidecar.load_weighted_design` rebuilds the
+    calibrated design from both) and ``comparison.csv`` (true rates per territory).
     Warnings raised by a stage are shown and listed in the report. Tables are written atomically (temporary name, then
     rename); the report is rendered from the tables read back from disk.
 
@@ -256,7 +265,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     ['microdata', 'publication']
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
-    lang = check_lang(cfg.report.lang if lang is None else lang, "--lang")
+    lang = check_lang(cfg.report.lang if lang is None else lang, "lang")
     folder = cfg.output.folder
     inputs = cfg.input_files()
     _check_folder(folder, inputs, overwrite)
@@ -303,13 +312,22 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
 
         for sub in (PUBLICATION, MICRODATA):
             (staging / sub).mkdir()
+        # what publication/ receives is what the publication layer returns, held to the study's policy
+        published = publish({name: t for name, t in state["tables"].items() if name not in MICRODATA_TABLES},
+                            policy=disclosure_policy(cfg))
         for name in OUTPUT_TABLES + FOLLOW_UP_TABLES:  # the follow-up tables when the study has [follow_up]
             if name in state["tables"]:
-                rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
-                files[rel] = write_table(state["tables"][name], staging / rel, option="output.folder",
-                                         inputs=input_paths)
+                confidential = name in MICRODATA_TABLES
+                rel = f"{MICRODATA if confidential else PUBLICATION}/{name}.csv"
+                files[rel] = write_table(state["tables"][name] if confidential else published[name], staging / rel,
+                                         option="output.folder", inputs=input_paths)
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
+        for name, record in state.get("sidecars", {}).items():  # a weighted table's design, beside it
+            rel = f"{MICRODATA if name in MICRODATA_TABLES else PUBLICATION}/{name}.csv"
+            if rel in files:
+                side = sidecar_path(rel).as_posix()
+                files[side] = write_json(record, staging / side, option="output.folder", inputs=input_paths)
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
@@ -327,7 +345,8 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(published, provenance, lang=lang),
                                                   staging / PUBLICATION_WORKBOOK, option="output.folder",
                                                   inputs=input_paths)
-    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging)
+    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging,
+                              compute=compute_record(cfg.compute, state.get("engines")))
     manifest["publication"] = {
         PUBLICATION: "report, aggregated tables, the publication workbook and this manifest: may be shared",
         MICRODATA: "one row per recipient (sample, weights) or true rates per territory (comparison): "
@@ -339,6 +358,11 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
     return files, tables, provenance, manifest
 
 
+def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
+    """The study's disclosure policy: ``[estimation.thresholds] min_n`` and ``[admin] min_cell``."""
+    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell)
+
+
 def _extra_sections(tables: Mapping[str, Any], lang: str,
                     cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
     """The sections rendered by their own modules, for the stages that ran."""
@@ -347,7 +371,7 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     sections = []
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
-        sections.append(section_parts(section_analysis.render(tables, lang)))
+        sections.append(section_parts(section_analysis.render(tables, lang, labels=_labels(cfg, lang))))
     if "comparison_summary" in tables:  # territory estimators against the true rates (a dry run)
         from ..report import section_territorial_comparison
         sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
@@ -361,13 +385,27 @@ def _extra_sections(tables: Mapping[str, Any], lang: str,
     if cfg is not None and any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
         from ..report import section_territories
         ter = cfg.territorial
+        # the territories file gives the département and type of every territory (and the maps their shapes)
         aux = read_table(ter.covariates_file, option="territorial.covariates_file") \
-            if ter.contours is not None and ter.covariates_file is not None else None
+            if ter.covariates_file is not None else None
         sections.append(("explore", section_territories.TEXT[lang]["title"],
                          section_territories.render(tables, lang, rights=list(cfg.estimation.rights),
                                                     contours=ter.contours, territories=aux,
-                                                    max_cv=cfg.estimation.thresholds.max_cv)))
+                                                    max_cv=cfg.estimation.thresholds.max_cv,
+                                                    labels=_labels(cfg, lang))))
     return sections
+
+
+def _labels(cfg: StudyConfig | None, lang: str) -> Labels:
+    """The report's labels: the study's ``[report.labels]`` and ``[report.levels]`` over the defaults."""
+    return labels(lang, _study_labels(cfg) if cfg is not None else None)
+
+
+def _study_labels(cfg: StudyConfig) -> dict[str, Any]:
+    """The study's own labels, as recorded in the provenance (empty when it gives none)."""
+    rep = cfg.report
+    return {k: v for k, v in (("labels", dict(rep.labels)), ("levels", {c: dict(x) for c, x in rep.levels.items()}))
+            if v}
 
 
 def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
@@ -378,6 +416,8 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         study["sha256"] = file_record(cfg.source)["sha256"]
     est = cfg.estimation
     out: dict[str, Any] = {}
+    if _study_labels(cfg):  # recorded only when the study gives labels: earlier manifests stay the same
+        out["labels"] = _study_labels(cfg)
     if cfg.follow_up is not None:
         out["follow_up"] = {"year": cfg.follow_up.year, "scheme": cfg.follow_up.scheme, "share": cfg.follow_up.share,
                             "runs": [{"year": r["year"], "folder": os.path.relpath(r["folder"], base or Path.cwd()),

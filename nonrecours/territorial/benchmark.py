@@ -86,7 +86,7 @@ def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMet
     first-order approximation. Clipping to ``bounds`` can leave ``after``
     slightly off ``target``; both are reported.
     """
-    check_option("benchmark method", method, BenchmarkMethod)
+    check_option("method", method, BenchmarkMethod)
     t = table.copy()
     if by == "nation":
         t["_group"] = "nation"

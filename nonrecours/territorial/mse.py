@@ -91,6 +91,8 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     Prasad–Rao form with :math:`b = 0` stays second-order unbiased.
     FH moments (Datta, Rao & Smith 2005): :math:`\\bar V = 2m/(\\sum_d (\\hat A+D_d)^{-1})^2`,
     :math:`b = 2[m\\sum_d (\\hat A+D_d)^{-2} - (\\sum_d (\\hat A+D_d)^{-1})^2]/(\\sum_d (\\hat A+D_d)^{-1})^3`.
+    Its :math:`b \\ge 0` (Cauchy–Schwarz) is subtracted with no floor, exactly as sae's ``mseFH``: the
+    estimate may then fall below :math:`g_1 + g_2` when :math:`\\hat A` is small; only ``amrl`` is floored.
     An area without a sample (:math:`B_d = 1`, :math:`g_3 = 0`) gets
     :math:`\\hat A + x_d^\\top Q x_d - b` (Rao & Molina 2015, section 6.2.5).
     """
@@ -128,8 +130,8 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     g3 = np.zeros(n_all)
     g3[s] = Bd[s] ** 2 * vbar * w
     mse = g1 + g2 + 2.0 * g3 - b * Bd ** 2
-    if b > 0:  # a positive bias correction can exceed the g3 terms when A is small: never below g1 + g2
-        mse = np.maximum(mse, g1 + g2)
+    if fit.method == "amrl":  # Li-Lahiri's positive bias correction can exceed the g3 terms when A is small:
+        mse = np.maximum(mse, g1 + g2)  # never below g1 + g2 (the FH moments' b > 0 is left as sae's mseFH has it)
     return MSEResult(kind=kind, mse=mse, mse_model=mse, g1=g1, g2=g2, g3=g3, bias=float(b))
 
 
@@ -207,7 +209,7 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
     if not isinstance(replicates, (int, np.integer)) or replicates < 1:
         from ..errors import OptionError, message
         raise OptionError(message("the number of bootstrap replicates must be a positive integer",
-                                  where="option replicates", found=repr(replicates)))
+                                  where="parameter replicates", found=repr(replicates)))
     workers = check_workers(workers)
     s = fit.in_sample
     mu = fit.X @ fit.coef

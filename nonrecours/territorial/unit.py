@@ -205,11 +205,11 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
         a = aux.assign(**{territory: aux[territory].astype(str)}).drop_duplicates(territory).set_index(territory)
         missing = sorted(set(terr) - set(a.index))
         if missing:
-            raise InputError(message("territories of the frame have no territory covariates", where="--aux file",
+            raise InputError(message("territories of the frame have no territory covariates", where="parameter aux",
                                      found=f"{len(missing)} absent: {name_list(missing)}"))
         Z = a.loc[terr, aux_covariates].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         if not np.isfinite(Z).all():
-            raise InputError(message("missing or non-numeric territory covariates", where="--aux file",
+            raise InputError(message("missing or non-numeric territory covariates", where="parameter aux",
                                      found=f"columns {name_list([c for c, b in zip(aux_covariates, ~np.isfinite(Z).all(0)) if b])}"))
         for j, c in enumerate(aux_covariates):
             cols.append(Z[cell_terr, j])
@@ -343,6 +343,82 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
     return np.mean(err ** 2, axis=0), q_lo, q_hi, failed, unconverged
 
 
+def _check_options(*, mse: str, sigma_method: str, interval: str, workers: int, level: float, nagq: int, seed,
+                   replicates: int) -> tuple[str, str, str, int, np.random.Generator | None]:
+    """Check the options of :func:`fit_unit`; return them with the bootstrap's generator (None without it)."""
+    mse = check_option("mse", mse, UnitMSE)
+    sigma_method = check_option("sigma_method", sigma_method, UnitSigmaMethod)
+    interval = check_option("interval", interval, UnitInterval)
+    workers = check_workers(workers)
+    check_level(level)
+    if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
+        raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
+                                  where="parameter nagq", found=repr(nagq)))
+    rng = None
+    if mse == "bootstrap":
+        rng = check_random_state(seed)
+        if not isinstance(replicates, (int, np.integer)) or replicates < 2:
+            raise OptionError(message("the bootstrap needs at least 2 replicates", where="parameter replicates",
+                                      found=repr(replicates)))
+    return mse, sigma_method, interval, workers, rng
+
+
+def _check_tables(sample: pd.DataFrame, frame: pd.DataFrame, aux: pd.DataFrame | None, *, territory: str,
+                  covariates: list[str], aux_covariates: list[str], rights: list[str], responded: str | None,
+                  weight: str | None) -> str | None:
+    """Check the rights given and the columns of the sample, the frame and the territories file; return the
+    response column, None when the sample has none (every row is then a respondent)."""
+    if not rights:
+        raise OptionError(message("no right given", where="parameter rights", expected="one or more right columns"))
+    if responded is not None and responded not in sample.columns:
+        responded = None
+    check_columns(sample, [territory, *covariates, *rights, weight], role="column", source="sample")
+    check_columns(frame, [territory, *covariates, *rights], role="column", source="frame")
+    if aux_covariates:
+        if aux is None:
+            raise OptionError(message("territory covariates need a territories file", where="parameter aux",
+                                      hint="give the territories' table (parameter aux)"))
+        check_columns(aux, [territory, *aux_covariates], role="covariate column", source="the territories' table (parameter aux)")
+    return responded
+
+
+def _fit_right(pop: _Population, *, nagq: int, sigma_method: str, right: str) -> tuple[GLMMFit, int]:
+    """The logit-normal model of one right fitted to its respondents' cells (:func:`.glmm.fit_glmm`), and the
+    number of territories with respondents."""
+    s_idx = pop.sampled
+    s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
+    fit = fit_glmm(pop.y[s_idx], pop.n[s_idx], pop.X[s_idx], s_area, len(s_terr), nagq=nagq, names=pop.names,
+                   adjusted=sigma_method == "adjusted", where=f"right {right!r}")
+    return fit, len(s_terr)
+
+
+def _predict(fit: GLMMFit, pop: _Population) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EBP, shrinkage and marginal (synthetic) prediction of every territory (T,) at the fitted parameters."""
+    th = fit.theta[None, :]
+    est, gamma = _ebp(th, pop, pop.y[pop.sampled][None, :], pop.y[None, :])
+    synth = _synthetic(th, pop)[0]
+    return est[0], gamma[0], synth
+
+
+def _interval(est: np.ndarray, mse: np.ndarray, err_low: np.ndarray, err_high: np.ndarray, *, interval: str,
+              z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the ``percentile`` (EBP minus the error quantiles) or ``normal`` (EBP :math:`\\pm z`
+    root MSE) interval, clipped to [0, 1]."""
+    if interval == "percentile":
+        return np.clip(est - err_high, 0, 1), np.clip(est - err_low, 0, 1)
+    return np.clip(est - z * np.sqrt(mse), 0, 1), np.clip(est + z * np.sqrt(mse), 0, 1)
+
+
+def _right_table(right: str, pop: _Population, est: np.ndarray, gamma: np.ndarray, synth: np.ndarray,
+                 mse: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
+    """One right's rows of the estimates table (the columns of :data:`~.territories.OUTPUT_COLUMNS`)."""
+    T = len(pop.territories)
+    return pd.DataFrame({
+        "territory": pop.territories, "right": right, "direct": pop.direct, "se_direct": np.full(T, np.nan),
+        "eblup": est, "mse": mse, "rmse": np.sqrt(mse), "ci_low": lo, "ci_high": hi, "gamma": gamma,
+        "synthetic": synth, "n": pd.array(pop.n_resp, dtype="Int64"), "in_sample": pop.n_resp > 0})
+
+
 def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
              rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
              aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: UnitSigmaMethod | str = "adjusted",
@@ -415,63 +491,31 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     sample within covariate cells (non-informative design given the covariates);
     put the design variables (e.g. strata) among the covariates.
     """
-    mse = check_option("mse", mse, UnitMSE)
-    sigma_method = check_option("sigma_method", sigma_method, UnitSigmaMethod)
-    interval = check_option("interval", interval, UnitInterval)
-    workers = check_workers(workers)
-    check_level(level)
-    if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
-        raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
-                                  where="option nagq", found=repr(nagq)))
-    if mse == "bootstrap":
-        rng = check_random_state(seed)
-        if not isinstance(replicates, (int, np.integer)) or replicates < 2:
-            raise OptionError(message("the bootstrap needs at least 2 replicates", where="option replicates",
-                                      found=repr(replicates)))
+    mse, sigma_method, interval, workers, rng = _check_options(mse=mse, sigma_method=sigma_method, interval=interval,
+                                                               workers=workers, level=level, nagq=nagq, seed=seed,
+                                                               replicates=replicates)
     covariates, aux_covariates, rights = list(covariates), list(aux_covariates), list(rights)
-    if not rights:
-        raise OptionError(message("no right given", where="option rights", expected="one or more right columns"))
-    if responded is not None and responded not in sample.columns:
-        responded = None
-    check_columns(sample, [territory, *covariates, *rights, weight], role="column", source="sample")
-    check_columns(frame, [territory, *covariates, *rights], role="column", source="frame")
-    if aux_covariates:
-        if aux is None:
-            raise OptionError(message("territory covariates need a territories file", where="option aux",
-                                      hint="pass --aux territories.csv"))
-        check_columns(aux, [territory, *aux_covariates], role="covariate column", source="--aux file")
+    responded = _check_tables(sample, frame, aux, territory=territory, covariates=covariates,
+                              aux_covariates=aux_covariates, rights=rights, responded=responded, weight=weight)
     z = stats.norm.ppf(0.5 + level / 2)
     frames, fits, models, quantiles = [], [], [], []
     frame_keys = frame[[territory, *covariates]].astype(str)  # once for every right
     for right in rights:
         pop = _population(sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight,
                           frame_keys)
-        s_idx = pop.sampled
-        s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
-        fit = fit_glmm(pop.y[s_idx], pop.n[s_idx], pop.X[s_idx], s_area, len(s_terr), nagq=nagq, names=pop.names,
-                       adjusted=sigma_method == "adjusted", where=f"right {right!r}")
-        th = fit.theta[None, :]
-        est, gamma = _ebp(th, pop, pop.y[s_idx][None, :], pop.y[None, :])
-        synth = _synthetic(th, pop)[0]
-        est, gamma = est[0], gamma[0]
+        fit, m_sampled = _fit_right(pop, nagq=nagq, sigma_method=sigma_method, right=right)
+        est, gamma, synth = _predict(fit, pop)
         failed = unconverged = 0
-        if mse == "bootstrap":
+        if rng is not None:  # mse == "bootstrap"
             m, e_lo, e_hi, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng,
                                                             nagq=nagq, level=level, workers=workers)
-            if interval == "percentile":
-                lo, hi = np.clip(est - e_hi, 0, 1), np.clip(est - e_lo, 0, 1)
-            else:
-                lo, hi = np.clip(est - z * np.sqrt(m), 0, 1), np.clip(est + z * np.sqrt(m), 0, 1)
+            lo, hi = _interval(est, m, e_lo, e_hi, interval=interval, z=z)
             quantiles.append(pd.DataFrame({"err_low": e_lo, "err_high": e_hi}))
         else:
             m = lo = hi = np.full(len(est), np.nan)
-        T = len(pop.territories)
-        frames.append(pd.DataFrame({
-            "territory": pop.territories, "right": right, "direct": pop.direct, "se_direct": np.full(T, np.nan),
-            "eblup": est, "mse": m, "rmse": np.sqrt(m), "ci_low": lo, "ci_high": hi, "gamma": gamma,
-            "synthetic": synth, "n": pd.array(pop.n_resp, dtype="Int64"), "in_sample": pop.n_resp > 0}))
+        frames.append(_right_table(right, pop, est, gamma, synth, m, lo, hi))
         fits.append((right, fit))
-        models.append({"right": right, "m": len(s_terr), "n_predicted": T - len(s_terr),
+        models.append({"right": right, "m": m_sampled, "n_predicted": len(pop.territories) - m_sampled,
                        "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
                        "iterations": fit.iterations, "nagq": nagq, "sigma_method": sigma_method, "mse": mse,
                        "interval": interval if mse == "bootstrap" else "none",

@@ -132,7 +132,7 @@ def validate_change(frame1: pd.DataFrame, frame2: pd.DataFrame, *, scheme: str, 
     """
     check_option("scheme", scheme, WaveScheme)
     if replications < 2:
-        raise OptionError(message("at least 2 replications are needed", where="option --replications",
+        raise OptionError(message("at least 2 replications are needed", where="parameter replications",
                                   found=repr(replications)))
     start = time.perf_counter()
     s1 = proportional_sizes(frame1, strata, n)

@@ -99,7 +99,7 @@ class ValidationResult:
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise OptionError(message(f"{name} must be an integer >= {minimum}", where=f"option --{name}",
+        raise OptionError(message(f"{name} must be an integer >= {minimum}", where=f"parameter {name}",
                                   found=repr(value)))
     return int(value)
 
@@ -317,6 +317,254 @@ def _run_chunk(rep: _Replication, rngs: list[np.random.Generator]) -> list:
     return [rep.run(rng) for rng in rngs]
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The options of :func:`run_validation`, checked: duplicates dropped, defaults filled in, the seed spawned."""
+
+    design: str
+    n: int
+    replications: int
+    n_psu: int
+    workers: int
+    rngs: list           # one generator per replication: the r-th child of SeedSequence(seed)
+    methods: tuple[str, ...]
+    bands: list[int]
+    level: float
+    df: str
+    levels: tuple[str, ...]
+    sae: bool
+    sae_methods: tuple[str, ...]
+    allocation: str
+    pps: tuple[str, ...]
+    pps_levels: tuple[str, ...]
+    rights: list[str]
+    strata: list[str]
+
+
+def _check_options(population, *, design, n, replications, seed, rights, ci, level, df, levels, strata, n_psu, sae,
+                   sae_methods, allocation, workers, pps, n_bands) -> _Options:
+    """Check the options of :func:`run_validation` and the population's right and stratum columns; the first
+    problem found is raised (:class:`~nonrecours.errors.OptionError` or :class:`~nonrecours.errors.InputError`).
+
+    ``gap`` among the levels brings ``qpv`` (the gap is estimated from the QPV / non-QPV rates); rights and strata
+    default to the four rights and the design's :data:`DEFAULT_STRATA`.
+    """
+    check_option("design", design, ValidationDesign)
+    n = _check_int(n, "n", 2)
+    replications = _check_int(replications, "replications", 2)
+    n_psu = _check_int(n_psu, "n_psu", 2)
+    workers = check_workers(workers)
+    rngs = spawn(seed, replications)
+    methods = tuple(dict.fromkeys(check_option("ci", m, EstimateCI) for m in ci))
+    if not methods:
+        raise OptionError(message("no CI method given", where="parameter ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
+    bands = [_check_int(b, "n_bands", 1) for b in n_bands]
+    if bands != sorted(set(bands)):
+        raise OptionError(message("the respondent bands must be increasing lower ends", where="parameter n_bands",
+                                  found=repr(list(n_bands)), hint="e.g. 1,5,11,30"))
+    check_option("df", df, DFRule)
+    check_level(level, "level")
+    levels = tuple(dict.fromkeys(check_option("levels", lv, ValidationLevel) for lv in levels))
+    if "gap" in levels and "qpv" not in levels:
+        levels = tuple(lv for lv in choices(ValidationLevel) if lv in levels + ("qpv",))
+    sae_methods = tuple(dict.fromkeys(check_choice("sae_methods", m, SAE_METHODS) for m in sae_methods))
+    check_choice("allocation", allocation, ("proportional", "power"))
+    if sae and not sae_methods:
+        raise OptionError(message("no small-area estimator given", where="parameter sae_methods",
+                                  expected="one or more of " + ", ".join(SAE_METHODS)))
+    pps = tuple(dict.fromkeys(check_option("pps", m, PPSMethod) for m in pps))
+    if pps and design != "two-stage":
+        raise OptionError(message("PPS variances apply to the two-stage design", where="parameter pps",
+                                  found=f"design {design}", hint="set parameter design to 'two-stage'"))
+    pps_levels = tuple(lv for lv in ("national", "qpv") if lv in levels)
+    if pps and not pps_levels:
+        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="parameter pps",
+                                  hint="add national or qpv to the levels"))
+    if sae and "territory" not in levels:
+        raise OptionError(message("small-area estimates need the territory level", where="parameter sae",
+                                  hint="add territory to the levels"))
+    rec = population.recipients
+    rights = list(rights) if rights else ["cmuc", "acs", "tpn", "tss"]
+    strata = list(strata) if strata else list(DEFAULT_STRATA[design])
+    check_columns(rec, rights, role="right column", source="the population")
+    check_columns(rec, strata, role="stratum column", source="the population")
+    if design == "two-stage" and "territory" in strata:
+        raise OptionError(message("territories are the PSUs of the two-stage design, not strata",
+                                  where="parameter strata", hint="use strata that contain territories, e.g. is_qpv"))
+    return _Options(design=design, n=n, replications=replications, n_psu=n_psu, workers=workers, rngs=rngs,
+                    methods=methods, bands=bands, level=level, df=df, levels=levels, sae=sae, sae_methods=sae_methods,
+                    allocation=allocation, pps=pps, pps_levels=pps_levels, rights=rights, strata=strata)
+
+
+def _sampling_frame(rec: pd.DataFrame, rights: list[str], strata: list[str], codes: dict) -> pd.DataFrame:
+    """The population as the samplers draw it: row number ``id``, the coded domain columns, the strata and
+    the rights as floats (NaN = not eligible)."""
+    return pd.DataFrame({"id": np.arange(len(rec)), **{c: codes[c] for c in codes},
+                         **{s: rec[s] for s in strata if s not in codes},
+                         **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+
+
+def _small_area_inputs(population, rights: list[str], codes: dict, labels: dict, covariates: Sequence[str],
+                       sae_methods: tuple[str, ...], unit_covariates: list[str]):
+    """What the small-area fits of every sample share: the territories table (``territory`` as text, the
+    covariates checked), the territory targets and, for ``unit``, the recipients' frame of the unit-level model
+    (territory label, unit covariates as text, rights); None without ``unit``."""
+    rec = population.recipients
+    aux = population.territories.assign(territory=population.territories["territory"].astype(str))
+    check_columns(aux, covariates, role="covariate", source="the territories")
+    sae_targets = build_targets(rec, rights, ("territory",), codes, labels)
+    unit_frame = None
+    if "unit" in sae_methods:
+        check_columns(rec, unit_covariates, role="unit covariate", source="the population")
+        unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
+                                   **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
+                                   **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+    return aux, sae_targets, unit_frame
+
+
+def _band_name(lo: int, hi: float) -> str:
+    """Estimator name of the direct estimates over the replications with ``lo`` to ``hi`` respondents."""
+    return f"direct/n{lo}+" if np.isinf(hi) else (f"direct/n{lo}" if hi == lo else f"direct/n{lo}-{int(hi)}")
+
+
+class _Sums:
+    """Running sums (:class:`Accumulator`) of every estimator of a study, in the order of the output table.
+
+    Blocks: ``direct``; the gap's (t interval); each small-area method over all replications, those where the
+    territory is sampled and those where it is not; ``direct`` again for each respondent band; ``direct, pps
+    <method>`` for each first-stage PPS variance.
+    """
+
+    def __init__(self, targets: Targets, methods: tuple[str, ...], gap_targets: Targets | None,
+                 sae_targets: Targets | None, sae_methods: tuple[str, ...], bands: list[int],
+                 pps_targets: Targets | None, pps: tuple[str, ...]) -> None:
+        self.direct = Accumulator(targets.truth, methods)
+        self.parts = [(targets, "direct", self.direct)]
+        self.gap: Accumulator | None = None
+        if gap_targets is not None:
+            self.gap = Accumulator(gap_targets.truth, ("t",))
+            self.parts.append((gap_targets, "direct", self.gap))
+        self.sae: dict[str, tuple[Accumulator, ...]] = {}
+        if sae_targets is not None:  # with sae
+            for m in sae_methods:
+                cis = UNIT_INTERVALS if m == "unit" else ("normal",)
+                accs = tuple(Accumulator(sae_targets.truth, cis) for _ in range(3))  # all, sampled, unsampled
+                self.sae[m] = accs
+                for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
+                    self.parts.append((sae_targets, _sae_name(m) + suffix, acc))
+        self.bands: list[tuple[int, float, Accumulator]] = []
+        for i, lo in enumerate(bands):  # the direct estimates again, over the replications of each respondent band
+            hi = bands[i + 1] - 1 if i + 1 < len(bands) else np.inf
+            self.bands.append((lo, hi, Accumulator(targets.truth, methods)))
+            self.parts.append((targets, _band_name(lo, hi), self.bands[-1][2]))
+        self.pps: list[Accumulator] = []
+        if pps_targets is not None:  # with pps
+            self.pps = [Accumulator(pps_targets.truth, methods) for _ in pps]
+            self.parts += [(pps_targets, f"direct, pps {m}", acc) for m, acc in zip(pps, self.pps)]
+
+    def add(self, rates, gap, small_area, pps_rates, n_resp) -> None:
+        """Add one replication, as :meth:`_Replication.run` returns it."""
+        self.direct.add(*rates)
+        for lo, hi, acc in self.bands:  # NaN outside the band: not counted
+            keep = (n_resp >= lo) & (n_resp <= hi)
+            est, se_, low, high = rates
+            acc.add(np.where(keep, est, np.nan), np.where(keep, se_, np.nan), np.where(keep, low, np.nan),
+                    np.where(keep, high, np.nan))
+        if gap is not None and self.gap is not None:  # the gap is estimated when its level is asked for
+            self.gap.add(*gap)
+        for m, (eb, rmse, lo, hi, ins) in small_area.items():
+            a_all, a_in, a_out = self.sae[m]
+            a_all.add(eb, rmse, lo, hi)
+            for acc, keep in ((a_in, ins == 1), (a_out, ins == 0)):  # NaN elsewhere: not counted
+                acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse, lo, hi)))
+        for acc, r in zip(self.pps, pps_rates):
+            acc.add(*r)
+
+    def table(self) -> pd.DataFrame:
+        """The measures of every block (estimands with a finite truth), sorted by level then estimator
+        (stable): ``level``, ``estimator``, ``domain``, ``right``, then the measures."""
+        blocks = []
+        for tg, estimator, acc in self.parts:
+            keys = tg.table[["level", "domain", "right"]]
+            M = len(acc.methods)
+            blocks.append(pd.concat([keys.iloc[np.repeat(np.arange(len(keys)), M)].reset_index(drop=True)
+                                     .assign(estimator=estimator), acc.measures()], axis=1))
+        table = pd.concat(blocks, ignore_index=True)
+        table = table[np.isfinite(table["truth"].to_numpy(float))]
+        order = table["level"].map({lv: i for i, lv in enumerate(choices(ValidationLevel))})
+        table = table.assign(_o=order).sort_values(["_o", "estimator"], kind="stable").drop(columns="_o")
+        first = ["level", "estimator", "domain", "right"]
+        return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
+
+
+def _domain_codes(rec: pd.DataFrame) -> tuple[dict, dict]:
+    """Integer codes and labels (:func:`~.targets.code_column`) of the domain columns ``is_qpv``, ``benefit`` and
+    ``territory``."""
+    codes, labels = {}, {}
+    for col in ("is_qpv", "benefit", "territory"):
+        codes[col], labels[col] = code_column(rec[col])
+    return codes, labels
+
+
+def _prepare(population, opts: _Options, codes: dict, labels: dict, *, covariates: Sequence[str],
+             unit_covariates: list[str], unit_replicates: int) -> tuple[_Replication, _Sums]:
+    """What does not change between replications: the targets of each estimator, the sampler, the small-area
+    inputs (with ``sae``), gathered in a :class:`_Replication`; and the empty running sums."""
+    rec = population.recipients
+    rate_levels = tuple(lv for lv in opts.levels if lv != "gap")
+    targets = build_targets(rec, opts.rights, rate_levels, codes, labels)
+    sampler = _Sampler(_sampling_frame(rec, opts.rights, opts.strata, codes), opts.design, opts.n, opts.strata,
+                       opts.n_psu, opts.allocation)
+    gap_targets = build_targets(rec, opts.rights, ("gap",), codes, labels) if "gap" in opts.levels else None
+    aux = sae_targets = unit_frame = None
+    if opts.sae:
+        aux, sae_targets, unit_frame = _small_area_inputs(population, opts.rights, codes, labels, covariates,
+                                                          opts.sae_methods, unit_covariates)
+    sae_methods = opts.sae_methods if opts.sae else ()
+    pps_targets = build_targets(rec, opts.rights, opts.pps_levels, codes, labels) if opts.pps else None
+    sums = _Sums(targets, opts.methods, gap_targets, sae_targets, sae_methods, opts.bands, pps_targets, opts.pps)
+    rep = _Replication(sampler, targets, opts.rights, opts.levels, opts.methods, opts.level, opts.df, aux,
+                       list(covariates), sae_methods, unit_frame, unit_covariates, unit_replicates,
+                       opts.pps, pps_targets, opts.pps_levels)
+    return rep, sums
+
+
+def _run_replications(rep: _Replication, rngs: list[np.random.Generator], sums: _Sums, *, workers: int,
+                      progress: Callable[[int, int], None] | None) -> float:
+    """Draw and estimate one sample per generator, in chunks on ``workers`` processes, and add them to ``sums``
+    in replication order (so that the sums do not depend on ``workers``); returns the seconds spent."""
+    replications = len(rngs)
+    size = -(-replications // (1 if workers == 1 else 4 * workers))  # a few chunks per worker balance the load
+    tasks = [(rep, [rngs[i] for i in idx]) for idx in chunks(replications, size)]
+    t0 = time.perf_counter()
+    done = 0
+    for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
+        for result in results:
+            sums.add(*result)
+            done += 1
+            if progress is not None:
+                progress(done, replications)
+    return time.perf_counter() - t0
+
+
+def _settings(opts: _Options, *, seed, covariates: Sequence[str], population, territories: int) -> dict:
+    """What determines the results of a study (:attr:`ValidationResult.settings`); ``pps`` and ``n_bands`` only
+    when asked for, so that the settings of earlier studies stay as they were."""
+    settings = {"design": opts.design, "n": opts.n, "replications": opts.replications,
+                "seed": None if isinstance(seed, np.random.Generator) else int(seed), "rights": opts.rights,
+                "ci": list(opts.methods), "level": float(opts.level), "df": opts.df, "levels": list(opts.levels),
+                "strata": opts.strata, "n_psu": opts.n_psu if opts.design == "two-stage" else None,
+                "sae": bool(opts.sae), "sae_methods": list(opts.sae_methods) if opts.sae else None,
+                "allocation": opts.allocation, "covariates": list(covariates) if opts.sae else None,
+                "population_seed": population.seed, "recipients": len(population.recipients),
+                "territories": territories}
+    if opts.pps:
+        settings["pps"] = list(opts.pps)
+    if opts.bands:
+        settings["n_bands"] = opts.bands
+    return settings
+
+
 def run_validation(population, *, design: ValidationDesign | str = "stratified", n: int,
                    replications: int, seed: int | np.random.Generator, rights: Sequence[str] | None = None,
                    ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
@@ -419,140 +667,13 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     >>> sorted(res.to_frame()["ci"].unique())
     ['beta', 'logit', 'wald', 'wilson']
     """
-    check_option("--design", design, ValidationDesign)
-    n = _check_int(n, "n", 2)
-    replications = _check_int(replications, "replications", 2)
-    n_psu = _check_int(n_psu, "n-psu", 2)
-    workers = check_workers(workers)
-    rngs = spawn(seed, replications)
-    methods = tuple(dict.fromkeys(check_option("--ci", m, EstimateCI) for m in ci))
-    if not methods:
-        raise OptionError(message("no CI method given", where="option --ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
-    bands = [_check_int(b, "n-bands", 1) for b in n_bands]
-    if bands != sorted(set(bands)):
-        raise OptionError(message("the respondent bands must be increasing lower ends", where="option --n-bands",
-                                  found=repr(list(n_bands)), hint="e.g. 1,5,11,30"))
-    check_option("--df", df, DFRule)
-    check_level(level, "--level")
-    levels = tuple(dict.fromkeys(check_option("--levels", lv, ValidationLevel) for lv in levels))
-    if "gap" in levels and "qpv" not in levels:
-        levels = tuple(lv for lv in choices(ValidationLevel) if lv in levels + ("qpv",))
-    sae_methods = tuple(dict.fromkeys(check_choice("--sae-methods", m, SAE_METHODS) for m in sae_methods))
-    check_choice("--allocation", allocation, ("proportional", "power"))
-    if sae and not sae_methods:
-        raise OptionError(message("no small-area estimator given", where="option --sae-methods",
-                                  expected="one or more of " + ", ".join(SAE_METHODS)))
-    pps = tuple(dict.fromkeys(check_option("--pps", m, PPSMethod) for m in pps))
-    if pps and design != "two-stage":
-        raise OptionError(message("PPS variances apply to the two-stage design", where="option --pps",
-                                  found=f"design {design}", hint="add --design two-stage"))
-    pps_levels = tuple(lv for lv in ("national", "qpv") if lv in levels)
-    if pps and not pps_levels:
-        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="option --pps",
-                                  hint="add national or qpv to the levels"))
-    if sae and "territory" not in levels:
-        raise OptionError(message("small-area estimates need the territory level", where="option --sae",
-                                  hint="add territory to the levels"))
-    rec = population.recipients
-    rights = list(rights) if rights else ["cmuc", "acs", "tpn", "tss"]
-    strata = list(strata) if strata else list(DEFAULT_STRATA[design])
-    check_columns(rec, rights, role="right column", source="the population")
-    check_columns(rec, strata, role="stratum column", source="the population")
-    if design == "two-stage" and "territory" in strata:
-        raise OptionError(message("territories are the PSUs of the two-stage design, not strata",
-                                  where="option --strata", hint="use strata that contain territories, e.g. is_qpv"))
-
-    codes, labels = {}, {}
-    for col in ("is_qpv", "benefit", "territory"):
-        codes[col], labels[col] = code_column(rec[col])
-    rate_levels = tuple(lv for lv in levels if lv != "gap")
-    targets = build_targets(rec, rights, rate_levels, codes, labels)
-    frame = pd.DataFrame({"id": np.arange(len(rec)), **{c: codes[c] for c in codes},
-                          **{s: rec[s] for s in strata if s not in codes},
-                          **{r: rec[r].to_numpy(dtype=float) for r in rights}})
-    sampler = _Sampler(frame, design, n, strata, n_psu, allocation)
-    parts = [(targets, "direct", Accumulator(targets.truth, methods))]
-    if "gap" in levels:
-        gap_targets = build_targets(rec, rights, ("gap",), codes, labels)
-        parts.append((gap_targets, "direct", Accumulator(gap_targets.truth, ("t",))))
-    sae_parts: dict = {}
-    unit_frame = None
-    if sae:
-        aux = population.territories.assign(territory=population.territories["territory"].astype(str))
-        check_columns(aux, covariates, role="covariate", source="the territories")
-        fh_targets = build_targets(rec, rights, ("territory",), codes, labels)
-        for m in sae_methods:
-            cis = UNIT_INTERVALS if m == "unit" else ("normal",)
-            accs = tuple(Accumulator(fh_targets.truth, cis) for _ in range(3))  # all, sampled, unsampled
-            sae_parts[m] = accs
-            for acc, suffix in zip(accs, ("", "/sampled", "/unsampled")):
-                parts.append((fh_targets, _sae_name(m) + suffix, acc))
-        if "unit" in sae_methods:
-            unit_covariates = list(unit_covariates)
-            check_columns(rec, unit_covariates, role="unit covariate", source="the population")
-            unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
-                                       **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
-                                       **{r: rec[r].to_numpy(dtype=float) for r in rights}})
-    band_parts = []
-    for i, lo in enumerate(bands):  # the direct estimates again, over the replications of each respondent band
-        hi = bands[i + 1] - 1 if i + 1 < len(bands) else np.inf
-        name = f"direct/n{lo}+" if np.isinf(hi) else (f"direct/n{lo}" if hi == lo else f"direct/n{lo}-{int(hi)}")
-        band_parts.append((lo, hi, Accumulator(targets.truth, methods)))
-        parts.append((targets, name, band_parts[-1][2]))
-    pps_targets = build_targets(rec, rights, pps_levels, codes, labels) if pps else None
-    first_pps = len(parts)
-    for m in pps:
-        parts.append((pps_targets, f"direct, pps {m}", Accumulator(pps_targets.truth, methods)))  # type: ignore[arg-type, union-attr]
-    rep = _Replication(sampler, targets, rights, levels, methods, level, df, aux if sae else None, list(covariates),
-                       tuple(sae_parts), unit_frame, list(unit_covariates), unit_replicates,
-                       pps, pps_targets, pps_levels)
-    size = -(-replications // (1 if workers == 1 else 4 * workers))  # a few chunks per worker balance the load
-    tasks = [(rep, [rngs[i] for i in idx]) for idx in chunks(replications, size)]
-    t0 = time.perf_counter()
-    done = 0
-    for results in ordered_map(_run_chunk, tasks, workers=workers):  # chunks back in replication order
-        for rates, gap, small_area, pps_rates, n_resp in results:
-            parts[0][2].add(*rates)
-            for lo, hi, acc in band_parts:  # NaN outside the band: not counted
-                keep = (n_resp >= lo) & (n_resp <= hi)
-                est, se_, low, high = rates
-                acc.add(np.where(keep, est, np.nan), np.where(keep, se_, np.nan), np.where(keep, low, np.nan),
-                        np.where(keep, high, np.nan))
-            if gap is not None:
-                parts[1][2].add(*gap)
-            for m, (eb, rmse, lo, hi, ins) in small_area.items():
-                a_all, a_in, a_out = sae_parts[m]
-                a_all.add(eb, rmse, lo, hi)
-                for acc, keep in ((a_in, ins == 1), (a_out, ins == 0)):  # NaN elsewhere: not counted
-                    acc.add(*(np.where(keep, a, np.nan) for a in (eb, rmse, lo, hi)))
-            for i, r in enumerate(pps_rates):
-                parts[first_pps + i][2].add(*r)
-            done += 1
-            if progress is not None:
-                progress(done, replications)
-    elapsed = time.perf_counter() - t0
-
-    blocks = []
-    for tg, estimator, acc in parts:
-        keys = tg.table[["level", "domain", "right"]]
-        M = len(acc.methods)
-        blocks.append(pd.concat([keys.iloc[np.repeat(np.arange(len(keys)), M)].reset_index(drop=True)
-                                 .assign(estimator=estimator), acc.measures()], axis=1))
-    table = pd.concat(blocks, ignore_index=True)
-    table = table[np.isfinite(table["truth"].to_numpy(float))]
-    order = table["level"].map({lv: i for i, lv in enumerate(choices(ValidationLevel))})
-    table = table.assign(_o=order).sort_values(["_o", "estimator"], kind="stable").drop(columns="_o")
-    first = ["level", "estimator", "domain", "right"]
-    table = table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
-    settings = {"design": design, "n": n, "replications": replications,
-                "seed": None if isinstance(seed, np.random.Generator) else int(seed), "rights": rights,
-                "ci": list(methods), "level": float(level), "df": df, "levels": list(levels), "strata": strata,
-                "n_psu": n_psu if design == "two-stage" else None, "sae": bool(sae),
-                "sae_methods": list(sae_methods) if sae else None, "allocation": allocation,
-                "covariates": list(covariates) if sae else None, "population_seed": population.seed,
-                "recipients": len(rec), "territories": len(labels["territory"])}
-    if pps:  # only when asked for: the settings of earlier studies stay as they were
-        settings["pps"] = list(pps)
-    if bands:
-        settings["n_bands"] = bands
-    return ValidationResult(table=table, settings=settings, elapsed=elapsed, workers=workers)
+    opts = _check_options(population, design=design, n=n, replications=replications, seed=seed, rights=rights,
+                          ci=ci, level=level, df=df, levels=levels, strata=strata, n_psu=n_psu, sae=sae,
+                          sae_methods=sae_methods, allocation=allocation, workers=workers, pps=pps, n_bands=n_bands)
+    codes, labels = _domain_codes(population.recipients)
+    rep, sums = _prepare(population, opts, codes, labels, covariates=covariates,
+                         unit_covariates=list(unit_covariates), unit_replicates=unit_replicates)
+    elapsed = _run_replications(rep, opts.rngs, sums, workers=opts.workers, progress=progress)
+    settings = _settings(opts, seed=seed, covariates=covariates, population=population,
+                         territories=len(labels["territory"]))
+    return ValidationResult(table=sums.table(), settings=settings, elapsed=elapsed, workers=opts.workers)

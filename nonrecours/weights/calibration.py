@@ -49,18 +49,18 @@ def make_distance(method: CalibrationMethod | str, bounds: tuple[float, float] |
     method = check_option("method", method, CalibrationMethod)
     if bounds is None:
         if method in ("logit", "truncated"):
-            raise OptionError(message(f"the {method} method needs bounds", where="option bounds",
+            raise OptionError(message(f"the {method} method needs bounds", where="parameter bounds",
                                       expected="bounds L, U with 0 <= L < 1 < U", found="none", hint="e.g. L = 0.5, U = 3"))
         return Distance(method)
     L, U = (float(b) for b in bounds)
     if not (L < 1.0 < U) or L < 0 or np.isnan(L) or np.isnan(U):
-        raise OptionError(message("bounds must surround 1", where="option bounds", expected="0 <= L < 1 < U",
+        raise OptionError(message("bounds must surround 1", where="parameter bounds", expected="0 <= L < 1 < U",
                                   found=f"L={L:g}, U={U:g}"))
     if method == "linear":
-        raise OptionError(message("linear calibration takes no bounds", where="option bounds",
+        raise OptionError(message("linear calibration takes no bounds", where="parameter bounds",
                                   hint="use method 'truncated' for linear calibration with bounds"))
     if method == "logit" and not np.isfinite(U):
-        raise OptionError(message("logit calibration needs a finite upper bound", where="option bounds", found=f"U={U:g}"))
+        raise OptionError(message("logit calibration needs a finite upper bound", where="parameter bounds", found=f"U={U:g}"))
     return Distance(method, L, U)
 
 

@@ -104,7 +104,7 @@ def read_margins(path: str | os.PathLike, *, read=None) -> Margins:  # noqa: ANN
     from ..io import read_table
 
     p = Path(path)
-    table = read_table(p, option="--calibrate", read=read, text_columns=("variable", "category"))
+    table = read_table(p, option="parameter margins", read=read, text_columns=("variable", "category"))
     return Margins.from_frame(table, source=f"margins {str(p)!r}")
 
 

@@ -147,7 +147,7 @@ def _check_common(data: pd.DataFrame, weights, responded, min_respondents: int) 
         raise InputError(message("weights or response indicator not aligned with the data", where="non-response",
                                  expected=f"{len(data)} values"))
     if not isinstance(min_respondents, (int, np.integer)) or min_respondents < 1:
-        raise OptionError(message("min_respondents must be a positive integer", where="option min_respondents",
+        raise OptionError(message("min_respondents must be a positive integer", where="parameter min_respondents",
                                   found=repr(min_respondents)))
     return d, resp
 
@@ -187,7 +187,7 @@ def adjust_classes(data: pd.DataFrame, weights, responded, classes: list[str], *
     """
     d, resp = _check_common(data, weights, responded, min_respondents)
     if not classes:
-        raise OptionError(message("no class column", where="option nonresponse", hint="e.g. classes:benefit,is_qpv"))
+        raise OptionError(message("no class column", where="parameter classes", hint="e.g. benefit, is_qpv"))
     check_columns(data, classes, role="class column", source="the sample")
     miss = data[classes].isna().any(axis=1).to_numpy()
     if miss.any():
@@ -220,10 +220,10 @@ def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[s
 
     d, resp = _check_common(data, weights, responded, min_respondents)
     if not covariates:
-        raise OptionError(message("no covariate", where="option nonresponse", hint="e.g. propensity:age_band,household"))
+        raise OptionError(message("no covariate", where="parameter covariates", hint="e.g. age_band, household"))
     check_columns(data, covariates, role="propensity covariate", source="the sample")
     if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise OptionError(message("n_classes must be a positive integer", where="option n_classes", found=repr(n_classes)))
+        raise OptionError(message("n_classes must be a positive integer", where="parameter n_classes", found=repr(n_classes)))
     parts = []
     for c in covariates:
         s = data[c]

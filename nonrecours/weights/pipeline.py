@@ -85,15 +85,15 @@ def _nonresponse_step(data: pd.DataFrame, spec: WeightingSpec, d0: np.ndarray,
                               where=f"column {spec.responded!r}"), NonrecoursWarning, stacklevel=3)
     if spec.nonresponse is None:
         if spec.responded and not resp.all():
-            raise OptionError(message("non-respondents need a non-response adjustment", where="option --responded",
-                                      hint="add --nonresponse classes:COLS or propensity:COLS"))
+            raise OptionError(message("non-respondents need a non-response adjustment", where="parameter responded",
+                                      hint="set parameter nonresponse: classes or propensity, with their columns"))
         return None
     if not spec.responded:
-        raise OptionError(message("a non-response adjustment needs the response column", where="option --responded",
+        raise OptionError(message("a non-response adjustment needs the response column", where="parameter responded",
                                   expected="the column coding 1 = responded, 0 = did not",
-                                  found="no --responded", hint="add --responded COL, or drop --nonresponse"))
+                                  found="none", hint="set parameter responded, or drop parameter nonresponse"))
     kind, cols = spec.nonresponse
-    check_option("non-response method", kind, NonresponseMethod)
+    check_option("nonresponse", kind, NonresponseMethod)
     if kind == "classes":
         return adjust_classes(data, d0, resp, list(cols), min_respondents=spec.min_respondents)
     return adjust_propensity(data, d0, resp, list(cols), n_classes=spec.propensity_classes,
@@ -105,8 +105,8 @@ def _calibration_step(data: pd.DataFrame, spec: WeightingSpec,
     """Calibration to the spec's margins, then trimming alternated with re-calibration (None without margins)."""
     if spec.margins is None:
         if spec.trim is not None:
-            raise OptionError(message("trimming is followed by re-calibration and needs margins", where="option --trim",
-                                      hint="add --calibrate margins.csv"))
+            raise OptionError(message("trimming is followed by re-calibration and needs margins", where="parameter trim",
+                                      hint="give parameter margins"))
         return None, None
     cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds,
                             coding=spec.coding)
@@ -119,15 +119,15 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
                     nr: NonresponseResult | None, cal: CalibrationResult | None,
                     progress=None) -> tuple[Replicates, dict]:  # noqa: ANN001
     """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
-    kind, arg = cast(tuple[str, float], spec.replicates)  # set when this step runs; B or rho given by the parsers
-    check_option("replicates type", kind, ReplicateType)
+    kind, arg = spec.replicates  # type: ignore[misc]
+    check_option("replicates", kind, ReplicateType)
     B = int(arg) if kind == "bootstrap" else 0
     n_rep = B if kind == "bootstrap" else base.n_psu
     if base.n * n_rep > MAX_CELLS:
-        raise OptionError(message("too many replicate weights to hold in memory", where="option --replicates",
+        raise OptionError(message("too many replicate weights to hold in memory", where="parameter replicates",
                                   found=f"{base.n} rows x {n_rep} replicates",
-                                  hint="use bootstrap:B with a smaller B"))
-    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,
+                                  hint="use the bootstrap with fewer replicates"))
+    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
                                           rho=arg if kind == "fay" else 0.5, seed=spec.seed,
                                           progress=progress, workers=spec.workers)
     if nr is not None:

@@ -75,7 +75,7 @@ def _lonely(st, rule: str, where: str) -> np.ndarray:
 
 def _check_boot(replicates) -> int:
     if not isinstance(replicates, (int, np.integer)) or isinstance(replicates, bool) or replicates < 2:
-        raise OptionError(message("the bootstrap needs at least 2 replicates", where="option replicates",
+        raise OptionError(message("the bootstrap needs at least 2 replicates", where="parameter replicates",
                                   found=repr(replicates)))
     return int(replicates)
 
@@ -147,7 +147,7 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
 def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
                           seed=None, workers: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
     """Per-PSU replicate multipliers (n_psu, R), scale and rscales (see module docstring)."""
-    check_option("replicates type", type, ReplicateType)
+    check_option("type", type, ReplicateType)
     st = design.structure
     H, U = st.n_strata, st.n_psu
     N_h, n_h = st.N_h, st.n_h
@@ -198,7 +198,7 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
     if type == "brr":
         rho = 0.0
     elif not (0 < rho < 1):
-        raise OptionError(message("Fay's rho must be in (0, 1)", where="option rho", found=repr(rho)))
+        raise OptionError(message("Fay's rho must be in (0, 1)", where="parameter rho", found=repr(rho)))
     if np.any(n_h != 2):
         bad = ", ".join(f"{lab} ({int(k)})" for lab, k in zip(st.stratum_labels[n_h != 2][:10], n_h[n_h != 2][:10]))
         raise DesignError(message("BRR and Fay need exactly two PSUs per stratum", where=where,
@@ -282,7 +282,7 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
     --------
     >>> # rep = make_replicates(design, "bootstrap", replicates=500, seed=1)
     """
-    check_option("replicates type", type, ReplicateType)
+    check_option("type", type, ReplicateType)
     if calibration is None and len(design.calibration) == 1:  # the step records how to replay itself
         calibration = cast("CalibrationResult", design.calibration[0].record)
     if design.calibration and calibration is None:

@@ -1,7 +1,8 @@
 """The JSON sidecar of a weighted file, and the design rebuilt from both.
 
 ``nonrecours weight ... --out weighted.csv`` writes ``weighted.design.json``
-beside it::
+beside it, and a study run writes ``microdata/weights.design.json`` beside its
+``microdata/weights.csv``::
 
     {"format": "nonrecours-weighted/1",
      "design": {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": null,
@@ -100,15 +101,21 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     return meta
 
 
-def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None = None) -> SurveyDesign:
+def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None = None,
+                         lonely_psu: str | None = None) -> SurveyDesign:
     """Rebuild the full design (weights, calibration residual information, replicates).
 
     Parameters
     ----------
     path : path
-        The weighted file written by ``nonrecours weight`` (its sidecar beside it).
+        The weighted file written by ``nonrecours weight`` or by a study run
+        (``microdata/weights.csv``), its sidecar beside it.
     data : DataFrame, optional
         The file's content when already read.
+    lonely_psu : str, optional
+        The lonely-PSU rule of the design (default: the one recorded in the
+        sidecar, that of the weighting). A rule is a choice of the analysis,
+        not of the weights: a later analysis may apply its own.
 
     Returns
     -------
@@ -138,7 +145,8 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
                                  expected="a number >= 0 on every row (0 for a non-respondent)",
                                  found=rows_found(bad, "rows empty, not numeric, infinite or negative"),
                                  hint="re-run nonrecours weight, or fix those rows of the weighted file"))
-    design = SurveyDesign(df.drop(columns=[wcol]), lonely_psu=des.get("lonely_psu", "fail"), **roles).with_weights(w)
+    rule = des.get("lonely_psu", "fail") if lonely_psu is None else lonely_psu
+    design = SurveyDesign(df.drop(columns=[wcol]), lonely_psu=rule, **roles).with_weights(w)
     cal = meta.get("calibration")
     if cal:
         check_columns(df, [cal["base_weight"]], role="calibration base weight", source=str(path))

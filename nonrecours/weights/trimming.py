@@ -38,7 +38,7 @@ def cap_weights(w: np.ndarray, cap: float, *, max_iter: int = 200) -> tuple[np.n
     pos = w > 0
     total = w.sum()
     if cap * pos.sum() < total * (1 - 1e-12):
-        raise InputError(message("the trimming cap is too low to keep the total", where="option trim",
+        raise InputError(message("the trimming cap is too low to keep the total", where="parameter trim",
                                  expected=f"cap >= total / respondents = {total / max(pos.sum(), 1):.6g}",
                                  found=f"{cap:.6g}", hint="raise the trimming factor"))
     capped = np.zeros(w.size, dtype=bool)
@@ -82,7 +82,7 @@ def trim_and_recalibrate(data: pd.DataFrame, result: R, *, upper: float, max_rou
     Tools for Designing and Weighting Survey Samples*, ch. 14.
     """
     if not np.isfinite(upper) or upper <= 1:
-        raise OptionError(message("the trimming factor must exceed 1", where="option trim", found=repr(upper)))
+        raise OptionError(message("the trimming factor must exceed 1", where="parameter trim", found=repr(upper)))
     w = result.weights
     resp = w > 0
     cap = float(upper * w[resp].mean())

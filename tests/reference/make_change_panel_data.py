@@ -7,6 +7,8 @@ weights do), and some recipients change domain (is_qpv) or eligibility between w
 make_change_reference.R computes the reference values with R survey on the wide file.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -30,5 +32,6 @@ for right, elig, base in (("cmuc", 0.7, 0.55), ("acs", 0.5, 0.35)):
     y2 = np.where(rng.random(n) < 0.6, y1, rng.random(n) < base + 0.05 + 0.15 * q2)
     waves[0][right] = np.where(e1, y1.astype(float), np.nan)
     waves[1][right] = np.where(e2, y2.astype(float), np.nan)
-for k, w in enumerate(waves, start=1):
-    w.to_csv(f"change_panel_wave{k}.csv", index=False, na_rep="")
+if __name__ == "__main__":  # pytest's --doctest-modules imports this file: writing on import left copies at the root
+    for k, w in enumerate(waves, start=1):
+        w.to_csv(Path(__file__).with_name(f"change_panel_wave{k}.csv"), index=False, na_rep="")

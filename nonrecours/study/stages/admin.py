@@ -4,7 +4,10 @@ Runs :func:`nonrecours.admin.pipeline.run_admin_phase` on the ``[admin]``
 sources (eligibility from resources, QPV from coordinates, linkage by number
 then Fellegi–Sunter, rates corrected for linkage errors) and sets the
 administrative rates per right, QPV vs rest, beside the sample's estimates.
-Only aggregated tables leave the stage (no link, no record).
+Only aggregated tables leave the stage (no link, no record). The study's
+``[compute]`` section chooses the engine of its SQL and the memory limit and
+threads of its engines; the settings of the engines that ran go to the
+manifest (``engines`` of the state).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
     """Administrative rates from the sources, and their comparison with the sample's QPV estimates."""
     from ...admin.eligibility import load_rulebook
     from ...admin.pipeline import compare_with_truth, run_admin_phase
+    from ...engines import open_engine
     from ...io import read_table
 
     adm = cfg.admin
@@ -50,9 +54,15 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         raise ConfigError(message("folder not found", where="admin.sources", found=str(adm.sources),
                                   hint="write one with 'nonrecours simulate --sources'"))
     truth_links = read_table(adm.truth_links, option="admin.truth_links") if adm.truth_links else None
-    ph = run_admin_phase(adm.sources, year=adm.year, rulebook=load_rulebook(adm.rulebook) if adm.rulebook else None,
-                         threshold=adm.threshold, min_cell=adm.min_cell, level=cfg.estimation.level,
-                         truth_links=truth_links, seed=cfg.design.seed)
+    comp = cfg.compute
+    # [compute]: the SQL on its engine (pandas has none: DuckDB), the linkage on DuckDB, both under its settings
+    with open_engine("duckdb" if comp.engine == "pandas" else comp.engine, memory_limit=comp.memory_limit,
+                     threads=comp.threads, spark_master=comp.spark_master) as engine:
+        ph = run_admin_phase(adm.sources, year=adm.year,
+                             rulebook=load_rulebook(adm.rulebook) if adm.rulebook else None,
+                             threshold=adm.threshold, min_cell=adm.min_cell, level=cfg.estimation.level,
+                             truth_links=truth_links, seed=cfg.design.seed, memory_limit=comp.memory_limit,
+                             threads=comp.threads, engine=engine)
     tables = {"linkage_quality": ph.quality, "admin_rates": ph.rates.table, "admin_departements": ph.rates.departements}
     if "estimates_qpv" in state.get("tables", {}):
         tables["admin_comparison"] = compare_phases(state["tables"]["estimates_qpv"], ph.by_qpv,
@@ -72,5 +82,5 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         "rates": "takers corrected by the expected false and missed links (match probabilities); "
                  f"cells under {adm.min_cell} suppressed",
     }
-    return {"tables": tables, "methods": {"admin": methods},
+    return {"tables": tables, "methods": {"admin": methods}, "engines": ph.engines,
             "counts": {"admin recipients": int(len(ph.eligibility)), "admin links": int(len(ph.links))}}

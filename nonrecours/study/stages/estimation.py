@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from ...publication import protect_domain_counts
 from ...estimation import QualityThresholds, estimate_rates, gap_between
+from ...publication import blank_gap_rights, nested_in, protect_domain_counts
 from ..config import StudyConfig
 from ._common import State
 
@@ -50,7 +47,11 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     gap = gap_between(qpv, dom.qpv, levels=(1, 0))  # from the QPV estimates and their covariance
     benefit = estimate_rates(design, rights, by=dom.benefit, **opts)
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
-    tables = _protect(design.data, [national, qpv, benefit, territory], dom, th.min_n)
+    # published: secondary suppression of the respondent counts, territories nested in the QPV domains when each
+    # territory of the sample lies in one
+    tables = protect_domain_counts([r.to_frame(blank=False) for r in (national, qpv, benefit, territory)],
+                                   [None, dom.qpv, dom.benefit, dom.territory], min_n=th.min_n,
+                                   nests=nested_in(design.data, dom.territory, dom.qpv))
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "
@@ -71,29 +72,6 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     }
     return {"results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
             "tables": {"estimates_national": tables[0], "estimates_qpv": tables[1],
-                       "gap_qpv": _gap_table(gap.to_frame(), tables[1], dom.qpv), "estimates_benefit": tables[2],
+                       "gap_qpv": blank_gap_rights(gap.to_frame(), tables[1]), "estimates_benefit": tables[2],
                        "estimates_territory": tables[3]},
             "methods": {"estimation": methods}}
-
-
-def _protect(data: pd.DataFrame, results: list, dom: Any, min_n: int) -> list[pd.DataFrame]:
-    """The published tables: suppressed cells blanked, and secondary suppression of the respondent counts
-    (:func:`~nonrecours.publication.protect_domain_counts`); territories nest in the QPV domains when each
-    territory of the sample lies in one."""
-    pairs = data[[dom.territory, dom.qpv]].dropna().astype(str).drop_duplicates()
-    nests = {}
-    if not pairs[dom.territory].duplicated().any():
-        nests[dom.territory] = (dom.qpv, dict(zip(pairs[dom.territory], pairs[dom.qpv])))
-    return protect_domain_counts([r.to_frame() for r in results], [None, dom.qpv, dom.benefit, dom.territory],
-                                 min_n=min_n, nests=nests)
-
-
-def _gap_table(gap: pd.DataFrame, qpv: pd.DataFrame, col: str) -> pd.DataFrame:
-    """The gap table with the gaps of rights whose QPV or rest estimate is suppressed blanked."""
-    supp = set(qpv.loc[qpv["flag"] == "suppressed", "right"].astype(str))
-    hide = gap["right"].astype(str).isin(supp).to_numpy()
-    out = gap.copy()
-    for c in out.columns:
-        if c not in ("right", "domain_a", "domain_b") and hide.any():
-            out[c] = np.where(hide, np.nan, pd.to_numeric(out[c], errors="coerce"))
-    return out

@@ -8,9 +8,9 @@ when true rates are given.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ...io import read_table
+from ...publication import published_n
 from ...territorial.compare import compare_estimates
 from ...territorial.territories import fit_territories
 from ..config import StudyConfig
@@ -53,29 +53,10 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         "benchmark": "none" if fit.benchmark is None else
                      f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
     }
-    table = _published_n(fit.to_frame(), state["tables"]["estimates_territory"], cfg.estimation.domains.territory)
+    table = published_n(fit.to_frame(), state["tables"]["estimates_territory"], cfg.estimation.domains.territory)
     out: State = {"tables": {"sae": table}, "methods": {"territorial": methods},
                   "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None}}
     return _compare(cfg, out, table)
-
-
-def _published_n(table, published, terr: str):  # noqa: ANN001, ANN202
-    """``table``'s ``n`` (respondents per territory x right) as ``estimates_territory`` publishes it.
-
-    Disclosure (:mod:`nonrecours.publication`): a territory whose direct estimate is suppressed keeps its
-    respondent count hidden here too (empty, not 0: a count of 1 to ``min_n - 1`` is never published,
-    nor a secondary cell's); 0 is published only for a territory without an eligible respondent, which
-    describes no one.
-    """
-    pub = published.rename(columns={terr: "territory"})
-    pub = pub.assign(territory=pub["territory"].astype(str), right=pub["right"].astype(str))[["territory", "right",
-                                                                                               "n"]]
-    keys = table[["territory", "right"]].astype(str)
-    n = keys.merge(pub, on=["territory", "right"], how="left")["n"]
-    known = keys.merge(pub.assign(_in=True), on=["territory", "right"], how="left")["_in"].notna().to_numpy()
-    n = pd.array(pd.to_numeric(n, errors="coerce"), dtype="Int64")
-    n[~known] = 0  # no eligible respondent in the sample: no row in estimates_territory
-    return table.assign(n=n)
 
 
 def _compare(cfg: StudyConfig, out: State, table) -> State:
@@ -118,7 +99,7 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
                if mse == "bootstrap" else "none",
         "territory effect SD per right": {r: float(v) for r, v in zip(models["right"], models["sigma"])},
     }
-    table = _published_n(table, state["tables"]["estimates_territory"], terr)
+    table = published_n(table, state["tables"]["estimates_territory"], terr)
     out: State = {"tables": {"sae": table}, "methods": {"territorial": methods},
                   "seeds": {"territorial": seed if mse == "bootstrap" else None}}
     return _compare(cfg, out, table)

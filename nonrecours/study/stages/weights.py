@@ -66,7 +66,8 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     table = out.table
     if out.calibration is not None:
         table = table.assign(g=out.calibration.g)
-    return {"sample": table, "design": out.design, "tables": {"weights": table},
+    # the design travels with its weights: microdata/weights.csv gets this sidecar (calibration, replicates, roles)
+    return {"sample": table, "design": out.design, "tables": {"weights": table}, "sidecars": {"weights": out.sidecar},
             "methods": {"weighting": _methods(cfg, out)}, "seeds": {"replicates": seed},
             "weight_summary": _summary(table, out, cfg.estimation.thresholds.min_n)}
 

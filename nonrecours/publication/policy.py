@@ -1,0 +1,162 @@
+"""The disclosure policy: the thresholds every published table is held to, and the rules it states.
+
+This module is the only place the threshold is written (:data:`THRESHOLD`,
+INSEE's rule: no published figure is built from fewer than 11 individuals).
+Every default of the package (``min_n`` of the estimators, the CLI's
+``--min-n`` and ``--min-cell``, a study's ``[estimation.thresholds] min_n`` and
+``[admin] min_cell``) refers to :data:`DEFAULT_MIN_N` or
+:data:`DEFAULT_MIN_CELL`, and every check of a threshold is
+:func:`check_threshold`.
+
+A :class:`DisclosurePolicy` holds the two thresholds of a run (respondents
+of the sample, recipients of the administrative files) and states the rules
+the suppression engine (:mod:`nonrecours.publication.suppression`) applies:
+
+* **eligibles, takers and non-takers** of an administrative cell are each held
+  to ``min_cell`` (:attr:`DisclosurePolicy.COUNTS`,
+  :meth:`DisclosurePolicy.small_cells`); a sample cell is held to ``min_n``
+  eligible respondents (:meth:`DisclosurePolicy.small_n`);
+* **zero is published**: an empty cell describes no one;
+* **totals are protected**: no suppressed cell can be recovered by subtraction
+  from the totals published beside it — département and national totals, and
+  the **margins** published on another partition of the same cells (QPV vs
+  rest) (:attr:`DisclosurePolicy.MARGINS_PROTECTED`);
+* **one pattern across years**: a series of years is published under one
+  suppression pattern, the same in every year
+  (:attr:`DisclosurePolicy.ONE_PATTERN_ACROSS_YEARS`,
+  :func:`~nonrecours.publication.suppression.one_pattern`).
+
+Thresholds below :data:`THRESHOLD` are accepted, as they always were
+(:func:`check_threshold` asks only for an integer of at least 1, or 0 for
+``min_n``, which then suppresses nothing). A switch that refuses them unless
+allowed explicitly belongs in :meth:`DisclosurePolicy.__post_init__`, the one
+place the thresholds of a run are validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import OptionError, message
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["THRESHOLD", "DEFAULT_MIN_N", "DEFAULT_MIN_CELL", "ADMIN_COUNTS", "DisclosurePolicy", "DEFAULT_POLICY",
+           "check_threshold"]
+
+#: INSEE's rule of statistical confidentiality: no published figure built from fewer individuals
+#: (Insee, 2010, *Guide du secret statistique*). The only place the threshold is written.
+THRESHOLD = 11
+#: Default threshold on eligible respondents of the sample (``min_n``).
+DEFAULT_MIN_N = THRESHOLD
+#: Default threshold on eligible recipients, takers and non-takers of the administrative files (``min_cell``).
+DEFAULT_MIN_CELL = THRESHOLD
+#: The counts of an administrative cell, in the order they are published; each is held to ``min_cell``.
+ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
+
+
+def check_threshold(value: object, *, name: str = "min_cell", where: str | None = None, minimum: int = 1) -> int:
+    """A disclosure threshold as an int of at least ``minimum``, or an :class:`~nonrecours.errors.OptionError`.
+
+    The one check of a threshold in the package (the policy's, the CLI's and
+    the engines').
+
+    Parameters
+    ----------
+    value : object
+        The threshold given.
+    name : str
+        The parameter's name (``min_n`` or ``min_cell``), for the message.
+    where : str, optional
+        Where the value came from, for the message (default ``parameter <name>``); the CLI gives its option.
+    minimum : int
+        The smallest value accepted: 1, or 0 for ``min_n`` (no threshold on respondents).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_threshold(11, name="min_n")
+    11
+    >>> check_threshold(0, name="min_cell")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nonrecours.errors.OptionError: parameter min_cell: the disclosure threshold must be an integer >= 1; ...
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise OptionError(message(f"the disclosure threshold must be an integer >= {minimum}",
+                                  where=where or f"parameter {name}", expected=f"an integer >= {minimum}",
+                                  found=repr(value), hint=f"the usual threshold is {THRESHOLD} (INSEE's rule)"))
+    return int(value)
+
+
+@dataclass(frozen=True)
+class DisclosurePolicy:
+    """The thresholds a publication is held to, and the rules it states.
+
+    Parameters
+    ----------
+    min_n : int
+        Sample: no figure is published from 1 to ``min_n - 1`` eligible respondents (default
+        :data:`DEFAULT_MIN_N`; 0 publishes every estimate).
+    min_cell : int
+        Administrative files: no cell or total is published with 1 to ``min_cell - 1`` eligibles,
+        takers or non-takers (default :data:`DEFAULT_MIN_CELL`).
+
+    Notes
+    -----
+    The rules (see the module's text) are constants of the class: the suppression engine implements them
+    and nothing else, and a policy changes only its thresholds. Hundepool et al. (2012), *Statistical
+    Disclosure Control*, sections 4.2-4.3; Insee (2010), *Guide du secret statistique*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> policy = DisclosurePolicy()
+    >>> policy.min_n == policy.min_cell == THRESHOLD
+    True
+    >>> policy.small_n(np.array([0, 3, 11])).tolist()
+    [False, True, False]
+    >>> DisclosurePolicy(min_cell=5).small_cells(np.array([[30, 3, 27], [30, 15, 15]])).tolist()
+    [True, False]
+    """
+
+    min_n: int = DEFAULT_MIN_N
+    min_cell: int = DEFAULT_MIN_CELL
+
+    #: Each count of an administrative cell is held to ``min_cell`` on its own.
+    COUNTS: ClassVar[tuple[str, ...]] = ADMIN_COUNTS
+    #: Margins (QPV vs rest totals) published beside the cells are protected like the département totals.
+    MARGINS_PROTECTED: ClassVar[bool] = True
+    #: A series of years has one suppression pattern, the same every year.
+    ONE_PATTERN_ACROSS_YEARS: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        # the one validation of a run's thresholds; an explicit switch allowing values below THRESHOLD
+        # (refused otherwise) would be checked here
+        object.__setattr__(self, "min_n", check_threshold(self.min_n, name="min_n", minimum=0))
+        object.__setattr__(self, "min_cell", check_threshold(self.min_cell, name="min_cell"))
+
+    def small_n(self, n: np.ndarray) -> np.ndarray:
+        """Sample counts that may not be published: 1 to ``min_n - 1`` respondents (0 describes no one)."""
+        import numpy as np  # the policy is read by the CLI before anything heavy is imported
+
+        n = np.asarray(n)
+        return (n > 0) & (n < self.min_n)
+
+    def small_cells(self, counts: np.ndarray) -> np.ndarray:
+        """Administrative cells (rows of ``counts``: eligibles, takers, non-takers) of which a count is below
+        ``min_cell``: primary suppression (a zero count too: a cell of 0 takers tells that each eligible does
+        not take up)."""
+        import numpy as np
+
+        return (np.asarray(counts) < self.min_cell).any(axis=1)
+
+
+#: The policy of the package's defaults.
+DEFAULT_POLICY = DisclosurePolicy()

@@ -156,7 +156,7 @@ def estimate(
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
     design = load_design(sample, design_opts, read=rd, data=data)
-    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
+    opts: dict[str, Any] = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = result.to_frame()  # suppressed rows blanked (n and df too)
     gap_table = None

@@ -32,6 +32,7 @@ constructors, whose errors are relabelled with the key path.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path

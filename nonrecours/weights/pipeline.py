@@ -119,7 +119,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
                     nr: NonresponseResult | None, cal: CalibrationResult | None,
                     progress=None) -> tuple[Replicates, dict]:  # noqa: ANN001
     """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
-    kind, arg = spec.replicates  # type: ignore[misc]
+    kind, arg = cast(tuple[str, float], spec.replicates)  # set when this step runs; B or rho given by the parsers
     check_option("replicates", kind, ReplicateType)
     B = int(arg) if kind == "bootstrap" else 0
     n_rep = B if kind == "bootstrap" else base.n_psu
@@ -127,7 +127,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
         raise OptionError(message("too many replicate weights to hold in memory", where="parameter replicates",
                                   found=f"{base.n} rows x {n_rep} replicates",
                                   hint="use the bootstrap with fewer replicates"))
-    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
+    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,
                                           rho=arg if kind == "fay" else 0.5, seed=spec.seed,
                                           progress=progress, workers=spec.workers)
     if nr is not None:

@@ -211,14 +211,14 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
         raise InputError(message("no row for this right", where="parameter right",
                                  expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
                                  found=repr(right)))
-    def num(c: str) -> np.ndarray:
+    def numeric_column(c: str) -> np.ndarray:  # NaN where the column is absent
         return pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else np.full(len(sub), np.nan)
-    value, low, high = num(cols[0]), num(cols[1]), num(cols[2])
+    value, low, high = numeric_column(cols[0]), numeric_column(cols[1]), numeric_column(cols[2])
     state = np.where(np.isfinite(value), "ok", "suppressed").astype(object)
     if kind == "sae":
-        no_direct = ~np.isfinite(num("direct")) if "direct" in sub.columns else np.zeros(len(sub), bool)
+        no_direct = ~np.isfinite(numeric_column("direct")) if "direct" in sub.columns else np.zeros(len(sub), bool)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cv = num("rmse") / value
+            cv = numeric_column("rmse") / value
         state[(state == "ok") & (no_direct | (cv > max_cv))] = "unreliable"
     elif kind in ("direct", "admin"):
         col = "flag" if "flag" in sub.columns else "status" if "status" in sub.columns else None

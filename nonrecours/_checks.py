@@ -187,7 +187,7 @@ def parse_mapping(text: str | None, *, option: str, value_type: type = float) ->
 
 
 def id_column(columns: Iterable[str], id_col: str | None) -> str | None:
-    """The id column to check: ``id_col`` when given (``--id-col``), else ``'id'`` when ``columns`` has it, else None."""
+    """The id column to check: ``id_col`` when given (``--id-col``), else ``'id'`` if ``columns`` has it, else None."""
     if id_col is not None:
         return id_col
     return "id" if "id" in set(columns) else None

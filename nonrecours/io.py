@@ -376,7 +376,7 @@ def _read_stat(p: Path, suffix: str, opts: ReadOptions, where: str, text: tuple[
     kwargs = {"encoding": opts.encoding} if opts.encoding and suffix in (".dta", ".sas7bdat", ".xpt", ".sav") else {}
     try:
         df, _meta = getattr(pyreadstat, _STAT_READERS[suffix])(str(p), **kwargs)
-    except pyreadstat.ReadstatError as exc:  # type: ignore[attr-defined]
+    except pyreadstat.ReadstatError as exc:
         raise InputError(message("cannot read table", where=where, found=str(exc).splitlines()[0])) from None
     return _integral_floats(_text_codes(df, text))
 
@@ -530,8 +530,8 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
     Traceback (most recent call last):
     ...
     nonrecours.errors.OutputError: --out and --totals-out: two outputs with the same path; found 'a.csv'. Hint: give each output its own name.
-    """
-    inputs = [i for i in inputs if i is not None]
+    """  # noqa: E501 - the expected error of a doctest is one line
+    given = [i for i in inputs if i is not None]
     asked = {opt: Path(p) for opt, p in outputs.items() if p is not None}
     table_opts = set(asked) if tables is None else set(tables)
     seen: dict[Path, str] = {}
@@ -542,7 +542,7 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
                                       found=repr(str(p)), hint="give each output its own name"))
         seen[key] = opt
     for opt, p in asked.items():
-        check_output(p, inputs, option=opt)
+        check_output(p, given, option=opt)
         if opt in table_opts:
             _suffix(p, opt, OUTPUT_SUFFIXES)
         if p.is_dir():

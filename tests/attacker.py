@@ -80,9 +80,9 @@ def attack_admin(table, totals, truth, min_cell):
             vals = [_num(row[c]) for c in ("n_eligible", "n_takers", "n_non_takers")]
             if row["status"] == "published":
                 return vals
-            e, t, n = sys_.var(), sys_.var(), sys_.var()
-            sys_.rows.append(({e: 1.0, t: -1.0, n: -1.0}, 0.0))
-            unknown[key] = (e, t, n)
+            e, t, n = sys_.var(), sys_.var(), sys_.var()  # noqa: B023 - triple() is called in this iteration only
+            sys_.rows.append(({e: 1.0, t: -1.0, n: -1.0}, 0.0))  # noqa: B023
+            unknown[key] = (e, t, n)  # noqa: B023
             return [e, t, n], True
 
         dep_terms: dict[str, list] = {}
@@ -150,8 +150,8 @@ def attack_domains(groups, truth, min_n):
         for key, n in cells:
             if n is not None:
                 known[key] = n
-    for cells, total in groups:
-        for key, n in cells:
+    for cells, _total in groups:
+        for key, _n in cells:
             if key not in known and key not in var:
                 var[key] = sys_.var(lower=1.0)
     for cells, total in groups:

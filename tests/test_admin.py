@@ -94,6 +94,7 @@ def test_issue_example_small_taker_counts_are_suppressed():
     assert dict(zip(res.table["territory"], res.rules)) == {"x": "primary", "y": "secondary", "z": "published"}
 
 
+@pytest.mark.slow
 def test_attacker_recovers_nothing_from_a_simulated_population():
     from attacker import attack_admin
 
@@ -109,6 +110,7 @@ def test_attacker_recovers_nothing_from_a_simulated_population():
     assert attack_admin(t, res.totals, truth, 11) == []
 
 
+@pytest.mark.slow
 def test_attacker_recovers_cells_of_primary_only_suppression():
     """The attacker works: with primary suppression alone, it recovers small counts by subtraction."""
     from attacker import attack_admin

@@ -151,6 +151,7 @@ def test_point_in_polygon_agrees_with_true_territory(small):
 
 # --- linkage and rates -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_linkage_quality_and_adjusted_rates(small, tmp_path):
     from nonrecours.admin.pipeline import compare_with_truth, run_admin_phase
 
@@ -192,6 +193,7 @@ def test_source_parameters_are_checked():
         SourceParams(typo_rate=1.5)
 
 
+@pytest.mark.slow
 def test_cli_chain_prints_no_identifier(tmp_path):
     r = CliRunner()
     out = tmp_path / "pop"
@@ -218,6 +220,7 @@ def test_cli_chain_prints_no_identifier(tmp_path):
     assert res4.exit_code == 2
 
 
+@pytest.mark.slow
 def test_study_admin_section_and_report_fragment(small, tmp_path):
     import html
 

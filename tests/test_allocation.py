@@ -155,6 +155,7 @@ def anticipated_variance(f, strata, domain_cols, n_by_stratum, p, e, rho):
     return pd.Series(V, index=Ndh.index)
 
 
+@pytest.mark.slow
 def test_precision_allocation_meets_every_target_and_is_minimal():
     f = frame()
     strata, rates, e, rho, hw = ["territory", "benefit"], {"cmuc": 0.65, "acs": 0.4}, {"cmuc": 0.9, "acs": 0.6}, 0.7, 0.12

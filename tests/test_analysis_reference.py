@@ -476,6 +476,7 @@ def test_empty_groups_left_out_of_the_test_are_said(tmp_path):
     assert "warning" in res.output and "lines 5, 10" in res.output
 
 
+@pytest.mark.slow
 def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     """Seeded simulation: groups assigned to clusters, take-up correlated within clusters and
     independent of the group. Over 200 samples the Rao-Scott F test rejects at 5 % about 5 % of the
@@ -499,6 +500,7 @@ def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     assert naive / reps > 0.20, naive / reps
 
 
+@pytest.mark.slow  # a Monte Carlo coverage check
 def test_woodruff_interval_covers_the_population_median():
     """Seeded simulation: 200 cluster samples (30 of 300 clusters of 40, skewed values with a
     cluster effect); the 95 % Woodruff interval of the median covers the population median

@@ -24,8 +24,9 @@ from nonrecours.publication import histogram_edges
 from nonrecours.report.publication import SHEETS
 from nonrecours.report.publication import TEXT as SHEET_TEXT
 
-pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning",
-                                        "ignore::nonrecours.errors.DisclosureWarning")
+# slow: attacks the demo publication, with and without years
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning",
+                                                            "ignore::nonrecours.errors.DisclosureWarning")]
 
 MIN = 11  # the demo's threshold for respondents (min_n) and administrative cells (min_cell)
 TEXT_COLS = {"territory": str, "is_qpv": str, "benefit": str, "level": str, "departement": str, "level_a": str,
@@ -124,7 +125,7 @@ def admin_relations(b, pub, qpv_of):
         b.relate(block, (*key, "E"), [(*key, "T"), (*key, "N")])
 
     rates = tables["admin_rates"]
-    for ter, d, r, e, t in zip(rates["territory"], rates["departement"], rates["right"], rates["n_eligible"],
+    for ter, _d, r, e, t in zip(rates["territory"], rates["departement"], rates["right"], rates["n_eligible"],
                                rates["n_takers"]):
         triple(r, ("a", r, "cell", ter), e, t)
     deps = tables["admin_departements"]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the benchmark workloads in a subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "benchmarks" / "run.py"
 WORKLOADS = ("simulate", "select", "(Taylor)", "bootstrap replicates", "raking", "Fay–Herriot REML fit",

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -125,6 +126,7 @@ def test_estimate_imports_neither_scipy_stats_nor_plotting(tmp_path):
                                                                           "statsmodels", "scipy.optimize"))}
 
 
+@pytest.mark.slow
 def test_quick_exit_keeps_outputs_messages_and_exit_codes(tmp_path):
     """``estimate`` ends without interpreter teardown (cli.main.QUICK_EXIT): its table, its summary line on a
     pipe and its exit codes are those of a normal exit."""

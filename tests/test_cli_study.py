@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from nonrecours.cli.main import app
 
-pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+# slow: every test runs the demo (a full study on 320,000 recipients) or uses its run
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]
 
 runner = CliRunner()
 

@@ -95,6 +95,7 @@ def test_fit_options(files, extra):
     assert sae[["eblup", "ci_low", "ci_high"]].apply(lambda c: c.between(0, 1).all()).all()
 
 
+@pytest.mark.slow  # bootstrap MSE run with 1 and several worker processes
 def test_fit_bootstrap_same_file_whatever_the_workers(files):
     outs = []
     for workers in ("1", "2"):

@@ -82,6 +82,7 @@ def _count_tables(draw):
     return pd.DataFrame(rows, columns=["territory", "departement", "right", "n_eligible", "n_takers"])
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "40")), deadline=None)
 @given(_count_tables(), st.sampled_from([5, 11]))
 def test_attacker_recovers_nothing_from_any_small_table(cells, min_cell):
@@ -169,6 +170,7 @@ def _admin_blocks(table, totals, margin):
     return b
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "15")), deadline=None)
 @given(_count_tables())
 def test_margin_totals_protected(cells):

@@ -144,6 +144,7 @@ def spark():
     eng.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["recipients.csv", "parts_parquet"])
 def test_spark_equals_duckdb_cell_by_cell(study, spark, source):
     d, _, reference = study
@@ -178,6 +179,7 @@ def _refuses_duplicates(eng, tmp_path):
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="key")
 
 
+@pytest.mark.slow
 def test_sql_engines_refuse_duplicate_ids(tmp_path, spark):
     """A recipient listed twice is counted twice: DuckDB and Spark refuse repeated ids as the pandas path does."""
     df = _with_ids(tmp_path, dup_rows=[7, 150])

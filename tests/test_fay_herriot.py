@@ -234,6 +234,7 @@ def test_bootstrap_reproducible_and_chunk_invariant(milk):
         bootstrap_mse(fit, replicates=10, seed=None)
 
 
+@pytest.mark.slow
 def test_bootstrap_identical_whatever_the_workers(milk):
     """Each chunk draws from its own stream spawned from the seed; chunk sums are added in chunk order."""
     y, D, X = milk
@@ -251,6 +252,7 @@ def _simulate(rng, m, A, X, D, beta):
     return theta, theta + rng.normal(0, np.sqrt(D))
 
 
+@pytest.mark.slow
 def test_monte_carlo_eblup_beats_direct_and_ci_coverage_near_nominal():
     """300 seeded data sets of a true FH model (m = 60, A = 0.01, D from 0.005 to 0.02).
 

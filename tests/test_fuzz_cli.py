@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_bad_input import ALLOCATION, AUX, DIRECT, FRAME, MARGINS, SAMPLE, STUDY, TRUTH
@@ -175,6 +176,7 @@ def _population() -> Path:
     return POPULATION["dir"]
 
 
+@pytest.mark.slow  # 60 random command lines: 5 s, or minutes when a draw picks a long run
 @settings(max_examples=int(os.environ.get("NONRECOURS_FUZZ_EXAMPLES", "60")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(mutation())

@@ -1,14 +1,16 @@
-"""No import cycle anywhere in ``nonrecours/`` (issue 11, item 4).
+"""No import cycle anywhere in ``nonrecours/`` (issue 11, item 4; issue 24: type-only imports included).
 
-The test reads every module's imports with ``ast`` -- at module level *and* inside
-functions (a deferred import hides a cycle, it does not remove it); only imports
-under ``if TYPE_CHECKING:`` are left out (annotations, never executed) -- and
-fails on any cycle of the module graph, naming it.
+The test reads every module's imports with ``ast`` -- at module level, inside
+functions (a deferred import hides a cycle, it does not remove it) and under
+``if TYPE_CHECKING:`` (a type-only import still ties the two modules together:
+each needs the other to be read, and ``typing.get_type_hints`` executes it) --
+and fails on any cycle of the module graph, naming it.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import nonrecours
@@ -21,24 +23,19 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    t = node.test
-    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or \
-        (isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
-
-
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """Modules of the package imported by ``path`` (``from . import x`` resolves to the submodule x)."""
     name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    return _imports_of(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", modules)
+
+
+def _imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> set[str]:
+    """Modules of the package that the source of module ``name`` imports, wherever the import statement is."""
+    package = name if is_package else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for sub in child.orelse:
-                    visit(sub)
-                continue
             if isinstance(child, ast.Import):
                 found.update(a.name for a in child.names if a.name.split(".")[0] == "nonrecours")
             elif isinstance(child, ast.ImportFrom):
@@ -55,11 +52,12 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                     found.add(sub if sub in modules else target)
             visit(child)
 
-    visit(ast.parse(path.read_text(encoding="utf-8")))
+    visit(ast.parse(source))
     found.discard(name)
     return {m for m in found if m in modules}
 
 
+@functools.cache  # read once for the tests below (the package does not change during a run)
 def _graph() -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {_module_name(p) for p in paths}
@@ -110,6 +108,14 @@ def test_graph_is_read():
     g = _graph()
     assert "nonrecours.weights.calibration" in g["nonrecours.weights.pipeline"]
     assert "nonrecours.options" in g["nonrecours.estimation.estimators"]
+
+
+def test_type_only_and_deferred_imports_are_edges():
+    src = ("from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
+           "if TYPE_CHECKING:\n    from .b import B\n"
+           "def f():\n    from ..c import g\n    return g\n")
+    modules = {"nonrecours.p.a", "nonrecours.p.b", "nonrecours.c"}
+    assert _imports_of(src, "nonrecours.p.a", False, modules) == {"nonrecours.p.b", "nonrecours.c"}
 
 
 def test_no_import_cycle():

@@ -141,6 +141,7 @@ def test_cli_map_for_one_departement(tmp_path, pop, contours, sae):
     assert bad.exit_code == 2 and "admin_rates.csv" in bad.output
 
 
+@pytest.mark.slow  # renders every map of the section
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_section_lists_every_territory_with_cards(pop, contours, sae, lang):
     html = section_territories.render({"sae": sae}, lang, rights=["cmuc", "acs"], contours=contours,

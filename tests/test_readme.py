@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -25,7 +27,14 @@ def test_readme_keeps_exactly_two_setup_commands():
     setup = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)```", setup, re.S)
     assert [c.strip() for c in commands] == ["python -m pip install '.[admin]' && nonrecours demo --out demo-study",
-                                             "python -m pip install '.[test]' && python -m pytest"]
+                                             "python -m pip install -c constraints/test.txt '.[test]' && python -m pytest"]
+
+
+def test_ci_runs_the_readmes_test_command():
+    """``.ci/run`` installs and tests exactly as the README says (the pinned test dependencies)."""
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pip install -c constraints/test.txt '.[test]' && python -m pytest" in ci
+    assert (README.parent / "constraints" / "test.txt").is_file()
 
 
 def test_default_run_includes_the_doctests():
@@ -49,6 +58,7 @@ def _stage_commands() -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.strip()]
 
 
+@pytest.mark.slow  # every command of the README, in order
 def test_readme_stage_by_stage_runs_in_sequence(tmp_path, monkeypatch):
     import shlex
     import warnings

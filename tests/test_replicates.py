@@ -87,6 +87,7 @@ def test_bootstrap_seeded_and_unbiased():
     np.testing.assert_allclose(sums, np.broadcast_to(st.n_h, sums.shape))
 
 
+@pytest.mark.slow
 def test_replicate_and_taylor_variances_agree_after_calibration():
     """Large-ish sample: JKn and bootstrap SEs of calibrated rates within a stated tolerance of Taylor."""
     df = clustered_sample(n_strata=4, psu_per_stratum=60, per_psu=10)
@@ -131,6 +132,7 @@ def test_bad_input(dstrat):
         make_replicates(dstrat, "jk2")
 
 
+@pytest.mark.slow
 def test_bootstrap_replicates_identical_whatever_the_workers():
     """Chunk k of multipliers draws from the k-th stream spawned from the seed; chunk sizes follow the design."""
     import pandas as pd

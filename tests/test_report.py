@@ -63,6 +63,7 @@ PROV = {"title": "Test study", "versions": {"nonrecours": "0.1", "numpy": "2"},
         "inputs": {"frame.path": {"path": "x.csv", "sha256": "ab" * 32, "bytes": 10}}}
 
 
+@pytest.mark.slow
 def test_sections_and_images(tables):
     html = render_report(tables, PROV)
     for sid, title in SECTIONS:
@@ -74,6 +75,7 @@ def test_sections_and_images(tables):
     assert html.count("<script") == 1  # the inline script; no territory section without its tables
 
 
+@pytest.mark.slow
 def test_numbers_come_from_tables(tables):
     html = render_report(tables, PROV)
     assert "65.4 %" in html and "[61.1, 70.0]" in html       # national cmuc, as in the table
@@ -82,6 +84,7 @@ def test_numbers_come_from_tables(tables):
     assert "&lt;b&gt;" in html                                 # study text escaped
 
 
+@pytest.mark.slow
 def test_deterministic(tables):
     assert render_report(tables, PROV) == render_report(tables, PROV)
 
@@ -92,6 +95,7 @@ def test_missing_stages_are_noted():
     assert "<img" not in html
 
 
+@pytest.mark.slow
 def test_png_has_no_software_metadata(tables):
     png = plots.shrinkage_plot(tables["sae"])
     assert png.startswith(b"\x89PNG") and b"Software" not in png and b"matplotlib" not in png
@@ -105,6 +109,7 @@ def test_format_helpers():
     assert re.fullmatch(r"–", num(None, "en"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang, territories, respondents", [("en", "territories (n)", "eligible respondents"),
                                                              ("fr", "territoires (n)", "répondants éligibles")])
 def test_comparison_summary_n_is_labelled_territories(tables, lang, territories, respondents):

@@ -26,6 +26,8 @@ from nonrecours.simulate import simulate_population
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
 
+pytestmark = pytest.mark.slow  # runs a study and drives headless Chromium
+
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -76,6 +76,7 @@ def test_both_languages_have_the_same_keys():
         i18n.check_text(d)
 
 
+@pytest.mark.slow
 def test_report_in_each_language_has_no_string_of_the_other(tables, prov):  # noqa: F811
     pages = {lang: _page_text(render_report(tables, prov, lang=lang)) for lang in ("fr", "en")}
     assert _leaks("fr", "en", pages["fr"]) == []
@@ -92,6 +93,7 @@ def test_report_in_each_language_has_no_string_of_the_other(tables, prov):  # no
         assert section_publication.TEXT[lang]["title"] in pages[lang]
 
 
+@pytest.mark.slow
 def test_figures_are_labelled_in_the_report_language(tables, monkeypatch):  # noqa: F811
     from matplotlib.text import Text
 

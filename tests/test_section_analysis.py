@@ -16,7 +16,8 @@ from nonrecours.simulate import simulate_population
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
 
-pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+# slow: fits the analysis section on a simulated study
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ reproducibility and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def systematic_joint(pi: np.ndarray) -> np.ndarray:
     before = np.concatenate([[0.0], cum[:-1]])
     br = np.unique(np.concatenate([[0.0, 1.0], np.mod(cum, 1.0)]))
     pij = np.zeros((pi.size, pi.size))
-    for lo, hi in zip(br[:-1], br[1:]):
+    for lo, hi in itertools.pairwise(br):
         u = 0.5 * (lo + hi)
         s = (np.floor(cum - u) > np.floor(before - u)).astype(float)
         pij += (hi - lo) * np.outer(s, s)
@@ -135,7 +136,7 @@ def test_inclusion_frequencies_match_pi(method, record_property):
         X += REPS * np.sum(d ** 2 / w[keep])      # (f - pi)' Sigma^+ (f - pi) * REPS ~ chi2(rank)
         df += int(keep.sum())
     pval = chi2.sf(X, df)
-    record_property("gof_pvalue", pval)
+    record_property("gof_pvalue", float(pval))  # a plain float: pytest-xdist sends it between processes
     assert pval > ALPHA, f"{method}: chi2 = {X:.2f} on {df} df, p = {pval:.2e}"
 
 
@@ -143,7 +144,7 @@ def test_sampford_joint_frequencies_match_formula():
     pi0, base_codes, S = draw_replicates("sampford", np.random.default_rng(99))
     for h in range(len(POP_N)):
         m = base_codes == h
-        I = S[:, m].astype(float)
+        I = S[:, m].astype(float)  # noqa: E741 - the indicator matrix of the draws
         emp = I.T @ I / REPS
         pij = sampford_joint_inclusion(pi0[m])
         sd = np.sqrt(pij * (1 - pij) / REPS)
@@ -231,6 +232,7 @@ def test_two_stage():
     assert (d["fpc2"] == d["territory"].map(M)).all()
 
 
+@pytest.mark.slow
 def test_two_stage_inclusion_frequencies():
     f = frame(territories=8)
     alloc = allocate_frame(f, ["is_qpv"], n=40, method="proportional", min_n=2)

@@ -62,6 +62,7 @@ def test_columns_and_types(pop):
     assert len(t) == 600 and len(pop.truth) == 600 * 4
 
 
+@pytest.mark.slow
 def test_benefit_shares(pop, pop1500):
     for p in (pop, pop1500):
         shares = p.recipients["benefit"].value_counts(normalize=True)
@@ -69,6 +70,7 @@ def test_benefit_shares(pop, pop1500):
             assert shares[b] == pytest.approx(target, abs=0.005), b
 
 
+@pytest.mark.slow
 def test_qpv_sizes_and_total(pop1500):
     t = pop1500.territories
     q = t.loc[t["is_qpv"] == 1, "population"]
@@ -84,6 +86,7 @@ def test_qpv_sizes_and_total(pop1500):
     assert t["n_recipients"].sum() == n
 
 
+@pytest.mark.slow
 def test_recipient_density(pop1500):
     t = pop1500.territories
     dens = t.groupby("is_qpv")["n_recipients"].sum() / t.groupby("is_qpv")["population"].sum()
@@ -92,6 +95,7 @@ def test_recipient_density(pop1500):
     assert 1.6 <= dens[1] / dens[0] <= 2.4
 
 
+@pytest.mark.slow
 def test_takeup_near_targets(pop1500):
     r = pop1500.recipients
     assert r.loc[r["benefit"] == "RSA", "cmuc"].mean() == pytest.approx(0.65, abs=0.01)

@@ -14,7 +14,8 @@ from nonrecours.simulate.waves import simulate_waves
 from nonrecours.study import load_study, run_study
 from nonrecours.study.demo_followup import followup_study
 
-pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+# slow: studies over several years and the demo --years
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]
 
 # a small population (12 territories): at the default threshold of 11 respondents too few territories have a
 # published direct estimate for the Fay-Herriot model, so this test publishes from 5

@@ -23,7 +23,8 @@ from nonrecours.study.pipeline import ADMIN_TABLES
 
 ADMIN_FILES = {f"publication/{t}.csv" for t in ADMIN_TABLES}  # written only by a study with an [admin] section
 
-pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")
+# slow: end-to-end study runs
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]
 
 SMALL = {"n = 6000": "n = 1500", "min_per_stratum = 50": "min_per_stratum = 20"}
 

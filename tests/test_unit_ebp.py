@@ -37,8 +37,9 @@ def test_ebp_equals_numerical_integration():
     fit = res.fits[0][1]
     b, s = fit.coef, fit.sigma
     t = sample["territory"].iloc[0]
-    X = lambda d: np.column_stack([np.ones(len(d)), d["benefit"] == "ASS", d["benefit"] == "RSA",  # noqa: E731
-                                   d["age"] == "young"]).astype(float)
+    def X(d):  # noqa: ANN001, ANN202
+        return np.column_stack([np.ones(len(d)), d["benefit"] == "ASS", d["benefit"] == "RSA",
+                                d["age"] == "young"]).astype(float)
     assert fit.coef_names == ("intercept", "benefit=ASS", "benefit=RSA", "age=young")
     ds, df = sample[sample["territory"] == t], frame[frame["territory"] == t]
     es, ef = X(ds) @ b, X(df) @ b
@@ -109,6 +110,7 @@ def test_cli_fit_unit(tmp_path):
     assert bad.exit_code == 2 and not (tmp_path / "o3").exists()
 
 
+@pytest.mark.slow
 def test_bootstrap_identical_whatever_the_workers_and_percentile_interval():
     """Chunks of spawned generators: 1 or 2 workers give the same MSE and error quantiles; the percentile
     interval is the EBP minus the error quantiles, the normal one EBP +- z root MSE (both clipped)."""

@@ -26,6 +26,8 @@ from nonrecours.simulate import simulate_population
 from nonrecours.validation import Accumulator, run_validation
 from nonrecours.validation.study import _Sampler
 
+pytestmark = pytest.mark.slow  # Monte Carlo validation runs
+
 R = 300
 
 

@@ -41,6 +41,7 @@ def test_schemes_overlap(frame):
     assert ind["in_previous"].mean() < 0.2
 
 
+@pytest.mark.slow
 def test_inclusion_probabilities_of_a_rotating_wave(frame):
     """Each wave stays a stratified SRS: every unit has pi = n_h / N_h (Monte Carlo, 400 draws, 5 SE bound).
 

@@ -17,6 +17,8 @@ exceed the ceiling even without the forfait logement is not eligible.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -119,7 +121,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
     c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
     lo, hi = _forfait_bounds(rule)
     fiscal = rule.tariff_fiscal_ceiling is not None
-    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"
+    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"  # type: ignore[arg-type]
            if fiscal else "null")
     tariff = "c" if rule.tariff_ceiling == "cmuc" else "a"
 

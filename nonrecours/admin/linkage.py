@@ -146,10 +146,10 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
     import splink.comparison_library as cl
     from splink import SettingsCreator
 
-    comparisons = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+    comparisons: list = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
                    cl.ExactMatch("commune").configure(term_frequency_adjustments=True)]
-    rules = ["l.surname = r.surname and l.commune = r.commune"]
+    rules: list = ["l.surname = r.surname and l.commune = r.commune"]
     if has_birth:
         comparisons.append(cl.CustomComparison(output_column_name="birth_date", comparison_levels=[
             cll.NullLevel("birth_date"), cll.ExactMatchLevel("birth_date"),

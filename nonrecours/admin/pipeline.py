@@ -20,6 +20,7 @@ from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
 
 if TYPE_CHECKING:
+    from .rates import LinkedRates
     from .rules import Rulebook
 
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
@@ -76,7 +77,7 @@ class AdminPhase:
     links: pd.DataFrame
     near_misses: pd.DataFrame
     quality: pd.DataFrame
-    rates: object
+    rates: LinkedRates
     by_qpv: pd.DataFrame
     timings: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)

@@ -28,6 +28,7 @@ def linked_admin(sources: Path | None, eligibility: Path | None, links: Path | N
         raise OptionError(message("linked mode needs --sources, --eligibility and --links, and no RECIPIENTS file",
                                   where="territorial admin", found=("missing " + ", ".join(missing)) if missing
                                   else "a RECIPIENTS file too"))
+    assert sources is not None and eligibility is not None and links is not None  # checked above
     from .admin import source_inputs
 
     inputs = source_inputs(sources, eligibility, links, near_misses)

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -128,7 +128,7 @@ def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[
 
         def update(done: int, total: int | None = None, description: str | None = None) -> None:
             bar.update(task, completed=done, total=total,
-                       **({"description": description} if description is not None else {}))
+                       description=description)  # None leaves the description as it is
 
         yield update
 
@@ -269,7 +269,7 @@ def usage_message(exc: Exception) -> str:
     """
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path if ctx is not None and ctx.command_path else "nonrecours"
-    return message(exc.format_message().strip().rstrip("."), where=path, hint=f"see '{path} --help'")
+    return message(exc.format_message().strip().rstrip("."), where=path, hint=f"see '{path} --help'")  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -374,7 +374,7 @@ def _from_options(sample: Path, data, opts: DesignOptions, *, replicates: bool, 
     roles = dict(opts.roles)
     stages = parse_stages(opts.stages)
     if opts.pps is None:  # a PPS fpc (inclusion probabilities) varies within strata by design
-        found = design_roles(roles, data)
+        found: dict[str, Any] = design_roles(roles, data)
     else:
         cols = set(data.columns)
         found = {r: design_role(v, r, cols) for r, v in roles.items()}

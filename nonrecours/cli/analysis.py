@@ -105,10 +105,12 @@ def model(
             echo_table(t)
             typer.echo("")
         return
+    tests_out, pred_out = beside(out, "tests"), beside(out, "predicted")
+    assert tests_out is not None and pred_out is not None  # check_outputs refused an --out without a file name
     paths = [write_table(coefs, out, inputs=[sample], csv_style=wr),
-             write_table(tests, beside(out, "tests"), option="--out (tests)", inputs=[sample], csv_style=wr)]
+             write_table(tests, tests_out, option="--out (tests)", inputs=[sample], csv_style=wr)]
     if pred is not None:
-        paths.append(write_table(pred, beside(out, "predicted"), option="--out (predicted)", inputs=[sample],
+        paths.append(write_table(pred, pred_out, option="--out (predicted)", inputs=[sample],
                                  csv_style=wr))
     typer.echo(f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
                "wrote " + ", ".join(map(str, paths)))

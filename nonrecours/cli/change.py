@@ -106,7 +106,7 @@ def change(
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
-        paths.append(write_table(did, beside(out, "did"), inputs=inputs))
+        paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
                f"both waves); wrote " + ", ".join(map(str, paths)))

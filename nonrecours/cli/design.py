@@ -182,10 +182,11 @@ def sample_command(
     extra = ""
     if previous is not None:
         extra = f"; {int(result.data['in_previous'].sum())} units also in the previous sample ({scheme})"
-    if getattr(result, "joint", None) is not None:  # exact joint probabilities for 'estimate --pps ht|yg'
+    joint = getattr(result, "joint", None)
+    if joint is not None:  # exact joint probabilities for 'estimate --pps ht|yg'
         from ..design.pps_variance import joint_path
 
-        write_table(result.joint.to_frame(), joint_path(out), inputs=[frame, allocation])
+        write_table(joint.to_frame(), joint_path(out), inputs=[frame, allocation])
         extra += f"; joint probabilities -> {joint_path(out)}"
     typer.echo(f"sample of {result.n} units from {len(data)} ({result.method}, seed {seed}){extra}; "
                f"variance: {result.variance} -> {out}")

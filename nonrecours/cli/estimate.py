@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -156,7 +156,7 @@ def estimate(
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
     design = load_design(sample, design_opts, read=rd, data=data)
-    opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
+    opts: dict[str, Any] = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
     table = result.to_frame()  # suppressed rows blanked (n and df too)
     gap_table = None
@@ -176,7 +176,7 @@ def estimate(
         return
     paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
-        paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))
+        paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))  # type: ignore[arg-type]
     typer.echo(f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
                f"CI {result.ci_method} {level:g}); "
                "wrote " + ", ".join(map(str, paths)))

@@ -166,7 +166,7 @@ def series(
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))
-    if wave_files:
+    if wave_files and trend is not None:
         echo_table(trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
         typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")
     if admin_files:

@@ -110,7 +110,7 @@ def validate(
                              unit_replicates=unit_replicates, pps=parse_list(pps, option="--pps"),
                              progress=update, workers=workers, n_bands=_bands(n_bands))
     summary = res.summary()
-    if paths is not None:
+    if paths is not None and out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_table(res.to_frame(), paths["validation.csv"])
         write_bytes(plot_validation(res.table, summary, level=level, replications=replications),
@@ -136,7 +136,7 @@ def _validate_change(territories: int, replications: int, n: int, seed: int, sch
     f1, f2 = (p.recipients for p in w.populations)
     res = validate_change(f1, f2, scheme=scheme, share=share, n=n, replications=replications, seed=seed + 1,
                           rights=parse_list(rights, option="--rights") or ("cmuc", "acs", "tpn", "tss"), level=level)
-    if paths is not None:
+    if paths is not None and out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_table(res.table, paths["validation.csv"])
         write_json({**res.settings, "population_seed": seed, "draws_seed": seed + 1}, paths["validation.json"])

@@ -121,7 +121,7 @@ def weight(
     spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
                          nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
                          propensity_classes=propensity_classes,
-                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,  # type: ignore[arg-type]
+                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,
                          bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed,
                          workers=workers)
     with progress_bar("replicate weights", quiet=quiet) as update:

@@ -344,13 +344,13 @@ def stratum_costs(frame: pd.DataFrame, index: StrataIndex, column: str) -> np.nd
 
 def resolve_rates(frame: pd.DataFrame, index: StrataIndex, rates: Mapping[str, float | str | np.ndarray]) -> dict[str, np.ndarray]:
     """Rates per right and stratum: a number, or the name of a frame column averaged by stratum."""
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, float | np.ndarray] = {}
     for right, val in rates.items():
         if isinstance(val, str):
             try:
                 val = float(val)
             except ValueError:
-                val = stratum_mean(frame, index, val, role="anticipated-rate")
+                val = stratum_mean(frame, index, str(val), role="anticipated-rate")
         out[right] = val
     return check_rates(out, index.N.size)
 

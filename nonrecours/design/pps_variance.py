@@ -53,7 +53,7 @@ JOINT_COLUMNS = ("psu_i", "psu_j", "pi_ij")
 
 
 def joint_path(sample) -> Path:  # noqa: ANN001
-    """``sample.csv`` -> ``sample.joint.csv``: the joint probabilities ``nonrecours sample --method sampford`` writes."""
+    """``sample.csv`` -> ``sample.joint.csv``: joint probabilities ``nonrecours sample --method sampford`` writes."""
     p = Path(sample)
     return p.with_name(p.stem + ".joint.csv")
 
@@ -168,6 +168,7 @@ def pps_blocks(method: str, pi: np.ndarray, psu_stratum: np.ndarray, *, joint: J
     st = np.asarray(psu_stratum)
     U = pi.size
     if method in ("ht", "yg"):
+        assert joint is not None and psu_labels is not None  # required by ht and yg (SurveyDesign checks it)
         i, j, d = _joint_pairs(joint, psu_labels, pi, st)
         cross = (st[i] != st[j]) & (np.abs(d) > 0)
         groups = np.zeros(U, np.int64) if cross.any() else st
@@ -227,7 +228,8 @@ def pps_matrix(method: str, pi: np.ndarray, psu_stratum: np.ndarray, *, joint: J
 
 def pps_factor(blocks: list[tuple[np.ndarray, np.ndarray]], U: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Sparse P, N (rows x U) with :math:`M = P^\\top P - N^\\top N`, block by block."""
-    rows_p, rows_n = [], []
+    rows_p: list[tuple] = []
+    rows_n: list[tuple] = []
     for idx, D in blocks:
         P, N = quadratic_factor(D)
         for F, out in ((P, rows_p), (N, rows_n)):

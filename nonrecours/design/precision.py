@@ -201,7 +201,7 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
     if (target_halfwidth is None) == (target_cv is None):
         raise OptionError(message("give exactly one precision target", where="options target-halfwidth / target-cv",
                                   found="both" if target_halfwidth is not None else "neither"))
-    target = float(target_halfwidth if target_halfwidth is not None else target_cv)
+    target = float(target_halfwidth if target_halfwidth is not None else target_cv)  # type: ignore[arg-type]  # one is given
     if not np.isfinite(target) or target <= 0:
         raise OptionError(message("precision target must be positive", where="parameter target_halfwidth" if target_halfwidth is not None else "parameter target_cv",
                                   expected="> 0", found=repr(target)))

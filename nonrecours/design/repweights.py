@@ -126,6 +126,7 @@ def supplied_replicates(data: pd.DataFrame, columns: str | Sequence[str], *, typ
     elif kind == "brr":
         s = 1.0 / R
     elif kind == "fay":
+        assert rho is not None  # checked above: Fay has its rho
         s = 1.0 / (R * (1 - rho) ** 2)
     elif kind == "bootstrap":
         s = 1.0 / (R - 1) if scale is None else scale

@@ -32,6 +32,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ class Sample:
         >>> select(f, {"a": 2, "b": 3}, strata=["s"], seed=1).to_design().n_strata
         2
         """
-        roles = {role: col for role, col in DESIGN_COLUMNS.items() if col in self.data.columns}
+        roles: dict[str, Any] = {role: col for role, col in DESIGN_COLUMNS.items() if col in self.data.columns}
         return SurveyDesign(self.data, lonely_psu=lonely_psu, **roles)
 
 

@@ -102,7 +102,7 @@ def prn(ids: pd.Series | np.ndarray, key: int) -> np.ndarray:
         for j in range(width):  # loop over character positions, vectorised over ids
             c = b[:, j].astype(np.uint64)
             h = np.where(c != 0, (h ^ c) * prime, h)
-        h = _mix(h ^ _mix(np.uint64(int(key) % 2 ** 64) + np.uint64(0x9E3779B97F4A7C15)))
+        h = _mix(h ^ _mix(np.asarray(np.uint64(int(key) % 2 ** 64) + np.uint64(0x9E3779B97F4A7C15))))
     return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
 
 
@@ -176,7 +176,7 @@ def coordinate(codes: np.ndarray, N: np.ndarray, n: np.ndarray, ids: np.ndarray,
 
 
 def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: list[str],
-                scheme: Scheme, seed: int, previous: pd.DataFrame | None = None, share: float = 0.0,
+                scheme: Scheme | str, seed: int, previous: pd.DataFrame | None = None, share: float = 0.0,
                 id_col: str = "id") -> Sample:
     """Draw the sample of a wave, coordinated with the previous wave's sample.
 

@@ -395,7 +395,7 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
 def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
                     scheme: str = "panel", id_col: str = "id",
                     variance: str = "taylor", level: float = 0.95,
-                    df: Literal["domain", "inf"] = "domain", lonely_psu: str | None = None) -> ChangeResult:
+                    df: Literal["domain", "inf"] | str = "domain", lonely_psu: str | None = None) -> ChangeResult:
     r"""Change of take-up rates between two waves, per domain and right, with the joint-linearisation SE.
 
     Parameters

@@ -9,6 +9,7 @@ joint covariance of the result (Taylor or replicate), restricted to the estimate
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def contrast(result, coefficients: Mapping[object, float] | Mapping[str, Mapping
     >>> float(contrast(r, {("b", "y"): 1, ("a", "y"): -1})["estimate"].iloc[0])
     0.5
     """
-    items = list(coefficients.items())
+    items: list[tuple[Any, Any]] = list(coefficients.items())
     several = bool(items) and all(isinstance(v, Mapping) for _, v in items)
     named = items if several else [("contrast", dict(items))]
     if not named or any(not c for _, c in named):

@@ -133,7 +133,7 @@ def stack_variables(domains: Domains, weights: np.ndarray, num: Sequence[np.ndar
         cols[sl] *= V
         cols[sl] += v
         np.take(np.asarray(num[v], dtype=float), r, out=nums[sl])
-        if dens is not None:
+        if dens is not None and den is not None:
             np.take(np.asarray(den[v], dtype=float), r, out=dens[sl])
         start += m
     if unit:
@@ -218,7 +218,7 @@ def psu_cells(structure, stats: LinearStats) -> PSUCells:
         counts = n_pair[used[order]]
         indices = cell_keys[u_cell[order]] - cell_dom[u_cell[order]] * U
     idx = _index_dtype(U, K, indices.size)
-    indptr = np.zeros(K + 1, dtype=idx)
+    indptr: np.ndarray = np.zeros(K + 1, dtype=idx)
     np.cumsum(np.bincount(col, minlength=K), out=indptr[1:])
     return PSUCells(pos=pos.astype(np.intp, copy=False), indices=indices.astype(idx), indptr=indptr,
                     shape=(U, K), counts=counts)

@@ -141,7 +141,7 @@ def _counts_taylor(design, stats: LinearStats, wr: np.ndarray, cells, psu_pres, 
         warnings.simplefilter("ignore", LonelyPSUWarning)
         fN = taylor_factor(design, stats, wr - zT, str_pres, psu_pres, cells=cells)
     perm = _interleave(np.arange(K), K + np.arange(K))
-    R = None if fT.R is None else np.hstack([fT.R, fN.R])[:, perm]
+    R = None if fT.R is None or fN.R is None else np.hstack([fT.R, fN.R])[:, perm]
     factor = VarianceFactor(A=sp.hstack([fT.A, fN.A], format="csc")[:, perm],
                             B=sp.hstack([fT.B, fN.B], format="csc")[:, perm],
                             mult=np.concatenate([fT.mult, fN.mult])[perm], LA=fT.LA, LB=fT.LB, R=R)
@@ -475,6 +475,7 @@ def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule 
         dfs = np.full(a.size, result.design_df)
     else:
         P, S = result.psu_presence, result.stratum_presence
+        assert P is not None and S is not None  # Taylor results have them
         union_p = ((P[:, a] != 0).astype(np.int8) + (P[:, b] != 0).astype(np.int8))
         union_s = ((S[:, a] != 0).astype(np.int8) + (S[:, b] != 0).astype(np.int8))
         dfs = (union_p.getnnz(axis=0) - union_s.getnnz(axis=0)).astype(float)
@@ -501,8 +502,15 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     joint covariance (see :func:`gaps`). :func:`estimate_gap` is :func:`estimate_rates`
     followed by this function.
 
+    Without ``levels`` or ``reference``: a column of two levels gives last minus first in
+    sorted order; one of k levels every pairwise difference, later minus earlier level.
+
     Parameters
     ----------
+    res : EstimateResult
+        Estimates by domains that include the levels of ``gap``.
+    gap : str
+        The domain column whose levels are compared, or ``"right"``.
     levels : (a, b), optional
         One pair, ``a - b``.
     reference : optional
@@ -511,8 +519,10 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
         Multiple-comparison adjustment of the p-values within each family (the comparisons of
         one right in one domain of the other ``by`` columns), added as column ``p_adjusted``.
 
-    Without ``levels`` or ``reference``: a column of two levels gives last minus first in
-    sorted order; one of k levels every pairwise difference, later minus earlier level.
+    Returns
+    -------
+    GapResult
+        One row per gap, with its SE, interval and test.
     """
     from .contrasts import adjust_p
 

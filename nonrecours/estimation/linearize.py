@@ -125,7 +125,8 @@ def calibration_terms(calibration, rows: np.ndarray, cols: np.ndarray, z: np.nda
     """
     if not calibration:
         return None
-    Ls, Rs = [], []
+    Ls: list[np.ndarray] = []
+    Rs: list[np.ndarray] = []
     for cal in calibration:
         Xg = cal.X / cal.g[:, None]
         p = Xg.shape[1]

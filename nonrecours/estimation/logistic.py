@@ -83,9 +83,9 @@ class LogisticResult:
                                  "or_high": np.exp(hi), "df": self.df, "t": t, "p_value": p})
 
     def term_tests(self) -> pd.DataFrame:
-        r"""Wald test of each term (R's ``regTermTest(model, ~term)``): :math:`F = \hat\beta_T^\top V_T^{-1}\hat\beta_T / k`
-        on :math:`F(k, df)`. Columns: term, F, ndf, ddf, p_value (NaN where the term's design
-        covariance is singular)."""
+        r"""Wald test of each term (R's ``regTermTest(model, ~term)``):
+        :math:`F = \hat\beta_T^\top V_T^{-1}\hat\beta_T / k` on :math:`F(k, df)`. Columns: term, F, ndf, ddf,
+        p_value (NaN where the term's design covariance is singular)."""
         rows = []
         for j, label in enumerate(self.terms, start=1):  # loop over model terms (a handful)
             idx = np.flatnonzero(self.assign == j)
@@ -253,7 +253,7 @@ def survey_logistic(design, right: str, covariates: str | Sequence[str],
     if design.replicates is not None:
         from .replicate import replicate_factor
         reps = design.replicates
-        Wr = reps.weights[rows] if reps.weights.ndim == 2 else reps.weights[rows]
+        Wr = reps.weights[rows]
         B, _, _ = _fit(Xu, yu, Wr, start=beta)
         V = replicate_factor(reps, None, beta, estimates=B.T).matrix()
         V = V.toarray() if hasattr(V, "toarray") else np.asarray(V)

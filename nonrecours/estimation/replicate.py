@@ -73,9 +73,10 @@ def replicate_deviations(replicates, th: np.ndarray, theta: np.ndarray) -> tuple
     return D, centre, ok
 
 
-def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
+def replicate_factor(replicates, stats: LinearStats | None, theta: np.ndarray, *,
                      estimates: np.ndarray | None = None) -> VarianceFactor:
-    r"""Factored replicate covariance :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
+    r"""Factored replicate covariance
+    :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
 
     Notes
     -----
@@ -88,7 +89,7 @@ def replicate_factor(replicates, stats: LinearStats, theta: np.ndarray, *,
     logit of a rate, as R refits ``svyglm`` per replicate) is combined the same way
     from its transformed replicates.
     """
-    th = replicate_estimates(stats, replicates.weights) if estimates is None else estimates  # R x K
+    th = replicate_estimates(stats, replicates.weights) if estimates is None else estimates  # type: ignore[arg-type]  # R x K
     D, centre, ok = replicate_deviations(replicates, th, theta)
     mult = np.where(np.isfinite(centre) & ok.any(axis=0), 1.0, np.nan)
     A = sp.csc_matrix(D)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult",
 
 #: Names of estimates: a DataFrame with the ``by`` columns and ``right``, tuples
 #: ``(by values..., right)``, or (without ``by``) right names.
-Labels = pd.DataFrame | Sequence[tuple] | Sequence[str]
+Labels: TypeAlias = pd.DataFrame | Sequence[tuple] | Sequence[str]
 
 from .intervals import SMALL_DOMAIN_N  # noqa: E402  (re-exported: the threshold of ``ci = "auto"``)
 
@@ -112,6 +113,7 @@ class VarianceFactor:
             V = V.toarray()
             for M, L in ((A, self.LA), (B, self.LB)):
                 sign = 1.0 if M is A else -1.0
+                assert L is not None  # set with R
                 ML = np.asarray(M.T @ L)
                 V += sign * (-ML @ R - (ML @ R).T + R.T @ (L.T @ L) @ R)
         g = np.sqrt(self.mult[idx])
@@ -326,5 +328,6 @@ class GapResult:
     variance_method: str
 
     def to_frame(self) -> pd.DataFrame:
-        """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high, df, t, p_value."""
+        """The gap table: (by columns), right, domain_a, domain_b, estimate_a, estimate_b, gap, se, ci_low, ci_high,
+        df, t, p_value."""
         return self.table.copy()

@@ -203,7 +203,7 @@ def leaky_rights(cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals,
             return None, float(value)
 
         def relate(total, parts):  # noqa: ANN001, ANN202
-            coefs, rhs = {}, 0.0
+            coefs, rhs = dict[int, float](), 0.0
             for sign, (v, val) in [(-1.0, total)] + [(1.0, p) for p in parts]:
                 if v is None:
                     rhs -= sign * val
@@ -241,7 +241,7 @@ def leaky_rights(cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals,
             b.append(rhs)
         A = coo_matrix((vi, (ri, ci)), shape=(len(rows), len(var))).tocsr()
         for i in small:
-            for j in np.flatnonzero(counts[i] < m):
+            for j in np.flatnonzero(counts[i] < m).tolist():
                 obj = np.zeros(len(var))
                 obj[var[("c", i, j)]] = -1.0  # maximise the count
                 sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")

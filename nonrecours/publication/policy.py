@@ -155,7 +155,7 @@ class DisclosurePolicy:
         not take up)."""
         import numpy as np
 
-        return (np.asarray(counts) < self.min_cell).any(axis=1)
+        return np.asarray((np.asarray(counts) < self.min_cell).any(axis=1))
 
 
 #: The policy of the package's defaults.

@@ -386,7 +386,7 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
         for i in parts:
             b, t, n = by[i], tabs[i], ns[i]
             right = t["right"].astype(str)
-            coarse, mapping = nests.get(b, (None, None))
+            coarse, mapping = nests.get(b, (None, None))  # type: ignore[arg-type]  # b is not None in parts
             parent_row = None
             if coarse is not None and coarse in idx:
                 ct = tabs[idx[coarse]]
@@ -480,7 +480,8 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
     ['suppressed', 'suppressed', 'ok']
     """
     published = dict(published or {})
-    tabs, by = [national], [None]
+    tabs = [national]
+    by: list[str | None] = [None]
     for col, t in parts.items():
         t = t.copy()
         if col in published and len(t):

@@ -468,7 +468,7 @@ def section_parts(fragment: str) -> tuple[str, str, str]:
 
     m = re.fullmatch(r"\s*<section([^>]*)>\s*<h2[^>]*>(.*?)</h2>(.*)</section>\s*", fragment, flags=re.S)
     ident = re.search(r'\b(?:id|class)="([^"\s]+)', m.group(1)) if m is not None else None
-    if ident is None:
+    if ident is None or m is None:
         raise ValueError("a report section must be <section id=...><h2>title</h2>...</section>")
     return ident.group(1), _html.unescape(m.group(2)), m.group(3)
 

@@ -36,6 +36,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ OVERSEAS = {"971": ("Guadeloupe", "EPSG:5490"), "972": ("Martinique", "EPSG:5490
 VALUE_FILES = {"sae": "sae.csv", "direct": "estimates_territory.csv", "admin": "admin_rates.csv",
                "change": "follow_up_territories.csv"}
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "sae": "Small-area estimate of take-up", "direct": "Direct estimate of take-up",
         "admin": "Administrative take-up rate", "change": "Change of take-up (points)",
@@ -210,14 +211,14 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
         raise InputError(message("no row for this right", where="parameter right",
                                  expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
                                  found=repr(right)))
-    num = lambda c: pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else \
-        np.full(len(sub), np.nan)  # noqa: E731
-    value, low, high = num(cols[0]), num(cols[1]), num(cols[2])
+    def numeric_column(c: str) -> np.ndarray:  # NaN where the column is absent
+        return pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else np.full(len(sub), np.nan)
+    value, low, high = numeric_column(cols[0]), numeric_column(cols[1]), numeric_column(cols[2])
     state = np.where(np.isfinite(value), "ok", "suppressed").astype(object)
     if kind == "sae":
-        no_direct = ~np.isfinite(num("direct")) if "direct" in sub.columns else np.zeros(len(sub), bool)
+        no_direct = ~np.isfinite(numeric_column("direct")) if "direct" in sub.columns else np.zeros(len(sub), bool)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cv = num("rmse") / value
+            cv = numeric_column("rmse") / value
         state[(state == "ok") & (no_direct | (cv > max_cv))] = "unreliable"
     elif kind in ("direct", "admin"):
         col = "flag" if "flag" in sub.columns else "status" if "status" in sub.columns else None
@@ -340,6 +341,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
     v = geo["value"].to_numpy(float)
     finite = v[np.isfinite(v)]
+    norm: colors.Normalize
     if kind == "change":
         m = float(np.max(np.abs(finite))) if finite.size else 0.1
         m = max(np.ceil(100 * m / 5) * 5 / 100, 0.05)

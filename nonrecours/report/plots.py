@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from ..publication.policy import DEFAULT_MIN_N
 __all__ = ["png_bytes", "weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot", "STYLE", "TEXT"]
 
 #: Fixed rcParams so that a re-run produces identical bytes.
-STYLE = {
+STYLE: dict[Any, Any] = {  # rcParams names (matplotlib types them as a Literal)
     "svg.hashsalt": "nonrecours",
     "path.simplify": True,
     "path.simplify_threshold": 0.111111111111,

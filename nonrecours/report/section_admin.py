@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -18,7 +19,7 @@ from .format import DASH, ci, count, is_missing, pct, pts
 
 __all__ = ["render", "TEXT"]
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Administrative rates beside the sample's estimates",
         "intro": "The administrative phase links the organisms' recipients files with the health insurance's "

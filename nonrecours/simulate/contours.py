@@ -17,6 +17,7 @@ in them, and the demo's maps draw them (:func:`qpv_contours`).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,13 +37,14 @@ _METRO_BOX = (120_000.0, 6_150_000.0, 1_080_000.0, 7_050_000.0)
 _VERTICES = 8
 
 
+@dataclass(frozen=True, eq=False)
 class Layout:
     """Grid cells of the urban areas: centre, cell size, QPV radius, CRS, communes.
 
     Attributes
     ----------
-    urban_area, departement : numpy.ndarray of str
-        One entry per urban area (pair order of the simulator).
+    urban_area, departement, qpv : numpy.ndarray of str
+        One entry per urban area (pair order of the simulator); ``qpv`` is its QPV code.
     cx, cy : numpy.ndarray
         Centre of each cell in its projection.
     cell : numpy.ndarray
@@ -58,10 +60,22 @@ class Layout:
         ``commune``, ``departement``, ``urban_area``, ``territory`` (the rest of
         the urban area, ``HQ...``), ``qpv`` (the QPV code for the first commune,
         else empty).
+    jitter : numpy.ndarray (urban areas x 8)
+        Factor of each vertex's radius (the octagons are irregular).
     """
 
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
+    urban_area: np.ndarray
+    departement: np.ndarray
+    qpv: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    cell: np.ndarray
+    radius: np.ndarray
+    crs: np.ndarray
+    n_communes: np.ndarray
+    commune_offset: np.ndarray
+    communes: pd.DataFrame
+    jitter: np.ndarray
 
 
 def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> Layout:

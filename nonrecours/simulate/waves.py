@@ -141,7 +141,6 @@ def _evolve(prev: pd.DataFrame, t_index: int, base_logit: np.ndarray, territorie
     codes = territories["territory"].to_numpy().astype(str)
     deps = territories["departement"].to_numpy().astype(str)
     is_qpv = territories["is_qpv"].to_numpy().astype(np.int64)
-    T = len(codes)
     terr_prev = pd.Categorical(prev["territory"].astype(str), categories=codes).codes.astype(np.int64)
     n = len(prev)
     stay = rng.random(n) >= p.exit_rate

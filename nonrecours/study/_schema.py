@@ -112,7 +112,7 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
                                    found=f"{value!r} ({type(value).__name__})"))
 
     if is_dataclass(tp):
-        return build(tp, value, path, base)
+        return build(typing.cast(type, tp), value, path, base)
     if tp is bool:
         if not isinstance(value, bool):
             raise wrong()

@@ -32,6 +32,7 @@ constructors, whose errors are relabelled with the key path.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -408,7 +409,7 @@ class StudyConfig:
 # --------------------------------------------------------------------------- parsing
 
 
-def load_study(path: str | Path) -> StudyConfig:
+def load_study(path: str | os.PathLike) -> StudyConfig:
     """Read and validate a study file.
 
     Parameters

@@ -293,7 +293,7 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     _clean_strays(folder)
     staging = _staging_dir(folder)
     try:
-        files, tables, provenance, manifest = _write(cfg, state, staging, inputs, notes, timer, lang)
+        files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang)
         _move_into_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -295,7 +295,7 @@ def _check_design(y: np.ndarray, D: np.ndarray, X: np.ndarray, names: tuple[str,
     # collinearity: a column is redundant if it adds nothing to the rank of those before it
     scale = np.linalg.norm(X, axis=0)
     Xs = X / np.where(scale > 0, scale, 1.0)
-    redundant = []
+    redundant: list[str] = []
     for j in range(p):
         if np.linalg.matrix_rank(Xs[:, : j + 1], tol=1e-10 * np.sqrt(m)) < j + 1 - len(redundant):
             redundant.append(names[j])

@@ -422,6 +422,7 @@ def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int
     def fun(t, idx=None):
         idx = np.arange(Y.shape[0]) if idx is None else idx
         ll, g, u = _loglik(t, cells, Y[idx], nagq, modes["u"][idx])
+        assert g is not None  # grad=True
         ok = np.isfinite(u).all(axis=1)
         modes["u"][idx[ok]] = u[ok]  # warm start of the next evaluation
         if adjusted:  # times h(sigma^2) = sigma^2: + log sigma^2

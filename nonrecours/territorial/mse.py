@@ -56,7 +56,7 @@ class MSEResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per area: ``mse``, ``mse_model`` and the components when analytic."""
-        out = {"mse": self.mse, "mse_model": self.mse_model}
+        out: dict[str, np.ndarray | None] = {"mse": self.mse, "mse_model": self.mse_model}
         if self.g1 is not None:
             out.update(g1=self.g1, g2=self.g2, g3=self.g3)
         return pd.DataFrame(out)
@@ -83,7 +83,8 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
               g_{3d} = B_d^2 \\bar V(\\hat A)/(\\hat A + D_d).
 
     REML (Prasad & Rao 1990; Datta & Lahiri 2000): :math:`\\bar V = 2/\\sum_d (\\hat A+D_d)^{-2}`, :math:`b = 0`.
-    ML (Datta & Lahiri 2000): same :math:`\\bar V`, :math:`b = -\\mathrm{tr}(Q X^\\top V^{-2} X)/\\sum_d (\\hat A+D_d)^{-2}`.
+    ML (Datta & Lahiri 2000): same :math:`\\bar V`,
+    :math:`b = -\\mathrm{tr}(Q X^\\top V^{-2} X)/\\sum_d (\\hat A+D_d)^{-2}`.
     Adjusted REML, ``amrl`` (Li & Lahiri 2010): same :math:`\\bar V`, bias :math:`b = \\bar V/\\hat A`
     (from :math:`(\\log h)' = 1/A`), and the estimate is floored at :math:`g_1 + g_2`;
     ``amrl-yl`` (Yoshimori & Lahiri 2014): its bias is :math:`o(m^{-1})`, so the

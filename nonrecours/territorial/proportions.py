@@ -88,5 +88,6 @@ def arcsin_sqrt(p: np.ndarray) -> np.ndarray:
 
 
 def sin_squared(theta: np.ndarray) -> np.ndarray:
-    """Back-transform :math:`\\sin^2\\theta` with :math:`\\theta` clipped to :math:`[0, \\pi/2]`, so results lie in [0, 1]."""
+    """Back-transform :math:`\\sin^2\\theta` with :math:`\\theta` clipped to :math:`[0, \\pi/2]`,
+    so results lie in [0, 1]."""
     return np.sin(np.clip(np.asarray(theta, dtype=float), 0.0, np.pi / 2)) ** 2

@@ -242,8 +242,11 @@ def _fit_right(obs: _DirectRight, territories: _Territories, *, method: str, tra
     fit = fit_fay_herriot(y, obs.D, territories.X[ins], method=method, X_out=territories.X[outs],
                           area=territories.area[ins], area_out=territories.area[outs], names=territories.names,
                           where=f"right {obs.right!r}")
-    res = analytic_mse(fit) if mse == "prasad-rao" else bootstrap_mse(fit, replicates=replicates, seed=rng,
-                                                                      transform=transform, workers=workers)
+    if mse == "prasad-rao":
+        res = analytic_mse(fit)
+    else:
+        assert rng is not None  # fit_territories draws it for the bootstrap
+        res = bootstrap_mse(fit, replicates=replicates, seed=rng, transform=transform, workers=workers)
     return fit, res
 
 

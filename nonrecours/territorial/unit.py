@@ -201,7 +201,7 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
         for level in lv[1:]:
             cols.append((merged[c].to_numpy() == level).astype(float))
             names.append(f"{c}={level}")
-    if aux_covariates:
+    if aux_covariates and aux is not None:  # fit_unit refuses aux_covariates without aux
         a = aux.assign(**{territory: aux[territory].astype(str)}).drop_duplicates(territory).set_index(territory)
         missing = sorted(set(terr) - set(a.index))
         if missing:
@@ -221,7 +221,7 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
     Xs = X[n > 0]
     # the rank of any set of columns of Xs = Q R is that of R's same columns (Q orthonormal): p x p matrices,
     # with matrix_rank's default tolerance for Xs's shape
-    R = np.linalg.qr(Xs, mode="r")
+    R = np.asarray(np.linalg.qr(Xs, mode="r"))
     keep = [0]
 
     def full_rank(cols):
@@ -422,7 +422,7 @@ def _right_table(right: str, pop: _Population, est: np.ndarray, gamma: np.ndarra
 def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
              rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
              aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: UnitSigmaMethod | str = "adjusted",
-             mse: UnitMSE | str = "bootstrap", replicates: int = 200, seed: int | None = None,
+             mse: UnitMSE | str = "bootstrap", replicates: int = 200, seed: int | np.random.Generator | None = None,
              level: float = 0.95, responded: str | None = "responded", weight: str | None = None,
              interval: UnitInterval | str = "normal", workers: int = 1) -> UnitFit:
     """Unit-level EBPs of every territory's take-up rate, one logit-normal model per right.

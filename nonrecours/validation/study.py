@@ -245,6 +245,7 @@ def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, 
         return [nan, nan, np.full((M, size), np.nan), np.full((M, size), np.nan), np.full(size, -1.0)]
     fit = res.to_frame()
     q = res.error_quantiles
+    assert q is not None  # mse="bootstrap"
     eb = fit["eblup"].to_numpy(float)
     # both intervals of the same fit and bootstrap: normal (as fitted) and percentile
     fit = fit.assign(ci_low_percentile=np.clip(eb - q["err_high"].to_numpy(float), 0, 1),
@@ -296,8 +297,9 @@ class _Replication:
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
         in-sample flag)}, [rates of each PPS variance], respondents of each rate estimand)."""
         des, variants = self.sampler.draw_variants(rng, self.pps)
-        pps_rates = [_one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods,
-                                      self.level, self.df)[0] for m in self.pps]
+        pps_rates = [] if self.pps_targets is None else [  # pps_targets is set whenever pps is
+            _one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods, self.level,
+                             self.df)[0] for m in self.pps]
         rates, gap, terr, n = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
                                             self.level, self.df)
         small_area = {}

@@ -105,6 +105,7 @@ def build_targets(recipients: pd.DataFrame, rights: Sequence[str], levels: Seque
             lab = np.array([f"{labels['is_qpv'][hi]} - {labels['is_qpv'][lo]}"], dtype=object)
         else:
             col = FAMILY_COLUMN[level]
+            assert col is not None  # the national level is handled above
             lab = labels[col]
             rate = _rates(codes[col], len(lab), values)
         offsets[level], labs[level] = start, lab

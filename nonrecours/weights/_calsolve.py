@@ -126,7 +126,7 @@ class SlotMatrix:
                     if s == t:  # diagonal slot: only (c, c) entries
                         a[r, np.arange(q) * (q + 1)] += np.bincount(self.cols[:, s], weights=wv, minlength=q)
                     else:
-                        a[r] += np.bincount(code, weights=wv, minlength=q * q)
+                        a[r] += np.bincount(code, weights=wv, minlength=q * q)  # type: ignore[arg-type]  # s != t: set
             a = a.reshape(R, q, q)
         a = a[:, : self.p, : self.p]
         diag = np.einsum("rii->ri", a).copy()
@@ -160,9 +160,8 @@ class Distance:
 
     def dF(self, u: np.ndarray) -> np.ndarray:
         L, U = self.lower, self.upper
-        inside = (u > L - 1) & (u < U - 1) if self.kind in ("linear", "truncated") else None
         if self.kind in ("linear", "truncated"):
-            return inside.astype(float)
+            return ((u > L - 1) & (u < U - 1)).astype(float)
         if self.kind == "raking":
             with np.errstate(over="ignore", divide="ignore"):
                 e = np.exp(u)

@@ -109,7 +109,7 @@ class CalibrationResult:
 
     @property
     def distance(self) -> Distance:
-        return make_distance(self.method, self.bounds)  # type: ignore[arg-type]
+        return make_distance(self.method, self.bounds)
 
     def g_summary(self) -> pd.DataFrame:
         """Distribution of the g-weights of respondents (quantiles, mean, share at bounds)."""

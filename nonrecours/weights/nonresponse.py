@@ -100,7 +100,7 @@ def _collapse(keys: list[tuple], n_resp: np.ndarray, min_resp: int) -> np.ndarra
         def prefix(j: int) -> int:
             other = keys[groups[j][0]]
             m = 0
-            while m < len(rep) and rep[m] == other[m]:
+            while m < len(rep) and rep[m] == other[m]:  # noqa: B023 - prefix() is called in this iteration only
                 m += 1
             return m
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ def _calibration_step(data: pd.DataFrame, spec: WeightingSpec,
                                       hint="give parameter margins"))
         return None, None
     cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds,
-                            coding=spec.coding)  # type: ignore[arg-type]
+                            coding=spec.coding)
     if spec.trim is None:
         return cal, None
     return trim_and_recalibrate(data, cal, upper=spec.trim)
@@ -118,7 +119,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
                     nr: NonresponseResult | None, cal: CalibrationResult | None,
                     progress=None) -> tuple[Replicates, dict]:  # noqa: ANN001
     """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
-    kind, arg = spec.replicates  # type: ignore[misc]
+    kind, arg = cast(tuple[str, float], spec.replicates)  # set when this step runs; B or rho given by the parsers
     check_option("replicates", kind, ReplicateType)
     B = int(arg) if kind == "bootstrap" else 0
     n_rep = B if kind == "bootstrap" else base.n_psu
@@ -126,7 +127,7 @@ def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, res
         raise OptionError(message("too many replicate weights to hold in memory", where="parameter replicates",
                                   found=f"{base.n} rows x {n_rep} replicates",
                                   hint="use the bootstrap with fewer replicates"))
-    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,  # type: ignore[arg-type]
+    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,
                                           rho=arg if kind == "fay" else 0.5, seed=spec.seed,
                                           progress=progress, workers=spec.workers)
     if nr is not None:
@@ -152,6 +153,7 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec, *, progress=None) -> 
     if d0 is None:
         from .._checks import check_columns
         check_columns(data, [spec.weight], role="design weight column", source="the sample")
+    assert d0 is not None  # check_columns raised otherwise
     base = SurveyDesign(data, weight=spec.weight, lonely_psu=spec.lonely_psu, **roles)  # type: ignore[arg-type]
     out = data.drop(columns=[spec.weight]).assign(design_weight=d0) if spec.weight == "weight" \
         else data.assign(design_weight=d0)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import scipy.linalg
@@ -284,7 +284,7 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
     """
     check_option("type", type, ReplicateType)
     if calibration is None and len(design.calibration) == 1:  # the step records how to replay itself
-        calibration = design.calibration[0].record
+        calibration = cast("CalibrationResult", design.calibration[0].record)
     if design.calibration and calibration is None:
         raise OptionError(message("the design is calibrated: replicates must be re-calibrated", where="make_replicates",
                                   hint="pass calibration=<the CalibrationResult>, or add replicates before calibrating"))

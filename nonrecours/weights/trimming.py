@@ -11,15 +11,12 @@ respect the cap (within a relative ``TOLERANCE`` of 1e-4) or ``max_rounds`` is r
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning, InputError, OptionError, message
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .calibration import CalibrationResult
+from ._recalibration import R
 
 __all__ = ["cap_weights", "trim_and_recalibrate", "TOLERANCE"]
 
@@ -57,8 +54,8 @@ def cap_weights(w: np.ndarray, cap: float, *, max_iter: int = 200) -> tuple[np.n
     return w, int(capped.sum())
 
 
-def trim_and_recalibrate(data: pd.DataFrame, result: CalibrationResult, *, upper: float, max_rounds: int = 50,
-                         tol: float = 1e-12, max_iter: int = 50) -> tuple[CalibrationResult, pd.DataFrame]:
+def trim_and_recalibrate(data: pd.DataFrame, result: R, *, upper: float, max_rounds: int = 50,
+                         tol: float = 1e-12, max_iter: int = 50) -> tuple[R, pd.DataFrame]:
     """Alternate trimming (cap ``upper`` x mean weight) and calibration.
 
     Parameters
@@ -67,7 +64,8 @@ def trim_and_recalibrate(data: pd.DataFrame, result: CalibrationResult, *, upper
         The sample used for ``result``.
     result : CalibrationResult
         A calibration; :meth:`~nonrecours.weights.calibration.CalibrationResult.recalibrate`
-        redoes it (same margins, method, bounds and coding) from the trimmed weights.
+        redoes it (same margins, method, bounds and coding) from the trimmed weights
+        (any object with ``weights`` and that ``recalibrate`` method does).
     upper : float
         Cap as a multiple of the mean respondent weight (> 1), e.g. 5.
 

@@ -23,7 +23,7 @@ ids = np.array([f"R{i:07d}" for i in rng.permutation(np.arange(1, n + 1) * 7)])
 q1 = (rng.random(n) < np.array([0.2, 0.35, 0.5])[h]).astype(int)
 q2 = np.where(rng.random(n) < 0.06, 1 - q1, q1)
 waves = []
-for k, (N, q) in enumerate(((N1, q1), (N2, q2)), start=1):
+for N, q in ((N1, q1), (N2, q2)):
     waves.append(pd.DataFrame({"id": ids, "stratum": strata[h], "is_qpv": q, "fpc": N[h], "weight": N[h] / n_h[h]}))
 for right, elig, base in (("cmuc", 0.7, 0.55), ("acs", 0.5, 0.35)):
     e1 = rng.random(n) < elig

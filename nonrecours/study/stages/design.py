@@ -29,6 +29,7 @@ def allocation_stage(cfg: StudyConfig, state: State) -> State:
         size = (f"smallest sample with a CI half-width of at most {a.target_halfwidth:g}" if a.target_halfwidth
                 else f"smallest sample with a CV of at most {a.target_cv:g}") + " in every domain"
     else:
+        assert a.n is not None  # load_study checks it
         alloc = allocate_frame(frame, strata, n=a.n, method=a.method, rates=rates, cost=a.cost, power_q=a.power,
                                min_n=a.min_per_stratum, response_rate=a.response_rate,
                                level=cfg.estimation.level)

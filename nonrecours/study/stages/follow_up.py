@@ -38,6 +38,7 @@ FOLLOW_UP_TABLES = ("follow_up_yearly", "follow_up_changes", "follow_up_trend", 
 def _folders(cfg: StudyConfig) -> list[Path]:
     base = cfg.source.parent if cfg.source is not None else Path(".")
     out = []
+    assert cfg.follow_up is not None  # the stage runs with [follow_up]
     for r in cfg.follow_up.runs:
         p = Path(r).expanduser()
         out.append(p if p.is_absolute() else base / p)
@@ -85,7 +86,7 @@ def wave_designs(cfg: StudyConfig, state: State) -> list:
     return [run_design(r, lonely_psu=rule) for r in state["runs"]] + [current]
 
 
-def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: str) -> pd.DataFrame | None:
+def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: str | None) -> pd.DataFrame | None:
     """The table by ``col`` published by a run (``None``: this run), if ``col`` is a domain of the estimation."""
     dom = cfg.estimation.domains
     name = {dom.qpv: "estimates_qpv", dom.benefit: "estimates_benefit", dom.territory: "estimates_territory",
@@ -100,6 +101,7 @@ def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: 
 
 def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: list[int], series, did):  # noqa: ANN001
     """The series' tables under one suppression pattern (:func:`nonrecours.publication.protect_series`)."""
+    assert cfg.follow_up is not None  # the stage runs with [follow_up]
     by = list(cfg.follow_up.by)
     min_n = cfg.estimation.thresholds.min_n
     sources = list(runs) + [None]

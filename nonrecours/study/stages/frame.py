@@ -36,7 +36,7 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
         for right in cfg.estimation.rights:
             check_right_column(frame, right)
     ter = cfg.territorial
-    if ter.enabled:  # the territorial phase runs last: check its columns now, before any work
+    if ter.enabled and ter.covariates_file is not None:  # the territorial phase runs last: check its columns now
         aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options()).columns
         need(["territory", *ter.covariates], aux, "territorial.covariates", "covariates file")
         if ter.model == "unit":

@@ -71,6 +71,7 @@ def responses_stage(cfg: StudyConfig, state: State) -> State:
                                     if m.by_benefit else "")
                                  + (f", times {m.qpv_factor:g} in QPV" if m.qpv_factor != 1 else "")}
     else:
+        assert resp.path is not None  # load_study checks it
         answers = read_table(resp.path, option="responses.path", read=cfg.input.read_options())
         idc = cfg.frame.id
         need([idc], answers.columns, "frame.id", "answers file (responses.path)")

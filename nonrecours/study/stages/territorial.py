@@ -24,6 +24,7 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     ter = cfg.territorial
     if not ter.enabled:
         return {"methods": {"territorial": "not run (territorial.enabled = false)"}}
+    assert ter.covariates_file is not None  # load_study checks it
     aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options())
     need(["territory", *ter.covariates], aux.columns, "territorial.covariates", "covariates file")
     seed = ter.seed if ter.seed is not None else cfg.design.seed + 3

@@ -53,7 +53,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     replicates = None
     if rep.method != "none":
         seed = rep.seed if rep.seed is not None else cfg.design.seed + 2
-        replicates = (rep.method, float(rep.n) if rep.method == "bootstrap" else None)
+        replicates = (rep.method, float(rep.n) if rep.method == "bootstrap" and rep.n is not None else None)
     roles = {role: col for role, col in DESIGN_COLUMNS.items() if role != "weight" and col in sample.columns}
     spec = WeightingSpec(
         weight="weight", design=roles, lonely_psu=cfg.estimation.lonely_psu, responded=RESPONDED,

@@ -133,7 +133,13 @@ def _apply(g, coef):
 
 def _polygons(g):
     """The polygonal part of a geometry, as a (Multi)Polygon."""
-    polys = [p for p in shapely.get_parts(shapely.make_valid(g)) if p.geom_type in ("Polygon", "MultiPolygon")]
+    parts, polys = [shapely.make_valid(g)], []
+    while parts:  # collections may nest: flatten them
+        p = parts.pop()
+        if p.geom_type in ("GeometryCollection", "MultiPolygon"):
+            parts.extend(shapely.get_parts(p))
+        elif p.geom_type == "Polygon":
+            polys.append(p)
     return shapely.union_all(polys)
 
 

@@ -285,7 +285,7 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
         ax.add_collection(pc)
 
 
-def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None) -> None:
+def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None, edgecolor: str = "#8c8c8c") -> None:
     """Département outlines, light grey, under the territories (``highlight``: a thicker border)."""
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import PathPatch
@@ -293,7 +293,7 @@ def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None) -> None
     if outlines.empty:
         return
     patches = [PathPatch(p) for p in _paths(outlines["geometry"]) if p is not None]
-    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor="#8c8c8c", linewidth=0.35,
+    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35,
                                       zorder=0))
     if highlight is not None:
         sel = outlines[outlines["code"] == highlight]
@@ -314,7 +314,7 @@ def _label_base(ax, outlines: pd.DataFrame, box) -> None:
     for xi, yi, code, name in zip(x[inside], y[inside], outlines["code"].to_numpy()[inside],
                                   outlines["name"].to_numpy()[inside]):
         ax.text(xi, yi, f"{name} ({code})", fontsize=5, ha="center", va="center", color="#404040", zorder=4,
-                bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5})
+                clip_on=True, bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5})
 
 
 def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=None) -> tuple | None:
@@ -353,11 +353,11 @@ def _extent(*tables: pd.DataFrame):
 
 def _zoom(outlines: pd.DataFrame, data: pd.DataFrame, code: str):
     """Frame of a département map: the département's outline and its territories, with a margin for its
-    neighbours (a quarter of the larger side each way, at least 5 km)."""
+    neighbours (0.4 times the larger side each way, at least 5 km)."""
     box = _extent(outlines[outlines["code"] == code], data)
     if box is None:
         return None
-    m = max(0.25 * max(box[2] - box[0], box[3] - box[1]), 5_000.0)
+    m = max(0.4 * max(box[2] - box[0], box[3] - box[1]), 5_000.0)
     return (box[0] - m, box[1] - m, box[2] + m, box[3] + m)
 
 
@@ -463,6 +463,11 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
                     _frame_axes(ax, d, name, tx["empty"], extent=_extent(base, d))
             else:
                 base = outlines[outlines["frame"] == dframe]
+                detail = outlines[outlines["frame"] == "paris"]
+                if departement in PARIS_INSET and dframe == "metro" and len(detail):  # the inset's finer drawing
+                    idf = base["code"].isin(detail["code"])
+                    _draw_base(main, base[idf], edgecolor="#f2f2f2")  # fills the seams with the coarser drawing
+                    base = pd.concat([base[~idf], detail], ignore_index=True)
                 _draw_base(main, base, highlight=departement)
                 _draw(main, geo, column, cm, nm)
                 name = base.loc[base["code"] == departement, "name"]

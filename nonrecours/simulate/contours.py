@@ -3,7 +3,8 @@
 Each urban area of the synthetic population (a QPV and the rest of its urban
 area) is laid out around a centre inside its département's outline (the base
 map of :mod:`nonrecours.report.basemap`): the QPV is a jittered octagon at the
-centre, the rest of the urban area the ring around it, split into communes.
+centre, the rest of the urban area the ring around it, split into communes
+(Paris and the petite couronne use the finer drawing of the maps' inset).
 Mainland centres are in Lambert-93 (EPSG:2154); overseas départements are laid
 out in their own metric projection (UTM zones of the RGAF09, RGFG95, RGR92 and
 RGM04 frames). A département without an outline (a code outside the official
@@ -148,7 +149,9 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
     from ..report.basemap import departements
 
     outlines = departements()
-    outlines = outlines[outlines["frame"] != "paris"].set_index("code")
+    paris = outlines["frame"] == "paris"  # Paris and the petite couronne: the inset's finer drawing
+    outlines = pd.concat([outlines[~paris & ~outlines["code"].isin(outlines.loc[paris, "code"])],
+                          outlines[paris]]).set_index("code")
     rng = np.random.default_rng(zlib.crc32("\x1f".join(ua.tolist()).encode("utf-8")))
     reach = 3.2
     rows = []

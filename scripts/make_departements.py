@@ -90,7 +90,8 @@ def parse_path(d: str) -> list[np.ndarray]:
         elif cmd in "cC":
             p = nums.reshape(3, 2) + (pos if rel else 0)
             for t in (1 / 3, 2 / 3, 1.0):
-                cur.append((1 - t) ** 3 * pos + 3 * (1 - t) ** 2 * t * p[0] + 3 * (1 - t) * t ** 2 * p[1] + t ** 3 * p[2])
+                cur.append((1 - t) ** 3 * pos + 3 * (1 - t) ** 2 * t * p[0] + 3 * (1 - t) * t ** 2 * p[1]
+                           + t ** 3 * p[2])
             pos = p[2]
         else:
             raise ValueError(f"SVG path command {cmd!r} is not handled")
@@ -103,7 +104,7 @@ def read_svg(path: Path) -> dict[tuple[str, str], shapely.Geometry]:
     """(group, code) -> polygon in page units (y down), group translations applied."""
     text = path.read_text(encoding="utf-8")
     out = {}
-    for gid, body in re.findall(r'<g id="([^"]+)"(.*?)\n  </g>', text, flags=re.S):
+    for gid, body in re.findall(r'<g id="([^"]+)"(.*?)\n  </g>', text, flags=re.DOTALL):
         m = re.search(r'^\s*transform="translate\(([-\d.]+),([-\d.]+)\)"', body)
         shift = np.array([float(m.group(1)), float(m.group(2))]) if m else np.zeros(2)
         for code, d in re.findall(r'class="z(\w+) departement[^"]*">\s*<path d="([^"]+)"', body):
@@ -161,9 +162,10 @@ def main() -> None:
     dst = np.column_stack(to93.transform([p[2] for p in CONTROL], [p[3] for p in CONTROL]))
     coef = _affine(src, dst)
     res = np.hypot(*(np.column_stack([src, np.ones(len(src))]) @ coef - dst).T)
-    print("mainland fit residuals (km):", " ".join(f"{c}{s[0]}={r / 1000:.1f}" for (c, s, _, _), r in zip(CONTROL, res)))
+    print("mainland fit residuals (km):",
+          " ".join(f"{c}{s[0]}={r / 1000:.1f}" for (c, s, _, _), r in zip(CONTROL, res)))
     feats = {("metro", c): _apply(g, coef) for c, g in main_.items()}
-    box = lambda gs: np.array(shapely.total_bounds(list(gs)))  # noqa: E731
+    box = lambda gs: np.array(shapely.total_bounds(list(gs)))
     b_in, b_main = box(paris.values()), box(feats[("metro", c)] for c in paris)
     src = np.array([[b_in[0], b_in[1]], [b_in[2], b_in[1]], [b_in[0], b_in[3]], [b_in[2], b_in[3]]])
     tgt = np.array([[b_main[0], b_main[3]], [b_main[2], b_main[3]], [b_main[0], b_main[1]], [b_main[2], b_main[1]]])

@@ -91,3 +91,36 @@ def test_shipped_geojson_states_its_source():
 
     data = json.loads(files("nonrecours.report").joinpath("data/departements.geojson").read_text(encoding="utf-8"))
     assert "pygal-maps-fr" in data["source"] and "LGPL" in data["source"]
+
+
+def test_user_outlines_are_projected_and_drawn(tmp_path):
+    """A user's département file (WGS84) is read into the base map's layout and drawn by `nonrecours map`."""
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    deps = basemap.departements()
+    sel = deps[(deps["frame"] != "paris") & deps["code"].isin(["93", "974"])]
+    feats = []
+    for code, frame, crs, g in zip(sel["code"], sel["frame"], sel["crs"], sel["geometry"]):
+        t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        wgs = shapely.transform(g, lambda xy, t=t: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        feats.append({"type": "Feature", "properties": {"code": code}, "geometry": json.loads(shapely.to_geojson(wgs))})
+    path = tmp_path / "deps.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    back = maps.read_outlines(path).set_index("code")
+    assert list(back["frame"]) == ["metro", "974"] and back.at["93", "name"] == "Seine-Saint-Denis"
+    for code in ("93", "974"):  # the round trip through WGS84 lands on the shipped outline
+        orig = sel.set_index("code").at[code, "geometry"]
+        assert shapely.symmetric_difference(orig, back.at[code, "geometry"]).area < 1e-3 * orig.area
+    pop = simulate_population(4, seed=2)
+    (tmp_path / "c.geojson").write_text(qpv_contours(pop.territories, seed=2))
+    t = pop.truth
+    t.assign(eblup=t["rate"], ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05).to_csv(tmp_path / "sae.csv",
+                                                                                         index=False)
+    args = ["map", str(tmp_path / "sae.csv"), "--right", str(t["right"].iloc[0]), "--contours",
+            str(tmp_path / "c.geojson"), "--out", str(tmp_path / "m.svg")]
+    assert CliRunner().invoke(app, [*args, "--outlines", str(path)]).exit_code == 0
+    user = (tmp_path / "m.svg").read_bytes()
+    assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert user != (tmp_path / "m.svg").read_bytes()

@@ -48,7 +48,7 @@ from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
 from .basemap import PARIS_INSET
 
-__all__ = ["Shapes", "read_contours", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
+__all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
            "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
 
 METRO_CRS = "EPSG:2154"
@@ -137,6 +137,31 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
                                           "(or 'territory') property", found=type(exc).__name__)) from None
     crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
     return pd.DataFrame({"territory": codes, "departement": deps, "geometry": list(geoms)}), crs
+
+
+def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.DataFrame:
+    """Département outlines from a user file (GeoJSON), laid out as :func:`.basemap.departements` returns them.
+
+    Each feature's ``code_field`` property is a département code (``93``,
+    ``2A``, ``971``; e.g. ``code`` or ``INSEE_DEP`` of IGN's ADMIN EXPRESS).
+    Overseas départements are projected into their inset's projection, the
+    others into Lambert-93; names are those of INSEE's COG (the code itself
+    for a code outside the list).
+    """
+    from .basemap import departement_names
+
+    table, crs = read_contours(source, code_field=code_field)
+    code = table["territory"].astype(str)
+    frame = np.where(code.isin(list(OVERSEAS)), code, "metro")
+    geoms = np.empty(len(table), dtype=object)
+    for f in pd.unique(frame):  # at most six projections
+        m = frame == f
+        geoms[m] = _project(np.asarray(list(table.loc[m, "geometry"]), dtype=object), crs,
+                            METRO_CRS if f == "metro" else OVERSEAS[str(f)][1])
+    names = departement_names().reindex(code).to_numpy()
+    return pd.DataFrame({"code": code.to_numpy(), "name": np.where(pd.isna(names), code.to_numpy(), names),
+                         "frame": frame, "crs": [METRO_CRS if f == "metro" else OVERSEAS[f][1] for f in frame],
+                         "geometry": list(geoms)})
 
 
 def _project(geoms: np.ndarray, source: str, target: str) -> np.ndarray:

@@ -37,7 +37,9 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Territories: maps and finder",
         "maps": "Maps", "finder": "Find my territory", "table": "Every territory",
-        "intro": "Each map colours the QPVs and, as rings around them, the rest of their urban areas. Hatched "
+        "intro": "Each map colours the QPVs and, as rings around them, the rest of their urban areas, over the "
+                 "outlines of the départements, with Paris and the petite couronne enlarged at the top left and "
+                 "the overseas départements on the left. Hatched "
                  "territories have an unreliable value; grey crossed ones have none (suppressed or not "
                  "estimated). The right panel shows the width of each confidence interval: darker is less "
                  "precise.",
@@ -70,7 +72,9 @@ TEXT: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Territoires : cartes et recherche",
         "maps": "Cartes", "finder": "Trouver mon territoire", "table": "Tous les territoires",
-        "intro": "Chaque carte colore les QPV et, en anneaux autour d’eux, le reste de leurs unités urbaines. Les "
+        "intro": "Chaque carte colore les QPV et, en anneaux autour d’eux, le reste de leurs unités urbaines, sur "
+                 "les contours des départements, avec Paris et la petite couronne agrandis en haut à gauche et les "
+                 "départements d’outre-mer à gauche. Les "
                  "territoires hachurés ont une valeur peu fiable ; les gris croisés n’en ont pas (masquée ou non "
                  "estimée). Le panneau de droite montre la largeur de chaque intervalle de confiance : plus "
                  "foncé, moins précis.",

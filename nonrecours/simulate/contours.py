@@ -177,7 +177,8 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
                 cand = np.vstack([cand, c[shapely.contains_xy(inner, c[:, 0], c[:, 1])]])
             cand = cand[:candidates]
             if k:
-                dist = np.min(np.hypot(cand[:, None, 0] - pts[None, :k, 0], cand[:, None, 1] - pts[None, :k, 1]), axis=1)
+                dist = np.min(np.hypot(cand[:, None, 0] - pts[None, :k, 0], cand[:, None, 1] - pts[None, :k, 1]),
+                              axis=1)
                 pts[k] = cand[np.argmax(dist)]
             else:
                 pts[k] = cand[0]

@@ -124,3 +124,25 @@ def test_user_outlines_are_projected_and_drawn(tmp_path):
     user = (tmp_path / "m.svg").read_bytes()
     assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert user != (tmp_path / "m.svg").read_bytes()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_section_maps_the_departement_admin_rates(lang):
+    """With admin_departements, the territories section adds one map per right of the départements themselves."""
+    from nonrecours.report import section_territories
+
+    pop = simulate_population(4, seed=2)
+    t = pop.truth
+    sae = t.assign(eblup=t["rate"], rmse=0.02, ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05, direct=t["rate"])
+    codes = list(basemap.departement_names().index)
+    deps = pd.DataFrame({"departement": codes * 2, "right": ["cmuc"] * 101 + ["other"] * 101,
+                         "rate": np.linspace(0.5, 0.9, 202), "status": ["published"] * 201 + ["suppressed"]})
+    contours = qpv_contours(pop.territories, seed=2)
+    right = str(t["right"].iloc[0])
+    base = section_territories.render({"sae": sae}, lang, rights=[right], contours=contours)
+    html = section_territories.render({"sae": sae, "admin_departements": deps.assign(right=right)}, lang,
+                                      rights=[right], contours=contours)
+    assert html.count("<figure>") == base.count("<figure>") + 1
+    assert ("par département" if lang == "fr" else "by département") in html
+    one = maps.map_values(deps, "admin", "cmuc", territory="departement")
+    assert maps.map_summary(one)["n"] == 101

@@ -48,7 +48,8 @@ from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
 from .basemap import PARIS_INSET
 
-__all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
+__all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "departement_shapes", "map_values",
+           "choropleth", "OVERSEAS",
            "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
 
 METRO_CRS = "EPSG:2154"
@@ -74,6 +75,8 @@ TEXT = {
                "{hi}; {u} hatched ({ulabel}); {s} suppressed or not estimated. A second panel shows the width of "
                "each interval.",
         "all": "France with the overseas départements",
+        "alt_dep": "Map of the {what} for {right} by département: {n} départements with a value, from {lo} to {hi}; "
+                   "{s} suppressed or without a value.",
     },
     "fr": {
         "sae": "Estimation sur petits domaines du taux de recours", "direct": "Estimation directe du taux de recours",
@@ -88,6 +91,8 @@ TEXT = {
                "{hi} ; {u} hachurés ({ulabel}) ; {s} masqués ou non estimés. Un second panneau montre la largeur "
                "de chaque intervalle.",
         "all": "France avec les départements d’outre-mer",
+        "alt_dep": "Carte du {what} de {right} par département : {n} départements avec une valeur, de {lo} à {hi} ; "
+                   "{s} masqués ou sans valeur.",
     },
 }
 
@@ -214,6 +219,23 @@ def territory_shapes(contours: str | os.PathLike | tuple[pd.DataFrame, str],
                                              "frame": have["frame"].to_numpy()[keep], "geometry": list(ring)}),
                                table], ignore_index=True)  # rings first: QPVs drawn over them
     return Shapes(table=table.reset_index(drop=True))
+
+
+def departement_shapes(outlines: pd.DataFrame | None = None) -> Shapes:
+    """The départements as the territories of a map (a département-level choropleth).
+
+    ``territory`` and ``departement`` are the département's code; Paris and
+    the petite couronne take the finer drawing of the inset when the outlines
+    have one (frame ``paris``). ``outlines``: by default the shipped base map.
+    """
+    if outlines is None:
+        from .basemap import departements
+        outlines = departements()
+    fine = outlines[outlines["frame"] == "paris"]
+    keep = outlines[(outlines["frame"] != "paris") & ~outlines["code"].isin(fine["code"])]
+    table = pd.concat([keep, fine.assign(frame="metro")], ignore_index=True)
+    return Shapes(table=pd.DataFrame({"territory": table["code"].astype(str), "departement": table["code"].astype(str),
+                                      "frame": table["frame"].astype(str), "geometry": list(table["geometry"])}))
 
 
 def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.3,
@@ -388,7 +410,7 @@ def _zoom(outlines: pd.DataFrame, data: pd.DataFrame, code: str):
 
 def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, departement: str | None = None,
                lang: str = "en", fmt: str = "png", max_cv: float = 0.3,
-               outlines: pd.DataFrame | None = None) -> bytes:
+               outlines: pd.DataFrame | None = None, width: bool = True) -> bytes:
     """Draw the map of one right's territory values; returns PNG or SVG bytes.
 
     Parameters
@@ -412,6 +434,9 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
         overseas code) and ``geometry`` in the frame's projection; by default
         the shipped base map (:func:`nonrecours.report.basemap.departements`).
         An empty table draws none.
+    width : bool
+        Draw the second panel, the width of each interval (``False`` for
+        values without an interval, e.g. administrative counts by département).
     """
     from matplotlib import colors, rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -462,9 +487,9 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     with rc_context(STYLE):
         fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
         FigureCanvasAgg(fig)
-        for p, (column, cm, nm, label) in enumerate([("value", cmap, norm, tx[kind]),
-                                                      ("width", "Greys", wnorm, tx["width"])]):
-            x0 = 0.01 + 0.5 * p
+        panels = [("value", cmap, norm, tx[kind])] + ([("width", "Greys", wnorm, tx["width"])] if width else [])
+        for p, (column, cm, nm, label) in enumerate(panels):
+            x0 = 0.01 + 0.5 * p if width else 0.26
             main = fig.add_axes((x0 + (0.09 if overseas else 0.0), 0.22, 0.40 if overseas else 0.48, 0.68))
             if overseas:
                 mdata, base = geo[geo["frame"] == "metro"], outlines[outlines["frame"] == "metro"]

@@ -21,8 +21,12 @@ def map_command(
     contours: Path = typer.Option(..., "--contours", help="QPV contours as GeoJSON (properties code_qp, departement; "
                                   "WGS84, or the CRS of a 'crs' member)."),
     out: Path = typer.Option(..., "--out", help=f"Image to write: {choices_text(MapFormat)}, by its suffix."),
-    departement: Optional[str] = typer.Option(None, "--departement", help="Zoom on one département (default: the "
-                                              "whole country with the overseas départements in insets)."),
+    departement: Optional[str] = typer.Option(None, "--departement", help="Frame one département with its "
+                                              "neighbours (default: the whole country, with the Paris and overseas "
+                                              "insets)."),
+    outlines: Optional[Path] = typer.Option(None, "--outlines", help="Département outlines as GeoJSON (property "
+                                            "code, e.g. 93, 2A, 971; WGS84 or a 'crs' member), drawn instead of "
+                                            "the shipped base map."),
     kind: str = typer.Option("sae", "--kind", help=f"Values: {choices_text(MapKind)} (small-area estimates, direct "
                              "estimates, administrative rates, change between years)."),
     territories: Optional[Path] = typer.Option(None, "--territories", help="Territories file (territory, urban_area, "
@@ -34,13 +38,13 @@ def map_command(
     """Draw the map of one right's territory values (hatched: unreliable; grey: suppressed)."""
     from ..errors import InputError, OptionError, message
     from ..io import check_outputs, read_table, write_bytes
-    from ..report.maps import TEXT, VALUE_FILES, choropleth, map_values, territory_shapes
+    from ..report.maps import TEXT, VALUE_FILES, choropleth, map_values, read_outlines, territory_shapes
 
     kind = check_option("--kind", kind, MapKind)
     fmt = check_option("--out", out.suffix.lower().lstrip("."), MapFormat)
     if lang not in TEXT:
         raise OptionError(message("unknown language", where="--lang", expected=" or ".join(TEXT), found=repr(lang)))
-    inputs = [p for p in (results, contours, territories) if p is not None]
+    inputs = [p for p in (results, contours, territories, outlines) if p is not None]
     check_outputs({"--out": out}, inputs, overwrite=overwrite, tables=())  # before any work
     table_path = results / VALUE_FILES[kind] if results.is_dir() else results
     if not table_path.is_file():
@@ -48,11 +52,13 @@ def map_command(
                                  hint="give the table itself, or the --kind the run wrote"))
     values = map_values(read_table(table_path, option="RESULTS"), kind, right, max_cv=max_cv)
     terr = read_table(territories, option="--territories") if territories is not None else None
+    base = read_outlines(outlines) if outlines is not None else None
     image = choropleth(values, territory_shapes(contours, terr), kind=kind, right=right, departement=departement,
-                       lang=lang, fmt=fmt, max_cv=max_cv)
+                       lang=lang, fmt=fmt, max_cv=max_cv, outlines=base)
     write_bytes(image, out, inputs=inputs)
     typer.echo(str(out))
 
 
 def register(app: typer.Typer) -> None:
-    app.command("map", help="Map one right's territory values (PNG or SVG) over the QPV contours.")(map_command)
+    app.command("map", help="Map one right's territory values (PNG or SVG) over the QPV contours and the "
+                "département outlines.")(map_command)

@@ -18,10 +18,13 @@ The rest of a QPV's urban area (a non-QPV territory with the same
 ``urban_area`` in the territories table) has no contour of its own: it is
 drawn as a schematic ring around its QPV (out to two QPV radii).
 
-Mainland France is drawn in Lambert-93 (EPSG:2154); the overseas
-départements 971–976 in their own metric projections, in insets stacked on
-the left as on INSEE and IGN maps, each at its own scale. A map of one
-département zooms on its territories.
+The territories are drawn over the outlines of the départements (the
+shipped base map of :mod:`nonrecours.report.basemap`, or outlines given by the
+caller). Mainland France is drawn in Lambert-93 (EPSG:2154), with Paris and
+the petite couronne (75, 92, 93, 94) enlarged in an inset at its top left; the
+overseas départements 971–976 in their own metric projections, in insets
+stacked on the left as on INSEE and IGN maps, each at its own scale. A map of
+one département frames it with its neighbours, named.
 
 Display only: values are read from the result tables; the one derived
 quantity is the display state of a small-area estimate (hatched when it has
@@ -44,8 +47,10 @@ import pandas as pd
 from ..errors import InputError, OptionError, message
 from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
+from .basemap import PARIS_INSET
 
-__all__ = ["Shapes", "read_contours", "territory_shapes", "map_values", "choropleth", "OVERSEAS",
+__all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "departement_shapes", "map_values",
+           "choropleth", "OVERSEAS",
            "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
 
 METRO_CRS = "EPSG:2154"
@@ -66,10 +71,13 @@ TEXT: dict[str, dict[str, Any]] = {
                        "admin": "hatched: unreliable", "change": "hatched: interval contains 0"},
         "suppressed": "grey, crossed: suppressed or not estimated",
         "france": "Mainland France", "departement": "Département {d}", "empty": "no territory",
+        "paris": "Paris and petite couronne",
         "alt": "Map of the {what} for {right} by territory ({where}): {n} territories with a value, from {lo} to "
                "{hi}; {u} hatched ({ulabel}); {s} suppressed or not estimated. A second panel shows the width of "
                "each interval.",
         "all": "France with the overseas départements",
+        "alt_dep": "Map of the {what} for {right} by département: {n} départements with a value, from {lo} to {hi}; "
+                   "{s} suppressed or without a value.",
     },
     "fr": {
         "sae": "Estimation sur petits domaines du taux de recours", "direct": "Estimation directe du taux de recours",
@@ -79,10 +87,13 @@ TEXT: dict[str, dict[str, Any]] = {
                        "admin": "hachuré : peu fiable", "change": "hachuré : l’intervalle contient 0"},
         "suppressed": "gris croisé : masqué ou non estimé",
         "france": "France métropolitaine", "departement": "Département {d}", "empty": "aucun territoire",
+        "paris": "Paris et petite couronne",
         "alt": "Carte de l’{what} de {right} par territoire ({where}) : {n} territoires avec une valeur, de {lo} à "
                "{hi} ; {u} hachurés ({ulabel}) ; {s} masqués ou non estimés. Un second panneau montre la largeur "
                "de chaque intervalle.",
         "all": "France avec les départements d’outre-mer",
+        "alt_dep": "Carte du {what} de {right} par département : {n} départements avec une valeur, de {lo} à {hi} ; "
+                   "{s} masqués ou sans valeur.",
     },
 }
 
@@ -132,6 +143,31 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
                                           "(or 'territory') property", found=type(exc).__name__)) from None
     crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
     return pd.DataFrame({"territory": codes, "departement": deps, "geometry": list(geoms)}), crs
+
+
+def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.DataFrame:
+    """Département outlines from a user file (GeoJSON), laid out as :func:`.basemap.departements` returns them.
+
+    Each feature's ``code_field`` property is a département code (``93``,
+    ``2A``, ``971``; e.g. ``code`` or ``INSEE_DEP`` of IGN's ADMIN EXPRESS).
+    Overseas départements are projected into their inset's projection, the
+    others into Lambert-93; names are those of INSEE's COG (the code itself
+    for a code outside the list).
+    """
+    from .basemap import departement_names
+
+    table, crs = read_contours(source, code_field=code_field)
+    code = table["territory"].astype(str)
+    frame = np.where(code.isin(list(OVERSEAS)), code, "metro")
+    geoms = np.empty(len(table), dtype=object)
+    for f in pd.unique(frame):  # at most six projections
+        m = frame == f
+        geoms[m] = _project(np.asarray(list(table.loc[m, "geometry"]), dtype=object), crs,
+                            METRO_CRS if f == "metro" else OVERSEAS[str(f)][1])
+    names = departement_names().reindex(code).to_numpy()
+    return pd.DataFrame({"code": code.to_numpy(), "name": np.where(pd.isna(names), code.to_numpy(), names),
+                         "frame": frame, "crs": [METRO_CRS if f == "metro" else OVERSEAS[f][1] for f in frame],
+                         "geometry": list(geoms)})
 
 
 def _project(geoms: np.ndarray, source: str, target: str) -> np.ndarray:
@@ -184,6 +220,23 @@ def territory_shapes(contours: str | os.PathLike | tuple[pd.DataFrame, str],
                                              "frame": have["frame"].to_numpy()[keep], "geometry": list(ring)}),
                                table], ignore_index=True)  # rings first: QPVs drawn over them
     return Shapes(table=table.reset_index(drop=True))
+
+
+def departement_shapes(outlines: pd.DataFrame | None = None) -> Shapes:
+    """The départements as the territories of a map (a département-level choropleth).
+
+    ``territory`` and ``departement`` are the département's code; Paris and
+    the petite couronne take the finer drawing of the inset when the outlines
+    have one (frame ``paris``). ``outlines``: by default the shipped base map.
+    """
+    if outlines is None:
+        from .basemap import departements
+        outlines = departements()
+    fine = outlines[outlines["frame"] == "paris"]
+    keep = outlines[(outlines["frame"] != "paris") & ~outlines["code"].isin(fine["code"])]
+    table = pd.concat([keep, fine.assign(frame="metro")], ignore_index=True)
+    return Shapes(table=pd.DataFrame({"territory": table["code"].astype(str), "departement": table["code"].astype(str),
+                                      "frame": table["frame"].astype(str), "geometry": list(table["geometry"])}))
 
 
 def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.3,
@@ -280,7 +333,40 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
         ax.add_collection(pc)
 
 
-def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str) -> None:
+def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None, edgecolor: str = "#8c8c8c") -> None:
+    """Département outlines, light grey, under the territories (``highlight``: a thicker border)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import PathPatch
+
+    if outlines.empty:
+        return
+    patches = [PathPatch(p) for p in _paths(outlines["geometry"]) if p is not None]
+    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35,
+                                      zorder=0))
+    if highlight is not None:
+        sel = outlines[outlines["code"] == highlight]
+        patches = [PathPatch(p) for p in _paths(sel["geometry"]) if p is not None]
+        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#262626", linewidth=0.9,
+                                          zorder=3))
+
+
+def _label_base(ax, outlines: pd.DataFrame, box) -> None:
+    """Names of the départements whose label point falls inside ``box`` (x0, y0, x1, y1)."""
+    import shapely
+
+    if outlines.empty:
+        return
+    pts = shapely.point_on_surface(np.asarray(list(outlines["geometry"]), dtype=object))
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
+    for xi, yi, code, name in zip(x[inside], y[inside], outlines["code"].to_numpy()[inside],
+                                  outlines["name"].to_numpy()[inside]):
+        ax.text(xi, yi, f"{name} ({code})", fontsize=5, ha="center", va="center", color="#404040", zorder=4,
+                clip_on=True, bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5})
+
+
+def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=None) -> tuple | None:
+    """Axes without ticks, framed on ``extent`` (x0, y0, x1, y1) or the data; returns the limits set."""
     import shapely
 
     ax.set_aspect("equal")
@@ -290,19 +376,42 @@ def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str) -> None:
     for s in ax.spines.values():
         s.set_visible(True)
         s.set_linewidth(0.5)
-    if len(data):
-        x0, y0, x1, y1 = shapely.total_bounds(np.asarray(list(data["geometry"]), dtype=object))
+    limits = None
+    if extent is not None or len(data):
+        x0, y0, x1, y1 = extent if extent is not None else \
+            shapely.total_bounds(np.asarray(list(data["geometry"]), dtype=object))
         pad = 0.06 * max(x1 - x0, y1 - y0, 1.0)
-        ax.set_xlim(x0 - pad, x1 + pad)
-        ax.set_ylim(y0 - pad, y1 + pad)
-    else:
+        limits = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        ax.set_xlim(limits[0], limits[2])
+        ax.set_ylim(limits[1], limits[3])
+    if not len(data):
         ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=6, color="#666", transform=ax.transAxes)
     if title:
         ax.set_title(title, fontsize=7, pad=2)
+    return limits
+
+
+def _extent(*tables: pd.DataFrame):
+    """Bounds (x0, y0, x1, y1) of the geometries of the tables, or None when they are all empty."""
+    import shapely
+
+    geoms = [g for t in tables for g in t["geometry"]]
+    return tuple(shapely.total_bounds(np.asarray(geoms, dtype=object))) if geoms else None
+
+
+def _zoom(outlines: pd.DataFrame, data: pd.DataFrame, code: str):
+    """Frame of a département map: the département's outline and its territories, with a margin for its
+    neighbours (0.4 times the larger side each way, at least 5 km)."""
+    box = _extent(outlines[outlines["code"] == code], data)
+    if box is None:
+        return None
+    m = max(0.4 * max(box[2] - box[0], box[3] - box[1]), 5_000.0)
+    return (box[0] - m, box[1] - m, box[2] + m, box[3] + m)
 
 
 def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, departement: str | None = None,
-               lang: str = "en", fmt: str = "png", max_cv: float = 0.3) -> bytes:
+               lang: str = "en", fmt: str = "png", max_cv: float = 0.3,
+               outlines: pd.DataFrame | None = None, width: bool = True) -> bytes:
     """Draw the map of one right's territory values; returns PNG or SVG bytes.
 
     Parameters
@@ -315,10 +424,20 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     right : str
         Shown in the title.
     departement : str, optional
-        Zoom on one département; by default the whole country, with the
-        overseas départements in insets on the left.
+        Frame one département with its neighbours, named; by default the
+        whole country, with the Paris inset and the overseas départements in
+        insets on the left.
     lang : {'en', 'fr'}
     fmt : {'png', 'svg'}
+    outlines : DataFrame, optional
+        Département outlines drawn under the territories: ``code``, ``name``,
+        ``frame`` (``metro``, ``paris`` for the inset's own drawing, or an
+        overseas code) and ``geometry`` in the frame's projection; by default
+        the shipped base map (:func:`nonrecours.report.basemap.departements`).
+        An empty table draws none.
+    width : bool
+        Draw the second panel, the width of each interval (``False`` for
+        values without an interval, e.g. administrative counts by département).
     """
     from matplotlib import colors, rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -330,14 +449,28 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     kind = check_option("kind", kind, MapKind)
     fmt = check_option("format", fmt, MapFormat)
     tx = _lang(lang)
+    if outlines is None:
+        from .basemap import departements
+        outlines = departements()
+    missing = [c for c in ("code", "frame", "geometry") if c not in outlines.columns]
+    if missing:
+        raise InputError(message("the département outlines lack columns", where="parameter outlines",
+                                 expected="code, frame, geometry (and name)", found="missing " + ", ".join(missing)))
+    if "name" not in outlines.columns:
+        outlines = outlines.assign(name=outlines["code"])
+    outlines = outlines.astype({"code": str, "frame": str})
     geo = shapes.table.merge(values, on="territory", how="left")
     geo["state"] = geo["state"].fillna("suppressed")
     if departement is not None:
-        geo = geo[geo["departement"] == str(departement)]
-        if geo.empty:
-            raise InputError(message("no territory of this département in the contours", where="parameter departement",
+        departement = str(departement)
+        geo = geo[geo["departement"] == departement]
+        known = outlines[(outlines["code"] == departement) & (outlines["frame"] != "paris")]
+        if geo.empty and known.empty:
+            raise InputError(message("no territory of this département in the contours, nor an outline",
+                                     where="parameter departement",
                                      hint="give a département code present in the contours' 'departement' "
                                           "property"))
+        dframe = str(geo["frame"].iloc[0]) if len(geo) else str(known["frame"].iloc[0])
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
     v = geo["value"].to_numpy(float)
     finite = v[np.isfinite(v)]
@@ -356,20 +489,44 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     with rc_context(STYLE):
         fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
         FigureCanvasAgg(fig)
-        for p, (column, cm, nm, label) in enumerate([("value", cmap, norm, tx[kind]),
-                                                      ("width", "Greys", wnorm, tx["width"])]):
-            x0 = 0.01 + 0.5 * p
+        panels = [("value", cmap, norm, tx[kind])] + ([("width", "Greys", wnorm, tx["width"])] if width else [])
+        for p, (column, cm, nm, label) in enumerate(panels):
+            x0 = 0.01 + 0.5 * p if width else 0.26
             main = fig.add_axes((x0 + (0.09 if overseas else 0.0), 0.22, 0.40 if overseas else 0.48, 0.68))
-            mdata = geo[geo["frame"] == "metro"] if overseas else geo
-            _draw(main, mdata, column, cm, nm)
-            where = tx["france"] if overseas else tx["departement"].format(d=departement)
-            _frame_axes(main, mdata, where, tx["empty"])
             if overseas:
+                mdata, base = geo[geo["frame"] == "metro"], outlines[outlines["frame"] == "metro"]
+                _draw_base(main, base)
+                _draw(main, mdata, column, cm, nm)
+                _frame_axes(main, mdata, tx["france"], tx["empty"], extent=_extent(base, mdata))
+                # Paris and the petite couronne, enlarged (top left of the mainland panel, over the Channel)
+                ax = fig.add_axes((x0 + 0.09, 0.22 + 0.68 - 0.17, 0.11, 0.17))
+                inset = outlines[outlines["frame"] == "paris"]
+                d = mdata[mdata["departement"].isin(PARIS_INSET)]
+                _draw_base(ax, inset if len(inset) else base[base["code"].isin(PARIS_INSET)])
+                _draw(ax, d, column, cm, nm)
+                _frame_axes(ax, d, tx["paris"], tx["empty"],
+                            extent=_extent(inset if len(inset) else base[base["code"].isin(PARIS_INSET)]))
+                ax.set_facecolor("white")
                 for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
                     ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
-                    d = geo[geo["frame"] == code]
+                    d, base = geo[geo["frame"] == code], outlines[outlines["frame"] == code]
+                    _draw_base(ax, base)
                     _draw(ax, d, column, cm, nm)
-                    _frame_axes(ax, d, name, tx["empty"])
+                    _frame_axes(ax, d, name, tx["empty"], extent=_extent(base, d))
+            else:
+                base = outlines[outlines["frame"] == dframe]
+                detail = outlines[outlines["frame"] == "paris"]
+                if departement in PARIS_INSET and dframe == "metro" and len(detail):  # the inset's finer drawing
+                    idf = base["code"].isin(detail["code"])
+                    _draw_base(main, base[idf], edgecolor="#f2f2f2")  # fills the seams with the coarser drawing
+                    base = pd.concat([base[~idf], detail], ignore_index=True)
+                _draw_base(main, base, highlight=departement)
+                _draw(main, geo, column, cm, nm)
+                name = base.loc[base["code"] == departement, "name"]
+                where = tx["departement"].format(d=f"{name.iloc[0]} ({departement})" if len(name) else departement)
+                limits = _frame_axes(main, geo, where, tx["empty"], extent=_zoom(base, geo, departement))
+                if limits is not None:
+                    _label_base(main, base, limits)
             cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
             sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=nm, cmap=cm)
             cb = fig.colorbar(sm, cax=cax, orientation="horizontal")

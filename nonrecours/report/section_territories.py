@@ -37,7 +37,9 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Territories: maps and finder",
         "maps": "Maps", "finder": "Find my territory", "table": "Every territory",
-        "intro": "Each map colours the QPVs and, as rings around them, the rest of their urban areas. Hatched "
+        "intro": "Each map colours the QPVs and, as rings around them, the rest of their urban areas, over the "
+                 "outlines of the départements, with Paris and the petite couronne enlarged at the top left and "
+                 "the overseas départements on the left. Hatched "
                  "territories have an unreliable value; grey crossed ones have none (suppressed or not "
                  "estimated). The right panel shows the width of each confidence interval: darker is less "
                  "precise.",
@@ -46,6 +48,8 @@ TEXT: dict[str, dict[str, str]] = {
         "caption_sae": "Small-area (Fay–Herriot) estimate of take-up of {right} by territory, and the width of "
                        "its confidence interval.",
         "caption_direct": "Direct estimate of take-up of {right} by territory, and the width of its interval.",
+        "caption_admin_dep": "Administrative take-up rate of {right} by département (published cells; grey, crossed: "
+                             "suppressed or no recipient).",
         "caption_admin": "Administrative take-up rate of {right} by territory (published cells), and the width "
                          "of its interval.",
         "caption_change": "Change of take-up of {right} between the last two years, for the territories that "
@@ -70,7 +74,9 @@ TEXT: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Territoires : cartes et recherche",
         "maps": "Cartes", "finder": "Trouver mon territoire", "table": "Tous les territoires",
-        "intro": "Chaque carte colore les QPV et, en anneaux autour d’eux, le reste de leurs unités urbaines. Les "
+        "intro": "Chaque carte colore les QPV et, en anneaux autour d’eux, le reste de leurs unités urbaines, sur "
+                 "les contours des départements, avec Paris et la petite couronne agrandis en haut à gauche et les "
+                 "départements d’outre-mer à gauche. Les "
                  "territoires hachurés ont une valeur peu fiable ; les gris croisés n’en ont pas (masquée ou non "
                  "estimée). Le panneau de droite montre la largeur de chaque intervalle de confiance : plus "
                  "foncé, moins précis.",
@@ -81,6 +87,8 @@ TEXT: dict[str, dict[str, str]] = {
                        "et largeur de son intervalle de confiance.",
         "caption_direct": "Estimation directe du taux de recours à {right} par territoire, et largeur de son "
                           "intervalle.",
+        "caption_admin_dep": "Taux de recours administratif à {right} par département (cellules publiées ; gris "
+                             "croisé : masqué ou sans allocataire).",
         "caption_admin": "Taux de recours administratif à {right} par territoire (cellules publiées), et largeur "
                          "de son intervalle.",
         "caption_change": "Évolution du recours à {right} entre les deux dernières années, pour les territoires "
@@ -227,6 +235,20 @@ def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], cont
                                                 n=count(s["n"], lang), lo=fmt(s["lo"]), hi=fmt(s["hi"]),
                                                 u=count(s["u"], lang), ulabel=ulabel, s=count(s["s"], lang))
             caption = tx["caption_" + kind].format(right=lab.right(right))
+            out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
+    deps = tables.get("admin_departements")
+    if deps is not None and {"departement", "right", "rate"} <= set(deps.columns):
+        dshapes = maps.departement_shapes()
+        for right in rights:
+            if not (deps["right"].astype(str) == right).any():
+                continue
+            values = maps.map_values(deps, "admin", right, territory="departement")
+            png = maps.choropleth(values, dshapes, kind="admin", right=right, lang=lang, width=False)
+            s = maps.map_summary(values)
+            alt = maps.TEXT[lang]["alt_dep"].format(what=tx["what_admin"], right=lab.right(right),
+                                                    n=count(s["n"], lang), lo=pct(s["lo"], lang),
+                                                    hi=pct(s["hi"], lang), s=count(s["s"], lang))
+            caption = tx["caption_admin_dep"].format(right=lab.right(right))
             out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
     return "".join(out)
 

@@ -1,11 +1,14 @@
 """Simulated QPV contours and addresses, consistent with the simulator's territories.
 
 Each urban area of the synthetic population (a QPV and the rest of its urban
-area) is laid out on a grid cell: the QPV is a jittered octagon at the
-cell's centre, the rest of the urban area the ring around it, split into
-communes. Metropolitan cells are in Lambert-93 (EPSG:2154) over mainland
-France; overseas départements are laid out in their own metric projection
-(UTM zones of the RGAF09, RGFG95, RGR92 and RGM04 frames). Contours are
+area) is laid out around a centre inside its département's outline (the base
+map of :mod:`nonrecours.report.basemap`): the QPV is a jittered octagon at the
+centre, the rest of the urban area the ring around it, split into communes
+(Paris and the petite couronne use the finer drawing of the maps' inset).
+Mainland centres are in Lambert-93 (EPSG:2154); overseas départements are laid
+out in their own metric projection (UTM zones of the RGAF09, RGFG95, RGR92 and
+RGM04 frames). A département without an outline (a code outside the official
+list) falls back to a grid over mainland France or around the overseas origin. Contours are
 written as GeoJSON in WGS84 (RFC 7946), as the official QPV contours are
 distributed.
 
@@ -98,6 +101,7 @@ def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> L
         cy[metro] = y0 + (i // ncol + 0.5) * size
         cell[metro] = size
     for d, (code, ox, oy) in OVERSEAS_CRS.items():
+        crs[dep == d] = code
         m = np.flatnonzero(dep == d)
         if m.size:
             size = 4_000.0
@@ -106,7 +110,8 @@ def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> L
             cx[m] = ox + (i % ncol - ncol / 2 + 0.5) * size
             cy[m] = oy + (i // ncol - ncol / 2 + 0.5) * size
             cell[m] = size
-            crs[m] = code
+    placed = _place_in_departements(ua, dep, crs)
+    cx[placed.index], cy[placed.index], cell[placed.index] = placed["x"], placed["y"], placed["radius"] / 0.15
     n_communes = rng.integers(2, 5, n)
     offset = np.concatenate([[0], np.cumsum(n_communes)[:-1]])
     ua_of = np.repeat(np.arange(n), n_communes)
@@ -122,6 +127,80 @@ def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> L
     return Layout(urban_area=ua, departement=dep, qpv=qpv, cx=cx, cy=cy, cell=cell, radius=0.15 * cell,
                   crs=crs, n_communes=n_communes, commune_offset=offset, communes=communes,
                   jitter=0.85 + 0.3 * rng.random((n, _VERTICES)))
+
+
+def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, candidates: int = 64) -> pd.DataFrame:
+    """Centre and QPV radius of each urban area inside its département's outline.
+
+    The disc of radius ``3.2 r`` around a centre holds the QPV (radius at most
+    1.15 ``r``) and its addresses (out to 3 ``r``): the discs lie inside the
+    département's outline and do not overlap, so that a point-in-polygon test
+    finds each address in its own QPV or in none. Centres are drawn by
+    best-candidate sampling (Mitchell 1991: of ``candidates`` uniform points
+    inside the outline eroded by ``3.2 r``, keep the farthest from the centres
+    already placed); ``r`` is at most ``0.06 sqrt(A)`` for a département of
+    area ``A`` and at most ``sqrt(0.25 A / (pi n)) / 3.2`` for ``n`` urban
+    areas, then lowered so that the discs do not overlap.
+
+    The draws come from a generator seeded by the urban areas' codes, not from
+    the simulator's: the layout depends on the territories only, and every
+    other draw of the simulator is unchanged.
+
+    Returns
+    -------
+    DataFrame
+        ``x``, ``y``, ``radius`` (metres, in the département's projection),
+        indexed by position in ``ua``; départements without an outline are absent.
+
+    References
+    ----------
+    Mitchell, D. P. (1991). Spectrally optimal sampling for distribution ray tracing. SIGGRAPH 91, 157-164.
+    """
+    import zlib
+
+    import shapely
+
+    from ..report.basemap import departements
+
+    outlines = departements()
+    paris = outlines["frame"] == "paris"  # Paris and the petite couronne: the inset's finer drawing
+    outlines = pd.concat([outlines[~paris & ~outlines["code"].isin(outlines.loc[paris, "code"])],
+                          outlines[paris]]).set_index("code")
+    rng = np.random.default_rng(zlib.crc32("\x1f".join(ua.tolist()).encode("utf-8")))
+    reach = 3.2
+    rows = []
+    for d in pd.unique(dep):  # at most 101 départements: a layout step, not an estimate per domain
+        if d not in outlines.index or outlines.at[d, "crs"] != crs[dep == d][0]:
+            continue
+        idx = np.flatnonzero(dep == d)
+        poly = outlines.at[d, "geometry"]
+        area = float(shapely.area(poly))
+        r = min(0.06 * np.sqrt(area), np.sqrt(0.25 * area / (np.pi * idx.size)) / reach)
+        inner = shapely.buffer(poly, -reach * r)
+        while shapely.area(inner) < (reach * r) ** 2 and r > 50.0:  # a thin département: smaller urban areas
+            r /= 2
+            inner = shapely.buffer(poly, -reach * r)
+        if shapely.is_empty(inner):
+            continue
+        x0, y0, x1, y1 = shapely.bounds(inner)
+        pts = np.empty((idx.size, 2))
+        for k in range(idx.size):
+            cand = np.empty((0, 2))
+            while len(cand) < candidates:
+                c = np.column_stack([rng.uniform(x0, x1, 4 * candidates), rng.uniform(y0, y1, 4 * candidates)])
+                cand = np.vstack([cand, c[shapely.contains_xy(inner, c[:, 0], c[:, 1])]])
+            cand = cand[:candidates]
+            if k:
+                dist = np.min(np.hypot(cand[:, None, 0] - pts[None, :k, 0], cand[:, None, 1] - pts[None, :k, 1]),
+                              axis=1)
+                pts[k] = cand[np.argmax(dist)]
+            else:
+                pts[k] = cand[0]
+        if idx.size > 1:
+            gap = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+            r = min(r, 0.99 * gap[~np.eye(idx.size, dtype=bool)].min() / (2 * reach))
+        rows.append(pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "radius": r}, index=idx))
+    return pd.concat(rows) if rows else pd.DataFrame({"x": [], "y": [], "radius": []}, index=pd.Index([], dtype=int))
 
 
 def _polygon(layout: Layout, i: int) -> np.ndarray:

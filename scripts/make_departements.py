@@ -1,4 +1,4 @@
-"""Build ``nonrecours/report/data/departements.geojson`` from pygal-maps-fr's ``fr.departments.svg``.
+"""Build ``nonrecours/geography/data/departements.geojson`` from pygal-maps-fr's ``fr.departments.svg``.
 
 Source: the PyPI package ``pygal-maps-fr`` 1.1.0 (Kozea, LGPLv3+), file
 ``pygal_maps_fr/fr.departments.svg``: one SVG path per département code (2A/2B),
@@ -42,7 +42,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-OUT = Path(__file__).resolve().parents[1] / "nonrecours" / "report" / "data" / "departements.geojson"
+OUT = Path(__file__).resolve().parents[1] / "nonrecours" / "geography" / "data" / "departements.geojson"
 OVERSEAS = {"971": "EPSG:5490", "972": "EPSG:5490", "973": "EPSG:2972", "974": "EPSG:2975", "976": "EPSG:4471"}
 #: Extreme points of the mainland and Corsica: (département, side of its outline, longitude, latitude).
 CONTROL = [("59", "north", 2.5455, 51.0889),   # Bray-Dunes

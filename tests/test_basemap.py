@@ -1,4 +1,4 @@
-"""Base map of France (report/basemap.py), maps drawn over it and simulated territories placed inside it (issue 29)."""
+"""Base map of France (geography/basemap.py), maps drawn over it and simulated territories placed inside it (issue 29)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_choropleth_over_outlines_frames_a_departement_without_territory():
 def test_shipped_geojson_states_its_source():
     from importlib.resources import files
 
-    data = json.loads(files("nonrecours.report").joinpath("data/departements.geojson").read_text(encoding="utf-8"))
+    data = json.loads(files("nonrecours.geography").joinpath("data/departements.geojson").read_text(encoding="utf-8"))
     assert "pygal-maps-fr" in data["source"] and "LGPL" in data["source"]
 
 

@@ -19,7 +19,7 @@ The rest of a QPV's urban area (a non-QPV territory with the same
 drawn as a schematic ring around its QPV (out to two QPV radii).
 
 The territories are drawn over the outlines of the départements (the
-shipped base map of :mod:`nonrecours.report.basemap`, or outlines given by the
+shipped base map of :mod:`nonrecours.geography.basemap`, or outlines given by the
 caller). Mainland France is drawn in Lambert-93 (EPSG:2154), with Paris and
 the petite couronne (75, 92, 93, 94) enlarged in an inset at its top left; the
 overseas départements 971–976 in their own metric projections, in insets
@@ -47,7 +47,7 @@ import pandas as pd
 from ..errors import InputError, OptionError, message
 from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
-from .basemap import PARIS_INSET
+from ..geography.basemap import PARIS_INSET
 
 __all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "departement_shapes", "map_values",
            "choropleth", "OVERSEAS",
@@ -146,7 +146,7 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
 
 
 def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.DataFrame:
-    """Département outlines from a user file (GeoJSON), laid out as :func:`.basemap.departements` returns them.
+    """Département outlines from a user file (GeoJSON), laid out as :func:`~nonrecours.geography.basemap.departements` returns them.
 
     Each feature's ``code_field`` property is a département code (``93``,
     ``2A``, ``971``; e.g. ``code`` or ``INSEE_DEP`` of IGN's ADMIN EXPRESS).
@@ -154,7 +154,7 @@ def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.
     others into Lambert-93; names are those of INSEE's COG (the code itself
     for a code outside the list).
     """
-    from .basemap import departement_names
+    from ..geography.basemap import departement_names
 
     table, crs = read_contours(source, code_field=code_field)
     code = table["territory"].astype(str)
@@ -230,7 +230,7 @@ def departement_shapes(outlines: pd.DataFrame | None = None) -> Shapes:
     have one (frame ``paris``). ``outlines``: by default the shipped base map.
     """
     if outlines is None:
-        from .basemap import departements
+        from ..geography.basemap import departements
         outlines = departements()
     fine = outlines[outlines["frame"] == "paris"]
     keep = outlines[(outlines["frame"] != "paris") & ~outlines["code"].isin(fine["code"])]
@@ -433,7 +433,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
         Département outlines drawn under the territories: ``code``, ``name``,
         ``frame`` (``metro``, ``paris`` for the inset's own drawing, or an
         overseas code) and ``geometry`` in the frame's projection; by default
-        the shipped base map (:func:`nonrecours.report.basemap.departements`).
+        the shipped base map (:func:`nonrecours.geography.basemap.departements`).
         An empty table draws none.
     width : bool
         Draw the second panel, the width of each interval (``False`` for
@@ -450,7 +450,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     fmt = check_option("format", fmt, MapFormat)
     tx = _lang(lang)
     if outlines is None:
-        from .basemap import departements
+        from ..geography.basemap import departements
         outlines = departements()
     missing = [c for c in ("code", "frame", "geometry") if c not in outlines.columns]
     if missing:

@@ -2,7 +2,7 @@
 
 Each urban area of the synthetic population (a QPV and the rest of its urban
 area) is laid out around a centre inside its département's outline (the base
-map of :mod:`nonrecours.report.basemap`): the QPV is a jittered octagon at the
+map of :mod:`nonrecours.geography.basemap`): the QPV is a jittered octagon at the
 centre, the rest of the urban area the ring around it, split into communes
 (Paris and the petite couronne use the finer drawing of the maps' inset).
 Mainland centres are in Lambert-93 (EPSG:2154); overseas départements are laid
@@ -160,7 +160,7 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
 
     import shapely
 
-    from ..report.basemap import departements
+    from ..geography.basemap import departements
 
     outlines = departements()
     paris = outlines["frame"] == "paris"  # Paris and the petite couronne: the inset's finer drawing

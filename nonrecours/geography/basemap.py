@@ -36,7 +36,7 @@ PARIS_INSET = ("75", "92", "93", "94")
 @lru_cache(maxsize=1)
 def departement_names() -> pd.Series:
     """Name of each of the 101 départements, indexed by code (INSEE COG)."""
-    table = pd.read_csv(files("nonrecours.report").joinpath("data/departements.csv"), dtype=str,
+    table = pd.read_csv(files("nonrecours.geography").joinpath("data/departements.csv"), dtype=str,
                         keep_default_na=False)
     return pd.Series(table["name"].to_numpy(), index=pd.Index(table["code"].to_numpy(), name="code"), name="name")
 
@@ -45,7 +45,7 @@ def departement_names() -> pd.Series:
 def _outlines() -> pd.DataFrame:
     import shapely
 
-    data = json.loads(files("nonrecours.report").joinpath("data/departements.geojson").read_text(encoding="utf-8"))
+    data = json.loads(files("nonrecours.geography").joinpath("data/departements.geojson").read_text(encoding="utf-8"))
     feats = data["features"]
     props = pd.DataFrame([f["properties"] for f in feats])
     geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])

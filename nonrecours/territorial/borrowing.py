@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from .._checks import check_choice, check_columns, check_level
-from ..errors import InputError, OptionError, message, name_list
+from ..errors import InputError, OptionError, label_list, message, name_list
 from .borrow import BorrowFit, check_method
 from .fay_herriot import fit_fay_herriot
 from .mse import analytic_mse
@@ -408,7 +408,7 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     if not np.isfinite(data.X).all():
         bad = ~np.isfinite(data.X).all(axis=(1, 2))
         raise InputError(message("missing or non-numeric covariate values", where="territories file",
-                                 found=f"{int(bad.sum())} territories such as {name_list(data.territories[bad])}",
+                                 found=f"{int(bad.sum())} territories: {label_list(data.territories, bad)}",
                                  hint="give every territory (and year) its covariates, or drop the territory"))
     z = stats.norm.ppf(0.5 + level / 2)
     frames, models, coefs, fits = [], [], [], []

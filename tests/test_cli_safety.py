@@ -247,3 +247,38 @@ def test_new_commands_refuse_an_existing_output_without_overwrite(tmp_path, monk
     if args[0] != "init":  # init reads no file
         res = _invoke(tmp_path, monkeypatch, *[a if a != "o.csv" else "s.csv" for a in args], "--overwrite")
         assert res.exit_code == 2 and "input" in res.stderr  # never an input, even with --overwrite
+
+
+#: Every command taking a grouping column (domains, groups, strata, covariates, margins), the column in {col}.
+GROUPING = {"estimate --by": ["estimate", "s.csv", "--rights", "cmuc", "--by", "{col}"],
+            "test --by": ["test", "s.csv", "--right", "cmuc", "--by", "{col}"],
+            "allocate --strata": ["allocate", "s.csv", "--strata", "{col}", "--n", "40", "--out", "a.csv"],
+            "model --covariates": ["model", "s.csv", "--right", "cmuc", "--covariates", "{col}"],
+            "margins --variables": ["margins", "s.csv", "--variables", "{col}"]}
+
+
+@pytest.mark.parametrize("col", ["id", "nir"])
+@pytest.mark.parametrize("command", list(GROUPING))
+def test_a_column_identifying_people_is_refused_as_a_grouping_column(command, col, tmp_path, monkeypatch):
+    """The id column, or any column of one value per row, groups nothing: one error line naming the option,
+    and no value of the column (issue 25, item 2: `allocate --strata id` printed five ids)."""
+    df = _sample().rename(columns={"id": col}).assign(**{col: [f"SECRET{i:04d}" for i in range(300)]})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, *[a.format(col=col) for a in GROUPING[command]])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert command.split()[1] in lines[0] and repr(col) in lines[0], lines[0]
+    assert "SECRET" not in res.stderr and "SECRET" not in res.stdout
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_estimate_by_a_column_of_only_small_domains_is_refused(tmp_path, monkeypatch):
+    """A domain column whose every domain holds fewer than min_n respondents identifies (nearly) people."""
+    df = _sample().assign(pair=[f"SECRET{i // 3:04d}" for i in range(300)])  # groups of 3 respondents
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "pair")
+    assert res.exit_code == 2 and "option --by" in res.stderr and "fewer than 11 rows" in res.stderr, res.output
+    assert "SECRET" not in res.stderr and "SECRET" not in res.stdout
+    ok = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "benefit")
+    assert ok.exit_code == 0, ok.output

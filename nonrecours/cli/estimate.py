@@ -133,7 +133,7 @@ def estimate(
     Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
     (or variable), all in one pass of the variance engine.
     """
-    from .._checks import check_ids_if_present, check_level, parse_list
+    from .._checks import check_grouping_column, check_ids_if_present, check_level, parse_list
     from ..publication import DisclosurePolicy, blank_gaps, check_threshold, publish
     from ..estimation import QualityThresholds, gap_between
 
@@ -155,6 +155,7 @@ def estimate(
                   [sample], overwrite=overwrite)  # before any work
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
+    check_grouping_column(data, by_list, name="by", min_n=min_n, id_col=id_col)  # no domain of one person
     design = load_design(sample, design_opts, read=rd, data=data)
     opts = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)

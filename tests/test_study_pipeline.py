@@ -124,6 +124,25 @@ def test_non_empty_folder_refused(run):
         run_study(result.config)
 
 
+def test_thresholds_below_11_need_the_switch_and_are_stated(population, tmp_path):
+    """A study's min_n under 11 is refused without allow_below_threshold = true (naming the key and the switch);
+    with it, the manifest records the thresholds and the report says so (issue 25, item 3)."""
+    from nonrecours.errors import ConfigError
+
+    low = {"min_n = 11 ": "min_n = 5 "}
+    with pytest.raises(ConfigError, match=r"estimation\.thresholds\.min_n: a disclosure threshold below 11.*"
+                                          r"allow_below_threshold = true"):
+        run_study(write_study(population, **low))
+    allowed = write_study(population, **low, **{"reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true",
+                                                 'folder = "results"': 'folder = "results_low"'})
+    result = run_study(allowed)
+    m = json.loads((result.folder / "publication" / "manifest.json").read_text())
+    assert m["settings"]["disclosure"] == {"min_n": 5, "min_cell": 11, "threshold": 11,
+                                           "allow_below_threshold": True, "below_threshold": True}
+    html = (result.folder / "publication" / "report.html").read_text()
+    assert "min_n = 5" in html and ("allowed explicitly" in html or "autorisés explicitement" in html)
+
+
 def test_config_error_writes_nothing(population, tmp_path):
     shutil.copytree(population / "population", tmp_path / "population")
     study = write_study(tmp_path, **{'classes = ["is_qpv", "benefit", "age_band"]':
@@ -217,6 +236,15 @@ def test_no_single_respondents_weight_published(run):
         assert w[f"{label}, mean of the largest"] == pytest.approx(v[-min_n:].mean(), rel=1e-12)
         published = [x for x in w.values() if isinstance(x, float)]
         assert not any(np.isclose(x, v[0], rtol=1e-9) or np.isclose(x, v[-1], rtol=1e-9) for x in published), column
+    # no median either (one respondent's g-weight, issue 25): the mean of the min_n middle g-weights instead
+    g = np.sort(resp["g"].to_numpy(dtype=float))
+    start = (g.size - min_n) // 2
+    assert w["g-weight, mean of the middle"] == pytest.approx(g[start:start + min_n].mean(), rel=1e-12)
+    assert not any("median" in k for k in w)
+    published = [x for x in w.values() if isinstance(x, float)]
+    assert not any(np.isclose(x, g, rtol=1e-12, atol=0).any() for x in published if x != 1.0)
+    assert m["settings"]["disclosure"] == {"min_n": 11, "min_cell": 11, "threshold": 11,
+                                           "allow_below_threshold": False, "below_threshold": False}
     assert w["final weight, ratio largest / smallest"] == pytest.approx(
         w["final weight, mean of the largest"] / w["final weight, mean of the smallest"], rel=1e-12)
     assert not any(k.endswith((" min", " max")) for k in w)

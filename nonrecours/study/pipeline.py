@@ -360,7 +360,8 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
 
 def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
     """The study's disclosure policy: ``[estimation.thresholds] min_n`` and ``[admin] min_cell``."""
-    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell)
+    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell,
+                            allow_below_threshold=cfg.estimation.thresholds.allow_below_threshold)
 
 
 def _extra_sections(tables: Mapping[str, Any], lang: str,
@@ -429,7 +430,7 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
         "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
         "settings": {"rights": list(est.rights), "domains": asdict(est.domains), "level": est.level,
-                     "thresholds": asdict(est.thresholds)},
+                     "thresholds": asdict(est.thresholds), "disclosure": disclosure_policy(cfg).to_dict()},
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),

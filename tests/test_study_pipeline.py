@@ -347,6 +347,7 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     proc.kill()  # SIGKILL: no clean-up code runs
     proc.wait()
     assert staging and staging[0].exists()  # the half-written run is left aside, not in results/
+    assert staging[0].stat().st_mode & 0o777 == 0o700  # private: it holds the microdata
     assert _files(before.folder) == old  # the previous results, whole
     m = json.loads((before.folder / "publication" / "manifest.json").read_text())
     assert verify_manifest(m, before.folder) == []
@@ -354,6 +355,50 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == \
         {k: v for k, v in old.items() if not k.endswith("manifest.json")}
+
+
+def test_terminated_run_removes_its_staging_folder(population, tmp_path):
+    """SIGTERM (or SIGHUP, SIGINT) during the writing: the run removes its staging folder, then ends by the signal;
+    the previous results are whole (issue 25, item 4)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path)
+    before = run_study(study)
+    old = _files(before.folder)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    staging = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in tmp_path.iterdir() if p.name.startswith(".results.staging-")]
+        if staging and (staging[0] / "publication").is_dir():
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None and staging, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == -signal.SIGTERM  # ended by the signal, as without the handler
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    assert _files(before.folder) == old
+
+
+def test_staging_folder_is_private_and_removed_on_failure(tmp_path):
+    from nonrecours.study.pipeline import staging_folder
+
+    folder = tmp_path / "results"
+    stray = tmp_path / ".results.staging-old"
+    stray.mkdir()  # left by a SIGKILLed run
+    with pytest.raises(RuntimeError), staging_folder(folder) as staging:
+        assert not stray.exists() and staging.stat().st_mode & 0o777 == 0o700
+        (staging / "sample.csv").write_text("id\n1\n")
+        raise RuntimeError("a stage failed")
+    assert not staging.exists() and not folder.exists()
 
 
 def test_overwrite_replaces_a_killed_run_of_the_flat_layout(population, tmp_path):

@@ -22,6 +22,7 @@ __all__ = [
     "check_right_column",
     "check_numeric_column",
     "check_positive_weights",
+    "check_grouping_column",
     "parse_list",
     "parse_mapping",
 ]
@@ -223,3 +224,66 @@ def check_ids_if_present(data: pd.DataFrame, id_col: str | None, *, source: str,
     if column is not None:
         check_unique_ids(data, column, source=source,
                          hint=f"drop or fix the duplicated rows before {before} (parameter id_col names the id column)")
+
+
+def check_grouping_column(data: pd.DataFrame, columns: str | Sequence[str], *, name: str, min_n: int = 0,
+                          id_col: str | None = None, source: str = "the sample") -> None:
+    """Refuse grouping columns (domains, groups, strata, categorical covariates, margins) that identify people.
+
+    A grouping column is published through its values (a domain's label, a
+    stratum's name in a message): one that identifies people would publish
+    them. ``columns`` (their crossing when several) are refused when
+
+    * one of them is the id column (``id_col``, or ``'id'`` when the table has it);
+    * their crossing has one row per value (every group a single row), with more than one row;
+    * ``min_n > 0``, the table has at least ``min_n`` rows and every group has fewer than ``min_n``
+      rows (no group could be published).
+
+    The message names the parameter and the column, and counts rows and groups: it never shows a value.
+
+    Parameters
+    ----------
+    data : DataFrame
+    columns : str or sequence of str
+        The grouping columns (checked to exist).
+    name : str
+        The parameter that named them (``by``, ``strata``, ``covariates``, ``variables``), for the message.
+    min_n : int
+        The disclosure threshold on the rows of a group (0: only the two first rules).
+    id_col : str, optional
+        The id column of the table (default ``'id'`` when the table has it).
+    source : str
+        The table, for the message.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"who": ["a", "b", "c"], "g": ["x", "x", "y"]})
+    >>> check_grouping_column(df, "g", name="by")
+    >>> check_grouping_column(df, "who", name="by")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nonrecours.errors.InputError: parameter by, column 'who': the column identifies people (one row per value); ...
+    """
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    if not cols:
+        return
+    check_columns(data, cols, role=f"{name} column", source=source)
+    where = f"{where_name(name)}, column{'s' if len(cols) > 1 else ''} " + ", ".join(repr(c) for c in cols)
+    hint = "group by a column of categories (territory, benefit, is_qpv...), never by an identifier"
+    ident = id_column(data.columns, id_col)
+    if ident is not None and ident in cols:
+        raise InputError(message("the id column cannot group rows (its values would be published)", where=where,
+                                 expected="a column of categories", found=f"the id column {ident!r}", hint=hint))
+    n = len(data)
+    if n <= 1:
+        return
+    sizes = data.groupby(cols, sort=False, observed=True, dropna=False).size().to_numpy()
+    if sizes.max() == 1:
+        raise InputError(message("the column identifies people (one row per value)", where=where,
+                                 expected="groups of several rows each",
+                                 found=f"{sizes.size} values for {n} rows", hint=hint))
+    if min_n > 0 and n >= min_n and sizes.max() < min_n:
+        raise InputError(message(f"every group has fewer than {min_n} rows (the disclosure threshold)", where=where,
+                                 expected=f"groups of at least {min_n} rows",
+                                 found=f"{sizes.size} groups for {n} rows, the largest of {int(sizes.max())}",
+                                 hint=hint))

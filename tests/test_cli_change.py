@@ -55,7 +55,7 @@ def test_change_cli_publishes_no_small_count(tmp_path):
     no count of respondents in both waves below it is written; --min-n 1 shows them (the test can fail)."""
     base = ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv"), "--rights", "cmuc,acs",
             "--by", "stratum,is_qpv", "--scheme", "panel"]
-    r = run(app, [*base, "--min-n", "1", "--out", str(tmp_path / "all.csv")])
+    r = run(app, [*base, "--min-n", "1", "--allow-below-threshold", "--out", str(tmp_path / "all.csv")])
     assert r.exit_code == 0, r.output
     raw = pd.read_csv(tmp_path / "all.csv")
     small = ((raw[["n_1", "n_2"]] > 0) & (raw[["n_1", "n_2"]] < 11)).any(axis=1)

@@ -67,7 +67,7 @@ def test_empty_by_values_form_their_own_domain_with_a_warning(tmp_path, monkeypa
     df.loc[[3, 10, 11], "benefit"] = np.nan
     df.to_csv(tmp_path / "s.csv", index=False)
     res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "benefit", "--min-n", "0",
-                  "--out", "r.csv")
+                  "--allow-below-threshold", "--out", "r.csv")
     assert res.exit_code == 0, res.output
     assert "warning:" in res.stderr and "'benefit'" in res.stderr and "lines 5, 12, 13" in res.stderr
     r = read_table(tmp_path / "r.csv")
@@ -87,7 +87,7 @@ def test_estimate_min_n_defaults_to_11_and_blanks_counts(tmp_path, monkeypatch):
     assert supp.any() and r.loc[supp, ["n", "estimate", "se", "df", "deff"]].isna().all().all()
     assert (r.loc[~supp, "n"] >= 11).all()
     res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory",
-                  "--min-n", "5", "--out", "r5.csv")
+                  "--min-n", "5", "--allow-below-threshold", "--out", "r5.csv")
     r5 = read_table(tmp_path / "r5.csv")
     assert (r5["flag"] == "suppressed").sum() < supp.sum() and (r5.loc[r5["flag"] != "suppressed", "n"] >= 5).all()
 
@@ -247,3 +247,73 @@ def test_new_commands_refuse_an_existing_output_without_overwrite(tmp_path, monk
     if args[0] != "init":  # init reads no file
         res = _invoke(tmp_path, monkeypatch, *[a if a != "o.csv" else "s.csv" for a in args], "--overwrite")
         assert res.exit_code == 2 and "input" in res.stderr  # never an input, even with --overwrite
+
+
+#: Every command taking a grouping column (domains, groups, strata, covariates, margins), the column in {col}.
+GROUPING = {"estimate --by": ["estimate", "s.csv", "--rights", "cmuc", "--by", "{col}"],
+            "test --by": ["test", "s.csv", "--right", "cmuc", "--by", "{col}"],
+            "allocate --strata": ["allocate", "s.csv", "--strata", "{col}", "--n", "40", "--out", "a.csv"],
+            "model --covariates": ["model", "s.csv", "--right", "cmuc", "--covariates", "{col}"],
+            "margins --variables": ["margins", "s.csv", "--variables", "{col}"]}
+
+
+@pytest.mark.parametrize("col", ["id", "nir"])
+@pytest.mark.parametrize("command", list(GROUPING))
+def test_a_column_identifying_people_is_refused_as_a_grouping_column(command, col, tmp_path, monkeypatch):
+    """The id column, or any column of one value per row, groups nothing: one error line naming the option,
+    and no value of the column (issue 25, item 2: `allocate --strata id` printed five ids)."""
+    df = _sample().rename(columns={"id": col}).assign(**{col: [f"SECRET{i:04d}" for i in range(300)]})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, *[a.format(col=col) for a in GROUPING[command]])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert command.split()[1] in lines[0] and repr(col) in lines[0], lines[0]
+    assert "SECRET" not in res.stderr and "SECRET" not in res.stdout
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_estimate_by_a_column_of_only_small_domains_is_refused(tmp_path, monkeypatch):
+    """A domain column whose every domain holds fewer than min_n respondents identifies (nearly) people."""
+    df = _sample().assign(pair=[f"SECRET{i // 3:04d}" for i in range(300)])  # groups of 3 respondents
+    df.to_csv(tmp_path / "s.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "pair")
+    assert res.exit_code == 2 and "option --by" in res.stderr and "fewer than 11 rows" in res.stderr, res.output
+    assert "SECRET" not in res.stderr and "SECRET" not in res.stdout
+    ok = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "benefit")
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("args", [["estimate", "s.csv", "--rights", "cmuc", "--min-n", "5"],
+                                  ["estimate", "s.csv", "--rights", "cmuc", "--min-n", "0"],
+                                  ["territorial", "admin", "r.csv", "--rights", "cmuc", "--min-cell", "3",
+                                   "--out", "a.csv"]])
+def test_a_threshold_below_11_needs_the_switch(args, tmp_path, monkeypatch):
+    """--min-n/--min-cell under 11 (--min-n 0 too) are refused without --allow-below-threshold, naming both options;
+    with it the command runs (issue 25, item 3)."""
+    df = _sample()
+    df.to_csv(tmp_path / "s.csv", index=False)
+    df.assign(departement="01").to_csv(tmp_path / "r.csv", index=False)
+    res = _invoke(tmp_path, monkeypatch, *args)
+    assert res.exit_code == 2, res.output
+    flag = args[-4] if args[-2] == "--out" else args[-2]
+    assert res.stderr.count("\n") == 1 and f"option {flag}" in res.stderr, res.stderr
+    assert "below 11" in res.stderr and "--allow-below-threshold" in res.stderr, res.stderr
+    assert not (tmp_path / "a.csv").exists()
+    ok = _invoke(tmp_path, monkeypatch, *args, "--allow-below-threshold")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_policy_below_threshold_is_explicit_and_recorded():
+    from nonrecours.errors import OptionError
+    from nonrecours.publication import DisclosurePolicy, middle_mean
+
+    for kw in ({"min_n": 5}, {"min_n": 0}, {"min_cell": 10}):
+        with pytest.raises(OptionError, match=f"parameter {next(iter(kw))}: a disclosure threshold below 11.*"
+                                              "allow_below_threshold"):
+            DisclosurePolicy(**kw)
+    p = DisclosurePolicy(min_n=0, allow_below_threshold=True)
+    assert p.below_threshold and p.to_dict()["allow_below_threshold"] and not DisclosurePolicy().below_threshold
+    v = np.random.default_rng(3).lognormal(size=101)
+    assert middle_mean(v, min_n=11) == pytest.approx(np.sort(v)[45:56].mean())
+    assert not np.isclose(middle_mean(v, min_n=11), v).any()  # no one's value (the median is one)

@@ -71,7 +71,7 @@ def test_series_cli_publishes_no_small_count(files, tmp_path):
     changes and trend; --min-n 1 shows them (the test can fail)."""
     d, waves, _ = files
     base = ["series", "--rights", "cmuc,acs", "--by", "territory", "--waves", _arg(waves)]
-    assert run(app, [*base, "--min-n", "1", "--out", str(tmp_path / "all")]).exit_code == 0
+    assert run(app, [*base, "--min-n", "1", "--allow-below-threshold", "--out", str(tmp_path / "all")]).exit_code == 0
     r = run(app, [*base, "--out", str(tmp_path / "safe")])
     assert r.exit_code == 0, r.output
     raw = pd.read_csv(tmp_path / "all" / "series_yearly.csv", dtype={"territory": str})

@@ -75,6 +75,28 @@ def test_run_with_and_without_overwrite(demo):
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 
+
+def test_overwrite_stops_at_a_file_the_package_did_not_write(demo):
+    """A user's file inside results/publication (or the demo folder) stops run/demo --overwrite, naming the file
+    count and a hint, and is kept (issue 25, item 4: demo --overwrite deleted it)."""
+    out, _ = demo
+    mine = out / "results" / "publication" / "my_notes.txt"
+    mine.write_text("mine")
+    try:
+        before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+        for args in (["run", str(out / "study.toml"), "--overwrite"],
+                     ["demo", "--out", str(out), "--territories", "15", "--seed", "2", "--overwrite"]):
+            res = runner.invoke(app, args)
+            assert res.exit_code == 2, res.output
+            assert "did not write" in res.stderr and "1 other file" in res.stderr and "my_notes.txt" in res.stderr
+            assert "Hint:" in res.stderr and res.stderr.count("\n") == 1
+            assert mine.read_text() == "mine"
+            assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before  # nothing touched
+    finally:
+        mine.unlink()
+    assert runner.invoke(app, ["run", str(out / "study.toml"), "--overwrite"]).exit_code == 0
+
+
 def test_bad_study_file_exits_2(tmp_path, demo):
     out, _ = demo
     text = (out / "study.toml").read_text().replace('ci = "auto"', 'ci = "logistic"')

@@ -240,10 +240,10 @@ def test_policy_holds_the_thresholds_and_checks_them_once():
 
     policy = DisclosurePolicy()
     assert policy.min_n == DEFAULT_MIN_N == THRESHOLD and policy.min_cell == DEFAULT_MIN_CELL == THRESHOLD
-    assert DisclosurePolicy(min_n=0).small_n(np.array([0, 1, 50])).tolist() == [False, False, False]
-    assert DisclosurePolicy(min_n=5).small_n(np.array([0, 1, 4, 5])).tolist() == [False, True, True, False]
+    assert DisclosurePolicy(min_n=0, allow_below_threshold=True).small_n(np.array([0, 1, 50])).tolist() == [False, False, False]
+    assert DisclosurePolicy(min_n=5, allow_below_threshold=True).small_n(np.array([0, 1, 4, 5])).tolist() == [False, True, True, False]
     # eligibles, takers and non-takers each held to min_cell: 30 eligibles of whom 29 take up is a small cell
-    assert DisclosurePolicy(min_cell=5).small_cells(np.array([[30, 29, 1], [30, 15, 15]])).tolist() == [True, False]
+    assert DisclosurePolicy(min_cell=5, allow_below_threshold=True).small_cells(np.array([[30, 29, 1], [30, 15, 15]])).tolist() == [True, False]
     for bad, name in ((0, "min_cell"), (-1, "min_n"), (1.5, "min_cell"), (True, "min_n"), ("11", "min_cell")):
         with pytest.raises(OptionError, match=f"parameter {name}: the disclosure threshold") as err:
             DisclosurePolicy(**{name: bad})
@@ -289,9 +289,9 @@ def test_publish_refuses_a_small_count_and_passes_the_rest_unchanged():
     with pytest.raises(OutputError, match="column 'n_takers': a count of 1 to 10 recipients"):
         publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])})
     # each count is held to its own threshold
-    assert publish({"estimates": est.assign(n=[40, 0, 3])}, policy=DisclosurePolicy(min_n=3))
+    assert publish({"estimates": est.assign(n=[40, 0, 3])}, policy=DisclosurePolicy(min_n=3, allow_below_threshold=True))
     with pytest.raises(OutputError, match="1 to 4 recipients"):
-        publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])}, policy=DisclosurePolicy(min_cell=5))
+        publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])}, policy=DisclosurePolicy(min_cell=5, allow_below_threshold=True))
 
 
 def test_one_pattern_sweeps():

@@ -18,9 +18,10 @@ from nonrecours.study.demo_followup import followup_study
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]
 
 # a small population (12 territories): at the default threshold of 11 respondents too few territories have a
-# published direct estimate for the Fay-Herriot model, so this test publishes from 5
+# published direct estimate for the Fay-Herriot model, so this test publishes from 5 (allowed explicitly)
 SMALL = {"n = 6000": "n = 1500", "min_per_stratum = 50": "min_per_stratum = 20",
-         'method = "reml"': 'method = "reml"', "min_n = 11 ": "min_n = 5 "}
+         'method = "reml"': 'method = "reml"', "min_n = 11 ": "min_n = 5 ",
+         "reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true"}
 
 
 def _study(folder, year, earlier, **kw):
@@ -185,7 +186,8 @@ def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the strays are cleaned
-    assert sorted(p.name for p in out.iterdir()) == ["population", "results", "study_2014.toml", "study_2015.toml"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "population", "results", "study_2014.toml",
+                                                     "study_2015.toml"]  # the demo's manifest lists what it wrote
     assert (out / "results" / "2015" / "publication" / "follow_up_changes.csv").is_file()
     # a second demo into the same folder is refused without --overwrite, and replaces it whole with it
     r = CliRunner().invoke(app, args)
@@ -193,6 +195,11 @@ def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
     (out / "notes.txt").write_text("mine")
     r = CliRunner().invoke(app, [*args, "--overwrite"])
     assert r.exit_code == 2 and "did not write" in r.output and (out / "notes.txt").is_file()
+    (out / "notes.txt").unlink()
+    inside = out / "results" / "2015" / "publication" / "notes.txt"  # inside a run's folder: kept too
+    inside.write_text("mine")
+    r = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert r.exit_code == 2 and "1 other file" in r.output and inside.read_text() == "mine"
 
 
 def test_demo_folder_check_is_one_rule_for_both_demos(tmp_path, monkeypatch):

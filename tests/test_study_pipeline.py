@@ -125,6 +125,25 @@ def test_non_empty_folder_refused(run):
         run_study(result.config)
 
 
+def test_thresholds_below_11_need_the_switch_and_are_stated(population, tmp_path):
+    """A study's min_n under 11 is refused without allow_below_threshold = true (naming the key and the switch);
+    with it, the manifest records the thresholds and the report says so (issue 25, item 3)."""
+    from nonrecours.errors import ConfigError
+
+    low = {"min_n = 11 ": "min_n = 5 "}
+    with pytest.raises(ConfigError, match=r"estimation\.thresholds\.min_n: a disclosure threshold below 11.*"
+                                          r"allow_below_threshold = true"):
+        run_study(write_study(population, **low))
+    allowed = write_study(population, **low, **{"reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true",
+                                                 'folder = "results"': 'folder = "results_low"'})
+    result = run_study(allowed)
+    m = json.loads((result.folder / "publication" / "manifest.json").read_text())
+    assert m["settings"]["disclosure"] == {"min_n": 5, "min_cell": 11, "threshold": 11,
+                                           "allow_below_threshold": True, "below_threshold": True}
+    html = (result.folder / "publication" / "report.html").read_text()
+    assert "min_n = 5" in html and ("allowed explicitly" in html or "autorisés explicitement" in html)
+
+
 def test_config_error_writes_nothing(population, tmp_path):
     shutil.copytree(population / "population", tmp_path / "population")
     study = write_study(tmp_path, **{'classes = ["is_qpv", "benefit", "age_band"]':
@@ -218,6 +237,13 @@ def test_no_single_respondents_weight_published(run):
         assert w[f"{label}, mean of the largest"] == pytest.approx(v[-min_n:].mean(), rel=1e-12)
         published = [x for x in w.values() if isinstance(x, float)]
         assert not any(np.isclose(x, v[0], rtol=1e-9) or np.isclose(x, v[-1], rtol=1e-9) for x in published), column
+    # no median either (one respondent's g-weight, issue 25): the mean of the min_n middle g-weights instead
+    g = np.sort(resp["g"].to_numpy(dtype=float))
+    start = (g.size - min_n) // 2
+    assert w["g-weight, mean of the middle"] == pytest.approx(g[start:start + min_n].mean(), rel=1e-12)
+    assert not any("median" in k for k in w)
+    assert m["settings"]["disclosure"] == {"min_n": 11, "min_cell": 11, "threshold": 11,
+                                           "allow_below_threshold": False, "below_threshold": False}
     assert w["final weight, ratio largest / smallest"] == pytest.approx(
         w["final weight, mean of the largest"] / w["final weight, mean of the smallest"], rel=1e-12)
     assert not any(k.endswith((" min", " max")) for k in w)
@@ -322,6 +348,7 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     proc.kill()  # SIGKILL: no clean-up code runs
     proc.wait()
     assert staging and staging[0].exists()  # the half-written run is left aside, not in results/
+    assert staging[0].stat().st_mode & 0o777 == 0o700  # private: it holds the microdata
     assert _files(before.folder) == old  # the previous results, whole
     m = json.loads((before.folder / "publication" / "manifest.json").read_text())
     assert verify_manifest(m, before.folder) == []
@@ -329,6 +356,50 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == \
         {k: v for k, v in old.items() if not k.endswith("manifest.json")}
+
+
+def test_terminated_run_removes_its_staging_folder(population, tmp_path):
+    """SIGTERM (or SIGHUP, SIGINT) during the writing: the run removes its staging folder, then ends by the signal;
+    the previous results are whole (issue 25, item 4)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(population / "population", tmp_path / "population")
+    study = write_study(tmp_path)
+    before = run_study(study)
+    old = _files(before.folder)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    staging = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in tmp_path.iterdir() if p.name.startswith(".results.staging-")]
+        if staging and (staging[0] / "publication").is_dir():
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None and staging, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == -signal.SIGTERM  # ended by the signal, as without the handler
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    assert _files(before.folder) == old
+
+
+def test_staging_folder_is_private_and_removed_on_failure(tmp_path):
+    from nonrecours.study.pipeline import staging_folder
+
+    folder = tmp_path / "results"
+    stray = tmp_path / ".results.staging-old"
+    stray.mkdir()  # left by a SIGKILLed run
+    with pytest.raises(RuntimeError), staging_folder(folder) as staging:
+        assert not stray.exists() and staging.stat().st_mode & 0o777 == 0o700
+        (staging / "sample.csv").write_text("id\n1\n")
+        raise RuntimeError("a stage failed")
+    assert not staging.exists() and not folder.exists()
 
 
 def test_overwrite_replaces_a_killed_run_of_the_flat_layout(population, tmp_path):

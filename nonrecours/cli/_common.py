@@ -84,6 +84,12 @@ def min_n_option(help: str) -> Any:  # noqa: A002
     return typer.Option(DEFAULT_MIN_N, "--min-n", help=help)
 
 
+def allow_below_threshold_option() -> Any:
+    """``--allow-below-threshold``: accept ``--min-n``/``--min-cell`` below the policy's threshold (11)."""
+    return typer.Option(False, "--allow-below-threshold", help="Accept --min-n or --min-cell below 11 (INSEE's "
+                        "rule; --min-n 0 publishes every estimate): figures from fewer people are then published.")
+
+
 def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
     """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``.
 

@@ -41,7 +41,7 @@ def test(
     design_opts: DesignOptions,
 ) -> None:
     """Test the association between taking up a right and a group (Rao-Scott corrected chi-square, Wald)."""
-    from .._checks import parse_list
+    from .._checks import check_grouping_column, parse_list
     from ..estimation.association import chisq_test
     from ..io import check_outputs, write_table
     from ..options import AssociationStatistic, check_option
@@ -50,6 +50,7 @@ def test(
     stats = [check_option("--statistic", s, AssociationStatistic) for s in parse_list(statistic, option="--statistic")]
     check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
     design = load_design(sample, design_opts, read=rd)
+    check_grouping_column(design.data, parse_list(by, option="--by"), name="by")  # groups of one person refused
     table = chisq_test(design, parse_list(right, option="--right"), parse_list(by, option="--by"),
                        statistics=stats).to_frame()
     if out is None:

@@ -13,7 +13,7 @@ import typer
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import ChangeVariance, WaveScheme, check_option, choices_text
-from ._common import beside, echo_table, handle_errors, min_n_option, overwrite_option
+from ._common import allow_below_threshold_option, beside, echo_table, handle_errors, min_n_option, overwrite_option
 from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
 
 __all__ = ["register", "change"]
@@ -56,6 +56,7 @@ def change(
     min_n: int = min_n_option("Statistical confidentiality: a domain with fewer eligible respondents in either wave "
                               "is not published (its change emptied, and the difference in differences of its "
                               "right), nor a count of respondents in both waves below it."),
+    allow_below_threshold: bool = allow_below_threshold_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -70,7 +71,7 @@ def change(
     check_level(level, "--level")
     from ..publication import check_threshold
 
-    check_threshold(min_n, name="min_n", where="option --min-n")
+    check_threshold(min_n, name="min_n", where="option --min-n", allow_below=allow_below_threshold)
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels = _gap(gap)
@@ -96,7 +97,7 @@ def change(
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_did(did, hidden_rights, gap_col)
     shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
-                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+                    policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold))  # what leaves
     table, did = shown["changes"], shown.get("did")
     if out is None:
         echo_table(table)

@@ -10,6 +10,7 @@ import typer
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_table
 from ..options import Adjust, DFRule, EstimateCI, EstimateStatistic, check_option, choices_text
+from ._common import allow_below_threshold_option
 from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, id_option, min_n_option,
                       overwrite_option, sep_option, sheet_option, table_options)
 from ._design import DesignOptions, design_options, load_design
@@ -117,6 +118,7 @@ def estimate(
                                f"(column p_adjusted, per right and domain): {choices_text(Adjust)}."),
     min_n: int = min_n_option("Suppress (do not publish) estimates from fewer eligible respondents; their n, df "
                               "and deff are blanked too."),
+    allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json); the gap table goes "
                                     "beside it as <stem>_gap<suffix>. Printed on stdout if omitted."),
     id_col: Optional[str] = id_option(),
@@ -133,7 +135,7 @@ def estimate(
     Taylor or replicate SEs, CIs, design effects and quality flags, one row per domain x right
     (or variable), all in one pass of the variance engine.
     """
-    from .._checks import check_ids_if_present, check_level, parse_list
+    from .._checks import check_grouping_column, check_ids_if_present, check_level, parse_list
     from ..publication import DisclosurePolicy, blank_gaps, check_threshold, publish
     from ..estimation import QualityThresholds, gap_between
 
@@ -142,7 +144,8 @@ def estimate(
     check_option("--ci", ci, EstimateCI)
     check_option("--df", df, DFRule)
     check_level(level, "--level")
-    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0)  # 0: every estimate published
+    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0,  # 0: every estimate published
+                    allow_below=allow_below_threshold)
     thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
     right_list = parse_list(rights, option="--rights")
     if stat == "quantile" and gap is not None:
@@ -155,6 +158,7 @@ def estimate(
                   [sample], overwrite=overwrite)  # before any work
     data = read_table(sample, option="SAMPLE", read=rd)
     check_ids_if_present(data, id_col, source="sample", before="estimating")  # a respondent counted twice otherwise
+    check_grouping_column(data, by_list, name="by", min_n=min_n, id_col=id_col)  # no domain of one person
     design = load_design(sample, design_opts, read=rd, data=data)
     opts: dict[str, Any] = dict(ci=ci, level=level, df=df, quantiles=quantiles, thresholds=thresholds)
     result = _estimate(design, stat, right_list, variables, by_list, **opts)
@@ -166,7 +170,7 @@ def estimate(
         gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
         gap_table = blank_gaps(gap_table, gap_res.to_frame(), gap_col)  # no gap from a suppressed estimate
     shown = publish({"estimates": table} | ({"gap": gap_table} if gap_table is not None else {}),
-                    policy=DisclosurePolicy(min_n=min_n))  # what leaves the command
+                    policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold))  # what leaves
     table, gap_table = shown["estimates"], shown.get("gap")
     if out is None:
         echo_table(table)

@@ -15,7 +15,7 @@ from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
 from ..options import ChangeVariance, WaveScheme, check_option, choices_text
 from ..publication.policy import DEFAULT_MIN_CELL
-from ._common import echo_table, handle_errors, min_n_option, overwrite_option
+from ._common import allow_below_threshold_option, echo_table, handle_errors, min_n_option, overwrite_option
 from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
 
 __all__ = ["register", "series", "SURVEY_FILES", "ADMIN_FILES"]
@@ -80,6 +80,7 @@ def series(
     min_n: int = min_n_option("Statistical confidentiality of the survey series: a domain with fewer eligible "
                               "respondents in any year is suppressed in every year (its changes and trend too), nor "
                               "is a count of respondents in both years below it published."),
+    allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
     overwrite: bool = overwrite_option("Replace existing output files."),
     *,
@@ -95,8 +96,8 @@ def series(
     check_level(level, "--level")
     from ..publication import DisclosurePolicy, check_threshold, publish
 
-    check_threshold(min_n, name="min_n", where="option --min-n")
-    check_threshold(min_cell, name="min_cell", where="option --min-cell")
+    check_threshold(min_n, name="min_n", where="option --min-n", allow_below=allow_below_threshold)
+    check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -162,7 +163,8 @@ def series(
         s = admin_series(counts, min_cell=min_cell)
         tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
                        "admin_series_changes.csv": s.changes})
-    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell))  # what leaves the command
+    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell,
+                                                     allow_below_threshold=allow_below_threshold))  # what leaves
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))

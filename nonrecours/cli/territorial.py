@@ -11,6 +11,7 @@ from ..io import check_outputs, read_table, write_table
 from ..options import (FHMSE, BenchmarkMethod, ComputeEngine, FHMethod, FHTransform, FHVariance, check_option,
                        choices_text)
 from ..publication.policy import DEFAULT_MIN_CELL
+from ._common import allow_below_threshold_option
 from ._common import (decimal_option, echo_table, encoding_option, handle_errors, id_option, overwrite_option, sep_option,
                       sheet_option, table_options)
 from ._design import role_option
@@ -261,6 +262,7 @@ def admin(
     id_col: Optional[str] = id_option(),
     min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Suppress cells (and totals) with fewer eligibles, takers "
                                  "or non-takers, and more cells so that none can be recovered from the totals."),
+    allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Optional[Path] = typer.Option(None, "--totals-out", help="Also write the published département and "
                                               "national totals."),
@@ -295,6 +297,9 @@ def admin(
     and the rates are corrected for linkage errors (columns rate_adjusted, ci_low, ci_high, moved); the
     files of that mode are the CSV or Parquet files written by nonrecours.
     """
+    from ..publication import check_threshold
+
+    check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
     check_outputs({"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
                   [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
                   overwrite=overwrite)

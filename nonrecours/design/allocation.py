@@ -23,7 +23,7 @@ from scipy.stats import norm
 
 from ..errors import DesignError, InputError, OptionError, label_list, message
 from ..options import AllocationMethod, RateCombination, check_option
-from .._checks import check_columns
+from .._checks import check_columns, check_grouping_column
 from .._frozen import freeze_arrays, readonly
 from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
                       variance_coefficients)
@@ -446,6 +446,7 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
     elig = {r: check_share(v, f"eligible[{r!r}]") for r, v in (eligible or {}).items()}
     rho = check_share(response_rate, "response_rate")
     check_share(level, "level", allow_one=False)
+    check_grouping_column(frame, strata, name="strata", source="frame")  # a stratum per unit: ids in messages
     index = index_strata(frame, strata)
     P = resolve_rates(frame, index, rates) if rates else None
     S = unit_cv = None

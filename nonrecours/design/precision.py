@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import norm
 
+from .._checks import check_grouping_column
 from ..errors import ConvergenceError, DesignError, OptionError, message
 from ._strata import check_share, domain_counts, index_strata, variance_coefficients
 from .allocation import Allocation, check_bounds, precision_table, resolve_rates, stratum_costs, stratum_precision
@@ -208,6 +209,7 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
     rho = check_share(response_rate, "response_rate")
     elig = {r: check_share(v, f"eligible[{r!r}]") for r, v in (eligible or {}).items()}
     check_share(level, "level", allow_one=False)
+    check_grouping_column(frame, strata, name="strata", source="frame")  # a stratum per unit: ids in messages
     index = index_strata(frame, strata)
     N = index.N.astype(float)
     lo = check_bounds(index.N, index.labels, min_n)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns, parse_list
+from .._checks import check_columns, check_grouping_column, parse_list
 from .._frozen import freeze_arrays
 from ..errors import InputError, NonrecoursWarning, message, rows_found
 from ..options import AssociationStatistic, check_option, choices
@@ -54,6 +54,8 @@ def _codes(data: pd.DataFrame, cols: list[str], name: str) -> tuple[np.ndarray, 
     from .domains import make_domains
 
     check_columns(data, cols, role=f"{name} column", source="the sample")
+    if name == "col":  # groups of one respondent each: a test of nothing, and their labels name people
+        check_grouping_column(data, cols, name="col")
     empty = data[cols].isna().any(axis=1).to_numpy()
     if not empty.any():
         dom = make_domains(data, cols)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._checks import check_columns
+from .._checks import check_grouping_column
 from .._frozen import freeze_arrays
 from ..errors import NonrecoursWarning, message, rows_found
 from .linearize import LinearStats
@@ -61,7 +61,7 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
     n = len(data)
     if not by:
         return Domains(np.zeros(n, np.int64), pd.DataFrame(index=range(1)), by)
-    check_columns(data, by, role="by column", source="the sample")
+    check_grouping_column(data, by, name="by")  # a domain per person would publish (and name) each one
     codes, uniques = [], []
     for col in by:
         empty = data[col].isna().to_numpy()

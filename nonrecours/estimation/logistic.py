@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._checks import check_columns, check_level, check_right_column
+from .._checks import check_columns, check_grouping_column, check_level, id_column, check_right_column
 from .._frozen import freeze_arrays
 from ..errors import ConvergenceWarning, InputError, OptionError, message
 from ._dist import f_sf, norm_isf, t_isf, t_sf
@@ -222,6 +222,9 @@ def survey_logistic(design, right: str, covariates: str | Sequence[str],
     data = design.data
     variables = list(dict.fromkeys(v for t in terms for v in t.variables))
     check_columns(data, [right] + variables, role="model column", source="the sample")
+    for v in variables:  # the id column, or a categorical covariate of one level per respondent, names people
+        if v == id_column(data.columns, None) or not pd.api.types.is_numeric_dtype(data[v]):
+            check_grouping_column(data, v, name="covariates")
     if right in variables:
         raise OptionError(message("the right is also a covariate", where="parameter covariates", found=repr(right)))
     y = check_right_column(data, right)

@@ -37,7 +37,7 @@ _WHERE = {**dict.fromkeys(("DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "D
           **dict.fromkeys(("blank_changes", "blank_gaps", "blank_gap_rights", "blank_did", "blank_model_terms",
                            "blank_rows", "blank_suppressed", "blank_hidden", "hidden_cells", "published_n",
                            "publishable_changes", "code_key"), "blanking"),
-          **dict.fromkeys(("extreme_means", "histogram_edges"), "summaries"),
+          **dict.fromkeys(("extreme_means", "histogram_edges", "middle_mean"), "summaries"),
           "publish": "publishing"}
 
 __all__ = ["DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "DEFAULT_MIN_N", "DEFAULT_MIN_CELL", "check_threshold",
@@ -45,6 +45,6 @@ __all__ = ["DisclosurePolicy", "DEFAULT_POLICY", "THRESHOLD", "DEFAULT_MIN_N", "
            "one_pattern", "protect_series", "protect_admin_series", "blank_changes", "code_key", "histogram_edges",
            "extreme_means", "blank_suppressed", "blank_gaps", "blank_rows", "blank_model_terms", "check_min_cell",
            "ADMIN_COUNTS", "publish", "blank_gap_rights", "blank_did", "blank_hidden", "hidden_cells", "published_n",
-           "publishable_changes", "nested_in"]
+           "publishable_changes", "nested_in", "middle_mean"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

@@ -26,11 +26,13 @@ the suppression engine (:mod:`nonrecours.publication.suppression`) applies:
   (:attr:`DisclosurePolicy.ONE_PATTERN_ACROSS_YEARS`,
   :func:`~nonrecours.publication.suppression.one_pattern`).
 
-Thresholds below :data:`THRESHOLD` are accepted, as they always were
-(:func:`check_threshold` asks only for an integer of at least 1, or 0 for
-``min_n``, which then suppresses nothing). A switch that refuses them unless
-allowed explicitly belongs in :meth:`DisclosurePolicy.__post_init__`, the one
-place the thresholds of a run are validated.
+Thresholds below :data:`THRESHOLD` (``min_n = 0`` publishes every estimate)
+are refused unless allowed explicitly: ``DisclosurePolicy(...,
+allow_below_threshold=True)``, the command line's ``--allow-below-threshold``,
+a study's ``allow_below_threshold = true`` in ``[estimation.thresholds]``
+(:func:`check_threshold` with ``allow_below=False``). A run allowed below the
+threshold says so: its manifest records the thresholds and the switch, and
+its report carries a sentence (:attr:`DisclosurePolicy.below_threshold`).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ DEFAULT_MIN_CELL = THRESHOLD
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
 
 
-def check_threshold(value: object, *, name: str = "min_cell", where: str | None = None, minimum: int = 1) -> int:
+def check_threshold(value: object, *, name: str = "min_cell", where: str | None = None, minimum: int = 1,
+                    allow_below: bool = True) -> int:
     """A disclosure threshold as an int of at least ``minimum``, or an :class:`~nonrecours.errors.OptionError`.
 
     The one check of a threshold in the package (the policy's, the CLI's and
@@ -74,6 +77,10 @@ def check_threshold(value: object, *, name: str = "min_cell", where: str | None 
         Where the value came from, for the message (default ``parameter <name>``); the CLI gives its option.
     minimum : int
         The smallest value accepted: 1, or 0 for ``min_n`` (no threshold on respondents).
+    allow_below : bool
+        Whether a value below :data:`THRESHOLD` is accepted. The engines apply the threshold they are given
+        (True); the boundaries of a publication (:class:`DisclosurePolicy`, the command line, a study) pass
+        False unless the user allowed it explicitly (parameter ``allow_below_threshold``).
 
     Returns
     -------
@@ -87,11 +94,21 @@ def check_threshold(value: object, *, name: str = "min_cell", where: str | None 
     Traceback (most recent call last):
     ...
     nonrecours.errors.OptionError: parameter min_cell: the disclosure threshold must be an integer >= 1; ...
+    >>> check_threshold(5, name="min_n", allow_below=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nonrecours.errors.OptionError: parameter min_n: a disclosure threshold below 11 must be allowed explicitly; ...
     """
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise OptionError(message(f"the disclosure threshold must be an integer >= {minimum}",
                                   where=where or f"parameter {name}", expected=f"an integer >= {minimum}",
                                   found=repr(value), hint=f"the usual threshold is {THRESHOLD} (INSEE's rule)"))
+    if value < THRESHOLD and not allow_below:
+        raise OptionError(message(f"a disclosure threshold below {THRESHOLD} must be allowed explicitly",
+                                  where=where or f"parameter {name}",
+                                  expected=f"an integer >= {THRESHOLD} (INSEE's rule)", found=repr(value),
+                                  hint=f"use {THRESHOLD} or more, or set parameter allow_below_threshold to publish "
+                                       "figures from fewer people (recorded in the manifest and stated in the report)"))
     return int(value)
 
 
@@ -107,6 +124,8 @@ class DisclosurePolicy:
     min_cell : int
         Administrative files: no cell or total is published with 1 to ``min_cell - 1`` eligibles,
         takers or non-takers (default :data:`DEFAULT_MIN_CELL`).
+    allow_below_threshold : bool
+        Accept ``min_n`` or ``min_cell`` below :data:`THRESHOLD` (refused otherwise, naming the parameter).
 
     Notes
     -----
@@ -122,12 +141,14 @@ class DisclosurePolicy:
     True
     >>> policy.small_n(np.array([0, 3, 11])).tolist()
     [False, True, False]
-    >>> DisclosurePolicy(min_cell=5).small_cells(np.array([[30, 3, 27], [30, 15, 15]])).tolist()
+    >>> lower = DisclosurePolicy(min_cell=5, allow_below_threshold=True)
+    >>> lower.small_cells(np.array([[30, 3, 27], [30, 15, 15]])).tolist()
     [True, False]
     """
 
     min_n: int = DEFAULT_MIN_N
     min_cell: int = DEFAULT_MIN_CELL
+    allow_below_threshold: bool = False
 
     #: Each count of an administrative cell is held to ``min_cell`` on its own.
     COUNTS: ClassVar[tuple[str, ...]] = ADMIN_COUNTS
@@ -137,10 +158,20 @@ class DisclosurePolicy:
     ONE_PATTERN_ACROSS_YEARS: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        # the one validation of a run's thresholds; an explicit switch allowing values below THRESHOLD
-        # (refused otherwise) would be checked here
-        object.__setattr__(self, "min_n", check_threshold(self.min_n, name="min_n", minimum=0))
-        object.__setattr__(self, "min_cell", check_threshold(self.min_cell, name="min_cell"))
+        # the one validation of a run's thresholds: values below THRESHOLD only with the explicit switch
+        allow = bool(self.allow_below_threshold)
+        object.__setattr__(self, "min_n", check_threshold(self.min_n, name="min_n", minimum=0, allow_below=allow))
+        object.__setattr__(self, "min_cell", check_threshold(self.min_cell, name="min_cell", allow_below=allow))
+
+    @property
+    def below_threshold(self) -> bool:
+        """Whether a threshold is below :data:`THRESHOLD` (allowed explicitly): the report says so."""
+        return self.min_n < THRESHOLD or self.min_cell < THRESHOLD
+
+    def to_dict(self) -> dict[str, int | bool]:
+        """The thresholds and the switch, as the manifest records them."""
+        return {"min_n": self.min_n, "min_cell": self.min_cell, "threshold": THRESHOLD,
+                "allow_below_threshold": bool(self.allow_below_threshold), "below_threshold": self.below_threshold}
 
     def small_n(self, n: np.ndarray) -> np.ndarray:
         """Sample counts that may not be published: 1 to ``min_n - 1`` respondents (0 describes no one)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from .policy import DEFAULT_MIN_N
 
-__all__ = ["histogram_edges", "extreme_means"]
+__all__ = ["histogram_edges", "extreme_means", "middle_mean"]
 
 
 def histogram_edges(values: np.ndarray, *, bins: int = 40, min_n: int = DEFAULT_MIN_N) -> np.ndarray:
@@ -66,3 +66,26 @@ def extreme_means(values: np.ndarray, *, min_n: int = DEFAULT_MIN_N) -> tuple[fl
     if v.size == 0:
         return float("nan"), float("nan")
     return float(v[:k].mean()), float(v[-k:].mean())
+
+
+def middle_mean(values: np.ndarray, *, min_n: int = DEFAULT_MIN_N) -> float:
+    """The mean of the ``min_n`` middle values (sorted): a published centre that is no one's value.
+
+    A median is one individual's value (or the mean of two); the mean of the
+    ``min_n`` values around it is built from ``min_n`` individuals, like
+    :func:`extreme_means`. With fewer than ``min_n`` values it is the mean of all of them.
+
+    Examples
+    --------
+    >>> middle_mean(np.arange(1.0, 22.0), min_n=3)  # 10, 11, 12
+    11.0
+    >>> middle_mean(np.r_[1.0, 2.0, 3.0, 100.0], min_n=2)
+    2.5
+    """
+    v = np.asarray(values, dtype=float)
+    v = np.sort(v[np.isfinite(v)])
+    if v.size == 0:
+        return float("nan")
+    k = max(1, min(int(min_n), v.size))
+    start = (v.size - k) // 2
+    return float(v[start:start + k].mean())

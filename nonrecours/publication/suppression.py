@@ -224,7 +224,8 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CEL
     >>> protect_admin_counts(cells)[0]["status"].tolist()
     ['suppressed', 'suppressed', 'published']
     """
-    policy = DisclosurePolicy(min_cell=check_min_cell(min_cell))
+    # the engine applies the threshold it is given; the refusal below THRESHOLD is the publication's boundary
+    policy = DisclosurePolicy(min_cell=check_min_cell(min_cell), allow_below_threshold=True)
     coded = admin_cells(cells, territory, departement)
     deps = Totals.of(coded, "departement", coded.d_code, coded.d_lab, policy)
     nation = Totals.of(coded, "national", np.zeros_like(coded.r_code), np.array([""], dtype=object), policy)
@@ -537,7 +538,7 @@ def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
     right = y["right"].astype(str)
     n = pd.to_numeric(y["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     years = y["year"].astype(int).to_numpy()
-    small = DisclosurePolicy(min_n=min_n).small_n(n)
+    small = DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n)  # the caller's threshold
     hidden: set = set(zip(key[small], right[small]))
     for yr, p in published.items():
         if p is not None and by:
@@ -650,7 +651,7 @@ def protect_admin_series(cells: pd.DataFrame, eligibles: np.ndarray, takers: np.
     and total suppressed in some year forced in all years, until the pattern is stable (a simultaneous
     sweep of :func:`one_pattern`).
     """
-    policy = DisclosurePolicy(min_cell=min_cell)
+    policy = DisclosurePolicy(min_cell=min_cell, allow_below_threshold=True)  # the caller's threshold
     N, K = np.asarray(eligibles, dtype=np.int64), np.asarray(takers, dtype=np.int64)
     primary = np.zeros(len(cells), dtype=bool)
     for t in range(N.shape[1]):  # loop over years

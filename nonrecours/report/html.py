@@ -108,6 +108,9 @@ TEXT: dict[str, dict[str, str]] = {
         "notes_rule": "A cell is <b>suppressed</b> (‡, not published: statistical confidentiality) with fewer "
                       "than {min_n} eligible respondents, and <b>unreliable</b> (†) with fewer than {reliable_n} "
                       "or a coefficient of variation above {max_cv}.",
+        "below_threshold": "Thresholds below the rule of {threshold} people were allowed explicitly "
+                           "(allow_below_threshold): min_n = {min_n}, min_cell = {min_cell}. Some published figures "
+                           "rest on fewer than {threshold} people.",
         "warnings": "Warnings raised during the run",
         "no_estimates": "No estimate tables.",
         "h_table": "table",
@@ -243,6 +246,9 @@ TEXT: dict[str, dict[str, str]] = {
         "notes_rule": "Une cellule est <b>non diffusée</b> (‡, secret statistique) en deçà de {min_n} répondants "
                       "éligibles, et <b>fragile</b> (†) en deçà de {reliable_n} ou si son coefficient de "
                       "variation dépasse {max_cv}.",
+        "below_threshold": "Des seuils inférieurs à la règle de {threshold} personnes ont été autorisés "
+                           "explicitement (allow_below_threshold) : min_n = {min_n}, min_cell = {min_cell}. Certains chiffres "
+                           "publiés reposent sur moins de {threshold} personnes.",
         "warnings": "Avertissements émis pendant l'exécution (messages du logiciel, en anglais)",
         "no_estimates": "Aucune table d'estimations.",
         "h_table": "table",
@@ -351,7 +357,8 @@ WEIGHT_KEYS: dict[str, dict[str, str]] = {
            "final weight, mean of the largest": "final weight, mean of the largest",
            "final weight, ratio largest / smallest": "final weight, ratio of these two means",
            "final weight CV": "final weight CV", "g-weight, mean of the smallest": "g-weight, mean of the smallest",
-           "g-weight median": "g-weight median", "g-weight, mean of the largest": "g-weight, mean of the largest"},
+           "g-weight, mean of the middle": "g-weight, mean of the middle",
+           "g-weight, mean of the largest": "g-weight, mean of the largest"},
     "fr": {"sum of design weights (sample)": "somme des poids de sondage (échantillon)",
            "respondents": "répondants", "sum of final weights": "somme des poids finals",
            "respondents in each extreme mean": "répondants dans chaque moyenne des plus petits ou des plus grands",
@@ -359,7 +366,7 @@ WEIGHT_KEYS: dict[str, dict[str, str]] = {
            "final weight, mean of the largest": "poids final, moyenne des plus grands",
            "final weight, ratio largest / smallest": "poids final, rapport de ces deux moyennes",
            "final weight CV": "CV des poids finals", "g-weight, mean of the smallest": "rapport de calage, moyenne "
-           "des plus petits", "g-weight median": "rapport de calage médian",
+           "des plus petits", "g-weight, mean of the middle": "rapport de calage, moyenne du milieu",
            "g-weight, mean of the largest": "rapport de calage, moyenne des plus grands"},
 }
 
@@ -690,6 +697,15 @@ class _Report:
                            lang=self.lang, values=_VALUES[self.lang], labels={"n": self.s["h_n_territories"]})
 
     # ------------------------------------------------------------------ notes
+    def below_threshold(self) -> str:
+        """The sentence of a run whose thresholds were allowed below the policy's (empty otherwise)."""
+        policy = _settings(self.p).get("disclosure") or {}
+        if not policy.get("below_threshold"):
+            return ""
+        text = self.s["below_threshold"].format(threshold=policy.get("threshold"), min_n=policy.get("min_n"),
+                                                min_cell=policy.get("min_cell"))
+        return f'<p class="below-threshold"><strong>{esc(text)}</strong></p>'
+
     def notes(self) -> str:
         th = _settings(self.p).get("thresholds", {})
         s = self.s
@@ -706,6 +722,7 @@ class _Report:
             rule = "<p>" + s["notes_rule"].format(min_n=esc(self.count(th.get("min_n"))),
                                                   reliable_n=esc(self.count(th.get("reliable_n"))),
                                                   max_cv=esc(self.pct(th.get("max_cv"), 0))) + "</p>"
+        rule = self.below_threshold() + rule
         warned = self.p.get("warnings", [])
         # the library's warnings are written in English: said so on a French page
         notes = (f"<h3>{esc(s['warnings'])}</h3><ul lang=\"en\">" + "".join(f"<li>{esc(w)}</li>" for w in warned)

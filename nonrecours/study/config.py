@@ -217,6 +217,8 @@ class ThresholdsConfig:
     min_n: int = opt(DEFAULT_MIN_N, doc="fewer eligible respondents than this: suppressed (not published)", lo=0)
     reliable_n: int = opt(30, doc="fewer eligible respondents than this: unreliable", lo=0)
     max_cv: float = opt(0.3, doc="coefficient of variation above this: unreliable", lo=0.0)
+    allow_below_threshold: bool = opt(False, doc="accept min_n (and [admin] min_cell) below 11, INSEE's rule: "
+                                      "recorded in the manifest and stated in the report")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -496,6 +498,7 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
     _check_estimation(cfg.estimation)
+    _check_thresholds(cfg)
     _check_analysis(cfg.analysis)
     _check_pps(cfg.design, cfg.estimation)
     _check_territorial(cfg.territorial)
@@ -636,6 +639,21 @@ def _check_estimation(est: EstimationConfig) -> None:
     from ..estimation.results import QualityThresholds
     th = est.thresholds
     _library("estimation.thresholds", QualityThresholds, min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
+
+
+def _check_thresholds(cfg: StudyConfig) -> None:
+    """``min_n`` and ``[admin] min_cell`` below the policy's threshold only with ``allow_below_threshold = true``."""
+    from ..publication.policy import check_threshold
+
+    allow = cfg.estimation.thresholds.allow_below_threshold
+    hint = "use 11 or more, or set allow_below_threshold = true in [estimation.thresholds]"
+    for key, value, name, low in (("estimation.thresholds.min_n", cfg.estimation.thresholds.min_n, "min_n", 0),
+                                  ("admin.min_cell", cfg.admin.min_cell, "min_cell", 1)):
+        try:
+            check_threshold(value, name=name, minimum=low, allow_below=allow)
+        except NonrecoursError as exc:
+            raise fail(key, str(exc).partition(": ")[2].partition(";")[0], expected="an integer >= 11",
+                       found=repr(value), hint=hint) from None
 
 
 def _check_pps(des: DesignConfig, est: EstimationConfig) -> None:

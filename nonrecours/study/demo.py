@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -30,6 +29,8 @@ __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS"
 POPULATION = "population"
 RESULTS = "results"
 STUDY_FILE = "study.toml"
+#: The demo's list of the files it wrote (``files``): what a later demo with overwrite may replace.
+DEMO_MANIFEST = "manifest.json"
 #: QPV contours of the demo population (for the report's maps): those of its administrative sources.
 CONTOURS = "qpv.geojson"
 
@@ -102,14 +103,14 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
     StudyResult
     """
     from ..simulate import simulate_population
-    from .pipeline import _clean_strays, _move_into_place, _staging_dir
+    from .pipeline import _move_into_place, staging_folder
 
-    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE))
+    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE, DEMO_MANIFEST))
     t0 = time.perf_counter()
     pop = simulate_population(territories, seed=seed)
-    _clean_strays(folder)
-    staging = _staging_dir(folder)  # all or nothing: the demo folder appears when everything is written
-    try:
+    # all or nothing: the demo folder appears when everything is written; the staging folder is private and
+    # removed on failure, on a signal that can be caught, or (SIGKILL) by the next demo
+    with staging_folder(folder) as staging:
         pop.write(staging / POPULATION)
         if progress is not None:
             progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
@@ -136,10 +137,8 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
                          f"({time.perf_counter() - t1:.2f} s)")
         study = write_text(text, staging / STUDY_FILE)
         result = run_study(study, progress=progress, lang=lang)
+        write_demo_manifest(staging)
         _move_into_place(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     results = folder / RESULTS
     return dataclasses.replace(result, folder=results,
                                files={name: results / name for name in result.files})
@@ -188,4 +187,32 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
                                       "whole folder", where=where,
                                       found=f"{len(other)} other entries such as {other[0].name!r}",
                                       hint="move them, or choose a new folder"))
+        from .pipeline import _listed, check_only_written
+
+        listed = _listed(folder / DEMO_MANIFEST, "files")
+        if listed is not None:  # a demo of an earlier version (no list) is replaced on its top-level names
+            ours_too = listed | {DEMO_MANIFEST}
+            check_only_written(folder, lambda rel: rel in ours_too or _run_wrote(folder, rel), where=where)
     return folder
+
+
+def _run_wrote(folder: Path, rel: str) -> bool:
+    """Whether a run re-done inside a demo (``results/`` or ``results/<year>/``) wrote ``rel``, by its manifest."""
+    from .pipeline import PUBLICATION, run_written
+
+    parts = rel.split("/")
+    for k in (1, 2):
+        base = folder.joinpath(*parts[:k])
+        if len(parts) > k and (base / PUBLICATION / "manifest.json").is_file():
+            return run_written(base)("/".join(parts[k:]))
+    return False
+
+
+def write_demo_manifest(staging: Path) -> Path:
+    """List every file of a demo built in ``staging`` in its ``manifest.json``: the files a later demo with
+    ``overwrite`` may replace (anything else stops it, :func:`check_demo_folder`)."""
+    import json
+
+    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    record = {"written_by": "nonrecours demo", "files": files}
+    return write_text(json.dumps(record, indent=1) + "\n", staging / DEMO_MANIFEST)

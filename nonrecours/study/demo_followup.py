@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..io import write_text
-from .demo import POPULATION, RESULTS, check_demo_folder, example_study
+from .demo import DEMO_MANIFEST, POPULATION, RESULTS, check_demo_folder, example_study, write_demo_manifest
 from .pipeline import StudyResult, run_study
 
 __all__ = ["followup_study", "run_followup_demo"]
@@ -63,18 +63,17 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
         One per year, oldest first; the last holds the follow-up tables.
     """
     import dataclasses
-    import shutil
 
     from ..simulate.waves import simulate_waves
-    from .pipeline import _clean_strays, _move_into_place, _staging_dir
+    from .pipeline import _move_into_place, staging_folder
 
-    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS)
+    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, DEMO_MANIFEST)
                                or re.fullmatch(r"study_\d+\.toml", name) is not None)
     t0 = time.perf_counter()
     waves = simulate_waves(territories, tuple(years), seed=seed)
-    _clean_strays(folder)  # staging folders of a demo killed earlier
-    staging = _staging_dir(folder)  # all or nothing: the demo folder appears when every year's run is written
-    try:
+    # all or nothing: the demo folder appears when every year's run is written; the staging folder is private,
+    # removed on failure, on a signal that can be caught, or (SIGKILL) by the next demo
+    with staging_folder(folder) as staging:
         waves.write(staging / POPULATION)
         if progress is not None:
             progress(f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} "
@@ -84,10 +83,8 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
             study = write_text(followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
                                staging / f"study_{year}.toml")
             results.append(run_study(study, progress=progress))
+        write_demo_manifest(staging)
         _move_into_place(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
     def moved(result: StudyResult) -> StudyResult:
         rel = result.folder.resolve().relative_to(staging.resolve())  # a relative --out: the runs resolve their folders

@@ -20,8 +20,10 @@ the manifest differ.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import warnings
@@ -139,14 +141,6 @@ class _Timer:
                           f"   (total {time.perf_counter() - self.start:6.2f} s)")
 
 
-def _is_run_output(entry: Path) -> bool:
-    """An entry a run writes in its folder (this layout, or the flat one of earlier versions)."""
-    flat = {Path(f).name for f in OUTPUT_FILES}
-    stray = entry.name.startswith(".") and entry.name.endswith(".tmp")  # an atomic write killed midway
-    return (entry.is_dir() and entry.name in (PUBLICATION, MICRODATA)) or (entry.is_file() and (entry.name in flat
-                                                                                             or stray))
-
-
 def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:
     """Refuse a non-empty output folder (unless overwrite), one holding an input, and, with overwrite, one
     holding anything a run does not write (a run replaces the whole folder)."""
@@ -163,12 +157,55 @@ def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> 
             raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
                                       hint="choose a new folder, or set parameter overwrite to replace "
                                            "the files of a previous run"))
-        other = [e for e in folder.iterdir() if not _is_run_output(e)]
-        if other:
-            raise OutputError(message("the output folder holds files a run did not write; parameter overwrite replaces "
-                                      "the whole folder", where=f"output.folder {str(folder)!r}",
-                                      found=f"{len(other)} other entries such as {other[0].name!r}",
-                                      hint="move them, or choose a new folder"))
+        check_only_written(folder, run_written(folder), where=f"output.folder {str(folder)!r}")
+
+
+def _listed(manifest: Path, key: str) -> set[str] | None:
+    """The relative paths a manifest lists under ``key`` (its own path added), or None without a readable one."""
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+        listed = set(record[key])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {str(p) for p in listed}
+
+
+def run_written(folder: Path) -> Callable[[str], bool]:
+    """Whether a file of ``folder`` (its path relative to it) was written by the run whose results it holds.
+
+    The run's ``publication/manifest.json`` lists its outputs. A folder without one (a run of an earlier version,
+    of the flat layout, or killed before it moved its results into place) holds only files of the names a run
+    writes (:data:`OUTPUT_FILES`, or their names at the top of the flat layout).
+    """
+    manifest = f"{PUBLICATION}/manifest.json"
+    listed = _listed(folder / manifest, "outputs")
+    if listed is not None:
+        return (listed | {manifest}).__contains__
+    flat = {Path(f).name for f in OUTPUT_FILES}
+    return lambda rel: rel in OUTPUT_FILES or rel in flat
+
+
+def check_only_written(folder: Path, written: Callable[[str], bool], *, where: str) -> None:
+    """Refuse to replace ``folder`` when it holds a file the package did not write (``written(relative path)``
+    false): overwriting removes only what the package wrote.
+
+    Temporary files of an atomic write killed midway (``.name.xxx.tmp``) are the package's. The message counts
+    the other files and names one (a file name, never its content).
+    """
+    other = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_dir() and not p.is_symlink():
+            continue
+        if p.name.startswith(".") and p.name.endswith(".tmp"):  # an atomic write killed midway
+            continue
+        if not written(p.relative_to(folder).as_posix()):
+            other.append(p)
+    if other:
+        raise OutputError(message("the folder holds files the package did not write; overwrite removes only what "
+                                  "it wrote (the previous manifest lists them)", where=where,
+                                  found=f"{len(other)} other file{'s' if len(other) > 1 else ''}, such as "
+                                        f"{other[0].relative_to(folder).as_posix()!r}",
+                                  hint="move those files out of the folder, or choose a new folder"))
 
 
 def _staging_names(folder: Path) -> tuple[str, str]:
@@ -190,17 +227,64 @@ def _clean_strays(folder: Path) -> list[Path]:
 
 
 def _staging_dir(folder: Path) -> Path:
-    """A new, empty staging folder next to ``folder`` (its parent created if need be)."""
+    """A new, empty, private (mode 0700: it holds microdata) staging folder next to ``folder`` (its parent
+    created if need be); :func:`_move_into_place` gives the folder the usual permissions."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[0], dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
-    return staging
+    return Path(tempfile.mkdtemp(prefix=_staging_names(folder)[0], dir=folder.parent))  # mode 0700
+
+
+#: The signals that end a run and can be caught: the staging folder is removed before the run ends.
+CLEANUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def staging_folder(folder: Path) -> Iterator[Path]:
+    """A private staging folder next to ``folder`` (:func:`_staging_dir`), removed if the block fails and on
+    SIGTERM, SIGINT or SIGHUP.
+
+    The strays of a run killed earlier (SIGKILL cannot be caught) are removed first (:func:`_clean_strays`).
+    During the block a handler of each signal removes the staging folder, then hands the signal on: to the
+    handler installed before (an outer staging folder's, Python's KeyboardInterrupt), or to the default
+    action (the process ends with the signal). Handlers are installed only in the main thread.
+    """
+    _clean_strays(folder)
+    staging = _staging_dir(folder)
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+        before = previous.get(signum, signal.SIG_DFL)
+        if callable(before):
+            before(signum, frame)
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in CLEANUP_SIGNALS:
+            previous[signum] = signal.getsignal(signum)
+            if previous[signum] is signal.SIG_IGN:  # an ignored signal stays ignored (nohup)
+                del previous[signum]
+                continue
+            signal.signal(signum, handler)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before if before is not None else signal.SIG_DFL)
 
 
 def _move_into_place(staging: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``staging``: set the old one aside, rename, then delete the old one."""
+    """Replace ``folder`` by ``staging``: set the old one aside, rename, then delete the old one. The folder
+    gets the usual permissions (the staging folder's were private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
     if folder.exists():
         old = Path(tempfile.mkdtemp(prefix=_staging_names(folder)[1], dir=folder.parent))
         os.replace(folder, old / "run")
@@ -290,14 +374,9 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
             else:
                 state[key] = value
 
-    _clean_strays(folder)
-    staging = _staging_dir(folder)
-    try:
+    with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
         files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang)
         _move_into_place(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     files = {name: folder / name for name in files}
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
 
@@ -360,7 +439,8 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
 
 def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
     """The study's disclosure policy: ``[estimation.thresholds] min_n`` and ``[admin] min_cell``."""
-    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell)
+    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell,
+                            allow_below_threshold=cfg.estimation.thresholds.allow_below_threshold)
 
 
 def _extra_sections(tables: Mapping[str, Any], lang: str,
@@ -429,7 +509,7 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
         "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
         "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
         "settings": {"rights": list(est.rights), "domains": asdict(est.domains), "level": est.level,
-                     "thresholds": asdict(est.thresholds)},
+                     "thresholds": asdict(est.thresholds), "disclosure": disclosure_policy(cfg).to_dict()},
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._checks import check_columns
+from .._checks import check_columns, check_grouping_column
 from ..errors import InputError, message
 from ..options import Coding, check_option
 from ._calsolve import SlotMatrix
@@ -145,6 +145,8 @@ def count_margins(frame: pd.DataFrame, variables: list[str], *, numeric: list[st
     [1.0, 2.0, 2.0, 1.0]
     """
     check_columns(frame, [*variables, *numeric], role="margin column", source=source)
+    for col in variables:  # a category per unit would publish every unit's value
+        check_grouping_column(frame, col, name="variables", source=source)
     rows: list[tuple[str, str | None, float]] = []
     for col in variables:
         codes = as_codes(frame[col])

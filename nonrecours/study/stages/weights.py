@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...design.survey_design import DESIGN_COLUMNS
-from ...publication import extreme_means
+from ...publication import extreme_means, middle_mean
 from ...weights.margins import Margins, read_margins
 from ...weights.pipeline import WeightingOutcome, WeightingSpec, weight_sample
 from ..config import StudyConfig
@@ -108,7 +108,8 @@ def _summary(table: pd.DataFrame, out: WeightingOutcome, min_n: int) -> dict[str
     Published in the report and the manifest: no minimum or maximum (each is
     one respondent's weight) but the means of the ``min_n`` smallest and of
     the ``min_n`` largest weights and g-weights
-    (:func:`nonrecours.publication.extreme_means`), and their ratio.
+    (:func:`nonrecours.publication.extreme_means`), and their ratio; no median (one respondent's g-weight)
+    but the mean of the ``min_n`` middle g-weights (:func:`nonrecours.publication.middle_mean`).
     """
     resp = table["status"].to_numpy() == "respondent"
     w = table["weight"].to_numpy(dtype=float)[resp]
@@ -123,5 +124,6 @@ def _summary(table: pd.DataFrame, out: WeightingOutcome, min_n: int) -> dict[str
         cal = out.calibration
         g_low, g_high = extreme_means(cal.g[cal.d > 0], min_n=min_n)
         summary.update({"final weight CV": float(gs["weight_cv"]), "g-weight, mean of the smallest": g_low,
-                        "g-weight median": float(gs["median"]), "g-weight, mean of the largest": g_high})
+                        "g-weight, mean of the middle": middle_mean(cal.g[cal.d > 0], min_n=min_n),
+                        "g-weight, mean of the largest": g_high})
     return summary

@@ -70,8 +70,9 @@ def test_run_with_and_without_overwrite(demo):
     before = (out / "results" / "publication" / "report.html").read_bytes()
     res = runner.invoke(app, ["run", study, "--overwrite"])
     assert res.exit_code == 0, res.output
-    # 17 tables (6 of the analysis stage), 5 of the administrative phase, report, publication workbook, manifest
-    assert "wrote 26 files" in res.stdout
+    # 18 tables (7 of the analysis stage, analysis_models.csv among them), 5 of the administrative phase, report,
+    # publication workbook, manifest, and the microdata's weights.design.json sidecar among the counted files
+    assert "wrote 27 files" in res.stdout
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 

@@ -56,21 +56,26 @@ def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: 
 def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str = "recipients file") -> None:
     """Refuse missing or repeated ids in registered ``table``: ``count(*)`` against ``count(DISTINCT id)``.
 
+    One aggregation when the ids are unique (``COUNT(*)``, ``COUNT(id)`` and
+    ``COUNT(DISTINCT id)`` in a single scan); the rows sharing an id are
+    counted by a second ``GROUP BY id HAVING COUNT(*) > 1`` only when
+    ``COUNT(DISTINCT id) < COUNT(id)``, that is on the way to refusing the file.
+
     The SQL twin of :func:`nonrecours._checks.check_unique_ids`, with the same
     message (column named, never an id value); it gives how many rows share
     an id but not their lines, which a folder of files read in place does not
     have (read a single file with ``--engine pandas`` to get them).
     """
-    q = engine.quote(column)
-    inner = f"SELECT COUNT(*) AS c FROM {engine.quote(table)} WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1"
-    counts = engine.sql(f"SELECT COUNT(*) AS n, COUNT({q}) AS n_id, COUNT(DISTINCT {q}) AS n_distinct, "
-                        f"(SELECT SUM(c) FROM ({inner}) AS d) AS n_dup FROM {engine.quote(table)}")
-    n, n_id, n_distinct, n_dup = (counts.iloc[0, k] for k in range(4))
+    q, t = engine.quote(column), engine.quote(table)
+    counts = engine.sql(f"SELECT COUNT(*) AS n, COUNT({q}) AS n_id, COUNT(DISTINCT {q}) AS n_distinct FROM {t}")
+    n, n_id, n_distinct = (int(counts.iloc[0, k]) for k in range(3))
     where = f"{source}, column {column!r}"
-    if int(n_id) < int(n):
+    if n_id < n:
         raise InputError(message("missing ids", where=where, expected="an id on every row",
-                                 found=f"{int(n) - int(n_id)} empty rows"))
-    if int(n_distinct) < int(n_id):
+                                 found=f"{n - n_id} empty rows"))
+    if n_distinct < n_id:  # the second scan, for how many rows share an id, only when some do
+        n_dup = engine.sql(f"SELECT SUM(c) AS n_dup FROM (SELECT COUNT(*) AS c FROM {t} WHERE {q} IS NOT NULL "
+                           f"GROUP BY {q} HAVING COUNT(*) > 1) AS d").iloc[0, 0]
         raise InputError(duplicate_ids_message(column, source=source, found=f"{int(n_dup)} rows share an id",
                                                hint="drop or fix the duplicated rows before counting (parameter id_col "
                                                "names the id column; the pandas engine gives their lines)"))

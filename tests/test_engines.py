@@ -343,3 +343,23 @@ def test_admin_sql_on_spark_equals_duckdb(spark):
     pd.testing.assert_frame_equal(got.table, expected.table, check_exact=False, rtol=1e-12, atol=1e-15)
     pd.testing.assert_frame_equal(got_groups, groups, check_exact=False, rtol=1e-12, check_dtype=False)
     assert (expected.table["status"] == "published").any() and expected.table["takers_adjusted"].notna().any()
+
+
+def test_unique_ids_cost_one_scan(tmp_path):
+    """Issue 31: unique ids cost one aggregation (no ``GROUP BY id`` unless ids repeat); repeated ids still counted."""
+    from nonrecours.admin.counts_sql import check_unique_ids_sql
+
+    _with_ids(tmp_path)
+    (tmp_path / "dup").mkdir()
+    _with_ids(tmp_path / "dup", dup_rows=[7, 150])
+    with DuckDBEngine(threads=1) as eng:
+        queries = []
+        sql = eng.sql
+        eng.sql = lambda q: queries.append(q) or sql(q)
+        eng.register("recipients", tmp_path / "ids.csv", option="RECIPIENTS")
+        check_unique_ids_sql(eng, "recipients", "id")
+        assert len(queries) == 1 and "GROUP BY" not in queries[0].upper() and "DISTINCT" in queries[0].upper()
+        eng.register("dup", tmp_path / "dup" / "ids.csv", option="RECIPIENTS")
+        with pytest.raises(InputError, match="found 3 rows share an id"):
+            check_unique_ids_sql(eng, "dup", "id")
+        assert len(queries) == 3 and "HAVING" in queries[2].upper()

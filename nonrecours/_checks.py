@@ -203,20 +203,21 @@ def duplicate_ids_message(column: str, *, source: str, found: str, hint: str | N
 def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", hint: str | None = None) -> None:
     """Refuse repeated (or missing) identifiers, pointing at the rows by line number, never by value.
 
-    One hash pass when the ids are unique: the number of distinct ids
-    (``pd.unique``, a hash table on the values, Arrow's ``unique`` on Arrow
-    strings) equals the number of rows. Only when it is smaller are the rows
-    sharing an id found (``Series.duplicated(keep=False)``, a second pass) to
-    give their lines.
+    One hash pass: the ids are factorized once (``pd.factorize(sort=False)``,
+    Arrow's hash table on Arrow strings) into integer codes; they are unique
+    when the codes number the rows, :math:`\\max(\\text{code}) + 1 = n`. Only when
+    they do not are the rows sharing an id found, from the codes' counts
+    (``np.bincount``, no second hash of the ids), to give their lines.
     """
     check_columns(data, [column], role="id column", source=source)
     ids = data[column]
     if ids.isna().any():
         raise InputError(message("missing ids", where=f"{source}, column {column!r}", expected="an id on every row",
                                  found=rows_found(ids.isna(), "empty rows")))
-    if len(pd.unique(ids)) == len(ids):
+    codes, _ = pd.factorize(ids.array, sort=False)
+    if len(codes) == 0 or int(codes.max()) + 1 == len(codes):
         return
-    dup = ids.duplicated(keep=False).to_numpy()
+    dup = np.bincount(codes)[codes] > 1
     if dup.any():
         raise InputError(duplicate_ids_message(column, source=source, found=rows_found(dup, "rows share an id"),
                                                hint=hint))

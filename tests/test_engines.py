@@ -363,3 +363,34 @@ def test_unique_ids_cost_one_scan(tmp_path):
         with pytest.raises(InputError, match="found 3 rows share an id"):
             check_unique_ids_sql(eng, "dup", "id")
         assert len(queries) == 3 and "HAVING" in queries[2].upper()
+
+
+def test_unique_ids_hash_collision_passes(tmp_path, monkeypatch):
+    """Distinct ids whose hashes collide are not refused: the exact GROUP BY id settles it (collision forced by
+    hashing with ``length``, equal for every id ``SECRETnnnn``)."""
+    from nonrecours.admin import counts_sql as cs
+
+    monkeypatch.setitem(cs._HASH64, "duckdb", "length")
+    _with_ids(tmp_path)
+    (tmp_path / "dup").mkdir()
+    _with_ids(tmp_path / "dup", dup_rows=[7, 150])
+    with DuckDBEngine(threads=1) as eng:
+        eng.register("recipients", tmp_path / "ids.csv", option="RECIPIENTS")
+        cs.check_unique_ids_sql(eng, "recipients", "id")
+        eng.register("dup", tmp_path / "dup" / "ids.csv", option="RECIPIENTS")
+        with pytest.raises(InputError, match="found 3 rows share an id"):
+            cs.check_unique_ids_sql(eng, "dup", "id")
+
+
+@pytest.mark.parametrize("kind", ["object", "str", "category", "int"])
+def test_check_unique_ids_lines_every_dtype(kind):
+    """The pandas check on factorized codes: unique ids pass, repeated ones are pointed at by line, for every dtype."""
+    from nonrecours._checks import check_unique_ids
+
+    ids = pd.Series(np.arange(20)[::-1].copy())
+    ids[[4, 11]] = ids[0]
+    conv = {"object": lambda s: s.astype(str).astype(object), "str": lambda s: s.astype(str).astype("string[pyarrow]"),
+            "category": lambda s: s.astype(str).astype("category"), "int": lambda s: s}[kind]
+    check_unique_ids(pd.DataFrame({"id": conv(pd.Series(np.arange(20)[::-1].copy()))}), "id")
+    with pytest.raises(InputError, match="3 rows share an id, on lines 2, 6, 13"):
+        check_unique_ids(pd.DataFrame({"id": conv(ids)}), "id")

@@ -11,7 +11,8 @@ import shapely
 from pyproj import Transformer
 
 from nonrecours.errors import InputError
-from nonrecours.report import basemap, maps
+from nonrecours.geography import basemap
+from nonrecours.report import maps
 from nonrecours.simulate import simulate_population
 from nonrecours.simulate.contours import layout_urban_areas, qpv_contours
 

@@ -57,7 +57,7 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
                              "(eligible / not / undetermined).",
               "link": "Link the recipients with the health insurance's file and the suppliers' lists: by number, "
                       "then Splink."},
-    "maps": {"map": "Map one right's territory values (PNG or SVG) over the QPV contours."},
+    "maps": {"map": "Map one right's territory values (PNG or SVG) over the QPV contours and the département outlines."},
     "study": {"init": "Write the example study file to edit (a dry run on population/, report in French).",
               "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
                      "publication/tables.xlsx and manifest.json.",

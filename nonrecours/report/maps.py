@@ -47,6 +47,7 @@ import pandas as pd
 from ..errors import InputError, OptionError, message
 from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
+from .labels import RIGHTS
 from ..geography.basemap import PARIS_INSET
 
 __all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "departement_shapes", "map_values",
@@ -536,7 +537,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
                 cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
             elif column == "value":
                 cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
-        fig.suptitle(f"{tx[kind]} — {right.upper()}", fontsize=10, y=0.985)
+        fig.suptitle(f"{tx[kind]} — {RIGHTS.get(right, right.upper())}", fontsize=10, y=0.985)
         fig.legend(handles=[Patch(facecolor="white", edgecolor="#4d4d4d", hatch="////",
                                   label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0))),
                             Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"])],

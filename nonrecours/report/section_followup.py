@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .format import ci, pct, pts, pvalue
+from .labels import RIGHTS
 
 __all__ = ["render", "series_plot", "TEXT"]
 
@@ -118,7 +119,7 @@ def series_plot(yearly: pd.DataFrame, right: str, by: str | None, lang: str) -> 
     ax.set_xticks(sorted(d["year"].unique()))
     ax.set_ylabel("%")
     _ticks(ax, lang, "y")  # decimal commas in French
-    ax.set_title(t["plot_title"].format(right=right.upper()))
+    ax.set_title(t["plot_title"].format(right=RIGHTS.get(right, right.upper())))
     if by is not None:
         ax.legend(frameon=False, fontsize=8)
     return png_bytes(fig)

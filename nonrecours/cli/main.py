@@ -81,8 +81,7 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
     },
     "study": {
         "init": "Write the example study file to edit (a dry run on population/, report in French).",
-        "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
-        "publication/tables.xlsx and manifest.json.",
+        "run": "Run a study: sample, weights, estimates, small areas, report.html, tables.xlsx and manifest.json.",
         "demo": "Simulate a population, write an example study file next to it, and run it.",
     },
     "validate": {

@@ -62,8 +62,7 @@ def run(
     ),
     quiet: bool = quiet_option(),
 ) -> None:
-    """Run a study: sample, weights, estimates, small-area estimates, report.html, publication/tables.xlsx and
-    manifest.json."""
+    """Run a study: sample, weights, estimates, small areas, report.html, tables.xlsx and manifest.json."""
     from ..study import load_study, run_study
     from ..study.demo import summary_table
 

@@ -55,8 +55,8 @@ with open(sys.argv[2], "w") as f:  # not stdout: nothing else can mix into it
 
 
 def simulate(n_recipients: int, folder: Path, health_ratio: float, seed: int = 1) -> dict:
-    from nonrecours.simulate.sources import SourceParams, simulate_sources
     from nonrecours.simulate import expected_recipients, simulate_population
+    from nonrecours.simulate.sources import SourceParams, simulate_sources
 
     n_terr = max(1, round(1500 * n_recipients / expected_recipients(1500)))
     t = time.perf_counter()

@@ -13,7 +13,6 @@ import os
 import time
 
 import numpy as np
-
 from _bench import machine, replace_section, timed
 
 from nonrecours.design.survey_design import SurveyDesign

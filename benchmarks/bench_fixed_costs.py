@@ -41,12 +41,12 @@ sys.path.insert(0, str(HERE.parent))
 
 from _bench import machine, replace_section, timed  # noqa: E402
 
+from nonrecours.admin.counts import admin_rates  # noqa: E402
 from nonrecours.design import SurveyDesign  # noqa: E402
 from nonrecours.design.selection import select, srswor_draw  # noqa: E402
 from nonrecours.errors import DisclosureWarning  # noqa: E402
 from nonrecours.estimation import QualityThresholds, estimate_rates  # noqa: E402
 from nonrecours.io import read_table  # noqa: E402
-from nonrecours.admin.counts import admin_rates  # noqa: E402
 from nonrecours.weights import Margins, calibrate_weights  # noqa: E402
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
@@ -134,7 +134,7 @@ def main() -> None:
         del cat, d
     # --- selection
     from bench_sample import build
-    frame, codes, labels, Nh, n_h = build(5_000_000, 6000, 100_000)
+    frame, codes, labels, _Nh, n_h = build(5_000_000, 6000, 100_000)
     sizes = pd.Series(n_h, index=labels)
     after, _ = timed(lambda: select(frame, sizes, strata=["stratum"], method="srswor", seed=1), rep)
     ref, _ = timed(lambda: srswor_draw(codes, n_h, np.random.default_rng(1)), rep)

@@ -155,7 +155,7 @@ def main() -> None:
     args = ap.parse_args()
     peers = PEERS if args.peers == "all" else tuple(p for p in args.peers.split(",") if p and p != "none")
 
-    frame, codes, labels, Nh, n_h = build(args.rows, args.strata, args.n)
+    frame, codes, labels, _Nh, n_h = build(args.rows, args.strata, args.n)
     sizes = pd.Series(n_h, index=labels)
     rows = []
     t: list[float] = []

@@ -19,16 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import special, stats  # noqa: E402
+import numpy as np
+import pandas as pd
+from scipy import special, stats
 
-from nonrecours.simulate import simulate_population  # noqa: E402
-from nonrecours.validation.study import _Sampler  # noqa: E402
-from nonrecours.validation.targets import build_targets, code_column  # noqa: E402
-from nonrecours.estimation import estimate_rates, QualityThresholds  # noqa: E402
-from nonrecours.estimation.intervals import proportion_ci  # noqa: E402
-from nonrecours._parallel import spawn  # noqa: E402
+from nonrecours._parallel import spawn
+from nonrecours.estimation import QualityThresholds, estimate_rates
+from nonrecours.estimation.intervals import proportion_ci
+from nonrecours.simulate import simulate_population
+from nonrecours.validation.study import _Sampler
+from nonrecours.validation.targets import build_targets, code_column
 
 R = int(sys.argv[1]) if len(sys.argv) > 1 else 150
 pop = simulate_population(200, seed=1)
@@ -74,7 +74,7 @@ names = None
 hits = {}; cnt = {}
 bands = [(1, 4), (5, 10), (11, 29), (30, 10**9)]
 t0 = time.time()
-for i, rng in enumerate(spawn(11, R)):
+for _i, rng in enumerate(spawn(11, R)):
     des = sam.draw(rng)
     r = estimate_rates(des, rights, by="territory", ci="wald", level=0.95, df="domain", thresholds=QualityThresholds(min_n=0, reliable_n=0))
     dom = r.domains["territory"].to_numpy(np.int64)[::4]
@@ -117,7 +117,7 @@ for i, rng in enumerate(spawn(11, R)):
         for b, (a1, a2) in enumerate(bands + [(1, 10**9)]):
             m = ok & (n >= a1) & (n <= a2) & np.isfinite(lo) & np.isfinite(hi)
             key = (name, b)
-            h = ((lo <= T) & (T <= hi))[m]
+            h = ((lo <= T) & (hi >= T))[m]
             hits[key] = hits.get(key, 0) + h.sum()
             cnt[key] = cnt.get(key, 0) + m.sum()
             hits[(name, b, "w")] = hits.get((name, b, "w"), 0) + (hi - lo)[m].sum()

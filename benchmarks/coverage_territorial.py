@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nonrecours.simulate import simulate_population  # noqa: E402
-from nonrecours.validation import run_validation  # noqa: E402
+from nonrecours.simulate import simulate_population
+from nonrecours.validation import run_validation
 
 COVARIATES = ("is_qpv", "poverty_rate", "unemployment_rate", "social_housing_share", "gp_density", "rsa_share")
 

@@ -209,6 +209,7 @@ def w_taylor(size, peers, repeat):
 def w_bootstrap(size, peers, repeat):
     """Replicate variances beside a numpy computation from the same replicate weights."""
     import scipy.sparse as sp
+
     from nonrecours.design import SurveyDesign
     from nonrecours.estimation import QualityThresholds, estimate_rates
     from nonrecours.weights import make_replicates

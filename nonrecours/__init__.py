@@ -8,8 +8,25 @@ the rest of their urban areas.
 """
 
 from ._version import __version__
-from .errors import (ConfigError, ConvergenceError, DesignError, InputError, NonrecoursError,
-                     NonrecoursWarning, OptionError, OutputError)
+from .errors import (
+    ConfigError,
+    ConvergenceError,
+    DesignError,
+    InputError,
+    NonrecoursError,
+    NonrecoursWarning,
+    OptionError,
+    OutputError,
+)
 
-__all__ = ["__version__", "NonrecoursError", "InputError", "OptionError", "DesignError",
-           "ConvergenceError", "ConfigError", "OutputError", "NonrecoursWarning"]
+__all__ = [
+    "__version__",
+    "NonrecoursError",
+    "InputError",
+    "OptionError",
+    "DesignError",
+    "ConvergenceError",
+    "ConfigError",
+    "OutputError",
+    "NonrecoursWarning",
+]

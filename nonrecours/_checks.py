@@ -38,12 +38,21 @@ def check_random_state(seed: int | np.random.Generator | None) -> np.random.Gene
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         if seed < 0:
-            raise OptionError(message("seed must be a non-negative integer", where="seed",
-                                      expected="an integer >= 0", found=str(seed)))
+            raise OptionError(
+                message(
+                    "seed must be a non-negative integer", where="seed", expected="an integer >= 0", found=str(seed)
+                )
+            )
         return np.random.default_rng(int(seed))
-    raise OptionError(message("a seed is required for reproducible draws", where="seed",
-                              expected="an integer or numpy.random.Generator",
-                              found=repr(seed), hint="pass seed=1 (or any integer)"))
+    raise OptionError(
+        message(
+            "a seed is required for reproducible draws",
+            where="seed",
+            expected="an integer or numpy.random.Generator",
+            found=repr(seed),
+            hint="pass seed=1 (or any integer)",
+        )
+    )
 
 
 def where_name(name: str) -> str:
@@ -62,9 +71,14 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     """Check that parameter (or option) ``name`` is one of ``allowed`` and return it."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise OptionError(message(f"unknown value for {name}" if name.startswith("-") else "unknown value",
-                                  where=where_name(name), expected="one of " + ", ".join(map(str, allowed)),
-                                  found=repr(value)))
+        raise OptionError(
+            message(
+                f"unknown value for {name}" if name.startswith("-") else "unknown value",
+                where=where_name(name),
+                expected="one of " + ", ".join(map(str, allowed)),
+                found=repr(value),
+            )
+        )
     return value
 
 
@@ -72,22 +86,34 @@ def check_level(level: Any, option: str = "level") -> float:
     """Check a confidence level (a number strictly between 0 and 1) and return it as a float."""
     ok = isinstance(level, (int, float, np.integer, np.floating)) and not isinstance(level, bool) and 0 < level < 1
     if not ok:
-        raise OptionError(message("confidence level out of range", where=where_name(option),
-                                  expected="a number strictly between 0 and 1, such as 0.95", found=repr(level)))
+        raise OptionError(
+            message(
+                "confidence level out of range",
+                where=where_name(option),
+                expected="a number strictly between 0 and 1, such as 0.95",
+                found=repr(level),
+            )
+        )
     return float(level)
 
 
-def check_columns(data: pd.DataFrame, columns: Iterable[str | None], *, role: str = "column",
-                  source: str = "data") -> None:
+def check_columns(
+    data: pd.DataFrame, columns: Iterable[str | None], *, role: str = "column", source: str = "data"
+) -> None:
     """Raise :class:`InputError` naming every requested column absent from ``data``."""
     missing = [c for c in columns if c is not None and c not in data.columns]
     if missing:
         avail = ", ".join(map(str, list(data.columns)[:12]))
         more = "" if data.shape[1] <= 12 else f", ... ({data.shape[1]} columns)"
-        raise InputError(message(f"{role} not found in {source}",
-                                 where=", ".join(repr(c) for c in missing),
-                                 expected="a column of the input", found=f"columns {avail}{more}",
-                                 hint="check the spelling or the option naming the column"))
+        raise InputError(
+            message(
+                f"{role} not found in {source}",
+                where=", ".join(repr(c) for c in missing),
+                expected="a column of the input",
+                found=f"columns {avail}{more}",
+                hint="check the spelling or the option naming the column",
+            )
+        )
 
 
 def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
@@ -106,15 +132,21 @@ def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
         values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         bad = (s.notna().to_numpy() & np.isnan(values)) | (~np.isnan(values) & (values != 0) & (values != 1))
     if bad.any():
-        raise InputError(message("a right column holds values other than 1, 0 or empty",
-                                 where=f"column {column!r}", expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
-                                 found=rows_found(bad),
-                                 hint="recode the column before estimating"))
+        raise InputError(
+            message(
+                "a right column holds values other than 1, 0 or empty",
+                where=f"column {column!r}",
+                expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
+                found=rows_found(bad),
+                hint="recode the column before estimating",
+            )
+        )
     return values
 
 
-def check_numeric_column(data: pd.DataFrame, column: str, *, source: str = "data",
-                         bounds: tuple[float, float] | None = None) -> np.ndarray:
+def check_numeric_column(
+    data: pd.DataFrame, column: str, *, source: str = "data", bounds: tuple[float, float] | None = None
+) -> np.ndarray:
     """Return a numeric column as float64 (empty cells NaN); text, or values outside ``bounds``, raise.
 
     Parameters
@@ -131,18 +163,28 @@ def check_numeric_column(data: pd.DataFrame, column: str, *, source: str = "data
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     text = s.notna().to_numpy() & np.isnan(values)
     if text.any():
-        raise InputError(message("column is not numeric", where=f"{source}, column {column!r}",
-                                 expected="numbers or empty cells",
-                                 found=rows_found(text),
-                                 hint="fix those cells or leave them empty"))
+        raise InputError(
+            message(
+                "column is not numeric",
+                where=f"{source}, column {column!r}",
+                expected="numbers or empty cells",
+                found=rows_found(text),
+                hint="fix those cells or leave them empty",
+            )
+        )
     if bounds is not None:
         lo, hi = bounds
         out = ~np.isnan(values) & ((values < lo) | (values > hi))
         if out.any():
-            raise InputError(message("values out of range", where=f"{source}, column {column!r}",
-                                     expected=f"values in [{lo:g}, {hi:g}]",
-                                     found=rows_found(out),
-                                     hint="rates are proportions between 0 and 1, not percentages"))
+            raise InputError(
+                message(
+                    "values out of range",
+                    where=f"{source}, column {column!r}",
+                    expected=f"values in [{lo:g}, {hi:g}]",
+                    found=rows_found(out),
+                    hint="rates are proportions between 0 and 1, not percentages",
+                )
+            )
     return values
 
 
@@ -153,10 +195,16 @@ def check_positive_weights(w: np.ndarray, column: str, *, allow_zero: bool = Fal
     bad = bad_nan | ((w < 0) if allow_zero else (w <= 0))
     if bad.any():
         exp = ">= 0" if allow_zero else "> 0"
-        raise InputError(message("weights must be finite and positive", where=f"column {column!r}",
-                                 expected=exp, found=f"{int(bad.sum())} rows missing or {'negative' if allow_zero else 'not positive'}, "
-                                                     f"on {line_list(bad)}",
-                                 hint="fix or drop those rows; non-respondents keep weight 0 only after non-response adjustment"))
+        raise InputError(
+            message(
+                "weights must be finite and positive",
+                where=f"column {column!r}",
+                expected=exp,
+                found=f"{int(bad.sum())} rows missing or {'negative' if allow_zero else 'not positive'}, "
+                f"on {line_list(bad)}",
+                hint="fix or drop those rows; non-respondents keep weight 0 only after non-response adjustment",
+            )
+        )
     return w
 
 
@@ -167,7 +215,9 @@ def parse_list(text: str | Sequence[str] | None, *, option: str) -> list[str]:
     items = text.split(",") if isinstance(text, str) else list(text)
     out = [t.strip() for t in items if t.strip()]
     if isinstance(text, str) and text.strip() and not out:
-        raise OptionError(message("empty list", where=where_name(option), expected="comma-separated names", found=repr(text)))
+        raise OptionError(
+            message("empty list", where=where_name(option), expected="comma-separated names", found=repr(text))
+        )
     return out
 
 
@@ -177,13 +227,25 @@ def parse_mapping(text: str | None, *, option: str, value_type: type = float) ->
     for item in parse_list(text, option=option):
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
-            raise OptionError(message("malformed item", where=where_name(option), expected="name=value pairs separated by commas",
-                                      found=repr(item)))
+            raise OptionError(
+                message(
+                    "malformed item",
+                    where=where_name(option),
+                    expected="name=value pairs separated by commas",
+                    found=repr(item),
+                )
+            )
         try:
             out[key.strip()] = value_type(val)
         except ValueError:
-            raise OptionError(message("value is not a number", where=f"{where_name(option)}, item {key.strip()!r}",
-                                      expected=value_type.__name__, found=repr(val))) from None
+            raise OptionError(
+                message(
+                    "value is not a number",
+                    where=f"{where_name(option)}, item {key.strip()!r}",
+                    expected=value_type.__name__,
+                    found=repr(val),
+                )
+            ) from None
     return out
 
 
@@ -196,8 +258,13 @@ def id_column(columns: Iterable[str], id_col: str | None) -> str | None:
 
 def duplicate_ids_message(column: str, *, source: str, found: str, hint: str | None = None) -> str:
     """The one message of repeated ids (column named, rows pointed at, never an id value), for every engine."""
-    return message(f"duplicate ids in the {source}", where=f"{source}, column {column!r}", expected="one row per unit",
-                   found=found, hint=hint or "drop or fix the duplicated rows")
+    return message(
+        f"duplicate ids in the {source}",
+        where=f"{source}, column {column!r}",
+        expected="one row per unit",
+        found=found,
+        hint=hint or "drop or fix the duplicated rows",
+    )
 
 
 def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", hint: str | None = None) -> None:
@@ -212,15 +279,22 @@ def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", h
     check_columns(data, [column], role="id column", source=source)
     ids = data[column]
     if ids.isna().any():
-        raise InputError(message("missing ids", where=f"{source}, column {column!r}", expected="an id on every row",
-                                 found=rows_found(ids.isna(), "empty rows")))
+        raise InputError(
+            message(
+                "missing ids",
+                where=f"{source}, column {column!r}",
+                expected="an id on every row",
+                found=rows_found(ids.isna(), "empty rows"),
+            )
+        )
     codes, _ = pd.factorize(ids.array, sort=False)
     if len(codes) == 0 or int(codes.max()) + 1 == len(codes):
         return
     dup = np.bincount(codes)[codes] > 1
     if dup.any():
-        raise InputError(duplicate_ids_message(column, source=source, found=rows_found(dup, "rows share an id"),
-                                               hint=hint))
+        raise InputError(
+            duplicate_ids_message(column, source=source, found=rows_found(dup, "rows share an id"), hint=hint)
+        )
 
 
 def check_ids_if_present(data: pd.DataFrame, id_col: str | None, *, source: str, before: str) -> None:
@@ -232,12 +306,23 @@ def check_ids_if_present(data: pd.DataFrame, id_col: str | None, *, source: str,
     """
     column = id_column(data.columns, id_col)
     if column is not None:
-        check_unique_ids(data, column, source=source,
-                         hint=f"drop or fix the duplicated rows before {before} (parameter id_col names the id column)")
+        check_unique_ids(
+            data,
+            column,
+            source=source,
+            hint=f"drop or fix the duplicated rows before {before} (parameter id_col names the id column)",
+        )
 
 
-def check_grouping_column(data: pd.DataFrame, columns: str | Sequence[str], *, name: str, min_n: int = 0,
-                          id_col: str | None = None, source: str = "the sample") -> None:
+def check_grouping_column(
+    data: pd.DataFrame,
+    columns: str | Sequence[str],
+    *,
+    name: str,
+    min_n: int = 0,
+    id_col: str | None = None,
+    source: str = "the sample",
+) -> None:
     """Refuse grouping columns (domains, groups, strata, categorical covariates, margins) that identify people.
 
     A grouping column is published through its values (a domain's label, a
@@ -282,18 +367,36 @@ def check_grouping_column(data: pd.DataFrame, columns: str | Sequence[str], *, n
     hint = "group by a column of categories (territory, benefit, is_qpv...), never by an identifier"
     ident = id_column(data.columns, id_col)
     if ident is not None and ident in cols:
-        raise InputError(message("the id column cannot group rows (its values would be published)", where=where,
-                                 expected="a column of categories", found=f"the id column {ident!r}", hint=hint))
+        raise InputError(
+            message(
+                "the id column cannot group rows (its values would be published)",
+                where=where,
+                expected="a column of categories",
+                found=f"the id column {ident!r}",
+                hint=hint,
+            )
+        )
     n = len(data)
     if n <= 1:
         return
     sizes = data.groupby(cols, sort=False, observed=True, dropna=False).size().to_numpy()
     if sizes.max() == 1:
-        raise InputError(message("the column identifies people (one row per value)", where=where,
-                                 expected="groups of several rows each",
-                                 found=f"{sizes.size} values for {n} rows", hint=hint))
+        raise InputError(
+            message(
+                "the column identifies people (one row per value)",
+                where=where,
+                expected="groups of several rows each",
+                found=f"{sizes.size} values for {n} rows",
+                hint=hint,
+            )
+        )
     if min_n > 0 and n >= min_n and sizes.max() < min_n:
-        raise InputError(message(f"every group has fewer than {min_n} rows (the disclosure threshold)", where=where,
-                                 expected=f"groups of at least {min_n} rows",
-                                 found=f"{sizes.size} groups for {n} rows, the largest of {int(sizes.max())}",
-                                 hint=hint))
+        raise InputError(
+            message(
+                f"every group has fewer than {min_n} rows (the disclosure threshold)",
+                where=where,
+                expected=f"groups of at least {min_n} rows",
+                found=f"{sizes.size} groups for {n} rows, the largest of {int(sizes.max())}",
+                hint=hint,
+            )
+        )

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
-def lazy_attributes(package: str, where: Mapping[str, str],
-                    names: Iterable[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_attributes(
+    package: str, where: Mapping[str, str], names: Iterable[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A package's ``__getattr__`` and ``__dir__``: ``name`` is imported from its module ``where[name]`` on
     first use, then kept in the package's namespace; ``dir()`` lists the loaded attributes and ``names``."""
     module = sys.modules[package]

@@ -25,8 +25,14 @@ __all__ = ["check_workers", "spawn", "ordered_map"]
 def check_workers(workers: object, *, option: str = "workers") -> int:
     """The number of worker processes, checked (an integer >= 1)."""
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise OptionError(message("the number of workers must be an integer >= 1", where=where_name(option),
-                                  found=repr(workers), hint="1 runs in this process"))
+        raise OptionError(
+            message(
+                "the number of workers must be an integer >= 1",
+                where=where_name(option),
+                found=repr(workers),
+                hint="1 runs in this process",
+            )
+        )
     return int(workers)
 
 
@@ -54,8 +60,10 @@ def ordered_map(fn: Callable[..., Any], tasks: Sequence[tuple], *, workers: int 
     if workers == 1 or len(tasks) <= 1:
         return (fn(*task) for task in tasks)
     from joblib import Parallel, delayed
+
     return Parallel(n_jobs=min(workers, len(tasks)), backend="loky", return_as="generator")(
-        delayed(fn)(*task) for task in tasks)
+        delayed(fn)(*task) for task in tasks
+    )
 
 
 def chunks(n: int, size: int) -> list[range]:

@@ -96,8 +96,14 @@ def rows_found(mask, what: str = "rows") -> str:
     return f"{n} {what}, on {line_list(mask)}"
 
 
-def message(what: str, *, where: str | None = None, expected: str | None = None,
-            found: str | None = None, hint: str | None = None) -> str:
+def message(
+    what: str,
+    *,
+    where: str | None = None,
+    expected: str | None = None,
+    found: str | None = None,
+    hint: str | None = None,
+) -> str:
     """Build an error message from its parts: what, where, expected, found, hint.
 
     Examples

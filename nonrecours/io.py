@@ -47,9 +47,26 @@ from .options import DecimalMark, Separator, choices
 if TYPE_CHECKING:  # pandas is imported where a table is read or written (fast command line)
     import pandas as pd
 
-__all__ = ["read_table", "write_table", "write_json", "write_text", "write_bytes", "ReadOptions", "WriteOptions",
-           "check_output", "check_outputs", "check_table_output", "TABLE_SUFFIXES", "OUTPUT_SUFFIXES", "STRING_COLUMNS",
-           "SEPARATORS", "DECIMALS", "detect_encoding", "detect_csv", "normalise_zip"]
+__all__ = [
+    "read_table",
+    "write_table",
+    "write_json",
+    "write_text",
+    "write_bytes",
+    "ReadOptions",
+    "WriteOptions",
+    "check_output",
+    "check_outputs",
+    "check_table_output",
+    "TABLE_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "STRING_COLUMNS",
+    "SEPARATORS",
+    "DECIMALS",
+    "detect_encoding",
+    "detect_csv",
+    "normalise_zip",
+]
 
 #: Suffixes read; the statistical-package formats need the optional ``files`` extra.
 TABLE_SUFFIXES = (".csv", ".parquet", ".json", ".xlsx", ".dta", ".sav", ".sas7bdat", ".xpt")
@@ -61,8 +78,22 @@ SEPARATORS = choices(Separator)
 DECIMALS = choices(DecimalMark)
 
 #: Columns always read as text (codes with leading zeros such as département "01").
-STRING_COLUMNS = ("id", "territory", "departement", "benefit", "age_band", "household", "housing",
-                  "stratum", "psu", "ssu", "status", "right", "domain", "area")
+STRING_COLUMNS = (
+    "id",
+    "territory",
+    "departement",
+    "benefit",
+    "age_band",
+    "household",
+    "housing",
+    "stratum",
+    "psu",
+    "ssu",
+    "status",
+    "right",
+    "domain",
+    "area",
+)
 
 _FILES_HINT = "pip install 'nonrecours[files]' (openpyxl and pyreadstat)"
 _SNIFF_LINES = 200
@@ -77,8 +108,9 @@ def _check_sep(sep: str | None, option: str) -> str | None:
         return None
     s = "\t" if sep.strip().lower() in ("tab", "\\t") or sep == "\t" else sep.strip()
     if s not in SEPARATORS:
-        raise OptionError(message("unknown column separator", where=option, expected="',', ';' or tab",
-                                  found=repr(sep)))
+        raise OptionError(
+            message("unknown column separator", where=option, expected="',', ';' or tab", found=repr(sep))
+        )
     return s
 
 
@@ -114,8 +146,11 @@ class ReadOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sep", _check_sep(self.sep, "parameter sep"))
         if self.decimal is not None and self.decimal.strip() not in DECIMALS:
-            raise OptionError(message("unknown decimal mark", where="parameter decimal", expected="'.' or ','",
-                                      found=repr(self.decimal)))
+            raise OptionError(
+                message(
+                    "unknown decimal mark", where="parameter decimal", expected="'.' or ','", found=repr(self.decimal)
+                )
+            )
         if self.decimal is not None:
             object.__setattr__(self, "decimal", self.decimal.strip())
         if self.encoding is not None:
@@ -124,9 +159,14 @@ class ReadOptions:
             try:
                 codecs.lookup(self.encoding)
             except LookupError:
-                raise OptionError(message("unknown encoding", where="parameter encoding",
-                                          expected="a codec name such as utf-8, cp1252 or latin-1",
-                                          found=repr(self.encoding))) from None
+                raise OptionError(
+                    message(
+                        "unknown encoding",
+                        where="parameter encoding",
+                        expected="a codec name such as utf-8, cp1252 or latin-1",
+                        found=repr(self.encoding),
+                    )
+                ) from None
 
 
 @dataclass(frozen=True)
@@ -145,22 +185,38 @@ class WriteOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sep", _check_sep(self.sep, "parameter sep"))
         if self.decimal not in DECIMALS:
-            raise OptionError(message("unknown decimal mark", where="parameter decimal", expected="'.' or ','",
-                                      found=repr(self.decimal)))
+            raise OptionError(
+                message(
+                    "unknown decimal mark", where="parameter decimal", expected="'.' or ','", found=repr(self.decimal)
+                )
+            )
         if self.sep == self.decimal:
-            raise OptionError(message("the separator and the decimal mark are the same", where="parameters sep / decimal",
-                                      found=repr(self.sep), hint="use the separator ';' with the decimal mark ','"))
+            raise OptionError(
+                message(
+                    "the separator and the decimal mark are the same",
+                    where="parameters sep / decimal",
+                    found=repr(self.sep),
+                    hint="use the separator ';' with the decimal mark ','",
+                )
+            )
 
 
 def _suffix(path: Path, option: str, allowed: tuple[str, ...] = TABLE_SUFFIXES) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
-        raise OptionError(message("unsupported file type", where=f"{option} {str(path)!r}",
-                                  expected="a name ending in " + ", ".join(allowed), found=repr(path.suffix or "no suffix")))
+        raise OptionError(
+            message(
+                "unsupported file type",
+                where=f"{option} {str(path)!r}",
+                expected="a name ending in " + ", ".join(allowed),
+                found=repr(path.suffix or "no suffix"),
+            )
+        )
     return suffix
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def detect_encoding(raw: bytes) -> str:
     """The encoding of a text file's bytes: ``utf-8-sig`` (BOM), ``utf-8``, else ``cp1252`` or ``latin-1``.
@@ -197,8 +253,9 @@ def _fields(lines: list[str], sep: str) -> list[int]:
     return [len(row) for row in csv.reader(lines, delimiter=sep) if row]
 
 
-def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
-               where: str = "input") -> tuple[str, str]:
+def detect_csv(
+    text: str, *, sep: str | None = None, decimal: str | None = None, where: str = "input"
+) -> tuple[str, str]:
     """Separator and decimal mark of a CSV from the start of its text.
 
     The separator is the one of ``,``, ``;``, tab that splits the header into
@@ -226,11 +283,15 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
             if n and n[0] > 1 and all(k == n[0] for k in n):
                 consistent.append(cand)
         if len(consistent) > 1:
-            raise InputError(message("cannot tell the column separator", where=where,
-                                     found=" and ".join(map(_sep_name, consistent)) + " both split every line "
-                                     "into the same number of columns",
-                                     hint="give the separator: parameter sep, e.g. ';' (sep = \";\" in the study "
-                                          "file's [input])"))
+            raise InputError(
+                message(
+                    "cannot tell the column separator",
+                    where=where,
+                    found=" and ".join(map(_sep_name, consistent)) + " both split every line "
+                    "into the same number of columns",
+                    hint="give the separator: parameter sep, e.g. ';' (sep = \";\" in the study file's [input])",
+                )
+            )
         if consistent:
             sep = consistent[0]
         elif header and max(counts.values()) <= 1:
@@ -240,9 +301,14 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
         else:
             sep = None
         if sep is None:
-            raise InputError(message("cannot tell the column separator: no separator splits every line into "
-                                     "as many columns as the header", where=where,
-                                     hint="check the file, or give parameter sep (',', ';' or tab) and parameter decimal"))
+            raise InputError(
+                message(
+                    "cannot tell the column separator: no separator splits every line into "
+                    "as many columns as the header",
+                    where=where,
+                    hint="check the file, or give parameter sep (',', ';' or tab) and parameter decimal",
+                )
+            )
     if decimal is None:
         decimal = "."
         if sep != "," and len(lines) > 1:
@@ -255,21 +321,26 @@ def detect_csv(text: str, *, sep: str | None = None, decimal: str | None = None,
                 values = [r[j] for r in body if j < len(r) and r[j].strip()]
                 if not values:
                     continue
-                if any(_NUM_COMMA.match(v) for v in values) and all(_NUM_COMMA.match(v) or _INT.match(v)
-                                                                      for v in values):
+                if any(_NUM_COMMA.match(v) for v in values) and all(
+                    _NUM_COMMA.match(v) or _INT.match(v) for v in values
+                ):
                     comma = True
-                elif any(_NUM_DOT.match(v) for v in values) and all(_NUM_DOT.match(v) or _INT.match(v)
-                                                                    for v in values):
+                elif any(_NUM_DOT.match(v) for v in values) and all(_NUM_DOT.match(v) or _INT.match(v) for v in values):
                     dot = True
             if comma and dot:
-                raise InputError(message("cannot tell the decimal mark: some columns use commas, others points",
-                                         where=where, hint="give parameter decimal, ',' or '.' "
-                                         "(decimal in the study file's [input])"))
+                raise InputError(
+                    message(
+                        "cannot tell the decimal mark: some columns use commas, others points",
+                        where=where,
+                        hint="give parameter decimal, ',' or '.' (decimal in the study file's [input])",
+                    )
+                )
             decimal = "," if comma else "."
     return sep, decimal
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def _text_codes(df: pd.DataFrame, text: tuple[str, ...] = STRING_COLUMNS) -> pd.DataFrame:
     """Code columns as text (``1.0`` -> ``'1'``), empty strings as missing: every format gives the same frame."""
@@ -280,8 +351,10 @@ def _text_codes(df: pd.DataFrame, text: tuple[str, ...] = STRING_COLUMNS) -> pd.
         if c in text and not (pd.api.types.is_string_dtype(s) and not pd.api.types.is_object_dtype(s)):
             vals = s.to_numpy(dtype=object)
             miss = pd.isna(s).to_numpy()
-            out = [None if m else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-                   for v, m in zip(vals, miss)]
+            out = [
+                None if m else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+                for v, m in zip(vals, miss)
+            ]
             df[c] = pd.Series(out, index=df.index, dtype="str")
         elif pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s):
             df[c] = s.replace("", None) if (s == "").any() else s
@@ -305,8 +378,9 @@ def _integral_floats(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...],
-              columns: Iterable[str] | None = None) -> pd.DataFrame:
+def _read_csv(
+    p: Path, opts: ReadOptions, where: str, text: tuple[str, ...], columns: Iterable[str] | None = None
+) -> pd.DataFrame:
     import pandas as pd
 
     raw = p.read_bytes()
@@ -319,9 +393,15 @@ def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...],
             raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1  # where, by line number (the header is line 1)
-        raise InputError(message("the file is not in the encoding given", where=where, expected=encoding,
-                                 found=f"byte {raw[exc.start]:#04x} on line {line}",
-                                 hint="try parameter encoding cp1252 or utf-8, or leave it out to detect it")) from None
+        raise InputError(
+            message(
+                "the file is not in the encoding given",
+                where=where,
+                expected=encoding,
+                found=f"byte {raw[exc.start]:#04x} on line {line}",
+                hint="try parameter encoding cp1252 or utf-8, or leave it out to detect it",
+            )
+        ) from None
     if not head.strip():
         raise InputError(message("cannot read table", where=where, found="an empty file"))
     if len(raw) > 1 << 16 and "\n" in head:
@@ -330,8 +410,16 @@ def _read_csv(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...],
     header = next(csv.reader(head.splitlines()[:1], delimiter=sep))
     usecols = None if columns is None else [c for c in header if c in set(columns)]
     dtype = {c: str for c in header if c in text and (usecols is None or c in usecols)}
-    return pd.read_csv(io.BytesIO(raw), sep=sep, decimal=decimal, encoding=encoding, dtype=dtype,
-                       keep_default_na=False, na_values=[""], usecols=usecols)
+    return pd.read_csv(
+        io.BytesIO(raw),
+        sep=sep,
+        decimal=decimal,
+        encoding=encoding,
+        dtype=dtype,
+        keep_default_na=False,
+        na_values=[""],
+        usecols=usecols,
+    )
 
 
 def _sheet(sheet: str | None) -> str | int:
@@ -356,12 +444,18 @@ def _read_excel(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -
     wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     names = wb.sheetnames
     wb.close()
-    if isinstance(sheet, int) and sheet >= len(names) or isinstance(sheet, str) and sheet not in names:
-        raise OptionError(message("no such sheet", where=f"parameter sheet for {where}", expected="a name among "
-                                  + ", ".join(map(repr, names)) + f" or a position 1 to {len(names)}",
-                                  found=repr(opts.sheet)))
-    df = pd.read_excel(p, sheet_name=sheet, engine="openpyxl", keep_default_na=False, na_values=[""],
-                       dtype={c: str for c in text})
+    if (isinstance(sheet, int) and sheet >= len(names)) or (isinstance(sheet, str) and sheet not in names):
+        raise OptionError(
+            message(
+                "no such sheet",
+                where=f"parameter sheet for {where}",
+                expected="a name among " + ", ".join(map(repr, names)) + f" or a position 1 to {len(names)}",
+                found=repr(opts.sheet),
+            )
+        )
+    df = pd.read_excel(
+        p, sheet_name=sheet, engine="openpyxl", keep_default_na=False, na_values=[""], dtype={c: str for c in text}
+    )
     return _text_codes(df, text)
 
 
@@ -381,9 +475,15 @@ def _read_stat(p: Path, suffix: str, opts: ReadOptions, where: str, text: tuple[
     return _integral_floats(_text_codes(df, text))
 
 
-def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOptions | None = None,
-               text_columns: Iterable[str] = (), columns: Iterable[str] | None = None,
-               categorical: Iterable[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike,
+    *,
+    option: str = "input",
+    read: ReadOptions | None = None,
+    text_columns: Iterable[str] = (),
+    columns: Iterable[str] | None = None,
+    categorical: Iterable[str] = (),
+) -> pd.DataFrame:
     """Read a table from CSV, Parquet, JSON records, Excel, Stata, SPSS or SAS; code columns as text.
 
     Parameters
@@ -436,6 +536,7 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
         if suffix == ".parquet":
             try:
                 import pyarrow.parquet as pq
+
                 names = set(pq.read_schema(p).names)
                 keep = None if columns is None else [c for c in dict.fromkeys(columns) if c in names]
                 dictionary = [c for c in categorical if c in names and (keep is None or c in keep)]
@@ -443,27 +544,40 @@ def read_table(path: str | os.PathLike, *, option: str = "input", read: ReadOpti
                     return pd.read_parquet(p, columns=keep, read_dictionary=dictionary)
                 return pd.read_parquet(p, columns=keep)
             except ImportError:
-                raise OptionError(message("reading Parquet needs pyarrow", where=where,
-                                          hint="pip install 'nonrecours[parquet]'")) from None
+                raise OptionError(
+                    message("reading Parquet needs pyarrow", where=where, hint="pip install 'nonrecours[parquet]'")
+                ) from None
         if suffix == ".xlsx":
             return _read_excel(p, opts, where, text)
         if suffix in _STAT_READERS:
             return _read_stat(p, suffix, opts, where, text)
         return pd.read_json(p, orient="records", dtype={c: str for c in text})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
-            zipfile.BadZipFile, KeyError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+    ) as exc:
         if isinstance(exc, (InputError, OptionError)):
             raise
         found = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        hint = ("check the separator and decimal mark (parameter sep, parameter decimal) and the encoding "
-                "(parameter encoding)"
-                if suffix == ".csv" else None)
+        hint = (
+            "check the separator and decimal mark (parameter sep, parameter decimal) and the encoding "
+            "(parameter encoding)"
+            if suffix == ".csv"
+            else None
+        )
         raise InputError(message("cannot read table", where=where, found=found, hint=hint)) from None
 
 
 # --------------------------------------------------------------------------- writing
 
-def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, option: str = "parameter path") -> Path:
+
+def check_output(
+    path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, option: str = "parameter path"
+) -> Path:
     """Refuse an output path that is one of the inputs; return it as a Path."""
     p = Path(path)
     for src in inputs:
@@ -471,19 +585,33 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
             continue
         s = Path(src)
         if s.exists() and p.exists() and os.path.samefile(s, p):
-            raise OutputError(message("the output would overwrite an input file", where=f"{option} {str(p)!r}",
-                                      hint="choose another output name"))
+            raise OutputError(
+                message(
+                    "the output would overwrite an input file",
+                    where=f"{option} {str(p)!r}",
+                    hint="choose another output name",
+                )
+            )
         if not s.exists() and s.resolve() == p.resolve():
-            raise OutputError(message("the output would overwrite an input file", where=f"{option} {str(p)!r}",
-                                      hint="choose another output name"))
+            raise OutputError(
+                message(
+                    "the output would overwrite an input file",
+                    where=f"{option} {str(p)!r}",
+                    hint="choose another output name",
+                )
+            )
     if p.parent and not p.parent.exists():
-        raise OutputError(message("output folder does not exist", where=f"{option} {str(p)!r}",
-                                  hint=f"create {str(p.parent)!r} first"))
+        raise OutputError(
+            message(
+                "output folder does not exist", where=f"{option} {str(p)!r}", hint=f"create {str(p.parent)!r} first"
+            )
+        )
     return p
 
 
-def check_table_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
-                       option: str = "parameter path") -> Path:
+def check_table_output(
+    path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, option: str = "parameter path"
+) -> Path:
     """:func:`check_output` for a table, and its suffix (.csv, .parquet, .json, .xlsx) too.
 
     Commands that write several tables call it on each before any work, so that
@@ -494,8 +622,13 @@ def check_table_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLi
     return p
 
 
-def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None] = (),
-                  *, overwrite: bool = False, tables: Iterable[str] | None = None) -> dict[str, Path]:
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike | None],
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    overwrite: bool = False,
+    tables: Iterable[str] | None = None,
+) -> dict[str, Path]:
     """Check every output of a command before any work: the one rule of all commands.
 
     Parameters
@@ -538,8 +671,14 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
     for opt, p in asked.items():
         key = Path(os.path.abspath(p))
         if key in seen:
-            raise OutputError(message("two outputs with the same path", where=f"{seen[key]} and {opt}",
-                                      found=repr(str(p)), hint="give each output its own name"))
+            raise OutputError(
+                message(
+                    "two outputs with the same path",
+                    where=f"{seen[key]} and {opt}",
+                    found=repr(str(p)),
+                    hint="give each output its own name",
+                )
+            )
         seen[key] = opt
     for opt, p in asked.items():
         check_output(p, given, option=opt)
@@ -548,8 +687,13 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Itera
         if p.is_dir():
             raise OutputError(message("the output is a folder", where=f"{opt} {str(p)!r}", hint="give a file name"))
         if p.exists() and not overwrite:
-            raise OutputError(message("the output file already exists", where=f"{opt} {str(p)!r}",
-                                      hint="choose another name, or set parameter overwrite to replace it"))
+            raise OutputError(
+                message(
+                    "the output file already exists",
+                    where=f"{opt} {str(p)!r}",
+                    hint="choose another name, or set parameter overwrite to replace it",
+                )
+            )
     return asked
 
 
@@ -612,8 +756,14 @@ def excel_bytes(sheets: dict[str, pd.DataFrame], *, option: str = "parameter pat
     return normalise_zip(buf.getvalue())
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "parameter path",
-                inputs: Iterable[str | os.PathLike] = (), csv_style: WriteOptions | None = None) -> Path:
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    option: str = "parameter path",
+    inputs: Iterable[str | os.PathLike] = (),
+    csv_style: WriteOptions | None = None,
+) -> Path:
     """Write ``df`` as CSV, Parquet, JSON (records) or Excel by suffix, atomically.
 
     ``csv_style`` sets the separator, decimal mark and encoding of a CSV
@@ -625,8 +775,13 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "par
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise OptionError(message("writing Parquet needs pyarrow", where=f"{option} {str(p)!r}",
-                                      hint="pip install 'nonrecours[parquet]'")) from None
+            raise OptionError(
+                message(
+                    "writing Parquet needs pyarrow",
+                    where=f"{option} {str(p)!r}",
+                    hint="pip install 'nonrecours[parquet]'",
+                )
+            ) from None
         _atomic(p, lambda t: df.to_parquet(t, index=False))
     elif suffix == ".csv":
         style = csv_style or WriteOptions()
@@ -634,9 +789,13 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "par
             text = df.to_csv(index=False, lineterminator="\n", sep=style.sep, decimal=style.decimal)
             data = text.encode(style.encoding)
         except UnicodeEncodeError:
-            raise OptionError(message("the table has characters the output encoding cannot hold",
-                                      where=f"parameter encoding {style.encoding!r}",
-                                      hint="use the encoding utf-8 or utf-8-sig")) from None
+            raise OptionError(
+                message(
+                    "the table has characters the output encoding cannot hold",
+                    where=f"parameter encoding {style.encoding!r}",
+                    hint="use the encoding utf-8 or utf-8-sig",
+                )
+            ) from None
         _atomic(p, lambda t: Path(t).write_bytes(data))
     elif suffix == ".xlsx":
         data = excel_bytes({p.stem: df}, option=f"{option} {str(p)!r}")
@@ -646,23 +805,28 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "par
     return p
 
 
-def write_text(text: str, path: str | os.PathLike, *, option: str = "parameter path",
-               inputs: Iterable[str | os.PathLike] = ()) -> Path:
+def write_text(
+    text: str, path: str | os.PathLike, *, option: str = "parameter path", inputs: Iterable[str | os.PathLike] = ()
+) -> Path:
     """Write text atomically (UTF-8)."""
     p = check_output(path, inputs, option=option)
     _atomic(p, lambda t: Path(t).write_text(text, encoding="utf-8"))
     return p
 
 
-def write_bytes(data: bytes, path: str | os.PathLike, *, option: str = "parameter path",
-                inputs: Iterable[str | os.PathLike] = ()) -> Path:
+def write_bytes(
+    data: bytes, path: str | os.PathLike, *, option: str = "parameter path", inputs: Iterable[str | os.PathLike] = ()
+) -> Path:
     """Write bytes atomically."""
     p = check_output(path, inputs, option=option)
     _atomic(p, lambda t: Path(t).write_bytes(data))
     return p
 
 
-def write_json(obj: Any, path: str | os.PathLike, *, option: str = "parameter path",
-               inputs: Iterable[str | os.PathLike] = ()) -> Path:
+def write_json(
+    obj: Any, path: str | os.PathLike, *, option: str = "parameter path", inputs: Iterable[str | os.PathLike] = ()
+) -> Path:
     """Write an object as indented JSON, atomically."""
-    return write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path, option=option, inputs=inputs)
+    return write_text(
+        json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path, option=option, inputs=inputs
+    )

@@ -28,7 +28,10 @@ def margins_frame(numeric: str | None = "sch.wide", categorical_schwide: bool = 
     pop = api("apipop")
     rows = [("stype", "E", 4421.0), ("stype", "H", 755.0), ("stype", "M", 1018.0)]
     if categorical_schwide:
-        rows += [("sch.wide", "0", float((pop["sch.wide"] == 0).sum())), ("sch.wide", "1", float((pop["sch.wide"] == 1).sum()))]
+        rows += [
+            ("sch.wide", "0", float((pop["sch.wide"] == 0).sum())),
+            ("sch.wide", "1", float((pop["sch.wide"] == 1).sum())),
+        ]
     elif numeric:
         rows.append((numeric, "", float(pop[numeric].sum())))
     return pd.DataFrame(rows, columns=["variable", "category", "total"])
@@ -48,9 +51,20 @@ def clustered_sample(n_strata: int = 4, psu_per_stratum: int = 40, per_psu: int 
     responded = (rng.random(n) < 0.55 + 0.1 * (benefit == "AAH") + 0.1 * is_qpv).astype(int)
     weight = np.array([20.0, 35.0, 50.0, 80.0, 65.0, 40.0])[stratum % 6]
     fpc = np.full(n, psu_per_stratum * 30)
-    return pd.DataFrame({"id": np.arange(n).astype(str), "stratum": stratum.astype(str), "psu": psu.astype(str),
-                         "fpc": fpc, "weight": weight, "benefit": benefit, "is_qpv": is_qpv, "tpn": tpn,
-                         "age": rng.integers(18, 80, n), "responded": responded})
+    return pd.DataFrame(
+        {
+            "id": np.arange(n).astype(str),
+            "stratum": stratum.astype(str),
+            "psu": psu.astype(str),
+            "fpc": fpc,
+            "weight": weight,
+            "benefit": benefit,
+            "is_qpv": is_qpv,
+            "tpn": tpn,
+            "age": rng.integers(18, 80, n),
+            "responded": responded,
+        }
+    )
 
 
 def population_margins(df: pd.DataFrame, noise: float = 0.02, seed: int = 5) -> pd.DataFrame:

@@ -46,8 +46,13 @@ class LinearSystem:
             res = []
             for sign in (1.0, -1.0):
                 obj[t] = sign
-                sol = linprog(obj, A_eq=A, b_eq=b if A is not None else None,
-                              bounds=[(lo, None) for lo in self.lower], method="highs")
+                sol = linprog(
+                    obj,
+                    A_eq=A,
+                    b_eq=b if A is not None else None,
+                    bounds=[(lo, None) for lo in self.lower],
+                    method="highs",
+                )
                 if sol.status == 3:
                     res.append(np.inf)
                 else:
@@ -183,17 +188,19 @@ def attack_domains(groups, truth, min_n):
 #: Columns holding counts of individuals (respondents, recipients) in the published CSVs.
 COUNT_COLUMN = r"^(n|n_.*|.*_n|N_h|n_h|admin_n_eligible)$"
 #: Count-named columns that count something else than individuals (documented, so the test can say why).
-NOT_INDIVIDUALS = {("comparison_summary", "n"): "territories of each comparison subset",
-                   ("linkage_quality", "n_left"): None}  # None: a count of recipients, checked like the others
+NOT_INDIVIDUALS = {
+    ("comparison_summary", "n"): "territories of each comparison subset",
+    ("linkage_quality", "n_left"): None,
+}  # None: a count of recipients, checked like the others
 
 
 class Blocks:
     """Independent linear systems keyed by block (e.g. (year, right)): unknowns, known values, equalities."""
 
     def __init__(self):
-        self.known: dict = {}      # key -> published value
-        self.lower: dict = {}      # key -> lower bound of an unknown (suppressed) value
-        self.block_of: dict = {}   # key -> block
+        self.known: dict = {}  # key -> published value
+        self.lower: dict = {}  # key -> lower bound of an unknown (suppressed) value
+        self.block_of: dict = {}  # key -> block
         self.relations: list = []  # (block, total key, [cell keys])
 
     def publish(self, block, key, value, lower=0.0):

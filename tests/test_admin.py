@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nonrecours.errors import DisclosureWarning, InputError, OptionError
 from nonrecours.admin import admin_rates
+from nonrecours.errors import DisclosureWarning, InputError, OptionError
 from nonrecours.territorial import compare_estimates
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
@@ -19,8 +19,12 @@ def _recipients(seed=0, n=20_000, T=120, D=9):  # noqa: N803
     rng = np.random.default_rng(seed)
     size = rng.pareto(1.2, T) + 0.05  # many small territories, a few large ones
     terr = rng.choice(T, n, p=size / size.sum())
-    df = pd.DataFrame({"territory": np.array([f"T{i:03d}" for i in range(T)])[terr],
-                       "departement": np.array([f"{i % D:02d}" for i in range(T)])[terr]})
+    df = pd.DataFrame(
+        {
+            "territory": np.array([f"T{i:03d}" for i in range(T)])[terr],
+            "departement": np.array([f"{i % D:02d}" for i in range(T)])[terr],
+        }
+    )
     for j, r in enumerate(RIGHTS):
         u = rng.random(n)
         df[r] = np.where(u < 0.2 + 0.1 * j, np.nan, (u < 0.6 + 0.05 * j).astype(float))
@@ -52,8 +56,16 @@ def test_counts_and_rates_are_exact():
     res = _quiet(df, RIGHTS, min_cell=11)
     truth = _truth(df)
     t = res.table
-    assert list(t.columns) == ["territory", "departement", "right", "n_eligible", "n_takers", "n_non_takers",
-                               "rate", "status"]
+    assert list(t.columns) == [
+        "territory",
+        "departement",
+        "right",
+        "n_eligible",
+        "n_takers",
+        "n_non_takers",
+        "rate",
+        "status",
+    ]
     assert list(t["right"][:4]) == RIGHTS  # rights in the order asked, per territory
     assert len(t) == len(truth)
     pub = t[t["status"] == "published"]
@@ -86,8 +98,13 @@ def test_no_published_cell_below_the_threshold_in_any_count(k):
 
 def test_issue_example_small_taker_counts_are_suppressed():
     # 13 eligibles of whom 2 take up (the issue's HQ045017 tss): the 2 takers make it primary
-    df = pd.DataFrame({"territory": ["x"] * 13 + ["y"] * 40 + ["z"] * 50, "departement": "45",
-                       "tss": [1.0] * 2 + [0.0] * 11 + [1.0] * 20 + [0.0] * 20 + [1.0] * 25 + [0.0] * 25})
+    df = pd.DataFrame(
+        {
+            "territory": ["x"] * 13 + ["y"] * 40 + ["z"] * 50,
+            "departement": "45",
+            "tss": [1.0] * 2 + [0.0] * 11 + [1.0] * 20 + [0.0] * 20 + [1.0] * 25 + [0.0] * 25,
+        }
+    )
     res = _quiet(df, ["tss"], min_cell=11)
     st = dict(zip(res.table["territory"], res.table["status"]))
     assert st == {"x": "suppressed", "y": "suppressed", "z": "published"}
@@ -115,15 +132,15 @@ def test_attacker_recovers_cells_of_primary_only_suppression():
     """The attacker works: with primary suppression alone, it recovers small counts by subtraction."""
     from attacker import attack_admin
 
-    from nonrecours.publication import protect_admin_counts
     from nonrecours.admin import count_cells
+    from nonrecours.publication import protect_admin_counts
 
     df = _recipients(seed=3, n=4000, T=40, D=12)
     cells = count_cells(df, RIGHTS)
     table, totals, rules = protect_admin_counts(cells, min_cell=11)
     naive = table.copy()
     second = rules == "secondary"
-    for j, c in enumerate(("n_eligible", "n_takers", "n_non_takers")):
+    for _j, c in enumerate(("n_eligible", "n_takers", "n_non_takers")):
         naive.loc[second, c] = cells.loc[second, c].to_numpy()
     naive.loc[second, "status"] = "published"
     found = attack_admin(naive, totals, _truth(df), 11)
@@ -132,16 +149,25 @@ def test_attacker_recovers_cells_of_primary_only_suppression():
 
 
 def test_departement_and_national_totals():
-    df = pd.DataFrame({
-        "territory": ["a"] * 30 + ["b"] * 5 + ["c"] * 40 + ["d"] * 4 + ["e"] * 60 + ["f"] * 70,
-        "departement": ["01"] * 75 + ["02"] * 4 + ["03"] * 130})
-    df["tpn"] = np.tile([1.0, 0.0], len(df) // 2 + 1)[:len(df)]
+    df = pd.DataFrame(
+        {
+            "territory": ["a"] * 30 + ["b"] * 5 + ["c"] * 40 + ["d"] * 4 + ["e"] * 60 + ["f"] * 70,
+            "departement": ["01"] * 75 + ["02"] * 4 + ["03"] * 130,
+        }
+    )
+    df["tpn"] = np.tile([1.0, 0.0], len(df) // 2 + 1)[: len(df)]
     res = _quiet(df, ["tpn"], min_cell=11)
     st = dict(zip(res.table["territory"], res.rules))
     # 01: b primary, a (smallest) secondary; 02: d alone, total (2/2) primary -> at national level the
     # smallest other département total (01) is suppressed with all its cells; 03 published
-    assert st == {"a": "secondary", "b": "primary", "c": "secondary", "d": "primary", "e": "published",
-                  "f": "published"}
+    assert st == {
+        "a": "secondary",
+        "b": "primary",
+        "c": "secondary",
+        "d": "primary",
+        "e": "published",
+        "f": "published",
+    }
     tot = res.totals.set_index(["level", "departement"], drop=False)
     assert list(res.totals["status"]) == ["suppressed", "suppressed", "published", "published"]
     nat = res.totals[res.totals["level"] == "national"].iloc[0]
@@ -149,12 +175,12 @@ def test_departement_and_national_totals():
 
 
 def test_protect_admin_counts_is_the_engine_interface():
-    from nonrecours.publication import protect_admin_counts
     from nonrecours.admin import count_cells
+    from nonrecours.publication import protect_admin_counts
 
     df = _recipients()
     cells = count_cells(df, RIGHTS)
-    a, b, _ = protect_admin_counts(cells.sample(frac=1, random_state=1).reset_index(drop=True))
+    a, _b, _ = protect_admin_counts(cells.sample(frac=1, random_state=1).reset_index(drop=True))
     ref = _quiet(df, RIGHTS)
     key = ["territory", "right"]
     pd.testing.assert_frame_equal(a.sort_values(key, ignore_index=True), ref.table.sort_values(key, ignore_index=True))
@@ -190,14 +216,29 @@ def test_admin_bad_input():
 
 
 def _fit_output():
-    return pd.DataFrame({"territory": ["a", "b", "c", "d"], "right": "tpn", "direct": [0.5, 0.8, np.nan, 0.2],
-                         "se_direct": [0.1, 0.05, np.nan, 0.01], "eblup": [0.55, 0.7, 0.4, 0.3],
-                         "ci_low": [0.4, 0.6, 0.3, 0.25], "ci_high": [0.7, 0.8, 0.5, 0.35]})
+    return pd.DataFrame(
+        {
+            "territory": ["a", "b", "c", "d"],
+            "right": "tpn",
+            "direct": [0.5, 0.8, np.nan, 0.2],
+            "se_direct": [0.1, 0.05, np.nan, 0.01],
+            "eblup": [0.55, 0.7, 0.4, 0.3],
+            "ci_low": [0.4, 0.6, 0.3, 0.25],
+            "ci_high": [0.7, 0.8, 0.5, 0.35],
+        }
+    )
 
 
 def test_compare_metrics_by_hand():
-    truth = pd.DataFrame({"territory": ["a", "b", "c", "d", "e"], "right": "tpn", "n_eligible": 50,
-                          "n_takers": 1, "rate": [0.6, 0.75, 0.45, np.nan, 0.5]})
+    truth = pd.DataFrame(
+        {
+            "territory": ["a", "b", "c", "d", "e"],
+            "right": "tpn",
+            "n_eligible": 50,
+            "n_takers": 1,
+            "rate": [0.6, 0.75, 0.45, np.nan, 0.5],
+        }
+    )
     res = compare_estimates(_fit_output(), truth)
     s = res.summary.set_index(["right", "estimator", "subset"])  # a, b, d sampled; c unsampled
     # direct: a (0.5 vs .6, CI .304-.696 covers), b (.8 vs .75, CI .702-.898 covers); d has no truth
@@ -215,8 +256,16 @@ def test_compare_metrics_by_hand():
 
 
 def test_compare_direct_estimate_file_and_errors():
-    est = pd.DataFrame({"territory": ["a", "b"], "right": "tpn", "estimate": [0.5, 0.6], "se": 0.1,
-                        "ci_low": [0.4, 0.5], "ci_high": [0.6, 0.7]})
+    est = pd.DataFrame(
+        {
+            "territory": ["a", "b"],
+            "right": "tpn",
+            "estimate": [0.5, 0.6],
+            "se": 0.1,
+            "ci_low": [0.4, 0.5],
+            "ci_high": [0.6, 0.7],
+        }
+    )
     tru = pd.DataFrame({"territory": ["a", "b"], "right": "tpn", "rate": [0.55, 0.75]})
     res = compare_estimates(est, tru)
     assert list(res.summary["estimator"]) == ["direct", "direct"]

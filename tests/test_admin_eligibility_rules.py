@@ -44,8 +44,16 @@ def forfait(year: int, size: int, rates: dict) -> float:
 
 def assess(year: int, rows: list[dict], drop: tuple = ()) -> pd.DataFrame:
     """Eligibility of hand-built households; defaults: Paris, a tenant without aid, contracts, high fiscal income."""
-    base = {"commune": "75101", "household_size": 1, "resources": 0.0, "electricity_contract": 1,
-            "gas_contract": 1, "housing": "social", "housing_benefit": 0, "rfr_per_part": 1e6}
+    base = {
+        "commune": "75101",
+        "household_size": 1,
+        "resources": 0.0,
+        "electricity_contract": 1,
+        "gas_contract": 1,
+        "housing": "social",
+        "housing_benefit": 0,
+        "rfr_per_part": 1e6,
+    }
     recs = []
     for i, row in enumerate(rows):
         d = base | row
@@ -64,8 +72,12 @@ def test_cmuc_and_acs_ceilings_at_the_edges(year):
         for size in SCALE:
             c = ceiling(year, size, overseas)
             a = round(1.35 * c, 2)  # ACS ceiling: CMU-C ceiling + 35 % (L. 863-1)
-            for res, cmuc, acs in ((c, "eligible", "not_eligible"), (c + 1, "not_eligible", "eligible"),
-                                   (a, "not_eligible", "eligible"), (a + 1, "not_eligible", "not_eligible")):
+            for res, cmuc, acs in (
+                (c, "eligible", "not_eligible"),
+                (c + 1, "not_eligible", "eligible"),
+                (a, "not_eligible", "eligible"),
+                (a + 1, "not_eligible", "not_eligible"),
+            ):
                 rows.append({"commune": commune, "household_size": size, "resources": res})
                 expect.append((cmuc, acs, c))
     out = assess(year, rows)
@@ -81,8 +93,7 @@ def test_published_amounts():
     # barème of 1 April 2016 (CMU-C, 1 to 5 persons) and décret 2017-447 (8,723 / ACS 11,776 for one person)
     out = assess(2016, [{"household_size": s, "resources": 0.0} for s in range(1, 6)])
     assert out["ceiling_cmuc"].tolist() == [8653, 12980, 15576, 18172, 21633]
-    out = assess(2017, [{"resources": 8723.0}, {"resources": 8724.0}, {"resources": 11776.0},
-                        {"resources": 11777.0}])
+    out = assess(2017, [{"resources": 8723.0}, {"resources": 8724.0}, {"resources": 11776.0}, {"resources": 11777.0}])
     assert out["cmuc"].tolist() == ["eligible", "not_eligible", "not_eligible", "not_eligible"]
     assert out["acs"].tolist() == ["not_eligible", "eligible", "eligible", "not_eligible"]
     # décret 2013-507: ACS 11,600.49 euros for one person from 1 July 2013
@@ -96,8 +107,14 @@ def test_published_amounts():
 @pytest.mark.parametrize("year", YEARS)
 def test_forfait_logement_moves_the_edge(year):
     rows, expect = [], []
-    cases = [("social", 1, AID_RATES), ("private_rental", 1, AID_RATES), ("owner", 1, AID_RATES),
-             ("housed_free", 1, AID_RATES), ("owner", 0, FREE_RATES), ("housed_free", 0, FREE_RATES)]
+    cases = [
+        ("social", 1, AID_RATES),
+        ("private_rental", 1, AID_RATES),
+        ("owner", 1, AID_RATES),
+        ("housed_free", 1, AID_RATES),
+        ("owner", 0, FREE_RATES),
+        ("housed_free", 0, FREE_RATES),
+    ]
     for housing, aid, rates in cases:
         for size in (1, 2, 3, 4, 5):
             f = forfait(year, size, rates)
@@ -119,20 +136,26 @@ def test_unknown_housing_undetermined_only_when_it_matters(drop):
     c = ceiling(year, size)
     fmax = max(forfait(year, size, AID_RATES), forfait(year, size, FREE_RATES))
     unknown = {"housing": None, "housing_benefit": None}
-    rows = [{"household_size": size, "resources": c - fmax, **unknown},  # eligible whatever the housing
-            {"household_size": size, "resources": c - fmax + 1, **unknown},  # eligible only without forfait
-            {"household_size": size, "resources": c + 1, **unknown}]  # not eligible whatever the housing
+    rows = [
+        {"household_size": size, "resources": c - fmax, **unknown},  # eligible whatever the housing
+        {"household_size": size, "resources": c - fmax + 1, **unknown},  # eligible only without forfait
+        {"household_size": size, "resources": c + 1, **unknown},
+    ]  # not eligible whatever the housing
     out = assess(year, rows, drop=drop)
     assert out["cmuc"].tolist() == ["eligible", "undetermined", "not_eligible"]
     assert out["cmuc_rule"].tolist() == ["under_cmuc_ceiling", "housing_missing", "over_cmuc_ceiling"]
     assert out["forfait_logement"].isna().all()
     # a tenant whose aid is unknown: forfait 0 or the aid's; no aid but tenure unknown: 0 or the R. 861-5 forfait
     f_aid, f_free = forfait(year, size, AID_RATES), forfait(year, size, FREE_RATES)
-    out = assess(year, [{"household_size": size, "resources": c - f_aid + 1, "housing": "social",
-                         "housing_benefit": None},
-                        {"household_size": size, "resources": c - f_aid, "housing": "social", "housing_benefit": None},
-                        {"household_size": size, "resources": c - f_free, "housing": None, "housing_benefit": 0},
-                        {"household_size": size, "resources": c - f_free + 1, "housing": None, "housing_benefit": 0}])
+    out = assess(
+        year,
+        [
+            {"household_size": size, "resources": c - f_aid + 1, "housing": "social", "housing_benefit": None},
+            {"household_size": size, "resources": c - f_aid, "housing": "social", "housing_benefit": None},
+            {"household_size": size, "resources": c - f_free, "housing": None, "housing_benefit": 0},
+            {"household_size": size, "resources": c - f_free + 1, "housing": None, "housing_benefit": 0},
+        ],
+    )
     assert out["cmuc"].tolist() == ["undetermined", "eligible", "eligible", "undetermined"]
 
 
@@ -142,25 +165,32 @@ def test_tariffs_resource_and_fiscal_routes(year):
     a = round(1.35 * c, 2)
     over = a + 1
     rows = [
-        {"resources": a},                                         # under the ACS ceiling
-        {"resources": over},                                      # over it, fiscal income high
-        {"resources": over, "rfr_per_part": 2175.0},              # fiscal route at the threshold
-        {"resources": over, "rfr_per_part": 2176.0},              # one euro above
-        {"resources": over, "rfr_per_part": None},                # fiscal income unknown
-        {"resources": None, "rfr_per_part": 2000.0},              # resources unknown, fiscal route decides
-        {"resources": None},                                      # resources unknown, fiscal income high
+        {"resources": a},  # under the ACS ceiling
+        {"resources": over},  # over it, fiscal income high
+        {"resources": over, "rfr_per_part": 2175.0},  # fiscal route at the threshold
+        {"resources": over, "rfr_per_part": 2176.0},  # one euro above
+        {"resources": over, "rfr_per_part": None},  # fiscal income unknown
+        {"resources": None, "rfr_per_part": 2000.0},  # resources unknown, fiscal route decides
+        {"resources": None},  # resources unknown, fiscal income high
         {"resources": a, "electricity_contract": 0, "gas_contract": 0},  # no contract
         {"resources": None, "electricity_contract": 0, "gas_contract": 0},
         {"commune": "97411", "resources": over * 1.2, "rfr_per_part": 2420.0},  # overseas: 2,175 x 1.113
         {"commune": "97411", "resources": over * 1.2, "rfr_per_part": 2421.0},
     ]
     out = assess(year, rows)
-    exp = [("eligible", "under_tariff_ceiling"), ("not_eligible", "over_tariff_and_fiscal_ceilings"),
-           ("eligible", "under_fiscal_ceiling"), ("not_eligible", "over_tariff_and_fiscal_ceilings"),
-           ("undetermined", "fiscal_income_missing"), ("eligible", "under_fiscal_ceiling"),
-           ("undetermined", "resources_missing"), ("not_eligible", "no_electricity_contract"),
-           ("not_eligible", "no_electricity_contract"), ("eligible", "under_fiscal_ceiling"),
-           ("not_eligible", "over_tariff_and_fiscal_ceilings")]
+    exp = [
+        ("eligible", "under_tariff_ceiling"),
+        ("not_eligible", "over_tariff_and_fiscal_ceilings"),
+        ("eligible", "under_fiscal_ceiling"),
+        ("not_eligible", "over_tariff_and_fiscal_ceilings"),
+        ("undetermined", "fiscal_income_missing"),
+        ("eligible", "under_fiscal_ceiling"),
+        ("undetermined", "resources_missing"),
+        ("not_eligible", "no_electricity_contract"),
+        ("not_eligible", "no_electricity_contract"),
+        ("eligible", "under_fiscal_ceiling"),
+        ("not_eligible", "over_tariff_and_fiscal_ceilings"),
+    ]
     assert list(zip(out["tpn"], out["tpn_rule"])) == exp
     exp_tss = [(s, r.replace("electricity", "gas")) for s, r in exp]
     assert list(zip(out["tss"], out["tss_rule"])) == exp_tss
@@ -172,11 +202,17 @@ def test_tariffs_resource_and_fiscal_routes(year):
 @pytest.mark.parametrize("year", YEARS)
 def test_overseas_mayotte_and_territories_not_covered(year):
     c_ov = ceiling(year, 1, overseas=True)
-    rows = [{"commune": "97209", "resources": c_ov}, {"commune": "97302", "resources": c_ov + 1},
-            {"commune": "97611", "resources": 1000.0}, {"commune": "97611", "resources": None},
-            {"commune": "97611", "resources": round(1.35 * c_ov, 2)},
-            {"commune": "97701", "resources": 1000.0}, {"commune": "97502", "resources": 1000.0},
-            {"commune": "98714", "resources": 1000.0}, {"commune": None, "resources": 1000.0}]
+    rows = [
+        {"commune": "97209", "resources": c_ov},
+        {"commune": "97302", "resources": c_ov + 1},
+        {"commune": "97611", "resources": 1000.0},
+        {"commune": "97611", "resources": None},
+        {"commune": "97611", "resources": round(1.35 * c_ov, 2)},
+        {"commune": "97701", "resources": 1000.0},
+        {"commune": "97502", "resources": 1000.0},
+        {"commune": "98714", "resources": 1000.0},
+        {"commune": None, "resources": 1000.0},
+    ]
     out = assess(year, rows)
     assert out["cmuc"].tolist()[:2] == ["eligible", "not_eligible"]  # Martinique, Guyane: +11.3 %
     assert out["acs"].iloc[1] == "eligible"
@@ -193,12 +229,21 @@ def test_overseas_mayotte_and_territories_not_covered(year):
 
 
 def test_missing_resources_and_household_size():
-    out = assess(2016, [{"resources": None}, {"household_size": None, "resources": 1000.0},
-                        {"household_size": 0, "resources": 1000.0}])
+    out = assess(
+        2016,
+        [
+            {"resources": None},
+            {"household_size": None, "resources": 1000.0},
+            {"household_size": 0, "resources": 1000.0},
+        ],
+    )
     for right in ("cmuc", "acs"):
         assert out[right].eq("undetermined").all()
-        assert out[f"{right}_rule"].tolist() == ["resources_missing", "household_size_missing",
-                                                 "household_size_missing"]
+        assert out[f"{right}_rule"].tolist() == [
+            "resources_missing",
+            "household_size_missing",
+            "household_size_missing",
+        ]
 
 
 def test_input_domains_are_checked():
@@ -221,9 +266,19 @@ def test_rulebook_sources_and_figures():
         assert (rule.tariff_fiscal_ceiling, rule.tariff_fiscal_ceiling_overseas) == (2175.0, 2175.0 * 1.113)
         assert rule.housing_benefit_rates == (0.12, 0.16, 0.165) and rule.housed_free_rates == (0.12, 0.14, 0.14)
         assert rule.cmuc_not_applicable_prefixes == ("976",)
-        for key in ("cmuc_source", "overseas_source", "acs_source", "rsa_source", "tariff_source", "contract_source",
-                    "scale", "rounding", "territory_cmuc_not_applicable_source", "forfait_housing_benefit_source",
-                    "forfait_housed_free_source"):
+        for key in (
+            "cmuc_source",
+            "overseas_source",
+            "acs_source",
+            "rsa_source",
+            "tariff_source",
+            "contract_source",
+            "scale",
+            "rounding",
+            "territory_cmuc_not_applicable_source",
+            "forfait_housing_benefit_source",
+            "forfait_housed_free_source",
+        ):
             assert len(rule.sources[key]) > 20, (year, key)
     assert "2016" in book.entry(2016).sources["cmuc_source"] and "arrêté" in book.entry(2016).sources["cmuc_source"]
     assert "2017-447" in book.entry(2017).sources["cmuc_source"]
@@ -233,10 +288,13 @@ def test_rulebook_sources_and_figures():
 
 def _write(tmp_path, extra: str, entry_extra: str = "") -> str:
     p = tmp_path / "rules.toml"
-    p.write_text('[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n' + extra +
-                 '\n[[entry]]\nyear = 2012\ncmuc_ceiling_metropolitan = 7934.90\ncmuc_ceiling_overseas = 8831.54\n'
-                 'cmuc_source = "a"\noverseas_source = "b"\nacs_ratio = 1.35\nacs_source = "c"\n'
-                 'tariff_ceiling = "cmuc"\ntariff_source = "d"\ncontract_source = "e"\n' + entry_extra)
+    p.write_text(
+        '[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
+        + extra
+        + "\n[[entry]]\nyear = 2012\ncmuc_ceiling_metropolitan = 7934.90\ncmuc_ceiling_overseas = 8831.54\n"
+        'cmuc_source = "a"\noverseas_source = "b"\nacs_ratio = 1.35\nacs_source = "c"\n'
+        'tariff_ceiling = "cmuc"\ntariff_source = "d"\ncontract_source = "e"\n' + entry_extra
+    )
     return str(p)
 
 
@@ -244,10 +302,18 @@ def test_user_rulebook_without_fiscal_criterion_or_forfait(tmp_path):
     # a pre-2013 style entry: tariffs under the CMU-C ceiling only, no fiscal route, no forfait, no rounding
     rule = load_rulebook(_write(tmp_path, "")).entry(2012)
     assert rule.rsa_base_amount is None and rule.tariff_fiscal_ceiling is None
-    df = pd.DataFrame({"rec_id": ["a", "b"], "commune": ["75101", "97101"], "household_size": [1, 1],
-                       **{c: [7934.90 / 4, (7934.90 + 1) / 4] for c in RESOURCE_COLUMNS},
-                       "electricity_contract": [1, 1], "gas_contract": [1, 1], "housing_benefit": [1, 1],
-                       "rfr_per_part": [10.0, 10.0]})
+    df = pd.DataFrame(
+        {
+            "rec_id": ["a", "b"],
+            "commune": ["75101", "97101"],
+            "household_size": [1, 1],
+            **{c: [7934.90 / 4, (7934.90 + 1) / 4] for c in RESOURCE_COLUMNS},
+            "electricity_contract": [1, 1],
+            "gas_contract": [1, 1],
+            "housing_benefit": [1, 1],
+            "rfr_per_part": [10.0, 10.0],
+        }
+    )
     out = assess_eligibility(df, rule)
     assert out["cmuc"].tolist() == ["eligible", "eligible"]  # overseas by the default prefix "97"
     df["commune"] = "75101"
@@ -256,18 +322,33 @@ def test_user_rulebook_without_fiscal_criterion_or_forfait(tmp_path):
     assert out["tpn_rule"].tolist() == ["under_tariff_ceiling", "over_tariff_ceiling"]
 
 
-@pytest.mark.parametrize("extra, entry_extra, where", [
-    ('[forfait_logement]\nrsa_household_scale = [1, 1.5, 1.8]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n'
-     'housed_free_rates = [0.12, 0.14, 0.14]\n', 'rsa_base_amount = 483.24\nrsa_source = "f"\n', "forfait_logement"),
-    ('[forfait_logement]\nrsa_household_scale = [1, 1.5]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n'
-     'housed_free_rates = [0.12, 0.14, 0.14]\n', "", r"rsa_household_scale"),
-    ('[forfait_logement]\nrsa_household_scale = [1, 1.5, 1.8]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n'
-     'housed_free_rates = [0.12, 0.14, 0.14]\nrsa_scale_source = "a"\nhousing_benefit_source = "b"\n'
-     'housed_free_source = "c"\n', "", r"entry\[0\]"),
-    ('rounding = "cent"\n', "", r"rounding"),
-    ('[territory]\noverseas_prefixes = ["971"]\n', "", r"\[territory\]"),
-    ("", "tariff_fiscal_ceiling = 2175.0\n", r"entry\[0\]"),
-])
+@pytest.mark.parametrize(
+    "extra, entry_extra, where",
+    [
+        (
+            "[forfait_logement]\nrsa_household_scale = [1, 1.5, 1.8]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n"
+            "housed_free_rates = [0.12, 0.14, 0.14]\n",
+            'rsa_base_amount = 483.24\nrsa_source = "f"\n',
+            "forfait_logement",
+        ),
+        (
+            "[forfait_logement]\nrsa_household_scale = [1, 1.5]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n"
+            "housed_free_rates = [0.12, 0.14, 0.14]\n",
+            "",
+            r"rsa_household_scale",
+        ),
+        (
+            "[forfait_logement]\nrsa_household_scale = [1, 1.5, 1.8]\nhousing_benefit_rates = [0.12, 0.16, 0.165]\n"
+            'housed_free_rates = [0.12, 0.14, 0.14]\nrsa_scale_source = "a"\nhousing_benefit_source = "b"\n'
+            'housed_free_source = "c"\n',
+            "",
+            r"entry\[0\]",
+        ),
+        ('rounding = "cent"\n', "", r"rounding"),
+        ('[territory]\noverseas_prefixes = ["971"]\n', "", r"\[territory\]"),
+        ("", "tariff_fiscal_ceiling = 2175.0\n", r"entry\[0\]"),
+    ],
+)
 def test_user_rulebook_errors_name_the_key(tmp_path, extra, entry_extra, where):
     if extra.startswith("rounding"):
         extra, after = "", extra  # rounding belongs to [scale]
@@ -281,8 +362,8 @@ def test_user_rulebook_errors_name_the_key(tmp_path, extra, entry_extra, where):
 
 
 def test_simulated_sources_carry_housing_and_aid_rates():
-    from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
     from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
 
     src = simulate_sources(simulate_population(3, seed=5), seed=6)
     left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)

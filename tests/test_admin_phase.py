@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import shapely  # noqa: F401  (the test extra installs them: a missing one fails, never skips)
+import splink  # noqa: F401
 from typer.testing import CliRunner
 
 from nonrecours.admin.eligibility import assess_eligibility, eligibility_sql, load_rulebook
 from nonrecours.admin.geo import assign_territories, read_contours
-from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
 from nonrecours.cli.main import app
 from nonrecours.errors import ConfigError, OptionError
 from nonrecours.simulate import simulate_population
-
-import shapely  # noqa: E402,F401  (the test extra installs them: a missing one fails, never skips)
-import splink  # noqa: E402,F401
+from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +27,7 @@ def small():
 
 # --- rulebook -----------------------------------------------------------------------------------------------
 
+
 def test_rulebook_figures_and_sources():
     book = load_rulebook()
     assert set(range(2013, 2017)) <= set(book.entries)
@@ -38,8 +38,10 @@ def test_rulebook_figures_and_sources():
         # overseas ceilings are the metropolitan ones + 11.3 % (CSS art. D. 861-1), to the euro
         assert abs(rule.cmuc_ceiling_overseas - 1.113 * rule.cmuc_ceiling_metropolitan) < 1.0
         assert {"cmuc_source", "acs_source", "tariff_source", "overseas_source", "scale"} <= set(rule.sources)
-        assert all("écret" in rule.sources[k] or "rrêté" in rule.sources[k] or "article" in rule.sources[k]
-                   for k in ("cmuc_source", "tariff_source"))
+        assert all(
+            "écret" in rule.sources[k] or "rrêté" in rule.sources[k] or "article" in rule.sources[k]
+            for k in ("cmuc_source", "tariff_source")
+        )
     # 1 April 2016 barème: 8,653 / 12,980 / 15,576 / 18,172 / 21,633 euros for 1 to 5 persons
     c = book.entry(2016).cmuc_ceiling(np.arange(1, 6), np.zeros(5, bool))
     assert np.allclose(np.round(c), [8653, 12980, 15576, 18172, 21633], atol=1)
@@ -49,19 +51,24 @@ def test_rulebook_figures_and_sources():
 
 def test_user_rulebook_errors_name_the_key(tmp_path):
     p = tmp_path / "rules.toml"
-    p.write_text('[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
-                 '[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\n')
+    p.write_text(
+        '[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
+        "[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\n"
+    )
     with pytest.raises(ConfigError, match=r"entry\[0\]"):
         load_rulebook(p)
-    p.write_text('[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
-                 '[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\ncmuc_ceiling_overseas = 10000\n'
-                 'cmuc_source = "a"\noverseas_source = "b"\nacs_ratio = 1.35\nacs_source = "c"\n'
-                 'tariff_ceiling = "cmuc"\ntariff_source = "d"\ncontract_source = "e"\n')
+    p.write_text(
+        '[scale]\nsizes = [1.0, 1.5]\nper_extra_person = 0.5\nsource = "x"\n'
+        "[[entry]]\nyear = 2020\ncmuc_ceiling_metropolitan = 9000\ncmuc_ceiling_overseas = 10000\n"
+        'cmuc_source = "a"\noverseas_source = "b"\nacs_ratio = 1.35\nacs_source = "c"\n'
+        'tariff_ceiling = "cmuc"\ntariff_source = "d"\ncontract_source = "e"\n'
+    )
     rule = load_rulebook(p).entry(2020)
     assert rule.multiplier(np.array([1, 2, 3])).tolist() == [1.0, 1.5, 2.0]
 
 
 # --- eligibility ----------------------------------------------------------------------------------------------
+
 
 def test_eligibility_sql_matches_direct_rules():
     rng = np.random.default_rng(0)
@@ -74,12 +81,19 @@ def test_eligibility_sql_matches_direct_rules():
     q[:50] = np.nan
     # tenants without housing aid (no forfait logement) whose fiscal income per part is over the tariffs'
     # threshold: the resource rules alone decide (the forfait and the fiscal route: test_admin_eligibility_rules)
-    df = pd.DataFrame({"rec_id": [f"r{i}" for i in range(n)],
-                       "commune": np.where(overseas, "97401", "75101"), "household_size": size,
-                       **{f"resources_q{j + 1}": q[:, j] for j in range(4)},
-                       "electricity_contract": (rng.random(n) < 0.9).astype(int),
-                       "gas_contract": (rng.random(n) < 0.4).astype(int),
-                       "housing": "social", "housing_benefit": 0, "rfr_per_part": 1e6})
+    df = pd.DataFrame(
+        {
+            "rec_id": [f"r{i}" for i in range(n)],
+            "commune": np.where(overseas, "97401", "75101"),
+            "household_size": size,
+            **{f"resources_q{j + 1}": q[:, j] for j in range(4)},
+            "electricity_contract": (rng.random(n) < 0.9).astype(int),
+            "gas_contract": (rng.random(n) < 0.4).astype(int),
+            "housing": "social",
+            "housing_benefit": 0,
+            "rfr_per_part": 1e6,
+        }
+    )
     out = assess_eligibility(df, rule)
     # direct evaluation, independent of the SQL: scale 1, 1.5, 1.8, 2.1, then +0.4 a person, rounded to the euro
     mult = np.select([size == 1, size == 2, size == 3], [1.0, 1.5, 1.8], 2.1 + 0.4 * (size - 4))
@@ -90,10 +104,12 @@ def test_eligibility_sql_matches_direct_rules():
     exp_acs = np.where(~known, "undetermined", np.where((r > c) & (r <= 1.35 * c), "eligible", "not_eligible"))
     # no contract decides first (no tariff without a supply contract, whatever the resources)
     elec, gas = df["electricity_contract"].to_numpy() == 1, df["gas_contract"].to_numpy() == 1
-    exp_tpn = np.where(~elec, "not_eligible", np.where(~known, "undetermined",
-                                                        np.where(r <= 1.35 * c, "eligible", "not_eligible")))
-    exp_tss = np.where(~gas, "not_eligible", np.where(~known, "undetermined",
-                                                       np.where(r <= 1.35 * c, "eligible", "not_eligible")))
+    exp_tpn = np.where(
+        ~elec, "not_eligible", np.where(~known, "undetermined", np.where(r <= 1.35 * c, "eligible", "not_eligible"))
+    )
+    exp_tss = np.where(
+        ~gas, "not_eligible", np.where(~known, "undetermined", np.where(r <= 1.35 * c, "eligible", "not_eligible"))
+    )
     assert (out["cmuc"].to_numpy() == exp_cmuc).all()
     assert (out["acs"].to_numpy() == exp_acs).all()
     assert (out["tpn"].to_numpy() == exp_tpn).all()
@@ -104,7 +120,7 @@ def test_eligibility_sql_matches_direct_rules():
 
 
 def test_eligibility_recovers_simulated_truth(small):
-    pop, src, left = small
+    _pop, src, left = small
     out = assess_eligibility(left, load_rulebook().entry(src.params.year))
     truth = src.tables["truth_eligibility"].set_index("rec_id").reindex(out["rec_id"])
     det = (out["cmuc"] != "undetermined").to_numpy()
@@ -127,8 +143,9 @@ def test_eligibility_recovers_simulated_truth(small):
 
 # --- QPV from coordinates ---------------------------------------------------------------------------------------
 
+
 def test_point_in_polygon_agrees_with_true_territory(small):
-    pop, src, left = small
+    _pop, src, left = small
     terr, counts = assign_territories(left, read_contours(src.contours), src.tables["communes"])
     truth = src.tables["truth_eligibility"].set_index("rec_id").reindex(left["rec_id"])
     off = truth["on_boundary"].to_numpy() == 0
@@ -141,7 +158,8 @@ def test_point_in_polygon_agrees_with_true_territory(small):
 
     m = left["x"].notna().to_numpy()
     lon, lat = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True).transform(
-        left.loc[m, "x"].to_numpy(), left.loc[m, "y"].to_numpy())
+        left.loc[m, "x"].to_numpy(), left.loc[m, "y"].to_numpy()
+    )
     w = pd.DataFrame({"lon": lon, "lat": lat, "commune": left.loc[m, "commune"].to_numpy()})
     t2, c2 = assign_territories(w, read_contours(src.contours), src.tables["communes"])
     ok = off[m]
@@ -151,11 +169,12 @@ def test_point_in_polygon_agrees_with_true_territory(small):
 
 # --- linkage and rates -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_linkage_quality_and_adjusted_rates(small, tmp_path):
     from nonrecours.admin.pipeline import compare_with_truth, run_admin_phase
 
-    pop, src, left = small
+    _pop, src, _left = small
     src.write(tmp_path / "sources")
     ph = run_admin_phase(tmp_path / "sources", truth_links=src.tables["truth_links"], min_cell=11)
     q = ph.quality.set_index("source")
@@ -175,8 +194,18 @@ def test_adjustment_formula_on_a_small_table():
     # 12 eligible recipients of one territory: 6 linked (p = 1 or 0.8), 6 unlinked (q = 0.5 or 0)
     p = np.array([1, 1, 1, 1, 0.8, 0.8] + [0] * 6)
     q = np.array([0] * 6 + [0.5, 0.5, 0, 0, 0, 0])
-    t = pd.DataFrame({"rec_id": [f"r{i}" for i in range(12)], "territory": "A", "departement": "01",
-                      "right": "tpn", "eligible": 1.0, "taker": (p > 0).astype(int), "p_link": p, "q_miss": q})
+    t = pd.DataFrame(
+        {
+            "rec_id": [f"r{i}" for i in range(12)],
+            "territory": "A",
+            "departement": "01",
+            "right": "tpn",
+            "eligible": 1.0,
+            "taker": (p > 0).astype(int),
+            "p_link": p,
+            "q_miss": q,
+        }
+    )
     t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
     # 6 takers and 6 non-takers per territory: published from min_cell 5 (issue 12: takers and non-takers count too)
     res = linked_rates(t, min_cell=5).table.set_index("territory")
@@ -201,12 +230,38 @@ def test_cli_chain_prints_no_identifier(tmp_path):
     assert res.exit_code == 0, res.output
     s = out / "sources"
     res1 = r.invoke(app, ["eligibility", str(s), "--out", str(tmp_path / "elig.csv")])
-    res2 = r.invoke(app, ["link", str(s), "--out", str(tmp_path / "links.csv"), "--near-misses-out",
-                          str(tmp_path / "near.csv"), "--quality-out", str(tmp_path / "linkage_quality.csv"),
-                          "--truth", str(s / "truth_links.csv")])
-    res3 = r.invoke(app, ["territorial", "admin", "--sources", str(s), "--eligibility", str(tmp_path / "elig.csv"),
-                          "--links", str(tmp_path / "links.csv"), "--near-misses", str(tmp_path / "near.csv"),
-                          "--out", str(tmp_path / "admin.csv")])
+    res2 = r.invoke(
+        app,
+        [
+            "link",
+            str(s),
+            "--out",
+            str(tmp_path / "links.csv"),
+            "--near-misses-out",
+            str(tmp_path / "near.csv"),
+            "--quality-out",
+            str(tmp_path / "linkage_quality.csv"),
+            "--truth",
+            str(s / "truth_links.csv"),
+        ],
+    )
+    res3 = r.invoke(
+        app,
+        [
+            "territorial",
+            "admin",
+            "--sources",
+            str(s),
+            "--eligibility",
+            str(tmp_path / "elig.csv"),
+            "--links",
+            str(tmp_path / "links.csv"),
+            "--near-misses",
+            str(tmp_path / "near.csv"),
+            "--out",
+            str(tmp_path / "admin.csv"),
+        ],
+    )
     for res in (res1, res2, res3):
         assert res.exit_code == 0, res.output
     caf = pd.read_csv(s / "caf.csv", dtype=str)
@@ -231,8 +286,12 @@ def test_study_admin_section_and_report_fragment(small, tmp_path):
     pop, src, _ = small
     pop.write(tmp_path / "population")
     src.write(tmp_path / "population" / "sources")
-    text = (example_study(seed=3).replace("n = 6000", "n = 1200")
-            .replace("[territorial]\n", "[territorial]\nenabled = false\n") + ADMIN_SECTION)
+    text = (
+        example_study(seed=3)
+        .replace("n = 6000", "n = 1200")
+        .replace("[territorial]\n", "[territorial]\nenabled = false\n")
+        + ADMIN_SECTION
+    )
     (tmp_path / "study.toml").write_text(text, encoding="utf-8")
     res = run_study(tmp_path / "study.toml")
     q = res.tables["linkage_quality"]

@@ -60,7 +60,7 @@ def demo(tmp_path_factory):
     simulate_sources(pop, seed=SEED + 1).write(folder / POPULATION / "sources")
     key = f'contours = "{POPULATION}/{CONTOURS}"'
     text = example_study(seed=SEED).replace(f"# {key}", key) + ADMIN_SECTION
-    (folder / "study.toml").write_text(text + '\n[compute]\nthreads = 2\n')
+    (folder / "study.toml").write_text(text + "\n[compute]\nthreads = 2\n")
     return folder, text
 
 
@@ -72,8 +72,9 @@ def runs(demo):
     os.replace(folder / "results", folder / "first")
     _run(folder / "study.toml")
     duck = text.replace('folder = "results"', 'folder = "results_duckdb"')
-    (folder / "study_duckdb.toml").write_text(duck + '\n[compute]\nengine = "duckdb"\nthreads = 1\n'
-                                                      'memory_limit = "1GB"\n')
+    (folder / "study_duckdb.toml").write_text(
+        duck + '\n[compute]\nengine = "duckdb"\nthreads = 1\nmemory_limit = "1GB"\n'
+    )
     _run(folder / "study_duckdb.toml")
     return folder / "first", folder / "results", folder / "results_duckdb"
 
@@ -112,5 +113,9 @@ def test_manifest_records_the_engines(runs):
     assert default["engines"]["sql"]["threads"] == 2
     assert on_duckdb["engine"] == "duckdb" and on_duckdb["version"] == metadata.version("duckdb")
     assert (on_duckdb["threads"], on_duckdb["memory_limit"]) == (1, "1GB")
-    assert on_duckdb["engines"]["sql"] == {"engine": "duckdb", "version": metadata.version("duckdb"),
-                                           "memory_limit": "1GB", "threads": 1}
+    assert on_duckdb["engines"]["sql"] == {
+        "engine": "duckdb",
+        "version": metadata.version("duckdb"),
+        "memory_limit": "1GB",
+        "threads": 1,
+    }

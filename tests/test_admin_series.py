@@ -4,16 +4,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nonrecours.admin.series import admin_counts, admin_series
 from nonrecours.errors import OptionError
 from nonrecours.simulate.waves import simulate_waves
-from nonrecours.admin.series import admin_counts, admin_series
 
 
 def _counts():
     # one département, one right, four territories over two years: 'b' is small in 2014 only
-    return pd.DataFrame({
-        "year": [2014] * 4 + [2015] * 4, "territory": list("abcd") * 2, "departement": "01", "right": "acs",
-        "n_eligible": [40, 6, 25, 60, 42, 30, 26, 61], "n_takers": [20, 3, 10, 30, 21, 12, 11, 30]})
+    return pd.DataFrame(
+        {
+            "year": [2014] * 4 + [2015] * 4,
+            "territory": list("abcd") * 2,
+            "departement": "01",
+            "right": "acs",
+            "n_eligible": [40, 6, 25, 60, 42, 30, 26, 61],
+            "n_takers": [20, 3, 10, 30, 21, 12, 11, 30],
+        }
+    )
 
 
 def _identifiable(published_rows: list[np.ndarray], n_vars: int, target: int) -> bool:
@@ -66,8 +73,13 @@ def test_pattern_is_the_same_every_year_and_not_recoverable():
 def test_year_by_year_suppression_would_leak():
     """The naive alternative (each year on its own, changes of cells published in the later year) is recoverable."""
     c = _counts()
-    naive = {k: admin_series(c[c["year"] == y], min_cell=11).table.set_index("territory")["status"]
-             .reindex(list("abcd")).to_numpy() for k, y in enumerate((2014, 2015))}
+    naive = {
+        k: admin_series(c[c["year"] == y], min_cell=11)
+        .table.set_index("territory")["status"]
+        .reindex(list("abcd"))
+        .to_numpy()
+        for k, y in enumerate((2014, 2015))
+    }
     assert naive[0][1] == "suppressed" and naive[1][1] == "published"
     ch = [(i, 0, 1) for i in range(4) if naive[1][i] == "published"]
     eq = _equations(naive, ch, 4, 2)
@@ -75,8 +87,16 @@ def test_year_by_year_suppression_would_leak():
 
 
 def test_departement_with_a_single_territory_has_its_totals_suppressed():
-    c = pd.DataFrame({"year": [1, 2], "territory": ["x", "x"], "departement": "02", "right": "tpn",
-                      "n_eligible": [5, 50], "n_takers": [1, 20]})
+    c = pd.DataFrame(
+        {
+            "year": [1, 2],
+            "territory": ["x", "x"],
+            "departement": "02",
+            "right": "tpn",
+            "n_eligible": [5, 50],
+            "n_takers": [1, 20],
+        }
+    )
     s = admin_series(c)
     assert (s.departements["status"] == "suppressed").all()
     assert s.departements["n_eligible"].isna().all()
@@ -93,7 +113,9 @@ def test_series_on_simulated_waves():
     truth = w.populations[1].truth.set_index(["territory", "right"])
     pub = t[(t["year"] == 2015) & (t["status"] == "published")].set_index(["territory", "right"])
     assert (pub["n_takers"].astype(int) == truth.loc[pub.index, "n_takers"]).all()
-    groups = t[t["year"] == 2014].groupby(["departement", "right"])["status"].apply(lambda v: int((v != "published").sum()))
+    groups = (
+        t[t["year"] == 2014].groupby(["departement", "right"])["status"].apply(lambda v: int((v != "published").sum()))
+    )
     assert not (groups == 1).any()
     published = set(map(tuple, t.loc[t["status"] == "published", ["territory", "right"]].to_numpy()))
     assert set(map(tuple, s.changes[["territory", "right"]].to_numpy())) <= published

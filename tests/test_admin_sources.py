@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nonrecours.simulate import simulate_population
 from nonrecours.simulate.identity import _date_text, _typo, draw_identities, fixed_ids, text_column
 from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
-from nonrecours.simulate import simulate_population
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -17,10 +17,11 @@ def _one_edit(a: str, b: str) -> bool:
         return True
     if len(b) == len(a):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
     if len(b) == len(a) - 1:
-        return any(a[:i] + a[i + 1:] == b for i in range(len(a)))
+        return any(a[:i] + a[i + 1 :] == b for i in range(len(a)))
     return False
 
 
@@ -59,7 +60,7 @@ def sources():
 
 
 def test_sources_error_rates_and_formats(sources):
-    pop, params, src = sources
+    _pop, _params, src = sources
     left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
     n = len(left)
     bd = left["birth_date"].dropna()
@@ -94,12 +95,20 @@ def test_u_decontamination():
     from nonrecours.admin.linkage import _decontaminate
 
     lam = 1e-4
-    model = {"probability_two_random_records_match": lam, "comparisons": [{"comparison_levels": [
-        {"sql_condition": "a IS NULL", "is_null_level": True},
-        {"sql_condition": "same", "m_probability": 0.9, "u_probability": 0.9 * lam * 1.5},
-        {"sql_condition": "rare", "m_probability": 0.05, "u_probability": 0.05 * lam},
-        {"sql_condition": "never", "m_probability": 0.01},
-        {"sql_condition": "ELSE", "m_probability": 0.04, "u_probability": 0.99}]}]}
+    model = {
+        "probability_two_random_records_match": lam,
+        "comparisons": [
+            {
+                "comparison_levels": [
+                    {"sql_condition": "a IS NULL", "is_null_level": True},
+                    {"sql_condition": "same", "m_probability": 0.9, "u_probability": 0.9 * lam * 1.5},
+                    {"sql_condition": "rare", "m_probability": 0.05, "u_probability": 0.05 * lam},
+                    {"sql_condition": "never", "m_probability": 0.01},
+                    {"sql_condition": "ELSE", "m_probability": 0.04, "u_probability": 0.99},
+                ]
+            }
+        ],
+    }
     levels = _decontaminate(model, 1e6)["comparisons"][0]["comparison_levels"]
     assert "u_probability" not in levels[0]
     assert levels[1]["u_probability"] == pytest.approx(0.9 * lam * 0.5 / (1 - lam), rel=1e-12)
@@ -114,8 +123,9 @@ def test_blocking_rules_split_by_side_without_number():
     _, plain = _settings(True, False, numbers_both=False)
     _, split = _settings(True, False, numbers_both=True)
     assert len(split) == 2 * len(plain)
-    assert all(r.endswith("l.nir_key is null") or r.endswith("l.nir_key is not null and r.nir_key is null")
-               for r in split)
+    assert all(
+        r.endswith("l.nir_key is null") or r.endswith("l.nir_key is not null and r.nir_key is null") for r in split
+    )
 
 
 def test_phase_rates_in_the_engine_equal_the_pandas_path():
@@ -123,20 +133,30 @@ def test_phase_rates_in_the_engine_equal_the_pandas_path():
 
     rng = np.random.default_rng(4)
     n = 3000
-    rec = pd.DataFrame({"rec_id": [f"R{i:05d}" for i in range(n)],
-                        "territory": rng.choice([f"T{k}" for k in range(12)], n)})
+    rec = pd.DataFrame(
+        {"rec_id": [f"R{i:05d}" for i in range(n)], "territory": rng.choice([f"T{k}" for k in range(12)], n)}
+    )
     rec["departement"] = rec["territory"].map(lambda t: "59" if t < "T6" else "62")
     status = np.array(["eligible", "not_eligible", "undetermined"])
-    elig = pd.DataFrame({"rec_id": rec["rec_id"], **{r: status[rng.choice(3, n, p=[0.6, 0.35, 0.05])]
-                                                      for r in ("cmuc", "acs", "tpn", "tss")}})
+    elig = pd.DataFrame(
+        {
+            "rec_id": rec["rec_id"],
+            **{r: status[rng.choice(3, n, p=[0.6, 0.35, 0.05])] for r in ("cmuc", "acs", "tpn", "tss")},
+        }
+    )
     health = pd.DataFrame({"rec_id": [f"H{i:05d}" for i in range(n)], "right": rng.choice(["cmuc", "acs"], n)})
 
     def pairs(k, lo, hi):
         src = rng.choice(["health", "tpn", "tss"], k)
         ids = rng.choice(n, k, replace=False)
-        return pd.DataFrame({"source": src, "id_l": rec["rec_id"].to_numpy()[ids],
-                             "id_r": np.where(src == "health", health["rec_id"].to_numpy()[ids], "X"),
-                             "match_probability": rng.uniform(lo, hi, k)})
+        return pd.DataFrame(
+            {
+                "source": src,
+                "id_l": rec["rec_id"].to_numpy()[ids],
+                "id_r": np.where(src == "health", health["rec_id"].to_numpy()[ids], "X"),
+                "match_probability": rng.uniform(lo, hi, k),
+            }
+        )
 
     links, near = pairs(1800, 0.9, 1.0), pairs(300, 0.01, 0.9)
     links.loc[:600, "match_probability"] = 1.0

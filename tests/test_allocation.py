@@ -9,8 +9,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from nonrecours.design.allocation import (allocate, allocate_frame, bounded_allocation, round_allocation,
-                                          stds_from_rates)
+from nonrecours.design.allocation import allocate, allocate_frame, bounded_allocation, round_allocation, stds_from_rates
 from nonrecours.design.precision import allocate_precision, solve_min_cost
 from nonrecours.errors import DesignError, InputError, OptionError
 
@@ -26,20 +25,31 @@ def frame(seed: int = 0, territories: int = 24) -> pd.DataFrame:
     terr = np.repeat([f"T{i:02d}" for i in range(territories)], sizes)
     qpv = np.repeat(np.arange(territories) % 2, sizes)
     ben = rng.choice(["RSA", "AAH", "ASPA"], terr.size, p=[0.5, 0.3, 0.2])
-    return pd.DataFrame({"id": np.arange(terr.size).astype(str), "territory": terr, "is_qpv": qpv,
-                         "benefit": ben, "cost": np.where(qpv == 1, 2.0, 1.0),
-                         "prior_cmuc": np.where(qpv == 1, 0.55, 0.7)})
+    return pd.DataFrame(
+        {
+            "id": np.arange(terr.size).astype(str),
+            "territory": terr,
+            "is_qpv": qpv,
+            "benefit": ben,
+            "cost": np.where(qpv == 1, 2.0, 1.0),
+            "prior_cmuc": np.where(qpv == 1, 0.55, 0.7),
+        }
+    )
 
 
 # --- closed forms ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, score", [
-    ("proportional", N.astype(float)),
-    ("equal", np.ones(N.size)),
-    ("neyman", N * S),
-    ("optimal", N * S / np.sqrt(COST)),
-    ("power", N ** 0.3 * S),
-])
+
+@pytest.mark.parametrize(
+    "method, score",
+    [
+        ("proportional", N.astype(float)),
+        ("equal", np.ones(N.size)),
+        ("neyman", N * S),
+        ("optimal", N * S / np.sqrt(COST)),
+        ("power", N**0.3 * S),
+    ],
+)
 def test_closed_forms_when_no_bound_binds(method, score):
     n = 420
     a = allocate(N, n, method=method, S=S, cost=COST, unit_cv=S, power_q=0.3, min_n=2)
@@ -50,7 +60,7 @@ def test_closed_forms_when_no_bound_binds(method, score):
 
 def test_neyman_take_all_iterates_to_the_capped_closed_form():
     Nt = np.array([40, 5000, 3000, 30])
-    St = np.array([5.0, 0.3, 0.4, 4.0])          # the small strata would ask n_h > N_h
+    St = np.array([5.0, 0.3, 0.4, 4.0])  # the small strata would ask n_h > N_h
     a = allocate(Nt, 1500, method="neyman", S=St, min_n=2)
     assert a.take_all.tolist() == [True, False, False, True]
     free = ~a.take_all
@@ -83,7 +93,7 @@ def test_rounding_keeps_total_and_bounds_and_is_deterministic():
 
 
 def test_largest_remainder_by_hand():
-    x = np.array([2.5, 3.7, 1.8, 2.0])            # floors 2,3,1,2 = 8; two units to the largest fractions .8, .7
+    x = np.array([2.5, 3.7, 1.8, 2.0])  # floors 2,3,1,2 = 8; two units to the largest fractions .8, .7
     assert round_allocation(x, 10, np.ones(4), np.full(4, 9.0)).tolist() == [2, 4, 2, 2]
     # ties go to the first stratum, deterministic
     assert round_allocation(np.array([1.5, 1.5, 1.0]), 4, np.ones(3), np.full(3, 9.0)).tolist() == [2, 1, 1]
@@ -103,7 +113,7 @@ def test_grouped_bounded_allocation_matches_one_group_at_a_time():
 
 def test_rms_combination_of_rights():
     P = {"cmuc": np.array([0.65, 0.9]), "acs": np.array([0.4, 0.2])}
-    Sh, cv = stds_from_rates(P, "rms")
+    Sh, _cv = stds_from_rates(P, "rms")
     np.testing.assert_allclose(Sh, np.sqrt((P["cmuc"] * (1 - P["cmuc"]) + P["acs"] * (1 - P["acs"])) / 2), rtol=1e-12)
     np.testing.assert_allclose(stds_from_rates(P, "max")[0], np.sqrt([0.4 * 0.6, 0.2 * 0.8]), rtol=1e-12)
 
@@ -113,7 +123,9 @@ def test_allocate_frame_neyman_with_rates_from_a_column_and_optimal_costs():
     a = allocate_frame(f, ["is_qpv", "benefit"], n=400, method="neyman", rates={"cmuc": "prior_cmuc"})
     Nh = f.groupby(["is_qpv", "benefit"]).size().to_numpy()
     p = np.repeat([0.7, 0.55], 3)
-    np.testing.assert_allclose(a.n_continuous, 400 * Nh * np.sqrt(p * (1 - p)) / (Nh * np.sqrt(p * (1 - p))).sum(), rtol=1e-9)
+    np.testing.assert_allclose(
+        a.n_continuous, 400 * Nh * np.sqrt(p * (1 - p)) / (Nh * np.sqrt(p * (1 - p))).sum(), rtol=1e-9
+    )
     o = allocate_frame(f, ["is_qpv", "benefit"], n=400, method="optimal", rates={"cmuc": 0.6}, cost="cost")
     c = np.repeat([1.0, 2.0], 3)
     np.testing.assert_allclose(o.n_continuous, 400 * (Nh / np.sqrt(c)) / (Nh / np.sqrt(c)).sum(), rtol=1e-9)
@@ -123,6 +135,7 @@ def test_allocate_frame_neyman_with_rates_from_a_column_and_optimal_costs():
 
 
 # --- bad input -----------------------------------------------------------------------------------
+
 
 def test_errors_name_what_and_where():
     with pytest.raises(DesignError, match=r"'2'.*fewer than 2 units"):
@@ -143,22 +156,29 @@ def test_errors_name_what_and_where():
 
 # --- precision-driven allocation ----------------------------------------------------------------
 
+
 def anticipated_variance(f, strata, domain_cols, n_by_stratum, p, e, rho):
     """Independent computation from a crosstab: V_d = p(1-p)/(e N_d^2) sum_h N_h N_dh (1/(rho n_h) - 1/N_h)."""
     key = f[strata].astype(str).agg("|".join, axis=1)
     dom = f[domain_cols].astype(str).agg("|".join, axis=1)
-    Ndh = pd.crosstab(dom, key)                               # domains x strata
+    Ndh = pd.crosstab(dom, key)  # domains x strata
     Nh = Ndh.sum(axis=0).to_numpy(float)
     nh = n_by_stratum[Ndh.columns].to_numpy(float)
     Nd = Ndh.sum(axis=1).to_numpy(float)
-    V = p * (1 - p) / (e * Nd ** 2) * (Ndh.to_numpy() @ (Nh * (1 / (rho * nh) - 1 / Nh)))
+    V = p * (1 - p) / (e * Nd**2) * (Ndh.to_numpy() @ (Nh * (1 / (rho * nh) - 1 / Nh)))
     return pd.Series(V, index=Ndh.index)
 
 
 @pytest.mark.slow
 def test_precision_allocation_meets_every_target_and_is_minimal():
     f = frame()
-    strata, rates, e, rho, hw = ["territory", "benefit"], {"cmuc": 0.65, "acs": 0.4}, {"cmuc": 0.9, "acs": 0.6}, 0.7, 0.12
+    strata, rates, e, rho, hw = (
+        ["territory", "benefit"],
+        {"cmuc": 0.65, "acs": 0.4},
+        {"cmuc": 0.9, "acs": 0.6},
+        0.7,
+        0.12,
+    )
     fam = [["territory"], ["benefit", "is_qpv"]]
     a = allocate_precision(f, strata, rates=rates, target_halfwidth=hw, domains=fam, response_rate=rho, eligible=e)
     T = (hw / norm.ppf(0.975)) ** 2
@@ -174,7 +194,7 @@ def test_precision_allocation_meets_every_target_and_is_minimal():
             nh = n_series[tab.columns].to_numpy(float)
             Nd = tab.sum(axis=1).to_numpy(float)
             for r, p in rates.items():
-                V = p * (1 - p) / (e[r] * Nd ** 2) * (tab.to_numpy() @ (Nh * (1 / (rho * nh) - 1 / Nh)))
+                V = p * (1 - p) / (e[r] * Nd**2) * (tab.to_numpy() @ (Nh * (1 / (rho * nh) - 1 / Nh)))
                 out = max(out, V.max() / T)
         return out
 
@@ -200,7 +220,9 @@ def test_precision_single_domain_closed_form():
     f = frame(territories=2)
     f = f[f["territory"] == "T00"]
     p, e, rho, hw = 0.4, 0.8, 0.6, 0.08
-    a = allocate_precision(f, ["territory"], rates={"acs": p}, target_halfwidth=hw, eligible={"acs": e}, response_rate=rho)
+    a = allocate_precision(
+        f, ["territory"], rates={"acs": p}, target_halfwidth=hw, eligible={"acs": e}, response_rate=rho
+    )
     T = (hw / norm.ppf(0.975)) ** 2
     Nt = len(f)
     # p(1-p)(1/(e rho n) - 1/(e N)) <= T  <=>  n >= 1 / (rho (e T / (p(1-p)) + 1/N))
@@ -222,8 +244,14 @@ def test_continuous_solution_matches_slsqp():
     cost = rng.uniform(1, 3, H)
     lo, hi = np.full(H, 2.0), np.full(H, 400.0)
     n, mult = solve_min_cost(A, rhs, cost, lo, hi)
-    ref = minimize(lambda m: cost @ m, np.full(H, 200.0), method="SLSQP", bounds=list(zip(lo, hi)),
-                   constraints=[{"type": "ineq", "fun": lambda m: rhs - A @ (1 / m)}], options={"ftol": 1e-14, "maxiter": 1000})
+    ref = minimize(
+        lambda m: cost @ m,
+        np.full(H, 200.0),
+        method="SLSQP",
+        bounds=list(zip(lo, hi)),
+        constraints=[{"type": "ineq", "fun": lambda m: rhs - A @ (1 / m)}],
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
     assert ref.success
     assert cost @ n == pytest.approx(ref.fun, rel=1e-6)
     assert np.all(A @ (1 / n) <= rhs * (1 + 1e-6))

@@ -43,9 +43,11 @@ def _read(name: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def designs() -> dict[str, SurveyDesign]:
-    out = {"dstrat": SurveyDesign(_read("apistrat"), weight="pw", strata="stype", fpc="fpc"),
-           "dclus1": SurveyDesign(_read("apiclus1"), weight="pw", psu="dnum", fpc="fpc"),
-           "dclus2": SurveyDesign(_read("apiclus2"), psu="dnum", ssu="snum", fpc="fpc1", fpc2="fpc2")}
+    out = {
+        "dstrat": SurveyDesign(_read("apistrat"), weight="pw", strata="stype", fpc="fpc"),
+        "dclus1": SurveyDesign(_read("apiclus1"), weight="pw", psu="dnum", fpc="fpc"),
+        "dclus2": SurveyDesign(_read("apiclus2"), psu="dnum", ssu="snum", fpc="fpc1", fpc2="fpc2"),
+    }
     out["rclus1"] = make_replicates(out["dclus1"], "jk1")
     out["rstrat"] = make_replicates(out["dstrat"], "jkn")
     return out
@@ -62,6 +64,7 @@ def rel(got, want) -> float:
 
 
 # --- the two findings -------------------------------------------------------------------
+
 
 def test_f1_isf_matches_r_far_in_the_tail():
     e = REF["qf_upper_tail"]
@@ -84,8 +87,10 @@ def test_ciprop_large_deff_and_replicate(designs, key):
 
 def test_replicate_logit_se_is_the_replicate_sd_of_the_refitted_logit(designs):
     """The logit-scale SE behind R's interval, checked directly against svyglm's SE."""
-    from nonrecours.estimation.intervals import t_quantile
     from scipy import special
+
+    from nonrecours.estimation.intervals import t_quantile
+
     for key in [k for k in CIPROP if k.startswith("rep_") and k.endswith("_logit")]:
         e = REF[key]
         r = estimate_rates(_design(designs, e), e["variable"], ci="logit", df="design", thresholds=ALL)
@@ -120,6 +125,7 @@ DESIGNS = ["dstrat", "dclus1", "dclus2", "rclus1", "rstrat"]
 @pytest.mark.parametrize("dn", DESIGNS)
 def test_takers_and_non_takers(designs, dn):
     from nonrecours.estimation import estimate_counts
+
     for v in ("schwide", "awards"):
         e = REF[f"total_{dn}_{v}"]
         r = estimate_counts(designs[dn], v, thresholds=ALL)
@@ -135,6 +141,7 @@ def test_takers_and_non_takers(designs, dn):
 @pytest.mark.parametrize("dn", DESIGNS)
 def test_means_and_ratios_by_domain(designs, dn):
     from nonrecours.estimation import estimate_means, estimate_ratio
+
     e = REF[f"mean_{dn}"]
     r = estimate_means(designs[dn], ["api00", "meals"], "stype", thresholds=ALL)
     assert rel(r.estimate, np.asarray(e["estimate"]).reshape(2, 3).T.ravel()) < 1e-12
@@ -148,6 +155,7 @@ def test_means_and_ratios_by_domain(designs, dn):
 @pytest.mark.parametrize("v", ["api00", "meals"])
 def test_quantiles_woodruff(designs, dn, v):
     from nonrecours.estimation import estimate_quantiles
+
     e = REF[f"quantile_{dn}_{v}"]
     r = estimate_quantiles(designs[dn], v, quantiles=e["quantiles"], df="design", thresholds=ALL)
     assert list(r.right) == [f"{v}:q{p:g}" for p in e["quantiles"]]
@@ -160,10 +168,13 @@ def test_quantiles_woodruff(designs, dn, v):
 def test_quantiles_by_domain_as_subset_designs(designs, dn, v):
     """svyquantile on subset(design, stype == level); degrees of freedom of the subset (rule domain)."""
     from nonrecours.estimation import estimate_quantiles
+
     e = REF[f"quantile_by_{dn}_{v}"]
     r = estimate_quantiles(designs[dn], v, "stype", quantiles=e["quantiles"], thresholds=ALL)
-    want = {k: np.concatenate([e[lv][k] for lv in ("E", "H", "M")]).astype(float)
-            for k in ("estimate", "ci_low", "ci_high", "se")}
+    want = {
+        k: np.concatenate([e[lv][k] for lv in ("E", "H", "M")]).astype(float)
+        for k in ("estimate", "ci_low", "ci_high", "se")
+    }
     assert list(r.domains["stype"]) == [lv for lv in ("E", "H", "M") for _ in e["quantiles"]]
     np.testing.assert_allclose(r.df, np.repeat([e[lv]["df"] for lv in ("E", "H", "M")], 3))
     for k, w in want.items():
@@ -174,6 +185,7 @@ def _cli(args):
     from typer.testing import CliRunner
 
     from nonrecours.cli.main import app
+
     res = CliRunner().invoke(app, [str(a) for a in args])
     assert res.exit_code == 0, res.output
     return res
@@ -184,37 +196,105 @@ def test_cli_stat_total_quantile_ratio_match_r(tmp_path):
     d = _read("apistrat")
     d.to_csv(sample, index=False)
     design = ["--weight", "pw", "--strata", "stype", "--psu", "none", "--fpc", "fpc"]
-    _cli(["estimate", sample, "--stat", "total", "--rights", "schwide", "--by", "stype", *design,
-          "--out", tmp_path / "t.csv"])
+    _cli(
+        [
+            "estimate",
+            sample,
+            "--stat",
+            "total",
+            "--rights",
+            "schwide",
+            "--by",
+            "stype",
+            *design,
+            "--out",
+            tmp_path / "t.csv",
+        ]
+    )
     t = pd.read_csv(tmp_path / "t.csv")
-    assert list(t.columns) == ["stype", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag",
-                               "ci_method"]
+    assert list(t.columns) == [
+        "stype",
+        "right",
+        "n",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "deff",
+        "cv",
+        "flag",
+        "ci_method",
+    ]
     e = REF["total_dstrat_schwide"]["by_stype"]
     assert rel(t["estimate"], np.asarray(e["estimate"]).reshape(2, 3).T.ravel()) < 1e-12
     assert rel(t["se"], np.asarray(e["se"]).reshape(2, 3).T.ravel()) < 1e-9
-    _cli(["estimate", sample, "--stat", "quantile", "--variables", "api00", "--quantiles", "0.25,0.5,0.75",
-          "--by", "stype", *design, "--out", tmp_path / "q.csv"])
+    _cli(
+        [
+            "estimate",
+            sample,
+            "--stat",
+            "quantile",
+            "--variables",
+            "api00",
+            "--quantiles",
+            "0.25,0.5,0.75",
+            "--by",
+            "stype",
+            *design,
+            "--out",
+            tmp_path / "q.csv",
+        ]
+    )
     q = pd.read_csv(tmp_path / "q.csv")
     e = REF["quantile_by_dstrat_api00"]
     assert list(q["right"]) == ["api00:q0.25", "api00:q0.5", "api00:q0.75"] * 3
     for k in ("estimate", "ci_low", "ci_high", "se"):
         assert rel(q[k], np.concatenate([e[lv][k] for lv in ("E", "H", "M")])) < 1e-12, k
-    _cli(["estimate", sample, "--stat", "ratio", "--variables", "api00/api99,meals/api99", "--by", "stype", *design,
-          "--out", tmp_path / "r.csv"])
+    _cli(
+        [
+            "estimate",
+            sample,
+            "--stat",
+            "ratio",
+            "--variables",
+            "api00/api99,meals/api99",
+            "--by",
+            "stype",
+            *design,
+            "--out",
+            tmp_path / "r.csv",
+        ]
+    )
     r = pd.read_csv(tmp_path / "r.csv")
     assert rel(r.loc[r["right"] == "api00/api99", "estimate"], REF["ratio_dstrat"]["estimate"]) < 1e-12
     assert rel(r.loc[r["right"] == "api00/api99", "se"], REF["ratio_dstrat"]["se"]) < 1e-9
-    _cli(["estimate", sample, "--stat", "mean", "--variables", "api00,meals", "--by", "stype", *design,
-          "--out", tmp_path / "m.csv"])
+    _cli(
+        [
+            "estimate",
+            sample,
+            "--stat",
+            "mean",
+            "--variables",
+            "api00,meals",
+            "--by",
+            "stype",
+            *design,
+            "--out",
+            tmp_path / "m.csv",
+        ]
+    )
     m = pd.read_csv(tmp_path / "m.csv")
     assert rel(m["estimate"], np.asarray(REF["mean_dstrat"]["estimate"]).reshape(2, 3).T.ravel()) < 1e-12
 
 
 # --- contrasts ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dn", ["dstrat", "dclus1", "rclus1"])
 def test_pairwise_gaps_with_holm_and_bonferroni(designs, dn):
     from nonrecours.estimation import estimate_rates, gap_between
+
     e = REF[f"pairwise_{dn}"]
     r = estimate_rates(designs[dn], "schwide", "stype", df="design", thresholds=ALL)
     g = gap_between(r, "stype", adjust="holm").to_frame()
@@ -232,6 +312,7 @@ def test_pairwise_gaps_with_holm_and_bonferroni(designs, dn):
 def test_labelled_contrasts_across_rights(designs, dn):
     from nonrecours.estimation import estimate_rates, gap_between
     from nonrecours.estimation.contrasts import contrast
+
     e = REF[f"rights_contrast_{dn}"]
     r = estimate_rates(designs[dn], ["schwide", "awards", "compimp"], thresholds=ALL)
     c = contrast(r, {"schwide_awards": {"schwide": 1, "awards": -1}, "mean_two": {"awards": 0.5, "compimp": 0.5}})
@@ -246,6 +327,7 @@ def test_contrast_labels_with_domains_and_errors(designs):
     from nonrecours.errors import OptionError
     from nonrecours.estimation import estimate_rates
     from nonrecours.estimation.contrasts import contrast
+
     e = REF["pairwise_dstrat"]
     r = estimate_rates(designs["dstrat"], "schwide", "stype", df="design", thresholds=ALL)
     c = contrast(r, {("H", "schwide"): 1, ("E", "schwide"): -1})
@@ -259,8 +341,21 @@ def test_cli_gap_k_levels_reference_and_adjust(tmp_path):
     _read("apistrat").to_csv(sample, index=False)
     design = ["--weight", "pw", "--strata", "stype", "--psu", "none", "--fpc", "fpc", "--df", "design"]
     e = REF["pairwise_dstrat"]
-    _cli(["estimate", sample, "--rights", "schwide", *design, "--gap", "stype", "--adjust", "holm",
-          "--out", tmp_path / "a.csv"])
+    _cli(
+        [
+            "estimate",
+            sample,
+            "--rights",
+            "schwide",
+            *design,
+            "--gap",
+            "stype",
+            "--adjust",
+            "holm",
+            "--out",
+            tmp_path / "a.csv",
+        ]
+    )
     g = pd.read_csv(tmp_path / "a_gap.csv")
     assert rel(g["gap"], e["estimate"]) < 1e-12 and rel(g["p_adjusted"], e["holm"]) < 1e-8
     _cli(["estimate", sample, "--rights", "schwide", *design, "--gap", "stype:E", "--out", tmp_path / "b.csv"])
@@ -272,6 +367,7 @@ def test_every_pair_refused_above_the_cap_and_families_of_holm():
     from nonrecours.errors import OptionError
     from nonrecours.estimation import estimate_rates, gap_between
     from nonrecours.estimation.contrasts import adjust_p
+
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"g": rng.integers(0, 40, 2000).astype(str), "y": rng.integers(0, 2, 2000).astype(float)})
     r = estimate_rates(SurveyDesign(df), "y", "g", thresholds=ALL)
@@ -289,8 +385,10 @@ def test_every_pair_refused_above_the_cap_and_families_of_holm():
 
 # --- Rao-Scott tests of association -------------------------------------------------------------
 
+
 def _with_test_columns(design: SurveyDesign) -> SurveyDesign:
     import dataclasses
+
     d = design.data.copy()
     d["hi_growth"] = np.where(d["stype"] == "H", np.nan, (d["api00"] - d["api99"] > 30).astype(float))
     return dataclasses.replace(design, data=d)
@@ -303,6 +401,7 @@ R_NAME = {"f": "F", "chisq": "Chisq", "wald": "Wald", "adjwald": "adjWald"}  # o
 @pytest.mark.parametrize("key", CHISQ)
 def test_svychisq(designs, key):
     from nonrecours.estimation.association import chisq_test
+
     e = REF[key]
     d = _with_test_columns(designs[e["design"]])
     col = ["stype", "awards"] if e["col"] == "stype_awards" else [e["col"]]
@@ -325,18 +424,74 @@ def test_cli_test_matches_r(tmp_path):
     d = _read("apistrat")
     d["hi_growth"] = np.where(d["stype"] == "H", np.nan, (d["api00"] - d["api99"] > 30).astype(float))
     d.to_csv(sample, index=False)
-    _cli(["test", sample, "--right", "schwide", "--by", "stype,awards", "--weight", "pw", "--strata", "stype",
-          "--psu", "none", "--fpc", "fpc", "--out", tmp_path / "t.csv"])
+    _cli(
+        [
+            "test",
+            sample,
+            "--right",
+            "schwide",
+            "--by",
+            "stype,awards",
+            "--weight",
+            "pw",
+            "--strata",
+            "stype",
+            "--psu",
+            "none",
+            "--fpc",
+            "fpc",
+            "--out",
+            tmp_path / "t.csv",
+        ]
+    )
     t = pd.read_csv(tmp_path / "t.csv")
     assert list(t["statistic"]) == ["f", "chisq", "wald", "adjwald"]
     e = REF["chisq_dstrat_both_stype_awards"]
     assert list(t.columns) == ["row", "col", "statistic", "value", "ndf", "ddf", "p_value"]
-    _cli(["test", sample, "--right", "both", "--by", "stype,awards", "--statistic", "f", "--weight", "pw",
-          "--strata", "stype", "--psu", "none", "--fpc", "fpc", "--out", tmp_path / "u.csv"])
+    _cli(
+        [
+            "test",
+            sample,
+            "--right",
+            "both",
+            "--by",
+            "stype,awards",
+            "--statistic",
+            "f",
+            "--weight",
+            "pw",
+            "--strata",
+            "stype",
+            "--psu",
+            "none",
+            "--fpc",
+            "fpc",
+            "--out",
+            tmp_path / "u.csv",
+        ]
+    )
     u = pd.read_csv(tmp_path / "u.csv")
     assert rel(u["value"], [e["F"]["statistic"]]) < 1e-8 and rel(u["p_value"], [e["F"]["p"]]) < 1e-8
-    _cli(["test", sample, "--right", "compimp", "--by", "hi_growth", "--weight", "pw", "--strata", "stype",
-          "--psu", "none", "--fpc", "fpc", "--out", tmp_path / "v.csv"])  # between two rights
+    _cli(
+        [
+            "test",
+            sample,
+            "--right",
+            "compimp",
+            "--by",
+            "hi_growth",
+            "--weight",
+            "pw",
+            "--strata",
+            "stype",
+            "--psu",
+            "none",
+            "--fpc",
+            "fpc",
+            "--out",
+            tmp_path / "v.csv",
+        ]
+    )  # between two rights
     v = pd.read_csv(tmp_path / "v.csv")
     e = REF["chisq_dstrat_compimp_hi_growth"]
     assert rel(v["value"], [e[s]["statistic"] for s in ("F", "Chisq", "Wald", "adjWald")]) < 1e-8
@@ -350,6 +505,7 @@ GLM = sorted(k for k in REF if k.startswith("glm_"))
 @pytest.mark.parametrize("key", GLM)
 def test_svyglm_quasibinomial(designs, key):
     from nonrecours.estimation.logistic import survey_logistic
+
     e = REF[key]
     inter = ["stype:meals"] if key.endswith("_inter") else []
     m = survey_logistic(designs[e["design"]], "schwide", ["stype", "meals", "ell"], inter)
@@ -369,6 +525,7 @@ def test_svyglm_quasibinomial(designs, key):
 @pytest.mark.parametrize("dn", ["dstrat", "dclus1", "dclus2"])
 def test_predicted_takeup_marginal_standardisation(designs, dn):
     from nonrecours.estimation.logistic import predicted_takeup, survey_logistic
+
     e = REF[f"predmeans_{dn}"]
     m = survey_logistic(designs[dn], "schwide", ["meals", "ell", "stype"])
     pm = predicted_takeup(m, "stype").set_index("level")
@@ -379,8 +536,28 @@ def test_predicted_takeup_marginal_standardisation(designs, dn):
 def test_cli_model_matches_r(tmp_path):
     sample = tmp_path / "clus1.csv"
     _read("apiclus1").to_csv(sample, index=False)
-    _cli(["model", sample, "--right", "schwide", "--covariates", "stype,meals,ell", "--interactions", "stype:meals",
-          "--predict", "stype", "--weight", "pw", "--psu", "dnum", "--fpc", "fpc", "--out", tmp_path / "m.csv"])
+    _cli(
+        [
+            "model",
+            sample,
+            "--right",
+            "schwide",
+            "--covariates",
+            "stype,meals,ell",
+            "--interactions",
+            "stype:meals",
+            "--predict",
+            "stype",
+            "--weight",
+            "pw",
+            "--psu",
+            "dnum",
+            "--fpc",
+            "fpc",
+            "--out",
+            tmp_path / "m.csv",
+        ]
+    )
     e = REF["glm_dclus1_inter"]
     c = pd.read_csv(tmp_path / "m.csv")
     assert list(c["term"]) == e["names"] and rel(c["se"], e["se"]) < 1e-8
@@ -390,24 +567,33 @@ def test_cli_model_matches_r(tmp_path):
     assert list(p.columns) == ["group", "level", "estimate", "se", "ci_low", "ci_high"] and len(p) == 3
 
 
-@pytest.mark.parametrize("args, text", [
-    (["test", "{s}", "--right", "schwide", "--by", "stype", "--statistic", "F"], "--statistic"),
-    (["test", "{s}", "--right", "schwide", "--by", "nope"], "nope"),
-    (["model", "{s}", "--right", "schwide", "--covariates", "stype", "--interactions", "stype:meals"],
-     "not a covariate"),
-    (["model", "{s}", "--right", "schwide", "--covariates", "stype,stype"], "repeated"),
-    (["model", "{s}", "--right", "schwide", "--covariates", "meals", "--predict", "meals"], "categorical"),
-    (["model", "{s}", "--right", "schwide", "--covariates", "stype", "--level", "2"], "level"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["test", "{s}", "--right", "schwide", "--by", "stype", "--statistic", "F"], "--statistic"),
+        (["test", "{s}", "--right", "schwide", "--by", "nope"], "nope"),
+        (
+            ["model", "{s}", "--right", "schwide", "--covariates", "stype", "--interactions", "stype:meals"],
+            "not a covariate",
+        ),
+        (["model", "{s}", "--right", "schwide", "--covariates", "stype,stype"], "repeated"),
+        (["model", "{s}", "--right", "schwide", "--covariates", "meals", "--predict", "meals"], "categorical"),
+        (["model", "{s}", "--right", "schwide", "--covariates", "stype", "--level", "2"], "level"),
+    ],
+)
 def test_cli_analysis_errors_one_line_exit_2_nothing_written(tmp_path, args, text):
     from typer.testing import CliRunner
 
     from nonrecours.cli.main import app
+
     sample = tmp_path / "s.csv"
     _read("apistrat").to_csv(sample, index=False)
     out = tmp_path / "o.csv"
-    res = CliRunner().invoke(app, [a.format(s=sample) for a in args] + ["--weight", "pw", "--strata", "stype",
-                                                                          "--psu", "none", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [a.format(s=sample) for a in args]
+        + ["--weight", "pw", "--strata", "stype", "--psu", "none", "--out", str(out)],
+    )
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and text in lines[0], res.output
     assert not out.exists() and not (tmp_path / "o_tests.csv").exists()
@@ -416,6 +602,7 @@ def test_cli_analysis_errors_one_line_exit_2_nothing_written(tmp_path, args, tex
 def test_model_and_test_results_are_read_only(designs):
     from nonrecours.estimation.association import chisq_test
     from nonrecours.estimation.logistic import survey_logistic
+
     m = survey_logistic(designs["dstrat"], "schwide", ["stype", "meals"])
     c = chisq_test(designs["dstrat"], ["schwide"], ["stype"])
     for a in (m.coef, m.se, m.vcov, m.assign, c.statistic, c.p_value, c.design_effects):
@@ -430,6 +617,7 @@ def test_counts_one_coding_equals_two_columns(designs, dn):
     import dataclasses
 
     from nonrecours.estimation import estimate_counts, estimate_totals, gap_between
+
     d = designs[dn]
     data = d.data.assign(schwide_non=1.0 - d.data["schwide"], awards_non=1.0 - d.data["awards"])
     d2 = dataclasses.replace(d, data=data)
@@ -448,6 +636,7 @@ def test_counts_one_coding_equals_two_columns(designs, dn):
 @pytest.mark.parametrize("dn", ["dstrat", "dclus2", "rclus1"])
 def test_estimate_takeup_is_rates_and_counts(designs, dn):
     from nonrecours.estimation import estimate_counts, estimate_rates, estimate_takeup
+
     r, c = estimate_takeup(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
     r0 = estimate_rates(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
     c0 = estimate_counts(designs[dn], ["schwide", "awards"], "stype", thresholds=ALL)
@@ -471,8 +660,24 @@ def test_empty_groups_left_out_of_the_test_are_said(tmp_path):
         r = chisq_test(design, ["hi_growth"], ["awards"])
     assert r.n_cols == 2 and len(rec) == 1  # one warning (the group), none for the empty right
     d.to_csv(tmp_path / "s.csv", index=False)
-    res = _cli(["test", tmp_path / "s.csv", "--right", "hi_growth", "--by", "awards", "--weight", "pw",
-                "--strata", "stype", "--psu", "none", "--fpc", "fpc"])
+    res = _cli(
+        [
+            "test",
+            tmp_path / "s.csv",
+            "--right",
+            "hi_growth",
+            "--by",
+            "awards",
+            "--weight",
+            "pw",
+            "--strata",
+            "stype",
+            "--psu",
+            "none",
+            "--fpc",
+            "fpc",
+        ]
+    )
     assert "warning" in res.output and "lines 5, 10" in res.output
 
 
@@ -485,6 +690,7 @@ def test_rao_scott_f_holds_its_size_on_a_clustered_design():
     from scipy import stats
 
     from nonrecours.estimation.association import chisq_test
+
     rng = np.random.default_rng(14)
     reps, clusters, m = 200, 40, 15
     rej = naive = 0
@@ -507,6 +713,7 @@ def test_woodruff_interval_covers_the_population_median():
     (inverse-CDF definition, as qrule "math") 96.5 % of the time (accepted 90 % to 99 %, about
     3 binomial SEs around 95 %)."""
     from nonrecours.estimation import estimate_quantiles
+
     rng = np.random.default_rng(5)
     C, M, n = 300, 40, 30
     popx = np.exp(3 + rng.normal(0, 0.5, C)[:, None] + rng.normal(0, 0.8, (C, M)))

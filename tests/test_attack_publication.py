@@ -25,12 +25,25 @@ from nonrecours.report.publication import SHEETS
 from nonrecours.report.publication import TEXT as SHEET_TEXT
 
 # slow: attacks the demo publication, with and without years
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning",
-                                                            "ignore::nonrecours.errors.DisclosureWarning")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings(
+        "ignore::nonrecours.errors.ConvergenceWarning", "ignore::nonrecours.errors.DisclosureWarning"
+    ),
+]
 
 MIN = 11  # the demo's threshold for respondents (min_n) and administrative cells (min_cell)
-TEXT_COLS = {"territory": str, "is_qpv": str, "benefit": str, "level": str, "departement": str, "level_a": str,
-             "level_b": str, "domain_a": str, "domain_b": str}
+TEXT_COLS = {
+    "territory": str,
+    "is_qpv": str,
+    "benefit": str,
+    "level": str,
+    "departement": str,
+    "level_a": str,
+    "level_b": str,
+    "domain_a": str,
+    "domain_b": str,
+}
 
 
 def _read(path):
@@ -62,6 +75,7 @@ def direct_small_counts(pub):
 
 def sample_relations(b, pub, year, qpv_of, truth=None):
     """Sample counts of one run's folder (and its follow-up tables) into ``b``."""
+
     def cell(dim, level, right, n, y=year):
         key = ("s", y, dim, _code(level), right)
         b.publish(("s", y, right), key, _val(n), lower=1.0)  # zeros are published: a blank is >= 1
@@ -71,8 +85,12 @@ def sample_relations(b, pub, year, qpv_of, truth=None):
     tables = {f.stem: _read(f) for f in pub.glob("*.csv")}
     for r, n in zip(tables["estimates_national"]["right"], tables["estimates_national"]["n"]):
         cell("national", "", r, n)
-    for name, dim in (("estimates_qpv", "is_qpv"), ("estimates_benefit", "benefit"),
-                      ("estimates_territory", "territory"), ("sae", "territory")):
+    for name, dim in (
+        ("estimates_qpv", "is_qpv"),
+        ("estimates_benefit", "benefit"),
+        ("estimates_territory", "territory"),
+        ("sae", "territory"),
+    ):
         t = tables.get(name)
         if t is not None:
             for lv, r, n in zip(t[dim], t["right"], t["n"]):
@@ -125,8 +143,9 @@ def admin_relations(b, pub, qpv_of):
         b.relate(block, (*key, "E"), [(*key, "T"), (*key, "N")])
 
     rates = tables["admin_rates"]
-    for ter, _d, r, e, t in zip(rates["territory"], rates["departement"], rates["right"], rates["n_eligible"],
-                               rates["n_takers"]):
+    for ter, _d, r, e, t in zip(
+        rates["territory"], rates["departement"], rates["right"], rates["n_eligible"], rates["n_takers"]
+    ):
         triple(r, ("a", r, "cell", ter), e, t)
     deps = tables["admin_departements"]
     for d, r, e, t in zip(deps["departement"], deps["right"], deps["n_eligible"], deps["n_takers"]):
@@ -137,8 +156,11 @@ def admin_relations(b, pub, qpv_of):
         sub = rates[rates["right"] == r]
         for c in counts:
             for d in sub["departement"].unique():
-                b.relate(("a", r), ("a", r, "dep", d, c), [("a", r, "cell", t, c) for t in
-                                                             sub.loc[sub["departement"] == d, "territory"]])
+                b.relate(
+                    ("a", r),
+                    ("a", r, "dep", d, c),
+                    [("a", r, "cell", t, c) for t in sub.loc[sub["departement"] == d, "territory"]],
+                )
             b.relate(("a", r), ("a", r, "nat", "", c), [("a", r, "dep", d, c) for d in sub["departement"].unique()])
         if comp is not None:
             cr = comp[comp["right"] == r]
@@ -149,8 +171,11 @@ def admin_relations(b, pub, qpv_of):
                 qs = [_code(q) for q in cr["is_qpv"]]
                 b.relate(("a", r), ("a", r, "nat", "", c), [("a", r, "is_qpv", q, c) for q in qs])
                 for q in qs:
-                    b.relate(("a", r), ("a", r, "is_qpv", q, c),
-                             [("a", r, "cell", t, c) for t in sub["territory"] if qpv_of[t] == q])
+                    b.relate(
+                        ("a", r),
+                        ("a", r, "is_qpv", q, c),
+                        [("a", r, "cell", t, c) for t in sub["territory"] if qpv_of[t] == q],
+                    )
     return int((rates["status"] != "published").sum())
 
 
@@ -203,8 +228,8 @@ def _small(text, n=1500):
 @pytest.fixture(scope="module")
 def demo_admin(tmp_path_factory):
     """The demo's study with its administrative phase (``demo --admin``) on 10 QPVs, with a smaller sample."""
-    from nonrecours.simulate.sources import simulate_sources
     from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import simulate_sources
     from nonrecours.study import run_study
     from nonrecours.study.demo import ADMIN_SECTION, example_study
 

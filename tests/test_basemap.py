@@ -1,4 +1,5 @@
-"""Base map of France (geography/basemap.py), maps drawn over it and simulated territories placed inside it (issue 29)."""
+"""Base map of France (geography/basemap.py), maps drawn over it and simulated territories placed inside it
+(issue 29)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import shapely
 from pyproj import Transformer
 
 from nonrecours.errors import InputError
-from nonrecours.report import basemap, maps
+from nonrecours.geography import basemap
+from nonrecours.report import maps
 from nonrecours.simulate import simulate_population
 from nonrecours.simulate.contours import layout_urban_areas, qpv_contours
 
@@ -39,10 +41,19 @@ def test_outline_areas_match_the_official_ones(code, area):
 
 def test_cities_fall_in_their_departement():
     """The georeferencing puts each préfecture in its département (Lambert-93)."""
-    cities = {"13": (5.3698, 43.2965), "69": (4.8357, 45.7640), "33": (-0.5792, 44.8378), "59": (3.0573, 50.6292),
-              "67": (7.7521, 48.5734), "35": (-1.6778, 48.1173), "31": (1.4442, 43.6047), "2A": (8.7386, 41.9192)}
+    cities = {
+        "13": (5.3698, 43.2965),
+        "69": (4.8357, 45.7640),
+        "33": (-0.5792, 44.8378),
+        "59": (3.0573, 50.6292),
+        "67": (7.7521, 48.5734),
+        "35": (-1.6778, 48.1173),
+        "31": (1.4442, 43.6047),
+        "2A": (8.7386, 41.9192),
+    }
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True).transform(
-        [c[0] for c in cities.values()], [c[1] for c in cities.values()])
+        [c[0] for c in cities.values()], [c[1] for c in cities.values()]
+    )
     deps = basemap.departements()
     metro = deps[deps["frame"] == "metro"].set_index("code")["geometry"]
     assert all(shapely.contains_xy(metro[code], xi, yi) for code, xi, yi in zip(cities, x, y))
@@ -74,15 +85,22 @@ def test_choropleth_over_outlines_frames_a_departement_without_territory():
     pop = simulate_population(4, seed=2)
     shapes = maps.territory_shapes(qpv_contours(pop.territories, seed=2), pop.territories)
     t = pop.truth
-    values = maps.map_values(t.assign(eblup=t["rate"], ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05),
-                             "sae", str(t["right"].iloc[0]))
+    values = maps.map_values(
+        t.assign(eblup=t["rate"], ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05), "sae", str(t["right"].iloc[0])
+    )
     empty = next(c for c in basemap.departement_names().index if c not in set(pop.territories["departement"]))
     svg = maps.choropleth(values, shapes, kind="sae", right="x", departement=empty, fmt="svg", lang="fr")
     assert basemap.departement_names()[empty].encode() in svg
     with pytest.raises(InputError, match="parameter outlines"):
         maps.choropleth(values, shapes, kind="sae", right="x", outlines=pd.DataFrame({"code": ["01"]}))
-    none = maps.choropleth(values, shapes, kind="sae", right="x", fmt="svg",
-                           outlines=pd.DataFrame({"code": [], "frame": [], "geometry": []}))
+    none = maps.choropleth(
+        values,
+        shapes,
+        kind="sae",
+        right="x",
+        fmt="svg",
+        outlines=pd.DataFrame({"code": [], "frame": [], "geometry": []}),
+    )
     assert none != maps.choropleth(values, shapes, kind="sae", right="x", fmt="svg")
 
 
@@ -102,7 +120,7 @@ def test_user_outlines_are_projected_and_drawn(tmp_path):
     deps = basemap.departements()
     sel = deps[(deps["frame"] != "paris") & deps["code"].isin(["93", "974"])]
     feats = []
-    for code, frame, crs, g in zip(sel["code"], sel["frame"], sel["crs"], sel["geometry"]):
+    for code, _frame, crs, g in zip(sel["code"], sel["frame"], sel["crs"], sel["geometry"]):
         t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
         wgs = shapely.transform(g, lambda xy, t=t: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
         feats.append({"type": "Feature", "properties": {"code": code}, "geometry": json.loads(shapely.to_geojson(wgs))})
@@ -116,10 +134,19 @@ def test_user_outlines_are_projected_and_drawn(tmp_path):
     pop = simulate_population(4, seed=2)
     (tmp_path / "c.geojson").write_text(qpv_contours(pop.territories, seed=2))
     t = pop.truth
-    t.assign(eblup=t["rate"], ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05).to_csv(tmp_path / "sae.csv",
-                                                                                         index=False)
-    args = ["map", str(tmp_path / "sae.csv"), "--right", str(t["right"].iloc[0]), "--contours",
-            str(tmp_path / "c.geojson"), "--out", str(tmp_path / "m.svg")]
+    t.assign(eblup=t["rate"], ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05).to_csv(
+        tmp_path / "sae.csv", index=False
+    )
+    args = [
+        "map",
+        str(tmp_path / "sae.csv"),
+        "--right",
+        str(t["right"].iloc[0]),
+        "--contours",
+        str(tmp_path / "c.geojson"),
+        "--out",
+        str(tmp_path / "m.svg"),
+    ]
     assert CliRunner().invoke(app, [*args, "--outlines", str(path)]).exit_code == 0
     user = (tmp_path / "m.svg").read_bytes()
     assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
@@ -135,13 +162,20 @@ def test_section_maps_the_departement_admin_rates(lang):
     t = pop.truth
     sae = t.assign(eblup=t["rate"], rmse=0.02, ci_low=t["rate"] - 0.05, ci_high=t["rate"] + 0.05, direct=t["rate"])
     codes = list(basemap.departement_names().index)
-    deps = pd.DataFrame({"departement": codes * 2, "right": ["cmuc"] * 101 + ["other"] * 101,
-                         "rate": np.linspace(0.5, 0.9, 202), "status": ["published"] * 201 + ["suppressed"]})
+    deps = pd.DataFrame(
+        {
+            "departement": codes * 2,
+            "right": ["cmuc"] * 101 + ["other"] * 101,
+            "rate": np.linspace(0.5, 0.9, 202),
+            "status": ["published"] * 201 + ["suppressed"],
+        }
+    )
     contours = qpv_contours(pop.territories, seed=2)
     right = str(t["right"].iloc[0])
     base = section_territories.render({"sae": sae}, lang, rights=[right], contours=contours)
-    html = section_territories.render({"sae": sae, "admin_departements": deps.assign(right=right)}, lang,
-                                      rights=[right], contours=contours)
+    html = section_territories.render(
+        {"sae": sae, "admin_departements": deps.assign(right=right)}, lang, rights=[right], contours=contours
+    )
     assert html.count("<figure>") == base.count("<figure>") + 1
     assert ("par département" if lang == "fr" else "by département") in html
     one = maps.map_values(deps, "admin", "cmuc", territory="departement")

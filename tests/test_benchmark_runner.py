@@ -18,16 +18,28 @@ pytestmark = pytest.mark.slow  # runs the benchmark workloads in a subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "benchmarks" / "run.py"
-WORKLOADS = ("simulate", "select", "(Taylor)", "bootstrap replicates", "raking", "Fay–Herriot REML fit",
-             "Fay–Herriot bootstrap MSE")
+WORKLOADS = (
+    "simulate",
+    "select",
+    "(Taylor)",
+    "bootstrap replicates",
+    "raking",
+    "Fay–Herriot REML fit",
+    "Fay–Herriot bootstrap MSE",
+)
 
 
 @pytest.fixture(scope="module")
 def output():
     if not RUNNER.exists():
         pytest.skip("benchmarks/ not shipped with this copy")
-    proc = subprocess.run([sys.executable, str(RUNNER), "--quick", "--no-write", "--peers", "svy,samplics"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), "--quick", "--no-write", "--peers", "svy,samplics"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout, proc.stderr
 

@@ -23,9 +23,9 @@ def _panel(seed, m=40, T=4, sig_u=0.02, sig_v=0.03, rho=0.5, corr=0.3):
     X = np.stack([np.ones((m, T)), rng.normal(size=(m, T))], axis=-1)
     lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
     sd = np.sqrt(rng.uniform(0.01, 0.04, size=(m, T)))
-    S = corr ** lag * sd[:, :, None] * sd[:, None, :]
+    S = corr**lag * sd[:, :, None] * sd[:, None, :]
     u = np.zeros((m, T))
-    u[:, 0] = rng.normal(0, sig_u / np.sqrt(1 - rho ** 2), m)
+    u[:, 0] = rng.normal(0, sig_u / np.sqrt(1 - rho**2), m)
     for t in range(1, T):
         u[:, t] = rho * u[:, t - 1] + rng.normal(0, sig_u, m)
     e = np.einsum("dij,dj->di", np.linalg.cholesky(S), rng.normal(size=(m, T)))
@@ -52,7 +52,7 @@ def test_rao_yu_reml_matches_a_dense_general_optimiser(seed):
 
     def dense(z):  # the dense N x N model: G over all rows, V over the observed ones, from scratch
         su, sv, rho = z
-        G = np.kron(np.eye(m), su * rho ** lag / (1 - rho ** 2) + sv)
+        G = np.kron(np.eye(m), su * rho**lag / (1 - rho**2) + sv)
         V = G + np.kron(np.eye(m), np.ones((T, T))) * np.einsum("dij,de->diej", S, np.eye(m)).reshape(m * T, m * T)
         return G, V[np.ix_(o, o)]
 
@@ -65,8 +65,13 @@ def test_rao_yu_reml_matches_a_dense_general_optimiser(seed):
         return 0.5 * (np.linalg.slogdet(V)[1] + np.linalg.slogdet(XtViX)[1] + r @ Vi @ r)
 
     start = np.array([0.04, 0.04, 0.5])
-    res = optimize.minimize(neg_reml, start, method="Nelder-Mead", bounds=[(0, None), (0, None), (0, 0.98)],
-                            options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000, "maxfev": 8000})
+    res = optimize.minimize(
+        neg_reml,
+        start,
+        method="Nelder-Mead",
+        bounds=[(0, None), (0, None), (0, 0.98)],
+        options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000, "maxfev": 8000},
+    )
     np.testing.assert_allclose(fit.theta, res.x, rtol=1e-5, atol=1e-7)
     assert neg_reml(fit.theta) <= res.fun + 1e-10  # ours is at least as high a maximum
     assert set(fit.at_bound) == {n for n, v in zip(fit.names, res.x) if v < 1e-7 or v > 0.98 - 1e-7}
@@ -74,7 +79,7 @@ def test_rao_yu_reml_matches_a_dense_general_optimiser(seed):
     blup = Xf @ fit.coef + G[:, o] @ np.linalg.solve(V, yf[o] - Xf[o] @ fit.coef)
     np.testing.assert_allclose(fit.eblup, blup, rtol=1e-10)
     np.testing.assert_array_equal(fit.in_sample, o)
-    np.testing.assert_allclose(fit.eblup[11 * T:12 * T], fit.synthetic[11 * T:12 * T], rtol=1e-14)
+    np.testing.assert_allclose(fit.eblup[11 * T : 12 * T], fit.synthetic[11 * T : 12 * T], rtol=1e-14)
 
 
 def test_multivariate_without_links_is_univariate_fay_herriot():
@@ -93,7 +98,7 @@ def test_multivariate_without_links_is_univariate_fay_herriot():
         uni = fit_fay_herriot(y[:, k], D[:, k], X[:, k], method="reml")
         mse = analytic_mse(uni)
         np.testing.assert_allclose(fit.theta[k], uni.model_variance, rtol=1e-8)
-        np.testing.assert_allclose(fit.coef[2 * k:2 * k + 2], uni.coef, rtol=1e-8)
+        np.testing.assert_allclose(fit.coef[2 * k : 2 * k + 2], uni.coef, rtol=1e-8)
         np.testing.assert_allclose(eblup[:, k], uni.eblup, rtol=1e-8)
         np.testing.assert_allclose(g1[:, k], mse.g1, rtol=1e-8)
         np.testing.assert_allclose(g2[:, k], mse.g2, rtol=1e-7)
@@ -173,8 +178,11 @@ def test_spatial_territory_without_sample_is_predicted_from_its_neighbours():
     W = row_standardise(A)
     X = np.column_stack([np.ones(m), rng.normal(size=m)])
     D = rng.uniform(0.005, 0.01, m)
-    y = X @ np.array([0.5, 0.1]) + np.linalg.solve(np.eye(m) - 0.7 * W, rng.normal(0, 0.1, m)) \
+    y = (
+        X @ np.array([0.5, 0.1])
+        + np.linalg.solve(np.eye(m) - 0.7 * W, rng.normal(0, 0.1, m))
         + rng.normal(0, np.sqrt(D))
+    )
     y[[7, 20]] = np.nan
     fit = fit_spatial_fh(y, D, X, W)
     o = np.isfinite(y)

@@ -68,8 +68,9 @@ def _close(actual, expected, what):
     np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float), rtol=RTOL, atol=0, err_msg=what)
 
 
-@pytest.mark.parametrize("case", range(len(_REF["sfh"])),
-                         ids=[f"{r['method']}-{r['right']}-{r['year']}" for r in _REF["sfh"]])
+@pytest.mark.parametrize(
+    "case", range(len(_REF["sfh"])), ids=[f"{r['method']}-{r['right']}-{r['year']}" for r in _REF["sfh"]]
+)
 def test_spatial_matches_sae_mseSFH(tables, case):
     direct, _, nb, territories = tables
     r = _REF["sfh"][case]
@@ -91,9 +92,11 @@ def test_spatial_matches_sae_mseSFH(tables, case):
     assert fit.at_bound == ()
 
 
-@pytest.mark.parametrize("case", range(len(_REF["rao_yu"])),
-                         ids=[f"{r['method']}-{r['right']}" + ("-out" if r.get("y_include") else "")
-                              for r in _REF["rao_yu"]])
+@pytest.mark.parametrize(
+    "case",
+    range(len(_REF["rao_yu"])),
+    ids=[f"{r['method']}-{r['right']}" + ("-out" if r.get("y_include") else "") for r in _REF["rao_yu"]],
+)
 def test_rao_yu_matches_sae2_eblupRY(tables, case):
     direct, cov, _, territories = tables
     r = _REF["rao_yu"][case]

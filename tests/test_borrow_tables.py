@@ -26,7 +26,8 @@ _REF = json.loads((REF / "borrow_reference.json").read_text())
 def files():
     d = pd.read_csv(REF / "borrow" / "direct.csv")
     direct = d.assign(estimate=d["direct"], se=np.sqrt(d["vardir"]), n=100)[
-        ["territory", "year", "right", "n", "estimate", "se"]]
+        ["territory", "year", "right", "n", "estimate", "se"]
+    ]
     aux = d[d["right"] == "cmuc"][["territory", "year", "x1", "x2"]]
     cov = pd.read_csv(REF / "borrow" / "covariances.csv")
     nb = pd.read_csv(REF / "borrow" / "neighbours.csv")
@@ -46,8 +47,22 @@ def test_rao_yu_from_the_tables_matches_sae2(files):
         np.testing.assert_allclose(sub["mse"], r["mse"], rtol=RTOL)
         row = res.models[(res.models["right"] == r["right"]) & (res.models["parameter"] == "rho")]
         np.testing.assert_allclose(row["estimate"], r["rho"], rtol=RTOL)
-    assert list(res.table.columns) == ["territory", "year", "right", "direct", "se_direct", "eblup", "mse", "rmse",
-                                       "ci_low", "ci_high", "gamma", "synthetic", "n", "in_sample"]
+    assert list(res.table.columns) == [
+        "territory",
+        "year",
+        "right",
+        "direct",
+        "se_direct",
+        "eblup",
+        "mse",
+        "rmse",
+        "ci_low",
+        "ci_high",
+        "gamma",
+        "synthetic",
+        "n",
+        "in_sample",
+    ]
     assert set(res.models["parameter"]) == {"sigma2_u", "sigma2_v", "rho"} and res.models["converged"].all()
 
 
@@ -70,8 +85,9 @@ def test_covariances_in_either_order_or_both(files):
     direct, aux, cov, _ = files
     one = fit_borrowing(direct, aux, ["x1", "x2"], model="rao-yu", time="year", covariances=cov, rights=["acs"])
     flipped = cov.rename(columns={"right_a": "right_b", "right_b": "right_a", "year_a": "year_b", "year_b": "year_a"})
-    both = fit_borrowing(direct, aux, ["x1", "x2"], model="rao-yu", time="year",
-                         covariances=pd.concat([cov, flipped]), rights=["acs"])
+    both = fit_borrowing(
+        direct, aux, ["x1", "x2"], model="rao-yu", time="year", covariances=pd.concat([cov, flipped]), rights=["acs"]
+    )
     pd.testing.assert_frame_equal(one.table, both.table)
     clash = flipped.assign(cov=flipped["cov"] * 1.5)
     with pytest.raises(InputError, match="two different covariances"):
@@ -111,7 +127,7 @@ def test_fh_model_is_the_univariate_fay_herriot_of_fit_territories(files):
 
 
 def test_options_are_checked(files):
-    direct, aux, cov, nb = files
+    direct, aux, _cov, nb = files
     with pytest.raises(OptionError, match="time"):
         fit_borrowing(direct, aux, ["x1"], model="rao-yu")
     with pytest.raises(OptionError, match="neighbours"):
@@ -134,10 +150,13 @@ def test_neighbours_of_a_grid_of_contours_are_the_rook_pairs(files):
     codes = [f"T{i + 1:02d}" for i in range(36)]
     edge = 2 + np.arange(7) / 100  # shared edges: the same coordinates on both sides
     boxes = [shapely.box(edge[i % 6], 46 - edge[i // 6], edge[i % 6 + 1], 46 - edge[i // 6 + 1]) for i in range(36)]
-    got = contour_neighbours(Contours(codes=np.array(codes), departements=np.array([""] * 36),
-                                      polygons=np.array(boxes)))
-    pd.testing.assert_frame_equal(got[["territory_a", "territory_b"]], nb.sort_values(
-        ["territory_a", "territory_b"]).reset_index(drop=True))
-    queen = contour_neighbours(Contours(codes=np.array(codes), departements=np.array([""] * 36),
-                                        polygons=np.array(boxes)), contiguity="queen")
+    got = contour_neighbours(
+        Contours(codes=np.array(codes), departements=np.array([""] * 36), polygons=np.array(boxes))
+    )
+    pd.testing.assert_frame_equal(
+        got[["territory_a", "territory_b"]], nb.sort_values(["territory_a", "territory_b"]).reset_index(drop=True)
+    )
+    queen = contour_neighbours(
+        Contours(codes=np.array(codes), departements=np.array([""] * 36), polygons=np.array(boxes)), contiguity="queen"
+    )
     assert len(queen) == len(nb) + 2 * 2 * 25  # the diagonals of the 25 inner corners, both ways

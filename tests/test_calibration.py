@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from _weighting_data import api, api_reference, margins_frame, weighting_reference
+
 from nonrecours.design import SurveyDesign
 from nonrecours.errors import ConvergenceError, InputError, OptionError
 from nonrecours.estimation import estimate_means
@@ -55,8 +55,13 @@ def test_logit_first_five_weights(dstrat):
     assert rel(des.weights[:5], REF["strat_calib_logit_0.7_1.7_weights_first5"]["weights"]) < 1e-9
 
 
-@pytest.mark.parametrize("key,method", [("strat_calib_truncated_0.97_1.035_mean_api00_awards", "truncated"),
-                                        ("strat_calib_raking_0.97_1.035_mean_api00_awards", "raking")])
+@pytest.mark.parametrize(
+    "key,method",
+    [
+        ("strat_calib_truncated_0.97_1.035_mean_api00_awards", "truncated"),
+        ("strat_calib_raking_0.97_1.035_mean_api00_awards", "raking"),
+    ],
+)
 def test_bounded_calibration_matches_r(dstrat, key, method):
     des = calibrate(dstrat, M(numeric="api99"), method=method, bounds=(0.97, 1.035))
     r = estimate_means(des, ["api00", "awards"]).to_frame()
@@ -114,8 +119,11 @@ def test_large_sample_reaches_margins():
 
 # -- bad input ---------------------------------------------------------------------------------
 
+
 def test_unknown_category_in_margins(dstrat):
-    t = pd.concat([margins_frame(numeric=None), pd.DataFrame([("stype", "X", 10.0)], columns=["variable", "category", "total"])])
+    t = pd.concat(
+        [margins_frame(numeric=None), pd.DataFrame([("stype", "X", 10.0)], columns=["variable", "category", "total"])]
+    )
     t.loc[t.category == "E", "total"] -= 10
     with pytest.raises(InputError, match="categories that no respondent has.*stype=X"):
         calibrate(dstrat, Margins.from_frame(t))
@@ -169,6 +177,7 @@ def test_options(dstrat):
 
 
 # -- trimming ----------------------------------------------------------------------------------
+
 
 def test_cap_weights_keeps_total():
     w = np.array([1.0, 2.0, 3.0, 50.0, 4.0])

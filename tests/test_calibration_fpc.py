@@ -85,6 +85,9 @@ def test_raking_uses_fpc_weights_not_ones():
     df = pd.DataFrame({"h": ["a", "a", "b", "b"], "N": [20, 20, 4, 4], "sex": ["F", "M", "F", "M"]})
     design = SurveyDesign(df, strata="h", fpc="N")
     np.testing.assert_allclose(design.weights, [10, 10, 2, 2])
-    m = Margins.from_frame(pd.DataFrame({"variable": ["sex", "sex", "h", "h"], "category": ["F", "M", "a", "b"],
-                                         "total": [9.0, 18.0, 22.5, 4.5]}))
+    m = Margins.from_frame(
+        pd.DataFrame(
+            {"variable": ["sex", "sex", "h", "h"], "category": ["F", "M", "a", "b"], "total": [9.0, 18.0, 22.5, 4.5]}
+        )
+    )
     np.testing.assert_allclose(calibrate(design, m, method="raking").weights, [7.5, 15, 1.5, 3], rtol=1e-12)

@@ -35,9 +35,15 @@ def test_panel_change_matches_r_survey_on_stacked_waves():
         t = overall if r["domain"] == "all" else by[by["is_qpv"].astype(str) == r["domain"]]
         row = t[t["right"] == r["right"]].iloc[0]
         cov = row["correlation"] * row["se_1"] * row["se_2"]
-        for ours, theirs in ((row["estimate_1"], r["estimate_1"]), (row["estimate_2"], r["estimate_2"]),
-                             (row["change"], r["change"]), (row["se"], r["se"]), (row["se_1"], r["se_1"]),
-                             (row["se_2"], r["se_2"]), (cov, r["cov_12"])):
+        for ours, theirs in (
+            (row["estimate_1"], r["estimate_1"]),
+            (row["estimate_2"], r["estimate_2"]),
+            (row["change"], r["change"]),
+            (row["se"], r["se"]),
+            (row["se_1"], r["se_1"]),
+            (row["se_2"], r["se_2"]),
+            (cov, r["cov_12"]),
+        ):
             assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-15)
         checked += 1
     assert checked == 6
@@ -49,7 +55,7 @@ def test_independent_samples_give_the_root_of_summed_variances():
     ch = estimate_change(d1, d2, ["cmuc", "acs"], "is_qpv", scheme="independent").table
     e1 = estimate_rates(d1, ["cmuc", "acs"], "is_qpv", df="inf")
     e2 = estimate_rates(d2, ["cmuc", "acs"], "is_qpv", df="inf")
-    expected = np.sqrt(e1.raw_se ** 2 + e2.raw_se ** 2)
+    expected = np.sqrt(e1.raw_se**2 + e2.raw_se**2)
     np.testing.assert_allclose(ch["se"], expected, rtol=1e-12)
     np.testing.assert_allclose(ch["se_independent"], expected, rtol=1e-12)
     np.testing.assert_allclose(ch["change"], e2.raw_estimate - e1.raw_estimate, rtol=1e-12)
@@ -110,13 +116,13 @@ def _with_bootstrap(d1, d2, R=300, seed=4, carried=True):
     rng = np.random.default_rng(seed)
     out = []
     mult = None
-    for k, d in enumerate((d1, d2)):
+    for _k, d in enumerate((d1, d2)):
         data = d.data
         if mult is None or not carried:
             n_h = data.groupby("stratum")["id"].transform("size").to_numpy()
             # resample n_h - 1 of n_h units with replacement in every stratum, R times
             m = np.zeros((len(data), R))
-            for h, idx in data.groupby("stratum").indices.items():  # loop over 3 strata of the test data
+            for _h, idx in data.groupby("stratum").indices.items():  # loop over 3 strata of the test data
                 draws = rng.integers(0, idx.size, (idx.size - 1, R))
                 for r in range(R):
                     m[idx, r] = np.bincount(draws[:, r], minlength=idx.size)
@@ -134,7 +140,7 @@ def test_replicate_weights_across_waves():
     ind = estimate_change(r1, r2, ["cmuc", "acs"], "is_qpv", scheme="independent", variance="replicate").table
     e1 = estimate_rates(r1, ["cmuc", "acs"], "is_qpv", df="inf")
     e2 = estimate_rates(r2, ["cmuc", "acs"], "is_qpv", df="inf")
-    np.testing.assert_allclose(ind["se"], np.sqrt(e1.raw_se ** 2 + e2.raw_se ** 2), rtol=1e-12)
+    np.testing.assert_allclose(ind["se"], np.sqrt(e1.raw_se**2 + e2.raw_se**2), rtol=1e-12)
     # replicates carried across the waves of a panel: the covariance enters, close to the Taylor one
     c1, c2 = _with_bootstrap(d1, d2, carried=True)
     rep = estimate_change(c1, c2, ["cmuc", "acs"], "is_qpv", scheme="panel", variance="replicate").table

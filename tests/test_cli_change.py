@@ -14,8 +14,22 @@ run = CliRunner().invoke
 
 def test_change_cli_writes_change_and_did(tmp_path):
     out = tmp_path / "change.csv"
-    r = run(app, ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv"),
-                  "--rights", "cmuc,acs", "--gap", "is_qpv", "--scheme", "panel", "--out", str(out)])
+    r = run(
+        app,
+        [
+            "change",
+            str(REF / "change_panel_wave1.csv"),
+            str(REF / "change_panel_wave2.csv"),
+            "--rights",
+            "cmuc,acs",
+            "--gap",
+            "is_qpv",
+            "--scheme",
+            "panel",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     t = pd.read_csv(out)
     assert list(t.columns[:2]) == ["is_qpv", "right"] and len(t) == 4
@@ -24,14 +38,31 @@ def test_change_cli_writes_change_and_did(tmp_path):
     assert len(d) == 2 and set(d["right"]) == {"cmuc", "acs"}
     # same file again: refused, nothing rewritten
     before = out.read_bytes()
-    r = run(app, ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv"),
-                  "--rights", "cmuc", "--out", str(REF / "change_panel_wave1.csv")])
+    r = run(
+        app,
+        [
+            "change",
+            str(REF / "change_panel_wave1.csv"),
+            str(REF / "change_panel_wave2.csv"),
+            "--rights",
+            "cmuc",
+            "--out",
+            str(REF / "change_panel_wave1.csv"),
+        ],
+    )
     assert r.exit_code == 2
     assert out.read_bytes() == before
 
 
-@pytest.mark.parametrize("args, where", [(["--scheme", "cohort"], "--scheme"), (["--variance", "jackknife"], "--variance"),
-                                         (["--rights", "nope"], "nope"), (["--variance", "replicate"], "replicate")])
+@pytest.mark.parametrize(
+    "args, where",
+    [
+        (["--scheme", "cohort"], "--scheme"),
+        (["--variance", "jackknife"], "--variance"),
+        (["--rights", "nope"], "nope"),
+        (["--variance", "replicate"], "replicate"),
+    ],
+)
 def test_change_cli_errors(tmp_path, args, where):
     base = ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv")]
     if "--rights" not in args:
@@ -43,8 +74,28 @@ def test_change_cli_errors(tmp_path, args, where):
 
 
 def test_validate_change_cli(tmp_path):
-    r = run(app, ["validate", "--territories", "3", "--replications", "3", "--n", "300", "--seed", "2",
-                  "--change", "rotating", "--share", "0.3", "--rights", "cmuc", "--out", str(tmp_path)])
+    r = run(
+        app,
+        [
+            "validate",
+            "--territories",
+            "3",
+            "--replications",
+            "3",
+            "--n",
+            "300",
+            "--seed",
+            "2",
+            "--change",
+            "rotating",
+            "--share",
+            "0.3",
+            "--rights",
+            "cmuc",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     t = pd.read_csv(tmp_path / "validation.csv")
     assert {"se_sd_ratio", "coverage", "true_change"} <= set(t.columns)
@@ -53,8 +104,17 @@ def test_validate_change_cli(tmp_path):
 def test_change_cli_publishes_no_small_count(tmp_path):
     """--min-n (default 11): a domain with fewer eligible respondents in either wave has its change emptied, and
     no count of respondents in both waves below it is written; --min-n 1 shows them (the test can fail)."""
-    base = ["change", str(REF / "change_panel_wave1.csv"), str(REF / "change_panel_wave2.csv"), "--rights", "cmuc,acs",
-            "--by", "stratum,is_qpv", "--scheme", "panel"]
+    base = [
+        "change",
+        str(REF / "change_panel_wave1.csv"),
+        str(REF / "change_panel_wave2.csv"),
+        "--rights",
+        "cmuc,acs",
+        "--by",
+        "stratum,is_qpv",
+        "--scheme",
+        "panel",
+    ]
     r = run(app, [*base, "--min-n", "1", "--allow-below-threshold", "--out", str(tmp_path / "all.csv")])
     assert r.exit_code == 0, r.output
     raw = pd.read_csv(tmp_path / "all.csv")

@@ -33,15 +33,37 @@ RUN = CliRunner()
 
 #: The design of each case, as options and as the library's SurveyDesign (data -> design).
 PPS = ["--psu", "psu", "--fpc", "p", "--pps", "brewer", "--weight", "none", "--lonely-psu", "adjust"]
-STAGES = ["--weight", "none", "--strata", "none", "--psu", "dnum", "--fpc", "fpc1", "--stages", "snum::fpc2,cls::f3",
-          "--lonely-psu", "adjust"]
+STAGES = [
+    "--weight",
+    "none",
+    "--strata",
+    "none",
+    "--psu",
+    "dnum",
+    "--fpc",
+    "fpc1",
+    "--stages",
+    "snum::fpc2,cls::f3",
+    "--lonely-psu",
+    "adjust",
+]
 CASES = {
-    "pps": ("election", "kerry_wins", "big", PPS,
-            lambda d: SurveyDesign(d, psu="psu", fpc="p", pps="brewer", lonely_psu="adjust")),
-    "stages": ("three", "z", "stype", STAGES,
-               lambda d: SurveyDesign(d, psu="dnum", fpc="fpc1", stages=(Stage("snum", fpc="fpc2"),
-                                                                           Stage("cls", fpc="f3")),
-                                      lonely_psu="adjust")),
+    "pps": (
+        "election",
+        "kerry_wins",
+        "big",
+        PPS,
+        lambda d: SurveyDesign(d, psu="psu", fpc="p", pps="brewer", lonely_psu="adjust"),
+    ),
+    "stages": (
+        "three",
+        "z",
+        "stype",
+        STAGES,
+        lambda d: SurveyDesign(
+            d, psu="dnum", fpc="fpc1", stages=(Stage("snum", fpc="fpc2"), Stage("cls", fpc="f3")), lonely_psu="adjust"
+        ),
+    ),
 }
 
 
@@ -55,8 +77,9 @@ def files(tmp_path_factory) -> Path:
         data = data.assign(id=np.arange(len(data)))
         data.to_csv(folder / f"{name}_1.csv", index=False)
         flip = np.arange(len(data)) % 5 == 0
-        data.assign(**{right: np.where(flip, 1 - data[right], data[right])}).to_csv(folder / f"{name}_2.csv",
-                                                                                      index=False)
+        data.assign(**{right: np.where(flip, 1 - data[right], data[right])}).to_csv(
+            folder / f"{name}_2.csv", index=False
+        )
     return folder
 
 
@@ -74,11 +97,29 @@ def _estimate(files: Path, case: str, wave: int = 1) -> pd.DataFrame:
 
 
 def test_the_five_commands_take_the_same_design_options():
-    bundle = {*ROLE_FLAGS.values(), "--lonely-psu", "--replicates", "--pps", "--joint", "--stages", "--nest",
-              "--zero-weights", "--repweights", "--rep-type", "--rep-scale", "--rep-rscales", "--rep-rho", "--mse"}
+    bundle = {
+        *ROLE_FLAGS.values(),
+        "--lonely-psu",
+        "--replicates",
+        "--pps",
+        "--joint",
+        "--stages",
+        "--nest",
+        "--zero-weights",
+        "--repweights",
+        "--rep-type",
+        "--rep-scale",
+        "--rep-rscales",
+        "--rep-rho",
+        "--mse",
+    }
     for command in (estimate.estimate, analysis.test, analysis.model, change.change, series.series):
-        flags = {d for p in inspect.signature(command).parameters.values()
-                 for d in getattr(p.default, "param_decls", ()) or () if d.startswith("--")}
+        flags = {
+            d
+            for p in inspect.signature(command).parameters.values()
+            for d in getattr(p.default, "param_decls", ()) or ()
+            if d.startswith("--")
+        }
         assert bundle <= flags, (command.__name__, sorted(bundle - flags))
 
 
@@ -104,8 +145,28 @@ def test_model_and_test_take_the_design_estimate_takes(files, case):
     np.testing.assert_allclose(got["value"], want["value"], rtol=1e-9)  # the file read as text, then typed
     np.testing.assert_allclose(got["p_value"], want["p_value"], rtol=1e-9)
     plain = files / f"test_{case}_plain.csv"  # the same sample as an SRS of its rows: other statistics
-    _run(["test", sample, "--right", right, "--by", by, "--weight", "none", "--psu", "none", "--fpc", "none",
-          "--fpc2", "none", "--strata", "none", "--out", plain])
+    _run(
+        [
+            "test",
+            sample,
+            "--right",
+            right,
+            "--by",
+            by,
+            "--weight",
+            "none",
+            "--psu",
+            "none",
+            "--fpc",
+            "none",
+            "--fpc2",
+            "none",
+            "--strata",
+            "none",
+            "--out",
+            plain,
+        ]
+    )
     assert not np.allclose(pd.read_csv(plain)["value"], got["value"], rtol=1e-3)
 
 
@@ -116,8 +177,22 @@ def test_series_and_change_apply_them_to_each_wave(files, case):
     name, right, by, opts, _ = CASES[case]
     w1, w2 = files / f"{name}_1.csv", files / f"{name}_2.csv"
     out = files / f"series_{case}"
-    _run(["series", "--rights", right, "--by", by, "--waves", f"2014={w1},2015={w2}", "--scheme", "panel", *opts,
-          "--out", out])
+    _run(
+        [
+            "series",
+            "--rights",
+            right,
+            "--by",
+            by,
+            "--waves",
+            f"2014={w1},2015={w2}",
+            "--scheme",
+            "panel",
+            *opts,
+            "--out",
+            out,
+        ]
+    )
     yearly = pd.read_csv(out / "series_yearly.csv", dtype={by: str})
     for year, wave in ((2014, 1), (2015, 2)):
         est = _estimate(files, case, wave)

@@ -35,9 +35,17 @@ def sample(tmp_path) -> tuple[pd.DataFrame, str]:
     rng = np.random.default_rng(5)
     psu = np.repeat(np.arange(60), 15)
     n = psu.size
-    df = pd.DataFrame({"id": np.arange(n), "stratum": [f"s{p // 10}" for p in psu], "psu": [f"u{p}" for p in psu],
-                       "fpc": 40, "weight": rng.uniform(5, 15, n), "territory": [f"t{p % 4}" for p in psu],
-                       "is_qpv": rng.integers(0, 2, n)})
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "stratum": [f"s{p // 10}" for p in psu],
+            "psu": [f"u{p}" for p in psu],
+            "fpc": 40,
+            "weight": rng.uniform(5, 15, n),
+            "territory": [f"t{p % 4}" for p in psu],
+            "is_qpv": rng.integers(0, 2, n),
+        }
+    )
     for r in ("cmuc", "acs"):
         y = rng.integers(0, 2, n).astype(float)
         y[rng.uniform(size=n) < 0.2] = np.nan
@@ -50,18 +58,33 @@ def sample(tmp_path) -> tuple[pd.DataFrame, str]:
 def test_out_csv_and_gap(sample, tmp_path):
     df, path = sample
     out = tmp_path / "rates.csv"
-    res = RUN.invoke(APP, ["estimate", path, "--rights", "cmuc,acs", "--by", "territory", "--gap", "is_qpv",
-                           "--out", str(out)])
+    res = RUN.invoke(
+        APP, ["estimate", path, "--rights", "cmuc,acs", "--by", "territory", "--gap", "is_qpv", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, dtype={"territory": str})
     assert list(table.columns) == COLUMNS and len(table) == 8
-    design = SurveyDesign(df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu",
-                          fpc="fpc")
+    design = SurveyDesign(
+        df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu", fpc="fpc"
+    )
     ref = estimate_rates(design, ["cmuc", "acs"], by="territory").to_frame()
     np.testing.assert_allclose(table["se"], ref["se"], rtol=1e-12)
     gap = pd.read_csv(tmp_path / "rates_gap.csv", dtype={"territory": str})
-    assert list(gap.columns) == ["territory", "right", "domain_a", "domain_b", "estimate_a", "estimate_b", "gap",
-                                 "se", "ci_low", "ci_high", "df", "t", "p_value"]
+    assert list(gap.columns) == [
+        "territory",
+        "right",
+        "domain_a",
+        "domain_b",
+        "estimate_a",
+        "estimate_b",
+        "gap",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "t",
+        "p_value",
+    ]
 
 
 def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
@@ -70,12 +93,14 @@ def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
     from nonrecours.publication import blank_suppressed
 
     df, path = sample
-    design = SurveyDesign(df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu",
-                          fpc="fpc")
+    design = SurveyDesign(
+        df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu", fpc="fpc"
+    )
     raw = estimate_rates(design, ["cmuc", "acs"], by="territory")
     min_n = int(np.median(raw.n)) + 1  # about half the cells suppressed
-    res = estimate_rates(design, ["cmuc", "acs"], by="territory", thresholds=QualityThresholds(min_n=min_n,
-                                                                                               reliable_n=min_n))
+    res = estimate_rates(
+        design, ["cmuc", "acs"], by="territory", thresholds=QualityThresholds(min_n=min_n, reliable_n=min_n)
+    )
     api = res.to_frame()
     supp = (res.flag == "suppressed") & (res.n > 0)
     assert 0 < supp.sum() < len(res)
@@ -85,8 +110,9 @@ def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
     kept = res.to_frame(blank=False)  # for the package's own secondary suppression
     assert (kept["n"].to_numpy() == res.n).all()
     out = tmp_path / "rates.csv"
-    cli = RUN.invoke(APP, ["estimate", path, "--rights", "cmuc,acs", "--by", "territory", "--min-n", str(min_n),
-                           "--out", str(out)])
+    cli = RUN.invoke(
+        APP, ["estimate", path, "--rights", "cmuc,acs", "--by", "territory", "--min-n", str(min_n), "--out", str(out)]
+    )
     assert cli.exit_code == 0, cli.output
     table = pd.read_csv(out, dtype={"territory": str})
     pd.testing.assert_series_equal(table["n"].astype("Int64"), api["n"].astype("Int64"))
@@ -95,8 +121,25 @@ def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
 
 def test_stdout_and_none_disables(sample):
     _, path = sample
-    res = RUN.invoke(APP, ["estimate", path, "--rights", "cmuc", "--psu", "none", "--strata", "none", "--fpc", "none",
-                           "--ci", "wald", "--df", "inf"])
+    res = RUN.invoke(
+        APP,
+        [
+            "estimate",
+            path,
+            "--rights",
+            "cmuc",
+            "--psu",
+            "none",
+            "--strata",
+            "none",
+            "--fpc",
+            "none",
+            "--ci",
+            "wald",
+            "--df",
+            "inf",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "estimate" in res.output and "cmuc" in res.output
 
@@ -111,15 +154,18 @@ def test_other_formats(sample, tmp_path, suffix):
     assert list(t.columns) == COLUMNS[1:]
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--rights", "cmuc", "--ci", "exact"], "--ci"),
-    (["--rights", "nope"], "'nope'"),
-    (["--rights", "cmuc", "--by", "zone"], "'zone'"),
-    (["--rights", "cmuc", "--lonely-psu", "drop"], "--lonely-psu"),
-    (["--rights", "cmuc", "--weight", "id", "--level", "1.5"], "level"),
-    (["--rights", "cmuc", "--psu", "territory"], "not nested"),
-    (["--rights", "cmuc", "--gap", "territory:no-such-level"], "level not found"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--rights", "cmuc", "--ci", "exact"], "--ci"),
+        (["--rights", "nope"], "'nope'"),
+        (["--rights", "cmuc", "--by", "zone"], "'zone'"),
+        (["--rights", "cmuc", "--lonely-psu", "drop"], "--lonely-psu"),
+        (["--rights", "cmuc", "--weight", "id", "--level", "1.5"], "level"),
+        (["--rights", "cmuc", "--psu", "territory"], "not nested"),
+        (["--rights", "cmuc", "--gap", "territory:no-such-level"], "level not found"),
+    ],
+)
 def test_errors_one_line_exit_2_nothing_written(sample, tmp_path, args, text):
     _, path = sample
     out = tmp_path / "o.csv"

@@ -16,18 +16,30 @@ from typer.testing import CliRunner
 from nonrecours.cli.main import COMMAND_INDEX, COMMAND_MODULES, app
 
 RUN = CliRunner()
-HEAVY = ("pandas", "numpy", "scipy", "matplotlib", "statsmodels", "nonrecours.cli.estimate", "nonrecours.study",
-         "nonrecours.design", "rich")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "statsmodels",
+    "nonrecours.cli.estimate",
+    "nonrecours.study",
+    "nonrecours.design",
+    "rich",
+)
 
 
 def test_help_imports_no_command_module_and_nothing_heavy():
-    code = ("import sys, runpy; sys.argv = ['nonrecours', '--help']\n"
-            "try:\n    runpy.run_module('nonrecours', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', ' '.join(sorted(m for m in sys.modules)))")
+    code = (
+        "import sys, runpy; sys.argv = ['nonrecours', '--help']\n"
+        "try:\n    runpy.run_module('nonrecours', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', ' '.join(sorted(m for m in sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(out.split("LOADED", 1)[1].split())
-    assert not {m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY or
-                any(m.startswith(h + ".") for h in HEAVY)}
+    assert not {
+        m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY or any(m.startswith(h + ".") for h in HEAVY)
+    }
     assert "estimate" in out.split("LOADED")[0]
 
 
@@ -35,11 +47,17 @@ def test_command_modules_import_no_heavy_library():
     """Each command module imports pandas, numpy, scipy... inside its command, so its --help stays fast."""
     import importlib
 
-    code = ("import importlib, sys\n"
-            "for m in {modules!r}:\n    importlib.import_module('nonrecours.cli.' + m)\n"
-            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))")
-    out = subprocess.run([sys.executable, "-c", code.format(modules=list(COMMAND_MODULES), heavy=HEAVY[:5])],
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import importlib, sys\n"
+        "for m in {modules!r}:\n    importlib.import_module('nonrecours.cli.' + m)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code.format(modules=list(COMMAND_MODULES), heavy=HEAVY[:5])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == ""
     assert importlib.import_module("nonrecours.cli.estimate")
 
@@ -74,8 +92,21 @@ def test_unknown_command_is_one_line():
 def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch, tmp_path):
     from nonrecours.cli import _common
 
-    args = ["validate", "--territories", "3", "--replications", "3", "--n", "300", "--seed", "2",
-            "--levels", "national", "--ci", "logit"]
+    args = [
+        "validate",
+        "--territories",
+        "3",
+        "--replications",
+        "3",
+        "--n",
+        "300",
+        "--seed",
+        "2",
+        "--levels",
+        "national",
+        "--ci",
+        "logit",
+    ]
     plain = RUN.invoke(app, args)  # CliRunner's stderr is not a terminal
     assert plain.exit_code == 0, plain.output
     assert "samples drawn" not in plain.stderr
@@ -98,8 +129,14 @@ def test_replicate_progress_reaches_the_number_of_replicates():
     df = pd.DataFrame({"stratum": np.repeat([0, 1], 20), "psu": np.arange(40), "w": 2.0})
     design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
     seen = []
-    replicate_weights(design, "bootstrap", df["w"].to_numpy(), replicates=50, seed=1,
-                      progress=lambda done, total: seen.append((done, total)))
+    replicate_weights(
+        design,
+        "bootstrap",
+        df["w"].to_numpy(),
+        replicates=50,
+        seed=1,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen and seen[-1] == (50, 50) and all(t == 50 for _, t in seen)
 
 
@@ -115,15 +152,20 @@ def test_estimate_imports_neither_scipy_stats_nor_plotting(tmp_path):
     """scipy.stats alone costs more than the whole estimation: the estimate path computes quantiles on
     scipy.special (estimation._dist); a module importing scipy.stats at its top would bring it back."""
     sample = _small_sample(tmp_path / "s.csv")
-    code = ("import sys\nfrom nonrecours.cli.main import app\n"
-            f"app(['estimate', {str(sample)!r}, '--rights', 'cmuc,acs', '--by', 'territory', '--out', "
-            f"{str(tmp_path / 'e.csv')!r}], standalone_mode=False)\n"
-            "print('LOADED', ' '.join(sorted(sys.modules)))")
+    code = (
+        "import sys\nfrom nonrecours.cli.main import app\n"
+        f"app(['estimate', {str(sample)!r}, '--rights', 'cmuc,acs', '--by', 'territory', '--out', "
+        f"{str(tmp_path / 'e.csv')!r}], standalone_mode=False)\n"
+        "print('LOADED', ' '.join(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(out.split("LOADED", 1)[1].split())
     assert (tmp_path / "e.csv").exists()
-    assert not {m for m in loaded if m == "scipy.stats" or m.startswith(("scipy.stats.", "matplotlib",
-                                                                          "statsmodels", "scipy.optimize"))}
+    assert not {
+        m
+        for m in loaded
+        if m == "scipy.stats" or m.startswith(("scipy.stats.", "matplotlib", "statsmodels", "scipy.optimize"))
+    }
 
 
 @pytest.mark.slow
@@ -136,8 +178,19 @@ def test_quick_exit_keeps_outputs_messages_and_exit_codes(tmp_path):
     assert _command_name(["--version"]) is None and _command_name(["estimate", "--ci", "beta"]) == "estimate"
     sample = _small_sample(tmp_path / "s.csv")
     out = tmp_path / "e.csv"
-    cmd = [sys.executable, "-m", "nonrecours", "estimate", str(sample), "--rights", "cmuc,acs", "--by", "territory",
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nonrecours",
+        "estimate",
+        str(sample),
+        "--rights",
+        "cmuc,acs",
+        "--by",
+        "territory",
+        "--out",
+        str(out),
+    ]
     ok = subprocess.run(cmd, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("6 estimates of rate") and ok.stdout.endswith("\n")

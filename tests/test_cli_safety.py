@@ -19,9 +19,16 @@ SECRET = "1850775123456"  # an id that looks like a social-security number
 
 def _sample(n: int = 300, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"id": [f"{SECRET}{i:03d}" for i in range(n)], "stratum": rng.choice(["a", "b"], n),
-                       "weight": rng.uniform(5, 15, n), "benefit": rng.choice(["RSA", "AAH", "ASS"], n),
-                       "territory": rng.choice([f"T{i}" for i in range(40)], n), "responded": 1})
+    df = pd.DataFrame(
+        {
+            "id": [f"{SECRET}{i:03d}" for i in range(n)],
+            "stratum": rng.choice(["a", "b"], n),
+            "weight": rng.uniform(5, 15, n),
+            "benefit": rng.choice(["RSA", "AAH", "ASS"], n),
+            "territory": rng.choice([f"T{i}" for i in range(40)], n),
+            "responded": 1,
+        }
+    )
     df["psu"] = df["id"]
     for r in ("cmuc", "acs"):
         y = rng.integers(0, 2, n).astype(float)
@@ -56,8 +63,18 @@ def test_weight_with_full_response_is_accepted_with_a_note(tmp_path, monkeypatch
     w = read_table(tmp_path / "w.csv")
     np.testing.assert_allclose(w["weight"], _sample()["weight"])
     # with a non-response adjustment asked for, the same note and unchanged weights
-    res = _invoke(tmp_path, monkeypatch, "weight", "s.csv", "--responded", "responded", "--nonresponse",
-                  "classes:benefit", "--out", "w2.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "weight",
+        "s.csv",
+        "--responded",
+        "responded",
+        "--nonresponse",
+        "classes:benefit",
+        "--out",
+        "w2.csv",
+    )
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(read_table(tmp_path / "w2.csv")["weight"], _sample()["weight"], rtol=1e-12)
 
@@ -66,8 +83,21 @@ def test_empty_by_values_form_their_own_domain_with_a_warning(tmp_path, monkeypa
     df = _sample()
     df.loc[[3, 10, 11], "benefit"] = np.nan
     df.to_csv(tmp_path / "s.csv", index=False)
-    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "benefit", "--min-n", "0",
-                  "--allow-below-threshold", "--out", "r.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "estimate",
+        "s.csv",
+        "--rights",
+        "cmuc",
+        "--by",
+        "benefit",
+        "--min-n",
+        "0",
+        "--allow-below-threshold",
+        "--out",
+        "r.csv",
+    )
     assert res.exit_code == 0, res.output
     assert "warning:" in res.stderr and "'benefit'" in res.stderr and "lines 5, 12, 13" in res.stderr
     r = read_table(tmp_path / "r.csv")
@@ -79,15 +109,29 @@ def test_empty_by_values_form_their_own_domain_with_a_warning(tmp_path, monkeypa
 
 def test_estimate_min_n_defaults_to_11_and_blanks_counts(tmp_path, monkeypatch):
     _sample().to_csv(tmp_path / "s.csv", index=False)
-    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory",
-                  "--out", "r.csv")
+    res = _invoke(
+        tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory", "--out", "r.csv"
+    )
     assert res.exit_code == 0, res.output
     r = read_table(tmp_path / "r.csv")
     supp = r["flag"] == "suppressed"
     assert supp.any() and r.loc[supp, ["n", "estimate", "se", "df", "deff"]].isna().all().all()
     assert (r.loc[~supp, "n"] >= 11).all()
-    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc,acs", "--by", "territory",
-                  "--min-n", "5", "--allow-below-threshold", "--out", "r5.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "estimate",
+        "s.csv",
+        "--rights",
+        "cmuc,acs",
+        "--by",
+        "territory",
+        "--min-n",
+        "5",
+        "--allow-below-threshold",
+        "--out",
+        "r5.csv",
+    )
     r5 = read_table(tmp_path / "r5.csv")
     assert (r5["flag"] == "suppressed").sum() < supp.sum() and (r5.loc[r5["flag"] != "suppressed", "n"] >= 5).all()
 
@@ -97,8 +141,20 @@ def test_estimate_gaps_and_totals_of_suppressed_domains_are_blank(tmp_path, monk
     df = _sample()
     df.loc[:149, "territory"], df.loc[150:229, "territory"] = "T0", "T1"  # two large domains, the others small
     df.to_csv(tmp_path / "s.csv", index=False)
-    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--by", "territory",
-                  "--gap", "territory:T0", "--out", "g.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "estimate",
+        "s.csv",
+        "--rights",
+        "cmuc",
+        "--by",
+        "territory",
+        "--gap",
+        "territory:T0",
+        "--out",
+        "g.csv",
+    )
     assert res.exit_code == 0, res.output
     est, gaps = read_table(tmp_path / "g.csv"), read_table(tmp_path / "g_gap.csv")
     supp = set(est.loc[est["flag"] == "suppressed", "territory"].astype(str))
@@ -106,8 +162,20 @@ def test_estimate_gaps_and_totals_of_suppressed_domains_are_blank(tmp_path, monk
     hidden = gaps["domain_a"].astype(str).isin(supp)
     assert hidden.any() and gaps.loc[hidden, ["estimate_a", "estimate_b", "gap", "se", "p_value"]].isna().all().all()
     assert gaps.loc[~hidden, "gap"].notna().all()
-    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--stat", "total", "--rights", "cmuc", "--by",
-                  "territory", "--out", "t.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "estimate",
+        "s.csv",
+        "--stat",
+        "total",
+        "--rights",
+        "cmuc",
+        "--by",
+        "territory",
+        "--out",
+        "t.csv",
+    )
     assert res.exit_code == 0, res.output
     t = read_table(tmp_path / "t.csv")
     tsupp = t["flag"] == "suppressed"
@@ -122,8 +190,19 @@ def test_admin_publishes_no_small_count_on_a_simulated_population(tmp_path, monk
 
     pop = simulate_population(40, seed=2).recipients.sample(frac=0.05, random_state=3)
     pop.to_csv(tmp_path / "recipients.csv", index=False)
-    res = _invoke(tmp_path, monkeypatch, "territorial", "admin", "recipients.csv", "--min-cell", "11", "--out",
-                  "admin.csv", "--totals-out", "totals.csv")
+    res = _invoke(
+        tmp_path,
+        monkeypatch,
+        "territorial",
+        "admin",
+        "recipients.csv",
+        "--min-cell",
+        "11",
+        "--out",
+        "admin.csv",
+        "--totals-out",
+        "totals.csv",
+    )
     assert res.exit_code == 0, res.output
     for name in ("admin.csv", "totals.csv"):
         t = read_table(tmp_path / name)
@@ -132,8 +211,18 @@ def test_admin_publishes_no_small_count_on_a_simulated_population(tmp_path, monk
         assert t.loc[t["status"] != "published", ["n_eligible", "n_takers", "n_non_takers", "rate"]].isna().all().all()
 
 
-@pytest.mark.parametrize("case", ["weight duplicate", "sample duplicate", "right code", "weight text", "by empty",
-                                  "response code", "admin territory"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "weight duplicate",
+        "sample duplicate",
+        "right code",
+        "weight text",
+        "by empty",
+        "response code",
+        "admin territory",
+    ],
+)
 def test_no_identifier_or_cell_content_in_messages(case, tmp_path, monkeypatch):
     """Errors and warnings point at rows by line number and never print an id or another cell."""
     df = _sample()
@@ -176,8 +265,13 @@ def test_no_identifier_or_cell_content_in_messages(case, tmp_path, monkeypatch):
 
 
 #: Patterns of code that would put a cell's content in a message (checked over the package's source).
-LEAKS = [r"such as \{[^}]*(iloc|\[bad\]|\[text\]|\[out\]|\[dup\])", r"\.iloc\[0\]\s*!r", r"head\(\d\)\.tolist\(\)",
-         r"pd\.unique\([^)]*\[bad\]", r"ids\[dup\]"]
+LEAKS = [
+    r"such as \{[^}]*(iloc|\[bad\]|\[text\]|\[out\]|\[dup\])",
+    r"\.iloc\[0\]\s*!r",
+    r"head\(\d\)\.tolist\(\)",
+    r"pd\.unique\([^)]*\[bad\]",
+    r"ids\[dup\]",
+]
 
 
 def test_package_source_has_no_message_printing_row_values():
@@ -226,13 +320,16 @@ def test_every_command_that_writes_has_overwrite():
     assert {"margins", "respond", "init", "test", "model", "estimate"} <= set(writers)
 
 
-@pytest.mark.parametrize("args", [
-    ["margins", "s.csv", "--variables", "benefit", "--out", "o.csv"],
-    ["respond", "s.csv", "--seed", "1", "--rights", "cmuc,acs", "--out", "o.csv"],
-    ["init", "o.csv"],
-    ["test", "s.csv", "--right", "cmuc", "--by", "benefit", "--out", "o.csv"],
-    ["model", "s.csv", "--right", "cmuc", "--covariates", "benefit", "--out", "o.csv"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["margins", "s.csv", "--variables", "benefit", "--out", "o.csv"],
+        ["respond", "s.csv", "--seed", "1", "--rights", "cmuc,acs", "--out", "o.csv"],
+        ["init", "o.csv"],
+        ["test", "s.csv", "--right", "cmuc", "--by", "benefit", "--out", "o.csv"],
+        ["model", "s.csv", "--right", "cmuc", "--covariates", "benefit", "--out", "o.csv"],
+    ],
+)
 def test_new_commands_refuse_an_existing_output_without_overwrite(tmp_path, monkeypatch, args):
     df = _sample()
     df["is_qpv"] = (df["territory"].str[1:].astype(int) % 2).astype(int)
@@ -250,11 +347,13 @@ def test_new_commands_refuse_an_existing_output_without_overwrite(tmp_path, monk
 
 
 #: Every command taking a grouping column (domains, groups, strata, covariates, margins), the column in {col}.
-GROUPING = {"estimate --by": ["estimate", "s.csv", "--rights", "cmuc", "--by", "{col}"],
-            "test --by": ["test", "s.csv", "--right", "cmuc", "--by", "{col}"],
-            "allocate --strata": ["allocate", "s.csv", "--strata", "{col}", "--n", "40", "--out", "a.csv"],
-            "model --covariates": ["model", "s.csv", "--right", "cmuc", "--covariates", "{col}"],
-            "margins --variables": ["margins", "s.csv", "--variables", "{col}"]}
+GROUPING = {
+    "estimate --by": ["estimate", "s.csv", "--rights", "cmuc", "--by", "{col}"],
+    "test --by": ["test", "s.csv", "--right", "cmuc", "--by", "{col}"],
+    "allocate --strata": ["allocate", "s.csv", "--strata", "{col}", "--n", "40", "--out", "a.csv"],
+    "model --covariates": ["model", "s.csv", "--right", "cmuc", "--covariates", "{col}"],
+    "margins --variables": ["margins", "s.csv", "--variables", "{col}"],
+}
 
 
 @pytest.mark.parametrize("col", ["id", "nir"])
@@ -284,10 +383,14 @@ def test_estimate_by_a_column_of_only_small_domains_is_refused(tmp_path, monkeyp
     assert ok.exit_code == 0, ok.output
 
 
-@pytest.mark.parametrize("args", [["estimate", "s.csv", "--rights", "cmuc", "--min-n", "5"],
-                                  ["estimate", "s.csv", "--rights", "cmuc", "--min-n", "0"],
-                                  ["territorial", "admin", "r.csv", "--rights", "cmuc", "--min-cell", "3",
-                                   "--out", "a.csv"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "s.csv", "--rights", "cmuc", "--min-n", "5"],
+        ["estimate", "s.csv", "--rights", "cmuc", "--min-n", "0"],
+        ["territorial", "admin", "r.csv", "--rights", "cmuc", "--min-cell", "3", "--out", "a.csv"],
+    ],
+)
 def test_a_threshold_below_11_needs_the_switch(args, tmp_path, monkeypatch):
     """--min-n/--min-cell under 11 (--min-n 0 too) are refused without --allow-below-threshold, naming both options;
     with it the command runs (issue 25, item 3)."""
@@ -309,8 +412,9 @@ def test_policy_below_threshold_is_explicit_and_recorded():
     from nonrecours.publication import DisclosurePolicy, middle_mean
 
     for kw in ({"min_n": 5}, {"min_n": 0}, {"min_cell": 10}):
-        with pytest.raises(OptionError, match=f"parameter {next(iter(kw))}: a disclosure threshold below 11.*"
-                                              "allow_below_threshold"):
+        with pytest.raises(
+            OptionError, match=f"parameter {next(iter(kw))}: a disclosure threshold below 11.*allow_below_threshold"
+        ):
             DisclosurePolicy(**kw)
     p = DisclosurePolicy(min_n=0, allow_below_threshold=True)
     assert p.below_threshold and p.to_dict()["allow_below_threshold"] and not DisclosurePolicy().below_threshold

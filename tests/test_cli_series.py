@@ -19,8 +19,15 @@ def files(tmp_path_factory):
     prev, waves, admin = None, {}, {}
     for y, p in zip(w.years, w.populations):
         f = p.recipients
-        s = select_wave(f, proportional_sizes(f, ["is_qpv", "benefit"], 500), strata=["is_qpv", "benefit"],
-                        scheme="panel", seed=y, previous=prev, share=0.1).data
+        s = select_wave(
+            f,
+            proportional_sizes(f, ["is_qpv", "benefit"], 500),
+            strata=["is_qpv", "benefit"],
+            scheme="panel",
+            seed=y,
+            previous=prev,
+            share=0.1,
+        ).data
         prev = s
         waves[y] = d / f"s{y}.csv"
         s.to_csv(waves[y], index=False)
@@ -36,8 +43,24 @@ def _arg(m):
 def test_series_cli(files):
     d, waves, admin = files
     out = d / "out"
-    r = run(app, ["series", "--rights", "cmuc,acs", "--by", "is_qpv", "--waves", _arg(waves), "--admin", _arg(admin),
-                  "--min-cell", "40", "--out", str(out)])
+    r = run(
+        app,
+        [
+            "series",
+            "--rights",
+            "cmuc,acs",
+            "--by",
+            "is_qpv",
+            "--waves",
+            _arg(waves),
+            "--admin",
+            _arg(admin),
+            "--min-cell",
+            "40",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     y = pd.read_csv(out / "series_yearly.csv")
     assert sorted(y["year"].unique()) == [2014, 2015, 2016]
@@ -54,14 +77,24 @@ def test_series_cli(files):
 
 
 def test_series_cli_errors(files, tmp_path):
-    d, waves, admin = files
+    _d, waves, _admin = files
     r = run(app, ["series", "--rights", "cmuc", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--waves" in r.output
     one = {2014: waves[2014]}
     r = run(app, ["series", "--rights", "cmuc", "--waves", _arg(one), "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "two waves" in r.output
-    r = run(app, ["series", "--rights", "cmuc", "--waves", f"2015={waves[2015]},2014={waves[2014]}",
-                  "--out", str(tmp_path / "x")])
+    r = run(
+        app,
+        [
+            "series",
+            "--rights",
+            "cmuc",
+            "--waves",
+            f"2015={waves[2015]},2014={waves[2014]}",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert r.exit_code == 2 and "increase" in r.output
     assert not (tmp_path / "x").exists()
 
@@ -69,7 +102,7 @@ def test_series_cli_errors(files, tmp_path):
 def test_series_cli_publishes_no_small_count(files, tmp_path):
     """--min-n: a territory with fewer eligible respondents in some year is suppressed in every year, with its
     changes and trend; --min-n 1 shows them (the test can fail)."""
-    d, waves, _ = files
+    _d, waves, _ = files
     base = ["series", "--rights", "cmuc,acs", "--by", "territory", "--waves", _arg(waves)]
     assert run(app, [*base, "--min-n", "1", "--allow-below-threshold", "--out", str(tmp_path / "all")]).exit_code == 0
     r = run(app, [*base, "--out", str(tmp_path / "safe")])

@@ -26,8 +26,13 @@ def demo(tmp_path_factory) -> Path:
 
 def test_demo_writes_population_study_and_results(demo):
     out, res = demo
-    assert {p.name for p in (out / "population").iterdir()} == {"recipients.csv", "territories.csv", "truth.csv",
-                                                                 "qpv.geojson", "sources"}
+    assert {p.name for p in (out / "population").iterdir()} == {
+        "recipients.csv",
+        "territories.csv",
+        "truth.csv",
+        "qpv.geojson",
+        "sources",
+    }
     # the administrative phase runs by default: linkage quality and administrative rates are published
     import pandas as pd
 
@@ -39,7 +44,9 @@ def test_demo_writes_population_study_and_results(demo):
     assert {"rate_adjusted", "ci_low", "ci_high", "status"} <= set(rates.columns)
     assert not any(c in rates.columns for c in ("rec_id", "id_l", "surname"))
     assert "seed = 2" in (out / "study.toml").read_text()
-    assert (out / "results" / "publication" / "report.html").is_file() and (out / "results" / "publication" / "manifest.json").is_file()
+    assert (out / "results" / "publication" / "report.html").is_file() and (
+        out / "results" / "publication" / "manifest.json"
+    ).is_file()
     assert "National take-up rates" in res.stdout and "gap QPV-rest" in res.stdout
     for right in ("cmuc", "acs", "tpn", "tss"):
         assert right in res.stdout
@@ -76,7 +83,6 @@ def test_run_with_and_without_overwrite(demo):
     assert (out / "results" / "publication" / "report.html").read_bytes() == before
 
 
-
 def test_overwrite_stops_at_a_file_the_package_did_not_write(demo):
     """A user's file inside results/publication (or the demo folder) stops run/demo --overwrite, naming the file
     count and a hint, and is kept (issue 25, item 4: demo --overwrite deleted it)."""
@@ -85,8 +91,10 @@ def test_overwrite_stops_at_a_file_the_package_did_not_write(demo):
     mine.write_text("mine")
     try:
         before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-        for args in (["run", str(out / "study.toml"), "--overwrite"],
-                     ["demo", "--out", str(out), "--territories", "15", "--seed", "2", "--overwrite"]):
+        for args in (
+            ["run", str(out / "study.toml"), "--overwrite"],
+            ["demo", "--out", str(out), "--territories", "15", "--seed", "2", "--overwrite"],
+        ):
             res = runner.invoke(app, args)
             assert res.exit_code == 2, res.output
             assert "did not write" in res.stderr and "1 other file" in res.stderr and "my_notes.txt" in res.stderr

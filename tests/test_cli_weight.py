@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _weighting_data import clustered_sample, population_margins
 from typer.testing import CliRunner
 
-from _weighting_data import clustered_sample, population_margins
 from nonrecours.cli.main import app
 from nonrecours.estimation import estimate_rates
 from nonrecours.weights.sidecar import load_weighted_design
@@ -22,7 +22,9 @@ def files(tmp_path):
     df = clustered_sample(n_strata=3, psu_per_stratum=20, per_psu=8)
     df.to_csv(tmp_path / "sample.csv", index=False)
     resp = df[df.responded == 1]
-    population_margins(resp.assign(weight=resp.weight * len(df) / len(resp))).to_csv(tmp_path / "margins.csv", index=False)
+    population_margins(resp.assign(weight=resp.weight * len(df) / len(resp))).to_csv(
+        tmp_path / "margins.csv", index=False
+    )
     return tmp_path, df
 
 
@@ -33,9 +35,27 @@ def run(*args):
 def test_weight_pipeline_and_reload(files):
     tmp, df = files
     out = tmp / "weighted.csv"
-    r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit,is_qpv",
-            "--calibrate", tmp / "margins.csv", "--method", "logit", "--bounds", "0.5,3", "--trim", "4",
-            "--replicates", "bootstrap:50", "--seed", "1", "--out", out)
+    r = run(
+        tmp / "sample.csv",
+        "--responded",
+        "responded",
+        "--nonresponse",
+        "classes:benefit,is_qpv",
+        "--calibrate",
+        tmp / "margins.csv",
+        "--method",
+        "logit",
+        "--bounds",
+        "0.5,3",
+        "--trim",
+        "4",
+        "--replicates",
+        "bootstrap:50",
+        "--seed",
+        "1",
+        "--out",
+        out,
+    )
     assert r.exit_code == 0, r.output
     w = pd.read_csv(out)
     assert len(w) == len(df)  # every row kept
@@ -63,8 +83,17 @@ def test_weight_pipeline_and_reload(files):
 
 def test_jkn_and_seed_reproducible(files):
     tmp, _ = files
-    args = [tmp / "sample.csv", "--responded", "responded", "--nonresponse", "propensity:benefit,age",
-            "--calibrate", tmp / "margins.csv", "--method", "raking"]
+    args = [
+        tmp / "sample.csv",
+        "--responded",
+        "responded",
+        "--nonresponse",
+        "propensity:benefit,age",
+        "--calibrate",
+        tmp / "margins.csv",
+        "--method",
+        "raking",
+    ]
     assert run(*args, "--replicates", "jkn", "--out", tmp / "a.csv").exit_code == 0
     meta = json.loads((tmp / "a.design.json").read_text())
     assert meta["replicates"]["type"] == "JKn" and meta["replicates"]["scale"] == 1.0
@@ -73,22 +102,36 @@ def test_jkn_and_seed_reproducible(files):
     assert pd.read_csv(tmp / "b.csv").equals(pd.read_csv(tmp / "c.csv"))
 
 
-@pytest.mark.parametrize("edit,extra,pattern", [
-    (lambda m: pd.concat([m, pd.DataFrame([("benefit", "XYZ", 1.0)], columns=m.columns)]), [], "no respondent has"),
-    (lambda m: m[m.category != "ASS"], [], "missing from the margins.*benefit=ASS"),
-    (lambda m: m.assign(total=np.where(m.category == "1", m.total + 100, m.total)), [], "different totals"),
-    (lambda m: m, ["--method", "logit"], "needs bounds"),
-    (lambda m: m, ["--replicates", "bootstrap:20"], "seed"),
-    (lambda m: m, ["--bounds", "0.99,1.01", "--method", "truncated"], "infeasible"),
-])
+@pytest.mark.parametrize(
+    "edit,extra,pattern",
+    [
+        (lambda m: pd.concat([m, pd.DataFrame([("benefit", "XYZ", 1.0)], columns=m.columns)]), [], "no respondent has"),
+        (lambda m: m[m.category != "ASS"], [], "missing from the margins.*benefit=ASS"),
+        (lambda m: m.assign(total=np.where(m.category == "1", m.total + 100, m.total)), [], "different totals"),
+        (lambda m: m, ["--method", "logit"], "needs bounds"),
+        (lambda m: m, ["--replicates", "bootstrap:20"], "seed"),
+        (lambda m: m, ["--bounds", "0.99,1.01", "--method", "truncated"], "infeasible"),
+    ],
+)
 def test_errors_write_nothing(files, edit, extra, pattern):
     tmp, _ = files
     m = edit(pd.read_csv(tmp / "margins.csv", dtype={"category": str}))
     m.to_csv(tmp / "bad.csv", index=False)
-    r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit",
-            "--calibrate", tmp / "bad.csv", *extra, "--out", tmp / "o.csv")
+    r = run(
+        tmp / "sample.csv",
+        "--responded",
+        "responded",
+        "--nonresponse",
+        "classes:benefit",
+        "--calibrate",
+        tmp / "bad.csv",
+        *extra,
+        "--out",
+        tmp / "o.csv",
+    )
     assert r.exit_code == 2
     import re
+
     assert re.search(pattern, " ".join(r.output.split())), r.output
     assert not (tmp / "o.csv").exists() and not (tmp / "o.design.json").exists()
 
@@ -101,16 +144,31 @@ def test_refuses_overwriting_input(files):
 
 def test_estimate_uses_weighted_file_and_its_replicates(files):
     """`nonrecours estimate` on a weighted file: Taylor with calibration residuals, or --replicates."""
-    tmp, df = files
+    tmp, _df = files
     out = tmp / "weighted.csv"
-    r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit,is_qpv",
-            "--calibrate", tmp / "margins.csv", "--method", "raking", "--replicates", "bootstrap:40", "--seed", "3",
-            "--out", out)
+    r = run(
+        tmp / "sample.csv",
+        "--responded",
+        "responded",
+        "--nonresponse",
+        "classes:benefit,is_qpv",
+        "--calibrate",
+        tmp / "margins.csv",
+        "--method",
+        "raking",
+        "--replicates",
+        "bootstrap:40",
+        "--seed",
+        "3",
+        "--out",
+        out,
+    )
     assert r.exit_code == 0, r.output
     des = load_weighted_design(out)
     r_t = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--by", "benefit", "--out", str(tmp / "t.csv")])
-    r_r = runner.invoke(app, ["estimate", str(out), "--rights", "tpn", "--by", "benefit", "--replicates",
-                              "--out", str(tmp / "r.csv")])
+    r_r = runner.invoke(
+        app, ["estimate", str(out), "--rights", "tpn", "--by", "benefit", "--replicates", "--out", str(tmp / "r.csv")]
+    )
     assert r_t.exit_code == 0 and r_r.exit_code == 0, r_t.output + r_r.output
     t, rep = pd.read_csv(tmp / "t.csv"), pd.read_csv(tmp / "r.csv")
     want_t = estimate_rates(des.with_replicates(None), "tpn", by="benefit").to_frame()
@@ -128,7 +186,7 @@ def test_estimate_uses_weighted_file_and_its_replicates(files):
 def test_bad_weight_of_weighted_file_is_pointed_at_by_line(files):
     """A weighted file whose weight column was edited: the message gives the lines, expected and a hint,
     never the cell's content."""
-    tmp, df = files
+    tmp, _df = files
     out = tmp / "weighted.csv"
     r = run(tmp / "sample.csv", "--responded", "responded", "--nonresponse", "classes:benefit", "--out", out)
     assert r.exit_code == 0, r.output

@@ -15,7 +15,9 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess:
 
 def _folder(root: Path, rate: str, status: str = "published", report: str = "<p>1</p>") -> Path:
     (root / "publication").mkdir(parents=True)
-    (root / "publication" / "rates.csv").write_text(f"territory,rate,status\nQP001,{rate},{status}\nQP002,,suppressed\n")
+    (root / "publication" / "rates.csv").write_text(
+        f"territory,rate,status\nQP001,{rate},{status}\nQP002,,suppressed\n"
+    )
     (root / "publication" / "report.html").write_text(report)
     (root / "publication" / "manifest.json").write_text(str(root))  # differs between any two folders
     return root

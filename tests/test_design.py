@@ -14,8 +14,15 @@ from nonrecours.errors import DesignError, InputError, OptionError
 
 @pytest.fixture
 def df() -> pd.DataFrame:
-    return pd.DataFrame({"stratum": ["a"] * 4 + ["b"] * 4, "psu": ["1", "1", "2", "2", "3", "3", "4", "4"],
-                         "weight": [2.0] * 8, "fpc": [10.0] * 4 + [20.0] * 4, "y": [1, 0, 1, 1, 0, 0, 1, np.nan]})
+    return pd.DataFrame(
+        {
+            "stratum": ["a"] * 4 + ["b"] * 4,
+            "psu": ["1", "1", "2", "2", "3", "3", "4", "4"],
+            "weight": [2.0] * 8,
+            "fpc": [10.0] * 4 + [20.0] * 4,
+            "y": [1, 0, 1, 1, 0, 0, 1, np.nan],
+        }
+    )
 
 
 def test_codes_and_sizes(df):
@@ -30,8 +37,9 @@ def test_codes_and_sizes(df):
 
 def test_fpc_fraction_equals_population_count(df):
     a = SurveyDesign(df, weight="weight", strata="stratum", psu="psu", fpc="fpc")
-    b = SurveyDesign(df.assign(fpc=np.where(df["stratum"] == "a", 0.2, 0.1)), weight="weight", strata="stratum",
-                     psu="psu", fpc="fpc")
+    b = SurveyDesign(
+        df.assign(fpc=np.where(df["stratum"] == "a", 0.2, 0.1)), weight="weight", strata="stratum", psu="psu", fpc="fpc"
+    )
     np.testing.assert_allclose(a.structure.N_h, b.structure.N_h)
 
 
@@ -102,7 +110,9 @@ def test_second_stage_checks(df):
     d = SurveyDesign(two, strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2")
     np.testing.assert_array_equal(d.structure.later[0].n, [2, 2, 2, 2])  # SSUs per PSU
     with pytest.raises(DesignError, match="second-stage FPC varies within a PSU"):
-        SurveyDesign(two.assign(fpc2=[5.0, 6.0] + [5.0] * 6), strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2")
+        SurveyDesign(
+            two.assign(fpc2=[5.0, 6.0] + [5.0] * 6), strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2"
+        )
     with pytest.raises(DesignError, match="needs a first-stage unit"):
         SurveyDesign(two, ssu="ssu")
 

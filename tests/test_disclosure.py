@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nonrecours.publication import blank_suppressed, complete_suppression, protect_domain_counts
 from nonrecours.errors import OptionError
+from nonrecours.publication import blank_suppressed, complete_suppression, protect_domain_counts
 
 
 def test_complete_suppression_by_hand():
@@ -36,8 +36,16 @@ def test_complete_suppression_by_hand():
 def test_protect_domain_counts_nested_and_blanked():
     nat = pd.DataFrame({"right": ["r"], "n": [100], "estimate": [0.5], "flag": ["ok"]})
     q = pd.DataFrame({"q": ["0", "1"], "right": "r", "n": [95, 5], "estimate": 0.5, "flag": ["ok", "suppressed"]})
-    t = pd.DataFrame({"t": ["a", "b", "c", "d", "e"], "right": "r", "n": [50, 45, 3, 2, 0], "estimate": 0.5,
-                      "df": [49, 44, 2, 1, 0], "flag": ["ok", "ok", "suppressed", "suppressed", "suppressed"]})
+    t = pd.DataFrame(
+        {
+            "t": ["a", "b", "c", "d", "e"],
+            "right": "r",
+            "n": [50, 45, 3, 2, 0],
+            "estimate": 0.5,
+            "df": [49, 44, 2, 1, 0],
+            "flag": ["ok", "ok", "suppressed", "suppressed", "suppressed"],
+        }
+    )
     nests = {"t": ("q", {"a": "0", "b": "0", "c": "1", "d": "1", "e": "1"})}
     n_, q_, t_ = protect_domain_counts([nat, q, t], [None, "q", "t"], min_n=11, nests=nests)
     # q=1 (5) alone would be 100 - 95: q=0 goes too, and with it the territories in it
@@ -53,14 +61,27 @@ def test_protect_domain_counts_nested_and_blanked():
 
 
 def test_blank_suppressed_hides_n_df_and_deff():
-    t = pd.DataFrame({"right": "r", "n": [3, 0, 40], "estimate": [np.nan, np.nan, 0.5], "df": [2.0, 0.0, 39.0],
-                      "deff": [np.nan, np.nan, 1.1], "flag": ["suppressed", "suppressed", "ok"]})
+    t = pd.DataFrame(
+        {
+            "right": "r",
+            "n": [3, 0, 40],
+            "estimate": [np.nan, np.nan, 0.5],
+            "df": [2.0, 0.0, 39.0],
+            "deff": [np.nan, np.nan, 1.1],
+            "flag": ["suppressed", "suppressed", "ok"],
+        }
+    )
     b = blank_suppressed(t)
-    assert b["n"].isna().tolist() == [True, False, False] and b["df"].isna().tolist() == [True, False, False]  # empty domain: df 0 says nothing
+    assert b["n"].isna().tolist() == [True, False, False] and b["df"].isna().tolist() == [
+        True,
+        False,
+        False,
+    ]  # empty domain: df 0 says nothing
 
 
 def test_min_cell_checked():
     from nonrecours.publication import check_min_cell
+
     for bad in (0, -1, 1.5, True, "11"):
         with pytest.raises(OptionError, match="parameter min_cell"):
             check_min_cell(bad)
@@ -96,14 +117,18 @@ def test_attacker_recovers_nothing_from_any_small_table(cells, min_cell):
     for frame in (table, totals):
         pub = frame[frame["status"] == "published"]
         assert (pub[["n_eligible", "n_takers", "n_non_takers"]].astype(int) >= min_cell).all().all()
-    truth = {(a, r): (e, k, e - k) for a, r, e, k in zip(cells["territory"], cells["right"], cells["n_eligible"],
-                                                         cells["n_takers"])}
+    truth = {
+        (a, r): (e, k, e - k)
+        for a, r, e, k in zip(cells["territory"], cells["right"], cells["n_eligible"], cells["n_takers"])
+    }
     assert attack_admin(table, totals, truth, min_cell) == []
 
 
 @settings(max_examples=int(os.environ.get("NONRECOURS_DISCLOSURE_EXAMPLES", "40")), deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["0", "1"]), st.integers(0, 30)), min_size=1, max_size=8),
-       st.sampled_from([5, 11]))
+@given(
+    st.lists(st.tuples(st.sampled_from(["0", "1"]), st.integers(0, 30)), min_size=1, max_size=8),
+    st.sampled_from([5, 11]),
+)
 def test_sample_counts_property(territories, min_n):
     """Property: territory counts nested in QPV domains, all summing to the national count; after protection no
     suppressed count below the threshold is pinned down or shown small (blank counts are known to be >= 1)."""
@@ -117,13 +142,22 @@ def test_sample_counts_property(territories, min_n):
 
     def table(col, counts):
         keys = list(counts)
-        return pd.DataFrame({col: keys, "right": "r", "n": [counts[k] for k in keys], "estimate": 0.5,
-                             "flag": ["suppressed" if counts[k] < min_n else "ok" for k in keys]})
+        return pd.DataFrame(
+            {
+                col: keys,
+                "right": "r",
+                "n": [counts[k] for k in keys],
+                "estimate": 0.5,
+                "flag": ["suppressed" if counts[k] < min_n else "ok" for k in keys],
+            }
+        )
 
-    nat = pd.DataFrame({"right": ["r"], "n": [total], "estimate": 0.5,
-                        "flag": ["suppressed" if total < min_n else "ok"]})
-    n_, q_, t_ = protect_domain_counts([nat, table("q", n_q), table("t", n_t)], [None, "q", "t"], min_n=min_n,
-                                       nests={"t": ("q", qmap)})
+    nat = pd.DataFrame(
+        {"right": ["r"], "n": [total], "estimate": 0.5, "flag": ["suppressed" if total < min_n else "ok"]}
+    )
+    n_, q_, t_ = protect_domain_counts(
+        [nat, table("q", n_q), table("t", n_t)], [None, "q", "t"], min_n=min_n, nests={"t": ("q", qmap)}
+    )
     pub = lambda df, col: [((col, k), None if pd.isna(n) else int(n)) for k, n in zip(df[col], df["n"])]  # noqa: E731
     nat_n = None if pd.isna(n_["n"].iloc[0]) else int(n_["n"].iloc[0])
     qcells, tcells = pub(q_, "q"), pub(t_, "t")
@@ -154,8 +188,13 @@ def _admin_blocks(table, totals, margin):
         triple(row["right"], ("cell", row["territory"]), row)
     for _, row in totals.iterrows():
         lvl = row["level"]
-        key = ("nat", "") if lvl == "national" else ("dep", row["departement"]) if lvl == "departement" \
+        key = (
+            ("nat", "")
+            if lvl == "national"
+            else ("dep", row["departement"])
+            if lvl == "departement"
             else ("m", str(row[margin]))
+        )
         triple(row["right"], key, row)
     for r, cells in table.groupby("right"):
         q_of = cells["territory"].str[-1]  # the margin of a territory: the last letter of its code
@@ -191,14 +230,30 @@ def test_margin_totals_needed():
     """Without ``margins``, a cell hidden with its département partner is recovered from the QPV total."""
     from nonrecours.publication import protect_admin_counts
 
-    cells = pd.DataFrame({"territory": ["Aq", "Br", "Cr", "Dq"], "departement": ["01", "01", "02", "02"],
-                          "right": "tpn", "n_eligible": [8, 40, 50, 60], "n_takers": [4, 20, 25, 30]})
+    cells = pd.DataFrame(
+        {
+            "territory": ["Aq", "Br", "Cr", "Dq"],
+            "departement": ["01", "01", "02", "02"],
+            "right": "tpn",
+            "n_eligible": [8, 40, 50, 60],
+            "n_takers": [4, 20, 25, 30],
+        }
+    )
     cells["q"] = cells["territory"].str[-1]
     table, totals, _ = protect_admin_counts(cells, min_cell=11)  # Aq and Br hidden together in 01
     q = cells.groupby("q")[["n_eligible", "n_takers"]].sum()
-    margin = pd.DataFrame({"level": "q", "departement": pd.NA, "right": "tpn", "n_eligible": q["n_eligible"],
-                           "n_takers": q["n_takers"], "n_non_takers": q["n_eligible"] - q["n_takers"],
-                           "status": "published", "q": q.index})
+    margin = pd.DataFrame(
+        {
+            "level": "q",
+            "departement": pd.NA,
+            "right": "tpn",
+            "n_eligible": q["n_eligible"],
+            "n_takers": q["n_takers"],
+            "n_non_takers": q["n_eligible"] - q["n_takers"],
+            "status": "published",
+            "q": q.index,
+        }
+    )
     found = _admin_blocks(table, pd.concat([totals, margin], ignore_index=True), "q").attack(11)
     assert {k[2] for k, _, _ in found} == {"Aq"}  # the QPV total minus the published Dq
     table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=["q"])
@@ -210,10 +265,19 @@ def test_protect_series_one_pattern_consistent_with_each_year():
     a cell a year's own table suppressed (forced) is hidden in the series too; changes of hidden cells go."""
     from nonrecours.publication import blank_changes, protect_series
 
-    yearly = pd.DataFrame({"year": [1] * 4 + [2] * 4, "d": list("abcd") * 2, "right": "r",
-                           "n": [5, 40, 30, 50, 20, 41, 31, 52], "estimate": 0.5})
-    nat = {1: pd.DataFrame({"right": ["r"], "n": [125], "flag": ["ok"]}),
-           2: pd.DataFrame({"right": ["r"], "n": [144], "flag": ["ok"]})}
+    yearly = pd.DataFrame(
+        {
+            "year": [1] * 4 + [2] * 4,
+            "d": list("abcd") * 2,
+            "right": "r",
+            "n": [5, 40, 30, 50, 20, 41, 31, 52],
+            "estimate": 0.5,
+        }
+    )
+    nat = {
+        1: pd.DataFrame({"right": ["r"], "n": [125], "flag": ["ok"]}),
+        2: pd.DataFrame({"right": ["r"], "n": [144], "flag": ["ok"]}),
+    }
     out, hidden = protect_series(yearly, ["d"], min_n=11, nationals=nat)
     assert hidden == {("a", "r"), ("c", "r")}  # a (5 in year 1) and its smallest partner c, in both years
     assert out.loc[out["d"].isin(["a", "c"]), ["n", "estimate"]].isna().all().all()
@@ -222,8 +286,9 @@ def test_protect_series_one_pattern_consistent_with_each_year():
     pub = {2: pd.DataFrame({"d": ["d"], "right": ["r"], "flag": ["suppressed"]})}
     _, hidden = protect_series(yearly, ["d"], min_n=11, nationals=nat, published=pub)
     assert hidden == {("a", "r"), ("d", "r")}  # d (forced) now protects a: c is shown
-    ch = pd.DataFrame({"year_from": 1, "year_to": 2, "d": list("abcd"), "right": "r", "change": 0.1,
-                       "n_both": [3, 20, 15, 30]})
+    ch = pd.DataFrame(
+        {"year_from": 1, "year_to": 2, "d": list("abcd"), "right": "r", "change": 0.1, "n_both": [3, 20, 15, 30]}
+    )
     ch_out, _ = blank_changes(ch, ["d"], min_n=11, hidden=hidden)
     assert ch_out["change"].isna().tolist() == [True, False, False, True]
     assert ch_out["n_both"].isna().tolist() == [True, False, False, True]
@@ -240,10 +305,21 @@ def test_policy_holds_the_thresholds_and_checks_them_once():
 
     policy = DisclosurePolicy()
     assert policy.min_n == DEFAULT_MIN_N == THRESHOLD and policy.min_cell == DEFAULT_MIN_CELL == THRESHOLD
-    assert DisclosurePolicy(min_n=0, allow_below_threshold=True).small_n(np.array([0, 1, 50])).tolist() == [False, False, False]
-    assert DisclosurePolicy(min_n=5, allow_below_threshold=True).small_n(np.array([0, 1, 4, 5])).tolist() == [False, True, True, False]
+    assert DisclosurePolicy(min_n=0, allow_below_threshold=True).small_n(np.array([0, 1, 50])).tolist() == [
+        False,
+        False,
+        False,
+    ]
+    assert DisclosurePolicy(min_n=5, allow_below_threshold=True).small_n(np.array([0, 1, 4, 5])).tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
     # eligibles, takers and non-takers each held to min_cell: 30 eligibles of whom 29 take up is a small cell
-    assert DisclosurePolicy(min_cell=5, allow_below_threshold=True).small_cells(np.array([[30, 29, 1], [30, 15, 15]])).tolist() == [True, False]
+    assert DisclosurePolicy(min_cell=5, allow_below_threshold=True).small_cells(
+        np.array([[30, 29, 1], [30, 15, 15]])
+    ).tolist() == [True, False]
     for bad, name in ((0, "min_cell"), (-1, "min_n"), (1.5, "min_cell"), (True, "min_n"), ("11", "min_cell")):
         with pytest.raises(OptionError, match=f"parameter {name}: the disclosure threshold") as err:
             DisclosurePolicy(**{name: bad})
@@ -267,8 +343,16 @@ def test_defaults_everywhere_are_the_policys():
 
     for f in (histogram_edges, extreme_means, weights_plot):
         assert inspect.signature(f).parameters["min_n"].default is DEFAULT_MIN_N, f
-    for f in (counts.protect, counts.admin_rates, counts.protected_rates, counts_sql.admin_rates_sql,
-              rates.linked_rates, rates.phase_rates, pipeline.run_admin_phase, series.admin_series):
+    for f in (
+        counts.protect,
+        counts.admin_rates,
+        counts.protected_rates,
+        counts_sql.admin_rates_sql,
+        rates.linked_rates,
+        rates.phase_rates,
+        pipeline.run_admin_phase,
+        series.admin_series,
+    ):
         assert inspect.signature(f).parameters["min_cell"].default is DEFAULT_MIN_CELL, f
     assert QualityThresholds().min_n == DEFAULT_MIN_N
     assert ThresholdsConfig().min_n == DEFAULT_MIN_N and AdminConfig().min_cell == DEFAULT_MIN_CELL
@@ -278,8 +362,9 @@ def test_publish_refuses_a_small_count_and_passes_the_rest_unchanged():
     from nonrecours.errors import OutputError
     from nonrecours.publication import DisclosurePolicy, publish
 
-    est = pd.DataFrame({"right": ["a", "b", "c"], "n": pd.array([40, 0, pd.NA], dtype="Int64"),
-                        "estimate": [0.5, np.nan, np.nan]})
+    est = pd.DataFrame(
+        {"right": ["a", "b", "c"], "n": pd.array([40, 0, pd.NA], dtype="Int64"), "estimate": [0.5, np.nan, np.nan]}
+    )
     admin = pd.DataFrame({"territory": ["t"], "n_eligible": [11], "n_takers": [0], "n_non_takers": [11]})
     summary = pd.DataFrame({"estimator": ["direct"], "n": [3]})  # territories, not individuals
     out = publish({"estimates": est, "admin_rates": admin, "comparison_summary": summary})
@@ -289,9 +374,14 @@ def test_publish_refuses_a_small_count_and_passes_the_rest_unchanged():
     with pytest.raises(OutputError, match="column 'n_takers': a count of 1 to 10 recipients"):
         publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])})
     # each count is held to its own threshold
-    assert publish({"estimates": est.assign(n=[40, 0, 3])}, policy=DisclosurePolicy(min_n=3, allow_below_threshold=True))
+    assert publish(
+        {"estimates": est.assign(n=[40, 0, 3])}, policy=DisclosurePolicy(min_n=3, allow_below_threshold=True)
+    )
     with pytest.raises(OutputError, match="1 to 4 recipients"):
-        publish({"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])}, policy=DisclosurePolicy(min_cell=5, allow_below_threshold=True))
+        publish(
+            {"admin_rates": admin.assign(n_takers=[4], n_non_takers=[7])},
+            policy=DisclosurePolicy(min_cell=5, allow_below_threshold=True),
+        )
 
 
 def test_one_pattern_sweeps():
@@ -319,13 +409,21 @@ def test_admin_series_and_protect_admin_series_agree():
     from nonrecours.admin.series import admin_series
     from nonrecours.publication import protect_admin_series
 
-    c = pd.DataFrame({"year": [1] * 4 + [2] * 4, "territory": list("abcd") * 2, "departement": ["01"] * 8,
-                      "right": "tpn", "n_eligible": [30, 40, 50, 60, 30, 5, 50, 60],
-                      "n_takers": [15, 20, 25, 30, 15, 2, 25, 30]})
+    c = pd.DataFrame(
+        {
+            "year": [1] * 4 + [2] * 4,
+            "territory": list("abcd") * 2,
+            "departement": ["01"] * 8,
+            "right": "tpn",
+            "n_eligible": [30, 40, 50, 60, 30, 5, 50, 60],
+            "n_takers": [15, 20, 25, 30, 15, 2, 25, 30],
+        }
+    )
     s = admin_series(c)
     cells = c.loc[c["year"] == 1, ["territory", "departement", "right"]].reset_index(drop=True)
-    primary, supp, totals = protect_admin_series(cells, c["n_eligible"].to_numpy().reshape(2, 4).T,
-                                                 c["n_takers"].to_numpy().reshape(2, 4).T)
+    primary, supp, totals = protect_admin_series(
+        cells, c["n_eligible"].to_numpy().reshape(2, 4).T, c["n_takers"].to_numpy().reshape(2, 4).T
+    )
     assert primary.tolist() == [False, True, False, False] and supp.tolist() == [True, True, False, False]
     first = (s.table["year"] == 1).to_numpy()
     assert (s.table.loc[first, "status"] == "suppressed").tolist() == supp.tolist()
@@ -348,10 +446,15 @@ def test_a_study_publishes_only_what_the_layer_returns(tmp_path, monkeypatch):
         out["tables"]["estimates_territory"] = out["results"]["territory"].to_frame(blank=False)  # no suppression
         return out
 
-    monkeypatch.setattr(stages, "STAGES", tuple((n, unprotected if n == "estimation" else f)
-                                                for n, f in stages.STAGES if n in ("frame", "allocation", "selection",
-                                                                                  "responses", "weighting",
-                                                                                  "estimation")))
+    monkeypatch.setattr(
+        stages,
+        "STAGES",
+        tuple(
+            (n, unprotected if n == "estimation" else f)
+            for n, f in stages.STAGES
+            if n in ("frame", "allocation", "selection", "responses", "weighting", "estimation")
+        ),
+    )
     with pytest.raises(OutputError, match="table 'estimates_territory', column 'n': a count of 1 to 10 respondents"):
         run_study(tmp_path / "study.toml")
     assert not (tmp_path / "results").exists() and not list(tmp_path.glob(".results*"))

@@ -21,8 +21,9 @@ def test_t_functions_equal_scipy_stats(df):
 
 def test_normal_and_f_equal_scipy_stats():
     q = Q[1:11]
-    assert np.array_equal(d.norm_isf(q), st.norm.isf(q)) and np.array_equal(d.norm_cdf(X), st.norm.cdf(X),
-                                                                            equal_nan=True)
+    assert np.array_equal(d.norm_isf(q), st.norm.isf(q)) and np.array_equal(
+        d.norm_cdf(X), st.norm.cdf(X), equal_nan=True
+    )
     for n in (3, 10, 100):
         assert np.array_equal(d.f_isf(q, 1.0, n - 1.0), st.f.isf(q, 1.0, n - 1.0))
     assert d.t_isf(0.025, 5) == st.t.isf(0.025, 5) and np.ndim(d.t_isf(0.025, 5)) == 0

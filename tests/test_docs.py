@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     warnings = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith(("WARNING", "ERROR"))]
     assert res.returncode == 0 and not warnings, "\n".join(warnings) or res.stderr[-3000:]
     cli = (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
@@ -41,5 +47,6 @@ def test_math_roles_hook_turns_rst_math_into_arithmatex():
     finally:
         sys.path.pop(0)
     html = "<p>a :math:<code>\\hat p</code> b</p><p>.. math:: x = \\frac{1}{2}\n</p>"
-    assert typeset(html) == ('<p>a <span class="arithmatex">\\(\\hat p\\)</span> b</p>'
-                             '<div class="arithmatex">\\[x = \\frac{1}{2}\\]</div>')
+    assert typeset(html) == (
+        '<p>a <span class="arithmatex">\\(\\hat p\\)</span> b</p><div class="arithmatex">\\[x = \\frac{1}{2}\\]</div>'
+    )

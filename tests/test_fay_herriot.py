@@ -24,8 +24,16 @@ import pytest
 from scipy import optimize
 
 from nonrecours.errors import ConvergenceWarning, InputError, OptionError
-from nonrecours.territorial import (analytic_mse, benchmark, bootstrap_mse, fit_fay_herriot, fit_territories,
-                                   gvf_variance, normality_test, solve_model_variance)
+from nonrecours.territorial import (
+    analytic_mse,
+    benchmark,
+    bootstrap_mse,
+    fit_fay_herriot,
+    fit_territories,
+    gvf_variance,
+    normality_test,
+    solve_model_variance,
+)
 from nonrecours.territorial.fay_herriot import gls
 
 REF = Path(__file__).parent / "reference"
@@ -67,8 +75,9 @@ def test_milk_mse_is_sae_msefh_at_sae_variance(milk, ref, method):
     r = ref[method]
     A = np.array([r["refvar"]])
     beta, Q = gls(y[None, :], D, X, A)
-    fit = dataclasses.replace(fit_fay_herriot(y, D, X, method=method.lower()), model_variance=float(A[0]),
-                              coef=beta[0], coef_cov=Q[0])
+    fit = dataclasses.replace(
+        fit_fay_herriot(y, D, X, method=method.lower()), model_variance=float(A[0]), coef=beta[0], coef_cov=Q[0]
+    )
     np.testing.assert_allclose(analytic_mse(fit).mse, r["mse"], rtol=1e-9)
 
 
@@ -88,14 +97,14 @@ def test_fh_mse_is_not_floored_amrl_is():
         Vi = np.diag(1 / (A + D))
         Q = np.linalg.inv(X.T @ Vi @ X)
         Bd = D / (A + D)
-        g1, g2 = D * (1 - Bd), Bd ** 2 * np.einsum("di,ij,dj->d", X, Q, X)
+        g1, g2 = D * (1 - Bd), Bd**2 * np.einsum("di,ij,dj->d", X, Q, X)
         if method == "fh":
             sw, sw2 = np.sum(1 / (A + D)), np.sum((A + D) ** -2.0)
-            vbar, b = 2 * m / sw ** 2, 2 * (m * sw2 - sw ** 2) / sw ** 3
+            vbar, b = 2 * m / sw**2, 2 * (m * sw2 - sw**2) / sw**3
         else:
             vbar = 2 / np.sum((A + D) ** -2.0)
             b = vbar / A
-        raw = g1 + g2 + 2 * Bd ** 2 * vbar / (A + D) - b * Bd ** 2
+        raw = g1 + g2 + 2 * Bd**2 * vbar / (A + D) - b * Bd**2
         assert (raw < g1 + g2).any()  # the data reach the case where a floor would bind
         expected = raw if method == "fh" else np.maximum(raw, g1 + g2)
         np.testing.assert_allclose(res.mse, expected, rtol=1e-9)
@@ -129,15 +138,15 @@ def test_milk_tight_solution_by_brute_force_root(milk, method):
     g = root / (root + D)
     np.testing.assert_allclose(fit.eblup, X @ beta + g * (y - X @ beta), rtol=1e-10)
     Bd = D / (root + D)
-    g1, g2 = D * (1 - Bd), Bd ** 2 * np.einsum("di,ij,dj->d", X, Q, X)
+    g1, g2 = D * (1 - Bd), Bd**2 * np.einsum("di,ij,dj->d", X, Q, X)
     if method == "fh":
         sw, sw2 = np.sum(1 / (root + D)), np.sum((root + D) ** -2.0)
-        vbar, b = 2 * len(y) / sw ** 2, 2 * (len(y) * sw2 - sw ** 2) / sw ** 3
+        vbar, b = 2 * len(y) / sw**2, 2 * (len(y) * sw2 - sw**2) / sw**3
     else:
         sw2 = np.sum((root + D) ** -2.0)
         vbar = 2 / sw2
         b = 0.0 if method == "reml" else -np.trace(Q @ X.T @ Vi @ Vi @ X) / sw2
-    expected = g1 + g2 + 2 * Bd ** 2 * vbar / (root + D) - b * Bd ** 2
+    expected = g1 + g2 + 2 * Bd**2 * vbar / (root + D) - b * Bd**2
     np.testing.assert_allclose(analytic_mse(fit).mse, expected, rtol=1e-9)
 
 
@@ -151,8 +160,7 @@ def test_reml_maximises_restricted_likelihood(milk):
         P = Vi - Vi @ X @ np.linalg.solve(M, X.T @ Vi)
         return 0.5 * (np.sum(np.log(V)) + np.linalg.slogdet(M)[1] + y @ P @ y)
 
-    best = optimize.minimize_scalar(neg_restricted_loglik, bounds=(0, 1), method="bounded",
-                                    options={"xatol": 1e-12})
+    best = optimize.minimize_scalar(neg_restricted_loglik, bounds=(0, 1), method="bounded", options={"xatol": 1e-12})
     fit = fit_fay_herriot(y, D, X)
     np.testing.assert_allclose(fit.model_variance, best.x, rtol=1e-5)  # optimiser precision ~ sqrt(eps)
     assert neg_restricted_loglik(fit.model_variance) <= best.fun + 1e-12
@@ -160,8 +168,10 @@ def test_reml_maximises_restricted_likelihood(milk):
 
 def test_milk_matches_samplics(milk):
     import samplics  # in the test extra: a missing samplics fails here instead of skipping
+
     y, D, X = milk
     from samplics.utils.types import FitMethod
+
     # ML left out: samplics 0.6.1 adds an array score in place to the variance, so the
     # "previous" value aliases the new one and its Fisher scoring stops after 2 iterations
     # (A = 0.0155446 vs the ML root 0.0155175 that sae and we find).
@@ -172,7 +182,7 @@ def test_milk_matches_samplics(milk):
             model.fit(yhat=y, X=X[:, 1:], area=np.arange(len(y)), error_std=np.sqrt(D), tol=1e-10, maxiter=500)
             model.predict(X=X[:, 1:], area=np.arange(len(y)))
         fit = fit_fay_herriot(y, D, X, method=meth)
-        np.testing.assert_allclose(fit.model_variance, model.re_std ** 2, rtol=1e-6)
+        np.testing.assert_allclose(fit.model_variance, model.re_std**2, rtol=1e-6)
         np.testing.assert_allclose(fit.eblup, list(model.area_est.values()), rtol=1e-7)
         np.testing.assert_allclose(analytic_mse(fit).mse, list(model.area_mse.values()), rtol=1e-6)
 
@@ -301,17 +311,37 @@ def test_bootstrap_close_to_prasad_rao_on_average():
 
 def _tables(T=80, m=60, seed=3, rights=("cmuc", "tpn")):
     rng = np.random.default_rng(seed)
-    aux = pd.DataFrame({"territory": [f"T{i:03d}" for i in range(T)], "departement": [f"{i % 4:02d}" for i in range(T)],
-                        "population": rng.integers(500, 5000, T), "poverty_rate": rng.uniform(0.1, 0.4, T),
-                        "social_housing_share": rng.uniform(0, 0.6, T)})
+    aux = pd.DataFrame(
+        {
+            "territory": [f"T{i:03d}" for i in range(T)],
+            "departement": [f"{i % 4:02d}" for i in range(T)],
+            "population": rng.integers(500, 5000, T),
+            "poverty_rate": rng.uniform(0.1, 0.4, T),
+            "social_housing_share": rng.uniform(0, 0.6, T),
+        }
+    )
     rows = []
     for right in rights:
         theta = np.clip(0.3 + 0.8 * aux["poverty_rate"] + rng.normal(0, 0.05, T), 0.02, 0.98)
         n = rng.integers(4, 60, T)
         p = rng.binomial(n, theta) / n
-        rows.append(pd.DataFrame({"territory": aux["territory"], "right": right, "n": n, "estimate": p,
-                                  "se": np.sqrt(p * (1 - p) / n), "ci_low": 0.0, "ci_high": 1.0, "df": n - 1,
-                                  "deff": 1.3, "cv": 0.1, "flag": "ok"}).iloc[:m])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "territory": aux["territory"],
+                    "right": right,
+                    "n": n,
+                    "estimate": p,
+                    "se": np.sqrt(p * (1 - p) / n),
+                    "ci_low": 0.0,
+                    "ci_high": 1.0,
+                    "df": n - 1,
+                    "deff": 1.3,
+                    "cv": 0.1,
+                    "flag": "ok",
+                }
+            ).iloc[:m]
+        )
     return pd.concat(rows, ignore_index=True), aux
 
 
@@ -319,8 +349,21 @@ def test_territories_table_contract_and_out_of_sample():
     direct, aux = _tables()
     res = fit_territories(direct, aux, ["poverty_rate", "social_housing_share"])
     df = res.to_frame()
-    assert list(df.columns) == ["territory", "right", "direct", "se_direct", "eblup", "mse", "rmse", "ci_low",
-                                "ci_high", "gamma", "synthetic", "n", "in_sample"]
+    assert list(df.columns) == [
+        "territory",
+        "right",
+        "direct",
+        "se_direct",
+        "eblup",
+        "mse",
+        "rmse",
+        "ci_low",
+        "ci_high",
+        "gamma",
+        "synthetic",
+        "n",
+        "in_sample",
+    ]
     assert len(df) == 2 * 80 and df["in_sample"].sum() == 2 * 60
     out = df[~df["in_sample"]]
     assert out["direct"].isna().all() and (out["gamma"] == 0).all() and (out["n"] == 0).all()
@@ -369,8 +412,9 @@ def test_benchmark_adds_up_to_the_group_direct(how):
     s = df[df["in_sample"]]
     w = s["population"] * s["eblup"]
     got = w.groupby([s["departement"], s["right"]]).sum() / s.groupby(["departement", "right"])["population"].sum()
-    want = (s["population"] * s["direct"]).groupby([s["departement"], s["right"]]).sum() / \
-        s.groupby(["departement", "right"])["population"].sum()
+    want = (s["population"] * s["direct"]).groupby([s["departement"], s["right"]]).sum() / s.groupby(
+        ["departement", "right"]
+    )["population"].sum()
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
     adj = res.benchmark.to_frame()
     assert len(adj) == 4 * 2 and res.benchmark.method == how
@@ -384,11 +428,26 @@ def test_benchmark_adds_up_to_the_group_direct(how):
 
 
 def test_benchmark_with_explicit_targets():
-    t = pd.DataFrame({"territory": ["a", "b", "c"], "right": "tpn", "direct": [0.2, 0.4, np.nan],
-                      "in_sample": [True, True, False], "eblup": [0.3, 0.5, 0.4], "ci_low": [0.1, 0.3, 0.2],
-                      "ci_high": [0.5, 0.7, 0.6], "w": [1.0, 3.0, 1.0], "g": "x"})
-    out, res = benchmark(t, by="g", weight="w", method="additive",
-                         targets=pd.DataFrame({"g": ["x"], "right": ["tpn"], "estimate": [0.5]}))
+    t = pd.DataFrame(
+        {
+            "territory": ["a", "b", "c"],
+            "right": "tpn",
+            "direct": [0.2, 0.4, np.nan],
+            "in_sample": [True, True, False],
+            "eblup": [0.3, 0.5, 0.4],
+            "ci_low": [0.1, 0.3, 0.2],
+            "ci_high": [0.5, 0.7, 0.6],
+            "w": [1.0, 3.0, 1.0],
+            "g": "x",
+        }
+    )
+    out, res = benchmark(
+        t,
+        by="g",
+        weight="w",
+        method="additive",
+        targets=pd.DataFrame({"g": ["x"], "right": ["tpn"], "estimate": [0.5]}),
+    )
     np.testing.assert_allclose(res.adjustments["adjustment"], 0.5 - 0.45)
     np.testing.assert_allclose(out["eblup"], [0.35, 0.55, 0.45])
 
@@ -414,7 +473,9 @@ def test_bad_inputs_name_the_problem():
     gvf = fit_territories(bad, aux, cov, variance="gvf")
     fits, gfits = dict(res.fits), dict(gvf.fits)
     at = list(fits[right].area).index(bad.loc[3, "territory"])
-    assert fits[right].vardir[at] == pytest.approx(gfits[right].vardir[list(gfits[right].area).index(bad.loc[3, "territory"])])
+    assert fits[right].vardir[at] == pytest.approx(
+        gfits[right].vardir[list(gfits[right].area).index(bad.loc[3, "territory"])]
+    )
     degenerate = bad.assign(z=bad["estimate"].isin([0.0, 1.0])).groupby("right")["z"].sum()
     assert res.models.set_index("right")["variance_replaced"].to_dict() == degenerate.to_dict()
     assert degenerate[right] >= 1

@@ -31,8 +31,12 @@ def adjusted_reml_by_optimiser(y, D, X, method):
         h = np.log(A) if method == "amrl" else np.log(np.arctan(np.sum(A / (A + D)))) / m
         return lr + h
 
-    r = optimize.minimize_scalar(lambda a: -loglik(a), bounds=(1e-10, 10 * np.var(y) + 1), method="bounded",
-                                 options={"xatol": 1e-14, "maxiter": 2000})
+    r = optimize.minimize_scalar(
+        lambda a: -loglik(a),
+        bounds=(1e-10, 10 * np.var(y) + 1),
+        method="bounded",
+        options={"xatol": 1e-14, "maxiter": 2000},
+    )
     return r.x
 
 
@@ -80,6 +84,6 @@ def test_li_lahiri_mse_formula(milk):
     w = 1 / (A + D)
     B = D * w
     Q = np.linalg.inv(X.T @ (X * w[:, None]))
-    vbar = 2 / np.sum(w ** 2)
-    expected = D * (1 - B) + B ** 2 * np.einsum("di,ij,dj->d", X, Q, X) + 2 * B ** 2 * vbar * w - B ** 2 * vbar / A
+    vbar = 2 / np.sum(w**2)
+    expected = D * (1 - B) + B**2 * np.einsum("di,ij,dj->d", X, Q, X) + 2 * B**2 * vbar * w - B**2 * vbar / A
     np.testing.assert_allclose(res.mse, np.maximum(expected, res.g1 + res.g2), rtol=1e-9)

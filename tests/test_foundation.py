@@ -8,8 +8,15 @@ import pytest
 from typer.testing import CliRunner
 
 from nonrecours import __version__
-from nonrecours._checks import (check_choice, check_columns, check_positive_weights, check_random_state,
-                                check_right_column, parse_list, parse_mapping)
+from nonrecours._checks import (
+    check_choice,
+    check_columns,
+    check_positive_weights,
+    check_random_state,
+    check_right_column,
+    parse_list,
+    parse_mapping,
+)
 from nonrecours.cli.main import app
 from nonrecours.errors import InputError, OptionError, OutputError
 from nonrecours.io import read_table, write_table

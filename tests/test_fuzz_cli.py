@@ -28,49 +28,193 @@ from nonrecours.cli.main import app
 RUN = CliRunner()
 
 #: Input files, by name.
-FILES = {"frame.csv": FRAME, "allocation.csv": ALLOCATION, "sample.csv": SAMPLE, "margins.csv": MARGINS,
-         "direct.csv": DIRECT, "aux.csv": AUX, "truth.csv": TRUTH, "wave2.csv": SAMPLE}
+FILES = {
+    "frame.csv": FRAME,
+    "allocation.csv": ALLOCATION,
+    "sample.csv": SAMPLE,
+    "margins.csv": MARGINS,
+    "direct.csv": DIRECT,
+    "aux.csv": AUX,
+    "truth.csv": TRUTH,
+    "wave2.csv": SAMPLE,
+}
 
 #: Every command: its input files and a valid command line.
 COMMANDS = {
-    "estimate": (["sample.csv"], ["estimate", "sample.csv", "--rights", "cmuc,acs", "--by", "territory", "--gap",
-                                  "is_qpv", "--out", "r.csv"]),
-    "allocate": (["frame.csv"], ["allocate", "frame.csv", "--strata", "is_qpv,benefit", "--n", "80", "--rates",
-                                 "cmuc=0.5", "--out", "a.csv", "--precision-out", "p.csv"]),
-    "sample": (["frame.csv", "allocation.csv"], ["sample", "frame.csv", "--allocation", "allocation.csv", "--method",
-                                                 "srswor", "--seed", "1", "--out", "s.csv"]),
-    "weight": (["sample.csv", "margins.csv"], ["weight", "sample.csv", "--responded", "responded", "--nonresponse",
-                                               "classes:benefit", "--calibrate", "margins.csv", "--out", "w.csv"]),
-    "fit": (["direct.csv", "aux.csv"], ["territorial", "fit", "direct.csv", "--aux", "aux.csv", "--covariates",
-                                        "poverty_rate,social_housing_share", "--out", "sae.csv", "--diagnostics-out",
-                                        "diag.csv"]),
-    "admin": (["frame.csv"], ["territorial", "admin", "frame.csv", "--rights", "cmuc,acs", "--out", "adm.csv",
-                              "--totals-out", "tot.csv"]),
-    "compare": (["direct.csv", "truth.csv"], ["territorial", "compare", "direct.csv", "--truth", "truth.csv", "--out",
-                                              "c.csv", "--detail-out", "d.csv"]),
+    "estimate": (
+        ["sample.csv"],
+        ["estimate", "sample.csv", "--rights", "cmuc,acs", "--by", "territory", "--gap", "is_qpv", "--out", "r.csv"],
+    ),
+    "allocate": (
+        ["frame.csv"],
+        [
+            "allocate",
+            "frame.csv",
+            "--strata",
+            "is_qpv,benefit",
+            "--n",
+            "80",
+            "--rates",
+            "cmuc=0.5",
+            "--out",
+            "a.csv",
+            "--precision-out",
+            "p.csv",
+        ],
+    ),
+    "sample": (
+        ["frame.csv", "allocation.csv"],
+        [
+            "sample",
+            "frame.csv",
+            "--allocation",
+            "allocation.csv",
+            "--method",
+            "srswor",
+            "--seed",
+            "1",
+            "--out",
+            "s.csv",
+        ],
+    ),
+    "weight": (
+        ["sample.csv", "margins.csv"],
+        [
+            "weight",
+            "sample.csv",
+            "--responded",
+            "responded",
+            "--nonresponse",
+            "classes:benefit",
+            "--calibrate",
+            "margins.csv",
+            "--out",
+            "w.csv",
+        ],
+    ),
+    "fit": (
+        ["direct.csv", "aux.csv"],
+        [
+            "territorial",
+            "fit",
+            "direct.csv",
+            "--aux",
+            "aux.csv",
+            "--covariates",
+            "poverty_rate,social_housing_share",
+            "--out",
+            "sae.csv",
+            "--diagnostics-out",
+            "diag.csv",
+        ],
+    ),
+    "admin": (
+        ["frame.csv"],
+        ["territorial", "admin", "frame.csv", "--rights", "cmuc,acs", "--out", "adm.csv", "--totals-out", "tot.csv"],
+    ),
+    "compare": (
+        ["direct.csv", "truth.csv"],
+        ["territorial", "compare", "direct.csv", "--truth", "truth.csv", "--out", "c.csv", "--detail-out", "d.csv"],
+    ),
     "simulate": ([], ["simulate", "--territories", "1", "--seed", "1", "--out", "pop"]),
-    "validate": ([], ["validate", "--territories", "1", "--replications", "2", "--n", "100", "--seed", "1", "--out",
-                      "vo"]),
+    "validate": (
+        [],
+        ["validate", "--territories", "1", "--replications", "2", "--n", "100", "--seed", "1", "--out", "vo"],
+    ),
     "run": (["study.toml"], ["run", "study.toml"]),
     "demo": ([], ["demo", "--out", "demo", "--territories", "1"]),
     # the commands of issues 13 and 14
-    "estimate-total": (["sample.csv"], ["estimate", "sample.csv", "--stat", "total", "--rights", "cmuc", "--by",
-                                        "benefit", "--gap", "benefit", "--adjust", "holm", "--out", "t.xlsx"]),
+    "estimate-total": (
+        ["sample.csv"],
+        [
+            "estimate",
+            "sample.csv",
+            "--stat",
+            "total",
+            "--rights",
+            "cmuc",
+            "--by",
+            "benefit",
+            "--gap",
+            "benefit",
+            "--adjust",
+            "holm",
+            "--out",
+            "t.xlsx",
+        ],
+    ),
     "margins": (["frame.csv"], ["margins", "frame.csv", "--variables", "benefit,is_qpv", "--out", "m.csv"]),
-    "respond": (["sample.csv"], ["respond", "sample.csv", "--probability", "0.6", "--seed", "7", "--rights",
-                                 "cmuc,acs", "--out", "answers.csv"]),
+    "respond": (
+        ["sample.csv"],
+        [
+            "respond",
+            "sample.csv",
+            "--probability",
+            "0.6",
+            "--seed",
+            "7",
+            "--rights",
+            "cmuc,acs",
+            "--out",
+            "answers.csv",
+        ],
+    ),
     "init": ([], ["init", "new.toml", "--seed", "3"]),
     "test": (["sample.csv"], ["test", "sample.csv", "--right", "cmuc", "--by", "is_qpv", "--out", "tests.csv"]),
-    "model": (["sample.csv"], ["model", "sample.csv", "--right", "cmuc", "--covariates", "is_qpv,benefit",
-                               "--predict", "benefit", "--out", "model.csv"]),
+    "model": (
+        ["sample.csv"],
+        [
+            "model",
+            "sample.csv",
+            "--right",
+            "cmuc",
+            "--covariates",
+            "is_qpv,benefit",
+            "--predict",
+            "benefit",
+            "--out",
+            "model.csv",
+        ],
+    ),
     # the follow-up's change between two waves (the same sample twice: a panel)
-    "change": (["sample.csv", "wave2.csv"], ["change", "sample.csv", "wave2.csv", "--rights", "cmuc", "--by",
-                                             "is_qpv", "--out", "ch.csv"]),
+    "change": (
+        ["sample.csv", "wave2.csv"],
+        ["change", "sample.csv", "wave2.csv", "--rights", "cmuc", "--by", "is_qpv", "--out", "ch.csv"],
+    ),
 }
 
 #: Odd cell contents and option values.
-ODD = ["", " ", "abc", "-1", "0", "1", "2", "0.5", "1e300", "-1e-300", "nan", "inf", "NA", "none", "é", "1,5", "2A",
-       '"', "a,b", "x=1", "cmuc=2", ",", "99999999999999999999", "territory", "is_qpv", "id", "weight", "..", "/"]
+ODD = [
+    "",
+    " ",
+    "abc",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "0.5",
+    "1e300",
+    "-1e-300",
+    "nan",
+    "inf",
+    "NA",
+    "none",
+    "é",
+    "1,5",
+    "2A",
+    '"',
+    "a,b",
+    "x=1",
+    "cmuc=2",
+    ",",
+    "99999999999999999999",
+    "territory",
+    "is_qpv",
+    "id",
+    "weight",
+    "..",
+    "/",
+]
 
 
 @st.composite
@@ -87,9 +231,30 @@ def mutation(draw):
         elif kind == "drop-option":
             ops.append((kind, draw(st.integers(1, len(args) - 1)), None))
         elif kind == "extra-option":
-            ops.append((kind, draw(st.sampled_from(["--overwrite", "--level", "--seed", "--min-cell", "--min-n",
-                                                    "--by", "--lonely-psu", "--sep", "--decimal",
-                                                    "--encoding", "--stat", "--zz"])), draw(st.sampled_from(ODD))))
+            ops.append(
+                (
+                    kind,
+                    draw(
+                        st.sampled_from(
+                            [
+                                "--overwrite",
+                                "--level",
+                                "--seed",
+                                "--min-cell",
+                                "--min-n",
+                                "--by",
+                                "--lonely-psu",
+                                "--sep",
+                                "--decimal",
+                                "--encoding",
+                                "--stat",
+                                "--zz",
+                            ]
+                        )
+                    ),
+                    draw(st.sampled_from(ODD)),
+                )
+            )
         else:
             ops.append((kind, draw(st.sampled_from(files)), (draw(st.integers(0, 10_000)), draw(st.sampled_from(ODD)))))
     return name, ops
@@ -110,8 +275,10 @@ def _mutate_table(df: pd.DataFrame, kind: str, seed: int, value: str) -> pd.Data
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def _prepare(d: Path, name: str, ops, population: Path) -> list[str]:
@@ -150,7 +317,7 @@ def _prepare(d: Path, name: str, ops, population: Path) -> list[str]:
             tables[where].to_csv(buf, index=False)
             t = buf.getvalue()
             k = seed % max(len(t), 1)
-            raw[where] = (t[:k] + val + t[k + 1:]).encode()
+            raw[where] = (t[:k] + val + t[k + 1 :]).encode()
         else:
             seed, val = value
             tables[where] = _mutate_table(tables[where], kind, seed, val)
@@ -177,8 +344,11 @@ def _population() -> Path:
 
 
 @pytest.mark.slow  # 60 random command lines: 5 s, or minutes when a draw picks a long run
-@settings(max_examples=int(os.environ.get("NONRECOURS_FUZZ_EXAMPLES", "60")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("NONRECOURS_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(mutation())
 # found by this test: a damaged header left a model term with a singular covariance (traceback from regTermTest)
 @example(case=("model", [("text", "sample.csv", (3, ""))]))
@@ -205,5 +375,9 @@ def test_cli_fuzz_exit_0_or_one_line_error_and_nothing_written(case):
         assert lines and lines[-1].startswith("error: "), (args, ops, res.stderr)
         # before it, only warnings or the progress lines of run and demo: one error line
         assert sum(line.startswith("error") for line in lines) == 1, (args, ops, res.stderr)
-        assert after == before, (args, ops, "files written or changed on error: " + ", ".join(
-            sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))))
+        assert after == before, (
+            args,
+            ops,
+            "files written or changed on error: "
+            + ", ".join(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))),
+        )

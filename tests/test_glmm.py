@@ -17,7 +17,9 @@ REF = Path(__file__).parent / "reference"
 def data():
     d = pd.read_csv(REF / "glmer" / "glmer_units.csv")
     terr, area = np.unique(d["territory"], return_inverse=True)
-    X = np.column_stack([np.ones(len(d)), d["benefit"] == "ASPA", d["benefit"] == "RSA", d["qpv"], d["z"]]).astype(float)
+    X = np.column_stack([np.ones(len(d)), d["benefit"] == "ASPA", d["benefit"] == "RSA", d["qpv"], d["z"]]).astype(
+        float
+    )
     return d["y"].to_numpy(float), X, area, terr, json.loads((REF / "glmer_reference.json").read_text())
 
 
@@ -42,8 +44,9 @@ def test_cells_equal_units(data):
     units = fit_glmm(y, np.ones_like(y), X, area, nagq=1)
     key = pd.DataFrame(np.column_stack([area, X]))
     g = key.assign(y=y, n=1.0).groupby(list(key.columns), sort=False).sum().reset_index()
-    cells = fit_glmm(g["y"].to_numpy(), g["n"].to_numpy(), g[list(key.columns)[1:]].to_numpy(),
-                     g[0].to_numpy().astype(int), nagq=1)
+    cells = fit_glmm(
+        g["y"].to_numpy(), g["n"].to_numpy(), g[list(key.columns)[1:]].to_numpy(), g[0].to_numpy().astype(int), nagq=1
+    )
     np.testing.assert_allclose(cells.coef, units.coef, rtol=1e-8)
     np.testing.assert_allclose(cells.sigma, units.sigma, rtol=1e-8)
 
@@ -58,8 +61,10 @@ def test_gradient_is_the_derivative(data, nagq):
     for j in range(th.shape[1]):
         e = np.zeros_like(th)
         e[0, j] = 1e-6
-        num[j] = (_loglik(th + e, cells, y[None], nagq, grad=False)[0][0]
-                  - _loglik(th - e, cells, y[None], nagq, grad=False)[0][0]) / 2e-6
+        num[j] = (
+            _loglik(th + e, cells, y[None], nagq, grad=False)[0][0]
+            - _loglik(th - e, cells, y[None], nagq, grad=False)[0][0]
+        ) / 2e-6
     np.testing.assert_allclose(g[0], num, rtol=1e-5, atol=1e-6)
 
 

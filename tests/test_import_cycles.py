@@ -111,9 +111,11 @@ def test_graph_is_read():
 
 
 def test_type_only_and_deferred_imports_are_edges():
-    src = ("from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
-           "if TYPE_CHECKING:\n    from .b import B\n"
-           "def f():\n    from ..c import g\n    return g\n")
+    src = (
+        "from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .b import B\n"
+        "def f():\n    from ..c import g\n    return g\n"
+    )
     modules = {"nonrecours.p.a", "nonrecours.p.b", "nonrecours.c"}
     assert _imports_of(src, "nonrecours.p.a", False, modules) == {"nonrecours.p.b", "nonrecours.c"}
 

@@ -36,8 +36,7 @@ from hypothesis import strategies as st
 from scipy import special
 
 from nonrecours.errors import OptionError
-from nonrecours.estimation.intervals import (_profile_interval, check_method, proportion_ci,
-                                             t_quantile)
+from nonrecours.estimation.intervals import _profile_interval, check_method, proportion_ci, t_quantile
 from nonrecours.options import CIMethod, choices
 
 METHODS = choices(CIMethod)
@@ -74,6 +73,7 @@ def strat_mean_se():
 
 # --- R parity: api_reference.json -------------------------------------------------
 
+
 def test_strat_inputs_from_data():
     p, se, n, df = strat_mean_se()
     ref = API["strat_prop_schwide"]
@@ -108,11 +108,17 @@ def test_clus2_ciprop_schwide_logit():
 
 # --- R parity: tests/reference/intervals_reference.json ---------------------------
 
+
 def _likelihood_from_internals(e):
     q = t_quantile(e["level"], float(e["df"]))
-    lo, hi = _profile_interval(np.array([e["estimate"]]), np.array([e["glm_coef"]]),
-                               np.array([e["glm_std_err"]]), np.array([e["glm_lambda"]]),
-                               np.array([float(e["n"])]), np.atleast_1d(q))
+    lo, hi = _profile_interval(
+        np.array([e["estimate"]]),
+        np.array([e["glm_coef"]]),
+        np.array([e["glm_std_err"]]),
+        np.array([e["glm_lambda"]]),
+        np.array([float(e["n"])]),
+        np.atleast_1d(q),
+    )
     return special.expit(np.r_[lo, hi])
 
 
@@ -164,6 +170,7 @@ def test_zero_domain_against_r():
 
 
 # --- edge cases and options --------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", METHODS)
 def test_edge_cases(method):
@@ -228,6 +235,7 @@ def test_t_quantile():
 
 # --- Wilson -------------------------------------------------------------------------
 
+
 def test_wilson_matches_statsmodels_with_effective_n():
     from statsmodels.stats.proportion import proportion_confint
 
@@ -269,12 +277,16 @@ def test_wilson_coverage_clustered_simulation():
 
 # --- properties -----------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
-@given(method=st.sampled_from(METHODS),
-       p=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=20),
-       rel_se=st.floats(0.0, 3.0), n=st.integers(2, 5000),
-       df=st.one_of(st.just(np.inf), st.integers(1, 1000)),
-       level=st.floats(0.5, 0.999))
+@given(
+    method=st.sampled_from(METHODS),
+    p=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=20),
+    rel_se=st.floats(0.0, 3.0),
+    n=st.integers(2, 5000),
+    df=st.one_of(st.just(np.inf), st.integers(1, 1000)),
+    level=st.floats(0.5, 0.999),
+)
 def test_intervals_in_unit_interval_and_contain_estimate(method, p, rel_se, n, df, level):
     p = np.asarray(p)
     se = rel_se * np.sqrt(np.maximum(p * (1 - p), 1e-4) / n)
@@ -283,6 +295,6 @@ def test_intervals_in_unit_interval_and_contain_estimate(method, p, rel_se, n, d
     assert np.isnan(lo[undefined]).all()
     lo, hi, p = lo[~undefined], hi[~undefined], p[~undefined]
     assert np.isfinite(lo).all() and np.isfinite(hi).all()
-    assert ((0 <= lo) & (lo <= hi) & (hi <= 1)).all()
+    assert ((lo >= 0) & (lo <= hi) & (hi <= 1)).all()
     slack = 1e-12
     assert ((lo <= p + slack) & (p - slack <= hi)).all()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nonrecours.cli.main import app
 from nonrecours.errors import InputError, OptionError
-from nonrecours.io import ReadOptions, detect_csv, detect_encoding, read_table, write_table, WriteOptions
+from nonrecours.io import ReadOptions, WriteOptions, detect_csv, detect_encoding, read_table, write_table
 
 RUN = CliRunner()
 
@@ -24,18 +24,20 @@ def sample() -> pd.DataFrame:
     rng = np.random.default_rng(13)
     psu = np.repeat(np.arange(40), 12)
     n = psu.size
-    df = pd.DataFrame({
-        "id": [f"{i:05d}" for i in range(n)],
-        "stratum": [f"s{p // 10}" for p in psu],
-        "psu": [f"u{p}" for p in psu],
-        "territory": [f"0{p % 5}" for p in psu],  # leading zeros: codes must stay text
-        "commune": rng.choice(["Évry-Courcouronnes", "Saint-Étienne", "Besançon", "Nîmes"], n),
-        "is_qpv": rng.integers(0, 2, n),
-        # weights with 12 significant digits, as in real files: openpyxl stores 16 significant digits
-        # (Excel shows 15), so a full 17-digit double would not survive an .xlsx; every other format is exact
-        "weight": np.round(rng.uniform(5, 15, n), 10),
-        "fpc": 0.25,
-    })
+    df = pd.DataFrame(
+        {
+            "id": [f"{i:05d}" for i in range(n)],
+            "stratum": [f"s{p // 10}" for p in psu],
+            "psu": [f"u{p}" for p in psu],
+            "territory": [f"0{p % 5}" for p in psu],  # leading zeros: codes must stay text
+            "commune": rng.choice(["Évry-Courcouronnes", "Saint-Étienne", "Besançon", "Nîmes"], n),
+            "is_qpv": rng.integers(0, 2, n),
+            # weights with 12 significant digits, as in real files: openpyxl stores 16 significant digits
+            # (Excel shows 15), so a full 17-digit double would not survive an .xlsx; every other format is exact
+            "weight": np.round(rng.uniform(5, 15, n), 10),
+            "fpc": 0.25,
+        }
+    )
     for r in ("cmuc", "acs"):
         y = rng.integers(0, 2, n).astype(float)
         y[rng.uniform(size=n) < 0.2] = np.nan
@@ -51,8 +53,9 @@ def _save_all(df: pd.DataFrame, folder) -> dict[str, object]:
     df.to_csv(p, index=False, float_format="%.17g")
     paths["csv"] = p
     p = folder / "excel_fr.csv"
-    p.write_bytes(df.to_csv(index=False, sep=";", decimal=",", float_format="%.17g",
-                            lineterminator="\r\n").encode("cp1252"))
+    p.write_bytes(
+        df.to_csv(index=False, sep=";", decimal=",", float_format="%.17g", lineterminator="\r\n").encode("cp1252")
+    )
     paths["csv-fr"] = p
     p = folder / "bom.csv"
     p.write_bytes(b"\xef\xbb\xbf" + df.to_csv(index=False, sep="\t", float_format="%.17g").encode("utf-8"))
@@ -80,8 +83,10 @@ def test_same_sample_in_every_format_gives_byte_identical_estimates(sample, tmp_
     outputs = {}
     for kind, path in paths.items():
         out = tmp_path / f"est_{kind}.csv"
-        res = RUN.invoke(app, ["estimate", str(path), "--rights", "cmuc,acs", "--by", "territory",
-                               "--gap", "is_qpv", "--out", str(out)])
+        res = RUN.invoke(
+            app,
+            ["estimate", str(path), "--rights", "cmuc,acs", "--by", "territory", "--gap", "is_qpv", "--out", str(out)],
+        )
         assert res.exit_code == 0, (kind, res.output)
         outputs[kind] = (out.read_bytes(), (tmp_path / f"est_{kind}_gap.csv").read_bytes())
     reference = outputs["csv"]
@@ -102,7 +107,7 @@ def test_read_table_gives_the_same_frame(sample, tmp_path):
 def test_detection_and_its_errors():
     assert detect_encoding("é".encode("cp1252")) == "cp1252"
     assert detect_encoding(b"\xef\xbb\xbfa") == "utf-8-sig"
-    assert detect_encoding("é".encode("utf-8")) == "utf-8"
+    assert detect_encoding("é".encode()) == "utf-8"
     assert detect_encoding(b"\x81\xe9") == "latin-1"  # 0x81 is undefined in cp1252
     assert detect_csv("a\tb\n1\t2,5\n") == ("\t", ",")
     assert detect_csv("a;b\n1;2\n") == (";", ".")
@@ -127,7 +132,7 @@ def test_options_override_detection_and_errors_name_them(tmp_path):
     with pytest.raises(InputError, match="parameter sep"):
         read_table(q)
     res = RUN.invoke(app, ["estimate", str(q), "--rights", "b"])
-    assert res.exit_code == 2 and "--sep" in res.output and "\n" == res.output[-1] and res.output.count("\n") == 1
+    assert res.exit_code == 2 and "--sep" in res.output and res.output[-1] == "\n" and res.output.count("\n") == 1
     latin = tmp_path / "latin.csv"
     latin.write_bytes("commune,w\nÉvry,1\n".encode("latin-1"))
     with pytest.raises(InputError, match="parameter encoding"):
@@ -189,7 +194,9 @@ def test_study_file_with_bom_and_input_section(tmp_path):
     for name in ("recipients.csv", "territories.csv", "truth.csv"):
         (tmp_path / "population").mkdir(exist_ok=True)
         (tmp_path / "population" / name).write_text("id\n")
-    text = example_study(seed=3).replace("[frame]", '[input]\nsep = ";"\ndecimal = ","\nencoding = "cp1252"\n\n[frame]', 1)
+    text = example_study(seed=3).replace(
+        "[frame]", '[input]\nsep = ";"\ndecimal = ","\nencoding = "cp1252"\n\n[frame]', 1
+    )
     p = tmp_path / "study.toml"
     p.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # saved by a Windows editor
     cfg = load_study(p)
@@ -207,12 +214,15 @@ def test_cli_writes_xlsx_and_french_csv(sample, tmp_path):
     sample.to_csv(src, index=False)
     xl, fr, plain = tmp_path / "e.xlsx", tmp_path / "fr.csv", tmp_path / "e.csv"
     for out, extra in ((xl, []), (plain, []), (fr, ["--sep", ";", "--decimal", ","])):
-        res = RUN.invoke(app, ["estimate", str(src), "--rights", "cmuc", "--by", "territory", "--out", str(out), *extra])
+        res = RUN.invoke(
+            app, ["estimate", str(src), "--rights", "cmuc", "--by", "territory", "--out", str(out), *extra]
+        )
         if extra:  # the input is plain CSV: the options also set how it is read, so give it in the French dialect
             frs = tmp_path / "s_fr.csv"
             write_table(read_table(src), frs, csv_style=WriteOptions(";", ","))
-            res = RUN.invoke(app, ["estimate", str(frs), "--rights", "cmuc", "--by", "territory", "--out", str(out),
-                                   *extra])
+            res = RUN.invoke(
+                app, ["estimate", str(frs), "--rights", "cmuc", "--by", "territory", "--out", str(out), *extra]
+            )
         assert res.exit_code == 0, res.output
     ref = read_table(plain)
     pd.testing.assert_frame_equal(read_table(xl), ref, check_dtype=False)  # Excel keeps no int/float type

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from nonrecours.cli.main import app
 from nonrecours.errors import InputError, OptionError
 from nonrecours.report import maps, section_territories
-from nonrecours.simulate.contours import qpv_contours
 from nonrecours.simulate import simulate_population
+from nonrecours.simulate.contours import qpv_contours
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,9 @@ def test_demo_maps_the_contours_of_its_sources(tmp_path):
     from nonrecours.study.demo import CONTOURS, POPULATION, run_demo
 
     demo = run_demo(tmp_path / "demo", territories=6, seed=3, admin=True)
-    assert (tmp_path / "demo" / POPULATION / CONTOURS).read_text() == \
-        (tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson").read_text()
+    assert (tmp_path / "demo" / POPULATION / CONTOURS).read_text() == (
+        tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson"
+    ).read_text()
     assert "admin_rates" in demo.tables
 
 
@@ -64,21 +65,28 @@ def test_contours_in_lambert93_with_crs_member_equal_wgs84(pop, contours):
     wgs = maps.territory_shapes(contours).table
     metro = wgs[wgs["frame"] == "metro"]
     assert len(metro)
-    feats = [{"type": "Feature", "properties": {"code_qp": c, "departement": d},
-              "geometry": json.loads(shapely.to_geojson(g))} for c, d, g in
-             zip(metro["territory"], metro["departement"], metro["geometry"])]
-    l93 = json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:2154"}},
-                      "features": feats})
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {"code_qp": c, "departement": d},
+            "geometry": json.loads(shapely.to_geojson(g)),
+        }
+        for c, d, g in zip(metro["territory"], metro["departement"], metro["geometry"])
+    ]
+    l93 = json.dumps(
+        {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:2154"}}, "features": feats}
+    )
     again = maps.territory_shapes(l93).table
-    np.testing.assert_allclose(shapely.area(np.array(list(again["geometry"]))),
-                               shapely.area(np.array(list(metro["geometry"]))), rtol=1e-9)
+    np.testing.assert_allclose(
+        shapely.area(np.array(list(again["geometry"]))), shapely.area(np.array(list(metro["geometry"]))), rtol=1e-9
+    )
 
 
 def test_rest_of_urban_area_is_a_ring_around_its_qpv(pop, contours):
     shapes = maps.territory_shapes(contours, pop.territories).table.set_index("territory")
     assert set(shapes.index) == set(pop.territories["territory"])  # every QPV and every rest of urban area
     t = pop.territories
-    for ua, g in t.groupby("urban_area"):
+    for _ua, g in t.groupby("urban_area"):
         q = g.loc[g["is_qpv"] == 1, "territory"].iloc[0]
         r = g.loc[g["is_qpv"] == 0, "territory"].iloc[0]
         qg, rg = shapes.loc[q, "geometry"], shapes.loc[r, "geometry"]
@@ -90,17 +98,33 @@ def test_rest_of_urban_area_is_a_ring_around_its_qpv(pop, contours):
 
 
 def test_map_values_states():
-    sae = pd.DataFrame({"territory": ["A", "B", "C", "D"], "right": "cmuc", "direct": [0.5, np.nan, 0.4, 0.6],
-                        "eblup": [0.5, 0.55, 0.4, np.nan], "rmse": [0.05, 0.05, 0.2, np.nan],
-                        "ci_low": 0.3, "ci_high": 0.7})
+    sae = pd.DataFrame(
+        {
+            "territory": ["A", "B", "C", "D"],
+            "right": "cmuc",
+            "direct": [0.5, np.nan, 0.4, 0.6],
+            "eblup": [0.5, 0.55, 0.4, np.nan],
+            "rmse": [0.05, 0.05, 0.2, np.nan],
+            "ci_low": 0.3,
+            "ci_high": 0.7,
+        }
+    )
     v = maps.map_values(sae, "sae", "cmuc", max_cv=0.3).set_index("territory")
     assert list(v["state"]) == ["ok", "unreliable", "unreliable", "suppressed"]  # no direct; CV 0.5; no value
-    admin = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "rate": [0.6, np.nan],
-                          "status": ["published", "secondary"]})
+    admin = pd.DataFrame(
+        {"territory": ["A", "B"], "right": "cmuc", "rate": [0.6, np.nan], "status": ["published", "secondary"]}
+    )
     a = maps.map_values(admin, "admin", "cmuc")
     assert list(a["state"]) == ["ok", "suppressed"] and np.isnan(a["value"][1])
-    change = pd.DataFrame({"territory": ["A", "B"], "right": "cmuc", "change": [0.1, 0.02],
-                           "ci_low": [0.05, -0.01], "ci_high": [0.15, 0.05]})
+    change = pd.DataFrame(
+        {
+            "territory": ["A", "B"],
+            "right": "cmuc",
+            "change": [0.1, 0.02],
+            "ci_low": [0.05, -0.01],
+            "ci_high": [0.15, 0.05],
+        }
+    )
     assert list(maps.map_values(change, "change", "cmuc")["state"]) == ["ok", "unreliable"]
     with pytest.raises(InputError, match="parameter right"):
         maps.map_values(sae, "sae", "acs")
@@ -128,8 +152,18 @@ def test_cli_map_for_one_departement(tmp_path, pop, contours, sae):
     (tmp_path / "qpv.geojson").write_text(contours)
     pop.territories.to_csv(tmp_path / "territories.csv", index=False)
     dep = pop.territories["departement"].iloc[0]
-    args = ["map", str(tmp_path / "results"), "--right", "cmuc", "--departement", dep, "--contours",
-            str(tmp_path / "qpv.geojson"), "--territories", str(tmp_path / "territories.csv")]
+    args = [
+        "map",
+        str(tmp_path / "results"),
+        "--right",
+        "cmuc",
+        "--departement",
+        dep,
+        "--contours",
+        str(tmp_path / "qpv.geojson"),
+        "--territories",
+        str(tmp_path / "territories.csv"),
+    ]
     r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "m.png")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
@@ -144,13 +178,15 @@ def test_cli_map_for_one_departement(tmp_path, pop, contours, sae):
 @pytest.mark.slow  # renders every map of the section
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_section_lists_every_territory_with_cards(pop, contours, sae, lang):
-    html = section_territories.render({"sae": sae}, lang, rights=["cmuc", "acs"], contours=contours,
-                                      territories=pop.territories)
+    html = section_territories.render(
+        {"sae": sae}, lang, rights=["cmuc", "acs"], contours=contours, territories=pop.territories
+    )
     body = re.search(r'<table id="nr-territories".*?</table>', html, re.S).group(0)
     assert body.count("<tr data-search") == len(pop.territories)
     assert '<th scope="col">' in body and '<th scope="row">' in body and "<caption>" in body
-    data = json.loads(re.search(r'<script type="application/json" id="nr-territory-data">(.*?)</script>',
-                                html, re.S).group(1))
+    data = json.loads(
+        re.search(r'<script type="application/json" id="nr-territory-data">(.*?)</script>', html, re.S).group(1)
+    )
     card = data["territories"][0]
     assert len(card["rows"]) == 2 and len(data["header"]) == len(card["rows"][0])
     assert html.count("<figure>") == 2 and all(len(a) > 40 for a in re.findall(r'alt="([^"]*)"', html))
@@ -170,13 +206,21 @@ def test_cards_take_the_departement_of_the_admin_table_without_a_pandas_warning(
     column): no FutureWarning / Pandas4Warning (a fillna of text into floats that pandas will refuse)."""
     import warnings
 
-    admin = pd.DataFrame({"territory": ["A", "B", "C"], "right": "cmuc", "rate": [0.5, np.nan, 0.25],
-                          "status": ["published", "suppressed", "published"], "departement": ["2A", "075", "971"]})
+    admin = pd.DataFrame(
+        {
+            "territory": ["A", "B", "C"],
+            "right": "cmuc",
+            "rate": [0.5, np.nan, 0.25],
+            "status": ["published", "suppressed", "published"],
+            "departement": ["2A", "075", "971"],
+        }
+    )
     terr = pd.DataFrame({"territory": ["A"], "departement": ["01"], "is_qpv": [1]})
     for territories in (None, terr):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            _, records = section_territories.territory_records({"admin_rates": admin}, "en", rights=["cmuc"],
-                                                               territories=territories)
+            _, records = section_territories.territory_records(
+                {"admin_rates": admin}, "en", rights=["cmuc"], territories=territories
+            )
         deps = [re.search(r"(\w+)", r["where"].split(" ", 1)[1]).group(1) for r in records]
         assert deps == (["2A", "075", "971"] if territories is None else ["01", "075", "971"])

@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 from nonrecours.cli.main import app
 from nonrecours.design import SurveyDesign
 from nonrecours.design.survey_design import Stage
-from nonrecours.errors import DesignError
-from nonrecours.errors import LonelyPSUWarning
+from nonrecours.errors import DesignError, LonelyPSUWarning
 from nonrecours.estimation import QualityThresholds, estimate_means, estimate_rates, estimate_totals
 
 pytestmark = pytest.mark.filterwarnings("ignore::nonrecours.errors.LonelyPSUWarning")  # rule adjust, as in R
@@ -42,28 +41,42 @@ def three() -> pd.DataFrame:
 
 def _check(d, e):
     r = estimate_totals(d, "y", thresholds=ALL)
-    close(r.estimate, e["total_y"]); close(r.se, e["total_y_se"])
+    close(r.estimate, e["total_y"])
+    close(r.se, e["total_y_se"])
     r = estimate_means(d, "y", thresholds=ALL)
-    close(r.estimate, e["mean_y"]); close(r.se, e["mean_y_se"])
+    close(r.estimate, e["mean_y"])
+    close(r.se, e["mean_y_se"])
     r = estimate_rates(d, "z", thresholds=ALL)
-    close(r.estimate, e["rate_z"]); close(r.se, e["rate_z_se"])
+    close(r.estimate, e["rate_z"])
+    close(r.se, e["rate_z_se"])
     t = estimate_rates(d, "z", by="stype", thresholds=ALL).to_frame()
     assert t["stype"].tolist() == e["by_stype"]
-    close(t["estimate"], e["by_rate_z"]); close(t["se"], e["by_se_z"])
+    close(t["estimate"], e["by_rate_z"])
+    close(t["se"], e["by_se_z"])
 
 
 def test_three_stages_match_r(three):
-    d = SurveyDesign(three, psu="dnum", fpc="fpc1", stages=(Stage("snum", fpc="fpc2"), Stage("cls", fpc="f3")),
-                     lonely_psu="adjust")
+    d = SurveyDesign(
+        three, psu="dnum", fpc="fpc1", stages=(Stage("snum", fpc="fpc2"), Stage("cls", fpc="f3")), lonely_psu="adjust"
+    )
     _check(d, REF["three_stage"])
 
 
 def test_three_stages_with_strata_at_stage_two_match_r(three):
     with pytest.warns(LonelyPSUWarning, match="stage 2"):  # districts with one school of a type (R adjusts them too)
-        estimate_means(SurveyDesign(three, psu="dnum", fpc="fpc1", stages=(Stage("snum", strata="stype", fpc="fpc2s"),),
-                                    lonely_psu="adjust"), "y")
-    d = SurveyDesign(three, psu="dnum", fpc="fpc1",
-                     stages=(Stage("snum", strata="stype", fpc="fpc2s"), Stage("cls", fpc="f3")), lonely_psu="adjust")
+        estimate_means(
+            SurveyDesign(
+                three, psu="dnum", fpc="fpc1", stages=(Stage("snum", strata="stype", fpc="fpc2s"),), lonely_psu="adjust"
+            ),
+            "y",
+        )
+    d = SurveyDesign(
+        three,
+        psu="dnum",
+        fpc="fpc1",
+        stages=(Stage("snum", strata="stype", fpc="fpc2s"), Stage("cls", fpc="f3")),
+        lonely_psu="adjust",
+    )
     _check(d, REF["three_stage_stratified"])
 
 
@@ -81,31 +94,77 @@ def test_nest_matches_r():
         SurveyDesign(strat, weight="pw", strata="stype", psu="dnum")
     d = SurveyDesign(strat, weight="pw", strata="stype", psu="dnum", nest=True)
     r = estimate_means(d, "api00", thresholds=ALL)
-    close(r.estimate, e["mean_api00"]); close(r.se, e["mean_api00_se"])
+    close(r.estimate, e["mean_api00"])
+    close(r.se, e["mean_api00_se"])
     r = estimate_totals(d, "enroll", thresholds=ALL)
-    close(r.estimate, e["total_enroll"]); close(r.se, e["total_enroll_se"])
+    close(r.estimate, e["total_enroll"])
+    close(r.se, e["total_enroll_se"])
     t = estimate_rates(d, "sch.wide", by="stype", thresholds=ALL).to_frame()
-    close(t["estimate"], e["by_rate"]); close(t["se"], e["by_se"])
+    close(t["estimate"], e["by_rate"])
+    close(t["se"], e["by_se"])
     assert d.degf() == e["degf"]
 
 
 def test_cli_stages_and_nest(tmp_path, three):
     runner = CliRunner()
     out = tmp_path / "r.csv"
-    res = runner.invoke(app, ["estimate", str(DIR / "multistage" / "api_three_stage.csv"), "--rights", "z",
-                              "--by", "stype", "--weight", "none", "--strata", "none", "--psu", "dnum", "--fpc", "fpc1",
-                              "--stages", "snum:stype:fpc2s,cls::f3", "--lonely-psu", "adjust", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "estimate",
+            str(DIR / "multistage" / "api_three_stage.csv"),
+            "--rights",
+            "z",
+            "--by",
+            "stype",
+            "--weight",
+            "none",
+            "--strata",
+            "none",
+            "--psu",
+            "dnum",
+            "--fpc",
+            "fpc1",
+            "--stages",
+            "snum:stype:fpc2s,cls::f3",
+            "--lonely-psu",
+            "adjust",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     close(pd.read_csv(out)["se"], REF["three_stage_stratified"]["by_se_z"])
     src = tmp_path / "strat.csv"
     pd.read_csv(DIR / "api" / "apistrat.csv", dtype={"stype": str}).to_csv(src, index=False)
     out = tmp_path / "nest.csv"
-    res = runner.invoke(app, ["estimate", str(src), "--rights", "sch.wide", "--by", "stype", "--weight", "pw",
-                              "--strata", "stype", "--psu", "dnum", "--fpc", "none", "--nest", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "estimate",
+            str(src),
+            "--rights",
+            "sch.wide",
+            "--by",
+            "stype",
+            "--weight",
+            "pw",
+            "--strata",
+            "stype",
+            "--psu",
+            "dnum",
+            "--fpc",
+            "none",
+            "--nest",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     close(pd.read_csv(out)["se"], REF["nest"]["by_se"])
-    res = runner.invoke(app, ["estimate", str(src), "--rights", "sch.wide", "--weight", "pw", "--strata", "stype",
-                              "--psu", "dnum"])
+    res = runner.invoke(
+        app, ["estimate", str(src), "--rights", "sch.wide", "--weight", "pw", "--strata", "stype", "--psu", "dnum"]
+    )
     assert res.exit_code == 2 and "--nest" in res.output
 
 
@@ -117,7 +176,8 @@ def test_zero_weights_match_r(tmp_path):
         SurveyDesign(strat, weight="pw0", strata="stype", fpc="fpc")  # refused unless asked for
     d = SurveyDesign(strat, weight="pw0", strata="stype", fpc="fpc", zero_weights=True)
     r = estimate_means(d, "api00", thresholds=ALL)
-    close(r.estimate, e["mean_api00"]); close(r.se, e["mean_api00_se"])
+    close(r.estimate, e["mean_api00"])
+    close(r.se, e["mean_api00_se"])
     assert d.degf() == e["degf"]
     # the same design as the subset of the full one (R's subset: prob = Inf)
     sub = SurveyDesign(strat, weight="pw", strata="stype", fpc="fpc").subset(strat["pw0"].to_numpy() > 0)
@@ -125,9 +185,29 @@ def test_zero_weights_match_r(tmp_path):
     src = tmp_path / "z.csv"
     strat.to_csv(src, index=False)
     out = tmp_path / "r.csv"
-    res = CliRunner().invoke(app, ["estimate", str(src), "--rights", "sch.wide", "--by", "stype", "--weight", "pw0",
-                                   "--strata", "stype", "--fpc", "fpc", "--psu", "none", "--zero-weights",
-                                   "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            str(src),
+            "--rights",
+            "sch.wide",
+            "--by",
+            "stype",
+            "--weight",
+            "pw0",
+            "--strata",
+            "stype",
+            "--fpc",
+            "fpc",
+            "--psu",
+            "none",
+            "--zero-weights",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     t = pd.read_csv(out)
-    close(t["estimate"], e["by_rate"]); close(t["se"], e["by_se"])
+    close(t["estimate"], e["by_rate"])
+    close(t["se"], e["by_se"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from _weighting_data import clustered_sample
+
 from nonrecours.errors import InputError, OptionError
 from nonrecours.weights import adjust_classes, adjust_propensity
 
@@ -34,8 +34,13 @@ def test_classes_keep_class_totals_and_rows(sample):
 
 def test_collapsing_nearest_class_in_stated_order():
     # classes sorted A/0, A/1, B/0, B/1: B/0 has 2 respondents -> merges with B/1 (same first key), not A/1
-    df = pd.DataFrame({"x": ["A"] * 40 + ["B"] * 34, "q": [0] * 20 + [1] * 20 + [0] * 4 + [1] * 30,
-                       "r": [1] * 40 + [1, 1, 0, 0] + [1] * 30})
+    df = pd.DataFrame(
+        {
+            "x": ["A"] * 40 + ["B"] * 34,
+            "q": [0] * 20 + [1] * 20 + [0] * 4 + [1] * 30,
+            "r": [1] * 40 + [1, 1, 0, 0] + [1] * 30,
+        }
+    )
     res = adjust_classes(df, np.ones(len(df)), "r", ["x", "q"], min_respondents=10)
     rep = res.report.set_index(["x", "q"])
     assert rep.loc[("B", "0"), "group"] == rep.loc[("B", "1"), "group"]
@@ -60,8 +65,9 @@ def test_bad_input(sample):
     with pytest.raises(InputError, match="1 \\(responded\\) or 0"):
         adjust_classes(bad, sample["weight"], "responded", ["benefit"])
     with pytest.raises(InputError, match="missing values"):
-        adjust_classes(sample.assign(benefit=sample["benefit"].where(sample.index > 3)), sample["weight"],
-                       "responded", ["benefit"])
+        adjust_classes(
+            sample.assign(benefit=sample["benefit"].where(sample.index > 3)), sample["weight"], "responded", ["benefit"]
+        )
     with pytest.raises(InputError, match="class column not found"):
         adjust_classes(sample, sample["weight"], "responded", ["nope"])
     with pytest.raises(OptionError, match="min_respondents"):

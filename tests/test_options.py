@@ -18,13 +18,34 @@ from typer.testing import CliRunner
 import nonrecours
 from nonrecours.cli.main import app
 from nonrecours.errors import OptionError
-from nonrecours.options import (ALL_OPTIONS, FHMSE, AllocationMethod, BenchmarkMethod, CalibrationMethod, CIMethod,
-                                DFRule, FHMethod, FHTransform, FHVariance, LonelyPSURule, NonresponseMethod, PPSMethod,
-                                RepWeightsType,
-                                RateCombination, ReplicateType, SelectionMethod, TableFormat, ValidationDesign,
-                                ValidationLevel, WaveScheme, ChangeVariance, MapKind, check_option,
-                                choices,
-                                choices_text)
+from nonrecours.options import (
+    ALL_OPTIONS,
+    FHMSE,
+    AllocationMethod,
+    BenchmarkMethod,
+    CalibrationMethod,
+    ChangeVariance,
+    CIMethod,
+    DFRule,
+    FHMethod,
+    FHTransform,
+    FHVariance,
+    LonelyPSURule,
+    MapKind,
+    NonresponseMethod,
+    PPSMethod,
+    RateCombination,
+    ReplicateType,
+    RepWeightsType,
+    SelectionMethod,
+    TableFormat,
+    ValidationDesign,
+    ValidationLevel,
+    WaveScheme,
+    check_option,
+    choices,
+    choices_text,
+)
 
 PACKAGE = Path(nonrecours.__file__).resolve().parent
 
@@ -80,8 +101,13 @@ def test_validate_help_lists_ci_methods_and_levels():
     assert ", ".join(choices(CIMethod)) in text and ", ".join(choices(ValidationLevel)) in text
 
 
-@pytest.mark.parametrize("command,option,bad", [(("estimate", "x.csv", "--rights", "r"), "--ci", "logt"),
-                                                (("weight", "x.csv", "--out", "o.csv"), "--method", "rake")])
+@pytest.mark.parametrize(
+    "command,option,bad",
+    [
+        (("estimate", "x.csv", "--rights", "r"), "--ci", "logt"),
+        (("weight", "x.csv", "--out", "o.csv"), "--method", "rake"),
+    ],
+)
 def test_cli_refuses_a_value_outside_the_enum(command, option, bad):
     out = CliRunner().invoke(app, [*command, option, bad])
     assert out.exit_code == 2

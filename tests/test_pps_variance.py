@@ -54,14 +54,18 @@ def test_election_every_method_matches_r(election, method):
     d = SurveyDesign(election, psu="psu", fpc="p", pps=method, joint=joint)
     e = REF[method]["election"]
     r = estimate_totals(d, "Bush", thresholds=ALL)
-    close(r.estimate, e["total_bush"]); close(r.se, e["total_bush_se"])
+    close(r.estimate, e["total_bush"])
+    close(r.se, e["total_bush_se"])
     r = estimate_rates(d, "kerry_wins", thresholds=ALL)
-    close(r.estimate, e["rate_kerry_wins"]); close(r.se, e["rate_kerry_wins_se"])
+    close(r.estimate, e["rate_kerry_wins"])
+    close(r.se, e["rate_kerry_wins_se"])
     r = estimate_ratio(d, "Kerry", "votes", thresholds=ALL)
-    close(r.estimate, e["ratio_kerry_votes"]); close(r.se, e["ratio_kerry_votes_se"])
+    close(r.estimate, e["ratio_kerry_votes"])
+    close(r.se, e["ratio_kerry_votes_se"])
     r = estimate_rates(d, "kerry_wins", by="big", thresholds=ALL).to_frame()
     assert r["big"].tolist() == e["by_big"]
-    close(r["estimate"], e["by_big_rate"]); close(r["se"], e["by_big_se"])
+    close(r["estimate"], e["by_big_rate"])
+    close(r["se"], e["by_big_se"])
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -70,14 +74,18 @@ def test_sampford_sample_every_method_matches_r(sampford, method):
     d = SurveyDesign(sampford, strata="region", psu="psu", fpc="pi", pps=method, joint=joint)
     e = REF[method]["sampford"]
     r = estimate_totals(d, "takers", thresholds=ALL)
-    close(r.estimate, e["total_takers"]); close(r.se, e["total_takers_se"])
+    close(r.estimate, e["total_takers"])
+    close(r.se, e["total_takers_se"])
     r = estimate_rates(d, "high", thresholds=ALL)
-    close(r.estimate, e["rate_high"]); close(r.se, e["rate_high_se"])
+    close(r.estimate, e["rate_high"])
+    close(r.se, e["rate_high_se"])
     r = estimate_ratio(d, "takers", "eligible", thresholds=ALL)
-    close(r.estimate, e["ratio_takers_eligible"]); close(r.se, e["ratio_takers_eligible_se"])
+    close(r.estimate, e["ratio_takers_eligible"])
+    close(r.se, e["ratio_takers_eligible_se"])
     r = estimate_totals(d, "takers", by="region", thresholds=ALL).to_frame()
     assert r["region"].tolist() == e["by_region"]
-    close(r["estimate"], e["by_region_total"]); close(r["se"], e["by_region_se"])
+    close(r["estimate"], e["by_region_total"])
+    close(r["se"], e["by_region_se"])
 
 
 def test_brewer_two_stage_matches_r():
@@ -85,9 +93,11 @@ def test_brewer_two_stage_matches_r():
     d = SurveyDesign(two, psu="psu", ssu="ssu", fpc="p", fpc2="f2", pps="brewer")
     e = REF["brewer_two_stage"]
     r = estimate_totals(d, "y", thresholds=ALL)
-    close(r.estimate, e["total_y"]); close(r.se, e["total_y_se"])
+    close(r.estimate, e["total_y"])
+    close(r.se, e["total_y_se"])
     r = estimate_rates(d, "z", thresholds=ALL)
-    close(r.estimate, e["rate_z"]); close(r.se, e["rate_z_se"])
+    close(r.estimate, e["rate_z"])
+    close(r.se, e["rate_z_se"])
 
 
 def test_sampford_joint_agrees_with_r_sampling():
@@ -98,10 +108,27 @@ def test_sampford_joint_agrees_with_r_sampling():
 def test_cli_sample_writes_the_joint_file_estimate_reads_it(tmp_path, sampford):
     runner = CliRunner()
     alloc = tmp_path / "alloc.csv"
-    pd.DataFrame({"region": ["north", "south"], "stratum": ["north", "south"], "n_h": [9, 7]}).to_csv(alloc, index=False)
+    pd.DataFrame({"region": ["north", "south"], "stratum": ["north", "south"], "n_h": [9, 7]}).to_csv(
+        alloc, index=False
+    )
     out = tmp_path / "s.csv"
-    res = runner.invoke(app, ["sample", str(DIR / "pps" / "frame.csv"), "--allocation", str(alloc), "--method",
-                              "sampford", "--seed", "7", "--size-col", "pop", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "sample",
+            str(DIR / "pps" / "frame.csv"),
+            "--allocation",
+            str(alloc),
+            "--method",
+            "sampford",
+            "--seed",
+            "7",
+            "--size-col",
+            "pop",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     pd.testing.assert_frame_equal(pd.read_csv(out), sampford)  # the reference sample is this draw
     joint = pd.read_csv(tmp_path / "s.joint.csv")
@@ -109,8 +136,25 @@ def test_cli_sample_writes_the_joint_file_estimate_reads_it(tmp_path, sampford):
     close(joint["pi_ij"], ref["pi_ij"], rtol=1e-14)
     for method in ("yg", "brewer"):
         table = tmp_path / f"est_{method}.csv"
-        res = runner.invoke(app, ["estimate", str(out), "--rights", "high", "--strata", "region", "--fpc", "pi",
-                                  "--weight", "none", "--pps", method, "--out", str(table)])
+        res = runner.invoke(
+            app,
+            [
+                "estimate",
+                str(out),
+                "--rights",
+                "high",
+                "--strata",
+                "region",
+                "--fpc",
+                "pi",
+                "--weight",
+                "none",
+                "--pps",
+                method,
+                "--out",
+                str(table),
+            ],
+        )
         assert res.exit_code == 0, res.output
         close(pd.read_csv(table)["se"], REF[method]["sampford"]["rate_high_se"])
 
@@ -120,15 +164,34 @@ def test_cli_joint_file_and_refusals(tmp_path, election):
     sample = tmp_path / "el.csv"
     election.to_csv(sample, index=False)
     table = tmp_path / "t.csv"
-    res = runner.invoke(app, ["estimate", str(sample), "--rights", "kerry_wins", "--psu", "psu", "--fpc", "p",
-                              "--pps", "ht", "--joint", str(DIR / "pps" / "election_joint.csv"), "--out", str(table)])
+    res = runner.invoke(
+        app,
+        [
+            "estimate",
+            str(sample),
+            "--rights",
+            "kerry_wins",
+            "--psu",
+            "psu",
+            "--fpc",
+            "p",
+            "--pps",
+            "ht",
+            "--joint",
+            str(DIR / "pps" / "election_joint.csv"),
+            "--out",
+            str(table),
+        ],
+    )
     assert res.exit_code == 0, res.output
     close(pd.read_csv(table)["se"], REF["ht"]["election"]["rate_kerry_wins_se"])
-    res = runner.invoke(app, ["estimate", str(sample), "--rights", "kerry_wins", "--psu", "psu", "--fpc", "p",
-                              "--pps", "yg"])
+    res = runner.invoke(
+        app, ["estimate", str(sample), "--rights", "kerry_wins", "--psu", "psu", "--fpc", "p", "--pps", "yg"]
+    )
     assert res.exit_code == 2 and "joint" in res.output
-    res = runner.invoke(app, ["estimate", str(sample), "--rights", "kerry_wins", "--psu", "psu", "--fpc", "p",
-                              "--pps", "sen"])
+    res = runner.invoke(
+        app, ["estimate", str(sample), "--rights", "kerry_wins", "--psu", "psu", "--fpc", "p", "--pps", "sen"]
+    )
     assert res.exit_code == 2 and "--pps" in res.output
 
 
@@ -139,8 +202,9 @@ def test_pps_checks(election):
         SurveyDesign(election, psu="psu", fpc="p", pps="yg")
     j = _joint("election_joint.csv")
     with pytest.raises(DesignError, match="missing"):
-        SurveyDesign(election, psu="psu", fpc="p", pps="ht",
-                     joint=JointProbabilities(j.psu_i[1:], j.psu_j[1:], j.pi_ij[1:]))
+        SurveyDesign(
+            election, psu="psu", fpc="p", pps="ht", joint=JointProbabilities(j.psu_i[1:], j.psu_j[1:], j.pi_ij[1:])
+        )
 
 
 def test_yg_matrix_is_the_pairwise_form():

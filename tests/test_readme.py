@@ -26,8 +26,10 @@ def test_readme_keeps_exactly_two_setup_commands():
     text = README.read_text(encoding="utf-8")
     setup = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)```", setup, re.S)
-    assert [c.strip() for c in commands] == ["python -m pip install '.[admin]' && nonrecours demo --out demo-study",
-                                             "python -m pip install -c constraints/test.txt '.[test]' && python -m pytest"]
+    assert [c.strip() for c in commands] == [
+        "python -m pip install '.[admin]' && nonrecours demo --out demo-study",
+        "python -m pip install -c constraints/test.txt '.[test]' && python -m pytest",
+    ]
 
 
 def test_ci_runs_the_readmes_test_command():
@@ -46,8 +48,13 @@ def test_default_run_includes_the_doctests():
 
 
 #: Sizes of the README's stage-by-stage commands made small for the test; nothing else is changed.
-SMALL = {"--territories 100": "--territories 12", "--n 4000": "--n 1500", "bootstrap:200": "bootstrap:20",
-         "--replications 500": "--replications 3", "--n 3000": "--n 400"}
+SMALL = {
+    "--territories 100": "--territories 12",
+    "--n 4000": "--n 1500",
+    "bootstrap:200": "bootstrap:20",
+    "--replications 500": "--replications 3",
+    "--n 3000": "--n 400",
+}
 
 
 def _stage_commands() -> list[str]:
@@ -68,8 +75,21 @@ def test_readme_stage_by_stage_runs_in_sequence(tmp_path, monkeypatch):
     from nonrecours.cli.main import app
 
     commands = _stage_commands()
-    for name in ("simulate", "allocate", "sample", "respond", "margins", "weight", "estimate", "territorial fit",
-                 "territorial admin", "territorial compare", "init", "run", "validate"):
+    for name in (
+        "simulate",
+        "allocate",
+        "sample",
+        "respond",
+        "margins",
+        "weight",
+        "estimate",
+        "territorial fit",
+        "territorial admin",
+        "territorial compare",
+        "init",
+        "run",
+        "validate",
+    ):
         assert any(c.startswith(f"nonrecours {name} ") for c in commands), name
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -82,13 +102,26 @@ def test_readme_stage_by_stage_runs_in_sequence(tmp_path, monkeypatch):
             warnings.simplefilter("ignore")  # a small population: zero model variances and the like are expected
             res = runner.invoke(app, args[1:])
         assert res.exit_code == 0, (command, res.output)
-    for name in ("population/recipients.csv", "allocation.csv", "precision.csv", "sample.csv", "answers.csv",
-                 "margins.csv", "weighted.csv", "weighted.design.json", "direct.csv", "by_benefit.xlsx", "sae.csv",
-                 "admin.csv", "study.toml", "results/publication/report.html", "results/publication/tables.xlsx",
-                 "results/microdata/weights.csv",
-                 "validation/validation.csv"):
+    for name in (
+        "population/recipients.csv",
+        "allocation.csv",
+        "precision.csv",
+        "sample.csv",
+        "answers.csv",
+        "margins.csv",
+        "weighted.csv",
+        "weighted.design.json",
+        "direct.csv",
+        "by_benefit.xlsx",
+        "sae.csv",
+        "admin.csv",
+        "study.toml",
+        "results/publication/report.html",
+        "results/publication/tables.xlsx",
+        "results/microdata/weights.csv",
+        "validation/validation.csv",
+    ):
         assert (tmp_path / name).is_file(), name
     answers = (tmp_path / "answers.csv").read_text().splitlines()[0].split(",")
     assert "responded" in answers
     assert (tmp_path / "margins.csv").read_text().startswith("variable,category,total\nbenefit,AAH,")
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from _weighting_data import api, clustered_sample, margins_frame
+
 from nonrecours.design import Calibration, Replicates, SurveyDesign, allocate
 from nonrecours.estimation import estimate_rates
 from nonrecours.territorial import analytic_mse, bootstrap_mse, fit_fay_herriot
@@ -41,8 +41,11 @@ def _arrays(obj, seen=None, path="obj"):
                     yield f"{path}.{name}[{i}]", v
                 elif hasattr(v, "__dict__") or hasattr(v, "__dataclass_fields__"):
                     yield from _arrays(v, seen, f"{path}.{name}[{i}]")
-        elif (hasattr(value, "__dict__") or hasattr(value, "__dataclass_fields__")) and path.count(".") < 3 \
-                and type(value).__module__.startswith("nonrecours"):
+        elif (
+            (hasattr(value, "__dict__") or hasattr(value, "__dataclass_fields__"))
+            and path.count(".") < 3
+            and type(value).__module__.startswith("nonrecours")
+        ):
             yield from _arrays(value, seen, f"{path}.{name}")
 
 
@@ -62,8 +65,7 @@ def dstrat() -> SurveyDesign:
 
 
 def test_design_arrays_are_readonly(dstrat):
-    rep = calibrate(make_replicates(dstrat, "jkn"), Margins.from_frame(margins_frame(numeric="api99")),
-                    method="raking")
+    rep = calibrate(make_replicates(dstrat, "jkn"), Margins.from_frame(margins_frame(numeric="api99")), method="raking")
     paths = _assert_all_readonly(rep, minimum=10)
     assert {"obj.weights", "obj.structure.psu", "obj.calibration[0].g", "obj.replicates.weights"} <= set(paths)
 
@@ -96,8 +98,13 @@ def test_result_arrays_are_readonly(dstrat):
 
 
 def test_weighting_and_territorial_results_are_readonly(dstrat):
-    cr = calibrate_weights(dstrat.data, dstrat.weights, Margins.from_frame(margins_frame(numeric="api99")),
-                           method="logit", bounds=(0.7, 1.7))
+    cr = calibrate_weights(
+        dstrat.data,
+        dstrat.weights,
+        Margins.from_frame(margins_frame(numeric="api99")),
+        method="logit",
+        bounds=(0.7, 1.7),
+    )
     _assert_all_readonly(cr, minimum=6)
     sample = clustered_sample()
     nr = adjust_classes(sample, sample["weight"], "responded", ["benefit", "is_qpv"], min_respondents=20)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _weighting_data import api, api_reference, clustered_sample, margins_frame, population_margins, weighting_reference
+
 from nonrecours.design import Calibration, SurveyDesign
 from nonrecours.errors import DesignError, OptionError
 from nonrecours.estimation import estimate_means, estimate_rates, estimate_totals
@@ -41,9 +41,13 @@ def test_jkn_matches_r(dstrat):
     np.testing.assert_allclose(des.replicates.rscales[:3], (1 - 100 / 4421) * 99 / 100)
 
 
-@pytest.mark.parametrize("key,margins,method,bounds", [
-    ("strat_jkn_calib_raking_stype_schwide_mean_api00_awards", "sch.wide", "raking", None),
-    ("strat_jkn_calib_logit_0.7_1.7_mean_api00_awards", "api99", "logit", (0.7, 1.7))])
+@pytest.mark.parametrize(
+    "key,margins,method,bounds",
+    [
+        ("strat_jkn_calib_raking_stype_schwide_mean_api00_awards", "sch.wide", "raking", None),
+        ("strat_jkn_calib_logit_0.7_1.7_mean_api00_awards", "api99", "logit", (0.7, 1.7)),
+    ],
+)
 def test_recalibrated_replicates_match_r(dstrat, key, margins, method, bounds):
     """Each replicate re-calibrated (R's calibrate() on an svrep design), either order of the steps."""
     m = Margins.from_frame(margins_frame(numeric=margins))
@@ -79,7 +83,7 @@ def test_bootstrap_seeded_and_unbiased():
     c = make_replicates(des, "bootstrap", replicates=200, seed=8)
     np.testing.assert_array_equal(a.replicates.weights, b.replicates.weights)
     assert not np.array_equal(a.replicates.weights, c.replicates.weights)
-    M, scale, rscales = replicate_multipliers(des, "bootstrap", replicates=2000, seed=1)
+    M, scale, _rscales = replicate_multipliers(des, "bootstrap", replicates=2000, seed=1)
     assert abs(M.mean() - 1) < 0.01 and scale == 1 / 1999
     # Rao–Wu: per stratum the multipliers of one replicate sum to n_h (n_h - 1 draws times n_h/(n_h - 1))
     st = des.structure
@@ -97,8 +101,9 @@ def test_replicate_and_taylor_variances_agree_after_calibration():
     cal = res.apply(des)
     taylor = estimate_rates(cal, "tpn", by="benefit").to_frame()
     jk = estimate_rates(make_replicates(cal, "jkn", calibration=res), "tpn", by="benefit").to_frame()
-    boot = estimate_rates(make_replicates(cal, "bootstrap", replicates=400, seed=1, calibration=res), "tpn",
-                          by="benefit").to_frame()
+    boot = estimate_rates(
+        make_replicates(cal, "bootstrap", replicates=400, seed=1, calibration=res), "tpn", by="benefit"
+    ).to_frame()
     np.testing.assert_allclose(jk["estimate"], taylor["estimate"], rtol=1e-12)
     # JKn and Taylor agree to O(1/n) for smooth statistics: 3 % here; bootstrap: Monte Carlo error 1/sqrt(2B) ~ 3.5 %
     assert rel(jk["se"], taylor["se"]) < 0.03
@@ -138,6 +143,7 @@ def test_bootstrap_replicates_identical_whatever_the_workers():
     import pandas as pd
 
     from nonrecours.weights.replicates import _bootstrap_chunks
+
     rng = np.random.default_rng(4)
     n = 3000
     df = pd.DataFrame({"h": rng.integers(0, 30, n), "w": rng.uniform(1, 5, n), "psu": np.arange(n)})

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nonrecours.report import SECTIONS, render_report
-from nonrecours.report import plots
+from nonrecours.report import SECTIONS, plots, render_report
 from nonrecours.report.format import ci, num, pct
 
 RIGHTS = ["cmuc", "acs"]
@@ -20,8 +19,17 @@ def _est(by: dict[str, list], rng: np.random.Generator) -> pd.DataFrame:
     k = len(keys)
     est = rng.uniform(0.2, 0.8, k)
     se = rng.uniform(0.01, 0.05, k)
-    return keys.assign(n=rng.integers(3, 500, k), estimate=est, se=se, ci_low=est - 2 * se, ci_high=est + 2 * se,
-                       df=50.0, deff=1.2, cv=se / est, flag=np.where(np.arange(k) % 7 == 3, "unreliable", "ok"))
+    return keys.assign(
+        n=rng.integers(3, 500, k),
+        estimate=est,
+        se=se,
+        ci_low=est - 2 * se,
+        ci_high=est + 2 * se,
+        df=50.0,
+        deff=1.2,
+        cv=se / est,
+        flag=np.where(np.arange(k) % 7 == 3, "unreliable", "ok"),
+    )
 
 
 @pytest.fixture
@@ -33,40 +41,72 @@ def tables() -> dict[str, pd.DataFrame]:
     nat.loc[0, "estimate"] = 0.654321
     nat.loc[0, "ci_low"], nat.loc[0, "ci_high"] = 0.611111, 0.699999
     qpv = _est({"is_qpv": [1, 0]}, rng)
-    gap = pd.DataFrame({"right": RIGHTS, "gap": [-0.05, 0.02], "se": [0.02, 0.03], "ci_low": [-0.09, -0.04],
-                        "ci_high": [-0.01, 0.08], "df": [50.0, 50.0], "p_value": [0.012, 0.5]})
+    gap = pd.DataFrame(
+        {
+            "right": RIGHTS,
+            "gap": [-0.05, 0.02],
+            "se": [0.02, 0.03],
+            "ci_low": [-0.09, -0.04],
+            "ci_high": [-0.01, 0.08],
+            "df": [50.0, 50.0],
+            "p_value": [0.012, 0.5],
+        }
+    )
     ben = _est({"benefit": ["RSA", "AAH", "ASPA", "ASS"]}, rng)
     ben.loc[2, "flag"] = "suppressed"
     direct = _est({"territory": terr}, rng)
     sae = direct[["territory", "right"]].assign(direct=direct["estimate"], se_direct=direct["se"])
     sae = sae.assign(eblup=0.5 * sae["direct"] + 0.25, mse=0.0004, rmse=0.02)
-    sae = sae.assign(ci_low=sae["eblup"] - 0.04, ci_high=sae["eblup"] + 0.04, gamma=rng.uniform(0, 1, len(sae)),
-                     synthetic=0.5)
-    alloc = pd.DataFrame({"stratum": ["1|RSA", "0|RSA"], "N": [1000, 3000], "n": [100, 300],
-                          "n_respondents": [70, 200], "response_rate": [0.7, 2 / 3]})
-    weights = pd.DataFrame({"id": [str(i) for i in range(400)], "weight": rng.uniform(5, 20, 400),
-                            "g": rng.uniform(0.8, 1.2, 400)})
+    sae = sae.assign(
+        ci_low=sae["eblup"] - 0.04, ci_high=sae["eblup"] + 0.04, gamma=rng.uniform(0, 1, len(sae)), synthetic=0.5
+    )
+    alloc = pd.DataFrame(
+        {
+            "stratum": ["1|RSA", "0|RSA"],
+            "N": [1000, 3000],
+            "n": [100, 300],
+            "n_respondents": [70, 200],
+            "response_rate": [0.7, 2 / 3],
+        }
+    )
+    weights = pd.DataFrame(
+        {"id": [str(i) for i in range(400)], "weight": rng.uniform(5, 20, 400), "g": rng.uniform(0.8, 1.2, 400)}
+    )
     weights.loc[:50, "weight"] = 0.0
     comparison = pd.DataFrame({"territory": sae["territory"], "right": sae["right"], "truth": sae["eblup"] + 0.01})
-    return {"allocation": alloc, "weights": weights, "estimates_national": nat, "estimates_qpv": qpv,
-            "gap_qpv": gap, "estimates_benefit": ben, "estimates_territory": direct, "sae": sae,
-            "comparison": comparison}
+    return {
+        "allocation": alloc,
+        "weights": weights,
+        "estimates_national": nat,
+        "estimates_qpv": qpv,
+        "gap_qpv": gap,
+        "estimates_benefit": ben,
+        "estimates_territory": direct,
+        "sae": sae,
+        "comparison": comparison,
+    }
 
 
-PROV = {"title": "Test study", "versions": {"nonrecours": "0.1", "numpy": "2"},
-        "settings": {"rights": RIGHTS, "level": 0.95,
-                     "domains": {"qpv": "is_qpv", "benefit": "benefit", "territory": "territory"},
-                     "thresholds": {"min_n": 11, "reliable_n": 30, "max_cv": 0.3}},
-        "counts": {"frame": 4000, "strata": 2, "sample": 400, "respondents": 270, "response_rate": 0.675},
-        "methods": {"estimation": {"estimator": "ratio", "variance": "Taylor linearisation", "df": "design"}},
-        "study_file": {"path": "study.toml", "text": "[frame]\npath = 'x.csv' # <b>\n"},
-        "inputs": {"frame.path": {"path": "x.csv", "sha256": "ab" * 32, "bytes": 10}}}
+PROV = {
+    "title": "Test study",
+    "versions": {"nonrecours": "0.1", "numpy": "2"},
+    "settings": {
+        "rights": RIGHTS,
+        "level": 0.95,
+        "domains": {"qpv": "is_qpv", "benefit": "benefit", "territory": "territory"},
+        "thresholds": {"min_n": 11, "reliable_n": 30, "max_cv": 0.3},
+    },
+    "counts": {"frame": 4000, "strata": 2, "sample": 400, "respondents": 270, "response_rate": 0.675},
+    "methods": {"estimation": {"estimator": "ratio", "variance": "Taylor linearisation", "df": "design"}},
+    "study_file": {"path": "study.toml", "text": "[frame]\npath = 'x.csv' # <b>\n"},
+    "inputs": {"frame.path": {"path": "x.csv", "sha256": "ab" * 32, "bytes": 10}},
+}
 
 
 @pytest.mark.slow
 def test_sections_and_images(tables):
     html = render_report(tables, PROV)
-    for sid, title in SECTIONS:
+    for sid, _title in SECTIONS:
         assert f'<section id="{sid}">' in html
     assert html.count('<img src="data:image/png;base64,') == 4
     assert "http://" not in html and "https://" not in html
@@ -78,10 +118,10 @@ def test_sections_and_images(tables):
 @pytest.mark.slow
 def test_numbers_come_from_tables(tables):
     html = render_report(tables, PROV)
-    assert "65.4 %" in html and "[61.1, 70.0]" in html       # national cmuc, as in the table
-    assert "−5.0 pts" in html and "0.012" in html              # the gap (minus sign U+2212) and its p-value
+    assert "65.4 %" in html and "[61.1, 70.0]" in html  # national cmuc, as in the table
+    assert "−5.0 pts" in html and "0.012" in html  # the gap (minus sign U+2212) and its p-value
     assert "suppressed" in html and "†" in html
-    assert "&lt;b&gt;" in html                                 # study text escaped
+    assert "&lt;b&gt;" in html  # study text escaped
 
 
 @pytest.mark.slow
@@ -110,16 +150,29 @@ def test_format_helpers():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lang, territories, respondents", [("en", "territories (n)", "eligible respondents"),
-                                                             ("fr", "territoires (n)", "répondants éligibles")])
+@pytest.mark.parametrize(
+    "lang, territories, respondents",
+    [("en", "territories (n)", "eligible respondents"), ("fr", "territoires (n)", "répondants éligibles")],
+)
 def test_comparison_summary_n_is_labelled_territories(tables, lang, territories, respondents):
     """The n of comparison_summary counts territories: its header never says respondents (a reader, or
     a check of the published respondent counts, would take 3 territories for 3 respondents)."""
-    summary = pd.DataFrame({"right": ["cmuc"], "estimator": ["direct"], "subset": ["sampled"], "n": [3],
-                            "bias": [0.01], "rmse": [0.1], "mae": [0.08], "relative_rmse": [0.2],
-                            "coverage": [0.9], "mean_ci_width": [0.4]})
+    summary = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "estimator": ["direct"],
+            "subset": ["sampled"],
+            "n": [3],
+            "bias": [0.01],
+            "rmse": [0.1],
+            "mae": [0.08],
+            "relative_rmse": [0.2],
+            "coverage": [0.9],
+            "mean_ci_width": [0.4],
+        }
+    )
     html = render_report(tables | {"comparison_summary": summary}, PROV, lang=lang)
-    section = html[html.index('<section id="truth">'):]
-    section = section[:section.index("</section>")]
+    section = html[html.index('<section id="truth">') :]
+    section = section[: section.index("</section>")]
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", section)
     assert territories in headers and respondents not in headers

@@ -21,16 +21,23 @@ from pathlib import Path
 
 import pytest
 
-from nonrecours.simulate.contours import qpv_contours
 from nonrecours.simulate import simulate_population
+from nonrecours.simulate.contours import qpv_contours
 from nonrecours.study import run_study
 from nonrecours.study.demo import example_study
 
 pytestmark = pytest.mark.slow  # runs a study and drives headless Chromium
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _browser_or_skip():
@@ -45,9 +52,12 @@ def report(tmp_path_factory) -> tuple[Path, list[str]]:
     pop = simulate_population(25, seed=5)
     pop.write(folder / "population")
     (folder / "population" / "qpv.geojson").write_text(qpv_contours(pop.territories, seed=5))
-    text = (example_study(seed=5).replace("n = 6000", "n = 1500")
-            .replace("min_per_stratum = 50", "min_per_stratum = 20")
-            .replace('# contours = "population/qpv.geojson"', 'contours = "population/qpv.geojson"'))
+    text = (
+        example_study(seed=5)
+        .replace("n = 6000", "n = 1500")
+        .replace("min_per_stratum = 50", "min_per_stratum = 20")
+        .replace('# contours = "population/qpv.geojson"', 'contours = "population/qpv.geojson"')
+    )
     (folder / "study.toml").write_text(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -61,9 +71,9 @@ def test_report_is_one_small_file(report):
     path, _ = report
     html = path.read_text(encoding="utf-8")
     assert path.stat().st_size < 1_000_000  # 25 QPVs: 4 maps, 4 plots, every table (about 0.6 MB)
-    explore = html[html.index('<section id="explore">'):]
-    explore = explore[:explore.index("</section>")]
-    assert explore.count("<figure><img src=\"data:image/png;base64,") == 4  # one map per right
+    explore = html[html.index('<section id="explore">') :]
+    explore = explore[: explore.index("</section>")]
+    assert explore.count('<figure><img src="data:image/png;base64,') == 4  # one map per right
     assert "@media print" in html
 
 
@@ -144,7 +154,7 @@ def test_wide_tables_fit_the_page(report, width):
 def test_territory_table_has_every_departement(report):
     path, _ = report
     html = path.read_text(encoding="utf-8")
-    body = html[html.index('id="nr-territories"'):]
-    body = body[body.index("<tbody>"):body.index("</tbody>")]
+    body = html[html.index('id="nr-territories"') :]
+    body = body[body.index("<tbody>") : body.index("</tbody>")]
     deps = re.findall(r"</th><td>([^<]*)</td>", body)
     assert len(deps) == 50 and "–" not in deps  # from the territories file

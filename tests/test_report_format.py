@@ -49,71 +49,194 @@ def _rate_rows(**extra) -> dict:
 
 
 def _report(lang: str) -> str:
-    nat = pd.DataFrame({"right": ["cmuc"], "n": [COUNT], **_rate_rows(), "se": [0.02], "cv": [0.031],
-                        "flag": ["ok"]})
-    qpv = pd.DataFrame({"is_qpv": [1, 0], "right": ["cmuc"] * 2, "n": [COUNT] * 2, "estimate": [RATE] * 2,
-                        "ci_low": [RATE_CI[0]] * 2, "ci_high": [RATE_CI[1]] * 2, "flag": ["ok"] * 2})
-    gap = pd.DataFrame({"right": ["cmuc"], "gap": [CHANGE], "ci_low": [CHANGE_CI[0]], "ci_high": [CHANGE_CI[1]],
-                        "p_value": [P]})
-    summary = pd.DataFrame({"right": ["cmuc"], "estimator": ["direct"], "subset": ["sampled"], "n": [COUNT],
-                            "bias": [CHANGE], "coverage": [RATE]})
+    nat = pd.DataFrame({"right": ["cmuc"], "n": [COUNT], **_rate_rows(), "se": [0.02], "cv": [0.031], "flag": ["ok"]})
+    qpv = pd.DataFrame(
+        {
+            "is_qpv": [1, 0],
+            "right": ["cmuc"] * 2,
+            "n": [COUNT] * 2,
+            "estimate": [RATE] * 2,
+            "ci_low": [RATE_CI[0]] * 2,
+            "ci_high": [RATE_CI[1]] * 2,
+            "flag": ["ok"] * 2,
+        }
+    )
+    gap = pd.DataFrame(
+        {"right": ["cmuc"], "gap": [CHANGE], "ci_low": [CHANGE_CI[0]], "ci_high": [CHANGE_CI[1]], "p_value": [P]}
+    )
+    summary = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "estimator": ["direct"],
+            "subset": ["sampled"],
+            "n": [COUNT],
+            "bias": [CHANGE],
+            "coverage": [RATE],
+        }
+    )
     alloc = pd.DataFrame({"stratum": ["1|RSA"], "N_h": [COUNT], "n_h": [300], "S_h": [NEGATIVE]})
-    prov = {"title": "t", "settings": {"rights": ["cmuc"], "level": 0.95,
-                                       "thresholds": {"min_n": COUNT, "reliable_n": 30, "max_cv": RATE}},
-            "counts": {"frame": COUNT, "strata": 2, "sample": 400, "respondents": 270, "response_rate": RATE}}
-    return render_report({"allocation": alloc, "estimates_national": nat, "estimates_qpv": qpv, "gap_qpv": gap,
-                          "comparison_summary": summary}, prov, lang=lang)
+    prov = {
+        "title": "t",
+        "settings": {
+            "rights": ["cmuc"],
+            "level": 0.95,
+            "thresholds": {"min_n": COUNT, "reliable_n": 30, "max_cv": RATE},
+        },
+        "counts": {"frame": COUNT, "strata": 2, "sample": 400, "respondents": 270, "response_rate": RATE},
+    }
+    return render_report(
+        {
+            "allocation": alloc,
+            "estimates_national": nat,
+            "estimates_qpv": qpv,
+            "gap_qpv": gap,
+            "comparison_summary": summary,
+        },
+        prov,
+        lang=lang,
+    )
 
 
 def _admin(lang: str) -> str:
-    comparison = pd.DataFrame({"right": ["cmuc"], "is_qpv": [1], "sample_estimate": [RATE],
-                               "sample_ci_low": [RATE_CI[0]], "sample_ci_high": [RATE_CI[1]], "sample_n": [COUNT],
-                               "admin_rate_adjusted": [RATE], "admin_ci_low": [RATE_CI[0]],
-                               "admin_ci_high": [RATE_CI[1]], "admin_rate": [RATE], "admin_n_eligible": [COUNT],
-                               "difference": [CHANGE]})
-    quality = pd.DataFrame({"source": ["health"], "links_number": [COUNT], "links_probabilistic": [COUNT],
-                            "est_precision": [0.99], "est_recall": [0.98]})
+    comparison = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "is_qpv": [1],
+            "sample_estimate": [RATE],
+            "sample_ci_low": [RATE_CI[0]],
+            "sample_ci_high": [RATE_CI[1]],
+            "sample_n": [COUNT],
+            "admin_rate_adjusted": [RATE],
+            "admin_ci_low": [RATE_CI[0]],
+            "admin_ci_high": [RATE_CI[1]],
+            "admin_rate": [RATE],
+            "admin_n_eligible": [COUNT],
+            "difference": [CHANGE],
+        }
+    )
+    quality = pd.DataFrame(
+        {
+            "source": ["health"],
+            "links_number": [COUNT],
+            "links_probabilistic": [COUNT],
+            "est_precision": [0.99],
+            "est_recall": [0.98],
+        }
+    )
     return section_admin.render({"admin_comparison": comparison, "linkage_quality": quality}, lang)
 
 
 def _analysis(lang: str) -> str:
-    nontakers = pd.DataFrame({"right": ["cmuc:non_takers"], "group": ["benefit"], "level": ["RSA"],
-                              "estimate": [COUNT], "ci_low": [10001.0], "ci_high": [14999.0], "flag": ["ok"]})
-    tests = pd.DataFrame({"right": ["cmuc"], "group": ["benefit"], "statistic": ["f"], "value": [NEGATIVE],
-                          "ndf": [2.5], "ddf": [40.0], "p_value": [P]})
-    model = pd.DataFrame({"right": ["cmuc"], "term": ["is_qpv"], "odds_ratio": [1.5], "or_low": [1.25],
-                          "or_high": [1.75], "p_value": [P]})
+    nontakers = pd.DataFrame(
+        {
+            "right": ["cmuc:non_takers"],
+            "group": ["benefit"],
+            "level": ["RSA"],
+            "estimate": [COUNT],
+            "ci_low": [10001.0],
+            "ci_high": [14999.0],
+            "flag": ["ok"],
+        }
+    )
+    tests = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "group": ["benefit"],
+            "statistic": ["f"],
+            "value": [NEGATIVE],
+            "ndf": [2.5],
+            "ddf": [40.0],
+            "p_value": [P],
+        }
+    )
+    model = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "term": ["is_qpv"],
+            "odds_ratio": [1.5],
+            "or_low": [1.25],
+            "or_high": [1.75],
+            "p_value": [P],
+        }
+    )
     predicted = pd.DataFrame({"right": ["cmuc"], "group": ["benefit"], "level": ["RSA"], **_rate_rows()})
-    return section_analysis.render({"analysis_nontakers": nontakers, "analysis_tests": tests, "analysis_model": model,
-                                    "analysis_predicted": predicted}, lang)
+    return section_analysis.render(
+        {
+            "analysis_nontakers": nontakers,
+            "analysis_tests": tests,
+            "analysis_model": model,
+            "analysis_predicted": predicted,
+        },
+        lang,
+    )
 
 
 def _followup(lang: str) -> str:
-    yearly = pd.DataFrame({"year": [2014, 2015], "right": ["cmuc"] * 2, "n": [300, 310], "estimate": [0.7, RATE],
-                           "se": [0.02] * 2, "ci_low": [0.66, RATE_CI[0]], "ci_high": [0.74, RATE_CI[1]]})
+    yearly = pd.DataFrame(
+        {
+            "year": [2014, 2015],
+            "right": ["cmuc"] * 2,
+            "n": [300, 310],
+            "estimate": [0.7, RATE],
+            "se": [0.02] * 2,
+            "ci_low": [0.66, RATE_CI[0]],
+            "ci_high": [0.74, RATE_CI[1]],
+        }
+    )
     span = {"right": ["cmuc"], "year_from": [2014], "year_to": [2015]}
     interval = {"ci_low": [CHANGE_CI[0]], "ci_high": [CHANGE_CI[1]]}
-    changes = pd.DataFrame({**span, "estimate_from": [RATE], "estimate_to": [0.6], "change": [CHANGE], **interval,
-                            "se": [0.02], "se_independent": [0.03], "p_value": [P]})
+    changes = pd.DataFrame(
+        {
+            **span,
+            "estimate_from": [RATE],
+            "estimate_to": [0.6],
+            "change": [CHANGE],
+            **interval,
+            "se": [0.02],
+            "se_independent": [0.03],
+            "p_value": [P],
+        }
+    )
     did = pd.DataFrame({**span, "gap_1": [0.01], "gap_2": [0.02], "did": [CHANGE], **interval, "p_value": [P]})
-    trend = pd.DataFrame({"right": ["cmuc"], "years": ["2014–2015"], "slope": [0.002], **interval, "p_value": [P],
-                          "lack_of_fit_p": [P]})
-    territories = pd.DataFrame({"territory": ["QP001"], **span, "estimate_1": [RATE], "estimate_2": [0.6],
-                                "change": [CHANGE], **interval})
-    return section_followup.render({"follow_up_yearly": yearly, "follow_up_changes": changes, "follow_up_did": did,
-                                    "follow_up_trend": trend, "follow_up_territories": territories}, lang)
+    trend = pd.DataFrame(
+        {"right": ["cmuc"], "years": ["2014–2015"], "slope": [0.002], **interval, "p_value": [P], "lack_of_fit_p": [P]}
+    )
+    territories = pd.DataFrame(
+        {"territory": ["QP001"], **span, "estimate_1": [RATE], "estimate_2": [0.6], "change": [CHANGE], **interval}
+    )
+    return section_followup.render(
+        {
+            "follow_up_yearly": yearly,
+            "follow_up_changes": changes,
+            "follow_up_did": did,
+            "follow_up_trend": trend,
+            "follow_up_territories": territories,
+        },
+        lang,
+    )
 
 
 def _territorial_comparison(lang: str) -> str:
-    summary = pd.DataFrame({"right": ["cmuc"], "estimator": ["eblup"], "subset": ["sampled"], "n": [COUNT],
-                            "bias": [CHANGE], "rmse": [0.08], "coverage": [RATE], "mean_ci_width": [0.2]})
+    summary = pd.DataFrame(
+        {
+            "right": ["cmuc"],
+            "estimator": ["eblup"],
+            "subset": ["sampled"],
+            "n": [COUNT],
+            "bias": [CHANGE],
+            "rmse": [0.08],
+            "coverage": [RATE],
+            "mean_ci_width": [0.2],
+        }
+    )
     return section_territorial_comparison.render(summary, lang)
 
 
 def _territories(lang: str) -> str:
     direct = pd.DataFrame({"territory": ["QP001"], "right": ["cmuc"], **_rate_rows(), "flag": ["ok"]})
-    sae = pd.DataFrame({"territory": ["QP001"], "right": ["cmuc"], "eblup": [RATE], "ci_low": [RATE_CI[0]],
-                        "ci_high": [RATE_CI[1]]})
+    sae = pd.DataFrame(
+        {"territory": ["QP001"], "right": ["cmuc"], "eblup": [RATE], "ci_low": [RATE_CI[0]], "ci_high": [RATE_CI[1]]}
+    )
     return section_territories.render({"estimates_territory": direct, "sae": sae}, lang, rights=["cmuc"])
 
 
@@ -121,8 +244,9 @@ def _workbook(lang: str) -> str:
     """The text of the workbook (its numbers are Excel numbers with number formats)."""
     prov = {"settings": {"level": 0.95, "thresholds": {"min_n": COUNT, "reliable_n": 30, "max_cv": RATE}}}
     nat = pd.DataFrame({"right": ["cmuc"], "n": [COUNT], **_rate_rows(), "flag": ["ok"]})
-    book = openpyxl.load_workbook(io.BytesIO(publication.publication_workbook({"estimates_national": nat}, prov,
-                                                                              lang=lang)))
+    book = openpyxl.load_workbook(
+        io.BytesIO(publication.publication_workbook({"estimates_national": nat}, prov, lang=lang))
+    )
     sheet = book[book.sheetnames[0]]
     cells = {h.value: c for h, c in zip(sheet[1], sheet[2])}
     label = {"fr": "taux de recours", "en": "take-up rate"}[lang]
@@ -168,8 +292,11 @@ def test_the_renderings_are_those_of_the_brief():
     assert [fmt.pts(0.05, "en"), fmt.pts(-0.0004, "en")] == ["+5.0 pts", "0.0 pts"]  # no sign on a rounded zero
     assert [fmt.ci(*RATE_CI, "fr"), fmt.ci(*RATE_CI, "en")] == ["[61,2\u202f;\u00a069,5]", "[61.2, 69.5]"]
     assert fmt.ci(*CHANGE_CI, "en", kind="change") == "[\u22129.1, +1.2]"
-    assert [fmt.pvalue(P, "fr"), fmt.p_phrase(P, "en"), fmt.p_phrase(0.0423, "fr")] == ["< 0,001", "p < 0.001",
-                                                                                       "p = 0,042"]
+    assert [fmt.pvalue(P, "fr"), fmt.p_phrase(P, "en"), fmt.p_phrase(0.0423, "fr")] == [
+        "< 0,001",
+        "p < 0.001",
+        "p = 0,042",
+    ]
     assert [fmt.decimal(NEGATIVE, "fr", 1), fmt.num(NEGATIVE, "en", 4)] == ["\u22121\u202f234,5", "\u22121,234"]
     assert fmt.pct(None, "fr") == fmt.count(float("nan"), "en") == fmt.ci(np.nan, 0.5, "fr") == "–"
     with pytest.raises(ValueError, match="lang"):
@@ -185,7 +312,11 @@ def test_a_value_renders_the_same_in_every_section(name, lang):
     for kind in kinds - {"negative", "p"}:
         want, digits = expected[kind]
         spellings = len(re.findall(digits, text))
-        assert spellings >= 1 and spellings == text.count(want), (kind, want, re.findall(rf".{{0,12}}(?:{digits}).{{0,12}}", text))
+        assert spellings >= 1 and spellings == text.count(want), (
+            kind,
+            want,
+            re.findall(rf".{{0,12}}(?:{digits}).{{0,12}}", text),
+        )
     if "p" in kinds:
         assert expected["p"][0] in text and not re.search(expected["p"][1], text)
         if name == "analysis":  # in a sentence: "(p < 0.001)", never "(p = < 0.001)"
@@ -218,8 +349,14 @@ def _own_formatting(path: pathlib.Path) -> list[str]:
             found.append(f"line {node.lineno}: format spec {ast.unparse(node.format_spec)}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "format":
             found.append(f"line {node.lineno}: format()")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace"
-              and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in (".", ",", "-")):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "replace"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in (".", ",", "-")
+        ):
             found.append(f"line {node.lineno}: .replace({node.args[0].value!r}, ...)")
         elif isinstance(node, ast.FunctionDef) and _FORMATTER.fullmatch(node.name) and not _delegates(node):
             found.append(f"line {node.lineno}: def {node.name}")
@@ -229,21 +366,34 @@ def _own_formatting(path: pathlib.Path) -> list[str]:
 def _delegates(node: ast.FunctionDef) -> bool:
     """A function whose body only returns a call of format.py (``return fmt.pct(v, self.lang)``)."""
     body = [n for n in node.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
-    return (len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Call)
-            and isinstance(body[0].value.func, ast.Attribute) and isinstance(body[0].value.func.value, ast.Name)
-            and body[0].value.func.value.id == "fmt" and body[0].value.func.attr in fmt.__all__)
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Return)
+        and isinstance(body[0].value, ast.Call)
+        and isinstance(body[0].value.func, ast.Attribute)
+        and isinstance(body[0].value.func.value, ast.Name)
+        and body[0].value.func.value.id == "fmt"
+        and body[0].value.func.attr in fmt.__all__
+    )
 
 
-@pytest.mark.parametrize("module", [pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason=PENDING[p.name]))
-                                    if p.name in PENDING else p.name
-                                    for p in sorted(REPORT.glob("*.py"))
-                                    if p.name not in ("format.py", "_demo_contours.py")])
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason=PENDING[p.name]))
+        if p.name in PENDING
+        else p.name
+        for p in sorted(REPORT.glob("*.py"))
+        if p.name not in ("format.py", "_demo_contours.py")
+    ],
+)
 def test_no_report_module_formats_numbers_itself(module):
     assert _own_formatting(REPORT / module) == []
 
 
-@pytest.mark.parametrize("module", [section_admin, section_analysis, section_followup, section_territorial_comparison,
-                                    section_territories])
+@pytest.mark.parametrize(
+    "module", [section_admin, section_analysis, section_followup, section_territorial_comparison, section_territories]
+)
 def test_sections_take_their_formatters_from_format(module):
     used = {name for name, obj in vars(module).items() if getattr(obj, "__module__", "") == fmt.__name__}
     assert used and used <= set(fmt.__all__)

@@ -16,27 +16,50 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from test_report import PROV, tables  # noqa: F401  (fixture)
 
 from nonrecours.report import html as report_html
 from nonrecours.report import i18n, plots, publication, render_report, section_publication
 from nonrecours.report.format import NNBSP
 
-from test_report import PROV, tables  # noqa: F401  (fixture)
-
 CONFIG = {
-    "design": {"strata": ["is_qpv", "benefit"], "selection": "srswor", "seed": 1,
-               "allocation": {"method": "power", "n": 6000, "min_per_stratum": 50}},
+    "design": {
+        "strata": ["is_qpv", "benefit"],
+        "selection": "srswor",
+        "seed": 1,
+        "allocation": {"method": "power", "n": 6000, "min_per_stratum": 50},
+    },
     "responses": {"simulate": True},
-    "weighting": {"nonresponse": {"method": "classes", "classes": ["is_qpv", "benefit"], "min_respondents": 20},
-                  "calibration": {"method": "raking", "margins": ["benefit", "housing"]},
-                  "replicates": {"method": "none"}},
-    "estimation": {"ci": "logit", "level": 0.95, "df": "domain", "lonely_psu": "adjust",
-                   "thresholds": {"min_n": 11, "reliable_n": 30, "max_cv": 0.3}},
-    "territorial": {"enabled": True, "method": "reml", "covariates": ["poverty_rate"], "variance": "gvf",
-                    "mse": "auto"},
+    "weighting": {
+        "nonresponse": {"method": "classes", "classes": ["is_qpv", "benefit"], "min_respondents": 20},
+        "calibration": {"method": "raking", "margins": ["benefit", "housing"]},
+        "replicates": {"method": "none"},
+    },
+    "estimation": {
+        "ci": "logit",
+        "level": 0.95,
+        "df": "domain",
+        "lonely_psu": "adjust",
+        "thresholds": {"min_n": 11, "reliable_n": 30, "max_cv": 0.3},
+    },
+    "territorial": {
+        "enabled": True,
+        "method": "reml",
+        "covariates": ["poverty_rate"],
+        "variance": "gvf",
+        "mse": "auto",
+    },
 }
-DICTS = [report_html.TEXT, report_html.TERMS, report_html.WEIGHT_KEYS, i18n.TEXT, i18n.COLUMN_LABELS, plots.TEXT,
-         publication.TEXT, section_publication.TEXT]
+DICTS = [
+    report_html.TEXT,
+    report_html.TERMS,
+    report_html.WEIGHT_KEYS,
+    i18n.TEXT,
+    i18n.COLUMN_LABELS,
+    plots.TEXT,
+    publication.TEXT,
+    section_publication.TEXT,
+]
 
 
 def _fragments(template: str) -> list[str]:
@@ -62,9 +85,16 @@ def _leaks(lang: str, other: str, output: str) -> list[str]:
 
 @pytest.fixture
 def prov():
-    return {**PROV, "config": CONFIG, "title": None, "warnings": [],
-            "folders": {"publication": ["report.html", "tables.xlsx", "manifest.json"],
-                        "microdata": ["sample.csv", "weights.csv"]}}
+    return {
+        **PROV,
+        "config": CONFIG,
+        "title": None,
+        "warnings": [],
+        "folders": {
+            "publication": ["report.html", "tables.xlsx", "manifest.json"],
+            "microdata": ["sample.csv", "weights.csv"],
+        },
+    }
 
 
 def _page_text(page: str) -> str:
@@ -84,10 +114,10 @@ def test_report_in_each_language_has_no_string_of_the_other(tables, prov):  # no
     fr = pages["fr"]
     assert '<html lang="fr">' in fr and "Taux de recours" in fr and "non-recours" in fr
     assert "secret statistique" in fr and "Recours aux droits sociaux" in fr
-    assert f"65,4{NNBSP}%" in fr                        # « 65,4 % » from estimate 0.654321
-    assert f"4{NNBSP}000" in fr                          # thousands with a narrow no-break space
-    assert f"[61,1{NNBSP};\u00a070,0]" in fr                 # interval with a decimal comma
-    assert f"\u22125,0{NNBSP}pts" in fr                  # a change, with the minus sign U+2212
+    assert f"65,4{NNBSP}%" in fr  # « 65,4 % » from estimate 0.654321
+    assert f"4{NNBSP}000" in fr  # thousands with a narrow no-break space
+    assert f"[61,1{NNBSP};\u00a070,0]" in fr  # interval with a decimal comma
+    assert f"\u22125,0{NNBSP}pts" in fr  # a change, with the minus sign U+2212
     assert "65.4 %" in pages["en"] and "Take-up rates" in pages["en"]
     for lang in ("fr", "en"):  # the note on publication/ vs microdata/ (issue 12), in each language
         assert section_publication.TEXT[lang]["title"] in pages[lang]
@@ -124,8 +154,15 @@ def test_publication_workbook(tables, prov):  # noqa: F811
     data = publication.publication_workbook(tables, prov, lang="fr")
     assert data == publication.publication_workbook(tables, prov, lang="fr")  # reproducible bytes
     wb = openpyxl.load_workbook(io.BytesIO(data))
-    assert wb.sheetnames == ["national", "QPV et hors QPV", "écart QPV-hors QPV", "par prestation",
-                             "par territoire", "petits domaines", "notes"]
+    assert wb.sheetnames == [
+        "national",
+        "QPV et hors QPV",
+        "écart QPV-hors QPV",
+        "par prestation",
+        "par territoire",
+        "petits domaines",
+        "notes",
+    ]
     ws = wb["par prestation"]
     header = [c.value for c in ws[1]]
     assert header[:4] == ["prestation", "droit", "répondants éligibles", "taux de recours"]
@@ -151,24 +188,55 @@ def test_workbook_has_a_sheet_for_the_analysis_and_administrative_tables(tables,
     workbook's language, its own meaning of a column where it differs (weighted counts, coefficients), number
     formats by what a column holds, and the administrative status translated with the ‡ mark."""
     extra = {
-        "analysis_nontakers": pd.DataFrame({"level": ["AAH"], "right": ["cmuc:non_takers"], "n": [130],
-                                            "estimate": [3872.45], "se": [589.9], "ci_low": [2705.3],
-                                            "ci_high": [5039.6], "flag": ["ok"], "group": ["benefit"]}),
-        "analysis_model": pd.DataFrame({"term": ["is_qpv"], "estimate": [0.36], "se": [0.1], "ci_low": [0.16],
-                                        "ci_high": [0.56], "odds_ratio": [1.43], "p_value": [0.01],
-                                        "right": ["cmuc"]}),
-        "admin_rates": pd.DataFrame({"territory": ["QP001001", "HQ001001"], "departement": ["01", "01"],
-                                     "right": ["acs", "acs"], "n_eligible": [213.0, np.nan],
-                                     "n_takers": [93.0, np.nan], "rate": [0.4366, np.nan],
-                                     "status": ["published", "suppressed"]}),
+        "analysis_nontakers": pd.DataFrame(
+            {
+                "level": ["AAH"],
+                "right": ["cmuc:non_takers"],
+                "n": [130],
+                "estimate": [3872.45],
+                "se": [589.9],
+                "ci_low": [2705.3],
+                "ci_high": [5039.6],
+                "flag": ["ok"],
+                "group": ["benefit"],
+            }
+        ),
+        "analysis_model": pd.DataFrame(
+            {
+                "term": ["is_qpv"],
+                "estimate": [0.36],
+                "se": [0.1],
+                "ci_low": [0.16],
+                "ci_high": [0.56],
+                "odds_ratio": [1.43],
+                "p_value": [0.01],
+                "right": ["cmuc"],
+            }
+        ),
+        "admin_rates": pd.DataFrame(
+            {
+                "territory": ["QP001001", "HQ001001"],
+                "departement": ["01", "01"],
+                "right": ["acs", "acs"],
+                "n_eligible": [213.0, np.nan],
+                "n_takers": [93.0, np.nan],
+                "rate": [0.4366, np.nan],
+                "status": ["published", "suppressed"],
+            }
+        ),
         "linkage_quality": pd.DataFrame({"source": ["health"], "links_number": [139410], "true_recall": [0.9984]}),
     }
-    books = {lang: openpyxl.load_workbook(io.BytesIO(publication.publication_workbook({**tables, **extra}, prov,
-                                                                                        lang=lang)))
-             for lang in ("fr", "en")}
+    books = {
+        lang: openpyxl.load_workbook(io.BytesIO(publication.publication_workbook({**tables, **extra}, prov, lang=lang)))
+        for lang in ("fr", "en")
+    }
     fr, en = books["fr"], books["en"]
-    for name in ("recourants et non-recourants", "modèle logistique", "taux administratifs",
-                 "qualité de l'appariement"):
+    for name in (
+        "recourants et non-recourants",
+        "modèle logistique",
+        "taux administratifs",
+        "qualité de l'appariement",
+    ):
         assert name in fr.sheetnames
     assert fr.sheetnames[-1] == "notes" and len(fr.sheetnames) == len(en.sheetnames) == 11
     ws = fr["recourants et non-recourants"]

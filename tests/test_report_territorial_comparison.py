@@ -7,15 +7,33 @@ from nonrecours.report.section_territorial_comparison import TEXT, render
 
 
 def _summary():
-    return pd.DataFrame({"right": ["cmuc", "cmuc"], "estimator": ["eblup", "eblup"],
-                         "subset": ["sampled", "unsampled"], "n": [1234, 66], "bias": [0.0123, -0.004],
-                         "rmse": [0.0617, 0.09], "coverage": [0.617, 0.95], "mean_ci_width": [0.3, 0.35]})
+    return pd.DataFrame(
+        {
+            "right": ["cmuc", "cmuc"],
+            "estimator": ["eblup", "eblup"],
+            "subset": ["sampled", "unsampled"],
+            "n": [1234, 66],
+            "bias": [0.0123, -0.004],
+            "rmse": [0.0617, 0.09],
+            "coverage": [0.617, 0.95],
+            "mean_ci_width": [0.3, 0.35],
+        }
+    )
 
 
 def _validation():
-    return pd.DataFrame({"level": ["territory"] * 2, "estimator": ["unit-ebp/sampled", "fay-herriot-amrl-yl/unsampled"],
-                         "ci": ["normal", "normal"], "estimands": [800, 800], "coverage": [0.951, 0.94],
-                         "coverage_mcse": [0.002, 0.003], "rmse": [0.07, 0.09], "mean_width": [0.3, 0.4]})
+    return pd.DataFrame(
+        {
+            "level": ["territory"] * 2,
+            "estimator": ["unit-ebp/sampled", "fay-herriot-amrl-yl/unsampled"],
+            "ci": ["normal", "normal"],
+            "estimands": [800, 800],
+            "coverage": [0.951, 0.94],
+            "coverage_mcse": [0.002, 0.003],
+            "rmse": [0.07, 0.09],
+            "mean_width": [0.3, 0.4],
+        }
+    )
 
 
 def test_french_numbers_and_labels():

@@ -73,7 +73,8 @@ def test_api_means_totals_match_r(kind):
     rho = 0.3 if kind == "Fay" else None
     scale = REF[kind]["scale"]
     d = SurveyDesign(data, weight="pw").with_replicates(
-        supplied_replicates(data, "rw_*", type=kind, scale=scale, rho=rho))
+        supplied_replicates(data, "rw_*", type=kind, scale=scale, rho=rho)
+    )
     e = REF[kind]["centred"]
     close(estimate_means(d, "api00", thresholds=ALL).se, e["mean_api00_se"])
     close(estimate_totals(d, "enroll", thresholds=ALL).se, e["total_enroll_se"])
@@ -89,9 +90,21 @@ def test_repweights_refusals(tmp_path):
         supplied_replicates(data, "rw_*", type="Fay")
     with pytest.raises(OptionError, match="pattern"):
         supplied_replicates(data, "zz_*", type="JK1")
-    res = CliRunner().invoke(app, ["estimate", str(DIR / "repweights" / "apistrat_JK1.csv"), "--rights", "sch.wide",
-                                   "--repweights", "rw_*", "--rep-type", "jackknife"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            str(DIR / "repweights" / "apistrat_JK1.csv"),
+            "--rights",
+            "sch.wide",
+            "--repweights",
+            "rw_*",
+            "--rep-type",
+            "jackknife",
+        ],
+    )
     assert res.exit_code == 2 and "--rep-type" in res.output
-    res = CliRunner().invoke(app, ["estimate", str(DIR / "repweights" / "apistrat_JK1.csv"), "--rights", "sch.wide",
-                                   "--mse"])
+    res = CliRunner().invoke(
+        app, ["estimate", str(DIR / "repweights" / "apistrat_JK1.csv"), "--rights", "sch.wide", "--mse"]
+    )
     assert res.exit_code == 2 and "--repweights" in res.output

@@ -29,8 +29,7 @@ from typer.testing import CliRunner
 
 from nonrecours.design import SurveyDesign
 from nonrecours.errors import DesignError
-from nonrecours.estimation import (estimate_gap, estimate_means, estimate_ratio, estimate_rates,
-                                   estimate_totals)
+from nonrecours.estimation import estimate_gap, estimate_means, estimate_rates, estimate_ratio, estimate_totals
 from nonrecours.estimation.results import QualityThresholds
 
 NO_FLAG = QualityThresholds(min_n=0, reliable_n=0)
@@ -44,8 +43,15 @@ def _data(seed: int = 1) -> pd.DataFrame:
     n = H * m * k
     h = np.repeat(np.arange(H), m * k)
     psu = np.repeat(np.arange(H * m), k)
-    df = pd.DataFrame({"h": [f"h{x}" for x in h], "psu": [f"p{x}" for x in psu], "fpc": N_POP_PSU,
-                       "w": rng.uniform(1, 4, n), "dom": rng.choice(["a", "b"], n)})
+    df = pd.DataFrame(
+        {
+            "h": [f"h{x}" for x in h],
+            "psu": [f"p{x}" for x in psu],
+            "fpc": N_POP_PSU,
+            "w": rng.uniform(1, 4, n),
+            "dom": rng.choice(["a", "b"], n),
+        }
+    )
     y = rng.integers(0, 2, n).astype(float)
     y[rng.uniform(size=n) < 0.3] = np.nan
     y[h == 3] = np.nan
@@ -137,8 +143,9 @@ def test_cli_se_equals_zero_weight_computation(tmp_path):
     df = _data()
     path = tmp_path / "sample.csv"
     df.rename(columns={"h": "stratum", "w": "weight"}).to_csv(path, index=False)
-    res = CliRunner().invoke(app, ["estimate", str(path), "--rights", "y", "--by", "dom", "--out",
-                                   str(tmp_path / "r.csv")])
+    res = CliRunner().invoke(
+        app, ["estimate", str(path), "--rights", "y", "--by", "dom", "--out", str(tmp_path / "r.csv")]
+    )
     assert res.exit_code == 0, res.output
     out = pd.read_csv(tmp_path / "r.csv")
     for _, row in out.iterrows():

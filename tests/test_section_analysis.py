@@ -28,8 +28,10 @@ def result(tmp_path_factory):
     # no small-area phase: with 25 territories and the default threshold of 11 respondents, too few have a
     # published direct estimate for the Fay-Herriot model (it is not what this file tests)
     text = text.replace("[territorial]\n", "[territorial]\nenabled = false\n", 1)
-    text += '\n[analysis]\ngroups = ["benefit", "is_qpv"]\ncovariates = ["benefit", "is_qpv"]\n' \
-            'interactions = ["is_qpv:benefit"]\n'
+    text += (
+        '\n[analysis]\ngroups = ["benefit", "is_qpv"]\ncovariates = ["benefit", "is_qpv"]\n'
+        'interactions = ["is_qpv:benefit"]\n'
+    )
     text += '\n[report.levels.benefit]\nASS = "allocation de solidarité spécifique"\n'  # a study's own label
     path = folder / "study.toml"
     path.write_text(text)
@@ -51,8 +53,11 @@ def test_analysis_tables(result):
     # takers + non-takers = eligible; their ratio is the published rate of the same domain
     rates = t["estimates_benefit"].set_index(["benefit", "right"])
     for r in takers[takers["group"] == "benefit"].itertuples(index=False):
-        nn = non[(non["group"] == "benefit") & (non["level"] == r.level)
-                 & (non["right"] == r.right.replace(":takers", ":non_takers"))]["estimate"].iloc[0]
+        nn = non[
+            (non["group"] == "benefit")
+            & (non["level"] == r.level)
+            & (non["right"] == r.right.replace(":takers", ":non_takers"))
+        ]["estimate"].iloc[0]
         want = rates.loc[(r.level, r.right.split(":")[0]), "estimate"]
         if pd.notna(want) and pd.notna(r.estimate):
             assert abs(r.estimate / (r.estimate + nn) - want) < 1e-12
@@ -78,6 +83,7 @@ def test_french_numbers_and_bad_options(result):
     import tomllib
 
     from nonrecours.study.config import parse_study
+
     folder = result.config.source.parent
     base = tomllib.loads(result.config.source.read_text())
     base["analysis"] = {"covariates": ["benefit"], "interactions": ["is_qpv:benefit"]}
@@ -139,14 +145,21 @@ def test_no_raw_codes_in_the_section_the_report_and_the_workbook(result, lang):
     section = _visible(render(result.tables, lang))
     assert not raw.search(section), raw.findall(section)
     assert "F de Rao–Scott" in section if lang == "fr" else "Rao–Scott F" in section
-    page = render_report({k: v for k, v in result.tables.items() if k not in ("sample", "weights")},
-                         result.manifest, lang=lang)
+    page = render_report(
+        {k: v for k, v in result.tables.items() if k not in ("sample", "weights")}, result.manifest, lang=lang
+    )
     # left out: the study file as it is written, and the English page's record of the run (manifest.json's)
     page = _visible(re.sub(r"<pre>.*?</pre>|<h3>Record of the run.*?</section>", "", page, flags=re.DOTALL))
     assert not raw.search(page), raw.findall(page)
-    book = openpyxl.load_workbook(io.BytesIO(publication.publication_workbook(
-        {k: v for k, v in result.tables.items() if k not in ("sample", "weights", "comparison")}, result.manifest,
-        lang=lang)))
+    book = openpyxl.load_workbook(
+        io.BytesIO(
+            publication.publication_workbook(
+                {k: v for k, v in result.tables.items() if k not in ("sample", "weights", "comparison")},
+                result.manifest,
+                lang=lang,
+            )
+        )
+    )
     text = " ".join(str(c.value) for ws in book for row in ws.iter_rows() for c in row if isinstance(c.value, str))
     assert not raw.search(text), raw.findall(text)
     assert not re.search(r"(?<![\w–-])f(?![\w–-])", text)  # the statistic's code
@@ -158,8 +171,7 @@ def test_the_study_labels_reach_the_report_and_the_workbook(result):
 
     assert result.manifest["labels"] == {"levels": {"benefit": {"ASS": "allocation de solidarité spécifique"}}}
     page = _visible(next(p for n, p in result.files.items() if n.endswith("report.html")).read_text("utf-8"))
-    section = page[page.index(TEXT["fr"]["title"]):]
+    section = page[page.index(TEXT["fr"]["title"]) :]
     assert "allocation de solidarité spécifique" in section  # a level of the non-takers table
     book = openpyxl.load_workbook(next(p for n, p in result.files.items() if n.endswith("tables.xlsx")))
-    assert any(c.value == "allocation de solidarité spécifique" for ws in book for row in ws.iter_rows()
-               for c in row)
+    assert any(c.value == "allocation de solidarité spécifique" for ws in book for row in ws.iter_rows() for c in row)

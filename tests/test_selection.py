@@ -14,8 +14,13 @@ import pytest
 from scipy.stats import chi2
 
 from nonrecours.design.allocation import allocate_frame
-from nonrecours.design.pps import (inclusion_probabilities, poisson_draw, sampford_draw, sampford_joint_inclusion,
-                                   systematic_draw)
+from nonrecours.design.pps import (
+    inclusion_probabilities,
+    poisson_draw,
+    sampford_draw,
+    sampford_joint_inclusion,
+    systematic_draw,
+)
 from nonrecours.design.selection import select, srswor_draw
 from nonrecours.errors import DesignError, InputError, OptionError
 
@@ -32,11 +37,19 @@ def frame(seed: int = 0, territories: int = 20) -> pd.DataFrame:
     sizes = rng.integers(30, 120, territories)
     terr = np.repeat([f"T{i:02d}" for i in range(territories)], sizes)
     qpv = np.repeat(np.arange(territories) % 2, sizes)
-    return pd.DataFrame({"id": [f"R{i:05d}" for i in range(terr.size)], "territory": terr, "is_qpv": qpv,
-                         "benefit": rng.choice(["RSA", "AAH"], terr.size), "hh": rng.integers(1, 7, terr.size)})
+    return pd.DataFrame(
+        {
+            "id": [f"R{i:05d}" for i in range(terr.size)],
+            "territory": terr,
+            "is_qpv": qpv,
+            "benefit": rng.choice(["RSA", "AAH"], terr.size),
+            "hh": rng.integers(1, 7, terr.size),
+        }
+    )
 
 
 # --- R sampling parity --------------------------------------------------------------------------
+
 
 def test_inclusion_probabilities_match_r_sampling():
     c = REF["inclusion_probabilities"]
@@ -58,7 +71,7 @@ def test_inclusion_probabilities_sum_to_n_in_every_stratum():
     f = frame()
     codes = pd.factorize(f["territory"], sort=True)[0]
     n = np.arange(12, 32)
-    size = f["hh"].to_numpy(float) ** 6            # skewed: certainty units appear
+    size = f["hh"].to_numpy(float) ** 6  # skewed: certainty units appear
     pi = inclusion_probabilities(size, n, codes)
     np.testing.assert_allclose(np.bincount(codes, weights=pi), n, rtol=1e-12)
     assert (pi == 1).any() and (pi <= 1).all()
@@ -133,7 +146,7 @@ def test_inclusion_frequencies_match_pi(method, record_property):
         w, V = np.linalg.eigh(Sigma)
         keep = w > 1e-10 * w.max()
         d = V[:, keep].T @ (f - p)
-        X += REPS * np.sum(d ** 2 / w[keep])      # (f - pi)' Sigma^+ (f - pi) * REPS ~ chi2(rank)
+        X += REPS * np.sum(d**2 / w[keep])  # (f - pi)' Sigma^+ (f - pi) * REPS ~ chi2(rank)
         df += int(keep.sum())
     pval = chi2.sf(X, df)
     record_property("gof_pvalue", float(pval))  # a plain float: pytest-xdist sends it between processes
@@ -153,6 +166,7 @@ def test_sampford_joint_frequencies_match_formula():
 
 
 # --- the sample table -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["srswor", "systematic", "poisson", "pps-systematic", "sampford"])
 def test_sample_columns_sizes_and_reproducibility(method):
@@ -198,7 +212,7 @@ def test_srswor_many_strata_exact_sizes():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 6000, 300_000)
     Nh = np.bincount(codes, minlength=6000)
-    n = np.minimum(Nh, rng.integers(0, 60, 6000))       # includes take-all and majority strata
+    n = np.minimum(Nh, rng.integers(0, 60, 6000))  # includes take-all and majority strata
     sel = srswor_draw(codes, n, np.random.default_rng(1))
     assert np.array_equal(np.bincount(codes[sel], minlength=6000), n)
 
@@ -251,6 +265,7 @@ def test_two_stage_inclusion_frequencies():
 
 # --- bad input --------------------------------------------------------------------------------------
 
+
 def test_selection_errors():
     f = frame()
     with pytest.raises(DesignError, match=r"strata '1'.*n_h <= N_h"):
@@ -287,15 +302,27 @@ def test_sample_to_design_reads_its_own_columns(method, extra):
 
     rng = np.random.default_rng(5)
     n = 4000
-    frame = pd.DataFrame({"id": np.arange(n).astype(str), "h": rng.choice(["a", "b"], n),
-                          "territory": rng.integers(0, 40, n).astype(str), "y": rng.integers(0, 2, n).astype(float)})
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n).astype(str),
+            "h": rng.choice(["a", "b"], n),
+            "territory": rng.integers(0, 40, n).astype(str),
+            "y": rng.integers(0, 2, n).astype(float),
+        }
+    )
     frame["h"] = np.where(frame["territory"].astype(int) < 20, "a", "b")  # territories nested in strata
     sample = select(frame, {"a": 150, "b": 150}, strata=["h"], method=method, seed=3, **extra)
     design = sample.to_design()
     cols = sample.data.columns
-    by_hand = SurveyDesign(sample.data, weight="weight", strata="stratum", psu="psu",
-                           ssu="ssu" if "ssu" in cols else None, fpc="fpc" if "fpc" in cols else None,
-                           fpc2="fpc2" if "fpc2" in cols else None)
+    by_hand = SurveyDesign(
+        sample.data,
+        weight="weight",
+        strata="stratum",
+        psu="psu",
+        ssu="ssu" if "ssu" in cols else None,
+        fpc="fpc" if "fpc" in cols else None,
+        fpc2="fpc2" if "fpc2" in cols else None,
+    )
     assert design.weight == "weight" and design.fpc == ("fpc" if "fpc" in cols else None)
     assert (design.ssu is not None) == (method == "two-stage")
     a, b = estimate_rates(design, "y"), estimate_rates(by_hand, "y")

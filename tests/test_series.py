@@ -6,9 +6,9 @@ import statsmodels.api as sm
 
 from nonrecours.design.survey_design import SurveyDesign
 from nonrecours.design.waves import select_wave
+from nonrecours.errors import OptionError
 from nonrecours.estimation.change import estimate_change
 from nonrecours.estimation.series import estimate_series, trend_test
-from nonrecours.errors import OptionError
 from nonrecours.simulate.waves import simulate_waves
 from nonrecours.validation.change import proportional_sizes
 
@@ -38,8 +38,15 @@ def rotating_waves():
     prev, designs = None, []
     for y, p in zip(w.years, w.populations):
         f = p.recipients
-        s = select_wave(f, proportional_sizes(f, ["is_qpv", "benefit"], 800), strata=["is_qpv", "benefit"],
-                        scheme="rotating", seed=y, previous=prev, share=0.3).data
+        s = select_wave(
+            f,
+            proportional_sizes(f, ["is_qpv", "benefit"], 800),
+            strata=["is_qpv", "benefit"],
+            scheme="rotating",
+            seed=y,
+            previous=prev,
+            share=0.3,
+        ).data
         prev = s
         designs.append(SurveyDesign(s, weight="weight", strata="stratum", fpc="fpc"))
     return w, designs
@@ -51,8 +58,9 @@ def test_series_tables(rotating_waves):
     assert len(r.yearly) == 3 * 4 and set(r.yearly["year"]) == {2014, 2015, 2016}
     assert len(r.changes) == 3 * 4  # 2014-15, 2015-16, 2014-16
     # a change of the series is exactly 'nonrecours change' on the two waves
-    c = estimate_change(designs[0], designs[1], ["cmuc", "acs"], ["is_qpv"], scheme="rotating", df="inf",
-                        lonely_psu="adjust").table
+    c = estimate_change(
+        designs[0], designs[1], ["cmuc", "acs"], ["is_qpv"], scheme="rotating", df="inf", lonely_psu="adjust"
+    ).table
     s = r.changes[r.changes["year_to"] == 2015].reset_index(drop=True)
     np.testing.assert_allclose(s["se"], c["se"], rtol=1e-12)
     np.testing.assert_allclose(s["change"], c["change"], rtol=1e-12)
@@ -67,6 +75,6 @@ def test_series_tables(rotating_waves):
 
 
 def test_series_needs_increasing_years(rotating_waves):
-    w, designs = rotating_waves
+    _w, designs = rotating_waves
     with pytest.raises(OptionError, match="increasing"):
         estimate_series(designs, [2015, 2014, 2016], ["cmuc"], scheme="rotating")

@@ -27,12 +27,30 @@ from typer.testing import CliRunner
 
 from nonrecours.errors import OptionError, OutputError
 from nonrecours.io import read_table
-from nonrecours.simulate import (BENEFITS, RIGHTS, CompositionParams, SimulationParams, expected_recipients,
-                                 simulate_population)
+from nonrecours.simulate import (
+    BENEFITS,
+    RIGHTS,
+    CompositionParams,
+    SimulationParams,
+    expected_recipients,
+    simulate_population,
+)
 from nonrecours.simulate.params import DEPARTEMENT_WEIGHTS
 
-RECIPIENT_COLUMNS = ["id", "territory", "departement", "is_qpv", "benefit", "age_band", "household", "housing",
-                     "cmuc", "acs", "tpn", "tss"]
+RECIPIENT_COLUMNS = [
+    "id",
+    "territory",
+    "departement",
+    "is_qpv",
+    "benefit",
+    "age_band",
+    "household",
+    "housing",
+    "cmuc",
+    "acs",
+    "tpn",
+    "tss",
+]
 VALID_DEPS = {d for d, _ in DEPARTEMENT_WEIGHTS}
 
 
@@ -56,8 +74,20 @@ def test_columns_and_types(pop):
         assert r[right].dtype == np.float64
     assert list(pop.truth.columns) == ["territory", "right", "n_eligible", "n_takers", "rate"]
     t = pop.territories
-    for c in ("territory", "departement", "is_qpv", "urban_area", "population", "n_recipients", "poverty_rate",
-              "social_housing_share", "gp_density", "rsa_share", "unemployment_rate", "median_income"):
+    for c in (
+        "territory",
+        "departement",
+        "is_qpv",
+        "urban_area",
+        "population",
+        "n_recipients",
+        "poverty_rate",
+        "social_housing_share",
+        "gp_density",
+        "rsa_share",
+        "unemployment_rate",
+        "median_income",
+    ):
         assert c in t.columns
     assert len(t) == 600 and len(pop.truth) == 600 * 4
 
@@ -172,8 +202,16 @@ def test_covariates_carry_signal(pop):
     truth = pop.truth[pop.truth["right"] == "cmuc"].set_index("territory").reindex(t.index)
     assert np.corrcoef(t["service_density"], truth["rate"])[0, 1] > 0.4
     assert np.corrcoef(t["poverty_rate"], truth["rate"])[0, 1] > 0.15
-    cols = ["poverty_rate", "unemployment_rate", "social_housing_share", "median_income", "gp_density",
-            "service_density", "rsa_share", "is_qpv"]
+    cols = [
+        "poverty_rate",
+        "unemployment_rate",
+        "social_housing_share",
+        "median_income",
+        "gp_density",
+        "service_density",
+        "rsa_share",
+        "is_qpv",
+    ]
     x = np.column_stack([np.ones(len(t)), t[cols].to_numpy(float)])
     y = np.log(truth["rate"] / (1 - truth["rate"])).to_numpy()
     res = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
@@ -238,8 +276,9 @@ def test_parameters_validated_and_changeable():
     big = replace(base, territory=replace(base.territory, outside_scale=2.0))
     assert expected_recipients(100, big) > 1.7 * expected_recipients(100, base)
     shares = (0.25, 0.25, 0.25, 0.25)
-    p = simulate_population(50, seed=1, params=replace(base, composition=replace(base.composition,
-                                                                                  benefit_shares=shares)))
+    p = simulate_population(
+        50, seed=1, params=replace(base, composition=replace(base.composition, benefit_shares=shares))
+    )
     assert p.recipients["benefit"].value_counts(normalize=True).to_numpy() == pytest.approx(shares, abs=0.01)
 
 
@@ -290,10 +329,13 @@ def test_more_than_999_qpvs_in_a_departement_get_wider_serials():
     """National-scale simulations (50 M recipients need about 26,000 QPVs) are not capped at 999 per département."""
     from nonrecours.simulate.params import CovariateParams, TerritoryParams
     from nonrecours.simulate.territories import draw_territories
-    small = draw_territories(40, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)),
-                             CovariateParams())
+
+    small = draw_territories(
+        40, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)), CovariateParams()
+    )
     assert small.code[0] == "QP059001"  # the usual 3-digit serials below 1,000
-    big = draw_territories(1200, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)),
-                           CovariateParams())
+    big = draw_territories(
+        1200, np.random.default_rng(1), TerritoryParams(departement_weights=(("59", 1.0),)), CovariateParams()
+    )
     assert len(set(big.code)) == 2400 and {len(c) for c in big.code} == {9}
     assert big.code[-2:].tolist() == ["QP0591200", "HQ0591200"]

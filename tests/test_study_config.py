@@ -114,7 +114,9 @@ def test_cross_checks(base):
     p = _edit(base, 'simulate = true\npath = "population/truth.csv"', "simulate = true")
     p = _edit(base, 'method = "raking"', 'method = "logit"')
     assert _error(p).startswith("weighting.calibration.bounds: the logit method needs bounds")
-    p = _edit(base, 'method = "logit"', 'method = "raking"\nbounds = [-0.5, 3.0]')  # the lower bound, checked by the library
+    p = _edit(
+        base, 'method = "logit"', 'method = "raking"\nbounds = [-0.5, 3.0]'
+    )  # the lower bound, checked by the library
     assert _error(p).startswith("weighting.calibration.bounds: bounds must surround 1; expected 0 <= L < 1 < U")
 
 
@@ -129,8 +131,11 @@ def test_pps_keys(base):
 
 
 def test_precision_allocation_keys(base):
-    p = _edit(base, 'method = "power"', 'method = "precision"\ntarget_cv = 0.1\ndomains = [["territory"], '
-                                        '["benefit", "is_qpv"]]')
+    p = _edit(
+        base,
+        'method = "power"',
+        'method = "precision"\ntarget_cv = 0.1\ndomains = [["territory"], ["benefit", "is_qpv"]]',
+    )
     assert _error(p).startswith("design.allocation.n: the precision allocation computes the sample size")
     p = _edit(base, "n = 6000\n", "\n")
     cfg = load_study(p)
@@ -159,11 +164,11 @@ def test_thresholds_checked_by_the_library(base):
 def test_unit_model_refuses_fay_herriot_options(base):
     """model = "unit" with an option of the Fay-Herriot model only: an error naming the key, not an MSE
     silently turned off (prasad-rao) or an option silently ignored."""
-    p = _edit(base, "method = \"amrl\"", "method = \"amrl\"\nmodel = \"unit\"\nmse = \"prasad-rao\"")
+    p = _edit(base, 'method = "amrl"', 'method = "amrl"\nmodel = "unit"\nmse = "prasad-rao"')
     msg = _error(p)
     assert msg.startswith("territorial.mse") and "prasad-rao" in msg and "bootstrap" in msg
-    p = _edit(base, "mse = \"prasad-rao\"", "mse = \"auto\"")
+    p = _edit(base, 'mse = "prasad-rao"', 'mse = "auto"')
     assert load_study(p).territorial.model == "unit"
-    p = _edit(base, "transform = \"none\"", "transform = \"arcsin\"")
+    p = _edit(base, 'transform = "none"', 'transform = "arcsin"')
     msg = _error(p)
-    assert msg.startswith("territorial.transform") and "arcsin" in msg and "model = \"area\"" in msg
+    assert msg.startswith("territorial.transform") and "arcsin" in msg and 'model = "area"' in msg

@@ -19,9 +19,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.e
 
 # a small population (12 territories): at the default threshold of 11 respondents too few territories have a
 # published direct estimate for the Fay-Herriot model, so this test publishes from 5 (allowed explicitly)
-SMALL = {"n = 6000": "n = 1500", "min_per_stratum = 50": "min_per_stratum = 20",
-         'method = "reml"': 'method = "reml"', "min_n = 11 ": "min_n = 5 ",
-         "reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true"}
+SMALL = {
+    "n = 6000": "n = 1500",
+    "min_per_stratum = 50": "min_per_stratum = 20",
+    'method = "reml"': 'method = "reml"',
+    "min_n = 11 ": "min_n = 5 ",
+    "reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true",
+}
 
 
 def _study(folder, year, earlier, **kw):
@@ -44,7 +48,7 @@ def runs(tmp_path_factory):
 
 
 def test_follow_up_tables_and_report(runs):
-    folder, first, second = runs
+    _folder, first, second = runs
     assert "follow_up_yearly" not in first.tables  # the first year has nothing to follow
     y = second.tables["follow_up_yearly"]
     assert sorted(y["year"].unique()) == [2014, 2015]
@@ -88,8 +92,12 @@ def test_follow_up_config_errors(runs):
     p.write_text(bad)
     with pytest.raises(ConfigError, match="follow_up.scheme"):
         load_study(p)
-    p.write_text(_study(folder, 2015, [2014]).read_text().replace("year = 2015", "year = 2013")
-                 .replace('folder = "results/2015"', 'folder = "results/bad"'))
+    p.write_text(
+        _study(folder, 2015, [2014])
+        .read_text()
+        .replace("year = 2015", "year = 2013")
+        .replace('folder = "results/2015"', 'folder = "results/bad"')
+    )
     with pytest.raises(ConfigError, match="increase"):
         run_study(p)
 
@@ -112,7 +120,9 @@ def test_demo_years_cli(tmp_path):
     from nonrecours.cli.main import app
 
     out = tmp_path / "demo"
-    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--out", str(out)])
+    r = CliRunner().invoke(
+        app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert (out / "study_2015.toml").is_file() and (out / "population" / "waves.json").is_file()
     html = (out / "results" / "2015" / "publication" / "report.html").read_text()
@@ -131,8 +141,22 @@ def test_demo_years_with_a_relative_out(tmp_path, monkeypatch):
     from nonrecours.cli.main import app
 
     monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(app, ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--quiet",
-                                 "--no-admin", "--out", "follow-up"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--years",
+            "2014-2015",
+            "--territories",
+            "8",
+            "--seed",
+            "2",
+            "--quiet",
+            "--no-admin",
+            "--out",
+            "follow-up",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "follow-up" / "results" / "2015" / "publication" / "report.html").is_file()
 
@@ -144,8 +168,20 @@ def test_series_over_study_runs_matches_the_follow_up(runs, tmp_path):
 
     _, first, second = runs
     out = tmp_path / "series"
-    r = CliRunner().invoke(app, ["series", "--rights", "cmuc,acs,tpn,tss", "--by", "is_qpv", "--runs",
-                                 f"{first.folder},{second.folder}", "--out", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "series",
+            "--rights",
+            "cmuc,acs,tpn,tss",
+            "--by",
+            "is_qpv",
+            "--runs",
+            f"{first.folder},{second.folder}",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     got = pd.read_csv(out / "series_changes.csv")
     want = second.tables["follow_up_changes"]
@@ -169,9 +205,13 @@ def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--years", "2014-2015", "--territories", "8", "--seed", "2", "--quiet", "--out", str(out)]
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", *args], cwd=root,
-                            env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nonrecours", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     staging = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -186,8 +226,13 @@ def test_killed_demo_years_leaves_nothing_half_finished(tmp_path):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the strays are cleaned
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "population", "results", "study_2014.toml",
-                                                     "study_2015.toml"]  # the demo's manifest lists what it wrote
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "population",
+        "results",
+        "study_2014.toml",
+        "study_2015.toml",
+    ]  # the demo's manifest lists what it wrote
     assert (out / "results" / "2015" / "publication" / "follow_up_changes.csv").is_file()
     # a second demo into the same folder is refused without --overwrite, and replaces it whole with it
     r = CliRunner().invoke(app, args)
@@ -210,8 +255,12 @@ def test_demo_folder_check_is_one_rule_for_both_demos(tmp_path, monkeypatch):
     ours = lambda name: name in ("population", "results")  # noqa: E731
     assert check_demo_folder(tmp_path / "new", False, ours) == tmp_path / "new"
     (tmp_path / "f.txt").write_text("x")
-    for out, overwrite, text in ((" ", False, "empty folder name"), (tmp_path / "f.txt", False, "is a file"),
-                                 (tmp_path, True, "current folder"), (tmp_path, False, "not empty")):
+    for out, overwrite, text in (
+        (" ", False, "empty folder name"),
+        (tmp_path / "f.txt", False, "is a file"),
+        (tmp_path, True, "current folder"),
+        (tmp_path, False, "not empty"),
+    ):
         if text == "current folder":
             monkeypatch.chdir(tmp_path)
         with pytest.raises(OutputError, match=text):
@@ -273,14 +322,27 @@ def _weighted_wave(rng, ids, year):
     stratum = np.where(np.arange(n) < 40, "h0", np.where(np.arange(n) < 200, "h1", "h2"))
     psu = np.where(stratum == "h0", "c0", np.char.add("c", (1 + np.arange(n) % 7).astype(str)))
     psu = np.char.add(np.char.add(stratum.astype(str), ":"), psu)
-    df = pd.DataFrame({"id": ids.astype(str), "stratum": stratum, "psu": psu, "weight": rng.uniform(5, 15, n),
-                       "is_qpv": rng.integers(0, 2, n), "territory": [f"t{k}" for k in rng.integers(0, 4, n)],
-                       "scheme": "panel"})
+    df = pd.DataFrame(
+        {
+            "id": ids.astype(str),
+            "stratum": stratum,
+            "psu": psu,
+            "weight": rng.uniform(5, 15, n),
+            "is_qpv": rng.integers(0, 2, n),
+            "territory": [f"t{k}" for k in rng.integers(0, 4, n)],
+            "scheme": "panel",
+        }
+    )
     for r in ("cmuc", "acs", "tpn", "tss"):
         df[r] = (rng.uniform(size=n) < 0.4 + 0.1 * df["is_qpv"]).astype(float)
     totals = pd.DataFrame({"variable": "is_qpv", "category": ["0", "1"], "total": [2200.0 + year % 7, 1800.0]})
-    spec = WeightingSpec(weight="weight", design={"strata": "stratum", "psu": "psu"}, lonely_psu="fail",
-                         margins=Margins.from_frame(totals, source="test"), method="raking")
+    spec = WeightingSpec(
+        weight="weight",
+        design={"strata": "stratum", "psu": "psu"},
+        lonely_psu="fail",
+        margins=Margins.from_frame(totals, source="test"),
+        method="raking",
+    )
     return weight_sample(df, spec)
 
 
@@ -309,8 +371,14 @@ def test_follow_up_honours_the_studys_lonely_psu_rule(runs, tmp_path):
     weights.parent.mkdir(parents=True)
     write_table(w14.table, weights)
     write_json(w14.sidecar, sidecar_path(weights))
-    run = {"year": 2014, "folder": tmp_path / "run2014", "manifest_sha256": "0" * 64, "scheme": "panel",
-           "weights": weights, "sample": weights}
+    run = {
+        "year": 2014,
+        "folder": tmp_path / "run2014",
+        "manifest_sha256": "0" * 64,
+        "scheme": "panel",
+        "weights": weights,
+        "sample": weights,
+    }
     out = follow_up_stage(cfg, {"runs": [run], "design": w15.design, "tables": {}})
     yearly = out["tables"]["follow_up_yearly"].astype({"is_qpv": int})
     rights = list(cfg.estimation.rights)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,11 +14,11 @@ from nonrecours.errors import ConfigError, OutputError
 from nonrecours.io import write_table
 from nonrecours.report import SECTIONS
 from nonrecours.simulate import simulate_population
-from nonrecours.territorial import OUTPUT_COLUMNS
 from nonrecours.study import OUTPUT_FILES, run_study
 from nonrecours.study.demo import example_study
 from nonrecours.study.manifest import sha256_file, verify_manifest
 from nonrecours.study.pipeline import ADMIN_TABLES
+from nonrecours.territorial import OUTPUT_COLUMNS
 
 ADMIN_FILES = {f"publication/{t}.csv" for t in ADMIN_TABLES}  # written only by a study with an [admin] section
 
@@ -87,11 +86,12 @@ def test_manifest_hashes(run):
     assert m["seeds"] == {"design": 5, "responses": 6}
     assert set(m["versions"]) == {"nonrecours", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "python"}
     assert {"frame", "allocation", "selection", "weighting", "estimation", "territorial", "total"} <= set(
-        m["timings_seconds"])
+        m["timings_seconds"]
+    )
 
 
 def test_rerun_identical_but_timings(run):
-    result, first, again = run
+    _result, first, again = run
     second = _files(again.folder)
     assert first.keys() == second.keys()
     for name in first:
@@ -131,23 +131,38 @@ def test_thresholds_below_11_need_the_switch_and_are_stated(population, tmp_path
     from nonrecours.errors import ConfigError
 
     low = {"min_n = 11 ": "min_n = 5 "}
-    with pytest.raises(ConfigError, match=r"estimation\.thresholds\.min_n: a disclosure threshold below 11.*"
-                                          r"allow_below_threshold = true"):
+    with pytest.raises(
+        ConfigError,
+        match=r"estimation\.thresholds\.min_n: a disclosure threshold below 11.*"
+        r"allow_below_threshold = true",
+    ):
         run_study(write_study(population, **low))
-    allowed = write_study(population, **low, **{"reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true",
-                                                 'folder = "results"': 'folder = "results_low"'})
+    allowed = write_study(
+        population,
+        **low,
+        **{
+            "reliable_n = 30": "reliable_n = 30\nallow_below_threshold = true",
+            'folder = "results"': 'folder = "results_low"',
+        },
+    )
     result = run_study(allowed)
     m = json.loads((result.folder / "publication" / "manifest.json").read_text())
-    assert m["settings"]["disclosure"] == {"min_n": 5, "min_cell": 11, "threshold": 11,
-                                           "allow_below_threshold": True, "below_threshold": True}
+    assert m["settings"]["disclosure"] == {
+        "min_n": 5,
+        "min_cell": 11,
+        "threshold": 11,
+        "allow_below_threshold": True,
+        "below_threshold": True,
+    }
     html = (result.folder / "publication" / "report.html").read_text()
     assert "min_n = 5" in html and ("allowed explicitly" in html or "autorisés explicitement" in html)
 
 
 def test_config_error_writes_nothing(population, tmp_path):
     shutil.copytree(population / "population", tmp_path / "population")
-    study = write_study(tmp_path, **{'classes = ["is_qpv", "benefit", "age_band"]':
-                                     'classes = ["is_qpv", "benefit", "agee_band"]'})
+    study = write_study(
+        tmp_path, **{'classes = ["is_qpv", "benefit", "age_band"]': 'classes = ["is_qpv", "benefit", "agee_band"]'}
+    )
     with pytest.raises(ConfigError, match=r"^weighting\.nonresponse\.classes: column not found"):
         run_study(study)
     assert not (tmp_path / "results").exists()
@@ -161,8 +176,13 @@ def test_input_never_overwritten(population, tmp_path):
     pop = tmp_path / "population"
     shutil.copytree(population / "population", pop)
     shutil.copy(pop / "truth.csv", pop / "sample.csv")
-    study = write_study(tmp_path, **{'folder = "results"': 'folder = "population"',
-                                     'truth = "population/truth.csv"': 'truth = "population/sample.csv"'})
+    study = write_study(
+        tmp_path,
+        **{
+            'folder = "results"': 'folder = "population"',
+            'truth = "population/truth.csv"': 'truth = "population/sample.csv"',
+        },
+    )
     before = sha256_file(pop / "sample.csv")
     with pytest.raises(OutputError, match="overwrite an input"):
         run_study(study, overwrite=True)
@@ -199,9 +219,12 @@ def test_publication_has_no_row_per_person(run):
     ids = set(weights["id"].astype(str)) | set(weights["psu"].astype(str))
     personal = {"id", "psu", "age_band", "household", "housing", "responded", "weight", "g", "pi"}
     pub = {k: v for k, v in first.items() if k.startswith("publication/")}
-    assert {k for k in first if k.startswith("microdata/")} == {"microdata/sample.csv", "microdata/weights.csv",
-                                                               "microdata/weights.design.json",
-                                                               "microdata/comparison.csv"}
+    assert {k for k in first if k.startswith("microdata/")} == {
+        "microdata/sample.csv",
+        "microdata/weights.csv",
+        "microdata/weights.design.json",
+        "microdata/comparison.csv",
+    }
     assert "publication/tables.xlsx" in pub
     for name, data in pub.items():
         if name.endswith(".xlsx"):  # the publication workbook: every cell of every sheet
@@ -240,12 +263,18 @@ def test_no_single_respondents_weight_published(run):
     # no median either (one respondent's g-weight, issue 25): the mean of the min_n middle g-weights instead
     g = np.sort(resp["g"].to_numpy(dtype=float))
     start = (g.size - min_n) // 2
-    assert w["g-weight, mean of the middle"] == pytest.approx(g[start:start + min_n].mean(), rel=1e-12)
+    assert w["g-weight, mean of the middle"] == pytest.approx(g[start : start + min_n].mean(), rel=1e-12)
     assert not any("median" in k for k in w)
-    assert m["settings"]["disclosure"] == {"min_n": 11, "min_cell": 11, "threshold": 11,
-                                           "allow_below_threshold": False, "below_threshold": False}
+    assert m["settings"]["disclosure"] == {
+        "min_n": 11,
+        "min_cell": 11,
+        "threshold": 11,
+        "allow_below_threshold": False,
+        "below_threshold": False,
+    }
     assert w["final weight, ratio largest / smallest"] == pytest.approx(
-        w["final weight, mean of the largest"] / w["final weight, mean of the smallest"], rel=1e-12)
+        w["final weight, mean of the largest"] / w["final weight, mean of the smallest"], rel=1e-12
+    )
     assert not any(k.endswith((" min", " max")) for k in w)
     html = first["publication/report.html"].decode()
     assert ("poids final, moyenne des plus grands" in html) != ("final weight, mean of the largest" in html)
@@ -279,10 +308,16 @@ def test_attacker_recovers_no_small_count_from_publication(run):
     min_n = result.config.estimation.thresholds.min_n
     assert min_n == 11
     weights = result.tables["weights"]
-    truth = {**_true_n(weights, None), **_true_n(weights, "is_qpv"), **_true_n(weights, "benefit"),
-             **_true_n(weights, "territory")}
-    read = {name: pd.read_csv(pub / f"{name}.csv", dtype={"territory": str, "is_qpv": str, "benefit": str})
-            for name in ("estimates_national", "estimates_qpv", "estimates_benefit", "estimates_territory", "sae")}
+    truth = {
+        **_true_n(weights, None),
+        **_true_n(weights, "is_qpv"),
+        **_true_n(weights, "benefit"),
+        **_true_n(weights, "territory"),
+    }
+    read = {
+        name: pd.read_csv(pub / f"{name}.csv", dtype={"territory": str, "is_qpv": str, "benefit": str})
+        for name in ("estimates_national", "estimates_qpv", "estimates_benefit", "estimates_territory", "sae")
+    }
 
     def cells(name, by):
         t = read[name]
@@ -316,8 +351,9 @@ def test_attacker_recovers_no_small_count_from_publication(run):
     assert attack_domains(groups, truth, min_n) == []
     # the attacker is not blind: one suppressed cell beside a published one is recovered by subtraction,
     # and two small ones are shown small
-    assert attack_domains([([(("x", 0, "r"), None), (("y", 0, "r"), 5)], 8)], {("x", 0, "r"): 3,
-                                                                              ("y", 0, "r"): 5}, min_n)
+    assert attack_domains(
+        [([(("x", 0, "r"), None), (("y", 0, "r"), 5)], 8)], {("x", 0, "r"): 3, ("y", 0, "r"): 5}, min_n
+    )
     two = {("x", 0, "r"): 3, ("z", 0, "r"): 4}
     assert len(attack_domains([([(k, None) for k in two], 7)], two, min_n)) == 2
 
@@ -335,8 +371,13 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     old = _files(before.folder)
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     staging = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -354,8 +395,9 @@ def test_killed_run_leaves_no_half_finished_results(population, tmp_path):
     assert verify_manifest(m, before.folder) == []
     again = run_study(study, overwrite=True)  # not refused, and cleans the strays
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == \
-        {k: v for k, v in old.items() if not k.endswith("manifest.json")}
+    assert {k: v for k, v in _files(again.folder).items() if not k.endswith("manifest.json")} == {
+        k: v for k, v in old.items() if not k.endswith("manifest.json")
+    }
 
 
 def test_terminated_run_removes_its_staging_folder(population, tmp_path):
@@ -373,8 +415,13 @@ def test_terminated_run_removes_its_staging_folder(population, tmp_path):
     old = _files(before.folder)
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nonrecours", "run", str(study), "--overwrite"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     staging = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -421,7 +468,7 @@ def test_overwrite_replaces_a_killed_run_of_the_flat_layout(population, tmp_path
 def test_unit_level_model(population, tmp_path):
     """[territorial] model = "unit": the unit-level EBP in sae.csv, the same columns, compared with the truth."""
     shutil.copytree(population / "population", tmp_path / "population")
-    study = write_study(tmp_path, **{"[territorial]\n": "[territorial]\nmodel = \"unit\"\nreplicates = 10\n"})
+    study = write_study(tmp_path, **{"[territorial]\n": '[territorial]\nmodel = "unit"\nreplicates = 10\n'})
     res = run_study(study)
     sae = res.tables["sae"]
     assert list(sae.columns) == list(OUTPUT_COLUMNS)
@@ -433,9 +480,11 @@ def test_unit_level_model(population, tmp_path):
 def test_two_stage_study_with_a_pps_variance(population, tmp_path):
     # [estimation] pps: same estimates, the first stage's variance from the Sampford inclusion probabilities
     shutil.copytree(population / "population", tmp_path / "population")
-    two = {'strata = ["is_qpv", "benefit"]': 'strata = ["is_qpv"]\npsu = "territory"\nn_psu = 6',
-           'selection = "srswor"': 'selection = "two-stage"',
-           "[territorial]\n": "[territorial]\nenabled = false\n"}
+    two = {
+        'strata = ["is_qpv", "benefit"]': 'strata = ["is_qpv"]\npsu = "territory"\nn_psu = 6',
+        'selection = "srswor"': 'selection = "two-stage"',
+        "[territorial]\n": "[territorial]\nenabled = false\n",
+    }
     runs = {}
     for pps in ("none", "hartley-rao"):
         folder = tmp_path / pps

@@ -37,9 +37,12 @@ def test_ebp_equals_numerical_integration():
     fit = res.fits[0][1]
     b, s = fit.coef, fit.sigma
     t = sample["territory"].iloc[0]
+
     def X(d):  # noqa: ANN001, ANN202
-        return np.column_stack([np.ones(len(d)), d["benefit"] == "ASS", d["benefit"] == "RSA",
-                                d["age"] == "young"]).astype(float)
+        return np.column_stack(
+            [np.ones(len(d)), d["benefit"] == "ASS", d["benefit"] == "RSA", d["age"] == "young"]
+        ).astype(float)
+
     assert fit.coef_names == ("intercept", "benefit=ASS", "benefit=RSA", "age=young")
     ds, df = sample[sample["territory"] == t], frame[frame["territory"] == t]
     es, ef = X(ds) @ b, X(df) @ b
@@ -96,9 +99,25 @@ def test_cli_fit_unit(tmp_path):
     frame.to_csv(tmp_path / "frame.csv", index=False)
     sample.assign(responded=1).to_csv(tmp_path / "sample.csv", index=False)
     runner = CliRunner()
-    args = ["territorial", "fit-unit", str(tmp_path / "sample.csv"), "--frame", str(tmp_path / "frame.csv"),
-            "--right", "cmuc", "--covariates", "benefit,age", "--mse", "bootstrap:20", "--seed", "1",
-            "--workers", "2", "--out", str(tmp_path / "out")]
+    args = [
+        "territorial",
+        "fit-unit",
+        str(tmp_path / "sample.csv"),
+        "--frame",
+        str(tmp_path / "frame.csv"),
+        "--right",
+        "cmuc",
+        "--covariates",
+        "benefit,age",
+        "--mse",
+        "bootstrap:20",
+        "--seed",
+        "1",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     est = pd.read_csv(tmp_path / "out" / "estimates.csv")
@@ -133,9 +152,24 @@ def test_cli_fit_unit_refuses_the_fay_herriot_mse(tmp_path):
     frame, sample = population(seed=6, T=10)
     frame.to_csv(tmp_path / "frame.csv", index=False)
     sample.to_csv(tmp_path / "sample.csv", index=False)
-    r = CliRunner().invoke(app, ["territorial", "fit-unit", str(tmp_path / "sample.csv"), "--frame",
-                                 str(tmp_path / "frame.csv"), "--right", "cmuc", "--covariates", "benefit,age",
-                                 "--mse", "prasad-rao", "--out", str(tmp_path / "out")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "territorial",
+            "fit-unit",
+            str(tmp_path / "sample.csv"),
+            "--frame",
+            str(tmp_path / "frame.csv"),
+            "--right",
+            "cmuc",
+            "--covariates",
+            "benefit,age",
+            "--mse",
+            "prasad-rao",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 2 and not (tmp_path / "out").exists()
     assert "--mse" in r.output and "Fay-Herriot" in r.output and "bootstrap:200" in r.output
 

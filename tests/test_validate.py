@@ -38,8 +38,15 @@ def population():
 
 @pytest.fixture(scope="module")
 def study(population):
-    return run_validation(population, design="stratified", n=2000, replications=R, seed=7,
-                          levels=("national", "qpv", "gap"), ci=("wald", "logit", "beta", "wilson"))
+    return run_validation(
+        population,
+        design="stratified",
+        n=2000,
+        replications=R,
+        seed=7,
+        levels=("national", "qpv", "gap"),
+        ci=("wald", "logit", "beta", "wilson"),
+    )
 
 
 def test_national_95_intervals_cover_within_binomial_tolerance(study):
@@ -83,8 +90,13 @@ def test_truth_is_the_population_rate(population, study):
 def test_stratified_draw_is_select(population):
     """The fast path draws exactly the sample that select() draws with the same seed."""
     rec = population.recipients
-    frame = pd.DataFrame({"id": np.arange(len(rec)), "territory": rec["territory"].cat.codes.astype(np.int64),
-                          "tpn": rec["tpn"].to_numpy(float)})
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(len(rec)),
+            "territory": rec["territory"].cat.codes.astype(np.int64),
+            "tpn": rec["tpn"].to_numpy(float),
+        }
+    )
     sampler = _Sampler(frame, "stratified", 900, ["territory"], 2)
     ours = sampler.draw(np.random.default_rng(11)).data
     ref = select(frame, sampler.alloc, strata=["territory"], seed=np.random.default_rng(11)).data
@@ -108,7 +120,7 @@ def test_accumulator_matches_stored_replications():
         assert m.loc[k, "replications"] == ok.sum()
         assert np.isclose(m.loc[k, "bias"], e.mean() - truth[k], rtol=1e-9)
         assert np.isclose(m.loc[k, "emp_se"], e.std(ddof=1), rtol=1e-9)
-        assert np.isclose(m.loc[k, "var_ratio"], np.mean(s ** 2) / e.var(ddof=1), rtol=1e-9)
+        assert np.isclose(m.loc[k, "var_ratio"], np.mean(s**2) / e.var(ddof=1), rtol=1e-9)
         cover = np.mean((e - 1.96 * s <= truth[k]) & (truth[k] <= e + 1.96 * s))
         assert np.isclose(m.loc[k, "coverage"], cover, rtol=1e-12)
 
@@ -125,8 +137,17 @@ def test_options_checked_at_the_boundary(population):
 
 
 def test_two_stage_and_small_area_run(population):
-    res = run_validation(population, design="two-stage", n=1500, replications=8, seed=2, n_psu=4, sae=True,
-                         levels=("national", "territory"), ci=("logit",))
+    res = run_validation(
+        population,
+        design="two-stage",
+        n=1500,
+        replications=8,
+        seed=2,
+        n_psu=4,
+        sae=True,
+        levels=("national", "territory"),
+        ci=("logit",),
+    )
     t = res.to_frame()
     fh = t[t["estimator"] == "fay-herriot"]
     assert len(fh) == 20 * 4 - t[(t["level"] == "territory") & t["truth"].isna()].shape[0]
@@ -136,8 +157,23 @@ def test_two_stage_and_small_area_run(population):
 
 def test_cli_writes_table_plot_and_settings(tmp_path):
     out = tmp_path / "val"
-    args = ["validate", "--territories", "5", "--replications", "6", "--n", "600", "--seed", "3",
-            "--ci", "logit,wilson", "--levels", "national,qpv,gap,benefit", "--out", str(out)]
+    args = [
+        "validate",
+        "--territories",
+        "5",
+        "--replications",
+        "6",
+        "--n",
+        "600",
+        "--seed",
+        "3",
+        "--ci",
+        "logit,wilson",
+        "--levels",
+        "national,qpv,gap,benefit",
+        "--out",
+        str(out),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out / "validation.csv")
@@ -148,8 +184,9 @@ def test_cli_writes_table_plot_and_settings(tmp_path):
     assert again.exit_code == 2 and "already exist" in again.output
 
 
-@pytest.mark.parametrize("bad", [["--design", "cluster"], ["--replications", "1"], ["--ci", "exact"],
-                                 ["--n", "0"], ["--levels", "region"]])
+@pytest.mark.parametrize(
+    "bad", [["--design", "cluster"], ["--replications", "1"], ["--ci", "exact"], ["--n", "0"], ["--levels", "region"]]
+)
 def test_cli_bad_input_exits_2(bad):
     base = {"--territories": "5", "--replications": "4", "--n": "600", "--seed": "3"}
     args = ["validate"]
@@ -166,37 +203,85 @@ def test_cli_workers_give_identical_files(tmp_path):
     outs = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
-        res = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "10", "--n", "600",
-                                       "--seed", "3", "--ci", "logit,wilson", "--levels", "national,qpv,gap,territory",
-                                       "--sae", "--workers", workers, "--out", str(out)])
+        res = CliRunner().invoke(
+            app,
+            [
+                "validate",
+                "--territories",
+                "5",
+                "--replications",
+                "10",
+                "--n",
+                "600",
+                "--seed",
+                "3",
+                "--ci",
+                "logit,wilson",
+                "--levels",
+                "national,qpv,gap,territory",
+                "--sae",
+                "--workers",
+                workers,
+                "--out",
+                str(out),
+            ],
+        )
         assert res.exit_code == 0, res.output
         assert f"on {workers} worker" in res.output
-        outs.append({name: (out / name).read_bytes() for name in ("validation.csv", "validation.png",
-                                                                  "validation.json")})
+        outs.append(
+            {name: (out / name).read_bytes() for name in ("validation.csv", "validation.png", "validation.json")}
+        )
     assert outs[0] == outs[1]
-    bad = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "4", "--n", "600",
-                                   "--seed", "3", "--workers", "0"])
+    bad = CliRunner().invoke(
+        app, ["validate", "--territories", "5", "--replications", "4", "--n", "600", "--seed", "3", "--workers", "0"]
+    )
     assert bad.exit_code == 2 and "--workers" in bad.output
 
 
 def test_small_area_methods_sampled_and_unsampled(population):
     """Each small-area estimator is reported over all, sampled and unsampled territories; the split adds up."""
-    res = run_validation(population, n=600, replications=3, seed=4, sae=True, levels=("territory",), ci=("logit",),
-                         strata=("is_qpv", "benefit"), allocation="power", sae_methods=("amrl", "unit"),
-                         unit_replicates=5, rights=["acs"])
+    res = run_validation(
+        population,
+        n=600,
+        replications=3,
+        seed=4,
+        sae=True,
+        levels=("territory",),
+        ci=("logit",),
+        strata=("is_qpv", "benefit"),
+        allocation="power",
+        sae_methods=("amrl", "unit"),
+        unit_replicates=5,
+        rights=["acs"],
+    )
     t = res.to_frame()
     for name in ("fay-herriot-amrl", "unit-ebp"):
-        rows = {s: t[t["estimator"] == name + s].set_index("domain")["replications"] for s in ("", "/sampled", "/unsampled")}
+        rows = {
+            s: t[t["estimator"] == name + s].set_index("domain")["replications"] for s in ("", "/sampled", "/unsampled")
+        }
         assert len(rows[""]) > 0
-        total = rows["/sampled"].reindex(rows[""].index, fill_value=0) + rows["/unsampled"].reindex(rows[""].index, fill_value=0)
+        total = rows["/sampled"].reindex(rows[""].index, fill_value=0) + rows["/unsampled"].reindex(
+            rows[""].index, fill_value=0
+        )
         assert (total <= rows[""]).all() and (rows[""] <= 3).all()
     assert {"rmse", "mean_width"} <= set(res.summary().columns)
 
 
 def test_unit_ebp_reports_normal_and_percentile_intervals(population):
-    res = run_validation(population, n=600, replications=2, seed=4, sae=True, levels=("territory",), ci=("logit",),
-                         strata=("is_qpv", "benefit"), allocation="power", sae_methods=("unit",),
-                         unit_replicates=8, rights=["acs"])
+    res = run_validation(
+        population,
+        n=600,
+        replications=2,
+        seed=4,
+        sae=True,
+        levels=("territory",),
+        ci=("logit",),
+        strata=("is_qpv", "benefit"),
+        allocation="power",
+        sae_methods=("unit",),
+        unit_replicates=8,
+        rights=["acs"],
+    )
     t = res.to_frame()
     unit = t[t["estimator"] == "unit-ebp"]
     assert set(unit["ci"]) == {"normal", "percentile"}
@@ -207,12 +292,14 @@ def test_unit_ebp_reports_normal_and_percentile_intervals(population):
 def test_auto_ci_and_respondent_bands(population):
     """ci auto is the rule of estimate's default; the bands split the direct territory estimates' replications
     by respondents (they add up to the direct ones)."""
-    res = run_validation(population, n=600, replications=6, seed=2, levels=("territory",), ci=("auto", "beta"),
-                         n_bands=(1, 5, 30))
+    res = run_validation(
+        population, n=600, replications=6, seed=2, levels=("territory",), ci=("auto", "beta"), n_bands=(1, 5, 30)
+    )
     t = res.to_frame()
     assert set(t["estimator"]) == {"direct", "direct/n1-4", "direct/n5-29", "direct/n30+"}
-    reps = t[t["ci"] == "auto"].pivot_table(index=["domain", "right"], columns="estimator", values="replications",
-                                            aggfunc="sum", fill_value=0)
+    reps = t[t["ci"] == "auto"].pivot_table(
+        index=["domain", "right"], columns="estimator", values="replications", aggfunc="sum", fill_value=0
+    )
     assert (reps[["direct/n1-4", "direct/n5-29", "direct/n30+"]].sum(axis=1) == reps["direct"]).all()
     assert (reps["direct/n1-4"] > 0).any()
     a = t[(t["estimator"] == "direct")].pivot_table(index=["domain", "right"], columns="ci", values="mean_width")
@@ -226,8 +313,16 @@ def test_two_stage_pps_variances_run_beside_the_approximation(population):
     # approximation, on the same samples. Structure and determinism only: a run large enough to test coverage or
     # SE ratios (300 samples of 8 of 60 PSUs per stratum) takes minutes, not seconds (measured in the README).
     R2 = 6
-    kw = dict(design="two-stage", n=1000, replications=R2, seed=3, n_psu=4, levels=("national", "qpv"),
-              ci=("logit",), pps=("brewer", "yg", "brewer"))
+    kw = dict(
+        design="two-stage",
+        n=1000,
+        replications=R2,
+        seed=3,
+        n_psu=4,
+        levels=("national", "qpv"),
+        ci=("logit",),
+        pps=("brewer", "yg", "brewer"),
+    )
     res = run_validation(population, **kw)
     t = res.to_frame()
     assert sorted(t["estimator"].unique()) == ["direct", "direct, pps brewer", "direct, pps yg"]
@@ -255,13 +350,37 @@ def test_two_stage_pps_variances_run_beside_the_approximation(population):
 
 
 def test_cli_pps_option(tmp_path):
-    res = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "3", "--n", "600",
-                                   "--seed", "3", "--design", "two-stage", "--n-psu", "3", "--levels", "national",
-                                   "--ci", "logit", "--pps", "overton,hartley-rao,ht", "--quiet",
-                                   "--out", str(tmp_path / "v")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--territories",
+            "5",
+            "--replications",
+            "3",
+            "--n",
+            "600",
+            "--seed",
+            "3",
+            "--design",
+            "two-stage",
+            "--n-psu",
+            "3",
+            "--levels",
+            "national",
+            "--ci",
+            "logit",
+            "--pps",
+            "overton,hartley-rao,ht",
+            "--quiet",
+            "--out",
+            str(tmp_path / "v"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     t = pd.read_csv(tmp_path / "v" / "validation.csv")
     assert set(t["estimator"]) == {"direct", "direct, pps overton", "direct, pps hartley-rao", "direct, pps ht"}
-    bad = CliRunner().invoke(app, ["validate", "--territories", "5", "--replications", "3", "--n", "600",
-                                   "--seed", "3", "--pps", "brewer"])
+    bad = CliRunner().invoke(
+        app, ["validate", "--territories", "5", "--replications", "3", "--n", "600", "--seed", "3", "--pps", "brewer"]
+    )
     assert bad.exit_code == 2 and "--pps" in bad.output

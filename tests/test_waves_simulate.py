@@ -47,7 +47,7 @@ def test_policy_effect_and_trend():
     w = simulate_waves(60, (2014, 2015), seed=2, waves=p)
     t0, t1 = w.populations[0].truth, w.populations[1].truth
     pol = t0["territory"].isin(w.policy)
-    d = (t1["n_takers"].sum() - t0["n_takers"].sum())
+    d = t1["n_takers"].sum() - t0["n_takers"].sum()
     rate = lambda t, m: t.loc[m, "n_takers"].sum() / t.loc[m, "n_eligible"].sum()  # noqa: E731
     assert rate(t1, pol) - rate(t0, pol) > 0.15  # +1.5 on the logit scale
     assert abs(rate(t1, ~pol) - rate(t0, ~pol)) < 0.03

@@ -17,11 +17,30 @@ from __future__ import annotations
 from .._lazy import lazy_attributes
 
 #: Public name -> module defining it.
-_WHERE = {"AdminRates": "counts", "admin_rates": "counts", "count_cells": "counts", "protected_rates": "counts",
-          "admin_rates_sql": "counts_sql", "AdminSeries": "series", "admin_counts": "series",
-          "admin_series": "series", "ORGANISMS": "contract", "RIGHT_SOURCES": "contract"}
+_WHERE = {
+    "AdminRates": "counts",
+    "admin_rates": "counts",
+    "count_cells": "counts",
+    "protected_rates": "counts",
+    "admin_rates_sql": "counts_sql",
+    "AdminSeries": "series",
+    "admin_counts": "series",
+    "admin_series": "series",
+    "ORGANISMS": "contract",
+    "RIGHT_SOURCES": "contract",
+}
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "protected_rates", "admin_rates_sql", "AdminSeries",
-           "admin_counts", "admin_series", "ORGANISMS", "RIGHT_SOURCES"]
+__all__ = [
+    "AdminRates",
+    "admin_rates",
+    "count_cells",
+    "protected_rates",
+    "admin_rates_sql",
+    "AdminSeries",
+    "admin_counts",
+    "admin_series",
+    "ORGANISMS",
+    "RIGHT_SOURCES",
+]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

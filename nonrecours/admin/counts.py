@@ -28,11 +28,20 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_right_column
-from ..publication import DEFAULT_MIN_CELL, check_min_cell, protect_admin_counts
 from ..errors import DisclosureWarning, InputError, OptionError, message
+from ..publication import DEFAULT_MIN_CELL, check_min_cell, protect_admin_counts
 
-__all__ = ["AdminRates", "admin_rates", "count_cells", "count_territories", "counts_table", "protect",
-           "protected_rates", "check_min_cell", "COUNT_COLUMNS"]
+__all__ = [
+    "AdminRates",
+    "admin_rates",
+    "count_cells",
+    "count_territories",
+    "counts_table",
+    "protect",
+    "protected_rates",
+    "check_min_cell",
+    "COUNT_COLUMNS",
+]
 
 #: Columns of the aggregated counts table handed to :func:`protect`.
 COUNT_COLUMNS = ("territory", "departement", "right", "n_eligible", "n_takers")
@@ -85,8 +94,9 @@ class AdminRates:
         return {k: int((self.rules == k).sum()) for k in ("primary", "secondary")}
 
 
-def count_cells(recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
-                departement: str = "departement") -> pd.DataFrame:
+def count_cells(
+    recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
+) -> pd.DataFrame:
     """Aggregate a recipients file into territory × right counts (the input of disclosure control).
 
     Returns ``territory``, ``departement``, ``right``, ``n_eligible``,
@@ -97,10 +107,20 @@ def count_cells(recipients: pd.DataFrame, rights: Sequence[str], *, territory: s
     rights = _check_rights(rights)
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
     if not len(recipients):
-        raise InputError(message("the recipients file has no rows", where="recipients file",
-                                 expected="one row per recipient", found="a header only"))
-    cells = counts_table(count_territories(recipients, rights, territory=territory, departement=departement),
-                         rights, territory=territory, departement=departement)
+        raise InputError(
+            message(
+                "the recipients file has no rows",
+                where="recipients file",
+                expected="one row per recipient",
+                found="a header only",
+            )
+        )
+    cells = counts_table(
+        count_territories(recipients, rights, territory=territory, departement=departement),
+        rights,
+        territory=territory,
+        departement=departement,
+    )
     return cells.assign(n_non_takers=cells["n_eligible"] - cells["n_takers"])
 
 
@@ -112,8 +132,9 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(pd.Index(labels).astype(str), dtype=object)
 
 
-def count_territories(recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
-                      departement: str = "departement") -> pd.DataFrame:
+def count_territories(
+    recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
+) -> pd.DataFrame:
     """Eligible recipients and takers per territory and right, counted in memory (one pass per right).
 
     Parameters
@@ -139,20 +160,29 @@ def count_territories(recipients: pd.DataFrame, rights: Sequence[str], *, territ
     for col, codes in ((territory, t_codes), (departement, d_codes)):
         empty = codes < 0
         if empty.any():
-            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
-                                     expected="a code on every row",
-                                     found=f"{int(empty.sum())} empty rows, the first on line "
-                                           f"{int(np.flatnonzero(empty)[0]) + 2}",
-                                     hint="fill them in, or drop those recipients"))
+            raise InputError(
+                message(
+                    "missing codes",
+                    where=f"recipients file, column {col!r}",
+                    expected="a code on every row",
+                    found=f"{int(empty.sum())} empty rows, the first on line {int(np.flatnonzero(empty)[0]) + 2}",
+                    hint="fill them in, or drop those recipients",
+                )
+            )
     n_terr = len(t_labels)
     first = np.full(n_terr, -1)
     first[t_codes[::-1]] = d_codes[::-1]  # département of each territory (its first row)
     mixed = first[t_codes] != d_codes
     if mixed.any():
-        raise InputError(message("territories spread over several départements", where="recipients file",
-                                 found=f"{int(np.unique(t_codes[mixed]).size)} territories, the first conflict on "
-                                       f"line {int(np.flatnonzero(mixed)[0]) + 2}",
-                                 hint="a territory must lie in one département"))
+        raise InputError(
+            message(
+                "territories spread over several départements",
+                where="recipients file",
+                found=f"{int(np.unique(t_codes[mixed]).size)} territories, the first conflict on "
+                f"line {int(np.flatnonzero(mixed)[0]) + 2}",
+                hint="a territory must lie in one département",
+            )
+        )
     present = np.bincount(t_codes, minlength=n_terr)
     keep = present > 0  # unused categories are no territory
     out = {"territory": t_labels[keep], "departement": d_labels[first[keep]], "n_rows": present[keep]}
@@ -170,8 +200,9 @@ def _check_rights(rights: Sequence[str]) -> list[str]:
     return rights
 
 
-def counts_table(groups: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
-                 departement: str = "departement") -> pd.DataFrame:
+def counts_table(
+    groups: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
+) -> pd.DataFrame:
     """Check the wide counts of an engine and return the long counts table (territory × right).
 
     Parameters
@@ -195,32 +226,52 @@ def counts_table(groups: pd.DataFrame, rights: Sequence[str], *, territory: str 
     for j, right in enumerate(rights):
         col = f"n_invalid_{j}"
         if col in groups and groups[col].sum() > 0:
-            raise InputError(message("a right column holds values other than 1, 0 or empty",
-                                     where=f"column {right!r}",
-                                     expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
-                                     found=f"{int(groups[col].sum())} rows",
-                                     hint="recode the column before estimating"))
+            raise InputError(
+                message(
+                    "a right column holds values other than 1, 0 or empty",
+                    where=f"column {right!r}",
+                    expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
+                    found=f"{int(groups[col].sum())} rows",
+                    hint="recode the column before estimating",
+                )
+            )
     for col, key in ((territory, "territory"), (departement, "departement")):
         empty = groups[key].isna().to_numpy()
         if empty.any():
-            raise InputError(message("missing codes", where=f"recipients file, column {col!r}",
-                                     expected="a code on every row",
-                                     found=f"{int(groups.loc[empty, 'n_rows'].sum())} empty rows",
-                                     hint="fill them in, or drop those recipients"))
+            raise InputError(
+                message(
+                    "missing codes",
+                    where=f"recipients file, column {col!r}",
+                    expected="a code on every row",
+                    found=f"{int(groups.loc[empty, 'n_rows'].sum())} empty rows",
+                    hint="fill them in, or drop those recipients",
+                )
+            )
     groups = groups.assign(territory=groups["territory"].astype(str), departement=groups["departement"].astype(str))
     dup = groups["territory"].duplicated(keep=False).to_numpy()
     if dup.any():
         bad = pd.unique(groups.loc[dup, "territory"])
-        raise InputError(message("territories spread over several départements", where="recipients file",
-                                 found=", ".join(map(repr, bad[:5])), hint="a territory must lie in one département"))
+        raise InputError(
+            message(
+                "territories spread over several départements",
+                where="recipients file",
+                found=", ".join(map(repr, bad[:5])),
+                hint="a territory must lie in one département",
+            )
+        )
     groups = groups.sort_values("territory", ignore_index=True)
     n_terr, n_rights = len(groups), len(rights)
     elig = np.column_stack([groups[f"n_eligible_{j}"].to_numpy(np.int64) for j in range(n_rights)])
     takers = np.column_stack([groups[f"n_takers_{j}"].to_numpy(np.int64) for j in range(n_rights)])
-    return pd.DataFrame({"territory": np.repeat(groups["territory"].to_numpy(object), n_rights),
-                         "departement": np.repeat(groups["departement"].to_numpy(object), n_rights),
-                         "right": np.tile(np.asarray(rights, dtype=object), n_terr),
-                         "n_eligible": elig.ravel(), "n_takers": takers.ravel()})
+    return pd.DataFrame(
+        {
+            "territory": np.repeat(groups["territory"].to_numpy(object), n_rights),
+            "departement": np.repeat(groups["departement"].to_numpy(object), n_rights),
+            "right": np.tile(np.asarray(rights, dtype=object), n_terr),
+            "n_eligible": elig.ravel(),
+            "n_takers": takers.ravel(),
+        }
+    )
 
 
 def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminRates:
@@ -252,8 +303,14 @@ def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminR
     return protected_rates(counts, min_cell=min_cell)
 
 
-def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: int = DEFAULT_MIN_CELL,
-                territory: str = "territory", departement: str = "departement") -> AdminRates:
+def admin_rates(
+    recipients: pd.DataFrame,
+    rights: Sequence[str],
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    territory: str = "territory",
+    departement: str = "departement",
+) -> AdminRates:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
     The in-memory engine: :func:`count_territories`, :func:`counts_table`,
@@ -301,8 +358,9 @@ def admin_rates(recipients: pd.DataFrame, rights: Sequence[str], *, min_cell: in
     return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
 
 
-def protected_rates(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
-                    margins: Sequence[str] = ()) -> AdminRates:
+def protected_rates(
+    cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, margins: Sequence[str] = ()
+) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 
     ``cells`` has ``territory``, ``departement``, ``right``, ``n_eligible``,
@@ -319,8 +377,14 @@ def protected_rates(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
     counts = res.n_suppressed
     if counts["primary"] or counts["secondary"]:
         n_tot = int((totals["status"] == "suppressed").sum())
-        warnings.warn(message(f"{counts['primary']} cells suppressed below {min_cell} eligibles, takers or "
-                              f"non-takers and {counts['secondary']} more so that they cannot be recovered from the "
-                              "totals" + (f"; {n_tot} totals suppressed" if n_tot else ""),
-                              where="territory x right cells"), DisclosureWarning, stacklevel=3)
+        warnings.warn(
+            message(
+                f"{counts['primary']} cells suppressed below {min_cell} eligibles, takers or "
+                f"non-takers and {counts['secondary']} more so that they cannot be recovered from the "
+                "totals" + (f"; {n_tot} totals suppressed" if n_tot else ""),
+                where="territory x right cells",
+            ),
+            DisclosureWarning,
+            stacklevel=3,
+        )
     return res

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .._checks import check_columns, duplicate_ids_message, id_column
-from ..errors import InputError, message
 from ..engines.base import Engine
+from ..errors import InputError, message
 from ..publication.policy import DEFAULT_MIN_CELL
 from .counts import AdminRates, check_min_cell, counts_table, protect
 
@@ -28,8 +28,9 @@ __all__ = ["counts_sql", "count_territories_sql", "check_unique_ids_sql", "admin
 _HASH64 = {"duckdb": "hash", "spark": "xxhash64"}
 
 
-def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: str = "territory",
-               departement: str = "departement") -> str:
+def counts_sql(
+    engine: Engine, table: str, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
+) -> str:
     """The aggregation query over registered table ``table`` (DuckDB and Spark alike).
 
     A right value counts as eligible when it reads as the number 0 or 1, as a
@@ -43,17 +44,31 @@ def counts_sql(engine: Engine, table: str, rights: Sequence[str], *, territory: 
     SELECT CAST("territory" AS STRING) AS territory, CAST("departement" AS STRING) AS departement, COUNT(*) AS n_rows,
     """
     q = engine.quote
-    cols = [f"CAST({q(territory)} AS STRING) AS territory", f"CAST({q(departement)} AS STRING) AS departement",
-            "COUNT(*) AS n_rows"]
+    cols = [
+        f"CAST({q(territory)} AS STRING) AS territory",
+        f"CAST({q(departement)} AS STRING) AS departement",
+        "COUNT(*) AS n_rows",
+    ]
     for j, right in enumerate(rights):
         raw = q(right)
         val = f"TRY_CAST({raw} AS DOUBLE)"
         cols.append(f"SUM(CASE WHEN {val} IN (0, 1) THEN 1 ELSE 0 END) AS n_eligible_{j}")
         cols.append(f"SUM(CASE WHEN {val} = 1 THEN 1 ELSE 0 END) AS n_takers_{j}")
-        cols.append(f"SUM(CASE WHEN {val} IN (0, 1) THEN 0 WHEN {val} IS NOT NULL THEN 1 WHEN {raw} IS NULL THEN 0 "
-                    f"WHEN TRIM(CAST({raw} AS STRING)) = '' THEN 0 ELSE 1 END) AS n_invalid_{j}")
-    return ("SELECT " + cols[0] + ", " + cols[1] + ", " + cols[2] + ",\n  " + ",\n  ".join(cols[3:])
-            + f"\nFROM {q(table)}\nGROUP BY 1, 2")
+        cols.append(
+            f"SUM(CASE WHEN {val} IN (0, 1) THEN 0 WHEN {val} IS NOT NULL THEN 1 WHEN {raw} IS NULL THEN 0 "
+            f"WHEN TRIM(CAST({raw} AS STRING)) = '' THEN 0 ELSE 1 END) AS n_invalid_{j}"
+        )
+    return (
+        "SELECT "
+        + cols[0]
+        + ", "
+        + cols[1]
+        + ", "
+        + cols[2]
+        + ",\n  "
+        + ",\n  ".join(cols[3:])
+        + f"\nFROM {q(table)}\nGROUP BY 1, 2"
+    )
 
 
 def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str = "recipients file") -> None:
@@ -80,22 +95,37 @@ def check_unique_ids_sql(engine: Engine, table: str, column: str, *, source: str
     n, n_id, n_distinct = (int(counts.iloc[0, k]) for k in range(3))
     where = f"{source}, column {column!r}"
     if n_id < n:
-        raise InputError(message("missing ids", where=where, expected="an id on every row",
-                                 found=f"{n - n_id} empty rows"))
+        raise InputError(
+            message("missing ids", where=where, expected="an id on every row", found=f"{n - n_id} empty rows")
+        )
     if n_distinct == n_id:
         return
-    n_dup = engine.sql(f"SELECT COUNT(*) AS n_groups, SUM(c) AS n_dup FROM (SELECT COUNT(*) AS c FROM {t} "
-                       f"WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1) AS d")
-    if int(n_dup.iloc[0, 0]) > 0:  # else a hash collision between distinct ids: unique
-        n_dup = int(n_dup.iloc[0, 1])
-        raise InputError(duplicate_ids_message(column, source=source, found=f"{int(n_dup)} rows share an id",
-                                               hint="drop or fix the duplicated rows before counting (parameter id_col "
-                                               "names the id column; the pandas engine gives their lines)"))
+    dups = engine.sql(
+        f"SELECT COUNT(*) AS n_groups, SUM(c) AS n_dup FROM (SELECT COUNT(*) AS c FROM {t} "
+        f"WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1) AS d"
+    )
+    if int(dups.iloc[0, 0]) > 0:  # else a hash collision between distinct ids: unique
+        raise InputError(
+            duplicate_ids_message(
+                column,
+                source=source,
+                found=f"{int(dups.iloc[0, 1])} rows share an id",
+                hint="drop or fix the duplicated rows before counting (parameter id_col "
+                "names the id column; the pandas engine gives their lines)",
+            )
+        )
 
 
-def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *,
-                          territory: str = "territory", departement: str = "departement",
-                          option: str = "RECIPIENTS", id_col: str | None = None) -> pd.DataFrame:
+def count_territories_sql(
+    engine: Engine,
+    source: str | os.PathLike,
+    rights: Sequence[str],
+    *,
+    territory: str = "territory",
+    departement: str = "departement",
+    option: str = "RECIPIENTS",
+    id_col: str | None = None,
+) -> pd.DataFrame:
     """Register ``source`` on ``engine`` and run :func:`counts_sql`: the wide counts of :func:`counts_table`.
 
     The ids (``id_col``, else ``'id'`` when the file has it) are checked first by
@@ -104,16 +134,28 @@ def count_territories_sql(engine: Engine, source: str | os.PathLike, rights: Seq
     engine.register("recipients", source, option=option)
     header = pd.DataFrame(columns=engine.columns("recipients"))  # the file's columns, no rows read
     column = id_column(header.columns, id_col)
-    check_columns(header, [territory, departement, *rights, *([column] if column else [])], role="column",
-                  source="recipients file")
+    check_columns(
+        header,
+        [territory, departement, *rights, *([column] if column else [])],
+        role="column",
+        source="recipients file",
+    )
     if column is not None:
         check_unique_ids_sql(engine, "recipients", column)
     return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
 
 
-def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[str], *, min_cell: int = DEFAULT_MIN_CELL,
-                    territory: str = "territory", departement: str = "departement",
-                    option: str = "RECIPIENTS", id_col: str | None = None) -> AdminRates:
+def admin_rates_sql(
+    engine: Engine,
+    source: str | os.PathLike,
+    rights: Sequence[str],
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    territory: str = "territory",
+    departement: str = "departement",
+    option: str = "RECIPIENTS",
+    id_col: str | None = None,
+) -> AdminRates:
     """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.
 
     Parameters
@@ -135,6 +177,7 @@ def admin_rates_sql(engine: Engine, source: str | os.PathLike, rights: Sequence[
         Equal, cell by cell, to the in-memory result on the same data.
     """
     check_min_cell(min_cell)
-    groups = count_territories_sql(engine, source, rights, territory=territory, departement=departement,
-                                   option=option, id_col=id_col)
+    groups = count_territories_sql(
+        engine, source, rights, territory=territory, departement=departement, option=option, id_col=id_col
+    )
     return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)

@@ -17,8 +17,6 @@ exceed the ceiling even without the forfait logement is not eligible.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
@@ -27,8 +25,17 @@ from ..engines.base import Engine
 from ..errors import InputError, message
 from .rules import HOUSING_TENURES, Rule, Rulebook, load_rulebook
 
-__all__ = ["Rule", "Rulebook", "load_rulebook", "eligibility_sql", "assess_eligibility", "STATUSES",
-           "RESOURCE_COLUMNS", "OPTIONAL_COLUMNS", "RULES"]
+__all__ = [
+    "Rule",
+    "Rulebook",
+    "load_rulebook",
+    "eligibility_sql",
+    "assess_eligibility",
+    "STATUSES",
+    "RESOURCE_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "RULES",
+]
 
 STATUSES = ("eligible", "not_eligible", "undetermined")
 RESOURCE_COLUMNS = ("resources_q1", "resources_q2", "resources_q3", "resources_q4")
@@ -41,10 +48,26 @@ _MISSING = ("resources_missing", "household_size_missing", "housing_missing")
 RULES = {
     "cmuc": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "over_cmuc_ceiling"),
     "acs": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "in_acs_band", "over_acs_ceiling"),
-    "tpn": (*_COMMON, "no_electricity_contract", *_MISSING, "fiscal_income_missing", "under_tariff_ceiling",
-            "under_fiscal_ceiling", "over_tariff_ceiling", "over_tariff_and_fiscal_ceilings"),
-    "tss": (*_COMMON, "no_gas_contract", *_MISSING, "fiscal_income_missing", "under_tariff_ceiling",
-            "under_fiscal_ceiling", "over_tariff_ceiling", "over_tariff_and_fiscal_ceilings"),
+    "tpn": (
+        *_COMMON,
+        "no_electricity_contract",
+        *_MISSING,
+        "fiscal_income_missing",
+        "under_tariff_ceiling",
+        "under_fiscal_ceiling",
+        "over_tariff_ceiling",
+        "over_tariff_and_fiscal_ceilings",
+    ),
+    "tss": (
+        *_COMMON,
+        "no_gas_contract",
+        *_MISSING,
+        "fiscal_income_missing",
+        "under_tariff_ceiling",
+        "under_fiscal_ceiling",
+        "over_tariff_ceiling",
+        "over_tariff_and_fiscal_ceilings",
+    ),
 }
 
 
@@ -54,8 +77,7 @@ def _num(v: float) -> str:
 
 def _starts(prefixes: tuple) -> str:
     """Whether ``commune`` begins with one of ``prefixes`` (``substr``: DuckDB and Spark alike, no pattern)."""
-    return ("(" + " or ".join(f"substr(commune, 1, {len(p)}) = '{p}'" for p in prefixes) + ")") if prefixes \
-        else "false"
+    return ("(" + " or ".join(f"substr(commune, 1, {len(p)}) = '{p}'" for p in prefixes) + ")") if prefixes else "false"
 
 
 def _by_size(values, k: str = "k") -> str:
@@ -71,10 +93,14 @@ def _forfait_bounds(rule: Rule) -> tuple[str, str]:
     free = _by_size(rule.forfait_table("housed_free"))
     tenant = "housing in ('social', 'private_rental')"
     owner = "housing in ('owner', 'housed_free')"
-    lo = (f"case when hb = 1 then {aid} when hb = 0 then (case when {owner} then {free} else 0.0 end) "
-          f"else (case when {owner} then least({aid}, {free}) else 0.0 end) end")
-    hi = (f"case when hb = 1 then {aid} when hb = 0 then (case when {tenant} then 0.0 else {free} end) "
-          f"else (case when {tenant} then {aid} else greatest({aid}, {free}) end) end")
+    lo = (
+        f"case when hb = 1 then {aid} when hb = 0 then (case when {owner} then {free} else 0.0 end) "
+        f"else (case when {owner} then least({aid}, {free}) else 0.0 end) end"
+    )
+    hi = (
+        f"case when hb = 1 then {aid} when hb = 0 then (case when {tenant} then 0.0 else {free} end) "
+        f"else (case when {tenant} then {aid} else greatest({aid}, {free}) end) end"
+    )
     return lo, hi
 
 
@@ -113,16 +139,24 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
     exactly at its ceiling is eligible whatever the floating-point noise.
     """
     k = len(rule.scale)
-    mult = ("case " + " ".join(f"when n = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
-            + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (n - {k}) end")
+    mult = (
+        "case "
+        + " ".join(f"when n = {i + 1} then {_num(v)}" for i, v in enumerate(rule.scale))
+        + f" else {_num(rule.scale[-1])} + {_num(rule.per_extra_person)} * (n - {k}) end"
+    )
     res = "round(" + " + ".join(f"cast({c} as double)" for c in RESOURCE_COLUMNS) + ", 2)"
-    c_raw = (f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} "
-             f"else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})")
+    c_raw = (
+        f"(case when ov then {_num(rule.cmuc_ceiling_overseas)} "
+        f"else {_num(rule.cmuc_ceiling_metropolitan)} end) * ({mult})"
+    )
     c_expr = f"floor({c_raw} + 0.5)" if rule.rounding == "euro" else c_raw
     lo, hi = _forfait_bounds(rule)
     fiscal = rule.tariff_fiscal_ceiling is not None
-    fis = (f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"  # type: ignore[arg-type]
-           if fiscal else "null")
+    fis = (
+        f"case when ov then {_num(rule.tariff_fiscal_ceiling_overseas)} else {_num(rule.tariff_fiscal_ceiling)} end"  # type: ignore[arg-type]
+        if fiscal
+        else "null"
+    )
     tariff = "c" if rule.tariff_ceiling == "cmuc" else "a"
 
     def case(rows: list[tuple[str, str, str]]) -> tuple[str, str]:
@@ -130,19 +164,25 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
         r_ = "case " + " ".join(f"when {cond} then '{ru}'" for cond, _, ru in rows) + " end"
         return s, r_
 
-    head = [("commune is null", "undetermined", "commune_missing"),
-            ("nc", "undetermined", "territory_not_covered")]
-    missing = [("r is null", "undetermined", "resources_missing"),
-               ("n is null or n < 1", "undetermined", "household_size_missing")]
+    head = [("commune is null", "undetermined", "commune_missing"), ("nc", "undetermined", "territory_not_covered")]
+    missing = [
+        ("r is null", "undetermined", "resources_missing"),
+        ("n is null or n < 1", "undetermined", "household_size_missing"),
+    ]
     na = [("na", "not_eligible", "not_applicable_territory")]
 
     def tariff_rows(contract: str, no_contract: str) -> list[tuple[str, str, str]]:
         known = "r is not null and n >= 1"
-        rows = [*head, (f"{contract} = 0", "not_eligible", no_contract),
-                (f"{known} and rhi <= {tariff}", "eligible", "under_tariff_ceiling")]
+        rows = [
+            *head,
+            (f"{contract} = 0", "not_eligible", no_contract),
+            (f"{known} and rhi <= {tariff}", "eligible", "under_tariff_ceiling"),
+        ]
         if fiscal:
-            rows += [("rfr <= fis", "eligible", "under_fiscal_ceiling"),
-                     (f"{known} and rlo > {tariff} and rfr > fis", "not_eligible", "over_tariff_and_fiscal_ceilings")]
+            rows += [
+                ("rfr <= fis", "eligible", "under_fiscal_ceiling"),
+                (f"{known} and rlo > {tariff} and rfr > fis", "not_eligible", "over_tariff_and_fiscal_ceilings"),
+            ]
         else:
             rows += [(f"{known} and rlo > {tariff}", "not_eligible", "over_tariff_ceiling")]
         rows += missing
@@ -151,28 +191,46 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
         return rows + [("true", "undetermined", "housing_missing")]
 
     rights = {
-        "cmuc": case([*head, *na, *missing, ("rhi <= c", "eligible", "under_cmuc_ceiling"),
-                      ("rlo > c", "not_eligible", "over_cmuc_ceiling"), ("true", "undetermined", "housing_missing")]),
-        "acs": case([*head, *na, *missing, ("rhi <= c", "not_eligible", "under_cmuc_ceiling"),
-                     ("rlo > a", "not_eligible", "over_acs_ceiling"),
-                     ("rlo > c and rhi <= a", "eligible", "in_acs_band"), ("true", "undetermined", "housing_missing")]),
+        "cmuc": case(
+            [
+                *head,
+                *na,
+                *missing,
+                ("rhi <= c", "eligible", "under_cmuc_ceiling"),
+                ("rlo > c", "not_eligible", "over_cmuc_ceiling"),
+                ("true", "undetermined", "housing_missing"),
+            ]
+        ),
+        "acs": case(
+            [
+                *head,
+                *na,
+                *missing,
+                ("rhi <= c", "not_eligible", "under_cmuc_ceiling"),
+                ("rlo > a", "not_eligible", "over_acs_ceiling"),
+                ("rlo > c and rhi <= a", "eligible", "in_acs_band"),
+                ("true", "undetermined", "housing_missing"),
+            ]
+        ),
         "tpn": case(tariff_rows("elec", "no_electricity_contract")),
         "tss": case(tariff_rows("gas", "no_gas_contract")),
     }
     cols = ",\n  ".join(f"{s} as {name},\n  {r_} as {name}_rule" for name, (s, r_) in rights.items())
     quote = (engine or Engine).quote
-    return (f"with b as (select rec_id, cast(commune as string) as commune, household_size as n, {res} as r, "
-            f"cast(housing as string) as housing, cast(housing_benefit as double) as hb, "
-            f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
-            f"coalesce(gas_contract, 0) as gas from {quote(table)}),\n"
-            f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, "
-            f"{_starts(rule.cmuc_not_applicable_prefixes)} as na, "
-            f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
-            f"f as (select *, round({c_expr}, 2) as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
-            f"d as (select *, round({_num(rule.acs_ratio)} * c, 2) as a, round(r + flo, 2) as rlo, "
-            f"round(r + fhi, 2) as rhi from f)\n"
-            f"select rec_id, r as resources, case when flo = fhi then flo end as forfait_logement, "
-            f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d")
+    return (
+        f"with b as (select rec_id, cast(commune as string) as commune, household_size as n, {res} as r, "
+        f"cast(housing as string) as housing, cast(housing_benefit as double) as hb, "
+        f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
+        f"coalesce(gas_contract, 0) as gas from {quote(table)}),\n"
+        f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, "
+        f"{_starts(rule.cmuc_not_applicable_prefixes)} as na, "
+        f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
+        f"f as (select *, round({c_expr}, 2) as c, ({lo}) as flo, ({hi}) as fhi, {fis} as fis from z),\n"
+        f"d as (select *, round({_num(rule.acs_ratio)} * c, 2) as a, round(r + flo, 2) as rlo, "
+        f"round(r + fhi, 2) as rhi from f)\n"
+        f"select rec_id, r as resources, case when flo = fhi then flo end as forfait_logement, "
+        f"c as ceiling_cmuc, a as ceiling_acs,\n  {cols}\nfrom d"
+    )
 
 
 def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine | None = None) -> pd.DataFrame:
@@ -218,15 +276,30 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
     check_columns(recipients, need, role="column", source="recipients file")
     dup = recipients["rec_id"].duplicated()
     if dup.any():
-        raise InputError(message("record ids are not unique", where="recipients file, column 'rec_id'",
-                                 found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
+        raise InputError(
+            message(
+                "record ids are not unique",
+                where="recipients file, column 'rec_id'",
+                found=f"{int(dup.sum())} duplicated rows",
+                hint="deduplicate the file",
+            )
+        )
     n = len(recipients)
-    housing = (recipients["housing"].astype("str")  # text (missing stays missing), no Python object per row
-               if "housing" in recipients else pd.Series(pd.NA, index=recipients.index, dtype="str"))
+    housing = (
+        recipients["housing"].astype("str")  # text (missing stays missing), no Python object per row
+        if "housing" in recipients
+        else pd.Series(pd.NA, index=recipients.index, dtype="str")
+    )
     bad = housing.notna() & ~housing.isin(HOUSING_TENURES)
     if bad.any():
-        raise InputError(message("unknown housing tenure", where="recipients file, column 'housing'",
-                                 expected=", ".join(HOUSING_TENURES) + " or empty", found=f"{int(bad.sum())} rows"))
+        raise InputError(
+            message(
+                "unknown housing tenure",
+                where="recipients file, column 'housing'",
+                expected=", ".join(HOUSING_TENURES) + " or empty",
+                found=f"{int(bad.sum())} rows",
+            )
+        )
     numeric = {}
     for col, allowed in (("housing_benefit", (0, 1)), ("rfr_per_part", None)):
         if col not in recipients:
@@ -237,9 +310,14 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
         if allowed is not None:
             wrong |= ~np.isnan(v) & ~np.isin(v, allowed)
         if wrong.any():
-            raise InputError(message("invalid values", where=f"recipients file, column {col!r}",
-                                     expected="0, 1 or empty" if allowed else "a number of euros or empty",
-                                     found=f"{int(wrong.sum())} rows"))
+            raise InputError(
+                message(
+                    "invalid values",
+                    where=f"recipients file, column {col!r}",
+                    expected="0, 1 or empty" if allowed else "a number of euros or empty",
+                    found=f"{int(wrong.sum())} rows",
+                )
+            )
         numeric[col] = v
     data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric)
     with borrow_engine(engine) as eng:

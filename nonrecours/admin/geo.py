@@ -53,9 +53,14 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
         deps = np.array([str(f["properties"].get("departement", "")) for f in feats], dtype=str)
         geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(message("cannot read the QPV contours", where=f"contours {str(source)!r}",
-                                 expected=f"a GeoJSON FeatureCollection with a {code_field!r} property",
-                                 found=type(exc).__name__)) from None
+        raise InputError(
+            message(
+                "cannot read the QPV contours",
+                where=f"contours {str(source)!r}",
+                expected=f"a GeoJSON FeatureCollection with a {code_field!r} property",
+                found=type(exc).__name__,
+            )
+        ) from None
     order = np.argsort(codes, kind="stable")
     return Contours(codes=codes[order], departements=deps[order], polygons=np.asarray(geoms)[order])
 
@@ -116,8 +121,11 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
         bnd = shapely.boundary(contours.polygons)
         tol_deg = tolerance_m / 111_000.0 * 2
         bi, bg = shapely.STRtree(bnd).query(pts, predicate="dwithin", distance=tol_deg)
-        near = shapely.get_coordinates(shapely.shortest_line(pts[bi], bnd[bg])).reshape(-1, 2, 2) if len(bi) else \
-            np.zeros((0, 2, 2))
+        near = (
+            shapely.get_coordinates(shapely.shortest_line(pts[bi], bnd[bg])).reshape(-1, 2, 2)
+            if len(bi)
+            else np.zeros((0, 2, 2))
+        )
         dlon = 111_320.0 * np.cos(np.radians(lat[idx][bi]))
         dist = np.hypot((near[:, 1, 0] - near[:, 0, 0]) * dlon, (near[:, 1, 1] - near[:, 0, 1]) * 110_574.0)
         close = dist < tolerance_m
@@ -133,13 +141,17 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
         where[idx[pi]] = np.where(on_b, "boundary", "inside")
     vc = pd.Series(where).value_counts()
     counts = {k: int(vc.get(k, 0)) for k in ("inside", "boundary", "outside", "unlocated")}
-    counts.update(lambert93=int(l93.sum()), wgs84=int((located & ~l93).sum()),
-                  overseas=int((located & ((lat < 40.0) | (lon < -10.0))).sum()))
+    counts.update(
+        lambert93=int(l93.sum()),
+        wgs84=int((located & ~l93).sum()),
+        overseas=int((located & ((lat < 40.0) | (lon < -10.0))).sum()),
+    )
     return Location(table=pd.DataFrame({"qpv": qpv.astype(str), "where": where.astype(str)}), counts=counts)
 
 
-def assign_territories(points: pd.DataFrame, contours: Contours, communes: pd.DataFrame, *,
-                       tolerance_m: float = 0.5) -> tuple[pd.DataFrame, dict]:
+def assign_territories(
+    points: pd.DataFrame, contours: Contours, communes: pd.DataFrame, *, tolerance_m: float = 0.5
+) -> tuple[pd.DataFrame, dict]:
     """Territory of each point: its QPV, or the rest of its urban area from its ``commune``.
 
     ``communes`` maps ``commune`` to ``territory`` (the rest of the urban area)
@@ -156,7 +168,8 @@ def assign_territories(points: pd.DataFrame, contours: Contours, communes: pd.Da
     is_q = loc.table["qpv"].to_numpy() != ""
     terr = np.where(is_q, loc.table["qpv"].to_numpy(dtype=object), rest)
     dep = np.where(is_q, dep_q.reindex(loc.table["qpv"]).to_numpy(dtype=object), dep_c)
-    out = pd.DataFrame({"territory": terr, "departement": dep, "is_qpv": is_q.astype(np.int8),
-                        "where": loc.table["where"].to_numpy()})
+    out = pd.DataFrame(
+        {"territory": terr, "departement": dep, "is_qpv": is_q.astype(np.int8), "where": loc.table["where"].to_numpy()}
+    )
     counts = dict(loc.counts, no_territory=int(pd.isna(terr).sum()))
     return out, counts

@@ -103,7 +103,9 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
         out["ax"], out["ay"] = x, y
         ok = ~np.isnan(x) & ~np.isnan(y)
         with np.errstate(invalid="ignore"):  # |x|, |y| < 2e8 m: 200 m squares numbered below 1e6 on each axis
-            key = np.floor(np.nan_to_num(x) / 200).astype(np.int64) * 2_000_000 + np.floor(np.nan_to_num(y) / 200).astype(np.int64)
+            key = np.floor(np.nan_to_num(x) / 200).astype(np.int64) * 2_000_000 + np.floor(
+                np.nan_to_num(y) / 200
+            ).astype(np.int64)
         out["cell"] = pd.arrays.IntegerArray(np.where(ok, key, 0), ~ok)
     return out
 
@@ -115,13 +117,19 @@ def _isin(values: pd.Series, others: pd.Series) -> np.ndarray:
         import pyarrow.compute as pc
     except ImportError:
         return values.isin(others).to_numpy()
-    return np.asarray(pc.is_in(pa.array(values.astype("str")), value_set=pa.array(others.astype("str")))
-                      .to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(
+        pc.is_in(pa.array(values.astype("str")), value_set=pa.array(others.astype("str"))).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
 
 
 def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
-    sql = ("select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
-           "where l.nir_key is not null order by id_l, id_r")
+    sql = (
+        "select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
+        "where l.nir_key is not null order by id_l, id_r"
+    )
     return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
 
 
@@ -146,37 +154,70 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
     import splink.comparison_library as cl
     from splink import SettingsCreator
 
-    comparisons: list = [cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
-                   cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
-                   cl.ExactMatch("commune").configure(term_frequency_adjustments=True)]
+    comparisons: list = [
+        cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+        cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+        cl.ExactMatch("commune").configure(term_frequency_adjustments=True),
+    ]
     rules: list = ["l.surname = r.surname and l.commune = r.commune"]
     if has_birth:
-        comparisons.append(cl.CustomComparison(output_column_name="birth_date", comparison_levels=[
-            cll.NullLevel("birth_date"), cll.ExactMatchLevel("birth_date"),
-            cll.CustomLevel("substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) and "
-                            "substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) and "
-                            "substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)", "day and month swapped"),
-            cll.LevenshteinLevel("birth_date", 1), cll.ElseLevel()]))
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="birth_date",
+                comparison_levels=[
+                    cll.NullLevel("birth_date"),
+                    cll.ExactMatchLevel("birth_date"),
+                    cll.CustomLevel(
+                        "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) and "
+                        "substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) and "
+                        "substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)",
+                        "day and month swapped",
+                    ),
+                    cll.LevenshteinLevel("birth_date", 1),
+                    cll.ElseLevel(),
+                ],
+            )
+        )
         comparisons.append(cl.ExactMatch("sex"))
-        rules.append("l.surname = r.surname and l.first_name = r.first_name and "
-                     "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)")
+        rules.append(
+            "l.surname = r.surname and l.first_name = r.first_name and "
+            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"
+        )
         rules.append("l.birth_date = r.birth_date and l.commune = r.commune")
-        rules.append("l.first_name = r.first_name and l.commune = r.commune and "
-                     "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)")
+        rules.append(
+            "l.first_name = r.first_name and l.commune = r.commune and "
+            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"
+        )
     if has_address:
         d = "sqrt(power(ax_l - ax_r, 2) + power(ay_l - ay_r, 2))"
-        comparisons.append(cl.CustomComparison(output_column_name="address", comparison_levels=[
-            cll.CustomLevel("ax_l is null or ax_r is null", "null").configure(is_null_level=True),
-            cll.CustomLevel(f"{d} < 5", "same address"), cll.CustomLevel(f"{d} < 1000", "within 1 km"),
-            cll.ElseLevel()]))
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="address",
+                comparison_levels=[
+                    cll.CustomLevel("ax_l is null or ax_r is null", "null").configure(is_null_level=True),
+                    cll.CustomLevel(f"{d} < 5", "same address"),
+                    cll.CustomLevel(f"{d} < 1000", "within 1 km"),
+                    cll.ElseLevel(),
+                ],
+            )
+        )
         rules.append("l.cell = r.cell")
     if numbers_both:
-        rules = [f"{r} and {side}" for r in rules
-                 for side in ("l.nir_key is null", "l.nir_key is not null and r.nir_key is null")]
-    return SettingsCreator(link_type="link_only", unique_id_column_name="rec_id", comparisons=comparisons,
-                           blocking_rules_to_generate_predictions=rules,
-                           retain_matching_columns=False, retain_intermediate_calculation_columns=False,
-                           em_convergence=0.001, max_iterations=15), rules
+        rules = [
+            f"{r} and {side}"
+            for r in rules
+            for side in ("l.nir_key is null", "l.nir_key is not null and r.nir_key is null")
+        ]
+    return SettingsCreator(
+        link_type="link_only",
+        unique_id_column_name="rec_id",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=rules,
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+        em_convergence=0.001,
+        max_iterations=15,
+    ), rules
 
 
 def _quiet():
@@ -184,9 +225,17 @@ def _quiet():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0.9, min_candidate: float = 0.01,
-                 seed: int = 1, max_pairs_u: float = 1e6, memory_limit: str | None = "4GB",
-                 engine: DuckDBEngine | None = None) -> LinkResult:
+def link_records(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    threshold: float = 0.9,
+    min_candidate: float = 0.01,
+    seed: int = 1,
+    max_pairs_u: float = 1e6,
+    memory_limit: str | None = "4GB",
+    engine: DuckDBEngine | None = None,
+) -> LinkResult:
     """Link ``left`` (recipients) with ``right`` (a right's source): by number, then probabilistically.
 
     Parameters
@@ -232,36 +281,65 @@ def link_records(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 
     same to the last bit on every run (see the module's docstring).
     """
     if engine is not None and not isinstance(engine, DuckDBEngine):
-        raise OptionError(message("the linkage runs on DuckDB (Splink's DuckDB backend)", where="engine",
-                                  expected="a DuckDBEngine", found=f"a {engine.name or type(engine).__name__} engine",
-                                  hint="open one with nonrecours.engines.open_engine('duckdb')"))
+        raise OptionError(
+            message(
+                "the linkage runs on DuckDB (Splink's DuckDB backend)",
+                where="engine",
+                expected="a DuckDBEngine",
+                found=f"a {engine.name or type(engine).__name__} engine",
+                hint="open one with nonrecours.engines.open_engine('duckdb')",
+            )
+        )
     if not (0 < threshold < 1) or not (0 < min_candidate < threshold):
-        raise OptionError(message("invalid thresholds", where="parameter threshold",
-                                  expected="0 < min_candidate < threshold < 1", found=f"{min_candidate}, {threshold}"))
+        raise OptionError(
+            message(
+                "invalid thresholds",
+                where="parameter threshold",
+                expected="0 < min_candidate < threshold < 1",
+                found=f"{min_candidate}, {threshold}",
+            )
+        )
     for name, df in (("left", left), ("right", right)):
         check_columns(df, ["rec_id", *_NAME_COLUMNS], role="column", source=f"{name} file")
         dup = df["rec_id"].duplicated()
         if dup.any():
-            raise InputError(message("record ids are not unique", where=f"{name} file, column 'rec_id'",
-                                     found=f"{int(dup.sum())} duplicated rows", hint="deduplicate the file"))
+            raise InputError(
+                message(
+                    "record ids are not unique",
+                    where=f"{name} file, column 'rec_id'",
+                    found=f"{int(dup.sum())} duplicated rows",
+                    hint="deduplicate the file",
+                )
+            )
     if engine is not None:
         return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
     with DuckDBEngine(memory_limit=memory_limit) as own:
         return _link(left, right, own, threshold, min_candidate, seed, max_pairs_u)
 
 
-def _link(left: pd.DataFrame, right: pd.DataFrame, engine: DuckDBEngine, threshold: float, min_candidate: float,
-          seed: int, max_pairs_u: float) -> LinkResult:
+def _link(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    engine: DuckDBEngine,
+    threshold: float,
+    min_candidate: float,
+    seed: int,
+    max_pairs_u: float,
+) -> LinkResult:
     """:func:`link_records` on the DuckDB engine ``engine``."""
     L, R = _prepare(left), _prepare(right)
     num = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
-    empty_pairs = pd.DataFrame({"id_l": pd.Series(dtype=str), "id_r": pd.Series(dtype=str),
-                                "match_probability": pd.Series(dtype=float)})
+    empty_pairs = pd.DataFrame(
+        {"id_l": pd.Series(dtype=str), "id_r": pd.Series(dtype=str), "match_probability": pd.Series(dtype=float)}
+    )
     has_birth = "birth_date" in L and "birth_date" in R
     has_address = "ax" in L and "ax" in R
-    keep = ["rec_id", "nir_key", "surname", "first_name", "commune"] + (["birth_date", "sex"] if has_birth else []) \
+    keep = (
+        ["rec_id", "nir_key", "surname", "first_name", "commune"]
+        + (["birth_date", "sex"] if has_birth else [])
         + (["ax", "ay", "cell"] if has_address else [])
+    )
     # one copy of each side at a time: the records not linked by number, the columns of the model
     L = L.loc[~_isin(L["rec_id"], num["id_l"]), keep]
     R = R.loc[~_isin(R["rec_id"], num["id_r"]), keep]
@@ -308,8 +386,16 @@ def _decontaminate(model: dict, max_pairs_u: float) -> dict:
 EM_SAMPLE = 100_000
 
 
-def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_address: bool, seed: int,
-                   max_pairs_u: float, min_candidate: float, engine: DuckDBEngine) -> tuple[pd.DataFrame, dict]:
+def _probabilistic(
+    L: pd.DataFrame,
+    R: pd.DataFrame,
+    has_birth: bool,
+    has_address: bool,
+    seed: int,
+    max_pairs_u: float,
+    min_candidate: float,
+    engine: DuckDBEngine,
+) -> tuple[pd.DataFrame, dict]:
     from splink import Linker
 
     _quiet()
@@ -330,9 +416,13 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
         pred = linker.inference.predict(threshold_match_probability=min_candidate)
         model = linker.misc.save_model_to_json()
         lam = float(model["probability_two_random_records_match"])
-        levels = {c["output_column_name"]: [(lv.get("sql_condition", "")[:40], lv.get("m_probability"),
-                                             lv.get("u_probability")) for lv in c["comparison_levels"]]
-                  for c in model["comparisons"]}
+        levels = {
+            c["output_column_name"]: [
+                (lv.get("sql_condition", "")[:40], lv.get("m_probability"), lv.get("u_probability"))
+                for lv in c["comparison_levels"]
+            ]
+            for c in model["comparisons"]
+        }
         n_pairs = int(engine.sql(f"select count(*) as n from {pred.physical_name}")["n"].iloc[0])
         # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
         # each id used once (ties by ids)
@@ -347,8 +437,13 @@ def _probabilistic(L: pd.DataFrame, R: pd.DataFrame, has_birth: bool, has_addres
             select id_l, id_r, match_probability from a qualify row_number() over (
                 partition by id_r order by match_probability desc, id_l) = 1
             order by match_probability desc, id_l, id_r""")
-    out = pd.DataFrame({"id_l": best["id_l"].astype("str"), "id_r": best["id_r"].astype("str"),
-                        "match_probability": best["match_probability"].astype(float)})
+    out = pd.DataFrame(
+        {
+            "id_l": best["id_l"].astype("str"),
+            "id_r": best["id_r"].astype("str"),
+            "match_probability": best["match_probability"].astype(float),
+        }
+    )
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
@@ -356,8 +451,11 @@ def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_
     """The prior, ``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker."""
     from splink import Linker
 
-    exact = ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"] \
-        if has_birth else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
+    exact = (
+        ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"]
+        if has_birth
+        else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
+    )
     try:
         linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
     except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
@@ -367,22 +465,27 @@ def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_
     # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
     # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only
     if has_birth:
-        em_rules = ["l.birth_date = r.birth_date and l.commune = r.commune",
-                    "l.surname = r.surname and l.commune = r.commune",
-                    "l.surname = r.surname and l.first_name = r.first_name and "
-                    "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"]
+        em_rules = [
+            "l.birth_date = r.birth_date and l.commune = r.commune",
+            "l.surname = r.surname and l.commune = r.commune",
+            "l.surname = r.surname and l.first_name = r.first_name and "
+            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
+        ]
     else:
-        em_rules = ["l.surname = r.surname and l.first_name = r.first_name and "
-                    "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
-                    "l.cell = r.cell and l.first_name = r.first_name",
-                    "l.cell = r.cell and l.surname = r.surname"]
+        em_rules = [
+            "l.surname = r.surname and l.first_name = r.first_name and "
+            "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
+            "l.cell = r.cell and l.first_name = r.first_name",
+            "l.cell = r.cell and l.surname = r.surname",
+        ]
     for rule in em_rules:
         linker.training.estimate_parameters_using_expectation_maximisation(f"{rule} and l.train = 1")
     return linker
 
 
-def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFrame | None = None, *,
-                 engine: Engine | None = None) -> dict:
+def link_quality(
+    result: LinkResult, source: str, n_left: int, truth: pd.DataFrame | None = None, *, engine: Engine | None = None
+) -> dict:
     """One row of the linkage-quality table.
 
     Returns
@@ -407,21 +510,33 @@ def link_quality(result: LinkResult, source: str, n_left: int, truth: pd.DataFra
     p = links["match_probability"].to_numpy(dtype=float)
     q = result.near_misses["match_probability"].to_numpy(dtype=float)
     n_num = int((links["method"] == "number").sum())
-    row = {"source": source, "n_left": int(n_left), "threshold": result.threshold,
-           "links_number": n_num, "links_probabilistic": int(len(links) - n_num),
-           "share_number": n_num / len(links) if len(links) else float("nan"),
-           "expected_false_links": float((1 - p).sum()), "expected_missed_links": float(q.sum()),
-           "est_precision": float(p.mean()) if len(p) else float("nan"),
-           "est_recall": float(p.sum() / (p.sum() + q.sum())) if p.sum() + q.sum() > 0 else float("nan")}
+    row = {
+        "source": source,
+        "n_left": int(n_left),
+        "threshold": result.threshold,
+        "links_number": n_num,
+        "links_probabilistic": int(len(links) - n_num),
+        "share_number": n_num / len(links) if len(links) else float("nan"),
+        "expected_false_links": float((1 - p).sum()),
+        "expected_missed_links": float(q.sum()),
+        "est_precision": float(p.mean()) if len(p) else float("nan"),
+        "est_recall": float(p.sum() / (p.sum() + q.sum())) if p.sum() + q.sum() > 0 else float("nan"),
+    }
     if truth is not None:
-        sql = ("select (select count(*) from (select distinct id_l, id_r from t)) as n_true, "
-               "(select count(*) from (select distinct id_l, id_r from f)) as n_found, "
-               "(select count(*) from (select distinct id_l, id_r from t) join (select distinct id_l, id_r from f) "
-               "using (id_l, id_r)) as tp")
+        sql = (
+            "select (select count(*) from (select distinct id_l, id_r from t)) as n_true, "
+            "(select count(*) from (select distinct id_l, id_r from f)) as n_found, "
+            "(select count(*) from (select distinct id_l, id_r from t) join (select distinct id_l, id_r from f) "
+            "using (id_l, id_r)) as tp"
+        )
         with borrow_engine(engine) as eng:
-            c = eng.sql_frames(sql, {"t": truth[["id_l", "id_r"]].astype("str"),
-                                     "f": links[["id_l", "id_r"]].astype("str")}).iloc[0]
+            c = eng.sql_frames(
+                sql, {"t": truth[["id_l", "id_r"]].astype("str"), "f": links[["id_l", "id_r"]].astype("str")}
+            ).iloc[0]
         n_true, n_found, tp = int(c["n_true"]), int(c["n_found"]), int(c["tp"])
-        row.update(true_links=n_true, true_precision=tp / n_found if n_found else float("nan"),
-                   true_recall=tp / n_true if n_true else float("nan"))
+        row.update(
+            true_links=n_true,
+            true_precision=tp / n_found if n_found else float("nan"),
+            true_recall=tp / n_true if n_true else float("nan"),
+        )
     return row

@@ -26,8 +26,20 @@ if TYPE_CHECKING:
 __all__ = ["AdminPhase", "run_admin_phase", "read_recipients", "compare_with_truth"]
 
 #: Columns of the recipients' files the linkage reads.
-_IDENTITY_COLUMNS = ("rec_id", "nir_hash", "nir_certified", "surname", "first_name", "birth_date", "sex", "commune",
-                     "x", "y", "lon", "lat")
+_IDENTITY_COLUMNS = (
+    "rec_id",
+    "nir_hash",
+    "nir_certified",
+    "surname",
+    "first_name",
+    "birth_date",
+    "sex",
+    "commune",
+    "x",
+    "y",
+    "lon",
+    "lat",
+)
 
 
 def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
@@ -41,19 +53,43 @@ def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
                 parts.append(_read(p).assign(organism=org))
                 break
     if not parts:
-        raise InputError(message("no organism file found", where=f"sources folder {str(d)!r}",
-                                 expected="caf, msa, pole_emploi or cnav (.csv or .parquet)",
-                                 hint="write them with 'nonrecours simulate --sources'"))
+        raise InputError(
+            message(
+                "no organism file found",
+                where=f"sources folder {str(d)!r}",
+                expected="caf, msa, pole_emploi or cnav (.csv or .parquet)",
+                hint="write them with 'nonrecours simulate --sources'",
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def _read(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":  # codes and identifiers stay text
-        text = {c: str for c in ("rec_id", "nir_hash", "surname", "first_name", "birth_date", "sex", "commune",
-                                 "right", "id_l", "id_r", "source", "territory", "departement", "urban_area", "qpv")}
+        text = {
+            c: str
+            for c in (
+                "rec_id",
+                "nir_hash",
+                "surname",
+                "first_name",
+                "birth_date",
+                "sex",
+                "commune",
+                "right",
+                "id_l",
+                "id_r",
+                "source",
+                "territory",
+                "departement",
+                "urban_area",
+                "qpv",
+            )
+        }
         header = pd.read_csv(path, nrows=0).columns
-        return pd.read_csv(path, dtype={c: t for c, t in text.items() if c in header}, keep_default_na=False,
-                           na_values=[""])
+        return pd.read_csv(
+            path, dtype={c: t for c, t in text.items() if c in header}, keep_default_na=False, na_values=[""]
+        )
     return read_table(path)
 
 
@@ -63,8 +99,9 @@ def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:
     for suffix in (".parquet", ".csv"):
         if (d / f"{name}{suffix}").is_file():
             return _read(d / f"{name}{suffix}")
-    raise InputError(message("source file not found", where=f"sources folder {str(d)!r}",
-                             expected=f"{name}.csv or {name}.parquet"))
+    raise InputError(
+        message("source file not found", where=f"sources folder {str(d)!r}", expected=f"{name}.csv or {name}.parquet")
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,10 +148,20 @@ class _Clock:
         return out[0], out[1]
 
 
-def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=None, threshold: float = 0.9,
-                    min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95, truth_links: pd.DataFrame | None = None,
-                    seed: int = 1, memory_limit: str | None = "2GB", threads: int | None = None,
-                    engine: Engine | None = None) -> AdminPhase:
+def run_admin_phase(
+    folder: str | os.PathLike,
+    *,
+    year: int = 2015,
+    rulebook=None,
+    threshold: float = 0.9,
+    min_cell: int = DEFAULT_MIN_CELL,
+    level: float = 0.95,
+    truth_links: pd.DataFrame | None = None,
+    seed: int = 1,
+    memory_limit: str | None = "2GB",
+    threads: int | None = None,
+    engine: Engine | None = None,
+) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.
 
     ``timings`` holds the seconds of each step (``linkage <source>`` within
@@ -148,13 +195,22 @@ def run_admin_phase(folder: str | os.PathLike, *, year: int = 2015, rulebook=Non
             linker = engine
         else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
             linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
-        phase = _run_phase(Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine,
-                           linker)
+        phase = _run_phase(Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine, linker)
         return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
 
 
-def _run_phase(d: Path, year: int, rulebook: Rulebook | None, threshold: float, min_cell: int, level: float,
-               truth_links: pd.DataFrame | None, seed: int, engine: Engine, linker: DuckDBEngine) -> AdminPhase:
+def _run_phase(
+    d: Path,
+    year: int,
+    rulebook: Rulebook | None,
+    threshold: float,
+    min_cell: int,
+    level: float,
+    truth_links: pd.DataFrame | None,
+    seed: int,
+    engine: Engine,
+    linker: DuckDBEngine,
+) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
@@ -190,25 +246,41 @@ def _run_phase(d: Path, year: int, rulebook: Rulebook | None, threshold: float, 
     with clock.step("rates"):
         links_df = pd.concat(links, ignore_index=True)
         near_df = pd.concat(near, ignore_index=True)
-        rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": terr["territory"],
-                            "departement": terr["departement"]}).dropna()
+        rec = pd.DataFrame(
+            {"rec_id": left["rec_id"].astype(str), "territory": terr["territory"], "departement": terr["departement"]}
+        ).dropna()
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
-        rates, by_qpv = phase_rates(rec, elig, links_df, near_df, source_rights, flags, min_cell=min_cell,
-                                    level=level, engine=engine)
+        rates, by_qpv = phase_rates(
+            rec, elig, links_df, near_df, source_rights, flags, min_cell=min_cell, level=level, engine=engine
+        )
         del rec
     timings, cpu = clock.totals()
-    return AdminPhase(eligibility=elig, territories=terr, location_counts=counts, links=links_df,
-                      near_misses=near_df, quality=pd.DataFrame(quality), rates=rates, by_qpv=by_qpv,
-                      timings=timings, cpu=cpu)
+    return AdminPhase(
+        eligibility=elig,
+        territories=terr,
+        location_counts=counts,
+        links=links_df,
+        near_misses=near_df,
+        quality=pd.DataFrame(quality),
+        rates=rates,
+        by_qpv=by_qpv,
+        timings=timings,
+        cpu=cpu,
+    )
 
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """Mean absolute error of the observed and adjusted rates against the true rates, over published cells."""
-    t = table[table["status"] == "published"].merge(truth[["territory", "right", "rate"]].rename(
-        columns={"rate": "true_rate"}), on=["territory", "right"], how="inner")
-    return {"cells": int(len(t)),
-            "mae_observed": float(np.nanmean(np.abs(t["rate"] - t["true_rate"]))),
-            "mae_adjusted": float(np.nanmean(np.abs(t["rate_adjusted"] - t["true_rate"]))),
-            "mean_error_observed": float(np.nanmean(t["rate"] - t["true_rate"])),
-            "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"]))}
+    t = table[table["status"] == "published"].merge(
+        truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"}),
+        on=["territory", "right"],
+        how="inner",
+    )
+    return {
+        "cells": int(len(t)),
+        "mae_observed": float(np.nanmean(np.abs(t["rate"] - t["true_rate"]))),
+        "mae_adjusted": float(np.nanmean(np.abs(t["rate_adjusted"] - t["true_rate"]))),
+        "mean_error_observed": float(np.nanmean(t["rate"] - t["true_rate"])),
+        "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"])),
+    }

@@ -71,9 +71,15 @@ class LinkedRates:
     margins: dict = field(default_factory=dict)
 
 
-def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
-                near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame], *,
-                engine: Engine | None = None) -> pd.DataFrame:
+def taker_table(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    *,
+    engine: Engine | None = None,
+) -> pd.DataFrame:
     """Per recipient × right: eligible, observed taker and link probabilities (long format).
 
     Parameters
@@ -101,19 +107,32 @@ def taker_table(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.D
         return eng.sql_frames(sql, tables)
 
 
-def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame,
-                 near_misses: pd.DataFrame, source_rights: dict[str, pd.DataFrame],
-                 q: Callable[[str], str] = Engine.quote) -> tuple[str, dict]:
+def _taker_query(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    q: Callable[[str], str] = Engine.quote,
+) -> tuple[str, dict]:
     """SQL of :func:`taker_table` (identifiers quoted by ``q``, an engine's :meth:`~Engine.quote`) and its tables."""
     check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
     check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
     # the right each link carries: the source's only right, or the record's (health: CMU-C or ACS);
     # everything below runs in the engine: no long table is built in pandas
-    single = pd.DataFrame([(src, r) for r, src in RIGHT_SOURCES.items() if src not in source_rights],
-                          columns=["source", "right"], dtype="str")
-    multi = pd.concat([pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"),
-                                     "right": recs["right"].astype("str")}) for src, recs in source_rights.items()]
-                      or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")], ignore_index=True)
+    single = pd.DataFrame(
+        [(src, r) for r, src in RIGHT_SOURCES.items() if src not in source_rights],
+        columns=["source", "right"],
+        dtype="str",
+    )
+    multi = pd.concat(
+        [
+            pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"), "right": recs["right"].astype("str")})
+            for src, recs in source_rights.items()
+        ]
+        or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")],
+        ignore_index=True,
+    )
     rt = q("right")
     unpivot = " union all ".join(f"select rec_id, '{r}' as {rt}, {r} as status from el" for r in RIGHTS)
     sql = f"""
@@ -138,9 +157,14 @@ def _taker_query(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.
     left join nm on nm.id_l = e.rec_id and nm.{rt} = e.{rt}
     """
     cols = ["source", "id_l", "id_r", "match_probability"]
-    return sql, {"links": links[cols], "near": near_misses[cols], "single": single, "multi": multi,
-                 "el": eligibility[["rec_id", *RIGHTS]].astype({"rec_id": "str"}),
-                 "rc": recipients[["rec_id", "territory", "departement"]].astype("str")}
+    return sql, {
+        "links": links[cols],
+        "near": near_misses[cols],
+        "single": single,
+        "multi": multi,
+        "el": eligibility[["rec_id", *RIGHTS]].astype({"rec_id": "str"}),
+        "rc": recipients[["rec_id", "territory", "departement"]].astype("str"),
+    }
 
 
 def _exact_sum(expr: str) -> str:
@@ -163,8 +187,14 @@ def _agg_sql(q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
     """
 
 
-def linked_rates(takers: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, level: float = 0.95,
-                 margins: dict[str, pd.Series] | None = None, engine: Engine | None = None) -> LinkedRates:
+def linked_rates(
+    takers: pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    level: float = 0.95,
+    margins: dict[str, pd.Series] | None = None,
+    engine: Engine | None = None,
+) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
     The observed counts go through :func:`nonrecours.admin.admin_rates`
@@ -186,13 +216,22 @@ def linked_rates(takers: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, leve
 def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
     """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right."""
     rt = q("right")
-    cols_sql = ", ".join(f"max(case when {rt} = '{r}' and eligible = 1 then cast(taker as double) "
-                         f"when {rt} = '{r}' and eligible = 0 then null end) as {r}" for r in present)
+    cols_sql = ", ".join(
+        f"max(case when {rt} = '{r}' and eligible = 1 then cast(taker as double) "
+        f"when {rt} = '{r}' and eligible = 0 then null end) as {r}"
+        for r in present
+    )
     return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
 
 
-def _finish_linked(coded: pd.DataFrame, agg: pd.DataFrame, present: list[str], min_cell: int,
-                   level: float, margins: dict[str, pd.Series] | None = None) -> LinkedRates:
+def _finish_linked(
+    coded: pd.DataFrame,
+    agg: pd.DataFrame,
+    present: list[str],
+    min_cell: int,
+    level: float,
+    margins: dict[str, pd.Series] | None = None,
+) -> LinkedRates:
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
     from .counts import count_territories, counts_table, protected_rates
 
@@ -215,10 +254,26 @@ def _finish_linked(coded: pd.DataFrame, agg: pd.DataFrame, present: list[str], m
         t["ci_low"] = np.clip((ta - z * sd) / n, 0, 1)
         t["ci_high"] = np.clip((ta + z * sd) / n, 0, 1)
     t["moved"] = t["rate_adjusted"] - t["rate"]
-    cols = ["territory", "departement", "right", "n_eligible", "n_takers", "rate", "takers_adjusted",
-            "rate_adjusted", "ci_low", "ci_high", "moved", "status"]
-    return LinkedRates(table=t[cols], departements=base.departements, level=level,
-                       margins={name: base.margin(name) for name in (margins or {})})
+    cols = [
+        "territory",
+        "departement",
+        "right",
+        "n_eligible",
+        "n_takers",
+        "rate",
+        "takers_adjusted",
+        "rate_adjusted",
+        "ci_low",
+        "ci_high",
+        "moved",
+        "status",
+    ]
+    return LinkedRates(
+        table=t[cols],
+        departements=base.departements,
+        level=level,
+        margins={name: base.margin(name) for name in (margins or {})},
+    )
 
 
 def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95, engine: Engine | None = None) -> pd.DataFrame:
@@ -262,17 +317,33 @@ def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd
     (disclosure: a margin total below ``min_cell``, or one that would give a suppressed cell away)."""
     from ..publication import blank_rows, code_key
 
-    hidden = set(zip(code_key(margin.loc[margin["status"] != "published", by]),
-                     margin.loc[margin["status"] != "published", "right"].astype(str)))
-    hide = np.fromiter(((k, r) in hidden for k, r in zip(code_key(groups[by]), groups["right"].astype(str))),
-                       dtype=bool, count=len(groups))
+    hidden = set(
+        zip(
+            code_key(margin.loc[margin["status"] != "published", by]),
+            margin.loc[margin["status"] != "published", "right"].astype(str),
+        )
+    )
+    hide = np.fromiter(
+        ((k, r) in hidden for k, r in zip(code_key(groups[by]), groups["right"].astype(str))),
+        dtype=bool,
+        count=len(groups),
+    )
     return blank_rows(groups, hide, keep=(by, "right"))
 
 
-def phase_rates(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.DataFrame, near_misses: pd.DataFrame,
-                source_rights: dict[str, pd.DataFrame], qpv_flags: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL,
-                level: float = 0.95, memory_limit: str | None = "2GB",
-                engine: Engine | None = None) -> tuple[LinkedRates, pd.DataFrame]:
+def phase_rates(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    qpv_flags: pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    level: float = 0.95,
+    memory_limit: str | None = "2GB",
+    engine: Engine | None = None,
+) -> tuple[LinkedRates, pd.DataFrame]:
     """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.
 
     The same SQL as :func:`taker_table`, :func:`linked_rates` and
@@ -307,8 +378,9 @@ def phase_rates(recipients: pd.DataFrame, eligibility: pd.DataFrame, links: pd.D
             present = [r for r in RIGHTS if r in found]
             coded = eng.sql(_coded_sql(present, q))
             agg = eng.sql(_agg_sql(q))
-            grouped = eng.sql(_group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f "
-                                                   "using (territory)) as tf", q))
+            grouped = eng.sql(
+                _group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f using (territory)) as tf", q)
+            )
         finally:
             for name in (*tables, "t"):
                 eng.unregister(name)

@@ -57,8 +57,18 @@ __all__ = ["Rule", "Rulebook", "load_rulebook", "HOUSING_TENURES", "ROUNDINGS"]
 HOUSING_TENURES = ("social", "private_rental", "owner", "housed_free")
 #: Rounding of the household's ceiling.
 ROUNDINGS = ("none", "euro")
-_REQUIRED = ("year", "cmuc_ceiling_metropolitan", "cmuc_ceiling_overseas", "cmuc_source", "overseas_source",
-             "acs_ratio", "acs_source", "tariff_ceiling", "tariff_source", "contract_source")
+_REQUIRED = (
+    "year",
+    "cmuc_ceiling_metropolitan",
+    "cmuc_ceiling_overseas",
+    "cmuc_source",
+    "overseas_source",
+    "acs_ratio",
+    "acs_source",
+    "tariff_ceiling",
+    "tariff_source",
+    "contract_source",
+)
 
 
 @dataclass(frozen=True)
@@ -135,8 +145,15 @@ class Rule:
             return (0.0, 0.0, 0.0)
         rates = self.housing_benefit_rates if kind == "housing_benefit" else self.housed_free_rates
         cent = Decimal("0.01")
-        return tuple(12.0 * float((Decimal(repr(self.rsa_base_amount)) * Decimal(repr(s)) * Decimal(repr(r)))
-                                  .quantize(cent, ROUND_HALF_UP)) for s, r in zip(self.rsa_household_scale, rates))
+        return tuple(
+            12.0
+            * float(
+                (Decimal(repr(self.rsa_base_amount)) * Decimal(repr(s)) * Decimal(repr(r))).quantize(
+                    cent, ROUND_HALF_UP
+                )
+            )
+            for s, r in zip(self.rsa_household_scale, rates)
+        )
 
     def forfait_logement(self, size: np.ndarray, housing: np.ndarray, housing_benefit: np.ndarray) -> np.ndarray:
         """Annual forfait logement of each household (0 for tenants without housing aid).
@@ -149,8 +166,11 @@ class Rule:
         idx = np.clip(size, 1, 3).astype(int) - 1
         aid = np.asarray(housing_benefit) == 1
         free = np.isin(np.asarray(housing, dtype=object), ("owner", "housed_free"))
-        return np.where(aid, np.asarray(self.forfait_table("housing_benefit"))[idx],
-                        np.where(free, np.asarray(self.forfait_table("housed_free"))[idx], 0.0))
+        return np.where(
+            aid,
+            np.asarray(self.forfait_table("housing_benefit"))[idx],
+            np.where(free, np.asarray(self.forfait_table("housed_free"))[idx], 0.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -164,9 +184,15 @@ class Rulebook:
     def entry(self, year: int) -> Rule:
         """The rules of ``year``; an error names the years available."""
         if year not in self.entries:
-            raise OptionError(message("no rules for this year in the rulebook", where="parameter year",
-                                      expected="one of " + ", ".join(map(str, sorted(self.entries))), found=str(year),
-                                      hint="choose a covered year or give your own rulebook (parameter rulebook)"))
+            raise OptionError(
+                message(
+                    "no rules for this year in the rulebook",
+                    where="parameter year",
+                    expected="one of " + ", ".join(map(str, sorted(self.entries))),
+                    found=str(year),
+                    hint="choose a covered year or give your own rulebook (parameter rulebook)",
+                )
+            )
         return self.entries[year]
 
 
@@ -177,19 +203,36 @@ def _is_num(v) -> bool:
 def _positive_list(table: dict, key: str, n: int | None, where: str) -> tuple:
     v = table.get(key)
     if not isinstance(v, list) or not v or not all(_is_num(x) and x > 0 for x in v) or (n and len(v) != n):
-        raise ConfigError(message("must be a list of positive numbers", where=f"{where}.{key}",
-                                  expected=f"{n} numbers" if n else "numbers", found=repr(v)))
+        raise ConfigError(
+            message(
+                "must be a list of positive numbers",
+                where=f"{where}.{key}",
+                expected=f"{n} numbers" if n else "numbers",
+                found=repr(v),
+            )
+        )
     return tuple(float(x) for x in v)
 
 
 def _prefixes(table: dict, key: str, where: str, default: tuple) -> tuple:
     v = table.get(key, list(default))
     if not isinstance(v, list) or not all(isinstance(x, str) and x.isalnum() for x in v):
-        raise ConfigError(message("must be a list of commune-code prefixes", where=f"{where}.{key}",
-                                  expected='strings of digits, e.g. ["971"]', found=repr(v)))
+        raise ConfigError(
+            message(
+                "must be a list of commune-code prefixes",
+                where=f"{where}.{key}",
+                expected='strings of digits, e.g. ["971"]',
+                found=repr(v),
+            )
+        )
     if key in table and v and f"{key.removesuffix('_prefixes')}_source" not in table:
-        raise ConfigError(message("a list of prefixes needs its source", where=where,
-                                  expected=f"{key.removesuffix('_prefixes')}_source = text"))
+        raise ConfigError(
+            message(
+                "a list of prefixes needs its source",
+                where=where,
+                expected=f"{key.removesuffix('_prefixes')}_source = text",
+            )
+        )
     return tuple(v)
 
 
@@ -205,7 +248,9 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
     else:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(message("rulebook not found", where=f"parameter rulebook {str(p)!r}", hint="check the path"))
+            raise ConfigError(
+                message("rulebook not found", where=f"parameter rulebook {str(p)!r}", hint="check the path")
+            )
         text = p.read_text(encoding="utf-8")
         where = f"rulebook {str(p)!r}"
     try:
@@ -214,65 +259,114 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
         raise ConfigError(message("invalid TOML", where=where, found=str(exc))) from None
     scale = data.get("scale", {})
     sizes = scale.get("sizes")
-    if (not isinstance(sizes, list) or not sizes or not all(_is_num(v) and v > 0 for v in sizes)
-            or not _is_num(scale.get("per_extra_person")) or "source" not in scale):
-        raise ConfigError(message("the household-size scale is incomplete", where=f"{where}, [scale]",
-                                  expected="sizes = [positive numbers], per_extra_person = number, source = text"))
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or not all(_is_num(v) and v > 0 for v in sizes)
+        or not _is_num(scale.get("per_extra_person"))
+        or "source" not in scale
+    ):
+        raise ConfigError(
+            message(
+                "the household-size scale is incomplete",
+                where=f"{where}, [scale]",
+                expected="sizes = [positive numbers], per_extra_person = number, source = text",
+            )
+        )
     rounding = scale.get("rounding", "none")
     if rounding not in ROUNDINGS or (rounding != "none" and "rounding_source" not in scale):
-        raise ConfigError(message("invalid rounding of the ceiling", where=f"{where}, [scale].rounding",
-                                  expected=" or ".join(map(repr, ROUNDINGS)) + " (with rounding_source)",
-                                  found=repr(rounding)))
+        raise ConfigError(
+            message(
+                "invalid rounding of the ceiling",
+                where=f"{where}, [scale].rounding",
+                expected=" or ".join(map(repr, ROUNDINGS)) + " (with rounding_source)",
+                found=repr(rounding),
+            )
+        )
     terr = data.get("territory", {})
     tw = f"{where}, [territory]"
-    territory = dict(overseas_prefixes=_prefixes(terr, "overseas_prefixes", tw, ("97",)),
-                     cmuc_not_applicable_prefixes=_prefixes(terr, "cmuc_not_applicable_prefixes", tw, ()),
-                     not_covered_prefixes=_prefixes(terr, "not_covered_prefixes", tw, ()))
+    territory = dict(
+        overseas_prefixes=_prefixes(terr, "overseas_prefixes", tw, ("97",)),
+        cmuc_not_applicable_prefixes=_prefixes(terr, "cmuc_not_applicable_prefixes", tw, ()),
+        not_covered_prefixes=_prefixes(terr, "not_covered_prefixes", tw, ()),
+    )
     fl = data.get("forfait_logement")
     forfait: dict = {}
     if fl is not None:
         fw = f"{where}, [forfait_logement]"
-        forfait = dict(rsa_household_scale=_positive_list(fl, "rsa_household_scale", 3, fw),
-                       housing_benefit_rates=_positive_list(fl, "housing_benefit_rates", 3, fw),
-                       housed_free_rates=_positive_list(fl, "housed_free_rates", 3, fw))
+        forfait = dict(
+            rsa_household_scale=_positive_list(fl, "rsa_household_scale", 3, fw),
+            housing_benefit_rates=_positive_list(fl, "housing_benefit_rates", 3, fw),
+            housed_free_rates=_positive_list(fl, "housed_free_rates", 3, fw),
+        )
         missing = [k for k in ("rsa_scale_source", "housing_benefit_source", "housed_free_source") if k not in fl]
         if missing:
-            raise ConfigError(message("forfait logement without its sources", where=fw,
-                                      found="missing " + ", ".join(missing)))
-    common_sources = ({"scale": scale["source"]}
-                      | ({"rounding": scale["rounding_source"]} if rounding != "none" else {})
-                      | {f"territory_{k}": v for k, v in terr.items() if k.endswith("_source")}
-                      | {f"forfait_{k}": v for k, v in (fl or {}).items() if k.endswith("_source")})
+            raise ConfigError(
+                message("forfait logement without its sources", where=fw, found="missing " + ", ".join(missing))
+            )
+    common_sources = (
+        {"scale": scale["source"]}
+        | ({"rounding": scale["rounding_source"]} if rounding != "none" else {})
+        | {f"territory_{k}": v for k, v in terr.items() if k.endswith("_source")}
+        | {f"forfait_{k}": v for k, v in (fl or {}).items() if k.endswith("_source")}
+    )
     entries = {}
     for i, e in enumerate(data.get("entry", [])):
         ew = f"{where}, entry[{i}]"
         need = list(_REQUIRED) + (["rsa_base_amount", "rsa_source"] if fl is not None else [])
         missing = [k for k in need if k not in e]
         if missing:
-            raise ConfigError(message("rulebook entry incomplete", where=ew,
-                                      expected="keys " + ", ".join(need), found="missing " + ", ".join(missing)))
-        for k in ("cmuc_ceiling_metropolitan", "cmuc_ceiling_overseas", "acs_ratio",
-                  *(k for k in ("rsa_base_amount", "tariff_fiscal_ceiling", "tariff_fiscal_ceiling_overseas")
-                    if k in e)):
+            raise ConfigError(
+                message(
+                    "rulebook entry incomplete",
+                    where=ew,
+                    expected="keys " + ", ".join(need),
+                    found="missing " + ", ".join(missing),
+                )
+            )
+        for k in (
+            "cmuc_ceiling_metropolitan",
+            "cmuc_ceiling_overseas",
+            "acs_ratio",
+            *(k for k in ("rsa_base_amount", "tariff_fiscal_ceiling", "tariff_fiscal_ceiling_overseas") if k in e),
+        ):
             if not _is_num(e[k]) or e[k] <= 0:
                 raise ConfigError(message("must be a positive number", where=f"{ew}.{k}", found=repr(e[k])))
         if e["tariff_ceiling"] not in ("cmuc", "acs"):
-            raise ConfigError(message("unknown tariff ceiling", where=f"{ew}.tariff_ceiling",
-                                      expected="'cmuc' or 'acs'", found=repr(e["tariff_ceiling"])))
+            raise ConfigError(
+                message(
+                    "unknown tariff ceiling",
+                    where=f"{ew}.tariff_ceiling",
+                    expected="'cmuc' or 'acs'",
+                    found=repr(e["tariff_ceiling"]),
+                )
+            )
         if ("tariff_fiscal_ceiling" in e) != ("tariff_fiscal_ceiling_overseas" in e):
-            raise ConfigError(message("the fiscal criterion needs both ceilings", where=ew,
-                                      expected="tariff_fiscal_ceiling and tariff_fiscal_ceiling_overseas"))
+            raise ConfigError(
+                message(
+                    "the fiscal criterion needs both ceilings",
+                    where=ew,
+                    expected="tariff_fiscal_ceiling and tariff_fiscal_ceiling_overseas",
+                )
+            )
         entries[int(e["year"])] = Rule(
-            year=int(e["year"]), cmuc_ceiling_metropolitan=float(e["cmuc_ceiling_metropolitan"]),
-            cmuc_ceiling_overseas=float(e["cmuc_ceiling_overseas"]), acs_ratio=float(e["acs_ratio"]),
-            tariff_ceiling=e["tariff_ceiling"], scale=tuple(float(v) for v in sizes),
+            year=int(e["year"]),
+            cmuc_ceiling_metropolitan=float(e["cmuc_ceiling_metropolitan"]),
+            cmuc_ceiling_overseas=float(e["cmuc_ceiling_overseas"]),
+            acs_ratio=float(e["acs_ratio"]),
+            tariff_ceiling=e["tariff_ceiling"],
+            scale=tuple(float(v) for v in sizes),
             per_extra_person=float(scale["per_extra_person"]),
-            sources={k: e[k] for k in e if k.endswith("_source")} | common_sources, rounding=rounding,
+            sources={k: e[k] for k in e if k.endswith("_source")} | common_sources,
+            rounding=rounding,
             tariff_fiscal_ceiling=float(e["tariff_fiscal_ceiling"]) if "tariff_fiscal_ceiling" in e else None,
-            tariff_fiscal_ceiling_overseas=(float(e["tariff_fiscal_ceiling_overseas"])
-                                            if "tariff_fiscal_ceiling_overseas" in e else None),
+            tariff_fiscal_ceiling_overseas=(
+                float(e["tariff_fiscal_ceiling_overseas"]) if "tariff_fiscal_ceiling_overseas" in e else None
+            ),
             rsa_base_amount=float(e["rsa_base_amount"]) if fl is not None else None,
-            **forfait, **territory)
+            **forfait,
+            **territory,
+        )
     if not entries:
         raise ConfigError(message("the rulebook has no entry", where=where, expected="[[entry]] tables, one per year"))
     return Rulebook(name=str(data.get("name", "")), entries=entries, path=str(path or "package"))

@@ -75,8 +75,9 @@ class AdminSeries:
         return {k: int(vc.get(k, 0)) for k in ("primary", "secondary")}
 
 
-def admin_counts(recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory",
-                 departement: str = "departement") -> pd.DataFrame:
+def admin_counts(
+    recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
+) -> pd.DataFrame:
     """Aggregate a recipients file into counts per territory x right (:data:`COUNT_COLUMNS`).
 
     One ``np.bincount`` per right on integer territory codes.
@@ -84,8 +85,14 @@ def admin_counts(recipients: pd.DataFrame, rights: Sequence[str], *, territory: 
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
     t_codes, t_labels = pd.factorize(recipients[territory].astype(str), sort=True)
     if (t_codes < 0).any():
-        raise InputError(message("missing codes", where=f"recipients file, column {territory!r}",
-                                 expected="a code on every row", found=f"{int((t_codes < 0).sum())} empty rows"))
+        raise InputError(
+            message(
+                "missing codes",
+                where=f"recipients file, column {territory!r}",
+                expected="a code on every row",
+                found=f"{int((t_codes < 0).sum())} empty rows",
+            )
+        )
     T = len(t_labels)
     dep = np.empty(T, dtype=object)
     dep[t_codes[::-1]] = recipients[departement].astype(str).to_numpy(dtype=object)[::-1]
@@ -93,15 +100,21 @@ def admin_counts(recipients: pd.DataFrame, rights: Sequence[str], *, territory: 
     for right in rights:  # loop over rights only
         v = check_right_column(recipients, right)
         elig = ~np.isnan(v)
-        parts.append(pd.DataFrame({
-            "territory": np.asarray(t_labels, dtype=object), "departement": dep, "right": right,
-            "n_eligible": np.bincount(t_codes, weights=elig, minlength=T).astype(np.int64),
-            "n_takers": np.bincount(t_codes, weights=v == 1, minlength=T).astype(np.int64)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "territory": np.asarray(t_labels, dtype=object),
+                    "departement": dep,
+                    "right": right,
+                    "n_eligible": np.bincount(t_codes, weights=elig, minlength=T).astype(np.int64),
+                    "n_takers": np.bincount(t_codes, weights=v == 1, minlength=T).astype(np.int64),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *,
-                 min_cell: int = DEFAULT_MIN_CELL) -> AdminSeries:
+def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminSeries:
     """Apply one suppression pattern to the counts of every year.
 
     Parameters
@@ -138,16 +151,27 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *,
     if isinstance(counts, Mapping):
         counts = pd.concat([c.assign(year=int(y)) for y, c in counts.items()], ignore_index=True)
     check_columns(counts, ["year", *COUNT_COLUMNS], role="column", source="counts table")
-    c = counts.assign(territory=counts["territory"].astype(str), departement=counts["departement"].astype(str),
-                      right=counts["right"].astype(str))
+    c = counts.assign(
+        territory=counts["territory"].astype(str),
+        departement=counts["departement"].astype(str),
+        right=counts["right"].astype(str),
+    )
     years = np.sort(c["year"].astype(int).unique())
-    cells = c[["territory", "departement", "right"]].drop_duplicates().sort_values(["right", "territory"],
-                                                                                   ignore_index=True)
+    cells = (
+        c[["territory", "departement", "right"]]
+        .drop_duplicates()
+        .sort_values(["right", "territory"], ignore_index=True)
+    )
     spread = cells.groupby(["territory", "right"]).size()
     if (spread > 1).any():
-        raise InputError(message("territories in several départements", where="counts table, column 'departement'",
-                                 found=f"{int((spread > 1).sum())} territory x right cells",
-                                 hint="a territory must lie in one département in every year"))
+        raise InputError(
+            message(
+                "territories in several départements",
+                where="counts table, column 'departement'",
+                found=f"{int((spread > 1).sum())} territory x right cells",
+                hint="a territory must lie in one département in every year",
+            )
+        )
     key = pd.MultiIndex.from_frame(cells[["territory", "right"]])
     C, T = len(cells), years.size
     row = key.get_indexer(pd.MultiIndex.from_frame(c[["territory", "right"]]))
@@ -164,27 +188,46 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *,
         rate = np.where(pub[:, None] & (N > 0), K / np.maximum(N, 1), np.nan)
     year_col = np.repeat(years[None, :], C, axis=0).ravel()
     rep = np.repeat(np.arange(C), T)
-    table = cells.iloc[rep].reset_index(drop=True).assign(
-        year=year_col, n_eligible=pd.arrays.IntegerArray(N.ravel(), ~np.repeat(pub, T)),
-        n_takers=pd.arrays.IntegerArray(K.ravel(), ~np.repeat(pub, T)), rate=rate.ravel(),
-        status=np.where(pub, "published", "suppressed")[rep], _rule=rules[rep])
+    table = (
+        cells.iloc[rep]
+        .reset_index(drop=True)
+        .assign(
+            year=year_col,
+            n_eligible=pd.arrays.IntegerArray(N.ravel(), ~np.repeat(pub, T)),
+            n_takers=pd.arrays.IntegerArray(K.ravel(), ~np.repeat(pub, T)),
+            rate=rate.ravel(),
+            status=np.where(pub, "published", "suppressed")[rep],
+            _rule=rules[rep],
+        )
+    )
     table = table[["year", "territory", "departement", "right", "n_eligible", "n_takers", "rate", "status", "_rule"]]
     table = table.sort_values(["year", "territory", "right"], kind="stable", ignore_index=True)
     table_rules = table.pop("_rule").to_numpy()
     # département totals as protect_admin_counts publishes them (the same pattern every year)
-    deps = pd.concat([tot[tot["level"] == "departement"].assign(year=y) for y, tot in zip(years, per_year)],
-                     ignore_index=True)
+    deps = pd.concat(
+        [tot[tot["level"] == "departement"].assign(year=y) for y, tot in zip(years, per_year)], ignore_index=True
+    )
     deps = deps[["year", "departement", "right", "n_eligible", "n_takers", "rate", "status"]].sort_values(
-        ["year", "departement", "right"], kind="stable", ignore_index=True)
+        ["year", "departement", "right"], kind="stable", ignore_index=True
+    )
     # changes between consecutive years, published cells only (the same cells every year)
     ch = []
     for t in range(1, T):  # loop over years
         keep = pub & (N[:, t - 1] > 0) & (N[:, t] > 0)
-        ch.append(cells.loc[keep].assign(year_from=years[t - 1], year_to=years[t],
-                                         rate_from=rate[keep, t - 1], rate_to=rate[keep, t],
-                                         change=rate[keep, t] - rate[keep, t - 1],
-                                         change_eligible=N[keep, t] - N[keep, t - 1],
-                                         change_takers=K[keep, t] - K[keep, t - 1]))
-    changes = (pd.concat(ch, ignore_index=True) if ch else
-               pd.DataFrame(columns=["territory", "departement", "right", "year_from", "year_to", "change"]))
+        ch.append(
+            cells.loc[keep].assign(
+                year_from=years[t - 1],
+                year_to=years[t],
+                rate_from=rate[keep, t - 1],
+                rate_to=rate[keep, t],
+                change=rate[keep, t] - rate[keep, t - 1],
+                change_eligible=N[keep, t] - N[keep, t - 1],
+                change_takers=K[keep, t] - K[keep, t - 1],
+            )
+        )
+    changes = (
+        pd.concat(ch, ignore_index=True)
+        if ch
+        else pd.DataFrame(columns=["territory", "departement", "right", "year_from", "year_to", "change"])
+    )
     return AdminSeries(table=table, departements=deps, changes=changes, min_cell=int(min_cell), rules=table_rules)

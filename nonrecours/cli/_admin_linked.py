@@ -11,8 +11,18 @@ from ._common import echo_table
 __all__ = ["linked_admin"]
 
 
-def linked_admin(sources: Path | None, eligibility: Path | None, links: Path | None, near_misses: Path | None, *,
-                 out: Path, totals_out: Path | None, min_cell: int, level: float, recipients: Path | None) -> None:
+def linked_admin(
+    sources: Path | None,
+    eligibility: Path | None,
+    links: Path | None,
+    near_misses: Path | None,
+    *,
+    out: Path,
+    totals_out: Path | None,
+    min_cell: int,
+    level: float,
+    recipients: Path | None,
+) -> None:
     """Rates from a sources folder, an eligibility table and links (see :mod:`nonrecours.admin.rates`)."""
     import numpy as np
     import pandas as pd
@@ -25,9 +35,13 @@ def linked_admin(sources: Path | None, eligibility: Path | None, links: Path | N
 
     missing = [o for o, v in (("--sources", sources), ("--eligibility", eligibility), ("--links", links)) if v is None]
     if missing or recipients is not None:
-        raise OptionError(message("linked mode needs --sources, --eligibility and --links, and no RECIPIENTS file",
-                                  where="territorial admin", found=("missing " + ", ".join(missing)) if missing
-                                  else "a RECIPIENTS file too"))
+        raise OptionError(
+            message(
+                "linked mode needs --sources, --eligibility and --links, and no RECIPIENTS file",
+                where="territorial admin",
+                found=("missing " + ", ".join(missing)) if missing else "a RECIPIENTS file too",
+            )
+        )
     assert sources is not None and eligibility is not None and links is not None  # checked above
     from .admin import source_inputs
 
@@ -37,26 +51,44 @@ def linked_admin(sources: Path | None, eligibility: Path | None, links: Path | N
         check_table_output(totals_out, inputs, option="--totals-out")
         if Path(totals_out).resolve() == Path(out).resolve():
             from ..errors import OutputError
-            raise OutputError(message("two outputs have the same path", where="--out, --totals-out",
-                                      hint="give each output its own file"))
+
+            raise OutputError(
+                message(
+                    "two outputs have the same path", where="--out, --totals-out", hint="give each output its own file"
+                )
+            )
     left = read_recipients(sources)
-    terr, counts = assign_territories(left, read_contours(Path(sources) / "qpv.geojson"), read_source(sources, "communes"))
+    terr, counts = assign_territories(
+        left, read_contours(Path(sources) / "qpv.geojson"), read_source(sources, "communes")
+    )
     typer.echo("addresses: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    rec = pd.DataFrame({"rec_id": left["rec_id"].astype(str), "territory": terr["territory"],
-                        "departement": terr["departement"]}).dropna()
+    rec = pd.DataFrame(
+        {"rec_id": left["rec_id"].astype(str), "territory": terr["territory"], "departement": terr["departement"]}
+    ).dropna()
     lk = _read(Path(links))
-    nm = _read(Path(near_misses)) if near_misses is not None else lk.iloc[:0][["source", "id_l", "id_r",
-                                                                               "match_probability"]]
+    nm = (
+        _read(Path(near_misses))
+        if near_misses is not None
+        else lk.iloc[:0][["source", "id_l", "id_r", "match_probability"]]
+    )
     takers = taker_table(rec, _read(Path(eligibility)), lk, nm, {"health": read_source(sources, "health")})
     res = linked_rates(takers, min_cell=min_cell, level=level)
     t = res.table
     pub = t[t["status"] == "published"]
-    moved = pub.groupby("right", sort=False)["moved"].agg(
-        mean_moved="mean", mean_abs_moved=lambda v: float(np.nanmean(np.abs(v))), max_abs_moved=lambda v: float(
-            np.nanmax(np.abs(v))) if len(v) else np.nan).reset_index()
+    moved = (
+        pub.groupby("right", sort=False)["moved"]
+        .agg(
+            mean_moved="mean",
+            mean_abs_moved=lambda v: float(np.nanmean(np.abs(v))),
+            max_abs_moved=lambda v: float(np.nanmax(np.abs(v))) if len(v) else np.nan,
+        )
+        .reset_index()
+    )
     n = t["status"].value_counts()
-    typer.echo(f"{len(t):,} territory x right cells; suppressed: {int(n.get('primary', 0))} primary, "
-               f"{int(n.get('secondary', 0))} secondary; how much the linkage-error adjustment moved the rates:")
+    typer.echo(
+        f"{len(t):,} territory x right cells; suppressed: {int(n.get('primary', 0))} primary, "
+        f"{int(n.get('secondary', 0))} secondary; how much the linkage-error adjustment moved the rates:"
+    )
     echo_table(moved)
     write_table(t, out, inputs=inputs)
     if totals_out is not None:

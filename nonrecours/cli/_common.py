@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -40,32 +40,53 @@ def fail(text: str) -> None:
 
 def sep_option() -> Any:
     """``--sep``: the CSV column separator (detected when omitted)."""
-    return typer.Option(None, "--sep", help="CSV column separator: ',', ';' or tab. Detected when omitted; "
-                        "also used for CSV outputs (default ',').", show_default=False)
+    return typer.Option(
+        None,
+        "--sep",
+        help="CSV column separator: ',', ';' or tab. Detected when omitted; also used for CSV outputs (default ',').",
+        show_default=False,
+    )
 
 
 def id_option() -> Any:
     """``--id-col``: the unit identifier column, checked for duplicates ('id' when the file has it)."""
-    return typer.Option(None, "--id-col", help="Unit identifier column, checked for duplicates (one row per unit) "
-                        "[default: 'id' if present].", show_default=False)
+    return typer.Option(
+        None,
+        "--id-col",
+        help="Unit identifier column, checked for duplicates (one row per unit) [default: 'id' if present].",
+        show_default=False,
+    )
 
 
 def decimal_option() -> Any:
     """``--decimal``: the CSV decimal mark (detected when omitted)."""
-    return typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ','. Detected when omitted; also "
-                        "used for CSV outputs (default '.').", show_default=False)
+    return typer.Option(
+        None,
+        "--decimal",
+        help="CSV decimal mark: '.' or ','. Detected when omitted; also used for CSV outputs (default '.').",
+        show_default=False,
+    )
 
 
 def encoding_option() -> Any:
     """``--encoding``: the text encoding of CSV files (detected when omitted)."""
-    return typer.Option(None, "--encoding", help="Text encoding of CSV files (utf-8, cp1252, latin-1...). "
-                        "Detected when omitted; also used for CSV outputs (default utf-8).", show_default=False)
+    return typer.Option(
+        None,
+        "--encoding",
+        help="Text encoding of CSV files (utf-8, cp1252, latin-1...). "
+        "Detected when omitted; also used for CSV outputs (default utf-8).",
+        show_default=False,
+    )
 
 
 def sheet_option() -> Any:
     """``--sheet``: the sheet of an Excel input."""
-    return typer.Option(None, "--sheet", help="Sheet of an .xlsx input: its name or position from 1 "
-                        "(default: the first).", show_default=False)
+    return typer.Option(
+        None,
+        "--sheet",
+        help="Sheet of an .xlsx input: its name or position from 1 (default: the first).",
+        show_default=False,
+    )
 
 
 def overwrite_option(help: str = "Replace existing output files (inputs never are).") -> Any:  # noqa: A002
@@ -86,8 +107,12 @@ def min_n_option(help: str) -> Any:  # noqa: A002
 
 def allow_below_threshold_option() -> Any:
     """``--allow-below-threshold``: accept ``--min-n``/``--min-cell`` below the policy's threshold (11)."""
-    return typer.Option(False, "--allow-below-threshold", help="Accept --min-n or --min-cell below 11 (INSEE's "
-                        "rule; --min-n 0 publishes every estimate): figures from fewer people are then published.")
+    return typer.Option(
+        False,
+        "--allow-below-threshold",
+        help="Accept --min-n or --min-cell below 11 (INSEE's "
+        "rule; --min-n 0 publishes every estimate): figures from fewer people are then published.",
+    )
 
 
 def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
@@ -111,8 +136,9 @@ def is_terminal() -> bool:
 
 def quiet_option() -> Any:
     """``--quiet``: no progress bar or progress lines."""
-    return typer.Option(False, "--quiet", "-q", help="No progress bar (none is drawn either when stderr is not a "
-                        "terminal).")
+    return typer.Option(
+        False, "--quiet", "-q", help="No progress bar (none is drawn either when stderr is not a terminal)."
+    )
 
 
 @contextmanager
@@ -128,13 +154,20 @@ def progress_bar(description: str, *, quiet: bool = False) -> Iterator[Callable[
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True, force_terminal=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True, force_terminal=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int | None = None, description: str | None = None) -> None:
-            bar.update(task, completed=done, total=total,
-                       description=description)  # None leaves the description as it is
+            bar.update(
+                task, completed=done, total=total, description=description
+            )  # None leaves the description as it is
 
         yield update
 
@@ -172,22 +205,34 @@ def design_roles(options: dict[str, str | None], data) -> dict[str, str | None]:
         f = pd.to_numeric(data[fpc], errors="coerce").to_numpy(dtype=float)
         if np.unique(f[np.isfinite(f)]).size > 1:
             name = DESIGN_COLUMNS["strata"]
-            raise InputError(message("the strata column of the design is missing", where=f"column {name!r}",
-                                     expected=f"the strata the FPC column {fpc!r} was computed in (it varies)",
-                                     found="no such column",
-                                     hint="name the strata column with --strata COLUMN, or pass --strata none "
-                                          "(and --fpc none) for an unstratified design"))
+            raise InputError(
+                message(
+                    "the strata column of the design is missing",
+                    where=f"column {name!r}",
+                    expected=f"the strata the FPC column {fpc!r} was computed in (it varies)",
+                    found="no such column",
+                    hint="name the strata column with --strata COLUMN, or pass --strata none "
+                    "(and --fpc none) for an unstratified design",
+                )
+            )
     return roles
 
 
 def check_population_options(territories: int, seed: int) -> None:
     """Check ``--territories`` (>= 1) and ``--seed`` (>= 0) of the commands that simulate a population."""
     if territories < 1:
-        raise OptionError(message("the number of territories must be positive", where="--territories",
-                                  expected="an integer >= 1", found=str(territories)))
+        raise OptionError(
+            message(
+                "the number of territories must be positive",
+                where="--territories",
+                expected="an integer >= 1",
+                found=str(territories),
+            )
+        )
     if seed < 0:
-        raise OptionError(message("the seed must be non-negative", where="--seed", expected="an integer >= 0",
-                                  found=str(seed)))
+        raise OptionError(
+            message("the seed must be non-negative", where="--seed", expected="an integer >= 0", found=str(seed))
+        )
 
 
 #: Library parameters set by a command-line option of another name: parameter -> the command's parameter.
@@ -233,6 +278,7 @@ def in_command_words(text: str, options: Mapping[str, str]) -> str:
     >>> in_command_words("parameter seed: out of range.", {"n": "--n"})  # no such option: the library's words
     'parameter seed: out of range.'
     """
+
     def flag(match: re.Match) -> str:
         name = match.group(1)
         option = options.get(name) or options.get(PARAMETER_ALIASES.get(name, ""))
@@ -306,8 +352,16 @@ class OneLineErrorsGroup(TyperGroup):
             return super().invoke(ctx)
 
 
-def _show_warning(msg, category, filename, lineno, file=None, line=None, *,  # noqa: ANN001
-                  options: Mapping[str, str] | None = None) -> None:
+def _show_warning(
+    msg,
+    category,
+    filename,
+    lineno,
+    file=None,
+    line=None,
+    *,  # noqa: ANN001
+    options: Mapping[str, str] | None = None,
+) -> None:
     print(f"warning: {' '.join(in_command_words(str(msg), options or {}).split())}", file=sys.stderr)
 
 
@@ -321,6 +375,14 @@ def echo_table(df, *, max_rows: int = 60) -> None:  # noqa: ANN001
     """Print a DataFrame as a readable fixed-width table on stdout."""
     import pandas as pd
 
-    with pd.option_context("display.max_rows", max_rows, "display.max_columns", 40, "display.width", 200,
-                           "display.float_format", lambda v: f"{v:.4g}"):
+    with pd.option_context(
+        "display.max_rows",
+        max_rows,
+        "display.max_columns",
+        40,
+        "display.width",
+        200,
+        "display.float_format",
+        lambda v: f"{v:.4g}",
+    ):
         typer.echo(df.to_string(index=False))

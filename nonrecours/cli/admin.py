@@ -6,7 +6,6 @@ Messages give counts only: never a record id, a number or a name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,8 +37,9 @@ def eligibility(
     sources: Path = typer.Argument(..., help="Sources folder (the organisms' files) or one recipients table."),
     out: Path = typer.Option(..., "--out", help="Output table: status and deciding rule per recipient and right."),
     year: int = typer.Option(2015, "--year", help="Year of the rules applied."),
-    rulebook: Optional[Path] = typer.Option(None, "--rulebook", help="Your own rulebook (TOML); default: the "
-                                            "package's French rulebook."),
+    rulebook: Path | None = typer.Option(
+        None, "--rulebook", help="Your own rulebook (TOML); default: the package's French rulebook."
+    ),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Eligibility for CMU-C, ACS, TPN and TSS from resources and household size (eligible / not / undetermined)."""
@@ -53,8 +53,12 @@ def eligibility(
     rule = load_rulebook(rulebook).entry(year)
     res = assess_eligibility(_recipients(sources), rule)
     rights = ("cmuc", "acs", "tpn", "tss")
-    counts = pd.DataFrame({r: res[r].value_counts() for r in rights}).reindex(
-        ["eligible", "not_eligible", "undetermined"]).fillna(0).astype(int)
+    counts = (
+        pd.DataFrame({r: res[r].value_counts() for r in rights})
+        .reindex(["eligible", "not_eligible", "undetermined"])
+        .fillna(0)
+        .astype(int)
+    )
     echo_table(counts.rename_axis("status").reset_index())
     write_table(res, out, inputs=inputs)
     typer.echo(f"wrote {out}")
@@ -64,11 +68,15 @@ def eligibility(
 def link(
     sources: Path = typer.Argument(..., help="Sources folder: organisms' files, health.csv, tpn.csv, tss.csv."),
     out: Path = typer.Option(..., "--out", help="Links: source, id_l, id_r, match_probability, method."),
-    near_misses_out: Path = typer.Option(..., "--near-misses-out", help="Best candidates below the threshold "
-                                         "(their probabilities are the expected missed links)."),
+    near_misses_out: Path = typer.Option(
+        ...,
+        "--near-misses-out",
+        help="Best candidates below the threshold (their probabilities are the expected missed links).",
+    ),
     quality_out: Path = typer.Option(..., "--quality-out", help="Linkage-quality table (e.g. linkage_quality.csv)."),
-    truth: Optional[Path] = typer.Option(None, "--truth", help="True links (source, id_l, id_r) for true precision "
-                                         "and recall."),
+    truth: Path | None = typer.Option(
+        None, "--truth", help="True links (source, id_l, id_r) for true precision and recall."
+    ),
     threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
     overwrite: bool = overwrite_option(),
@@ -81,8 +89,9 @@ def link(
     from ..io import check_outputs, write_table
 
     inputs = source_inputs(sources, truth)
-    check_outputs({"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}, inputs,
-                  overwrite=overwrite)  # the one rule: before any work, distinct paths, no input replaced
+    check_outputs(
+        {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}, inputs, overwrite=overwrite
+    )  # the one rule: before any work, distinct paths, no input replaced
     left = read_recipients(sources)
     true_links = _read(truth) if truth is not None else None
     links, near, quality = [], [], []
@@ -93,8 +102,23 @@ def link(
         t = None if true_links is None else true_links[true_links["source"] == name]
         quality.append(link_quality(res, name, len(left), t))
     q = pd.DataFrame(quality)
-    echo_table(q[[c for c in ("source", "links_number", "links_probabilistic", "est_precision", "est_recall",
-                              "true_precision", "true_recall") if c in q]])
+    echo_table(
+        q[
+            [
+                c
+                for c in (
+                    "source",
+                    "links_number",
+                    "links_probabilistic",
+                    "est_precision",
+                    "est_recall",
+                    "true_precision",
+                    "true_recall",
+                )
+                if c in q
+            ]
+        ]
+    )
     cols = ["source", "id_l", "id_r", "match_probability"]
     write_table(pd.concat(links, ignore_index=True)[cols + ["method"]], out, inputs=inputs)
     write_table(pd.concat(near, ignore_index=True)[cols], near_misses_out, option="--near-misses-out", inputs=inputs)

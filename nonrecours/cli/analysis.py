@@ -9,12 +9,20 @@ by group. Heavy modules are imported inside the commands (``nonrecours --help`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from ._common import (beside, decimal_option, echo_table, encoding_option, handle_errors, overwrite_option, sep_option,
-                      sheet_option, table_options)
+from ._common import (
+    beside,
+    decimal_option,
+    echo_table,
+    encoding_option,
+    handle_errors,
+    overwrite_option,
+    sep_option,
+    sheet_option,
+    table_options,
+)
 from ._design import DesignOptions, design_options, load_design
 
 __all__ = ["register", "test", "model"]
@@ -24,19 +32,29 @@ __all__ = ["register", "test", "model"]
 @design_options()
 def test(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
-    right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible); "
-                              "several comma-separated columns are cross-classified."),
-    by: str = typer.Option(..., "--by", help="Group column(s), comma-separated (cross-classified, e.g. "
-                           "is_qpv,benefit), or another right."),
-    statistic: str = typer.Option("f,chisq,wald,adjwald", "--statistic", help="Statistics (R's svychisq): f "
-                                  "(second-order Rao-Scott F), chisq (first-order), wald, adjwald; comma-separated."),
-    out: Path | None = typer.Option(None, "--out", help="Output table (.csv, .parquet, .json, .xlsx); printed if "
-                                    "omitted."),
+    right: str = typer.Option(
+        ...,
+        "--right",
+        help="Right column (1 = takes up, 0 = does not, empty = not eligible); "
+        "several comma-separated columns are cross-classified.",
+    ),
+    by: str = typer.Option(
+        ..., "--by", help="Group column(s), comma-separated (cross-classified, e.g. is_qpv,benefit), or another right."
+    ),
+    statistic: str = typer.Option(
+        "f,chisq,wald,adjwald",
+        "--statistic",
+        help="Statistics (R's svychisq): f "
+        "(second-order Rao-Scott F), chisq (first-order), wald, adjwald; comma-separated.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output table (.csv, .parquet, .json, .xlsx); printed if omitted."
+    ),
     overwrite: bool = overwrite_option(),
-    sep: Optional[str] = sep_option(),
-    decimal: Optional[str] = decimal_option(),
-    encoding: Optional[str] = encoding_option(),
-    sheet: Optional[str] = sheet_option(),
+    sep: str | None = sep_option(),
+    decimal: str | None = decimal_option(),
+    encoding: str | None = encoding_option(),
+    sheet: str | None = sheet_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -51,8 +69,9 @@ def test(
     check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
     design = load_design(sample, design_opts, read=rd)
     check_grouping_column(design.data, parse_list(by, option="--by"), name="by")  # groups of one person refused
-    table = chisq_test(design, parse_list(right, option="--right"), parse_list(by, option="--by"),
-                       statistics=stats).to_frame()
+    table = chisq_test(
+        design, parse_list(right, option="--right"), parse_list(by, option="--by"), statistics=stats
+    ).to_frame()
     if out is None:
         echo_table(table)
         return
@@ -64,21 +83,34 @@ def test(
 def model(
     sample: Path = typer.Argument(..., help="Sample file (CSV or Parquet) with design and right columns."),
     right: str = typer.Option(..., "--right", help="Right column (1 = takes up, 0 = does not, empty = not eligible)."),
-    covariates: str = typer.Option(..., "--covariates", help="Covariates, comma-separated: numeric columns enter as "
-                                   "numbers, others as factors (first level in sorted order = reference)."),
-    interactions: str | None = typer.Option(None, "--interactions", help="Interactions, comma-separated, e.g. "
-                                            "is_qpv:benefit."),
-    predict: str | None = typer.Option(None, "--predict", help="Categorical covariates for predicted take-up by "
-                                       "group (marginal standardisation, R's svypredmeans), comma-separated."),
+    covariates: str = typer.Option(
+        ...,
+        "--covariates",
+        help="Covariates, comma-separated: numeric columns enter as "
+        "numbers, others as factors (first level in sorted order = reference).",
+    ),
+    interactions: str | None = typer.Option(
+        None, "--interactions", help="Interactions, comma-separated, e.g. is_qpv:benefit."
+    ),
+    predict: str | None = typer.Option(
+        None,
+        "--predict",
+        help="Categorical covariates for predicted take-up by "
+        "group (marginal standardisation, R's svypredmeans), comma-separated.",
+    ),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    out: Path | None = typer.Option(None, "--out", help="Coefficients table (.csv, .parquet, .json); the term tests "
-                                    "go beside it as <stem>_tests<suffix>, predicted take-up as "
-                                    "<stem>_predicted<suffix>. Printed if omitted."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Coefficients table (.csv, .parquet, .json); the term tests "
+        "go beside it as <stem>_tests<suffix>, predicted take-up as "
+        "<stem>_predicted<suffix>. Printed if omitted.",
+    ),
     overwrite: bool = overwrite_option(),
-    sep: Optional[str] = sep_option(),
-    decimal: Optional[str] = decimal_option(),
-    encoding: Optional[str] = encoding_option(),
-    sheet: Optional[str] = sheet_option(),
+    sep: str | None = sep_option(),
+    decimal: str | None = decimal_option(),
+    encoding: str | None = encoding_option(),
+    sheet: str | None = sheet_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -93,12 +125,23 @@ def model(
     check_level(level, "--level")
     groups = parse_list(predict, option="--predict")
     if out is not None:  # every output checked before any work
-        check_outputs({"--out": out, "--out (tests)": beside(out, "tests"),
-                       "--out (predicted)": beside(out, "predicted") if groups else None}, [sample],
-                      overwrite=overwrite)
+        check_outputs(
+            {
+                "--out": out,
+                "--out (tests)": beside(out, "tests"),
+                "--out (predicted)": beside(out, "predicted") if groups else None,
+            },
+            [sample],
+            overwrite=overwrite,
+        )
     design = load_design(sample, design_opts, read=rd)
-    fit = survey_logistic(design, right, parse_list(covariates, option="--covariates"),
-                          parse_list(interactions, option="--interactions"), level=level)
+    fit = survey_logistic(
+        design,
+        right,
+        parse_list(covariates, option="--covariates"),
+        parse_list(interactions, option="--interactions"),
+        level=level,
+    )
     coefs, tests = fit.to_frame(), fit.term_tests()
     pred = pd.concat([predicted_takeup(fit, g) for g in groups], ignore_index=True) if groups else None
     if out is None:
@@ -108,13 +151,16 @@ def model(
         return
     tests_out, pred_out = beside(out, "tests"), beside(out, "predicted")
     assert tests_out is not None and pred_out is not None  # check_outputs refused an --out without a file name
-    paths = [write_table(coefs, out, inputs=[sample], csv_style=wr),
-             write_table(tests, tests_out, option="--out (tests)", inputs=[sample], csv_style=wr)]
+    paths = [
+        write_table(coefs, out, inputs=[sample], csv_style=wr),
+        write_table(tests, tests_out, option="--out (tests)", inputs=[sample], csv_style=wr),
+    ]
     if pred is not None:
-        paths.append(write_table(pred, pred_out, option="--out (predicted)", inputs=[sample],
-                                 csv_style=wr))
-    typer.echo(f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
-               "wrote " + ", ".join(map(str, paths)))
+        paths.append(write_table(pred, pred_out, option="--out (predicted)", inputs=[sample], csv_style=wr))
+    typer.echo(
+        f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
+        "wrote " + ", ".join(map(str, paths))
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,6 @@ Thin layer over :func:`nonrecours.estimation.change.estimate_change`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,8 +27,11 @@ def _gap(text: str | None) -> tuple[str | None, tuple[str, str] | None]:
     col, sep, levels = text.partition("=")
     items = parse_list(levels, option="--gap") if sep else []
     if not col.strip() or (sep and len(items) != 2):
-        raise OptionError(message("malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)",
-                                  found=repr(text)))
+        raise OptionError(
+            message(
+                "malformed gap", where="option --gap", expected="COLUMN or COLUMN=A,B (A minus B)", found=repr(text)
+            )
+        )
     return col.strip(), ((items[0], items[1]) if sep else None)
 
 
@@ -39,23 +41,38 @@ def change(
     wave1: Path = typer.Argument(..., help="Sample (or weighted file) of the first wave."),
     wave2: Path = typer.Argument(..., help="Sample (or weighted file) of the second wave."),
     rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
-    by: Optional[str] = typer.Option(None, "--by", help="Domain columns, comma-separated (read in each wave)."),
-    gap: Optional[str] = typer.Option(None, "--gap", help="Net change of the gap between two levels of a domain "
-                                      "column (difference in differences): COLUMN (last minus first level, is_qpv: "
-                                      "QPV minus the rest) or COLUMN=A,B."),
-    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
-                                         "'scheme' column of WAVE2, else panel]."),
+    by: str | None = typer.Option(None, "--by", help="Domain columns, comma-separated (read in each wave)."),
+    gap: str | None = typer.Option(
+        None,
+        "--gap",
+        help="Net change of the gap between two levels of a domain "
+        "column (difference in differences): COLUMN (last minus first level, is_qpv: "
+        "QPV minus the rest) or COLUMN=A,B.",
+    ),
+    scheme: str | None = typer.Option(
+        None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the 'scheme' column of WAVE2, else panel]."
+    ),
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
-    variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}: joint linearisation, "
-                                 "or the replicate weights of both weighted files, carried across waves."),
+    variance: str = typer.Option(
+        "taylor",
+        "--variance",
+        help=f"{choices_text(ChangeVariance)}: joint linearisation, "
+        "or the replicate weights of both weighted files, carried across waves.",
+    ),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help="Degrees of freedom: domain (union design) or inf (normal)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Change table (.csv, .parquet, .json); the "
-                                       "difference-in-differences table goes beside it as <stem>_did<suffix>."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Change table (.csv, .parquet, .json); the "
+        "difference-in-differences table goes beside it as <stem>_did<suffix>.",
+    ),
     overwrite: bool = overwrite_option(),
-    min_n: int = min_n_option("Statistical confidentiality: a domain with fewer eligible respondents in either wave "
-                              "is not published (its change emptied, and the difference in differences of its "
-                              "right), nor a count of respondents in both waves below it."),
+    min_n: int = min_n_option(
+        "Statistical confidentiality: a domain with fewer eligible respondents in either wave "
+        "is not published (its change emptied, and the difference in differences of its "
+        "right), nor a count of respondents in both waves below it."
+    ),
     allow_below_threshold: bool = allow_below_threshold_option(),
     *,
     design_opts: DesignOptions,
@@ -79,16 +96,29 @@ def change(
         by_list.append(gap_col)
     inputs = [wave1, wave2]
     if out is not None:  # every output checked before any work
-        check_outputs({"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
-                      inputs, overwrite=overwrite)
+        check_outputs(
+            {"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
+            inputs,
+            overwrite=overwrite,
+        )
     if scheme is not None:
         check_option("--scheme", scheme, WaveScheme)
     wave_replicates(design_opts, variance)  # before reading the waves
     data = {"WAVE1": read_table(wave1, option="WAVE1"), "WAVE2": read_table(wave2, option="WAVE2")}
     sch = wave_scheme(data["WAVE2"], scheme)
     d1, d2 = load_waves({"WAVE1": wave1, "WAVE2": wave2}, design_opts, datas=data, variance=variance)
-    result = estimate_change(d1, d2, right_list, by_list, scheme=sch, id_col=id_col, variance=variance, level=level,
-                             df=df, lonely_psu=design_opts.lonely_psu)
+    result = estimate_change(
+        d1,
+        d2,
+        right_list,
+        by_list,
+        scheme=sch,
+        id_col=id_col,
+        variance=variance,
+        level=level,
+        df=df,
+        lonely_psu=design_opts.lonely_psu,
+    )
     from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
     table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
@@ -96,8 +126,10 @@ def change(
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_did(did, hidden_rights, gap_col)
-    shown = publish({"changes": table} | ({"did": did} if did is not None else {}),
-                    policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold))  # what leaves
+    shown = publish(
+        {"changes": table} | ({"did": did} if did is not None else {}),
+        policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold),
+    )  # what leaves
     table, did = shown["changes"], shown.get("did")
     if out is None:
         echo_table(table)
@@ -109,8 +141,10 @@ def change(
     if did is not None:
         paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
-    typer.echo(f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
-               f"both waves); wrote " + ", ".join(map(str, paths)))
+    typer.echo(
+        f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
+        f"both waves); wrote " + ", ".join(map(str, paths))
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -27,43 +27,66 @@ from .._version import __version__
 from ._common import OneLineErrorsGroup
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
-COMMAND_MODULES = ("simulate", "design", "respond", "margins", "weight", "estimate", "analysis", "change",
-                   "series", "territorial", "admin", "maps", "study", "validate")
+COMMAND_MODULES = (
+    "simulate",
+    "design",
+    "respond",
+    "margins",
+    "weight",
+    "estimate",
+    "analysis",
+    "change",
+    "series",
+    "territorial",
+    "admin",
+    "maps",
+    "study",
+    "validate",
+)
 
 #: The commands each module registers, with their one-line help, so that ``--help`` imports no module.
 COMMAND_INDEX: dict[str, dict[str, str]] = {
     "simulate": {"simulate": "Simulate recipients, territories and true take-up rates; write three tables to --out."},
-    "design": {"allocate": "Allocate a sample across strata, by a fixed total or by a precision target per "
-                           "domain.",
-               "sample": "Draw a sample with the sizes of an allocation file, with inclusion probabilities and "
-                         "weights."},
+    "design": {
+        "allocate": "Allocate a sample across strata, by a fixed total or by a precision target per domain.",
+        "sample": "Draw a sample with the sizes of an allocation file, with inclusion probabilities and weights.",
+    },
     "respond": {"respond": "Simulate who responds to a dry-run survey and write the answers file (answers.csv)."},
     "weight": {"weight": "Adjust for non-response, calibrate to margins, trim, and add replicate weights."},
-    "estimate": {"estimate": "Estimate take-up rates, numbers of takers and non-takers, means, ratios or "
-                             "quantiles per domain."},
-    "analysis": {"test": "Test the association between taking up a right and a group (Rao-Scott corrected "
-                          "chi-square, Wald).",
-                 "model": "Survey logistic regression of taking up a right: odds ratios, Wald tests per term, "
-                          "predicted take-up."},
-    "change": {"change": "Change of take-up per domain x right between two waves: SE from joint linearisation, CI, "
-                         "test."},
-    "series": {"series": "Series over years: yearly take-up, changes, trend test; territorial admin rates with "
-                         "consistent suppression."},
-    "margins": {"margins": "Count a frame's categories: the calibration margins of 'nonrecours weight "
-                           "--calibrate'."},
-    "territorial": {"territorial": "Per-territory take-up: Fay-Herriot estimates, administrative rates, "
-                                   "comparison."},
-    "admin": {"eligibility": "Eligibility for CMU-C, ACS, TPN and TSS from resources and household size "
-                             "(eligible / not / undetermined).",
-              "link": "Link the recipients with the health insurance's file and the suppliers' lists: by number, "
-                      "then Splink."},
-    "maps": {"map": "Map one right's territory values (PNG or SVG) over the QPV contours."},
-    "study": {"init": "Write the example study file to edit (a dry run on population/, report in French).",
-              "run": "Run a study: sample, weights, estimates, small-area estimates, report.html, "
-                     "publication/tables.xlsx and manifest.json.",
-              "demo": "Simulate a population, write an example study file next to it, and run it."},
-    "validate": {"validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage "
-                             "with MC errors."},
+    "estimate": {
+        "estimate": "Estimate take-up rates, numbers of takers and non-takers, means, ratios or quantiles per domain."
+    },
+    "analysis": {
+        "test": "Test the association between taking up a right and a group (Rao-Scott corrected chi-square, Wald).",
+        "model": "Survey logistic regression of taking up a right: odds ratios, Wald tests per term, "
+        "predicted take-up.",
+    },
+    "change": {
+        "change": "Change of take-up per domain x right between two waves: SE from joint linearisation, CI, test."
+    },
+    "series": {
+        "series": "Series over years: yearly take-up, changes, trend test; territorial admin rates with "
+        "consistent suppression."
+    },
+    "margins": {"margins": "Count a frame's categories: the calibration margins of 'nonrecours weight --calibrate'."},
+    "territorial": {"territorial": "Per-territory take-up: Fay-Herriot estimates, administrative rates, comparison."},
+    "admin": {
+        "eligibility": "Eligibility for CMU-C, ACS, TPN and TSS from resources and household size "
+        "(eligible / not / undetermined).",
+        "link": "Link the recipients with the health insurance's file and the suppliers' lists: by number, "
+        "then Splink.",
+    },
+    "maps": {
+        "map": "Map one right's territory values (PNG or SVG) over the QPV contours and the département outlines."
+    },
+    "study": {
+        "init": "Write the example study file to edit (a dry run on population/, report in French).",
+        "run": "Run a study: sample, weights, estimates, small areas, report.html, tables.xlsx and manifest.json.",
+        "demo": "Simulate a population, write an example study file next to it, and run it.",
+    },
+    "validate": {
+        "validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."
+    },
 }
 
 
@@ -125,8 +148,10 @@ class LazyGroup(OneLineErrorsGroup):
             rows += list(names.items())
         if rows:
             limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-            short = [(name, text if len(text) <= limit else text[: max(limit - 3, 10)].rstrip() + "...")
-                     for name, text in rows]
+            short = [
+                (name, text if len(text) <= limit else text[: max(limit - 3, 10)].rstrip() + "...")
+                for name, text in rows
+            ]
             with formatter.section("Commands"):
                 formatter.write_dl(short)
 
@@ -151,7 +176,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Measure non-take-up of social rights by recipients of minimum income benefits."""
 

@@ -6,12 +6,19 @@ Thin layer over :func:`nonrecours.weights.margins.count_margins`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from ._common import (decimal_option, encoding_option, handle_errors, id_option, overwrite_option, sep_option, sheet_option,
-                      table_options)
+from ._common import (
+    decimal_option,
+    encoding_option,
+    handle_errors,
+    id_option,
+    overwrite_option,
+    sep_option,
+    sheet_option,
+    table_options,
+)
 
 __all__ = ["register", "margins"]
 
@@ -19,19 +26,26 @@ __all__ = ["register", "margins"]
 @handle_errors
 def margins(
     frame: Path = typer.Argument(..., help="Sampling frame or population file, one row per unit."),
-    variables: str = typer.Option(..., "--variables", help="Categorical columns to count, comma-separated "
-                                  "(e.g. benefit,is_qpv)."),
-    numeric: Optional[str] = typer.Option(None, "--numeric", help="Numeric columns whose sums are totals, "
-                                          "comma-separated.", show_default=False),
+    variables: str = typer.Option(
+        ..., "--variables", help="Categorical columns to count, comma-separated (e.g. benefit,is_qpv)."
+    ),
+    numeric: str | None = typer.Option(
+        None, "--numeric", help="Numeric columns whose sums are totals, comma-separated.", show_default=False
+    ),
     population: bool = typer.Option(False, "--population", help="Add the _population row (number of units)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Margins table to write (.csv, .parquet, .json, .xlsx): "
-                                       "columns variable, category, total. Printed if omitted.", show_default=False),
-    id_col: Optional[str] = id_option(),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Margins table to write (.csv, .parquet, .json, .xlsx): "
+        "columns variable, category, total. Printed if omitted.",
+        show_default=False,
+    ),
+    id_col: str | None = id_option(),
     overwrite: bool = overwrite_option(),
-    sep: Optional[str] = sep_option(),
-    decimal: Optional[str] = decimal_option(),
-    encoding: Optional[str] = encoding_option(),
-    sheet: Optional[str] = sheet_option(),
+    sep: str | None = sep_option(),
+    decimal: str | None = decimal_option(),
+    encoding: str | None = encoding_option(),
+    sheet: str | None = sheet_option(),
 ) -> None:
     """Count a frame's categories: the calibration margins of 'nonrecours weight --calibrate'."""
     from .._checks import check_ids_if_present, parse_list

@@ -7,7 +7,6 @@ Thin layer over :func:`nonrecours.estimation.series.estimate_series` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,8 +33,9 @@ def _years(text: str | None, option: str) -> dict[int, Path]:
         try:
             out[int(k)] = Path(v.strip())
         except ValueError:
-            raise OptionError(message("a year must be an integer", where=f"option {option}", expected="YEAR=FILE",
-                                      found=repr(k))) from None
+            raise OptionError(
+                message("a year must be an integer", where=f"option {option}", expected="YEAR=FILE", found=repr(k))
+            ) from None
     if list(out) != sorted(out):
         raise OptionError(message("years must increase", where=f"option {option}", found=", ".join(map(str, out))))
     return out
@@ -47,13 +47,25 @@ def _outputs(out: Path, names: list[str], inputs: list[Path], overwrite: bool) -
     paths = {n: out / n for n in names}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise OutputError(message("output files already exist", where=f"--out {str(out)!r}", found=", ".join(existing),
-                                  hint="choose another folder or pass --overwrite"))
+        raise OutputError(
+            message(
+                "output files already exist",
+                where=f"--out {str(out)!r}",
+                found=", ".join(existing),
+                hint="choose another folder or pass --overwrite",
+            )
+        )
     resolved = {p.resolve() for p in inputs}
     clash = [str(p) for p in paths.values() if p.resolve() in resolved]
     if clash:
-        raise OutputError(message("an output would replace an input", where=f"--out {str(out)!r}",
-                                  found=", ".join(clash), hint="choose another folder"))
+        raise OutputError(
+            message(
+                "an output would replace an input",
+                where=f"--out {str(out)!r}",
+                found=", ".join(clash),
+                hint="choose another folder",
+            )
+        )
     return paths
 
 
@@ -61,25 +73,42 @@ def _outputs(out: Path, names: list[str], inputs: list[Path], overwrite: bool) -
 @design_options(lonely_psu="adjust", help=WAVES_HELP)
 def series(
     rights: str = typer.Option(..., "--rights", help="Right columns, comma-separated."),
-    waves: Optional[str] = typer.Option(None, "--waves", help="Samples or weighted files per year: "
-                                        "2014=s14.csv,2015=s15.csv,... (survey series)."),
-    runs: Optional[str] = typer.Option(None, "--runs", help="Output folders of study runs (with [follow_up] year), "
-                                       "comma-separated, oldest first: their manifests are checked (SHA-256) and "
-                                       "their weighted samples (weights.csv) form the waves."),
-    admin: Optional[str] = typer.Option(None, "--admin", help="Administrative files per year: recipients files "
-                                        "(territory, departement, rights) or counts tables (territory, departement, "
-                                        "right, n_eligible, n_takers): 2014=a.csv,2015=b.csv,..."),
-    by: Optional[str] = typer.Option(None, "--by", help="Domain columns of the survey series (e.g. is_qpv)."),
-    scheme: Optional[str] = typer.Option(None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the "
-                                         "'scheme' column of the last wave, else panel]."),
+    waves: str | None = typer.Option(
+        None, "--waves", help="Samples or weighted files per year: 2014=s14.csv,2015=s15.csv,... (survey series)."
+    ),
+    runs: str | None = typer.Option(
+        None,
+        "--runs",
+        help="Output folders of study runs (with [follow_up] year), "
+        "comma-separated, oldest first: their manifests are checked (SHA-256) and "
+        "their weighted samples (weights.csv) form the waves.",
+    ),
+    admin: str | None = typer.Option(
+        None,
+        "--admin",
+        help="Administrative files per year: recipients files "
+        "(territory, departement, rights) or counts tables (territory, departement, "
+        "right, n_eligible, n_takers): 2014=a.csv,2015=b.csv,...",
+    ),
+    by: str | None = typer.Option(None, "--by", help="Domain columns of the survey series (e.g. is_qpv)."),
+    scheme: str | None = typer.Option(
+        None,
+        "--scheme",
+        help=f"{choices_text(WaveScheme)} [default: the 'scheme' column of the last wave, else panel].",
+    ),
     id_col: str = typer.Option("id", "--id-col", help="Recipient identifier linking the waves."),
     variance: str = typer.Option("taylor", "--variance", help=f"{choices_text(ChangeVariance)}."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
-    min_cell: int = typer.Option(DEFAULT_MIN_CELL, "--min-cell", help="Administrative cells with fewer eligible recipients in "
-                                 "any year are suppressed in every year."),
-    min_n: int = min_n_option("Statistical confidentiality of the survey series: a domain with fewer eligible "
-                              "respondents in any year is suppressed in every year (its changes and trend too), nor "
-                              "is a count of respondents in both years below it published."),
+    min_cell: int = typer.Option(
+        DEFAULT_MIN_CELL,
+        "--min-cell",
+        help="Administrative cells with fewer eligible recipients in any year are suppressed in every year.",
+    ),
+    min_n: int = min_n_option(
+        "Statistical confidentiality of the survey series: a domain with fewer eligible "
+        "respondents in any year is suppressed in every year (its changes and trend too), nor "
+        "is a count of respondents in both years below it published."
+    ),
     allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
     overwrite: bool = overwrite_option("Replace existing output files."),
@@ -105,26 +134,40 @@ def series(
     run_list = []
     if runs:
         if wave_files:
-            raise OptionError(message("give the waves as files or as study runs, not both", where="options --waves / --runs"))
+            raise OptionError(
+                message("give the waves as files or as study runs, not both", where="options --waves / --runs")
+            )
         from ..study.runs import read_run
 
         if design_opts.given():  # a run's weighted design comes from its sidecar
-            raise OptionError(message("the design of a study run comes from the sidecar of its weights.csv",
-                                      where=", ".join(design_opts.given()), hint="drop these options"))
+            raise OptionError(
+                message(
+                    "the design of a study run comes from the sidecar of its weights.csv",
+                    where=", ".join(design_opts.given()),
+                    hint="drop these options",
+                )
+            )
         run_list = [read_run(Path(r), f"--runs {r}") for r in parse_list(runs, option="--runs")]
         years = [r["year"] for r in run_list]
         if years != sorted(set(years)):
-            raise OptionError(message("the runs' years must increase", where="option --runs",
-                                      found=", ".join(map(str, years))))
+            raise OptionError(
+                message("the runs' years must increase", where="option --runs", found=", ".join(map(str, years)))
+            )
         wave_files = {r["year"]: r["weights"] for r in run_list}
         if scheme is None and run_list[-1]["scheme"]:
             scheme = run_list[-1]["scheme"]
     if not wave_files and not admin_files:
-        raise OptionError(message("nothing to do", where="options --waves / --runs / --admin",
-                                  hint="give survey waves (--waves or --runs) or administrative years (--admin)"))
+        raise OptionError(
+            message(
+                "nothing to do",
+                where="options --waves / --runs / --admin",
+                hint="give survey waves (--waves or --runs) or administrative years (--admin)",
+            )
+        )
     if wave_files and len(wave_files) < 2:
-        raise OptionError(message("a series needs at least two waves", where="option --waves",
-                                  found=f"{len(wave_files)} wave"))
+        raise OptionError(
+            message("a series needs at least two waves", where="option --waves", found=f"{len(wave_files)} wave")
+        )
     names = (list(SURVEY_FILES) if wave_files else []) + (list(ADMIN_FILES) if admin_files else [])
     inputs = list(wave_files.values()) + list(admin_files.values())
     paths = _outputs(out, names, inputs, overwrite)
@@ -140,11 +183,24 @@ def series(
             designs = [run_design(r, lonely_psu=design_opts.lonely_psu, replicates=replicates) for r in run_list]
         else:
             datas = {y: read_table(p, option=f"--waves {y}") for y, p in wave_files.items()}
-            designs = load_waves({f"--waves {y}": p for y, p in wave_files.items()}, design_opts,
-                                 datas={f"--waves {y}": d for y, d in datas.items()}, variance=variance)
+            designs = load_waves(
+                {f"--waves {y}": p for y, p in wave_files.items()},
+                design_opts,
+                datas={f"--waves {y}": d for y, d in datas.items()},
+                variance=variance,
+            )
         sch = wave_scheme(designs[-1].data, scheme)
-        res = estimate_series(designs, list(wave_files), right_list, by_list, scheme=sch, id_col=id_col,
-                              variance=variance, level=level, lonely_psu=design_opts.lonely_psu)
+        res = estimate_series(
+            designs,
+            list(wave_files),
+            right_list,
+            by_list,
+            scheme=sch,
+            id_col=id_col,
+            variance=variance,
+            level=level,
+            lonely_psu=design_opts.lonely_psu,
+        )
         from ..publication import blank_changes, protect_series
 
         yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
@@ -161,10 +217,16 @@ def series(
             else:
                 counts[y] = admin_counts(d, right_list)
         s = admin_series(counts, min_cell=min_cell)
-        tables.update({"admin_series.csv": s.table, "admin_series_departements.csv": s.departements,
-                       "admin_series_changes.csv": s.changes})
-    tables = publish(tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell,
-                                                     allow_below_threshold=allow_below_threshold))  # what leaves
+        tables.update(
+            {
+                "admin_series.csv": s.table,
+                "admin_series_departements.csv": s.departements,
+                "admin_series_changes.csv": s.changes,
+            }
+        )
+    tables = publish(
+        tables, policy=DisclosurePolicy(min_n=min_n, min_cell=min_cell, allow_below_threshold=allow_below_threshold)
+    )  # what leaves
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))
@@ -173,8 +235,10 @@ def series(
         typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")
     if admin_files:
         ns = s.n_suppressed
-        typer.echo(f"{len(admin_files)} administrative years: {ns['primary']} primary and {ns['secondary']} secondary "
-                   f"suppressions, the same every year (min cell {min_cell})")
+        typer.echo(
+            f"{len(admin_files)} administrative years: {ns['primary']} primary and {ns['secondary']} secondary "
+            f"suppressions, the same every year (min cell {min_cell})"
+        )
     typer.echo("wrote " + ", ".join(map(str, written)))
 
 

@@ -8,13 +8,21 @@ settings (``validation.json``) into ``--out``, and prints the summary.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs, write_bytes, write_json, write_table
-from ..options import DFRule, EstimateCI, PPSMethod, ValidationDesign, ValidationLevel, WaveScheme, choices, choices_text
+from ..options import (
+    DFRule,
+    EstimateCI,
+    PPSMethod,
+    ValidationDesign,
+    ValidationLevel,
+    WaveScheme,
+    choices,
+    choices_text,
+)
 from ._common import echo_table, handle_errors, overwrite_option, progress_bar, quiet_option
 
 __all__ = ["register", "validate"]
@@ -38,8 +46,14 @@ def _bands(text: str | None) -> list[int]:
     out = []
     for b in parse_list(text, option="--n-bands"):
         if not b.isdigit():
-            raise OptionError(message("respondent bands are integers", where="option --n-bands", found=repr(b),
-                                      hint="e.g. --n-bands 1,5,11,30"))
+            raise OptionError(
+                message(
+                    "respondent bands are integers",
+                    where="option --n-bands",
+                    found=repr(b),
+                    hint="e.g. --n-bands 1,5,11,30",
+                )
+            )
         out.append(int(b))
     return out
 
@@ -49,41 +63,72 @@ def validate(
     territories: int = typer.Option(..., "--territories", help="QPVs of the synthetic population (x2 territories)."),
     replications: int = typer.Option(..., "--replications", help="Number of samples drawn (e.g. 1000)."),
     n: int = typer.Option(..., "--n", help="Sample size of each replication."),
-    design: str = typer.Option("stratified", "--design", help=f"{choices_text(ValidationDesign)} (stratified: "
-                               "SRS within strata; two-stage: territories by PPS, then recipients)."),
+    design: str = typer.Option(
+        "stratified",
+        "--design",
+        help=f"{choices_text(ValidationDesign)} (stratified: "
+        "SRS within strata; two-stage: territories by PPS, then recipients).",
+    ),
     seed: int = typer.Option(..., "--seed", help="Seed of the population and of the draws (required)."),
-    ci: str = typer.Option(",".join(("wald", "logit", "beta", "wilson")), "--ci",
-                           help="CI methods, comma-separated: " + ", ".join(choices(EstimateCI)) + " (auto: the "
-                           "default rule of 'estimate')."),
-    rights: Optional[str] = typer.Option(None, "--rights", help="Rights, comma-separated [default: all four]."),
-    levels: Optional[str] = typer.Option(None, "--levels", help="Levels, comma-separated: "
-                                         + ", ".join(choices(ValidationLevel)) + " [default: all]."),
-    strata: Optional[str] = typer.Option(None, "--strata", help="Stratum columns [default: territory for stratified, "
-                                         "is_qpv for two-stage]."),
+    ci: str = typer.Option(
+        ",".join(("wald", "logit", "beta", "wilson")),
+        "--ci",
+        help="CI methods, comma-separated: " + ", ".join(choices(EstimateCI)) + " (auto: the "
+        "default rule of 'estimate').",
+    ),
+    rights: str | None = typer.Option(None, "--rights", help="Rights, comma-separated [default: all four]."),
+    levels: str | None = typer.Option(
+        None, "--levels", help="Levels, comma-separated: " + ", ".join(choices(ValidationLevel)) + " [default: all]."
+    ),
+    strata: str | None = typer.Option(
+        None, "--strata", help="Stratum columns [default: territory for stratified, is_qpv for two-stage]."
+    ),
     n_psu: int = typer.Option(10, "--n-psu", help="Territories drawn per stratum (two-stage)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     df: str = typer.Option("domain", "--df", help=f"Degrees of freedom: {choices_text(DFRule)}."),
     sae: bool = typer.Option(False, "--sae", help="Also evaluate Fay–Herriot estimates of the territories."),
-    covariates: Optional[str] = typer.Option(None, "--covariates", help="Fay–Herriot covariates [default: "
-                                             "is_qpv,poverty_rate,social_housing_share]."),
-    sae_methods: str = typer.Option("reml", "--sae-methods", help="Small-area estimators with --sae, comma-separated: "
-                                    "reml, ml, fh, amrl, amrl-yl (Fay-Herriot) and unit (unit-level EBP); each "
-                                    "reported over all, sampled and unsampled territories."),
-    pps: Optional[str] = typer.Option(None, "--pps", help="Two-stage: also the national and QPV rates with these "
-                                      f"first-stage variances, comma-separated: {choices_text(PPSMethod)}."),
-    allocation: str = typer.Option("proportional", "--allocation", help="proportional, or power (N_h^0.5, the demo's)."),
+    covariates: str | None = typer.Option(
+        None, "--covariates", help="Fay–Herriot covariates [default: is_qpv,poverty_rate,social_housing_share]."
+    ),
+    sae_methods: str = typer.Option(
+        "reml",
+        "--sae-methods",
+        help="Small-area estimators with --sae, comma-separated: "
+        "reml, ml, fh, amrl, amrl-yl (Fay-Herriot) and unit (unit-level EBP); each "
+        "reported over all, sampled and unsampled territories.",
+    ),
+    pps: str | None = typer.Option(
+        None,
+        "--pps",
+        help="Two-stage: also the national and QPV rates with these "
+        f"first-stage variances, comma-separated: {choices_text(PPSMethod)}.",
+    ),
+    allocation: str = typer.Option(
+        "proportional", "--allocation", help="proportional, or power (N_h^0.5, the demo's)."
+    ),
     unit_replicates: int = typer.Option(50, "--unit-replicates", help="Bootstrap replicates of the unit-level MSE."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for validation.csv, validation.png, validation.json."),
     overwrite: bool = overwrite_option("Replace existing output files."),
     quiet: bool = quiet_option(),
-    change: Optional[str] = typer.Option(None, "--change", help="Check change estimates instead: two waves "
-                                         f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "
-                                         "SE of the change vs its empirical SD and coverage, by is_qpv."),
+    change: str | None = typer.Option(
+        None,
+        "--change",
+        help="Check change estimates instead: two waves "
+        f"(2014, 2015) drawn with this scheme ({choices_text(WaveScheme)}); "
+        "SE of the change vs its empirical SD and coverage, by is_qpv.",
+    ),
     share: float = typer.Option(0.0, "--share", help="With --change: attrition (panel) or rotation (rotating) share."),
-    workers: int = typer.Option(1, "--workers", help="Processes drawing and estimating the samples; the results "
-                                "are identical whatever their number."),
-    n_bands: Optional[str] = typer.Option(None, "--n-bands", help="Lower ends of bands of respondents, e.g. "
-                                          "1,5,11,30: the direct estimates also reported per band (direct/n1-4, ...)."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Processes drawing and estimating the samples; the results are identical whatever their number.",
+    ),
+    n_bands: str | None = typer.Option(
+        None,
+        "--n-bands",
+        help="Lower ends of bands of respondents, e.g. "
+        "1,5,11,30: the direct estimates also reported per band (direct/n1-4, ...).",
+    ),
 ) -> None:
     """Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."""
     from .._checks import parse_list
@@ -93,38 +138,67 @@ def validate(
 
     check_workers(workers)
     if replications < 2:
-        raise OptionError(message("at least 2 replications are needed", where="option --replications",
-                                  found=repr(replications)))
+        raise OptionError(
+            message("at least 2 replications are needed", where="option --replications", found=repr(replications))
+        )
     if change is not None:
         _validate_change(territories, replications, n, seed, change, share, rights, level, out, overwrite)
         return
     paths = _out_dir(out, overwrite) if out is not None else None
     pop = simulate_population(territories, seed=seed)
     with progress_bar("samples drawn and estimated", quiet=quiet) as update:
-        res = run_validation(pop, design=design, n=n, replications=replications, seed=seed + 1,
-                             rights=parse_list(rights, option="--rights") or None, ci=parse_list(ci, option="--ci"),
-                             level=level, df=df, levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
-                             strata=parse_list(strata, option="--strata") or None, n_psu=n_psu, sae=sae,
-                             covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
-                             sae_methods=parse_list(sae_methods, option="--sae-methods"), allocation=allocation,
-                             unit_replicates=unit_replicates, pps=parse_list(pps, option="--pps"),
-                             progress=update, workers=workers, n_bands=_bands(n_bands))
+        res = run_validation(
+            pop,
+            design=design,
+            n=n,
+            replications=replications,
+            seed=seed + 1,
+            rights=parse_list(rights, option="--rights") or None,
+            ci=parse_list(ci, option="--ci"),
+            level=level,
+            df=df,
+            levels=parse_list(levels, option="--levels") or choices(ValidationLevel),
+            strata=parse_list(strata, option="--strata") or None,
+            n_psu=n_psu,
+            sae=sae,
+            covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
+            sae_methods=parse_list(sae_methods, option="--sae-methods"),
+            allocation=allocation,
+            unit_replicates=unit_replicates,
+            pps=parse_list(pps, option="--pps"),
+            progress=update,
+            workers=workers,
+            n_bands=_bands(n_bands),
+        )
     summary = res.summary()
     if paths is not None and out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_table(res.to_frame(), paths["validation.csv"])
-        write_bytes(plot_validation(res.table, summary, level=level, replications=replications),
-                    paths["validation.png"])
+        write_bytes(
+            plot_validation(res.table, summary, level=level, replications=replications), paths["validation.png"]
+        )
         write_json({**res.settings, "population_seed": seed, "draws_seed": seed + 1}, paths["validation.json"])
     echo_table(summary)
     s = res.settings
-    typer.echo(f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
-               f"{s['territories']:,} territories on {res.workers} worker{'s' if res.workers > 1 else ''}"
-               + (f" -> {out}" if out is not None else ""))  # no timing: the output depends on the settings only
+    typer.echo(
+        f"{s['replications']} samples of {s['n']} ({s['design']}) from {s['recipients']:,} recipients in "
+        f"{s['territories']:,} territories on {res.workers} worker{'s' if res.workers > 1 else ''}"
+        + (f" -> {out}" if out is not None else "")
+    )  # no timing: the output depends on the settings only
 
 
-def _validate_change(territories: int, replications: int, n: int, seed: int, scheme: str, share: float,
-                     rights: str | None, level: float, out: Path | None, overwrite: bool) -> None:
+def _validate_change(
+    territories: int,
+    replications: int,
+    n: int,
+    seed: int,
+    scheme: str,
+    share: float,
+    rights: str | None,
+    level: float,
+    out: Path | None,
+    overwrite: bool,
+) -> None:
     from .._checks import parse_list
     from ..options import check_option
     from ..simulate.waves import simulate_waves
@@ -134,8 +208,17 @@ def _validate_change(territories: int, replications: int, n: int, seed: int, sch
     paths = _out_dir(out, overwrite) if out is not None else None
     w = simulate_waves(territories, (2014, 2015), seed=seed)
     f1, f2 = (p.recipients for p in w.populations)
-    res = validate_change(f1, f2, scheme=scheme, share=share, n=n, replications=replications, seed=seed + 1,
-                          rights=parse_list(rights, option="--rights") or ("cmuc", "acs", "tpn", "tss"), level=level)
+    res = validate_change(
+        f1,
+        f2,
+        scheme=scheme,
+        share=share,
+        n=n,
+        replications=replications,
+        seed=seed + 1,
+        rights=parse_list(rights, option="--rights") or ("cmuc", "acs", "tpn", "tss"),
+        level=level,
+    )
     if paths is not None and out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_table(res.table, paths["validation.csv"])
@@ -143,9 +226,11 @@ def _validate_change(territories: int, replications: int, n: int, seed: int, sch
     echo_table(res.table)
     echo_table(res.summary())
     s = res.settings
-    typer.echo(f"{s['replications']} pairs of waves ({scheme}, share {share:g}) of {s['n']} from "
-               f"{s['recipients'][0]:,} / {s['recipients'][1]:,} recipients, {s['elapsed_s']:.1f} s"
-               + (f" -> {out}" if out is not None else ""))
+    typer.echo(
+        f"{s['replications']} pairs of waves ({scheme}, share {share:g}) of {s['n']} from "
+        f"{s['recipients'][0]:,} / {s['recipients'][1]:,} recipients, {s['elapsed_s']:.1f} s"
+        + (f" -> {out}" if out is not None else "")
+    )
 
 
 def register(app: typer.Typer) -> None:

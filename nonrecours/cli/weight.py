@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..errors import OptionError, message
 from ..io import check_outputs, read_table, write_json, write_table
-from ..options import (CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option,
-                       choices_text)
-from ._common import (decimal_option, design_roles, echo_table, encoding_option, handle_errors, id_option, overwrite_option,
-                      progress_bar, quiet_option, sep_option, sheet_option, table_options)
+from ..options import CalibrationMethod, LonelyPSURule, NonresponseMethod, ReplicateType, check_option, choices_text
+from ._common import (
+    decimal_option,
+    design_roles,
+    echo_table,
+    encoding_option,
+    handle_errors,
+    id_option,
+    overwrite_option,
+    progress_bar,
+    quiet_option,
+    sep_option,
+    sheet_option,
+    table_options,
+)
 from ._design import lonely_psu_option, role_option
 
 __all__ = ["register", "weight"]
+
 
 def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
     from .._checks import parse_list
@@ -27,8 +38,9 @@ def _parse_nonresponse(text: str | None) -> tuple[str, tuple[str, ...]] | None:
     check_option("--nonresponse", kind, NonresponseMethod)
     names = parse_list(cols, option="--nonresponse")
     if not sep or not names:
-        raise OptionError(message("no columns given", where="option --nonresponse", expected=f"{kind}:COL1,COL2",
-                                  found=repr(text)))
+        raise OptionError(
+            message("no columns given", where="option --nonresponse", expected=f"{kind}:COL1,COL2", found=repr(text))
+        )
     return kind, tuple(names)
 
 
@@ -43,8 +55,9 @@ def _parse_bounds(text: str | None) -> tuple[float, float] | None:
             raise ValueError
         return float(parts[0]), float(parts[1])
     except ValueError:
-        raise OptionError(message("malformed bounds", where="option --bounds", expected="L,U such as 0.5,3",
-                                  found=repr(text))) from None
+        raise OptionError(
+            message("malformed bounds", where="option --bounds", expected="L,U such as 0.5,3", found=repr(text))
+        ) from None
 
 
 def _parse_replicates(text: str | None) -> tuple[str, float | None] | None:
@@ -59,8 +72,14 @@ def _parse_replicates(text: str | None) -> tuple[str, float | None] | None:
         if kind == "fay":
             return kind, float(arg) if sep else 0.5
     except ValueError:
-        raise OptionError(message("malformed replicate option", where="option --replicates",
-                                  expected="bootstrap:B (an integer) or fay:RHO (a number)", found=repr(text))) from None
+        raise OptionError(
+            message(
+                "malformed replicate option",
+                where="option --replicates",
+                expected="bootstrap:B (an integer) or fay:RHO (a number)",
+                found=repr(text),
+            )
+        ) from None
     if sep:
         raise OptionError(message(f"{kind} takes no argument", where="option --replicates", found=repr(text)))
     return kind, None
@@ -71,16 +90,24 @@ def weight(
     sample: Path = typer.Argument(..., help="Sample file (all sampled units, respondents or not)."),
     out: Path = typer.Option(..., "--out", help="Weighted output file; a .design.json sidecar is written beside it."),
     responded: str = typer.Option(None, "--responded", help="Response column (1 = responded, 0 = not)."),
-    nonresponse: str = typer.Option(None, "--nonresponse",
-                                    help="METHOD:COL1,COL2 with METHOD " + choices_text(NonresponseMethod) + " (response homogeneity groups or propensity classes)."),
+    nonresponse: str = typer.Option(
+        None,
+        "--nonresponse",
+        help="METHOD:COL1,COL2 with METHOD "
+        + choices_text(NonresponseMethod)
+        + " (response homogeneity groups or propensity classes).",
+    ),
     min_respondents: int = typer.Option(20, "--min-respondents", help="Smaller classes are collapsed."),
     propensity_classes: int = typer.Option(5, "--propensity-classes", help="Classes on propensity quantiles."),
-    calibrate: Path = typer.Option(None, "--calibrate", help="Margins table: variable,category,total "
-                                   "(empty category = numeric total)."),
+    calibrate: Path = typer.Option(
+        None, "--calibrate", help="Margins table: variable,category,total (empty category = numeric total)."
+    ),
     method: str = typer.Option("raking", "--method", help=f"Calibration distance: {choices_text(CalibrationMethod)}."),
     bounds: str = typer.Option(None, "--bounds", help="Bounds L,U on the g-weights (logit, truncated, raking)."),
     trim: float = typer.Option(None, "--trim", help="Cap weights at TRIM x the mean weight, then re-calibrate."),
-    replicates: str = typer.Option(None, "--replicates", help=f"Replicate weights: {choices_text(ReplicateType)} (bootstrap:B, fay:RHO)."),
+    replicates: str = typer.Option(
+        None, "--replicates", help=f"Replicate weights: {choices_text(ReplicateType)} (bootstrap:B, fay:RHO)."
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed of the bootstrap draws."),
     weight_col: str = role_option("weight", default="weight", help="Design weight column."),
     strata: str = role_option("strata", help="Strata column (default 'stratum' if present; 'none')."),
@@ -89,15 +116,16 @@ def weight(
     fpc: str = role_option("fpc", help="FPC column (default 'fpc' if present; 'none')."),
     fpc2: str = role_option("fpc2", help="Second-stage FPC column (default 'fpc2' if present; 'none')."),
     lonely_psu: str = lonely_psu_option(),
-    id_col: Optional[str] = id_option(),
+    id_col: str | None = id_option(),
     overwrite: bool = overwrite_option(),
-    sep: Optional[str] = sep_option(),
-    decimal: Optional[str] = decimal_option(),
-    encoding: Optional[str] = encoding_option(),
-    sheet: Optional[str] = sheet_option(),
+    sep: str | None = sep_option(),
+    decimal: str | None = decimal_option(),
+    encoding: str | None = encoding_option(),
+    sheet: str | None = sheet_option(),
     quiet: bool = quiet_option(),
-    workers: int = typer.Option(1, "--workers", help="Processes drawing bootstrap replicates (same replicates "
-                                "whatever their number)."),
+    workers: int = typer.Option(
+        1, "--workers", help="Processes drawing bootstrap replicates (same replicates whatever their number)."
+    ),
 ) -> None:
     """Adjust for non-response, calibrate to margins, trim, and add replicate weights."""
     from .._checks import check_ids_if_present
@@ -118,12 +146,22 @@ def weight(
     roles = design_roles({"strata": strata, "psu": psu, "ssu": ssu, "fpc": fpc, "fpc2": fpc2}, data)
     if roles["fpc2"] and not roles["ssu"]:
         roles["fpc2"] = None
-    spec = WeightingSpec(weight=weight_col, design=roles, lonely_psu=lonely_psu, responded=responded,
-                         nonresponse=_parse_nonresponse(nonresponse), min_respondents=min_respondents,
-                         propensity_classes=propensity_classes,
-                         margins=read_margins(calibrate, read=rd) if calibrate else None, method=method,
-                         bounds=_parse_bounds(bounds), trim=trim, replicates=_parse_replicates(replicates), seed=seed,
-                         workers=workers)
+    spec = WeightingSpec(
+        weight=weight_col,
+        design=roles,
+        lonely_psu=lonely_psu,
+        responded=responded,
+        nonresponse=_parse_nonresponse(nonresponse),
+        min_respondents=min_respondents,
+        propensity_classes=propensity_classes,
+        margins=read_margins(calibrate, read=rd) if calibrate else None,
+        method=method,
+        bounds=_parse_bounds(bounds),
+        trim=trim,
+        replicates=_parse_replicates(replicates),
+        seed=seed,
+        workers=workers,
+    )
     with progress_bar("replicate weights", quiet=quiet) as update:
         res = weight_sample(data, spec, progress=update)
     meta = dict(res.sidecar, inputs={"sample": str(sample), "margins": str(calibrate) if calibrate else None})
@@ -132,7 +170,9 @@ def weight(
     n_resp = int((res.table["status"] == "respondent").sum())
     typer.echo(f"{len(res.table):,} rows, {n_resp:,} respondents; total weight {res.table['weight'].sum():,.6g}")
     if res.nonresponse is not None:
-        typer.echo(f"non-response adjustment ({res.nonresponse.method}): {int(res.nonresponse.group.max()) + 1} classes")
+        typer.echo(
+            f"non-response adjustment ({res.nonresponse.method}): {int(res.nonresponse.group.max()) + 1} classes"
+        )
         echo_table(res.nonresponse.report)
     if res.calibration is not None:
         c = res.calibration

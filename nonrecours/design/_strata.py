@@ -14,11 +14,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import InputError, OptionError, line_list, message
 from .._checks import check_columns, where_name
+from ..errors import InputError, OptionError, line_list, message
 
-__all__ = ["StrataIndex", "index_strata", "label_strata", "domain_counts", "check_rates",
-           "check_share", "variance_coefficients", "LABEL_SEP"]
+__all__ = [
+    "StrataIndex",
+    "index_strata",
+    "label_strata",
+    "domain_counts",
+    "check_rates",
+    "check_share",
+    "variance_coefficients",
+    "LABEL_SEP",
+]
 
 #: Separator of the key values in a stratum label (``"1|RSA"`` for is_qpv=1, benefit=RSA).
 LABEL_SEP = "|"
@@ -65,9 +73,15 @@ def _factorize(frame: pd.DataFrame, keys: Sequence[str], *, role: str, source: s
     for k in keys:
         miss = frame[k].isna().to_numpy()
         if miss.any():
-            raise InputError(message(f"missing {role} values", where=f"column {k!r} of {source}",
-                                     expected="a value on every row", found=f"{int(miss.sum())} empty rows, on {line_list(miss)}",
-                                     hint=f"fill or drop those rows, or use another {role} column"))
+            raise InputError(
+                message(
+                    f"missing {role} values",
+                    where=f"column {k!r} of {source}",
+                    expected="a value on every row",
+                    found=f"{int(miss.sum())} empty rows, on {line_list(miss)}",
+                    hint=f"fill or drop those rows, or use another {role} column",
+                )
+            )
     if len(keys) == 1:
         codes, uniques = pd.factorize(frame[keys[0]], sort=True)
         table = pd.DataFrame({keys[0]: np.asarray(uniques)})
@@ -82,19 +96,32 @@ def index_strata(frame: pd.DataFrame, keys: Sequence[str], *, source: str = "fra
     """Factorise the stratum columns of ``frame`` (missing values refused)."""
     keys = tuple(keys)
     if not keys:
-        raise OptionError(message("no stratum column given", where="parameter strata",
-                                  expected="one or more column names", hint="e.g. is_qpv, benefit"))
+        raise OptionError(
+            message(
+                "no stratum column given",
+                where="parameter strata",
+                expected="one or more column names",
+                hint="e.g. is_qpv, benefit",
+            )
+        )
     if len(frame) == 0:
-        raise InputError(message(f"the {source} is empty", where=source, expected="at least one row",
-                                 hint="check the file: it has a header but no rows"))
+        raise InputError(
+            message(
+                f"the {source} is empty",
+                where=source,
+                expected="at least one row",
+                hint="check the file: it has a header but no rows",
+            )
+        )
     codes, table = _factorize(frame, keys, role="stratum", source=source)
     table["stratum"] = label_strata(table, keys).to_numpy()
     N = np.bincount(codes, minlength=len(table)).astype(np.int64)
     return StrataIndex(keys, codes, table, N)
 
 
-def domain_counts(frame: pd.DataFrame, strata: StrataIndex,
-                  families: Sequence[Sequence[str]] | None) -> tuple[sp.csr_matrix, pd.DataFrame]:
+def domain_counts(
+    frame: pd.DataFrame, strata: StrataIndex, families: Sequence[Sequence[str]] | None
+) -> tuple[sp.csr_matrix, pd.DataFrame]:
     """Counts ``N_dh`` of frame units in domain ``d`` and stratum ``h``.
 
     Parameters
@@ -129,30 +156,53 @@ def check_share(value: float, name: str, *, allow_one: bool = True) -> float:
     v = float(value)
     ok = 0 < v <= 1 if allow_one else 0 < v < 1
     if not np.isfinite(v) or not ok:
-        raise OptionError(message(f"{name} out of range", where=where_name(name),
-                                  expected="a number in (0, 1]" if allow_one else "a number in (0, 1)", found=repr(value)))
+        raise OptionError(
+            message(
+                f"{name} out of range",
+                where=where_name(name),
+                expected="a number in (0, 1]" if allow_one else "a number in (0, 1)",
+                found=repr(value),
+            )
+        )
     return v
 
 
 def check_rates(rates: Mapping[str, float | np.ndarray], H: int, *, option: str = "rates") -> dict[str, np.ndarray]:
     """Anticipated take-up rates per right, as arrays of length ``H`` strictly inside (0, 1)."""
     if not rates:
-        raise OptionError(message("no anticipated rate given", where=where_name(option),
-                                  expected="right=rate pairs", hint="e.g. cmuc 0.65, acs 0.4"))
+        raise OptionError(
+            message(
+                "no anticipated rate given",
+                where=where_name(option),
+                expected="right=rate pairs",
+                hint="e.g. cmuc 0.65, acs 0.4",
+            )
+        )
     out = {}
     for right, p in rates.items():
         arr = np.broadcast_to(np.asarray(p, dtype=float), (H,))
         bad = ~np.isfinite(arr) | (arr <= 0) | (arr >= 1)
         if bad.any():
-            raise OptionError(message("anticipated rate outside (0, 1)", where=f"{where_name(option)}, right {right!r}",
-                                      expected="0 < rate < 1", found=repr(float(p)) if np.ndim(p) == 0 else f"{int(bad.sum())} strata out of range",
-                                      hint="a rate of 0 or 1 has no sampling variance: drop the right or use 0.01/0.99"))
+            raise OptionError(
+                message(
+                    "anticipated rate outside (0, 1)",
+                    where=f"{where_name(option)}, right {right!r}",
+                    expected="0 < rate < 1",
+                    found=repr(float(p)) if np.ndim(p) == 0 else f"{int(bad.sum())} strata out of range",
+                    hint="a rate of 0 or 1 has no sampling variance: drop the right or use 0.01/0.99",
+                )
+            )
         out[str(right)] = np.array(arr, dtype=float)
     return out
 
 
-def variance_coefficients(counts: sp.csr_matrix, N: np.ndarray, rates: Mapping[str, np.ndarray],
-                          eligible: Mapping[str, float], response_rate: float) -> tuple[sp.csr_matrix, np.ndarray, list[str], np.ndarray]:
+def variance_coefficients(
+    counts: sp.csr_matrix,
+    N: np.ndarray,
+    rates: Mapping[str, np.ndarray],
+    eligible: Mapping[str, float],
+    response_rate: float,
+) -> tuple[sp.csr_matrix, np.ndarray, list[str], np.ndarray]:
     """Coefficients of the anticipated variance of every domain x right rate.
 
     The variance of the estimated rate of right ``r`` in domain ``d`` under
@@ -184,11 +234,11 @@ def variance_coefficients(counts: sp.csr_matrix, N: np.ndarray, rates: Mapping[s
     Nd = np.bincount(coo.row, weights=coo.data, minlength=counts.shape[0])
     rows, cols, vals = coo.row, coo.col, coo.data
     R = len(rights)
-    P = np.column_stack([rates[r] for r in rights])                       # (H, R)
-    E = np.array([eligible.get(r, 1.0) for r in rights])                 # (R,)
-    pq = P * (1 - P)                                                      # (H, R)
-    scale = 1.0 / (E[None, :] * Nd[rows, None] ** 2)                      # (nnz, R)
-    b_terms = pq[cols] * vals[:, None] * scale                            # (nnz, R)
+    P = np.column_stack([rates[r] for r in rights])  # (H, R)
+    E = np.array([eligible.get(r, 1.0) for r in rights])  # (R,)
+    pq = P * (1 - P)  # (H, R)
+    scale = 1.0 / (E[None, :] * Nd[rows, None] ** 2)  # (nnz, R)
+    b_terms = pq[cols] * vals[:, None] * scale  # (nnz, R)
     a_terms = b_terms * (N[cols, None] / response_rate)
     krow = (rows[:, None] * R + np.arange(R)[None, :]).ravel()
     kcol = np.repeat(cols, R)

@@ -21,21 +21,18 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from ..errors import DesignError, InputError, OptionError, label_list, message
-from ..options import AllocationMethod, RateCombination, check_option
 from .._checks import check_columns, check_grouping_column
 from .._frozen import freeze_arrays, readonly
-from ._strata import (StrataIndex, check_rates, check_share, domain_counts, index_strata,
-                      variance_coefficients)
+from ..errors import DesignError, InputError, OptionError, label_list, message
+from ..options import AllocationMethod, RateCombination, check_option
+from ._strata import StrataIndex, check_rates, check_share, domain_counts, index_strata, variance_coefficients
 
-__all__ = ["Allocation", "allocate", "allocate_frame", "bounded_allocation",
-           "round_allocation", "ALLOCATION_COLUMNS"]
+__all__ = ["Allocation", "allocate", "allocate_frame", "bounded_allocation", "round_allocation", "ALLOCATION_COLUMNS"]
 
 
 #: Columns of ``Allocation.to_frame()`` besides the stratum keys (``nonrecours sample``
 #: takes every other column of an allocation file as a stratum key).
-ALLOCATION_COLUMNS = ("stratum", "N_h", "n_h", "take_all", "method", "S_h", "cost_h",
-                      "halfwidth", "cv")
+ALLOCATION_COLUMNS = ("stratum", "N_h", "n_h", "take_all", "method", "S_h", "cost_h", "halfwidth", "cv")
 
 
 @dataclass(frozen=True)
@@ -109,8 +106,9 @@ class Allocation:
         return out
 
 
-def bounded_allocation(a: np.ndarray, n: float | np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                       groups: np.ndarray | None = None) -> np.ndarray:
+def bounded_allocation(
+    a: np.ndarray, n: float | np.ndarray, lo: np.ndarray, hi: np.ndarray, groups: np.ndarray | None = None
+) -> np.ndarray:
     """Continuous allocation ``x_h = clip(lambda_g a_h, lo_h, hi_h)`` with ``sum x_h = n_g`` in every group.
 
     Parameters
@@ -153,7 +151,11 @@ def bounded_allocation(a: np.ndarray, n: float | np.ndarray, lo: np.ndarray, hi:
     at_lo = lam[g] * a <= lo
     at_hi = lam[g] * a >= hi
     free = ~(at_lo | at_hi)
-    num = n - np.bincount(g, weights=np.where(at_lo, lo, 0.0), minlength=G) - np.bincount(g, weights=np.where(at_hi, hi, 0.0), minlength=G)
+    num = (
+        n
+        - np.bincount(g, weights=np.where(at_lo, lo, 0.0), minlength=G)
+        - np.bincount(g, weights=np.where(at_hi, hi, 0.0), minlength=G)
+    )
     den = np.bincount(g, weights=np.where(free, a, 0.0), minlength=G)
     lam = np.where(den > 0, num / np.where(den > 0, den, 1.0), lam)
     return np.clip(lam[g] * a, lo, hi)
@@ -170,8 +172,9 @@ def _rank_in_group(keys: tuple[np.ndarray, ...], g: np.ndarray, mask: np.ndarray
     return rank
 
 
-def round_allocation(x: np.ndarray, n: int | np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                     groups: np.ndarray | None = None) -> np.ndarray:
+def round_allocation(
+    x: np.ndarray, n: int | np.ndarray, lo: np.ndarray, hi: np.ndarray, groups: np.ndarray | None = None
+) -> np.ndarray:
     """Integer allocation summing to ``n`` (per group) within integer bounds: largest remainders.
 
     Each ``x_h`` is floored; the missing units go to the elements with the
@@ -185,22 +188,35 @@ def round_allocation(x: np.ndarray, n: int | np.ndarray, lo: np.ndarray, hi: np.
     G = int(g.max()) + 1 if g.size else 0
     base = np.clip(np.floor(x), lo, hi)
     frac = np.round(x - base, 9)
-    gap = np.rint(np.broadcast_to(np.asarray(n, float), (G,)) - np.bincount(g, weights=base, minlength=G)).astype(np.int64)
+    gap = np.rint(np.broadcast_to(np.asarray(n, float), (G,)) - np.bincount(g, weights=base, minlength=G)).astype(
+        np.int64
+    )
     pos = np.arange(x.size)
     up = _rank_in_group((pos, -frac), g, base < hi)
     down = _rank_in_group((pos, frac), g, base > lo)
     room_up = np.bincount(g, weights=base < hi, minlength=G)
     if (gap > room_up).any():
-        raise DesignError(message("integer rounding cannot reach the total within the bounds",
-                                  where="allocation", found=f"{int((gap - room_up).max())} units short"))
+        raise DesignError(
+            message(
+                "integer rounding cannot reach the total within the bounds",
+                where="allocation",
+                found=f"{int((gap - room_up).max())} units short",
+            )
+        )
     gg = gap[g]
     base += (gg > 0) & (up >= 0) & (up < gg)
     base -= (gg < 0) & (down >= 0) & (down < -gg)
     return base.astype(np.int64)
 
 
-def _scores(method: str, N: np.ndarray, S: np.ndarray | None, cost: np.ndarray | None,
-            unit_cv: np.ndarray | None, power_q: float) -> np.ndarray:
+def _scores(
+    method: str,
+    N: np.ndarray,
+    S: np.ndarray | None,
+    cost: np.ndarray | None,
+    unit_cv: np.ndarray | None,
+    power_q: float,
+) -> np.ndarray:
     if method == "proportional":
         return N.astype(float)
     if method == "equal":
@@ -208,33 +224,64 @@ def _scores(method: str, N: np.ndarray, S: np.ndarray | None, cost: np.ndarray |
     if method == "power":
         return N.astype(float) ** power_q * (unit_cv if unit_cv is not None else 1.0)
     if S is None:
-        raise OptionError(message(f"the {method} allocation needs standard deviations", where="parameter rates",
-                                  hint="give anticipated rates (parameter rates, e.g. cmuc 0.65) or S"))
+        raise OptionError(
+            message(
+                f"the {method} allocation needs standard deviations",
+                where="parameter rates",
+                hint="give anticipated rates (parameter rates, e.g. cmuc 0.65) or S",
+            )
+        )
     if method == "neyman":
         return N * S
     if cost is None:
-        raise OptionError(message("the optimal allocation needs unit costs", where="parameter cost",
-                                  hint="give a cost column (parameter cost) or use the method neyman"))
+        raise OptionError(
+            message(
+                "the optimal allocation needs unit costs",
+                where="parameter cost",
+                hint="give a cost column (parameter cost) or use the method neyman",
+            )
+        )
     return N * S / np.sqrt(cost)
 
 
 def check_bounds(N: np.ndarray, labels: np.ndarray, min_n: int) -> np.ndarray:
     """Lower bounds per stratum; refuse strata smaller than ``min_n``."""
     if int(min_n) != min_n or min_n < 1:
-        raise OptionError(message("minimum per stratum must be a positive integer", where="parameter min_n",
-                                  expected="an integer >= 1 (2 to estimate variances)", found=repr(min_n)))
-    small = N < min_n
+        raise OptionError(
+            message(
+                "minimum per stratum must be a positive integer",
+                where="parameter min_n",
+                expected="an integer >= 1 (2 to estimate variances)",
+                found=repr(min_n),
+            )
+        )
+    small = min_n > N
     if small.any():
-        raise DesignError(message(f"strata with fewer than {min_n} units", where=f"strata {label_list(labels, small)}",
-                                  expected=f"at least {min_n} units per stratum (min per stratum)",
-                                  found=f"{int(small.sum())} strata",
-                                  hint="collapse them with neighbouring strata, or lower parameter min_n"))
+        raise DesignError(
+            message(
+                f"strata with fewer than {min_n} units",
+                where=f"strata {label_list(labels, small)}",
+                expected=f"at least {min_n} units per stratum (min per stratum)",
+                found=f"{int(small.sum())} strata",
+                hint="collapse them with neighbouring strata, or lower parameter min_n",
+            )
+        )
     return np.full(N.size, float(min_n))
 
 
-def allocate(N: np.ndarray, n: int, *, method: AllocationMethod | str = "proportional", S: np.ndarray | None = None,
-             cost: np.ndarray | None = None, unit_cv: np.ndarray | None = None, power_q: float = 0.5,
-             min_n: int = 2, take_all: bool = True, strata: pd.DataFrame | None = None) -> Allocation:
+def allocate(
+    N: np.ndarray,
+    n: int,
+    *,
+    method: AllocationMethod | str = "proportional",
+    S: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    unit_cv: np.ndarray | None = None,
+    power_q: float = 0.5,
+    min_n: int = 2,
+    take_all: bool = True,
+    strata: pd.DataFrame | None = None,
+) -> Allocation:
     """Allocate ``n`` units across strata of sizes ``N``.
 
     Parameters
@@ -292,34 +339,68 @@ def allocate(N: np.ndarray, n: int, *, method: AllocationMethod | str = "proport
         strata = pd.DataFrame({"stratum": np.arange(H).astype(str)})
     labels = strata["stratum"].to_numpy(dtype=object)
     if method == "power" and not 0 <= power_q <= 1:
-        raise OptionError(message("power exponent out of range", where="parameter power_q", expected="0 <= q <= 1", found=repr(power_q)))
+        raise OptionError(
+            message(
+                "power exponent out of range", where="parameter power_q", expected="0 <= q <= 1", found=repr(power_q)
+            )
+        )
     if cost is not None:
         cost = np.asarray(cost, float)
         if not (np.isfinite(cost) & (cost > 0)).all():
-            raise InputError(message("unit costs must be positive", where=f"strata {label_list(labels, ~(cost > 0))}",
-                                     expected="> 0", found="missing or non-positive costs"))
+            raise InputError(
+                message(
+                    "unit costs must be positive",
+                    where=f"strata {label_list(labels, ~(cost > 0))}",
+                    expected="> 0",
+                    found="missing or non-positive costs",
+                )
+            )
     lo = check_bounds(N, labels, min_n)
     n = int(n)
     if n < lo.sum() or n > N.sum():
-        raise DesignError(message("sample size out of reach", where="parameter n",
-                                  expected=f"between {int(lo.sum())} ({H} strata x min {min_n}) and {int(N.sum())} (the population)",
-                                  found=str(n)))
+        raise DesignError(
+            message(
+                "sample size out of reach",
+                where="parameter n",
+                expected=f"between {int(lo.sum())} ({H} strata x min {min_n}) and {int(N.sum())} (the population)",
+                found=str(n),
+            )
+        )
     a = _scores(method, N, None if S is None else np.asarray(S, float), cost, unit_cv, power_q)
     hi = N.astype(float) if take_all else np.full(H, np.inf)
     pos = a > 0
     if not pos.any() or n > lo[~pos].sum() + hi[pos].sum():
-        raise DesignError(message("the strata with a positive score cannot absorb the sample size",
-                                  where="allocation", found=f"n = {n}",
-                                  hint="strata with S_h = 0 stay at the minimum; lower n"))
+        raise DesignError(
+            message(
+                "the strata with a positive score cannot absorb the sample size",
+                where="allocation",
+                found=f"n = {n}",
+                hint="strata with S_h = 0 stay at the minimum; lower n",
+            )
+        )
     x = bounded_allocation(a, n, lo, hi)
     if not take_all and (x > N).any():
         over = x > N
-        raise DesignError(message("allocation exceeds the population of some strata", where=f"strata {label_list(labels, over)}",
-                                  expected="n_h <= N_h", found=f"{int(over.sum())} strata with n_h > N_h",
-                                  hint="allow take-all strata or lower n"))
+        raise DesignError(
+            message(
+                "allocation exceeds the population of some strata",
+                where=f"strata {label_list(labels, over)}",
+                expected="n_h <= N_h",
+                found=f"{int(over.sum())} strata with n_h > N_h",
+                hint="allow take-all strata or lower n",
+            )
+        )
     n_int = round_allocation(x, n, lo, np.minimum(hi, N))
-    return Allocation(strata=strata.reset_index(drop=True), N=N, n=n_int, n_continuous=x, method=method,
-                      min_n=int(min_n), S=None if S is None else np.asarray(S, float), cost=cost)
+    return Allocation(
+        strata=strata.reset_index(drop=True),
+        N=N,
+        n=n_int,
+        n_continuous=x,
+        method=method,
+        min_n=int(min_n),
+        S=None if S is None else np.asarray(S, float),
+        cost=cost,
+    )
 
 
 def stratum_mean(frame: pd.DataFrame, index: StrataIndex, column: str, *, role: str) -> np.ndarray:
@@ -327,8 +408,13 @@ def stratum_mean(frame: pd.DataFrame, index: StrataIndex, column: str, *, role: 
     check_columns(frame, [column], role=f"{role} column", source="frame")
     col = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
     if np.isnan(col).any():
-        raise InputError(message(f"missing or non-numeric {role} values", where=f"column {column!r}",
-                                 found=f"{int(np.isnan(col).sum())} rows"))
+        raise InputError(
+            message(
+                f"missing or non-numeric {role} values",
+                where=f"column {column!r}",
+                found=f"{int(np.isnan(col).sum())} rows",
+            )
+        )
     return np.bincount(index.codes, weights=col, minlength=index.N.size) / index.N
 
 
@@ -337,12 +423,20 @@ def stratum_costs(frame: pd.DataFrame, index: StrataIndex, column: str) -> np.nd
     c = stratum_mean(frame, index, column, role="cost")
     bad = ~(c > 0)
     if bad.any():
-        raise InputError(message("unit costs must be positive", where=f"column {column!r}, strata {label_list(index.labels, bad)}",
-                                 expected="> 0", found=f"{int(bad.sum())} strata with a mean cost <= 0"))
+        raise InputError(
+            message(
+                "unit costs must be positive",
+                where=f"column {column!r}, strata {label_list(index.labels, bad)}",
+                expected="> 0",
+                found=f"{int(bad.sum())} strata with a mean cost <= 0",
+            )
+        )
     return c
 
 
-def resolve_rates(frame: pd.DataFrame, index: StrataIndex, rates: Mapping[str, float | str | np.ndarray]) -> dict[str, np.ndarray]:
+def resolve_rates(
+    frame: pd.DataFrame, index: StrataIndex, rates: Mapping[str, float | str | np.ndarray]
+) -> dict[str, np.ndarray]:
     """Rates per right and stratum: a number, or the name of a frame column averaged by stratum."""
     out: dict[str, float | np.ndarray] = {}
     for right, val in rates.items():
@@ -355,7 +449,9 @@ def resolve_rates(frame: pd.DataFrame, index: StrataIndex, rates: Mapping[str, f
     return check_rates(out, index.N.size)
 
 
-def stds_from_rates(rates: Mapping[str, np.ndarray], combine: RateCombination | str = "rms") -> tuple[np.ndarray, np.ndarray]:
+def stds_from_rates(
+    rates: Mapping[str, np.ndarray], combine: RateCombination | str = "rms"
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-stratum S_h and unit CV from anticipated rates of several rights.
 
     :math:`S_{hr} = \\sqrt{p_{hr}(1-p_{hr})}`. ``rms`` combines them as
@@ -372,8 +468,17 @@ def stds_from_rates(rates: Mapping[str, np.ndarray], combine: RateCombination | 
     return np.sqrt(var.max(axis=1)), np.sqrt(cv2.max(axis=1))
 
 
-def precision_table(n: np.ndarray, A, b: np.ndarray, rights: list[str], p_dom: np.ndarray,
-                    domains: pd.DataFrame, counts, N: np.ndarray, level: float) -> pd.DataFrame:
+def precision_table(
+    n: np.ndarray,
+    A,
+    b: np.ndarray,
+    rights: list[str],
+    p_dom: np.ndarray,
+    domains: pd.DataFrame,
+    counts,
+    N: np.ndarray,
+    level: float,
+) -> pd.DataFrame:
     """Anticipated variance, half-width and CV per domain x right for sizes ``n`` (``counts``: N_dh)."""
     R = len(rights)
     Nd = np.asarray(counts.sum(axis=1)).ravel()
@@ -381,15 +486,29 @@ def precision_table(n: np.ndarray, A, b: np.ndarray, rights: list[str], p_dom: n
     V = np.maximum(V, 0.0)
     z = norm.ppf(0.5 + level / 2)
     nd = counts @ (n / N)
-    return pd.DataFrame({"domain": np.repeat(domains["domain"].to_numpy(), R),
-                         "level": np.repeat(domains["level"].to_numpy(), R),
-                         "right": np.tile(rights, len(domains)),
-                         "N_d": np.repeat(Nd, R), "n_d": np.repeat(nd, R), "rate": p_dom,
-                         "variance": V, "halfwidth": z * np.sqrt(V), "cv": np.sqrt(V) / p_dom})
+    return pd.DataFrame(
+        {
+            "domain": np.repeat(domains["domain"].to_numpy(), R),
+            "level": np.repeat(domains["level"].to_numpy(), R),
+            "right": np.tile(rights, len(domains)),
+            "N_d": np.repeat(Nd, R),
+            "n_d": np.repeat(nd, R),
+            "rate": p_dom,
+            "variance": V,
+            "halfwidth": z * np.sqrt(V),
+            "cv": np.sqrt(V) / p_dom,
+        }
+    )
 
 
-def stratum_precision(index: StrataIndex, n: np.ndarray, rates: Mapping[str, np.ndarray], eligible: Mapping[str, float],
-                      response_rate: float, level: float) -> tuple[np.ndarray, np.ndarray]:
+def stratum_precision(
+    index: StrataIndex,
+    n: np.ndarray,
+    rates: Mapping[str, np.ndarray],
+    eligible: Mapping[str, float],
+    response_rate: float,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Anticipated half-width and CV of every stratum's rate, worst right."""
     own = sp.diags(index.N.astype(float)).tocsr()
     A, b, rights, p = variance_coefficients(own, index.N, rates, eligible, response_rate)
@@ -398,12 +517,23 @@ def stratum_precision(index: StrataIndex, n: np.ndarray, rates: Mapping[str, np.
     return per["halfwidth"].to_numpy().reshape(shape).max(axis=1), per["cv"].to_numpy().reshape(shape).max(axis=1)
 
 
-def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method: AllocationMethod | str = "proportional",
-                   rates: Mapping[str, float | str | np.ndarray] | None = None, cost: str | None = None,
-                   power_q: float = 0.5, min_n: int = 2, take_all: bool = True,
-                   combine: RateCombination | str = "rms", eligible: Mapping[str, float] | None = None,
-                   response_rate: float = 1.0, domains: Sequence[Sequence[str]] | None = None,
-                   level: float = 0.95) -> Allocation:
+def allocate_frame(
+    frame: pd.DataFrame,
+    strata: Sequence[str],
+    *,
+    n: int,
+    method: AllocationMethod | str = "proportional",
+    rates: Mapping[str, float | str | np.ndarray] | None = None,
+    cost: str | None = None,
+    power_q: float = 0.5,
+    min_n: int = 2,
+    take_all: bool = True,
+    combine: RateCombination | str = "rms",
+    eligible: Mapping[str, float] | None = None,
+    response_rate: float = 1.0,
+    domains: Sequence[Sequence[str]] | None = None,
+    level: float = 0.95,
+) -> Allocation:
     """Allocate ``n`` units across the strata of a frame.
 
     Parameters
@@ -453,8 +583,18 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
     if P is not None:
         S, unit_cv = stds_from_rates(P, combine)
     c = None if cost is None else stratum_costs(frame, index, cost)
-    alloc = allocate(index.N, n, method=method, S=S, cost=c, unit_cv=unit_cv, power_q=power_q, min_n=min_n,
-                     take_all=take_all, strata=index.table)
+    alloc = allocate(
+        index.N,
+        n,
+        method=method,
+        S=S,
+        cost=c,
+        unit_cv=unit_cv,
+        power_q=power_q,
+        min_n=min_n,
+        take_all=take_all,
+        strata=index.table,
+    )
     if P is None:
         return alloc
     n_f = alloc.n.astype(float)
@@ -462,5 +602,16 @@ def allocate_frame(frame: pd.DataFrame, strata: Sequence[str], *, n: int, method
     A, b, rights, p_dom = variance_coefficients(counts, index.N, P, elig, rho)
     table = precision_table(n_f, A, b, rights, p_dom, dom, counts, index.N, level)
     hw, cv = stratum_precision(index, n_f, P, elig, rho, level)
-    return Allocation(strata=alloc.strata, N=alloc.N, n=alloc.n, n_continuous=alloc.n_continuous, method=method,
-                      min_n=alloc.min_n, S=S, cost=c, halfwidth=hw, cv=cv, precision=table)
+    return Allocation(
+        strata=alloc.strata,
+        N=alloc.N,
+        n=alloc.n,
+        n_continuous=alloc.n_continuous,
+        method=method,
+        min_n=alloc.min_n,
+        S=S,
+        cost=c,
+        halfwidth=hw,
+        cv=cv,
+        precision=table,
+    )

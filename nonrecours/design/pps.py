@@ -11,8 +11,7 @@ import numpy as np
 
 from ..errors import DesignError, InputError, message
 
-__all__ = ["inclusion_probabilities", "systematic_draw", "poisson_draw", "sampford_draw",
-           "sampford_joint_inclusion"]
+__all__ = ["inclusion_probabilities", "systematic_draw", "poisson_draw", "sampford_draw", "sampford_joint_inclusion"]
 
 
 def inclusion_probabilities(size: np.ndarray, n: np.ndarray | int, codes: np.ndarray | None = None) -> np.ndarray:
@@ -50,9 +49,15 @@ def inclusion_probabilities(size: np.ndarray, n: np.ndarray | int, codes: np.nda
     H = int(codes.max()) + 1 if codes.size else 0
     n = np.broadcast_to(np.asarray(n, float), (H,))
     if not (np.isfinite(size) & (size > 0)).all():
-        raise InputError(message("size measures must be positive", where="size column",
-                                 expected="> 0 on every row", found=f"{int((~(size > 0)).sum())} rows missing or <= 0",
-                                 hint="drop units of size 0 from the frame, or give them a small positive size"))
+        raise InputError(
+            message(
+                "size measures must be positive",
+                where="size column",
+                expected="> 0 on every row",
+                found=f"{int((~(size > 0)).sum())} rows missing or <= 0",
+                hint="drop units of size 0 from the frame, or give them a small positive size",
+            )
+        )
     Nh = np.bincount(codes, minlength=H)
     whole = n >= Nh
     cert = whole[codes].copy()
@@ -80,8 +85,9 @@ def _stratum_cumsum(values: np.ndarray, codes_sorted: np.ndarray, H: int) -> tup
     return cum, before
 
 
-def systematic_draw(pi: np.ndarray, order: np.ndarray, codes: np.ndarray, n: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
+def systematic_draw(
+    pi: np.ndarray, order: np.ndarray, codes: np.ndarray, n: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Systematic selection with probabilities ``pi`` along ``order``, within strata.
 
     Parameters
@@ -127,7 +133,9 @@ def poisson_draw(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.random(pi.size) < pi
 
 
-def sampford_draw(pi: np.ndarray, codes: np.ndarray, rng: np.random.Generator, *, max_rounds: int = 100_000) -> np.ndarray:
+def sampford_draw(
+    pi: np.ndarray, codes: np.ndarray, rng: np.random.Generator, *, max_rounds: int = 100_000
+) -> np.ndarray:
     """Sampford sampling within strata, all strata at once.
 
     Parameters
@@ -172,9 +180,14 @@ def sampford_draw(pi: np.ndarray, codes: np.ndarray, rng: np.random.Generator, *
         take = draw & accept[cu]
         sel[units[take]] = True
         pending &= ~accept
-    raise DesignError(message("Sampford sampling did not accept a sample", where="sampford",
-                              found=f"{int(pending.sum())} strata after {max_rounds} rounds",
-                              hint="probabilities very close to 1: use the method pps-systematic or take those units whole"))
+    raise DesignError(
+        message(
+            "Sampford sampling did not accept a sample",
+            where="sampford",
+            found=f"{int(pending.sum())} strata after {max_rounds} rounds",
+            hint="probabilities very close to 1: use the method pps-systematic or take those units whole",
+        )
+    )
 
 
 def sampford_joint_inclusion(pi: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
@@ -215,8 +228,13 @@ def sampford_joint_inclusion(pi: np.ndarray, among: np.ndarray | None = None) ->
     n_float = pi.sum()
     n = int(round(n_float))
     if abs(n_float - n) > 1e-6 or n < 2 or not ((pi > 0) & (pi < 1)).all():
-        raise DesignError(message("Sampford joint probabilities need 0 < pi < 1 summing to an integer >= 2",
-                                  where="sampford_joint_inclusion", found=f"sum {n_float:.6g}, range [{pi.min():.3g}, {pi.max():.3g}]"))
+        raise DesignError(
+            message(
+                "Sampford joint probabilities need 0 < pi < 1 summing to an integer >= 2",
+                where="sampford_joint_inclusion",
+                found=f"sum {n_float:.6g}, range [{pi.min():.3g}, {pi.max():.3g}]",
+            )
+        )
     p = pi / n
     lam = p / (1 - n * p)
     L = np.zeros(n)

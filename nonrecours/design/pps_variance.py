@@ -45,8 +45,15 @@ import scipy.sparse as sp
 from .._frozen import freeze_arrays
 from ..errors import DesignError, InputError, message
 
-__all__ = ["JointProbabilities", "pps_blocks", "pps_matrix", "pps_factor", "quadratic_factor", "joint_path",
-           "JOINT_COLUMNS"]
+__all__ = [
+    "JointProbabilities",
+    "pps_blocks",
+    "pps_matrix",
+    "pps_factor",
+    "quadratic_factor",
+    "joint_path",
+    "JOINT_COLUMNS",
+]
 
 #: Columns of a joint inclusion probabilities file (one row per pair of PSUs).
 JOINT_COLUMNS = ("psu_i", "psu_j", "pi_ij")
@@ -81,13 +88,24 @@ class JointProbabilities:
         j = np.asarray(self.psu_j).astype(str).astype(object)
         p = np.asarray(self.pi_ij, dtype=float).ravel()
         if not (i.size == j.size == p.size):
-            raise DesignError(message("joint probabilities are not aligned", where="JointProbabilities",
-                                      expected="psu_i, psu_j and pi_ij of the same length",
-                                      found=f"{i.size}, {j.size}, {p.size}"))
+            raise DesignError(
+                message(
+                    "joint probabilities are not aligned",
+                    where="JointProbabilities",
+                    expected="psu_i, psu_j and pi_ij of the same length",
+                    found=f"{i.size}, {j.size}, {p.size}",
+                )
+            )
         bad = ~(np.isfinite(p) & (p > 0) & (p <= 1))
         if bad.any():
-            raise DesignError(message("joint inclusion probabilities out of range", where="column 'pi_ij'",
-                                      expected="0 < pi_ij <= 1", found=f"{int(bad.sum())} pairs"))
+            raise DesignError(
+                message(
+                    "joint inclusion probabilities out of range",
+                    where="column 'pi_ij'",
+                    expected="0 < pi_ij <= 1",
+                    found=f"{int(bad.sum())} pairs",
+                )
+            )
         object.__setattr__(self, "psu_i", i)
         object.__setattr__(self, "psu_j", j)
         object.__setattr__(self, "pi_ij", p)
@@ -98,11 +116,16 @@ class JointProbabilities:
         """Read the columns ``psu_i``, ``psu_j``, ``pi_ij`` of ``table``."""
         missing = [c for c in JOINT_COLUMNS if c not in table.columns]
         if missing:
-            raise InputError(message("not a joint probabilities table", where=source,
-                                     expected="columns " + ", ".join(JOINT_COLUMNS),
-                                     found=f"missing {', '.join(missing)}",
-                                     hint="one row per pair of sampled PSUs, as 'nonrecours sample --method sampford' "
-                                          "writes beside the sample"))
+            raise InputError(
+                message(
+                    "not a joint probabilities table",
+                    where=source,
+                    expected="columns " + ", ".join(JOINT_COLUMNS),
+                    found=f"missing {', '.join(missing)}",
+                    hint="one row per pair of sampled PSUs, as 'nonrecours sample --method sampford' "
+                    "writes beside the sample",
+                )
+            )
         p = pd.to_numeric(table["pi_ij"], errors="coerce")
         return cls(table["psu_i"].to_numpy(), table["psu_j"].to_numpy(), p.to_numpy(dtype=float, na_value=np.nan))
 
@@ -119,13 +142,19 @@ def _joint_pairs(joint: JointProbabilities, psu_labels: np.ndarray, pi: np.ndarr
     keep = (ci >= 0) & (cj >= 0) & (ci != cj)  # pairs of PSUs outside the sample are not needed
     i, j = np.minimum(ci[keep], cj[keep]), np.maximum(ci[keep], cj[keep])
     pij = joint.pi_ij[keep]
-    key, first = np.unique(i * pi.size + j, return_index=True)
+    _key, first = np.unique(i * pi.size + j, return_index=True)
     i, j, pij = i[first], j[first], pij[first]
     over = pij > np.minimum(pi[i], pi[j]) * (1 + 1e-9)
     if over.any():
-        raise DesignError(message("joint inclusion probabilities larger than a single one", where="column 'pi_ij'",
-                                  expected="pi_ij <= min(pi_i, pi_j)", found=f"{int(over.sum())} pairs",
-                                  hint="the FPC column must hold the PSUs' inclusion probabilities"))
+        raise DesignError(
+            message(
+                "joint inclusion probabilities larger than a single one",
+                where="column 'pi_ij'",
+                expected="pi_ij <= min(pi_i, pi_j)",
+                found=f"{int(over.sum())} pairs",
+                hint="the FPC column must hold the PSUs' inclusion probabilities",
+            )
+        )
     # every pair of non-certainty PSUs of a stratum must be listed (a certainty PSU: pi_ij = pi_j)
     st = np.asarray(psu_stratum)
     free = pi < 1
@@ -133,15 +162,26 @@ def _joint_pairs(joint: JointProbabilities, psu_labels: np.ndarray, pi: np.ndarr
     need = int((m * (m - 1) // 2).sum())
     have = int(np.count_nonzero((st[i] == st[j]) & free[i] & free[j]))
     if have < need:
-        raise DesignError(message("joint probabilities missing for pairs of PSUs of the same stratum",
-                                  where="joint probabilities", expected="every pair of sampled PSUs of a stratum",
-                                  found=f"{need - have} pairs missing",
-                                  hint="give psu_i, psu_j, pi_ij for each pair (PSU labels as in the PSU column)"))
+        raise DesignError(
+            message(
+                "joint probabilities missing for pairs of PSUs of the same stratum",
+                where="joint probabilities",
+                expected="every pair of sampled PSUs of a stratum",
+                found=f"{need - have} pairs missing",
+                hint="give psu_i, psu_j, pi_ij for each pair (PSU labels as in the PSU column)",
+            )
+        )
     return i, j, (pij - pi[i] * pi[j]) / pij
 
 
-def pps_blocks(method: str, pi: np.ndarray, psu_stratum: np.ndarray, *, joint: JointProbabilities | None = None,
-               psu_labels: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def pps_blocks(
+    method: str,
+    pi: np.ndarray,
+    psu_stratum: np.ndarray,
+    *,
+    joint: JointProbabilities | None = None,
+    psu_labels: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The matrix :math:`M` of the first-stage variance :math:`z^\\top M z` as diagonal blocks.
 
     Parameters
@@ -186,7 +226,7 @@ def pps_blocks(method: str, pi: np.ndarray, psu_stratum: np.ndarray, *, joint: J
         k = idx.size
         if method in ("ht", "yg"):
             D = np.zeros((k, k))
-            inb = (groups[i] == groups[idx[0]])
+            inb = groups[i] == groups[idx[0]]
             a, b = where[i[inb]], where[j[inb]]
             D[a, b] = d[inb]
             D[b, a] = d[inb]
@@ -216,8 +256,14 @@ def _approximate_block(method: str, p: np.ndarray) -> np.ndarray:
     return D
 
 
-def pps_matrix(method: str, pi: np.ndarray, psu_stratum: np.ndarray, *, joint: JointProbabilities | None = None,
-               psu_labels: np.ndarray | None = None) -> np.ndarray:
+def pps_matrix(
+    method: str,
+    pi: np.ndarray,
+    psu_stratum: np.ndarray,
+    *,
+    joint: JointProbabilities | None = None,
+    psu_labels: np.ndarray | None = None,
+) -> np.ndarray:
     """The dense matrix :math:`M` (PSUs x PSUs) of :func:`pps_blocks` (for small designs and tests)."""
     pi = np.asarray(pi, float)
     M = np.zeros((pi.size, pi.size))
@@ -240,7 +286,9 @@ def pps_factor(blocks: list[tuple[np.ndarray, np.ndarray]], U: int) -> tuple[sp.
     def _stack(parts):
         off, data, rr, cc = 0, [], [], []
         for v, r, c, m in parts:
-            data.append(v); rr.append(r + off); cc.append(c)
+            data.append(v)
+            rr.append(r + off)
+            cc.append(c)
             off += m
         if not parts:
             return sp.csr_matrix((0, U))

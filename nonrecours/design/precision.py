@@ -27,8 +27,16 @@ from .allocation import Allocation, check_bounds, precision_table, resolve_rates
 __all__ = ["allocate_precision", "solve_min_cost"]
 
 
-def solve_min_cost(A: sp.spmatrix, rhs: np.ndarray, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                   *, tol: float = 1e-10, maxiter: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+def solve_min_cost(
+    A: sp.spmatrix,
+    rhs: np.ndarray,
+    cost: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    tol: float = 1e-10,
+    maxiter: int = 20000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Continuous solution of ``min sum c_h n_h`` s.t. ``sum_h A_kh / n_h <= rhs_k``, ``lo <= n <= hi``.
 
     Parameters
@@ -86,12 +94,24 @@ def solve_min_cost(A: sp.spmatrix, rhs: np.ndarray, cost: np.ndarray, lo: np.nda
 
     # start from multipliers that would make each constraint alone tight for a proportional-like n
     lam0 = np.full(A.shape[0], float(np.mean(c * (1.0 / xu) ** 2)))
-    res = minimize(negdual, lam0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * A.shape[0],
-                   options={"maxiter": maxiter, "ftol": 1e-15, "gtol": tol * max(1.0, np.abs(lam0).max()), "maxcor": 30})
+    res = minimize(
+        negdual,
+        lam0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * A.shape[0],
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": tol * max(1.0, np.abs(lam0).max()), "maxcor": 30},
+    )
     x = inner(res.x)
     if not np.isfinite(x).all():
-        raise ConvergenceError(message("the precision allocation did not converge", where="allocation",
-                                       found=res.message, hint="check the targets and the rates"))
+        raise ConvergenceError(
+            message(
+                "the precision allocation did not converge",
+                where="allocation",
+                found=res.message,
+                hint="check the targets and the rates",
+            )
+        )
     return 1.0 / x, res.x
 
 
@@ -99,8 +119,9 @@ def _variance(A: sp.csr_matrix, b: np.ndarray, n: np.ndarray) -> np.ndarray:
     return A @ (1.0 / n) - b
 
 
-def _repair_and_trim(A: sp.csr_matrix, b: np.ndarray, T: np.ndarray, n: np.ndarray, lo: np.ndarray,
-                     N: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def _repair_and_trim(
+    A: sp.csr_matrix, b: np.ndarray, T: np.ndarray, n: np.ndarray, lo: np.ndarray, N: np.ndarray, cost: np.ndarray
+) -> np.ndarray:
     """Add units until every bound holds, then remove units while every bound still holds.
 
     Removal is greedy, by decreasing cost then stratum order, one unit per
@@ -133,18 +154,27 @@ def _repair_and_trim(A: sp.csr_matrix, b: np.ndarray, T: np.ndarray, n: np.ndarr
         if not cand.any():
             return n
         for h in order[cand[order]]:
-            rows = indices[indptr[h]:indptr[h + 1]]
-            delta = data[indptr[h]:indptr[h + 1]] * d[h]
+            rows = indices[indptr[h] : indptr[h + 1]]
+            delta = data[indptr[h] : indptr[h + 1]] * d[h]
             if np.all(delta <= slack[rows]):
                 slack[rows] -= delta
                 n[h] -= 1
 
 
-def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Mapping[str, float | str | np.ndarray],
-                       target_halfwidth: float | None = None, target_cv: float | None = None,
-                       domains: Sequence[Sequence[str]] | None = None, response_rate: float = 1.0,
-                       eligible: Mapping[str, float] | None = None, cost: str | None = None, min_n: int = 2,
-                       level: float = 0.95) -> Allocation:
+def allocate_precision(
+    frame: pd.DataFrame,
+    strata: Sequence[str],
+    *,
+    rates: Mapping[str, float | str | np.ndarray],
+    target_halfwidth: float | None = None,
+    target_cv: float | None = None,
+    domains: Sequence[Sequence[str]] | None = None,
+    response_rate: float = 1.0,
+    eligible: Mapping[str, float] | None = None,
+    cost: str | None = None,
+    min_n: int = 2,
+    level: float = 0.95,
+) -> Allocation:
     """Smallest (cheapest) stratified sample meeting a precision target in every domain.
 
     Parameters
@@ -200,12 +230,23 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
     *Practical Tools for Designing and Weighting Survey Samples*, 2nd ed., ch. 5.
     """
     if (target_halfwidth is None) == (target_cv is None):
-        raise OptionError(message("give exactly one precision target", where="options target-halfwidth / target-cv",
-                                  found="both" if target_halfwidth is not None else "neither"))
+        raise OptionError(
+            message(
+                "give exactly one precision target",
+                where="options target-halfwidth / target-cv",
+                found="both" if target_halfwidth is not None else "neither",
+            )
+        )
     target = float(target_halfwidth if target_halfwidth is not None else target_cv)  # type: ignore[arg-type]  # one is given
     if not np.isfinite(target) or target <= 0:
-        raise OptionError(message("precision target must be positive", where="parameter target_halfwidth" if target_halfwidth is not None else "parameter target_cv",
-                                  expected="> 0", found=repr(target)))
+        raise OptionError(
+            message(
+                "precision target must be positive",
+                where="parameter target_halfwidth" if target_halfwidth is not None else "parameter target_cv",
+                expected="> 0",
+                found=repr(target),
+            )
+        )
     rho = check_share(response_rate, "response_rate")
     elig = {r: check_share(v, f"eligible[{r!r}]") for r, v in (eligible or {}).items()}
     check_share(level, "level", allow_one=False)
@@ -226,10 +267,15 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
         idx = np.flatnonzero(out)
         names = [f"{dom['domain'].iat[k // R]}={dom['level'].iat[k // R]} ({rights[k % R]})" for k in idx[:6]]
         more = f" and {idx.size - 6} more" if idx.size > 6 else ""
-        raise DesignError(message("precision target unreachable even with a census", where="domains " + ", ".join(names) + more,
-                                  expected=f"anticipated {'half-width' if target_halfwidth is not None else 'CV'} <= {target:g}",
-                                  found=f"{int(out.sum())} domain x right targets missed at n_h = N_h with response rate {rho:g}",
-                                  hint="loosen the target, merge small domains, or raise the expected response rate"))
+        raise DesignError(
+            message(
+                "precision target unreachable even with a census",
+                where="domains " + ", ".join(names) + more,
+                expected=f"anticipated {'half-width' if target_halfwidth is not None else 'CV'} <= {target:g}",
+                found=f"{int(out.sum())} domain x right targets missed at n_h = N_h with response rate {rho:g}",
+                hint="loosen the target, merge small domains, or raise the expected response rate",
+            )
+        )
     # constraints in u_h = 1/n_h - 1/N_h >= 0: A u <= T - census
     room = T - census
     active = _variance(A, b, lo) > T  # bounds that the minimum sample does not already meet
@@ -253,8 +299,18 @@ def allocate_precision(frame: pd.DataFrame, strata: Sequence[str], *, rates: Map
     table["binding"] = _binding(A, b, T, n_int.astype(float), lo)
     table["multiplier"] = mult
     hw, cv = stratum_precision(index, n_int.astype(float), P, elig, rho, level)
-    return Allocation(strata=index.table, N=index.N, n=n_int, n_continuous=n_cont, method="precision",
-                      min_n=int(min_n), cost=c if cost is not None else None, halfwidth=hw, cv=cv, precision=table)
+    return Allocation(
+        strata=index.table,
+        N=index.N,
+        n=n_int,
+        n_continuous=n_cont,
+        method="precision",
+        min_n=int(min_n),
+        cost=c if cost is not None else None,
+        halfwidth=hw,
+        cv=cv,
+        precision=table,
+    )
 
 
 def _binding(A: sp.csr_matrix, b: np.ndarray, T: np.ndarray, n: np.ndarray, lo: np.ndarray) -> np.ndarray:

@@ -56,17 +56,30 @@ def replicate_columns(data: pd.DataFrame, columns: str | Sequence[str]) -> list[
     if isinstance(columns, str) and any(ch in columns for ch in "*?["):
         found = [c for c in map(str, data.columns) if fnmatch.fnmatchcase(c, columns)]
         if not found:
-            raise OptionError(message("no column matches the replicate weights pattern", where="repweights",
-                                      expected="columns such as rw_1, rw_2, ...", found=f"pattern {columns!r}"))
+            raise OptionError(
+                message(
+                    "no column matches the replicate weights pattern",
+                    where="repweights",
+                    expected="columns such as rw_1, rw_2, ...",
+                    found=f"pattern {columns!r}",
+                )
+            )
         return found
     cols = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
     check_columns(data, cols, role="replicate weight column", source="the sample")
     return cols
 
 
-def supplied_replicates(data: pd.DataFrame, columns: str | Sequence[str], *, type: RepWeightsType | str,
-                        scale: float | None = None, rscales: Sequence[float] | np.ndarray | None = None,
-                        rho: float | None = None, mse: bool = False) -> Replicates:
+def supplied_replicates(
+    data: pd.DataFrame,
+    columns: str | Sequence[str],
+    *,
+    type: RepWeightsType | str,
+    scale: float | None = None,
+    rscales: Sequence[float] | np.ndarray | None = None,
+    rho: float | None = None,
+    mse: bool = False,
+) -> Replicates:
     """Replicates from weight columns of ``data`` (R's ``svrepdesign(repweights =, type =, ...)``).
 
     Parameters
@@ -98,29 +111,53 @@ def supplied_replicates(data: pd.DataFrame, columns: str | Sequence[str], *, typ
     """
     kind = check_option("type", type.lower() if isinstance(type, str) else type, RepWeightsType)
     cols = replicate_columns(data, columns)
-    W = np.column_stack([pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                         for c in cols])
+    W = np.column_stack([pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in cols])
     R = W.shape[1]
     if kind in _FIXED_SCALE and scale is not None:
-        raise OptionError(message(f"replicate type {type} sets its own scale", where="parameter scale", found=repr(scale),
-                                  hint="drop the scale (successive-difference: 4/R; BRR: 1/R; Fay: 1/(R (1-rho)^2))"))
+        raise OptionError(
+            message(
+                f"replicate type {type} sets its own scale",
+                where="parameter scale",
+                found=repr(scale),
+                hint="drop the scale (successive-difference: 4/R; BRR: 1/R; Fay: 1/(R (1-rho)^2))",
+            )
+        )
     if (kind == "fay") != (rho is not None):
-        raise OptionError(message("Fay's rho goes with replicate type Fay only", where="parameter rho",
-                                  found=f"type {kind}, rho {rho!r}", hint="e.g. parameter type 'Fay' with parameter rho 0.5"))
+        raise OptionError(
+            message(
+                "Fay's rho goes with replicate type Fay only",
+                where="parameter rho",
+                found=f"type {kind}, rho {rho!r}",
+                hint="e.g. parameter type 'Fay' with parameter rho 0.5",
+            )
+        )
     if rho is not None and not 0 <= rho < 1:
-        raise OptionError(message("Fay's rho out of range", where="parameter rho", expected="0 <= rho < 1", found=repr(rho)))
+        raise OptionError(
+            message("Fay's rho out of range", where="parameter rho", expected="0 <= rho < 1", found=repr(rho))
+        )
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise OptionError(message("replicate scale must be positive", where="parameter scale", found=repr(scale)))
     if kind == "jkn" and rscales is None:
-        raise OptionError(message("JKn replicate weights need their rscales", where="parameter rscales",
-                                  expected=f"{R} values (n_h - 1)/n_h of each replicate's stratum",
-                                  hint="give parameter rscales (one value per replicate)"))
+        raise OptionError(
+            message(
+                "JKn replicate weights need their rscales",
+                where="parameter rscales",
+                expected=f"{R} values (n_h - 1)/n_h of each replicate's stratum",
+                hint="give parameter rscales (one value per replicate)",
+            )
+        )
     if kind in ("successive-difference",) and rscales is not None:
         raise OptionError(message(f"replicate type {kind} sets its own rscales", where="parameter rscales"))
     r = np.ones(R) if rscales is None else np.asarray(rscales, dtype=float).ravel()
     if r.size not in (1, R) or not (np.isfinite(r) & (r >= 0)).all():
-        raise OptionError(message("rscales do not fit the replicate weights", where="parameter rscales",
-                                  expected=f"{R} non-negative values", found=f"{r.size} values"))
+        raise OptionError(
+            message(
+                "rscales do not fit the replicate weights",
+                where="parameter rscales",
+                expected=f"{R} non-negative values",
+                found=f"{r.size} values",
+            )
+        )
     if kind == "jk1":
         s = (R - 1) / R if scale is None else scale
     elif kind == "brr":
@@ -135,6 +172,12 @@ def supplied_replicates(data: pd.DataFrame, columns: str | Sequence[str], *, typ
     else:  # JKn
         s = 1.0 if scale is None else scale
     if np.isnan(W).any():
-        raise OptionError(message("missing replicate weights", where="repweights columns",
-                                  found=f"{int(np.isnan(W).any(axis=1).sum())} rows", hint="fill them in (R refuses them too)"))
+        raise OptionError(
+            message(
+                "missing replicate weights",
+                where="repweights columns",
+                found=f"{int(np.isnan(W).any(axis=1).sum())} rows",
+                hint="fill them in (R refuses them too)",
+            )
+        )
     return Replicates(weights=W, type=kind, scale=s, rscales=r, mse=mse)

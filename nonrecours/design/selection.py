@@ -125,14 +125,19 @@ def first_stage_probabilities(table: pd.DataFrame) -> np.ndarray:
         pi1 = table["pi1"].to_numpy(dtype=float)
         return np.where(pi1 >= 1, table["pi2"].to_numpy(dtype=float), pi1)
     if "pi" not in table.columns:
-        raise InputError(message("no inclusion probabilities in the sample", where="column 'pi'",
-                                 hint="draw the sample with nonrecours sample (it writes pi, or pi1 and pi2)"))
+        raise InputError(
+            message(
+                "no inclusion probabilities in the sample",
+                where="column 'pi'",
+                hint="draw the sample with nonrecours sample (it writes pi, or pi1 and pi2)",
+            )
+        )
     return table["pi"].to_numpy(dtype=float)
 
 
 def _group_order(codes: np.ndarray, H: int) -> np.ndarray:
     """Rows grouped by stratum, frame order within a stratum (radix sort when H fits in 16 bits)."""
-    small = codes.astype(np.int16) if H < 2 ** 15 else codes
+    small = codes.astype(np.int16) if H < 2**15 else codes
     return np.argsort(small, kind="stable")
 
 
@@ -199,34 +204,65 @@ def _sizes_for(index: StrataIndex, sizes: Allocation | pd.Series | Mapping[str, 
     s = pd.Series(sizes, dtype=object) if isinstance(sizes, Mapping) else sizes
     s.index = s.index.astype(str)
     if s.index.duplicated().any():
-        raise InputError(message("a stratum appears twice in the allocation", where=f"strata {label_list(s.index.to_numpy(), s.index.duplicated())}"))
+        raise InputError(
+            message(
+                "a stratum appears twice in the allocation",
+                where=f"strata {label_list(s.index.to_numpy(), s.index.duplicated())}",
+            )
+        )
     labels = index.labels
     missing = ~pd.Index(labels).isin(s.index)
     if missing.any():
-        raise InputError(message("strata of the frame have no sample size", where=f"strata {label_list(labels, missing)}",
-                                 expected="one allocation row per stratum of the frame",
-                                 hint="allocate again on this frame with the same strata (parameter strata)"))
+        raise InputError(
+            message(
+                "strata of the frame have no sample size",
+                where=f"strata {label_list(labels, missing)}",
+                expected="one allocation row per stratum of the frame",
+                hint="allocate again on this frame with the same strata (parameter strata)",
+            )
+        )
     extra = ~s.index.isin(labels) & (pd.to_numeric(s, errors="coerce").fillna(1).to_numpy() > 0)
     if extra.any():
-        raise InputError(message("the allocation names strata absent from the frame", where=f"strata {label_list(s.index.to_numpy(), extra)}",
-                                 hint="check that the allocation was made on this frame"))
+        raise InputError(
+            message(
+                "the allocation names strata absent from the frame",
+                where=f"strata {label_list(s.index.to_numpy(), extra)}",
+                hint="check that the allocation was made on this frame",
+            )
+        )
     raw = pd.to_numeric(s.reindex(labels), errors="coerce").to_numpy(float)
     bad = ~np.isfinite(raw) | (raw < 0) | (raw != np.round(raw))
     if bad.any():
-        raise InputError(message("sample sizes must be non-negative integers", where=f"strata {label_list(labels, bad)}",
-                                 found=f"{int(bad.sum())} invalid n_h"))
+        raise InputError(
+            message(
+                "sample sizes must be non-negative integers",
+                where=f"strata {label_list(labels, bad)}",
+                found=f"{int(bad.sum())} invalid n_h",
+            )
+        )
     n = raw.astype(np.int64)
     over = n > index.N
     if over.any():
-        raise DesignError(message("sample size larger than the stratum population", where=f"strata {label_list(labels, over)}",
-                                  expected="n_h <= N_h (n_h = N_h takes the stratum whole)",
-                                  found=", ".join(f"n_h={n[i]} > N_h={index.N[i]}" for i in np.flatnonzero(over)[:3]),
-                                  hint="re-run nonrecours allocate (it caps n_h at N_h: take-all strata)"))
+        raise DesignError(
+            message(
+                "sample size larger than the stratum population",
+                where=f"strata {label_list(labels, over)}",
+                expected="n_h <= N_h (n_h = N_h takes the stratum whole)",
+                found=", ".join(f"n_h={n[i]} > N_h={index.N[i]}" for i in np.flatnonzero(over)[:3]),
+                hint="re-run nonrecours allocate (it caps n_h at N_h: take-all strata)",
+            )
+        )
     lonely = (n == 1) & (index.N > 1)
     if lonely.any():
-        warnings.warn(message("strata with a single sampled unit: their variance cannot be estimated",
-                              where=f"strata {label_list(labels, lonely)}", hint="allocate at least 2 per stratum"),
-                      NonrecoursWarning, stacklevel=3)
+        warnings.warn(
+            message(
+                "strata with a single sampled unit: their variance cannot be estimated",
+                where=f"strata {label_list(labels, lonely)}",
+                hint="allocate at least 2 per stratum",
+            ),
+            NonrecoursWarning,
+            stacklevel=3,
+        )
     return n
 
 
@@ -251,23 +287,38 @@ def _sort_order(frame: pd.DataFrame, codes: np.ndarray, sort: Sequence[str]) -> 
 
 def _size(frame: pd.DataFrame, size: str | None, method: str) -> np.ndarray:
     if size is None:
-        raise OptionError(message(f"method {method} needs a size measure", where="parameter size_col",
-                                  hint="e.g. household_size"))
+        raise OptionError(
+            message(f"method {method} needs a size measure", where="parameter size_col", hint="e.g. household_size")
+        )
     check_columns(frame, [size], role="size column", source="frame")
     x = pd.to_numeric(frame[size], errors="coerce").to_numpy(float)
     bad = ~(np.isfinite(x) & (x > 0))
     if bad.any():
-        raise InputError(message("size measures must be positive", where=f"column {size!r}",
-                                 expected="> 0 on every row", found=f"{int(bad.sum())} rows missing or <= 0, on "
-                                                                    f"{line_list(bad)}",
-                                 hint="drop units of size 0 from the frame, or give them a small positive size"))
+        raise InputError(
+            message(
+                "size measures must be positive",
+                where=f"column {size!r}",
+                expected="> 0 on every row",
+                found=f"{int(bad.sum())} rows missing or <= 0, on {line_list(bad)}",
+                hint="drop units of size 0 from the frame, or give them a small positive size",
+            )
+        )
     return x
 
 
-def select(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: Sequence[str],
-           method: SelectionMethod | str = "srswor", seed: int | np.random.Generator, size: str | None = None,
-           sort: Sequence[str] = (), psu: str | None = None, n_psu: int | Mapping[str, int] | None = None,
-           id_col: str = "id") -> Sample:
+def select(
+    frame: pd.DataFrame,
+    sizes: Allocation | pd.Series | Mapping[str, int],
+    *,
+    strata: Sequence[str],
+    method: SelectionMethod | str = "srswor",
+    seed: int | np.random.Generator,
+    size: str | None = None,
+    sort: Sequence[str] = (),
+    psu: str | None = None,
+    n_psu: int | Mapping[str, int] | None = None,
+    id_col: str = "id",
+) -> Sample:
     """Draw a sample from ``frame``.
 
     Parameters
@@ -386,36 +437,62 @@ def _assemble(frame: pd.DataFrame, rows: np.ndarray, cols: dict[str, np.ndarray]
     return out
 
 
-def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.Series, psu: str | None,
-               n_psu: int | Mapping[str, int] | None, size: str | None, rng: np.random.Generator,
-               seed_value: int | None) -> Sample:
+def _two_stage(
+    frame: pd.DataFrame,
+    index: StrataIndex,
+    n: np.ndarray,
+    ids: pd.Series,
+    psu: str | None,
+    n_psu: int | Mapping[str, int] | None,
+    size: str | None,
+    rng: np.random.Generator,
+    seed_value: int | None,
+) -> Sample:
     """Territories by Sampford PPS within strata, then SRS of units within each selected territory."""
     if psu is None or n_psu is None:
-        raise OptionError(message("two-stage sampling needs the PSU column and the number of PSUs per stratum",
-                                  where="parameters psu_col / n_psu", hint="e.g. psu_col territory with n_psu 10"))
+        raise OptionError(
+            message(
+                "two-stage sampling needs the PSU column and the number of PSUs per stratum",
+                where="parameters psu_col / n_psu",
+                hint="e.g. psu_col territory with n_psu 10",
+            )
+        )
     pidx = index_strata(frame, [psu], source="frame (PSU column)")
     pcode = pidx.codes
     P = pidx.N.size
-    M = pidx.N.astype(float)                                    # rows per PSU
+    M = pidx.N.astype(float)  # rows per PSU
     h_of = np.full(P, -1, np.int64)
     h_of[pcode] = index.codes
     split = np.bincount(pcode, weights=(index.codes != h_of[pcode]), minlength=P) > 0
     if split.any():
-        raise DesignError(message("PSUs cut across strata", where=f"column {psu!r}, PSUs {label_list(pidx.labels, split)}",
-                                  expected="every PSU inside one stratum",
-                                  hint="use strata that are constant within a PSU (e.g. departement, is_qpv)"))
+        raise DesignError(
+            message(
+                "PSUs cut across strata",
+                where=f"column {psu!r}, PSUs {label_list(pidx.labels, split)}",
+                expected="every PSU inside one stratum",
+                hint="use strata that are constant within a PSU (e.g. departement, is_qpv)",
+            )
+        )
     H = index.N.size
     labels = index.labels
     if isinstance(n_psu, Mapping):
         want = pd.Series(n_psu).rename(index=str).reindex(labels).to_numpy(float)
         if np.isnan(want).any():
-            raise InputError(message("strata without a number of PSUs", where=f"strata {label_list(labels, np.isnan(want))}"))
+            raise InputError(
+                message("strata without a number of PSUs", where=f"strata {label_list(labels, np.isnan(want))}")
+            )
     else:
         want = np.full(H, float(n_psu))
     NI = np.bincount(h_of, minlength=H)
     if (want < 2).any() or (want != np.round(want)).any():
-        raise OptionError(message("number of PSUs per stratum must be an integer >= 2", where="parameter n_psu",
-                                  found=repr(n_psu), hint="two PSUs per stratum are needed to estimate a variance"))
+        raise OptionError(
+            message(
+                "number of PSUs per stratum must be an integer >= 2",
+                where="parameter n_psu",
+                found=repr(n_psu),
+                hint="two PSUs per stratum are needed to estimate a variance",
+            )
+        )
     take = np.minimum(want, NI)
     measure = M if size is None else np.bincount(pcode, weights=_size(frame, size, "two-stage"), minlength=P)
     pi1 = inclusion_probabilities(measure, take, h_of)
@@ -424,10 +501,18 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     hs = h_of[sp]
     few = (np.bincount(hs, minlength=H) > n) | (n > np.bincount(hs, weights=M[sp], minlength=H))
     if few.any():
-        raise DesignError(message("stratum sample size does not fit the selected PSUs", where=f"strata {label_list(labels, few)}",
-                                  expected="n_psu <= n_h <= population of the selected PSUs", hint="change parameter n_psu or the allocation"))
+        raise DesignError(
+            message(
+                "stratum sample size does not fit the selected PSUs",
+                where=f"strata {label_list(labels, few)}",
+                expected="n_psu <= n_h <= population of the selected PSUs",
+                hint="change parameter n_psu or the allocation",
+            )
+        )
     # self-weighting second stage: m_i proportional to M_i / pi1_i, 1 <= m_i <= M_i, sum m_i = n_h
-    m = round_allocation(bounded_allocation(M[sp] / pi1[sp], n, np.ones(sp.size), M[sp], hs), n, np.ones(sp.size), M[sp], hs)
+    m = round_allocation(
+        bounded_allocation(M[sp] / pi1[sp], n, np.ones(sp.size), M[sp], hs), n, np.ones(sp.size), M[sp], hs
+    )
     m_psu = np.zeros(P, np.int64)
     m_psu[sp] = m
     rows_in = np.flatnonzero(sel1[pcode])
@@ -438,19 +523,34 @@ def _two_stage(frame: pd.DataFrame, index: StrataIndex, n: np.ndarray, ids: pd.S
     cert = pi1[pc] >= 1
     lonely = np.bincount(hs, weights=pi1[sp] < 1, minlength=H) == 1
     if lonely.any():
-        warnings.warn(message("strata with a single non-certainty PSU selected: their variance cannot be estimated",
-                              where=f"strata {label_list(labels, lonely)}", hint="raise parameter n_psu"), NonrecoursWarning, stacklevel=3)
+        warnings.warn(
+            message(
+                "strata with a single non-certainty PSU selected: their variance cannot be estimated",
+                where=f"strata {label_list(labels, lonely)}",
+                hint="raise parameter n_psu",
+            ),
+            NonrecoursWarning,
+            stacklevel=3,
+        )
     n_noncert = np.bincount(h_of, weights=pi1 < 1, minlength=H)
     uid = ids.to_numpy()[rows].astype(str).astype(object)
     pi2 = m_psu[pc] / M[pc]
-    cols = {"stratum": np.where(cert, labels[index.codes[rows]].astype(str) + "|" + pidx.labels[pc].astype(str),
-                                labels[index.codes[rows]]).astype(object),
-            "psu": np.where(cert, uid, pidx.labels[pc]).astype(object),
-            "fpc": np.where(cert, M[pc], n_noncert[index.codes[rows]]),
-            "ssu": uid, "fpc2": np.where(cert, 1.0, M[pc]),
-            "pi1": pi1[pc], "pi2": pi2, "pi": pi1[pc] * pi2, "weight": 1.0 / (pi1[pc] * pi2)}
-    joint = _two_stage_joint(pi1, h_of, sp, pidx.labels[sp].astype(str).astype(object), cert, uid, index.codes[rows],
-                             pc, m_psu, M)
+    cols = {
+        "stratum": np.where(
+            cert, labels[index.codes[rows]].astype(str) + "|" + pidx.labels[pc].astype(str), labels[index.codes[rows]]
+        ).astype(object),
+        "psu": np.where(cert, uid, pidx.labels[pc]).astype(object),
+        "fpc": np.where(cert, M[pc], n_noncert[index.codes[rows]]),
+        "ssu": uid,
+        "fpc2": np.where(cert, 1.0, M[pc]),
+        "pi1": pi1[pc],
+        "pi2": pi2,
+        "pi": pi1[pc] * pi2,
+        "weight": 1.0 / (pi1[pc] * pi2),
+    }
+    joint = _two_stage_joint(
+        pi1, h_of, sp, pidx.labels[sp].astype(str).astype(object), cert, uid, index.codes[rows], pc, m_psu, M
+    )
     return Sample(_assemble(frame, rows, cols), "two-stage", seed_value, _VARIANCE["two-stage"], joint)
 
 

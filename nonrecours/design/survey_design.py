@@ -30,8 +30,14 @@ from .pps_variance import JointProbabilities
 __all__ = ["SurveyDesign", "Calibration", "Replicates", "Stage", "DESIGN_COLUMNS"]
 
 #: Conventional column of each design role, as ``nonrecours sample`` writes them.
-DESIGN_COLUMNS: dict[str, str] = {"weight": "weight", "strata": "stratum", "psu": "psu", "ssu": "ssu",
-                                  "fpc": "fpc", "fpc2": "fpc2"}
+DESIGN_COLUMNS: dict[str, str] = {
+    "weight": "weight",
+    "strata": "stratum",
+    "psu": "psu",
+    "ssu": "ssu",
+    "fpc": "fpc",
+    "fpc2": "fpc2",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,9 +76,14 @@ class Calibration:
         d = np.asarray(self.d, dtype=float).ravel()
         g = np.asarray(self.g, dtype=float).ravel()
         if not (X.shape[0] == d.size == g.size):
-            raise DesignError(message("calibration arrays are not aligned", where="Calibration",
-                                      expected="X (n, p), d (n,), g (n,) with the same n",
-                                      found=f"X {X.shape}, d {d.shape}, g {g.shape}"))
+            raise DesignError(
+                message(
+                    "calibration arrays are not aligned",
+                    where="Calibration",
+                    expected="X (n, p), d (n,), g (n,) with the same n",
+                    found=f"X {X.shape}, d {d.shape}, g {g.shape}",
+                )
+            )
         object.__setattr__(self, "X", owned(X, self.X))  # copied when shared: the caller's arrays stay theirs
         object.__setattr__(self, "d", owned(d, self.d))
         object.__setattr__(self, "g", owned(g, self.g))
@@ -114,9 +125,13 @@ class Replicates:
         r = np.broadcast_to(np.asarray(self.rscales, dtype=float), (W.shape[1],)).copy()
         # two reductions, no n x R temporaries (NaN fails min >= 0, +inf fails max < inf)
         if W.size and not (W.min() >= 0 and W.max() < np.inf):
-            raise DesignError(message("replicate weights must be finite and non-negative",
-                                      where="Replicates.weights",
-                                      found=f"{int((~np.isfinite(W) | (W < 0)).any(axis=1).sum())} rows"))
+            raise DesignError(
+                message(
+                    "replicate weights must be finite and non-negative",
+                    where="Replicates.weights",
+                    found=f"{int((~np.isfinite(W) | (W < 0)).any(axis=1).sum())} rows",
+                )
+            )
         object.__setattr__(self, "weights", owned(W, self.weights))  # copied when shared with the caller
         object.__setattr__(self, "rscales", readonly(r))
         object.__setattr__(self, "scale", float(self.scale))
@@ -203,8 +218,9 @@ class StageStructure:
     def unit_matrix(self) -> sp.csr_matrix:
         """Indicator matrix units x rows."""
         m = self.unit_stratum.size
-        return sp.csr_matrix((np.ones(self.unit.size), (self.unit, np.arange(self.unit.size))),
-                             shape=(m, self.unit.size))
+        return sp.csr_matrix(
+            (np.ones(self.unit.size), (self.unit, np.arange(self.unit.size))), shape=(m, self.unit.size)
+        )
 
     @cached_property
     def stratum_matrix(self) -> sp.csr_matrix:
@@ -227,8 +243,21 @@ class DesignStructure:
     :func:`~nonrecours.design.pps_variance.pps_blocks`).
     """
 
-    def __init__(self, *, weights, stratum, psu, psu_stratum, n_h, N_h, has_fpc, stratum_labels,
-                 later=(), pi_psu=None, pps_M=None) -> None:
+    def __init__(
+        self,
+        *,
+        weights,
+        stratum,
+        psu,
+        psu_stratum,
+        n_h,
+        N_h,
+        has_fpc,
+        stratum_labels,
+        later=(),
+        pi_psu=None,
+        pps_M=None,
+    ) -> None:
         self.weights = weights
         self.stratum = stratum
         self.psu = psu
@@ -255,8 +284,9 @@ class DesignStructure:
     @cached_property
     def stratum_matrix(self) -> sp.csr_matrix:
         """Indicator matrix strata x PSUs."""
-        return sp.csr_matrix((np.ones(self.n_psu), (self.psu_stratum, np.arange(self.n_psu))),
-                             shape=(self.n_strata, self.n_psu))
+        return sp.csr_matrix(
+            (np.ones(self.n_psu), (self.psu_stratum, np.arange(self.n_psu))), shape=(self.n_strata, self.n_psu)
+        )
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -271,36 +301,54 @@ def _numeric(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
-        raise InputError(message(f"{role} column is not numeric", where=f"column {col!r}",
-                                 expected="numbers", found=rows_found(bad)))
+        raise InputError(
+            message(f"{role} column is not numeric", where=f"column {col!r}", expected="numbers", found=rows_found(bad))
+        )
     return v
 
 
 def _missing(data: pd.DataFrame, col: str, role: str) -> None:
     miss = data[col].isna().to_numpy()
     if miss.any():
-        raise DesignError(message(f"missing {role} values", where=f"column {col!r}",
-                                  expected=f"a {role} for every row", found=f"{int(miss.sum())} rows empty, on {line_list(miss)}",
-                                  hint="fill them in or drop those rows before building the design"))
+        raise DesignError(
+            message(
+                f"missing {role} values",
+                where=f"column {col!r}",
+                expected=f"a {role} for every row",
+                found=f"{int(miss.sum())} rows empty, on {line_list(miss)}",
+                hint="fill them in or drop those rows before building the design",
+            )
+        )
 
 
 def _check_fpc_present(f: np.ndarray, col: str) -> None:
     if np.isnan(f).any():
-        raise DesignError(message("missing FPC values", where=f"column {col!r}",
-                                  expected="a population size or sampling fraction on every row",
-                                  found=f"{int(np.isnan(f).sum())} rows empty, on {line_list(np.isnan(f))}"))
+        raise DesignError(
+            message(
+                "missing FPC values",
+                where=f"column {col!r}",
+                expected="a population size or sampling fraction on every row",
+                found=f"{int(np.isnan(f).sum())} rows empty, on {line_list(np.isnan(f))}",
+            )
+        )
 
 
 def _popsize(f: np.ndarray, n: np.ndarray, col: str) -> np.ndarray:
     """FPC values <= 1 are sampling fractions, larger ones population sizes (R survey)."""
     if (f < 0).any():
-        raise DesignError(message("negative FPC values", where=f"column {col!r}", expected=">= 0",
-                                  found=f"{int((f < 0).sum())} rows"))
+        raise DesignError(
+            message("negative FPC values", where=f"column {col!r}", expected=">= 0", found=f"{int((f < 0).sum())} rows")
+        )
     if (f > 1).any():
         if (f < 1).any():
-            raise DesignError(message("FPC mixes sampling fractions and population sizes", where=f"column {col!r}",
-                                      expected="all values <= 1 (fractions) or all >= 1 (population sizes)",
-                                      found=f"{int((f < 1).sum())} rows < 1 and {int((f > 1).sum())} rows > 1"))
+            raise DesignError(
+                message(
+                    "FPC mixes sampling fractions and population sizes",
+                    where=f"column {col!r}",
+                    expected="all values <= 1 (fractions) or all >= 1 (population sizes)",
+                    found=f"{int((f < 1).sum())} rows < 1 and {int((f > 1).sum())} rows > 1",
+                )
+            )
         return f.copy()
     with np.errstate(divide="ignore"):
         return np.where(f > 0, n / np.where(f > 0, f, 1.0), np.inf)
@@ -402,62 +450,120 @@ class SurveyDesign:
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, pd.DataFrame):
-            raise InputError(message("design data must be a pandas DataFrame", where="SurveyDesign",
-                                     found=type(self.data).__name__))
+            raise InputError(
+                message("design data must be a pandas DataFrame", where="SurveyDesign", found=type(self.data).__name__)
+            )
         object.__setattr__(self, "lonely_psu", check_option("lonely_psu", self.lonely_psu, LonelyPSURule))
         object.__setattr__(self, "calibration", tuple(self.calibration))
         self._check_pps()
-        roles = {"weight": self.weight, "strata": self.strata, "psu": self.psu, "ssu": self.ssu,
-                 "fpc": self.fpc, "fpc2": self.fpc2}
+        roles = {
+            "weight": self.weight,
+            "strata": self.strata,
+            "psu": self.psu,
+            "ssu": self.ssu,
+            "fpc": self.fpc,
+            "fpc2": self.fpc2,
+        }
         for role, col in roles.items():
             check_columns(self.data, [col], role=f"{role} column", source="the sample")
         if self.ssu is not None and self.psu is None:
-            raise DesignError(message("a second-stage unit needs a first-stage unit", where=f"column {self.ssu!r}",
-                                      hint="give the psu column too"))
+            raise DesignError(
+                message(
+                    "a second-stage unit needs a first-stage unit",
+                    where=f"column {self.ssu!r}",
+                    hint="give the psu column too",
+                )
+            )
         if self.fpc2 is not None and self.ssu is None:
-            raise DesignError(message("a second-stage FPC needs second-stage units", where=f"column {self.fpc2!r}",
-                                      hint="give the ssu column too"))
+            raise DesignError(
+                message(
+                    "a second-stage FPC needs second-stage units",
+                    where=f"column {self.fpc2!r}",
+                    hint="give the ssu column too",
+                )
+            )
         object.__setattr__(self, "stages", tuple(self.stages))
         if self.stages:
             if self.ssu is not None:
-                raise DesignError(message("give the stages below the first either as ssu/fpc2 or as stages",
-                                          where="ssu / stages", hint="stages=(Stage(ssu, fpc=fpc2), ...)"))
+                raise DesignError(
+                    message(
+                        "give the stages below the first either as ssu/fpc2 or as stages",
+                        where="ssu / stages",
+                        hint="stages=(Stage(ssu, fpc=fpc2), ...)",
+                    )
+                )
             if self.psu is None:
                 raise DesignError(message("later stages need a first-stage unit", where="stages", hint="give psu"))
             for i, stage in enumerate(self.stages):
                 if not isinstance(stage, Stage):
-                    raise InputError(message("a stage must be a Stage", where=f"stages[{i}]", found=type(stage).__name__))
+                    raise InputError(
+                        message("a stage must be a Stage", where=f"stages[{i}]", found=type(stage).__name__)
+                    )
                 for role, col in (("units", stage.units), ("strata", stage.strata), ("fpc", stage.fpc)):
                     check_columns(self.data, [col], role=f"stage {i + 2} {role} column", source="the sample")
         object.__setattr__(self, "_structure", self._build())
         n = self._structure.n
         for i, cal in enumerate(self.calibration):
             if cal.X.shape[0] != n:
-                raise DesignError(message("calibration step not aligned with the data", where=f"calibration[{i}]",
-                                          expected=f"{n} rows", found=f"{cal.X.shape[0]}"))
+                raise DesignError(
+                    message(
+                        "calibration step not aligned with the data",
+                        where=f"calibration[{i}]",
+                        expected=f"{n} rows",
+                        found=f"{cal.X.shape[0]}",
+                    )
+                )
         if self.replicates is not None and self.replicates.weights.shape[0] != n:
-            raise DesignError(message("replicate weights not aligned with the data", where="replicates.weights",
-                                      expected=f"{n} rows", found=f"{self.replicates.weights.shape[0]}"))
+            raise DesignError(
+                message(
+                    "replicate weights not aligned with the data",
+                    where="replicates.weights",
+                    expected=f"{n} rows",
+                    found=f"{self.replicates.weights.shape[0]}",
+                )
+            )
 
     # -- construction -------------------------------------------------------------------------
     def _check_pps(self) -> None:
         if self.pps is None:
             if self.joint is not None:
-                raise DesignError(message("joint probabilities are used by the ht and yg PPS variances only",
-                                          where="parameter joint", hint="set parameter pps to 'ht' or 'yg'"))
+                raise DesignError(
+                    message(
+                        "joint probabilities are used by the ht and yg PPS variances only",
+                        where="parameter joint",
+                        hint="set parameter pps to 'ht' or 'yg'",
+                    )
+                )
             return
         object.__setattr__(self, "pps", check_option("pps", self.pps, PPSMethod))
         if self.fpc is None:
-            raise DesignError(message("a PPS variance needs the PSUs' inclusion probabilities", where="parameter pps",
-                                      expected="an fpc column of probabilities <= 1", hint="give the column of the inclusion probabilities as parameter fpc"))
+            raise DesignError(
+                message(
+                    "a PPS variance needs the PSUs' inclusion probabilities",
+                    where="parameter pps",
+                    expected="an fpc column of probabilities <= 1",
+                    hint="give the column of the inclusion probabilities as parameter fpc",
+                )
+            )
         if (self.pps in ("ht", "yg")) != (self.joint is not None):
-            raise DesignError(message("joint probabilities go with the ht and yg PPS variances",
-                                      where="parameter pps, parameter joint", expected="joint given exactly when pps is ht or yg",
-                                      found=f"pps {self.pps}, joint {'given' if self.joint is not None else 'none'}",
-                                      hint="give parameter joint (psu_i, psu_j, pi_ij) with parameter pps 'ht' or 'yg'"))
+            raise DesignError(
+                message(
+                    "joint probabilities go with the ht and yg PPS variances",
+                    where="parameter pps, parameter joint",
+                    expected="joint given exactly when pps is ht or yg",
+                    found=f"pps {self.pps}, joint {'given' if self.joint is not None else 'none'}",
+                    hint="give parameter joint (psu_i, psu_j, pi_ij) with parameter pps 'ht' or 'yg'",
+                )
+            )
         if self.joint is not None and not isinstance(self.joint, JointProbabilities):
-            raise InputError(message("joint must be a JointProbabilities", where="parameter joint",
-                                     found=type(self.joint).__name__, hint="JointProbabilities.from_frame(table)"))
+            raise InputError(
+                message(
+                    "joint must be a JointProbabilities",
+                    where="parameter joint",
+                    found=type(self.joint).__name__,
+                    hint="JointProbabilities.from_frame(table)",
+                )
+            )
 
     def _build(self) -> DesignStructure:
         data = self.data
@@ -477,9 +583,19 @@ class SurveyDesign:
             from .pps_variance import pps_blocks, pps_factor
 
             pps_M = pps_factor(pps_blocks(self.pps, pi_psu, psu_stratum, joint=self.joint, psu_labels=psu_labels), U)
-        return DesignStructure(weights=w, stratum=stratum, psu=psu, psu_stratum=psu_stratum, n_h=n_h, N_h=N_h,
-                               has_fpc=self.fpc is not None, stratum_labels=labels, later=later,
-                               pi_psu=pi_psu, pps_M=pps_M)
+        return DesignStructure(
+            weights=w,
+            stratum=stratum,
+            psu=psu,
+            psu_stratum=psu_stratum,
+            n_h=n_h,
+            N_h=N_h,
+            has_fpc=self.fpc is not None,
+            stratum_labels=labels,
+            later=later,
+            pi_psu=pi_psu,
+            pps_M=pps_M,
+        )
 
     def _stage1_codes(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Stratum and PSU codes of the rows, PSUs checked nested in strata (or made so, ``nest``)."""
@@ -503,14 +619,20 @@ class SurveyDesign:
         crossing = _constant_within(stratum.astype(float), psu, U)
         if crossing.any():
             n_bad = int(np.unique(psu[crossing]).size)
-            raise DesignError(message("PSUs are not nested in strata", where=f"column {self.psu!r}",
-                                      expected="each PSU id in a single stratum",
-                                      found=f"{n_bad} PSU ids in several strata ({int(crossing.sum())} rows)",
-                                      hint="make PSU ids unique across strata, or set parameter nest (R's nest=TRUE)"))
+            raise DesignError(
+                message(
+                    "PSUs are not nested in strata",
+                    where=f"column {self.psu!r}",
+                    expected="each PSU id in a single stratum",
+                    found=f"{n_bad} PSU ids in several strata ({int(crossing.sum())} rows)",
+                    hint="make PSU ids unique across strata, or set parameter nest (R's nest=TRUE)",
+                )
+            )
         return stratum, labels, psu, psu_labels
 
-    def _stage1_fpc(self, stratum: np.ndarray, psu: np.ndarray, psu_stratum: np.ndarray,
-                    n_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _stage1_fpc(
+        self, stratum: np.ndarray, psu: np.ndarray, psu_stratum: np.ndarray, n_h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Population PSUs per stratum (``inf`` without FPC) and the inclusion probability of each PSU."""
         H, U = n_h.size, psu_stratum.size
         if self.fpc is None:
@@ -520,29 +642,51 @@ class SurveyDesign:
         if self.pps is not None:  # one inclusion probability per PSU (R: fpc as sampling fractions with pps)
             bad = ~((f > 0) & (f <= 1))
             if bad.any():
-                raise DesignError(message("PPS needs the PSUs' inclusion probabilities as FPC", where=f"column {self.fpc!r}",
-                                          expected="0 < fpc <= 1 (R's convention for pps)",
-                                          found=f"{int(bad.sum())} rows outside", hint="give the column of pi1"))
+                raise DesignError(
+                    message(
+                        "PPS needs the PSUs' inclusion probabilities as FPC",
+                        where=f"column {self.fpc!r}",
+                        expected="0 < fpc <= 1 (R's convention for pps)",
+                        found=f"{int(bad.sum())} rows outside",
+                        hint="give the column of pi1",
+                    )
+                )
             varying = _constant_within(f, psu, U)
             if varying.any():
-                raise DesignError(message("FPC varies within a PSU", where=f"column {self.fpc!r}",
-                                          expected="one inclusion probability per PSU",
-                                          found=f"{int(varying.sum())} rows in such PSUs"))
+                raise DesignError(
+                    message(
+                        "FPC varies within a PSU",
+                        where=f"column {self.fpc!r}",
+                        expected="one inclusion probability per PSU",
+                        found=f"{int(varying.sum())} rows in such PSUs",
+                    )
+                )
             pi = np.empty(U)
             pi[psu] = f
             return np.full(H, np.inf), pi
         varying = _constant_within(np.nan_to_num(f, nan=-1.0), stratum, H)
         if varying.any():
-            raise DesignError(message("FPC varies within a stratum", where=f"column {self.fpc!r}",
-                                      expected="one value per stratum", found=f"{int(varying.sum())} rows in such strata",
-                                      hint="the first-stage FPC is the stratum's population count of PSUs"))
+            raise DesignError(
+                message(
+                    "FPC varies within a stratum",
+                    where=f"column {self.fpc!r}",
+                    expected="one value per stratum",
+                    found=f"{int(varying.sum())} rows in such strata",
+                    hint="the first-stage FPC is the stratum's population count of PSUs",
+                )
+            )
         N_row = _popsize(f, n_h[stratum], self.fpc)
         too_small = N_row < n_h[stratum]
         if too_small.any():
-            raise DesignError(message("FPC smaller than the number of sampled PSUs", where=f"column {self.fpc!r}",
-                                      expected="population size >= sampled PSUs in the stratum",
-                                      found=f"{int(too_small.sum())} rows",
-                                      hint="FPC values > 1 are population counts, <= 1 sampling fractions"))
+            raise DesignError(
+                message(
+                    "FPC smaller than the number of sampled PSUs",
+                    where=f"column {self.fpc!r}",
+                    expected="population size >= sampled PSUs in the stratum",
+                    found=f"{int(too_small.sum())} rows",
+                    hint="FPC values > 1 are population counts, <= 1 sampling fractions",
+                )
+            )
         N_h = np.empty(H)
         N_h[stratum] = N_row
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -564,7 +708,7 @@ class SurveyDesign:
             role = "SSU" if k == 2 else f"stage-{k} unit"
             _missing(data, stage.units, role)
             raw, _ = _codes(data[stage.units])
-            unit, unit_parent = _nested(parent, raw)
+            unit, _unit_parent = _nested(parent, raw)
             if stage.strata is None:
                 stratum, stratum_parent = parent, np.arange(int(parent.max()) + 1, dtype=np.int64)
             else:
@@ -574,9 +718,14 @@ class SurveyDesign:
             m, H = int(unit.max()) + 1, int(stratum.max()) + 1
             crossing = _constant_within(stratum.astype(float), unit, m)
             if crossing.any():
-                raise DesignError(message(f"stage-{k} units are not nested in their strata", where=f"column {stage.units!r}",
-                                          expected="each unit in a single stratum",
-                                          found=f"{int(np.unique(unit[crossing]).size)} units in several strata"))
+                raise DesignError(
+                    message(
+                        f"stage-{k} units are not nested in their strata",
+                        where=f"column {stage.units!r}",
+                        expected="each unit in a single stratum",
+                        found=f"{int(np.unique(unit[crossing]).size)} units in several strata",
+                    )
+                )
             unit_stratum = np.zeros(m, np.int64)
             unit_stratum[unit] = stratum
             n = np.bincount(unit_stratum, minlength=H).astype(float)
@@ -588,23 +737,43 @@ class SurveyDesign:
                 if varying.any():
                     where = "a PSU" if stage.strata is None and k == 2 else "a stratum of its stage"
                     label = "second-stage" if k == 2 else f"stage-{k}"
-                    raise DesignError(message(f"{label} FPC varies within {where}", where=f"column {stage.fpc!r}",
-                                              expected="one value per stratum of the stage",
-                                              found=f"{int(varying.sum())} rows in such units"))
+                    raise DesignError(
+                        message(
+                            f"{label} FPC varies within {where}",
+                            where=f"column {stage.fpc!r}",
+                            expected="one value per stratum of the stage",
+                            found=f"{int(varying.sum())} rows in such units",
+                        )
+                    )
                 N_row = _popsize(f, n[stratum], stage.fpc)
                 too_small = N_row < n[stratum]
                 if too_small.any():
-                    raise DesignError(message(f"{'second-stage' if k == 2 else f'stage-{k}'} FPC smaller than the "
-                                              "number of sampled units",
-                                              where=f"column {stage.fpc!r}",
-                                              expected="population size >= sampled units in the stratum",
-                                              found=f"{int(too_small.sum())} rows"))
+                    raise DesignError(
+                        message(
+                            f"{'second-stage' if k == 2 else f'stage-{k}'} FPC smaller than the "
+                            "number of sampled units",
+                            where=f"column {stage.fpc!r}",
+                            expected="population size >= sampled units in the stratum",
+                            found=f"{int(too_small.sum())} rows",
+                        )
+                    )
                 N[stratum] = N_row
             above = above_unit[stratum_parent]
             with np.errstate(divide="ignore", invalid="ignore"):
                 own = np.where(np.isfinite(N), n / np.where(np.isfinite(N), N, 1.0), 0.0)
-            out.append(StageStructure(unit=unit, unit_stratum=unit_stratum, stratum_parent=stratum_parent, n=n, N=N,
-                                      above=above, frac=(above * own)[unit_stratum], stage=stage, number=k))
+            out.append(
+                StageStructure(
+                    unit=unit,
+                    unit_stratum=unit_stratum,
+                    stratum_parent=stratum_parent,
+                    n=n,
+                    N=N,
+                    above=above,
+                    frac=(above * own)[unit_stratum],
+                    stage=stage,
+                    number=k,
+                )
+            )
             parent, above_unit = unit, (above * own)[unit_stratum]
         return out
 
@@ -616,11 +785,16 @@ class SurveyDesign:
             if not self._allow_zero and not self.zero_weights:
                 bad |= w == 0
             if bad.any():
-                raise InputError(message("weights must be finite and positive", where=f"column {self.weight!r}",
-                                         expected="> 0", found=f"{int(bad.sum())} rows missing, zero or negative, on "
-                                                                 f"{line_list(bad)}",
-                                         hint="fix or drop those rows; zero weights are accepted with parameter "
-                                              "zero_weights: those rows stay in the design, outside every estimate"))
+                raise InputError(
+                    message(
+                        "weights must be finite and positive",
+                        where=f"column {self.weight!r}",
+                        expected="> 0",
+                        found=f"{int(bad.sum())} rows missing, zero or negative, on {line_list(bad)}",
+                        hint="fix or drop those rows; zero weights are accepted with parameter "
+                        "zero_weights: those rows stay in the design, outside every estimate",
+                    )
+                )
             return w
         if self.fpc is None:
             return np.ones(n)
@@ -630,8 +804,13 @@ class SurveyDesign:
                 row_stratum = st.unit_stratum[st.unit]
                 w = w * st.N[row_stratum] / st.n[row_stratum]
         if not np.isfinite(w).all():
-            raise DesignError(message("weights cannot be derived from an FPC of 0", where=f"column {self.fpc!r}",
-                                      hint="give a weight column"))
+            raise DesignError(
+                message(
+                    "weights cannot be derived from an FPC of 0",
+                    where=f"column {self.fpc!r}",
+                    hint="give a weight column",
+                )
+            )
         return w
 
     # -- read-only views ----------------------------------------------------------------------
@@ -668,8 +847,10 @@ class SurveyDesign:
         inset = st.weights != 0
         if inset.all():  # every coded PSU and stratum holds a row
             return float(st.n_psu - st.n_strata)
-        return float(np.count_nonzero(np.bincount(st.psu[inset], minlength=st.n_psu))
-                     - np.count_nonzero(np.bincount(st.stratum[inset], minlength=st.n_strata)))
+        return float(
+            np.count_nonzero(np.bincount(st.psu[inset], minlength=st.n_psu))
+            - np.count_nonzero(np.bincount(st.stratum[inset], minlength=st.n_strata))
+        )
 
     # -- transformations ----------------------------------------------------------------------
     def _weight_name(self) -> str:
@@ -691,8 +872,14 @@ class SurveyDesign:
             return dataclasses.replace(self, weight=weights)
         w = np.asarray(weights, dtype=float).ravel()
         if w.size != self.n:
-            raise InputError(message("weights not aligned with the data", where="with_weights",
-                                     expected=f"{self.n} values", found=f"{w.size}"))
+            raise InputError(
+                message(
+                    "weights not aligned with the data",
+                    where="with_weights",
+                    expected=f"{self.n} values",
+                    found=f"{w.size}",
+                )
+            )
         name = self._weight_name()
         return dataclasses.replace(self, data=self.data.assign(**{name: w}), weight=name, _allow_zero=True)
 
@@ -701,8 +888,9 @@ class SurveyDesign:
         new = self.with_weights(calibration.d * calibration.g)
         return dataclasses.replace(new, calibration=self.calibration + (calibration,))
 
-    def with_pps(self, pps: PPSMethod | str, probabilities: np.ndarray | str, *,
-                 joint: JointProbabilities | None = None) -> SurveyDesign:
+    def with_pps(
+        self, pps: PPSMethod | str, probabilities: np.ndarray | str, *, joint: JointProbabilities | None = None
+    ) -> SurveyDesign:
         """Return the design whose first stage has the PPS-without-replacement variance ``pps``.
 
         ``probabilities`` (a column name or an array aligned with the rows) holds each
@@ -714,8 +902,14 @@ class SurveyDesign:
             return dataclasses.replace(self, fpc=probabilities, pps=pps, joint=joint)
         p = np.asarray(probabilities, dtype=float).ravel()
         if p.size != self.n:
-            raise InputError(message("inclusion probabilities not aligned with the data", where="with_pps",
-                                     expected=f"{self.n} values", found=f"{p.size}"))
+            raise InputError(
+                message(
+                    "inclusion probabilities not aligned with the data",
+                    where="with_pps",
+                    expected=f"{self.n} values",
+                    found=f"{p.size}",
+                )
+            )
         name = "pi_pps"
         while name in self.data.columns:
             name = "_" + name
@@ -733,8 +927,14 @@ class SurveyDesign:
         """
         m = np.asarray(mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else mask, dtype=bool)
         if m.shape != (self.n,):
-            raise InputError(message("subset mask not aligned with the data", where="subset",
-                                     expected=f"{self.n} booleans", found=str(m.shape)))
+            raise InputError(
+                message(
+                    "subset mask not aligned with the data",
+                    where="subset",
+                    expected=f"{self.n} booleans",
+                    found=str(m.shape),
+                )
+            )
         new = self.with_weights(np.where(m, self.weights, 0.0))
         if self.replicates is not None:
             r = self.replicates

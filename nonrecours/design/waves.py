@@ -31,6 +31,7 @@ In *Business Survey Methods*, Wiley, ch. 9.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -70,7 +71,7 @@ def _utf8_matrix(ids) -> np.ndarray:
     if isinstance(a, pa.ChunkedArray):  # pragma: no cover
         a = a.combine_chunks()
     a = a.cast(pa.large_string())
-    off = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
+    off = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset : a.offset + len(a) + 1]
     data = np.frombuffer(a.buffers()[2], dtype=np.uint8) if a.buffers()[2] is not None else np.zeros(1, np.uint8)
     lengths = np.diff(off)
     L = max(int(lengths.max()) if lengths.size else 1, 1)
@@ -102,8 +103,8 @@ def prn(ids: pd.Series | np.ndarray, key: int) -> np.ndarray:
         for j in range(width):  # loop over character positions, vectorised over ids
             c = b[:, j].astype(np.uint64)
             h = np.where(c != 0, (h ^ c) * prime, h)
-        h = _mix(h ^ _mix(np.asarray(np.uint64(int(key) % 2 ** 64) + np.uint64(0x9E3779B97F4A7C15))))
-    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+        h = _mix(h ^ _mix(np.asarray(np.uint64(int(key) % 2**64) + np.uint64(0x9E3779B97F4A7C15))))
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
 
 
 def _previous(previous: pd.DataFrame | None, scheme: str, id_col: str) -> tuple[int | None, dict, np.ndarray]:
@@ -116,21 +117,43 @@ def _previous(previous: pd.DataFrame | None, scheme: str, id_col: str) -> tuple[
         return None, {}, ids
     missing = [c for c in ("prn_seed", "prn_start", "stratum") if c not in previous.columns]
     if missing:
-        raise InputError(message("the previous sample was not drawn with a wave scheme", where="parameter previous",
-                                 expected="columns prn_seed, prn_start and stratum",
-                                 found=f"no column {', '.join(missing)}",
-                                 hint="draw the first wave with the scheme panel or rotating (parameter scheme)"))
+        raise InputError(
+            message(
+                "the previous sample was not drawn with a wave scheme",
+                where="parameter previous",
+                expected="columns prn_seed, prn_start and stratum",
+                found=f"no column {', '.join(missing)}",
+                hint="draw the first wave with the scheme panel or rotating (parameter scheme)",
+            )
+        )
     keys = pd.to_numeric(previous["prn_seed"], errors="coerce").dropna().unique()
     if keys.size != 1:
-        raise InputError(message("the previous sample must have one PRN key", where="column 'prn_seed'",
-                                 expected="one value", found=f"{keys.size} values"))
+        raise InputError(
+            message(
+                "the previous sample must have one PRN key",
+                where="column 'prn_seed'",
+                expected="one value",
+                found=f"{keys.size} values",
+            )
+        )
     starts = previous.groupby(previous["stratum"].astype(str))["prn_start"].first().astype(float).to_dict()
     return int(keys[0]), starts, ids
 
 
-def coordinate(codes: np.ndarray, N: np.ndarray, n: np.ndarray, ids: np.ndarray, *, scheme: str, seed: int,
-               share: float, key: int | None, start: np.ndarray, previous_ids: np.ndarray,
-               has_previous: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+def coordinate(
+    codes: np.ndarray,
+    N: np.ndarray,
+    n: np.ndarray,
+    ids: np.ndarray,
+    *,
+    scheme: str,
+    seed: int,
+    share: float,
+    key: int | None,
+    start: np.ndarray,
+    previous_ids: np.ndarray,
+    has_previous: bool,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Rows selected by PRN sequential SRS (the array core of :func:`select_wave`).
 
     Parameters
@@ -165,7 +188,9 @@ def coordinate(codes: np.ndarray, N: np.ndarray, n: np.ndarray, ids: np.ndarray,
     if scheme == "panel" and has_previous and share > 0:
         rng = check_random_state(seed)
         lost_prev = rng.random(previous_ids.size) < share  # one draw per previous-sample row, in file order
-        lost = (pd.Index(previous_ids[lost_prev]).get_indexer(ids) >= 0) if lost_prev.any() else np.zeros(len(ids), bool)
+        lost = (
+            (pd.Index(previous_ids[lost_prev]).get_indexer(ids) >= 0) if lost_prev.any() else np.zeros(len(ids), bool)
+        )
         v = np.where(lost, 2.0 + v, v)  # ranked after every other unit of the stratum
     order = np.lexsort((v, codes))
     first = np.concatenate([[0], np.cumsum(N)[:-1]])
@@ -175,9 +200,17 @@ def coordinate(codes: np.ndarray, N: np.ndarray, n: np.ndarray, ids: np.ndarray,
     return rows, start, int(key), in_prev
 
 
-def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str, int], *, strata: list[str],
-                scheme: Scheme | str, seed: int, previous: pd.DataFrame | None = None, share: float = 0.0,
-                id_col: str = "id") -> Sample:
+def select_wave(
+    frame: pd.DataFrame,
+    sizes: Allocation | pd.Series | Mapping[str, int],
+    *,
+    strata: list[str],
+    scheme: Scheme | str,
+    seed: int,
+    previous: pd.DataFrame | None = None,
+    share: float = 0.0,
+    id_col: str = "id",
+) -> Sample:
     """Draw the sample of a wave, coordinated with the previous wave's sample.
 
     Parameters
@@ -226,8 +259,9 @@ def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str
     """
     scheme = check_option("scheme", scheme, WaveScheme)
     if not (0.0 <= float(share) < 1.0):
-        raise OptionError(message("share out of range", where="parameter share", expected="a value in [0, 1)",
-                                  found=repr(share)))
+        raise OptionError(
+            message("share out of range", where="parameter share", expected="a value in [0, 1)", found=repr(share))
+        )
     ids = _ids(frame, id_col)
     index = index_strata(frame, strata)
     n = _sizes_for(index, sizes)
@@ -235,14 +269,35 @@ def select_wave(frame: pd.DataFrame, sizes: Allocation | pd.Series | Mapping[str
     id_text = ids.astype(str).to_numpy(dtype=object)
     labels = index.labels.astype(str)
     start = np.array([prev_start.get(lab, 0.0) for lab in labels], dtype=float)  # loop over strata labels only
-    rows, start, key, in_prev = coordinate(index.codes, index.N, n, id_text, scheme=scheme, seed=seed, share=share,
-                                           key=key, start=start, previous_ids=prev_ids,
-                                           has_previous=previous is not None)
+    rows, start, key, in_prev = coordinate(
+        index.codes,
+        index.N,
+        n,
+        id_text,
+        scheme=scheme,
+        seed=seed,
+        share=share,
+        key=key,
+        start=start,
+        previous_ids=prev_ids,
+        has_previous=previous is not None,
+    )
     codes, N = index.codes, index.N
     pi = (n / N)[codes[rows]]
-    cols = {"stratum": index.labels[codes[rows]], "psu": id_text[rows].astype(str).astype(object),
-            "fpc": N[codes[rows]].astype(float), "pi": pi, "weight": 1.0 / pi,
-            "prn_seed": np.full(rows.size, key, dtype=np.int64), "prn_start": start[codes[rows]],
-            "in_previous": in_prev[rows].astype(np.int64), "scheme": np.full(rows.size, scheme, dtype=object)}
-    return Sample(_assemble(frame, rows, cols), f"prn-{scheme}", int(seed),
-                  "stratified SRS without replacement (fpc = N_h), coordinated by permanent random numbers")
+    cols = {
+        "stratum": index.labels[codes[rows]],
+        "psu": id_text[rows].astype(str).astype(object),
+        "fpc": N[codes[rows]].astype(float),
+        "pi": pi,
+        "weight": 1.0 / pi,
+        "prn_seed": np.full(rows.size, key, dtype=np.int64),
+        "prn_start": start[codes[rows]],
+        "in_previous": in_prev[rows].astype(np.int64),
+        "scheme": np.full(rows.size, scheme, dtype=object),
+    }
+    return Sample(
+        _assemble(frame, rows, cols),
+        f"prn-{scheme}",
+        int(seed),
+        "stratified SRS without replacement (fpc = N_h), coordinated by permanent random numbers",
+    )

@@ -37,8 +37,14 @@ ENGINES = choices(ComputeEngine)
 SQL_ENGINES = tuple(e for e in ENGINES if e != ComputeEngine.PANDAS)
 
 
-def open_engine(name: str, *, memory_limit: str | None = None, threads: int | None = None,
-                temp_directory: str | os.PathLike | None = None, spark_master: str | None = None):
+def open_engine(
+    name: str,
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | os.PathLike | None = None,
+    spark_master: str | None = None,
+):
     """Open the SQL engine ``name`` (``"duckdb"`` or ``"spark"``), an :class:`~nonrecours.engines.base.Engine`.
 
     Parameters
@@ -56,17 +62,21 @@ def open_engine(name: str, *, memory_limit: str | None = None, threads: int | No
         ``k8s://...``); ignored when ``SPARK_REMOTE`` (Spark Connect) is set.
     """
     from .._checks import check_choice
+
     check_choice("engine", name, SQL_ENGINES)
     if name == "duckdb":
         from .duckdb import DuckDBEngine
+
         return DuckDBEngine(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
     from .spark import SparkEngine
+
     return SparkEngine(master=spark_master, threads=threads, memory=memory_limit)
 
 
 @contextmanager
-def borrow_engine(engine: Engine | None = None, *, memory_limit: str | None = None,
-                  threads: int | None = None) -> Iterator[Engine]:
+def borrow_engine(
+    engine: Engine | None = None, *, memory_limit: str | None = None, threads: int | None = None
+) -> Iterator[Engine]:
     """``engine`` itself (left open for its owner), or an in-memory DuckDB engine closed at the end of the block.
 
     Parameters
@@ -96,5 +106,6 @@ def __getattr__(name: str):
     """``Engine`` on first use (importing this package stays free of pandas)."""
     if name == "Engine":
         from .base import Engine
+
         return Engine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,17 +40,28 @@ def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Pa
     if p.is_file():
         suffix = p.suffix.lower()
         if suffix not in _SUFFIXES:
-            raise OptionError(message("unsupported file type for a SQL engine", where=f"{option} {str(p)!r}",
-                                      expected="a name ending in .csv or .parquet, or a folder of them",
-                                      found=repr(p.suffix or "no suffix"), hint="use the pandas engine for JSON"))
+            raise OptionError(
+                message(
+                    "unsupported file type for a SQL engine",
+                    where=f"{option} {str(p)!r}",
+                    expected="a name ending in .csv or .parquet, or a folder of them",
+                    found=repr(p.suffix or "no suffix"),
+                    hint="use the pandas engine for JSON",
+                )
+            )
         return p, suffix[1:]
     if p.is_dir():
         found = {s for s in _SUFFIXES if next(p.rglob(f"*{s}"), None) is not None}
         if len(found) != 1:
-            raise InputError(message("a folder read as one table must hold files of one type",
-                                     where=f"{option} {str(p)!r}", expected="only .csv or only .parquet files",
-                                     found=", ".join(sorted(found)) if found else "none of them",
-                                     hint="point at a single file, or a folder of one file type"))
+            raise InputError(
+                message(
+                    "a folder read as one table must hold files of one type",
+                    where=f"{option} {str(p)!r}",
+                    expected="only .csv or only .parquet files",
+                    found=", ".join(sorted(found)) if found else "none of them",
+                    hint="point at a single file, or a folder of one file type",
+                )
+            )
         return p, found.pop()[1:]
     raise InputError(message("file not found", where=f"{option} {str(p)!r}", hint="check the path"))
 

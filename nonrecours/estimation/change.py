@@ -51,20 +51,46 @@ import scipy.sparse as sp
 from .._checks import check_choice, check_columns, check_level
 from ..errors import DesignError, InputError, OptionError, message
 from ..options import ChangeVariance, WaveScheme, check_option, choices
+from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
 from .linearize import LinearStats, calibration_terms, influence_values, point_estimates
 from .replicate import replicate_deviations, replicate_estimates, replicate_factor
 from .results import VarianceFactor
 from .taylor import taylor_factor
-from ._dist import norm_ppf, norm_sf, t_ppf, t_sf
 
-__all__ = ["ChangeResult", "estimate_change", "JointWaves", "joint_waves", "wave_scheme", "CHANGE_COLUMNS", "DID_COLUMNS",
-           "SCHEMES", "VARIANCES"]
+__all__ = [
+    "ChangeResult",
+    "estimate_change",
+    "JointWaves",
+    "joint_waves",
+    "wave_scheme",
+    "CHANGE_COLUMNS",
+    "DID_COLUMNS",
+    "SCHEMES",
+    "VARIANCES",
+]
 
 SCHEMES = choices(WaveScheme)
 VARIANCES = choices(ChangeVariance)
-CHANGE_COLUMNS = ("right", "n_1", "n_2", "n_both", "estimate_1", "estimate_2", "change", "se", "se_1", "se_2",
-                  "correlation", "se_independent", "ci_low", "ci_high", "df", "t", "p_value")
+CHANGE_COLUMNS = (
+    "right",
+    "n_1",
+    "n_2",
+    "n_both",
+    "estimate_1",
+    "estimate_2",
+    "change",
+    "se",
+    "se_1",
+    "se_2",
+    "correlation",
+    "se_independent",
+    "ci_low",
+    "ci_high",
+    "df",
+    "t",
+    "p_value",
+)
 DID_COLUMNS = ("right", "gap_1", "gap_2", "did", "se", "ci_low", "ci_high", "df", "t", "p_value")
 
 
@@ -111,23 +137,40 @@ class ChangeResult:
             of the two levels present (``is_qpv``: 1 - 0, QPV minus the rest).
         """
         if gap not in self.by:
-            raise OptionError(message("the gap column must be a domain column", where=f"parameter gap {gap!r}",
-                                      expected="one of the domain columns (parameter by)",
-                                      found=", ".join(self.by) or "none"))
+            raise OptionError(
+                message(
+                    "the gap column must be a domain column",
+                    where=f"parameter gap {gap!r}",
+                    expected="one of the domain columns (parameter by)",
+                    found=", ".join(self.by) or "none",
+                )
+            )
         t = self.table.reset_index(drop=True)
         vals = pd.unique(t[gap].dropna())
         if levels is None:
             if len(vals) != 2:
-                raise OptionError(message("the gap column must have two levels", where=f"column {gap!r}",
-                                          found=f"{len(vals)} levels", hint="give the levels (parameter levels)"))
+                raise OptionError(
+                    message(
+                        "the gap column must have two levels",
+                        where=f"column {gap!r}",
+                        found=f"{len(vals)} levels",
+                        hint="give the levels (parameter levels)",
+                    )
+                )
             s = sorted(vals, key=str)
             levels = (s[1], s[0])
         txt = t[gap].astype(str)
         a, b = (str(v) for v in levels)
         for v in (a, b):
             if not (txt == v).any():
-                raise OptionError(message("level absent", where=f"column {gap!r}", expected=f"levels {a} and {b}",
-                                          found=", ".join(map(str, vals))))
+                raise OptionError(
+                    message(
+                        "level absent",
+                        where=f"column {gap!r}",
+                        expected=f"levels {a} and {b}",
+                        found=", ".join(map(str, vals)),
+                    )
+                )
         keys = [c for c in self.by if c != gap] + ["right"]
         ia = t.index[txt == a].to_series(index=pd.MultiIndex.from_frame(t.loc[txt == a, keys].astype(str)))
         ib = t.index[txt == b].to_series(index=pd.MultiIndex.from_frame(t.loc[txt == b, keys].astype(str)))
@@ -147,8 +190,21 @@ class ChangeResult:
         df = np.minimum(self.df_union[i_a], self.df_union[i_b])
         low, high, tt, p = _wald(did, se, df, self.level)
         out = t.loc[i_a, [k for k in keys if k != "right"]].reset_index(drop=True)
-        return out.assign(gap=gap, level_a=a, level_b=b, right=t.loc[i_a, "right"].to_numpy(), gap_1=g1, gap_2=g2,
-                          did=did, se=se, ci_low=low, ci_high=high, df=df, t=tt, p_value=p)
+        return out.assign(
+            gap=gap,
+            level_a=a,
+            level_b=b,
+            right=t.loc[i_a, "right"].to_numpy(),
+            gap_1=g1,
+            gap_2=g2,
+            did=did,
+            se=se,
+            ci_low=low,
+            ci_high=high,
+            df=df,
+            t=tt,
+            p_value=p,
+        )
 
 
 def wave_scheme(data: pd.DataFrame, scheme: str | None = None) -> str:
@@ -186,9 +242,15 @@ def wave_scheme(data: pd.DataFrame, scheme: str | None = None) -> str:
         found = data["scheme"].dropna().astype(str).unique()
         if found.size == 1 and found[0] in SCHEMES:
             return str(found[0])
-        raise OptionError(message("cannot tell the wave scheme from the later wave", where="column 'scheme'",
-                                  expected="one of " + ", ".join(SCHEMES), found=", ".join(map(str, found[:3])),
-                                  hint="give parameter scheme"))
+        raise OptionError(
+            message(
+                "cannot tell the wave scheme from the later wave",
+                where="column 'scheme'",
+                expected="one of " + ", ".join(SCHEMES),
+                found=", ".join(map(str, found[:3])),
+                hint="give parameter scheme",
+            )
+        )
     return "panel"
 
 
@@ -254,7 +316,7 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
     sizes = [k.size for k in keys]
     codes, uniq = pd.factorize(np.concatenate(keys))
     bounds = np.concatenate([[0], np.cumsum(sizes)])
-    u = [codes[bounds[t]:bounds[t + 1]] for t in range(len(keys))]
+    u = [codes[bounds[t] : bounds[t + 1]] for t in range(len(keys))]
     U = uniq.size
     sts = [d.structure for d in designs]
     labs = [np.asarray(st.stratum_labels, dtype=object).astype(str) for st in sts]
@@ -263,7 +325,7 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
     else:  # independent waves: each keeps its own strata
         hc = np.arange(sum(lab.size for lab in labs))
     hb = np.concatenate([[0], np.cumsum([lab.size for lab in labs])])
-    hs = [hc[hb[t]:hb[t + 1]] for t in range(len(labs))]
+    hs = [hc[hb[t] : hb[t + 1]] for t in range(len(labs))]
     H = int(hc.max()) + 1
     stratum = np.empty(U, np.int64)
     psu = np.empty(U, np.int64)
@@ -288,11 +350,18 @@ def _union_design(designs, keys: list[np.ndarray], lonely_psu: str, linked: bool
         data["fpc"] = frac[stratum]
     df = pd.DataFrame(data)
     try:
-        design = SurveyDesign(df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None,
-                              lonely_psu=lonely_psu, pps=pps)
+        design = SurveyDesign(
+            df, strata="stratum", psu="psu", fpc="fpc" if "fpc" in data else None, lonely_psu=lonely_psu, pps=pps
+        )
     except DesignError as exc:
-        raise DesignError(message("the waves do not stack into one design", where="WAVE files",
-                                  found=str(exc), hint="use the same design (strata, PSUs) in every wave")) from None
+        raise DesignError(
+            message(
+                "the waves do not stack into one design",
+                where="WAVE files",
+                found=str(exc),
+                hint="use the same design (strata, PSUs) in every wave",
+            )
+        ) from None
     return design, u
 
 
@@ -324,8 +393,16 @@ class JointWaves:
         return self.theta.shape[1]
 
 
-def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, scheme: str = "panel",
-                id_col: str = "id", variance: str = "taylor", lonely_psu: str | None = None) -> JointWaves:
+def joint_waves(
+    designs: Sequence,
+    rights: Sequence[str],
+    by: Sequence[str],
+    *,
+    scheme: str = "panel",
+    id_col: str = "id",
+    variance: str = "taylor",
+    lonely_psu: str | None = None,
+) -> JointWaves:
     """Each wave's rates per domain x right and their joint covariance over all waves.
 
     See :func:`estimate_change` (two waves) and the module docstring: the waves'
@@ -343,19 +420,35 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
         check_columns(d.data, [id_col, *names, *by_cols], role="column", source=f"wave {k}")
         ids = d.data[id_col].astype(str).to_numpy(dtype=object)
         if pd.Index(ids).has_duplicates:
-            raise InputError(message("duplicate recipient ids", where=f"wave {k}, column {id_col!r}",
-                                     expected="one row per recipient", hint="the waves are linked by this id"))
+            raise InputError(
+                message(
+                    "duplicate recipient ids",
+                    where=f"wave {k}, column {id_col!r}",
+                    expected="one row per recipient",
+                    hint="the waves are linked by this id",
+                )
+            )
         keys.append(ids if scheme != "independent" else (f"{k}:" + ids))
     T = len(designs)
     # common domain levels across the waves
-    allrows = (pd.concat([d.data[by_cols] for d in designs], ignore_index=True) if by_cols
-               else pd.DataFrame(index=range(sum(d.n for d in designs))))
+    allrows = (
+        pd.concat([d.data[by_cols] for d in designs], ignore_index=True)
+        if by_cols
+        else pd.DataFrame(index=range(sum(d.n for d in designs)))
+    )
     dom = make_domains(allrows, by_cols)
     bounds = np.concatenate([[0], np.cumsum([d.n for d in designs])])
     from .estimators import _right_values
 
-    stats = [stack_variables(Domains(dom.codes[bounds[t]:bounds[t + 1]], dom.levels, dom.by), d.weights,
-                             [_right_values(d.data, r) for r in names], "ones") for t, d in enumerate(designs)]
+    stats = [
+        stack_variables(
+            Domains(dom.codes[bounds[t] : bounds[t + 1]], dom.levels, dom.by),
+            d.weights,
+            [_right_values(d.data, r) for r in names],
+            "ones",
+        )
+        for t, d in enumerate(designs)
+    ]
     K = stats[0].n_cols
     out = [_wave_entries(d, s) for d, s in zip(designs, stats)]
     theta = np.vstack([o[0] for o in out])
@@ -385,17 +478,38 @@ def joint_waves(designs: Sequence, rights: Sequence[str], by: Sequence[str], *, 
     overlap = np.zeros((T, K), np.int64)
     for t in range(1, T):  # loop over waves
         both = pd.MultiIndex.from_arrays([u[t - 1][stats[t - 1].rows], stats[t - 1].cols]).intersection(
-            pd.MultiIndex.from_arrays([u[t][stats[t].rows], stats[t].cols]))
+            pd.MultiIndex.from_arrays([u[t][stats[t].rows], stats[t].cols])
+        )
         overlap[t] = np.bincount(both.get_level_values(1).to_numpy(dtype=np.int64), minlength=K)
-    return JointWaves(levels=dom.levels, by=dom.by, rights=names, theta=theta, own_variance=own, counts=counts,
-                      overlap=overlap,
-                      factor=factor, psu_presence=psu_pres, stratum_presence=str_pres, method=method, design_df=ddf)
+    return JointWaves(
+        levels=dom.levels,
+        by=dom.by,
+        rights=names,
+        theta=theta,
+        own_variance=own,
+        counts=counts,
+        overlap=overlap,
+        factor=factor,
+        psu_presence=psu_pres,
+        stratum_presence=str_pres,
+        method=method,
+        design_df=ddf,
+    )
 
 
-def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    scheme: str = "panel", id_col: str = "id",
-                    variance: str = "taylor", level: float = 0.95,
-                    df: Literal["domain", "inf"] | str = "domain", lonely_psu: str | None = None) -> ChangeResult:
+def estimate_change(
+    wave1,
+    wave2,
+    rights: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    scheme: str = "panel",
+    id_col: str = "id",
+    variance: str = "taylor",
+    level: float = 0.95,
+    df: Literal["domain", "inf"] | str = "domain",
+    lonely_psu: str | None = None,
+) -> ChangeResult:
     r"""Change of take-up rates between two waves, per domain and right, with the joint-linearisation SE.
 
     Parameters
@@ -447,8 +561,9 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
     level = check_level(level)
     names = [r.strip() for r in ([rights] if isinstance(rights, str) else rights) for r in r.split(",") if r.strip()]
     by_cols = [b.strip() for b in ([by] if isinstance(by, str) else (by or [])) for b in b.split(",") if b.strip()]
-    jw = joint_waves([wave1, wave2], names, by_cols, scheme=scheme, id_col=id_col, variance=variance,
-                     lonely_psu=lonely_psu)
+    jw = joint_waves(
+        [wave1, wave2], names, by_cols, scheme=scheme, id_col=id_col, variance=variance, lonely_psu=lonely_psu
+    )
     factor, method = jw.factor, jw.method
     theta1, theta2 = jw.theta
     K = jw.n_estimates
@@ -475,27 +590,59 @@ def estimate_change(wave1, wave2, rights: str | Sequence[str], by: str | Sequenc
         corr = c12 / np.sqrt(v1 * v2)
     D, V = len(jw.levels), len(names)
     table = jw.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True)
-    cols_out = {"right": np.tile(np.asarray(names, dtype=object), D), "n_1": n_1, "n_2": n_2, "n_both": n_both,
-                "estimate_1": theta1, "estimate_2": theta2, "change": change, "se": se, "se_1": np.sqrt(v1),
-                "se_2": np.sqrt(v2), "correlation": corr, "se_independent": np.sqrt(v1 + v2), "ci_low": low,
-                "ci_high": high, "df": dfs, "t": t, "p_value": p}
+    cols_out = {
+        "right": np.tile(np.asarray(names, dtype=object), D),
+        "n_1": n_1,
+        "n_2": n_2,
+        "n_both": n_both,
+        "estimate_1": theta1,
+        "estimate_2": theta2,
+        "change": change,
+        "se": se,
+        "se_1": np.sqrt(v1),
+        "se_2": np.sqrt(v2),
+        "correlation": corr,
+        "se_independent": np.sqrt(v1 + v2),
+        "ci_low": low,
+        "ci_high": high,
+        "df": dfs,
+        "t": t,
+        "p_value": p,
+    }
     table = table.assign(**cols_out)
-    return ChangeResult(table=table, variance=factor, scheme=scheme, variance_method=method, level=level,
-                        by=jw.by, df_union=dfs)
+    return ChangeResult(
+        table=table, variance=factor, scheme=scheme, variance_method=method, level=level, by=jw.by, df_union=dfs
+    )
 
 
 def _replicate_factor(designs, stats, theta: np.ndarray, scheme: str) -> VarianceFactor:
     reps = [d.replicates for d in designs]
     if any(r is None for r in reps):
-        raise OptionError(message("replicate variance needs replicate weights in every wave", where="parameter variance",
-                                  hint="give every wave replicate weights, or use variance 'taylor'"))
+        raise OptionError(
+            message(
+                "replicate variance needs replicate weights in every wave",
+                where="parameter variance",
+                hint="give every wave replicate weights, or use variance 'taylor'",
+            )
+        )
     r0 = reps[0]
-    same = all(r.weights.shape[1] == r0.weights.shape[1] and r.type == r0.type and np.isclose(r.scale, r0.scale)
-               and np.allclose(r.rscales, r0.rscales) and r.mse == r0.mse for r in reps)
+    same = all(
+        r.weights.shape[1] == r0.weights.shape[1]
+        and r.type == r0.type
+        and np.isclose(r.scale, r0.scale)
+        and np.allclose(r.rscales, r0.rscales)
+        and r.mse == r0.mse
+        for r in reps
+    )
     if not same and scheme != "independent":
-        raise DesignError(message("the waves' replicate weights are not carried across waves", where="WAVE files",
-                                  expected="the same number, type and scales of replicates",
-                                  hint="use variance 'taylor'"))
+        raise DesignError(
+            message(
+                "the waves' replicate weights are not carried across waves",
+                where="WAVE files",
+                expected="the same number, type and scales of replicates",
+                hint="use variance 'taylor'",
+            )
+        )
     blocks = []
     for r, st, th0 in zip(reps, stats, theta):  # loop over waves
         D, _, _ = replicate_deviations(r, replicate_estimates(st, r.weights), th0)

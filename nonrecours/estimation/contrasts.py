@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OptionError, message
-from ._dist import t_ppf, t_sf
 from ..options import Adjust, check_option
+from ._dist import t_ppf, t_sf
 
 __all__ = ["adjust_p", "contrast"]
 
@@ -34,8 +34,11 @@ def adjust_p(p: np.ndarray, families: pd.DataFrame | None, method: str) -> np.nd
     p = np.asarray(p, dtype=float)
     if method == "none":
         return p.copy()
-    fam = np.zeros(p.size, np.int64) if families is None or families.shape[1] == 0 else \
-        families.groupby(list(families.columns), sort=False, dropna=False).ngroup().to_numpy()
+    fam = (
+        np.zeros(p.size, np.int64)
+        if families is None or families.shape[1] == 0
+        else families.groupby(list(families.columns), sort=False, dropna=False).ngroup().to_numpy()
+    )
     ok = ~np.isnan(p)
     m = np.bincount(fam[ok], minlength=fam.max() + 1 if fam.size else 0)
     out = np.full(p.size, np.nan)
@@ -100,7 +103,7 @@ def contrast(result, coefficients: Mapping[object, float] | Mapping[str, Mapping
     V = result.vcov(labels)
     V = V.toarray() if hasattr(V, "toarray") else np.asarray(V)
     theta = result.raw_estimate[pos]
-    hide = (result.flag[pos] == "suppressed")
+    hide = result.flag[pos] == "suppressed"
     est = C @ theta
     used = C != 0
     est = np.where((used & hide[None, :]).any(axis=1), np.nan, est)
@@ -111,5 +114,15 @@ def contrast(result, coefficients: Mapping[object, float] | Mapping[str, Mapping
         t = est / se
         q = t_ppf(0.5 + result.level / 2, df)
         p = 2 * t_sf(np.abs(t), df)
-    return pd.DataFrame({"contrast": [n for n, _ in named], "estimate": est, "se": se, "ci_low": est - q * se,
-                         "ci_high": est + q * se, "df": df, "t": t, "p_value": p})
+    return pd.DataFrame(
+        {
+            "contrast": [n for n, _ in named],
+            "estimate": est,
+            "se": se,
+            "ci_low": est - q * se,
+            "ci_high": est + q * se,
+            "df": df,
+            "t": t,
+            "p_value": p,
+        }
+    )

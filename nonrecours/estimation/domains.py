@@ -66,10 +66,16 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
     for col in by:
         empty = data[col].isna().to_numpy()
         if empty.any():
-            warnings.warn(message("empty values form their own domain, labelled as missing (an empty cell)",
-                                  where=f"by column {col!r}", found=rows_found(empty),
-                                  hint="fill them in (e.g. 'unknown') to give that domain a name"),
-                          NonrecoursWarning, stacklevel=3)
+            warnings.warn(
+                message(
+                    "empty values form their own domain, labelled as missing (an empty cell)",
+                    where=f"by column {col!r}",
+                    found=rows_found(empty),
+                    hint="fill them in (e.g. 'unknown') to give that domain a name",
+                ),
+                NonrecoursWarning,
+                stacklevel=3,
+            )
         c, u = pd.factorize(data[col], sort=True, use_na_sentinel=False)
         codes.append(c.astype(np.int64, copy=False))
         uniques.append(u)
@@ -98,8 +104,9 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
     return Domains(out, levels, by)
 
 
-def stack_variables(domains: Domains, weights: np.ndarray, num: Sequence[np.ndarray],
-                    den: Sequence[np.ndarray] | Literal["ones"] | None) -> LinearStats:
+def stack_variables(
+    domains: Domains, weights: np.ndarray, num: Sequence[np.ndarray], den: Sequence[np.ndarray] | Literal["ones"] | None
+) -> LinearStats:
     """Entries of the K = D x V estimates: row i enters column ``codes[i] * V + v``.
 
     A row enters estimate (d, v) when it is in domain d, has non-zero weight
@@ -138,8 +145,16 @@ def stack_variables(domains: Domains, weights: np.ndarray, num: Sequence[np.ndar
         start += m
     if unit:
         dens = np.broadcast_to(np.float64(1.0), (nnz,))  # read-only, no memory
-    return LinearStats(rows=rows, cols=cols, num=nums, den=dens, n_cols=domains.n_domains * V, unit_den=unit,
-                       row_domain=domains.codes, var_bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    return LinearStats(
+        rows=rows,
+        cols=cols,
+        num=nums,
+        den=dens,
+        n_cols=domains.n_domains * V,
+        unit_den=unit,
+        row_domain=domains.codes,
+        var_bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +220,7 @@ def psu_cells(structure, stats: LinearStats) -> PSUCells:
         cell_dom = cell_keys // U
         pair = rowcell[stats.rows]  # (variable, cell) of each entry: v * C + cell
         for v in range(1, V):
-            pair[bounds[v]:bounds[v + 1]] += v * C
+            pair[bounds[v] : bounds[v + 1]] += v * C
         n_pair = np.bincount(pair, minlength=V * C)
         used = np.flatnonzero(n_pair)  # ordered by (variable, domain, PSU)
         u_var, u_cell = np.divmod(used, C)
@@ -220,8 +235,9 @@ def psu_cells(structure, stats: LinearStats) -> PSUCells:
     idx = _index_dtype(U, K, indices.size)
     indptr: np.ndarray = np.zeros(K + 1, dtype=idx)
     np.cumsum(np.bincount(col, minlength=K), out=indptr[1:])
-    return PSUCells(pos=pos.astype(np.intp, copy=False), indices=indices.astype(idx), indptr=indptr,
-                    shape=(U, K), counts=counts)
+    return PSUCells(
+        pos=pos.astype(np.intp, copy=False), indices=indices.astype(idx), indptr=indptr, shape=(U, K), counts=counts
+    )
 
 
 def presence(structure, stats: LinearStats, cells: PSUCells | None = None) -> tuple[sp.csc_matrix, sp.csc_matrix]:

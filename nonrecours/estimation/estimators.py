@@ -8,9 +8,8 @@ full design) and hands the influence values to the single variance engine
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,18 +17,26 @@ import scipy.sparse as sp
 from scipy import special
 
 from .._checks import check_columns, check_level, check_right_column, parse_list, where_name
-from ._dist import t_sf
 from ..errors import InputError, LonelyPSUWarning, OptionError, message, rows_found
 from ..options import Adjust, DFRule, EstimateCI, check_option
+from ._dist import t_sf
 from .domains import Domains, make_domains, presence, psu_cells, stack_variables
+from .intervals import auto_ci, proportion_ci, t_quantile
 from .linearize import LinearStats, influence_values, point_estimates, residuals
 from .replicate import replicate_estimates, replicate_factor
-from .intervals import auto_ci, proportion_ci, t_quantile
 from .results import EstimateResult, GapResult, Labels, QualityThresholds, VarianceFactor
 from .taylor import taylor_factor
 
-__all__ = ["estimate_rates", "estimate_counts", "estimate_takeup", "estimate_means", "estimate_totals",
-           "estimate_ratio", "estimate_gap", "gaps"]
+__all__ = [
+    "estimate_rates",
+    "estimate_counts",
+    "estimate_takeup",
+    "estimate_means",
+    "estimate_totals",
+    "estimate_ratio",
+    "estimate_gap",
+    "gaps",
+]
 
 
 def _replicate_logit_se(replicates, stats: LinearStats, theta: np.ndarray, th: np.ndarray) -> np.ndarray:
@@ -60,8 +67,11 @@ def _numeric_column(design, col: str) -> np.ndarray:
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
-        raise InputError(message("variable is not numeric", where=f"column {col!r}", expected="numbers or empty",
-                                 found=rows_found(bad)))
+        raise InputError(
+            message(
+                "variable is not numeric", where=f"column {col!r}", expected="numbers or empty", found=rows_found(bad)
+            )
+        )
     return v
 
 
@@ -85,13 +95,25 @@ def _check_common(level: float, df: str, thresholds: QualityThresholds) -> str:
     df = check_option("df", df, DFRule)
     check_level(level)
     if not isinstance(thresholds, QualityThresholds):
-        raise OptionError(message("thresholds must be a QualityThresholds", where="parameter thresholds",
-                                  found=type(thresholds).__name__))
+        raise OptionError(
+            message(
+                "thresholds must be a QualityThresholds", where="parameter thresholds", found=type(thresholds).__name__
+            )
+        )
     return df
 
 
-def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray, var: np.ndarray,
-          n: np.ndarray, *, N: np.ndarray | None = None, resid: np.ndarray | None = None) -> np.ndarray:
+def _deff(
+    statistic: str,
+    stats: LinearStats,
+    wr: np.ndarray,
+    theta: np.ndarray,
+    var: np.ndarray,
+    n: np.ndarray,
+    *,
+    N: np.ndarray | None = None,
+    resid: np.ndarray | None = None,
+) -> np.ndarray:
     r"""Design effect vs SRSWOR of the same size, as R's ``svymean``/``svytotal(deff = TRUE)``.
 
     :math:`v_{srs} = s^2 (\hat N - n) / (\hat N n)` for means, times :math:`\hat N^2` for totals,
@@ -114,7 +136,7 @@ def _deff(statistic: str, stats: LinearStats, wr: np.ndarray, theta: np.ndarray,
         s2 = ss / N * n / (n - 1)
         vsrs = s2 * (N - n) / (N * n)
         if statistic == "total":
-            vsrs = vsrs * N ** 2
+            vsrs = vsrs * N**2
         return var / vsrs
 
 
@@ -142,16 +164,32 @@ def _counts_taylor(design, stats: LinearStats, wr: np.ndarray, cells, psu_pres, 
         fN = taylor_factor(design, stats, wr - zT, str_pres, psu_pres, cells=cells)
     perm = _interleave(np.arange(K), K + np.arange(K))
     R = None if fT.R is None or fN.R is None else np.hstack([fT.R, fN.R])[:, perm]
-    factor = VarianceFactor(A=sp.hstack([fT.A, fN.A], format="csc")[:, perm],
-                            B=sp.hstack([fT.B, fN.B], format="csc")[:, perm],
-                            mult=np.concatenate([fT.mult, fN.mult])[perm], LA=fT.LA, LB=fT.LB, R=R)
+    factor = VarianceFactor(
+        A=sp.hstack([fT.A, fN.A], format="csc")[:, perm],
+        B=sp.hstack([fT.B, fN.B], format="csc")[:, perm],
+        mult=np.concatenate([fT.mult, fN.mult])[perm],
+        LA=fT.LA,
+        LB=fT.LB,
+        R=R,
+    )
     dup = np.repeat(np.arange(K), 2)
     return _interleave(T, N - T), factor, psu_pres[:, dup], str_pres[:, dup], (T, N)
 
 
-def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, statistic: str, ci: str,
-         level: float, df_rule: str, thresholds: QualityThresholds, complement: bool = False,
-         coded: tuple | None = None) -> EstimateResult:
+def _run(
+    design,
+    stats: LinearStats,
+    domains: Domains,
+    names: list[str],
+    *,
+    statistic: str,
+    ci: str,
+    level: float,
+    df_rule: str,
+    thresholds: QualityThresholds,
+    complement: bool = False,
+    coded: tuple | None = None,
+) -> EstimateResult:
     w = design.weights
     wr = w[stats.rows]  # weights at the entries, gathered once
     if coded is None:
@@ -161,9 +199,23 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         cells, psu_pres, str_pres = coded
     if complement:  # totals of 0/1 variables and of their complements (takers, non-takers): Taylor only
         theta, factor, psu_pres, str_pres, parts = _counts_taylor(design, stats, wr, cells, psu_pres, str_pres)
-        return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
-                       level=level, df_rule=df_rule, thresholds=thresholds, method="taylor", wr=wr,
-                       deff_parts=parts)
+        return _finish(
+            design,
+            domains,
+            names,
+            theta,
+            factor,
+            psu_pres,
+            str_pres,
+            statistic=statistic,
+            ci=ci,
+            level=level,
+            df_rule=df_rule,
+            thresholds=thresholds,
+            method="taylor",
+            wr=wr,
+            deff_parts=parts,
+        )
     _, Td, theta = point_estimates(stats, w, wr=wr)
     # residuals y - theta x, shared by the influence values and (Hajek means) the design effect
     resid = residuals(stats, theta) if Td is not None else None
@@ -180,14 +232,50 @@ def _run(design, stats: LinearStats, domains: Domains, names: list[str], *, stat
         factor = taylor_factor(design, stats, z, str_pres, psu_pres, cells=cells)
         del z
         method = "taylor"
-    return _finish(design, domains, names, theta, factor, psu_pres, str_pres, statistic=statistic, ci=ci,
-                   level=level, df_rule=df_rule, thresholds=thresholds, method=method, wr=wr, stats=stats, Td=Td,
-                   resid=resid, logit_se=logit_se)
+    return _finish(
+        design,
+        domains,
+        names,
+        theta,
+        factor,
+        psu_pres,
+        str_pres,
+        statistic=statistic,
+        ci=ci,
+        level=level,
+        df_rule=df_rule,
+        thresholds=thresholds,
+        method=method,
+        wr=wr,
+        stats=stats,
+        Td=Td,
+        resid=resid,
+        logit_se=logit_se,
+    )
 
 
-def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres, str_pres, *, statistic: str,
-            ci: str, level: float, df_rule: str, thresholds: QualityThresholds, method: str, wr, stats=None,
-            Td=None, resid=None, logit_se=None, deff_parts=None) -> EstimateResult:
+def _finish(
+    design,
+    domains: Domains,
+    names: list[str],
+    theta,
+    factor,
+    psu_pres,
+    str_pres,
+    *,
+    statistic: str,
+    ci: str,
+    level: float,
+    df_rule: str,
+    thresholds: QualityThresholds,
+    method: str,
+    wr,
+    stats=None,
+    Td=None,
+    resid=None,
+    logit_se=None,
+    deff_parts=None,
+) -> EstimateResult:
     """SEs, df, design effects, CIs and flags of estimates whose covariance factor is known."""
     var = factor.variances()
     n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
@@ -205,7 +293,7 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
         with np.errstate(invalid="ignore", divide="ignore"):
             # sum w (y - ybar)^2 = T (N - T) / N for y in {0, 1}, the same for 1 - y (as _deff's SRSWOR variance)
             s2 = T * (N - T) / N / N * nk / (nk - 1)
-            vsrs = s2 * (N - nk) / (N * nk) * N ** 2
+            vsrs = s2 * (N - nk) / (N * nk) * N**2
             deff = _interleave(var[::2] / vsrs, var[1::2] / vsrs)
     else:
         unit = stats.unit_den and statistic in ("rate", "mean")  # then N = Td and y - ybar = resid
@@ -232,13 +320,35 @@ def _finish(design, domains: Domains, names: list[str], theta, factor, psu_pres,
 
     D, V = domains.n_domains, len(names)
     table = domains.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True)
-    return EstimateResult(domains=table, right=np.tile(np.asarray(names, dtype=object), D), n=n,
-                          estimate=mask(theta), se=mask(se), ci_low=mask(low), ci_high=mask(high), df=dfs,
-                          deff=mask(deff), cv=mask(cv), flag=flag, n_eff=mask(n_eff), raw_estimate=theta, raw_se=se,
-                          variance=factor, statistic=statistic, ci_method=ci if statistic in ("rate", "proportion") else "wald",
-                          df_rule=df_rule, lonely_psu=design.lonely_psu, level=float(level), variance_method=method,
-                          by=domains.by, thresholds=thresholds, psu_presence=psu_pres, stratum_presence=str_pres,
-                          design_df=design_df, ci_methods=methods.astype(str))
+    return EstimateResult(
+        domains=table,
+        right=np.tile(np.asarray(names, dtype=object), D),
+        n=n,
+        estimate=mask(theta),
+        se=mask(se),
+        ci_low=mask(low),
+        ci_high=mask(high),
+        df=dfs,
+        deff=mask(deff),
+        cv=mask(cv),
+        flag=flag,
+        n_eff=mask(n_eff),
+        raw_estimate=theta,
+        raw_se=se,
+        variance=factor,
+        statistic=statistic,
+        ci_method=ci if statistic in ("rate", "proportion") else "wald",
+        df_rule=df_rule,
+        lonely_psu=design.lonely_psu,
+        level=float(level),
+        variance_method=method,
+        by=domains.by,
+        thresholds=thresholds,
+        psu_presence=psu_pres,
+        stratum_presence=str_pres,
+        design_df=design_df,
+        ci_methods=methods.astype(str),
+    )
 
 
 def _right_columns(design, rights: str | Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
@@ -249,9 +359,16 @@ def _right_columns(design, rights: str | Sequence[str]) -> tuple[list[str], list
     return names, [_right_values(design.data, r) for r in names]
 
 
-def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   ci: EstimateCI | str = "auto", level: float = 0.95, df: DFRule | str = "domain",
-                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_rates(
+    design,
+    rights: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    ci: EstimateCI | str = "auto",
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Take-up rates of rights, overall or by domain, with design-based SEs and CIs.
 
     Parameters
@@ -309,9 +426,15 @@ def estimate_rates(design, rights: str | Sequence[str], by: str | Sequence[str] 
     return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
 
 
-def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    level: float = 0.95, df: DFRule | str = "domain",
-                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_counts(
+    design,
+    rights: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Weighted numbers of takers and of non-takers of rights, overall or by domain (R's ``svytotal``).
 
     Parameters as :func:`estimate_rates`. The ``right`` column of the result reads
@@ -341,16 +464,34 @@ def estimate_counts(design, rights: str | Sequence[str], by: str | Sequence[str]
     domains = make_domains(design.data, _names(by, "by"))
     if design.replicates is not None:  # the replicate combiner re-evaluates both totals of every replicate
         stats = stack_variables(domains, design.weights, [v for y in values for v in (y, 1.0 - y)], None)
-        return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
-                    thresholds=thresholds)
+        return _run(
+            design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds
+        )
     stats = stack_variables(domains, design.weights, values, None)
-    return _run(design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
-                thresholds=thresholds, complement=True)
+    return _run(
+        design,
+        stats,
+        domains,
+        labels,
+        statistic="total",
+        ci="wald",
+        level=level,
+        df_rule=df,
+        thresholds=thresholds,
+        complement=True,
+    )
 
 
-def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    ci: EstimateCI | str = "auto", level: float = 0.95, df: DFRule | str = "domain",
-                    thresholds: QualityThresholds = QualityThresholds()) -> tuple[EstimateResult, EstimateResult]:
+def estimate_takeup(
+    design,
+    rights: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    ci: EstimateCI | str = "auto",
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> tuple[EstimateResult, EstimateResult]:
     """Take-up rates and numbers of takers and non-takers in one pass: ``(estimate_rates(...), estimate_counts(...))``.
 
     The domains, the entries of the rights and their (PSU, estimate) cells are coded once and
@@ -358,8 +499,10 @@ def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str]
     Parameters as :func:`estimate_rates`.
     """
     if design.replicates is not None:
-        return (estimate_rates(design, rights, by, ci=ci, level=level, df=df, thresholds=thresholds),
-                estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds))
+        return (
+            estimate_rates(design, rights, by, ci=ci, level=level, df=df, thresholds=thresholds),
+            estimate_counts(design, rights, by, level=level, df=df, thresholds=thresholds),
+        )
     ci = check_option("ci", ci, EstimateCI)
     df = _check_common(level, df, thresholds)
     names, values = _right_columns(design, rights)
@@ -367,19 +510,53 @@ def estimate_takeup(design, rights: str | Sequence[str], by: str | Sequence[str]
     stats = stack_variables(domains, design.weights, values, "ones")
     cells = psu_cells(design.structure, stats)
     coded = (cells, *presence(design.structure, stats, cells))
-    rates = _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df,
-                 thresholds=thresholds, coded=coded)
-    totals = LinearStats(rows=stats.rows, cols=stats.cols, num=stats.num, den=None, n_cols=stats.n_cols,
-                         row_domain=stats.row_domain, var_bounds=stats.var_bounds)
+    rates = _run(
+        design,
+        stats,
+        domains,
+        names,
+        statistic="rate",
+        ci=ci,
+        level=level,
+        df_rule=df,
+        thresholds=thresholds,
+        coded=coded,
+    )
+    totals = LinearStats(
+        rows=stats.rows,
+        cols=stats.cols,
+        num=stats.num,
+        den=None,
+        n_cols=stats.n_cols,
+        row_domain=stats.row_domain,
+        var_bounds=stats.var_bounds,
+    )
     labels = [f"{r}:{m}" for r in names for m in ("takers", "non_takers")]
-    counts = _run(design, totals, domains, labels, statistic="total", ci="wald", level=level, df_rule=df,
-                  thresholds=thresholds, complement=True, coded=coded)
+    counts = _run(
+        design,
+        totals,
+        domains,
+        labels,
+        statistic="total",
+        ci="wald",
+        level=level,
+        df_rule=df,
+        thresholds=thresholds,
+        complement=True,
+        coded=coded,
+    )
     return rates, counts
 
 
-def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   level: float = 0.95, df: DFRule | str = "domain",
-                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_means(
+    design,
+    variables: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Hájek means :math:`\sum w y / \sum w` of numeric variables (rows with an empty value left out).
 
     CIs are :math:`\hat\theta \pm t_{df} SE`. Parameters as :func:`estimate_rates`.
@@ -389,12 +566,20 @@ def estimate_means(design, variables: str | Sequence[str], by: str | Sequence[st
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, values, "ones")
-    return _run(design, stats, domains, names, statistic="mean", ci="wald", level=level, df_rule=df, thresholds=thresholds)
+    return _run(
+        design, stats, domains, names, statistic="mean", ci="wald", level=level, df_rule=df, thresholds=thresholds
+    )
 
 
-def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                    level: float = 0.95, df: DFRule | str = "domain",
-                    thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_totals(
+    design,
+    variables: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Horvitz–Thompson totals :math:`\sum w y` (empty values count as 0 and not in ``n``).
 
     Parameters as :func:`estimate_rates`; CIs are :math:`\hat T \pm t_{df} SE`.
@@ -404,12 +589,21 @@ def estimate_totals(design, variables: str | Sequence[str], by: str | Sequence[s
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, values, None)
-    return _run(design, stats, domains, names, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds)
+    return _run(
+        design, stats, domains, names, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds
+    )
 
 
-def estimate_ratio(design, numerator: str | Sequence[str], denominator: str | Sequence[str],
-                   by: str | Sequence[str] | None = None, *, level: float = 0.95, df: DFRule | str = "domain",
-                   thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_ratio(
+    design,
+    numerator: str | Sequence[str],
+    denominator: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Ratios of totals :math:`\hat R = \sum w y / \sum w x` (R's ``svyratio``).
 
     ``numerator`` and ``denominator`` are one column each, or lists of equal length
@@ -420,14 +614,29 @@ def estimate_ratio(design, numerator: str | Sequence[str], denominator: str | Se
     nums = [numerator] if isinstance(numerator, str) else list(numerator)
     dens = [denominator] if isinstance(denominator, str) else list(denominator)
     if len(nums) != len(dens) or not nums:
-        raise OptionError(message("numerators and denominators do not pair up", where="parameters numerator / denominator",
-                                  expected="as many denominators as numerators", found=f"{len(nums)} and {len(dens)}"))
+        raise OptionError(
+            message(
+                "numerators and denominators do not pair up",
+                where="parameters numerator / denominator",
+                expected="as many denominators as numerators",
+                found=f"{len(nums)} and {len(dens)}",
+            )
+        )
     ys = [_numeric_column(design, c) for c in nums]
     xs = [_numeric_column(design, c) for c in dens]
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, ys, xs)
-    return _run(design, stats, domains, [f"{a}/{b}" for a, b in zip(nums, dens)], statistic="ratio", ci="wald",
-                level=level, df_rule=df, thresholds=thresholds)
+    return _run(
+        design,
+        stats,
+        domains,
+        [f"{a}/{b}" for a, b in zip(nums, dens)],
+        statistic="ratio",
+        ci="wald",
+        level=level,
+        df_rule=df,
+        thresholds=thresholds,
+    )
 
 
 def gaps(result: EstimateResult, a: Labels, b: Labels, *, df: DFRule | str | None = None) -> pd.DataFrame:
@@ -453,8 +662,9 @@ def gaps(result: EstimateResult, a: Labels, b: Labels, *, df: DFRule | str | Non
     """
     i, j = result.positions(a), result.positions(b)
     if i.size != j.size:
-        raise OptionError(message("a and b must name as many estimates", where="gaps",
-                                  found=f"{i.size} and {j.size} labels"))
+        raise OptionError(
+            message("a and b must name as many estimates", where="gaps", found=f"{i.size} and {j.size} labels")
+        )
     return gaps_at(result, i, j, df=df)
 
 
@@ -476,24 +686,41 @@ def gaps_at(result: EstimateResult, a: np.ndarray, b: np.ndarray, *, df: DFRule 
     else:
         P, S = result.psu_presence, result.stratum_presence
         assert P is not None and S is not None  # Taylor results have them
-        union_p = ((P[:, a] != 0).astype(np.int8) + (P[:, b] != 0).astype(np.int8))
-        union_s = ((S[:, a] != 0).astype(np.int8) + (S[:, b] != 0).astype(np.int8))
+        union_p = (P[:, a] != 0).astype(np.int8) + (P[:, b] != 0).astype(np.int8)
+        union_s = (S[:, a] != 0).astype(np.int8) + (S[:, b] != 0).astype(np.int8)
         dfs = (union_p.getnnz(axis=0) - union_s.getnnz(axis=0)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = gap / se
         q = t_quantile(result.level, dfs)
         p = 2 * t_sf(np.abs(t), dfs)
-    return pd.DataFrame({"right": result.right[a], "estimate_a": result.estimate[a], "estimate_b": result.estimate[b],
-                         "gap": gap, "se": se, "ci_low": gap - q * se, "ci_high": gap + q * se, "df": dfs,
-                         "t": t, "p_value": p})
+    return pd.DataFrame(
+        {
+            "right": result.right[a],
+            "estimate_a": result.estimate[a],
+            "estimate_b": result.estimate[b],
+            "gap": gap,
+            "se": se,
+            "ci_low": gap - q * se,
+            "ci_high": gap + q * se,
+            "df": dfs,
+            "t": t,
+            "p_value": p,
+        }
+    )
 
 
 #: above this many levels, every pairwise gap is refused (a reference is asked for)
 MAX_PAIRWISE_LEVELS = 30
 
 
-def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] | None = None,
-                reference: object | None = None, adjust: str = "none") -> GapResult:
+def gap_between(
+    res: EstimateResult,
+    gap: str,
+    *,
+    levels: tuple[object, object] | None = None,
+    reference: object | None = None,
+    adjust: str = "none",
+) -> GapResult:
     """Gaps between levels of the domain column ``gap`` of an existing result (``a - b``).
 
     The result must have been estimated ``by`` a set of columns including ``gap``
@@ -532,14 +759,24 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     frame = res.domains.assign(right=res.right, _pos=np.arange(len(res)))
     if gap == "right":
         if "right" in res.domains.columns:
-            raise OptionError(message("a domain column is named 'right'", where="parameter gap",
-                                      hint="rename the column to compare rights"))
+            raise OptionError(
+                message(
+                    "a domain column is named 'right'",
+                    where="parameter gap",
+                    hint="rename the column to compare rights",
+                )
+            )
         frame = frame.rename(columns={"right": "_level"}).assign(right="right")
         gap_col, by_cols = "_level", list(res.domains.columns)
     elif gap not in res.domains.columns:
-        raise OptionError(message("the gap column is not a domain column of the result", where="parameter gap",
-                                  expected="one of " + ", ".join(map(str, res.domains.columns)) + " or right",
-                                  found=repr(gap)))
+        raise OptionError(
+            message(
+                "the gap column is not a domain column of the result",
+                where="parameter gap",
+                expected="one of " + ", ".join(map(str, res.domains.columns)) + " or right",
+                found=repr(gap),
+            )
+        )
     else:
         gap_col, by_cols = gap, [c for c in res.domains.columns if c != gap]
     found = sorted(pd.unique(frame[gap_col].dropna()), key=lambda x: (str(type(x)), x))
@@ -547,8 +784,14 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
 
     def check(x):
         if str(x) not in text:
-            raise OptionError(message("level not found in the gap column", where=f"column {gap!r}",
-                                      expected="one of " + ", ".join(sorted(text)), found=repr(x)))
+            raise OptionError(
+                message(
+                    "level not found in the gap column",
+                    where=f"column {gap!r}",
+                    expected="one of " + ", ".join(sorted(text)),
+                    found=repr(x),
+                )
+            )
         return str(x)
 
     if levels is not None:
@@ -559,18 +802,26 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     elif len(text) == 2:
         pairs = [(text[1], text[0])]
     elif len(text) > MAX_PAIRWISE_LEVELS:
-        raise OptionError(message("too many levels for every pairwise gap", where=f"column {gap!r}",
-                                  expected=f"at most {MAX_PAIRWISE_LEVELS} levels", found=f"{len(text)} levels",
-                                  hint="compare each level with a reference (COLUMN:REFERENCE, reference=)"))
+        raise OptionError(
+            message(
+                "too many levels for every pairwise gap",
+                where=f"column {gap!r}",
+                expected=f"at most {MAX_PAIRWISE_LEVELS} levels",
+                found=f"{len(text)} levels",
+                hint="compare each level with a reference (COLUMN:REFERENCE, reference=)",
+            )
+        )
     elif len(text) > 2:
         pairs = [(text[j], text[i]) for i in range(len(text)) for j in range(i + 1, len(text))]
     else:
-        raise OptionError(message("the gap column has fewer than two levels", where=f"column {gap!r}",
-                                  found=f"{len(text)} level(s)"))
+        raise OptionError(
+            message("the gap column has fewer than two levels", where=f"column {gap!r}", found=f"{len(text)} level(s)")
+        )
     code = {t: i for i, t in enumerate(text)}
     frame = frame[frame[gap_col].notna()].assign(_code=frame[gap_col].astype(str).map(code))
-    both = frame.drop(columns=[gap_col]).merge(frame.drop(columns=[gap_col]), on=by_cols + ["right"],
-                                               suffixes=("_a", "_b"), sort=False)  # one join, every pair
+    both = frame.drop(columns=[gap_col]).merge(
+        frame.drop(columns=[gap_col]), on=by_cols + ["right"], suffixes=("_a", "_b"), sort=False
+    )  # one join, every pair
     pair_of = {(code[a], code[b]): i for i, (a, b) in enumerate(pairs)}
     n_lv = len(text)
     lookup = np.full(n_lv * n_lv, -1, np.int64)
@@ -581,8 +832,11 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     table = gaps_at(res, both["_pos_a"].to_numpy(), both["_pos_b"].to_numpy())
     a_txt = np.asarray(text, dtype=object)[both["_code_a"].to_numpy(np.int64)]
     b_txt = np.asarray(text, dtype=object)[both["_code_b"].to_numpy(np.int64)]
-    right = table["right"].astype(str).to_numpy() if gap != "right" else \
-        np.char.add(np.char.add(a_txt.astype(str), "-"), b_txt.astype(str))
+    right = (
+        table["right"].astype(str).to_numpy()
+        if gap != "right"
+        else np.char.add(np.char.add(a_txt.astype(str), "-"), b_txt.astype(str))
+    )
     out = both[by_cols].reset_index(drop=True).assign(right=right, domain_a=a_txt, domain_b=b_txt)
     out = pd.concat([out, table.drop(columns=["right"])], axis=1)
     if adjust != "none":
@@ -591,10 +845,20 @@ def gap_between(res: EstimateResult, gap: str, *, levels: tuple[object, object] 
     return GapResult(table=out, level=res.level, df_rule=res.df_rule, variance_method=res.variance_method)
 
 
-def estimate_gap(design, rights: str | Sequence[str], gap: str, *, levels: tuple[object, object] | None = None,
-                 by: str | Sequence[str] | None = None, ci: EstimateCI | str = "auto", level: float = 0.95,
-                 df: DFRule | str = "domain", thresholds: QualityThresholds = QualityThresholds(),
-                 reference: object | None = None, adjust: str = "none") -> GapResult:
+def estimate_gap(
+    design,
+    rights: str | Sequence[str],
+    gap: str,
+    *,
+    levels: tuple[object, object] | None = None,
+    by: str | Sequence[str] | None = None,
+    ci: EstimateCI | str = "auto",
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+    reference: object | None = None,
+    adjust: str = "none",
+) -> GapResult:
     """Gap in take-up rate between two levels of ``gap`` (``a - b``), per right and ``by`` domain.
 
     Parameters

@@ -12,16 +12,16 @@ sample size.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
 from .._checks import check_level
-from ._dist import norm_cdf, norm_isf, t_isf
 from ..errors import OptionError, message
 from ..options import CIMethod, check_option
+from ._dist import norm_cdf, norm_isf, t_isf
 
 __all__ = ["AUTO_SMALL", "SMALL_DOMAIN_N", "auto_ci", "check_method", "f1_isf", "proportion_ci", "t_quantile"]
 
@@ -112,9 +112,16 @@ def f1_isf(alpha: ArrayLike, df: ArrayLike) -> np.ndarray:
         return d * (1.0 - y) / y
 
 
-def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: CIMethod | str,
-                  level: float = 0.95, n: ArrayLike | None = None,
-                  logit_se: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def proportion_ci(
+    estimate: ArrayLike,
+    se: ArrayLike,
+    df: ArrayLike,
+    *,
+    method: CIMethod | str,
+    level: float = 0.95,
+    n: ArrayLike | None = None,
+    logit_se: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Confidence interval of a proportion from its estimate, SE and degrees of freedom.
 
     Parameters
@@ -242,10 +249,15 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
     check_method(method)
     lv = check_level(level)
     if method in _NEED_N and n is None:
-        raise OptionError(message(f"method {method!r} needs the unweighted number of observations",
-                                  where="proportion_ci(n=)",
-                                  expected="n: rows of the domain with a value and a positive weight",
-                                  found="n=None", hint="pass n (R's nrow() of the design subset to the domain)"))
+        raise OptionError(
+            message(
+                f"method {method!r} needs the unweighted number of observations",
+                where="proportion_ci(n=)",
+                expected="n: rows of the domain with a value and a positive weight",
+                found="n=None",
+                hint="pass n (R's nrow() of the design subset to the domain)",
+            )
+        )
     n_arr = np.nan if n is None else np.asarray(n, dtype=float)
     p, s, d, nn = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (estimate, se, df, n_arr)))
     q = t_quantile(lv, d)
@@ -271,8 +283,16 @@ def proportion_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, *, method: 
     return lower, upper
 
 
-def auto_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, n: ArrayLike, *, design_df: float,
-            level: float = 0.95, logit_se: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def auto_ci(
+    estimate: ArrayLike,
+    se: ArrayLike,
+    df: ArrayLike,
+    n: ArrayLike,
+    *,
+    design_df: float,
+    level: float = 0.95,
+    logit_se: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The default interval of a rate (``ci = "auto"``): Wilson on small domains and at 0 or 1, logit elsewhere.
 
     Parameters
@@ -314,12 +334,14 @@ def auto_ci(estimate: ArrayLike, se: ArrayLike, df: ArrayLike, n: ArrayLike, *, 
     for method, rows in ((AUTO_SMALL, small), ("logit", ~small)):  # two formulas, each on all its rows at once
         if rows.any():
             ls = None if logit_se is None else np.broadcast_to(np.asarray(logit_se, dtype=float), p.shape)[rows]
-            low[rows], high[rows] = proportion_ci(p[rows], s[rows], q_df[rows], method=method, level=level,
-                                                  n=nn[rows], logit_se=ls)
+            low[rows], high[rows] = proportion_ci(
+                p[rows], s[rows], q_df[rows], method=method, level=level, n=nn[rows], logit_se=ls
+            )
     return low, high, methods
 
 
 # --- the closed forms ------------------------------------------------------------
+
 
 def _wald(p, s, q, n, level, df):
     return p - q * s, p + q * s
@@ -365,6 +387,7 @@ def _wilson(p, s, q, n, level, df):
 
 # --- likelihood: R's profile grid, fmm spline and inverse interpolation -------------
 
+
 def _fmm_coefficients(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cubic spline coefficients with Forsythe–Malcolm–Moler end conditions.
 
@@ -404,7 +427,7 @@ def _fmm_coefficients(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     return b, c, d
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spline_matrix(m: int) -> np.ndarray:
     """(3m, m) matrix: knot values on a uniform grid -> R's ``spline()`` output values.
 
@@ -487,6 +510,7 @@ def _kl_root(p, sign, target, iterations=200):
     KL is 0 at logit(p) and grows without bound on either side (0 < p < 1);
     ``KL >= (1 - p) b - H(p)`` and ``KL >= -p b - H(p)`` bound the bracket.
     """
+
     def kl(b):
         return p * (np.log(p) + np.logaddexp(0.0, -b)) + (1 - p) * (np.log1p(-p) + np.logaddexp(0.0, b))
 
@@ -522,5 +546,12 @@ def _likelihood(p, s, q, n, level, df):
     return lower, upper
 
 
-_METHOD_FUNCS = {"wald": _wald, "logit": _logit, "xlogit": _logit, "asin": _asin,
-                 "beta": _beta, "likelihood": _likelihood, "wilson": _wilson}
+_METHOD_FUNCS = {
+    "wald": _wald,
+    "logit": _logit,
+    "xlogit": _logit,
+    "asin": _asin,
+    "beta": _beta,
+    "likelihood": _likelihood,
+    "wilson": _wilson,
+}

@@ -55,8 +55,9 @@ class LinearStats:
         return np.bincount(self.cols, minlength=self.n_cols)
 
 
-def point_estimates(stats: LinearStats, w: np.ndarray, *,
-                    wr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def point_estimates(
+    stats: LinearStats, w: np.ndarray, *, wr: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     r"""Weighted totals and estimates :math:`\hat\theta_k = \sum_i w_i y_{ik} / \sum_i w_i x_{ik}`.
 
     Returns ``(T_num, T_den, theta)``; ``T_den`` is ``None`` for totals. An
@@ -74,8 +75,15 @@ def point_estimates(stats: LinearStats, w: np.ndarray, *,
     return Tn, Td, theta
 
 
-def influence_values(stats: LinearStats, w: np.ndarray, theta: np.ndarray, Td: np.ndarray | None, *,
-                     wr: np.ndarray | None = None, resid: np.ndarray | None = None) -> np.ndarray:
+def influence_values(
+    stats: LinearStats,
+    w: np.ndarray,
+    theta: np.ndarray,
+    Td: np.ndarray | None,
+    *,
+    wr: np.ndarray | None = None,
+    resid: np.ndarray | None = None,
+) -> np.ndarray:
     r"""Weighted influence values :math:`z_{ik}` at each entry.
 
     Notes
@@ -109,8 +117,9 @@ def residuals(stats: LinearStats, theta: np.ndarray) -> np.ndarray:
         return e
 
 
-def calibration_terms(calibration, rows: np.ndarray, cols: np.ndarray, z: np.ndarray,
-                      n_cols: int) -> tuple[np.ndarray, np.ndarray] | None:
+def calibration_terms(
+    calibration, rows: np.ndarray, cols: np.ndarray, z: np.ndarray, n_cols: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     r"""Low-rank calibration correction of the influence values.
 
     Returns ``(L, R)`` such that the calibrated influence values are

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._checks import check_columns, check_grouping_column, check_level, id_column, check_right_column
+from .._checks import check_columns, check_grouping_column, check_level, check_right_column, id_column
 from .._frozen import freeze_arrays
 from ..errors import ConvergenceWarning, InputError, OptionError, message
 from ._dist import f_sf, norm_isf, t_isf, t_sf
@@ -78,9 +78,21 @@ class LogisticResult:
             t = self.coef / self.se
             lo, hi = self.coef - q * self.se, self.coef + q * self.se
             p = 2 * t_sf(np.abs(t), self.df)
-            return pd.DataFrame({"term": list(self.names), "estimate": self.coef, "se": self.se, "ci_low": lo,
-                                 "ci_high": hi, "odds_ratio": np.exp(self.coef), "or_low": np.exp(lo),
-                                 "or_high": np.exp(hi), "df": self.df, "t": t, "p_value": p})
+            return pd.DataFrame(
+                {
+                    "term": list(self.names),
+                    "estimate": self.coef,
+                    "se": self.se,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "odds_ratio": np.exp(self.coef),
+                    "or_low": np.exp(lo),
+                    "or_high": np.exp(hi),
+                    "df": self.df,
+                    "t": t,
+                    "p_value": p,
+                }
+            )
 
     def term_tests(self) -> pd.DataFrame:
         r"""Wald test of each term (R's ``regTermTest(model, ~term)``):
@@ -101,8 +113,9 @@ class LogisticResult:
         return pd.DataFrame(rows, columns=["term", "F", "ndf", "ddf", "p_value"])
 
 
-def _columns(data: pd.DataFrame, terms: Sequence[_Term],
-             fixed: dict | None = None) -> tuple[list[str], list[int], list[np.ndarray], dict]:
+def _columns(
+    data: pd.DataFrame, terms: Sequence[_Term], fixed: dict | None = None
+) -> tuple[list[str], list[int], list[np.ndarray], dict]:
     """R's ``model.matrix`` with treatment contrasts: names, assign and columns; ``levels`` of the factors
     (sorted observed levels, or those of ``fixed``)."""
     levels: dict[str, np.ndarray] = {}
@@ -138,8 +151,9 @@ def _columns(data: pd.DataFrame, terms: Sequence[_Term],
     return names, assign, cols, levels
 
 
-def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None = None,
-         max_iter: int = 100) -> tuple[np.ndarray, int, bool]:
+def _fit(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, max_iter: int = 100
+) -> tuple[np.ndarray, int, bool]:
     """Newton–Raphson for weighted logistic scores; columns of ``w`` are fitted together (n x R)."""
     W = w if w.ndim == 2 else w[:, None]
     R = W.shape[1]
@@ -159,9 +173,11 @@ def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None =
 
 def _parse_terms(covariates, interactions) -> list[_Term]:
     from .._checks import parse_list
+
     cov = parse_list(covariates, option="covariates") if isinstance(covariates, str) else list(covariates)
-    inter = parse_list(interactions, option="interactions") if isinstance(interactions, str) else \
-        list(interactions or [])
+    inter = (
+        parse_list(interactions, option="interactions") if isinstance(interactions, str) else list(interactions or [])
+    )
     if not cov:
         raise OptionError(message("no covariate given", where="parameter covariates", expected="one or more columns"))
     if len(set(cov)) != len(cov):
@@ -170,19 +186,37 @@ def _parse_terms(covariates, interactions) -> list[_Term]:
     for item in inter:
         vs = tuple(x.strip() for x in item.split(":"))
         if len(vs) < 2 or any(not v for v in vs) or len(set(vs)) != len(vs):
-            raise OptionError(message("malformed interaction", where="parameter interactions",
-                                      expected="A:B (columns joined by ':')", found=repr(item)))
+            raise OptionError(
+                message(
+                    "malformed interaction",
+                    where="parameter interactions",
+                    expected="A:B (columns joined by ':')",
+                    found=repr(item),
+                )
+            )
         missing = [v for v in vs if v not in cov]
         if missing:
-            raise OptionError(message("an interaction uses a column that is not a covariate",
-                                      where="parameter interactions", expected="columns among the covariates",
-                                      found=", ".join(missing), hint="add it to the covariates"))
+            raise OptionError(
+                message(
+                    "an interaction uses a column that is not a covariate",
+                    where="parameter interactions",
+                    expected="columns among the covariates",
+                    found=", ".join(missing),
+                    hint="add it to the covariates",
+                )
+            )
         terms.append(_Term(item.strip(), vs))
     return terms
 
 
-def survey_logistic(design, right: str, covariates: str | Sequence[str],
-                    interactions: str | Sequence[str] | None = None, *, level: float = 0.95) -> LogisticResult:
+def survey_logistic(
+    design,
+    right: str,
+    covariates: str | Sequence[str],
+    interactions: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+) -> LogisticResult:
     r"""Survey logistic regression of taking up ``right`` on covariates (R's ``svyglm``, quasibinomial).
 
     Parameters
@@ -236,25 +270,39 @@ def survey_logistic(design, right: str, covariates: str | Sequence[str],
     Xu, yu, wu = X[rows], y[rows], w_all[rows]
     p = X.shape[1]
     if rows.size <= p or np.linalg.matrix_rank(Xu) < p:
-        raise InputError(message("the model cannot be fitted: its columns are collinear or too few rows",
-                                 where=f"right {right!r}", found=f"{rows.size} rows, {p} coefficients",
-                                 hint="drop a covariate or merge rare levels"))
+        raise InputError(
+            message(
+                "the model cannot be fitted: its columns are collinear or too few rows",
+                where=f"right {right!r}",
+                found=f"{rows.size} rows, {p} coefficients",
+                hint="drop a covariate or merge rare levels",
+            )
+        )
     try:
         beta, iters, ok = _fit(Xu, yu, wu)
         mu = special.expit(Xu @ beta)
         if np.linalg.cond(Xu.T @ ((wu * mu * (1 - mu))[:, None] * Xu)) > 1e14:
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        raise InputError(message("the model cannot be fitted: a group where everyone or no one takes up "
-                                 "(separation) or an empty level", where=f"right {right!r}",
-                                 found=f"{rows.size} rows, {p} coefficients",
-                                 hint="drop a covariate, merge rare levels or remove an interaction")) from None
+        raise InputError(
+            message(
+                "the model cannot be fitted: a group where everyone or no one takes up (separation) or an empty level",
+                where=f"right {right!r}",
+                found=f"{rows.size} rows, {p} coefficients",
+                hint="drop a covariate, merge rare levels or remove an interaction",
+            )
+        ) from None
     if not ok:
-        warnings.warn(f"right {right!r}: the logistic fit did not converge in {iters} iterations "
-                      "(separation: a group where everyone or no one takes up?)", ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"right {right!r}: the logistic fit did not converge in {iters} iterations "
+            "(separation: a group where everyone or no one takes up?)",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     sub = design.subset(use)
     if design.replicates is not None:
         from .replicate import replicate_factor
+
         reps = design.replicates
         Wr = reps.weights[rows]
         B, _, _ = _fit(Xu, yu, Wr, start=beta)
@@ -265,10 +313,21 @@ def survey_logistic(design, right: str, covariates: str | Sequence[str],
         V = _taylor_vcov(sub, Xu, yu, wu, rows, beta)
         method = "taylor"
     df = sub.degf() + 1 - p
-    return LogisticResult(right=right, names=tuple(names), coef=beta, se=np.sqrt(np.diag(V)), vcov=V, df=float(df),
-                          assign=np.asarray(assign), terms=tuple(t.label for t in terms), level=float(level),
-                          variance_method=method, n=int(rows.size), iterations=iters,
-                          _spec={"terms": terms, "levels": levels, "rows": rows, "design": sub, "X": Xu})
+    return LogisticResult(
+        right=right,
+        names=tuple(names),
+        coef=beta,
+        se=np.sqrt(np.diag(V)),
+        vcov=V,
+        df=float(df),
+        assign=np.asarray(assign),
+        terms=tuple(t.label for t in terms),
+        level=float(level),
+        variance_method=method,
+        n=int(rows.size),
+        iterations=iters,
+        _spec={"terms": terms, "levels": levels, "rows": rows, "design": sub, "X": Xu},
+    )
 
 
 def _taylor_vcov(design, X, y, w, rows, beta) -> np.ndarray:
@@ -281,8 +340,9 @@ def _taylor_vcov(design, X, y, w, rows, beta) -> np.ndarray:
     A = X.T @ ((w * mu * (1 - mu))[:, None] * X)
     Z = (w * (y - mu))[:, None] * np.linalg.solve(A, X.T).T  # n_used x p
     p = X.shape[1]
-    stats = LinearStats(rows=np.tile(rows, p), cols=np.repeat(np.arange(p), rows.size), num=Z.T.ravel().copy(),
-                        den=None, n_cols=p)
+    stats = LinearStats(
+        rows=np.tile(rows, p), cols=np.repeat(np.arange(p), rows.size), num=Z.T.ravel().copy(), den=None, n_cols=p
+    )
     psu_pres, str_pres = presence(design.structure, stats)
     factor = taylor_factor(design, stats, stats.num, str_pres, psu_pres)
     V = factor.matrix()
@@ -313,9 +373,14 @@ def predicted_takeup(model: LogisticResult, group: str, *, level: float | None =
     spec = model._spec
     levels = spec["levels"].get(group)
     if levels is None:
-        raise OptionError(message("predicted take-up needs a categorical covariate of the model",
-                                  where="parameter group", expected="one of " + ", ".join(sorted(spec["levels"])),
-                                  found=repr(group)))
+        raise OptionError(
+            message(
+                "predicted take-up needs a categorical covariate of the model",
+                where="parameter group",
+                expected="one of " + ", ".join(sorted(spec["levels"])),
+                found=repr(group),
+            )
+        )
     design, rows = spec["design"], spec["rows"]
     data = design.data.iloc[rows]
     w = design.weights[rows]
@@ -333,8 +398,17 @@ def predicted_takeup(model: LogisticResult, group: str, *, level: float | None =
     one = Domains(codes, pd.DataFrame(index=range(1)), ())
     st = stack_variables(one, design.weights, fits, "ones")
     every = QualityThresholds(min_n=0, reliable_n=0, max_cv=np.inf)
-    cond = _run(design, st, one, [str(x) for x in levels], statistic="mean", ci="wald", level=model.level,
-                df_rule="design", thresholds=every)
+    cond = _run(
+        design,
+        st,
+        one,
+        [str(x) for x in levels],
+        statistic="mean",
+        ci="wald",
+        level=model.level,
+        df_rule="design",
+        thresholds=every,
+    )
     Vc = cond.vcov()
     Vc = Vc.toarray() if hasattr(Vc, "toarray") else np.asarray(Vc)
     D = np.column_stack(dgs)
@@ -343,5 +417,13 @@ def predicted_takeup(model: LogisticResult, group: str, *, level: float | None =
     lv_ = model.level if level is None else check_level(level)
     q = t_isf((1 - lv_) / 2, model.df)
     est = cond.raw_estimate
-    return pd.DataFrame({"group": group, "level": [str(x) for x in levels], "estimate": est, "se": se,
-                         "ci_low": est - q * se, "ci_high": est + q * se})
+    return pd.DataFrame(
+        {
+            "group": group,
+            "level": [str(x) for x in levels],
+            "estimate": est,
+            "se": se,
+            "ci_low": est - q * se,
+            "ci_high": est + q * se,
+        }
+    )

@@ -14,8 +14,8 @@ import numpy as np
 
 from .._checks import check_level
 from ..errors import OptionError, message
-from .domains import make_domains, stack_variables
 from ..options import DFRule
+from .domains import make_domains, stack_variables
 from .results import EstimateResult, QualityThresholds
 
 __all__ = ["estimate_quantiles", "quantile_label"]
@@ -29,13 +29,26 @@ def quantile_label(variable: str, p: float) -> str:
 def _check_probs(quantiles) -> np.ndarray:
     q = np.atleast_1d(np.asarray(quantiles, dtype=float))
     if q.size == 0 or not np.all((q >= 0) & (q <= 1)) or len(set(q.tolist())) != q.size:
-        raise OptionError(message("quantiles must be distinct probabilities in [0, 1]", where="parameter quantiles",
-                                  expected="e.g. 0.25,0.5,0.75", found=", ".join(f"{x:g}" for x in q)))
+        raise OptionError(
+            message(
+                "quantiles must be distinct probabilities in [0, 1]",
+                where="parameter quantiles",
+                expected="e.g. 0.25,0.5,0.75",
+                found=", ".join(f"{x:g}" for x in q),
+            )
+        )
     return q
 
 
-def _inverse_cdf(order_vals: np.ndarray, cumw: np.ndarray, start: np.ndarray, size: np.ndarray,
-                 total: np.ndarray, group: np.ndarray, p: np.ndarray) -> np.ndarray:
+def _inverse_cdf(
+    order_vals: np.ndarray,
+    cumw: np.ndarray,
+    start: np.ndarray,
+    size: np.ndarray,
+    total: np.ndarray,
+    group: np.ndarray,
+    p: np.ndarray,
+) -> np.ndarray:
     r"""R's ``qrule_math`` per estimate: the value at the last position with :math:`\sum w \le pW`,
     or the next one when the cumulative share there is not exactly ``p``. Below the first
     weight share R's rule gives the second smallest value (its ``last`` of no position is
@@ -61,8 +74,9 @@ def _inverse_cdf(order_vals: np.ndarray, cumw: np.ndarray, start: np.ndarray, si
     return np.where(ok, order_vals[nxt], np.nan)
 
 
-def _cumulative_weights(wr: np.ndarray, g: np.ndarray, start: np.ndarray,
-                        size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cumulative_weights(
+    wr: np.ndarray, g: np.ndarray, start: np.ndarray, size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative weights within each estimate and their totals, rounded as R's ``cumsum``/``sum``.
 
     R accumulates both in extended precision (``LDOUBLE``) and rounds to double; the
@@ -79,9 +93,16 @@ def _cumulative_weights(wr: np.ndarray, g: np.ndarray, start: np.ndarray,
     return local.astype(float), total
 
 
-def estimate_quantiles(design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                       quantiles: float | Sequence[float] = 0.5, level: float = 0.95, df: DFRule | str = "domain",
-                       thresholds: QualityThresholds = QualityThresholds()) -> EstimateResult:
+def estimate_quantiles(
+    design,
+    variables: str | Sequence[str],
+    by: str | Sequence[str] | None = None,
+    *,
+    quantiles: float | Sequence[float] = 0.5,
+    level: float = 0.95,
+    df: DFRule | str = "domain",
+    thresholds: QualityThresholds = QualityThresholds(),
+) -> EstimateResult:
     r"""Quantiles of numeric variables, overall or by domain, with Woodruff confidence intervals.
 
     Parameters
@@ -124,7 +145,9 @@ def estimate_quantiles(design, variables: str | Sequence[str], by: str | Sequenc
     df = _check_common(level, df, thresholds)
     names = _names(variables, "variables")
     if not names:
-        raise OptionError(message("no variable given", where="parameter variables", expected="one or more numeric columns"))
+        raise OptionError(
+            message("no variable given", where="parameter variables", expected="one or more numeric columns")
+        )
     probs = _check_probs(quantiles)
     values = [_numeric_column(design, v) for v in names]
     domains = make_domains(design.data, _names(by, "by"))
@@ -145,11 +168,29 @@ def estimate_quantiles(design, variables: str | Sequence[str], by: str | Sequenc
     qhat = _inverse_cdf(x, cumw, start, size, total, g, p_of_col)
     # Woodruff: the proportion of y <= qhat in each estimate's domain, by the one engine
     below = np.asarray(stats.num <= qhat[stats.cols], dtype=float)
-    cdf_stats = type(stats)(rows=stats.rows, cols=stats.cols, num=below, den=stats.den, n_cols=K, unit_den=True,
-                            row_domain=stats.row_domain, var_bounds=stats.var_bounds)
-    cdf = _run(design, cdf_stats, domains, labels, statistic="mean", ci="wald", level=level, df_rule=df,
-               thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=np.inf))
+    cdf_stats = type(stats)(
+        rows=stats.rows,
+        cols=stats.cols,
+        num=below,
+        den=stats.den,
+        n_cols=K,
+        unit_den=True,
+        row_domain=stats.row_domain,
+        var_bounds=stats.var_bounds,
+    )
+    cdf = _run(
+        design,
+        cdf_stats,
+        domains,
+        labels,
+        statistic="mean",
+        ci="wald",
+        level=level,
+        df_rule=df,
+        thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=np.inf),
+    )
     from .intervals import t_quantile
+
     q = t_quantile(check_level(level), cdf.df)
     with np.errstate(invalid="ignore"):
         lo_p, hi_p = cdf.raw_estimate - q * cdf.raw_se, cdf.raw_estimate + q * cdf.raw_se
@@ -167,10 +208,31 @@ def estimate_quantiles(design, variables: str | Sequence[str], by: str | Sequenc
     def mask(a):
         return np.where(hide, np.nan, a)
 
-    return EstimateResult(domains=cdf.domains, right=cdf.right, n=n, estimate=mask(qhat), se=mask(se),
-                          ci_low=mask(low), ci_high=mask(high), df=cdf.df, deff=np.full(K, np.nan), cv=mask(cv),
-                          flag=flag, n_eff=np.full(K, np.nan), raw_estimate=qhat, raw_se=se, variance=cdf.variance,
-                          statistic="quantile", ci_method="woodruff", df_rule=df, lonely_psu=design.lonely_psu,
-                          level=float(level), variance_method=cdf.variance_method, by=domains.by,
-                          thresholds=thresholds, psu_presence=cdf.psu_presence,
-                          stratum_presence=cdf.stratum_presence, design_df=cdf.design_df)
+    return EstimateResult(
+        domains=cdf.domains,
+        right=cdf.right,
+        n=n,
+        estimate=mask(qhat),
+        se=mask(se),
+        ci_low=mask(low),
+        ci_high=mask(high),
+        df=cdf.df,
+        deff=np.full(K, np.nan),
+        cv=mask(cv),
+        flag=flag,
+        n_eff=np.full(K, np.nan),
+        raw_estimate=qhat,
+        raw_se=se,
+        variance=cdf.variance,
+        statistic="quantile",
+        ci_method="woodruff",
+        df_rule=df,
+        lonely_psu=design.lonely_psu,
+        level=float(level),
+        variance_method=cdf.variance_method,
+        by=domains.by,
+        thresholds=thresholds,
+        psu_presence=cdf.psu_presence,
+        stratum_presence=cdf.stratum_presence,
+        design_df=cdf.design_df,
+    )

@@ -73,8 +73,9 @@ def replicate_deviations(replicates, th: np.ndarray, theta: np.ndarray) -> tuple
     return D, centre, ok
 
 
-def replicate_factor(replicates, stats: LinearStats | None, theta: np.ndarray, *,
-                     estimates: np.ndarray | None = None) -> VarianceFactor:
+def replicate_factor(
+    replicates, stats: LinearStats | None, theta: np.ndarray, *, estimates: np.ndarray | None = None
+) -> VarianceFactor:
     r"""Factored replicate covariance
     :math:`\text{scale} \sum_r \text{rscales}_r (\hat\theta_r - c)(\hat\theta_r - c)^\top`.
 

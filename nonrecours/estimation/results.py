@@ -85,8 +85,12 @@ class VarianceFactor:
         out = np.asarray(M[:, i].multiply(M[:, j]).sum(axis=0)).ravel()
         if L is not None and self.R is not None and L.shape[1]:
             Ri, Rj = self.R[:, i], self.R[:, j]
-            out = out - np.einsum("kp,pk->k", np.asarray(M[:, i].T @ L), Rj) \
-                - np.einsum("kp,pk->k", np.asarray(M[:, j].T @ L), Ri) + np.einsum("pk,pq,qk->k", Ri, L.T @ L, Rj)
+            out = (
+                out
+                - np.einsum("kp,pk->k", np.asarray(M[:, i].T @ L), Rj)
+                - np.einsum("kp,pk->k", np.asarray(M[:, j].T @ L), Ri)
+                + np.einsum("pk,pq,qk->k", Ri, L.T @ L, Rj)
+            )
         return out
 
     def covariances(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -144,9 +148,14 @@ class QualityThresholds:
 
     def __post_init__(self) -> None:
         if not (0 <= self.min_n <= self.reliable_n) or not self.max_cv > 0:
-            raise OptionError(message("inconsistent quality thresholds", where="QualityThresholds",
-                                      expected="0 <= min_n <= reliable_n and max_cv > 0",
-                                      found=f"min_n={self.min_n}, reliable_n={self.reliable_n}, max_cv={self.max_cv}"))
+            raise OptionError(
+                message(
+                    "inconsistent quality thresholds",
+                    where="QualityThresholds",
+                    expected="0 <= min_n <= reliable_n and max_cv > 0",
+                    found=f"min_n={self.min_n}, reliable_n={self.reliable_n}, max_cv={self.max_cv}",
+                )
+            )
 
     def flags(self, n: np.ndarray, cv: np.ndarray) -> np.ndarray:
         """Return ``'suppressed'``, ``'unreliable'`` or ``'ok'`` per estimate."""
@@ -235,11 +244,22 @@ class EstimateResult:
             hide = (self.flag == "suppressed") & (self.n > 0)
             n = pd.arrays.IntegerArray(np.asarray(self.n, dtype=np.int64), hide)
             df = np.where(hide, np.nan, self.df)
-        cols = {"right": self.right, "n": n, "estimate": self.estimate, "se": self.se,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "df": df, "deff": self.deff,
-                "cv": self.cv, "flag": self.flag, "ci_method": methods}
-        return out.assign(**{k: pd.array(v, dtype="str") if k in ("right", "flag", "ci_method") else v
-                             for k, v in cols.items()})
+        cols = {
+            "right": self.right,
+            "n": n,
+            "estimate": self.estimate,
+            "se": self.se,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "df": df,
+            "deff": self.deff,
+            "cv": self.cv,
+            "flag": self.flag,
+            "ci_method": methods,
+        }
+        return out.assign(
+            **{k: pd.array(v, dtype="str") if k in ("right", "flag", "ci_method") else v for k, v in cols.items()}
+        )
 
     def positions(self, labels: Labels) -> np.ndarray:
         """Rows of :meth:`to_frame` of the estimates named by ``labels``, in the order given.
@@ -267,24 +287,40 @@ class EstimateResult:
         if isinstance(labels, pd.DataFrame):
             missing = [c for c in cols if c not in labels.columns]
             if missing:
-                raise OptionError(message("labels lack columns", where="labels", expected=", ".join(cols),
-                                          found="missing " + ", ".join(missing)))
+                raise OptionError(
+                    message(
+                        "labels lack columns",
+                        where="labels",
+                        expected=", ".join(cols),
+                        found="missing " + ", ".join(missing),
+                    )
+                )
             keys = labels[cols].reset_index(drop=True)
         else:
             rows = [lab if isinstance(lab, tuple) else (lab,) for lab in labels]
             bad = sum(len(r) != len(cols) for r in rows)
             if bad:
-                raise OptionError(message("labels must name the domain values and the right", where="labels",
-                                          expected=f"tuples ({', '.join(cols)})" if self.by else "right names",
-                                          found=f"{bad} labels of another length"))
+                raise OptionError(
+                    message(
+                        "labels must name the domain values and the right",
+                        where="labels",
+                        expected=f"tuples ({', '.join(cols)})" if self.by else "right names",
+                        found=f"{bad} labels of another length",
+                    )
+                )
             keys = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
         mine = self.domains[list(self.by)].reset_index(drop=True).assign(right=self.right)
         mine = mine.astype(str).assign(_pos=np.arange(len(self)))
         found = keys.astype(str).merge(mine, on=cols, how="left", sort=False)["_pos"]
         if found.isna().any():
-            raise OptionError(message("labels name no estimate of the result", where="labels",
-                                      expected=f"values of {', '.join(cols)} present in to_frame()",
-                                      found=f"{int(found.isna().sum())} of {len(keys)} labels not found"))
+            raise OptionError(
+                message(
+                    "labels name no estimate of the result",
+                    where="labels",
+                    expected=f"values of {', '.join(cols)} present in to_frame()",
+                    found=f"{int(found.isna().sum())} of {len(keys)} labels not found",
+                )
+            )
         return found.to_numpy(dtype=np.int64)
 
     def vcov(self, labels: Labels | None = None) -> sp.csr_matrix | np.ndarray:
@@ -303,15 +339,22 @@ class EstimateResult:
         """Covariances of the pairs of estimates named by ``a[m]`` and ``b[m]`` (see :meth:`positions`)."""
         i, j = self.positions(a), self.positions(b)
         if i.size != j.size:
-            raise OptionError(message("a and b must name as many estimates", where="cov",
-                                      found=f"{i.size} and {j.size} labels"))
+            raise OptionError(
+                message("a and b must name as many estimates", where="cov", found=f"{i.size} and {j.size} labels")
+            )
         return readonly(self.variance.covariances(i, j))
 
     def meta(self) -> dict[str, object]:
         """Metadata: statistic, CI method, df rule, lonely-PSU rule, level, variance method, by."""
-        return {"statistic": self.statistic, "ci_method": self.ci_method, "df_rule": self.df_rule,
-                "lonely_psu": self.lonely_psu, "level": self.level, "variance_method": self.variance_method,
-                "by": list(self.by)}
+        return {
+            "statistic": self.statistic,
+            "ci_method": self.ci_method,
+            "df_rule": self.df_rule,
+            "lonely_psu": self.lonely_psu,
+            "level": self.level,
+            "variance_method": self.variance_method,
+            "by": list(self.by),
+        }
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,8 +28,8 @@ import pandas as pd
 
 from .._checks import check_level
 from ..errors import OptionError, message
-from .change import estimate_change, joint_waves
 from ._dist import chi2_sf, norm_ppf, norm_sf
+from .change import estimate_change, joint_waves
 
 __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 
@@ -71,10 +71,10 @@ def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dic
     years = np.asarray(years, dtype=float)
     T = years.size
     X = np.column_stack([np.ones(T), years - years.mean()])
-    W = np.linalg.pinv(cov, hermitian=True)                       # (K, T, T)
-    XtW = np.einsum("tp,kts->kps", X, W)                           # (K, 2, T)
-    A = np.einsum("kps,sq->kpq", XtW, X)                           # (K, 2, 2)
-    b = np.einsum("kps,ks->kp", XtW, estimates)                    # (K, 2)
+    W = np.linalg.pinv(cov, hermitian=True)  # (K, T, T)
+    XtW = np.einsum("tp,kts->kps", X, W)  # (K, 2, T)
+    A = np.einsum("kps,sq->kpq", XtW, X)  # (K, 2, 2)
+    b = np.einsum("kps,ks->kp", XtW, estimates)  # (K, 2)
     Ainv = np.linalg.pinv(A, hermitian=True)
     beta = np.einsum("kpq,kq->kp", Ainv, b)
     se = np.sqrt(np.maximum(Ainv[:, 1, 1], 0.0))
@@ -83,13 +83,29 @@ def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dic
     r = estimates - beta @ X.T
     q = np.einsum("kt,kts,ks->k", r, W, r)
     lof_p = chi2_sf(q, T - 2) if T > 2 else np.full(q.shape, np.nan)
-    return {"intercept": beta[:, 0], "slope": beta[:, 1], "se": se, "z": z, "p_value": 2 * norm_sf(np.abs(z)),
-            "lack_of_fit": np.where(T > 2, q, np.nan), "lack_of_fit_p": lof_p}
+    return {
+        "intercept": beta[:, 0],
+        "slope": beta[:, 1],
+        "se": se,
+        "z": z,
+        "p_value": 2 * norm_sf(np.abs(z)),
+        "lack_of_fit": np.where(T > 2, q, np.nan),
+        "lack_of_fit_p": lof_p,
+    }
 
 
-def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[str], by: Sequence[str] = (), *,
-                    scheme: str = "panel", id_col: str = "id", variance: str = "taylor", level: float = 0.95,
-                    lonely_psu: str | None = "adjust") -> SeriesResult:
+def estimate_series(
+    designs: Sequence,
+    years: Sequence[int],
+    rights: Sequence[str],
+    by: Sequence[str] = (),
+    *,
+    scheme: str = "panel",
+    id_col: str = "id",
+    variance: str = "taylor",
+    level: float = 0.95,
+    lonely_psu: str | None = "adjust",
+) -> SeriesResult:
     """Yearly rates, changes and GLS trend per domain x right over T waves, with their joint covariance.
 
     Parameters
@@ -120,19 +136,28 @@ def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[st
     level = check_level(level)
     years = [int(y) for y in years]
     if len(years) != len(designs) or len(years) < 2 or years != sorted(set(years)):
-        raise OptionError(message("a series needs increasing years, one per wave", where="parameter years",
-                                  expected="at least two waves with distinct increasing years",
-                                  found=", ".join(map(str, years))))
-    jw = joint_waves(list(designs), list(rights), list(by), scheme=scheme, id_col=id_col, variance=variance,
-                     lonely_psu=lonely_psu)
+        raise OptionError(
+            message(
+                "a series needs increasing years, one per wave",
+                where="parameter years",
+                expected="at least two waves with distinct increasing years",
+                found=", ".join(map(str, years)),
+            )
+        )
+    jw = joint_waves(
+        list(designs), list(rights), list(by), scheme=scheme, id_col=id_col, variance=variance, lonely_psu=lonely_psu
+    )
     T, K = jw.theta.shape
     f = jw.factor
     idx = np.arange(T * K).reshape(T, K)
     se = np.sqrt(np.maximum(jw.own_variance, 0.0))  # each wave's own design: the SEs of 'nonrecours estimate'
 
     D, V = len(jw.levels), len(jw.rights)
-    base = jw.levels.iloc[np.repeat(np.arange(D), V)].reset_index(drop=True).assign(
-        right=np.tile(np.asarray(jw.rights, dtype=object), D))
+    base = (
+        jw.levels.iloc[np.repeat(np.arange(D), V)]
+        .reset_index(drop=True)
+        .assign(right=np.tile(np.asarray(jw.rights, dtype=object), D))
+    )
     q = norm_ppf(0.5 + level / 2)
     from .intervals import proportion_ci
 
@@ -145,13 +170,43 @@ def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[st
     pairs = [(t - 1, t) for t in range(1, T)] + ([(0, T - 1)] if T > 2 else [])
     changes = []
     for a, b in pairs:  # loop over pairs of years: the same union design as 'nonrecours change A B'
-        c = estimate_change(designs[a], designs[b], list(rights), list(by), scheme=scheme, id_col=id_col,
-                            variance=variance, level=level, df="inf", lonely_psu=lonely_psu).table
-        changes.append(c.assign(year_from=years[a], year_to=years[b]).rename(
-            columns={"estimate_1": "estimate_from", "estimate_2": "estimate_to"}))
+        c = estimate_change(
+            designs[a],
+            designs[b],
+            list(rights),
+            list(by),
+            scheme=scheme,
+            id_col=id_col,
+            variance=variance,
+            level=level,
+            df="inf",
+            lonely_psu=lonely_psu,
+        ).table
+        changes.append(
+            c.assign(year_from=years[a], year_to=years[b]).rename(
+                columns={"estimate_1": "estimate_from", "estimate_2": "estimate_to"}
+            )
+        )
     changes = pd.concat(changes, ignore_index=True)
-    changes = changes[["year_from", "year_to", *jw.by, "right", "estimate_from", "estimate_to", "change", "se",
-                       "se_independent", "correlation", "ci_low", "ci_high", "t", "p_value", "n_both"]]
+    changes = changes[
+        [
+            "year_from",
+            "year_to",
+            *jw.by,
+            "right",
+            "estimate_from",
+            "estimate_to",
+            "change",
+            "se",
+            "se_independent",
+            "correlation",
+            "ci_low",
+            "ci_high",
+            "t",
+            "p_value",
+            "n_both",
+        ]
+    ]
     cov = np.empty((K, T, T))
     for a in range(T):  # T x T covariance of every series, vectorised over the K series
         for b in range(T):
@@ -164,5 +219,6 @@ def estimate_series(designs: Sequence, years: Sequence[int], rights: Sequence[st
     trend["ci_low"] = trend["slope"] - q * trend["se"]
     trend["ci_high"] = trend["slope"] + q * trend["se"]
     trend["years"] = f"{years[0]}-{years[-1]}"
-    return SeriesResult(yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method,
-                        level=level)
+    return SeriesResult(
+        yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method, level=level
+    )

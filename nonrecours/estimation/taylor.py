@@ -60,16 +60,31 @@ def _fpc_factor(N: np.ndarray, n: np.ndarray) -> np.ndarray:
 def _lonely(rule: str, lonely: np.ndarray, where: str, names: str, stage: int) -> None:
     count = int(lonely.sum())
     if rule == "fail":
-        raise DesignError(message(f"{'strata have' if stage == 1 else 'PSUs have'} a single sampled "
-                                  f"{'PSU' if stage == 1 else 'SSU'} (lonely PSU) at stage {stage}",
-                                  where=where, found=f"{count}: {names}",
-                                  hint="merge strata, or set parameter lonely_psu to remove, adjust, average or certainty"))
-    warnings.warn(f"{where}: {count} lonely PSU(s) at stage {stage} ({names}) handled by rule {rule!r}",
-                  LonelyPSUWarning, stacklevel=4)
+        raise DesignError(
+            message(
+                f"{'strata have' if stage == 1 else 'PSUs have'} a single sampled "
+                f"{'PSU' if stage == 1 else 'SSU'} (lonely PSU) at stage {stage}",
+                where=where,
+                found=f"{count}: {names}",
+                hint="merge strata, or set parameter lonely_psu to remove, adjust, average or certainty",
+            )
+        )
+    warnings.warn(
+        f"{where}: {count} lonely PSU(s) at stage {stage} ({names}) handled by rule {rule!r}",
+        LonelyPSUWarning,
+        stacklevel=4,
+    )
 
 
-def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: sp.csc_matrix,
-                  psu_presence: sp.csc_matrix, *, cells: PSUCells | None = None) -> VarianceFactor:
+def taylor_factor(
+    design,
+    stats: LinearStats,
+    z: np.ndarray,
+    stratum_presence: sp.csc_matrix,
+    psu_presence: sp.csc_matrix,
+    *,
+    cells: PSUCells | None = None,
+) -> VarianceFactor:
     """Factored Taylor covariance of the estimates whose influence values are ``z``.
 
     Parameters
@@ -105,7 +120,7 @@ def taylor_factor(design, stats: LinearStats, z: np.ndarray, stratum_presence: s
         terms = _stage1_quadratic(st.pps_M, PZ, PL, K)
     A_blocks, B_blocks, LA_blocks, LB_blocks, mult = terms
     mult1 = mult.copy()
-    for sk in (st.later if st.has_fpc else ()):  # R recurses below stage 1 only when FPCs are given
+    for sk in st.later if st.has_fpc else ():  # R recurses below stage 1 only when FPCs are given
         Ak, Bk, LAk, LBk, mult = _later_stage(design, sk, stats, z, Lrow, mult)
         A_blocks.append(Ak)
         B_blocks.append(Bk)
@@ -238,18 +253,27 @@ def _later_stage(design, sk, stats: LinearStats, z, Lrow, mult):
         hit = lonely & (np.diff(presence.indptr) > 0)
         name = sk.stage.units
         if hit.any():
-            _lonely(rule, hit, f"column {name!r}", f"{int(hit.sum())} {'PSUs' if sk.stage.strata is None else 'strata'}",
-                    sk.number)
+            _lonely(
+                rule,
+                hit,
+                f"column {name!r}",
+                f"{int(hit.sum())} {'PSUs' if sk.stage.strata is None else 'strata'}",
+                sk.number,
+            )
         b[lonely] = 0.0
         if rule in ("remove", "certainty", "average"):
             a[lonely] = 0.0
         if rule == "average" and hit.any():
             if sk.stage.strata is not None:
-                raise DesignError(message(f"lonely-PSU rule 'average' at stage {sk.number} with strata",
-                                          where=f"column {sk.stage.strata!r}",
-                                          hint="choose lonely_psu remove, adjust or certainty"))
+                raise DesignError(
+                    message(
+                        f"lonely-PSU rule 'average' at stage {sk.number} with strata",
+                        where=f"column {sk.stage.strata!r}",
+                        hint="choose lonely_psu remove, adjust or certainty",
+                    )
+                )
             # R: a stage-k stratum alone in its unit above and lonely gives an undefined variance
-            touched = np.asarray((presence.T @ lonely.astype(float))).ravel() > 0
+            touched = np.asarray(presence.T @ lonely.astype(float)).ravel() > 0
             mult = np.where(touched, np.nan, mult)
     UZ = sp.csc_matrix((z, (sk.unit[rows], cols)), shape=(sk.unit_stratum.size, K))
     UZ.sum_duplicates()

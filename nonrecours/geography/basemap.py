@@ -36,8 +36,9 @@ PARIS_INSET = ("75", "92", "93", "94")
 @lru_cache(maxsize=1)
 def departement_names() -> pd.Series:
     """Name of each of the 101 départements, indexed by code (INSEE COG)."""
-    table = pd.read_csv(files("nonrecours.geography").joinpath("data/departements.csv"), dtype=str,
-                        keep_default_na=False)
+    table = pd.read_csv(
+        files("nonrecours.geography").joinpath("data/departements.csv"), dtype=str, keep_default_na=False
+    )
     return pd.Series(table["name"].to_numpy(), index=pd.Index(table["code"].to_numpy(), name="code"), name="name")
 
 
@@ -50,9 +51,15 @@ def _outlines() -> pd.DataFrame:
     props = pd.DataFrame([f["properties"] for f in feats])
     geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])
     names = departement_names()
-    return pd.DataFrame({"code": props["code"].to_numpy(), "name": names.reindex(props["code"]).to_numpy(),
-                         "frame": props["frame"].to_numpy(), "crs": props["crs"].to_numpy(),
-                         "geometry": list(geoms)})
+    return pd.DataFrame(
+        {
+            "code": props["code"].to_numpy(),
+            "name": names.reindex(props["code"]).to_numpy(),
+            "frame": props["frame"].to_numpy(),
+            "crs": props["crs"].to_numpy(),
+            "geometry": list(geoms),
+        }
+    )
 
 
 def departements() -> pd.DataFrame:

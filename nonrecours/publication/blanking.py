@@ -21,8 +21,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["blank_rows", "blank_suppressed", "blank_gaps", "blank_gap_rights", "blank_changes", "blank_did",
-           "blank_model_terms", "hidden_cells", "blank_hidden", "publishable_changes", "published_n", "code_key"]
+__all__ = [
+    "blank_rows",
+    "blank_suppressed",
+    "blank_gaps",
+    "blank_gap_rights",
+    "blank_changes",
+    "blank_did",
+    "blank_model_terms",
+    "hidden_cells",
+    "blank_hidden",
+    "publishable_changes",
+    "published_n",
+    "code_key",
+]
 
 
 def blank_rows(table: pd.DataFrame, hide: np.ndarray, keep: Sequence[str]) -> pd.DataFrame:
@@ -47,8 +59,9 @@ def blank_rows(table: pd.DataFrame, hide: np.ndarray, keep: Sequence[str]) -> pd
 
 def blank_suppressed(table: pd.DataFrame, flag: str = "flag") -> pd.DataFrame:
     """An estimate table with its ``suppressed`` rows blanked (``n``, ``df``, ``deff`` too; ``n = 0`` kept)."""
-    return _blank(table, ((table[flag] == "suppressed") & (pd.to_numeric(table["n"], errors="coerce") > 0)).to_numpy(),
-                  flag)
+    return _blank(
+        table, ((table[flag] == "suppressed") & (pd.to_numeric(table["n"], errors="coerce") > 0)).to_numpy(), flag
+    )
 
 
 def blank_gaps(gaps: pd.DataFrame, estimates: pd.DataFrame, gap: str, flag: str = "flag") -> pd.DataFrame:
@@ -76,8 +89,10 @@ def blank_gaps(gaps: pd.DataFrame, estimates: pd.DataFrame, gap: str, flag: str 
         sides = [gaps[by + [side]].astype(str).set_axis(by + ["right"], axis=1) for side in ("domain_a", "domain_b")]
     else:
         key = supp[by + [gap, "right"]].astype(str)
-        sides = [gaps[by + [side, "right"]].astype(str).set_axis(by + [gap, "right"], axis=1)
-                 for side in ("domain_a", "domain_b")]
+        sides = [
+            gaps[by + [side, "right"]].astype(str).set_axis(by + [gap, "right"], axis=1)
+            for side in ("domain_a", "domain_b")
+        ]
     index = pd.MultiIndex.from_frame(key)
     hide = np.logical_or.reduce([pd.MultiIndex.from_frame(s).isin(index) for s in sides])
     if not hide.any():
@@ -122,8 +137,15 @@ def hidden_cells(table: pd.DataFrame, col: str, flag: str = "flag") -> set[tuple
     return set(zip(sup[col].astype(str), sup["right"].astype(str)))
 
 
-def blank_hidden(table: pd.DataFrame, hidden: set[tuple[str, str]], col: str, *, rights: pd.Series | None = None,
-                 keep: Sequence[str] | None = None, flag: str = "flag") -> pd.DataFrame:
+def blank_hidden(
+    table: pd.DataFrame,
+    hidden: set[tuple[str, str]],
+    col: str,
+    *,
+    rights: pd.Series | None = None,
+    keep: Sequence[str] | None = None,
+    flag: str = "flag",
+) -> pd.DataFrame:
     """``table`` with the rows of its ``hidden`` cells (:func:`hidden_cells` of a protected table by ``col``)
     emptied.
 
@@ -146,8 +168,9 @@ def blank_hidden(table: pd.DataFrame, hidden: set[tuple[str, str]], col: str, *,
     ['suppressed', 'ok']
     """
     right = table["right"].astype(str) if rights is None else rights
-    hide = np.fromiter(((lv, r) in hidden for lv, r in zip(table[col].astype(str), right)), dtype=bool,
-                       count=len(table))
+    hide = np.fromiter(
+        ((lv, r) in hidden for lv, r in zip(table[col].astype(str), right)), dtype=bool, count=len(table)
+    )
     if keep is not None:
         return blank_rows(table, hide, keep=keep)
     out = table.copy()
@@ -164,8 +187,9 @@ def published_n(table: pd.DataFrame, published: pd.DataFrame, col: str) -> pd.Da
     column for the domains ``col`` of ``published``.
     """
     pub = published.rename(columns={col: "territory"})
-    pub = pub.assign(territory=pub["territory"].astype(str), right=pub["right"].astype(str))[["territory", "right",
-                                                                                               "n"]]
+    pub = pub.assign(territory=pub["territory"].astype(str), right=pub["right"].astype(str))[
+        ["territory", "right", "n"]
+    ]
     keys = table[["territory", "right"]].astype(str)
     n = keys.merge(pub, on=["territory", "right"], how="left")["n"]
     known = keys.merge(pub.assign(_in=True), on=["territory", "right"], how="left")["_in"].notna().to_numpy()
@@ -174,8 +198,9 @@ def published_n(table: pd.DataFrame, published: pd.DataFrame, col: str) -> pd.Da
     return table.assign(n=n)
 
 
-def publishable_changes(changes: pd.DataFrame, published: Sequence[pd.DataFrame | None], col: str, *,
-                        min_n: int) -> pd.DataFrame:
+def publishable_changes(
+    changes: pd.DataFrame, published: Sequence[pd.DataFrame | None], col: str, *, min_n: int
+) -> pd.DataFrame:
     """The rows of a change table by the domains ``col`` that may be published, ``n_both`` left out.
 
     A row is kept when its (domain, right) is published (not suppressed) in each table of ``published`` (the
@@ -196,22 +221,34 @@ def publishable_changes(changes: pd.DataFrame, published: Sequence[pd.DataFrame 
         if pub is not None:
             ok = pub[pub["flag"].astype(str) != "suppressed"]
             keys = set(zip(code_key(ok[col]), ok["right"].astype(str)))
-            shown &= np.fromiter(((t, r) in keys for t, r in zip(code_key(changes[col]),
-                                                                changes["right"].astype(str))), dtype=bool,
-                                 count=len(changes))
+            shown &= np.fromiter(
+                ((t, r) in keys for t, r in zip(code_key(changes[col]), changes["right"].astype(str))),
+                dtype=bool,
+                count=len(changes),
+            )
     return changes[shown & (changes["n_1"] >= min_n).to_numpy() & (changes["n_2"] >= min_n).to_numpy()].drop(
-        columns="n_both")
+        columns="n_both"
+    )
 
 
 def blank_did(did: pd.DataFrame, rights: set[str], gap: str) -> pd.DataFrame:
     """A difference-in-differences table (:meth:`~nonrecours.estimation.change.ChangeResult.did`) with the rows
     of ``rights`` emptied: no change of a gap is published from a hidden domain of that gap."""
-    return blank_rows(did, did["right"].astype(str).isin(rights).to_numpy(),
-                      keep=("gap", "level_a", "level_b", "right", "year_from", "year_to", gap))
+    return blank_rows(
+        did,
+        did["right"].astype(str).isin(rights).to_numpy(),
+        keep=("gap", "level_a", "level_b", "right", "year_from", "year_to", gap),
+    )
 
 
-def blank_changes(changes: pd.DataFrame, by: Sequence[str], *, min_n: int, hidden: set | None = None,
-                  trend: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def blank_changes(
+    changes: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    min_n: int,
+    hidden: set | None = None,
+    trend: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Change (and trend) tables with every row of a suppressed cell emptied, and ``n_both`` below ``min_n`` too.
 
     A row is hidden when its (domain, right) is in ``hidden`` (:func:`protect_series`), or when its
@@ -257,7 +294,8 @@ def blank_model_terms(coefs: pd.DataFrame, X: np.ndarray, assign: np.ndarray, *,
 
     Examples
     --------
-    >>> X = np.column_stack([np.ones(30), np.r_[np.ones(5), np.zeros(25)], np.r_[np.zeros(5), np.ones(20), np.zeros(5)]])
+    >>> a, b = np.r_[np.ones(5), np.zeros(25)], np.r_[np.zeros(5), np.ones(20), np.zeros(5)]
+    >>> X = np.column_stack([np.ones(30), a, b])
     >>> coefs = pd.DataFrame({"term": ["(Intercept)", "gb", "gc"], "estimate": [0.1, 0.2, 0.3]})
     >>> blank_model_terms(coefs, X, np.array([0, 1, 1]), min_n=11)["estimate"].isna().tolist()
     [True, True, True]
@@ -277,6 +315,7 @@ def blank_model_terms(coefs: pd.DataFrame, X: np.ndarray, assign: np.ndarray, *,
 
 def code_key(values: pd.Series | pd.DataFrame) -> pd.Series:
     """Domain codes as text comparable across files (``1``, ``1.0`` and ``"1"`` alike); several columns joined."""
+
     def one(v: pd.Series) -> pd.Series:
         num = pd.to_numeric(v, errors="coerce")
         integral = num.notna() & (num == num.round())

@@ -101,8 +101,9 @@ class Totals:
         """Totals of ``cells`` by right x ``code``, those with a count below ``min_cell`` suppressed (primary)."""
         group = cells.r_code * len(labels) + code
         n_groups = len(cells.r_lab) * len(labels)
-        totals = np.stack([np.bincount(group, weights=c, minlength=n_groups) for c in cells.counts.T],
-                          axis=1).astype(np.int64)
+        totals = np.stack([np.bincount(group, weights=c, minlength=n_groups) for c in cells.counts.T], axis=1).astype(
+            np.int64
+        )
         exists = np.bincount(group, minlength=n_groups) > 0
         return cls(level, labels, group, totals, exists, exists & policy.small_cells(totals))
 
@@ -111,8 +112,13 @@ def _int_counts(df: pd.DataFrame, col: str) -> np.ndarray:
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(v) | (v < 0) | (v != np.round(v))
     if bad.any():
-        raise InputError(message("counts must be non-negative integers", where=f"{SOURCE}, column {col!r}",
-                                 found=f"{int(bad.sum())} bad values"))
+        raise InputError(
+            message(
+                "counts must be non-negative integers",
+                where=f"{SOURCE}, column {col!r}",
+                found=f"{int(bad.sum())} bad values",
+            )
+        )
     return v.astype(np.int64)
 
 
@@ -129,34 +135,61 @@ def admin_cells(cells: pd.DataFrame, territory: str, departement: str) -> Cells:
     """
     missing = [c for c in (territory, departement, "right", "n_eligible", "n_takers") if c not in cells.columns]
     if missing:
-        raise InputError(message("missing columns", where=SOURCE, found=", ".join(map(repr, missing)),
-                                 expected="territory, departement, right, n_eligible, n_takers"))
+        raise InputError(
+            message(
+                "missing columns",
+                where=SOURCE,
+                found=", ".join(map(repr, missing)),
+                expected="territory, departement, right, n_eligible, n_takers",
+            )
+        )
     if not len(cells):
-        raise InputError(message("no cells to publish", where=SOURCE, expected="one row per territory x right",
-                                 found="an empty table"))
+        raise InputError(
+            message(
+                "no cells to publish", where=SOURCE, expected="one row per territory x right", found="an empty table"
+            )
+        )
     E = _int_counts(cells, "n_eligible")
     T = _int_counts(cells, "n_takers")
     if (T > E).any():
-        raise InputError(message("more takers than eligibles", where=f"{SOURCE}, column 'n_takers'",
-                                 found=f"{int((T > E).sum())} cells"))
+        raise InputError(
+            message(
+                "more takers than eligibles", where=f"{SOURCE}, column 'n_takers'", found=f"{int((T > E).sum())} cells"
+            )
+        )
     N = E - T
     if "n_non_takers" in cells.columns and not np.array_equal(_int_counts(cells, "n_non_takers"), N):
         raise InputError(message("non-takers are not eligibles minus takers", where=f"{SOURCE}, column 'n_non_takers'"))
     for col in (territory, departement, "right"):
         if cells[col].isna().any():
-            raise InputError(message("missing codes", where=f"{SOURCE}, column {col!r}",
-                                     found=f"{int(cells[col].isna().sum())} empty rows"))
+            raise InputError(
+                message(
+                    "missing codes",
+                    where=f"{SOURCE}, column {col!r}",
+                    found=f"{int(cells[col].isna().sum())} empty rows",
+                )
+            )
     if cells.duplicated([territory, "right"]).any():
-        raise InputError(message("a territory x right cell appears twice", where=SOURCE,
-                                 found=f"{int(cells.duplicated([territory, 'right']).sum())} repeated cells"))
+        raise InputError(
+            message(
+                "a territory x right cell appears twice",
+                where=SOURCE,
+                found=f"{int(cells.duplicated([territory, 'right']).sum())} repeated cells",
+            )
+        )
     t_code, t_lab = pd.factorize(cells[territory].astype(str), sort=True)
     d_code, d_lab = pd.factorize(cells[departement].astype(str), sort=True)
     r_code, r_lab = pd.factorize(cells["right"].astype(str))
     per_terr = pd.DataFrame({"t": t_code, "d": d_code}).drop_duplicates()
     if per_terr["t"].duplicated().any():
-        raise InputError(message("territories spread over several départements", where=SOURCE,
-                                 found=f"{int(per_terr['t'].duplicated().sum())} territories",
-                                 hint="a territory must lie in one département"))
+        raise InputError(
+            message(
+                "territories spread over several départements",
+                where=SOURCE,
+                found=f"{int(per_terr['t'].duplicated().sum())} territories",
+                hint="a territory must lie in one département",
+            )
+        )
     return Cells(np.stack([E, T, N], axis=1), t_code, t_lab, d_code, d_lab, r_code, r_lab)
 
 
@@ -166,13 +199,19 @@ def margin_codes(cells: pd.DataFrame, col: str, coded: Cells) -> tuple[np.ndarra
         raise InputError(message("missing margin column", where=SOURCE, found=repr(col)))
     m_code, m_lab = pd.factorize(cells[col].astype(str), sort=True)
     if (m_code < 0).any() or pd.DataFrame({"t": coded.t_code, "m": m_code}).drop_duplicates()["t"].duplicated().any():
-        raise InputError(message("a margin column must have one value per territory",
-                                 where=f"{SOURCE}, column {col!r}", hint="give every territory its one value"))
+        raise InputError(
+            message(
+                "a margin column must have one value per territory",
+                where=f"{SOURCE}, column {col!r}",
+                hint="give every territory its one value",
+            )
+        )
     return m_code, m_lab
 
 
-def leaky_rights(cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, margins: Sequence[Totals],
-                 m: int) -> np.ndarray:
+def leaky_rights(
+    cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, margins: Sequence[Totals], m: int
+) -> np.ndarray:
     """Rights whose pattern lets a suppressed count below ``m`` be bounded under ``m`` (an LP per such count).
 
     With margins crossing the départements the completion's guarantee (two cells or more whose sums reach
@@ -199,7 +238,7 @@ def leaky_rights(cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals,
 
         def term(kind, idx, j, value, hidden):  # noqa: ANN001, ANN202
             if hidden:
-                return var.setdefault((kind, idx, j), len(var)), 0.0
+                return var.setdefault((kind, idx, j), len(var)), 0.0  # noqa: B023 - called in this iteration
             return None, float(value)
 
         def relate(total, parts):  # noqa: ANN001, ANN202
@@ -210,7 +249,7 @@ def leaky_rights(cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals,
                 else:
                     coefs[v] = coefs.get(v, 0.0) + sign
             if coefs:
-                rows.append((coefs, rhs))
+                rows.append((coefs, rhs))  # noqa: B023 - called in this iteration
 
         rc = np.flatnonzero(r_code == r)
         for j in range(3):

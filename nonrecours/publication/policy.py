@@ -46,8 +46,15 @@ from ..errors import OptionError, message
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["THRESHOLD", "DEFAULT_MIN_N", "DEFAULT_MIN_CELL", "ADMIN_COUNTS", "DisclosurePolicy", "DEFAULT_POLICY",
-           "check_threshold"]
+__all__ = [
+    "THRESHOLD",
+    "DEFAULT_MIN_N",
+    "DEFAULT_MIN_CELL",
+    "ADMIN_COUNTS",
+    "DisclosurePolicy",
+    "DEFAULT_POLICY",
+    "check_threshold",
+]
 
 #: INSEE's rule of statistical confidentiality: no published figure built from fewer individuals
 #: (Insee, 2010, *Guide du secret statistique*). The only place the threshold is written.
@@ -60,8 +67,9 @@ DEFAULT_MIN_CELL = THRESHOLD
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
 
 
-def check_threshold(value: object, *, name: str = "min_cell", where: str | None = None, minimum: int = 1,
-                    allow_below: bool = True) -> int:
+def check_threshold(
+    value: object, *, name: str = "min_cell", where: str | None = None, minimum: int = 1, allow_below: bool = True
+) -> int:
     """A disclosure threshold as an int of at least ``minimum``, or an :class:`~nonrecours.errors.OptionError`.
 
     The one check of a threshold in the package (the policy's, the CLI's and
@@ -100,15 +108,26 @@ def check_threshold(value: object, *, name: str = "min_cell", where: str | None 
     nonrecours.errors.OptionError: parameter min_n: a disclosure threshold below 11 must be allowed explicitly; ...
     """
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise OptionError(message(f"the disclosure threshold must be an integer >= {minimum}",
-                                  where=where or f"parameter {name}", expected=f"an integer >= {minimum}",
-                                  found=repr(value), hint=f"the usual threshold is {THRESHOLD} (INSEE's rule)"))
+        raise OptionError(
+            message(
+                f"the disclosure threshold must be an integer >= {minimum}",
+                where=where or f"parameter {name}",
+                expected=f"an integer >= {minimum}",
+                found=repr(value),
+                hint=f"the usual threshold is {THRESHOLD} (INSEE's rule)",
+            )
+        )
     if value < THRESHOLD and not allow_below:
-        raise OptionError(message(f"a disclosure threshold below {THRESHOLD} must be allowed explicitly",
-                                  where=where or f"parameter {name}",
-                                  expected=f"an integer >= {THRESHOLD} (INSEE's rule)", found=repr(value),
-                                  hint=f"use {THRESHOLD} or more, or set parameter allow_below_threshold to publish "
-                                       "figures from fewer people (recorded in the manifest and stated in the report)"))
+        raise OptionError(
+            message(
+                f"a disclosure threshold below {THRESHOLD} must be allowed explicitly",
+                where=where or f"parameter {name}",
+                expected=f"an integer >= {THRESHOLD} (INSEE's rule)",
+                found=repr(value),
+                hint=f"use {THRESHOLD} or more, or set parameter allow_below_threshold to publish "
+                "figures from fewer people (recorded in the manifest and stated in the report)",
+            )
+        )
     return int(value)
 
 
@@ -170,8 +189,13 @@ class DisclosurePolicy:
 
     def to_dict(self) -> dict[str, int | bool]:
         """The thresholds and the switch, as the manifest records them."""
-        return {"min_n": self.min_n, "min_cell": self.min_cell, "threshold": THRESHOLD,
-                "allow_below_threshold": bool(self.allow_below_threshold), "below_threshold": self.below_threshold}
+        return {
+            "min_n": self.min_n,
+            "min_cell": self.min_cell,
+            "threshold": THRESHOLD,
+            "allow_below_threshold": bool(self.allow_below_threshold),
+            "below_threshold": self.below_threshold,
+        }
 
     def small_n(self, n: np.ndarray) -> np.ndarray:
         """Sample counts that may not be published: 1 to ``min_n - 1`` respondents (0 describes no one)."""

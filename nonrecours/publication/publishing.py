@@ -34,8 +34,9 @@ RECIPIENT_COUNTS = ("n_eligible", "n_takers", "n_non_takers", "admin_n_eligible"
 OTHER_COUNTS = {"comparison_summary": ("n",)}  # territories of each comparison subset
 
 
-def publish(tables: Mapping[str, pd.DataFrame], *,
-            policy: DisclosurePolicy = DEFAULT_POLICY) -> dict[str, pd.DataFrame]:
+def publish(
+    tables: Mapping[str, pd.DataFrame], *, policy: DisclosurePolicy = DEFAULT_POLICY
+) -> dict[str, pd.DataFrame]:
     """The tables of a publication folder, held to the disclosure policy: what may be written.
 
     Parameters
@@ -86,7 +87,12 @@ def _hold(name: str, col: str, values: pd.Series, threshold: int, who: str) -> N
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     small = (v > 0) & (v < threshold)
     if small.any():
-        raise OutputError(message(f"a count of 1 to {threshold - 1} {who} would be published",
-                                  where=f"table {name!r}, column {col!r}", found=f"{int(small.sum())} rows",
-                                  hint="protect the table with nonrecours.publication before publishing it "
-                                       "(a table reaching this point unprotected is a bug: please report it)"))
+        raise OutputError(
+            message(
+                f"a count of 1 to {threshold - 1} {who} would be published",
+                where=f"table {name!r}, column {col!r}",
+                found=f"{int(small.sum())} rows",
+                hint="protect the table with nonrecours.publication before publishing it "
+                "(a table reaching this point unprotected is a bug: please report it)",
+            )
+        )

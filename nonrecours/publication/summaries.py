@@ -88,4 +88,4 @@ def middle_mean(values: np.ndarray, *, min_n: int = DEFAULT_MIN_N) -> float:
         return float("nan")
     k = max(1, min(int(min_n), v.size))
     start = (v.size - k) // 2
-    return float(v[start:start + k].mean())
+    return float(v[start : start + k].mean())

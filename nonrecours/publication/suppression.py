@@ -57,8 +57,18 @@ from .blanking import _blank, _masked, blank_rows, code_key
 from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
 from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
 
-__all__ = ["complete_suppression", "protect_admin_counts", "protect_domain_counts", "nested_in", "protect_partitions",
-           "one_pattern", "protect_series", "protect_admin_series", "check_min_cell", "ADMIN_COUNTS"]
+__all__ = [
+    "complete_suppression",
+    "protect_admin_counts",
+    "protect_domain_counts",
+    "nested_in",
+    "protect_partitions",
+    "one_pattern",
+    "protect_series",
+    "protect_admin_series",
+    "check_min_cell",
+    "ADMIN_COUNTS",
+]
 
 
 def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
@@ -67,9 +77,15 @@ def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     return check_threshold(min_cell, name="min_cell", where=where)
 
 
-def complete_suppression(counts: np.ndarray, suppressed: np.ndarray, group: np.ndarray, order: np.ndarray,
-                         min_cell: int, active: np.ndarray | None = None,
-                         candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def complete_suppression(
+    counts: np.ndarray,
+    suppressed: np.ndarray,
+    group: np.ndarray,
+    order: np.ndarray,
+    min_cell: int,
+    active: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Secondary suppression: protect suppressed cells against recovery from their group totals.
 
     Parameters
@@ -152,10 +168,16 @@ def _rate(k: np.ndarray, n: np.ndarray, keep: np.ndarray) -> np.ndarray:
         return np.where(keep & (n > 0), k / np.maximum(n, 1), np.nan)
 
 
-def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, territory: str = "territory",
-                         departement: str = "departement", forced: np.ndarray | None = None,
-                         forced_totals: Collection[tuple[str | None, str]] = (),
-                         margins: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+def protect_admin_counts(
+    cells: pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    territory: str = "territory",
+    departement: str = "departement",
+    forced: np.ndarray | None = None,
+    forced_totals: Collection[tuple[str | None, str]] = (),
+    margins: Sequence[str] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Primary and secondary suppression of an aggregated territory x right table of counts.
 
     Parameters
@@ -240,8 +262,9 @@ def protect_admin_counts(cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CEL
     return _cells_table(cells, territory, departement, coded, cell_s), _totals_table(coded, deps, nation, marg), rule
 
 
-def _force_totals(coded: Cells, deps: Totals, nation: Totals,
-                  forced_totals: Collection[tuple[str | None, str]]) -> None:
+def _force_totals(
+    coded: Cells, deps: Totals, nation: Totals, forced_totals: Collection[tuple[str | None, str]]
+) -> None:
     """Suppress the totals of ``forced_totals`` (département x right, or the nation's for ``None``)."""
     d_pos = {str(v): i for i, v in enumerate(coded.d_lab)}
     r_pos = {str(v): i for i, v in enumerate(coded.r_lab)}
@@ -253,8 +276,9 @@ def _force_totals(coded: Cells, deps: Totals, nation: Totals,
             deps.suppressed[j] |= deps.exists[j]
 
 
-def _complete_pattern(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals],
-                      m: int) -> np.ndarray:
+def _complete_pattern(
+    coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals], m: int
+) -> np.ndarray:
     """Secondary suppression of the cells and totals (:func:`_complete_passes`); with margins, the attacker's
     audit of the pattern (:func:`~nonrecours.publication.cells.leaky_rights`) and a repair, at most once per
     right: a right whose pattern leaks has its margins suppressed (then, if they were already, its national
@@ -271,8 +295,9 @@ def _complete_pattern(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: To
             nation.suppressed |= leaky
 
 
-def _complete_passes(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals],
-                     m: int) -> np.ndarray:
+def _complete_passes(
+    coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals], m: int
+) -> np.ndarray:
     """The passes of :func:`complete_suppression`, from the top down, until nothing is added (suppressions only
     grow: a few passes): départements and margin totals against the nation (a group that cannot be protected
     takes the national total with it); a suppressed département takes all its cells; the cells against their
@@ -283,55 +308,89 @@ def _complete_passes(coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Tot
         before = (cell_s.copy(), [g.suppressed.copy() for g in (nation, *levels)])
         for g in levels:
             sel = g.sel
-            g.suppressed[sel], ex = complete_suppression(g.totals[sel], g.suppressed[sel], sel // g.k,
-                                                         g.totals[sel, 0], m, active=~nat_s)
+            g.suppressed[sel], ex = complete_suppression(
+                g.totals[sel], g.suppressed[sel], sel // g.k, g.totals[sel, 0], m, active=~nat_s
+            )
             nat_s |= ex
         cell_s |= deps.suppressed[deps.group]
         for g in levels:
             cell_s, ex = complete_suppression(coded.counts, cell_s, g.group, coded.order, m, active=~g.suppressed)
             g.suppressed |= ex & g.exists
-        if (cell_s == before[0]).all() and all((g.suppressed == b).all() for g, b in zip((nation, *levels),
-                                                                                         before[1])):
+        if (cell_s == before[0]).all() and all((g.suppressed == b).all() for g, b in zip((nation, *levels), before[1])):
             return cell_s
 
 
 def _counts_columns(counts: np.ndarray, pub: np.ndarray) -> dict[str, object]:
     """The three counts (missing where not published), the rate and the status of published rows."""
-    return {**{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
-            "rate": _rate(counts[:, 1], counts[:, 0], pub), "status": np.where(pub, "published", "suppressed")}
+    return {
+        **{name: _masked(counts[:, j], pub) for j, name in enumerate(ADMIN_COUNTS)},
+        "rate": _rate(counts[:, 1], counts[:, 0], pub),
+        "status": np.where(pub, "published", "suppressed"),
+    }
 
 
-def _cells_table(cells: pd.DataFrame, territory: str, departement: str, coded: Cells,
-                 cell_s: np.ndarray) -> pd.DataFrame:
+def _cells_table(
+    cells: pd.DataFrame, territory: str, departement: str, coded: Cells, cell_s: np.ndarray
+) -> pd.DataFrame:
     """The published table of cells (in the order given)."""
-    return pd.DataFrame({
-        "territory": cells[territory].astype(str).to_numpy(), "departement": cells[departement].astype(str).to_numpy(),
-        "right": cells["right"].astype(str).to_numpy(), **_counts_columns(coded.counts, ~cell_s)})
+    return pd.DataFrame(
+        {
+            "territory": cells[territory].astype(str).to_numpy(),
+            "departement": cells[departement].astype(str).to_numpy(),
+            "right": cells["right"].astype(str).to_numpy(),
+            **_counts_columns(coded.counts, ~cell_s),
+        }
+    )
 
 
 def _totals_table(coded: Cells, deps: Totals, nation: Totals, marg: list[Totals]) -> pd.DataFrame:
     """The published totals: départements (sorted), the nation, then each margin."""
     r_lab = np.asarray(coded.r_lab)
     dsel = deps.sel
-    dep = pd.DataFrame({"level": "departement", "departement": np.asarray(coded.d_lab)[dsel % deps.k],
-                        "right": r_lab[dsel // deps.k], **_counts_columns(deps.totals[dsel], ~deps.suppressed[dsel])})
+    dep = pd.DataFrame(
+        {
+            "level": "departement",
+            "departement": np.asarray(coded.d_lab)[dsel % deps.k],
+            "right": r_lab[dsel // deps.k],
+            **_counts_columns(deps.totals[dsel], ~deps.suppressed[dsel]),
+        }
+    )
     dep = dep.sort_values(["departement"], kind="stable", ignore_index=True)
-    nat = pd.DataFrame({"level": "national", "departement": pd.NA, "right": r_lab,
-                        **_counts_columns(nation.totals, ~nation.suppressed)})
+    nat = pd.DataFrame(
+        {
+            "level": "national",
+            "departement": pd.NA,
+            "right": r_lab,
+            **_counts_columns(nation.totals, ~nation.suppressed),
+        }
+    )
     parts = [dep, nat]
     for g in marg:
         sel = g.sel
-        parts.append(pd.DataFrame({"level": g.level, "departement": pd.NA, "right": r_lab[sel // g.k],
-                                   **_counts_columns(g.totals[sel], ~g.suppressed[sel]),
-                                   g.level: np.asarray(g.labels, dtype=object)[sel % g.k]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "level": g.level,
+                    "departement": pd.NA,
+                    "right": r_lab[sel // g.k],
+                    **_counts_columns(g.totals[sel], ~g.suppressed[sel]),
+                    g.level: np.asarray(g.labels, dtype=object)[sel % g.k],
+                }
+            )
+        )
     totals = pd.concat(parts, ignore_index=True)
     totals["departement"] = totals["departement"].astype(object)
     return totals
 
 
-def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | None], *, min_n: int,
-                          nests: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
-                          flag: str = "flag") -> list[pd.DataFrame]:
+def protect_domain_counts(
+    tables: Sequence[pd.DataFrame],
+    by: Sequence[str | None],
+    *,
+    min_n: int,
+    nests: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+    flag: str = "flag",
+) -> list[pd.DataFrame]:
     """Secondary suppression of sample estimates by domain, so that no suppressed ``n`` is recovered.
 
     Parameters
@@ -367,8 +426,8 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
     ``min_n - 1``: each suppressed ``n`` can then be anything from 1 to at
     least ``min_n``. When the cells of a group cannot protect each other
     (too few, or too small), their total is suppressed too (the coarse
-    cell, or the national row), and the passes repeat until nothing changes. A suppressed coarse cell takes its nested cells with it; a
-    suppressed national cell needs no protection below it.
+    cell, or the national row), and the passes repeat until nothing changes. A suppressed coarse cell takes its
+    nested cells with it; a suppressed national cell needs no protection below it.
     """
     nests = dict(nests or {})
     by = list(by)
@@ -399,7 +458,7 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
                 known = ~np.isnan(parent_row)
                 parent_s = ~known | parent.isna().to_numpy()
                 parent_s[known] |= supp[idx[coarse]][parent_row[known].astype(np.int64)]
-                parent_s[known] |= (ns[idx[coarse]][parent_row[known].astype(np.int64)] == 0)
+                parent_s[known] |= ns[idx[coarse]][parent_row[known].astype(np.int64)] == 0
                 base = supp[i] | parent_s
                 gcode, _ = pd.factorize(key)
                 active = ~np.bincount(gcode, weights=parent_s, minlength=gcode.max() + 1).astype(bool)
@@ -410,8 +469,9 @@ def protect_domain_counts(tables: Sequence[pd.DataFrame], by: Sequence[str | Non
             rank = n * (len(t) + 1) + np.arange(len(t))
             # a blank n is known to be >= 1 (zeros are published): protect the part above 1
             slack = np.maximum(n - 1, 0)[:, None]
-            new, exhausted = complete_suppression(slack, base & (n > 0), gcode, rank, max(int(min_n) - 1, 1),
-                                                  active=active, candidates=n > 0)
+            new, exhausted = complete_suppression(
+                slack, base & (n > 0), gcode, rank, max(int(min_n) - 1, 1), active=active, candidates=n > 0
+            )
             new |= base & (n > 0)
             if (new != supp[i]).any():
                 supp[i], changed = new, True
@@ -450,8 +510,14 @@ def nested_in(data: pd.DataFrame, fine: str, coarse: str) -> dict[str, tuple[str
     return {fine: (coarse, dict(zip(pairs[fine], pairs[coarse])))}
 
 
-def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame], *, min_n: int,
-                       published: Mapping[str, pd.DataFrame] | None = None, flag: str = "flag") -> dict[str, pd.DataFrame]:
+def protect_partitions(
+    national: pd.DataFrame,
+    parts: Mapping[str, pd.DataFrame],
+    *,
+    min_n: int,
+    published: Mapping[str, pd.DataFrame] | None = None,
+    flag: str = "flag",
+) -> dict[str, pd.DataFrame]:
     """Secondary suppression of more partitions of the same respondents, consistent with tables already published.
 
     Parameters
@@ -498,9 +564,14 @@ def protect_partitions(national: pd.DataFrame, parts: Mapping[str, pd.DataFrame]
     return dict(zip(parts, out[1:]))
 
 
-def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
-                   nationals: Mapping[int, pd.DataFrame],
-                   published: Mapping[int, pd.DataFrame | None] | None = None) -> tuple[pd.DataFrame, set]:
+def protect_series(
+    yearly: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    min_n: int,
+    nationals: Mapping[int, pd.DataFrame],
+    published: Mapping[int, pd.DataFrame | None] | None = None,
+) -> tuple[pd.DataFrame, set]:
     """One suppression pattern for a series of yearly estimates by domain, consistent with each year's tables.
 
     Parameters
@@ -540,7 +611,7 @@ def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
     years = y["year"].astype(int).to_numpy()
     small = DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n)  # the caller's threshold
     hidden: set = set(zip(key[small], right[small]))
-    for yr, p in published.items():
+    for _yr, p in published.items():
         if p is not None and by:
             sup = p[p["flag"].astype(str) == "suppressed"]
             hidden |= set(zip(code_key(sup[list(by)]), sup["right"].astype(str)))
@@ -550,9 +621,14 @@ def protect_series(yearly: pd.DataFrame, by: Sequence[str], *, min_n: int,
         if nat is None:  # no published national count that year: nothing to subtract from
             return set(), None
         rows = np.flatnonzero(years == yr)
-        t = pd.DataFrame({"_key": key.iloc[rows].to_numpy(), "right": right.iloc[rows].to_numpy(), "n": n[rows],
-                          "flag": ["suppressed" if (k, r) in pattern else "ok"
-                                   for k, r in zip(key.iloc[rows], right.iloc[rows])]})
+        t = pd.DataFrame(
+            {
+                "_key": key.iloc[rows].to_numpy(),
+                "right": right.iloc[rows].to_numpy(),
+                "n": n[rows],
+                "flag": ["suppressed" if (k, r) in pattern else "ok" for k, r in zip(key.iloc[rows], right.iloc[rows])],
+            }
+        )
         out = protect_partitions(nat, {"_key": t}, min_n=min_n)["_key"]
         sup = out[out["flag"] == "suppressed"]
         return set(zip(sup["_key"], sup["right"].astype(str))), None
@@ -568,9 +644,13 @@ Year = TypeVar("Year")
 Output = TypeVar("Output")
 
 
-def one_pattern(years: Sequence[Year], protect_year: Callable[[Year, frozenset], tuple[Iterable[Hashable], Output]],
-                start: Iterable[Hashable] = (), *,
-                sweep: Literal["sequential", "simultaneous"] = "sequential") -> tuple[frozenset, dict[Year, Output]]:
+def one_pattern(
+    years: Sequence[Year],
+    protect_year: Callable[[Year, frozenset], tuple[Iterable[Hashable], Output]],
+    start: Iterable[Hashable] = (),
+    *,
+    sweep: Literal["sequential", "simultaneous"] = "sequential",
+) -> tuple[frozenset, dict[Year, Output]]:
     r"""One suppression pattern for every year of a series: the one fixed-point loop over the years.
 
     Parameters
@@ -624,8 +704,9 @@ def one_pattern(years: Sequence[Year], protect_year: Callable[[Year, frozenset],
         pattern = frozenset(grown)
 
 
-def protect_admin_series(cells: pd.DataFrame, eligibles: np.ndarray, takers: np.ndarray, *,
-                         min_cell: int = DEFAULT_MIN_CELL) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
+def protect_admin_series(
+    cells: pd.DataFrame, eligibles: np.ndarray, takers: np.ndarray, *, min_cell: int = DEFAULT_MIN_CELL
+) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
     """One suppression pattern for the administrative counts of several years (:func:`one_pattern`).
 
     Parameters
@@ -664,14 +745,25 @@ def protect_admin_series(cells: pd.DataFrame, eligibles: np.ndarray, takers: np.
 
     def protect_year(t: int, pattern: frozenset) -> tuple[set, pd.DataFrame]:
         # the pattern: cells by position, totals as (departement or None for the nation, right)
-        tab, tot, _ = protect_admin_counts(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]),
-                                           min_cell=policy.min_cell, forced=forced_cells(pattern),
-                                           forced_totals={k for k in pattern if isinstance(k, tuple)})
+        tab, tot, _ = protect_admin_counts(
+            cells.assign(n_eligible=N[:, t], n_takers=K[:, t]),
+            min_cell=policy.min_cell,
+            forced=forced_cells(pattern),
+            forced_totals={k for k in pattern if isinstance(k, tuple)},
+        )
         hidden = tot[tot["status"] == "suppressed"]
-        return ({*np.flatnonzero((tab["status"] == "suppressed").to_numpy()).tolist(),
-                 *{(None if lvl == "national" else str(d), str(r))
-                   for lvl, d, r in zip(hidden["level"], hidden["departement"], hidden["right"])}}, tot)
+        return (
+            {
+                *np.flatnonzero((tab["status"] == "suppressed").to_numpy()).tolist(),
+                *{
+                    (None if lvl == "national" else str(d), str(r))
+                    for lvl, d, r in zip(hidden["level"], hidden["departement"], hidden["right"])
+                },
+            },
+            tot,
+        )
 
-    pattern, totals = one_pattern(list(range(N.shape[1])), protect_year, np.flatnonzero(primary).tolist(),
-                                  sweep="simultaneous")
+    pattern, totals = one_pattern(
+        list(range(N.shape[1])), protect_year, np.flatnonzero(primary).tolist(), sweep="simultaneous"
+    )
     return primary, forced_cells(pattern), [totals[t] for t in range(N.shape[1])]

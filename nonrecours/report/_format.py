@@ -42,8 +42,14 @@ def img(png: bytes, alt: str) -> str:
 WIDE_COLUMNS = 8
 
 
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str = "",
-          numeric_from: int = 1, caption: str | None = None) -> str:
+def table(
+    rows: Sequence[Sequence[Any]],
+    header: Sequence[str],
+    *,
+    classes: str = "",
+    numeric_from: int = 1,
+    caption: str | None = None,
+) -> str:
     """An HTML table from already-formatted cells (escaped here).
 
     Columns from ``numeric_from`` on are right-aligned. Every table sits in a ``div.nr-wide`` that scrolls
@@ -56,12 +62,10 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], *, classes: str 
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for row in rows:
-        cells = "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>'
-                        for i, c in enumerate(row))
+        cells = "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>' for i, c in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    out = (f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
-           f'<tbody>{"".join(body)}</tbody></table>')
+    out = f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     return f'<div class="nr-wide">{out}</div>'
 
 
@@ -72,9 +76,17 @@ def _yes_no(v: Any, lang: str) -> str:
     return str(bool(v))
 
 
-def frame_table(df: pd.DataFrame, *, name: str | None = None, digits: int = 4, max_rows: int = 60,
-                caption: str | None = None, lang: str = "en", values: dict[str, str] | None = None,
-                labels: dict[str, str] | None = None) -> str:
+def frame_table(
+    df: pd.DataFrame,
+    *,
+    name: str | None = None,
+    digits: int = 4,
+    max_rows: int = 60,
+    caption: str | None = None,
+    lang: str = "en",
+    values: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
     """A result table as an HTML table, each number formatted by what its column holds.
 
     Rates, changes, counts (:func:`~nonrecours.report.format.column_kind` of the column in
@@ -88,15 +100,26 @@ def frame_table(df: pd.DataFrame, *, name: str | None = None, digits: int = 4, m
     kinds = [column_kind(str(c), name) for c in df.columns]
     rows = []
     for rec in df.head(max_rows).itertuples(index=False):
-        rows.append([_yes_no(v, lang) if isinstance(v, (bool, np.bool_)) else
-                     cell(v, kind, lang, digits) if isinstance(v, (int, float, np.number)) else
-                     (DASH if is_missing(v) else values.get(str(v), v)) for v, kind in zip(rec, kinds)])
+        rows.append(
+            [
+                _yes_no(v, lang)
+                if isinstance(v, (bool, np.bool_))
+                else cell(v, kind, lang, digits)
+                if isinstance(v, (int, float, np.number))
+                else (DASH if is_missing(v) else values.get(str(v), v))
+                for v, kind in zip(rec, kinds)
+            ]
+        )
     note = caption
     if len(df) > max_rows:
-        more = (f"(les {max_rows} premières lignes sur {len(df)})" if lang == "fr"
-                else f"(first {max_rows} of {len(df)} rows)")
+        more = (
+            f"(les {max_rows} premières lignes sur {len(df)})"
+            if lang == "fr"
+            else f"(first {max_rows} of {len(df)} rows)"
+        )
         note = (caption + " " if caption else "") + more
     numeric = [kind is not None or pd.api.types.is_numeric_dtype(df[c]) for c, kind in zip(df.columns, kinds)]
     first = numeric.index(True) if True in numeric else len(numeric)  # text columns before it stay left-aligned
-    return table(rows, [labels.get(str(c)) or i18n.label(c, lang) for c in df.columns], caption=note,
-                 numeric_from=max(first, 1))
+    return table(
+        rows, [labels.get(str(c)) or i18n.label(c, lang) for c in df.columns], caption=note, numeric_from=max(first, 1)
+    )

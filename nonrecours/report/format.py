@@ -41,9 +41,29 @@ import pandas as pd
 
 from .i18n import check_lang
 
-__all__ = ["NNBSP", "NBSP", "MINUS", "DASH", "KINDS", "COLUMN_KINDS", "TABLE_KINDS", "is_missing", "count",
-           "decimal", "num", "pct", "pts", "interval", "ci", "pvalue", "p_phrase", "cell", "column_kind", "tick",
-           "sort_value"]
+__all__ = [
+    "NNBSP",
+    "NBSP",
+    "MINUS",
+    "DASH",
+    "KINDS",
+    "COLUMN_KINDS",
+    "TABLE_KINDS",
+    "is_missing",
+    "count",
+    "decimal",
+    "num",
+    "pct",
+    "pts",
+    "interval",
+    "ci",
+    "pvalue",
+    "p_phrase",
+    "cell",
+    "column_kind",
+    "tick",
+    "sort_value",
+]
 
 #: Narrow no-break space: French thousands separator, and space before ``%`` and ``pts``.
 NNBSP = "\u202f"
@@ -137,7 +157,7 @@ def num(value: Any, lang: str, digits: int = 3) -> str:
     if is_missing(value):
         return DASH
     v = float(value)
-    if math.isinf(v) or v == 0 or v == int(v) or abs(v) >= 10 ** digits:
+    if math.isinf(v) or v == 0 or v == int(v) or abs(v) >= 10**digits:
         return decimal(v, lang, 0)
     places = max(digits - 1 - math.floor(math.log10(abs(v))), 0)
     text = decimal(v, lang, places)
@@ -206,8 +226,15 @@ def ci(low: Any, high: Any, lang: str, digits: int = 1, *, kind: str = "rate") -
     if kind not in KINDS:
         from ..errors import OptionError, message
 
-        raise OptionError(message("unknown kind of interval", where="kind", expected=" or ".join(KINDS),
-                                  found=repr(kind), hint="'rate' for take-up rates, 'change' for differences"))
+        raise OptionError(
+            message(
+                "unknown kind of interval",
+                where="kind",
+                expected=" or ".join(KINDS),
+                found=repr(kind),
+                hint="'rate' for take-up rates, 'change' for differences",
+            )
+        )
     if is_missing(low) or is_missing(high):
         _check(lang)
         return DASH
@@ -263,21 +290,98 @@ def cell(value: Any, kind: str | None, lang: str, digits: int = 4) -> str:
 #: ``change`` (a signed difference of proportions, in percentage points), ``points`` (an unsigned quantity in
 #: percentage points), ``count`` and ``decimal``; a column not listed is a plain number.
 COLUMN_KINDS: dict[str, str] = {
-    **dict.fromkeys(("estimate", "ci_low", "ci_high", "cv", "direct", "eblup", "synthetic", "truth", "rate",
-                     "rate_adjusted", "sample_estimate", "sample_ci_low", "sample_ci_high", "admin_rate",
-                     "admin_rate_adjusted", "admin_ci_low", "admin_ci_high", "estimate_a", "estimate_b",
-                     "coverage", "share_number", "est_precision", "est_recall", "true_precision", "true_recall",
-                     "response_rate", "ci_low_logit", "ci_high_logit"), "rate"),
+    **dict.fromkeys(
+        (
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "cv",
+            "direct",
+            "eblup",
+            "synthetic",
+            "truth",
+            "rate",
+            "rate_adjusted",
+            "sample_estimate",
+            "sample_ci_low",
+            "sample_ci_high",
+            "admin_rate",
+            "admin_rate_adjusted",
+            "admin_ci_low",
+            "admin_ci_high",
+            "estimate_a",
+            "estimate_b",
+            "coverage",
+            "share_number",
+            "est_precision",
+            "est_recall",
+            "true_precision",
+            "true_recall",
+            "response_rate",
+            "ci_low_logit",
+            "ci_high_logit",
+        ),
+        "rate",
+    ),
     "gap": "change",
     "halfwidth": "points",
-    **dict.fromkeys(("n", "N_h", "n_h", "n_eligible", "n_takers", "n_non_takers", "sample_n", "admin_n_eligible",
-                     "n_left", "links_number", "links_probabilistic", "true_links", "cells", "n_sample",
-                     "n_respondents"), "count"),
-    **dict.fromkeys(("se", "se_direct", "rmse", "mse", "deff", "gamma", "p_value", "p_adjusted", "bias", "mae",
-                     "relative_rmse", "mean_ci_width", "difference", "moved", "mae_observed", "mae_adjusted",
-                     "mean_error_observed", "mean_error_adjusted", "takers_adjusted", "expected_false_links",
-                     "expected_missed_links", "odds_ratio", "or_low", "or_high", "t", "statistic", "F", "value",
-                     "ndf", "ddf", "df", "threshold"), "decimal"),
+    **dict.fromkeys(
+        (
+            "n",
+            "N_h",
+            "n_h",
+            "n_eligible",
+            "n_takers",
+            "n_non_takers",
+            "sample_n",
+            "admin_n_eligible",
+            "n_left",
+            "links_number",
+            "links_probabilistic",
+            "true_links",
+            "cells",
+            "n_sample",
+            "n_respondents",
+        ),
+        "count",
+    ),
+    **dict.fromkeys(
+        (
+            "se",
+            "se_direct",
+            "rmse",
+            "mse",
+            "deff",
+            "gamma",
+            "p_value",
+            "p_adjusted",
+            "bias",
+            "mae",
+            "relative_rmse",
+            "mean_ci_width",
+            "difference",
+            "moved",
+            "mae_observed",
+            "mae_adjusted",
+            "mean_error_observed",
+            "mean_error_adjusted",
+            "takers_adjusted",
+            "expected_false_links",
+            "expected_missed_links",
+            "odds_ratio",
+            "or_low",
+            "or_high",
+            "t",
+            "statistic",
+            "F",
+            "value",
+            "ndf",
+            "ddf",
+            "df",
+            "threshold",
+        ),
+        "decimal",
+    ),
 }
 #: Columns whose meaning differs in one table: weighted counts of takers and non-takers, model coefficients
 #: (log odds ratios), differences of rates and errors in percentage points.
@@ -289,8 +393,9 @@ TABLE_KINDS: dict[str, dict[str, str]] = {
 }
 
 
-def column_kind(column: str, table: str | None = None,
-                kinds: Mapping[str, Mapping[str, str]] = TABLE_KINDS) -> str | None:
+def column_kind(
+    column: str, table: str | None = None, kinds: Mapping[str, Mapping[str, str]] = TABLE_KINDS
+) -> str | None:
     """What a result column holds (one of :data:`KINDS`), in ``table`` when given; None when unknown."""
     return kinds.get(table or "", {}).get(column) or COLUMN_KINDS.get(column)
 

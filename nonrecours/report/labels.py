@@ -43,71 +43,132 @@ _RIGHTS_TO_FR: dict[str, str] = {"cmuc": "à la CMU-C", "acs": "à l’ACS", "tp
 
 #: Labels of the known columns, per language.
 VARIABLES: dict[str, dict[str, str]] = {
-    "fr": {"benefit": "prestation", "is_qpv": "quartier", "household": "composition du foyer",
-           "housing": "logement", "age_band": "tranche d’âge", "territory": "territoire",
-           "departement": "département", "urban_area": "unité urbaine",
-           # the territories file's covariates
-           "poverty_rate": "taux de pauvreté", "unemployment_rate": "taux de chômage",
-           "social_housing_share": "part de logements sociaux", "median_income": "revenu médian",
-           "gp_density": "densité de médecins généralistes", "service_density": "densité de services",
-           "rsa_share": "part des allocataires du RSA", "population": "population",
-           "n_recipients": "nombre d’allocataires"},
-    "en": {"benefit": "benefit", "is_qpv": "neighbourhood", "household": "household", "housing": "housing",
-           "age_band": "age band", "territory": "territory", "departement": "département",
-           "urban_area": "urban area",
-           "poverty_rate": "poverty rate", "unemployment_rate": "unemployment rate",
-           "social_housing_share": "share of social housing", "median_income": "median income",
-           "gp_density": "density of general practitioners", "service_density": "density of services",
-           "rsa_share": "share of RSA recipients", "population": "population", "n_recipients": "recipients"},
+    "fr": {
+        "benefit": "prestation",
+        "is_qpv": "quartier",
+        "household": "composition du foyer",
+        "housing": "logement",
+        "age_band": "tranche d’âge",
+        "territory": "territoire",
+        "departement": "département",
+        "urban_area": "unité urbaine",
+        # the territories file's covariates
+        "poverty_rate": "taux de pauvreté",
+        "unemployment_rate": "taux de chômage",
+        "social_housing_share": "part de logements sociaux",
+        "median_income": "revenu médian",
+        "gp_density": "densité de médecins généralistes",
+        "service_density": "densité de services",
+        "rsa_share": "part des allocataires du RSA",
+        "population": "population",
+        "n_recipients": "nombre d’allocataires",
+    },
+    "en": {
+        "benefit": "benefit",
+        "is_qpv": "neighbourhood",
+        "household": "household",
+        "housing": "housing",
+        "age_band": "age band",
+        "territory": "territory",
+        "departement": "département",
+        "urban_area": "urban area",
+        "poverty_rate": "poverty rate",
+        "unemployment_rate": "unemployment rate",
+        "social_housing_share": "share of social housing",
+        "median_income": "median income",
+        "gp_density": "density of general practitioners",
+        "service_density": "density of services",
+        "rsa_share": "share of RSA recipients",
+        "population": "population",
+        "n_recipients": "recipients",
+    },
 }
 
 #: "by X" phrases of the known columns (a test of take-up against a group).
 _BY: dict[str, dict[str, str]] = {
-    "fr": {"benefit": "selon la prestation", "is_qpv": "entre QPV et reste de l’unité urbaine",
-           "household": "selon la composition du foyer", "housing": "selon le logement",
-           "age_band": "selon l’âge", "territory": "selon le territoire"},
-    "en": {"benefit": "by benefit", "is_qpv": "between QPV and the rest of the urban area",
-           "household": "by household", "housing": "by housing", "age_band": "by age band",
-           "territory": "by territory"},
+    "fr": {
+        "benefit": "selon la prestation",
+        "is_qpv": "entre QPV et reste de l’unité urbaine",
+        "household": "selon la composition du foyer",
+        "housing": "selon le logement",
+        "age_band": "selon l’âge",
+        "territory": "selon le territoire",
+    },
+    "en": {
+        "benefit": "by benefit",
+        "is_qpv": "between QPV and the rest of the urban area",
+        "household": "by household",
+        "housing": "by housing",
+        "age_band": "by age band",
+        "territory": "by territory",
+    },
 }
 
 #: Labels of the levels of the known columns, per language.
 LEVELS: dict[str, dict[str, dict[str, str]]] = {
     "fr": {
         "is_qpv": {"0": "hors QPV", "1": "QPV"},
-        "household": {"single": "personne seule", "couple": "couple sans enfant",
-                      "couple_children": "couple avec enfants", "lone_parent": "famille monoparentale"},
-        "housing": {"owner": "propriétaire", "private_rental": "locataire du parc privé",
-                    "social": "locataire du parc social"},
-        "age_band": {"18-24": "18–24 ans", "25-34": "25–34 ans", "35-49": "35–49 ans", "50-64": "50–64 ans",
-                     "65-74": "65–74 ans", "75+": "75 ans ou plus"},
+        "household": {
+            "single": "personne seule",
+            "couple": "couple sans enfant",
+            "couple_children": "couple avec enfants",
+            "lone_parent": "famille monoparentale",
+        },
+        "housing": {
+            "owner": "propriétaire",
+            "private_rental": "locataire du parc privé",
+            "social": "locataire du parc social",
+        },
+        "age_band": {
+            "18-24": "18–24 ans",
+            "25-34": "25–34 ans",
+            "35-49": "35–49 ans",
+            "50-64": "50–64 ans",
+            "65-74": "65–74 ans",
+            "75+": "75 ans ou plus",
+        },
     },
     "en": {
         "is_qpv": {"0": "rest of the urban area", "1": "QPV"},
-        "household": {"single": "single person", "couple": "couple without children",
-                      "couple_children": "couple with children", "lone_parent": "lone parent"},
+        "household": {
+            "single": "single person",
+            "couple": "couple without children",
+            "couple_children": "couple with children",
+            "lone_parent": "lone parent",
+        },
         "housing": {"owner": "owner", "private_rental": "private tenant", "social": "social housing tenant"},
-        "age_band": {"18-24": "aged 18–24", "25-34": "aged 25–34", "35-49": "aged 35–49", "50-64": "aged 50–64",
-                     "65-74": "aged 65–74", "75+": "aged 75 or over"},
+        "age_band": {
+            "18-24": "aged 18–24",
+            "25-34": "aged 25–34",
+            "35-49": "aged 35–49",
+            "50-64": "aged 50–64",
+            "65-74": "aged 65–74",
+            "75+": "aged 75 or over",
+        },
     },
 }
 
 #: A level as a model term (compared with the reference level), where the level's label alone would not say it.
 _TERMS: dict[str, dict[str, dict[str, str]]] = {
-    "fr": {"benefit": {"RSA": "bénéficiaire du RSA", "AAH": "bénéficiaire de l’AAH",
-                       "ASPA": "bénéficiaire de l’ASPA", "ASS": "bénéficiaire de l’ASS"},
-           "is_qpv": {"1": "habitant d’un QPV"}},
-    "en": {"benefit": {"RSA": "RSA recipient", "AAH": "AAH recipient", "ASPA": "ASPA recipient",
-                       "ASS": "ASS recipient"},
-           "is_qpv": {"1": "living in a QPV"}},
+    "fr": {
+        "benefit": {
+            "RSA": "bénéficiaire du RSA",
+            "AAH": "bénéficiaire de l’AAH",
+            "ASPA": "bénéficiaire de l’ASPA",
+            "ASS": "bénéficiaire de l’ASS",
+        },
+        "is_qpv": {"1": "habitant d’un QPV"},
+    },
+    "en": {
+        "benefit": {"RSA": "RSA recipient", "AAH": "AAH recipient", "ASPA": "ASPA recipient", "ASS": "ASS recipient"},
+        "is_qpv": {"1": "living in a QPV"},
+    },
 }
 
 #: Test statistics of the association tests (R's ``svychisq``), per language.
 STATISTICS: dict[str, dict[str, str]] = {
-    "fr": {"f": "F de Rao–Scott", "chisq": "khi-deux corrigé de Rao–Scott", "wald": "Wald",
-           "adjwald": "Wald ajusté"},
-    "en": {"f": "Rao–Scott F", "chisq": "Rao–Scott corrected chi-square", "wald": "Wald",
-           "adjwald": "adjusted Wald"},
+    "fr": {"f": "F de Rao–Scott", "chisq": "khi-deux corrigé de Rao–Scott", "wald": "Wald", "adjwald": "Wald ajusté"},
+    "en": {"f": "Rao–Scott F", "chisq": "Rao–Scott corrected chi-square", "wald": "Wald", "adjwald": "adjusted Wald"},
 }
 
 
@@ -147,8 +208,7 @@ class Labels:
     def level(self, variable: Any, code: Any) -> str:
         """A level's label (``is_qpv``, ``0`` -> ``hors QPV``); an unknown level keeps its code."""
         variable, code = str(variable), _code(code)
-        return (self.levels.get(variable, {}).get(code) or LEVELS[self.lang].get(variable, {}).get(code)
-                or code)
+        return self.levels.get(variable, {}).get(code) or LEVELS[self.lang].get(variable, {}).get(code) or code
 
     def known_levels(self, variable: Any) -> set[str]:
         """The level codes the labels know for ``variable`` (defaults and study)."""
@@ -173,12 +233,11 @@ class Labels:
         return _RIGHTS_TO_FR[code]
 
     def by(self, variable: Any) -> str:
-        """"by X" for a test of take-up against a group: ``selon la prestation``, ``by benefit``."""
+        """ "by X" for a test of take-up against a group: ``selon la prestation``, ``by benefit``."""
         variable = str(variable)
         if variable not in self.variables and variable in _BY[self.lang]:
             return _BY[self.lang][variable]
-        return ("selon « " + self.variable(variable) + " »") if self.lang == "fr" \
-            else "by " + self.variable(variable)
+        return ("selon « " + self.variable(variable) + " »") if self.lang == "fr" else "by " + self.variable(variable)
 
     def statistic(self, code: Any) -> str:
         """A test statistic's name (``f`` -> ``F de Rao–Scott``); an unknown one keeps its code."""
@@ -196,8 +255,15 @@ class Labels:
             The model's variables (the longest that starts a part is that part's variable); the
             known columns and the study's labelled ones are tried too.
         """
-        names = sorted(set(variables) | set(VARIABLES[self.lang]) | set(LEVELS[self.lang]) | set(self.levels)
-                       | set(self.variables), key=len, reverse=True)
+        names = sorted(
+            set(variables)
+            | set(VARIABLES[self.lang])
+            | set(LEVELS[self.lang])
+            | set(self.levels)
+            | set(self.variables),
+            key=len,
+            reverse=True,
+        )
         parts = []
         for part in str(term).split(":"):
             var = next((v for v in names if part.startswith(v)), None)
@@ -206,7 +272,7 @@ class Labels:
             elif part == var:  # a numeric covariate: its coefficient is that of the value 1 against 0
                 parts.append(self._term_level(var, "1") if "1" in self.known_levels(var) else self.variable(var))
             else:
-                parts.append(self._term_level(var, part[len(var):]))
+                parts.append(self._term_level(var, part[len(var) :]))
         return " × ".join(parts)
 
     def _term_level(self, variable: str, code: str) -> str:
@@ -239,8 +305,7 @@ def labels(lang: str, study: Mapping[str, Any] | None = None) -> Labels:
     check_lang(lang)
     study = study or {}
     levels = {str(v): {_code(k): str(x) for k, x in lv.items()} for v, lv in (study.get("levels") or {}).items()}
-    return Labels(lang=lang, variables={str(k): str(v) for k, v in (study.get("labels") or {}).items()},
-                  levels=levels)
+    return Labels(lang=lang, variables={str(k): str(v) for k, v in (study.get("labels") or {}).items()}, levels=levels)
 
 
 def from_provenance(provenance: Mapping[str, Any] | None, lang: str) -> Labels:

@@ -45,55 +45,91 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, OptionError, message
+from ..geography.basemap import PARIS_INSET
 from ..options import MapFormat, MapKind, check_option
 from . import format as numfmt
-from ..geography.basemap import PARIS_INSET
+from .labels import RIGHTS
 
-__all__ = ["Shapes", "read_contours", "read_outlines", "territory_shapes", "departement_shapes", "map_values",
-           "choropleth", "OVERSEAS",
-           "METRO_CRS", "TEXT", "VALUE_FILES", "map_summary"]
+__all__ = [
+    "Shapes",
+    "read_contours",
+    "read_outlines",
+    "territory_shapes",
+    "departement_shapes",
+    "map_values",
+    "choropleth",
+    "OVERSEAS",
+    "METRO_CRS",
+    "TEXT",
+    "VALUE_FILES",
+    "map_summary",
+]
 
 METRO_CRS = "EPSG:2154"
 #: Overseas départements: name and metric projection, in the order of the insets (top to bottom).
-OVERSEAS = {"971": ("Guadeloupe", "EPSG:5490"), "972": ("Martinique", "EPSG:5490"),
-            "973": ("Guyane", "EPSG:2972"), "974": ("La Réunion", "EPSG:2975"),
-            "976": ("Mayotte", "EPSG:4471")}
+OVERSEAS = {
+    "971": ("Guadeloupe", "EPSG:5490"),
+    "972": ("Martinique", "EPSG:5490"),
+    "973": ("Guyane", "EPSG:2972"),
+    "974": ("La Réunion", "EPSG:2975"),
+    "976": ("Mayotte", "EPSG:4471"),
+}
 #: Result file of each kind of map in a run's results folder.
-VALUE_FILES = {"sae": "sae.csv", "direct": "estimates_territory.csv", "admin": "admin_rates.csv",
-               "change": "follow_up_territories.csv"}
+VALUE_FILES = {
+    "sae": "sae.csv",
+    "direct": "estimates_territory.csv",
+    "admin": "admin_rates.csv",
+    "change": "follow_up_territories.csv",
+}
 
 TEXT: dict[str, dict[str, Any]] = {
     "en": {
-        "sae": "Small-area estimate of take-up", "direct": "Direct estimate of take-up",
-        "admin": "Administrative take-up rate", "change": "Change of take-up (points)",
+        "sae": "Small-area estimate of take-up",
+        "direct": "Direct estimate of take-up",
+        "admin": "Administrative take-up rate",
+        "change": "Change of take-up (points)",
         "width": "Width of the confidence interval (points)",
-        "unreliable": {"sae": "hatched: no direct estimate or CV > {cv}", "direct": "hatched: unreliable",
-                       "admin": "hatched: unreliable", "change": "hatched: interval contains 0"},
+        "unreliable": {
+            "sae": "hatched: no direct estimate or CV > {cv}",
+            "direct": "hatched: unreliable",
+            "admin": "hatched: unreliable",
+            "change": "hatched: interval contains 0",
+        },
         "suppressed": "grey, crossed: suppressed or not estimated",
-        "france": "Mainland France", "departement": "Département {d}", "empty": "no territory",
+        "france": "Mainland France",
+        "departement": "Département {d}",
+        "empty": "no territory",
         "paris": "Paris and petite couronne",
         "alt": "Map of the {what} for {right} by territory ({where}): {n} territories with a value, from {lo} to "
-               "{hi}; {u} hatched ({ulabel}); {s} suppressed or not estimated. A second panel shows the width of "
-               "each interval.",
+        "{hi}; {u} hatched ({ulabel}); {s} suppressed or not estimated. A second panel shows the width of "
+        "each interval.",
         "all": "France with the overseas départements",
         "alt_dep": "Map of the {what} for {right} by département: {n} départements with a value, from {lo} to {hi}; "
-                   "{s} suppressed or without a value.",
+        "{s} suppressed or without a value.",
     },
     "fr": {
-        "sae": "Estimation sur petits domaines du taux de recours", "direct": "Estimation directe du taux de recours",
-        "admin": "Taux de recours administratif", "change": "Évolution du recours (points)",
+        "sae": "Estimation sur petits domaines du taux de recours",
+        "direct": "Estimation directe du taux de recours",
+        "admin": "Taux de recours administratif",
+        "change": "Évolution du recours (points)",
         "width": "Largeur de l’intervalle de confiance (points)",
-        "unreliable": {"sae": "hachuré : sans estimation directe ou CV > {cv}", "direct": "hachuré : peu fiable",
-                       "admin": "hachuré : peu fiable", "change": "hachuré : l’intervalle contient 0"},
+        "unreliable": {
+            "sae": "hachuré : sans estimation directe ou CV > {cv}",
+            "direct": "hachuré : peu fiable",
+            "admin": "hachuré : peu fiable",
+            "change": "hachuré : l’intervalle contient 0",
+        },
         "suppressed": "gris croisé : masqué ou non estimé",
-        "france": "France métropolitaine", "departement": "Département {d}", "empty": "aucun territoire",
+        "france": "France métropolitaine",
+        "departement": "Département {d}",
+        "empty": "aucun territoire",
         "paris": "Paris et petite couronne",
         "alt": "Carte de l’{what} de {right} par territoire ({where}) : {n} territoires avec une valeur, de {lo} à "
-               "{hi} ; {u} hachurés ({ulabel}) ; {s} masqués ou non estimés. Un second panneau montre la largeur "
-               "de chaque intervalle.",
+        "{hi} ; {u} hachurés ({ulabel}) ; {s} masqués ou non estimés. Un second panneau montre la largeur "
+        "de chaque intervalle.",
         "all": "France avec les départements d’outre-mer",
         "alt_dep": "Carte du {what} de {right} par département : {n} départements avec une valeur, de {lo} à {hi} ; "
-                   "{s} masqués ou sans valeur.",
+        "{s} masqués ou sans valeur.",
     },
 }
 
@@ -114,8 +150,9 @@ class Shapes:
 
 def _lang(lang: str) -> dict:
     if lang not in TEXT:
-        raise OptionError(message("unknown report language", where="lang", expected=" or ".join(TEXT),
-                                  found=repr(lang)))
+        raise OptionError(
+            message("unknown report language", where="lang", expected=" or ".join(TEXT), found=repr(lang))
+        )
     return TEXT[lang]
 
 
@@ -127,8 +164,11 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
     """
     import shapely
 
-    text = source if isinstance(source, str) and source.lstrip().startswith("{") else \
-        Path(source).read_text(encoding="utf-8")
+    text = (
+        source
+        if isinstance(source, str) and source.lstrip().startswith("{")
+        else Path(source).read_text(encoding="utf-8")
+    )
     try:
         data = json.loads(text)
         feats = data["features"]
@@ -138,15 +178,21 @@ def read_contours(source: str | os.PathLike, *, code_field: str = "code_qp") -> 
         geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else np.array([])
         crs = str(((data.get("crs") or {}).get("properties") or {}).get("name", "EPSG:4326"))
     except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InputError(message("cannot read the QPV contours", where=f"contours {str(source)!r}",
-                                 expected=f"a GeoJSON FeatureCollection whose features have a {code_field!r} "
-                                          "(or 'territory') property", found=type(exc).__name__)) from None
+        raise InputError(
+            message(
+                "cannot read the QPV contours",
+                where=f"contours {str(source)!r}",
+                expected=f"a GeoJSON FeatureCollection whose features have a {code_field!r} (or 'territory') property",
+                found=type(exc).__name__,
+            )
+        ) from None
     crs = crs.replace("urn:ogc:def:crs:EPSG::", "EPSG:").replace("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326")
     return pd.DataFrame({"territory": codes, "departement": deps, "geometry": list(geoms)}), crs
 
 
 def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.DataFrame:
-    """Département outlines from a user file (GeoJSON), laid out as :func:`~nonrecours.geography.basemap.departements` returns them.
+    """Département outlines from a user file (GeoJSON), laid out as
+    :func:`~nonrecours.geography.basemap.departements` returns them.
 
     Each feature's ``code_field`` property is a département code (``93``,
     ``2A``, ``971``; e.g. ``code`` or ``INSEE_DEP`` of IGN's ADMIN EXPRESS).
@@ -162,12 +208,21 @@ def read_outlines(source: str | os.PathLike, *, code_field: str = "code") -> pd.
     geoms = np.empty(len(table), dtype=object)
     for f in pd.unique(frame):  # at most six projections
         m = frame == f
-        geoms[m] = _project(np.asarray(list(table.loc[m, "geometry"]), dtype=object), crs,
-                            METRO_CRS if f == "metro" else OVERSEAS[str(f)][1])
+        geoms[m] = _project(
+            np.asarray(list(table.loc[m, "geometry"]), dtype=object),
+            crs,
+            METRO_CRS if f == "metro" else OVERSEAS[str(f)][1],
+        )
     names = departement_names().reindex(code).to_numpy()
-    return pd.DataFrame({"code": code.to_numpy(), "name": np.where(pd.isna(names), code.to_numpy(), names),
-                         "frame": frame, "crs": [METRO_CRS if f == "metro" else OVERSEAS[f][1] for f in frame],
-                         "geometry": list(geoms)})
+    return pd.DataFrame(
+        {
+            "code": code.to_numpy(),
+            "name": np.where(pd.isna(names), code.to_numpy(), names),
+            "frame": frame,
+            "crs": [METRO_CRS if f == "metro" else OVERSEAS[f][1] for f in frame],
+            "geometry": list(geoms),
+        }
+    )
 
 
 def _project(geoms: np.ndarray, source: str, target: str) -> np.ndarray:
@@ -180,8 +235,9 @@ def _project(geoms: np.ndarray, source: str, target: str) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
-def territory_shapes(contours: str | os.PathLike | tuple[pd.DataFrame, str],
-                     territories: pd.DataFrame | None = None) -> Shapes:
+def territory_shapes(
+    contours: str | os.PathLike | tuple[pd.DataFrame, str], territories: pd.DataFrame | None = None
+) -> Shapes:
     """Polygons of every territory drawn on a map.
 
     Parameters
@@ -215,10 +271,20 @@ def territory_shapes(contours: str | os.PathLike | tuple[pd.DataFrame, str],
             poly = np.asarray(list(have["geometry"]), dtype=object)[keep]
             radius = np.sqrt(shapely.area(poly) / np.pi)
             ring = shapely.difference(shapely.buffer(poly, radius, quad_segs=8), poly)
-            table = pd.concat([pd.DataFrame({"territory": rest_code[keep].astype(str),
-                                             "departement": have["departement"].to_numpy()[keep],
-                                             "frame": have["frame"].to_numpy()[keep], "geometry": list(ring)}),
-                               table], ignore_index=True)  # rings first: QPVs drawn over them
+            table = pd.concat(
+                [
+                    pd.DataFrame(
+                        {
+                            "territory": rest_code[keep].astype(str),
+                            "departement": have["departement"].to_numpy()[keep],
+                            "frame": have["frame"].to_numpy()[keep],
+                            "geometry": list(ring),
+                        }
+                    ),
+                    table,
+                ],
+                ignore_index=True,
+            )  # rings first: QPVs drawn over them
     return Shapes(table=table.reset_index(drop=True))
 
 
@@ -231,16 +297,26 @@ def departement_shapes(outlines: pd.DataFrame | None = None) -> Shapes:
     """
     if outlines is None:
         from ..geography.basemap import departements
+
         outlines = departements()
     fine = outlines[outlines["frame"] == "paris"]
     keep = outlines[(outlines["frame"] != "paris") & ~outlines["code"].isin(fine["code"])]
     table = pd.concat([keep, fine.assign(frame="metro")], ignore_index=True)
-    return Shapes(table=pd.DataFrame({"territory": table["code"].astype(str), "departement": table["code"].astype(str),
-                                      "frame": table["frame"].astype(str), "geometry": list(table["geometry"])}))
+    return Shapes(
+        table=pd.DataFrame(
+            {
+                "territory": table["code"].astype(str),
+                "departement": table["code"].astype(str),
+                "frame": table["frame"].astype(str),
+                "geometry": list(table["geometry"]),
+            }
+        )
+    )
 
 
-def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.3,
-               territory: str = "territory") -> pd.DataFrame:
+def map_values(
+    table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.3, territory: str = "territory"
+) -> pd.DataFrame:
     """Value, interval and display state per territory for one right.
 
     Returns
@@ -250,22 +326,40 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
         ``unreliable`` or ``suppressed``).
     """
     kind = check_option("kind", kind, MapKind)
-    cols = {"sae": ("eblup", "ci_low", "ci_high"), "direct": ("estimate", "ci_low", "ci_high"),
-            "admin": ("rate", "ci_low", "ci_high"), "change": ("change", "ci_low", "ci_high")}[kind]
+    cols = {
+        "sae": ("eblup", "ci_low", "ci_high"),
+        "direct": ("estimate", "ci_low", "ci_high"),
+        "admin": ("rate", "ci_low", "ci_high"),
+        "change": ("change", "ci_low", "ci_high"),
+    }[kind]
     if kind == "admin" and "rate_adjusted" in table.columns:
         cols = ("rate_adjusted", *cols[1:])
     need = [territory, "right", cols[0]]
     missing = [c for c in need if c not in table.columns]
     if missing:
-        raise InputError(message(f"the {kind} table lacks columns", where="RESULTS", expected=", ".join(need),
-                                 found="missing " + ", ".join(missing), hint=f"give {VALUE_FILES[kind]} of a run"))
+        raise InputError(
+            message(
+                f"the {kind} table lacks columns",
+                where="RESULTS",
+                expected=", ".join(need),
+                found="missing " + ", ".join(missing),
+                hint=f"give {VALUE_FILES[kind]} of a run",
+            )
+        )
     sub = table[table["right"].astype(str) == right]
     if sub.empty:
-        raise InputError(message("no row for this right", where="parameter right",
-                                 expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
-                                 found=repr(right)))
+        raise InputError(
+            message(
+                "no row for this right",
+                where="parameter right",
+                expected="one of " + ", ".join(sorted(pd.unique(table["right"].astype(str)))),
+                found=repr(right),
+            )
+        )
+
     def numeric_column(c: str) -> np.ndarray:  # NaN where the column is absent
         return pd.to_numeric(sub[c], errors="coerce").to_numpy(float) if c in sub.columns else np.full(len(sub), np.nan)
+
     value, low, high = numeric_column(cols[0]), numeric_column(cols[1]), numeric_column(cols[2])
     state = np.where(np.isfinite(value), "ok", "suppressed").astype(object)
     if kind == "sae":
@@ -282,17 +376,22 @@ def map_values(table: pd.DataFrame, kind: str, right: str, *, max_cv: float = 0.
     else:
         state[(state == "ok") & (low <= 0) & (high >= 0)] = "unreliable"
     value = np.where(state == "suppressed", np.nan, value)
-    return pd.DataFrame({"territory": sub[territory].astype(str).to_numpy(), "value": value, "low": low,
-                         "high": high, "state": state})
+    return pd.DataFrame(
+        {"territory": sub[territory].astype(str).to_numpy(), "value": value, "low": low, "high": high, "state": state}
+    )
 
 
 def map_summary(values: pd.DataFrame) -> dict:
     """Counts and range of a map's values (for its text alternative)."""
     v = values["value"].to_numpy(float)
     ok = np.isfinite(v)
-    return {"n": int(ok.sum()), "lo": float(np.nanmin(v)) if ok.any() else float("nan"),
-            "hi": float(np.nanmax(v)) if ok.any() else float("nan"),
-            "u": int((values["state"] == "unreliable").sum()), "s": int((values["state"] == "suppressed").sum())}
+    return {
+        "n": int(ok.sum()),
+        "lo": float(np.nanmin(v)) if ok.any() else float("nan"),
+        "hi": float(np.nanmax(v)) if ok.any() else float("nan"),
+        "u": int((values["state"] == "unreliable").sum()),
+        "s": int((values["state"] == "suppressed").sum()),
+    }
 
 
 def _paths(geoms):
@@ -313,7 +412,7 @@ def _paths(geoms):
 
 
 def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
-    from matplotlib.collections import PathCollection, PatchCollection
+    from matplotlib.collections import PatchCollection, PathCollection
     from matplotlib.patches import PathPatch
 
     del PathCollection
@@ -341,13 +440,11 @@ def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None, edgecol
     if outlines.empty:
         return
     patches = [PathPatch(p) for p in _paths(outlines["geometry"]) if p is not None]
-    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35,
-                                      zorder=0))
+    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35, zorder=0))
     if highlight is not None:
         sel = outlines[outlines["code"] == highlight]
         patches = [PathPatch(p) for p in _paths(sel["geometry"]) if p is not None]
-        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#262626", linewidth=0.9,
-                                          zorder=3))
+        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#262626", linewidth=0.9, zorder=3))
 
 
 def _label_base(ax, outlines: pd.DataFrame, box) -> None:
@@ -359,10 +456,21 @@ def _label_base(ax, outlines: pd.DataFrame, box) -> None:
     pts = shapely.point_on_surface(np.asarray(list(outlines["geometry"]), dtype=object))
     x, y = shapely.get_x(pts), shapely.get_y(pts)
     inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
-    for xi, yi, code, name in zip(x[inside], y[inside], outlines["code"].to_numpy()[inside],
-                                  outlines["name"].to_numpy()[inside]):
-        ax.text(xi, yi, f"{name} ({code})", fontsize=5, ha="center", va="center", color="#404040", zorder=4,
-                clip_on=True, bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5})
+    for xi, yi, code, name in zip(
+        x[inside], y[inside], outlines["code"].to_numpy()[inside], outlines["name"].to_numpy()[inside]
+    ):
+        ax.text(
+            xi,
+            yi,
+            f"{name} ({code})",
+            fontsize=5,
+            ha="center",
+            va="center",
+            color="#404040",
+            zorder=4,
+            clip_on=True,
+            bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 0.5},
+        )
 
 
 def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=None) -> tuple | None:
@@ -378,8 +486,9 @@ def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=No
         s.set_linewidth(0.5)
     limits = None
     if extent is not None or len(data):
-        x0, y0, x1, y1 = extent if extent is not None else \
-            shapely.total_bounds(np.asarray(list(data["geometry"]), dtype=object))
+        x0, y0, x1, y1 = (
+            extent if extent is not None else shapely.total_bounds(np.asarray(list(data["geometry"]), dtype=object))
+        )
         pad = 0.06 * max(x1 - x0, y1 - y0, 1.0)
         limits = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
         ax.set_xlim(limits[0], limits[2])
@@ -409,9 +518,19 @@ def _zoom(outlines: pd.DataFrame, data: pd.DataFrame, code: str):
     return (box[0] - m, box[1] - m, box[2] + m, box[3] + m)
 
 
-def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, departement: str | None = None,
-               lang: str = "en", fmt: str = "png", max_cv: float = 0.3,
-               outlines: pd.DataFrame | None = None, width: bool = True) -> bytes:
+def choropleth(
+    values: pd.DataFrame,
+    shapes: Shapes,
+    *,
+    kind: str,
+    right: str,
+    departement: str | None = None,
+    lang: str = "en",
+    fmt: str = "png",
+    max_cv: float = 0.3,
+    outlines: pd.DataFrame | None = None,
+    width: bool = True,
+) -> bytes:
     """Draw the map of one right's territory values; returns PNG or SVG bytes.
 
     Parameters
@@ -451,11 +570,18 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
     tx = _lang(lang)
     if outlines is None:
         from ..geography.basemap import departements
+
         outlines = departements()
     missing = [c for c in ("code", "frame", "geometry") if c not in outlines.columns]
     if missing:
-        raise InputError(message("the département outlines lack columns", where="parameter outlines",
-                                 expected="code, frame, geometry (and name)", found="missing " + ", ".join(missing)))
+        raise InputError(
+            message(
+                "the département outlines lack columns",
+                where="parameter outlines",
+                expected="code, frame, geometry (and name)",
+                found="missing " + ", ".join(missing),
+            )
+        )
     if "name" not in outlines.columns:
         outlines = outlines.assign(name=outlines["code"])
     outlines = outlines.astype({"code": str, "frame": str})
@@ -466,10 +592,13 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
         geo = geo[geo["departement"] == departement]
         known = outlines[(outlines["code"] == departement) & (outlines["frame"] != "paris")]
         if geo.empty and known.empty:
-            raise InputError(message("no territory of this département in the contours, nor an outline",
-                                     where="parameter departement",
-                                     hint="give a département code present in the contours' 'departement' "
-                                          "property"))
+            raise InputError(
+                message(
+                    "no territory of this département in the contours, nor an outline",
+                    where="parameter departement",
+                    hint="give a département code present in the contours' 'departement' property",
+                )
+            )
         dframe = str(geo["frame"].iloc[0]) if len(geo) else str(known["frame"].iloc[0])
     geo = geo.assign(width=100.0 * (geo["high"] - geo["low"]))
     v = geo["value"].to_numpy(float)
@@ -504,8 +633,13 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
                 d = mdata[mdata["departement"].isin(PARIS_INSET)]
                 _draw_base(ax, inset if len(inset) else base[base["code"].isin(PARIS_INSET)])
                 _draw(ax, d, column, cm, nm)
-                _frame_axes(ax, d, tx["paris"], tx["empty"],
-                            extent=_extent(inset if len(inset) else base[base["code"].isin(PARIS_INSET)]))
+                _frame_axes(
+                    ax,
+                    d,
+                    tx["paris"],
+                    tx["empty"],
+                    extent=_extent(inset if len(inset) else base[base["code"].isin(PARIS_INSET)]),
+                )
                 ax.set_facecolor("white")
                 for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
                     ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
@@ -524,7 +658,7 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
                 _draw(main, geo, column, cm, nm)
                 name = base.loc[base["code"] == departement, "name"]
                 where = tx["departement"].format(d=f"{name.iloc[0]} ({departement})" if len(name) else departement)
-                limits = _frame_axes(main, geo, where, tx["empty"], extent=_zoom(base, geo, departement))
+                limits = _frame_axes(main, geo, where, tx["empty"], extent=_zoom(base, geo, str(departement)))
                 if limits is not None:
                     _label_base(main, base, limits)
             cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
@@ -536,11 +670,23 @@ def choropleth(values: pd.DataFrame, shapes: Shapes, *, kind: str, right: str, d
                 cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
             elif column == "value":
                 cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
-        fig.suptitle(f"{tx[kind]} — {right.upper()}", fontsize=10, y=0.985)
-        fig.legend(handles=[Patch(facecolor="white", edgecolor="#4d4d4d", hatch="////",
-                                  label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0))),
-                            Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"])],
-                   loc="lower center", ncol=2, fontsize=6.5, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        fig.suptitle(f"{tx[kind]} — {RIGHTS.get(right, right.upper())}", fontsize=10, y=0.985)
+        fig.legend(
+            handles=[
+                Patch(
+                    facecolor="white",
+                    edgecolor="#4d4d4d",
+                    hatch="////",
+                    label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0)),
+                ),
+                Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"]),
+            ],
+            loc="lower center",
+            ncol=2,
+            fontsize=6.5,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
         buf = io.BytesIO()
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
@@ -556,5 +702,6 @@ def _palette_png(png: bytes) -> bytes:
 
     out = io.BytesIO()
     Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-        out, format="PNG", optimize=True)
+        out, format="PNG", optimize=True
+    )
     return out.getvalue()

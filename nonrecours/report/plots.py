@@ -19,9 +19,9 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..publication.policy import DEFAULT_MIN_N
 from .labels import Labels
 from .labels import labels as make_labels
-from ..publication.policy import DEFAULT_MIN_N
 
 __all__ = ["png_bytes", "weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot", "STYLE", "TEXT"]
 
@@ -46,20 +46,39 @@ QPV_COLOURS = {"qpv": "#c0392b", "rest": "#2c7fb8"}
 #: Labels of the figures, per language.
 TEXT: dict[str, dict[str, str]] = {
     "en": {
-        "weights_title": "Final weights of the respondents", "weight": "weight", "respondents": "respondents",
-        "g_title": "g-weights (calibration factor)", "g": "g", "qpv": "QPV", "rest": "rest",
-        "takeup": "take-up rate", "gap_title": "Take-up in QPV and in the rest of their urban areas",
-        "sae_ci": "small-area CI", "direct": "direct", "eblup": "small-area (EBLUP)",
-        "ordered": "territories, ordered by small-area estimate", "direct_estimate": "direct estimate",
-        "sae_estimate": "small-area estimate", "gamma": "gamma (weight of the direct estimate)",
+        "weights_title": "Final weights of the respondents",
+        "weight": "weight",
+        "respondents": "respondents",
+        "g_title": "g-weights (calibration factor)",
+        "g": "g",
+        "qpv": "QPV",
+        "rest": "rest",
+        "takeup": "take-up rate",
+        "gap_title": "Take-up in QPV and in the rest of their urban areas",
+        "sae_ci": "small-area CI",
+        "direct": "direct",
+        "eblup": "small-area (EBLUP)",
+        "ordered": "territories, ordered by small-area estimate",
+        "direct_estimate": "direct estimate",
+        "sae_estimate": "small-area estimate",
+        "gamma": "gamma (weight of the direct estimate)",
     },
     "fr": {
-        "weights_title": "Poids finals des répondants", "weight": "poids", "respondents": "répondants",
-        "g_title": "Rapports de calage (g)", "g": "g", "qpv": "QPV", "rest": "hors QPV",
-        "takeup": "taux de recours", "gap_title": "Taux de recours en QPV et dans le reste de leurs unités urbaines",
-        "sae_ci": "IC petits domaines", "direct": "directe", "eblup": "petits domaines (EBLUP)",
+        "weights_title": "Poids finals des répondants",
+        "weight": "poids",
+        "respondents": "répondants",
+        "g_title": "Rapports de calage (g)",
+        "g": "g",
+        "qpv": "QPV",
+        "rest": "hors QPV",
+        "takeup": "taux de recours",
+        "gap_title": "Taux de recours en QPV et dans le reste de leurs unités urbaines",
+        "sae_ci": "IC petits domaines",
+        "direct": "directe",
+        "eblup": "petits domaines (EBLUP)",
         "ordered": "territoires, classés par estimation sur petits domaines",
-        "direct_estimate": "estimation directe", "sae_estimate": "estimation sur petits domaines",
+        "direct_estimate": "estimation directe",
+        "sae_estimate": "estimation sur petits domaines",
         "gamma": "gamma (poids de l'estimation directe)",
     },
 }
@@ -74,6 +93,8 @@ def _ticks(ax, lang: str, axis: str = "x") -> None:  # noqa: ANN001
 
         fmt = FuncFormatter(lambda v, _pos: tick(v, lang))
         (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+
+
 DIRECT = "#9e9e9e"
 MODEL = "#1b7837"
 
@@ -92,8 +113,9 @@ def _figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en",
-                 min_n: int = DEFAULT_MIN_N) -> bytes:
+def weights_plot(
+    weights: pd.DataFrame, *, final: str = "weight", g: str | None = "g", lang: str = "en", min_n: int = DEFAULT_MIN_N
+) -> bytes:
     """Histograms of the final weights and of the g-weights of the respondents.
 
     Parameters
@@ -137,9 +159,14 @@ def weights_plot(weights: pd.DataFrame, *, final: str = "weight", g: str | None 
         return png_bytes(fig)
 
 
-def gap_plot(qpv: pd.DataFrame, *, qpv_col: str = "is_qpv", rights: Sequence[str] | None = None,
-             labels: Labels | None = None,
-             lang: str = "en") -> bytes:
+def gap_plot(
+    qpv: pd.DataFrame,
+    *,
+    qpv_col: str = "is_qpv",
+    rights: Sequence[str] | None = None,
+    labels: Labels | None = None,
+    lang: str = "en",
+) -> bytes:
     """Forest plot of the take-up rate in QPV vs the rest, per right, with CIs.
 
     Parameters
@@ -180,8 +207,14 @@ def _panels(rights: Sequence[str], width: float, height: float) -> tuple[Figure,
     return fig, fig.subplots(nrow, ncol, squeeze=False).ravel()
 
 
-def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
-                     rights: Sequence[str] | None = None, lang: str = "en", labels: Labels | None = None) -> bytes:
+def caterpillar_plot(
+    sae: pd.DataFrame,
+    direct: pd.DataFrame | None = None,
+    *,
+    rights: Sequence[str] | None = None,
+    lang: str = "en",
+    labels: Labels | None = None,
+) -> bytes:
     """Caterpillar plot: per territory, direct and small-area estimates with their CIs.
 
     Territories are ordered by their small-area estimate; the direct estimate
@@ -204,11 +237,11 @@ def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
         for ax, right in zip(axes, rights):
             s = sae[sae["right"] == right].sort_values(["eblup", "territory"]).reset_index(drop=True)
             x = np.arange(len(s))
-            ax.fill_between(x, s["ci_low"], s["ci_high"], color=MODEL, alpha=0.2, lw=0, step="mid",
-                            label=t["sae_ci"])
+            ax.fill_between(x, s["ci_low"], s["ci_high"], color=MODEL, alpha=0.2, lw=0, step="mid", label=t["sae_ci"])
             if direct is not None:
-                d = s[["territory"]].merge(direct[direct["right"] == right][["territory", "ci_low", "ci_high"]],
-                                           on="territory", how="left")
+                d = s[["territory"]].merge(
+                    direct[direct["right"] == right][["territory", "ci_low", "ci_high"]], on="territory", how="left"
+                )
                 ax.vlines(x, d["ci_low"], d["ci_high"], color=DIRECT, lw=0.5, alpha=0.5)
             ax.plot(x, s["direct"], "o", color=DIRECT, ms=2.0, label=t["direct"])
             ax.plot(x, s["eblup"], "-", color=MODEL, lw=1.5, label=t["eblup"])
@@ -216,13 +249,14 @@ def caterpillar_plot(sae: pd.DataFrame, direct: pd.DataFrame | None = None, *,
             _ticks(ax, lang)
             _ticks(ax, lang, "y")
             ax.legend(loc="upper left", frameon=False)
-        for ax in axes[len(rights):]:
+        for ax in axes[len(rights) :]:
             ax.set_visible(False)
         return png_bytes(fig)
 
 
-def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, lang: str = "en",
-                   labels: Labels | None = None) -> bytes:
+def shrinkage_plot(
+    sae: pd.DataFrame, *, rights: Sequence[str] | None = None, lang: str = "en", labels: Labels | None = None
+) -> bytes:
     """Shrinkage: small-area estimate against the direct estimate, coloured by the weight gamma.
 
     Points near the diagonal keep their direct estimate (gamma near 1, large
@@ -238,13 +272,19 @@ def shrinkage_plot(sae: pd.DataFrame, *, rights: Sequence[str] | None = None, la
             s = sae[(sae["right"] == right) & sae["direct"].notna()]
             ax.plot([0, 1], [0, 1], color="black", lw=0.7)
             sc = ax.scatter(s["direct"], s["eblup"], c=s["gamma"], cmap="viridis", vmin=0, vmax=1, s=6)
-            ax.set(title=_right(right, labels, lang), xlim=(0, 1), ylim=(0, 1), xlabel=t["direct_estimate"],
-                   ylabel=t["sae_estimate"], aspect="equal")
+            ax.set(
+                title=_right(right, labels, lang),
+                xlim=(0, 1),
+                ylim=(0, 1),
+                xlabel=t["direct_estimate"],
+                ylabel=t["sae_estimate"],
+                aspect="equal",
+            )
             _ticks(ax, lang)
             _ticks(ax, lang, "y")
-        for ax in axes[len(rights):]:
+        for ax in axes[len(rights) :]:
             ax.set_visible(False)
         if sc is not None:
-            bar = fig.colorbar(sc, ax=list(axes[:len(rights)]), label=t["gamma"], shrink=0.8)
+            bar = fig.colorbar(sc, ax=list(axes[: len(rights)]), label=t["gamma"], shrink=0.8)
             _ticks(bar.ax, lang, "y")
         return png_bytes(fig)

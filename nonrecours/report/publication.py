@@ -37,10 +37,26 @@ COUNT = "#,##0"
 DECIMAL = "0.0000"
 
 #: Result tables published, in sheet order, with their sheet-name key in :data:`TEXT`.
-SHEETS = ("estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit", "estimates_territory", "sae",
-          "analysis_nontakers", "analysis_gaps", "analysis_predicted", "analysis_tests", "analysis_model",
-          "analysis_model_tests", "comparison_summary", "admin_rates", "admin_departements", "admin_comparison",
-          "linkage_quality", "admin_accuracy")
+SHEETS = (
+    "estimates_national",
+    "estimates_qpv",
+    "gap_qpv",
+    "estimates_benefit",
+    "estimates_territory",
+    "sae",
+    "analysis_nontakers",
+    "analysis_gaps",
+    "analysis_predicted",
+    "analysis_tests",
+    "analysis_model",
+    "analysis_model_tests",
+    "comparison_summary",
+    "admin_rates",
+    "admin_departements",
+    "admin_comparison",
+    "linkage_quality",
+    "admin_accuracy",
+)
 
 #: Excel number format of each kind of column (:func:`~nonrecours.report.format.column_kind`): a change or a
 #: quantity in percentage points is a difference of rates, shown in percent.
@@ -48,61 +64,84 @@ _EXCEL_FORMATS = {"rate": PERCENT, "change": PERCENT, "points": PERCENT, "count"
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
-        "estimates_national": "national", "estimates_qpv": "QPV and rest", "gap_qpv": "gap QPV-rest",
-        "estimates_benefit": "by benefit", "estimates_territory": "by territory", "sae": "small areas",
-        "analysis_nontakers": "takers and non-takers", "analysis_gaps": "gaps between groups",
-        "analysis_predicted": "predicted take-up", "analysis_tests": "association tests",
-        "analysis_model": "logistic model", "analysis_model_tests": "model term tests",
-        "comparison_summary": "estimators vs true rates", "admin_rates": "administrative rates",
-        "admin_departements": "admin rates by département", "admin_comparison": "survey vs administrative",
-        "linkage_quality": "linkage quality", "admin_accuracy": "admin rates vs true rates",
+        "estimates_national": "national",
+        "estimates_qpv": "QPV and rest",
+        "gap_qpv": "gap QPV-rest",
+        "estimates_benefit": "by benefit",
+        "estimates_territory": "by territory",
+        "sae": "small areas",
+        "analysis_nontakers": "takers and non-takers",
+        "analysis_gaps": "gaps between groups",
+        "analysis_predicted": "predicted take-up",
+        "analysis_tests": "association tests",
+        "analysis_model": "logistic model",
+        "analysis_model_tests": "model term tests",
+        "comparison_summary": "estimators vs true rates",
+        "admin_rates": "administrative rates",
+        "admin_departements": "admin rates by département",
+        "admin_comparison": "survey vs administrative",
+        "linkage_quality": "linkage quality",
+        "admin_accuracy": "admin rates vs true rates",
         "published": "published",
-        "notes": "notes", "mark": "mark",
+        "notes": "notes",
+        "mark": "mark",
         "title": "Tables of the study: {title}",
         "definition": "Take-up rate: share of the eligible recipients who take up the right (takers / eligible). "
-                      "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
-                      "percent.",
+        "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
+        "percent.",
         "level": "Confidence intervals at the {level} level; method: {ci}.",
         "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents; "
-                      "the estimate is not published.",
+        "the estimate is not published.",
         "unreliable": "† unreliable: fewer than {reliable_n} eligible respondents or a coefficient of variation "
-                      "above {max_cv}.",
+        "above {max_cv}.",
         "note_gap": "Gap QPV − rest: difference of the take-up rates (QPV minus the rest of their urban areas), in "
-               "percentage points of the rates shown as percent, with its confidence interval and the p-value "
-               "of the test of no gap.",
+        "percentage points of the rates shown as percent, with its confidence interval and the p-value "
+        "of the test of no gap.",
         "note_sae": "Small areas: Fay–Herriot (EBLUP) estimates per territory; gamma is the weight of the direct "
-               "estimate.",
+        "estimate.",
         "source": "Source: {study}; nonrecours {version}. Every number comes from the CSV tables of the same run "
-                  "(see manifest.json).",
-        "sheet": "sheet", "content": "content",
+        "(see manifest.json).",
+        "sheet": "sheet",
+        "content": "content",
     },
     "fr": {
-        "estimates_national": "national", "estimates_qpv": "QPV et hors QPV", "gap_qpv": "écart QPV-hors QPV",
-        "estimates_benefit": "par prestation", "estimates_territory": "par territoire", "sae": "petits domaines",
-        "analysis_nontakers": "recourants et non-recourants", "analysis_gaps": "écarts entre groupes",
-        "analysis_predicted": "recours prédit", "analysis_tests": "tests d'association",
-        "analysis_model": "modèle logistique", "analysis_model_tests": "tests des termes du modèle",
-        "comparison_summary": "estimateurs et taux vrais", "admin_rates": "taux administratifs",
-        "admin_departements": "taux admin. par département", "admin_comparison": "enquête et administratif",
-        "linkage_quality": "qualité de l'appariement", "admin_accuracy": "taux admin. et taux vrais",
+        "estimates_national": "national",
+        "estimates_qpv": "QPV et hors QPV",
+        "gap_qpv": "écart QPV-hors QPV",
+        "estimates_benefit": "par prestation",
+        "estimates_territory": "par territoire",
+        "sae": "petits domaines",
+        "analysis_nontakers": "recourants et non-recourants",
+        "analysis_gaps": "écarts entre groupes",
+        "analysis_predicted": "recours prédit",
+        "analysis_tests": "tests d'association",
+        "analysis_model": "modèle logistique",
+        "analysis_model_tests": "tests des termes du modèle",
+        "comparison_summary": "estimateurs et taux vrais",
+        "admin_rates": "taux administratifs",
+        "admin_departements": "taux admin. par département",
+        "admin_comparison": "enquête et administratif",
+        "linkage_quality": "qualité de l'appariement",
+        "admin_accuracy": "taux admin. et taux vrais",
         "published": "diffusé",
-        "notes": "notes", "mark": "signe",
+        "notes": "notes",
+        "mark": "signe",
         "title": "Tableaux de l'étude : {title}",
         "definition": "Taux de recours : part des allocataires éligibles qui recourent au droit (bénéficiaires / "
-                      "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
-                      "intervalles de confiance sont exprimés en pourcentage.",
+        "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
+        "intervalles de confiance sont exprimés en pourcentage.",
         "level": "Intervalles de confiance au niveau de {level} ; méthode : {ci}.",
-        "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas "
-                      "diffusée.",
+        "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas diffusée.",
         "unreliable": "† estimation fragile : moins de {reliable_n} répondants éligibles ou coefficient de "
-                      "variation supérieur à {max_cv}.",
+        "variation supérieur à {max_cv}.",
         "note_gap": "Écart QPV − hors QPV : différence des taux de recours (QPV moins le reste de leurs unités "
-               "urbaines), avec son intervalle de confiance et la p-valeur du test d'absence d'écart.",
+        "urbaines), avec son intervalle de confiance et la p-valeur du test d'absence d'écart.",
         "note_sae": "Petits domaines : estimations de Fay–Herriot (EBLUP) par territoire ; gamma est le poids de "
-               "l'estimation directe.",
+        "l'estimation directe.",
         "source": "Source : {study} ; nonrecours {version}. Chaque nombre provient des tables CSV de la même "
-                  "exécution (voir manifest.json).",
-        "sheet": "feuille", "content": "contenu",
+        "exécution (voir manifest.json).",
+        "sheet": "feuille",
+        "content": "contenu",
     },
 }
 
@@ -111,12 +150,16 @@ _FLAGS = {"unreliable": "†", "suppressed": "‡"}
 
 #: Headers that mean something else in one table (the others come from :data:`~nonrecours.report.i18n.COLUMN_LABELS`).
 SHEET_LABELS: dict[str, dict[str, dict[str, str]]] = {
-    "en": {"analysis_nontakers": {"estimate": "weighted count"},
-           "analysis_model": {"estimate": "coefficient (log odds ratio)"},
-           "comparison_summary": {"n": "number of territories"}},
-    "fr": {"analysis_nontakers": {"estimate": "effectif pondéré"},
-           "analysis_model": {"estimate": "coefficient (log du rapport de cotes)"},
-           "comparison_summary": {"n": "nombre de territoires"}},
+    "en": {
+        "analysis_nontakers": {"estimate": "weighted count"},
+        "analysis_model": {"estimate": "coefficient (log odds ratio)"},
+        "comparison_summary": {"n": "number of territories"},
+    },
+    "fr": {
+        "analysis_nontakers": {"estimate": "effectif pondéré"},
+        "analysis_model": {"estimate": "coefficient (log du rapport de cotes)"},
+        "comparison_summary": {"n": "nombre de territoires"},
+    },
 }
 
 
@@ -133,25 +176,43 @@ def _right(value: str, lang: str, lab: Labels) -> str:
 
 #: Values of the workbook's text columns, per language (codes of the result tables in words).
 VALUES: dict[str, dict[str, dict[str, str]]] = {
-    "en": {"estimator": {"direct": "direct", "eblup": "small-area"},
-           "subset": {"sampled": "sampled", "unsampled": "not sampled", "all": "all"},
-           "in_sample": {"True": "yes", "False": "no"},
-           "ci_method": {"auto": "auto (Wilson for small domains and rates of 0 or 1, logit elsewhere)",
-                         "wald": "Wald", "logit": "logit", "asin": "arcsine", "beta": "beta (Korn–Graubard)",
-                         "likelihood": "likelihood (Rao–Scott)", "xlogit": "logit of the mean", "wilson": "Wilson"}},
-    "fr": {"estimator": {"direct": "directe", "eblup": "petits domaines"},
-           "subset": {"sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "ensemble"},
-           "in_sample": {"True": "oui", "False": "non"},
-           "ci_method": {"auto": "automatique (Wilson pour les petits domaines et les taux de 0 ou 1, logit sinon)",
-                         "wald": "Wald", "logit": "logit", "asin": "arcsinus", "beta": "bêta (Korn–Graubard)",
-                         "likelihood": "vraisemblance (Rao–Scott)", "xlogit": "logit de la moyenne",
-                         "wilson": "Wilson"}},
+    "en": {
+        "estimator": {"direct": "direct", "eblup": "small-area"},
+        "subset": {"sampled": "sampled", "unsampled": "not sampled", "all": "all"},
+        "in_sample": {"True": "yes", "False": "no"},
+        "ci_method": {
+            "auto": "auto (Wilson for small domains and rates of 0 or 1, logit elsewhere)",
+            "wald": "Wald",
+            "logit": "logit",
+            "asin": "arcsine",
+            "beta": "beta (Korn–Graubard)",
+            "likelihood": "likelihood (Rao–Scott)",
+            "xlogit": "logit of the mean",
+            "wilson": "Wilson",
+        },
+    },
+    "fr": {
+        "estimator": {"direct": "directe", "eblup": "petits domaines"},
+        "subset": {"sampled": "échantillonnés", "unsampled": "non échantillonnés", "all": "ensemble"},
+        "in_sample": {"True": "oui", "False": "non"},
+        "ci_method": {
+            "auto": "automatique (Wilson pour les petits domaines et les taux de 0 ou 1, logit sinon)",
+            "wald": "Wald",
+            "logit": "logit",
+            "asin": "arcsinus",
+            "beta": "bêta (Korn–Graubard)",
+            "likelihood": "vraisemblance (Rao–Scott)",
+            "xlogit": "logit de la moyenne",
+            "wilson": "Wilson",
+        },
+    },
 }
 
 
 def _words(out: pd.DataFrame, lang: str, lab: Labels, variables: list[str]) -> pd.DataFrame:
     """The codes of a table in words: levels of the labelled columns (is_qpv 0/1...), groups and their levels,
     statistics, model terms, the comparison's estimators and subsets, yes/no."""
+
     def cells(col: str, name: Any) -> list:
         return [v if fmt.is_missing(v) else name(v) for v in out[col]]
 
@@ -181,8 +242,9 @@ def _words(out: pd.DataFrame, lang: str, lab: Labels, variables: list[str]) -> p
     return out
 
 
-def _sheet_frame(df: pd.DataFrame, lang: str, lab: Labels | None = None,
-                 variables: list[str] | None = None) -> pd.DataFrame:
+def _sheet_frame(
+    df: pd.DataFrame, lang: str, lab: Labels | None = None, variables: list[str] | None = None
+) -> pd.DataFrame:
     """The table as published: codes in words, flags translated, a mark column, suppressed estimates emptied."""
     lab = lab or from_provenance(None, lang)
     out = _words(df.copy(), lang, lab, variables or [])
@@ -191,8 +253,9 @@ def _sheet_frame(df: pd.DataFrame, lang: str, lab: Labels | None = None,
     if "status" in out.columns:  # administrative tables: published / suppressed (already emptied)
         status = out["status"].astype(str)
         out.insert(out.columns.get_loc("status"), "mark", status.map({"suppressed": _FLAGS["suppressed"]}).fillna(""))
-        out["status"] = status.map({"published": TEXT[lang]["published"],
-                                    "suppressed": i18n.TEXT[lang]["suppressed"]}).fillna(status)
+        out["status"] = status.map(
+            {"published": TEXT[lang]["published"], "suppressed": i18n.TEXT[lang]["suppressed"]}
+        ).fillna(status)
     if "flag" in out.columns:
         flag = out["flag"].astype(str)
         suppressed = (flag == "suppressed").to_numpy()
@@ -204,8 +267,9 @@ def _sheet_frame(df: pd.DataFrame, lang: str, lab: Labels | None = None,
     return out
 
 
-def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, Any], *,
-                         lang: str = "fr") -> bytes:
+def publication_workbook(
+    tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, Any], *, lang: str = "fr"
+) -> bytes:
     """The publication workbook of a study run, as .xlsx bytes.
 
     Parameters
@@ -230,8 +294,9 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
     t = TEXT[lang]
     lab = from_provenance(provenance, lang)
     tests = tables.get("analysis_model_tests")
-    variables = [] if tests is None else list(dict.fromkeys(
-        v for term in tests["term"].astype(str) for v in term.split(":")))
+    variables = (
+        [] if tests is None else list(dict.fromkeys(v for term in tests["term"].astype(str) for v in term.split(":")))
+    )
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     bold = Font(bold=True)
@@ -262,21 +327,35 @@ def publication_workbook(tables: Mapping[str, pd.DataFrame], provenance: Mapping
     th = s.get("thresholds", {})
     title = provenance.get("title") or ""
     ci_used = str(provenance.get("config", {}).get("estimation", {}).get("ci", "logit"))
-    lines = [t["title"].format(title=title), "", t["definition"],
-             t["level"].format(level=fmt.pct(s.get("level", 0.95), lang, 0),
-                               ci=VALUES[lang]["ci_method"].get(ci_used, ci_used))]
+    lines = [
+        t["title"].format(title=title),
+        "",
+        t["definition"],
+        t["level"].format(
+            level=fmt.pct(s.get("level", 0.95), lang, 0), ci=VALUES[lang]["ci_method"].get(ci_used, ci_used)
+        ),
+    ]
     if th:
-        lines += [t["suppressed"].format(min_n=fmt.count(th.get("min_n"), lang)),
-                  t["unreliable"].format(reliable_n=fmt.count(th.get("reliable_n"), lang),
-                                         max_cv=fmt.pct(th.get("max_cv"), lang, 0))]
+        lines += [
+            t["suppressed"].format(min_n=fmt.count(th.get("min_n"), lang)),
+            t["unreliable"].format(
+                reliable_n=fmt.count(th.get("reliable_n"), lang), max_cv=fmt.pct(th.get("max_cv"), lang, 0)
+            ),
+        ]
     if "gap_qpv" in written:
         lines.append(t["note_gap"])
     if "sae" in written:
         lines.append(t["note_sae"])
     lines += model_notes(tables, lang, labels=lab)  # the rights whose model could not be fitted, and why
-    lines += ["", t["source"].format(study=provenance.get("study_file", {}).get("path", ""),
-                                     version=provenance.get("versions", {}).get("nonrecours", "")), "",
-              f"{t['sheet']} — {t['content']}"]
+    lines += [
+        "",
+        t["source"].format(
+            study=provenance.get("study_file", {}).get("path", ""),
+            version=provenance.get("versions", {}).get("nonrecours", ""),
+        ),
+        "",
+        f"{t['sheet']} — {t['content']}",
+    ]
     lines += [f"{t[n]}" for n in written]
     for line in lines:
         ws.append([line])

@@ -23,44 +23,71 @@ TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Administrative rates beside the sample's estimates",
         "intro": "The administrative phase links the organisms' recipients files with the health insurance's "
-                 "CMU-C/ACS file and the suppliers' social-tariff lists, decides eligibility from resources, and "
-                 "places recipients in their QPV from their address. Its rates are exact counts up to linkage "
-                 "errors: they are corrected by the expected false and missed links, and their interval carries "
-                 "only that linkage uncertainty. The sample's intervals carry the sampling error.",
-        "right": "Right", "area": "Area", "qpv": "QPV", "rest": "Rest of the urban areas",
-        "sample": "Sample estimate", "sample_ci": "Sample interval", "n": "Respondents",
-        "admin": "Administrative rate (adjusted)", "admin_ci": "Linkage interval", "observed": "Before adjustment",
-        "eligible": "Eligible recipients", "difference": "Sample − administrative",
+        "CMU-C/ACS file and the suppliers' social-tariff lists, decides eligibility from resources, and "
+        "places recipients in their QPV from their address. Its rates are exact counts up to linkage "
+        "errors: they are corrected by the expected false and missed links, and their interval carries "
+        "only that linkage uncertainty. The sample's intervals carry the sampling error.",
+        "right": "Right",
+        "area": "Area",
+        "qpv": "QPV",
+        "rest": "Rest of the urban areas",
+        "sample": "Sample estimate",
+        "sample_ci": "Sample interval",
+        "n": "Respondents",
+        "admin": "Administrative rate (adjusted)",
+        "admin_ci": "Linkage interval",
+        "observed": "Before adjustment",
+        "eligible": "Eligible recipients",
+        "difference": "Sample − administrative",
         "quality_title": "Linkage quality",
-        "source": "Source", "by_number": "Links by number", "probabilistic": "Probabilistic links",
-        "est": "Model precision / recall", "true": "True precision / recall",
+        "source": "Source",
+        "by_number": "Links by number",
+        "probabilistic": "Probabilistic links",
+        "est": "Model precision / recall",
+        "true": "True precision / recall",
         "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
-                    "{obs} before the linkage-error adjustment, {adj} after.",
+        "{obs} before the linkage-error adjustment, {adj} after.",
         "none": "The administrative phase did not run (no [admin] section).",
-        "sources": {"health": "Health insurance (CMU-C, ACS)", "tpn": "Electricity supplier (TPN)",
-                    "tss": "Gas supplier (TSS)"},
+        "sources": {
+            "health": "Health insurance (CMU-C, ACS)",
+            "tpn": "Electricity supplier (TPN)",
+            "tss": "Gas supplier (TSS)",
+        },
     },
     "fr": {
         "title": "Taux administratifs et estimations de l'enquête",
         "intro": "La phase administrative apparie les fichiers d'allocataires des organismes au fichier CMU-C/ACS "
-                 "de l'assurance maladie et aux listes de bénéficiaires des tarifs sociaux des fournisseurs, "
-                 "détermine l'éligibilité à partir des ressources et situe les allocataires dans leur QPV à partir "
-                 "de leur adresse. Ses taux sont des dénombrements exacts aux erreurs d'appariement près : ils "
-                 "sont corrigés des faux liens et des liens manqués attendus, et leur intervalle ne porte que "
-                 "cette incertitude d'appariement. Les intervalles de l'enquête portent l'erreur d'échantillonnage.",
-        "right": "Droit", "area": "Zone", "qpv": "QPV", "rest": "Reste des unités urbaines",
-        "sample": "Estimation de l'enquête", "sample_ci": "Intervalle (enquête)", "n": "Répondants",
-        "admin": "Taux administratif (corrigé)", "admin_ci": "Intervalle d'appariement",
-        "observed": "Avant correction", "eligible": "Allocataires éligibles",
+        "de l'assurance maladie et aux listes de bénéficiaires des tarifs sociaux des fournisseurs, "
+        "détermine l'éligibilité à partir des ressources et situe les allocataires dans leur QPV à partir "
+        "de leur adresse. Ses taux sont des dénombrements exacts aux erreurs d'appariement près : ils "
+        "sont corrigés des faux liens et des liens manqués attendus, et leur intervalle ne porte que "
+        "cette incertitude d'appariement. Les intervalles de l'enquête portent l'erreur d'échantillonnage.",
+        "right": "Droit",
+        "area": "Zone",
+        "qpv": "QPV",
+        "rest": "Reste des unités urbaines",
+        "sample": "Estimation de l'enquête",
+        "sample_ci": "Intervalle (enquête)",
+        "n": "Répondants",
+        "admin": "Taux administratif (corrigé)",
+        "admin_ci": "Intervalle d'appariement",
+        "observed": "Avant correction",
+        "eligible": "Allocataires éligibles",
         "difference": "Enquête − administratif",
         "quality_title": "Qualité de l'appariement",
-        "source": "Source", "by_number": "Liens par numéro", "probabilistic": "Liens probabilistes",
-        "est": "Précision / rappel du modèle", "true": "Précision / rappel vrais",
+        "source": "Source",
+        "by_number": "Liens par numéro",
+        "probabilistic": "Liens probabilistes",
+        "est": "Précision / rappel du modèle",
+        "true": "Précision / rappel vrais",
         "accuracy": "Par rapport aux vrais taux de la simulation ({cells} cellules publiées) : écart absolu moyen "
-                    "{obs} avant la correction des erreurs d'appariement, {adj} après.",
+        "{obs} avant la correction des erreurs d'appariement, {adj} après.",
         "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
-        "sources": {"health": "Assurance maladie (CMU-C, ACS)", "tpn": "Fournisseur d'électricité (TPN)",
-                    "tss": "Fournisseur de gaz (TSS)"},
+        "sources": {
+            "health": "Assurance maladie (CMU-C, ACS)",
+            "tpn": "Fournisseur d'électricité (TPN)",
+            "tss": "Fournisseur de gaz (TSS)",
+        },
     },
 }
 _RIGHTS = {"cmuc": "CMU-C", "acs": "ACS", "tpn": "TPN", "tss": "TSS"}
@@ -87,30 +114,74 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
     accuracy = tables.get("admin_accuracy")
     head = f'<section id="admin"><h2>{html.escape(t["title"])}</h2>'
     if comparison is None or len(comparison) == 0:
-        return head + f"<p class=\"note\">{html.escape(t['none'])}</p></section>"
+        return head + f'<p class="note">{html.escape(t["none"])}</p></section>'
     rows = []
     for _, r in comparison.iterrows():  # display rows: rights x 2 areas
-        rows.append([_RIGHTS.get(str(r["right"]), str(r["right"])), t["qpv"] if r["is_qpv"] == 1 else t["rest"],
-                     pct(r["sample_estimate"], lang), ci(r["sample_ci_low"], r["sample_ci_high"], lang),
-                     count(r["sample_n"], lang), pct(r["admin_rate_adjusted"], lang),
-                     ci(r["admin_ci_low"], r["admin_ci_high"], lang), pct(r["admin_rate"], lang),
-                     count(r["admin_n_eligible"], lang), pts(r["difference"], lang)])
-    out = [head, f"<p>{html.escape(t['intro'])}</p>",
-           _table([t["right"], t["area"], t["sample"], t["sample_ci"], t["n"], t["admin"], t["admin_ci"],
-                   t["observed"], t["eligible"], t["difference"]], rows)]
+        rows.append(
+            [
+                _RIGHTS.get(str(r["right"]), str(r["right"])),
+                t["qpv"] if r["is_qpv"] == 1 else t["rest"],
+                pct(r["sample_estimate"], lang),
+                ci(r["sample_ci_low"], r["sample_ci_high"], lang),
+                count(r["sample_n"], lang),
+                pct(r["admin_rate_adjusted"], lang),
+                ci(r["admin_ci_low"], r["admin_ci_high"], lang),
+                pct(r["admin_rate"], lang),
+                count(r["admin_n_eligible"], lang),
+                pts(r["difference"], lang),
+            ]
+        )
+    out = [
+        head,
+        f"<p>{html.escape(t['intro'])}</p>",
+        _table(
+            [
+                t["right"],
+                t["area"],
+                t["sample"],
+                t["sample_ci"],
+                t["n"],
+                t["admin"],
+                t["admin_ci"],
+                t["observed"],
+                t["eligible"],
+                t["difference"],
+            ],
+            rows,
+        ),
+    ]
     if quality is not None and len(quality):
         qrows = []
         for _, q in quality.iterrows():
-            true = (f"{pct(q['true_precision'], lang, 2)} / {pct(q['true_recall'], lang, 2)}"
-                    if "true_precision" in q and not is_missing(q["true_precision"]) else DASH)
-            qrows.append([t["sources"].get(str(q["source"]), str(q["source"])), count(q["links_number"], lang),
-                          count(q["links_probabilistic"], lang),
-                          f"{pct(q['est_precision'], lang, 2)} / {pct(q['est_recall'], lang, 2)}", true])
-        out.append(f"<h3>{html.escape(t['quality_title'])}</h3>"
-                   + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows))
+            true = (
+                f"{pct(q['true_precision'], lang, 2)} / {pct(q['true_recall'], lang, 2)}"
+                if "true_precision" in q and not is_missing(q["true_precision"])
+                else DASH
+            )
+            qrows.append(
+                [
+                    t["sources"].get(str(q["source"]), str(q["source"])),
+                    count(q["links_number"], lang),
+                    count(q["links_probabilistic"], lang),
+                    f"{pct(q['est_precision'], lang, 2)} / {pct(q['est_recall'], lang, 2)}",
+                    true,
+                ]
+            )
+        out.append(
+            f"<h3>{html.escape(t['quality_title'])}</h3>"
+            + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows)
+        )
     if accuracy is not None and len(accuracy):
         a = accuracy.iloc[0]
-        out.append("<p>" + html.escape(t["accuracy"].format(cells=count(a["cells"], lang),
-                                                            obs=pts(a["mae_observed"], lang, signed=False),
-                                                            adj=pts(a["mae_adjusted"], lang, signed=False))) + "</p>")
+        out.append(
+            "<p>"
+            + html.escape(
+                t["accuracy"].format(
+                    cells=count(a["cells"], lang),
+                    obs=pts(a["mae_observed"], lang, signed=False),
+                    adj=pts(a["mae_adjusted"], lang, signed=False),
+                )
+            )
+            + "</p>"
+        )
     return "".join(out) + "</section>"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .format import ci, pct, pts, pvalue
+from .labels import RIGHTS
 
 __all__ = ["render", "series_plot", "TEXT"]
 
@@ -24,68 +25,101 @@ TEXT = {
     "en": {
         "title": "Follow-up over the years",
         "intro": "Take-up measured again each year on the samples of the successive runs ({years}; samples {scheme}). "
-                 "Changes and trends take into account that the samples share recipients: their standard errors "
-                 "come from the joint linearisation over the union of the samples, linked by recipient id.",
+        "Changes and trends take into account that the samples share recipients: their standard errors "
+        "come from the joint linearisation over the union of the samples, linked by recipient id.",
         "plots": "Take-up per year, QPV and the rest of their urban areas (95 % intervals)",
         "plot_title": "Take-up of {right}",
-        "qpv": "QPV", "rest": "rest", "all": "all",
+        "qpv": "QPV",
+        "rest": "rest",
+        "all": "all",
         "changes": "Changes between years",
         "changes_caption": "Change in percentage points with its confidence interval and the p-value of the test "
-                           "of no change; 'SE if independent' ignores the overlap of the samples.",
+        "of no change; 'SE if independent' ignores the overlap of the samples.",
         "did": "Net change of the QPV − rest gap (difference in differences)",
         "did_caption": "Gap QPV − rest in each year and its change, in percentage points; the SE combines the four "
-                       "estimates with their joint covariance.",
+        "estimates with their joint covariance.",
         "trend": "Trend",
         "trend_caption": "Slope in percentage points per year by generalised least squares on the yearly estimates "
-                         "with their covariance; lack of fit: chi-square test of a straight line.",
+        "with their covariance; lack of fit: chi-square test of a straight line.",
         "territories": "Territories whose take-up moved most",
         "territories_caption": "Largest changes between the last two years among territories with enough eligible "
-                               "respondents in both; wide intervals are common at this level.",
-        "h_right": "Right", "h_domain": "Domain", "h_years": "Years", "h_from": "From", "h_to": "To",
-        "h_change": "Change", "h_ci": "CI (pts)", "h_se": "SE", "h_se_ind": "SE if independent",
-        "h_p": "p-value", "h_gap1": "Gap, first", "h_gap2": "Gap, second", "h_did": "Net change",
-        "h_slope": "Slope per year", "h_lof": "Lack of fit p", "h_territory": "Territory",
+        "respondents in both; wide intervals are common at this level.",
+        "h_right": "Right",
+        "h_domain": "Domain",
+        "h_years": "Years",
+        "h_from": "From",
+        "h_to": "To",
+        "h_change": "Change",
+        "h_ci": "CI (pts)",
+        "h_se": "SE",
+        "h_se_ind": "SE if independent",
+        "h_p": "p-value",
+        "h_gap1": "Gap, first",
+        "h_gap2": "Gap, second",
+        "h_did": "Net change",
+        "h_slope": "Slope per year",
+        "h_lof": "Lack of fit p",
+        "h_territory": "Territory",
         "none": "No follow-up tables: this run has no earlier runs.",
     },
     "fr": {
         "title": "Suivi année après année",
         "intro": "Recours mesuré de nouveau chaque année sur les échantillons des exécutions successives ({years} ; "
-                 "échantillons {scheme}). Les évolutions et tendances tiennent compte des allocataires communs aux "
-                 "échantillons : leurs écarts-types viennent de la linéarisation conjointe sur la réunion des "
-                 "échantillons, reliés par l'identifiant de l'allocataire.",
+        "échantillons {scheme}). Les évolutions et tendances tiennent compte des allocataires communs aux "
+        "échantillons : leurs écarts-types viennent de la linéarisation conjointe sur la réunion des "
+        "échantillons, reliés par l'identifiant de l'allocataire.",
         "plots": "Recours par année, QPV et reste de leur unité urbaine (intervalles à 95 %)",
         "plot_title": "Recours : {right}",
-        "qpv": "QPV", "rest": "reste", "all": "ensemble",
+        "qpv": "QPV",
+        "rest": "reste",
+        "all": "ensemble",
         "changes": "Évolutions entre années",
         "changes_caption": "Évolution en points avec son intervalle de confiance et la p-valeur du test d'absence "
-                           "d'évolution ; « ET si indépendants » ignore le recouvrement des échantillons.",
+        "d'évolution ; « ET si indépendants » ignore le recouvrement des échantillons.",
         "did": "Évolution nette de l'écart QPV − reste (double différence)",
         "did_caption": "Écart QPV − reste chaque année et son évolution, en points ; l'écart-type combine les quatre "
-                       "estimations avec leur covariance conjointe.",
+        "estimations avec leur covariance conjointe.",
         "trend": "Tendance",
         "trend_caption": "Pente en points par an, par moindres carrés généralisés sur les estimations annuelles et "
-                         "leur covariance ; défaut d'ajustement : test du khi-deux d'une droite.",
+        "leur covariance ; défaut d'ajustement : test du khi-deux d'une droite.",
         "territories": "Territoires dont le recours a le plus évolué",
         "territories_caption": "Plus fortes évolutions entre les deux dernières années parmi les territoires ayant "
-                               "assez de répondants éligibles les deux années ; à ce niveau les intervalles sont larges.",
-        "h_right": "Droit", "h_domain": "Domaine", "h_years": "Années", "h_from": "De", "h_to": "À",
-        "h_change": "Évolution", "h_ci": "IC (pts)", "h_se": "ET", "h_se_ind": "ET si indépendants",
-        "h_p": "p-valeur", "h_gap1": "Écart, début", "h_gap2": "Écart, fin",
-        "h_did": "Évolution nette", "h_slope": "Pente par an", "h_lof": "Défaut d'ajustement p",
+        "assez de répondants éligibles les deux années ; à ce niveau les intervalles sont larges.",
+        "h_right": "Droit",
+        "h_domain": "Domaine",
+        "h_years": "Années",
+        "h_from": "De",
+        "h_to": "À",
+        "h_change": "Évolution",
+        "h_ci": "IC (pts)",
+        "h_se": "ET",
+        "h_se_ind": "ET si indépendants",
+        "h_p": "p-valeur",
+        "h_gap1": "Écart, début",
+        "h_gap2": "Écart, fin",
+        "h_did": "Évolution nette",
+        "h_slope": "Pente par an",
+        "h_lof": "Défaut d'ajustement p",
         "h_territory": "Territoire",
         "none": "Pas de tableau de suivi : cette exécution n'a pas d'exécution antérieure.",
     },
 }
 
-SCHEMES = {"en": {"panel": "in a panel", "rotating": "rotating", "independent": "independent"},
-           "fr": {"panel": "en panel", "rotating": "rotatifs", "independent": "indépendants"}}
+SCHEMES = {
+    "en": {"panel": "in a panel", "rotating": "rotating", "independent": "independent"},
+    "fr": {"panel": "en panel", "rotating": "rotatifs", "independent": "indépendants"},
+}
 
 
 def _table(rows: list[list[str]], header: list[str], caption: str, numeric_from: int = 2) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>'
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"num" if i >= numeric_from else "txt"}">{esc(c)}</td>' for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -118,7 +152,7 @@ def series_plot(yearly: pd.DataFrame, right: str, by: str | None, lang: str) -> 
     ax.set_xticks(sorted(d["year"].unique()))
     ax.set_ylabel("%")
     _ticks(ax, lang, "y")  # decimal commas in French
-    ax.set_title(t["plot_title"].format(right=right.upper()))
+    ax.set_title(t["plot_title"].format(right=RIGHTS.get(right, right.upper())))
     if by is not None:
         ax.legend(frameon=False, fontsize=8)
     return png_bytes(fig)
@@ -153,44 +187,119 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, scheme: str 
     by = by_cols[0] if by_cols else None
     years = sorted(yearly["year"].unique())
     changes = tables.get("follow_up_changes", pd.DataFrame())
-    out = [f'<section id="follow-up"><h2>{html.escape(t["title"])}</h2>',
-           f'<p>{html.escape(t["intro"].format(years=f"{years[0]}–{years[-1]}", scheme=SCHEMES[lang].get(scheme, scheme)))}</p>',
-           f'<h3>{html.escape(t["plots"])}</h3>']
+    out = [
+        f'<section id="follow-up"><h2>{html.escape(t["title"])}</h2>',
+        "<p>"
+        + html.escape(t["intro"].format(years=f"{years[0]}–{years[-1]}", scheme=SCHEMES[lang].get(scheme, scheme)))
+        + "</p>",
+        f"<h3>{html.escape(t['plots'])}</h3>",
+    ]
     for right in pd.unique(yearly["right"]):  # one figure per right
         out.append(img(series_plot(yearly, str(right), by, lang), t["plot_title"].format(right=right)))
     if len(changes):
-        rows = [[str(r["right"]), _domain_label(r[by], by, t) if by else t["all"], f"{r['year_from']}–{r['year_to']}",
-                 pct(r["estimate_from"], lang), pct(r["estimate_to"], lang), pts(r["change"], lang),
-                 ci(r["ci_low"], r["ci_high"], lang, kind="change"), pts(r["se"], lang, 2, signed=False),
-                 pts(r["se_independent"], lang, 2, signed=False), pvalue(r["p_value"], lang)]
-                for _, r in changes.iterrows()]
-        out += [f'<h3>{html.escape(t["changes"])}</h3>',
-                _table(rows, [t["h_right"], t["h_domain"], t["h_years"], t["h_from"], t["h_to"], t["h_change"],
-                              t["h_ci"], t["h_se"], t["h_se_ind"], t["h_p"]], t["changes_caption"], numeric_from=3)]
+        rows = [
+            [
+                str(r["right"]),
+                _domain_label(r[by], by, t) if by else t["all"],
+                f"{r['year_from']}–{r['year_to']}",
+                pct(r["estimate_from"], lang),
+                pct(r["estimate_to"], lang),
+                pts(r["change"], lang),
+                ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+                pts(r["se"], lang, 2, signed=False),
+                pts(r["se_independent"], lang, 2, signed=False),
+                pvalue(r["p_value"], lang),
+            ]
+            for _, r in changes.iterrows()
+        ]
+        out += [
+            f"<h3>{html.escape(t['changes'])}</h3>",
+            _table(
+                rows,
+                [
+                    t["h_right"],
+                    t["h_domain"],
+                    t["h_years"],
+                    t["h_from"],
+                    t["h_to"],
+                    t["h_change"],
+                    t["h_ci"],
+                    t["h_se"],
+                    t["h_se_ind"],
+                    t["h_p"],
+                ],
+                t["changes_caption"],
+                numeric_from=3,
+            ),
+        ]
     did = tables.get("follow_up_did")
     if did is not None and len(did):
-        rows = [[str(r["right"]), f"{r['year_from']}–{r['year_to']}", pts(r["gap_1"], lang),
-                 pts(r["gap_2"], lang), pts(r["did"], lang), ci(r["ci_low"], r["ci_high"], lang, kind="change"),
-                 pvalue(r["p_value"], lang)] for _, r in did.iterrows()]
-        out += [f'<h3>{html.escape(t["did"])}</h3>',
-                _table(rows, [t["h_right"], t["h_years"], t["h_gap1"], t["h_gap2"], t["h_did"], t["h_ci"], t["h_p"]],
-                       t["did_caption"])]
+        rows = [
+            [
+                str(r["right"]),
+                f"{r['year_from']}–{r['year_to']}",
+                pts(r["gap_1"], lang),
+                pts(r["gap_2"], lang),
+                pts(r["did"], lang),
+                ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+                pvalue(r["p_value"], lang),
+            ]
+            for _, r in did.iterrows()
+        ]
+        out += [
+            f"<h3>{html.escape(t['did'])}</h3>",
+            _table(
+                rows,
+                [t["h_right"], t["h_years"], t["h_gap1"], t["h_gap2"], t["h_did"], t["h_ci"], t["h_p"]],
+                t["did_caption"],
+            ),
+        ]
     trend = tables.get("follow_up_trend")
     if trend is not None and len(trend):
-        rows = [[str(r["right"]), _domain_label(r[by], by, t) if by else t["all"], str(r["years"]),
-                 pts(r["slope"], lang, 2), ci(r["ci_low"], r["ci_high"], lang, kind="change"),
-                 pvalue(r["p_value"], lang), pvalue(r["lack_of_fit_p"], lang)] for _, r in trend.iterrows()]
-        out += [f'<h3>{html.escape(t["trend"])}</h3>',
-                _table(rows, [t["h_right"], t["h_domain"], t["h_years"], t["h_slope"], t["h_ci"], t["h_p"], t["h_lof"]],
-                       t["trend_caption"], numeric_from=3)]
+        rows = [
+            [
+                str(r["right"]),
+                _domain_label(r[by], by, t) if by else t["all"],
+                str(r["years"]),
+                pts(r["slope"], lang, 2),
+                ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+                pvalue(r["p_value"], lang),
+                pvalue(r["lack_of_fit_p"], lang),
+            ]
+            for _, r in trend.iterrows()
+        ]
+        out += [
+            f"<h3>{html.escape(t['trend'])}</h3>",
+            _table(
+                rows,
+                [t["h_right"], t["h_domain"], t["h_years"], t["h_slope"], t["h_ci"], t["h_p"], t["h_lof"]],
+                t["trend_caption"],
+                numeric_from=3,
+            ),
+        ]
     terr = tables.get("follow_up_territories")
     if terr is not None and len(terr):
         tcol = terr.columns[0]  # the territory column comes first
-        rows = [[str(r[tcol]), str(r["right"]), f"{r['year_from']}–{r['year_to']}", pct(r["estimate_1"], lang),
-                 pct(r["estimate_2"], lang), pts(r["change"], lang), ci(r["ci_low"], r["ci_high"], lang, kind="change")]
-                for _, r in terr.iterrows()]
-        out += [f'<h3>{html.escape(t["territories"])}</h3>',
-                _table(rows, [t["h_territory"], t["h_right"], t["h_years"], t["h_from"], t["h_to"], t["h_change"],
-                              t["h_ci"]], t["territories_caption"], numeric_from=3)]
+        rows = [
+            [
+                str(r[tcol]),
+                str(r["right"]),
+                f"{r['year_from']}–{r['year_to']}",
+                pct(r["estimate_1"], lang),
+                pct(r["estimate_2"], lang),
+                pts(r["change"], lang),
+                ci(r["ci_low"], r["ci_high"], lang, kind="change"),
+            ]
+            for _, r in terr.iterrows()
+        ]
+        out += [
+            f"<h3>{html.escape(t['territories'])}</h3>",
+            _table(
+                rows,
+                [t["h_territory"], t["h_right"], t["h_years"], t["h_from"], t["h_to"], t["h_change"], t["h_ci"]],
+                t["territories_caption"],
+                numeric_from=3,
+            ),
+        ]
     out.append("</section>")
     return "\n".join(out)

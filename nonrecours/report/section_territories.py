@@ -36,81 +36,110 @@ __all__ = ["TEXT", "render", "territory_records"]
 TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Territories: maps and finder",
-        "maps": "Maps", "finder": "Find my territory", "table": "Every territory",
+        "maps": "Maps",
+        "finder": "Find my territory",
+        "table": "Every territory",
         "intro": "Each map colours the QPVs and, as rings around them, the rest of their urban areas, over the "
-                 "outlines of the départements, with Paris and the petite couronne enlarged at the top left and "
-                 "the overseas départements on the left. Hatched "
-                 "territories have an unreliable value; grey crossed ones have none (suppressed or not "
-                 "estimated). The right panel shows the width of each confidence interval: darker is less "
-                 "precise.",
+        "outlines of the départements, with Paris and the petite couronne enlarged at the top left and "
+        "the overseas départements on the left. Hatched "
+        "territories have an unreliable value; grey crossed ones have none (suppressed or not "
+        "estimated). The right panel shows the width of each confidence interval: darker is less "
+        "precise.",
         "no_contours": "No QPV contours were given (territorial.contours): the maps are not drawn.",
         "no_maps_stack": "The maps need shapely and pyproj (pip install 'nonrecours[maps]'): not drawn.",
         "caption_sae": "Small-area (Fay–Herriot) estimate of take-up of {right} by territory, and the width of "
-                       "its confidence interval.",
+        "its confidence interval.",
         "caption_direct": "Direct estimate of take-up of {right} by territory, and the width of its interval.",
         "caption_admin_dep": "Administrative take-up rate of {right} by département (published cells; grey, crossed: "
-                             "suppressed or no recipient).",
+        "suppressed or no recipient).",
         "caption_admin": "Administrative take-up rate of {right} by territory (published cells), and the width "
-                         "of its interval.",
+        "of its interval.",
         "caption_change": "Change of take-up of {right} between the last two years, for the territories that "
-                          "moved most, and the width of its interval.",
-        "what_sae": "small-area estimate", "what_direct": "direct estimate", "what_admin": "administrative rate",
-        "what_change": "change between years", "where": "France with the overseas départements",
-        "finder_label": "Territory code or name", "finder_hint": "Type a code (e.g. {example}) to see its card "
-                                                                "and filter the table.",
-        "search": "Search the table:", "shown": "{n} of {t} rows shown", "sort": "Sort by this column",
-        "territory": "territory", "departement": "département", "type": "type", "qpv": "QPV", "rest": "rest",
-        "sae": "small-area", "direct": "direct", "admin": "admin.", "flag": "flag",
+        "moved most, and the width of its interval.",
+        "what_sae": "small-area estimate",
+        "what_direct": "direct estimate",
+        "what_admin": "administrative rate",
+        "what_change": "change between years",
+        "where": "France with the overseas départements",
+        "finder_label": "Territory code or name",
+        "finder_hint": "Type a code (e.g. {example}) to see its card and filter the table.",
+        "search": "Search the table:",
+        "shown": "{n} of {t} rows shown",
+        "sort": "Sort by this column",
+        "territory": "territory",
+        "departement": "département",
+        "type": "type",
+        "qpv": "QPV",
+        "rest": "rest",
+        "sae": "small-area",
+        "direct": "direct",
+        "admin": "admin.",
+        "flag": "flag",
         "table_caption": "Take-up by territory and right: small-area estimate, direct estimate (– without "
-                         "respondents; † unreliable, ‡ suppressed) and administrative rate when available. "
-                         "Search and sort in the page; the table prints in full.",
+        "respondents; † unreliable, ‡ suppressed) and administrative rate when available. "
+        "Search and sort in the page; the table prints in full.",
         "card_caption": "Estimates of every right for this territory",
         "none": "No territory table in this run.",
         "card_header": "right|direct|direct CI|small-area|small-area CI|admin. rate|flags",
         "card_where": "Département {dep}, {type}.",
-        "flag_unreliable": "direct unreliable", "flag_suppressed": "direct suppressed",
-        "flag_synthetic": "model only (no respondent)", "flag_admin": "admin. suppressed",
+        "flag_unreliable": "direct unreliable",
+        "flag_suppressed": "direct suppressed",
+        "flag_synthetic": "model only (no respondent)",
+        "flag_admin": "admin. suppressed",
     },
     "fr": {
         "title": "Territoires : cartes et recherche",
-        "maps": "Cartes", "finder": "Trouver mon territoire", "table": "Tous les territoires",
+        "maps": "Cartes",
+        "finder": "Trouver mon territoire",
+        "table": "Tous les territoires",
         "intro": "Chaque carte colore les QPV et, en anneaux autour d’eux, le reste de leurs unités urbaines, sur "
-                 "les contours des départements, avec Paris et la petite couronne agrandis en haut à gauche et les "
-                 "départements d’outre-mer à gauche. Les "
-                 "territoires hachurés ont une valeur peu fiable ; les gris croisés n’en ont pas (masquée ou non "
-                 "estimée). Le panneau de droite montre la largeur de chaque intervalle de confiance : plus "
-                 "foncé, moins précis.",
-        "no_contours": "Aucun contour de QPV n’a été fourni (territorial.contours) : les cartes ne sont pas "
-                       "dessinées.",
+        "les contours des départements, avec Paris et la petite couronne agrandis en haut à gauche et les "
+        "départements d’outre-mer à gauche. Les "
+        "territoires hachurés ont une valeur peu fiable ; les gris croisés n’en ont pas (masquée ou non "
+        "estimée). Le panneau de droite montre la largeur de chaque intervalle de confiance : plus "
+        "foncé, moins précis.",
+        "no_contours": "Aucun contour de QPV n’a été fourni (territorial.contours) : les cartes ne sont pas dessinées.",
         "no_maps_stack": "Les cartes demandent shapely et pyproj (pip install 'nonrecours[maps]') : non dessinées.",
         "caption_sae": "Estimation sur petits domaines (Fay–Herriot) du taux de recours à {right} par territoire, "
-                       "et largeur de son intervalle de confiance.",
+        "et largeur de son intervalle de confiance.",
         "caption_direct": "Estimation directe du taux de recours à {right} par territoire, et largeur de son "
-                          "intervalle.",
+        "intervalle.",
         "caption_admin_dep": "Taux de recours administratif à {right} par département (cellules publiées ; gris "
-                             "croisé : masqué ou sans allocataire).",
+        "croisé : masqué ou sans allocataire).",
         "caption_admin": "Taux de recours administratif à {right} par territoire (cellules publiées), et largeur "
-                         "de son intervalle.",
+        "de son intervalle.",
         "caption_change": "Évolution du recours à {right} entre les deux dernières années, pour les territoires "
-                          "qui ont le plus varié, et largeur de son intervalle.",
-        "what_sae": "estimation sur petits domaines", "what_direct": "estimation directe",
-        "what_admin": "taux administratif", "what_change": "évolution entre années",
+        "qui ont le plus varié, et largeur de son intervalle.",
+        "what_sae": "estimation sur petits domaines",
+        "what_direct": "estimation directe",
+        "what_admin": "taux administratif",
+        "what_change": "évolution entre années",
         "where": "France avec les départements d’outre-mer",
-        "finder_label": "Code ou nom du territoire", "finder_hint": "Tapez un code (par exemple {example}) pour "
-                                                                   "voir sa fiche et filtrer le tableau.",
-        "search": "Rechercher dans le tableau :", "shown": "{n} ligne(s) affichée(s) sur {t}",
+        "finder_label": "Code ou nom du territoire",
+        "finder_hint": "Tapez un code (par exemple {example}) pour voir sa fiche et filtrer le tableau.",
+        "search": "Rechercher dans le tableau :",
+        "shown": "{n} ligne(s) affichée(s) sur {t}",
         "sort": "Trier selon cette colonne",
-        "territory": "territoire", "departement": "département", "type": "type", "qpv": "QPV", "rest": "hors QPV",
-        "sae": "petits domaines", "direct": "direct", "admin": "admin.", "flag": "indicateur",
+        "territory": "territoire",
+        "departement": "département",
+        "type": "type",
+        "qpv": "QPV",
+        "rest": "hors QPV",
+        "sae": "petits domaines",
+        "direct": "direct",
+        "admin": "admin.",
+        "flag": "indicateur",
         "table_caption": "Recours par territoire et par droit : estimation sur petits domaines, estimation directe "
-                         "(– sans répondant ; † peu fiable, ‡ masquée) et taux administratif s’il existe. "
-                         "Recherche et tri dans la page ; le tableau s’imprime en entier.",
+        "(– sans répondant ; † peu fiable, ‡ masquée) et taux administratif s’il existe. "
+        "Recherche et tri dans la page ; le tableau s’imprime en entier.",
         "card_caption": "Estimations de chaque droit pour ce territoire",
         "none": "Aucune table par territoire dans cette étude.",
         "card_header": "droit|direct|IC direct|petits domaines|IC petits domaines|taux admin.|indicateurs",
         "card_where": "Département {dep}, {type}.",
-        "flag_unreliable": "direct peu fiable", "flag_suppressed": "direct masqué",
-        "flag_synthetic": "modèle seul (aucun répondant)", "flag_admin": "admin. masqué",
+        "flag_unreliable": "direct peu fiable",
+        "flag_suppressed": "direct masqué",
+        "flag_synthetic": "modèle seul (aucun répondant)",
+        "flag_admin": "admin. masqué",
     },
 }
 
@@ -120,8 +149,10 @@ _MARK = {"unreliable": " †", "suppressed": " ‡"}
 def _text(lang: str) -> Mapping[str, str]:
     if lang not in TEXT:
         from ..errors import OptionError, message
-        raise OptionError(message("unknown report language", where="parameter lang", expected="fr or en",
-                                  found=repr(lang)))
+
+        raise OptionError(
+            message("unknown report language", where="parameter lang", expected="fr or en", found=repr(lang))
+        )
     return TEXT[lang]
 
 
@@ -132,11 +163,17 @@ def _wide(tables: Mapping[str, pd.DataFrame], rights: list[str]) -> pd.DataFrame
     admin = tables.get("admin_rates")
     frames = []
     if sae is not None:
-        frames.append(sae[["territory", "right", "eblup", "ci_low", "ci_high"]]
-                      .rename(columns={"ci_low": "sae_low", "ci_high": "sae_high"}))
+        frames.append(
+            sae[["territory", "right", "eblup", "ci_low", "ci_high"]].rename(
+                columns={"ci_low": "sae_low", "ci_high": "sae_high"}
+            )
+        )
     if direct is not None and "territory" in direct.columns:
-        frames.append(direct[["territory", "right", "estimate", "ci_low", "ci_high", "flag"]]
-                      .rename(columns={"estimate": "direct", "ci_low": "direct_low", "ci_high": "direct_high"}))
+        frames.append(
+            direct[["territory", "right", "estimate", "ci_low", "ci_high", "flag"]].rename(
+                columns={"estimate": "direct", "ci_low": "direct_low", "ci_high": "direct_high"}
+            )
+        )
     if admin is not None:
         rate = "rate_adjusted" if "rate_adjusted" in admin.columns else "rate"
         cols = ["territory", "right", rate, "status"] + (["departement"] if "departement" in admin.columns else [])
@@ -150,9 +187,14 @@ def _wide(tables: Mapping[str, pd.DataFrame], rights: list[str]) -> pd.DataFrame
     return out.sort_values(["territory", "right"], kind="stable").reset_index(drop=True)
 
 
-def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: list[str],
-                      territories: pd.DataFrame | None = None,
-                      labels: Labels | None = None) -> tuple[pd.DataFrame, list[dict]]:
+def territory_records(
+    tables: Mapping[str, pd.DataFrame],
+    lang: str,
+    *,
+    rights: list[str],
+    territories: pd.DataFrame | None = None,
+    labels: Labels | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
     """The wide table (one row per territory) and the cards' records (JSON-ready, formatted for ``lang``).
 
     The département and type of a territory come from ``territories`` (the territories file), else from the
@@ -164,8 +206,9 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
     info = pd.DataFrame({"territory": pd.unique(long["territory"])})
     if territories is not None and "territory" in territories.columns:
         keep = [c for c in ("territory", "departement", "is_qpv", "name") if c in territories.columns]
-        info = info.merge(territories[keep].astype({"territory": str}).drop_duplicates("territory"),
-                          on="territory", how="left")
+        info = info.merge(
+            territories[keep].astype({"territory": str}).drop_duplicates("territory"), on="territory", how="left"
+        )
     for c in ("departement", "is_qpv", "name"):
         if c not in info.columns:
             info[c] = np.nan
@@ -173,29 +216,41 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
         dep = long.dropna(subset=["departement"]).drop_duplicates("territory").set_index("territory")["departement"]
         known = info["departement"].astype(object)  # an all-missing float column, or text: one dtype to fill
         info["departement"] = known.where(known.notna(), info["territory"].map(dep).astype(object))
-    info["type"] = np.where(pd.to_numeric(info["is_qpv"], errors="coerce") == 1, lab.level("is_qpv", 1),
-                            np.where(info["is_qpv"].isna(), "–", lab.level("is_qpv", 0)))
+    info["type"] = np.where(
+        pd.to_numeric(info["is_qpv"], errors="coerce") == 1,
+        lab.level("is_qpv", 1),
+        np.where(info["is_qpv"].isna(), "–", lab.level("is_qpv", 0)),
+    )
     records = []
     by_t = {t: g for t, g in long.groupby("territory", sort=True)}
     for row in info.itertuples(index=False):  # one card per territory: formatting, not a statistic
         g = by_t.get(row.territory)
         rows = []
-        for r in (g.itertuples(index=False) if g is not None else []):
+        for r in g.itertuples(index=False) if g is not None else []:
             flags = []
             f = str(getattr(r, "flag", ""))
             if f in ("unreliable", "suppressed"):
                 flags.append(tx[f"flag_{f}"])
-            if f != "suppressed" and is_missing(getattr(r, "direct", np.nan)) and \
-                    not is_missing(getattr(r, "eblup", np.nan)):
+            if (
+                f != "suppressed"
+                and is_missing(getattr(r, "direct", np.nan))
+                and not is_missing(getattr(r, "eblup", np.nan))
+            ):
                 flags.append(tx["flag_synthetic"])
             st = getattr(r, "status", None)
             if isinstance(st, str) and st != "published":
                 flags.append(tx["flag_admin"])
-            rows.append([lab.right(r.right), pct(getattr(r, "direct", np.nan), lang),
-                         ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
-                         pct(getattr(r, "eblup", np.nan), lang),
-                         ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
-                         pct(getattr(r, "admin", np.nan), lang), ", ".join(flags) or DASH])
+            rows.append(
+                [
+                    lab.right(r.right),
+                    pct(getattr(r, "direct", np.nan), lang),
+                    ci(getattr(r, "direct_low", np.nan), getattr(r, "direct_high", np.nan), lang),
+                    pct(getattr(r, "eblup", np.nan), lang),
+                    ci(getattr(r, "sae_low", np.nan), getattr(r, "sae_high", np.nan), lang),
+                    pct(getattr(r, "admin", np.nan), lang),
+                    ", ".join(flags) or DASH,
+                ]
+            )
         dep = "–" if is_missing(row.departement) else str(row.departement)
         where = "" if dep == "–" and row.type == "–" else tx["card_where"].format(dep=dep, type=row.type)
         rec = {"code": row.territory, "where": where, "rows": rows}
@@ -206,19 +261,30 @@ def territory_records(tables: Mapping[str, pd.DataFrame], lang: str, *, rights: 
     return long.drop(columns=["departement"], errors="ignore").merge(info, on="territory", how="left"), records
 
 
-def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], contours: Any,
-          territories: pd.DataFrame | None, max_cv: float, lab: Labels) -> str:
+def _maps(
+    tables: Mapping[str, pd.DataFrame],
+    lang: str,
+    rights: list[str],
+    contours: Any,
+    territories: pd.DataFrame | None,
+    max_cv: float,
+    lab: Labels,
+) -> str:
     tx = _text(lang)
     if contours is None:
         return f'<p class="missing">{esc(tx["no_contours"])}</p>'
     try:
         from . import maps
+
         shapes = maps.territory_shapes(contours, territories)
     except ImportError:
         return f'<p class="missing">{esc(tx["no_maps_stack"])}</p>'
     out = []
-    kinds = [("sae", "sae") if "sae" in tables else ("direct", "estimates_territory"), ("admin", "admin_rates"),
-             ("change", "follow_up_territories")]
+    kinds = [
+        ("sae", "sae") if "sae" in tables else ("direct", "estimates_territory"),
+        ("admin", "admin_rates"),
+        ("change", "follow_up_territories"),
+    ]
     for kind, name in kinds:
         table = tables.get(name)
         if table is None or "territory" not in table.columns:
@@ -231,9 +297,17 @@ def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], cont
             s = maps.map_summary(values)
             ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=pct(max_cv, lang, 0))
             fmt = (lambda x: pts(x, lang)) if kind == "change" else (lambda x: pct(x, lang))
-            alt = maps.TEXT[lang]["alt"].format(what=tx[f"what_{kind}"], right=lab.right(right), where=tx["where"],
-                                                n=count(s["n"], lang), lo=fmt(s["lo"]), hi=fmt(s["hi"]),
-                                                u=count(s["u"], lang), ulabel=ulabel, s=count(s["s"], lang))
+            alt = maps.TEXT[lang]["alt"].format(
+                what=tx[f"what_{kind}"],
+                right=lab.right(right),
+                where=tx["where"],
+                n=count(s["n"], lang),
+                lo=fmt(s["lo"]),
+                hi=fmt(s["hi"]),
+                u=count(s["u"], lang),
+                ulabel=ulabel,
+                s=count(s["s"], lang),
+            )
             caption = tx["caption_" + kind].format(right=lab.right(right))
             out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
     deps = tables.get("admin_departements")
@@ -245,17 +319,29 @@ def _maps(tables: Mapping[str, pd.DataFrame], lang: str, rights: list[str], cont
             values = maps.map_values(deps, "admin", right, territory="departement")
             png = maps.choropleth(values, dshapes, kind="admin", right=right, lang=lang, width=False)
             s = maps.map_summary(values)
-            alt = maps.TEXT[lang]["alt_dep"].format(what=tx["what_admin"], right=lab.right(right),
-                                                    n=count(s["n"], lang), lo=pct(s["lo"], lang),
-                                                    hi=pct(s["hi"], lang), s=count(s["s"], lang))
+            alt = maps.TEXT[lang]["alt_dep"].format(
+                what=tx["what_admin"],
+                right=lab.right(right),
+                n=count(s["n"], lang),
+                lo=pct(s["lo"], lang),
+                hi=pct(s["hi"], lang),
+                s=count(s["s"], lang),
+            )
             caption = tx["caption_admin_dep"].format(right=lab.right(right))
             out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
     return "".join(out)
 
 
-def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list[str] | None = None,
-           contours: Any = None, territories: pd.DataFrame | None = None, max_cv: float = 0.3,
-           labels: Labels | None = None) -> str:
+def render(
+    tables: Mapping[str, pd.DataFrame],
+    lang: str = "fr",
+    *,
+    rights: list[str] | None = None,
+    contours: Any = None,
+    territories: pd.DataFrame | None = None,
+    max_cv: float = 0.3,
+    labels: Labels | None = None,
+) -> str:
     """The section's HTML fragment (without its ``<h2>``, which the report adds).
 
     Parameters
@@ -283,22 +369,29 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
     """
     tx = _text(lang)
     if rights is None:
-        rights = [str(r) for r in pd.unique(pd.concat([t["right"] for t in tables.values() if "right" in t.columns]))] \
-            if tables else []
+        rights = (
+            [str(r) for r in pd.unique(pd.concat([t["right"] for t in tables.values() if "right" in t.columns]))]
+            if tables
+            else []
+        )
     lab = labels or make_labels(lang)
     long, records = territory_records(tables, lang, rights=rights, territories=territories, labels=lab)
     if long.empty:
         return f'<p class="missing">{esc(tx["none"])}</p>'
-    parts = [f"<h3>{esc(tx['maps'])}</h3><p>{esc(tx['intro'])}</p>",
-             _maps(tables, lang, rights, contours, territories, max_cv, lab)]
+    parts = [
+        f"<h3>{esc(tx['maps'])}</h3><p>{esc(tx['intro'])}</p>",
+        _maps(tables, lang, rights, contours, territories, max_cv, lab),
+    ]
     example = records[0]["code"] if records else ""
     options = "".join(f'<option value="{esc(r["code"])}">' for r in records)
-    parts.append(f'<div class="nr-finder"><h3 id="nr-finder-title">{esc(tx["finder"])}</h3>'
-                 f'<label for="nr-find">{esc(tx["finder_label"])}</label> '
-                 f'<input type="search" id="nr-find" list="nr-codes" autocomplete="off" '
-                 f'aria-describedby="nr-find-hint"><datalist id="nr-codes">{options}</datalist>'
-                 f'<p id="nr-find-hint" class="note">{esc(tx["finder_hint"].format(example=example))}</p>'
-                 f'<div id="nr-card" class="nr-card" aria-live="polite" hidden></div></div>')
+    parts.append(
+        f'<div class="nr-finder"><h3 id="nr-finder-title">{esc(tx["finder"])}</h3>'
+        f'<label for="nr-find">{esc(tx["finder_label"])}</label> '
+        f'<input type="search" id="nr-find" list="nr-codes" autocomplete="off" '
+        f'aria-describedby="nr-find-hint"><datalist id="nr-codes">{options}</datalist>'
+        f'<p id="nr-find-hint" class="note">{esc(tx["finder_hint"].format(example=example))}</p>'
+        f'<div id="nr-card" class="nr-card" aria-live="polite" hidden></div></div>'
+    )
     has = {c: c in long.columns for c in ("eblup", "direct", "admin")}
     head = [tx["territory"], tx["departement"], tx["type"]]
     for r in rights:
@@ -307,12 +400,14 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
     for t, g in long.groupby("territory", sort=True):
         g = g.set_index("right")
         first = g.iloc[0]
-        cells = [f'<th scope="row">{esc(t)}</th>',
-                 f'<td>{esc("–" if is_missing(first.get("departement")) else first.get("departement"))}</td>',
-                 f'<td>{esc(first.get("type", "–"))}</td>']
+        cells = [
+            f'<th scope="row">{esc(t)}</th>',
+            f"<td>{esc('–' if is_missing(first.get('departement')) else first.get('departement'))}</td>",
+            f"<td>{esc(first.get('type', '–'))}</td>",
+        ]
         for r in rights:
             rec = g.loc[r] if r in g.index else None
-            for k, col in (("sae", "eblup"), ("direct", "direct"), ("admin", "admin")):
+            for _k, col in (("sae", "eblup"), ("direct", "direct"), ("admin", "admin")):
                 if not has[col]:
                     continue
                 v = np.nan if rec is None else rec.get(col, np.nan)
@@ -320,10 +415,12 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, rights: list
                 cells.append(f'<td class="num" data-v="{sort_value(v)}">{esc(pct(v, lang) + mark)}</td>')
         wide_rows.append(f'<tr data-search="{esc(t)} {esc(first.get("departement", ""))}">{"".join(cells)}</tr>')
     ths = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
-    parts.append(f'<h3>{esc(tx["table"])}</h3><div class="nr-scroll">'
-                 '<table id="nr-territories" class="wide" data-explore>'
-                 f'<caption>{esc(tx["table_caption"])}</caption><thead><tr>{ths}</tr></thead>'
-                 f'<tbody>{"".join(wide_rows)}</tbody></table></div>')
+    parts.append(
+        f'<h3>{esc(tx["table"])}</h3><div class="nr-scroll">'
+        '<table id="nr-territories" class="wide" data-explore>'
+        f"<caption>{esc(tx['table_caption'])}</caption><thead><tr>{ths}</tr></thead>"
+        f"<tbody>{''.join(wide_rows)}</tbody></table></div>"
+    )
     data = {"territories": records, "caption": tx["card_caption"], "header": tx["card_header"].split("|")}
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="nr-territory-data">{payload}</script>')

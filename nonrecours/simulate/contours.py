@@ -25,17 +25,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Layout", "layout_urban_areas", "draw_addresses", "contours_geojson", "qpv_contours", "OVERSEAS_CRS",
-           "METRO_CRS", "WGS84"]
+__all__ = [
+    "Layout",
+    "layout_urban_areas",
+    "draw_addresses",
+    "contours_geojson",
+    "qpv_contours",
+    "OVERSEAS_CRS",
+    "METRO_CRS",
+    "WGS84",
+]
 
 METRO_CRS = "EPSG:2154"
 WGS84 = "EPSG:4326"
 #: Metric projection and origin (easting, northing) of each overseas département.
-OVERSEAS_CRS = {"971": ("EPSG:5490", 640_000.0, 1_790_000.0),   # Guadeloupe, RGAF09 UTM 20N
-                "972": ("EPSG:5490", 705_000.0, 1_615_000.0),   # Martinique
-                "973": ("EPSG:2972", 330_000.0, 520_000.0),     # Guyane, RGFG95 UTM 22N
-                "974": ("EPSG:2975", 330_000.0, 7_650_000.0),   # La Réunion, RGR92 UTM 40S
-                "976": ("EPSG:4471", 510_000.0, 8_575_000.0)}   # Mayotte, RGM04 UTM 38S
+OVERSEAS_CRS = {
+    "971": ("EPSG:5490", 640_000.0, 1_790_000.0),  # Guadeloupe, RGAF09 UTM 20N
+    "972": ("EPSG:5490", 705_000.0, 1_615_000.0),  # Martinique
+    "973": ("EPSG:2972", 330_000.0, 520_000.0),  # Guyane, RGFG95 UTM 22N
+    "974": ("EPSG:2975", 330_000.0, 7_650_000.0),  # La Réunion, RGR92 UTM 40S
+    "976": ("EPSG:4471", 510_000.0, 8_575_000.0),
+}  # Mayotte, RGM04 UTM 38S
 _METRO_BOX = (120_000.0, 6_150_000.0, 1_080_000.0, 7_050_000.0)
 _VERTICES = 8
 
@@ -121,12 +131,29 @@ def layout_urban_areas(territories: pd.DataFrame, rng: np.random.Generator) -> L
     commune = np.char.add(dep_of.astype("U3"), np.char.zfill(serial.astype("U3"), 3))
     first = np.zeros(len(ua_of), dtype=bool)
     first[offset] = True
-    communes = pd.DataFrame({"commune": commune, "departement": dep_of, "urban_area": ua[ua_of],
-                             "territory": np.char.replace(qpv[ua_of], "QP", "HQ", count=1),
-                             "qpv": np.where(first, qpv[ua_of], "")})
-    return Layout(urban_area=ua, departement=dep, qpv=qpv, cx=cx, cy=cy, cell=cell, radius=0.15 * cell,
-                  crs=crs, n_communes=n_communes, commune_offset=offset, communes=communes,
-                  jitter=0.85 + 0.3 * rng.random((n, _VERTICES)))
+    communes = pd.DataFrame(
+        {
+            "commune": commune,
+            "departement": dep_of,
+            "urban_area": ua[ua_of],
+            "territory": np.char.replace(qpv[ua_of], "QP", "HQ", count=1),
+            "qpv": np.where(first, qpv[ua_of], ""),
+        }
+    )
+    return Layout(
+        urban_area=ua,
+        departement=dep,
+        qpv=qpv,
+        cx=cx,
+        cy=cy,
+        cell=cell,
+        radius=0.15 * cell,
+        crs=crs,
+        n_communes=n_communes,
+        commune_offset=offset,
+        communes=communes,
+        jitter=0.85 + 0.3 * rng.random((n, _VERTICES)),
+    )
 
 
 def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, candidates: int = 64) -> pd.DataFrame:
@@ -164,8 +191,9 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
 
     outlines = departements()
     paris = outlines["frame"] == "paris"  # Paris and the petite couronne: the inset's finer drawing
-    outlines = pd.concat([outlines[~paris & ~outlines["code"].isin(outlines.loc[paris, "code"])],
-                          outlines[paris]]).set_index("code")
+    outlines = pd.concat(
+        [outlines[~paris & ~outlines["code"].isin(outlines.loc[paris, "code"])], outlines[paris]]
+    ).set_index("code")
     rng = np.random.default_rng(zlib.crc32("\x1f".join(ua.tolist()).encode("utf-8")))
     reach = 3.2
     rows = []
@@ -191,8 +219,9 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
                 cand = np.vstack([cand, c[shapely.contains_xy(inner, c[:, 0], c[:, 1])]])
             cand = cand[:candidates]
             if k:
-                dist = np.min(np.hypot(cand[:, None, 0] - pts[None, :k, 0], cand[:, None, 1] - pts[None, :k, 1]),
-                              axis=1)
+                dist = np.min(
+                    np.hypot(cand[:, None, 0] - pts[None, :k, 0], cand[:, None, 1] - pts[None, :k, 1]), axis=1
+                )
                 pts[k] = cand[np.argmax(dist)]
             else:
                 pts[k] = cand[0]
@@ -214,8 +243,9 @@ def _inradius(layout: Layout) -> np.ndarray:
     return 0.85 * layout.radius * np.cos(np.pi / _VERTICES) * 0.95
 
 
-def draw_addresses(rng: np.random.Generator, layout: Layout, ua_index: np.ndarray, in_qpv: np.ndarray,
-                   boundary_rate: float) -> dict:
+def draw_addresses(
+    rng: np.random.Generator, layout: Layout, ua_index: np.ndarray, in_qpv: np.ndarray, boundary_rate: float
+) -> dict:
     """Address coordinates (in each cell's projection) and commune index of each recipient.
 
     QPV residents are uniform in a disc inside the QPV polygon, except a share
@@ -233,7 +263,7 @@ def draw_addresses(rng: np.random.Generator, layout: Layout, ua_index: np.ndarra
     u = rng.random(n)
     theta = 2 * np.pi * rng.random(n)
     r_in = _inradius(layout)[ua_index] * np.sqrt(u)
-    r_out = layout.radius[ua_index] * np.sqrt(1.3 ** 2 + (3.0 ** 2 - 1.3 ** 2) * u)
+    r_out = layout.radius[ua_index] * np.sqrt(1.3**2 + (3.0**2 - 1.3**2) * u)
     r = np.where(in_qpv, r_in, r_out)
     x = layout.cx[ua_index] + r * np.cos(theta)
     y = layout.cy[ua_index] + r * np.sin(theta)
@@ -264,8 +294,11 @@ def to_wgs84(x: np.ndarray, y: np.ndarray, crs: np.ndarray) -> tuple[np.ndarray,
 
 def contours_geojson(layout: Layout) -> str:
     """The QPV contours as a GeoJSON FeatureCollection in WGS84 (properties ``code_qp``, ``departement``)."""
-    polys = np.stack([_polygon(layout, i) for i in range(len(layout.qpv))]) if len(layout.qpv) else \
-        np.zeros((0, _VERTICES, 2))
+    polys = (
+        np.stack([_polygon(layout, i) for i in range(len(layout.qpv))])
+        if len(layout.qpv)
+        else np.zeros((0, _VERTICES, 2))
+    )
     flat_x = polys[:, :, 0].ravel()
     flat_y = polys[:, :, 1].ravel()
     lon, lat = to_wgs84(flat_x, flat_y, np.repeat(layout.crs, _VERTICES))
@@ -275,9 +308,13 @@ def contours_geojson(layout: Layout) -> str:
     for i in range(len(layout.qpv)):
         ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon[i], lat[i])]
         ring.append(ring[0])
-        features.append({"type": "Feature", "properties": {"code_qp": layout.qpv[i],
-                                                           "departement": layout.departement[i]},
-                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"code_qp": layout.qpv[i], "departement": layout.departement[i]},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
     return json.dumps({"type": "FeatureCollection", "features": features})
 
 
@@ -310,4 +347,3 @@ def qpv_contours(territories: pd.DataFrame, *, seed: int | np.random.Generator) 
     from .._checks import check_random_state
 
     return contours_geojson(layout_urban_areas(territories, check_random_state(seed)))
-

@@ -34,9 +34,21 @@ import numpy as np
 
 from ..errors import OptionError, message
 
-__all__ = ["BENEFITS", "AGE_BANDS", "HOUSEHOLDS", "HOUSING", "RIGHTS", "DEPARTEMENT_WEIGHTS",
-           "TerritoryParams", "CovariateParams", "CompositionParams", "EligibilityParams",
-           "RightModel", "TakeupParams", "SimulationParams"]
+__all__ = [
+    "BENEFITS",
+    "AGE_BANDS",
+    "HOUSEHOLDS",
+    "HOUSING",
+    "RIGHTS",
+    "DEPARTEMENT_WEIGHTS",
+    "TerritoryParams",
+    "CovariateParams",
+    "CompositionParams",
+    "EligibilityParams",
+    "RightModel",
+    "TakeupParams",
+    "SimulationParams",
+]
 
 #: Minimum income benefits, in the order used by every per-benefit tuple below.
 BENEFITS = ("RSA", "AAH", "ASPA", "ASS")
@@ -54,29 +66,81 @@ RIGHTS = ("cmuc", "acs", "tpn", "tss")
 #: Bouches-du-Rhône, Pas-de-Calais, overseas...); other départements weigh 6, rural
 #: ones 2. 975 (Saint-Pierre-et-Miquelon, not a département) has no QPV.
 DEPARTEMENT_WEIGHTS: tuple[tuple[str, float], ...] = tuple(
-    [(f"{d:02d}", 6.0) for d in range(1, 96) if d != 20] + [("2A", 2.0), ("2B", 2.0)]
-    + [("971", 31.0), ("972", 23.0), ("973", 32.0), ("974", 49.0), ("976", 36.0)])
-_HEAVY = {"59": 98, "93": 64, "13": 60, "62": 58, "76": 44, "94": 43, "95": 41, "91": 39, "69": 38,
-          "57": 30, "77": 28, "33": 25, "92": 25, "30": 23, "78": 22, "31": 21, "51": 21, "60": 21,
-          "68": 21, "75": 20, "42": 19, "67": 19, "54": 18, "84": 18, "02": 17, "34": 17, "38": 17,
-          "83": 17, "06": 16, "45": 16, "44": 15, "25": 14, "63": 14, "08": 13, "37": 13, "80": 13,
-          "10": 12, "49": 12, "21": 11, "66": 11, "86": 9, "87": 9}
+    [(f"{d:02d}", 6.0) for d in range(1, 96) if d != 20]
+    + [("2A", 2.0), ("2B", 2.0)]
+    + [("971", 31.0), ("972", 23.0), ("973", 32.0), ("974", 49.0), ("976", 36.0)]
+)
+_HEAVY = {
+    "59": 98,
+    "93": 64,
+    "13": 60,
+    "62": 58,
+    "76": 44,
+    "94": 43,
+    "95": 41,
+    "91": 39,
+    "69": 38,
+    "57": 30,
+    "77": 28,
+    "33": 25,
+    "92": 25,
+    "30": 23,
+    "78": 22,
+    "31": 21,
+    "51": 21,
+    "60": 21,
+    "68": 21,
+    "75": 20,
+    "42": 19,
+    "67": 19,
+    "54": 18,
+    "84": 18,
+    "02": 17,
+    "34": 17,
+    "38": 17,
+    "83": 17,
+    "06": 16,
+    "45": 16,
+    "44": 15,
+    "25": 14,
+    "63": 14,
+    "08": 13,
+    "37": 13,
+    "80": 13,
+    "10": 12,
+    "49": 12,
+    "21": 11,
+    "66": 11,
+    "86": 9,
+    "87": 9,
+}
 _RURAL = {"04", "05", "09", "12", "15", "19", "23", "32", "43", "46", "48", "52", "55", "70"}
-DEPARTEMENT_WEIGHTS = tuple((d, float(_HEAVY.get(d, 2.0 if d in _RURAL else w)))
-                            for d, w in DEPARTEMENT_WEIGHTS)
+DEPARTEMENT_WEIGHTS = tuple((d, float(_HEAVY.get(d, 2.0 if d in _RURAL else w))) for d, w in DEPARTEMENT_WEIGHTS)
 
 
 def _check_probs(name: str, values, size: int) -> None:
     v = np.asarray(values, dtype=float)
     if v.shape != (size,) or np.any(v < 0) or abs(v.sum() - 1.0) > 1e-6:
-        raise OptionError(message("probabilities must be non-negative and sum to 1", where=f"parameter {name}",
-                                  expected=f"{size} values summing to 1", found=repr(tuple(values))))
+        raise OptionError(
+            message(
+                "probabilities must be non-negative and sum to 1",
+                where=f"parameter {name}",
+                expected=f"{size} values summing to 1",
+                found=repr(tuple(values)),
+            )
+        )
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if not (low <= value <= high):
-        raise OptionError(message("parameter out of range", where=f"parameter {name}",
-                                  expected=f"a value in [{low}, {high}]", found=repr(value)))
+        raise OptionError(
+            message(
+                "parameter out of range",
+                where=f"parameter {name}",
+                expected=f"a value in [{low}, {high}]",
+                found=repr(value),
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -132,9 +196,14 @@ class TerritoryParams:
 
     def __post_init__(self) -> None:
         if not (0 < self.qpv_pop_min < self.qpv_pop_median < self.qpv_pop_mean):
-            raise OptionError(message("QPV population parameters are inconsistent", where="TerritoryParams",
-                                      expected="0 < qpv_pop_min < qpv_pop_median < qpv_pop_mean",
-                                      found=f"{self.qpv_pop_min}, {self.qpv_pop_median}, {self.qpv_pop_mean}"))
+            raise OptionError(
+                message(
+                    "QPV population parameters are inconsistent",
+                    where="TerritoryParams",
+                    expected="0 < qpv_pop_min < qpv_pop_median < qpv_pop_mean",
+                    found=f"{self.qpv_pop_min}, {self.qpv_pop_median}, {self.qpv_pop_mean}",
+                )
+            )
         for name in ("outside_ratio_median", "outside_scale"):
             _check_range(name, getattr(self, name), 1e-6, 1e6)
         for name in ("qpv_density", "outside_density"):
@@ -253,34 +322,43 @@ class CompositionParams:
     rsa_poverty_shift: float = 0.3
     rsa_qpv_shift: float = 0.4
     age_by_benefit: tuple[tuple[float, ...], ...] = (
-        (0.05, 0.33, 0.37, 0.25, 0.00, 0.00),   # RSA
-        (0.06, 0.17, 0.33, 0.40, 0.04, 0.00),   # AAH
-        (0.00, 0.00, 0.00, 0.00, 0.55, 0.45),   # ASPA
-        (0.00, 0.15, 0.35, 0.50, 0.00, 0.00),   # ASS
+        (0.05, 0.33, 0.37, 0.25, 0.00, 0.00),  # RSA
+        (0.06, 0.17, 0.33, 0.40, 0.04, 0.00),  # AAH
+        (0.00, 0.00, 0.00, 0.00, 0.55, 0.45),  # ASPA
+        (0.00, 0.15, 0.35, 0.50, 0.00, 0.00),  # ASS
     )
     household_by_benefit: tuple[tuple[float, ...], ...] = (
-        (0.48, 0.30, 0.05, 0.17),   # RSA
-        (0.70, 0.07, 0.15, 0.08),   # AAH
+        (0.48, 0.30, 0.05, 0.17),  # RSA
+        (0.70, 0.07, 0.15, 0.08),  # AAH
         (0.70, 0.005, 0.28, 0.015),  # ASPA
-        (0.45, 0.15, 0.18, 0.22),   # ASS
+        (0.45, 0.15, 0.18, 0.22),  # ASS
     )
     housing_by_benefit: tuple[tuple[float, ...], ...] = (
-        (0.30, 0.55, 0.15),   # RSA
-        (0.28, 0.45, 0.27),   # AAH
-        (0.22, 0.28, 0.50),   # ASPA
-        (0.22, 0.45, 0.33),   # ASS
+        (0.30, 0.55, 0.15),  # RSA
+        (0.28, 0.45, 0.27),  # AAH
+        (0.22, 0.28, 0.50),  # ASPA
+        (0.22, 0.45, 0.33),  # ASS
     )
     housing_reference_share: float = 0.16
     housing_link: float = 1.0
 
     def __post_init__(self) -> None:
         _check_probs("benefit_shares", self.benefit_shares, len(BENEFITS))
-        for name, cats in (("age_by_benefit", AGE_BANDS), ("household_by_benefit", HOUSEHOLDS),
-                           ("housing_by_benefit", HOUSING)):
+        for name, cats in (
+            ("age_by_benefit", AGE_BANDS),
+            ("household_by_benefit", HOUSEHOLDS),
+            ("housing_by_benefit", HOUSING),
+        ):
             table = getattr(self, name)
             if len(table) != len(BENEFITS):
-                raise OptionError(message("one row per benefit is needed", where=f"parameter {name}",
-                                          expected=f"{len(BENEFITS)} rows", found=f"{len(table)} rows"))
+                raise OptionError(
+                    message(
+                        "one row per benefit is needed",
+                        where=f"parameter {name}",
+                        expected=f"{len(BENEFITS)} rows",
+                        found=f"{len(table)} rows",
+                    )
+                )
             for b, row in zip(BENEFITS, table):
                 _check_probs(f"{name}[{b}]", row, len(cats))
         _check_range("housing_reference_share", self.housing_reference_share, 1e-6, 1 - 1e-6)
@@ -370,26 +448,49 @@ class RightModel:
     def __post_init__(self) -> None:
         _check_range("target_rate", self.target_rate, 1e-4, 1 - 1e-4)
         if self.target_benefit is not None and self.target_benefit not in BENEFITS:
-            raise OptionError(message("unknown benefit", where="parameter target_benefit",
-                                      expected="one of " + ", ".join(BENEFITS), found=repr(self.target_benefit)))
+            raise OptionError(
+                message(
+                    "unknown benefit",
+                    where="parameter target_benefit",
+                    expected="one of " + ", ".join(BENEFITS),
+                    found=repr(self.target_benefit),
+                )
+            )
         for name, size in (("benefit", 4), ("household", 4), ("housing", 3)):
             if len(getattr(self, name)) != size:
-                raise OptionError(message("wrong number of effects", where=f"parameter {name}",
-                                          expected=f"{size} values", found=repr(getattr(self, name))))
+                raise OptionError(
+                    message(
+                        "wrong number of effects",
+                        where=f"parameter {name}",
+                        expected=f"{size} values",
+                        found=repr(getattr(self, name)),
+                    )
+                )
 
 
 def _health(target: float, target_benefit: str | None) -> RightModel:
     # Lone parents are in frequent contact with the CAF (family benefits), social
     # tenants with social workers: both take up more; owners and ASS recipients
     # (followed by the employment service, not the CAF) less.
-    return RightModel(target_rate=target, target_benefit=target_benefit,
-                      benefit=(0.0, 0.2, -0.3, -0.5), household=(0.0, 0.35, -0.2, 0.15),
-                      housing=(0.25, 0.0, -0.3), qpv=0.15)
+    return RightModel(
+        target_rate=target,
+        target_benefit=target_benefit,
+        benefit=(0.0, 0.2, -0.3, -0.5),
+        household=(0.0, 0.35, -0.2, 0.15),
+        housing=(0.25, 0.0, -0.3),
+        qpv=0.15,
+    )
 
 
 def _energy(target: float) -> RightModel:
-    return RightModel(target_rate=target, benefit=(0.0, 0.1, 0.0, -0.2), household=(0.0, 0.2, 0.0, 0.1),
-                      housing=(0.2, 0.0, -0.1), qpv=0.05, health=1.8)
+    return RightModel(
+        target_rate=target,
+        benefit=(0.0, 0.1, 0.0, -0.2),
+        household=(0.0, 0.2, 0.0, 0.1),
+        housing=(0.2, 0.0, -0.1),
+        qpv=0.05,
+        health=1.8,
+    )
 
 
 @dataclass(frozen=True)
@@ -456,10 +557,12 @@ class SimulationParams:
 
     def to_dict(self) -> dict:
         """Return the parameters as nested plain data (for a manifest)."""
+
         def conv(obj):
             if hasattr(obj, "__dataclass_fields__"):
                 return {f.name: conv(getattr(obj, f.name)) for f in fields(obj)}
             if isinstance(obj, tuple):
                 return [conv(v) for v in obj]
             return obj
+
         return conv(self)

@@ -17,8 +17,8 @@ import pandas as pd
 from .._checks import check_random_state
 from ..errors import OptionError, OutputError, message
 from ..io import check_outputs as check_output_files
-from ..options import TableFormat, check_option
 from ..io import write_table
+from ..options import TableFormat, check_option
 from .params import AGE_BANDS, BENEFITS, HOUSEHOLDS, HOUSING, RIGHTS, SimulationParams
 from .recipients import benefit_probabilities, draw_composition, draw_eligibility, draw_takeup
 from .territories import draw_territories, territory_frame
@@ -83,8 +83,9 @@ class Population:
         g["rate"] = g["n_takers"] / g["n_eligible"].where(g["n_eligible"] > 0)
         return g
 
-    def write(self, directory: str | os.PathLike, format: TableFormat | str = "csv", *,
-              overwrite: bool = False) -> dict[str, Path]:
+    def write(
+        self, directory: str | os.PathLike, format: TableFormat | str = "csv", *, overwrite: bool = False
+    ) -> dict[str, Path]:
         """Write ``recipients``, ``territories`` and ``truth`` into ``directory``.
 
         Each file is written atomically (:func:`nonrecours.io.write_table`).
@@ -120,8 +121,9 @@ class Population:
         return paths
 
 
-def check_outputs(directory: str | os.PathLike, format: TableFormat | str = "csv", *,
-                  overwrite: bool = False) -> dict[str, Path]:
+def check_outputs(
+    directory: str | os.PathLike, format: TableFormat | str = "csv", *, overwrite: bool = False
+) -> dict[str, Path]:
     """Check the output folder and return the paths of the three files, by name.
 
     Raises
@@ -135,9 +137,13 @@ def check_outputs(directory: str | os.PathLike, format: TableFormat | str = "csv
     d = Path(directory)
     paths = {name: d / f"{name}.{format}" for name in FILE_NAMES}
     if d.exists() and not d.is_dir():
-        raise OutputError(message("output folder is a file", where=f"parameter directory {str(d)!r}", hint="choose a folder name"))
+        raise OutputError(
+            message("output folder is a file", where=f"parameter directory {str(d)!r}", hint="choose a folder name")
+        )
     if d.is_dir():  # the one rule of every command's outputs (a new folder has none yet)
-        check_output_files({f"parameter directory ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=())
+        check_output_files(
+            {f"parameter directory ({p.name})": p for p in paths.values()}, overwrite=overwrite, tables=()
+        )
     return paths
 
 
@@ -155,7 +161,7 @@ def expected_recipients(n_territories: int, params: SimulationParams | None = No
     2.92
     """
     p = (params or SimulationParams()).territory
-    ratio = p.outside_scale * p.outside_ratio_median * np.exp(p.outside_ratio_sigma ** 2 / 2)
+    ratio = p.outside_scale * p.outside_ratio_median * np.exp(p.outside_ratio_sigma**2 / 2)
     return float(n_territories * p.qpv_pop_mean * (p.qpv_density + ratio * p.outside_density))
 
 
@@ -170,7 +176,7 @@ def _id_column(n: int) -> pd.Series:
         buf = np.empty((n, width + 1), dtype=np.uint8)
         buf[:, 0] = ord("R")
         for j in range(width):
-            buf[:, width - j] = ord("0") + (k // 10 ** j) % 10
+            buf[:, width - j] = ord("0") + (k // 10**j) % 10
         return pd.Series(buf.view(f"S{width + 1}").ravel().astype(f"U{width + 1}"), dtype="str")
     digits = pc.utf8_lpad(pa.array(np.arange(1, n + 1, dtype=np.int64)).cast(pa.string()), width, "0")
     ids = pc.binary_join_element_wise("R", digits, "")
@@ -189,13 +195,20 @@ def _truth(codes: np.ndarray, terr: np.ndarray, rights: dict) -> pd.DataFrame:
         n_take[:, j] = np.bincount(terr[elig], weights=v[elig], minlength=t_count).round().astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n_elig > 0, n_take / np.maximum(n_elig, 1), np.nan)
-    return pd.DataFrame({"territory": pd.Series(np.repeat(codes, len(RIGHTS)), dtype="str"),
-                         "right": pd.Series(np.tile(np.array(RIGHTS), t_count), dtype="str"),
-                         "n_eligible": n_elig.ravel(), "n_takers": n_take.ravel(), "rate": rate.ravel()})
+    return pd.DataFrame(
+        {
+            "territory": pd.Series(np.repeat(codes, len(RIGHTS)), dtype="str"),
+            "right": pd.Series(np.tile(np.array(RIGHTS), t_count), dtype="str"),
+            "n_eligible": n_elig.ravel(),
+            "n_takers": n_take.ravel(),
+            "rate": rate.ravel(),
+        }
+    )
 
 
-def simulate_population(n_territories: int = 1500, *, seed: int | np.random.Generator,
-                        params: SimulationParams | None = None) -> Population:
+def simulate_population(
+    n_territories: int = 1500, *, seed: int | np.random.Generator, params: SimulationParams | None = None
+) -> Population:
     """Simulate recipients of minimum income benefits, their territories and rights.
 
     Parameters
@@ -232,8 +245,14 @@ def simulate_population(n_territories: int = 1500, *, seed: int | np.random.Gene
     ['acs', 'cmuc', 'tpn', 'tss']
     """
     if isinstance(n_territories, bool) or not isinstance(n_territories, (int, np.integer)) or n_territories < 1:
-        raise OptionError(message("the number of territories must be a positive integer",
-                                  where="parameter n_territories", expected="an integer >= 1", found=repr(n_territories)))
+        raise OptionError(
+            message(
+                "the number of territories must be a positive integer",
+                where="parameter n_territories",
+                expected="an integer >= 1",
+                found=repr(n_territories),
+            )
+        )
     params = SimulationParams() if params is None else params
     rng = check_random_state(seed)
     n_territories = int(n_territories)
@@ -249,22 +268,31 @@ def simulate_population(n_territories: int = 1500, *, seed: int | np.random.Gene
 
     dep_codes, dep_index = np.unique(t.departement, return_inverse=True)
     cat = pd.Categorical.from_codes
-    recipients = pd.DataFrame({
-        "id": _id_column(len(terr)),
-        "territory": cat(terr, categories=pd.Index(t.code, dtype="str")),
-        "departement": cat(dep_index[terr], categories=pd.Index(dep_codes, dtype="str")),
-        "is_qpv": t.is_qpv[terr],
-        "benefit": cat(comp["benefit"], categories=pd.Index(BENEFITS, dtype="str")),
-        "age_band": cat(comp["age_band"], categories=pd.Index(AGE_BANDS, dtype="str")),
-        "household": cat(comp["household"], categories=pd.Index(HOUSEHOLDS, dtype="str")),
-        "housing": cat(comp["housing"], categories=pd.Index(HOUSING, dtype="str")),
-        **rights,
-    }, copy=False)
+    recipients = pd.DataFrame(
+        {
+            "id": _id_column(len(terr)),
+            "territory": cat(terr, categories=pd.Index(t.code, dtype="str")),
+            "departement": cat(dep_index[terr], categories=pd.Index(dep_codes, dtype="str")),
+            "is_qpv": t.is_qpv[terr],
+            "benefit": cat(comp["benefit"], categories=pd.Index(BENEFITS, dtype="str")),
+            "age_band": cat(comp["age_band"], categories=pd.Index(AGE_BANDS, dtype="str")),
+            "household": cat(comp["household"], categories=pd.Index(HOUSEHOLDS, dtype="str")),
+            "housing": cat(comp["housing"], categories=pd.Index(HOUSING, dtype="str")),
+            **rights,
+        },
+        copy=False,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        rsa = (np.bincount(terr, weights=comp["benefit"] == 0, minlength=len(counts))
-               / np.where(counts > 0, counts, np.nan))
+        rsa = np.bincount(terr, weights=comp["benefit"] == 0, minlength=len(counts)) / np.where(
+            counts > 0, counts, np.nan
+        )
     territories = territory_frame(t, {"rsa_share": np.round(rsa, 4)})
     truth = _truth(t.code, terr, rights)
-    return Population(recipients=recipients, territories=territories, truth=truth,
-                      seed=None if isinstance(seed, np.random.Generator) else int(seed),
-                      params=params, intercepts=intercepts)
+    return Population(
+        recipients=recipients,
+        territories=territories,
+        truth=truth,
+        seed=None if isinstance(seed, np.random.Generator) else int(seed),
+        params=params,
+        intercepts=intercepts,
+    )

@@ -57,8 +57,9 @@ def draw_categorical(rng: np.random.Generator, probs: np.ndarray, group: np.ndar
     return code
 
 
-def benefit_probabilities(is_qpv: np.ndarray, poverty: np.ndarray, weights: np.ndarray,
-                          params: CompositionParams, iterations: int = 100) -> np.ndarray:
+def benefit_probabilities(
+    is_qpv: np.ndarray, poverty: np.ndarray, weights: np.ndarray, params: CompositionParams, iterations: int = 100
+) -> np.ndarray:
     """Benefit probabilities per territory, matching the overall shares on average.
 
     Parameters
@@ -102,8 +103,13 @@ def benefit_probabilities(is_qpv: np.ndarray, poverty: np.ndarray, weights: np.n
     return p
 
 
-def draw_composition(rng: np.random.Generator, terr: np.ndarray, benefit_probs: np.ndarray,
-                     social_share: np.ndarray, params: CompositionParams) -> dict:
+def draw_composition(
+    rng: np.random.Generator,
+    terr: np.ndarray,
+    benefit_probs: np.ndarray,
+    social_share: np.ndarray,
+    params: CompositionParams,
+) -> dict:
     """Benefit, age band, household and housing codes of each recipient.
 
     Housing depends on the benefit and on the territory's share of social
@@ -118,9 +124,9 @@ def draw_composition(rng: np.random.Generator, terr: np.ndarray, benefit_probs: 
     benefit = draw_categorical(rng, benefit_probs, terr)
     age = draw_categorical(rng, np.asarray(params.age_by_benefit), benefit)
     household = draw_categorical(rng, np.asarray(params.household_by_benefit), benefit)
-    base = np.asarray(params.housing_by_benefit, dtype=float)                  # (4, 3)
+    base = np.asarray(params.housing_by_benefit, dtype=float)  # (4, 3)
     odds = np.exp(params.housing_link * (logit(social_share) - logit(params.housing_reference_share)))
-    table = np.broadcast_to(base, (len(social_share),) + base.shape).copy()    # (T, 4, 3)
+    table = np.broadcast_to(base, (len(social_share),) + base.shape).copy()  # (T, 4, 3)
     table[:, :, 0] *= odds[:, None]
     table /= table.sum(axis=2, keepdims=True)
     housing = draw_categorical(rng, table.reshape(-1, 3), terr.astype(np.int64) * len(BENEFITS) + benefit)
@@ -136,13 +142,13 @@ def draw_eligibility(rng: np.random.Generator, comp: dict, params: EligibilityPa
         ``cmuc``: income below the CMU-C ceiling; ``acs``: in the ACS band;
         ``tpn``/``tss``: CMU-C or ACS eligible with an electricity/gas contract.
     """
-    pos = np.asarray(params.position_by_benefit, dtype=float)                    # (4, 3)
+    pos = np.asarray(params.position_by_benefit, dtype=float)  # (4, 3)
     couple_pos = pos.copy()
     moved = params.couple_above_shift * couple_pos[:, :2]
     couple_pos[:, :2] -= moved
     couple_pos[:, 2] += moved.sum(axis=1)
     couple_pos[0] = pos[0]  # the RSA is means-tested on the household: always below the ceiling
-    table = np.stack([pos, couple_pos], axis=1).reshape(-1, 3)                  # group = 2 b + couple
+    table = np.stack([pos, couple_pos], axis=1).reshape(-1, 3)  # group = 2 b + couple
     couple = (comp["household"] >= 2).astype(np.int8)
     position = draw_categorical(rng, table, comp["benefit"].astype(np.int64) * 2 + couple)
     health = position < 2
@@ -166,8 +172,15 @@ def _solve_intercept(eta: np.ndarray, target: float, tol: float = 1e-10) -> floa
     return a
 
 
-def draw_takeup(rng: np.random.Generator, terr: np.ndarray, is_qpv: np.ndarray, access: np.ndarray,
-                comp: dict, eligible: dict, params: TakeupParams) -> tuple[dict, dict, np.ndarray]:
+def draw_takeup(
+    rng: np.random.Generator,
+    terr: np.ndarray,
+    is_qpv: np.ndarray,
+    access: np.ndarray,
+    comp: dict,
+    eligible: dict,
+    params: TakeupParams,
+) -> tuple[dict, dict, np.ndarray]:
     """Take-up of each right among its eligible recipients.
 
     Parameters
@@ -200,8 +213,9 @@ def draw_takeup(rng: np.random.Generator, terr: np.ndarray, is_qpv: np.ndarray, 
     models include a CMU-C/ACS take-up term.
     """
     sd, rho = params.territory_sd, params.right_corr
-    effects = sd * (np.sqrt(rho) * access[:, None]
-                    + np.sqrt(1.0 - rho) * rng.standard_normal((len(access), len(RIGHTS))))
+    effects = sd * (
+        np.sqrt(rho) * access[:, None] + np.sqrt(1.0 - rho) * rng.standard_normal((len(access), len(RIGHTS)))
+    )
     n = len(terr)
     rights: dict = {}
     intercepts: dict = {}
@@ -211,8 +225,13 @@ def draw_takeup(rng: np.random.Generator, terr: np.ndarray, is_qpv: np.ndarray, 
         idx = np.flatnonzero(eligible[right])
         t = terr[idx]
         b = comp["benefit"][idx]
-        eta = (np.asarray(m.benefit)[b] + np.asarray(m.household)[comp["household"][idx]]
-               + np.asarray(m.housing)[comp["housing"][idx]] + m.qpv * is_qpv[t] + effects[t, j])
+        eta = (
+            np.asarray(m.benefit)[b]
+            + np.asarray(m.household)[comp["household"][idx]]
+            + np.asarray(m.housing)[comp["housing"][idx]]
+            + m.qpv * is_qpv[t]
+            + effects[t, j]
+        )
         if m.health:
             eta += m.health * took_health[idx]
         group = eta if m.target_benefit is None else eta[b == BENEFITS.index(m.target_benefit)]

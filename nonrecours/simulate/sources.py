@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_random_state
+from ..admin.contract import ORGANISMS, RIGHT_SOURCES
 from ..errors import OutputError, message
 from ..io import _atomic, check_output, write_table, write_text
 from . import contours as geo_layout
-from ..admin.contract import ORGANISMS, RIGHT_SOURCES
 from .identity import _date_text, apply_errors, draw_identities, fixed_ids, text_column
 
 __all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
@@ -114,8 +114,17 @@ class SourceParams:
     def __post_init__(self) -> None:
         from .params import _check_range
 
-        for name in ("number_missing_rate", "typo_rate", "swap_day_month_rate", "married_name_rate",
-                     "move_rate", "missing_rate", "resources_missing_rate", "msa_share", "boundary_rate"):
+        for name in (
+            "number_missing_rate",
+            "typo_rate",
+            "swap_day_month_rate",
+            "married_name_rate",
+            "move_rate",
+            "missing_rate",
+            "resources_missing_rate",
+            "msa_share",
+            "boundary_rate",
+        ):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         for name in ("health_extra_ratio", "supplier_extra_ratio"):
             _check_range(name, getattr(self, name), 0.0, 100.0)
@@ -139,8 +148,14 @@ class Sources:
         paths["qpv"] = d / "qpv.geojson"
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing and not overwrite:
-            raise OutputError(message("output files already exist", where=f"sources folder {str(d)!r}",
-                                      found=f"{len(existing)} files", hint="choose another folder or set parameter overwrite"))
+            raise OutputError(
+                message(
+                    "output files already exist",
+                    where=f"sources folder {str(d)!r}",
+                    found=f"{len(existing)} files",
+                    hint="choose another folder or set parameter overwrite",
+                )
+            )
         d.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             if format == "csv":
@@ -222,8 +237,15 @@ def _geography(pop, rng: np.random.Generator, params: SourceParams) -> tuple:
     return layout, addr, lon, lat
 
 
-def _identities(rng: np.random.Generator, age: np.ndarray, communes: pd.DataFrame, addr: dict, lon: np.ndarray,
-                lat: np.ndarray, overseas: np.ndarray) -> dict:
+def _identities(
+    rng: np.random.Generator,
+    age: np.ndarray,
+    communes: pd.DataFrame,
+    addr: dict,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    overseas: np.ndarray,
+) -> dict:
     """Every recipient's identity (:func:`.identity.draw_identities`) at its address: commune, Lambert-93
     ``x``/``y`` in mainland France, WGS84 ``lon``/``lat`` overseas."""
     ident = draw_identities(rng, age)
@@ -243,7 +265,7 @@ class _Households:
     adults: np.ndarray
     kids: np.ndarray
     size: np.ndarray
-    quarters: np.ndarray      # (n, 4)
+    quarters: np.ndarray  # (n, 4)
     tenure: np.ndarray
     aid: np.ndarray
     electricity: np.ndarray
@@ -251,15 +273,21 @@ class _Households:
 
     def columns(self, m: np.ndarray) -> dict:
         """The household columns of an organism's file, for the recipients ``m``."""
-        return {"household_size": self.size[m], "n_adults": self.adults[m], "n_children": self.kids[m],
-                **{f"resources_q{j + 1}": self.quarters[m, j] for j in range(4)},
-                "electricity_contract": self.electricity[m].astype(np.int8),
-                "gas_contract": self.gas[m].astype(np.int8), "housing": self.tenure[m],
-                "housing_benefit": self.aid[m].astype(np.int8)}
+        return {
+            "household_size": self.size[m],
+            "n_adults": self.adults[m],
+            "n_children": self.kids[m],
+            **{f"resources_q{j + 1}": self.quarters[m, j] for j in range(4)},
+            "electricity_contract": self.electricity[m].astype(np.int8),
+            "gas_contract": self.gas[m].astype(np.int8),
+            "housing": self.tenure[m],
+            "housing_benefit": self.aid[m].astype(np.int8),
+        }
 
 
-def _households(rng: np.random.Generator, pop, rule, params: SourceParams, elig: dict,
-                overseas: np.ndarray) -> _Households:
+def _households(
+    rng: np.random.Generator, pop, rule, params: SourceParams, elig: dict, overseas: np.ndarray
+) -> _Households:
     """Draw the households: adults and children, quarterly resources placed by the recipient's eligibility
     (CMU-C, ACS or above, :func:`_resources`) minus the forfait logement of a housing aid, and the electricity
     and gas contracts (those of the health-eligible from their tariff eligibility)."""
@@ -284,17 +312,20 @@ def _households(rng: np.random.Generator, pop, rule, params: SourceParams, elig:
     health_elig = elig["cmuc"] | elig["acs"]
     electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
     gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
-    return _Households(adults=adults, kids=kids, size=size, quarters=quarters, tenure=tenure, aid=aid,
-                       electricity=electricity, gas=gas)
+    return _Households(
+        adults=adults, kids=kids, size=size, quarters=quarters, tenure=tenure, aid=aid, electricity=electricity, gas=gas
+    )
 
 
-def _organism_files(rng: np.random.Generator, ident: dict, homes: _Households, benefit: np.ndarray,
-                    params: SourceParams) -> tuple[dict, dict, np.ndarray]:
+def _organism_files(
+    rng: np.random.Generator, ident: dict, homes: _Households, benefit: np.ndarray, params: SourceParams
+) -> tuple[dict, dict, np.ndarray]:
     """One recipients file per paying organism (by benefit; a share ``params.msa_share`` of the others paid by the
     MSA), each with its own identifier errors; returns the files, their errors and every recipient's record id."""
     n = len(benefit)
-    organism = np.select([benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share],
-                         ["pole_emploi", "cnav", "msa"], "caf")
+    organism = np.select(
+        [benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share], ["pole_emploi", "cnav", "msa"], "caf"
+    )
     tables: dict[str, pd.DataFrame] = {}
     errors: dict[str, dict] = {}
     left_id = np.empty(n, dtype="S11")
@@ -305,17 +336,24 @@ def _organism_files(rng: np.random.Generator, ident: dict, homes: _Households, b
         left_id[m] = ids
         no_number = rng.random(len(m)) < params.number_missing_rate
         uncertified = no_number & (rng.random(len(m)) < 0.5)
-        tables[org] = pd.DataFrame({
-            "rec_id": text_column(ids), "nir_hash": text_column(np.where(no_number & ~uncertified, b"", copy["nir"])),
-            "nir_certified": (~no_number).astype(np.int8),
-            **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
-            **{c: copy[c] for c in ("x", "y", "lon", "lat")}, "benefit": benefit[m], **homes.columns(m)})
+        tables[org] = pd.DataFrame(
+            {
+                "rec_id": text_column(ids),
+                "nir_hash": text_column(np.where(no_number & ~uncertified, b"", copy["nir"])),
+                "nir_certified": (~no_number).astype(np.int8),
+                **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
+                **{c: copy[c] for c in ("x", "y", "lon", "lat")},
+                "benefit": benefit[m],
+                **homes.columns(m),
+            }
+        )
         errors[org] = errs
     return tables, errors, left_id
 
 
-def _right_source(rng: np.random.Generator, name: str, ident: dict, took: dict, left_id: np.ndarray,
-                  params: SourceParams) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _right_source(
+    rng: np.random.Generator, name: str, ident: dict, took: dict, left_id: np.ndarray, params: SourceParams
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """One right source (``health``: CMU-C and ACS; ``tpn``, ``tss``: a supplier's social tariff): the recipients
     who took the right plus other beneficiaries living among them, some moved, with identifier errors, in a shuffled
     order; returns the file, its true links to the recipients' records and its errors."""
@@ -351,21 +389,26 @@ def _right_source(rng: np.random.Generator, name: str, ident: dict, took: dict, 
     ids = fixed_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], size_r)
     rid = np.empty(size_r, dtype=ids.dtype)
     rid[order] = ids
-    all_right = np.concatenate([right, rng.choice(["cmuc", "acs"], n_extra) if name == "health"
-                                else np.full(n_extra, name)])
+    all_right = np.concatenate(
+        [right, rng.choice(["cmuc", "acs"], n_extra) if name == "health" else np.full(n_extra, name)]
+    )
     if name == "health":
         no_number = rng.random(size_r) < params.number_missing_rate
         start = np.datetime64(f"{params.year}-01-01") + rng.integers(0, 365, size_r).astype("timedelta64[D]")
-        cols = {"rec_id": rid, "nir_hash": np.where(no_number, b"", copy["nir"]),
-                "nir_certified": (~no_number).astype(np.int8),
-                **{c: copy[c] for c in ("surname", "first_name", "birth_date", "sex", "commune")},
-                "right": all_right, "start_date": _date_text(start),
-                "end_date": _date_text(start + np.timedelta64(364, "D"))}
+        cols = {
+            "rec_id": rid,
+            "nir_hash": np.where(no_number, b"", copy["nir"]),
+            "nir_certified": (~no_number).astype(np.int8),
+            **{c: copy[c] for c in ("surname", "first_name", "birth_date", "sex", "commune")},
+            "right": all_right,
+            "start_date": _date_text(start),
+            "end_date": _date_text(start + np.timedelta64(364, "D")),
+        }
     else:
         cols = {"rec_id": rid, **{c: copy[c] for c in ("surname", "first_name", "commune", "x", "y", "lon", "lat")}}
     # rows in the order of their record ids (row order[k] holds the k-th id)
     table = pd.DataFrame({c: text_column(v[order]) if v.dtype.kind == "S" else v[order] for c, v in cols.items()})
-    links = pd.DataFrame({"source": name, "id_l": text_column(left_id[idx]), "id_r": text_column(rid[:idx.size])})
+    links = pd.DataFrame({"source": name, "id_l": text_column(left_id[idx]), "id_r": text_column(rid[: idx.size])})
     return table, links, errs
 
 
@@ -375,15 +418,22 @@ def _truth_eligibility(r: pd.DataFrame, left_id: np.ndarray, addr: dict, elig: d
     from .params import RIGHTS
 
     is_qpv = r["is_qpv"].to_numpy().astype(bool)
-    return pd.DataFrame({
-        "rec_id": text_column(left_id), "territory": r["territory"].astype(str).to_numpy(),
-        "departement": r["departement"].astype(str).to_numpy(), "is_qpv": is_qpv.astype(np.int8),
-        "on_boundary": addr["on_boundary"].astype(np.int8),
-        **{k: elig[k].astype(np.int8) for k in RIGHTS}, **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS}})
+    return pd.DataFrame(
+        {
+            "rec_id": text_column(left_id),
+            "territory": r["territory"].astype(str).to_numpy(),
+            "departement": r["departement"].astype(str).to_numpy(),
+            "is_qpv": is_qpv.astype(np.int8),
+            "on_boundary": addr["on_boundary"].astype(np.int8),
+            **{k: elig[k].astype(np.int8) for k in RIGHTS},
+            **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS},
+        }
+    )
 
 
-def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourceParams | None = None,
-                     rulebook=None) -> Sources:
+def simulate_sources(
+    pop, *, seed: int | np.random.Generator, params: SourceParams | None = None, rulebook=None
+) -> Sources:
     """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
 
     Parameters
@@ -400,8 +450,8 @@ def simulate_sources(pop, *, seed: int | np.random.Generator, params: SourcePara
     -------
     Sources
     """
-    from .params import RIGHTS
     from ..admin.eligibility import load_rulebook
+    from .params import RIGHTS
 
     params = SourceParams() if params is None else params
     rng = check_random_state(seed)

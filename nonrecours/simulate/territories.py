@@ -77,8 +77,9 @@ def _factor_pairs(n: int, rng: np.random.Generator, corr: float) -> np.ndarray:
     return z.ravel()
 
 
-def _covariates(is_qpv: np.ndarray, poverty: np.ndarray, access: np.ndarray, rng: np.random.Generator,
-                p: CovariateParams) -> dict:
+def _covariates(
+    is_qpv: np.ndarray, poverty: np.ndarray, access: np.ndarray, rng: np.random.Generator, p: CovariateParams
+) -> dict:
     """Socio-economic covariates from the poverty factor, service densities from access."""
     m = len(is_qpv)
     pick = lambda pair: np.where(is_qpv == 1, pair[0], pair[1])  # noqa: E731
@@ -89,13 +90,15 @@ def _covariates(is_qpv: np.ndarray, poverty: np.ndarray, access: np.ndarray, rng
     income = pick(p.median_income) * np.exp(p.income_slope * poverty + p.income_noise * rng.standard_normal(m))
     out["median_income"] = np.round(income, -1).astype(np.int64)
     for name in ("gp_density", "service_density"):
-        out[name] = np.round(pick(getattr(p, name)) * np.exp(p.access_slope * access
-                                                             + p.access_noise * rng.standard_normal(m)), 2)
+        out[name] = np.round(
+            pick(getattr(p, name)) * np.exp(p.access_slope * access + p.access_noise * rng.standard_normal(m)), 2
+        )
     return out
 
 
-def draw_territories(n: int, rng: np.random.Generator, params: TerritoryParams,
-                     covariates: CovariateParams) -> TerritoryDraw:
+def draw_territories(
+    n: int, rng: np.random.Generator, params: TerritoryParams, covariates: CovariateParams
+) -> TerritoryDraw:
     """Draw ``n`` QPVs and the rest of their urban areas (``2 n`` territories).
 
     Parameters
@@ -122,13 +125,20 @@ def draw_territories(n: int, rng: np.random.Generator, params: TerritoryParams,
     ``P`` the poverty factor, ``s = density_sigma``.
     """
     if n > params.max_territories:
-        raise OptionError(message("too many territories", where="n_territories",
-                                  expected=f"at most {params.max_territories}", found=str(n)))
+        raise OptionError(
+            message(
+                "too many territories",
+                where="n_territories",
+                expected=f"at most {params.max_territories}",
+                found=str(n),
+            )
+        )
     dep, tail = _codes(n, rng, params)
     mu, sigma = params.qpv_lognormal()
     pop_q = params.qpv_pop_min + np.exp(mu + sigma * rng.standard_normal(n))
-    ratio = params.outside_scale * np.exp(np.log(params.outside_ratio_median)
-                                          + params.outside_ratio_sigma * rng.standard_normal(n))
+    ratio = params.outside_scale * np.exp(
+        np.log(params.outside_ratio_median) + params.outside_ratio_sigma * rng.standard_normal(n)
+    )
     population = np.rint(np.column_stack([pop_q, pop_q * ratio]).ravel()).astype(np.int64)
     is_qpv = np.tile(np.array([1, 0], dtype=np.int8), n)
     poverty = _factor_pairs(n, rng, params.urban_area_corr)
@@ -137,16 +147,29 @@ def draw_territories(n: int, rng: np.random.Generator, params: TerritoryParams,
     density = np.where(is_qpv == 1, params.qpv_density, params.outside_density) * np.exp(s * poverty - s * s / 2)
     n_recipients = rng.poisson(population * density).astype(np.int64)
     code = np.column_stack([np.char.add("QP", tail), np.char.add("HQ", tail)]).ravel()
-    return TerritoryDraw(code=code, departement=np.repeat(dep, 2), urban_area=np.repeat(np.char.add("UA", tail), 2),
-                         is_qpv=is_qpv, population=population, n_recipients=n_recipients,
-                         poverty=poverty, access=access,
-                         covariates=_covariates(is_qpv, poverty, access, rng, covariates))
+    return TerritoryDraw(
+        code=code,
+        departement=np.repeat(dep, 2),
+        urban_area=np.repeat(np.char.add("UA", tail), 2),
+        is_qpv=is_qpv,
+        population=population,
+        n_recipients=n_recipients,
+        poverty=poverty,
+        access=access,
+        covariates=_covariates(is_qpv, poverty, access, rng, covariates),
+    )
 
 
 def territory_frame(t: TerritoryDraw, extra: dict) -> pd.DataFrame:
     """Assemble the ``territories`` table (one row per territory, pair order)."""
-    data = {"territory": t.code, "departement": t.departement, "is_qpv": t.is_qpv,
-            "urban_area": t.urban_area, "population": t.population, "n_recipients": t.n_recipients}
+    data = {
+        "territory": t.code,
+        "departement": t.departement,
+        "is_qpv": t.is_qpv,
+        "urban_area": t.urban_area,
+        "population": t.population,
+        "n_recipients": t.n_recipients,
+    }
     data.update(t.covariates)
     data.update(extra)
     df = pd.DataFrame(data)

@@ -70,11 +70,20 @@ class WaveParams:
         for name in ("exit_rate", "entry_rate", "move_rate", "persistence", "policy_share"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
-                raise OptionError(message("parameter out of range", where=f"parameter {name}",
-                                          expected="a value in [0, 1]", found=repr(v)))
+                raise OptionError(
+                    message(
+                        "parameter out of range", where=f"parameter {name}", expected="a value in [0, 1]", found=repr(v)
+                    )
+                )
         if len(self.trend) != len(RIGHTS):
-            raise OptionError(message("one trend per right", where="parameter trend",
-                                      expected=f"{len(RIGHTS)} values", found=repr(self.trend)))
+            raise OptionError(
+                message(
+                    "one trend per right",
+                    where="parameter trend",
+                    expected=f"{len(RIGHTS)} values",
+                    found=repr(self.trend),
+                )
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +98,10 @@ class Waves:
 
     def truth(self) -> pd.DataFrame:
         """True take-up per year, territory and right (``year`` first)."""
-        return pd.concat([p.truth.assign(year=y)[["year", *p.truth.columns]]
-                          for y, p in zip(self.years, self.populations)], ignore_index=True)
+        return pd.concat(
+            [p.truth.assign(year=y)[["year", *p.truth.columns]] for y, p in zip(self.years, self.populations)],
+            ignore_index=True,
+        )
 
     def write(self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False) -> dict:
         """Write ``DIR/<year>/{recipients,territories,truth}`` and ``DIR/waves.json``.
@@ -102,13 +113,26 @@ class Waves:
             check_outputs(d / str(y), format, overwrite=overwrite)
         meta = d / "waves.json"
         if meta.exists() and not overwrite:
-            raise OutputError(message("output files already exist", where=f"parameter directory {str(d)!r}", found=str(meta),
-                                      hint="choose another folder or set parameter overwrite"))
+            raise OutputError(
+                message(
+                    "output files already exist",
+                    where=f"parameter directory {str(d)!r}",
+                    found=str(meta),
+                    hint="choose another folder or set parameter overwrite",
+                )
+            )
         paths = {}
         for y, p in zip(self.years, self.populations):
             paths[y] = p.write(d / str(y), format, overwrite=overwrite)
-        write_json({"years": list(self.years), "seed": self.seed, "policy_territories": list(self.policy),
-                    "params": asdict(self.params)}, meta)
+        write_json(
+            {
+                "years": list(self.years),
+                "seed": self.seed,
+                "policy_territories": list(self.policy),
+                "params": asdict(self.params),
+            },
+            meta,
+        )
         return paths
 
 
@@ -124,8 +148,11 @@ def parse_years(text: str) -> tuple[int, ...]:
     except ValueError:
         years = ()
     if len(years) < 1 or list(years) != sorted(set(years)):
-        raise OptionError(message("malformed years", where="parameter years", expected="FIRST-LAST such as 2014-2018",
-                                  found=repr(text)))
+        raise OptionError(
+            message(
+                "malformed years", where="parameter years", expected="FIRST-LAST such as 2014-2018", found=repr(text)
+            )
+        )
     return years
 
 
@@ -135,8 +162,16 @@ def _ids(start: int, n: int) -> np.ndarray:
     return np.char.add("R", np.char.zfill(k.astype(str), 7)).astype(object)
 
 
-def _evolve(prev: pd.DataFrame, t_index: int, base_logit: np.ndarray, territories: pd.DataFrame,
-            policy_mask: np.ndarray, p: WaveParams, rng: np.random.Generator, next_id: int) -> tuple[pd.DataFrame, int]:
+def _evolve(
+    prev: pd.DataFrame,
+    t_index: int,
+    base_logit: np.ndarray,
+    territories: pd.DataFrame,
+    policy_mask: np.ndarray,
+    p: WaveParams,
+    rng: np.random.Generator,
+    next_id: int,
+) -> tuple[pd.DataFrame, int]:
     """One year of exits, entries, moves and take-up."""
     codes = territories["territory"].to_numpy().astype(str)
     deps = territories["departement"].to_numpy().astype(str)
@@ -179,8 +214,14 @@ def _evolve(prev: pd.DataFrame, t_index: int, base_logit: np.ndarray, territorie
     return out, n_new
 
 
-def simulate_waves(n_territories: int = 1500, years: tuple[int, ...] = (2014, 2015, 2016), *,
-                   seed: int, params: SimulationParams | None = None, waves: WaveParams | None = None) -> Waves:
+def simulate_waves(
+    n_territories: int = 1500,
+    years: tuple[int, ...] = (2014, 2015, 2016),
+    *,
+    seed: int,
+    params: SimulationParams | None = None,
+    waves: WaveParams | None = None,
+) -> Waves:
     """Simulate the population of each year.
 
     Parameters
@@ -241,9 +282,18 @@ def simulate_waves(n_territories: int = 1500, years: tuple[int, ...] = (2014, 20
         counts = np.bincount(terr, minlength=len(codes))
         rsa = np.bincount(terr, weights=(rec["benefit"] == "RSA").to_numpy(), minlength=len(codes))
         with np.errstate(invalid="ignore", divide="ignore"):
-            terrs = territories.assign(n_recipients=counts, rsa_share=np.round(rsa / np.where(counts > 0, counts, np.nan), 4))
-        pops.append(Population(recipients=rec, territories=terrs, truth=tr, seed=int(seed),
-                               params=first.params, intercepts=first.intercepts))
+            terrs = territories.assign(
+                n_recipients=counts, rsa_share=np.round(rsa / np.where(counts > 0, counts, np.nan), 4)
+            )
+        pops.append(
+            Population(
+                recipients=rec,
+                territories=terrs,
+                truth=tr,
+                seed=int(seed),
+                params=first.params,
+                intercepts=first.intercepts,
+            )
+        )
         recipients = rec
     return Waves(years=years, populations=tuple(pops), policy=tuple(codes[chosen]), params=p, seed=int(seed))
-

@@ -12,5 +12,15 @@ from .config import StudyConfig, load_study, parse_study
 from .demo import example_study, run_demo, summary_table
 from .pipeline import OUTPUT_FILES, OUTPUT_TABLES, StudyResult, run_study
 
-__all__ = ["StudyConfig", "load_study", "parse_study", "run_study", "StudyResult", "OUTPUT_FILES",
-           "OUTPUT_TABLES", "run_demo", "example_study", "summary_table"]
+__all__ = [
+    "StudyConfig",
+    "load_study",
+    "parse_study",
+    "run_study",
+    "StudyResult",
+    "OUTPUT_FILES",
+    "OUTPUT_TABLES",
+    "run_demo",
+    "example_study",
+    "summary_table",
+]

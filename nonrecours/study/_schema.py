@@ -22,8 +22,16 @@ from ..errors import ConfigError, message
 __all__ = ["opt", "build", "fail"]
 
 
-def opt(default: Any = MISSING, *, doc: str, choices: tuple | None = None, exists: bool = False,
-         lo: float | None = None, hi: float | None = None, factory: Any = None) -> Any:
+def opt(
+    default: Any = MISSING,
+    *,
+    doc: str,
+    choices: tuple | None = None,
+    exists: bool = False,
+    lo: float | None = None,
+    hi: float | None = None,
+    factory: Any = None,
+) -> Any:
     """A dataclass field with its documentation and validation rules in ``metadata``.
 
     Parameters
@@ -47,7 +55,6 @@ def opt(default: Any = MISSING, *, doc: str, choices: tuple | None = None, exist
     return field(default=default, metadata=meta)
 
 
-
 def fail(path: str, what: str, **kw: Any) -> ConfigError:
     """A ConfigError about the key ``path``."""
     return ConfigError(message(what, where=path, **kw))
@@ -60,14 +67,14 @@ def _key(prefix: str, name: str) -> str:
 def build(cls: type, table: Any, prefix: str, base: Path) -> Any:
     where = prefix or "study file"
     if not isinstance(table, dict):
-        raise ConfigError(message("expected a table", where=where, expected=f"a [{prefix}] table",
-                                  found=type(table).__name__))
+        raise ConfigError(
+            message("expected a table", where=where, expected=f"a [{prefix}] table", found=type(table).__name__)
+        )
     known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
-            hint = f"did you mean {_key(prefix, close[0])!r}" if close else \
-                "known keys: " + ", ".join(known)
+            hint = f"did you mean {_key(prefix, close[0])!r}" if close else "known keys: " + ", ".join(known)
             raise ConfigError(message("unknown key", where=_key(prefix, key), hint=hint))
     hints = typing.get_type_hints(cls)
     values = {}
@@ -81,8 +88,7 @@ def build(cls: type, table: Any, prefix: str, base: Path) -> Any:
 
 
 def _type_name(tp: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             Path: "a file path (string)"}
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a file path (string)"}
     if tp in names:
         return names[tp]
     origin = typing.get_origin(tp)
@@ -108,8 +114,9 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
     origin = typing.get_origin(tp)
 
     def wrong() -> ConfigError:
-        return ConfigError(message("wrong type", where=path, expected=_type_name(tp),
-                                   found=f"{value!r} ({type(value).__name__})"))
+        return ConfigError(
+            message("wrong type", where=path, expected=_type_name(tp), found=f"{value!r} ({type(value).__name__})")
+        )
 
     if is_dataclass(tp):
         return build(typing.cast(type, tp), value, path, base)
@@ -130,8 +137,15 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
             raise wrong()
         if meta.get("choices") and value not in meta["choices"]:
             close = difflib.get_close_matches(value, meta["choices"], n=1, cutoff=0.5)
-            raise ConfigError(message("unknown value", where=path, expected="one of " + ", ".join(meta["choices"]),
-                                      found=repr(value), hint=f"did you mean {close[0]!r}" if close else None))
+            raise ConfigError(
+                message(
+                    "unknown value",
+                    where=path,
+                    expected="one of " + ", ".join(meta["choices"]),
+                    found=repr(value),
+                    hint=f"did you mean {close[0]!r}" if close else None,
+                )
+            )
         return value
     elif tp is Path:
         if not isinstance(value, str) or not value:
@@ -139,8 +153,14 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
         p = Path(value).expanduser()
         p = p if p.is_absolute() else base / p
         if meta.get("exists") and not p.is_file():
-            raise ConfigError(message("file not found", where=path, found=repr(str(p)),
-                                      hint="paths are relative to the study file's folder"))
+            raise ConfigError(
+                message(
+                    "file not found",
+                    where=path,
+                    found=repr(str(p)),
+                    hint="paths are relative to the study file's folder",
+                )
+            )
         return p
     elif origin is tuple:
         if not isinstance(value, list):
@@ -167,8 +187,9 @@ def _convert(tp: Any, value: Any, path: str, meta: Any, base: Path) -> Any:
             raise wrong()
         return {str(k): _convert(args[1], v, f"{path}.{k}", {}, base) for k, v in value.items()}
     elif origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                  for v in value.values()):
+        if not isinstance(value, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
+        ):
             raise wrong()
         return {str(k): float(v) for k, v in value.items()}
     else:  # pragma: no cover - every annotation above is handled

@@ -70,9 +70,16 @@ def admin_available() -> bool:
     return all(find_spec(name) is not None for name in ("splink", "duckdb", "pyarrow"))
 
 
-def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, overwrite: bool = False,
-             progress: Callable[[str], None] | None = None, lang: str | None = None,
-             admin: bool = True) -> StudyResult:
+def run_demo(
+    out: str | os.PathLike,
+    *,
+    territories: int = 200,
+    seed: int = 1,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+    lang: str | None = None,
+    admin: bool = True,
+) -> StudyResult:
     """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
 
     Parameters
@@ -113,8 +120,10 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
     with staging_folder(folder) as staging:
         pop.write(staging / POPULATION)
         if progress is not None:
-            progress(f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
-                     f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+            progress(
+                f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
+                f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)"
+            )
         from ..simulate.contours import qpv_contours
 
         # the contours of the administrative sources (same seed): the maps show the QPVs the phase assigns
@@ -124,8 +133,10 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
         if admin and not admin_available():
             admin = False
             if progress is not None:
-                progress("administrative phase skipped: it needs the admin extra "
-                         "(pip install 'nonrecours[admin]'); --no-admin silences this")
+                progress(
+                    "administrative phase skipped: it needs the admin extra "
+                    "(pip install 'nonrecours[admin]'); --no-admin silences this"
+                )
         if admin:
             from ..simulate.sources import simulate_sources
 
@@ -133,15 +144,16 @@ def run_demo(out: str | os.PathLike, *, territories: int = 200, seed: int = 1, o
             simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
             text += ADMIN_SECTION
             if progress is not None:
-                progress(f"simulated the administrative sources into {folder / POPULATION / 'sources'} "
-                         f"({time.perf_counter() - t1:.2f} s)")
+                progress(
+                    f"simulated the administrative sources into {folder / POPULATION / 'sources'} "
+                    f"({time.perf_counter() - t1:.2f} s)"
+                )
         study = write_text(text, staging / STUDY_FILE)
         result = run_study(study, progress=progress, lang=lang)
         write_demo_manifest(staging)
         _move_into_place(staging, folder)
     results = folder / RESULTS
-    return dataclasses.replace(result, folder=results,
-                               files={name: results / name for name in result.files})
+    return dataclasses.replace(result, folder=results, files={name: results / name for name in result.files})
 
 
 def summary_table(result: StudyResult) -> pd.DataFrame:
@@ -151,8 +163,14 @@ def summary_table(result: StudyResult) -> pd.DataFrame:
     ``gap_qpv``), in percent.
     """
     nat = result.tables["estimates_national"].set_index("right")
-    out = pd.DataFrame({"right": nat.index, "take-up %": 100 * nat["estimate"].to_numpy(),
-                        "ci_low %": 100 * nat["ci_low"].to_numpy(), "ci_high %": 100 * nat["ci_high"].to_numpy()})
+    out = pd.DataFrame(
+        {
+            "right": nat.index,
+            "take-up %": 100 * nat["estimate"].to_numpy(),
+            "ci_low %": 100 * nat["ci_low"].to_numpy(),
+            "ci_high %": 100 * nat["ci_high"].to_numpy(),
+        }
+    )
     gap = result.tables.get("gap_qpv")
     if gap is not None:
         g = gap.set_index("right").reindex(nat.index)
@@ -175,18 +193,26 @@ def check_demo_folder(out: str | os.PathLike, overwrite: bool, ours: Callable[[s
     if folder.exists() and not folder.is_dir():
         raise OutputError(message("the demo folder is a file", where=where, hint="choose a folder name"))
     if folder.resolve() == Path.cwd().resolve() or folder.resolve() in Path.cwd().resolve().parents:
-        raise OutputError(message("the demo folder would replace the current folder", where=where,
-                                  hint="choose a new folder"))
+        raise OutputError(
+            message("the demo folder would replace the current folder", where=where, hint="choose a new folder")
+        )
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
-            raise OutputError(message("the demo folder is not empty", where=where,
-                                      hint="choose a new folder, or set parameter overwrite"))
+            raise OutputError(
+                message(
+                    "the demo folder is not empty", where=where, hint="choose a new folder, or set parameter overwrite"
+                )
+            )
         other = [e for e in folder.iterdir() if not ours(e.name)]
         if other:
-            raise OutputError(message("the demo folder holds files a demo did not write; parameter overwrite replaces the "
-                                      "whole folder", where=where,
-                                      found=f"{len(other)} other entries such as {other[0].name!r}",
-                                      hint="move them, or choose a new folder"))
+            raise OutputError(
+                message(
+                    "the demo folder holds files a demo did not write; parameter overwrite replaces the whole folder",
+                    where=where,
+                    found=f"{len(other)} other entries such as {other[0].name!r}",
+                    hint="move them, or choose a new folder",
+                )
+            )
         from .pipeline import _listed, check_only_written
 
         listed = _listed(folder / DEMO_MANIFEST, "files")

@@ -23,8 +23,9 @@ from .pipeline import StudyResult, run_study
 __all__ = ["followup_study", "run_followup_demo"]
 
 
-def followup_study(year: int, earlier: Sequence[int], *, seed: int = 1, scheme: str = "rotating",
-                   share: float = 0.25) -> str:
+def followup_study(
+    year: int, earlier: Sequence[int], *, seed: int = 1, scheme: str = "rotating", share: float = 0.25
+) -> str:
     """Text of the study file of ``year``: the example study on that year's files plus ``[follow_up]``.
 
     Examples
@@ -38,17 +39,27 @@ def followup_study(year: int, earlier: Sequence[int], *, seed: int = 1, scheme: 
     text = re.sub(r'(?m)^folder = "results"', f'folder = "{RESULTS}/{int(year)}"', text)
     text = text.replace("(dry run)", f"{int(year)} (dry run)", 1)
     runs = ", ".join(f'"{RESULTS}/{int(y)}"' for y in earlier)
-    return text + (f"\n[follow_up]                            # this run as one year of a series\n"
-                   f"year = {int(year)}\n"
-                   f"runs = [{runs}]\n"
-                   f'scheme = "{scheme}"                    # samples of successive years share recipients\n'
-                   f"share = {share}                         # renewed each year\n"
-                   f'by = ["is_qpv"]\n')
+    return text + (
+        f"\n[follow_up]                            # this run as one year of a series\n"
+        f"year = {int(year)}\n"
+        f"runs = [{runs}]\n"
+        f'scheme = "{scheme}"                    # samples of successive years share recipients\n'
+        f"share = {share}                         # renewed each year\n"
+        f'by = ["is_qpv"]\n'
+    )
 
 
-def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territories: int = 60, seed: int = 1,
-                      scheme: str = "rotating", share: float = 0.25, overwrite: bool = False,
-                      progress: Callable[[str], None] | None = None) -> list[StudyResult]:
+def run_followup_demo(
+    out: str | os.PathLike,
+    years: Sequence[int],
+    *,
+    territories: int = 60,
+    seed: int = 1,
+    scheme: str = "rotating",
+    share: float = 0.25,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[StudyResult]:
     """Simulate the waves, write one study per year and run them in order.
 
     Everything (populations, study files, every year's results) is built in a
@@ -67,8 +78,11 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
     from ..simulate.waves import simulate_waves
     from .pipeline import _move_into_place, staging_folder
 
-    folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, DEMO_MANIFEST)
-                               or re.fullmatch(r"study_\d+\.toml", name) is not None)
+    folder = check_demo_folder(
+        out,
+        overwrite,
+        lambda name: name in (POPULATION, RESULTS, DEMO_MANIFEST) or re.fullmatch(r"study_\d+\.toml", name) is not None,
+    )
     t0 = time.perf_counter()
     waves = simulate_waves(territories, tuple(years), seed=seed)
     # all or nothing: the demo folder appears when every year's run is written; the staging folder is private,
@@ -76,19 +90,24 @@ def run_followup_demo(out: str | os.PathLike, years: Sequence[int], *, territori
     with staging_folder(folder) as staging:
         waves.write(staging / POPULATION)
         if progress is not None:
-            progress(f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} "
-                     f"recipients into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)")
+            progress(
+                f"simulated {len(waves.years)} years of about {len(waves.populations[0].recipients):,} "
+                f"recipients into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)"
+            )
         results = []
         for k, year in enumerate(waves.years):  # one study run per year, in order
-            study = write_text(followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
-                               staging / f"study_{year}.toml")
+            study = write_text(
+                followup_study(year, waves.years[:k], seed=seed, scheme=scheme, share=share),
+                staging / f"study_{year}.toml",
+            )
             results.append(run_study(study, progress=progress))
         write_demo_manifest(staging)
         _move_into_place(staging, folder)
 
     def moved(result: StudyResult) -> StudyResult:
         rel = result.folder.resolve().relative_to(staging.resolve())  # a relative --out: the runs resolve their folders
-        return dataclasses.replace(result, folder=folder / rel,
-                                   files={name: folder / rel / name for name in result.files})
+        return dataclasses.replace(
+            result, folder=folder / rel, files={name: folder / rel / name for name in result.files}
+        )
 
     return [moved(r) for r in results]

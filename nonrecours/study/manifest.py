@@ -18,8 +18,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PACKAGES", "package_versions", "engine_version", "compute_record", "sha256_file", "file_record",
-           "build_manifest", "verify_manifest"]
+__all__ = [
+    "PACKAGES",
+    "package_versions",
+    "engine_version",
+    "compute_record",
+    "sha256_file",
+    "file_record",
+    "build_manifest",
+    "verify_manifest",
+]
 
 #: Packages whose versions are recorded (python is added).
 PACKAGES = ("nonrecours", "numpy", "scipy", "pandas", "statsmodels", "matplotlib")
@@ -39,6 +47,7 @@ def package_versions() -> dict[str, str]:
     for name in PACKAGES:
         if name == "nonrecours":
             from .._version import __version__
+
             out[name] = __version__
             continue
         try:
@@ -87,9 +96,14 @@ def compute_record(compute: Any, engines: Mapping[str, Mapping[str, Any]] | None
         ``workers``; when the phase ran, ``sql_engine`` (the engine that ran its SQL:
         DuckDB when ``engine`` is ``pandas``, which has no SQL) and ``engines``.
     """
-    out = {"engine": compute.engine, "version": engine_version(compute.engine),
-           "memory_limit": compute.memory_limit, "threads": compute.threads,
-           "spark_master": compute.spark_master, "workers": compute.workers}
+    out = {
+        "engine": compute.engine,
+        "version": engine_version(compute.engine),
+        "memory_limit": compute.memory_limit,
+        "threads": compute.threads,
+        "spark_master": compute.spark_master,
+        "workers": compute.workers,
+    }
     if engines:
         out["sql_engine"] = engines["sql"]["engine"] if "sql" in engines else None
         out["engines"] = {k: dict(v) for k, v in engines.items()}
@@ -120,9 +134,14 @@ def file_record(path: str | os.PathLike, *, base: Path | None = None) -> dict[st
     return {"path": _display_path(p, base), "sha256": sha256_file(p), "bytes": p.stat().st_size}
 
 
-def build_manifest(*, provenance: Mapping[str, Any], outputs: Mapping[str, Path],
-                   timings: Mapping[str, float], base: Path | None = None,
-                   compute: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    *,
+    provenance: Mapping[str, Any],
+    outputs: Mapping[str, Path],
+    timings: Mapping[str, float],
+    base: Path | None = None,
+    compute: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble the manifest from the run's provenance, its outputs and timings.
 
     Parameters

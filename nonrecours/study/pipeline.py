@@ -47,9 +47,20 @@ from . import stages
 from .config import StudyConfig, load_study
 from .manifest import build_manifest, compute_record, file_record, package_versions
 
-__all__ = ["run_study", "StudyResult", "OUTPUT_TABLES", "OUTPUT_FILES", "PUBLICATION", "MICRODATA",
-           "PUBLICATION_TABLES", "MICRODATA_TABLES", "PUBLICATION_WORKBOOK", "config_record", "ADMIN_TABLES",
-           "disclosure_policy"]
+__all__ = [
+    "run_study",
+    "StudyResult",
+    "OUTPUT_TABLES",
+    "OUTPUT_FILES",
+    "PUBLICATION",
+    "MICRODATA",
+    "PUBLICATION_TABLES",
+    "MICRODATA_TABLES",
+    "PUBLICATION_WORKBOOK",
+    "config_record",
+    "ADMIN_TABLES",
+    "disclosure_policy",
+]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
 ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
@@ -57,25 +68,59 @@ ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_c
 PUBLICATION = "publication"
 MICRODATA = "microdata"
 #: Aggregated tables, publishable (``publication/<name>.csv``); absent when their stage did not run.
-PUBLICATION_TABLES = ("allocation", "estimates_national", "estimates_qpv", "gap_qpv", "estimates_benefit",
-                      "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                      "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae",
-                      "comparison_summary", *ADMIN_TABLES)
+PUBLICATION_TABLES = (
+    "allocation",
+    "estimates_national",
+    "estimates_qpv",
+    "gap_qpv",
+    "estimates_benefit",
+    "estimates_territory",
+    "analysis_nontakers",
+    "analysis_tests",
+    "analysis_gaps",
+    "analysis_model",
+    "analysis_model_tests",
+    "analysis_predicted",
+    "analysis_models",
+    "sae",
+    "comparison_summary",
+    *ADMIN_TABLES,
+)
 #: Confidential tables (``microdata/<name>.csv``): one row per recipient (sample, weights), or the true
 #: rates per territory from the administrative counts (comparison).
 MICRODATA_TABLES = ("sample", "weights", "comparison")
 #: Tables written by a run, in order.
-OUTPUT_TABLES = ("allocation", "sample", "weights", "estimates_national", "estimates_qpv", "gap_qpv",
-                 "estimates_benefit", "estimates_territory", "analysis_nontakers", "analysis_tests", "analysis_gaps",
-                 "analysis_model", "analysis_model_tests", "analysis_predicted", "analysis_models", "sae", "comparison",
-                 "comparison_summary", *ADMIN_TABLES)
+OUTPUT_TABLES = (
+    "allocation",
+    "sample",
+    "weights",
+    "estimates_national",
+    "estimates_qpv",
+    "gap_qpv",
+    "estimates_benefit",
+    "estimates_territory",
+    "analysis_nontakers",
+    "analysis_tests",
+    "analysis_gaps",
+    "analysis_model",
+    "analysis_model_tests",
+    "analysis_predicted",
+    "analysis_models",
+    "sae",
+    "comparison",
+    "comparison_summary",
+    *ADMIN_TABLES,
+)
 #: The publication workbook (one sheet per publishable table, French or English number formats and marks,
 #: a notes sheet).
 PUBLICATION_WORKBOOK = f"{PUBLICATION}/tables.xlsx"
 #: Every file a run may write, relative to its output folder.
 OUTPUT_FILES = tuple(f"{MICRODATA if t in MICRODATA_TABLES else PUBLICATION}/{t}.csv" for t in OUTPUT_TABLES) + (
-    f"{MICRODATA}/weights.design.json", f"{PUBLICATION}/report.html", PUBLICATION_WORKBOOK,
-    f"{PUBLICATION}/manifest.json")
+    f"{MICRODATA}/weights.design.json",
+    f"{PUBLICATION}/report.html",
+    PUBLICATION_WORKBOOK,
+    f"{PUBLICATION}/manifest.json",
+)
 
 
 @dataclass(frozen=True)
@@ -137,26 +182,39 @@ class _Timer:
         dt = time.perf_counter() - t0
         self.timings[name] = dt
         if self.progress is not None:
-            self.progress(f"[{len(self.timings)}/{self.total}] {name:<12} {dt:7.2f} s"
-                          f"   (total {time.perf_counter() - self.start:6.2f} s)")
+            self.progress(
+                f"[{len(self.timings)}/{self.total}] {name:<12} {dt:7.2f} s"
+                f"   (total {time.perf_counter() - self.start:6.2f} s)"
+            )
 
 
 def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:
     """Refuse a non-empty output folder (unless overwrite), one holding an input, and, with overwrite, one
     holding anything a run does not write (a run replaces the whole folder)."""
     if folder.exists() and not folder.is_dir():
-        raise OutputError(message("the output folder is a file", where=f"output.folder {str(folder)!r}",
-                                  hint="choose a folder name"))
+        raise OutputError(
+            message("the output folder is a file", where=f"output.folder {str(folder)!r}", hint="choose a folder name")
+        )
     root = folder.resolve()
     for key, p in inputs.items():
         if root == p.resolve() or root in p.resolve().parents:
-            raise OutputError(message("an output would overwrite an input file: the input lies in the output folder",
-                                      where=key, found=repr(str(p)), hint="choose another output.folder"))
+            raise OutputError(
+                message(
+                    "an output would overwrite an input file: the input lies in the output folder",
+                    where=key,
+                    found=repr(str(p)),
+                    hint="choose another output.folder",
+                )
+            )
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
-            raise OutputError(message("the output folder is not empty", where=f"output.folder {str(folder)!r}",
-                                      hint="choose a new folder, or set parameter overwrite to replace "
-                                           "the files of a previous run"))
+            raise OutputError(
+                message(
+                    "the output folder is not empty",
+                    where=f"output.folder {str(folder)!r}",
+                    hint="choose a new folder, or set parameter overwrite to replace the files of a previous run",
+                )
+            )
         check_only_written(folder, run_written(folder), where=f"output.folder {str(folder)!r}")
 
 
@@ -201,11 +259,16 @@ def check_only_written(folder: Path, written: Callable[[str], bool], *, where: s
         if not written(p.relative_to(folder).as_posix()):
             other.append(p)
     if other:
-        raise OutputError(message("the folder holds files the package did not write; overwrite removes only what "
-                                  "it wrote (the previous manifest lists them)", where=where,
-                                  found=f"{len(other)} other file{'s' if len(other) > 1 else ''}, such as "
-                                        f"{other[0].relative_to(folder).as_posix()!r}",
-                                  hint="move those files out of the folder, or choose a new folder"))
+        raise OutputError(
+            message(
+                "the folder holds files the package did not write; overwrite removes only what "
+                "it wrote (the previous manifest lists them)",
+                where=where,
+                found=f"{len(other)} other file{'s' if len(other) > 1 else ''}, such as "
+                f"{other[0].relative_to(folder).as_posix()!r}",
+                hint="move those files out of the folder, or choose a new folder",
+            )
+        )
 
 
 def _staging_names(folder: Path) -> tuple[str, str]:
@@ -294,8 +357,13 @@ def _move_into_place(staging: Path, folder: Path) -> None:
         os.replace(staging, folder)
 
 
-def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = False,
-              progress: Callable[[str], None] | None = None, lang: str | None = None) -> StudyResult:
+def run_study(
+    config: StudyConfig | str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+    lang: str | None = None,
+) -> StudyResult:
     """Run a study end to end and write its outputs.
 
     Parameters
@@ -381,8 +449,15 @@ def run_study(config: StudyConfig | str | os.PathLike, *, overwrite: bool = Fals
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
 
 
-def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Mapping[str, Path],
-           notes: list[str], timer: _Timer, lang: str) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
+def _write(
+    cfg: StudyConfig,
+    state: Mapping[str, Any],
+    staging: Path,
+    inputs: Mapping[str, Path],
+    notes: list[str],
+    timer: _Timer,
+    lang: str,
+) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
     """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
     input_paths = list(inputs.values())
     with timer("writing"):
@@ -392,14 +467,20 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         for sub in (PUBLICATION, MICRODATA):
             (staging / sub).mkdir()
         # what publication/ receives is what the publication layer returns, held to the study's policy
-        published = publish({name: t for name, t in state["tables"].items() if name not in MICRODATA_TABLES},
-                            policy=disclosure_policy(cfg))
+        published = publish(
+            {name: t for name, t in state["tables"].items() if name not in MICRODATA_TABLES},
+            policy=disclosure_policy(cfg),
+        )
         for name in OUTPUT_TABLES + FOLLOW_UP_TABLES:  # the follow-up tables when the study has [follow_up]
             if name in state["tables"]:
                 confidential = name in MICRODATA_TABLES
                 rel = f"{MICRODATA if confidential else PUBLICATION}/{name}.csv"
-                files[rel] = write_table(state["tables"][name] if confidential else published[name], staging / rel,
-                                         option="output.folder", inputs=input_paths)
+                files[rel] = write_table(
+                    state["tables"][name] if confidential else published[name],
+                    staging / rel,
+                    option="output.folder",
+                    inputs=input_paths,
+                )
     with timer("report"):
         tables = {Path(p).stem: read_table(p, option="output") for p in files.values()}
         for name, record in state.get("sidecars", {}).items():  # a weighted table's design, beside it
@@ -410,26 +491,39 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
         base = cfg.source.parent if cfg.source is not None else None
         provenance = _provenance(cfg, inputs, state, base)
         provenance["warnings"] = list(dict.fromkeys(notes))
-        provenance["folders"] = {PUBLICATION: sorted(Path(f).name for f in files if f.startswith(PUBLICATION))
-                                 + ["report.html", Path(PUBLICATION_WORKBOOK).name, "manifest.json"],
-                                 MICRODATA: sorted(Path(f).name for f in files if f.startswith(MICRODATA))}
+        provenance["folders"] = {
+            PUBLICATION: sorted(Path(f).name for f in files if f.startswith(PUBLICATION))
+            + ["report.html", Path(PUBLICATION_WORKBOOK).name, "manifest.json"],
+            MICRODATA: sorted(Path(f).name for f in files if f.startswith(MICRODATA)),
+        }
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
         rel = f"{PUBLICATION}/report.html"
-        files[rel] = write_text(render_report(shown, provenance, lang=lang,
-                                              extra_sections=_extra_sections(shown, lang, cfg)),
-                                staging / rel, option="output.folder", inputs=input_paths)
+        files[rel] = write_text(
+            render_report(shown, provenance, lang=lang, extra_sections=_extra_sections(shown, lang, cfg)),
+            staging / rel,
+            option="output.folder",
+            inputs=input_paths,
+        )
         published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
-        files[PUBLICATION_WORKBOOK] = write_bytes(publication_workbook(published, provenance, lang=lang),
-                                                  staging / PUBLICATION_WORKBOOK, option="output.folder",
-                                                  inputs=input_paths)
-    manifest = build_manifest(provenance=provenance, outputs=files, timings=timer.timings, base=staging,
-                              compute=compute_record(cfg.compute, state.get("engines")))
+        files[PUBLICATION_WORKBOOK] = write_bytes(
+            publication_workbook(published, provenance, lang=lang),
+            staging / PUBLICATION_WORKBOOK,
+            option="output.folder",
+            inputs=input_paths,
+        )
+    manifest = build_manifest(
+        provenance=provenance,
+        outputs=files,
+        timings=timer.timings,
+        base=staging,
+        compute=compute_record(cfg.compute, state.get("engines")),
+    )
     manifest["publication"] = {
         PUBLICATION: "report, aggregated tables, the publication workbook and this manifest: may be shared",
         MICRODATA: "one row per recipient (sample, weights) or true rates per territory (comparison): "
-                   "confidential, not to be shared",
+        "confidential, not to be shared",
     }
     manifest["timings_seconds"]["total"] = round(time.perf_counter() - timer.start, 3)
     rel = f"{PUBLICATION}/manifest.json"
@@ -439,40 +533,60 @@ def _write(cfg: StudyConfig, state: Mapping[str, Any], staging: Path, inputs: Ma
 
 def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
     """The study's disclosure policy: ``[estimation.thresholds] min_n`` and ``[admin] min_cell``."""
-    return DisclosurePolicy(min_n=cfg.estimation.thresholds.min_n, min_cell=cfg.admin.min_cell,
-                            allow_below_threshold=cfg.estimation.thresholds.allow_below_threshold)
+    return DisclosurePolicy(
+        min_n=cfg.estimation.thresholds.min_n,
+        min_cell=cfg.admin.min_cell,
+        allow_below_threshold=cfg.estimation.thresholds.allow_below_threshold,
+    )
 
 
-def _extra_sections(tables: Mapping[str, Any], lang: str,
-                    cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
+def _extra_sections(tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
     """The sections rendered by their own modules, for the stages that ran."""
     from ..report.html import section_parts
 
     sections = []
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
+
         sections.append(section_parts(section_analysis.render(tables, lang, labels=_labels(cfg, lang))))
     if "comparison_summary" in tables:  # territory estimators against the true rates (a dry run)
         from ..report import section_territorial_comparison
+
         sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
     if "admin_comparison" in tables:
         from ..report import section_admin
+
         sections.append(section_parts(section_admin.render(tables, lang)))
     if "follow_up_yearly" in tables:  # a year of a series ([follow_up] with earlier runs)
         from ..report import section_followup
+
         scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"
         sections.append(section_parts(section_followup.render(tables, lang, scheme=scheme)))
     if cfg is not None and any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
         from ..report import section_territories
+
         ter = cfg.territorial
         # the territories file gives the département and type of every territory (and the maps their shapes)
-        aux = read_table(ter.covariates_file, option="territorial.covariates_file") \
-            if ter.covariates_file is not None else None
-        sections.append(("explore", section_territories.TEXT[lang]["title"],
-                         section_territories.render(tables, lang, rights=list(cfg.estimation.rights),
-                                                    contours=ter.contours, territories=aux,
-                                                    max_cv=cfg.estimation.thresholds.max_cv,
-                                                    labels=_labels(cfg, lang))))
+        aux = (
+            read_table(ter.covariates_file, option="territorial.covariates_file")
+            if ter.covariates_file is not None
+            else None
+        )
+        sections.append(
+            (
+                "explore",
+                section_territories.TEXT[lang]["title"],
+                section_territories.render(
+                    tables,
+                    lang,
+                    rights=list(cfg.estimation.rights),
+                    contours=ter.contours,
+                    territories=aux,
+                    max_cv=cfg.estimation.thresholds.max_cv,
+                    labels=_labels(cfg, lang),
+                ),
+            )
+        )
     return sections
 
 
@@ -484,12 +598,14 @@ def _labels(cfg: StudyConfig | None, lang: str) -> Labels:
 def _study_labels(cfg: StudyConfig) -> dict[str, Any]:
     """The study's own labels, as recorded in the provenance (empty when it gives none)."""
     rep = cfg.report
-    return {k: v for k, v in (("labels", dict(rep.labels)), ("levels", {c: dict(x) for c, x in rep.levels.items()}))
-            if v}
+    return {
+        k: v for k, v in (("labels", dict(rep.labels)), ("levels", {c: dict(x) for c, x in rep.levels.items()})) if v
+    }
 
 
-def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any],
-                base: Path | None) -> dict[str, Any]:
+def _provenance(
+    cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str, Any], base: Path | None
+) -> dict[str, Any]:
     """Everything the report shows besides the tables; the manifest adds output hashes and timings."""
     study = {"path": cfg.source.name if cfg.source is not None else "", "text": cfg.text}
     if cfg.source is not None:
@@ -499,17 +615,32 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
     if _study_labels(cfg):  # recorded only when the study gives labels: earlier manifests stay the same
         out["labels"] = _study_labels(cfg)
     if cfg.follow_up is not None:
-        out["follow_up"] = {"year": cfg.follow_up.year, "scheme": cfg.follow_up.scheme, "share": cfg.follow_up.share,
-                            "runs": [{"year": r["year"], "folder": os.path.relpath(r["folder"], base or Path.cwd()),
-                                      "manifest_sha256": r["manifest_sha256"]} for r in state.get("runs", [])]}
+        out["follow_up"] = {
+            "year": cfg.follow_up.year,
+            "scheme": cfg.follow_up.scheme,
+            "share": cfg.follow_up.share,
+            "runs": [
+                {
+                    "year": r["year"],
+                    "folder": os.path.relpath(r["folder"], base or Path.cwd()),
+                    "manifest_sha256": r["manifest_sha256"],
+                }
+                for r in state.get("runs", [])
+            ],
+        }
     return out | {
         "title": cfg.title,
         "study_file": study,
         "versions": package_versions(),
         "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
         "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
-        "settings": {"rights": list(est.rights), "domains": asdict(est.domains), "level": est.level,
-                     "thresholds": asdict(est.thresholds), "disclosure": disclosure_policy(cfg).to_dict()},
+        "settings": {
+            "rights": list(est.rights),
+            "domains": asdict(est.domains),
+            "level": est.level,
+            "thresholds": asdict(est.thresholds),
+            "disclosure": disclosure_policy(cfg).to_dict(),
+        },
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),
@@ -519,6 +650,7 @@ def _provenance(cfg: StudyConfig, inputs: Mapping[str, Path], state: Mapping[str
 
 def config_record(cfg: StudyConfig) -> dict[str, Any]:
     """The study's choices as plain data (paths by file name), for the report's methods text."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, Path):
             return v.name
@@ -528,8 +660,11 @@ def config_record(cfg: StudyConfig) -> dict[str, Any]:
             return [plain(x) for x in v]
         return v
 
-    record = {k: plain(v) for k, v in asdict(cfg).items()
-              if k in ("design", "responses", "weighting", "estimation", "territorial")}
+    record = {
+        k: plain(v)
+        for k, v in asdict(cfg).items()
+        if k in ("design", "responses", "weighting", "estimation", "territorial")
+    }
     for key in ("pps", "joint"):  # optional keys recorded only when set: earlier studies' manifests stay the same
         if record["estimation"].get(key) is None:
             record["estimation"].pop(key, None)

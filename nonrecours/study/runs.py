@@ -33,8 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["read_run", "run_design"]
 
 #: Where a run writes its manifest, weighted sample and sample: this layout, then the flat one of earlier versions.
-LAYOUTS = (("publication/manifest.json", "microdata/weights.csv", "microdata/sample.csv"),
-           ("manifest.json", "weights.csv", "sample.csv"))
+LAYOUTS = (
+    ("publication/manifest.json", "microdata/weights.csv", "microdata/sample.csv"),
+    ("manifest.json", "weights.csv", "sample.csv"),
+)
 
 
 def read_run(folder: str | Path, key: str) -> dict[str, Any]:
@@ -62,8 +64,14 @@ def read_run(folder: str | Path, key: str) -> dict[str, Any]:
     folder = Path(folder)
     found = [lay for lay in LAYOUTS if (folder / lay[0]).is_file()]
     if not found:
-        raise ConfigError(message("no publication/manifest.json in the earlier run's folder", where=key,
-                                  found=repr(str(folder)), hint="give the output folder of a finished run"))
+        raise ConfigError(
+            message(
+                "no publication/manifest.json in the earlier run's folder",
+                where=key,
+                found=repr(str(folder)),
+                hint="give the output folder of a finished run",
+            )
+        )
     rel_manifest, rel_weights, rel_sample = found[0]
     mpath = folder / rel_manifest
     try:
@@ -72,17 +80,30 @@ def read_run(folder: str | Path, key: str) -> dict[str, Any]:
         raise ConfigError(message("cannot read the manifest", where=key, found=str(exc))) from None
     changed = verify_manifest(manifest, folder)
     if changed:
-        raise ConfigError(message("outputs of an earlier run differ from its manifest (SHA-256)", where=key,
-                                  found=", ".join(changed), hint="re-run that year, or restore its files"))
+        raise ConfigError(
+            message(
+                "outputs of an earlier run differ from its manifest (SHA-256)",
+                where=key,
+                found=", ".join(changed),
+                hint="re-run that year, or restore its files",
+            )
+        )
     year = (manifest.get("follow_up") or {}).get("year")
     if not isinstance(year, int):
-        raise ConfigError(message("the earlier run records no year", where=key,
-                                  hint="runs of a series need [follow_up] year = ..."))
+        raise ConfigError(
+            message("the earlier run records no year", where=key, hint="runs of a series need [follow_up] year = ...")
+        )
     if rel_weights not in manifest.get("outputs", {}):
         raise ConfigError(message("the earlier run has no weighted sample", where=key, expected=rel_weights))
     scheme = (manifest.get("follow_up") or {}).get("scheme")
-    return {"year": year, "folder": folder, "manifest_sha256": sha256_file(mpath), "scheme": scheme,
-            "weights": folder / rel_weights, "sample": folder / rel_sample}
+    return {
+        "year": year,
+        "folder": folder,
+        "manifest_sha256": sha256_file(mpath),
+        "scheme": scheme,
+        "weights": folder / rel_weights,
+        "sample": folder / rel_sample,
+    }
 
 
 def run_design(run: dict[str, Any], *, lonely_psu: str, replicates: bool = False) -> SurveyDesign:
@@ -118,10 +139,17 @@ def run_design(run: dict[str, Any], *, lonely_psu: str, replicates: bool = False
     if sidecar_path(path).is_file():
         design = load_weighted_design(path, data=table, lonely_psu=lonely_psu)
         return design if replicates else design.with_replicates(None)
-    warnings.warn(message("the earlier run has no design sidecar (written by an earlier version): its calibration "
-                          "is unknown and the variances of the series ignore it (conservative)",
-                          where=f"the run of {run['year']}", expected=repr(sidecar_path(path).name),
-                          hint="re-run that year to record its design"), NonrecoursWarning, stacklevel=2)
+    warnings.warn(
+        message(
+            "the earlier run has no design sidecar (written by an earlier version): its calibration "
+            "is unknown and the variances of the series ignore it (conservative)",
+            where=f"the run of {run['year']}",
+            expected=repr(sidecar_path(path).name),
+            hint="re-run that year to record its design",
+        ),
+        NonrecoursWarning,
+        stacklevel=2,
+    )
     return _table_design(table, lonely_psu)
 
 
@@ -132,6 +160,12 @@ def _table_design(table, lonely_psu: str) -> SurveyDesign:  # noqa: ANN001
 
     cols = set(table.columns)
     data = table if RESPONDED not in cols else table.assign(weight=table["weight"].where(table[RESPONDED] == 1, 0.0))
-    return SurveyDesign(data.reset_index(drop=True), weight="weight", strata="stratum" if "stratum" in cols else None,
-                        psu="psu" if "psu" in cols else None, fpc="fpc" if "fpc" in cols else None,
-                        lonely_psu=lonely_psu, _allow_zero=True)
+    return SurveyDesign(
+        data.reset_index(drop=True),
+        weight="weight",
+        strata="stratum" if "stratum" in cols else None,
+        psu="psu" if "psu" in cols else None,
+        fpc="fpc" if "fpc" in cols else None,
+        lonely_psu=lonely_psu,
+        _allow_zero=True,
+    )

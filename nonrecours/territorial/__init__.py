@@ -22,11 +22,33 @@ from .rao_yu import fit_rao_yu
 from .spatial import fit_spatial_fh, row_standardise
 from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
 
-__all__ = ["BenchmarkResult", "benchmark", "Comparison", "compare_estimates",
-           "area_diagnostics", "normality_test", "FayHerriotFit", "fit_fay_herriot", "solve_model_variance",
-           "MSEResult", "analytic_mse", "bootstrap_mse", "arcsin_sqrt", "gvf_variance", "sin_squared",
-           "OUTPUT_COLUMNS", "TerritorialFit", "fit_territories",
-           "BorrowFit", "fit_spatial_fh", "row_standardise", "fit_rao_yu", "fit_multivariate",
-           "BorrowingResult", "fit_borrowing", "contour_neighbours"]
+__all__ = [
+    "BenchmarkResult",
+    "benchmark",
+    "Comparison",
+    "compare_estimates",
+    "area_diagnostics",
+    "normality_test",
+    "FayHerriotFit",
+    "fit_fay_herriot",
+    "solve_model_variance",
+    "MSEResult",
+    "analytic_mse",
+    "bootstrap_mse",
+    "arcsin_sqrt",
+    "gvf_variance",
+    "sin_squared",
+    "OUTPUT_COLUMNS",
+    "TerritorialFit",
+    "fit_territories",
+    "BorrowFit",
+    "fit_spatial_fh",
+    "row_standardise",
+    "fit_rao_yu",
+    "fit_multivariate",
+    "BorrowingResult",
+    "fit_borrowing",
+    "contour_neighbours",
+]
 
 # The administrative rates are the administrative phase's: :mod:`nonrecours.admin`.

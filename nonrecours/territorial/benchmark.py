@@ -20,7 +20,6 @@ from ..options import BenchmarkMethod, check_option
 __all__ = ["BenchmarkResult", "benchmark"]
 
 
-
 @dataclass(frozen=True)
 class BenchmarkResult:
     """The adjustment applied per group and right.
@@ -47,9 +46,16 @@ class BenchmarkResult:
         return self.adjustments.copy()
 
 
-def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMethod | str = "ratio",
-              targets: pd.DataFrame | None = None, columns: Sequence[str] = ("eblup", "ci_low", "ci_high"),
-              bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[pd.DataFrame, BenchmarkResult]:
+def benchmark(
+    table: pd.DataFrame,
+    *,
+    by: str,
+    weight: str,
+    method: BenchmarkMethod | str = "ratio",
+    targets: pd.DataFrame | None = None,
+    columns: Sequence[str] = ("eblup", "ci_low", "ci_high"),
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+) -> tuple[pd.DataFrame, BenchmarkResult]:
     """Ratio or additive benchmarking of territory estimates within groups, per right.
 
     Parameters
@@ -98,15 +104,21 @@ def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMet
     bad = ~(np.isfinite(w) & (w > 0))
     if bad.any():
         names = ", ".join(map(repr, pd.unique(t.loc[bad, "territory"])[:5]))
-        raise InputError(message("benchmark weights must be positive", where=f"column {weight!r}",
-                                 found=f"{int(bad.sum())} rows missing or <= 0, territories {names}"))
+        raise InputError(
+            message(
+                "benchmark weights must be positive",
+                where=f"column {weight!r}",
+                found=f"{int(bad.sum())} rows missing or <= 0, territories {names}",
+            )
+        )
     s = t["in_sample"].to_numpy(dtype=bool)
     ws = np.where(s, w, 0.0)
     t["_w"] = ws
     t["_wy"] = ws * np.nan_to_num(t["direct"].to_numpy(dtype=float))
     t["_wt"] = ws * t[columns[0]].to_numpy(dtype=float)
-    agg = t.groupby(["_group", "right"], sort=True).agg(n_territories=("_w", lambda x: int((x > 0).sum())),
-                                                        sw=("_w", "sum"), swy=("_wy", "sum"), swt=("_wt", "sum"))
+    agg = t.groupby(["_group", "right"], sort=True).agg(
+        n_territories=("_w", lambda x: int((x > 0).sum())), sw=("_w", "sum"), swy=("_wy", "sum"), swt=("_wt", "sum")
+    )
     agg = agg.reset_index()
     with np.errstate(invalid="ignore", divide="ignore"):
         agg["before"] = agg["swt"] / agg["sw"]
@@ -116,16 +128,22 @@ def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMet
         check_columns(targets, keys + ["estimate"], role="benchmark target column", source="targets")
         tg = targets[keys + ["estimate"]].copy()
         tg["_group"] = "nation" if by == "nation" else tg[by].astype(str)
-        agg = agg.drop(columns="target").merge(tg[["_group", "right", "estimate"]].rename(columns={"estimate": "target"}),
-                                               on=["_group", "right"], how="left")
+        agg = agg.drop(columns="target").merge(
+            tg[["_group", "right", "estimate"]].rename(columns={"estimate": "target"}),
+            on=["_group", "right"],
+            how="left",
+        )
     ok = np.isfinite(agg["target"]) & np.isfinite(agg["before"]) & (agg["sw"] > 0)
     if method == "ratio":
         ok &= agg["before"] != 0
         agg["adjustment"] = np.where(ok, agg["target"] / agg["before"].where(ok, 1.0), 1.0)
     else:
         agg["adjustment"] = np.where(ok, agg["target"] - agg["before"], 0.0)
-    adj = t[["_group", "right"]].merge(agg[["_group", "right", "adjustment"]], on=["_group", "right"],
-                                       how="left")["adjustment"].to_numpy()
+    adj = (
+        t[["_group", "right"]]
+        .merge(agg[["_group", "right", "adjustment"]], on=["_group", "right"], how="left")["adjustment"]
+        .to_numpy()
+    )
     for c in columns:
         v = t[c].to_numpy(dtype=float)
         v = v * adj if method == "ratio" else v + adj
@@ -135,7 +153,9 @@ def benchmark(table: pd.DataFrame, *, by: str, weight: str, method: BenchmarkMet
     t["_wt"] = ws * t[columns[0]].to_numpy(dtype=float)
     after = t.groupby(["_group", "right"], sort=True)["_wt"].sum().to_numpy()
     agg["after"] = np.where(agg["sw"] > 0, after / agg["sw"].where(agg["sw"] > 0, 1.0), np.nan)
-    out = agg.rename(columns={"_group": "group"})[["group", "right", "n_territories", "target", "before", "after",
-                                                   "adjustment"]]
-    return t.drop(columns=["_group", "_w", "_wy", "_wt"]), BenchmarkResult(method=method, by=by, weight=weight,
-                                                                           adjustments=out)
+    out = agg.rename(columns={"_group": "group"})[
+        ["group", "right", "n_territories", "target", "before", "after", "adjustment"]
+    ]
+    return t.drop(columns=["_group", "_w", "_wy", "_wt"]), BenchmarkResult(
+        method=method, by=by, weight=weight, adjustments=out
+    )

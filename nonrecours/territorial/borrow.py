@@ -23,13 +23,22 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from .._frozen import freeze_arrays
 from .._checks import check_choice
+from .._frozen import freeze_arrays
 from ..errors import ConvergenceError, InputError, message
 from .fay_herriot import _check_design
 
-__all__ = ["CovarianceModel", "BlockFit", "BorrowFit", "fit_blocks", "information", "inverse_information", "block_mse",
-           "observed_blocks", "METHODS"]
+__all__ = [
+    "CovarianceModel",
+    "BlockFit",
+    "BorrowFit",
+    "fit_blocks",
+    "information",
+    "inverse_information",
+    "block_mse",
+    "observed_blocks",
+    "METHODS",
+]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -48,19 +57,25 @@ def check_area_inputs(y, vardir, X, names, where: str) -> tuple[np.ndarray, np.n
     D = np.asarray(vardir, dtype=float).ravel()
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or len(X) != len(y) or len(D) != len(y):
-        raise InputError(message("the direct estimates, sampling variances and covariates do not match", where=where,
-                                 expected=f"{len(y)} rows each",
-                                 found=f"{len(D)} variances, covariates of shape {X.shape}"))
+        raise InputError(
+            message(
+                "the direct estimates, sampling variances and covariates do not match",
+                where=where,
+                expected=f"{len(y)} rows each",
+                found=f"{len(D)} variances, covariates of shape {X.shape}",
+            )
+        )
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     _check_design(y, D, X, names, where)
     return y, D, X, names
 
 
-def observed_blocks(y: np.ndarray, X: np.ndarray, S: np.ndarray, in_sample, names: tuple[str, ...], where: str
-                    ) -> np.ndarray:
+def observed_blocks(
+    y: np.ndarray, X: np.ndarray, S: np.ndarray, in_sample, names: tuple[str, ...], where: str
+) -> np.ndarray:
     """The components with a direct estimate (finite ``y``, in a territory of ``in_sample``), checked: the
     model's design on them (:func:`~.fay_herriot._check_design`), their covariances, every covariate."""
-    m, k, p = X.shape
+    _m, k, _p = X.shape
     obs = np.isfinite(y)
     if in_sample is not None:
         obs &= np.asarray(in_sample, dtype=bool)[:, None]
@@ -76,16 +91,26 @@ def observed_blocks(y: np.ndarray, X: np.ndarray, S: np.ndarray, in_sample, name
 def check_covariances(S: np.ndarray, where: str) -> None:
     """Sampling covariances: finite, symmetric and positive definite, block by block (one batched Cholesky)."""
     if not np.isfinite(S).all() or not np.allclose(S, np.swapaxes(S, 1, 2), rtol=1e-10, atol=0.0):
-        raise InputError(message("the sampling covariances must be finite and symmetric", where=where,
-                                 hint="give each pair of estimates one covariance (a pair listed in both orders "
-                                      "must carry the same value)"))
+        raise InputError(
+            message(
+                "the sampling covariances must be finite and symmetric",
+                where=where,
+                hint="give each pair of estimates one covariance (a pair listed in both orders "
+                "must carry the same value)",
+            )
+        )
     eig = np.linalg.eigvalsh(S)
     bad = eig[:, 0] <= 1e-12 * np.maximum(eig[:, -1], np.finfo(float).tiny)
     if bad.any():
-        raise InputError(message("sampling covariance matrices that are not positive definite", where=where,
-                                 expected="a positive definite matrix for every territory",
-                                 found=f"{int(bad.sum())} territories", hint="check the covariances file (a "
-                                 "correlation above 1 in absolute value, or a variance of 0)"))
+        raise InputError(
+            message(
+                "sampling covariance matrices that are not positive definite",
+                where=where,
+                expected="a positive definite matrix for every territory",
+                found=f"{int(bad.sum())} territories",
+                hint="check the covariances file (a correlation above 1 in absolute value, or a variance of 0)",
+            )
+        )
 
 
 class CovarianceModel(Protocol):
@@ -183,14 +208,14 @@ class _State:
     """Everything at one value of :math:`\\theta` that the score, the information and the MSE use."""
 
     G: np.ndarray
-    W: np.ndarray        # V_d^{-1}, (m, k, k)
-    WX: np.ndarray       # (m, k, p)
-    Q: np.ndarray        # (p, p)
-    beta: np.ndarray     # (p,)
-    resid: np.ndarray    # y - X beta, (m, k)
+    W: np.ndarray  # V_d^{-1}, (m, k, k)
+    WX: np.ndarray  # (m, k, p)
+    Q: np.ndarray  # (p, p)
+    beta: np.ndarray  # (p,)
+    resid: np.ndarray  # y - X beta, (m, k)
     logdet_V: float
     logdet_XWX: float
-    quad: float          # r' V^-1 r
+    quad: float  # r' V^-1 r
 
     def restricted(self, method: str) -> float:
         """The objective maximised (up to a constant): the REML or ML log-likelihood."""
@@ -198,8 +223,7 @@ class _State:
         return ll - 0.5 * self.logdet_XWX if method == "reml" else ll
 
 
-def _state(y: np.ndarray, X: np.ndarray, R: np.ndarray, G: np.ndarray, both: np.ndarray | None = None
-           ) -> _State | None:
+def _state(y: np.ndarray, X: np.ndarray, R: np.ndarray, G: np.ndarray, both: np.ndarray | None = None) -> _State | None:
     """The state at :math:`G`, or None where :math:`V` or :math:`X^\\top V^{-1}X` is not positive definite.
 
     ``both`` (m, k, k), where some components are missing: True where both components of an entry are
@@ -248,24 +272,25 @@ def _score_info(st: _State, X: np.ndarray, dG: np.ndarray, method: str) -> tuple
     """
     W, WX, Q = st.W, st.WX, st.Q
     Py = np.einsum("dkl,dl->dk", W, st.resid)
-    WA = W[:, None] @ dG[None]                                  # (m, q, k, k)
+    WA = W[:, None] @ dG[None]  # (m, q, k, k)
     tr_WA = np.einsum("dqii->q", WA)
     quad = np.einsum("di,qij,dj->q", Py, dG, Py)
     T = np.einsum("dqik,drik->qr", WA, np.swapaxes(WA, -1, -2))
     if method == "ml":
         return 0.5 * quad - 0.5 * tr_WA, 0.5 * T
-    AWX = dG[None] @ WX[:, None]                                # A_j W X, (m, q, k, p)
-    C = np.einsum("dkp,dqkr->qpr", WX, AWX)                     # X'W A W X
-    Z = W[:, None] @ AWX                                        # W A W X
-    E = np.einsum("dikp,djkr->ijpr", AWX, Z)                    # X'W A_i W A_j W X (A symmetric)
+    AWX = dG[None] @ WX[:, None]  # A_j W X, (m, q, k, p)
+    C = np.einsum("dkp,dqkr->qpr", WX, AWX)  # X'W A W X
+    Z = W[:, None] @ AWX  # W A W X
+    E = np.einsum("dikp,djkr->ijpr", AWX, Z)  # X'W A_i W A_j W X (A symmetric)
     s = 0.5 * quad - 0.5 * (tr_WA - np.einsum("pr,qrp->q", Q, C))
     QC = np.einsum("pr,qrs->qps", Q, C)
     F = 0.5 * (T - 2.0 * np.einsum("pr,ijrp->ij", Q, E) + np.einsum("iab,jba->ij", QC, QC))
     return s, 0.5 * (F + F.T)
 
 
-def _observed_information(score, theta: np.ndarray, s: np.ndarray, free: np.ndarray, scale: np.ndarray,
-                          lower: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+def _observed_information(
+    score, theta: np.ndarray, s: np.ndarray, free: np.ndarray, scale: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray | None:
     """Minus the Hessian of the objective on the ``free`` parameters, by forward differences of the analytic
     score (``q`` more evaluations); None where it is not positive definite (then Fisher scoring is used)."""
     q = free.size
@@ -288,9 +313,19 @@ def _observed_information(score, theta: np.ndarray, s: np.ndarray, free: np.ndar
     return H
 
 
-def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceModel, start: np.ndarray, *,
-               method: str = "reml", observed: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 500,
-               where: str = "model") -> BlockFit:
+def fit_blocks(
+    y: np.ndarray,
+    X: np.ndarray,
+    R: np.ndarray,
+    model: CovarianceModel,
+    start: np.ndarray,
+    *,
+    method: str = "reml",
+    observed: np.ndarray | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+    where: str = "model",
+) -> BlockFit:
     """Fit the block model by REML or ML (Fisher scoring with step halving inside the bounds).
 
     Parameters
@@ -342,15 +377,20 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     theta = np.clip(np.asarray(start, float), lower, upper)
     st = _state(y, X, R, model.matrix(theta), both)
     if st is None:
-        raise InputError(message("the covariance of the direct estimates is not positive definite", where=where,
-                                 hint="check the sampling covariances (each territory's matrix must be positive "
-                                      "definite)"))
+        raise InputError(
+            message(
+                "the covariance of the direct estimates is not positive definite",
+                where=where,
+                hint="check the sampling covariances (each territory's matrix must be positive definite)",
+            )
+        )
     obj = st.restricted(method)
+
     def score(th: np.ndarray) -> np.ndarray | None:
         st_ = _state(y, X, R, model.matrix(th), both)
         return None if st_ is None else _score_info(st_, X, model.derivatives(th), method)[0]
 
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         s, F = _score_info(st, X, model.derivatives(theta), method)
         hold = ((theta <= lower) & (s < 0)) | ((theta >= upper) & (s > 0))
         free = np.flatnonzero(~hold)
@@ -383,10 +423,15 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
         if np.all(change <= tol):
             break
     else:
-        raise ConvergenceError(message("the variance parameters did not converge", where=where,
-                                       expected=f"a change below {tol:g}",
-                                       found=f"still moving after {max_iter} iterations",
-                                       hint="use a simpler model or check the direct estimates"))
+        raise ConvergenceError(
+            message(
+                "the variance parameters did not converge",
+                where=where,
+                expected=f"a change below {tol:g}",
+                found=f"still moving after {max_iter} iterations",
+                hint="use a simpler model or check the direct estimates",
+            )
+        )
     _, F = _score_info(st, X, model.derivatives(theta), method)
     G = st.G
     WR = np.einsum("dkl,dl->dk", st.W, st.resid)
@@ -395,9 +440,25 @@ def fit_blocks(y: np.ndarray, X: np.ndarray, R: np.ndarray, model: CovarianceMod
     N = m * k if observed is None else int(observed.sum())
     loglike = -0.5 * (N * _LOG2PI + st.logdet_V + st.quad)
     at_bound = tuple(n for n, t_, lo, hi in zip(model.names, theta, lower, upper) if t_ <= lo or t_ >= hi)
-    return BlockFit(method=method, theta=theta, names=tuple(model.names), coef=st.beta, coef_cov=st.Q, y=y, X=X,
-                    R=R, G=G, Vinv=st.W, info=F, eblup=eblup, synthetic=synthetic, loglike=float(loglike),
-                    iterations=it, at_bound=at_bound, observed=observed)
+    return BlockFit(
+        method=method,
+        theta=theta,
+        names=tuple(model.names),
+        coef=st.beta,
+        coef_cov=st.Q,
+        y=y,
+        X=X,
+        R=R,
+        G=G,
+        Vinv=st.W,
+        info=F,
+        eblup=eblup,
+        synthetic=synthetic,
+        loglike=float(loglike),
+        iterations=it,
+        at_bound=at_bound,
+        observed=observed,
+    )
 
 
 def information(fit: BlockFit, dG: np.ndarray, method: str) -> np.ndarray:
@@ -426,8 +487,9 @@ def inverse_information(fit: BlockFit, info: np.ndarray | None = None) -> np.nda
     return Vbar
 
 
-def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_mse(
+    fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The components :math:`g_1, g_2, g_3` of the analytic MSE of every EBLUP, each of shape (m, k).
 
     Parameters
@@ -464,7 +526,7 @@ def block_mse(fit: BlockFit, dG: np.ndarray, info: np.ndarray | None = None
     Dm = X - GW @ X
     g2 = np.einsum("dkp,pr,dkr->dk", Dm, Q, Dm)
     AW = dG[None] @ W[:, None]
-    L = AW - GW[:, None] @ AW                                   # (m, q, k, k)
+    L = AW - GW[:, None] @ AW  # (m, q, k, k)
     V = fit.R + G[None]
     LV = L @ V[:, None]
     Vbar = inverse_information(fit, info)
@@ -540,7 +602,19 @@ class BorrowFit:
     def to_frame(self) -> pd.DataFrame:
         """One row per area and component: ``area``, ``component``, ``in_sample``, ``direct``, ``eblup``,
         ``synthetic``, ``gamma``, ``mse``, ``g1``..``g4``."""
-        return pd.DataFrame({"area": self.area, "component": self.component, "in_sample": self.in_sample,
-                             "direct": self.direct, "eblup": self.eblup, "synthetic": self.synthetic,
-                             "gamma": self.gamma, "mse": self.mse,
-                             "g1": self.g1, "g2": self.g2, "g3": self.g3, "g4": self.g4})
+        return pd.DataFrame(
+            {
+                "area": self.area,
+                "component": self.component,
+                "in_sample": self.in_sample,
+                "direct": self.direct,
+                "eblup": self.eblup,
+                "synthetic": self.synthetic,
+                "gamma": self.gamma,
+                "mse": self.mse,
+                "g1": self.g1,
+                "g2": self.g2,
+                "g3": self.g3,
+                "g4": self.g4,
+            }
+        )

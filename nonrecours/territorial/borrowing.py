@@ -30,8 +30,22 @@ __all__ = ["BORROW_MODELS", "BorrowingResult", "fit_borrowing", "read_covariance
 
 #: The models of :func:`fit_borrowing`.
 BORROW_MODELS: tuple[str, ...] = ("fh", "rao-yu", "multivariate", "spatial")
-_OUT = ("territory", "year", "right", "direct", "se_direct", "eblup", "mse", "rmse", "ci_low", "ci_high", "gamma",
-        "synthetic", "n", "in_sample")
+_OUT = (
+    "territory",
+    "year",
+    "right",
+    "direct",
+    "se_direct",
+    "eblup",
+    "mse",
+    "rmse",
+    "ci_low",
+    "ci_high",
+    "gamma",
+    "synthetic",
+    "n",
+    "in_sample",
+)
 _ALL = "all"  # the right or year of a fit that spans them all
 
 
@@ -76,16 +90,16 @@ class _Data:
     """The checked inputs, coded: territories (the covariates file's, in its order), years, rights, and per
     territory x year x right the direct estimate, its variance, sample size and covariates."""
 
-    territories: np.ndarray      # (m,)
-    years: np.ndarray            # (T,) sorted; [0] without a time dimension
+    territories: np.ndarray  # (m,)
+    years: np.ndarray  # (T,) sorted; [0] without a time dimension
     rights: list[str]
-    y: np.ndarray                # (m, T, R), NaN where no direct estimate
-    D: np.ndarray                # (m, T, R) se^2
+    y: np.ndarray  # (m, T, R), NaN where no direct estimate
+    D: np.ndarray  # (m, T, R) se^2
     se: np.ndarray
     n: np.ndarray
-    X: np.ndarray                # (m, T, p)
+    X: np.ndarray  # (m, T, p)
     names: tuple[str, ...]
-    cov: pd.DataFrame | None     # coded covariances: t, ya, ra, yb, rb, cov (indices)
+    cov: pd.DataFrame | None  # coded covariances: t, ya, ra, yb, rb, cov (indices)
     neighbours: np.ndarray | None  # (m, m) 0/1
 
 
@@ -104,25 +118,41 @@ def read_covariances(covariances: pd.DataFrame, *, time: str | None) -> pd.DataF
         c[k] = c[k].astype(str)
     c["cov"] = pd.to_numeric(c["cov"], errors="coerce")
     if not np.isfinite(c["cov"].to_numpy(float)).all():
-        raise InputError(message("missing or non-numeric covariances", where="covariances file, column 'cov'",
-                                 found=f"{int((~np.isfinite(c['cov'].to_numpy(float))).sum())} rows"))
+        raise InputError(
+            message(
+                "missing or non-numeric covariances",
+                where="covariances file, column 'cov'",
+                found=f"{int((~np.isfinite(c['cov'].to_numpy(float))).sum())} rows",
+            )
+        )
     a = list(zip(c["right_a"], c[f"{time}_a"])) if time else list(c["right_a"])
     b = list(zip(c["right_b"], c[f"{time}_b"])) if time else list(c["right_b"])
     same = np.array([x == z for x, z in zip(a, b)])
     if same.any():
-        raise InputError(message("a covariance of an estimate with itself", where="covariances file",
-                                 found=f"{int(same.sum())} rows", hint="the variances come from the direct file's se"))
+        raise InputError(
+            message(
+                "a covariance of an estimate with itself",
+                where="covariances file",
+                found=f"{int(same.sum())} rows",
+                hint="the variances come from the direct file's se",
+            )
+        )
     swap = np.array([str(x) > str(z) for x, z in zip(a, b)])
-    for k in ("right", *( [time] if time else [])):
+    for k in ("right", *([time] if time else [])):
         lo, hi = c[f"{k}_a"].copy(), c[f"{k}_b"].copy()
         c.loc[swap, f"{k}_a"], c.loc[swap, f"{k}_b"] = hi[swap].to_numpy(), lo[swap].to_numpy()
     keys = [k for k in cols if k != "cov"]
     spread = c.groupby(keys, sort=False)["cov"].agg(["min", "max"])
     bad = ~np.isclose(spread["min"], spread["max"], rtol=1e-12, atol=0.0)
     if bad.any():
-        raise InputError(message("a pair of estimates with two different covariances", where="covariances file",
-                                 found=f"{int(bad.sum())} pairs", hint="list each pair once, or both orders with "
-                                 "the same value"))
+        raise InputError(
+            message(
+                "a pair of estimates with two different covariances",
+                where="covariances file",
+                found=f"{int(bad.sum())} pairs",
+                hint="list each pair once, or both orders with the same value",
+            )
+        )
     return c.drop_duplicates(keys).reset_index(drop=True)
 
 
@@ -147,23 +177,51 @@ def _check_options(model: str, method: str, time: str | None, covariances, neigh
     check_method(method)
     check_level(level)
     if model == "rao-yu" and time is None:
-        raise OptionError(message("the Rao-Yu model needs a time dimension", where="option time",
-                                  expected="the direct file's year column, e.g. time='year'", found="none"))
+        raise OptionError(
+            message(
+                "the Rao-Yu model needs a time dimension",
+                where="option time",
+                expected="the direct file's year column, e.g. time='year'",
+                found="none",
+            )
+        )
     if model == "multivariate" and method != "reml":
-        raise OptionError(message("the multivariate model is fitted by REML only (as msae)", where="option method",
-                                  expected="reml", found=repr(method)))
+        raise OptionError(
+            message(
+                "the multivariate model is fitted by REML only (as msae)",
+                where="option method",
+                expected="reml",
+                found=repr(method),
+            )
+        )
     if model == "spatial" and neighbours is None:
-        raise OptionError(message("the spatial model needs neighbours", where="option neighbours",
-                                  hint="give the territory_a, territory_b table of 'nonrecours neighbours'"))
+        raise OptionError(
+            message(
+                "the spatial model needs neighbours",
+                where="option neighbours",
+                hint="give the territory_a, territory_b table of 'nonrecours neighbours'",
+            )
+        )
 
 
-def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *, time: str | None,
-          covariances: pd.DataFrame | None, neighbours: pd.DataFrame | None, rights: Sequence[str] | None) -> _Data:
+def _read(
+    direct: pd.DataFrame,
+    aux: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    time: str | None,
+    covariances: pd.DataFrame | None,
+    neighbours: pd.DataFrame | None,
+    rights: Sequence[str] | None,
+) -> _Data:
     """Check and code the tables (see :func:`fit_borrowing`)."""
     covariates = list(covariates)
     if not covariates:
-        raise OptionError(message("no covariates given", where="option covariates",
-                                  expected="one or more columns of the territories file"))
+        raise OptionError(
+            message(
+                "no covariates given", where="option covariates", expected="one or more columns of the territories file"
+            )
+        )
     cols = ["territory", "right", "n", "estimate", "se"] + ([time] if time else [])
     check_columns(direct, cols, role="direct-estimate column", source="direct file")
     check_columns(aux, ["territory", *covariates], role="covariate column", source="territories file")
@@ -174,27 +232,43 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
         d = d[~((d["flag"].astype(str) == "suppressed") & est.isna())]
         est = est[d.index]
     if est.isna().any():
-        raise InputError(message("missing direct estimates", where="direct file, column 'estimate'",
-                                 found=f"{int(est.isna().sum())} rows", hint="drop those rows: territories without a "
-                                 "direct estimate are predicted synthetically"))
+        raise InputError(
+            message(
+                "missing direct estimates",
+                where="direct file, column 'estimate'",
+                found=f"{int(est.isna().sum())} rows",
+                hint="drop those rows: territories without a direct estimate are predicted synthetically",
+            )
+        )
     if time:
         t = pd.to_numeric(d[time], errors="coerce")
         if t.isna().any() or (t != np.round(t)).any():
-            raise InputError(message("the time column must hold whole numbers (years)",
-                                     where=f"direct file, column {time!r}",
-                                     found=f"{int(t.isna().sum())} missing or non-numeric"))
+            raise InputError(
+                message(
+                    "the time column must hold whole numbers (years)",
+                    where=f"direct file, column {time!r}",
+                    found=f"{int(t.isna().sum())} missing or non-numeric",
+                )
+            )
         d[time] = t.astype(int)
     key = ["territory", *([time] if time else []), "right"]
     dup = d.duplicated(key)
     if dup.any():
-        raise InputError(message(f"{' x '.join(key)} listed twice", where="direct file",
-                                 found=f"{int(dup.sum())} rows"))
+        raise InputError(
+            message(f"{' x '.join(key)} listed twice", where="direct file", found=f"{int(dup.sum())} rows")
+        )
     all_rights = list(pd.unique(d["right"]))
     rights = all_rights if rights is None else list(rights)
     missing = [r for r in rights if r not in all_rights]
     if missing:
-        raise OptionError(message("rights absent from the direct file", where="option rights",
-                                  found=name_list(missing), expected="one of " + ", ".join(all_rights)))
+        raise OptionError(
+            message(
+                "rights absent from the direct file",
+                where="option rights",
+                found=name_list(missing),
+                expected="one of " + ", ".join(all_rights),
+            )
+        )
     d = d[d["right"].isin(rights)]
     est = est.loc[d.index]
     years = np.sort(d[time].unique()) if time else np.array([0])
@@ -205,8 +279,13 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
         a[time] = pd.to_numeric(a[time], errors="coerce")
     akey = ["territory", str(time)] if by_year else ["territory"]
     if a.duplicated(akey).any():
-        raise InputError(message(f"{' x '.join(akey)} listed twice", where="territories file",
-                                 found=f"{int(a.duplicated(akey).sum())} rows"))
+        raise InputError(
+            message(
+                f"{' x '.join(akey)} listed twice",
+                where="territories file",
+                found=f"{int(a.duplicated(akey).sum())} rows",
+            )
+        )
     territories = pd.unique(a["territory"])
     m, T, R, p = len(territories), len(years), len(rights), len(covariates) + 1
     tpos = pd.Series(np.arange(m), index=territories)
@@ -214,10 +293,15 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
     rpos = pd.Series(np.arange(R), index=rights)
     unknown = ~d["territory"].isin(tpos.index)
     if unknown.any():
-        raise InputError(message("territories of the direct file have no covariates", where="territories file",
-                                 found=f"{int(d.loc[unknown, 'territory'].nunique())} absent: "
-                                       f"{name_list(pd.unique(d.loc[unknown, 'territory']))}",
-                                 hint="add them to the territories file"))
+        raise InputError(
+            message(
+                "territories of the direct file have no covariates",
+                where="territories file",
+                found=f"{int(d.loc[unknown, 'territory'].nunique())} absent: "
+                f"{name_list(pd.unique(d.loc[unknown, 'territory']))}",
+                hint="add them to the territories file",
+            )
+        )
     Z = a[covariates].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     X = np.full((m, T, p), np.nan)
     if by_year:
@@ -237,9 +321,14 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
     D[ti, yi, ri] = se[ti, yi, ri] ** 2
     bad = np.isfinite(y) & ~(np.isfinite(D) & (D > 0))
     if bad.any():
-        raise InputError(message("sampling variances must be finite and positive", where="direct file, column 'se'",
-                                 found=f"{int(bad.sum())} rows missing or <= 0",
-                                 hint="drop those rows or give their se"))
+        raise InputError(
+            message(
+                "sampling variances must be finite and positive",
+                where="direct file, column 'se'",
+                found=f"{int(bad.sum())} rows missing or <= 0",
+                hint="drop those rows or give their se",
+            )
+        )
     cov = None
     if covariances is not None:
         c = read_covariances(covariances, time=time)
@@ -247,13 +336,30 @@ def _read(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
         if time:
             keep &= c[f"{time}_a"].isin(years) & c[f"{time}_b"].isin(years)
         c = c[keep]
-        cov = pd.DataFrame({"t": tpos[c["territory"]].to_numpy(), "ra": rpos[c["right_a"]].to_numpy(),
-                            "rb": rpos[c["right_b"]].to_numpy(), "cov": c["cov"].to_numpy(float),
-                            "ya": ypos[c[f"{time}_a"]].to_numpy() if time else 0,
-                            "yb": ypos[c[f"{time}_b"]].to_numpy() if time else 0})
+        cov = pd.DataFrame(
+            {
+                "t": tpos[c["territory"]].to_numpy(),
+                "ra": rpos[c["right_a"]].to_numpy(),
+                "rb": rpos[c["right_b"]].to_numpy(),
+                "cov": c["cov"].to_numpy(float),
+                "ya": ypos[c[f"{time}_a"]].to_numpy() if time else 0,
+                "yb": ypos[c[f"{time}_b"]].to_numpy() if time else 0,
+            }
+        )
     A = neighbours_matrix(neighbours, territories) if neighbours is not None else None
-    return _Data(territories=np.asarray(territories, dtype=str), years=years, rights=rights, y=y, D=D, se=se, n=n,
-                 X=X, names=("intercept", *covariates), cov=cov, neighbours=A)
+    return _Data(
+        territories=np.asarray(territories, dtype=str),
+        years=years,
+        rights=rights,
+        y=y,
+        D=D,
+        se=se,
+        n=n,
+        X=X,
+        names=("intercept", *covariates),
+        cov=cov,
+        neighbours=A,
+    )
 
 
 def _blocks(data: _Data, keys: list[tuple[int, int]]) -> np.ndarray:
@@ -286,8 +392,16 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
         for r, right in enumerate(data.rights):
             keys = [(t, r) for t in range(T)]
             where = f"right {right!r}"
-            fit = fit_rao_yu(data.y[:, :, r], _blocks(data, keys), data.X, times=data.years, method=method,
-                             area=data.territories, names=data.names, where=where)
+            fit = fit_rao_yu(
+                data.y[:, :, r],
+                _blocks(data, keys),
+                data.X,
+                times=data.years,
+                method=method,
+                area=data.territories,
+                names=data.names,
+                where=where,
+            )
             idx = np.column_stack([np.repeat(terr, T), np.tile(np.arange(T), m), np.full(m * T, r)])
             out.append(((right, _ALL), idx, fit))
     elif model == "multivariate":
@@ -295,8 +409,16 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
             keys = [(t, r) for r in range(R)]
             where = f"year {ylab[t]}" if len(ylab) > 1 else "multivariate model"
             Xr = np.repeat(data.X[:, t, None, :], R, axis=1)
-            fit = fit_multivariate(data.y[:, t, :], _blocks(data, keys), Xr, model="mfh1", variables=data.rights,
-                                   area=data.territories, names=data.names, where=where)
+            fit = fit_multivariate(
+                data.y[:, t, :],
+                _blocks(data, keys),
+                Xr,
+                model="mfh1",
+                variables=data.rights,
+                area=data.territories,
+                names=data.names,
+                where=where,
+            )
             idx = np.column_stack([np.repeat(terr, R), np.full(m * R, t), np.tile(np.arange(R), m)])
             out.append(((_ALL, ylab[t]), idx, fit))
     else:  # fh, spatial: one fit per right and year
@@ -313,18 +435,46 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
 def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str) -> BorrowFit:
     """Fay–Herriot on one right and year (sampled territories first), as a :class:`BorrowFit`."""
     X = data.X[:, t, :]
-    fit = fit_fay_herriot(data.y[s, t, r], data.D[s, t, r], X[s], method=method, X_out=X[~s],
-                          area=data.territories[s], area_out=data.territories[~s], names=data.names, where=where)
+    fit = fit_fay_herriot(
+        data.y[s, t, r],
+        data.D[s, t, r],
+        X[s],
+        method=method,
+        X_out=X[~s],
+        area=data.territories[s],
+        area_out=data.territories[~s],
+        names=data.names,
+        where=where,
+    )
     res = analytic_mse(fit)
     assert res.g1 is not None and res.g2 is not None and res.g3 is not None  # analytic: its components
     k = len(fit.area)
-    info = np.array([[1.0 / fit.model_variance_se ** 2]])  # REML, ML: se = sqrt(2 / sum (A + D)^-2)
-    return BorrowFit(model="fh", method=method, area=fit.area, component=np.full(k, "", dtype=object).astype(str),
-                     in_sample=fit.in_sample, direct=fit.direct, eblup=fit.eblup, synthetic=fit.synthetic,
-                     gamma=fit.gamma, mse=res.mse, g1=res.g1, g2=res.g2, g3=res.g3, g4=np.zeros(k),
-                     names=("sigma2",), theta=np.array([fit.model_variance]), info=info, coef=fit.coef,
-                     coef_cov=fit.coef_cov, coef_names=fit.coef_names, loglike=fit.loglike,
-                     iterations=fit.iterations, at_bound=("sigma2",) if fit.zero_variance else ())
+    info = np.array([[1.0 / fit.model_variance_se**2]])  # REML, ML: se = sqrt(2 / sum (A + D)^-2)
+    return BorrowFit(
+        model="fh",
+        method=method,
+        area=fit.area,
+        component=np.full(k, "", dtype=object).astype(str),
+        in_sample=fit.in_sample,
+        direct=fit.direct,
+        eblup=fit.eblup,
+        synthetic=fit.synthetic,
+        gamma=fit.gamma,
+        mse=res.mse,
+        g1=res.g1,
+        g2=res.g2,
+        g3=res.g3,
+        g4=np.zeros(k),
+        names=("sigma2",),
+        theta=np.array([fit.model_variance]),
+        info=info,
+        coef=fit.coef,
+        coef_cov=fit.coef_cov,
+        coef_names=fit.coef_names,
+        loglike=fit.loglike,
+        iterations=fit.iterations,
+        at_bound=("sigma2",) if fit.zero_variance else (),
+    )
 
 
 def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str) -> BorrowFit:
@@ -332,20 +482,41 @@ def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str
     those without a direct estimate are predicted from their neighbours (:func:`~.spatial.fit_spatial_fh`)."""
     assert data.neighbours is not None  # checked with the options
     W = row_standardise(data.neighbours, where="neighbours file")
-    fit = fit_spatial_fh(data.y[:, t, r], data.D[:, t, r], data.X[:, t, :], W, method=method,
-                         area=data.territories, names=data.names, where=where)
+    fit = fit_spatial_fh(
+        data.y[:, t, r],
+        data.D[:, t, r],
+        data.X[:, t, :],
+        W,
+        method=method,
+        area=data.territories,
+        names=data.names,
+        where=where,
+    )
     order = np.concatenate([np.flatnonzero(s), np.flatnonzero(~s)])  # the rows of _fits: sampled first
-    return BorrowFit(**{f.name: (getattr(fit, f.name)[order] if f.name in _ROWS else getattr(fit, f.name))
-                        for f in fields(BorrowFit)})
+    return BorrowFit(
+        **{
+            f.name: (getattr(fit, f.name)[order] if f.name in _ROWS else getattr(fit, f.name))
+            for f in fields(BorrowFit)
+        }
+    )
 
 
 _ROWS = ("area", "component", "in_sample", "direct", "eblup", "synthetic", "gamma", "mse", "g1", "g2", "g3", "g4")
 
 
-def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *, model: str = "rao-yu",
-                  time: str | None = None, covariances: pd.DataFrame | None = None,
-                  neighbours: pd.DataFrame | None = None, method: str = "reml", level: float = 0.95,
-                  rights: Sequence[str] | None = None) -> BorrowingResult:
+def fit_borrowing(
+    direct: pd.DataFrame,
+    aux: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    model: str = "rao-yu",
+    time: str | None = None,
+    covariances: pd.DataFrame | None = None,
+    neighbours: pd.DataFrame | None = None,
+    method: str = "reml",
+    level: float = 0.95,
+    rights: Sequence[str] | None = None,
+) -> BorrowingResult:
     """Small-area estimates of take-up that borrow strength over years, rights or neighbouring territories.
 
     Parameters
@@ -407,32 +578,73 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     data = _read(direct, aux, covariates, time=time, covariances=covariances, neighbours=neighbours, rights=rights)
     if not np.isfinite(data.X).all():
         bad = ~np.isfinite(data.X).all(axis=(1, 2))
-        raise InputError(message("missing or non-numeric covariate values", where="territories file",
-                                 found=f"{int(bad.sum())} territories: {label_list(data.territories, bad)}",
-                                 hint="give every territory (and year) its covariates, or drop the territory"))
+        raise InputError(
+            message(
+                "missing or non-numeric covariate values",
+                where="territories file",
+                found=f"{int(bad.sum())} territories: {label_list(data.territories, bad)}",
+                hint="give every territory (and year) its covariates, or drop the territory",
+            )
+        )
     z = stats.norm.ppf(0.5 + level / 2)
     frames, models, coefs, fits = [], [], [], []
     for (right, year), idx, fit in _fits(data, model, method):
         ti, yi, ri = idx.T
         est = np.clip(fit.eblup, 0.0, 1.0)
         half = z * np.sqrt(fit.mse)
-        frames.append(pd.DataFrame({
-            "territory": data.territories[ti], "year": data.years[yi], "right": np.asarray(data.rights)[ri],
-            "direct": data.y[ti, yi, ri], "se_direct": data.se[ti, yi, ri], "eblup": est, "mse": fit.mse,
-            "rmse": np.sqrt(fit.mse), "ci_low": np.clip(fit.eblup - half, 0, 1),
-            "ci_high": np.clip(fit.eblup + half, 0, 1),
-            "gamma": fit.gamma, "synthetic": np.clip(fit.synthetic, 0, 1),
-            "n": pd.array(np.nan_to_num(data.n[ti, yi, ri]), dtype="Int64"), "in_sample": fit.in_sample,
-            "_order": (ri * len(data.years) + yi) * len(data.territories) + ti}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "territory": data.territories[ti],
+                    "year": data.years[yi],
+                    "right": np.asarray(data.rights)[ri],
+                    "direct": data.y[ti, yi, ri],
+                    "se_direct": data.se[ti, yi, ri],
+                    "eblup": est,
+                    "mse": fit.mse,
+                    "rmse": np.sqrt(fit.mse),
+                    "ci_low": np.clip(fit.eblup - half, 0, 1),
+                    "ci_high": np.clip(fit.eblup + half, 0, 1),
+                    "gamma": fit.gamma,
+                    "synthetic": np.clip(fit.synthetic, 0, 1),
+                    "n": pd.array(np.nan_to_num(data.n[ti, yi, ri]), dtype="Int64"),
+                    "in_sample": fit.in_sample,
+                    "_order": (ri * len(data.years) + yi) * len(data.territories) + ti,
+                }
+            )
+        )
         se = np.sqrt(np.clip(np.diag(np.linalg.pinv(fit.info)), 0, None))
-        models.append(pd.DataFrame({"model": model, "right": right, "year": year, "method": method,
-                                    "m": len(np.unique(fit.area[fit.in_sample])),
-                                    "n_predicted": int((~fit.in_sample).sum()),
-                                    "parameter": list(fit.names), "estimate": fit.theta, "se": se,
-                                    "at_bound": [n in fit.at_bound for n in fit.names], "loglike": fit.loglike,
-                                    "iterations": fit.iterations, "converged": True}))
-        coefs.append(pd.DataFrame({"model": model, "right": right, "year": year, "term": list(fit.coef_names),
-                                   "estimate": fit.coef, "se": np.sqrt(np.diag(fit.coef_cov))}))
+        models.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "right": right,
+                    "year": year,
+                    "method": method,
+                    "m": len(np.unique(fit.area[fit.in_sample])),
+                    "n_predicted": int((~fit.in_sample).sum()),
+                    "parameter": list(fit.names),
+                    "estimate": fit.theta,
+                    "se": se,
+                    "at_bound": [n in fit.at_bound for n in fit.names],
+                    "loglike": fit.loglike,
+                    "iterations": fit.iterations,
+                    "converged": True,
+                }
+            )
+        )
+        coefs.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "right": right,
+                    "year": year,
+                    "term": list(fit.coef_names),
+                    "estimate": fit.coef,
+                    "se": np.sqrt(np.diag(fit.coef_cov)),
+                }
+            )
+        )
         fits.append(((right, year), fit))
     table = pd.concat(frames, ignore_index=True)
     cols = list(_OUT) if time else [c for c in _OUT if c != "year"]
@@ -446,5 +658,13 @@ def fit_borrowing(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     ct = pd.concat(coefs, ignore_index=True)
     if not time:
         ct = ct.drop(columns="year")
-    return BorrowingResult(table=table[cols], models=mt, coefficients=ct, fits=tuple(fits), model=model,
-                           method=method, time=time, level=level)
+    return BorrowingResult(
+        table=table[cols],
+        models=mt,
+        coefficients=ct,
+        fits=tuple(fits),
+        model=model,
+        method=method,
+        time=time,
+        level=level,
+    )

@@ -56,24 +56,41 @@ def _values(est: pd.DataFrame, column: str) -> np.ndarray:
 def _long(est: pd.DataFrame, level: float) -> pd.DataFrame:
     keys = est[["territory", "right"]].assign(
         subset=np.where(est["direct" if "direct" in est.columns else "estimate"].notna(), "sampled", "unsampled")
-        if ("direct" in est.columns or "estimate" in est.columns) else "sampled")
+        if ("direct" in est.columns or "estimate" in est.columns)
+        else "sampled"
+    )
     if "eblup" in est.columns:  # territorial fit output
-        check_columns(est, ["direct", "se_direct", "eblup", "ci_low", "ci_high"], role="estimate column",
-                      source="estimates file")
+        check_columns(
+            est, ["direct", "se_direct", "eblup", "ci_low", "ci_high"], role="estimate column", source="estimates file"
+        )
         z = stats.norm.ppf(0.5 + level / 2)
         d, se = _values(est, "direct"), _values(est, "se_direct")
-        direct = keys.assign(estimator="direct", estimate=d, ci_low=np.clip(d - z * se, 0, 1),
-                             ci_high=np.clip(d + z * se, 0, 1))
-        eblup = keys.assign(estimator="eblup", estimate=_values(est, "eblup"),
-                            ci_low=_values(est, "ci_low"), ci_high=_values(est, "ci_high"))
+        direct = keys.assign(
+            estimator="direct", estimate=d, ci_low=np.clip(d - z * se, 0, 1), ci_high=np.clip(d + z * se, 0, 1)
+        )
+        eblup = keys.assign(
+            estimator="eblup",
+            estimate=_values(est, "eblup"),
+            ci_low=_values(est, "ci_low"),
+            ci_high=_values(est, "ci_high"),
+        )
         return pd.concat([direct, eblup], ignore_index=True)
     if "estimate" in est.columns:  # nonrecours estimate output
         check_columns(est, ["ci_low", "ci_high"], role="estimate column", source="estimates file")
-        return keys.assign(estimator="direct", estimate=_values(est, "estimate"),
-                           ci_low=_values(est, "ci_low"), ci_high=_values(est, "ci_high"))
-    raise InputError(message("the estimates file has neither an 'eblup' nor an 'estimate' column",
-                             where="estimates file", expected="the output of 'territorial fit' or 'estimate --by territory'",
-                             found="columns " + ", ".join(map(str, est.columns[:12]))))
+        return keys.assign(
+            estimator="direct",
+            estimate=_values(est, "estimate"),
+            ci_low=_values(est, "ci_low"),
+            ci_high=_values(est, "ci_high"),
+        )
+    raise InputError(
+        message(
+            "the estimates file has neither an 'eblup' nor an 'estimate' column",
+            where="estimates file",
+            expected="the output of 'territorial fit' or 'estimate --by territory'",
+            found="columns " + ", ".join(map(str, est.columns[:12])),
+        )
+    )
 
 
 def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: float = 0.95) -> Comparison:
@@ -120,16 +137,26 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
     tr = tr[tr["rate"].notna()]
     dup = tr.duplicated(["territory", "right"])
     if dup.any():
-        raise InputError(message("territory x right listed twice", where="truth file",
-                                 found=", ".join(map(repr, (tr.loc[dup, "territory"] + "/" + tr.loc[dup, "right"])[:5]))))
+        raise InputError(
+            message(
+                "territory x right listed twice",
+                where="truth file",
+                found=", ".join(map(repr, (tr.loc[dup, "territory"] + "/" + tr.loc[dup, "right"])[:5])),
+            )
+        )
     est = estimates.copy()
     est["territory"], est["right"] = est["territory"].astype(str), est["right"].astype(str)
     long = _long(est, level).merge(tr.rename(columns={"rate": "truth"}), on=["territory", "right"], how="left")
     n_without = int(long["truth"].isna().sum())
     long = long[long["truth"].notna() & long["estimate"].notna()].reset_index(drop=True)
     if long.empty:
-        raise InputError(message("no territory x right in common between the estimates and the truth",
-                                 where="truth file", hint="check the territory codes and right names"))
+        raise InputError(
+            message(
+                "no territory x right in common between the estimates and the truth",
+                where="truth file",
+                hint="check the territory codes and right names",
+            )
+        )
     long["error"] = long["estimate"] - long["truth"]
     long["covered"] = (long["ci_low"] <= long["truth"]) & (long["truth"] <= long["ci_high"])
     long["_e2"] = long["error"] ** 2
@@ -138,8 +165,15 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
 
     def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         g = frame.groupby(keys, sort=True)
-        out = g.agg(n=("error", "size"), bias=("error", "mean"), mse=("_e2", "mean"), mae=("_ae", "mean"),
-                    mean_truth=("truth", "mean"), coverage=("covered", "mean"), mean_ci_width=("_w", "mean"))
+        out = g.agg(
+            n=("error", "size"),
+            bias=("error", "mean"),
+            mse=("_e2", "mean"),
+            mae=("_ae", "mean"),
+            mean_truth=("truth", "mean"),
+            coverage=("covered", "mean"),
+            mean_ci_width=("_w", "mean"),
+        )
         out["rmse"] = np.sqrt(out.pop("mse"))
         out["relative_rmse"] = out["rmse"] / out.pop("mean_truth")
         return out.reset_index()
@@ -147,7 +181,9 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
     per_right = summarise(long, ["right", "estimator", "subset"])
     overall = summarise(long, ["estimator", "subset"]).assign(right="all")
     summary = pd.concat([per_right, overall], ignore_index=True)[
-        ["right", "estimator", "subset", "n", "bias", "rmse", "mae", "relative_rmse", "coverage", "mean_ci_width"]]
-    detail = long[["territory", "right", "estimator", "subset", "estimate", "truth", "error", "ci_low", "ci_high",
-                   "covered"]]
+        ["right", "estimator", "subset", "n", "bias", "rmse", "mae", "relative_rmse", "coverage", "mean_ci_width"]
+    ]
+    detail = long[
+        ["territory", "right", "estimator", "subset", "estimate", "truth", "error", "ci_low", "ci_high", "covered"]
+    ]
     return Comparison(detail=detail, summary=summary, level=level, n_without_truth=n_without)

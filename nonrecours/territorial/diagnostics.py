@@ -11,8 +11,9 @@ from .fay_herriot import FayHerriotFit
 __all__ = ["area_diagnostics", "normality_test"]
 
 
-def area_diagnostics(fit: FayHerriotFit, mse: np.ndarray, se_direct: np.ndarray | None = None,
-                     estimate: np.ndarray | None = None) -> pd.DataFrame:
+def area_diagnostics(
+    fit: FayHerriotFit, mse: np.ndarray, se_direct: np.ndarray | None = None, estimate: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per-area diagnostics: shrinkage, standardised residual, CVs and CV gain.
 
     Parameters
@@ -44,8 +45,16 @@ def area_diagnostics(fit: FayHerriotFit, mse: np.ndarray, se_direct: np.ndarray 
         cv_dir = se / np.abs(fit.direct)
         cv_eb = np.sqrt(mse) / np.abs(est)
         gain = cv_dir / cv_eb
-    return pd.DataFrame({"area": fit.area, "gamma": fit.gamma, "std_residual": res,
-                         "cv_direct": cv_dir, "cv_eblup": cv_eb, "cv_gain": gain})
+    return pd.DataFrame(
+        {
+            "area": fit.area,
+            "gamma": fit.gamma,
+            "std_residual": res,
+            "cv_direct": cv_dir,
+            "cv_eblup": cv_eb,
+            "cv_gain": gain,
+        }
+    )
 
 
 def normality_test(fit: FayHerriotFit) -> tuple[float, float]:

@@ -29,6 +29,7 @@ __all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls", "A
 #: The adjusted residual likelihoods (Li & Lahiri 2010; Yoshimori & Lahiri 2014): their estimate is never 0.
 ADJUSTED: tuple[str, ...] = (FHMethod.AMRL.value, FHMethod.AMRL_YL.value)
 
+
 def _weighted_cross(w: np.ndarray, X: np.ndarray) -> np.ndarray:
     """:math:`X^\\top \\mathrm{diag}(w_b) X` for every row ``w_b`` of ``w``: one (B, m) x (m, p*p) product."""
     m, p = X.shape
@@ -65,8 +66,7 @@ def gls(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray) -> tuple[np.
     return beta, Q
 
 
-def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: str
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Estimating function ``s(A)`` (decreasing at the root) and its scoring slope ``F > 0``."""
     m, p = X.shape
     w = 1.0 / (A[:, None] + D[None, :])
@@ -84,12 +84,11 @@ def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: s
     M3 = _weighted_cross(w * w * w, X)
     QM2 = Q @ M2
     tr_p = np.sum(w, axis=1) - np.trace(QM2, axis1=1, axis2=2)
-    tr_pp = (np.sum(w * w, axis=1) - 2.0 * np.einsum("bij,bji->b", Q, M3)
-             + np.einsum("bij,bji->b", QM2, QM2))
+    tr_pp = np.sum(w * w, axis=1) - 2.0 * np.einsum("bij,bji->b", Q, M3) + np.einsum("bij,bji->b", QM2, QM2)
     s, F = -0.5 * tr_p + 0.5 * wr2, 0.5 * tr_pp
     if method == "amrl":  # + d/dA log A
         with np.errstate(divide="ignore"):
-            return s + 1.0 / A, F + 1.0 / A ** 2
+            return s + 1.0 / A, F + 1.0 / A**2
     if method == "amrl-yl":  # + d/dA (1/m) log atan(t), t = tr(I - B) = sum A/(A+D), dt/dA = sum D/(A+D)^2
         t = np.sum(A[:, None] * w, axis=1)
         dt = np.sum(D[None, :] * w * w, axis=1)
@@ -98,8 +97,9 @@ def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: s
     return s, F
 
 
-def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: str = "reml", *,
-                         tol: float = 1e-12, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def solve_model_variance(
+    Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: str = "reml", *, tol: float = 1e-12, max_iter: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """Model variance :math:`\\hat A` for every row of ``Y`` by a vectorised safeguarded root finder.
 
     Parameters
@@ -166,8 +166,13 @@ def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: st
         hi = np.where(up, 4.0 * hi, hi)
         s_hi[up], _ = _score(y[up], D, X, hi[up], method)
     else:  # pragma: no cover - needs data with an infinite variance
-        raise ConvergenceError(message("the model variance has no finite root", where=f"method {method}",
-                                       hint="check the direct estimates for extreme values"))
+        raise ConvergenceError(
+            message(
+                "the model variance has no finite root",
+                where=f"method {method}",
+                hint="check the direct estimates for extreme values",
+            )
+        )
     a = np.clip(np.full(active.size, scale), lo, hi)
     a_prev = np.full(active.size, np.nan)
     s_prev = np.full(active.size, np.nan)
@@ -196,9 +201,15 @@ def solve_model_variance(Y: np.ndarray, D: np.ndarray, X: np.ndarray, method: st
         if not todo.any():
             break
     else:
-        raise ConvergenceError(message("the model variance did not converge", where=f"method {method}",
-                                       expected=f"a change below {tol:g}", found=f"{int(todo.sum())} fits still moving after {max_iter} iterations",
-                                       hint="rescale the direct estimates or use another method"))
+        raise ConvergenceError(
+            message(
+                "the model variance did not converge",
+                where=f"method {method}",
+                expected=f"a change below {tol:g}",
+                found=f"{int(todo.sum())} fits still moving after {max_iter} iterations",
+                hint="rescale the direct estimates or use another method",
+            )
+        )
     A[active] = a
     its[active] = n_it
     return A, its
@@ -270,28 +281,55 @@ class FayHerriotFit:
         """Coefficients with standard errors, z values and two-sided normal p-values."""
         se = np.sqrt(np.diag(self.coef_cov))
         z = self.coef / se
-        return pd.DataFrame({"term": list(self.coef_names), "estimate": self.coef, "se": se, "z": z,
-                             "p_value": 2 * stats.norm.sf(np.abs(z))})
+        return pd.DataFrame(
+            {
+                "term": list(self.coef_names),
+                "estimate": self.coef,
+                "se": se,
+                "z": z,
+                "p_value": 2 * stats.norm.sf(np.abs(z)),
+            }
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per area: ``area``, ``in_sample``, ``direct``, ``vardir``, ``eblup``, ``synthetic``, ``gamma``."""
-        return pd.DataFrame({"area": self.area, "in_sample": self.in_sample, "direct": self.direct,
-                             "vardir": self.vardir, "eblup": self.eblup, "synthetic": self.synthetic,
-                             "gamma": self.gamma})
+        return pd.DataFrame(
+            {
+                "area": self.area,
+                "in_sample": self.in_sample,
+                "direct": self.direct,
+                "vardir": self.vardir,
+                "eblup": self.eblup,
+                "synthetic": self.synthetic,
+                "gamma": self.gamma,
+            }
+        )
 
 
 def _check_design(y: np.ndarray, D: np.ndarray, X: np.ndarray, names: tuple[str, ...], where: str) -> None:
     m, p = X.shape
     if m <= p:
-        raise InputError(message("fewer sampled territories than model parameters", where=where,
-                                 expected=f"more than {p} territories with a direct estimate (one per coefficient, plus one)",
-                                 found=f"{m}", hint="drop covariates or pool rights"))
+        raise InputError(
+            message(
+                "fewer sampled territories than model parameters",
+                where=where,
+                expected=f"more than {p} territories with a direct estimate (one per coefficient, plus one)",
+                found=f"{m}",
+                hint="drop covariates or pool rights",
+            )
+        )
     if not (np.isfinite(y).all() and np.isfinite(X).all()):
         raise InputError(message("missing or infinite values in the model data", where=where))
     bad = ~(np.isfinite(D) & (D > 0))
     if bad.any():
-        raise InputError(message("sampling variances must be finite and positive", where=where,
-                                 found=f"{int(bad.sum())} areas", hint="use variance='gvf' to smooth them"))
+        raise InputError(
+            message(
+                "sampling variances must be finite and positive",
+                where=where,
+                found=f"{int(bad.sum())} areas",
+                hint="use variance='gvf' to smooth them",
+            )
+        )
     # collinearity: a column is redundant if it adds nothing to the rank of those before it
     scale = np.linalg.norm(X, axis=0)
     Xs = X / np.where(scale > 0, scale, 1.0)
@@ -300,15 +338,29 @@ def _check_design(y: np.ndarray, D: np.ndarray, X: np.ndarray, names: tuple[str,
         if np.linalg.matrix_rank(Xs[:, : j + 1], tol=1e-10 * np.sqrt(m)) < j + 1 - len(redundant):
             redundant.append(names[j])
     if redundant:
-        raise InputError(message("collinear covariates: the design matrix is not of full column rank", where=where,
-                                 found="redundant given the terms before them: " + ", ".join(map(repr, redundant)),
-                                 hint="drop them (a constant column duplicates the intercept)"))
+        raise InputError(
+            message(
+                "collinear covariates: the design matrix is not of full column rank",
+                where=where,
+                found="redundant given the terms before them: " + ", ".join(map(repr, redundant)),
+                hint="drop them (a constant column duplicates the intercept)",
+            )
+        )
 
 
-def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method: FHMethod | str = "reml",
-                    X_out: np.ndarray | None = None, area: np.ndarray | None = None,
-                    area_out: np.ndarray | None = None, names: tuple[str, ...] | None = None,
-                    tol: float = 1e-12, where: str = "Fay-Herriot model") -> FayHerriotFit:
+def fit_fay_herriot(
+    y: np.ndarray,
+    vardir: np.ndarray,
+    X: np.ndarray,
+    *,
+    method: FHMethod | str = "reml",
+    X_out: np.ndarray | None = None,
+    area: np.ndarray | None = None,
+    area_out: np.ndarray | None = None,
+    names: tuple[str, ...] | None = None,
+    tol: float = 1e-12,
+    where: str = "Fay-Herriot model",
+) -> FayHerriotFit:
     """Fit a Fay–Herriot model and compute EBLUPs and synthetic predictions.
 
     Parameters
@@ -369,12 +421,17 @@ def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method:
     eblup = synth + gamma * (y - synth)
     v = A + D
     loglike = float(-0.5 * np.sum(np.log(2 * np.pi * v) + (y - synth) ** 2 / v))
-    se_A = float(np.sqrt(2 * m) / np.sum(1 / v)) if method == "fh" else float(np.sqrt(2 / np.sum(v ** -2.0)))
+    se_A = float(np.sqrt(2 * m) / np.sum(1 / v)) if method == "fh" else float(np.sqrt(2 / np.sum(v**-2.0)))
     if A == 0.0:
-        warnings.warn(message("the estimated model variance is 0: every EBLUP equals its synthetic "
-                              "(regression) estimate", where=where,
-                              hint="the covariates explain the direct estimates within their sampling error"),
-                      ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            message(
+                "the estimated model variance is 0: every EBLUP equals its synthetic (regression) estimate",
+                where=where,
+                hint="the covariates explain the direct estimates within their sampling error",
+            ),
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     if X_out is None or len(X_out) == 0:
         X_out = np.empty((0, p))
@@ -388,10 +445,22 @@ def fit_fay_herriot(y: np.ndarray, vardir: np.ndarray, X: np.ndarray, *, method:
     nan = np.full(k, np.nan)
     synth_out = X_out @ beta
     return FayHerriotFit(
-        method=method, area=np.concatenate([area, area_out]),
+        method=method,
+        area=np.concatenate([area, area_out]),
         in_sample=np.concatenate([np.ones(m, bool), np.zeros(k, bool)]),
-        direct=np.concatenate([y, nan]), vardir=np.concatenate([D, nan]), X=np.vstack([X, X_out]),
-        eblup=np.concatenate([eblup, synth_out]), synthetic=np.concatenate([synth, synth_out]),
-        gamma=np.concatenate([gamma, np.zeros(k)]), model_variance=A, model_variance_se=se_A,
-        coef=beta, coef_cov=Q, coef_names=names, loglike=loglike, iterations=int(its[0]),
-        zero_variance=A == 0.0, tol=tol)
+        direct=np.concatenate([y, nan]),
+        vardir=np.concatenate([D, nan]),
+        X=np.vstack([X, X_out]),
+        eblup=np.concatenate([eblup, synth_out]),
+        synthetic=np.concatenate([synth, synth_out]),
+        gamma=np.concatenate([gamma, np.zeros(k)]),
+        model_variance=A,
+        model_variance_se=se_A,
+        coef=beta,
+        coef_cov=Q,
+        coef_names=names,
+        loglike=loglike,
+        iterations=int(its[0]),
+        zero_variance=A == 0.0,
+        tol=tol,
+    )

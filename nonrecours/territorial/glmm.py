@@ -31,8 +31,8 @@ from ..errors import ConvergenceError, InputError, message
 
 __all__ = ["GLMMFit", "fit_glmm", "fit_glmm_many", "posterior_nodes", "prior_nodes"]
 
-_TAU_MIN, _TAU_MAX = -20.0, 10.0   # bounds of log(sigma^2): sigma below 5e-5 is reported as the boundary 0
-_JUMP = 14.0                        # within this of its bound (sigma < 0.05), a parameter may jump to the bound
+_TAU_MIN, _TAU_MAX = -20.0, 10.0  # bounds of log(sigma^2): sigma below 5e-5 is reported as the boundary 0
+_JUMP = 14.0  # within this of its bound (sigma < 0.05), a parameter may jump to the bound
 
 
 def _gh(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +52,7 @@ class _Cells:
     ST: sparse.csr_matrix  # (A, C): ST[a(c), c] = 1
 
     @classmethod
-    def build(cls, area: np.ndarray, n: np.ndarray, X: np.ndarray, n_areas: int) -> "_Cells":
+    def build(cls, area: np.ndarray, n: np.ndarray, X: np.ndarray, n_areas: int) -> _Cells:
         C = len(area)
         ST = sparse.csr_matrix((np.ones(C), (area, np.arange(C))), shape=(n_areas, C))
         return cls(area=np.asarray(area), n=np.asarray(n, float), X=np.asarray(X, float), n_areas=n_areas, ST=ST)
@@ -62,8 +62,15 @@ class _Cells:
         return (self.ST @ v.T).T
 
 
-def _modes(cells: _Cells, Y: np.ndarray, eta0: np.ndarray, sig2: np.ndarray, u0: np.ndarray | None,
-           tol: float = 1e-11, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def _modes(
+    cells: _Cells,
+    Y: np.ndarray,
+    eta0: np.ndarray,
+    sig2: np.ndarray,
+    u0: np.ndarray | None,
+    tol: float = 1e-11,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
     """Conditional modes :math:`\\hat u` (B, A) and :math:`H = -g''(\\hat u)` by damped Newton, vectorised."""
     B = Y.shape[0]
     u = np.zeros((B, cells.n_areas)) if u0 is None else u0.copy()
@@ -77,30 +84,36 @@ def _modes(cells: _Cells, Y: np.ndarray, eta0: np.ndarray, sig2: np.ndarray, u0:
         if np.max(np.abs(step), initial=0.0) < tol:
             break
     else:  # pragma: no cover - the 1-d problem is strictly concave
-        raise ConvergenceError(message("the conditional modes of the random effects did not converge",
-                                       where="logit-normal model", hint="check for areas with extreme outcomes"))
+        raise ConvergenceError(
+            message(
+                "the conditional modes of the random effects did not converge",
+                where="logit-normal model",
+                hint="check for areas with extreme outcomes",
+            )
+        )
     p = expit(eta0 + u[:, cells.area])
     H = cells.sum(cells.n * p * (1 - p)) + inv
     return u, H
 
 
-def _loglik(theta: np.ndarray, cells: _Cells, Y: np.ndarray, nagq: int, u0: np.ndarray | None = None,
-            grad: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def _loglik(
+    theta: np.ndarray, cells: _Cells, Y: np.ndarray, nagq: int, u0: np.ndarray | None = None, grad: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Approximate log-likelihood (B,), its gradient (B, q) in (beta, log sigma^2), and the modes (B, A)."""
     p_ = cells.X.shape[1]
     beta, tau = theta[:, :p_], np.clip(theta[:, p_], _TAU_MIN, _TAU_MAX)
     sig2 = np.exp(tau)
-    eta0 = beta @ cells.X.T                                         # (B, C)
+    eta0 = beta @ cells.X.T  # (B, C)
     u, H = _modes(cells, Y, eta0, sig2, u0)
     z, logw = _gh(nagq)
-    s = 1.0 / np.sqrt(H)                                            # (B, A)
-    uk = u[:, :, None] + s[:, :, None] * z                          # (B, A, K)
-    eta = eta0[:, :, None] + uk[:, cells.area, :]                   # (B, C, K)
+    s = 1.0 / np.sqrt(H)  # (B, A)
+    uk = u[:, :, None] + s[:, :, None] * z  # (B, A, K)
+    eta = eta0[:, :, None] + uk[:, cells.area, :]  # (B, C, K)
     Bn, C, K = eta.shape
-    term = Y[:, :, None] * eta + cells.n[:, None] * log_expit(-eta)   # y eta - n log(1 + e^eta)
+    term = Y[:, :, None] * eta + cells.n[:, None] * log_expit(-eta)  # y eta - n log(1 + e^eta)
     g = cells.sum(term.transpose(0, 2, 1).reshape(Bn * K, C)).reshape(Bn, K, -1).transpose(0, 2, 1)
-    g = g - uk ** 2 / (2 * sig2[:, None, None])
-    lk = logw + g + z ** 2 / 2                                      # (B, A, K)
+    g = g - uk**2 / (2 * sig2[:, None, None])
+    lk = logw + g + z**2 / 2  # (B, A, K)
     mx = lk.max(axis=2, keepdims=True)
     ew = np.exp(lk - mx)
     tot = ew.sum(axis=2, keepdims=True)
@@ -108,29 +121,29 @@ def _loglik(theta: np.ndarray, cells: _Cells, Y: np.ndarray, nagq: int, u0: np.n
     ll = ll_a.sum(axis=1)
     if not grad:
         return ll, None, u
-    pi = ew / tot                                                   # posterior weights of the nodes
+    pi = ew / tot  # posterior weights of the nodes
     pk = expit(eta)
-    resid = Y[:, :, None] - cells.n[:, None] * pk                   # (B, C, K)
+    resid = Y[:, :, None] - cells.n[:, None] * pk  # (B, C, K)
     gp = cells.sum(resid.transpose(0, 2, 1).reshape(Bn * K, C)).reshape(Bn, K, -1).transpose(0, 2, 1)
-    gp = gp - uk / sig2[:, None, None]                              # g'(u_k)
+    gp = gp - uk / sig2[:, None, None]  # g'(u_k)
     E1 = np.sum(pi * gp, axis=2)
     E2 = np.sum(pi * gp * z, axis=2)
     # derivatives of the mode and of H at the mode
     pm = expit(eta0 + u[:, cells.area])
     w = cells.n * pm * (1 - pm)
     w1 = w * (1 - 2 * pm)
-    a = _area_x(cells, w)                                           # (B, A, p)
-    c1 = cells.sum(w1)                                              # (B, A)
+    a = _area_x(cells, w)  # (B, A, p)
+    c1 = cells.sum(w1)  # (B, A)
     du_db = -a / H[:, :, None]
     du_dt = u / (sig2[:, None] * H)
     dH_db = _area_x(cells, w1) + c1[:, :, None] * du_db
     dH_dt = -1.0 / sig2[:, None] + c1 * du_dt
-    dls_db = -0.5 * dH_db / H[:, :, None]                           # d log s
+    dls_db = -0.5 * dH_db / H[:, :, None]  # d log s
     dls_dt = -0.5 * dH_dt / H
     # d/dbeta of g at the nodes, summed over areas: sum_c x_c sum_k pi_{a(c)k} resid_ck
-    pic = pi[:, cells.area, :]                                      # (B, C, K)
-    gb = np.sum(pic * resid, axis=2) @ cells.X                      # (B, p)
-    gt = np.sum(pi * uk ** 2, axis=2) / (2 * sig2[:, None])         # (B, A)
+    pic = pi[:, cells.area, :]  # (B, C, K)
+    gb = np.sum(pic * resid, axis=2) @ cells.X  # (B, p)
+    gt = np.sum(pi * uk**2, axis=2) / (2 * sig2[:, None])  # (B, A)
     sE2 = s * E2
     grad_b = gb + np.sum(dls_db + E1[:, :, None] * du_db + sE2[:, :, None] * dls_db, axis=1)
     grad_t = np.sum(dls_dt + gt + E1 * du_dt + sE2 * dls_dt - 0.5, axis=1)
@@ -139,7 +152,7 @@ def _loglik(theta: np.ndarray, cells: _Cells, Y: np.ndarray, nagq: int, u0: np.n
 
 def _area_x(cells: _Cells, w: np.ndarray) -> np.ndarray:
     """:math:`\\sum_{c \\in a} w_c x_c` for every area: (B, C) -> (B, A, p)."""
-    wT = np.ascontiguousarray(w.T)                                   # (C, B)
+    wT = np.ascontiguousarray(w.T)  # (C, B)
     return np.stack([cells.ST @ (wT * x[:, None]) for x in cells.X.T], axis=-1).transpose(1, 0, 2)
 
 
@@ -155,9 +168,16 @@ def _hessian(theta: np.ndarray, g: np.ndarray, fun, h: float = 1e-6) -> np.ndarr
     return 0.5 * (Hs + Hs.transpose(0, 2, 1))
 
 
-def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, ftol: float = 0.0, max_iter: int = 100,
-              hessian0: np.ndarray | None = None, lower: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _maximise(
+    theta: np.ndarray,
+    fun,
+    *,
+    tol: float = 1e-10,
+    ftol: float = 0.0,
+    max_iter: int = 100,
+    hessian0: np.ndarray | None = None,
+    lower: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised damped Newton (or quasi-Newton) ascent of ``fun`` from each row of ``theta``.
 
     ``fun(theta) -> (f (B,), g (B, q))``. Without ``hessian0`` each step uses a
@@ -178,7 +198,7 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, ftol: float = 0.0, 
     else:
         H0 = np.array(hessian0, dtype=float)
         d = np.diag(H0)
-        weak = np.abs(d) < 1e-8 * np.abs(d).max()   # e.g. log sigma^2 on its bound: a unit curvature instead
+        weak = np.abs(d) < 1e-8 * np.abs(d).max()  # e.g. log sigma^2 on its bound: a unit curvature instead
         H0[weak, :] = 0.0
         H0[:, weak] = 0.0
         H0[weak, weak] = -1.0
@@ -231,8 +251,9 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, ftol: float = 0.0, 
         if lower is not None:
             # heading for a bound (the likelihood flattens there, so Newton's steps shrink): try the bound itself
             # and keep it when the log-likelihood loses less than 1e-6
-            near = np.flatnonzero((moved < 0).any(axis=1) & (theta[idx] < lower + _JUMP).any(axis=1)
-                                  & (theta[idx] > lower).any(axis=1))
+            near = np.flatnonzero(
+                (moved < 0).any(axis=1) & (theta[idx] < lower + _JUMP).any(axis=1) & (theta[idx] > lower).any(axis=1)
+            )
             if near.size:
                 t = np.where(theta[idx[near]] < lower + _JUMP, lower, theta[idx[near]])
                 fj, gj = fun(t, idx[near])
@@ -246,8 +267,10 @@ def _maximise(theta: np.ndarray, fun, *, tol: float = 1e-10, ftol: float = 0.0, 
             Hsv = np.einsum("bij,bj->bi", Hs[idx], sv)
             sHs = np.einsum("bi,bi->b", sv, Hsv)
             ok = (sy < -1e-12 * np.sqrt(np.einsum("bi,bi->b", sv, sv) * np.einsum("bi,bi->b", yv, yv))) & (sHs < 0)
-            upd = (yv[:, :, None] * yv[:, None, :] / np.where(ok, sy, 1.0)[:, None, None]
-                   - Hsv[:, :, None] * Hsv[:, None, :] / np.where(ok, sHs, -1.0)[:, None, None])
+            upd = (
+                yv[:, :, None] * yv[:, None, :] / np.where(ok, sy, 1.0)[:, None, None]
+                - Hsv[:, :, None] * Hsv[:, None, :] / np.where(ok, sHs, -1.0)[:, None, None]
+            )
             Hs[idx[ok]] += upd[ok]
         small = np.max(np.abs(moved) / (1.0 + np.abs(theta[idx])), axis=1) < tol
         small |= np.abs(np.einsum("bi,bi->b", g_old, moved)) < ftol
@@ -309,8 +332,13 @@ def _check(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_area
     if area.min(initial=0) < 0 or area.max(initial=0) >= n_areas:
         raise InputError(message("area index out of range", where=where))
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(message("collinear covariates: the design matrix is not of full column rank", where=where,
-                                 hint="drop a covariate, or merge categories that no sampled unit has"))
+        raise InputError(
+            message(
+                "collinear covariates: the design matrix is not of full column rank",
+                where=where,
+                hint="drop a covariate, or merge categories that no sampled unit has",
+            )
+        )
 
 
 def _start(y: np.ndarray, n: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -327,9 +355,19 @@ def _start(y: np.ndarray, n: np.ndarray, X: np.ndarray) -> np.ndarray:
     return beta
 
 
-def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_areas: int | None = None, *,
-             nagq: int = 1, names: tuple[str, ...] | None = None, tol: float = 1e-10,
-             adjusted: bool = False, where: str = "logit-normal model") -> GLMMFit:
+def fit_glmm(
+    y: np.ndarray,
+    n: np.ndarray,
+    X: np.ndarray,
+    area: np.ndarray,
+    n_areas: int | None = None,
+    *,
+    nagq: int = 1,
+    names: tuple[str, ...] | None = None,
+    tol: float = 1e-10,
+    adjusted: bool = False,
+    where: str = "logit-normal model",
+) -> GLMMFit:
     """Maximum likelihood fit of a logit-normal random-intercept model by Laplace or adaptive quadrature.
 
     Parameters
@@ -389,22 +427,46 @@ def fit_glmm(y: np.ndarray, n: np.ndarray, X: np.ndarray, area: np.ndarray, n_ar
     theta0 = np.append(_start(y, n, X), np.log(0.25))[None, :]
     theta, Hs, f, its, ok = fit_glmm_many(y[None, :], cells, theta0, nagq=nagq, tol=tol, adjusted=adjusted)
     if not ok[0]:
-        raise ConvergenceError(message("the logit-normal model did not converge", where=where,
-                                       found=f"parameters still moving after {its[0]} Newton iterations",
-                                       hint="drop covariates with categories that few sampled units have"))
+        raise ConvergenceError(
+            message(
+                "the logit-normal model did not converge",
+                where=where,
+                found=f"parameters still moving after {its[0]} Newton iterations",
+                hint="drop covariates with categories that few sampled units have",
+            )
+        )
     ll, _, u = _loglik(theta, cells, y[None, :], nagq, grad=False)
     f, u = ll, u[0]  # the log-likelihood itself, without an adjustment factor
     cov = np.linalg.pinv(-Hs[0])
     p = X.shape[1]
     sigma = 0.0 if theta[0, p] <= _TAU_MIN else float(np.exp(0.5 * theta[0, p]))
-    return GLMMFit(coef=theta[0, :p], sigma=sigma, coef_cov=cov[:p, :p], theta_cov=cov, hessian=Hs[0],
-                   loglike=float(f[0]), modes=u, nagq=int(nagq), iterations=int(its[0]), coef_names=names,
-                   adjusted=bool(adjusted))
+    return GLMMFit(
+        coef=theta[0, :p],
+        sigma=sigma,
+        coef_cov=cov[:p, :p],
+        theta_cov=cov,
+        hessian=Hs[0],
+        loglike=float(f[0]),
+        modes=u,
+        nagq=int(nagq),
+        iterations=int(its[0]),
+        coef_names=names,
+        adjusted=bool(adjusted),
+    )
 
 
-def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int = 1, tol: float = 1e-10,
-                  ftol: float = 0.0, max_iter: int = 100, hessian0: np.ndarray | None = None,
-                  adjusted: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fit_glmm_many(
+    Y: np.ndarray,
+    cells: _Cells,
+    theta0: np.ndarray,
+    *,
+    nagq: int = 1,
+    tol: float = 1e-10,
+    ftol: float = 0.0,
+    max_iter: int = 100,
+    hessian0: np.ndarray | None = None,
+    adjusted: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit the model to each row of ``Y`` (B data sets on the same cells), all at once.
 
     Returns the parameters (B, p + 1) in :math:`(\\beta, \\log\\sigma^2)`, the Hessians, the
@@ -432,8 +494,9 @@ def fit_glmm_many(Y: np.ndarray, cells: _Cells, theta0: np.ndarray, *, nagq: int
 
     lower = np.full(theta0.shape[1], -np.inf)
     lower[-1] = _TAU_MIN
-    theta, Hs, f, its, ok = _maximise(theta0, fun, tol=tol, ftol=ftol, max_iter=max_iter, lower=lower,
-                                      hessian0=hessian0)
+    theta, Hs, f, its, ok = _maximise(
+        theta0, fun, tol=tol, ftol=ftol, max_iter=max_iter, lower=lower, hessian0=hessian0
+    )
     theta[:, -1] = np.clip(theta[:, -1], _TAU_MIN, _TAU_MAX)
     return theta, Hs, f, its, ok
 
@@ -455,7 +518,7 @@ def posterior_nodes(theta: np.ndarray, cells: _Cells, Y: np.ndarray, k: int) -> 
     Bn, C, K = eta.shape
     term = Y[:, :, None] * eta + cells.n[:, None] * log_expit(-eta)
     g = cells.sum(term.transpose(0, 2, 1).reshape(Bn * K, C)).reshape(Bn, K, -1).transpose(0, 2, 1)
-    lk = logw + g - uk ** 2 / (2 * sig2[:, None, None]) + z ** 2 / 2
+    lk = logw + g - uk**2 / (2 * sig2[:, None, None]) + z**2 / 2
     lk -= lk.max(axis=2, keepdims=True)
     w = np.exp(lk)
     return uk, w / w.sum(axis=2, keepdims=True)

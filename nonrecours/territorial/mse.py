@@ -21,7 +21,6 @@ from .fay_herriot import FayHerriotFit, gls, solve_model_variance
 __all__ = ["MSEResult", "analytic_mse", "bootstrap_mse"]
 
 
-
 @dataclass(frozen=True)
 class MSEResult:
     """MSE estimates, one per area of a :class:`FayHerriotFit` (same order).
@@ -106,8 +105,8 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     Q = fit.coef_cov
     if fit.method == "fh":
         sw = np.sum(w)
-        vbar = 2.0 * m / sw ** 2
-        b = 2.0 * (m * sw2 - sw ** 2) / sw ** 3
+        vbar = 2.0 * m / sw**2
+        b = 2.0 * (m * sw2 - sw**2) / sw**3
         kind = "datta-rao-smith"
     elif fit.method == "ml":
         vbar = 2.0 / sw2
@@ -126,10 +125,10 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     Bd[s] = D * w
     g1 = np.full(n_all, A)
     g1[s] = D * (1.0 - Bd[s])
-    g2 = Bd ** 2 * np.einsum("di,ij,dj->d", fit.X, Q, fit.X)
+    g2 = Bd**2 * np.einsum("di,ij,dj->d", fit.X, Q, fit.X)
     g3 = np.zeros(n_all)
     g3[s] = Bd[s] ** 2 * vbar * w
-    mse = g1 + g2 + 2.0 * g3 - b * Bd ** 2
+    mse = g1 + g2 + 2.0 * g3 - b * Bd**2
     if fit.method == "amrl":  # Li-Lahiri's positive bias correction can exceed the g3 terms when A is small:
         mse = np.maximum(mse, g1 + g2)  # never below g1 + g2 (the FH moments' b > 0 is left as sae's mseFH has it)
     return MSEResult(kind=kind, mse=mse, mse_model=mse, g1=g1, g2=g2, g3=g3, bias=float(b))
@@ -168,8 +167,15 @@ class _BootstrapDraw:
         return sum_m, sum_o
 
 
-def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.random.Generator = 1,
-                  transform: FHTransform | str = "none", chunk: int = 250, workers: int = 1) -> MSEResult:
+def bootstrap_mse(
+    fit: FayHerriotFit,
+    *,
+    replicates: int = 1000,
+    seed: int | np.random.Generator = 1,
+    transform: FHTransform | str = "none",
+    chunk: int = 250,
+    workers: int = 1,
+) -> MSEResult:
     """Parametric bootstrap MSE of the EBLUP (and of its back-transform), vectorised over replicates.
 
     Parameters
@@ -208,15 +214,20 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
     check_option("transform", transform, FHTransform)
     if not isinstance(replicates, (int, np.integer)) or replicates < 1:
         from ..errors import OptionError, message
-        raise OptionError(message("the number of bootstrap replicates must be a positive integer",
-                                  where="parameter replicates", found=repr(replicates)))
+
+        raise OptionError(
+            message(
+                "the number of bootstrap replicates must be a positive integer",
+                where="parameter replicates",
+                found=repr(replicates),
+            )
+        )
     workers = check_workers(workers)
     s = fit.in_sample
     mu = fit.X @ fit.coef
     sizes = [len(r) for r in chunks(int(replicates), int(chunk))]
     rngs = spawn(seed, len(sizes))
-    draw = _BootstrapDraw(fit.X, s, fit.vardir[s], mu, fit.model_variance, fit.method, max(fit.tol, 1e-10),
-                          transform)
+    draw = _BootstrapDraw(fit.X, s, fit.vardir[s], mu, fit.model_variance, fit.method, max(fit.tol, 1e-10), transform)
     n_all = fit.X.shape[0]
     sum_m = np.zeros(n_all)
     sum_o = np.zeros(n_all)
@@ -225,5 +236,10 @@ def bootstrap_mse(fit: FayHerriotFit, *, replicates: int = 1000, seed: int | np.
         sum_o += o_part
     mse_model = sum_m / replicates
     mse = sum_o / replicates if transform == "arcsin" else mse_model
-    return MSEResult(kind="bootstrap", mse=mse, mse_model=mse_model, replicates=int(replicates),
-                     seed=int(seed) if isinstance(seed, (int, np.integer)) else None)
+    return MSEResult(
+        kind="bootstrap",
+        mse=mse,
+        mse_model=mse_model,
+        replicates=int(replicates),
+        seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
+    )

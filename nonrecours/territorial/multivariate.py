@@ -47,8 +47,19 @@ class DiagonalCovariance:
         return self._d
 
 
-def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sample=None, area=None, names=None,
-                     tol: float = 1e-10, where: str = "multivariate Fay-Herriot model") -> BorrowFit:
+def fit_multivariate(
+    y,
+    cov,
+    X,
+    *,
+    model: str = "mfh1",
+    variables=None,
+    in_sample=None,
+    area=None,
+    names=None,
+    tol: float = 1e-10,
+    where: str = "multivariate Fay-Herriot model",
+) -> BorrowFit:
     """Fit a multivariate Fay–Herriot model by REML and compute EBLUPs and MSEs, as R ``msae``'s ``eblupMFH1/2``.
 
     Parameters
@@ -106,20 +117,26 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
     S = np.asarray(cov, dtype=float)
     Xv = np.asarray(X, dtype=float)
     if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or Xv.ndim != 3 or Xv.shape[:2] != y.shape:
-        raise InputError(message("the direct estimates, covariances and covariates do not match", where=where,
-                                 expected="shapes (m, r), (m, r, r) and (m, r, p)",
-                                 found=f"{y.shape}, {S.shape} and {Xv.shape}"))
+        raise InputError(
+            message(
+                "the direct estimates, covariances and covariates do not match",
+                where=where,
+                expected="shapes (m, r), (m, r, r) and (m, r, p)",
+                found=f"{y.shape}, {S.shape} and {Xv.shape}",
+            )
+        )
     m, r, p = Xv.shape
     variables = np.asarray(variables if variables is not None else np.arange(1, r + 1)).astype(str)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
     obs = observed_blocks(y, Xv, S, in_sample, names, where)
     for k in range(r):  # each variable's own design (r is a handful of rights or years)
-        _check_design(y[obs[:, k], k], S[obs[:, k], k, k], Xv[obs[:, k], k, :], names,
-                      f"{where}, variable {variables[k]!r}")
+        _check_design(
+            y[obs[:, k], k], S[obs[:, k], k, k], Xv[obs[:, k], k, :], names, f"{where}, variable {variables[k]!r}"
+        )
     # block-diagonal design: variable k's covariates in its own columns k*p..(k+1)*p-1 (msae's adiag order)
     Xb = np.zeros((m, r, r * p))
     for k in range(r):
-        Xb[:, k, k * p:(k + 1) * p] = Xv[:, k, :]
+        Xb[:, k, k * p : (k + 1) * p] = Xv[:, k, :]
     med = np.nanmedian(np.where(obs, np.diagonal(S, axis1=1, axis2=2), np.nan), axis=0)
     cov_model: DiagonalCovariance | ARCovariance
     if model == "mfh1":
@@ -132,10 +149,28 @@ def fit_multivariate(y, cov, X, *, model: str = "mfh1", variables=None, in_sampl
     g1, g2, g3 = block_mse(fit, cov_model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     coef_names = tuple(f"{n}.{v}" for v in variables for n in names)
-    return BorrowFit(model=model, method="reml", area=np.repeat(area, r), component=np.tile(variables, m),
-                     in_sample=obs.ravel(), direct=np.where(obs, y, np.nan).ravel(), eblup=fit.eblup.ravel(),
-                     synthetic=fit.synthetic.ravel(), gamma=fit.gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(),
-                     g1=g1.ravel(),
-                     g2=g2.ravel(), g3=g3.ravel(), g4=np.zeros(m * r), names=fit.names, theta=fit.theta,
-                     info=fit.info, coef=fit.coef, coef_cov=fit.coef_cov, coef_names=coef_names, loglike=fit.loglike,
-                     iterations=fit.iterations, at_bound=fit.at_bound)
+    return BorrowFit(
+        model=model,
+        method="reml",
+        area=np.repeat(area, r),
+        component=np.tile(variables, m),
+        in_sample=obs.ravel(),
+        direct=np.where(obs, y, np.nan).ravel(),
+        eblup=fit.eblup.ravel(),
+        synthetic=fit.synthetic.ravel(),
+        gamma=fit.gamma.ravel(),
+        mse=(g1 + g2 + 2.0 * g3).ravel(),
+        g1=g1.ravel(),
+        g2=g2.ravel(),
+        g3=g3.ravel(),
+        g4=np.zeros(m * r),
+        names=fit.names,
+        theta=fit.theta,
+        info=fit.info,
+        coef=fit.coef,
+        coef_cov=fit.coef_cov,
+        coef_names=coef_names,
+        loglike=fit.loglike,
+        iterations=fit.iterations,
+        at_bound=fit.at_bound,
+    )

@@ -48,11 +48,15 @@ def contour_neighbours(contours, *, distance_m: float = 0.0, contiguity: str = "
     from pyproj import Geod
 
     if contiguity not in ("rook", "queen"):
-        raise OptionError(message("unknown contiguity", where="option contiguity", expected="rook or queen",
-                                  found=repr(contiguity)))
+        raise OptionError(
+            message("unknown contiguity", where="option contiguity", expected="rook or queen", found=repr(contiguity))
+        )
     if not (np.isfinite(distance_m) and distance_m >= 0):
-        raise OptionError(message("the distance must be a non-negative number of metres", where="option distance",
-                                  found=repr(distance_m)))
+        raise OptionError(
+            message(
+                "the distance must be a non-negative number of metres", where="option distance", found=repr(distance_m)
+            )
+        )
     polys = np.asarray(contours.polygons)
     codes = np.asarray(contours.codes, dtype=str)
     tree = shapely.STRtree(polys)

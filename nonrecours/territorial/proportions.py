@@ -15,8 +15,14 @@ from ..errors import InputError, message
 __all__ = ["gvf_variance", "arcsin_sqrt", "sin_squared"]
 
 
-def gvf_variance(estimate: np.ndarray, n: np.ndarray, deff: np.ndarray | None = None, *,
-                 transform: str = "none", where: str = "direct estimates") -> tuple[np.ndarray, float, float]:
+def gvf_variance(
+    estimate: np.ndarray,
+    n: np.ndarray,
+    deff: np.ndarray | None = None,
+    *,
+    transform: str = "none",
+    where: str = "direct estimates",
+) -> tuple[np.ndarray, float, float]:
     """Sampling variances of direct proportions from a generalised variance function.
 
     Parameters
@@ -58,13 +64,19 @@ def gvf_variance(estimate: np.ndarray, n: np.ndarray, deff: np.ndarray | None = 
     n = np.asarray(n, dtype=float)
     bad = ~(np.isfinite(n) & (n > 0))
     if bad.any():
-        raise InputError(message("the GVF needs a positive sample size for every direct estimate", where=where,
-                                 found=f"{int(bad.sum())} rows with n missing or <= 0",
-                                 hint="drop territories without respondents: they are predicted synthetically"))
+        raise InputError(
+            message(
+                "the GVF needs a positive sample size for every direct estimate",
+                where=where,
+                found=f"{int(bad.sum())} rows with n missing or <= 0",
+                hint="drop territories without respondents: they are predicted synthetically",
+            )
+        )
     outside = ~((p >= 0) & (p <= 1))
     if outside.any():
-        raise InputError(message("direct proportions must lie in [0, 1]", where=where,
-                                 found=f"{int(outside.sum())} values outside"))
+        raise InputError(
+            message("direct proportions must lie in [0, 1]", where=where, found=f"{int(outside.sum())} values outside")
+        )
     if deff is None:
         deff_bar = 1.0
     else:
@@ -77,8 +89,14 @@ def gvf_variance(estimate: np.ndarray, n: np.ndarray, deff: np.ndarray | None = 
     if transform == "arcsin":
         return deff_bar / (4.0 * n), pbar, deff_bar
     if pbar <= 0.0 or pbar >= 1.0:
-        raise InputError(message("the pooled proportion is 0 or 1, so the GVF variance is 0", where=where,
-                                 found=f"pooled rate {pbar:g}", hint="use transform='arcsin'"))
+        raise InputError(
+            message(
+                "the pooled proportion is 0 or 1, so the GVF variance is 0",
+                where=where,
+                found=f"pooled rate {pbar:g}",
+                hint="use transform='arcsin'",
+            )
+        )
     return pbar * (1.0 - pbar) * deff_bar / n, pbar, deff_bar
 
 

@@ -61,7 +61,7 @@ class ARCovariance:
         h, one = self.h, 1.0 - rho * rho
         rh = np.power(rho, h)  # 0^0 = 1
         lag1 = np.where(h > 0, h * np.power(rho, np.maximum(h - 1.0, 0.0)), 0.0)
-        return rh / one, lag1 / one + 2.0 * rho * rh / one ** 2
+        return rh / one, lag1 / one + 2.0 * rho * rh / one**2
 
     def matrix(self, theta: np.ndarray) -> np.ndarray:
         g, _ = self.gamma(theta[-1])
@@ -74,8 +74,19 @@ class ARCovariance:
         return np.stack([g, theta[0] * dg])
 
 
-def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", area=None, names=None,
-               tol: float = 1e-10, where: str = "Rao-Yu model") -> BorrowFit:
+def fit_rao_yu(
+    y,
+    cov,
+    X,
+    *,
+    times=None,
+    in_sample=None,
+    method: str = "reml",
+    area=None,
+    names=None,
+    tol: float = 1e-10,
+    where: str = "Rao-Yu model",
+) -> BorrowFit:
     """Fit the Rao–Yu model and compute EBLUPs and analytic MSEs, as R ``sae2``'s ``eblupRY``.
 
     Parameters
@@ -138,23 +149,45 @@ def fit_rao_yu(y, cov, X, *, times=None, in_sample=None, method: str = "reml", a
     S = np.asarray(cov, dtype=float)
     X = np.asarray(X, dtype=float)
     if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or X.ndim != 3 or X.shape[:2] != y.shape:
-        raise InputError(message("the direct estimates, covariances and covariates do not match", where=where,
-                                 expected="shapes (m, T), (m, T, T) and (m, T, p)",
-                                 found=f"{y.shape}, {S.shape} and {X.shape}"))
+        raise InputError(
+            message(
+                "the direct estimates, covariances and covariates do not match",
+                where=where,
+                expected="shapes (m, T), (m, T, T) and (m, T, p)",
+                found=f"{y.shape}, {S.shape} and {X.shape}",
+            )
+        )
     m, T, p = X.shape
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
     obs = observed_blocks(y, X, S, in_sample, names, where)
     times = np.arange(T) if times is None else np.asarray(times)
     model = ARCovariance(times)
     d0 = float(np.median(np.diagonal(S, axis1=1, axis2=2)[obs]))
-    fit = fit_blocks(y, X, S, model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, observed=obs, tol=tol,
-                     where=where)
+    fit = fit_blocks(y, X, S, model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, observed=obs, tol=tol, where=where)
     g1, g2, g3 = block_mse(fit, model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
-    return BorrowFit(model="rao-yu", method=method, area=np.repeat(area, T), component=np.tile(times.astype(str), m),
-                     in_sample=obs.ravel(), direct=np.where(obs, y, np.nan).ravel(), eblup=fit.eblup.ravel(),
-                     synthetic=fit.synthetic.ravel(), gamma=fit.gamma.ravel(), mse=(g1 + g2 + 2.0 * g3).ravel(),
-                     g1=g1.ravel(), g2=g2.ravel(), g3=g3.ravel(),
-                     g4=np.zeros(m * T), names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
-                     coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,
-                     at_bound=fit.at_bound)
+    return BorrowFit(
+        model="rao-yu",
+        method=method,
+        area=np.repeat(area, T),
+        component=np.tile(times.astype(str), m),
+        in_sample=obs.ravel(),
+        direct=np.where(obs, y, np.nan).ravel(),
+        eblup=fit.eblup.ravel(),
+        synthetic=fit.synthetic.ravel(),
+        gamma=fit.gamma.ravel(),
+        mse=(g1 + g2 + 2.0 * g3).ravel(),
+        g1=g1.ravel(),
+        g2=g2.ravel(),
+        g3=g3.ravel(),
+        g4=np.zeros(m * T),
+        names=fit.names,
+        theta=fit.theta,
+        info=fit.info,
+        coef=fit.coef,
+        coef_cov=fit.coef_cov,
+        coef_names=names,
+        loglike=fit.loglike,
+        iterations=fit.iterations,
+        at_bound=fit.at_bound,
+    )

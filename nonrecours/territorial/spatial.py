@@ -43,10 +43,15 @@ def row_standardise(adjacency: np.ndarray, *, where: str = "neighbours") -> np.n
         raise InputError(message("neighbour weights must be finite and non-negative", where=where))
     rows = A.sum(axis=1)
     if (rows <= 0).any():
-        raise InputError(message("territories without a neighbour", where=where,
-                                 expected="at least one neighbour for every territory of the fit",
-                                 found=f"{int((rows <= 0).sum())} territories with none",
-                                 hint="add neighbours within a distance for isolated territories, or drop them"))
+        raise InputError(
+            message(
+                "territories without a neighbour",
+                where=where,
+                expected="at least one neighbour for every territory of the fit",
+                found=f"{int((rows <= 0).sum())} territories with none",
+                hint="add neighbours within a distance for isolated territories, or drop them",
+            )
+        )
     return A / rows[:, None]
 
 
@@ -87,8 +92,18 @@ class SARCovariance:
         return np.stack([C, -theta[0] * (C @ self.dR(theta[1]) @ C)])
 
 
-def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None, names=None, tol: float = 1e-10,
-                   where: str = "spatial Fay-Herriot model") -> BorrowFit:
+def fit_spatial_fh(
+    y,
+    vardir,
+    X,
+    neighbours,
+    *,
+    method: str = "reml",
+    area=None,
+    names=None,
+    tol: float = 1e-10,
+    where: str = "spatial Fay-Herriot model",
+) -> BorrowFit:
     """Fit the spatial (SAR) Fay–Herriot model and compute EBLUPs and analytic MSEs, as R ``sae``'s ``mseSFH``.
 
     Parameters
@@ -155,9 +170,14 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     X = np.asarray(X, dtype=float)
     D = np.asarray(vardir, dtype=float).ravel()
     if X.ndim != 2 or len(X) != len(y) or len(D) != len(y):
-        raise InputError(message("the direct estimates, sampling variances and covariates do not match",
-                                 where=where, expected=f"{len(y)} rows each",
-                                 found=f"{len(D)} variances, covariates of shape {X.shape}"))
+        raise InputError(
+            message(
+                "the direct estimates, sampling variances and covariates do not match",
+                where=where,
+                expected=f"{len(y)} rows each",
+                found=f"{len(D)} variances, covariates of shape {X.shape}",
+            )
+        )
     _, _, _, names = check_area_inputs(y[obs], D[obs], X[obs], names, where)
     if not np.isfinite(X).all():
         raise InputError(message("missing covariate values", where=where))
@@ -165,12 +185,27 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
     m = len(y)
     W = np.asarray(neighbours, dtype=float)
     if W.shape != (m, m):
-        raise InputError(message("the neighbours matrix does not match the territories", where=where,
-                                 expected=f"a {m} x {m} matrix", found=f"shape {W.shape}"))
+        raise InputError(
+            message(
+                "the neighbours matrix does not match the territories",
+                where=where,
+                expected=f"a {m} x {m} matrix",
+                found=f"shape {W.shape}",
+            )
+        )
     cov = SARCovariance(W)
     start = np.array([float(np.median(D[obs])), 0.5])  # sae's starting values
-    fit = fit_blocks(y[None, :], X[None, :, :], np.diag(D)[None, :, :], cov, start, method=method,
-                     observed=obs[None, :], tol=tol, where=where)
+    fit = fit_blocks(
+        y[None, :],
+        X[None, :, :],
+        np.diag(D)[None, :, :],
+        cov,
+        start,
+        method=method,
+        observed=obs[None, :],
+        tol=tol,
+        where=where,
+    )
     sigma2, rho = fit.theta
     dG = cov.derivatives(fit.theta)
     info = information(fit, dG, "reml")  # mseSFH's information, REML's under ML too
@@ -192,14 +227,31 @@ def fit_spatial_fh(y, vardir, X, neighbours, *, method: str = "reml", area=None,
         h = -np.array([np.sum(Q * (ViX.T @ A @ ViX)) for A in dG])  # -tr(Q X'Vi A Vi X), one per parameter
         b = Vbar @ h / 2.0
         GVi = G @ Vi
-        grad = np.stack([np.diag(A) - 2.0 * np.sum(GVi * A, axis=1) + np.sum((GVi @ A @ Vi) * G, axis=1)
-                         for A in dG])
+        grad = np.stack([np.diag(A) - 2.0 * np.sum(GVi * A, axis=1) + np.sum((GVi @ A @ Vi) * G, axis=1) for A in dG])
         mse = mse - b @ grad
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
-    return BorrowFit(model="spatial", method=method, area=area,
-                     component=np.full(m, "", dtype=object).astype(str),
-                     in_sample=obs, direct=np.where(obs, y, np.nan), eblup=fit.eblup[0], synthetic=fit.synthetic[0],
-                     gamma=fit.gamma[0], mse=mse,
-                     g1=g1, g2=g2, g3=g3, g4=g4, names=fit.names, theta=fit.theta, info=fit.info, coef=fit.coef,
-                     coef_cov=fit.coef_cov, coef_names=names, loglike=fit.loglike, iterations=fit.iterations,
-                     at_bound=fit.at_bound)
+    return BorrowFit(
+        model="spatial",
+        method=method,
+        area=area,
+        component=np.full(m, "", dtype=object).astype(str),
+        in_sample=obs,
+        direct=np.where(obs, y, np.nan),
+        eblup=fit.eblup[0],
+        synthetic=fit.synthetic[0],
+        gamma=fit.gamma[0],
+        mse=mse,
+        g1=g1,
+        g2=g2,
+        g3=g3,
+        g4=g4,
+        names=fit.names,
+        theta=fit.theta,
+        info=fit.info,
+        coef=fit.coef,
+        coef_cov=fit.coef_cov,
+        coef_names=names,
+        loglike=fit.loglike,
+        iterations=fit.iterations,
+        at_bound=fit.at_bound,
+    )

@@ -19,7 +19,8 @@ from .._checks import check_columns, check_level, check_random_state
 from .._parallel import check_workers
 from ..errors import InputError, OptionError, message, name_list
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option
-from .benchmark import BenchmarkResult, benchmark as _benchmark
+from .benchmark import BenchmarkResult
+from .benchmark import benchmark as _benchmark
 from .diagnostics import area_diagnostics, normality_test
 from .fay_herriot import FayHerriotFit, fit_fay_herriot
 from .mse import MSEResult, analytic_mse, bootstrap_mse
@@ -28,8 +29,21 @@ from .proportions import arcsin_sqrt, gvf_variance, sin_squared
 __all__ = ["TerritorialFit", "fit_territories", "OUTPUT_COLUMNS"]
 
 #: Columns of the ``territorial fit`` output (docs/architecture.md), then ``n`` and ``in_sample``.
-OUTPUT_COLUMNS = ("territory", "right", "direct", "se_direct", "eblup", "mse", "rmse", "ci_low", "ci_high",
-                  "gamma", "synthetic", "n", "in_sample")
+OUTPUT_COLUMNS = (
+    "territory",
+    "right",
+    "direct",
+    "se_direct",
+    "eblup",
+    "mse",
+    "rmse",
+    "ci_low",
+    "ci_high",
+    "gamma",
+    "synthetic",
+    "n",
+    "in_sample",
+)
 DIRECT_COLUMNS = ("territory", "right", "n", "estimate", "se")
 
 
@@ -72,8 +86,9 @@ class TerritorialFit:
 
     def coefficients_frame(self) -> pd.DataFrame:
         """Coefficients of every right's model with SEs, z and p-values."""
-        return pd.concat([f.coefficients_frame().assign(right=r) for r, f in self.fits],
-                         ignore_index=True)[["right", "term", "estimate", "se", "z", "p_value"]]
+        return pd.concat([f.coefficients_frame().assign(right=r) for r, f in self.fits], ignore_index=True)[
+            ["right", "term", "estimate", "se", "z", "p_value"]
+        ]
 
 
 def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str]) -> None:
@@ -82,29 +97,48 @@ def _check_inputs(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
     check_columns(direct, DIRECT_COLUMNS, role="direct-estimate column", source="direct file")
     check_columns(aux, ["territory", *covariates], role="covariate column", source="territories file")
     if not covariates:
-        raise OptionError(message("no covariates given", where="parameter covariates",
-                                  expected="one or more columns of the territories file"))
+        raise OptionError(
+            message(
+                "no covariates given",
+                where="parameter covariates",
+                expected="one or more columns of the territories file",
+            )
+        )
     dup = aux["territory"][aux["territory"].duplicated()]
     if len(dup):
-        raise InputError(message("territories listed twice", where="territories file",
-                                 found=name_list(pd.unique(dup))))
+        raise InputError(message("territories listed twice", where="territories file", found=name_list(pd.unique(dup))))
     dup = direct[direct.duplicated(["territory", "right"])]
     if len(dup):
-        raise InputError(message("territory x right listed twice", where="direct file",
-                                 found=name_list(pd.unique(dup["territory"] + "/" + dup["right"]))))
+        raise InputError(
+            message(
+                "territory x right listed twice",
+                where="direct file",
+                found=name_list(pd.unique(dup["territory"] + "/" + dup["right"])),
+            )
+        )
     unknown = sorted(set(direct["territory"]) - set(aux["territory"]))
     if unknown:
-        raise InputError(message("territories of the direct file have no covariates", where="territories file",
-                                 found=f"{len(unknown)} absent: {name_list(unknown)}",
-                                 hint="add them to the territories file (the reverse, territories without "
-                                      "direct estimates, is allowed and gives synthetic predictions)"))
+        raise InputError(
+            message(
+                "territories of the direct file have no covariates",
+                where="territories file",
+                found=f"{len(unknown)} absent: {name_list(unknown)}",
+                hint="add them to the territories file (the reverse, territories without "
+                "direct estimates, is allowed and gives synthetic predictions)",
+            )
+        )
     Z = aux[list(covariates)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(Z).all(axis=1)
     if bad.any():
         cols = [c for c, b in zip(covariates, ~np.isfinite(Z).all(axis=0)) if b]
-        raise InputError(message("missing or non-numeric covariate values", where=f"columns {name_list(cols)}",
-                                 found=f"{int(bad.sum())} territories such as {name_list(aux.loc[bad, 'territory'])}",
-                                 hint="impute or drop those territories"))
+        raise InputError(
+            message(
+                "missing or non-numeric covariate values",
+                where=f"columns {name_list(cols)}",
+                found=f"{int(bad.sum())} territories such as {name_list(aux.loc[bad, 'territory'])}",
+                hint="impute or drop those territories",
+            )
+        )
 
 
 def _check_options(*, method: str, transform: str, variance: str, mse: str | None, level: float, seed) -> str:
@@ -117,18 +151,31 @@ def _check_options(*, method: str, transform: str, variance: str, mse: str | Non
         mse = "bootstrap" if transform == "arcsin" else "prasad-rao"
     check_option("mse", mse, FHMSE)
     if transform == "arcsin" and mse != "bootstrap":
-        raise OptionError(message("the analytic MSE is on the arcsine scale, not on the rate scale",
-                                  where="parameter mse", expected="bootstrap with transform arcsin", found=repr(mse),
-                                  hint="use parameter mse 'bootstrap'"))
+        raise OptionError(
+            message(
+                "the analytic MSE is on the arcsine scale, not on the rate scale",
+                where="parameter mse",
+                expected="bootstrap with transform arcsin",
+                found=repr(mse),
+                hint="use parameter mse 'bootstrap'",
+            )
+        )
     check_level(level)
     if mse == "bootstrap":
         check_random_state(seed)
     return mse
 
 
-def _check_tables(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
-                  rights: Sequence[str] | None, benchmark: str | None, weight: str,
-                  benchmark_method: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+def _check_tables(
+    direct: pd.DataFrame,
+    aux: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    rights: Sequence[str] | None,
+    benchmark: str | None,
+    weight: str,
+    benchmark_method: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
     """Copies of the two tables with ``territory`` as text, checked (:func:`_check_inputs`, the benchmark's
     columns and method), the covariates as a list and the rights to model (default: every right of ``direct``,
     in order of appearance)."""
@@ -139,15 +186,22 @@ def _check_tables(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[
             frame["territory"] = frame["territory"].astype(str)
     _check_inputs(direct, aux, covariates)
     if benchmark is not None:
-        check_columns(aux, [c for c in (benchmark, weight) if c != "nation"], role="benchmark column",
-                      source="territories file")
+        check_columns(
+            aux, [c for c in (benchmark, weight) if c != "nation"], role="benchmark column", source="territories file"
+        )
         check_option("benchmark_method", benchmark_method, BenchmarkMethod)
     all_rights = list(pd.unique(direct["right"].astype(str)))
     rights = all_rights if rights is None else list(rights)
     missing = [r for r in rights if r not in all_rights]
     if missing:
-        raise OptionError(message("rights absent from the direct file", where="parameter rights",
-                                  found=name_list(missing), expected="one of " + ", ".join(all_rights)))
+        raise OptionError(
+            message(
+                "rights absent from the direct file",
+                where="parameter rights",
+                found=name_list(missing),
+                expected="one of " + ", ".join(all_rights),
+            )
+        )
     return direct, aux, covariates, rights
 
 
@@ -166,8 +220,12 @@ class _Territories:
         """From the checked territories file and its covariate columns."""
         Z = aux[covariates].apply(pd.to_numeric).to_numpy(dtype=float)
         area = aux["territory"].to_numpy()
-        return cls(area=area, X=np.column_stack([np.ones(len(aux)), Z]), names=("intercept", *covariates),
-                   pos=pd.Series(np.arange(len(aux)), index=area))
+        return cls(
+            area=area,
+            X=np.column_stack([np.ones(len(aux)), Z]),
+            names=("intercept", *covariates),
+            pos=pd.Series(np.arange(len(aux)), index=area),
+        )
 
 
 @dataclass(frozen=True)
@@ -202,10 +260,14 @@ def _direct_right(direct: pd.DataFrame, right: str, *, transform: str, variance:
         d, p = d[keep], p[keep]
     nmiss = ~np.isfinite(p)
     if nmiss.any():
-        raise InputError(message("missing direct estimates", where=f"direct file, {where}",
-                                 found=f"territories {name_list(d.loc[nmiss, 'territory'])}",
-                                 hint="drop those rows: territories without a direct estimate are predicted "
-                                      "synthetically"))
+        raise InputError(
+            message(
+                "missing direct estimates",
+                where=f"direct file, {where}",
+                found=f"territories {name_list(d.loc[nmiss, 'territory'])}",
+                hint="drop those rows: territories without a direct estimate are predicted synthetically",
+            )
+        )
     n = pd.to_numeric(d["n"], errors="coerce").to_numpy(dtype=float)
     se = pd.to_numeric(d["se"], errors="coerce").to_numpy(dtype=float)
     deff = pd.to_numeric(d["deff"], errors="coerce").to_numpy(dtype=float) if "deff" in d else None
@@ -219,19 +281,42 @@ def _direct_right(direct: pd.DataFrame, right: str, *, transform: str, variance:
         degenerate = q == 0
         bad = ~degenerate & ~(np.isfinite(se) & (se > 0))
         if bad.any():
-            raise InputError(message("sampling variances must be finite and positive", where=f"direct file, {where}, column 'se'",
-                                     found=f"{int(bad.sum())} territories missing or <= 0: {name_list(d.loc[bad, 'territory'])}",
-                                     hint="use the GVF smoothing (parameter variance 'gvf')"))
+            raise InputError(
+                message(
+                    "sampling variances must be finite and positive",
+                    where=f"direct file, {where}, column 'se'",
+                    found=f"{int(bad.sum())} territories missing or <= 0: {name_list(d.loc[bad, 'territory'])}",
+                    hint="use the GVF smoothing (parameter variance 'gvf')",
+                )
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
-            Dd = se ** 2 / (4 * q) if transform == "arcsin" else se ** 2
+            Dd = se**2 / (4 * q) if transform == "arcsin" else se**2
         n_replaced = int(degenerate.sum())
         D = np.where(degenerate, D, Dd)
-    return _DirectRight(right=right, territory=d["territory"].to_numpy(), p=p, n=n, se=se, D=D, pooled_rate=pbar,
-                        pooled_deff=deff_bar, variance_replaced=n_replaced)
+    return _DirectRight(
+        right=right,
+        territory=d["territory"].to_numpy(),
+        p=p,
+        n=n,
+        se=se,
+        D=D,
+        pooled_rate=pbar,
+        pooled_deff=deff_bar,
+        variance_replaced=n_replaced,
+    )
 
 
-def _fit_right(obs: _DirectRight, territories: _Territories, *, method: str, transform: str, mse: str,
-               replicates: int, rng: np.random.Generator | None, workers: int) -> tuple[FayHerriotFit, MSEResult]:
+def _fit_right(
+    obs: _DirectRight,
+    territories: _Territories,
+    *,
+    method: str,
+    transform: str,
+    mse: str,
+    replicates: int,
+    rng: np.random.Generator | None,
+    workers: int,
+) -> tuple[FayHerriotFit, MSEResult]:
     """Fay–Herriot model of one right (:func:`~.fay_herriot.fit_fay_herriot`: its sampled territories, then the
     others of the covariates file) and its MSEs (analytic, or bootstrap drawn from ``rng``)."""
     y = arcsin_sqrt(obs.p) if transform == "arcsin" else obs.p
@@ -239,9 +324,17 @@ def _fit_right(obs: _DirectRight, territories: _Territories, *, method: str, tra
     out_mask = np.ones(len(territories.area), bool)
     out_mask[ins] = False
     outs = np.flatnonzero(out_mask)
-    fit = fit_fay_herriot(y, obs.D, territories.X[ins], method=method, X_out=territories.X[outs],
-                          area=territories.area[ins], area_out=territories.area[outs], names=territories.names,
-                          where=f"right {obs.right!r}")
+    fit = fit_fay_herriot(
+        y,
+        obs.D,
+        territories.X[ins],
+        method=method,
+        X_out=territories.X[outs],
+        area=territories.area[ins],
+        area_out=territories.area[outs],
+        names=territories.names,
+        where=f"right {obs.right!r}",
+    )
     if mse == "prasad-rao":
         res = analytic_mse(fit)
     else:
@@ -250,8 +343,9 @@ def _fit_right(obs: _DirectRight, territories: _Territories, *, method: str, tra
     return fit, res
 
 
-def _right_outputs(obs: _DirectRight, fit: FayHerriotFit, res: MSEResult, *, z: float, method: str, transform: str,
-                   variance: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _right_outputs(
+    obs: _DirectRight, fit: FayHerriotFit, res: MSEResult, *, z: float, method: str, transform: str, variance: str
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """One right's rows of the estimates table (on the rate scale, CIs :math:`\\hat\\theta \\pm z\\sqrt{mse}`
     clipped to [0, 1] or back-transformed by :math:`\\sin^2`), its diagnostics and its row of the models table."""
     right = obs.right
@@ -264,27 +358,53 @@ def _right_outputs(obs: _DirectRight, fit: FayHerriotFit, res: MSEResult, *, z: 
         est, synth = np.clip(fit.eblup, 0, 1), np.clip(fit.synthetic, 0, 1)
         lo, hi = np.clip(fit.eblup - half, 0, 1), np.clip(fit.eblup + half, 0, 1)
     se_direct = np.concatenate([obs.se, np.full(k, np.nan)])
-    frame = pd.DataFrame({
-        "territory": fit.area, "right": right, "direct": np.concatenate([obs.p, np.full(k, np.nan)]),
-        "se_direct": se_direct, "eblup": est, "mse": res.mse, "rmse": np.sqrt(res.mse),
-        "ci_low": lo, "ci_high": hi, "gamma": fit.gamma, "synthetic": synth,
-        "n": pd.array(np.concatenate([obs.n, np.zeros(k)]), dtype="Int64"), "in_sample": fit.in_sample})
+    frame = pd.DataFrame(
+        {
+            "territory": fit.area,
+            "right": right,
+            "direct": np.concatenate([obs.p, np.full(k, np.nan)]),
+            "se_direct": se_direct,
+            "eblup": est,
+            "mse": res.mse,
+            "rmse": np.sqrt(res.mse),
+            "ci_low": lo,
+            "ci_high": hi,
+            "gamma": fit.gamma,
+            "synthetic": synth,
+            "n": pd.array(np.concatenate([obs.n, np.zeros(k)]), dtype="Int64"),
+            "in_sample": fit.in_sample,
+        }
+    )
     dg = area_diagnostics(fit, res.mse, se_direct=se_direct, estimate=est)
     diag = dg.rename(columns={"area": "territory"}).assign(right=right)
     sw, sw_p = normality_test(fit)
-    model = {"right": right, "method": method, "transform": transform, "variance": variance,
-             "mse": res.kind, "m": fit.m, "variance_replaced": obs.variance_replaced, "n_predicted": k,
-             "model_variance": fit.model_variance,
-             "model_variance_se": fit.model_variance_se, "zero_variance": fit.zero_variance,
-             "loglike": fit.loglike, "iterations": fit.iterations, "pooled_rate": obs.pooled_rate,
-             "pooled_deff": obs.pooled_deff, "shapiro_w": sw, "shapiro_p": sw_p,
-             "mean_gamma": float(np.mean(fit.gamma[fit.in_sample])),
-             "median_cv_gain": float(np.nanmedian(dg["cv_gain"].to_numpy()[fit.in_sample]))}
+    model = {
+        "right": right,
+        "method": method,
+        "transform": transform,
+        "variance": variance,
+        "mse": res.kind,
+        "m": fit.m,
+        "variance_replaced": obs.variance_replaced,
+        "n_predicted": k,
+        "model_variance": fit.model_variance,
+        "model_variance_se": fit.model_variance_se,
+        "zero_variance": fit.zero_variance,
+        "loglike": fit.loglike,
+        "iterations": fit.iterations,
+        "pooled_rate": obs.pooled_rate,
+        "pooled_deff": obs.pooled_deff,
+        "shapiro_w": sw,
+        "shapiro_p": sw_p,
+        "mean_gamma": float(np.mean(fit.gamma[fit.in_sample])),
+        "median_cv_gain": float(np.nanmedian(dg["cv_gain"].to_numpy()[fit.in_sample])),
+    }
     return frame, diag, model
 
 
-def _benchmarked(table: pd.DataFrame, aux: pd.DataFrame, *, benchmark: str, weight: str, method: str,
-                 targets: pd.DataFrame | None) -> tuple[pd.DataFrame, BenchmarkResult]:
+def _benchmarked(
+    table: pd.DataFrame, aux: pd.DataFrame, *, benchmark: str, weight: str, method: str, targets: pd.DataFrame | None
+) -> tuple[pd.DataFrame, BenchmarkResult]:
     """The estimates benchmarked by groups ``benchmark`` of the territories file (:func:`~.benchmark.benchmark`),
     weighted by its column ``weight``."""
     extra = [c for c in dict.fromkeys([benchmark, weight]) if c not in ("nation", "territory")]
@@ -293,14 +413,25 @@ def _benchmarked(table: pd.DataFrame, aux: pd.DataFrame, *, benchmark: str, weig
     return merged[list(OUTPUT_COLUMNS)], bres
 
 
-def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequence[str], *,
-                    method: FHMethod | str = "amrl", transform: FHTransform | str = "none",
-                    variance: FHVariance | str = "gvf",
-                    mse: FHMSE | str | None = None, replicates: int = 1000,
-                    seed: int | None = None, benchmark: str | None = None,
-                    benchmark_method: BenchmarkMethod | str = "ratio", weight: str = "population",
-                    targets: pd.DataFrame | None = None, level: float = 0.95,
-                    rights: Sequence[str] | None = None, workers: int = 1) -> TerritorialFit:
+def fit_territories(
+    direct: pd.DataFrame,
+    aux: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    method: FHMethod | str = "amrl",
+    transform: FHTransform | str = "none",
+    variance: FHVariance | str = "gvf",
+    mse: FHMSE | str | None = None,
+    replicates: int = 1000,
+    seed: int | None = None,
+    benchmark: str | None = None,
+    benchmark_method: BenchmarkMethod | str = "ratio",
+    weight: str = "population",
+    targets: pd.DataFrame | None = None,
+    level: float = 0.95,
+    rights: Sequence[str] | None = None,
+    workers: int = 1,
+) -> TerritorialFit:
     """Fay–Herriot estimates of take-up rates for every territory and right.
 
     Parameters
@@ -369,8 +500,9 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     (7, 13)
     """
     mse = _check_options(method=method, transform=transform, variance=variance, mse=mse, level=level, seed=seed)
-    direct, aux, covariates, rights = _check_tables(direct, aux, covariates, rights=rights, benchmark=benchmark,
-                                                    weight=weight, benchmark_method=benchmark_method)
+    direct, aux, covariates, rights = _check_tables(
+        direct, aux, covariates, rights=rights, benchmark=benchmark, weight=weight, benchmark_method=benchmark_method
+    )
     territories = _Territories.of(aux, covariates)
     z = stats.norm.ppf(0.5 + level / 2)
     check_workers(workers)
@@ -378,8 +510,16 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     frames, diags, fits, mses, models = [], [], [], [], []
     for right in rights:
         obs = _direct_right(direct, right, transform=transform, variance=variance)
-        fit, res = _fit_right(obs, territories, method=method, transform=transform, mse=mse, replicates=replicates,
-                              rng=rng, workers=workers)
+        fit, res = _fit_right(
+            obs,
+            territories,
+            method=method,
+            transform=transform,
+            mse=mse,
+            replicates=replicates,
+            rng=rng,
+            workers=workers,
+        )
         frame, diag, model = _right_outputs(obs, fit, res, z=z, method=method, transform=transform, variance=variance)
         frames.append(frame)
         diags.append(diag)
@@ -389,11 +529,23 @@ def fit_territories(direct: pd.DataFrame, aux: pd.DataFrame, covariates: Sequenc
     table = pd.concat(frames, ignore_index=True)
     bres = None
     if benchmark is not None:
-        table, bres = _benchmarked(table, aux, benchmark=benchmark, weight=weight, method=benchmark_method,
-                                   targets=targets)
-    diagnostics = pd.concat(diags, ignore_index=True)[["territory", "right", "gamma", "std_residual", "cv_direct",
-                                                       "cv_eblup", "cv_gain"]]
-    return TerritorialFit(table=table[list(OUTPUT_COLUMNS)], fits=tuple(fits), mses=tuple(mses), method=method,
-                          transform=transform, variance=variance, mse_kind=mse, level=level,
-                          seed=seed if isinstance(seed, int) else None, benchmark=bres,
-                          diagnostics=diagnostics, models=pd.DataFrame(models))
+        table, bres = _benchmarked(
+            table, aux, benchmark=benchmark, weight=weight, method=benchmark_method, targets=targets
+        )
+    diagnostics = pd.concat(diags, ignore_index=True)[
+        ["territory", "right", "gamma", "std_residual", "cv_direct", "cv_eblup", "cv_gain"]
+    ]
+    return TerritorialFit(
+        table=table[list(OUTPUT_COLUMNS)],
+        fits=tuple(fits),
+        mses=tuple(mses),
+        method=method,
+        transform=transform,
+        variance=variance,
+        mse_kind=mse,
+        level=level,
+        seed=seed if isinstance(seed, int) else None,
+        benchmark=bres,
+        diagnostics=diagnostics,
+        models=pd.DataFrame(models),
+    )

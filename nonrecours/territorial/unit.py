@@ -42,8 +42,8 @@ from scipy.special import expit
 
 from .._checks import check_columns, check_level, check_random_state
 from .._parallel import check_workers, chunks, ordered_map
-from ..options import UnitInterval, UnitMSE, UnitSigmaMethod, check_option, choices
 from ..errors import InputError, OptionError, message, name_list
+from ..options import UnitInterval, UnitMSE, UnitSigmaMethod, check_option, choices
 from .glmm import GLMMFit, _Cells, fit_glmm, fit_glmm_many, posterior_nodes, prior_nodes
 from .territories import OUTPUT_COLUMNS
 
@@ -116,8 +116,18 @@ class UnitFit:
         for right, f in self.fits:
             se = np.sqrt(np.diag(f.coef_cov))
             z = f.coef / se
-            rows.append(pd.DataFrame({"right": right, "term": list(f.coef_names), "estimate": f.coef, "se": se,
-                                      "z": z, "p_value": 2 * stats.norm.sf(np.abs(z))}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "right": right,
+                        "term": list(f.coef_names),
+                        "estimate": f.coef,
+                        "se": se,
+                        "z": z,
+                        "p_value": 2 * stats.norm.sf(np.abs(z)),
+                    }
+                )
+            )
         return pd.concat(rows, ignore_index=True)
 
 
@@ -125,16 +135,16 @@ class UnitFit:
 class _Population:
     """One right's register cells and sample counts, with the design matrix and territory indices."""
 
-    territories: np.ndarray   # (T,) labels, sorted
-    cell_terr: np.ndarray     # (Cf,) territory index of each register cell
-    X: np.ndarray             # (Cf, p)
-    N: np.ndarray             # (Cf,) eligible recipients
-    n: np.ndarray             # (Cf,) eligible respondents
-    y: np.ndarray             # (Cf,) takers among them
+    territories: np.ndarray  # (T,) labels, sorted
+    cell_terr: np.ndarray  # (Cf,) territory index of each register cell
+    X: np.ndarray  # (Cf, p)
+    N: np.ndarray  # (Cf,) eligible recipients
+    n: np.ndarray  # (Cf,) eligible respondents
+    y: np.ndarray  # (Cf,) takers among them
     names: tuple[str, ...]
     dropped: tuple[str, ...]  # terms left out: redundant, or a category without respondents
-    direct: np.ndarray        # (T,)
-    n_resp: np.ndarray        # (T,)
+    direct: np.ndarray  # (T,)
+    n_resp: np.ndarray  # (T,)
 
     @property
     def sampled(self) -> np.ndarray:
@@ -143,8 +153,10 @@ class _Population:
 
     def totals(self, v: np.ndarray) -> np.ndarray:
         """Sum (B, Cf) over the cells of each territory: (B, T)."""
-        S = sparse.csr_matrix((np.ones(len(self.cell_terr)), (np.arange(len(self.cell_terr)), self.cell_terr)),
-                              shape=(len(self.cell_terr), len(self.territories)))
+        S = sparse.csr_matrix(
+            (np.ones(len(self.cell_terr)), (np.arange(len(self.cell_terr)), self.cell_terr)),
+            shape=(len(self.cell_terr), len(self.territories)),
+        )
         return np.asarray(np.atleast_2d(v) @ S)
 
 
@@ -152,30 +164,56 @@ def _levels(frame: pd.DataFrame, col: str) -> list[str]:
     return sorted(pd.unique(frame[col].astype(str)))
 
 
-def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariates: list[str], territory: str,
-                aux: pd.DataFrame | None, aux_covariates: list[str], responded: str | None,
-                weight: str | None, frame_keys: pd.DataFrame | None = None) -> _Population:
-    """One right's cells; ``frame_keys`` is ``frame[[territory, *covariates]].astype(str)`` (made once for all rights)."""
+def _population(
+    sample: pd.DataFrame,
+    frame: pd.DataFrame,
+    right: str,
+    covariates: list[str],
+    territory: str,
+    aux: pd.DataFrame | None,
+    aux_covariates: list[str],
+    responded: str | None,
+    weight: str | None,
+    frame_keys: pd.DataFrame | None = None,
+) -> _Population:
+    """One right's cells; ``frame_keys`` is ``frame[[territory, *covariates]].astype(str)`` (made once for all
+    rights)."""
     where = f"right {right!r}"
     eligible = frame[right].notna().to_numpy()
     fr = frame[eligible]
     if fr.empty:
-        raise InputError(message("no eligible recipient in the frame", where=f"frame, column {right!r}",
-                                 hint="the frame's right column marks eligibility (non-missing = eligible)"))
+        raise InputError(
+            message(
+                "no eligible recipient in the frame",
+                where=f"frame, column {right!r}",
+                hint="the frame's right column marks eligibility (non-missing = eligible)",
+            )
+        )
     keep = sample[right].notna().to_numpy().copy()
     if responded is not None:
         keep &= pd.to_numeric(sample[responded], errors="coerce").fillna(0).to_numpy() == 1
     sa = sample[keep]
     yv = pd.to_numeric(sa[right], errors="coerce").to_numpy(dtype=float)
     if not np.isin(yv, (0.0, 1.0)).all():
-        raise InputError(message("take-up answers must be 0 or 1", where=f"sample, column {right!r}",
-                                 found=f"{int((~np.isin(yv, (0.0, 1.0))).sum())} other values"))
+        raise InputError(
+            message(
+                "take-up answers must be 0 or 1",
+                where=f"sample, column {right!r}",
+                found=f"{int((~np.isin(yv, (0.0, 1.0))).sum())} other values",
+            )
+        )
     keys = [territory, *covariates]
     for name, d in (("frame", fr), ("sample", sa)):
         bad = d[keys].isna().any(axis=1).to_numpy()
         if bad.any():
-            raise InputError(message("missing territory or covariate values", where=f"{name}, {where}",
-                                     found=f"{int(bad.sum())} rows", hint="impute them or drop those rows"))
+            raise InputError(
+                message(
+                    "missing territory or covariate values",
+                    where=f"{name}, {where}",
+                    found=f"{int(bad.sum())} rows",
+                    hint="impute them or drop those rows",
+                )
+            )
     fk = fr[keys].astype(str) if frame_keys is None else frame_keys[eligible]
     cells = fk.groupby(keys, sort=True).size().rename("N").reset_index()
     sk = sa[keys].astype(str).assign(_y=yv, _n=1.0)
@@ -183,17 +221,27 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
     merged = cells.merge(sc, on=keys, how="outer", indicator=True)
     orphan = merged["_merge"] == "right_only"
     if orphan.any():
-        raise InputError(message("respondents whose territory x covariate cell has no eligible recipient in the frame",
-                                 where=f"sample, {where}", found=f"{int(merged.loc[orphan, '_n'].sum())} respondents",
-                                 hint="the frame must be the register the sample was drawn from, with the same "
-                                      "covariate coding"))
+        raise InputError(
+            message(
+                "respondents whose territory x covariate cell has no eligible recipient in the frame",
+                where=f"sample, {where}",
+                found=f"{int(merged.loc[orphan, '_n'].sum())} respondents",
+                hint="the frame must be the register the sample was drawn from, with the same covariate coding",
+            )
+        )
     merged = merged.sort_values(keys, kind="stable").reset_index(drop=True)
     N = merged["N"].to_numpy(float)
     n = merged["_n"].fillna(0).to_numpy(float)
     y = merged["_y"].fillna(0).to_numpy(float)
     if (n > N).any():
-        raise InputError(message("more respondents than eligible recipients in a cell", where=f"{where}",
-                                 found=f"{int((n > N).sum())} cells", hint="the frame must hold every sampled unit"))
+        raise InputError(
+            message(
+                "more respondents than eligible recipients in a cell",
+                where=f"{where}",
+                found=f"{int((n > N).sum())} cells",
+                hint="the frame must hold every sampled unit",
+            )
+        )
     terr, cell_terr = np.unique(merged[territory].to_numpy(), return_inverse=True)
     cols, names = [np.ones(len(merged))], ["intercept"]
     for c in covariates:
@@ -205,12 +253,22 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
         a = aux.assign(**{territory: aux[territory].astype(str)}).drop_duplicates(territory).set_index(territory)
         missing = sorted(set(terr) - set(a.index))
         if missing:
-            raise InputError(message("territories of the frame have no territory covariates", where="parameter aux",
-                                     found=f"{len(missing)} absent: {name_list(missing)}"))
+            raise InputError(
+                message(
+                    "territories of the frame have no territory covariates",
+                    where="parameter aux",
+                    found=f"{len(missing)} absent: {name_list(missing)}",
+                )
+            )
         Z = a.loc[terr, aux_covariates].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         if not np.isfinite(Z).all():
-            raise InputError(message("missing or non-numeric territory covariates", where="parameter aux",
-                                     found=f"columns {name_list([c for c, b in zip(aux_covariates, ~np.isfinite(Z).all(0)) if b])}"))
+            raise InputError(
+                message(
+                    "missing or non-numeric territory covariates",
+                    where="parameter aux",
+                    found=f"columns {name_list([c for c, b in zip(aux_covariates, ~np.isfinite(Z).all(0)) if b])}",
+                )
+            )
         for j, c in enumerate(aux_covariates):
             cols.append(Z[cell_terr, j])
             names.append(c)
@@ -239,12 +297,23 @@ def _population(sample: pd.DataFrame, frame: pd.DataFrame, right: str, covariate
     sw = np.bincount(ti, weights=wv, minlength=len(terr))
     with np.errstate(invalid="ignore", divide="ignore"):
         direct = np.bincount(ti, weights=wv * yv, minlength=len(terr)) / sw
-    return _Population(territories=terr, cell_terr=cell_terr, X=X, N=N, n=n, y=y, names=tuple(names), dropped=dropped,
-                       direct=np.where(sw > 0, direct, np.nan), n_resp=np.bincount(ti, minlength=len(terr)))
+    return _Population(
+        territories=terr,
+        cell_terr=cell_terr,
+        X=X,
+        N=N,
+        n=n,
+        y=y,
+        names=tuple(names),
+        dropped=dropped,
+        direct=np.where(sw > 0, direct, np.nan),
+        n_resp=np.bincount(ti, minlength=len(terr)),
+    )
 
 
-def _ebp(theta: np.ndarray, pop: _Population, Ys: np.ndarray, Yf: np.ndarray, k: int = EBP_NODES
-         ) -> tuple[np.ndarray, np.ndarray]:
+def _ebp(
+    theta: np.ndarray, pop: _Population, Ys: np.ndarray, Yf: np.ndarray, k: int = EBP_NODES
+) -> tuple[np.ndarray, np.ndarray]:
     """EBP (B, T) and shrinkage (B, T) for parameters ``theta`` (B, q) and sample successes.
 
     ``Ys`` (B, Cs): successes of the sampled cells; ``Yf`` (B, Cf): the same on the register's cells.
@@ -253,21 +322,21 @@ def _ebp(theta: np.ndarray, pop: _Population, Ys: np.ndarray, Yf: np.ndarray, k:
     s_idx = pop.sampled
     s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
     cells = _Cells.build(s_area, pop.n[s_idx], pop.X[s_idx], len(s_terr))
-    uk, wk = posterior_nodes(theta, cells, Ys, k)                   # (B, m, k)
+    uk, wk = posterior_nodes(theta, cells, Ys, k)  # (B, m, k)
     sigma = np.exp(0.5 * theta[:, p])
     B, T = theta.shape[0], len(pop.territories)
-    zk, w0 = prior_nodes(sigma, k)                                  # (B, k), (k,)
+    zk, w0 = prior_nodes(sigma, k)  # (B, k), (k,)
     U = np.repeat(zk[:, None, :], T, axis=1)
     W = np.broadcast_to(w0, (B, T, k)).copy()
     U[:, s_terr, :] = uk
     W[:, s_terr, :] = wk
-    eta = theta[:, :p] @ pop.X.T                                    # (B, Cf)
+    eta = theta[:, :p] @ pop.X.T  # (B, Cf)
     ep = np.sum(W[:, pop.cell_terr, :] * expit(eta[:, :, None] + U[:, pop.cell_terr, :]), axis=2)
     total = pop.totals(Yf + (pop.N - pop.n) * ep)
     Nt = pop.totals(pop.N)
     # shrinkage on the logit scale from the posterior spread: 1 - var(u | y) / sigma^2 (AGQ), 0 out of sample
     mean_u = np.sum(W * U, axis=2)
-    var_u = np.sum(W * U ** 2, axis=2) - mean_u ** 2
+    var_u = np.sum(W * U**2, axis=2) - mean_u**2
     gamma = np.clip(1.0 - var_u / (sigma[:, None] ** 2), 0.0, 1.0)
     gamma[:, np.setdiff1d(np.arange(T), s_terr)] = 0.0
     return total / Nt, gamma
@@ -287,8 +356,9 @@ def _synthetic(theta: np.ndarray, pop: _Population, k: int = EBP_NODES) -> np.nd
 BOOT_CHUNK = 25
 
 
-def _bootstrap_chunk(fit: GLMMFit, pop: _Population, b: int, rng: np.random.Generator, nagq: int,
-                     ebp_chunk: int = 10) -> tuple[np.ndarray, int, int]:
+def _bootstrap_chunk(
+    fit: GLMMFit, pop: _Population, b: int, rng: np.random.Generator, nagq: int, ebp_chunk: int = 10
+) -> tuple[np.ndarray, int, int]:
     """``b`` bootstrap replicates: prediction errors (b_ok, T) of the refitted EBP, failed and unconverged counts."""
     theta = fit.theta
     p = pop.X.shape[1]
@@ -304,8 +374,17 @@ def _bootstrap_chunk(fit: GLMMFit, pop: _Population, b: int, rng: np.random.Gene
     ys = rng.binomial(pop.n.astype(np.int64), pr).astype(float)
     yr = rng.binomial(rest, pr).astype(float)
     truth = pop.totals(ys + yr) / Nt
-    th, _, _, _, conv = fit_glmm_many(ys[:, s_idx], cells, theta[None, :], nagq=nagq, tol=1e-6,
-                                      ftol=1e-8, max_iter=40, hessian0=fit.hessian, adjusted=fit.adjusted)
+    th, _, _, _, conv = fit_glmm_many(
+        ys[:, s_idx],
+        cells,
+        theta[None, :],
+        nagq=nagq,
+        tol=1e-6,
+        ftol=1e-8,
+        max_iter=40,
+        hessian0=fit.hessian,
+        adjusted=fit.adjusted,
+    )
     # a fit still moving after 40 steps is nearly always a category whose few respondents are all takers
     # or all non-takers in that replicate: its coefficient heads for infinity (no finite MLE) and its
     # predictions for 0 or 1, which is what the estimator gives there; such fits are kept (and counted)
@@ -313,13 +392,21 @@ def _bootstrap_chunk(fit: GLMMFit, pop: _Population, b: int, rng: np.random.Gene
     th, ys, truth = th[ok], ys[ok], truth[ok]
     err = np.empty((len(th), T))
     for j in range(0, len(th), ebp_chunk):  # bounds memory at ebp_chunk x cells x nodes
-        est, _ = _ebp(th[j:j + ebp_chunk], pop, ys[j:j + ebp_chunk, s_idx], ys[j:j + ebp_chunk])
-        err[j:j + ebp_chunk] = est - truth[j:j + ebp_chunk]
+        est, _ = _ebp(th[j : j + ebp_chunk], pop, ys[j : j + ebp_chunk, s_idx], ys[j : j + ebp_chunk])
+        err[j : j + ebp_chunk] = est - truth[j : j + ebp_chunk]
     return err, int((~ok).sum()), int((ok & ~conv).sum())
 
 
-def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.random.Generator, nagq: int,
-               level: float, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+def _bootstrap(
+    fit: GLMMFit,
+    pop: _Population,
+    *,
+    replicates: int,
+    rng: np.random.Generator,
+    nagq: int,
+    level: float,
+    workers: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Parametric bootstrap of the EBP's prediction error (González-Manteiga et al. 2007).
 
     Replicates run in chunks of :data:`BOOT_CHUNK`, each with its own generator spawned from ``rng``, on
@@ -340,11 +427,12 @@ def _bootstrap(fit: GLMMFit, pop: _Population, *, replicates: int, rng: np.rando
         nan = np.full(T, np.nan)
         return nan, nan, nan, failed, unconverged
     q_lo, q_hi = np.quantile(err, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return np.mean(err ** 2, axis=0), q_lo, q_hi, failed, unconverged
+    return np.mean(err**2, axis=0), q_lo, q_hi, failed, unconverged
 
 
-def _check_options(*, mse: str, sigma_method: str, interval: str, workers: int, level: float, nagq: int, seed,
-                   replicates: int) -> tuple[str, str, str, int, np.random.Generator | None]:
+def _check_options(
+    *, mse: str, sigma_method: str, interval: str, workers: int, level: float, nagq: int, seed, replicates: int
+) -> tuple[str, str, str, int, np.random.Generator | None]:
     """Check the options of :func:`fit_unit`; return them with the bootstrap's generator (None without it)."""
     mse = check_option("mse", mse, UnitMSE)
     sigma_method = check_option("sigma_method", sigma_method, UnitSigmaMethod)
@@ -352,20 +440,37 @@ def _check_options(*, mse: str, sigma_method: str, interval: str, workers: int, 
     workers = check_workers(workers)
     check_level(level)
     if not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 25:
-        raise OptionError(message("the number of quadrature nodes must be an integer from 1 to 25",
-                                  where="parameter nagq", found=repr(nagq)))
+        raise OptionError(
+            message(
+                "the number of quadrature nodes must be an integer from 1 to 25",
+                where="parameter nagq",
+                found=repr(nagq),
+            )
+        )
     rng = None
     if mse == "bootstrap":
         rng = check_random_state(seed)
         if not isinstance(replicates, (int, np.integer)) or replicates < 2:
-            raise OptionError(message("the bootstrap needs at least 2 replicates", where="parameter replicates",
-                                      found=repr(replicates)))
+            raise OptionError(
+                message(
+                    "the bootstrap needs at least 2 replicates", where="parameter replicates", found=repr(replicates)
+                )
+            )
     return mse, sigma_method, interval, workers, rng
 
 
-def _check_tables(sample: pd.DataFrame, frame: pd.DataFrame, aux: pd.DataFrame | None, *, territory: str,
-                  covariates: list[str], aux_covariates: list[str], rights: list[str], responded: str | None,
-                  weight: str | None) -> str | None:
+def _check_tables(
+    sample: pd.DataFrame,
+    frame: pd.DataFrame,
+    aux: pd.DataFrame | None,
+    *,
+    territory: str,
+    covariates: list[str],
+    aux_covariates: list[str],
+    rights: list[str],
+    responded: str | None,
+    weight: str | None,
+) -> str | None:
     """Check the rights given and the columns of the sample, the frame and the territories file; return the
     response column, None when the sample has none (every row is then a respondent)."""
     if not rights:
@@ -376,9 +481,16 @@ def _check_tables(sample: pd.DataFrame, frame: pd.DataFrame, aux: pd.DataFrame |
     check_columns(frame, [territory, *covariates, *rights], role="column", source="frame")
     if aux_covariates:
         if aux is None:
-            raise OptionError(message("territory covariates need a territories file", where="parameter aux",
-                                      hint="give the territories' table (parameter aux)"))
-        check_columns(aux, [territory, *aux_covariates], role="covariate column", source="the territories' table (parameter aux)")
+            raise OptionError(
+                message(
+                    "territory covariates need a territories file",
+                    where="parameter aux",
+                    hint="give the territories' table (parameter aux)",
+                )
+            )
+        check_columns(
+            aux, [territory, *aux_covariates], role="covariate column", source="the territories' table (parameter aux)"
+        )
     return responded
 
 
@@ -387,8 +499,17 @@ def _fit_right(pop: _Population, *, nagq: int, sigma_method: str, right: str) ->
     number of territories with respondents."""
     s_idx = pop.sampled
     s_terr, s_area = np.unique(pop.cell_terr[s_idx], return_inverse=True)
-    fit = fit_glmm(pop.y[s_idx], pop.n[s_idx], pop.X[s_idx], s_area, len(s_terr), nagq=nagq, names=pop.names,
-                   adjusted=sigma_method == "adjusted", where=f"right {right!r}")
+    fit = fit_glmm(
+        pop.y[s_idx],
+        pop.n[s_idx],
+        pop.X[s_idx],
+        s_area,
+        len(s_terr),
+        nagq=nagq,
+        names=pop.names,
+        adjusted=sigma_method == "adjusted",
+        where=f"right {right!r}",
+    )
     return fit, len(s_terr)
 
 
@@ -400,8 +521,9 @@ def _predict(fit: GLMMFit, pop: _Population) -> tuple[np.ndarray, np.ndarray, np
     return est[0], gamma[0], synth
 
 
-def _interval(est: np.ndarray, mse: np.ndarray, err_low: np.ndarray, err_high: np.ndarray, *, interval: str,
-              z: float) -> tuple[np.ndarray, np.ndarray]:
+def _interval(
+    est: np.ndarray, mse: np.ndarray, err_low: np.ndarray, err_high: np.ndarray, *, interval: str, z: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the ``percentile`` (EBP minus the error quantiles) or ``normal`` (EBP :math:`\\pm z`
     root MSE) interval, clipped to [0, 1]."""
     if interval == "percentile":
@@ -409,22 +531,57 @@ def _interval(est: np.ndarray, mse: np.ndarray, err_low: np.ndarray, err_high: n
     return np.clip(est - z * np.sqrt(mse), 0, 1), np.clip(est + z * np.sqrt(mse), 0, 1)
 
 
-def _right_table(right: str, pop: _Population, est: np.ndarray, gamma: np.ndarray, synth: np.ndarray,
-                 mse: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
+def _right_table(
+    right: str,
+    pop: _Population,
+    est: np.ndarray,
+    gamma: np.ndarray,
+    synth: np.ndarray,
+    mse: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> pd.DataFrame:
     """One right's rows of the estimates table (the columns of :data:`~.territories.OUTPUT_COLUMNS`)."""
     T = len(pop.territories)
-    return pd.DataFrame({
-        "territory": pop.territories, "right": right, "direct": pop.direct, "se_direct": np.full(T, np.nan),
-        "eblup": est, "mse": mse, "rmse": np.sqrt(mse), "ci_low": lo, "ci_high": hi, "gamma": gamma,
-        "synthetic": synth, "n": pd.array(pop.n_resp, dtype="Int64"), "in_sample": pop.n_resp > 0})
+    return pd.DataFrame(
+        {
+            "territory": pop.territories,
+            "right": right,
+            "direct": pop.direct,
+            "se_direct": np.full(T, np.nan),
+            "eblup": est,
+            "mse": mse,
+            "rmse": np.sqrt(mse),
+            "ci_low": lo,
+            "ci_high": hi,
+            "gamma": gamma,
+            "synthetic": synth,
+            "n": pd.array(pop.n_resp, dtype="Int64"),
+            "in_sample": pop.n_resp > 0,
+        }
+    )
 
 
-def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str], *,
-             rights: Sequence[str], territory: str = "territory", aux: pd.DataFrame | None = None,
-             aux_covariates: Sequence[str] = (), nagq: int = 1, sigma_method: UnitSigmaMethod | str = "adjusted",
-             mse: UnitMSE | str = "bootstrap", replicates: int = 200, seed: int | np.random.Generator | None = None,
-             level: float = 0.95, responded: str | None = "responded", weight: str | None = None,
-             interval: UnitInterval | str = "normal", workers: int = 1) -> UnitFit:
+def fit_unit(
+    sample: pd.DataFrame,
+    frame: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    rights: Sequence[str],
+    territory: str = "territory",
+    aux: pd.DataFrame | None = None,
+    aux_covariates: Sequence[str] = (),
+    nagq: int = 1,
+    sigma_method: UnitSigmaMethod | str = "adjusted",
+    mse: UnitMSE | str = "bootstrap",
+    replicates: int = 200,
+    seed: int | np.random.Generator | None = None,
+    level: float = 0.95,
+    responded: str | None = "responded",
+    weight: str | None = None,
+    interval: UnitInterval | str = "normal",
+    workers: int = 1,
+) -> UnitFit:
     """Unit-level EBPs of every territory's take-up rate, one logit-normal model per right.
 
     Parameters
@@ -491,39 +648,76 @@ def fit_unit(sample: pd.DataFrame, frame: pd.DataFrame, covariates: Sequence[str
     sample within covariate cells (non-informative design given the covariates);
     put the design variables (e.g. strata) among the covariates.
     """
-    mse, sigma_method, interval, workers, rng = _check_options(mse=mse, sigma_method=sigma_method, interval=interval,
-                                                               workers=workers, level=level, nagq=nagq, seed=seed,
-                                                               replicates=replicates)
+    mse, sigma_method, interval, workers, rng = _check_options(
+        mse=mse,
+        sigma_method=sigma_method,
+        interval=interval,
+        workers=workers,
+        level=level,
+        nagq=nagq,
+        seed=seed,
+        replicates=replicates,
+    )
     covariates, aux_covariates, rights = list(covariates), list(aux_covariates), list(rights)
-    responded = _check_tables(sample, frame, aux, territory=territory, covariates=covariates,
-                              aux_covariates=aux_covariates, rights=rights, responded=responded, weight=weight)
+    responded = _check_tables(
+        sample,
+        frame,
+        aux,
+        territory=territory,
+        covariates=covariates,
+        aux_covariates=aux_covariates,
+        rights=rights,
+        responded=responded,
+        weight=weight,
+    )
     z = stats.norm.ppf(0.5 + level / 2)
     frames, fits, models, quantiles = [], [], [], []
     frame_keys = frame[[territory, *covariates]].astype(str)  # once for every right
     for right in rights:
-        pop = _population(sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight,
-                          frame_keys)
+        pop = _population(
+            sample, frame, right, covariates, territory, aux, aux_covariates, responded, weight, frame_keys
+        )
         fit, m_sampled = _fit_right(pop, nagq=nagq, sigma_method=sigma_method, right=right)
         est, gamma, synth = _predict(fit, pop)
         failed = unconverged = 0
         if rng is not None:  # mse == "bootstrap"
-            m, e_lo, e_hi, failed, unconverged = _bootstrap(fit, pop, replicates=int(replicates), rng=rng,
-                                                            nagq=nagq, level=level, workers=workers)
+            m, e_lo, e_hi, failed, unconverged = _bootstrap(
+                fit, pop, replicates=int(replicates), rng=rng, nagq=nagq, level=level, workers=workers
+            )
             lo, hi = _interval(est, m, e_lo, e_hi, interval=interval, z=z)
             quantiles.append(pd.DataFrame({"err_low": e_lo, "err_high": e_hi}))
         else:
             m = lo = hi = np.full(len(est), np.nan)
         frames.append(_right_table(right, pop, est, gamma, synth, m, lo, hi))
         fits.append((right, fit))
-        models.append({"right": right, "m": m_sampled, "n_predicted": len(pop.territories) - m_sampled,
-                       "n_respondents": int(pop.n.sum()), "sigma": fit.sigma, "loglike": fit.loglike,
-                       "iterations": fit.iterations, "nagq": nagq, "sigma_method": sigma_method, "mse": mse,
-                       "interval": interval if mse == "bootstrap" else "none",
-                       "replicates": int(replicates) if mse == "bootstrap" else 0, "failed_replicates": failed,
-                       "unconverged_replicates": unconverged,
-                       "dropped_terms": ", ".join(pop.dropped)})
-    return UnitFit(table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)], fits=tuple(fits),
-                   models=pd.DataFrame(models), nagq=int(nagq), mse_kind=mse,
-                   replicates=int(replicates) if mse == "bootstrap" else 0, level=level,
-                   seed=seed if isinstance(seed, int) else None, interval=interval,
-                   error_quantiles=pd.concat(quantiles, ignore_index=True) if quantiles else None)
+        models.append(
+            {
+                "right": right,
+                "m": m_sampled,
+                "n_predicted": len(pop.territories) - m_sampled,
+                "n_respondents": int(pop.n.sum()),
+                "sigma": fit.sigma,
+                "loglike": fit.loglike,
+                "iterations": fit.iterations,
+                "nagq": nagq,
+                "sigma_method": sigma_method,
+                "mse": mse,
+                "interval": interval if mse == "bootstrap" else "none",
+                "replicates": int(replicates) if mse == "bootstrap" else 0,
+                "failed_replicates": failed,
+                "unconverged_replicates": unconverged,
+                "dropped_terms": ", ".join(pop.dropped),
+            }
+        )
+    return UnitFit(
+        table=pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)],
+        fits=tuple(fits),
+        models=pd.DataFrame(models),
+        nagq=int(nagq),
+        mse_kind=mse,
+        replicates=int(replicates) if mse == "bootstrap" else 0,
+        level=level,
+        seed=seed if isinstance(seed, int) else None,
+        interval=interval,
+        error_quantiles=pd.concat(quantiles, ignore_index=True) if quantiles else None,
+    )

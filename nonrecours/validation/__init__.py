@@ -10,5 +10,12 @@ from .metrics import MEASURE_COLUMNS, Accumulator
 from .plot import plot_validation
 from .study import DEFAULT_CI, DEFAULT_COVARIATES, ValidationResult, run_validation
 
-__all__ = ["run_validation", "ValidationResult", "plot_validation", "Accumulator", "MEASURE_COLUMNS",
-           "DEFAULT_CI", "DEFAULT_COVARIATES"]
+__all__ = [
+    "run_validation",
+    "ValidationResult",
+    "plot_validation",
+    "Accumulator",
+    "MEASURE_COLUMNS",
+    "DEFAULT_CI",
+    "DEFAULT_COVARIATES",
+]

@@ -19,9 +19,9 @@ import pandas as pd
 
 from ..design.survey_design import SurveyDesign
 from ..design.waves import coordinate
-from ..options import WaveScheme, check_option
 from ..errors import OptionError, message
 from ..estimation.change import estimate_change
+from ..options import WaveScheme, check_option
 
 __all__ = ["ChangeValidation", "validate_change", "proportional_sizes"]
 
@@ -36,12 +36,18 @@ class ChangeValidation:
     def summary(self) -> pd.DataFrame:
         """Pooled over the estimates: mean SE / SD ratio, coverage, and their spread."""
         t = self.table
-        return pd.DataFrame({"scheme": [self.settings.get("scheme")], "estimates": [len(t)],
-                             "se_sd_ratio": [float(np.sqrt((t["mean_se"] ** 2).mean() / (t["sd"] ** 2).mean()))],
-                             "min_ratio": [float(t["se_sd_ratio"].min())], "max_ratio": [float(t["se_sd_ratio"].max())],
-                             "coverage": [float(t["coverage"].mean())],
-                             "coverage_mc_se": [float(np.sqrt((t["coverage_mc_se"] ** 2).mean() / len(t)))],
-                             "gain_vs_independent": [float((t["mean_se"] / t["mean_se_independent"]).mean())]})
+        return pd.DataFrame(
+            {
+                "scheme": [self.settings.get("scheme")],
+                "estimates": [len(t)],
+                "se_sd_ratio": [float(np.sqrt((t["mean_se"] ** 2).mean() / (t["sd"] ** 2).mean()))],
+                "min_ratio": [float(t["se_sd_ratio"].min())],
+                "max_ratio": [float(t["se_sd_ratio"].max())],
+                "coverage": [float(t["coverage"].mean())],
+                "coverage_mc_se": [float(np.sqrt((t["coverage_mc_se"] ** 2).mean() / len(t)))],
+                "gain_vs_independent": [float((t["mean_se"] / t["mean_se_independent"]).mean())],
+            }
+        )
 
 
 def proportional_sizes(frame: pd.DataFrame, strata: Sequence[str], n: int, min_n: int = 2) -> pd.Series:
@@ -64,8 +70,9 @@ class _Drawn:
 class _Frame:
     """A frame coded once (strata, ids, the columns estimated) for repeated coordinated draws."""
 
-    def __init__(self, frame: pd.DataFrame, strata: Sequence[str], sizes: pd.Series, rights: Sequence[str],
-                 by: str) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, strata: Sequence[str], sizes: pd.Series, rights: Sequence[str], by: str
+    ) -> None:
         from ..design._strata import index_strata
 
         self.index = index_strata(frame, list(strata))
@@ -78,13 +85,25 @@ class _Frame:
         N = self.index.N
         start = np.array([previous.start.get(lab, 0.0) for lab in self.labels]) if previous else np.zeros(N.size)
         key = previous.key if previous is not None and scheme != "independent" else None
-        rows, start, key, _ = coordinate(self.index.codes, N, self.n, self.ids, scheme=scheme, seed=seed, share=share,
-                                         key=key, start=start,
-                                         previous_ids=previous.ids if previous is not None else np.zeros(0, object),
-                                         has_previous=previous is not None)
+        rows, start, key, _ = coordinate(
+            self.index.codes,
+            N,
+            self.n,
+            self.ids,
+            scheme=scheme,
+            seed=seed,
+            share=share,
+            key=key,
+            start=start,
+            previous_ids=previous.ids if previous is not None else np.zeros(0, object),
+            has_previous=previous is not None,
+        )
         h = self.index.codes[rows]
-        data = self.values.take(rows).reset_index(drop=True).assign(
-            id=self.ids[rows], stratum=h, fpc=N[h].astype(float), weight=(N / np.maximum(self.n, 1))[h])
+        data = (
+            self.values.take(rows)
+            .reset_index(drop=True)
+            .assign(id=self.ids[rows], stratum=h, fpc=N[h].astype(float), weight=(N / np.maximum(self.n, 1))[h])
+        )
         design = SurveyDesign(data, weight="weight", strata="stratum", fpc="fpc")
         return _Drawn(design=design, ids=self.ids[rows], key=key, start=dict(zip(self.labels, start)))
 
@@ -98,9 +117,20 @@ def _true_rates(frame: pd.DataFrame, rights: Sequence[str], by: str) -> pd.DataF
     return pd.concat(rows, ignore_index=True)
 
 
-def validate_change(frame1: pd.DataFrame, frame2: pd.DataFrame, *, scheme: str, n: int, replications: int, seed: int,
-                    share: float = 0.0, rights: Sequence[str] = ("cmuc", "acs"), by: str = "is_qpv",
-                    strata: Sequence[str] = ("is_qpv", "benefit"), level: float = 0.95) -> ChangeValidation:
+def validate_change(
+    frame1: pd.DataFrame,
+    frame2: pd.DataFrame,
+    *,
+    scheme: str,
+    n: int,
+    replications: int,
+    seed: int,
+    share: float = 0.0,
+    rights: Sequence[str] = ("cmuc", "acs"),
+    by: str = "is_qpv",
+    strata: Sequence[str] = ("is_qpv", "benefit"),
+    level: float = 0.95,
+) -> ChangeValidation:
     """Repeated samples of two waves: SE of the change vs its empirical SD, and CI coverage.
 
     Parameters
@@ -132,8 +162,9 @@ def validate_change(frame1: pd.DataFrame, frame2: pd.DataFrame, *, scheme: str, 
     """
     check_option("scheme", scheme, WaveScheme)
     if replications < 2:
-        raise OptionError(message("at least 2 replications are needed", where="parameter replications",
-                                  found=repr(replications)))
+        raise OptionError(
+            message("at least 2 replications are needed", where="parameter replications", found=repr(replications))
+        )
     start = time.perf_counter()
     s1 = proportional_sizes(frame1, strata, n)
     s2 = proportional_sizes(frame2, strata, n)
@@ -147,20 +178,38 @@ def validate_change(frame1: pd.DataFrame, frame2: pd.DataFrame, *, scheme: str, 
     for k in range(replications):  # Monte Carlo replications
         a = waves[0].draw(first_scheme, int(keys[2 * k]), share, None)
         b = waves[1].draw(scheme, int(keys[2 * k + 1]), share, a)
-        t = estimate_change(a.design, b.design, list(rights), by, scheme=scheme, level=level,
-                            lonely_psu="adjust").table
-        tables.append(t[[by, "right", "change", "se", "se_independent", "ci_low", "ci_high", "n_both"]]
-                      .assign(**{by: t[by].astype(str)}))
+        t = estimate_change(a.design, b.design, list(rights), by, scheme=scheme, level=level, lonely_psu="adjust").table
+        tables.append(
+            t[[by, "right", "change", "se", "se_independent", "ci_low", "ci_high", "n_both"]].assign(
+                **{by: t[by].astype(str)}
+            )
+        )
     allr = pd.concat(tables, ignore_index=True).merge(truth[[by, "right", "true_change"]], on=[by, "right"])
     allr["covered"] = (allr["ci_low"] <= allr["true_change"]) & (allr["true_change"] <= allr["ci_high"])
     g = allr.groupby([by, "right"], sort=True)
-    out = g.agg(true_change=("true_change", "first"), mean_change=("change", "mean"), sd=("change", "std"),
-                mean_se=("se", "mean"), mean_se_independent=("se_independent", "mean"),
-                coverage=("covered", "mean"), mean_overlap=("n_both", "mean")).reset_index()
+    out = g.agg(
+        true_change=("true_change", "first"),
+        mean_change=("change", "mean"),
+        sd=("change", "std"),
+        mean_se=("se", "mean"),
+        mean_se_independent=("se_independent", "mean"),
+        coverage=("covered", "mean"),
+        mean_overlap=("n_both", "mean"),
+    ).reset_index()
     out["bias"] = out["mean_change"] - out["true_change"]
     out["se_sd_ratio"] = out["mean_se"] / out["sd"]
     out["coverage_mc_se"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / replications)
-    settings = {"scheme": scheme, "share": share, "n": n, "replications": replications, "seed": seed,
-                "rights": list(rights), "by": by, "strata": list(strata), "level": level,
-                "recipients": [len(frame1), len(frame2)], "elapsed_s": time.perf_counter() - start}
+    settings = {
+        "scheme": scheme,
+        "share": share,
+        "n": n,
+        "replications": replications,
+        "seed": seed,
+        "rights": list(rights),
+        "by": by,
+        "strata": list(strata),
+        "level": level,
+        "recipients": [len(frame1), len(frame2)],
+        "elapsed_s": time.perf_counter() - start,
+    }
     return ChangeValidation(table=out, settings=settings)

@@ -23,9 +23,26 @@ import pandas as pd
 __all__ = ["Accumulator", "MEASURE_COLUMNS"]
 
 #: Columns of :meth:`Accumulator.measures`, after the key columns.
-MEASURE_COLUMNS = ("ci", "truth", "replications", "mean_estimate", "bias", "rel_bias", "rel_bias_mcse",
-                   "emp_se", "emp_se_mcse", "mean_se", "mean_se_mcse", "se_ratio", "var_ratio", "var_ratio_mcse",
-                   "coverage", "coverage_mcse", "ci_available", "mean_width")
+MEASURE_COLUMNS = (
+    "ci",
+    "truth",
+    "replications",
+    "mean_estimate",
+    "bias",
+    "rel_bias",
+    "rel_bias_mcse",
+    "emp_se",
+    "emp_se_mcse",
+    "mean_se",
+    "mean_se_mcse",
+    "se_ratio",
+    "var_ratio",
+    "var_ratio_mcse",
+    "coverage",
+    "coverage_mcse",
+    "ci_available",
+    "mean_width",
+)
 
 
 class Accumulator:
@@ -52,9 +69,9 @@ class Accumulator:
         self.methods = tuple(methods)
         K, M = self.truth.size, len(self.methods)
         self.count = np.zeros(K)
-        self.s = np.zeros((4, K))           # sums of d, d^2, d^3, d^4
-        self.se = np.zeros((2, K))          # sums of se, se^2
-        self.var2 = np.zeros(K)             # sum of se^4
+        self.s = np.zeros((4, K))  # sums of d, d^2, d^3, d^4
+        self.se = np.zeros((2, K))  # sums of se, se^2
+        self.var2 = np.zeros(K)  # sum of se^4
         self.hits = np.zeros((M, K))
         self.width = np.zeros((M, K))
         self.width_n = np.zeros((M, K))
@@ -71,7 +88,7 @@ class Accumulator:
             p = p * d
         self.se[0] += s
         self.se[1] += s * s
-        self.var2 += s ** 4
+        self.var2 += s**4
         low = np.atleast_2d(low)
         high = np.atleast_2d(high)
         fin = ok & np.isfinite(low) & np.isfinite(high)
@@ -101,23 +118,34 @@ class Accumulator:
         M = len(self.methods)
         with np.errstate(invalid="ignore", divide="ignore"):
             m1, m2, m3, m4 = (self.s[j] / n for j in range(4))
-            var = (self.s[1] - n * m1 ** 2) / (n - 1)
+            var = (self.s[1] - n * m1**2) / (n - 1)
             var = np.where(n > 1, np.maximum(var, 0.0), np.nan)
             emp_se = np.sqrt(var)
-            cm4 = m4 - 4 * m1 * m3 + 6 * m1 ** 2 * m2 - 3 * m1 ** 4
-            cm2 = np.maximum(m2 - m1 ** 2, 0.0)
+            cm4 = m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4
+            cm2 = np.maximum(m2 - m1**2, 0.0)
             mean_se = self.se[0] / n
-            sd_se = np.sqrt(np.maximum(self.se[1] / n - mean_se ** 2, 0.0) * n / (n - 1))
+            sd_se = np.sqrt(np.maximum(self.se[1] / n - mean_se**2, 0.0) * n / (n - 1))
             mean_var = self.se[1] / n
-            var_var = np.maximum(self.var2 / n - mean_var ** 2, 0.0) * n / (n - 1)
+            var_var = np.maximum(self.var2 / n - mean_var**2, 0.0) * n / (n - 1)
             var_ratio = mean_var / var
-            rel = np.sqrt(var_var / (n * mean_var ** 2) + np.maximum(cm4 / cm2 ** 2 - 1, 0.0) / n)
-            base = pd.DataFrame({
-                "truth": self.truth, "replications": n.astype(np.int64), "mean_estimate": self.truth + m1,
-                "bias": m1, "rel_bias": m1 / self.truth, "rel_bias_mcse": emp_se / np.sqrt(n) / np.abs(self.truth),
-                "emp_se": emp_se, "emp_se_mcse": emp_se / np.sqrt(2 * (n - 1)), "mean_se": mean_se,
-                "mean_se_mcse": sd_se / np.sqrt(n), "se_ratio": mean_se / emp_se, "var_ratio": var_ratio,
-                "var_ratio_mcse": var_ratio * rel})
+            rel = np.sqrt(var_var / (n * mean_var**2) + np.maximum(cm4 / cm2**2 - 1, 0.0) / n)
+            base = pd.DataFrame(
+                {
+                    "truth": self.truth,
+                    "replications": n.astype(np.int64),
+                    "mean_estimate": self.truth + m1,
+                    "bias": m1,
+                    "rel_bias": m1 / self.truth,
+                    "rel_bias_mcse": emp_se / np.sqrt(n) / np.abs(self.truth),
+                    "emp_se": emp_se,
+                    "emp_se_mcse": emp_se / np.sqrt(2 * (n - 1)),
+                    "mean_se": mean_se,
+                    "mean_se_mcse": sd_se / np.sqrt(n),
+                    "se_ratio": mean_se / emp_se,
+                    "var_ratio": var_ratio,
+                    "var_ratio_mcse": var_ratio * rel,
+                }
+            )
             cov = self.hits / self.width_n
             cov_mcse = np.sqrt(cov * (1 - cov) / self.width_n)
             width = self.width / self.width_n

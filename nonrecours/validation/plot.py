@@ -52,8 +52,15 @@ def plot_validation(table: pd.DataFrame, summary: pd.DataFrame, *, level: float,
             s = summary[summary["ci"] == m]
             pos = {g: i for i, g in enumerate(groups)}
             idx = [pos[g] for g in zip(s["level"], s["estimator"])]
-            ax1.errorbar(s["coverage"], y[idx] + 0.35 - (j + 0.5) * step, xerr=2 * s["coverage_mcse"], fmt="o",
-                         ms=3.5, capsize=2, label=m)
+            ax1.errorbar(
+                s["coverage"],
+                y[idx] + 0.35 - (j + 0.5) * step,
+                xerr=2 * s["coverage_mcse"],
+                fmt="o",
+                ms=3.5,
+                capsize=2,
+                label=m,
+            )
         ax1.set_yticks(y, names)
         ax1.set_xlabel(f"coverage of {level:.0%} intervals (mean over estimands, ±2 MC SE)")
         ax1.legend(fontsize=7, loc="lower left")

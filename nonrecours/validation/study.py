@@ -27,15 +27,21 @@ from ..design._strata import index_strata
 from ..design.allocation import allocate_frame
 from ..design.selection import first_stage_probabilities, select, srswor_draw
 from ..errors import OptionError, message
-from ..options import DFRule, EstimateCI, FHMethod, PPSMethod, ValidationDesign, ValidationLevel, check_option, choices
 from ..estimation import QualityThresholds, estimate_rates
 from ..estimation.estimators import gaps_at
 from ..estimation.intervals import auto_ci, proportion_ci
+from ..options import DFRule, EstimateCI, FHMethod, PPSMethod, ValidationDesign, ValidationLevel, check_option, choices
 from .metrics import Accumulator
 from .targets import FAMILY_COLUMN, Targets, build_targets, code_column
 
-__all__ = ["DEFAULT_CI", "DEFAULT_COVARIATES", "DEFAULT_UNIT_COVARIATES", "SAE_METHODS",
-           "ValidationResult", "run_validation"]
+__all__ = [
+    "DEFAULT_CI",
+    "DEFAULT_COVARIATES",
+    "DEFAULT_UNIT_COVARIATES",
+    "SAE_METHODS",
+    "ValidationResult",
+    "run_validation",
+]
 
 #: CI methods evaluated by default (``likelihood`` is exact but slow: ask for it).
 DEFAULT_CI = ("wald", "logit", "beta", "wilson")
@@ -86,29 +92,41 @@ class ValidationResult:
         g = t.groupby(["level", "estimator", "ci"], sort=False)
         t = t.assign(_mse=t["bias"] ** 2 + t["emp_se"] ** 2)
         g = t.groupby(["level", "estimator", "ci"], sort=False)
-        out = g.agg(estimands=("coverage", "size"), coverage=("coverage", "mean"),
-                    coverage_min=("coverage", "min"), coverage_max=("coverage", "max"),
-                    mean_abs_rel_bias=("rel_bias", lambda s: float(np.nanmean(np.abs(s))) if s.notna().any() else np.nan),
-                    median_se_ratio=("se_ratio", "median"), mean_width=("mean_width", "mean"),
-                    rmse=("_mse", lambda v: float(np.sqrt(np.nanmean(v))) if v.notna().any() else np.nan)
-                    ).reset_index()
-        mc = g["coverage_mcse"].apply(lambda s: float(np.sqrt(np.sum(s ** 2))) / max(len(s), 1)).to_numpy()
+        out = g.agg(
+            estimands=("coverage", "size"),
+            coverage=("coverage", "mean"),
+            coverage_min=("coverage", "min"),
+            coverage_max=("coverage", "max"),
+            mean_abs_rel_bias=("rel_bias", lambda s: float(np.nanmean(np.abs(s))) if s.notna().any() else np.nan),
+            median_se_ratio=("se_ratio", "median"),
+            mean_width=("mean_width", "mean"),
+            rmse=("_mse", lambda v: float(np.sqrt(np.nanmean(v))) if v.notna().any() else np.nan),
+        ).reset_index()
+        mc = g["coverage_mcse"].apply(lambda s: float(np.sqrt(np.sum(s**2))) / max(len(s), 1)).to_numpy()
         out.insert(5, "coverage_mcse", mc)
         return out
 
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise OptionError(message(f"{name} must be an integer >= {minimum}", where=f"parameter {name}",
-                                  found=repr(value)))
+        raise OptionError(
+            message(f"{name} must be an integer >= {minimum}", where=f"parameter {name}", found=repr(value))
+        )
     return int(value)
 
 
 class _Sampler:
     """Draws samples of the population under a design; everything that does not change is prepared once."""
 
-    def __init__(self, frame: pd.DataFrame, design: str, n: int, strata: Sequence[str], n_psu: int,
-                 allocation: str = "proportional") -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        design: str,
+        n: int,
+        strata: Sequence[str],
+        n_psu: int,
+        allocation: str = "proportional",
+    ) -> None:
         self.design = design
         self.frame = frame
         self.strata = list(strata)
@@ -125,23 +143,35 @@ class _Sampler:
         """One sample, as a design (stratified SRSWOR: as :func:`~nonrecours.design.selection.select` draws it)."""
         return self.draw_variants(rng)[0]
 
-    def draw_variants(self, rng: np.random.Generator,
-                      pps: Sequence[str] = ()) -> tuple[SurveyDesign, dict[str, SurveyDesign]]:
+    def draw_variants(
+        self, rng: np.random.Generator, pps: Sequence[str] = ()
+    ) -> tuple[SurveyDesign, dict[str, SurveyDesign]]:
         """One sample's design and (two-stage) the same design with each first-stage PPS variance of ``pps``."""
         if self.design == "stratified":
             # srswor_draw is select()'s draw; calling it on the prepared strata skips
             # select()'s per-call frame checks (id uniqueness: ~2.6 s on 2.8 M rows)
             rows = np.flatnonzero(srswor_draw(self.codes, self.n_h, rng))
             h = self.codes[rows]
-            data = self.frame.iloc[rows].reset_index(drop=True).assign(
-                stratum=h, psu=rows, fpc=self.N_h[h], weight=self.N_h[h] / self.n_h[h])
+            data = (
+                self.frame.iloc[rows]
+                .reset_index(drop=True)
+                .assign(stratum=h, psu=rows, fpc=self.N_h[h], weight=self.N_h[h] / self.n_h[h])
+            )
             return SurveyDesign(data, weight="weight", strata="stratum", psu="psu", fpc="fpc"), {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # certainty / lonely PSUs: reported once by the caller's design
-            s = select(self.frame, self.alloc, strata=self.strata, method="two-stage", psu="territory",
-                       n_psu=self.n_psu, seed=rng)
-        base = SurveyDesign(s.data, weight="weight", strata="stratum", psu="psu", ssu="ssu", fpc="fpc",
-                            fpc2="fpc2", lonely_psu="adjust")
+            s = select(
+                self.frame,
+                self.alloc,
+                strata=self.strata,
+                method="two-stage",
+                psu="territory",
+                n_psu=self.n_psu,
+                seed=rng,
+            )
+        base = SurveyDesign(
+            s.data, weight="weight", strata="stratum", psu="psu", ssu="ssu", fpc="fpc", fpc2="fpc2", lonely_psu="adjust"
+        )
         if not pps:
             return base, {}
         pi = first_stage_probabilities(s.data)
@@ -160,8 +190,15 @@ def _cis(est, se, df, n, methods, level, design_df):
     return low, high
 
 
-def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], levels: Sequence[str],
-                     methods: tuple[str, ...], level: float, df: str):
+def _one_replication(
+    design: SurveyDesign,
+    targets: Targets,
+    rights: list[str],
+    levels: Sequence[str],
+    methods: tuple[str, ...],
+    level: float,
+    df: str,
+):
     """Estimates, SEs and CIs of every estimand in one sample (NaN where a domain is not in it).
 
     Returns the rate estimands' ``(est, se, low, high)``, the gap's (its t interval
@@ -177,7 +214,7 @@ def _one_replication(design: SurveyDesign, targets: Targets, rights: list[str], 
         col = FAMILY_COLUMN[lev]
         r = estimate_rates(design, rights, by=col, ci="wald", level=level, df=df, thresholds=_ALL)
         # result rows are domain-major, right-minor: one domain code every V rows
-        dom = np.zeros(1, np.int64) if col is None else r.domains[col].to_numpy(np.int64)[::len(rights)]
+        dom = np.zeros(1, np.int64) if col is None else r.domains[col].to_numpy(np.int64)[:: len(rights)]
         pos = targets.positions(lev, dom)
         est[pos], se[pos], dfs[pos], n[pos] = r.raw_estimate, r.raw_se, r.df, r.n
         if lev == "qpv" and "gap" in levels:
@@ -225,20 +262,38 @@ def _place(fit: pd.DataFrame, targets: Targets, suffixes: Sequence[str] = ("",))
     return [eb, rmse, low, high, ins]
 
 
-def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, aux: pd.DataFrame,
-              covariates: list[str], unit_covariates: list[str], level: float, replicates: int,
-              rng: np.random.Generator):
+def _unit_ebp(
+    design: SurveyDesign,
+    unit_frame: pd.DataFrame,
+    targets: Targets,
+    aux: pd.DataFrame,
+    covariates: list[str],
+    unit_covariates: list[str],
+    level: float,
+    replicates: int,
+    rng: np.random.Generator,
+):
     """Unit-level EBP, bootstrap root MSE and CI of every territory x right from one sample."""
-    from ..territorial.unit import fit_unit
-
     from ..errors import ConvergenceError
+    from ..territorial.unit import fit_unit
 
     sample = unit_frame.iloc[design.data["id"].to_numpy(np.int64)]
     M = len(UNIT_INTERVALS)
     try:
-        res = fit_unit(sample, unit_frame, unit_covariates, rights=list(targets.rights), aux=aux,
-                       aux_covariates=covariates, mse="bootstrap", replicates=replicates, seed=rng, level=level,
-                       responded=None, interval="normal")
+        res = fit_unit(
+            sample,
+            unit_frame,
+            unit_covariates,
+            rights=list(targets.rights),
+            aux=aux,
+            aux_covariates=covariates,
+            mse="bootstrap",
+            replicates=replicates,
+            seed=rng,
+            level=level,
+            responded=None,
+            interval="normal",
+        )
     except ConvergenceError:  # e.g. a category whose respondents all took up: that sample counts as missing
         size = len(targets.labels["territory"]) * len(targets.rights)
         nan = np.full(size, np.nan)
@@ -248,27 +303,38 @@ def _unit_ebp(design: SurveyDesign, unit_frame: pd.DataFrame, targets: Targets, 
     assert q is not None  # mse="bootstrap"
     eb = fit["eblup"].to_numpy(float)
     # both intervals of the same fit and bootstrap: normal (as fitted) and percentile
-    fit = fit.assign(ci_low_percentile=np.clip(eb - q["err_high"].to_numpy(float), 0, 1),
-                     ci_high_percentile=np.clip(eb - q["err_low"].to_numpy(float), 0, 1))
+    fit = fit.assign(
+        ci_low_percentile=np.clip(eb - q["err_high"].to_numpy(float), 0, 1),
+        ci_high_percentile=np.clip(eb - q["err_low"].to_numpy(float), 0, 1),
+    )
     return _place(fit, targets, suffixes=("", "_percentile"))
 
 
-def _fay_herriot(result, targets: Targets, aux: pd.DataFrame, covariates: list[str], level: float,
-                 method: str = "reml"):
+def _fay_herriot(
+    result, targets: Targets, aux: pd.DataFrame, covariates: list[str], level: float, method: str = "reml"
+):
     """EBLUP, root MSE, CI and in-sample flag of every territory x right (territory-block order) from one
     sample's direct estimates."""
     from ..territorial import fit_territories
 
     labels = targets.labels["territory"]
     dom = result.domains["territory"].to_numpy(np.int64)  # one per result row
-    direct = pd.DataFrame({"territory": labels[dom], "right": result.right.astype(str),
-                           "n": result.n, "estimate": result.raw_estimate, "se": result.raw_se,
-                           "deff": result.deff})
+    direct = pd.DataFrame(
+        {
+            "territory": labels[dom],
+            "right": result.right.astype(str),
+            "n": result.n,
+            "estimate": result.raw_estimate,
+            "se": result.raw_se,
+            "deff": result.deff,
+        }
+    )
     direct = direct[np.isfinite(direct["estimate"]) & (direct["n"] > 0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_territories(direct, aux, covariates, level=level, rights=list(targets.rights),
-                              method=method).to_frame()
+        fit = fit_territories(
+            direct, aux, covariates, level=level, rights=list(targets.rights), method=method
+        ).to_frame()
     return _place(fit, targets)
 
 
@@ -297,16 +363,33 @@ class _Replication:
         """Draw and estimate one sample: (rates, gap or None, {small-area method: (estimate, rmse, low, high,
         in-sample flag)}, [rates of each PPS variance], respondents of each rate estimand)."""
         des, variants = self.sampler.draw_variants(rng, self.pps)
-        pps_rates = [] if self.pps_targets is None else [  # pps_targets is set whenever pps is
-            _one_replication(variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods, self.level,
-                             self.df)[0] for m in self.pps]
-        rates, gap, terr, n = _one_replication(des, self.targets, self.rights, self.levels, self.methods,
-                                            self.level, self.df)
+        pps_rates = (
+            []
+            if self.pps_targets is None
+            else [  # pps_targets is set whenever pps is
+                _one_replication(
+                    variants[m], self.pps_targets, self.rights, self.pps_levels, self.methods, self.level, self.df
+                )[0]
+                for m in self.pps
+            ]
+        )
+        rates, gap, terr, n = _one_replication(
+            des, self.targets, self.rights, self.levels, self.methods, self.level, self.df
+        )
         small_area = {}
-        for m in (self.sae_methods if self.aux is not None else ()):
+        for m in self.sae_methods if self.aux is not None else ():
             if m == "unit":
-                small_area[m] = _unit_ebp(des, self.unit_frame, self.targets, self.aux,
-                                          self.covariates, self.unit_covariates, self.level, self.unit_replicates, rng)
+                small_area[m] = _unit_ebp(
+                    des,
+                    self.unit_frame,
+                    self.targets,
+                    self.aux,
+                    self.covariates,
+                    self.unit_covariates,
+                    self.level,
+                    self.unit_replicates,
+                    rng,
+                )
             else:
                 small_area[m] = _fay_herriot(terr, self.targets, self.aux, self.covariates, self.level, m)
         return rates, gap, small_area, pps_rates, n
@@ -326,7 +409,7 @@ class _Options:
     replications: int
     n_psu: int
     workers: int
-    rngs: list           # one generator per replication: the r-th child of SeedSequence(seed)
+    rngs: list  # one generator per replication: the r-th child of SeedSequence(seed)
     methods: tuple[str, ...]
     bands: list[int]
     level: float
@@ -341,8 +424,27 @@ class _Options:
     strata: list[str]
 
 
-def _check_options(population, *, design, n, replications, seed, rights, ci, level, df, levels, strata, n_psu, sae,
-                   sae_methods, allocation, workers, pps, n_bands) -> _Options:
+def _check_options(
+    population,
+    *,
+    design,
+    n,
+    replications,
+    seed,
+    rights,
+    ci,
+    level,
+    df,
+    levels,
+    strata,
+    n_psu,
+    sae,
+    sae_methods,
+    allocation,
+    workers,
+    pps,
+    n_bands,
+) -> _Options:
     """Check the options of :func:`run_validation` and the population's right and stratum columns; the first
     problem found is raised (:class:`~nonrecours.errors.OptionError` or :class:`~nonrecours.errors.InputError`).
 
@@ -357,11 +459,21 @@ def _check_options(population, *, design, n, replications, seed, rights, ci, lev
     rngs = spawn(seed, replications)
     methods = tuple(dict.fromkeys(check_option("ci", m, EstimateCI) for m in ci))
     if not methods:
-        raise OptionError(message("no CI method given", where="parameter ci", expected="one or more of " + ", ".join(choices(EstimateCI))))
+        raise OptionError(
+            message(
+                "no CI method given", where="parameter ci", expected="one or more of " + ", ".join(choices(EstimateCI))
+            )
+        )
     bands = [_check_int(b, "n_bands", 1) for b in n_bands]
     if bands != sorted(set(bands)):
-        raise OptionError(message("the respondent bands must be increasing lower ends", where="parameter n_bands",
-                                  found=repr(list(n_bands)), hint="e.g. 1,5,11,30"))
+        raise OptionError(
+            message(
+                "the respondent bands must be increasing lower ends",
+                where="parameter n_bands",
+                found=repr(list(n_bands)),
+                hint="e.g. 1,5,11,30",
+            )
+        )
     check_option("df", df, DFRule)
     check_level(level, "level")
     levels = tuple(dict.fromkeys(check_option("levels", lv, ValidationLevel) for lv in levels))
@@ -370,42 +482,97 @@ def _check_options(population, *, design, n, replications, seed, rights, ci, lev
     sae_methods = tuple(dict.fromkeys(check_choice("sae_methods", m, SAE_METHODS) for m in sae_methods))
     check_choice("allocation", allocation, ("proportional", "power"))
     if sae and not sae_methods:
-        raise OptionError(message("no small-area estimator given", where="parameter sae_methods",
-                                  expected="one or more of " + ", ".join(SAE_METHODS)))
+        raise OptionError(
+            message(
+                "no small-area estimator given",
+                where="parameter sae_methods",
+                expected="one or more of " + ", ".join(SAE_METHODS),
+            )
+        )
     pps = tuple(dict.fromkeys(check_option("pps", m, PPSMethod) for m in pps))
     if pps and design != "two-stage":
-        raise OptionError(message("PPS variances apply to the two-stage design", where="parameter pps",
-                                  found=f"design {design}", hint="set parameter design to 'two-stage'"))
+        raise OptionError(
+            message(
+                "PPS variances apply to the two-stage design",
+                where="parameter pps",
+                found=f"design {design}",
+                hint="set parameter design to 'two-stage'",
+            )
+        )
     pps_levels = tuple(lv for lv in ("national", "qpv") if lv in levels)
     if pps and not pps_levels:
-        raise OptionError(message("PPS variances are evaluated on the national and QPV rates", where="parameter pps",
-                                  hint="add national or qpv to the levels"))
+        raise OptionError(
+            message(
+                "PPS variances are evaluated on the national and QPV rates",
+                where="parameter pps",
+                hint="add national or qpv to the levels",
+            )
+        )
     if sae and "territory" not in levels:
-        raise OptionError(message("small-area estimates need the territory level", where="parameter sae",
-                                  hint="add territory to the levels"))
+        raise OptionError(
+            message(
+                "small-area estimates need the territory level",
+                where="parameter sae",
+                hint="add territory to the levels",
+            )
+        )
     rec = population.recipients
     rights = list(rights) if rights else ["cmuc", "acs", "tpn", "tss"]
     strata = list(strata) if strata else list(DEFAULT_STRATA[design])
     check_columns(rec, rights, role="right column", source="the population")
     check_columns(rec, strata, role="stratum column", source="the population")
     if design == "two-stage" and "territory" in strata:
-        raise OptionError(message("territories are the PSUs of the two-stage design, not strata",
-                                  where="parameter strata", hint="use strata that contain territories, e.g. is_qpv"))
-    return _Options(design=design, n=n, replications=replications, n_psu=n_psu, workers=workers, rngs=rngs,
-                    methods=methods, bands=bands, level=level, df=df, levels=levels, sae=sae, sae_methods=sae_methods,
-                    allocation=allocation, pps=pps, pps_levels=pps_levels, rights=rights, strata=strata)
+        raise OptionError(
+            message(
+                "territories are the PSUs of the two-stage design, not strata",
+                where="parameter strata",
+                hint="use strata that contain territories, e.g. is_qpv",
+            )
+        )
+    return _Options(
+        design=design,
+        n=n,
+        replications=replications,
+        n_psu=n_psu,
+        workers=workers,
+        rngs=rngs,
+        methods=methods,
+        bands=bands,
+        level=level,
+        df=df,
+        levels=levels,
+        sae=sae,
+        sae_methods=sae_methods,
+        allocation=allocation,
+        pps=pps,
+        pps_levels=pps_levels,
+        rights=rights,
+        strata=strata,
+    )
 
 
 def _sampling_frame(rec: pd.DataFrame, rights: list[str], strata: list[str], codes: dict) -> pd.DataFrame:
     """The population as the samplers draw it: row number ``id``, the coded domain columns, the strata and
     the rights as floats (NaN = not eligible)."""
-    return pd.DataFrame({"id": np.arange(len(rec)), **{c: codes[c] for c in codes},
-                         **{s: rec[s] for s in strata if s not in codes},
-                         **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+    return pd.DataFrame(
+        {
+            "id": np.arange(len(rec)),
+            **{c: codes[c] for c in codes},
+            **{s: rec[s] for s in strata if s not in codes},
+            **{r: rec[r].to_numpy(dtype=float) for r in rights},
+        }
+    )
 
 
-def _small_area_inputs(population, rights: list[str], codes: dict, labels: dict, covariates: Sequence[str],
-                       sae_methods: tuple[str, ...], unit_covariates: list[str]):
+def _small_area_inputs(
+    population,
+    rights: list[str],
+    codes: dict,
+    labels: dict,
+    covariates: Sequence[str],
+    sae_methods: tuple[str, ...],
+    unit_covariates: list[str],
+):
     """What the small-area fits of every sample share: the territories table (``territory`` as text, the
     covariates checked), the territory targets and, for ``unit``, the recipients' frame of the unit-level model
     (territory label, unit covariates as text, rights); None without ``unit``."""
@@ -416,9 +583,13 @@ def _small_area_inputs(population, rights: list[str], codes: dict, labels: dict,
     unit_frame = None
     if "unit" in sae_methods:
         check_columns(rec, unit_covariates, role="unit covariate", source="the population")
-        unit_frame = pd.DataFrame({"territory": labels["territory"][codes["territory"]],
-                                   **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
-                                   **{r: rec[r].to_numpy(dtype=float) for r in rights}})
+        unit_frame = pd.DataFrame(
+            {
+                "territory": labels["territory"][codes["territory"]],
+                **{c: rec[c].astype(str).to_numpy() for c in unit_covariates},
+                **{r: rec[r].to_numpy(dtype=float) for r in rights},
+            }
+        )
     return aux, sae_targets, unit_frame
 
 
@@ -435,9 +606,17 @@ class _Sums:
     <method>`` for each first-stage PPS variance.
     """
 
-    def __init__(self, targets: Targets, methods: tuple[str, ...], gap_targets: Targets | None,
-                 sae_targets: Targets | None, sae_methods: tuple[str, ...], bands: list[int],
-                 pps_targets: Targets | None, pps: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        targets: Targets,
+        methods: tuple[str, ...],
+        gap_targets: Targets | None,
+        sae_targets: Targets | None,
+        sae_methods: tuple[str, ...],
+        bands: list[int],
+        pps_targets: Targets | None,
+        pps: tuple[str, ...],
+    ) -> None:
         self.direct = Accumulator(targets.truth, methods)
         self.parts = [(targets, "direct", self.direct)]
         self.gap: Accumulator | None = None
@@ -468,8 +647,12 @@ class _Sums:
         for lo, hi, acc in self.bands:  # NaN outside the band: not counted
             keep = (n_resp >= lo) & (n_resp <= hi)
             est, se_, low, high = rates
-            acc.add(np.where(keep, est, np.nan), np.where(keep, se_, np.nan), np.where(keep, low, np.nan),
-                    np.where(keep, high, np.nan))
+            acc.add(
+                np.where(keep, est, np.nan),
+                np.where(keep, se_, np.nan),
+                np.where(keep, low, np.nan),
+                np.where(keep, high, np.nan),
+            )
         if gap is not None and self.gap is not None:  # the gap is estimated when its level is asked for
             self.gap.add(*gap)
         for m, (eb, rmse, lo, hi, ins) in small_area.items():
@@ -487,8 +670,17 @@ class _Sums:
         for tg, estimator, acc in self.parts:
             keys = tg.table[["level", "domain", "right"]]
             M = len(acc.methods)
-            blocks.append(pd.concat([keys.iloc[np.repeat(np.arange(len(keys)), M)].reset_index(drop=True)
-                                     .assign(estimator=estimator), acc.measures()], axis=1))
+            blocks.append(
+                pd.concat(
+                    [
+                        keys.iloc[np.repeat(np.arange(len(keys)), M)]
+                        .reset_index(drop=True)
+                        .assign(estimator=estimator),
+                        acc.measures(),
+                    ],
+                    axis=1,
+                )
+            )
         table = pd.concat(blocks, ignore_index=True)
         table = table[np.isfinite(table["truth"].to_numpy(float))]
         order = table["level"].map({lv: i for i, lv in enumerate(choices(ValidationLevel))})
@@ -506,31 +698,67 @@ def _domain_codes(rec: pd.DataFrame) -> tuple[dict, dict]:
     return codes, labels
 
 
-def _prepare(population, opts: _Options, codes: dict, labels: dict, *, covariates: Sequence[str],
-             unit_covariates: list[str], unit_replicates: int) -> tuple[_Replication, _Sums]:
+def _prepare(
+    population,
+    opts: _Options,
+    codes: dict,
+    labels: dict,
+    *,
+    covariates: Sequence[str],
+    unit_covariates: list[str],
+    unit_replicates: int,
+) -> tuple[_Replication, _Sums]:
     """What does not change between replications: the targets of each estimator, the sampler, the small-area
     inputs (with ``sae``), gathered in a :class:`_Replication`; and the empty running sums."""
     rec = population.recipients
     rate_levels = tuple(lv for lv in opts.levels if lv != "gap")
     targets = build_targets(rec, opts.rights, rate_levels, codes, labels)
-    sampler = _Sampler(_sampling_frame(rec, opts.rights, opts.strata, codes), opts.design, opts.n, opts.strata,
-                       opts.n_psu, opts.allocation)
+    sampler = _Sampler(
+        _sampling_frame(rec, opts.rights, opts.strata, codes),
+        opts.design,
+        opts.n,
+        opts.strata,
+        opts.n_psu,
+        opts.allocation,
+    )
     gap_targets = build_targets(rec, opts.rights, ("gap",), codes, labels) if "gap" in opts.levels else None
     aux = sae_targets = unit_frame = None
     if opts.sae:
-        aux, sae_targets, unit_frame = _small_area_inputs(population, opts.rights, codes, labels, covariates,
-                                                          opts.sae_methods, unit_covariates)
+        aux, sae_targets, unit_frame = _small_area_inputs(
+            population, opts.rights, codes, labels, covariates, opts.sae_methods, unit_covariates
+        )
     sae_methods = opts.sae_methods if opts.sae else ()
     pps_targets = build_targets(rec, opts.rights, opts.pps_levels, codes, labels) if opts.pps else None
     sums = _Sums(targets, opts.methods, gap_targets, sae_targets, sae_methods, opts.bands, pps_targets, opts.pps)
-    rep = _Replication(sampler, targets, opts.rights, opts.levels, opts.methods, opts.level, opts.df, aux,
-                       list(covariates), sae_methods, unit_frame, unit_covariates, unit_replicates,
-                       opts.pps, pps_targets, opts.pps_levels)
+    rep = _Replication(
+        sampler,
+        targets,
+        opts.rights,
+        opts.levels,
+        opts.methods,
+        opts.level,
+        opts.df,
+        aux,
+        list(covariates),
+        sae_methods,
+        unit_frame,
+        unit_covariates,
+        unit_replicates,
+        opts.pps,
+        pps_targets,
+        opts.pps_levels,
+    )
     return rep, sums
 
 
-def _run_replications(rep: _Replication, rngs: list[np.random.Generator], sums: _Sums, *, workers: int,
-                      progress: Callable[[int, int], None] | None) -> float:
+def _run_replications(
+    rep: _Replication,
+    rngs: list[np.random.Generator],
+    sums: _Sums,
+    *,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> float:
     """Draw and estimate one sample per generator, in chunks on ``workers`` processes, and add them to ``sums``
     in replication order (so that the sums do not depend on ``workers``); returns the seconds spent."""
     replications = len(rngs)
@@ -550,14 +778,26 @@ def _run_replications(rep: _Replication, rngs: list[np.random.Generator], sums: 
 def _settings(opts: _Options, *, seed, covariates: Sequence[str], population, territories: int) -> dict:
     """What determines the results of a study (:attr:`ValidationResult.settings`); ``pps`` and ``n_bands`` only
     when asked for, so that the settings of earlier studies stay as they were."""
-    settings = {"design": opts.design, "n": opts.n, "replications": opts.replications,
-                "seed": None if isinstance(seed, np.random.Generator) else int(seed), "rights": opts.rights,
-                "ci": list(opts.methods), "level": float(opts.level), "df": opts.df, "levels": list(opts.levels),
-                "strata": opts.strata, "n_psu": opts.n_psu if opts.design == "two-stage" else None,
-                "sae": bool(opts.sae), "sae_methods": list(opts.sae_methods) if opts.sae else None,
-                "allocation": opts.allocation, "covariates": list(covariates) if opts.sae else None,
-                "population_seed": population.seed, "recipients": len(population.recipients),
-                "territories": territories}
+    settings = {
+        "design": opts.design,
+        "n": opts.n,
+        "replications": opts.replications,
+        "seed": None if isinstance(seed, np.random.Generator) else int(seed),
+        "rights": opts.rights,
+        "ci": list(opts.methods),
+        "level": float(opts.level),
+        "df": opts.df,
+        "levels": list(opts.levels),
+        "strata": opts.strata,
+        "n_psu": opts.n_psu if opts.design == "two-stage" else None,
+        "sae": bool(opts.sae),
+        "sae_methods": list(opts.sae_methods) if opts.sae else None,
+        "allocation": opts.allocation,
+        "covariates": list(covariates) if opts.sae else None,
+        "population_seed": population.seed,
+        "recipients": len(population.recipients),
+        "territories": territories,
+    }
     if opts.pps:
         settings["pps"] = list(opts.pps)
     if opts.bands:
@@ -565,15 +805,31 @@ def _settings(opts: _Options, *, seed, covariates: Sequence[str], population, te
     return settings
 
 
-def run_validation(population, *, design: ValidationDesign | str = "stratified", n: int,
-                   replications: int, seed: int | np.random.Generator, rights: Sequence[str] | None = None,
-                   ci: Sequence[str] = DEFAULT_CI, level: float = 0.95, df: str = "domain",
-                   levels: Sequence[str] = choices(ValidationLevel), strata: Sequence[str] | None = None, n_psu: int = 10,
-                   sae: bool = False, covariates: Sequence[str] = DEFAULT_COVARIATES,
-                   sae_methods: Sequence[str] = ("reml",), allocation: str = "proportional",
-                   unit_covariates: Sequence[str] = DEFAULT_UNIT_COVARIATES, unit_replicates: int = 50,
-                   progress: Callable[[int, int], None] | None = None,
-                   workers: int = 1, pps: Sequence[str] = (), n_bands: Sequence[int] = ()) -> ValidationResult:
+def run_validation(
+    population,
+    *,
+    design: ValidationDesign | str = "stratified",
+    n: int,
+    replications: int,
+    seed: int | np.random.Generator,
+    rights: Sequence[str] | None = None,
+    ci: Sequence[str] = DEFAULT_CI,
+    level: float = 0.95,
+    df: str = "domain",
+    levels: Sequence[str] = choices(ValidationLevel),
+    strata: Sequence[str] | None = None,
+    n_psu: int = 10,
+    sae: bool = False,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    sae_methods: Sequence[str] = ("reml",),
+    allocation: str = "proportional",
+    unit_covariates: Sequence[str] = DEFAULT_UNIT_COVARIATES,
+    unit_replicates: int = 50,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+    pps: Sequence[str] = (),
+    n_bands: Sequence[int] = (),
+) -> ValidationResult:
     r"""Draw ``replications`` samples from one population and measure bias, SEs and CI coverage.
 
     Parameters
@@ -667,13 +923,38 @@ def run_validation(population, *, design: ValidationDesign | str = "stratified",
     >>> sorted(res.to_frame()["ci"].unique())
     ['beta', 'logit', 'wald', 'wilson']
     """
-    opts = _check_options(population, design=design, n=n, replications=replications, seed=seed, rights=rights,
-                          ci=ci, level=level, df=df, levels=levels, strata=strata, n_psu=n_psu, sae=sae,
-                          sae_methods=sae_methods, allocation=allocation, workers=workers, pps=pps, n_bands=n_bands)
+    opts = _check_options(
+        population,
+        design=design,
+        n=n,
+        replications=replications,
+        seed=seed,
+        rights=rights,
+        ci=ci,
+        level=level,
+        df=df,
+        levels=levels,
+        strata=strata,
+        n_psu=n_psu,
+        sae=sae,
+        sae_methods=sae_methods,
+        allocation=allocation,
+        workers=workers,
+        pps=pps,
+        n_bands=n_bands,
+    )
     codes, labels = _domain_codes(population.recipients)
-    rep, sums = _prepare(population, opts, codes, labels, covariates=covariates,
-                         unit_covariates=list(unit_covariates), unit_replicates=unit_replicates)
+    rep, sums = _prepare(
+        population,
+        opts,
+        codes,
+        labels,
+        covariates=covariates,
+        unit_covariates=list(unit_covariates),
+        unit_replicates=unit_replicates,
+    )
     elapsed = _run_replications(rep, opts.rngs, sums, workers=opts.workers, progress=progress)
-    settings = _settings(opts, seed=seed, covariates=covariates, population=population,
-                         territories=len(labels["territory"]))
+    settings = _settings(
+        opts, seed=seed, covariates=covariates, population=population, territories=len(labels["territory"])
+    )
     return ValidationResult(table=sums.table(), settings=settings, elapsed=elapsed, workers=opts.workers)

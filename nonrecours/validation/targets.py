@@ -76,8 +76,13 @@ def _rates(codes: np.ndarray, L: int, values: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def build_targets(recipients: pd.DataFrame, rights: Sequence[str], levels: Sequence[str],
-                  codes: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> Targets:
+def build_targets(
+    recipients: pd.DataFrame,
+    rights: Sequence[str],
+    levels: Sequence[str],
+    codes: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+) -> Targets:
     """Truth of every level x domain x right of ``levels``.
 
     Parameters
@@ -109,9 +114,16 @@ def build_targets(recipients: pd.DataFrame, rights: Sequence[str], levels: Seque
             lab = labels[col]
             rate = _rates(codes[col], len(lab), values)
         offsets[level], labs[level] = start, lab
-        blocks.append(pd.DataFrame({"level": level, "domain": np.repeat(lab, V),
-                                    "right": np.tile(np.asarray(rights, dtype=object), len(lab)),
-                                    "truth": rate.ravel()}))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "level": level,
+                    "domain": np.repeat(lab, V),
+                    "right": np.tile(np.asarray(rights, dtype=object), len(lab)),
+                    "truth": rate.ravel(),
+                }
+            )
+        )
         start += rate.size
     table = pd.concat(blocks, ignore_index=True)
     return Targets(table=table, offsets=offsets, labels=labs, rights=tuple(rights))

@@ -64,8 +64,10 @@ class SlotMatrix:
         """(n, p+1) sparse matrix; column p collects dropped categories."""
         n, k = self.n, self.k
         indptr = np.arange(0, n * k + 1, k, dtype=np.int64 if n * k >= 2**31 else np.int32)
-        return sp.csr_matrix((np.ascontiguousarray(self.vals).ravel(), np.ascontiguousarray(self.cols).ravel(), indptr),
-                             shape=(n, self.p + 1))
+        return sp.csr_matrix(
+            (np.ascontiguousarray(self.vals).ravel(), np.ascontiguousarray(self.cols).ravel(), indptr),
+            shape=(n, self.p + 1),
+        )
 
     @cached_property
     def Qs(self) -> sp.csr_matrix:
@@ -203,10 +205,10 @@ class Distance:
 class NewtonOutcome:
     """Result of :func:`newton` for R columns of base weights."""
 
-    g: np.ndarray          # (n, R)
-    lam: np.ndarray        # (p, R), in the unscaled parametrisation
+    g: np.ndarray  # (n, R)
+    lam: np.ndarray  # (p, R), in the unscaled parametrisation
     iterations: np.ndarray  # (R,)
-    misfit: np.ndarray     # (p, R): T - X'(d g)
+    misfit: np.ndarray  # (p, R): T - X'(d g)
     converged: np.ndarray  # (R,) bool
 
 
@@ -214,8 +216,9 @@ class NewtonOutcome:
 STALL_TOL = 1e-9
 
 
-def newton(M: SlotMatrix, D: np.ndarray, T: np.ndarray, dist: Distance, *, tol: float = 1e-12,
-           max_iter: int = 50) -> NewtonOutcome:
+def newton(
+    M: SlotMatrix, D: np.ndarray, T: np.ndarray, dist: Distance, *, tol: float = 1e-12, max_iter: int = 50
+) -> NewtonOutcome:
     """Solve X'(d_r * F(X lam_r)) = T for every column r of D by damped Newton.
 
     Newton steps on the convex dual ``Phi(lam) = sum_i d_i Phi_F(x_i' lam) - lam' T``
@@ -253,8 +256,11 @@ def newton(M: SlotMatrix, D: np.ndarray, T: np.ndarray, dist: Distance, *, tol: 
                 phi_try = (D[:, cols] * dist.Phi(u_try)).sum(axis=0) - T @ lam_try
                 mis_try = T[:, None] - M.rmatvec(D[:, cols] * g_try)
                 crit_try = np.max(np.abs(mis_try) / denom, axis=0)
-            ok = np.isfinite(phi_try) & np.isfinite(crit_try) & (
-                (phi_try <= phi[cols] + 1e-4 * t[todo] * slope[todo]) | (crit_try < crit[cols]))
+            ok = (
+                np.isfinite(phi_try)
+                & np.isfinite(crit_try)
+                & ((phi_try <= phi[cols] + 1e-4 * t[todo] * slope[todo]) | (crit_try < crit[cols]))
+            )
             c_acc = cols[ok]
             lam[:, c_acc] = lam_try[:, ok]
             U[:, c_acc] = u_try[:, ok]

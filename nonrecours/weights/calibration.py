@@ -35,9 +35,7 @@ from .trimming import trim_and_recalibrate
 if TYPE_CHECKING:  # pragma: no cover
     from ..design.survey_design import SurveyDesign
 
-__all__ = ["CalibrationResult", "make_distance", "calibrate_weights", "calibrate",
-           "recalibrate_replicates"]
-
+__all__ = ["CalibrationResult", "make_distance", "calibrate_weights", "calibrate", "recalibrate_replicates"]
 
 
 def make_distance(method: CalibrationMethod | str, bounds: tuple[float, float] | None = None) -> Distance:
@@ -49,18 +47,35 @@ def make_distance(method: CalibrationMethod | str, bounds: tuple[float, float] |
     method = check_option("method", method, CalibrationMethod)
     if bounds is None:
         if method in ("logit", "truncated"):
-            raise OptionError(message(f"the {method} method needs bounds", where="parameter bounds",
-                                      expected="bounds L, U with 0 <= L < 1 < U", found="none", hint="e.g. L = 0.5, U = 3"))
+            raise OptionError(
+                message(
+                    f"the {method} method needs bounds",
+                    where="parameter bounds",
+                    expected="bounds L, U with 0 <= L < 1 < U",
+                    found="none",
+                    hint="e.g. L = 0.5, U = 3",
+                )
+            )
         return Distance(method)
     L, U = (float(b) for b in bounds)
     if not (L < 1.0 < U) or L < 0 or np.isnan(L) or np.isnan(U):
-        raise OptionError(message("bounds must surround 1", where="parameter bounds", expected="0 <= L < 1 < U",
-                                  found=f"L={L:g}, U={U:g}"))
+        raise OptionError(
+            message(
+                "bounds must surround 1", where="parameter bounds", expected="0 <= L < 1 < U", found=f"L={L:g}, U={U:g}"
+            )
+        )
     if method == "linear":
-        raise OptionError(message("linear calibration takes no bounds", where="parameter bounds",
-                                  hint="use method 'truncated' for linear calibration with bounds"))
+        raise OptionError(
+            message(
+                "linear calibration takes no bounds",
+                where="parameter bounds",
+                hint="use method 'truncated' for linear calibration with bounds",
+            )
+        )
     if method == "logit" and not np.isfinite(U):
-        raise OptionError(message("logit calibration needs a finite upper bound", where="parameter bounds", found=f"U={U:g}"))
+        raise OptionError(
+            message("logit calibration needs a finite upper bound", where="parameter bounds", found=f"U={U:g}")
+        )
     return Distance(method, L, U)
 
 
@@ -130,23 +145,40 @@ class CalibrationResult:
     def margins_table(self) -> pd.DataFrame:
         """Per calibration column: target, total before and after, relative error."""
         after = self.matrix.rmatvec(self.weights[:, None])[:, 0]
-        return pd.DataFrame({"column": list(self.columns), "target": self.totals, "before": self.before,
-                             "after": after, "rel_error": (after - self.totals) / (1 + np.abs(self.totals))})
+        return pd.DataFrame(
+            {
+                "column": list(self.columns),
+                "target": self.totals,
+                "before": self.before,
+                "after": after,
+                "rel_error": (after - self.totals) / (1 + np.abs(self.totals)),
+            }
+        )
 
     def to_calibration(self):
         """The engine's ``Calibration(X, d, g)`` step, recording this result to replay it."""
         from ..design.survey_design import Calibration
+
         return Calibration(self.X, self.d, self.g, record=self)
 
-    def recalibrate(self, data: pd.DataFrame, d: np.ndarray, *, tol: float = 1e-12,
-                    max_iter: int = 50) -> CalibrationResult:
+    def recalibrate(
+        self, data: pd.DataFrame, d: np.ndarray, *, tol: float = 1e-12, max_iter: int = 50
+    ) -> CalibrationResult:
         """The same calibration (margins, method, bounds, coding) redone from new base weights ``d``.
 
         The record replays itself: trimming alternates capping and this call,
         without re-stating how the weights were calibrated.
         """
-        return calibrate_weights(data, d, self.margins, method=self.method, bounds=self.bounds, coding=self.coding,
-                                 tol=tol, max_iter=max_iter)
+        return calibrate_weights(
+            data,
+            d,
+            self.margins,
+            method=self.method,
+            bounds=self.bounds,
+            coding=self.coding,
+            tol=tol,
+            max_iter=max_iter,
+        )
 
     def apply(self, design: SurveyDesign) -> SurveyDesign:
         """Return ``design.with_calibration(...)``, re-calibrating its replicates if any."""
@@ -154,12 +186,15 @@ class CalibrationResult:
         reps = getattr(design, "replicates", None)
         if reps is not None:
             from dataclasses import replace
+
             W = recalibrate_replicates(self, np.asarray(reps.weights, dtype=float))
             out = out.with_replicates(replace(reps, weights=W))
         return out
 
 
-def _check_redundancy(M: SlotMatrix, d: np.ndarray, T: np.ndarray, source: str) -> tuple[SlotMatrix, np.ndarray, list[str]]:
+def _check_redundancy(
+    M: SlotMatrix, d: np.ndarray, T: np.ndarray, source: str
+) -> tuple[SlotMatrix, np.ndarray, list[str]]:
     """Drop columns linearly dependent on earlier ones; their totals must agree."""
     H = M.gram(d[:, None])[0]
     keep: list[int] = []
@@ -174,9 +209,15 @@ def _check_redundancy(M: SlotMatrix, d: np.ndarray, T: np.ndarray, source: str) 
             resid = H[j, j] - H[keep, j] @ c
             if resid <= 1e-10 * H[j, j]:
                 if abs(T[j] - c @ T[keep]) > 1e-6 * (1 + abs(T[j])):
-                    raise InputError(message("margins are inconsistent", where=f"{source}, column {M.names[j]!r}",
-                                             expected=f"total {c @ T[keep]:.10g} implied by the other margins",
-                                             found=f"{T[j]:.10g}", hint="nested or overlapping margins must agree"))
+                    raise InputError(
+                        message(
+                            "margins are inconsistent",
+                            where=f"{source}, column {M.names[j]!r}",
+                            expected=f"total {c @ T[keep]:.10g} implied by the other margins",
+                            found=f"{T[j]:.10g}",
+                            hint="nested or overlapping margins must agree",
+                        )
+                    )
                 drop.append(j)
                 continue
         keep.append(j)
@@ -191,12 +232,18 @@ def _check_bounds_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Di
         return
     nonneg = np.asarray((M.Xs[:, : M.p].minimum(0) != 0).sum(axis=0)).ravel() == 0
     tot = M.rmatvec(d[:, None])[:, 0]
-    bad = nonneg & ((T < dist.lower * tot * (1 - 1e-12)) | (T > dist.upper * tot * (1 + 1e-12)))
+    bad = nonneg & ((dist.lower * tot * (1 - 1e-12) > T) | (dist.upper * tot * (1 + 1e-12) < T))
     if bad.any():
         items = ", ".join(f"{M.names[j]} (target/base {T[j] / tot[j]:.3g})" for j in np.flatnonzero(bad)[:10])
-        raise InputError(message("the bounds make calibration infeasible", where=source,
-                                 expected=f"target/base total ratios within [{dist.lower:g}, {dist.upper:g}]",
-                                 found=items, hint="widen the bounds or merge these categories"))
+        raise InputError(
+            message(
+                "the bounds make calibration infeasible",
+                where=source,
+                expected=f"target/base total ratios within [{dist.lower:g}, {dist.upper:g}]",
+                found=items,
+                hint="widen the bounds or merge these categories",
+            )
+        )
 
 
 def _lp_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Distance) -> bool | None:
@@ -205,6 +252,7 @@ def _lp_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Distance) ->
     if resp.size > 200_000 or dist.kind == "linear":
         return None
     from scipy.optimize import linprog
+
     A = (M.Xs[resp][:, : M.p].multiply(d[resp][:, None])).T.tocsr()
     lo = max(dist.lower, 0.0) if dist.kind == "raking" else dist.lower
     hi = dist.upper if np.isfinite(dist.upper) else None
@@ -212,9 +260,18 @@ def _lp_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Distance) ->
     return bool(res.status == 0)
 
 
-def calibrate_weights(data: pd.DataFrame, d: np.ndarray, margins: Margins, *, method: CalibrationMethod | str = "raking",
-                      bounds: tuple[float, float] | None = None, coding: Coding | str = "dummies",
-                      tol: float = 1e-12, max_iter: int = 50, source: str = "margins") -> CalibrationResult:
+def calibrate_weights(
+    data: pd.DataFrame,
+    d: np.ndarray,
+    margins: Margins,
+    *,
+    method: CalibrationMethod | str = "raking",
+    bounds: tuple[float, float] | None = None,
+    coding: Coding | str = "dummies",
+    tol: float = 1e-12,
+    max_iter: int = 50,
+    source: str = "margins",
+) -> CalibrationResult:
     """Calibrate base weights ``d`` to ``margins``.
 
     Parameters
@@ -258,8 +315,13 @@ def calibrate_weights(data: pd.DataFrame, d: np.ndarray, margins: Margins, *, me
     dist = make_distance(method, bounds)
     d = np.asarray(d, dtype=float)
     if d.shape != (len(data),) or not np.all(np.isfinite(d)) or np.any(d < 0):
-        raise InputError(message("base weights must be finite and >= 0", where="calibration",
-                                 found=f"{int(np.sum(~np.isfinite(d) | (d < 0)))} bad values"))
+        raise InputError(
+            message(
+                "base weights must be finite and >= 0",
+                where="calibration",
+                found=f"{int(np.sum(~np.isfinite(d) | (d < 0)))} bad values",
+            )
+        )
     M, T = build_matrix(data, margins, d, coding=coding, source=source)
     M, T, dropped = _check_redundancy(M, d, T, source)
     _check_bounds_feasible(M, d, T, dist, source)
@@ -270,29 +332,57 @@ def calibrate_weights(data: pd.DataFrame, d: np.ndarray, margins: Margins, *, me
         j = int(np.argmax(rel))
         if np.isfinite(dist.upper) or dist.lower > 0:
             if _lp_feasible(M, d, T, dist) is False:
-                raise InputError(message("the bounds make calibration infeasible", where=source,
-                                         expected=f"g-weights within [{dist.lower:g}, {dist.upper:g}] reaching every margin",
-                                         found=f"no such weights (worst margin {M.names[j]!r})",
-                                         hint="widen the bounds or merge categories"))
-        raise ConvergenceError(message("calibration did not converge", where=source,
-                                       expected=f"relative misfit < {tol:g}",
-                                       found=f"{rel[j]:.3g} on margin {M.names[j]!r} after {int(out.iterations[0])} iterations",
-                                       hint="widen the bounds, merge small categories or raise max_iter"))
+                raise InputError(
+                    message(
+                        "the bounds make calibration infeasible",
+                        where=source,
+                        expected=f"g-weights within [{dist.lower:g}, {dist.upper:g}] reaching every margin",
+                        found=f"no such weights (worst margin {M.names[j]!r})",
+                        hint="widen the bounds or merge categories",
+                    )
+                )
+        raise ConvergenceError(
+            message(
+                "calibration did not converge",
+                where=source,
+                expected=f"relative misfit < {tol:g}",
+                found=f"{rel[j]:.3g} on margin {M.names[j]!r} after {int(out.iterations[0])} iterations",
+                hint="widen the bounds, merge small categories or raise max_iter",
+            )
+        )
     g = np.where(d > 0, out.g[:, 0], 1.0)
     if np.any((g <= 0) & (d > 0)):
         k = int(np.sum((g <= 0) & (d > 0)))
-        raise InputError(message("calibration makes weights zero or negative", where=source,
-                                 found=f"{k} respondents with g <= 0 (min g = {g[d > 0].min():.4g})",
-                                 hint="use method raking or logit, or truncated with bounds such as 0.3,3"))
+        raise InputError(
+            message(
+                "calibration makes weights zero or negative",
+                where=source,
+                found=f"{k} respondents with g <= 0 (min g = {g[d > 0].min():.4g})",
+                hint="use method raking or logit, or truncated with bounds such as 0.3,3",
+            )
+        )
     crit = float(np.max(np.abs(out.misfit[:, 0]) / (1 + np.abs(T))))
-    return CalibrationResult(weights=d * g, d=d, g=g, matrix=M, columns=tuple(M.names), totals=T, before=before,
-                             method=method, bounds=None if bounds is None else (float(bounds[0]), float(bounds[1])),
-                             coding=coding, iterations=int(out.iterations[0]), max_rel_misfit=crit,
-                             margins=margins, dropped=tuple(dropped))
+    return CalibrationResult(
+        weights=d * g,
+        d=d,
+        g=g,
+        matrix=M,
+        columns=tuple(M.names),
+        totals=T,
+        before=before,
+        method=method,
+        bounds=None if bounds is None else (float(bounds[0]), float(bounds[1])),
+        coding=coding,
+        iterations=int(out.iterations[0]),
+        max_rel_misfit=crit,
+        margins=margins,
+        dropped=tuple(dropped),
+    )
 
 
-def recalibrate_replicates(result: CalibrationResult, W: np.ndarray, *, tol: float | None = None,
-                           max_iter: int = 50) -> np.ndarray:
+def recalibrate_replicates(
+    result: CalibrationResult, W: np.ndarray, *, tol: float | None = None, max_iter: int = 50
+) -> np.ndarray:
     """Re-calibrate each replicate weight column (n, R) to the same totals.
 
     All replicates are solved at once (vectorised Newton). Replicates that
@@ -303,15 +393,27 @@ def recalibrate_replicates(result: CalibrationResult, W: np.ndarray, *, tol: flo
     out = newton(result.matrix, W, result.totals, result.distance, tol=tol, max_iter=max_iter)
     if not out.converged.all():
         bad = np.flatnonzero(~out.converged)
-        raise ConvergenceError(message("re-calibration of replicate weights did not converge",
-                                       where=f"replicates {', '.join(str(b + 1) for b in bad[:10])}",
-                                       hint="use wider bounds or fewer, larger categories"))
+        raise ConvergenceError(
+            message(
+                "re-calibration of replicate weights did not converge",
+                where=f"replicates {', '.join(str(b + 1) for b in bad[:10])}",
+                hint="use wider bounds or fewer, larger categories",
+            )
+        )
     return np.where(W > 0, W * out.g, 0.0)
 
 
-def calibrate(design: SurveyDesign, margins: Margins, *, method: CalibrationMethod | str = "raking",
-              bounds: tuple[float, float] | None = None, coding: Coding | str = "dummies",
-              trim: float | None = None, tol: float = 1e-12, max_iter: int = 50) -> SurveyDesign:
+def calibrate(
+    design: SurveyDesign,
+    margins: Margins,
+    *,
+    method: CalibrationMethod | str = "raking",
+    bounds: tuple[float, float] | None = None,
+    coding: Coding | str = "dummies",
+    trim: float | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 50,
+) -> SurveyDesign:
     """Calibrate a design to margins; returns ``design.with_calibration(Calibration(X, d, g))``.
 
     With ``trim``, weights above ``trim`` times the mean respondent weight are
@@ -324,8 +426,9 @@ def calibrate(design: SurveyDesign, margins: Margins, *, method: CalibrationMeth
     >>> # d2 = calibrate(design, read_margins("margins.csv"), method="raking")
     """
     d = np.array(design.weights, dtype=float)  # the design's weights, also when they come from its FPC
-    res = calibrate_weights(design.data, d, margins, method=method, bounds=bounds, coding=coding, tol=tol,
-                            max_iter=max_iter)
+    res = calibrate_weights(
+        design.data, d, margins, method=method, bounds=bounds, coding=coding, tol=tol, max_iter=max_iter
+    )
     if trim is not None:
         res, _ = trim_and_recalibrate(design.data, res, upper=trim, tol=tol, max_iter=max_iter)
     return res.apply(design)

@@ -33,7 +33,6 @@ __all__ = ["Margins", "read_margins", "count_margins", "build_matrix", "as_codes
 POPULATION = "_population"
 
 
-
 @dataclass(frozen=True)
 class Margins:
     """Calibration targets.
@@ -59,8 +58,13 @@ class Margins:
         tot = pd.to_numeric(table["total"], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(tot)
         if bad.any():
-            raise InputError(message("margin totals must be numbers", where=f"{source}, column 'total'",
-                                     found=f"{int(bad.sum())} rows empty or not numeric"))
+            raise InputError(
+                message(
+                    "margin totals must be numbers",
+                    where=f"{source}, column 'total'",
+                    found=f"{int(bad.sum())} rows empty or not numeric",
+                )
+            )
         var = table["variable"].astype(str).str.strip().to_numpy()
         cat = as_codes(table["category"])
         cats: dict[str, list[tuple[str, float]]] = {}
@@ -75,7 +79,9 @@ class Margins:
                 nums[v] = float(t)
             else:
                 if v in nums:
-                    raise InputError(message("variable given both as numeric and categorical", where=f"{source}, variable {v!r}"))
+                    raise InputError(
+                        message("variable given both as numeric and categorical", where=f"{source}, variable {v!r}")
+                    )
                 lst = cats.setdefault(v, [])
                 if c in (k for k, _ in lst):
                     raise InputError(message("category given twice", where=f"{source}, {v}={c}"))
@@ -108,8 +114,14 @@ def read_margins(path: str | os.PathLike, *, read=None) -> Margins:  # noqa: ANN
     return Margins.from_frame(table, source=f"margins {str(p)!r}")
 
 
-def count_margins(frame: pd.DataFrame, variables: list[str], *, numeric: list[str] = (),  # type: ignore[assignment]
-                  population: bool = False, source: str = "frame") -> pd.DataFrame:
+def count_margins(
+    frame: pd.DataFrame,
+    variables: list[str],
+    *,
+    numeric: list[str] = (),  # type: ignore[assignment]
+    population: bool = False,
+    source: str = "frame",
+) -> pd.DataFrame:
     """The margins table of a frame: the count of every category of ``variables``, totals of ``numeric``.
 
     Parameters
@@ -152,17 +164,27 @@ def count_margins(frame: pd.DataFrame, variables: list[str], *, numeric: list[st
         codes = as_codes(frame[col])
         missing = np.array([c is None for c in codes])
         if missing.any():
-            raise InputError(message("missing values in a margin variable", where=f"{source}, column {col!r}",
-                                     found=f"{int(missing.sum())} rows without a category",
-                                     hint="fill them with their own category, or leave the column out"))
+            raise InputError(
+                message(
+                    "missing values in a margin variable",
+                    where=f"{source}, column {col!r}",
+                    found=f"{int(missing.sum())} rows without a category",
+                    hint="fill them with their own category, or leave the column out",
+                )
+            )
         cats, counts = np.unique(codes.astype(str), return_counts=True)
         rows += [(col, str(c), float(n)) for c, n in zip(cats, counts)]
     for col in numeric:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & frame[col].notna()
         if bad.any() or values.isna().any():
-            raise InputError(message("a numeric total needs numbers in every row", where=f"{source}, column {col!r}",
-                                     found=f"{int(values.isna().sum())} rows missing or not numeric"))
+            raise InputError(
+                message(
+                    "a numeric total needs numbers in every row",
+                    where=f"{source}, column {col!r}",
+                    found=f"{int(values.isna().sum())} rows missing or not numeric",
+                )
+            )
         rows.append((col, None, float(values.sum())))
     if population:
         rows.append((POPULATION, None, float(len(frame))))
@@ -188,8 +210,9 @@ def _codes_fast(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, as_codes(pd.Series(uniq, dtype=object))
 
 
-def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding | str = "dummies",
-                 source: str = "margins") -> tuple[SlotMatrix, np.ndarray]:
+def build_matrix(
+    data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding | str = "dummies", source: str = "margins"
+) -> tuple[SlotMatrix, np.ndarray]:
     """Build the calibration matrix (slot form) and the population totals.
 
     Only rows with ``d > 0`` (respondents) are checked; other rows get zeros.
@@ -223,8 +246,13 @@ def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding:
         names.append("(Intercept)")
         totals.append(sums[0][1] if sums else np.nan)
         if not sums:
-            raise InputError(message("treatment coding needs a population size", where=source,
-                                     hint=f"add a categorical margin or a row '{POPULATION},,N'"))
+            raise InputError(
+                message(
+                    "treatment coding needs a population size",
+                    where=source,
+                    hint=f"add a categorical margin or a row '{POPULATION},,N'",
+                )
+            )
     missing_all: list[str] = []
     unknown_all: list[str] = []
     for k, (var, lst) in enumerate(margins.categorical):
@@ -235,7 +263,9 @@ def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding:
         mpos = lev_pos[np.where(codes < 0, len(levels), codes)]  # -1: missing or not in margins
         bad = resp & (mpos < 0)
         if bad.any():
-            vc = pd.Series(np.where(codes[bad] < 0, "(missing)", levels[np.maximum(codes[bad], 0)].astype(str))).value_counts()
+            vc = pd.Series(
+                np.where(codes[bad] < 0, "(missing)", levels[np.maximum(codes[bad], 0)].astype(str))
+            ).value_counts()
             missing_all += [f"{var}={c} ({m} rows)" for c, m in vc.items()]
         counts = np.bincount(mpos[resp & (mpos >= 0)], minlength=len(cats))
         unknown_all += [f"{var}={c}" for c, m in zip(cats, counts) if m == 0]
@@ -253,26 +283,47 @@ def build_matrix(data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding:
         cols.append(colmap[np.where(mpos < 0, len(cats), mpos)])
         vals.append(np.where(mpos >= 0, 1.0, 0.0))
     if missing_all:
-        raise InputError(message("sample categories missing from the margins", where=source,
-                                 found=", ".join(missing_all[:20]) + (" ..." if len(missing_all) > 20 else ""),
-                                 hint="add these categories to the margins, or recode them in the sample"))
+        raise InputError(
+            message(
+                "sample categories missing from the margins",
+                where=source,
+                found=", ".join(missing_all[:20]) + (" ..." if len(missing_all) > 20 else ""),
+                hint="add these categories to the margins, or recode them in the sample",
+            )
+        )
     if unknown_all:
-        raise InputError(message("margins name categories that no respondent has", where=source,
-                                 found=", ".join(unknown_all[:20]) + (" ..." if len(unknown_all) > 20 else ""),
-                                 hint="check the spelling, or merge these categories with a neighbour in both files"))
+        raise InputError(
+            message(
+                "margins name categories that no respondent has",
+                where=source,
+                found=", ".join(unknown_all[:20]) + (" ..." if len(unknown_all) > 20 else ""),
+                hint="check the spelling, or merge these categories with a neighbour in both files",
+            )
+        )
     if len(sums) > 1:
         ref = sums[0][1]
         if any(abs(s - ref) > 1e-6 * max(1.0, abs(ref)) for _, s in sums):
-            raise InputError(message("categorical margins have different totals", where=source,
-                                     expected="the same population size in every margin",
-                                     found=", ".join(f"{v}: {s:.10g}" for v, s in sums),
-                                     hint="margins must describe the same population"))
+            raise InputError(
+                message(
+                    "categorical margins have different totals",
+                    where=source,
+                    expected="the same population size in every margin",
+                    found=", ".join(f"{v}: {s:.10g}" for v, s in sums),
+                    hint="margins must describe the same population",
+                )
+            )
     for var, total in margins.numeric:
         x = pd.to_numeric(data[var], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         bad = resp & ~np.isfinite(x)
         if bad.any():
-            raise InputError(message("numeric margin variable has missing or non-numeric values", where=f"column {var!r}",
-                                     found=f"{int(bad.sum())} respondent rows", hint="impute or drop this margin"))
+            raise InputError(
+                message(
+                    "numeric margin variable has missing or non-numeric values",
+                    where=f"column {var!r}",
+                    found=f"{int(bad.sum())} respondent rows",
+                    hint="impute or drop this margin",
+                )
+            )
         cols.append(np.full(n, len(names), dtype=np.int64))
         vals.append(np.where(resp, np.nan_to_num(x), 0.0))
         names.append(var)

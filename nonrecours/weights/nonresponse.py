@@ -81,8 +81,14 @@ def response_indicator(data: pd.DataFrame, column: str) -> np.ndarray:
     no = text.isin(["0", "0.0", "false", "no"]).to_numpy()
     bad = ~(yes | no)
     if bad.any():
-        raise InputError(message("response column must be 1 (responded) or 0", where=f"column {column!r}",
-                                 found=rows_found(bad), hint="code every sampled unit 1 or 0"))
+        raise InputError(
+            message(
+                "response column must be 1 (responded) or 0",
+                where=f"column {column!r}",
+                found=rows_found(bad),
+                hint="code every sampled unit 1 or 0",
+            )
+        )
     return yes
 
 
@@ -116,8 +122,16 @@ def _collapse(keys: list[tuple], n_resp: np.ndarray, min_resp: int) -> np.ndarra
     return out
 
 
-def _adjust(cls: np.ndarray, keys: pd.DataFrame, d: np.ndarray, resp: np.ndarray, min_resp: int,
-            method: str, columns: tuple[str, ...], propensity=None) -> NonresponseResult:
+def _adjust(
+    cls: np.ndarray,
+    keys: pd.DataFrame,
+    d: np.ndarray,
+    resp: np.ndarray,
+    min_resp: int,
+    method: str,
+    columns: tuple[str, ...],
+    propensity=None,
+) -> NonresponseResult:
     """Weighting-class adjustment given integer classes ``cls`` (sorted order) and their ``keys``."""
     K = len(keys)
     n = np.bincount(cls, minlength=K)
@@ -134,26 +148,45 @@ def _adjust(cls: np.ndarray, keys: pd.DataFrame, d: np.ndarray, resp: np.ndarray
     w = np.where(resp, d * f[row_grp], 0.0)
     size = np.bincount(grp, minlength=G)
     report = keys.reset_index(drop=True).assign(
-        n=n, respondents=nr, weighted_response_rate=sdr / sd, group=grp, collapsed=size[grp] > 1, factor=f[grp])
-    return NonresponseResult(weights=w, status=np.where(resp, STATUS[0], STATUS[1]).astype(object), group=row_grp,
-                             report=report, method=method, columns=columns, min_respondents=min_resp,
-                             propensity=propensity)
+        n=n, respondents=nr, weighted_response_rate=sdr / sd, group=grp, collapsed=size[grp] > 1, factor=f[grp]
+    )
+    return NonresponseResult(
+        weights=w,
+        status=np.where(resp, STATUS[0], STATUS[1]).astype(object),
+        group=row_grp,
+        report=report,
+        method=method,
+        columns=columns,
+        min_respondents=min_resp,
+        propensity=propensity,
+    )
 
 
 def _check_common(data: pd.DataFrame, weights, responded, min_respondents: int) -> tuple[np.ndarray, np.ndarray]:
     d = check_positive_weights(np.asarray(weights, dtype=float), "design weight")
     resp = response_indicator(data, responded) if isinstance(responded, str) else np.asarray(responded, dtype=bool)
     if d.shape != (len(data),) or resp.shape != (len(data),):
-        raise InputError(message("weights or response indicator not aligned with the data", where="non-response",
-                                 expected=f"{len(data)} values"))
+        raise InputError(
+            message(
+                "weights or response indicator not aligned with the data",
+                where="non-response",
+                expected=f"{len(data)} values",
+            )
+        )
     if not isinstance(min_respondents, (int, np.integer)) or min_respondents < 1:
-        raise OptionError(message("min_respondents must be a positive integer", where="parameter min_respondents",
-                                  found=repr(min_respondents)))
+        raise OptionError(
+            message(
+                "min_respondents must be a positive integer",
+                where="parameter min_respondents",
+                found=repr(min_respondents),
+            )
+        )
     return d, resp
 
 
-def adjust_classes(data: pd.DataFrame, weights, responded, classes: list[str], *,
-                   min_respondents: int = 20) -> NonresponseResult:
+def adjust_classes(
+    data: pd.DataFrame, weights, responded, classes: list[str], *, min_respondents: int = 20
+) -> NonresponseResult:
     """Response homogeneity groups: classes from ``classes`` columns, collapsed if small.
 
     Parameters
@@ -191,16 +224,30 @@ def adjust_classes(data: pd.DataFrame, weights, responded, classes: list[str], *
     check_columns(data, classes, role="class column", source="the sample")
     miss = data[classes].isna().any(axis=1).to_numpy()
     if miss.any():
-        raise InputError(message("class columns have missing values", where=", ".join(classes),
-                                 found=f"{int(miss.sum())} rows", hint="code missing values as a category"))
+        raise InputError(
+            message(
+                "class columns have missing values",
+                where=", ".join(classes),
+                found=f"{int(miss.sum())} rows",
+                hint="code missing values as a category",
+            )
+        )
     key = data[classes].astype(str)
     keys = key.drop_duplicates().sort_values(classes).reset_index(drop=True)
     cls = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(key))
     return _adjust(cls, keys, d, resp, min_respondents, "classes", tuple(classes))
 
 
-def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[str], *, n_classes: int = 5,
-                      min_respondents: int = 20, fit: PropensityFit | str = "weighted") -> NonresponseResult:
+def adjust_propensity(
+    data: pd.DataFrame,
+    weights,
+    responded,
+    covariates: list[str],
+    *,
+    n_classes: int = 5,
+    min_respondents: int = 20,
+    fit: PropensityFit | str = "weighted",
+) -> NonresponseResult:
     """Propensity classes: logistic response model, classes on propensity quantiles.
 
     The response indicator is regressed on ``covariates`` (text columns as
@@ -223,13 +270,20 @@ def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[s
         raise OptionError(message("no covariate", where="parameter covariates", hint="e.g. age_band, household"))
     check_columns(data, covariates, role="propensity covariate", source="the sample")
     if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise OptionError(message("n_classes must be a positive integer", where="parameter n_classes", found=repr(n_classes)))
+        raise OptionError(
+            message("n_classes must be a positive integer", where="parameter n_classes", found=repr(n_classes))
+        )
     parts = []
     for c in covariates:
         s = data[c]
         if s.isna().any():
-            raise InputError(message("propensity covariate has missing values", where=f"column {c!r}",
-                                     found=f"{int(s.isna().sum())} rows"))
+            raise InputError(
+                message(
+                    "propensity covariate has missing values",
+                    where=f"column {c!r}",
+                    found=f"{int(s.isna().sum())} rows",
+                )
+            )
         if pd.api.types.is_numeric_dtype(s) and s.nunique() > 2:
             parts.append(s.astype(float).rename(c).to_frame())
         else:
@@ -238,14 +292,23 @@ def adjust_propensity(data: pd.DataFrame, weights, responded, covariates: list[s
     vw = d / d.mean() if fit == "weighted" else None
     try:
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("error", category=sm.tools.sm_exceptions.PerfectSeparationWarning)
             res = sm.GLM(resp.astype(float), X, family=sm.families.Binomial(), var_weights=vw).fit()
-    except (sm.tools.sm_exceptions.PerfectSeparationWarning, sm.tools.sm_exceptions.PerfectSeparationError,
-            np.linalg.LinAlgError) as exc:
-        raise ConvergenceError(message("the response propensity model cannot be fitted", where=", ".join(covariates),
-                                       found=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                                       hint="use fewer or coarser covariates, or weighting classes")) from None
+    except (
+        sm.tools.sm_exceptions.PerfectSeparationWarning,
+        sm.tools.sm_exceptions.PerfectSeparationError,
+        np.linalg.LinAlgError,
+    ) as exc:
+        raise ConvergenceError(
+            message(
+                "the response propensity model cannot be fitted",
+                where=", ".join(covariates),
+                found=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                hint="use fewer or coarser covariates, or weighting classes",
+            )
+        ) from None
     p = np.asarray(res.predict(X), dtype=float)
     cls = np.asarray(pd.qcut(p, n_classes, labels=False, duplicates="drop"), dtype=np.int64)
     K = cls.max() + 1

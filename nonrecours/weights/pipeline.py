@@ -77,59 +77,101 @@ def nonresponse_replicates(nr: NonresponseResult, W: np.ndarray, responded: np.n
     return np.where(responded[:, None], W * f[nr.group], 0.0)
 
 
-def _nonresponse_step(data: pd.DataFrame, spec: WeightingSpec, d0: np.ndarray,
-                      resp: np.ndarray) -> NonresponseResult | None:
+def _nonresponse_step(
+    data: pd.DataFrame, spec: WeightingSpec, d0: np.ndarray, resp: np.ndarray
+) -> NonresponseResult | None:
     """The non-response adjustment the spec asks for (None without one)."""
     if spec.responded and resp.all():
-        warnings.warn(message("every sampled unit responded (100 %): nothing to adjust for non-response",
-                              where=f"column {spec.responded!r}"), NonrecoursWarning, stacklevel=3)
+        warnings.warn(
+            message(
+                "every sampled unit responded (100 %): nothing to adjust for non-response",
+                where=f"column {spec.responded!r}",
+            ),
+            NonrecoursWarning,
+            stacklevel=3,
+        )
     if spec.nonresponse is None:
         if spec.responded and not resp.all():
-            raise OptionError(message("non-respondents need a non-response adjustment", where="parameter responded",
-                                      hint="set parameter nonresponse: classes or propensity, with their columns"))
+            raise OptionError(
+                message(
+                    "non-respondents need a non-response adjustment",
+                    where="parameter responded",
+                    hint="set parameter nonresponse: classes or propensity, with their columns",
+                )
+            )
         return None
     if not spec.responded:
-        raise OptionError(message("a non-response adjustment needs the response column", where="parameter responded",
-                                  expected="the column coding 1 = responded, 0 = did not",
-                                  found="none", hint="set parameter responded, or drop parameter nonresponse"))
+        raise OptionError(
+            message(
+                "a non-response adjustment needs the response column",
+                where="parameter responded",
+                expected="the column coding 1 = responded, 0 = did not",
+                found="none",
+                hint="set parameter responded, or drop parameter nonresponse",
+            )
+        )
     kind, cols = spec.nonresponse
     check_option("nonresponse", kind, NonresponseMethod)
     if kind == "classes":
         return adjust_classes(data, d0, resp, list(cols), min_respondents=spec.min_respondents)
-    return adjust_propensity(data, d0, resp, list(cols), n_classes=spec.propensity_classes,
-                             min_respondents=spec.min_respondents)
+    return adjust_propensity(
+        data, d0, resp, list(cols), n_classes=spec.propensity_classes, min_respondents=spec.min_respondents
+    )
 
 
-def _calibration_step(data: pd.DataFrame, spec: WeightingSpec,
-                      w: np.ndarray) -> tuple[CalibrationResult | None, pd.DataFrame | None]:
+def _calibration_step(
+    data: pd.DataFrame, spec: WeightingSpec, w: np.ndarray
+) -> tuple[CalibrationResult | None, pd.DataFrame | None]:
     """Calibration to the spec's margins, then trimming alternated with re-calibration (None without margins)."""
     if spec.margins is None:
         if spec.trim is not None:
-            raise OptionError(message("trimming is followed by re-calibration and needs margins", where="parameter trim",
-                                      hint="give parameter margins"))
+            raise OptionError(
+                message(
+                    "trimming is followed by re-calibration and needs margins",
+                    where="parameter trim",
+                    hint="give parameter margins",
+                )
+            )
         return None, None
-    cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds,
-                            coding=spec.coding)
+    cal = calibrate_weights(data, w, spec.margins, method=spec.method, bounds=spec.bounds, coding=spec.coding)
     if spec.trim is None:
         return cal, None
     return trim_and_recalibrate(data, cal, upper=spec.trim)
 
 
-def _replicate_step(base: SurveyDesign, spec: WeightingSpec, d0: np.ndarray, resp: np.ndarray,
-                    nr: NonresponseResult | None, cal: CalibrationResult | None,
-                    progress=None) -> tuple[Replicates, dict]:  # noqa: ANN001
+def _replicate_step(
+    base: SurveyDesign,
+    spec: WeightingSpec,
+    d0: np.ndarray,
+    resp: np.ndarray,
+    nr: NonresponseResult | None,
+    cal: CalibrationResult | None,
+    progress=None,
+) -> tuple[Replicates, dict]:  # noqa: ANN001
     """Replicate weights replaying the chain (non-response classes, re-calibration) and how they were made."""
     kind, arg = cast(tuple[str, float], spec.replicates)  # set when this step runs; B or rho given by the parsers
     check_option("replicates", kind, ReplicateType)
     B = int(arg) if kind == "bootstrap" else 0
     n_rep = B if kind == "bootstrap" else base.n_psu
     if base.n * n_rep > MAX_CELLS:
-        raise OptionError(message("too many replicate weights to hold in memory", where="parameter replicates",
-                                  found=f"{base.n} rows x {n_rep} replicates",
-                                  hint="use the bootstrap with fewer replicates"))
-    W, scale, rscales = replicate_weights(base, kind, d0, replicates=B,
-                                          rho=arg if kind == "fay" else 0.5, seed=spec.seed,
-                                          progress=progress, workers=spec.workers)
+        raise OptionError(
+            message(
+                "too many replicate weights to hold in memory",
+                where="parameter replicates",
+                found=f"{base.n} rows x {n_rep} replicates",
+                hint="use the bootstrap with fewer replicates",
+            )
+        )
+    W, scale, rscales = replicate_weights(
+        base,
+        kind,
+        d0,
+        replicates=B,
+        rho=arg if kind == "fay" else 0.5,
+        seed=spec.seed,
+        progress=progress,
+        workers=spec.workers,
+    )
     if nr is not None:
         W = nonresponse_replicates(nr, W, resp)
     if cal is not None:
@@ -148,15 +190,22 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec, *, progress=None) -> 
     :func:`nonrecours.weights.sidecar.load_weighted_design` reads back.
     """
     roles = {r: spec.design.get(r) for r in ROLES}
-    d0 = check_positive_weights(pd.to_numeric(data[spec.weight], errors="coerce").to_numpy(float), spec.weight) \
-        if spec.weight in data.columns else None
+    d0 = (
+        check_positive_weights(pd.to_numeric(data[spec.weight], errors="coerce").to_numpy(float), spec.weight)
+        if spec.weight in data.columns
+        else None
+    )
     if d0 is None:
         from .._checks import check_columns
+
         check_columns(data, [spec.weight], role="design weight column", source="the sample")
     assert d0 is not None  # check_columns raised otherwise
     base = SurveyDesign(data, weight=spec.weight, lonely_psu=spec.lonely_psu, **roles)  # type: ignore[arg-type]
-    out = data.drop(columns=[spec.weight]).assign(design_weight=d0) if spec.weight == "weight" \
+    out = (
+        data.drop(columns=[spec.weight]).assign(design_weight=d0)
+        if spec.weight == "weight"
         else data.assign(design_weight=d0)
+    )
     resp = response_indicator(data, spec.responded) if spec.responded else np.ones(len(data), dtype=bool)
     nr = _nonresponse_step(data, spec, d0, resp)
     w = d0
@@ -181,7 +230,16 @@ def weight_sample(data: pd.DataFrame, spec: WeightingSpec, *, progress=None) -> 
         design = design.with_replicates(reps)
         names = [f"repw_{r + 1}" for r in range(reps.weights.shape[1])]
         out = pd.concat([out, pd.DataFrame(reps.weights, columns=names, index=out.index)], axis=1)
-    record = sidecar_record(roles, spec.lonely_psu, nonresponse=nr, calibration=cal, trim=spec.trim,
-                            replicates=reps, replicate_columns=names, replicate_how=how)
-    return WeightingOutcome(table=out, design=design, sidecar=record, nonresponse=nr, calibration=cal,
-                            trimming=trim_report)
+    record = sidecar_record(
+        roles,
+        spec.lonely_psu,
+        nonresponse=nr,
+        calibration=cal,
+        trim=spec.trim,
+        replicates=reps,
+        replicate_columns=names,
+        replicate_how=how,
+    )
+    return WeightingOutcome(
+        table=out, design=design, sidecar=record, nonresponse=nr, calibration=cal, trimming=trim_report
+    )

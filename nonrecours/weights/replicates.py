@@ -40,8 +40,8 @@ import numpy as np
 import scipy.linalg
 
 from .._parallel import check_workers, chunks, ordered_map, spawn
-from ..errors import DesignError, NonrecoursWarning, OptionError, message
 from ..design.survey_design import Replicates
+from ..errors import DesignError, NonrecoursWarning, OptionError, message
 from ..options import ReplicateType, check_option
 from .calibration import recalibrate_replicates
 
@@ -68,15 +68,22 @@ def _lonely(st, rule: str, where: str) -> np.ndarray:
     lonely = st.n_h == 1
     if lonely.any() and rule == "fail":
         labels = ", ".join(map(str, st.stratum_labels[lonely][:10]))
-        raise DesignError(message("strata with a single PSU", where=where, found=f"{int(lonely.sum())} strata ({labels})",
-                                  hint="choose lonely_psu='remove', 'certainty', 'average' or 'adjust', or merge strata"))
+        raise DesignError(
+            message(
+                "strata with a single PSU",
+                where=where,
+                found=f"{int(lonely.sum())} strata ({labels})",
+                hint="choose lonely_psu='remove', 'certainty', 'average' or 'adjust', or merge strata",
+            )
+        )
     return lonely
 
 
 def _check_boot(replicates) -> int:
     if not isinstance(replicates, (int, np.integer)) or isinstance(replicates, bool) or replicates < 2:
-        raise OptionError(message("the bootstrap needs at least 2 replicates", where="parameter replicates",
-                                  found=repr(replicates)))
+        raise OptionError(
+            message("the bootstrap needs at least 2 replicates", where="parameter replicates", found=repr(replicates))
+        )
     return int(replicates)
 
 
@@ -134,8 +141,14 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
     slope = (a_h * k_h)[st.psu_stratum]
     identity = bool(np.array_equal(order, np.arange(U)))
     # without FPC: multiplier = slope * r exactly (adding +0.0 changes nothing)
-    draw = _RaoWu(U=U, lo=start[slot_h], size=n_h[slot_h].astype(float), order=None if identity else order,
-                  slope=slope, base=base if base.any() else None)
+    draw = _RaoWu(
+        U=U,
+        lo=start[slot_h],
+        size=n_h[slot_h].astype(float),
+        order=None if identity else order,
+        slope=slope,
+        base=base if base.any() else None,
+    )
     chunk = max(1, min(B, cells // max(U, slot_h.size, 1)))
     pieces = chunks(B, chunk)
     rngs = spawn(seed, len(pieces))
@@ -144,8 +157,15 @@ def _bootstrap_chunks(design: SurveyDesign, B: int, seed, *, cells: int = 2_000_
         yield p.start, mult
 
 
-def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
-                          seed=None, workers: int = 1) -> tuple[np.ndarray, float, np.ndarray]:
+def replicate_multipliers(
+    design: SurveyDesign,
+    type: ReplicateType | str,
+    *,
+    replicates: int = 500,
+    rho: float = 0.5,
+    seed=None,
+    workers: int = 1,
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Per-PSU replicate multipliers (n_psu, R), scale and rscales (see module docstring)."""
     check_option("type", type, ReplicateType)
     st = design.structure
@@ -154,8 +174,14 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
     where = f"{R_NAMES[type]} replicates"
     if type == "jk1":
         if H > 1:
-            raise DesignError(message("JK1 is for unstratified designs", where=where, found=f"{H} strata",
-                                      hint="use jkn for a stratified design"))
+            raise DesignError(
+                message(
+                    "JK1 is for unstratified designs",
+                    where=where,
+                    found=f"{H} strata",
+                    hint="use jkn for a stratified design",
+                )
+            )
         n = U
         if n < 2:
             raise DesignError(message("JK1 needs at least two PSUs", where=where, found=f"{n}"))
@@ -172,8 +198,9 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
         psu_rep = has_rep[st.psu_stratum]
         reps = np.flatnonzero(psu_rep)  # one replicate per PSU of such strata, PSU order
         rep_h = st.psu_stratum[reps]
-        M = np.where(rep_h[None, :] == st.psu_stratum[:, None],
-                     (n_h / np.maximum(n_h - 1, 1))[st.psu_stratum][:, None], 1.0)
+        M = np.where(
+            rep_h[None, :] == st.psu_stratum[:, None], (n_h / np.maximum(n_h - 1, 1))[st.psu_stratum][:, None], 1.0
+        )
         M[reps, np.arange(reps.size)] = 0.0
         rscales = (fpc * (n_h - 1) / np.maximum(n_h, 1))[rep_h]
         scale = 1.0
@@ -192,7 +219,7 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
         B = _check_boot(replicates)
         M = np.empty((U, B))
         for b0, mult in _bootstrap_chunks(design, B, seed, workers=workers):
-            M[:, b0:b0 + mult.shape[0]] = mult.T
+            M[:, b0 : b0 + mult.shape[0]] = mult.T
         return M, 1.0 / (B - 1), np.ones(B)
     # BRR / Fay
     if type == "brr":
@@ -201,12 +228,18 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
         raise OptionError(message("Fay's rho must be in (0, 1)", where="parameter rho", found=repr(rho)))
     if np.any(n_h != 2):
         bad = ", ".join(f"{lab} ({int(k)})" for lab, k in zip(st.stratum_labels[n_h != 2][:10], n_h[n_h != 2][:10]))
-        raise DesignError(message("BRR and Fay need exactly two PSUs per stratum", where=where,
-                                  found=f"{int(np.sum(n_h != 2))} strata otherwise: {bad}",
-                                  hint="pair PSUs into strata of two, or use jkn or bootstrap"))
+        raise DesignError(
+            message(
+                "BRR and Fay need exactly two PSUs per stratum",
+                where=where,
+                found=f"{int(np.sum(n_h != 2))} strata otherwise: {bad}",
+                hint="pair PSUs into strata of two, or use jkn or bootstrap",
+            )
+        )
     if st.has_fpc:
-        warnings.warn("finite population correction dropped for BRR/Fay replicates (as R does)", NonrecoursWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "finite population correction dropped for BRR/Fay replicates (as R does)", NonrecoursWarning, stacklevel=3
+        )
     Hd = sylvester_hadamard(H + 1)
     R = Hd.shape[0]
     order = np.argsort(st.psu_stratum, kind="stable")
@@ -218,9 +251,17 @@ def replicate_multipliers(design: SurveyDesign, type: ReplicateType | str, *, re
     return M, 1.0 / (R * (1 - rho) ** 2), np.ones(R)
 
 
-def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.ndarray, *, replicates: int = 500,
-                      rho: float = 0.5, seed=None, progress=None,
-                      workers: int = 1) -> tuple[np.ndarray, float, np.ndarray]:  # noqa: ANN001
+def replicate_weights(
+    design: SurveyDesign,
+    type: ReplicateType | str,
+    base: np.ndarray,
+    *,
+    replicates: int = 500,
+    rho: float = 0.5,
+    seed=None,
+    progress=None,
+    workers: int = 1,
+) -> tuple[np.ndarray, float, np.ndarray]:  # noqa: ANN001
     """Row-level replicate weights ``base_i * multiplier`` (n, R), scale and rscales.
 
     ``progress``, when given, is called as ``progress(done, total)`` after each
@@ -236,15 +277,23 @@ def replicate_weights(design: SurveyDesign, type: ReplicateType | str, base: np.
     for b0, mult in _bootstrap_chunks(design, B, seed, workers=workers):
         block = mult[:, st.psu]  # (nb, n): gathers within one replicate's row (cache-friendly)
         block *= base
-        W[:, b0:b0 + block.shape[0]] = block.T
+        W[:, b0 : b0 + block.shape[0]] = block.T
         if progress is not None:
             progress(b0 + block.shape[0], B)
     return W, 1.0 / (B - 1), np.ones(B)
 
 
-def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicates: int = 500, rho: float = 0.5,
-                    seed=None, mse: bool = False, calibration: CalibrationResult | None = None,
-                    workers: int = 1) -> SurveyDesign:
+def make_replicates(
+    design: SurveyDesign,
+    type: ReplicateType | str,
+    *,
+    replicates: int = 500,
+    rho: float = 0.5,
+    seed=None,
+    mse: bool = False,
+    calibration: CalibrationResult | None = None,
+    workers: int = 1,
+) -> SurveyDesign:
     """Attach replicate weights to a design.
 
     Parameters
@@ -286,18 +335,29 @@ def make_replicates(design: SurveyDesign, type: ReplicateType | str, *, replicat
     if calibration is None and len(design.calibration) == 1:  # the step records how to replay itself
         calibration = cast("CalibrationResult", design.calibration[0].record)
     if design.calibration and calibration is None:
-        raise OptionError(message("the design is calibrated: replicates must be re-calibrated", where="make_replicates",
-                                  hint="pass calibration=<the CalibrationResult>, or add replicates before calibrating"))
+        raise OptionError(
+            message(
+                "the design is calibrated: replicates must be re-calibrated",
+                where="make_replicates",
+                hint="pass calibration=<the CalibrationResult>, or add replicates before calibrating",
+            )
+        )
     st = design.structure
     B = {"bootstrap": replicates}.get(type)
     n_rep = B if B is not None else (st.n_psu if type in ("jk1", "jkn") else 0)
     if st.n * max(n_rep, 1) > MAX_CELLS:
-        raise OptionError(message("too many replicate weights to hold in memory", where=f"{type} replicates",
-                                  found=f"{st.n} rows x {n_rep} replicates",
-                                  hint="use the bootstrap with fewer replicates, or group units into PSUs"))
+        raise OptionError(
+            message(
+                "too many replicate weights to hold in memory",
+                where=f"{type} replicates",
+                found=f"{st.n} rows x {n_rep} replicates",
+                hint="use the bootstrap with fewer replicates, or group units into PSUs",
+            )
+        )
     base = calibration.d if calibration is not None else design.weights
-    W, scale, rscales = replicate_weights(design, type, base, replicates=replicates, rho=rho, seed=seed,
-                                          workers=workers)
+    W, scale, rscales = replicate_weights(
+        design, type, base, replicates=replicates, rho=rho, seed=seed, workers=workers
+    )
     if calibration is not None:
         W = recalibrate_replicates(calibration, W)
     return design.with_replicates(Replicates(W, R_NAMES[type], scale, rscales, mse))

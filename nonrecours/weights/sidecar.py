@@ -52,9 +52,17 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".design.json")
 
 
-def sidecar_record(roles: dict[str, str | None], lonely_psu: str, *, nonresponse: NonresponseResult | None,
-                   calibration: CalibrationResult | None, trim: float | None, replicates: Replicates | None,
-                   replicate_columns: list[str] | None, replicate_how: dict | None) -> dict:
+def sidecar_record(
+    roles: dict[str, str | None],
+    lonely_psu: str,
+    *,
+    nonresponse: NonresponseResult | None,
+    calibration: CalibrationResult | None,
+    trim: float | None,
+    replicates: Replicates | None,
+    replicate_columns: list[str] | None,
+    replicate_how: dict | None,
+) -> dict:
     """The sidecar of a weighted file, from the records of its weighting steps (the inverse of
     :func:`load_weighted_design`).
 
@@ -65,23 +73,47 @@ def sidecar_record(roles: dict[str, str | None], lonely_psu: str, *, nonresponse
     """
     nr, cal = nonresponse, calibration
     base_weight = "trim_weight" if trim is not None else ("nr_weight" if nr is not None else "design_weight")
-    record = {"format": FORMAT, "design": {"weight": "weight", **roles, "lonely_psu": lonely_psu},
-              "status": "status", "weights": ["design_weight"] + (["nr_weight"] if nr else []) +
-              (["trim_weight"] if trim is not None else []) + ["weight"],
-              "nonresponse": None if nr is None else {"method": nr.method, "columns": list(nr.columns),
-                                                      "min_respondents": nr.min_respondents,
-                                                      "groups": int(nr.group.max()) + 1},
-              "calibration": None, "replicates": None}
+    record = {
+        "format": FORMAT,
+        "design": {"weight": "weight", **roles, "lonely_psu": lonely_psu},
+        "status": "status",
+        "weights": ["design_weight"]
+        + (["nr_weight"] if nr else [])
+        + (["trim_weight"] if trim is not None else [])
+        + ["weight"],
+        "nonresponse": None
+        if nr is None
+        else {
+            "method": nr.method,
+            "columns": list(nr.columns),
+            "min_respondents": nr.min_respondents,
+            "groups": int(nr.group.max()) + 1,
+        },
+        "calibration": None,
+        "replicates": None,
+    }
     if cal is not None:
-        record["calibration"] = {"margins": cal.margins.to_frame().to_dict("records"), "method": cal.method,
-                                 "bounds": None if cal.bounds is None else list(cal.bounds), "coding": cal.coding,
-                                 "base_weight": base_weight, "trim": trim, "columns": list(cal.columns),
-                                 "dropped": list(cal.dropped), "iterations": cal.iterations,
-                                 "max_rel_misfit": cal.max_rel_misfit}
+        record["calibration"] = {
+            "margins": cal.margins.to_frame().to_dict("records"),
+            "method": cal.method,
+            "bounds": None if cal.bounds is None else list(cal.bounds),
+            "coding": cal.coding,
+            "base_weight": base_weight,
+            "trim": trim,
+            "columns": list(cal.columns),
+            "dropped": list(cal.dropped),
+            "iterations": cal.iterations,
+            "max_rel_misfit": cal.max_rel_misfit,
+        }
     if replicates is not None:
-        record["replicates"] = {"type": replicates.type, "scale": replicates.scale,
-                                "rscales": replicates.rscales.tolist(), "mse": replicates.mse,
-                                "columns": replicate_columns, **(replicate_how or {})}
+        record["replicates"] = {
+            "type": replicates.type,
+            "scale": replicates.scale,
+            "rscales": replicates.rscales.tolist(),
+            "mse": replicates.mse,
+            "columns": replicate_columns,
+            **(replicate_how or {}),
+        }
     return record
 
 
@@ -89,20 +121,32 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     """Read and check the sidecar of a weighted file (``path`` is the weighted file)."""
     sp_ = sidecar_path(path)
     if not sp_.is_file():
-        raise InputError(message("the weighted file has no design sidecar", where=str(sp_),
-                                 hint="produce the file with 'nonrecours weight', which writes it beside the output"))
+        raise InputError(
+            message(
+                "the weighted file has no design sidecar",
+                where=str(sp_),
+                hint="produce the file with 'nonrecours weight', which writes it beside the output",
+            )
+        )
     try:
         meta = json.loads(sp_.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(message("cannot read the design sidecar", where=str(sp_), found=str(exc))) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(message("not a nonrecours design sidecar", where=str(sp_), expected=f"format {FORMAT!r}",
-                                 found=repr(meta.get("format") if isinstance(meta, dict) else type(meta).__name__)))
+        raise InputError(
+            message(
+                "not a nonrecours design sidecar",
+                where=str(sp_),
+                expected=f"format {FORMAT!r}",
+                found=repr(meta.get("format") if isinstance(meta, dict) else type(meta).__name__),
+            )
+        )
     return meta
 
 
-def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None = None,
-                         lonely_psu: str | None = None) -> SurveyDesign:
+def load_weighted_design(
+    path: str | os.PathLike, *, data: pd.DataFrame | None = None, lonely_psu: str | None = None
+) -> SurveyDesign:
     """Rebuild the full design (weights, calibration residual information, replicates).
 
     Parameters
@@ -127,10 +171,9 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
     >>> # design = load_weighted_design("weighted.csv"); estimate_rates(design, ...)
     """
     from ..design.survey_design import Calibration, Replicates, SurveyDesign
+    from ..io import read_table
     from .calibration import _check_redundancy
     from .margins import Margins, build_matrix
-
-    from ..io import read_table
 
     meta = read_sidecar(path)
     df = read_table(path, option="weighted file") if data is None else data
@@ -141,10 +184,15 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
     w = pd.to_numeric(df[wcol], errors="coerce").to_numpy(float)
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():  # the rows by line number, never their values
-        raise InputError(message("weights of a weighted file must be finite and >= 0", where=f"column {wcol!r}",
-                                 expected="a number >= 0 on every row (0 for a non-respondent)",
-                                 found=rows_found(bad, "rows empty, not numeric, infinite or negative"),
-                                 hint="re-run nonrecours weight, or fix those rows of the weighted file"))
+        raise InputError(
+            message(
+                "weights of a weighted file must be finite and >= 0",
+                where=f"column {wcol!r}",
+                expected="a number >= 0 on every row (0 for a non-respondent)",
+                found=rows_found(bad, "rows empty, not numeric, infinite or negative"),
+                hint="re-run nonrecours weight, or fix those rows of the weighted file",
+            )
+        )
     rule = des.get("lonely_psu", "fail") if lonely_psu is None else lonely_psu
     design = SurveyDesign(df.drop(columns=[wcol]), lonely_psu=rule, **roles).with_weights(w)
     cal = meta.get("calibration")
@@ -161,6 +209,7 @@ def load_weighted_design(path: str | os.PathLike, *, data: pd.DataFrame | None =
     if reps:
         check_columns(df, reps["columns"], role="replicate weight column", source=str(path))
         W = df[reps["columns"]].to_numpy(dtype=float)
-        design = design.with_replicates(Replicates(W, reps["type"], reps["scale"], np.asarray(reps["rscales"]),
-                                                   reps["mse"]))
+        design = design.with_replicates(
+            Replicates(W, reps["type"], reps["scale"], np.asarray(reps["rscales"]), reps["mse"])
+        )
     return design

@@ -38,9 +38,15 @@ def cap_weights(w: np.ndarray, cap: float, *, max_iter: int = 200) -> tuple[np.n
     pos = w > 0
     total = w.sum()
     if cap * pos.sum() < total * (1 - 1e-12):
-        raise InputError(message("the trimming cap is too low to keep the total", where="parameter trim",
-                                 expected=f"cap >= total / respondents = {total / max(pos.sum(), 1):.6g}",
-                                 found=f"{cap:.6g}", hint="raise the trimming factor"))
+        raise InputError(
+            message(
+                "the trimming cap is too low to keep the total",
+                where="parameter trim",
+                expected=f"cap >= total / respondents = {total / max(pos.sum(), 1):.6g}",
+                found=f"{cap:.6g}",
+                hint="raise the trimming factor",
+            )
+        )
     capped = np.zeros(w.size, dtype=bool)
     for _ in range(max_iter):
         over = w > cap * (1 + 1e-12)
@@ -54,8 +60,9 @@ def cap_weights(w: np.ndarray, cap: float, *, max_iter: int = 200) -> tuple[np.n
     return w, int(capped.sum())
 
 
-def trim_and_recalibrate(data: pd.DataFrame, result: R, *, upper: float, max_rounds: int = 50,
-                         tol: float = 1e-12, max_iter: int = 50) -> tuple[R, pd.DataFrame]:
+def trim_and_recalibrate(
+    data: pd.DataFrame, result: R, *, upper: float, max_rounds: int = 50, tol: float = 1e-12, max_iter: int = 50
+) -> tuple[R, pd.DataFrame]:
     """Alternate trimming (cap ``upper`` x mean weight) and calibration.
 
     Parameters
@@ -96,6 +103,10 @@ def trim_and_recalibrate(data: pd.DataFrame, result: R, *, upper: float, max_rou
         rows.append({"round": k, "n_capped": ncap, "cap": cap, "max_weight": float(w.max())})
     else:
         if w.max() > cap * (1 + TOLERANCE):
-            warnings.warn(f"after {max_rounds} rounds of trimming and re-calibration the largest weight "
-                          f"({w.max():.6g}) still exceeds the cap ({cap:.6g})", ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                f"after {max_rounds} rounds of trimming and re-calibration the largest weight "
+                f"({w.max():.6g}) still exceeds the cap ({cap:.6g})",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
     return result, pd.DataFrame(rows, columns=["round", "n_capped", "cap", "max_weight"])

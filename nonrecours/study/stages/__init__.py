@@ -22,10 +22,22 @@ from .responses import responses_stage, simulate_responses
 from .territorial import territorial_stage
 from .weights import weighting_stage
 
-__all__ = ["STAGES", "State", "RESPONDED", "frame_stage", "allocation_stage", "selection_stage",
-           "responses_stage", "simulate_responses", "weighting_stage", "estimation_stage", "analysis_stage",
-           "territorial_stage", "follow_up_stage",
-           "admin_stage"]
+__all__ = [
+    "STAGES",
+    "State",
+    "RESPONDED",
+    "frame_stage",
+    "allocation_stage",
+    "selection_stage",
+    "responses_stage",
+    "simulate_responses",
+    "weighting_stage",
+    "estimation_stage",
+    "analysis_stage",
+    "territorial_stage",
+    "follow_up_stage",
+    "admin_stage",
+]
 
 #: The stages of a study, in order: (name, function).
 STAGES = (

@@ -20,6 +20,12 @@ def need(columns: Iterable[str], have: Iterable[str], key: str, source: str) -> 
     missing = [c for c in columns if c not in have]
     if missing:
         shown = ", ".join(sorted(map(str, have))[:15])
-        raise ConfigError(message(f"column not found in the {source}", where=key,
-                                  expected="a column of the " + source, found=", ".join(map(repr, missing)),
-                                  hint=f"available columns: {shown}"))
+        raise ConfigError(
+            message(
+                f"column not found in the {source}",
+                where=key,
+                expected="a column of the " + source,
+                found=", ".join(map(repr, missing)),
+                hint=f"available columns: {shown}",
+            )
+        )

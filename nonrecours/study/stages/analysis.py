@@ -15,8 +15,8 @@ import pandas as pd
 
 from ...errors import ConvergenceWarning, NonrecoursError
 from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
-from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.association import chisq_test
+from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.intervals import proportion_ci
 from ...estimation.logistic import predicted_takeup, survey_logistic
 from ...publication import blank_gaps, blank_hidden, blank_model_terms, hidden_cells, protect_partitions
@@ -40,20 +40,30 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []
     rates, count_tabs = {}, {}
     for g in groups:  # a few group columns; every right and level in one pass each
-        rates[g], count_tabs[g] = estimate_takeup(design, rights, g, ci=est.ci, level=est.level, df=est.df,
-                                                  thresholds=thresholds)
+        rates[g], count_tabs[g] = estimate_takeup(
+            design, rights, g, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds
+        )
     # disclosure: the groups are more partitions of the respondents behind estimates_national; a group that is a
     # domain of the estimation stage keeps its suppressions (forced), and secondary suppression protects the rest
     dom = est.domains
     shown = state.get("tables", {})
-    published = {col: shown[name] for col, name in ((dom.qpv, "estimates_qpv"), (dom.benefit, "estimates_benefit"),
-                                                    (dom.territory, "estimates_territory")) if name in shown}
+    published = {
+        col: shown[name]
+        for col, name in (
+            (dom.qpv, "estimates_qpv"),
+            (dom.benefit, "estimates_benefit"),
+            (dom.territory, "estimates_territory"),
+        )
+        if name in shown
+    }
     national = shown.get("estimates_national")
     if national is None:
-        national = estimate_rates(design, rights, ci=est.ci, level=est.level, df=est.df,
-                                  thresholds=thresholds).to_frame(blank=False)
-    protected = protect_partitions(national, {g: rates[g].to_frame(blank=False) for g in groups}, min_n=th.min_n,
-                                   published=published)
+        national = estimate_rates(
+            design, rights, ci=est.ci, level=est.level, df=est.df, thresholds=thresholds
+        ).to_frame(blank=False)
+    protected = protect_partitions(
+        national, {g: rates[g].to_frame(blank=False) for g in groups}, min_n=th.min_n, published=published
+    )
     for g in groups:
         p = protected[g]
         c = count_tabs[g].to_frame(blank=False)  # blanked below, with the secondary suppressions
@@ -75,14 +85,20 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                     fit = survey_logistic(design, right, covs, list(an.interactions), level=est.level)
             except (NonrecoursError, ConvergenceWarning, ArithmeticError) as exc:
                 # a right whose model cannot be fitted is left out of the coefficient tables; why is published
-                status.append({"right": right, "fitted": False,
-                               **_why_not_fitted(design, right, covs, list(an.interactions), exc)})
+                status.append(
+                    {
+                        "right": right,
+                        "fitted": False,
+                        **_why_not_fitted(design, right, covs, list(an.interactions), exc),
+                    }
+                )
                 continue
             models_ok.append(right)
             status.append({"right": right, "fitted": True, "reason": "fitted", "variable": "", "levels": ""})
             # no coefficient resting on fewer than min_n respondents (a rare level, an interaction cell)
-            coefs.append(blank_model_terms(fit.to_frame(), fit._spec["X"], fit.assign, min_n=th.min_n)
-                         .assign(right=right))
+            coefs.append(
+                blank_model_terms(fit.to_frame(), fit._spec["X"], fit.assign, min_n=th.min_n).assign(right=right)
+            )
             term_tests.append(fit.term_tests().assign(right=right))
             for g in groups:
                 if g in fit._spec["levels"]:
@@ -90,8 +106,9 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
                     # the CSV keeps R's Wald interval (svypredmeans); the report shows the logit one, inside [0, 1]
                     lo, hi = proportion_ci(pred["estimate"], pred["se"], fit.df, method="xlogit", level=est.level)
                     pred = pred.assign(ci_low_logit=lo, ci_high_logit=hi, right=right)
-                    predicted.append(blank_hidden(pred, hidden_cells(protected[g], g), "level",
-                                                  keep=("group", "level", "right")))
+                    predicted.append(
+                        blank_hidden(pred, hidden_cells(protected[g], g), "level", keep=("group", "level", "right"))
+                    )
     tables = {}
     if counts:
         tables["analysis_nontakers"] = pd.concat(counts, ignore_index=True)
@@ -107,18 +124,22 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
         tables["analysis_models"] = pd.DataFrame(status, columns=list(MODEL_STATUS_COLUMNS))
     methods = {
         "non-takers": "weighted totals of eligible respondents not taking up each right (Horvitz-Thompson), "
-                      "per group, with Taylor or replicate SEs; suppressed below "
-                      f"{th.min_n} eligible respondents, with the estimation stage's suppressions and secondary "
-                      "suppression against the national counts (pairwise gaps and predicted take-up of a suppressed "
-                      "level emptied, as model coefficients resting on fewer respondents)",
+        "per group, with Taylor or replicate SEs; suppressed below "
+        f"{th.min_n} eligible respondents, with the estimation stage's suppressions and secondary "
+        "suppression against the national counts (pairwise gaps and predicted take-up of a suppressed "
+        "level emptied, as model coefficients resting on fewer respondents)",
         "tests": f"Rao-Scott corrected chi-square ({an.statistic}, R's svychisq) of take-up against each group",
         "pairwise gaps": f"every pair of levels of each group, p-values adjusted by {an.adjust} per right",
-        "model": ("survey logistic regression (R's svyglm, quasibinomial) of take-up on "
-                  + ", ".join(an.covariates) + (" with " + ", ".join(an.interactions) if an.interactions else "")
-                  + f"; fitted for {len(models_ok)} of {len(rights)} rights (why not: analysis_models.csv)")
-                 if an.covariates else "none",
+        "model": (
+            "survey logistic regression (R's svyglm, quasibinomial) of take-up on "
+            + ", ".join(an.covariates)
+            + (" with " + ", ".join(an.interactions) if an.interactions else "")
+            + f"; fitted for {len(models_ok)} of {len(rights)} rights (why not: analysis_models.csv)"
+        )
+        if an.covariates
+        else "none",
         "predicted": "marginal standardisation (R's svypredmeans) with R's Wald interval; the report shows the "
-                     "logit interval (delta method, same t quantile), ci_low_logit and ci_high_logit",
+        "logit interval (delta method, same t quantile), ci_low_logit and ci_high_logit",
     }
     return {"tables": tables, "methods": {"analysis": methods}}
 
@@ -127,8 +148,9 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
 MODEL_STATUS_COLUMNS = ("right", "fitted", "reason", "variable", "levels")
 
 
-def _why_not_fitted(design: Any, right: str, covariates: list[str], interactions: list[str],
-                    exc: BaseException) -> dict[str, str]:
+def _why_not_fitted(
+    design: Any, right: str, covariates: list[str], interactions: list[str], exc: BaseException
+) -> dict[str, str]:
     """Why a right's logistic model could not be fitted: ``reason``, and the term and levels at fault.
 
     The model's columns (treatment contrasts over the whole sample, as the model builds them) are looked
@@ -162,8 +184,11 @@ def _why_not_fitted(design: Any, right: str, covariates: list[str], interactions
         if len(term.variables) == 1 and len(mine) and not (Xu[:, mine] == 0).all(axis=1).any():
             return {"reason": "empty_level", "variable": term.label, "levels": str(levels[term.label][0])}  # reference
         if gone and len(term.variables) == 1:
-            return {"reason": "empty_level", "variable": term.label,
-                    "levels": "|".join(n[len(term.label):] for n in gone)}
+            return {
+                "reason": "empty_level",
+                "variable": term.label,
+                "levels": "|".join(n[len(term.label) :] for n in gone),
+            }
         if gone:
             return {"reason": "empty_cell", "variable": term.label, "levels": "|".join(gone)}
     if isinstance(exc, ConvergenceWarning):

@@ -23,22 +23,50 @@ def allocation_stage(cfg: StudyConfig, state: State) -> State:
     rates = dict(a.rates) or None
     domains = [list(f) for f in a.domains] or None
     if a.method == "precision":
-        alloc = allocate_precision(frame, strata, rates=a.rates, target_halfwidth=a.target_halfwidth,
-                                   target_cv=a.target_cv, domains=domains, response_rate=a.response_rate,
-                                   cost=a.cost, min_n=a.min_per_stratum, level=cfg.estimation.level)
-        size = (f"smallest sample with a CI half-width of at most {a.target_halfwidth:g}" if a.target_halfwidth
-                else f"smallest sample with a CV of at most {a.target_cv:g}") + " in every domain"
+        alloc = allocate_precision(
+            frame,
+            strata,
+            rates=a.rates,
+            target_halfwidth=a.target_halfwidth,
+            target_cv=a.target_cv,
+            domains=domains,
+            response_rate=a.response_rate,
+            cost=a.cost,
+            min_n=a.min_per_stratum,
+            level=cfg.estimation.level,
+        )
+        size = (
+            f"smallest sample with a CI half-width of at most {a.target_halfwidth:g}"
+            if a.target_halfwidth
+            else f"smallest sample with a CV of at most {a.target_cv:g}"
+        ) + " in every domain"
     else:
         assert a.n is not None  # load_study checks it
-        alloc = allocate_frame(frame, strata, n=a.n, method=a.method, rates=rates, cost=a.cost, power_q=a.power,
-                               min_n=a.min_per_stratum, response_rate=a.response_rate,
-                               level=cfg.estimation.level)
+        alloc = allocate_frame(
+            frame,
+            strata,
+            n=a.n,
+            method=a.method,
+            rates=rates,
+            cost=a.cost,
+            power_q=a.power,
+            min_n=a.min_per_stratum,
+            response_rate=a.response_rate,
+            level=cfg.estimation.level,
+        )
         size = f"n = {a.n}"
-    methods = {"strata": f"{', '.join(strata)} ({len(alloc.N)} strata)",
-               "allocation": f"{alloc.method} ({size}; at least {alloc.min_n} per stratum"
-                             + (f"; power q = {a.power:g}" if alloc.method == "power" else "") + ")"}
-    return {"allocation": alloc, "tables": {"allocation": alloc.to_frame()}, "methods": {"design": methods},
-            "counts": {"strata": len(alloc.N)}}
+    methods = {
+        "strata": f"{', '.join(strata)} ({len(alloc.N)} strata)",
+        "allocation": f"{alloc.method} ({size}; at least {alloc.min_n} per stratum"
+        + (f"; power q = {a.power:g}" if alloc.method == "power" else "")
+        + ")",
+    }
+    return {
+        "allocation": alloc,
+        "tables": {"allocation": alloc.to_frame()},
+        "methods": {"design": methods},
+        "counts": {"strata": len(alloc.N)},
+    }
 
 
 def selection_stage(cfg: StudyConfig, state: State) -> State:
@@ -49,12 +77,34 @@ def selection_stage(cfg: StudyConfig, state: State) -> State:
         from .follow_up import previous_sample
 
         fu = cfg.follow_up
-        sample = select_wave(state["frame"], state["allocation"], strata=list(d.strata), scheme=fu.scheme,
-                             seed=d.seed, previous=previous_sample(cfg, state.get("runs", [])), share=fu.share,
-                             id_col=cfg.frame.id)
+        sample = select_wave(
+            state["frame"],
+            state["allocation"],
+            strata=list(d.strata),
+            scheme=fu.scheme,
+            seed=d.seed,
+            previous=previous_sample(cfg, state.get("runs", [])),
+            share=fu.share,
+            id_col=cfg.frame.id,
+        )
     else:
-        sample = select(state["frame"], state["allocation"], strata=list(d.strata), method=d.selection, seed=d.seed,
-                        size=d.size, sort=list(d.sort), psu=d.psu, n_psu=d.n_psu, id_col=cfg.frame.id)
+        sample = select(
+            state["frame"],
+            state["allocation"],
+            strata=list(d.strata),
+            method=d.selection,
+            seed=d.seed,
+            size=d.size,
+            sort=list(d.sort),
+            psu=d.psu,
+            n_psu=d.n_psu,
+            id_col=cfg.frame.id,
+        )
     data = sample.to_frame()
-    return {"sample": data, "tables": {"sample": data}, "seeds": {"design": d.seed}, "joint": sample.joint,
-            "methods": {"design": {"selection": f"{sample.method} (seed {d.seed}); variance: {sample.variance}"}}}
+    return {
+        "sample": data,
+        "tables": {"sample": data},
+        "seeds": {"design": d.seed},
+        "joint": sample.joint,
+        "methods": {"design": {"selection": f"{sample.method} (seed {d.seed}); variance: {sample.variance}"}},
+    }

@@ -24,10 +24,12 @@ def _pps_design(design, est, joint):  # noqa: ANN001
     from ...io import read_table
 
     if est.pps in ("ht", "yg") and est.joint is not None:
-        joint = JointProbabilities.from_frame(read_table(est.joint, option="estimation.joint"),
-                                              source="estimation.joint")
-    return design.with_pps(est.pps, first_stage_probabilities(design.data),
-                           joint=joint if est.pps in ("ht", "yg") else None)
+        joint = JointProbabilities.from_frame(
+            read_table(est.joint, option="estimation.joint"), source="estimation.joint"
+        )
+    return design.with_pps(
+        est.pps, first_stage_probabilities(design.data), joint=joint if est.pps in ("ht", "yg") else None
+    )
 
 
 def estimation_stage(cfg: StudyConfig, state: State) -> State:
@@ -37,9 +39,12 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     if est.pps is not None:
         design = _pps_design(design, est, state.get("joint"))
     th = est.thresholds
-    opts: dict[str, Any] = {"ci": est.ci, "level": est.level, "df": est.df,
-                            "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n,
-                                                            max_cv=th.max_cv)}
+    opts: dict[str, Any] = {
+        "ci": est.ci,
+        "level": est.level,
+        "df": est.df,
+        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
+    }
     rights = list(est.rights)
     dom = est.domains
     national = estimate_rates(design, rights, **opts)
@@ -49,29 +54,43 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
     # published: secondary suppression of the respondent counts, territories nested in the QPV domains when each
     # territory of the sample lies in one
-    tables = protect_domain_counts([r.to_frame(blank=False) for r in (national, qpv, benefit, territory)],
-                                   [None, dom.qpv, dom.benefit, dom.territory], min_n=th.min_n,
-                                   nests=nested_in(design.data, dom.territory, dom.qpv))
+    tables = protect_domain_counts(
+        [r.to_frame(blank=False) for r in (national, qpv, benefit, territory)],
+        [None, dom.qpv, dom.benefit, dom.territory],
+        min_n=th.min_n,
+        nests=nested_in(design.data, dom.territory, dom.qpv),
+    )
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "
-                     "respondents, weighted) per right and domain; domains as zero weights on the full design",
-        "variance": (("Taylor linearisation" + (" with calibration residuals" if design.calibration else ""))
-                     if meta["variance_method"] == "taylor" else f"{meta['variance_method']} (replicate weights "
-                     "of the weighting stage)"),
+        "respondents, weighted) per right and domain; domains as zero weights on the full design",
+        "variance": (
+            ("Taylor linearisation" + (" with calibration residuals" if design.calibration else ""))
+            if meta["variance_method"] == "taylor"
+            else f"{meta['variance_method']} (replicate weights of the weighting stage)"
+        ),
         "confidence intervals": f"{meta['ci_method']} at level {meta['level']:g}",
         "degrees of freedom": f"rule {meta['df_rule']} (design: {national.design_df:g})",
         "lonely PSU rule": meta["lonely_psu"],
-        **({"first stage": f"PPS without replacement, {est.pps} variance (inclusion probabilities of the draw)"}
-           if est.pps is not None else {}),
+        **(
+            {"first stage": f"PPS without replacement, {est.pps} variance (inclusion probabilities of the draw)"}
+            if est.pps is not None
+            else {}
+        ),
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
-                          f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
+        f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
         "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "
-                       "suppressed count can be recovered from the published totals; unreliable below "
-                       f"{th.reliable_n} or CV above {th.max_cv:g}",
+        "suppressed count can be recovered from the published totals; unreliable below "
+        f"{th.reliable_n} or CV above {th.max_cv:g}",
     }
-    return {"results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
-            "tables": {"estimates_national": tables[0], "estimates_qpv": tables[1],
-                       "gap_qpv": blank_gap_rights(gap.to_frame(), tables[1]), "estimates_benefit": tables[2],
-                       "estimates_territory": tables[3]},
-            "methods": {"estimation": methods}}
+    return {
+        "results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
+        "tables": {
+            "estimates_national": tables[0],
+            "estimates_qpv": tables[1],
+            "gap_qpv": blank_gap_rights(gap.to_frame(), tables[1]),
+            "estimates_benefit": tables[2],
+            "estimates_territory": tables[3],
+        },
+        "methods": {"estimation": methods},
+    }

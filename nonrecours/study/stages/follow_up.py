@@ -31,8 +31,13 @@ from ._common import State
 __all__ = ["check_runs", "previous_sample", "wave_designs", "follow_up_stage", "FOLLOW_UP_TABLES"]
 
 #: Tables written by the stage.
-FOLLOW_UP_TABLES = ("follow_up_yearly", "follow_up_changes", "follow_up_trend", "follow_up_did",
-                    "follow_up_territories")
+FOLLOW_UP_TABLES = (
+    "follow_up_yearly",
+    "follow_up_changes",
+    "follow_up_trend",
+    "follow_up_did",
+    "follow_up_territories",
+)
 
 
 def _folders(cfg: StudyConfig) -> list[Path]:
@@ -59,8 +64,13 @@ def check_runs(cfg: StudyConfig) -> list[dict[str, Any]]:
     runs = [read_run(folder, f"follow_up.runs[{i}]") for i, folder in enumerate(_folders(cfg))]
     years = [r["year"] for r in runs] + [fu.year]
     if years != sorted(set(years)):
-        raise ConfigError(message("the years of the runs must increase up to this run's", where="follow_up.runs",
-                                  found=", ".join(map(str, years))))
+        raise ConfigError(
+            message(
+                "the years of the runs must increase up to this run's",
+                where="follow_up.runs",
+                found=", ".join(map(str, years)),
+            )
+        )
     return runs
 
 
@@ -89,8 +99,12 @@ def wave_designs(cfg: StudyConfig, state: State) -> list:
 def _published(cfg: StudyConfig, state: State, run: dict[str, Any] | None, col: str | None) -> pd.DataFrame | None:
     """The table by ``col`` published by a run (``None``: this run), if ``col`` is a domain of the estimation."""
     dom = cfg.estimation.domains
-    name = {dom.qpv: "estimates_qpv", dom.benefit: "estimates_benefit", dom.territory: "estimates_territory",
-            None: "estimates_national"}.get(col)
+    name = {
+        dom.qpv: "estimates_qpv",
+        dom.benefit: "estimates_benefit",
+        dom.territory: "estimates_territory",
+        None: "estimates_national",
+    }.get(col)
     if name is None:
         return None
     if run is None:
@@ -129,36 +143,69 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     by = list(fu.by)
     ids = cfg.frame.id
     rule = cfg.estimation.lonely_psu
-    series = estimate_series(designs, years, rights, by, scheme=fu.scheme, id_col=ids, level=cfg.estimation.level,
-                             lonely_psu=rule)
-    last = estimate_change(designs[-2], designs[-1], rights, by, scheme=fu.scheme, id_col=ids,
-                           level=cfg.estimation.level, df="inf", lonely_psu=rule)
+    series = estimate_series(
+        designs, years, rights, by, scheme=fu.scheme, id_col=ids, level=cfg.estimation.level, lonely_psu=rule
+    )
+    last = estimate_change(
+        designs[-2],
+        designs[-1],
+        rights,
+        by,
+        scheme=fu.scheme,
+        id_col=ids,
+        level=cfg.estimation.level,
+        df="inf",
+        lonely_psu=rule,
+    )
     gap_col = by[0]
     did = last.did(gap_col).assign(year_from=years[-2], year_to=years[-1])
-    terr = estimate_change(designs[-2], designs[-1], rights, [fu.territory], scheme=fu.scheme, id_col=ids,
-                           level=cfg.estimation.level, df="inf", lonely_psu=rule).table
+    terr = estimate_change(
+        designs[-2],
+        designs[-1],
+        rights,
+        [fu.territory],
+        scheme=fu.scheme,
+        id_col=ids,
+        level=cfg.estimation.level,
+        df="inf",
+        lonely_psu=rule,
+    ).table
     th = cfg.estimation.thresholds
     # disclosure: one pattern over the years, consistent with each run's published tables
     yearly, changes, trend, did = _protect(cfg, state, runs, years, series, did)
     # a territory hidden in either year's estimates_territory stays hidden; n_both not published per territory
     published_terr = [_published(cfg, state, r, fu.territory) for r in (runs[-1], None)]
-    terr = publishable_changes(terr, published_terr, fu.territory, min_n=th.min_n).assign(year_from=years[-2],
-                                                                                         year_to=years[-1])
-    terr = terr.assign(abs_change=terr["change"].abs()).sort_values(["abs_change", fu.territory, "right"],
-                                                                    ascending=[False, True, True], kind="stable")
+    terr = publishable_changes(terr, published_terr, fu.territory, min_n=th.min_n).assign(
+        year_from=years[-2], year_to=years[-1]
+    )
+    terr = terr.assign(abs_change=terr["change"].abs()).sort_values(
+        ["abs_change", fu.territory, "right"], ascending=[False, True, True], kind="stable"
+    )
     terr = terr.drop(columns="abs_change").head(fu.top * len(rights)).reset_index(drop=True)
-    methods = {"series": f"{len(years)} runs ({years[0]}-{years[-1]}), samples {fu.scheme}"
-                         + (f" (share {fu.share:g})" if fu.scheme != "independent" else "")
-                         + "; yearly rates with each run's SEs; changes with the covariance of the overlap "
-                           "(joint linearisation over the union of the samples, linked by recipient id); "
-                           "trend by generalised least squares with the joint covariance; Taylor variances with "
-                           f"each run's calibration residuals (its design sidecar), lonely PSU rule {rule}",
-               "earlier runs": "; ".join(f"{r['year']}: manifest SHA-256 {r['manifest_sha256'][:12]}…, outputs "
-                                         "checked" for r in runs)}
-    methods["publication"] = (f"cells with fewer than {th.min_n} eligible respondents in a year, or suppressed in a "
-                              "year's published tables, are suppressed in every year with their changes and trends "
-                              "(secondary suppression against each year's national counts); respondents of both "
-                              f"years (n_both) shown from {th.min_n}, not per territory")
-    return {"tables": {"follow_up_yearly": yearly, "follow_up_changes": changes,
-                       "follow_up_trend": trend, "follow_up_did": did, "follow_up_territories": terr},
-            "methods": {"follow-up": methods}}
+    methods = {
+        "series": f"{len(years)} runs ({years[0]}-{years[-1]}), samples {fu.scheme}"
+        + (f" (share {fu.share:g})" if fu.scheme != "independent" else "")
+        + "; yearly rates with each run's SEs; changes with the covariance of the overlap "
+        "(joint linearisation over the union of the samples, linked by recipient id); "
+        "trend by generalised least squares with the joint covariance; Taylor variances with "
+        f"each run's calibration residuals (its design sidecar), lonely PSU rule {rule}",
+        "earlier runs": "; ".join(
+            f"{r['year']}: manifest SHA-256 {r['manifest_sha256'][:12]}…, outputs checked" for r in runs
+        ),
+    }
+    methods["publication"] = (
+        f"cells with fewer than {th.min_n} eligible respondents in a year, or suppressed in a "
+        "year's published tables, are suppressed in every year with their changes and trends "
+        "(secondary suppression against each year's national counts); respondents of both "
+        f"years (n_both) shown from {th.min_n}, not per territory"
+    )
+    return {
+        "tables": {
+            "follow_up_yearly": yearly,
+            "follow_up_changes": changes,
+            "follow_up_trend": trend,
+            "follow_up_did": did,
+            "follow_up_territories": terr,
+        },
+        "methods": {"follow-up": methods},
+    }

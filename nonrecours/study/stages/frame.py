@@ -37,17 +37,27 @@ def frame_stage(cfg: StudyConfig, state: State) -> State:
             check_right_column(frame, right)
     ter = cfg.territorial
     if ter.enabled and ter.covariates_file is not None:  # the territorial phase runs last: check its columns now
-        aux = read_table(ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options()).columns
+        aux = read_table(
+            ter.covariates_file, option="territorial.covariates_file", read=cfg.input.read_options()
+        ).columns
         need(["territory", *ter.covariates], aux, "territorial.covariates", "covariates file")
         if ter.model == "unit":
             need(list(ter.unit_covariates), cols, "territorial.unit_covariates", "frame")
         if ter.benchmark != "none":
-            need([c for c in (ter.benchmark_by, ter.benchmark_weight) if c != "nation"], aux,
-                 "territorial.benchmark_by / benchmark_weight", "covariates file")
+            need(
+                [c for c in (ter.benchmark_by, ter.benchmark_weight) if c != "nation"],
+                aux,
+                "territorial.benchmark_by / benchmark_weight",
+                "covariates file",
+            )
     ids = frame[cfg.frame.id]
     if ids.isna().any() or ids.duplicated().any():
         bad = ids.isna() | ids.duplicated(keep=False)
-        raise InputError(message("recipient identifiers must be present and unique", where=f"frame column {cfg.frame.id!r}",
-                                 found=f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated: "
-                                       + rows_found(bad)))
+        raise InputError(
+            message(
+                "recipient identifiers must be present and unique",
+                where=f"frame column {cfg.frame.id!r}",
+                found=f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated: " + rows_found(bad),
+            )
+        )
     return {"frame": frame, "counts": {"frame": len(frame)}}

@@ -16,8 +16,16 @@ from ._common import RESPONDED, State, need
 __all__ = ["responses_stage", "simulate_responses"]
 
 
-def simulate_responses(sample: pd.DataFrame, *, probability: float, by_benefit: dict[str, float],
-                       qpv_factor: float, benefit: str, qpv: str, seed: int) -> np.ndarray:
+def simulate_responses(
+    sample: pd.DataFrame,
+    *,
+    probability: float,
+    by_benefit: dict[str, float],
+    qpv_factor: float,
+    benefit: str,
+    qpv: str,
+    seed: int,
+) -> np.ndarray:
     """Draw who answers in a dry run.
 
     Parameters
@@ -60,16 +68,23 @@ def responses_stage(cfg: StudyConfig, state: State) -> State:
     if resp.simulate:
         seed = resp.seed if resp.seed is not None else cfg.design.seed + 1
         m = resp.model
-        responded = simulate_responses(sample, probability=m.probability, by_benefit=m.by_benefit,
-                                       qpv_factor=m.qpv_factor, benefit=cfg.estimation.domains.benefit,
-                                       qpv=cfg.estimation.domains.qpv, seed=seed)
+        responded = simulate_responses(
+            sample,
+            probability=m.probability,
+            by_benefit=m.by_benefit,
+            qpv_factor=m.qpv_factor,
+            benefit=cfg.estimation.domains.benefit,
+            qpv=cfg.estimation.domains.qpv,
+            seed=seed,
+        )
         seeds["responses"] = seed
-        how = {"answers": "simulated (dry run): respondents drawn with the response model, answers taken "
-                          "from the frame's right columns",
-               "response model": f"probability {m.probability:g}"
-                                 + (", by benefit " + ", ".join(f"{k} {v:g}" for k, v in m.by_benefit.items())
-                                    if m.by_benefit else "")
-                                 + (f", times {m.qpv_factor:g} in QPV" if m.qpv_factor != 1 else "")}
+        how = {
+            "answers": "simulated (dry run): respondents drawn with the response model, answers taken "
+            "from the frame's right columns",
+            "response model": f"probability {m.probability:g}"
+            + (", by benefit " + ", ".join(f"{k} {v:g}" for k, v in m.by_benefit.items()) if m.by_benefit else "")
+            + (f", times {m.qpv_factor:g} in QPV" if m.qpv_factor != 1 else ""),
+        }
     else:
         assert resp.path is not None  # load_study checks it
         answers = read_table(resp.path, option="responses.path", read=cfg.input.read_options())
@@ -79,13 +94,23 @@ def responses_stage(cfg: StudyConfig, state: State) -> State:
         for right in rights:
             check_right_column(answers, right)
         if answers[idc].duplicated().any():
-            raise InputError(message("a recipient answers twice", where=f"responses.path, column {idc!r}",
-                                     found=rows_found(answers[idc].duplicated(keep=False))))
+            raise InputError(
+                message(
+                    "a recipient answers twice",
+                    where=f"responses.path, column {idc!r}",
+                    found=rows_found(answers[idc].duplicated(keep=False)),
+                )
+            )
         unknown = ~answers[idc].isin(sample[idc])
         if unknown.any():
-            raise InputError(message("answers from recipients who are not in the sample", where="responses.path",
-                                     found=rows_found(unknown),
-                                     hint="check the id column and the design seed"))
+            raise InputError(
+                message(
+                    "answers from recipients who are not in the sample",
+                    where="responses.path",
+                    found=rows_found(unknown),
+                    hint="check the id column and the design seed",
+                )
+            )
         sample = sample.drop(columns=[r for r in rights if r in sample.columns])
         sample = sample.merge(answers[[idc, *rights]], on=idc, how="left", validate="one_to_one")
         responded = sample[idc].isin(answers[idc]).to_numpy()
@@ -94,15 +119,26 @@ def responses_stage(cfg: StudyConfig, state: State) -> State:
     sample.loc[~responded, rights] = np.nan  # a non-respondent's answers are unknown
     n, r = len(sample), int(responded.sum())
     if r == 0:
-        raise InputError(message("no respondent in the sample", where="responses",
-                                 hint="check the answers file or the response model"))
+        raise InputError(
+            message(
+                "no respondent in the sample", where="responses", hint="check the answers file or the response model"
+            )
+        )
     alloc = state["tables"].get("allocation")
     tables = {}
     if alloc is not None and "stratum" in sample.columns:
         by = sample.groupby("stratum", sort=False)[RESPONDED].agg(["size", "sum"])
-        alloc = alloc.assign(n_sample=alloc["stratum"].map(by["size"]).fillna(0).astype(int),
-                             n_respondents=alloc["stratum"].map(by["sum"]).fillna(0).astype(int))
-        tables["allocation"] = alloc.assign(response_rate=alloc["n_respondents"] / alloc["n_sample"].where(
-            alloc["n_sample"] > 0))
-    return {"sample": sample, "seeds": seeds, "methods": {"responses": how}, "tables": tables,
-            "counts": {"sample": n, "respondents": r, "response_rate": r / n}}
+        alloc = alloc.assign(
+            n_sample=alloc["stratum"].map(by["size"]).fillna(0).astype(int),
+            n_respondents=alloc["stratum"].map(by["sum"]).fillna(0).astype(int),
+        )
+        tables["allocation"] = alloc.assign(
+            response_rate=alloc["n_respondents"] / alloc["n_sample"].where(alloc["n_sample"] > 0)
+        )
+    return {
+        "sample": sample,
+        "seeds": seeds,
+        "methods": {"responses": how},
+        "tables": tables,
+        "counts": {"sample": n, "respondents": r, "response_rate": r / n},
+    }

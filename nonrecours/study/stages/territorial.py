@@ -36,26 +36,42 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     bench = {}
     if ter.benchmark != "none":
         bench = {"benchmark": ter.benchmark_by, "benchmark_method": ter.benchmark, "weight": ter.benchmark_weight}
-    fit = fit_territories(direct, aux, list(ter.covariates), method=ter.method, transform=ter.transform,
-                          variance=ter.variance, mse=mse, replicates=ter.replicates, seed=seed,
-                          level=cfg.estimation.level, rights=list(cfg.estimation.rights),
-                          workers=cfg.compute.workers, **bench)
+    fit = fit_territories(
+        direct,
+        aux,
+        list(ter.covariates),
+        method=ter.method,
+        transform=ter.transform,
+        variance=ter.variance,
+        mse=mse,
+        replicates=ter.replicates,
+        seed=seed,
+        level=cfg.estimation.level,
+        rights=list(cfg.estimation.rights),
+        workers=cfg.compute.workers,
+        **bench,
+    )
     models = fit.models
     methods = {
         "model": f"Fay–Herriot area-level model per right on {', '.join(ter.covariates)} (with an intercept), "
-                 f"fitted by {fit.method.upper()}" + ("" if fit.transform == "none" else
-                                                       f" on the {fit.transform} scale"),
-        "sampling variances": {"gvf": "smoothed by a generalised variance function of the direct rates",
-                               "direct": "the direct estimates' variances"}[fit.variance],
+        f"fitted by {fit.method.upper()}" + ("" if fit.transform == "none" else f" on the {fit.transform} scale"),
+        "sampling variances": {
+            "gvf": "smoothed by a generalised variance function of the direct rates",
+            "direct": "the direct estimates' variances",
+        }[fit.variance],
         "MSE": fit.mse_kind + (f" ({ter.replicates} replicates, seed {seed})" if fit.mse_kind == "bootstrap" else ""),
         "model variance per right": {r: float(v) for r, v in zip(models["right"], models["model_variance"])},
         "mean gamma of sampled territories": {r: float(v) for r, v in zip(models["right"], models["mean_gamma"])},
-        "benchmark": "none" if fit.benchmark is None else
-                     f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
+        "benchmark": "none"
+        if fit.benchmark is None
+        else f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
     }
     table = published_n(fit.to_frame(), state["tables"]["estimates_territory"], cfg.estimation.domains.territory)
-    out: State = {"tables": {"sae": table}, "methods": {"territorial": methods},
-                  "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None}}
+    out: State = {
+        "tables": {"sae": table},
+        "methods": {"territorial": methods},
+        "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None},
+    }
     return _compare(cfg, out, table)
 
 
@@ -77,11 +93,23 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
     need([terr, *ter.unit_covariates], frame.columns, "territorial.unit_covariates", "frame")
     sample = state["sample"]
     mse = "bootstrap"  # "auto" or "bootstrap"; prasad-rao is refused with model = "unit" by the config's checks
-    fit = fit_unit(sample, frame, list(ter.unit_covariates), rights=list(cfg.estimation.rights), territory=terr,
-                   aux=aux.rename(columns={"territory": terr}), aux_covariates=list(ter.covariates), nagq=ter.nagq,
-                   sigma_method=ter.sigma_method,
-                   mse=mse, replicates=ter.replicates, seed=seed, level=cfg.estimation.level,
-                   weight="weight" if "weight" in sample.columns else None, workers=cfg.compute.workers)
+    fit = fit_unit(
+        sample,
+        frame,
+        list(ter.unit_covariates),
+        rights=list(cfg.estimation.rights),
+        territory=terr,
+        aux=aux.rename(columns={"territory": terr}),
+        aux_covariates=list(ter.covariates),
+        nagq=ter.nagq,
+        sigma_method=ter.sigma_method,
+        mse=mse,
+        replicates=ter.replicates,
+        seed=seed,
+        level=cfg.estimation.level,
+        weight="weight" if "weight" in sample.columns else None,
+        workers=cfg.compute.workers,
+    )
     table = fit.to_frame().rename(columns={terr: "territory"})
     # the design-based direct estimates and SEs of the estimation stage, where published (not suppressed)
     direct = state["tables"]["estimates_territory"].rename(columns={terr: "territory"})
@@ -91,15 +119,19 @@ def _unit_stage(cfg: StudyConfig, state: State, aux, seed: int) -> State:
     models = fit.models
     methods = {
         "model": f"logit-normal unit-level model per right on {', '.join(ter.unit_covariates)} and the territory "
-                 f"covariates {', '.join(ter.covariates)}, random intercept per territory, maximum likelihood by "
-                 + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)")
-                 + (", likelihood adjusted by sigma^2 (never 0)" if ter.sigma_method == "adjusted" else ""),
+        f"covariates {', '.join(ter.covariates)}, random intercept per territory, maximum likelihood by "
+        + ("Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite quadrature ({fit.nagq} nodes)")
+        + (", likelihood adjusted by sigma^2 (never 0)" if ter.sigma_method == "adjusted" else ""),
         "predictor": "empirical best predictor over the frame's eligible recipients (respondents' answers kept)",
         "MSE": f"parametric bootstrap ({fit.replicates} replicates, seed {seed}); intervals EBP +- z root MSE"
-               if mse == "bootstrap" else "none",
+        if mse == "bootstrap"
+        else "none",
         "territory effect SD per right": {r: float(v) for r, v in zip(models["right"], models["sigma"])},
     }
     table = published_n(table, state["tables"]["estimates_territory"], terr)
-    out: State = {"tables": {"sae": table}, "methods": {"territorial": methods},
-                  "seeds": {"territorial": seed if mse == "bootstrap" else None}}
+    out: State = {
+        "tables": {"sae": table},
+        "methods": {"territorial": methods},
+        "seeds": {"territorial": seed if mse == "bootstrap" else None},
+    }
     return _compare(cfg, out, table)

@@ -36,8 +36,9 @@ def frame_margins(frame: pd.DataFrame, columns: list[str]) -> Margins:
     for col in columns:
         counts = frame[col].astype(str).value_counts(sort=False).sort_index()
         rows += [(col, str(cat), float(n)) for cat, n in counts.items()]
-    return Margins.from_frame(pd.DataFrame(rows, columns=["variable", "category", "total"]),
-                              source="margins counted in the frame")
+    return Margins.from_frame(
+        pd.DataFrame(rows, columns=["variable", "category", "total"]), source="margins counted in the frame"
+    )
 
 
 def weighting_stage(cfg: StudyConfig, state: State) -> State:
@@ -47,8 +48,11 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     nr, cal, rep = w_cfg.nonresponse, w_cfg.calibration, w_cfg.replicates
     margins = None
     if cal.method != "none":
-        margins = (read_margins(cal.margins_file, read=cfg.input.read_options()) if cal.margins_file is not None
-                   else frame_margins(state["frame"], list(cal.margins)))
+        margins = (
+            read_margins(cal.margins_file, read=cfg.input.read_options())
+            if cal.margins_file is not None
+            else frame_margins(state["frame"], list(cal.margins))
+        )
     seed = None
     replicates = None
     if rep.method != "none":
@@ -56,20 +60,37 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
         replicates = (rep.method, float(rep.n) if rep.method == "bootstrap" and rep.n is not None else None)
     roles = {role: col for role, col in DESIGN_COLUMNS.items() if role != "weight" and col in sample.columns}
     spec = WeightingSpec(
-        weight="weight", design=roles, lonely_psu=cfg.estimation.lonely_psu, responded=RESPONDED,
-        nonresponse=None if nr.method == "none" else
-        (nr.method, tuple(nr.classes if nr.method == "classes" else nr.covariates)),
-        min_respondents=nr.min_respondents, propensity_classes=nr.n_classes, margins=margins,
-        method=cal.method if cal.method != "none" else "raking", bounds=cal.bounds, trim=cal.trim,
-        replicates=replicates, seed=seed, workers=cfg.compute.workers)
+        weight="weight",
+        design=roles,
+        lonely_psu=cfg.estimation.lonely_psu,
+        responded=RESPONDED,
+        nonresponse=None
+        if nr.method == "none"
+        else (nr.method, tuple(nr.classes if nr.method == "classes" else nr.covariates)),
+        min_respondents=nr.min_respondents,
+        propensity_classes=nr.n_classes,
+        margins=margins,
+        method=cal.method if cal.method != "none" else "raking",
+        bounds=cal.bounds,
+        trim=cal.trim,
+        replicates=replicates,
+        seed=seed,
+        workers=cfg.compute.workers,
+    )
     out = weight_sample(sample, spec)
     table = out.table
     if out.calibration is not None:
         table = table.assign(g=out.calibration.g)
     # the design travels with its weights: microdata/weights.csv gets this sidecar (calibration, replicates, roles)
-    return {"sample": table, "design": out.design, "tables": {"weights": table}, "sidecars": {"weights": out.sidecar},
-            "methods": {"weighting": _methods(cfg, out)}, "seeds": {"replicates": seed},
-            "weight_summary": _summary(table, out, cfg.estimation.thresholds.min_n)}
+    return {
+        "sample": table,
+        "design": out.design,
+        "tables": {"weights": table},
+        "sidecars": {"weights": out.sidecar},
+        "methods": {"weighting": _methods(cfg, out)},
+        "seeds": {"replicates": seed},
+        "weight_summary": _summary(table, out, cfg.estimation.thresholds.min_n),
+    }
 
 
 def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
@@ -82,23 +103,36 @@ def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
     else:
         collapsed = int(res.report["collapsed"].astype(bool).sum()) if "collapsed" in res.report else 0
         n_groups = int(np.unique(res.group[res.status == "respondent"]).size)
-        methods["non-response"] = (f"{res.method} adjustment on {', '.join(res.columns)}: {n_groups} final classes "
-                                   f"of at least {res.min_respondents} respondents ({collapsed} initial classes merged)")
+        methods["non-response"] = (
+            f"{res.method} adjustment on {', '.join(res.columns)}: {n_groups} final classes "
+            f"of at least {res.min_respondents} respondents ({collapsed} initial classes merged)"
+        )
     cal = out.calibration
     if cal is None:
         methods["calibration"] = "none"
     else:
-        where = (f"the frame's counts of {', '.join(cal_cfg.margins)}" if cal_cfg.margins_file is None
-                 else f"the margins file {cal_cfg.margins_file.name}")
-        methods["calibration"] = (f"{cal.method} calibration to {where} ({len(cal.columns)} totals"
-                                  + (f", g within [{cal.bounds[0]:g}, {cal.bounds[1]:g}]" if cal.bounds else "")
-                                  + f"; {cal.iterations} iterations, max relative misfit {cal.max_rel_misfit:.2g}"
-                                  + (f"; weights trimmed at {cal_cfg.trim:g} x the mean and re-calibrated"
-                                     if out.trimming is not None else "") + ")")
+        where = (
+            f"the frame's counts of {', '.join(cal_cfg.margins)}"
+            if cal_cfg.margins_file is None
+            else f"the margins file {cal_cfg.margins_file.name}"
+        )
+        methods["calibration"] = (
+            f"{cal.method} calibration to {where} ({len(cal.columns)} totals"
+            + (f", g within [{cal.bounds[0]:g}, {cal.bounds[1]:g}]" if cal.bounds else "")
+            + f"; {cal.iterations} iterations, max relative misfit {cal.max_rel_misfit:.2g}"
+            + (
+                f"; weights trimmed at {cal_cfg.trim:g} x the mean and re-calibrated"
+                if out.trimming is not None
+                else ""
+            )
+            + ")"
+        )
     reps = out.design.replicates
     if reps is not None:
-        methods["replicates"] = (f"{reps.type} replicate weights ({reps.weights.shape[1]} replicates), replaying "
-                                 "the non-response adjustment and the calibration in each")
+        methods["replicates"] = (
+            f"{reps.type} replicate weights ({reps.weights.shape[1]} replicates), replaying "
+            "the non-response adjustment and the calibration in each"
+        )
     return methods
 
 
@@ -114,16 +148,25 @@ def _summary(table: pd.DataFrame, out: WeightingOutcome, min_n: int) -> dict[str
     resp = table["status"].to_numpy() == "respondent"
     w = table["weight"].to_numpy(dtype=float)[resp]
     low, high = extreme_means(w, min_n=min_n)
-    summary: dict[str, Any] = {"sum of design weights (sample)": float(table["design_weight"].sum()),
-                               "respondents": int(resp.sum()), "sum of final weights": float(w.sum()),
-                               "respondents in each extreme mean": min(int(min_n), int(resp.sum())),
-                               "final weight, mean of the smallest": low, "final weight, mean of the largest": high,
-                               "final weight, ratio largest / smallest": high / low if low > 0 else float("nan")}
+    summary: dict[str, Any] = {
+        "sum of design weights (sample)": float(table["design_weight"].sum()),
+        "respondents": int(resp.sum()),
+        "sum of final weights": float(w.sum()),
+        "respondents in each extreme mean": min(int(min_n), int(resp.sum())),
+        "final weight, mean of the smallest": low,
+        "final weight, mean of the largest": high,
+        "final weight, ratio largest / smallest": high / low if low > 0 else float("nan"),
+    }
     if out.calibration is not None:
         gs = out.calibration.g_summary().iloc[0]
         cal = out.calibration
         g_low, g_high = extreme_means(cal.g[cal.d > 0], min_n=min_n)
-        summary.update({"final weight CV": float(gs["weight_cv"]), "g-weight, mean of the smallest": g_low,
-                        "g-weight, mean of the middle": middle_mean(cal.g[cal.d > 0], min_n=min_n),
-                        "g-weight, mean of the largest": g_high})
+        summary.update(
+            {
+                "final weight CV": float(gs["weight_cv"]),
+                "g-weight, mean of the smallest": g_low,
+                "g-weight, mean of the middle": middle_mean(cal.g[cal.d > 0], min_n=min_n),
+                "g-weight, mean of the largest": g_high,
+            }
+        )
     return summary

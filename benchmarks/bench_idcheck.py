@@ -74,9 +74,11 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
 
     rng = np.random.default_rng(seed)
     terr = rng.integers(0, 1500, rows)
-    cols = {"id": pa.array(np.char.add("R", np.char.zfill(rng.permutation(rows).astype(str), 9))),
-            "territory": pa.array(np.char.add("T", np.char.zfill(terr.astype(str), 4))),
-            "departement": pa.array(np.char.zfill((terr // 15).astype(str), 3))}
+    cols = {
+        "id": pa.array(np.char.add("R", np.char.zfill(rng.permutation(rows).astype(str), 9))),
+        "territory": pa.array(np.char.add("T", np.char.zfill(terr.astype(str), 4))),
+        "departement": pa.array(np.char.zfill((terr // 15).astype(str), 3)),
+    }
     for r in RIGHTS:
         v = rng.choice(np.array([0.0, 1.0, np.nan]), rows, p=[0.3, 0.5, 0.2])
         cols[r] = pa.array(v, from_pandas=True)
@@ -85,12 +87,14 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
 
 def wrapped(cmd: list[str], env: dict) -> dict:
     """Run ``cmd`` through a fresh wrapper: wall time, the child's peak RSS (MiB), its JSON stdout if any."""
-    wrapper = ("import json, resource, subprocess, sys, time\n"
-               "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-               "wall = time.perf_counter() - t\n"
-               "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-               "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'rc': p.returncode, 'out': p.stdout[-2000:],"
-               " 'err': p.stderr[-2000:]}))\n")
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "wall = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'rc': p.returncode, 'out': p.stdout[-2000:],"
+        " 'err': p.stderr[-2000:]}))\n"
+    )
     p = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True)
     res = json.loads(p.stdout)
     if res["rc"] != 0:
@@ -126,9 +130,24 @@ def main() -> None:
     for label, root in codes.items():
         for engine in ("duckdb", "pandas"):
             work[f"check {engine} {label}"] = ([sys.executable, "-c", CHECK, engine, str(path)], root)
-            work[f"admin {engine} {label}"] = ([sys.executable, "-m", "nonrecours.cli.main", "territorial", "admin",
-                                                str(path), "--rights", ",".join(RIGHTS), "--engine", engine,
-                                                "--out", str(out_csv), "--overwrite"], root)
+            work[f"admin {engine} {label}"] = (
+                [
+                    sys.executable,
+                    "-m",
+                    "nonrecours.cli.main",
+                    "territorial",
+                    "admin",
+                    str(path),
+                    "--rights",
+                    ",".join(RIGHTS),
+                    "--engine",
+                    engine,
+                    "--out",
+                    str(out_csv),
+                    "--overwrite",
+                ],
+                root,
+            )
     runs: dict[str, list[dict]] = {k: [] for k in work}
     load = [os.getloadavg()]
     for _ in range(args.repeat):  # interleaved: every workload once per round
@@ -137,8 +156,11 @@ def main() -> None:
             if root is not None:
                 env["PYTHONPATH"] = str(root)
             runs[name].append(wrapped(cmd, env))
-            print(name, {k: round(v, 3) for k, v in runs[name][-1].items() if k in ("wall_s", "rss_mib", "inner_s")},
-                  flush=True)
+            print(
+                name,
+                {k: round(v, 3) for k, v in runs[name][-1].items() if k in ("wall_s", "rss_mib", "inner_s")},
+                flush=True,
+            )
     load.append(os.getloadavg())
     rows = []
     floor_t = float(np.median([r["wall_s"] for r in runs["floor"]]))
@@ -147,19 +169,26 @@ def main() -> None:
         wall = [r["wall_s"] for r in rs]
         inner = [r["inner_s"] for r in rs if "inner_s" in r]
         rss = float(np.median([r["rss_mib"] for r in rs]))
-        rows.append(f"| {name} | {np.median(wall):.2f} ({min(wall):.2f}–{max(wall):.2f}) | "
-                    f"{np.median(inner):.3f} |" if inner else f"| {name} | {np.median(wall):.2f} "
-                    f"({min(wall):.2f}–{max(wall):.2f}) | – |")
+        rows.append(
+            f"| {name} | {np.median(wall):.2f} ({min(wall):.2f}–{max(wall):.2f}) | {np.median(inner):.3f} |"
+            if inner
+            else f"| {name} | {np.median(wall):.2f} ({min(wall):.2f}–{max(wall):.2f}) | – |"
+        )
         rows[-1] += f" {rss:,.0f} | {np.median(wall) / floor_t:.1f}× | {rss / floor_m:.1f}× |"
-    table = ("| workload | process wall s, median (min–max) | check alone s | peak RSS MiB | time / floor | "
-             "memory / floor |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
+    table = (
+        "| workload | process wall s, median (min–max) | check alone s | peak RSS MiB | time / floor | "
+        "memory / floor |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+    )
     print(table)
     print("load", load)
     if not args.no_write:
         from _bench import machine, replace_section
-        text = (f"{args.rows:,} rows Parquet, unique string ids, {args.repeat} interleaved rounds, medians; "
-                f"load average (1, 5, 15 min) before {tuple(round(x, 2) for x in load[0])}, after "
-                f"{tuple(round(x, 2) for x in load[1])}.\n\n{machine()}\n\n{table}\n")
+
+        text = (
+            f"{args.rows:,} rows Parquet, unique string ids, {args.repeat} interleaved rounds, medians; "
+            f"load average (1, 5, 15 min) before {tuple(round(x, 2) for x in load[0])}, after "
+            f"{tuple(round(x, 2) for x in load[1])}.\n\n{machine()}\n\n{table}\n"
+        )
         replace_section(TITLE, text)
 
 

@@ -85,8 +85,12 @@ def make_file(path: Path, rows: int, seed: int = 1) -> None:
     pq.write_table(pa.table(cols), path)
 
 
-def wrapped(cmd: list[str], env: dict) -> dict:
-    """Run ``cmd`` through a fresh wrapper: wall time, the child's peak RSS (MiB), its JSON stdout if any."""
+def wrapped(cmd: list[str], env: dict, cwd: Path) -> dict:
+    """Run ``cmd`` through a fresh wrapper in ``cwd``: wall time, the child's peak RSS (MiB), its JSON stdout if any.
+
+    ``cwd`` holds no ``nonrecours`` folder: ``python -c`` and ``-m`` put the current folder first on ``sys.path``,
+    which would shadow the code named by ``PYTHONPATH``.
+    """
     wrapper = (
         "import json, resource, subprocess, sys, time\n"
         "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
@@ -95,7 +99,7 @@ def wrapped(cmd: list[str], env: dict) -> dict:
         "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'rc': p.returncode, 'out': p.stdout[-2000:],"
         " 'err': p.stderr[-2000:]}))\n"
     )
-    p = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True)
+    p = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True, cwd=cwd)
     res = json.loads(p.stdout)
     if res["rc"] != 0:
         raise RuntimeError(f"{cmd[:4]} failed: {res['err']}")
@@ -155,7 +159,7 @@ def main() -> None:
             env = dict(os.environ)
             if root is not None:
                 env["PYTHONPATH"] = str(root)
-            runs[name].append(wrapped(cmd, env))
+            runs[name].append(wrapped(cmd, env, args.folder))
             print(
                 name,
                 {k: round(v, 3) for k, v in runs[name][-1].items() if k in ("wall_s", "rss_mib", "inner_s")},

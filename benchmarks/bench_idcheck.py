@@ -99,7 +99,9 @@ def wrapped(cmd: list[str], env: dict, cwd: Path) -> dict:
         "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'rc': p.returncode, 'out': p.stdout[-2000:],"
         " 'err': p.stderr[-2000:]}))\n"
     )
-    p = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True, cwd=cwd)
+    p = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True, cwd=cwd
+    )
     res = json.loads(p.stdout)
     if res["rc"] != 0:
         raise RuntimeError(f"{cmd[:4]} failed: {res['err']}")

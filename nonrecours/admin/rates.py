@@ -63,12 +63,16 @@ class LinkedRates:
     level : float
     margins : dict of str to DataFrame
         Totals of the margins given to :func:`linked_rates` (``status`` says which may be published).
+    n_suppressed : dict of str to int
+        Number of cells of ``table`` suppressed by each rule (``primary``, ``secondary``), for the
+        producer: ``status`` says only ``suppressed``.
     """
 
     table: pd.DataFrame
     departements: pd.DataFrame
     level: float
     margins: dict = field(default_factory=dict)
+    n_suppressed: dict = field(default_factory=dict)
 
 
 def taker_table(
@@ -273,6 +277,7 @@ def _finish_linked(
         departements=base.departements,
         level=level,
         margins={name: base.margin(name) for name in (margins or {})},
+        n_suppressed=base.n_suppressed,
     )
 
 

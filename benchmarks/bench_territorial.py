@@ -12,6 +12,12 @@ Workloads (data built in memory; reading files is not timed):
 Run ``python benchmarks/bench_territorial.py [--no-write]``; the results go to
 the section ``## Territorial`` of ``benchmarks/RESULTS.md`` (other sections are
 left as they are).
+
+``--fh`` runs only the Fay–Herriot fit (REML) + Prasad–Rao MSE on 1,500 areas beside
+a minimal numpy fit of the same model (:func:`minimal_fay_herriot`: Fisher scoring on
+the REML score, EBLUP and Prasad–Rao MSE, no checks, no labels), interleaved in one
+process (alternating order), medians; it writes the section
+``## Fay–Herriot beside a minimal fit`` (issue 31) unless ``--no-write``.
 """
 
 from __future__ import annotations
@@ -67,6 +73,74 @@ def make_recipients(N: int = 5_000_000, T: int = 1500, seed: int = 2) -> pd.Data
     return df
 
 
+def minimal_fay_herriot(y: np.ndarray, D: np.ndarray, X: np.ndarray, tol: float = 1e-12):
+    """The reference: REML by Fisher scoring from A = median(D), the three weighted cross-products of each
+    step in one product with the row products x_d x_d' (computed once), then the EBLUP and the Prasad–Rao
+    MSE. No checks of the data, no truncation test at 0, no bracket, no labels; (A, EBLUP, MSE)."""
+    m, p = X.shape
+    XX = (X[:, :, None] * X[:, None, :]).reshape(m, p * p)
+    scale = float(np.median(D))
+    A = scale
+    for _ in range(100):
+        w = 1.0 / (A + D)
+        M1, M2, M3 = (np.stack([w, w * w, w * w * w]) @ XX).reshape(3, p, p)
+        Q = np.linalg.inv(M1)
+        r = y - X @ (Q @ (X.T @ (w * y)))
+        QM2 = Q @ M2
+        s = -0.5 * (w.sum() - np.trace(QM2)) + 0.5 * np.sum((w * r) ** 2)
+        F = 0.5 * (np.sum(w * w) - 2.0 * np.trace(Q @ M3) + np.sum(QM2 * QM2.T))
+        new = max(A + s / F, 0.0)
+        done = abs(new - A) <= tol * (new + scale)
+        A = new
+        if done:
+            break
+    w = 1.0 / (A + D)
+    Q = np.linalg.inv((w @ XX).reshape(p, p))
+    synth = X @ (Q @ (X.T @ (w * y)))
+    B = D * w
+    g2 = B ** 2 * np.einsum("di,di->d", X @ Q, X)
+    return A, synth + (1.0 - B) * (y - synth), D * (1.0 - B) + g2 + 2.0 * B ** 2 * (2.0 / np.sum(w * w)) * w
+
+
+def bench_fh_minimal(repeat: int) -> dict:
+    """``fit_fay_herriot`` + ``analytic_mse`` and :func:`minimal_fay_herriot`, interleaved (alternating order)."""
+    y, D, X, _, _ = make_area_data()
+    calls = {"ours": lambda: (lambda f: (f, analytic_mse(f)))(fit_fay_herriot(y, D, X)),
+             "minimal": lambda: minimal_fay_herriot(y, D, X)}
+    out = {k: f() for k, f in calls.items()}  # warm-up, and the results compared
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for r in range(repeat):
+        for k in (("ours", "minimal") if r % 2 == 0 else ("minimal", "ours")):
+            t0 = time.perf_counter()
+            calls[k]()
+            times[k].append(time.perf_counter() - t0)
+    (fit, mse), (A, eblup, mse_min) = out["ours"], out["minimal"]
+    q = {k: np.percentile(v, [25, 50, 75]) for k, v in times.items()}
+    return {"T": len(y), "repeat": repeat, "q": q, "ratio": q["ours"][1] / q["minimal"][1],
+            "iterations": fit.iterations,
+            "diff": (abs(fit.model_variance / A - 1), float(np.max(np.abs(fit.eblup / eblup - 1))),
+                     float(np.max(np.abs(mse.mse / mse_min - 1))))}
+
+
+def fh_section(res: dict, loads: tuple[float, float]) -> str:
+    """The section ``## Fay–Herriot beside a minimal fit``."""
+    q = res["q"]
+    return "\n".join([
+        f"`python benchmarks/bench_territorial.py --fh --repeat {res['repeat']}` ({dt.date.today().isoformat()}): "
+        f"REML fit + Prasad–Rao MSE of {res['T']:,} areas (3 coefficients, the data of `## Territorial`), "
+        f"`fit_fay_herriot` + `analytic_mse` beside `minimal_fay_herriot` (Fisher scoring, EBLUP, MSE; no "
+        f"checks, no labels), {res['repeat']} runs each interleaved in one process (alternating order): median "
+        "and interquartile range.", "",
+        f"Machine: {machine()}; 1-min load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end.", "",
+        "| call | median (ms) | IQR (ms) | / minimal |", "|---|---:|---:|---:|",
+        f"| `fit_fay_herriot` + `analytic_mse` | {q['ours'][1] * 1e3:.3f} | {q['ours'][0] * 1e3:.3f}-"
+        f"{q['ours'][2] * 1e3:.3f} | {res['ratio']:.2f}x |",
+        f"| minimal numpy fit (reference) | {q['minimal'][1] * 1e3:.3f} | {q['minimal'][0] * 1e3:.3f}-"
+        f"{q['minimal'][2] * 1e3:.3f} | 1.00x |", "",
+        f"Same model variance, EBLUPs and MSEs: max relative differences {res['diff'][0]:.1e}, {res['diff'][1]:.1e}, "
+        f"{res['diff'][2]:.1e} ({res['iterations']} iterations of our root finder)."])
+
+
 def run_samplics(y, D, X):
     """samplics' EblupAreaModel (REML) fit + predict; returns (seconds, A, eblup, mse) or the error text."""
     try:
@@ -90,7 +164,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="print only, do not touch RESULTS.md")
     ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--fh", action="store_true", help="only the Fay-Herriot fit beside a minimal numpy fit")
+    ap.add_argument("--repeat", type=int, default=300, help="runs of each call with --fh")
     args = ap.parse_args()
+    if args.fh:
+        import os
+
+        load0 = os.getloadavg()[0]
+        body = fh_section(bench_fh_minimal(args.repeat), (load0, os.getloadavg()[0]))
+        print(body)
+        if not args.no_write:
+            replace_section("Fay–Herriot beside a minimal fit", body)
+        return
 
     y, D, X, aux, direct = make_area_data()
     T = len(y)

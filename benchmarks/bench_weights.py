@@ -11,6 +11,14 @@ Run ``python benchmarks/bench_weights.py [--peers] [--write]``:
 
 ``--write`` replaces the ``## Weighting`` section of ``benchmarks/RESULTS.md``.
 Timings are medians of ``--repeat`` runs (data built in memory; not timed).
+
+``--api`` runs only the third workload (issue 31): raking the same 1,000,000 rows
+through the public API (``SurveyDesign`` -> ``weights.calibrate`` -> ``.weights``)
+beside a one-pass numpy IPF to 1e-10 and the kernel ``calibrate_weights`` alone,
+interleaved in one process (medians), and the peak memory of each in a fresh
+process (tracemalloc peak and the rise of the resident set, whose high-water mark
+is reset through ``/proc/self/clear_refs``); with ``--write`` it replaces the
+section ``## Raking through the API`` only.
 """
 
 from __future__ import annotations
@@ -121,6 +129,109 @@ def bench_raking(repeat: int, peers: bool) -> list[dict]:
     return rows
 
 
+def numpy_ipf(codes: list[np.ndarray], totals: list[np.ndarray], d: np.ndarray,
+              tol: float = 1e-10) -> tuple[np.ndarray, int]:
+    """The reference: iterative proportional fitting, one ``np.bincount`` per margin and sweep, until every
+    margin's relative misfit ``|sum w - T| / T`` is below ``tol``; the weights and the number of sweeps."""
+    w = d.copy()
+    for sweep in range(1, 1000):
+        for c, t in zip(codes, totals):
+            w *= (t / np.bincount(c, w, t.size))[c]
+        if max(np.max(np.abs(np.bincount(c, w, t.size) / t - 1)) for c, t in zip(codes, totals)) < tol:
+            return w, sweep
+    return w, 1000
+
+
+def api_workloads(n: int = 1_000_000):
+    """The three calls compared on the same data: the public API, the kernel, the numpy IPF."""
+    from nonrecours.weights.calibration import calibrate
+
+    df, d, mt = raking_data(n)
+    df = df.assign(w=d)
+    m = Margins.from_frame(mt)
+    codes = [df[f"m{k}"].to_numpy() for k in SIZES]
+    totals = [mt[mt["variable"] == f"m{k}"].set_index("category")["total"].reindex([str(i) for i in range(k)])
+              .to_numpy() for k in SIZES]
+    return {"api": lambda: calibrate(SurveyDesign(df, weight="w"), m, method="raking").weights,
+            "kernel": lambda: calibrate_weights(df, d, m, method="raking").weights,
+            "ipf": lambda: numpy_ipf(codes, totals, d)[0]}
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+
+def memory_child(which: str) -> None:
+    """In a fresh process: peak memory of one call of ``which`` (JSON on stdout)."""
+    import json
+    import tracemalloc
+
+    api_workloads(2_000)[which]()  # imports and first-use caches outside the measure
+    fn = api_workloads()[which]
+    out = {}
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:  # reset the resident set's high-water mark (Linux)
+            fh.write("5")
+        base = _rss_kib("VmRSS")
+        fn()
+        out["rss_mib"] = (_rss_kib("VmHWM") - base) / 1024
+    except OSError:
+        out["rss_mib"] = float("nan")
+    tracemalloc.start()
+    fn()
+    out["traced_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(json.dumps(out))
+
+
+def bench_api(repeat: int) -> tuple[list[dict], dict]:
+    """Interleaved medians of the three calls (alternating order), then each one's memory in a fresh process."""
+    import json
+    import time
+
+    calls = api_workloads()
+    results = {k: f() for k, f in calls.items()}  # warm-up, and the weights compared
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    order = list(calls)
+    for r in range(repeat):
+        for k in (order if r % 2 == 0 else order[::-1]):
+            t0 = time.perf_counter()
+            calls[k]()
+            times[k].append(time.perf_counter() - t0)
+    mem = {}
+    for k in calls:
+        p = subprocess.run([sys.executable, __file__, "--memory-child", k], capture_output=True, text=True, check=True)
+        mem[k] = json.loads(p.stdout.strip().splitlines()[-1])
+    diff = float(np.max(np.abs(results["api"] / results["ipf"] - 1)))
+    rows = []
+    for k, label in (("api", "public API: SurveyDesign -> calibrate -> weights"),
+                     ("kernel", "kernel: calibrate_weights"), ("ipf", "numpy IPF to 1e-10 (reference)")):
+        t = np.array(times[k])
+        rows.append({"call": label, "median": float(np.median(t)), "min": float(t.min()), "max": float(t.max()),
+                     "ratio": float(np.median(t) / np.median(times["ipf"])), "rss_mib": mem[k]["rss_mib"],
+                     "traced_mib": mem[k]["traced_mib"]})
+    return rows, {"max_rel_diff": diff}
+
+
+def api_section(rows: list[dict], info: dict, repeat: int, loads: tuple[float, float]) -> str:
+    """The ``## Raking through the API`` section: machine, load, and the table."""
+    import datetime as dt
+
+    lines = [f"`python benchmarks/bench_weights.py --api --repeat {repeat}` ({dt.date.today().isoformat()}): raking "
+             "1,000,000 rows to 3 margins of 10, 20 and 50 categories, the three calls interleaved in one process "
+             f"(alternating order, {repeat} runs each: median, min-max); peak memory of one call in a fresh process "
+             "(rise of the resident set over the data, and tracemalloc's peak). Max relative difference of the "
+             f"API's weights from IPF's: {info['max_rel_diff']:.1e}.", "",
+             f"Machine: {machine()}; 1-min load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end.", "",
+             "| call | median (s) | min-max (s) | / IPF | peak RSS rise (MiB) | tracemalloc peak (MiB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['call']} | {r['median']:.3f} | {r['min']:.3f}-{r['max']:.3f} | {r['ratio']:.2f}x | "
+                     f"{r['rss_mib']:.0f} | {r['traced_mib']:.0f} |")
+    return "\n".join(lines)
+
+
 def bench_bootstrap(repeat: int) -> list[dict]:
     rng = np.random.default_rng(2)
     n, T = 200_000, 1500
@@ -164,7 +275,20 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also time svy, samplics and R (rake, calibrate)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--write", action="store_true", help="write the ## Weighting section of RESULTS.md")
+    ap.add_argument("--api", action="store_true", help="only raking through the API beside a numpy IPF (issue 31)")
+    ap.add_argument("--memory-child", choices=("api", "kernel", "ipf"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    if args.api:
+        load0 = os.getloadavg()[0]
+        api_rows, info = bench_api(args.repeat)
+        body = api_section(api_rows, info, args.repeat, (load0, os.getloadavg()[0]))
+        print(body)
+        if args.write:
+            replace_section("Raking through the API", body)
+        return
     rows = bench_raking(args.repeat, args.peers) + bench_bootstrap(args.repeat)
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):

@@ -137,11 +137,56 @@ def check_right_column(data: pd.DataFrame, column: str) -> np.ndarray:
                 "a right column holds values other than 1, 0 or empty",
                 where=f"column {column!r}",
                 expected="1 (takes up), 0 (eligible, does not) or empty (not eligible)",
-                found=rows_found(bad),
-                hint="recode the column before estimating",
+                found=_found_by_kind(s, values, bad),
+                hint=_MARKER_HINT if _markers_in(s, bad) else "recode the column before estimating",
             )
         )
     return values
+
+
+#: Missing-value markers of other software, named when a column holds them as text.
+_KNOWN_MARKERS = {
+    "NA": "R's missing marker",
+    ".": "the SAS and Stata missing marker",
+    "NaN": "a missing marker",
+    "N/A": "a missing marker",
+    "n/a": "a missing marker",
+    "#N/A": "Excel's missing marker",
+    "-": "a missing marker",
+    "null": "a missing marker",
+    "NULL": "a missing marker",
+}
+_MARKER_HINT = (
+    "read it as missing: parameter na lists the markers read as missing (default 'NA' and '.', in "
+    "columns whose other cells are numbers), or recode the column"
+)
+
+
+def _markers_in(s: pd.Series, bad: np.ndarray) -> list[str]:
+    text = s[bad & s.notna().to_numpy()].astype(str)
+    return [m for m in _KNOWN_MARKERS if (text == m).any()]
+
+
+def _found_by_kind(s: pd.Series, values: np.ndarray, bad: np.ndarray) -> str:
+    """What a bad right column holds, by kind: known missing markers by name, other text and numbers counted.
+
+    Only the missing markers of other software are quoted; other cells are
+    described (``text values (2 distinct)``), never printed.
+    """
+    parts = []
+    number = bad & ~np.isnan(values)
+    text = bad & np.isnan(values)
+    markers = _markers_in(s, text)
+    known = s.astype(str).isin(markers).to_numpy() & text
+    for m in markers:
+        parts.append(f"text {m!r} ({_KNOWN_MARKERS[m]}) in {rows_found(known & (s.astype(str) == m).to_numpy())}")
+    other = text & ~known
+    if other.any():
+        n = s[other].astype(str).nunique()
+        parts.append(f"text values ({n} distinct) in {rows_found(other)}")
+    if number.any():
+        parts.append(f"numbers other than 0 and 1 in {rows_found(number)}")
+    return "; ".join(parts)
 
 
 def check_numeric_column(
@@ -168,8 +213,8 @@ def check_numeric_column(
                 "column is not numeric",
                 where=f"{source}, column {column!r}",
                 expected="numbers or empty cells",
-                found=rows_found(text),
-                hint="fix those cells or leave them empty",
+                found=_found_by_kind(s, values, text),
+                hint=_MARKER_HINT if _markers_in(s, text) else "fix those cells or leave them empty",
             )
         )
     if bounds is not None:

@@ -63,6 +63,8 @@ __all__ = [
     "STRING_COLUMNS",
     "SEPARATORS",
     "DECIMALS",
+    "NA_MARKERS",
+    "check_writable",
     "detect_encoding",
     "detect_csv",
     "normalise_zip",
@@ -95,6 +97,10 @@ STRING_COLUMNS = (
     "area",
 )
 
+#: Missing-value markers read as missing (besides the empty cell) where they cannot be a value: R's ``write.csv``
+#: writes ``NA``, SAS and Stata exports write ``.``.
+NA_MARKERS = ("NA", ".")
+
 _FILES_HINT = "pip install 'nonrecours[files]' (openpyxl and pyreadstat)"
 _SNIFF_LINES = 200
 
@@ -114,6 +120,42 @@ def _check_sep(sep: str | None, option: str) -> str | None:
     return s
 
 
+def _check_na(na: tuple[str, ...] | str | None) -> tuple[str, ...]:
+    if na is None:
+        return NA_MARKERS
+    items = na.split(",") if isinstance(na, str) else list(na)
+    if not all(isinstance(m, str) for m in items):
+        raise OptionError(
+            message(
+                "missing-value markers are text",
+                where="parameter na",
+                expected="a comma-separated list such as 'NA,.'",
+                found=repr(na),
+            )
+        )
+    markers = tuple(dict.fromkeys(m.strip() for m in items if m.strip()))
+    numbers = [m for m in markers if _is_number(m)]
+    if numbers:
+        raise OptionError(
+            message(
+                "a missing-value marker is a number",
+                where="parameter na",
+                expected="text markers such as NA or '.'",
+                found=", ".join(map(repr, numbers)),
+                hint="a number is a value: recode it to an empty cell before reading",
+            )
+        )
+    return markers
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How to read an input table; ``None`` means detect.
@@ -131,6 +173,14 @@ class ReadOptions:
     sheet : str or None
         Excel sheet: its name, or its position counted from 1 (default: the
         first sheet).
+    na : tuple of str or str
+        Missing-value markers besides the empty cell (a comma-separated
+        string is split): by default :data:`NA_MARKERS`, ``NA`` (R's
+        ``write.csv``) and ``.`` (SAS and Stata exports). A marker is read as
+        missing only in a column it cannot be a value of: a column whose
+        other cells are all numbers (CSV, Excel). Text columns keep it as
+        text. ``()`` reads only empty cells as missing; a marker that is a
+        number (``-99``) is refused, being a value.
 
     Examples
     --------
@@ -142,9 +192,16 @@ class ReadOptions:
     decimal: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    na: tuple[str, ...] | str | None = None  # None: NA_MARKERS
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """The missing-value markers as checked in ``__post_init__`` (always a tuple there)."""
+        return self.na if isinstance(self.na, tuple) else ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sep", _check_sep(self.sep, "parameter sep"))
+        object.__setattr__(self, "na", _check_na(self.na))
         if self.decimal is not None and self.decimal.strip() not in DECIMALS:
             raise OptionError(
                 message(
@@ -199,6 +256,74 @@ class WriteOptions:
                     hint="use the separator ';' with the decimal mark ','",
                 )
             )
+
+    @classmethod
+    def like(
+        cls,
+        read: ReadOptions | None = None,
+        *,
+        out_sep: str | None = None,
+        out_decimal: str | None = None,
+        out_encoding: str | None = None,
+    ) -> WriteOptions:
+        """The CSV style of outputs: as the input's options (``read``), each overridden by the ``out_`` ones.
+
+        What ``read`` leaves to detection defaults to ``,``, ``.`` and UTF-8. A
+        separator given alone brings a decimal mark that differs from it
+        (``out_sep=","`` after a French input writes ``.``), and a decimal comma
+        given alone the separator ``;``: ``like(out_decimal=",")`` is the CSV a
+        French spreadsheet opens.
+
+        Examples
+        --------
+        >>> w = WriteOptions.like(ReadOptions(sep=","), out_decimal=",")
+        >>> (w.sep, w.decimal, w.encoding)
+        (';', ',', 'utf-8')
+        """
+        read = read or ReadOptions()
+        sep = _check_sep(out_sep, "parameter out_sep")
+        if out_decimal is not None and out_decimal.strip() not in DECIMALS:
+            raise OptionError(
+                message(
+                    "unknown decimal mark",
+                    where="parameter out_decimal",
+                    expected="'.' or ','",
+                    found=repr(out_decimal),
+                )
+            )
+        decimal = None if out_decimal is None else out_decimal.strip()
+        if sep is not None and decimal is not None and sep == decimal:
+            raise OptionError(
+                message(
+                    "the separator and the decimal mark are the same",
+                    where="parameter out_sep / parameter out_decimal",
+                    found=repr(sep),
+                    hint="use the separator ';' with the decimal mark ','",
+                )
+            )
+        if sep is None:
+            sep = read.sep or ","
+            if sep == decimal:
+                sep = ";"
+        if decimal is None:
+            decimal = read.decimal or "."
+            if decimal == sep:
+                decimal = "."
+        if out_encoding is not None:
+            import codecs
+
+            try:
+                codecs.lookup(out_encoding)
+            except LookupError:
+                raise OptionError(
+                    message(
+                        "unknown encoding",
+                        where="parameter out_encoding",
+                        expected="a codec name such as utf-8, utf-8-sig, cp1252 or latin-1",
+                        found=repr(out_encoding),
+                    )
+                ) from None
+        return cls(sep=sep, decimal=decimal, encoding=out_encoding or read.encoding or "utf-8")
 
 
 def _suffix(path: Path, option: str, allowed: tuple[str, ...] = TABLE_SUFFIXES) -> str:
@@ -410,7 +535,7 @@ def _read_csv(
     header = next(csv.reader(head.splitlines()[:1], delimiter=sep))
     usecols = None if columns is None else [c for c in header if c in set(columns)]
     dtype = {c: str for c in header if c in text and (usecols is None or c in usecols)}
-    return pd.read_csv(
+    df = pd.read_csv(
         io.BytesIO(raw),
         sep=sep,
         decimal=decimal,
@@ -420,6 +545,46 @@ def _read_csv(
         na_values=[""],
         usecols=usecols,
     )
+    marked = _marked_columns(df, opts.markers, text)
+    if marked:  # those columns read again by the same parser with the markers missing: numbers parse as without them
+        again = pd.read_csv(
+            io.BytesIO(raw),
+            sep=sep,
+            decimal=decimal,
+            encoding=encoding,
+            usecols=marked,
+            keep_default_na=False,
+            na_values={c: ["", *opts.markers] for c in marked},
+        )
+        for c in marked:
+            if pd.api.types.is_numeric_dtype(again[c]):
+                df[c] = again[c]
+    return df
+
+
+def _marked_columns(df: pd.DataFrame, markers: tuple[str, ...], text: tuple[str, ...]) -> list[str]:
+    """Text columns (other than code columns) holding a missing-value marker: candidates for numbers."""
+    import pandas as pd
+
+    if not markers:
+        return []
+    return [
+        c
+        for c in df.columns
+        if c not in text and not pd.api.types.is_numeric_dtype(df[c]) and df[c].isin(markers).any()
+    ]
+
+
+def _markers_missing(df: pd.DataFrame, markers: tuple[str, ...], text: tuple[str, ...]) -> pd.DataFrame:
+    """Columns whose cells are numbers or markers become numeric, markers missing (Excel, whose cells are typed)."""
+    import pandas as pd
+
+    for c in _marked_columns(df, markers, text):
+        s = df[c].mask(df[c].isin(markers))
+        num = pd.to_numeric(s, errors="coerce")
+        if (num.notna() == s.notna()).all():
+            df[c] = num.astype(float)
+    return df
 
 
 def _sheet(sheet: str | None) -> str | int:
@@ -456,7 +621,7 @@ def _read_excel(p: Path, opts: ReadOptions, where: str, text: tuple[str, ...]) -
     df = pd.read_excel(
         p, sheet_name=sheet, engine="openpyxl", keep_default_na=False, na_values=[""], dtype={c: str for c in text}
     )
-    return _text_codes(df, text)
+    return _markers_missing(_text_codes(df, text), opts.markers, text)
 
 
 _STAT_READERS = {".dta": "read_dta", ".sav": "read_sav", ".sas7bdat": "read_sas7bdat", ".xpt": "read_xport"}
@@ -600,13 +765,47 @@ def check_output(
                     hint="choose another output name",
                 )
             )
-    if p.parent and not p.parent.exists():
+    if p.parent and not p.parent.is_dir():
+        bad = next((a for a in p.parents if a.exists()), None)  # a file on the way ('out.csv/x.csv')
+        if bad is not None and not bad.is_dir():
+            raise OutputError(
+                message(
+                    "the output's folder is a file",
+                    where=f"{option} {str(p)!r}",
+                    found=f"{str(bad)!r} is a file",
+                    hint="give a path inside a folder",
+                )
+            )
         raise OutputError(
             message(
                 "output folder does not exist", where=f"{option} {str(p)!r}", hint=f"create {str(p.parent)!r} first"
             )
         )
+    check_writable(p.parent, option=option, path=p)
     return p
+
+
+def check_writable(
+    folder: str | os.PathLike, *, option: str = "parameter path", path: str | os.PathLike | None = None
+) -> None:
+    """Refuse, before any work, an output folder the process cannot write in (read-only folder or file system).
+
+    Outputs are written to a temporary file in their folder and renamed
+    (atomic), so the folder itself must be writable, even to replace a
+    writable file. ``os.access`` answers for the real user, as the write will
+    (root passes permission bits, not a read-only file system).
+    """
+    folder = Path(folder) if str(folder) else Path(".")
+    where = f"{option} {str(path if path is not None else folder)!r}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            message(
+                "the output folder is not writable",
+                where=where,
+                found=f"{str(folder)!r} read-only",
+                hint="choose a folder you can write in, or make it writable (chmod u+w)",
+            )
+        )
 
 
 def check_table_output(
@@ -699,7 +898,17 @@ def check_outputs(
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as exc:  # checked before the work (check_output); a folder changed since lands here
+        raise OutputError(
+            message(
+                "cannot write in the output folder",
+                where=repr(str(path)),
+                found=exc.strerror or type(exc).__name__,
+                hint="choose a folder you can write in",
+            )
+        ) from None
     os.close(fd)
     try:
         write(tmp)

@@ -215,6 +215,12 @@ def test_adjustment_formula_on_a_small_table():
     sd = np.sqrt((p * (1 - p)).sum() + (q * (1 - q)).sum())
     assert res.loc["A", "ci_high"] == pytest.approx(exp + 1.959963984540054 * sd / 12, rel=1e-9)
     assert res.loc["A", "moved"] == pytest.approx(exp - 0.5, rel=1e-12)
+    # a small third territory: suppressed (primary), and one more so that the département total does not give
+    # it away (secondary); the counts by rule are those of the table's suppressed cells (issue 28: printed 0 and 0)
+    small = t[t["territory"] == "A"].head(4).assign(territory="C", rec_id=lambda d: d["rec_id"] + "c")
+    got = linked_rates(pd.concat([t, small], ignore_index=True), min_cell=5)
+    assert got.n_suppressed == {"primary": 1, "secondary": 1}
+    assert sum(got.n_suppressed.values()) == int((got.table["status"] == "suppressed").sum())
 
 
 def test_source_parameters_are_checked():
@@ -270,6 +276,32 @@ def test_cli_chain_prints_no_identifier(tmp_path):
         assert not any(v in text for v in caf[col].dropna().head(200))
     adm = pd.read_csv(tmp_path / "admin.csv")
     assert {"rate_adjusted", "ci_low", "ci_high", "moved", "status"} <= set(adm.columns)
+    # the printed suppression counts are the table's (issue 28: '0 primary, 0 secondary' for 58 suppressed cells)
+    import re
+
+    for min_cell in (11, 150):
+        res5 = r.invoke(
+            app,
+            [
+                "territorial",
+                "admin",
+                "--sources",
+                str(s),
+                "--eligibility",
+                str(tmp_path / "elig.csv"),
+                "--links",
+                str(tmp_path / "links.csv"),
+                "--out",
+                str(tmp_path / f"admin{min_cell}.csv"),
+                "--min-cell",
+                str(min_cell),
+            ],
+        )
+        assert res5.exit_code == 0, res5.output
+        adm = pd.read_csv(tmp_path / f"admin{min_cell}.csv")
+        found = re.search(r"suppressed: (\d+) primary, (\d+) secondary", res5.output)
+        assert sum(map(int, found.groups())) == int((adm["status"] == "suppressed").sum())
+    assert int(found.group(1)) > 0  # 150 suppresses some cells
     # an existing output is refused (exit 2, one line)
     res4 = r.invoke(app, ["eligibility", str(s), "--out", str(s / "caf.csv")])
     assert res4.exit_code == 2

@@ -853,3 +853,18 @@ def test_help_and_bare_group_still_show_help():
     assert RUN.invoke(app, ["--help"]).exit_code == 0
     bare = RUN.invoke(app, ["territorial"])
     assert "fit" in bare.output and "error:" not in bare.output
+
+
+def test_a_numeric_column_with_text_names_markers_by_kind_not_values():
+    """Issue 28: what a non-numeric column holds, by kind; only other software's missing markers are quoted."""
+    import pandas as pd
+
+    from nonrecours._checks import check_numeric_column
+    from nonrecours.errors import InputError
+
+    df = pd.DataFrame({"x": ["1", "NA", "Durand", "2", "."]})
+    with pytest.raises(InputError) as err:
+        check_numeric_column(df, "x", source="truth file")
+    text = str(err.value)
+    assert "text 'NA' (R's missing marker)" in text and "text '.' (the SAS and Stata missing marker)" in text
+    assert "text values (1 distinct)" in text and "Durand" not in text and "parameter na" in text

@@ -199,3 +199,120 @@ def test_trim_then_recalibrate(dstrat):
     assert len(report) >= 1 and report["n_capped"].iloc[0] > 0
     des = calibrate(dstrat, M(numeric="api99"), method="raking", trim=cap_factor)
     np.testing.assert_allclose(des.weights, out.weights, rtol=1e-12)
+
+
+# -- the calibration through the API: sparse to the end, cells, one new design (issue 31) ----------
+
+
+def _raking_sample(n: int, seed: int = 3, zeros: bool = True):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "a": rng.integers(0, 10, n),
+            "b": rng.choice([f"b{i}" for i in range(20)], n),
+            "c": rng.integers(-5, 15, n),
+            "w": rng.uniform(1, 3, n),
+        }
+    )
+    if zeros:  # non-respondents: weight 0, a missing category
+        out = rng.random(n) < 0.1
+        df.loc[out, "w"] = 0.0
+        df["b"] = df["b"].where(~out, None)
+    rows = []
+    for v in ("a", "b", "c"):
+        t = df.groupby(v)["w"].sum() * rng.uniform(0.9, 1.1, df[v].nunique())
+        t *= 2.0 * n / t.sum()
+        rows += [(v, str(k), float(x)) for k, x in t.items()]
+    return df, Margins.from_frame(pd.DataFrame(rows, columns=["variable", "category", "total"]))
+
+
+@pytest.mark.parametrize(
+    "method,bounds,coding",
+    [("raking", None, "dummies"), ("linear", None, "treatment"), ("logit", (0.5, 2.0), "dummies")],
+)
+def test_cells_give_the_weights_of_the_rows(monkeypatch, method, bounds, coding):
+    """Categorical margins only: the solver runs on the cells (crossed categories, weights summed once);
+    the weights, g and totals are those of the solver on the rows, to rounding."""
+    from nonrecours.weights._calsolve import SlotMatrix
+
+    df, m = _raking_sample(20_000)
+    cells = calibrate_weights(df, df["w"].to_numpy(), m, method=method, bounds=bounds, coding=coding)
+    assert cells.matrix.cells is not None and cells.matrix.cells[1].n <= 10 * 21 * 20  # b: also missing
+    monkeypatch.setattr(SlotMatrix, "CELLS_UP_TO", 0.0)  # no cells: every product over the rows
+    rows = calibrate_weights(df, df["w"].to_numpy(), m, method=method, bounds=bounds, coding=coding)
+    assert rows.matrix.cells is None
+    assert rel(cells.weights[cells.d > 0], rows.weights[rows.d > 0]) < 1e-12
+    np.testing.assert_array_equal(cells.weights == 0, rows.weights == 0)
+    np.testing.assert_allclose(cells.before, rows.before, rtol=1e-13)
+    assert cells.columns == rows.columns and cells.max_rel_misfit < 1e-12
+    W = np.column_stack([df["w"].to_numpy() * f for f in (0.9, 1.0, 1.2, 1.1, 0.95, 1.05)])  # > SPARSE_FROM columns
+    np.testing.assert_allclose(cells.matrix.rmatvec(W), rows.matrix.rmatvec(W), rtol=1e-13)
+    np.testing.assert_allclose(cells.matrix.gram(W[:, :2]), rows.matrix.gram(W[:, :2]), rtol=1e-13, atol=1e-9)
+    lam = np.random.default_rng(0).normal(size=(cells.matrix.p, 2))
+    np.testing.assert_array_equal(cells.matrix.matvec(lam), rows.matrix.matvec(lam))
+
+
+def test_integer_categories_read_as_their_text():
+    """Integer columns are looked up by value: the same matrix as their text, the same messages."""
+    from nonrecours.weights.margins import build_matrix
+
+    df, m = _raking_sample(5_000, zeros=False)
+    d = df["w"].to_numpy()
+    M1, T1 = build_matrix(df, m, d)
+    M2, T2 = build_matrix(df.astype({"a": str, "c": str}), m, d)
+    np.testing.assert_array_equal(M1.cols, M2.cols)
+    np.testing.assert_array_equal(T1, T2)
+    bad = df.assign(c=df["c"].where(df["c"] != 3, 99))  # 99 is no category of the margins
+    with pytest.raises(InputError, match=r"missing from the margins.*c=99 \(\d+ rows\)"):
+        build_matrix(bad, m, d)
+    t = m.to_frame()
+    t.loc[(t["variable"] == "a") & (t["category"] == "0"), "category"] = "00"  # not the text of an integer 0
+    with pytest.raises(InputError, match=r"c?a=0 \(\d+ rows\)"):
+        build_matrix(df, Margins.from_frame(t), d)
+
+
+def test_calibrate_keeps_the_matrix_sparse_and_builds_the_design_once(monkeypatch):
+    """No dense n x p matrix, no copy of the weights handed over, one new design (with replicates too);
+    the variance engine still gets the calibration residuals (same SEs as from the dense matrix)."""
+    import tracemalloc
+
+    from nonrecours.design import Calibration
+    from nonrecours.design import survey_design as sd
+    from nonrecours.estimation import estimate_rates
+    from nonrecours.weights import make_replicates
+
+    df, m = _raking_sample(100_000)
+    df["y"] = (np.random.default_rng(4).random(len(df)) < 0.6).astype(float)
+    des = SurveyDesign(df, weight="w", zero_weights=True)
+    calibrate(des, m)  # first use: imports and caches outside the measure
+    tracemalloc.start()
+    cal = calibrate(des, m)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    step = cal.calibration[0]
+    n, p = step.X.shape
+    assert not isinstance(step.X, np.ndarray) and p == 10 + 19 + 19
+    assert peak < n * p * 8 / 2  # the dense matrix alone would take n * p * 8 bytes (38 MB here)
+    assert np.shares_memory(step.d, des.weights) and np.shares_memory(step.g, step.record.g)
+    assert np.shares_memory(cal.weights, cal.data[cal.weight].to_numpy())
+    np.testing.assert_array_equal(step.X.toarray(), step.record.X)
+    dense = des.with_calibration(Calibration(step.record.X, step.d, step.g))
+    a, b = (estimate_rates(x, ["y"], by="a").to_frame() for x in (cal, dense))
+    np.testing.assert_array_equal(a["se"], b["se"])
+
+    built = []
+    real = sd.SurveyDesign._build
+    monkeypatch.setattr(sd.SurveyDesign, "_build", lambda self: built.append(1) or real(self))
+    calibrate(des, m)
+    assert len(built) == 1
+    reps = make_replicates(des.subset(np.arange(len(df)) < 2_000), "bootstrap", replicates=5, seed=1)
+    built.clear()
+    out = calibrate(reps, m.__class__.from_frame(_raking_margins(reps)))
+    assert len(built) == 1 and out.replicates.weights.shape == (len(df), 5)
+
+
+def _raking_margins(design: SurveyDesign) -> pd.DataFrame:
+    """Margins of ``a`` met by the design's own weights (a calibration that keeps them)."""
+    t = pd.Series(design.weights).groupby(design.data["a"].to_numpy()).sum()
+    t = t[t > 0]
+    return pd.DataFrame({"variable": "a", "category": [str(k) for k in t.index], "total": t.to_numpy()})

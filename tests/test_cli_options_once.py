@@ -43,6 +43,10 @@ FLAGS = {
     "--sheet",
     "--overwrite",
     "--min-n",
+    "--na",
+    "--out-sep",
+    "--out-decimal",
+    "--out-encoding",
 }
 #: Options that share a name with a design option but are something else (module, command function, flag).
 OTHER_MEANING = {

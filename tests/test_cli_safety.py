@@ -421,3 +421,38 @@ def test_policy_below_threshold_is_explicit_and_recorded():
     v = np.random.default_rng(3).lognormal(size=101)
     assert middle_mean(v, min_n=11) == pytest.approx(np.sort(v)[45:56].mean())
     assert not np.isclose(middle_mean(v, min_n=11), v).any()  # no one's value (the median is one)
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_work(tmp_path, monkeypatch):
+    """Issue 28: a read-only output folder was found after the work, with the temporary file's name."""
+    import os
+
+    _sample().to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "file.csv").write_text("x\n")
+    # a path under a regular file: fails for root too
+    res = _invoke(tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "file.csv/r.csv")
+    err = " ".join(res.stderr.split())
+    assert res.exit_code == 2 and "--out 'file.csv/r.csv'" in err and "is a file" in err and "Hint:" in err
+    assert res.stdout == "" and ".tmp" not in err  # refused before any estimate is printed
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root passes permission bits: the folder answers as it would to a user
+        real = os.access
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda p, mode, **kw: (
+                False if Path(p).resolve() == ro.resolve() and mode & os.W_OK else real(p, mode, **kw)
+            ),
+        )
+    try:
+        res = _invoke(
+            tmp_path, monkeypatch, "estimate", "s.csv", "--rights", "cmuc", "--out", "ro/r.csv", "--gap", "benefit"
+        )
+        err = " ".join(res.stderr.split())
+        assert res.exit_code == 2, res.output
+        assert "--out 'ro/r.csv': the output folder is not writable" in err and "Hint:" in err
+        assert res.stdout == "" and ".tmp" not in err and list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)

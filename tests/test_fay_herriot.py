@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from nonrecours.errors import ConvergenceWarning, InputError, OptionError
+from nonrecours.errors import ConvergenceError, ConvergenceWarning, InputError, OptionError
 from nonrecours.territorial import (
     analytic_mse,
     benchmark,
@@ -197,6 +197,35 @@ def test_vectorised_solver_equals_one_by_one(milk):
         one = np.array([solve_model_variance(Y[b], D, X, method)[0][0] for b in range(len(Y))])
         np.testing.assert_allclose(A, one, rtol=1e-10, atol=1e-15)
         assert A[0] == 0.0
+
+
+def test_one_data_set_takes_the_vectorised_steps(milk):
+    """A single fit runs the root finder's steps on scalars (no per-step array operations), the bootstrap's
+    many data sets the vectorised loop: the same steps, hence the same roots (the products of one data set
+    and of several differ in the last bits (BLAS), which can cost a data set a few more steps)."""
+    y, D, X = milk
+    rng = np.random.default_rng(6)
+    Y = y + rng.normal(0, 0.05, (6, len(y)))
+    for method in ("reml", "ml", "fh", "amrl", "amrl-yl"):
+        A, its = solve_model_variance(Y, D, X, method)
+        one = [solve_model_variance(Y[b], D, X, method) for b in range(len(Y))]
+        np.testing.assert_allclose([a[0] for a, _ in one], A, rtol=1e-12, err_msg=method)
+        assert all(1 <= int(i[0]) <= k for (_, i), k in zip(one, its)), method
+    with pytest.raises(ConvergenceError, match="1 fits still moving after 2 iterations"):
+        solve_model_variance(y, D, X, "reml", max_iter=2)
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-13, 1e-3])
+def test_collinearity_found_whatever_the_shortcut(milk, eps):
+    """A full-rank design is certified at once (Gram matrix of the unit-norm columns); a nearly collinear one
+    still goes through the rank of each leading block, with the same verdict."""
+    y, D, X = milk
+    Xc = np.column_stack([X, X[:, 1] + eps * np.arange(len(y))])
+    if eps < 1e-9:
+        with pytest.raises(InputError, match=r"collinear.*'x4'"):
+            fit_fay_herriot(y, D, Xc)
+    else:
+        assert fit_fay_herriot(y, D, Xc).coef.size == 5
 
 
 def test_zero_model_variance_is_handled_and_reported():

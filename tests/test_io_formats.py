@@ -229,3 +229,164 @@ def test_cli_writes_xlsx_and_french_csv(sample, tmp_path):
     text = fr.read_text()
     assert text.splitlines()[0].startswith("territory;right;n;estimate") and ";0," in text
     pd.testing.assert_frame_equal(read_table(fr), ref)
+
+
+def test_r_and_sas_missing_markers_give_the_clean_estimate(sample, tmp_path):
+    """R's write.csv writes NA for a missing value, SAS and Stata exports write '.': same estimate as empty cells."""
+    df = sample.copy()
+    df.loc[df.index[::7], "weight"] = np.nan  # a missing weight too: refused alike whatever the marker
+    clean = tmp_path / "clean.csv"
+    sample.to_csv(clean, index=False, float_format="%.17g")
+    files = {"clean": clean}
+    for kind, marker in (("r", "NA"), ("sas", ".")):
+        p = tmp_path / f"{kind}.csv"
+        sample.to_csv(p, index=False, float_format="%.17g", na_rep=marker)
+        assert f",{marker}," in p.read_text() or f",{marker}\n" in p.read_text()
+        files[kind] = p
+    p = tmp_path / "r_fr.csv"  # R's write.csv2: ';' and decimal commas, NA
+    sample.to_csv(p, index=False, sep=";", decimal=",", float_format="%.17g", na_rep="NA")
+    files["r-fr"] = p
+    outputs = {}
+    for kind, path in files.items():
+        out = tmp_path / f"est_{kind}.csv"
+        res = RUN.invoke(
+            app,
+            ["estimate", str(path), "--rights", "cmuc,acs", "--by", "territory", "--gap", "is_qpv", "--out", str(out)],
+        )
+        assert res.exit_code == 0, (kind, res.output)
+        outputs[kind] = (out.read_bytes(), (tmp_path / f"est_{kind}_gap.csv").read_bytes())
+    for kind, got in outputs.items():
+        assert got == outputs["clean"], kind
+    pd.testing.assert_frame_equal(read_table(files["r"]), read_table(clean))
+    pd.testing.assert_frame_equal(read_table(files["sas"]), read_table(clean))
+
+
+def test_missing_markers_only_where_they_cannot_be_a_value(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("id,territory,label,x,y\n1,NA,NA,1.5,NA\n2,01,b,.,2\n3,02,.,NA,\n")
+    df = read_table(p)
+    assert df["territory"].tolist()[0] == "NA"  # a code column keeps it: 'NA' may be a code
+    assert df["label"].tolist() == ["NA", "b", "."]  # a text column keeps them
+    assert df["x"].dtype.kind == "f" and df["x"].isna().tolist() == [False, True, True]
+    assert df["y"].isna().tolist() == [True, False, True]
+    # --na sets the list: without markers, 'NA' stays text; 'manquant' becomes missing; a number is refused
+    assert not pd.api.types.is_numeric_dtype(read_table(p, read=ReadOptions(na=""))["x"])
+    q = tmp_path / "n.csv"
+    q.write_text("id,x\n1,manquant\n2,3\n")
+    assert read_table(q, read=ReadOptions(na="NA, manquant"))["x"].isna().tolist() == [True, False]
+    with pytest.raises(OptionError, match="parameter na.*'-99'"):
+        ReadOptions(na="NA,-99")
+    xl = tmp_path / "m.xlsx"
+    pd.DataFrame({"id": ["1", "2", "3"], "x": [1.5, "NA", "."], "t": ["a", "NA", "b"]}).to_excel(xl, index=False)
+    got = read_table(xl)
+    assert got["x"].isna().tolist() == [False, True, True] and got["t"].tolist() == ["a", "NA", "b"]
+
+
+def test_a_right_column_with_markers_names_them_by_kind_not_by_value(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("id,weight,cmuc\n1,2,NA\n2,2,1\n3,2,oui\n4,2,secret\n5,2,0\n")
+    res = RUN.invoke(app, ["estimate", str(p), "--rights", "cmuc", "--weight", "weight", "--na", ""])
+    assert res.exit_code != 0
+    err = " ".join(res.output.split())
+    assert "text 'NA' (R's missing marker)" in err and "text values (2 distinct)" in err
+    assert "oui" not in err and "secret" not in err and "--na" in err
+    # by default too: other text in the column means 'NA' may be a value there, so it is named, not dropped
+    res = RUN.invoke(app, ["estimate", str(p), "--rights", "cmuc", "--weight", "weight"])
+    assert res.exit_code != 0 and "text 'NA' (R's missing marker)" in " ".join(res.output.split())
+    p.write_text("id,weight,cmuc\n1,2,NA\n2,2,1\n3,2,.\n4,2,1\n5,2,0\n")
+    res = RUN.invoke(
+        app, ["estimate", str(p), "--rights", "cmuc", "--weight", "weight", "--min-n", "0", "--allow-below-threshold"]
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_out_options_turn_a_comma_csv_into_a_french_csv_in_one_command(sample, tmp_path):
+    """Issue 28: --sep/--decimal set input and output together; --out-sep/--out-decimal/--out-encoding set outputs."""
+    src = tmp_path / "s.csv"
+    sample.to_csv(src, index=False)
+    plain, fr, sig = tmp_path / "e.csv", tmp_path / "fr.csv", tmp_path / "sig.csv"
+    base = ["estimate", str(src), "--rights", "cmuc", "--by", "territory", "--gap", "is_qpv"]
+    for out, extra in (
+        (plain, []),
+        (fr, ["--out-decimal", ","]),
+        (sig, ["--out-sep", "tab", "--out-encoding", "utf-8-sig"]),
+    ):
+        res = RUN.invoke(app, [*base, "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+    text = fr.read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("territory;right;n;estimate") and ";0," in text
+    assert (tmp_path / "fr_gap.csv").read_text().count(";") > 0  # every CSV output of the command
+    assert sig.read_bytes().startswith(b"\xef\xbb\xbfterritory\tright")
+    ref = read_table(plain)
+    pd.testing.assert_frame_equal(read_table(fr), ref)
+    pd.testing.assert_frame_equal(read_table(sig), ref)
+    # a French input gives a plain CSV with --out-sep ',' alone (the decimal mark follows)
+    frs = tmp_path / "s_fr.csv"
+    write_table(read_table(src), frs, csv_style=WriteOptions(";", ","))
+    back = tmp_path / "back.csv"
+    res = RUN.invoke(
+        app,
+        [
+            "estimate",
+            str(frs),
+            "--rights",
+            "cmuc",
+            "--by",
+            "territory",
+            "--gap",
+            "is_qpv",
+            "--sep",
+            ";",
+            "--decimal",
+            ",",
+            "--out-sep",
+            ",",
+            "--out",
+            str(back),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert back.read_bytes() == plain.read_bytes()
+    # errors name the output options
+    for extra, flag in (
+        (["--out-sep", "|"], "--out-sep"),
+        (["--out-decimal", ";"], "--out-decimal"),
+        (["--out-sep", ";", "--out-decimal", ";"], "--out-decimal"),
+        (["--out-encoding", "klingon"], "--out-encoding"),
+    ):
+        res = RUN.invoke(app, [*base, "--out", str(tmp_path / "x.csv"), *extra])
+        assert res.exit_code == 2 and f"option {flag}" in res.stderr, (extra, res.output)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_help_of_every_reading_command_names_input_and_output_formats():
+    import typer.main
+
+    root = typer.main.get_command(app)
+    ctx = root.context_class(root)
+    seen = 0
+    for name in root.list_commands(ctx):
+        top = root.get_command(ctx, name)
+        subs = (
+            [([name, n], top.get_command(ctx, n)) for n in top.list_commands(ctx)]
+            if hasattr(top, "list_commands")
+            else [([name], top)]
+        )
+        for path, sub in subs:
+            names = {o for p in sub.params for o in getattr(p, "opts", [])}
+            if "--sep" not in names:
+                continue
+            seen += 1
+            assert {"--na", "--out-sep", "--out-decimal", "--out-encoding"} <= names, path
+            text = " ".join(RUN.invoke(app, [*path, "--help"], terminal_width=200).output.split())
+            for fmt in (".parquet", ".xlsx", ".dta", ".sas7bdat", "Outputs are .csv"):
+                assert fmt in text, (path, fmt)
+    assert seen == 11
+
+
+def test_study_input_section_sets_the_missing_markers():
+    from nonrecours.study.config import InputConfig
+
+    assert InputConfig().read_options().na == ("NA", ".")
+    assert InputConfig(na="NA, manquant").read_options().na == ("NA", "manquant")
+    assert InputConfig(na="").read_options().na == ()

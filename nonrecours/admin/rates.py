@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from .._checks import check_columns, check_level
 from ..engines import borrow_engine
 from ..engines.base import Engine
+from ..estimation._dist import norm_ppf
 from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import RIGHT_SOURCES
 
@@ -63,12 +63,16 @@ class LinkedRates:
     level : float
     margins : dict of str to DataFrame
         Totals of the margins given to :func:`linked_rates` (``status`` says which may be published).
+    n_suppressed : dict of str to int
+        Number of cells of ``table`` suppressed by each rule (``primary``, ``secondary``), for the
+        producer: ``status`` says only ``suppressed``.
     """
 
     table: pd.DataFrame
     departements: pd.DataFrame
     level: float
     margins: dict = field(default_factory=dict)
+    n_suppressed: dict = field(default_factory=dict)
 
 
 def taker_table(
@@ -235,7 +239,7 @@ def _finish_linked(
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
     from .counts import count_territories, counts_table, protected_rates
 
-    z = float(norm.ppf(0.5 + level / 2))
+    z = float(norm_ppf(0.5 + level / 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # suppression counts are reported by the caller
         cells = counts_table(count_territories(coded, present), present)
@@ -273,6 +277,7 @@ def _finish_linked(
         departements=base.departements,
         level=level,
         margins={name: base.margin(name) for name in (margins or {})},
+        n_suppressed=base.n_suppressed,
     )
 
 
@@ -300,7 +305,7 @@ def _group_sql(by: str, source: str = "t", q: Callable[[str], str] = Engine.quot
 
 
 def _finish_group(g: pd.DataFrame, level: float) -> pd.DataFrame:
-    z = float(norm.ppf(0.5 + level / 2))
+    z = float(norm_ppf(0.5 + level / 2))
     n = g["n_eligible"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         g["rate"] = g["n_takers"] / n

@@ -84,10 +84,10 @@ def linked_admin(
         )
         .reset_index()
     )
-    n = t["status"].value_counts()
+    n = res.n_suppressed  # the table's status says only 'suppressed'; the rules count primary and secondary
     typer.echo(
-        f"{len(t):,} territory x right cells; suppressed: {int(n.get('primary', 0))} primary, "
-        f"{int(n.get('secondary', 0))} secondary; how much the linkage-error adjustment moved the rates:"
+        f"{len(t):,} territory x right cells; suppressed: {n['primary']} primary, "
+        f"{n['secondary']} secondary; how much the linkage-error adjustment moved the rates:"
     )
     echo_table(moved)
     write_table(t, out, inputs=inputs)

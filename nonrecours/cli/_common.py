@@ -43,7 +43,8 @@ def sep_option() -> Any:
     return typer.Option(
         None,
         "--sep",
-        help="CSV column separator: ',', ';' or tab. Detected when omitted; also used for CSV outputs (default ',').",
+        help="CSV column separator: ',', ';' or tab. Detected when omitted; "
+        "also used for CSV outputs (default ',') unless --out-sep. Inputs are " + _INPUT_FORMATS + ", by suffix.",
         show_default=False,
     )
 
@@ -63,7 +64,8 @@ def decimal_option() -> Any:
     return typer.Option(
         None,
         "--decimal",
-        help="CSV decimal mark: '.' or ','. Detected when omitted; also used for CSV outputs (default '.').",
+        help="CSV decimal mark: '.' or ','. Detected when omitted; also "
+        "used for CSV outputs (default '.') unless --out-decimal.",
         show_default=False,
     )
 
@@ -74,7 +76,7 @@ def encoding_option() -> Any:
         None,
         "--encoding",
         help="Text encoding of CSV files (utf-8, cp1252, latin-1...). "
-        "Detected when omitted; also used for CSV outputs (default utf-8).",
+        "Detected when omitted; also used for CSV outputs (default utf-8) unless --out-encoding.",
         show_default=False,
     )
 
@@ -85,6 +87,55 @@ def sheet_option() -> Any:
         None,
         "--sheet",
         help="Sheet of an .xlsx input: its name or position from 1 (default: the first).",
+        show_default=False,
+    )
+
+
+#: The formats of inputs and outputs, by suffix, for the options' help.
+_INPUT_FORMATS = ".csv, .parquet, .json, .xlsx, .dta (Stata), .sav (SPSS), .sas7bdat and .xpt (SAS)"
+_OUTPUT_FORMATS = ".csv, .parquet, .json or .xlsx"
+
+
+def out_sep_option() -> Any:
+    """``--out-sep``: the column separator of CSV outputs (default: as the input's ``--sep``, else ',')."""
+    return typer.Option(
+        None,
+        "--out-sep",
+        help="Column separator of CSV outputs: ',', ';' or tab [default: --sep, "
+        "else ',' (';' with --out-decimal ',')]. Outputs are " + _OUTPUT_FORMATS + ", by suffix.",
+        show_default=False,
+    )
+
+
+def out_decimal_option() -> Any:
+    """``--out-decimal``: the decimal mark of CSV outputs (default: as the input's ``--decimal``, else '.')."""
+    return typer.Option(
+        None,
+        "--out-decimal",
+        help="Decimal mark of CSV outputs: '.' or ',' [default: --decimal, "
+        "else '.']; --out-decimal ',' alone writes the CSV of French spreadsheets (';').",
+        show_default=False,
+    )
+
+
+def out_encoding_option() -> Any:
+    """``--out-encoding``: the text encoding of CSV outputs (default: as ``--encoding``, else UTF-8)."""
+    return typer.Option(
+        None,
+        "--out-encoding",
+        help="Text encoding of CSV outputs (utf-8, utf-8-sig for Excel, cp1252...) [default: --encoding, else utf-8].",
+        show_default=False,
+    )
+
+
+def na_option() -> Any:
+    """``--na``: the missing-value markers of inputs besides the empty cell (default ``NA`` and ``.``)."""
+    return typer.Option(
+        None,
+        "--na",
+        help="Missing-value markers of inputs besides the empty cell, comma-separated "
+        "[default: 'NA,.' (R's write.csv; SAS, Stata)]; read as missing in columns whose other cells "
+        "are numbers. --na '' reads only empty cells as missing.",
         show_default=False,
     )
 
@@ -115,8 +166,20 @@ def allow_below_threshold_option() -> Any:
     )
 
 
-def table_options(sep: str | None, decimal: str | None, encoding: str | None, sheet: str | None = None):  # noqa: ANN201
-    """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``.
+def table_options(
+    sep: str | None,
+    decimal: str | None,
+    encoding: str | None,
+    sheet: str | None = None,  # noqa: ANN201
+    *,
+    na: str | None = None,
+    out_sep: str | None = None,
+    out_decimal: str | None = None,
+    out_encoding: str | None = None,
+):
+    """The reading and the CSV-writing options of a command from ``--sep``, ``--decimal``, ``--encoding``, ``--sheet``,
+    ``--na`` (missing-value markers) and ``--out-sep``, ``--out-decimal``, ``--out-encoding`` (see
+    :meth:`~nonrecours.io.WriteOptions.like`).
 
     Given values set how CSV inputs are read (instead of detecting them) and
     how CSV outputs are written; omitted ones are detected on reading and
@@ -124,8 +187,8 @@ def table_options(sep: str | None, decimal: str | None, encoding: str | None, sh
     """
     from ..io import ReadOptions, WriteOptions
 
-    read = ReadOptions(sep=sep, decimal=decimal, encoding=encoding, sheet=sheet)
-    write = WriteOptions(sep=read.sep or ",", decimal=read.decimal or ".", encoding=encoding or "utf-8")
+    read = ReadOptions(sep=sep, decimal=decimal, encoding=encoding, sheet=sheet, na=na)
+    write = WriteOptions.like(read, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding)
     return read, write
 
 

@@ -18,6 +18,10 @@ from ._common import (
     echo_table,
     encoding_option,
     handle_errors,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -55,6 +59,10 @@ def test(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -64,7 +72,9 @@ def test(
     from ..io import check_outputs, write_table
     from ..options import AssociationStatistic, check_option
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     stats = [check_option("--statistic", s, AssociationStatistic) for s in parse_list(statistic, option="--statistic")]
     check_outputs({"--out": out}, [sample], overwrite=overwrite)  # before any work
     design = load_design(sample, design_opts, read=rd)
@@ -111,6 +121,10 @@ def model(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -121,7 +135,9 @@ def model(
     from ..estimation.logistic import predicted_takeup, survey_logistic
     from ..io import check_outputs, write_table
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     check_level(level, "--level")
     groups = parse_list(predict, option="--predict")
     if out is not None:  # every output checked before any work

@@ -20,6 +20,10 @@ from ._common import (
     encoding_option,
     handle_errors,
     id_option,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -82,13 +86,19 @@ def allocate_command(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
 ) -> None:
     """Allocate a sample across strata, by a fixed total or by a precision target per domain."""
     from .._checks import check_ids_if_present, parse_list, parse_mapping
     from ..design.allocation import allocate_frame
     from ..design.precision import allocate_precision
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
 
     keys = parse_list(strata, option="--strata")
     rate_map = parse_mapping(rates, option="--rates", value_type=str) if rates else None
@@ -194,6 +204,10 @@ def sample_command(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     scheme: str | None = typer.Option(
         None,
         "--scheme",
@@ -217,7 +231,9 @@ def sample_command(
     from ..design.allocation import ALLOCATION_COLUMNS
     from ..design.selection import select
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
 
     m = check_option("--method", method, SelectionMethod)
     if previous is not None and scheme is None:

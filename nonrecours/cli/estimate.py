@@ -19,6 +19,10 @@ from ._common import (
     handle_errors,
     id_option,
     min_n_option,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -220,6 +224,10 @@ def estimate(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     *,
     design_opts: DesignOptions,
 ) -> None:
@@ -232,7 +240,9 @@ def estimate(
     from ..estimation import QualityThresholds, gap_between
     from ..publication import DisclosurePolicy, blank_gaps, check_threshold, publish
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     check_option("--stat", stat, EstimateStatistic)  # before reading the sample, named as the CLI option
     check_option("--ci", ci, EstimateCI)
     check_option("--df", df, DFRule)

@@ -14,6 +14,10 @@ from ._common import (
     encoding_option,
     handle_errors,
     id_option,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -46,6 +50,10 @@ def margins(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
 ) -> None:
     """Count a frame's categories: the calibration margins of 'nonrecours weight --calibrate'."""
     from .._checks import check_ids_if_present, parse_list
@@ -53,7 +61,9 @@ def margins(
     from ..weights.margins import count_margins
     from ._common import echo_table
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     names = parse_list(variables, option="--variables")
     nums = parse_list(numeric, option="--numeric")
     check_outputs({"--out": out}, [frame], overwrite=overwrite)  # before any work

@@ -18,6 +18,10 @@ from ._common import (
     decimal_option,
     encoding_option,
     handle_errors,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -52,6 +56,10 @@ def respond(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
 ) -> None:
     """Simulate who responds to a dry-run survey and write the answers file (answers.csv)."""
     import numpy as np
@@ -61,7 +69,9 @@ def respond(
     from ..io import check_outputs, read_table, write_table
     from ..study.stages.responses import simulate_responses
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     if not 0.0 < probability <= 1.0 or qpv_factor < 0:
         raise OptionError(
             message(

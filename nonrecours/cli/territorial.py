@@ -25,6 +25,10 @@ from ._common import (
     encoding_option,
     handle_errors,
     id_option,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     sep_option,
     sheet_option,
@@ -93,6 +97,10 @@ def fit(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     workers: int = typer.Option(
         1, "--workers", help="Processes running the bootstrap MSE (same results whatever their number)."
     ),
@@ -124,7 +132,9 @@ def fit(
     from .._checks import parse_list
     from ..territorial import fit_territories
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     if model != "fh" or time is not None or covariances is not None or neighbours is not None:
         _fit_borrowing(
             direct,
@@ -493,6 +503,10 @@ def admin(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     sources: Path | None = typer.Option(
         None,
         "--sources",
@@ -553,7 +567,9 @@ def admin(
     from .._checks import check_ids_if_present, parse_list
     from ..admin.counts import admin_rates, check_min_cell
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     check_option("--engine", engine, ComputeEngine)
     check_min_cell(min_cell)
     right_list = parse_list(rights, option="--rights")
@@ -596,11 +612,17 @@ def compare(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
 ) -> None:
     """Bias, RMSE and CI coverage of the direct and small-area estimates against the truth."""
     from ..territorial import compare_estimates
 
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     inputs = [estimates, truth]
     check_outputs({"--out": out, "--detail-out": detail_out}, inputs, overwrite=overwrite)
     res = compare_estimates(

@@ -16,6 +16,10 @@ from ._common import (
     encoding_option,
     handle_errors,
     id_option,
+    na_option,
+    out_decimal_option,
+    out_encoding_option,
+    out_sep_option,
     overwrite_option,
     progress_bar,
     quiet_option,
@@ -122,6 +126,10 @@ def weight(
     decimal: str | None = decimal_option(),
     encoding: str | None = encoding_option(),
     sheet: str | None = sheet_option(),
+    na: str | None = na_option(),
+    out_sep: str | None = out_sep_option(),
+    out_decimal: str | None = out_decimal_option(),
+    out_encoding: str | None = out_encoding_option(),
     quiet: bool = quiet_option(),
     workers: int = typer.Option(
         1, "--workers", help="Processes drawing bootstrap replicates (same replicates whatever their number)."
@@ -135,7 +143,9 @@ def weight(
     from ..weights.sidecar import sidecar_path
 
     check_workers(workers)
-    rd, wr = table_options(sep, decimal, encoding, sheet)
+    rd, wr = table_options(
+        sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
+    )
     check_option("--method", method, CalibrationMethod)  # before reading the sample
     check_option("--lonely-psu", lonely_psu, LonelyPSURule)
     inputs = [sample] + ([calibrate] if calibrate else [])

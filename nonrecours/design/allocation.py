@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import norm
 
 from .._checks import check_columns, check_grouping_column
 from .._frozen import freeze_arrays, readonly
 from ..errors import DesignError, InputError, OptionError, label_list, message
+from ..estimation._dist import norm_ppf
 from ..options import AllocationMethod, RateCombination, check_option
 from ._strata import StrataIndex, check_rates, check_share, domain_counts, index_strata, variance_coefficients
 
@@ -484,7 +484,7 @@ def precision_table(
     Nd = np.asarray(counts.sum(axis=1)).ravel()
     V = A @ (1.0 / n) - b
     V = np.maximum(V, 0.0)
-    z = norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     nd = counts @ (n / N)
     return pd.DataFrame(
         {

@@ -16,11 +16,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import minimize
-from scipy.stats import norm
 
 from .._checks import check_grouping_column
 from ..errors import ConvergenceError, DesignError, OptionError, message
+from ..estimation._dist import norm_ppf
 from ._strata import check_share, domain_counts, index_strata, variance_coefficients
 from .allocation import Allocation, check_bounds, precision_table, resolve_rates, stratum_costs, stratum_precision
 
@@ -72,6 +71,8 @@ def solve_min_cost(
     *Survey Methodology* 15, 47-57; Chromy, J. (1987) Design optimization with
     multiple objectives. *Proc. Survey Research Methods Section, ASA*, 194-199.
     """
+    from scipy.optimize import minimize  # here: a fixed-size allocation (the same module) needs no optimiser
+
     A = sp.csr_matrix(A, dtype=float)
     At = sp.diags(1.0 / rhs) @ A
     AtT = At.T.tocsr()
@@ -258,7 +259,7 @@ def allocate_precision(
     c = np.ones(N.size) if cost is None else stratum_costs(frame, index, cost)
     counts, dom = domain_counts(frame, index, domains)
     A, b, rights, p_dom = variance_coefficients(counts, N, P, elig, rho)
-    z = norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     T = np.full(b.size, (target / z) ** 2) if target_halfwidth is not None else (target * p_dom) ** 2
     census = _variance(A, b, N)
     R = len(rights)

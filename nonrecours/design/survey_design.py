@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from ..errors import DesignError, InputError, line_list, message, rows_found
 from ..options import LonelyPSURule, PPSMethod, check_option
 from .pps_variance import JointProbabilities
 
-__all__ = ["SurveyDesign", "Calibration", "Replicates", "Stage", "DESIGN_COLUMNS"]
+__all__ = ["SurveyDesign", "Calibration", "MatrixLike", "Replicates", "Stage", "DESIGN_COLUMNS"]
 
 #: Conventional column of each design role, as ``nonrecours sample`` writes them.
 DESIGN_COLUMNS: dict[str, str] = {
@@ -40,14 +41,27 @@ DESIGN_COLUMNS: dict[str, str] = {
 }
 
 
+class MatrixLike(Protocol):
+    """A matrix kept in another form than a dense array: its shape and its dense array on demand
+    (scipy sparse matrices; the slot form of :class:`~nonrecours.weights._calsolve.SlotMatrix`)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def toarray(self) -> np.ndarray: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Calibration:
     """One calibration step, rows aligned with the design's data.
 
     Parameters
     ----------
-    X : ndarray of shape (n, p)
-        Calibration variables (model matrix).
+    X : ndarray, scipy sparse matrix or matrix in slot form, of shape (n, p)
+        Calibration variables (model matrix). A sparse matrix, or any matrix with ``shape`` and
+        ``toarray()`` (:class:`MatrixLike`) such as the slot form calibration builds (a few non-zero
+        entries per row: :class:`~nonrecours.weights._calsolve.SlotMatrix`), is kept as given;
+        the variance engine expands it when it needs it.
     d : ndarray of shape (n,)
         Weights before this step.
     g : ndarray of shape (n,)
@@ -65,14 +79,20 @@ class Calibration:
     :math:`w = d g` (R survey's ``greg_calibration``; Deville & Särndal, 1992).
     """
 
-    X: np.ndarray
+    X: np.ndarray | MatrixLike
     d: np.ndarray
     g: np.ndarray
     record: object | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        X = np.asarray(self.X, dtype=float)
-        X = X.reshape(-1, 1) if X.ndim == 1 else X
+        X: Any = self.X
+        if sp.issparse(X):  # kept, read-only (its arrays flagged)
+            X = X.tocsr().astype(float, copy=False)
+            for a in (X.data, X.indices, X.indptr):
+                a.setflags(write=False)
+        elif not (hasattr(X, "toarray") and hasattr(X, "shape")):  # a matrix in slot form is kept as it is
+            X = np.asarray(X, dtype=float)
+            X = X.reshape(-1, 1) if X.ndim == 1 else X
         d = np.asarray(self.d, dtype=float).ravel()
         g = np.asarray(self.g, dtype=float).ravel()
         if not (X.shape[0] == d.size == g.size):
@@ -84,9 +104,21 @@ class Calibration:
                     found=f"X {X.shape}, d {d.shape}, g {g.shape}",
                 )
             )
-        object.__setattr__(self, "X", owned(X, self.X))  # copied when shared: the caller's arrays stay theirs
-        object.__setattr__(self, "d", owned(d, self.d))
-        object.__setattr__(self, "g", owned(g, self.g))
+        if isinstance(X, np.ndarray):
+            X = owned(X, self.X)  # copied when shared: the caller's arrays stay theirs
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "d", d if _frozen(d) else owned(d, self.d))
+        object.__setattr__(self, "g", g if _frozen(g) else owned(g, self.g))
+
+
+def _frozen(a: np.ndarray) -> bool:
+    """Is ``a`` read-only down to the array owning its memory (no one can change it: no need to copy)?"""
+    cur: Any = a
+    while isinstance(cur, np.ndarray):
+        if cur.flags.writeable:
+            return False
+        cur = cur.base
+    return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,6 +303,8 @@ class DesignStructure:
         self.pps_M = pps_M  # a pair of sparse matrices (read-only by construction: never handed out writable)
         for name, value in vars(self).items():  # arrays handed out are read-only
             if isinstance(value, np.ndarray):
+                if value.flags.owndata:  # made by the design: frozen itself, so that sharing it needs no copy
+                    value.setflags(write=False)
                 setattr(self, name, readonly(value))
         self.n = weights.size
         self.n_strata = n_h.size
@@ -297,7 +331,8 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _numeric(data: pd.DataFrame, col: str, role: str) -> np.ndarray:
     s = data[col]
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiub":  # numpy numbers: nothing to coerce
-        return np.array(s.to_numpy(), dtype=float)
+        v = s.to_numpy()
+        return v if v.dtype == float and _frozen(v) else np.array(v, dtype=float)  # a frozen column is shared
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = s.notna().to_numpy() & np.isnan(v)
     if bad.any():
@@ -607,7 +642,7 @@ class SurveyDesign:
             stratum, labels = np.zeros(n, np.int64), np.array(["(all)"], dtype=object)
         if self.psu is None:
             psu = np.arange(n, dtype=np.int64)
-            return stratum, labels, psu, psu.astype(object)
+            return stratum, labels, psu, psu  # each row its own PSU, labelled by its number
         _missing(data, self.psu, "PSU")
         psu, psu_labels = _codes(data[self.psu])
         if self.nest and self.strata is not None:  # R's nest=TRUE: a PSU id is unique within its stratum only
@@ -883,10 +918,24 @@ class SurveyDesign:
         name = self._weight_name()
         return dataclasses.replace(self, data=self.data.assign(**{name: w}), weight=name, _allow_zero=True)
 
-    def with_calibration(self, calibration: Calibration) -> SurveyDesign:
-        """Return a design calibrated by one more step; its weights become ``d * g``."""
-        new = self.with_weights(calibration.d * calibration.g)
-        return dataclasses.replace(new, calibration=self.calibration + (calibration,))
+    def with_calibration(self, calibration: Calibration, *, replicates: Replicates | None = None) -> SurveyDesign:
+        """Return a design calibrated by one more step; its weights become ``d * g``.
+
+        ``replicates`` replaces the replicate weights in the same step (re-calibrated ones);
+        without it the design's are kept. The new design is built once.
+        """
+        w = calibration.d * calibration.g
+        w.setflags(write=False)  # frozen: the data column and the design's weights share it
+        name = self._weight_name()
+        data = self.data.assign(**{name: pd.Series(w, index=self.data.index, copy=False)})  # the column is w
+        return dataclasses.replace(
+            self,
+            data=data,
+            weight=name,
+            _allow_zero=True,
+            calibration=self.calibration + (calibration,),
+            replicates=self.replicates if replicates is None else replicates,
+        )
 
     def with_pps(
         self, pps: PPSMethod | str, probabilities: np.ndarray | str, *, joint: JointProbabilities | None = None

@@ -137,15 +137,16 @@ def calibration_terms(
     Ls: list[np.ndarray] = []
     Rs: list[np.ndarray] = []
     for cal in calibration:
-        Xg = cal.X / cal.g[:, None]
+        X = cal.X.toarray() if hasattr(cal.X, "toarray") else cal.X  # a sparse step (weights.calibrate) in full
+        Xg = X / cal.g[:, None]
         p = Xg.shape[1]
         rhs = np.empty((p, n_cols))
         for a in range(p):  # loop over calibration variables only (p is small)
             rhs[a] = np.bincount(cols, weights=z * Xg[rows, a], minlength=n_cols)
         for Lprev, Rprev in zip(Ls, Rs):
             rhs -= (Xg.T @ Lprev) @ Rprev
-        C = cal.X.T @ (cal.d[:, None] * cal.X)
+        C = X.T @ (cal.d[:, None] * X)
         beta = np.linalg.lstsq(C, rhs, rcond=None)[0]
-        Ls.append((cal.d * cal.g)[:, None] * cal.X)
+        Ls.append((cal.d * cal.g)[:, None] * X)
         Rs.append(beta)
     return np.hstack(Ls), np.vstack(Rs)

@@ -8,9 +8,24 @@
 example study next to it and runs it (``nonrecours demo``).
 """
 
-from .config import StudyConfig, load_study, parse_study
-from .demo import example_study, run_demo, summary_table
-from .pipeline import OUTPUT_FILES, OUTPUT_TABLES, StudyResult, run_study
+from __future__ import annotations
+
+from .._lazy import lazy_attributes
+
+#: Public name -> module defining it: imported on first use (PEP 562), so that ``nonrecours init`` (the example
+#: study) and ``nonrecours respond`` (one stage) do not import every stage, the report and matplotlib.
+_WHERE = {
+    "StudyConfig": "config",
+    "load_study": "config",
+    "parse_study": "config",
+    "example_study": "demo",
+    "run_demo": "demo",
+    "summary_table": "demo",
+    "OUTPUT_FILES": "pipeline",
+    "OUTPUT_TABLES": "pipeline",
+    "StudyResult": "pipeline",
+    "run_study": "pipeline",
+}
 
 __all__ = [
     "StudyConfig",
@@ -24,3 +39,5 @@ __all__ = [
     "example_study",
     "summary_table",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)

@@ -113,12 +113,17 @@ class InputConfig:
     decimal: str | None = opt(None, doc="CSV decimal mark", choices=choices(DecimalMark))
     encoding: str | None = opt(None, doc='text encoding of CSV files, e.g. "cp1252" (default: detected)')
     sheet: str | None = opt(None, doc="sheet of .xlsx inputs: its name, or its position from 1 as text")
+    na: str | None = opt(
+        None,
+        doc='missing-value markers besides the empty cell, comma-separated (default "NA,.": '
+        "R's write.csv, SAS and Stata), read as missing in columns whose other cells are numbers",
+    )
 
     def read_options(self):  # noqa: ANN201
         """The :class:`~nonrecours.io.ReadOptions` of these settings."""
         from ..io import ReadOptions
 
-        return ReadOptions(sep=self.sep, decimal=self.decimal, encoding=self.encoding, sheet=self.sheet)
+        return ReadOptions(sep=self.sep, decimal=self.decimal, encoding=self.encoding, sheet=self.sheet, na=self.na)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,13 +15,16 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import OutputError, message
 from ..io import write_text
 from ..publication.policy import DEFAULT_MIN_CELL, DEFAULT_MIN_N
-from .pipeline import StudyResult, run_study
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import StudyResult
 
 __all__ = ["example_study", "run_demo", "summary_table", "POPULATION", "RESULTS", "STUDY_FILE"]
 
@@ -110,7 +113,7 @@ def run_demo(
     StudyResult
     """
     from ..simulate import simulate_population
-    from .pipeline import _move_into_place, staging_folder
+    from .pipeline import _move_into_place, run_study, staging_folder
 
     folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE, DEMO_MANIFEST))
     t0 = time.perf_counter()

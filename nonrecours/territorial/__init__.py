@@ -8,19 +8,40 @@
   :func:`fit_borrowing` (table level) and :func:`contour_neighbours`.
 """
 
+from __future__ import annotations
+
+from .._lazy import lazy_attributes
 from .benchmark import BenchmarkResult, benchmark
-from .borrow import BorrowFit
-from .borrowing import BorrowingResult, fit_borrowing
-from .compare import Comparison, compare_estimates
-from .diagnostics import area_diagnostics, normality_test
-from .fay_herriot import FayHerriotFit, fit_fay_herriot, solve_model_variance
-from .mse import MSEResult, analytic_mse, bootstrap_mse
-from .multivariate import fit_multivariate
-from .neighbours import contour_neighbours
-from .proportions import arcsin_sqrt, gvf_variance, sin_squared
-from .rao_yu import fit_rao_yu
-from .spatial import fit_spatial_fh, row_standardise
-from .territories import OUTPUT_COLUMNS, TerritorialFit, fit_territories
+
+#: Public name -> module defining it: imported on first use (PEP 562), so that ``territorial compare`` imports
+#: neither the models nor ``scipy.stats`` (Shapiro-Wilk of the diagnostics). ``benchmark`` (light) is imported
+#: above: the function shadows its module's name, which an import of the module would otherwise put here.
+_WHERE = {
+    "Comparison": "compare",
+    "compare_estimates": "compare",
+    "area_diagnostics": "diagnostics",
+    "normality_test": "diagnostics",
+    "FayHerriotFit": "fay_herriot",
+    "fit_fay_herriot": "fay_herriot",
+    "solve_model_variance": "fay_herriot",
+    "MSEResult": "mse",
+    "analytic_mse": "mse",
+    "bootstrap_mse": "mse",
+    "arcsin_sqrt": "proportions",
+    "gvf_variance": "proportions",
+    "sin_squared": "proportions",
+    "OUTPUT_COLUMNS": "territories",
+    "TerritorialFit": "territories",
+    "fit_territories": "territories",
+    "BorrowFit": "borrow",
+    "BorrowingResult": "borrowing",
+    "fit_borrowing": "borrowing",
+    "fit_multivariate": "multivariate",
+    "contour_neighbours": "neighbours",
+    "fit_rao_yu": "rao_yu",
+    "fit_spatial_fh": "spatial",
+    "row_standardise": "spatial",
+}
 
 __all__ = [
     "BenchmarkResult",
@@ -50,5 +71,7 @@ __all__ = [
     "fit_borrowing",
     "contour_neighbours",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, __all__)
 
 # The administrative rates are the administrative phase's: :mod:`nonrecours.admin`.

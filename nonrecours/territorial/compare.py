@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._checks import check_columns, check_level, check_numeric_column
 from ..errors import InputError, message
+from ..estimation._dist import norm_ppf
 
 __all__ = ["Comparison", "compare_estimates"]
 
@@ -63,7 +63,7 @@ def _long(est: pd.DataFrame, level: float) -> pd.DataFrame:
         check_columns(
             est, ["direct", "se_direct", "eblup", "ci_low", "ci_high"], role="estimate column", source="estimates file"
         )
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = norm_ppf(0.5 + level / 2)
         d, se = _values(est, "direct"), _values(est, "se_direct")
         direct = keys.assign(
             estimator="direct", estimate=d, ci_low=np.clip(d - z * se, 0, 1), ci_high=np.clip(d + z * se, 0, 1)

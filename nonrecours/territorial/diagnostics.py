@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .fay_herriot import FayHerriotFit
 
@@ -65,6 +64,8 @@ def normality_test(fit: FayHerriotFit) -> tuple[float, float]:
     Shapiro & Wilk (1965) via :func:`scipy.stats.shapiro`; a small p-value
     casts doubt on the normality of :math:`u_d + e_d` behind the MSE and CIs.
     """
+    from scipy import stats  # here: scipy.stats costs more to import than a whole fit (``territorial fit-unit``)
+
     r = fit.residuals
     if r.size < 3 or np.ptp(r) == 0:
         return float("nan"), float("nan")

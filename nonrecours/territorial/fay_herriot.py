@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._frozen import freeze_arrays, readonly
 from ..errors import ConvergenceError, ConvergenceWarning, InputError, message
+from ..estimation._dist import norm_sf
 from ..options import FHMethod, check_option
 
 __all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls", "ADJUSTED"]
@@ -30,10 +30,17 @@ __all__ = ["FayHerriotFit", "fit_fay_herriot", "solve_model_variance", "gls", "A
 ADJUSTED: tuple[str, ...] = (FHMethod.AMRL.value, FHMethod.AMRL_YL.value)
 
 
-def _weighted_cross(w: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """:math:`X^\\top \\mathrm{diag}(w_b) X` for every row ``w_b`` of ``w``: one (B, m) x (m, p*p) product."""
+def _outer(X: np.ndarray) -> np.ndarray:
+    """The products :math:`x_d x_d^\\top` of every row, flattened: (m, p*p), computed once per fit."""
     m, p = X.shape
-    return (w @ (X[:, :, None] * X[:, None, :]).reshape(m, p * p)).reshape(-1, p, p)
+    return np.einsum("di,dj->dij", X, X).reshape(m, p * p)  # the products x_di x_dj (as X[:, :, None] * X[:, None, :])
+
+
+def _weighted_cross(w: np.ndarray, X: np.ndarray, XX: np.ndarray | None = None) -> np.ndarray:
+    """:math:`X^\\top \\mathrm{diag}(w_b) X` for every row ``w_b`` of ``w``: one (B, m) x (m, p*p) product
+    with the row products ``XX`` (:func:`_outer`, computed here when not given)."""
+    p = X.shape[1]
+    return (w @ (_outer(X) if XX is None else XX)).reshape(-1, p, p)
 
 
 def gls(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,31 +67,43 @@ def gls(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray) -> tuple[np.
     -----
     :math:`\\hat\\beta(A) = (X^\\top V^{-1} X)^{-1} X^\\top V^{-1} y`.
     """
-    w = 1.0 / (A[:, None] + D[None, :])
-    Q = np.linalg.inv(_weighted_cross(w, X))
+    return _gls(Y, X, 1.0 / (A[:, None] + D[None, :]), _outer(X))
+
+
+def _gls(Y: np.ndarray, X: np.ndarray, w: np.ndarray, XX: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gls` from the weights ``w = 1 / (A + D)`` (B, m) and the row products ``XX`` of ``X``."""
+    Q = np.linalg.inv(_weighted_cross(w, X, XX))
     beta = np.einsum("bij,bj->bi", Q, (w * Y) @ X)
     return beta, Q
 
 
-def _score(Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Estimating function ``s(A)`` (decreasing at the root) and its scoring slope ``F > 0``."""
+def _score(
+    Y: np.ndarray, D: np.ndarray, X: np.ndarray, A: np.ndarray, method: str, XX: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimating function ``s(A)`` (decreasing at the root) and its scoring slope ``F > 0``.
+
+    ``XX`` holds the row products of ``X`` (:func:`_outer`), computed once by the caller: the three
+    weighted cross-products of an evaluation (GLS, and REML's ``X'V^-2X``, ``X'V^-3X``) are then three
+    (B, m) x (m, p*p) products."""
     m, p = X.shape
+    XX = _outer(X) if XX is None else XX
     w = 1.0 / (A[:, None] + D[None, :])
-    beta, Q = gls(Y, D, X, A)
+    beta, Q = _gls(Y, X, w, XX)
     r = Y - beta @ X.T
     if method == "fh":
         # Fay & Herriot (1979): sum r^2/(A+D) = m - p. d/dA of the sum is -sum w^2 r^2
         # (beta(A) minimises the weighted sum of squares, so its own derivative drops out).
         return np.sum(w * r * r, axis=1) - (m - p), np.sum(w * w * r * r, axis=1)
-    wr2 = np.sum((w * r) ** 2, axis=1)
+    wr2 = ((w * r) ** 2).sum(axis=1)  # the methods, not np.sum's wrapper: the same reductions, less overhead
+    w2 = w * w
     if method == "ml":
-        return -0.5 * np.sum(w, axis=1) + 0.5 * wr2, 0.5 * np.sum(w * w, axis=1)
+        return -0.5 * w.sum(axis=1) + 0.5 * wr2, 0.5 * w2.sum(axis=1)
     # REML: s = -tr(P)/2 + y'PPy/2, F = tr(PP)/2, P = V^-1 - V^-1 X Q X' V^-1 (P y = w r).
-    M2 = _weighted_cross(w * w, X)
-    M3 = _weighted_cross(w * w * w, X)
+    M2 = _weighted_cross(w2, X, XX)
+    M3 = _weighted_cross(w2 * w, X, XX)
     QM2 = Q @ M2
-    tr_p = np.sum(w, axis=1) - np.trace(QM2, axis1=1, axis2=2)
-    tr_pp = np.sum(w * w, axis=1) - 2.0 * np.einsum("bij,bji->b", Q, M3) + np.einsum("bij,bji->b", QM2, QM2)
+    tr_p = w.sum(axis=1) - QM2.trace(axis1=1, axis2=2)
+    tr_pp = w2.sum(axis=1) - 2.0 * np.einsum("bij,bji->b", Q, M3) + np.einsum("bij,bji->b", QM2, QM2)
     s, F = -0.5 * tr_p + 0.5 * wr2, 0.5 * tr_pp
     if method == "amrl":  # + d/dA log A
         with np.errstate(divide="ignore"):
@@ -140,6 +159,14 @@ def solve_model_variance(
     """
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     D = np.asarray(D, dtype=float)
+    return _solve(Y, D, X, _outer(X), method, tol, max_iter)
+
+
+def _solve(
+    Y: np.ndarray, D: np.ndarray, X: np.ndarray, XX: np.ndarray, method: str, tol: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_model_variance` with the row products ``XX`` of ``X`` (:func:`_outer`), shared by every
+    evaluation of the score (and by the caller's own GLS)."""
     B = Y.shape[0]
     scale = float(np.median(D))
     A = np.zeros(B)
@@ -147,7 +174,7 @@ def solve_model_variance(
     if method in ADJUSTED:  # the adjustment factor is 0 at A = 0: the estimating function is +inf there
         s0 = np.full(B, np.inf)
     else:
-        s0, _ = _score(Y, D, X, A, method)
+        s0, _ = _score(Y, D, X, A, method, XX)
     active = np.flatnonzero(s0 > 0)
     if active.size == 0:
         return A, its
@@ -156,7 +183,7 @@ def solve_model_variance(
     s_lo = s0[active]
     # upper end of the bracket: start from the residual variance scale, double until s < 0
     hi = np.maximum(np.var(y, axis=1), scale)
-    s_hi, _ = _score(y, D, X, hi, method)
+    s_hi, _ = _score(y, D, X, hi, method, XX)
     for _ in range(200):
         up = s_hi >= 0
         if not up.any():
@@ -164,7 +191,7 @@ def solve_model_variance(
         lo = np.where(up, hi, lo)
         s_lo = np.where(up, s_hi, s_lo)
         hi = np.where(up, 4.0 * hi, hi)
-        s_hi[up], _ = _score(y[up], D, X, hi[up], method)
+        s_hi[up], _ = _score(y[up], D, X, hi[up], method, XX)
     else:  # pragma: no cover - needs data with an infinite variance
         raise ConvergenceError(
             message(
@@ -174,45 +201,98 @@ def solve_model_variance(
             )
         )
     a = np.clip(np.full(active.size, scale), lo, hi)
+    if active.size == 1:  # one data set (a fit): the same steps on scalars, without per-step array operations
+        A[active], its[active] = _root_one(y, D, X, XX, method, a[0], lo[0], hi[0], scale, tol, max_iter)
+        return A, its
     a_prev = np.full(active.size, np.nan)
     s_prev = np.full(active.size, np.nan)
     todo = np.ones(active.size, dtype=bool)
     n_it = np.zeros(active.size, dtype=int)
     for k in range(max_iter):
-        idx = np.flatnonzero(todo)
-        s, F = _score(y[idx], D, X, a[idx], method)
+        every = bool(todo.all())  # all still running (a single fit always): slices, no gathered copies
+        idx = slice(None) if every else np.flatnonzero(todo)
+        a_i, lo_i, hi_i = a[idx], lo[idx], hi[idx]
+        s, F = _score(y if every else y[idx], D, X, a_i, method, XX)
         n_it[idx] += 1
         pos = s > 0
-        lo[idx] = np.where(pos, a[idx], lo[idx])
-        hi[idx] = np.where(pos, hi[idx], a[idx])
+        lo_i = np.where(pos, a_i, lo_i)
+        hi_i = np.where(pos, hi_i, a_i)
+        lo[idx], hi[idx] = lo_i, hi_i
         step = s / F
         if k >= 2:  # secant on the last two points, superlinear near the root
-            da, ds = a[idx] - a_prev[idx], s - s_prev[idx]
+            da, ds = a_i - a_prev[idx], s - s_prev[idx]
             ok = np.isfinite(da) & (ds != 0)
             step = np.where(ok, -s * da / np.where(ok, ds, 1.0), step)
-        new = a[idx] + step
-        bad = ~((new > lo[idx]) & (new < hi[idx]))
-        new = np.where(bad, 0.5 * (lo[idx] + hi[idx]), new)
-        new = np.where(s == 0, a[idx], new)  # an exact root sits on the bracket's edge
-        a_prev[idx], s_prev[idx] = a[idx], s
-        done = (np.abs(new - a[idx]) <= tol * (new + scale)) | (s == 0) | (hi[idx] - lo[idx] <= tol * (lo[idx] + scale))
+        new = a_i + step
+        bad = ~((new > lo_i) & (new < hi_i))
+        new = np.where(bad, 0.5 * (lo_i + hi_i), new)
+        new = np.where(s == 0, a_i, new)  # an exact root sits on the bracket's edge
+        done = (np.abs(new - a_i) <= tol * (new + scale)) | (s == 0) | (hi_i - lo_i <= tol * (lo_i + scale))
+        a_prev[idx], s_prev[idx] = a_i, s
         a[idx] = new
-        todo[idx[done]] = False
+        todo[np.flatnonzero(todo)[done]] = False
         if not todo.any():
             break
     else:
-        raise ConvergenceError(
-            message(
-                "the model variance did not converge",
-                where=f"method {method}",
-                expected=f"a change below {tol:g}",
-                found=f"{int(todo.sum())} fits still moving after {max_iter} iterations",
-                hint="rescale the direct estimates or use another method",
-            )
-        )
+        raise _not_converged(method, tol, int(todo.sum()), max_iter)
     A[active] = a
     its[active] = n_it
     return A, its
+
+
+def _root_one(
+    y: np.ndarray,
+    D: np.ndarray,
+    X: np.ndarray,
+    XX: np.ndarray,
+    method: str,
+    a: np.float64,
+    lo: np.float64,
+    hi: np.float64,
+    scale: float,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.float64, int]:
+    """The iterations of :func:`solve_model_variance` for one data set ``y`` (1, m), on numpy scalars.
+
+    Step for step the vectorised loop (the same operations on the same values, so the same root), without
+    its dozens of one-element array operations per step.
+    """
+    a_prev = s_prev = np.float64(np.nan)
+    for k in range(max_iter):
+        s_arr, F_arr = _score(y, D, X, np.array([a]), method, XX)
+        s, F = s_arr[0], F_arr[0]
+        if s > 0:
+            lo = a
+        else:
+            hi = a
+        step = s / F
+        if k >= 2:  # secant on the last two points, superlinear near the root
+            da, ds = a - a_prev, s - s_prev
+            if np.isfinite(da) and ds != 0:
+                step = -s * da / ds
+        new = a + step
+        if not (new > lo and new < hi):
+            new = 0.5 * (lo + hi)
+        if s == 0:  # an exact root sits on the bracket's edge
+            new = a
+        done = abs(new - a) <= tol * (new + scale) or s == 0 or hi - lo <= tol * (lo + scale)
+        a_prev, s_prev, a = a, s, new
+        if done:
+            return a, k + 1
+    raise _not_converged(method, tol, 1, max_iter)
+
+
+def _not_converged(method: str, tol: float, moving: int, max_iter: int) -> ConvergenceError:
+    return ConvergenceError(
+        message(
+            "the model variance did not converge",
+            where=f"method {method}",
+            expected=f"a change below {tol:g}",
+            found=f"{moving} fits still moving after {max_iter} iterations",
+            hint="rescale the direct estimates or use another method",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -282,13 +362,7 @@ class FayHerriotFit:
         se = np.sqrt(np.diag(self.coef_cov))
         z = self.coef / se
         return pd.DataFrame(
-            {
-                "term": list(self.coef_names),
-                "estimate": self.coef,
-                "se": se,
-                "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
-            }
+            {"term": list(self.coef_names), "estimate": self.coef, "se": se, "z": z, "p_value": 2 * norm_sf(np.abs(z))}
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -333,9 +407,15 @@ def _check_design(y: np.ndarray, D: np.ndarray, X: np.ndarray, names: tuple[str,
     # collinearity: a column is redundant if it adds nothing to the rank of those before it
     scale = np.linalg.norm(X, axis=0)
     Xs = X / np.where(scale > 0, scale, 1.0)
+    tol = 1e-10 * np.sqrt(m)
+    # Full rank, and so the leading columns (the smallest singular value of leading columns is at least the
+    # whole matrix's): certified by the unit-norm columns' Gram matrix, whose smallest eigenvalue (sigma_min^2)
+    # is then far above both tol^2 and its own rounding error (m * eps); otherwise the rank of each leading block
+    if np.linalg.eigvalsh(Xs.T @ Xs)[0] > 1e-8:
+        return
     redundant: list[str] = []
     for j in range(p):
-        if np.linalg.matrix_rank(Xs[:, : j + 1], tol=1e-10 * np.sqrt(m)) < j + 1 - len(redundant):
+        if np.linalg.matrix_rank(Xs[:, : j + 1], tol=tol) < j + 1 - len(redundant):
             redundant.append(names[j])
     if redundant:
         raise InputError(
@@ -412,9 +492,10 @@ def fit_fay_herriot(
     m, p = X.shape
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
     _check_design(y, D, X, names, where)
-    A_arr, its = solve_model_variance(y[None, :], D, X, method, tol=tol)
+    XX = _outer(X)  # the row products x_d x_d', for every cross-product of the fit
+    A_arr, its = _solve(y[None, :], D, X, XX, method, tol, 200)
     A = float(A_arr[0])
-    beta_b, Q_b = gls(y[None, :], D, X, A_arr)
+    beta_b, Q_b = _gls(y[None, :], X, 1.0 / (A_arr[:, None] + D[None, :]), XX)
     beta, Q = beta_b[0], Q_b[0]
     synth = X @ beta
     gamma = A / (A + D)

@@ -98,8 +98,7 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     s = fit.in_sample
     A = fit.model_variance
     D = fit.vardir[s]
-    X = fit.X[s]
-    m = X.shape[0]
+    m = D.size
     w = 1.0 / (A + D)
     sw2 = np.sum(w * w)
     Q = fit.coef_cov
@@ -110,6 +109,7 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
         kind = "datta-rao-smith"
     elif fit.method == "ml":
         vbar = 2.0 / sw2
+        X = fit.X[s]
         b = -float(np.trace(Q @ ((X * (w * w)[:, None]).T @ X))) / sw2
         kind = "datta-lahiri"
     elif fit.method == "amrl":
@@ -125,7 +125,7 @@ def analytic_mse(fit: FayHerriotFit) -> MSEResult:
     Bd[s] = D * w
     g1 = np.full(n_all, A)
     g1[s] = D * (1.0 - Bd[s])
-    g2 = Bd**2 * np.einsum("di,ij,dj->d", fit.X, Q, fit.X)
+    g2 = Bd**2 * np.einsum("di,di->d", fit.X @ Q, fit.X)  # x_d' Q x_d: one product and a row-wise dot
     g3 = np.zeros(n_all)
     g3[s] = Bd[s] ** 2 * vbar * w
     mse = g1 + g2 + 2.0 * g3 - b * Bd**2

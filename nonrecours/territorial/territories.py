@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._checks import check_columns, check_level, check_random_state
 from .._parallel import check_workers
 from ..errors import InputError, OptionError, message, name_list
+from ..estimation._dist import norm_ppf
 from ..options import FHMSE, BenchmarkMethod, FHMethod, FHTransform, FHVariance, check_option
 from .benchmark import BenchmarkResult
 from .benchmark import benchmark as _benchmark
@@ -504,7 +504,7 @@ def fit_territories(
         direct, aux, covariates, rights=rights, benchmark=benchmark, weight=weight, benchmark_method=benchmark_method
     )
     territories = _Territories.of(aux, covariates)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     check_workers(workers)
     rng = check_random_state(seed) if mse == "bootstrap" else None
     frames, diags, fits, mses, models = [], [], [], [], []

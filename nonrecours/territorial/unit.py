@@ -37,12 +37,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 from scipy.special import expit
 
 from .._checks import check_columns, check_level, check_random_state
 from .._parallel import check_workers, chunks, ordered_map
 from ..errors import InputError, OptionError, message, name_list
+from ..estimation._dist import norm_ppf, norm_sf
 from ..options import UnitInterval, UnitMSE, UnitSigmaMethod, check_option, choices
 from .glmm import GLMMFit, _Cells, fit_glmm, fit_glmm_many, posterior_nodes, prior_nodes
 from .territories import OUTPUT_COLUMNS
@@ -124,7 +125,7 @@ class UnitFit:
                         "estimate": f.coef,
                         "se": se,
                         "z": z,
-                        "p_value": 2 * stats.norm.sf(np.abs(z)),
+                        "p_value": 2 * norm_sf(np.abs(z)),
                     }
                 )
             )
@@ -670,7 +671,7 @@ def fit_unit(
         responded=responded,
         weight=weight,
     )
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     frames, fits, models, quantiles = [], [], [], []
     frame_keys = frame[[territory, *covariates]].astype(str)  # once for every right
     for right in rights:

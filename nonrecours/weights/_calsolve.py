@@ -14,11 +14,17 @@ slots two sparse matrices are built once:
 
 The solver works on ``V`` of shape (n, R): one column for the full sample, or
 one per replicate.
+
+With categorical margins only, a row of ``X`` is fixed by its category in each
+margin: rows are grouped into *cells* (the crossed categories, at most a
+quarter of the rows), the weights summed per cell in one pass, and the solver
+runs on the cells; the n rows are visited again only to read each row's
+g-weight from its cell (:attr:`SlotMatrix.cells`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -40,15 +46,23 @@ class SlotMatrix:
 
     #: Above this number of weight columns, the sparse-matrix route is used.
     SPARSE_FROM = 4
+    #: Rows are grouped into cells when the cells are at most this share of the rows (see :attr:`cells`).
+    CELLS_UP_TO = 0.25
 
-    def __init__(self, cols: np.ndarray, vals: np.ndarray, names: list[str]):
+    def __init__(self, cols: np.ndarray, vals: np.ndarray, names: list[str], *, indicator: list[bool] | None = None):
         n, k = cols.shape
         p = len(names)
         self.n, self.p, self.k, self.names = n, p, k, list(names)
-        self.cols = np.asfortranarray(np.where(cols < 0, p, cols).astype(np.int32 if p < 40_000 else np.int64))
+        # np.intp: the type np.bincount and indexing take without converting; Fortran order: slots contiguous
+        cols = np.asfortranarray(cols, dtype=np.intp)
+        self.cols = np.where(cols < 0, p, cols) if cols.size and cols.min() < 0 else cols
         self.vals = np.asfortranarray(vals, dtype=float)
-        #: slots whose values are 0/1 indicators (categorical margins, intercept)
-        self.indicator = [bool(np.all((self.vals[:, s] == 1) | (self.cols[:, s] == p))) for s in range(k)]
+        #: slots whose values are 0/1 indicators (categorical margins, intercept), computed unless given
+        self.indicator = (
+            list(indicator)
+            if indicator is not None
+            else [bool(np.all((self.vals[:, s] == 1) | (self.cols[:, s] == p))) for s in range(k)]
+        )
         self.cols, self.vals = readonly(self.cols), readonly(self.vals)  # handed out by CalibrationResult.matrix
 
     def without(self, drop: list[int]) -> SlotMatrix:
@@ -57,7 +71,24 @@ class SlotMatrix:
         remap = np.full(self.p + 1, -1, dtype=np.int64)
         remap[keep] = np.arange(len(keep))
         cols = remap[self.cols]
-        return SlotMatrix(cols, np.where(cols < 0, 0.0, self.vals), [self.names[j] for j in keep])
+        out = SlotMatrix(cols, np.where(cols < 0, 0.0, self.vals), [self.names[j] for j in keep])
+        if self.__dict__.get("cells") is not None:  # the same cells: a row's cell does not depend on the columns
+            code, Mc = self.cells  # type: ignore[misc]
+            out.__dict__["cells"] = (code, Mc.without(drop))
+        return out
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, p), as a matrix's."""
+        return self.n, self.p
+
+    def toarray(self) -> np.ndarray:
+        """The (n, p) matrix as a dense array (as a scipy sparse matrix's ``toarray``)."""
+        return self.dense()
+
+    def tocsr(self) -> sp.csr_matrix:
+        """The (n, p) matrix in CSR form (:meth:`sparse`)."""
+        return self.sparse()
 
     @cached_property
     def Xs(self) -> sp.csr_matrix:
@@ -87,8 +118,76 @@ class SlotMatrix:
         """The (n, p) matrix as a dense array."""
         return self.Xs[:, : self.p].toarray()
 
+    def sparse(self) -> sp.csr_matrix:
+        """The (n, p) matrix in CSR form: the slots of each row, without those of dropped categories."""
+        n, k, p = self.n, self.k, self.p
+        cols, vals = np.ascontiguousarray(self.cols), np.ascontiguousarray(self.vals)  # rows in order
+        keep = cols != p
+        if keep.all():
+            indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+            X = sp.csr_matrix((vals.ravel(), cols.ravel(), indptr), shape=(n, p))
+        else:
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(keep.sum(axis=1), out=indptr[1:])
+            X = sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n, p))
+        X.has_sorted_indices = False  # slots are in margin order, not necessarily by column
+        return X
+
+    @cached_property
+    def cells(self) -> tuple[np.ndarray, SlotMatrix] | None:
+        """The rows grouped by their row of X: ``(cell of each row, matrix of the cells)``, or None.
+
+        With indicator slots only (categorical margins, intercept), a row of X is fixed by the column
+        of each of its slots. Cells are the combinations of the columns present in each slot, coded in
+        mixed radix (slot 1 most significant), some of them holding no row; sums over the rows
+        (:meth:`rmatvec`, :meth:`gram`) are sums over the cells of the rows' summed weights
+        (:meth:`collapse`), and :func:`newton` runs on the cells. None when a slot holds other values
+        (numeric totals) or when there would be more than ``CELLS_UP_TO`` x n cells.
+        """
+        if self.n == 0 or not all(self.indicator):
+            return None
+        q, size, present = self.p + 1, 1, []
+        for s in range(self.k):
+            present.append(np.flatnonzero(np.bincount(self.cols[:, s], minlength=q)))
+            size *= present[-1].size
+            if size > self.CELLS_UP_TO * self.n:
+                return None
+        code = None
+        for s, cols_s in enumerate(present):
+            local = np.zeros(q, dtype=np.intp)
+            local[cols_s] = np.arange(cols_s.size)
+            if code is None:
+                code = local[self.cols[:, s]]
+            else:
+                code *= cols_s.size
+                code += local[self.cols[:, s]]
+        cell_cols = np.empty((size, self.k), dtype=np.intp)
+        rest = np.arange(size)
+        for s in range(self.k - 1, -1, -1):
+            rest, digit = np.divmod(rest, present[s].size)
+            cell_cols[:, s] = present[s][digit]
+        return readonly(code), SlotMatrix(cell_cols, (cell_cols != self.p).astype(float), self.names)
+
+    def grouped(self, v: np.ndarray) -> tuple[SlotMatrix, np.ndarray]:
+        """``(matrix of the cells, v summed per cell)`` with :attr:`cells`, otherwise ``(self, v)``.
+
+        Every product of the solver is the same on either (sums over rows grouped by cell).
+        """
+        return (self, v) if self.cells is None else (self.cells[1], self.collapse(v))
+
+    def collapse(self, v: np.ndarray) -> np.ndarray:
+        """Sums per cell of the columns of ``v`` (n, R): (cells, R) (requires :attr:`cells`)."""
+        code, Mc = self.cells  # type: ignore[misc]
+        if v.shape[1] == 1:
+            return np.bincount(code, weights=v[:, 0], minlength=Mc.n)[:, None]
+        S = sp.csr_matrix((np.ones(self.n), code, np.arange(self.n + 1)), shape=(self.n, Mc.n))
+        return np.asarray(S.T @ v)
+
     def matvec(self, lam: np.ndarray) -> np.ndarray:
         """``X @ lam`` for lam of shape (p, R)."""
+        if self.cells is not None:  # the same sums, once per cell
+            code, Mc = self.cells
+            return Mc.matvec(lam)[code]
         ext = np.vstack([lam, np.zeros((1, lam.shape[1]))])
         if lam.shape[1] > self.SPARSE_FROM:
             return np.asarray(self.Xs @ ext)
@@ -100,6 +199,8 @@ class SlotMatrix:
 
     def rmatvec(self, v: np.ndarray) -> np.ndarray:
         """``X.T @ v`` for v of shape (n, R); returns (p, R)."""
+        if self.cells is not None:
+            return self.cells[1].rmatvec(self.collapse(v))
         if v.shape[1] > self.SPARSE_FROM:
             return np.asarray(self.Xs.T @ v)[: self.p]
         q = self.p + 1
@@ -113,6 +214,8 @@ class SlotMatrix:
 
     def gram(self, v: np.ndarray) -> np.ndarray:
         """``X.T diag(v_r) X`` for each column r of v (n, R); returns (R, p, p)."""
+        if self.cells is not None:
+            return self.cells[1].gram(self.collapse(v))
         q = self.p + 1
         R = v.shape[1]
         if R > self.SPARSE_FROM:
@@ -224,7 +327,13 @@ def newton(
     Newton steps on the convex dual ``Phi(lam) = sum_i d_i Phi_F(x_i' lam) - lam' T``
     with Armijo backtracking (vectorised over the columns still running).
     Convergence: ``max_j |misfit_j| / (1 + |T_j|) < tol`` (R's ``grake`` rule).
+    With :attr:`SlotMatrix.cells`, the solver runs on the cells and their summed weights,
+    and each row's g-weight is its cell's.
     """
+    if M.cells is not None:
+        code, Mc = M.cells
+        out = newton(Mc, M.collapse(D), T, dist, tol=tol, max_iter=max_iter)
+        return replace(out, g=out.g[code])
     n, R = D.shape
     p = M.p
     lam = np.zeros((p, R))

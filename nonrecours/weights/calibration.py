@@ -156,10 +156,15 @@ class CalibrationResult:
         )
 
     def to_calibration(self):
-        """The engine's ``Calibration(X, d, g)`` step, recording this result to replay it."""
+        """The engine's ``Calibration(X, d, g)`` step, recording this result to replay it.
+
+        ``X`` is this result's matrix in slot form (a few entries per row, never a dense n x p
+        array; the variance engine expands it when it computes a variance); ``d`` and ``g`` are
+        this result's arrays, shared (they are read-only), not copied.
+        """
         from ..design.survey_design import Calibration
 
-        return Calibration(self.X, self.d, self.g, record=self)
+        return Calibration(self.matrix, self.d, self.g, record=self)
 
     def recalibrate(
         self, data: pd.DataFrame, d: np.ndarray, *, tol: float = 1e-12, max_iter: int = 50
@@ -181,21 +186,27 @@ class CalibrationResult:
         )
 
     def apply(self, design: SurveyDesign) -> SurveyDesign:
-        """Return ``design.with_calibration(...)``, re-calibrating its replicates if any."""
-        out = design.with_calibration(self.to_calibration())
+        """Return ``design.with_calibration(...)``, re-calibrating its replicates if any (one new design)."""
         reps = getattr(design, "replicates", None)
         if reps is not None:
             from dataclasses import replace
 
-            W = recalibrate_replicates(self, np.asarray(reps.weights, dtype=float))
-            out = out.with_replicates(replace(reps, weights=W))
-        return out
+            reps = replace(reps, weights=recalibrate_replicates(self, np.asarray(reps.weights, dtype=float)))
+        return design.with_calibration(self.to_calibration(), replicates=reps)
 
 
 def _check_redundancy(
     M: SlotMatrix, d: np.ndarray, T: np.ndarray, source: str
 ) -> tuple[SlotMatrix, np.ndarray, list[str]]:
     """Drop columns linearly dependent on earlier ones; their totals must agree."""
+    drop = _redundant(M, d, T, source)
+    if not drop:
+        return M, T, []
+    return M.without(drop), np.delete(T, drop), [M.names[j] for j in drop]
+
+
+def _redundant(M: SlotMatrix, d: np.ndarray, T: np.ndarray, source: str) -> list[int]:
+    """Columns linearly dependent on earlier ones (their totals checked against the others')."""
     H = M.gram(d[:, None])[0]
     keep: list[int] = []
     drop: list[int] = []
@@ -221,9 +232,7 @@ def _check_redundancy(
                 drop.append(j)
                 continue
         keep.append(j)
-    if not drop:
-        return M, T, []
-    return M.without(drop), T[keep], [M.names[j] for j in drop]
+    return drop
 
 
 def _check_bounds_feasible(M: SlotMatrix, d: np.ndarray, T: np.ndarray, dist: Distance, source: str) -> None:
@@ -323,10 +332,15 @@ def calibrate_weights(
             )
         )
     M, T = build_matrix(data, margins, d, coding=coding, source=source)
-    M, T, dropped = _check_redundancy(M, d, T, source)
-    _check_bounds_feasible(M, d, T, dist, source)
-    before = M.rmatvec(d[:, None])[:, 0]
-    out = newton(M, d[:, None], T, dist, tol=tol, max_iter=max_iter)
+    Mw, D = M.grouped(d[:, None])  # the cells of rows sharing their row of X, their weights summed once
+    drop = _redundant(Mw, D[:, 0], T, source)
+    dropped = [M.names[j] for j in drop]
+    if drop:
+        M, T = M.without(drop), np.delete(T, drop)
+        Mw, D = M.grouped(d[:, None])
+    _check_bounds_feasible(Mw, D[:, 0], T, dist, source)
+    before = Mw.rmatvec(D)[:, 0]
+    out = newton(Mw, D, T, dist, tol=tol, max_iter=max_iter)
     if not out.converged[0]:
         rel = np.abs(out.misfit[:, 0]) / (1 + np.abs(T))
         j = int(np.argmax(rel))
@@ -350,8 +364,8 @@ def calibrate_weights(
                 hint="widen the bounds, merge small categories or raise max_iter",
             )
         )
-    g = np.where(d > 0, out.g[:, 0], 1.0)
-    if np.any((g <= 0) & (d > 0)):
+    g = np.where(d > 0, out.g[:, 0] if Mw is M else out.g[M.cells[0], 0], 1.0)  # type: ignore[index]
+    if (g <= 0).any() and np.any((g <= 0) & (d > 0)):
         k = int(np.sum((g <= 0) & (d > 0)))
         raise InputError(
             message(
@@ -362,8 +376,11 @@ def calibrate_weights(
             )
         )
     crit = float(np.max(np.abs(out.misfit[:, 0]) / (1 + np.abs(T))))
+    weights = d * g
+    for a in (g, weights):  # made here: frozen themselves, so that a design can share them without copying
+        a.setflags(write=False)
     return CalibrationResult(
-        weights=d * g,
+        weights=weights,
         d=d,
         g=g,
         matrix=M,
@@ -425,7 +442,7 @@ def calibrate(
     --------
     >>> # d2 = calibrate(design, read_margins("margins.csv"), method="raking")
     """
-    d = np.array(design.weights, dtype=float)  # the design's weights, also when they come from its FPC
+    d = design.weights  # the design's weights (read-only, shared), also when they come from its FPC
     res = calibrate_weights(
         design.data, d, margins, method=method, bounds=bounds, coding=coding, tol=tol, max_iter=max_iter
     )

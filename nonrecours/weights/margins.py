@@ -210,6 +210,27 @@ def _codes_fast(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, as_codes(pd.Series(uniq, dtype=object))
 
 
+def _positions(s: pd.Series, cats: list[str]) -> np.ndarray:
+    """Position in ``cats`` of each row's category as text (:func:`as_codes`); -1 when missing or not in ``cats``.
+
+    A column of numpy integers within a range of at most n + 65,536 values is read through a table indexed by
+    value (one pass, no hashing); other columns are factorised.
+    """
+    pos = {c: j for j, c in enumerate(cats)}
+    v = s.to_numpy()
+    if v.dtype.kind in "iu" and v.size:
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo <= v.size + 65_536:
+            table = np.full(hi - lo + 1, -1, dtype=np.intp)
+            for c, j in pos.items():
+                x = int(c) if c.lstrip("-").isdigit() else None
+                if x is not None and str(x) == c and lo <= x <= hi:  # the text of the integer x is c
+                    table[x - lo] = j
+            return table[v - lo] if lo else table[v]
+    codes, levels = _codes_fast(s)
+    return np.array([pos.get(lv, -1) for lv in levels] + [-1], dtype=np.intp)[codes]  # code -1: the last entry
+
+
 def build_matrix(
     data: pd.DataFrame, margins: Margins, d: np.ndarray, *, coding: Coding | str = "dummies", source: str = "margins"
 ) -> tuple[SlotMatrix, np.ndarray]:
@@ -231,57 +252,71 @@ def build_matrix(
     check_option("coding", coding, Coding)
     check_columns(data, margins.variables, role="margin variable", source="the sample")
     resp = np.asarray(d) > 0
+    every = bool(resp.all())
     n = len(data)
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
     names: list[str] = []
     totals: list[float] = []
     sums = [(v, sum(t for _, t in lst)) for v, lst in margins.categorical]
     if margins.population is not None:
         sums.append((POPULATION, margins.population))
     intercept = coding == "treatment" or (not margins.categorical and margins.population is not None)
-    if intercept:
-        cols.append(np.zeros(n, dtype=np.int64))
-        vals.append(np.ones(n))
-        names.append("(Intercept)")
-        totals.append(sums[0][1] if sums else np.nan)
-        if not sums:
-            raise InputError(
-                message(
-                    "treatment coding needs a population size",
-                    where=source,
-                    hint=f"add a categorical margin or a row '{POPULATION},,N'",
-                )
+    if intercept and not sums:
+        raise InputError(
+            message(
+                "treatment coding needs a population size",
+                where=source,
+                hint=f"add a categorical margin or a row '{POPULATION},,N'",
             )
+        )
+    # slots written in place, one column each (Fortran order, as SlotMatrix keeps them); dropped categories
+    # go to the trash column p, known before the loop: every categorical margin but a first one in dummies
+    # coding without intercept drops one category
+    p = (
+        int(intercept)
+        + sum(len(lst) for _, lst in margins.categorical)
+        + len(margins.numeric)
+        - (len(margins.categorical) - (0 if intercept else 1) if margins.categorical else 0)
+    )
+    k = int(intercept) + len(margins.categorical) + len(margins.numeric)
+    cols = np.empty((n, k), dtype=np.intp, order="F")
+    vals = np.empty((n, k), order="F")
+    indicator: list[bool] = []
+    if intercept:
+        cols[:, 0], vals[:, 0] = 0, 1.0
+        indicator.append(True)
+        names.append("(Intercept)")
+        totals.append(sums[0][1])
     missing_all: list[str] = []
     unknown_all: list[str] = []
-    for k, (var, lst) in enumerate(margins.categorical):
-        codes, levels = _codes_fast(data[var])
+    for m, (var, lst) in enumerate(margins.categorical):
         cats = [c for c, _ in lst]
-        pos = {c: j for j, c in enumerate(cats)}
-        lev_pos = np.array([pos.get(lv, -1) for lv in levels] + [-1], dtype=np.int64)
-        mpos = lev_pos[np.where(codes < 0, len(levels), codes)]  # -1: missing or not in margins
-        bad = resp & (mpos < 0)
-        if bad.any():
-            vc = pd.Series(
-                np.where(codes[bad] < 0, "(missing)", levels[np.maximum(codes[bad], 0)].astype(str))
-            ).value_counts()
-            missing_all += [f"{var}={c} ({m} rows)" for c, m in vc.items()]
-        counts = np.bincount(mpos[resp & (mpos >= 0)], minlength=len(cats))
-        unknown_all += [f"{var}={c}" for c, m in zip(cats, counts) if m == 0]
+        mpos = _positions(data[var], cats)  # -1: missing or not in margins
+        neg = mpos < 0
+        some = bool(neg.any())
+        if some:
+            bad = resp & neg
+            if bad.any():
+                text = pd.Series([c if c is not None else "(missing)" for c in as_codes(data[var][bad])])
+                missing_all += [f"{var}={c} ({cnt} rows)" for c, cnt in text.value_counts().items()]
+            counts = np.bincount(mpos[resp & ~neg], minlength=len(cats))
+        else:
+            counts = np.bincount(mpos if every else mpos[resp], minlength=len(cats))
+        unknown_all += [f"{var}={c}" for c, cnt in zip(cats, counts) if cnt == 0]
         drop = None
         if coding == "treatment":
             drop = cats.index(sorted(cats)[0])
-        elif k > 0 or intercept:
+        elif m > 0 or intercept:
             drop = 0
-        keep = [j for j in range(len(cats)) if j != drop]
-        colmap = np.full(len(cats) + 1, -1, dtype=np.int64)
-        for j in keep:
-            colmap[j] = len(names)
-            names.append(f"{var}={cats[j]}")
-            totals.append(lst[j][1])
-        cols.append(colmap[np.where(mpos < 0, len(cats), mpos)])
-        vals.append(np.where(mpos >= 0, 1.0, 0.0))
+        colmap = np.full(len(cats) + 1, p, dtype=np.intp)  # the last entry for mpos = -1
+        for j in range(len(cats)):
+            if j != drop:
+                colmap[j] = len(names)
+                names.append(f"{var}={cats[j]}")
+                totals.append(lst[j][1])
+        slot = len(indicator)
+        cols[:, slot] = colmap[mpos]
+        vals[:, slot] = ~neg if some else 1.0
+        indicator.append(True)
     if missing_all:
         raise InputError(
             message(
@@ -324,11 +359,13 @@ def build_matrix(
                     hint="impute or drop this margin",
                 )
             )
-        cols.append(np.full(n, len(names), dtype=np.int64))
-        vals.append(np.where(resp, np.nan_to_num(x), 0.0))
+        slot = len(indicator)
+        cols[:, slot] = len(names)
+        vals[:, slot] = np.where(resp, np.nan_to_num(x), 0.0)
+        indicator.append(False)
         names.append(var)
         totals.append(total)
     if not names:
         raise InputError(message("no calibration margin", where=source, hint="give at least one margin"))
-    M = SlotMatrix(np.column_stack(cols), np.column_stack(vals), names)
+    M = SlotMatrix(cols, vals, names, indicator=indicator)
     return M, np.asarray(totals, dtype=float)

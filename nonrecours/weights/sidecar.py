@@ -204,7 +204,7 @@ def load_weighted_design(
         M, T, _ = _check_redundancy(M, d, T, "sidecar margins")
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(d > 0, w / np.where(d > 0, d, 1.0), 1.0)
-        design = design.with_calibration(Calibration(M.dense(), d, g))
+        design = design.with_calibration(Calibration(M, d, g))  # the matrix in slot form, never dense
     reps = meta.get("replicates")
     if reps:
         check_columns(df, reps["columns"], role="replicate weight column", source=str(path))

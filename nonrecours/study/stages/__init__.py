@@ -11,16 +11,29 @@ computations of their own are reading inputs and, for a dry run, drawing who
 responds.
 """
 
-from ._common import RESPONDED, State
-from .admin import admin_stage
-from .analysis import analysis_stage
-from .design import allocation_stage, selection_stage
-from .estimation import estimation_stage
-from .follow_up import follow_up_stage
-from .frame import frame_stage
-from .responses import responses_stage, simulate_responses
-from .territorial import territorial_stage
-from .weights import weighting_stage
+from __future__ import annotations
+
+from typing import Any
+
+from ..._lazy import lazy_attributes
+
+#: Public name -> module defining it: imported on first use (PEP 562), so that ``nonrecours respond`` (one stage)
+#: and ``nonrecours series`` (the follow-up stage's readers) do not import the others.
+_WHERE = {
+    "RESPONDED": "_common",
+    "State": "_common",
+    "admin_stage": "admin",
+    "analysis_stage": "analysis",
+    "allocation_stage": "design",
+    "selection_stage": "design",
+    "estimation_stage": "estimation",
+    "follow_up_stage": "follow_up",
+    "frame_stage": "frame",
+    "responses_stage": "responses",
+    "simulate_responses": "responses",
+    "territorial_stage": "territorial",
+    "weighting_stage": "weights",
+}
 
 __all__ = [
     "STAGES",
@@ -39,16 +52,27 @@ __all__ = [
     "admin_stage",
 ]
 
-#: The stages of a study, in order: (name, function).
-STAGES = (
-    ("frame", frame_stage),
-    ("allocation", allocation_stage),
-    ("selection", selection_stage),
-    ("responses", responses_stage),
-    ("weighting", weighting_stage),
-    ("estimation", estimation_stage),
-    ("analysis", analysis_stage),
-    ("territorial", territorial_stage),
-    ("admin", admin_stage),
-    ("follow_up", follow_up_stage),
+#: The stages of a study, in order: (name, function name); ``STAGES`` holds the functions.
+_ORDER = (
+    ("frame", "frame_stage"),
+    ("allocation", "allocation_stage"),
+    ("selection", "selection_stage"),
+    ("responses", "responses_stage"),
+    ("weighting", "weighting_stage"),
+    ("estimation", "estimation_stage"),
+    ("analysis", "analysis_stage"),
+    ("territorial", "territorial_stage"),
+    ("admin", "admin_stage"),
+    ("follow_up", "follow_up_stage"),
 )
+
+_getattr, __dir__ = lazy_attributes(__name__, _WHERE, __all__)
+
+
+def __getattr__(name: str) -> Any:
+    """``STAGES`` (the stages of a study, in order: (name, function)) imports every stage; the rest one module."""
+    if name == "STAGES":
+        value = tuple((stage, _getattr(function)) for stage, function in _ORDER)
+        globals()["STAGES"] = value
+        return value
+    return _getattr(name)

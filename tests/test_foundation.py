@@ -29,8 +29,11 @@ def test_right_column_codes():
     np.testing.assert_array_equal(np.isnan(v), [False, False, True, False])
     bad = pd.DataFrame({"cmuc": [1, 2, 0, "x"]})
     # refused values are named by kind, with their lines, never by their content (issue 28)
-    with pytest.raises(InputError, match=r"column 'cmuc'.*text values \(1 distinct\) in 1 rows, on line 5; "
-                                         r"numbers other than 0 and 1 in 1 rows, on line 3") as err:
+    with pytest.raises(
+        InputError,
+        match=r"column 'cmuc'.*text values \(1 distinct\) in 1 rows, on line 5; "
+        r"numbers other than 0 and 1 in 1 rows, on line 3",
+    ) as err:
         check_right_column(bad, "cmuc")
     assert "'x'" not in str(err.value) and " 2 " not in str(err.value)
 

@@ -192,12 +192,18 @@ def _solve(
         s_lo = np.where(up, s_hi, s_lo)
         hi = np.where(up, 4.0 * hi, hi)
         s_hi[up], _ = _score(y[up], D, X, hi[up], method, XX)
-    else:  # pragma: no cover - needs data with an infinite variance
+    else:  # adjusted methods with m - p <= 2 (their score stays positive), or an infinite variance
+        m, p = Y.shape[1], X.shape[1]
         raise ConvergenceError(
             message(
                 "the model variance has no finite root",
                 where=f"method {method}",
-                hint="check the direct estimates for extreme values",
+                found=f"{m} territories with a direct estimate for {p} coefficients",
+                hint="with few territories beside the covariates (m - p of 2 or less) the adjusted likelihood "
+                "grows without bound: use fewer covariates or method reml; otherwise check the "
+                "direct estimates for extreme values"
+                if method in ADJUSTED
+                else "check the direct estimates for extreme values",
             )
         )
     a = np.clip(np.full(active.size, scale), lo, hi)

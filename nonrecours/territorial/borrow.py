@@ -32,6 +32,7 @@ __all__ = [
     "CovarianceModel",
     "BlockFit",
     "BorrowFit",
+    "area_components_fit",
     "fit_blocks",
     "information",
     "inverse_information",
@@ -618,3 +619,47 @@ class BorrowFit:
                 "g4": self.g4,
             }
         )
+
+
+def area_components_fit(
+    fit: BlockFit,
+    dG: np.ndarray,
+    *,
+    model: str,
+    y: np.ndarray,
+    area: np.ndarray,
+    components: np.ndarray,
+    observed: np.ndarray,
+    coef_names: tuple[str, ...],
+) -> BorrowFit:
+    """The :class:`BorrowFit` of a block fit whose blocks are areas and whose rows are components (years of
+    Rao–Yu, rights or years of the multivariate model): rows area by area, MSE ``g1 + g2 + 2 g3``
+    (:func:`block_mse` with the derivatives ``dG`` of the covariance model at the estimate), no ``g4``; ``y`` the
+    direct estimates (m, k), published where ``observed``."""
+    g1, g2, g3 = block_mse(fit, dG)
+    m, k = fit.eblup.shape
+    return BorrowFit(
+        model=model,
+        method=fit.method,
+        area=np.repeat(area, k),
+        component=np.tile(components, m),
+        in_sample=observed.ravel(),
+        direct=np.where(observed, y, np.nan).ravel(),
+        eblup=fit.eblup.ravel(),
+        synthetic=fit.synthetic.ravel(),
+        gamma=fit.gamma.ravel(),
+        mse=(g1 + g2 + 2.0 * g3).ravel(),
+        g1=g1.ravel(),
+        g2=g2.ravel(),
+        g3=g3.ravel(),
+        g4=np.zeros(m * k),
+        names=fit.names,
+        theta=fit.theta,
+        info=fit.info,
+        coef=fit.coef,
+        coef_cov=fit.coef_cov,
+        coef_names=coef_names,
+        loglike=fit.loglike,
+        iterations=fit.iterations,
+        at_bound=fit.at_bound,
+    )

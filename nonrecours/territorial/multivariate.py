@@ -19,7 +19,7 @@ import numpy as np
 
 from .._checks import check_choice
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, fit_blocks, observed_blocks
+from .borrow import BorrowFit, area_components_fit, fit_blocks, observed_blocks
 from .fay_herriot import _check_design
 from .rao_yu import ARCovariance
 
@@ -146,31 +146,15 @@ def fit_multivariate(
         cov_model = ARCovariance(np.arange(r), common=False, rho_bounds=(-0.999, 0.999))
         start = np.array([float(np.mean(med)), 0.5])
     fit = fit_blocks(y, Xb, S, cov_model, start, method="reml", observed=obs, tol=tol, where=where)
-    g1, g2, g3 = block_mse(fit, cov_model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     coef_names = tuple(f"{n}.{v}" for v in variables for n in names)
-    return BorrowFit(
+    return area_components_fit(
+        fit,
+        cov_model.derivatives(fit.theta),
         model=model,
-        method="reml",
-        area=np.repeat(area, r),
-        component=np.tile(variables, m),
-        in_sample=obs.ravel(),
-        direct=np.where(obs, y, np.nan).ravel(),
-        eblup=fit.eblup.ravel(),
-        synthetic=fit.synthetic.ravel(),
-        gamma=fit.gamma.ravel(),
-        mse=(g1 + g2 + 2.0 * g3).ravel(),
-        g1=g1.ravel(),
-        g2=g2.ravel(),
-        g3=g3.ravel(),
-        g4=np.zeros(m * r),
-        names=fit.names,
-        theta=fit.theta,
-        info=fit.info,
-        coef=fit.coef,
-        coef_cov=fit.coef_cov,
+        y=y,
+        area=area,
+        components=np.asarray(variables),
+        observed=obs,
         coef_names=coef_names,
-        loglike=fit.loglike,
-        iterations=fit.iterations,
-        at_bound=fit.at_bound,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, check_method, fit_blocks, observed_blocks
+from .borrow import BorrowFit, area_components_fit, check_method, fit_blocks, observed_blocks
 
 __all__ = ["ARCovariance", "fit_rao_yu", "MAX_RHO"]
 
@@ -164,30 +164,14 @@ def fit_rao_yu(
     model = ARCovariance(times)
     d0 = float(np.median(np.diagonal(S, axis1=1, axis2=2)[obs]))
     fit = fit_blocks(y, X, S, model, np.array([d0 / 2, d0 / 2, 0.5]), method=method, observed=obs, tol=tol, where=where)
-    g1, g2, g3 = block_mse(fit, model.derivatives(fit.theta))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
-    return BorrowFit(
+    return area_components_fit(
+        fit,
+        model.derivatives(fit.theta),
         model="rao-yu",
-        method=method,
-        area=np.repeat(area, T),
-        component=np.tile(times.astype(str), m),
-        in_sample=obs.ravel(),
-        direct=np.where(obs, y, np.nan).ravel(),
-        eblup=fit.eblup.ravel(),
-        synthetic=fit.synthetic.ravel(),
-        gamma=fit.gamma.ravel(),
-        mse=(g1 + g2 + 2.0 * g3).ravel(),
-        g1=g1.ravel(),
-        g2=g2.ravel(),
-        g3=g3.ravel(),
-        g4=np.zeros(m * T),
-        names=fit.names,
-        theta=fit.theta,
-        info=fit.info,
-        coef=fit.coef,
-        coef_cov=fit.coef_cov,
+        y=y,
+        area=area,
+        components=times.astype(str),
+        observed=obs,
         coef_names=names,
-        loglike=fit.loglike,
-        iterations=fit.iterations,
-        at_bound=fit.at_bound,
     )

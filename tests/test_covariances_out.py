@@ -1,0 +1,139 @@
+"""Sampling covariances written by ``estimate --covariances-out`` (issue 26, item 1) and read by
+``territorial fit --covariances``.
+
+The reference is ``reference/covariances_reference.json``, made by ``reference/make_covariances_reference.R``
+(R survey: svytotal of every territory's takers and eligible respondents, svycontrast of their ratios, vcov;
+versions in its ``meta``) on ``reference/covariances/sample.csv`` (``make_covariances_data.py``, seed 2626);
+closed forms, so 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli.main import app
+from nonrecours.design import SurveyDesign
+from nonrecours.estimation import estimate_rates
+from nonrecours.estimation.covariances import result_covariances
+from nonrecours.territorial.borrowing import fit_borrowing
+
+REF = Path(__file__).parent / "reference"
+DESIGN = ["--strata", "stratum", "--psu", "psu", "--weight", "weight"]
+RIGHTS = "cmuc,acs,aah"
+
+
+def _run(*args):
+    return CliRunner().invoke(app, list(map(str, args)))
+
+
+def test_estimate_covariances_out_equals_r_survey(tmp_path):
+    ref = json.loads((REF / "covariances_reference.json").read_text())
+    pairs = pd.DataFrame(ref["pairs"])
+    out, cov = tmp_path / "est.csv", tmp_path / "cov.csv"
+    sample = REF / "covariances" / "sample.csv"
+    r = _run("estimate", sample, "--rights", RIGHTS, "--by", "territory", *DESIGN, "--out", out,
+             "--covariances-out", cov)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(cov)
+    assert list(got.columns) == ["territory", "right_a", "right_b", "cov"]
+    off = pairs[pairs["right_a"] != pairs["right_b"]]
+    assert len(got) == len(off) == 8 * 3  # each unordered pair once
+    m = got.merge(off, on=["territory", "right_a", "right_b"], suffixes=("", "_r"), how="inner")
+    assert len(m) == len(got)  # the same order of the pair as R's rows (rights in the order given)
+    np.testing.assert_allclose(m["cov"], m["cov_r"], rtol=1e-9)
+    est = pd.read_csv(out)  # the SEs come from the same engine: the diagonal of R's matrix
+    diag = pairs[pairs["right_a"] == pairs["right_b"]].rename(columns={"right_a": "right"})
+    v = est.merge(diag, on=["territory", "right"])
+    np.testing.assert_allclose(v["se"] ** 2, v["cov"], rtol=1e-9)
+
+
+def test_pairs_with_a_suppressed_estimate_are_not_written(tmp_path):
+    sample = REF / "covariances" / "sample.csv"
+    out, cov = tmp_path / "est.csv", tmp_path / "cov.csv"
+    r = _run("estimate", sample, "--rights", RIGHTS, "--by", "territory", *DESIGN, "--out", out,
+             "--covariances-out", cov, "--min-n", 47)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    est, got = pd.read_csv(out), pd.read_csv(cov)
+    hidden = set(zip(est.loc[est["flag"] == "suppressed", "territory"], est.loc[est["flag"] == "suppressed", "right"]))
+    assert hidden  # the threshold hides some cells of this sample
+    for side in ("a", "b"):
+        assert not set(zip(got["territory"], got[f"right_{side}"])) & hidden
+    shown = est[est["flag"] != "suppressed"].groupby("territory").size()
+    assert len(got) == int((shown * (shown - 1) // 2).sum())  # every other pair is there
+
+
+def test_quantiles_have_no_covariances(tmp_path):
+    sample = REF / "covariances" / "sample.csv"
+    r = _run("estimate", sample, "--stat", "quantile", "--variables", "weight", "--by", "territory", *DESIGN,
+             "--covariances-out", tmp_path / "cov.csv")  # fmt: skip
+    assert r.exit_code == 2 and "--covariances-out" in r.output
+    assert not (tmp_path / "cov.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def territories(tmp_path_factory):
+    """A sample of 40 territories x 3 rights whose take-up follows a territory covariate, and the covariates."""
+    tmp = tmp_path_factory.mktemp("cov_roundtrip")
+    rng = np.random.default_rng(261)
+    m, n_psu, per = 40, 160, 15
+    x = rng.normal(size=m)
+    effect = rng.normal(0, 0.3, m)
+    psu = np.repeat(np.arange(n_psu), per)
+    terr = psu % m
+    u = rng.normal(size=psu.size)
+    df = pd.DataFrame(
+        {
+            "stratum": [f"s{p // 16}" for p in psu],
+            "psu": [f"u{p}" for p in psu],
+            "weight": rng.uniform(5, 25, psu.size),
+            "territory": [f"Q{t:02d}" for t in terr],
+        }
+    )
+    for k, r in enumerate(RIGHTS.split(",")):
+        eta = -0.2 + 0.2 * k + 0.5 * x[terr] + effect[terr] + u
+        df[r] = (rng.uniform(size=psu.size) < 1 / (1 + np.exp(-eta))).astype(float)
+        df.loc[rng.uniform(size=psu.size) < 0.2, r] = np.nan
+    df.to_csv(tmp / "sample.csv", index=False)
+    pd.DataFrame({"territory": [f"Q{t:02d}" for t in range(m)], "x": x}).to_csv(tmp / "aux.csv", index=False)
+    return tmp, df
+
+
+def test_round_trip_estimate_covariances_into_the_multivariate_fit(territories):
+    tmp, df = territories
+    r = _run("estimate", tmp / "sample.csv", "--rights", RIGHTS, "--by", "territory", *DESIGN,
+             "--out", tmp / "direct.csv", "--covariances-out", tmp / "cov.csv", "--overwrite")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    args = ["territorial", "fit", tmp / "direct.csv", "--aux", tmp / "aux.csv", "--covariates", "x",
+            "--model", "multivariate", "--overwrite"]  # fmt: skip
+    r = _run(*args, "--covariances", tmp / "cov.csv", "--out", tmp / "mfh.csv")
+    assert r.exit_code == 0, r.output
+    r = _run(*args, "--out", tmp / "mfh_diag.csv")
+    assert r.exit_code == 0, r.output
+    got, diag = pd.read_csv(tmp / "mfh.csv"), pd.read_csv(tmp / "mfh_diag.csv")
+    # the same fit from the full covariance matrix of the engine, every off-diagonal entry in both orders
+    res = estimate_rates(SurveyDesign(df, weight="weight", strata="stratum", psu="psu"), RIGHTS.split(","),
+                         "territory")  # fmt: skip
+    V = np.asarray(res.vcov().todense() if hasattr(res.vcov(), "todense") else res.vcov())
+    frame = res.to_frame()
+    i, j = np.nonzero(frame["territory"].to_numpy()[:, None] == frame["territory"].to_numpy()[None, :])
+    off = i != j
+    full = pd.DataFrame(
+        {
+            "territory": frame["territory"].to_numpy()[i[off]],
+            "right_a": frame["right"].to_numpy()[i[off]],
+            "right_b": frame["right"].to_numpy()[j[off]],
+            "cov": V[i[off], j[off]],
+        }
+    )
+    assert len(full) == 2 * len(result_covariances(res))
+    want = fit_borrowing(pd.read_csv(tmp / "direct.csv"), pd.read_csv(tmp / "aux.csv"), ["x"],
+                         model="multivariate", covariances=full).to_frame()  # fmt: skip
+    np.testing.assert_allclose(got["eblup"], want["eblup"], rtol=1e-9)
+    np.testing.assert_allclose(got["mse"], want["mse"], rtol=1e-9)
+    assert np.abs(got["mse"] - diag["mse"]).max() > 1e-8  # the covariances entered the fit

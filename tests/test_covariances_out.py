@@ -137,3 +137,51 @@ def test_round_trip_estimate_covariances_into_the_multivariate_fit(territories):
     np.testing.assert_allclose(got["eblup"], want["eblup"], rtol=1e-9)
     np.testing.assert_allclose(got["mse"], want["mse"], rtol=1e-9)
     assert np.abs(got["mse"] - diag["mse"]).max() > 1e-8  # the covariances entered the fit
+
+
+def test_change_covariances_out_equals_r_survey(tmp_path):
+    """Between rights and waves of a panel: R survey on the stacked waves (make_change_covariances_reference.R)."""
+    ref = pd.DataFrame(json.loads((REF / "change_covariances_reference.json").read_text())["pairs"])
+    cov = tmp_path / "cov.csv"
+    r = _run("change", REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv", "--rights", "cmuc,acs",
+             "--by", "is_qpv", "--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--scheme", "panel",
+             "--years", "2015,2016", "--covariances-out", cov, "--out", tmp_path / "ch.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(cov)
+    assert list(got.columns) == ["is_qpv", "right_a", "year_a", "right_b", "year_b", "cov"]
+    key = ["is_qpv", "right_a", "year_a", "right_b", "year_b"]
+    assert got[key].values.tolist() == ref[key].values.tolist()  # 2 domains x 6 pairs, the same order
+    np.testing.assert_allclose(got["cov"], ref["cov"], rtol=1e-9)
+    r = _run("change", REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv", "--rights", "cmuc",
+             "--years", "2015", "--covariances-out", tmp_path / "c2.csv")  # fmt: skip
+    assert r.exit_code == 2 and "--years" in r.output and not (tmp_path / "c2.csv").exists()
+
+
+def test_series_covariances_out(tmp_path):
+    """Three panel waves: the pairs of the first two equal those of ``change`` on them (the same joint
+    linearisation; with one design the union of three waves pools the same strata); the format reads back."""
+    from nonrecours.territorial.borrowing import read_covariances
+
+    w1, w2 = REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv"
+    w3 = tmp_path / "w3.csv"
+    d = pd.read_csv(w2)
+    rng = np.random.default_rng(3)
+    d["cmuc"] = np.where(rng.uniform(size=len(d)) < 0.2, 1 - d["cmuc"], d["cmuc"])  # a third wave of the panel
+    d.to_csv(w3, index=False)
+    design = ["--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--scheme", "panel"]
+    cov = tmp_path / "cov.csv"
+    waves = f"2015={w1},2016={w2},2017={w3}"
+    r = _run("series", "--rights", "cmuc,acs", "--by", "is_qpv", "--waves", waves, *design, "--min-n", 1,
+             "--allow-below-threshold", "--out", tmp_path / "s", "--covariances-out", cov)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(cov)
+    assert list(got.columns) == ["is_qpv", "right_a", "year_a", "right_b", "year_b", "cov"]
+    assert len(got) == 2 * (6 * 5 // 2)  # 2 domains, 3 years x 2 rights
+    assert len(read_covariances(got.rename(columns={"is_qpv": "territory"}), time="year")) == len(got)
+    r = _run("change", w1, w2, "--rights", "cmuc,acs", "--by", "is_qpv", *design, "--years", "2015,2016",
+             "--covariances-out", tmp_path / "ch.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    key = ["is_qpv", "right_a", "year_a", "right_b", "year_b"]
+    m = pd.read_csv(tmp_path / "ch.csv").merge(got, on=key, suffixes=("", "_series"))
+    assert len(m) == 12
+    np.testing.assert_allclose(m["cov"], m["cov_series"], rtol=1e-9)

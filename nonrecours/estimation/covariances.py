@@ -8,8 +8,9 @@ this module writes the off-diagonal entries that share a domain as a tidy table
 
 ``<by columns>, right_a, [year_a,] right_b, [year_b,] cov``
 
-with each unordered pair once (``a`` before ``b`` in the order of the estimates table: rights, then years),
-the format read by ``territorial fit --covariances`` (which also accepts both orders).
+with each unordered pair once, domain by domain (``a`` the earlier estimate: the earlier year, then the earlier
+right in the order given), the format read by ``territorial fit --covariances`` (which also accepts both
+orders, and reads no pair of an estimate with itself: the variances are the direct file's ``se``).
 
 Notes
 -----
@@ -27,9 +28,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import OptionError, message
+from .change import ChangeResult
 from .results import EstimateResult, VarianceFactor
+from .series import SeriesResult
 
-__all__ = ["pair_covariances", "result_covariances", "wave_covariances"]
+__all__ = ["pair_covariances", "result_covariances", "wave_covariances", "change_covariances", "series_covariances"]
 
 
 def pair_covariances(
@@ -80,7 +84,7 @@ def pair_covariances(
     pos = np.flatnonzero(ok)
     left = pd.DataFrame({"code": code[pos], "i": pos})
     pairs = left.merge(left.rename(columns={"i": "j"}), on="code")  # every ordered pair of a domain
-    pairs = pairs[pairs["i"] < pairs["j"]].sort_values(["i", "j"], kind="stable")
+    pairs = pairs[pairs["i"] < pairs["j"]].sort_values(["code", "i", "j"], kind="stable")  # domain by domain
     i, j = pairs["i"].to_numpy(np.int64), pairs["j"].to_numpy(np.int64)
     cov = factor.covariances(i, j)
     fin = np.isfinite(cov)
@@ -165,3 +169,69 @@ def wave_covariances(
         items,
         keep=None if keep is None else np.asarray(keep).reshape(-1),
     )
+
+
+def change_covariances(
+    result: ChangeResult, years: Sequence[int] = (1, 2), *, min_n: int = 0, time: str = "year"
+) -> pd.DataFrame:
+    """Covariances between the rights and the two waves of each domain of :func:`~.change.estimate_change`.
+
+    Parameters
+    ----------
+    result : ChangeResult
+    years : (int, int)
+        The labels of the two waves in the ``<time>_a``, ``<time>_b`` columns.
+    min_n : int
+        An estimate from 1 to ``min_n - 1`` eligible respondents (or none) is suppressed: no pair of it is
+        written (as ``nonrecours estimate`` and ``change`` suppress it).
+    time : str
+        Name of the year columns.
+
+    Returns
+    -------
+    DataFrame
+        ``<by columns>, right_a, <time>_a, right_b, <time>_b, cov`` (see :func:`pair_covariances`).
+    """
+    years = [int(y) for y in years]
+    if len(years) != 2 or years[0] == years[1]:
+        raise OptionError(
+            message(
+                "two distinct years are needed, one per wave",
+                where="parameter years",
+                found=", ".join(map(str, years)),
+            )
+        )
+    t = result.table
+    rights = list(pd.unique(t["right"].astype(str)))
+    R = len(rights)
+    levels = t[list(result.by)].iloc[np.arange(len(t) // R) * R].reset_index(drop=True)
+    n = np.vstack([t["n_1"].to_numpy(np.int64), t["n_2"].to_numpy(np.int64)])
+    return wave_covariances(result.variance, levels, rights, years, keep=(n > 0) & (n >= min_n), time=time)
+
+
+def series_covariances(result: SeriesResult, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Covariances between the rights and years of each domain of :func:`~.series.estimate_series`.
+
+    Parameters
+    ----------
+    result : SeriesResult
+    published : DataFrame, optional
+        The yearly table as published (:func:`~nonrecours.publication.protect_series`: rows in the order of
+        ``result.yearly``): an estimate it empties is suppressed, and no pair of it is written. Default: the
+        estimates of ``result.yearly`` (those of a domain without respondents are empty).
+
+    Returns
+    -------
+    DataFrame
+        ``<by columns>, right_a, year_a, right_b, year_b, cov`` from the joint covariance of the union of the
+        waves (the one the changes and the trend use).
+    """
+    jw = result.joint
+    if jw is None:
+        raise OptionError(
+            message("the series carries no joint covariance", where="parameter result", hint="use estimate_series")
+        )
+    table = result.yearly if published is None else published
+    keep = pd.to_numeric(table["estimate"], errors="coerce").notna().to_numpy()
+    years = pd.unique(result.yearly["year"].astype(int))
+    return wave_covariances(jw.factor, jw.levels, jw.rights, list(years), keep=keep)

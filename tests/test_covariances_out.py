@@ -185,3 +185,24 @@ def test_series_covariances_out(tmp_path):
     m = pd.read_csv(tmp_path / "ch.csv").merge(got, on=key, suffixes=("", "_series"))
     assert len(m) == 12
     np.testing.assert_allclose(m["cov"], m["cov_series"], rtol=1e-9)
+
+
+def test_follow_up_covariances_leave_out_suppressed_estimates(tmp_path):
+    """In the panel, is_qpv = 1 has 22 then 18 eligible respondents for acs: at --min-n 20, change drops the
+    pairs of its wave-2 estimate (suppressed in that wave), series those of every year (one pattern)."""
+    w1, w2 = REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv"
+    design = ["--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--scheme", "panel", "--min-n", 20]
+    r = _run("change", w1, w2, "--rights", "cmuc,acs", "--by", "is_qpv", *design, "--years", "2015,2016",
+             "--covariances-out", tmp_path / "ch.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    ch = pd.read_csv(tmp_path / "ch.csv")
+    items = {(q, r_, y) for q, r_, y in zip(ch["is_qpv"], ch["right_a"], ch["year_a"])}
+    items |= {(q, r_, y) for q, r_, y in zip(ch["is_qpv"], ch["right_b"], ch["year_b"])}
+    assert (1, "acs", 2016) not in items and (1, "acs", 2015) in items
+    assert len(ch) == 6 + 3
+    r = _run("series", "--rights", "cmuc,acs", "--by", "is_qpv", "--waves", f"2015={w1},2016={w2}", *design,
+             "--out", tmp_path / "s", "--covariances-out", tmp_path / "s.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(tmp_path / "s.csv")
+    assert not ((s["is_qpv"] == 1) & ((s["right_a"] == "acs") | (s["right_b"] == "acs"))).any()
+    assert len(s) == 6 + 1

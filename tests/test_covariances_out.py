@@ -206,3 +206,56 @@ def test_follow_up_covariances_leave_out_suppressed_estimates(tmp_path):
     s = pd.read_csv(tmp_path / "s.csv")
     assert not ((s["is_qpv"] == 1) & ((s["right_a"] == "acs") | (s["right_b"] == "acs"))).any()
     assert len(s) == 6 + 1
+
+
+def test_round_trip_series_covariances_into_the_rao_yu_fit(territories):
+    """series --by territory over three panel waves -> its yearly table and covariances -> territorial fit
+    --model rao-yu --time year; the same fit from the engine's joint covariance matrix, both orders."""
+    from nonrecours.estimation.series import estimate_series
+
+    tmp, df = territories
+    rng = np.random.default_rng(7)
+    base = df.assign(id=np.arange(len(df)))
+    waves, designs = {}, []
+    for k, year in enumerate((2015, 2016, 2017)):
+        w = base.copy()
+        for r in RIGHTS.split(","):  # some recipients change their take-up from one wave to the next
+            flip = (rng.uniform(size=len(w)) < 0.1 * k) & w[r].notna()
+            w.loc[flip, r] = 1 - w.loc[flip, r]
+        waves[year] = tmp / f"w{year}.csv"
+        w.to_csv(waves[year], index=False)
+        designs.append(SurveyDesign(w, weight="weight", strata="stratum", psu="psu"))
+    spec = ",".join(f"{y}={p}" for y, p in waves.items())
+    r = _run("series", "--rights", RIGHTS, "--by", "territory", "--waves", spec, *DESIGN, "--scheme", "panel",
+             "--out", tmp / "series", "--covariances-out", tmp / "series_cov.csv", "--overwrite")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    args = ["territorial", "fit", tmp / "series" / "series_yearly.csv", "--aux", tmp / "aux.csv", "--covariates",
+            "x", "--model", "rao-yu", "--time", "year", "--overwrite"]  # fmt: skip
+    r = _run(*args, "--covariances", tmp / "series_cov.csv", "--out", tmp / "ry.csv")
+    assert r.exit_code == 0, r.output
+    res = estimate_series(designs, [2015, 2016, 2017], RIGHTS.split(","), ["territory"], scheme="panel")
+    assert res.joint is not None
+    V = res.joint.factor.matrix()
+    V = np.asarray(V.todense()) if hasattr(V, "todense") else np.asarray(V)
+    y = res.yearly
+    i, j = np.nonzero(y["territory"].to_numpy()[:, None] == y["territory"].to_numpy()[None, :])
+    off = i != j
+    full = pd.DataFrame(
+        {
+            "territory": y["territory"].to_numpy()[i[off]],
+            "right_a": y["right"].to_numpy()[i[off]],
+            "year_a": y["year"].to_numpy()[i[off]],
+            "right_b": y["right"].to_numpy()[j[off]],
+            "year_b": y["year"].to_numpy()[j[off]],
+            "cov": V[i[off], j[off]],
+        }
+    )
+    assert len(full) == 2 * len(pd.read_csv(tmp / "series_cov.csv"))
+    want = fit_borrowing(pd.read_csv(tmp / "series" / "series_yearly.csv"), pd.read_csv(tmp / "aux.csv"), ["x"],
+                         model="rao-yu", time="year", covariances=full).to_frame()  # fmt: skip
+    got = pd.read_csv(tmp / "ry.csv")
+    np.testing.assert_allclose(got["eblup"], want["eblup"], rtol=1e-9)
+    np.testing.assert_allclose(got["mse"], want["mse"], rtol=1e-9)
+    diag = fit_borrowing(pd.read_csv(tmp / "series" / "series_yearly.csv"), pd.read_csv(tmp / "aux.csv"), ["x"],
+                         model="rao-yu", time="year").to_frame()  # fmt: skip
+    assert np.abs(got["mse"] - diag["mse"]).max() > 1e-8  # the panel's covariances entered the fit

@@ -129,3 +129,19 @@ def test_cli_bootstrap_for_the_spatial_model(inputs):
     r = CliRunner().invoke(app, list(map(str, [*base, "--mse", "prasad-rao", "--out", inputs / "x.csv"])))
     assert r.exit_code == 2 and "--mse" in r.output
     assert not (inputs / "x.csv").exists()
+
+
+def test_fh_by_year_takes_the_fay_herriot_bootstrap(inputs):
+    from nonrecours._parallel import spawn
+    from nonrecours.territorial.borrowing import _read  # the coded inputs, to refit one right and year alone
+    from nonrecours.territorial.fay_herriot import fit_fay_herriot
+    from nonrecours.territorial.mse import bootstrap_mse
+
+    direct, aux = pd.read_csv(inputs / "direct.csv"), pd.read_csv(inputs / "aux.csv")
+    res = fit_borrowing(direct, aux, ["x1", "x2"], model="fh", time="year", mse="bootstrap", replicates=30, seed=4)
+    assert (res.models["mse"] == "bootstrap").all() and (res.models["replicates"] == 30).all()
+    data = _read(direct, aux, ["x1", "x2"], time="year", covariances=None, neighbours=None, rights=None)
+    fit = fit_fay_herriot(data.y[:, 0, 0], data.D[:, 0, 0], data.X[:, 0, :], method="reml")
+    want = bootstrap_mse(fit, replicates=30, seed=spawn(4, len(res.fits))[0]).mse  # the first fit's own stream
+    first = res.table[(res.table["right"] == data.rights[0]) & (res.table["year"] == data.years[0])]
+    np.testing.assert_allclose(first["mse"].to_numpy(), want, rtol=1e-12)

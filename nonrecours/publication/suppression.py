@@ -53,8 +53,10 @@ from typing import Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from ..options import SuppressionCost, SuppressionMethod, check_option
 from .blanking import _blank, _masked, blank_rows, code_key
 from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
+from .optimal import optimal_admin
 from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
 
 __all__ = [
@@ -75,6 +77,14 @@ def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`
     (:func:`~nonrecours.publication.policy.check_threshold`)."""
     return check_threshold(min_cell, name="min_cell", where=where)
+
+
+def check_method(method: object, cost: object) -> tuple[Literal["optimal", "heuristic"], Literal["cells", "eligibles"]]:
+    """``method`` and ``cost`` of the administrative suppression, checked (:class:`~nonrecours.errors.OptionError`
+    naming the parameter otherwise)."""
+    m = check_option("method", method, SuppressionMethod)
+    c = check_option("cost", cost, SuppressionCost)
+    return m, c  # type: ignore[return-value]  # checked against the enums' values
 
 
 def complete_suppression(
@@ -177,6 +187,8 @@ def protect_admin_counts(
     forced: np.ndarray | None = None,
     forced_totals: Collection[tuple[str | None, str]] = (),
     margins: Sequence[str] = (),
+    method: Literal["optimal", "heuristic"] = "heuristic",
+    cost: Literal["cells", "eligibles"] = "cells",
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Primary and secondary suppression of an aggregated territory x right table of counts.
 
@@ -257,7 +269,13 @@ def protect_admin_counts(
     if forced is not None:
         cell_p |= np.asarray(forced, dtype=bool)
     _force_totals(coded, deps, nation, forced_totals)
-    cell_s = _complete_pattern(coded, cell_p.copy(), deps, nation, marg, policy.min_cell)
+    method, cost = check_method(method, cost)
+    cell_s = None
+    if method == "optimal":
+        levels = [[deps], *[[g] for g in marg]]
+        cell_s = optimal_admin(coded.counts[None], coded.r_code, levels, [nation], cell_p, policy.min_cell, cost)
+    if cell_s is None:
+        cell_s = _complete_pattern(coded, cell_p.copy(), deps, nation, marg, policy.min_cell)
     rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
     return _cells_table(cells, territory, departement, coded, cell_s), _totals_table(coded, deps, nation, marg), rule
 

@@ -248,8 +248,14 @@ def _attack(
     targets: np.ndarray,
     upl: np.ndarray,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """The attacker's programme for every sensitive count of pattern ``x``; a cut for each that stays under its
-    protection level (the optimal duals of its programme, see the module's docstring)."""
+    r"""The attacker's programme for every sensitive count of pattern ``x``; a cut for each that stays under its
+    protection level (the optimal duals of its programme, see the module's docstring).
+
+    Most counts are shown protected together: one programme maximises :math:`\sum_k s_k / UPL_k` with
+    :math:`s_k \le y_k`, :math:`0 \le s_k \le UPL_k` over the counts not yet shown protected, and every count
+    its solution raises to its level is protected (the solution is an attack that reaches it); this repeats
+    while it shows some. Each remaining count has its own programme, whose solution may show others too.
+    """
     hidden_v = np.repeat(x, 3)  # values 3 u + j of the suppressed units are the unknowns
     cols = np.flatnonzero(hidden_v)
     sub = A[:, cols]
@@ -257,27 +263,60 @@ def _attack(
     sub = sub[live]
     pos = np.full(hidden_v.size, -1)
     pos[cols] = np.arange(cols.size)
+    zeros = np.zeros(live.size)
     cuts = []
     for y in np.unique(targets[:, 0]).tolist():  # loop over years (a handful)
         flat = a[y].reshape(-1).astype(float)
         cap_v = np.tile(cap[y], a.shape[1])
         bounds = np.stack([-flat[cols], cap_v[cols]], axis=1)
-        for k in np.flatnonzero(targets[:, 0] == y).tolist():  # loop over sensitive counts
-            v = 3 * targets[k, 1] + targets[k, 2]
+        ks = np.flatnonzero(targets[:, 0] == y)
+        var = pos[3 * targets[ks, 1] + targets[ks, 2]]
+        left = np.ones(ks.size, dtype=bool)  # not yet shown protected
+        while left.any():  # joint attacks: each shows some counts protected, or the loop stops
+            kk = np.flatnonzero(left)
+            n = kk.size
+            obj = np.r_[np.zeros(cols.size), -1.0 / upl[ks[kk]]]
+            link = sp.hstack(
+                [sp.csr_matrix((-np.ones(n), (np.arange(n), var[kk])), shape=(n, cols.size)), sp.identity(n)]
+            )
+            res = linprog(
+                obj,
+                A_ub=link.tocsr(),
+                b_ub=np.zeros(n),
+                A_eq=sp.hstack([sub, sp.csr_matrix((live.size, n))]).tocsr(),
+                b_eq=zeros,
+                bounds=np.vstack([bounds, np.stack([np.zeros(n), upl[ks[kk]]], axis=1)]),
+                method="highs",
+            )
+            if res.status != 0:
+                break
+            shown = res.x[var[kk]] >= upl[ks[kk]] - _TOL
+            if not shown.any():
+                break
+            left[kk[shown]] = False
+        for i in np.flatnonzero(left).tolist():  # loop over the counts no joint attack showed protected
+            if not left[i]:
+                continue
+            k = ks[i]
             obj = np.zeros(cols.size)
-            obj[pos[v]] = -1.0  # maximise the target's deviation
-            res = linprog(obj, A_eq=sub, b_eq=np.zeros(live.size), bounds=bounds, method="highs")
-            if res.status != 0 or -res.fun >= upl[k] - _TOL:
-                continue  # unbounded (status 3) or high enough: protected
+            obj[var[i]] = -1.0  # maximise the count's deviation
+            res = linprog(obj, A_eq=sub, b_eq=zeros, bounds=bounds, method="highs")
+            if res.status != 0:
+                left[i] = False  # unbounded (status 3): protected
+                continue
+            left[left] &= res.x[var[left]] < upl[ks[left]] - _TOL  # this attack shows these protected
+            if -res.fun >= upl[k] - _TOL:
+                continue
             lam = np.zeros(A.shape[0])
             lam[live] = res.eqlin.marginals
             e = np.zeros(hidden_v.size)
-            e[v] = 1.0
+            e[3 * targets[k, 1] + targets[k, 2]] = 1.0
             d = e + At @ lam
             coef_v = cap_v * np.maximum(d, 0) + flat * np.maximum(-d, 0)
             coef = np.minimum(coef_v.reshape(-1, 3).sum(axis=1), upl[k])
             nz = np.flatnonzero(coef > _TOL)
             cuts.append((nz, coef[nz], float(upl[k])))
+            left[i] = False
     return cuts
 
 
@@ -306,8 +345,9 @@ def admin_units(
     fixed_cells : ndarray of bool (n_cells,)
         Primary and forced cells.
     cost : {"cells", "eligibles"}
-        A cell costs 1 or its eligibles (summed over the years); a total costs what its cells cost together,
-        so that hiding a total is never cheaper than hiding what it adds up.
+        A cell costs 1 (plus its share of all eligibles, which only breaks ties between patterns of as many
+        cells) or its eligibles (summed over the years); a total costs what its cells cost together, so that
+        hiding a total is never cheaper than hiding what it adds up.
 
     Returns
     -------
@@ -317,7 +357,8 @@ def admin_units(
     """
     n_cells = cell_right.size
     elig = counts[:, :, 0].sum(axis=0).astype(float)
-    c_cost = np.ones(n_cells) if cost == "cells" else elig
+    # cells: 1 each, ties broken towards fewer eligibles (the fractions add up to less than one cell)
+    c_cost = 1.0 + elig / (elig.sum() + 1.0) if cost == "cells" else elig
     n_rights = nation[0].totals.shape[0]
     n_units = n_cells + sum(int(lv[0].sel.size) for lv in levels) + n_rights
     nat_units = n_units - n_rights + np.arange(n_rights)

@@ -723,7 +723,13 @@ def one_pattern(
 
 
 def protect_admin_series(
-    cells: pd.DataFrame, eligibles: np.ndarray, takers: np.ndarray, *, min_cell: int = DEFAULT_MIN_CELL
+    cells: pd.DataFrame,
+    eligibles: np.ndarray,
+    takers: np.ndarray,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    method: Literal["optimal", "heuristic"] = "heuristic",
+    cost: Literal["cells", "eligibles"] = "cells",
 ) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
     """One suppression pattern for the administrative counts of several years (:func:`one_pattern`).
 
@@ -734,6 +740,12 @@ def protect_admin_series(
     eligibles, takers : ndarray of int (n_cells, n_years)
         Each cell's counts each year (0 for a year without the cell).
     min_cell : int
+    method : {"heuristic", "optimal"}
+        ``heuristic``: the completion of :func:`protect_admin_counts` year by year until the pattern is stable;
+        ``optimal``: the least-cost pattern of every year's tables at once
+        (:func:`~nonrecours.publication.optimal.optimal_admin`), the heuristic's when it does not end in time.
+    cost : {"cells", "eligibles"}
+        What ``optimal`` minimises: suppressed cells, or their eligibles over the years.
 
     Returns
     -------
@@ -748,13 +760,19 @@ def protect_admin_series(
     -----
     Primary: small in some year. Secondary: :func:`protect_admin_counts` on each year, with every cell
     and total suppressed in some year forced in all years, until the pattern is stable (a simultaneous
-    sweep of :func:`one_pattern`).
+    sweep of :func:`one_pattern`). With ``method="optimal"`` the cells and totals are the units of one
+    programme per right whose relations are every year's (the pattern is the same every year).
     """
     policy = DisclosurePolicy(min_cell=min_cell, allow_below_threshold=True)  # the caller's threshold
+    method, cost = check_method(method, cost)
     N, K = np.asarray(eligibles, dtype=np.int64), np.asarray(takers, dtype=np.int64)
     primary = np.zeros(len(cells), dtype=bool)
     for t in range(N.shape[1]):  # loop over years
         primary |= policy.small_cells(np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1))
+    if method == "optimal":
+        found = _optimal_series(cells, N, K, primary, policy, cost)
+        if found is not None:
+            return primary, *found
 
     def forced_cells(pattern: frozenset) -> np.ndarray:
         forced = np.zeros(len(cells), dtype=bool)
@@ -785,3 +803,26 @@ def protect_admin_series(
         list(range(N.shape[1])), protect_year, np.flatnonzero(primary).tolist(), sweep="simultaneous"
     )
     return primary, forced_cells(pattern), [totals[t] for t in range(N.shape[1])]
+
+
+def _optimal_series(
+    cells: pd.DataFrame,
+    N: np.ndarray,
+    K: np.ndarray,
+    primary: np.ndarray,
+    policy: DisclosurePolicy,
+    cost: str = "cells",
+) -> tuple[np.ndarray, list[pd.DataFrame]] | None:
+    """The optimal pattern of a series (:func:`~nonrecours.publication.optimal.optimal_admin` over the years) and
+    each year's totals under it; None when the programme did not end in time."""
+    coded = [
+        admin_cells(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]), "territory", "departement")
+        for t in range(N.shape[1])
+    ]
+    deps = [Totals.of(c, "departement", c.d_code, c.d_lab, policy) for c in coded]
+    nation = [Totals.of(c, "national", np.zeros_like(c.r_code), np.array([""], dtype=object), policy) for c in coded]
+    counts = np.stack([c.counts for c in coded])
+    cell_s = optimal_admin(counts, coded[0].r_code, [deps], nation, primary, policy.min_cell, cost)  # type: ignore[arg-type]
+    if cell_s is None:
+        return None
+    return cell_s, [_totals_table(c, d, n, []) for c, d, n in zip(coded, deps, nation)]

@@ -16,7 +16,7 @@ from test_disclosure import _admin_blocks, _count_tables
 from nonrecours.admin.counts import count_territories, counts_table
 from nonrecours.admin.series import admin_counts, admin_series
 from nonrecours.errors import OptionError
-from nonrecours.publication import protect_admin_counts
+from nonrecours.publication import protect_admin_counts, protect_admin_series
 from nonrecours.publication.optimal import LinkedUnits, optimal_pattern
 
 RIGHTS = ["cmuc", "acs", "tpn", "tss"]
@@ -110,9 +110,10 @@ def five_years():
     from nonrecours.simulate.waves import simulate_waves
 
     w = simulate_waves(60, (2014, 2015, 2016, 2017, 2018), seed=3)
+    qpv = w.populations[0].territories.set_index("territory")["is_qpv"].astype(int)
     return pd.concat(
         [admin_counts(p.recipients, RIGHTS).assign(year=y) for y, p in zip(w.years, w.populations)], ignore_index=True
-    )
+    ).assign(is_qpv=lambda c: c["territory"].map(qpv))
 
 
 @pytest.mark.slow
@@ -207,3 +208,27 @@ def test_method_and_cost_checked(name, value):
     )
     with pytest.raises(OptionError, match=f"parameter {name}"):
         protect_admin_counts(cells, **{name: value})
+
+
+@pytest.mark.slow
+def test_optimal_five_years_with_margins(five_years):
+    """Five years, with the QPV / rest totals published each year: one pattern, nothing recovered in any year."""
+    cells = five_years[["territory", "departement", "right", "is_qpv"]].drop_duplicates(ignore_index=True)
+    wide = five_years.pivot_table(index=["territory", "right"], columns="year", values=["n_eligible", "n_takers"])
+    idx = pd.MultiIndex.from_frame(cells[["territory", "right"]])
+    N, K = wide["n_eligible"].reindex(idx).to_numpy(int), wide["n_takers"].reindex(idx).to_numpy(int)
+    primary, hidden, totals = protect_admin_series(cells, N, K, min_cell=11, margins=["is_qpv"], method="optimal")
+    _, h_hidden, _ = protect_admin_series(cells, N, K, min_cell=11, margins=["is_qpv"])
+    assert primary.any() and (hidden & ~primary).any()
+    assert (hidden & ~primary).sum() <= (h_hidden & ~primary).sum()
+    qpv_of = dict(zip(cells["territory"], cells["is_qpv"].astype(str)))
+    status = np.where(hidden, "suppressed", "published")
+    for t, tot in enumerate(totals):
+        assert (tot["status"].to_numpy() == totals[0]["status"].to_numpy()).all()  # one pattern every year
+        table = cells.assign(
+            n_eligible=np.where(hidden, np.nan, N[:, t]),
+            n_takers=np.where(hidden, np.nan, K[:, t]),
+            n_non_takers=np.where(hidden, np.nan, N[:, t] - K[:, t]),
+            status=status,
+        )
+        assert _margin_blocks(table, tot, qpv_of).attack(11) == []

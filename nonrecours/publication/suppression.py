@@ -728,6 +728,7 @@ def protect_admin_series(
     takers: np.ndarray,
     *,
     min_cell: int = DEFAULT_MIN_CELL,
+    margins: Sequence[str] = (),
     method: Literal["optimal", "heuristic"] = "heuristic",
     cost: Literal["cells", "eligibles"] = "cells",
 ) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
@@ -740,6 +741,11 @@ def protect_admin_series(
     eligibles, takers : ndarray of int (n_cells, n_years)
         Each cell's counts each year (0 for a year without the cell).
     min_cell : int
+    margins : sequence of str
+        Columns of ``cells`` (one value per territory, e.g. ``is_qpv``) whose totals are published each year
+        (:func:`protect_admin_counts`); with ``heuristic`` each year protects them as that function does (the
+        cells are forced over the years, the margin totals are not), with ``optimal`` they are units of the
+        programme like the other totals (the same pattern every year).
     method : {"heuristic", "optimal"}
         ``heuristic``: the completion of :func:`protect_admin_counts` year by year until the pattern is stable;
         ``optimal``: the least-cost pattern of every year's tables at once
@@ -770,7 +776,7 @@ def protect_admin_series(
     for t in range(N.shape[1]):  # loop over years
         primary |= policy.small_cells(np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1))
     if method == "optimal":
-        found = _optimal_series(cells, N, K, primary, policy, cost)
+        found = _optimal_series(cells, N, K, primary, policy, cost, margins)
         if found is not None:
             return primary, *found
 
@@ -786,8 +792,9 @@ def protect_admin_series(
             min_cell=policy.min_cell,
             forced=forced_cells(pattern),
             forced_totals={k for k in pattern if isinstance(k, tuple)},
+            margins=margins,
         )
-        hidden = tot[tot["status"] == "suppressed"]
+        hidden = tot[(tot["status"] == "suppressed") & tot["level"].isin(["departement", "national"])]
         return (
             {
                 *np.flatnonzero((tab["status"] == "suppressed").to_numpy()).tolist(),
@@ -812,6 +819,7 @@ def _optimal_series(
     primary: np.ndarray,
     policy: DisclosurePolicy,
     cost: str = "cells",
+    margins: Sequence[str] = (),
 ) -> tuple[np.ndarray, list[pd.DataFrame]] | None:
     """The optimal pattern of a series (:func:`~nonrecours.publication.optimal.optimal_admin` over the years) and
     each year's totals under it; None when the programme did not end in time."""
@@ -821,8 +829,10 @@ def _optimal_series(
     ]
     deps = [Totals.of(c, "departement", c.d_code, c.d_lab, policy) for c in coded]
     nation = [Totals.of(c, "national", np.zeros_like(c.r_code), np.array([""], dtype=object), policy) for c in coded]
+    marg = [[Totals.of(c, col, *margin_codes(cells, col, c), policy) for c in coded] for col in margins]
     counts = np.stack([c.counts for c in coded])
-    cell_s = optimal_admin(counts, coded[0].r_code, [deps], nation, primary, policy.min_cell, cost)  # type: ignore[arg-type]
+    levels = [deps, *marg]
+    cell_s = optimal_admin(counts, coded[0].r_code, levels, nation, primary, policy.min_cell, cost)  # type: ignore[arg-type]
     if cell_s is None:
         return None
-    return cell_s, [_totals_table(c, d, n, []) for c, d, n in zip(coded, deps, nation)]
+    return cell_s, [_totals_table(c, deps[t], nation[t], [g[t] for g in marg]) for t, c in enumerate(coded)]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -280,7 +279,7 @@ def protect(
     counts: pd.DataFrame,
     *,
     min_cell: int = DEFAULT_MIN_CELL,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """Rates and disclosure control from the aggregated counts table (no microdata): every engine ends here.
 
@@ -320,7 +319,7 @@ def admin_rates(
     min_cell: int = DEFAULT_MIN_CELL,
     territory: str = "territory",
     departement: str = "departement",
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
@@ -380,7 +379,7 @@ def protected_rates(
     *,
     min_cell: int = DEFAULT_MIN_CELL,
     margins: Sequence[str] = (),
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
 
 import pandas as pd
 
@@ -156,7 +155,7 @@ def admin_rates_sql(
     departement: str = "departement",
     option: str = "RECIPIENTS",
     id_col: str | None = None,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.
 

@@ -7,7 +7,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,7 @@ def run_admin_phase(
     memory_limit: str | None = "2GB",
     threads: int | None = None,
     engine: Engine | None = None,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.
 
@@ -215,7 +215,7 @@ def _run_phase(
     seed: int,
     engine: Engine,
     linker: DuckDBEngine,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook

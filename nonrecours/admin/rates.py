@@ -33,7 +33,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -199,7 +198,7 @@ def linked_rates(
     level: float = 0.95,
     margins: dict[str, pd.Series] | None = None,
     engine: Engine | None = None,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
@@ -239,7 +238,7 @@ def _finish_linked(
     min_cell: int,
     level: float,
     margins: dict[str, pd.Series] | None = None,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> LinkedRates:
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
     from .counts import count_territories, counts_table, protected_rates
@@ -353,7 +352,7 @@ def phase_rates(
     level: float = 0.95,
     memory_limit: str | None = "2GB",
     engine: Engine | None = None,
-    suppression: Literal["optimal", "heuristic"] = "heuristic",
+    suppression: str = "heuristic",
 ) -> tuple[LinkedRates, pd.DataFrame]:
     """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.
 

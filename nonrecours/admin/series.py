@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -119,8 +118,8 @@ def admin_series(
     counts: Mapping[int, pd.DataFrame] | pd.DataFrame,
     *,
     min_cell: int = DEFAULT_MIN_CELL,
-    method: Literal["optimal", "heuristic"] = "heuristic",
-    cost: Literal["cells", "eligibles"] = "cells",
+    method: str = "heuristic",
+    cost: str = "cells",
 ) -> AdminSeries:
     """Apply one suppression pattern to the counts of every year.
 

@@ -73,7 +73,7 @@ def linked_admin(
         else lk.iloc[:0][["source", "id_l", "id_r", "match_probability"]]
     )
     takers = taker_table(rec, _read(Path(eligibility)), lk, nm, {"health": read_source(sources, "health")})
-    res = linked_rates(takers, min_cell=min_cell, level=level, suppression=suppression)  # type: ignore[arg-type]
+    res = linked_rates(takers, min_cell=min_cell, level=level, suppression=suppression)
     t = res.table
     pub = t[t["status"] == "published"]
     moved = (

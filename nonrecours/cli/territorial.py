@@ -592,7 +592,7 @@ def admin(
             categorical=["territory", "departement"],
         )
         check_ids_if_present(data, id_col, source="recipients file", before="counting")  # no recipient counted twice
-        res = admin_rates(data, right_list, min_cell=min_cell, suppression=suppression)  # type: ignore[arg-type]
+        res = admin_rates(data, right_list, min_cell=min_cell, suppression=suppression)
     else:
         from ..admin.counts_sql import admin_rates_sql
         from ..engines import open_engine
@@ -604,7 +604,7 @@ def admin(
                 right_list,
                 min_cell=min_cell,
                 id_col=id_col,
-                suppression=suppression,  # type: ignore[arg-type]
+                suppression=suppression,
             )
     n = res.n_suppressed
     typer.echo(

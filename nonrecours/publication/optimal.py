@@ -50,7 +50,6 @@ Disclosure Control*, Wiley, section 4.3 (τ-Argus Optimal and Modular).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,12 +57,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .cells import Totals
 
-__all__ = ["LinkedUnits", "optimal_pattern", "COSTS", "METHODS"]
-
-#: Costs of :func:`optimal_pattern`: each suppressed unit counts 1 (``cells``) or its eligibles (``eligibles``).
-COSTS = ("cells", "eligibles")
-#: Secondary suppression methods: the MILP of this module, or the completion heuristic.
-METHODS = ("optimal", "heuristic")
+__all__ = ["LinkedUnits", "optimal_pattern", "admin_units", "optimal_admin"]
 
 #: Largest relation (number of members) whose single-row cuts seed the master; larger ones (a national
 #: margin) are left to the attacks, which add the cuts that bind.
@@ -326,7 +320,7 @@ def admin_units(
     levels: list[list[Totals]],
     nation: list[Totals],
     fixed_cells: np.ndarray,
-    cost: Literal["cells", "eligibles"],
+    cost: str,
 ) -> tuple[LinkedUnits, list[np.ndarray]]:
     """The units of an administrative publication: territory × right cells, their levels of totals
     (départements, margins) and the nation, over the years.
@@ -406,7 +400,7 @@ def optimal_admin(
     nation: list[Totals],
     fixed_cells: np.ndarray,
     min_cell: int,
-    cost: Literal["cells", "eligibles"] = "cells",
+    cost: str = "cells",
 ) -> np.ndarray | None:
     """The optimal pattern of an administrative publication (:func:`admin_units`, :func:`optimal_pattern`).
 

@@ -79,12 +79,12 @@ def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     return check_threshold(min_cell, name="min_cell", where=where)
 
 
-def check_method(method: object, cost: object) -> tuple[Literal["optimal", "heuristic"], Literal["cells", "eligibles"]]:
+def check_method(method: object, cost: object) -> tuple[str, str]:
     """``method`` and ``cost`` of the administrative suppression, checked (:class:`~nonrecours.errors.OptionError`
     naming the parameter otherwise)."""
     m = check_option("method", method, SuppressionMethod)
     c = check_option("cost", cost, SuppressionCost)
-    return m, c  # type: ignore[return-value]  # checked against the enums' values
+    return m, c
 
 
 def complete_suppression(
@@ -187,8 +187,8 @@ def protect_admin_counts(
     forced: np.ndarray | None = None,
     forced_totals: Collection[tuple[str | None, str]] = (),
     margins: Sequence[str] = (),
-    method: Literal["optimal", "heuristic"] = "heuristic",
-    cost: Literal["cells", "eligibles"] = "cells",
+    method: str = "heuristic",
+    cost: str = "cells",
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Primary and secondary suppression of an aggregated territory x right table of counts.
 
@@ -729,8 +729,8 @@ def protect_admin_series(
     *,
     min_cell: int = DEFAULT_MIN_CELL,
     margins: Sequence[str] = (),
-    method: Literal["optimal", "heuristic"] = "heuristic",
-    cost: Literal["cells", "eligibles"] = "cells",
+    method: str = "heuristic",
+    cost: str = "cells",
 ) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
     """One suppression pattern for the administrative counts of several years (:func:`one_pattern`).
 
@@ -832,7 +832,7 @@ def _optimal_series(
     marg = [[Totals.of(c, col, *margin_codes(cells, col, c), policy) for c in coded] for col in margins]
     counts = np.stack([c.counts for c in coded])
     levels = [deps, *marg]
-    cell_s = optimal_admin(counts, coded[0].r_code, levels, nation, primary, policy.min_cell, cost)  # type: ignore[arg-type]
+    cell_s = optimal_admin(counts, coded[0].r_code, levels, nation, primary, policy.min_cell, cost)
     if cell_s is None:
         return None
     return cell_s, [_totals_table(c, deps[t], nation[t], [g[t] for g in marg]) for t, c in enumerate(coded)]

@@ -232,3 +232,45 @@ def test_optimal_five_years_with_margins(five_years):
             status=status,
         )
         assert _margin_blocks(table, tot, qpv_of).attack(11) == []
+
+
+def test_cli_territorial_admin_suppression(tmp_path):
+    """``territorial admin --suppression optimal`` publishes a pattern of no more secondary cells; a bad value is
+    refused in the option's words before any work."""
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+    from nonrecours.io import read_table
+    from nonrecours.simulate import simulate_population
+
+    rec = tmp_path / "recipients.csv"
+    simulate_population(15, seed=5).recipients.to_csv(rec, index=False)
+    n_hidden = {}
+    for method in ("heuristic", "optimal"):
+        out = tmp_path / f"{method}.csv"
+        res = CliRunner().invoke(app, ["territorial", "admin", str(rec), "--suppression", method, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        n_hidden[method] = int((read_table(out)["status"] == "suppressed").sum())
+    assert 0 < n_hidden["optimal"] <= n_hidden["heuristic"]
+    out = tmp_path / "bad.csv"
+    res = CliRunner().invoke(app, ["territorial", "admin", str(rec), "--suppression", "best", "--out", str(out)])
+    assert res.exit_code == 2 and "option --suppression: unknown value" in res.output and not out.exists()
+
+
+def test_study_admin_suppression_key(tmp_path):
+    import tomllib
+
+    from nonrecours.errors import ConfigError
+    from nonrecours.study import parse_study
+    from nonrecours.study.demo import example_study
+
+    (tmp_path / "population").mkdir()
+    for name in ("recipients.csv", "territories.csv", "truth.csv"):
+        (tmp_path / "population" / name).write_text("id\n1\n")
+    data = tomllib.loads(example_study(seed=1))
+    assert parse_study(data, base_dir=tmp_path).admin.suppression == "heuristic"
+    data["admin"] = {"suppression": "optimal"}
+    assert parse_study(data, base_dir=tmp_path).admin.suppression == "optimal"
+    data["admin"] = {"suppression": "best"}
+    with pytest.raises(ConfigError, match="admin.suppression: unknown value"):
+        parse_study(data, base_dir=tmp_path)

@@ -56,7 +56,6 @@ import pandas as pd
 from ..options import SuppressionCost, SuppressionMethod, check_option
 from .blanking import _blank, _masked, blank_rows, code_key
 from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
-from .optimal import optimal_admin
 from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
 
 __all__ = [
@@ -272,6 +271,8 @@ def protect_admin_counts(
     method, cost = check_method(method, cost)
     cell_s = None
     if method == "optimal":
+        from .optimal import optimal_admin  # scipy.optimize on first use
+
         levels = [[deps], *[[g] for g in marg]]
         cell_s = optimal_admin(coded.counts[None], coded.r_code, levels, [nation], cell_p, policy.min_cell, cost)
     if cell_s is None:
@@ -829,6 +830,8 @@ def _optimal_series(
     ]
     deps = [Totals.of(c, "departement", c.d_code, c.d_lab, policy) for c in coded]
     nation = [Totals.of(c, "national", np.zeros_like(c.r_code), np.array([""], dtype=object), policy) for c in coded]
+    from .optimal import optimal_admin  # scipy.optimize on first use
+
     marg = [[Totals.of(c, col, *margin_codes(cells, col, c), policy) for c in coded] for col in margins]
     counts = np.stack([c.counts for c in coded])
     levels = [deps, *marg]

@@ -63,6 +63,8 @@ __all__ = ["LinkedUnits", "optimal_pattern", "admin_units", "optimal_admin"]
 #: margin) are left to the attacks, which add the cuts that bind.
 _SEED_MAX_MEMBERS = 200
 _TOL = 1e-7
+#: Joint attacks on a pattern before the counts left are attacked one by one.
+_JOINT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,8 @@ def _solve_block(
     cap = np.maximum(a.max(axis=1), m).astype(float)  # (year, count): the capacity of every value
     A = _attacker_matrix(rel)
     At = A.T.tocsr()
+    small = rel[np.flatnonzero(np.diff(rel.indptr) <= _SEED_MAX_MEMBERS)]
+    near = ((abs(small).T @ abs(small)) + sp.identity(n_units)).tocsr()  # units sharing a small relation
     rows, cols, vals, rhs = [], [], [], []
     c_of, unit, coef, rhs0 = _seed_cuts(rel, a, cap, targets, upl)
     rows.append(c_of)
@@ -221,7 +225,7 @@ def _solve_block(
         if res.x is None:
             return None
         x = res.x > 0.5
-        new = _attack(A, At, a, cap, x, targets, upl)
+        new = _attack(A, At, a, cap, x, targets, upl, near)
         if not new:
             return x
         for cut_units, cut_coef, cut_rhs in new:
@@ -241,6 +245,7 @@ def _attack(
     x: np.ndarray,
     targets: np.ndarray,
     upl: np.ndarray,
+    near: sp.csr_matrix,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     r"""The attacker's programme for every sensitive count of pattern ``x``; a cut for each that stays under its
     protection level (the optimal duals of its programme, see the module's docstring).
@@ -248,7 +253,10 @@ def _attack(
     Most counts are shown protected together: one programme maximises :math:`\sum_k s_k / UPL_k` with
     :math:`s_k \le y_k`, :math:`0 \le s_k \le UPL_k` over the counts not yet shown protected, and every count
     its solution raises to its level is protected (the solution is an attack that reaches it); this repeats
-    while it shows some. Each remaining count has its own programme, whose solution may show others too.
+    while it shows some (a few times). Each remaining count is then attacked with the suppressed values of its
+    neighbourhood only (the units sharing a small relation with it: its département), the others held at
+    their values: an attack found there is an attack on the whole. The counts left have their own programme
+    over every suppressed value, whose solution may show others protected too, and whose duals give the cut.
     """
     hidden_v = np.repeat(x, 3)  # values 3 u + j of the suppressed units are the unknowns
     cols = np.flatnonzero(hidden_v)
@@ -258,6 +266,7 @@ def _attack(
     pos = np.full(hidden_v.size, -1)
     pos[cols] = np.arange(cols.size)
     zeros = np.zeros(live.size)
+    sub_cols = sub.tocsc()
     cuts = []
     for y in np.unique(targets[:, 0]).tolist():  # loop over years (a handful)
         flat = a[y].reshape(-1).astype(float)
@@ -266,7 +275,9 @@ def _attack(
         ks = np.flatnonzero(targets[:, 0] == y)
         var = pos[3 * targets[ks, 1] + targets[ks, 2]]
         left = np.ones(ks.size, dtype=bool)  # not yet shown protected
-        while left.any():  # joint attacks: each shows some counts protected, or the loop stops
+        for _ in range(_JOINT_ROUNDS):  # joint attacks: each shows some counts protected, or the loop stops
+            if not left.any():
+                break
             kk = np.flatnonzero(left)
             n = kk.size
             obj = np.r_[np.zeros(cols.size), -1.0 / upl[ks[kk]]]
@@ -289,6 +300,18 @@ def _attack(
                 break
             left[kk[shown]] = False
         for i in np.flatnonzero(left).tolist():  # loop over the counts no joint attack showed protected
+            u = targets[ks[i], 1]
+            around = near.indices[near.indptr[u] : near.indptr[u + 1]]
+            around = around[x[around]]
+            loc = pos[(3 * around[:, None] + np.arange(3)).ravel()]
+            part = sub_cols[:, loc].tocsr()
+            part = part[np.flatnonzero(np.diff(part.indptr) > 0)]
+            obj = np.zeros(loc.size)
+            obj[np.flatnonzero(loc == var[i])] = -1.0
+            res = linprog(obj, A_eq=part, b_eq=np.zeros(part.shape[0]), bounds=bounds[loc], method="highs")
+            if res.status == 0 and -res.fun >= upl[ks[i]] - _TOL:
+                left[i] = False  # an attack within the neighbourhood reaches the level
+        for i in np.flatnonzero(left).tolist():  # loop over the counts no cheaper attack showed protected
             if not left[i]:
                 continue
             k = ks[i]

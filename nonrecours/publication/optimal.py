@@ -116,6 +116,18 @@ def optimal_pattern(
     -----
     See the module's docstring: one master MILP per block, Benders cuts from the attacker's linear
     programmes (Fischetti and Salazar-González, 2001).
+
+    Examples
+    --------
+    One total over three cells, the first with 2 takers: its partner must be able to give it 9 takers, which
+    the cell of 5 takers cannot; the cell of 10 can, and costs less than the total.
+
+    >>> units = LinkedUnits(
+    ...     relations=sp.csr_matrix(np.array([[1.0, 1.0, 1.0, -1.0]])),
+    ...     values=np.array([[[5, 2, 3], [20, 5, 15], [30, 10, 20], [55, 17, 38]]]),
+    ...     fixed=np.array([True, False, False, False]), block=np.zeros(4, dtype=int), cost=np.array([1, 1, 1, 3.0]))
+    >>> optimal_pattern(units, 11).tolist()
+    [True, False, True, False]
     """
     x = units.fixed.copy()
     for b in np.unique(units.block).tolist():  # loop over blocks (the rights: a handful)

@@ -274,3 +274,28 @@ def test_study_admin_suppression_key(tmp_path):
     data["admin"] = {"suppression": "best"}
     with pytest.raises(ConfigError, match="admin.suppression: unknown value"):
         parse_study(data, base_dir=tmp_path)
+
+
+def test_cli_series_admin_suppression(tmp_path):
+    """``series --admin ... --suppression optimal``: one pattern every year, no more suppressed cells than the
+    heuristic's."""
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+    from nonrecours.simulate.waves import simulate_waves
+
+    w = simulate_waves(5, (2014, 2015, 2016), seed=9)
+    files = []
+    for y, p in zip(w.years, w.populations):
+        p.recipients.to_csv(tmp_path / f"r{y}.csv", index=False)
+        files.append(f"{y}={tmp_path / f'r{y}.csv'}")
+    hidden = {}
+    for method in ("heuristic", "optimal"):
+        out = tmp_path / method
+        args = ["series", "--rights", "cmuc,acs", "--admin", ",".join(files), "--min-cell", "40", "--out", str(out)]
+        r = CliRunner().invoke(app, [*args, "--suppression", method])
+        assert r.exit_code == 0, r.output
+        a = pd.read_csv(out / "admin_series.csv", dtype={"territory": str})
+        assert (a.groupby(["territory", "right"])["status"].nunique() == 1).all()
+        hidden[method] = int((a["status"] == "suppressed").sum())
+    assert 0 < hidden["optimal"] <= hidden["heuristic"]

@@ -163,9 +163,14 @@ def test_optimal_property_with_margins(cells, min_cell):
     assert cost(rules, totals) <= cost(h_rules, h_totals)
 
 
-def test_optimal_needs_the_attacks_cuts():
+def test_optimal_needs_the_attacks_cuts(monkeypatch):
     """Two single-territory départements and a QPV margin: the cut of each relation alone does not protect the
     QPV cell; the attacker's cut does (the pattern then holds against the attacker)."""
+    import nonrecours.publication.optimal as optimal
+
+    n_cuts = []
+    attack = optimal._attack
+    monkeypatch.setattr(optimal, "_attack", lambda *a: n_cuts.append(len(c := attack(*a))) or c)
     cells = pd.DataFrame(
         {
             "territory": ["Aq", "Br", "Cr", "Dq", "Eq", "Fr"],
@@ -178,6 +183,7 @@ def test_optimal_needs_the_attacks_cuts():
     cells["q"] = cells["territory"].str[-1]
     table, totals, rules = protect_admin_counts(cells, min_cell=11, margins=["q"], method="optimal")
     assert rules[0] == "primary" and (rules == "secondary").any()
+    assert n_cuts[0] > 0 and n_cuts[-1] == 0  # the first pattern was attacked with success, the last was not
     assert _admin_blocks(table, totals, "q").attack(11) == []
 
 

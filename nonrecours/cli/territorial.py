@@ -14,6 +14,7 @@ from ..options import (
     FHMethod,
     FHTransform,
     FHVariance,
+    SuppressionMethod,
     check_option,
     choices_text,
 )
@@ -501,6 +502,12 @@ def admin(
         "or non-takers, and more cells so that none can be recovered from the totals.",
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
+    suppression: str = typer.Option(
+        "heuristic",
+        "--suppression",
+        help=f"Secondary suppression: {choices_text(SuppressionMethod)} (the least-cost pattern of a mixed-integer "
+        "programme over the linked tables, the attacker's LP checking it; or the fast completion heuristic).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Path | None = typer.Option(
         None, "--totals-out", help="Also write the published département and national totals."
@@ -559,6 +566,7 @@ def admin(
     from ..publication import check_threshold
 
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
+    check_option("--suppression", suppression, SuppressionMethod)
     check_outputs(
         {"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
         [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
@@ -577,6 +585,7 @@ def admin(
             min_cell=min_cell,
             level=level,
             recipients=recipients,
+            suppression=suppression,
         )
         return
     if recipients is None:
@@ -608,13 +617,20 @@ def admin(
             categorical=["territory", "departement"],
         )
         check_ids_if_present(data, id_col, source="recipients file", before="counting")  # no recipient counted twice
-        res = admin_rates(data, right_list, min_cell=min_cell)
+        res = admin_rates(data, right_list, min_cell=min_cell, suppression=suppression)
     else:
         from ..admin.counts_sql import admin_rates_sql
         from ..engines import open_engine
 
         with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
-            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell, id_col=id_col)
+            res = admin_rates_sql(
+                eng,
+                recipients,
+                right_list,
+                min_cell=min_cell,
+                id_col=id_col,
+                suppression=suppression,
+            )
     n = res.n_suppressed
     typer.echo(
         f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary"

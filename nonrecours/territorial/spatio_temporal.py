@@ -35,9 +35,9 @@ __all__ = ["SpatioTemporalCovariance", "fit_spatio_temporal"]
 
 
 class SpatioTemporalCovariance:
-    """:math:`G = \\sigma_1^2\\,\\Omega_1(\\rho_1)\\otimes J_T + \\sigma_2^2\\,I_D\\otimes\\Omega_2(\\rho_2)`, one block of
-    :math:`D \\times T` territory-years (territory-major), parameters ``sigma2_1, rho1, sigma2_2, rho2`` (``sae``'s
-    ``sigma21, rho1, sigma22, rho2``).
+    """:math:`G = \\sigma_1^2\\,\\Omega_1(\\rho_1)\\otimes J_T + \\sigma_2^2\\,I_D\\otimes\\Omega_2(\\rho_2)`,
+    one block of :math:`D \\times T` territory-years (territory-major), parameters
+    ``sigma2_1, rho1, sigma2_2, rho2`` (``sae``'s ``sigma21, rho1, sigma22, rho2``).
 
     Derivatives: :math:`\\Omega_1\\otimes J_T`, :math:`-\\sigma_1^2\\,\\Omega_1\\dot R\\,\\Omega_1\\otimes J_T`
     (:math:`\\dot R = 2\\rho_1W^\\top W - W - W^\\top`), :math:`I_D\\otimes\\Omega_2` and
@@ -133,12 +133,12 @@ def fit_spatio_temporal(
     territory), :math:`G` as in :class:`SpatioTemporalCovariance`. REML by Fisher scoring from ``sae``'s starting
     values :math:`(\\tilde D/2, 0.5, \\tilde D/2, 0.5)`, :math:`\\tilde D` the median sampling variance, with
     :math:`\\rho_1, \\rho_2 \\in [-0.999, 0.999]` (:func:`~.borrow.fit_blocks`; ``sae`` stops at a relative change
-    of 1e-4 by default, the fit here runs to ``tol``). EBLUP
-    :math:`x_{dt}^\\top\\hat\\beta + \\hat u_{1d} + \\hat u_{2dt} = x_{dt}^\\top\\hat\\beta + e_{dt}^\\top\\hat G\\hat V^{-1}
-    (y - X\\hat\\beta)` (Marhuenda, Molina & Morales 2013, section 3). MSE :math:`g_1 + g_2 + 2g_3`
+    of 1e-4 by default, the fit here runs to ``tol``). EBLUP :math:`x_{dt}^\\top\\hat\\beta + \\hat u_{1d} +
+    \\hat u_{2dt} = x_{dt}^\\top\\hat\\beta + e_{dt}^\\top\\hat G\\hat V^{-1}(y - X\\hat\\beta)`
+    (Marhuenda, Molina & Morales 2013, section 3). MSE :math:`g_1 + g_2 + 2g_3`
     (:func:`~.borrow.block_mse`, the inverse REML Fisher information in :math:`g_3`; Prasad & Rao 1990, Das, Jiang
     & Rao 2004): the second-order approximation the paper replaces by its parametric bootstrap (``pbmseSTFH``,
-    here :func:`~.borrow_bootstrap.bootstrap_borrow_mse`), which ``sae`` alone offers.
+    here :func:`~.borrow_bootstrap.bootstrap_borrow_mse`), the only MSE ``sae`` has for this model.
     The covariances of :math:`V` are dense :math:`DT \\times DT` matrices: the fit is for a few hundred
     territory-years, not thousands.
 

@@ -49,8 +49,12 @@ def _grid():
     A[nb.territory_a.map(pos), nb.territory_b.map(pos)] = 1.0
     D = len(territories)
     X = np.column_stack([np.ones(len(g)), g["x1"], g["x2"]]).reshape(D, 4, 3)
-    return g["direct"].to_numpy().reshape(D, 4), g["vardir"].to_numpy().reshape(D, 4), X, row_standardise(A), (
-        np.sort(g["year"].unique())
+    return (
+        g["direct"].to_numpy().reshape(D, 4),
+        g["vardir"].to_numpy().reshape(D, 4),
+        X,
+        row_standardise(A),
+        (np.sort(g["year"].unique())),
     )
 
 

@@ -11,7 +11,9 @@ sae's. sae has no analytic MSE for this model: ``g1``, ``g2``, ``g3`` and ``mse`
 at sae's estimates (an implementation written apart from the package's), the check of :func:`block_mse` on this
 covariance model.
 
-Tolerance: ``RTOL = 1e-6`` relative.
+Tolerance: ``RTOL = 1e-6`` relative. Measured worst relative differences (both cases): 2.5e-12 on the variance
+components, 2.4e-12 on their standard errors, 5e-13 on beta, 1.1e-13 on the EBLUPs, 2.5e-13 on the MSEs (sae
+converges here in 77 and 39 Fisher steps, ours in 9 and 11 Newton steps).
 """
 
 from __future__ import annotations

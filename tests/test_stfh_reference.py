@@ -110,3 +110,71 @@ def test_spatio_temporal_missing_year_is_predicted_from_the_model():
     np.testing.assert_allclose(fit.eblup, expected, rtol=1e-10)
     assert np.isnan(fit.direct[3 * 4 + 2])
     assert (fit.mse > 0).all()
+
+
+def _borrow_right(right):
+    """One right of ``borrow/direct.csv`` (36 territories x 4 years): y, vardir, X, W, years, and the 4 x 4 sampling
+    covariance over the years of each territory from ``borrow/covariances.csv``."""
+    d = pd.read_csv(REF / "borrow" / "direct.csv")
+    c = pd.read_csv(REF / "borrow" / "covariances.csv")
+    nb = pd.read_csv(REF / "borrow" / "neighbours.csv")
+    territories = sorted(d["territory"].unique())
+    pos = {t: i for i, t in enumerate(territories)}
+    A = np.zeros((len(territories),) * 2)
+    A[nb.territory_a.map(pos), nb.territory_b.map(pos)] = 1.0
+    dd = d[d["right"] == right].sort_values(["territory", "year"])
+    years = np.sort(dd["year"].unique())
+    m, T = len(territories), len(years)
+    S = np.zeros((m, T, T))
+    S[:, np.arange(T), np.arange(T)] = dd["vardir"].to_numpy().reshape(m, T)
+    cc = c[(c["right_a"] == right) & (c["right_b"] == right)]
+    ia, ib = np.searchsorted(years, cc["year_a"]), np.searchsorted(years, cc["year_b"])
+    S[cc["territory"].map(pos), ia, ib] = S[cc["territory"].map(pos), ib, ia] = cc["cov"].to_numpy()
+    X = np.column_stack([np.ones(len(dd)), dd["x1"], dd["x2"]]).reshape(m, T, 3)
+    return dd["direct"].to_numpy().reshape(m, T), S, X, row_standardise(A), years
+
+
+def test_spatio_temporal_with_covariances_over_the_years_is_the_dense_blup():
+    """With a panel's covariances between years (sae has none), V = G + blockdiag(S_d): the EBLUP and g1 are the
+    dense formulas x'beta + G V^-1 (y - X beta) and diag(G - G V^-1 G), V built here with scipy's block_diag."""
+    from scipy.linalg import block_diag
+
+    y, S, X, W, years = _borrow_right("acs")
+    fit = fit_spatio_temporal(y, S, X, W, times=years)
+    diag = fit_spatio_temporal(y, np.diagonal(S, axis1=1, axis2=2), X, W, times=years)
+    assert not np.allclose(fit.theta, diag.theta)  # the covariances are used
+    G = fit.covariance.matrix(fit.theta)
+    V = G + block_diag(*S)
+    Xf = X.reshape(-1, 3)
+    Vi = np.linalg.inv(V)
+    beta = np.linalg.solve(Xf.T @ Vi @ Xf, Xf.T @ Vi @ y.ravel())
+    np.testing.assert_allclose(fit.coef, beta, rtol=1e-10)
+    np.testing.assert_allclose(fit.eblup, Xf @ beta + G @ Vi @ (y.ravel() - Xf @ beta), rtol=1e-10)
+    np.testing.assert_allclose(fit.g1, np.diag(G - G @ Vi @ G), rtol=1e-9)
+
+
+@pytest.mark.parametrize("right", ["cmuc", "acs", "rsa"])
+def test_spatio_temporal_reaches_the_reml_maximum_where_sae_diverges(right):
+    """On these data sae's Fisher scoring diverges from its starting values (sigma21 < 0; make_stfh_reference.R's
+    header): our fit ends at an interior point whose REML score is 0 and where the restricted likelihood is above
+    its value at every nearby point of each coordinate."""
+    from nonrecours.territorial.borrow import _score_info, _state
+
+    y, S, X, W, years = _borrow_right(right)
+    v = np.diagonal(S, axis1=1, axis2=2)
+    fit = fit_spatio_temporal(y, v, X, W, times=years)
+    assert fit.at_bound == () and (fit.theta[[0, 2]] > 0).all()
+    cov = fit.covariance
+
+    def state(theta):
+        return _state(fit.block.y, fit.block.X, fit.block.R, cov.matrix(theta))
+
+    st = state(fit.theta)
+    s, F = _score_info(st, fit.block.X, cov.derivatives(fit.theta), "reml")
+    assert np.all(np.abs(s) * np.sqrt(np.diag(np.linalg.inv(F))) < 1e-6)  # score in units of its standard error
+    best = st.restricted("reml")
+    for j in range(4):
+        for h in (-1e-3, 1e-3):
+            th = fit.theta.copy()
+            th[j] += h * (np.median(v) if cov.variance[j] else 1.0)
+            assert state(th).restricted("reml") < best

@@ -110,7 +110,8 @@ def fit(
         "--model",
         help="fh (one Fay-Herriot model per right, and per year with "
         "--time), rao-yu (per right over the years, AR(1)), multivariate (per year over the "
-        "rights) or spatial (SAR effects over --neighbours). Models other than fh use se^2 "
+        "rights), spatial (SAR effects over --neighbours) or spatio-temporal (per right: SAR territory effects over "
+        "--neighbours and AR(1) territory-year effects over --time, REML). Models other than fh use se^2 "
         "and --covariances, REML or ML, analytic MSEs (or --mse bootstrap --bootstrap B --seed S).",
     ),
     time: str | None = typer.Option(
@@ -268,9 +269,21 @@ def _fit_borrowing(
             message("the bootstrap MSE needs a seed", where="option --seed", expected="an integer, e.g. --seed 1")
         )
     for flag, ok, what in (
-        ("--time", model != "rao-yu" or time is not None, "the Rao-Yu model needs the year column"),
-        ("--neighbours", model != "spatial" or neighbours is not None, "the spatial model needs the neighbours file"),
-        ("--method", model != "multivariate" or method == "reml", "the multivariate model is fitted by REML only"),
+        (
+            "--time",
+            model not in ("rao-yu", "spatio-temporal") or time is not None,
+            f"the {'Rao-Yu' if model == 'rao-yu' else model} model needs the year column",
+        ),
+        (
+            "--neighbours",
+            model not in ("spatial", "spatio-temporal") or neighbours is not None,
+            f"the {model} model needs the neighbours file",
+        ),
+        (
+            "--method",
+            model not in ("multivariate", "spatio-temporal") or method == "reml",
+            f"the {model} model is fitted by REML only",
+        ),
     ):
         if not ok:
             raise OptionError(message(what, where=f"option {flag}", hint="see 'nonrecours territorial fit --help'"))
@@ -316,7 +329,7 @@ def neighbours(
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Neighbouring territories from their contours (shared boundary, or within --distance): --neighbours of
-    'territorial fit --model spatial'."""
+    'territorial fit --model spatial' or 'spatio-temporal'."""
     from .._checks import check_choice
     from ..admin.geo import read_contours
     from ..errors import OptionError, message

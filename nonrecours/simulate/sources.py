@@ -23,7 +23,10 @@ into the separate files a statistician receives:
   contours ``qpv.geojson``;
 * the truth: ``truth_links`` (recipient record -> record of each right
   source), ``truth_eligibility`` (per recipient record and right) and the
-  simulator's ``truth`` rates.
+  simulator's ``truth`` rates;
+* ``frame_ids``: the recipients file's ``id`` (the survey's frame, the union of
+  the organisms' files) beside the organism's ``rec_id``, which links a
+  sampled recipient to the sources' links.
 
 Identifier errors are applied to each file's copy independently (see
 :class:`SourceParams` for the rates and what each error does).
@@ -474,4 +477,6 @@ def simulate_sources(
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth
+    # the frame is the union of the organisms' files: its identifier beside the record's, to link the sample
+    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     return Sources(tables=tables, contours=geo_layout.contours_geojson(layout), params=params, errors=errors)

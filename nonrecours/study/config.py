@@ -240,6 +240,18 @@ class CalibrationConfig:
     trim: float | None = opt(
         None, doc="cap weights at this multiple of the mean respondent weight and re-calibrate", lo=1.0
     )
+    holders: tuple[str, ...] = opt(
+        (),
+        doc="rights whose linked holders, QPV and rest (counted from the links of the [admin] phase over the "
+        "whole recipients file), are margins beside the frame's",
+    )
+    holders_by: str = opt("is_qpv", doc="frame column crossed with the linked holders (QPV or rest)")
+    record_ids: Path | None = opt(
+        None,
+        doc="file of the frame's id beside the organism's record id (columns id, rec_id): links each "
+        "recipient of the frame to the sources (the simulated sources' frame_ids.csv)",
+        exists=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -540,6 +552,7 @@ class StudyConfig:
             "frame.path": self.frame.path,
             "responses.path": self.responses.path,
             "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
+            "weighting.calibration.record_ids": self.weighting.calibration.record_ids,
             "territorial.covariates_file": self.territorial.covariates_file,
             "territorial.truth": self.territorial.truth,
             "admin.rulebook": self.admin.rulebook,
@@ -653,6 +666,7 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_design(cfg.design)
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
+    _check_holders(cfg)
     _check_estimation(cfg.estimation)
     _check_thresholds(cfg)
     _check_analysis(cfg.analysis)
@@ -672,6 +686,7 @@ def _study_columns(cfg: StudyConfig) -> set[str]:
         *w.nonresponse.classes,
         *w.nonresponse.covariates,
         *w.calibration.margins,
+        *((w.calibration.holders_by,) if w.calibration.holders else ()),
         *an.groups,
         *an.covariates,
         *ter.covariates,
@@ -859,6 +874,41 @@ def _check_weighting(w: WeightingConfig) -> None:
     rep = w.replicates
     if rep.method == "bootstrap" and rep.n is None:
         raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
+
+
+def _check_holders(cfg: StudyConfig) -> None:
+    """``[weighting.calibration] holders``: rights of the sources, with the links and the frame's record ids."""
+    cal = cfg.weighting.calibration
+    if not cal.holders:
+        return
+    from ..admin.contract import RIGHT_SOURCES
+
+    bad = [r for r in cal.holders if r not in RIGHT_SOURCES]
+    if bad:
+        raise fail(
+            "weighting.calibration.holders",
+            "unknown right",
+            expected="rights of the administrative sources: " + ", ".join(RIGHT_SOURCES),
+            found=", ".join(map(repr, bad)),
+        )
+    if cal.method == "none" or cal.margins_file is not None:
+        raise fail(
+            "weighting.calibration.holders",
+            "holder margins join the margins counted in the frame",
+            hint='give margins = [...] and a calibration method, e.g. "raking"',
+        )
+    if cfg.admin.sources is None:
+        raise fail(
+            "weighting.calibration.holders",
+            "linked holders are counted from the links of the administrative phase",
+            hint='set [admin] sources = "<folder of the sources>"',
+        )
+    if cal.record_ids is None:
+        raise fail(
+            "weighting.calibration.record_ids",
+            "holder margins need the record id of every recipient of the frame",
+            hint='e.g. record_ids = "population/sources/frame_ids.csv"',
+        )
 
 
 def _check_estimation(est: EstimationConfig) -> None:

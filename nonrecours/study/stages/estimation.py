@@ -94,13 +94,13 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
             "gap_qpv": blank_gap_rights(gap.to_frame(), tables[1]),
             "estimates_benefit": tables[2],
             "estimates_territory": tables[3],
+            **_calibration_gain(state, est, national, qpv, opts),
         },
         "methods": {"estimation": methods},
-        **_calibration_gain(state, est, national, qpv, opts),
     }
 
 
-def _calibration_gain(state: State, est, national, qpv, opts) -> State:  # noqa: ANN001
+def _calibration_gain(state: State, est, national, qpv, opts) -> dict[str, pd.DataFrame]:  # noqa: ANN001
     """National and QPV rates with the frame's margins only beside those with the holder margins too.
 
     Runs when the weighting stage calibrated to linked holders (``design_frame_margins`` of the state):
@@ -136,4 +136,4 @@ def _calibration_gain(state: State, est, national, qpv, opts) -> State:  # noqa:
     gain = pd.concat(frames, ignore_index=True)
     cols = ["estimate_before", "se_before", "estimate", "se", "se_ratio"]
     gain.loc[gain["small"], cols] = np.nan
-    return {"tables": {"calibration_gain": gain.drop(columns="small")}}
+    return {"calibration_gain": gain.drop(columns="small")}

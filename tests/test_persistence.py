@@ -124,3 +124,33 @@ def test_coverage_by_seeded_simulation():
         ests.append(r["estimate"])
     assert abs(hits / R - 0.95) <= 0.035
     assert abs(np.mean(ests) - truth) < 0.005
+
+
+@pytest.mark.slow
+def test_follow_up_study_publishes_persistence_in_its_report(tmp_path):
+    from nonrecours.simulate.waves import simulate_waves
+    from nonrecours.study.demo_followup import followup_study
+    from nonrecours.study.pipeline import run_study
+    from nonrecours.study.runs import read_run, run_design
+
+    simulate_waves(12, (2014, 2015), seed=3).write(tmp_path / "population")
+    for year, earlier in ((2014, []), (2015, [2014])):
+        text = followup_study(year, earlier, seed=3).replace("n = 6000", "n = 1500")
+        text = text.replace("[territorial]\n", "[territorial]\nenabled = false\n")
+        (tmp_path / f"study_{year}.toml").write_text(text, encoding="utf-8")
+        res = run_study(tmp_path / f"study_{year}.toml")
+    table = res.tables["follow_up_persistence"]
+    assert set(table["indicator"]) == set(INDICATORS) and "n" not in table.columns  # no count published
+    # the published figures are the estimator's on the two runs' designs (rebuilt from weights.csv + sidecar)
+    d1, d2 = (run_design(read_run(tmp_path / "results" / str(y), "run"), lonely_psu="adjust") for y in (2014, 2015))
+    nat = estimate_persistence(d1, d2, ["cmuc", "acs", "tpn", "tss"]).table
+    got = table[table["is_qpv"].isna()].reset_index(drop=True)
+    assert np.allclose(got["estimate"], nat["estimate"], rtol=1e-12, equal_nan=True)
+    assert np.allclose(got["se"], nat["se"], rtol=1e-12, equal_nan=True)
+    wide = table.assign(d=table["is_qpv"].fillna(-1)).set_index(["right", "d", "indicator"])["estimate"].unstack()
+    assert np.allclose(wide["either"], wide["persistent"] + wide["transient"], atol=1e-12)
+    fr = (tmp_path / "results" / "2015" / "publication" / "report.html").read_text(encoding="utf-8")
+    assert "Non-recours persistant et transitoire" in fr
+    from nonrecours.report.section_followup import render
+
+    assert "Persistent and transient non-take-up" in render(res.tables, lang="en", scheme="rotating")

@@ -154,3 +154,24 @@ def test_follow_up_study_publishes_persistence_in_its_report(tmp_path):
     from nonrecours.report.section_followup import render
 
     assert "Persistent and transient non-take-up" in render(res.tables, lang="en", scheme="rotating")
+
+
+def test_cli_change_persistence_writes_the_table_beside_out(tmp_path):
+    from typer.testing import CliRunner
+
+    from nonrecours.cli.main import app
+
+    w1, w2 = (str(REF_DIR / f"change_panel_wave{k}.csv") for k in (1, 2))
+    out = tmp_path / "changes.csv"
+    args = ["change", w1, w2, "--rights", "cmuc,acs", "--by", "is_qpv", "--persistence"]
+    args += ["--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--out", str(out), "--min-n", "11"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "changes_persistence.csv")
+    assert "n" not in table.columns and len(table) == 2 * 2 * len(INDICATORS)
+    d1, d2 = _waves()
+    lib = estimate_persistence(d1, d2, ["cmuc", "acs"], by="is_qpv").table
+    assert np.allclose(table["estimate"], lib["estimate"], rtol=1e-12, equal_nan=True)
+    assert np.allclose(table["se"], lib["se"], rtol=1e-12, equal_nan=True)
+    again = CliRunner().invoke(app, args)  # the persistence output is checked before any work, like --out
+    assert again.exit_code == 2 and "already exists" in again.output

@@ -49,6 +49,13 @@ def change(
         "column (difference in differences): COLUMN (last minus first level, is_qpv: "
         "QPV minus the rest) or COLUMN=A,B.",
     ),
+    persistence: bool = typer.Option(
+        False,
+        "--persistence",
+        help="Also persistent and transient non-take-up among the recipients of both waves eligible in both "
+        "(persistent, transient, either, entries, exits), on WAVE2's design; written beside --out as "
+        "<stem>_persistence<suffix>.",
+    ),
     scheme: str | None = typer.Option(
         None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the 'scheme' column of WAVE2, else panel]."
     ),
@@ -97,7 +104,11 @@ def change(
     inputs = [wave1, wave2]
     if out is not None:  # every output checked before any work
         check_outputs(
-            {"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
+            {
+                "--out": out,
+                "--out (difference in differences)": beside(out, "did") if gap_col else None,
+                "--out (persistence)": beside(out, "persistence") if persistence else None,
+            },
             inputs,
             overwrite=overwrite,
         )
@@ -131,20 +142,45 @@ def change(
         policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold),
     )  # what leaves
     table, did = shown["changes"], shown.get("did")
+    pers = (
+        _persistence(d1, d2, right_list, by_list, id_col, level, min_n, allow_below_threshold) if persistence else None
+    )
     if out is None:
         echo_table(table)
         if did is not None:
             typer.echo("")
             echo_table(did)
+        if pers is not None:
+            typer.echo("")
+            echo_table(pers)
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
         paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
+    if pers is not None:
+        paths.append(write_table(pers, beside(out, "persistence"), inputs=inputs))  # type: ignore[arg-type]
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(
         f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
         f"both waves); wrote " + ", ".join(map(str, paths))
     )
+
+
+def _persistence(d1, d2, rights, by, id_col, level, min_n, allow_below):  # noqa: ANN001, ANN202
+    """``--persistence``: :func:`nonrecours.estimation.persistence.estimate_persistence` as published.
+
+    Rows under ``min_n`` eligible respondents of both waves are suppressed by the estimator's flag; no count is
+    published (a national count minus a domain's would give a suppressed one back).
+    """
+    from ..estimation import QualityThresholds
+    from ..estimation.persistence import estimate_persistence
+    from ..publication import DisclosurePolicy, publish
+
+    th = QualityThresholds(min_n=min_n)
+    res = estimate_persistence(d1, d2, rights, by or None, id_col=id_col, level=level, thresholds=th)
+    table = res.to_frame().drop(columns=["n", "df"])
+    policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below)
+    return publish({"persistence": table}, policy=policy)["persistence"]
 
 
 def register(app: typer.Typer) -> None:

@@ -137,7 +137,7 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
                 hint="give the record ids of the whole frame (the simulated sources' frame_ids.csv)",
             )
         )
-    phase = run_phase(cfg)
+    phase = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)  # a phase already run is reused
     holders = linked_holders(frame_rec.to_numpy(), phase.links, phase.source_rights, list(cal.holders))
     cols = holder_margin_columns(holders, frame[cal.holders_by].to_numpy())
     return {"phase": phase, "frame": {c: cols[c].set_axis(frame.index) for c in cols}}

@@ -28,6 +28,11 @@ indicators or domains get their SEs from it (Deville, 1999, for the
 linearisation of ratios; the residuals of the calibration as in
 :mod:`~nonrecours.estimation.linearize`).
 
+With rotating samples, the recipients of the later sample found in the
+earlier one are treated as a random part of the later sample; this holds for a
+panel and for a rotation at random within strata, not exactly for recipients
+who changed stratum between the waves (their chance of being kept differs).
+
 References
 ----------
 Deville, J.-C. (1999). Variance estimation for complex statistics and

@@ -104,7 +104,7 @@ def test_holder_calibration_reproduces_the_admin_totals(holders_data):
 # --- the study: [weighting.calibration] holders ---------------------------------------------------------
 
 
-def _study(tmp_path: Path, holders: str, admin: bool = True, record_ids: bool = True) -> Path:
+def _study(tmp_path: Path, holders: str, admin: bool = True, frame_ids: bool = True) -> Path:
     from nonrecours.simulate import simulate_population
     from nonrecours.simulate.sources import simulate_sources
     from nonrecours.study.demo import ADMIN_SECTION, example_study
@@ -113,27 +113,27 @@ def _study(tmp_path: Path, holders: str, admin: bool = True, record_ids: bool = 
         pop = simulate_population(3, seed=5)
         pop.write(tmp_path / "population")
         simulate_sources(pop, seed=6).write(tmp_path / "population" / "sources")
-    ids = '\nrecord_ids = "population/sources/frame_ids.csv"' if record_ids else ""
     text = (
         example_study(seed=3)
         .replace("n = 6000", "n = 1200")
         .replace("[territorial]\n", "[territorial]\nenabled = false\n")
-        .replace('"age_band"]   #', f'"age_band"]\nholders = {holders}{ids}   #')
+        .replace('"age_band"]   #', f'"age_band"]\nholders = {holders}   #')
     )
     path = tmp_path / "study.toml"
-    path.write_text(text + (ADMIN_SECTION if admin else ""), encoding="utf-8")
+    section = ADMIN_SECTION if frame_ids else "\n".join(x for x in ADMIN_SECTION.split("\n") if "frame_ids" not in x)
+    path.write_text(text + (section if admin else ""), encoding="utf-8")
     return path
 
 
-def test_study_refuses_holders_without_links_or_record_ids(tmp_path):
+def test_study_refuses_holders_without_links_or_frame_ids(tmp_path):
     from nonrecours.study.config import load_study
 
     with pytest.raises(ConfigError, match="weighting.calibration.holders.*unknown right"):
         load_study(_study(tmp_path, '["cmuc", "rsa"]'))
     with pytest.raises(ConfigError, match=r"weighting.calibration.holders.*\[admin\] sources"):
         load_study(_study(tmp_path, '["cmuc"]', admin=False))
-    with pytest.raises(ConfigError, match="weighting.calibration.record_ids.*frame_ids"):
-        load_study(_study(tmp_path, '["cmuc"]', record_ids=False))
+    with pytest.raises(ConfigError, match="admin.frame_ids.*frame_ids.csv"):
+        load_study(_study(tmp_path, '["cmuc"]', frame_ids=False))
 
 
 @pytest.mark.slow

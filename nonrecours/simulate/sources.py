@@ -21,12 +21,13 @@ into the separate files a statistician receives:
   ``supplier_extra_ratio`` others;
 * ``communes`` (commune -> urban area and rest-of-area territory) and the QPV
   contours ``qpv.geojson``;
+* ``frame_ids``: the record id (``rec_id``) of each recipient of the
+  population's frame (``id``): the survey's frame is the recipients' files,
+  so that each sampled recipient carries its file record (no linkage needed
+  to read what the files say of a respondent);
 * the truth: ``truth_links`` (recipient record -> record of each right
   source), ``truth_eligibility`` (per recipient record and right) and the
-  simulator's ``truth`` rates;
-* ``frame_ids``: the recipients file's ``id`` (the survey's frame, the union of
-  the organisms' files) beside the organism's ``rec_id``, which links a
-  sampled recipient to the sources' links.
+  simulator's ``truth`` rates.
 
 Identifier errors are applied to each file's copy independently (see
 :class:`SourceParams` for the rates and what each error does).
@@ -474,9 +475,8 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
+    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth
-    # the frame is the union of the organisms' files: its identifier beside the record's, to link the sample
-    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     return Sources(tables=tables, contours=geo_layout.contours_geojson(layout), params=params, errors=errors)

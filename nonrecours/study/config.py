@@ -246,12 +246,6 @@ class CalibrationConfig:
         "whole recipients file), are margins beside the frame's",
     )
     holders_by: str = opt("is_qpv", doc="frame column crossed with the linked holders (QPV or rest)")
-    record_ids: Path | None = opt(
-        None,
-        doc="file of the frame's id beside the organism's record id (columns id, rec_id): links each "
-        "recipient of the frame to the sources (the simulated sources' frame_ids.csv)",
-        exists=True,
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -504,6 +498,12 @@ class AdminConfig:
     truth: Path | None = opt(
         None, doc="true rates per territory (simulated sources): accuracy of the rates", exists=True
     )
+    frame_ids: Path | None = opt(
+        None,
+        doc="record id in the organisms' files of each frame recipient (columns id, rec_id; the frame is the "
+        "recipients' files): whether each respondent is a linked holder of a right ([weighting.calibration] holders)",
+        exists=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -552,7 +552,7 @@ class StudyConfig:
             "frame.path": self.frame.path,
             "responses.path": self.responses.path,
             "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
-            "weighting.calibration.record_ids": self.weighting.calibration.record_ids,
+            "admin.frame_ids": self.admin.frame_ids,
             "territorial.covariates_file": self.territorial.covariates_file,
             "territorial.truth": self.territorial.truth,
             "admin.rulebook": self.admin.rulebook,
@@ -903,11 +903,11 @@ def _check_holders(cfg: StudyConfig) -> None:
             "linked holders are counted from the links of the administrative phase",
             hint='set [admin] sources = "<folder of the sources>"',
         )
-    if cal.record_ids is None:
+    if cfg.admin.frame_ids is None:
         raise fail(
-            "weighting.calibration.record_ids",
+            "admin.frame_ids",
             "holder margins need the record id of every recipient of the frame",
-            hint='e.g. record_ids = "population/sources/frame_ids.csv"',
+            hint='e.g. frame_ids = "population/sources/frame_ids.csv"',
         )
 
 

@@ -63,6 +63,7 @@ threshold = 0.9
 min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
+frame_ids = "population/sources/frame_ids.csv"   # la base de sondage est le fichier : l'enregistrement des répondants
 """
 
 
@@ -150,7 +151,7 @@ def run_demo(
             simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
             text += ADMIN_SECTION
             # the survey calibrated to the linked holders of each right too (counts of the administrative files)
-            text = text.replace("# holders = ", "holders = ").replace("# record_ids = ", "record_ids = ")
+            text = text.replace("# holders = ", "holders = ")
             if progress is not None:
                 progress(
                     f"simulated the administrative sources into {folder / POPULATION / 'sources'} "

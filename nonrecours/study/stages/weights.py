@@ -120,9 +120,9 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
 
     cal = cfg.weighting.calibration
     frame = state["frame"]
-    assert cal.record_ids is not None  # checked by the study file's _check_holders
-    ids = read_table(cal.record_ids, option="weighting.calibration.record_ids", text_columns=("id", "rec_id"))
-    check_columns(ids, ["id", "rec_id"], role="record id column", source="weighting.calibration.record_ids")
+    assert cfg.admin.frame_ids is not None  # checked by the study file's _check_holders
+    ids = read_table(cfg.admin.frame_ids, option="admin.frame_ids", text_columns=("id", "rec_id"))
+    check_columns(ids, ["id", "rec_id"], role="record id column", source="admin.frame_ids")
     rec = pd.Series(ids["rec_id"].astype(str).to_numpy(), index=ids["id"].astype(str).to_numpy())
     rec = rec[~rec.index.duplicated()]
     frame_rec = rec.reindex(frame[cfg.frame.id].astype(str).to_numpy())
@@ -131,7 +131,7 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
         raise InputError(
             message(
                 "recipients of the frame without a record id",
-                where="weighting.calibration.record_ids",
+                where="admin.frame_ids",
                 expected="a rec_id for every id of the frame",
                 found=f"{missing} of {len(frame)} recipients",
                 hint="give the record ids of the whole frame (the simulated sources' frame_ids.csv)",

@@ -119,6 +119,7 @@ class AdminPhase:
     timings: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)
     engines: dict = field(default_factory=dict)
+    source_rights: dict = field(default_factory=dict)  # source holding several rights -> its rec_id, right
 
 
 class _Clock:
@@ -282,6 +283,7 @@ def _run_phase(
         by_qpv=by_qpv,
         timings=timings,
         cpu=cpu,
+        source_rights=source_rights,
     )
 
 

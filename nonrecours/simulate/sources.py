@@ -21,6 +21,10 @@ into the separate files a statistician receives:
   ``supplier_extra_ratio`` others;
 * ``communes`` (commune -> urban area and rest-of-area territory) and the QPV
   contours ``qpv.geojson``;
+* ``frame_ids``: the record id (``rec_id``) of each recipient of the
+  population's frame (``id``): the survey's frame is the recipients' files,
+  so that each sampled recipient carries its file record (no linkage needed
+  to read what the files say of a respondent);
 * the truth: ``truth_links`` (recipient record -> record of each right
   source), ``truth_eligibility`` (per recipient record and right) and the
   simulator's ``truth`` rates.
@@ -471,6 +475,7 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
+    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth

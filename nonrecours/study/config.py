@@ -241,6 +241,12 @@ class CalibrationConfig:
     trim: float | None = opt(
         None, doc="cap weights at this multiple of the mean respondent weight and re-calibrate", lo=1.0
     )
+    holders: tuple[str, ...] = opt(
+        (),
+        doc="rights whose linked holders, QPV and rest (counted from the links of the [admin] phase over the "
+        "whole recipients file), are margins beside the frame's",
+    )
+    holders_by: str = opt("is_qpv", doc="frame column crossed with the linked holders (QPV or rest)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -499,6 +505,12 @@ class AdminConfig:
     truth: Path | None = opt(
         None, doc="true rates per territory (simulated sources): accuracy of the rates", exists=True
     )
+    frame_ids: Path | None = opt(
+        None,
+        doc="record id in the organisms' files of each frame recipient (columns id, rec_id; the frame is the "
+        "recipients' files): whether each respondent is a linked holder of a right ([weighting.calibration] holders)",
+        exists=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -547,6 +559,7 @@ class StudyConfig:
             "frame.path": self.frame.path,
             "responses.path": self.responses.path,
             "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
+            "admin.frame_ids": self.admin.frame_ids,
             "territorial.covariates_file": self.territorial.covariates_file,
             "territorial.truth": self.territorial.truth,
             "admin.rulebook": self.admin.rulebook,
@@ -660,6 +673,7 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_design(cfg.design)
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
+    _check_holders(cfg)
     _check_estimation(cfg.estimation)
     _check_thresholds(cfg)
     _check_analysis(cfg.analysis)
@@ -679,6 +693,7 @@ def _study_columns(cfg: StudyConfig) -> set[str]:
         *w.nonresponse.classes,
         *w.nonresponse.covariates,
         *w.calibration.margins,
+        *((w.calibration.holders_by,) if w.calibration.holders else ()),
         *an.groups,
         *an.covariates,
         *ter.covariates,
@@ -866,6 +881,41 @@ def _check_weighting(w: WeightingConfig) -> None:
     rep = w.replicates
     if rep.method == "bootstrap" and rep.n is None:
         raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
+
+
+def _check_holders(cfg: StudyConfig) -> None:
+    """``[weighting.calibration] holders``: rights of the sources, with the links and the frame's record ids."""
+    cal = cfg.weighting.calibration
+    if not cal.holders:
+        return
+    from ..admin.contract import RIGHT_SOURCES
+
+    bad = [r for r in cal.holders if r not in RIGHT_SOURCES]
+    if bad:
+        raise fail(
+            "weighting.calibration.holders",
+            "unknown right",
+            expected="rights of the administrative sources: " + ", ".join(RIGHT_SOURCES),
+            found=", ".join(map(repr, bad)),
+        )
+    if cal.method == "none" or cal.margins_file is not None:
+        raise fail(
+            "weighting.calibration.holders",
+            "holder margins join the margins counted in the frame",
+            hint='give margins = [...] and a calibration method, e.g. "raking"',
+        )
+    if cfg.admin.sources is None:
+        raise fail(
+            "weighting.calibration.holders",
+            "linked holders are counted from the links of the administrative phase",
+            hint='set [admin] sources = "<folder of the sources>"',
+        )
+    if cfg.admin.frame_ids is None:
+        raise fail(
+            "admin.frame_ids",
+            "holder margins need the record id of every recipient of the frame",
+            hint='e.g. frame_ids = "population/sources/frame_ids.csv"',
+        )
 
 
 def _check_estimation(est: EstimationConfig) -> None:

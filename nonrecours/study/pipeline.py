@@ -73,6 +73,7 @@ PUBLICATION_TABLES = (
     "estimates_national",
     "estimates_qpv",
     "gap_qpv",
+    "calibration_gain",
     "estimates_benefit",
     "estimates_territory",
     "analysis_nontakers",
@@ -97,6 +98,7 @@ OUTPUT_TABLES = (
     "estimates_national",
     "estimates_qpv",
     "gap_qpv",
+    "calibration_gain",
     "estimates_benefit",
     "estimates_territory",
     "analysis_nontakers",
@@ -553,6 +555,10 @@ def _extra_sections(tables: Mapping[str, Any], lang: str, cfg: StudyConfig | Non
         from ..report import section_territorial_comparison
 
         sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
+    if "calibration_gain" in tables:  # the survey calibrated to the linked holders of the administrative phase
+        from ..report import section_calibration
+
+        sections.append(section_parts(section_calibration.render(tables["calibration_gain"], lang)))
     if "admin_comparison" in tables:
         from ..report import section_admin
 

@@ -20,7 +20,7 @@ from ...errors import ConfigError, message
 from ..config import StudyConfig
 from ._common import State
 
-__all__ = ["admin_stage", "compare_phases"]
+__all__ = ["admin_stage", "compare_phases", "run_phase"]
 
 
 def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column: str) -> pd.DataFrame:
@@ -45,17 +45,19 @@ def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column
     return out.sort_values(["right", "is_qpv"], ignore_index=True)
 
 
-def admin_stage(cfg: StudyConfig, state: State) -> State:
-    """Administrative rates from the sources, and their comparison with the sample's QPV estimates."""
+def run_phase(cfg: StudyConfig):  # noqa: ANN201
+    """The study's administrative phase (:func:`nonrecours.admin.pipeline.run_admin_phase`) on its engines.
+
+    The weighting stage runs it first when the calibration takes linked holders as margins; the
+    admin stage then reuses that phase (``admin_phase`` of the state) instead of running it twice.
+    """
     from ...admin.eligibility import load_rulebook
-    from ...admin.pipeline import compare_with_truth, run_admin_phase
+    from ...admin.pipeline import run_admin_phase
     from ...engines import open_engine
     from ...io import read_table
 
     adm = cfg.admin
-    if adm.sources is None:
-        return {"methods": {"admin": "not run (no [admin] sources)"}}
-    if not Path(adm.sources).is_dir():
+    if adm.sources is None or not Path(adm.sources).is_dir():
         raise ConfigError(
             message(
                 "folder not found",
@@ -87,6 +89,18 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
             threads=comp.threads,
             engine=engine,
         )
+    return ph
+
+
+def admin_stage(cfg: StudyConfig, state: State) -> State:
+    """Administrative rates from the sources, and their comparison with the sample's QPV estimates."""
+    from ...admin.pipeline import compare_with_truth
+    from ...io import read_table
+
+    adm = cfg.admin
+    if adm.sources is None:
+        return {"methods": {"admin": "not run (no [admin] sources)"}}
+    ph = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)
     tables = {"linkage_quality": ph.quality, "admin_rates": ph.rates.table, "admin_departements": ph.rates.departements}
     if "estimates_qpv" in state.get("tables", {}):
         tables["admin_comparison"] = compare_phases(

@@ -314,8 +314,15 @@ def test_cli_series_admin_suppression(tmp_path):
 def test_study_with_optimal_suppression_gives_nothing_away(tmp_path):
     """The demo's study with its administrative phase and ``[admin] suppression = "optimal"``: the attacker of
     tests/test_attack_publication.py recovers nothing from its publication (sample and administrative tables)."""
-    from test_attack_publication import MIN, _geography, _small, admin_relations, direct_small_counts, sample_relations
-    from test_attack_publication import sample_sums
+    from test_attack_publication import (
+        MIN,
+        _geography,
+        _small,
+        admin_relations,
+        direct_small_counts,
+        sample_relations,
+        sample_sums,
+    )
 
     from nonrecours.simulate import simulate_population
     from nonrecours.simulate.sources import simulate_sources

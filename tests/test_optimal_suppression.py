@@ -305,3 +305,44 @@ def test_cli_series_admin_suppression(tmp_path):
         assert (a.groupby(["territory", "right"])["status"].nunique() == 1).all()
         hidden[method] = int((a["status"] == "suppressed").sum())
     assert 0 < hidden["optimal"] <= hidden["heuristic"]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings(
+    "ignore::nonrecours.errors.ConvergenceWarning", "ignore::nonrecours.errors.DisclosureWarning"
+)
+def test_study_with_optimal_suppression_gives_nothing_away(tmp_path):
+    """The demo's study with its administrative phase and ``[admin] suppression = "optimal"``: the attacker of
+    tests/test_attack_publication.py recovers nothing from its publication (sample and administrative tables)."""
+    from test_attack_publication import (
+        MIN,
+        _geography,
+        _small,
+        admin_relations,
+        direct_small_counts,
+        sample_relations,
+        sample_sums,
+    )
+
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import simulate_sources
+    from nonrecours.study import run_study
+    from nonrecours.study.demo import ADMIN_SECTION, example_study
+
+    pop = simulate_population(10, seed=1)
+    pop.write(tmp_path / "population")
+    simulate_sources(pop, seed=2).write(tmp_path / "population" / "sources")
+    study = tmp_path / "study.toml"
+    admin = ADMIN_SECTION.replace("threshold = 0.9\n", 'threshold = 0.9\nsuppression = "optimal"\n')
+    assert admin != ADMIN_SECTION
+    study.write_text(_small(example_study(seed=1)) + admin, encoding="utf-8")
+    res = run_study(study)
+    assert res.config.admin.suppression == "optimal"
+    pub = res.folder / "publication"
+    assert direct_small_counts(pub) == []
+    qpv_of = _geography(res.config.territorial.covariates_file)
+    b = Blocks()
+    sample_relations(b, pub, 0, qpv_of)
+    sample_sums(b, qpv_of)
+    assert admin_relations(b, pub, qpv_of) > 0  # suppressed administrative cells
+    assert b.attack(MIN) == []

@@ -394,37 +394,58 @@ def map_summary(values: pd.DataFrame) -> dict:
     }
 
 
-def _paths(geoms):
-    """matplotlib Paths of shapely (multi)polygons, holes included."""
+#: matplotlib Paths of the geometries already converted, by ``id`` of the geometry (kept beside it, so that the
+#: id cannot be reused while the entry lives): every panel and every map of a report reuses the same projected
+#: geometries, converted once.
+_PATHS: dict[int, tuple[Any, Any]] = {}
+_PATHS_MAX = 200_000
+
+
+def _path(g):
+    """The matplotlib Path of one shapely (multi)polygon, holes included (None when empty)."""
     import shapely
     from matplotlib.path import Path as MPath
 
+    rings = [r for poly in shapely.get_parts(g) for r in (poly.exterior, *poly.interiors)]
+    if not rings:
+        return None
+    verts = [np.asarray(r.coords) for r in rings]
+    codes = np.full(sum(len(v) for v in verts), MPath.LINETO, dtype=np.uint8)
+    start = np.cumsum([0] + [len(v) for v in verts[:-1]])
+    codes[start] = MPath.MOVETO
+    codes[start + [len(v) - 1 for v in verts]] = MPath.CLOSEPOLY
+    return MPath(np.concatenate(verts), codes)
+
+
+def _paths(geoms) -> list:
+    """matplotlib Paths of shapely (multi)polygons, holes included; converted once per geometry object."""
     out = []
     for g in geoms:
-        verts, codes = [], []
-        for poly in shapely.get_parts(g):
-            for ring in [poly.exterior, *poly.interiors]:
-                xy = np.asarray(ring.coords)
-                verts.append(xy)
-                codes.append(np.r_[MPath.MOVETO, np.full(len(xy) - 2, MPath.LINETO), MPath.CLOSEPOLY])
-        out.append(MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8)) if verts else None)
+        hit = _PATHS.get(id(g))
+        if hit is None or hit[0] is not g:
+            if len(_PATHS) >= _PATHS_MAX:
+                _PATHS.clear()
+            hit = (g, _path(g))
+            _PATHS[id(g)] = hit
+        out.append(hit[1])
     return out
 
 
 def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
-    from matplotlib.collections import PatchCollection, PathCollection
-    from matplotlib.patches import PathPatch
+    from matplotlib.collections import PathCollection
 
-    del PathCollection
     styles = {"ok": ("", None), "unreliable": ("////", None), "suppressed": ("xxx", "#d9d9d9")}
     for state, (hatch, face) in styles.items():
         d = data[data["state"] == state]
         if d.empty:
             continue
-        patches = [PathPatch(p) for p in _paths(d["geometry"]) if p is not None]
-        pc = PatchCollection(patches, edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None)
+        paths = _paths(d["geometry"])
+        keep = np.array([p is not None for p in paths], dtype=bool)
+        pc = PathCollection(
+            [p for p in paths if p is not None], edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None
+        )
         if face is None:
-            pc.set_array(d[column].to_numpy(float))
+            pc.set_array(d[column].to_numpy(float)[keep])
             pc.set_cmap(cmap)
             pc.set_norm(norm)
         else:
@@ -434,17 +455,16 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
 
 def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None, edgecolor: str = "#8c8c8c") -> None:
     """Département outlines, light grey, under the territories (``highlight``: a thicker border)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import PathPatch
+    from matplotlib.collections import PathCollection
 
     if outlines.empty:
         return
-    patches = [PathPatch(p) for p in _paths(outlines["geometry"]) if p is not None]
-    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35, zorder=0))
+    paths = [p for p in _paths(outlines["geometry"]) if p is not None]
+    ax.add_collection(PathCollection(paths, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35, zorder=0))
     if highlight is not None:
         sel = outlines[outlines["code"] == highlight]
-        patches = [PathPatch(p) for p in _paths(sel["geometry"]) if p is not None]
-        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#262626", linewidth=0.9, zorder=3))
+        paths = [p for p in _paths(sel["geometry"]) if p is not None]
+        ax.add_collection(PathCollection(paths, facecolor="none", edgecolor="#262626", linewidth=0.9, zorder=3))
 
 
 def _label_base(ax, outlines: pd.DataFrame, box) -> None:
@@ -479,8 +499,7 @@ def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=No
 
     ax.set_aspect("equal")
     ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
+    ax.set_yticks([])  # no grid: the maps' rc context has none (asking for none would create every tick)
     for s in ax.spines.values():
         s.set_visible(True)
         s.set_linewidth(0.5)
@@ -615,7 +634,7 @@ def choropleth(
     w = geo["width"].to_numpy(float)
     wnorm = colors.Normalize(0.0, float(np.ceil(np.nanmax(w) / 5) * 5) if np.isfinite(w).any() else 10.0)
     overseas = departement is None
-    with rc_context(STYLE):
+    with rc_context({**STYLE, "axes.grid": False}):
         fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
         FigureCanvasAgg(fig)
         panels = [("value", cmap, norm, tx[kind])] + ([("width", "Greys", wnorm, tx["width"])] if width else [])
@@ -691,17 +710,18 @@ def choropleth(
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
         else:
-            fig.savefig(buf, format="png", metadata={"Software": None})
-            return _palette_png(buf.getvalue())
+            canvas = fig.canvas
+            canvas.draw()  # the pixels, quantised straight from the canvas: no intermediate PNG
+            return _palette_png(np.asarray(canvas.buffer_rgba()))
     return buf.getvalue()
 
 
-def _palette_png(png: bytes) -> bytes:
-    """The PNG reduced to 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
+def _palette_png(rgba: np.ndarray) -> bytes:
+    """The rendered pixels as a PNG of 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+    Image.fromarray(rgba[..., :3]).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
         out, format="PNG", optimize=True
     )
     return out.getvalue()

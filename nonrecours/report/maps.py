@@ -581,6 +581,15 @@ def choropleth(
     width : bool
         Draw the second panel, the width of each interval (``False`` for
         values without an interval, e.g. administrative counts by département).
+
+    Notes
+    -----
+    The figure's frame (axes, outlines, names, titles) is kept for the next
+    maps of the same ``shapes`` and ``outlines`` objects (the last four
+    frames), which only add their territories' colours: tables are taken as
+    the values they are (a ``shapes`` or ``outlines`` changed in place is not
+    seen; pass a new object). A map drawn on a kept frame has the bytes of the
+    same map drawn on a new one.
     """
     from matplotlib import colors, rc_context
     from matplotlib.patches import Patch

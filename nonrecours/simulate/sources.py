@@ -21,6 +21,10 @@ into the separate files a statistician receives:
   ``supplier_extra_ratio`` others;
 * ``communes`` (commune -> urban area and rest-of-area territory) and the QPV
   contours ``qpv.geojson``;
+* ``frame_ids``: the record id (``rec_id``) of each recipient of the
+  population's frame (``id``): the survey's frame is the recipients' files,
+  so that each sampled recipient carries its file record (no linkage needed
+  to read what the files say of a respondent);
 * the truth: ``truth_links`` (recipient record -> record of each right
   source), ``truth_eligibility`` (per recipient record and right) and the
   simulator's ``truth`` rates.
@@ -49,7 +53,17 @@ from .params import BENEFITS, RESOURCE_GAPS, FileResourceParams
 __all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
 
 #: Tables written by :meth:`Sources.write` (plus ``qpv.geojson``).
-SOURCE_FILES = (*ORGANISMS, "health", "tpn", "tss", "communes", "truth_links", "truth_eligibility", "truth")
+SOURCE_FILES = (
+    *ORGANISMS,
+    "health",
+    "tpn",
+    "tss",
+    "communes",
+    "frame_ids",
+    "truth_links",
+    "truth_eligibility",
+    "truth",
+)
 
 
 @dataclass(frozen=True)
@@ -376,10 +390,13 @@ def _rsa_component(rng: np.random.Generator, benefit: np.ndarray, params: Source
     from ..admin.rules import RSA_COMPONENTS
 
     rsa = benefit == "RSA"
+    out = np.full(len(benefit), None, dtype=object)
     if params.year >= 2016:
-        return np.where(rsa, "socle", None).astype(object)
+        out[rsa] = "socle"
+        return out
     code = rng.choice(len(RSA_COMPONENTS), size=len(benefit), p=np.asarray(params.rsa_component_shares))
-    return np.where(rsa, np.asarray(RSA_COMPONENTS, dtype=object)[code], None).astype(object)
+    out[rsa] = np.asarray(RSA_COMPONENTS, dtype=object)[code[rsa]]
+    return out
 
 
 def _organism_files(
@@ -538,6 +555,7 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
+    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth

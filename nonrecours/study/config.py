@@ -492,6 +492,17 @@ class AdminConfig:
     truth: Path | None = opt(
         None, doc="true rates per territory (simulated sources): accuracy of the rates", exists=True
     )
+    frame_ids: Path | None = opt(
+        None,
+        doc="record id in the organisms' files of each frame recipient (columns id, rec_id; the frame is the "
+        "recipients' files): the sample measures the files' misclassification of eligibility, and the "
+        "territories get corrected administrative rates and a combined estimate",
+        exists=True,
+    )
+    misclassification_by: tuple[str, ...] = opt(
+        ("is_qpv", "benefit"),
+        doc="strata of the misclassification rates: is_qpv (from the addresses) and columns of the organisms' files",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -63,6 +63,7 @@ threshold = 0.9
 min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
+frame_ids = "population/sources/frame_ids.csv"   # la base de sondage est le fichier : l'enregistrement des répondants
 """
 
 
@@ -141,10 +142,14 @@ def run_demo(
                     "(pip install 'nonrecours[admin]'); --no-admin silences this"
                 )
         if admin:
-            from ..simulate.sources import simulate_sources
+            from ..simulate.params import FileResourceParams
+            from ..simulate.sources import SourceParams, simulate_sources
 
             t1 = time.perf_counter()
-            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
+            # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them is
+            # misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
+            params = SourceParams(file_resources=FileResourceParams())
+            simulate_sources(pop, seed=seed + 1, params=params).write(staging / POPULATION / "sources")
             text += ADMIN_SECTION
             if progress is not None:
                 progress(

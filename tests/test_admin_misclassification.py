@@ -147,7 +147,8 @@ def test_file_counts_and_statuses():
         }
     )
     st = file_statuses(elig, ["cmuc"])
-    assert st["cmuc"].tolist()[:2] == [1.0, 0.0] and st["cmuc"].isna().tolist()[2:] == [True, True]
+    # undetermined: not found eligible; decided by the territory (Mayotte): left out
+    assert st["cmuc"].tolist()[:3] == [1.0, 0.0, 0.0] and np.isnan(st["cmuc"].iloc[3])
     takers = pd.DataFrame(
         {
             "rec_id": ["r1", "r2", "r3", "r4"],
@@ -162,8 +163,8 @@ def test_file_counts_and_statuses():
     strata = pd.DataFrame({"rec_id": ["r1", "r2", "r3", "r4"], "h": "a"})
     c = file_counts(takers, strata, by=("h",)).iloc[0]
     # takers among every recipient whose eligibility the files decide, whatever they decide
-    assert (c["n_recipients"], c["n_file_eligible"], c["n_undetermined"]) == (2, 1, 2)
-    assert c["takers"] == pytest.approx(1.9) and c["var_takers"] == pytest.approx(0.09)
+    assert (c["n_recipients"], c["n_file_eligible"], c["n_undetermined"]) == (3, 1, 1)
+    assert c["takers"] == pytest.approx(2.2) and c["var_takers"] == pytest.approx(0.09 + 0.21)
 
 
 def test_combined_weights_by_inverse_mse():

@@ -456,19 +456,24 @@ TERRITORY_RULES = ("commune_missing", "territory_not_covered", "not_applicable_t
 
 
 def file_statuses(eligibility: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
-    """The files' verdict per recipient and right: 1 eligible, 0 not, empty when undetermined or decided by territory.
+    """The files' verdict per recipient and right: 1 found eligible, 0 not found eligible, empty when the territory
+    decides.
 
-    ``eligibility`` is :func:`~.eligibility.assess_eligibility`'s output. A right
-    decided by the territory (:data:`TERRITORY_RULES`: Mayotte's CMU-C, a
-    territory not covered, no commune) is left out: the law, not the files'
-    resources, decides it, and the survey cannot correct it.
+    ``eligibility`` is :func:`~.eligibility.assess_eligibility`'s output.
+    ``undetermined`` counts as not found eligible (0): the verdict only needs
+    to be read the same way for the respondents and for every recipient, and
+    the survey then measures how often the truly eligible are left
+    undetermined too (the tariffs' ``fiscal_income_missing``, mostly over the
+    resource ceiling, would otherwise be taken for a sample of the
+    recipients). A right decided by the territory (:data:`TERRITORY_RULES`:
+    Mayotte's CMU-C, a territory not covered, no commune) is left out: the
+    law, not the files' resources, decides it, and the survey cannot correct it.
     """
     out = {"rec_id": eligibility["rec_id"].astype(str).to_numpy()}
     for r in rights:
-        status = eligibility[r].to_numpy()
+        found = (eligibility[r].to_numpy() == "eligible").astype(float)
         by_territory = eligibility[f"{r}_rule"].isin(TERRITORY_RULES).to_numpy()
-        v = np.where(status == "eligible", 1.0, np.where(status == "not_eligible", 0.0, np.nan))
-        out[r] = np.where(by_territory, np.nan, v)
+        out[r] = np.where(by_territory, np.nan, found)
     return pd.DataFrame(out)
 
 

@@ -130,12 +130,16 @@ def test_delta_method_matches_finite_differences():
     np.testing.assert_allclose(out["se_survey"].to_numpy(), expected, rtol=1e-6)
 
 
-def test_uncorrectable_strata_are_left_as_they_are():
-    # no truly eligible respondent in b (se NaN): b's file count is taken as it is; fp NaN in a: fp = 0
-    mis = _mis({"a": 0.9, "b": np.nan}, {"a": np.nan, "b": 0.1})
-    out = correct_rates(_counts(["x", "x"], ["a", "b"], [100, 50], [90, 5], [60, 3]), mis).iloc[0]
-    assert out["n_eligible_corrected"] == pytest.approx(90 / 0.9 + 5, rel=1e-12)
-    assert not out["corrected"]
+def test_strata_without_respondents_of_a_kind_and_uncorrectable_ones():
+    # no truly not-eligible respondent in a: fp = 0; no truly eligible one in b: se = 1, its file-eligibles are
+    # false positives; c's files do not separate (se - fp < 0.1): its count is taken as it is
+    mis = _mis({"a": 0.9, "b": np.nan, "c": 0.5}, {"a": np.nan, "b": 0.1, "c": 0.45})
+    counts = _counts(["x", "x", "y", "y"], ["a", "b", "a", "c"], [100, 50, 100, 40], [90, 8, 90, 20], [60, 3, 60, 5])
+    out = correct_rates(counts, mis).set_index("territory")
+    assert out.loc["x", "n_eligible_corrected"] == pytest.approx(90 / 0.9 + (8 - 0.1 * 50) / 0.9, rel=1e-12)
+    assert bool(out.loc["x", "corrected"])
+    assert out.loc["y", "n_eligible_corrected"] == pytest.approx(100 + 20, rel=1e-12)
+    assert not out.loc["y", "corrected"]
 
 
 def test_file_counts_and_statuses():

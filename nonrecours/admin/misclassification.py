@@ -245,8 +245,13 @@ def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.Da
     no_fp = np.isnan(fp)
     fp = np.where(no_fp, 0.0, fp)
     pos_fp = np.where(no_fp, -1, pos_fp)
-    # no truly eligible respondent, or files that do not separate: the stratum is left uncorrected
-    off = np.isnan(se) | (se - fp < _MIN_SEPARATION)
+    # no truly eligible respondent in the stratum: none to miss (se = 1, no variance), the files' eligibles are
+    # false positives to remove
+    no_se = np.isnan(se)
+    se = np.where(no_se, 1.0, se)
+    pos_se = np.where(no_se, -1, pos_se)
+    # files that do not separate the eligible from the others: the stratum is left uncorrected
+    off = se - fp < _MIN_SEPARATION
     se, fp = np.where(off, 1.0, se), np.where(off, 0.0, fp)
     pos_se, pos_fp = np.where(off, -1, pos_se), np.where(off, -1, pos_fp)
     return pd.DataFrame({"se": se, "fp": fp, "corrected": ~off}), pos_se, pos_fp
@@ -301,9 +306,9 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
     among the :math:`U_{ds}` undetermined (optional column ``n_undetermined``;
     both in ``se_files``). The interval is
     :math:`\hat\theta_d \pm z \sqrt{V}`, clipped to [0, 1]. Strata where
-    :math:`se - fp < 0.1` or without truly eligible respondents are not
-    corrected (``corrected`` False); without truly not-eligible respondents,
-    :math:`fp = 0`.
+    :math:`se - fp < 0.1` are not corrected (``corrected`` False); without
+    truly not-eligible respondents, :math:`fp = 0`; without truly eligible
+    ones, :math:`se = 1` (nobody to miss), both without variance.
     """
     level = check_level(level)
     need = ["territory", *misclassification.by, "right", "n_recipients", "n_file_eligible", "takers", "var_takers"]

@@ -336,9 +336,14 @@ def test_study_admin_section_and_report_fragment(small, tmp_path):
     assert len(cmp_) == 8 and {"sample_estimate", "admin_rate_adjusted", "difference"} <= set(cmp_.columns)
     assert "admin_rates" in res.tables and "admin_accuracy" in res.tables
     assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
+    # [admin] frame_ids: the respondents' records in the files give the misclassification rates (issue 27)
+    mis = res.tables["admin_misclassification"]
+    assert set(mis["kind"]) == {"sensitivity", "false_positive"} and set(mis["right"]) == {"cmuc", "acs", "tpn", "tss"}
+    assert "admin_corrected" in res.tables and "combined" not in res.tables  # no small-area estimates to combine
     fr = render(res.tables, lang="fr")
     en = render(res.tables, lang="en")
     assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
+    assert TEXT["fr"]["mis_title"] in html.unescape(fr) and TEXT["en"]["mis_title"] in html.unescape(en)
     assert "\u202f%" in fr and " %" in en
     assert set(TEXT["fr"]) == set(TEXT["en"])
     with pytest.raises(ValueError):

@@ -58,6 +58,8 @@ def test_demo_maps_the_contours_of_its_sources(tmp_path):
         tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson"
     ).read_text()
     assert "admin_rates" in demo.tables
+    # the demo's files miss resources; the survey corrects the administrative rates and combines them (issue 27)
+    assert {"admin", "admin_corrected", "combined"} <= set(demo.tables["comparison_summary"]["estimator"])
 
 
 def test_contours_in_lambert93_with_crs_member_equal_wgs84(pop, contours):

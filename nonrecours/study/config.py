@@ -508,8 +508,14 @@ class AdminConfig:
     frame_ids: Path | None = opt(
         None,
         doc="record id in the organisms' files of each frame recipient (columns id, rec_id; the frame is the "
-        "recipients' files): whether each respondent is a linked holder of a right ([weighting.calibration] holders)",
+        "recipients' files): whether each respondent is a linked holder of a right ([weighting.calibration] "
+        "holders); the sample measures the files' misclassification of eligibility, and the territories get "
+        "corrected administrative rates and a combined estimate",
         exists=True,
+    )
+    misclassification_by: tuple[str, ...] = opt(
+        ("is_qpv", "benefit"),
+        doc="strata of the misclassification rates: is_qpv (from the addresses) and columns of the organisms' files",
     )
 
 

@@ -145,10 +145,14 @@ def run_demo(
                     "(pip install 'nonrecours[admin]'); --no-admin silences this"
                 )
         if admin:
-            from ..simulate.sources import simulate_sources
+            from ..simulate.params import FileResourceParams
+            from ..simulate.sources import SourceParams, simulate_sources
 
             t1 = time.perf_counter()
-            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
+            # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them is
+            # misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
+            params = SourceParams(file_resources=FileResourceParams())
+            simulate_sources(pop, seed=seed + 1, params=params).write(staging / POPULATION / "sources")
             text += ADMIN_SECTION
             # the survey calibrated to the linked holders of each right too (counts of the administrative files)
             text = text.replace("# holders = ", "holders = ")

@@ -63,7 +63,16 @@ __all__ = [
 ]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
-ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
+ADMIN_TABLES = (
+    "linkage_quality",
+    "admin_rates",
+    "admin_departements",
+    "admin_comparison",
+    "admin_accuracy",
+    "admin_misclassification",
+    "admin_corrected",
+    "combined",
+)
 #: Folders of a run's output: what may be shared, and what must stay with the producer.
 PUBLICATION = "publication"
 MICRODATA = "microdata"

@@ -35,8 +35,8 @@ variances by the delta method from the independent strata.
 
 The sample is allocated across strata in proportion to ``N_h S_h``
 (Neyman), ``S_h`` a prior standard deviation ``sqrt(t (1 - t))`` with
-``t`` the model's error share in the stratum floored at 0.01 (the model is
-optimistic), at least :data:`MIN_PER_STRATUM` per stratum (all of a smaller
+``t`` the model's error share in the stratum floored at 0.002 for links and
+0.01 for the others (the model is optimistic), at least :data:`MIN_PER_STRATUM` per stratum (all of a smaller
 stratum). No message names a record.
 """
 
@@ -53,6 +53,7 @@ __all__ = [
     "GROUPS",
     "MIN_PER_STRATUM",
     "review_frame",
+    "recipient_groups",
     "draw_review",
     "simulated_verdicts",
     "review_estimates",
@@ -63,8 +64,9 @@ __all__ = [
 STRATA = ("link_high", "link_low", "near_miss", "no_candidate")
 #: Linked strata (precision); the others give the missed links (recall).
 LINKED = ("link_high", "link_low")
-#: Groups of recipients: eligible for a right of the source, the others, or all (no eligibility known).
-GROUPS = ("eligible", "other", "all")
+#: Groups of recipients: eligible for a right of the source, the others, or all (no eligibility known); the first
+#: two split by QPV or the rest of the urban area when the territories are known (:func:`recipient_groups`).
+GROUPS = ("eligible", "other", "all", "eligible_qpv", "eligible_rest", "other_qpv", "other_rest")
 #: Match probability from which a link is in ``link_high``.
 HIGH = 0.99
 #: Smallest sample of a stratum (all of a smaller one).
@@ -78,7 +80,7 @@ def review_frame(
     links: pd.DataFrame,
     near_misses: pd.DataFrame,
     *,
-    eligible: dict[str, pd.Series] | None = None,
+    groups: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Every recipient × source with its stratum and model weight (the population a review sample is drawn from).
 
@@ -89,9 +91,10 @@ def review_frame(
     links, near_misses : DataFrame
         ``source``, ``id_l``, ``id_r``, ``match_probability`` (one link and one near miss per recipient and source,
         as :func:`~nonrecours.admin.linkage.link_records` makes them).
-    eligible : dict of str to Series, optional
-        Per source, the ``rec_id`` eligible for one of its rights: group ``eligible``, the others ``other``.
-        Default: every recipient in group ``all``.
+    groups : dict of str to Series, optional
+        Per source, each recipient's group (a Series indexed by ``rec_id``), e.g. :func:`recipient_groups`:
+        the sample is stratified by it and the rates take the ratios of their rows' group. Default (and for a
+        recipient or source missing from it): group ``all``.
 
     Returns
     -------
@@ -112,11 +115,12 @@ def review_frame(
         near = ~linked & ~np.isnan(q)
         stratum = np.where(linked, np.where(p >= HIGH, STRATA[0], STRATA[1]), np.where(near, STRATA[2], STRATA[3]))
         id_r = np.where(linked, lk["id_r"].reindex(ids).astype(object), nm["id_r"].reindex(ids).astype(object))
-        if eligible is None:
+        labels = (groups or {}).get(src)
+        if labels is None:
             group = np.full(len(ids), "all", dtype=object)
         else:
-            el = ids.isin(pd.Series(eligible.get(src, pd.Series(dtype=str)), dtype="str")).to_numpy()
-            group = np.where(el, "eligible", "other")
+            labels = pd.Series(labels.to_numpy(dtype=object), index=labels.index.astype("str"))
+            group = labels.reindex(ids).fillna("all").to_numpy(dtype=object)
         parts.append(
             pd.DataFrame(
                 {
@@ -133,6 +137,31 @@ def review_frame(
     return pd.concat(parts, ignore_index=True)
 
 
+def recipient_groups(
+    ids: pd.Series, eligible: dict[str, pd.Series], qpv: pd.Series | None = None
+) -> dict[str, pd.Series]:
+    """Per source, each recipient's review group: ``eligible`` (for one of the source's rights) or ``other``,
+    with ``_qpv`` or ``_rest`` when ``qpv`` (0/1 per recipient, aligned with ``ids``) is given.
+
+    Link errors differ between groups (in the simulated sources, missed social-tariff links are half as
+    frequent again in the QPVs): the rates take the ratios of their own group.
+    """
+    ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    out = {}
+    for src, el in eligible.items():
+        lab = np.where(ids.isin(pd.Series(el, dtype="str")).to_numpy(), "eligible", "other").astype(object)
+        if qpv is not None:
+            lab = lab + np.where(np.asarray(qpv, dtype=float) == 1, "_qpv", "_rest")
+        out[src] = pd.Series(lab, index=ids.to_numpy())
+    return out
+
+
+def group_label(eligible: bool, qpv: float | None) -> str:
+    """The group of :func:`recipient_groups` for an (eligible, QPV) recipient."""
+    base = "eligible" if eligible else "other"
+    return base if qpv is None or np.isnan(qpv) else base + ("_qpv" if qpv == 1 else "_rest")
+
+
 def _by_recipient(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
     """The pairs of ``source``, one per recipient, indexed by ``id_l`` (text)."""
     one = pairs.loc[pairs["source"] == source].drop_duplicates("id_l")
@@ -146,7 +175,7 @@ def _allocation(frame: pd.DataFrame, n: int) -> pd.Series:
     w = g["w"].mean()
     linked = size.index.get_level_values("stratum").isin(LINKED)
     err = np.where(linked, 1 - w.to_numpy(), np.where(size.index.get_level_values("stratum") == "near_miss", w, 0.0))
-    t = np.clip(err, 0.01, 0.5)
+    t = np.clip(err, np.where(linked, 0.002, 0.01), 0.5)
     score = pd.Series(size.to_numpy() * np.sqrt(t * (1 - t)), index=size.index)
     share = score / score.groupby(level="source").transform("sum")
     alloc = np.maximum(np.round(share * n), MIN_PER_STRATUM)

@@ -521,6 +521,12 @@ def admin(
         help="Near misses of 'nonrecours link' (expected missed links); without them only false links are corrected.",
     ),
     level: float = typer.Option(0.95, "--level", help="Level of the intervals carrying the linkage uncertainty."),
+    reviewed: Path | None = typer.Option(
+        None,
+        "--reviewed",
+        help="A clerical review of the links ('nonrecours link --review-sample', verdicts filled): calibrates "
+        "the linkage-error correction and its interval.",
+    ),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
@@ -536,10 +542,10 @@ def admin(
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
     check_outputs(
         {"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
-        [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
+        [p for p in (recipients, sources, eligibility, links, near_misses, reviewed) if p is not None],
         overwrite=overwrite,
     )
-    if sources is not None or eligibility is not None or links is not None:
+    if sources is not None or eligibility is not None or links is not None or reviewed is not None:
         from ._admin_linked import linked_admin
 
         linked_admin(
@@ -552,6 +558,7 @@ def admin(
             min_cell=min_cell,
             level=level,
             recipients=recipients,
+            reviewed=reviewed,
         )
         return
     if recipients is None:

@@ -492,6 +492,17 @@ class AdminConfig:
     truth: Path | None = opt(
         None, doc="true rates per territory (simulated sources): accuracy of the rates", exists=True
     )
+    review_sample: int = opt(
+        0,
+        doc="recipients per source drawn for a clerical review of the links (0: none); with truth_links the "
+        "verdicts are simulated from the truth and calibrate the rates' linkage errors",
+        lo=0,
+    )
+    reviewed: Path | None = opt(
+        None,
+        doc="a review sample with the reviewer's verdicts (column match 1/0): calibrates the rates' linkage errors",
+        exists=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -545,6 +556,7 @@ class StudyConfig:
             "admin.rulebook": self.admin.rulebook,
             "admin.truth_links": self.admin.truth_links,
             "admin.truth": self.admin.truth,
+            "admin.reviewed": self.admin.reviewed,
             "territorial.contours": self.territorial.contours,
         }
         return {k: v for k, v in out.items() if v is not None}

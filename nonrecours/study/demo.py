@@ -63,6 +63,7 @@ threshold = 0.9
 min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
+review_sample = 3000                   # revue manuelle simulée (par la vérité) de 3 000 allocataires par source
 """
 
 

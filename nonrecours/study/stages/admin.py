@@ -65,6 +65,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
             )
         )
     truth_links = read_table(adm.truth_links, option="admin.truth_links") if adm.truth_links else None
+    reviewed = read_table(adm.reviewed, option="admin.reviewed") if adm.reviewed else None
     comp = cfg.compute
     # [compute]: the SQL on its engine (pandas has none: DuckDB), the linkage on DuckDB, both under its settings
     with open_engine(
@@ -84,6 +85,8 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
             seed=cfg.design.seed,
             memory_limit=comp.memory_limit,
             threads=comp.threads,
+            review_sample=adm.review_sample,
+            reviewed=reviewed,
             engine=engine,
         )
     tables = {"linkage_quality": ph.quality, "admin_rates": ph.rates.table, "admin_departements": ph.rates.departements}
@@ -105,9 +108,24 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         "linkage": f"by certified hashed number, then Fellegi–Sunter (Splink, EM m/u, term frequencies, "
         f"Jaro–Winkler names); threshold {adm.threshold}; share linked by number "
         + ", ".join(f"{s} {v:.1%}" for s, v in zip(q["source"], q["share_number"].fillna(0))),
-        "rates": "takers corrected by the expected false and missed links (match probabilities); "
-        f"cells under {adm.min_cell} suppressed",
+        "rates": "takers corrected by the expected false and missed links ("
+        + (
+            "match probabilities calibrated by a clerical review of "
+            + ", ".join(f"{s} {int(n)}" for s, n in ph.calibration.groupby("source")["n"].sum().items())
+            + " recipients"
+            if ph.calibration is not None
+            else "the model's match probabilities"
+        )
+        + f"); cells under {adm.min_cell} suppressed",
+        "interval": "linkage errors (with the uncertainty of the review's calibration), recipients undetermined "
+        "for a missing resource (imputed at the cell's eligible share) and addresses on a QPV contour; not "
+        "recipients undetermined for a fact the files lack (fiscal income)",
     }
+    if ph.review is not None and ph.calibration is None:
+        methods["review"] = (
+            f"a review sample of {len(ph.review)} recipients was drawn; give the reviewer's verdicts "
+            "as [admin] reviewed to calibrate the rates"
+        )
     return {
         "tables": tables,
         "methods": {"admin": methods},

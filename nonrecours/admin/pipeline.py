@@ -343,7 +343,8 @@ def _review(
 
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
-    """Mean absolute error of the observed and adjusted rates against the true rates, over published cells."""
+    """Mean absolute error of the observed and adjusted rates against the true rates, over published cells, the
+    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width."""
     t = table[table["status"] == "published"].merge(
         truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"}),
         on=["territory", "right"],
@@ -355,4 +356,6 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "mae_adjusted": float(np.nanmean(np.abs(t["rate_adjusted"] - t["true_rate"]))),
         "mean_error_observed": float(np.nanmean(t["rate"] - t["true_rate"])),
         "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"])),
+        "coverage": float(np.mean((t["ci_low"] <= t["true_rate"]) & (t["true_rate"] <= t["ci_high"]))),
+        "mean_ci_width": float(np.nanmean(t["ci_high"] - t["ci_low"])),
     }

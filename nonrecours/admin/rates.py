@@ -17,9 +17,12 @@ model is optimistic about itself (its near misses leave out the true links no
 blocking rule generated). Each eligible row falls in a stratum ``h`` of its
 link status (``link_high``: ``p >= 0.99``, ``link_low``, ``near_miss``:
 ``q > 0``, ``no_candidate``) with a weight ``w_i`` (``p_i``, ``q_i`` or 1);
-a review gives per source and stratum (group ``eligible``) a ratio ``R_h``
-with its variance ``V_h``, and ``T_adj = sum_h R_h W_ch``, ``W_ch`` the
-cell's sum of weights. Without a review ``R_h`` is 1 for links and near
+a review gives per source, group (eligible, in a QPV or not) and stratum a
+ratio ``R_h`` with its variance ``V_h``, and ``T_adj = sum_h R_h W_ch``,
+``W_ch`` the cell's sum of weights; without candidate, missed links are
+missed takers and grow with them: there ``W_ch`` is the cell's number of
+links times the review group's rows without candidate per link
+(:func:`linkage_variance`). Without a review ``R_h`` is 1 for links and near
 misses and 0 without candidate, ``V_h = 0``: the formula above.
 
 **What the interval covers.** The interval of ``rate_adjusted`` is
@@ -307,8 +310,9 @@ def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source:
 
 def _calibration(
     strata: pd.DataFrame, calibration: pd.DataFrame | None, qpv: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``strata`` (``right``, ``stratum``): the ratio ``R_h`` and its variance ``V_h``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``strata`` (``right``, ``stratum``): the ratio ``R_h``, its variance ``V_h`` and, for a
+    ``no_candidate`` row, the group's rows without candidate per link ``U_g / L_g`` (else NaN).
 
     From :func:`~nonrecours.admin.review.review_estimates`, for the right's source, the first group the review
     has among ``eligible_qpv`` / ``eligible_rest`` (by ``qpv``, 0/1 per row), ``eligible`` and ``all``; a stratum
@@ -317,9 +321,16 @@ def _calibration(
     model = np.where(strata["stratum"].to_numpy() == "no_candidate", 0.0, 1.0)
     ratio = np.full(len(strata), np.nan)
     var = np.zeros(len(strata))
+    per_link = np.full(len(strata), np.nan)
     if calibration is None or calibration.empty:
-        return model, var
+        return model, var, per_link
     c = calibration.set_index(["source", "group", "stratum"])
+    pl = pd.Series(np.nan, index=pd.MultiIndex.from_arrays([[], []]), dtype=float)
+    if "N" in calibration:  # stratum sizes known: missed links spread by links
+        size = calibration.pivot_table(index=["source", "group"], columns="stratum", values="N", aggfunc="sum")
+        linked_n = size.reindex(columns=["link_high", "link_low"]).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pl = (size.reindex(columns=["no_candidate"]).iloc[:, 0] / linked_n).replace(np.inf, np.nan)
     src = strata["right"].map(RIGHT_SOURCES).astype(str).to_numpy()
     st = strata["stratum"].astype(str).to_numpy()
     split = np.full(len(strata), "eligible", dtype=object)
@@ -327,12 +338,15 @@ def _calibration(
         q = np.asarray(qpv, dtype=float)
         split = np.where(q == 1, "eligible_qpv", np.where(q == 0, "eligible_rest", "eligible")).astype(object)
     for group in (split, "eligible", "all"):
-        key = pd.MultiIndex.from_arrays([src, np.broadcast_to(np.asarray(group, dtype=object), src.shape), st])
+        grp = np.broadcast_to(np.asarray(group, dtype=object), src.shape)
+        key = pd.MultiIndex.from_arrays([src, grp, st])
         todo = np.isnan(ratio)
         ratio = np.where(todo, c["ratio"].reindex(key).to_numpy(dtype=float), ratio)
         var = np.where(todo, np.nan_to_num(c["var_ratio"].reindex(key).to_numpy(dtype=float)), var)
+        per_link = np.where(todo, pl.reindex(pd.MultiIndex.from_arrays([src, grp])).to_numpy(dtype=float), per_link)
     found = ~np.isnan(ratio)
-    return np.where(found, ratio, model), np.where(found, var, 0.0)
+    per_link = np.where(found & (st == "no_candidate"), per_link, np.nan)
+    return np.where(found, ratio, model), np.where(found, var, 0.0), per_link
 
 
 def linkage_variance(
@@ -360,20 +374,28 @@ def linkage_variance(
 
     Notes
     -----
-    See the module docstring. The two parts are kept apart so that another error source (e.g. a
-    misclassification correction of eligibility) can add its own.
+    Links missed without a candidate are missed takers: their number grows with the cell's takers, not with
+    its non-linked recipients. For the ``no_candidate`` stratum, ``W`` is therefore the cell's number of links
+    ``L_c`` times the review group's rows without candidate per link ``U_g / L_g`` (the review's missed links
+    per link, spread by links), and the Bernoulli variance is ``E (1 - E / n)`` with ``E = R W`` over the
+    stratum's ``n`` rows. See the module docstring. The two parts are kept apart so that another error source
+    (e.g. a misclassification correction of eligibility) can add its own.
     """
     keys = [c for c in strata.columns if c not in ("stratum", "n", "sw", "sw2")]
-    ratio, var = _calibration(strata, calibration, qpv)
+    ratio, var, per_link = _calibration(strata, calibration, qpv)
     n = strata["n"].to_numpy(dtype=float)
     sw = strata["sw"].to_numpy(dtype=float)
     sw2 = strata["sw2"].to_numpy(dtype=float)
+    # links of each cell x right, on each of its rows
+    linked = strata["stratum"].isin(["link_high", "link_low"]).to_numpy()
+    links = pd.Series(np.where(linked, n, 0.0)).groupby([strata[k] for k in keys]).transform("sum").to_numpy()
+    by_link = ~np.isnan(per_link)
+    w = np.where(by_link, np.nan_to_num(per_link) * links, sw)
+    expected = np.minimum(ratio * w, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bern = np.where(by_link, expected * (1 - expected / np.maximum(n, 1)), ratio * sw - ratio**2 * sw2)
     terms = pd.DataFrame(
-        {
-            "takers_adjusted": np.minimum(ratio * sw, n),
-            "var_within": np.maximum(ratio * sw - ratio**2 * sw2, 0.0),
-            "var_calibration": sw**2 * var,
-        }
+        {"takers_adjusted": expected, "var_within": np.maximum(bern, 0.0), "var_calibration": w**2 * var}
     )
     out = terms.groupby([strata[k] for k in keys], sort=True).sum()
     return out.reset_index()

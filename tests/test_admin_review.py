@@ -213,3 +213,46 @@ def test_admin_intervals_cover_the_true_rates_within_tolerance():
     mc_se = np.sqrt(0.95 * 0.05 / pooled["cells"])
     assert ((pooled["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
     assert (pooled["mean_width"] < 0.2).all()
+
+
+@pytest.mark.slow
+def test_cli_review_sample_then_verdicts_calibrate_the_rates(tmp_path):
+    r = CliRunner()
+    out = tmp_path / "pop"
+    assert (
+        r.invoke(app, ["simulate", "--territories", "2", "--seed", "4", "--out", str(out), "--sources"]).exit_code == 0
+    )
+    s = out / "sources"
+    assert r.invoke(app, ["eligibility", str(s), "--out", str(tmp_path / "elig.csv")]).exit_code == 0
+    link = ["link", str(s), "--near-misses-out", str(tmp_path / "near.csv")]
+    res = r.invoke(
+        app,
+        [*link, "--out", str(tmp_path / "links.csv"), "--quality-out", str(tmp_path / "q.csv")]
+        + ["--review-sample", "200", "--review-out", str(tmp_path / "review.csv")],
+    )
+    assert res.exit_code == 0, res.output
+    sample = pd.read_csv(tmp_path / "review.csv", dtype={"id_l": str, "id_r": str})
+    assert sample["match"].isna().all() and set(sample["source"]) == {"health", "tpn", "tss"}
+    # the reviewer's verdicts (here the truth), read back: review precision and recall in the quality table
+    truth = pd.read_csv(s / "truth_links.csv", dtype=str)
+    simulated_verdicts(sample, truth).to_csv(tmp_path / "reviewed.csv", index=False)
+    res2 = r.invoke(
+        app,
+        [*link, "--out", str(tmp_path / "links2.csv"), "--quality-out", str(tmp_path / "q2.csv"), "--overwrite"]
+        + ["--reviewed", str(tmp_path / "reviewed.csv")],
+    )
+    assert res2.exit_code == 0, res2.output
+    q = pd.read_csv(tmp_path / "q2.csv")
+    assert {"review_precision", "review_recall_low", "review_recall_high"} <= set(q.columns)
+    assert (q["review_recall_low"] <= q["review_recall_high"]).all()
+    admin = ["territorial", "admin", "--sources", str(s), "--eligibility", str(tmp_path / "elig.csv")]
+    admin += ["--links", str(tmp_path / "links.csv"), "--near-misses", str(tmp_path / "near.csv")]
+    base = r.invoke(app, [*admin, "--out", str(tmp_path / "a.csv")])
+    cal = r.invoke(app, [*admin, "--out", str(tmp_path / "b.csv"), "--reviewed", str(tmp_path / "reviewed.csv")])
+    assert base.exit_code == 0 and cal.exit_code == 0, cal.output
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    pub = a["status"] == "published"
+    assert pub.any() and not np.allclose(a.loc[pub, "takers_adjusted"], b.loc[pub, "takers_adjusted"])
+    caf = pd.read_csv(s / "caf.csv", dtype=str)
+    text = res.output + res2.output + cal.output
+    assert not any(v in text for v in caf["rec_id"].head(200))

@@ -269,7 +269,8 @@ def review_estimates(reviewed: pd.DataFrame, frame: pd.DataFrame | None = None) 
     if frame is not None:
         fg = frame.groupby(keys, sort=True)
         est["N"] = fg.size().reindex(est.index).fillna(est["N"]).to_numpy()
-        est["W"] = fg["w"].sum().reindex(est.index).to_numpy()
+        # a review drawn with other groups (e.g. by 'nonrecours link': group 'all'): its own sizes
+        est["W"] = fg["w"].sum().reindex(est.index).fillna(est["N"] * est["wbar"]).to_numpy()
     else:
         est["W"] = est["N"] * est["wbar"]
     est["ratio"] = est["matches"] / est["sw"]

@@ -520,7 +520,9 @@ def admin(
         "--near-misses",
         help="Near misses of 'nonrecours link' (expected missed links); without them only false links are corrected.",
     ),
-    level: float = typer.Option(0.95, "--level", help="Level of the intervals carrying the linkage uncertainty."),
+    level: float = typer.Option(
+        0.95, "--level", help="Level of the intervals (linkage errors, undetermined eligibility, QPV boundaries)."
+    ),
     reviewed: Path | None = typer.Option(
         None,
         "--reviewed",

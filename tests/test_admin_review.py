@@ -256,3 +256,16 @@ def test_cli_review_sample_then_verdicts_calibrate_the_rates(tmp_path):
     caf = pd.read_csv(s / "caf.csv", dtype=str)
     text = res.output + res2.output + cal.output
     assert not any(v in text for v in caf["rec_id"].head(200))
+
+
+def test_study_review_sample_without_truth_or_verdicts_is_refused(tmp_path):
+    from types import SimpleNamespace
+
+    from nonrecours.errors import ConfigError
+    from nonrecours.study.config import AdminConfig
+    from nonrecours.study.stages.admin import admin_stage
+
+    cfg = SimpleNamespace(admin=AdminConfig(sources=tmp_path, review_sample=500))
+    with pytest.raises(ConfigError, match="admin.review_sample") as err:
+        admin_stage(cfg, {})  # type: ignore[arg-type]
+    assert "nonrecours link --review-sample" in str(err.value)

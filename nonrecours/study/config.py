@@ -494,8 +494,9 @@ class AdminConfig:
     )
     review_sample: int = opt(
         0,
-        doc="recipients per source drawn for a clerical review of the links (0: none); with truth_links the "
-        "verdicts are simulated from the truth and calibrate the rates' linkage errors",
+        doc="recipients per source drawn for a clerical review of the links simulated from truth_links (0: "
+        "none): its verdicts calibrate the rates' linkage errors; a real review: 'nonrecours link "
+        "--review-sample', then reviewed",
         lo=0,
     )
     reviewed: Path | None = opt(

@@ -64,6 +64,17 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
                 hint="write one with 'nonrecours simulate --sources'",
             )
         )
+    if adm.review_sample and adm.truth_links is None and adm.reviewed is None:
+        raise ConfigError(
+            message(
+                "a review sample is simulated from the true links only",
+                where="admin.review_sample",
+                expected="admin.truth_links (simulated sources), or admin.reviewed",
+                found=f"review_sample = {adm.review_sample} without either",
+                hint="draw the review with 'nonrecours link --review-sample N --review-out FILE' and give "
+                "the reviewer's verdicts as admin.reviewed",
+            )
+        )
     truth_links = read_table(adm.truth_links, option="admin.truth_links") if adm.truth_links else None
     reviewed = read_table(adm.reviewed, option="admin.reviewed") if adm.reviewed else None
     comp = cfg.compute
@@ -121,11 +132,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         "for a missing resource (imputed at the cell's eligible share) and addresses on a QPV contour; not "
         "recipients undetermined for a fact the files lack (fiscal income)",
     }
-    if ph.review is not None and ph.calibration is None:
-        methods["review"] = (
-            f"a review sample of {len(ph.review)} recipients was drawn; give the reviewer's verdicts "
-            "as [admin] reviewed to calibrate the rates"
-        )
+
     return {
         "tables": tables,
         "methods": {"admin": methods},

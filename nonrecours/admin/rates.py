@@ -30,14 +30,16 @@ misses and 0 without candidate, ``V_h = 0``: the formula above.
 
 * the **linkage** variance (:func:`linkage_variance`): link statuses as
   independent Bernoulli variables of probability ``R_h w_i``,
-  ``sum_h (R_h W_ch - R_h^2 sum_i w_i^2)``, plus the uncertainty of the
+  ``sum_h (R_h W_ch - R_h^2 sum_i w_i^2)`` (without candidate ``E (1 - E / n)``,
+  ``E = R_h W_ch`` over the stratum's ``n`` rows), plus the uncertainty of the
   calibration ``sum_h W_ch^2 V_h`` (the review's estimation error, shared by
   every cell: the delta method), divided by ``N^2``;
 * the **eligibility** variance (:func:`eligibility_variance`): recipients
   left undetermined for a fact missing at random (:data:`AT_RANDOM`: resources,
-  household) drop out of the denominator; with ``U`` of them in the cell, ``N_u = U N / (N + N_0)`` are eligible
-  (imputed at the cell's eligible share, ``N_0`` the not eligible), and the
-  rate of the ``N`` determined differs from that of all ``N + N_u`` by a
+  household) drop out of the denominator; with ``U`` of them in the cell,
+  ``N_u = U N / (N + N_0)`` are eligible (imputed at the cell's eligible
+  share, ``N_0`` the not eligible by their resources: not by a rule of
+  :data:`BEFORE_RESOURCES`), and the rate of the ``N`` determined differs from that of all ``N + N_u`` by a
   random-subsample error of variance ``r (1 - r) N_u / (N (N + N_u))``
   (undetermined at random within the cell);
 * the **QPV assignment** variance (:func:`boundary_variance`): an address

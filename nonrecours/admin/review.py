@@ -20,10 +20,11 @@ otherwise any record (a missed link). Per stratum, the ratio
 with ``e = y - R_h w`` (Cochran 1977, *Sampling Techniques*, §6.3; stratified
 random sampling without replacement), calibrates the model: a stratum's
 expected true takers are ``R_h sum w`` instead of ``sum w`` (links,
-near misses) or 0 (no candidate). A stratum whose sample has no residual
-(all links right, no miss found) gets the variance of half a verdict
-(``s_e^2`` computed with ``y`` moved by 1/2 towards the other value), so that
-its interval is not a point.
+near misses) or 0 (no candidate). A stratum whose sample found no error
+(all links right, or no miss found) gets at least ``s_e^2 = (0.5 / n)(1 - 0.5 / n)``,
+the variance of half an error in its ``n`` verdicts, so that its interval is
+not a point. A linked recipient whose link is wrong but who holds another
+record of the source counts as a false link only (such cases are rare).
 
 The estimated precision and recall of the source follow:
 
@@ -36,8 +37,9 @@ variances by the delta method from the independent strata.
 The sample is allocated across strata in proportion to ``N_h S_h``
 (Neyman), ``S_h`` a prior standard deviation ``sqrt(t (1 - t))`` with
 ``t`` the model's error share in the stratum floored at 0.002 for links and
-0.01 for the others (the model is optimistic), at least :data:`MIN_PER_STRATUM` per stratum (all of a smaller
-stratum). No message names a record.
+0.01 for the others (the model is optimistic), at least
+:data:`MIN_PER_STRATUM` per stratum (all of a smaller stratum). No message
+names a record.
 """
 
 from __future__ import annotations

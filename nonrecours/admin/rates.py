@@ -384,6 +384,10 @@ def linkage_variance(
     (e.g. a misclassification correction of eligibility) can add its own.
     """
     keys = [c for c in strata.columns if c not in ("stratum", "n", "sw", "sw2")]
+    # rows in a fixed order (the engine returns them in its threads' order): sums of doubles to the same bits
+    order = np.lexsort([strata[c].astype(str).to_numpy() for c in reversed([*keys, "stratum"])])
+    strata = strata.iloc[order].reset_index(drop=True)
+    qpv = None if qpv is None else np.asarray(qpv)[order]
     ratio, var, per_link = _calibration(strata, calibration, qpv)
     n = strata["n"].to_numpy(dtype=float)
     sw = strata["sw"].to_numpy(dtype=float)

@@ -220,6 +220,7 @@ NOT_RUN = {
     "link": "Splink on DuckDB (its own tests in test_admin*.py)",
     "run": "a whole study: every stage, the report's maps and the workbook (test_study_pipeline.py)",
     "demo": "simulates a population and runs a whole study (test_cli_study.py)",
+    "validate-admin": "simulates populations and runs the administrative phase, Splink included (test_admin_review.py)",
 }
 
 

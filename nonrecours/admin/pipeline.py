@@ -120,6 +120,10 @@ class AdminPhase:
     cpu: dict = field(default_factory=dict)
     engines: dict = field(default_factory=dict)
     source_rights: dict = field(default_factory=dict)  # source holding several rights -> its rec_id, right
+    #: The clerical-review sample (record-level: ids for the reviewer), its verdicts when simulated or given.
+    review: pd.DataFrame | None = None
+    #: The review's ratios per source, group and stratum (:func:`~nonrecours.admin.review.review_estimates`).
+    calibration: pd.DataFrame | None = None
 
 
 class _Clock:
@@ -161,6 +165,8 @@ def run_admin_phase(
     seed: int = 1,
     memory_limit: str | None = "2GB",
     threads: int | None = None,
+    review_sample: int = 0,
+    reviewed: pd.DataFrame | None = None,
     engine: Engine | None = None,
     suppression: str = "heuristic",
 ) -> AdminPhase:
@@ -185,6 +191,13 @@ def run_admin_phase(
         them (:mod:`~nonrecours.admin.linkage`, :mod:`~nonrecours.admin.rates`).
     suppression : {"heuristic", "optimal"}
         Secondary suppression of the rates (:func:`~nonrecours.admin.rates.phase_rates`).
+    review_sample : int
+        Recipients per source drawn for a clerical review (:func:`~nonrecours.admin.review.draw_review`, seed
+        ``seed``; 0: none). With ``truth_links`` (simulated sources) the verdicts are the truth and the review's
+        ratios calibrate the rates; otherwise ``review`` holds the sample for the reviewer.
+    reviewed : DataFrame, optional
+        A review sample with the reviewer's verdicts (``match`` 1/0): its ratios calibrate the rates
+        (:mod:`~nonrecours.admin.rates`) and the quality table gets its precision and recall by source.
 
     Returns
     -------
@@ -199,8 +212,20 @@ def run_admin_phase(
             linker = engine
         else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
             linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        review = (int(review_sample), reviewed)
         phase = _run_phase(
-            Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine, linker, suppression
+            Path(folder),
+            year,
+            rulebook,
+            threshold,
+            min_cell,
+            level,
+            truth_links,
+            seed,
+            engine,
+            linker,
+            suppression,
+            review,
         )
         return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
 
@@ -217,6 +242,7 @@ def _run_phase(
     engine: Engine,
     linker: DuckDBEngine,
     suppression: str = "heuristic",
+    review: tuple[int, pd.DataFrame | None] = (0, None),
 ) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook
@@ -250,11 +276,23 @@ def _run_phase(
     del ident
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
+    links_df = pd.concat(links, ignore_index=True)
+    near_df = pd.concat(near, ignore_index=True)
+    with clock.step("review"):
+        sample, calibration = _review(left["rec_id"], elig, terr, links_df, near_df, truth_links, review, seed)
+    quality_table = pd.DataFrame(quality)
+    if calibration is not None:  # the review's precision and recall beside the model's
+        from .review import review_quality
+
+        quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
     with clock.step("rates"):
-        links_df = pd.concat(links, ignore_index=True)
-        near_df = pd.concat(near, ignore_index=True)
         rec = pd.DataFrame(
-            {"rec_id": left["rec_id"].astype(str), "territory": terr["territory"], "departement": terr["departement"]}
+            {
+                "rec_id": left["rec_id"].astype(str),
+                "territory": terr["territory"],
+                "departement": terr["departement"],
+                "boundary": (terr["where"] == "boundary").astype("int8"),
+            }
         ).dropna()
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
@@ -267,6 +305,7 @@ def _run_phase(
             flags,
             min_cell=min_cell,
             level=level,
+            calibration=calibration,
             engine=engine,
             suppression=suppression,
         )
@@ -278,17 +317,52 @@ def _run_phase(
         location_counts=counts,
         links=links_df,
         near_misses=near_df,
-        quality=pd.DataFrame(quality),
+        quality=quality_table,
         rates=rates,
         by_qpv=by_qpv,
         timings=timings,
         cpu=cpu,
         source_rights=source_rights,
+        review=sample,
+        calibration=calibration,
     )
 
 
+def _review(
+    ids: pd.Series,
+    elig: pd.DataFrame,
+    terr: pd.DataFrame,
+    links: pd.DataFrame,
+    near: pd.DataFrame,
+    truth_links: pd.DataFrame | None,
+    review: tuple[int, pd.DataFrame | None],
+    seed: int,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The review sample (drawn, simulated from the truth, or given) and its ratios (``None`` without review)."""
+    from .review import draw_review, recipient_groups, review_estimates, review_frame, simulated_verdicts
+
+    n, reviewed = review
+    if not n and reviewed is None:
+        return None, None
+    eligible: dict[str, list] = {}
+    for right, src in RIGHT_SOURCES.items():
+        eligible.setdefault(src, []).append(elig.loc[elig[right] == "eligible", "rec_id"].astype(str))
+    groups = recipient_groups(
+        ids, {s: pd.concat(v).drop_duplicates() for s, v in eligible.items()}, terr["is_qpv"].to_numpy()
+    )
+    frame = review_frame(ids, links, near, groups=groups)
+    if reviewed is not None:
+        return reviewed, review_estimates(reviewed, frame)
+    sample = draw_review(frame, n, seed=seed)
+    if truth_links is None:
+        return sample, None
+    sample = simulated_verdicts(sample, truth_links)
+    return sample, review_estimates(sample, frame)
+
+
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
-    """Mean absolute error of the observed and adjusted rates against the true rates, over published cells."""
+    """Mean absolute error of the observed and adjusted rates against the true rates, over published cells, the
+    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width."""
     t = table[table["status"] == "published"].merge(
         truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"}),
         on=["territory", "right"],
@@ -300,4 +374,6 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "mae_adjusted": float(np.nanmean(np.abs(t["rate_adjusted"] - t["true_rate"]))),
         "mean_error_observed": float(np.nanmean(t["rate"] - t["true_rate"])),
         "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"])),
+        "coverage": float(np.mean((t["ci_low"] <= t["true_rate"]) & (t["true_rate"] <= t["ci_high"]))),
+        "mean_ci_width": float(np.nanmean(t["ci_high"] - t["ci_low"])),
     }

@@ -10,11 +10,48 @@ threshold (0 when none), the expected number of true takers in a cell is
 
     T_adj = sum_linked p_i + sum_unlinked q_i = T_obs - sum_linked (1 - p_i) + sum_unlinked q_i,
 
-the expected false links removed and the expected missed links added. Taking
-link statuses as independent Bernoulli variables,
-``Var(T) = sum_linked p_i (1 - p_i) + sum_unlinked q_i (1 - q_i)``, and the
-interval ``(T_adj ± z sqrt(Var T)) / N`` (clipped to [0, 1]) carries the
-linkage uncertainty. ``moved`` is ``rate_adjusted - rate``.
+the expected false links removed and the expected missed links added. ``moved`` is ``rate_adjusted - rate``.
+
+**Calibration by a clerical review** (:mod:`nonrecours.admin.review`). The
+model is optimistic about itself (its near misses leave out the true links no
+blocking rule generated). Each eligible row falls in a stratum ``h`` of its
+link status (``link_high``: ``p >= 0.99``, ``link_low``, ``near_miss``:
+``q > 0``, ``no_candidate``) with a weight ``w_i`` (``p_i``, ``q_i`` or 1);
+a review gives per source, group (eligible, in a QPV or not) and stratum a
+ratio ``R_h`` with its variance ``V_h``, and ``T_adj = sum_h R_h W_ch``,
+``W_ch`` the cell's sum of weights; without candidate, missed links are
+missed takers and grow with them: there ``W_ch`` is the cell's number of
+links times the review group's rows without candidate per link
+(:func:`linkage_variance`). Without a review ``R_h`` is 1 for links and near
+misses and 0 without candidate, ``V_h = 0``: the formula above.
+
+**What the interval covers.** The interval of ``rate_adjusted`` is
+``rate_adjusted ± z sqrt(V)``, clipped to [0, 1], with ``V`` the sum of
+
+* the **linkage** variance (:func:`linkage_variance`): link statuses as
+  independent Bernoulli variables of probability ``R_h w_i``,
+  ``sum_h (R_h W_ch - R_h^2 sum_i w_i^2)`` (without candidate ``E (1 - E / n)``,
+  ``E = R_h W_ch`` over the stratum's ``n`` rows), plus the uncertainty of the
+  calibration ``sum_h W_ch^2 V_h`` (the review's estimation error, shared by
+  every cell: the delta method), divided by ``N^2``;
+* the **eligibility** variance (:func:`eligibility_variance`): recipients
+  left undetermined for a fact missing at random (:data:`AT_RANDOM`: resources,
+  household) drop out of the denominator; with ``U`` of them in the cell,
+  ``N_u = U N / (N + N_0)`` are eligible (imputed at the cell's eligible
+  share, ``N_0`` the not eligible by their resources: not by a rule of
+  :data:`BEFORE_RESOURCES`), and the rate of the ``N`` determined differs from that of all ``N + N_u`` by a
+  random-subsample error of variance ``r (1 - r) N_u / (N (N + N_u))``
+  (undetermined at random within the cell);
+* the **QPV assignment** variance (:func:`boundary_variance`): an address
+  within the tolerance of a contour (``boundary`` in the recipients table,
+  :func:`~nonrecours.admin.geo.locate`) is counted in the QPV; taken as
+  misassigned with probability at most 1/2, each moves the rate by
+  ``(y_i - r) / N``: ``B r (1 - r) / (4 N^2)`` for ``B`` such eligible recipients.
+
+It does not cover recipients undetermined for a fact the files lack for a
+whole group (``fiscal_income_missing``: above the ACS band, the social
+tariffs depend on the fiscal income), eligibility rules wrongly applied (a
+resource missing from the files, issue 27), nor links a reviewer would also miss.
 
 Counts are aggregated in SQL on an :class:`~nonrecours.engines.base.Engine`
 (DuckDB or Spark), then the disclosure control of
@@ -44,9 +81,31 @@ from ..estimation._dist import norm_ppf
 from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import RIGHT_SOURCES
 
-__all__ = ["LinkedRates", "linked_rates", "taker_table", "group_rates", "suppressed_margin", "phase_rates"]
+__all__ = [
+    "LinkedRates",
+    "linked_rates",
+    "taker_table",
+    "group_rates",
+    "suppressed_margin",
+    "phase_rates",
+    "linkage_variance",
+    "eligibility_variance",
+    "boundary_variance",
+]
 
 RIGHTS = tuple(RIGHT_SOURCES)
+#: Rules of an undetermined status taken as missing at random within a cell: imputed in the eligibility variance.
+#: The others (``fiscal_income_missing``: a fact the files lack for a whole group) are not in the interval.
+AT_RANDOM = ("resources_missing", "household_size_missing", "housing_missing")
+#: Rules that decide before the resources are read (a recipient they decide is no comparison for one whose
+#: resources are missing): their not-eligible recipients are left out of the eligible share that imputes.
+BEFORE_RESOURCES = (
+    "commune_missing",
+    "territory_not_covered",
+    "not_applicable_territory",
+    "no_electricity_contract",
+    "no_gas_contract",
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +116,8 @@ class LinkedRates:
     ----------
     table : DataFrame
         ``territory``, ``departement``, ``right``, ``n_eligible``, ``n_takers``, ``rate``,
-        ``takers_adjusted``, ``rate_adjusted``, ``ci_low``, ``ci_high``, ``moved``, ``status``.
+        ``takers_adjusted``, ``rate_adjusted``, ``se`` (its standard error: linkage, eligibility and QPV
+        boundary, see the module docstring), ``ci_low``, ``ci_high``, ``moved``, ``status``.
     departements : DataFrame
         Département totals (as published by :func:`~nonrecours.admin.admin_rates`).
     level : float
@@ -89,7 +149,8 @@ def taker_table(
     Parameters
     ----------
     recipients : DataFrame
-        ``rec_id``, ``territory``, ``departement``.
+        ``rec_id``, ``territory``, ``departement``; optional ``boundary`` (1: the address is within the
+        tolerance of a QPV contour, :func:`~nonrecours.admin.geo.locate`).
     eligibility : DataFrame
         ``rec_id`` and one status column per right.
     links, near_misses : DataFrame
@@ -104,7 +165,10 @@ def taker_table(
     -------
     DataFrame
         ``rec_id``, ``territory``, ``departement``, ``right``, ``eligible`` (0/1, NaN
-        undetermined), ``taker`` (0/1), ``p_link``, ``q_miss``.
+        undetermined), ``taker`` (0/1), ``p_link``, ``q_miss``, ``boundary`` (0/1),
+        ``undetermined_at_random`` (1: undetermined for a fact in :data:`AT_RANDOM`, or for any reason when
+        ``eligibility`` has no ``<right>_rule`` columns), ``by_resources`` (0: decided by a rule of
+        :data:`BEFORE_RESOURCES`).
     """
     with borrow_engine(engine) as eng:
         sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, eng.quote)
@@ -138,7 +202,20 @@ def _taker_query(
         ignore_index=True,
     )
     rt = q("right")
-    unpivot = " union all ".join(f"select rec_id, '{r}' as {rt}, {r} as status from el" for r in RIGHTS)
+    # an undetermined status for a fact missing at random (resources, household) enters the eligibility variance;
+    # without the rule columns, every undetermined status does
+    ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
+    at_random = ", ".join(f"'{m}'" for m in AT_RANDOM)
+    before = ", ".join(f"'{m}'" for m in BEFORE_RESOURCES)
+    unpivot = " union all ".join(
+        f"select rec_id, '{r}' as {rt}, {r} as status, "
+        + (
+            f"{r}_rule in ({at_random}) as at_random, {r}_rule not in ({before}) as by_resources from el"
+            if ruled
+            else "true as at_random, true as by_resources from el"
+        )
+        for r in RIGHTS
+    )
     sql = f"""
     with e as ({unpivot}),
     lr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
@@ -154,7 +231,10 @@ def _taker_query(
                 else null end as eligible,
            case when lk.p is null then 0 else 1 end as taker,
            coalesce(lk.p, 0.0) as p_link,
-           case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss
+           case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss,
+           r.boundary,
+           case when e.status = 'undetermined' and e.at_random then 1 else 0 end as undetermined_at_random,
+           case when e.by_resources then 1 else 0 end as by_resources
     from e
     join rc r on r.rec_id = e.rec_id
     left join lk on lk.id_l = e.rec_id and lk.{rt} = e.{rt}
@@ -166,9 +246,18 @@ def _taker_query(
         "near": near_misses[cols],
         "single": single,
         "multi": multi,
-        "el": eligibility[["rec_id", *RIGHTS]].astype({"rec_id": "str"}),
-        "rc": recipients[["rec_id", "territory", "departement"]].astype("str"),
+        "el": eligibility[["rec_id", *RIGHTS, *(f"{r}_rule" for r in RIGHTS if ruled)]].astype({"rec_id": "str"}),
+        "rc": recipients[["rec_id", "territory", "departement"]]
+        .astype("str")
+        .assign(boundary=_boundary_flags(recipients)),
     }
+
+
+def _boundary_flags(recipients: pd.DataFrame) -> np.ndarray:
+    """``boundary`` of the recipients table as 0/1 (0 when the column is absent)."""
+    if "boundary" not in recipients:
+        return np.zeros(len(recipients), dtype=np.int8)
+    return pd.to_numeric(recipients["boundary"], errors="coerce").fillna(0).to_numpy(dtype=np.int8)
 
 
 def _exact_sum(expr: str) -> str:
@@ -176,19 +265,207 @@ def _exact_sum(expr: str) -> str:
     return f"cast(sum(cast({expr} as decimal(38, 18))) as double)"
 
 
-def _agg_sql(q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
-    """Expected false and missed links, adjusted takers and their variance per territory × right."""
+#: Stratum of an eligible row (its link status) and its model weight, as :mod:`nonrecours.admin.review` has them.
+_STRATUM = (
+    "case when taker = 1 and p_link >= 0.99 then 'link_high' when taker = 1 then 'link_low' "
+    "when q_miss > 0 then 'near_miss' else 'no_candidate' end"
+)
+_WEIGHT = "case when taker = 1 then p_link when q_miss > 0 then q_miss else 1.0 end"
+
+
+def _with_defaults(takers: pd.DataFrame) -> pd.DataFrame:
+    """A taker table with ``boundary`` (0) and ``undetermined_at_random`` (every undetermined) when absent."""
+    if "boundary" not in takers:
+        takers = takers.assign(boundary=np.int8(0))
+    if "undetermined_at_random" not in takers:
+        takers = takers.assign(undetermined_at_random=takers["eligible"].isna().astype(np.int8))
+    if "by_resources" not in takers:
+        takers = takers.assign(by_resources=np.int8(1))
+    return takers
+
+
+def _strata_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
+    """Per ``keys`` × right × stratum, over the eligible rows: ``n``, the sums of weights ``sw`` and squares ``sw2``."""
     rt = q("right")
-    adjusted = "eligible * (case when taker = 1 then p_link else q_miss end)"
-    variance = "eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)"
+    k = ", ".join(keys)
     return f"""
-    select territory, {rt},
-           {_exact_sum("taker * (1 - p_link) * eligible")} as false_links,
-           {_exact_sum("q_miss * eligible")} as missed_links,
-           {_exact_sum(adjusted)} as takers_adjusted,
-           {_exact_sum(variance)} as var_takers
-    from {source} where eligible is not null group by territory, {rt}
+    select {k}, {rt}, stratum, count(*) as n, {_exact_sum("w")} as sw, {_exact_sum("w * w")} as sw2
+    from (select {k}, {rt}, {_STRATUM} as stratum, {_WEIGHT} as w from {source} where eligible = 1) as s
+    group by {k}, {rt}, stratum
     """
+
+
+def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
+    """Per ``keys`` × right: eligible, takers, undetermined, not eligible, and eligible on a QPV boundary."""
+    rt = q("right")
+    k = ", ".join(keys)
+    return f"""
+    select {k}, {rt},
+           sum(case when eligible = 1 then 1 else 0 end) as n_eligible,
+           sum(case when eligible = 1 then taker else 0 end) as n_takers,
+           sum(case when eligible is null then undetermined_at_random else 0 end) as n_undetermined,
+           sum(case when eligible = 0 then by_resources else 0 end) as n_not_eligible,
+           sum(case when eligible = 1 then coalesce(boundary, 0) else 0 end) as n_boundary
+    from {source} group by {k}, {rt}
+    """
+
+
+def _calibration(
+    strata: pd.DataFrame, calibration: pd.DataFrame | None, qpv: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``strata`` (``right``, ``stratum``): the ratio ``R_h``, its variance ``V_h`` and, for a
+    ``no_candidate`` row, the group's rows without candidate per link ``U_g / L_g`` (else NaN).
+
+    From :func:`~nonrecours.admin.review.review_estimates`, for the right's source, the first group the review
+    has among ``eligible_qpv`` / ``eligible_rest`` (by ``qpv``, 0/1 per row), ``eligible`` and ``all``; a stratum
+    the review does not have keeps the model (``R`` 1, or 0 without candidate; ``V`` 0).
+    """
+    model = np.where(strata["stratum"].to_numpy() == "no_candidate", 0.0, 1.0)
+    ratio = np.full(len(strata), np.nan)
+    var = np.zeros(len(strata))
+    per_link = np.full(len(strata), np.nan)
+    if calibration is None or calibration.empty:
+        return model, var, per_link
+    c = calibration.set_index(["source", "group", "stratum"])
+    pl = pd.Series(np.nan, index=pd.MultiIndex.from_arrays([[], []]), dtype=float)
+    if "N" in calibration:  # stratum sizes known: missed links spread by links
+        size = calibration.pivot_table(index=["source", "group"], columns="stratum", values="N", aggfunc="sum")
+        linked_n = size.reindex(columns=["link_high", "link_low"]).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pl = (size.reindex(columns=["no_candidate"]).iloc[:, 0] / linked_n).replace(np.inf, np.nan)
+    src = strata["right"].map(RIGHT_SOURCES).astype(str).to_numpy()
+    st = strata["stratum"].astype(str).to_numpy()
+    split = np.full(len(strata), "eligible", dtype=object)
+    if qpv is not None:
+        q = np.asarray(qpv, dtype=float)
+        split = np.where(q == 1, "eligible_qpv", np.where(q == 0, "eligible_rest", "eligible")).astype(object)
+    for group in (split, "eligible", "all"):
+        grp = np.broadcast_to(np.asarray(group, dtype=object), src.shape)
+        key = pd.MultiIndex.from_arrays([src, grp, st])
+        todo = np.isnan(ratio)
+        ratio = np.where(todo, c["ratio"].reindex(key).to_numpy(dtype=float), ratio)
+        var = np.where(todo, np.nan_to_num(c["var_ratio"].reindex(key).to_numpy(dtype=float)), var)
+        per_link = np.where(todo, pl.reindex(pd.MultiIndex.from_arrays([src, grp])).to_numpy(dtype=float), per_link)
+    found = ~np.isnan(ratio)
+    per_link = np.where(found & (st == "no_candidate"), per_link, np.nan)
+    return np.where(found, ratio, model), np.where(found, var, 0.0), per_link
+
+
+def linkage_variance(
+    strata: pd.DataFrame, calibration: pd.DataFrame | None = None, qpv: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Adjusted takers and the variance of their linkage error, per cell × right of ``strata``.
+
+    Parameters
+    ----------
+    strata : DataFrame
+        Per cell (e.g. ``territory``) × ``right`` × ``stratum``: ``n``, ``sw`` (sum of the weights ``w_i``),
+        ``sw2`` (sum of their squares).
+    calibration : DataFrame, optional
+        :func:`~nonrecours.admin.review.review_estimates`' table; default: the model's own probabilities.
+    qpv : array, optional
+        Per row of ``strata``, 1 in a QPV, 0 in the rest of an urban area: the review's ratios of that group
+        when it has them.
+
+    Returns
+    -------
+    DataFrame
+        The cell keys and ``right``, ``takers_adjusted`` (``sum_h R_h W_h``, at most ``n`` per stratum),
+        ``var_within`` (``sum_h max(R_h W_h - R_h^2 sum w^2, 0)``: the links' Bernoulli errors) and
+        ``var_calibration`` (``sum_h W_h^2 V_h``: the error of the review's ratios), in takers squared.
+
+    Notes
+    -----
+    Links missed without a candidate are missed takers: their number grows with the cell's takers, not with
+    its non-linked recipients. For the ``no_candidate`` stratum, ``W`` is therefore the cell's number of links
+    ``L_c`` times the review group's rows without candidate per link ``U_g / L_g`` (the review's missed links
+    per link, spread by links), and the Bernoulli variance is ``E (1 - E / n)`` with ``E = R W`` over the
+    stratum's ``n`` rows. See the module docstring. The two parts are kept apart so that another error source
+    (e.g. a misclassification correction of eligibility) can add its own.
+    """
+    keys = [c for c in strata.columns if c not in ("stratum", "n", "sw", "sw2")]
+    # rows in a fixed order (the engine returns them in its threads' order): sums of doubles to the same bits
+    order = np.lexsort([strata[c].astype(str).to_numpy() for c in reversed([*keys, "stratum"])])
+    strata = strata.iloc[order].reset_index(drop=True)
+    qpv = None if qpv is None else np.asarray(qpv)[order]
+    ratio, var, per_link = _calibration(strata, calibration, qpv)
+    n = strata["n"].to_numpy(dtype=float)
+    sw = strata["sw"].to_numpy(dtype=float)
+    sw2 = strata["sw2"].to_numpy(dtype=float)
+    # links of each cell x right, on each of its rows
+    linked = strata["stratum"].isin(["link_high", "link_low"]).to_numpy()
+    links = pd.Series(np.where(linked, n, 0.0)).groupby([strata[k] for k in keys]).transform("sum").to_numpy()
+    by_link = ~np.isnan(per_link)
+    w = np.where(by_link, np.nan_to_num(per_link) * links, sw)
+    expected = np.minimum(ratio * w, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bern = np.where(by_link, expected * (1 - expected / np.maximum(n, 1)), ratio * sw - ratio**2 * sw2)
+    terms = pd.DataFrame(
+        {"takers_adjusted": expected, "var_within": np.maximum(bern, 0.0), "var_calibration": w**2 * var}
+    )
+    out = terms.groupby([strata[k] for k in keys], sort=True).sum()
+    return out.reset_index()
+
+
+def eligibility_variance(
+    rate: np.ndarray, n_eligible: np.ndarray, n_not_eligible: np.ndarray, n_undetermined: np.ndarray
+) -> np.ndarray:
+    """Variance of a rate from the recipients left undetermined (missing from the denominator at random).
+
+    ``N_u = U N / (N + N_0)`` undetermined recipients are imputed eligible; the rate of the ``N`` determined
+    differs from that of all ``N + N_u`` with variance ``r (1 - r) N_u / (N (N + N_u))`` (the rate of a simple
+    random subsample of ``N`` among ``N + N_u``; Cochran 1977, *Sampling Techniques*, eq. 3.4 with its
+    finite-population correction).
+    """
+    n = np.asarray(n_eligible, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nu = np.asarray(n_undetermined, dtype=float) * n / (n + np.asarray(n_not_eligible, dtype=float))
+        nu = np.nan_to_num(nu)
+        r = np.clip(np.asarray(rate, dtype=float), 0, 1)
+        return r * (1 - r) * nu / (n * (n + nu))
+
+
+def boundary_variance(rate: np.ndarray, n_eligible: np.ndarray, n_boundary: np.ndarray) -> np.ndarray:
+    """Variance of a rate from its eligible recipients on a QPV contour: ``B r (1 - r) / (4 N^2)``.
+
+    Each of the ``B`` addresses within the tolerance of a contour is taken as misassigned with probability
+    at most 1/2, moving the rate by ``(y_i - r) / N``, of mean square ``r (1 - r)``.
+    """
+    n = np.asarray(n_eligible, dtype=float)
+    r = np.clip(np.asarray(rate, dtype=float), 0, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(n_boundary, dtype=float) * r * (1 - r) / (4 * n**2)
+
+
+def _cell_terms(
+    strata: pd.DataFrame,
+    status: pd.DataFrame,
+    keys: list[str],
+    calibration: pd.DataFrame | None,
+    qpv: pd.Series | None = None,
+):
+    """:func:`linkage_variance` joined to the status counts, per ``keys`` × right (``qpv``: the first key's
+    value -> 0/1, or ``None``: the key is ``is_qpv`` itself, or no QPV flag)."""
+    flag = None
+    if keys == ["is_qpv"]:
+        flag = pd.to_numeric(strata["is_qpv"], errors="coerce").to_numpy(dtype=float)
+    elif qpv is not None:
+        flag = pd.to_numeric(qpv.reindex(strata[keys[0]]), errors="coerce").to_numpy(dtype=float)
+    lv = linkage_variance(strata, calibration, flag)
+    out = status.merge(lv, on=[*keys, "right"], how="left")
+    for c in ("takers_adjusted", "var_within", "var_calibration"):
+        out[c] = out[c].fillna(0.0)
+    return out
+
+
+def _rate_variance(t: pd.DataFrame, n: np.ndarray, ra: np.ndarray) -> np.ndarray:
+    """Variance of ``rate_adjusted``: linkage, eligibility and QPV-boundary parts (the module docstring)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        link = (t["var_within"].to_numpy(dtype=float) + t["var_calibration"].to_numpy(dtype=float)) / n**2
+    elig = eligibility_variance(
+        ra, n, t["n_not_eligible"].to_numpy(dtype=float), t["n_undetermined"].to_numpy(dtype=float)
+    )
+    return link + np.nan_to_num(elig) + np.nan_to_num(boundary_variance(ra, n, t["n_boundary"].to_numpy(dtype=float)))
 
 
 def linked_rates(
@@ -197,6 +474,7 @@ def linked_rates(
     min_cell: int = DEFAULT_MIN_CELL,
     level: float = 0.95,
     margins: dict[str, pd.Series] | None = None,
+    calibration: pd.DataFrame | None = None,
     engine: Engine | None = None,
     suppression: str = "heuristic",
 ) -> LinkedRates:
@@ -208,15 +486,21 @@ def linked_rates(
     formulas. ``margins`` (``{name: Series territory -> value}``, e.g. ``is_qpv``): groups of
     territories whose totals are published too (QPV vs rest); the cells are protected
     against them as well and :attr:`LinkedRates.margins` says which totals may be published.
+    ``calibration``: a clerical review's ratios (:func:`~nonrecours.admin.review.review_estimates`) that
+    replace the model's probabilities (default: the model's own).
     ``engine``: the SQL engine of the sums (default: an in-memory DuckDB engine opened for the call).
     ``suppression``: the secondary suppression's method (``heuristic`` or ``optimal``,
     :func:`~nonrecours.admin.counts.protected_rates`).
     """
     level = check_level(level)
     present = [r for r in RIGHTS if (takers["right"] == r).any()]
+    takers = _with_defaults(takers)
     with borrow_engine(engine) as eng:
         coded = eng.sql_frames(_coded_sql(present, eng.quote), {"t": takers})
-        agg = eng.sql_frames(_agg_sql(eng.quote), {"t": takers})
+        strata = eng.sql_frames(_strata_sql(["territory"], eng.quote), {"t": takers})
+        status = eng.sql_frames(_status_sql(["territory"], eng.quote), {"t": takers})
+    qpv = (margins or {}).get("is_qpv")
+    agg = _cell_terms(strata, status, ["territory"], calibration, qpv)
     return _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
 
 
@@ -250,17 +534,18 @@ def _finish_linked(
         for name, values in (margins or {}).items():
             cells[name] = values.reindex(cells["territory"]).to_numpy()
         base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()), suppression=suppression)
-    t = base.table.merge(agg, on=["territory", "right"], how="left")
+    t = base.table.merge(agg.drop(columns=["n_eligible", "n_takers"]), on=["territory", "right"], how="left")
     pub = (t["status"] == "published").to_numpy()
     n = t["n_eligible"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     ta = np.where(pub, t["takers_adjusted"].to_numpy(dtype=float), np.nan)
-    sd = np.sqrt(np.where(pub, t["var_takers"].to_numpy(dtype=float), np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         ra = ta / n
+        sd = np.sqrt(_rate_variance(t, n, ra))
         t["takers_adjusted"] = ta
         t["rate_adjusted"] = ra
-        t["ci_low"] = np.clip((ta - z * sd) / n, 0, 1)
-        t["ci_high"] = np.clip((ta + z * sd) / n, 0, 1)
+        t["se"] = sd
+        t["ci_low"] = np.clip(ra - z * sd, 0, 1)
+        t["ci_high"] = np.clip(ra + z * sd, 0, 1)
     t["moved"] = t["rate_adjusted"] - t["rate"]
     cols = [
         "territory",
@@ -271,6 +556,7 @@ def _finish_linked(
         "rate",
         "takers_adjusted",
         "rate_adjusted",
+        "se",
         "ci_low",
         "ci_high",
         "moved",
@@ -285,40 +571,41 @@ def _finish_linked(
     )
 
 
-def group_rates(takers: pd.DataFrame, by: str, *, level: float = 0.95, engine: Engine | None = None) -> pd.DataFrame:
+def group_rates(
+    takers: pd.DataFrame,
+    by: str,
+    *,
+    level: float = 0.95,
+    calibration: pd.DataFrame | None = None,
+    engine: Engine | None = None,
+) -> pd.DataFrame:
     """Observed and adjusted rates per ``by`` group × right (large groups: no suppression), with intervals.
 
     ``takers`` is :func:`taker_table`'s output with a ``by`` column added
-    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`; ``engine`` as there.
+    (e.g. ``is_qpv``). Same formulas as :func:`linked_rates`; ``calibration`` and ``engine`` as there.
     """
     level = check_level(level)
+    takers = _with_defaults(takers)
     with borrow_engine(engine) as eng:
-        return _finish_group(eng.sql_frames(_group_sql(by, "t", eng.quote), {"t": takers}), level)
+        strata = eng.sql_frames(_strata_sql([by], eng.quote), {"t": takers})
+        status = eng.sql_frames(_status_sql([by], eng.quote), {"t": takers})
+    return _finish_group(_cell_terms(strata, status, [by], calibration), by, level)
 
 
-def _group_sql(by: str, source: str = "t", q: Callable[[str], str] = Engine.quote) -> str:
-    rt = q("right")
-    adjusted = "eligible * (case when taker = 1 then p_link else q_miss end)"
-    variance = "eligible * (case when taker = 1 then p_link * (1 - p_link) else q_miss * (1 - q_miss) end)"
-    return f"""
-    select {by}, {rt}, sum(eligible) as n_eligible, sum(eligible * taker) as n_takers,
-           {_exact_sum(adjusted)} as takers_adjusted,
-           {_exact_sum(variance)} as v
-    from {source} where eligible is not null group by {by}, {rt} order by {by}, {rt}
-    """
-
-
-def _finish_group(g: pd.DataFrame, level: float) -> pd.DataFrame:
+def _finish_group(g: pd.DataFrame, by: str, level: float) -> pd.DataFrame:
     z = float(norm_ppf(0.5 + level / 2))
+    # groups with a determined row (eligible or not), as before the error model
+    g = g[g["n_eligible"] + g["n_not_eligible"] > 0].sort_values([by, "right"], ignore_index=True)
     n = g["n_eligible"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         g["rate"] = g["n_takers"] / n
         g["rate_adjusted"] = g["takers_adjusted"] / n
-        sd = np.sqrt(g["v"].to_numpy(dtype=float))
-        g["ci_low"] = np.clip((g["takers_adjusted"] - z * sd) / n, 0, 1)
-        g["ci_high"] = np.clip((g["takers_adjusted"] + z * sd) / n, 0, 1)
+        sd = np.sqrt(_rate_variance(g, n, g["rate_adjusted"].to_numpy(dtype=float)))
+        g["ci_low"] = np.clip(g["rate_adjusted"] - z * sd, 0, 1)
+        g["ci_high"] = np.clip(g["rate_adjusted"] + z * sd, 0, 1)
     g["moved"] = g["rate_adjusted"] - g["rate"]
-    return g.drop(columns="v")
+    cols = [by, "right", "n_eligible", "n_takers", "takers_adjusted", "rate", "rate_adjusted", "ci_low", "ci_high"]
+    return g[[*cols, "moved"]]
 
 
 def suppressed_margin(groups: pd.DataFrame, margin: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -351,6 +638,7 @@ def phase_rates(
     min_cell: int = DEFAULT_MIN_CELL,
     level: float = 0.95,
     memory_limit: str | None = "2GB",
+    calibration: pd.DataFrame | None = None,
     engine: Engine | None = None,
     suppression: str = "heuristic",
 ) -> tuple[LinkedRates, pd.DataFrame]:
@@ -366,6 +654,7 @@ def phase_rates(
     emptied in the groups (:func:`suppressed_margin`). ``engine``: the SQL
     engine (DuckDB or Spark); default: a DuckDB engine under ``memory_limit``
     opened for the call. ``suppression``: the secondary suppression's method (:func:`linked_rates`).
+    ``calibration``: as in :func:`linked_rates`.
 
     Returns
     -------
@@ -387,14 +676,17 @@ def phase_rates(
             found = set(eng.sql(f"select distinct {q('right')} as r from t")["r"])
             present = [r for r in RIGHTS if r in found]
             coded = eng.sql(_coded_sql(present, q))
-            agg = eng.sql(_agg_sql(q))
-            grouped = eng.sql(
-                _group_sql("is_qpv", "(select t.*, f.is_qpv from t left join flags f using (territory)) as tf", q)
-            )
+            strata = eng.sql(_strata_sql(["territory"], q))
+            status = eng.sql(_status_sql(["territory"], q))
+            tf = "(select t.*, f.is_qpv from t left join flags f using (territory)) as tf"
+            g_strata = eng.sql(_strata_sql(["is_qpv"], q, tf))
+            g_status = eng.sql(_status_sql(["is_qpv"], q, tf))
         finally:
             for name in (*tables, "t"):
                 eng.unregister(name)
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
+    agg = _cell_terms(strata, status, ["territory"], calibration, margins["is_qpv"])
     rates = _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
-    return rates, suppressed_margin(_finish_group(grouped, level), rates.margins["is_qpv"], "is_qpv")
+    groups = _finish_group(_cell_terms(g_strata, g_status, ["is_qpv"], calibration), "is_qpv", level)
+    return rates, suppressed_margin(groups, rates.margins["is_qpv"], "is_qpv")

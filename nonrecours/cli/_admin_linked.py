@@ -23,6 +23,7 @@ def linked_admin(
     level: float,
     recipients: Path | None,
     suppression: str = "heuristic",
+    reviewed: Path | None = None,
 ) -> None:
     """Rates from a sources folder, an eligibility table and links (see :mod:`nonrecours.admin.rates`)."""
     import numpy as np
@@ -46,7 +47,7 @@ def linked_admin(
     assert sources is not None and eligibility is not None and links is not None  # checked above
     from .admin import source_inputs
 
-    inputs = source_inputs(sources, eligibility, links, near_misses)
+    inputs = source_inputs(sources, eligibility, links, near_misses, reviewed)
     check_table_output(out, inputs)
     if totals_out is not None:
         check_table_output(totals_out, inputs, option="--totals-out")
@@ -58,13 +59,23 @@ def linked_admin(
                     "two outputs have the same path", where="--out, --totals-out", hint="give each output its own file"
                 )
             )
+    calibration = None
+    if reviewed is not None:
+        from ..admin.review import review_estimates
+
+        calibration = review_estimates(_read(Path(reviewed)))
     left = read_recipients(sources)
     terr, counts = assign_territories(
         left, read_contours(Path(sources) / "qpv.geojson"), read_source(sources, "communes")
     )
     typer.echo("addresses: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     rec = pd.DataFrame(
-        {"rec_id": left["rec_id"].astype(str), "territory": terr["territory"], "departement": terr["departement"]}
+        {
+            "rec_id": left["rec_id"].astype(str),
+            "territory": terr["territory"],
+            "departement": terr["departement"],
+            "boundary": (terr["where"] == "boundary").astype("int8"),
+        }
     ).dropna()
     lk = _read(Path(links))
     nm = (
@@ -73,7 +84,15 @@ def linked_admin(
         else lk.iloc[:0][["source", "id_l", "id_r", "match_probability"]]
     )
     takers = taker_table(rec, _read(Path(eligibility)), lk, nm, {"health": read_source(sources, "health")})
-    res = linked_rates(takers, min_cell=min_cell, level=level, suppression=suppression)
+    flags = terr.dropna(subset=["territory"]).drop_duplicates("territory").set_index("territory")["is_qpv"]
+    res = linked_rates(
+        takers,
+        min_cell=min_cell,
+        level=level,
+        calibration=calibration,
+        margins={"is_qpv": flags},
+        suppression=suppression,
+    )
     t = res.table
     pub = t[t["status"] == "published"]
     moved = (

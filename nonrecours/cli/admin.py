@@ -78,7 +78,23 @@ def link(
         None, "--truth", help="True links (source, id_l, id_r) for true precision and recall."
     ),
     threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
-    seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
+    seed: int = typer.Option(
+        1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities, and of the review sample."
+    ),
+    review_sample: int = typer.Option(
+        0,
+        "--review-sample",
+        min=0,
+        help="Recipients per source drawn for a clerical review (stratified by link status), written to "
+        "--review-out: the reviewer fills its match column (1 same person, 0 not).",
+    ),
+    review_out: Path | None = typer.Option(None, "--review-out", help="The review sample (with --review-sample)."),
+    reviewed: Path | None = typer.Option(
+        None,
+        "--reviewed",
+        help="A review sample with its verdicts: precision and recall by source with their intervals in the "
+        "quality table (and 'territorial admin --reviewed' calibrates the rates with it).",
+    ),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
@@ -86,14 +102,27 @@ def link(
 
     from ..admin.linkage import link_quality, link_records
     from ..admin.pipeline import _read, read_recipients, read_source
+    from ..errors import OptionError, message
     from ..io import check_outputs, write_table
 
-    inputs = source_inputs(sources, truth)
-    check_outputs(
-        {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}, inputs, overwrite=overwrite
-    )  # the one rule: before any work, distinct paths, no input replaced
+    if (review_sample > 0) != (review_out is not None):
+        raise OptionError(
+            message(
+                "a review sample needs both its size and its file",
+                where="--review-sample, --review-out",
+                expected="both or neither",
+                found="--review-sample 0" if review_out is not None else "no --review-out",
+            )
+        )
+    inputs = source_inputs(sources, truth, reviewed)
+    outputs = {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}
+    if review_out is not None:
+        outputs["--review-out"] = review_out
+    # the one rule: before any work, distinct paths, no input replaced
+    check_outputs(outputs, inputs, overwrite=overwrite)
     left = read_recipients(sources)
     true_links = _read(truth) if truth is not None else None
+    verdicts = _read(reviewed) if reviewed is not None else None
     links, near, quality = [], [], []
     for name in ("health", "tpn", "tss"):
         res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed)
@@ -102,6 +131,13 @@ def link(
         t = None if true_links is None else true_links[true_links["source"] == name]
         quality.append(link_quality(res, name, len(left), t))
     q = pd.DataFrame(quality)
+    links_df, near_df = pd.concat(links, ignore_index=True), pd.concat(near, ignore_index=True)
+    if review_sample or verdicts is not None:
+        from ..admin.review import draw_review, review_estimates, review_frame, review_quality
+
+        frame = review_frame(left["rec_id"], links_df, near_df)
+        if verdicts is not None:
+            q = q.merge(review_quality(review_estimates(verdicts, frame)), on="source", how="left")
     echo_table(
         q[
             [
@@ -112,6 +148,8 @@ def link(
                     "links_probabilistic",
                     "est_precision",
                     "est_recall",
+                    "review_precision",
+                    "review_recall",
                     "true_precision",
                     "true_recall",
                 )
@@ -120,10 +158,16 @@ def link(
         ]
     )
     cols = ["source", "id_l", "id_r", "match_probability"]
-    write_table(pd.concat(links, ignore_index=True)[cols + ["method"]], out, inputs=inputs)
-    write_table(pd.concat(near, ignore_index=True)[cols], near_misses_out, option="--near-misses-out", inputs=inputs)
+    write_table(links_df[cols + ["method"]], out, inputs=inputs)
+    write_table(near_df[cols], near_misses_out, option="--near-misses-out", inputs=inputs)
     write_table(q, quality_out, option="--quality-out", inputs=inputs)
     typer.echo(f"wrote {out}, {near_misses_out}, {quality_out}")
+    if review_out is not None:
+        sample = draw_review(frame, review_sample, seed=seed)
+        write_table(sample, review_out, option="--review-out", inputs=inputs)
+        counts = sample.groupby(["source", "stratum"]).size().rename("recipients").reset_index()
+        echo_table(counts)
+        typer.echo(f"wrote {review_out}: fill its match column (1: same person, 0: not) for --reviewed")
 
 
 def register(app: typer.Typer) -> None:

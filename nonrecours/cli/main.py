@@ -85,7 +85,9 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
         "demo": "Simulate a population, write an example study file next to it, and run it.",
     },
     "validate": {
-        "validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors."
+        "validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors.",
+        "validate-admin": "Simulate populations, sources and linkages; report the coverage of the administrative "
+        "intervals by right.",
     },
 }
 

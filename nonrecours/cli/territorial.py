@@ -565,7 +565,15 @@ def admin(
         "--near-misses",
         help="Near misses of 'nonrecours link' (expected missed links); without them only false links are corrected.",
     ),
-    level: float = typer.Option(0.95, "--level", help="Level of the intervals carrying the linkage uncertainty."),
+    level: float = typer.Option(
+        0.95, "--level", help="Level of the intervals (linkage errors, undetermined eligibility, QPV boundaries)."
+    ),
+    reviewed: Path | None = typer.Option(
+        None,
+        "--reviewed",
+        help="A clerical review of the links ('nonrecours link --review-sample', verdicts filled): calibrates "
+        "the linkage-error correction and its interval.",
+    ),
 ) -> None:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
@@ -582,10 +590,10 @@ def admin(
     check_option("--suppression", suppression, SuppressionMethod)
     check_outputs(
         {"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
-        [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
+        [p for p in (recipients, sources, eligibility, links, near_misses, reviewed) if p is not None],
         overwrite=overwrite,
     )
-    if sources is not None or eligibility is not None or links is not None:
+    if sources is not None or eligibility is not None or links is not None or reviewed is not None:
         from ._admin_linked import linked_admin
 
         linked_admin(
@@ -599,6 +607,7 @@ def admin(
             level=level,
             recipients=recipients,
             suppression=suppression,
+            reviewed=reviewed,
         )
         return
     if recipients is None:

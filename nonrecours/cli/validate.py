@@ -233,6 +233,38 @@ def _validate_change(
     )
 
 
+@handle_errors
+def validate_admin(
+    territories: int = typer.Option(..., "--territories", help="QPVs of each synthetic population (x2 territories)."),
+    replications: int = typer.Option(..., "--replications", help="Populations, sources and linkages simulated."),
+    seed: int = typer.Option(..., "--seed", help="Seed of the first replication (replication k: seed + k)."),
+    review_sample: int = typer.Option(
+        3000, "--review-sample", help="Recipients per source in the clerical review simulated from the truth."
+    ),
+    level: float = typer.Option(0.95, "--level", help="Level of the administrative intervals."),
+    tolerance: float = typer.Option(0.03, "--tolerance", help="Coverage within level ± tolerance is accepted."),
+    out: Path | None = typer.Option(None, "--out", help="Table of the coverage per replication and right."),
+    overwrite: bool = overwrite_option(),
+) -> None:
+    """Simulate populations, sources and linkages; report the coverage of the administrative intervals by right."""
+    from ..validation.admin import run_admin_validation
+
+    if out is not None:
+        check_outputs({"--out": out}, overwrite=overwrite)
+    pooled, per = run_admin_validation(
+        territories, replications, seed=seed, review_sample=review_sample, level=level, tolerance=tolerance
+    )
+    echo_table(pooled)
+    typer.echo(
+        f"coverage within {level:.2f} ± {tolerance:.2f} for "
+        f"{int(pooled['within_tolerance'].sum())} of {len(pooled)} rights"
+    )
+    if out is not None:
+        write_table(per, out)
+        typer.echo(f"wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``validate`` to the CLI."""
+    """Add ``validate`` and ``validate-admin`` to the CLI."""
     app.command("validate")(validate)
+    app.command("validate-admin")(validate_admin)

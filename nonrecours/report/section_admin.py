@@ -26,8 +26,12 @@ TEXT: dict[str, dict[str, Any]] = {
         "intro": "The administrative phase links the organisms' recipients files with the health insurance's "
         "CMU-C/ACS file and the suppliers' social-tariff lists, decides eligibility from resources, and "
         "places recipients in their QPV from their address. Its rates are exact counts up to linkage "
-        "errors: they are corrected by the expected false and missed links, and their interval carries "
-        "only that linkage uncertainty. The sample's intervals carry the sampling error.",
+        "errors: they are corrected by the expected false and missed links, calibrated by a clerical review "
+        "of a sample of recipients when there is one. Their interval covers the linkage errors (with the "
+        "uncertainty of the review's calibration), the recipients left undetermined for a missing resource "
+        "(out of the denominator: imputed at their cell's eligible share) and the addresses on a QPV "
+        "contour; not the recipients undetermined for a fact the files lack (fiscal income) nor "
+        "eligibility rules wrongly applied. The sample's intervals carry the sampling error.",
         "right": "Right",
         "area": "Area",
         "qpv": "QPV",
@@ -36,7 +40,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "sample_ci": "Sample interval",
         "n": "Respondents",
         "admin": "Administrative rate (adjusted)",
-        "admin_ci": "Linkage interval",
+        "admin_ci": "Interval (linkage, eligibility, QPV)",
         "observed": "Before adjustment",
         "eligible": "Eligible recipients",
         "difference": "Sample − administrative",
@@ -46,8 +50,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "probabilistic": "Probabilistic links",
         "est": "Model precision / recall",
         "true": "True precision / recall",
+        "review": "Review precision / recall [interval]",
         "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
         "{obs} before the linkage-error adjustment, {adj} after.",
+        "coverage": "The intervals hold the true rate in {coverage} of the published cells (mean width {width}).",
         "none": "The administrative phase did not run (no [admin] section).",
         "mis_title": "What the files miss: eligibility misclassified, measured by the survey",
         "mis_intro": "The organisms' files hold only part of the resources that decide each right, so that "
@@ -74,8 +80,13 @@ TEXT: dict[str, dict[str, Any]] = {
         "de l'assurance maladie et aux listes de bénéficiaires des tarifs sociaux des fournisseurs, "
         "détermine l'éligibilité à partir des ressources et situe les allocataires dans leur QPV à partir "
         "de leur adresse. Ses taux sont des dénombrements exacts aux erreurs d'appariement près : ils "
-        "sont corrigés des faux liens et des liens manqués attendus, et leur intervalle ne porte que "
-        "cette incertitude d'appariement. Les intervalles de l'enquête portent l'erreur d'échantillonnage.",
+        "sont corrigés des faux liens et des liens manqués attendus, calibrés par une revue manuelle d'un "
+        "échantillon d'allocataires quand il y en a une. Leur intervalle couvre les erreurs d'appariement "
+        "(avec l'incertitude de la calibration par la revue), les allocataires d'éligibilité indéterminée "
+        "faute d'une ressource (sortis du dénominateur : imputés à la part d'éligibles de leur cellule) et "
+        "les adresses sur un contour de QPV ; pas les allocataires indéterminés faute d'une donnée absente "
+        "des fichiers (revenu fiscal) ni des règles d'éligibilité mal appliquées. Les intervalles de "
+        "l'enquête portent l'erreur d'échantillonnage.",
         "right": "Droit",
         "area": "Zone",
         "qpv": "QPV",
@@ -84,7 +95,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "sample_ci": "Intervalle (enquête)",
         "n": "Répondants",
         "admin": "Taux administratif (corrigé)",
-        "admin_ci": "Intervalle d'appariement",
+        "admin_ci": "Intervalle (appariement, éligibilité, QPV)",
         "observed": "Avant correction",
         "eligible": "Allocataires éligibles",
         "difference": "Enquête − administratif",
@@ -94,8 +105,11 @@ TEXT: dict[str, dict[str, Any]] = {
         "probabilistic": "Liens probabilistes",
         "est": "Précision / rappel du modèle",
         "true": "Précision / rappel vrais",
+        "review": "Précision / rappel de la revue [intervalle]",
         "accuracy": "Par rapport aux vrais taux de la simulation ({cells} cellules publiées) : écart absolu moyen "
         "{obs} avant la correction des erreurs d'appariement, {adj} après.",
+        "coverage": "Les intervalles contiennent le vrai taux dans {coverage} des cellules publiées (largeur "
+        "moyenne {width}).",
         "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
         "mis_title": "Ce que les fichiers ignorent : l'éligibilité mal classée, mesurée par l'enquête",
         "mis_intro": "Les fichiers des organismes ne connaissent qu'une partie des ressources qui ouvrent chaque "
@@ -179,7 +193,16 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
     ]
     if quality is not None and len(quality):
         qrows = []
+        has_review = "review_precision" in quality
         for _, q in quality.iterrows():
+            review = (
+                " / ".join(
+                    f"{pct(q[f'review_{m}'], lang, 2)} {ci(q[f'review_{m}_low'], q[f'review_{m}_high'], lang, 2)}"
+                    for m in ("precision", "recall")
+                )
+                if has_review and not is_missing(q["review_precision"])
+                else DASH
+            )
             true = (
                 f"{pct(q['true_precision'], lang, 2)} / {pct(q['true_recall'], lang, 2)}"
                 if "true_precision" in q and not is_missing(q["true_precision"])
@@ -191,12 +214,23 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
                     count(q["links_number"], lang),
                     count(q["links_probabilistic"], lang),
                     f"{pct(q['est_precision'], lang, 2)} / {pct(q['est_recall'], lang, 2)}",
+                    *([review] if has_review else []),
                     true,
                 ]
             )
         out.append(
             f"<h3>{html.escape(t['quality_title'])}</h3>"
-            + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows)
+            + _table(
+                [
+                    t["source"],
+                    t["by_number"],
+                    t["probabilistic"],
+                    t["est"],
+                    *([t["review"]] if has_review else []),
+                    t["true"],
+                ],
+                qrows,
+            )
         )
     mis = tables.get("admin_misclassification")
     if mis is not None and len(mis):
@@ -214,6 +248,16 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
             )
             + "</p>"
         )
+        if "coverage" in a and not is_missing(a["coverage"]):
+            out.append(
+                "<p>"
+                + html.escape(
+                    t["coverage"].format(
+                        coverage=pct(a["coverage"], lang), width=pts(a["mean_ci_width"], lang, signed=False)
+                    )
+                )
+                + "</p>"
+            )
     return "".join(out) + "</section>"
 
 

@@ -517,6 +517,18 @@ class AdminConfig:
         ("is_qpv", "benefit"),
         doc="strata of the misclassification rates: is_qpv (from the addresses) and columns of the organisms' files",
     )
+    review_sample: int = opt(
+        0,
+        doc="recipients per source drawn for a clerical review of the links simulated from truth_links (0: "
+        "none): its verdicts calibrate the rates' linkage errors; a real review: 'nonrecours link "
+        "--review-sample', then reviewed",
+        lo=0,
+    )
+    reviewed: Path | None = opt(
+        None,
+        doc="a review sample with the reviewer's verdicts (column match 1/0): calibrates the rates' linkage errors",
+        exists=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -571,6 +583,7 @@ class StudyConfig:
             "admin.rulebook": self.admin.rulebook,
             "admin.truth_links": self.admin.truth_links,
             "admin.truth": self.admin.truth,
+            "admin.reviewed": self.admin.reviewed,
             "territorial.contours": self.territorial.contours,
         }
         return {k: v for k, v in out.items() if v is not None}

@@ -64,6 +64,7 @@ min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
 frame_ids = "population/sources/frame_ids.csv"   # la base de sondage est le fichier : l'enregistrement des répondants
+review_sample = 3000                   # revue manuelle simulée (par la vérité) de 3 000 allocataires par source
 """
 
 

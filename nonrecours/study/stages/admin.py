@@ -65,7 +65,19 @@ def run_phase(cfg: StudyConfig):  # noqa: ANN201
                 hint="write one with 'nonrecours simulate --sources'",
             )
         )
+    if adm.review_sample and adm.truth_links is None and adm.reviewed is None:
+        raise ConfigError(
+            message(
+                "a review sample is simulated from the true links only",
+                where="admin.review_sample",
+                expected="admin.truth_links (simulated sources), or admin.reviewed",
+                found=f"review_sample = {adm.review_sample} without either",
+                hint="draw the review with 'nonrecours link --review-sample N --review-out FILE' and give "
+                "the reviewer's verdicts as admin.reviewed",
+            )
+        )
     truth_links = read_table(adm.truth_links, option="admin.truth_links") if adm.truth_links else None
+    reviewed = read_table(adm.reviewed, option="admin.reviewed") if adm.reviewed else None
     comp = cfg.compute
     # [compute]: the SQL on its engine (pandas has none: DuckDB), the linkage on DuckDB, both under its settings
     with _engine(cfg) as engine:
@@ -81,6 +93,8 @@ def run_phase(cfg: StudyConfig):  # noqa: ANN201
             seed=cfg.design.seed,
             memory_limit=comp.memory_limit,
             threads=comp.threads,
+            review_sample=adm.review_sample,
+            reviewed=reviewed,
             engine=engine,
         )
     return ph
@@ -132,8 +146,18 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         "linkage": f"by certified hashed number, then Fellegi–Sunter (Splink, EM m/u, term frequencies, "
         f"Jaro–Winkler names); threshold {adm.threshold}; share linked by number "
         + ", ".join(f"{s} {v:.1%}" for s, v in zip(q["source"], q["share_number"].fillna(0))),
-        "rates": "takers corrected by the expected false and missed links (match probabilities); "
-        f"cells under {adm.min_cell} suppressed",
+        "rates": "takers corrected by the expected false and missed links ("
+        + (
+            "match probabilities calibrated by a clerical review of "
+            + ", ".join(f"{s} {int(n)}" for s, n in ph.calibration.groupby("source")["n"].sum().items())
+            + " recipients"
+            if ph.calibration is not None
+            else "the model's match probabilities"
+        )
+        + f"); cells under {adm.min_cell} suppressed",
+        "interval": "linkage errors (with the uncertainty of the review's calibration), recipients undetermined "
+        "for a missing resource (imputed at the cell's eligible share) and addresses on a QPV contour; not "
+        "recipients undetermined for a fact the files lack (fiscal income)",
     }
     methods.update(combined.get("methods", {}))
     return {

@@ -1,0 +1,323 @@
+"""Clerical review of the linkage: a stratified sample of recipients, the reviewer's verdicts, calibrated error rates.
+
+The linkage model's own probabilities are optimistic about it (its expected
+missed links leave out the pairs no blocking rule generated, its ``m`` and
+``u`` probabilities are estimates taken as exact). A clerical review gives
+a gold standard the statistician can have: a sample of recipients, drawn per
+source, for whom a reviewer says whether they hold a record of the source.
+
+Every recipient ``i`` and source ``s`` falls in one stratum ``h`` (a
+:data:`GROUPS` group × a :data:`STRATA` link status) and carries a model
+weight ``w_i``: the match probability of its link (``link_high``:
+``p >= 0.99``, ``link_low``: below), that of its best candidate below the
+threshold (``near_miss``), or 1 (``no_candidate``). The verdict ``y_i``
+(column ``match``) is 1 when the recipient is the person of a record of the
+source: for a linked recipient, the record it is linked to (a correct link);
+otherwise any record (a missed link). Per stratum, the ratio
+
+    R_h = sum_sample y / sum_sample w,     Var(R_h) = (1 - n_h / N_h) s_e^2 / (n_h wbar_h^2),
+
+with ``e = y - R_h w`` (Cochran 1977, *Sampling Techniques*, §6.3; stratified
+random sampling without replacement), calibrates the model: a stratum's
+expected true takers are ``R_h sum w`` instead of ``sum w`` (links,
+near misses) or 0 (no candidate). A stratum whose sample found no error
+(all links right, or no miss found) gets at least ``s_e^2 = (0.5 / n)(1 - 0.5 / n)``,
+the variance of half an error in its ``n`` verdicts, so that its interval is
+not a point. A linked recipient whose link is wrong but who holds another
+record of the source counts as a false link only (such cases are rare).
+
+The estimated precision and recall of the source follow:
+
+    TP = sum_{linked h} R_h W_h,   M = sum_{unlinked h} R_h W_h,
+    precision = TP / L,            recall = TP / (TP + M),
+
+(``W_h`` the stratum's sum of weights, ``L`` the number of links), with
+variances by the delta method from the independent strata.
+
+The sample is allocated across strata in proportion to ``N_h S_h``
+(Neyman), ``S_h`` a prior standard deviation ``sqrt(t (1 - t))`` with
+``t`` the model's error share in the stratum floored at 0.002 for links and
+0.01 for the others (the model is optimistic), at least
+:data:`MIN_PER_STRATUM` per stratum (all of a smaller stratum). No message
+names a record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_columns, check_random_state
+from ..errors import InputError, message
+
+__all__ = [
+    "STRATA",
+    "GROUPS",
+    "MIN_PER_STRATUM",
+    "review_frame",
+    "recipient_groups",
+    "draw_review",
+    "simulated_verdicts",
+    "review_estimates",
+    "review_quality",
+]
+
+#: Link status of a recipient for a source, in order.
+STRATA = ("link_high", "link_low", "near_miss", "no_candidate")
+#: Linked strata (precision); the others give the missed links (recall).
+LINKED = ("link_high", "link_low")
+#: Groups of recipients: eligible for a right of the source, the others, or all (no eligibility known); the first
+#: two split by QPV or the rest of the urban area when the territories are known (:func:`recipient_groups`).
+GROUPS = ("eligible", "other", "all", "eligible_qpv", "eligible_rest", "other_qpv", "other_rest")
+#: Match probability from which a link is in ``link_high``.
+HIGH = 0.99
+#: Smallest sample of a stratum (all of a smaller one).
+MIN_PER_STRATUM = 30
+#: Columns of a review sample (``match`` left empty for the reviewer).
+REVIEW_COLUMNS = ("source", "group", "stratum", "n_stratum", "id_l", "id_r", "match_probability", "match")
+
+
+def review_frame(
+    ids: pd.Series,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    *,
+    groups: dict[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Every recipient × source with its stratum and model weight (the population a review sample is drawn from).
+
+    Parameters
+    ----------
+    ids : Series
+        The recipients' ``rec_id`` (left records).
+    links, near_misses : DataFrame
+        ``source``, ``id_l``, ``id_r``, ``match_probability`` (one link and one near miss per recipient and source,
+        as :func:`~nonrecours.admin.linkage.link_records` makes them).
+    groups : dict of str to Series, optional
+        Per source, each recipient's group (a Series indexed by ``rec_id``), e.g. :func:`recipient_groups`:
+        the sample is stratified by it and the rates take the ratios of their rows' group. Default (and for a
+        recipient or source missing from it): group ``all``.
+
+    Returns
+    -------
+    DataFrame
+        ``source``, ``group``, ``stratum``, ``id_l``, ``id_r`` (empty without candidate), ``match_probability``,
+        ``w`` (the model weight).
+    """
+    for name, df in (("links", links), ("near_misses", near_misses)):
+        check_columns(df, ["source", "id_l", "id_r", "match_probability"], role="column", source=name)
+    ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    parts = []
+    for src in sorted(set(links["source"]) | set(near_misses["source"])):
+        lk = _by_recipient(links, src)
+        nm = _by_recipient(near_misses, src)
+        p = lk["match_probability"].reindex(ids).to_numpy(dtype=float)
+        q = nm["match_probability"].reindex(ids).to_numpy(dtype=float)
+        linked = ~np.isnan(p)
+        near = ~linked & ~np.isnan(q)
+        stratum = np.where(linked, np.where(p >= HIGH, STRATA[0], STRATA[1]), np.where(near, STRATA[2], STRATA[3]))
+        id_r = np.where(linked, lk["id_r"].reindex(ids).astype(object), nm["id_r"].reindex(ids).astype(object))
+        labels = (groups or {}).get(src)
+        if labels is None:
+            group = np.full(len(ids), "all", dtype=object)
+        else:
+            labels = pd.Series(labels.to_numpy(dtype=object), index=labels.index.astype("str"))
+            group = labels.reindex(ids).fillna("all").to_numpy(dtype=object)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source": src,
+                    "group": group,
+                    "stratum": stratum,
+                    "id_l": ids.to_numpy(),
+                    "id_r": pd.Series(id_r, dtype="str"),
+                    "match_probability": np.where(linked, p, np.where(near, q, np.nan)),
+                    "w": np.where(linked, p, np.where(near, q, 1.0)),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def recipient_groups(
+    ids: pd.Series, eligible: dict[str, pd.Series], qpv: pd.Series | None = None
+) -> dict[str, pd.Series]:
+    """Per source, each recipient's review group: ``eligible`` (for one of the source's rights) or ``other``,
+    with ``_qpv`` or ``_rest`` when ``qpv`` (0/1 per recipient, aligned with ``ids``) is given.
+
+    Link errors differ between groups (in the simulated sources, missed social-tariff links are half as
+    frequent again in the QPVs): the rates take the ratios of their own group.
+    """
+    ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    out = {}
+    for src, el in eligible.items():
+        lab = np.where(ids.isin(pd.Series(el, dtype="str")).to_numpy(), "eligible", "other").astype(object)
+        if qpv is not None:
+            lab = lab + np.where(np.asarray(qpv, dtype=float) == 1, "_qpv", "_rest")
+        out[src] = pd.Series(lab, index=ids.to_numpy())
+    return out
+
+
+def group_label(eligible: bool, qpv: float | None) -> str:
+    """The group of :func:`recipient_groups` for an (eligible, QPV) recipient."""
+    base = "eligible" if eligible else "other"
+    return base if qpv is None or np.isnan(qpv) else base + ("_qpv" if qpv == 1 else "_rest")
+
+
+def _by_recipient(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The pairs of ``source``, one per recipient, indexed by ``id_l`` (text)."""
+    one = pairs.loc[pairs["source"] == source].drop_duplicates("id_l")
+    return one.set_index(one["id_l"].astype("str"))
+
+
+def _allocation(frame: pd.DataFrame, n: int) -> pd.Series:
+    """Sample size per source × group × stratum: Neyman on a prior error share, a floor per stratum."""
+    g = frame.groupby(["source", "group", "stratum"], sort=True)
+    size = g.size()
+    w = g["w"].mean()
+    linked = size.index.get_level_values("stratum").isin(LINKED)
+    err = np.where(linked, 1 - w.to_numpy(), np.where(size.index.get_level_values("stratum") == "near_miss", w, 0.0))
+    t = np.clip(err, np.where(linked, 0.002, 0.01), 0.5)
+    score = pd.Series(size.to_numpy() * np.sqrt(t * (1 - t)), index=size.index)
+    share = score / score.groupby(level="source").transform("sum")
+    alloc = np.maximum(np.round(share * n), MIN_PER_STRATUM)
+    return pd.Series(np.minimum(alloc, size).astype(int), index=size.index)
+
+
+def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator) -> pd.DataFrame:
+    """A stratified random sample of about ``n`` recipients per source for clerical review.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        :func:`review_frame`'s output.
+    n : int
+        Recipients per source (before the floor of :data:`MIN_PER_STRATUM` per stratum).
+    seed : int or Generator
+
+    Returns
+    -------
+    DataFrame
+        :data:`REVIEW_COLUMNS`: ``n_stratum`` the stratum's population size (needed to estimate), ``match`` empty:
+        the reviewer writes 1 when the recipient is the person of record ``id_r`` (a linked recipient) or of any
+        record of the source (an unlinked one), else 0.
+    """
+    if int(n) != n or n < 1:
+        raise InputError(
+            message("invalid review sample size", where="parameter n", expected="an integer >= 1", found=str(n))
+        )
+    rng = check_random_state(seed)
+    alloc = _allocation(frame, int(n))
+    key = pd.MultiIndex.from_frame(frame[["source", "group", "stratum"]])
+    size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
+    # one uniform per row; the k smallest of each stratum are its sample (a random subset of size k)
+    u = rng.random(len(frame))
+    rank = pd.Series(u).groupby([frame["source"], frame["group"], frame["stratum"]]).rank(method="first")
+    take = rank.to_numpy() <= alloc.reindex(key).to_numpy()
+    out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)
+    return out[list(REVIEW_COLUMNS)].sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
+
+
+def simulated_verdicts(sample: pd.DataFrame, truth_links: pd.DataFrame) -> pd.DataFrame:
+    """The review of a simulation: ``match`` from the true links (``source``, ``id_l``, ``id_r``)."""
+    t = truth_links[["source", "id_l", "id_r"]].astype("str")
+    pair = pd.MultiIndex.from_frame(t)
+    person = pd.MultiIndex.from_frame(t[["source", "id_l"]])
+    s = sample.astype({"source": "str", "id_l": "str", "id_r": "str"})
+    linked = s["stratum"].isin(LINKED).to_numpy()
+    right_pair = pd.MultiIndex.from_frame(s[["source", "id_l", "id_r"]]).isin(pair)
+    in_source = pd.MultiIndex.from_frame(s[["source", "id_l"]]).isin(person)
+    return sample.assign(match=np.where(linked, right_pair, in_source).astype(np.int8))
+
+
+def review_estimates(reviewed: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per source × group × stratum: the calibration ratio ``R_h`` and its variance from the reviewed sample.
+
+    Parameters
+    ----------
+    reviewed : DataFrame
+        A review sample (:func:`draw_review`) with ``match`` filled (1/0).
+    frame : DataFrame, optional
+        :func:`review_frame`'s output: each stratum's size ``N_h`` and sum of weights ``W_h``. Default: ``N_h``
+        from ``n_stratum`` and ``W_h = N_h wbar_h`` (the sample's mean weight).
+
+    Returns
+    -------
+    DataFrame
+        ``source``, ``group``, ``stratum``, ``N``, ``n``, ``matches``, ``W``, ``ratio``, ``var_ratio``.
+    """
+    check_columns(reviewed, list(REVIEW_COLUMNS), role="column", source="reviewed sample")
+    y = pd.to_numeric(reviewed["match"], errors="coerce")
+    bad = ~y.isin([0, 1])
+    if bad.any():
+        lines = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
+        raise InputError(
+            message(
+                "verdicts must be 1 (same person) or 0",
+                where="reviewed sample, column 'match'",
+                found=f"{int(bad.sum())} other or empty values (lines {lines})",
+                hint="fill every row's match with 1 or 0",
+            )
+        )
+    r = reviewed.assign(
+        y=y.to_numpy(dtype=float),
+        w=np.where(reviewed["stratum"] == "no_candidate", 1.0, reviewed["match_probability"].astype(float)),
+    )
+    keys = ["source", "group", "stratum"]
+    g = r.groupby(keys, sort=True)
+    est = pd.DataFrame(
+        {"N": g["n_stratum"].max(), "n": g.size(), "matches": g["y"].sum(), "sw": g["w"].sum(), "wbar": g["w"].mean()}
+    )
+    if frame is not None:
+        fg = frame.groupby(keys, sort=True)
+        est["N"] = fg.size().reindex(est.index).fillna(est["N"]).to_numpy()
+        # a review drawn with other groups (e.g. by 'nonrecours link': group 'all'): its own sizes
+        est["W"] = fg["w"].sum().reindex(est.index).fillna(est["N"] * est["wbar"]).to_numpy()
+    else:
+        est["W"] = est["N"] * est["wbar"]
+    est["ratio"] = est["matches"] / est["sw"]
+    # residual variance; a stratum without residual: y moved half a verdict towards the other value
+    r = r.join(est["ratio"], on=keys)
+    e = r["y"] - r["ratio"] * r["w"]
+    s2 = (e**2).groupby([r[k] for k in keys]).sum() / (est["n"] - 1).clip(lower=1)
+    ybar = est["matches"] / est["n"]
+    half = (np.minimum(ybar, 1 - ybar) * est["n"] < 0.5).to_numpy()
+    s2_half = 0.5 / est["n"] * (1 - 0.5 / est["n"])
+    s2 = np.where(half, np.maximum(s2.reindex(est.index).to_numpy(), s2_half.to_numpy()), s2.reindex(est.index))
+    fpc = (1 - est["n"] / est["N"]).clip(lower=0)
+    est["var_ratio"] = fpc * s2 / (est["n"] * est["wbar"] ** 2)
+    return est.drop(columns=["sw", "wbar"]).reset_index()
+
+
+def review_quality(estimates: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Per source: precision and recall from the review (all groups), with intervals (see the module docstring)."""
+    from .._checks import check_level
+    from ..estimation._dist import norm_ppf
+
+    z = float(norm_ppf(0.5 + check_level(level) / 2))
+    e = estimates.assign(
+        t=estimates["ratio"] * estimates["W"],
+        v=estimates["var_ratio"] * estimates["W"] ** 2,
+        linked=estimates["stratum"].isin(LINKED),
+    )
+    lk, un = e[e["linked"]].groupby("source"), e[~e["linked"]].groupby("source")
+    out = pd.DataFrame({"L": lk["N"].sum(), "tp": lk["t"].sum(), "v_tp": lk["v"].sum()})
+    out = out.join(pd.DataFrame({"m": un["t"].sum(), "v_m": un["v"].sum()}), how="outer").fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = out["tp"] / out["L"]
+        se_p = np.sqrt(out["v_tp"]) / out["L"]
+        tot = out["tp"] + out["m"]
+        rec = out["tp"] / tot
+        se_r = np.sqrt(out["m"] ** 2 * out["v_tp"] + out["tp"] ** 2 * out["v_m"]) / tot**2
+    return pd.DataFrame(
+        {
+            "source": out.index.astype(str),
+            "review_n": estimates.groupby("source")["n"].sum().reindex(out.index).to_numpy(),
+            "review_precision": prec.to_numpy(),
+            "review_precision_low": np.clip(prec - z * se_p, 0, 1).to_numpy(),
+            "review_precision_high": np.clip(prec + z * se_p, 0, 1).to_numpy(),
+            "review_recall": rec.to_numpy(),
+            "review_recall_low": np.clip(rec - z * se_r, 0, 1).to_numpy(),
+            "review_recall_high": np.clip(rec + z * se_r, 0, 1).to_numpy(),
+        }
+    )

@@ -1,0 +1,271 @@
+"""Issue 30: the clerical review of the links, the error model of the administrative rates, their coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.admin.rates import boundary_variance, eligibility_variance, linked_rates
+from nonrecours.admin.review import (
+    draw_review,
+    review_estimates,
+    review_frame,
+    review_quality,
+    simulated_verdicts,
+)
+from nonrecours.cli.main import app
+from nonrecours.errors import InputError
+
+Z95 = 1.959963984540054
+
+
+def _toy_linkage(seed: int = 3, n: int = 4000):
+    """Recipients, their links and near misses to one source 'tpn', and the true links (known here)."""
+    rng = np.random.default_rng(seed)
+    ids = pd.Series([f"r{i}" for i in range(n)])
+    took = rng.random(n) < 0.5
+    linked = took & (rng.random(n) < 0.97) | (~took & (rng.random(n) < 0.01))  # misses and false links
+    near = ~linked & (rng.random(n) < 0.1)
+    p = np.where(linked, rng.uniform(0.9, 1.0, n), np.nan)
+    q = np.where(near, rng.uniform(0.01, 0.9, n), np.nan)
+    links = pd.DataFrame(
+        {"source": "tpn", "id_l": ids[linked], "id_r": "s" + ids[linked], "match_probability": p[linked]}
+    )
+    nm = pd.DataFrame({"source": "tpn", "id_l": ids[near], "id_r": "s" + ids[near], "match_probability": q[near]})
+    truth = pd.DataFrame({"source": "tpn", "id_l": ids[took], "id_r": "s" + ids[took]})
+    return ids, links, nm, truth, took, linked
+
+
+def test_review_ratio_is_the_stratified_ratio_estimator():
+    ids, links, nm, truth, took, linked = _toy_linkage()
+    frame = review_frame(ids, links, nm)
+    sample = simulated_verdicts(draw_review(frame, 600, seed=1), truth)
+    est = review_estimates(sample, frame).set_index("stratum")
+    for stratum, e in est.iterrows():
+        s = sample[sample["stratum"] == stratum]
+        w = np.where(stratum == "no_candidate", 1.0, s["match_probability"].to_numpy(dtype=float))
+        y = s["match"].to_numpy(dtype=float)
+        ratio = y.sum() / w.sum()
+        assert e["ratio"] == pytest.approx(ratio, rel=1e-12)
+        n, N = len(s), (frame["stratum"] == stratum).sum()
+        assert (e["n"], e["N"]) == (n, N)
+        s2 = ((y - ratio * w) ** 2).sum() / (n - 1)
+        if min(y.sum(), n - y.sum()) >= 1:  # a stratum with a residual: Cochran's variance as written
+            assert e["var_ratio"] == pytest.approx((1 - n / N) * s2 / (n * w.mean() ** 2), rel=1e-9)
+        assert e["var_ratio"] > 0 or n == N  # never a point interval unless the stratum is a census
+    # precision and recall from the ratios; their intervals cover the true ones of this linkage
+    q = review_quality(est.reset_index()).iloc[0]
+    true_precision = took[linked].mean()
+    true_recall = (took & linked).sum() / took.sum()
+    assert q["review_precision_low"] <= true_precision <= q["review_precision_high"]
+    assert q["review_recall_low"] <= true_recall <= q["review_recall_high"]
+    assert q["review_recall_high"] - q["review_recall_low"] < 0.1  # informative: 600 reviews of 4,000
+
+
+def test_review_verdicts_are_checked_and_name_no_record():
+    ids, links, nm, *_ = _toy_linkage(n=500)
+    sample = draw_review(review_frame(ids, links, nm), 100, seed=1)
+    with pytest.raises(InputError, match="column 'match'") as err:
+        review_estimates(sample.assign(match=np.where(np.arange(len(sample)) == 3, 2, 1)))
+    assert "line" in str(err.value) and "r1" not in str(err.value)
+    with pytest.raises(InputError, match="parameter n"):
+        draw_review(review_frame(ids, links, nm), 0, seed=1)
+
+
+def _cell(n_rows: int, rng) -> pd.DataFrame:
+    p = np.where(rng.random(n_rows) < 0.6, rng.uniform(0.9, 1, n_rows), 0.0)
+    q = np.where((p == 0) & (rng.random(n_rows) < 0.1), rng.uniform(0.05, 0.8, n_rows), 0.0)
+    return pd.DataFrame(
+        {
+            "rec_id": [f"r{i}" for i in range(n_rows)],
+            "territory": "A",
+            "departement": "01",
+            "right": "tpn",
+            "eligible": 1.0,
+            "taker": (p > 0).astype(int),
+            "p_link": p,
+            "q_miss": q,
+        }
+    )
+
+
+def test_calibrated_rates_follow_the_review_ratios_and_add_their_variance():
+    rng = np.random.default_rng(4)
+    t = _cell(400, rng)
+    t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
+    cal = pd.DataFrame(
+        {
+            "source": "tpn",
+            "group": "all",
+            "stratum": ["link_high", "link_low", "near_miss", "no_candidate"],
+            "N": [5000, 100, 300, 4000],
+            "ratio": [0.999, 0.95, 0.5, 0.02],
+            "var_ratio": [1e-7, 1e-4, 1e-2, 1e-5],
+        }
+    )
+    got = linked_rates(t, min_cell=5, calibration=cal).table.set_index("territory").loc["A"]
+    a = t[t["territory"] == "A"]
+    stratum = np.select(
+        [(a["taker"] == 1) & (a["p_link"] >= 0.99), a["taker"] == 1, a["q_miss"] > 0],
+        ["link_high", "link_low", "near_miss"],
+        "no_candidate",
+    )
+    # without candidate: the missed links grow with the links, W = L_c U_g / L_g (4000 / 5100 per link)
+    n_links, none = int((a["taker"] == 1).sum()), stratum == "no_candidate"
+    w = np.where(a["taker"] == 1, a["p_link"], np.where(a["q_miss"] > 0, a["q_miss"], 0.0))
+    c = cal.set_index("stratum")
+    r = c["ratio"].reindex(stratum).to_numpy()
+    w_none = n_links * 4000 / 5100
+    e_none = 0.02 * w_none
+    takers = (r * w).sum() + e_none
+    assert got["takers_adjusted"] == pytest.approx(takers, rel=1e-12)
+    W = pd.Series(w).groupby(stratum).sum()
+    W["no_candidate"] = w_none
+    var = (r * w * (1 - r * w)).sum() + e_none * (1 - e_none / none.sum())
+    var += (W**2 * c["var_ratio"].reindex(W.index)).sum()
+    assert got["se"] == pytest.approx(np.sqrt(var) / len(a), rel=1e-9)
+    assert got["ci_high"] == pytest.approx(takers / len(a) + Z95 * np.sqrt(var) / len(a), rel=1e-9)
+    # without a review, the model's own: sum p + sum q, variance sum p(1-p) + q(1-q)
+    base = linked_rates(t, min_cell=5).table.set_index("territory").loc["A"]
+    assert base["takers_adjusted"] == pytest.approx(a["p_link"].sum() + a["q_miss"].sum(), rel=1e-12)
+
+
+def test_undetermined_and_boundary_recipients_widen_the_interval_by_their_formulas():
+    rng = np.random.default_rng(5)
+    t = _cell(300, rng).assign(boundary=0, undetermined_at_random=0)
+    # 20 not eligible, 12 undetermined for a missing resource, 7 undetermined for a fact not at random, 6 eligible
+    # recipients on a QPV contour
+    t.loc[:19, "eligible"] = 0.0
+    t.loc[20:31, ["eligible", "undetermined_at_random"]] = [np.nan, 1]
+    t.loc[32:38, "eligible"] = np.nan
+    t.loc[50:55, "boundary"] = 1
+    t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
+    got = linked_rates(t, min_cell=5).table.set_index("territory").loc["A"]
+    a = t[(t["territory"] == "A") & (t["eligible"] == 1)]
+    n = len(a)
+    r = got["rate_adjusted"]
+    link = (a["p_link"] * (1 - a["p_link"])).sum() + (a["q_miss"] * (1 - a["q_miss"])).sum()
+    nu = 12 * n / (n + 20)
+    assert eligibility_variance(np.array([r]), np.array([n]), np.array([20]), np.array([12]))[0] == pytest.approx(
+        r * (1 - r) * nu / (n * (n + nu)), rel=1e-12
+    )
+    var = link / n**2 + r * (1 - r) * nu / (n * (n + nu)) + 6 * r * (1 - r) / (4 * n**2)
+    assert got["se"] == pytest.approx(np.sqrt(var), rel=1e-9)
+    assert boundary_variance(np.array([0.5]), np.array([100]), np.array([0]))[0] == 0
+
+
+def test_link_review_options_are_checked_before_any_work(tmp_path):
+    res = CliRunner().invoke(
+        app,
+        [
+            "link",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "l.csv"),
+            "--near-misses-out",
+            str(tmp_path / "n.csv"),
+            "--quality-out",
+            str(tmp_path / "q.csv"),
+            "--review-sample",
+            "100",
+        ],
+    )
+    assert res.exit_code == 2 and "--review-out" in res.output
+
+
+@pytest.fixture(scope="module")
+def phase(tmp_path_factory):
+    from nonrecours.admin.pipeline import run_admin_phase
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import simulate_sources
+
+    pop = simulate_population(6, seed=11)
+    src = simulate_sources(pop, seed=12)
+    folder = tmp_path_factory.mktemp("review") / "sources"
+    src.write(folder)
+    ph = run_admin_phase(folder, truth_links=src.tables["truth_links"], review_sample=1500, min_cell=11, seed=3)
+    return pop, src, ph
+
+
+@pytest.mark.slow
+def test_review_intervals_cover_the_true_precision_and_recall(phase):
+    _pop, _src, ph = phase
+    q = ph.quality.set_index("source")
+    for s, row in q.iterrows():
+        assert row["review_precision_low"] <= row["true_precision"] <= row["review_precision_high"], s
+        assert row["review_recall_low"] <= row["true_recall"] <= row["review_recall_high"], s
+    # the model is optimistic about its recall; the review is not bound to be
+    assert (ph.calibration["n"] <= ph.calibration["N"]).all()
+    assert set(ph.review.columns) >= {"source", "stratum", "match"} and ph.review["match"].isin([0, 1]).all()
+
+
+@pytest.mark.slow
+def test_admin_intervals_cover_the_true_rates_within_tolerance():
+    from nonrecours.validation.admin import run_admin_validation
+
+    # two simulated populations of 20 QPVs (40 territories each), sources, linkages and simulated reviews
+    pooled, per = run_admin_validation(20, 2, seed=21, review_sample=1500)
+    assert set(per["replication"]) == {0, 1} and (pooled["cells"] == per.groupby("right")["cells"].sum().values).all()
+    assert (pooled["cells"] >= 60).all(), pooled
+    # each right within 0.95 ± 0.03, up to 2 Monte Carlo SEs at the nominal coverage (about 70 cells per right)
+    mc_se = np.sqrt(0.95 * 0.05 / pooled["cells"])
+    assert ((pooled["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
+    assert (pooled["mean_width"] < 0.2).all()
+
+
+@pytest.mark.slow
+def test_cli_review_sample_then_verdicts_calibrate_the_rates(tmp_path):
+    r = CliRunner()
+    out = tmp_path / "pop"
+    assert (
+        r.invoke(app, ["simulate", "--territories", "2", "--seed", "4", "--out", str(out), "--sources"]).exit_code == 0
+    )
+    s = out / "sources"
+    assert r.invoke(app, ["eligibility", str(s), "--out", str(tmp_path / "elig.csv")]).exit_code == 0
+    link = ["link", str(s), "--near-misses-out", str(tmp_path / "near.csv")]
+    res = r.invoke(
+        app,
+        [*link, "--out", str(tmp_path / "links.csv"), "--quality-out", str(tmp_path / "q.csv")]
+        + ["--review-sample", "200", "--review-out", str(tmp_path / "review.csv")],
+    )
+    assert res.exit_code == 0, res.output
+    sample = pd.read_csv(tmp_path / "review.csv", dtype={"id_l": str, "id_r": str})
+    assert sample["match"].isna().all() and set(sample["source"]) == {"health", "tpn", "tss"}
+    # the reviewer's verdicts (here the truth), read back: review precision and recall in the quality table
+    truth = pd.read_csv(s / "truth_links.csv", dtype=str)
+    simulated_verdicts(sample, truth).to_csv(tmp_path / "reviewed.csv", index=False)
+    res2 = r.invoke(
+        app,
+        [*link, "--out", str(tmp_path / "links2.csv"), "--quality-out", str(tmp_path / "q2.csv"), "--overwrite"]
+        + ["--reviewed", str(tmp_path / "reviewed.csv")],
+    )
+    assert res2.exit_code == 0, res2.output
+    q = pd.read_csv(tmp_path / "q2.csv")
+    assert {"review_precision", "review_recall_low", "review_recall_high"} <= set(q.columns)
+    assert (q["review_recall_low"] <= q["review_recall_high"]).all()
+    admin = ["territorial", "admin", "--sources", str(s), "--eligibility", str(tmp_path / "elig.csv")]
+    admin += ["--links", str(tmp_path / "links.csv"), "--near-misses", str(tmp_path / "near.csv")]
+    base = r.invoke(app, [*admin, "--out", str(tmp_path / "a.csv")])
+    cal = r.invoke(app, [*admin, "--out", str(tmp_path / "b.csv"), "--reviewed", str(tmp_path / "reviewed.csv")])
+    assert base.exit_code == 0 and cal.exit_code == 0, cal.output
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    pub = a["status"] == "published"
+    assert pub.any() and not np.allclose(a.loc[pub, "takers_adjusted"], b.loc[pub, "takers_adjusted"])
+    caf = pd.read_csv(s / "caf.csv", dtype=str)
+    text = res.output + res2.output + cal.output
+    assert not any(v in text for v in caf["rec_id"].head(200))
+
+
+def test_study_review_sample_without_truth_or_verdicts_is_refused(tmp_path):
+    from types import SimpleNamespace
+
+    from nonrecours.errors import ConfigError
+    from nonrecours.study.config import AdminConfig
+    from nonrecours.study.stages.admin import admin_stage
+
+    cfg = SimpleNamespace(admin=AdminConfig(sources=tmp_path, review_sample=500))
+    with pytest.raises(ConfigError, match="admin.review_sample") as err:
+        admin_stage(cfg, {})  # type: ignore[arg-type]
+    assert "nonrecours link --review-sample" in str(err.value)

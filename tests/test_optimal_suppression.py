@@ -207,6 +207,54 @@ def test_optimal_pattern_on_units_by_hand():
     assert optimal_pattern(units, 11).tolist() == [True, True, False, False]
 
 
+def _one_large_total(n_cells=205):
+    """A total over ``n_cells`` cells (more than the seed cuts take), the first one small (2 takers)."""
+    import scipy.sparse as sp
+
+    values = np.zeros((1, n_cells + 1, 3), dtype=np.int64)
+    values[0, :n_cells] = [40, 20, 20]
+    values[0, 0] = [5, 2, 3]
+    values[0, n_cells] = values[0, :n_cells].sum(axis=0)
+    units = LinkedUnits(
+        relations=sp.csr_matrix(np.r_[np.ones(n_cells), -1.0][None]),
+        values=values,
+        fixed=np.r_[True, np.zeros(n_cells, dtype=bool)],
+        block=np.zeros(n_cells + 1, dtype=int),
+        cost=np.ones(n_cells + 1),
+    )
+    return units, values[0]
+
+
+def test_optimal_pattern_when_no_relation_seeds_a_cut():
+    """A small cell whose only relation is too large to seed the master (was: AttributeError in the seed cuts);
+    the attacks' cuts protect it, as the attacker of the tests checks."""
+    units, values = _one_large_total()
+    x = optimal_pattern(units, 11)
+    assert x[0] and x.sum() >= 2
+    b = Blocks()
+    keys = [("u", i) for i in range(len(values))]
+    for key, v, hidden in zip(keys, values.tolist(), x.tolist()):
+        for c, val in zip("ETN", v):
+            b.publish(0, (*key, c), None if hidden else float(val))
+        b.relate(0, (*key, "E"), [(*key, "T"), (*key, "N")])
+    for c in "ETN":
+        b.relate(0, (*keys[-1], c), [(*k, c) for k in keys[:-1]])
+    assert b.attack(11) == []
+
+
+def test_optimal_pattern_solver_failure_is_no_protection(monkeypatch):
+    """An attack HiGHS does not finish shows nothing protected: no pattern (the caller's heuristic), where the
+    pattern was the primary cell alone (its count recovered from the published total)."""
+    from types import SimpleNamespace
+
+    from nonrecours.publication import optimal
+
+    units, _ = _one_large_total()
+    failed = SimpleNamespace(status=4, x=None, fun=0.0, message="numerical difficulties")
+    monkeypatch.setattr(optimal, "linprog", lambda *a, **k: failed)
+    assert optimal_pattern(units, 11) is None
+
+
 @pytest.mark.parametrize(("name", "value"), [("method", "best"), ("cost", "people")])
 def test_method_and_cost_checked(name, value):
     cells = pd.DataFrame(

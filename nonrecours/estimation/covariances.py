@@ -109,7 +109,8 @@ def result_covariances(result: EstimateResult) -> pd.DataFrame:
     -------
     DataFrame
         ``<by columns>, right_a, right_b, cov`` (see :func:`pair_covariances`); estimates flagged
-        ``suppressed`` are left out.
+        ``suppressed`` are left out, and so are those without an estimate (no eligible respondent in the
+        domain, under a ``min_n`` of 0): their linearised values are all 0, which would give a covariance of 0.
 
     Examples
     --------
@@ -120,7 +121,7 @@ def result_covariances(result: EstimateResult) -> pd.DataFrame:
         result.variance,
         result.domains[list(result.by)],
         pd.DataFrame({"right": np.asarray(result.right, dtype=str)}),
-        keep=np.asarray(result.flag) != "suppressed",
+        keep=(np.asarray(result.flag) != "suppressed") & np.isfinite(np.asarray(result.estimate, dtype=float)),
     )
 
 

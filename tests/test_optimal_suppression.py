@@ -163,6 +163,37 @@ def test_optimal_property_with_margins(cells, min_cell):
     assert cost(rules, totals) <= cost(h_rules, h_totals)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("margins", [[], ["q"]])
+def test_no_zero_takers_pinned_down(margins):
+    """An attack the other tests do not make: a suppressed count of 0 takers or non-takers shown to be 0 tells that
+    every eligible of the cell does (not) take up, which is why policy.small_cells makes a zero primary; the test's
+    attacker (``zeros=True``) flags it, on tables where many cells have 0 takers, with and without the margins."""
+    control = Blocks()  # the attacker sees a pinned zero: a hidden cell of 0 takers beside a total it adds nothing to
+    control.publish(0, "a", None)
+    control.publish(0, "b", 5.0)
+    control.publish(0, "total", 5.0)
+    control.relate(0, "total", ["a", "b"])
+    assert control.attack(11) == [] and control.attack(11, zeros=True) == [("a", 0.0, 0.0)]
+    rng = np.random.default_rng(25)
+    for _ in range(6):  # loop over random tables
+        n = int(rng.integers(2, 9))
+        takers = np.where(rng.random(n) < 0.4, 0, rng.integers(0, 40, n))
+        cells = pd.DataFrame(
+            {
+                "territory": [f"T{t}{'q' if t % 2 else 'r'}" for t in range(n)],
+                "departement": [f"{d:02d}" for d in np.sort(rng.integers(0, 3, n))],
+                "right": "tpn",
+                "n_eligible": takers + rng.integers(0, 40, n),
+                "n_takers": takers,
+            }
+        ).assign(q=lambda c: c["territory"].str[-1])
+        for method in ("heuristic", "optimal"):
+            table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=margins, method=method)
+            found = _admin_blocks(table, totals, "q" if margins else None).attack(11, zeros=True)
+            assert [f for f in found if not (f[0][-1] == "E" and f[2] < 0.5)] == []  # 0 eligibles: no one
+
+
 def test_optimal_needs_the_attacks_cuts(monkeypatch):
     """Two single-territory départements and a QPV margin: the cut of each relation alone does not protect the
     QPV cell; the attacker's cut does (the pattern then holds against the attacker)."""

@@ -286,6 +286,32 @@ def test_optimal_pattern_solver_failure_is_no_protection(monkeypatch):
     assert optimal_pattern(units, 11) is None
 
 
+def test_optimal_fallback_to_the_heuristic_is_said(monkeypatch):
+    """When the programme does not end (here every attack fails), the heuristic's pattern is published, with a
+    ConvergenceWarning (was: silently, under method='optimal')."""
+    from types import SimpleNamespace
+
+    from nonrecours.errors import ConvergenceWarning
+    from nonrecours.publication import optimal
+
+    cells = pd.DataFrame(
+        {
+            "territory": ["a", "b", "c", "d"],
+            "departement": "01",
+            "right": "tpn",
+            "n_eligible": [8, 40, 50, 60],
+            "n_takers": [3, 20, 25, 30],
+        }
+    )
+    heur = protect_admin_counts(cells, min_cell=11)
+    failed = SimpleNamespace(status=4, x=None, fun=0.0, message="numerical difficulties")
+    monkeypatch.setattr(optimal, "linprog", lambda *a, **k: failed)
+    with pytest.warns(ConvergenceWarning, match="parameter method.*heuristic's pattern is published"):
+        _, totals, rules = protect_admin_counts(cells, min_cell=11, method="optimal")
+    assert rules.tolist() == heur[2].tolist() and (rules == "secondary").any()
+    assert totals["status"].tolist() == heur[1]["status"].tolist()
+
+
 @pytest.mark.parametrize(("name", "value"), [("method", "best"), ("cost", "people")])
 def test_method_and_cost_checked(name, value):
     cells = pd.DataFrame(

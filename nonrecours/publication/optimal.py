@@ -49,12 +49,14 @@ Disclosure Control*, Wiley, section 4.3 (τ-Argus Optimal and Modular).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+from ..errors import ConvergenceWarning, message
 from .cells import Totals
 
 __all__ = ["LinkedUnits", "optimal_pattern", "admin_units", "optimal_admin"]
@@ -444,11 +446,22 @@ def optimal_admin(
 
     Returns the suppressed cells and marks the suppressed totals in every year's
     :class:`~nonrecours.publication.cells.Totals` (``suppressed``, the same every year), or returns None and
-    changes nothing when the programme did not end within its budget.
+    changes nothing when the programme did not end within its budget (with a
+    :class:`~nonrecours.errors.ConvergenceWarning`: the caller's heuristic is then what is published).
     """
     units, where = admin_units(counts, cell_right, levels, nation, fixed_cells, cost)
     x = optimal_pattern(units, min_cell)
     if x is None:
+        warnings.warn(
+            message(
+                "the optimal suppression did not end within its budget: the heuristic's pattern is published",
+                where="parameter method",
+                hint="the pattern is protected all the same; to have the optimal one, publish fewer linked tables "
+                "or years at once",
+            ),
+            ConvergenceWarning,
+            stacklevel=3,
+        )
         return None
     for lv, w in zip(levels, where[:-1]):
         for g in lv:

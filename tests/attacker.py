@@ -216,10 +216,11 @@ class Blocks:
     def relate(self, block, total, cells):
         self.relations.append((block, total, list(cells)))
 
-    def attack(self, threshold):
+    def attack(self, threshold, zeros=False):
         """Every value never published whose bounds under the relations show it below ``threshold`` (pinned
         to a small value, or merely bounded under it): [(key, lo, hi)]. A value pinned at ``threshold`` or more
-        (a total that published cells add up to) discloses no small count, nor one shown to be 0 (no one)."""
+        (a total that published cells add up to) discloses no small count, nor one shown to be 0 (no one) unless
+        ``zeros``: an administrative cell's 0 takers or non-takers describes its eligibles (policy.small_cells)."""
         found = []
         blocks = {b for b, _, _ in self.relations} | set(self.block_of.values())
         for b in blocks:
@@ -246,6 +247,6 @@ class Blocks:
                     assert abs(rhs) < 1e-6, (b, total, rhs)  # published cells add up to their published total
             for key, (lo, hi) in sys_.bounds([var[k] for k in var]).items():
                 name = next(k for k, v in var.items() if v == key)
-                if 0.5 <= hi < threshold - 1e-6:  # a value shown to be 0 describes no one
+                if (zeros or hi >= 0.5) and hi < threshold - 1e-6:  # a value shown to be 0 describes no one
                     found.append((name, lo, hi))
         return found

@@ -114,6 +114,13 @@ def test_fit_borrowing_bootstrap_by_table_and_workers(inputs):
         fit_borrowing(direct, aux, ["x1", "x2"], model="rao-yu", time="year", mse="bootstrap")
 
 
+def test_fit_borrowing_bootstrap_without_seed_names_the_parameter(inputs):
+    """The library names its parameter (was: 'option seed', an option no command has); the CLI names --seed."""
+    direct, aux = pd.read_csv(inputs / "direct.csv"), pd.read_csv(inputs / "aux.csv")
+    with pytest.raises(OptionError, match=r"parameter seed.*expected an integer"):
+        fit_borrowing(direct, aux, ["x1", "x2"], model="rao-yu", time="year", mse="bootstrap")
+
+
 def test_cli_bootstrap_for_the_spatial_model(inputs):
     out, models = inputs / "sfh.csv", inputs / "sfh_models.csv"
     base = ["territorial", "fit", inputs / "direct.csv", "--aux", inputs / "aux.csv", "--covariates", "x1,x2",

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from nonrecours.cli.main import app
 from nonrecours.design import SurveyDesign
-from nonrecours.estimation import estimate_rates
+from nonrecours.estimation import QualityThresholds, estimate_rates
 from nonrecours.estimation.covariances import result_covariances
 from nonrecours.territorial.borrowing import fit_borrowing
 
@@ -66,6 +66,23 @@ def test_pairs_with_a_suppressed_estimate_are_not_written(tmp_path):
         assert not set(zip(got["territory"], got[f"right_{side}"])) & hidden
     shown = est[est["flag"] != "suppressed"].groupby("territory").size()
     assert len(got) == int((shown * (shown - 1) // 2).sum())  # every other pair is there
+
+
+def test_no_pair_of_a_domain_without_eligible_respondents():
+    """Under min_n = 0 a right with no eligible respondent in a domain has no estimate: no covariance of it is
+    written (was: a covariance of 0), the domain's other pairs are."""
+    data = pd.read_csv(REF / "covariances" / "sample.csv")
+    first = data["territory"].astype(str).sort_values().iloc[0]
+    data.loc[data["territory"].astype(str) == first, "acs"] = np.nan  # no one eligible to acs there
+    design = SurveyDesign(data, weight="weight", strata="stratum", psu="psu")
+    res = estimate_rates(design, RIGHTS.split(","), by="territory", thresholds=QualityThresholds(min_n=0))
+    t = res.to_frame()
+    assert t.loc[(t["territory"].astype(str) == first) & (t["right"] == "acs"), "estimate"].isna().all()
+    got = result_covariances(res)
+    mine = got[got["territory"].astype(str) == first]
+    assert len(mine) == 1 and set(mine[["right_a", "right_b"]].iloc[0]) == {"cmuc", "aah"}
+    assert np.isfinite(got["cov"]).all()
+    assert len(got) == 3 * (data["territory"].nunique() - 1) + 1
 
 
 def test_quantiles_have_no_covariances(tmp_path):

@@ -163,6 +163,37 @@ def test_optimal_property_with_margins(cells, min_cell):
     assert cost(rules, totals) <= cost(h_rules, h_totals)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("margins", [[], ["q"]])
+def test_no_zero_takers_pinned_down(margins):
+    """An attack the other tests do not make: a suppressed count of 0 takers or non-takers shown to be 0 tells that
+    every eligible of the cell does (not) take up, which is why policy.small_cells makes a zero primary; the test's
+    attacker (``zeros=True``) flags it, on tables where many cells have 0 takers, with and without the margins."""
+    control = Blocks()  # the attacker sees a pinned zero: a hidden cell of 0 takers beside a total it adds nothing to
+    control.publish(0, "a", None)
+    control.publish(0, "b", 5.0)
+    control.publish(0, "total", 5.0)
+    control.relate(0, "total", ["a", "b"])
+    assert control.attack(11) == [] and control.attack(11, zeros=True) == [("a", 0.0, 0.0)]
+    rng = np.random.default_rng(25)
+    for _ in range(6):  # loop over random tables
+        n = int(rng.integers(2, 9))
+        takers = np.where(rng.random(n) < 0.4, 0, rng.integers(0, 40, n))
+        cells = pd.DataFrame(
+            {
+                "territory": [f"T{t}{'q' if t % 2 else 'r'}" for t in range(n)],
+                "departement": [f"{d:02d}" for d in np.sort(rng.integers(0, 3, n))],
+                "right": "tpn",
+                "n_eligible": takers + rng.integers(0, 40, n),
+                "n_takers": takers,
+            }
+        ).assign(q=lambda c: c["territory"].str[-1])
+        for method in ("heuristic", "optimal"):
+            table, totals, _ = protect_admin_counts(cells, min_cell=11, margins=margins, method=method)
+            found = _admin_blocks(table, totals, "q" if margins else None).attack(11, zeros=True)
+            assert [f for f in found if not (f[0][-1] == "E" and f[2] < 0.5)] == []  # 0 eligibles: no one
+
+
 def test_optimal_needs_the_attacks_cuts(monkeypatch):
     """Two single-territory départements and a QPV margin: the cut of each relation alone does not protect the
     QPV cell; the attacker's cut does (the pattern then holds against the attacker)."""
@@ -205,6 +236,80 @@ def test_optimal_pattern_on_units_by_hand():
     values[0, 2] = [20, 5, 15]
     values[0, 3] = [55, 17, 38]
     assert optimal_pattern(units, 11).tolist() == [True, True, False, False]
+
+
+def _one_large_total(n_cells=205):
+    """A total over ``n_cells`` cells (more than the seed cuts take), the first one small (2 takers)."""
+    import scipy.sparse as sp
+
+    values = np.zeros((1, n_cells + 1, 3), dtype=np.int64)
+    values[0, :n_cells] = [40, 20, 20]
+    values[0, 0] = [5, 2, 3]
+    values[0, n_cells] = values[0, :n_cells].sum(axis=0)
+    units = LinkedUnits(
+        relations=sp.csr_matrix(np.r_[np.ones(n_cells), -1.0][None]),
+        values=values,
+        fixed=np.r_[True, np.zeros(n_cells, dtype=bool)],
+        block=np.zeros(n_cells + 1, dtype=int),
+        cost=np.ones(n_cells + 1),
+    )
+    return units, values[0]
+
+
+def test_optimal_pattern_when_no_relation_seeds_a_cut():
+    """A small cell whose only relation is too large to seed the master (was: AttributeError in the seed cuts);
+    the attacks' cuts protect it, as the attacker of the tests checks."""
+    units, values = _one_large_total()
+    x = optimal_pattern(units, 11)
+    assert x[0] and x.sum() >= 2
+    b = Blocks()
+    keys = [("u", i) for i in range(len(values))]
+    for key, v, hidden in zip(keys, values.tolist(), x.tolist()):
+        for c, val in zip("ETN", v):
+            b.publish(0, (*key, c), None if hidden else float(val))
+        b.relate(0, (*key, "E"), [(*key, "T"), (*key, "N")])
+    for c in "ETN":
+        b.relate(0, (*keys[-1], c), [(*k, c) for k in keys[:-1]])
+    assert b.attack(11) == []
+
+
+def test_optimal_pattern_solver_failure_is_no_protection(monkeypatch):
+    """An attack HiGHS does not finish shows nothing protected: no pattern (the caller's heuristic), where the
+    pattern was the primary cell alone (its count recovered from the published total)."""
+    from types import SimpleNamespace
+
+    from nonrecours.publication import optimal
+
+    units, _ = _one_large_total()
+    failed = SimpleNamespace(status=4, x=None, fun=0.0, message="numerical difficulties")
+    monkeypatch.setattr(optimal, "linprog", lambda *a, **k: failed)
+    assert optimal_pattern(units, 11) is None
+
+
+def test_optimal_fallback_to_the_heuristic_is_said(monkeypatch):
+    """When the programme does not end (here every attack fails), the heuristic's pattern is published, with a
+    ConvergenceWarning (was: silently, under method='optimal')."""
+    from types import SimpleNamespace
+
+    from nonrecours.errors import ConvergenceWarning
+    from nonrecours.publication import optimal
+
+    cells = pd.DataFrame(
+        {
+            "territory": ["a", "b", "c", "d"],
+            "departement": "01",
+            "right": "tpn",
+            "n_eligible": [8, 40, 50, 60],
+            "n_takers": [3, 20, 25, 30],
+        }
+    )
+    heur = protect_admin_counts(cells, min_cell=11)
+    failed = SimpleNamespace(status=4, x=None, fun=0.0, message="numerical difficulties")
+    monkeypatch.setattr(optimal, "linprog", lambda *a, **k: failed)
+    with pytest.warns(ConvergenceWarning, match="parameter method.*heuristic's pattern is published"):
+        _, totals, rules = protect_admin_counts(cells, min_cell=11, method="optimal")
+    assert rules.tolist() == heur[2].tolist() and (rules == "secondary").any()
+    assert totals["status"].tolist() == heur[1]["status"].tolist()
 
 
 @pytest.mark.parametrize(("name", "value"), [("method", "best"), ("cost", "people")])

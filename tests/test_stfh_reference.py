@@ -84,6 +84,22 @@ def test_spatio_temporal_matches_sae_eblupSTFH(case):
     assert list(fit.component[: len(times)]) == [str(t) for t in times]
 
 
+def test_spatio_temporal_refuses_a_neighbours_matrix_not_row_standardised():
+    """sae's model takes W row-standardised (rho1 in (-1, 1) then keeps I - rho1 W invertible); an adjacency matrix
+    was fitted without a word. The error names the parameter and gives the fix."""
+    from nonrecours.errors import InputError
+
+    rng = np.random.default_rng(5)
+    D, T = 10, 3
+    A = np.eye(D, k=1) + np.eye(D, k=-1)
+    X = np.stack([np.ones((D, T)), rng.normal(size=(D, T))], axis=-1)
+    y = X @ np.array([1.0, 0.5]) + rng.normal(0, 0.1, (D, 1)) + rng.normal(0, 0.1, (D, T))
+    with pytest.raises(InputError, match=r"parameter neighbours.*row-standardised.*8 of 10 rows.*row_standardise"):
+        fit_spatio_temporal(y, np.full((D, T), 0.01), X, A)
+    fit = fit_spatio_temporal(y, np.full((D, T), 0.01), X, row_standardise(A))
+    assert np.isfinite(fit.eblup).all()
+
+
 def test_spatio_temporal_diagonal_variances_equal_a_diagonal_covariance():
     y, vardir, X, W, times = _spacetime()
     a = fit_spatio_temporal(y, vardir, X, W, times=times)

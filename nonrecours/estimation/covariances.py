@@ -19,6 +19,13 @@ the linearised values :math:`z_{ik} = w_i (y_{ik} - \hat p_k)/\hat N_k` (Woodruf
 Taylor engine (or the replicate combiner) exactly as the SEs: :math:`\mathrm{cov}(\hat p_a, \hat p_b) =
 \sum_h \frac{n_h}{n_h-1} \sum_i (z_{hia} - \bar z_{ha})(z_{hib} - \bar z_{hb})` for a with-replacement
 first stage, R ``survey``'s ``svyby(..., covmat = TRUE)`` and ``vcov``.
+
+With ``lonely_psu="average"`` each estimate's variance carries its own factor :math:`m_k` (strata it touches over
+those with two PSUs or more, as R's ``svyby`` evaluates each domain: the SEs equal it) and a pair's covariance
+:math:`\sqrt{m_a m_b}` (the matrix stays positive semi-definite and its diagonal the published SEs); R's joint
+``vcov`` of one ``svytotal`` over every domain applies one factor of the whole design instead, so the two differ by
+:math:`\sqrt{m_a m_b}/m` where the domains do not meet every stratum or a lonely one (checked against R survey
+4.1.1 on a stratified sample with one lonely stratum: equal where the factors agree).
 """
 
 from __future__ import annotations
@@ -109,7 +116,8 @@ def result_covariances(result: EstimateResult) -> pd.DataFrame:
     -------
     DataFrame
         ``<by columns>, right_a, right_b, cov`` (see :func:`pair_covariances`); estimates flagged
-        ``suppressed`` are left out.
+        ``suppressed`` are left out, and so are those without an estimate (no eligible respondent in the
+        domain, under a ``min_n`` of 0): their linearised values are all 0, which would give a covariance of 0.
 
     Examples
     --------
@@ -120,7 +128,7 @@ def result_covariances(result: EstimateResult) -> pd.DataFrame:
         result.variance,
         result.domains[list(result.by)],
         pd.DataFrame({"right": np.asarray(result.right, dtype=str)}),
-        keep=np.asarray(result.flag) != "suppressed",
+        keep=(np.asarray(result.flag) != "suppressed") & np.isfinite(np.asarray(result.estimate, dtype=float)),
     )
 
 

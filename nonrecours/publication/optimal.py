@@ -49,12 +49,14 @@ Disclosure Control*, Wiley, section 4.3 (τ-Argus Optimal and Modular).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+from ..errors import ConvergenceWarning, message
 from .cells import Totals
 
 __all__ = ["LinkedUnits", "optimal_pattern", "admin_units", "optimal_admin"]
@@ -176,7 +178,7 @@ def _seed_cuts(
     t_of = np.repeat(np.arange(len(targets)), n_pair)
     pos = np.repeat(start - np.cumsum(np.r_[0, n_pair[:-1]]), n_pair) + np.arange(n_pair.sum())
     rel_of = by_unit.indices[pos]
-    sgn_t = rel.tocsr()[rel_of, tu[t_of]].A1
+    sgn_t = np.asarray(rel[rel_of, tu[t_of]]).ravel() if rel_of.size else np.zeros(0)  # no small relation: none
     cut = np.arange(t_of.size)  # one cut per (target, relation)
     # members of each such relation
     m_start, m_stop = rel.indptr[rel_of], rel.indptr[rel_of + 1]
@@ -238,6 +240,8 @@ def _solve_block(
             return None
         x = res.x > 0.5
         new = _attack(A, At, a, cap, x, targets, upl, near)
+        if new is None:
+            return None  # an attack the solver could not finish: the pattern is not certified
         if not new:
             return x
         for cut_units, cut_coef, cut_rhs in new:
@@ -258,7 +262,7 @@ def _attack(
     targets: np.ndarray,
     upl: np.ndarray,
     near: sp.csr_matrix,
-) -> list[tuple[np.ndarray, np.ndarray, float]]:
+) -> list[tuple[np.ndarray, np.ndarray, float]] | None:
     r"""The attacker's programme for every sensitive count of pattern ``x``; a cut for each that stays under its
     protection level (the optimal duals of its programme, see the module's docstring).
 
@@ -269,6 +273,8 @@ def _attack(
     neighbourhood only (the units sharing a small relation with it: its département), the others held at
     their values: an attack found there is an attack on the whole. The counts left have their own programme
     over every suppressed value, whose solution may show others protected too, and whose duals give the cut.
+    None when that programme does not end at its optimum (feasible and bounded, it always has one: a solver's
+    failure), since a count it did not attack is not shown protected.
     """
     hidden_v = np.repeat(x, 3)  # values 3 u + j of the suppressed units are the unknowns
     cols = np.flatnonzero(hidden_v)
@@ -331,8 +337,7 @@ def _attack(
             obj[var[i]] = -1.0  # maximise the count's deviation
             res = linprog(obj, A_eq=sub, b_eq=zeros, bounds=bounds, method="highs")
             if res.status != 0:
-                left[i] = False  # unbounded (status 3): protected
-                continue
+                return None  # no certificate either way (bounded, feasible: HiGHS failed): the caller's fallback
             left[left] &= res.x[var[left]] < upl[ks[left]] - _TOL  # this attack shows these protected
             if -res.fun >= upl[k] - _TOL:
                 continue
@@ -441,11 +446,22 @@ def optimal_admin(
 
     Returns the suppressed cells and marks the suppressed totals in every year's
     :class:`~nonrecours.publication.cells.Totals` (``suppressed``, the same every year), or returns None and
-    changes nothing when the programme did not end within its budget.
+    changes nothing when the programme did not end within its budget (with a
+    :class:`~nonrecours.errors.ConvergenceWarning`: the caller's heuristic is then what is published).
     """
     units, where = admin_units(counts, cell_right, levels, nation, fixed_cells, cost)
     x = optimal_pattern(units, min_cell)
     if x is None:
+        warnings.warn(
+            message(
+                "the optimal suppression did not end within its budget: the heuristic's pattern is published",
+                where="parameter method",
+                hint="the pattern is protected all the same; to have the optimal one, publish fewer linked tables "
+                "or years at once",
+            ),
+            ConvergenceWarning,
+            stacklevel=3,
+        )
         return None
     for lv, w in zip(levels, where[:-1]):
         for g in lv:

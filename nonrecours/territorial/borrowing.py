@@ -659,7 +659,7 @@ def fit_borrowing(
         raise OptionError(
             message(
                 "the bootstrap MSE needs a seed",
-                where="option seed",
+                where="parameter seed",
                 expected="an integer, recorded with the results",
                 found="none",
             )

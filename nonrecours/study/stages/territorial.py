@@ -183,8 +183,7 @@ def _borrowing_stage(cfg: StudyConfig, state: State, aux) -> State:  # noqa: ANN
         + "; covariances between years and rights taken as 0 (diagonal)",
         "MSE": "analytic (g1 + g2 + 2 g3)",
         "variance parameters": {
-            f"{r} {y} {p}": float(v)
-            for r, y, p, v in zip(mt["right"], mt["year"], mt["parameter"], mt["estimate"])
+            f"{r} {y} {p}": float(v) for r, y, p, v in zip(mt["right"], mt["year"], mt["parameter"], mt["estimate"])
         },
         "median root MSE / direct SE of sampled territories": float(1.0 - gain),
     }

@@ -83,6 +83,7 @@ PUBLICATION_TABLES = (
     "analysis_predicted",
     "analysis_models",
     "sae",
+    "sae_series",
     "comparison_summary",
     *ADMIN_TABLES,
 )
@@ -107,6 +108,7 @@ OUTPUT_TABLES = (
     "analysis_predicted",
     "analysis_models",
     "sae",
+    "sae_series",
     "comparison",
     "comparison_summary",
     *ADMIN_TABLES,

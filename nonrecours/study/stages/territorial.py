@@ -7,6 +7,8 @@ when true rates are given.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -95,7 +97,7 @@ def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[i
         year = cfg.follow_up.year if cfg.follow_up is not None else 0
         return current.assign(year=year), [year]
     th = est.thresholds
-    opts = {
+    opts: dict[str, Any] = {
         "ci": est.ci,
         "level": est.level,
         "df": est.df,
@@ -188,12 +190,14 @@ def _borrowing_stage(cfg: StudyConfig, state: State, aux) -> State:  # noqa: ANN
         "median root MSE / direct SE of sampled territories": float(1.0 - gain),
     }
     table = published_n(this, state["tables"]["estimates_territory"], terr)
-    out: State = {
-        "tables": {"sae": table},
-        "methods": {"territorial": methods},
-        "seeds": {"territorial": None},
-        "sae_series": full,
-    }
+    tables = {"sae": table}
+    if model == "rao-yu":  # the territory series of the chosen model (model-based: no direct estimate, no count)
+        cols = ["territory", "year", "right", "eblup", "rmse", "ci_low", "ci_high", "in_sample"]
+        # what the model gained, per right: median over the sampled territories x years of root MSE / direct SE
+        ratio = (full["rmse"] / full["se_direct"]).where(full["in_sample"])
+        gained = ratio.groupby(full["right"]).transform("median")
+        tables["sae_series"] = full[cols].assign(model=model, median_rmse_ratio=gained)
+    out: State = {"tables": tables, "methods": {"territorial": methods}, "seeds": {"territorial": None}}
     return _compare(cfg, out, table)
 
 

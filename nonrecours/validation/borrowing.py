@@ -119,7 +119,11 @@ class _Replication:
         return (t * T + y) * R + r
 
     def run(self, rng: np.random.Generator) -> dict:
-        """One sample per year, every model fitted: {model: (eblup, rmse, low, high, in_sample) or None}."""
+        """One sample per year, every model fitted: {model: ((eblup, rmse, low, high, in_sample), failed fits)}.
+
+        The models fitted right by right (all but ``multivariate``) are called one right at a time, so that a fit
+        that fails (no convergence, too few territories) leaves that right missing in this sample, not the
+        others; its estimates stay NaN."""
         direct = pd.concat(
             [_direct(s.draw(rng), self.rights, self.labels, y) for y, s in zip(self.years, self.samplers)],
             ignore_index=True,
@@ -127,28 +131,31 @@ class _Replication:
         K = len(self.labels) * len(self.years) * len(self.rights)
         out: dict = {}
         for model in self.models:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    fit = fit_borrowing(
-                        direct,
-                        self.aux,
-                        self.covariates,
-                        model=model,
-                        time="year",
-                        neighbours=self.neighbours if model == "spatial" else None,
-                        method=self.method,
-                        level=self.level,
-                        rights=self.rights,
-                    ).table
-            except NonrecoursError:  # a fit that fails (no convergence, too few territories): a missing sample
-                out[model] = None
-                continue
-            pos = self.position(fit)
             arrays = [np.full(K, np.nan) for _ in range(5)]
-            for arr, col in zip(arrays, ("eblup", "rmse", "ci_low", "ci_high", "in_sample")):
-                arr[pos] = fit[col].to_numpy(float)
-            out[model] = tuple(arrays)
+            groups = [self.rights] if model == "multivariate" else [[r] for r in self.rights]
+            failed = 0
+            for rights in groups:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        fit = fit_borrowing(
+                            direct,
+                            self.aux,
+                            self.covariates,
+                            model=model,
+                            time="year",
+                            neighbours=self.neighbours if model == "spatial" else None,
+                            method=self.method,
+                            level=self.level,
+                            rights=rights,
+                        ).table
+                except NonrecoursError:  # counted, and missing in this sample
+                    failed += 1
+                    continue
+                pos = self.position(fit)
+                for arr, col in zip(arrays, ("eblup", "rmse", "ci_low", "ci_high", "in_sample")):
+                    arr[pos] = fit[col].to_numpy(float)
+            out[model] = (tuple(arrays), failed)
         return out
 
 
@@ -206,7 +213,8 @@ def run_borrowing_validation(
         measures of :data:`~nonrecours.validation.metrics.MEASURE_COLUMNS` (CI ``normal``); its
         :meth:`~ValidationResult.summary` gives per model the mean coverage and the RMSE over the estimands;
         :func:`borrowing_gains` the RMSE of each model relative to ``fh``. ``settings["failed"]`` counts the
-        fits that failed per model (their replication is missing for that model only).
+        fits that failed per model (one per right, or per replication for ``multivariate``; their estimates are
+        missing from that replication).
 
     Notes
     -----
@@ -263,10 +271,8 @@ def run_borrowing_validation(
     done = 0
     for results in ordered_map(_run_chunk, tasks, workers=workers):
         for result in results:
-            for m, arrays in result.items():
-                if arrays is None:
-                    failed[m] += 1
-                    continue
+            for m, (arrays, n_failed) in result.items():
+                failed[m] += n_failed
                 eb, rmse, lo, hi, ins = arrays
                 a_all, a_in, a_out = accs[m]
                 a_all.add(eb, rmse, lo, hi)

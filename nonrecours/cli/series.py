@@ -12,7 +12,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
-from ..options import ChangeVariance, WaveScheme, check_option, choices_text
+from ..options import ChangeVariance, SuppressionMethod, WaveScheme, check_option, choices_text
 from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import allow_below_threshold_option, echo_table, handle_errors, min_n_option, overwrite_option
 from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
@@ -104,6 +104,12 @@ def series(
         "--min-cell",
         help="Administrative cells with fewer eligible recipients in any year are suppressed in every year.",
     ),
+    suppression: str = typer.Option(
+        "heuristic",
+        "--suppression",
+        help=f"Secondary suppression of the administrative series: {choices_text(SuppressionMethod)} (the "
+        "least-cost pattern over every year's tables, or the fast completion heuristic).",
+    ),
     min_n: int = min_n_option(
         "Statistical confidentiality of the survey series: a domain with fewer eligible "
         "respondents in any year is suppressed in every year (its changes and trend too), nor "
@@ -111,6 +117,14 @@ def series(
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
+    covariances_out: Path | None = typer.Option(
+        None,
+        "--covariances-out",
+        help="Also write the sampling covariances of the survey series between the years and rights of each "
+        "--by domain (the waves' joint covariance, as the changes and trend use it): the --by columns, "
+        "right_a, year_a, right_b, year_b, cov, each pair once, none of a suppressed estimate; what "
+        "'territorial fit --covariances' reads with --time year.",
+    ),
     overwrite: bool = overwrite_option("Replace existing output files."),
     *,
     design_opts: DesignOptions,
@@ -127,6 +141,7 @@ def series(
 
     check_threshold(min_n, name="min_n", where="option --min-n", allow_below=allow_below_threshold)
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
+    check_option("--suppression", suppression, SuppressionMethod)
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -171,6 +186,18 @@ def series(
     names = (list(SURVEY_FILES) if wave_files else []) + (list(ADMIN_FILES) if admin_files else [])
     inputs = list(wave_files.values()) + list(admin_files.values())
     paths = _outputs(out, names, inputs, overwrite)
+    if covariances_out is not None:
+        if not wave_files:
+            raise OptionError(
+                message(
+                    "covariances come from survey waves",
+                    where="option --covariances-out",
+                    hint="give --waves or --runs, or drop --covariances-out",
+                )
+            )
+        from ..io import check_outputs
+
+        check_outputs({"--covariances-out": covariances_out}, inputs + list(paths.values()), overwrite=overwrite)
     written = []
     tables = {}
     if wave_files:
@@ -206,6 +233,10 @@ def series(
         yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
         changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
         tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
+        if covariances_out is not None:  # pairs of a domain; none of an estimate the yearly table empties
+            from ..estimation.covariances import series_covariances
+
+            tables["covariances"] = series_covariances(res, yearly)
     if admin_files:
         from ..admin.series import COUNT_COLUMNS, admin_counts, admin_series
 
@@ -216,7 +247,7 @@ def series(
                 counts[y] = d[d["right"].astype(str).isin(right_list)]
             else:
                 counts[y] = admin_counts(d, right_list)
-        s = admin_series(counts, min_cell=min_cell)
+        s = admin_series(counts, min_cell=min_cell, method=suppression)
         tables.update(
             {
                 "admin_series.csv": s.table,
@@ -230,6 +261,8 @@ def series(
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))
+    if covariances_out is not None:
+        written.append(write_table(tables["covariances"], covariances_out, option="--covariances-out", inputs=inputs))
     if wave_files and trend is not None:
         echo_table(trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
         typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")

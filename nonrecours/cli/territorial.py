@@ -14,6 +14,7 @@ from ..options import (
     FHMethod,
     FHTransform,
     FHVariance,
+    SuppressionMethod,
     check_option,
     choices_text,
 )
@@ -110,7 +111,7 @@ def fit(
         help="fh (one Fay-Herriot model per right, and per year with "
         "--time), rao-yu (per right over the years, AR(1)), multivariate (per year over the "
         "rights) or spatial (SAR effects over --neighbours). Models other than fh use se^2 "
-        "and --covariances, REML or ML, analytic MSEs.",
+        "and --covariances, REML or ML, analytic MSEs (or --mse bootstrap --bootstrap B --seed S).",
     ),
     time: str | None = typer.Option(
         None, "--time", help="Year column of DIRECT (and of --aux, joined on territory and year when it has one)."
@@ -145,7 +146,11 @@ def fit(
             covariances=covariances,
             neighbours=neighbours,
             method=method or "reml",
-            others={"--transform": transform != "none", "--mse": mse is not None, "--benchmark": benchmark is not None},
+            others={"--transform": transform != "none", "--benchmark": benchmark is not None},
+            mse=mse,
+            bootstrap=bootstrap,
+            seed=seed,
+            workers=workers,
             level=level,
             out=out,
             models_out=models_out,
@@ -220,6 +225,10 @@ def _fit_borrowing(
     neighbours: Path | None,
     method: str,
     others: dict,
+    mse: str | None,
+    bootstrap: int,
+    seed: int | None,
+    workers: int,
     level: float,
     out: Path,
     models_out: Path | None,
@@ -242,8 +251,21 @@ def _fit_borrowing(
                 f"{', '.join(given)} apply to the univariate model without --time",
                 where="option --model",
                 found=model,
-                hint="drop them (the models that borrow strength use se^2 and analytic MSEs)",
+                hint="drop them (the models that borrow strength use se^2 and analytic or bootstrap MSEs)",
             )
+        )
+    if mse is not None and mse != "bootstrap":
+        raise OptionError(
+            message(
+                "the models that borrow strength have their analytic MSE (default) or the bootstrap",
+                where="option --mse",
+                expected="bootstrap, or no --mse",
+                found=repr(mse),
+            )
+        )
+    if mse == "bootstrap" and seed is None:
+        raise OptionError(
+            message("the bootstrap MSE needs a seed", where="option --seed", expected="an integer, e.g. --seed 1")
         )
     for flag, ok, what in (
         ("--time", model != "rao-yu" or time is not None, "the Rao-Yu model needs the year column"),
@@ -264,6 +286,10 @@ def _fit_borrowing(
         neighbours=None if neighbours is None else read_table(neighbours, option="--neighbours", read=rd),
         method=method,
         level=level,
+        mse=mse or "analytic",
+        replicates=bootstrap,
+        seed=seed,
+        workers=workers,
     )
     echo_table(res.models)
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)
@@ -476,6 +502,12 @@ def admin(
         "or non-takers, and more cells so that none can be recovered from the totals.",
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
+    suppression: str = typer.Option(
+        "heuristic",
+        "--suppression",
+        help=f"Secondary suppression: {choices_text(SuppressionMethod)} (the least-cost pattern of a mixed-integer "
+        "programme over the linked tables, the attacker's LP checking it; or the fast completion heuristic).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Path | None = typer.Option(
         None, "--totals-out", help="Also write the published département and national totals."
@@ -534,6 +566,7 @@ def admin(
     from ..publication import check_threshold
 
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
+    check_option("--suppression", suppression, SuppressionMethod)
     check_outputs(
         {"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
         [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
@@ -552,6 +585,7 @@ def admin(
             min_cell=min_cell,
             level=level,
             recipients=recipients,
+            suppression=suppression,
         )
         return
     if recipients is None:
@@ -583,13 +617,20 @@ def admin(
             categorical=["territory", "departement"],
         )
         check_ids_if_present(data, id_col, source="recipients file", before="counting")  # no recipient counted twice
-        res = admin_rates(data, right_list, min_cell=min_cell)
+        res = admin_rates(data, right_list, min_cell=min_cell, suppression=suppression)
     else:
         from ..admin.counts_sql import admin_rates_sql
         from ..engines import open_engine
 
         with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
-            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell, id_col=id_col)
+            res = admin_rates_sql(
+                eng,
+                recipients,
+                right_list,
+                min_cell=min_cell,
+                id_col=id_col,
+                suppression=suppression,
+            )
     n = res.n_suppressed
     typer.echo(
         f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary"

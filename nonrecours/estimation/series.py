@@ -21,7 +21,7 @@ the overlap of panel or rotating samples enters), then derives
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,14 +29,19 @@ import pandas as pd
 from .._checks import check_level
 from ..errors import OptionError, message
 from ._dist import chi2_sf, norm_ppf, norm_sf
-from .change import estimate_change, joint_waves
+from .change import JointWaves, estimate_change, joint_waves
 
 __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 
 
 @dataclass(frozen=True, eq=False)
 class SeriesResult:
-    """Yearly estimates, changes and trend tests of a series (tidy tables)."""
+    """Yearly estimates, changes and trend tests of a series (tidy tables).
+
+    ``joint`` holds the waves' joint covariance (rows of ``yearly`` in order: column ``t * K + k``), from
+    which :func:`~nonrecours.estimation.covariances.series_covariances` writes the covariances between
+    years and rights.
+    """
 
     yearly: pd.DataFrame
     changes: pd.DataFrame
@@ -44,6 +49,7 @@ class SeriesResult:
     scheme: str
     variance_method: str
     level: float
+    joint: JointWaves | None = field(default=None, repr=False)
 
 
 def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dict[str, np.ndarray]:
@@ -220,5 +226,5 @@ def estimate_series(
     trend["ci_high"] = trend["slope"] + q * trend["se"]
     trend["years"] = f"{years[0]}-{years[-1]}"
     return SeriesResult(
-        yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method, level=level
+        yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method, level=level, joint=jw
     )

@@ -60,6 +60,7 @@ from ..options import (
     ReportLanguage,
     SelectionMethod,
     Separator,
+    SuppressionMethod,
     TerritorialModel,
     UnitSigmaMethod,
     WaveScheme,
@@ -495,6 +496,12 @@ class AdminConfig:
     threshold: float = opt(0.9, doc="match probability from which a candidate pair is a link", lo=0.0, hi=1.0)
     min_cell: int = opt(
         DEFAULT_MIN_CELL, doc="administrative cells with fewer eligible recipients are suppressed", lo=1
+    )
+    suppression: str = opt(
+        "heuristic",
+        doc="secondary suppression of the rates: the completion heuristic, or the least-cost pattern of a "
+        "mixed-integer programme over the linked tables (optimal)",
+        choices=choices(SuppressionMethod),
     )
     truth_links: Path | None = opt(None, doc="true links (simulated sources): true precision and recall", exists=True)
     truth: Path | None = opt(

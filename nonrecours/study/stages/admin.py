@@ -79,6 +79,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
             rulebook=load_rulebook(adm.rulebook) if adm.rulebook else None,
             threshold=adm.threshold,
             min_cell=adm.min_cell,
+            suppression=adm.suppression,
             level=cfg.estimation.level,
             truth_links=truth_links,
             seed=cfg.design.seed,

@@ -222,10 +222,15 @@ class FHMethod(StrEnum):
 
 
 class TerritorialModel(StrEnum):
-    """Small-area model of the territorial phase: area level (Fay–Herriot) or unit level (logit-normal, EBP)."""
+    """Small-area model of the territorial phase: area level (Fay–Herriot), unit level (logit-normal, EBP), or an
+    area-level model that borrows strength over the years of a follow-up (Rao–Yu), over the rights
+    (multivariate Fay–Herriot) or over neighbouring territories (spatial Fay–Herriot)."""
 
     AREA = "area"
     UNIT = "unit"
+    RAO_YU = "rao-yu"
+    MULTIVARIATE = "multivariate"
+    SPATIAL = "spatial"
 
 
 class UnitSigmaMethod(StrEnum):

@@ -172,3 +172,20 @@ def test_unit_model_refuses_fay_herriot_options(base):
     p = _edit(base, 'transform = "none"', 'transform = "arcsin"')
     msg = _error(p)
     assert msg.startswith("territorial.transform") and "arcsin" in msg and 'model = "area"' in msg
+
+
+def test_borrowing_models_and_their_options(base):
+    """model = rao-yu | multivariate | spatial: what each needs is named (follow-up, neighbours, REML/ML)."""
+    p = _edit(base, 'method = "amrl"', 'method = "reml"\nmodel = "rao-yu"')
+    msg = _error(p)
+    assert msg.startswith("territorial.model") and "[follow_up]" in msg
+    p = _edit(base, 'model = "rao-yu"', 'model = "spatial"')
+    msg = _error(p)
+    assert msg.startswith("territorial.neighbours") and "neighbours" in msg
+    (base / "neighbours.csv").write_text("territory_a,territory_b\nA,B\n")
+    p = _edit(base, 'model = "spatial"', 'model = "spatial"\nneighbours = "neighbours.csv"')
+    cfg = load_study(p)
+    assert cfg.territorial.model == "spatial" and cfg.territorial.neighbours == base / "neighbours.csv"
+    p = _edit(base, 'method = "reml"', 'method = "amrl"')
+    msg = _error(p)
+    assert msg.startswith("territorial.method") and "'amrl'" in msg and "'reml' or 'ml'" in msg

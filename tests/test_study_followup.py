@@ -415,3 +415,24 @@ def test_a_run_written_before_the_sidecar_is_read_without_its_calibration(runs, 
     new = run_design(read_run(first.folder, "follow_up.runs[0]"), lonely_psu="certainty")
     assert not design.calibration and new.calibration and design.lonely_psu == new.lonely_psu == "certainty"
     np.testing.assert_allclose(design.weights, new.weights, rtol=1e-15)  # the same weights, 0 for non-respondents
+
+
+def test_follow_up_territory_series_from_rao_yu(runs):
+    """The follow-up's territorial stage fits Rao-Yu over the runs' years: this year's sae is the series' last
+    year, the manifest names the model, the report shows the series and what the model gained."""
+    _folder, first, second = runs
+    assert "sae_series" not in first.tables  # one year: univariate Fay-Herriot, said so
+    m1 = json.loads((first.folder / "publication" / "manifest.json").read_text())
+    assert m1["methods"]["territorial"]["territorial model"] == "fh"
+    s = second.tables["sae_series"]
+    assert sorted(s["year"].unique()) == [2014, 2015] and set(s["model"]) == {"rao-yu"}
+    last = s[s["year"] == 2015].drop(columns=["year", "model", "median_rmse_ratio"]).reset_index(drop=True)
+    sae = second.tables["sae"][last.columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(last, sae, check_dtype=False)
+    ratio = s.groupby("right")["median_rmse_ratio"].first()
+    assert ((ratio > 0) & (ratio < 1)).all()  # below the direct SE: what borrowing over the years gained
+    m = json.loads((second.folder / "publication" / "manifest.json").read_text())
+    assert m["methods"]["territorial"]["territorial model"] == "rao-yu"
+    assert m["config"]["territorial"]["model"] == "rao-yu"
+    html = (second.folder / "publication" / "report.html").read_text()
+    assert "Rao–Yu" in html and "publication/sae_series.csv" in m["outputs"]

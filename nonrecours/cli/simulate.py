@@ -27,7 +27,8 @@ def simulate(
         None,
         "--years",
         help="Simulate waves, e.g. 2014-2018: one folder per year "
-        "(--out/<year>/) with the evolved population and its truth, and waves.json.",
+        "(--out/<year>/) with the evolved population and its truth, waves.json, and neighbours.csv (the "
+        "territories over which the yearly territory effects are spatially smooth).",
     ),
     sources: bool = typer.Option(
         False,
@@ -113,7 +114,7 @@ def _waves(territories: int, seed: int, out: Path, format: str, overwrite: bool,
         )
     typer.echo(
         f"{len(w.policy)} QPVs with the policy from {w.years[min(w.params.policy_start, len(ys) - 1)]}; "
-        f"wrote {len(ys)} yearly folders and waves.json in {out}"
+        f"wrote {len(ys)} yearly folders, waves.json and neighbours.csv in {out}"
     )
 
 

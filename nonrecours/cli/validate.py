@@ -95,7 +95,14 @@ def validate(
         "--sae-methods",
         help="Small-area estimators with --sae, comma-separated: "
         "reml, ml, fh, amrl, amrl-yl (Fay-Herriot) and unit (unit-level EBP); each "
-        "reported over all, sampled and unsampled territories.",
+        "reported over all, sampled and unsampled territories. Naming rao-yu, multivariate or spatial compares "
+        "the territory models fh, rao-yu, multivariate, spatial instead, on the simulated follow-up (--years).",
+    ),
+    years: str | None = typer.Option(
+        None,
+        "--years",
+        help="With the territory models (--sae-methods fh,rao-yu,multivariate,spatial): years of the simulated "
+        "follow-up, e.g. 2014-2017 [default: 2014-2017]; one independent sample of --n per year.",
     ),
     pps: str | None = typer.Option(
         None,
@@ -144,6 +151,24 @@ def validate(
     if change is not None:
         _validate_change(territories, replications, n, seed, change, share, rights, level, out, overwrite)
         return
+    methods = parse_list(sae_methods, option="--sae-methods")
+    if years is not None or any(m in _BORROWING for m in methods):
+        _validate_borrowing(
+            territories,
+            replications,
+            n,
+            seed,
+            methods,
+            years,
+            rights,
+            covariates,
+            level,
+            workers,
+            out,
+            overwrite,
+            quiet,
+        )
+        return
     paths = _out_dir(out, overwrite) if out is not None else None
     pop = simulate_population(territories, seed=seed)
     with progress_bar("samples drawn and estimated", quiet=quiet) as update:
@@ -162,7 +187,7 @@ def validate(
             n_psu=n_psu,
             sae=sae,
             covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
-            sae_methods=parse_list(sae_methods, option="--sae-methods"),
+            sae_methods=methods,
             allocation=allocation,
             unit_replicates=unit_replicates,
             pps=parse_list(pps, option="--pps"),
@@ -185,6 +210,72 @@ def validate(
         f"{s['territories']:,} territories on {res.workers} worker{'s' if res.workers > 1 else ''}"
         + (f" -> {out}" if out is not None else "")
     )  # no timing: the output depends on the settings only
+
+
+#: Models that borrow strength (their names in --sae-methods switch to the comparison of territory models).
+_BORROWING = ("rao-yu", "multivariate", "spatial")
+
+
+def _validate_borrowing(
+    territories: int,
+    replications: int,
+    n: int,
+    seed: int,
+    methods: list[str],
+    years: str | None,
+    rights: str | None,
+    covariates: str | None,
+    level: float,
+    workers: int,
+    out: Path | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """The comparison of territory models (:func:`~nonrecours.validation.borrowing.run_borrowing_validation`)."""
+    from .._checks import check_choice, parse_list
+    from ..simulate.waves import parse_years, simulate_waves
+    from ..territorial.borrowing import BORROW_MODELS
+    from ..validation import DEFAULT_COVARIATES
+    from ..validation.borrowing import borrowing_gains, run_borrowing_validation
+
+    for m in methods:
+        check_choice("--sae-methods", m, BORROW_MODELS)
+    try:
+        ys = parse_years(years or "2014-2017")
+    except OptionError:
+        raise OptionError(
+            message("malformed years", where="option --years", expected="FIRST-LAST such as 2014-2017", found=years)
+        ) from None
+    paths = _out_dir(out, overwrite) if out is not None else None
+    waves = simulate_waves(territories, ys, seed=seed)
+    with progress_bar("samples drawn and fitted", quiet=quiet) as update:
+        res = run_borrowing_validation(
+            waves,
+            n=n,
+            replications=replications,
+            seed=seed + 1,
+            models=methods,
+            rights=parse_list(rights, option="--rights") or None,
+            covariates=parse_list(covariates, option="--covariates") or DEFAULT_COVARIATES,
+            level=level,
+            workers=workers,
+            progress=update,
+        )
+    gains = borrowing_gains(res.summary())
+    if paths is not None and out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(res.to_frame(), paths["validation.csv"])
+        write_json(
+            {**res.settings, "population_seed": seed, "draws_seed": seed + 1, "gains": gains.to_dict("records")},
+            paths["validation.json"],
+        )
+    echo_table(gains)
+    s = res.settings
+    typer.echo(
+        f"{s['replications']} samples of {s['n']} a year over {len(s['years'])} years from about "
+        f"{s['recipients'][0]:,} recipients in {s['territories']:,} territories"
+        + (f" -> {out}" if out is not None else "")
+    )
 
 
 def _validate_change(

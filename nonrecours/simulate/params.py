@@ -50,6 +50,7 @@ __all__ = [
     "RightModel",
     "TakeupParams",
     "SimulationParams",
+    "TerritoryEffectParams",
 ]
 
 #: Minimum income benefits, in the order used by every per-benefit tuple below.
@@ -654,3 +655,73 @@ class SimulationParams:
             return obj
 
         return conv(self)
+
+
+@dataclass(frozen=True)
+class TerritoryEffectParams:
+    """Territory effects of the follow-up years: persistent over years, shared by the rights, spatially smooth.
+
+    From the second simulated year on, the take-up logit of every recipient of territory :math:`t` gains a
+    component :math:`a_{t,r,k}` (right :math:`r`, year index :math:`k`; :math:`a_{t,r,0} = 0`, so the first
+    year is :func:`~nonrecours.simulate.simulate_population` unchanged):
+
+    .. math::
+
+        a_{t,r,k} = \\phi^{g} a_{t,r,k-1} + \\sigma \\sqrt{\\textstyle\\sum_{j<g} \\phi^{2j}}
+        \\left(\\sqrt{\\lambda}\\, f_{t,k} + \\sqrt{1-\\lambda}\\, e_{t,r,k}\\right)
+
+    with :math:`g` the number of years since the previous simulated year, :math:`f_{\\cdot,k}` (one field per
+    year, common to the four rights) and :math:`e_{\\cdot,r,k}` (one per right) independent simultaneous
+    autoregressive (SAR) fields over the territories' neighbours, :math:`(I - \\rho W)^{-1} \\varepsilon`
+    with :math:`W` the row-standardised adjacency and :math:`\\varepsilon` standard normal, each scaled to
+    unit standard deviation over the territories. The territory's first-year effect (its access factor,
+    :class:`TakeupParams`) stays: the component is the persistent, correlated, smooth *change* of each
+    territory's take-up, on top of the trends and the policy of :class:`~nonrecours.simulate.waves.WaveParams`.
+
+    Parameters
+    ----------
+    ar : float
+        Year-to-year autocorrelation :math:`\\phi` of the component (0.8; 1 is a random walk).
+    innovation_sd : float
+        SD :math:`\\sigma` of its yearly innovation on the logit scale (0.2: after three years the component's
+        SD is about 0.3, comparable to the first year's territory effect beyond the covariates).
+    right_share : float
+        Share :math:`\\lambda` of the innovation's variance common to the four rights (0.7: CMU-C and ACS share
+        their causes, and the energy tariffs follow them).
+    spatial_rho : float
+        SAR autocorrelation :math:`\\rho` over the neighbours (0.7: neighbouring territories share services).
+    k_neighbours : int
+        Urban areas adjacent to each one: its ``k`` nearest by the centres of the simulated contours'
+        layout (4), symmetrised; a QPV neighbours the rest of its own urban area and the QPVs of the adjacent
+        urban areas, a non-QPV part the non-QPV parts of the adjacent urban areas (see
+        :func:`~nonrecours.simulate.effects.territory_neighbours`).
+
+    Notes
+    -----
+    Orders of magnitude, not estimates: local take-up moves by a few points a year (openings and closings of
+    reception points, local campaigns), the moves of a territory's rights go together, and neighbouring
+    territories share the services that drive them. With ``innovation_sd = 0`` the follow-up years keep the
+    first year's territory effects exactly (the waves of earlier versions).
+    """
+
+    ar: float = 0.8
+    innovation_sd: float = 0.2
+    right_share: float = 0.7
+    spatial_rho: float = 0.7
+    k_neighbours: int = 4
+
+    def __post_init__(self) -> None:
+        _check_range("ar", self.ar, -1.0, 1.0)
+        _check_range("innovation_sd", self.innovation_sd, 0.0, 5.0)
+        _check_range("right_share", self.right_share, 0.0, 1.0)
+        _check_range("spatial_rho", self.spatial_rho, 0.0, 0.99)
+        if isinstance(self.k_neighbours, bool) or not isinstance(self.k_neighbours, (int, np.integer)):
+            raise OptionError(
+                message(
+                    "the number of neighbours must be an integer",
+                    where="parameter k_neighbours",
+                    expected="an integer >= 1",
+                    found=repr(self.k_neighbours),
+                )
+            )
+        _check_range("k_neighbours", self.k_neighbours, 1, 50)

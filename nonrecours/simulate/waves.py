@@ -19,8 +19,9 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from ..errors import OptionError, OutputError, message
-from ..io import write_json
-from .params import RIGHTS, SimulationParams
+from ..io import write_json, write_table
+from .effects import draw_territory_effects, territory_neighbours
+from .params import RIGHTS, SimulationParams, TerritoryEffectParams
 from .population import Population, _truth, check_outputs, simulate_population
 
 __all__ = ["WaveParams", "Waves", "simulate_waves", "parse_years"]
@@ -54,6 +55,9 @@ class WaveParams:
         Logit shift of take-up in the policy QPVs from ``policy_start`` on (0.6).
     policy_start : int
         Index of the first year with the policy (1: the second year).
+    effects : TerritoryEffectParams
+        Territory effects of the years after the first: persistent (AR(1)), shared by the rights, spatially
+        smooth over the territories' neighbours (:class:`~nonrecours.simulate.params.TerritoryEffectParams`).
     """
 
     exit_rate: float = 0.10
@@ -65,6 +69,7 @@ class WaveParams:
     policy_share: float = 0.2
     policy_effect: float = 0.6
     policy_start: int = 1
+    effects: TerritoryEffectParams = field(default_factory=TerritoryEffectParams)
 
     def __post_init__(self) -> None:
         for name in ("exit_rate", "entry_rate", "move_rate", "persistence", "policy_share"):
@@ -88,13 +93,22 @@ class WaveParams:
 
 @dataclass(frozen=True, eq=False)
 class Waves:
-    """Yearly populations: ``populations[k]`` is year ``years[k]``; ``policy`` the policy territories."""
+    """Yearly populations: ``populations[k]`` is year ``years[k]``; ``policy`` the policy territories.
+
+    ``neighbours`` (``territory_a``, ``territory_b``, both orders) is the adjacency over which the territory
+    effects are spatially smooth; ``effects`` the effects themselves (``year``, ``territory``, ``right``,
+    ``effect`` on the logit scale, 0 in the first year).
+    """
 
     years: tuple[int, ...]
     populations: tuple[Population, ...]
     policy: tuple[str, ...]
     params: WaveParams = field(repr=False)
     seed: int
+    neighbours: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["territory_a", "territory_b"]))
+    effects: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["year", "territory", "right", "effect"]), repr=False
+    )
 
     def truth(self) -> pd.DataFrame:
         """True take-up per year, territory and right (``year`` first)."""
@@ -104,7 +118,8 @@ class Waves:
         )
 
     def write(self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False) -> dict:
-        """Write ``DIR/<year>/{recipients,territories,truth}`` and ``DIR/waves.json``.
+        """Write ``DIR/<year>/{recipients,territories,truth}``, ``DIR/neighbours.csv`` (the adjacency of the
+        spatially smooth effects, the format of ``territorial neighbours``) and ``DIR/waves.json``.
 
         Everything is checked before the first file is written.
         """
@@ -112,18 +127,21 @@ class Waves:
         for y in self.years:
             check_outputs(d / str(y), format, overwrite=overwrite)
         meta = d / "waves.json"
-        if meta.exists() and not overwrite:
-            raise OutputError(
-                message(
-                    "output files already exist",
-                    where=f"parameter directory {str(d)!r}",
-                    found=str(meta),
-                    hint="choose another folder or set parameter overwrite",
+        nb = d / "neighbours.csv"
+        for f in (meta, nb):
+            if f.exists() and not overwrite:
+                raise OutputError(
+                    message(
+                        "output files already exist",
+                        where=f"parameter directory {str(d)!r}",
+                        found=str(f),
+                        hint="choose another folder or set parameter overwrite",
+                    )
                 )
-            )
         paths = {}
         for y, p in zip(self.years, self.populations):
             paths[y] = p.write(d / str(y), format, overwrite=overwrite)
+        write_table(self.neighbours, nb)
         write_json(
             {
                 "years": list(self.years),
@@ -171,6 +189,7 @@ def _evolve(
     p: WaveParams,
     rng: np.random.Generator,
     next_id: int,
+    effect: np.ndarray,
 ) -> tuple[pd.DataFrame, int]:
     """One year of exits, entries, moves and take-up."""
     codes = territories["territory"].to_numpy().astype(str)
@@ -207,7 +226,7 @@ def _evolve(
         y = out[r].to_numpy(dtype=float).copy()
         elig = ~np.isnan(y)
         shift = p.trend[j] * t + p.qpv_trend * t * is_qpv + p.policy_effect * (policy_mask & (t >= p.policy_start))
-        prob = expit(base_logit[:, j] + shift)[terr]
+        prob = expit(base_logit[:, j] + shift + effect[:, j])[terr]
         redraw = elig & ((y < 0) | (rng.random(len(y)) >= p.persistence))
         y[redraw] = (rng.random(int(redraw.sum())) < prob[redraw]).astype(float)
         out[r] = y
@@ -242,9 +261,12 @@ def simulate_waves(
     Notes
     -----
     The take-up probability of recipient *i* of territory *t* in year *k* is
-    ``expit(b[t, r] + trend_r k + qpv_trend k Q_t + effect P_t 1{k >= start})``
+    ``expit(b[t, r] + trend_r k + qpv_trend k Q_t + effect P_t 1{k >= start} + a[t, r, k])``
     with ``b`` the logit of the first year's true rate of the territory (empirical
-    logit, clipped), ``Q_t`` the QPV indicator and ``P_t`` the policy indicator.
+    logit, clipped), ``Q_t`` the QPV indicator, ``P_t`` the policy indicator and
+    ``a`` the territory effect of the year (:class:`~nonrecours.simulate.params.TerritoryEffectParams`:
+    AR(1) over the years, shared by the rights, SAR over :attr:`Waves.neighbours`; drawn from
+    ``default_rng([seed, 0, 1])``, so that the other draws are those of earlier versions).
     An eligible recipient keeps last year's status with probability
     ``persistence`` (this correlation between years is what makes a panel
     estimate changes more precisely than independent samples).
@@ -270,12 +292,18 @@ def simulate_waves(
     chosen = np.sort(rng0.choice(qpv, size=n_policy, replace=False)) if n_policy else np.zeros(0, np.int64)
     policy_mask = np.zeros(len(codes), dtype=bool)
     policy_mask[chosen] = True
+    neighbours = territory_neighbours(territories, p.effects.k_neighbours)
+    effects = draw_territory_effects(
+        codes, neighbours, years, len(RIGHTS), p.effects, np.random.default_rng([int(seed), 0, 1])
+    )
     pops = [first]
     recipients = first.recipients
     next_id = len(recipients)
     for k in range(1, len(years)):
         rng = np.random.default_rng([int(seed), years[k] - years[0]])
-        rec, n_new = _evolve(recipients, years[k] - years[0], base, territories, policy_mask, p, rng, next_id)
+        rec, n_new = _evolve(
+            recipients, years[k] - years[0], base, territories, policy_mask, p, rng, next_id, effects[:, :, k]
+        )
         next_id += n_new
         terr = rec["territory"].cat.codes.to_numpy().astype(np.int64)
         tr = _truth(codes, terr, {r: rec[r].to_numpy(dtype=float) for r in RIGHTS})
@@ -296,4 +324,21 @@ def simulate_waves(
             )
         )
         recipients = rec
-    return Waves(years=years, populations=tuple(pops), policy=tuple(codes[chosen]), params=p, seed=int(seed))
+    m, R, K = effects.shape
+    effect_table = pd.DataFrame(
+        {
+            "year": np.repeat(np.asarray(years), m * R),
+            "territory": np.tile(np.repeat(codes, R), K),
+            "right": np.tile(np.asarray(RIGHTS), m * K),
+            "effect": effects.transpose(2, 0, 1).ravel(),
+        }
+    )
+    return Waves(
+        years=years,
+        populations=tuple(pops),
+        policy=tuple(codes[chosen]),
+        params=p,
+        seed=int(seed),
+        neighbours=neighbours,
+        effects=effect_table,
+    )

@@ -357,8 +357,16 @@ class TerritorialConfig:
     model: str = opt(
         "area",
         doc="area: Fay–Herriot model of the direct estimates; unit: logit-normal model of "
-        "the respondents' answers and empirical best predictor over the frame's recipients",
+        "the respondents' answers and empirical best predictor over the frame's recipients; rao-yu: Fay–Herriot "
+        "over the years of a follow-up (AR(1) territory effects, this run's and the earlier runs' estimates); "
+        "multivariate: Fay–Herriot over the rights (MFH1); spatial: Fay–Herriot with SAR effects over neighbours",
         choices=choices(TerritorialModel),
+    )
+    neighbours: Path | None = opt(
+        None,
+        doc="model = spatial: neighbouring territories (territory_a, territory_b; 'nonrecours territorial "
+        "neighbours', or neighbours.csv of simulated waves)",
+        exists=True,
     )
     unit_covariates: tuple[str, ...] = opt(
         ("benefit", "age_band", "household", "housing"), doc="categorical frame columns of the unit-level model"
@@ -739,7 +747,15 @@ def _check_labels(cfg: StudyConfig) -> None:
 
 
 def _check_follow_up(cfg: StudyConfig) -> None:
-    """``[follow_up]``: coordinated samples are stratified SRS."""
+    """``[follow_up]``: coordinated samples are stratified SRS; the Rao–Yu model needs the years of one."""
+    if cfg.territorial.enabled and cfg.territorial.model == "rao-yu" and cfg.follow_up is None:
+        raise fail(
+            "territorial.model",
+            "the Rao-Yu model borrows over the years of a follow-up",
+            expected="a [follow_up] section (this run as one year of a series)",
+            found="none",
+            hint='add [follow_up], or set model = "area"',
+        )
     if cfg.follow_up is not None and cfg.design.selection != "srswor":
         raise fail(
             "design.selection",
@@ -1011,6 +1027,30 @@ def _check_territorial(ter: TerritorialConfig) -> None:
             "the territorial phase needs at least one covariate",
             hint='e.g. covariates = ["poverty_rate"]',
         )
+    if ter.model == "spatial" and ter.neighbours is None:
+        raise fail(
+            "territorial.neighbours",
+            "the spatial model needs the neighbouring territories",
+            hint='e.g. neighbours = "neighbours.csv" (nonrecours territorial neighbours)',
+        )
+    if ter.model in ("rao-yu", "multivariate", "spatial"):  # the borrowing models: REML/ML, no transform
+        for key, allowed in (("method", ("reml", "ml")), ("transform", ("none",)), ("benchmark", ("none",))):
+            if getattr(ter, key) not in allowed:
+                raise fail(
+                    f"territorial.{key}",
+                    f"{key} {getattr(ter, key)!r} is not available with model = {ter.model!r}",
+                    expected=" or ".join(repr(a) for a in allowed),
+                    found=repr(getattr(ter, key)),
+                    hint=f'set {key} = "{allowed[0]}", or model = "area"',
+                )
+        if ter.mse not in ("auto", "prasad-rao"):
+            raise fail(
+                "territorial.mse",
+                f"the MSE of model = {ter.model!r} is analytic",
+                expected='"auto"',
+                found=repr(ter.mse),
+                hint='remove mse, or set model = "area"',
+            )
     if ter.model == "unit":  # options of the Fay-Herriot model only: refused rather than ignored
         if ter.mse == "prasad-rao":
             raise fail(

@@ -37,6 +37,14 @@ def followup_study(
     text = example_study(seed=seed)
     text = text.replace(f'"{POPULATION}/', f'"{POPULATION}/{int(year)}/')
     text = re.sub(r'(?m)^folder = "results"', f'folder = "{RESULTS}/{int(year)}"', text)
+    # the territory model of a follow-up: Rao-Yu over the years (benchmarks/RESULTS.md, "Which territory model")
+    text = re.sub(
+        r'(?m)^method = "amrl" .*$',
+        'model = "rao-yu"                      # Rao-Yu : effets de territoire AR(1) sur les années du suivi\n'
+        'method = "reml"',
+        text,
+        count=1,
+    )
     text = text.replace("(dry run)", f"{int(year)} (dry run)", 1)
     runs = ", ".join(f'"{RESULTS}/{int(y)}"' for y in earlier)
     return text + (

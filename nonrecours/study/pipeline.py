@@ -93,6 +93,7 @@ PUBLICATION_TABLES = (
     "analysis_predicted",
     "analysis_models",
     "sae",
+    "sae_series",
     "comparison_summary",
     *ADMIN_TABLES,
 )
@@ -118,6 +119,7 @@ OUTPUT_TABLES = (
     "analysis_predicted",
     "analysis_models",
     "sae",
+    "sae_series",
     "comparison",
     "comparison_summary",
     *ADMIN_TABLES,

@@ -7,7 +7,10 @@ when true rates are given.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from ...io import read_table
 from ...publication import published_n
@@ -17,6 +20,9 @@ from ..config import StudyConfig
 from ._common import State, need
 
 __all__ = ["territorial_stage"]
+
+#: Models of ``[territorial] model`` that borrow strength (:func:`~nonrecours.territorial.borrowing.fit_borrowing`).
+_BORROWING = ("rao-yu", "multivariate", "spatial")
 
 
 def territorial_stage(cfg: StudyConfig, state: State) -> State:
@@ -30,6 +36,8 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     seed = ter.seed if ter.seed is not None else cfg.design.seed + 3
     if ter.model == "unit":
         return _unit_stage(cfg, state, aux, seed)
+    if ter.model in _BORROWING:
+        return _borrowing_stage(cfg, state, aux)
     direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
     direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
     mse = None if ter.mse == "auto" else ter.mse
@@ -72,6 +80,124 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         "methods": {"territorial": methods},
         "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None},
     }
+    return _compare(cfg, out, table)
+
+
+def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[int]]:
+    """Direct estimates by territory of every year of the follow-up (earlier runs' designs re-estimated with this
+    study's options, as the follow-up stage rebuilds them; this run's from the estimation stage), with a ``year``
+    column, and the years; this run alone (year 0) without ``[follow_up]``."""
+    from ...estimation import QualityThresholds, estimate_rates
+    from .follow_up import wave_designs
+
+    est = cfg.estimation
+    terr = est.domains.territory
+    current = state["tables"]["estimates_territory"]
+    if cfg.follow_up is None or not state.get("runs"):
+        year = cfg.follow_up.year if cfg.follow_up is not None else 0
+        return current.assign(year=year), [year]
+    th = est.thresholds
+    opts: dict[str, Any] = {
+        "ci": est.ci,
+        "level": est.level,
+        "df": est.df,
+        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
+    }
+    years = [r["year"] for r in state["runs"]] + [cfg.follow_up.year]
+    designs = wave_designs(cfg, state)[:-1]
+    earlier = [
+        estimate_rates(d, list(est.rights), by=terr, **opts).to_frame(blank=False).assign(year=y)
+        for d, y in zip(designs, years)
+    ]
+    return pd.concat([*earlier, current.assign(year=years[-1])], ignore_index=True), years
+
+
+def _gvf_se(direct: pd.DataFrame) -> np.ndarray:
+    """SEs from the generalised variance function of each right and year (the univariate model's default)."""
+    from ...territorial.proportions import gvf_variance
+
+    se = np.full(len(direct), np.nan)
+    for _, idx in direct.groupby(["right", "year"], sort=False).indices.items():  # a few rights x years
+        d = direct.iloc[idx]
+        D, _, _ = gvf_variance(
+            d["estimate"].to_numpy(float),
+            d["n"].to_numpy(float),
+            d["deff"].to_numpy(float) if "deff" in d else None,
+            where="direct estimates by territory",
+        )
+        se[idx] = np.sqrt(D)
+    return se
+
+
+def _borrowing_stage(cfg: StudyConfig, state: State, aux) -> State:  # noqa: ANN001
+    """``model = "rao-yu" | "multivariate" | "spatial"``: :func:`~nonrecours.territorial.borrowing.fit_borrowing`
+    on this run's direct estimates by territory and, for Rao–Yu, the earlier runs' of the follow-up."""
+    from ...territorial.borrowing import fit_borrowing
+
+    ter = cfg.territorial
+    terr = cfg.estimation.domains.territory
+    direct, years = _yearly_direct(cfg, state)
+    direct = direct.rename(columns={terr: "territory"})
+    direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float)) & (direct["n"].to_numpy(float) > 0)]
+    direct = direct.reset_index(drop=True)
+    if ter.variance == "gvf":
+        direct = direct.assign(se=_gvf_se(direct))
+    model = ter.model
+    if model == "rao-yu" and len(years) < 2:  # the first year of a follow-up: nothing to borrow over yet
+        model = "fh"
+    elif model != "rao-yu":  # multivariate and spatial: this year only
+        direct = direct[direct["year"] == years[-1]]
+    neighbours = None
+    if model == "spatial":
+        assert ter.neighbours is not None  # load_study checks it
+        neighbours = read_table(ter.neighbours, option="territorial.neighbours", read=cfg.input.read_options())
+    fit = fit_borrowing(
+        direct,
+        aux,
+        list(ter.covariates),
+        model=model,
+        time="year",
+        neighbours=neighbours,
+        method=ter.method,
+        level=cfg.estimation.level,
+        rights=list(cfg.estimation.rights),
+    )
+    full = fit.to_frame()
+    this = full[full["year"] == years[-1]].drop(columns="year").reset_index(drop=True)
+    names = {
+        "fh": "univariate Fay–Herriot per right (the first year of the follow-up: Rao–Yu needs two years)",
+        "rao-yu": f"Rao–Yu per right over the years {years[0]}–{years[-1]} (territory effect plus AR(1) "
+        "territory x year effects; earlier years re-estimated from their runs' designs)",
+        "multivariate": "multivariate Fay–Herriot (MFH1) over the rights of each territory",
+        "spatial": "spatial Fay–Herriot per right (SAR territory effects over the neighbours, row-standardised)",
+    }
+    mt = fit.models
+    ins = this["in_sample"].to_numpy(bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gain = 1.0 - np.nanmedian(this["rmse"].to_numpy(float)[ins] / this["se_direct"].to_numpy(float)[ins])
+    methods = {
+        "model": f"{names[model]} on {', '.join(ter.covariates)} (with an intercept), fitted by {ter.method.upper()}",
+        "territorial model": model,
+        "sampling variances": {
+            "gvf": "smoothed by a generalised variance function of the direct rates, per right and year",
+            "direct": "the direct estimates' variances",
+        }[ter.variance]
+        + "; covariances between years and rights taken as 0 (diagonal)",
+        "MSE": "analytic (g1 + g2 + 2 g3)",
+        "variance parameters": {
+            f"{r} {y} {p}": float(v) for r, y, p, v in zip(mt["right"], mt["year"], mt["parameter"], mt["estimate"])
+        },
+        "median root MSE / direct SE of sampled territories": float(1.0 - gain),
+    }
+    table = published_n(this, state["tables"]["estimates_territory"], terr)
+    tables = {"sae": table}
+    if model == "rao-yu":  # the territory series of the chosen model (model-based: no direct estimate, no count)
+        cols = ["territory", "year", "right", "eblup", "rmse", "ci_low", "ci_high", "in_sample"]
+        # what the model gained, per right: median over the sampled territories x years of root MSE / direct SE
+        ratio = (full["rmse"] / full["se_direct"]).where(full["in_sample"])
+        gained = ratio.groupby(full["right"]).transform("median")
+        tables["sae_series"] = full[cols].assign(model=model, median_rmse_ratio=gained)
+    out: State = {"tables": tables, "methods": {"territorial": methods}, "seeds": {"territorial": None}}
     return _compare(cfg, out, table)
 
 

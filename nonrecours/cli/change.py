@@ -121,7 +121,8 @@ def change(
     )
     from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
-    table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
+    # what leaves the package is protected: no change from fewer than min_n takers or non-takers in a wave
+    table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n, small=result.small_cells(min_n))
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))

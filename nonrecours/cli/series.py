@@ -203,7 +203,9 @@ def series(
         )
         from ..publication import blank_changes, protect_series
 
-        yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
+        sides = None if res.n_takers is None or res.n_non_takers is None else (res.n_takers, res.n_non_takers)
+        # one pattern every year; a cell under min_n takers or non-takers in a year is hidden in all
+        yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={}, sides=sides)
         changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
         tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
     if admin_files:

@@ -21,7 +21,7 @@ the overlap of panel or rotating samples enters), then derives
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,12 @@ __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 
 @dataclass(frozen=True, eq=False)
 class SeriesResult:
-    """Yearly estimates, changes and trend tests of a series (tidy tables)."""
+    """Yearly estimates, changes and trend tests of a series (tidy tables).
+
+    ``n_takers`` and ``n_non_takers``: the eligible respondents taking up and not taking up the right behind
+    each row of ``yearly`` (unweighted; never published: the disclosure rule holds each to ``min_n``,
+    :func:`~nonrecours.publication.protect_series` ``sides``).
+    """
 
     yearly: pd.DataFrame
     changes: pd.DataFrame
@@ -44,6 +49,8 @@ class SeriesResult:
     scheme: str
     variance_method: str
     level: float
+    n_takers: np.ndarray | None = field(default=None, repr=False)
+    n_non_takers: np.ndarray | None = field(default=None, repr=False)
 
 
 def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dict[str, np.ndarray]:
@@ -219,6 +226,14 @@ def estimate_series(
     trend["ci_low"] = trend["slope"] - q * trend["se"]
     trend["ci_high"] = trend["slope"] + q * trend["se"]
     trend["years"] = f"{years[0]}-{years[-1]}"
+    takers = jw.takers if jw.takers is not None else np.zeros((T, K), np.int64)
     return SeriesResult(
-        yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method, level=level
+        yearly=yearly,
+        changes=changes,
+        trend=trend,
+        scheme=scheme,
+        variance_method=jw.method,
+        level=level,
+        n_takers=takers.ravel(),  # year by year, as the rows of yearly
+        n_non_takers=(jw.counts - takers).ravel(),
     )

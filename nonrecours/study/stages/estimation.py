@@ -79,7 +79,8 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         ),
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
         f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
-        "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "
+        "publication": f"suppressed below {th.min_n} eligible respondents, or below {th.min_n} takers or "
+        f"{th.min_n} non-takers among them (a gap needs both of its sides), and more cells suppressed so that no "
         "suppressed count can be recovered from the published totals; unreliable below "
         f"{th.reliable_n} or CV above {th.max_cv:g}",
     }

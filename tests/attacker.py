@@ -319,6 +319,12 @@ def survey_estimates_behind(tables, year_sides, dims, year=0):
             for i in range(len(t)):
                 if ok[i]:
                     add(name, i, [(year, dim, _key(t[dim].iloc[i]), t["right"].iloc[i])])
+    t = tables.get("admin_comparison")  # the sample's rates beside the administrative ones
+    if t is not None:
+        ok = _published(t, "sample_estimate")
+        for i in range(len(t)):
+            if ok[i]:
+                add("admin_comparison", i, [(year, "is_qpv", _key(t["is_qpv"].iloc[i]), t["right"].iloc[i])])
     t = tables.get("gap_qpv")
     if t is not None:
         ok = _published(t, "gap")
@@ -419,6 +425,7 @@ def rate_times_n_attack(tables, year_sides, min_n, year=0):
         ("estimates_benefit", "benefit", "n", "estimate"),
         ("estimates_territory", "territory", "n", "estimate"),
         ("sae", "territory", "n", "direct"),
+        ("admin_comparison", "is_qpv", "sample_n", "sample_estimate"),
         ("follow_up_yearly", "is_qpv", "n", "estimate"),
     ]
     for name, dim, n_col, rate_col in specs:

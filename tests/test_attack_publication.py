@@ -246,7 +246,7 @@ def demo_admin(tmp_path_factory):
     pop.write(folder / "population")
     simulate_sources(pop, seed=2).write(folder / "population" / "sources")
     study = folder / "study.toml"
-    study.write_text(_small(example_study(seed=1), n=3000) + ADMIN_SECTION, encoding="utf-8")
+    study.write_text(_small(example_study(seed=1)) + ADMIN_SECTION, encoding="utf-8")
     return run_study(study)
 
 

@@ -138,9 +138,9 @@ class ChangeResult:
 
         n = np.vstack([self.table["n_1"].to_numpy(), self.table["n_2"].to_numpy()]).astype(np.int64)
         if self.n_takers is None or self.n_non_takers is None:
-            return DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n).any(axis=0)
+            return np.asarray(DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n).any(axis=0))
         policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=True)  # the caller's threshold
-        return policy.small_survey_cells(n, self.n_takers, self.n_non_takers).any(axis=0)
+        return np.asarray(policy.small_survey_cells(n, self.n_takers, self.n_non_takers).any(axis=0))
 
     def did(self, gap: str, levels: tuple[object, object] | None = None) -> pd.DataFrame:
         r"""Net change of the gap between two levels of a ``by`` column (difference in differences).

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from ...estimation import QualityThresholds, estimate_rates, gap_between
 from ...publication import blank_gap_rights, nested_in, protect_domain_counts
 from ..config import StudyConfig
@@ -29,6 +32,18 @@ def _pps_design(design, est, joint):  # noqa: ANN001
         )
     return design.with_pps(
         est.pps, first_stage_probabilities(design.data), joint=joint if est.pps in ("ht", "yg") else None
+    )
+
+
+def _n_rule(res) -> pd.DataFrame:  # noqa: ANN001
+    """``res.to_frame(blank=False)`` with the flag, estimate and SE of the rule on eligible respondents alone
+    (without the takers / non-takers sides): the input of the territories' model, never published."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = res.raw_se / np.abs(res.raw_estimate)
+    flag = res.thresholds.flags(res.n, cv)
+    hide = flag == "suppressed"
+    return res.to_frame(blank=False).assign(
+        estimate=np.where(hide, np.nan, res.raw_estimate), se=np.where(hide, np.nan, res.raw_se), flag=flag
     )
 
 
@@ -54,12 +69,14 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
     # published: secondary suppression of the respondent counts, territories nested in the QPV domains when each
     # territory of the sample lies in one
-    tables = protect_domain_counts(
-        [r.to_frame(blank=False) for r in (national, qpv, benefit, territory)],
-        [None, dom.qpv, dom.benefit, dom.territory],
-        min_n=th.min_n,
-        nests=nested_in(design.data, dom.territory, dom.qpv),
-    )
+    parts = [None, dom.qpv, dom.benefit, dom.territory]
+    nests = nested_in(design.data, dom.territory, dom.qpv)
+    results = (national, qpv, benefit, territory)
+    tables = protect_domain_counts([r.to_frame(blank=False) for r in results], parts, min_n=th.min_n, nests=nests)
+    # the direct estimates the territories' model is fitted on: the cells of the rule on eligible respondents
+    # alone, protected the same way (never published; the published sae table hides the direct side of a cell
+    # whose direct estimate is suppressed here)
+    model_direct = protect_domain_counts([_n_rule(r) for r in results], parts, min_n=th.min_n, nests=nests)[3]
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "
@@ -85,6 +102,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         f"{th.reliable_n} or CV above {th.max_cv:g}",
     }
     return {
+        "model_direct": model_direct,
         "results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
         "tables": {
             "estimates_national": tables[0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...io import read_table
-from ...publication import published_n
+from ...publication import blank_rows, hidden_cells, published_n
 from ...territorial.compare import compare_estimates
 from ...territorial.territories import fit_territories
 from ..config import StudyConfig
@@ -30,7 +30,10 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
     seed = ter.seed if ter.seed is not None else cfg.design.seed + 3
     if ter.model == "unit":
         return _unit_stage(cfg, state, aux, seed)
-    direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
+    # the model's direct estimates: the territories of at least min_n eligible respondents (the estimation
+    # stage's, protected; a cell with fewer takers or non-takers is in the model, and its direct side hidden below)
+    direct = state.get("model_direct", state["tables"]["estimates_territory"])
+    direct = direct.rename(columns={cfg.estimation.domains.territory: "territory"})
     direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
     mse = None if ter.mse == "auto" else ter.mse
     bench = {}
@@ -66,13 +69,31 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         if fit.benchmark is None
         else f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
     }
-    table = published_n(fit.to_frame(), state["tables"]["estimates_territory"], cfg.estimation.domains.territory)
+    published = state["tables"]["estimates_territory"]
+    table = _hide_direct(fit.to_frame(), published, cfg.estimation.domains.territory)
+    table = published_n(table, published, cfg.estimation.domains.territory)
     out: State = {
         "tables": {"sae": table},
         "methods": {"territorial": methods},
         "seeds": {"territorial": seed if fit.mse_kind == "bootstrap" else None},
     }
     return _compare(cfg, out, table)
+
+
+#: Columns of the small-area table that give a territory's direct estimate back (with ``eblup``: ``direct`` =
+#: (``eblup`` - (1 - ``gamma``) ``synthetic``) / ``gamma``).
+DIRECT_SIDE = ("direct", "se_direct", "gamma")
+
+
+def _hide_direct(table, published, col: str):  # noqa: ANN001, ANN202
+    """The small-area table with the direct side of the cells suppressed in ``published`` (the estimates by
+    territory) emptied: the model-based estimate, its MSE and interval stay, flagged by the report as the
+    small-area estimate shown instead (a model's figure, not a count)."""
+    hidden = hidden_cells(published, col)
+    hide = np.fromiter(
+        ((str(t), str(r)) in hidden for t, r in zip(table["territory"], table["right"])), dtype=bool, count=len(table)
+    )
+    return blank_rows(table, hide, keep=tuple(c for c in table.columns if c not in DIRECT_SIDE))
 
 
 def _compare(cfg: StudyConfig, out: State, table) -> State:

@@ -357,7 +357,7 @@ def test_no_survey_estimate_rests_on_few_takers_or_non_takers(demo_admin):
         assert behind.get(name), name  # the check has work in every table with a domain
     assert few_sides(behind, sides, MIN) == []
     # and some published cells are near the edge: the rule, not the sample size, keeps them out
-    edge = [t for (y, d, lv, r), t in sides[0].items() if d == "territory" and 0 < min(t) < MIN]
+    edge = [t for (d, _lv, _r), t in sides[0].items() if d == "territory" and 0 < min(t) < MIN]
     assert edge, "no territory cell under the rule: the test would not see a leak"
     assert rate_times_n_attack(tables, sides, MIN) == []
 

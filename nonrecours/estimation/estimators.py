@@ -375,6 +375,7 @@ def _finish(
         stratum_presence=str_pres,
         design_df=design_df,
         ci_methods=methods.astype(str),
+        raw_deff=deff,
         n_takers=n_takers,
         n_non_takers=n_non_takers,
     )

@@ -209,8 +209,8 @@ class EstimateResult:
         Not in :meth:`to_frame`: never publish them.
     n_eff : ndarray
         Effective sample size ``n / deff``.
-    raw_estimate, raw_se : ndarray
-        Estimates and SEs before suppression (for internal use; do not publish).
+    raw_estimate, raw_se, raw_deff : ndarray
+        Estimates, SEs and design effects before suppression (for internal use; do not publish).
     variance : VarianceFactor
         Factored covariance; see :meth:`vcov` and :meth:`cov`.
     statistic, ci_method, df_rule, lonely_psu, level, variance_method, by, thresholds
@@ -244,6 +244,7 @@ class EstimateResult:
     stratum_presence: sp.csc_matrix | None = field(default=None, repr=False)
     design_df: float = np.nan
     ci_methods: np.ndarray | None = field(default=None, repr=False)
+    raw_deff: np.ndarray | None = field(default=None, repr=False)
     n_takers: np.ndarray | None = field(default=None, repr=False)
     n_non_takers: np.ndarray | None = field(default=None, repr=False)
 

@@ -36,14 +36,19 @@ def _pps_design(design, est, joint):  # noqa: ANN001
 
 
 def _n_rule(res) -> pd.DataFrame:  # noqa: ANN001
-    """``res.to_frame(blank=False)`` with the flag, estimate and SE of the rule on eligible respondents alone
-    (without the takers / non-takers sides): the input of the territories' model, never published."""
+    """``res.to_frame(blank=False)`` with the flag, estimate, SE, design effect and CV of the rule on eligible
+    respondents alone (without the takers / non-takers sides): the input of the territories' model (the GVF uses
+    the design effects), never published. The intervals stay those of the result."""
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = res.raw_se / np.abs(res.raw_estimate)
     flag = res.thresholds.flags(res.n, cv)
     hide = flag == "suppressed"
+
+    def shown(a: np.ndarray) -> np.ndarray:
+        return np.where(hide, np.nan, a)
+
     return res.to_frame(blank=False).assign(
-        estimate=np.where(hide, np.nan, res.raw_estimate), se=np.where(hide, np.nan, res.raw_se), flag=flag
+        estimate=shown(res.raw_estimate), se=shown(res.raw_se), deff=shown(res.raw_deff), cv=shown(cv), flag=flag
     )
 
 

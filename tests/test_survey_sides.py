@@ -172,3 +172,24 @@ def test_cli_estimate_publishes_no_rate_under_the_rule(tmp_path):
     assert t.loc[t["estimate"].isna(), "n"].isna().all()
     g = pd.read_csv(tmp_path / "r_gap.csv")
     assert dict(zip(g["domain_a"], g["gap"].notna())) == {k: v for k, v in SHOWN.items() if k != "big"}
+
+
+def test_cli_model_publishes_no_predicted_take_up_under_the_rule(tmp_path):
+    from nonrecours.cli.main import app
+
+    df = _sample(6)
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    base = ["model", str(path), "--right", "y", "--covariates", "dom,z", "--predict", "dom", "--weight", "w"]
+    base += ["--strata", "h", "--psu", "psu", "--nest"]
+    r = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m.csv")])
+    assert r.exit_code == 0, r.output
+    p = pd.read_csv(tmp_path / "m_predicted.csv")
+    assert dict(zip(p["level"], p["estimate"].notna())) == SHOWN
+    assert p.loc[p["estimate"].isna(), ["se", "ci_low", "ci_high"]].isna().all().all()
+    # --min-n 0 (allowed explicitly) shows every level; below 11 without the switch: refused, naming the option
+    r = CliRunner().invoke(app, [*base, "--min-n", "0", "--allow-below-threshold", "--out", str(tmp_path / "a.csv")])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "a_predicted.csv")["estimate"].notna().all()
+    r = CliRunner().invoke(app, [*base, "--min-n", "5", "--out", str(tmp_path / "b.csv")])
+    assert r.exit_code == 2 and "--min-n" in r.output

@@ -69,7 +69,7 @@ def change(
     ),
     overwrite: bool = overwrite_option(),
     min_n: int = min_n_option(
-        "Statistical confidentiality: a domain with fewer eligible respondents in either wave "
+        "Statistical confidentiality: a domain with fewer eligible respondents, takers or non-takers in either wave "
         "is not published (its change emptied, and the difference in differences of its "
         "right), nor a count of respondents in both waves below it."
     ),

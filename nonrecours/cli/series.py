@@ -106,7 +106,7 @@ def series(
     ),
     min_n: int = min_n_option(
         "Statistical confidentiality of the survey series: a domain with fewer eligible "
-        "respondents in any year is suppressed in every year (its changes and trend too), nor "
+        "respondents, takers or non-takers in any year is suppressed in every year (its changes and trend too), nor "
         "is a count of respondents in both years below it published."
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),

@@ -220,3 +220,54 @@ def test_yg_matrix_is_the_pairwise_form():
     D = M.copy()
     np.fill_diagonal(D, 0)
     assert z @ Y @ z == pytest.approx(-0.5 * np.sum(D * (z[:, None] - z[None, :]) ** 2), rel=1e-12)
+
+
+# -- Hartley-Rao with the population's sum of squared inclusion probabilities (R's HR(psum)) -----------------------
+# Provenance: tests/reference/pps_psum_reference.json made by tests/reference/make_pps_psum_reference.R
+# (R 4.2.2, survey 4.1.1, 15 significant digits). Tolerance 1e-9 relative.
+PSUM = json.loads((DIR / "pps_psum_reference.json").read_text())
+
+
+def test_hartley_rao_psum_election_matches_r(election):
+    e = PSUM["election"]
+    d = SurveyDesign(election, psu="psu", fpc="p", pps="hartley-rao", pps_psum=e["psum"])
+    r = estimate_totals(d, "Bush", thresholds=ALL)
+    close(r.se, e["total_bush_se"])
+    close(estimate_rates(d, "kerry_wins", thresholds=ALL).se, e["rate_kerry_wins_se"])
+    close(estimate_ratio(d, "Kerry", "votes", thresholds=ALL).se, e["ratio_kerry_votes_se"])
+    # the population's psum is not the sample's estimate: the SE differs from HR()'s
+    without = estimate_totals(SurveyDesign(election, psu="psu", fpc="p", pps="hartley-rao"), "Bush", thresholds=ALL)
+    assert abs(float(without.se[0]) / float(r.se[0]) - 1) > 0.01
+
+
+def test_hartley_rao_psum_by_stratum_column_matches_r(sampford):
+    e = PSUM["sampford"]
+    data = sampford.assign(psum=sampford["region"].map(e["psum"]))
+    d = SurveyDesign(data, strata="region", psu="psu", fpc="pi", pps="hartley-rao", pps_psum="psum")
+    close(estimate_totals(d, "takers", thresholds=ALL).se, e["total_takers_se"])
+    close(estimate_ratio(d, "takers", "eligible", thresholds=ALL).se, e["ratio_takers_eligible_se"])
+
+
+def test_hartley_rao_psum_refusals(election, sampford):
+    with pytest.raises(DesignError, match="parameter pps_psum.*Hartley-Rao variance only"):
+        SurveyDesign(election, psu="psu", fpc="p", pps="overton", pps_psum=0.1)
+    with pytest.raises(DesignError, match="parameter pps_psum.*positive number"):
+        SurveyDesign(election, psu="psu", fpc="p", pps="hartley-rao", pps_psum=-1.0)
+    data = sampford.assign(psum=np.arange(len(sampford), dtype=float) + 1)  # not constant within a stratum
+    with pytest.raises(DesignError, match="one positive number per stratum"):
+        SurveyDesign(data, strata="region", psu="psu", fpc="pi", pps="hartley-rao", pps_psum="psum")
+
+
+def test_cli_pps_psum_matches_r(tmp_path, election):
+    e = PSUM["election"]
+    path = tmp_path / "el.csv"
+    election.assign(big=election["big"]).to_csv(path, index=False)
+    out = tmp_path / "t.csv"
+    args = ["estimate", str(path), "--stat", "ratio", "--variables", "Kerry/votes"]
+    args += ["--psu", "psu", "--fpc", "p", "--pps", "hartley-rao", "--pps-psum", repr(e["psum"]), "--min-n", "11"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    close(pd.read_csv(out)["se"], e["ratio_kerry_votes_se"])
+    wrong = [a if a != "hartley-rao" else "overton" for a in args]
+    res = CliRunner().invoke(app, [*wrong, "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "--pps-psum" in res.output and "Traceback" not in res.output

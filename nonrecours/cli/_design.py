@@ -87,6 +87,17 @@ def pps_option() -> Any:
     )
 
 
+def pps_psum_option() -> Any:
+    """``--pps-psum``: Hartley-Rao's population sum of squared inclusion probabilities over n (R's ``HR(psum)``)."""
+    return typer.Option(
+        None,
+        "--pps-psum",
+        help="With --pps hartley-rao: the population's sum of squared inclusion probabilities divided by the "
+        "number of PSUs drawn (R's HR(psum)), a number or a column constant within each stratum [default: "
+        "estimated from the sample, as HR()].",
+    )
+
+
 def joint_option() -> Any:
     """``--joint``: the joint inclusion probabilities of the PSUs (``--pps ht|yg``)."""
     return typer.Option(
@@ -274,6 +285,7 @@ class DesignOptions:
     nest: bool = False
     zero_weights: bool = False
     supplied: SuppliedReplicates | None = None
+    pps_psum: float | str | None = None
 
     def given(self) -> list[str]:
         """The options given that set the design's columns or structure (not ``--lonely-psu``, ``--replicates``)."""
@@ -282,6 +294,7 @@ class DesignOptions:
             o
             for o, v in (
                 ("--pps", self.pps),
+                ("--pps-psum", self.pps_psum),
                 ("--joint", self.joint),
                 ("--stages", self.stages),
                 ("--nest", self.nest or None),
@@ -306,6 +319,7 @@ def _bundle(lonely_psu: str, help: Mapping[str, str]) -> list[inspect.Parameter]
             "replicates", kw, default=replicates_option(help.get("replicates", REPLICATES_HELP)), annotation=bool
         ),
         inspect.Parameter("pps", kw, default=pps_option(), annotation=opt_str),
+        inspect.Parameter("pps_psum", kw, default=pps_psum_option(), annotation=opt_str),
         inspect.Parameter("joint", kw, default=joint_option(), annotation=opt_path),
         inspect.Parameter("stages", kw, default=stages_option(), annotation=opt_str),
         inspect.Parameter("nest", kw, default=nest_option(), annotation=bool),
@@ -408,6 +422,7 @@ def checked_options(
     lonely_psu: str = "fail",
     replicates: bool = False,
     pps: str | None = None,
+    pps_psum: str | None = None,
     joint: Path | None = None,
     stages: str | None = None,
     nest: bool = False,
@@ -428,6 +443,21 @@ def checked_options(
     )
     if stages is not None:
         parse_stages(stages)  # a malformed --stages is refused before the sample is read
+    psum: float | str | None = pps_psum
+    if pps_psum is not None:
+        if pps != "hartley-rao":
+            raise OptionError(
+                message(
+                    "the population's sum of squared inclusion probabilities is used by the Hartley-Rao variance only",
+                    where="option --pps-psum",
+                    found=f"--pps {pps or 'none'}",
+                    hint="add --pps hartley-rao, or leave --pps-psum out",
+                )
+            )
+        try:
+            psum = float(pps_psum)
+        except ValueError:
+            psum = pps_psum  # a column of the sample
     return DesignOptions(
         roles=dict(weight=weight, strata=strata, psu=psu, ssu=ssu, fpc=fpc, fpc2=fpc2),
         lonely_psu=lonely_psu,
@@ -438,6 +468,7 @@ def checked_options(
         nest=nest,
         zero_weights=zero_weights,
         supplied=supplied,
+        pps_psum=psum,
     )
 
 
@@ -532,6 +563,7 @@ def _from_options(sample: Path, data, opts: DesignOptions, *, replicates: bool, 
         lonely_psu=opts.lonely_psu,
         pps=opts.pps,
         joint=_joint(sample, opts.pps, opts.joint, read),
+        pps_psum=opts.pps_psum,
         nest=opts.nest,
         stages=stages,
         zero_weights=opts.zero_weights,

@@ -67,6 +67,16 @@ def change(
         help="Change table (.csv, .parquet, .json); the "
         "difference-in-differences table goes beside it as <stem>_did<suffix>.",
     ),
+    covariances_out: Path | None = typer.Option(
+        None,
+        "--covariances-out",
+        help="Also write the sampling covariances between the rights and the two waves of each --by domain "
+        "(the joint covariance of the change): the --by columns, right_a, year_a, right_b, year_b, cov, each "
+        "pair once, none of a suppressed estimate; what 'territorial fit --covariances' reads with --time year.",
+    ),
+    years: str = typer.Option(
+        "1,2", "--years", help="Years of WAVE1 and WAVE2 in the year_a, year_b columns of --covariances-out."
+    ),
     overwrite: bool = overwrite_option(),
     min_n: int = min_n_option(
         "Statistical confidentiality: a domain with fewer eligible respondents, takers or non-takers in either wave "
@@ -95,12 +105,25 @@ def change(
     if gap_col is not None and gap_col not in by_list:
         by_list.append(gap_col)
     inputs = [wave1, wave2]
-    if out is not None:  # every output checked before any work
-        check_outputs(
-            {"--out": out, "--out (difference in differences)": beside(out, "did") if gap_col else None},
-            inputs,
-            overwrite=overwrite,
+    year_list = parse_list(years, option="--years")
+    if len(year_list) != 2 or len(set(year_list)) != 2 or not all(y.lstrip("-").isdigit() for y in year_list):
+        raise OptionError(
+            message(
+                "malformed years",
+                where="option --years",
+                expected="two distinct years, e.g. 2015,2016",
+                found=repr(years),
+            )
         )
+    check_outputs(  # every output checked before any work
+        {
+            "--out": out,
+            "--out (difference in differences)": beside(out, "did") if out is not None and gap_col else None,
+            "--covariances-out": covariances_out,
+        },
+        inputs,
+        overwrite=overwrite,
+    )
     if scheme is not None:
         check_option("--scheme", scheme, WaveScheme)
     wave_replicates(design_opts, variance)  # before reading the waves
@@ -127,20 +150,34 @@ def change(
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))
         did = blank_did(did, hidden_rights, gap_col)
+    cov = None
+    if covariances_out is not None:  # pairs of a domain; none of an estimate below min_n in its wave
+        from ..estimation.covariances import change_covariances
+
+        cov = change_covariances(result, [int(y) for y in year_list], min_n=min_n)
     shown = publish(
-        {"changes": table} | ({"did": did} if did is not None else {}),
+        {"changes": table}
+        | ({"did": did} if did is not None else {})
+        | ({"covariances": cov} if cov is not None else {}),
         policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold),
     )  # what leaves
-    table, did = shown["changes"], shown.get("did")
+    table, did, cov = shown["changes"], shown.get("did"), shown.get("covariances")
+    cov_path = None
+    if cov is not None and covariances_out is not None:
+        cov_path = write_table(cov, covariances_out, option="--covariances-out", inputs=inputs)
     if out is None:
         echo_table(table)
         if did is not None:
             typer.echo("")
             echo_table(did)
+        if cov_path is not None:
+            typer.echo(f"wrote {cov_path}", err=True)
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
         paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
+    if cov_path is not None:
+        paths.append(cov_path)
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(
         f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "

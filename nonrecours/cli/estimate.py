@@ -219,6 +219,13 @@ def estimate(
         help="Output table (.csv, .parquet, .json); the gap table goes "
         "beside it as <stem>_gap<suffix>. Printed on stdout if omitted.",
     ),
+    covariances_out: Path | None = typer.Option(
+        None,
+        "--covariances-out",
+        help="Also write the sampling covariances between the rights of each --by domain (same engine as the "
+        "SEs): the --by columns, right_a, right_b, cov, each pair once, none of a suppressed estimate; "
+        "what 'territorial fit --covariances' reads.",
+    ),
     id_col: str | None = id_option(),
     overwrite: bool = overwrite_option(),
     sep: str | None = sep_option(),
@@ -265,11 +272,23 @@ def estimate(
                 hint="drop --gap, or use --stat rate, total, mean or ratio",
             )
         )
+    if stat == "quantile" and covariances_out is not None:
+        raise OptionError(
+            message(
+                "quantiles have no joint covariance to write",
+                where="option --covariances-out",
+                hint="drop --covariances-out, or use --stat rate, total, mean or ratio",
+            )
+        )
     by_list = parse_list(by, option="--by")
     gap_col, gap_levels, gap_ref = _gap_option(gap)
     check_option("--adjust", adjust, Adjust)
     check_outputs(
-        {"--out": out, "--out (gap table)": beside(out, "gap") if out is not None and gap_col else None},
+        {
+            "--out": out,
+            "--out (gap table)": beside(out, "gap") if out is not None and gap_col else None,
+            "--covariances-out": covariances_out,
+        },
         [sample],
         overwrite=overwrite,
     )  # before any work
@@ -286,20 +305,34 @@ def estimate(
         gap_res = result if gap_by == by_list else _estimate(design, stat, right_list, variables, gap_by, **opts)
         gap_table = gap_between(gap_res, gap_col, levels=gap_levels, reference=gap_ref, adjust=adjust).to_frame()
         gap_table = blank_gaps(gap_table, gap_res.to_frame(), gap_col)  # no gap from a suppressed estimate
+    cov_table = None
+    if covariances_out is not None:  # pairs of a domain; none of a suppressed estimate
+        from ..estimation.covariances import result_covariances
+
+        cov_table = result_covariances(result)
     shown = publish(
-        {"estimates": table} | ({"gap": gap_table} if gap_table is not None else {}),
+        {"estimates": table}
+        | ({"gap": gap_table} if gap_table is not None else {})
+        | ({"covariances": cov_table} if cov_table is not None else {}),
         policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold),
     )  # what leaves
-    table, gap_table = shown["estimates"], shown.get("gap")
+    table, gap_table, cov_table = shown["estimates"], shown.get("gap"), shown.get("covariances")
+    cov_path = None
+    if cov_table is not None and covariances_out is not None:
+        cov_path = write_table(cov_table, covariances_out, option="--covariances-out", inputs=[sample], csv_style=wr)
     if out is None:
         echo_table(table)
         if gap_table is not None:
             typer.echo("")
             echo_table(gap_table)
+        if cov_path is not None:
+            typer.echo(f"wrote {cov_path}", err=True)
         return
     paths = [write_table(table, out, inputs=[sample], csv_style=wr)]
     if gap_table is not None:
         paths.append(write_table(gap_table, beside(out, "gap"), inputs=[sample], csv_style=wr))  # type: ignore[arg-type]
+    if cov_path is not None:
+        paths.append(cov_path)
     typer.echo(
         f"{len(table):,} estimates of {stat} ({result.variance_method} variance, df rule {df}, "
         f"CI {result.ci_method} {level:g}); "

@@ -16,7 +16,7 @@ __all__ = ["register", "map_command"]
 def map_command(
     results: Path = typer.Argument(
         ...,
-        help="A run's results folder (sae.csv, estimates_territory.csv, "
+        help="A run's results folder or its publication/ folder (sae.csv, estimates_territory.csv, "
         "admin_rates.csv or follow_up_territories.csv, by --kind) or one such table.",
     ),
     right: str = typer.Option(..., "--right", help="Right to map (e.g. cmuc)."),
@@ -67,6 +67,8 @@ def map_command(
     inputs = [p for p in (results, contours, territories, outlines) if p is not None]
     check_outputs({"--out": out}, inputs, overwrite=overwrite, tables=())  # before any work
     table_path = results / VALUE_FILES[kind] if results.is_dir() else results
+    if results.is_dir() and not table_path.is_file() and (results / "publication" / VALUE_FILES[kind]).is_file():
+        table_path = results / "publication" / VALUE_FILES[kind]  # a study's results/: its publication/ tables
     if not table_path.is_file():
         raise InputError(
             message(

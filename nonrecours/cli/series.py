@@ -111,6 +111,14 @@ def series(
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path = typer.Option(..., "--out", help="Output folder (series_*.csv, admin_series*.csv)."),
+    covariances_out: Path | None = typer.Option(
+        None,
+        "--covariances-out",
+        help="Also write the sampling covariances of the survey series between the years and rights of each "
+        "--by domain (the waves' joint covariance, as the changes and trend use it): the --by columns, "
+        "right_a, year_a, right_b, year_b, cov, each pair once, none of a suppressed estimate; what "
+        "'territorial fit --covariances' reads with --time year.",
+    ),
     overwrite: bool = overwrite_option("Replace existing output files."),
     *,
     design_opts: DesignOptions,
@@ -171,6 +179,18 @@ def series(
     names = (list(SURVEY_FILES) if wave_files else []) + (list(ADMIN_FILES) if admin_files else [])
     inputs = list(wave_files.values()) + list(admin_files.values())
     paths = _outputs(out, names, inputs, overwrite)
+    if covariances_out is not None:
+        if not wave_files:
+            raise OptionError(
+                message(
+                    "covariances come from survey waves",
+                    where="option --covariances-out",
+                    hint="give --waves or --runs, or drop --covariances-out",
+                )
+            )
+        from ..io import check_outputs
+
+        check_outputs({"--covariances-out": covariances_out}, inputs + list(paths.values()), overwrite=overwrite)
     written = []
     tables = {}
     if wave_files:
@@ -208,6 +228,10 @@ def series(
         yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={}, sides=sides)
         changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
         tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
+        if covariances_out is not None:  # pairs of a domain; none of an estimate the yearly table empties
+            from ..estimation.covariances import series_covariances
+
+            tables["covariances"] = series_covariances(res, yearly)
     if admin_files:
         from ..admin.series import COUNT_COLUMNS, admin_counts, admin_series
 
@@ -232,6 +256,8 @@ def series(
     out.mkdir(parents=True, exist_ok=True)
     for name in names:  # everything computed: now write
         written.append(write_table(tables[name], paths[name], inputs=inputs))
+    if covariances_out is not None:
+        written.append(write_table(tables["covariances"], covariances_out, option="--covariances-out", inputs=inputs))
     if wave_files and trend is not None:
         echo_table(trend[[*by_list, "right", "slope", "se", "p_value", "lack_of_fit_p"]])
         typer.echo(f"{len(wave_files)} waves ({sch}, {res.variance_method})")

@@ -110,7 +110,7 @@ def fit(
         help="fh (one Fay-Herriot model per right, and per year with "
         "--time), rao-yu (per right over the years, AR(1)), multivariate (per year over the "
         "rights) or spatial (SAR effects over --neighbours). Models other than fh use se^2 "
-        "and --covariances, REML or ML, analytic MSEs.",
+        "and --covariances, REML or ML, analytic MSEs (or --mse bootstrap --bootstrap B --seed S).",
     ),
     time: str | None = typer.Option(
         None, "--time", help="Year column of DIRECT (and of --aux, joined on territory and year when it has one)."
@@ -145,7 +145,11 @@ def fit(
             covariances=covariances,
             neighbours=neighbours,
             method=method or "reml",
-            others={"--transform": transform != "none", "--mse": mse is not None, "--benchmark": benchmark is not None},
+            others={"--transform": transform != "none", "--benchmark": benchmark is not None},
+            mse=mse,
+            bootstrap=bootstrap,
+            seed=seed,
+            workers=workers,
             level=level,
             out=out,
             models_out=models_out,
@@ -220,6 +224,10 @@ def _fit_borrowing(
     neighbours: Path | None,
     method: str,
     others: dict,
+    mse: str | None,
+    bootstrap: int,
+    seed: int | None,
+    workers: int,
     level: float,
     out: Path,
     models_out: Path | None,
@@ -242,8 +250,21 @@ def _fit_borrowing(
                 f"{', '.join(given)} apply to the univariate model without --time",
                 where="option --model",
                 found=model,
-                hint="drop them (the models that borrow strength use se^2 and analytic MSEs)",
+                hint="drop them (the models that borrow strength use se^2 and analytic or bootstrap MSEs)",
             )
+        )
+    if mse is not None and mse != "bootstrap":
+        raise OptionError(
+            message(
+                "the models that borrow strength have their analytic MSE (default) or the bootstrap",
+                where="option --mse",
+                expected="bootstrap, or no --mse",
+                found=repr(mse),
+            )
+        )
+    if mse == "bootstrap" and seed is None:
+        raise OptionError(
+            message("the bootstrap MSE needs a seed", where="option --seed", expected="an integer, e.g. --seed 1")
         )
     for flag, ok, what in (
         ("--time", model != "rao-yu" or time is not None, "the Rao-Yu model needs the year column"),
@@ -264,6 +285,10 @@ def _fit_borrowing(
         neighbours=None if neighbours is None else read_table(neighbours, option="--neighbours", read=rd),
         method=method,
         level=level,
+        mse=mse or "analytic",
+        replicates=bootstrap,
+        seed=seed,
+        workers=workers,
     )
     echo_table(res.models)
     write_table(res.to_frame(), out, inputs=inputs, csv_style=wr)

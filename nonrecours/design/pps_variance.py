@@ -181,6 +181,7 @@ def pps_blocks(
     *,
     joint: JointProbabilities | None = None,
     psu_labels: np.ndarray | None = None,
+    p2bar: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The matrix :math:`M` of the first-stage variance :math:`z^\\top M z` as diagonal blocks.
 
@@ -195,6 +196,9 @@ def pps_blocks(
         Required by ``ht`` and ``yg``.
     psu_labels : array (U,), optional
         Labels of the PSU codes (to place the joint probabilities).
+    p2bar : ndarray (H,), optional
+        ``hartley-rao``: the population's :math:`\\sum_k \\pi_k^2 / n_h` of each stratum
+        (R's ``HR(psum)``); without it, the mean of the stratum's sampled probabilities.
 
     Returns
     -------
@@ -234,13 +238,16 @@ def pps_blocks(
             if method == "yg":
                 D = D - np.diag(D.sum(axis=1))
         else:
-            D = _approximate_block(method, p)
+            D = _approximate_block(method, p, None if p2bar is None else float(p2bar[groups[idx[0]]]))
         blocks.append((idx, D))
     return blocks
 
 
-def _approximate_block(method: str, p: np.ndarray) -> np.ndarray:
-    """Overton's or Hartley-Rao's :math:`\\check\\Delta` within one stratum of ``p.size`` sampled PSUs (R's dcheck)."""
+def _approximate_block(method: str, p: np.ndarray, p2bar: float | None = None) -> np.ndarray:
+    """Overton's or Hartley-Rao's :math:`\\check\\Delta` within one stratum of ``p.size`` sampled PSUs (R's dcheck).
+
+    ``p2bar`` is Hartley-Rao's :math:`\\sum_{k \\in U} \\pi_k^2 / n` (R's ``HR(psum)``); None: the mean of ``p``.
+    """
     n = float(p.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "overton":
@@ -249,7 +256,7 @@ def _approximate_block(method: str, p: np.ndarray) -> np.ndarray:
             zero = fbar == 1
         else:  # hartley-rao: R's HR(), the mean of the sampled pi estimating sum(pi^2)/n
             fsum = p[:, None] + p[None, :]
-            D = 1 - (n - fsum + p.mean()) / (n - 1)
+            D = 1 - (n - fsum + (p.mean() if p2bar is None else p2bar)) / (n - 1)
             zero = fsum == 1
     D[zero] = 0.0
     np.fill_diagonal(D, 1 - p)
@@ -263,11 +270,12 @@ def pps_matrix(
     *,
     joint: JointProbabilities | None = None,
     psu_labels: np.ndarray | None = None,
+    p2bar: np.ndarray | None = None,
 ) -> np.ndarray:
     """The dense matrix :math:`M` (PSUs x PSUs) of :func:`pps_blocks` (for small designs and tests)."""
     pi = np.asarray(pi, float)
     M = np.zeros((pi.size, pi.size))
-    for idx, D in pps_blocks(method, pi, psu_stratum, joint=joint, psu_labels=psu_labels):
+    for idx, D in pps_blocks(method, pi, psu_stratum, joint=joint, psu_labels=psu_labels, p2bar=p2bar):
         M[np.ix_(idx, idx)] = D
     return M
 

@@ -450,6 +450,12 @@ class SurveyDesign:
         Accept zero weights in the weight column: those rows stay in the design
         (their PSUs and strata count) and out of every estimate, as R's
         ``prob = Inf``.
+    pps_psum : float or str, optional
+        With ``pps="hartley-rao"``: the population's sum of squared inclusion probabilities
+        divided by the number of PSUs drawn, :math:`\\bar p = \\sum_{k \\in U_h} \\pi_k^2 / n_h`
+        (R's ``HR(psum)``), one number for every stratum or the name of a column constant
+        within each stratum. Without it, the mean of the sampled probabilities estimates it
+        (R's ``HR()``).
 
     Notes
     -----
@@ -480,6 +486,7 @@ class SurveyDesign:
     joint: JointProbabilities | None = None
     nest: bool = False
     zero_weights: bool = False
+    pps_psum: float | str | None = None
     _allow_zero: bool = field(default=False, repr=False, kw_only=True)
     _structure: DesignStructure = field(init=False, repr=False, compare=False)
 
@@ -559,8 +566,62 @@ class SurveyDesign:
             )
 
     # -- construction -------------------------------------------------------------------------
+    def _check_psum(self) -> None:
+        """``pps_psum`` goes with the Hartley-Rao variance: a positive number or a column of the data."""
+        v = self.pps_psum
+        if v is None:
+            return
+        if self.pps != "hartley-rao":
+            raise DesignError(
+                message(
+                    "the population's sum of squared inclusion probabilities is used by the Hartley-Rao variance only",
+                    where="parameter pps_psum",
+                    found=f"pps {self.pps or 'none'}",
+                    hint="set parameter pps to 'hartley-rao', or leave pps_psum out",
+                )
+            )
+        if isinstance(v, str):
+            check_columns(self.data, [v], role="pps_psum column", source="the sample")
+            return
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) or v <= 0:
+            raise DesignError(
+                message(
+                    "the population's sum of squared inclusion probabilities divided by n must be a positive number",
+                    where="parameter pps_psum",
+                    expected="a number > 0 or a column name",
+                    found=repr(v) if isinstance(v, (int, float, np.number)) else type(v).__name__,
+                    hint="sum(pi_k ** 2 for every PSU k of the population) / n, as R's HR(psum)",
+                )
+            )
+
+    def _psum_by_stratum(self, stratum: np.ndarray, H: int) -> np.ndarray | None:
+        """The ``pps_psum`` of each stratum (H,), or None (estimated from the sample, as R's ``HR()``)."""
+        v = self.pps_psum
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            return np.full(H, float(v))
+        col = pd.to_numeric(self.data[v], errors="coerce").to_numpy(float)
+        lo = np.full(H, np.inf)
+        hi = np.full(H, -np.inf)
+        np.minimum.at(lo, stratum, col)
+        np.maximum.at(hi, stratum, col)
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all() and (lo > 0).all() and (lo == hi).all()):
+            raise DesignError(
+                message(
+                    "the pps_psum column must hold one positive number per stratum",
+                    where=f"parameter pps_psum (column {v!r})",
+                    expected="the same value > 0 on every row of a stratum, no missing value",
+                    found=f"{int(((lo != hi) | ~np.isfinite(lo) | (lo <= 0)).sum())} strata otherwise",
+                    hint="sum(pi_k ** 2 over the stratum's PSUs in the population) / n_h on each row",
+                )
+            )
+        return lo
+
     def _check_pps(self) -> None:
         if self.pps is None:
+            if self.pps_psum is not None:
+                self._check_psum()
             if self.joint is not None:
                 raise DesignError(
                     message(
@@ -571,6 +632,7 @@ class SurveyDesign:
                 )
             return
         object.__setattr__(self, "pps", check_option("pps", self.pps, PPSMethod))
+        self._check_psum()
         if self.fpc is None:
             raise DesignError(
                 message(
@@ -617,7 +679,9 @@ class SurveyDesign:
         if self.pps is not None and self.pps != "brewer":
             from .pps_variance import pps_blocks, pps_factor
 
-            pps_M = pps_factor(pps_blocks(self.pps, pi_psu, psu_stratum, joint=self.joint, psu_labels=psu_labels), U)
+            p2bar = self._psum_by_stratum(stratum, H)
+            blocks = pps_blocks(self.pps, pi_psu, psu_stratum, joint=self.joint, psu_labels=psu_labels, p2bar=p2bar)
+            pps_M = pps_factor(blocks, U)
         return DesignStructure(
             weights=w,
             stratum=stratum,

@@ -29,7 +29,7 @@ import pandas as pd
 from .._checks import check_level
 from ..errors import OptionError, message
 from ._dist import chi2_sf, norm_ppf, norm_sf
-from .change import estimate_change, joint_waves
+from .change import JointWaves, estimate_change, joint_waves
 
 __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 
@@ -38,9 +38,11 @@ __all__ = ["SeriesResult", "estimate_series", "trend_test"]
 class SeriesResult:
     """Yearly estimates, changes and trend tests of a series (tidy tables).
 
-    ``n_takers`` and ``n_non_takers``: the eligible respondents taking up and not taking up the right behind
-    each row of ``yearly`` (unweighted; never published: the disclosure rule holds each to ``min_n``,
-    :func:`~nonrecours.publication.protect_series` ``sides``).
+    ``joint`` holds the waves' joint covariance (rows of ``yearly`` in order: column ``t * K + k``), from
+    which :func:`~nonrecours.estimation.covariances.series_covariances` writes the covariances between
+    years and rights. ``n_takers`` and ``n_non_takers``: the eligible respondents taking up and not taking up
+    the right behind each row of ``yearly`` (unweighted; never published: the disclosure rule holds each to
+    ``min_n``, :func:`~nonrecours.publication.protect_series` ``sides``).
     """
 
     yearly: pd.DataFrame
@@ -49,6 +51,7 @@ class SeriesResult:
     scheme: str
     variance_method: str
     level: float
+    joint: JointWaves | None = field(default=None, repr=False)
     n_takers: np.ndarray | None = field(default=None, repr=False)
     n_non_takers: np.ndarray | None = field(default=None, repr=False)
 
@@ -234,6 +237,7 @@ def estimate_series(
         scheme=scheme,
         variance_method=jw.method,
         level=level,
+        joint=jw,
         n_takers=takers.ravel(),  # year by year, as the rows of yearly
         n_non_takers=(jw.counts - takers).ravel(),
     )

@@ -17,7 +17,7 @@ the EBLUP is :math:`X_d\\hat\\beta + G V_d^{-1}(y_d - X_d\\hat\\beta)` and its a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -566,6 +566,13 @@ class BorrowFit:
     iterations : int
     at_bound : tuple of str
         Parameters that ended on a bound of their range.
+    block, covariance : BlockFit and CovarianceModel, or None
+        The block fit and its covariance model, whose rows are those of this fit (block-major): what the
+        parametric bootstrap refits (:func:`~.borrow_bootstrap.bootstrap_borrow_mse`); None where the rows
+        were reordered or the fit is univariate.
+    mse_kind : {"analytic", "bootstrap"}
+    replicates : int
+        Bootstrap replicates behind ``mse`` (0 for the analytic MSE).
     """
 
     model: str
@@ -591,6 +598,10 @@ class BorrowFit:
     loglike: float
     iterations: int
     at_bound: tuple[str, ...]
+    block: BlockFit | None = field(default=None, repr=False)
+    covariance: CovarianceModel | None = field(default=None, repr=False)
+    mse_kind: str = "analytic"
+    replicates: int = 0
 
     def __post_init__(self) -> None:
         freeze_arrays(self)
@@ -631,11 +642,12 @@ def area_components_fit(
     components: np.ndarray,
     observed: np.ndarray,
     coef_names: tuple[str, ...],
+    covariance: CovarianceModel | None = None,
 ) -> BorrowFit:
     """The :class:`BorrowFit` of a block fit whose blocks are areas and whose rows are components (years of
     Rao–Yu, rights or years of the multivariate model): rows area by area, MSE ``g1 + g2 + 2 g3``
     (:func:`block_mse` with the derivatives ``dG`` of the covariance model at the estimate), no ``g4``; ``y`` the
-    direct estimates (m, k), published where ``observed``."""
+    direct estimates (m, k), published where ``observed``; ``covariance`` the model, kept for the bootstrap."""
     g1, g2, g3 = block_mse(fit, dG)
     m, k = fit.eblup.shape
     return BorrowFit(
@@ -662,4 +674,6 @@ def area_components_fit(
         loglike=fit.loglike,
         iterations=fit.iterations,
         at_bound=fit.at_bound,
+        block=fit,
+        covariance=covariance,
     )

@@ -18,18 +18,22 @@ import pandas as pd
 from scipy import stats
 
 from .._checks import check_choice, check_columns, check_level
+from .._parallel import check_workers, spawn
 from ..errors import InputError, OptionError, label_list, message, name_list
 from .borrow import BorrowFit, check_method
+from .borrow_bootstrap import bootstrap_borrow_mse
 from .fay_herriot import fit_fay_herriot
-from .mse import analytic_mse
+from .mse import analytic_mse, bootstrap_mse
 from .multivariate import fit_multivariate
 from .rao_yu import fit_rao_yu
 from .spatial import fit_spatial_fh, row_standardise
 
-__all__ = ["BORROW_MODELS", "BorrowingResult", "fit_borrowing", "read_covariances", "neighbours_matrix"]
+__all__ = ["BORROW_MODELS", "BORROW_MSE", "BorrowingResult", "fit_borrowing", "read_covariances", "neighbours_matrix"]
 
 #: The models of :func:`fit_borrowing`.
 BORROW_MODELS: tuple[str, ...] = ("fh", "rao-yu", "multivariate", "spatial")
+#: Their MSE estimators.
+BORROW_MSE: tuple[str, ...] = ("analytic", "bootstrap")
 _OUT = (
     "territory",
     "year",
@@ -62,13 +66,19 @@ class BorrowingResult:
         One row per fit and variance parameter: ``model``, ``right``, ``year`` (``"all"`` where a fit spans them),
         ``method``, ``m`` (territories with a direct estimate), ``n_predicted`` (rows without one), ``parameter``,
         ``estimate``, ``se`` (from the
-        inverse Fisher information), ``at_bound``, ``loglike``, ``iterations``, ``converged``.
+        inverse Fisher information), ``at_bound``, ``loglike``, ``iterations``, ``converged``, ``mse`` (the MSE
+        estimator: ``analytic`` or ``bootstrap``) and ``replicates`` (bootstrap data sets averaged, 0 analytic).
     coefficients : DataFrame
         ``model``, ``right``, ``year``, ``term``, ``estimate``, ``se``.
     fits : tuple of ((str, str), BorrowFit or FayHerriotFit)
         Each fit by its (right, year).
     model, method, time : str
     level : float
+    mse : {"analytic", "bootstrap"}
+    replicates : int
+        Bootstrap replicates asked for each fit (0: analytic).
+    seed : int or None
+        Seed of the bootstrap.
     """
 
     table: pd.DataFrame
@@ -79,6 +89,9 @@ class BorrowingResult:
     method: str
     time: str | None
     level: float
+    mse: str = "analytic"
+    replicates: int = 0
+    seed: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The estimates table (a copy)."""
@@ -170,6 +183,21 @@ def neighbours_matrix(neighbours: pd.DataFrame, territories: Sequence[str]) -> n
     ia, ib = a[ok].to_numpy(int), b[ok].to_numpy(int)
     A[ia, ib] = A[ib, ia] = 1.0
     return A
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """The parametric bootstrap MSE asked for: replicates, the workers, and one generator per fit."""
+
+    replicates: int
+    workers: int
+    rngs: tuple
+
+    def univariate(self, fit, i: int) -> np.ndarray:
+        return bootstrap_mse(fit, replicates=self.replicates, seed=self.rngs[i], workers=self.workers).mse
+
+    def borrow(self, fit: BorrowFit, i: int) -> BorrowFit:
+        return bootstrap_borrow_mse(fit, replicates=self.replicates, seed=self.rngs[i], workers=self.workers)
 
 
 def _check_options(model: str, method: str, time: str | None, covariances, neighbours, level: float) -> None:
@@ -381,12 +409,14 @@ def _blocks(data: _Data, keys: list[tuple[int, int]]) -> np.ndarray:
     return S
 
 
-def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], np.ndarray, BorrowFit]]:
+def _fits(
+    data: _Data, model: str, method: str, boot: _Bootstrap | None = None
+) -> list[tuple[tuple[str, str], np.ndarray, BorrowFit]]:
     """Every fit of the model: its (right, year) labels, the (territory, year, right) index of each of its rows,
-    and the fit."""
+    and the fit (its MSE bootstrapped with ``boot``: fit ``i`` with the generator ``boot.rngs[i]``)."""
     m, T, R = data.y.shape
     terr = np.arange(m)
-    out = []
+    out: list[tuple[tuple[str, str], np.ndarray, BorrowFit]] = []
     ylab = [str(t) for t in data.years]
     if model == "rao-yu":
         for r, right in enumerate(data.rights):
@@ -402,6 +432,7 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
                 names=data.names,
                 where=where,
             )
+            fit = fit if boot is None else boot.borrow(fit, len(out))
             idx = np.column_stack([np.repeat(terr, T), np.tile(np.arange(T), m), np.full(m * T, r)])
             out.append(((right, _ALL), idx, fit))
     elif model == "multivariate":
@@ -419,6 +450,7 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
                 names=data.names,
                 where=where,
             )
+            fit = fit if boot is None else boot.borrow(fit, len(out))
             idx = np.column_stack([np.repeat(terr, R), np.full(m * R, t), np.tile(np.arange(R), m)])
             out.append(((_ALL, ylab[t]), idx, fit))
     else:  # fh, spatial: one fit per right and year
@@ -426,14 +458,17 @@ def _fits(data: _Data, model: str, method: str) -> list[tuple[tuple[str, str], n
             for t in range(T):
                 where = f"right {right!r}" + (f", year {ylab[t]}" if len(ylab) > 1 else "")
                 s = np.isfinite(data.y[:, t, r])
-                fit = (_spatial if model == "spatial" else _univariate)(data, t, r, s, method, where)
+                fit = (_spatial if model == "spatial" else _univariate)(data, t, r, s, method, where, boot, len(out))
                 idx = np.column_stack([np.concatenate([terr[s], terr[~s]]), np.full(m, t), np.full(m, r)])
                 out.append(((right, ylab[t]), idx, fit))
     return out
 
 
-def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str) -> BorrowFit:
-    """Fay–Herriot on one right and year (sampled territories first), as a :class:`BorrowFit`."""
+def _univariate(
+    data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str, boot: _Bootstrap | None, i: int
+) -> BorrowFit:
+    """Fay–Herriot on one right and year (sampled territories first), as a :class:`BorrowFit` (the bootstrap MSE
+    of :func:`~.mse.bootstrap_mse` with ``boot``)."""
     X = data.X[:, t, :]
     fit = fit_fay_herriot(
         data.y[s, t, r],
@@ -460,11 +495,13 @@ def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: 
         eblup=fit.eblup,
         synthetic=fit.synthetic,
         gamma=fit.gamma,
-        mse=res.mse,
+        mse=res.mse if boot is None else boot.univariate(fit, i),
         g1=res.g1,
         g2=res.g2,
         g3=res.g3,
         g4=np.zeros(k),
+        mse_kind="analytic" if boot is None else "bootstrap",
+        replicates=0 if boot is None else boot.replicates,
         names=("sigma2",),
         theta=np.array([fit.model_variance]),
         info=info,
@@ -477,9 +514,12 @@ def _univariate(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: 
     )
 
 
-def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str) -> BorrowFit:
+def _spatial(
+    data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str, boot: _Bootstrap | None, i: int
+) -> BorrowFit:
     """Spatial Fay–Herriot on one right and year over every territory of the neighbours' graph (row-standardised):
-    those without a direct estimate are predicted from their neighbours (:func:`~.spatial.fit_spatial_fh`)."""
+    those without a direct estimate are predicted from their neighbours (:func:`~.spatial.fit_spatial_fh`); the
+    bootstrap MSE with ``boot``, on the rows of the block before they are reordered."""
     assert data.neighbours is not None  # checked with the options
     W = row_standardise(data.neighbours, where="neighbours file")
     fit = fit_spatial_fh(
@@ -492,10 +532,12 @@ def _spatial(data: _Data, t: int, r: int, s: np.ndarray, method: str, where: str
         names=data.names,
         where=where,
     )
+    fit = fit if boot is None else boot.borrow(fit, i)
     order = np.concatenate([np.flatnonzero(s), np.flatnonzero(~s)])  # the rows of _fits: sampled first
+    kept = {"block": None, "covariance": None}  # its rows no longer those of the block
     return BorrowFit(
         **{
-            f.name: (getattr(fit, f.name)[order] if f.name in _ROWS else getattr(fit, f.name))
+            f.name: (getattr(fit, f.name)[order] if f.name in _ROWS else kept.get(f.name, getattr(fit, f.name)))
             for f in fields(BorrowFit)
         }
     )
@@ -516,6 +558,10 @@ def fit_borrowing(
     method: str = "reml",
     level: float = 0.95,
     rights: Sequence[str] | None = None,
+    mse: str = "analytic",
+    replicates: int = 200,
+    seed: int | np.random.Generator | None = None,
+    workers: int = 1,
 ) -> BorrowingResult:
     """Small-area estimates of take-up that borrow strength over years, rights or neighbouring territories.
 
@@ -550,6 +596,15 @@ def fit_borrowing(
         Confidence level of the intervals :math:`\\hat\\theta \\pm z\\sqrt{\\mathrm{mse}}`, clipped to [0, 1].
     rights : sequence of str, optional
         Rights to model (default: all, in order of appearance).
+    mse : {"analytic", "bootstrap"}
+        The anchors' analytic MSE, or the parametric bootstrap MSE (:func:`~.borrow_bootstrap.bootstrap_borrow_mse`;
+        for ``fh``, :func:`~.mse.bootstrap_mse`), with ``replicates`` data sets per fit.
+    replicates : int
+        Bootstrap replicates of each fit.
+    seed : int or numpy.random.Generator
+        Seed of the bootstrap (required with it); each fit draws from its own stream spawned from it.
+    workers : int
+        Processes running the bootstrap's chunks; the results are bit-identical whatever their number.
 
     Returns
     -------
@@ -575,6 +630,17 @@ def fit_borrowing(
     (30, 14)
     """
     _check_options(model, method, time, covariances, neighbours, level)
+    check_choice("mse", mse, BORROW_MSE)
+    workers = check_workers(workers)
+    if mse == "bootstrap" and seed is None:
+        raise OptionError(
+            message(
+                "the bootstrap MSE needs a seed",
+                where="option seed",
+                expected="an integer, recorded with the results",
+                found="none",
+            )
+        )
     data = _read(direct, aux, covariates, time=time, covariances=covariances, neighbours=neighbours, rights=rights)
     if not np.isfinite(data.X).all():
         bad = ~np.isfinite(data.X).all(axis=(1, 2))
@@ -587,8 +653,14 @@ def fit_borrowing(
             )
         )
     z = stats.norm.ppf(0.5 + level / 2)
+    boot = None
+    if mse == "bootstrap":
+        _m, T, R = data.y.shape
+        n_fits = R if model == "rao-yu" else T if model == "multivariate" else R * T
+        assert seed is not None  # checked above
+        boot = _Bootstrap(int(replicates), workers, tuple(spawn(seed, n_fits)))
     frames, models, coefs, fits = [], [], [], []
-    for (right, year), idx, fit in _fits(data, model, method):
+    for (right, year), idx, fit in _fits(data, model, method, boot):
         ti, yi, ri = idx.T
         est = np.clip(fit.eblup, 0.0, 1.0)
         half = z * np.sqrt(fit.mse)
@@ -630,6 +702,8 @@ def fit_borrowing(
                     "loglike": fit.loglike,
                     "iterations": fit.iterations,
                     "converged": True,
+                    "mse": fit.mse_kind,
+                    "replicates": fit.replicates,
                 }
             )
         )
@@ -667,4 +741,7 @@ def fit_borrowing(
         method=method,
         time=time,
         level=level,
+        mse=mse,
+        replicates=0 if boot is None else boot.replicates,
+        seed=int(seed) if boot is not None and isinstance(seed, (int, np.integer)) else None,
     )

@@ -157,4 +157,5 @@ def fit_multivariate(
         components=np.asarray(variables),
         observed=obs,
         coef_names=coef_names,
+        covariance=cov_model,
     )

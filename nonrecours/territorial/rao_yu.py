@@ -174,4 +174,5 @@ def fit_rao_yu(
         components=times.astype(str),
         observed=obs,
         coef_names=names,
+        covariance=model,
     )

@@ -254,4 +254,6 @@ def fit_spatial_fh(
         loglike=fit.loglike,
         iterations=fit.iterations,
         at_bound=fit.at_bound,
+        block=fit,
+        covariance=cov,
     )

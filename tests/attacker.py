@@ -143,11 +143,14 @@ def attack_admin(table, totals, truth, min_cell):
     return found
 
 
-def attack_domains(groups, truth, min_n):
+def attack_domains(groups, truth, min_n, lower=None):
     """Attack sample counts: ``groups`` is a list of (cells, total) where ``cells`` is a list of
     (key, published n or None) and ``total`` the published total (None if suppressed: the group gives
     nothing); a key may appear in several groups, and a published n of the same key in any table is
-    known. ``truth`` maps key to n. Returns the keys below ``min_n`` recovered or shown small."""
+    known. ``truth`` maps key to n; ``lower`` (optional) maps a key to a lower bound the attacker knows
+    besides (default 1: a blank count is at least 1). Returns the keys below ``min_n`` recovered or shown
+    small."""
+    lower = dict(lower or {})
     sys_ = LinearSystem([], [])
     var: dict = {}
     known: dict = {}
@@ -158,7 +161,7 @@ def attack_domains(groups, truth, min_n):
     for cells, _total in groups:
         for key, _n in cells:
             if key not in known and key not in var:
-                var[key] = sys_.var(lower=1.0)
+                var[key] = sys_.var(lower=float(lower.get(key, 1.0)))
     for cells, total in groups:
         if total is None:
             continue

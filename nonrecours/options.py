@@ -59,6 +59,8 @@ __all__ = [
     "ComputeEngine",
     "MapKind",
     "MapFormat",
+    "SuppressionMethod",
+    "SuppressionCost",
     "ALL_OPTIONS",
     "choices",
     "choices_text",
@@ -391,6 +393,22 @@ class MapFormat(StrEnum):
     SVG = "svg"
 
 
+class SuppressionMethod(StrEnum):
+    """Secondary suppression of administrative counts: the least-cost pattern of a mixed-integer programme
+    over the linked tables (``optimal``, :mod:`nonrecours.publication.optimal`) or the completion heuristic
+    (``heuristic``, :func:`nonrecours.publication.complete_suppression`)."""
+
+    OPTIMAL = "optimal"
+    HEURISTIC = "heuristic"
+
+
+class SuppressionCost(StrEnum):
+    """What the optimal suppression minimises: the number of suppressed cells, or their eligibles."""
+
+    CELLS = "cells"
+    ELIGIBLES = "eligibles"
+
+
 #: Every option enum of the package (the test checks each list exists once).
 ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     CIMethod,
@@ -429,6 +447,8 @@ ALL_OPTIONS: tuple[type[StrEnum], ...] = (
     EstimateCI,
     MapKind,
     MapFormat,
+    SuppressionMethod,
+    SuppressionCost,
 )
 
 

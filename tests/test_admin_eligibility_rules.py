@@ -375,3 +375,96 @@ def test_simulated_sources_carry_housing_and_aid_rates():
     assert abs(aid[tenant].mean() - rates[0]) < 0.03
     assert abs(aid[~tenant].mean() - rates[2]) < 0.08
     assert (left[list(RESOURCE_COLUMNS)].dropna() > 0).all().all()  # the forfait never makes resources negative
+
+
+#: CSS L. 861-2 al. 2: the RSA socle's recipients 2009-2015 (loi n° 2008-1249), every RSA recipient from 2016
+#: (loi n° 2015-994, the prime d'activité replacing the RSA activité) are deemed eligible for the CMU-C.
+PRESUMED = {
+    2013: ("socle", "socle_activite"),
+    2014: ("socle", "socle_activite"),
+    2015: ("socle", "socle_activite"),
+    2016: ("socle", "socle_activite", "activite", None),
+    2017: ("socle", "socle_activite", "activite", None),
+}
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_rsa_presumption_by_year_and_component(year):
+    c = ceiling(year, 1)
+    rows, presumed = [], []
+    for component in ("socle", "socle_activite", "activite", None):
+        # under the ceiling, one euro over it, well over the ACS ceiling, resources unknown
+        for res in (c, c + 1, 3 * c, None):
+            rows.append({"benefit": "RSA", "rsa_component": component, "resources": res})
+            presumed.append(component in PRESUMED[year])
+    # other benefits are never presumed, whatever their (mis-coded) component
+    rows += [{"benefit": "AAH", "rsa_component": None, "resources": c + 1}, {"benefit": "ASS", "resources": None}]
+    presumed += [False, False]
+    out = assess(year, rows)
+    p = np.array(presumed)
+    assert (out.loc[p, "cmuc"] == "eligible").all() and (out.loc[p, "cmuc_rule"] == "rsa_presumption").all()
+    # the ACS starts above the CMU-C ceiling: not due to a presumed CMU-C recipient
+    assert (out.loc[p, "acs"] == "not_eligible").all() and (out.loc[p, "acs_rule"] == "rsa_presumption").all()
+    # the others: the resources decide, as without the presumption
+    rest = out.loc[~p]
+    assert "rsa_presumption" not in set(rest["cmuc_rule"]) | set(rest["acs_rule"])
+    expect = {"over_cmuc_ceiling", "resources_missing"} | ({"under_cmuc_ceiling"} if year <= 2015 else set())
+    assert set(rest["cmuc_rule"]) == expect
+    # the tariffs are not settled by the presumption (resources missing: undetermined)
+    assert out.loc[[r["resources"] is None for r in rows], "tpn"].eq("undetermined").all()
+
+
+def test_rsa_presumption_needs_the_file_facts():
+    c = ceiling(2015, 1)
+    # without the component column (2013-2015) or the benefit column, the resources decide
+    no_component = assess(2015, [{"benefit": "RSA", "resources": c + 1}, {"benefit": "RSA", "resources": None}])
+    assert no_component["cmuc_rule"].tolist() == ["over_cmuc_ceiling", "resources_missing"]
+    from_2016 = assess(2016, [{"benefit": "RSA", "resources": 3 * c}, {"benefit": "RSA", "resources": None}])
+    assert from_2016["cmuc_rule"].tolist() == ["rsa_presumption"] * 2
+    no_benefit = assess(2016, [{"resources": None}])
+    assert no_benefit["cmuc_rule"].tolist() == ["resources_missing"]
+    # Mayotte: the CMU-C does not apply, presumption or not
+    mayotte = assess(2016, [{"commune": "97611", "benefit": "RSA", "resources": None}])
+    assert mayotte["cmuc_rule"].tolist() == ["not_applicable_territory"]
+    with pytest.raises(InputError, match=r"'rsa_component'.*1 rows"):
+        assess(2015, [{"benefit": "RSA", "rsa_component": "activity"}])
+
+
+def test_rsa_presumption_in_the_rulebook(tmp_path):
+    book = load_rulebook()
+    assert {y: book.entry(y).rsa_presumption for y in YEARS} == {
+        2013: "socle",
+        2014: "socle",
+        2015: "socle",
+        2016: "all",
+        2017: "all",
+    }
+    for y in YEARS:
+        src = book.entry(y).sources["rsa_presumption_source"]
+        assert "L. 861-2" in src and "alinéa 2" in src and "legifrance" in src
+    with pytest.raises(ConfigError, match=r"entry\[0\]\.rsa_presumption"):
+        load_rulebook(_write(tmp_path, "", 'rsa_presumption = "all"\n'))  # no source
+    with pytest.raises(ConfigError, match=r"entry\[0\]\.rsa_presumption"):
+        load_rulebook(_write(tmp_path, "", 'rsa_presumption = "some"\nrsa_presumption_source = "x"\n'))
+
+
+def test_simulated_2016_eligibility_settles_every_rsa_recipient():
+    """The issue's 'done when': in 2016 every RSA recipient is eligible for the CMU-C (rule named), none
+    undetermined for missing resources; the truth agrees (every RSA recipient eligible)."""
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
+
+    src = simulate_sources(simulate_population(4, seed=5), seed=6, params=SourceParams(year=2016))
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    out = assess_eligibility(left, load_rulebook().entry(2016))
+    rsa = (left["benefit"] == "RSA").to_numpy() & ~left["commune"].str.startswith("976").to_numpy()
+    assert rsa.sum() > 100 and left.loc[rsa, list(RESOURCE_COLUMNS)].isna().any(axis=1).sum() > 0
+    assert (out.loc[rsa, "cmuc"] == "eligible").all() and (out.loc[rsa, "cmuc_rule"] == "rsa_presumption").all()
+    truth = src.tables["truth_eligibility"].set_index("rec_id").loc[out["rec_id"], "cmuc"].to_numpy()
+    assert (truth[rsa] == 1).all()
+    assert set(left.loc[rsa, "rsa_component"]) == {"socle"}  # no RSA activité from 2016
+    # 2015: the component is in the file, the RSA activité only is assessed on its resources
+    src15 = simulate_sources(simulate_population(4, seed=5), seed=6)
+    left15 = pd.concat([src15.tables[o] for o in ORGANISMS], ignore_index=True)
+    assert set(left15.loc[left15["benefit"] == "RSA", "rsa_component"]) == {"socle", "socle_activite", "activite"}
+    assert left15.loc[left15["benefit"] != "RSA", "rsa_component"].isna().all()

@@ -128,14 +128,18 @@ def test_eligibility_recovers_simulated_truth(small):
     # the simulated files carry tenure and housing aid: the forfait logement never leaves a right open
     # (the tariffs stay open over the resource ceiling: the files carry no fiscal income)
     assert "housing_missing" not in set(out["cmuc_rule"]) | set(out["acs_rule"])
+    # (RSA recipients presumed eligible for the CMU-C, CSS L. 861-2 al. 2, are so even without resources; the tariffs
+    # then stay open for want of them)
+    known = left[[f"resources_q{j}" for j in range(1, 5)]].notna().all(axis=1).to_numpy()
+    assert set(out.loc[det & ~known, "cmuc_rule"]) <= {"rsa_presumption"}
     for right in ("tpn", "tss"):
-        open_ = det & (out[right] == "undetermined").to_numpy()
+        open_ = det & known & (out[right] == "undetermined").to_numpy()
         assert set(out.loc[open_, f"{right}_rule"]) <= {"fiscal_income_missing"}
     # Mayotte: the population simulator grants CMU-C/ACS there, the law did not (rule not_applicable_territory)
     mayotte = left["commune"].astype(str).str.startswith("976").to_numpy()
     for right in ("cmuc", "acs", "tpn", "tss"):
         got = (out[right] == "eligible").to_numpy()
-        keep = det & ~mayotte if right in ("cmuc", "acs") else det
+        keep = det & ~mayotte if right in ("cmuc", "acs") else det & known
         assert (got[keep] == truth[right].to_numpy()[keep].astype(bool)).all(), right
         if right in ("cmuc", "acs"):
             assert not got[mayotte].any()
@@ -332,9 +336,14 @@ def test_study_admin_section_and_report_fragment(small, tmp_path):
     assert len(cmp_) == 8 and {"sample_estimate", "admin_rate_adjusted", "difference"} <= set(cmp_.columns)
     assert "admin_rates" in res.tables and "admin_accuracy" in res.tables
     assert not any(c in res.tables["admin_rates"].columns for c in ("rec_id", "id_l", "surname"))
+    # [admin] frame_ids: the respondents' records in the files give the misclassification rates (issue 27)
+    mis = res.tables["admin_misclassification"]
+    assert set(mis["kind"]) == {"sensitivity", "false_positive"} and set(mis["right"]) == {"cmuc", "acs", "tpn", "tss"}
+    assert "admin_corrected" in res.tables and "combined" not in res.tables  # no small-area estimates to combine
     fr = render(res.tables, lang="fr")
     en = render(res.tables, lang="en")
     assert TEXT["fr"]["title"] in html.unescape(fr) and TEXT["en"]["title"] in html.unescape(en)
+    assert TEXT["fr"]["mis_title"] in html.unescape(fr) and TEXT["en"]["mis_title"] in html.unescape(en)
     assert "\u202f%" in fr and " %" in en
     assert set(TEXT["fr"]) == set(TEXT["en"])
     with pytest.raises(ValueError):

@@ -58,6 +58,8 @@ def test_demo_maps_the_contours_of_its_sources(tmp_path):
         tmp_path / "demo" / POPULATION / "sources" / "qpv.geojson"
     ).read_text()
     assert "admin_rates" in demo.tables
+    # the demo's files miss resources; the survey corrects the administrative rates and combines them (issue 27)
+    assert {"admin", "admin_corrected", "combined"} <= set(demo.tables["comparison_summary"]["estimator"])
 
 
 def test_contours_in_lambert93_with_crs_member_equal_wgs84(pop, contours):
@@ -130,6 +132,25 @@ def test_map_values_states():
         maps.map_values(sae, "sae", "acs")
     with pytest.raises(OptionError, match="kind"):
         maps.map_values(sae, "tiles", "cmuc")
+
+
+def test_choropleth_on_a_reused_figure_equals_a_fresh_one(pop, contours, sae):
+    """The figure of a map (axes, outlines) is kept for the next map of the same shapes: what a map adds goes after
+    it, so a map drawn after others has the bytes of the same map drawn on a new figure."""
+    shapes = maps.territory_shapes(contours, pop.territories)
+    a, b = maps.map_values(sae, "sae", "cmuc"), maps.map_values(sae, "sae", "tss")
+    maps._SKELETONS.clear()
+    fresh = maps.choropleth(a, shapes, kind="sae", right="cmuc")
+    other = maps.choropleth(b, shapes, kind="sae", right="tss")  # on the figure of the first
+    assert len(maps._SKELETONS) == 1 and other != fresh
+    assert maps.choropleth(a, shapes, kind="sae", right="cmuc") == fresh
+    maps._SKELETONS.clear()
+    assert maps.choropleth(b, shapes, kind="sae", right="tss") == other
+    dep = str(pop.territories["departement"].iloc[0])
+    one = maps.choropleth(a, shapes, kind="sae", right="cmuc", departement=dep, width=False)
+    maps.choropleth(b, shapes, kind="sae", right="tss", departement=dep, width=False)
+    maps._SKELETONS.clear()
+    assert maps.choropleth(a, shapes, kind="sae", right="cmuc", departement=dep, width=False) == one
 
 
 def test_choropleth_png_is_reproducible_svg_and_departement(pop, contours, sae):

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .._checks import check_columns, check_right_column
 from ..errors import DisclosureWarning, InputError, OptionError, message
+from ..options import SuppressionMethod, check_option
 from ..publication import DEFAULT_MIN_CELL, check_min_cell, protect_admin_counts
 
 __all__ = [
@@ -274,7 +275,12 @@ def counts_table(
     )
 
 
-def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminRates:
+def protect(
+    counts: pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    suppression: str = "heuristic",
+) -> AdminRates:
     """Rates and disclosure control from the aggregated counts table (no microdata): every engine ends here.
 
     Parameters
@@ -285,6 +291,9 @@ def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminR
     min_cell : int
         Cells (and totals) with fewer eligibles, takers or non-takers are
         suppressed (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_CELL`).
+    suppression : {"heuristic", "optimal"}
+        Secondary suppression: the completion heuristic, or the least-cost pattern of a mixed-integer
+        programme over the linked tables (:mod:`nonrecours.publication.optimal`).
 
     Returns
     -------
@@ -300,7 +309,7 @@ def protect(counts: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminR
     the published département and national totals.
     """
     check_columns(counts, COUNT_COLUMNS, source="counts table")
-    return protected_rates(counts, min_cell=min_cell)
+    return protected_rates(counts, min_cell=min_cell, suppression=suppression)
 
 
 def admin_rates(
@@ -310,6 +319,7 @@ def admin_rates(
     min_cell: int = DEFAULT_MIN_CELL,
     territory: str = "territory",
     departement: str = "departement",
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """Exact take-up counts and rates per territory and right, with primary and secondary suppression.
 
@@ -328,6 +338,8 @@ def admin_rates(
         non-takers (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_CELL`).
     territory, departement : str
         Column names.
+    suppression : {"heuristic", "optimal"}
+        Secondary suppression (:func:`protect`).
 
     Returns
     -------
@@ -355,11 +367,19 @@ def admin_rates(
     """
     check_min_cell(min_cell)
     groups = count_territories(recipients, rights, territory=territory, departement=departement)
-    return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
+    return protect(
+        counts_table(groups, rights, territory=territory, departement=departement),
+        min_cell=min_cell,
+        suppression=suppression,
+    )
 
 
 def protected_rates(
-    cells: pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL, margins: Sequence[str] = ()
+    cells: pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    margins: Sequence[str] = (),
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """:class:`AdminRates` from an aggregated territory × right table, whatever engine aggregated it.
 
@@ -369,10 +389,12 @@ def protected_rates(
     :func:`nonrecours.publication.protect_admin_counts`, and a
     :class:`~nonrecours.errors.DisclosureWarning` says how many cells it suppressed. ``margins``: columns of
     ``cells`` (one value per territory, e.g. ``is_qpv``) whose totals are published too (their rows in
-    ``totals`` have that ``level``); the cells are protected against them as well.
+    ``totals`` have that ``level``); the cells are protected against them as well. ``suppression``: the
+    secondary suppression's method (``heuristic`` or ``optimal``, :mod:`nonrecours.publication.optimal`).
     """
     check_min_cell(min_cell)
-    table, totals, rules = protect_admin_counts(cells, min_cell=min_cell, margins=margins)
+    method = check_option("suppression", suppression, SuppressionMethod)
+    table, totals, rules = protect_admin_counts(cells, min_cell=min_cell, margins=margins, method=method)
     res = AdminRates(table=table, totals=totals, min_cell=int(min_cell), rules=rules)
     counts = res.n_suppressed
     if counts["primary"] or counts["secondary"]:

@@ -155,6 +155,7 @@ def admin_rates_sql(
     departement: str = "departement",
     option: str = "RECIPIENTS",
     id_col: str | None = None,
+    suppression: str = "heuristic",
 ) -> AdminRates:
     """:func:`~nonrecours.admin.counts.admin_rates` on a file read in place by a SQL engine.
 
@@ -165,7 +166,7 @@ def admin_rates_sql(
     source : path
         CSV or Parquet file, or a folder of them (partitioned by year and
         département, for example); never loaded into memory.
-    rights, min_cell, territory, departement
+    rights, min_cell, territory, departement, suppression
         As for :func:`~nonrecours.admin.counts.admin_rates`.
     id_col : str, optional
         Identifier column checked for missing and repeated ids (default
@@ -180,4 +181,8 @@ def admin_rates_sql(
     groups = count_territories_sql(
         engine, source, rights, territory=territory, departement=departement, option=option, id_col=id_col
     )
-    return protect(counts_table(groups, rights, territory=territory, departement=departement), min_cell=min_cell)
+    return protect(
+        counts_table(groups, rights, territory=territory, departement=departement),
+        min_cell=min_cell,
+        suppression=suppression,
+    )

@@ -13,6 +13,13 @@ Per recipient and right the result is ``eligible``, ``not_eligible`` or
 (:data:`RULES`). A missing fact leaves a right undetermined only when it could
 change the outcome: a household whose housing is unknown but whose resources
 exceed the ceiling even without the forfait logement is not eligible.
+
+The presumption of CSS L. 861-2 al. 2 comes first for the CMU-C (after the
+territory): RSA recipients are deemed to meet its conditions (rule
+``rsa_presumption``), whatever their resources, known or not; in 2009–2015
+only the RSA socle (the file's ``rsa_component``), from 2016 every RSA
+recipient (:attr:`~nonrecours.admin.rules.Rule.rsa_presumption`). The ACS,
+whose band starts above the CMU-C ceiling, is then not due (same rule).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import pandas as pd
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
-from .rules import HOUSING_TENURES, Rule, Rulebook, load_rulebook
+from .rules import HOUSING_TENURES, RSA_COMPONENTS, Rule, Rulebook, load_rulebook
 
 __all__ = [
     "Rule",
@@ -40,14 +47,30 @@ __all__ = [
 STATUSES = ("eligible", "not_eligible", "undetermined")
 RESOURCE_COLUMNS = ("resources_q1", "resources_q2", "resources_q3", "resources_q4")
 #: Columns used when present (absent: missing for every row): tenure (:data:`~nonrecours.admin.rules.HOUSING_TENURES`),
-#: whether the household receives a personal housing aid (0/1), revenu fiscal de référence per part (euros).
-OPTIONAL_COLUMNS = ("housing", "housing_benefit", "rfr_per_part")
+#: whether the household receives a personal housing aid (0/1), revenu fiscal de référence per part (euros), the
+#: benefit paid (``RSA``...) and the RSA's component (:data:`~nonrecours.admin.rules.RSA_COMPONENTS`).
+OPTIONAL_COLUMNS = ("housing", "housing_benefit", "rfr_per_part", "benefit", "rsa_component")
 _COMMON = ("commune_missing", "territory_not_covered")
 _MISSING = ("resources_missing", "household_size_missing", "housing_missing")
 #: The rules that can decide, per right.
 RULES = {
-    "cmuc": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "over_cmuc_ceiling"),
-    "acs": (*_COMMON, "not_applicable_territory", *_MISSING, "under_cmuc_ceiling", "in_acs_band", "over_acs_ceiling"),
+    "cmuc": (
+        *_COMMON,
+        "not_applicable_territory",
+        "rsa_presumption",
+        *_MISSING,
+        "under_cmuc_ceiling",
+        "over_cmuc_ceiling",
+    ),
+    "acs": (
+        *_COMMON,
+        "not_applicable_territory",
+        "rsa_presumption",
+        *_MISSING,
+        "under_cmuc_ceiling",
+        "in_acs_band",
+        "over_acs_ceiling",
+    ),
     "tpn": (
         *_COMMON,
         "no_electricity_contract",
@@ -133,8 +156,10 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
     decided when both bounds agree, else undetermined (``housing_missing``).
     Communes under ``cmuc_not_applicable_prefixes`` are not eligible for
     CMU-C and ACS; under ``not_covered_prefixes`` every right is undetermined.
-    Rules are tried in the order of :data:`RULES`: territory, contract, then
-    missing facts, then the ceilings. Amounts are compared to the cent
+    Rules are tried in the order of :data:`RULES`: territory, contract (or,
+    for CMU-C and ACS, the RSA presumption of CSS L. 861-2 al. 2: ``benefit =
+    'RSA'``, and ``rsa_component`` socle or socle_activite when the rule is
+    ``"socle"``), then missing facts, then the ceilings. Amounts are compared to the cent
     (resources, forfait and ceilings rounded to the cent), so that a household
     exactly at its ceiling is eligible whatever the floating-point noise.
     """
@@ -170,6 +195,11 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
         ("n is null or n < 1", "undetermined", "household_size_missing"),
     ]
     na = [("na", "not_eligible", "not_applicable_territory")]
+    presumed = {
+        "none": "false",
+        "socle": "(benefit = 'RSA' and rsa_component in ('socle', 'socle_activite'))",
+        "all": "benefit = 'RSA'",
+    }[rule.rsa_presumption]
 
     def tariff_rows(contract: str, no_contract: str) -> list[tuple[str, str, str]]:
         known = "r is not null and n >= 1"
@@ -195,6 +225,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
             [
                 *head,
                 *na,
+                (f"coalesce({presumed}, false)", "eligible", "rsa_presumption"),
                 *missing,
                 ("rhi <= c", "eligible", "under_cmuc_ceiling"),
                 ("rlo > c", "not_eligible", "over_cmuc_ceiling"),
@@ -205,6 +236,7 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
             [
                 *head,
                 *na,
+                (f"coalesce({presumed}, false)", "not_eligible", "rsa_presumption"),
                 *missing,
                 ("rhi <= c", "not_eligible", "under_cmuc_ceiling"),
                 ("rlo > a", "not_eligible", "over_acs_ceiling"),
@@ -221,7 +253,8 @@ def eligibility_sql(rule: Rule, table: str = "recipients", *, engine: Engine | N
         f"with b as (select rec_id, cast(commune as string) as commune, household_size as n, {res} as r, "
         f"cast(housing as string) as housing, cast(housing_benefit as double) as hb, "
         f"cast(rfr_per_part as double) as rfr, coalesce(electricity_contract, 0) as elec, "
-        f"coalesce(gas_contract, 0) as gas from {quote(table)}),\n"
+        f"coalesce(gas_contract, 0) as gas, cast(benefit as string) as benefit, "
+        f"cast(rsa_component as string) as rsa_component from {quote(table)}),\n"
         f"z as (select *, {_starts(rule.overseas_prefixes)} as ov, "
         f"{_starts(rule.cmuc_not_applicable_prefixes)} as na, "
         f"{_starts(rule.not_covered_prefixes)} as nc, least(greatest(n, 1), 3) as k from b),\n"
@@ -242,7 +275,9 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
         ``rec_id``, ``commune``, ``household_size``, :data:`RESOURCE_COLUMNS`,
         ``electricity_contract``, ``gas_contract``; when present,
         :data:`OPTIONAL_COLUMNS` (an absent one is missing for every row: the
-        rights it could change are undetermined, with the rule named).
+        rights it could change are undetermined, with the rule named; without
+        ``benefit`` no RSA presumption applies, without ``rsa_component`` not
+        the 2009–2015 one).
     rule : Rule
         One year of a rulebook (``load_rulebook().entry(year)``).
     engine : Engine, optional
@@ -300,6 +335,24 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
                 found=f"{int(bad.sum())} rows",
             )
         )
+    text = {}
+    for col in ("benefit", "rsa_component"):  # the RSA presumption's facts: text, missing stays missing
+        text[col] = (
+            recipients[col].astype("str")
+            if col in recipients
+            else pd.Series(pd.NA, index=recipients.index, dtype="str")
+        ).to_numpy()
+    wrong = pd.notna(text["rsa_component"]) & ~np.isin(text["rsa_component"], RSA_COMPONENTS)
+    if wrong.any():
+        raise InputError(
+            message(
+                "unknown RSA component",
+                where="recipients file, column 'rsa_component'",
+                expected=", ".join(RSA_COMPONENTS) + " or empty",
+                found=f"{int(wrong.sum())} rows",
+                hint="code the component of each RSA recipient, or leave the column out (the resources then decide)",
+            )
+        )
     numeric = {}
     for col, allowed in (("housing_benefit", (0, 1)), ("rfr_per_part", None)):
         if col not in recipients:
@@ -319,7 +372,9 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
                 )
             )
         numeric[col] = v
-    data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric)
+    data = recipients[need].assign(
+        commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric, **text
+    )
     with borrow_engine(engine) as eng:
         out = eng.sql_frames(eligibility_sql(rule, "recipients", engine=eng), {"recipients": data})
     if _same_ids(out["rec_id"], recipients["rec_id"]):  # the engine kept the input order: no reordering copy

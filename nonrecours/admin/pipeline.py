@@ -119,6 +119,7 @@ class AdminPhase:
     timings: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)
     engines: dict = field(default_factory=dict)
+    source_rights: dict = field(default_factory=dict)  # source holding several rights -> its rec_id, right
 
 
 class _Clock:
@@ -161,6 +162,7 @@ def run_admin_phase(
     memory_limit: str | None = "2GB",
     threads: int | None = None,
     engine: Engine | None = None,
+    suppression: str = "heuristic",
 ) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.
 
@@ -181,6 +183,8 @@ def run_admin_phase(
         DuckDB engine): its memory limit (it spills to a temporary folder beyond)
         and worker threads (default: one per core). The results do not depend on
         them (:mod:`~nonrecours.admin.linkage`, :mod:`~nonrecours.admin.rates`).
+    suppression : {"heuristic", "optimal"}
+        Secondary suppression of the rates (:func:`~nonrecours.admin.rates.phase_rates`).
 
     Returns
     -------
@@ -195,7 +199,9 @@ def run_admin_phase(
             linker = engine
         else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
             linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
-        phase = _run_phase(Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine, linker)
+        phase = _run_phase(
+            Path(folder), year, rulebook, threshold, min_cell, level, truth_links, seed, engine, linker, suppression
+        )
         return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
 
 
@@ -210,6 +216,7 @@ def _run_phase(
     seed: int,
     engine: Engine,
     linker: DuckDBEngine,
+    suppression: str = "heuristic",
 ) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook
@@ -252,7 +259,16 @@ def _run_phase(
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
         rates, by_qpv = phase_rates(
-            rec, elig, links_df, near_df, source_rights, flags, min_cell=min_cell, level=level, engine=engine
+            rec,
+            elig,
+            links_df,
+            near_df,
+            source_rights,
+            flags,
+            min_cell=min_cell,
+            level=level,
+            engine=engine,
+            suppression=suppression,
         )
         del rec
     timings, cpu = clock.totals()
@@ -267,6 +283,7 @@ def _run_phase(
         by_qpv=by_qpv,
         timings=timings,
         cpu=cpu,
+        source_rights=source_rights,
     )
 
 

@@ -198,6 +198,7 @@ def linked_rates(
     level: float = 0.95,
     margins: dict[str, pd.Series] | None = None,
     engine: Engine | None = None,
+    suppression: str = "heuristic",
 ) -> LinkedRates:
     """Rates per territory × right from :func:`taker_table`, corrected for linkage errors.
 
@@ -208,13 +209,15 @@ def linked_rates(
     territories whose totals are published too (QPV vs rest); the cells are protected
     against them as well and :attr:`LinkedRates.margins` says which totals may be published.
     ``engine``: the SQL engine of the sums (default: an in-memory DuckDB engine opened for the call).
+    ``suppression``: the secondary suppression's method (``heuristic`` or ``optimal``,
+    :func:`~nonrecours.admin.counts.protected_rates`).
     """
     level = check_level(level)
     present = [r for r in RIGHTS if (takers["right"] == r).any()]
     with borrow_engine(engine) as eng:
         coded = eng.sql_frames(_coded_sql(present, eng.quote), {"t": takers})
         agg = eng.sql_frames(_agg_sql(eng.quote), {"t": takers})
-    return _finish_linked(coded, agg, present, min_cell, level, margins)
+    return _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
 
 
 def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
@@ -235,6 +238,7 @@ def _finish_linked(
     min_cell: int,
     level: float,
     margins: dict[str, pd.Series] | None = None,
+    suppression: str = "heuristic",
 ) -> LinkedRates:
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
     from .counts import count_territories, counts_table, protected_rates
@@ -245,7 +249,7 @@ def _finish_linked(
         cells = counts_table(count_territories(coded, present), present)
         for name, values in (margins or {}).items():
             cells[name] = values.reindex(cells["territory"]).to_numpy()
-        base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()))
+        base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()), suppression=suppression)
     t = base.table.merge(agg, on=["territory", "right"], how="left")
     pub = (t["status"] == "published").to_numpy()
     n = t["n_eligible"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -348,6 +352,7 @@ def phase_rates(
     level: float = 0.95,
     memory_limit: str | None = "2GB",
     engine: Engine | None = None,
+    suppression: str = "heuristic",
 ) -> tuple[LinkedRates, pd.DataFrame]:
     """:func:`linked_rates` and :func:`group_rates` by QPV flag, the taker table kept in the engine.
 
@@ -360,7 +365,7 @@ def phase_rates(
     (``linked_rates(..., margins={"is_qpv": ...})``), and a suppressed total is
     emptied in the groups (:func:`suppressed_margin`). ``engine``: the SQL
     engine (DuckDB or Spark); default: a DuckDB engine under ``memory_limit``
-    opened for the call.
+    opened for the call. ``suppression``: the secondary suppression's method (:func:`linked_rates`).
 
     Returns
     -------
@@ -391,5 +396,5 @@ def phase_rates(
                 eng.unregister(name)
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
-    rates = _finish_linked(coded, agg, present, min_cell, level, margins)
+    rates = _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
     return rates, suppressed_margin(_finish_group(grouped, level), rates.margins["is_qpv"], "is_qpv")

@@ -32,7 +32,10 @@ A rulebook is a TOML file; the package ships :file:`rulebook/france.toml`
     ``tariff_fiscal_ceiling_overseas`` (revenu fiscal de référence per part
     under which the tariffs are also due; absent = no fiscal criterion), and
     the sources ``cmuc_source``, ``overseas_source``, ``acs_source``,
-    ``tariff_source``, ``contract_source``.
+    ``tariff_source``, ``contract_source``; optional ``rsa_presumption``
+    (:data:`RSA_PRESUMPTIONS`: which RSA recipients are deemed to meet the
+    CMU-C conditions, CSS L. 861-2 al. 2; default ``"none"``) with
+    ``rsa_presumption_source``.
 
 Errors name the key path (``entry[2].acs_ratio``).
 """
@@ -50,13 +53,20 @@ import numpy as np
 
 from ..errors import ConfigError, OptionError, message
 
-__all__ = ["Rule", "Rulebook", "load_rulebook", "HOUSING_TENURES", "ROUNDINGS"]
+__all__ = ["Rule", "Rulebook", "load_rulebook", "HOUSING_TENURES", "ROUNDINGS", "RSA_COMPONENTS", "RSA_PRESUMPTIONS"]
 
 #: Values of the recipients' ``housing`` column: tenants (``social``, ``private_rental``), ``owner``,
 #: ``housed_free`` (housed free of charge).
 HOUSING_TENURES = ("social", "private_rental", "owner", "housed_free")
 #: Rounding of the household's ceiling.
 ROUNDINGS = ("none", "euro")
+#: Values of the recipients' ``rsa_component`` column (RSA recipients, 2009-2015): the RSA socle only, socle and
+#: activité, activité only (the "RSA activité seul", replaced by the prime d'activité on 1 January 2016).
+RSA_COMPONENTS = ("socle", "socle_activite", "activite")
+#: Which RSA recipients are deemed eligible for the CMU-C (CSS L. 861-2 al. 2): nobody (``"none"``), recipients of
+#: the RSA socle (``"socle"``: ``rsa_component`` socle or socle_activite; needs the column) or every RSA recipient
+#: (``"all"``).
+RSA_PRESUMPTIONS = ("none", "socle", "all")
 _REQUIRED = (
     "year",
     "cmuc_ceiling_metropolitan",
@@ -99,6 +109,8 @@ class Rule:
         Forfait logement for 1, 2, 3+ persons: ``12 * rsa_base_amount * scale * rate``.
     overseas_prefixes, cmuc_not_applicable_prefixes, not_covered_prefixes : tuple of str
         Commune-code prefixes.
+    rsa_presumption : {"none", "socle", "all"}
+        RSA recipients deemed to meet the CMU-C conditions (:data:`RSA_PRESUMPTIONS`).
     """
 
     year: int
@@ -119,6 +131,7 @@ class Rule:
     overseas_prefixes: tuple = ("97",)
     cmuc_not_applicable_prefixes: tuple = ()
     not_covered_prefixes: tuple = ()
+    rsa_presumption: str = "none"
 
     def multiplier(self, size: np.ndarray) -> np.ndarray:
         """Household-size multiplier of the ceiling (``scale[size-1]``, then ``+ per_extra_person`` each)."""
@@ -349,6 +362,16 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
                     expected="tariff_fiscal_ceiling and tariff_fiscal_ceiling_overseas",
                 )
             )
+        presumption = e.get("rsa_presumption", "none")
+        if presumption not in RSA_PRESUMPTIONS or (presumption != "none" and "rsa_presumption_source" not in e):
+            raise ConfigError(
+                message(
+                    "invalid RSA presumption",
+                    where=f"{ew}.rsa_presumption",
+                    expected=" or ".join(map(repr, RSA_PRESUMPTIONS)) + " (with rsa_presumption_source)",
+                    found=repr(presumption),
+                )
+            )
         entries[int(e["year"])] = Rule(
             year=int(e["year"]),
             cmuc_ceiling_metropolitan=float(e["cmuc_ceiling_metropolitan"]),
@@ -364,6 +387,7 @@ def load_rulebook(path: str | os.PathLike | None = None) -> Rulebook:
                 float(e["tariff_fiscal_ceiling_overseas"]) if "tariff_fiscal_ceiling_overseas" in e else None
             ),
             rsa_base_amount=float(e["rsa_base_amount"]) if fl is not None else None,
+            rsa_presumption=presumption,
             **forfait,
             **territory,
         )

@@ -114,7 +114,13 @@ def admin_counts(
     return pd.concat(parts, ignore_index=True)
 
 
-def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell: int = DEFAULT_MIN_CELL) -> AdminSeries:
+def admin_series(
+    counts: Mapping[int, pd.DataFrame] | pd.DataFrame,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    method: str = "heuristic",
+    cost: str = "cells",
+) -> AdminSeries:
     """Apply one suppression pattern to the counts of every year.
 
     Parameters
@@ -123,6 +129,11 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
         Aggregated counts (:data:`COUNT_COLUMNS`) of each year.
     min_cell : int
         A cell with fewer eligible recipients in any year is suppressed in all years.
+    method : {"heuristic", "optimal"}
+        Secondary suppression: the completion heuristic, or the least-cost pattern over every year's tables
+        (:mod:`nonrecours.publication.optimal`).
+    cost : {"cells", "eligibles"}
+        What ``optimal`` minimises.
 
     Returns
     -------
@@ -181,7 +192,7 @@ def admin_series(counts: Mapping[int, pd.DataFrame] | pd.DataFrame, *, min_cell:
     N[row, col] = pd.to_numeric(c["n_eligible"]).to_numpy(dtype=np.int64)
     K[row, col] = pd.to_numeric(c["n_takers"]).to_numpy(dtype=np.int64)
     # one pattern for every year (the one fixed-point loop of the publication layer)
-    primary, forced, per_year = protect_admin_series(cells, N, K, min_cell=min_cell)
+    primary, forced, per_year = protect_admin_series(cells, N, K, min_cell=min_cell, method=method, cost=cost)
     rules = np.where(primary, "primary", np.where(forced, "secondary", "published"))
     pub = ~forced
     with np.errstate(invalid="ignore", divide="ignore"):

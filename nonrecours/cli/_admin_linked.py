@@ -22,6 +22,7 @@ def linked_admin(
     min_cell: int,
     level: float,
     recipients: Path | None,
+    suppression: str = "heuristic",
 ) -> None:
     """Rates from a sources folder, an eligibility table and links (see :mod:`nonrecours.admin.rates`)."""
     import numpy as np
@@ -72,7 +73,7 @@ def linked_admin(
         else lk.iloc[:0][["source", "id_l", "id_r", "match_probability"]]
     )
     takers = taker_table(rec, _read(Path(eligibility)), lk, nm, {"health": read_source(sources, "health")})
-    res = linked_rates(takers, min_cell=min_cell, level=level)
+    res = linked_rates(takers, min_cell=min_cell, level=level, suppression=suppression)
     t = res.table
     pub = t[t["status"] == "published"]
     moved = (

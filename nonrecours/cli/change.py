@@ -49,6 +49,13 @@ def change(
         "column (difference in differences): COLUMN (last minus first level, is_qpv: "
         "QPV minus the rest) or COLUMN=A,B.",
     ),
+    persistence: bool = typer.Option(
+        False,
+        "--persistence",
+        help="Also persistent and transient non-take-up among the recipients of both waves eligible in both "
+        "(persistent, transient, either, entries, exits), on WAVE2's design; written beside --out as "
+        "<stem>_persistence<suffix>.",
+    ),
     scheme: str | None = typer.Option(
         None, "--scheme", help=f"{choices_text(WaveScheme)} [default: the 'scheme' column of WAVE2, else panel]."
     ),
@@ -120,6 +127,7 @@ def change(
             "--out": out,
             "--out (difference in differences)": beside(out, "did") if out is not None and gap_col else None,
             "--covariances-out": covariances_out,
+            "--out (persistence)": beside(out, "persistence") if out is not None and persistence else None,
         },
         inputs,
         overwrite=overwrite,
@@ -161,6 +169,9 @@ def change(
         | ({"covariances": cov} if cov is not None else {}),
         policy=DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below_threshold),
     )  # what leaves
+    pers = (  # before anything is written
+        _persistence(d1, d2, right_list, by_list, id_col, level, min_n, allow_below_threshold) if persistence else None
+    )
     table, did, cov = shown["changes"], shown.get("did"), shown.get("covariances")
     cov_path = None
     if cov is not None and covariances_out is not None:
@@ -172,17 +183,39 @@ def change(
             echo_table(did)
         if cov_path is not None:
             typer.echo(f"wrote {cov_path}", err=True)
+        if pers is not None:
+            typer.echo("")
+            echo_table(pers)
         return
     paths = [write_table(table, out, inputs=inputs)]
     if did is not None:
         paths.append(write_table(did, beside(out, "did"), inputs=inputs))  # type: ignore[arg-type]
     if cov_path is not None:
         paths.append(cov_path)
+    if pers is not None:
+        paths.append(write_table(pers, beside(out, "persistence"), inputs=inputs))  # type: ignore[arg-type]
     n_both = int(pd.to_numeric(table["n_both"], errors="coerce").max()) if table["n_both"].notna().any() else 0
     typer.echo(
         f"{len(table):,} changes ({sch}, {result.variance_method}; up to {n_both:,} eligible recipients in "
         f"both waves); wrote " + ", ".join(map(str, paths))
     )
+
+
+def _persistence(d1, d2, rights, by, id_col, level, min_n, allow_below):  # noqa: ANN001, ANN202
+    """``--persistence``: :func:`nonrecours.estimation.persistence.estimate_persistence` as published.
+
+    Rows under ``min_n`` eligible respondents of both waves are suppressed by the estimator's flag; no count is
+    published (a national count minus a domain's would give a suppressed one back).
+    """
+    from ..estimation import QualityThresholds
+    from ..estimation.persistence import estimate_persistence
+    from ..publication import DisclosurePolicy, publish
+
+    th = QualityThresholds(min_n=min_n)
+    res = estimate_persistence(d1, d2, rights, by or None, id_col=id_col, level=level, thresholds=th)
+    table = res.to_frame().drop(columns=["n", "df"])
+    policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=allow_below)
+    return publish({"persistence": table}, policy=policy)["persistence"]
 
 
 def register(app: typer.Typer) -> None:

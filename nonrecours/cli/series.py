@@ -12,7 +12,7 @@ import typer
 
 from ..errors import OptionError, OutputError, message
 from ..io import read_table, write_table
-from ..options import ChangeVariance, WaveScheme, check_option, choices_text
+from ..options import ChangeVariance, SuppressionMethod, WaveScheme, check_option, choices_text
 from ..publication.policy import DEFAULT_MIN_CELL
 from ._common import allow_below_threshold_option, echo_table, handle_errors, min_n_option, overwrite_option
 from ._design import WAVES_HELP, DesignOptions, design_options, load_waves, wave_replicates
@@ -104,6 +104,12 @@ def series(
         "--min-cell",
         help="Administrative cells with fewer eligible recipients in any year are suppressed in every year.",
     ),
+    suppression: str = typer.Option(
+        "heuristic",
+        "--suppression",
+        help=f"Secondary suppression of the administrative series: {choices_text(SuppressionMethod)} (the "
+        "least-cost pattern over every year's tables, or the fast completion heuristic).",
+    ),
     min_n: int = min_n_option(
         "Statistical confidentiality of the survey series: a domain with fewer eligible "
         "respondents, takers or non-takers in any year is suppressed in every year (its changes and trend too), nor "
@@ -135,6 +141,7 @@ def series(
 
     check_threshold(min_n, name="min_n", where="option --min-n", allow_below=allow_below_threshold)
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
+    check_option("--suppression", suppression, SuppressionMethod)
     right_list = parse_list(rights, option="--rights")
     by_list = parse_list(by, option="--by")
     wave_files = _years(waves, "--waves") if waves else {}
@@ -242,7 +249,7 @@ def series(
                 counts[y] = d[d["right"].astype(str).isin(right_list)]
             else:
                 counts[y] = admin_counts(d, right_list)
-        s = admin_series(counts, min_cell=min_cell)
+        s = admin_series(counts, min_cell=min_cell, method=suppression)
         tables.update(
             {
                 "admin_series.csv": s.table,

@@ -36,6 +36,13 @@ def simulate(
         "hold them into --out/sources (organisms' files, health insurance, suppliers' lists, "
         "QPV contours, truth).",
     ),
+    files_miss_resources: bool = typer.Option(
+        False,
+        "--files-miss-resources",
+        help="With --sources: the organisms' files miss part of the resources (capital income, maintenance, a "
+        "partner's earnings, stale declarations; the demo's setting), so that eligibility read from them is "
+        "misclassified both ways while the truth keeps the real one.",
+    ),
 ) -> None:
     """Simulate recipients, territories and true take-up rates; write three tables to --out."""
     from ..simulate import simulate_population
@@ -70,9 +77,11 @@ def simulate(
     pop = simulate_population(territories, seed=seed)
     paths = pop.write(out, format, overwrite=overwrite)
     if sources:
-        from ..simulate.sources import simulate_sources
+        from ..simulate.params import FileResourceParams
+        from ..simulate.sources import SourceParams, simulate_sources
 
-        src = simulate_sources(pop, seed=seed + 1)
+        params = SourceParams(file_resources=FileResourceParams() if files_miss_resources else None)
+        src = simulate_sources(pop, seed=seed + 1, params=params)
         src.write(out / "sources", format, overwrite=overwrite)
         typer.echo(f"wrote the administrative sources in {out / 'sources'} (seed {seed + 1})")
     r = pop.recipients

@@ -14,6 +14,7 @@ from ..options import (
     FHMethod,
     FHTransform,
     FHVariance,
+    SuppressionMethod,
     check_option,
     choices_text,
 )
@@ -109,7 +110,8 @@ def fit(
         "--model",
         help="fh (one Fay-Herriot model per right, and per year with "
         "--time), rao-yu (per right over the years, AR(1)), multivariate (per year over the "
-        "rights) or spatial (SAR effects over --neighbours). Models other than fh use se^2 "
+        "rights), spatial (SAR effects over --neighbours) or spatio-temporal (per right: SAR territory effects over "
+        "--neighbours and AR(1) territory-year effects over --time, REML). Models other than fh use se^2 "
         "and --covariances, REML or ML, analytic MSEs (or --mse bootstrap --bootstrap B --seed S).",
     ),
     time: str | None = typer.Option(
@@ -267,9 +269,21 @@ def _fit_borrowing(
             message("the bootstrap MSE needs a seed", where="option --seed", expected="an integer, e.g. --seed 1")
         )
     for flag, ok, what in (
-        ("--time", model != "rao-yu" or time is not None, "the Rao-Yu model needs the year column"),
-        ("--neighbours", model != "spatial" or neighbours is not None, "the spatial model needs the neighbours file"),
-        ("--method", model != "multivariate" or method == "reml", "the multivariate model is fitted by REML only"),
+        (
+            "--time",
+            model not in ("rao-yu", "spatio-temporal") or time is not None,
+            f"the {'Rao-Yu' if model == 'rao-yu' else model} model needs the year column",
+        ),
+        (
+            "--neighbours",
+            model not in ("spatial", "spatio-temporal") or neighbours is not None,
+            f"the {model} model needs the neighbours file",
+        ),
+        (
+            "--method",
+            model not in ("multivariate", "spatio-temporal") or method == "reml",
+            f"the {model} model is fitted by REML only",
+        ),
     ):
         if not ok:
             raise OptionError(message(what, where=f"option {flag}", hint="see 'nonrecours territorial fit --help'"))
@@ -315,7 +329,7 @@ def neighbours(
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Neighbouring territories from their contours (shared boundary, or within --distance): --neighbours of
-    'territorial fit --model spatial'."""
+    'territorial fit --model spatial' or 'spatio-temporal'."""
     from .._checks import check_choice
     from ..admin.geo import read_contours
     from ..errors import OptionError, message
@@ -501,6 +515,12 @@ def admin(
         "or non-takers, and more cells so that none can be recovered from the totals.",
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
+    suppression: str = typer.Option(
+        "heuristic",
+        "--suppression",
+        help=f"Secondary suppression: {choices_text(SuppressionMethod)} (the least-cost pattern of a mixed-integer "
+        "programme over the linked tables, the attacker's LP checking it; or the fast completion heuristic).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output table of territory rates."),
     totals_out: Path | None = typer.Option(
         None, "--totals-out", help="Also write the published département and national totals."
@@ -559,6 +579,7 @@ def admin(
     from ..publication import check_threshold
 
     check_threshold(min_cell, name="min_cell", where="option --min-cell", allow_below=allow_below_threshold)
+    check_option("--suppression", suppression, SuppressionMethod)
     check_outputs(
         {"--out": out, "--totals-out": totals_out},  # before any work, whatever the mode
         [p for p in (recipients, sources, eligibility, links, near_misses) if p is not None],
@@ -577,6 +598,7 @@ def admin(
             min_cell=min_cell,
             level=level,
             recipients=recipients,
+            suppression=suppression,
         )
         return
     if recipients is None:
@@ -608,13 +630,20 @@ def admin(
             categorical=["territory", "departement"],
         )
         check_ids_if_present(data, id_col, source="recipients file", before="counting")  # no recipient counted twice
-        res = admin_rates(data, right_list, min_cell=min_cell)
+        res = admin_rates(data, right_list, min_cell=min_cell, suppression=suppression)
     else:
         from ..admin.counts_sql import admin_rates_sql
         from ..engines import open_engine
 
         with open_engine(engine, memory_limit=memory_limit, threads=threads, spark_master=spark_master) as eng:
-            res = admin_rates_sql(eng, recipients, right_list, min_cell=min_cell, id_col=id_col)
+            res = admin_rates_sql(
+                eng,
+                recipients,
+                right_list,
+                min_cell=min_cell,
+                id_col=id_col,
+                suppression=suppression,
+            )
     n = res.n_suppressed
     typer.echo(
         f"{len(res.table):,} territory x right cells; suppressed: {n['primary']} primary, {n['secondary']} secondary"

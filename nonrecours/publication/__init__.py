@@ -12,6 +12,9 @@
   fixed-point loop that gives a series of years one pattern
   (:func:`one_pattern`, used by :func:`protect_series` and
   :func:`protect_admin_series`).
+* :mod:`~nonrecours.publication.optimal`: the least-cost secondary suppression
+  of linked administrative tables (a mixed-integer programme with the
+  attacker's cuts), chosen by ``method="optimal"``; the heuristic is the default.
 * :mod:`~nonrecours.publication.blanking`: tables that depend on hidden cells
   (estimates, gaps, changes, trends, model terms) blanked with them.
 * :mod:`~nonrecours.publication.summaries`: histograms and extremes of

@@ -53,6 +53,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from ..options import SuppressionCost, SuppressionMethod, check_option
 from .blanking import _blank, _masked, blank_rows, code_key
 from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
 from .policy import ADMIN_COUNTS, DEFAULT_MIN_CELL, DisclosurePolicy, check_threshold
@@ -75,6 +76,14 @@ def check_min_cell(min_cell: object, where: str = "parameter min_cell") -> int:
     """``min_cell`` as an int >= 1, or an :class:`~nonrecours.errors.OptionError`
     (:func:`~nonrecours.publication.policy.check_threshold`)."""
     return check_threshold(min_cell, name="min_cell", where=where)
+
+
+def check_method(method: object, cost: object) -> tuple[str, str]:
+    """``method`` and ``cost`` of the administrative suppression, checked (:class:`~nonrecours.errors.OptionError`
+    naming the parameter otherwise)."""
+    m = check_option("method", method, SuppressionMethod)
+    c = check_option("cost", cost, SuppressionCost)
+    return m, c
 
 
 def complete_suppression(
@@ -177,6 +186,8 @@ def protect_admin_counts(
     forced: np.ndarray | None = None,
     forced_totals: Collection[tuple[str | None, str]] = (),
     margins: Sequence[str] = (),
+    method: str = "heuristic",
+    cost: str = "cells",
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Primary and secondary suppression of an aggregated territory x right table of counts.
 
@@ -257,7 +268,15 @@ def protect_admin_counts(
     if forced is not None:
         cell_p |= np.asarray(forced, dtype=bool)
     _force_totals(coded, deps, nation, forced_totals)
-    cell_s = _complete_pattern(coded, cell_p.copy(), deps, nation, marg, policy.min_cell)
+    method, cost = check_method(method, cost)
+    cell_s = None
+    if method == "optimal":
+        from .optimal import optimal_admin  # scipy.optimize on first use
+
+        levels = [[deps], *[[g] for g in marg]]
+        cell_s = optimal_admin(coded.counts[None], coded.r_code, levels, [nation], cell_p, policy.min_cell, cost)
+    if cell_s is None:
+        cell_s = _complete_pattern(coded, cell_p.copy(), deps, nation, marg, policy.min_cell)
     rule = np.where(cell_p, "primary", np.where(cell_s, "secondary", "published"))
     return _cells_table(cells, territory, departement, coded, cell_s), _totals_table(coded, deps, nation, marg), rule
 
@@ -712,7 +731,14 @@ def one_pattern(
 
 
 def protect_admin_series(
-    cells: pd.DataFrame, eligibles: np.ndarray, takers: np.ndarray, *, min_cell: int = DEFAULT_MIN_CELL
+    cells: pd.DataFrame,
+    eligibles: np.ndarray,
+    takers: np.ndarray,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    margins: Sequence[str] = (),
+    method: str = "heuristic",
+    cost: str = "cells",
 ) -> tuple[np.ndarray, np.ndarray, list[pd.DataFrame]]:
     """One suppression pattern for the administrative counts of several years (:func:`one_pattern`).
 
@@ -723,6 +749,17 @@ def protect_admin_series(
     eligibles, takers : ndarray of int (n_cells, n_years)
         Each cell's counts each year (0 for a year without the cell).
     min_cell : int
+    margins : sequence of str
+        Columns of ``cells`` (one value per territory, e.g. ``is_qpv``) whose totals are published each year
+        (:func:`protect_admin_counts`); with ``heuristic`` each year protects them as that function does (the
+        cells are forced over the years, the margin totals are not), with ``optimal`` they are units of the
+        programme like the other totals (the same pattern every year).
+    method : {"heuristic", "optimal"}
+        ``heuristic``: the completion of :func:`protect_admin_counts` year by year until the pattern is stable;
+        ``optimal``: the least-cost pattern of every year's tables at once
+        (:func:`~nonrecours.publication.optimal.optimal_admin`), the heuristic's when it does not end in time.
+    cost : {"cells", "eligibles"}
+        What ``optimal`` minimises: suppressed cells, or their eligibles over the years.
 
     Returns
     -------
@@ -737,13 +774,19 @@ def protect_admin_series(
     -----
     Primary: small in some year. Secondary: :func:`protect_admin_counts` on each year, with every cell
     and total suppressed in some year forced in all years, until the pattern is stable (a simultaneous
-    sweep of :func:`one_pattern`).
+    sweep of :func:`one_pattern`). With ``method="optimal"`` the cells and totals are the units of one
+    programme per right whose relations are every year's (the pattern is the same every year).
     """
     policy = DisclosurePolicy(min_cell=min_cell, allow_below_threshold=True)  # the caller's threshold
+    method, cost = check_method(method, cost)
     N, K = np.asarray(eligibles, dtype=np.int64), np.asarray(takers, dtype=np.int64)
     primary = np.zeros(len(cells), dtype=bool)
     for t in range(N.shape[1]):  # loop over years
         primary |= policy.small_cells(np.stack([N[:, t], K[:, t], N[:, t] - K[:, t]], axis=1))
+    if method == "optimal":
+        found = _optimal_series(cells, N, K, primary, policy, cost, margins)
+        if found is not None:
+            return primary, *found
 
     def forced_cells(pattern: frozenset) -> np.ndarray:
         forced = np.zeros(len(cells), dtype=bool)
@@ -757,8 +800,9 @@ def protect_admin_series(
             min_cell=policy.min_cell,
             forced=forced_cells(pattern),
             forced_totals={k for k in pattern if isinstance(k, tuple)},
+            margins=margins,
         )
-        hidden = tot[tot["status"] == "suppressed"]
+        hidden = tot[(tot["status"] == "suppressed") & tot["level"].isin(["departement", "national"])]
         return (
             {
                 *np.flatnonzero((tab["status"] == "suppressed").to_numpy()).tolist(),
@@ -774,3 +818,31 @@ def protect_admin_series(
         list(range(N.shape[1])), protect_year, np.flatnonzero(primary).tolist(), sweep="simultaneous"
     )
     return primary, forced_cells(pattern), [totals[t] for t in range(N.shape[1])]
+
+
+def _optimal_series(
+    cells: pd.DataFrame,
+    N: np.ndarray,
+    K: np.ndarray,
+    primary: np.ndarray,
+    policy: DisclosurePolicy,
+    cost: str = "cells",
+    margins: Sequence[str] = (),
+) -> tuple[np.ndarray, list[pd.DataFrame]] | None:
+    """The optimal pattern of a series (:func:`~nonrecours.publication.optimal.optimal_admin` over the years) and
+    each year's totals under it; None when the programme did not end in time."""
+    coded = [
+        admin_cells(cells.assign(n_eligible=N[:, t], n_takers=K[:, t]), "territory", "departement")
+        for t in range(N.shape[1])
+    ]
+    deps = [Totals.of(c, "departement", c.d_code, c.d_lab, policy) for c in coded]
+    nation = [Totals.of(c, "national", np.zeros_like(c.r_code), np.array([""], dtype=object), policy) for c in coded]
+    from .optimal import optimal_admin  # scipy.optimize on first use
+
+    marg = [[Totals.of(c, col, *margin_codes(cells, col, c), policy) for c in coded] for col in margins]
+    counts = np.stack([c.counts for c in coded])
+    levels = [deps, *marg]
+    cell_s = optimal_admin(counts, coded[0].r_code, levels, nation, primary, policy.min_cell, cost)
+    if cell_s is None:
+        return None
+    return cell_s, [_totals_table(c, deps[t], nation[t], [g[t] for g in marg]) for t, c in enumerate(coded)]

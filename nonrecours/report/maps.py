@@ -394,57 +394,82 @@ def map_summary(values: pd.DataFrame) -> dict:
     }
 
 
-def _paths(geoms):
-    """matplotlib Paths of shapely (multi)polygons, holes included."""
+#: matplotlib Paths of the geometries already converted, by ``id`` of the geometry (kept beside it, so that the
+#: id cannot be reused while the entry lives): every panel and every map of a report reuses the same projected
+#: geometries, converted once.
+_PATHS: dict[int, tuple[Any, Any]] = {}
+_PATHS_MAX = 200_000
+
+
+def _path(g):
+    """The matplotlib Path of one shapely (multi)polygon, holes included (None when empty)."""
     import shapely
     from matplotlib.path import Path as MPath
 
+    rings = [r for poly in shapely.get_parts(g) for r in (poly.exterior, *poly.interiors)]
+    if not rings:
+        return None
+    verts = [np.asarray(r.coords) for r in rings]
+    codes = np.full(sum(len(v) for v in verts), MPath.LINETO, dtype=np.uint8)
+    start = np.cumsum([0] + [len(v) for v in verts[:-1]])
+    codes[start] = MPath.MOVETO
+    codes[start + [len(v) - 1 for v in verts]] = MPath.CLOSEPOLY
+    return MPath(np.concatenate(verts), codes)
+
+
+def _paths(geoms) -> list:
+    """matplotlib Paths of shapely (multi)polygons, holes included; converted once per geometry object."""
     out = []
     for g in geoms:
-        verts, codes = [], []
-        for poly in shapely.get_parts(g):
-            for ring in [poly.exterior, *poly.interiors]:
-                xy = np.asarray(ring.coords)
-                verts.append(xy)
-                codes.append(np.r_[MPath.MOVETO, np.full(len(xy) - 2, MPath.LINETO), MPath.CLOSEPOLY])
-        out.append(MPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8)) if verts else None)
+        hit = _PATHS.get(id(g))
+        if hit is None or hit[0] is not g:
+            if len(_PATHS) >= _PATHS_MAX:
+                _PATHS.clear()
+            hit = (g, _path(g))
+            _PATHS[id(g)] = hit
+        out.append(hit[1])
     return out
 
 
-def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> None:
-    from matplotlib.collections import PatchCollection, PathCollection
-    from matplotlib.patches import PathPatch
+def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
+    """The territories of ``data`` on ``ax``, one collection per display state; returns the collections."""
+    from matplotlib.collections import PathCollection
 
-    del PathCollection
+    added = []
+
     styles = {"ok": ("", None), "unreliable": ("////", None), "suppressed": ("xxx", "#d9d9d9")}
     for state, (hatch, face) in styles.items():
         d = data[data["state"] == state]
         if d.empty:
             continue
-        patches = [PathPatch(p) for p in _paths(d["geometry"]) if p is not None]
-        pc = PatchCollection(patches, edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None)
+        paths = _paths(d["geometry"])
+        keep = np.array([p is not None for p in paths], dtype=bool)
+        pc = PathCollection(
+            [p for p in paths if p is not None], edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None
+        )
         if face is None:
-            pc.set_array(d[column].to_numpy(float))
+            pc.set_array(d[column].to_numpy(float)[keep])
             pc.set_cmap(cmap)
             pc.set_norm(norm)
         else:
             pc.set_facecolor(face)
-        ax.add_collection(pc)
+        ax.add_collection(pc, autolim=False)  # the axes are framed already
+        added.append(pc)
+    return added
 
 
 def _draw_base(ax, outlines: pd.DataFrame, highlight: str | None = None, edgecolor: str = "#8c8c8c") -> None:
     """Département outlines, light grey, under the territories (``highlight``: a thicker border)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import PathPatch
+    from matplotlib.collections import PathCollection
 
     if outlines.empty:
         return
-    patches = [PathPatch(p) for p in _paths(outlines["geometry"]) if p is not None]
-    ax.add_collection(PatchCollection(patches, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35, zorder=0))
+    paths = [p for p in _paths(outlines["geometry"]) if p is not None]
+    ax.add_collection(PathCollection(paths, facecolor="#f2f2f2", edgecolor=edgecolor, linewidth=0.35, zorder=0))
     if highlight is not None:
         sel = outlines[outlines["code"] == highlight]
-        patches = [PathPatch(p) for p in _paths(sel["geometry"]) if p is not None]
-        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#262626", linewidth=0.9, zorder=3))
+        paths = [p for p in _paths(sel["geometry"]) if p is not None]
+        ax.add_collection(PathCollection(paths, facecolor="none", edgecolor="#262626", linewidth=0.9, zorder=3))
 
 
 def _label_base(ax, outlines: pd.DataFrame, box) -> None:
@@ -478,9 +503,8 @@ def _frame_axes(ax, data: pd.DataFrame, title: str | None, empty: str, extent=No
     import shapely
 
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
+    ax.xaxis.set_visible(False)  # no ticks, no labels: nothing to lay out at each drawing
+    ax.yaxis.set_visible(False)  # no grid: the maps' rc context has none (asking for none would create every tick)
     for s in ax.spines.values():
         s.set_visible(True)
         s.set_linewidth(0.5)
@@ -557,10 +581,17 @@ def choropleth(
     width : bool
         Draw the second panel, the width of each interval (``False`` for
         values without an interval, e.g. administrative counts by département).
+
+    Notes
+    -----
+    The figure's frame (axes, outlines, names, titles) is kept for the next
+    maps of the same ``shapes`` and ``outlines`` objects (the last four
+    frames), which only add their territories' colours: tables are taken as
+    the values they are (a ``shapes`` or ``outlines`` changed in place is not
+    seen; pass a new object). A map drawn on a kept frame has the bytes of the
+    same map drawn on a new one.
     """
     from matplotlib import colors, rc_context
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     from .plots import STYLE
@@ -568,6 +599,7 @@ def choropleth(
     kind = check_option("kind", kind, MapKind)
     fmt = check_option("format", fmt, MapFormat)
     tx = _lang(lang)
+    given = outlines  # the skeletons of the figures are cached by the objects given (None: the shipped base map)
     if outlines is None:
         from ..geography.basemap import departements
 
@@ -587,6 +619,7 @@ def choropleth(
     outlines = outlines.astype({"code": str, "frame": str})
     geo = shapes.table.merge(values, on="territory", how="left")
     geo["state"] = geo["state"].fillna("suppressed")
+    dframe = None
     if departement is not None:
         departement = str(departement)
         geo = geo[geo["departement"] == departement]
@@ -614,94 +647,141 @@ def choropleth(
         norm, cmap = colors.Normalize(lo, max(hi, lo + 0.05)), "cividis"
     w = geo["width"].to_numpy(float)
     wnorm = colors.Normalize(0.0, float(np.ceil(np.nanmax(w) / 5) * 5) if np.isfinite(w).any() else 10.0)
-    overseas = departement is None
-    with rc_context(STYLE):
-        fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
-        FigureCanvasAgg(fig)
-        panels = [("value", cmap, norm, tx[kind])] + ([("width", "Greys", wnorm, tx["width"])] if width else [])
-        for p, (column, cm, nm, label) in enumerate(panels):
-            x0 = 0.01 + 0.5 * p if width else 0.26
-            main = fig.add_axes((x0 + (0.09 if overseas else 0.0), 0.22, 0.40 if overseas else 0.48, 0.68))
-            if overseas:
-                mdata, base = geo[geo["frame"] == "metro"], outlines[outlines["frame"] == "metro"]
-                _draw_base(main, base)
-                _draw(main, mdata, column, cm, nm)
-                _frame_axes(main, mdata, tx["france"], tx["empty"], extent=_extent(base, mdata))
-                # Paris and the petite couronne, enlarged (top left of the mainland panel, over the Channel)
-                ax = fig.add_axes((x0 + 0.09, 0.22 + 0.68 - 0.17, 0.11, 0.17))
-                inset = outlines[outlines["frame"] == "paris"]
-                d = mdata[mdata["departement"].isin(PARIS_INSET)]
-                _draw_base(ax, inset if len(inset) else base[base["code"].isin(PARIS_INSET)])
-                _draw(ax, d, column, cm, nm)
-                _frame_axes(
-                    ax,
-                    d,
-                    tx["paris"],
-                    tx["empty"],
-                    extent=_extent(inset if len(inset) else base[base["code"].isin(PARIS_INSET)]),
+    panels = [("value", cmap, norm, tx[kind])] + ([("width", "Greys", wnorm, tx["width"])] if width else [])
+    key = (id(shapes), id(given), departement, width, lang)
+    with _SKELETONS_LOCK, rc_context({**STYLE, "axes.grid": False}):
+        hit = _SKELETONS.pop(key, None)
+        if hit is None or hit[0] is not shapes or hit[1] is not given:
+            hit = (shapes, given, _skeleton(geo, outlines, departement, width, tx, dframe))
+        _SKELETONS[key] = hit  # most recent last
+        while len(_SKELETONS) > _SKELETONS_MAX:
+            _SKELETONS.pop(next(iter(_SKELETONS)))
+        fig, axes = hit[2]
+        added: list = []
+        try:
+            for p, (column, cm, nm, label) in enumerate(panels):
+                x0 = 0.01 + 0.5 * p if width else 0.26
+                for ax, pick in axes[p]:
+                    added += _draw(ax, pick(geo), column, cm, nm)
+                cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
+                added.append(cax)
+                sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=nm, cmap=cm)
+                cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
+                cb.set_label(label, fontsize=7)
+                cb.ax.tick_params(labelsize=6)
+                if column == "value" and kind != "change":
+                    cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
+                elif column == "value":
+                    cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
+            fig.suptitle(f"{tx[kind]} — {RIGHTS.get(right, right.upper())}", fontsize=10, y=0.985)
+            added.append(
+                fig.legend(
+                    handles=[
+                        Patch(
+                            facecolor="white",
+                            edgecolor="#4d4d4d",
+                            hatch="////",
+                            label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0)),
+                        ),
+                        Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"]),
+                    ],
+                    loc="lower center",
+                    ncol=2,
+                    fontsize=6.5,
+                    frameon=False,
+                    bbox_to_anchor=(0.5, 0.0),
                 )
-                ax.set_facecolor("white")
-                for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
-                    ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
-                    d, base = geo[geo["frame"] == code], outlines[outlines["frame"] == code]
-                    _draw_base(ax, base)
-                    _draw(ax, d, column, cm, nm)
-                    _frame_axes(ax, d, name, tx["empty"], extent=_extent(base, d))
-            else:
-                base = outlines[outlines["frame"] == dframe]
-                detail = outlines[outlines["frame"] == "paris"]
-                if departement in PARIS_INSET and dframe == "metro" and len(detail):  # the inset's finer drawing
-                    idf = base["code"].isin(detail["code"])
-                    _draw_base(main, base[idf], edgecolor="#f2f2f2")  # fills the seams with the coarser drawing
-                    base = pd.concat([base[~idf], detail], ignore_index=True)
-                _draw_base(main, base, highlight=departement)
-                _draw(main, geo, column, cm, nm)
-                name = base.loc[base["code"] == departement, "name"]
-                where = tx["departement"].format(d=f"{name.iloc[0]} ({departement})" if len(name) else departement)
-                limits = _frame_axes(main, geo, where, tx["empty"], extent=_zoom(base, geo, str(departement)))
-                if limits is not None:
-                    _label_base(main, base, limits)
-            cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
-            sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=nm, cmap=cm)
-            cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
-            cb.set_label(label, fontsize=7)
-            cb.ax.tick_params(labelsize=6)
-            if column == "value" and kind != "change":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0))
-            elif column == "value":
-                cb.ax.xaxis.set_major_formatter(lambda x, _pos: numfmt.decimal(100 * x, lang, 0, signed=True))
-        fig.suptitle(f"{tx[kind]} — {RIGHTS.get(right, right.upper())}", fontsize=10, y=0.985)
-        fig.legend(
-            handles=[
-                Patch(
-                    facecolor="white",
-                    edgecolor="#4d4d4d",
-                    hatch="////",
-                    label=tx["unreliable"][kind].format(cv=numfmt.pct(max_cv, lang, 0)),
-                ),
-                Patch(facecolor="#d9d9d9", edgecolor="#4d4d4d", hatch="xxx", label=tx["suppressed"]),
-            ],
-            loc="lower center",
-            ncol=2,
-            fontsize=6.5,
-            frameon=False,
-            bbox_to_anchor=(0.5, 0.0),
-        )
-        buf = io.BytesIO()
-        if fmt == "svg":
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+            )
+            if fmt == "svg":
+                buf = io.BytesIO()
+                fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+                return buf.getvalue()
+            fig.canvas.draw()  # the pixels, quantised straight from the canvas: no intermediate PNG
+            return _palette_png(np.asarray(fig.canvas.buffer_rgba()))
+        finally:  # back to the skeleton: what this map added goes
+            for artist in reversed(added):
+                artist.remove()
+
+
+#: Figures with their axes framed and the départements drawn, by (shapes, outlines, département, width,
+#: language): the maps of a report (one per right and kind) differ only by the territories' colours.
+_SKELETONS: dict[tuple, tuple] = {}
+_SKELETONS_MAX = 4
+_SKELETONS_LOCK = __import__("threading").Lock()
+
+
+def _pick(frame: str | None, departements: tuple | None = None):
+    """The rows of a table of values drawn in one axes: those of a frame (all: ``None``), of some départements."""
+
+    def pick(geo: pd.DataFrame) -> pd.DataFrame:
+        keep = np.ones(len(geo), dtype=bool) if frame is None else (geo["frame"] == frame).to_numpy(copy=True)
+        if departements is not None:
+            keep &= geo["departement"].isin(departements).to_numpy()
+        return geo[keep]
+
+    return pick
+
+
+def _skeleton(geo: pd.DataFrame, outlines: pd.DataFrame, departement: str | None, width: bool, tx: dict, dframe):
+    """A map's figure without its values: axes framed, outlines drawn and named, titles.
+
+    Returns the figure and, per panel, the axes with the function that picks their territories' rows
+    from the table of values (whose rows are those of the shapes, whatever the values).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    overseas = departement is None
+    fig = Figure(figsize=(9.0, 4.6 if overseas else 4.2))
+    FigureCanvasAgg(fig)
+    axes: list[list] = []
+    for p in range(2 if width else 1):
+        x0 = 0.01 + 0.5 * p if width else 0.26
+        main = fig.add_axes((x0 + (0.09 if overseas else 0.0), 0.22, 0.40 if overseas else 0.48, 0.68))
+        if overseas:
+            mdata, base = geo[geo["frame"] == "metro"], outlines[outlines["frame"] == "metro"]
+            _draw_base(main, base)
+            _frame_axes(main, mdata, tx["france"], tx["empty"], extent=_extent(base, mdata))
+            panel = [(main, _pick("metro"))]
+            # Paris and the petite couronne, enlarged (top left of the mainland panel, over the Channel)
+            ax = fig.add_axes((x0 + 0.09, 0.22 + 0.68 - 0.17, 0.11, 0.17))
+            inset = outlines[outlines["frame"] == "paris"]
+            d = mdata[mdata["departement"].isin(PARIS_INSET)]
+            paris = inset if len(inset) else base[base["code"].isin(PARIS_INSET)]
+            _draw_base(ax, paris)
+            _frame_axes(ax, d, tx["paris"], tx["empty"], extent=_extent(paris))
+            ax.set_facecolor("white")
+            panel.append((ax, _pick("metro", PARIS_INSET)))
+            for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
+                ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
+                d, base = geo[geo["frame"] == code], outlines[outlines["frame"] == code]
+                _draw_base(ax, base)
+                _frame_axes(ax, d, name, tx["empty"], extent=_extent(base, d))
+                panel.append((ax, _pick(code)))
         else:
-            fig.savefig(buf, format="png", metadata={"Software": None})
-            return _palette_png(buf.getvalue())
-    return buf.getvalue()
+            base = outlines[outlines["frame"] == dframe]
+            detail = outlines[outlines["frame"] == "paris"]
+            if departement in PARIS_INSET and dframe == "metro" and len(detail):  # the inset's finer drawing
+                idf = base["code"].isin(detail["code"])
+                _draw_base(main, base[idf], edgecolor="#f2f2f2")  # fills the seams with the coarser drawing
+                base = pd.concat([base[~idf], detail], ignore_index=True)
+            _draw_base(main, base, highlight=departement)
+            name = base.loc[base["code"] == departement, "name"]
+            where = tx["departement"].format(d=f"{name.iloc[0]} ({departement})" if len(name) else departement)
+            limits = _frame_axes(main, geo, where, tx["empty"], extent=_zoom(base, geo, str(departement)))
+            if limits is not None:
+                _label_base(main, base, limits)
+            panel = [(main, _pick(None))]
+        axes.append(panel)
+    return fig, axes
 
 
-def _palette_png(png: bytes) -> bytes:
-    """The PNG reduced to 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
+def _palette_png(rgba: np.ndarray) -> bytes:
+    """The rendered pixels as a PNG of 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+    Image.fromarray(rgba[..., :3]).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
         out, format="PNG", optimize=True
     )
     return out.getvalue()

@@ -1,8 +1,9 @@
 """Report section: the two phases of the method side by side (sample estimates, administrative rates).
 
 ``render(tables, lang)`` returns the section ``<section id="admin">`` from the
-result tables ``admin_comparison``, ``linkage_quality`` and (simulated
-sources) ``admin_accuracy``; it computes no statistic. Every string exists in
+result tables ``admin_comparison``, ``linkage_quality``, (simulated
+sources) ``admin_accuracy`` and (with the frame's record ids)
+``admin_misclassification``; it computes no statistic. Every string exists in
 English and French (:data:`TEXT`); numbers are formatted by
 :mod:`nonrecours.report.format`.
 """
@@ -48,6 +49,19 @@ TEXT: dict[str, dict[str, Any]] = {
         "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
         "{obs} before the linkage-error adjustment, {adj} after.",
         "none": "The administrative phase did not run (no [admin] section).",
+        "mis_title": "What the files miss: eligibility misclassified, measured by the survey",
+        "mis_intro": "The organisms' files hold only part of the resources that decide each right, so that "
+        "eligibility read from them is wrong both ways. The respondents declared their full resources and carry "
+        "their record in the files: per stratum, the share of the truly eligible whom the files find eligible "
+        "(sensitivity) and of the others whom they wrongly find eligible (false positives), with design-based "
+        "standard errors. The eligibles of each territory are corrected with them (Rogan–Gladen); the corrected "
+        "rate's interval carries the survey's sampling error, the linkage error and the files' own noise, and "
+        "the combined estimate weights it against the Fay–Herriot estimate by their MSEs (see the territorial "
+        "comparison).",
+        "stratum": "Stratum",
+        "sensitivity": "Sensitivity",
+        "false_positive": "False positives",
+        "se": "SE",
         "sources": {
             "health": "Health insurance (CMU-C, ACS)",
             "tpn": "Electricity supplier (TPN)",
@@ -83,6 +97,19 @@ TEXT: dict[str, dict[str, Any]] = {
         "accuracy": "Par rapport aux vrais taux de la simulation ({cells} cellules publiées) : écart absolu moyen "
         "{obs} avant la correction des erreurs d'appariement, {adj} après.",
         "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
+        "mis_title": "Ce que les fichiers ignorent : l'éligibilité mal classée, mesurée par l'enquête",
+        "mis_intro": "Les fichiers des organismes ne connaissent qu'une partie des ressources qui ouvrent chaque "
+        "droit : l'éligibilité qu'on en tire se trompe dans les deux sens. Les répondants ont déclaré toutes "
+        "leurs ressources et portent leur enregistrement dans les fichiers : par strate, la part des éligibles "
+        "que les fichiers trouvent éligibles (sensibilité) et celle des non-éligibles qu'ils trouvent éligibles "
+        "à tort (faux positifs), avec leurs écarts-types de plan. Les éligibles de chaque territoire en sont "
+        "corrigés (Rogan–Gladen) ; l'intervalle du taux corrigé porte l'erreur d'échantillonnage de l'enquête, "
+        "l'erreur d'appariement et le bruit propre aux fichiers, et l'estimation combinée le pondère avec "
+        "l'estimation de Fay–Herriot selon leurs EQM (voir la comparaison territoriale).",
+        "stratum": "Strate",
+        "sensitivity": "Sensibilité",
+        "false_positive": "Faux positifs",
+        "se": "é.-t.",
         "sources": {
             "health": "Assurance maladie (CMU-C, ACS)",
             "tpn": "Fournisseur d'électricité (TPN)",
@@ -171,6 +198,9 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
             f"<h3>{html.escape(t['quality_title'])}</h3>"
             + _table([t["source"], t["by_number"], t["probabilistic"], t["est"], t["true"]], qrows)
         )
+    mis = tables.get("admin_misclassification")
+    if mis is not None and len(mis):
+        out.append(_misclassification(mis, t, lang))
     if accuracy is not None and len(accuracy):
         a = accuracy.iloc[0]
         out.append(
@@ -185,3 +215,20 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
             + "</p>"
         )
     return "".join(out) + "</section>"
+
+
+def _misclassification(mis: pd.DataFrame, t: dict, lang: str) -> str:
+    """Sensitivity and false-positive rate per stratum and right (``admin_misclassification``), with their SEs."""
+    keys = [c for c in mis.columns if c not in ("right", "kind", "estimate", "se", "n")]
+    wide = mis.pivot_table(index=[*keys, "right"], columns="kind", values=["estimate", "se"], dropna=False)
+    rows = []
+    for idx, r in wide.iterrows():
+        *strata, right = idx if isinstance(idx, tuple) else (idx,)
+        cells = [_RIGHTS.get(str(right), str(right)), " × ".join(map(str, strata))]
+        for kind in ("sensitivity", "false_positive"):
+            est = r.get(("estimate", kind), float("nan"))
+            se = r.get(("se", kind), float("nan"))
+            cells += [pct(est, lang), pts(se, lang, signed=False)]
+        rows.append(cells)
+    head = [t["right"], t["stratum"], t["sensitivity"], t["se"], t["false_positive"], t["se"]]
+    return f"<h3>{html.escape(t['mis_title'])}</h3><p>{html.escape(t['mis_intro'])}</p>" + _table(head, rows)

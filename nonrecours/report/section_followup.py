@@ -61,6 +61,16 @@ TEXT = {
         "h_lof": "Lack of fit p",
         "h_territory": "Territory",
         "none": "No follow-up tables: this run has no earlier runs.",
+        "persistence": "Persistent and transient non-take-up",
+        "persistence_caption": "Among the recipients of both samples eligible in both years ({years}): share not "
+        "taking up in both years (persistent), in exactly one (transient), in either; entries (took up the "
+        "first year, not the second) and exits (the reverse). Share in percent with its SE in points "
+        "(joint linearisation on the later sample's design).",
+        "h_persistent": "Persistent",
+        "h_transient": "Transient",
+        "h_either": "In either year",
+        "h_entries": "Entries",
+        "h_exits": "Exits",
     },
     "fr": {
         "title": "Suivi année après année",
@@ -102,6 +112,16 @@ TEXT = {
         "h_lof": "Défaut d'ajustement p",
         "h_territory": "Territoire",
         "none": "Pas de tableau de suivi : cette exécution n'a pas d'exécution antérieure.",
+        "persistence": "Non-recours persistant et transitoire",
+        "persistence_caption": "Parmi les allocataires des deux échantillons éligibles les deux années ({years}) : "
+        "part sans recours les deux années (persistant), une seule (transitoire), au moins une ; entrées (recours "
+        "la première année, pas la seconde) et sorties (l'inverse). Part en pourcentage avec son écart-type en "
+        "points (linéarisation conjointe sur le plan de l'échantillon le plus récent).",
+        "h_persistent": "Persistant",
+        "h_transient": "Transitoire",
+        "h_either": "Au moins une année",
+        "h_entries": "Entrées",
+        "h_exits": "Sorties",
     },
 }
 
@@ -301,5 +321,39 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr", *, scheme: str 
                 numeric_from=3,
             ),
         ]
+    out += _persistence(tables.get("follow_up_persistence"), by, t, lang)
     out.append("</section>")
     return "\n".join(out)
+
+
+def _persistence(table: pd.DataFrame | None, by: str | None, t: dict, lang: str) -> list[str]:
+    """The persistence table: one row per right and domain (all, then the levels of ``by``), one column per
+    indicator, each cell the share and its SE."""
+    if table is None or len(table) == 0:
+        return []
+    from .format import DASH, is_missing
+
+    inds = ("persistent", "transient", "either", "entries", "exits")
+    col = by if by is not None and by in table.columns else None
+    dom = table[col].astype(object).where(table[col].notna(), "") if col else pd.Series("", index=table.index)
+    keyed = table.assign(_dom=dom.astype(str)).set_index(["right", "_dom", "indicator"])
+    rows = []
+    for right, d in pd.unique(pd.Series(list(zip(keyed.index.get_level_values(0), keyed.index.get_level_values(1))))):
+        cells = []
+        for ind in inds:  # five indicators per row
+            if (right, d, ind) not in keyed.index or is_missing(keyed.loc[(right, d, ind), "estimate"]):
+                cells.append(DASH)
+                continue
+            r = keyed.loc[(right, d, ind)]
+            cells.append(f"{pct(r['estimate'], lang)} ({pts(r['se'], lang, 1, signed=False)})")
+        label = t["all"] if d == "" else _domain_label(d, col, t)
+        rows.append([str(right), label, *cells])
+    years = f"{table['year_from'].iloc[0]}–{table['year_to'].iloc[0]}"
+    return [
+        f"<h3>{html.escape(t['persistence'])}</h3>",
+        _table(
+            rows,
+            [t["h_right"], t["h_domain"], *(t[f"h_{i}"] for i in inds)],
+            t["persistence_caption"].format(years=years),
+        ),
+    ]

@@ -1,4 +1,6 @@
-"""Report section: territory estimators compared (direct, Fay–Herriot, adjusted REML, unit-level EBP).
+"""Report section: territory estimators compared (direct, Fay–Herriot, adjusted REML, unit-level EBP; with an
+administrative phase and the frame's record ids, the administrative rates, raw and corrected by the survey, and the
+combined estimate).
 
 ``render(summary, lang)`` turns the comparison with the truth of the study at
 hand (``comparison_summary`` of a dry run: :attr:`~nonrecours.territorial.compare.Comparison.summary`)
@@ -46,6 +48,9 @@ TEXT = {
         "fay-herriot-ml": "Fay–Herriot (ML)",
         "fay-herriot-fh": "Fay–Herriot (moments)",
         "unit-ebp": "unit-level EBP",
+        "admin": "administrative (files' eligibility)",
+        "admin_corrected": "administrative, corrected by the survey",
+        "combined": "combined (administrative corrected + Fay–Herriot)",
         "note": "Coverage of nominal {level} intervals; a well-calibrated estimator is within ±2 Monte Carlo "
         "errors of it.",
         "empty": "No comparison with true rates in this study.",
@@ -78,6 +83,9 @@ TEXT = {
         "fay-herriot-ml": "Fay–Herriot (MV)",
         "fay-herriot-fh": "Fay–Herriot (moments)",
         "unit-ebp": "meilleur prédicteur empirique (modèle individuel)",
+        "admin": "administratif (éligibilité des fichiers)",
+        "admin_corrected": "administratif corrigé par l’enquête",
+        "combined": "combiné (administratif corrigé + Fay–Herriot)",
         "note": "Couverture des intervalles de niveau nominal {level} ; un estimateur bien calibré en est à "
         "moins de 2 erreurs Monte-Carlo.",
         "empty": "Pas de comparaison avec des taux vrais dans cette étude.",

@@ -224,11 +224,12 @@ def territory_records(
         np.where(info["is_qpv"].isna(), "–", lab.level("is_qpv", 0)),
     )
     records = []
-    by_t = {t: g for t, g in long.groupby("territory", sort=True)}
+    by_t: dict[Any, list] = {}
+    for r in long.itertuples(index=False):  # rows grouped in one pass (in their territory x right order)
+        by_t.setdefault(r.territory, []).append(r)
     for row in info.itertuples(index=False):  # one card per territory: formatting, not a statistic
-        g = by_t.get(row.territory)
         rows = []
-        for r in g.itertuples(index=False) if g is not None else []:
+        for r in by_t.get(row.territory, []):
             flags = []
             f = str(getattr(r, "flag", ""))
             if f in ("unreliable", "suppressed"):
@@ -401,16 +402,19 @@ def render(
     for r in rights:
         head += [f"{lab.right(r)} {tx[k]}" for k in ("sae", "direct", "admin") if has[{"sae": "eblup"}.get(k, k)]]
     wide_rows = []
-    for t, g in long.groupby("territory", sort=True):
-        g = g.set_index("right")
-        first = g.iloc[0]
+    groups: dict[Any, dict] = {}
+    for row in long.to_dict("records"):  # rows grouped in one pass: a territory's rows by right
+        groups.setdefault(row["territory"], {}).setdefault(row["right"], row)
+    for t in sorted(k for k in groups if not is_missing(k)):
+        g = groups[t]
+        first = next(iter(g.values()))
         cells = [
             f'<th scope="row">{esc(t)}</th>',
             f"<td>{esc('–' if is_missing(first.get('departement')) else first.get('departement'))}</td>",
             f"<td>{esc(first.get('type', '–'))}</td>",
         ]
         for r in rights:
-            rec = g.loc[r] if r in g.index else None
+            rec = g.get(r)
             for _k, col in (("sae", "eblup"), ("direct", "direct"), ("admin", "admin")):
                 if not has[col]:
                     continue

@@ -45,6 +45,8 @@ __all__ = [
     "CovariateParams",
     "CompositionParams",
     "EligibilityParams",
+    "FileResourceParams",
+    "RESOURCE_GAPS",
     "RightModel",
     "TakeupParams",
     "SimulationParams",
@@ -407,6 +409,92 @@ class EligibilityParams:
         for name in ("electricity_by_housing", "gas_by_housing"):
             for v in getattr(self, name):
                 _check_range(name, v, 0.0, 1.0)
+
+
+#: Kinds of gaps between the resources an organism's file holds and the household's twelve months of resources:
+#: income the file does not know (capital income, maintenance received by a lone parent, a partner's earnings in
+#: a couple) and a stale declaration (the file holds higher resources of an earlier period).
+RESOURCE_GAPS = ("capital_income", "maintenance", "partner_earnings", "stale_declaration")
+
+
+@dataclass(frozen=True)
+class FileResourceParams:
+    """What the organisms' files miss of the resources that decide CMU-C, ACS and the tariffs.
+
+    CAF and MSA know the quarterly resources declared for the RSA or the AAH,
+    Pôle emploi and the CNAV those of the ASS and the ASPA: not the twelve
+    months of every member's income that CMU-C and ACS look at (CSS R. 861-8).
+    Each recipient's file has a gap of each kind of :data:`RESOURCE_GAPS` with
+    probability ``share[kind][benefit] * qpv_factor[kind]`` (QPV residents) or
+    ``share[kind][benefit]`` (elsewhere); ``maintenance`` only for lone parents,
+    ``partner_earnings`` only for couples. A gap's amount is uniform in
+    ``amount[kind]`` times the household's CMU-C ceiling: missing income is
+    taken from the file's resources, a stale declaration added (the file's
+    annual resources floored at 15 % of the ceiling). The truth keeps the
+    household's real resources and eligibility, so that eligibility read from
+    the files is misclassified both ways: missing income makes households over
+    a ceiling look under it, a stale declaration the other way round.
+
+    Parameters
+    ----------
+    share : 4 tuples of 4 floats
+        Per kind (:data:`RESOURCE_GAPS` order), probability by benefit (RSA,
+        AAH, ASPA, ASS). Defaults: capital income (0.03, 0.15, 0.35, 0.10): the
+        ASPA's recipients hold savings more often; maintenance (0.25, 0.20, 0,
+        0.25) of lone parents; a partner's earnings (0.05, 0.35, 0.20, 0.35) of
+        couples (the RSA is assessed on the household: rarely missing);
+        a stale declaration (0.05, 0.10, 0.05, 0.15).
+    qpv_factor : 4 floats
+        Multiplier of each kind's probability in a QPV: (0.6, 1.2, 1.3, 1.3):
+        less capital income, more informal and irregular income.
+    amount : 4 tuples of 2 floats
+        Range of each kind's amount, as a share of the CMU-C ceiling:
+        (0.03, 0.20), (0.10, 0.35), (0.15, 0.60), (0.10, 0.40).
+
+    Notes
+    -----
+    Orders of magnitude, not estimates: the Cour des comptes (2015) and the
+    Fonds CMU's reports describe the gap between the resources known to the CAF
+    and those of the CMU-C assessment, without figures by kind. They are
+    chosen so that the files misclassify a few percent of the eligibles and
+    bias the administrative take-up rates by a few points, differently by
+    benefit and in QPV.
+    """
+
+    share: tuple[tuple[float, ...], ...] = (
+        (0.03, 0.15, 0.35, 0.10),
+        (0.25, 0.20, 0.00, 0.25),
+        (0.05, 0.35, 0.20, 0.35),
+        (0.05, 0.10, 0.05, 0.15),
+    )
+    qpv_factor: tuple[float, ...] = (0.6, 1.2, 1.3, 1.3)
+    amount: tuple[tuple[float, ...], ...] = ((0.03, 0.20), (0.10, 0.35), (0.15, 0.60), (0.10, 0.40))
+
+    def __post_init__(self) -> None:
+        if len(self.share) != len(RESOURCE_GAPS) or len(self.qpv_factor) != len(RESOURCE_GAPS):
+            raise OptionError(
+                message(
+                    "one row per kind of gap",
+                    where="parameters share / qpv_factor",
+                    expected=f"{len(RESOURCE_GAPS)} rows ({', '.join(RESOURCE_GAPS)})",
+                    found=f"{len(self.share)} and {len(self.qpv_factor)}",
+                )
+            )
+        for kind, row, f, (lo, hi) in zip(RESOURCE_GAPS, self.share, self.qpv_factor, self.amount):
+            if len(row) != len(BENEFITS):
+                raise OptionError(
+                    message(
+                        "one probability per benefit",
+                        where=f"parameter share[{kind}]",
+                        expected=f"{len(BENEFITS)} ({', '.join(BENEFITS)})",
+                        found=str(len(row)),
+                    )
+                )
+            for b, v in zip(BENEFITS, row):
+                _check_range(f"share[{kind}][{b}]", v, 0.0, 1.0)
+                _check_range(f"share[{kind}][{b}] * qpv_factor[{kind}]", v * f, 0.0, 1.0)
+            _check_range(f"amount[{kind}] low", lo, 0.0, hi)
+            _check_range(f"amount[{kind}] high", hi, lo, 5.0)
 
 
 @dataclass(frozen=True)

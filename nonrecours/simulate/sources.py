@@ -21,6 +21,10 @@ into the separate files a statistician receives:
   ``supplier_extra_ratio`` others;
 * ``communes`` (commune -> urban area and rest-of-area territory) and the QPV
   contours ``qpv.geojson``;
+* ``frame_ids``: the record id (``rec_id``) of each recipient of the
+  population's frame (``id``): the survey's frame is the recipients' files,
+  so that each sampled recipient carries its file record (no linkage needed
+  to read what the files say of a respondent);
 * the truth: ``truth_links`` (recipient record -> record of each right
   source), ``truth_eligibility`` (per recipient record and right) and the
   simulator's ``truth`` rates.
@@ -44,11 +48,22 @@ from ..errors import OutputError, message
 from ..io import _atomic, check_output, write_table, write_text
 from . import contours as geo_layout
 from .identity import _date_text, apply_errors, draw_identities, fixed_ids, text_column
+from .params import BENEFITS, RESOURCE_GAPS, FileResourceParams
 
 __all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
 
 #: Tables written by :meth:`Sources.write` (plus ``qpv.geojson``).
-SOURCE_FILES = (*ORGANISMS, "health", "tpn", "tss", "communes", "truth_links", "truth_eligibility", "truth")
+SOURCE_FILES = (
+    *ORGANISMS,
+    "health",
+    "tpn",
+    "tss",
+    "communes",
+    "frame_ids",
+    "truth_links",
+    "truth_eligibility",
+    "truth",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,20 @@ class SourceParams:
         enquête Logement 2013): 77 % of minimum-income recipients in their own
         dwelling receive one, 87 % of the tenants, who are 85 % of them; the
         owners' 20 % follows. Their resources carry the forfait logement.
+    rsa_component_shares : 3 floats
+        Shares of RSA recipients by component (socle only, socle and activité,
+        activité only: :data:`~nonrecours.admin.rules.RSA_COMPONENTS`), written
+        in the files' ``rsa_component`` column up to 2015 (0.66, 0.10, 0.24:
+        order of magnitude of the CNAF's counts of 2015, not checked to the
+        digit); from 2016 (the prime d'activité) every RSA recipient is
+        ``socle``. Other benefits: empty. The truth's CMU-C eligibility of RSA
+        recipients follows CSS L. 861-2 al. 2: every one is eligible (their
+        resources are placed under the CMU-C ceiling).
+    file_resources : FileResourceParams, optional
+        What the files miss of the resources (:class:`~.params.FileResourceParams`);
+        None (default): the files hold every resource that decides eligibility,
+        which is then read from them without error. The demo gives
+        ``FileResourceParams()``.
     """
 
     number_missing_rate: float = 0.05
@@ -110,9 +139,13 @@ class SourceParams:
     boundary_rate: float = 0.002
     year: int = 2015
     housing_benefit_rate: tuple = (0.87, 0.87, 0.20)
+    rsa_component_shares: tuple = (0.66, 0.10, 0.24)
+    file_resources: FileResourceParams | None = None
 
     def __post_init__(self) -> None:
-        from .params import _check_range
+        from .params import _check_probs, _check_range
+
+        _check_probs("rsa_component_shares", self.rsa_component_shares, 3)
 
         for name in (
             "number_missing_rate",
@@ -307,6 +340,8 @@ def _households(
     # resources (R. 861-5, R. 861-7 CSS): the file's quarters carry the placed amount minus the forfait
     tenure = r["housing"].astype(str).to_numpy()
     aid = rng.spawn(1)[0].random(n) < np.asarray(params.housing_benefit_rate)[housing]
+    if params.file_resources is not None:  # a child generator: every other draw unchanged
+        quarters = _file_gaps(rng.spawn(1)[0], r, quarters, ceiling, params.file_resources)
     forfait = rule.forfait_logement(size, tenure, aid.astype(int))
     quarters = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
     health_elig = elig["cmuc"] | elig["acs"]
@@ -317,12 +352,60 @@ def _households(
     )
 
 
+def _file_gaps(
+    rng: np.random.Generator, r: pd.DataFrame, quarters: np.ndarray, ceiling: np.ndarray, fp: FileResourceParams
+) -> np.ndarray:
+    """The quarters an organism's file holds: the household's, less the income the file misses, plus a stale
+    declaration's excess (:class:`~.params.FileResourceParams`), the annual sum floored at 15 % of the ceiling.
+
+    Notes
+    -----
+    With ``G_ik`` the gap indicator of kind ``k`` (probability ``s_k[b_i] f_k^{Q_i}``,
+    restricted to lone parents for maintenance and couples for a partner's
+    earnings) and ``A_ik`` uniform on ``amount[k]``, the file's annual
+    resources are ``max(R_i + C_i sum_k sign_k G_ik A_ik, 0.15 C_i)`` with
+    ``sign`` -1 for missing income and +1 for a stale declaration, shared over
+    the quarters in the household's proportions.
+    """
+    n = len(r)
+    b = pd.Categorical(r["benefit"].astype(str), categories=BENEFITS).codes
+    household = r["household"].cat.codes.to_numpy()
+    qpv = r["is_qpv"].to_numpy().astype(bool)
+    share = np.asarray(fp.share, dtype=float)[:, b]  # (K, n)
+    prob = share * np.where(qpv, np.asarray(fp.qpv_factor, dtype=float)[:, None], 1.0)
+    allowed = np.ones((len(RESOURCE_GAPS), n), dtype=bool)
+    allowed[RESOURCE_GAPS.index("maintenance")] = household == 1  # lone parents
+    allowed[RESOURCE_GAPS.index("partner_earnings")] = household >= 2  # couples
+    gap = (rng.random(prob.shape) < prob) & allowed
+    lo, hi = np.asarray(fp.amount, dtype=float).T
+    amount = lo[:, None] + (hi - lo)[:, None] * rng.random(prob.shape)
+    sign = np.where(np.asarray(RESOURCE_GAPS) == "stale_declaration", 1.0, -1.0)[:, None]
+    annual = quarters.sum(axis=1)
+    target = np.maximum(annual + ceiling * (sign * gap * amount).sum(axis=0), 0.15 * ceiling)
+    return np.floor(quarters * (target / annual)[:, None] * 100) / 100  # missing resources stay missing
+
+
+def _rsa_component(rng: np.random.Generator, benefit: np.ndarray, params: SourceParams) -> np.ndarray:
+    """The RSA's component of each recipient (empty for other benefits; ``socle`` for every one from 2016)."""
+    from ..admin.rules import RSA_COMPONENTS
+
+    rsa = benefit == "RSA"
+    out = np.full(len(benefit), None, dtype=object)
+    if params.year >= 2016:
+        out[rsa] = "socle"
+        return out
+    code = rng.choice(len(RSA_COMPONENTS), size=len(benefit), p=np.asarray(params.rsa_component_shares))
+    out[rsa] = np.asarray(RSA_COMPONENTS, dtype=object)[code[rsa]]
+    return out
+
+
 def _organism_files(
     rng: np.random.Generator, ident: dict, homes: _Households, benefit: np.ndarray, params: SourceParams
 ) -> tuple[dict, dict, np.ndarray]:
     """One recipients file per paying organism (by benefit; a share ``params.msa_share`` of the others paid by the
     MSA), each with its own identifier errors; returns the files, their errors and every recipient's record id."""
     n = len(benefit)
+    component = _rsa_component(rng.spawn(1)[0], benefit, params)  # a child generator: every other draw unchanged
     organism = np.select(
         [benefit == "ASS", benefit == "ASPA", rng.random(n) < params.msa_share], ["pole_emploi", "cnav", "msa"], "caf"
     )
@@ -344,6 +427,7 @@ def _organism_files(
                 **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
                 **{c: copy[c] for c in ("x", "y", "lon", "lat")},
                 "benefit": benefit[m],
+                "rsa_component": component[m],
                 **homes.columns(m),
             }
         )
@@ -471,6 +555,7 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
+    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
     tables["truth"] = pop.truth

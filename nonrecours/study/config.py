@@ -60,6 +60,7 @@ from ..options import (
     ReportLanguage,
     SelectionMethod,
     Separator,
+    SuppressionMethod,
     TerritorialModel,
     UnitSigmaMethod,
     WaveScheme,
@@ -240,6 +241,12 @@ class CalibrationConfig:
     trim: float | None = opt(
         None, doc="cap weights at this multiple of the mean respondent weight and re-calibrate", lo=1.0
     )
+    holders: tuple[str, ...] = opt(
+        (),
+        doc="rights whose linked holders, QPV and rest (counted from the links of the [admin] phase over the "
+        "whole recipients file), are margins beside the frame's",
+    )
+    holders_by: str = opt("is_qpv", doc="frame column crossed with the linked holders (QPV or rest)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,9 +495,27 @@ class AdminConfig:
     min_cell: int = opt(
         DEFAULT_MIN_CELL, doc="administrative cells with fewer eligible recipients are suppressed", lo=1
     )
+    suppression: str = opt(
+        "heuristic",
+        doc="secondary suppression of the rates: the completion heuristic, or the least-cost pattern of a "
+        "mixed-integer programme over the linked tables (optimal)",
+        choices=choices(SuppressionMethod),
+    )
     truth_links: Path | None = opt(None, doc="true links (simulated sources): true precision and recall", exists=True)
     truth: Path | None = opt(
         None, doc="true rates per territory (simulated sources): accuracy of the rates", exists=True
+    )
+    frame_ids: Path | None = opt(
+        None,
+        doc="record id in the organisms' files of each frame recipient (columns id, rec_id; the frame is the "
+        "recipients' files): whether each respondent is a linked holder of a right ([weighting.calibration] "
+        "holders); the sample measures the files' misclassification of eligibility, and the territories get "
+        "corrected administrative rates and a combined estimate",
+        exists=True,
+    )
+    misclassification_by: tuple[str, ...] = opt(
+        ("is_qpv", "benefit"),
+        doc="strata of the misclassification rates: is_qpv (from the addresses) and columns of the organisms' files",
     )
 
 
@@ -540,6 +565,7 @@ class StudyConfig:
             "frame.path": self.frame.path,
             "responses.path": self.responses.path,
             "weighting.calibration.margins_file": self.weighting.calibration.margins_file,
+            "admin.frame_ids": self.admin.frame_ids,
             "territorial.covariates_file": self.territorial.covariates_file,
             "territorial.truth": self.territorial.truth,
             "admin.rulebook": self.admin.rulebook,
@@ -653,6 +679,7 @@ def _cross_checks(cfg: StudyConfig) -> None:
     _check_design(cfg.design)
     _check_responses(cfg.responses)
     _check_weighting(cfg.weighting)
+    _check_holders(cfg)
     _check_estimation(cfg.estimation)
     _check_thresholds(cfg)
     _check_analysis(cfg.analysis)
@@ -672,6 +699,7 @@ def _study_columns(cfg: StudyConfig) -> set[str]:
         *w.nonresponse.classes,
         *w.nonresponse.covariates,
         *w.calibration.margins,
+        *((w.calibration.holders_by,) if w.calibration.holders else ()),
         *an.groups,
         *an.covariates,
         *ter.covariates,
@@ -859,6 +887,41 @@ def _check_weighting(w: WeightingConfig) -> None:
     rep = w.replicates
     if rep.method == "bootstrap" and rep.n is None:
         raise fail("weighting.replicates.n", "the bootstrap needs a number of replicates", hint="e.g. n = 200")
+
+
+def _check_holders(cfg: StudyConfig) -> None:
+    """``[weighting.calibration] holders``: rights of the sources, with the links and the frame's record ids."""
+    cal = cfg.weighting.calibration
+    if not cal.holders:
+        return
+    from ..admin.contract import RIGHT_SOURCES
+
+    bad = [r for r in cal.holders if r not in RIGHT_SOURCES]
+    if bad:
+        raise fail(
+            "weighting.calibration.holders",
+            "unknown right",
+            expected="rights of the administrative sources: " + ", ".join(RIGHT_SOURCES),
+            found=", ".join(map(repr, bad)),
+        )
+    if cal.method == "none" or cal.margins_file is not None:
+        raise fail(
+            "weighting.calibration.holders",
+            "holder margins join the margins counted in the frame",
+            hint='give margins = [...] and a calibration method, e.g. "raking"',
+        )
+    if cfg.admin.sources is None:
+        raise fail(
+            "weighting.calibration.holders",
+            "linked holders are counted from the links of the administrative phase",
+            hint='set [admin] sources = "<folder of the sources>"',
+        )
+    if cfg.admin.frame_ids is None:
+        raise fail(
+            "admin.frame_ids",
+            "holder margins need the record id of every recipient of the frame",
+            hint='e.g. frame_ids = "population/sources/frame_ids.csv"',
+        )
 
 
 def _check_estimation(est: EstimationConfig) -> None:

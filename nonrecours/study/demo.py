@@ -63,6 +63,7 @@ threshold = 0.9
 min_cell = {DEFAULT_MIN_CELL}
 truth_links = "population/sources/truth_links.csv"
 truth = "population/sources/truth.csv"
+frame_ids = "population/sources/frame_ids.csv"   # la base de sondage est le fichier : l'enregistrement des répondants
 """
 
 
@@ -104,7 +105,10 @@ def run_demo(
         Also simulate the administrative sources (``population/sources``) and
         run the study's ``[admin]`` section: linkage quality
         (``linkage_quality.csv``) and administrative rates (``admin_rates.csv``)
-        in ``publication/`` (about 20 s at 200 territories). When the admin
+        in ``publication/`` (about 20 s at 200 territories); the weights are
+        calibrated to the linked holders of each right as well
+        (``[weighting.calibration] holders``; ``calibration_gain.csv``: SEs
+        with the frame's margins only and with the holders). When the admin
         extra (splink, duckdb, pyarrow) is not installed the phase is skipped
         and ``progress`` says so.
 
@@ -141,11 +145,17 @@ def run_demo(
                     "(pip install 'nonrecours[admin]'); --no-admin silences this"
                 )
         if admin:
-            from ..simulate.sources import simulate_sources
+            from ..simulate.params import FileResourceParams
+            from ..simulate.sources import SourceParams, simulate_sources
 
             t1 = time.perf_counter()
-            simulate_sources(pop, seed=seed + 1).write(staging / POPULATION / "sources")  # seed of the contours
+            # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them is
+            # misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
+            params = SourceParams(file_resources=FileResourceParams())
+            simulate_sources(pop, seed=seed + 1, params=params).write(staging / POPULATION / "sources")
             text += ADMIN_SECTION
+            # the survey calibrated to the linked holders of each right too (counts of the administrative files)
+            text = text.replace("# holders = ", "holders = ")
             if progress is not None:
                 progress(
                     f"simulated the administrative sources into {folder / POPULATION / 'sources'} "

@@ -63,7 +63,16 @@ __all__ = [
 ]
 
 #: Tables of the administrative phase (written when the study has an ``[admin]`` section; aggregated).
-ADMIN_TABLES = ("linkage_quality", "admin_rates", "admin_departements", "admin_comparison", "admin_accuracy")
+ADMIN_TABLES = (
+    "linkage_quality",
+    "admin_rates",
+    "admin_departements",
+    "admin_comparison",
+    "admin_accuracy",
+    "admin_misclassification",
+    "admin_corrected",
+    "combined",
+)
 #: Folders of a run's output: what may be shared, and what must stay with the producer.
 PUBLICATION = "publication"
 MICRODATA = "microdata"
@@ -73,6 +82,7 @@ PUBLICATION_TABLES = (
     "estimates_national",
     "estimates_qpv",
     "gap_qpv",
+    "calibration_gain",
     "estimates_benefit",
     "estimates_territory",
     "analysis_nontakers",
@@ -97,6 +107,7 @@ OUTPUT_TABLES = (
     "estimates_national",
     "estimates_qpv",
     "gap_qpv",
+    "calibration_gain",
     "estimates_benefit",
     "estimates_territory",
     "analysis_nontakers",
@@ -553,6 +564,10 @@ def _extra_sections(tables: Mapping[str, Any], lang: str, cfg: StudyConfig | Non
         from ..report import section_territorial_comparison
 
         sections.append(section_parts(section_territorial_comparison.render(tables["comparison_summary"], lang)))
+    if "calibration_gain" in tables:  # the survey calibrated to the linked holders of the administrative phase
+        from ..report import section_calibration
+
+        sections.append(section_parts(section_calibration.render(tables["calibration_gain"], lang)))
     if "admin_comparison" in tables:
         from ..report import section_admin
 

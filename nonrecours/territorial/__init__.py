@@ -5,7 +5,8 @@
 - :func:`compare_estimates`: bias, RMSE and coverage against the true rates;
 - models that borrow strength (issue 26): :func:`fit_spatial_fh` (SAR effects on neighbours),
   :func:`fit_rao_yu` (AR(1) over years), :func:`fit_multivariate` (several rights or years together),
-  :func:`fit_borrowing` (table level) and :func:`contour_neighbours`.
+  :func:`fit_spatio_temporal` (SAR territory and AR(1) territory-year effects), :func:`fit_borrowing`
+  (table level) and :func:`contour_neighbours`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _WHERE = {
     "fit_rao_yu": "rao_yu",
     "fit_spatial_fh": "spatial",
     "row_standardise": "spatial",
+    "fit_spatio_temporal": "spatio_temporal",
 }
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "row_standardise",
     "fit_rao_yu",
     "fit_multivariate",
+    "fit_spatio_temporal",
     "BorrowingResult",
     "fit_borrowing",
     "contour_neighbours",

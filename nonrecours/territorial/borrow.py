@@ -541,7 +541,7 @@ class BorrowFit:
 
     Attributes
     ----------
-    model : {"spatial", "rao-yu", "mfh1", "mfh2"}
+    model : {"spatial", "rao-yu", "mfh1", "mfh2", "spatio-temporal"}
     method : {"reml", "ml"}
     area : ndarray of str
         Territory of each row.

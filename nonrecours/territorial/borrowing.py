@@ -1,6 +1,7 @@
 """Territory estimates that borrow strength over years, rights and neighbours: the table-level layer.
 
-Over :func:`~.rao_yu.fit_rao_yu`, :func:`~.multivariate.fit_multivariate`, :func:`~.spatial.fit_spatial_fh`
+Over :func:`~.rao_yu.fit_rao_yu`, :func:`~.multivariate.fit_multivariate`, :func:`~.spatial.fit_spatial_fh`,
+:func:`~.spatio_temporal.fit_spatio_temporal`
 and the univariate :func:`~.fay_herriot.fit_fay_herriot` (for comparison): it checks the direct file (one row
 per territory, right and, with a time dimension, year), the covariates, the sampling covariances and the
 neighbours, builds each model's arrays in one vectorised pass and writes one table with the columns of
@@ -27,11 +28,12 @@ from .mse import analytic_mse, bootstrap_mse
 from .multivariate import fit_multivariate
 from .rao_yu import fit_rao_yu
 from .spatial import fit_spatial_fh, row_standardise
+from .spatio_temporal import fit_spatio_temporal
 
 __all__ = ["BORROW_MODELS", "BORROW_MSE", "BorrowingResult", "fit_borrowing", "read_covariances", "neighbours_matrix"]
 
 #: The models of :func:`fit_borrowing`.
-BORROW_MODELS: tuple[str, ...] = ("fh", "rao-yu", "multivariate", "spatial")
+BORROW_MODELS: tuple[str, ...] = ("fh", "rao-yu", "multivariate", "spatial", "spatio-temporal")
 #: Their MSE estimators.
 BORROW_MSE: tuple[str, ...] = ("analytic", "bootstrap")
 _OUT = (
@@ -204,28 +206,28 @@ def _check_options(model: str, method: str, time: str | None, covariances, neigh
     check_choice("model", model, BORROW_MODELS)
     check_method(method)
     check_level(level)
-    if model == "rao-yu" and time is None:
+    if model in ("rao-yu", "spatio-temporal") and time is None:
         raise OptionError(
             message(
-                "the Rao-Yu model needs a time dimension",
+                f"the {'Rao-Yu' if model == 'rao-yu' else 'spatio-temporal'} model needs a time dimension",
                 where="option time",
                 expected="the direct file's year column, e.g. time='year'",
                 found="none",
             )
         )
-    if model == "multivariate" and method != "reml":
+    if model in ("multivariate", "spatio-temporal") and method != "reml":
         raise OptionError(
             message(
-                "the multivariate model is fitted by REML only (as msae)",
+                f"the {model} model is fitted by REML only (as {'msae' if model == 'multivariate' else 'sae'})",
                 where="option method",
                 expected="reml",
                 found=repr(method),
             )
         )
-    if model == "spatial" and neighbours is None:
+    if model in ("spatial", "spatio-temporal") and neighbours is None:
         raise OptionError(
             message(
-                "the spatial model needs neighbours",
+                f"the {model} model needs neighbours",
                 where="option neighbours",
                 hint="give the territory_a, territory_b table of 'nonrecours neighbours'",
             )
@@ -435,6 +437,24 @@ def _fits(
             fit = fit if boot is None else boot.borrow(fit, len(out))
             idx = np.column_stack([np.repeat(terr, T), np.tile(np.arange(T), m), np.full(m * T, r)])
             out.append(((right, _ALL), idx, fit))
+    elif model == "spatio-temporal":
+        assert data.neighbours is not None  # checked with the options
+        W = row_standardise(data.neighbours, where="neighbours file")
+        for r, right in enumerate(data.rights):
+            keys = [(t, r) for t in range(T)]
+            fit = fit_spatio_temporal(
+                data.y[:, :, r],
+                _blocks(data, keys),
+                data.X,
+                W,
+                times=data.years,
+                area=data.territories,
+                names=data.names,
+                where=f"right {right!r}",
+            )
+            fit = fit if boot is None else boot.borrow(fit, len(out))
+            idx = np.column_stack([np.repeat(terr, T), np.tile(np.arange(T), m), np.full(m * T, r)])
+            out.append(((right, _ALL), idx, fit))
     elif model == "multivariate":
         for t in range(T):
             keys = [(t, r) for r in range(R)]
@@ -576,22 +596,23 @@ def fit_borrowing(
         ``time`` it is joined on territory and year (every year of the direct file needs its row).
     covariates : sequence of str
         Covariate columns; an intercept is added.
-    model : {"fh", "rao-yu", "multivariate", "spatial"}
+    model : {"fh", "rao-yu", "multivariate", "spatial", "spatio-temporal"}
         Univariate Fay–Herriot per right and year (for comparison); Rao–Yu per right over the years
         (:func:`~.rao_yu.fit_rao_yu`); multivariate Fay–Herriot (MFH1) per year over the rights
         (:func:`~.multivariate.fit_multivariate`); spatial Fay–Herriot per right and year
-        (:func:`~.spatial.fit_spatial_fh`).
+        (:func:`~.spatial.fit_spatial_fh`); spatio-temporal Fay–Herriot per right over the territories and years
+        (:func:`~.spatio_temporal.fit_spatio_temporal`, SAR territory effects and AR(1) territory-year effects).
     time : str, optional
-        The direct file's year column (required by ``rao-yu``).
+        The direct file's year column (required by ``rao-yu`` and ``spatio-temporal``).
     covariances : DataFrame, optional
         ``territory, right_a, [year_a,] right_b, [year_b,] cov``: sampling covariances between the direct
         estimates of a territory (between rights, between years); absent pairs are 0 (diagonal covariances
         without the table).
     neighbours : DataFrame, optional
-        ``territory_a, territory_b`` (required by ``spatial``); the proximity matrix of the territories file's
-        territories, row-standardised as ``sae``'s ``proxmat``.
+        ``territory_a, territory_b`` (required by ``spatial`` and ``spatio-temporal``); the proximity matrix of the
+        territories file's territories, row-standardised as ``sae``'s ``proxmat``.
     method : {"reml", "ml"}
-        ``multivariate`` is REML only.
+        ``multivariate`` and ``spatio-temporal`` are REML only.
     level : float
         Confidence level of the intervals :math:`\\hat\\theta \\pm z\\sqrt{\\mathrm{mse}}`, clipped to [0, 1].
     rights : sequence of str, optional
@@ -616,8 +637,10 @@ def fit_borrowing(
     those, and its other rows are predicted from them through the model's covariance (the anchors need
     complete territories). A territory without any is predicted by the regression
     :math:`x^\\top\\hat\\beta` with MSE :math:`g_1 + g_2` (the model's variance of the territory effect and the
-    coefficients'), except in the spatial model, where it stays in the SAR over every territory of the
-    neighbours file and is predicted from its neighbours (sae predicts no territory outside the fit).
+    coefficients'), except in the spatial and spatio-temporal models, where it stays in the SAR over every
+    territory of the territories file and is predicted from its neighbours (sae predicts no territory outside the
+    fit). The spatio-temporal model takes the sampling covariances between the years of a territory (sae's are
+    independent) and needs no balanced panel (sae's ``eblupSTFH`` does).
 
     Examples
     --------
@@ -656,7 +679,7 @@ def fit_borrowing(
     boot = None
     if mse == "bootstrap":
         _m, T, R = data.y.shape
-        n_fits = R if model == "rao-yu" else T if model == "multivariate" else R * T
+        n_fits = R if model in ("rao-yu", "spatio-temporal") else T if model == "multivariate" else R * T
         assert seed is not None  # checked above
         boot = _Bootstrap(int(replicates), workers, tuple(spawn(seed, n_fits)))
     frames, models, coefs, fits = [], [], [], []

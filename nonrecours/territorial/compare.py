@@ -15,7 +15,7 @@ from .._checks import check_columns, check_level, check_numeric_column
 from ..errors import InputError, message
 from ..estimation._dist import norm_ppf
 
-__all__ = ["Comparison", "compare_estimates"]
+__all__ = ["Comparison", "compare_estimates", "compare_estimators"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,28 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
     """
     check_level(level)
     check_columns(estimates, ["territory", "right"], role="key column", source="estimates file")
+    est = estimates.copy()
+    est["territory"], est["right"] = est["territory"].astype(str), est["right"].astype(str)
+    return compare_estimators(_long(est, level), truth, level=level)
+
+
+def compare_estimators(long: pd.DataFrame, truth: pd.DataFrame, *, level: float = 0.95) -> Comparison:
+    """:func:`compare_estimates` on estimates already in long format, any estimators.
+
+    Parameters
+    ----------
+    long : DataFrame
+        One row per territory × right × estimator: ``territory``, ``right``,
+        ``estimator`` (e.g. ``direct``, ``eblup``, ``admin``, ``combined``),
+        ``subset`` (``sampled``, ``unsampled``), ``estimate``, ``ci_low``, ``ci_high``.
+    truth : DataFrame
+        ``territory``, ``right``, ``rate``.
+    level : float
+        Recorded in the result.
+    """
+    check_level(level)
+    cols = ["territory", "right", "estimator", "subset", "estimate", "ci_low", "ci_high"]
+    check_columns(long, cols, role="column", source="estimates")
     check_columns(truth, ["territory", "right", "rate"], role="column", source="truth file")
     tr = truth[["territory", "right", "rate"]].copy()
     for f in (tr,):
@@ -144,9 +166,8 @@ def compare_estimates(estimates: pd.DataFrame, truth: pd.DataFrame, *, level: fl
                 found=", ".join(map(repr, (tr.loc[dup, "territory"] + "/" + tr.loc[dup, "right"])[:5])),
             )
         )
-    est = estimates.copy()
-    est["territory"], est["right"] = est["territory"].astype(str), est["right"].astype(str)
-    long = _long(est, level).merge(tr.rename(columns={"rate": "truth"}), on=["territory", "right"], how="left")
+    long = long[cols].astype({"territory": str, "right": str})
+    long = long.merge(tr.rename(columns={"rate": "truth"}), on=["territory", "right"], how="left")
     n_without = int(long["truth"].isna().sum())
     long = long[long["truth"].notna() & long["estimate"].notna()].reset_index(drop=True)
     if long.empty:

@@ -20,7 +20,7 @@ from ...errors import ConfigError, message
 from ..config import StudyConfig
 from ._common import State
 
-__all__ = ["admin_stage", "compare_phases"]
+__all__ = ["admin_stage", "compare_phases", "run_phase"]
 
 
 def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column: str) -> pd.DataFrame:
@@ -45,17 +45,18 @@ def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column
     return out.sort_values(["right", "is_qpv"], ignore_index=True)
 
 
-def admin_stage(cfg: StudyConfig, state: State) -> State:
-    """Administrative rates from the sources, and their comparison with the sample's QPV estimates."""
+def run_phase(cfg: StudyConfig):  # noqa: ANN201
+    """The study's administrative phase (:func:`nonrecours.admin.pipeline.run_admin_phase`) on its engines.
+
+    The weighting stage runs it first when the calibration takes linked holders as margins; the
+    admin stage then reuses that phase (``admin_phase`` of the state) instead of running it twice.
+    """
     from ...admin.eligibility import load_rulebook
-    from ...admin.pipeline import compare_with_truth, run_admin_phase
-    from ...engines import open_engine
+    from ...admin.pipeline import run_admin_phase
     from ...io import read_table
 
     adm = cfg.admin
-    if adm.sources is None:
-        return {"methods": {"admin": "not run (no [admin] sources)"}}
-    if not Path(adm.sources).is_dir():
+    if adm.sources is None or not Path(adm.sources).is_dir():
         raise ConfigError(
             message(
                 "folder not found",
@@ -67,18 +68,14 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
     truth_links = read_table(adm.truth_links, option="admin.truth_links") if adm.truth_links else None
     comp = cfg.compute
     # [compute]: the SQL on its engine (pandas has none: DuckDB), the linkage on DuckDB, both under its settings
-    with open_engine(
-        "duckdb" if comp.engine == "pandas" else comp.engine,
-        memory_limit=comp.memory_limit,
-        threads=comp.threads,
-        spark_master=comp.spark_master,
-    ) as engine:
+    with _engine(cfg) as engine:
         ph = run_admin_phase(
             adm.sources,
             year=adm.year,
             rulebook=load_rulebook(adm.rulebook) if adm.rulebook else None,
             threshold=adm.threshold,
             min_cell=adm.min_cell,
+            suppression=adm.suppression,
             level=cfg.estimation.level,
             truth_links=truth_links,
             seed=cfg.design.seed,
@@ -86,7 +83,37 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
             threads=comp.threads,
             engine=engine,
         )
+    return ph
+
+
+def _engine(cfg: StudyConfig):  # noqa: ANN202
+    """The engine of the study's ``[compute]`` section (pandas has no SQL engine: DuckDB)."""
+    from ...engines import open_engine
+
+    comp = cfg.compute
+    return open_engine(
+        "duckdb" if comp.engine == "pandas" else comp.engine,
+        memory_limit=comp.memory_limit,
+        threads=comp.threads,
+        spark_master=comp.spark_master,
+    )
+
+
+def admin_stage(cfg: StudyConfig, state: State) -> State:
+    """Administrative rates from the sources, and their comparison with the sample's QPV estimates."""
+    from ...admin.pipeline import compare_with_truth
+    from ...io import read_table
+
+    adm = cfg.admin
+    if adm.sources is None:
+        return {"methods": {"admin": "not run (no [admin] sources)"}}
+    ph = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)
+    combined: State = {}
+    if adm.frame_ids is not None and "design" in state:
+        with _engine(cfg) as engine:
+            combined = _combined(cfg, state, ph, engine)
     tables = {"linkage_quality": ph.quality, "admin_rates": ph.rates.table, "admin_departements": ph.rates.departements}
+    tables.update(combined.get("tables", {}))
     if "estimates_qpv" in state.get("tables", {}):
         tables["admin_comparison"] = compare_phases(
             state["tables"]["estimates_qpv"], ph.by_qpv, cfg.estimation.domains.qpv
@@ -108,9 +135,129 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         "rates": "takers corrected by the expected false and missed links (match probabilities); "
         f"cells under {adm.min_cell} suppressed",
     }
+    methods.update(combined.get("methods", {}))
     return {
         "tables": tables,
         "methods": {"admin": methods},
         "engines": ph.engines,
         "counts": {"admin recipients": int(len(ph.eligibility)), "admin links": int(len(ph.links))},
     }
+
+
+def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
+    """``[admin] frame_ids``: the sample measures the files' misclassification; corrected and combined rates."""
+    from ...admin.misclassification import combine_estimates, survey_corrected_rates
+    from ...admin.pipeline import read_recipients, read_source
+    from ...admin.rates import taker_table
+    from ...io import read_table
+    from ...publication import blank_rows
+
+    adm = cfg.admin
+    assert adm.sources is not None and adm.frame_ids is not None  # the caller checks them
+    rights = list(cfg.estimation.rights)
+    by = tuple(adm.misclassification_by)
+    left = read_recipients(adm.sources)
+    terr = ph.territories
+    file_by = [c for c in by if c != "is_qpv"]
+    missing = [c for c in file_by if c not in left.columns]
+    if missing:
+        raise ConfigError(
+            message(
+                "stratum columns not in the organisms' files",
+                where="admin.misclassification_by",
+                expected="is_qpv or columns of the files",
+                found=", ".join(missing),
+            )
+        )
+    rec_id = ph.eligibility["rec_id"].astype(str).to_numpy()
+    strata = pd.DataFrame({"rec_id": rec_id, **{c: left[c].to_numpy() for c in file_by}})
+    if "is_qpv" in by:
+        strata["is_qpv"] = terr["is_qpv"].to_numpy()
+    rec = pd.DataFrame(
+        {"rec_id": rec_id, "territory": terr["territory"].to_numpy(), "departement": terr["departement"].to_numpy()}
+    ).dropna()
+    health = read_source(adm.sources, "health")
+    rights_of = {"health": health[["rec_id", "right"]]} if "right" in health else {}
+    takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
+    frame_ids = read_table(adm.frame_ids, option="admin.frame_ids")
+    res = survey_corrected_rates(
+        state["design"],
+        ph.eligibility,
+        strata,
+        takers,
+        frame_ids,
+        rights,
+        id_column=cfg.frame.id,
+        by=by,
+        level=cfg.estimation.level,
+    )
+    # published where the administrative cell is (disclosure control of the rates)
+    status = ph.rates.table[["territory", "right", "status"]].astype({"territory": str})
+    corrected = res.table.merge(status, on=["territory", "right"], how="left")
+    corrected["status"] = corrected["status"].fillna("suppressed")
+    corrected = blank_rows(corrected, (corrected["status"] != "published").to_numpy(), keep=("territory", "right"))
+    tables = {
+        "admin_misclassification": _protected(res.misclassification.to_frame(), by, cfg.estimation.thresholds.min_n),
+        "admin_corrected": corrected,
+    }
+    sae = state.get("tables", {}).get("sae")
+    methods = {
+        "misclassification": f"{res.n_linked} respondents found in the files by their frame record id; "
+        "P(file eligible | eligible) and P(file eligible | not eligible) per stratum ("
+        + ", ".join(by)
+        + "), Hájek ratios with design-based covariance",
+        "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient; "
+        "interval with the survey's sampling error (delta method), the linkage error and the files' noise",
+    }
+    if sae is not None and "eblup" in sae:
+        comb = combine_estimates(corrected, sae, level=cfg.estimation.level)
+        tables["combined"] = comb
+        methods["combined"] = "composite of the corrected administrative rate and the small-area estimate, "
+        methods["combined"] += "weights inverse to their estimated MSEs"
+        comparison = state.get("tables", {}).get("comparison")
+        if cfg.territorial.truth is not None and comparison is not None:
+            tables.update(_comparison(cfg, comparison, sae, ph.rates.table, corrected, comb))
+    return {"tables": tables, "methods": methods}
+
+
+def _comparison(cfg: StudyConfig, comparison, sae, admin, corrected, combined) -> dict:
+    """The territorial comparison with the estimators ``admin``, ``admin_corrected`` and ``combined`` added."""
+    from ...io import read_table
+    from ...territorial.compare import compare_estimators
+
+    assert cfg.territorial.truth is not None  # the caller checks it
+    cols = ["territory", "right", "estimator", "subset", "estimate", "ci_low", "ci_high"]
+    sampled = sae.assign(territory=sae["territory"].astype(str))
+    sampled = sampled.loc[sampled["direct"].notna(), ["territory", "right"]].assign(subset="sampled")
+
+    def rows(t: pd.DataFrame, estimator: str, value: str) -> pd.DataFrame:
+        t = t.assign(territory=t["territory"].astype(str))
+        t = t.merge(sampled, on=["territory", "right"], how="left").fillna({"subset": "unsampled"})
+        return t.assign(estimator=estimator, estimate=t[value])[cols]
+
+    pub = admin[admin["status"] == "published"]
+    long = pd.concat(
+        [
+            comparison[cols],
+            rows(pub, "admin", "rate_adjusted"),
+            rows(corrected, "admin_corrected", "rate_corrected"),
+            rows(combined, "combined", "combined"),
+        ],
+        ignore_index=True,
+    )
+    truth = read_table(cfg.territorial.truth, option="territorial.truth", read=cfg.input.read_options())
+    cmp_ = compare_estimators(long.dropna(subset=["estimate"]), truth, level=cfg.estimation.level)
+    return {"comparison": cmp_.detail, "comparison_summary": cmp_.summary}
+
+
+def _protected(table: pd.DataFrame, by: tuple, min_n: int) -> pd.DataFrame:
+    """The misclassification rates as published: a stratum × right whose sensitivity or false-positive rate rests
+    on fewer than ``min_n`` respondents (but some) is emptied, both rates (one would give the other's count away
+    from the stratum's respondents)."""
+    from ...publication import blank_rows
+
+    n = table["n"].to_numpy()
+    small = (n > 0) & (n < min_n)
+    key = table[list(by)].astype(str).agg("|".join, axis=1) + "|" + table["right"].astype(str)
+    hide = key.isin(set(key[small])).to_numpy() | (n == 0)
+    return blank_rows(table, hide, keep=(*by, "right", "kind"))

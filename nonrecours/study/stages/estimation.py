@@ -115,6 +115,46 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
             "gap_qpv": blank_gap_rights(gap.to_frame(), tables[1]),
             "estimates_benefit": tables[2],
             "estimates_territory": tables[3],
+            **_calibration_gain(state, est, national, qpv, opts),
         },
         "methods": {"estimation": methods},
     }
+
+
+def _calibration_gain(state: State, est, national, qpv, opts) -> dict[str, pd.DataFrame]:  # noqa: ANN001
+    """National and QPV rates with the frame's margins only beside those with the holder margins too.
+
+    Runs when the weighting stage calibrated to linked holders (``design_frame_margins`` of the state):
+    the same estimators on the design calibrated without them. Table ``calibration_gain``: one row per
+    right and domain (``national``, then the levels of the QPV column), estimates and SEs before and
+    after, and the ratio of the SEs; a domain under ``min_n`` eligible respondents is blanked (no count).
+    """
+    if "design_frame_margins" not in state:
+        return {}
+    before_design = state["design_frame_margins"]
+    if est.pps is not None:  # the same first-stage variance as the published estimates
+        before_design = _pps_design(before_design, est, state.get("joint"))
+    rights, qpv_column = list(est.rights), est.domains.qpv
+    frames = []
+    for after, by in ((national, None), (qpv, qpv_column)):
+        before = estimate_rates(before_design, rights, by=by, **opts).to_frame(blank=False)
+        a = after.to_frame(blank=False)
+        domain = pd.Series("national", index=a.index) if by is None else a[by].astype(str)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "right": a["right"].to_numpy(),
+                    "domain": domain.to_numpy(),
+                    "estimate_before": before["estimate"].to_numpy(),
+                    "se_before": before["se"].to_numpy(),
+                    "estimate": a["estimate"].to_numpy(),
+                    "se": a["se"].to_numpy(),
+                    "se_ratio": (a["se"] / before["se"]).to_numpy(),
+                    "small": (a["n"] < opts["thresholds"].min_n).to_numpy(),
+                }
+            )
+        )
+    gain = pd.concat(frames, ignore_index=True)
+    cols = ["estimate_before", "se_before", "estimate", "se", "se_ratio"]
+    gain.loc[gain["small"], cols] = np.nan
+    return {"calibration_gain": gain.drop(columns="small")}

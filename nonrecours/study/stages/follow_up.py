@@ -37,6 +37,7 @@ FOLLOW_UP_TABLES = (
     "follow_up_trend",
     "follow_up_did",
     "follow_up_territories",
+    "follow_up_persistence",
 )
 
 
@@ -131,6 +132,30 @@ def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: 
     return yearly, changes, trend, blank_did(did, rights_hidden, by[0])
 
 
+def _persistence(cfg: StudyConfig, designs: list, rights: list[str], by: list[str], years: list[int]) -> pd.DataFrame:
+    """Persistent and transient non-take-up between the last two runs, overall and by the first ``by`` column.
+
+    :func:`nonrecours.estimation.persistence.estimate_persistence`; a row under ``min_n`` eligible
+    respondents of both years is suppressed by the estimator's flag (its estimate and SE empty), and no
+    count is published (a national count minus a domain's would give a suppressed one back).
+    """
+    from ...estimation import QualityThresholds
+    from ...estimation.persistence import estimate_persistence
+
+    th = cfg.estimation.thresholds
+    opts = {
+        "id_col": cfg.frame.id,
+        "level": cfg.estimation.level,
+        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
+    }
+    parts = [estimate_persistence(designs[-2], designs[-1], rights, **opts).table]  # type: ignore[arg-type]
+    if by:
+        parts.append(estimate_persistence(designs[-2], designs[-1], rights, by[0], **opts).table)  # type: ignore[arg-type]
+    table = pd.concat(parts, ignore_index=True)
+    cols = [*([by[0]] if by else []), "right", "indicator", "estimate", "se", "ci_low", "ci_high", "flag"]
+    return table[cols].assign(year_from=years[-2], year_to=years[-1])
+
+
 def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     """Series over the earlier runs and this one; changes of the last year; DiD of the gap; territories."""
     fu = cfg.follow_up
@@ -175,6 +200,7 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     )
     terr = terr_change.table
     th = cfg.estimation.thresholds
+    persistence = _persistence(cfg, designs, rights, by, years)
     # disclosure: one pattern over the years, consistent with each run's published tables
     yearly, changes, trend, did = _protect(cfg, state, runs, years, series, did)
     # a territory hidden in either year's estimates_territory stays hidden; n_both not published per territory
@@ -197,6 +223,11 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
             f"{r['year']}: manifest SHA-256 {r['manifest_sha256'][:12]}…, outputs checked" for r in runs
         ),
     }
+    methods["persistence"] = (
+        f"persistent and transient non-take-up {years[-2]}-{years[-1]} among the recipients of both samples "
+        "eligible in both years: ratio estimators on the later run's design (weights, calibration), "
+        "Taylor SEs from one joint linearisation of every indicator, domain and right"
+    )
     methods["publication"] = (
         f"cells with fewer than {th.min_n} eligible respondents, {th.min_n} takers or {th.min_n} non-takers "
         "in a year, or suppressed in a "
@@ -211,6 +242,7 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
             "follow_up_trend": trend,
             "follow_up_did": did,
             "follow_up_territories": terr,
+            "follow_up_persistence": persistence,
         },
         "methods": {"follow-up": methods},
     }

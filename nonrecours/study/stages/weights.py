@@ -8,6 +8,7 @@ margins for a dry run.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,11 +48,18 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     sample = state["sample"].reset_index(drop=True)
     nr, cal, rep = w_cfg.nonresponse, w_cfg.calibration, w_cfg.replicates
     margins = None
+    frame = state["frame"]
+    held: dict[str, Any] = {}
+    if cal.holders:  # linked holders of rights, counted over the whole frame from the administrative phase's links
+        held = _holder_columns(cfg, state)
+        frame = frame.assign(**held["frame"])
+        pos = pd.Index(frame[cfg.frame.id].astype(str)).get_indexer(sample[cfg.frame.id].astype(str))
+        sample = sample.assign(**{c: v.to_numpy()[pos] for c, v in held["frame"].items()})
     if cal.method != "none":
         margins = (
             read_margins(cal.margins_file, read=cfg.input.read_options())
             if cal.margins_file is not None
-            else frame_margins(state["frame"], list(cal.margins))
+            else frame_margins(frame, list(cal.margins) + list(held.get("frame", {})))
         )
     seed = None
     replicates = None
@@ -78,6 +86,13 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
         workers=cfg.compute.workers,
     )
     out = weight_sample(sample, spec)
+    extra: dict[str, Any] = {}
+    if held:  # the same chain calibrated to the frame's margins only: the design the holder margins improve on
+        before = frame_margins(frame, list(cal.margins))
+        extra = {
+            "admin_phase": held["phase"],
+            "design_frame_margins": weight_sample(sample, replace(spec, margins=before, replicates=None)).design,
+        }
     table = out.table
     if out.calibration is not None:
         table = table.assign(g=out.calibration.g)
@@ -90,7 +105,42 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
         "methods": {"weighting": _methods(cfg, out)},
         "seeds": {"replicates": seed},
         "weight_summary": _summary(table, out, cfg.estimation.thresholds.min_n),
+        **extra,
     }
+
+
+def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
+    """The administrative phase and the frame's holder columns ``linked_<right>`` (level of ``holders_by`` or
+    ``not_linked``), read through the frame's record ids (:func:`nonrecours.admin.holders.linked_holders`)."""
+    from ..._checks import check_columns
+    from ...admin.holders import holder_margin_columns, linked_holders
+    from ...errors import InputError, message
+    from ...io import read_table
+    from .admin import run_phase
+
+    cal = cfg.weighting.calibration
+    frame = state["frame"]
+    assert cfg.admin.frame_ids is not None  # checked by the study file's _check_holders
+    ids = read_table(cfg.admin.frame_ids, option="admin.frame_ids", text_columns=("id", "rec_id"))
+    check_columns(ids, ["id", "rec_id"], role="record id column", source="admin.frame_ids")
+    rec = pd.Series(ids["rec_id"].astype(str).to_numpy(), index=ids["id"].astype(str).to_numpy())
+    rec = rec[~rec.index.duplicated()]
+    frame_rec = rec.reindex(frame[cfg.frame.id].astype(str).to_numpy())
+    missing = int(frame_rec.isna().sum())
+    if missing:
+        raise InputError(
+            message(
+                "recipients of the frame without a record id",
+                where="admin.frame_ids",
+                expected="a rec_id for every id of the frame",
+                found=f"{missing} of {len(frame)} recipients",
+                hint="give the record ids of the whole frame (the simulated sources' frame_ids.csv)",
+            )
+        )
+    phase = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)  # a phase already run is reused
+    holders = linked_holders(frame_rec.to_numpy(), phase.links, phase.source_rights, list(cal.holders))
+    cols = holder_margin_columns(holders, frame[cal.holders_by].to_numpy())
+    return {"phase": phase, "frame": {c: cols[c].set_axis(frame.index) for c in cols}}
 
 
 def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
@@ -116,6 +166,11 @@ def _methods(cfg: StudyConfig, out: WeightingOutcome) -> dict[str, Any]:
             if cal_cfg.margins_file is None
             else f"the margins file {cal_cfg.margins_file.name}"
         )
+        if cal_cfg.holders:
+            where += (
+                f" and the linked holders of {', '.join(cal_cfg.holders)} by {cal_cfg.holders_by} "
+                "(recipients of the frame linked to a record of the right by the administrative phase)"
+            )
         methods["calibration"] = (
             f"{cal.method} calibration to {where} ({len(cal.columns)} totals"
             + (f", g within [{cal.bounds[0]:g}, {cal.bounds[1]:g}]" if cal.bounds else "")

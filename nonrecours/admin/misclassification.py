@@ -1,0 +1,554 @@
+"""The survey measures how the files misclassify eligibility; administrative rates corrected; a combined estimate.
+
+The organisms' files know only part of the resources that decide CMU-C, ACS
+and the tariffs, so eligibility read from them (:mod:`~.eligibility`) is
+wrong both ways. The sample's respondents give their full resources: their
+answers say who is truly eligible, and their records in the files (the frame
+is the recipients' file: each respondent carries its record id) say what the
+files say. Three steps, each a plain function on plain values:
+
+1. :func:`estimate_misclassification`: design-based estimates, per stratum
+   ``s`` and right, of the sensitivity ``se_s = P(file says eligible |
+   eligible)`` and the false-positive rate ``fp_s = P(file says eligible | not
+   eligible)``: ratio estimators on the weighted design (domains as zero
+   weights), their full covariance from the package's variance engine
+   (:func:`nonrecours.estimation.estimate_rates`; no variance code here).
+2. :func:`correct_rates`: per territory, the number of eligibles corrected
+   for misclassification (Rogan and Gladen, 1978) stratum by stratum and the
+   take-up rate ``T / N_E``, with a variance that carries the survey's
+   sampling error (delta method on ``se`` and ``fp``), the linkage error of the
+   takers (given: ``var_takers``, from :mod:`~.rates`) and the files' own
+   misclassification noise in the territory.
+3. :func:`combine_estimates`: per territory, the composite of the corrected
+   administrative rate and the survey's small-area estimate, weighted by the
+   inverse of their estimated MSEs.
+
+References
+----------
+Rogan, W. J. and Gladen, B. (1978). Estimating prevalence from the results of
+a screening test. *American Journal of Epidemiology* 107(1), 71–76.
+Rao, J. N. K. and Molina, I. (2015). *Small Area Estimation*, 2nd ed., Wiley,
+§3.3 (composite estimators and their optimal weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._checks import check_columns, check_level
+from ..errors import InputError, message
+from ..estimation._dist import norm_ppf
+
+__all__ = [
+    "Misclassification",
+    "estimate_misclassification",
+    "file_counts",
+    "correct_rates",
+    "combine_estimates",
+    "file_statuses",
+    "survey_corrected_rates",
+    "CorrectedRates",
+    "KINDS",
+    "TERRITORY_RULES",
+]
+
+#: The two misclassification rates, in the order of :attr:`Misclassification.table`'s rows within a right.
+KINDS = ("sensitivity", "false_positive")
+#: Under this value of ``se - fp`` the files say nothing about eligibility in a stratum: no correction there.
+_MIN_SEPARATION = 0.1
+
+
+@dataclass(frozen=True)
+class Misclassification:
+    """Sensitivity and false-positive rate of the files' eligibility, per stratum and right.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per stratum (the ``by`` columns) × right × kind (:data:`KINDS`):
+        ``estimate``, ``se``, ``n`` (respondents of the domain: truly eligible
+        for ``sensitivity``, truly not eligible for ``false_positive``).
+        ``estimate`` is NaN for a domain without respondents.
+    vcov : ndarray
+        Covariance of ``table["estimate"]``, rows and columns in the table's
+        order (the design-based covariance of the ratio estimators; zero
+        across strata of a stratified design).
+    by : tuple of str
+        The stratum columns.
+    """
+
+    table: pd.DataFrame
+    vcov: np.ndarray
+    by: tuple
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table (a copy)."""
+        return self.table.copy()
+
+
+def _indicator_columns(data: pd.DataFrame, file_eligible: pd.DataFrame, rights: list[str]) -> dict:
+    """Per right: the file's verdict among the truly eligible (``se``) and among the others (``fp``), NaN outside."""
+    cols = {}
+    for r in rights:
+        answer = pd.to_numeric(data[r], errors="coerce").to_numpy(dtype=float)
+        truly = ~np.isnan(answer)  # an answer coded 1 or 0: eligible; empty: not eligible
+        f = pd.to_numeric(file_eligible[r], errors="coerce").to_numpy(dtype=float)
+        known = ~np.isnan(f)
+        cols[f"{r}__sensitivity"] = np.where(truly & known, f, np.nan)
+        cols[f"{r}__false_positive"] = np.where(~truly & known, f, np.nan)
+    return cols
+
+
+def estimate_misclassification(
+    design, file_eligible: pd.DataFrame, rights: list[str], *, by: tuple = ("is_qpv", "benefit")
+) -> Misclassification:
+    r"""Design-based sensitivity and false-positive rate of the files' eligibility, per stratum and right.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+        The weighted respondents; their right columns (1 takes up, 0 eligible
+        and does not, empty not eligible) give the true eligibility, from the
+        full resources they declared.
+    file_eligible : DataFrame
+        One row per row of ``design.data``, one column per right: 1 when the
+        respondent's record in the files is eligible, 0 when not, empty when
+        undetermined or when the respondent has no record (left out).
+    rights : list of str
+    by : tuple of str
+        Stratum columns of ``design.data`` (the administrative counts of
+        :func:`file_counts` carry the same).
+
+    Returns
+    -------
+    Misclassification
+
+    Notes
+    -----
+    With :math:`E_{ir}` the true eligibility and :math:`F_{ir}` the file's,
+    :math:`\widehat{se}_{sr} = \sum_{i \in s} w_i E_{ir} F_{ir} / \sum_{i \in s} w_i E_{ir}`
+    and :math:`\widehat{fp}_{sr}` the same with :math:`1 - E_{ir}`: Hájek
+    ratios over domains (zero weights outside), linearised by the package's
+    Taylor engine (or its replicate weights), all in one pass so that the
+    covariance of every pair is returned.
+    """
+    import dataclasses
+
+    from ..estimation import QualityThresholds, estimate_rates
+
+    data = design.data
+    check_columns(data, [*by, *rights], role="column", source="sample")
+    if len(file_eligible) != len(data):
+        raise InputError(
+            message(
+                "the files' eligibility does not match the sample",
+                where="parameter file_eligible",
+                expected=f"one row per respondent ({len(data)})",
+                found=f"{len(file_eligible)} rows",
+                hint="align it on the design's rows (missing records: empty)",
+            )
+        )
+    check_columns(file_eligible, rights, role="right column", source="file_eligible")
+    cols = _indicator_columns(data, file_eligible.reset_index(drop=True), rights)
+    names = [f"{r}__{k}" for r in rights for k in KINDS]
+    augmented = dataclasses.replace(design, data=data.assign(**{c: cols[c] for c in names}))
+    res = estimate_rates(
+        augmented,
+        names,
+        by=list(by),
+        ci="wald",
+        df="inf",
+        thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=1e9),
+    )
+    frame = res.to_frame(blank=False)
+    right, kind = frame["right"].str.split("__", n=1, expand=True).T.to_numpy()
+    table = frame[list(by)].assign(
+        right=right,
+        kind=kind,
+        estimate=np.asarray(res.raw_estimate, dtype=float),
+        se=np.asarray(res.raw_se, dtype=float),
+        n=np.asarray(res.n),
+    )
+    V = res.vcov()
+    V = sp.csr_matrix(V).toarray()  # dense (a few dozen rates), whether the engine returned it sparse or not
+    return Misclassification(table=table.reset_index(drop=True), vcov=V, by=tuple(by))
+
+
+def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_qpv", "benefit")) -> pd.DataFrame:
+    """Per territory × stratum × right: recipients, file-eligible recipients, takers and the takers' linkage variance.
+
+    Parameters
+    ----------
+    takers : DataFrame
+        :func:`~.rates.taker_table`'s output: ``rec_id``, ``territory``,
+        ``right``, ``eligible`` (1, 0, empty when undetermined), ``taker``,
+        ``p_link``, ``q_miss``.
+    strata : DataFrame
+        ``rec_id`` and the ``by`` columns of each recipient.
+
+    Returns
+    -------
+    DataFrame
+        ``territory``, the ``by`` columns, ``right``, ``n_recipients`` (whose
+        eligibility the files decide), ``n_file_eligible``, ``takers`` (linked
+        holders of the right among them, whatever the files say of their
+        eligibility, corrected for linkage errors as in :mod:`~.rates`),
+        ``var_takers`` (its linkage variance) and ``n_undetermined``
+        (recipients whose eligibility the files leave undetermined).
+
+    Notes
+    -----
+    A holder of a right was found eligible by the paying organism on full
+    resources: takers are counted among every recipient, not only among those
+    the files find eligible. Per recipient, ``p_link`` when linked and
+    ``q_miss`` otherwise is the probability of being a true taker, its
+    variance ``p (1 - p)`` (independent links).
+    """
+    check_columns(takers, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
+    check_columns(strata, ["rec_id", *by], role="column", source="strata")
+    t = takers.merge(strata[["rec_id", *by]].astype({"rec_id": "str"}), on="rec_id", how="inner")
+    known = t["eligible"].notna().to_numpy()
+    linked = t["taker"].to_numpy() == 1
+    p = known * np.where(linked, t["p_link"].to_numpy(dtype=float), t["q_miss"].to_numpy(dtype=float))
+    t = t.assign(
+        n_recipients=known.astype(float),
+        n_file_eligible=np.nan_to_num(t["eligible"].to_numpy(dtype=float)),
+        takers=p,
+        var_takers=p * (1.0 - p),
+        n_undetermined=(~known).astype(float),
+    )
+    keys = ["territory", *by, "right"]
+    cols = ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined"]
+    return t.groupby(keys, sort=True, observed=True)[cols].sum().reset_index()
+
+
+def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """se and fp of each count row's stratum, their positions in ``mis.table`` (-1 where they do not apply)."""
+    by = list(mis.by)
+    tab = mis.table.assign(_pos=np.arange(len(mis.table)))
+    key = [*by, "right"]
+    wide = {}
+    for kind in KINDS:
+        sub = tab[tab["kind"] == kind][[*key, "estimate", "_pos"]]
+        wide[kind] = (
+            counts[key].astype({c: str for c in key}).merge(sub.astype({c: str for c in key}), on=key, how="left")
+        )
+    se = wide["sensitivity"]["estimate"].to_numpy(dtype=float)
+    fp = wide["false_positive"]["estimate"].to_numpy(dtype=float)
+    pos_se = wide["sensitivity"]["_pos"].fillna(-1).to_numpy(dtype=int)
+    pos_fp = wide["false_positive"]["_pos"].fillna(-1).to_numpy(dtype=int)
+    # no truly not-eligible respondent in the stratum: nobody to misclassify that way (fp = 0, no variance)
+    no_fp = np.isnan(fp)
+    fp = np.where(no_fp, 0.0, fp)
+    pos_fp = np.where(no_fp, -1, pos_fp)
+    # no truly eligible respondent in the stratum: none to miss (se = 1, no variance), the files' eligibles are
+    # false positives to remove
+    no_se = np.isnan(se)
+    se = np.where(no_se, 1.0, se)
+    pos_se = np.where(no_se, -1, pos_se)
+    # files that do not separate the eligible from the others: the stratum is left uncorrected
+    off = se - fp < _MIN_SEPARATION
+    se, fp = np.where(off, 1.0, se), np.where(off, 0.0, fp)
+    pos_se, pos_fp = np.where(off, -1, pos_se), np.where(off, -1, pos_fp)
+    return pd.DataFrame({"se": se, "fp": fp, "corrected": ~off}), pos_se, pos_fp
+
+
+def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *, level: float = 0.95) -> pd.DataFrame:
+    r"""Take-up rates per territory × right with the eligibles corrected for the files' misclassification.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        :func:`file_counts`' table (``territory``, the strata columns,
+        ``right``, ``n_recipients``, ``n_file_eligible``, ``takers``,
+        ``var_takers``). ``var_takers`` is the linkage variance of the takers,
+        taken as given (the model of :mod:`~.rates`).
+    misclassification : Misclassification
+        :func:`estimate_misclassification`'s result, on the same strata.
+    level : float
+        Level of the interval.
+
+    Returns
+    -------
+    DataFrame
+        Per ``territory`` × ``right``: ``n_recipients``, ``n_file_eligible``,
+        ``takers``, ``n_eligible_corrected``, ``rate_corrected``, ``se_survey``,
+        ``se_linkage``, ``se_files``, ``se``, ``ci_low``, ``ci_high``,
+        ``corrected`` (whether every stratum of the cell was corrected).
+
+    Notes
+    -----
+    In stratum :math:`s` of territory :math:`d` with :math:`N_{ds}` recipients
+    and :math:`F_{ds}` found eligible by the files,
+    :math:`E[F_{ds}] = se_s N^E_{ds} + fp_s (N_{ds} - N^E_{ds})`, so that
+    (Rogan and Gladen, 1978)
+
+    .. math:: \hat N^E_d = \sum_s \frac{F_{ds} - \widehat{fp}_s N_{ds}}{\widehat{se}_s - \widehat{fp}_s},
+              \qquad \hat\theta_d = T_d / \hat N^E_d ,
+
+    :math:`T_d` the takers (every holder is eligible). Its variance adds three
+    independent parts: the survey's, :math:`g_d^\top \hat V g_d` with
+    :math:`g_d = \partial \hat\theta_d / \partial (se, fp)`
+    (:math:`\partial \hat N^E_{ds} / \partial se_s = -\hat N^E_{ds} / (se_s - fp_s)`,
+    :math:`\partial \hat N^E_{ds} / \partial fp_s = (F_{ds} - se_s N_{ds}) / (se_s - fp_s)^2`)
+    and :math:`\hat V` the design-based covariance of the estimated rates;
+    the linkage's, :math:`\mathrm{Var}(T_d) / (\hat N^E_d)^2`; and the files'
+    binomial noise around the stratum rates,
+    :math:`\hat\theta_d^2 \sum_s [N^E_{ds} se_s(1-se_s) + (N_{ds} - N^E_{ds}) fp_s (1 - fp_s)]
+    / (se_s - fp_s)^2 / (\hat N^E_d)^2`, plus, as the rate is read among the
+    recipients whose eligibility the files decide while the target counts
+    every eligible, :math:`\hat\theta_d (1 - \hat\theta_d) \hat U^E_d / (\hat N^E_d)^2`
+    with :math:`\hat U^E_d = \sum_s U_{ds} \hat N^E_{ds} / N_{ds}` the eligibles
+    among the :math:`U_{ds}` undetermined (optional column ``n_undetermined``;
+    both in ``se_files``). The interval is
+    :math:`\hat\theta_d \pm z \sqrt{V}`, clipped to [0, 1]. Strata where
+    :math:`se - fp < 0.1` are not corrected (``corrected`` False); without
+    truly not-eligible respondents, :math:`fp = 0`; without truly eligible
+    ones, :math:`se = 1` (nobody to miss), both without variance.
+    """
+    level = check_level(level)
+    need = ["territory", *misclassification.by, "right", "n_recipients", "n_file_eligible", "takers", "var_takers"]
+    check_columns(counts, need, role="column", source="counts")
+    c = counts.reset_index(drop=True)
+    rates, pos_se, pos_fp = _rates_per_cell(c, misclassification)
+    se, fp = rates["se"].to_numpy(), rates["fp"].to_numpy()
+    N = c["n_recipients"].to_numpy(dtype=float)
+    F = c["n_file_eligible"].to_numpy(dtype=float)
+    d = se - fp
+    ne = (F - fp * N) / d
+    ne_clip = np.clip(ne, 0.0, N)
+    files_var = (ne_clip * se * (1 - se) + (N - ne_clip) * fp * (1 - fp)) / d**2
+    with np.errstate(invalid="ignore", divide="ignore"):  # eligibles among the undetermined, at the stratum's share
+        undet = np.nan_to_num(c["n_undetermined"].to_numpy(dtype=float) * ne_clip / N) if "n_undetermined" in c else 0
+    cell = c["territory"].astype(str) + "\x1f" + c["right"].astype(str)
+    codes, uniq = pd.factorize(cell, sort=True)
+    m = len(uniq)
+
+    def per_cell(v: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=v, minlength=m)
+
+    NE = per_cell(ne)
+    T = per_cell(c["takers"].to_numpy(dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = T / NE
+        # gradient of theta_d: -theta_d / NE_d times that of NE_d, one row per cell, one column per estimated rate
+        scale = -theta[codes] / NE[codes]
+        rows = np.concatenate([codes[pos_se >= 0], codes[pos_fp >= 0]])
+        cols = np.concatenate([pos_se[pos_se >= 0], pos_fp[pos_fp >= 0]])
+        vals = np.concatenate([(scale * (-ne / d))[pos_se >= 0], (scale * ((F - se * N) / d**2))[pos_fp >= 0]])
+        G = sp.csr_matrix((vals, (rows, cols)), shape=(m, len(misclassification.table)))
+        V = np.nan_to_num(misclassification.vcov)
+        var_survey = np.asarray((G @ V * G.toarray()).sum(axis=1)).ravel()
+        var_link = per_cell(c["var_takers"].to_numpy(dtype=float)) / NE**2
+        var_files = theta**2 * per_cell(files_var) / NE**2 + theta * (1 - theta) * per_cell(undet + 0 * N) / NE**2
+    total = var_survey + var_link + var_files
+    z = float(norm_ppf(0.5 + level / 2))
+    key = pd.Series(uniq).str.split("\x1f", n=1, expand=True)
+    out = pd.DataFrame(
+        {
+            "territory": key[0].to_numpy(),
+            "right": key[1].to_numpy(),
+            "n_recipients": per_cell(N),
+            "n_file_eligible": per_cell(F),
+            "takers": T,
+            "n_eligible_corrected": NE,
+            "rate_corrected": np.clip(theta, 0.0, 1.0),
+            "se_survey": np.sqrt(var_survey),
+            "se_linkage": np.sqrt(var_link),
+            "se_files": np.sqrt(var_files),
+            "se": np.sqrt(total),
+            "corrected": np.bincount(codes, weights=(~rates["corrected"]).astype(float), minlength=m) == 0,
+        }
+    )
+    out["ci_low"] = np.clip(theta - z * out["se"].to_numpy(), 0.0, 1.0)
+    out["ci_high"] = np.clip(theta + z * out["se"].to_numpy(), 0.0, 1.0)
+    bad = ~np.isfinite(theta) | (NE <= 0)
+    out.loc[bad, ["rate_corrected", "se_survey", "se_linkage", "se_files", "se", "ci_low", "ci_high"]] = np.nan
+    return out
+
+
+def combine_estimates(corrected: pd.DataFrame, small_area: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    r"""Composite of the corrected administrative rate and the survey's small-area estimate, per territory.
+
+    Parameters
+    ----------
+    corrected : DataFrame
+        :func:`correct_rates`' table (``territory``, ``right``,
+        ``rate_corrected``, ``se``).
+    small_area : DataFrame
+        The small-area estimates: ``territory``, ``right``, ``eblup`` and
+        ``mse`` (or ``rmse``).
+    level : float
+
+    Returns
+    -------
+    DataFrame
+        ``territory``, ``right``, ``combined``, ``mse_combined``,
+        ``weight_admin``, ``ci_low``, ``ci_high``, one row per row of
+        ``corrected``: where the small-area estimate is missing the corrected
+        rate is taken alone; where the corrected rate is missing (a suppressed
+        or undetermined cell, a right the law excludes in the territory) the
+        combined estimate is too (the small-area estimate stands alone in its
+        own table).
+
+    Notes
+    -----
+    With :math:`\hat\theta^A_d` the corrected administrative rate (MSE
+    :math:`M^A_d`, its estimated variance: the correction removes the files'
+    bias) and :math:`\hat\theta^S_d` the small-area estimate (MSE
+    :math:`M^S_d`), the composite
+    :math:`\tilde\theta_d = \phi_d \hat\theta^A_d + (1 - \phi_d) \hat\theta^S_d`,
+    :math:`\phi_d = M^S_d / (M^A_d + M^S_d)`, has MSE
+    :math:`M^A_d M^S_d / (M^A_d + M^S_d)` when their errors are uncorrelated
+    (Rao and Molina, 2015, §3.3): below both. The two share the sample (the
+    misclassification rates and the direct estimates), a covariance taken as
+    negligible: the administrative rate's survey part is a correction common
+    to the territories of a stratum, the direct estimates' error is the
+    territory's own.
+    """
+    level = check_level(level)
+    check_columns(corrected, ["territory", "right", "rate_corrected", "se"], role="column", source="corrected rates")
+    check_columns(small_area, ["territory", "right", "eblup"], role="column", source="small-area estimates")
+    if "mse" in small_area:
+        mse_s = small_area["mse"].to_numpy(dtype=float)
+    elif "rmse" in small_area:
+        mse_s = small_area["rmse"].to_numpy(dtype=float) ** 2
+    else:
+        raise InputError(
+            message(
+                "the small-area estimates have no MSE",
+                where="parameter small_area",
+                expected="a column 'mse' or 'rmse'",
+                found="columns " + ", ".join(map(str, small_area.columns[:12])),
+            )
+        )
+    s = small_area[["territory", "right", "eblup"]].assign(mse_s=mse_s)
+    a = corrected[["territory", "right", "rate_corrected", "se"]].assign(mse_a=corrected["se"].to_numpy() ** 2)
+    for f in (s, a):
+        f["territory"], f["right"] = f["territory"].astype(str), f["right"].astype(str)
+    t = a.drop(columns="se").merge(s, on=["territory", "right"], how="left")
+    ta, ts = t["rate_corrected"].to_numpy(dtype=float), t["eblup"].to_numpy(dtype=float)
+    ma, ms = t["mse_a"].to_numpy(dtype=float), t["mse_s"].to_numpy(dtype=float)
+    has_a = np.isfinite(ta) & np.isfinite(ma)
+    has_s = np.isfinite(ts) & np.isfinite(ms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        phi = np.where(has_a & has_s, ms / (ma + ms), np.where(has_a, 1.0, 0.0))
+        phi = np.where((ma + ms) == 0, 1.0, phi)  # both exact (no variance): the administrative rate
+        est = np.where(has_a, phi * np.nan_to_num(ta), 0.0) + np.where(has_s, (1 - phi) * np.nan_to_num(ts), 0.0)
+        mse = np.where(has_a & has_s, np.where((ma + ms) > 0, ma * ms / (ma + ms), 0.0), np.where(has_a, ma, ms))
+    none = ~has_a  # no corrected rate: no combined estimate (the small-area estimate stands in its own table)
+    est[none], mse[none], phi[none] = np.nan, np.nan, np.nan
+    z = float(norm_ppf(0.5 + level / 2))
+    return pd.DataFrame(
+        {
+            "territory": t["territory"],
+            "right": t["right"],
+            "combined": est,
+            "mse_combined": mse,
+            "weight_admin": phi,
+            "ci_low": np.clip(est - z * np.sqrt(mse), 0.0, 1.0),
+            "ci_high": np.clip(est + z * np.sqrt(mse), 0.0, 1.0),
+        }
+    ).sort_values(["right", "territory"], ignore_index=True)
+
+
+#: Rules that decide by territory (the law's reach, not the files' resources): not a misclassification.
+TERRITORY_RULES = ("commune_missing", "territory_not_covered", "not_applicable_territory")
+
+
+def file_statuses(eligibility: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
+    """The files' verdict per recipient and right: 1 found eligible, 0 not found eligible, empty when the territory
+    decides.
+
+    ``eligibility`` is :func:`~.eligibility.assess_eligibility`'s output.
+    ``undetermined`` counts as not found eligible (0): the verdict only needs
+    to be read the same way for the respondents and for every recipient, and
+    the survey then measures how often the truly eligible are left
+    undetermined too (the tariffs' ``fiscal_income_missing``, mostly over the
+    resource ceiling, would otherwise be taken for a sample of the
+    recipients). A right decided by the territory (:data:`TERRITORY_RULES`:
+    Mayotte's CMU-C, a territory not covered, no commune) is left out: the
+    law, not the files' resources, decides it, and the survey cannot correct it.
+    """
+    out = {"rec_id": eligibility["rec_id"].astype(str).to_numpy()}
+    for r in rights:
+        found = (eligibility[r].to_numpy() == "eligible").astype(float)
+        by_territory = eligibility[f"{r}_rule"].isin(TERRITORY_RULES).to_numpy()
+        out[r] = np.where(by_territory, np.nan, found)
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True, eq=False)
+class CorrectedRates:
+    """What :func:`survey_corrected_rates` produced.
+
+    Attributes
+    ----------
+    misclassification : Misclassification
+    counts : DataFrame
+        :func:`file_counts`' table (aggregated: territory × stratum × right).
+    table : DataFrame
+        :func:`correct_rates`' table.
+    n_linked : int
+        Respondents whose record the frame ids found in the files.
+    """
+
+    misclassification: Misclassification
+    counts: pd.DataFrame
+    table: pd.DataFrame
+    n_linked: int
+
+
+def survey_corrected_rates(
+    design,
+    eligibility: pd.DataFrame,
+    strata: pd.DataFrame,
+    takers: pd.DataFrame,
+    frame_ids: pd.DataFrame,
+    rights: list[str],
+    *,
+    id_column: str = "id",
+    by: tuple = ("is_qpv", "benefit"),
+    level: float = 0.95,
+) -> CorrectedRates:
+    """The three steps on an administrative phase and a weighted sample: misclassification, counts, corrected rates.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+        The weighted respondents (right columns: their full-resource answers).
+    eligibility : DataFrame
+        The files' eligibility (:func:`~.eligibility.assess_eligibility`).
+    strata : DataFrame
+        ``rec_id`` and the ``by`` columns of every recipient of the files.
+    takers : DataFrame
+        :func:`~.rates.taker_table`'s output.
+    frame_ids : DataFrame
+        ``id`` (the frame's identifier, ``id_column`` of the sample) and
+        ``rec_id`` (the record in the files): the frame is the files, each
+        respondent carries its record; no record linkage is involved.
+    rights : list of str
+    id_column : str
+        The sample's identifier column.
+    by : tuple of str
+    level : float
+    """
+    check_columns(frame_ids, ["id", "rec_id"], role="column", source="frame ids")
+    check_columns(design.data, [id_column], role="identifier column", source="sample")
+    status = file_statuses(eligibility, rights)
+    keys = frame_ids[["id", "rec_id"]].astype(str).drop_duplicates("id")
+    sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
+    on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
+    mis = estimate_misclassification(design, on_file[rights], rights, by=by)
+    coded = takers.drop(columns="eligible").merge(
+        status.melt(id_vars="rec_id", var_name="right", value_name="eligible"), on=["rec_id", "right"], how="left"
+    )
+    counts = file_counts(coded, strata, by=by)
+    table = correct_rates(counts, mis, level=level)
+    return CorrectedRates(
+        misclassification=mis, counts=counts, table=table, n_linked=int(on_file["rec_id"].notna().sum())
+    )

@@ -1,0 +1,188 @@
+"""The survey measures the files' misclassification; corrected administrative rates; the combined estimate.
+
+Expected values are computed here by hand (weighted ratios, the Rogan–Gladen algebra, finite differences of
+the corrected rate for its delta-method variance), independently of the module's code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nonrecours.admin.misclassification import (
+    Misclassification,
+    combine_estimates,
+    correct_rates,
+    estimate_misclassification,
+    file_counts,
+    file_statuses,
+)
+from nonrecours.design import SurveyDesign
+from nonrecours.estimation import QualityThresholds, estimate_rates
+
+
+def _sample(seed: int = 3, n: int = 400) -> tuple[SurveyDesign, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    stratum = np.repeat(["a", "b"], n // 2)
+    eligible = rng.random(n) < np.where(stratum == "a", 0.6, 0.3)
+    took = rng.random(n) < 0.7
+    answer = np.where(eligible, took.astype(float), np.nan)
+    # the files find 90 % (a) or 80 % (b) of the eligible, and 10 % (a) or 20 % (b) of the others
+    se, fp = np.where(stratum == "a", 0.9, 0.8), np.where(stratum == "a", 0.1, 0.2)
+    file = np.where(eligible, rng.random(n) < se, rng.random(n) < fp).astype(float)
+    file[rng.random(n) < 0.05] = np.nan  # undetermined in the files
+    w = np.where(stratum == "a", 10.0, 30.0) * (1 + rng.random(n))
+    data = pd.DataFrame({"h": stratum, "w": w, "cmuc": answer})
+    return SurveyDesign(data, weight="w", strata="h"), pd.DataFrame({"cmuc": file})
+
+
+def test_rates_are_weighted_ratios_with_the_engines_covariance():
+    design, file = _sample()
+    mis = estimate_misclassification(design, file, ["cmuc"], by=("h",))
+    d, f = design.data, file["cmuc"].to_numpy()
+    truly, known = d["cmuc"].notna().to_numpy(), ~np.isnan(f)
+    w = d["w"].to_numpy()
+    for h in ("a", "b"):
+        s = (d["h"] == h).to_numpy() & known
+        row = mis.table.set_index(["h", "kind"])
+        se_hat = np.sum(w[s & truly] * f[s & truly]) / np.sum(w[s & truly])
+        fp_hat = np.sum(w[s & ~truly] * f[s & ~truly]) / np.sum(w[s & ~truly])
+        assert row.loc[(h, "sensitivity"), "estimate"] == pytest.approx(se_hat, rel=1e-12)
+        assert row.loc[(h, "false_positive"), "estimate"] == pytest.approx(fp_hat, rel=1e-12)
+        assert row.loc[(h, "sensitivity"), "n"] == int((s & truly).sum())
+    # identity: the SE is the engine's for the same column (no variance code of its own)
+    col = np.where(truly & known, f, np.nan)
+    ref = estimate_rates(
+        design.__class__(d.assign(x=col), weight="w", strata="h"),
+        "x",
+        by="h",
+        ci="wald",
+        df="inf",
+        thresholds=QualityThresholds(min_n=0, reliable_n=0, max_cv=1e9),
+    )
+    sens = mis.table[mis.table["kind"] == "sensitivity"]
+    np.testing.assert_allclose(sens["se"].to_numpy(), ref.raw_se, rtol=1e-12)
+    np.testing.assert_allclose(np.sqrt(np.diag(mis.vcov)), mis.table["se"].to_numpy(), rtol=1e-12)
+    # strata are independent: no covariance across them
+    a = (mis.table["h"] == "a").to_numpy()
+    assert np.all(mis.vcov[np.ix_(a, ~a)] == 0)
+
+
+def test_wrong_length_is_refused():
+    design, file = _sample()
+    with pytest.raises(Exception, match="file_eligible"):
+        estimate_misclassification(design, file.iloc[:10], ["cmuc"], by=("h",))
+
+
+def _mis(se: dict, fp: dict, var: float = 0.0) -> Misclassification:
+    rows = [(h, "cmuc", "sensitivity", se[h]) for h in se] + [(h, "cmuc", "false_positive", fp[h]) for h in fp]
+    t = pd.DataFrame(rows, columns=["h", "right", "kind", "estimate"]).assign(se=np.sqrt(var), n=100)
+    return Misclassification(table=t, vcov=np.eye(len(t)) * var, by=("h",))
+
+
+def _counts(territory: list, h: list, N: list, F: list, T: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "territory": territory,
+            "h": h,
+            "right": "cmuc",
+            "n_recipients": N,
+            "n_file_eligible": F,
+            "takers": T,
+            "var_takers": 0.0,
+            "n_undetermined": 0.0,
+        }
+    )
+
+
+def test_rogan_gladen_recovers_the_eligibles():
+    # territory x: stratum a, 1,000 recipients of whom 400 eligible; stratum b, 500 of whom 100 eligible
+    se, fp = {"a": 0.9, "b": 0.8}, {"a": 0.1, "b": 0.2}
+    F = [0.9 * 400 + 0.1 * 600, 0.8 * 100 + 0.2 * 400]  # the files' expected counts
+    out = correct_rates(_counts(["x", "x"], ["a", "b"], [1000, 500], F, [200, 100]), _mis(se, fp))
+    r = out.iloc[0]
+    assert r["n_eligible_corrected"] == pytest.approx(500, rel=1e-12)
+    assert r["rate_corrected"] == pytest.approx(300 / 500, rel=1e-12)
+    assert r["se_survey"] == 0 and r["se_linkage"] == 0
+    # the files' binomial noise: sum_s [NE se (1-se) + (N-NE) fp (1-fp)] / (se-fp)^2, times theta^2 / NE^2
+    v = (400 * 0.09 + 600 * 0.09) / 0.8**2 + (100 * 0.16 + 400 * 0.16) / 0.6**2
+    assert r["se_files"] == pytest.approx(0.6 * np.sqrt(v) / 500, rel=1e-12)
+    assert bool(r["corrected"])
+
+
+def test_delta_method_matches_finite_differences():
+    se, fp = {"a": 0.85, "b": 0.75}, {"a": 0.08, "b": 0.15}
+    counts = _counts(["x", "x", "y"], ["a", "b", "a"], [800, 300, 200], [350, 90, 70], [210, 40, 45])
+    V = np.array([[4, 1, 0, 0], [1, 9, 0, 0], [0, 0, 2, 0.5], [0, 0, 0.5, 1]]) * 1e-4  # se_a, se_b, fp_a, fp_b
+    mis = _mis(se, fp)
+    mis = Misclassification(table=mis.table, vcov=V, by=("h",))
+    out = correct_rates(counts, mis).set_index("territory")
+
+    def rate(est: np.ndarray) -> pd.Series:
+        t = mis.table.assign(estimate=est)
+        return correct_rates(counts, Misclassification(t, V, ("h",))).set_index("territory")["rate_corrected"]
+
+    base = mis.table["estimate"].to_numpy()
+    h = 1e-6
+    G = np.column_stack([(rate(base + h * e) - rate(base - h * e)) / (2 * h) for e in np.eye(4)])
+    expected = np.sqrt(np.einsum("ij,jk,ik->i", G, V, G))
+    np.testing.assert_allclose(out["se_survey"].to_numpy(), expected, rtol=1e-6)
+
+
+def test_strata_without_respondents_of_a_kind_and_uncorrectable_ones():
+    # no truly not-eligible respondent in a: fp = 0; no truly eligible one in b: se = 1, its file-eligibles are
+    # false positives; c's files do not separate (se - fp < 0.1): its count is taken as it is
+    mis = _mis({"a": 0.9, "b": np.nan, "c": 0.5}, {"a": np.nan, "b": 0.1, "c": 0.45})
+    counts = _counts(["x", "x", "y", "y"], ["a", "b", "a", "c"], [100, 50, 100, 40], [90, 8, 90, 20], [60, 3, 60, 5])
+    out = correct_rates(counts, mis).set_index("territory")
+    assert out.loc["x", "n_eligible_corrected"] == pytest.approx(90 / 0.9 + (8 - 0.1 * 50) / 0.9, rel=1e-12)
+    assert bool(out.loc["x", "corrected"])
+    assert out.loc["y", "n_eligible_corrected"] == pytest.approx(100 + 20, rel=1e-12)
+    assert not out.loc["y", "corrected"]
+
+
+def test_file_counts_and_statuses():
+    elig = pd.DataFrame(
+        {
+            "rec_id": ["r1", "r2", "r3", "r4"],
+            "cmuc": ["eligible", "not_eligible", "undetermined", "not_eligible"],
+            "cmuc_rule": ["rsa_presumption", "over_cmuc_ceiling", "resources_missing", "not_applicable_territory"],
+        }
+    )
+    st = file_statuses(elig, ["cmuc"])
+    # undetermined: not found eligible; decided by the territory (Mayotte): left out
+    assert st["cmuc"].tolist()[:3] == [1.0, 0.0, 0.0] and np.isnan(st["cmuc"].iloc[3])
+    takers = pd.DataFrame(
+        {
+            "rec_id": ["r1", "r2", "r3", "r4"],
+            "territory": "x",
+            "right": "cmuc",
+            "eligible": st["cmuc"],
+            "taker": [1, 1, 0, 0],
+            "p_link": [0.9, 1.0, 0.0, 0.0],
+            "q_miss": [0.0, 0.0, 0.3, 0.0],
+        }
+    )
+    strata = pd.DataFrame({"rec_id": ["r1", "r2", "r3", "r4"], "h": "a"})
+    c = file_counts(takers, strata, by=("h",)).iloc[0]
+    # takers among every recipient whose eligibility the files decide, whatever they decide
+    assert (c["n_recipients"], c["n_file_eligible"], c["n_undetermined"]) == (3, 1, 1)
+    assert c["takers"] == pytest.approx(2.2) and c["var_takers"] == pytest.approx(0.09 + 0.21)
+
+
+def test_combined_weights_by_inverse_mse():
+    corrected = pd.DataFrame(
+        {"territory": ["x", "y", "z"], "right": "cmuc", "rate_corrected": [0.6, 0.5, np.nan], "se": [0.02, 0.03, 1]}
+    )
+    sae = pd.DataFrame({"territory": ["x", "z"], "right": "cmuc", "eblup": [0.7, 0.4], "mse": [0.0012, 0.001]})
+    out = combine_estimates(corrected, sae).set_index("territory")
+    phi = 0.0012 / (0.0004 + 0.0012)
+    assert out.loc["x", "weight_admin"] == pytest.approx(phi)
+    assert out.loc["x", "combined"] == pytest.approx(phi * 0.6 + (1 - phi) * 0.7)
+    assert out.loc["x", "mse_combined"] == pytest.approx(0.0004 * 0.0012 / 0.0016)
+    assert out.loc["x", "mse_combined"] < min(0.0004, 0.0012)
+    assert out.loc["y", "combined"] == 0.5 and out.loc["y", "weight_admin"] == 1  # no small-area estimate
+    assert np.isnan(out.loc["z", "combined"])  # no corrected rate: the small-area estimate stands alone
+    with pytest.raises(Exception, match="mse"):
+        combine_estimates(corrected, sae.drop(columns="mse"))

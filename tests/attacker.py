@@ -143,11 +143,14 @@ def attack_admin(table, totals, truth, min_cell):
     return found
 
 
-def attack_domains(groups, truth, min_n):
+def attack_domains(groups, truth, min_n, lower=None):
     """Attack sample counts: ``groups`` is a list of (cells, total) where ``cells`` is a list of
     (key, published n or None) and ``total`` the published total (None if suppressed: the group gives
     nothing); a key may appear in several groups, and a published n of the same key in any table is
-    known. ``truth`` maps key to n. Returns the keys below ``min_n`` recovered or shown small."""
+    known. ``truth`` maps key to n; ``lower`` (optional) maps a key to a lower bound the attacker knows
+    besides (default 1: a blank count is at least 1). Returns the keys below ``min_n`` recovered or shown
+    small."""
+    lower = dict(lower or {})
     sys_ = LinearSystem([], [])
     var: dict = {}
     known: dict = {}
@@ -158,7 +161,7 @@ def attack_domains(groups, truth, min_n):
     for cells, _total in groups:
         for key, _n in cells:
             if key not in known and key not in var:
-                var[key] = sys_.var(lower=1.0)
+                var[key] = sys_.var(lower=float(lower.get(key, 1.0)))
     for cells, total in groups:
         if total is None:
             continue
@@ -250,3 +253,200 @@ class Blocks:
                 if (zeros or hi >= 0.5) and hi < threshold - 1e-6:  # a value shown to be 0 describes no one
                     found.append((name, lo, hi))
         return found
+
+
+# --------------------------------------------------------------------------- survey estimates and their two sides
+
+RIGHTS = ("cmuc", "acs", "tpn", "tss")
+
+
+def _key(v):
+    s = str(v)
+    return s[:-2] if s.endswith(".0") else s
+
+
+def sides_from_microdata(weights, dims):
+    """Takers and non-takers among the respondents (weight > 0) per domain x right, counted from the confidential
+    weights file: ``{(dim, level, right): (takers, non_takers)}``, ``dim`` None for the whole sample."""
+    import pandas as pd
+
+    resp = weights[pd.to_numeric(weights["weight"], errors="coerce") > 0]
+    out = {}
+    for r in RIGHTS:
+        if r not in resp.columns:
+            continue
+        y = pd.to_numeric(resp[r], errors="coerce")
+        out[(None, "", r)] = (int((y == 1).sum()), int((y == 0).sum()))
+        for dim in dims:
+            if dim not in resp.columns:
+                continue
+            lv = resp[dim].map(_key)
+            t = (y == 1).groupby(lv).sum()
+            o = (y == 0).groupby(lv).sum()
+            for level in t.index:
+                out[(dim, str(level), r)] = (int(t[level]), int(o[level]))
+    return out
+
+
+def _published(t, col):
+    import pandas as pd
+
+    return pd.to_numeric(t[col], errors="coerce").notna().to_numpy()
+
+
+def survey_estimates_behind(tables, year_sides, dims, year=0):
+    """Every published survey estimate with a domain, and the (year, dim, level, right) cells it is built from.
+
+    ``tables`` maps a publication file's stem to its table; ``year_sides`` maps a year to
+    :func:`sides_from_microdata` of that year's respondents. Returns ``{table: [(row, [cells])]}`` over the rows
+    with a published estimate (a gap: both sides; a change: both years; a trend: every year).
+    """
+    years = sorted(year_sides)
+    out = {}
+
+    def add(name, i, cells):
+        out.setdefault(name, []).append((i, cells))
+
+    t = tables.get("estimates_national")
+    if t is not None:
+        for i in range(len(t)):
+            if _published(t, "estimate")[i]:
+                add("estimates_national", i, [(year, None, "", t["right"].iloc[i])])
+    for name, dim in (
+        ("estimates_qpv", "is_qpv"),
+        ("estimates_benefit", "benefit"),
+        ("estimates_territory", "territory"),
+    ):
+        t = tables.get(name)
+        if t is not None:
+            ok = _published(t, "estimate")
+            for i in range(len(t)):
+                if ok[i]:
+                    add(name, i, [(year, dim, _key(t[dim].iloc[i]), t["right"].iloc[i])])
+    t = tables.get("admin_comparison")  # the sample's rates beside the administrative ones
+    if t is not None:
+        ok = _published(t, "sample_estimate")
+        for i in range(len(t)):
+            if ok[i]:
+                add("admin_comparison", i, [(year, "is_qpv", _key(t["is_qpv"].iloc[i]), t["right"].iloc[i])])
+    t = tables.get("gap_qpv")
+    if t is not None:
+        ok = _published(t, "gap")
+        for i in range(len(t)):
+            if ok[i]:
+                r = t["right"].iloc[i]
+                add("gap_qpv", i, [(year, "is_qpv", _key(t[s].iloc[i]), r) for s in ("domain_a", "domain_b")])
+    for name, col in (("analysis_nontakers", "estimate"), ("analysis_predicted", "estimate")):
+        t = tables.get(name)
+        if t is not None:
+            ok = _published(t, col)
+            for i in range(len(t)):
+                if ok[i]:
+                    r = str(t["right"].iloc[i]).rsplit(":", 1)[0]
+                    add(name, i, [(year, t["group"].iloc[i], _key(t["level"].iloc[i]), r)])
+    t = tables.get("analysis_gaps")
+    if t is not None:
+        ok = _published(t, "gap")
+        for i in range(len(t)):
+            if ok[i]:
+                g, r = t["group"].iloc[i], t["right"].iloc[i]
+                add("analysis_gaps", i, [(year, g, _key(t[s].iloc[i]), r) for s in ("domain_a", "domain_b")])
+    t = tables.get("sae")
+    if t is not None and "direct" in t.columns:  # the direct estimate beside the model's
+        ok = _published(t, "direct")
+        for i in range(len(t)):
+            if ok[i]:
+                add("sae", i, [(year, "territory", _key(t["territory"].iloc[i]), t["right"].iloc[i])])
+    t = tables.get("follow_up_yearly")
+    if t is not None:
+        ok = _published(t, "estimate")
+        for i in range(len(t)):
+            if ok[i]:
+                add(
+                    "follow_up_yearly",
+                    i,
+                    [(int(t["year"].iloc[i]), "is_qpv", _key(t["is_qpv"].iloc[i]), t["right"].iloc[i])],
+                )
+    t = tables.get("follow_up_changes")
+    if t is not None:
+        ok = _published(t, "change")
+        for i in range(len(t)):
+            if ok[i]:
+                lv, r = _key(t["is_qpv"].iloc[i]), t["right"].iloc[i]
+                add("follow_up_changes", i, [(int(t[c].iloc[i]), "is_qpv", lv, r) for c in ("year_from", "year_to")])
+    t = tables.get("follow_up_trend")
+    if t is not None:
+        ok = _published(t, "slope")
+        for i in range(len(t)):
+            if ok[i]:
+                add("follow_up_trend", i, [(y, "is_qpv", _key(t["is_qpv"].iloc[i]), t["right"].iloc[i]) for y in years])
+    t = tables.get("follow_up_did")
+    if t is not None:
+        ok = _published(t, "did")
+        for i in range(len(t)):
+            if ok[i]:
+                g, r = t["gap"].iloc[i], t["right"].iloc[i]
+                yrs = (int(t["year_from"].iloc[i]), int(t["year_to"].iloc[i]))
+                lvs = (_key(t["level_a"].iloc[i]), _key(t["level_b"].iloc[i]))
+                add("follow_up_did", i, [(y, g, lv, r) for y in yrs for lv in lvs])
+    t = tables.get("follow_up_territories")
+    if t is not None:
+        ok = _published(t, "change")
+        for i in range(len(t)):
+            if ok[i]:
+                ter, r = _key(t["territory"].iloc[i]), t["right"].iloc[i]
+                add(
+                    "follow_up_territories",
+                    i,
+                    [(int(t[c].iloc[i]), "territory", ter, r) for c in ("year_from", "year_to")],
+                )
+    return out
+
+
+def few_sides(behind, year_sides, min_n):
+    """Published estimates (table, row, cell, takers, non-takers) built from fewer than ``min_n`` takers or
+    non-takers in one of their cells (empty: the rule holds)."""
+    bad = []
+    for name, rows in behind.items():
+        for i, cells in rows:
+            for y, dim, lv, r in cells:
+                t, o = year_sides[y].get((dim, lv, r), (0, 0))
+                if t < min_n or o < min_n:
+                    bad.append((name, i, (y, dim, lv, r), t, o))
+    return bad
+
+
+def rate_times_n_attack(tables, year_sides, min_n, year=0):
+    """The ``round(n x rate)`` attack on the survey tables that publish ``n`` beside a rate: the takers (and
+    ``n`` minus them, the non-takers) an attacker reads off each row. Returns the counts below ``min_n`` that it
+    gets exactly right, checked against the microdata: (table, row, side, count)."""
+    import pandas as pd
+
+    found = []
+    specs = [
+        ("estimates_national", None, "n", "estimate"),
+        ("estimates_qpv", "is_qpv", "n", "estimate"),
+        ("estimates_benefit", "benefit", "n", "estimate"),
+        ("estimates_territory", "territory", "n", "estimate"),
+        ("sae", "territory", "n", "direct"),
+        ("admin_comparison", "is_qpv", "sample_n", "sample_estimate"),
+        ("follow_up_yearly", "is_qpv", "n", "estimate"),
+    ]
+    for name, dim, n_col, rate_col in specs:
+        t = tables.get(name)
+        if t is None or n_col not in t.columns or rate_col not in t.columns:
+            continue
+        n = pd.to_numeric(t[n_col], errors="coerce").to_numpy(dtype=float)
+        p = pd.to_numeric(t[rate_col], errors="coerce").to_numpy(dtype=float)
+        p = p / 100 if rate_col in t.columns and (p[np.isfinite(p)] > 1).any() else p  # a table in percent
+        for i in np.flatnonzero(np.isfinite(n) & np.isfinite(p) & (n > 0)):
+            y = int(t["year"].iloc[i]) if "year" in t.columns else year
+            lv = "" if dim is None else _key(t[dim].iloc[i])
+            truth = year_sides[y].get((dim, lv, t["right"].iloc[i]))
+            if truth is None:
+                continue
+            guess = int(round(n[i] * p[i]))
+            for side, g, true in (("takers", guess, truth[0]), ("non_takers", int(n[i]) - guess, truth[1])):
+                if 0 < g < min_n and g == true:
+                    found.append((name, int(i), side, g))
+    return found

@@ -207,6 +207,11 @@ def test_cli_stat_total_quantile_ratio_match_r(tmp_path):
             "--by",
             "stype",
             *design,
+            # R's totals of every cell: a stratum of apistrat has fewer than 11 schools without schwide, whose
+            # counts the disclosure rule (min_n takers and non-takers) suppresses by default
+            "--min-n",
+            "0",
+            "--allow-below-threshold",
             "--out",
             tmp_path / "t.csv",
         ]
@@ -340,6 +345,9 @@ def test_cli_gap_k_levels_reference_and_adjust(tmp_path):
     sample = tmp_path / "strat.csv"
     _read("apistrat").to_csv(sample, index=False)
     design = ["--weight", "pw", "--strata", "stype", "--psu", "none", "--fpc", "fpc", "--df", "design"]
+    # R's gaps of every pair: a stratum has fewer than 11 schools without schwide, whose rate (and its gaps) the
+    # disclosure rule (min_n takers and non-takers) suppresses by default
+    design += ["--min-n", "0", "--allow-below-threshold"]
     e = REF["pairwise_dstrat"]
     _cli(
         [

@@ -18,7 +18,15 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from attacker import COUNT_COLUMN, NOT_INDIVIDUALS, Blocks
+from attacker import (
+    COUNT_COLUMN,
+    NOT_INDIVIDUALS,
+    Blocks,
+    few_sides,
+    rate_times_n_attack,
+    sides_from_microdata,
+    survey_estimates_behind,
+)
 
 from nonrecours.publication import histogram_edges
 from nonrecours.report.publication import SHEETS
@@ -320,3 +328,73 @@ def test_negative_control_primary_only_is_attacked(demo_admin, tmp_path):
     sample_sums(b, qpv_of)
     found = b.attack(MIN)
     assert found and all(k[2] == "territory" for k, _, _ in found)
+
+
+# --------------------------------------------------------------------------- issue 25: every survey estimate rests
+# on min_n takers and min_n non-takers, checked from the microdata
+
+DOMAINS = ("is_qpv", "benefit", "territory")
+
+
+def _tables(pub):
+    return {f.stem: _read(f) for f in sorted(pub.glob("*.csv"))}
+
+
+def _weights(res):
+    return pd.read_csv(res.folder / "microdata" / "weights.csv", dtype=TEXT_COLS)
+
+
+def test_no_survey_estimate_rests_on_few_takers_or_non_takers(demo_admin):
+    """From the microdata: every rate, gap and predicted take-up published with a domain (QPV, benefit,
+    territory, the analysis groups, the direct estimates beside the small-area ones) is built from at least
+    MIN takers and MIN non-takers among the respondents of each of its cells; the attacker's round(n x rate)
+    recovers no count below MIN."""
+    tables = _tables(demo_admin.folder / "publication")
+    groups = tuple(demo_admin.config.analysis.groups)
+    sides = {0: sides_from_microdata(_weights(demo_admin), DOMAINS + groups)}
+    behind = survey_estimates_behind(tables, sides, DOMAINS + groups)
+    for name in ("estimates_qpv", "estimates_benefit", "estimates_territory", "gap_qpv", "analysis_nontakers"):
+        assert behind.get(name), name  # the check has work in every table with a domain
+    assert few_sides(behind, sides, MIN) == []
+    # and some published cells are near the edge: the rule, not the sample size, keeps them out
+    edge = [t for (d, _lv, _r), t in sides[0].items() if d == "territory" and 0 < min(t) < MIN]
+    assert edge, "no territory cell under the rule: the test would not see a leak"
+    assert rate_times_n_attack(tables, sides, MIN) == []
+
+
+def test_rate_attack_negative_control(demo_admin):
+    """The round(n x rate) attack on the same sample's territory rates published without the rule (every cell,
+    n beside its rate) recovers counts below MIN: the attack of the test above can fail."""
+    from nonrecours.design import SurveyDesign
+    from nonrecours.estimation import QualityThresholds, estimate_rates
+
+    w = _weights(demo_admin)
+    w = w[pd.to_numeric(w["weight"], errors="coerce") > 0]
+    rights = list(demo_admin.config.estimation.rights)
+    every = QualityThresholds(min_n=0, reliable_n=0)
+    raw = estimate_rates(SurveyDesign(w, weight="weight"), rights, by="territory", ci="wald", thresholds=every)
+    sides = {0: sides_from_microdata(w, ("territory",))}
+    found = rate_times_n_attack({"estimates_territory": raw.to_frame()}, sides, MIN)
+    assert len(found) > 10
+    # the estimator's counts of both sides are the microdata's
+    t = raw.to_frame().assign(n_takers=raw.n_takers, n_non_takers=raw.n_non_takers)
+    for ter, r, nt, nn in zip(t["territory"], t["right"], t["n_takers"], t["n_non_takers"]):
+        assert sides[0].get(("territory", str(ter), r), (0, 0)) == (nt, nn)
+
+
+def test_no_follow_up_estimate_rests_on_few_takers_or_non_takers(demo_years):
+    """From the microdata of both years: the yearly rates, changes, trends, DiD and territories' changes of the
+    follow-up, and each year's own tables, rest on MIN takers and MIN non-takers in every cell and year."""
+    sides = {
+        res.config.follow_up.year: sides_from_microdata(_weights(res), DOMAINS + tuple(res.config.analysis.groups))
+        for res in demo_years
+    }
+    seen = set()
+    for res in demo_years:
+        y = res.config.follow_up.year
+        tables = _tables(res.folder / "publication")
+        behind = survey_estimates_behind(tables, sides, DOMAINS + tuple(res.config.analysis.groups), year=y)
+        seen |= {name for name, rows in behind.items() if rows}
+        assert few_sides(behind, sides, MIN) == []
+        assert rate_times_n_attack(tables, sides, MIN, year=y) == []
+    assert {"follow_up_yearly", "follow_up_changes", "estimates_territory"} <= seen

@@ -88,11 +88,17 @@ def _run(args: list) -> None:
     assert res.exit_code == 0, res.output
 
 
-def _estimate(files: Path, case: str, wave: int = 1) -> pd.DataFrame:
+#: Every estimate shown (the comparisons across commands are of the design options, not of the disclosure rule,
+#: whose pattern differs: one per wave for estimate and change, one for all years in series).
+EVERY = ["--min-n", "1", "--allow-below-threshold"]
+
+
+def _estimate(files: Path, case: str, wave: int = 1, every: bool = False) -> pd.DataFrame:
     name, right, by, opts, _ = CASES[case]
-    out = files / f"est_{case}_{wave}.csv"
+    out = files / f"est_{case}_{wave}{'_every' if every else ''}.csv"
     if not out.exists():
-        _run(["estimate", files / f"{name}_{wave}.csv", "--rights", right, "--by", by, *opts, "--out", out])
+        extra = EVERY if every else []
+        _run(["estimate", files / f"{name}_{wave}.csv", "--rights", right, "--by", by, *opts, *extra, "--out", out])
     return pd.read_csv(out, dtype={by: str})
 
 
@@ -189,23 +195,27 @@ def test_series_and_change_apply_them_to_each_wave(files, case):
             "--scheme",
             "panel",
             *opts,
+            *EVERY,
             "--out",
             out,
         ]
     )
     yearly = pd.read_csv(out / "series_yearly.csv", dtype={by: str})
     for year, wave in ((2014, 1), (2015, 2)):
-        est = _estimate(files, case, wave)
+        est = _estimate(files, case, wave, every=True)
         got = yearly[yearly["year"] == year].merge(est, on=[by, "right"], suffixes=("", "_est"))
         assert len(got) == len(est) >= 2
         np.testing.assert_allclose(got["estimate"], got["estimate_est"], rtol=1e-12)
         np.testing.assert_allclose(got["se"], got["se_est"], rtol=1e-12)
 
     out = files / f"change_{case}.csv"
-    _run(["change", w1, w2, "--rights", right, "--by", by, "--scheme", "panel", *opts, "--out", out])
+    _run(["change", w1, w2, "--rights", right, "--by", by, "--scheme", "panel", *opts, *EVERY, "--out", out])
     ch = pd.read_csv(out, dtype={by: str})
     keys = [by, "right"]
-    e1, e2 = (_estimate(files, case, w)[[*keys, "estimate"]].rename(columns={"estimate": f"rate_{w}"}) for w in (1, 2))
+    e1, e2 = (
+        _estimate(files, case, w, every=True)[[*keys, "estimate"]].rename(columns={"estimate": f"rate_{w}"})
+        for w in (1, 2)
+    )
     got = ch.merge(e1, on=keys).merge(e2, on=keys)
     assert len(got) == len(e1)
     np.testing.assert_allclose(got["change"], got["rate_2"] - got["rate_1"], rtol=1e-12, atol=1e-15)

@@ -97,7 +97,8 @@ def test_api_to_frame_blanks_what_the_cli_writes(sample, tmp_path):
         df.astype({"stratum": str, "psu": str}), weight="weight", strata="stratum", psu="psu", fpc="fpc"
     )
     raw = estimate_rates(design, ["cmuc", "acs"], by="territory")
-    min_n = int(np.median(raw.n)) + 1  # about half the cells suppressed
+    # about half the cells suppressed (the smaller side of each cell, takers or non-takers, is held to min_n)
+    min_n = int(np.median(np.minimum(raw.n_takers, raw.n_non_takers))) + 1
     res = estimate_rates(
         design, ["cmuc", "acs"], by="territory", thresholds=QualityThresholds(min_n=min_n, reliable_n=min_n)
     )

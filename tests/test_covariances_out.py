@@ -162,7 +162,8 @@ def test_change_covariances_out_equals_r_survey(tmp_path):
     cov = tmp_path / "cov.csv"
     r = _run("change", REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv", "--rights", "cmuc,acs",
              "--by", "is_qpv", "--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--scheme", "panel",
-             "--years", "2015,2016", "--covariances-out", cov, "--out", tmp_path / "ch.csv")  # fmt: skip
+             "--years", "2015,2016", "--covariances-out", cov, "--out", tmp_path / "ch.csv",
+             "--min-n", 1, "--allow-below-threshold")  # fmt: skip  # R's pairs of every estimate (few takers)
     assert r.exit_code == 0, r.output
     got = pd.read_csv(cov)
     assert list(got.columns) == ["is_qpv", "right_a", "year_a", "right_b", "year_b", "cov"]
@@ -196,7 +197,7 @@ def test_series_covariances_out(tmp_path):
     assert len(got) == 2 * (6 * 5 // 2)  # 2 domains, 3 years x 2 rights
     assert len(read_covariances(got.rename(columns={"is_qpv": "territory"}), time="year")) == len(got)
     r = _run("change", w1, w2, "--rights", "cmuc,acs", "--by", "is_qpv", *design, "--years", "2015,2016",
-             "--covariances-out", tmp_path / "ch.csv")  # fmt: skip
+             "--covariances-out", tmp_path / "ch.csv", "--min-n", 1, "--allow-below-threshold")  # fmt: skip
     assert r.exit_code == 0, r.output
     key = ["is_qpv", "right_a", "year_a", "right_b", "year_b"]
     m = pd.read_csv(tmp_path / "ch.csv").merge(got, on=key, suffixes=("", "_series"))
@@ -204,9 +205,21 @@ def test_series_covariances_out(tmp_path):
     np.testing.assert_allclose(m["cov"], m["cov_series"], rtol=1e-9)
 
 
+def _shown_at(paths, min_n):
+    """(is_qpv, right, year) of the estimates of the panel with min_n eligible respondents, takers and non-takers,
+    counted from the microdata (the disclosure rule)."""
+    shown = set()
+    for year, path in paths.items():
+        w = pd.read_csv(path).melt(id_vars=["is_qpv"], value_vars=["cmuc", "acs"], var_name="right").dropna()
+        sides = w.groupby(["is_qpv", "right", "value"]).size().unstack("value", fill_value=0)
+        shown |= {(int(q), r, year) for (q, r), row in sides.iterrows() if row.min() >= min_n}
+    return shown
+
+
 def test_follow_up_covariances_leave_out_suppressed_estimates(tmp_path):
-    """In the panel, is_qpv = 1 has 22 then 18 eligible respondents for acs: at --min-n 20, change drops the
-    pairs of its wave-2 estimate (suppressed in that wave), series those of every year (one pattern)."""
+    """In the panel, is_qpv = 1 has 22 then 18 eligible respondents for acs, and fewer than 20 takers or
+    non-takers for each right: at --min-n 20, change drops the pairs of every estimate suppressed in its wave,
+    series those of a cell suppressed in any year (one pattern)."""
     w1, w2 = REF / "change_panel_wave1.csv", REF / "change_panel_wave2.csv"
     design = ["--strata", "stratum", "--fpc", "fpc", "--weight", "weight", "--scheme", "panel", "--min-n", 20]
     r = _run("change", w1, w2, "--rights", "cmuc,acs", "--by", "is_qpv", *design, "--years", "2015,2016",
@@ -215,14 +228,18 @@ def test_follow_up_covariances_leave_out_suppressed_estimates(tmp_path):
     ch = pd.read_csv(tmp_path / "ch.csv")
     items = {(q, r_, y) for q, r_, y in zip(ch["is_qpv"], ch["right_a"], ch["year_a"])}
     items |= {(q, r_, y) for q, r_, y in zip(ch["is_qpv"], ch["right_b"], ch["year_b"])}
-    assert (1, "acs", 2016) not in items and (1, "acs", 2015) in items
-    assert len(ch) == 6 + 3
+    shown = _shown_at({2015: w1, 2016: w2}, 20)
+    assert shown and items == shown and (1, "acs", 2016) not in items
+    by_domain = {q: sum(1 for k in shown if k[0] == q) for q in (0, 1)}
+    assert len(ch) == sum(k * (k - 1) // 2 for k in by_domain.values())
     r = _run("series", "--rights", "cmuc,acs", "--by", "is_qpv", "--waves", f"2015={w1},2016={w2}", *design,
              "--out", tmp_path / "s", "--covariances-out", tmp_path / "s.csv")  # fmt: skip
     assert r.exit_code == 0, r.output
     s = pd.read_csv(tmp_path / "s.csv")
     assert not ((s["is_qpv"] == 1) & ((s["right_a"] == "acs") | (s["right_b"] == "acs"))).any()
-    assert len(s) == 6 + 1
+    every_year = {(q, r_) for q, r_, _ in shown if all((q, r_, y) in shown for y in (2015, 2016))}
+    kept = {(q, r_) for q, r_ in zip(s["is_qpv"], s["right_a"])} | {(q, r_) for q, r_ in zip(s["is_qpv"], s["right_b"])}
+    assert kept == every_year
 
 
 def test_round_trip_series_covariances_into_the_rao_yu_fit(territories):
@@ -244,7 +261,8 @@ def test_round_trip_series_covariances_into_the_rao_yu_fit(territories):
         designs.append(SurveyDesign(w, weight="weight", strata="stratum", psu="psu"))
     spec = ",".join(f"{y}={p}" for y, p in waves.items())
     r = _run("series", "--rights", RIGHTS, "--by", "territory", "--waves", spec, *DESIGN, "--scheme", "panel",
-             "--out", tmp / "series", "--covariances-out", tmp / "series_cov.csv", "--overwrite")  # fmt: skip
+             "--out", tmp / "series", "--covariances-out", tmp / "series_cov.csv", "--overwrite",
+             "--min-n", 1, "--allow-below-threshold")  # fmt: skip  # every territory's yearly rate, for the fit
     assert r.exit_code == 0, r.output
     args = ["territorial", "fit", tmp / "series" / "series_yearly.csv", "--aux", tmp / "aux.csv", "--covariates",
             "x", "--model", "rao-yu", "--time", "year", "--overwrite"]  # fmt: skip

@@ -89,7 +89,22 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...] = (
         ),
         {},
     ),
-    ("estimate", ("estimate", "{d}/w.csv", "--rights", "cmuc,acs", "--by", "territory", "--out", "{d}/e.csv"), {}),
+    (
+        "estimate",  # every territory's rate (a 300-respondent sample): the direct estimates territorial fit reads
+        (
+            "estimate",
+            "{d}/w.csv",
+            "--rights",
+            "cmuc,acs",
+            "--by",
+            "territory",
+            "--min-n",
+            "1",
+            "--allow-below-threshold",
+        )
+        + ("--out", "{d}/e.csv"),
+        {},
+    ),
     ("test", ("test", "{d}/w.csv", "--right", "cmuc", "--by", "benefit", "--out", "{d}/t.csv"), {}),
     ("model", ("model", "{d}/w.csv", "--right", "cmuc", "--covariates", "is_qpv", "--out", "{d}/m.csv"), {}),
     (

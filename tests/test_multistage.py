@@ -129,6 +129,11 @@ def test_cli_stages_and_nest(tmp_path, three):
             "snum:stype:fpc2s,cls::f3",
             "--lonely-psu",
             "adjust",
+            # R's SEs of every domain: one holds fewer than 11 takers or non-takers, which the disclosure rule
+            # suppresses by default
+            "--min-n",
+            "0",
+            "--allow-below-threshold",
             "--out",
             str(out),
         ],
@@ -156,6 +161,9 @@ def test_cli_stages_and_nest(tmp_path, three):
             "--fpc",
             "none",
             "--nest",
+            "--min-n",  # R's values of every domain, those the disclosure rule suppresses too
+            "0",
+            "--allow-below-threshold",
             "--out",
             str(out),
         ],
@@ -203,6 +211,9 @@ def test_zero_weights_match_r(tmp_path):
             "--psu",
             "none",
             "--zero-weights",
+            "--min-n",  # R's values of every domain, those the disclosure rule suppresses too
+            "0",
+            "--allow-below-threshold",
             "--out",
             str(out),
         ],

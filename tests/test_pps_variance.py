@@ -151,6 +151,9 @@ def test_cli_sample_writes_the_joint_file_estimate_reads_it(tmp_path, sampford):
                 "none",
                 "--pps",
                 method,
+                "--min-n",  # R's SE of a sample of a few units: fewer than 11 takers, suppressed by default
+                "0",
+                "--allow-below-threshold",
                 "--out",
                 str(table),
             ],

@@ -33,6 +33,7 @@ from nonrecours.estimation import estimate_gap, estimate_means, estimate_rates, 
 from nonrecours.estimation.results import QualityThresholds
 
 NO_FLAG = QualityThresholds(min_n=0, reliable_n=0)
+ONE = QualityThresholds(min_n=1, reliable_n=1)
 N_POP_PSU = 12.0  # population PSUs per stratum (fpc)
 
 
@@ -144,7 +145,10 @@ def test_cli_se_equals_zero_weight_computation(tmp_path):
     path = tmp_path / "sample.csv"
     df.rename(columns={"h": "stratum", "w": "weight"}).to_csv(path, index=False)
     res = CliRunner().invoke(
-        app, ["estimate", str(path), "--rights", "y", "--by", "dom", "--out", str(tmp_path / "r.csv")]
+        app,
+        # every domain's SE: under min_n takers or non-takers a domain would be suppressed, hence --min-n 0
+        ["estimate", str(path), "--rights", "y", "--by", "dom", "--min-n", "0", "--allow-below-threshold"]
+        + ["--out", str(tmp_path / "r.csv")],
     )
     assert res.exit_code == 0, res.output
     out = pd.read_csv(tmp_path / "r.csv")
@@ -169,7 +173,9 @@ def test_domain_and_right_without_eligible_give_n0_rows(ci, df_rule):
     design = _design(_with_empty_domain())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning either
-        table = estimate_rates(design, ["y", "nobody"], by="dom", ci=ci, df=df_rule).to_frame()
+        # min_n = 1: the domains with eligible respondents are shown (each has a taker and a non-taker), the empty
+        # ones suppressed
+        table = estimate_rates(design, ["y", "nobody"], by="dom", ci=ci, df=df_rule, thresholds=ONE).to_frame()
     empty = (table["dom"] == "c") | (table["right"] == "nobody")
     assert len(table) == 6 and (table.loc[empty, "n"] == 0).all()
     assert table.loc[empty, ["estimate", "se", "ci_low", "ci_high", "deff", "cv"]].isna().all().all()
@@ -198,17 +204,19 @@ def test_n0_row_se_is_nan_with_replicates():
 def test_suppressed_cells_show_nothing_but_n():
     df = _data()
     eligible = df["y"].notna()
-    # domain 'small': 10 eligible respondents (suppressed), domain 'eleven': 11 (shown)
+    # domain 'small': 10 eligible respondents (suppressed), domain 'eleven': 11 takers and 11 non-takers (shown)
     idx = df.index[eligible]
     df["dom"] = "rest"
     df.loc[idx[:10], "dom"] = "small"
-    df.loc[idx[10:21], "dom"] = "eleven"
+    rest = df.index[eligible & (df["dom"] == "rest")]
+    ones, zeros = rest[df.loc[rest, "y"] == 1], rest[df.loc[rest, "y"] == 0]
+    df.loc[ones[:11].union(zeros[:11]), "dom"] = "eleven"
     res = estimate_rates(_design(df), "y", by="dom")
     t = res.to_frame().set_index("dom")
     assert pd.isna(t.loc["small", "n"]) and t.loc["small", "flag"] == "suppressed"  # as the CLI publishes it
     assert res.to_frame(blank=False).set_index("dom").loc["small", "n"] == 10  # kept for secondary suppression
     assert t.loc["small", ["estimate", "se", "ci_low", "ci_high", "deff", "cv"]].isna().all()
-    assert t.loc["eleven", "n"] == 11 and t.loc["eleven", "flag"] != "suppressed"
+    assert t.loc["eleven", "n"] == 22 and t.loc["eleven", "flag"] != "suppressed"
     assert t.loc["eleven", ["estimate", "se", "ci_low", "ci_high"]].notna().all()
     gap = estimate_gap(_design(df), "y", "dom", levels=("small", "rest")).to_frame()
     assert gap[["estimate_a", "gap", "se", "ci_low", "ci_high", "t", "p_value"]].isna().all().all()

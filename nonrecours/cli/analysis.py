@@ -13,11 +13,13 @@ from pathlib import Path
 import typer
 
 from ._common import (
+    allow_below_threshold_option,
     beside,
     decimal_option,
     echo_table,
     encoding_option,
     handle_errors,
+    min_n_option,
     na_option,
     out_decimal_option,
     out_encoding_option,
@@ -109,6 +111,11 @@ def model(
         "group (marginal standardisation, R's svypredmeans), comma-separated.",
     ),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    min_n: int = min_n_option(
+        "Do not publish the predicted take-up of a group level whose eligible respondents hold fewer "
+        "takers or fewer non-takers."
+    ),
+    allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -132,13 +139,15 @@ def model(
     import pandas as pd
 
     from .._checks import check_level, parse_list
-    from ..estimation.logistic import predicted_takeup, survey_logistic
+    from ..estimation.logistic import survey_logistic
     from ..io import check_outputs, write_table
+    from ..publication import check_threshold
 
     rd, wr = table_options(
         sep, decimal, encoding, sheet, na=na, out_sep=out_sep, out_decimal=out_decimal, out_encoding=out_encoding
     )
     check_level(level, "--level")
+    check_threshold(min_n, name="min_n", where="option --min-n", minimum=0, allow_below=allow_below_threshold)
     groups = parse_list(predict, option="--predict")
     if out is not None:  # every output checked before any work
         check_outputs(
@@ -159,7 +168,7 @@ def model(
         level=level,
     )
     coefs, tests = fit.to_frame(), fit.term_tests()
-    pred = pd.concat([predicted_takeup(fit, g) for g in groups], ignore_index=True) if groups else None
+    pred = pd.concat([_predicted(design, fit, right, g, min_n) for g in groups], ignore_index=True) if groups else None
     if out is None:
         for t in (coefs, tests) + ((pred,) if pred is not None else ()):
             echo_table(t)
@@ -177,6 +186,22 @@ def model(
         f"{len(coefs)} coefficients ({fit.variance_method} variance, {fit.n:,} respondents, df {fit.df:g}); "
         "wrote " + ", ".join(map(str, paths))
     )
+
+
+def _predicted(design, fit, right: str, group: str, min_n: int):  # noqa: ANN001, ANN202
+    """Predicted take-up by the levels of ``group``, emptied for a level whose eligible respondents hold fewer
+    than ``min_n`` respondents, takers or non-takers (the disclosure policy's rule on a survey estimate)."""
+    import pandas as pd
+
+    from ..estimation import QualityThresholds, estimate_rates
+    from ..estimation.logistic import predicted_takeup
+    from ..publication import blank_hidden, hidden_cells
+
+    pred = predicted_takeup(fit, group)
+    thresholds = QualityThresholds(min_n=min_n, reliable_n=max(min_n, QualityThresholds.reliable_n))
+    rates = estimate_rates(design, right, by=group, ci="wald", thresholds=thresholds).to_frame(blank=False)
+    hidden = hidden_cells(rates, group)
+    return blank_hidden(pred, hidden, "level", rights=pd.Series(right, index=pred.index), keep=("group", "level"))
 
 
 def register(app: typer.Typer) -> None:

@@ -86,7 +86,7 @@ def change(
     ),
     overwrite: bool = overwrite_option(),
     min_n: int = min_n_option(
-        "Statistical confidentiality: a domain with fewer eligible respondents in either wave "
+        "Statistical confidentiality: a domain with fewer eligible respondents, takers or non-takers in either wave "
         "is not published (its change emptied, and the difference in differences of its "
         "right), nor a count of respondents in both waves below it."
     ),
@@ -152,7 +152,8 @@ def change(
     )
     from ..publication import DisclosurePolicy, blank_changes, blank_did, publish
 
-    table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n)  # what leaves the package is protected
+    # what leaves the package is protected: no change from fewer than min_n takers or non-takers in a wave
+    table, _ = blank_changes(result.to_frame(), by_list, min_n=min_n, small=result.small_cells(min_n))
     did = result.did(gap_col, gap_levels) if gap_col is not None else None
     if did is not None:  # no difference in differences from a hidden domain
         hidden_rights = set(table.loc[table["change"].isna(), "right"].astype(str))

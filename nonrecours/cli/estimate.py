@@ -209,7 +209,8 @@ def estimate(
         f"(column p_adjusted, per right and domain): {choices_text(Adjust)}.",
     ),
     min_n: int = min_n_option(
-        "Suppress (do not publish) estimates from fewer eligible respondents; their n, df and deff are blanked too."
+        "Suppress (do not publish) estimates from fewer eligible respondents (a rate or count of a right: fewer "
+        "takers or fewer non-takers among them); their n, df and deff are blanked too."
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
     out: Path | None = typer.Option(

@@ -112,7 +112,7 @@ def series(
     ),
     min_n: int = min_n_option(
         "Statistical confidentiality of the survey series: a domain with fewer eligible "
-        "respondents in any year is suppressed in every year (its changes and trend too), nor "
+        "respondents, takers or non-takers in any year is suppressed in every year (its changes and trend too), nor "
         "is a count of respondents in both years below it published."
     ),
     allow_below_threshold: bool = allow_below_threshold_option(),
@@ -230,7 +230,9 @@ def series(
         )
         from ..publication import blank_changes, protect_series
 
-        yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={})  # one pattern every year
+        sides = None if res.n_takers is None or res.n_non_takers is None else (res.n_takers, res.n_non_takers)
+        # one pattern every year; a cell under min_n takers or non-takers in a year is hidden in all
+        yearly, hidden = protect_series(res.yearly, by_list, min_n=min_n, nationals={}, sides=sides)
         changes, trend = blank_changes(res.changes, by_list, min_n=min_n, hidden=hidden, trend=res.trend)
         tables.update({"series_yearly.csv": yearly, "series_changes.csv": changes, "series_trend.csv": trend})
         if covariances_out is not None:  # pairs of a domain; none of an estimate the yearly table empties

@@ -116,10 +116,31 @@ class ChangeResult:
     level: float
     by: tuple[str, ...]
     df_union: np.ndarray = field(repr=False)
+    n_takers: np.ndarray | None = field(default=None, repr=False)
+    n_non_takers: np.ndarray | None = field(default=None, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """The change table (a copy)."""
         return self.table.copy()
+
+    def small_cells(self, min_n: int) -> np.ndarray:
+        """Rows of :meth:`to_frame` that may not be published: in either wave, 1 to ``min_n - 1`` eligible
+        respondents, or fewer than ``min_n`` takers or non-takers among them
+        (:meth:`~nonrecours.publication.policy.DisclosurePolicy.small_survey_cells`; a change needs both
+        waves).
+
+        Examples
+        --------
+        >>> # res = estimate_change(w1, w2, ["cmuc"], ["is_qpv"])
+        >>> # blank_changes(res.to_frame(), ["is_qpv"], min_n=11, small=res.small_cells(11))
+        """
+        from ..publication.policy import DisclosurePolicy
+
+        n = np.vstack([self.table["n_1"].to_numpy(), self.table["n_2"].to_numpy()]).astype(np.int64)
+        if self.n_takers is None or self.n_non_takers is None:
+            return np.asarray(DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n).any(axis=0))
+        policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=True)  # the caller's threshold
+        return np.asarray(policy.small_survey_cells(n, self.n_takers, self.n_non_takers).any(axis=0))
 
     def did(self, gap: str, levels: tuple[object, object] | None = None) -> pd.DataFrame:
         r"""Net change of the gap between two levels of a ``by`` column (difference in differences).
@@ -371,7 +392,10 @@ class JointWaves:
 
     ``own_variance`` (T x K) holds each wave's variances under its own design
     (what ``nonrecours estimate`` reports); the joint factor's diagonal may
-    differ slightly where the union pools strata of several waves.
+    differ slightly where the union pools strata of several waves. ``counts``
+    (T x K) are the eligible respondents behind each estimate, ``takers``
+    (T x K) those of them taking up the right (unweighted; never published:
+    the disclosure rule holds them and ``counts - takers`` to ``min_n``).
     """
 
     levels: pd.DataFrame
@@ -386,6 +410,7 @@ class JointWaves:
     stratum_presence: sp.csc_matrix
     method: str
     design_df: float
+    takers: np.ndarray | None = None
 
     @property
     def n_estimates(self) -> int:
@@ -474,6 +499,9 @@ def joint_waves(
         method = "taylor (joint linearisation over the union of the waves)"
         ddf = union.degf()
     counts = np.vstack([s.counts() for s in stats])
+    # respondents taking up each right (1) behind each wave's estimates: the disclosure rule holds them and the
+    # non-takers (counts - takers) to min_n
+    takers = np.vstack([np.bincount(s.cols, weights=s.num == 1, minlength=K).astype(np.int64) for s in stats])
     # eligible recipients present in consecutive waves, per estimate
     overlap = np.zeros((T, K), np.int64)
     for t in range(1, T):  # loop over waves
@@ -494,6 +522,7 @@ def joint_waves(
         stratum_presence=str_pres,
         method=method,
         design_df=ddf,
+        takers=takers,
     )
 
 
@@ -610,8 +639,17 @@ def estimate_change(
         "p_value": p,
     }
     table = table.assign(**cols_out)
+    takers = jw.takers if jw.takers is not None else np.zeros((2, K), np.int64)
     return ChangeResult(
-        table=table, variance=factor, scheme=scheme, variance_method=method, level=level, by=jw.by, df_union=dfs
+        table=table,
+        variance=factor,
+        scheme=scheme,
+        variance_method=method,
+        level=level,
+        by=jw.by,
+        df_union=dfs,
+        n_takers=takers,
+        n_non_takers=jw.counts - takers,
     )
 
 

@@ -190,8 +190,9 @@ def change_covariances(
     years : (int, int)
         The labels of the two waves in the ``<time>_a``, ``<time>_b`` columns.
     min_n : int
-        An estimate from 1 to ``min_n - 1`` eligible respondents (or none) is suppressed: no pair of it is
-        written (as ``nonrecours estimate`` and ``change`` suppress it).
+        An estimate from 1 to ``min_n - 1`` eligible respondents (or none), or from fewer than ``min_n``
+        takers or non-takers, is suppressed: no pair of it is written (as ``nonrecours estimate`` and
+        ``change`` suppress it).
     time : str
         Name of the year columns.
 
@@ -214,7 +215,13 @@ def change_covariances(
     R = len(rights)
     levels = t[list(result.by)].iloc[np.arange(len(t) // R) * R].reset_index(drop=True)
     n = np.vstack([t["n_1"].to_numpy(np.int64), t["n_2"].to_numpy(np.int64)])
-    return wave_covariances(result.variance, levels, rights, years, keep=(n > 0) & (n >= min_n), time=time)
+    keep = (n > 0) & (n >= min_n)
+    if result.n_takers is not None and result.n_non_takers is not None:  # and min_n takers and non-takers
+        from ..publication.policy import DisclosurePolicy
+
+        policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=True)  # the caller's threshold
+        keep &= ~policy.small_survey_cells(n, result.n_takers, result.n_non_takers)
+    return wave_covariances(result.variance, levels, rights, years, keep=keep, time=time)
 
 
 def series_covariances(result: SeriesResult, published: pd.DataFrame | None = None) -> pd.DataFrame:

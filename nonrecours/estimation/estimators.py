@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -189,8 +190,10 @@ def _run(
     thresholds: QualityThresholds,
     complement: bool = False,
     coded: tuple | None = None,
+    sides: Literal["each", "stacked"] | None = None,
 ) -> EstimateResult:
     w = design.weights
+    counted = _sides(stats, "doubled" if complement else sides)
     wr = w[stats.rows]  # weights at the entries, gathered once
     if coded is None:
         cells = psu_cells(design.structure, stats)  # (PSU, estimate) cells, coded once
@@ -215,6 +218,7 @@ def _run(
             method="taylor",
             wr=wr,
             deff_parts=parts,
+            sides=counted,
         )
     _, Td, theta = point_estimates(stats, w, wr=wr)
     # residuals y - theta x, shared by the influence values and (Hajek means) the design effect
@@ -251,7 +255,27 @@ def _run(
         Td=Td,
         resid=resid,
         logit_se=logit_se,
+        sides=counted,
     )
+
+
+def _sides(stats: LinearStats, kind: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Unweighted takers and non-takers behind each estimate of take-up (the policy holds each to ``min_n``).
+
+    ``kind``: ``"each"``, every column of ``stats`` is a 0/1 right (rates: one estimate per column);
+    ``"doubled"``, the same, each column giving two estimates (takers, non-takers: the Taylor engine's
+    ``complement``); ``"stacked"``, columns ``2k`` and ``2k + 1`` hold ``y`` and ``1 - y`` of one right and
+    domain (counts of a replicate design); None: no sides (means, totals, ratios of other variables).
+    """
+    if kind is None:
+        return None
+    ones = np.bincount(stats.cols, weights=stats.num == 1, minlength=stats.n_cols).astype(np.int64)
+    if kind == "stacked":  # the ones of 1 - y are the non-takers
+        return np.repeat(ones[0::2], 2), np.repeat(ones[1::2], 2)
+    zeros = np.bincount(stats.cols, weights=stats.num == 0, minlength=stats.n_cols).astype(np.int64)
+    if kind == "doubled":
+        return np.repeat(ones, 2), np.repeat(zeros, 2)
+    return ones, zeros
 
 
 def _finish(
@@ -275,8 +299,10 @@ def _finish(
     resid=None,
     logit_se=None,
     deff_parts=None,
+    sides=None,
 ) -> EstimateResult:
-    """SEs, df, design effects, CIs and flags of estimates whose covariance factor is known."""
+    """SEs, df, design effects, CIs and flags of estimates whose covariance factor is known; ``sides``: the
+    takers and non-takers behind estimates of take-up (:func:`_sides`), held to ``min_n`` by the flag."""
     var = factor.variances()
     n = np.asarray(psu_pres.sum(axis=0)).ravel().astype(np.int64)  # entries per estimate
     se = np.where(n == 0, np.nan, np.sqrt(var))  # no eligible respondent: no estimate, no SE
@@ -312,7 +338,8 @@ def _finish(
         q = t_quantile(level, dfs)
         low, high = theta - q * se, theta + q * se
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    flag = thresholds.flags(n, cv)
+    n_takers, n_non_takers = sides if sides is not None else (None, None)
+    flag = thresholds.flags(n, cv, n_takers, n_non_takers)
     hide = flag == "suppressed"
 
     def mask(a):
@@ -348,6 +375,9 @@ def _finish(
         stratum_presence=str_pres,
         design_df=design_df,
         ci_methods=methods.astype(str),
+        raw_deff=deff,
+        n_takers=n_takers,
+        n_non_takers=n_non_takers,
     )
 
 
@@ -394,7 +424,9 @@ def estimate_rates(
         Degrees of freedom: PSUs minus strata among in-domain eligible rows (R's
         ``degf`` of the subset design), of the whole design, or normal.
     thresholds : QualityThresholds
-        Suppression and reliability thresholds of the ``flag``.
+        Suppression and reliability thresholds of the ``flag``: a rate is suppressed below ``min_n`` eligible
+        respondents, ``min_n`` takers or ``min_n`` non-takers (unweighted; ``n_takers`` and ``n_non_takers``
+        of the result).
 
     Returns
     -------
@@ -423,7 +455,18 @@ def estimate_rates(
     names, values = _right_columns(design, rights)
     domains = make_domains(design.data, _names(by, "by"))
     stats = stack_variables(domains, design.weights, values, "ones")
-    return _run(design, stats, domains, names, statistic="rate", ci=ci, level=level, df_rule=df, thresholds=thresholds)
+    return _run(
+        design,
+        stats,
+        domains,
+        names,
+        statistic="rate",
+        ci=ci,
+        level=level,
+        df_rule=df,
+        thresholds=thresholds,
+        sides="each",
+    )
 
 
 def estimate_counts(
@@ -465,7 +508,16 @@ def estimate_counts(
     if design.replicates is not None:  # the replicate combiner re-evaluates both totals of every replicate
         stats = stack_variables(domains, design.weights, [v for y in values for v in (y, 1.0 - y)], None)
         return _run(
-            design, stats, domains, labels, statistic="total", ci="wald", level=level, df_rule=df, thresholds=thresholds
+            design,
+            stats,
+            domains,
+            labels,
+            statistic="total",
+            ci="wald",
+            level=level,
+            df_rule=df,
+            thresholds=thresholds,
+            sides="stacked",
         )
     stats = stack_variables(domains, design.weights, values, None)
     return _run(
@@ -521,6 +573,7 @@ def estimate_takeup(
         df_rule=df,
         thresholds=thresholds,
         coded=coded,
+        sides="each",
     )
     totals = LinearStats(
         rows=stats.rows,

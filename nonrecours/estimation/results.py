@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from .._frozen import freeze_arrays, readonly
 from ..errors import OptionError, message
-from ..publication.policy import DEFAULT_MIN_N
+from ..publication.policy import DEFAULT_MIN_N, DisclosurePolicy
 
 __all__ = ["VarianceFactor", "QualityThresholds", "EstimateResult", "GapResult", "Labels", "SMALL_DOMAIN_N"]
 
@@ -135,7 +135,10 @@ class QualityThresholds:
     min_n : int
         Below this number of eligible respondents the cell is ``suppressed``
         (statistical confidentiality): estimate, SE and CI are not shown
-        (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`).
+        (default :data:`~nonrecours.publication.policy.DEFAULT_MIN_N`). An
+        estimate of take-up is suppressed too below ``min_n`` takers or
+        ``min_n`` non-takers among them (the policy's rule,
+        :meth:`~nonrecours.publication.policy.DisclosurePolicy.small_survey_cells`).
     reliable_n : int
         Below this number the estimate is ``unreliable``.
     max_cv : float
@@ -157,12 +160,33 @@ class QualityThresholds:
                 )
             )
 
-    def flags(self, n: np.ndarray, cv: np.ndarray) -> np.ndarray:
-        """Return ``'suppressed'``, ``'unreliable'`` or ``'ok'`` per estimate."""
+    def flags(
+        self,
+        n: np.ndarray,
+        cv: np.ndarray,
+        n_takers: np.ndarray | None = None,
+        n_non_takers: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return ``'suppressed'``, ``'unreliable'`` or ``'ok'`` per estimate.
+
+        ``n_takers`` and ``n_non_takers`` (unweighted respondents taking up and not taking up the right
+        behind each estimate; given for estimates of take-up) suppress the estimates with fewer than
+        ``min_n`` of either (:meth:`~nonrecours.publication.policy.DisclosurePolicy.small_survey_cells`).
+
+        Examples
+        --------
+        >>> QualityThresholds().flags(np.array([40, 40]), np.array([0.1, 0.1]),
+        ...                           np.array([10, 11]), np.array([30, 29])).tolist()
+        ['suppressed', 'ok']
+        """
         n = np.asarray(n)
         cv = np.asarray(cv, dtype=float)
         bad_cv = ~(cv <= self.max_cv)  # NaN or infinite CV is unreliable
-        return np.where(n < self.min_n, "suppressed", np.where((n < self.reliable_n) | bad_cv, "unreliable", "ok"))
+        small = n < self.min_n
+        if n_takers is not None and n_non_takers is not None:
+            policy = DisclosurePolicy(min_n=self.min_n, allow_below_threshold=True)  # the caller's threshold
+            small = small | policy.small_survey_cells(n, n_takers, n_non_takers)
+        return np.where(small, "suppressed", np.where((n < self.reliable_n) | bad_cv, "unreliable", "ok"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,10 +200,17 @@ class EstimateResult:
     right, n, estimate, se, ci_low, ci_high, df, deff, cv, flag : ndarray
         One value per estimate; ``n`` is the number of eligible respondents,
         ``estimate``/``se``/``ci_*``/``deff``/``cv`` are NaN where suppressed.
+    n_takers, n_non_takers : ndarray or None
+        Estimates of take-up (rates, counts of takers and non-takers): the
+        eligible respondents taking up the right (1) and not taking it up (0)
+        behind each estimate (``n = n_takers + n_non_takers``; both counts
+        for the two rows of a right in a count table), from which the
+        ``flag`` holds each side to ``min_n``. ``None`` for other statistics.
+        Not in :meth:`to_frame`: never publish them.
     n_eff : ndarray
         Effective sample size ``n / deff``.
-    raw_estimate, raw_se : ndarray
-        Estimates and SEs before suppression (for internal use; do not publish).
+    raw_estimate, raw_se, raw_deff : ndarray
+        Estimates, SEs and design effects before suppression (for internal use; do not publish).
     variance : VarianceFactor
         Factored covariance; see :meth:`vcov` and :meth:`cov`.
     statistic, ci_method, df_rule, lonely_psu, level, variance_method, by, thresholds
@@ -213,6 +244,9 @@ class EstimateResult:
     stratum_presence: sp.csc_matrix | None = field(default=None, repr=False)
     design_df: float = np.nan
     ci_methods: np.ndarray | None = field(default=None, repr=False)
+    raw_deff: np.ndarray | None = field(default=None, repr=False)
+    n_takers: np.ndarray | None = field(default=None, repr=False)
+    n_non_takers: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         freeze_arrays(self)  # arrays handed out are read-only

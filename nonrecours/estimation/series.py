@@ -40,7 +40,9 @@ class SeriesResult:
 
     ``joint`` holds the waves' joint covariance (rows of ``yearly`` in order: column ``t * K + k``), from
     which :func:`~nonrecours.estimation.covariances.series_covariances` writes the covariances between
-    years and rights.
+    years and rights. ``n_takers`` and ``n_non_takers``: the eligible respondents taking up and not taking up
+    the right behind each row of ``yearly`` (unweighted; never published: the disclosure rule holds each to
+    ``min_n``, :func:`~nonrecours.publication.protect_series` ``sides``).
     """
 
     yearly: pd.DataFrame
@@ -50,6 +52,8 @@ class SeriesResult:
     variance_method: str
     level: float
     joint: JointWaves | None = field(default=None, repr=False)
+    n_takers: np.ndarray | None = field(default=None, repr=False)
+    n_non_takers: np.ndarray | None = field(default=None, repr=False)
 
 
 def trend_test(years: np.ndarray, estimates: np.ndarray, cov: np.ndarray) -> dict[str, np.ndarray]:
@@ -225,6 +229,15 @@ def estimate_series(
     trend["ci_low"] = trend["slope"] - q * trend["se"]
     trend["ci_high"] = trend["slope"] + q * trend["se"]
     trend["years"] = f"{years[0]}-{years[-1]}"
+    takers = jw.takers if jw.takers is not None else np.zeros((T, K), np.int64)
     return SeriesResult(
-        yearly=yearly, changes=changes, trend=trend, scheme=scheme, variance_method=jw.method, level=level, joint=jw
+        yearly=yearly,
+        changes=changes,
+        trend=trend,
+        scheme=scheme,
+        variance_method=jw.method,
+        level=level,
+        joint=jw,
+        n_takers=takers.ravel(),  # year by year, as the rows of yearly
+        n_non_takers=(jw.counts - takers).ravel(),
     )

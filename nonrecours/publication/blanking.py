@@ -199,14 +199,21 @@ def published_n(table: pd.DataFrame, published: pd.DataFrame, col: str) -> pd.Da
 
 
 def publishable_changes(
-    changes: pd.DataFrame, published: Sequence[pd.DataFrame | None], col: str, *, min_n: int
+    changes: pd.DataFrame,
+    published: Sequence[pd.DataFrame | None],
+    col: str,
+    *,
+    min_n: int,
+    small: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The rows of a change table by the domains ``col`` that may be published, ``n_both`` left out.
 
     A row is kept when its (domain, right) is published (not suppressed) in each table of ``published`` (the
     two years' tables by ``col``; ``None``: none that year) and both its ``n_1`` and ``n_2`` reach ``min_n``.
     ``n_both``, the respondents of both years in a domain, is mostly below ``min_n`` in small domains and would
-    sum to a coarser domain's: it is not published per domain.
+    sum to a coarser domain's: it is not published per domain. ``small`` (optional, one value per row): rows
+    left out besides, e.g. :meth:`~nonrecours.estimation.change.ChangeResult.small_cells` (fewer than ``min_n``
+    takers or non-takers in a wave).
 
     Examples
     --------
@@ -226,6 +233,8 @@ def publishable_changes(
                 dtype=bool,
                 count=len(changes),
             )
+    if small is not None:
+        shown &= ~np.asarray(small, dtype=bool)
     return changes[shown & (changes["n_1"] >= min_n).to_numpy() & (changes["n_2"] >= min_n).to_numpy()].drop(
         columns="n_both"
     )
@@ -248,12 +257,16 @@ def blank_changes(
     min_n: int,
     hidden: set | None = None,
     trend: pd.DataFrame | None = None,
+    small: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Change (and trend) tables with every row of a suppressed cell emptied, and ``n_both`` below ``min_n`` too.
 
     A row is hidden when its (domain, right) is in ``hidden`` (:func:`protect_series`), or when its
     ``n_1`` or ``n_2`` (a change table of ``nonrecours change``) is 1 to ``min_n - 1``. ``n_both``, the
-    respondents of both waves, is emptied where it is 1 to ``min_n - 1`` (only the labels are kept).
+    respondents of both waves, is emptied where it is 1 to ``min_n - 1`` (only the labels are kept). ``small``
+    (optional, one value per row of ``changes``): rows hidden besides, e.g.
+    :meth:`~nonrecours.estimation.change.ChangeResult.small_cells` (fewer than ``min_n`` takers or non-takers
+    in a wave).
 
     Examples
     --------
@@ -275,7 +288,10 @@ def blank_changes(
                 h |= (v > 0) & (v < min_n)
         return h
 
-    out = blank_rows(changes, hide(changes), keep=labels)
+    hidden_rows = hide(changes)
+    if small is not None:
+        hidden_rows |= np.asarray(small, dtype=bool)
+    out = blank_rows(changes, hidden_rows, keep=labels)
     if "n_both" in out.columns:
         nb = pd.to_numeric(out["n_both"], errors="coerce").to_numpy(dtype=float)
         out = blank_rows(out, (nb > 0) & (nb < min_n), keep=tuple(c for c in out.columns if c != "n_both"))

@@ -16,6 +16,13 @@ the suppression engine (:mod:`nonrecours.publication.suppression`) applies:
   to ``min_cell`` (:attr:`DisclosurePolicy.COUNTS`,
   :meth:`DisclosurePolicy.small_cells`); a sample cell is held to ``min_n``
   eligible respondents (:meth:`DisclosurePolicy.small_n`);
+* **every survey estimate of take-up** (a rate, a count of takers or
+  non-takers, a gap, a predicted take-up, a change) rests on at least
+  ``min_n`` takers **and** ``min_n`` non-takers among the respondents behind
+  it (unweighted; :attr:`DisclosurePolicy.SURVEY_SIDES`,
+  :meth:`DisclosurePolicy.small_survey_cells`): otherwise ``round(n x rate)``
+  gives a count of a few people back. A gap needs both of its estimates, a
+  change both of its years;
 * **zero is published**: an empty cell describes no one;
 * **totals are protected**: no suppressed cell can be recovered by subtraction
   from the totals published beside it — département and national totals, and
@@ -51,6 +58,7 @@ __all__ = [
     "DEFAULT_MIN_N",
     "DEFAULT_MIN_CELL",
     "ADMIN_COUNTS",
+    "SURVEY_SIDES",
     "DisclosurePolicy",
     "DEFAULT_POLICY",
     "check_threshold",
@@ -65,6 +73,9 @@ DEFAULT_MIN_N = THRESHOLD
 DEFAULT_MIN_CELL = THRESHOLD
 #: The counts of an administrative cell, in the order they are published; each is held to ``min_cell``.
 ADMIN_COUNTS = ("n_eligible", "n_takers", "n_non_takers")
+#: The two sides of a survey estimate of take-up (unweighted respondents: right = 1, right = 0); each is held to
+#: ``min_n`` (:meth:`DisclosurePolicy.small_survey_cells`). Never published: they are what the rule protects.
+SURVEY_SIDES = ("n_takers", "n_non_takers")
 
 
 def check_threshold(
@@ -160,6 +171,9 @@ class DisclosurePolicy:
     True
     >>> policy.small_n(np.array([0, 3, 11])).tolist()
     [False, True, False]
+    >>> policy.small_survey_cells(np.array([0, 40, 40, 40]), np.array([0, 10, 11, 29]),
+    ...                           np.array([0, 30, 29, 11])).tolist()
+    [False, True, False, False]
     >>> lower = DisclosurePolicy(min_cell=5, allow_below_threshold=True)
     >>> lower.small_cells(np.array([[30, 3, 27], [30, 15, 15]])).tolist()
     [True, False]
@@ -171,6 +185,8 @@ class DisclosurePolicy:
 
     #: Each count of an administrative cell is held to ``min_cell`` on its own.
     COUNTS: ClassVar[tuple[str, ...]] = ADMIN_COUNTS
+    #: Each side of a survey estimate of take-up (respondents taking up, not taking up) is held to ``min_n``.
+    SURVEY_SIDES: ClassVar[tuple[str, ...]] = SURVEY_SIDES
     #: Margins (QPV vs rest totals) published beside the cells are protected like the département totals.
     MARGINS_PROTECTED: ClassVar[bool] = True
     #: A series of years has one suppression pattern, the same every year.
@@ -203,6 +219,34 @@ class DisclosurePolicy:
 
         n = np.asarray(n)
         return (n > 0) & (n < self.min_n)
+
+    def small_survey_cells(self, n: np.ndarray, n_takers: np.ndarray, n_non_takers: np.ndarray) -> np.ndarray:
+        r"""Survey estimates of take-up that may not be published: built from 1 to ``min_n - 1`` eligible
+        respondents, or from fewer than ``min_n`` takers or fewer than ``min_n`` non-takers among them.
+
+        Parameters
+        ----------
+        n, n_takers, n_non_takers : ndarray of int
+            Unweighted eligible respondents behind each estimate, those taking up the right (1) and those
+            not taking it up (0); ``n = n_takers + n_non_takers``.
+
+        Returns
+        -------
+        ndarray of bool
+            True where the estimate is suppressed. An empty domain (``n = 0``) describes no one: False.
+
+        Notes
+        -----
+        A rate :math:`\hat p = \sum w y / \sum w` published beside its ``n`` gives the takers back,
+        :math:`\mathrm{round}(n \hat p)`, exactly or nearly (the weights vary little within a domain), and
+        :math:`n - \mathrm{round}(n \hat p)` the non-takers: each is a count of individuals, held to the
+        threshold like the administrative counts (Insee, 2010, *Guide du secret statistique*; Hundepool et
+        al., 2012, section 4.2: the threshold rule applies to every contributor count of a cell).
+        """
+        import numpy as np
+
+        n, t, o = (np.asarray(a) for a in (n, n_takers, n_non_takers))
+        return (n > 0) & ((n < self.min_n) | (t < self.min_n) | (o < self.min_n))
 
     def small_cells(self, counts: np.ndarray) -> np.ndarray:
         """Administrative cells (rows of ``counts``: eligibles, takers, non-takers) of which a count is below

@@ -590,6 +590,7 @@ def protect_series(
     min_n: int,
     nationals: Mapping[int, pd.DataFrame],
     published: Mapping[int, pd.DataFrame | None] | None = None,
+    sides: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, set]:
     """One suppression pattern for a series of yearly estimates by domain, consistent with each year's tables.
 
@@ -606,6 +607,11 @@ def protect_series(
     published : mapping year -> DataFrame or None, optional
         Each year's published table by the same domain (e.g. that run's ``estimates_qpv``): its
         suppressed cells are suppressed here (forced).
+    sides : (ndarray, ndarray), optional
+        The takers and non-takers behind each row of ``yearly`` (unweighted;
+        :attr:`~nonrecours.estimation.series.SeriesResult.n_takers` and ``n_non_takers``): a cell with fewer
+        than ``min_n`` of either in a year is suppressed too (the policy's
+        :meth:`~nonrecours.publication.policy.DisclosurePolicy.small_survey_cells`).
 
     Returns
     -------
@@ -628,7 +634,8 @@ def protect_series(
     right = y["right"].astype(str)
     n = pd.to_numeric(y["n"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     years = y["year"].astype(int).to_numpy()
-    small = DisclosurePolicy(min_n=min_n, allow_below_threshold=True).small_n(n)  # the caller's threshold
+    policy = DisclosurePolicy(min_n=min_n, allow_below_threshold=True)  # the caller's threshold
+    small = policy.small_n(n) if sides is None else policy.small_survey_cells(n, *sides)
     hidden: set = set(zip(key[small], right[small]))
     for _yr, p in published.items():
         if p is not None and by:

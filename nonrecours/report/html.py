@@ -117,8 +117,9 @@ TEXT: dict[str, dict[str, str]] = {
         "truth_caption": "Direct and small-area estimates against the true rates of the simulated population "
         "(comparison.csv).",
         "notes_rule": "A cell is <b>suppressed</b> (‡, not published: statistical confidentiality) with fewer "
-        "than {min_n} eligible respondents, and <b>unreliable</b> (†) with fewer than {reliable_n} "
-        "or a coefficient of variation above {max_cv}.",
+        "than {min_n} eligible respondents, or fewer than {min_n} takers or {min_n} non-takers among them "
+        "(a gap needs both of its sides, a change both of its years), and <b>unreliable</b> (†) with "
+        "fewer than {reliable_n} or a coefficient of variation above {max_cv}.",
         "below_threshold": "Thresholds below the rule of {threshold} people were allowed explicitly "
         "(allow_below_threshold): min_n = {min_n}, min_cell = {min_cell}. Some published figures "
         "rest on fewer than {threshold} people.",
@@ -179,9 +180,12 @@ TEXT: dict[str, dict[str, str]] = {
         "mse_auto": "by the Prasad–Rao formula (bootstrap with the arcsine transform)",
         "mse_prasad-rao": "by the Prasad–Rao formula",
         "mse_bootstrap": "by parametric bootstrap",
-        "mt_publication": "Cells with fewer than {min_n} eligible respondents are not published (statistical "
-        "confidentiality); cells with fewer than {reliable_n} or a CV above {max_cv} are marked "
-        "unreliable.",
+        "mt_publication": "Every survey estimate (rate, gap, predicted take-up, change) is built from at least "
+        "{min_n} takers and {min_n} non-takers among the respondents: cells with fewer than {min_n} "
+        "eligible respondents, takers or non-takers are not published (statistical confidentiality; a gap "
+        "needs both of its sides, a change both of its years), and a territory's suppressed cell is shown "
+        "by its small-area estimate, model-based and flagged as such; cells with fewer than {reliable_n} "
+        "or a CV above {max_cv} are marked unreliable.",
     },
     "fr": {
         "s_design": "Plan de sondage",
@@ -255,8 +259,9 @@ TEXT: dict[str, dict[str, str]] = {
         "truth_caption": "Estimations directes et sur petits domaines comparées aux taux vrais de la population "
         "simulée (comparison.csv).",
         "notes_rule": "Une cellule est <b>non diffusée</b> (‡, secret statistique) en deçà de {min_n} répondants "
-        "éligibles, et <b>fragile</b> (†) en deçà de {reliable_n} ou si son coefficient de "
-        "variation dépasse {max_cv}.",
+        "éligibles, ou de {min_n} recourants ou {min_n} non-recourants parmi eux (un écart exige ses deux "
+        "termes, une évolution ses deux années), et <b>fragile</b> (†) en deçà de {reliable_n} ou si son "
+        "coefficient de variation dépasse {max_cv}.",
         "below_threshold": "Des seuils inférieurs à la règle de {threshold} personnes ont été autorisés "
         "explicitement (allow_below_threshold) : min_n = {min_n}, min_cell = {min_cell}. Certains chiffres "
         "publiés reposent sur moins de {threshold} personnes.",
@@ -319,8 +324,12 @@ TEXT: dict[str, dict[str, str]] = {
         "mse_auto": "par la formule de Prasad–Rao (bootstrap avec la transformation arcsinus)",
         "mse_prasad-rao": "par la formule de Prasad–Rao",
         "mse_bootstrap": "par bootstrap paramétrique",
-        "mt_publication": "Les cellules de moins de {min_n} répondants éligibles ne sont pas diffusées (secret "
-        "statistique) ; celles de moins de {reliable_n} répondants ou de CV supérieur à {max_cv} "
+        "mt_publication": "Toute estimation d'enquête (taux, écart, recours prédit, évolution) repose sur au "
+        "moins {min_n} recourants et {min_n} non-recourants parmi les répondants : les cellules de moins "
+        "de {min_n} répondants éligibles, recourants ou non-recourants ne sont pas diffusées (secret "
+        "statistique ; un écart exige ses deux termes, une évolution ses deux années), et la cellule "
+        "masquée d'un territoire est remplacée par son estimation sur petit domaine, issue d'un modèle et "
+        "signalée comme telle ; celles de moins de {reliable_n} répondants ou de CV supérieur à {max_cv} "
         "sont signalées comme fragiles.",
     },
 }

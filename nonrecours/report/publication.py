@@ -90,8 +90,8 @@ TEXT: dict[str, dict[str, str]] = {
         "Non-take-up rate: one minus the take-up rate. Rates and their confidence intervals are in "
         "percent.",
         "level": "Confidence intervals at the {level} level; method: {ci}.",
-        "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents; "
-        "the estimate is not published.",
+        "suppressed": "‡ suppressed (statistical confidentiality): fewer than {min_n} eligible respondents, "
+        "takers or non-takers; the estimate is not published.",
         "unreliable": "† unreliable: fewer than {reliable_n} eligible respondents or a coefficient of variation "
         "above {max_cv}.",
         "note_gap": "Gap QPV − rest: difference of the take-up rates (QPV minus the rest of their urban areas), in "
@@ -131,7 +131,8 @@ TEXT: dict[str, dict[str, str]] = {
         "éligibles). Taux de non-recours : complément à un du taux de recours. Les taux et leurs "
         "intervalles de confiance sont exprimés en pourcentage.",
         "level": "Intervalles de confiance au niveau de {level} ; méthode : {ci}.",
-        "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles ; l'estimation n'est pas diffusée.",
+        "suppressed": "‡ secret statistique : moins de {min_n} répondants éligibles, recourants ou "
+        "non-recourants ; l'estimation n'est pas diffusée.",
         "unreliable": "† estimation fragile : moins de {reliable_n} répondants éligibles ou coefficient de "
         "variation supérieur à {max_cv}.",
         "note_gap": "Écart QPV − hors QPV : différence des taux de recours (QPV moins le reste de leurs unités "

@@ -12,7 +12,8 @@ TEXT = {
         "title": "What is published, what is confidential",
         "publication": "<code>publication/</code> holds what may be shared: this report, the aggregated tables "
         "and <code>manifest.json</code>. No figure in it is built from fewer than {min_n} eligible "
-        "respondents, and no suppressed count can be recovered from the published totals.",
+        "respondents, nor a survey estimate from fewer than {min_n} takers or {min_n} non-takers, and no "
+        "suppressed count can be recovered from the published totals.",
         "microdata": "<code>microdata/</code> is confidential and must not leave the producer: it has one row per "
         "recipient (the sample, the weights, with their ids and answers) or true rates per territory "
         "from the administrative counts. Files: {files}.",
@@ -22,7 +23,8 @@ TEXT = {
         "title": "Ce qui est publié, ce qui est confidentiel",
         "publication": "<code>publication/</code> contient ce qui peut être diffusé : ce rapport, les tableaux "
         "agrégés et <code>manifest.json</code>. Aucun chiffre n’y est calculé sur moins de {min_n} "
-        "répondants éligibles, et aucun effectif masqué ne peut être retrouvé à partir des totaux "
+        "répondants éligibles, ni aucune estimation d’enquête sur moins de {min_n} recourants ou {min_n} "
+        "non-recourants, et aucun effectif masqué ne peut être retrouvé à partir des totaux "
         "publiés.",
         "microdata": "<code>microdata/</code> est confidentiel et ne doit pas quitter le producteur : une ligne par "
         "allocataire (l’échantillon, les pondérations, avec identifiants et réponses) ou les taux "

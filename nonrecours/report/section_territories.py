@@ -85,6 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
         "flag_unreliable": "direct unreliable",
         "flag_suppressed": "direct suppressed",
         "flag_synthetic": "model only (no respondent)",
+        "flag_model": "small-area estimate shown (model-based, not a count)",
         "flag_admin": "admin. suppressed",
     },
     "fr": {
@@ -139,6 +140,7 @@ TEXT: dict[str, dict[str, str]] = {
         "flag_unreliable": "direct peu fiable",
         "flag_suppressed": "direct masqué",
         "flag_synthetic": "modèle seul (aucun répondant)",
+        "flag_model": "estimation sur petit domaine affichée (issue d'un modèle, pas d'un comptage)",
         "flag_admin": "admin. masqué",
     },
 }
@@ -232,6 +234,8 @@ def territory_records(
             f = str(getattr(r, "flag", ""))
             if f in ("unreliable", "suppressed"):
                 flags.append(tx[f"flag_{f}"])
+            if f == "suppressed" and not is_missing(getattr(r, "eblup", np.nan)):
+                flags.append(tx["flag_model"])  # what the card shows instead: the model's, not the sample's
             if (
                 f != "suppressed"
                 and is_missing(getattr(r, "direct", np.nan))

@@ -125,7 +125,8 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     methods = {
         "non-takers": "weighted totals of eligible respondents not taking up each right (Horvitz-Thompson), "
         "per group, with Taylor or replicate SEs; suppressed below "
-        f"{th.min_n} eligible respondents, with the estimation stage's suppressions and secondary "
+        f"{th.min_n} eligible respondents, {th.min_n} takers or {th.min_n} non-takers, with the estimation "
+        "stage's suppressions and secondary "
         "suppression against the national counts (pairwise gaps and predicted take-up of a suppressed "
         "level emptied, as model coefficients resting on fewer respondents)",
         "tests": f"Rao-Scott corrected chi-square ({an.statistic}, R's svychisq) of take-up against each group",

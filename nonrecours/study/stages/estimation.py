@@ -35,6 +35,23 @@ def _pps_design(design, est, joint):  # noqa: ANN001
     )
 
 
+def _n_rule(res) -> pd.DataFrame:  # noqa: ANN001
+    """``res.to_frame(blank=False)`` with the flag, estimate, SE, design effect and CV of the rule on eligible
+    respondents alone (without the takers / non-takers sides): the input of the territories' model (the GVF uses
+    the design effects), never published. The intervals stay those of the result."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = res.raw_se / np.abs(res.raw_estimate)
+    flag = res.thresholds.flags(res.n, cv)
+    hide = flag == "suppressed"
+
+    def shown(a: np.ndarray) -> np.ndarray:
+        return np.where(hide, np.nan, a)
+
+    return res.to_frame(blank=False).assign(
+        estimate=shown(res.raw_estimate), se=shown(res.raw_se), deff=shown(res.raw_deff), cv=shown(cv), flag=flag
+    )
+
+
 def estimation_stage(cfg: StudyConfig, state: State) -> State:
     """Estimate every published table from the weighted design."""
     design = state["design"]
@@ -57,12 +74,14 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     territory = estimate_rates(design, rights, by=dom.territory, **opts)
     # published: secondary suppression of the respondent counts, territories nested in the QPV domains when each
     # territory of the sample lies in one
-    tables = protect_domain_counts(
-        [r.to_frame(blank=False) for r in (national, qpv, benefit, territory)],
-        [None, dom.qpv, dom.benefit, dom.territory],
-        min_n=th.min_n,
-        nests=nested_in(design.data, dom.territory, dom.qpv),
-    )
+    parts = [None, dom.qpv, dom.benefit, dom.territory]
+    nests = nested_in(design.data, dom.territory, dom.qpv)
+    results = (national, qpv, benefit, territory)
+    tables = protect_domain_counts([r.to_frame(blank=False) for r in results], parts, min_n=th.min_n, nests=nests)
+    # the direct estimates the territories' model is fitted on: the cells of the rule on eligible respondents
+    # alone, protected the same way (never published; the published sae table hides the direct side of a cell
+    # whose direct estimate is suppressed here)
+    model_direct = protect_domain_counts([_n_rule(r) for r in results], parts, min_n=th.min_n, nests=nests)[3]
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "
@@ -82,11 +101,13 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
         ),
         "gap QPV - rest": f"difference {gap.to_frame()['domain_a'].iloc[0]} - {gap.to_frame()['domain_b'].iloc[0]} "
         f"of {dom.qpv}, SE from the joint covariance, t test with df rule {gap.df_rule}",
-        "publication": f"suppressed below {th.min_n} eligible respondents, and more cells suppressed so that no "
+        "publication": f"suppressed below {th.min_n} eligible respondents, or below {th.min_n} takers or "
+        f"{th.min_n} non-takers among them (a gap needs both of its sides), and more cells suppressed so that no "
         "suppressed count can be recovered from the published totals; unreliable below "
         f"{th.reliable_n} or CV above {th.max_cv:g}",
     }
     return {
+        "model_direct": model_direct,
         "results": {"national": national, "qpv": qpv, "gap": gap, "benefit": benefit, "territory": territory},
         "tables": {
             "estimates_national": tables[0],

@@ -122,7 +122,10 @@ def _protect(cfg: StudyConfig, state: State, runs: list[dict[str, Any]], years: 
     sources = list(runs) + [None]
     nationals = {y: t for y, r in zip(years, sources) if (t := _published(cfg, state, r, None)) is not None}
     published = {y: _published(cfg, state, r, by[0]) if len(by) == 1 else None for y, r in zip(years, sources)}
-    yearly, hidden = protect_series(series.yearly, by, min_n=min_n, nationals=nationals, published=published)
+    sides = None if series.n_takers is None or series.n_non_takers is None else (series.n_takers, series.n_non_takers)
+    yearly, hidden = protect_series(
+        series.yearly, by, min_n=min_n, nationals=nationals, published=published, sides=sides
+    )
 
     changes, trend = blank_changes(series.changes, by, min_n=min_n, hidden=hidden, trend=series.trend)
     rights_hidden = {r for k, r in hidden} if len(by) == 1 else set()
@@ -184,7 +187,7 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
     )
     gap_col = by[0]
     did = last.did(gap_col).assign(year_from=years[-2], year_to=years[-1])
-    terr = estimate_change(
+    terr_change = estimate_change(
         designs[-2],
         designs[-1],
         rights,
@@ -194,16 +197,17 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
         level=cfg.estimation.level,
         df="inf",
         lonely_psu=rule,
-    ).table
+    )
+    terr = terr_change.table
     th = cfg.estimation.thresholds
     persistence = _persistence(cfg, designs, rights, by, years)
     # disclosure: one pattern over the years, consistent with each run's published tables
     yearly, changes, trend, did = _protect(cfg, state, runs, years, series, did)
     # a territory hidden in either year's estimates_territory stays hidden; n_both not published per territory
     published_terr = [_published(cfg, state, r, fu.territory) for r in (runs[-1], None)]
-    terr = publishable_changes(terr, published_terr, fu.territory, min_n=th.min_n).assign(
-        year_from=years[-2], year_to=years[-1]
-    )
+    terr = publishable_changes(
+        terr, published_terr, fu.territory, min_n=th.min_n, small=terr_change.small_cells(th.min_n)
+    ).assign(year_from=years[-2], year_to=years[-1])
     terr = terr.assign(abs_change=terr["change"].abs()).sort_values(
         ["abs_change", fu.territory, "right"], ascending=[False, True, True], kind="stable"
     )
@@ -225,7 +229,8 @@ def follow_up_stage(cfg: StudyConfig, state: State) -> State:
         "Taylor SEs from one joint linearisation of every indicator, domain and right"
     )
     methods["publication"] = (
-        f"cells with fewer than {th.min_n} eligible respondents in a year, or suppressed in a "
+        f"cells with fewer than {th.min_n} eligible respondents, {th.min_n} takers or {th.min_n} non-takers "
+        "in a year, or suppressed in a "
         "year's published tables, are suppressed in every year with their changes and trends "
         "(secondary suppression against each year's national counts); respondents of both "
         f"years (n_both) shown from {th.min_n}, not per territory"

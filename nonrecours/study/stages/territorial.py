@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import read_table
-from ...publication import published_n
+from ...publication import blank_rows, hidden_cells, published_n
 from ...territorial.compare import compare_estimates
 from ...territorial.territories import fit_territories
 from ..config import StudyConfig
@@ -38,7 +38,10 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         return _unit_stage(cfg, state, aux, seed)
     if ter.model in _BORROWING:
         return _borrowing_stage(cfg, state, aux)
-    direct = state["tables"]["estimates_territory"].rename(columns={cfg.estimation.domains.territory: "territory"})
+    # the model's direct estimates: the territories of at least min_n eligible respondents (the estimation
+    # stage's, protected; a cell with fewer takers or non-takers is in the model, and its direct side hidden below)
+    direct = state.get("model_direct", state["tables"]["estimates_territory"])
+    direct = direct.rename(columns={cfg.estimation.domains.territory: "territory"})
     direct = direct[np.isfinite(direct["estimate"].to_numpy(dtype=float))]
     mse = None if ter.mse == "auto" else ter.mse
     bench = {}
@@ -74,7 +77,9 @@ def territorial_stage(cfg: StudyConfig, state: State) -> State:
         if fit.benchmark is None
         else f"{fit.benchmark.method} to the direct estimates by {fit.benchmark.by}, weights {fit.benchmark.weight}",
     }
-    table = published_n(fit.to_frame(), state["tables"]["estimates_territory"], cfg.estimation.domains.territory)
+    published = state["tables"]["estimates_territory"]
+    table = _hide_direct(fit.to_frame(), published, cfg.estimation.domains.territory)
+    table = published_n(table, published, cfg.estimation.domains.territory)
     out: State = {
         "tables": {"sae": table},
         "methods": {"territorial": methods},
@@ -92,7 +97,9 @@ def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[i
 
     est = cfg.estimation
     terr = est.domains.territory
-    current = state["tables"]["estimates_territory"]
+    # the model's direct estimates (the estimation stage's, protected only by min_n eligible respondents; the
+    # direct side of a cell with fewer takers or non-takers is hidden in the published table)
+    current = state.get("model_direct", state["tables"]["estimates_territory"])
     if cfg.follow_up is None or not state.get("runs"):
         year = cfg.follow_up.year if cfg.follow_up is not None else 0
         return current.assign(year=year), [year]
@@ -190,6 +197,7 @@ def _borrowing_stage(cfg: StudyConfig, state: State, aux) -> State:  # noqa: ANN
         "median root MSE / direct SE of sampled territories": float(1.0 - gain),
     }
     table = published_n(this, state["tables"]["estimates_territory"], terr)
+    table = _hide_direct(table, state["tables"]["estimates_territory"], terr)
     tables = {"sae": table}
     if model == "rao-yu":  # the territory series of the chosen model (model-based: no direct estimate, no count)
         cols = ["territory", "year", "right", "eblup", "rmse", "ci_low", "ci_high", "in_sample"]
@@ -199,6 +207,22 @@ def _borrowing_stage(cfg: StudyConfig, state: State, aux) -> State:  # noqa: ANN
         tables["sae_series"] = full[cols].assign(model=model, median_rmse_ratio=gained)
     out: State = {"tables": tables, "methods": {"territorial": methods}, "seeds": {"territorial": None}}
     return _compare(cfg, out, table)
+
+
+#: Columns of the small-area table that give a territory's direct estimate back (with ``eblup``: ``direct`` =
+#: (``eblup`` - (1 - ``gamma``) ``synthetic``) / ``gamma``).
+DIRECT_SIDE = ("direct", "se_direct", "gamma")
+
+
+def _hide_direct(table, published, col: str):  # noqa: ANN001, ANN202
+    """The small-area table with the direct side of the cells suppressed in ``published`` (the estimates by
+    territory) emptied: the model-based estimate, its MSE and interval stay, flagged by the report as the
+    small-area estimate shown instead (a model's figure, not a count)."""
+    hidden = hidden_cells(published, col)
+    hide = np.fromiter(
+        ((str(t), str(r)) in hidden for t, r in zip(table["territory"], table["right"])), dtype=bool, count=len(table)
+    )
+    return blank_rows(table, hide, keep=tuple(c for c in table.columns if c not in DIRECT_SIDE))
 
 
 def _compare(cfg: StudyConfig, out: State, table) -> State:

@@ -21,6 +21,8 @@ from nonrecours.study.pipeline import ADMIN_TABLES
 from nonrecours.territorial import OUTPUT_COLUMNS
 
 ADMIN_FILES = {f"publication/{t}.csv" for t in ADMIN_TABLES}  # written only by a study with an [admin] section
+# written only with [weighting.calibration] holders (an [admin] section) and with a Rao-Yu follow-up
+ADMIN_FILES |= {"publication/calibration_gain.csv", "publication/sae_series.csv"}
 
 # slow: end-to-end study runs
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning")]

@@ -249,7 +249,10 @@ def protect_admin_counts(
     audited by linear programming, the attacker's (the largest value of each
     suppressed count below ``min_cell`` under every published relation), and
     a right whose audit finds a count bounded under ``min_cell`` has its margin
-    totals suppressed. Hundepool et al. (2012), *Statistical Disclosure
+    totals suppressed (then its national total). The audit fails closed: a
+    programme the solver does not finish counts as a leak, and a right it never
+    shows safe is withheld whole, with a
+    :class:`~nonrecours.errors.ConvergenceWarning`. Hundepool et al. (2012), *Statistical Disclosure
     Control*, sections 4.2-4.3.
 
     Examples

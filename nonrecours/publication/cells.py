@@ -219,6 +219,16 @@ def leaky_rights(
     can isolate a pair. The attacker's linear programme (cells sum to their département and margin totals,
     those to the nation, eligibles = takers + non-takers, counts >= 0) decides; only the counts truly below
     ``m`` need checking (a larger one has a larger maximum).
+
+    The audit fails closed. A programme that ends at its optimum (HiGHS status 0) bounds the count by its
+    maximum; an unbounded one (status 3) leaves it unbounded: protected. Any other result (1, iteration limit;
+    4, numerical difficulties; 2, infeasible) is unknown and marks the right leaky, since a count the
+    attacker's programme could not bound is not shown protected. Infeasibility cannot come from published
+    data (the true counts satisfy every relation, so the programme has a feasible point): it is a solver's
+    failure like the others, and treated as one rather than asserted. A right that publishes nothing (every
+    cell and every total suppressed) is protected without a programme: the attacker has no relation with a
+    known value, so every count is unbounded; the repair of
+    :func:`~nonrecours.publication.suppression.protect_admin_counts` ends there at the latest.
     """
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
@@ -231,7 +241,7 @@ def leaky_rights(
     for r in range(nr):  # loop over rights (a handful)
         supp_r = np.flatnonzero((r_code == r) & cell_s)
         small = supp_r[(counts[supp_r] < m).any(axis=1)]
-        if not small.size:
+        if not small.size or _nothing_published(r, cells, cell_s, deps, nation, margins):
             continue
         var: dict = {}
         rows: list = []  # (dict var -> coef, rhs)
@@ -284,9 +294,22 @@ def leaky_rights(
                 obj = np.zeros(len(var))
                 obj[var[("c", i, j)]] = -1.0  # maximise the count
                 sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")
-                if sol.status == 0 and -sol.fun < m - 1e-6 and -sol.fun >= 0.5:
+                if sol.status == 3:  # unbounded: the attacker cannot bound the count
+                    continue
+                # status 0 bounds the count: a leak when the bound is under m (a maximum under 0.5 is a known
+                # zero, published anyway); any other status is unknown: not shown protected, so leaky
+                if sol.status != 0 or 0.5 <= -sol.fun < m - 1e-6:
                     leaky[r] = True
                     break
             if leaky[r]:
                 break
     return leaky
+
+
+def _nothing_published(
+    r: int, cells: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, margins: Sequence[Totals]
+) -> bool:
+    """Whether right ``r`` publishes no cell and no total (its every count is then unbounded to an attacker)."""
+    if not cell_s[cells.r_code == r].all() or not nation.suppressed[r]:
+        return False
+    return all((g.suppressed | ~g.exists)[r * g.k : (r + 1) * g.k].all() for g in (deps, *margins))

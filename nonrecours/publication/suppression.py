@@ -47,12 +47,14 @@ at least 1, which :func:`protect_domain_counts` takes into account.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from ..errors import ConvergenceWarning, message
 from ..options import SuppressionCost, SuppressionMethod, check_option
 from .blanking import _blank, _masked, blank_rows, code_key
 from .cells import Cells, Totals, admin_cells, leaky_rights, margin_codes
@@ -247,7 +249,10 @@ def protect_admin_counts(
     audited by linear programming, the attacker's (the largest value of each
     suppressed count below ``min_cell`` under every published relation), and
     a right whose audit finds a count bounded under ``min_cell`` has its margin
-    totals suppressed. Hundepool et al. (2012), *Statistical Disclosure
+    totals suppressed (then its national total). The audit fails closed: a
+    programme the solver does not finish counts as a leak, and a right it never
+    shows safe is withheld whole, with a
+    :class:`~nonrecours.errors.ConvergenceWarning`. Hundepool et al. (2012), *Statistical Disclosure
     Control*, sections 4.2-4.3.
 
     Examples
@@ -299,19 +304,45 @@ def _complete_pattern(
     coded: Cells, cell_s: np.ndarray, deps: Totals, nation: Totals, marg: list[Totals], m: int
 ) -> np.ndarray:
     """Secondary suppression of the cells and totals (:func:`_complete_passes`); with margins, the attacker's
-    audit of the pattern (:func:`~nonrecours.publication.cells.leaky_rights`) and a repair, at most once per
-    right: a right whose pattern leaks has its margins suppressed (then, if they were already, its national
-    total: nothing crosses the départements any more)."""
+    audit of the pattern (:func:`~nonrecours.publication.cells.leaky_rights`) and a repair that makes progress
+    at every pass, so the loop ends (at most three repairs per right).
+
+    A right whose audit says leaky (a count bounded under ``m``, or a programme that did not end: the audit
+    fails closed) has, in turn: its margin totals suppressed; if they were already, its national total
+    (nothing crosses the départements any more, and the completion then protects every group, so a right
+    still leaky has met a solver's failure, not a leak); if that was too, every remaining cell and
+    département total of the right, with a :class:`~nonrecours.errors.ConvergenceWarning`. A right that
+    publishes nothing is protected without a programme, so the loop ends there at the latest. Withholding
+    the right is the safe choice: its suppressions hide more than needed, never less.
+    """
     while True:
         cell_s = _complete_passes(coded, cell_s, deps, nation, marg, m)
         leaky = leaky_rights(coded, cell_s, deps, nation, marg, m) if marg else np.zeros(len(coded.r_lab), bool)
         if not leaky.any():
             return cell_s
-        repaired = all(g.suppressed[np.repeat(leaky, g.k)].all() for g in marg)
+        open_marg = np.zeros_like(leaky)
+        for g in marg:  # rights with a margin total still published
+            open_marg |= (~g.suppressed & g.exists).reshape(-1, g.k).any(axis=1)
+        to_margins = leaky & open_marg
+        to_nation = leaky & ~open_marg & ~nation.suppressed
+        whole = leaky & ~open_marg & nation.suppressed
         for g in marg:  # publishing these rights' margins would give small cells away: they are suppressed
-            g.suppressed |= np.repeat(leaky, g.k)
-        if repaired:  # their margins are suppressed already: the national totals go too (then nothing crosses)
-            nation.suppressed |= leaky
+            g.suppressed |= np.repeat(to_margins, g.k)
+        nation.suppressed |= to_nation  # their margins are suppressed already: then nothing crosses
+        if whole.any():  # nothing left to repair but the audit is unknown: the rights are withheld whole
+            warnings.warn(
+                message(
+                    "the attacker's linear programme (scipy's HiGHS) did not end on a suppression pattern, so "
+                    "it is not shown protected: every count of the right it audits is suppressed",
+                    where="parameter min_cell",
+                    found=f"{int(whole.sum())} right(s) withheld whole",
+                    hint="a solver failure, not a leak: check the counts, or rerun with method='optimal'",
+                ),
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            cell_s = cell_s | whole[coded.r_code]
+            deps.suppressed |= np.repeat(whole, deps.k) & deps.exists
 
 
 def _complete_passes(

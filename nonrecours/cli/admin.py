@@ -80,27 +80,43 @@ def link(
     threshold: float = typer.Option(0.9, "--threshold", help="Match probability from which a pair is a link."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random pairs sampled to estimate u probabilities."),
     overwrite: bool = overwrite_option(),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb or spark: Splink's DuckDB backend (in this process), or its Spark backend (a local session, "
+        "or SPARK_REMOTE / --spark-master).",
+    ),
+    spark_master: str | None = typer.Option(
+        None, "--spark-master", help="Spark master URL (default local[*]; ignored when SPARK_REMOTE is set)."
+    ),
 ) -> None:
     """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
+    from contextlib import nullcontext
+
     import pandas as pd
 
+    from .._checks import check_choice
     from ..admin.linkage import link_quality, link_records
     from ..admin.pipeline import _read, read_recipients, read_source
+    from ..engines import SQL_ENGINES, open_engine
     from ..io import check_outputs, write_table
 
     inputs = source_inputs(sources, truth)
     check_outputs(
         {"--out": out, "--near-misses-out": near_misses_out, "--quality-out": quality_out}, inputs, overwrite=overwrite
     )  # the one rule: before any work, distinct paths, no input replaced
+    check_choice("--engine", engine, SQL_ENGINES)
     left = read_recipients(sources)
     true_links = _read(truth) if truth is not None else None
     links, near, quality = [], [], []
-    for name in ("health", "tpn", "tss"):
-        res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed)
-        links.append(res.links.assign(source=name))
-        near.append(res.near_misses.assign(source=name))
-        t = None if true_links is None else true_links[true_links["source"] == name]
-        quality.append(link_quality(res, name, len(left), t))
+    # duckdb: one engine per source, opened by link_records (as before); spark: one session for the three
+    with open_engine(engine, spark_master=spark_master) if engine == "spark" else nullcontext() as eng:
+        for name in ("health", "tpn", "tss"):
+            res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed, engine=eng)
+            links.append(res.links.assign(source=name))
+            near.append(res.near_misses.assign(source=name))
+            t = None if true_links is None else true_links[true_links["source"] == name]
+            quality.append(link_quality(res, name, len(left), t))
     q = pd.DataFrame(quality)
     echo_table(
         q[

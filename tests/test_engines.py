@@ -453,3 +453,31 @@ def test_check_unique_ids_lines_every_dtype(kind):
     check_unique_ids(pd.DataFrame({"id": conv(pd.Series(np.arange(20)[::-1].copy()))}), "id")
     with pytest.raises(InputError, match="3 rows share an id, on lines 2, 6, 13"):
         check_unique_ids(pd.DataFrame({"id": conv(ids)}), "id")
+
+
+@pytest.mark.slow
+def test_linkage_on_spark_finds_duckdbs_links(spark):
+    """Splink's Spark backend through ``link_records(engine=SparkEngine)``: the links DuckDB finds, to a few pairs.
+
+    Both backends block the same candidate pairs with the same prior; ``u`` is estimated on random pairs drawn by
+    each backend's own generator, so the probabilities differ slightly (a pair near the threshold, or near
+    ``min_candidate``, may change side): the link sets are compared, and both against the simulated truth.
+    """
+    from nonrecours.admin.linkage import link_records
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import ORGANISMS, simulate_sources
+
+    src = simulate_sources(simulate_population(3, seed=5), seed=6)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    truth = src.tables["truth_links"]
+    truth = set(zip(*truth.loc[truth["source"] == "tpn", ["id_l", "id_r"]].astype(str).to_numpy().T))
+    on_duck = link_records(left, src.tables["tpn"])
+    on_spark = link_records(left, src.tables["tpn"], engine=spark)
+    assert on_spark.parameters["n_pairs_scored"] > 0 and on_duck.parameters["n_pairs_scored"] > 0
+    sets = {}
+    for name, res in (("duckdb", on_duck), ("spark", on_spark)):
+        links = set(zip(res.links["id_l"], res.links["id_r"]))
+        assert len(links & truth) >= 0.98 * len(links) and len(links & truth) >= 0.98 * len(truth), name
+        sets[name] = links
+    assert len(sets["duckdb"] ^ sets["spark"]) <= 0.005 * len(sets["duckdb"])
+    assert spark.columns is not None and not [t for t in spark._temp_views() if t.startswith("__splink")]

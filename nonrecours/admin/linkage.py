@@ -44,6 +44,7 @@ from .._checks import check_columns
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
+from ..engines.spark import SparkEngine
 from ..errors import InputError, OptionError, message
 
 __all__ = ["LinkResult", "link_records", "link_quality", "LINK_COLUMNS", "METHODS"]
@@ -234,7 +235,7 @@ def link_records(
     seed: int = 1,
     max_pairs_u: float = 1e6,
     memory_limit: str | None = "4GB",
-    engine: DuckDBEngine | None = None,
+    engine: DuckDBEngine | SparkEngine | None = None,
 ) -> LinkResult:
     """Link ``left`` (recipients) with ``right`` (a right's source): by number, then probabilistically.
 
@@ -255,10 +256,11 @@ def link_records(
     memory_limit : str, optional
         DuckDB's memory limit when no ``engine`` is given (it spills to a
         temporary folder beyond); ``None``: DuckDB's default (80 % of RAM).
-    engine : DuckDBEngine, optional
-        The DuckDB engine the linkage runs on (Splink's DuckDB backend on its
-        connection, under its memory limit and threads); default: one opened
-        for the call with ``memory_limit``.
+    engine : DuckDBEngine or SparkEngine, optional
+        The engine the linkage runs on: Splink's DuckDB backend on a DuckDB
+        engine's connection (under its memory limit and threads), or Splink's
+        Spark backend on a Spark engine's session (a shared platform); default:
+        a DuckDB engine opened for the call with ``memory_limit``.
 
     Returns
     -------
@@ -280,14 +282,14 @@ def link_records(
     on one thread, so that its parameters, hence the probabilities, are the
     same to the last bit on every run (see the module's docstring).
     """
-    if engine is not None and not isinstance(engine, DuckDBEngine):
+    if engine is not None and not isinstance(engine, (DuckDBEngine, SparkEngine)):
         raise OptionError(
             message(
-                "the linkage runs on DuckDB (Splink's DuckDB backend)",
-                where="engine",
-                expected="a DuckDBEngine",
+                "the linkage runs on Splink's DuckDB or Spark backend",
+                where="parameter engine",
+                expected="a DuckDBEngine or a SparkEngine",
                 found=f"a {engine.name or type(engine).__name__} engine",
-                hint="open one with nonrecours.engines.open_engine('duckdb')",
+                hint="open one with nonrecours.engines.open_engine('duckdb') or open_engine('spark')",
             )
         )
     if not (0 < threshold < 1) or not (0 < min_candidate < threshold):
@@ -320,13 +322,13 @@ def link_records(
 def _link(
     left: pd.DataFrame,
     right: pd.DataFrame,
-    engine: DuckDBEngine,
+    engine: DuckDBEngine | SparkEngine,
     threshold: float,
     min_candidate: float,
     seed: int,
     max_pairs_u: float,
 ) -> LinkResult:
-    """:func:`link_records` on the DuckDB engine ``engine``."""
+    """:func:`link_records` on the engine ``engine``."""
     L, R = _prepare(left), _prepare(right)
     num = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
@@ -397,7 +399,7 @@ def _probabilistic(
     seed: int,
     max_pairs_u: float,
     min_candidate: float,
-    engine: DuckDBEngine,
+    engine: DuckDBEngine | SparkEngine,
 ) -> tuple[pd.DataFrame, dict]:
     from splink import Linker
 

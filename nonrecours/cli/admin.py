@@ -96,12 +96,25 @@ def link(
         "quality table (and 'territorial admin --reviewed' calibrates the rates with it).",
     ),
     overwrite: bool = overwrite_option(),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb or spark: Splink's DuckDB backend (in this process), or its Spark backend (a local session, "
+        "or SPARK_REMOTE / --spark-master).",
+    ),
+    spark_master: str | None = typer.Option(
+        None, "--spark-master", help="Spark master URL (default local[*]; ignored when SPARK_REMOTE is set)."
+    ),
 ) -> None:
     """Link the recipients with the health insurance's file and the suppliers' lists: by number, then Splink."""
+    from contextlib import nullcontext
+
     import pandas as pd
 
+    from .._checks import check_choice
     from ..admin.linkage import link_quality, link_records
     from ..admin.pipeline import _read, read_recipients, read_source
+    from ..engines import SQL_ENGINES, open_engine
     from ..errors import OptionError, message
     from ..io import check_outputs, write_table
 
@@ -120,16 +133,19 @@ def link(
         outputs["--review-out"] = review_out
     # the one rule: before any work, distinct paths, no input replaced
     check_outputs(outputs, inputs, overwrite=overwrite)
+    check_choice("--engine", engine, SQL_ENGINES)
     left = read_recipients(sources)
     true_links = _read(truth) if truth is not None else None
     verdicts = _read(reviewed) if reviewed is not None else None
     links, near, quality = [], [], []
-    for name in ("health", "tpn", "tss"):
-        res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed)
-        links.append(res.links.assign(source=name))
-        near.append(res.near_misses.assign(source=name))
-        t = None if true_links is None else true_links[true_links["source"] == name]
-        quality.append(link_quality(res, name, len(left), t))
+    # duckdb: one engine per source, opened by link_records (as before); spark: one session for the three
+    with open_engine(engine, spark_master=spark_master) if engine == "spark" else nullcontext() as eng:
+        for name in ("health", "tpn", "tss"):
+            res = link_records(left, read_source(sources, name), threshold=threshold, seed=seed, engine=eng)
+            links.append(res.links.assign(source=name))
+            near.append(res.near_misses.assign(source=name))
+            t = None if true_links is None else true_links[true_links["source"] == name]
+            quality.append(link_quality(res, name, len(left), t))
     q = pd.DataFrame(quality)
     links_df, near_df = pd.concat(links, ignore_index=True), pd.concat(near, ignore_index=True)
     if review_sample or verdicts is not None:

@@ -15,6 +15,8 @@ import shutil
 import stat
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,69 @@ class SparkEngine(Engine):
     @staticmethod
     def quote(identifier: str) -> str:
         return "`" + identifier.replace("`", "``") + "`"
+
+    @contextmanager
+    def single_thread(self) -> Iterator[None]:
+        """The block as it is: Spark's sums follow its partitions, not a number of threads.
+
+        DuckDB's :meth:`~nonrecours.engines.duckdb.DuckDBEngine.single_thread`
+        fixes the order of the terms of a ``SUM`` by running on one thread. A
+        Spark aggregation adds each partition's rows in their order, then the
+        partial sums in the order of the shuffle's partitions; on the same
+        session settings and inputs the order is the same, but it changes with
+        ``spark.sql.shuffle.partitions`` and the cores: the last digits of
+        Splink's EM parameters may then differ from DuckDB's.
+        """
+        yield
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Drop, at the end of the block, every temporary view created in it (Splink's tables; cached data with it)."""
+        before = set(self._temp_views())
+        try:
+            yield
+        finally:
+            for name in sorted(set(self._temp_views()) - before):
+                self.unregister(name)
+
+    def _temp_views(self) -> list[str]:
+        return [t.name for t in self._spark.catalog.listTables() if t.isTemporary]
+
+    def splink_api(self) -> Any:  # a splink.SparkAPI (splink is imported on use)
+        """Splink's Spark backend (``splink.SparkAPI``) on this engine's session.
+
+        Splink's string similarities (``jaro_winkler``, ``jaro_sim``, ...) are
+        Java functions of the jar Splink ships
+        (``splink.backends.spark.similarity_jar_location()``); a local or
+        classic session adds it with ``ADD JAR`` (the session's class loader,
+        no restart) before Splink registers the functions. On Spark Connect
+        the jar cannot be sent from here: the server must have it
+        (``spark.jars``), or Jaro–Winkler comparisons fail. Splink's
+        intermediate tables are persisted (cached by Spark, spilled to its
+        local folders) unless the session has a checkpoint folder, where
+        Splink writes them as Parquet (its default, for clusters).
+        """
+        from splink import SparkAPI
+        from splink.backends.spark import similarity_jar_location
+
+        if not self._remote:
+            self._spark.sql(f"ADD JAR '{similarity_jar_location()}'")
+            checkpoint = self._spark.sparkContext.getCheckpointDir()
+        else:
+            checkpoint = None
+        engine = self
+
+        class _SparkAPI(SparkAPI):
+            # Splink hands a pandas input to createDataFrame: its rows are then a local relation copied into the
+            # plan of every query that reads it (Splink's blocking unions read each input once per rule), which
+            # ran the driver out of heap on ~25,000 records; a Parquet copy is a file scan instead.
+            def _table_registration(self, input: Any, table_name: str) -> None:
+                if isinstance(input, pd.DataFrame) and not engine._remote:
+                    engine.register_frame(table_name, input)
+                else:
+                    super()._table_registration(input, table_name)
+
+        return _SparkAPI(spark_session=self._spark, break_lineage_method="parquet" if checkpoint else "persist")
 
     def close(self) -> None:
         if self._owned:

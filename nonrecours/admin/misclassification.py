@@ -524,6 +524,16 @@ def file_statuses(eligibility: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _other_groups(calibration: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The review's ratios of the recipients not found eligible (groups ``other``, ``other_qpv``, ``other_rest``,
+    and ``all``) under the names :func:`~.rates.linkage_variance` looks up (``eligible...``)."""
+    if calibration is None:
+        return None
+    g = calibration["group"].astype(str)
+    keep = calibration[g.str.startswith("other") | (g == "all")]
+    return keep.assign(group=keep["group"].astype(str).str.replace("other", "eligible", n=1, regex=False))
+
+
 @dataclass(frozen=True, eq=False)
 class CorrectedRates:
     """What :func:`survey_corrected_rates` produced.
@@ -599,8 +609,9 @@ def survey_corrected_rates(
     The takers are counted among every recipient whose eligibility the files decide (:func:`file_counts`);
     their link strata and weights, the review's ratios and the variance (Bernoulli errors of the links and
     the review's estimation error, common to a cell's strata) are :mod:`~.rates`' own, per territory × right
-    (:func:`~.rates.linkage_variance`). The review measured its ratios among eligible recipients; they are
-    applied to every recipient of the cell.
+    (:func:`~.rates.linkage_variance`): on the recipients the files find eligible, the administrative rates'
+    figures; on the others, under the review's ratios of its ``other`` groups (recipients eligible for none of
+    the source's rights), ``all`` when it has none.
     """
     from .rates import _strata_sql, linkage_variance
 
@@ -616,13 +627,18 @@ def survey_corrected_rates(
     )
     counts = file_counts(coded, strata, by=by)
     rows = coded[coded["rec_id"].astype(str).isin(set(strata["rec_id"].astype(str)))]
-    with borrow_engine(engine) as eng:
-        sql = _strata_sql(["territory"], eng.quote, where="eligible is not null")
-        link_strata = eng.sql_frames(sql, {"t": rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]})
-    flag = None
-    if qpv is not None:
-        flag = pd.to_numeric(qpv.reindex(link_strata["territory"]), errors="coerce").to_numpy(dtype=float)
-    linkage = linkage_variance(link_strata, calibration, flag)
+    rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
+    parts = []
+    # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
+    for where, cal in (("eligible = 1", calibration), ("eligible = 0", _other_groups(calibration))):
+        with borrow_engine(engine) as eng:
+            link_strata = eng.sql_frames(_strata_sql(["territory"], eng.quote, where=where), {"t": rows})
+        flag = None
+        if qpv is not None:
+            flag = pd.to_numeric(qpv.reindex(link_strata["territory"]), errors="coerce").to_numpy(dtype=float)
+        parts.append(linkage_variance(link_strata, cal, flag))
+    # the two groups' ratios are separate estimates: their variances add
+    linkage = pd.concat(parts, ignore_index=True).groupby(["territory", "right"], sort=True).sum().reset_index()
     table = correct_rates(counts, mis, level=level, linkage=linkage)
     return CorrectedRates(
         misclassification=mis,

@@ -186,3 +186,124 @@ def test_combined_weights_by_inverse_mse():
     assert np.isnan(out.loc["z", "combined"])  # no corrected rate: the small-area estimate stands alone
     with pytest.raises(Exception, match="mse"):
         combine_estimates(corrected, sae.drop(columns="mse"))
+
+
+def test_corrected_rates_carry_the_linkage_and_boundary_variance_of_the_rates():
+    """Every recipient found eligible by the files: the corrected rates' cells are the rates' cells, so their
+    takers and linkage (+ boundary) variance are ``linked_rates``' own, under a clerical review's calibration."""
+    from nonrecours.admin.misclassification import survey_corrected_rates
+    from nonrecours.admin.rates import linked_rates
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for terr, n in (("A", 300), ("B", 200)):
+        p = np.where(rng.random(n) < 0.6, rng.uniform(0.9, 1, n), 0.0)
+        q = np.where((p == 0) & (rng.random(n) < 0.1), rng.uniform(0.05, 0.8, n), 0.0)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "rec_id": [f"{terr}{i}" for i in range(n)],
+                    "territory": terr,
+                    "departement": "01",
+                    "right": "tpn",
+                    "eligible": 1.0,
+                    "taker": (p > 0).astype(int),
+                    "p_link": p,
+                    "q_miss": q,
+                    "boundary": (rng.random(n) < 0.2).astype(np.int8),
+                }
+            )
+        )
+    takers = pd.concat(rows, ignore_index=True)
+    cal = pd.DataFrame(
+        {
+            "source": "tpn",
+            "group": "all",
+            "stratum": ["link_high", "link_low", "near_miss", "no_candidate"],
+            "N": [5000, 100, 300, 4000],
+            "ratio": [0.999, 0.95, 0.5, 0.02],
+            "var_ratio": [1e-7, 1e-4, 1e-2, 1e-5],
+        }
+    )
+    ref = linked_rates(takers, min_cell=5, calibration=cal).table.set_index("territory")
+    elig = pd.DataFrame({"rec_id": takers["rec_id"], "tpn": "eligible", "tpn_rule": "under_ceiling"})
+    # 80 respondents, each with a record in the files; their answers (eligible or not) decide nothing here
+    n = 80
+    resp = rng.choice(len(takers), n, replace=False)
+    design = SurveyDesign(
+        pd.DataFrame(
+            {
+                "id": np.arange(n),
+                "h": "a",
+                "w": 10.0,
+                "tpn": np.where(rng.random(n) < 0.5, (rng.random(n) < 0.7).astype(float), np.nan),
+            }
+        ),
+        weight="w",
+    )
+    frame_ids = pd.DataFrame({"id": np.arange(n), "rec_id": takers["rec_id"].to_numpy()[resp]})
+    strata = pd.DataFrame({"rec_id": takers["rec_id"], "h": "a"})
+    res = survey_corrected_rates(design, elig, strata, takers, frame_ids, ["tpn"], by=("h",), calibration=cal)
+    got = res.table.set_index("territory")
+    for terr in ("A", "B"):
+        g, r = got.loc[terr], ref.loc[terr]
+        assert g["n_eligible_corrected"] == pytest.approx(r["n_eligible"], rel=1e-12)  # the files separate nothing
+        assert g["takers"] == pytest.approx(r["takers_adjusted"], rel=1e-12)
+        assert g["rate_corrected"] == pytest.approx(r["rate_adjusted"], rel=1e-12)
+        # rates.py's se: linkage (Bernoulli + calibration) and boundary; no undetermined recipient
+        assert np.hypot(g["se_linkage"], g["se_boundary"]) == pytest.approx(r["se"], rel=1e-9)
+        assert g["se_boundary"] > 0
+    # the calibration's error enters: without the review, the linkage variance is the model's sum p (1 - p)
+    model = survey_corrected_rates(design, elig, strata, takers, frame_ids, ["tpn"], by=("h",)).table
+    assert (model["se_linkage"].to_numpy() < got.loc[["A", "B"], "se_linkage"].to_numpy()).all()
+
+
+def test_recipients_not_found_eligible_take_the_reviews_other_groups():
+    """Takers among the recipients the files do not find eligible: rates.py's figures under the review's ratios
+    of its ``other`` group; the two parts' takers and linkage variances add."""
+    from nonrecours.admin.misclassification import survey_corrected_rates
+    from nonrecours.admin.rates import linked_rates
+
+    rng = np.random.default_rng(5)
+    n = 400
+    p = np.where(rng.random(n) < 0.6, rng.uniform(0.9, 1, n), 0.0)
+    q = np.where((p == 0) & (rng.random(n) < 0.1), rng.uniform(0.05, 0.8, n), 0.0)
+    found = rng.random(n) < 0.7
+    takers = pd.DataFrame(
+        {
+            "rec_id": [f"r{i}" for i in range(n)],
+            "territory": "A",
+            "departement": "01",
+            "right": "tpn",
+            "eligible": found.astype(float),
+            "taker": (p > 0).astype(int),
+            "p_link": p,
+            "q_miss": q,
+        }
+    )
+    strata = ["link_high", "link_low", "near_miss", "no_candidate"]
+    cal = pd.concat(
+        [
+            pd.DataFrame(
+                {"group": "eligible", "ratio": [0.999, 0.95, 0.5, 0.02], "var_ratio": [1e-7, 1e-4, 1e-2, 1e-5]}
+            ),
+            pd.DataFrame({"group": "other", "ratio": [0.99, 0.9, 0.2, 0.01], "var_ratio": [1e-6, 1e-3, 1e-2, 1e-6]}),
+        ]
+    ).assign(source="tpn", stratum=strata * 2, N=[5000, 100, 300, 4000] * 2)
+    status = np.where(found, "eligible", "not_eligible")
+    elig = pd.DataFrame({"rec_id": takers["rec_id"], "tpn": status, "tpn_rule": "under_ceiling"})
+    m = 60
+    design = SurveyDesign(
+        pd.DataFrame({"id": np.arange(m), "h": "a", "w": 5.0, "tpn": (rng.random(m) < 0.6).astype(float)}),
+        weight="w",
+    )
+    frame_ids = pd.DataFrame({"id": np.arange(m), "rec_id": takers["rec_id"].to_numpy()[:m]})
+    got = survey_corrected_rates(
+        design, elig, takers[["rec_id"]].assign(h="a"), takers, frame_ids, ["tpn"], by=("h",), calibration=cal
+    ).table.iloc[0]
+    own = linked_rates(takers[found], min_cell=5, calibration=cal).table.iloc[0]
+    other_cal = cal[cal["group"] == "other"].assign(group="eligible")
+    other = linked_rates(takers[~found].assign(eligible=1.0), min_cell=5, calibration=other_cal).table.iloc[0]
+    assert got["takers"] == pytest.approx(own["takers_adjusted"] + other["takers_adjusted"], rel=1e-12)
+    var = (own["se"] * own["n_eligible"]) ** 2 + (other["se"] * other["n_eligible"]) ** 2
+    assert got["se_linkage"] * got["n_eligible_corrected"] == pytest.approx(np.sqrt(var), rel=1e-9)

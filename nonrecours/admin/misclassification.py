@@ -17,7 +17,9 @@ files say. Three steps, each a plain function on plain values:
    for misclassification (Rogan and Gladen, 1978) stratum by stratum and the
    take-up rate ``T / N_E``, with a variance that carries the survey's
    sampling error (delta method on ``se`` and ``fp``), the linkage error of the
-   takers (given: ``var_takers``, from :mod:`~.rates`) and the files' own
+   takers (:func:`~.rates.linkage_variance`: calibrated by the clerical review
+   when there is one, with the review's own uncertainty), the QPV-boundary
+   error (:func:`~.rates.boundary_variance`) and the files' own
    misclassification noise in the territory.
 3. :func:`combine_estimates`: per territory, the composite of the corrected
    administrative rate and the survey's small-area estimate, weighted by the
@@ -40,6 +42,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_columns, check_level
+from ..engines import borrow_engine
+from ..engines.base import Engine
 from ..errors import InputError, message
 from ..estimation._dist import norm_ppf
 
@@ -197,8 +201,10 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
         eligibility the files decide), ``n_file_eligible``, ``takers`` (linked
         holders of the right among them, whatever the files say of their
         eligibility, corrected for linkage errors as in :mod:`~.rates`),
-        ``var_takers`` (its linkage variance) and ``n_undetermined``
-        (recipients whose eligibility the files leave undetermined).
+        ``var_takers`` (its linkage variance), ``n_undetermined``
+        (recipients whose eligibility the files leave undetermined) and, when
+        ``takers`` has ``boundary``, ``n_boundary`` (recipients of the first
+        kind whose address is on a QPV contour).
 
     Notes
     -----
@@ -223,6 +229,9 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
     )
     keys = ["territory", *by, "right"]
     cols = ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined"]
+    if "boundary" in t:
+        t["n_boundary"] = known * pd.to_numeric(t["boundary"], errors="coerce").fillna(0).to_numpy(dtype=float)
+        cols.append("n_boundary")
     return t.groupby(keys, sort=True, observed=True)[cols].sum().reset_index()
 
 
@@ -257,7 +266,13 @@ def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.Da
     return pd.DataFrame({"se": se, "fp": fp, "corrected": ~off}), pos_se, pos_fp
 
 
-def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *, level: float = 0.95) -> pd.DataFrame:
+def correct_rates(
+    counts: pd.DataFrame,
+    misclassification: Misclassification,
+    *,
+    level: float = 0.95,
+    linkage: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     r"""Take-up rates per territory × right with the eligibles corrected for the files' misclassification.
 
     Parameters
@@ -265,19 +280,24 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
     counts : DataFrame
         :func:`file_counts`' table (``territory``, the strata columns,
         ``right``, ``n_recipients``, ``n_file_eligible``, ``takers``,
-        ``var_takers``). ``var_takers`` is the linkage variance of the takers,
-        taken as given (the model of :mod:`~.rates`).
+        ``var_takers``; optional ``n_undetermined``, ``n_boundary``). ``var_takers`` is the linkage variance of
+        the takers, taken as given (the model of :mod:`~.rates`).
     misclassification : Misclassification
         :func:`estimate_misclassification`'s result, on the same strata.
     level : float
         Level of the interval.
+    linkage : DataFrame, optional
+        Per ``territory`` × ``right``: :func:`~.rates.linkage_variance`'s ``takers_adjusted``,
+        ``var_within`` and ``var_calibration`` over the same recipients (e.g. calibrated by a clerical
+        review); when given, they replace the sums of ``counts``' ``takers`` and ``var_takers`` per
+        cell (the calibration's error is common to a cell's strata: its variance is not a sum over them).
 
     Returns
     -------
     DataFrame
         Per ``territory`` × ``right``: ``n_recipients``, ``n_file_eligible``,
         ``takers``, ``n_eligible_corrected``, ``rate_corrected``, ``se_survey``,
-        ``se_linkage``, ``se_files``, ``se``, ``ci_low``, ``ci_high``,
+        ``se_linkage``, ``se_boundary``, ``se_files``, ``se``, ``ci_low``, ``ci_high``,
         ``corrected`` (whether every stratum of the cell was corrected).
 
     Notes
@@ -304,15 +324,27 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
     every eligible, :math:`\hat\theta_d (1 - \hat\theta_d) \hat U^E_d / (\hat N^E_d)^2`
     with :math:`\hat U^E_d = \sum_s U_{ds} \hat N^E_{ds} / N_{ds}` the eligibles
     among the :math:`U_{ds}` undetermined (optional column ``n_undetermined``;
-    both in ``se_files``). The interval is
+    both in ``se_files``); and the QPV assignment's,
+    :func:`~.rates.boundary_variance` with :math:`\hat B^E_d = \sum_s B_{ds} \hat N^E_{ds} / N_{ds}` eligibles
+    among the :math:`B_{ds}` recipients on a contour (optional column ``n_boundary``; ``se_boundary``, 0 without
+    it). The interval is
     :math:`\hat\theta_d \pm z \sqrt{V}`, clipped to [0, 1]. Strata where
     :math:`se - fp < 0.1` are not corrected (``corrected`` False); without
     truly not-eligible respondents, :math:`fp = 0`; without truly eligible
     ones, :math:`se = 1` (nobody to miss), both without variance.
     """
     level = check_level(level)
+    from .rates import boundary_variance
+
     need = ["territory", *misclassification.by, "right", "n_recipients", "n_file_eligible", "takers", "var_takers"]
     check_columns(counts, need, role="column", source="counts")
+    if linkage is not None:
+        check_columns(
+            linkage,
+            ["territory", "right", "takers_adjusted", "var_within", "var_calibration"],
+            role="column",
+            source="linkage",
+        )
     c = counts.reset_index(drop=True)
     rates, pos_se, pos_fp = _rates_per_cell(c, misclassification)
     se, fp = rates["se"].to_numpy(), rates["fp"].to_numpy()
@@ -324,6 +356,7 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
     files_var = (ne_clip * se * (1 - se) + (N - ne_clip) * fp * (1 - fp)) / d**2
     with np.errstate(invalid="ignore", divide="ignore"):  # eligibles among the undetermined, at the stratum's share
         undet = np.nan_to_num(c["n_undetermined"].to_numpy(dtype=float) * ne_clip / N) if "n_undetermined" in c else 0
+        edge = np.nan_to_num(c["n_boundary"].to_numpy(dtype=float) * ne_clip / N) if "n_boundary" in c else 0 * N
     cell = c["territory"].astype(str) + "\x1f" + c["right"].astype(str)
     codes, uniq = pd.factorize(cell, sort=True)
     m = len(uniq)
@@ -333,6 +366,12 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
 
     NE = per_cell(ne)
     T = per_cell(c["takers"].to_numpy(dtype=float))
+    var_t = per_cell(c["var_takers"].to_numpy(dtype=float))
+    if linkage is not None:  # the takers and their linkage variance per cell, as rates.py has them
+        lk = linkage.set_index(linkage["territory"].astype(str) + "\x1f" + linkage["right"].astype(str))
+        lk = lk.reindex(uniq)
+        T = lk["takers_adjusted"].fillna(0.0).to_numpy(dtype=float)
+        var_t = (lk["var_within"].fillna(0.0) + lk["var_calibration"].fillna(0.0)).to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = T / NE
         # gradient of theta_d: -theta_d / NE_d times that of NE_d, one row per cell, one column per estimated rate
@@ -343,9 +382,10 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
         G = sp.csr_matrix((vals, (rows, cols)), shape=(m, len(misclassification.table)))
         V = np.nan_to_num(misclassification.vcov)
         var_survey = np.asarray((G @ V * G.toarray()).sum(axis=1)).ravel()
-        var_link = per_cell(c["var_takers"].to_numpy(dtype=float)) / NE**2
+        var_link = var_t / NE**2
         var_files = theta**2 * per_cell(files_var) / NE**2 + theta * (1 - theta) * per_cell(undet + 0 * N) / NE**2
-    total = var_survey + var_link + var_files
+        var_edge = np.nan_to_num(boundary_variance(theta, NE, per_cell(edge)))
+    total = var_survey + var_link + var_edge + var_files
     z = float(norm_ppf(0.5 + level / 2))
     key = pd.Series(uniq).str.split("\x1f", n=1, expand=True)
     out = pd.DataFrame(
@@ -359,6 +399,7 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
             "rate_corrected": np.clip(theta, 0.0, 1.0),
             "se_survey": np.sqrt(var_survey),
             "se_linkage": np.sqrt(var_link),
+            "se_boundary": np.sqrt(var_edge),
             "se_files": np.sqrt(var_files),
             "se": np.sqrt(total),
             "corrected": np.bincount(codes, weights=(~rates["corrected"]).astype(float), minlength=m) == 0,
@@ -367,7 +408,8 @@ def correct_rates(counts: pd.DataFrame, misclassification: Misclassification, *,
     out["ci_low"] = np.clip(theta - z * out["se"].to_numpy(), 0.0, 1.0)
     out["ci_high"] = np.clip(theta + z * out["se"].to_numpy(), 0.0, 1.0)
     bad = ~np.isfinite(theta) | (NE <= 0)
-    out.loc[bad, ["rate_corrected", "se_survey", "se_linkage", "se_files", "se", "ci_low", "ci_high"]] = np.nan
+    se_cols = ["se_survey", "se_linkage", "se_boundary", "se_files", "se"]
+    out.loc[bad, ["rate_corrected", *se_cols, "ci_low", "ci_high"]] = np.nan
     return out
 
 
@@ -482,6 +524,16 @@ def file_statuses(eligibility: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _other_groups(calibration: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The review's ratios of the recipients not found eligible (groups ``other``, ``other_qpv``, ``other_rest``,
+    and ``all``) under the names :func:`~.rates.linkage_variance` looks up (``eligible...``)."""
+    if calibration is None:
+        return None
+    g = calibration["group"].astype(str)
+    keep = calibration[g.str.startswith("other") | (g == "all")]
+    return keep.assign(group=keep["group"].astype(str).str.replace("other", "eligible", n=1, regex=False))
+
+
 @dataclass(frozen=True, eq=False)
 class CorrectedRates:
     """What :func:`survey_corrected_rates` produced.
@@ -493,6 +545,9 @@ class CorrectedRates:
         :func:`file_counts`' table (aggregated: territory × stratum × right).
     table : DataFrame
         :func:`correct_rates`' table.
+    linkage : DataFrame
+        :func:`~.rates.linkage_variance`'s table per territory × right (the takers of ``table`` and their
+        linkage variance).
     n_linked : int
         Respondents whose record the frame ids found in the files.
     """
@@ -500,6 +555,7 @@ class CorrectedRates:
     misclassification: Misclassification
     counts: pd.DataFrame
     table: pd.DataFrame
+    linkage: pd.DataFrame
     n_linked: int
 
 
@@ -514,6 +570,9 @@ def survey_corrected_rates(
     id_column: str = "id",
     by: tuple = ("is_qpv", "benefit"),
     level: float = 0.95,
+    calibration: pd.DataFrame | None = None,
+    qpv: pd.Series | None = None,
+    engine: Engine | None = None,
 ) -> CorrectedRates:
     """The three steps on an administrative phase and a weighted sample: misclassification, counts, corrected rates.
 
@@ -536,7 +595,26 @@ def survey_corrected_rates(
         The sample's identifier column.
     by : tuple of str
     level : float
+    calibration : DataFrame, optional
+        The clerical review's ratios (:func:`~.review.review_estimates`, the phase's ``calibration``): the
+        takers and their linkage variance are those of :func:`~.rates.linkage_variance` under it, as for the
+        administrative rates (default: the model's own match probabilities).
+    qpv : Series, optional
+        ``territory`` -> ``is_qpv`` (0/1): the review's ratios of the territory's group when it has them.
+    engine : Engine, optional
+        The SQL engine of the linkage strata (default: an in-memory DuckDB engine opened for the call).
+
+    Notes
+    -----
+    The takers are counted among every recipient whose eligibility the files decide (:func:`file_counts`);
+    their link strata and weights, the review's ratios and the variance (Bernoulli errors of the links and
+    the review's estimation error, common to a cell's strata) are :mod:`~.rates`' own, per territory × right
+    (:func:`~.rates.linkage_variance`): on the recipients the files find eligible, the administrative rates'
+    figures; on the others, under the review's ratios of its ``other`` groups (recipients eligible for none of
+    the source's rights), ``all`` when it has none.
     """
+    from .rates import _strata_sql, linkage_variance
+
     check_columns(frame_ids, ["id", "rec_id"], role="column", source="frame ids")
     check_columns(design.data, [id_column], role="identifier column", source="sample")
     status = file_statuses(eligibility, rights)
@@ -548,7 +626,24 @@ def survey_corrected_rates(
         status.melt(id_vars="rec_id", var_name="right", value_name="eligible"), on=["rec_id", "right"], how="left"
     )
     counts = file_counts(coded, strata, by=by)
-    table = correct_rates(counts, mis, level=level)
+    rows = coded[coded["rec_id"].astype(str).isin(set(strata["rec_id"].astype(str)))]
+    rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
+    parts = []
+    # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
+    for where, cal in (("eligible = 1", calibration), ("eligible = 0", _other_groups(calibration))):
+        with borrow_engine(engine) as eng:
+            link_strata = eng.sql_frames(_strata_sql(["territory"], eng.quote, where=where), {"t": rows})
+        flag = None
+        if qpv is not None:
+            flag = pd.to_numeric(qpv.reindex(link_strata["territory"]), errors="coerce").to_numpy(dtype=float)
+        parts.append(linkage_variance(link_strata, cal, flag))
+    # the two groups' ratios are separate estimates: their variances add
+    linkage = pd.concat(parts, ignore_index=True).groupby(["territory", "right"], sort=True).sum().reset_index()
+    table = correct_rates(counts, mis, level=level, linkage=linkage)
     return CorrectedRates(
-        misclassification=mis, counts=counts, table=table, n_linked=int(on_file["rec_id"].notna().sum())
+        misclassification=mis,
+        counts=counts,
+        table=table,
+        linkage=linkage,
+        n_linked=int(on_file["rec_id"].notna().sum()),
     )

@@ -284,13 +284,16 @@ def _with_defaults(takers: pd.DataFrame) -> pd.DataFrame:
     return takers
 
 
-def _strata_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
-    """Per ``keys`` × right × stratum, over the eligible rows: ``n``, the sums of weights ``sw`` and squares ``sw2``."""
+def _strata_sql(
+    keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t", where: str = "eligible = 1"
+) -> str:
+    """Per ``keys`` × right × stratum, over the rows of ``where`` (default: the eligible rows): ``n``, the sums of
+    weights ``sw`` and squares ``sw2``."""
     rt = q("right")
     k = ", ".join(keys)
     return f"""
     select {k}, {rt}, stratum, count(*) as n, {_exact_sum("w")} as sw, {_exact_sum("w * w")} as sw2
-    from (select {k}, {rt}, {_STRATUM} as stratum, {_WEIGHT} as w from {source} where eligible = 1) as s
+    from (select {k}, {rt}, {_STRATUM} as stratum, {_WEIGHT} as w from {source} where {where}) as s
     group by {k}, {rt}, stratum
     """
 

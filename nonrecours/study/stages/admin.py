@@ -198,12 +198,19 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     if "is_qpv" in by:
         strata["is_qpv"] = terr["is_qpv"].to_numpy()
     rec = pd.DataFrame(
-        {"rec_id": rec_id, "territory": terr["territory"].to_numpy(), "departement": terr["departement"].to_numpy()}
+        {
+            "rec_id": rec_id,
+            "territory": terr["territory"].to_numpy(),
+            "departement": terr["departement"].to_numpy(),
+            "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
+        }
     ).dropna()
     health = read_source(adm.sources, "health")
     rights_of = {"health": health[["rec_id", "right"]]} if "right" in health else {}
     takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
     frame_ids = read_table(adm.frame_ids, option="admin.frame_ids")
+    flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")
+    # the takers and their linkage variance as the administrative rates have them (the review's calibration)
     res = survey_corrected_rates(
         state["design"],
         ph.eligibility,
@@ -214,6 +221,9 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         id_column=cfg.frame.id,
         by=by,
         level=cfg.estimation.level,
+        calibration=ph.calibration,
+        qpv=pd.Series(flags["is_qpv"].to_numpy(), index=flags["territory"].astype(str).to_numpy()),
+        engine=engine,
     )
     # published where the administrative cell is (disclosure control of the rates)
     status = ph.rates.table[["territory", "right", "status"]].astype({"territory": str})
@@ -230,8 +240,10 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         "P(file eligible | eligible) and P(file eligible | not eligible) per stratum ("
         + ", ".join(by)
         + "), Hájek ratios with design-based covariance",
-        "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient; "
-        "interval with the survey's sampling error (delta method), the linkage error and the files' noise",
+        "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient ("
+        + ("calibrated by the clerical review" if ph.calibration is not None else "the model's match probabilities")
+        + "); interval with the survey's sampling error (delta method), the linkage error (with the uncertainty "
+        "of the review's calibration), addresses on a QPV contour and the files' noise",
     }
     if sae is not None and "eblup" in sae:
         comb = combine_estimates(corrected, sae, level=cfg.estimation.level)

@@ -20,6 +20,11 @@ __all__ = ["SARCovariance", "row_standardise", "fit_spatial_fh"]
 #: sae's range of the spatial correlation (``eblupSFH`` clamps its Fisher steps to it).
 RHO_BOUND = 0.999
 
+#: Successive steps within the objective's rounding after which the fit stops (``fit_blocks``'s ``stall``): as
+#: :math:`\\sigma^2 \\to 0` with :math:`|\\rho| \\to 1` the likelihood has a flat ridge (:math:`\\sigma^2 C(\\rho)`
+#: nearly constant along it) where Newton's steps drift within that rounding and never meet ``tol``.
+STALL = 20
+
 
 def row_standardise(adjacency: np.ndarray, *, where: str = "neighbours") -> np.ndarray:
     """Row-standardised proximity matrix :math:`W_{ij} = a_{ij}/\\sum_j a_{ij}` (sae's ``proxmat``).
@@ -193,6 +198,19 @@ def fit_spatial_fh(
                 found=f"shape {W.shape}",
             )
         )
+    rows = W.sum(axis=1)
+    if not (np.isfinite(W).all() and (W >= 0).all() and np.allclose(rows, 1.0, rtol=0.0, atol=1e-8)):
+        bad = ~np.isfinite(rows) | (np.abs(rows - 1.0) > 1e-8) | ~(np.isfinite(W) & (W >= 0)).all(axis=1)
+        raise InputError(
+            message(
+                "the neighbours matrix is not row-standardised",
+                where=f"{where}, parameter neighbours",
+                expected="non-negative weights, each row summing to 1 (sae's proxmat; rho in (-1, 1) then keeps "
+                "I - rho W invertible)",
+                found=f"{int(bad.sum())} of {m} rows",
+                hint="pass row_standardise(adjacency)",
+            )
+        )
     cov = SARCovariance(W)
     start = np.array([float(np.median(D[obs])), 0.5])  # sae's starting values
     fit = fit_blocks(
@@ -204,6 +222,7 @@ def fit_spatial_fh(
         method=method,
         observed=obs[None, :],
         tol=tol,
+        stall=STALL,
         where=where,
     )
     sigma2, rho = fit.theta

@@ -1,0 +1,73 @@
+"""The spatial Fay–Herriot model's failures found by the validation of the territory models (issue 26).
+
+``validate --sae-methods fh,rao-yu,multivariate,spatial --years`` saw 7 of 200 spatial fits raise and some
+analytic MSEs negative or huge. Each failure is reproduced here on a small seeded case of the same kind: a 5 x 5
+grid of territories (rook neighbours, row-standardised), SAR effects with a small variance, so that REML puts
+:math:`\\sigma^2` near 0 where :math:`\\rho` is hardly determined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from nonrecours.errors import InputError
+from nonrecours.territorial import fit_spatial_fh
+from nonrecours.territorial.borrow import _state
+from nonrecours.territorial.spatial import SARCovariance, row_standardise
+
+
+def _grid(k: int) -> np.ndarray:
+    ij = np.array([(i, j) for i in range(k) for j in range(k)])
+    return (np.abs(ij[:, None, :] - ij[None, :, :]).sum(-1) == 1).astype(float)
+
+
+def _case(seed: int, k: int = 5, sigma2: float = 0.002, rho: float = 0.3):
+    """Direct estimates with SAR effects on a k x k grid: y, D, X, W."""
+    W = row_standardise(_grid(k))
+    m = k * k
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(m), rng.normal(size=m)])
+    D = rng.uniform(0.005, 0.02, m)
+    u = np.linalg.solve(np.eye(m) - rho * W, rng.normal(0, np.sqrt(sigma2), m))
+    return X @ np.array([0.3, 0.05]) + u + rng.normal(0, np.sqrt(D)), D, X, W
+
+
+def _reml(y, D, X, W, theta) -> float:
+    st = _state(y[None], X[None], np.diag(D)[None], SARCovariance(W).matrix(np.asarray(theta, float)))
+    return -np.inf if st is None else st.restricted("reml")
+
+
+def test_neighbours_must_be_row_standardised():
+    y, D, X, W = _case(1)
+    A = _grid(5)  # the 0/1 adjacency, not standardised
+    with pytest.raises(InputError, match="not row-standardised") as err:
+        fit_spatial_fh(y, D, X, A)
+    assert "parameter neighbours" in str(err.value) and "25 of 25 rows" in str(err.value)
+    Wneg = W.copy()
+    Wneg[0, 1], Wneg[0, 5] = 1.5, -0.5  # sums to 1, one negative weight
+    with pytest.raises(InputError, match="1 of 25 rows"):
+        fit_spatial_fh(y, D, X, Wneg)
+
+
+def test_flat_ridge_converges_to_the_reml_maximum():
+    """Seed 73: REML's maximum has sigma2 about 2e-6 and rho about -0.99 (the grid is bipartite: I + W is singular),
+    on a ridge flat to 1e-12; Newton's steps drifted along it within the objective's rounding for 500 iterations
+    and the fit raised ConvergenceError. It now stops there, at the maximum found by a general optimiser."""
+    y, D, X, W = _case(73)
+    fit = fit_spatial_fh(y, D, X, W)
+    best = max(
+        (
+            optimize.minimize(
+                lambda t: -_reml(y, D, X, W, [np.exp(t[0]), np.tanh(t[1])]),
+                [np.log(0.002), np.arctanh(r0)],
+                method="Nelder-Mead",
+                options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 5000},
+            )
+            for r0 in (-0.9, 0.0, 0.5, 0.9)
+        ),
+        key=lambda r: -r.fun,
+    )
+    assert _reml(y, D, X, W, fit.theta) >= -best.fun - 1e-9
+    assert fit.theta[1] < -0.9 and fit.theta[0] < 1e-4

@@ -71,3 +71,48 @@ def test_flat_ridge_converges_to_the_reml_maximum():
     )
     assert _reml(y, D, X, W, fit.theta) >= -best.fun - 1e-9
     assert fit.theta[1] < -0.9 and fit.theta[0] < 1e-4
+
+
+def test_mse_is_not_negative_where_rho_is_not_determined():
+    """Seed 140: sigma2 about 6e-5, so rho (0.02) has a standard error above 1 and mseSFH's g4, growing as
+    1/sigma2, reached 0.2 against g1 + g2 below 0.004: every MSE was negative (down to -0.23). rho is now taken as
+    known in g3 and g4 (g4 = 0), and the MSE is at least g2 + 2 g3."""
+    y, D, X, W = _case(140)
+    fit = fit_spatial_fh(y, D, X, W)
+    assert fit.theta[0] < 1e-3 and "rho" not in fit.at_bound
+    Vbar = np.linalg.inv(fit.info)  # the fit's REML information
+    assert Vbar[1, 1] > 1.0  # se(rho) > 1: rho not determined
+    assert (fit.g4 == 0).all()
+    assert (fit.mse > 0).all() and (fit.mse >= fit.g2 + 2 * fit.g3 - 1e-15).all()
+    assert (fit.mse <= D + fit.g2 + 2 * fit.g3 + 1e-15).all()
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_mse_is_not_huge_near_the_ridge(seed):
+    """Seeds 2 and 6: rho about +-0.997 with sigma2 below 4e-5; mseSFH's g3 (dG/drho growing as (1 - |rho|)^-3)
+    reached 4 to 1,000 times the sampling variance. The root MSE of a sampled territory now stays below its direct
+    estimate's SE plus the estimation terms: mse <= D + g2 + 2 g3."""
+    y, D, X, W = _case(seed)
+    fit = fit_spatial_fh(y, D, X, W)
+    assert abs(fit.theta[1]) > 0.99 and fit.theta[0] < 1e-4
+    assert (fit.mse > 0).all() and (fit.mse <= D + fit.g2 + 2 * fit.g3 + 1e-15).all()
+    assert fit.mse.max() < D.max()
+
+
+def test_bias_term_out_of_its_range_is_truncated():
+    """Seed 14: rho about -0.996 with se(rho) below 1, so rho's uncertainty stays in the MSE, but g4 is about -4.9
+    (g1 below 4e-4): g1 - g4 estimates g1(theta), which lies in [0, D_d], and is truncated to D_d."""
+    y, D, X, W = _case(14)
+    fit = fit_spatial_fh(y, D, X, W)
+    assert np.linalg.inv(fit.info)[1, 1] <= 1.0
+    over = fit.g1 - fit.g4 > D
+    assert over.all()
+    np.testing.assert_allclose(fit.mse, D + fit.g2 + 2 * fit.g3, rtol=1e-12)
+
+
+def test_mse_is_mseSFH_where_in_range():
+    """A well-determined fit (sigma2 0.02, rho 0.6 on a 7 x 7 grid): no truncation, the MSE is g1 + g2 + 2 g3 - g4."""
+    y, D, X, W = _case(3, k=7, sigma2=0.02, rho=0.6)
+    fit = fit_spatial_fh(y, D, X, W)
+    assert np.linalg.inv(fit.info)[1, 1] < 1.0 and (fit.g4 != 0).any()
+    np.testing.assert_array_equal(fit.mse, fit.g1 + fit.g2 + 2.0 * fit.g3 - fit.g4)

@@ -325,6 +325,7 @@ def fit_blocks(
     observed: np.ndarray | None = None,
     tol: float = 1e-10,
     max_iter: int = 500,
+    stall: int | None = None,
     where: str = "model",
 ) -> BlockFit:
     """Fit the block model by REML or ML (Fisher scoring with step halving inside the bounds).
@@ -346,6 +347,12 @@ def fit_blocks(
         Stop when a step changes every :math:`\\theta_j` by less than ``tol`` times its scale
         (the median sampling variance for variances, 1 for correlations).
     max_iter : int
+    stall : int, optional
+        Also stop (converged) after ``stall`` successive steps none of which raises the best objective
+        :math:`\\ell` reached by more than its rounding, :math:`10^{-12}(1 + |\\ell|)`: on a flat ridge of the
+        likelihood the parameters drift (or cycle) along it within that rounding and never meet ``tol`` (the
+        spatial model as :math:`\\sigma^2 \\to 0`).
+        Default: ``tol`` alone.
     where : str
         What to name in error messages.
 
@@ -391,6 +398,7 @@ def fit_blocks(
         st_ = _state(y, X, R, model.matrix(th), both)
         return None if st_ is None else _score_info(st_, X, model.derivatives(th), method)[0]
 
+    flat, best = 0, obj  # successive steps that did not raise the best objective beyond its rounding
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is read after the loop
         s, F = _score_info(st, X, model.derivatives(theta), method)
         hold = ((theta <= lower) & (s < 0)) | ((theta >= upper) & (s > 0))
@@ -420,8 +428,10 @@ def fit_blocks(
             if new is not theta:
                 break
         change = np.abs(new - theta) / scale
+        flat = flat + 1 if obj_new - best <= 1e-12 * (1.0 + abs(best)) else 0
+        best = max(best, obj_new)
         theta, st, obj = new, st_new, obj_new
-        if np.all(change <= tol):
+        if np.all(change <= tol) or (stall is not None and flat >= stall):
             break
     else:
         raise ConvergenceError(

@@ -10,6 +10,8 @@ Molina, Salvati & Pratesi 2009). The fit and the MSE are those of R ``sae``'s ``
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import InputError, message
@@ -19,6 +21,16 @@ __all__ = ["SARCovariance", "row_standardise", "fit_spatial_fh"]
 
 #: sae's range of the spatial correlation (``eblupSFH`` clamps its Fisher steps to it).
 RHO_BOUND = 0.999
+
+#: Successive steps within the objective's rounding after which the fit stops (``fit_blocks``'s ``stall``): as
+#: :math:`\\sigma^2 \\to 0` with :math:`|\\rho| \\to 1` the likelihood has a flat ridge (:math:`\\sigma^2 C(\\rho)`
+#: nearly constant along it) where Newton's steps drift within that rounding and never meet ``tol``.
+STALL = 20
+
+#: Largest standard error of :math:`\\hat\\rho` (inverse REML information) for which its uncertainty enters the
+#: MSE: beyond it the linearisation in :math:`\\rho` of :math:`g_3` and :math:`g_4` spans more than the whole
+#: parameter space :math:`(-1, 1)`, and :math:`\\rho` is taken as known there (as on a bound).
+RHO_SE_MAX = 1.0
 
 
 def row_standardise(adjacency: np.ndarray, *, where: str = "neighbours") -> np.ndarray:
@@ -154,6 +166,21 @@ def fit_spatial_fh(
     Territories without a direct estimate (sae has none) are left out of :math:`V` and :math:`\\Psi`: their
     MSE is :math:`g_1 + g_2 + 2g_3` (:math:`g_4 = 0` there) with :math:`V^{-1}` the inverse over the sampled ones.
 
+    Where the data do not determine :math:`\\rho` (its standard error from the inverse REML information above
+    :data:`RHO_SE_MAX` = 1, half the width of its space), :math:`\\rho` is taken as known in :math:`g_3` and
+    :math:`g_4`, as a parameter on its bound is (``mseSFH`` keeps it: its :math:`g_3` then reached a thousand
+    times the sampling variance, :math:`\\partial G/\\partial\\rho` growing as :math:`(1-|\\rho|)^{-3}` near
+    the ridge where :math:`\\sigma^2 \\to 0` and :math:`|\\rho| \\to 1`).
+    Truncation (not in ``mseSFH``): :math:`g_1 - g_4` (and the ML term) estimates :math:`g_1(\\theta)`, which lies
+    in :math:`[0, D_d]` for a sampled territory, since :math:`G - GV^{-1}G = (G^{-1} + \\Psi^{-1})^{-1}`, between
+    0 and :math:`\\Psi` (the BLUP with :math:`\\beta` known beats the direct estimate), and in
+    :math:`[0, \\infty)` for the others; the estimate is truncated to that range (the MSE is then
+    :math:`g_2 + 2g_3`, or :math:`D_d + g_2 + 2g_3`). :math:`g_4` is a second-order Taylor term in
+    :math:`\\hat\\theta`, proportional to :math:`\\sigma^2\\bar V_{\\rho\\rho}`: as :math:`\\sigma^2 \\to 0`,
+    :math:`\\bar V_{\\rho\\rho}` grows as :math:`\\sigma^{-4}` (the data no longer determine :math:`\\rho`), so
+    :math:`g_4` grows as :math:`\\sigma^{-2}` and, beyond its range of validity, made ``mseSFH``'s MSE negative
+    or a thousand times the sampling variance. Where it stays in range the MSE is ``mseSFH``'s.
+
     Examples
     --------
     >>> import numpy as np
@@ -193,6 +220,19 @@ def fit_spatial_fh(
                 found=f"shape {W.shape}",
             )
         )
+    rows = W.sum(axis=1)
+    if not (np.isfinite(W).all() and (W >= 0).all() and np.allclose(rows, 1.0, rtol=0.0, atol=1e-8)):
+        bad = ~np.isfinite(rows) | (np.abs(rows - 1.0) > 1e-8) | ~(np.isfinite(W) & (W >= 0)).all(axis=1)
+        raise InputError(
+            message(
+                "the neighbours matrix is not row-standardised",
+                where=f"{where}, parameter neighbours",
+                expected="non-negative weights, each row summing to 1 (sae's proxmat; rho in (-1, 1) then keeps "
+                "I - rho W invertible)",
+                found=f"{int(bad.sum())} of {m} rows",
+                hint="pass row_standardise(adjacency)",
+            )
+        )
     cov = SARCovariance(W)
     start = np.array([float(np.median(D[obs])), 0.5])  # sae's starting values
     fit = fit_blocks(
@@ -204,23 +244,29 @@ def fit_spatial_fh(
         method=method,
         observed=obs[None, :],
         tol=tol,
+        stall=STALL,
         where=where,
     )
     sigma2, rho = fit.theta
     dG = cov.derivatives(fit.theta)
     info = information(fit, dG, "reml")  # mseSFH's information, REML's under ML too
-    g1, g2, g3 = (g[0] for g in block_mse(fit, dG, info))
+    if "rho" not in fit.at_bound and inverse_information(fit, info)[1, 1] > RHO_SE_MAX**2:
+        fit_mse = replace(fit, at_bound=fit.at_bound + ("rho",))  # rho not determined: taken as known in the MSE
+    else:
+        fit_mse = fit
+    g1, g2, g3 = (g[0] for g in block_mse(fit_mse, dG, info))
     # Singh et al.'s bias term: second derivatives of G (G is linear in sigma2: G_ss = 0)
     C = cov.C(rho)
     dR = cov.dR(rho)
     CdRC = C @ dR @ C
     G_sr = -CdRC
     G_rr = 2.0 * sigma2 * (CdRC @ dR @ C - C @ cov.WtW @ C)
-    Vbar = inverse_information(fit, info)
+    Vbar = inverse_information(fit_mse, info)
     PsiVi = D[:, None] * fit.Vinv[0]
     inner = G_sr * (Vbar[0, 1] + Vbar[1, 0]) + G_rr * Vbar[1, 1]
     g4 = 0.5 * np.sum((PsiVi @ inner) * PsiVi, axis=1)
     mse = g1 + g2 + 2.0 * g3 - g4
+    corrected = g1 - g4  # the bias-corrected estimate of g1(theta)
     if method == "ml":
         Vi, G, Q, Xs = fit.Vinv[0], fit.G, fit.coef_cov, fit.X[0]
         ViX = Vi @ Xs
@@ -229,6 +275,10 @@ def fit_spatial_fh(
         GVi = G @ Vi
         grad = np.stack([np.diag(A) - 2.0 * np.sum(GVi * A, axis=1) + np.sum((GVi @ A @ Vi) * G, axis=1) for A in dG])
         mse = mse - b @ grad
+        corrected = corrected - b @ grad
+    # g1(theta) lies in [0, D_d] for a sampled territory: truncate its corrected estimate to that range
+    top = np.where(obs, D, np.inf)
+    mse = np.where(corrected < 0.0, g2 + 2.0 * g3, np.where(corrected > top, top + g2 + 2.0 * g3, mse))
     area = np.asarray(area if area is not None else np.arange(m)).astype(str)
     return BorrowFit(
         model="spatial",

@@ -27,7 +27,8 @@ from nonrecours.admin.eligibility import assess_eligibility, load_rulebook
 from nonrecours.admin.misclassification import combine_estimates, survey_corrected_rates
 from nonrecours.admin.rates import linked_rates, taker_table
 from nonrecours.design import SurveyDesign
-from nonrecours.estimation import estimate_rates
+from nonrecours.estimation import QualityThresholds, estimate_rates
+from nonrecours.publication.policy import DEFAULT_MIN_N
 from nonrecours.simulate import simulate_population
 from nonrecours.simulate.params import FileResourceParams
 from nonrecours.simulate.sources import ORGANISMS, SourceParams, simulate_sources
@@ -71,7 +72,11 @@ def replication(pop, r: int, n: int, seed: int) -> pd.DataFrame:
     design = SurveyDesign(sample, weight="weight", strata="stratum", fpc="fpc")
     strata = pd.DataFrame({"rec_id": tr["rec_id"], "is_qpv": tr["is_qpv"], "benefit": left["benefit"].to_numpy()})
     res = survey_corrected_rates(design, elig, strata, takers, src.tables["frame_ids"], RIGHTS)
-    direct = estimate_rates(design, RIGHTS, by="territory").to_frame(blank=False)
+    # the model's direct estimates, as the study's estimation stage hands them to it: every territory with at least
+    # min_n eligible respondents (the takers / non-takers rule is for publication; the model's input stays inside)
+    every = QualityThresholds(min_n=0, reliable_n=0, max_cv=1e9)
+    direct = estimate_rates(design, RIGHTS, by="territory", thresholds=every).to_frame(blank=False)
+    direct = direct[direct["n"] >= DEFAULT_MIN_N]
     aux = pop.territories
     fit = fit_territories(direct, aux, list(COVARIATES), method="amrl", rights=RIGHTS)
     sae = fit.to_frame()

@@ -187,6 +187,14 @@ def estimate_persistence(
     frame = res.to_frame(blank=False)
     split = frame["right"].astype(str).str.rsplit(":", n=1, expand=True)
     table = frame.drop(columns=["right"]).assign(right=split[0].to_numpy(), indicator=split[1].to_numpy())
+    # the five shares are linked (either = persistent + transient, transient = entries + exits): one suppressed
+    # share would come back from the others, so a domain x right with one suppressed has all five suppressed
+    keys = [*by_cols, "right"]
+    hidden = (table["flag"] == "suppressed").groupby([table[k].astype(str) for k in keys]).transform("any")
+    if hidden.any():
+        cols = [c for c in ("estimate", "se", "ci_low", "ci_high", "df", "deff", "cv") if c in table.columns]
+        table.loc[hidden.to_numpy(), cols] = np.nan
+        table.loc[hidden.to_numpy(), "flag"] = "suppressed"
     keep = [*by_cols, "right", "indicator", "n", "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "flag"]
     return PersistenceResult(
         table=table[[c for c in keep if c in table.columns]], estimates=res, n_panel=int(found.sum())

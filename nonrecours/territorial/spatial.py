@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError, message
 from .borrow import BorrowFit, block_mse, check_area_inputs, check_method, fit_blocks, information, inverse_information
 
-__all__ = ["SARCovariance", "row_standardise", "fit_spatial_fh"]
+__all__ = ["SARCovariance", "row_standardise", "check_proximity", "fit_spatial_fh"]
 
 #: sae's range of the spatial correlation (``eblupSFH`` clamps its Fisher steps to it).
 RHO_BOUND = 0.999
@@ -31,6 +31,38 @@ STALL = 20
 #: MSE: beyond it the linearisation in :math:`\\rho` of :math:`g_3` and :math:`g_4` spans more than the whole
 #: parameter space :math:`(-1, 1)`, and :math:`\\rho` is taken as known there (as on a bound).
 RHO_SE_MAX = 1.0
+
+
+def check_proximity(neighbours: np.ndarray, m: int, where: str, *, rho: str = "rho") -> np.ndarray:
+    """The proximity matrix :math:`W` as floats, checked: ``m x m``, non-negative, each row summing to 1.
+
+    Row-standardised weights keep :math:`I - \\rho W` invertible for :math:`\\rho \\in (-1, 1)` (``sae``'s
+    ``proxmat``); ``rho`` names the parameter in the message (``rho``, ``rho1``).
+    """
+    W = np.asarray(neighbours, dtype=float)
+    if W.shape != (m, m):
+        raise InputError(
+            message(
+                "the neighbours matrix does not match the territories",
+                where=where,
+                expected=f"a {m} x {m} matrix",
+                found=f"shape {W.shape}",
+            )
+        )
+    rows = W.sum(axis=1)
+    if not (np.isfinite(W).all() and (W >= 0).all() and np.allclose(rows, 1.0, rtol=0.0, atol=1e-8)):
+        bad = ~np.isfinite(rows) | (np.abs(rows - 1.0) > 1e-8) | ~(np.isfinite(W) & (W >= 0)).all(axis=1)
+        raise InputError(
+            message(
+                "the neighbours matrix is not row-standardised",
+                where=f"{where}, parameter neighbours",
+                expected=f"non-negative weights, each row summing to 1 (sae's proxmat; {rho} in (-1, 1) then keeps "
+                f"I - {rho} W invertible)",
+                found=f"{int(bad.sum())} of {m} rows",
+                hint="pass row_standardise(adjacency)",
+            )
+        )
+    return W
 
 
 def row_standardise(adjacency: np.ndarray, *, where: str = "neighbours") -> np.ndarray:
@@ -210,29 +242,7 @@ def fit_spatial_fh(
         raise InputError(message("missing covariate values", where=where))
     D = np.where(obs, D, 0.0)
     m = len(y)
-    W = np.asarray(neighbours, dtype=float)
-    if W.shape != (m, m):
-        raise InputError(
-            message(
-                "the neighbours matrix does not match the territories",
-                where=where,
-                expected=f"a {m} x {m} matrix",
-                found=f"shape {W.shape}",
-            )
-        )
-    rows = W.sum(axis=1)
-    if not (np.isfinite(W).all() and (W >= 0).all() and np.allclose(rows, 1.0, rtol=0.0, atol=1e-8)):
-        bad = ~np.isfinite(rows) | (np.abs(rows - 1.0) > 1e-8) | ~(np.isfinite(W) & (W >= 0)).all(axis=1)
-        raise InputError(
-            message(
-                "the neighbours matrix is not row-standardised",
-                where=f"{where}, parameter neighbours",
-                expected="non-negative weights, each row summing to 1 (sae's proxmat; rho in (-1, 1) then keeps "
-                "I - rho W invertible)",
-                found=f"{int(bad.sum())} of {m} rows",
-                hint="pass row_standardise(adjacency)",
-            )
-        )
+    W = check_proximity(neighbours, m, where, rho="rho")
     cov = SARCovariance(W)
     start = np.array([float(np.median(D[obs])), 0.5])  # sae's starting values
     fit = fit_blocks(

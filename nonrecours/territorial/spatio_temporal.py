@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, message
 from .borrow import BorrowFit, area_components_fit, fit_blocks, observed_blocks
 from .rao_yu import ARCovariance
-from .spatial import RHO_BOUND, SARCovariance
+from .spatial import RHO_BOUND, SARCovariance, check_proximity
 
 __all__ = ["SpatioTemporalCovariance", "fit_spatio_temporal"]
 
@@ -170,29 +170,7 @@ def fit_spatio_temporal(
             )
         )
     m, T, p = X.shape
-    W = np.asarray(neighbours, dtype=float)
-    if W.shape != (m, m):
-        raise InputError(
-            message(
-                "the neighbours matrix does not match the territories",
-                where=where,
-                expected=f"a {m} x {m} matrix",
-                found=f"shape {W.shape}",
-            )
-        )
-    rows = W.sum(axis=1)
-    if not (np.isfinite(W).all() and (W >= 0).all() and np.allclose(rows, 1.0, rtol=0.0, atol=1e-8)):
-        bad = ~np.isfinite(rows) | (np.abs(rows - 1.0) > 1e-8) | ~(np.isfinite(W) & (W >= 0)).all(axis=1)
-        raise InputError(
-            message(
-                "the neighbours matrix is not row-standardised",
-                where=f"{where}, parameter neighbours",
-                expected="non-negative weights, each row summing to 1 (sae's proxmat; rho1 in (-1, 1) then keeps "
-                "I - rho1 W invertible)",
-                found=f"{int(bad.sum())} of {m} rows",
-                hint="pass row_standardise(adjacency)",
-            )
-        )
+    W = check_proximity(neighbours, m, where, rho="rho1")
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
     S = np.where(np.isfinite(S), S, 0.0)
     obs = observed_blocks(y, X, S, None, names, where)

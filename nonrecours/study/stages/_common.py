@@ -14,6 +14,19 @@ State = dict[str, Any]
 RESPONDED = "responded"
 
 
+def quality_thresholds(est: Any) -> Any:
+    """The study's ``[estimation.thresholds]`` as the estimators' :class:`~nonrecours.estimation.QualityThresholds`."""
+    from ...estimation import QualityThresholds
+
+    th = est.thresholds
+    return QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
+
+
+def estimate_options(est: Any) -> dict[str, Any]:
+    """The options every estimate of the study takes from its ``[estimation]`` section (CI, level, df, thresholds)."""
+    return {"ci": est.ci, "level": est.level, "df": est.df, "thresholds": quality_thresholds(est)}
+
+
 def need(columns: Iterable[str], have: Iterable[str], key: str, source: str) -> None:
     """Raise ConfigError naming the key whose columns are absent from a file."""
     have = set(have)

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConvergenceWarning, NonrecoursError
-from ...estimation import QualityThresholds, estimate_rates, estimate_takeup, gap_between
+from ...estimation import estimate_rates, estimate_takeup, gap_between
 from ...estimation.association import chisq_test
 from ...estimation.estimators import MAX_PAIRWISE_LEVELS
 from ...estimation.intervals import proportion_ci
 from ...estimation.logistic import predicted_takeup, survey_logistic
 from ...publication import blank_gaps, blank_hidden, blank_model_terms, hidden_cells, protect_partitions
 from ..config import StudyConfig
-from ._common import State
+from ._common import State, quality_thresholds
 
 __all__ = ["analysis_stage"]
 
@@ -34,7 +34,7 @@ def analysis_stage(cfg: StudyConfig, state: State) -> State:
     design = state["design"]
     est = cfg.estimation
     th = est.thresholds
-    thresholds = QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv)
+    thresholds = quality_thresholds(est)
     rights = list(est.rights)
     groups = [g for g in an.groups if g in design.data.columns]
     counts, tests, pair_gaps, coefs, term_tests, predicted = [], [], [], [], [], []

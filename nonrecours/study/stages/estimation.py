@@ -7,15 +7,13 @@ asked for.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from ...estimation import QualityThresholds, estimate_rates, gap_between
+from ...estimation import estimate_rates, gap_between
 from ...publication import blank_gap_rights, nested_in, protect_domain_counts
 from ..config import StudyConfig
-from ._common import State
+from ._common import State, estimate_options
 
 __all__ = ["estimation_stage"]
 
@@ -59,12 +57,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     if est.pps is not None:
         design = _pps_design(design, est, state.get("joint"))
     th = est.thresholds
-    opts: dict[str, Any] = {
-        "ci": est.ci,
-        "level": est.level,
-        "df": est.df,
-        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
-    }
+    opts = estimate_options(est)
     rights = list(est.rights)
     dom = est.domains
     national = estimate_rates(design, rights, **opts)

@@ -26,7 +26,7 @@ from ...io import read_table
 from ...publication import blank_changes, blank_did, protect_series, publishable_changes
 from ..config import StudyConfig
 from ..runs import read_run, run_design
-from ._common import State
+from ._common import State, quality_thresholds
 
 __all__ = ["check_runs", "previous_sample", "wave_designs", "follow_up_stage", "FOLLOW_UP_TABLES"]
 
@@ -139,18 +139,16 @@ def _persistence(cfg: StudyConfig, designs: list, rights: list[str], by: list[st
     respondents of both years is suppressed by the estimator's flag (its estimate and SE empty), and no
     count is published (a national count minus a domain's would give a suppressed one back).
     """
-    from ...estimation import QualityThresholds
     from ...estimation.persistence import estimate_persistence
 
-    th = cfg.estimation.thresholds
     opts = {
         "id_col": cfg.frame.id,
         "level": cfg.estimation.level,
-        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
+        "thresholds": quality_thresholds(cfg.estimation),
     }
-    parts = [estimate_persistence(designs[-2], designs[-1], rights, **opts).table]  # type: ignore[arg-type]
+    parts = [estimate_persistence(designs[-2], designs[-1], rights, **opts).table]
     if by:
-        parts.append(estimate_persistence(designs[-2], designs[-1], rights, by[0], **opts).table)  # type: ignore[arg-type]
+        parts.append(estimate_persistence(designs[-2], designs[-1], rights, by[0], **opts).table)
     table = pd.concat(parts, ignore_index=True)
     cols = [*([by[0]] if by else []), "right", "indicator", "estimate", "se", "ci_low", "ci_high", "flag"]
     return table[cols].assign(year_from=years[-2], year_to=years[-1])

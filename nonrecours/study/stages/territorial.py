@@ -7,8 +7,6 @@ when true rates are given.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -17,7 +15,7 @@ from ...publication import blank_rows, hidden_cells, published_n
 from ...territorial.compare import compare_estimates
 from ...territorial.territories import fit_territories
 from ..config import StudyConfig
-from ._common import State, need
+from ._common import State, estimate_options, need
 
 __all__ = ["territorial_stage"]
 
@@ -92,7 +90,7 @@ def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[i
     """Direct estimates by territory of every year of the follow-up (earlier runs' designs re-estimated with this
     study's options, as the follow-up stage rebuilds them; this run's from the estimation stage), with a ``year``
     column, and the years; this run alone (year 0) without ``[follow_up]``."""
-    from ...estimation import QualityThresholds, estimate_rates
+    from ...estimation import estimate_rates
     from .follow_up import wave_designs
 
     est = cfg.estimation
@@ -103,13 +101,7 @@ def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[i
     if cfg.follow_up is None or not state.get("runs"):
         year = cfg.follow_up.year if cfg.follow_up is not None else 0
         return current.assign(year=year), [year]
-    th = est.thresholds
-    opts: dict[str, Any] = {
-        "ci": est.ci,
-        "level": est.level,
-        "df": est.df,
-        "thresholds": QualityThresholds(min_n=th.min_n, reliable_n=th.reliable_n, max_cv=th.max_cv),
-    }
+    opts = estimate_options(est)
     years = [r["year"] for r in state["runs"]] + [cfg.follow_up.year]
     designs = wave_designs(cfg, state)[:-1]
     earlier = [

@@ -134,7 +134,7 @@ def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.Da
     return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
 
 
-def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
+def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: float | None = None):
     """Comparisons and blocking rules.
 
     Every pair of a block shares a key; at national scale no key may be a single
@@ -218,6 +218,7 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
         retain_intermediate_calculation_columns=False,
         em_convergence=0.001,
         max_iterations=15,
+        **({} if prior is None else {"probability_two_random_records_match": prior}),
     ), rules
 
 
@@ -413,10 +414,11 @@ def _probabilistic(
     R["source_dataset"] = "r"
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
-        settings, _ = _settings(has_birth, has_address, numbers_both)
         dl = db.register(L, table_name="recipients_l")
         dr = db.register(R, table_name="source_r")
         with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
+            prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
+            settings, _ = _settings(has_birth, has_address, numbers_both, prior)
             linker = _train(Linker([dl, dr], settings, log_level=None), dl, dr, has_birth, seed, max_pairs_u)
         pred = linker.inference.predict(threshold_match_probability=min_candidate)
         model = linker.misc.save_model_to_json()
@@ -452,19 +454,38 @@ def _probabilistic(
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
+#: Share of the matches the exact rules of :func:`_prior` are assumed to find.
+PRIOR_RECALL = 0.6
+
+
+def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth: bool, pairs: int) -> float | None:
+    """The prior ``lambda`` from the pairs that agree exactly on names and birth date (or 200 m square).
+
+    One aggregation instead of Splink's ten statements
+    (``estimate_probability_two_random_records_match``), same value: with
+    ``n`` the pairs of ``left`` x ``right`` equal on the keys (nulls never
+    equal), ``lambda = n / PRIOR_RECALL / pairs``. ``None`` (Splink's default
+    prior) when ``n`` exceeds ``PRIOR_RECALL * pairs``, where Splink's
+    estimate refuses.
+    """
+    keys = ["surname", "first_name", "birth_date" if has_birth else "cell"]
+    cols, on = ", ".join(keys), " and ".join(f"l.{k} = r.{k}" for k in keys)
+    nonnull = " and ".join(f"{k} is not null" for k in keys)
+    n = engine.sql(
+        f"with l as (select {cols}, count(*) as n from {left} where {nonnull} group by {cols}), "
+        f"r as (select {cols}, count(*) as n from {right} where {nonnull} group by {cols}) "
+        f"select coalesce(sum(l.n * r.n), 0) as n from l join r on {on}"
+    )["n"].iloc[0]
+    n = int(n)
+    if n > pairs * PRIOR_RECALL:
+        return None
+    return n / PRIOR_RECALL / pairs
+
+
 def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_u: float) -> Any:
-    """The prior, ``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker."""
+    """``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker (prior set)."""
     from splink import Linker
 
-    exact = (
-        ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"]
-        if has_birth
-        else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
-    )
-    try:
-        linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
-    except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
-        pass
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs_u, seed=seed)
     linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), max_pairs_u), log_level=None)
     # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;

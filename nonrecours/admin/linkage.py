@@ -203,6 +203,8 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: flo
             )
         )
         rules.append("l.cell = r.cell")
+    # Splink's default prior (1e-4) when none is given
+    prior_setting: dict[str, Any] = {} if prior is None else {"probability_two_random_records_match": prior}
     if numbers_both:
         rules = [
             f"{r} and {side}"
@@ -218,7 +220,7 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: flo
         retain_intermediate_calculation_columns=False,
         em_convergence=0.001,
         max_iterations=15,
-        **({} if prior is None else {"probability_two_random_records_match": prior}),
+        **prior_setting,
     ), rules
 
 

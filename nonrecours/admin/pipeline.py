@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,9 +186,9 @@ def run_admin_phase(
 
     Up to :data:`CONCURRENT_LINKAGE_MAX` recipients the sources are linked at
     the same time, each on a thread and a DuckDB engine of its own (the
-    linkage engine's memory limit and threads each; the training of a model
-    is single-threaded, so the cores are shared out among the sources); the
-    links are the same as one at a time, to the last bit. ``linkage`` is then
+    linkage engine's memory limit each) running on one thread: the training
+    of a model is single-threaded anyway, and the sources share the cores out
+    among them; the links are the same as one at a time, to the last bit. ``linkage`` is then
     the block's seconds, and ``linkage <source>`` the source's wall seconds
     (overlapping) and the CPU seconds of its thread (DuckDB's worker threads,
     which score the pairs, count in ``linkage`` only).
@@ -267,11 +267,14 @@ def _link_source(
     seed: int,
     truth_links: pd.DataFrame | None,
     n_left: int,
+    one_thread: bool = False,
 ) -> tuple[LinkResult, dict]:
-    """One source linked with the recipients on ``engine``, and its row of the quality table."""
+    """One source linked with the recipients on ``engine`` (on one of its threads if ``one_thread``: the sources
+    linked at once share the cores among them), and its row of the quality table."""
     from .linkage import link_quality, link_records
 
-    res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
+    with engine.single_thread() if one_thread else nullcontext():
+        res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
     truth = None if truth_links is None else truth_links[truth_links["source"] == name]
     return res, link_quality(res, name, n_left, truth, engine=engine)
 
@@ -310,14 +313,14 @@ def _run_phase(
     common = (threshold, seed, truth_links, len(left))
     results: dict[str, tuple[LinkResult, dict]] = {}
     if len(ident) <= CONCURRENT_LINKAGE_MAX and len(names) > 1:
-        # small files: the sources linked at the same time, each on a DuckDB engine of its own (the training of
-        # each is single-threaded: the cores are shared out among the sources)
+        # small files: the sources linked at the same time, each on a DuckDB engine of its own and on one thread
+        # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
             sources = {name: read_source(d, name) for name in names}
         with clock.step("linkage"), ExitStack() as own, ThreadPoolExecutor(len(names)) as pool:
             engines = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
             futures = {
-                name: pool.submit(_timed, _link_source, ident, sources[name], name, eng, *common)
+                name: pool.submit(_timed, _link_source, ident, sources[name], name, eng, *common, True)
                 for name, eng in zip(names, engines)
             }
             for name in names:

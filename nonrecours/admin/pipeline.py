@@ -188,10 +188,9 @@ def run_admin_phase(
     the same time, each on a thread and a DuckDB engine of its own (the
     linkage engine's memory limit each) running on one thread: the training
     of a model is single-threaded anyway, and the sources share the cores out
-    among them; the links are the same as one at a time, to the last bit. ``linkage`` is then
-    the block's seconds, and ``linkage <source>`` the source's wall seconds
-    (overlapping) and the CPU seconds of its thread (DuckDB's worker threads,
-    which score the pairs, count in ``linkage`` only).
+    among them; the links are the same as one at a time, to the last bit.
+    ``linkage`` is then the block's seconds, and ``linkage <source>`` the
+    source's wall seconds (overlapping) and the CPU seconds of its thread.
 
     Parameters
     ----------

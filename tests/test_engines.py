@@ -438,6 +438,27 @@ def test_unique_ids_hash_collision_passes(tmp_path, monkeypatch):
             cs.check_unique_ids_sql(eng, "dup", "id")
 
 
+def test_unique_ids_sorted_hashes_edges(tmp_path):
+    """The DuckDB check on sorted hashes: an empty table passes, missing ids are refused before any count (never
+    taken for repeats of one another), integer ids and ids repeated far apart in the order of the file are found."""
+    from nonrecours.admin.counts_sql import check_unique_ids_sql
+
+    with DuckDBEngine(threads=2) as eng:
+        eng.register_frame("empty", pd.DataFrame({"id": pd.Series([], dtype=str)}))
+        check_unique_ids_sql(eng, "empty", "id")
+        eng.register_frame("holes", pd.DataFrame({"id": ["SECRET1", None, "SECRET2", None]}))
+        with pytest.raises(InputError, match="missing ids.*found 2 empty rows") as err:
+            check_unique_ids_sql(eng, "holes", "id")
+        assert "SECRET" not in str(err.value)
+        ints = np.arange(50_000)[::-1].copy()
+        eng.register_frame("ints", pd.DataFrame({"id": ints}))
+        check_unique_ids_sql(eng, "ints", "id")
+        ints[[10, 49_990]] = ints[25_000]
+        eng.register_frame("ints_dup", pd.DataFrame({"id": ints}))
+        with pytest.raises(InputError, match="found 3 rows share an id"):
+            check_unique_ids_sql(eng, "ints_dup", "id")
+
+
 @pytest.mark.parametrize("kind", ["object", "str", "category", "int"])
 def test_check_unique_ids_lines_every_dtype(kind):
     """The pandas check on factorized codes: unique ids pass, repeated ones are pointed at by line, for every dtype."""

@@ -438,6 +438,29 @@ def test_unique_ids_hash_collision_passes(tmp_path, monkeypatch):
             cs.check_unique_ids_sql(eng, "dup", "id")
 
 
+def test_admin_parquet_ids_both_engines(tmp_path):
+    """Issue 31: on a Parquet file (ids as Arrow strings for pandas, sorted hashes for DuckDB) both engines write the
+    same bytes when ids are unique, and refuse a repeated id with the same message (lines from pandas only)."""
+    df = _recipients(n=3000, T=10).assign(id=[f"SECRET{i:07d}" for i in range(3000)])
+    df.to_parquet(tmp_path / "ids.parquet")
+    df.loc[[17, 2900], "id"] = df.loc[1200, "id"]
+    df.to_parquet(tmp_path / "dup.parquet")
+    outs = []
+    for engine in ("pandas", "duckdb"):
+        out = tmp_path / f"{engine}.csv"
+        res = CliRunner().invoke(
+            app, ["territorial", "admin", str(tmp_path / "ids.parquet"), "--engine", engine, "--out", str(out)]
+        )
+        assert res.exit_code == 0, res.output
+        outs.append(out.read_bytes())
+        dup = [str(tmp_path / "dup.parquet"), "--engine", engine, "--out", str(tmp_path / "no.csv")]
+        res = CliRunner().invoke(app, ["territorial", "admin", *dup])
+        assert res.exit_code == 2 and "SECRET" not in res.output
+        assert "recipients file, column 'id': duplicate ids" in res.output and "found 3 rows share an id" in res.output
+        assert ("on lines 19, 1202, 2902" in res.output) == (engine == "pandas")
+    assert outs[0] == outs[1]
+
+
 def test_unique_ids_sorted_hashes_edges(tmp_path):
     """The DuckDB check on sorted hashes: an empty table passes, missing ids are refused before any count (never
     taken for repeats of one another), integer ids and ids repeated far apart in the order of the file are found."""

@@ -156,12 +156,18 @@ def recipient_groups(
     frequent again in the QPVs): the rates take the ratios of their own group.
     """
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    index = ids.to_numpy()
+    in_qpv = None if qpv is None else (np.asarray(qpv, dtype=float) == 1).astype(np.intp)
     out = {}
     for src, el in eligible.items():
-        lab = np.where(isin_text(ids, el), "eligible", "other").astype(object)
-        if qpv is not None:
-            lab = lab + np.where(np.asarray(qpv, dtype=float) == 1, "_qpv", "_rest")
-        out[src] = pd.Series(lab, index=ids.to_numpy())
+        eligible_ = isin_text(ids, el).astype(np.intp)
+        if in_qpv is None:
+            lab = np.array(["other", "eligible"], dtype=object)[eligible_]
+        else:  # the four labels, taken by code (no string built per recipient)
+            lab = np.array(["other_rest", "other_qpv", "eligible_rest", "eligible_qpv"], dtype=object)[
+                2 * eligible_ + in_qpv
+            ]
+        out[src] = pd.Series(lab, index=index)
     return out
 
 
@@ -223,8 +229,13 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
     size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
     # one uniform per row; the k smallest of each stratum are its sample (a random subset of size k)
     u = rng.random(len(frame))
-    rank = pd.Series(u).groupby([frame["source"], frame["group"], frame["stratum"]]).rank(method="first")
-    take = rank.to_numpy() <= alloc.reindex(key).to_numpy()
+    # rank of u within its stratum, ties in the order of the rows (rank(method="first")): one stable sort
+    stratum = frame.groupby(["source", "group", "stratum"], sort=True).ngroup().to_numpy()
+    order = np.lexsort((u, stratum))
+    first = np.searchsorted(stratum[order], stratum[order], side="left")
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(len(frame)) - first + 1
+    take = rank <= alloc.reindex(key).to_numpy()
     out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)
     return out[list(REVIEW_COLUMNS)].sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
 

@@ -243,6 +243,7 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
 def simulated_verdicts(sample: pd.DataFrame, truth_links: pd.DataFrame) -> pd.DataFrame:
     """The review of a simulation: ``match`` from the true links (``source``, ``id_l``, ``id_r``)."""
     t = truth_links[["source", "id_l", "id_r"]].astype("str")
+    t = t[isin_text(t["id_l"], sample["id_l"])]  # the sampled recipients' true links only (the rest cannot match)
     pair = pd.MultiIndex.from_frame(t)
     person = pd.MultiIndex.from_frame(t[["source", "id_l"]])
     s = sample.astype({"source": "str", "id_l": "str", "id_r": "str"})

@@ -42,6 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_columns, check_level
+from .._text import isin_text
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
@@ -626,7 +627,7 @@ def survey_corrected_rates(
         status.melt(id_vars="rec_id", var_name="right", value_name="eligible"), on=["rec_id", "right"], how="left"
     )
     counts = file_counts(coded, strata, by=by)
-    rows = coded[coded["rec_id"].astype(str).isin(set(strata["rec_id"].astype(str)))]
+    rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
     rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
     parts = []
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups

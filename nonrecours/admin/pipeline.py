@@ -44,15 +44,18 @@ _IDENTITY_COLUMNS = (
 )
 
 
-def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
-    """Union of the organisms' recipients files found in ``folder`` (``caf.csv``, ``msa.csv``...), with ``organism``."""
+def read_recipients(folder: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Union of the organisms' recipients files found in ``folder`` (``caf.csv``, ``msa.csv``...), with ``organism``.
+
+    ``columns``: read only those of these columns the files have (default: all).
+    """
     d = Path(folder)
     parts = []
     for org in ORGANISMS:
         for suffix in (".parquet", ".csv"):
             p = d / f"{org}{suffix}"
             if p.is_file():
-                parts.append(_read(p).assign(organism=org))
+                parts.append(_read(p, columns).assign(organism=org))
                 break
     if not parts:
         raise InputError(
@@ -66,7 +69,7 @@ def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if path.suffix == ".csv":  # codes and identifiers stay text
         text = {
             c: str
@@ -89,10 +92,15 @@ def _read(path: Path) -> pd.DataFrame:
             )
         }
         header = pd.read_csv(path, nrows=0).columns
+        use = None if columns is None else [c for c in header if c in columns]
         return pd.read_csv(
-            path, dtype={c: t for c, t in text.items() if c in header}, keep_default_na=False, na_values=[""]
+            path,
+            dtype={c: t for c, t in text.items() if c in header},
+            keep_default_na=False,
+            na_values=[""],
+            usecols=use,
         )
-    return read_table(path)
+    return read_table(path, columns=columns)
 
 
 def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:

@@ -23,32 +23,44 @@ import pandas as pd
 from .._checks import check_level
 from ..errors import OptionError, message
 
-__all__ = ["admin_coverage", "run_admin_validation", "TOLERANCE"]
+__all__ = ["admin_coverage", "admin_coverages", "run_admin_validation", "TOLERANCE", "INTERVALS"]
 
 #: Stated tolerance of the coverage of the administrative intervals around their level.
 TOLERANCE = 0.03
 
 
 def admin_coverage(
-    table: pd.DataFrame, truth: pd.DataFrame, *, level: float = 0.95, tolerance: float = TOLERANCE
+    table: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    tolerance: float = TOLERANCE,
+    estimand: str = "rate",
+    estimate: str = "rate_adjusted",
 ) -> pd.DataFrame:
     """Coverage of the intervals of an administrative rates table against the true rates, by right.
 
     Parameters
     ----------
     table : DataFrame
-        ``territory``, ``right``, ``status``, ``rate_adjusted``, ``ci_low``, ``ci_high``
-        (:class:`~nonrecours.admin.rates.LinkedRates`' table, ``admin_rates.csv``).
+        ``territory``, ``right``, ``estimate``'s column, ``ci_low``, ``ci_high`` and, when present, ``status``
+        (only ``published`` rows count; :class:`~nonrecours.admin.rates.LinkedRates`' table,
+        ``admin_rates.csv``, or the corrected rates, ``admin_corrected.csv``).
     truth : DataFrame
-        ``territory``, ``right``, ``rate`` (the simulator's ``truth``).
+        ``territory``, ``right`` and the ``estimand`` column (the simulator's ``truth``: ``rate``, the true
+        rate; the sources' truth also has ``file_rate``, the administrative rates' own estimand,
+        :func:`~nonrecours.simulate.sources.file_rates`).
     level, tolerance : float
         The intervals' level and the tolerance of their coverage.
+    estimand, estimate : str
+        The column of ``truth`` the intervals are checked against and the column of ``table`` they are around.
 
     Returns
     -------
     DataFrame
-        Per ``right``: ``cells`` (published), ``coverage``, ``mc_se`` (``sqrt(c (1 - c) / cells)``),
-        ``mean_width``, ``mean_abs_error``, ``mean_error`` (of ``rate_adjusted``), ``within_tolerance``.
+        Per ``right``: ``cells`` (published, with a finite estimand), ``coverage``, ``mc_se``
+        (``sqrt(c (1 - c) / cells)``), ``mean_width``, ``mean_abs_error``, ``mean_error`` (of ``estimate``),
+        ``within_tolerance``.
     """
     level = check_level(level)
     if not 0 < tolerance < 1:
@@ -57,15 +69,27 @@ def admin_coverage(
                 "invalid tolerance", where="parameter tolerance", expected="0 < tolerance < 1", found=str(tolerance)
             )
         )
-    pub = table[table["status"] == "published"]
-    t = truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"})
+    for name, value, frame, role in (("estimand", estimand, truth, "truth"), ("estimate", estimate, table, "table")):
+        if value not in frame:
+            raise OptionError(
+                message(
+                    f"invalid {name}",
+                    where=f"parameter {name}",
+                    expected=f"a column of the {role}",
+                    found=repr(value),
+                )
+            )
+    pub = table[table["status"] == "published"] if "status" in table else table
+    t = truth[["territory", "right", estimand]].rename(columns={estimand: "true_rate"})
     m = pub.astype({"territory": "str", "right": "str"}).merge(
         t.astype({"territory": "str", "right": "str"}), on=["territory", "right"], how="inner"
     )
+    m = m[np.isfinite(m["true_rate"].to_numpy(dtype=float)) & np.isfinite(m[estimate].to_numpy(dtype=float))]
     m = m.assign(
         covered=((m["ci_low"] <= m["true_rate"]) & (m["true_rate"] <= m["ci_high"])).astype(float),
         width=m["ci_high"] - m["ci_low"],
-        error=m["rate_adjusted"] - m["true_rate"],
+        error=m[estimate] - m["true_rate"],
+        abs_error=(m[estimate] - m["true_rate"]).abs(),
     )
     g = m.groupby("right", sort=True)
     out = pd.DataFrame(
@@ -73,13 +97,58 @@ def admin_coverage(
             "cells": g.size(),
             "coverage": g["covered"].mean(),
             "mean_width": g["width"].mean(),
-            "mean_abs_error": g["error"].apply(lambda e: float(np.abs(e).mean())),
+            "mean_abs_error": g["abs_error"].mean(),
             "mean_error": g["error"].mean(),
         }
     )
     out.insert(2, "mc_se", np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["cells"]))
     out["within_tolerance"] = (out["coverage"] - level).abs() <= tolerance
     return out.reset_index()
+
+
+#: The intervals :func:`admin_coverages` checks: table, its estimate column, and the truth's column it covers.
+INTERVALS = {
+    "admin_rates": ("rate_adjusted", "file_rate"),
+    "admin_corrected": ("rate_corrected", "rate"),
+}
+
+
+def admin_coverages(
+    rates: pd.DataFrame,
+    truth: pd.DataFrame,
+    corrected: pd.DataFrame | None = None,
+    *,
+    level: float = 0.95,
+    tolerance: float = TOLERANCE,
+) -> pd.DataFrame:
+    """Coverage of each administrative interval against what it estimates, by right (:func:`admin_coverage`).
+
+    ``rates`` (``admin_rates.csv``) against ``truth``'s ``file_rate`` (take-up among the recipients eligible by
+    the files' facts, true links and territories: :func:`~nonrecours.simulate.sources.file_rates`), and
+    ``corrected`` (``admin_corrected.csv``, optional) against the true rate ``rate``.
+
+    Returns
+    -------
+    DataFrame
+        :func:`admin_coverage`'s columns with ``interval`` (:data:`INTERVALS`) and ``estimand`` first, plus a
+        row per interval with ``right`` ``all`` (every cell pooled).
+    """
+    parts = []
+    for name, table in (("admin_rates", rates), ("admin_corrected", corrected)):
+        if table is None:
+            continue
+        estimate, estimand = INTERVALS[name]
+        for pooled in (False, True):
+            t = table.assign(right="all") if pooled else table
+            tr = truth.assign(right="all") if pooled else truth
+            if pooled:  # cells keyed by territory and right, pooled under one right
+                key = table["territory"].astype(str) + ":" + table["right"].astype(str)
+                t = t.assign(territory=key.to_numpy())
+                tr = tr.assign(territory=(truth["territory"].astype(str) + ":" + truth["right"].astype(str)).to_numpy())
+            cov = admin_coverage(t, tr, level=level, tolerance=tolerance, estimand=estimand, estimate=estimate)
+            parts.append(cov.assign(interval=name, estimand=estimand))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["interval", "estimand", *[c for c in out.columns if c not in ("interval", "estimand")]]]
 
 
 def run_admin_validation(

@@ -266,6 +266,33 @@ def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.Da
     return pd.DataFrame({"se": se, "fp": fp, "corrected": ~off}), pos_se, pos_fp
 
 
+def _floored_vcov(mis: Misclassification, z: float) -> np.ndarray:
+    r"""The covariance of the misclassification rates with each variance at least that of Wilson's centre.
+
+    A rate near 0 or 1 estimated from a few misclassified respondents has a Wald variance that falls with its
+    error (one false negative fewer: a sensitivity closer to 1 and a smaller variance), so that the corrected
+    rates it moves the most get the narrowest intervals. Each variance is floored at
+    :math:`	ilde p (1 - 	ilde p) / (n + z^2)`, :math:`	ilde p = (n \hat p + z^2 / 2) / (n + z^2)` over the
+    domain's ``n`` respondents (the centre of Wilson's score interval; Agresti and Coull, 1998, *The American
+    Statistician* 52(2), 119–126); the correlations are kept (a rate without variance gets none; one whose ``n`` is
+    unknown, NaN, keeps its variance).
+    """
+    V = np.nan_to_num(np.asarray(mis.vcov, dtype=float))
+    p = np.nan_to_num(mis.table["estimate"].to_numpy(dtype=float))
+    n = mis.table["n"].to_numpy(dtype=float)
+    z2 = z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pt = (n * p + z2 / 2) / (n + z2)
+        floor = np.where(n > 0, pt * (1 - pt) / (n + z2), 0.0)
+    v = np.diag(V).copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(v > 0, np.sqrt(np.maximum(floor, v) / v), 1.0)
+    out = V * scale[:, None] * scale[None, :]
+    idx = np.flatnonzero(v <= 0)
+    out[idx, idx] = floor[idx]
+    return out
+
+
 def correct_rates(
     counts: pd.DataFrame,
     misclassification: Misclassification,
@@ -315,7 +342,8 @@ def correct_rates(
     :math:`g_d = \partial \hat\theta_d / \partial (se, fp)`
     (:math:`\partial \hat N^E_{ds} / \partial se_s = -\hat N^E_{ds} / (se_s - fp_s)`,
     :math:`\partial \hat N^E_{ds} / \partial fp_s = (F_{ds} - se_s N_{ds}) / (se_s - fp_s)^2`)
-    and :math:`\hat V` the design-based covariance of the estimated rates;
+    and :math:`\hat V` the design-based covariance of the estimated rates, each variance at least that of
+    Wilson's centre (:func:`_floored_vcov`: a rate near 0 or 1 has a Wald variance that falls with its error);
     the linkage's, :math:`\mathrm{Var}(T_d) / (\hat N^E_d)^2`; and the files'
     binomial noise around the stratum rates,
     :math:`\hat\theta_d^2 \sum_s [N^E_{ds} se_s(1-se_s) + (N_{ds} - N^E_{ds}) fp_s (1 - fp_s)]
@@ -336,6 +364,7 @@ def correct_rates(
     level = check_level(level)
     from .rates import boundary_variance
 
+    z = float(norm_ppf(0.5 + level / 2))
     need = ["territory", *misclassification.by, "right", "n_recipients", "n_file_eligible", "takers", "var_takers"]
     check_columns(counts, need, role="column", source="counts")
     if linkage is not None:
@@ -380,13 +409,12 @@ def correct_rates(
         cols = np.concatenate([pos_se[pos_se >= 0], pos_fp[pos_fp >= 0]])
         vals = np.concatenate([(scale * (-ne / d))[pos_se >= 0], (scale * ((F - se * N) / d**2))[pos_fp >= 0]])
         G = sp.csr_matrix((vals, (rows, cols)), shape=(m, len(misclassification.table)))
-        V = np.nan_to_num(misclassification.vcov)
+        V = _floored_vcov(misclassification, z)
         var_survey = np.asarray((G @ V * G.toarray()).sum(axis=1)).ravel()
         var_link = var_t / NE**2
         var_files = theta**2 * per_cell(files_var) / NE**2 + theta * (1 - theta) * per_cell(undet + 0 * N) / NE**2
         var_edge = np.nan_to_num(boundary_variance(theta, NE, per_cell(edge)))
     total = var_survey + var_link + var_edge + var_files
-    z = float(norm_ppf(0.5 + level / 2))
     key = pd.Series(uniq).str.split("\x1f", n=1, expand=True)
     out = pd.DataFrame(
         {

@@ -230,14 +230,19 @@ def test_review_intervals_cover_the_true_precision_and_recall(phase):
 def test_admin_intervals_cover_the_true_rates_within_tolerance():
     from nonrecours.validation.admin import run_admin_validation
 
-    # two simulated populations of 20 QPVs (40 territories each), sources, linkages and simulated reviews
-    pooled, per = run_admin_validation(20, 2, seed=21, review_sample=1500)
-    assert set(per["replication"]) == {0, 1} and (pooled["cells"] == per.groupby("right")["cells"].sum().values).all()
-    assert (pooled["cells"] >= 60).all(), pooled
-    # each right within 0.95 ± 0.03, up to 2 Monte Carlo SEs at the nominal coverage (about 70 cells per right)
-    mc_se = np.sqrt(0.95 * 0.05 / pooled["cells"])
-    assert ((pooled["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
+    # two simulated populations of 20 QPVs (40 territories each), sources, linkages, simulated reviews, surveys
+    pooled, per = run_admin_validation(20, 2, seed=21, review_sample=1500, sample_size=1500)
+    summed = per.groupby(["interval", "right"])["cells"].sum()
+    assert set(per["replication"]) == {0, 1}
+    assert (pooled.set_index(["interval", "right"])["cells"].reindex(summed.index) == summed).all()
+    rates = pooled[(pooled["interval"] == "admin_rates") & (pooled["right"] != "all")]
+    assert (rates["estimand"] == "file_rate").all() and (rates["cells"] >= 60).all(), pooled
+    # each right within 0.95 ± 0.03 of its own estimand, up to 2 Monte Carlo SEs at the nominal coverage
+    mc_se = np.sqrt(0.95 * 0.05 / rates["cells"])
+    assert ((rates["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
     assert (pooled["mean_width"] < 0.2).all()
+    corrected = pooled[(pooled["interval"] == "admin_corrected") & (pooled["right"] == "all")].iloc[0]
+    assert corrected["estimand"] == "rate" and corrected["coverage"] > 0.85, pooled
 
 
 @pytest.mark.slow

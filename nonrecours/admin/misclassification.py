@@ -266,6 +266,17 @@ def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.Da
     return pd.DataFrame({"se": se, "fp": fp, "corrected": ~off}), pos_se, pos_fp
 
 
+def _wilson_bernoulli(p: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    r"""``p (1 - p)`` at least :math:`\tilde p (1 - \tilde p)`, :math:`\tilde p = (n p + z^2 / 2) / (n + z^2)` (Wilson's
+    centre for a rate estimated on ``n`` respondents; ``n`` NaN or 0: ``p (1 - p)``)."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z2 = z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pt = np.where(n > 0, (n * p + z2 / 2) / (n + z2), p)
+    return np.maximum(p * (1 - p), pt * (1 - pt))
+
+
 def _floored_vcov(mis: Misclassification, z: float) -> np.ndarray:
     r"""The covariance of the misclassification rates with each variance at least that of Wilson's centre.
 
@@ -280,10 +291,8 @@ def _floored_vcov(mis: Misclassification, z: float) -> np.ndarray:
     V = np.nan_to_num(np.asarray(mis.vcov, dtype=float))
     p = np.nan_to_num(mis.table["estimate"].to_numpy(dtype=float))
     n = mis.table["n"].to_numpy(dtype=float)
-    z2 = z * z
     with np.errstate(invalid="ignore", divide="ignore"):
-        pt = (n * p + z2 / 2) / (n + z2)
-        floor = np.where(n > 0, pt * (1 - pt) / (n + z2), 0.0)
+        floor = np.where(n > 0, _wilson_bernoulli(p, n, z) / (n + z * z), 0.0)
     v = np.diag(V).copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(v > 0, np.sqrt(np.maximum(floor, v) / v), 1.0)
@@ -347,7 +356,8 @@ def correct_rates(
     the linkage's, :math:`\mathrm{Var}(T_d) / (\hat N^E_d)^2`; and the files'
     binomial noise around the stratum rates,
     :math:`\hat\theta_d^2 \sum_s [N^E_{ds} se_s(1-se_s) + (N_{ds} - N^E_{ds}) fp_s (1 - fp_s)]
-    / (se_s - fp_s)^2 / (\hat N^E_d)^2`, plus, as the rate is read among the
+    / (se_s - fp_s)^2 / (\hat N^E_d)^2` (each :math:`p (1 - p)` at least that of Wilson's centre,
+    :func:`_wilson_bernoulli`), plus, as the rate is read among the
     recipients whose eligibility the files decide while the target counts
     every eligible, :math:`\hat\theta_d (1 - \hat\theta_d) \hat U^E_d / (\hat N^E_d)^2`
     with :math:`\hat U^E_d = \sum_s U_{ds} \hat N^E_{ds} / N_{ds}` the eligibles
@@ -382,7 +392,11 @@ def correct_rates(
     d = se - fp
     ne = (F - fp * N) / d
     ne_clip = np.clip(ne, 0.0, N)
-    files_var = (ne_clip * se * (1 - se) + (N - ne_clip) * fp * (1 - fp)) / d**2
+    # the files' Bernoulli variances at the rates' Wilson centres, like the survey's (a sensitivity estimated at
+    # 0.997 from one miss in 278 respondents would make the files' noise three times too small)
+    n_rate = misclassification.table["n"].to_numpy(dtype=float)
+    n_se, n_fp = (np.where(pos >= 0, n_rate[np.maximum(pos, 0)], np.nan) for pos in (pos_se, pos_fp))
+    files_var = (ne_clip * _wilson_bernoulli(se, n_se, z) + (N - ne_clip) * _wilson_bernoulli(fp, n_fp, z)) / d**2
     with np.errstate(invalid="ignore", divide="ignore"):  # eligibles among the undetermined, at the stratum's share
         undet = np.nan_to_num(c["n_undetermined"].to_numpy(dtype=float) * ne_clip / N) if "n_undetermined" in c else 0
         edge = np.nan_to_num(c["n_boundary"].to_numpy(dtype=float) * ne_clip / N) if "n_boundary" in c else 0 * N

@@ -64,7 +64,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "(sensitivity) and of the others whom they wrongly find eligible (false positives), with design-based "
         "standard errors. The eligibles of each territory are corrected with them (Rogan–Gladen); the corrected "
         "rate's interval carries the survey's sampling error (a rate near 0 or 1 with at least the variance of "
-        "its Wilson centre), the linkage error, the addresses on a QPV contour and the files' own noise: it "
+        "Jeffreys' posterior), the linkage error, the addresses on a QPV contour and the files' own noise: it "
         "covers the true take-up rate. The combined estimate weights it against the Fay–Herriot estimate by "
         "their MSEs (see the territorial comparison).",
         "stratum": "Stratum",
@@ -123,7 +123,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "que les fichiers trouvent éligibles (sensibilité) et celle des non-éligibles qu'ils trouvent éligibles "
         "à tort (faux positifs), avec leurs écarts-types de plan. Les éligibles de chaque territoire en sont "
         "corrigés (Rogan–Gladen) ; l'intervalle du taux corrigé porte l'erreur d'échantillonnage de l'enquête "
-        "(un taux proche de 0 ou de 1 avec au moins la variance de son centre de Wilson), l'erreur "
+        "(un taux proche de 0 ou de 1 avec au moins la variance de sa loi a posteriori de Jeffreys), l'erreur "
         "d'appariement, les adresses sur un contour de QPV et le bruit propre aux fichiers : il couvre le vrai "
         "taux de recours. L'estimation combinée le pondère avec "
         "l'estimation de Fay–Herriot selon leurs EQM (voir la comparaison territoriale).",

@@ -243,8 +243,8 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         + "), Hájek ratios with design-based covariance",
         "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient ("
         + ("calibrated by the clerical review" if ph.calibration is not None else "the model's match probabilities")
-        + "); interval with the survey's sampling error (delta method, each rate's variance at least its Wilson "
-        "centre's), the linkage error (with the uncertainty of the review's calibration), addresses on a QPV "
+        + "); interval with the survey's sampling error (delta method, each rate's variance at least its Jeffreys "
+        "posterior's), the linkage error (with the uncertainty of the review's calibration), addresses on a QPV "
         "contour and the files' noise: it covers the true take-up rate",
     }
     if sae is not None and "eblup" in sae:

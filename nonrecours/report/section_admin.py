@@ -56,6 +56,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
         "{obs} before the linkage-error adjustment, {adj} after.",
         "coverage": "The intervals hold the true rate in {coverage} of the published cells (mean width {width}).",
+        "coverage_estimand": "They hold their own estimand, take-up among the recipients the files' facts make "
+        "eligible, in {coverage} of them (mean absolute error {mae}).",
         "none": "The administrative phase did not run (no [admin] section).",
         "mis_title": "What the files miss: eligibility misclassified, measured by the survey",
         "mis_intro": "The organisms' files hold only part of the resources that decide each right, so that "
@@ -115,6 +117,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "{obs} avant la correction des erreurs d'appariement, {adj} après.",
         "coverage": "Les intervalles contiennent le vrai taux dans {coverage} des cellules publiées (largeur "
         "moyenne {width}).",
+        "coverage_estimand": "Ils contiennent ce qu'ils estiment, le taux de recours parmi les allocataires que "
+        "les données des fichiers rendent éligibles, dans {coverage} d'entre elles (écart absolu moyen {mae}).",
         "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
         "mis_title": "Ce que les fichiers ignorent : l'éligibilité mal classée, mesurée par l'enquête",
         "mis_intro": "Les fichiers des organismes ne connaissent qu'une partie des ressources qui ouvrent chaque "
@@ -261,6 +265,16 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
                 + html.escape(
                     t["coverage"].format(
                         coverage=pct(a["coverage"], lang), width=pts(a["mean_ci_width"], lang, signed=False)
+                    )
+                )
+                + "</p>"
+            )
+        if "coverage_estimand" in a and not is_missing(a["coverage_estimand"]):
+            out.append(
+                "<p>"
+                + html.escape(
+                    t["coverage_estimand"].format(
+                        coverage=pct(a["coverage_estimand"], lang), mae=pts(a["mae_estimand"], lang, signed=False)
                     )
                 )
                 + "</p>"

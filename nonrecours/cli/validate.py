@@ -340,9 +340,11 @@ def validate_admin(
     out: Path | None = typer.Option(None, "--out", help="Table of the coverage per replication and right."),
     overwrite: bool = overwrite_option(),
 ) -> None:
-    """Simulate populations, sources, linkages and surveys; report the coverage of the administrative intervals by
-    right: the administrative rates against take-up among the recipients eligible by the files' facts, the
-    survey-corrected rates against the true rates."""
+    """Simulate populations, sources, linkages and surveys; report each administrative interval's coverage by right.
+
+    The administrative rates are checked against take-up among the recipients eligible by the files' facts, the
+    survey-corrected rates against the true rates.
+    """
     from ..validation.admin import run_admin_validation
 
     if out is not None:

@@ -374,7 +374,6 @@ def correct_rates(
     level = check_level(level)
     from .rates import boundary_variance
 
-    z = float(norm_ppf(0.5 + level / 2))
     need = ["territory", *misclassification.by, "right", "n_recipients", "n_file_eligible", "takers", "var_takers"]
     check_columns(counts, need, role="column", source="counts")
     if linkage is not None:
@@ -392,8 +391,8 @@ def correct_rates(
     d = se - fp
     ne = (F - fp * N) / d
     ne_clip = np.clip(ne, 0.0, N)
-    # the files' Bernoulli variances at least at the rates' Jeffreys posterior means, like the survey's (a
-    # sensitivity estimated at 0.997 from one miss in 278 respondents would make the files' noise 2.4 times too small)
+    # the files' Bernoulli variances at least at the rates' Jeffreys posterior means, like the survey's (on the demo,
+    # a TSS sensitivity estimated at 0.997 from one miss in 278 respondents, true 0.990, made them 3 times too small)
     n_rate = misclassification.table["n"].to_numpy(dtype=float)
     n_se, n_fp = (np.where(pos >= 0, n_rate[np.maximum(pos, 0)], np.nan) for pos in (pos_se, pos_fp))
     files_var = (ne_clip * _jeffreys_bernoulli(se, n_se) + (N - ne_clip) * _jeffreys_bernoulli(fp, n_fp)) / d**2
@@ -429,6 +428,7 @@ def correct_rates(
         var_files = theta**2 * per_cell(files_var) / NE**2 + theta * (1 - theta) * per_cell(undet + 0 * N) / NE**2
         var_edge = np.nan_to_num(boundary_variance(theta, NE, per_cell(edge)))
     total = var_survey + var_link + var_edge + var_files
+    z = float(norm_ppf(0.5 + level / 2))
     key = pd.Series(uniq).str.split("\x1f", n=1, expand=True)
     out = pd.DataFrame(
         {

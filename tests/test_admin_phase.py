@@ -188,6 +188,8 @@ def test_linkage_quality_and_adjusted_rates(small, tmp_path):
     assert set(ph.links["method"]) <= {"number", "probabilistic"}
     cmp = compare_with_truth(ph.rates.table, src.tables["truth"])
     assert cmp["cells"] > 0 and cmp["mae_adjusted"] < 0.02
+    # the sources' truth carries the rates' own estimand: the coverage of it is reported beside
+    assert cmp["mae_estimand"] < 0.02 and 0.5 < cmp["coverage_estimand"] <= 1
     pub = ph.rates.table[ph.rates.table["status"] == "published"]
     assert ((pub["ci_low"] <= pub["rate_adjusted"]) & (pub["rate_adjusted"] <= pub["ci_high"])).all()
 

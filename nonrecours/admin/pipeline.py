@@ -440,12 +440,23 @@ def _review(
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """Mean absolute error of the observed and adjusted rates against the true rates, over published cells, the
-    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width."""
+    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width; when
+    ``truth`` has the rates' own estimand ``file_rate`` (take-up among the recipients eligible by the files'
+    facts, :func:`~nonrecours.simulate.sources.file_rates`), the interval's coverage of it
+    (``coverage_estimand``) and the adjusted rates' mean absolute error against it (``mae_estimand``)."""
+    extra = ["file_rate"] if "file_rate" in truth else []
     t = table[table["status"] == "published"].merge(
-        truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"}),
+        truth[["territory", "right", "rate", *extra]].rename(columns={"rate": "true_rate"}),
         on=["territory", "right"],
         how="inner",
     )
+    own = {}
+    if extra:
+        f = t["file_rate"]
+        own = {
+            "coverage_estimand": float(np.mean((t["ci_low"] <= f) & (f <= t["ci_high"]))),
+            "mae_estimand": float(np.nanmean(np.abs(t["rate_adjusted"] - f))),
+        }
     return {
         "cells": int(len(t)),
         "mae_observed": float(np.nanmean(np.abs(t["rate"] - t["true_rate"]))),
@@ -454,4 +465,5 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"])),
         "coverage": float(np.mean((t["ci_low"] <= t["true_rate"]) & (t["true_rate"] <= t["ci_high"]))),
         "mean_ci_width": float(np.nanmean(t["ci_high"] - t["ci_low"])),
+        **own,
     }

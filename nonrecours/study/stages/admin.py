@@ -157,7 +157,8 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         + f"); cells under {adm.min_cell} suppressed",
         "interval": "linkage errors (with the uncertainty of the review's calibration), recipients undetermined "
         "for a missing resource (imputed at the cell's eligible share) and addresses on a QPV contour; not "
-        "recipients undetermined for a fact the files lack (fiscal income)",
+        "recipients undetermined for a fact the files lack (fiscal income); it covers take-up among the recipients "
+        "the files' facts make eligible, not the true rate when the files miss resources (the corrected rates')",
     }
     methods.update(combined.get("methods", {}))
     return {
@@ -242,8 +243,9 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         + "), Hájek ratios with design-based covariance",
         "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient ("
         + ("calibrated by the clerical review" if ph.calibration is not None else "the model's match probabilities")
-        + "); interval with the survey's sampling error (delta method), the linkage error (with the uncertainty "
-        "of the review's calibration), addresses on a QPV contour and the files' noise",
+        + "); interval with the survey's sampling error (delta method, each rate's variance at least its Jeffreys "
+        "posterior's), the linkage error (with the uncertainty of the review's calibration), addresses on a QPV "
+        "contour and the files' noise: it covers the true take-up rate",
     }
     if sae is not None and "eblup" in sae:
         comb = combine_estimates(corrected, sae, level=cfg.estimation.level)

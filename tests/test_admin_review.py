@@ -52,8 +52,9 @@ def test_review_ratio_is_the_stratified_ratio_estimator():
         n, N = len(s), (frame["stratum"] == stratum).sum()
         assert (e["n"], e["N"]) == (n, N)
         s2 = ((y - ratio * w) ** 2).sum() / (n - 1)
-        if min(y.sum(), n - y.sum()) >= 1:  # a stratum with a residual: Cochran's variance as written
-            assert e["var_ratio"] == pytest.approx((1 - n / N) * s2 / (n * w.mean() ** 2), rel=1e-9)
+        pt = (y.sum() + 0.5) / (n + 1)  # the mean of Jeffreys' posterior of the share of matches
+        # Cochran's variance as written, its residual variance at least the Bernoulli variance at that mean
+        assert e["var_ratio"] == pytest.approx((1 - n / N) * max(s2, pt * (1 - pt)) / (n * w.mean() ** 2), rel=1e-9)
         assert e["var_ratio"] > 0 or n == N  # never a point interval unless the stratum is a census
     # precision and recall from the ratios; their intervals cover the true ones of this linkage
     q = review_quality(est.reset_index()).iloc[0]
@@ -299,3 +300,42 @@ def test_study_review_sample_without_truth_or_verdicts_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="admin.review_sample") as err:
         admin_stage(cfg, {})  # type: ignore[arg-type]
     assert "nonrecours link --review-sample" in str(err.value)
+
+
+def _exact_coverages(p, n, N):
+    """Exact coverage (binomial enumeration of the review's misses) of the no-candidate stratum's 95 % interval:
+    with the variance of review_estimates, and with Cochran's variance alone (the residual variance as written)."""
+    from scipy.stats import binom
+
+    ks = np.arange(n + 1)
+    var = []
+    for k in ks.tolist():
+        rev = pd.DataFrame(
+            {
+                "source": "tpn",
+                "group": "all",
+                "stratum": "no_candidate",
+                "n_stratum": N,
+                "id_l": [f"r{i}" for i in range(n)],
+                "id_r": "",
+                "match_probability": 0.0,
+                "match": np.r_[np.ones(k), np.zeros(n - k)],
+            }
+        )
+        var.append(review_estimates(rev)["var_ratio"].iloc[0])
+    ph, pk, fpc = ks / n, binom.pmf(ks, n, p), 1 - n / N
+    cochran = fpc * ph * (1 - ph) * n / (n - 1) / n
+    hit = lambda v: float((pk * (np.abs(ph - p) <= 1.96 * np.sqrt(v))).sum())  # noqa: E731
+    return hit(np.array(var)), hit(cochran)
+
+
+def test_review_variance_floor_where_misses_are_few():
+    """Rows without candidate where a few per cent are missed links: the stratum's interval with Cochran's
+    variance alone covers less than 95 % (its variance falls with its error); floored at Jeffreys' posterior
+    mean it never covers less, and more where the lattice of the counts allows (3 % of 100 reviewed: 0.80 ->
+    0.95). Exact binomial enumeration, no tolerance needed beyond the rounding."""
+    floored, cochran = _exact_coverages(0.03, 100, 5000)
+    assert cochran < 0.85 and floored > 0.93
+    for p, n in ((0.01, 60), (0.05, 80)):
+        floored, cochran = _exact_coverages(p, n, 5000)
+        assert floored >= cochran - 1e-12, (p, n, floored, cochran)

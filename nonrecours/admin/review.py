@@ -20,10 +20,11 @@ otherwise any record (a missed link). Per stratum, the ratio
 with ``e = y - R_h w`` (Cochran 1977, *Sampling Techniques*, §6.3; stratified
 random sampling without replacement), calibrates the model: a stratum's
 expected true takers are ``R_h sum w`` instead of ``sum w`` (links,
-near misses) or 0 (no candidate). A stratum whose sample found no error
-(all links right, or no miss found) gets at least ``s_e^2 = (0.5 / n)(1 - 0.5 / n)``,
-the variance of half an error in its ``n`` verdicts, so that its interval is
-not a point. A linked recipient whose link is wrong but who holds another
+near misses) or 0 (no candidate). ``s_e^2`` is at least ``p~ (1 - p~)``,
+``p~ = (m + 1/2) / (n + 1)`` the mean of Jeffreys' posterior of the share of
+matches ``m / n`` (Brown, Cai and DasGupta, 2001): a stratum whose sample found
+few errors, or none (all links right, no miss found), does not get a variance
+that falls with its error, and its interval is not a point. A linked recipient whose link is wrong but who holds another
 record of the source counts as a false link only (such cases are rare).
 
 The estimated precision and recall of the source follow:
@@ -299,14 +300,15 @@ def review_estimates(reviewed: pd.DataFrame, frame: pd.DataFrame | None = None) 
     else:
         est["W"] = est["N"] * est["wbar"]
     est["ratio"] = est["matches"] / est["sw"]
-    # residual variance; a stratum without residual: y moved half a verdict towards the other value
+    # residual variance, at least the Bernoulli variance at the mean of Jeffreys' posterior of the stratum's share
+    # of matches, (matches + 1/2) / (n + 1): a stratum with few verdicts of one kind (a few missed links among
+    # hundreds of rows, no false link at all) has a residual variance that falls with its error, as a Wald variance
+    # does (Brown, Cai and DasGupta, 2001); the survey's misclassification rates are floored the same way
     r = r.join(est["ratio"], on=keys)
     e = r["y"] - r["ratio"] * r["w"]
-    s2 = (e**2).groupby([r[k] for k in keys]).sum() / (est["n"] - 1).clip(lower=1)
-    ybar = est["matches"] / est["n"]
-    half = (np.minimum(ybar, 1 - ybar) * est["n"] < 0.5).to_numpy()
-    s2_half = 0.5 / est["n"] * (1 - 0.5 / est["n"])
-    s2 = np.where(half, np.maximum(s2.reindex(est.index).to_numpy(), s2_half.to_numpy()), s2.reindex(est.index))
+    s2 = ((e**2).groupby([r[k] for k in keys]).sum() / (est["n"] - 1).clip(lower=1)).reindex(est.index).to_numpy()
+    pt = ((est["matches"] + 0.5) / (est["n"] + 1)).to_numpy()
+    s2 = np.maximum(s2, pt * (1 - pt))
     fpc = (1 - est["n"] / est["N"]).clip(lower=0)
     est["var_ratio"] = fpc * s2 / (est["n"] * est["wbar"] ** 2)
     return est.drop(columns=["sw", "wbar"]).reset_index()

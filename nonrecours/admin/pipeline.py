@@ -106,7 +106,11 @@ def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:
 
 @dataclass(frozen=True, eq=False)
 class AdminPhase:
-    """Everything the administrative phase produced (tables are aggregated except ``links``/``eligibility``)."""
+    """Everything the administrative phase produced (tables are aggregated except ``links``/``eligibility``).
+
+    ``eligibility`` is :func:`~nonrecours.admin.eligibility.assess_eligibility`'s table with its statuses and rules
+    as categories (their values, sorted).
+    """
 
     eligibility: pd.DataFrame
     territories: pd.DataFrame
@@ -259,21 +263,27 @@ def _run_phase(
     # each source is read when linked and let go after
     with clock.step("eligibility"):
         elig = assess_eligibility(left, rule, engine=engine)
-    ident = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+        # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
+        # 5-million-recipient table, held until the rates)
+        elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
+    # from here on only the identities (the linkage), the addresses and communes (the territories) and the ids
+    # (rates): the resources, benefits and household columns go (a third of the recipients' table)
+    left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+    n_left = len(left)
     links, near, quality, source_rights = [], [], [], {}
     for name in sorted(set(RIGHT_SOURCES.values())):
         with clock.step("read"):
             src = read_source(d, name)
+            src = src[[c for c in src if c in _IDENTITY_COLUMNS or c == "right"]]  # not the periods of rights
         with clock.step(f"linkage {name}"):
             if "right" in src:  # a source holding several rights (health)
                 source_rights[name] = src[["rec_id", "right"]]
-            res = link_records(ident, src, threshold=threshold, seed=seed, engine=linker)
+            res = link_records(left, src, threshold=threshold, seed=seed, engine=linker)
             del src
             links.append(res.links.assign(source=name))
             near.append(res.near_misses.assign(source=name))
             truth = None if truth_links is None else truth_links[truth_links["source"] == name]
-            quality.append(link_quality(res, name, len(left), truth, engine=linker))
-    del ident
+            quality.append(link_quality(res, name, n_left, truth, engine=linker))
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
     links_df = pd.concat(links, ignore_index=True)

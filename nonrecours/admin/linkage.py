@@ -126,6 +126,15 @@ def _isin(values: pd.Series, others: pd.Series) -> np.ndarray:
     )
 
 
+def _release_arrow() -> None:
+    """Give back to the system the blocks pyarrow's allocator keeps after its arrays are freed."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return
+    pa.default_memory_pool().release_unused()
+
+
 def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
     sql = (
         "select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
@@ -352,6 +361,7 @@ def _link(
     # one copy of each side at a time: the records not linked by number, the columns of the model
     L = L.loc[~_isin(L["rec_id"], num["id_l"]), keep]
     R = R.loc[~_isin(R["rec_id"], num["id_r"]), keep]
+    _release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
         best, params = _probabilistic(L, R, has_birth, has_address, seed, max_pairs_u, min_candidate, engine)

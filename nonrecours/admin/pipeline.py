@@ -130,6 +130,21 @@ class AdminPhase:
     calibration: pd.DataFrame | None = None
 
 
+def _release() -> None:
+    """Give back to the system the memory pyarrow's allocator keeps after its tables are freed.
+
+    pyarrow's pool (mimalloc) keeps freed blocks for reuse: after reading the
+    914k recipients' files and keeping a third of their columns, 165 MiB of the
+    process's 480 MiB were such blocks. Called between the phase's steps, so that
+    the next step's peak does not add up with the last one's leftovers.
+    """
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return
+    pa.default_memory_pool().release_unused()
+
+
 class _Clock:
     """Wall and CPU seconds per step (a step may be timed in several pieces)."""
 
@@ -270,6 +285,7 @@ def _run_phase(
     # (rates): the resources, benefits and household columns go (a third of the recipients' table)
     left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
     n_left = len(left)
+    _release()
     links, near, quality, source_rights = [], [], [], {}
     for name in sorted(set(RIGHT_SOURCES.values())):
         with clock.step("read"):
@@ -284,8 +300,11 @@ def _run_phase(
             near.append(res.near_misses.assign(source=name))
             truth = None if truth_links is None else truth_links[truth_links["source"] == name]
             quality.append(link_quality(res, name, n_left, truth, engine=linker))
+            del res
+            _release()
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
+        _release()
     links_df = pd.concat(links, ignore_index=True)
     near_df = pd.concat(near, ignore_index=True)
     with clock.step("review"):

@@ -17,7 +17,8 @@ interleaved over ``--repeat`` rounds and medians reported:
 ``--before DIR`` names a checkout of the code before the change (run with
 ``PYTHONPATH=DIR``), ``--after DIR`` the code after (default: this checkout).
 
-Run ``python benchmarks/bench_idcheck.py --rows 5000000 --before /path/to/main``; the
+Run ``python benchmarks/bench_idcheck.py --rows 5000000 --before /path/to/main`` (``--only admin``: the
+floor and the ``admin`` workloads alone, for more rounds in the same time); the
 results go to the section ``## Administrative id check`` of ``RESULTS.md`` (``--no-write``: print only).
 """
 
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="checkout of the code before the change")
     ap.add_argument("--after", type=Path, default=HERE.parent)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated workload kinds to run besides the floor: check, admin")
     args = ap.parse_args()
 
     path = args.folder / f"idcheck_{args.rows}.parquet"
@@ -154,6 +156,8 @@ def main() -> None:
                 ],
                 root,
             )
+    kinds = [k for k in args.only.split(",") if k]
+    work = {k: v for k, v in work.items() if k == "floor" or not kinds or k.split()[0] in kinds}
     runs: dict[str, list[dict]] = {k: [] for k in work}
     load = [os.getloadavg()]
     for _ in range(args.repeat):  # interleaved: every workload once per round

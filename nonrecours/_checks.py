@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._unique import surely_unique
 from .errors import InputError, OptionError, line_list, message, rows_found
 
 __all__ = [
@@ -315,8 +316,11 @@ def duplicate_ids_message(column: str, *, source: str, found: str, hint: str | N
 def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", hint: str | None = None) -> None:
     """Refuse repeated (or missing) identifiers, pointing at the rows by line number, never by value.
 
-    One hash pass: the ids are factorized once (``pd.factorize(sort=False)``,
-    Arrow's hash table on Arrow strings) into integer codes; they are unique
+    First a proof without a hash table: integer ids, and the 64-bit
+    fingerprints of Arrow strings, sorted, none equal to its neighbour
+    (:func:`nonrecours._unique.surely_unique`). Without that proof (a
+    repeated fingerprint, or object or categorical ids) the ids are factorized
+    once (``pd.factorize(sort=False)``) into integer codes; they are unique
     when the codes number the rows, :math:`\\max(\\text{code}) + 1 = n`. Only when
     they do not are the rows sharing an id found, from the codes' counts
     (``np.bincount``, no second hash of the ids), to give their lines.
@@ -332,6 +336,8 @@ def check_unique_ids(data: pd.DataFrame, column: str, *, source: str = "data", h
                 found=rows_found(ids.isna(), "empty rows"),
             )
         )
+    if surely_unique(ids.array):  # distinct 64-bit fingerprints: no hash table of the ids
+        return
     codes, _ = pd.factorize(ids.array, sort=False)
     if len(codes) == 0 or int(codes.max()) + 1 == len(codes):
         return

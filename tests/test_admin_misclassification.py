@@ -76,8 +76,9 @@ def test_wrong_length_is_refused():
 
 
 def _mis(se: dict, fp: dict, var: float = 0.0) -> Misclassification:
+    """Given rates and covariance (respondents unknown: ``n`` NaN, no floor on the variances)."""
     rows = [(h, "cmuc", "sensitivity", se[h]) for h in se] + [(h, "cmuc", "false_positive", fp[h]) for h in fp]
-    t = pd.DataFrame(rows, columns=["h", "right", "kind", "estimate"]).assign(se=np.sqrt(var), n=100)
+    t = pd.DataFrame(rows, columns=["h", "right", "kind", "estimate"]).assign(se=np.sqrt(var), n=np.nan)
     return Misclassification(table=t, vcov=np.eye(len(t)) * var, by=("h",))
 
 
@@ -128,6 +129,72 @@ def test_delta_method_matches_finite_differences():
     G = np.column_stack([(rate(base + h * e) - rate(base - h * e)) / (2 * h) for e in np.eye(4)])
     expected = np.sqrt(np.einsum("ij,jk,ik->i", G, V, G))
     np.testing.assert_allclose(out["se_survey"].to_numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sens, fp, low", [(0.99, 0.005, 0.93), (0.95, 0.08, 0.92)])
+def test_survey_intervals_cover_when_a_rate_is_near_its_bound(sens, fp, low):
+    # 400 territories, each its own stratum, whose sensitivity and false-positive rate are estimated from 278
+    # and 558 respondents by simple random sampling (Wald variances); the takers and the files' counts are exact,
+    # so only the survey's error moves the corrected rate (true value 0.6)
+    rng = np.random.default_rng(27)
+    K, n1, n0 = 400, 278, 558
+    p1, p0 = rng.binomial(n1, sens, K) / n1, rng.binomial(n0, fp, K) / n0
+    h = [f"s{k}" for k in range(K)]
+    table = pd.DataFrame(
+        {
+            "h": h * 2,
+            "right": "cmuc",
+            "kind": ["sensitivity"] * K + ["false_positive"] * K,
+            "estimate": np.r_[p1, p0],
+            "se": 0.0,
+            "n": np.r_[np.full(K, n1), np.full(K, n0)],
+        }
+    )
+    V = np.diag(np.r_[p1 * (1 - p1) / n1, p0 * (1 - p0) / n0])
+    counts = _counts(h, h, [10000] * K, [sens * 4000 + fp * 6000] * K, [2400] * K)
+
+    def coverage(t: pd.DataFrame) -> float:
+        out = correct_rates(counts, Misclassification(table=t, vcov=V, by=("h",)))
+        return float((np.abs(out["rate_corrected"] - 0.6) <= 1.959964 * out["se_survey"]).mean())
+
+    floored, wald = coverage(table), coverage(table.assign(n=np.nan))
+    # the Wald variance falls with the error near a bound; floored at Jeffreys' posterior the intervals cover
+    assert floored >= low and floored > wald
+    if sens > 0.98:
+        assert wald < 0.92
+
+
+def test_files_noise_near_a_bound_is_that_of_jeffreys_posterior():
+    # as above, the files' counts drawn too (4,000 eligible found with probability 0.99, 6,000 others with 0.005):
+    # the whole interval covers when the files' Bernoulli variances are at least those of the rates' Jeffreys
+    # posterior means
+    rng = np.random.default_rng(28)
+    K, n1, n0, sens, fp = 400, 278, 558, 0.99, 0.005
+    p1, p0 = rng.binomial(n1, sens, K) / n1, rng.binomial(n0, fp, K) / n0
+    F = rng.binomial(4000, sens, K) + rng.binomial(6000, fp, K)
+    h = [f"s{k}" for k in range(K)]
+    table = pd.DataFrame(
+        {
+            "h": h * 2,
+            "right": "cmuc",
+            "kind": ["sensitivity"] * K + ["false_positive"] * K,
+            "estimate": np.r_[p1, p0],
+            "se": 0.0,
+            "n": np.r_[np.full(K, n1), np.full(K, n0)],
+        }
+    )
+    V = np.diag(np.r_[p1 * (1 - p1) / n1, p0 * (1 - p0) / n0])
+    out = correct_rates(_counts(h, h, [10000] * K, F, [2400] * K), Misclassification(table=table, vcov=V, by=("h",)))
+    covered = np.abs(out["rate_corrected"] - 0.6) <= 1.959964 * out["se"]
+    assert covered.mean() >= 0.94
+    # the files' part alone, against the files' own error (the rates known): its variance at the true rates
+    known = Misclassification(
+        table=table.assign(estimate=np.r_[np.full(K, sens), np.full(K, fp)]), vcov=V * 0, by=("h",)
+    )
+    exact = correct_rates(_counts(h, h, [10000] * K, F, [2400] * K), known)
+    files_error = exact["rate_corrected"] - 0.6
+    ratio = np.mean(out["se_files"] ** 2) / np.var(files_error)
+    assert 0.9 < ratio < 1.8, ratio
 
 
 def test_strata_without_respondents_of_a_kind_and_uncorrectable_ones():

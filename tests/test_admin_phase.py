@@ -188,8 +188,38 @@ def test_linkage_quality_and_adjusted_rates(small, tmp_path):
     assert set(ph.links["method"]) <= {"number", "probabilistic"}
     cmp = compare_with_truth(ph.rates.table, src.tables["truth"])
     assert cmp["cells"] > 0 and cmp["mae_adjusted"] < 0.02
+    # the sources' truth carries the rates' own estimand: the coverage of it is reported beside
+    assert cmp["mae_estimand"] < 0.02 and 0.5 < cmp["coverage_estimand"] <= 1
     pub = ph.rates.table[ph.rates.table["status"] == "published"]
     assert ((pub["ci_low"] <= pub["rate_adjusted"]) & (pub["rate_adjusted"] <= pub["ci_high"])).all()
+
+
+@pytest.mark.slow
+def test_sources_linked_at_once_or_one_at_a_time_give_the_same_bytes(small, tmp_path, monkeypatch):
+    """Small files: the sources are linked on threads of their own, each on a DuckDB engine of its own (a sibling of
+    the linkage engine: same memory limit and threads); the links, near misses, quality and rates are those of one
+    source at a time, to the last bit."""
+    from nonrecours.admin import pipeline
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    with DuckDBEngine(memory_limit="500MB", threads=2) as eng, eng.sibling() as other:
+        assert other.settings() == eng.settings() and other._con is not eng._con
+    _pop, src, _left = small
+    src.write(tmp_path / "sources")
+    args = {"truth_links": src.tables["truth_links"], "min_cell": 11, "threads": 2}
+    at_once = pipeline.run_admin_phase(tmp_path / "sources", **args)
+    monkeypatch.setattr(pipeline, "CONCURRENT_LINKAGE_MAX", 0)
+    one_by_one = pipeline.run_admin_phase(tmp_path / "sources", **args)
+    sources = {"linkage health", "linkage tpn", "linkage tss"}
+    assert sources | {"linkage"} <= set(at_once.timings) and sources | {"linkage"} <= set(one_by_one.timings)
+    for a, b in (
+        (at_once.links, one_by_one.links),
+        (at_once.near_misses, one_by_one.near_misses),
+        (at_once.quality, one_by_one.quality),
+        (at_once.rates.table, one_by_one.rates.table),
+    ):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert len(at_once.links) > 0 and set(at_once.links["source"]) == {"health", "tpn", "tss"}
 
 
 def test_adjustment_formula_on_a_small_table():

@@ -147,13 +147,38 @@ def test_undetermined_and_boundary_recipients_widen_the_interval_by_their_formul
     n = len(a)
     r = got["rate_adjusted"]
     link = (a["p_link"] * (1 - a["p_link"])).sum() + (a["q_miss"] * (1 - a["q_miss"])).sum()
-    nu = 12 * n / (n + 20)
-    assert eligibility_variance(np.array([r]), np.array([n]), np.array([20]), np.array([12]))[0] == pytest.approx(
-        r * (1 - r) * nu / (n * (n + nu)), rel=1e-12
-    )
+    # the 7 undetermined for the fiscal income are decided by their resources: in the share that imputes
+    nu = 12 * n / (n + 20 + 7)
+    assert eligibility_variance(
+        np.array([r]), np.array([n]), np.array([20]), np.array([12]), np.array([n]), np.array([7])
+    )[0] == pytest.approx(r * (1 - r) * nu / (n * (n + nu)), rel=1e-12)
     var = link / n**2 + r * (1 - r) * nu / (n * (n + nu)) + 6 * r * (1 - r) / (4 * n**2)
     assert got["se"] == pytest.approx(np.sqrt(var), rel=1e-9)
     assert boundary_variance(np.array([0.5]), np.array([100]), np.array([0]))[0] == 0
+
+
+def test_eligibility_variance_matches_a_monte_carlo_of_resources_missing_at_random():
+    # a cell: 60 eligible by the RSA presumption (never undetermined), 240 eligible, 200 not eligible and 30
+    # undetermined for the fiscal income by their resources; a resource goes missing at random (8 %) among the
+    # 470 recipients the resources decide. The rate of the determined eligible against that of every eligible.
+    rng = np.random.default_rng(30)
+    n_p, n_r, n_0, n_f, pi, reps = 60, 240, 200, 30, 0.08, 4000
+    y = rng.random(n_p + n_r) < 0.6  # take-up, fixed
+    missing = rng.random((reps, n_r + n_0 + n_f)) < pi  # per replication, which resources are missing
+    miss_e = np.hstack([np.zeros((reps, n_p), dtype=bool), missing[:, :n_r]])
+    det = ~miss_e
+    n = det.sum(axis=1)
+    rate = (det * y).sum(axis=1) / n
+    error = rate - y.mean()
+    u = missing.sum(axis=1)
+    predicted = eligibility_variance(
+        rate, n, n_0 - missing[:, n_r : n_r + n_0].sum(axis=1), u, n - n_p, n_f - missing[:, n_r + n_0 :].sum(axis=1)
+    )
+    # Monte Carlo variance within 10 % of the formula's mean (its relative MC error is about 2.2 %)
+    assert np.var(error) == pytest.approx(predicted.mean(), rel=0.10)
+    # the share without the presumption and the fiscal income left out would be 18 % too wide
+    naive = eligibility_variance(rate, n, n_0 - missing[:, n_r : n_r + n_0].sum(axis=1), u)
+    assert naive.mean() > 1.12 * np.var(error)
 
 
 def test_link_review_options_are_checked_before_any_work(tmp_path):
@@ -205,14 +230,19 @@ def test_review_intervals_cover_the_true_precision_and_recall(phase):
 def test_admin_intervals_cover_the_true_rates_within_tolerance():
     from nonrecours.validation.admin import run_admin_validation
 
-    # two simulated populations of 20 QPVs (40 territories each), sources, linkages and simulated reviews
-    pooled, per = run_admin_validation(20, 2, seed=21, review_sample=1500)
-    assert set(per["replication"]) == {0, 1} and (pooled["cells"] == per.groupby("right")["cells"].sum().values).all()
-    assert (pooled["cells"] >= 60).all(), pooled
-    # each right within 0.95 ± 0.03, up to 2 Monte Carlo SEs at the nominal coverage (about 70 cells per right)
-    mc_se = np.sqrt(0.95 * 0.05 / pooled["cells"])
-    assert ((pooled["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
+    # two simulated populations of 20 QPVs (40 territories each), sources, linkages, simulated reviews, surveys
+    pooled, per = run_admin_validation(20, 2, seed=21, review_sample=1500, sample_size=1500)
+    summed = per.groupby(["interval", "right"])["cells"].sum()
+    assert set(per["replication"]) == {0, 1}
+    assert (pooled.set_index(["interval", "right"])["cells"].reindex(summed.index) == summed).all()
+    rates = pooled[(pooled["interval"] == "admin_rates") & (pooled["right"] != "all")]
+    assert (rates["estimand"] == "file_rate").all() and (rates["cells"] >= 60).all(), pooled
+    # each right within 0.95 ± 0.03 of its own estimand, up to 2 Monte Carlo SEs at the nominal coverage
+    mc_se = np.sqrt(0.95 * 0.05 / rates["cells"])
+    assert ((rates["coverage"] - 0.95).abs() <= 0.03 + 2 * mc_se).all(), pooled
     assert (pooled["mean_width"] < 0.2).all()
+    corrected = pooled[(pooled["interval"] == "admin_corrected") & (pooled["right"] == "all")].iloc[0]
+    assert corrected["estimand"] == "rate" and corrected["coverage"] > 0.85, pooled
 
 
 @pytest.mark.slow

@@ -58,6 +58,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...] = (
         {
             "pyproj": "the sources' QPV contours are written in WGS84",
             "shapely": "the QPV contours are placed inside the base map's département outlines",
+            "duckdb": "the truth's eligibility by the files' facts (the administrative rates' estimand) runs the "
+            "rulebook's SQL on the files",
         },
     ),
     ("simulate", ("simulate", "--territories", "4", "--seed", "1", "--out", "{d}/pop2"), {}),

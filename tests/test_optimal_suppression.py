@@ -451,3 +451,19 @@ def test_study_with_optimal_suppression_gives_nothing_away(tmp_path):
     sample_sums(b, qpv_of)
     assert admin_relations(b, pub, qpv_of) > 0  # suppressed administrative cells
     assert b.attack(MIN) == []
+
+
+def test_optimal_pattern_budget_is_for_the_whole_programme(monkeypatch):
+    """The time budget covers every block and round: a clock that jumps past it after the first master programme
+    gives no pattern (the caller's heuristic), where the same programme within its budget gives one; a budget
+    that is not a positive number of seconds is refused, naming the parameter."""
+    from nonrecours.errors import OptionError
+    from nonrecours.publication import optimal
+
+    units, _ = _one_large_total()
+    assert optimal_pattern(units, 11) is not None
+    clock = iter([0.0] + [0.0] + [1e6] * 1000)  # the deadline's start, the first round, then past the budget
+    monkeypatch.setattr(optimal.time, "monotonic", lambda: next(clock))
+    assert optimal_pattern(units, 11, time_limit=5.0) is None
+    with pytest.raises(OptionError, match="time_limit"):
+        optimal_pattern(units, 11, time_limit=0)

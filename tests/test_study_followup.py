@@ -436,3 +436,15 @@ def test_follow_up_territory_series_from_rao_yu(runs):
     assert m["config"]["territorial"]["model"] == "rao-yu"
     html = (second.folder / "publication" / "report.html").read_text()
     assert "Rao–Yu" in html and "publication/sae_series.csv" in m["outputs"]
+
+
+def test_rao_yu_earlier_years_under_the_current_years_rule(runs):
+    """The earlier year enters the Rao-Yu model under the rule of its own run's model (min_n eligible respondents,
+    protected across partitions): its sampled territories are those the first run's model had a direct estimate
+    for, not every territory with one eligible respondent."""
+    _folder, first, second = runs
+    s = second.tables["sae_series"]
+    before = s[s["year"] == 2014].set_index(["territory", "right"])["in_sample"].astype(bool)
+    own = first.tables["sae"].set_index(["territory", "right"])["in_sample"].astype(bool)
+    assert before.sum() > 0
+    pd.testing.assert_series_equal(before.sort_index(), own.reindex(before.index).sort_index(), check_names=False)

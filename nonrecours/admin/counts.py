@@ -103,7 +103,7 @@ def count_cells(
     Returns ``territory``, ``departement``, ``right``, ``n_eligible``,
     ``n_takers``, ``n_non_takers``: one row per territory of the file and
     right (rights in the order given, per territory): :func:`count_territories`
-    (one ``np.bincount`` pass per right) then :func:`counts_table`.
+    (one integer ``np.bincount`` pass per right) then :func:`counts_table`.
     """
     rights = _check_rights(rights)
     check_columns(recipients, [territory, departement, *rights], role="column", source="recipients file")
@@ -187,10 +187,14 @@ def count_territories(
     present = np.bincount(t_codes, minlength=n_terr)
     keep = present > 0  # unused categories are no territory
     out = {"territory": t_labels[keep], "departement": d_labels[first[keep]], "n_rows": present[keep]}
+    base = t_codes.astype(np.intp) * 3  # one integer bincount per right over 3 states: not eligible, eligible, taker
     for j, right in enumerate(rights):
         v = check_right_column(recipients, right)
-        out[f"n_eligible_{j}"] = np.bincount(t_codes, weights=~np.isnan(v), minlength=n_terr)[keep].astype(np.int64)
-        out[f"n_takers_{j}"] = np.bincount(t_codes, weights=v == 1, minlength=n_terr)[keep].astype(np.int64)
+        state = base + (v == v)  # + 1 when eligible (not NaN)
+        state += v == 1  # + 1 more when a taker
+        k = np.bincount(state, minlength=3 * n_terr).reshape(n_terr, 3)[keep]
+        out[f"n_eligible_{j}"] = (k[:, 1] + k[:, 2]).astype(np.int64)
+        out[f"n_takers_{j}"] = k[:, 2].astype(np.int64)
     return pd.DataFrame(out)
 
 

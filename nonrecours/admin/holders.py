@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._text import index_text
 from ..errors import InputError, message
 from .contract import RIGHT_SOURCES
 
@@ -67,19 +68,19 @@ def linked_holders(
                 found=", ".join(map(repr, unknown)),
             )
         )
-    ids = pd.Index(pd.Series(rec_ids, dtype=str))
+    ids = pd.Series(rec_ids, dtype=str)
     lk = links[["source", "id_l", "id_r"]].astype(str)
     # the right each link holds: the source's only right, or the right of the source record (health)
     single = {s: r for r, s in RIGHT_SOURCES.items() if sum(v == s for v in RIGHT_SOURCES.values()) == 1}
-    held = lk["source"].map(single)
+    held = lk["source"].map(single).to_numpy(dtype=object)
     for source, table in source_rights.items():
         m = (lk["source"] == source).to_numpy()
-        right_of = pd.Series(table["right"].astype(str).to_numpy(), index=table["rec_id"].astype(str))
-        held[m] = lk.loc[m, "id_r"].map(right_of)
+        at = index_text(lk.loc[m, "id_r"], table["rec_id"])  # the source record of each link (hashed in C)
+        held[m] = np.append(table["right"].astype(str).to_numpy(dtype=object), np.nan)[at]
     out = {}
-    pos = ids.get_indexer(lk["id_l"])
+    pos = index_text(lk["id_l"], ids)
     for right in rights:
-        hit = pos[(held == right).to_numpy() & (pos >= 0)]
+        hit = pos[(held == right) & (pos >= 0)]
         col = np.zeros(len(ids), dtype=np.int8)
         col[hit] = 1
         out[right] = col

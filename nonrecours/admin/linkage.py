@@ -143,7 +143,7 @@ def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.Da
     return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
 
 
-def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
+def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: float | None = None):
     """Comparisons and blocking rules.
 
     Every pair of a block shares a key; at national scale no key may be a single
@@ -219,6 +219,8 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
         rules.append("l.cell = r.cell and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)")
         rules.append("l.cell = r.cell and l.first_name is null")
         rules.append("l.cell = r.cell and r.first_name is null")
+    # Splink's default prior (1e-4) when none is given
+    prior_setting: dict[str, Any] = {} if prior is None else {"probability_two_random_records_match": prior}
     if numbers_both:
         rules = [
             f"{r} and {side}"
@@ -234,6 +236,7 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool):
         retain_intermediate_calculation_columns=False,
         em_convergence=0.001,
         max_iterations=15,
+        **prior_setting,
     ), rules
 
 
@@ -268,7 +271,8 @@ def link_records(
     seed : int
         Seed of the random sampling of ``u`` probabilities.
     max_pairs_u : float
-        Pairs sampled to estimate ``u``.
+        Pairs sampled to estimate ``u`` (at most :data:`SMALL_PAIRS_U` when the files are small,
+        :data:`SMALL_FILES`).
     memory_limit : str, optional
         DuckDB's memory limit when no ``engine`` is given (it spills to a
         temporary folder beyond); ``None``: DuckDB's default (80 % of RAM).
@@ -408,6 +412,18 @@ def _decontaminate(model: dict, max_pairs_u: float) -> dict:
 EM_SAMPLE = 25_000
 
 
+#: Records of both files (left + right, those not linked by number) up to which the files are small: ``u`` is
+#: then counted on one chunk of :data:`SMALL_PAIRS_U` random pairs (at most ``max_pairs_u``) instead of Splink's
+#: chunks of ``max_pairs_u``. On the demo's sources (about 0.4 to 0.6 M records) this halves the statements and the
+#: CPU of ``u``, and the links' true precision and recall move in the fourth decimal (benchmarks/RESULTS.md);
+#: larger files (national) keep Splink's chunks.
+SMALL_FILES = 2_000_000
+
+#: Random pairs ``u`` is counted on for small files: 300,000 pairs give the common levels (names within
+#: Jaro-Winkler 0.8, the same commune) hundreds of pairs; the rarer levels get the floor 1 / 300,000.
+SMALL_PAIRS_U = 300_000
+
+
 def _probabilistic(
     L: pd.DataFrame,
     R: pd.DataFrame,
@@ -430,11 +446,15 @@ def _probabilistic(
     R["source_dataset"] = "r"
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
-        settings, _ = _settings(has_birth, has_address, numbers_both)
         dl = db.register(L, table_name="recipients_l")
         dr = db.register(R, table_name="source_r")
+        small = len(L) + len(R) <= SMALL_FILES
+        pairs_u = min(max_pairs_u, SMALL_PAIRS_U) if small else max_pairs_u
         with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
-            linker = _train(Linker([dl, dr], settings, log_level=None), dl, dr, has_birth, seed, max_pairs_u)
+            prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
+            settings, _ = _settings(has_birth, has_address, numbers_both, prior)
+            linker = Linker([dl, dr], settings, log_level=None)
+            linker = _train(linker, dl, dr, has_birth, seed, pairs_u, 1 if small else 10)
         pred = linker.inference.predict(threshold_match_probability=min_candidate)
         model = linker.misc.save_model_to_json()
         lam = float(model["probability_two_random_records_match"])
@@ -469,27 +489,53 @@ def _probabilistic(
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
-def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, max_pairs_u: float) -> Any:
-    """The prior, ``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker."""
+#: Share of the matches the exact rules of :func:`_prior` are assumed to find.
+PRIOR_RECALL = 0.6
+
+
+def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth: bool, pairs: int) -> float | None:
+    """The prior ``lambda`` from the pairs that agree exactly on names and birth date (or 200 m square).
+
+    One aggregation instead of Splink's ten statements
+    (``estimate_probability_two_random_records_match``), same value: with
+    ``n`` the pairs of ``left`` x ``right`` equal on the keys (nulls never
+    equal), ``lambda = n / PRIOR_RECALL / pairs``. ``None`` (Splink's default
+    prior) when ``n`` exceeds ``PRIOR_RECALL * pairs``, where Splink's
+    estimate refuses.
+    """
+    keys = ["surname", "first_name", "birth_date" if has_birth else "cell"]
+    cols, on = ", ".join(keys), " and ".join(f"l.{k} = r.{k}" for k in keys)
+    nonnull = " and ".join(f"{k} is not null" for k in keys)
+    n = engine.sql(
+        f"with l as (select {cols}, count(*) as n from {left} where {nonnull} group by {cols}), "
+        f"r as (select {cols}, count(*) as n from {right} where {nonnull} group by {cols}) "
+        f"select coalesce(sum(l.n * r.n), 0) as n from l join r on {on}"
+    )["n"].iloc[0]
+    n = int(n)
+    if n > pairs * PRIOR_RECALL:
+        return None
+    return n / PRIOR_RECALL / pairs
+
+
+def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, pairs_u: float, chunks_u: int) -> Any:
+    """``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker (prior set).
+
+    ``u`` is counted on ``pairs_u`` random pairs in ``chunks_u`` chunks (Splink's
+    chunks stop once every level has 100 pairs; one chunk counts all of them,
+    in 40 statements instead of about 90).
+    """
     from splink import Linker
 
-    exact = (
-        ["l.surname = r.surname and l.first_name = r.first_name and l.birth_date = r.birth_date"]
-        if has_birth
-        else ["l.surname = r.surname and l.first_name = r.first_name and l.cell = r.cell"]
-    )
-    try:
-        linker.training.estimate_probability_two_random_records_match(exact, recall=0.6)
-    except Exception:  # noqa: BLE001 - no deterministic match at all: a small prior
-        pass
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs_u, seed=seed)
-    linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), max_pairs_u), log_level=None)
+    linker.training.estimate_u_using_random_sampling(max_pairs=pairs_u, seed=seed, num_chunks=chunks_u)
+    linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), pairs_u), log_level=None)
     # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
-    # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only
+    # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only.
+    # With birth dates two sessions cover every comparison (names, sex, address in the first; commune, birth
+    # date, sex, address in the second): a third (surname and commune) cost a third of the EM's time and
+    # moved the demo's links in the fifth decimal of precision and recall (benchmarks/RESULTS.md)
     if has_birth:
         em_rules = [
             "l.birth_date = r.birth_date and l.commune = r.commune",
-            "l.surname = r.surname and l.commune = r.commune",
             "l.surname = r.surname and l.first_name = r.first_name and "
             "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
         ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
 
 if TYPE_CHECKING:
+    from .linkage import LinkResult
     from .rates import LinkedRates
     from .rules import Rulebook
 
@@ -42,15 +44,18 @@ _IDENTITY_COLUMNS = (
 )
 
 
-def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
-    """Union of the organisms' recipients files found in ``folder`` (``caf.csv``, ``msa.csv``...), with ``organism``."""
+def read_recipients(folder: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Union of the organisms' recipients files found in ``folder`` (``caf.csv``, ``msa.csv``...), with ``organism``.
+
+    ``columns``: read only those of these columns the files have (default: all).
+    """
     d = Path(folder)
     parts = []
     for org in ORGANISMS:
         for suffix in (".parquet", ".csv"):
             p = d / f"{org}{suffix}"
             if p.is_file():
-                parts.append(_read(p).assign(organism=org))
+                parts.append(_read(p, columns).assign(organism=org))
                 break
     if not parts:
         raise InputError(
@@ -64,7 +69,7 @@ def read_recipients(folder: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if path.suffix == ".csv":  # codes and identifiers stay text
         text = {
             c: str
@@ -87,10 +92,15 @@ def _read(path: Path) -> pd.DataFrame:
             )
         }
         header = pd.read_csv(path, nrows=0).columns
+        use = None if columns is None else [c for c in header if c in columns]
         return pd.read_csv(
-            path, dtype={c: t for c, t in text.items() if c in header}, keep_default_na=False, na_values=[""]
+            path,
+            dtype={c: t for c, t in text.items() if c in header},
+            keep_default_na=False,
+            na_values=[""],
+            usecols=use,
         )
-    return read_table(path)
+    return read_table(path, columns=columns)
 
 
 def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:
@@ -161,13 +171,18 @@ class _Clock:
             self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
 
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        """Seconds of a step timed elsewhere (a source linked on a thread of its own)."""
+        self.wall[name] = self.wall.get(name, 0.0) + wall
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu
+
     def totals(self) -> tuple[dict, dict]:
-        """Both tables, with ``linkage`` (the sum over sources) before the sources' lines."""
+        """Both tables, with ``linkage`` (the sum over sources unless timed as a whole) before the sources' lines."""
         out = []
         for table in (self.wall, self.cpu):
-            t = {k: v for k, v in table.items() if not k.startswith("linkage ")}
+            t = {k: v for k, v in table.items() if not k.startswith("linkage")}
             link = {k: v for k, v in table.items() if k.startswith("linkage ")}
-            t["linkage"] = sum(link.values())
+            t["linkage"] = table["linkage"] if "linkage" in table else sum(link.values())
             out.append({**t, **link})
         return out[0], out[1]
 
@@ -195,6 +210,14 @@ def run_admin_phase(
     ``linkage``; reading a source counts in ``read``), ``cpu`` the CPU seconds
     of the process in each (all threads; on a shared machine the wall time
     grows with the load, the CPU time much less).
+
+    Up to :data:`CONCURRENT_LINKAGE_MAX` recipients the sources are linked at
+    the same time, each on a thread and a DuckDB engine of its own (the
+    linkage engine's memory limit each) running on one thread: the training
+    of a model is single-threaded anyway, and the sources share the cores out
+    among them; the links are the same as one at a time, to the last bit.
+    ``linkage`` is then the block's seconds, and ``linkage <source>`` the
+    source's wall seconds (overlapping) and the CPU seconds of its thread.
 
     Parameters
     ----------
@@ -249,6 +272,45 @@ def run_admin_phase(
         return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
 
 
+#: Recipients up to which the sources are linked at the same time (one thread and DuckDB engine each). Beyond,
+#: one source at a time: three engines at their memory limit at once would triple the phase's peak of memory.
+CONCURRENT_LINKAGE_MAX = 1_000_000
+
+
+def _identity_source(d: Path, name: str) -> pd.DataFrame:
+    """A source's identity columns and ``right`` (not the periods of rights: the linkage does not read them)."""
+    src = read_source(d, name)
+    return src[[c for c in src if c in _IDENTITY_COLUMNS or c == "right"]]
+
+
+def _timed(f, *args):
+    """``f(*args)``, the wall seconds and the CPU seconds of the calling thread."""
+    w, c = time.perf_counter(), time.thread_time()
+    out = f(*args)
+    return out, time.perf_counter() - w, time.thread_time() - c
+
+
+def _link_source(
+    ident: pd.DataFrame,
+    src: pd.DataFrame,
+    name: str,
+    engine: DuckDBEngine,
+    threshold: float,
+    seed: int,
+    truth_links: pd.DataFrame | None,
+    n_left: int,
+    one_thread: bool = False,
+) -> tuple[LinkResult, dict]:
+    """One source linked with the recipients on ``engine`` (on one of its threads if ``one_thread``: the sources
+    linked at once share the cores among them), and its row of the quality table."""
+    from .linkage import link_quality, link_records
+
+    with engine.single_thread() if one_thread else nullcontext():
+        res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
+    truth = None if truth_links is None else truth_links[truth_links["source"] == name]
+    return res, link_quality(res, name, n_left, truth, engine=engine)
+
+
 def _run_phase(
     d: Path,
     year: int,
@@ -266,7 +328,6 @@ def _run_phase(
     """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
-    from .linkage import link_quality, link_records
     from .rates import phase_rates
 
     clock = _Clock()
@@ -275,7 +336,7 @@ def _run_phase(
         left = read_recipients(d)
         communes = read_source(d, "communes")
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
-    # each source is read when linked and let go after
+    # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
     with clock.step("eligibility"):
         elig = assess_eligibility(left, rule, engine=engine)
         # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
@@ -287,21 +348,42 @@ def _run_phase(
     n_left = len(left)
     _release()
     links, near, quality, source_rights = [], [], [], {}
-    for name in sorted(set(RIGHT_SOURCES.values())):
+    names = sorted(set(RIGHT_SOURCES.values()))
+    common = (threshold, seed, truth_links, n_left)
+    results: dict[str, tuple[LinkResult, dict]] = {}
+    if n_left <= CONCURRENT_LINKAGE_MAX and len(names) > 1:
+        # small files: the sources linked at the same time, each on a DuckDB engine of its own and on one thread
+        # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
-            src = read_source(d, name)
-            src = src[[c for c in src if c in _IDENTITY_COLUMNS or c == "right"]]  # not the periods of rights
-        with clock.step(f"linkage {name}"):
+            sources = {name: _identity_source(d, name) for name in names}
+        with clock.step("linkage"), ExitStack() as own, ThreadPoolExecutor(len(names)) as pool:
+            engines = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
+            futures = {
+                name: pool.submit(_timed, _link_source, left, sources[name], name, eng, *common, True)
+                for name, eng in zip(names, engines)
+            }
+            for name in names:
+                results[name], wall, cpu = futures[name].result()
+                clock.add(f"linkage {name}", wall, cpu)
+        for name, src in sources.items():
             if "right" in src:  # a source holding several rights (health)
                 source_rights[name] = src[["rec_id", "right"]]
-            res = link_records(left, src, threshold=threshold, seed=seed, engine=linker)
-            del src
-            links.append(res.links.assign(source=name))
-            near.append(res.near_misses.assign(source=name))
-            truth = None if truth_links is None else truth_links[truth_links["source"] == name]
-            quality.append(link_quality(res, name, n_left, truth, engine=linker))
-            del res
-            _release()
+        del sources
+    else:  # one source at a time: each read when linked and let go after (the peaks of memory do not add up)
+        for name in names:
+            with clock.step("read"):
+                src = _identity_source(d, name)
+            with clock.step(f"linkage {name}"):
+                if "right" in src:  # a source holding several rights (health)
+                    source_rights[name] = src[["rec_id", "right"]]
+                results[name] = _link_source(left, src, name, linker, *common)
+                del src
+                _release()
+    for name in names:
+        res, row = results.pop(name)
+        links.append(res.links.assign(source=name))
+        near.append(res.near_misses.assign(source=name))
+        quality.append(row)
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
         _release()
@@ -391,12 +473,23 @@ def _review(
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """Mean absolute error of the observed and adjusted rates against the true rates, over published cells, the
-    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width."""
+    share of those cells whose interval holds the true rate (``coverage``) and the intervals' mean width; when
+    ``truth`` has the rates' own estimand ``file_rate`` (take-up among the recipients eligible by the files'
+    facts, :func:`~nonrecours.simulate.sources.file_rates`), the interval's coverage of it
+    (``coverage_estimand``) and the adjusted rates' mean absolute error against it (``mae_estimand``)."""
+    extra = ["file_rate"] if "file_rate" in truth else []
     t = table[table["status"] == "published"].merge(
-        truth[["territory", "right", "rate"]].rename(columns={"rate": "true_rate"}),
+        truth[["territory", "right", "rate", *extra]].rename(columns={"rate": "true_rate"}),
         on=["territory", "right"],
         how="inner",
     )
+    own = {}
+    if extra:
+        f = t["file_rate"]
+        own = {
+            "coverage_estimand": float(np.mean((t["ci_low"] <= f) & (f <= t["ci_high"]))),
+            "mae_estimand": float(np.nanmean(np.abs(t["rate_adjusted"] - f))),
+        }
     return {
         "cells": int(len(t)),
         "mae_observed": float(np.nanmean(np.abs(t["rate"] - t["true_rate"]))),
@@ -405,4 +498,5 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "mean_error_adjusted": float(np.nanmean(t["rate_adjusted"] - t["true_rate"])),
         "coverage": float(np.mean((t["ci_low"] <= t["true_rate"]) & (t["true_rate"] <= t["ci_high"]))),
         "mean_ci_width": float(np.nanmean(t["ci_high"] - t["ci_low"])),
+        **own,
     }

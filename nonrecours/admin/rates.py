@@ -37,9 +37,11 @@ misses and 0 without candidate, ``V_h = 0``: the formula above.
 * the **eligibility** variance (:func:`eligibility_variance`): recipients
   left undetermined for a fact missing at random (:data:`AT_RANDOM`: resources,
   household) drop out of the denominator; with ``U`` of them in the cell,
-  ``N_u = U N / (N + N_0)`` are eligible (imputed at the cell's eligible
-  share, ``N_0`` the not eligible by their resources: not by a rule of
-  :data:`BEFORE_RESOURCES`), and the rate of the ``N`` determined differs from that of all ``N + N_u`` by a
+  ``N_u = U N_r / (N_r + N_0 + N_F)`` are eligible (imputed at the cell's
+  eligible share among the recipients its resources decide: ``N_r`` eligible
+  and ``N_0`` not eligible by their resources, not by a rule of
+  :data:`BEFORE_RESOURCES` such as the RSA presumption, ``N_F`` undetermined
+  for the fiscal income), and the rate of the ``N`` determined differs from that of all ``N + N_u`` by a
   random-subsample error of variance ``r (1 - r) N_u / (N (N + N_u))``
   (undetermined at random within the cell);
 * the **QPV assignment** variance (:func:`boundary_variance`): an address
@@ -98,8 +100,11 @@ RIGHTS = tuple(RIGHT_SOURCES)
 #: The others (``fiscal_income_missing``: a fact the files lack for a whole group) are not in the interval.
 AT_RANDOM = ("resources_missing", "household_size_missing", "housing_missing")
 #: Rules that decide before the resources are read (a recipient they decide is no comparison for one whose
-#: resources are missing): their not-eligible recipients are left out of the eligible share that imputes.
+#: resources are missing): their recipients are left out of the eligible share that imputes (the RSA presumption
+#: makes a recipient eligible for the CMU-C and not for the ACS whatever the resources, known or not: none of them
+#: is ever undetermined for a missing resource).
 BEFORE_RESOURCES = (
+    "rsa_presumption",
     "commune_missing",
     "territory_not_covered",
     "not_applicable_territory",
@@ -299,7 +304,8 @@ def _strata_sql(
 
 
 def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
-    """Per ``keys`` × right: eligible, takers, undetermined, not eligible, and eligible on a QPV boundary."""
+    """Per ``keys`` × right: eligible, takers, undetermined (at random), not eligible, eligible and undetermined
+    (not at random) decided by the resources, and eligible on a QPV boundary."""
     rt = q("right")
     k = ", ".join(keys)
     return f"""
@@ -308,6 +314,9 @@ def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source:
            sum(case when eligible = 1 then taker else 0 end) as n_takers,
            sum(case when eligible is null then undetermined_at_random else 0 end) as n_undetermined,
            sum(case when eligible = 0 then by_resources else 0 end) as n_not_eligible,
+           sum(case when eligible = 1 then by_resources else 0 end) as n_eligible_resources,
+           sum(case when eligible is null and undetermined_at_random = 0 then by_resources else 0 end)
+               as n_undetermined_other,
            sum(case when eligible = 1 then coalesce(boundary, 0) else 0 end) as n_boundary
     from {source} group by {k}, {rt}
     """
@@ -411,18 +420,43 @@ def linkage_variance(
 
 
 def eligibility_variance(
-    rate: np.ndarray, n_eligible: np.ndarray, n_not_eligible: np.ndarray, n_undetermined: np.ndarray
+    rate: np.ndarray,
+    n_eligible: np.ndarray,
+    n_not_eligible: np.ndarray,
+    n_undetermined: np.ndarray,
+    n_eligible_resources: np.ndarray | None = None,
+    n_undetermined_other: np.ndarray | None = None,
 ) -> np.ndarray:
     """Variance of a rate from the recipients left undetermined (missing from the denominator at random).
 
-    ``N_u = U N / (N + N_0)`` undetermined recipients are imputed eligible; the rate of the ``N`` determined
-    differs from that of all ``N + N_u`` with variance ``r (1 - r) N_u / (N (N + N_u))`` (the rate of a simple
-    random subsample of ``N`` among ``N + N_u``; Cochran 1977, *Sampling Techniques*, eq. 3.4 with its
-    finite-population correction).
+    Parameters
+    ----------
+    rate, n_eligible : array
+        The cell's rate and its ``N`` eligible recipients.
+    n_not_eligible : array
+        ``N_0``: the not eligible by their resources (not by a rule of :data:`BEFORE_RESOURCES`).
+    n_undetermined : array
+        ``U``: the undetermined for a fact missing at random (:data:`AT_RANDOM`).
+    n_eligible_resources : array, optional
+        ``N_r``: the eligible by their resources (not by a rule of :data:`BEFORE_RESOURCES`, e.g. the RSA
+        presumption); default ``N``.
+    n_undetermined_other : array, optional
+        ``N_F``: the undetermined, by their resources, for a fact the files lack for a whole group
+        (``fiscal_income_missing``: outside the rate); default 0.
+
+    Notes
+    -----
+    The undetermined recipients are decided by their resources, like the ``N_r + N_0 + N_F`` of the cell:
+    ``N_u = U N_r / (N_r + N_0 + N_F)`` of them are imputed eligible; the rate of the ``N`` determined differs
+    from that of all ``N + N_u`` with variance ``r (1 - r) N_u / (N (N + N_u))`` (the rate of a simple random
+    subsample of ``N`` among ``N + N_u``; Cochran 1977, *Sampling Techniques*, eq. 3.4 with its finite-population
+    correction).
     """
     n = np.asarray(n_eligible, dtype=float)
+    nr = n if n_eligible_resources is None else np.asarray(n_eligible_resources, dtype=float)
+    nf = 0.0 if n_undetermined_other is None else np.asarray(n_undetermined_other, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        nu = np.asarray(n_undetermined, dtype=float) * n / (n + np.asarray(n_not_eligible, dtype=float))
+        nu = np.asarray(n_undetermined, dtype=float) * nr / (nr + np.asarray(n_not_eligible, dtype=float) + nf)
         nu = np.nan_to_num(nu)
         r = np.clip(np.asarray(rate, dtype=float), 0, 1)
         return r * (1 - r) * nu / (n * (n + nu))
@@ -466,7 +500,12 @@ def _rate_variance(t: pd.DataFrame, n: np.ndarray, ra: np.ndarray) -> np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         link = (t["var_within"].to_numpy(dtype=float) + t["var_calibration"].to_numpy(dtype=float)) / n**2
     elig = eligibility_variance(
-        ra, n, t["n_not_eligible"].to_numpy(dtype=float), t["n_undetermined"].to_numpy(dtype=float)
+        ra,
+        n,
+        t["n_not_eligible"].to_numpy(dtype=float),
+        t["n_undetermined"].to_numpy(dtype=float),
+        t["n_eligible_resources"].to_numpy(dtype=float) if "n_eligible_resources" in t else None,
+        t["n_undetermined_other"].to_numpy(dtype=float) if "n_undetermined_other" in t else None,
     )
     return link + np.nan_to_num(elig) + np.nan_to_num(boundary_variance(ra, n, t["n_boundary"].to_numpy(dtype=float)))
 

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_random_state
+from .._text import index_text, isin_text
 from ..errors import InputError, message
 
 __all__ = [
@@ -107,30 +108,36 @@ def review_frame(
     for name, df in (("links", links), ("near_misses", near_misses)):
         check_columns(df, ["source", "id_l", "id_r", "match_probability"], role="column", source=name)
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    id_l = ids.array
     parts = []
-    for src in sorted(set(links["source"]) | set(near_misses["source"])):
+    # each table is hashed once per source (one indexer each, its columns taken by position)
+    for src in sorted(set(pd.unique(links["source"])) | set(pd.unique(near_misses["source"]))):
         lk = _by_recipient(links, src)
         nm = _by_recipient(near_misses, src)
-        p = lk["match_probability"].reindex(ids).to_numpy(dtype=float)
-        q = nm["match_probability"].reindex(ids).to_numpy(dtype=float)
+        at_l, at_n = index_text(ids, lk["id_l"]), index_text(ids, nm["id_l"])
+        p = _take(lk["match_probability"].to_numpy(dtype=float), at_l)
+        q = _take(nm["match_probability"].to_numpy(dtype=float), at_n)
         linked = ~np.isnan(p)
         near = ~linked & ~np.isnan(q)
         stratum = np.where(linked, np.where(p >= HIGH, STRATA[0], STRATA[1]), np.where(near, STRATA[2], STRATA[3]))
-        id_r = np.where(linked, lk["id_r"].reindex(ids).astype(object), nm["id_r"].reindex(ids).astype(object))
+        id_r = pd.Series(lk["id_r"].astype("str").array.take(at_l, allow_fill=True)).where(
+            linked, pd.Series(nm["id_r"].astype("str").array.take(at_n, allow_fill=True))
+        )
         labels = (groups or {}).get(src)
         if labels is None:
             group = np.full(len(ids), "all", dtype=object)
         else:
-            labels = pd.Series(labels.to_numpy(dtype=object), index=labels.index.astype("str"))
-            group = labels.reindex(ids).fillna("all").to_numpy(dtype=object)
+            at = index_text(ids, labels.index)
+            group = _take(labels.to_numpy(dtype=object), at)
+            group[pd.isna(group)] = "all"
         parts.append(
             pd.DataFrame(
                 {
                     "source": src,
                     "group": group,
                     "stratum": stratum,
-                    "id_l": ids.to_numpy(),
-                    "id_r": pd.Series(id_r, dtype="str"),
+                    "id_l": id_l,
+                    "id_r": id_r,
                     "match_probability": np.where(linked, p, np.where(near, q, np.nan)),
                     "w": np.where(linked, p, np.where(near, q, 1.0)),
                 }
@@ -149,12 +156,18 @@ def recipient_groups(
     frequent again in the QPVs): the rates take the ratios of their own group.
     """
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    index = ids.to_numpy()
+    in_qpv = None if qpv is None else (np.asarray(qpv, dtype=float) == 1).astype(np.intp)
     out = {}
     for src, el in eligible.items():
-        lab = np.where(ids.isin(pd.Series(el, dtype="str")).to_numpy(), "eligible", "other").astype(object)
-        if qpv is not None:
-            lab = lab + np.where(np.asarray(qpv, dtype=float) == 1, "_qpv", "_rest")
-        out[src] = pd.Series(lab, index=ids.to_numpy())
+        eligible_ = isin_text(ids, el).astype(np.intp)
+        if in_qpv is None:
+            lab = np.array(["other", "eligible"], dtype=object)[eligible_]
+        else:  # the four labels, taken by code (no string built per recipient)
+            lab = np.array(["other_rest", "other_qpv", "eligible_rest", "eligible_qpv"], dtype=object)[
+                2 * eligible_ + in_qpv
+            ]
+        out[src] = pd.Series(lab, index=index)
     return out
 
 
@@ -164,10 +177,14 @@ def group_label(eligible: bool, qpv: float | None) -> str:
     return base if qpv is None or np.isnan(qpv) else base + ("_qpv" if qpv == 1 else "_rest")
 
 
+def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` with a missing value (NaN) where ``at`` is -1 (``Index.get_indexer``'s not found)."""
+    return np.append(values, np.array([np.nan], dtype=values.dtype))[at]
+
+
 def _by_recipient(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The pairs of ``source``, one per recipient, indexed by ``id_l`` (text)."""
-    one = pairs.loc[pairs["source"] == source].drop_duplicates("id_l")
-    return one.set_index(one["id_l"].astype("str"))
+    """The pairs of ``source``, one per recipient (its first)."""
+    return pairs.loc[(pairs["source"] == source).to_numpy()].drop_duplicates("id_l")
 
 
 def _allocation(frame: pd.DataFrame, n: int) -> pd.Series:
@@ -212,8 +229,13 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
     size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
     # one uniform per row; the k smallest of each stratum are its sample (a random subset of size k)
     u = rng.random(len(frame))
-    rank = pd.Series(u).groupby([frame["source"], frame["group"], frame["stratum"]]).rank(method="first")
-    take = rank.to_numpy() <= alloc.reindex(key).to_numpy()
+    # rank of u within its stratum, ties in the order of the rows (rank(method="first")): one stable sort
+    stratum = frame.groupby(["source", "group", "stratum"], sort=True).ngroup().to_numpy()
+    order = np.lexsort((u, stratum))
+    first = np.searchsorted(stratum[order], stratum[order], side="left")
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(len(frame)) - first + 1
+    take = rank <= alloc.reindex(key).to_numpy()
     out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)
     return out[list(REVIEW_COLUMNS)].sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
 
@@ -221,6 +243,7 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
 def simulated_verdicts(sample: pd.DataFrame, truth_links: pd.DataFrame) -> pd.DataFrame:
     """The review of a simulation: ``match`` from the true links (``source``, ``id_l``, ``id_r``)."""
     t = truth_links[["source", "id_l", "id_r"]].astype("str")
+    t = t[isin_text(t["id_l"], sample["id_l"])]  # the sampled recipients' true links only (the rest cannot match)
     pair = pd.MultiIndex.from_frame(t)
     person = pd.MultiIndex.from_frame(t[["source", "id_l"]])
     s = sample.astype({"source": "str", "id_l": "str", "id_r": "str"})

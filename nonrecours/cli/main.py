@@ -86,8 +86,8 @@ COMMAND_INDEX: dict[str, dict[str, str]] = {
     },
     "validate": {
         "validate": "Draw many samples from one synthetic population; report bias, SEs and CI coverage with MC errors.",
-        "validate-admin": "Simulate populations, sources and linkages; report the coverage of the administrative "
-        "intervals by right.",
+        "validate-admin": "Simulate populations, sources, linkages and surveys; report each administrative "
+        "interval's coverage by right.",
     },
 }
 

@@ -332,23 +332,37 @@ def validate_admin(
     review_sample: int = typer.Option(
         3000, "--review-sample", help="Recipients per source in the clerical review simulated from the truth."
     ),
+    sample_size: int = typer.Option(
+        3900, "--sample-size", help="Survey respondents measuring the files' misclassification (0: no survey)."
+    ),
     level: float = typer.Option(0.95, "--level", help="Level of the administrative intervals."),
     tolerance: float = typer.Option(0.03, "--tolerance", help="Coverage within level ± tolerance is accepted."),
     out: Path | None = typer.Option(None, "--out", help="Table of the coverage per replication and right."),
     overwrite: bool = overwrite_option(),
 ) -> None:
-    """Simulate populations, sources and linkages; report the coverage of the administrative intervals by right."""
+    """Simulate populations, sources, linkages and surveys; report each administrative interval's coverage by right.
+
+    The administrative rates are checked against take-up among the recipients eligible by the files' facts, the
+    survey-corrected rates against the true rates.
+    """
     from ..validation.admin import run_admin_validation
 
     if out is not None:
         check_outputs({"--out": out}, overwrite=overwrite)
     pooled, per = run_admin_validation(
-        territories, replications, seed=seed, review_sample=review_sample, level=level, tolerance=tolerance
+        territories,
+        replications,
+        seed=seed,
+        review_sample=review_sample,
+        sample_size=sample_size,
+        level=level,
+        tolerance=tolerance,
     )
     echo_table(pooled)
+    rights = pooled[pooled["right"] != "all"]
     typer.echo(
         f"coverage within {level:.2f} ± {tolerance:.2f} for "
-        f"{int(pooled['within_tolerance'].sum())} of {len(pooled)} rights"
+        f"{int(rights['within_tolerance'].sum())} of {len(rights)} intervals × rights"
     )
     if out is not None:
         write_table(per, out)

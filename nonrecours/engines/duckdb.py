@@ -283,6 +283,15 @@ class DuckDBEngine(Engine):
     def _table_names(self) -> list[str]:
         return [row[0] for row in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
 
+    def sibling(self) -> DuckDBEngine:
+        """A new engine (its own connection) with this one's memory limit and threads.
+
+        Its temporary folder is a private one: two DuckDB databases spilling
+        into the same folder could use the same file names. The caller closes
+        it (``with engine.sibling() as other:``).
+        """
+        return DuckDBEngine(memory_limit=self._memory_limit, threads=self.threads)
+
     def splink_api(self) -> Any:  # a splink.DuckDBAPI (splink is imported on use)
         """Splink's DuckDB backend (``splink.DuckDBAPI``) on this engine's connection.
 

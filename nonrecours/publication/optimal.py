@@ -49,6 +49,7 @@ Disclosure Control*, Wiley, section 4.3 (τ-Argus Optimal and Modular).
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from ..errors import ConvergenceWarning, message
+from ..errors import ConvergenceWarning, OptionError, message
 from .cells import Totals
 
 __all__ = ["LinkedUnits", "optimal_pattern", "admin_units", "optimal_admin"]
@@ -95,7 +96,7 @@ class LinkedUnits:
 
 
 def optimal_pattern(
-    units: LinkedUnits, min_cell: int, *, time_limit: float = 60.0, max_rounds: int = 60
+    units: LinkedUnits, min_cell: int, *, time_limit: float = 120.0, max_rounds: int = 60
 ) -> np.ndarray | None:
     """The least-cost suppression pattern under which the attacker recovers no count below ``min_cell``.
 
@@ -104,7 +105,8 @@ def optimal_pattern(
     units : LinkedUnits
     min_cell : int
     time_limit : float
-        Seconds for each block's master programme (HiGHS' ``time_limit``).
+        Seconds for the whole programme: every block's master programmes (HiGHS' ``time_limit`` is what is left
+        of it) and the attacks between them. Beyond it there is no pattern.
     max_rounds : int
         Rounds of cut generation per block.
 
@@ -112,7 +114,7 @@ def optimal_pattern(
     -------
     ndarray of bool (n_units,) or None
         Suppressed units (the fixed ones included); None when a block's loop did not end within its
-        budget (the caller then keeps its heuristic pattern).
+        rounds or the programme within ``time_limit`` (the caller then keeps its heuristic pattern).
 
     Notes
     -----
@@ -131,6 +133,16 @@ def optimal_pattern(
     >>> optimal_pattern(units, 11).tolist()
     [True, False, True, False]
     """
+    if not time_limit > 0:
+        raise OptionError(
+            message(
+                "the optimal suppression needs a time budget",
+                where="parameter time_limit",
+                expected="a positive number of seconds",
+                found=repr(time_limit),
+            )
+        )
+    deadline = time.monotonic() + float(time_limit)
     x = units.fixed.copy()
     for b in np.unique(units.block).tolist():  # loop over blocks (the rights: a handful)
         idx = np.flatnonzero(units.block == b)
@@ -142,7 +154,7 @@ def optimal_pattern(
             units.fixed[idx],
             units.cost[idx],
             min_cell,
-            time_limit,
+            deadline,
             max_rounds,
         )
         if xb is None:
@@ -203,10 +215,11 @@ def _solve_block(
     fixed: np.ndarray,
     cost: np.ndarray,
     m: int,
-    time_limit: float,
+    deadline: float,
     max_rounds: int,
 ) -> np.ndarray | None:
-    """One block: the master MILP and its cuts until every sensitive count reaches its protection level."""
+    """One block: the master MILP and its cuts until every sensitive count reaches its protection level, or None
+    when ``deadline`` (``time.monotonic()``) passes first."""
     n_units = a.shape[1]
     sensitive = (a < m) & fixed[None, :, None]
     targets = np.argwhere(sensitive)  # (year, unit, count)
@@ -227,6 +240,9 @@ def _solve_block(
     n_cuts = rhs0.size
     lb = fixed.astype(float)
     for _ in range(max_rounds):  # rounds of cut generation (a few)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None  # the budget is spent: the caller keeps its heuristic pattern
         r, c, v, h = (np.concatenate(z) for z in (rows, cols, vals, rhs))
         cons = LinearConstraint(sp.csr_matrix((v, (r, c)), shape=(n_cuts, n_units)), lb=h, ub=np.inf)
         res = milp(
@@ -234,7 +250,7 @@ def _solve_block(
             integrality=np.ones(n_units),
             bounds=Bounds(lb, np.ones(n_units)),
             constraints=[cons] if n_cuts else [],
-            options={"time_limit": time_limit, "mip_rel_gap": 1e-6},
+            options={"time_limit": left, "mip_rel_gap": 1e-6},
         )
         if res.x is None:
             return None

@@ -31,7 +31,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "uncertainty of the review's calibration), the recipients left undetermined for a missing resource "
         "(out of the denominator: imputed at their cell's eligible share) and the addresses on a QPV "
         "contour; not the recipients undetermined for a fact the files lack (fiscal income) nor "
-        "eligibility rules wrongly applied. The sample's intervals carry the sampling error.",
+        "eligibility rules wrongly applied. It covers take-up among the recipients the files' facts make "
+        "eligible (true links and QPVs): not the true rate when the files miss resources, which the corrected "
+        "rate below estimates. The sample's intervals carry the sampling error.",
         "right": "Right",
         "area": "Area",
         "qpv": "QPV",
@@ -54,6 +56,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "accuracy": "Against the true rates of the simulation ({cells} published cells): mean absolute error "
         "{obs} before the linkage-error adjustment, {adj} after.",
         "coverage": "The intervals hold the true rate in {coverage} of the published cells (mean width {width}).",
+        "coverage_estimand": "They hold their own estimand, take-up among the recipients the files' facts make "
+        "eligible, in {coverage} of them (mean absolute error {mae}).",
         "none": "The administrative phase did not run (no [admin] section).",
         "mis_title": "What the files miss: eligibility misclassified, measured by the survey",
         "mis_intro": "The organisms' files hold only part of the resources that decide each right, so that "
@@ -61,9 +65,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "their record in the files: per stratum, the share of the truly eligible whom the files find eligible "
         "(sensitivity) and of the others whom they wrongly find eligible (false positives), with design-based "
         "standard errors. The eligibles of each territory are corrected with them (Rogan–Gladen); the corrected "
-        "rate's interval carries the survey's sampling error, the linkage error and the files' own noise, and "
-        "the combined estimate weights it against the Fay–Herriot estimate by their MSEs (see the territorial "
-        "comparison).",
+        "rate's interval carries the survey's sampling error (a rate near 0 or 1 with at least the variance of "
+        "Jeffreys' posterior), the linkage error, the addresses on a QPV contour and the files' own noise: it "
+        "covers the true take-up rate. The combined estimate weights it against the Fay–Herriot estimate by "
+        "their MSEs (see the territorial comparison).",
         "stratum": "Stratum",
         "sensitivity": "Sensitivity",
         "false_positive": "False positives",
@@ -85,8 +90,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "(avec l'incertitude de la calibration par la revue), les allocataires d'éligibilité indéterminée "
         "faute d'une ressource (sortis du dénominateur : imputés à la part d'éligibles de leur cellule) et "
         "les adresses sur un contour de QPV ; pas les allocataires indéterminés faute d'une donnée absente "
-        "des fichiers (revenu fiscal) ni des règles d'éligibilité mal appliquées. Les intervalles de "
-        "l'enquête portent l'erreur d'échantillonnage.",
+        "des fichiers (revenu fiscal) ni des règles d'éligibilité mal appliquées. Il couvre le taux de "
+        "recours parmi les allocataires que les données des fichiers rendent éligibles (vrais liens et vrais "
+        "QPV) : pas le vrai taux quand les fichiers ignorent des ressources, qu'estime le taux corrigé "
+        "ci-dessous. Les intervalles de l'enquête portent l'erreur d'échantillonnage.",
         "right": "Droit",
         "area": "Zone",
         "qpv": "QPV",
@@ -110,6 +117,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "{obs} avant la correction des erreurs d'appariement, {adj} après.",
         "coverage": "Les intervalles contiennent le vrai taux dans {coverage} des cellules publiées (largeur "
         "moyenne {width}).",
+        "coverage_estimand": "Ils contiennent ce qu'ils estiment, le taux de recours parmi les allocataires que "
+        "les données des fichiers rendent éligibles, dans {coverage} d'entre elles (écart absolu moyen {mae}).",
         "none": "La phase administrative n'a pas été exécutée (pas de section [admin]).",
         "mis_title": "Ce que les fichiers ignorent : l'éligibilité mal classée, mesurée par l'enquête",
         "mis_intro": "Les fichiers des organismes ne connaissent qu'une partie des ressources qui ouvrent chaque "
@@ -117,8 +126,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "leurs ressources et portent leur enregistrement dans les fichiers : par strate, la part des éligibles "
         "que les fichiers trouvent éligibles (sensibilité) et celle des non-éligibles qu'ils trouvent éligibles "
         "à tort (faux positifs), avec leurs écarts-types de plan. Les éligibles de chaque territoire en sont "
-        "corrigés (Rogan–Gladen) ; l'intervalle du taux corrigé porte l'erreur d'échantillonnage de l'enquête, "
-        "l'erreur d'appariement et le bruit propre aux fichiers, et l'estimation combinée le pondère avec "
+        "corrigés (Rogan–Gladen) ; l'intervalle du taux corrigé porte l'erreur d'échantillonnage de l'enquête "
+        "(un taux proche de 0 ou de 1 avec au moins la variance de sa loi a posteriori de Jeffreys), l'erreur "
+        "d'appariement, les adresses sur un contour de QPV et le bruit propre aux fichiers : il couvre le vrai "
+        "taux de recours. L'estimation combinée le pondère avec "
         "l'estimation de Fay–Herriot selon leurs EQM (voir la comparaison territoriale).",
         "stratum": "Strate",
         "sensitivity": "Sensibilité",
@@ -254,6 +265,16 @@ def render(tables: Mapping[str, pd.DataFrame], lang: str = "fr") -> str:
                 + html.escape(
                     t["coverage"].format(
                         coverage=pct(a["coverage"], lang), width=pts(a["mean_ci_width"], lang, signed=False)
+                    )
+                )
+                + "</p>"
+            )
+        if "coverage_estimand" in a and not is_missing(a["coverage_estimand"]):
+            out.append(
+                "<p>"
+                + html.escape(
+                    t["coverage_estimand"].format(
+                        coverage=pct(a["coverage_estimand"], lang), mae=pts(a["mae_estimand"], lang, signed=False)
                     )
                 )
                 + "</p>"

@@ -344,6 +344,12 @@ def text_column(values: np.ndarray) -> pd.Series:
     return pa.array(values, type=pa.binary(), mask=missing).cast(pa.string()).to_pandas()
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of integers by one sort (numpy 2.4's hash-based unique is 20 times slower here)."""
+    s = np.sort(values)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
+
+
 def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | None = None) -> dict:
     """True identities: ``nir`` (a pseudonymised number), ``surname``, ``first_name``, ``sex``, ``birth_date``.
 
@@ -377,7 +383,7 @@ def draw_identities(rng: np.random.Generator, age_band: np.ndarray, n: int | Non
     low, high = _AGE_LIMITS[age_band, 0], _AGE_LIMITS[age_band, 1]
     days = ((low + (high - low) * rng.random(n)) * 365.25).astype(np.int64)
     birth = REFERENCE_DATE - days.astype("timedelta64[D]")
-    nir = np.unique(rng.integers(1 << 40, 1 << 60, size=int(n * 1.01) + 16))
+    nir = _sorted_unique(rng.integers(1 << 40, 1 << 60, size=int(n * 1.01) + 16))
     nir = rng.permutation(nir)[:n]
     return {
         "nir": _hex15(nir),

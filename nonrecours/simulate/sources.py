@@ -26,8 +26,10 @@ into the separate files a statistician receives:
   so that each sampled recipient carries its file record (no linkage needed
   to read what the files say of a respondent);
 * the truth: ``truth_links`` (recipient record -> record of each right
-  source), ``truth_eligibility`` (per recipient record and right) and the
-  simulator's ``truth`` rates.
+  source), ``truth_eligibility`` (per recipient record and right: true
+  eligibility and take-up, and eligibility by the files' facts ``file_<right>``)
+  and the simulator's ``truth`` rates with the administrative rates' estimand
+  (``n_file_eligible``, ``file_rate``: :func:`file_rates`).
 
 Identifier errors are applied to each file's copy independently (see
 :class:`SourceParams` for the rates and what each error does).
@@ -50,7 +52,7 @@ from . import contours as geo_layout
 from .identity import _date_text, apply_errors, draw_identities, fixed_ids, text_column
 from .params import BENEFITS, RESOURCE_GAPS, FileResourceParams
 
-__all__ = ["SourceParams", "Sources", "simulate_sources", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
+__all__ = ["SourceParams", "Sources", "simulate_sources", "file_rates", "ORGANISMS", "RIGHT_SOURCES", "SOURCE_FILES"]
 
 #: Tables written by :meth:`Sources.write` (plus ``qpv.geojson``).
 SOURCE_FILES = (
@@ -299,6 +301,7 @@ class _Households:
     kids: np.ndarray
     size: np.ndarray
     quarters: np.ndarray  # (n, 4)
+    complete: np.ndarray  # (n, 4): the file's quarters had the missing resources been recorded
     tenure: np.ndarray
     aid: np.ndarray
     electricity: np.ndarray
@@ -333,7 +336,9 @@ def _households(
     position = np.where(elig["cmuc"], 0, np.where(elig["acs"], 1, 2))
     ceiling = rule.cmuc_ceiling(size, overseas)
     res_missing = rng.random(n) < params.resources_missing_rate
-    quarters = _resources(rng, position, ceiling, res_missing)
+    # every quarter drawn (the draws do not depend on which are missing), masked once the file's gaps and forfait
+    # are applied row by row: the quarters the file would hold had its missing resources been recorded
+    quarters = _resources(rng, position, ceiling, np.zeros(n, dtype=bool))
     ep = pop.params.eligibility if pop.params is not None else SimulationParams().eligibility
     housing = r["housing"].cat.codes.to_numpy()
     # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the
@@ -343,12 +348,21 @@ def _households(
     if params.file_resources is not None:  # a child generator: every other draw unchanged
         quarters = _file_gaps(rng.spawn(1)[0], r, quarters, ceiling, params.file_resources)
     forfait = rule.forfait_logement(size, tenure, aid.astype(int))
-    quarters = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
+    complete = np.floor(quarters * (1 - forfait[:, None] / quarters.sum(axis=1, keepdims=True)) * 100) / 100
+    quarters = np.where(res_missing[:, None], np.nan, complete)
     health_elig = elig["cmuc"] | elig["acs"]
     electricity = np.where(health_elig, elig["tpn"], rng.random(n) < np.asarray(ep.electricity_by_housing)[housing])
     gas = np.where(health_elig, elig["tss"], rng.random(n) < np.asarray(ep.gas_by_housing)[housing])
     return _Households(
-        adults=adults, kids=kids, size=size, quarters=quarters, tenure=tenure, aid=aid, electricity=electricity, gas=gas
+        adults=adults,
+        kids=kids,
+        size=size,
+        quarters=quarters,
+        complete=complete,
+        tenure=tenure,
+        aid=aid,
+        electricity=electricity,
+        gas=gas,
     )
 
 
@@ -496,9 +510,32 @@ def _right_source(
     return table, links, errs
 
 
-def _truth_eligibility(r: pd.DataFrame, left_id: np.ndarray, addr: dict, elig: dict, took: dict) -> pd.DataFrame:
+def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, rule) -> dict:
+    """Per recipient record (``left_id``'s order) and right, the files' verdict on their own facts with the
+    resources missing at random recorded (``complete``: :attr:`_Households.complete`): 1 eligible, 0 not
+    eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income)."""
+    from ..admin.eligibility import RESOURCE_COLUMNS, assess_eligibility
+    from .params import RIGHTS
+
+    left = pd.concat([files[o] for o in ORGANISMS], ignore_index=True)
+    ids = pd.Index(text_column(left_id))
+    pos = ids.get_indexer(left["rec_id"])
+    left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})
+    status = assess_eligibility(left, rule)
+    back = pd.Index(status["rec_id"].astype(str)).get_indexer(ids)  # the statuses in the recipients' order
+    return {
+        k: np.select(
+            [status[k].to_numpy()[back] == "eligible", status[k].to_numpy()[back] == "not_eligible"], [1.0, 0.0], np.nan
+        )
+        for k in RIGHTS
+    }
+
+
+def _truth_eligibility(
+    r: pd.DataFrame, left_id: np.ndarray, addr: dict, elig: dict, took: dict, file_elig: dict
+) -> pd.DataFrame:
     """The truth per recipient record: territory, QPV, address on the contour, eligibility and take-up of each
-    right."""
+    right, and eligibility by the files' facts (``file_<right>``, :func:`_file_eligibility`)."""
     from .params import RIGHTS
 
     is_qpv = r["is_qpv"].to_numpy().astype(bool)
@@ -511,8 +548,56 @@ def _truth_eligibility(r: pd.DataFrame, left_id: np.ndarray, addr: dict, elig: d
             "on_boundary": addr["on_boundary"].astype(np.int8),
             **{k: elig[k].astype(np.int8) for k in RIGHTS},
             **{f"took_{k}": took[k].astype(np.int8) for k in RIGHTS},
+            **{f"file_{k}": file_elig[k] for k in RIGHTS},
         }
     )
+
+
+def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
+    """The estimand of the administrative rates per territory × right: take-up among the recipients eligible by
+    the files' facts.
+
+    Parameters
+    ----------
+    truth_eligibility : DataFrame
+        The sources' ``truth_eligibility`` table: ``territory`` (the true one), ``took_<right>`` (a true link to
+        a holder's record of the right) and ``file_<right>`` (1: eligible by the files' facts, the resources
+        missing at random recorded).
+
+    Returns
+    -------
+    DataFrame
+        ``territory``, ``right``, ``n_file_eligible``, ``file_rate``
+        (``sum_i F_ir T_ir / sum_i F_ir`` over the territory's recipients, ``F`` the files' verdict, ``T`` the
+        true take-up; NaN without file-eligible recipient).
+
+    Notes
+    -----
+    This is what :mod:`nonrecours.admin.rates` estimates and its interval claims to cover: the eligibility the
+    files give (rules misapplied for a resource the files miss are part of the estimand, not of the error),
+    with the true links, the true territory (the QPV assignment is an error) and the recipients undetermined
+    for a missing resource counted as the files would have decided them had it been recorded. Recipients the
+    files leave undetermined for a fact they lack for a whole group (``fiscal_income_missing``) are left out.
+    """
+    from .params import RIGHTS
+
+    present = [k for k in RIGHTS if f"file_{k}" in truth_eligibility]
+    n = len(truth_eligibility)
+    f = np.concatenate([np.nan_to_num(truth_eligibility[f"file_{k}"].to_numpy(dtype=float)) for k in present])
+    took = np.concatenate([truth_eligibility[f"took_{k}"].to_numpy(dtype=float) for k in present])
+    long = pd.DataFrame(
+        {
+            "territory": np.tile(truth_eligibility["territory"].astype(str).to_numpy(), len(present)),
+            "right": np.repeat(present, n),
+            "n_file_eligible": f,
+            "takers": f * took,
+        }
+    )
+    out = long.groupby(["territory", "right"], sort=True).sum().reset_index()
+    out["n_file_eligible"] = out["n_file_eligible"].astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["file_rate"] = out.pop("takers") / out["n_file_eligible"].where(out["n_file_eligible"] > 0)
+    return out
 
 
 def simulate_sources(
@@ -557,6 +642,12 @@ def simulate_sources(
     tables["communes"] = layout.communes
     tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
-    tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took)
-    tables["truth"] = pop.truth
+    file_elig = _file_eligibility(tables, left_id, homes.complete, rule)
+    tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)
+    # the true rates, and the administrative rates' estimand (take-up among the recipients eligible by the files)
+    tables["truth"] = pop.truth.merge(
+        file_rates(tables["truth_eligibility"]).astype({"territory": pop.truth["territory"].dtype}),
+        on=["territory", "right"],
+        how="left",
+    )
     return Sources(tables=tables, contours=geo_layout.contours_geojson(layout), params=params, errors=errors)

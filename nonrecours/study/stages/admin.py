@@ -157,7 +157,8 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
         + f"); cells under {adm.min_cell} suppressed",
         "interval": "linkage errors (with the uncertainty of the review's calibration), recipients undetermined "
         "for a missing resource (imputed at the cell's eligible share) and addresses on a QPV contour; not "
-        "recipients undetermined for a fact the files lack (fiscal income)",
+        "recipients undetermined for a fact the files lack (fiscal income); it covers take-up among the recipients "
+        "the files' facts make eligible, not the true rate when the files miss resources (the corrected rates')",
     }
     methods.update(combined.get("methods", {}))
     return {
@@ -171,7 +172,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
 def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     """``[admin] frame_ids``: the sample measures the files' misclassification; corrected and combined rates."""
     from ...admin.misclassification import combine_estimates, survey_corrected_rates
-    from ...admin.pipeline import read_recipients, read_source
+    from ...admin.pipeline import read_recipients
     from ...admin.rates import taker_table
     from ...io import read_table
     from ...publication import blank_rows
@@ -180,9 +181,9 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     assert adm.sources is not None and adm.frame_ids is not None  # the caller checks them
     rights = list(cfg.estimation.rights)
     by = tuple(adm.misclassification_by)
-    left = read_recipients(adm.sources)
     terr = ph.territories
     file_by = [c for c in by if c != "is_qpv"]
+    left = read_recipients(adm.sources, columns=["rec_id", *file_by])  # the strata's columns only
     missing = [c for c in file_by if c not in left.columns]
     if missing:
         raise ConfigError(
@@ -205,8 +206,8 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
             "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
         }
     ).dropna()
-    health = read_source(adm.sources, "health")
-    rights_of = {"health": health[["rec_id", "right"]]} if "right" in health else {}
+    # the health source's rights per record, as the phase read them (not read again)
+    rights_of = {k: v for k, v in ph.source_rights.items() if k == "health"}
     takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
     frame_ids = read_table(adm.frame_ids, option="admin.frame_ids")
     flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")
@@ -242,8 +243,9 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         + "), Hájek ratios with design-based covariance",
         "corrected rates": "eligibles corrected stratum by stratum (Rogan–Gladen), takers among every recipient ("
         + ("calibrated by the clerical review" if ph.calibration is not None else "the model's match probabilities")
-        + "); interval with the survey's sampling error (delta method), the linkage error (with the uncertainty "
-        "of the review's calibration), addresses on a QPV contour and the files' noise",
+        + "); interval with the survey's sampling error (delta method, each rate's variance at least its Jeffreys "
+        "posterior's), the linkage error (with the uncertainty of the review's calibration), addresses on a QPV "
+        "contour and the files' noise: it covers the true take-up rate",
     }
     if sae is not None and "eblup" in sae:
         comb = combine_estimates(corrected, sae, level=cfg.estimation.level)

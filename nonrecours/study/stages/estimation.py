@@ -7,6 +7,8 @@ asked for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -50,6 +52,25 @@ def _n_rule(res) -> pd.DataFrame:  # noqa: ANN001
     )
 
 
+def model_direct_table(design, est, results: Sequence | None = None) -> pd.DataFrame:  # noqa: ANN001
+    """The direct estimates by territory the territories' models are fitted on, for ``design``.
+
+    The cells of the rule on eligible respondents alone (:func:`_n_rule`), protected as the published tables are:
+    suppressed below ``min_n`` eligible respondents, and more cells suppressed across the national, QPV, benefit
+    and territory partitions so that no suppressed count can be recovered. ``results``: the four estimates
+    (national, QPV, benefit, territory) when the caller has them; otherwise they are computed with ``est``'s
+    options. The same rule for every year of a follow-up (the Rao–Yu model's earlier years included).
+    """
+    dom = est.domains
+    parts = [None, dom.qpv, dom.benefit, dom.territory]
+    if results is None:
+        opts = estimate_options(est)
+        rights = list(est.rights)
+        results = [estimate_rates(design, rights, by=b, **opts) for b in parts]
+    nests = nested_in(design.data, dom.territory, dom.qpv)
+    return protect_domain_counts([_n_rule(r) for r in results], parts, min_n=est.thresholds.min_n, nests=nests)[3]
+
+
 def estimation_stage(cfg: StudyConfig, state: State) -> State:
     """Estimate every published table from the weighted design."""
     design = state["design"]
@@ -74,7 +95,7 @@ def estimation_stage(cfg: StudyConfig, state: State) -> State:
     # the direct estimates the territories' model is fitted on: the cells of the rule on eligible respondents
     # alone, protected the same way (never published; the published sae table hides the direct side of a cell
     # whose direct estimate is suppressed here)
-    model_direct = protect_domain_counts([_n_rule(r) for r in results], parts, min_n=th.min_n, nests=nests)[3]
+    model_direct = model_direct_table(design, est, results)
     meta = national.meta()
     methods = {
         "estimator": f"Hájek ratio estimator of the take-up {meta['statistic']} (takers / eligible "

@@ -15,7 +15,7 @@ from ...publication import blank_rows, hidden_cells, published_n
 from ...territorial.compare import compare_estimates
 from ...territorial.territories import fit_territories
 from ..config import StudyConfig
-from ._common import State, estimate_options, need
+from ._common import State, need
 
 __all__ = ["territorial_stage"]
 
@@ -90,24 +90,20 @@ def _yearly_direct(cfg: StudyConfig, state: State) -> tuple[pd.DataFrame, list[i
     """Direct estimates by territory of every year of the follow-up (earlier runs' designs re-estimated with this
     study's options, as the follow-up stage rebuilds them; this run's from the estimation stage), with a ``year``
     column, and the years; this run alone (year 0) without ``[follow_up]``."""
-    from ...estimation import estimate_rates
+    from .estimation import model_direct_table
     from .follow_up import wave_designs
 
     est = cfg.estimation
-    terr = est.domains.territory
     # the model's direct estimates (the estimation stage's, protected only by min_n eligible respondents; the
     # direct side of a cell with fewer takers or non-takers is hidden in the published table)
     current = state.get("model_direct", state["tables"]["estimates_territory"])
     if cfg.follow_up is None or not state.get("runs"):
         year = cfg.follow_up.year if cfg.follow_up is not None else 0
         return current.assign(year=year), [year]
-    opts = estimate_options(est)
     years = [r["year"] for r in state["runs"]] + [cfg.follow_up.year]
     designs = wave_designs(cfg, state)[:-1]
-    earlier = [
-        estimate_rates(d, list(est.rights), by=terr, **opts).to_frame(blank=False).assign(year=y)
-        for d, y in zip(designs, years)
-    ]
+    # the earlier years under the current year's rule (min_n eligible respondents, protected across partitions)
+    earlier = [model_direct_table(d, est).assign(year=y) for d, y in zip(designs, years)]
     return pd.concat([*earlier, current.assign(year=years[-1])], ignore_index=True), years
 
 

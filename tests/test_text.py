@@ -1,0 +1,45 @@
+"""The text-set helpers (`nonrecours._text`) against pandas' own `isin` and `get_indexer` (issue 31, item 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nonrecours._text import index_text, isin_text
+
+
+def _text(rng: np.random.Generator, n: int, missing: bool) -> pd.Series:
+    s = pd.Series(rng.integers(0, 500, n).astype(str), dtype="str")
+    if missing:
+        s[rng.random(n) < 0.1] = np.nan
+    return s
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_isin_text_is_pandas_isin(seed: int, missing: bool) -> None:
+    rng = np.random.default_rng(seed)
+    values, others = _text(rng, 2000, True), _text(rng, 300, missing)
+    expected = values.isin(others).to_numpy()
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(isin_text(values, others), expected)
+    np.testing.assert_array_equal(isin_text(values, []), np.zeros(len(values), dtype=bool))
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_index_text_is_get_indexer(seed: int, missing: bool) -> None:
+    rng = np.random.default_rng(seed)
+    values = _text(rng, 2000, True)
+    others = _text(rng, 400, missing).drop_duplicates()
+    expected = pd.Index(others).get_indexer(values)
+    assert (expected >= 0).any() and (expected < 0).any()
+    got = index_text(values, others)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_numbers_are_compared_as_text() -> None:
+    np.testing.assert_array_equal(isin_text([1, 2, 3], ["2", "3"]), [False, True, True])
+    np.testing.assert_array_equal(index_text(["3", "1"], [1, 2, 3]), [2, 0])

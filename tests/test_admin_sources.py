@@ -128,6 +128,35 @@ def test_blocking_rules_split_by_side_without_number():
     )
 
 
+def test_address_block_needs_the_first_names_initial_or_a_missing_first_name():
+    """The 200 m square blocks a married name, a surname's typo or a missing first name, not every neighbour."""
+    from nonrecours.admin.linkage import _settings
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    _, rules = _settings(False, True, numbers_both=False)
+    left = pd.DataFrame(
+        {"rec_id": ["a", "b", "c"], "surname": ["MARTIN", "DURAND", "PETIT"], "first_name": ["ANNE", None, "LEA"]}
+    )
+    right = pd.DataFrame(
+        {
+            "rec_id": ["x", "y", "z", "w"],
+            "surname": ["BERNARD", "DURANT", "ROUX", "PETIT"],  # married name, typo, a neighbour, same surname
+            "first_name": ["ANNE", "PAUL", "MARC", "LEA"],
+        }
+    )
+    for df in (left, right):
+        df["commune"], df["cell"] = "59350", 7  # one square, one commune
+    right.loc[3, "commune"] = "59000"
+    where = " or ".join(f"({r})" for r in rules)
+    with DuckDBEngine() as eng:
+        got = eng.sql_frames(
+            f"select l.rec_id || r.rec_id as p from l, r where {where} order by p", {"l": left, "r": right}
+        )
+    # a-x: same initial (married name); b-*: first name missing on the left; c-w: same square and initial (the
+    # surname block needs the commune); a-y, a-z, a-w, c-x, c-y, c-z: neighbours whose initials differ
+    assert got["p"].tolist() == ["ax", "bw", "bx", "by", "bz", "cw"]
+
+
 def test_phase_rates_in_the_engine_equal_the_pandas_path():
     from nonrecours.admin.rates import group_rates, linked_rates, phase_rates, suppressed_margin, taker_table
 

@@ -355,6 +355,29 @@ def test_duckdb_engine_tables_frames_and_threads(tmp_path):
     assert not temp.exists()
 
 
+@pytest.mark.parametrize("where", ["", " where i > 5"])
+def test_duckdb_results_through_arrow_keep_duckdbs_dtypes(where):
+    """A result of text, numbers and booleans comes through Arrow with the values and dtypes of DuckDB's own
+    conversion: nullable integers and booleans where values are missing, decimals as float64 to the bit, object
+    text without any value or row,
+    repeated names renamed (DuckDB's conversion then), sums of integers as int64."""
+    query = (
+        "select i::integer as i32, i::bigint as i64, null::bigint as inull, "
+        "case when i = 0 then null else i end as imix, "
+        "(case when i = 0 then null else i end)::utinyint as imixu8, i * 1.5 as d, null::double as dnull, "
+        "1.5::float as f, i > 0 as b, case when i = 0 then null else true end as bmix, 'x' || i as s, "
+        "case when i = 0 then null else 'y' end as smix, null::varchar as snull, 1::tinyint as i8, "
+        "round(i * 754.8 + 0.01, 2) as dec, (i / 7)::decimal(18, 6) as dec6 "
+        f"from range(3) t(i){where} order by i"
+    )
+    with DuckDBEngine() as eng:
+        for q in (query, query.replace(" as s,", " as i32,"), "select sum(i) as h, count(*) as n from range(3) t(i)"):
+            expected = eng._con.execute(q).df()
+            if "sum(i)" in q:
+                expected["h"] = expected["h"].astype(np.int64)
+            pd.testing.assert_frame_equal(eng.sql(q), expected)
+
+
 @pytest.mark.slow
 def test_admin_sql_on_spark_equals_duckdb(spark):
     """Eligibility and the linkage-adjusted rates run the same SQL on Spark and on DuckDB: the same statuses and

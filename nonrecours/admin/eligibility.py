@@ -337,12 +337,12 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
         )
     text = {}
     for col in ("benefit", "rsa_component"):  # the RSA presumption's facts: text, missing stays missing
-        text[col] = (
+        text[col] = (  # Arrow strings passed as they are: no Python object per row
             recipients[col].astype("str")
             if col in recipients
             else pd.Series(pd.NA, index=recipients.index, dtype="str")
-        ).to_numpy()
-    wrong = pd.notna(text["rsa_component"]) & ~np.isin(text["rsa_component"], RSA_COMPONENTS)
+        )
+    wrong = text["rsa_component"].notna() & ~text["rsa_component"].isin(RSA_COMPONENTS)
     if wrong.any():
         raise InputError(
             message(
@@ -372,10 +372,8 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
                 )
             )
         numeric[col] = v
-    data = recipients[need].assign(
-        commune=recipients["commune"].astype("str"), housing=housing.to_numpy(), **numeric, **text
-    )
-    with borrow_engine(engine) as eng:
+    data = recipients[need].assign(commune=recipients["commune"].astype("str"), housing=housing, **numeric, **text)
+    with borrow_engine(engine) as eng, eng.insertion_order():
         out = eng.sql_frames(eligibility_sql(rule, "recipients", engine=eng), {"recipients": data})
     if _same_ids(out["rec_id"], recipients["rec_id"]):  # the engine kept the input order: no reordering copy
         return out

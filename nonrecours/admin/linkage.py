@@ -126,6 +126,15 @@ def _isin(values: pd.Series, others: pd.Series) -> np.ndarray:
     )
 
 
+def _release_arrow() -> None:
+    """Give back to the system the blocks pyarrow's allocator keeps after its arrays are freed."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return
+    pa.default_memory_pool().release_unused()
+
+
 def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
     sql = (
         "select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
@@ -144,7 +153,8 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: flo
     pairs they add can be links: surname, first name and year of birth
     (people who moved); with a moved address and a changed surname the
     model could not reach the threshold anyway, so no national birth-date or
-    département-wide name block is generated. When both files carry numbers, only pairs with at least one
+    département-wide name block is generated; the 200 m square of the address only with the first name's
+    initial (or a missing first name on one side). When both files carry numbers, only pairs with at least one
     side without a certified number are candidates; each rule is then stated
     twice, once for recipients without a number and once for recipients with
     one against source records without, so that each join has a one-sided
@@ -202,7 +212,13 @@ def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: flo
                 ],
             )
         )
-        rules.append("l.cell = r.cell")
+        # the 200 m square with the first name's initial (or a first name missing on one side): the people who
+        # changed their surname (marriage) or whose surname has a typo; a whole dense square against a whole square
+        # scored every pair of neighbours (on the 914k-recipient files, TPN's linkage 17.4 -> 11.6 CPU seconds,
+        # true recall 0.9900 -> 0.9896: the links whose first name's initial differs)
+        rules.append("l.cell = r.cell and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)")
+        rules.append("l.cell = r.cell and l.first_name is null")
+        rules.append("l.cell = r.cell and r.first_name is null")
     # Splink's default prior (1e-4) when none is given
     prior_setting: dict[str, Any] = {} if prior is None else {"probability_two_random_records_match": prior}
     if numbers_both:
@@ -349,6 +365,7 @@ def _link(
     # one copy of each side at a time: the records not linked by number, the columns of the model
     L = L.loc[~_isin(L["rec_id"], num["id_l"]), keep]
     R = R.loc[~_isin(R["rec_id"], num["id_r"]), keep]
+    _release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
         best, params = _probabilistic(L, R, has_birth, has_address, seed, max_pairs_u, min_candidate, engine)

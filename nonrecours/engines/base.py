@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -118,6 +119,12 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the engine's resources."""
+
+    @contextmanager
+    def insertion_order(self) -> Iterator[None]:
+        """Within the block, a query without ordering, grouping or join gives its rows in its input's order where
+        the engine can keep it at little cost (DuckDB); elsewhere (Spark) nothing changes: the caller reorders."""
+        yield
 
     def sql_frames(self, query: str, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """Run ``query`` over in-memory tables registered for the query only (names of ``frames``).

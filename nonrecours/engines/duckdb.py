@@ -30,6 +30,45 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: DuckDB types whose Arrow conversion gives the dtypes of DuckDB's own (:meth:`DuckDBEngine.sql`).
+_ARROW_KINDS = frozenset(
+    {"VARCHAR", "DOUBLE", "FLOAT", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
+
+
+def _text_dtype() -> Any:
+    """The dtype pandas gives text (Arrow-backed ``str`` from pandas 3), or ``None`` when it is ``object``."""
+    dtype = pd.Series(["a"]).dtype
+    return dtype if isinstance(dtype, pd.StringDtype) else None
+
+
+def _arrow_frame(table: Any, text: Any) -> pd.DataFrame:
+    """A pyarrow table as DuckDB's ``df()`` would give it: text as ``text``, nullable integers and booleans."""
+    import pyarrow as pa
+
+    types = {pa.string(): text, pa.large_string(): text, pa.string_view(): text}
+    nullable = [
+        (i, col)
+        for i, col in enumerate(table.columns)
+        if col.null_count and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type))
+    ]
+    empty = [i for i, col in enumerate(table.columns) if col.type in types and col.null_count == len(col)]
+    frame = table.to_pandas(types_mapper=types.get, split_blocks=True)
+    for i, col in nullable:  # DuckDB gives Int64, boolean... where values are missing (pyarrow: float, object)
+        frame.isetitem(i, col.to_pandas(types_mapper=lambda t: pd.api.types.pandas_dtype(_NULLABLE[str(t)])))
+    for i in empty:  # text without a value (or no row): DuckDB gives object
+        frame.isetitem(i, pd.Series([None] * len(frame), index=frame.index, dtype=object))
+    return frame
+
+
+_NULLABLE = {
+    **{f"int{b}": f"Int{b}" for b in (8, 16, 32, 64)},
+    **{f"uint{b}": f"UInt{b}" for b in (8, 16, 32, 64)},
+    "bool": "boolean",
+}
+
+
 class DuckDBEngine(Engine):
     """A DuckDB connection (in memory) whose tables are views over files.
 
@@ -158,18 +197,53 @@ class DuckDBEngine(Engine):
     def sql(self, query: str) -> pd.DataFrame:
         """Run ``query``; its result comes back column by column (no Python object per row).
 
+        A result of text, floating-point, integer and boolean columns comes
+        through Arrow (pandas' Arrow-backed strings take DuckDB's buffers as
+        they are), with the dtypes DuckDB's own conversion would give (an
+        integer or boolean column with missing values is a nullable one, a decimal
+        a ``float64``); DuckDB's conversion otherwise. Through Arrow a 5-million-row result of nine text
+        columns takes a fifth of the time and half the peak memory: DuckDB's
+        conversion builds a Python string per value before pandas packs them.
+
         DuckDB's ``HUGEINT`` (the type of a ``SUM`` of integers) comes back
         as ``int64`` where it fits, as Spark's ``SUM`` does, rather than as
         DuckDB's ``float64``.
         """
-        cur = self._con.execute(query)
-        kinds = [str(d[1]) for d in cur.description]
-        frame = cur.df()
-        for col, kind in zip(list(frame.columns), kinds):
-            v = frame[col]
+        rel = self._con.sql(query)
+        if rel is None:  # a statement without a result
+            return pd.DataFrame()
+        kinds = [str(t) for t in rel.types]
+        if any(k.startswith("DECIMAL") for k in kinds) and len(set(rel.columns)) == len(kinds):
+            # DuckDB's conversion gives decimals as float64, the bits of CAST(... AS DOUBLE) (tested)
+            rel = rel.project(
+                ", ".join(
+                    f"cast({self.quote(c)} as double) as {self.quote(c)}" if k.startswith("DECIMAL") else self.quote(c)
+                    for c, k in zip(rel.columns, kinds)
+                )
+            )
+            kinds = [str(t) for t in rel.types]
+        text = _text_dtype()
+        if text is not None and set(kinds) <= _ARROW_KINDS and len(set(rel.columns)) == len(kinds):
+            return _arrow_frame(rel.to_arrow_table(), text)
+        frame = rel.df()
+        for i, kind in enumerate(kinds):
+            v = frame.iloc[:, i]
             if kind == "HUGEINT" and v.notna().all() and (v.abs() < 2.0**53).all():
-                frame[col] = v.to_numpy().astype(np.int64)
+                frame.isetitem(i, v.to_numpy().astype(np.int64))
         return frame
+
+    @contextmanager
+    def insertion_order(self) -> Iterator[None]:
+        """Within the block, results keep their input's order (``preserve_insertion_order``, off otherwise).
+
+        A projection over a registered frame then comes back in the frame's order, in parallel, instead of in the
+        order the threads finish: no reordering copy of the result (a 5-million-row eligibility table).
+        """
+        self._con.execute("SET preserve_insertion_order = true")
+        try:
+            yield
+        finally:
+            self._con.execute("SET preserve_insertion_order = false")
 
     @contextmanager
     def single_thread(self) -> Iterator[None]:

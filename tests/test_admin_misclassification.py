@@ -131,14 +131,10 @@ def test_delta_method_matches_finite_differences():
     np.testing.assert_allclose(out["se_survey"].to_numpy(), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("sens, fp, low", [(0.99, 0.005, 0.93), (0.95, 0.08, 0.92)])
-def test_survey_intervals_cover_when_a_rate_is_near_its_bound(sens, fp, low):
-    # 400 territories, each its own stratum, whose sensitivity and false-positive rate are estimated from 278
-    # and 558 respondents by simple random sampling (Wald variances); the takers and the files' counts are exact,
-    # so only the survey's error moves the corrected rate (true value 0.6)
-    rng = np.random.default_rng(27)
-    K, n1, n0 = 400, 278, 558
-    p1, p0 = rng.binomial(n1, sens, K) / n1, rng.binomial(n0, fp, K) / n0
+def _srs_rates(p1, p0, n1, n0):
+    """One stratum per territory ``s0, s1, ...``: its sensitivity ``p1`` and false-positive rate ``p0`` estimated
+    from ``n1`` and ``n0`` respondents by simple random sampling, with their Wald variances."""
+    K = len(p1)
     h = [f"s{k}" for k in range(K)]
     table = pd.DataFrame(
         {
@@ -150,7 +146,18 @@ def test_survey_intervals_cover_when_a_rate_is_near_its_bound(sens, fp, low):
             "n": np.r_[np.full(K, n1), np.full(K, n0)],
         }
     )
-    V = np.diag(np.r_[p1 * (1 - p1) / n1, p0 * (1 - p0) / n0])
+    return h, table, np.diag(np.r_[p1 * (1 - p1) / n1, p0 * (1 - p0) / n0])
+
+
+@pytest.mark.parametrize("sens, fp, low", [(0.99, 0.005, 0.93), (0.95, 0.08, 0.92)])
+def test_survey_intervals_cover_when_a_rate_is_near_its_bound(sens, fp, low):
+    # 400 territories, each its own stratum, whose sensitivity and false-positive rate are estimated from 278
+    # and 558 respondents by simple random sampling (Wald variances); the takers and the files' counts are exact,
+    # so only the survey's error moves the corrected rate (true value 0.6)
+    rng = np.random.default_rng(27)
+    K, n1, n0 = 400, 278, 558
+    p1, p0 = rng.binomial(n1, sens, K) / n1, rng.binomial(n0, fp, K) / n0
+    h, table, V = _srs_rates(p1, p0, n1, n0)
     counts = _counts(h, h, [10000] * K, [sens * 4000 + fp * 6000] * K, [2400] * K)
 
     def coverage(t: pd.DataFrame) -> float:
@@ -172,18 +179,7 @@ def test_files_noise_near_a_bound_is_that_of_jeffreys_posterior():
     K, n1, n0, sens, fp = 400, 278, 558, 0.99, 0.005
     p1, p0 = rng.binomial(n1, sens, K) / n1, rng.binomial(n0, fp, K) / n0
     F = rng.binomial(4000, sens, K) + rng.binomial(6000, fp, K)
-    h = [f"s{k}" for k in range(K)]
-    table = pd.DataFrame(
-        {
-            "h": h * 2,
-            "right": "cmuc",
-            "kind": ["sensitivity"] * K + ["false_positive"] * K,
-            "estimate": np.r_[p1, p0],
-            "se": 0.0,
-            "n": np.r_[np.full(K, n1), np.full(K, n0)],
-        }
-    )
-    V = np.diag(np.r_[p1 * (1 - p1) / n1, p0 * (1 - p0) / n0])
+    h, table, V = _srs_rates(p1, p0, n1, n0)
     out = correct_rates(_counts(h, h, [10000] * K, F, [2400] * K), Misclassification(table=table, vcov=V, by=("h",)))
     covered = np.abs(out["rate_corrected"] - 0.6) <= 1.959964 * out["se"]
     assert covered.mean() >= 0.94

@@ -139,6 +139,19 @@ class AdminPhase:
     #: The review's ratios per source, group and stratum (:func:`~nonrecours.admin.review.review_estimates`).
     calibration: pd.DataFrame | None = None
 
+    def recipient_cells(self) -> pd.DataFrame:
+        """Each located recipient's cell: ``rec_id``, ``territory``, ``departement``, ``boundary`` (1 on a QPV
+        contour), in the eligibility table's order; the input of :func:`~nonrecours.admin.rates.taker_table`."""
+        terr = self.territories
+        return pd.DataFrame(
+            {
+                "rec_id": self.eligibility["rec_id"].astype(str).to_numpy(),
+                "territory": terr["territory"].to_numpy(),
+                "departement": terr["departement"].to_numpy(),
+                "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
+            }
+        ).dropna()
+
 
 def _release() -> None:
     """Give back to the system the memory pyarrow's allocator keeps after its tables are freed.

@@ -191,14 +191,7 @@ def _corrected(ph, folder: Path, src, design, level: float) -> pd.DataFrame:
     strata = pd.DataFrame(
         {"rec_id": rec_id, "is_qpv": terr["is_qpv"].to_numpy(), "benefit": left["benefit"].reindex(rec_id).to_numpy()}
     )
-    rec = pd.DataFrame(
-        {
-            "rec_id": rec_id,
-            "territory": terr["territory"].to_numpy(),
-            "departement": terr["departement"].to_numpy(),
-            "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
-        }
-    ).dropna()
+    rec = ph.recipient_cells()
     takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, ph.source_rights)
     flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")
     res = survey_corrected_rates(

@@ -198,14 +198,7 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     strata = pd.DataFrame({"rec_id": rec_id, **{c: left[c].to_numpy() for c in file_by}})
     if "is_qpv" in by:
         strata["is_qpv"] = terr["is_qpv"].to_numpy()
-    rec = pd.DataFrame(
-        {
-            "rec_id": rec_id,
-            "territory": terr["territory"].to_numpy(),
-            "departement": terr["departement"].to_numpy(),
-            "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
-        }
-    ).dropna()
+    rec = ph.recipient_cells()
     # the health source's rights per record, as the phase read them (not read again)
     rights_of = {k: v for k, v in ph.source_rights.items() if k == "health"}
     takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)

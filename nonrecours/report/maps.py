@@ -714,8 +714,9 @@ def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = Non
     lang : {'en', 'fr'}
         Language of every map.
     workers : int, optional
-        Processes drawing the maps; by default ``min(2, usable cores, maps)``. One (or a platform without
-        ``fork``, e.g. Windows): drawn here, one after the other.
+        Processes drawing the maps; by default two when the 1-minute load average leaves a core free (below
+        the usable cores minus one half), else one. One (or a platform without ``fork``, e.g. Windows):
+        drawn here, one after the other.
 
     Returns
     -------
@@ -732,12 +733,16 @@ def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = Non
     draws: threads would not run in parallel. The CPU time grows a little (each worker builds its own
     skeletons); the wall time of the maps falls on an idle 2-core machine.
     """
+    import gc
     import multiprocessing
     import os
 
     maps = [{**m, "lang": lang} for m in maps]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = min(2, cores, len(maps)) if workers is None else min(int(workers), len(maps))
+    if workers is None:  # a second process only when a core is free: on a busy machine it adds CPU and wall time
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        workers = min(2, cores) if busy < cores - 0.5 else 1
+    n = min(int(workers), len(maps))
     if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [choropleth(**m) for m in maps]
     # this process draws the first run of maps (its skeletons are warm); forked workers draw the others
@@ -745,7 +750,12 @@ def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = Non
     with _JOBS_LOCK:
         _JOBS[:] = maps
         try:
-            with multiprocessing.get_context("fork").Pool(n - 1) as pool:
+            gc.freeze()  # the workers' collections leave the inherited objects alone: their pages are not copied
+            try:
+                pool = multiprocessing.get_context("fork").Pool(n - 1)
+            finally:
+                gc.unfreeze()
+            with pool:
                 others = [pool.map_async(_draw_run, [run]) for run in runs[1:]]
                 first = [choropleth(**maps[i]) for i in runs[0]]
                 return first + [png for result in others for png in result.get()[0]]

@@ -58,6 +58,7 @@ __all__ = [
     "departement_shapes",
     "map_values",
     "choropleth",
+    "choropleths",
     "OVERSEAS",
     "METRO_CRS",
     "TEXT",

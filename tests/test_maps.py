@@ -153,6 +153,28 @@ def test_choropleth_on_a_reused_figure_equals_a_fresh_one(pop, contours, sae):
     assert maps.choropleth(a, shapes, kind="sae", right="cmuc", departement=dep, width=False) == one
 
 
+def test_choropleths_in_parallel_have_the_bytes_of_one_by_one(pop, contours, sae, monkeypatch):
+    """The maps drawn by forked workers (the report's, on two cores) are those drawn one after the other here,
+    in the order asked, whatever the number of workers; a worker's error reaches the caller."""
+    shapes = maps.territory_shapes(contours, pop.territories)
+    dep = str(pop.territories["departement"].iloc[0])
+    jobs = [
+        {"values": maps.map_values(sae, "sae", r), "shapes": shapes, "kind": "sae", "right": r} for r in ("cmuc", "tss")
+    ]
+    jobs += [{**jobs[1], "departement": dep, "width": False}, {**jobs[0], "kind": "direct"}]
+    maps._SKELETONS.clear()
+    serial = maps.choropleths(jobs, lang="fr", workers=1)
+    assert serial == [maps.choropleth(**j, lang="fr") for j in jobs] and len(set(serial)) == len(jobs)
+    for workers in (2, 3):
+        maps._SKELETONS.clear()
+        assert maps.choropleths(jobs, lang="fr", workers=workers) == serial
+    for load in (0.0, 100.0):  # by default: two processes on an idle machine, one on a busy one
+        monkeypatch.setattr("os.getloadavg", lambda load=load: (load,) * 3)
+        assert maps.choropleths(jobs, lang="fr") == serial
+    with pytest.raises(InputError, match="parameter departement"):
+        maps.choropleths([jobs[0], {**jobs[1], "departement": "00"}], workers=2)
+
+
 def test_choropleth_png_is_reproducible_svg_and_departement(pop, contours, sae):
     shapes = maps.territory_shapes(contours, pop.territories)
     v = maps.map_values(sae, "sae", "cmuc")

@@ -58,6 +58,7 @@ __all__ = [
     "departement_shapes",
     "map_values",
     "choropleth",
+    "choropleths",
     "OVERSEAS",
     "METRO_CRS",
     "TEXT",
@@ -701,6 +702,75 @@ def choropleth(
         finally:  # back to the skeleton: what this map added goes
             for artist in reversed(added):
                 artist.remove()
+
+
+def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = None) -> list[bytes]:
+    """Draw several maps, on two processes where the platform forks; the bytes of :func:`choropleth`.
+
+    Parameters
+    ----------
+    maps : list of dict
+        The keyword arguments of :func:`choropleth` for each map (``values``, ``shapes``, ``kind``,
+        ``right``...), in the order of the result.
+    lang : {'en', 'fr'}
+        Language of every map.
+    workers : int, optional
+        Processes drawing the maps; by default two when the 1-minute load average leaves a core free (below
+        the usable cores minus one half), else one. One (or a platform without ``fork``, e.g. Windows):
+        drawn here, one after the other.
+
+    Returns
+    -------
+    list of bytes
+        Each map's PNG, as :func:`choropleth` returns it. Rendering is deterministic (Agg, no
+        timestamps), so the bytes do not depend on the process that drew them nor on the number of
+        processes.
+
+    Notes
+    -----
+    The workers are forked: they inherit the maps' tables instead of receiving them pickled. This process
+    draws the first run of maps and each worker one of the next runs (contiguous), so that the maps of the
+    same shapes share one figure skeleton (see :func:`choropleth`'s notes). Agg holds the GIL while it
+    draws: threads would not run in parallel. The CPU time grows a little (each worker builds its own
+    skeletons); the wall time of the maps falls on an idle 2-core machine.
+    """
+    import gc
+    import multiprocessing
+    import os
+
+    maps = [{**m, "lang": lang} for m in maps]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers is None:  # a second process only when a core is free: on a busy machine it adds CPU and wall time
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        workers = min(2, cores) if busy < cores - 0.5 else 1
+    n = min(int(workers), len(maps))
+    if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [choropleth(**m) for m in maps]
+    # this process draws the first run of maps (its skeletons are warm); forked workers draw the others
+    runs = [range(len(maps) * i // n, len(maps) * (i + 1) // n) for i in range(n)]
+    with _JOBS_LOCK:
+        _JOBS[:] = maps
+        try:
+            gc.freeze()  # the workers' collections leave the inherited objects alone: their pages are not copied
+            try:
+                pool = multiprocessing.get_context("fork").Pool(n - 1)
+            finally:
+                gc.unfreeze()
+            with pool:
+                others = [pool.map_async(_draw_run, [run]) for run in runs[1:]]
+                first = [choropleth(**maps[i]) for i in runs[0]]
+                return first + [png for result in others for png in result.get()[0]]
+        finally:
+            _JOBS.clear()
+
+
+#: The maps being drawn by :func:`choropleths`' forked workers (inherited at the fork, never pickled).
+_JOBS: list[dict] = []
+_JOBS_LOCK = __import__("threading").Lock()
+
+
+def _draw_run(run: range) -> list[bytes]:
+    return [choropleth(**_JOBS[i]) for i in run]
 
 
 #: Figures with their axes framed and the départements drawn, by (shapes, outlines, département, width,

@@ -284,7 +284,8 @@ def _maps(
         shapes = maps.territory_shapes(contours, territories)
     except ImportError:
         return f'<p class="missing">{esc(tx["no_maps_stack"])}</p>'
-    out = []
+    jobs: list[dict] = []  # the maps' arguments, in the report's order, with their alternative texts and captions
+    captions: list[tuple[str, str]] = []
     kinds = [
         ("sae", "sae") if "sae" in tables else ("direct", "estimates_territory"),
         ("admin", "admin_rates"),
@@ -298,7 +299,7 @@ def _maps(
             if not (table["right"].astype(str) == right).any():
                 continue
             values = maps.map_values(table, kind, right, max_cv=max_cv)
-            png = maps.choropleth(values, shapes, kind=kind, right=right, lang=lang, max_cv=max_cv)
+            jobs.append({"values": values, "shapes": shapes, "kind": kind, "right": right, "max_cv": max_cv})
             s = maps.map_summary(values)
             ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=pct(max_cv, lang, 0))
             fmt = (lambda x: pts(x, lang)) if kind == "change" else (lambda x: pct(x, lang))
@@ -313,8 +314,7 @@ def _maps(
                 ulabel=ulabel,
                 s=count(s["s"], lang),
             )
-            caption = tx["caption_" + kind].format(right=lab.right(right))
-            out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
+            captions.append((alt, tx["caption_" + kind].format(right=lab.right(right))))
     deps = tables.get("admin_departements")
     if deps is not None and {"departement", "right", "rate"} <= set(deps.columns):
         dshapes = maps.departement_shapes()
@@ -322,7 +322,7 @@ def _maps(
             if not (deps["right"].astype(str) == right).any():
                 continue
             values = maps.map_values(deps, "admin", right, territory="departement")
-            png = maps.choropleth(values, dshapes, kind="admin", right=right, lang=lang, width=False)
+            jobs.append({"values": values, "shapes": dshapes, "kind": "admin", "right": right, "width": False})
             s = maps.map_summary(values)
             alt = maps.TEXT[lang]["alt_dep"].format(
                 what=tx["what_admin"],
@@ -332,9 +332,12 @@ def _maps(
                 hi=pct(s["hi"], lang),
                 s=count(s["s"], lang),
             )
-            caption = tx["caption_admin_dep"].format(right=lab.right(right))
-            out.append(f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>")
-    return "".join(out)
+            captions.append((alt, tx["caption_admin_dep"].format(right=lab.right(right))))
+    pngs = maps.choropleths(jobs, lang=lang)  # drawn in parallel where the platform forks: the same bytes
+    return "".join(
+        f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>"
+        for png, (alt, caption) in zip(pngs, captions)
+    )
 
 
 def render(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_admin_review import tpn_calibration
 
 from nonrecours.admin.misclassification import (
     Misclassification,
@@ -278,16 +279,7 @@ def test_corrected_rates_carry_the_linkage_and_boundary_variance_of_the_rates():
             )
         )
     takers = pd.concat(rows, ignore_index=True)
-    cal = pd.DataFrame(
-        {
-            "source": "tpn",
-            "group": "all",
-            "stratum": ["link_high", "link_low", "near_miss", "no_candidate"],
-            "N": [5000, 100, 300, 4000],
-            "ratio": [0.999, 0.95, 0.5, 0.02],
-            "var_ratio": [1e-7, 1e-4, 1e-2, 1e-5],
-        }
-    )
+    cal = tpn_calibration()
     ref = linked_rates(takers, min_cell=5, calibration=cal).table.set_index("territory")
     elig = pd.DataFrame({"rec_id": takers["rec_id"], "tpn": "eligible", "tpn_rule": "under_ceiling"})
     # 80 respondents, each with a record in the files; their answers (eligible or not) decide nothing here

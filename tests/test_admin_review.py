@@ -92,11 +92,9 @@ def _cell(n_rows: int, rng) -> pd.DataFrame:
     )
 
 
-def test_calibrated_rates_follow_the_review_ratios_and_add_their_variance():
-    rng = np.random.default_rng(4)
-    t = _cell(400, rng)
-    t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
-    cal = pd.DataFrame(
+def tpn_calibration() -> pd.DataFrame:
+    """A review's ratios and their variances for the four TPN strata (group ``all``), with the strata's sizes."""
+    return pd.DataFrame(
         {
             "source": "tpn",
             "group": "all",
@@ -106,6 +104,13 @@ def test_calibrated_rates_follow_the_review_ratios_and_add_their_variance():
             "var_ratio": [1e-7, 1e-4, 1e-2, 1e-5],
         }
     )
+
+
+def test_calibrated_rates_follow_the_review_ratios_and_add_their_variance():
+    rng = np.random.default_rng(4)
+    t = _cell(400, rng)
+    t = pd.concat([t, t.assign(territory="B", rec_id=lambda d: d["rec_id"] + "b")], ignore_index=True)
+    cal = tpn_calibration()
     got = linked_rates(t, min_cell=5, calibration=cal).table.set_index("territory").loc["A"]
     a = t[t["territory"] == "A"]
     stratum = np.select(

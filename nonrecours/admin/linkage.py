@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
+from .._text import isin_text
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
@@ -109,21 +110,6 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
             ).astype(np.int64)
         out["cell"] = pd.arrays.IntegerArray(np.where(ok, key, 0), ~ok)
     return out
-
-
-def _isin(values: pd.Series, others: pd.Series) -> np.ndarray:
-    """``values.isin(others)`` for text columns, in C (pandas iterates Arrow strings in Python)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError:
-        return values.isin(others).to_numpy()
-    return np.asarray(
-        pc.is_in(pa.array(values.astype("str")), value_set=pa.array(others.astype("str"))).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
 
 
 def _release_arrow() -> None:
@@ -363,8 +349,8 @@ def _link(
         + (["ax", "ay", "cell"] if has_address else [])
     )
     # one copy of each side at a time: the records not linked by number, the columns of the model
-    L = L.loc[~_isin(L["rec_id"], num["id_l"]), keep]
-    R = R.loc[~_isin(R["rec_id"], num["id_r"]), keep]
+    L = L.loc[~isin_text(L["rec_id"], num["id_l"]), keep]
+    R = R.loc[~isin_text(R["rec_id"], num["id_r"]), keep]
     _release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):

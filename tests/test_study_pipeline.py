@@ -506,3 +506,27 @@ def test_two_stage_study_with_a_pps_variance(population, tmp_path):
     pd.testing.assert_series_equal(a["estimate"], b["estimate"])
     assert (a["se"] - b["se"]).abs().max() > 1e-6 * a["se"].max()
     assert "hartley-rao" in (runs["hartley-rao"].folder / "publication" / "report.html").read_text()
+
+
+def test_forked_child_ended_by_sigterm_leaves_the_staging_folder(tmp_path):
+    """A process forked during the run (the report's map workers: a pool ends them by SIGTERM) inherits the
+    cleanup handler; its SIGTERM must not remove the run's staging folder (a demo failed with 'output folder
+    does not exist' when it did), and the child still ends by the signal."""
+    import os
+    import signal
+
+    from nonrecours.study.pipeline import staging_folder
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    with staging_folder(tmp_path / "results") as staging:
+        (staging / "publication").mkdir()
+        pid = os.fork()
+        if pid == 0:  # the child: ended by SIGTERM as a pool's terminate() does
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            finally:
+                os._exit(3)  # reached only if the signal did not end the child
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+        assert (staging / "publication").is_dir()

@@ -321,13 +321,22 @@ def staging_folder(folder: Path) -> Iterator[Path]:
     The strays of a run killed earlier (SIGKILL cannot be caught) are removed first (:func:`_clean_strays`).
     During the block a handler of each signal removes the staging folder, then hands the signal on: to the
     handler installed before (an outer staging folder's, Python's KeyboardInterrupt), or to the default
-    action (the process ends with the signal). Handlers are installed only in the main thread.
+    action (the process ends with the signal). Handlers are installed only in the main thread. A process
+    forked during the block (a pool's worker) inherits the handlers but removes nothing: the signal ends it
+    by the default action.
     """
     _clean_strays(folder)
     staging = _staging_dir(folder)
     previous: dict[int, Any] = {}
+    owner = os.getpid()
 
     def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:
+            # a forked child (a pool's worker drawing maps) inherits this handler; the folder is not its own:
+            # a pool ends its workers by SIGTERM, which must not remove the run's staging folder
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         shutil.rmtree(staging, ignore_errors=True)
         before = previous.get(signum, signal.SIG_DFL)
         if callable(before):

@@ -159,8 +159,16 @@ def test_errors_name_the_problem():
     asym[2, 0, 1] *= 2
     with pytest.raises(InputError, match="symmetric"):
         fit_rao_yu(y, asym, X)
-    with pytest.raises(InputError, match="do not match"):
+    with pytest.raises(InputError, match="do not match") as err:
         fit_rao_yu(y, S[:, :3, :3], X)
+    assert "shapes (m, T), (m, T, T) and (m, T, p)" in str(err.value) and f"{S[:, :3, :3].shape}" in str(err.value)
+    with pytest.raises(InputError, match=r"shapes \(m, r\), \(m, r, r\) and \(m, r, p\)"):
+        fit_multivariate(y, S[:, :3, :3], X)
+    from nonrecours.territorial.spatio_temporal import fit_spatio_temporal
+
+    with pytest.raises(InputError, match="sampling covariances and covariates do not match") as err:
+        fit_spatio_temporal(y, S[:, :3, :3], X, _grid(3))
+    assert "(D, T), (D, T) or (D, T, T), and (D, T, p)" in str(err.value)
     with pytest.raises(OptionError, match="model"):
         fit_multivariate(y, S, X, model="mfh9")
     A = _grid(3)

@@ -38,6 +38,7 @@ __all__ = [
     "inverse_information",
     "block_mse",
     "observed_blocks",
+    "check_block_shapes",
     "METHODS",
 ]
 
@@ -69,6 +70,25 @@ def check_area_inputs(y, vardir, X, names, where: str) -> tuple[np.ndarray, np.n
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(X.shape[1]))
     _check_design(y, D, X, names, where)
     return y, D, X, names
+
+
+def check_block_shapes(
+    y, S, X, where: str, *, dims: str = "m, T", what: str = "covariances", expected: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Direct estimates ``(m, T)``, their covariances ``(m, T, T)`` and covariates ``(m, T, p)`` of a model fitted
+    by blocks, as float arrays, checked against each other (``dims`` names the two first axes in the message)."""
+    y, S, X = (np.asarray(a, dtype=float) for a in (y, S, X))
+    if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or X.ndim != 3 or X.shape[:2] != y.shape:
+        last = dims.split(",")[-1].strip()
+        raise InputError(
+            message(
+                f"the direct estimates, {what} and covariates do not match",
+                where=where,
+                expected=expected or f"shapes ({dims}), ({dims}, {last}) and ({dims}, p)",
+                found=f"{y.shape}, {S.shape} and {X.shape}",
+            )
+        )
+    return y, S, X
 
 
 def observed_blocks(

@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice
-from ..errors import InputError, message
-from .borrow import BorrowFit, area_components_fit, fit_blocks, observed_blocks
+from .borrow import BorrowFit, area_components_fit, check_block_shapes, fit_blocks, observed_blocks
 from .fay_herriot import _check_design
 from .rao_yu import ARCovariance
 
@@ -113,18 +112,7 @@ def fit_multivariate(
     (3,)
     """
     model = str(check_choice("model", model, MULTIVARIATE_MODELS))
-    y = np.asarray(y, dtype=float)
-    S = np.asarray(cov, dtype=float)
-    Xv = np.asarray(X, dtype=float)
-    if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or Xv.ndim != 3 or Xv.shape[:2] != y.shape:
-        raise InputError(
-            message(
-                "the direct estimates, covariances and covariates do not match",
-                where=where,
-                expected="shapes (m, r), (m, r, r) and (m, r, p)",
-                found=f"{y.shape}, {S.shape} and {Xv.shape}",
-            )
-        )
+    y, S, Xv = check_block_shapes(y, cov, X, where, dims="m, r")
     m, r, p = Xv.shape
     variables = np.asarray(variables if variables is not None else np.arange(1, r + 1)).astype(str)
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, message
-from .borrow import BorrowFit, area_components_fit, check_method, fit_blocks, observed_blocks
+from .borrow import BorrowFit, area_components_fit, check_block_shapes, check_method, fit_blocks, observed_blocks
 
 __all__ = ["ARCovariance", "fit_rao_yu", "MAX_RHO"]
 
@@ -145,18 +144,7 @@ def fit_rao_yu(
     (80,)
     """
     method = check_method(method)
-    y = np.asarray(y, dtype=float)
-    S = np.asarray(cov, dtype=float)
-    X = np.asarray(X, dtype=float)
-    if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or X.ndim != 3 or X.shape[:2] != y.shape:
-        raise InputError(
-            message(
-                "the direct estimates, covariances and covariates do not match",
-                where=where,
-                expected="shapes (m, T), (m, T, T) and (m, T, p)",
-                found=f"{y.shape}, {S.shape} and {X.shape}",
-            )
-        )
+    y, S, X = check_block_shapes(y, cov, X, where)
     m, T, p = X.shape
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
     obs = observed_blocks(y, X, S, in_sample, names, where)

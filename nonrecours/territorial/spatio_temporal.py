@@ -26,8 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import InputError, message
-from .borrow import BorrowFit, area_components_fit, fit_blocks, observed_blocks
+from .borrow import BorrowFit, area_components_fit, check_block_shapes, fit_blocks, observed_blocks
 from .rao_yu import ARCovariance
 from .spatial import RHO_BOUND, SARCovariance, check_proximity
 
@@ -157,18 +156,11 @@ def fit_spatio_temporal(
     """
     y = np.asarray(y, dtype=float)
     S = np.asarray(cov, dtype=float)
-    X = np.asarray(X, dtype=float)
     if S.ndim == 2 and S.shape == y.shape:
         S = S[:, :, None] * np.eye(y.shape[1] if y.ndim == 2 else 0)
-    if y.ndim != 2 or S.shape != y.shape + (y.shape[1],) or X.ndim != 3 or X.shape[:2] != y.shape:
-        raise InputError(
-            message(
-                "the direct estimates, sampling covariances and covariates do not match",
-                where=where,
-                expected="shapes (D, T), (D, T) or (D, T, T), and (D, T, p)",
-                found=f"{y.shape}, {S.shape} and {X.shape}",
-            )
-        )
+    y, S, X = check_block_shapes(
+        y, S, X, where, what="sampling covariances", expected="shapes (D, T), (D, T) or (D, T, T), and (D, T, p)"
+    )
     m, T, p = X.shape
     W = check_proximity(neighbours, m, where, rho="rho1")
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_random_state
+from .._text import index_text
 from ..admin.contract import ORGANISMS, RIGHT_SOURCES
 from ..errors import OutputError, message
 from ..io import _atomic, check_output, write_table, write_text
@@ -518,17 +519,19 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     from .params import RIGHTS
 
     left = pd.concat([files[o] for o in ORGANISMS], ignore_index=True)
-    ids = pd.Index(text_column(left_id))
-    pos = ids.get_indexer(left["rec_id"])
+    ids = text_column(left_id)
+    pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
     left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})
     status = assess_eligibility(left, rule)
-    back = pd.Index(status["rec_id"].astype(str)).get_indexer(ids)  # the statuses in the recipients' order
-    return {
-        k: np.select(
-            [status[k].to_numpy()[back] == "eligible", status[k].to_numpy()[back] == "not_eligible"], [1.0, 0.0], np.nan
-        )
-        for k in RIGHTS
-    }
+    back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
+
+    def verdict(k: str) -> np.ndarray:  # 1 eligible, 0 not eligible, NaN otherwise, each text compared in C
+        v = status[k].astype("str")
+        code = np.where((v == "eligible").to_numpy(dtype=bool, na_value=False), 1.0, np.nan)
+        code[(v == "not_eligible").to_numpy(dtype=bool, na_value=False)] = 0.0
+        return code[back]
+
+    return {k: verdict(k) for k in RIGHTS}
 
 
 def _truth_eligibility(
@@ -582,21 +585,27 @@ def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
     from .params import RIGHTS
 
     present = [k for k in RIGHTS if f"file_{k}" in truth_eligibility]
-    n = len(truth_eligibility)
-    f = np.concatenate([np.nan_to_num(truth_eligibility[f"file_{k}"].to_numpy(dtype=float)) for k in present])
-    took = np.concatenate([truth_eligibility[f"took_{k}"].to_numpy(dtype=float) for k in present])
-    long = pd.DataFrame(
+    # the cells by integer codes (territories sorted, as a sorted groupby gives them; a missing territory left out)
+    code, territories = pd.factorize(truth_eligibility["territory"].astype("str"), sort=True)
+    rights = sorted(present)
+    keep = code >= 0
+    n_cells = len(territories) * len(rights)
+    eligible, takers = np.zeros(n_cells), np.zeros(n_cells)
+    for k in present:  # four rights: the sums of their cells by one bincount each
+        f = np.nan_to_num(truth_eligibility[f"file_{k}"].to_numpy(dtype=float))[keep]
+        took = truth_eligibility[f"took_{k}"].to_numpy(dtype=float)[keep]
+        cell = code[keep] * len(rights) + rights.index(k)
+        eligible += np.bincount(cell, weights=f, minlength=n_cells)
+        takers += np.bincount(cell, weights=f * took, minlength=n_cells)
+    out = pd.DataFrame(
         {
-            "territory": np.tile(truth_eligibility["territory"].astype(str).to_numpy(), len(present)),
-            "right": np.repeat(present, n),
-            "n_file_eligible": f,
-            "takers": f * took,
+            "territory": pd.Series(np.repeat(np.asarray(territories, dtype=object), len(rights)), dtype="str"),
+            "right": pd.Series(np.tile(np.asarray(rights, dtype=object), len(territories)), dtype="str"),
+            "n_file_eligible": eligible.astype(np.int64),
         }
     )
-    out = long.groupby(["territory", "right"], sort=True).sum().reset_index()
-    out["n_file_eligible"] = out["n_file_eligible"].astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["file_rate"] = out.pop("takers") / out["n_file_eligible"].where(out["n_file_eligible"] > 0)
+        out["file_rate"] = takers / out["n_file_eligible"].where(out["n_file_eligible"] > 0)
     return out
 
 

@@ -545,8 +545,8 @@ def _truth_eligibility(
     return pd.DataFrame(
         {
             "rec_id": text_column(left_id),
-            "territory": r["territory"].astype(str).to_numpy(),
-            "departement": r["departement"].astype(str).to_numpy(),
+            "territory": _text(r["territory"]),
+            "departement": _text(r["departement"]),
             "is_qpv": is_qpv.astype(np.int8),
             "on_boundary": addr["on_boundary"].astype(np.int8),
             **{k: elig[k].astype(np.int8) for k in RIGHTS},
@@ -554,6 +554,15 @@ def _truth_eligibility(
             **{f"file_{k}": file_elig[k] for k in RIGHTS},
         }
     )
+
+
+def _text(column: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """``column.astype(str)``'s values as a text array; a categorical's labels taken by code in Arrow (pandas
+    writes each row's label as a Python string first)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = pd.array(np.asarray(column.cat.categories.astype(str), dtype=object), dtype="str")
+        return labels.take(column.cat.codes.to_numpy(), allow_fill=True)
+    return column.astype(str).array
 
 
 def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
@@ -649,7 +658,7 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
-    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
+    tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     file_elig = _file_eligibility(tables, left_id, homes.complete, rule)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)

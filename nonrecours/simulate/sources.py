@@ -202,20 +202,20 @@ class Sources:
         return paths
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
+def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
     """Write a source table as CSV with pyarrow's writer (ten times pandas' speed), atomically.
 
     Same text as :func:`nonrecours.io.write_table` except that whole floats are
     written without ``.0``; a value that would need quoting (none of the
-    simulated ones) falls back on pandas.
+    simulated ones) falls back on pandas. ``option``: the parameter named by an error.
     """
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
-        write_table(df, path, option="sources folder")
+        write_table(df, path, option=option)
         return
-    p = check_output(path, (), option="sources folder")
+    p = check_output(path, (), option=option)
     table = pa.Table.from_pandas(df, preserve_index=False)
 
     def write(tmp: str) -> None:
@@ -226,7 +226,19 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     try:
         _atomic(p, write)
     except pa.ArrowInvalid:  # a value with a comma, quote or line break
-        write_table(df, path, option="sources folder")
+        write_table(df, path, option=option)
+
+
+def _same_csv_text(df: pd.DataFrame) -> bool:
+    """Whether :func:`_write_csv` writes ``df`` as pandas does: integers (nullable or not) and text, plain or
+    categorical (floats, booleans and other objects are written otherwise)."""
+
+    def plain(dtype) -> bool:  # noqa: ANN001
+        if isinstance(dtype, pd.CategoricalDtype):
+            return plain(dtype.categories.dtype)
+        return dtype == "str" or dtype.kind in ("i", "u")
+
+    return all(plain(t) for t in df.dtypes)
 
 
 #: Coordinates moved with an address: column, axis of the displacement, scale (metres to degrees), decimals.

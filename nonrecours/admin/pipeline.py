@@ -514,11 +514,13 @@ def _review(
     n, reviewed = review
     if not n and reviewed is None:
         return None, None
-    eligible: dict[str, list] = {}
+    # per source, the recipients eligible for one of its rights (a set: its order and repeats do not matter)
+    eligible: dict[str, np.ndarray] = {}
     for right, src in RIGHT_SOURCES.items():
-        eligible.setdefault(src, []).append(elig.loc[elig[right] == "eligible", "rec_id"].astype(str))
+        found = (elig[right] == "eligible").to_numpy(dtype=bool, na_value=False)
+        eligible[src] = eligible[src] | found if src in eligible else found
     groups = recipient_groups(
-        ids, {s: pd.concat(v).drop_duplicates() for s, v in eligible.items()}, terr["is_qpv"].to_numpy()
+        ids, {s: elig["rec_id"].astype(str)[m] for s, m in eligible.items()}, terr["is_qpv"].to_numpy()
     )
     frame = review_frame(ids, links, near, groups=groups)
     if reviewed is not None:

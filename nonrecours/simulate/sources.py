@@ -527,10 +527,12 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     """Per recipient record (``left_id``'s order) and right, the files' verdict on their own facts with the
     resources missing at random recorded (``complete``: :attr:`_Households.complete`): 1 eligible, 0 not
     eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income)."""
-    from ..admin.eligibility import RESOURCE_COLUMNS, assess_eligibility
+    from ..admin.eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS, assess_eligibility
     from .params import RIGHTS
 
-    left = pd.concat([files[o] for o in ORGANISMS], ignore_index=True)
+    # the columns eligibility reads (not the identities): a third of the files' columns to concatenate
+    need = {"rec_id", "commune", "household_size", "electricity_contract", "gas_contract", *OPTIONAL_COLUMNS}
+    left = pd.concat([files[o][[c for c in files[o] if c in need]] for o in ORGANISMS], ignore_index=True)
     ids = text_column(left_id)
     pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
     left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})

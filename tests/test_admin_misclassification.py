@@ -362,3 +362,28 @@ def test_recipients_not_found_eligible_take_the_reviews_other_groups():
     assert got["takers"] == pytest.approx(own["takers_adjusted"] + other["takers_adjusted"], rel=1e-12)
     var = (own["se"] * own["n_eligible"]) ** 2 + (other["se"] * other["n_eligible"]) ** 2
     assert got["se_linkage"] * got["n_eligible_corrected"] == pytest.approx(np.sqrt(var), rel=1e-9)
+
+
+def test_takers_joined_by_position_equal_pandas_merges():
+    from nonrecours.admin.misclassification import _coded, _join_by_record
+
+    rng = np.random.default_rng(5)
+    ids = [f"R{i:04d}" for i in range(40)]
+    takers = pd.DataFrame(
+        {
+            "rec_id": pd.Series(np.repeat(ids + ["ZZZ"], 2), dtype="str"),
+            "right": pd.Series(np.tile(["cmuc", "tpn"], 41), dtype="str"),
+            "taker": rng.integers(0, 2, 82),
+        }
+    )
+    status = pd.DataFrame(
+        {"rec_id": pd.Series(ids[::-1], dtype="str"), "cmuc": rng.choice([0.0, 1.0, np.nan], 40), "tpn": 1.0}
+    )
+    long = status.melt(id_vars="rec_id", var_name="right", value_name="eligible")
+    pd.testing.assert_frame_equal(
+        _coded(takers, status, ["cmuc", "tpn"]), takers.merge(long, on=["rec_id", "right"], how="left")
+    )
+    strata = pd.DataFrame({"rec_id": pd.Series(ids[5:], dtype="str"), "benefit": "RSA", "is_qpv": np.int8(1)})
+    pd.testing.assert_frame_equal(_join_by_record(takers, strata), takers.merge(strata, on="rec_id", how="inner"))
+    twice = pd.concat([strata, strata.iloc[:3]], ignore_index=True)  # a repeated record: pandas' merge
+    pd.testing.assert_frame_equal(_join_by_record(takers, twice), takers.merge(twice, on="rec_id", how="inner"))

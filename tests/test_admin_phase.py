@@ -171,6 +171,18 @@ def test_point_in_polygon_agrees_with_true_territory(small):
     assert c2["wgs84"] == int(m.sum())
 
 
+def test_territories_by_position_equal_the_reindexed_ones(small):
+    """Text communes take the positional path (Arrow's index_in); object ones pandas' reindex: same table."""
+    _pop, src, left = small
+    contours = read_contours(src.contours)
+    communes = src.tables["communes"].astype({"commune": "str", "territory": "str", "departement": "str"})
+    points = left.assign(commune=left["commune"].mask(left.index % 7 == 0, "99999"))  # communes not listed
+    fast, c1 = assign_territories(points, contours, communes)
+    slow, c2 = assign_territories(points, contours, communes.astype({"commune": object}))
+    pd.testing.assert_frame_equal(fast, slow)
+    assert c1 == c2 and c1["no_territory"] > 0
+
+
 # --- linkage and rates -------------------------------------------------------------------------------------------
 
 

@@ -65,6 +65,37 @@ def test_review_ratio_is_the_stratified_ratio_estimator():
     assert q["review_recall_high"] - q["review_recall_low"] < 0.1  # informative: 600 reviews of 4,000
 
 
+def test_review_groups_by_position_or_by_id_give_the_same_frame_and_sample():
+    from nonrecours.admin.review import recipient_groups
+
+    ids, links, nm, _truth, took, _linked = _toy_linkage(seed=4, n=3000)
+    qpv = (np.arange(len(ids)) % 3 == 0).astype(float)
+    groups = recipient_groups(ids, {"tpn": ids[took]}, qpv)  # indexed by the recipients' ids, in their order
+    shuffled = {"tpn": groups["tpn"].sample(frac=1.0, random_state=2)}  # the same labels, found by id
+    partial = {"tpn": groups["tpn"].iloc[::2]}  # the others: group 'all'
+    as_objects = {"tpn": groups["tpn"].astype(object)}  # labels of another dtype: pandas' own path
+    frame = review_frame(ids, links, nm, groups=groups)
+    for other in (shuffled, as_objects):
+        pd.testing.assert_frame_equal(review_frame(ids, links, nm, groups=other), frame)
+    half = review_frame(ids, links, nm, groups=partial)
+    assert (half["group"].to_numpy()[1::2] == "all").all()
+    assert (half["group"].to_numpy()[::2] == frame["group"].to_numpy()[::2]).all()
+    expected = np.array(["other_rest", "other_qpv", "eligible_rest", "eligible_qpv"])[2 * took + (qpv == 1)]
+    assert (frame["group"].to_numpy() == expected).all()
+    # the sample: the smallest uniforms of each stratum, ranked as a lexsort would (ties in row order)
+    from nonrecours.admin.review import _allocation
+
+    keys = ["source", "group", "stratum"]
+    u = np.random.default_rng(3).random(len(frame))
+    stratum = frame.groupby(keys, sort=True).ngroup().to_numpy()
+    order = np.lexsort((u, stratum))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(len(frame)) - np.searchsorted(stratum[order], stratum[order]) + 1
+    quota = _allocation(frame, 200).reindex(pd.MultiIndex.from_frame(frame[keys])).to_numpy()
+    sample = draw_review(frame, 200, seed=3)
+    assert sorted(sample["id_l"]) == sorted(frame.loc[rank <= quota, "id_l"])
+
+
 def test_review_verdicts_are_checked_and_name_no_record():
     ids, links, nm, *_ = _toy_linkage(n=500)
     sample = draw_review(review_frame(ids, links, nm), 100, seed=1)

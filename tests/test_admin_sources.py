@@ -43,6 +43,33 @@ def test_typos_are_single_edits_at_the_rate():
 def test_dates_written_digit_by_digit_match_numpy():
     d = np.datetime64("1900-01-01") + np.arange(0, 80_000, 7).astype("timedelta64[D]")
     assert (_date_text(d) == np.datetime_as_string(d, unit="D").astype("S10")).all()
+    # many dates over a shorter range of days: written once per day of the range and taken by position
+    many = np.datetime64("1915-03-01") + np.random.default_rng(3).integers(0, 36_600, 50_000).astype("timedelta64[D]")
+    assert (_date_text(many) == np.datetime_as_string(many, unit="D").astype("S10")).all()
+
+
+def test_source_csv_read_with_pandas_types(tmp_path):
+    from nonrecours.admin.pipeline import _TEXT_COLUMNS, _read
+
+    text = (
+        "rec_id,commune,n,x,empty,benefit,start_date,flag\n"
+        "A1,01001,3,1.25,,RSA,2015-03-07,True\n"
+        "A2,,4,,,,2016-01-01,False\n"
+        "A3,2A004,5,6547750.26,,AAH,,True\n"
+    )
+    path = tmp_path / "src.csv"
+    path.write_text(text)
+
+    def pandas_read(p, usecols=None):
+        dtype = {c: str for c in _TEXT_COLUMNS}
+        return pd.read_csv(p, dtype=dtype, keep_default_na=False, na_values=[""], usecols=usecols)
+
+    for columns in (None, ["rec_id", "commune", "n", "x", "empty"], ["rec_id", "benefit"], ["flag"]):
+        got = _read(path, columns)
+        pd.testing.assert_frame_equal(got, pandas_read(path, columns), check_exact=True)
+    assert _read(path)["commune"].tolist()[::2] == ["01001", "2A004"]
+    path.write_text(text.replace(",flag", ",n"))  # a repeated name: pandas' own reading
+    pd.testing.assert_frame_equal(_read(path), pandas_read(path), check_exact=True)
 
 
 def test_fixed_ids_and_text_columns():

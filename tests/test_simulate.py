@@ -339,3 +339,17 @@ def test_more_than_999_qpvs_in_a_departement_get_wider_serials():
     )
     assert len(set(big.code)) == 2400 and {len(c) for c in big.code} == {9}
     assert big.code[-2:].tolist() == ["QP0591200", "HQ0591200"]
+
+
+def test_population_csv_by_pyarrow_is_pandas_text(tmp_path):
+    from nonrecours.io import write_table
+    from nonrecours.simulate.params import RIGHTS
+    from nonrecours.simulate.sources import _same_csv_text
+
+    pop = simulate_population(3, seed=2)
+    paths = pop.write(tmp_path / "pop")
+    r = pop.recipients.assign(**{k: pop.recipients[k].astype("Int8") for k in RIGHTS})
+    assert _same_csv_text(r) and not _same_csv_text(pop.truth)  # floats: pandas' writer
+    assert not _same_csv_text(pd.DataFrame({"b": [True, False]}))
+    write_table(r, tmp_path / "pandas.csv")
+    assert paths["recipients"].read_bytes() == (tmp_path / "pandas.csv").read_bytes()

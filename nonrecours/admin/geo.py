@@ -73,6 +73,10 @@ class Location:
     counts: dict
 
 
+#: Where a point is, in the order of :func:`locate`'s codes.
+WHERE = ("unlocated", "outside", "inside", "boundary")
+
+
 def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5) -> Location:
     """QPV of each point: inside, on the boundary, or outside every QPV.
 
@@ -108,11 +112,12 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
         lat = lat.copy()
         lon[l93], lat[l93] = t.transform(x[l93], y[l93])
     located = ~np.isnan(lon) & ~np.isnan(lat)
-    where = np.full(n, "unlocated", dtype=object)
-    qpv = np.full(n, "", dtype=object)
+    # by codes: WHERE's position for ``where``, the contour's position for ``qpv`` (``len(codes)``: none)
+    where = np.zeros(n, dtype=np.intp)
+    qpv = np.full(n, len(contours.codes), dtype=np.intp)
     idx = np.flatnonzero(located)
     pts = shapely.points(lon[idx], lat[idx])
-    where[idx] = "outside"
+    where[idx] = WHERE.index("outside")
     if len(contours.codes) and idx.size:
         # inside (or on) a contour: one exact point-in-polygon query; near a boundary: a query of the
         # boundaries within a generous distance in degrees, then the distance in metres for those only
@@ -137,16 +142,19 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
         pi, gi, on_b = pi[order], gi[order], on_b[order]
         first = np.concatenate([[True], pi[1:] != pi[:-1]]) if len(pi) else np.zeros(0, bool)
         pi, gi, on_b = pi[first], gi[first], on_b[first]
-        qpv[idx[pi]] = contours.codes[gi]
-        where[idx[pi]] = np.where(on_b, "boundary", "inside")
-    vc = pd.Series(where).value_counts()
-    counts = {k: int(vc.get(k, 0)) for k in ("inside", "boundary", "outside", "unlocated")}
+        qpv[idx[pi]] = gi
+        where[idx[pi]] = np.where(on_b, WHERE.index("boundary"), WHERE.index("inside"))
+    vc = np.bincount(where, minlength=len(WHERE))
+    counts = {k: int(vc[WHERE.index(k)]) for k in ("inside", "boundary", "outside", "unlocated")}
     counts.update(
         lambert93=int(l93.sum()),
         wgs84=int((located & ~l93).sum()),
         overseas=int((located & ((lat < 40.0) | (lon < -10.0))).sum()),
     )
-    return Location(table=pd.DataFrame({"qpv": qpv.astype(str), "where": where.astype(str)}), counts=counts)
+    # the labels taken in Arrow by code (no Python string per point)
+    codes = pd.array([*np.asarray(contours.codes).astype(str), ""], dtype="str")
+    table = pd.DataFrame({"qpv": codes.take(qpv), "where": pd.array(list(WHERE), dtype="str").take(where)})
+    return Location(table=table, counts=counts)
 
 
 def assign_territories(
@@ -160,7 +168,11 @@ def assign_territories(
     (outside every QPV in a commune missing from ``communes``).
     """
     loc = locate(points, contours, tolerance_m=tolerance_m)
-    cm = communes.drop_duplicates("commune").set_index("commune")
+    cm = communes.drop_duplicates("commune")
+    if all(cm[c].dtype == "str" for c in ("commune", "territory", "departement")):
+        out = _territories_by_position(points, contours, cm, loc)
+        return out, dict(loc.counts, no_territory=int(out["territory"].isna().sum()))
+    cm = cm.set_index("commune")
     commune = points["commune"].astype(str)
     rest = cm["territory"].reindex(commune).to_numpy(dtype=object)
     dep_c = cm["departement"].reindex(commune).to_numpy(dtype=object)
@@ -173,3 +185,25 @@ def assign_territories(
     )
     counts = dict(loc.counts, no_territory=int(pd.isna(terr).sum()))
     return out, counts
+
+
+def _territories_by_position(points: pd.DataFrame, contours: Contours, cm: pd.DataFrame, loc: Location) -> pd.DataFrame:
+    """:func:`assign_territories`' table with text communes: each point's commune and QPV found by Arrow's
+    ``index_in`` and their territory and département taken by position (no Python object per point)."""
+    from .._text import index_text
+
+    def take(values: pd.Series, at: np.ndarray) -> pd.Series:  # a missing value where ``at`` is -1
+        return pd.Series(values.astype("str").array.take(at, allow_fill=True))
+
+    at_c = index_text(points["commune"].astype(str), cm["commune"])
+    is_q = (loc.table["qpv"] != "").to_numpy(dtype=bool)
+    at_q = np.where(is_q, index_text(loc.table["qpv"], pd.Series(contours.codes).astype(str)), -1)
+    dep_q = pd.Series(np.asarray(contours.departements, dtype=object))
+    return pd.DataFrame(
+        {
+            "territory": take(cm["territory"], at_c).where(~is_q, loc.table["qpv"]),
+            "departement": take(cm["departement"], at_c).where(~is_q, take(dep_q, at_q)),
+            "is_qpv": is_q.astype(np.int8),
+            "where": loc.table["where"],
+        }
+    )

@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_columns, check_level
-from .._text import isin_text
+from .._text import index_text, isin_text
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
@@ -217,7 +217,7 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
     """
     check_columns(takers, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
     check_columns(strata, ["rec_id", *by], role="column", source="strata")
-    t = takers.merge(strata[["rec_id", *by]].astype({"rec_id": "str"}), on="rec_id", how="inner")
+    t = _join_by_record(takers, strata[["rec_id", *by]].astype({"rec_id": "str"}))
     known = t["eligible"].notna().to_numpy()
     linked = t["taker"].to_numpy() == 1
     p = known * np.where(linked, t["p_link"].to_numpy(dtype=float), t["q_miss"].to_numpy(dtype=float))
@@ -234,6 +234,31 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
         t["n_boundary"] = known * pd.to_numeric(t["boundary"], errors="coerce").fillna(0).to_numpy(dtype=float)
         cols.append("n_boundary")
     return t.groupby(keys, sort=True, observed=True)[cols].sum().reset_index()
+
+
+def _join_by_record(takers: pd.DataFrame, strata: pd.DataFrame) -> pd.DataFrame:
+    """``takers.merge(strata, on="rec_id", how="inner")``: with one row per record in ``strata``, by position
+    (Arrow's ``index_in`` instead of pandas' factorisation of both sides' text)."""
+    if not strata["rec_id"].is_unique or len(set(strata.columns) & set(takers.columns)) > 1:
+        return takers.merge(strata, on="rec_id", how="inner")
+    at = index_text(takers["rec_id"], strata["rec_id"])
+    found = at >= 0
+    other = strata.drop(columns="rec_id").iloc[at[found]].reset_index(drop=True)
+    return pd.concat([takers.loc[found].reset_index(drop=True), other], axis=1)
+
+
+def _coded(takers: pd.DataFrame, status: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
+    """``takers`` with the files' verdict of its record and right (``eligible``, :func:`file_statuses`): the
+    left merge on ``rec_id`` and ``right`` of ``status`` in long form, by position when ``status`` has one row
+    per record."""
+    if not status["rec_id"].is_unique:
+        long = status.melt(id_vars="rec_id", var_name="right", value_name="eligible")
+        return takers.merge(long, on=["rec_id", "right"], how="left")
+    at = index_text(takers["rec_id"], status["rec_id"])
+    which = index_text(takers["right"], pd.Series(rights, dtype="str"))
+    verdict = np.full((len(status) + 1, len(rights) + 1), np.nan)  # the last row and column: not found
+    verdict[:-1, :-1] = status[list(rights)].to_numpy(dtype=float)
+    return takers.assign(eligible=verdict[at, which])
 
 
 def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -559,9 +584,10 @@ def file_statuses(eligibility: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
     Mayotte's CMU-C, a territory not covered, no commune) is left out: the
     law, not the files' resources, decides it, and the survey cannot correct it.
     """
-    out = {"rec_id": eligibility["rec_id"].astype(str).to_numpy()}
+    out = {"rec_id": eligibility["rec_id"].astype(str).array}  # text kept as it is (no Python object per row)
     for r in rights:
-        found = (eligibility[r].to_numpy() == "eligible").astype(float)
+        # compared in pandas (a category's code, Arrow's text), not on an array of Python objects
+        found = (eligibility[r] == "eligible").to_numpy(dtype=float, na_value=0.0)
         by_territory = eligibility[f"{r}_rule"].isin(TERRITORY_RULES).to_numpy()
         out[r] = np.where(by_territory, np.nan, found)
     return pd.DataFrame(out)
@@ -665,9 +691,7 @@ def survey_corrected_rates(
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
     on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
     mis = estimate_misclassification(design, on_file[rights], rights, by=by)
-    coded = takers.drop(columns="eligible").merge(
-        status.melt(id_vars="rec_id", var_name="right", value_name="eligible"), on=["rec_id", "right"], how="left"
-    )
+    coded = _coded(takers.drop(columns="eligible"), status, rights)
     counts = file_counts(coded, strata, by=by)
     rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
     rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]

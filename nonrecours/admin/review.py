@@ -110,6 +110,8 @@ def review_frame(
         check_columns(df, ["source", "id_l", "id_r", "match_probability"], role="column", source=name)
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
     id_l = ids.array
+    # the groups' index is usually these very ids (recipient_groups): their labels then by position
+    unique = bool(groups) and ids.is_unique
     parts = []
     # each table is hashed once per source (one indexer each, its columns taken by position)
     for src in sorted(set(pd.unique(links["source"])) | set(pd.unique(near_misses["source"]))):
@@ -120,13 +122,16 @@ def review_frame(
         q = _take(nm["match_probability"].to_numpy(dtype=float), at_n)
         linked = ~np.isnan(p)
         near = ~linked & ~np.isnan(q)
-        stratum = np.where(linked, np.where(p >= HIGH, STRATA[0], STRATA[1]), np.where(near, STRATA[2], STRATA[3]))
+        stratum = _text_of(np.where(linked, np.where(p >= HIGH, 0, 1), np.where(near, 2, 3)), STRATA)
         id_r = pd.Series(lk["id_r"].astype("str").array.take(at_l, allow_fill=True)).where(
             linked, pd.Series(nm["id_r"].astype("str").array.take(at_n, allow_fill=True))
         )
         labels = (groups or {}).get(src)
         if labels is None:
-            group = np.full(len(ids), "all", dtype=object)
+            group = _text_of(np.zeros(len(ids), dtype=np.intp), ("all",))
+        elif labels.dtype == "str":  # text labels taken in Arrow (no Python object per recipient)
+            at = np.arange(len(ids)) if unique and labels.index.array.equals(id_l) else index_text(ids, labels.index)
+            group = pd.Series(labels.array.take(at, allow_fill=True)).fillna("all").array
         else:
             at = index_text(ids, labels.index)
             group = _take(labels.to_numpy(dtype=object), at)
@@ -157,19 +162,22 @@ def recipient_groups(
     frequent again in the QPVs): the rates take the ratios of their own group.
     """
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
-    index = ids.to_numpy()
+    index = pd.Index(ids.array)
     in_qpv = None if qpv is None else (np.asarray(qpv, dtype=float) == 1).astype(np.intp)
     out = {}
     for src, el in eligible.items():
         eligible_ = isin_text(ids, el).astype(np.intp)
         if in_qpv is None:
-            lab = np.array(["other", "eligible"], dtype=object)[eligible_]
+            lab = _text_of(eligible_, ("other", "eligible"))
         else:  # the four labels, taken by code (no string built per recipient)
-            lab = np.array(["other_rest", "other_qpv", "eligible_rest", "eligible_qpv"], dtype=object)[
-                2 * eligible_ + in_qpv
-            ]
+            lab = _text_of(2 * eligible_ + in_qpv, ("other_rest", "other_qpv", "eligible_rest", "eligible_qpv"))
         out[src] = pd.Series(lab, index=index)
     return out
+
+
+def _text_of(codes: np.ndarray, labels: tuple) -> pd.api.extensions.ExtensionArray:
+    """``labels[codes]`` as a text array, taken in Arrow (no Python object per row)."""
+    return pd.array(list(labels), dtype="str").take(codes)
 
 
 def group_label(eligible: bool, qpv: float | None) -> str:
@@ -226,17 +234,26 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
         )
     rng = check_random_state(seed)
     alloc = _allocation(frame, int(n))
-    key = pd.MultiIndex.from_frame(frame[["source", "group", "stratum"]])
-    size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
+    # each row's stratum by its number among the sorted strata (alloc's order): sizes and allocations by position
+    stratum = frame.groupby(["source", "group", "stratum"], sort=True).ngroup().to_numpy()
+    if stratum.size and stratum.min() < 0:  # a missing key: no stratum (pandas' alignment leaves the row out)
+        key = pd.MultiIndex.from_frame(frame[["source", "group", "stratum"]])
+        size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
+        quota = alloc.reindex(key).to_numpy()
+    else:
+        size = np.bincount(stratum, minlength=len(alloc))[stratum]
+        quota = alloc.to_numpy()[stratum]
     # one uniform per row; the k smallest of each stratum are its sample (a random subset of size k)
     u = rng.random(len(frame))
-    # rank of u within its stratum, ties in the order of the rows (rank(method="first")): one stable sort
-    stratum = frame.groupby(["source", "group", "stratum"], sort=True).ngroup().to_numpy()
-    order = np.lexsort((u, stratum))
+    # rank of u within its stratum, ties in the order of the rows (rank(method="first")): stable sorts
+    # np.lexsort((u, stratum)) by two stable sorts: u's, then the strata's (a radix sort of small integers)
+    by_u = np.argsort(u, kind="stable")
+    small = stratum.size and stratum.min() >= 0 and stratum.max() < 2**15
+    order = by_u[np.argsort((stratum.astype(np.int16) if small else stratum)[by_u], kind="stable")]
     first = np.searchsorted(stratum[order], stratum[order], side="left")
     rank = np.empty(len(frame), dtype=np.int64)
     rank[order] = np.arange(len(frame)) - first + 1
-    take = rank <= alloc.reindex(key).to_numpy()
+    take = rank <= quota
     out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)
     return out[list(REVIEW_COLUMNS)].sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
 

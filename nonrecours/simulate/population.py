@@ -109,15 +109,19 @@ class Population:
         OutputError
             A file exists and ``overwrite`` is false, or ``directory`` is a file.
         """
+        from .sources import _same_csv_text, _write_csv
+
         paths = check_outputs(directory, format, overwrite=overwrite)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         recipients = self.recipients
         if format == "csv":  # 1/0/empty rather than 1.0/0.0/empty
             recipients = recipients.assign(**{r: recipients[r].astype("Int8") for r in RIGHTS})
-        write_table(recipients, paths["recipients"])
-        write_table(self.territories, paths["territories"])
-        write_table(self.truth, paths["truth"])
+        for name, df in (("recipients", recipients), ("territories", self.territories), ("truth", self.truth)):
+            if format == "csv" and _same_csv_text(df):  # integers and text: pyarrow's writer, the same text
+                _write_csv(df, paths[name], option="parameter path")
+            else:
+                write_table(df, paths[name])
         return paths
 
 

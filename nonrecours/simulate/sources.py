@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_random_state
+from .._text import index_text
 from ..admin.contract import ORGANISMS, RIGHT_SOURCES
 from ..errors import OutputError, message
 from ..io import _atomic, check_output, write_table, write_text
@@ -201,20 +202,20 @@ class Sources:
         return paths
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
+def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
     """Write a source table as CSV with pyarrow's writer (ten times pandas' speed), atomically.
 
     Same text as :func:`nonrecours.io.write_table` except that whole floats are
     written without ``.0``; a value that would need quoting (none of the
-    simulated ones) falls back on pandas.
+    simulated ones) falls back on pandas. ``option``: the parameter named by an error.
     """
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
-        write_table(df, path, option="sources folder")
+        write_table(df, path, option=option)
         return
-    p = check_output(path, (), option="sources folder")
+    p = check_output(path, (), option=option)
     table = pa.Table.from_pandas(df, preserve_index=False)
 
     def write(tmp: str) -> None:
@@ -225,7 +226,19 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     try:
         _atomic(p, write)
     except pa.ArrowInvalid:  # a value with a comma, quote or line break
-        write_table(df, path, option="sources folder")
+        write_table(df, path, option=option)
+
+
+def _same_csv_text(df: pd.DataFrame) -> bool:
+    """Whether :func:`_write_csv` writes ``df`` as pandas does: integers (nullable or not) and text, plain or
+    categorical (floats, booleans and other objects are written otherwise)."""
+
+    def plain(dtype) -> bool:  # noqa: ANN001
+        if isinstance(dtype, pd.CategoricalDtype):
+            return plain(dtype.categories.dtype)
+        return dtype == "str" or dtype.kind in ("i", "u")
+
+    return all(plain(t) for t in df.dtypes)
 
 
 #: Coordinates moved with an address: column, axis of the displacement, scale (metres to degrees), decimals.
@@ -514,21 +527,25 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     """Per recipient record (``left_id``'s order) and right, the files' verdict on their own facts with the
     resources missing at random recorded (``complete``: :attr:`_Households.complete`): 1 eligible, 0 not
     eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income)."""
-    from ..admin.eligibility import RESOURCE_COLUMNS, assess_eligibility
+    from ..admin.eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS, assess_eligibility
     from .params import RIGHTS
 
-    left = pd.concat([files[o] for o in ORGANISMS], ignore_index=True)
-    ids = pd.Index(text_column(left_id))
-    pos = ids.get_indexer(left["rec_id"])
+    # the columns eligibility reads (not the identities): a third of the files' columns to concatenate
+    need = {"rec_id", "commune", "household_size", "electricity_contract", "gas_contract", *OPTIONAL_COLUMNS}
+    left = pd.concat([files[o][[c for c in files[o] if c in need]] for o in ORGANISMS], ignore_index=True)
+    ids = text_column(left_id)
+    pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
     left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})
     status = assess_eligibility(left, rule)
-    back = pd.Index(status["rec_id"].astype(str)).get_indexer(ids)  # the statuses in the recipients' order
-    return {
-        k: np.select(
-            [status[k].to_numpy()[back] == "eligible", status[k].to_numpy()[back] == "not_eligible"], [1.0, 0.0], np.nan
-        )
-        for k in RIGHTS
-    }
+    back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
+
+    def verdict(k: str) -> np.ndarray:  # 1 eligible, 0 not eligible, NaN otherwise, each text compared in C
+        v = status[k].astype("str")
+        code = np.where((v == "eligible").to_numpy(dtype=bool, na_value=False), 1.0, np.nan)
+        code[(v == "not_eligible").to_numpy(dtype=bool, na_value=False)] = 0.0
+        return code[back]
+
+    return {k: verdict(k) for k in RIGHTS}
 
 
 def _truth_eligibility(
@@ -542,8 +559,8 @@ def _truth_eligibility(
     return pd.DataFrame(
         {
             "rec_id": text_column(left_id),
-            "territory": r["territory"].astype(str).to_numpy(),
-            "departement": r["departement"].astype(str).to_numpy(),
+            "territory": _text(r["territory"]),
+            "departement": _text(r["departement"]),
             "is_qpv": is_qpv.astype(np.int8),
             "on_boundary": addr["on_boundary"].astype(np.int8),
             **{k: elig[k].astype(np.int8) for k in RIGHTS},
@@ -551,6 +568,15 @@ def _truth_eligibility(
             **{f"file_{k}": file_elig[k] for k in RIGHTS},
         }
     )
+
+
+def _text(column: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """``column.astype(str)``'s values as a text array; a categorical's labels taken by code in Arrow (pandas
+    writes each row's label as a Python string first)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = pd.array(np.asarray(column.cat.categories.astype(str), dtype=object), dtype="str")
+        return labels.take(column.cat.codes.to_numpy(), allow_fill=True)
+    return column.astype(str).array
 
 
 def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
@@ -582,21 +608,27 @@ def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
     from .params import RIGHTS
 
     present = [k for k in RIGHTS if f"file_{k}" in truth_eligibility]
-    n = len(truth_eligibility)
-    f = np.concatenate([np.nan_to_num(truth_eligibility[f"file_{k}"].to_numpy(dtype=float)) for k in present])
-    took = np.concatenate([truth_eligibility[f"took_{k}"].to_numpy(dtype=float) for k in present])
-    long = pd.DataFrame(
+    # the cells by integer codes (territories sorted, as a sorted groupby gives them; a missing territory left out)
+    code, territories = pd.factorize(truth_eligibility["territory"].astype("str"), sort=True)
+    rights = sorted(present)
+    keep = code >= 0
+    n_cells = len(territories) * len(rights)
+    eligible, takers = np.zeros(n_cells), np.zeros(n_cells)
+    for k in present:  # four rights: the sums of their cells by one bincount each
+        f = np.nan_to_num(truth_eligibility[f"file_{k}"].to_numpy(dtype=float))[keep]
+        took = truth_eligibility[f"took_{k}"].to_numpy(dtype=float)[keep]
+        cell = code[keep] * len(rights) + rights.index(k)
+        eligible += np.bincount(cell, weights=f, minlength=n_cells)
+        takers += np.bincount(cell, weights=f * took, minlength=n_cells)
+    out = pd.DataFrame(
         {
-            "territory": np.tile(truth_eligibility["territory"].astype(str).to_numpy(), len(present)),
-            "right": np.repeat(present, n),
-            "n_file_eligible": f,
-            "takers": f * took,
+            "territory": pd.Series(np.repeat(np.asarray(territories, dtype=object), len(rights)), dtype="str"),
+            "right": pd.Series(np.tile(np.asarray(rights, dtype=object), len(territories)), dtype="str"),
+            "n_file_eligible": eligible.astype(np.int64),
         }
     )
-    out = long.groupby(["territory", "right"], sort=True).sum().reset_index()
-    out["n_file_eligible"] = out["n_file_eligible"].astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["file_rate"] = out.pop("takers") / out["n_file_eligible"].where(out["n_file_eligible"] > 0)
+        out["file_rate"] = takers / out["n_file_eligible"].where(out["n_file_eligible"] > 0)
     return out
 
 
@@ -640,7 +672,7 @@ def simulate_sources(
         tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
         links.append(link)
     tables["communes"] = layout.communes
-    tables["frame_ids"] = pd.DataFrame({"id": r["id"].astype(str).to_numpy(), "rec_id": text_column(left_id)})
+    tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
     tables["truth_links"] = pd.concat(links, ignore_index=True)
     file_elig = _file_eligibility(tables, left_id, homes.complete, rule)
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)

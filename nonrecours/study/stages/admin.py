@@ -194,8 +194,9 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
                 found=", ".join(missing),
             )
         )
-    rec_id = ph.eligibility["rec_id"].astype(str).to_numpy()
-    strata = pd.DataFrame({"rec_id": rec_id, **{c: left[c].to_numpy() for c in file_by}})
+    # the columns' own arrays (Arrow text stays Arrow: no Python object per recipient)
+    rec_id = ph.eligibility["rec_id"].astype(str).array
+    strata = pd.DataFrame({"rec_id": rec_id, **{c: left[c].array for c in file_by}})
     if "is_qpv" in by:
         strata["is_qpv"] = terr["is_qpv"].to_numpy()
     rec = ph.recipient_cells()

@@ -510,6 +510,55 @@ def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth:
     return n / PRIOR_RECALL / pairs
 
 
+def _em_rules(has_birth: bool) -> list[str]:
+    """The blocking rules of the EM sessions (each comparison estimated in a session whose rule does not fix it).
+
+    Blocks narrow enough that matches are a visible share of their pairs; the sessions use the sampled recipients
+    only (``train = 1``). With birth dates two sessions cover every comparison (names, sex, address in the first;
+    commune, birth date, sex, address in the second): a third (surname and commune) cost a third of the EM's time
+    and moved the demo's links in the fifth decimal of precision and recall (benchmarks/RESULTS.md).
+    """
+    if has_birth:
+        return [
+            "l.birth_date = r.birth_date and l.commune = r.commune",
+            "l.surname = r.surname and l.first_name = r.first_name and "
+            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
+        ]
+    return [
+        "l.surname = r.surname and l.first_name = r.first_name and substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
+        "l.cell = r.cell and l.first_name = r.first_name",
+        "l.cell = r.cell and l.surname = r.surname",
+    ]
+
+
+def _em_sessions(engine: DuckDBEngine | SparkEngine, linker: Any, left: str, right: str, rules: list[str]) -> list:
+    """Per EM session (blocking rule on the recipients with ``train = 1``): its pairs counted per comparison pattern,
+    the comparisons it estimates (those whose columns the rule does not use) and the exact-match levels the rule
+    implies (Splink's own reading of the rule), as :func:`~nonrecours.admin.linkage_em.train_m` takes them."""
+    from splink.internals.parse_sql import get_columns_used_from_sql
+    from splink.internals.settings import Settings
+
+    from .linkage_em import pattern_sql, read_patterns
+
+    comps = linker._settings_obj.comparisons
+    dialect = linker._db_api.sql_dialect.sqlglot_dialect
+    index = {cc.output_column_name: k for k, cc in enumerate(comps)}
+    sessions = []
+    for rule in rules:
+        on = f"{rule} and l.train = 1"
+        patterns = read_patterns(engine.sql(pattern_sql(comps, left, right, on)), comps)
+        used = set(get_columns_used_from_sql(on, dialect))
+        active = [not used & {c.input_name for c in cc._input_columns_used_by_case_statement} for cc in comps]
+        exact = [
+            (index[d["comparison"].output_column_name], d["level"].comparison_vector_value)
+            for d in Settings._get_comparison_levels_corresponding_to_training_blocking_rule(
+                blocking_rule_sql=on, sqlglot_dialect=dialect, comparisons=comps
+            )
+        ]
+        sessions.append((patterns, active, exact))
+    return sessions
+
+
 def _train(
     engine: DuckDBEngine | SparkEngine, linker: Any, left: str, right: str, has_birth: bool, pairs_u: float
 ) -> dict:
@@ -522,14 +571,10 @@ def _train(
     ``m`` of several sessions combined by their median). The counts are integers, the same on any number of
     threads: the parameters are the same to the last bit on every run.
     """
-    from splink.internals.parse_sql import get_columns_used_from_sql
-    from splink.internals.settings import Settings
-
     from .linkage_em import pattern_sql, read_patterns, train_m, u_from_patterns
 
     so = linker._settings_obj
     comps = so.comparisons
-    dialect = linker._db_api.sql_dialect.sqlglot_dialect
     levels = [cc._comparison_levels_excluding_null for cc in comps]
     sizes = [len(lv) for lv in levels]
     sample = "(select * from {} where usample = 1)"
@@ -550,38 +595,7 @@ def _train(
         np.array([next(cl for cl in levels[k] if cl.comparison_vector_value == j).m_probability for j in range(n)])
         for k, n in enumerate(sizes)
     ]
-    # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
-    # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only.
-    # With birth dates two sessions cover every comparison (names, sex, address in the first; commune, birth
-    # date, sex, address in the second): a third (surname and commune) cost a third of the EM's time and
-    # moved the demo's links in the fifth decimal of precision and recall (benchmarks/RESULTS.md)
-    if has_birth:
-        em_rules = [
-            "l.birth_date = r.birth_date and l.commune = r.commune",
-            "l.surname = r.surname and l.first_name = r.first_name and "
-            "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
-        ]
-    else:
-        em_rules = [
-            "l.surname = r.surname and l.first_name = r.first_name and "
-            "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
-            "l.cell = r.cell and l.first_name = r.first_name",
-            "l.cell = r.cell and l.surname = r.surname",
-        ]
-    sessions = []
-    index = {cc.output_column_name: k for k, cc in enumerate(comps)}
-    for rule in em_rules:
-        on = f"{rule} and l.train = 1"
-        patterns = read_patterns(engine.sql(pattern_sql(comps, left, right, on)), comps)
-        used = set(get_columns_used_from_sql(on, dialect))
-        active = [not used & {c.input_name for c in cc._input_columns_used_by_case_statement} for cc in comps]
-        exact = [
-            (index[d["comparison"].output_column_name], d["level"].comparison_vector_value)
-            for d in Settings._get_comparison_levels_corresponding_to_training_blocking_rule(
-                blocking_rule_sql=on, sqlglot_dialect=dialect, comparisons=comps
-            )
-        ]
-        sessions.append((patterns, active, exact))
+    sessions = _em_sessions(engine, linker, left, right, _em_rules(has_birth))
     lam = float(model["probability_two_random_records_match"])
     ts = so.training_settings
     m = train_m(sessions, m, u, lam, ts.max_iterations, ts.em_convergence)

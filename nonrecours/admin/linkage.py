@@ -445,10 +445,10 @@ def _probabilistic(
         dr = db.register(R, table_name="source_r")
         prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
         settings, _ = _settings(has_birth, has_address, numbers_both, prior)
-        model = _train(
-            engine, Linker([dl, dr], settings, log_level=None), dl.physical_name, dr.physical_name, has_birth, pairs_u
-        )
-        linker = Linker([dl, dr], model, log_level=None)
+        # Splink's column checks of the settings only log (its logging is silenced here): not run
+        linker = Linker([dl, dr], settings, log_level=None, validate_settings=False)
+        model = _train(engine, linker, dl.physical_name, dr.physical_name, has_birth, pairs_u)
+        linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         pred = linker.inference.predict(threshold_match_probability=min_candidate)
         lam = float(model["probability_two_random_records_match"])
         levels = {
@@ -536,25 +536,32 @@ def _em_sessions(engine: DuckDBEngine | SparkEngine, linker: Any, left: str, rig
     the comparisons it estimates (those whose columns the rule does not use) and the exact-match levels the rule
     implies (Splink's own reading of the rule), as :func:`~nonrecours.admin.linkage_em.train_m` takes them."""
     from splink.internals.parse_sql import get_columns_used_from_sql
-    from splink.internals.settings import Settings
 
     from .linkage_em import pattern_sql, read_patterns
 
     comps = linker._settings_obj.comparisons
     dialect = linker._db_api.sql_dialect.sqlglot_dialect
-    index = {cc.output_column_name: k for k, cc in enumerate(comps)}
+    # Splink's reading of a training rule (Settings._get_comparison_levels_corresponding_to_training_blocking_rule),
+    # with each level's SQL parsed once for all the sessions: the exact-match levels, those on most columns first,
+    # each taken when its columns are among the rule's not yet taken
+    exact_levels = [
+        (k, cl.comparison_vector_value, set(cl._exact_match_colnames))
+        for k, cc in enumerate(comps)
+        for cl in cc.comparison_levels
+        if cl._is_exact_match
+    ]
+    exact_levels.sort(key=lambda x: -len(x[2]))
     sessions = []
     for rule in rules:
         on = f"{rule} and l.train = 1"
         patterns = read_patterns(engine.sql(pattern_sql(comps, left, right, on)), comps)
         used = set(get_columns_used_from_sql(on, dialect))
         active = [not used & {c.input_name for c in cc._input_columns_used_by_case_statement} for cc in comps]
-        exact = [
-            (index[d["comparison"].output_column_name], d["level"].comparison_vector_value)
-            for d in Settings._get_comparison_levels_corresponding_to_training_blocking_rule(
-                blocking_rule_sql=on, sqlglot_dialect=dialect, comparisons=comps
-            )
-        ]
+        free, exact = set(used), []
+        for k, cvv, cols in exact_levels:
+            if cols <= free:
+                free -= cols
+                exact.append((k, cvv))
         sessions.append((patterns, active, exact))
     return sessions
 

@@ -112,3 +112,27 @@ def test_u_from_pattern_counts_is_a_direct_count_of_the_sampled_pairs(files):
         direct = float((a[both] == b[both]).sum()) / float(both.sum())
         assert u[col][exact] == pytest.approx(direct, rel=1e-12), col
         assert u[col].sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_em_is_the_same_whatever_the_order_of_the_patterns_and_skips_an_empty_session():
+    """The engine returns the patterns in any order: sorted first, the trained m are the same to the bit; a
+    session without pairs estimates nothing (the starting m stay)."""
+    from nonrecours.admin.linkage_em import Patterns, em_session, read_patterns, train_m
+
+    rng = np.random.default_rng(4)
+    gamma = np.array([[a, b, c] for a in (-1, 0, 1, 2) for b in (0, 1) for c in (-1, 0, 1)])
+    n = rng.integers(1, 5_000, len(gamma)).astype(float)
+    n[(gamma[:, 0] == 2) & (gamma[:, 1] == 1)] *= 0.02
+    frame = pd.DataFrame({"gamma_a": gamma[:, 0], "gamma_b": gamma[:, 1], "gamma_c": gamma[:, 2], "n": n})
+    comps = [type("C", (), {"_gamma_column_name": f"gamma_{c}"})() for c in "abc"]
+    m0 = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9]), np.array([0.2, 0.8])]
+    u = [np.array([0.9, 0.08, 0.02]), np.array([0.7, 0.3]), np.array([0.6, 0.4])]
+    one = read_patterns(frame, comps)
+    other = read_patterns(frame.sample(frac=1.0, random_state=2), comps)
+    a, lam_a, it = em_session(one, m0, u, 0.1, [True, True, True], 15, 1e-6)
+    b, lam_b, _ = em_session(other, m0, u, 0.1, [True, True, True], 15, 1e-6)
+    assert it > 1 and lam_a == lam_b and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(not np.allclose(x, y) for x, y in zip(a, m0))
+    empty = Patterns(gamma=np.zeros((0, 3), dtype=np.int64), n=np.zeros(0))
+    kept = train_m([(empty, [True, False, True], [])], m0, u, 0.1, 15, 1e-3)
+    assert all(np.array_equal(x, y) for x, y in zip(kept, m0))

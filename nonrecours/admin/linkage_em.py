@@ -152,12 +152,16 @@ def em_session(
     g, n = patterns.gamma, patterns.n
     seen = {k: np.bincount(g[:, k][g[:, k] >= 0], minlength=len(m[k])) > 0 for k in idx}
     iterations = 0
+    if not n.sum():  # no pair in the session's blocks: nothing to estimate (Splink refuses such a session)
+        return [np.full(len(a), np.nan) if k in idx else a for k, a in enumerate(m)], lam, 0
     for _ in range(max_iterations):
         iterations += 1
-        w = np.full(len(n), math.log2(lam / (1 - lam)))
-        for k in idx:
-            lw = np.concatenate(([0.0], np.log2(m[k] / u[k])))  # position 0: the null level
-            w = w + lw[g[:, k] + 1]
+        # a level with u = 0 (m = 0) weighs +inf (-inf), as in Splink
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.full(len(n), np.log2(np.float64(lam) / (1 - lam)))
+            for k in idx:
+                lw = np.concatenate(([0.0], np.log2(m[k] / u[k])))  # position 0: the null level
+                w = w + lw[g[:, k] + 1]
         with np.errstate(over="ignore"):
             p = np.where(w >= 0, 1.0 / (1.0 + np.exp2(-w)), np.exp2(w) / (1.0 + np.exp2(w)))
         pn = p * n

@@ -401,10 +401,10 @@ EM_SAMPLE = 25_000
 
 
 #: Records of both files (left + right, those not linked by number) up to which the files are small: ``u`` is
-#: then counted on one chunk of :data:`SMALL_PAIRS_U` random pairs (at most ``max_pairs_u``) instead of Splink's
-#: chunks of ``max_pairs_u``. On the demo's sources (about 0.4 to 0.6 M records) this halves the statements and the
-#: CPU of ``u``, and the links' true precision and recall move in the fourth decimal (benchmarks/RESULTS.md);
-#: larger files (national) keep Splink's chunks.
+#: then counted on about :data:`SMALL_PAIRS_U` random pairs (at most ``max_pairs_u``) instead of ``max_pairs_u``.
+#: On the demo's sources (about 0.4 to 0.6 M records) the links' true precision and recall moved in the fourth
+#: decimal (benchmarks/RESULTS.md, when Splink still counted them in chunks); larger files (national) count
+#: ``max_pairs_u`` pairs, in one statement.
 SMALL_FILES = 2_000_000
 
 #: Random pairs ``u`` is counted on for small files: 300,000 pairs give the common levels (names within

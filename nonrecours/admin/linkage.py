@@ -281,8 +281,9 @@ def link_records(
     ``u`` is estimated on random pairs and ``m`` by EM (Winkler 1988) on the
     counts of comparison patterns (Splink's EM without term frequencies);
     Splink scores the candidate pairs, with term-frequency adjustment of
-    exact name matches (a common surname weighs less). The prior is estimated from deterministic rules (exact
-    names and birth date or address) assumed to find 60 % of the matches.
+    exact name matches (a common surname weighs less). The prior is
+    estimated from deterministic rules (exact names and birth date or
+    address) assumed to find 60 % of the matches.
     The ``m`` probabilities are estimated on the blocks of a random sample of
     :data:`EM_SAMPLE` recipients (all of them when fewer), so that training
     costs the same whatever the size of the files. Candidate pairs are made

@@ -9,7 +9,8 @@ Two passes, as the organisms' files are linked in practice:
    connection of a :class:`~nonrecours.engines.duckdb.DuckDBEngine`)
    with blocking rules, Jaro–Winkler name comparisons with term-frequency
    adjustment, birth date (with swapped day and month), sex, commune and
-   address distance; ``u`` probabilities by random sampling, ``m`` by EM.
+   address distance; ``u`` probabilities on random pairs, ``m`` by EM
+   (trained on counts of comparison patterns, :mod:`nonrecours.admin.linkage_em`).
    Candidate pairs are made one-to-one (best pair first) and those with a
    match probability at least ``threshold`` are links.
 
@@ -21,13 +22,13 @@ correct the count of takers.
 Splink is imported inside the functions (it is heavy) and its logging is
 silenced: no message names a record.
 
-The model is trained (prior, ``u`` and ``m``) on one thread
-(:meth:`~nonrecours.engines.duckdb.DuckDBEngine.single_thread`): EM adds
-match probabilities over the candidate pairs, and a parallel sum adds them in
-the order its threads finish, which changed the last digits of the
-parameters, hence of every probability, from one run to the next. Scoring the
-pairs (one row at a time) runs on all the engine's threads. The same files
-then give the same links and probabilities, to the last bit, on every run and
+The model is trained (prior, ``u`` and ``m``) on integer counts computed by
+the engine (pairs per key, pairs per comparison pattern) and iterated in
+numpy: a parallel sum of probabilities in SQL added them in the order its
+threads finished, which changed the last digits of the parameters from one
+run to the next; counts are the same whatever the order. Scoring the pairs
+(one row at a time) runs on all the engine's threads. The same files then
+give the same links and probabilities, to the last bit, on every run and
 whatever the engine's threads.
 """
 
@@ -255,7 +256,7 @@ def link_records(
     min_candidate : float
         Smallest probability kept for the near misses (0.01).
     seed : int
-        Seed of the random sampling of ``u`` probabilities.
+        Seed of the random draws: the recipients of the EM sessions and the records of ``u``'s random pairs.
     max_pairs_u : float
         Pairs sampled to estimate ``u`` (at most :data:`SMALL_PAIRS_U` when the files are small,
         :data:`SMALL_FILES`).
@@ -277,16 +278,18 @@ def link_records(
     Fellegi & Sunter (1969), *JASA* 64, 1183–1210: the match weight is the sum
     over comparisons of ``log2(m_k / u_k)`` at the observed level, ``m`` and
     ``u`` the probabilities of that level among matches and non-matches;
-    Splink estimates ``u`` on random pairs and ``m`` by EM (Winkler 1988),
-    with term-frequency adjustment of exact name matches (a common surname
-    weighs less). The prior is estimated from deterministic rules (exact
-    names and birth date or address) assumed to find 60 % of the matches.
+    ``u`` is estimated on random pairs and ``m`` by EM (Winkler 1988) on the
+    counts of comparison patterns (Splink's EM without term frequencies);
+    Splink scores the candidate pairs, with term-frequency adjustment of
+    exact name matches (a common surname weighs less). The prior is
+    estimated from deterministic rules (exact names and birth date or
+    address) assumed to find 60 % of the matches.
     The ``m`` probabilities are estimated on the blocks of a random sample of
     :data:`EM_SAMPLE` recipients (all of them when fewer), so that training
     costs the same whatever the size of the files. Candidate pairs are made
     one-to-one, best probability first (ties by ids). The model is trained
-    on one thread, so that its parameters, hence the probabilities, are the
-    same to the last bit on every run (see the module's docstring).
+    on integer counts, so that its parameters, hence the probabilities, are
+    the same to the last bit on every run (see the module's docstring).
     """
     if engine is not None and not isinstance(engine, (DuckDBEngine, SparkEngine)):
         raise OptionError(
@@ -399,10 +402,10 @@ EM_SAMPLE = 25_000
 
 
 #: Records of both files (left + right, those not linked by number) up to which the files are small: ``u`` is
-#: then counted on one chunk of :data:`SMALL_PAIRS_U` random pairs (at most ``max_pairs_u``) instead of Splink's
-#: chunks of ``max_pairs_u``. On the demo's sources (about 0.4 to 0.6 M records) this halves the statements and the
-#: CPU of ``u``, and the links' true precision and recall move in the fourth decimal (benchmarks/RESULTS.md);
-#: larger files (national) keep Splink's chunks.
+#: then counted on about :data:`SMALL_PAIRS_U` random pairs (at most ``max_pairs_u``) instead of ``max_pairs_u``.
+#: On the demo's sources (about 0.4 to 0.6 M records) the links' true precision and recall moved in the fourth
+#: decimal (benchmarks/RESULTS.md, when Splink still counted them in chunks); larger files (national) count
+#: ``max_pairs_u`` pairs, in one statement.
 SMALL_FILES = 2_000_000
 
 #: Random pairs ``u`` is counted on for small files: 300,000 pairs give the common levels (names within
@@ -430,19 +433,24 @@ def _probabilistic(
     L["source_dataset"] = "l"
     R["train"] = np.int8(0)
     R["source_dataset"] = "r"
+    small = len(L) + len(R) <= SMALL_FILES
+    pairs_u = min(max_pairs_u, SMALL_PAIRS_U) if small else max_pairs_u
+    # the records whose pairs u is counted on: each side drawn with probability sqrt(pairs_u / (nL nR)), as
+    # Splink's random sampling, so that about pairs_u pairs are compared
+    draw = min(1.0, float(np.sqrt(pairs_u / (float(len(L)) * float(len(R))))))
+    L["usample"] = (rng.random(len(L)) < draw).astype(np.int8)
+    R["usample"] = (rng.random(len(R)) < draw).astype(np.int8)
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
         dl = db.register(L, table_name="recipients_l")
         dr = db.register(R, table_name="source_r")
-        small = len(L) + len(R) <= SMALL_FILES
-        pairs_u = min(max_pairs_u, SMALL_PAIRS_U) if small else max_pairs_u
-        with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
-            prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
-            settings, _ = _settings(has_birth, has_address, numbers_both, prior)
-            linker = Linker([dl, dr], settings, log_level=None)
-            linker = _train(linker, dl, dr, has_birth, seed, pairs_u, 1 if small else 10)
+        prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
+        settings, _ = _settings(has_birth, has_address, numbers_both, prior)
+        # Splink's column checks of the settings only log (its logging is silenced here): not run
+        linker = Linker([dl, dr], settings, log_level=None, validate_settings=False)
+        model = _train(engine, linker, dl.physical_name, dr.physical_name, has_birth, pairs_u)
+        linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         pred = linker.inference.predict(threshold_match_probability=min_candidate)
-        model = linker.misc.save_model_to_json()
         lam = float(model["probability_two_random_records_match"])
         levels = {
             c["output_column_name"]: [
@@ -503,38 +511,106 @@ def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth:
     return n / PRIOR_RECALL / pairs
 
 
-def _train(linker: Any, dl: Any, dr: Any, has_birth: bool, seed: int, pairs_u: float, chunks_u: int) -> Any:
-    """``u`` by random sampling (freed of the matches), then ``m`` by EM sessions: a trained Linker (prior set).
+def _em_rules(has_birth: bool) -> list[str]:
+    """The blocking rules of the EM sessions (each comparison estimated in a session whose rule does not fix it).
 
-    ``u`` is counted on ``pairs_u`` random pairs in ``chunks_u`` chunks (Splink's
-    chunks stop once every level has 100 pairs; one chunk counts all of them,
-    in 40 statements instead of about 90).
+    Blocks narrow enough that matches are a visible share of their pairs; the sessions use the sampled recipients
+    only (``train = 1``). With birth dates two sessions cover every comparison (names, sex, address in the first;
+    commune, birth date, sex, address in the second): a third (surname and commune) cost a third of the EM's time
+    and moved the demo's links in the fifth decimal of precision and recall (benchmarks/RESULTS.md).
     """
-    from splink import Linker
-
-    linker.training.estimate_u_using_random_sampling(max_pairs=pairs_u, seed=seed, num_chunks=chunks_u)
-    linker = Linker([dl, dr], _decontaminate(linker.misc.save_model_to_json(), pairs_u), log_level=None)
-    # EM sessions: each comparison is estimated in a session whose blocking rule does not fix it;
-    # blocks narrow enough that matches are a visible share of their pairs; sampled recipients only.
-    # With birth dates two sessions cover every comparison (names, sex, address in the first; commune, birth
-    # date, sex, address in the second): a third (surname and commune) cost a third of the EM's time and
-    # moved the demo's links in the fifth decimal of precision and recall (benchmarks/RESULTS.md)
     if has_birth:
-        em_rules = [
+        return [
             "l.birth_date = r.birth_date and l.commune = r.commune",
             "l.surname = r.surname and l.first_name = r.first_name and "
             "substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
         ]
-    else:
-        em_rules = [
-            "l.surname = r.surname and l.first_name = r.first_name and "
-            "substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
-            "l.cell = r.cell and l.first_name = r.first_name",
-            "l.cell = r.cell and l.surname = r.surname",
-        ]
-    for rule in em_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(f"{rule} and l.train = 1")
-    return linker
+    return [
+        "l.surname = r.surname and l.first_name = r.first_name and substr(l.commune, 1, 2) = substr(r.commune, 1, 2)",
+        "l.cell = r.cell and l.first_name = r.first_name",
+        "l.cell = r.cell and l.surname = r.surname",
+    ]
+
+
+def _em_sessions(engine: DuckDBEngine | SparkEngine, linker: Any, left: str, right: str, rules: list[str]) -> list:
+    """Per EM session (blocking rule on the recipients with ``train = 1``): its pairs counted per comparison pattern,
+    the comparisons it estimates (those whose columns the rule does not use) and the exact-match levels the rule
+    implies (Splink's own reading of the rule), as :func:`~nonrecours.admin.linkage_em.train_m` takes them."""
+    from splink.internals.parse_sql import get_columns_used_from_sql
+
+    from .linkage_em import pattern_sql, read_patterns
+
+    comps = linker._settings_obj.comparisons
+    dialect = linker._db_api.sql_dialect.sqlglot_dialect
+    # Splink's reading of a training rule (Settings._get_comparison_levels_corresponding_to_training_blocking_rule),
+    # with each level's SQL parsed once for all the sessions: the exact-match levels, those on most columns first,
+    # each taken when its columns are among the rule's not yet taken
+    exact_levels = [
+        (k, cl.comparison_vector_value, set(cl._exact_match_colnames))
+        for k, cc in enumerate(comps)
+        for cl in cc.comparison_levels
+        if cl._is_exact_match
+    ]
+    exact_levels.sort(key=lambda x: -len(x[2]))
+    sessions = []
+    for rule in rules:
+        on = f"{rule} and l.train = 1"
+        patterns = read_patterns(engine.sql(pattern_sql(comps, left, right, on)), comps)
+        used = set(get_columns_used_from_sql(on, dialect))
+        active = [not used & {c.input_name for c in cc._input_columns_used_by_case_statement} for cc in comps]
+        free, exact = set(used), []
+        for k, cvv, cols in exact_levels:
+            if cols <= free:
+                free -= cols
+                exact.append((k, cvv))
+        sessions.append((patterns, active, exact))
+    return sessions
+
+
+def _train(
+    engine: DuckDBEngine | SparkEngine, linker: Any, left: str, right: str, has_birth: bool, pairs_u: float
+) -> dict:
+    """``u`` on random pairs (freed of the matches), then ``m`` by EM sessions: the trained model (Splink's JSON).
+
+    Each sample of pairs is one statement that counts its pairs per comparison pattern
+    (:mod:`nonrecours.admin.linkage_em`): the random pairs of the records drawn for ``u`` (column ``usample``,
+    about ``pairs_u`` pairs), then the blocked pairs of each EM session's recipients (``train = 1``); ``u`` and
+    the EM's iterations are computed on the counts (Splink's EM without term frequencies, ``u`` fixed, the
+    ``m`` of several sessions combined by their median). The counts are integers, the same on any number of
+    threads: the parameters are the same to the last bit on every run.
+    """
+    from .linkage_em import pattern_sql, read_patterns, train_m, u_from_patterns
+
+    so = linker._settings_obj
+    comps = so.comparisons
+    levels = [cc._comparison_levels_excluding_null for cc in comps]
+    sizes = [len(lv) for lv in levels]
+    sample = "(select * from {} where usample = 1)"
+    counts = engine.sql(pattern_sql(comps, sample.format(left), sample.format(right), "1 = 1"))
+    u = u_from_patterns(read_patterns(counts, comps), sizes)
+    model = linker.misc.save_model_to_json()
+    for cj, cc, uk in zip(model["comparisons"], comps, u):
+        for lj, cl in zip(cj["comparison_levels"], cc.comparison_levels):
+            if not cl.is_null_level:
+                lj["u_probability"] = float(uk[cl.comparison_vector_value])
+    model = _decontaminate(model, pairs_u)
+    by_cvv = [
+        {cl.comparison_vector_value: lj for lj, cl in zip(cj["comparison_levels"], cc.comparison_levels)}
+        for cj, cc in zip(model["comparisons"], comps)
+    ]
+    u = [np.array([by_cvv[k][j]["u_probability"] for j in range(n)]) for k, n in enumerate(sizes)]
+    m = [
+        np.array([next(cl for cl in levels[k] if cl.comparison_vector_value == j).m_probability for j in range(n)])
+        for k, n in enumerate(sizes)
+    ]
+    sessions = _em_sessions(engine, linker, left, right, _em_rules(has_birth))
+    lam = float(model["probability_two_random_records_match"])
+    ts = so.training_settings
+    m = train_m(sessions, m, u, lam, ts.max_iterations, ts.em_convergence)
+    for k, n in enumerate(sizes):
+        for j in range(n):
+            by_cvv[k][j]["m_probability"] = float(m[k][j])
+    return model
 
 
 def link_quality(

@@ -1,0 +1,138 @@
+"""The linkage's training on counts of comparison patterns against Splink's own EM (the reference).
+
+On a small seeded file, the numpy EM on the sessions' pattern counts gives the ``m`` probabilities of Splink's
+``estimate_parameters_using_expectation_maximisation(..., estimate_without_term_frequencies=True)`` run on the same
+sessions from the same starting ``u``, ``m`` and prior (same ``max_iterations`` and ``em_convergence``); ``u`` from
+the counts of random pairs equals a direct count of the sampled pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def files():
+    from nonrecours.simulate import simulate_population
+    from nonrecours.simulate.sources import ORGANISMS, simulate_sources
+
+    src = simulate_sources(simulate_population(3, seed=5), seed=6)
+    left = pd.concat([src.tables[o] for o in ORGANISMS], ignore_index=True)
+    return left, src.tables
+
+
+def _registered(engine, left, right, share_u=0.2, seed=3):
+    """Prepared sides (as ``_probabilistic`` prepares them), every recipient in the EM sessions."""
+    from nonrecours.admin.linkage import _prepare
+
+    rng = np.random.default_rng(seed)
+    L, R = _prepare(left), _prepare(right)
+    keep = [c for c in L if c in R]  # as ``_link``: the columns both sides have
+    L, R = L[keep].copy(), R[keep].copy()
+    L["train"], R["train"] = np.int8(1), np.int8(0)
+    L["source_dataset"], R["source_dataset"] = "l", "r"
+    L["usample"] = (rng.random(len(L)) < share_u).astype(np.int8)
+    R["usample"] = (rng.random(len(R)) < share_u).astype(np.int8)
+    db = engine.splink_api()
+    return L, R, db.register(L, table_name="parity_l"), db.register(R, table_name="parity_r")
+
+
+def _levels(linker):
+    """Per comparison, its non-null levels' (m, u) ordered by comparison vector value."""
+    out = []
+    for cc in linker._settings_obj.comparisons:
+        lv = sorted(cc._comparison_levels_excluding_null, key=lambda cl: cl.comparison_vector_value)
+        out.append((np.array([cl.m_probability for cl in lv]), np.array([cl.u_probability for cl in lv])))
+    return out
+
+
+@pytest.mark.parametrize("source", ["health", "tpn"])
+def test_em_on_pattern_counts_reproduces_splinks_em(files, source):
+    from splink import Linker
+
+    from nonrecours.admin.linkage import _em_rules, _em_sessions, _settings
+    from nonrecours.admin.linkage_em import train_m
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    left, tables = files
+    with DuckDBEngine() as engine:
+        L, _, dl, dr = _registered(engine, left, tables[source])
+        has_birth = "birth_date" in L
+        assert has_birth == (source == "health")
+        settings, _ = _settings(has_birth, "ax" in L, numbers_both=True, prior=2e-4)
+        linker = Linker([dl, dr], settings, log_level=None)
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=1, num_chunks=1)
+        start = _levels(linker)
+        lam = linker._settings_obj.core_model_settings.probability_two_random_records_match
+        rules = _em_rules(has_birth)
+        sessions = _em_sessions(engine, linker, dl.physical_name, dr.physical_name, rules)
+        for rule in rules:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                f"{rule} and l.train = 1", estimate_without_term_frequencies=True
+            )
+        ts = linker._settings_obj.training_settings
+        got = train_m(sessions, [m for m, _ in start], [u for _, u in start], lam, ts.max_iterations, ts.em_convergence)
+        want = _levels(linker)
+    assert all(p.n.sum() > 100 for p, _, _ in sessions)  # every session has pairs to learn from
+    moved = 0
+    for (m0, _), (m_splink, u_splink), m_numpy, (_, u0) in zip(start, want, got, start):
+        np.testing.assert_allclose(m_numpy, m_splink, rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(u_splink, u0)  # u fixed by both
+        moved += int(np.abs(m_numpy - m0).max() > 1e-3)
+    assert moved >= 3  # the EM did move the m of several comparisons from Splink's defaults
+
+
+def test_u_from_pattern_counts_is_a_direct_count_of_the_sampled_pairs(files):
+    from splink import Linker
+
+    from nonrecours.admin.linkage import _settings
+    from nonrecours.admin.linkage_em import pattern_sql, read_patterns, u_from_patterns
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    left, tables = files
+    with DuckDBEngine() as engine:
+        L, R, dl, dr = _registered(engine, left, tables["health"], share_u=0.1)
+        settings, _ = _settings(True, "ax" in L, numbers_both=True)
+        linker = Linker([dl, dr], settings, log_level=None)
+        comps = linker._settings_obj.comparisons
+        sample = "(select * from {} where usample = 1)"
+        counts = engine.sql(pattern_sql(comps, sample.format(dl.physical_name), sample.format(dr.physical_name), "1=1"))
+        patterns = read_patterns(counts, comps)
+        sizes = [len(cc._comparison_levels_excluding_null) for cc in comps]
+        u = dict(zip([cc.output_column_name for cc in comps], u_from_patterns(patterns, sizes)))
+    ls, rs = L[L["usample"] == 1], R[R["usample"] == 1]
+    assert patterns.n.sum() == len(ls) * len(rs)
+    assert np.all(np.diff(patterns.gamma[:, 0]) >= 0)  # sorted: the engine's row order does not matter
+    pairs = ls.merge(rs, how="cross", suffixes=("_l", "_r"))
+    for col, exact in (("surname", 3), ("first_name", 3), ("commune", 1), ("sex", 1), ("birth_date", 3)):
+        a, b = pairs[f"{col}_l"], pairs[f"{col}_r"]
+        both = a.notna() & b.notna()
+        direct = float((a[both] == b[both]).sum()) / float(both.sum())
+        assert u[col][exact] == pytest.approx(direct, rel=1e-12), col
+        assert u[col].sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_em_is_the_same_whatever_the_order_of_the_patterns_and_skips_an_empty_session():
+    """The engine returns the patterns in any order: sorted first, the trained m are the same to the bit; a
+    session without pairs estimates nothing (the starting m stay)."""
+    from nonrecours.admin.linkage_em import Patterns, em_session, read_patterns, train_m
+
+    rng = np.random.default_rng(4)
+    gamma = np.array([[a, b, c] for a in (-1, 0, 1, 2) for b in (0, 1) for c in (-1, 0, 1)])
+    n = rng.integers(1, 5_000, len(gamma)).astype(float)
+    n[(gamma[:, 0] == 2) & (gamma[:, 1] == 1)] *= 0.02
+    frame = pd.DataFrame({"gamma_a": gamma[:, 0], "gamma_b": gamma[:, 1], "gamma_c": gamma[:, 2], "n": n})
+    comps = [type("C", (), {"_gamma_column_name": f"gamma_{c}"})() for c in "abc"]
+    m0 = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9]), np.array([0.2, 0.8])]
+    u = [np.array([0.9, 0.08, 0.02]), np.array([0.7, 0.3]), np.array([0.6, 0.4])]
+    one = read_patterns(frame, comps)
+    other = read_patterns(frame.sample(frac=1.0, random_state=2), comps)
+    a, lam_a, it = em_session(one, m0, u, 0.1, [True, True, True], 15, 1e-6)
+    b, lam_b, _ = em_session(other, m0, u, 0.1, [True, True, True], 15, 1e-6)
+    assert it > 1 and lam_a == lam_b and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(not np.allclose(x, y) for x, y in zip(a, m0))
+    empty = Patterns(gamma=np.zeros((0, 3), dtype=np.int64), n=np.zeros(0))
+    kept = train_m([(empty, [True, False, True], [])], m0, u, 0.1, 15, 1e-3)
+    assert all(np.array_equal(x, y) for x, y in zip(kept, m0))

@@ -479,6 +479,9 @@ def test_start_runs_beside_the_next_query_and_gives_up_on_failure(tmp_path, monk
             cs.count_territories_sql(eng, tmp_path / "dup" / "ids.csv", RIGHTS)
         assert len(cancelled) == 1 and "GROUP BY" in cancelled[0]
         assert int(eng.sql("SELECT COUNT(*) AS n FROM t")["n"].iloc[0]) > 0
+    with DuckDBEngine(threads=1) as one:  # --threads 1: no second thread, the query runs when asked
+        one.register("t", tmp_path / "ids.csv", option="RECIPIENTS")
+        assert type(one.start(query)) is PendingQuery
 
 
 def test_unique_ids_hash_collision_passes(tmp_path, monkeypatch):

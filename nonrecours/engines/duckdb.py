@@ -243,7 +243,11 @@ class DuckDBEngine(Engine):
         DuckDB leaves the interpreter's lock while it runs a query, so the caller's next query runs beside
         it, both under the engine's memory limit and threads; the cursor sees the views and tables of the
         connection's database (files registered, tables created), not the frames of :meth:`register_frame`.
+        On one thread (``threads=1``) the query waits for its result to be asked for: a second cursor would
+        run on a thread of its own.
         """
+        if self.threads == 1:
+            return PendingQuery(self, query)
         return _Background(self, query)
 
     @contextmanager

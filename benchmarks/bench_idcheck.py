@@ -4,8 +4,8 @@ A recipients file of ``--rows`` rows (Parquet under ``--folder``, default ``/tmp
 never in the repository) with unique string ids, territories, départements
 and four rights is written once (not timed). Each workload then runs in a
 fresh process, launched by a fresh wrapper process that reports the wall time
-and ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` (the workload's peak
-resident memory, interpreter and imports included); the workloads are
+and ``resource.getrusage(RUSAGE_CHILDREN)``: ``ru_maxrss`` (the workload's peak
+resident memory, interpreter and imports included) and the CPU seconds of all its threads; the workloads are
 interleaved over ``--repeat`` rounds and medians reported:
 
 - ``check duckdb`` / ``check pandas``: the check alone (time inside the process,
@@ -15,7 +15,9 @@ interleaved over ``--repeat`` rounds and medians reported:
   DuckDB alone imported).
 
 ``--before DIR`` names a checkout of the code before the change (run with
-``PYTHONPATH=DIR``), ``--after DIR`` the code after (default: this checkout).
+``PYTHONPATH=DIR``), ``--after DIR`` the code after (default: this checkout). Their modules are compiled
+once first (``compileall``, not timed), as an installed package's are: with ``PYTHONDONTWRITEBYTECODE``
+set, each run would otherwise compile them from source (``--source-only``), which the floor does not.
 
 Run ``python benchmarks/bench_idcheck.py --rows 5000000 --before /path/to/main`` (``--only admin``: the
 floor and the ``admin`` workloads alone, for more rounds in the same time); the
@@ -96,9 +98,9 @@ def wrapped(cmd: list[str], env: dict, cwd: Path) -> dict:
         "import json, resource, subprocess, sys, time\n"
         "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "wall = time.perf_counter() - t\n"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'rc': p.returncode, 'out': p.stdout[-2000:],"
-        " 'err': p.stderr[-2000:]}))\n"
+        "ru = resource.getrusage(resource.RUSAGE_CHILDREN); rss = ru.ru_maxrss / 1024\n"
+        "print(json.dumps({'wall_s': wall, 'rss_mib': rss, 'cpu_s': ru.ru_utime + ru.ru_stime, 'rc': p.returncode,"
+        " 'out': p.stdout[-2000:], 'err': p.stderr[-2000:]}))\n"
     )
     p = subprocess.run(
         [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True, cwd=cwd
@@ -120,6 +122,12 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="checkout of the code before the change")
     ap.add_argument("--after", type=Path, default=HERE.parent)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--source-only",
+        action="store_true",
+        help="do not compile the code under test first (with PYTHONDONTWRITEBYTECODE set, every run then compiles "
+        "its modules from source, which the floor's DuckDB does not)",
+    )
     ap.add_argument("--only", default="", help="comma-separated workload kinds to run besides the floor: check, admin")
     args = ap.parse_args()
 
@@ -133,6 +141,9 @@ def main() -> None:
     with DuckDBEngine() as eng:
         floor_sql = counts_sql(eng, "recipients", RIGHTS)
     codes = {"after": args.after, **({"before": args.before} if args.before else {})}
+    if not args.source_only:  # as an installed package: the modules compiled once (not timed), not at every run
+        for root in codes.values():
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "nonrecours")], check=True)
     out_csv = args.folder / "idcheck_out.csv"
     work = {"floor": ([sys.executable, "-c", FLOOR, str(path), floor_sql], None)}
     for label, root in codes.items():
@@ -168,7 +179,7 @@ def main() -> None:
             runs[name].append(wrapped(cmd, env, args.folder))
             print(
                 name,
-                {k: round(v, 3) for k, v in runs[name][-1].items() if k in ("wall_s", "rss_mib", "inner_s")},
+                {k: round(v, 3) for k, v in runs[name][-1].items() if k in ("wall_s", "cpu_s", "rss_mib", "inner_s")},
                 flush=True,
             )
     load.append(os.getloadavg())
@@ -184,10 +195,11 @@ def main() -> None:
             if inner
             else f"| {name} | {np.median(wall):.2f} ({min(wall):.2f}–{max(wall):.2f}) | – |"
         )
-        rows[-1] += f" {rss:,.0f} | {np.median(wall) / floor_t:.1f}× | {rss / floor_m:.1f}× |"
+        cpu = float(np.median([r["cpu_s"] for r in rs]))
+        rows[-1] += f" {cpu:.2f} | {rss:,.0f} | {np.median(wall) / floor_t:.1f}× | {rss / floor_m:.1f}× |"
     table = (
-        "| workload | process wall s, median (min–max) | check alone s | peak RSS MiB | time / floor | "
-        "memory / floor |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| workload | process wall s, median (min–max) | check alone s | CPU s | peak RSS MiB | time / floor | "
+        "memory / floor |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     print(table)
     print("load", load)

@@ -9,7 +9,9 @@ at a time, without a Python object per id and without hashing the strings
 into a table: on 5 million ids of ten characters, a fifth to a third of the
 time of ``pd.factorize`` on the same Arrow strings, and about 10 bytes per id
 at the peak instead of 150 (the fingerprints, sorted in place; the other
-temporaries are one Arrow chunk long). Measured in ``benchmarks/RESULTS.md``,
+temporaries are one Arrow chunk long). Ids of one byte length (``R000000001``...) are read through strided
+views of the data, without index arrays: 0.08 s instead of 0.22 s for those 5 million ids. Measured in
+``benchmarks/RESULTS.md``,
 section "Administrative id check".
 """
 
@@ -123,6 +125,9 @@ def _string_fingerprints(chunk: Any, *, large: bool) -> np.ndarray:
         size = 8
     else:
         data = np.frombuffer(data_buf, dtype=np.uint8)
+    width = int(length[0])
+    if width and (length == width).all():  # one length (most id files): each word a strided view, no gather
+        return _equal_length_fingerprints(h, data, int(start[0]), width)
     # every 8-byte word starting at any byte of the data, without copying: an unaligned view with a 1-byte stride
     words = np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))
     last = size - 8
@@ -144,4 +149,27 @@ def _string_fingerprints(chunk: Any, *, large: bool) -> np.ndarray:
             w &= _MASK[np.minimum(length[todo] - 8 * j, 8)]
             h[todo] = (h[todo] ^ w) * _P
             j += 1
+    return h
+
+
+def _equal_length_fingerprints(h: np.ndarray, data: np.ndarray, first: int, width: int) -> np.ndarray:
+    """:func:`_string_fingerprints` of ``len(h)`` strings of ``width`` bytes each, the first at byte ``first``.
+
+    The strings lie end to end, so word :math:`j` of every string is read through one view of the data with
+    a stride of ``width`` bytes (no index array, no gather); a word running past its string takes the next
+    string's bytes, masked off as in the general case. Only the last strings' words (at most 8) can run past
+    the data: they are read from their own bytes.
+    """
+    n, size = len(h), len(data)
+    with np.errstate(over="ignore"):
+        for j in range((width + 7) // 8):
+            keep = _MASK[min(width - 8 * j, 8)]
+            at = first + 8 * j
+            whole = min(n, max((size - 8 - at) // width + 1, 0))  # strings whose word lies inside the data
+            if whole:
+                w = np.ndarray(shape=(whole,), dtype="<u8", buffer=data, offset=at, strides=(width,)) & keep
+                h[:whole] = (h[:whole] ^ w) * _P
+            for i in range(whole, n):
+                word = data[at + i * width : min(at + i * width + 8, first + (i + 1) * width)].tobytes()
+                h[i] = (h[i] ^ np.uint64(int.from_bytes(word, "little"))) * _P
     return h

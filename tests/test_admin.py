@@ -215,6 +215,33 @@ def test_admin_bad_input():
         admin_rates(df, ["tpn"], min_cell=0)
 
 
+@pytest.mark.parametrize("value", [2.0, np.inf, -1.0, 0.5])
+def test_admin_bad_right_values_same_message_as_the_right_check(value):
+    """Issue 31: float right columns are checked by counting (eligible = taker + zero), others through
+    check_right_column: a bad float value (inf included) raises check_right_column's own message."""
+    from nonrecours._checks import check_right_column
+
+    df = _recipients(n=2_000)
+    df.loc[[3, 17], "acs"] = value
+    with pytest.raises(InputError) as expected:
+        check_right_column(df, "acs")
+    with pytest.raises(InputError) as got:
+        admin_rates(df, RIGHTS)
+    assert str(got.value) == str(expected.value) and "column 'acs'" in str(got.value)
+
+
+def test_admin_counts_whatever_the_dtype_of_a_right():
+    """Text, nullable integer and float32 right columns give the counts of the float64 one."""
+    df = _recipients(n=3_000)
+    want = _quiet(df, RIGHTS, min_cell=5).table
+    other = df.assign(
+        cmuc=df["cmuc"].map({0.0: "0", 1.0: "1"}),
+        acs=df["acs"].astype("Int64"),
+        tpn=df["tpn"].astype(np.float32),
+    )
+    pd.testing.assert_frame_equal(_quiet(other, RIGHTS, min_cell=5).table, want)
+
+
 def _fit_output():
     return pd.DataFrame(
         {

@@ -200,3 +200,33 @@ def test_quick_exit_keeps_outputs_messages_and_exit_codes(tmp_path):
     usage = subprocess.run(cmd[:5] + ["--ci", "nope", "--out", str(tmp_path / "f.csv")], capture_output=True, text=True)
     assert usage.returncode == 2 and "ci" in usage.stderr and usage.stderr.count("\n") == 1
     assert not (tmp_path / "f.csv").exists()
+
+
+def _small_recipients(path):
+    rows = ["id,territory,departement,cmuc"]
+    rows += [f"R{i:04d},T{i % 4},D{i % 2},{'' if i % 7 == 0 else i % 3 % 2}" for i in range(400)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_territorial_admin_ends_without_teardown_once_its_engine_is_closed(tmp_path, engine):
+    """``territorial admin`` (pandas or DuckDB) declares itself done (cli._common.nothing_held) after writing its
+    table: no exit handler runs, and its table and messages are those of a normal exit. The same command refused
+    (its output exists) declares nothing and tears the interpreter down as before."""
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    rec = _small_recipients(tmp_path / "rec.csv")
+    code = (
+        "import atexit, sys\natexit.register(lambda: print('TEARDOWN'))\nsys.argv = ['nonrecours', *sys.argv[1:]]\n"
+        "from nonrecours.cli.main import main\nmain()"
+    )
+    out = tmp_path / "a.csv"
+    cmd = [sys.executable, "-c", code, "territorial", "admin", str(rec), "--rights", "cmuc", "--engine", engine]
+    ok = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("4 territory x right cells") and ok.stdout.endswith(f"wrote {out}\n")
+    assert "TEARDOWN" not in ok.stdout
+    assert out.read_text().count("\n") == 5  # header and 4 territories, flushed before exiting
+    again = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.startswith("error:") and "TEARDOWN" in again.stdout

@@ -444,6 +444,46 @@ def test_unique_ids_cost_one_scan(tmp_path):
         assert len(queries) == 3 and "HAVING" in queries[2].upper()
 
 
+def test_start_runs_beside_the_next_query_and_gives_up_on_failure(tmp_path, monkeypatch):
+    """Issue 31: ``Engine.start`` runs the counts on a second cursor while the id check runs (their results those of
+    ``sql``); a failing background query raises in ``result``; when the check refuses the ids, the counts are given
+    up (``cancel``) and the check's error is the one raised, the engine still usable."""
+    from nonrecours.admin import counts_sql as cs
+    from nonrecours.engines.base import Engine, PendingQuery
+
+    _with_ids(tmp_path)
+    (tmp_path / "dup").mkdir()
+    _with_ids(tmp_path / "dup", dup_rows=[7, 150])
+    with DuckDBEngine(threads=2) as eng:
+        eng.register("t", tmp_path / "ids.csv", option="RECIPIENTS")
+        query = "SELECT COUNT(*) AS n, MIN(id) AS lo FROM t"
+        pending = eng.start(query)
+        assert type(pending) is not PendingQuery and pending._thread.ident is not None  # begun at once
+        pd.testing.assert_frame_equal(pending.result(), eng.sql(query))
+        lazy = Engine.start(eng, query)  # the base form (Spark): run when asked
+        assert type(lazy) is PendingQuery
+        pd.testing.assert_frame_equal(lazy.result(), eng.sql(query))
+        with pytest.raises(Exception, match="no_such_column"):
+            eng.start("SELECT no_such_column FROM t").result()
+        cancelled = []
+        start = eng.start
+
+        def spy(q):
+            pending = start(q)
+            cancel = pending.cancel
+            pending.cancel = lambda: cancelled.append(q) or cancel()
+            return pending
+
+        monkeypatch.setattr(eng, "start", spy)
+        with pytest.raises(InputError, match="found 3 rows share an id"):
+            cs.count_territories_sql(eng, tmp_path / "dup" / "ids.csv", RIGHTS)
+        assert len(cancelled) == 1 and "GROUP BY" in cancelled[0]
+        assert int(eng.sql("SELECT COUNT(*) AS n FROM t")["n"].iloc[0]) > 0
+    with DuckDBEngine(threads=1) as one:  # --threads 1: no second thread, the query runs when asked
+        one.register("t", tmp_path / "ids.csv", option="RECIPIENTS")
+        assert type(one.start(query)) is PendingQuery
+
+
 def test_unique_ids_hash_collision_passes(tmp_path, monkeypatch):
     """Distinct ids whose hashes collide are not refused: the exact GROUP BY id settles it (collision forced by
     hashing with ``length``, equal for every id ``SECRETnnnn``)."""

@@ -39,6 +39,25 @@ def test_fingerprints_equal_python_reference(lengths, large):
     assert got.tolist() == [_reference(s) for s in strings[3:]]
 
 
+@pytest.mark.parametrize("width", [1, 3, 7, 8, 9, 10, 15, 16, 17, 24, 31])
+@pytest.mark.parametrize("n", [1, 2, 5, 40])
+@pytest.mark.parametrize("large", [False, True])
+def test_equal_length_fingerprints_equal_python_reference(width, n, large):
+    """Issue 31: ids of one byte length (most id files) are read a word at a time through strided views; the last
+    strings' words, which could run past the data, from their own bytes: every width, slices, the data's end."""
+    rng = np.random.default_rng(width * 1000 + n)
+    alphabet = list("abcdefghijXYZ0123456789")
+    strings = ["".join(rng.choice(alphabet, width)) for _ in range(n + 6)]
+    kind = pa.large_string() if large else pa.string()
+    whole = pa.array(strings, kind)
+    for part, expected in ((whole, strings), (whole.slice(3, n), strings[3 : 3 + n]), (whole.slice(6), strings[6:])):
+        got = _unique._string_fingerprints(part, large=large)
+        assert got.tolist() == [_reference(s) for s in expected]
+    assert _unique._fingerprints(_arrow(strings * 2, large=large, cut=n, skip=1)).tolist() == [
+        _reference(s) for s in (strings * 2)[1:]
+    ]
+
+
 def test_verdicts():
     assert surely_unique(pd.array(["a", "b", "ab", "", "ba"], dtype="str"))
     assert not surely_unique(pd.array(["a", "b", "a"], dtype="str"))

@@ -133,6 +133,27 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(pd.Index(labels).astype(str), dtype=object)
 
 
+def _right_masks(recipients: pd.DataFrame, right: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eligible (not empty) and taker (1) masks of a right column, its values checked.
+
+    A float column is valid when its non-missing values are all 0 or 1, that is when
+
+    .. math:: \\#\\{v_i \\ne \\text{NaN}\\} = \\#\\{v_i = 1\\} + \\#\\{v_i = 0\\},
+
+    three comparisons of which two are the masks counted (without the copy and the six passes of
+    :func:`~nonrecours._checks.check_right_column`); any other column, or a float column failing the
+    count, goes through :func:`~nonrecours._checks.check_right_column`, which coerces it or raises its message.
+    """
+    s = recipients[right]
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
+        v = s.to_numpy()
+        eligible, taker = v == v, v == 1
+        if np.count_nonzero(eligible) == np.count_nonzero(taker) + np.count_nonzero(v == 0):
+            return eligible, taker
+    values = check_right_column(recipients, right)
+    return values == values, values == 1
+
+
 def count_territories(
     recipients: pd.DataFrame, rights: Sequence[str], *, territory: str = "territory", departement: str = "departement"
 ) -> pd.DataFrame:
@@ -189,9 +210,9 @@ def count_territories(
     out = {"territory": t_labels[keep], "departement": d_labels[first[keep]], "n_rows": present[keep]}
     base = t_codes.astype(np.intp) * 3  # one integer bincount per right over 3 states: not eligible, eligible, taker
     for j, right in enumerate(rights):
-        v = check_right_column(recipients, right)
-        state = base + (v == v)  # + 1 when eligible (not NaN)
-        state += v == 1  # + 1 more when a taker
+        eligible, taker = _right_masks(recipients, right)
+        state = base + eligible  # + 1 when eligible (not NaN)
+        state += taker  # + 1 more when a taker
         k = np.bincount(state, minlength=3 * n_terr).reshape(n_terr, 3)[keep]
         out[f"n_eligible_{j}"] = (k[:, 1] + k[:, 2]).astype(np.int64)
         out[f"n_takers_{j}"] = k[:, 2].astype(np.int64)

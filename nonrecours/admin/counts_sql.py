@@ -147,8 +147,11 @@ def count_territories_sql(
 ) -> pd.DataFrame:
     """Register ``source`` on ``engine`` and run :func:`counts_sql`: the wide counts of :func:`counts_table`.
 
-    The ids (``id_col``, else ``'id'`` when the file has it) are checked first by
-    :func:`check_unique_ids_sql`: a recipient listed twice would be counted twice.
+    The ids (``id_col``, else ``'id'`` when the file has it) are checked by
+    :func:`check_unique_ids_sql`: a recipient listed twice would be counted twice. On an engine that can
+    (:meth:`Engine.start <nonrecours.engines.base.Engine.start>`: DuckDB), the counts run at the same time
+    on a second cursor and are given up when the check fails; the check's sort and the ``GROUP BY`` each
+    keep part of the cores idle when run alone (0.48 and 0.41 s on 2 cores for 5 million rows).
     """
     engine.register("recipients", source, option=option)
     header = pd.DataFrame(columns=engine.columns("recipients"))  # the file's columns, no rows read
@@ -159,9 +162,16 @@ def count_territories_sql(
         role="column",
         source="recipients file",
     )
-    if column is not None:
+    query = counts_sql(engine, "recipients", rights, territory=territory, departement=departement)
+    if column is None:
+        return engine.sql(query)
+    counts = engine.start(query)  # on DuckDB, the counts' GROUP BY runs beside the id check's sort
+    try:
         check_unique_ids_sql(engine, "recipients", column)
-    return engine.sql(counts_sql(engine, "recipients", rights, territory=territory, departement=departement))
+    except BaseException:
+        counts.cancel()
+        raise
+    return counts.result()
 
 
 def admin_rates_sql(

@@ -31,6 +31,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2
 
+#: Set by :func:`nothing_held`: the running command has released everything it opened (read by ``cli.main``).
+_NOTHING_HELD = False
+
+
+def nothing_held() -> None:
+    """Declare that the running command holds nothing Python's shutdown must release.
+
+    For a command whose safety depends on its options (``territorial admin`` with a file read in memory or by
+    DuckDB, but not with Spark, whose session leaves a clean-up handler): called once its outputs are written
+    and its engine closed, it lets :func:`nonrecours.cli.main.main` end the process without tearing the
+    interpreter down, as for the commands of :data:`nonrecours.cli.main.QUICK_EXIT`.
+    """
+    global _NOTHING_HELD
+    _NOTHING_HELD = True
+
+
+def nothing_held_declared() -> bool:
+    """Whether the running command called :func:`nothing_held`."""
+    return _NOTHING_HELD
+
 
 def fail(text: str) -> None:
     """Print ``error: text`` on stderr (one line) and exit with status 2."""

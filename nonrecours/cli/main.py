@@ -24,7 +24,7 @@ from typing import Any
 import typer
 
 from .._version import __version__
-from ._common import OneLineErrorsGroup
+from ._common import OneLineErrorsGroup, nothing_held_declared
 
 #: Command modules, registered in this order (``nonrecours --help`` lists them so).
 COMMAND_MODULES = (
@@ -190,6 +190,8 @@ def _root(
 #: process ends without tearing the interpreter down. Freeing pandas, scipy and their arrays module by module
 #: takes 0.15-0.2 s, a fifth of a whole ``nonrecours estimate`` (``benchmarks/bench_cli.py``).
 QUICK_EXIT = frozenset({"estimate", "test", "model", "margins", "allocate", "sample", "change"})
+#: A command whose safety depends on its options says so itself (:func:`nonrecours.cli._common.nothing_held`):
+#: ``territorial admin`` once its engine (pandas or DuckDB) is closed and its tables written.
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -220,7 +222,7 @@ def main() -> None:
     try:
         app()
     except SystemExit as exc:
-        if _command_name(sys.argv[1:]) in QUICK_EXIT:
+        if _command_name(sys.argv[1:]) in QUICK_EXIT or nothing_held_declared():
             _quick_exit(exc.code)
         raise
 

@@ -27,6 +27,7 @@ from ._common import (
     handle_errors,
     id_option,
     na_option,
+    nothing_held,
     out_decimal_option,
     out_encoding_option,
     out_sep_option,
@@ -661,6 +662,8 @@ def admin(
     if totals_out is not None:
         write_table(res.totals, totals_out, option="--totals-out", inputs=inputs, csv_style=wr)
     typer.echo(f"wrote {out}" + (f" and {totals_out}" if totals_out is not None else ""))
+    if engine in ("pandas", "duckdb"):  # the engine closed, the tables written: the process may end at once
+        nothing_held()
 
 
 @handle_errors

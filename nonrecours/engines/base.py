@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import InputError, OptionError, message
 
-__all__ = ["Engine", "table_files"]
+__all__ = ["Engine", "PendingQuery", "table_files"]
 
 _SUFFIXES = (".csv", ".parquet")
 
@@ -67,6 +67,24 @@ def table_files(source: str | os.PathLike, *, option: str = "input") -> tuple[Pa
     raise InputError(message("file not found", where=f"{option} {str(p)!r}", hint="check the path"))
 
 
+class PendingQuery:
+    """A query begun by :meth:`Engine.start`: :meth:`result` gives its table, :meth:`cancel` drops it.
+
+    This base form runs the query when its result is asked for (engines that cannot run two queries at once);
+    :class:`~nonrecours.engines.duckdb.DuckDBEngine` runs it at once on a second cursor.
+    """
+
+    def __init__(self, engine: Engine, query: str) -> None:
+        self._engine, self._query = engine, query
+
+    def result(self) -> pd.DataFrame:
+        """The query's table (its errors raised here)."""
+        return self._engine.sql(self._query)
+
+    def cancel(self) -> None:
+        """Give the query up (nothing to do when it has not begun)."""
+
+
 class Engine(ABC):
     """A SQL engine: named tables registered from files or frames, queries returning pandas tables.
 
@@ -93,6 +111,24 @@ class Engine(ABC):
     @abstractmethod
     def sql(self, query: str) -> pd.DataFrame:
         """Run ``query`` and return its result as a pandas table."""
+
+    def start(self, query: str) -> PendingQuery:
+        """Begin ``query`` over registered files, beside the caller's next queries where the engine can.
+
+        Two queries of one file (DuckDB: the id check's sort and the counts' ``GROUP BY``) each leave part
+        of the cores idle; run at once they share them. The query must read only tables registered from
+        files or created by :meth:`create_table` before the call, not frames of :meth:`register_frame`. Here,
+        and on Spark, it runs when its result is asked for.
+
+        Examples
+        --------
+        >>> from nonrecours.engines.duckdb import DuckDBEngine
+        >>> with DuckDBEngine() as eng:
+        ...     pending = eng.start("SELECT 40 + 2 AS x")
+        ...     int(pending.result()["x"].iloc[0])
+        42
+        """
+        return PendingQuery(self, query)
 
     @abstractmethod
     def create_table(self, name: str, query: str) -> None:

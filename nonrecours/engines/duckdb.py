@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OptionError, message
-from .base import Engine, table_files
+from .base import Engine, PendingQuery, table_files
 
 __all__ = ["DuckDBEngine"]
 
@@ -209,7 +210,11 @@ class DuckDBEngine(Engine):
         as ``int64`` where it fits, as Spark's ``SUM`` does, rather than as
         DuckDB's ``float64``.
         """
-        rel = self._con.sql(query)
+        return self._frame(self._con, query)
+
+    def _frame(self, con: Any, query: str) -> pd.DataFrame:
+        """:meth:`sql` on connection or cursor ``con``."""
+        rel = con.sql(query)
         if rel is None:  # a statement without a result
             return pd.DataFrame()
         kinds = [str(t) for t in rel.types]
@@ -231,6 +236,19 @@ class DuckDBEngine(Engine):
             if kind == "HUGEINT" and v.notna().all() and (v.abs() < 2.0**53).all():
                 frame.isetitem(i, v.to_numpy().astype(np.int64))
         return frame
+
+    def start(self, query: str) -> PendingQuery:
+        """Begin ``query`` now, on a second cursor of the connection in a thread (see :meth:`Engine.start`).
+
+        DuckDB leaves the interpreter's lock while it runs a query, so the caller's next query runs beside
+        it, both under the engine's memory limit and threads; the cursor sees the views and tables of the
+        connection's database (files registered, tables created), not the frames of :meth:`register_frame`.
+        On one thread (``threads=1``) the query waits for its result to be asked for: a second cursor would
+        run on a thread of its own.
+        """
+        if self.threads == 1:
+            return PendingQuery(self, query)
+        return _Background(self, query)
 
     @contextmanager
     def insertion_order(self) -> Iterator[None]:
@@ -311,3 +329,37 @@ class DuckDBEngine(Engine):
         if self._own_temp is not None:
             shutil.rmtree(self._own_temp, ignore_errors=True)
             self._own_temp = None
+
+
+class _Background(PendingQuery):
+    """A query of :meth:`DuckDBEngine.start`, running on its own cursor in a thread."""
+
+    def __init__(self, engine: DuckDBEngine, query: str) -> None:
+        super().__init__(engine, query)
+        self._cursor = engine._con.cursor()
+        self._out: pd.DataFrame | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(engine, query), daemon=True)
+        self._thread.start()
+
+    def _run(self, engine: DuckDBEngine, query: str) -> None:
+        try:
+            self._out = engine._frame(self._cursor, query)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
+            self._error = exc
+
+    def _finish(self) -> None:
+        self._thread.join()
+        self._cursor.close()
+
+    def result(self) -> pd.DataFrame:
+        self._finish()
+        if self._error is not None:
+            raise self._error
+        assert self._out is not None
+        return self._out
+
+    def cancel(self) -> None:
+        if self._thread.is_alive():
+            self._cursor.interrupt()
+        self._finish()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["Unusual", "sheet_rows", "splice"]
@@ -54,17 +54,17 @@ def _text(v: str) -> str:
     return f"<is><t>{esc}</t></is>"
 
 
-def _cell(ref: str, style: str, v: Any) -> str:
-    """One ``<c>`` element as openpyxl's ``etree_write_cell`` writes it (``style``: ``' s="3"'`` or ``''``)."""
+def _cell(ref: str, style: str, v: Any, safe_string: Callable[[Any], str]) -> str:
+    """One ``<c>`` element as openpyxl's ``etree_write_cell`` writes it (``style``: ``' s="3"'`` or ``''``;
+    ``safe_string``: openpyxl's, imported by the caller)."""
     t = type(v)
     if t is str:
         if v == "":
             return f'<c r="{ref}"{style} t="inlineStr" />'
         return f'<c r="{ref}"{style} t="inlineStr">{_text(v)}</c>'
     if t is float or t is int:
-        if v != v or v in (float("inf"), float("-inf")):  # safe_string writes an empty value
-            return f'<c r="{ref}"{style} t="n"><v /></c>'
-        return f'<c r="{ref}"{style} t="n"><v>{v:.16g}</v></c>'
+        text = safe_string(v)  # empty for NaN and infinities
+        return f'<c r="{ref}"{style} t="n"><v>{text}</v></c>' if text else f'<c r="{ref}"{style} t="n"><v /></c>'
     if t is bool:
         return f'<c r="{ref}"{style} t="b"><v>{int(v)}</v></c>'
     if v is None:  # an empty cell: written only when styled
@@ -94,6 +94,8 @@ def sheet_rows(rows: Sequence[Sequence[Any]], header_style: int, styles: Sequenc
     Unusual
         A value this writer does not write as openpyxl does.
     """
+    from openpyxl.compat import safe_string  # openpyxl's text of a number: 16 significant digits
+
     width = max(len(r) for r in rows)
     letters = _letters(width)
     head = f' s="{header_style}"' if header_style else ""
@@ -103,7 +105,7 @@ def sheet_rows(rows: Sequence[Sequence[Any]], header_style: int, styles: Sequenc
         n = str(i)
         st = [head] * len(row) if i == 1 else attrs
         parts.append(f'<row r="{n}">')
-        parts.append("".join([_cell(letters[j] + n, st[j], v) for j, v in enumerate(row)]))
+        parts.append("".join([_cell(letters[j] + n, st[j], v, safe_string) for j, v in enumerate(row)]))
         parts.append("</row>")
     parts.append("</sheetData>")
     return "".join(parts), f"A1:{letters[-1]}{len(rows)}"

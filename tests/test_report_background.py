@@ -57,6 +57,22 @@ def test_cancel_ends_a_child_whose_result_is_not_needed():
     later.cancel()  # twice: nothing
 
 
+def _in_a_daemon(queue) -> None:  # noqa: ANN001
+    pid, value = _background.later(_pid_and, "ef", fork=True)()
+    queue.put((pid == os.getpid(), value))
+
+
+@forks
+def test_a_daemonic_process_computes_it_itself():
+    """A pool's worker (daemonic) may not have children: the part is computed in that process."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_in_a_daemon, args=(queue,), daemon=True)
+    worker.start()
+    assert queue.get(timeout=60) == (True, "efef")
+    worker.join()
+
+
 def test_report_takes_a_section_body_given_late():
     calls = []
 

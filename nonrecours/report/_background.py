@@ -37,7 +37,7 @@ def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwarg
         Its arguments (inherited by the child, not pickled).
     fork : bool, optional
         Fork a process (``True``), compute here when the result is asked for (``False``); by default fork
-        when :func:`core_free` and the platform forks.
+        when :func:`core_free`. Never where the platform does not fork, nor in a daemonic process.
 
     Returns
     -------
@@ -50,8 +50,8 @@ def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwarg
 
     if fork is None:
         fork = core_free()
-    if not fork or "fork" not in multiprocessing.get_all_start_methods():
-        return Later(fn, args, kwargs)
+    if not fork or "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+        return Later(fn, args, kwargs)  # computed here (a daemonic process, a pool's worker, may not fork)
     import gc
 
     ctx = multiprocessing.get_context("fork")

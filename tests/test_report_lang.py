@@ -183,6 +183,68 @@ def test_publication_workbook(tables, prov):  # noqa: F811
     assert _leaks("en", "fr", text_en) == [] and _leaks("fr", "en", text_fr) == []
 
 
+def _openpyxl_only(monkeypatch, build):  # noqa: ANN001, ANN202
+    """``build()`` with openpyxl writing every cell (the text writer of the data rows refused)."""
+    from nonrecours.report import _xlsx
+
+    def refuse(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise _xlsx.Unusual("test")
+
+    with monkeypatch.context() as m:
+        m.setattr(_xlsx, "sheet_rows", refuse)
+        return build()
+
+
+def test_workbook_rows_written_as_text_are_openpyxls_bytes(tables, prov, monkeypatch):  # noqa: F811
+    """The data rows written as XML text give the bytes openpyxl writes with a cell object per value, on the
+    demo-like tables and on unusual values (infinities, -0.0, large integers, booleans, empty and padded text,
+    XML's special characters, empty columns, an empty table); a formula-like text or an error code makes
+    openpyxl write the whole workbook, as before."""
+    odd = pd.DataFrame(
+        {
+            "level": ["  padded ", "a & b < c > d", "", "   ", "x\ty", "ünï\ncode"],
+            "right": ["cmuc", "acs", "cmuc", "acs", "cmuc", "acs"],
+            "n": [0, 12345678901234567, -3, 2**53 + 1, 7, 1],
+            "estimate": [float("inf"), -0.0, 1e-300, float("-inf"), 0.1 + 0.2, np.nan],
+            "se": [None] * 6,
+            "in_sample": [True, False, True, False, True, False],
+            "flag": ["ok", "unreliable", "suppressed", "ok", "ok", "ok"],
+        }
+    )
+    cases = [
+        dict(tables),
+        {**tables, "analysis_nontakers": odd},
+        {**tables, "analysis_gaps": odd.iloc[:0]},
+        {**tables, "analysis_nontakers": odd.assign(level=["=1+1", "#N/A", "a", "b", "c", "d"])},
+    ]
+    from nonrecours.report import _xlsx
+
+    refused = []
+    text_rows = _xlsx.sheet_rows
+
+    def spy(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return text_rows(*a, **k)
+        except _xlsx.Unusual:
+            refused.append(a[0][0])
+            raise
+
+    for i, case in enumerate(cases):
+        for lang in ("fr", "en"):
+            refused.clear()
+            with monkeypatch.context() as m:
+                m.setattr(_xlsx, "sheet_rows", spy)
+                fast = publication.publication_workbook(case, prov, lang=lang)
+            assert bool(refused) == (i == 3)  # only the formula and the error code go to openpyxl
+            slow = _openpyxl_only(
+                monkeypatch, lambda c=case, lg=lang: publication.publication_workbook(c, prov, lang=lg)
+            )
+            assert fast == slow
+    wb = openpyxl.load_workbook(io.BytesIO(publication.publication_workbook(cases[1], prov, lang="en")))
+    ws = wb[publication.TEXT["en"]["analysis_nontakers"]]
+    assert [c.value for c in ws["A"]][1:4] == ["  padded ", "a & b < c > d", None]
+
+
 def test_workbook_has_a_sheet_for_the_analysis_and_administrative_tables(tables, prov):  # noqa: F811
     """Every publishable table of a run gets its sheet (issue 13: one sheet per table), with headers in the
     workbook's language, its own meaning of a column where it differs (weighted counts, coefficients), number

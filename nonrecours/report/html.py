@@ -18,7 +18,7 @@ in already rendered through ``extra_sections``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -491,7 +491,7 @@ def render_report(
     provenance: Mapping[str, Any],
     *,
     lang: str = "en",
-    extra_sections: Sequence[tuple[str, str, str]] = (),
+    extra_sections: Sequence[tuple[str, str, str | Callable[[], str]]] = (),
 ) -> str:
     """Render the study report as one self-contained HTML page.
 
@@ -511,7 +511,10 @@ def render_report(
         number format.
     extra_sections : sequence of (id, title, html)
         Sections rendered by other modules in the same language (their
-        ``render(..., lang)``), placed before the notes.
+        ``render(..., lang)``), placed before the notes. ``html`` may be a
+        function without arguments that returns it, called once the report's
+        own sections are rendered (a section drawn on another process
+        meanwhile: :func:`nonrecours.report._background.later`).
 
     Returns
     -------
@@ -529,7 +532,7 @@ def render_report(
     r = _Report(tables, provenance, lang)
     parts = [(sid, title, getattr(r, sid)()) for sid, title in section_titles(lang)]
     at = next(i for i, (sid, _, _) in enumerate(parts) if sid == "notes")
-    parts[at:at] = list(extra_sections)
+    parts[at:at] = [(sid, title, html if isinstance(html, str) else html()) for sid, title, html in extra_sections]
     body = "".join(f'<section id="{sid}"><h2>{esc(title)}</h2>{html}</section>' for sid, title, html in parts)
     nav = "".join(f'<li><a href="#{sid}">{esc(title)}</a></li>' for sid, title, _ in parts)
     title = provenance.get("title") or t["default_title"]

@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 
 from ..io import normalise_zip
+from . import _xlsx, i18n
 from . import format as fmt
-from . import i18n
 from .labels import Labels, from_provenance
 from .section_analysis import model_notes
 
@@ -288,9 +288,6 @@ def publication_workbook(
     bytes
         The workbook; the same tables give the same bytes.
     """
-    import openpyxl
-    from openpyxl.styles import Alignment, Font
-
     i18n.check_lang(lang)
     t = TEXT[lang]
     lab = from_provenance(provenance, lang)
@@ -298,32 +295,38 @@ def publication_workbook(
     variables = (
         [] if tests is None else list(dict.fromkeys(v for term in tests["term"].astype(str) for v in term.split(":")))
     )
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    bold = Font(bold=True)
-    written = []
+    sheets: list[_Sheet] = []
     for name in SHEETS:
         if name not in tables:
             continue
         df = _sheet_frame(tables[name], lang, lab, variables)
-        ws = wb.create_sheet(t[name][:31])
-        written.append(name)
         own = SHEET_LABELS[lang].get(name, {})
-        ws.append([t["mark"] if c == "mark" else own.get(c) or i18n.label(c, lang) for c in df.columns])
-        for cell in ws[1]:
-            cell.font = bold
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        for row in df.itertuples(index=False):
-            ws.append([_value(v) for v in row])
-        for j, col in enumerate(df.columns, start=1):
-            number_format = _EXCEL_FORMATS.get(fmt.column_kind(col, name) or "")
-            letter = openpyxl.utils.get_column_letter(j)
-            ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
-            if number_format is not None:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                    cell.number_format = number_format
-        ws.freeze_panes = "A2"
-    ws = wb.create_sheet(t["notes"])
+        header = [t["mark"] if c == "mark" else own.get(c) or i18n.label(c, lang) for c in df.columns]
+        rows = [[_value(v) for v in row] for row in df.itertuples(index=False)]
+        formats = [_EXCEL_FORMATS.get(fmt.column_kind(col, name) or "") for col in df.columns]
+        sheets.append((name, header, rows, formats))
+    notes = _notes(tables, provenance, lang, lab, [name for name, *_ in sheets])
+    try:  # openpyxl writes the workbook without its data rows; they are written as text (same bytes)
+        wb = _workbook(sheets, notes, lang, skeleton=True)
+        buf = io.BytesIO()
+        wb.save(buf)
+        spliced = {}
+        for ws, (_, header, rows, _) in zip(wb.worksheets, sheets):
+            if rows and header:
+                styles = [ws.cell(2, j).style_id if ws.cell(2, j).has_style else 0 for j in range(1, len(header) + 1)]
+                spliced[ws.path.lstrip("/")] = _xlsx.sheet_rows([header, *rows], ws.cell(1, 1).style_id, styles)
+        return normalise_zip(_xlsx.splice(buf.getvalue(), spliced))
+    except _xlsx.Unusual:  # a value the text writer does not handle as openpyxl does: openpyxl writes every cell
+        buf = io.BytesIO()
+        _workbook(sheets, notes, lang, skeleton=False).save(buf)
+        return normalise_zip(buf.getvalue())
+
+
+def _notes(
+    tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, Any], lang: str, lab: Labels, written: list[str]
+) -> list[str]:
+    """The lines of the notes sheet: title, definitions, thresholds, method notes, source, the sheets' contents."""
+    t = TEXT[lang]
     s = provenance.get("settings", {})
     th = s.get("thresholds", {})
     title = provenance.get("title") or ""
@@ -358,15 +361,50 @@ def publication_workbook(
         f"{t['sheet']} — {t['content']}",
     ]
     lines += [f"{t[n]}" for n in written]
-    for line in lines:
+    return lines
+
+
+_Sheet = tuple[str, list[str], list[list[Any]], list[str | None]]  # table, header, rows, number format per column
+
+
+def _workbook(sheets: list[_Sheet], notes: list[str], lang: str, *, skeleton: bool) -> Any:
+    """The openpyxl workbook: one sheet per table (bold wrapped headers, number formats per column, column widths,
+    the header row frozen) and the notes sheet.
+
+    With ``skeleton``, a sheet holds its header and, in place of its data rows, one row of empty cells carrying
+    the columns' number formats: saved, it registers the same styles in the same order as the whole workbook
+    (openpyxl numbers the styles as it writes the cells, and every data row has the styles of the first).
+    """
+    import openpyxl
+    from openpyxl.styles import Alignment, Font
+
+    t = TEXT[lang]
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    bold = Font(bold=True)
+    for name, header, rows, formats in sheets:
+        ws = wb.create_sheet(t[name][:31])
+        ws.append(header)
+        for cell in ws[1]:
+            cell.font = bold
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for row in (rows[:1] and [[None] * len(header)]) if skeleton else rows:
+            ws.append(row)
+        for j, number_format in enumerate(formats, start=1):
+            letter = openpyxl.utils.get_column_letter(j)
+            ws.column_dimensions[letter].width = max(10, min(28, len(str(ws.cell(1, j).value)) + 2))
+            if number_format is not None:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = number_format
+        ws.freeze_panes = "A2"
+    ws = wb.create_sheet(t["notes"])
+    for line in notes:
         ws.append([line])
     ws["A1"].font = Font(bold=True, size=12)
     ws.column_dimensions["A"].width = 120
     for (cell,) in ws.iter_rows(min_row=2, max_col=1):
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-    buf = io.BytesIO()
-    wb.save(buf)
-    return normalise_zip(buf.getvalue())
+    return wb
 
 
 def _value(v: Any) -> Any:

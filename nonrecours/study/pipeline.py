@@ -38,6 +38,7 @@ import pandas as pd
 from ..errors import NonrecoursWarning, OutputError, message
 from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..publication import DisclosurePolicy, publish
+from ..report import _background as background
 from ..report import render_report
 from ..report.i18n import check_lang
 from ..report.labels import Labels, labels
@@ -521,19 +522,17 @@ def _write(
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
+        extra = _extra_sections(shown, lang, cfg)  # the maps' section starts on a forked process when a core is free
+        try:
+            published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
+            workbook = publication_workbook(published, provenance, lang=lang)  # meanwhile
+            report = render_report(shown, provenance, lang=lang, extra_sections=extra)
+        finally:
+            background.cancel(extra)  # a failure meanwhile: the child's result will not be asked for
         rel = f"{PUBLICATION}/report.html"
-        files[rel] = write_text(
-            render_report(shown, provenance, lang=lang, extra_sections=_extra_sections(shown, lang, cfg)),
-            staging / rel,
-            option="output.folder",
-            inputs=input_paths,
-        )
-        published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
+        files[rel] = write_text(report, staging / rel, option="output.folder", inputs=input_paths)
         files[PUBLICATION_WORKBOOK] = write_bytes(
-            publication_workbook(published, provenance, lang=lang),
-            staging / PUBLICATION_WORKBOOK,
-            option="output.folder",
-            inputs=input_paths,
+            workbook, staging / PUBLICATION_WORKBOOK, option="output.folder", inputs=input_paths
         )
     manifest = build_manifest(
         provenance=provenance,
@@ -562,11 +561,33 @@ def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
     )
 
 
-def _extra_sections(tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None) -> list[tuple[str, str, str]]:
-    """The sections rendered by their own modules, for the stages that ran."""
+def _extra_sections(
+    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None
+) -> list[tuple[str, str, str | Callable[[], str]]]:
+    """The sections rendered by their own modules, for the stages that ran.
+
+    The territories section (its maps are most of the report's drawing) is started first, on a forked process
+    when a core is free (:func:`nonrecours.report._background.later`): its body is a function that gives the
+    HTML once :func:`~nonrecours.report.render_report` has rendered the rest.
+    """
+    territories = _territories_section(tables, lang, cfg)
+    try:
+        sections = _module_sections(tables, lang, cfg)
+    except BaseException:
+        background.cancel([territories] if territories is not None else [])
+        raise
+    if territories is not None:
+        sections.append(territories)
+    return sections
+
+
+def _module_sections(
+    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None
+) -> list[tuple[str, str, str | Callable[[], str]]]:
+    """The sections of :func:`_extra_sections` but the territories', in the order of the report."""
     from ..report.html import section_parts
 
-    sections = []
+    sections: list[tuple[str, str, str | Callable[[], str]]] = []
     if any(name.startswith("analysis_") for name in tables):
         from ..report import section_analysis
 
@@ -588,32 +609,35 @@ def _extra_sections(tables: Mapping[str, Any], lang: str, cfg: StudyConfig | Non
 
         scheme = cfg.follow_up.scheme if cfg is not None and cfg.follow_up is not None else "panel"
         sections.append(section_parts(section_followup.render(tables, lang, scheme=scheme)))
-    if cfg is not None and any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
-        from ..report import section_territories
-
-        ter = cfg.territorial
-        # the territories file gives the département and type of every territory (and the maps their shapes)
-        aux = (
-            read_table(ter.covariates_file, option="territorial.covariates_file")
-            if ter.covariates_file is not None
-            else None
-        )
-        sections.append(
-            (
-                "explore",
-                section_territories.TEXT[lang]["title"],
-                section_territories.render(
-                    tables,
-                    lang,
-                    rights=list(cfg.estimation.rights),
-                    contours=ter.contours,
-                    territories=aux,
-                    max_cv=cfg.estimation.thresholds.max_cv,
-                    labels=_labels(cfg, lang),
-                ),
-            )
-        )
     return sections
+
+
+def _territories_section(
+    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None
+) -> tuple[str, str, Callable[[], str]] | None:
+    """The territories section (with its maps), started on a forked process when a core is free."""
+    if cfg is None or not any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
+        return None
+    from ..report import section_territories
+
+    ter = cfg.territorial
+    # the territories file gives the département and type of every territory (and the maps their shapes)
+    aux = (
+        read_table(ter.covariates_file, option="territorial.covariates_file")
+        if ter.covariates_file is not None
+        else None
+    )
+    body = background.later(
+        section_territories.render,
+        tables,
+        lang,
+        rights=list(cfg.estimation.rights),
+        contours=ter.contours,
+        territories=aux,
+        max_cv=cfg.estimation.thresholds.max_cv,
+        labels=_labels(cfg, lang),
+    )
+    return "explore", section_territories.TEXT[lang]["title"], body
 
 
 def _labels(cfg: StudyConfig | None, lang: str) -> Labels:

@@ -1,0 +1,118 @@
+"""A part of the report computed on a forked process while this one renders the rest.
+
+The report's drawing is CPU-bound and Agg holds the GIL while it draws: threads would not run in parallel.
+:func:`later` forks a process (it inherits the tables: nothing is pickled but the result) when a core is free,
+and returns a function that gives the result when it is needed. The result is the one this process would
+compute (rendering is deterministic); if the child fails in any way, the part is computed again here, so
+that an error is raised as it would be without the child.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["later", "Later", "cancel", "core_free"]
+
+T = TypeVar("T")
+
+
+def core_free() -> bool:
+    """Whether a second process would find a free core: the 1-minute load average is below the usable cores
+    minus one half (as :func:`nonrecours.report.maps.choropleths` decides)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return cores >= 2 and busy < cores - 0.5
+
+
+def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwargs: Any) -> Later[T]:
+    """Start ``fn(*args, **kwargs)``, on a forked process when a core is free; a function giving its result.
+
+    Parameters
+    ----------
+    fn : callable
+        A deterministic function whose result can be pickled (the HTML of a section).
+    *args, **kwargs
+        Its arguments (inherited by the child, not pickled).
+    fork : bool, optional
+        Fork a process (``True``), compute here when the result is asked for (``False``); by default fork
+        when :func:`core_free`. Never where the platform does not fork, nor in a daemonic process.
+
+    Returns
+    -------
+    Later
+        Called once, with no argument: ``fn``'s result (waiting for the child). If the child fails (an
+        exception, a result that cannot be pickled, a signal), ``fn`` runs here and its error is raised.
+        :meth:`Later.cancel` ends a child whose result will not be asked for (the caller failed meanwhile).
+    """
+    import multiprocessing
+
+    if fork is None:
+        fork = core_free()
+    if not fork or "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+        return Later(fn, args, kwargs)  # computed here (a daemonic process, a pool's worker, may not fork)
+    import gc
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(send, fn, args, kwargs), daemon=False)  # may fork workers of its own
+    gc.freeze()  # the child's collections leave the inherited objects alone: their pages are not copied
+    try:
+        child.start()
+    finally:
+        gc.unfreeze()
+    send.close()
+    return Later(fn, args, kwargs, child, receive)
+
+
+class Later(Generic[T]):
+    """The result of :func:`later`: call it once for the value; :meth:`cancel` if it will not be asked for."""
+
+    def __init__(self, fn: Callable[..., T], args: tuple, kwargs: dict, child: Any = None, receive: Any = None):
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._child, self._receive = child, receive
+
+    def __call__(self) -> T:
+        if self._child is None:
+            return self._fn(*self._args, **self._kwargs)
+        try:
+            ok, value = self._receive.recv()  # before join: a large result fills the pipe
+        except (EOFError, OSError):  # the child ended without a result
+            ok, value = False, None
+        finally:
+            self._end(terminate=False)
+        return value if ok else self._fn(*self._args, **self._kwargs)
+
+    def cancel(self) -> None:
+        """End the child if it still runs (its result is not needed); nothing if it has been received."""
+        self._end(terminate=True)
+
+    def _end(self, *, terminate: bool) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        self._receive.close()
+        if terminate and child.is_alive():
+            child.terminate()  # SIGTERM: a forked child removes no staging folder (see study.pipeline)
+        child.join()
+
+
+def cancel(sections: Iterable[tuple[Any, ...]]) -> None:
+    """:meth:`Later.cancel` every section body ``(id, title, body)`` that is a :class:`Later` (others: nothing)."""
+    for *_, body in sections:
+        if isinstance(body, Later):
+            body.cancel()
+
+
+def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    try:
+        try:
+            value = fn(*args, **kwargs)
+            send.send((True, value))
+        except BaseException:  # the parent computes it again and raises the error itself
+            send.send((False, None))
+    except OSError:  # the parent is gone (ended by a signal meanwhile): nobody to tell
+        pass
+    finally:
+        send.close()

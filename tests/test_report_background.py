@@ -1,0 +1,85 @@
+"""A part of the report computed on a forked process (``report._background.later``): the same result as here,
+errors raised as here, a child whose result is not needed ended; the report takes a section body given late."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+import pytest
+
+from nonrecours.errors import InputError
+from nonrecours.report import _background, render_report
+
+forks = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the platform does not fork")
+
+
+def _pid_and(x: str) -> tuple[int, str]:
+    return os.getpid(), x * 2
+
+
+def _fails(where: str) -> str:
+    raise InputError(f"a bad table ({where})")
+
+
+def _unpicklable() -> object:
+    return lambda: None  # a result the pipe cannot carry
+
+
+def _sleeps(seconds: float) -> str:
+    time.sleep(seconds)
+    return "late"
+
+
+@forks
+def test_forked_result_is_the_one_computed_here():
+    pid, value = _background.later(_pid_and, "ab", fork=True)()
+    assert value == "abab" and pid != os.getpid()  # drawn on another process
+    pid, value = _background.later(_pid_and, x="cd", fork=False)()
+    assert value == "cdcd" and pid == os.getpid()
+
+
+@forks
+def test_child_failure_is_computed_again_here():
+    with pytest.raises(InputError, match=r"a bad table \(maps\)"):
+        _background.later(_fails, "maps", fork=True)()
+    assert callable(_background.later(_unpicklable, fork=True)())  # the child could not send it: computed here
+
+
+@forks
+def test_cancel_ends_a_child_whose_result_is_not_needed():
+    later = _background.later(_sleeps, 60.0, fork=True)
+    child = later._child
+    start = time.perf_counter()
+    _background.cancel([("explore", "title", later), ("other", "title", "<p>ready</p>")])
+    assert time.perf_counter() - start < 30 and child is not None and not child.is_alive()
+    later.cancel()  # twice: nothing
+
+
+def _in_a_daemon(queue) -> None:  # noqa: ANN001
+    pid, value = _background.later(_pid_and, "ef", fork=True)()
+    queue.put((pid == os.getpid(), value))
+
+
+@forks
+def test_a_daemonic_process_computes_it_itself():
+    """A pool's worker (daemonic) may not have children: the part is computed in that process."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_in_a_daemon, args=(queue,), daemon=True)
+    worker.start()
+    assert queue.get(timeout=60) == (True, "efef")
+    worker.join()
+
+
+def test_report_takes_a_section_body_given_late():
+    calls = []
+
+    def body() -> str:
+        calls.append(1)
+        return "<p>maps</p>"
+
+    html = render_report({}, {"title": "t"}, lang="en", extra_sections=[("explore", "Territories", body)])
+    now = render_report({}, {"title": "t"}, lang="en", extra_sections=[("explore", "Territories", "<p>maps</p>")])
+    assert html == now and calls == [1]

@@ -84,6 +84,7 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
     lang: str | None = None,
     admin: bool = True,
+    fork: bool | None = None,
 ) -> StudyResult:
     """Simulate a population into ``out/population``, write ``out/study.toml`` and run it into ``out/results``.
 
@@ -112,6 +113,10 @@ def run_demo(
         with the frame's margins only and with the holders). When the admin
         extra (splink, duckdb, pyarrow) is not installed the phase is skipped
         and ``progress`` says so.
+    fork : bool, optional
+        Run the study's independent work on forked processes (``True``), in this process only (``False``), or
+        when a core is free (default): :func:`~nonrecours.study.pipeline.run_study`'s ``fork``. The files are
+        the same bytes either way.
 
     Returns
     -------
@@ -163,7 +168,7 @@ def run_demo(
                     f"({time.perf_counter() - t1:.2f} s)"
                 )
         study = write_text(text, staging / STUDY_FILE)
-        result = run_study(study, progress=progress, lang=lang)
+        result = run_study(study, progress=progress, lang=lang, fork=fork)
         write_demo_manifest(staging)
         _move_into_place(staging, folder)
     results = folder / RESULTS

@@ -193,13 +193,123 @@ class _Timer:
     def __call__(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
         yield
-        dt = time.perf_counter() - t0
+        self.record(name, time.perf_counter() - t0)
+
+    def record(self, name: str, dt: float) -> None:
+        """Record ``dt`` seconds for stage ``name`` and report it."""
         self.timings[name] = dt
         if self.progress is not None:
             self.progress(
                 f"[{len(self.timings)}/{self.total}] {name:<12} {dt:7.2f} s"
                 f"   (total {time.perf_counter() - self.start:6.2f} s)"
             )
+
+
+#: A stage's outcome: its updates, the warnings it raised (message, category, file, line) and its seconds.
+_Outcome = tuple[Mapping[str, Any], list[tuple[Any, type[Warning], str, int]], float]
+
+
+def _run_stage(func: Callable[..., Mapping[str, Any]], cfg: StudyConfig, state: Mapping[str, Any]) -> _Outcome:
+    """Run one stage, its warnings recorded (not shown), and time it."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        updates = func(cfg, state)
+    return updates, [(w.message, w.category, w.filename, w.lineno) for w in caught], time.perf_counter() - t0
+
+
+def _run_stage_beside(func: Callable[..., Mapping[str, Any]], cfg: StudyConfig, state: Mapping[str, Any]) -> _Outcome:
+    """:func:`_run_stage` for a forked process: the warnings' messages as text (a warning's instance may not
+    be rebuilt from its arguments where it is received; :func:`warnings.warn_explicit` makes one of the same
+    category and text)."""
+    updates, caught, seconds = _run_stage(func, cfg, state)
+    return updates, [(str(m), c, f, n) for m, c, f, n in caught], seconds
+
+
+def _apply(state: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    """Put a stage's updates into the state (``_MERGED`` keys merged, the others replaced)."""
+    for key, value in updates.items():
+        if key in _MERGED:
+            _merge(state[key], value)
+        else:
+            state[key] = value
+
+
+def _run_stages(
+    cfg: StudyConfig,
+    state: dict[str, Any],
+    active: list[tuple[str, Callable[..., Mapping[str, Any]]]],
+    timer: _Timer,
+    notes: list[str],
+    fork: bool | None,
+) -> dict[str, Any]:
+    """Run the stages in order; one that no later stage reads (:data:`~nonrecours.study.stages.NEEDS`) runs on
+    a forked process beside the next ones when ``fork`` (by default when a core is free), one at a time.
+
+    Everything is received in the order of the stages, as if they had run one after the other: a stage's
+    warnings are recorded (``notes``) and shown, and its time reported, once every earlier stage's have been;
+    the state returned is the initial ``state`` with every stage's updates put in stage order (the same keys in
+    the same order: the manifest and report list them so). A stage run beside others has its own time (wall
+    seconds in its process), so the stages' times may add up to more than the run's. A stage that fails on the
+    forked process runs again here and raises its error; when a later stage fails meanwhile, the earlier
+    stage's error is raised first, as one after the other.
+    """
+    initial = {key: (dict(v) if key in _MERGED else v) for key, v in state.items()}
+    outcomes: list[_Outcome | None] = []  # None: on the forked process
+    committed = 0
+    pending: tuple[int, background.Later[_Outcome]] | None = None  # the stage on the forked process
+
+    def commit(upto: int) -> None:  # the outcomes received so far, in stage order
+        nonlocal committed
+        while committed < upto and (done := outcomes[committed]) is not None:
+            name = active[committed][0]
+            _, caught, seconds = done
+            timer.record(name, seconds)
+            for msg, category, filename, lineno in caught:  # recorded for the report, then shown as usual
+                if issubclass(category, NonrecoursWarning):
+                    notes.append(f"{name}: {' '.join(str(msg).split())}")
+                warnings.warn_explicit(msg, category, filename, lineno)
+            committed += 1
+
+    def receive() -> None:  # the pending stage's outcome (waiting for it), in its place
+        nonlocal pending
+        if pending is not None:
+            (where, result), pending = pending, None
+            outcomes[where] = result()
+
+    names = [name for name, _ in active]
+    forked = False
+    try:
+        for i, (name, func) in enumerate(active):
+            read_later = any(name in stages.NEEDS.get(n, names) for n in names[i + 1 :])  # unknown: reads all
+            if pending is None and not read_later and i + 1 < len(active):
+                if background.core_free() if fork is None else fork:
+                    # (where the platform cannot fork, it runs here when it is received: the same outcome)
+                    pending = (i, background.later(_run_stage_beside, func, cfg, state, fork=True))
+                    outcomes.append(None)
+                    forked = True
+                    continue
+            try:
+                outcome = _run_stage(func, cfg, state)
+            except Exception:
+                receive()  # an earlier stage's error first (as one after the other)
+                raise
+            outcomes.append(outcome)
+            _apply(state, outcome[0])
+            commit(len(outcomes))
+        receive()
+    except BaseException:
+        if pending is not None:
+            pending[1].cancel()
+        raise
+    commit(len(outcomes))
+    if not forked:
+        return state  # one after the other: the state as it ran
+    final = initial
+    for done in outcomes:  # every stage's updates in stage order (the keys' order as one after the other)
+        assert done is not None  # every stage received
+        _apply(final, done[0])
+    return final
 
 
 def _check_folder(folder: Path, inputs: Mapping[str, Path], overwrite: bool) -> None:
@@ -386,6 +496,7 @@ def run_study(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
     lang: str | None = None,
+    fork: bool | None = None,
 ) -> StudyResult:
     """Run a study end to end and write its outputs.
 
@@ -403,6 +514,11 @@ def run_study(
     lang : {"fr", "en"}, optional
         Language of the report and of the publication workbook (default: the
         study file's ``[report] lang``).
+    fork : bool, optional
+        Run the work that nothing waits for on a forked process, beside the rest: a stage that no later stage
+        reads (:data:`nonrecours.study.stages.NEEDS`: ``analysis``) and the report's territories section.
+        ``True`` forks, ``False`` runs everything in this process; by default fork when a core is free
+        (:func:`nonrecours.report._background.core_free`). The outputs are the same bytes either way.
 
     Returns
     -------
@@ -451,22 +567,10 @@ def run_study(
     active = [(n, f) for n, f in stages.STAGES if n != "follow_up" or state["runs"]]
     timer = _Timer(progress, total=len(active) + 2)
     notes: list[str] = []
-    for name, func in active:
-        with timer(name), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            updates = func(cfg, state)
-        for w in caught:  # recorded for the report, then shown as usual
-            if issubclass(w.category, NonrecoursWarning):
-                notes.append(f"{name}: {' '.join(str(w.message).split())}")
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        for key, value in updates.items():
-            if key in _MERGED:
-                _merge(state[key], value)
-            else:
-                state[key] = value
+    state = _run_stages(cfg, state, active, timer, notes, fork)
 
     with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
-        files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang)
+        files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork)
         _move_into_place(staging, folder)
     files = {name: folder / name for name in files}
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
@@ -480,6 +584,7 @@ def _write(
     notes: list[str],
     timer: _Timer,
     lang: str,
+    fork: bool | None = None,
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
     """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
     input_paths = list(inputs.values())
@@ -522,7 +627,7 @@ def _write(
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
-        extra = _extra_sections(shown, lang, cfg)  # the maps' section starts on a forked process when a core is free
+        extra = _extra_sections(shown, lang, cfg, fork)  # the maps' section starts on a forked process (core free)
         try:
             published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
             workbook = publication_workbook(published, provenance, lang=lang)  # meanwhile
@@ -562,7 +667,7 @@ def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
 
 
 def _extra_sections(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None
+    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None, fork: bool | None = None
 ) -> list[tuple[str, str, str | Callable[[], str]]]:
     """The sections rendered by their own modules, for the stages that ran.
 
@@ -570,7 +675,7 @@ def _extra_sections(
     when a core is free (:func:`nonrecours.report._background.later`): its body is a function that gives the
     HTML once :func:`~nonrecours.report.render_report` has rendered the rest.
     """
-    territories = _territories_section(tables, lang, cfg)
+    territories = _territories_section(tables, lang, cfg, fork)
     try:
         sections = _module_sections(tables, lang, cfg)
     except BaseException:
@@ -613,7 +718,7 @@ def _module_sections(
 
 
 def _territories_section(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None
+    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None, fork: bool | None = None
 ) -> tuple[str, str, Callable[[], str]] | None:
     """The territories section (with its maps), started on a forked process when a core is free."""
     if cfg is None or not any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
@@ -636,6 +741,7 @@ def _territories_section(
         territories=aux,
         max_cv=cfg.estimation.thresholds.max_cv,
         labels=_labels(cfg, lang),
+        fork=fork,
     )
     return "explore", section_territories.TEXT[lang]["title"], body
 

@@ -37,6 +37,7 @@ _WHERE = {
 
 __all__ = [
     "STAGES",
+    "NEEDS",
     "State",
     "RESPONDED",
     "frame_stage",
@@ -65,6 +66,24 @@ _ORDER = (
     ("admin", "admin_stage"),
     ("follow_up", "follow_up_stage"),
 )
+
+#: The stages whose outputs each stage reads from the state (the state's keys in the comments; ``runs``, the
+#: earlier runs of a follow-up, is there before any stage). A stage that no later stage reads may run beside the
+#: next ones (:func:`nonrecours.study.pipeline.run_study`): ``analysis`` (read by none), while ``territorial``
+#: and ``admin`` run (``admin`` reads ``sae`` and ``comparison``: it waits for ``territorial``).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "frame": (),
+    "allocation": ("frame",),  # frame
+    "selection": ("frame", "allocation"),  # frame, allocation
+    "responses": ("allocation", "selection"),  # sample, tables.allocation
+    "weighting": ("frame", "selection", "responses"),  # frame, sample (admin_phase: its own, when holders)
+    "estimation": ("selection", "weighting"),  # design, design_frame_margins, joint
+    "analysis": ("weighting", "estimation"),  # design, tables.estimates_*
+    "territorial": ("frame", "selection", "responses", "weighting", "estimation"),  # frame, sample, model_direct,
+    # tables.estimates_territory
+    "admin": ("weighting", "estimation", "territorial"),  # admin_phase, design, tables.estimates_qpv, sae, comparison
+    "follow_up": ("weighting", "estimation"),  # design, tables.estimates_*
+}
 
 _getattr, __dir__ = lazy_attributes(__name__, _WHERE, __all__)
 

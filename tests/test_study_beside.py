@@ -1,0 +1,139 @@
+"""A stage that no later stage reads runs on a forked process beside the next ones (``run_study(fork=True)``):
+the same files, byte for byte, the same warnings in the same order, as one stage after the other."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from nonrecours.errors import NonrecoursWarning
+from nonrecours.simulate import simulate_population
+from nonrecours.study import run_study, stages
+from nonrecours.study.demo import example_study
+
+forks = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the platform does not fork")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::nonrecours.errors.ConvergenceWarning"), forks]
+
+SMALL = {"n = 6000": "n = 1500", "min_per_stratum = 50": "min_per_stratum = 20"}
+
+
+class StageNote(NonrecoursWarning):
+    """A warning a stage raises (recorded in the report's notes)."""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("beside")
+    simulate_population(25, seed=5).write(folder / "population")
+    text = example_study(seed=5)
+    for old, new in SMALL.items():
+        text = text.replace(old, new)
+    path = folder / "study.toml"
+    path.write_text(text)
+    return path
+
+
+NOISY = ("estimation", "analysis", "territorial")
+
+
+def _noisy(name, func, pids: Path):  # noqa: ANN001, ANN202
+    """``func`` that raises two warnings (one recorded, one only shown) and writes which process ran it."""
+
+    def stage(cfg, state):  # noqa: ANN001, ANN202
+        with pids.open("a") as f:
+            f.write(f"{name} {os.getpid()}\n")
+        warnings.warn(f"{name}: first", StageNote, stacklevel=1)
+        out = func(cfg, state)
+        warnings.warn(f"{name}: second", UserWarning, stacklevel=1)
+        return out
+
+    return stage
+
+
+def _run(study: Path, out: Path, fork: bool, monkeypatch, pids: Path):  # noqa: ANN001, ANN202
+    """Run the study (its stages raising warnings) with ``fork``; its folder moved to ``out`` (the same study
+    file and output folder for every run: the report shows them)."""
+    monkeypatch.undo()  # the stages as they are (not those of an earlier run)
+    noisy = tuple((n, _noisy(n, f, pids) if n in NOISY else f) for n, f in stages.STAGES)
+    monkeypatch.setattr(stages, "STAGES", noisy)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = run_study(study, fork=fork)
+    result.folder.rename(out)
+    shown_here = [str(w.message) for w in shown if issubclass(w.category, (StageNote, UserWarning))]
+    return result, [s for s in shown_here if s.split(":")[0] in NOISY]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_forked_stage_gives_the_same_files_and_warnings(study, tmp_path, monkeypatch):
+    pids = tmp_path / "pids.txt"
+    one, shown_one = _run(study, tmp_path / "one", False, monkeypatch, pids)
+    ran_one = dict(line.split() for line in pids.read_text().splitlines())
+    pids.unlink()
+    two, shown_two = _run(study, tmp_path / "two", True, monkeypatch, pids)
+    ran_two = dict(line.split() for line in pids.read_text().splitlines())
+    # one after the other: every stage here; forked: analysis on another process, the others here
+    assert set(ran_one.values()) == {str(os.getpid())}
+    assert ran_two["analysis"] != str(os.getpid())
+    assert ran_two["estimation"] == ran_two["territorial"] == str(os.getpid())
+    a, b = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert a.keys() == b.keys()
+    assert [n for n in a if n != "publication/manifest.json" and a[n] != b[n]] == []
+    m1, m2 = (json.loads(x["publication/manifest.json"]) for x in (a, b))
+    t1, t2 = m1.pop("timings_seconds"), m2.pop("timings_seconds")
+    assert m1 == m2 and list(m1) == list(m2)  # the same keys in the same order (methods, counts, seeds)
+    assert list(t1) == list(t2)  # each stage's own time, in stage order
+    assert t2["analysis"] > 0
+    notes = [w for w in m1["warnings"] if w.split(":")[0] in ("estimation", "analysis", "territorial")]
+    assert notes == [f"{s}: {s}: first" for s in ("estimation", "analysis", "territorial")]
+    expected = [f"{s}: {k}" for s in ("estimation", "analysis", "territorial") for k in ("first", "second")]
+    assert shown_one == shown_two == expected  # shown in stage order, though analysis ended after territorial
+    for name, table in one.tables.items():
+        assert table.equals(two.tables[name]), name
+
+
+def test_forked_stage_error_comes_before_a_later_one(study, tmp_path, monkeypatch):
+    def analysis_fails(cfg, state):  # noqa: ANN001, ANN202
+        raise ArithmeticError("the analysis fails")
+
+    def territorial_fails(cfg, state):  # noqa: ANN001, ANN202
+        raise LookupError("the territorial stage fails")
+
+    failing = {"analysis": analysis_fails, "territorial": territorial_fails}
+    monkeypatch.setattr(stages, "STAGES", tuple((n, failing.get(n, f)) for n, f in stages.STAGES))
+    for fork in (False, True):
+        text = study.read_text().replace('folder = "results"', f'folder = "{tmp_path / str(fork)}"')
+        path = study.with_name(f"study-{fork}.toml")  # beside the population
+        path.write_text(text)
+        with pytest.raises(ArithmeticError, match="the analysis fails"):
+            run_study(path, fork=fork)
+        assert not (tmp_path / str(fork)).exists()
+    # only the territorial stage fails: raised when it fails, the forked analysis ended
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        stages, "STAGES", tuple((n, territorial_fails if n == "territorial" else f) for n, f in stages.STAGES)
+    )
+    with pytest.raises(LookupError, match="territorial"):
+        run_study(path, fork=True)
+    assert multiprocessing.active_children() == []
+
+
+def test_stages_state_what_they_read():
+    names = [n for n, _ in stages.STAGES]
+    assert list(stages.NEEDS) == names
+    for i, n in enumerate(names):  # a stage reads only stages before it
+        assert set(stages.NEEDS[n]) <= set(names[:i]), n
+    # nothing reads the analysis: it is the one that runs beside the next stages
+    assert [n for n in names if not any(n in stages.NEEDS[m] for m in names[names.index(n) + 1 :])] == [
+        "analysis",
+        "admin",
+        "follow_up",
+    ]

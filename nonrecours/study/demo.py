@@ -126,39 +126,53 @@ def run_demo(
     from .pipeline import _move_into_place, run_study, staging_folder
 
     folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE, DEMO_MANIFEST))
+    from ..report import _background as background
+
     t0 = time.perf_counter()
     pop = simulate_population(territories, seed=seed)
+    simulated = time.perf_counter() - t0
+    if admin and not admin_available():
+        admin = False
+        if progress is not None:
+            progress(
+                "administrative phase skipped: it needs the admin extra "
+                "(pip install 'nonrecours[admin]'); --no-admin silences this"
+            )
     # all or nothing: the demo folder appears when everything is written; the staging folder is private and
     # removed on failure, on a signal that can be caught, or (SIGKILL) by the next demo
     with staging_folder(folder) as staging:
-        pop.write(staging / POPULATION)
+        # the population's files are written on a forked process while this one simulates the sources (from the
+        # population in memory), when a core is free
+        written = background.later(_timed, pop.write, staging / POPULATION, fork=fork if admin else False)
+        try:
+            if admin:
+                from ..simulate.params import FileResourceParams
+                from ..simulate.sources import SourceParams, simulate_sources
+
+                t1 = time.perf_counter()
+                # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them
+                # is misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
+                params = SourceParams(file_resources=FileResourceParams())
+                sources = simulate_sources(pop, seed=seed + 1, params=params)
+        except BaseException:
+            written.cancel()
+            raise
+        seconds = written()  # (the files are written here if the forked process failed)
         if progress is not None:
             progress(
                 f"simulated {len(pop.recipients):,} recipients in {len(pop.territories):,} territories "
-                f"into {folder / POPULATION} ({time.perf_counter() - t0:.2f} s)"
+                f"into {folder / POPULATION} ({simulated + seconds:.2f} s)"
             )
         from ..simulate.contours import qpv_contours
 
-        # the contours of the administrative sources (same seed): the maps show the QPVs the phase assigns
-        write_text(qpv_contours(pop.territories, seed=seed + 1), staging / POPULATION / CONTOURS)
+        # the contours of the administrative sources (same seed): the maps show the QPVs the phase assigns (the
+        # sources' own contours when they are simulated: qpv_contours draws the same layout)
+        contours = sources.contours if admin else qpv_contours(pop.territories, seed=seed + 1)
+        write_text(contours, staging / POPULATION / CONTOURS)
         key = f'contours = "{POPULATION}/{CONTOURS}"'
         text = example_study(seed=seed).replace(f"# {key}", key)
-        if admin and not admin_available():
-            admin = False
-            if progress is not None:
-                progress(
-                    "administrative phase skipped: it needs the admin extra "
-                    "(pip install 'nonrecours[admin]'); --no-admin silences this"
-                )
         if admin:
-            from ..simulate.params import FileResourceParams
-            from ..simulate.sources import SourceParams, simulate_sources
-
-            t1 = time.perf_counter()
-            # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them is
-            # misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
-            params = SourceParams(file_resources=FileResourceParams())
-            simulate_sources(pop, seed=seed + 1, params=params).write(staging / POPULATION / "sources")
+            sources.write(staging / POPULATION / "sources")
             text += ADMIN_SECTION
             # the survey calibrated to the linked holders of each right too (counts of the administrative files)
             text = text.replace("# holders = ", "holders = ")
@@ -173,6 +187,13 @@ def run_demo(
         _move_into_place(staging, folder)
     results = folder / RESULTS
     return dataclasses.replace(result, folder=results, files={name: results / name for name in result.files})
+
+
+def _timed(fn: Callable[..., object], *args: object) -> float:
+    """Call ``fn(*args)``; the seconds it took."""
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
 
 
 def summary_table(result: StudyResult) -> pd.DataFrame:

@@ -137,3 +137,22 @@ def test_stages_state_what_they_read():
         "admin",
         "follow_up",
     ]
+
+
+def test_demo_forked_or_not_writes_the_same_files(tmp_path):
+    """The demo's population written on a forked process while the sources are simulated, its analysis and maps
+    forked: the same files as everything in one process (the manifest's timings apart)."""
+    from nonrecours.study.demo import run_demo
+
+    runs = {}
+    for fork in (False, True):
+        run_demo(tmp_path / "demo", territories=6, seed=3, admin=True, fork=fork, overwrite=True)
+        runs[fork] = _files(tmp_path / "demo")
+    a, b = runs[False], runs[True]
+    manifest = "results/publication/manifest.json"
+    assert a.keys() == b.keys() and manifest in a and "population/qpv.geojson" in a
+    assert [n for n in a if n != manifest and a[n] != b[n]] == []
+    m1, m2 = (json.loads(x[manifest]) for x in (a, b))
+    assert {k: v for k, v in m1.items() if k != "timings_seconds"} == {
+        k: v for k, v in m2.items() if k != "timings_seconds"
+    }

@@ -19,6 +19,7 @@ from ..errors import InputError, message
 from ..io import read_table
 from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
+from .eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS
 
 if TYPE_CHECKING:
     from .linkage import LinkResult
@@ -41,6 +42,23 @@ _IDENTITY_COLUMNS = (
     "y",
     "lon",
     "lat",
+)
+#: Columns of the recipients' files the eligibility reads (:func:`~nonrecours.admin.eligibility.assess_eligibility`).
+_ELIGIBILITY_COLUMNS = (
+    "rec_id",
+    "commune",
+    "household_size",
+    *RESOURCE_COLUMNS,
+    "electricity_contract",
+    "gas_contract",
+    *OPTIONAL_COLUMNS,
+)
+#: Identity columns the linkage compares only when the source has one of the first columns too (the number, the
+#: birth date, the address's coordinates: :func:`~nonrecours.admin.linkage.link_records`), and those it then reads.
+_SHARED_ONLY = (
+    (("nir_hash",), ("nir_hash", "nir_certified")),
+    (("birth_date",), ("birth_date", "sex")),
+    (("x", "lon"), ("x", "y", "lon", "lat")),
 )
 
 
@@ -103,12 +121,13 @@ def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return read_table(path, columns=columns)
 
 
-def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:
-    """One table of a sources folder (CSV or Parquet)."""
+def read_source(folder: str | os.PathLike, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table of a sources folder (CSV or Parquet); ``columns``: only those of these columns it has (default:
+    all)."""
     d = Path(folder)
     for suffix in (".parquet", ".csv"):
         if (d / f"{name}{suffix}").is_file():
-            return _read(d / f"{name}{suffix}")
+            return _read(d / f"{name}{suffix}", columns)
     raise InputError(
         message("source file not found", where=f"sources folder {str(d)!r}", expected=f"{name}.csv or {name}.parquet")
     )
@@ -292,8 +311,17 @@ CONCURRENT_LINKAGE_MAX = 1_000_000
 
 def _identity_source(d: Path, name: str) -> pd.DataFrame:
     """A source's identity columns and ``right`` (not the periods of rights: the linkage does not read them)."""
-    src = read_source(d, name)
+    src = read_source(d, name, [*_IDENTITY_COLUMNS, "right"])
     return src[[c for c in src if c in _IDENTITY_COLUMNS or c == "right"]]
+
+
+def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
+    """The recipients' identity columns the linkage with ``src`` reads (:data:`_SHARED_ONLY`): without the
+    coordinates for a source with none (health), nor the numbers, birth dates and sexes for a source without them
+    (the suppliers' lists). The links are the same; the linkage's copies are smaller (at 5 million recipients the
+    prepared coordinates alone are 120 MiB)."""
+    drop = [c for keys, cols in _SHARED_ONLY if not any(k in src for k in keys) for c in cols if c in left]
+    return left.drop(columns=drop) if drop else left
 
 
 def _timed(f, *args):
@@ -318,8 +346,10 @@ def _link_source(
     linked at once share the cores among them), and its row of the quality table."""
     from .linkage import link_quality, link_records
 
+    ident = _shared_identity(ident, src)
     with engine.single_thread() if one_thread else nullcontext():
         res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
+    del ident
     truth = None if truth_links is None else truth_links[truth_links["source"] == name]
     return res, link_quality(res, name, n_left, truth, engine=engine)
 
@@ -344,22 +374,26 @@ def _run_phase(
     from .rates import phase_rates
 
     clock = _Clock()
+    # each step reads the recipients' columns it needs, never the whole files at once: the eligibility its facts
+    # (let go after it), the linkage, territories and rates the identities, addresses and ids
     with clock.step("read"):
         rule = (rulebook or load_rulebook()).entry(year)
-        left = read_recipients(d)
+        facts = read_recipients(d, columns=list(_ELIGIBILITY_COLUMNS))
         communes = read_source(d, "communes")
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
     # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
     with clock.step("eligibility"):
-        elig = assess_eligibility(left, rule, engine=engine)
+        elig = assess_eligibility(facts, rule, engine=engine)
         # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
         # 5-million-recipient table, held until the rates)
         elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
-    # from here on only the identities (the linkage), the addresses and communes (the territories) and the ids
-    # (rates): the resources, benefits and household columns go (a third of the recipients' table)
-    left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+        del facts
+        _release()
+    with clock.step("read"):
+        left = read_recipients(d, columns=list(_IDENTITY_COLUMNS))
+        left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+        _release()
     n_left = len(left)
-    _release()
     links, near, quality, source_rights = [], [], [], {}
     names = sorted(set(RIGHT_SOURCES.values()))
     common = (threshold, seed, truth_links, n_left)

@@ -324,6 +324,18 @@ def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
     return left.drop(columns=drop) if drop else left
 
 
+def _own_connection(engine: Engine):
+    """A connection of its own for one step, with ``engine``'s settings, closed after it (a DuckDB engine's
+    :meth:`~nonrecours.engines.duckdb.DuckDBEngine.sibling`; another engine: ``engine`` itself).
+
+    DuckDB's connection keeps the memory of a query's inputs and intermediate results after the query (not
+    in ``duckdb_memory()``): at 5.18 million recipients 0.9 GiB after the eligibility, freed when the connection
+    closes. The results are the same (the SQL does not depend on the connection, the linkage's training runs on
+    one thread whatever the engine).
+    """
+    return engine.sibling() if isinstance(engine, DuckDBEngine) else nullcontext(engine)
+
+
 def _timed(f, *args):
     """``f(*args)``, the wall seconds and the CPU seconds of the calling thread."""
     w, c = time.perf_counter(), time.thread_time()
@@ -382,8 +394,8 @@ def _run_phase(
         communes = read_source(d, "communes")
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
     # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
-    with clock.step("eligibility"):
-        elig = assess_eligibility(facts, rule, engine=engine)
+    with clock.step("eligibility"), _own_connection(engine) as eng:
+        elig = assess_eligibility(facts, rule, engine=eng)
         # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
         # 5-million-recipient table, held until the rates)
         elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
@@ -423,7 +435,8 @@ def _run_phase(
             with clock.step(f"linkage {name}"):
                 if "right" in src:  # a source holding several rights (health)
                     source_rights[name] = src[["rec_id", "right"]]
-                results[name] = _link_source(left, src, name, linker, *common)
+                with _own_connection(linker) as eng:
+                    results[name] = _link_source(left, src, name, eng, *common)
                 del src
                 _release()
     for name in names:

@@ -171,6 +171,29 @@ def test_point_in_polygon_agrees_with_true_territory(small):
     assert c2["wgs84"] == int(m.sum())
 
 
+def test_points_located_by_blocks_as_at_once(small, monkeypatch):
+    """Blocks of points (POINTS_BLOCK, the national files' memory) give the same table and counts as one block,
+    boundary points included, whatever the blocks' size (one that does not divide the points)."""
+    from nonrecours.admin import geo
+
+    import shapely
+
+    _pop, src, left = small
+    contours = read_contours(src.contours)
+    # points on contours' vertices (on a boundary), between the recipients' addresses
+    corners = shapely.get_coordinates(shapely.boundary(contours.polygons[:4]))[::7]
+    on = pd.DataFrame({"lon": corners[:, 0], "lat": corners[:, 1]})
+    points = pd.concat([left[["x", "y"]].iloc[: len(left) // 2], on, left[["x", "y"]].iloc[len(left) // 2 :]])
+    monkeypatch.setattr(geo, "POINTS_BLOCK", len(points) + 1)
+    whole = geo.locate(points.reset_index(drop=True), contours)
+    assert whole.counts["boundary"] >= len(on) and whole.counts["inside"] > 0
+    for block in (1, 97, len(left) // 3):
+        monkeypatch.setattr(geo, "POINTS_BLOCK", block)
+        parts = geo.locate(points.reset_index(drop=True), contours)
+        pd.testing.assert_frame_equal(parts.table, whole.table)
+        assert parts.counts == whole.counts
+
+
 # --- linkage and rates -------------------------------------------------------------------------------------------
 
 

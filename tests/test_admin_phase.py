@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import shapely  # noqa: F401  (the test extra installs them: a missing one fails, never skips)
+import shapely  # (the test extra installs them: a missing one fails, never skips)
 import splink  # noqa: F401
 from typer.testing import CliRunner
 
@@ -175,8 +175,6 @@ def test_points_located_by_blocks_as_at_once(small, monkeypatch):
     """Blocks of points (POINTS_BLOCK, the national files' memory) give the same table and counts as one block,
     boundary points included, whatever the blocks' size (one that does not divide the points)."""
     from nonrecours.admin import geo
-
-    import shapely
 
     _pop, src, left = small
     contours = read_contours(src.contours)

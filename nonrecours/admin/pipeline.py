@@ -280,12 +280,7 @@ def run_admin_phase(
         the linkage (``linkage``), for the manifest of a run.
     """
     with ExitStack() as stack:
-        if engine is None:
-            engine = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
-        if isinstance(engine, DuckDBEngine):
-            linker = engine
-        else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
-            linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        engines = _StepEngines(engine, memory_limit, threads, stack)
         review = (int(review_sample), reviewed)
         phase = _run_phase(
             Path(folder),
@@ -296,12 +291,11 @@ def run_admin_phase(
             level,
             truth_links,
             seed,
-            engine,
-            linker,
+            engines,
             suppression,
             review,
         )
-        return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
+        return replace(phase, engines=dict(engines.used))
 
 
 #: Recipients up to which the sources are linked at the same time (one thread and DuckDB engine each). Beyond,
@@ -324,16 +318,45 @@ def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
     return left.drop(columns=drop) if drop else left
 
 
-def _own_connection(engine: Engine):
-    """A connection of its own for one step, with ``engine``'s settings, closed after it (a DuckDB engine's
-    :meth:`~nonrecours.engines.duckdb.DuckDBEngine.sibling`; another engine: ``engine`` itself).
+class _StepEngines:
+    """The engines of the phase's steps: ``sql()`` (eligibility, rates) and ``linkage()`` (Splink on DuckDB).
 
-    DuckDB's connection keeps the memory of a query's inputs and intermediate results after the query (not
-    in ``duckdb_memory()``): at 5.18 million recipients 0.9 GiB after the eligibility, freed when the connection
-    closes. The results are the same (the SQL does not depend on the connection, the linkage's training runs on
-    one thread whatever the engine).
+    With an ``engine`` given, its SQL runs on it, and Splink too when it is a DuckDB engine (else on one DuckDB
+    engine opened for the phase under ``memory_limit`` and ``threads``). Without, each step runs on a DuckDB engine
+    of its own under ``memory_limit`` and ``threads``, closed after the step: DuckDB keeps the memory its queries
+    used (not in ``duckdb_memory()``) while any of its databases stays open in the process, 0.8 GiB after the
+    eligibility of 5.18 million recipients, so that an engine held from step to step would let each step's peak
+    start above the last one's. The results are the same on any of these engines (the SQL does not depend on the
+    connection; the linkage trains on one thread). ``used``: the settings of the engines that ran each kind of step.
     """
-    return engine.sibling() if isinstance(engine, DuckDBEngine) else nullcontext(engine)
+
+    def __init__(self, engine: Engine | None, memory_limit: str | None, threads: int | None, stack: ExitStack):
+        self._memory_limit, self._threads = memory_limit, threads
+        self._sql = engine
+        self._linker: DuckDBEngine | None = None
+        if isinstance(engine, DuckDBEngine):
+            self._linker = engine
+        elif engine is not None:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
+            self._linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        self.used: dict[str, dict] = {}
+
+    @contextmanager
+    def _step(self, kind: str, given: Engine | None):
+        if given is not None:
+            self.used[kind] = given.settings()
+            yield given
+        else:
+            with DuckDBEngine(memory_limit=self._memory_limit, threads=self._threads) as own:
+                self.used[kind] = own.settings()
+                yield own
+
+    def sql(self):
+        """The engine of one SQL step (eligibility, rates)."""
+        return self._step("sql", self._sql)
+
+    def linkage(self):
+        """The DuckDB engine of one linkage step."""
+        return self._step("linkage", self._linker)
 
 
 def _timed(f, *args):
@@ -375,12 +398,11 @@ def _run_phase(
     level: float,
     truth_links: pd.DataFrame | None,
     seed: int,
-    engine: Engine,
-    linker: DuckDBEngine,
+    engines: _StepEngines,
     suppression: str = "heuristic",
     review: tuple[int, pd.DataFrame | None] = (0, None),
 ) -> AdminPhase:
-    """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
+    """:func:`run_admin_phase` on its engines: SQL on ``engines.sql()``, Splink on ``engines.linkage()``."""
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .rates import phase_rates
@@ -394,7 +416,7 @@ def _run_phase(
         communes = read_source(d, "communes")
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
     # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
-    with clock.step("eligibility"), _own_connection(engine) as eng:
+    with clock.step("eligibility"), engines.sql() as eng:
         elig = assess_eligibility(facts, rule, engine=eng)
         # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
         # 5-million-recipient table, held until the rates)
@@ -415,11 +437,16 @@ def _run_phase(
         # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
             sources = {name: _identity_source(d, name) for name in names}
-        with clock.step("linkage"), ExitStack() as own, ThreadPoolExecutor(len(names)) as pool:
-            engines = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
+        with (
+            clock.step("linkage"),
+            engines.linkage() as linker,
+            ExitStack() as own,
+            ThreadPoolExecutor(len(names)) as pool,
+        ):
+            each = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
             futures = {
                 name: pool.submit(_timed, _link_source, left, sources[name], name, eng, *common, True)
-                for name, eng in zip(names, engines)
+                for name, eng in zip(names, each)
             }
             for name in names:
                 results[name], wall, cpu = futures[name].result()
@@ -435,7 +462,7 @@ def _run_phase(
             with clock.step(f"linkage {name}"):
                 if "right" in src:  # a source holding several rights (health)
                     source_rights[name] = src[["rec_id", "right"]]
-                with _own_connection(linker) as eng:
+                with engines.linkage() as eng:
                     results[name] = _link_source(left, src, name, eng, *common)
                 del src
                 _release()
@@ -461,7 +488,7 @@ def _run_phase(
         from .review import review_quality
 
         quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
-    with clock.step("rates"):
+    with clock.step("rates"), engines.sql() as eng:
         rec = pd.DataFrame(
             {
                 "rec_id": left["rec_id"].astype(str),
@@ -482,7 +509,7 @@ def _run_phase(
             min_cell=min_cell,
             level=level,
             calibration=calibration,
-            engine=engine,
+            engine=eng,
             suppression=suppression,
         )
         del rec

@@ -323,11 +323,12 @@ class _StepEngines:
 
     With an ``engine`` given, its SQL runs on it, and Splink too when it is a DuckDB engine (else on one DuckDB
     engine opened for the phase under ``memory_limit`` and ``threads``). Without, each step runs on a DuckDB engine
-    of its own under ``memory_limit`` and ``threads``, closed after the step: DuckDB keeps the memory its queries
-    used (not in ``duckdb_memory()``) while any of its databases stays open in the process, 0.8 GiB after the
-    eligibility of 5.18 million recipients, so that an engine held from step to step would let each step's peak
-    start above the last one's. The results are the same on any of these engines (the SQL does not depend on the
-    connection; the linkage trains on one thread). ``used``: the settings of the engines that ran each kind of step.
+    of its own under ``memory_limit`` and ``threads``, closed after the step: an open DuckDB database keeps memory
+    its queries used (not in ``duckdb_memory()``; 0.8 GiB after the eligibility of 5.18 million recipients when
+    measured alone, given back when that engine closed), so that an engine held from step to step would let each
+    step's peak start above the last one's (not every such block comes back on closing: benchmarks/RESULTS.md,
+    run 5). The results are the same on any of these engines (the SQL does not depend on the connection; the
+    linkage trains on one thread). ``used``: the settings of the engines that ran each kind of step.
     """
 
     def __init__(self, engine: Engine | None, memory_limit: str | None, threads: int | None, stack: ExitStack):

@@ -47,6 +47,7 @@ from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
 from ..estimation._dist import norm_ppf
+from .rates import _unique_text
 
 __all__ = [
     "Misclassification",
@@ -276,16 +277,6 @@ def _arrow_text(values):  # noqa: ANN202
     except ImportError:  # pragma: no cover - pyarrow is optional
         return None
     return pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
-
-
-def _unique_text(values: pd.Series) -> bool:
-    """``values.is_unique`` on text, by Arrow's hash table (pandas' goes through Python objects)."""
-    arrow = _arrow_text(values)
-    if arrow is None:  # pragma: no cover - pyarrow is optional
-        return bool(values.is_unique)
-    import pyarrow.compute as pc
-
-    return len(pc.unique(arrow)) == len(arrow)
 
 
 def _same_text(a: pd.Series, b: pd.Series) -> bool:

@@ -735,10 +735,15 @@ def survey_corrected_rates(
         rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
     rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
     parts = []
+    # both verdicts in one pass over the rows (the sums are exact: the same as one query per verdict)
+    with borrow_engine(engine) as eng:
+        both = eng.sql_frames(
+            _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
+        )
+    verdict = both["eligible"].to_numpy(dtype=float)
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
-    for where, cal in (("eligible = 1", calibration), ("eligible = 0", _other_groups(calibration))):
-        with borrow_engine(engine) as eng:
-            link_strata = eng.sql_frames(_strata_sql(["territory"], eng.quote, where=where), {"t": rows})
+    for value, cal in ((1.0, calibration), (0.0, _other_groups(calibration))):
+        link_strata = both.loc[verdict == value].drop(columns="eligible").reset_index(drop=True)
         flag = None
         if qpv is not None:
             flag = pd.to_numeric(qpv.reindex(link_strata["territory"]), errors="coerce").to_numpy(dtype=float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import shapely  # noqa: F401  (the test extra installs them: a missing one fails, never skips)
+import shapely  # (the test extra installs them: a missing one fails, never skips)
 import splink  # noqa: F401
 from typer.testing import CliRunner
 
@@ -181,6 +181,27 @@ def test_territories_by_position_equal_the_reindexed_ones(small):
     slow, c2 = assign_territories(points, contours, communes.astype({"commune": object}))
     pd.testing.assert_frame_equal(fast, slow)
     assert c1 == c2 and c1["no_territory"] > 0
+
+
+def test_points_located_by_blocks_as_at_once(small, monkeypatch):
+    """Blocks of points (POINTS_BLOCK, the national files' memory) give the same table and counts as one block,
+    boundary points included, whatever the blocks' size (one that does not divide the points)."""
+    from nonrecours.admin import geo
+
+    _pop, src, left = small
+    contours = read_contours(src.contours)
+    # points on contours' vertices (on a boundary), between the recipients' addresses
+    corners = shapely.get_coordinates(shapely.boundary(contours.polygons[:4]))[::7]
+    on = pd.DataFrame({"lon": corners[:, 0], "lat": corners[:, 1]})
+    points = pd.concat([left[["x", "y"]].iloc[: len(left) // 2], on, left[["x", "y"]].iloc[len(left) // 2 :]])
+    monkeypatch.setattr(geo, "POINTS_BLOCK", len(points) + 1)
+    whole = geo.locate(points.reset_index(drop=True), contours)
+    assert whole.counts["boundary"] >= len(on) and whole.counts["inside"] > 0
+    for block in (1, 97, len(left) // 3):
+        monkeypatch.setattr(geo, "POINTS_BLOCK", block)
+        parts = geo.locate(points.reset_index(drop=True), contours)
+        pd.testing.assert_frame_equal(parts.table, whole.table)
+        assert parts.counts == whole.counts
 
 
 # --- linkage and rates -------------------------------------------------------------------------------------------

@@ -136,3 +136,29 @@ def test_em_is_the_same_whatever_the_order_of_the_patterns_and_skips_an_empty_se
     empty = Patterns(gamma=np.zeros((0, 3), dtype=np.int64), n=np.zeros(0))
     kept = train_m([(empty, [True, False, True], [])], m0, u, 0.1, 15, 1e-3)
     assert all(np.array_equal(x, y) for x, y in zip(kept, m0))
+
+
+def test_prediction_by_chunks_gives_the_same_links(files, monkeypatch):
+    """Scoring the candidate pairs by chunks of the recipients (large files) finds the same links, to the last bit."""
+    from splink.internals.linker_components.inference import LinkerInference
+
+    from nonrecours.admin import linkage
+
+    left, sources = files
+    right = sources["health"]
+    whole = linkage.link_records(left, right)
+    asked = []
+    predict = LinkerInference.predict
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("num_chunks_left"))
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinkerInference, "predict", spy)
+    monkeypatch.setattr(linkage, "PREDICT_CHUNK", max(1, len(left) // 8))
+    chunked = linkage.link_records(left, right)
+    assert asked and asked[0] > 1
+    assert len(whole.links) > 0
+    pd.testing.assert_frame_equal(chunked.links, whole.links)
+    pd.testing.assert_frame_equal(chunked.near_misses, whole.near_misses)
+    assert chunked.parameters == whole.parameters

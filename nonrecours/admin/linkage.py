@@ -322,6 +322,8 @@ def link_records(
                     hint="deduplicate the file",
                 )
             )
+    del dup
+    _release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
     if engine is not None:
         return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
     with DuckDBEngine(memory_limit=memory_limit) as own:
@@ -357,7 +359,9 @@ def _link(
     _release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
-        best, params = _probabilistic(L, R, has_birth, has_address, seed, max_pairs_u, min_candidate, engine)
+        sides = [L, R]  # _probabilistic lets them go once they are the engine's tables
+        del L, R
+        best, params = _probabilistic(sides, has_birth, has_address, seed, max_pairs_u, min_candidate, engine)
     else:
         best = empty_pairs
     acc = best["match_probability"] >= threshold
@@ -413,9 +417,15 @@ SMALL_FILES = 2_000_000
 SMALL_PAIRS_U = 300_000
 
 
+#: Recipients (not linked by number) per chunk of Splink's prediction: the candidate pairs are scored chunk by chunk
+#: (``predict(num_chunks_left=...)``), the same pairs and probabilities. On 914,236 recipients (520,000 left for the
+#: health linkage) scoring in two chunks cut the prediction's peak of memory by 0.3 GiB for 25 % more CPU in the
+#: linkage (benchmarks/RESULTS.md, run 6); fewer recipients left for the model are scored at once, as before.
+PREDICT_CHUNK = 1_000_000
+
+
 def _probabilistic(
-    L: pd.DataFrame,
-    R: pd.DataFrame,
+    sides: list[pd.DataFrame],
     has_birth: bool,
     has_address: bool,
     seed: int,
@@ -423,9 +433,17 @@ def _probabilistic(
     min_candidate: float,
     engine: DuckDBEngine | SparkEngine,
 ) -> tuple[pd.DataFrame, dict]:
+    """Splink's candidate pairs of ``sides`` (the left and right records not linked by number), made one-to-one.
+
+    ``sides`` is emptied: on a DuckDB engine the two frames are copied into
+    tables of the engine and let go, so that the training and the prediction
+    do not hold them twice (as pandas frames outside the engine's memory limit
+    and as Splink's tables inside it); at 5 million recipients about 0.8 GiB.
+    """
     from splink import Linker
 
     _quiet()
+    L, R = sides
     numbers_both = bool(L["nir_key"].notna().any() and R["nir_key"].notna().any())
     rng = np.random.default_rng(seed)
     share = min(1.0, EM_SAMPLE / max(len(L), 1))
@@ -442,15 +460,29 @@ def _probabilistic(
     R["usample"] = (rng.random(len(R)) < draw).astype(np.int8)
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
-        dl = db.register(L, table_name="recipients_l")
-        dr = db.register(R, table_name="source_r")
-        prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, len(L) * len(R))
+        n_left, n_pairs_lr = len(L), len(L) * len(R)
+        if isinstance(engine, DuckDBEngine):  # the engine's tables (spilled beyond its limit), the frames let go
+            for name, side in (("recipients_l", L), ("source_r", R)):
+                engine.register_frame(f"{name}_frame", side)
+                engine.create_table(name, f"select * from {name}_frame")
+                engine.unregister(f"{name}_frame")
+            sides.clear()
+            del L, R, side
+            _release_arrow()
+            dl = db.register("recipients_l", table_name="recipients_l")
+            dr = db.register("source_r", table_name="source_r")
+        else:
+            dl = db.register(L, table_name="recipients_l")
+            dr = db.register(R, table_name="source_r")
+        prior = _prior(engine, dl.physical_name, dr.physical_name, has_birth, n_pairs_lr)
         settings, _ = _settings(has_birth, has_address, numbers_both, prior)
         # Splink's column checks of the settings only log (its logging is silenced here): not run
         linker = Linker([dl, dr], settings, log_level=None, validate_settings=False)
         model = _train(engine, linker, dl.physical_name, dr.physical_name, has_birth, pairs_u)
         linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
-        pred = linker.inference.predict(threshold_match_probability=min_candidate)
+        # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
+        chunks = max(1, -(-n_left // PREDICT_CHUNK))
+        pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
         lam = float(model["probability_two_random_records_match"])
         levels = {
             c["output_column_name"]: [

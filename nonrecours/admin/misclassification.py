@@ -47,6 +47,7 @@ from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
 from ..estimation._dist import norm_ppf
+from .rates import _unique_text
 
 __all__ = [
     "Misclassification",
@@ -217,7 +218,11 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
     """
     check_columns(takers, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
     check_columns(strata, ["rec_id", *by], role="column", source="strata")
-    t = _join_by_record(takers, strata[["rec_id", *by]].astype({"rec_id": "str"}))
+    return _file_counts(_join_by_record(takers, strata[["rec_id", *by]].astype({"rec_id": "str"})), by)
+
+
+def _file_counts(t: pd.DataFrame, by: tuple) -> pd.DataFrame:
+    """:func:`file_counts` on the taker table joined to its records' strata."""
     known = t["eligible"].notna().to_numpy()
     linked = t["taker"].to_numpy() == 1
     p = known * np.where(linked, t["p_link"].to_numpy(dtype=float), t["q_miss"].to_numpy(dtype=float))
@@ -236,29 +241,54 @@ def file_counts(takers: pd.DataFrame, strata: pd.DataFrame, *, by: tuple = ("is_
     return t.groupby(keys, sort=True, observed=True)[cols].sum().reset_index()
 
 
-def _join_by_record(takers: pd.DataFrame, strata: pd.DataFrame) -> pd.DataFrame:
+def _join_by_record(takers: pd.DataFrame, strata: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
     """``takers.merge(strata, on="rec_id", how="inner")``: with one row per record in ``strata``, by position
-    (Arrow's ``index_in`` instead of pandas' factorisation of both sides' text)."""
-    if not strata["rec_id"].is_unique or len(set(strata.columns) & set(takers.columns)) > 1:
+    (Arrow's ``index_in`` instead of pandas' factorisation of both sides' text); ``at``: those positions when
+    the caller has them (``strata``'s records then each once)."""
+    if len(set(strata.columns) & set(takers.columns)) > 1 or (at is None and not _unique_text(strata["rec_id"])):
         return takers.merge(strata, on="rec_id", how="inner")
-    at = index_text(takers["rec_id"], strata["rec_id"])
+    if at is None:
+        at = index_text(takers["rec_id"], strata["rec_id"])
     found = at >= 0
     other = strata.drop(columns="rec_id").iloc[at[found]].reset_index(drop=True)
     return pd.concat([takers.loc[found].reset_index(drop=True), other], axis=1)
 
 
-def _coded(takers: pd.DataFrame, status: pd.DataFrame, rights: list[str]) -> pd.DataFrame:
+def _coded(takers: pd.DataFrame, status: pd.DataFrame, rights: list[str], at: np.ndarray | None = None) -> pd.DataFrame:
     """``takers`` with the files' verdict of its record and right (``eligible``, :func:`file_statuses`): the
     left merge on ``rec_id`` and ``right`` of ``status`` in long form, by position when ``status`` has one row
-    per record."""
-    if not status["rec_id"].is_unique:
+    per record (``at``: the positions of ``takers``' records in ``status``, when the caller has them)."""
+    if at is None and not _unique_text(status["rec_id"]):
         long = status.melt(id_vars="rec_id", var_name="right", value_name="eligible")
         return takers.merge(long, on=["rec_id", "right"], how="left")
-    at = index_text(takers["rec_id"], status["rec_id"])
+    if at is None:
+        at = index_text(takers["rec_id"], status["rec_id"])
     which = index_text(takers["right"], pd.Series(rights, dtype="str"))
     verdict = np.full((len(status) + 1, len(rights) + 1), np.nan)  # the last row and column: not found
     verdict[:-1, :-1] = status[list(rights)].to_numpy(dtype=float)
     return takers.assign(eligible=verdict[at, which])
+
+
+def _arrow_text(values):  # noqa: ANN202
+    """``values`` as Arrow large strings (as :func:`~nonrecours._text.index_text` reads them), or ``None`` without
+    pyarrow."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return None
+    return pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
+
+
+def _same_text(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two text columns hold the same values in the same order (missing values alike)."""
+    if len(a) != len(b):
+        return False
+    left, right = _arrow_text(a), _arrow_text(b)
+    if left is None or right is None:  # pragma: no cover - pyarrow is optional
+        return bool(
+            pd.Series(a, dtype="str").reset_index(drop=True).equals(pd.Series(b, dtype="str").reset_index(drop=True))
+        )
+    return bool(left.equals(right))
 
 
 def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -691,15 +721,29 @@ def survey_corrected_rates(
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
     on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
     mis = estimate_misclassification(design, on_file[rights], rights, by=by)
-    coded = _coded(takers.drop(columns="eligible"), status, rights)
-    counts = file_counts(coded, strata, by=by)
-    rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
+    # the takers' records found once in the files' statuses; the strata are usually the same records in the same
+    # order (the phase's eligibility table): then the same positions join them
+    at = index_text(takers["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
+    coded = _coded(takers.drop(columns="eligible"), status, rights, at)
+    check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
+    check_columns(strata, ["rec_id", *by], role="column", source="strata")
+    if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
+        counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
+        rows = coded[at >= 0]
+    else:
+        counts = file_counts(coded, strata, by=by)
+        rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
     rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
     parts = []
+    # both verdicts in one pass over the rows (the sums are exact: the same as one query per verdict)
+    with borrow_engine(engine) as eng:
+        both = eng.sql_frames(
+            _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
+        )
+    verdict = both["eligible"].to_numpy(dtype=float)
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
-    for where, cal in (("eligible = 1", calibration), ("eligible = 0", _other_groups(calibration))):
-        with borrow_engine(engine) as eng:
-            link_strata = eng.sql_frames(_strata_sql(["territory"], eng.quote, where=where), {"t": rows})
+    for value, cal in ((1.0, calibration), (0.0, _other_groups(calibration))):
+        link_strata = both.loc[verdict == value].drop(columns="eligible").reset_index(drop=True)
         flag = None
         if qpv is not None:
             flag = pd.to_numeric(qpv.reindex(link_strata["territory"]), errors="coerce").to_numpy(dtype=float)

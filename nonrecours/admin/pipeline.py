@@ -19,6 +19,7 @@ from ..errors import InputError, message
 from ..io import read_table
 from ..publication.policy import DEFAULT_MIN_CELL
 from .contract import ORGANISMS, RIGHT_SOURCES
+from .eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS
 
 if TYPE_CHECKING:
     from .linkage import LinkResult
@@ -41,6 +42,23 @@ _IDENTITY_COLUMNS = (
     "y",
     "lon",
     "lat",
+)
+#: Columns of the recipients' files the eligibility reads (:func:`~nonrecours.admin.eligibility.assess_eligibility`).
+_ELIGIBILITY_COLUMNS = (
+    "rec_id",
+    "commune",
+    "household_size",
+    *RESOURCE_COLUMNS,
+    "electricity_contract",
+    "gas_contract",
+    *OPTIONAL_COLUMNS,
+)
+#: Identity columns the linkage compares only when the source has one of the first columns too (the number, the
+#: birth date, the address's coordinates: :func:`~nonrecours.admin.linkage.link_records`), and those it then reads.
+_SHARED_ONLY = (
+    (("nir_hash",), ("nir_hash", "nir_certified")),
+    (("birth_date",), ("birth_date", "sex")),
+    (("x", "lon"), ("x", "y", "lon", "lat")),
 )
 
 
@@ -149,12 +167,13 @@ def _read_csv_arrow(path: Path, header: pd.Index, text: list[str], use: list[str
     return table.cast(pa.schema(fields)).to_pandas()
 
 
-def read_source(folder: str | os.PathLike, name: str) -> pd.DataFrame:
-    """One table of a sources folder (CSV or Parquet)."""
+def read_source(folder: str | os.PathLike, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table of a sources folder (CSV or Parquet); ``columns``: only those of these columns it has (default:
+    all)."""
     d = Path(folder)
     for suffix in (".parquet", ".csv"):
         if (d / f"{name}{suffix}").is_file():
-            return _read(d / f"{name}{suffix}")
+            return _read(d / f"{name}{suffix}", columns)
     raise InputError(
         message("source file not found", where=f"sources folder {str(d)!r}", expected=f"{name}.csv or {name}.parquet")
     )
@@ -307,12 +326,7 @@ def run_admin_phase(
         the linkage (``linkage``), for the manifest of a run.
     """
     with ExitStack() as stack:
-        if engine is None:
-            engine = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
-        if isinstance(engine, DuckDBEngine):
-            linker = engine
-        else:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
-            linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        engines = _StepEngines(engine, memory_limit, threads, stack)
         review = (int(review_sample), reviewed)
         phase = _run_phase(
             Path(folder),
@@ -323,12 +337,11 @@ def run_admin_phase(
             level,
             truth_links,
             seed,
-            engine,
-            linker,
+            engines,
             suppression,
             review,
         )
-        return replace(phase, engines={"sql": engine.settings(), "linkage": linker.settings()})
+        return replace(phase, engines=dict(engines.used))
 
 
 #: Recipients up to which the sources are linked at the same time (one thread and DuckDB engine each). Beyond,
@@ -338,8 +351,59 @@ CONCURRENT_LINKAGE_MAX = 1_000_000
 
 def _identity_source(d: Path, name: str) -> pd.DataFrame:
     """A source's identity columns and ``right`` (not the periods of rights: the linkage does not read them)."""
-    src = read_source(d, name)
+    src = read_source(d, name, [*_IDENTITY_COLUMNS, "right"])
     return src[[c for c in src if c in _IDENTITY_COLUMNS or c == "right"]]
+
+
+def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
+    """The recipients' identity columns the linkage with ``src`` reads (:data:`_SHARED_ONLY`): without the
+    coordinates for a source with none (health), nor the numbers, birth dates and sexes for a source without them
+    (the suppliers' lists). The links are the same; the linkage's copies are smaller (at 5 million recipients the
+    prepared coordinates alone are 120 MiB)."""
+    drop = [c for keys, cols in _SHARED_ONLY if not any(k in src for k in keys) for c in cols if c in left]
+    return left.drop(columns=drop) if drop else left
+
+
+class _StepEngines:
+    """The engines of the phase's steps: ``sql()`` (eligibility, rates) and ``linkage()`` (Splink on DuckDB).
+
+    With an ``engine`` given, its SQL runs on it, and Splink too when it is a DuckDB engine (else on one DuckDB
+    engine opened for the phase under ``memory_limit`` and ``threads``). Without, each step runs on a DuckDB engine
+    of its own under ``memory_limit`` and ``threads``, closed after the step: an open DuckDB database keeps memory
+    its queries used (not in ``duckdb_memory()``; 0.8 GiB after the eligibility of 5.18 million recipients when
+    measured alone, given back when that engine closed), so that an engine held from step to step would let each
+    step's peak start above the last one's (not every such block comes back on closing: benchmarks/RESULTS.md,
+    run 5). The results are the same on any of these engines (the SQL does not depend on the connection; the
+    linkage trains on one thread). ``used``: the settings of the engines that ran each kind of step.
+    """
+
+    def __init__(self, engine: Engine | None, memory_limit: str | None, threads: int | None, stack: ExitStack):
+        self._memory_limit, self._threads = memory_limit, threads
+        self._sql = engine
+        self._linker: DuckDBEngine | None = None
+        if isinstance(engine, DuckDBEngine):
+            self._linker = engine
+        elif engine is not None:  # Splink's backend is DuckDB's: the linkage gets an engine of its own
+            self._linker = stack.enter_context(DuckDBEngine(memory_limit=memory_limit, threads=threads))
+        self.used: dict[str, dict] = {}
+
+    @contextmanager
+    def _step(self, kind: str, given: Engine | None):
+        if given is not None:
+            self.used[kind] = given.settings()
+            yield given
+        else:
+            with DuckDBEngine(memory_limit=self._memory_limit, threads=self._threads) as own:
+                self.used[kind] = own.settings()
+                yield own
+
+    def sql(self):
+        """The engine of one SQL step (eligibility, rates)."""
+        return self._step("sql", self._sql)
+
+    def linkage(self):
+        """The DuckDB engine of one linkage step."""
+        return self._step("linkage", self._linker)
 
 
 def _timed(f, *args):
@@ -364,8 +428,10 @@ def _link_source(
     linked at once share the cores among them), and its row of the quality table."""
     from .linkage import link_quality, link_records
 
+    ident = _shared_identity(ident, src)
     with engine.single_thread() if one_thread else nullcontext():
         res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
+    del ident
     truth = None if truth_links is None else truth_links[truth_links["source"] == name]
     return res, link_quality(res, name, n_left, truth, engine=engine)
 
@@ -379,33 +445,36 @@ def _run_phase(
     level: float,
     truth_links: pd.DataFrame | None,
     seed: int,
-    engine: Engine,
-    linker: DuckDBEngine,
+    engines: _StepEngines,
     suppression: str = "heuristic",
     review: tuple[int, pd.DataFrame | None] = (0, None),
 ) -> AdminPhase:
-    """:func:`run_admin_phase` on its engines: SQL on ``engine``, Splink on the DuckDB engine ``linker``."""
+    """:func:`run_admin_phase` on its engines: SQL on ``engines.sql()``, Splink on ``engines.linkage()``."""
     from .eligibility import assess_eligibility, load_rulebook
     from .geo import assign_territories, read_contours
     from .rates import phase_rates
 
     clock = _Clock()
+    # each step reads the recipients' columns it needs, never the whole files at once: the eligibility its facts
+    # (let go after it), the linkage, territories and rates the identities, addresses and ids
     with clock.step("read"):
         rule = (rulebook or load_rulebook()).entry(year)
-        left = read_recipients(d)
+        facts = read_recipients(d, columns=list(_ELIGIBILITY_COLUMNS))
         communes = read_source(d, "communes")
     # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
     # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
-    with clock.step("eligibility"):
-        elig = assess_eligibility(left, rule, engine=engine)
+    with clock.step("eligibility"), engines.sql() as eng:
+        elig = assess_eligibility(facts, rule, engine=eng)
         # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
         # 5-million-recipient table, held until the rates)
         elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
-    # from here on only the identities (the linkage), the addresses and communes (the territories) and the ids
-    # (rates): the resources, benefits and household columns go (a third of the recipients' table)
-    left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+        del facts
+        _release()
+    with clock.step("read"):
+        left = read_recipients(d, columns=list(_IDENTITY_COLUMNS))
+        left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
+        _release()
     n_left = len(left)
-    _release()
     links, near, quality, source_rights = [], [], [], {}
     names = sorted(set(RIGHT_SOURCES.values()))
     common = (threshold, seed, truth_links, n_left)
@@ -415,11 +484,16 @@ def _run_phase(
         # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
             sources = {name: _identity_source(d, name) for name in names}
-        with clock.step("linkage"), ExitStack() as own, ThreadPoolExecutor(len(names)) as pool:
-            engines = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
+        with (
+            clock.step("linkage"),
+            engines.linkage() as linker,
+            ExitStack() as own,
+            ThreadPoolExecutor(len(names)) as pool,
+        ):
+            each = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
             futures = {
                 name: pool.submit(_timed, _link_source, left, sources[name], name, eng, *common, True)
-                for name, eng in zip(names, engines)
+                for name, eng in zip(names, each)
             }
             for name in names:
                 results[name], wall, cpu = futures[name].result()
@@ -435,7 +509,8 @@ def _run_phase(
             with clock.step(f"linkage {name}"):
                 if "right" in src:  # a source holding several rights (health)
                     source_rights[name] = src[["rec_id", "right"]]
-                results[name] = _link_source(left, src, name, linker, *common)
+                with engines.linkage() as eng:
+                    results[name] = _link_source(left, src, name, eng, *common)
                 del src
                 _release()
     for name in names:
@@ -443,11 +518,16 @@ def _run_phase(
         links.append(res.links.assign(source=name))
         near.append(res.near_misses.assign(source=name))
         quality.append(row)
+    # the territories read the addresses and communes, the review and rates the ids: the names, numbers and birth
+    # dates go (at 5 million recipients 0.4 GiB)
+    left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]
+    _release()
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
         _release()
     links_df = pd.concat(links, ignore_index=True)
     near_df = pd.concat(near, ignore_index=True)
+    del links, near, res  # the sources' tables, copied into those two
     with clock.step("review"):
         sample, calibration = _review(left["rec_id"], elig, terr, links_df, near_df, truth_links, review, seed)
     quality_table = pd.DataFrame(quality)
@@ -455,7 +535,7 @@ def _run_phase(
         from .review import review_quality
 
         quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
-    with clock.step("rates"):
+    with clock.step("rates"), engines.sql() as eng:
         rec = pd.DataFrame(
             {
                 "rec_id": left["rec_id"].astype(str),
@@ -476,7 +556,7 @@ def _run_phase(
             min_cell=min_cell,
             level=level,
             calibration=calibration,
-            engine=engine,
+            engine=eng,
             suppression=suppression,
         )
         del rec

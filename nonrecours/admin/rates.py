@@ -557,6 +557,31 @@ def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> st
     return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
 
 
+def _wide_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
+    """The wide counts of :func:`~nonrecours.admin.counts.count_territories` (per territory and département:
+    ``n_rows``, ``n_eligible_<j>``, ``n_takers_<j>``) straight from a taker table with one row per recipient and
+    right: the per-recipient codes of :func:`_coded_sql` counted without building them."""
+    rt = q("right")
+    cols = [f"cast(sum(case when {rt} = '{present[0]}' then 1 else 0 end) as bigint) as n_rows"]
+    for j, r in enumerate(present):
+        cols.append(f"cast(sum(case when {rt} = '{r}' and eligible = 1 then 1 else 0 end) as bigint) as n_eligible_{j}")
+        cols.append(
+            f"cast(sum(case when {rt} = '{r}' and eligible = 1 then taker else 0 end) as bigint) as n_takers_{j}"
+        )
+    return f"select territory, departement, {', '.join(cols)} from t group by territory, departement"
+
+
+def _unique_text(values: pd.Series) -> bool:
+    """``values.is_unique`` on text, by Arrow's hash table (pandas' goes through Python objects)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return bool(values.is_unique)
+    arrow = pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
+    return len(pc.unique(arrow)) == len(arrow)
+
+
 def _finish_linked(
     coded: pd.DataFrame,
     agg: pd.DataFrame,
@@ -565,14 +590,16 @@ def _finish_linked(
     level: float,
     margins: dict[str, pd.Series] | None = None,
     suppression: str = "heuristic",
+    wide: bool = False,
 ) -> LinkedRates:
-    """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`)."""
+    """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`); ``coded``:
+    :func:`_coded_sql`'s codes, or (``wide``) :func:`_wide_sql`'s counts."""
     from .counts import count_territories, counts_table, protected_rates
 
     z = float(norm_ppf(0.5 + level / 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # suppression counts are reported by the caller
-        cells = counts_table(count_territories(coded, present), present)
+        cells = counts_table(coded if wide else count_territories(coded, present), present)
         for name, values in (margins or {}).items():
             cells[name] = values.reindex(cells["territory"]).to_numpy()
         base = protected_rates(cells, min_cell=min_cell, margins=tuple(margins or ()), suppression=suppression)
@@ -717,7 +744,9 @@ def phase_rates(
                     eng.unregister(name)
             found = set(eng.sql(f"select distinct {q('right')} as r from t")["r"])
             present = [r for r in RIGHTS if r in found]
-            coded = eng.sql(_coded_sql(present, q))
+            # each recipient once in both tables: one row per recipient and right, counted without the codes
+            wide = _unique_text(tables["el"]["rec_id"]) and _unique_text(tables["rc"]["rec_id"])
+            coded = eng.sql((_wide_sql if wide else _coded_sql)(present, q))
             strata = eng.sql(_strata_sql(["territory"], q))
             status = eng.sql(_status_sql(["territory"], q))
             tf = "(select t.*, f.is_qpv from t left join flags f using (territory)) as tf"
@@ -729,6 +758,6 @@ def phase_rates(
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
     agg = _cell_terms(strata, status, ["territory"], calibration, margins["is_qpv"])
-    rates = _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
+    rates = _finish_linked(coded, agg, present, min_cell, level, margins, suppression, wide)
     groups = _finish_group(_cell_terms(g_strata, g_status, ["is_qpv"], calibration), "is_qpv", level)
     return rates, suppressed_margin(groups, rates.margins["is_qpv"], "is_qpv")

@@ -243,6 +243,9 @@ def leaky_rights(
         small = supp_r[(counts[supp_r] < m).any(axis=1)]
         if not small.size or _nothing_published(r, cells, cell_s, deps, nation, margins):
             continue
+        audit = (counts[small] < m) & (_movable(cells, supp_r, small, deps, margins) < m)
+        if not audit.any():  # every small count is shown protected without a programme
+            continue
         var: dict = {}
         rows: list = []  # (dict var -> coef, rhs)
 
@@ -289,8 +292,8 @@ def leaky_rights(
                 vi.append(a)
             b.append(rhs)
         A = coo_matrix((vi, (ri, ci)), shape=(len(rows), len(var))).tocsr()
-        for i in small:
-            for j in np.flatnonzero(counts[i] < m).tolist():
+        for i, todo in zip(small, audit):
+            for j in np.flatnonzero(todo).tolist():
                 obj = np.zeros(len(var))
                 obj[var[("c", i, j)]] = -1.0  # maximise the count
                 sol = linprog(obj, A_eq=A, b_eq=b, bounds=(0, None), method="highs")
@@ -304,6 +307,32 @@ def leaky_rights(
             if leaky[r]:
                 break
     return leaky
+
+
+def _movable(cells: Cells, supp: np.ndarray, small: np.ndarray, deps: Totals, margins: Sequence[Totals]) -> np.ndarray:
+    """A lower bound of the attacker's maximum of each count of the cells ``small`` (among a right's suppressed
+    cells ``supp``): the count plus those of the other suppressed cells of its département and of its group in
+    every margin, shape ``(len(small), 3)``; the départements whose totals are suppressed count as one.
+
+    Notes
+    -----
+    Moving every count of those cells onto the cell (eligibles with takers and non-takers, so that eligibles =
+    takers + non-takers still holds, every count staying >= 0) keeps every published sum of the attacker's
+    programme (département, margin and national totals); a suppressed département total is an unknown of the
+    programme that follows its cells (still >= 0). That is a feasible point, so the programme's maximum is at
+    least the group's sum. A count whose group sums to ``m`` or more is therefore protected, and its programme
+    can only confirm it (:func:`leaky_rights` solves the others).
+    """
+    # a département whose total is suppressed is one of the attacker's unknowns: its cells trade with those of
+    # every other such département (the national total keeps its sum), so they share one key (-1); a margin's
+    # groups stay apart (a weaker bound, still a valid one)
+    dep = np.where(deps.suppressed[deps.group[supp]], -1, deps.group[supp])
+    keys = np.stack([dep, *(g.group[supp] for g in margins)], axis=1)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    sums = np.stack([np.bincount(inv, weights=cells.counts[supp, j]) for j in range(3)], axis=1)
+    at = np.searchsorted(supp, small)  # small is a subset of supp (both sorted)
+    return sums[inv[at]]
 
 
 def _nothing_published(

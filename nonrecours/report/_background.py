@@ -19,8 +19,8 @@ T = TypeVar("T")
 
 
 def core_free() -> bool:
-    """Whether a second process would find a free core: the 1-minute load average is below the usable cores
-    minus one half (as :func:`nonrecours.report.maps.choropleths` decides)."""
+    """Whether a second process would find a free core: at least two usable cores and the 1-minute load average
+    below their number minus one half (the rule of :func:`nonrecours.report.maps.choropleths` too)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return cores >= 2 and busy < cores - 0.5

@@ -736,13 +736,12 @@ def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = Non
     """
     import gc
     import multiprocessing
-    import os
+
+    from ._background import core_free
 
     maps = [{**m, "lang": lang} for m in maps]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if workers is None:  # a second process only when a core is free: on a busy machine it adds CPU and wall time
-        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        workers = min(2, cores) if busy < cores - 0.5 else 1
+        workers = 2 if core_free() else 1
     n = min(int(workers), len(maps))
     if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [choropleth(**m) for m in maps]

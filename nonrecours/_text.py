@@ -5,7 +5,8 @@ value of the set to a Python object one at a time (``pa.scalar(v).as_py()``):
 about a second per 100,000 values, longer than the rest of a review frame's
 work; ``Index.get_indexer`` converts both sides to Python objects first.
 :func:`isin_text` and :func:`index_text` ask Arrow's hash-based ``is_in``
-and ``index_in`` kernels instead.
+and ``index_in`` kernels instead. :func:`release_arrow` gives back the memory
+those kernels and Arrow's tables leave in pyarrow's pool.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["isin_text", "index_text"]
+__all__ = ["isin_text", "index_text", "release_arrow"]
 
 
 def _arrow(values, others):  # noqa: ANN202
@@ -91,3 +92,18 @@ def index_text(values, others) -> np.ndarray:
 
     at = pc.index_in(arrow[0], value_set=arrow[1], skip_nulls=False)
     return np.asarray(at.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def release_arrow() -> None:
+    """Give back to the system the memory pyarrow's allocator keeps after its arrays and tables are freed.
+
+    pyarrow's pool (mimalloc) keeps freed blocks for reuse: after reading the 914k recipients' files and keeping a
+    third of their columns, 165 MiB of the process's 480 MiB were such blocks. The administrative phase calls it
+    between its steps, and the linkage after its checks and copies, so that the next peak does not add up with the
+    last one's leftovers.
+    """
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return
+    pa.default_memory_pool().release_unused()

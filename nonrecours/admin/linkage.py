@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from .._text import isin_text
+from .._text import isin_text, release_arrow
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
@@ -111,15 +111,6 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
             ).astype(np.int64)
         out["cell"] = pd.arrays.IntegerArray(np.where(ok, key, 0), ~ok)
     return out
-
-
-def _release_arrow() -> None:
-    """Give back to the system the blocks pyarrow's allocator keeps after its arrays are freed."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        return
-    pa.default_memory_pool().release_unused()
 
 
 def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
@@ -323,7 +314,7 @@ def link_records(
                 )
             )
     del dup
-    _release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
+    release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
     if engine is not None:
         return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
     with DuckDBEngine(memory_limit=memory_limit) as own:
@@ -356,7 +347,7 @@ def _link(
     # one copy of each side at a time: the records not linked by number, the columns of the model
     L = L.loc[~isin_text(L["rec_id"], num["id_l"]), keep]
     R = R.loc[~isin_text(R["rec_id"], num["id_r"]), keep]
-    _release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
+    release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
         sides = [L, R]  # _probabilistic lets them go once they are the engine's tables
@@ -468,7 +459,7 @@ def _probabilistic(
                 engine.unregister(f"{name}_frame")
             sides.clear()
             del L, R, side
-            _release_arrow()
+            release_arrow()
             dl = db.register("recipients_l", table_name="recipients_l")
             dr = db.register("source_r", table_name="source_r")
         else:

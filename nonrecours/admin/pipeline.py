@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._text import release_arrow
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
 from ..errors import InputError, message
@@ -216,21 +217,6 @@ class AdminPhase:
                 "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
             }
         ).dropna()
-
-
-def _release() -> None:
-    """Give back to the system the memory pyarrow's allocator keeps after its tables are freed.
-
-    pyarrow's pool (mimalloc) keeps freed blocks for reuse: after reading the
-    914k recipients' files and keeping a third of their columns, 165 MiB of the
-    process's 480 MiB were such blocks. Called between the phase's steps, so that
-    the next step's peak does not add up with the last one's leftovers.
-    """
-    try:
-        import pyarrow as pa
-    except ImportError:
-        return
-    pa.default_memory_pool().release_unused()
 
 
 class _Clock:
@@ -469,11 +455,11 @@ def _run_phase(
         # 5-million-recipient table, held until the rates)
         elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
         del facts
-        _release()
+        release_arrow()
     with clock.step("read"):
         left = read_recipients(d, columns=list(_IDENTITY_COLUMNS))
         left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
-        _release()
+        release_arrow()
     n_left = len(left)
     links, near, quality, source_rights = [], [], [], {}
     names = sorted(set(RIGHT_SOURCES.values()))
@@ -512,7 +498,7 @@ def _run_phase(
                 with engines.linkage() as eng:
                     results[name] = _link_source(left, src, name, eng, *common)
                 del src
-                _release()
+                release_arrow()
     for name in names:
         res, row = results.pop(name)
         links.append(res.links.assign(source=name))
@@ -521,10 +507,10 @@ def _run_phase(
     # the territories read the addresses and communes, the review and rates the ids: the names, numbers and birth
     # dates go (at 5 million recipients 0.4 GiB)
     left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]
-    _release()
+    release_arrow()
     with clock.step("geo"):
         terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
-        _release()
+        release_arrow()
     links_df = pd.concat(links, ignore_index=True)
     near_df = pd.concat(near, ignore_index=True)
     del links, near, res  # the sources' tables, copied into those two

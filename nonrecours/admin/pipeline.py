@@ -208,15 +208,19 @@ class AdminPhase:
     def recipient_cells(self) -> pd.DataFrame:
         """Each located recipient's cell: ``rec_id``, ``territory``, ``departement``, ``boundary`` (1 on a QPV
         contour), in the eligibility table's order; the input of :func:`~nonrecours.admin.rates.taker_table`."""
-        terr = self.territories
-        return pd.DataFrame(
-            {
-                "rec_id": self.eligibility["rec_id"].astype(str).to_numpy(),
-                "territory": terr["territory"].to_numpy(),
-                "departement": terr["departement"].to_numpy(),
-                "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
-            }
-        ).dropna()
+        return _recipient_cells(self.eligibility["rec_id"], self.territories)
+
+
+def _recipient_cells(ids: pd.Series, terr: pd.DataFrame) -> pd.DataFrame:
+    """:meth:`AdminPhase.recipient_cells` from the recipients' ids and their territories (row by row, in order)."""
+    return pd.DataFrame(
+        {
+            "rec_id": ids.astype(str).array,
+            "territory": terr["territory"].array,
+            "departement": terr["departement"].array,
+            "boundary": (terr["where"] == "boundary").astype("int8").to_numpy(),
+        }
+    ).dropna()
 
 
 class _Clock:
@@ -522,14 +526,7 @@ def _run_phase(
 
         quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
     with clock.step("rates"), engines.sql() as eng:
-        rec = pd.DataFrame(
-            {
-                "rec_id": left["rec_id"].astype(str),
-                "territory": terr["territory"],
-                "departement": terr["departement"],
-                "boundary": (terr["where"] == "boundary").astype("int8"),
-            }
-        ).dropna()
+        rec = _recipient_cells(left["rec_id"], terr)
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]
         rates, by_qpv = phase_rates(

@@ -83,3 +83,37 @@ def test_report_takes_a_section_body_given_late():
     html = render_report({}, {"title": "t"}, lang="en", extra_sections=[("explore", "Territories", body)])
     now = render_report({}, {"title": "t"}, lang="en", extra_sections=[("explore", "Territories", "<p>maps</p>")])
     assert html == now and calls == [1]
+
+
+def _early_then(x: str, seconds: float, fail: bool, *, early) -> tuple[int, str]:  # noqa: ANN001
+    early((os.getpid(), x))  # the first part, then the rest of the work
+    time.sleep(seconds)
+    if fail:
+        raise InputError(f"a bad source ({x})")
+    return os.getpid(), x * 2
+
+
+@forks
+def test_early_part_comes_before_the_end():
+    """The administrative phase's links are received while the phase goes on (``later(early=True)``)."""
+    later = _background.later(_early_then, "ab", 3.0, False, fork=True, early=True)
+    start = time.perf_counter()
+    pid, part = later.early()
+    waited = time.perf_counter() - start
+    assert part == "ab" and pid != os.getpid() and waited < 2.5  # not the end's 3 seconds
+    assert later.early() == (pid, "ab")  # asked again: the same part
+    assert later() == (pid, "abab")
+
+
+@forks
+def test_early_part_then_a_failure_is_computed_again_here():
+    later = _background.later(_early_then, "cd", 0.0, True, fork=True, early=True)
+    assert later.early()[1] == "cd"
+    with pytest.raises(InputError, match=r"a bad source \(cd\)"):
+        later()
+
+
+def test_early_part_computed_here_without_fork():
+    later = _background.later(_early_then, "ef", 0.0, False, fork=False, early=True)
+    assert later.early() == (os.getpid(), "ef")  # the whole function ran here, its early part kept
+    assert later() == (os.getpid(), "efef")

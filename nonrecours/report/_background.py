@@ -26,7 +26,9 @@ def core_free() -> bool:
     return cores >= 2 and busy < cores - 0.5
 
 
-def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwargs: Any) -> Later[T]:
+def later(
+    fn: Callable[..., T], /, *args: Any, fork: bool | None = None, early: bool = False, **kwargs: Any
+) -> Later[T]:
     """Start ``fn(*args, **kwargs)``, on a forked process when a core is free; a function giving its result.
 
     Parameters
@@ -38,6 +40,10 @@ def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwarg
     fork : bool, optional
         Fork a process (``True``), compute here when the result is asked for (``False``); by default fork
         when :func:`core_free`. Never where the platform does not fork, nor in a daemonic process.
+    early : bool
+        ``fn`` is also given ``early=<function>``, which it calls once with a first part of its result as soon as
+        it has it (the links of the administrative phase, before its rates): :meth:`Later.early` gives that part
+        without waiting for the end.
 
     Returns
     -------
@@ -51,38 +57,77 @@ def later(fn: Callable[..., T], /, *args: Any, fork: bool | None = None, **kwarg
     if fork is None:
         fork = core_free()
     if not fork or "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
-        return Later(fn, args, kwargs)  # computed here (a daemonic process, a pool's worker, may not fork)
+        return Later(fn, args, kwargs, early=early)  # computed here (a daemonic process, a pool's worker, may not fork)
     import gc
 
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(send, fn, args, kwargs), daemon=False)  # may fork workers of its own
+    child = ctx.Process(target=_child, args=(send, fn, args, kwargs, early), daemon=False)  # may fork workers
     gc.freeze()  # the child's collections leave the inherited objects alone: their pages are not copied
     try:
         child.start()
     finally:
         gc.unfreeze()
     send.close()
-    return Later(fn, args, kwargs, child, receive)
+    return Later(fn, args, kwargs, child, receive, early=early)
+
+
+_NONE: Any = object()  # no value yet
 
 
 class Later(Generic[T]):
     """The result of :func:`later`: call it once for the value; :meth:`cancel` if it will not be asked for."""
 
-    def __init__(self, fn: Callable[..., T], args: tuple, kwargs: dict, child: Any = None, receive: Any = None):
+    def __init__(
+        self,
+        fn: Callable[..., T],
+        args: tuple,
+        kwargs: dict,
+        child: Any = None,
+        receive: Any = None,
+        *,
+        early: bool = False,
+    ):
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._child, self._receive = child, receive
+        self._early = early
+        self._first: Any = _NONE  # the early part, once known
+        self._done: Any = _NONE  # the result, once received or computed here
 
     def __call__(self) -> T:
+        while self._done is _NONE:
+            self._next()
+        value, self._done = self._done, None  # (given once: not held here after)
+        return value
+
+    def early(self) -> Any:
+        """The part of the result ``fn`` gave early (``None`` if it gave none), waiting only for that part."""
+        while self._first is _NONE and self._done is _NONE:
+            self._next()
+        return None if self._first is _NONE else self._first
+
+    def _keep(self, value: Any) -> None:
+        if self._first is _NONE:
+            self._first = value
+
+    def _here(self) -> T:
+        """``fn`` computed in this process (its early part kept)."""
+        return self._fn(*self._args, **({**self._kwargs, "early": self._keep} if self._early else self._kwargs))
+
+    def _next(self) -> None:
+        """The child's next message (the early part, or the end), or ``fn`` computed here."""
         if self._child is None:
-            return self._fn(*self._args, **self._kwargs)
+            self._done = self._here()
+            return
         try:
             ok, value = self._receive.recv()  # before join: a large result fills the pipe
         except (EOFError, OSError):  # the child ended without a result
             ok, value = False, None
-        finally:
-            self._end(terminate=False)
-        return value if ok else self._fn(*self._args, **self._kwargs)
+        if ok is None:  # the early part
+            self._keep(value)
+            return
+        self._end(terminate=False)
+        self._done = value if ok else self._here()
 
     def cancel(self) -> None:
         """End the child if it still runs (its result is not needed); nothing if it has been received."""
@@ -105,9 +150,11 @@ def cancel(sections: Iterable[tuple[Any, ...]]) -> None:
             body.cancel()
 
 
-def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict, early: bool = False) -> None:
     try:
         try:
+            if early:  # the early part sent as soon as fn has it (None: not the end)
+                kwargs = {**kwargs, "early": lambda part: send.send((None, part))}
             value = fn(*args, **kwargs)
             send.send((True, value))
         except BaseException:  # the parent computes it again and raises the error itself

@@ -567,7 +567,18 @@ def run_study(
     active = [(n, f) for n, f in stages.STAGES if n != "follow_up" or state["runs"]]
     timer = _Timer(progress, total=len(active) + 2)
     notes: list[str] = []
-    state = _run_stages(cfg, state, active, timer, notes, fork)
+    if cfg.admin.sources is not None:
+        # the administrative phase reads only its sources: started at once on a forked process, beside the
+        # stages (the weighting waits for its links only, the admin stage for the whole phase)
+        from .stages.admin import start_phase
+
+        state["admin_phase"] = start_phase(cfg, fork)
+    try:
+        state = _run_stages(cfg, state, active, timer, notes, fork)
+    except BaseException:
+        if "admin_phase" in state and hasattr(state["admin_phase"], "cancel"):
+            state["admin_phase"].cancel()
+        raise
 
     with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
         files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork)

@@ -12,7 +12,9 @@ manifest (``engines`` of the state).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +22,7 @@ from ...errors import ConfigError, message
 from ..config import StudyConfig
 from ._common import State
 
-__all__ = ["admin_stage", "compare_phases", "run_phase"]
+__all__ = ["admin_stage", "compare_phases", "run_phase", "start_phase", "phase_of", "PendingPhase"]
 
 
 def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column: str) -> pd.DataFrame:
@@ -45,11 +47,12 @@ def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column
     return out.sort_values(["right", "is_qpv"], ignore_index=True)
 
 
-def run_phase(cfg: StudyConfig):  # noqa: ANN201
+def run_phase(cfg: StudyConfig, early: Callable[[Any], None] | None = None):  # noqa: ANN201
     """The study's administrative phase (:func:`nonrecours.admin.pipeline.run_admin_phase`) on its engines.
 
     The weighting stage runs it first when the calibration takes linked holders as margins; the
     admin stage then reuses that phase (``admin_phase`` of the state) instead of running it twice.
+    ``early``: given the links and the sources' rights as soon as the linkage is done (``links_ready``).
     """
     from ...admin.eligibility import load_rulebook
     from ...admin.pipeline import run_admin_phase
@@ -96,8 +99,53 @@ def run_phase(cfg: StudyConfig):  # noqa: ANN201
             review_sample=adm.review_sample,
             reviewed=reviewed,
             engine=engine,
+            links_ready=early,
         )
     return ph
+
+
+class PendingPhase:
+    """The administrative phase started by :func:`start_phase`: its links first, the whole phase later."""
+
+    def __init__(self, later: Any):
+        self._later = later
+        self._phase: Any = None
+
+    def links(self) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """The links and the sources' rights (``links``, ``source_rights`` of the phase), as soon as linked."""
+        return self._later.early()
+
+    def result(self):  # noqa: ANN201
+        """The whole phase (:class:`~nonrecours.admin.pipeline.AdminPhase`), waiting for its end."""
+        if self._phase is None:
+            self._phase = self._later()
+        return self._phase
+
+    def cancel(self) -> None:
+        """End the forked process if the phase will not be asked for (the study failed meanwhile)."""
+        self._later.cancel()
+
+
+def start_phase(cfg: StudyConfig, fork: bool | None = None) -> PendingPhase:
+    """The study's administrative phase (:func:`run_phase`) started on a forked process, beside the stages.
+
+    Only the sources are read, so it may start with the study: the calibration to linked holders waits only for
+    the links (:meth:`PendingPhase.links`), which the phase sends as soon as they are made, and the territories,
+    review and rates go on beside the weighting and estimation; the admin stage takes the whole phase
+    (:meth:`PendingPhase.result`). ``fork``: ``False`` runs the phase here when its links are first asked for,
+    as before; otherwise it forks where the platform can, but never beside a Spark engine (whose session lives
+    in a JVM the fork would not carry). The phase is the same either way: the same code on the same files, its
+    result received whole (if the forked process fails, the phase runs again here and raises its error there).
+    """
+    from ...report import _background as background
+
+    spark = cfg.compute.engine == "spark"
+    return PendingPhase(background.later(run_phase, cfg, fork=fork is not False and not spark, early=True))
+
+
+def phase_of(value: Any):  # noqa: ANN201
+    """The :class:`~nonrecours.admin.pipeline.AdminPhase` of a state's ``admin_phase`` (pending or done)."""
+    return value.result() if isinstance(value, PendingPhase) else value
 
 
 def _engine(cfg: StudyConfig):  # noqa: ANN202
@@ -121,7 +169,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
     adm = cfg.admin
     if adm.sources is None:
         return {"methods": {"admin": "not run (no [admin] sources)"}}
-    ph = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)
+    ph = phase_of(state["admin_phase"]) if "admin_phase" in state else run_phase(cfg)
     combined: State = {}
     if adm.frame_ids is not None and "design" in state:
         with _engine(cfg) as engine:

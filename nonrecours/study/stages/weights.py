@@ -116,7 +116,7 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
     from ...admin.holders import holder_margin_columns, linked_holders
     from ...errors import InputError, message
     from ...io import read_table
-    from .admin import run_phase
+    from .admin import PendingPhase, start_phase
 
     cal = cfg.weighting.calibration
     frame = state["frame"]
@@ -137,8 +137,10 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
                 hint="give the record ids of the whole frame (the simulated sources' frame_ids.csv)",
             )
         )
-    phase = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)  # a phase already run is reused
-    holders = linked_holders(frame_rec.to_numpy(), phase.links, phase.source_rights, list(cal.holders))
+    # the phase started with the study (run_study) is reused, else it runs here; only its links are waited for
+    phase = state["admin_phase"] if "admin_phase" in state else start_phase(cfg, fork=False)
+    links, source_rights = phase.links() if isinstance(phase, PendingPhase) else (phase.links, phase.source_rights)
+    holders = linked_holders(frame_rec.to_numpy(), links, source_rights, list(cal.holders))
     cols = holder_margin_columns(holders, frame[cal.holders_by].to_numpy())
     return {"phase": phase, "frame": {c: cols[c].set_axis(frame.index) for c in cols}}
 

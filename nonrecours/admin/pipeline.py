@@ -339,7 +339,8 @@ def run_admin_phase(
             review,
             links_ready,
         )
-        return replace(phase, engines=dict(engines.used))
+        # (in a fixed order: the manifest lists them so, whichever step ran first)
+        return replace(phase, engines={k: engines.used[k] for k in ("sql", "linkage") if k in engines.used})
 
 
 #: Recipients up to which the sources are linked at the same time (one thread and DuckDB engine each). Beyond,
@@ -460,13 +461,20 @@ def _run_phase(
         rule = (rulebook or load_rulebook()).entry(year)
         facts = read_recipients(d, columns=list(_ELIGIBILITY_COLUMNS))
         communes = read_source(d, "communes")
-    # eligibility, then the linkage before the territories exist (their peaks of memory do not add up);
-    # beyond CONCURRENT_LINKAGE_MAX recipients, each source is read when linked and let go after
-    with clock.step("eligibility"), engines.sql() as eng:
-        elig = assess_eligibility(facts, rule, engine=eng)
-        # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
-        # 5-million-recipient table, held until the rates)
-        elig = elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
+
+    def eligibility() -> pd.DataFrame:
+        with clock.step("eligibility"), engines.sql() as eng:
+            elig = assess_eligibility(facts, rule, engine=eng)
+            # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
+            # 5-million-recipient table, held until the rates)
+            return elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
+
+    # beyond CONCURRENT_LINKAGE_MAX recipients: eligibility, then the linkage before the territories exist (their
+    # peaks of memory do not add up), each source read when linked and let go after; below, the eligibility comes
+    # after the linkage, whose links a caller may be waiting for (links_ready)
+    late = len(facts) <= CONCURRENT_LINKAGE_MAX
+    if not late:
+        elig = eligibility()
         del facts
         release_arrow()
     with clock.step("read"):
@@ -524,6 +532,9 @@ def _run_phase(
     del links, near, res  # the sources' tables, copied into those two
     if links_ready is not None:
         links_ready((links_df, source_rights))
+    if late:
+        elig = eligibility()
+        del facts
     # the territories read the addresses and communes, the review and rates the ids: the names, numbers and birth
     # dates go (at 5 million recipients 0.4 GiB)
     left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]

@@ -462,19 +462,21 @@ def _run_phase(
         facts = read_recipients(d, columns=list(_ELIGIBILITY_COLUMNS))
         communes = read_source(d, "communes")
 
-    def eligibility() -> pd.DataFrame:
-        with clock.step("eligibility"), engines.sql() as eng:
-            elig = assess_eligibility(facts, rule, engine=eng)
-            # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
-            # 5-million-recipient table, held until the rates)
-            return elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
+    def eligibility(eng: Engine) -> pd.DataFrame:
+        elig = assess_eligibility(facts, rule, engine=eng)
+        # statuses and rules as categories: a byte per recipient and right instead of a string (1 GiB of the
+        # 5-million-recipient table, held until the rates)
+        return elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
 
-    # beyond CONCURRENT_LINKAGE_MAX recipients: eligibility, then the linkage before the territories exist (their
-    # peaks of memory do not add up), each source read when linked and let go after; below, the eligibility comes
-    # after the linkage, whose links a caller may be waiting for (links_ready)
-    late = len(facts) <= CONCURRENT_LINKAGE_MAX
-    if not late:
-        elig = eligibility()
+    names = sorted(set(RIGHT_SOURCES.values()))
+    # up to CONCURRENT_LINKAGE_MAX recipients the eligibility runs beside the sources' linkages (on a thread and
+    # engine of its own), so that a caller waiting for the links (links_ready) does not wait for it either;
+    # beyond, the eligibility first, then the linkage before the territories exist (their peaks of memory do not
+    # add up), each source read when linked and let go after
+    beside = len(facts) <= CONCURRENT_LINKAGE_MAX and len(names) > 1
+    if not beside:
+        with clock.step("eligibility"), engines.sql() as eng:
+            elig = eligibility(eng)
         del facts
         release_arrow()
     with clock.step("read"):
@@ -483,10 +485,9 @@ def _run_phase(
         release_arrow()
     n_left = len(left)
     links, near, quality, source_rights = [], [], [], {}
-    names = sorted(set(RIGHT_SOURCES.values()))
     common = (threshold, seed, truth_links, n_left)
     results: dict[str, tuple[LinkResult, dict]] = {}
-    if n_left <= CONCURRENT_LINKAGE_MAX and len(names) > 1:
+    if beside:
         # small files: the sources linked at the same time, each on a DuckDB engine of its own and on one thread
         # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
@@ -494,17 +495,24 @@ def _run_phase(
         with (
             clock.step("linkage"),
             engines.linkage() as linker,
+            engines.sql() as sql,
             ExitStack() as own,
-            ThreadPoolExecutor(len(names)) as pool,
+            ThreadPoolExecutor(len(names) + 1) as pool,
         ):
             each = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
+            # (a DuckDB connection runs one statement at a time: the linkage's engine is not shared)
+            el_engine = own.enter_context(linker.sibling()) if sql is linker else sql
             futures = {
                 name: pool.submit(_timed, _link_source, left, sources[name], name, eng, *common, True)
                 for name, eng in zip(names, each)
             }
+            el = pool.submit(_timed, eligibility, el_engine)
             for name in names:
                 results[name], wall, cpu = futures[name].result()
                 clock.add(f"linkage {name}", wall, cpu)
+            elig, wall, cpu = el.result()
+            clock.add("eligibility", wall, cpu)
+            del facts
         for name, src in sources.items():
             if "right" in src:  # a source holding several rights (health)
                 source_rights[name] = src[["rec_id", "right"]]
@@ -532,9 +540,6 @@ def _run_phase(
     del links, near, res  # the sources' tables, copied into those two
     if links_ready is not None:
         links_ready((links_df, source_rights))
-    if late:
-        elig = eligibility()
-        del facts
     # the territories read the addresses and communes, the review and rates the ids: the names, numbers and birth
     # dates go (at 5 million recipients 0.4 GiB)
     left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]

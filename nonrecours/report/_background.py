@@ -138,6 +138,10 @@ class Later(Generic[T]):
         if child is None:
             return
         self._receive.close()
+        if getattr(child, "_parent_pid", os.getpid()) != os.getpid():
+            # received in a process forked from the one that started the child (a study's stage run beside the
+            # others takes the administrative phase): only that one may end and join it
+            return
         if terminate and child.is_alive():
             child.terminate()  # SIGTERM: a forked child removes no staging folder (see study.pipeline)
         child.join()

@@ -243,8 +243,9 @@ def _run_stages(
     notes: list[str],
     fork: bool | None,
 ) -> dict[str, Any]:
-    """Run the stages in order; one that no later stage reads (:data:`~nonrecours.study.stages.NEEDS`) runs on
-    a forked process beside the next ones when ``fork`` (by default when a core is free), one at a time.
+    """Run the stages in order; one that the next stage does not read (:data:`~nonrecours.study.stages.NEEDS`)
+    runs on a forked process beside the next ones when ``fork`` (by default when a core is free), one at a time,
+    and is received (its updates put into the state) before the first stage that reads it.
 
     Everything is received in the order of the stages, as if they had run one after the other: a stage's
     warnings are recorded (``notes``) and shown, and its time reported, once every earlier stage's have been;
@@ -255,9 +256,9 @@ def _run_stages(
     stage's error is raised first, as one after the other.
     """
     initial = {key: (dict(v) if key in _MERGED else v) for key, v in state.items()}
-    outcomes: list[_Outcome | None] = []  # None: on the forked process
+    outcomes: list[_Outcome | None] = []  # None: on a forked process
     committed = 0
-    pending: tuple[int, background.Later[_Outcome]] | None = None  # the stage on the forked process
+    pending: dict[int, background.Later[_Outcome]] = {}  # the stages on forked processes, by position
 
     def commit(upto: int) -> None:  # the outcomes received so far, in stage order
         nonlocal committed
@@ -271,36 +272,38 @@ def _run_stages(
                 warnings.warn_explicit(msg, category, filename, lineno)
             committed += 1
 
-    def receive() -> None:  # the pending stage's outcome (waiting for it), in its place
-        nonlocal pending
-        if pending is not None:
-            (where, result), pending = pending, None
-            outcomes[where] = result()
+    def receive(upto: int) -> None:  # the pending stages before position ``upto`` (waiting for them), in order
+        for where in sorted(w for w in pending if w < upto):
+            outcomes[where] = pending.pop(where)()
 
     names = [name for name, _ in active]
     forked = False
     try:
         for i, (name, func) in enumerate(active):
-            read_later = any(name in stages.NEEDS.get(n, names) for n in names[i + 1 :])  # unknown: reads all
-            if pending is None and not read_later and i + 1 < len(active):
-                if background.core_free() if fork is None else fork:
-                    # (where the platform cannot fork, it runs here when it is received: the same outcome)
-                    pending = (i, background.later(_run_stage_beside, func, cfg, state, fork=True))
-                    outcomes.append(None)
-                    forked = True
-                    continue
+            reads = stages.NEEDS.get(name, names)  # unknown: reads all
+            for where in sorted(w for w in pending if names[w] in reads):
+                got = outcomes[where] = pending.pop(where)()  # a stage this one reads: received, put in the state
+                _apply(state, got[0])
+            commit(len(outcomes))
+            read_next = i + 1 < len(active) and name in stages.NEEDS.get(names[i + 1], names)
+            if not read_next and i + 1 < len(active) and (background.core_free() if fork is None else fork):
+                # (where the platform cannot fork, it runs here when it is received: the same outcome)
+                pending[i] = background.later(_run_stage_beside, func, cfg, state, fork=True)
+                outcomes.append(None)
+                forked = True
+                continue
             try:
                 outcome = _run_stage(func, cfg, state)
             except Exception:
-                receive()  # an earlier stage's error first (as one after the other)
+                receive(i)  # an earlier stage's error first (as one after the other)
                 raise
             outcomes.append(outcome)
             _apply(state, outcome[0])
             commit(len(outcomes))
-        receive()
+        receive(len(active))
     except BaseException:
-        if pending is not None:
-            pending[1].cancel()
+        for later in pending.values():
+            later.cancel()
         raise
     commit(len(outcomes))
     if not forked:
@@ -515,10 +518,14 @@ def run_study(
         Language of the report and of the publication workbook (default: the
         study file's ``[report] lang``).
     fork : bool, optional
-        Run the work that nothing waits for on a forked process, beside the rest: a stage that no later stage
-        reads (:data:`nonrecours.study.stages.NEEDS`: ``analysis``) and the report's territories section.
-        ``True`` forks, ``False`` runs everything in this process; by default fork when a core is free
-        (:func:`nonrecours.report._background.core_free`). The outputs are the same bytes either way.
+        Run the work that the next steps do not wait for on forked processes, beside the rest: a stage that the
+        next stage does not read (:data:`nonrecours.study.stages.NEEDS`: ``admin`` beside ``analysis`` and
+        ``territorial``, ``analysis`` beside ``territorial``), the report's territories section, and the
+        administrative phase (started with the study: it reads only its sources; the weighting waits for its
+        links only). ``True`` forks, ``False`` runs everything in this process; by default the stages and the
+        report's section fork when a core is free (:func:`nonrecours.report._background.core_free`), the
+        administrative phase whenever the platform forks (this process waits for its links anyway), never beside
+        a Spark engine. The outputs are the same bytes either way.
 
     Returns
     -------

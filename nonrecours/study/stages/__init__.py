@@ -24,6 +24,7 @@ _WHERE = {
     "State": "_common",
     "admin_stage": "admin",
     "analysis_stage": "analysis",
+    "combined_stage": "admin",
     "allocation_stage": "design",
     "selection_stage": "design",
     "estimation_stage": "estimation",
@@ -51,6 +52,7 @@ __all__ = [
     "territorial_stage",
     "follow_up_stage",
     "admin_stage",
+    "combined_stage",
 ]
 
 #: The stages of a study, in order: (name, function name); ``STAGES`` holds the functions.
@@ -61,16 +63,18 @@ _ORDER = (
     ("responses", "responses_stage"),
     ("weighting", "weighting_stage"),
     ("estimation", "estimation_stage"),
+    ("admin", "admin_stage"),
     ("analysis", "analysis_stage"),
     ("territorial", "territorial_stage"),
-    ("admin", "admin_stage"),
+    ("combined", "combined_stage"),
     ("follow_up", "follow_up_stage"),
 )
 
 #: The stages whose outputs each stage reads from the state (the state's keys in the comments; ``runs``, the
-#: earlier runs of a follow-up, is there before any stage). A stage that no later stage reads may run beside the
-#: next ones (:func:`nonrecours.study.pipeline.run_study`): ``analysis`` (read by none), while ``territorial``
-#: and ``admin`` run (``admin`` reads ``sae`` and ``comparison``: it waits for ``territorial``).
+#: earlier runs of a follow-up, is there before any stage; ``admin_phase``, the administrative phase started with
+#: the study). A stage that the next one does not read may run beside the next ones
+#: (:func:`nonrecours.study.pipeline.run_study`), received before the first stage that reads it: ``admin`` (read by
+#: ``combined``) while ``analysis`` and ``territorial`` run.
 NEEDS: dict[str, tuple[str, ...]] = {
     "frame": (),
     "allocation": ("frame",),  # frame
@@ -78,10 +82,11 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "responses": ("allocation", "selection"),  # sample, tables.allocation
     "weighting": ("frame", "selection", "responses"),  # frame, sample (admin_phase: its own, when holders)
     "estimation": ("selection", "weighting"),  # design, design_frame_margins, joint
+    "admin": ("weighting", "estimation"),  # admin_phase, design, tables.estimates_qpv
     "analysis": ("weighting", "estimation"),  # design, tables.estimates_*
     "territorial": ("frame", "selection", "responses", "weighting", "estimation"),  # frame, sample, model_direct,
     # tables.estimates_territory
-    "admin": ("weighting", "estimation", "territorial"),  # admin_phase, design, tables.estimates_qpv, sae, comparison
+    "combined": ("territorial", "admin"),  # tables.sae, comparison, admin_corrected, admin_rates
     "follow_up": ("weighting", "estimation"),  # design, tables.estimates_*
 }
 

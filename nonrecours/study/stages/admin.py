@@ -22,7 +22,7 @@ from ...errors import ConfigError, message
 from ..config import StudyConfig
 from ._common import State
 
-__all__ = ["admin_stage", "compare_phases", "run_phase", "start_phase", "phase_of", "PendingPhase"]
+__all__ = ["admin_stage", "combined_stage", "compare_phases", "run_phase", "start_phase", "phase_of", "PendingPhase"]
 
 
 def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column: str) -> pd.DataFrame:
@@ -219,7 +219,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
 
 def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     """``[admin] frame_ids``: the sample measures the files' misclassification; corrected and combined rates."""
-    from ...admin.misclassification import combine_estimates, survey_corrected_rates
+    from ...admin.misclassification import survey_corrected_rates
     from ...admin.pipeline import read_recipients
     from ...admin.rates import taker_table
     from ...io import read_table
@@ -277,7 +277,6 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         "admin_misclassification": _protected(res.misclassification.to_frame(), by, cfg.estimation.thresholds.min_n),
         "admin_corrected": corrected,
     }
-    sae = state.get("tables", {}).get("sae")
     methods = {
         "misclassification": f"{res.n_linked} respondents found in the files by their frame record id; "
         "P(file eligible | eligible) and P(file eligible | not eligible) per stratum ("
@@ -289,15 +288,27 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
         "posterior's), the linkage error (with the uncertainty of the review's calibration), addresses on a QPV "
         "contour and the files' noise: it covers the true take-up rate",
     }
-    if sae is not None and "eblup" in sae:
-        comb = combine_estimates(corrected, sae, level=cfg.estimation.level)
-        tables["combined"] = comb
-        methods["combined"] = "composite of the corrected administrative rate and the small-area estimate, "
-        methods["combined"] += "weights inverse to their estimated MSEs"
-        comparison = state.get("tables", {}).get("comparison")
-        if cfg.territorial.truth is not None and comparison is not None:
-            tables.update(_comparison(cfg, comparison, sae, ph.rates.table, corrected, comb))
     return {"tables": tables, "methods": methods}
+
+
+def combined_stage(cfg: StudyConfig, state: State) -> State:
+    """The corrected administrative rates combined with the small-area estimates, and the territorial comparison
+    with the administrative estimators: the admin stage's part that reads the territorial stage's tables (``sae``,
+    ``comparison``), so that the admin stage itself may run beside the analysis and territorial stages."""
+    from ...admin.misclassification import combine_estimates
+
+    tables = state.get("tables", {})
+    corrected, sae = tables.get("admin_corrected"), tables.get("sae")
+    if corrected is None or sae is None or "eblup" not in sae:
+        return {}
+    comb = combine_estimates(corrected, sae, level=cfg.estimation.level)
+    out = {"combined": comb}
+    method = "composite of the corrected administrative rate and the small-area estimate, "
+    method += "weights inverse to their estimated MSEs"
+    comparison = tables.get("comparison")
+    if cfg.territorial.truth is not None and comparison is not None:
+        out.update(_comparison(cfg, comparison, sae, tables["admin_rates"], corrected, comb))
+    return {"tables": out, "methods": {"admin": {"combined": method}}}
 
 
 def _comparison(cfg: StudyConfig, comparison, sae, admin, corrected, combined) -> dict:

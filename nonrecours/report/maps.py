@@ -435,6 +435,7 @@ def _paths(geoms) -> list:
 def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
     """The territories of ``data`` on ``ax``, one collection per display state; returns the collections."""
     from matplotlib.collections import PathCollection
+    from matplotlib.path import Path as MPath
 
     added = []
 
@@ -445,9 +446,8 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
             continue
         paths = _paths(d["geometry"])
         keep = np.array([p is not None for p in paths], dtype=bool)
-        pc = PathCollection(
-            [p for p in paths if p is not None], edgecolor="#4d4d4d", linewidth=0.3, hatch=hatch or None
-        )
+        drawn = [p for p in paths if p is not None]
+        pc = PathCollection(drawn, edgecolor="#4d4d4d", linewidth=0.3)
         if face is None:
             pc.set_array(d[column].to_numpy(float)[keep])
             pc.set_cmap(cmap)
@@ -456,6 +456,12 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
             pc.set_facecolor(face)
         ax.add_collection(pc, autolim=False)  # the axes are framed already
         added.append(pc)
+        if hatch and drawn:
+            hc = PathCollection(
+                [MPath.make_compound_path(*drawn)], facecolor="none", edgecolor="#4d4d4d", linewidth=0.0, hatch=hatch
+            )
+            ax.add_collection(hc, autolim=False)
+            added.append(hc)
     return added
 
 

@@ -852,11 +852,14 @@ def _skeleton(geo: pd.DataFrame, outlines: pd.DataFrame, departement: str | None
 
 
 def _palette_png(rgba: np.ndarray) -> bytes:
-    """The rendered pixels as a PNG of 256 colours (median cut, deterministic): a map is about 2.5 times smaller."""
+    """The rendered pixels as a PNG of 256 colours (median cut, deterministic): a map is about 2.5 times smaller.
+
+    zlib level 8, not 9 (``optimize``): a third of the encoding's CPU time for files under 1 % larger.
+    """
     from PIL import Image
 
     out = io.BytesIO()
     Image.fromarray(rgba[..., :3]).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-        out, format="PNG", optimize=True
+        out, format="PNG", compress_level=8
     )
     return out.getvalue()

@@ -432,8 +432,9 @@ def _paths(geoms) -> list:
     return out
 
 
-def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
-    """The territories of ``data`` on ``ax``, one collection per display state; returns the collections."""
+def _draw(ax, states: np.ndarray, geometry: np.ndarray, values: np.ndarray, cmap, norm) -> list:
+    """Territories on ``ax`` (their display states, geometries and values, aligned), one collection per
+    display state; returns the collections."""
     from matplotlib.collections import PathCollection
     from matplotlib.path import Path as MPath
 
@@ -441,15 +442,15 @@ def _draw(ax, data: pd.DataFrame, column: str, cmap, norm) -> list:
 
     styles = {"ok": ("", None), "unreliable": ("////", None), "suppressed": ("xxx", "#d9d9d9")}
     for state, (hatch, face) in styles.items():
-        d = data[data["state"] == state]
-        if d.empty:
+        m = states == state
+        if not m.any():
             continue
-        paths = _paths(d["geometry"])
+        paths = _paths(geometry[m])
         keep = np.array([p is not None for p in paths], dtype=bool)
         drawn = [p for p in paths if p is not None]
         pc = PathCollection(drawn, edgecolor="#4d4d4d", linewidth=0.3)
         if face is None:
-            pc.set_array(d[column].to_numpy(float)[keep])
+            pc.set_array(values[m][keep])
             pc.set_cmap(cmap)
             pc.set_norm(norm)
         else:
@@ -665,11 +666,14 @@ def choropleth(
             _SKELETONS.pop(next(iter(_SKELETONS)))
         fig, axes = hit[2]
         added: list = []
+        rows = {c: geo[c].to_numpy() for c in ("frame", "departement", "state", "geometry")}
         try:
             for p, (column, cm, nm, label) in enumerate(panels):
                 x0 = 0.01 + 0.5 * p if width else 0.26
+                shown = geo[column].to_numpy(float)
                 for ax, pick in axes[p]:
-                    added += _draw(ax, pick(geo), column, cm, nm)
+                    m = pick(rows)
+                    added += _draw(ax, rows["state"][m], rows["geometry"][m], shown[m], cm, nm)
                 cax = fig.add_axes((x0 + 0.06, 0.14, 0.36, 0.025))
                 added.append(cax)
                 sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=nm, cmap=cm)
@@ -786,13 +790,17 @@ _SKELETONS_LOCK = __import__("threading").Lock()
 
 
 def _pick(frame: str | None, departements: tuple | None = None):
-    """The rows of a table of values drawn in one axes: those of a frame (all: ``None``), of some départements."""
+    """The rows of a table of values drawn in one axes: those of a frame (all: ``None``), of some départements.
 
-    def pick(geo: pd.DataFrame) -> pd.DataFrame:
-        keep = np.ones(len(geo), dtype=bool) if frame is None else (geo["frame"] == frame).to_numpy(copy=True)
+    The function returned takes the table's columns as numpy arrays (``frame``, ``departement``) and gives a
+    boolean mask: a map picks its rows for each of its axes, and pandas' filtering cost more than the drawing.
+    """
+
+    def pick(geo: dict[str, np.ndarray]) -> np.ndarray:
+        keep = np.ones(len(geo["frame"]), dtype=bool) if frame is None else geo["frame"] == frame
         if departements is not None:
-            keep &= geo["departement"].isin(departements).to_numpy()
-        return geo[keep]
+            keep &= np.isin(geo["departement"], list(departements))
+        return keep
 
     return pick
 

@@ -664,7 +664,7 @@ def choropleth(
         _SKELETONS[key] = hit  # most recent last
         while len(_SKELETONS) > _SKELETONS_MAX:
             _SKELETONS.pop(next(iter(_SKELETONS)))
-        fig, axes = hit[2]
+        fig, axes, under = hit[2]
         added: list = []
         rows = {c: geo[c].to_numpy() for c in ("frame", "departement", "state", "geometry")}
         try:
@@ -707,8 +707,8 @@ def choropleth(
                 buf = io.BytesIO()
                 fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
                 return buf.getvalue()
-            fig.canvas.draw()  # the pixels, quantised straight from the canvas: no intermediate PNG
-            return _palette_png(np.asarray(fig.canvas.buffer_rgba()))
+            # the pixels, quantised straight from the canvas: no intermediate PNG
+            return _palette_png(_compose(fig, under))
         finally:  # back to the skeleton: what this map added goes
             for artist in reversed(added):
                 artist.remove()
@@ -834,6 +834,7 @@ def _skeleton(geo: pd.DataFrame, outlines: pd.DataFrame, departement: str | None
             _draw_base(ax, paris)
             _frame_axes(ax, d, tx["paris"], tx["empty"], extent=_extent(paris))
             ax.set_facecolor("white")
+            ax.set_gid("whole")  # drawn over the mainland's panel: drawn whole on every map (see _underlay)
             panel.append((ax, _pick("metro", PARIS_INSET)))
             for i, (code, (name, _)) in enumerate(OVERSEAS.items()):
                 ax = fig.add_axes((x0, 0.22 + 0.136 * (4 - i), 0.08, 0.105))
@@ -856,7 +857,54 @@ def _skeleton(geo: pd.DataFrame, outlines: pd.DataFrame, departement: str | None
                 _label_base(main, base, limits)
             panel = [(main, _pick(None))]
         axes.append(panel)
-    return fig, axes
+    return fig, axes, _underlay(fig)
+
+
+def _over(ax) -> list:
+    """The artists of a map's axes drawn over its territories (zorder 1): spines, highlighted outline, names;
+    not the title (outside the axes, where no territory is drawn)."""
+    skip = {ax.patch, ax.title, ax._left_title, ax._right_title}
+    return sorted(
+        (a for a in ax.get_children() if a.get_zorder() >= 1 and a.get_visible() and a not in skip),
+        key=lambda a: a.get_zorder(),
+    )
+
+
+def _underlay(fig) -> tuple:
+    """The pixels of a skeleton under its maps' territories, drawn once: each map restores them and draws only
+    what lies over them (see :func:`_compose`).
+
+    Returns the saved pixels and the axes drawn in layers (the others are drawn whole on each map: the
+    Paris inset, which lies over the mainland's panel).
+    """
+    layered = [ax for ax in fig.axes if ax.get_gid() != "whole"]
+    hidden = [a for ax in layered for a in _over(ax)] + [ax for ax in fig.axes if ax.get_gid() == "whole"]
+    for a in hidden:
+        a.set_visible(False)
+    try:
+        fig.canvas.draw()
+        return fig.canvas.copy_from_bbox(fig.bbox), layered
+    finally:
+        for a in hidden:
+            a.set_visible(True)
+
+
+def _compose(fig, under: tuple) -> np.ndarray:
+    """A map's pixels: the skeleton's underlay, then in the order of a full drawing what lies over it (the
+    territories and the artists over them in each layered axes; the other axes, the colour bars, the title
+    and the legend whole). The pixels of ``fig.canvas.draw()``: the artists left out of the underlay are
+    drawn in the same order, after artists whose pixels they do not touch (the titles of the axes)."""
+    pixels, layered = under
+    canvas = fig.canvas
+    renderer = canvas.get_renderer()
+    canvas.restore_region(pixels)
+    for artist in sorted((a for a in fig.get_children() if a is not fig.patch), key=lambda a: a.get_zorder()):
+        if artist in layered:
+            for a in _over(artist):
+                a.draw(renderer)
+        else:
+            artist.draw(renderer)
+    return np.asarray(renderer.buffer_rgba())
 
 
 def _palette_png(rgba: np.ndarray) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib import rc_context, rcParams
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -100,21 +100,11 @@ MODEL = "#1b7837"
 
 
 def png_bytes(fig: Figure) -> bytes:
-    """Render a figure to PNG bytes, without timestamps or software metadata.
-
-    The picture of ``savefig(bbox_inches="tight")``, drawn once instead of twice: savefig would draw the
-    figure a first time without pixels, for its layout and its tight box; here the layout is computed alone
-    and the padded tight box given to savefig.
-    """
-    canvas = FigureCanvasAgg(fig)
+    """Render a figure to PNG bytes, without timestamps or software metadata."""
+    FigureCanvasAgg(fig)
     buf = io.BytesIO()
     with rc_context(STYLE):
-        engine = fig.get_layout_engine()
-        if engine is not None:
-            engine.execute(fig)
-            fig.set_layout_engine("none")  # laid out: savefig would lay it out again
-        box = fig.get_tightbbox(canvas.get_renderer()).padded(rcParams["savefig.pad_inches"])
-        fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches=box)
+        fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
     return buf.getvalue()
 
 

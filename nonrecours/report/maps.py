@@ -597,7 +597,8 @@ def choropleth(
     frames), which only add their territories' colours: tables are taken as
     the values they are (a ``shapes`` or ``outlines`` changed in place is not
     seen; pass a new object). A map drawn on a kept frame has the bytes of the
-    same map drawn on a new one.
+    same map drawn on a new one. A PNG map draws only its territories and what lies over them on the
+    frame's pixels, drawn once (see :func:`_underlay`).
     """
     from matplotlib import colors, rc_context
     from matplotlib.patches import Patch
@@ -782,8 +783,9 @@ def _draw_run(run: range) -> list[bytes]:
     return [choropleth(**_JOBS[i]) for i in run]
 
 
-#: Figures with their axes framed and the départements drawn, by (shapes, outlines, département, width,
-#: language): the maps of a report (one per right and kind) differ only by the territories' colours.
+#: Figures with their axes framed and the départements drawn (with the axes of each panel and the figure's
+#: underlay, see :func:`_skeleton`), by (shapes, outlines, département, width, language): the maps of a report
+#: (one per right and kind) differ only by the territories' colours.
 _SKELETONS: dict[tuple, tuple] = {}
 _SKELETONS_MAX = 4
 _SKELETONS_LOCK = __import__("threading").Lock()

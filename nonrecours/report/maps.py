@@ -810,8 +810,8 @@ def _pick(frame: str | None, departements: tuple | None = None):
 def _skeleton(geo: pd.DataFrame, outlines: pd.DataFrame, departement: str | None, width: bool, tx: dict, dframe):
     """A map's figure without its values: axes framed, outlines drawn and named, titles.
 
-    Returns the figure and, per panel, the axes with the function that picks their territories' rows
-    from the table of values (whose rows are those of the shapes, whatever the values).
+    Returns the figure; per panel, the axes with the function that picks their territories' rows from the
+    table of values (whose rows are those of the shapes, whatever the values); and its :func:`_underlay`.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -174,6 +174,7 @@ def test_choropleth_on_its_underlay_has_the_pixels_of_a_full_drawing(pop, contou
     monkeypatch.undo()
     maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep)
     svg = maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg")
+    assert maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep) == layered[1]  # after the SVG
     maps._SKELETONS.clear()
     assert maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg") == svg
 

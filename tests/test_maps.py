@@ -153,6 +153,32 @@ def test_choropleth_on_a_reused_figure_equals_a_fresh_one(pop, contours, sae):
     assert maps.choropleth(a, shapes, kind="sae", right="cmuc", departement=dep, width=False) == one
 
 
+def test_choropleth_on_its_underlay_has_the_pixels_of_a_full_drawing(pop, contours, sae, monkeypatch):
+    """A PNG map restores its figure's pixels under the territories (drawn once) and draws only what lies over
+    them: the bytes of the same figure drawn whole, for the country (the Paris inset over the mainland) and for
+    a département (its names and highlighted border over the territories); an SVG drawn afterwards still has
+    the spines and names the underlay left out."""
+    shapes = maps.territory_shapes(contours, pop.territories)
+    v = maps.map_values(sae, "sae", "cmuc")
+    dep = str(pop.territories["departement"].iloc[0])
+    calls = [{}, {"departement": dep}, {"departement": "93", "width": False}]
+    maps._SKELETONS.clear()
+    layered = [maps.choropleth(v, shapes, kind="sae", right="cmuc", **c) for c in calls]
+
+    def whole(fig, under):
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())
+
+    monkeypatch.setattr(maps, "_compose", whole)
+    assert [maps.choropleth(v, shapes, kind="sae", right="cmuc", **c) for c in calls] == layered
+    monkeypatch.undo()
+    maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep)
+    svg = maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg")
+    assert maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep) == layered[1]  # after the SVG
+    maps._SKELETONS.clear()
+    assert maps.choropleth(v, shapes, kind="sae", right="cmuc", departement=dep, fmt="svg") == svg
+
+
 def test_choropleths_in_parallel_have_the_bytes_of_one_by_one(pop, contours, sae, monkeypatch):
     """The maps drawn by forked workers (the report's, on two cores) are those drawn one after the other here,
     in the order asked, whatever the number of workers; a worker's error reaches the caller."""

@@ -118,6 +118,19 @@ def test_same_seed_same_sources(sources):
     assert not other.tables["health"]["surname"].equals(src.tables["health"]["surname"])
 
 
+def test_forked_sources_same_tables_and_bytes(sources, tmp_path):
+    # the files' eligibility assessed and half of the tables written on forked processes, or all here: the same
+    pop, params, src = sources
+    here = simulate_sources(pop, seed=9, params=params, fork=False)
+    forked = simulate_sources(pop, seed=9, params=params, fork=True)
+    assert set(here.tables) == set(forked.tables) == set(src.tables)
+    for name in here.tables:
+        pd.testing.assert_frame_equal(forked.tables[name], here.tables[name], check_exact=True)
+    a = here.write(tmp_path / "a", fork=False)
+    b = forked.write(tmp_path / "b", fork=True)
+    assert sorted(a) == sorted(b) and all(a[k].read_bytes() == b[k].read_bytes() for k in a)
+
+
 def test_u_decontamination():
     from nonrecours.admin.linkage import _decontaminate
 

@@ -177,8 +177,15 @@ class Sources:
     params: SourceParams
     errors: dict = field(default_factory=dict)
 
-    def write(self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False) -> dict:
-        """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first."""
+    def write(
+        self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False, fork: bool | None = None
+    ) -> dict:
+        """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first.
+
+        ``fork``: write about half of the tables (by cells) on a forked process while this one writes the others
+        (``True``), all here (``False``), or the first when a core is free (default). The files are the same
+        bytes either way.
+        """
         d = Path(directory)
         paths = {name: d / f"{name}.{format}" for name in self.tables}
         paths["qpv"] = d / "qpv.geojson"
@@ -193,13 +200,32 @@ class Sources:
                 )
             )
         d.mkdir(parents=True, exist_ok=True)
-        for name, df in self.tables.items():
-            if format == "csv":
-                _write_csv(df, paths[name])
-            else:
-                write_table(df, paths[name], option="sources folder")
-        write_text(self.contours, paths["qpv"], option="sources folder")
+        from ..report import _background as background
+
+        # two halves of about equal cells (the writer's work), the largest tables placed first
+        halves: tuple[list, list] = ([], [])
+        cells = [0, 0]
+        for name in sorted(self.tables, key=lambda k: -self.tables[k].size):
+            k = int(cells[1] < cells[0])
+            halves[k].append(name)
+            cells[k] += self.tables[name].size
+        later = background.later(self._write_tables, halves[1], paths, format, fork=fork)
+        try:
+            self._write_tables(halves[0], paths, format)
+            write_text(self.contours, paths["qpv"], option="sources folder")
+        except BaseException:
+            later.cancel()
+            raise
+        later()  # (written here if the forked process failed)
         return paths
+
+    def _write_tables(self, names: list, paths: dict, format: str) -> None:
+        """Write the tables ``names`` to their ``paths``."""
+        for name in names:
+            if format == "csv":
+                _write_csv(self.tables[name], paths[name])
+            else:
+                write_table(self.tables[name], paths[name], option="sources folder")
 
 
 def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
@@ -633,7 +659,12 @@ def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulate_sources(
-    pop, *, seed: int | np.random.Generator, params: SourceParams | None = None, rulebook=None
+    pop,
+    *,
+    seed: int | np.random.Generator,
+    params: SourceParams | None = None,
+    rulebook=None,
+    fork: bool | None = None,
 ) -> Sources:
     """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
 
@@ -646,6 +677,10 @@ def simulate_sources(
     rulebook : Rulebook, optional
         Ceilings used to place the resources (default: the package's rulebook,
         year ``params.year``).
+    fork : bool, optional
+        Assess the files' eligibility (no draw) on a forked process while this one draws the right sources
+        (``True``), in this process (``False``), or when a core is free (default). The tables are the same
+        either way.
 
     Returns
     -------
@@ -667,14 +702,24 @@ def simulate_sources(
     ident = _identities(rng, r["age_band"].cat.codes.to_numpy(), layout.communes, addr, lon, lat, overseas)
     homes = _households(rng, pop, rule, params, elig, overseas)
     tables, errors, left_id = _organism_files(rng, ident, homes, r["benefit"].astype(str).to_numpy(), params)
-    links = []
-    for name in ("health", "tpn", "tss"):
-        tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
-        links.append(link)
-    tables["communes"] = layout.communes
-    tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
-    tables["truth_links"] = pd.concat(links, ignore_index=True)
-    file_elig = _file_eligibility(tables, left_id, homes.complete, rule)
+    # the files' eligibility draws nothing: it is assessed on a forked process while this one draws the right
+    # sources, when a core is free (the same verdicts either way)
+    from ..report import _background as background
+
+    organisms = {org: tables[org] for org in ORGANISMS}
+    later = background.later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
+    try:
+        links = []
+        for name in ("health", "tpn", "tss"):
+            tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
+            links.append(link)
+        tables["communes"] = layout.communes
+        tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
+        tables["truth_links"] = pd.concat(links, ignore_index=True)
+    except BaseException:
+        later.cancel()
+        raise
+    file_elig = later()
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)
     # the true rates, and the administrative rates' estimand (take-up among the recipients eligible by the files)
     tables["truth"] = pop.truth.merge(

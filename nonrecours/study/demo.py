@@ -153,7 +153,7 @@ def run_demo(
                 # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them
                 # is misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
                 params = SourceParams(file_resources=FileResourceParams())
-                sources = simulate_sources(pop, seed=seed + 1, params=params)
+                sources = simulate_sources(pop, seed=seed + 1, params=params, fork=fork)
         except BaseException:
             written.cancel()
             raise
@@ -172,7 +172,7 @@ def run_demo(
         key = f'contours = "{POPULATION}/{CONTOURS}"'
         text = example_study(seed=seed).replace(f"# {key}", key)
         if admin:
-            sources.write(staging / POPULATION / "sources")
+            sources.write(staging / POPULATION / "sources", fork=fork)
             text += ADMIN_SECTION
             # the survey calibrated to the linked holders of each right too (counts of the administrative files)
             text = text.replace("# holders = ", "holders = ")

@@ -297,10 +297,11 @@ def _resources(rng: np.random.Generator, position: np.ndarray, ceiling: np.ndarr
     return q
 
 
-def _geography(pop, rng: np.random.Generator, params: SourceParams) -> tuple:
+def _geography(pop, rng: np.random.Generator, params: SourceParams, overseas: np.ndarray) -> tuple:
     """Communes and QPV contours of the urban areas (:func:`.contours.layout_urban_areas`) and every recipient's
     address in its territory (a share ``params.boundary_rate`` of QPV residents on the contour), with its WGS84
-    coordinates."""
+    coordinates overseas (NaN in mainland France, whose files hold the Lambert-93 ones: the projection point by
+    point gives the same numbers for the overseas addresses alone)."""
     r = pop.recipients
     layout = geo_layout.layout_urban_areas(pop.territories, rng)
     ua_pos = pd.Index(layout.urban_area)
@@ -308,7 +309,10 @@ def _geography(pop, rng: np.random.Generator, params: SourceParams) -> tuple:
     ua_index = _per_row(r["territory"], lambda labels: ua_pos.get_indexer(terr_ua.reindex(labels).to_numpy()), -1)
     is_qpv = r["is_qpv"].to_numpy().astype(bool)
     addr = geo_layout.draw_addresses(rng, layout, ua_index, is_qpv, params.boundary_rate)
-    lon, lat = geo_layout.to_wgs84(addr["x"], addr["y"], layout.crs[ua_index])
+    lon, lat = np.full(len(r), np.nan), np.full(len(r), np.nan)
+    lon[overseas], lat[overseas] = geo_layout.to_wgs84(
+        addr["x"][overseas], addr["y"][overseas], layout.crs[ua_index][overseas]
+    )
     return layout, addr, lon, lat
 
 
@@ -722,7 +726,7 @@ def simulate_sources(
     took = {k: np.nan_to_num(v) == 1 for k, v in rights.items()}
     overseas = _per_row(r["departement"], lambda labels: np.isin(labels, list(geo_layout.OVERSEAS_CRS)), False)
     # the draws, in this order: geography, people, organisms' files, right sources
-    layout, addr, lon, lat = _geography(pop, rng, params)
+    layout, addr, lon, lat = _geography(pop, rng, params, overseas)
     ident = _identities(rng, r["age_band"].cat.codes.to_numpy(), layout.communes, addr, lon, lat, overseas)
     homes = _households(rng, pop, rule, params, elig, overseas)
     benefit = _per_row(r["benefit"], lambda labels: labels, np.nan)

@@ -77,6 +77,13 @@ def test_fixed_ids_and_text_columns():
     assert ids[0] == b"CAF00000001" and ids[-1] == b"CAF00000012"
     col = text_column(np.array([b"AB", b"", b"C"]))
     assert col.iloc[0] == "AB" and pd.isna(col.iloc[1]) and col.iloc[2] == "C"
+    # values filling the width (or missing) are given to Arrow as they lie in memory: the same column
+    full = np.array([b"CAF01", b"", b"CAF02", b"CAF03"])
+    for values in (full, full[::2], full[[0, 2]], np.array([], dtype="S5")):
+        col = text_column(values)
+        assert col.dtype == "str" and len(col) == len(values)
+        assert col.tolist() == [v.decode() if v else col.iloc[k] for k, v in enumerate(values)]
+        assert col.isna().tolist() == [v == b"" for v in values]
 
 
 @pytest.fixture(scope="module")

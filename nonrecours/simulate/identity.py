@@ -348,12 +348,30 @@ def _hex15(values: np.ndarray) -> np.ndarray:
 
 
 def text_column(values: np.ndarray) -> pd.Series:
-    """A text column from a byte array; empty values are missing."""
+    """A text column from a byte array; empty values are missing.
+
+    A column whose values all fill the array's width or are empty (record ids, hashed numbers, dates, sex) is
+    given to Arrow as it lies in memory: the offsets are multiples of the width and a missing value's slot keeps
+    its zero bytes, as Arrow's format allows under a null (no scan of the values for their lengths, no copy).
+    Others (names, communes) are converted by Arrow value by value.
+    """
     missing = values == b""
     try:
         import pyarrow as pa
     except ImportError:  # without pyarrow: through numpy's unicode arrays
         return pd.Series(values.astype("U"), dtype="str").where(~missing)
+    n, w = len(values), values.dtype.itemsize
+    if n and w and values.flags.c_contiguous:
+        raw = values.view(np.uint8)
+        # every value fills the width (its last byte is not zero) or is missing; ASCII, hence valid UTF-8
+        if (missing | (raw[w - 1 :: w] != 0)).all() and raw.max() < 128:
+            some = bool(missing.any())
+            validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if some else None
+            offsets = pa.py_buffer(np.arange(0, (n + 1) * w, w, dtype=np.int64))
+            arr = pa.Array.from_buffers(
+                pa.large_string(), n, [validity, offsets, pa.py_buffer(values)], null_count=int(missing.sum())
+            )
+            return arr.to_pandas()
     return pa.array(values, type=pa.binary(), mask=missing).cast(pa.string()).to_pandas()
 
 

@@ -315,7 +315,6 @@ _FIRST_LAW = (1.0, 10.0)
 _AGE_LIMITS = np.array([(18, 25), (25, 35), (35, 50), (50, 65), (65, 75), (75, 95)], dtype=float)
 #: Width of the name fields (the longest pooled name has 12 letters).
 _WIDTH = 16
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
@@ -341,10 +340,19 @@ def fixed_ids(prefix: str, n: int, width: int = 8) -> np.ndarray:
     return out.view(f"S{p + width}").ravel()
 
 
+#: The two lower-case hexadecimal digits of each byte, as one 16-bit item (the first digit first in memory).
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
+
+
 def _hex15(values: np.ndarray) -> np.ndarray:
-    """60-bit integers written as 15 lower-case hexadecimal digits (byte array)."""
-    shifts = np.arange(56, -1, -4, dtype=np.int64)
-    return np.ascontiguousarray(_HEX[(values[:, None] >> shifts) & 15]).view("S15").ravel()
+    """60-bit integers written as 15 lower-case hexadecimal digits (byte array).
+
+    Shifted left by 4 bits and stored big-endian, a number's 8 bytes are its 16 hexadecimal digits in pairs (the
+    last one 0): two digits per table lookup.
+    """
+    be = (values.astype(np.uint64) << np.uint64(4)).astype(">u8").view(np.uint8)
+    pairs = _HEX_PAIRS[be].view(np.uint8).reshape(len(values), 16)
+    return np.ascontiguousarray(pairs[:, :15]).view("S15").ravel()
 
 
 def text_column(values: np.ndarray) -> pd.Series:

@@ -510,11 +510,9 @@ def _right_source(
     n = len(left_id)
     if name == "health":
         idx = np.flatnonzero(took["cmuc"] | took["acs"])
-        right = np.where(took["cmuc"][idx], "cmuc", "acs")
         extra_ratio = params.health_extra_ratio
     else:
         idx = np.flatnonzero(took[name])
-        right = np.full(idx.size, name)
         extra_ratio = params.supplier_extra_ratio
     n_extra = int(round(extra_ratio * idx.size))
     extra_age = rng.integers(0, 6, n_extra)
@@ -539,10 +537,11 @@ def _right_source(
     ids = fixed_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], size_r)
     rid = np.empty(size_r, dtype=ids.dtype)
     rid[order] = ids
-    all_right = np.concatenate(
-        [right, rng.choice(["cmuc", "acs"], n_extra) if name == "health" else np.full(n_extra, name)]
-    ).astype("S")  # a text column made by Arrow (:func:`.identity.text_column`), not from Python strings
     if name == "health":
+        # the rights as bytes: a text column made by Arrow (:func:`.identity.text_column`), not from Python strings
+        # (the same draw as a choice among text labels)
+        right = np.where(took["cmuc"][idx], b"cmuc", b"acs")
+        all_right = np.concatenate([right, rng.choice(np.array([b"cmuc", b"acs"]), n_extra)])
         no_number = rng.random(size_r) < params.number_missing_rate
         start = np.datetime64(f"{params.year}-01-01") + rng.integers(0, 365, size_r).astype("timedelta64[D]")
         cols = {

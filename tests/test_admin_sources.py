@@ -138,6 +138,28 @@ def test_forked_sources_same_tables_and_bytes(sources, tmp_path):
     assert sorted(a) == sorted(b) and all(a[k].read_bytes() == b[k].read_bytes() for k in a)
 
 
+def test_file_eligibility_by_prefix_or_by_lookup(monkeypatch):
+    # rows found by their record ids' prefix (files in the recipients' order), or by Arrow's lookups otherwise
+    import nonrecours.simulate.sources as S
+
+    seen = {}
+    real = S._file_eligibility
+
+    def spy(*args):
+        seen["args"] = args
+        return real(*args)
+
+    monkeypatch.setattr(S, "_file_eligibility", spy)
+    S.simulate_sources(simulate_population(4, seed=8), seed=9, fork=False)
+    files, left_id, complete, rule = seen["args"]
+    fast = real(files, left_id, complete, rule)
+    shuffled = {o: f.sample(frac=1.0, random_state=1).reset_index(drop=True) for o, f in files.items()}
+    slow = real(shuffled, left_id, complete, rule)
+    assert set(fast) == set(slow)
+    for k in fast:
+        np.testing.assert_array_equal(fast[k], slow[k])
+
+
 def test_u_decontamination():
     from nonrecours.admin.linkage import _decontaminate
 

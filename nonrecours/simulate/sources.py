@@ -564,7 +564,12 @@ def _right_source(
 def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, rule) -> dict:
     """Per recipient record (``left_id``'s order) and right, the files' verdict on their own facts with the
     resources missing at random recorded (``complete``: :attr:`_Households.complete`): 1 eligible, 0 not
-    eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income)."""
+    eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income).
+
+    Each organism's file holds its recipients in their order with its own prefix of record ids
+    (:func:`_organism_files`): the recipient of each row is found by prefix, and the statuses, in the rows'
+    order (:func:`~nonrecours.admin.eligibility.assess_eligibility`), are put back by it; Arrow's hash lookups of
+    the record ids only if the files are otherwise."""
     from ..admin.eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS, assess_eligibility
     from .params import RIGHTS
 
@@ -572,10 +577,17 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     need = {"rec_id", "commune", "household_size", "electricity_contract", "gas_contract", *OPTIONAL_COLUMNS}
     left = pd.concat([files[o][[c for c in files[o] if c in need]] for o in ORGANISMS], ignore_index=True)
     ids = text_column(left_id)
-    pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
+    prefix = np.ascontiguousarray(left_id).view(np.uint8).reshape(len(left_id), -1)[:, :3].copy().view("S3").ravel()
+    pos = np.concatenate([np.flatnonzero(prefix == org.upper()[:3].encode()) for org in ORGANISMS])
+    if len(pos) != len(left) or not text_column(left_id[pos]).equals(left["rec_id"]):
+        pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
     left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})
     status = assess_eligibility(left, rule)
-    back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
+    if len(pos) == len(left_id) and status["rec_id"].equals(left["rec_id"]):  # in the rows' order: put back
+        back = np.empty(len(pos), dtype=np.int64)
+        back[pos] = np.arange(len(pos))
+    else:
+        back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
 
     def verdict(k: str) -> np.ndarray:  # 1 eligible, 0 not eligible, NaN otherwise, each text compared in C
         v = status[k].astype("str")

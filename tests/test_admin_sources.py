@@ -84,6 +84,8 @@ def test_fixed_ids_and_text_columns():
         assert col.dtype == "str" and len(col) == len(values)
         assert col.isna().tolist() == [v == b"" for v in values]
         assert col.dropna().tolist() == [v.decode() for v in values if v]
+    accented = text_column(np.array(["É".encode(), b"", b"AB"]))  # not ASCII: converted and checked by Arrow
+    assert accented.iloc[0] == "É" and pd.isna(accented.iloc[1]) and accented.iloc[2] == "AB"
 
 
 @pytest.fixture(scope="module")

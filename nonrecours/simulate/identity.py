@@ -369,10 +369,12 @@ def text_column(values: np.ndarray) -> pd.Series:
     except ImportError:  # without pyarrow: through numpy's unicode arrays
         return pd.Series(values.astype("U"), dtype="str").where(~missing)
     n, w = len(values), values.dtype.itemsize
+    ascii_ = False
     if n and w and values.flags.c_contiguous:
         raw = values.view(np.uint8)
-        # every value fills the width (its last byte is not zero) or is missing; ASCII, hence valid UTF-8
-        if (missing | (raw[w - 1 :: w] != 0)).all() and raw.max() < 128:
+        ascii_ = bool(raw.max() < 128)  # hence valid UTF-8: no check of the text by Arrow
+        # every value fills the width (its last byte is not zero) or is missing
+        if ascii_ and (missing | (raw[w - 1 :: w] != 0)).all():
             some = bool(missing.any())
             validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if some else None
             offsets = pa.py_buffer(np.arange(0, (n + 1) * w, w, dtype=np.int64))
@@ -380,7 +382,9 @@ def text_column(values: np.ndarray) -> pd.Series:
                 pa.large_string(), n, [validity, offsets, pa.py_buffer(values)], null_count=int(missing.sum())
             )
             return arr.to_pandas()
-    return pa.array(values, type=pa.binary(), mask=missing).cast(pa.string()).to_pandas()
+    # large strings, as pandas holds them (a string array would be copied into one)
+    arr = pa.array(values, type=pa.large_binary(), mask=missing)
+    return (arr.view(pa.large_string()) if ascii_ else arr.cast(pa.large_string())).to_pandas()
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,13 +180,13 @@ class Sources:
     errors: dict = field(default_factory=dict)
 
     def write(
-        self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False, fork: bool | None = None
+        self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False, fork: bool | None = False
     ) -> dict:
         """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first.
 
         ``fork``: write about half of the tables (by cells) on a forked process while this one writes the others
-        (``True``), all here (``False``), or the first when a core is free (default). The files are the same
-        bytes either way.
+        (``True``), all here (``False``, default), or the first when a core is free (``None``, the demo's
+        default). The files are the same bytes either way.
         """
         d = Path(directory)
         paths = {name: d / f"{name}.{format}" for name in self.tables}
@@ -201,8 +202,6 @@ class Sources:
                 )
             )
         d.mkdir(parents=True, exist_ok=True)
-        from ..report import _background as background
-
         # two halves of about equal cells (the writer's work), the largest tables placed first
         halves: tuple[list, list] = ([], [])
         cells = [0, 0]
@@ -210,7 +209,7 @@ class Sources:
             k = int(cells[1] < cells[0])
             halves[k].append(name)
             cells[k] += self.tables[name].size
-        later = background.later(self._write_tables, halves[1], paths, format, fork=fork)
+        later = _later(self._write_tables, halves[1], paths, format, fork=fork)
         try:
             self._write_tables(halves[0], paths, format)
             write_text(self.contours, paths["qpv"], option="sources folder")
@@ -227,6 +226,30 @@ class Sources:
                 _write_csv(self.tables[name], paths[name])
             else:
                 write_table(self.tables[name], paths[name], option="sources folder")
+
+
+class _Here:
+    """``fn(*args)`` computed when called (:func:`_later` without a fork)."""
+
+    def __init__(self, fn: Callable[..., object], args: tuple) -> None:
+        self.fn, self.args = fn, args
+
+    def __call__(self) -> object:
+        return self.fn(*self.args)
+
+    def cancel(self) -> None:
+        """Nothing to end."""
+
+
+def _later(fn: Callable[..., object], *args: object, fork: bool | None) -> Any:
+    """:func:`nonrecours.report._background.later` (``fn(*args)`` on a forked process), or computed here when
+    called with ``fork=False``: that module's package imports matplotlib, which simulating and writing the sources
+    do not need otherwise (``nonrecours simulate --sources``)."""
+    if fork is False:
+        return _Here(fn, args)
+    from ..report import _background as background
+
+    return background.later(fn, *args, fork=fork)
 
 
 def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
@@ -703,7 +726,7 @@ def simulate_sources(
     seed: int | np.random.Generator,
     params: SourceParams | None = None,
     rulebook=None,
-    fork: bool | None = None,
+    fork: bool | None = False,
 ) -> Sources:
     """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
 
@@ -716,10 +739,10 @@ def simulate_sources(
     rulebook : Rulebook, optional
         Ceilings used to place the resources (default: the package's rulebook,
         year ``params.year``).
-    fork : bool, optional
+    fork : bool or None
         Assess the files' eligibility (no draw) on a forked process while this one draws the right sources
-        (``True``), in this process (``False``), or when a core is free (default). The tables are the same
-        either way.
+        (``True``), in this process (``False``, default), or when a core is free (``None``, the demo's default).
+        The tables are the same either way.
 
     Returns
     -------
@@ -744,10 +767,8 @@ def simulate_sources(
     tables, errors, left_id = _organism_files(rng, ident, homes, benefit, _text(r["benefit"]), params)
     # the files' eligibility draws nothing: it is assessed on a forked process while this one draws the right
     # sources, when a core is free (the same verdicts either way)
-    from ..report import _background as background
-
     organisms = {org: tables[org] for org in ORGANISMS}
-    later = background.later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
+    later = _later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
     try:
         links = []
         for name in ("health", "tpn", "tss"):

@@ -115,8 +115,9 @@ def run_demo(
         and ``progress`` says so.
     fork : bool, optional
         Run the study's independent work on forked processes (``True``), in this process only (``False``), or
-        when a core is free (default): :func:`~nonrecours.study.pipeline.run_study`'s ``fork``. The files are
-        the same bytes either way.
+        when a core is free (default): :func:`~nonrecours.study.pipeline.run_study`'s ``fork``, and that of
+        the simulation before it (the population's files, the sources' eligibility and half of their files:
+        ``simulate_sources`` and ``Sources.write``). The files are the same bytes either way.
 
     Returns
     -------

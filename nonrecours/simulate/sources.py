@@ -600,7 +600,8 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     need = {"rec_id", "commune", "household_size", "electricity_contract", "gas_contract", *OPTIONAL_COLUMNS}
     left = pd.concat([files[o][[c for c in files[o] if c in need]] for o in ORGANISMS], ignore_index=True)
     ids = text_column(left_id)
-    prefix = np.ascontiguousarray(left_id).view(np.uint8).reshape(len(left_id), -1)[:, :3].copy().view("S3").ravel()
+    raw = np.ascontiguousarray(left_id).view(np.uint8).reshape(len(left_id), left_id.dtype.itemsize)
+    prefix = raw[:, :3].copy().view("S3").ravel()
     pos = np.concatenate([np.flatnonzero(prefix == org.upper()[:3].encode()) for org in ORGANISMS])
     if len(pos) != len(left) or not text_column(left_id[pos]).equals(left["rec_id"]):
         pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects

@@ -77,6 +77,15 @@ def test_fixed_ids_and_text_columns():
     assert ids[0] == b"CAF00000001" and ids[-1] == b"CAF00000012"
     col = text_column(np.array([b"AB", b"", b"C"]))
     assert col.iloc[0] == "AB" and pd.isna(col.iloc[1]) and col.iloc[2] == "C"
+    # values filling the width (or missing) are given to Arrow as they lie in memory: the same column
+    full = np.array([b"CAF01", b"", b"CAF02", b"CAF03"])
+    for values in (full, full[::2], full[[0, 2]], np.array([], dtype="S5")):
+        col = text_column(values)
+        assert col.dtype == "str" and len(col) == len(values)
+        assert col.isna().tolist() == [v == b"" for v in values]
+        assert col.dropna().tolist() == [v.decode() for v in values if v]
+    accented = text_column(np.array(["É".encode(), b"", b"AB"]))  # not ASCII: converted and checked by Arrow
+    assert accented.iloc[0] == "É" and pd.isna(accented.iloc[1]) and accented.iloc[2] == "AB"
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +125,41 @@ def test_same_seed_same_sources(sources):
         pd.testing.assert_frame_equal(again.tables[name], src.tables[name])
     other = simulate_sources(pop, seed=10, params=params)
     assert not other.tables["health"]["surname"].equals(src.tables["health"]["surname"])
+
+
+def test_forked_sources_same_tables_and_bytes(sources, tmp_path):
+    # the files' eligibility assessed and half of the tables written on forked processes, or all here: the same
+    pop, params, src = sources
+    here = simulate_sources(pop, seed=9, params=params, fork=False)
+    forked = simulate_sources(pop, seed=9, params=params, fork=True)
+    assert set(here.tables) == set(forked.tables) == set(src.tables)
+    for name in here.tables:
+        pd.testing.assert_frame_equal(forked.tables[name], here.tables[name], check_exact=True)
+    a = here.write(tmp_path / "a", fork=False)
+    b = forked.write(tmp_path / "b", fork=True)
+    assert sorted(a) == sorted(b) and all(a[k].read_bytes() == b[k].read_bytes() for k in a)
+
+
+def test_file_eligibility_by_prefix_or_by_lookup(monkeypatch):
+    # rows found by their record ids' prefix (files in the recipients' order), or by Arrow's lookups otherwise
+    import nonrecours.simulate.sources as S
+
+    seen = {}
+    real = S._file_eligibility
+
+    def spy(*args):
+        seen["args"] = args
+        return real(*args)
+
+    monkeypatch.setattr(S, "_file_eligibility", spy)
+    S.simulate_sources(simulate_population(4, seed=8), seed=9, fork=False)
+    files, left_id, complete, rule = seen["args"]
+    fast = real(files, left_id, complete, rule)
+    shuffled = {o: f.sample(frac=1.0, random_state=1).reset_index(drop=True) for o, f in files.items()}
+    slow = real(shuffled, left_id, complete, rule)
+    assert set(fast) == set(slow)
+    for k in fast:
+        np.testing.assert_array_equal(fast[k], slow[k])
 
 
 def test_u_decontamination():

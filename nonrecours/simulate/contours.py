@@ -196,12 +196,15 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
     ).set_index("code")
     rng = np.random.default_rng(zlib.crc32("\x1f".join(ua.tolist()).encode("utf-8")))
     reach = 3.2
-    rows = []
+    # each département's outline and projection by code (a frame lookup per département costs more than its draws)
+    outline = dict(zip(outlines.index, outlines["geometry"]))
+    projection = dict(zip(outlines.index, outlines["crs"]))
+    placed: list[tuple[np.ndarray, np.ndarray, float]] = []
     for d in pd.unique(dep):  # at most 101 départements: a layout step, not an estimate per domain
-        if d not in outlines.index or outlines.at[d, "crs"] != crs[dep == d][0]:
+        if d not in outline or projection[d] != crs[dep == d][0]:
             continue
         idx = np.flatnonzero(dep == d)
-        poly = outlines.at[d, "geometry"]
+        poly = outline[d]
         area = float(shapely.area(poly))
         r = min(0.06 * np.sqrt(area), np.sqrt(0.25 * area / (np.pi * idx.size)) / reach)
         inner = shapely.buffer(poly, -reach * r)
@@ -228,8 +231,13 @@ def _place_in_departements(ua: np.ndarray, dep: np.ndarray, crs: np.ndarray, *, 
         if idx.size > 1:
             gap = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
             r = min(r, 0.99 * gap[~np.eye(idx.size, dtype=bool)].min() / (2 * reach))
-        rows.append(pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "radius": r}, index=idx))
-    return pd.concat(rows) if rows else pd.DataFrame({"x": [], "y": [], "radius": []}, index=pd.Index([], dtype=int))
+        placed.append((idx, pts, r))
+    if not placed:
+        return pd.DataFrame({"x": [], "y": [], "radius": []}, index=pd.Index([], dtype=int))
+    pts = np.concatenate([p for _, p, _ in placed])
+    radius = np.concatenate([np.full(len(i), r) for i, _, r in placed])
+    index = np.concatenate([i for i, _, _ in placed])
+    return pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "radius": radius}, index=index)
 
 
 def _polygon(layout: Layout, i: int) -> np.ndarray:

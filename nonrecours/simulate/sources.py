@@ -38,8 +38,10 @@ Identifier errors are applied to each file's copy independently (see
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -177,8 +179,15 @@ class Sources:
     params: SourceParams
     errors: dict = field(default_factory=dict)
 
-    def write(self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False) -> dict:
-        """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first."""
+    def write(
+        self, directory: str | os.PathLike, format: str = "csv", *, overwrite: bool = False, fork: bool | None = False
+    ) -> dict:
+        """Write every table as ``directory/<name>.<format>`` and ``qpv.geojson``; refuse existing files first.
+
+        ``fork``: write about half of the tables (by cells) on a forked process while this one writes the others
+        (``True``), all here (``False``, default), or the first when a core is free (``None``, the demo's
+        default). The files are the same bytes either way.
+        """
         d = Path(directory)
         paths = {name: d / f"{name}.{format}" for name in self.tables}
         paths["qpv"] = d / "qpv.geojson"
@@ -193,13 +202,54 @@ class Sources:
                 )
             )
         d.mkdir(parents=True, exist_ok=True)
-        for name, df in self.tables.items():
-            if format == "csv":
-                _write_csv(df, paths[name])
-            else:
-                write_table(df, paths[name], option="sources folder")
-        write_text(self.contours, paths["qpv"], option="sources folder")
+        # two halves of about equal cells (the writer's work), the largest tables placed first
+        halves: tuple[list, list] = ([], [])
+        cells = [0, 0]
+        for name in sorted(self.tables, key=lambda k: -self.tables[k].size):
+            k = int(cells[1] < cells[0])
+            halves[k].append(name)
+            cells[k] += self.tables[name].size
+        later = _later(self._write_tables, halves[1], paths, format, fork=fork)
+        try:
+            self._write_tables(halves[0], paths, format)
+            write_text(self.contours, paths["qpv"], option="sources folder")
+        except BaseException:
+            later.cancel()
+            raise
+        later()  # (written here if the forked process failed)
         return paths
+
+    def _write_tables(self, names: list, paths: dict, format: str) -> None:
+        """Write the tables ``names`` to their ``paths``."""
+        for name in names:
+            if format == "csv":
+                _write_csv(self.tables[name], paths[name])
+            else:
+                write_table(self.tables[name], paths[name], option="sources folder")
+
+
+class _Here:
+    """``fn(*args)`` computed when called (:func:`_later` without a fork)."""
+
+    def __init__(self, fn: Callable[..., object], args: tuple) -> None:
+        self.fn, self.args = fn, args
+
+    def __call__(self) -> object:
+        return self.fn(*self.args)
+
+    def cancel(self) -> None:
+        """Nothing to end."""
+
+
+def _later(fn: Callable[..., object], *args: object, fork: bool | None) -> Any:
+    """:func:`nonrecours.report._background.later` (``fn(*args)`` on a forked process), or computed here when
+    called with ``fork=False``: that module's package imports matplotlib, which simulating and writing the sources
+    do not need otherwise (``nonrecours simulate --sources``)."""
+    if fork is False:
+        return _Here(fn, args)
+    from ..report import _background as background
+
+    return background.later(fn, *args, fork=fork)
 
 
 def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
@@ -270,18 +320,22 @@ def _resources(rng: np.random.Generator, position: np.ndarray, ceiling: np.ndarr
     return q
 
 
-def _geography(pop, rng: np.random.Generator, params: SourceParams) -> tuple:
+def _geography(pop, rng: np.random.Generator, params: SourceParams, overseas: np.ndarray) -> tuple:
     """Communes and QPV contours of the urban areas (:func:`.contours.layout_urban_areas`) and every recipient's
     address in its territory (a share ``params.boundary_rate`` of QPV residents on the contour), with its WGS84
-    coordinates."""
+    coordinates overseas (NaN in mainland France, whose files hold the Lambert-93 ones: the projection point by
+    point gives the same numbers for the overseas addresses alone)."""
     r = pop.recipients
     layout = geo_layout.layout_urban_areas(pop.territories, rng)
     ua_pos = pd.Index(layout.urban_area)
     terr_ua = pop.territories.set_index("territory")["urban_area"]
-    ua_index = ua_pos.get_indexer(terr_ua.reindex(r["territory"].astype(str)).to_numpy())
+    ua_index = _per_row(r["territory"], lambda labels: ua_pos.get_indexer(terr_ua.reindex(labels).to_numpy()), -1)
     is_qpv = r["is_qpv"].to_numpy().astype(bool)
     addr = geo_layout.draw_addresses(rng, layout, ua_index, is_qpv, params.boundary_rate)
-    lon, lat = geo_layout.to_wgs84(addr["x"], addr["y"], layout.crs[ua_index])
+    lon, lat = np.full(len(r), np.nan), np.full(len(r), np.nan)
+    lon[overseas], lat[overseas] = geo_layout.to_wgs84(
+        addr["x"][overseas], addr["y"][overseas], layout.crs[ua_index][overseas]
+    )
     return layout, addr, lon, lat
 
 
@@ -316,6 +370,7 @@ class _Households:
     quarters: np.ndarray  # (n, 4)
     complete: np.ndarray  # (n, 4): the file's quarters had the missing resources been recorded
     tenure: np.ndarray
+    housing: pd.api.extensions.ExtensionArray  # the tenures as a text array (the files' column)
     aid: np.ndarray
     electricity: np.ndarray
     gas: np.ndarray
@@ -329,7 +384,7 @@ class _Households:
             **{f"resources_q{j + 1}": self.quarters[m, j] for j in range(4)},
             "electricity_contract": self.electricity[m].astype(np.int8),
             "gas_contract": self.gas[m].astype(np.int8),
-            "housing": self.tenure[m],
+            "housing": self.housing[m],
             "housing_benefit": self.aid[m].astype(np.int8),
         }
 
@@ -356,7 +411,7 @@ def _households(
     housing = r["housing"].cat.codes.to_numpy()
     # housing aid (a child generator: every other draw unchanged) and the forfait logement counted in the
     # resources (R. 861-5, R. 861-7 CSS): the file's quarters carry the placed amount minus the forfait
-    tenure = r["housing"].astype(str).to_numpy()
+    tenure = _per_row(r["housing"], lambda labels: labels, np.nan)
     aid = rng.spawn(1)[0].random(n) < np.asarray(params.housing_benefit_rate)[housing]
     if params.file_resources is not None:  # a child generator: every other draw unchanged
         quarters = _file_gaps(rng.spawn(1)[0], r, quarters, ceiling, params.file_resources)
@@ -373,6 +428,7 @@ def _households(
         quarters=quarters,
         complete=complete,
         tenure=tenure,
+        housing=_text(r["housing"]),
         aid=aid,
         electricity=electricity,
         gas=gas,
@@ -395,7 +451,7 @@ def _file_gaps(
     the quarters in the household's proportions.
     """
     n = len(r)
-    b = pd.Categorical(r["benefit"].astype(str), categories=BENEFITS).codes
+    b = _per_row(r["benefit"], lambda labels: pd.Index(BENEFITS).get_indexer(labels), -1)
     household = r["household"].cat.codes.to_numpy()
     qpv = r["is_qpv"].to_numpy().astype(bool)
     share = np.asarray(fp.share, dtype=float)[:, b]  # (K, n)
@@ -427,10 +483,16 @@ def _rsa_component(rng: np.random.Generator, benefit: np.ndarray, params: Source
 
 
 def _organism_files(
-    rng: np.random.Generator, ident: dict, homes: _Households, benefit: np.ndarray, params: SourceParams
+    rng: np.random.Generator,
+    ident: dict,
+    homes: _Households,
+    benefit: np.ndarray,
+    benefit_text: pd.api.extensions.ExtensionArray,
+    params: SourceParams,
 ) -> tuple[dict, dict, np.ndarray]:
     """One recipients file per paying organism (by benefit; a share ``params.msa_share`` of the others paid by the
-    MSA), each with its own identifier errors; returns the files, their errors and every recipient's record id."""
+    MSA), each with its own identifier errors; returns the files, their errors and every recipient's record id.
+    ``benefit_text``: the benefits as a text array (the files' column)."""
     n = len(benefit)
     component = _rsa_component(rng.spawn(1)[0], benefit, params)  # a child generator: every other draw unchanged
     organism = np.select(
@@ -453,7 +515,7 @@ def _organism_files(
                 "nir_certified": (~no_number).astype(np.int8),
                 **{c: text_column(copy[c]) for c in ("surname", "first_name", "birth_date", "sex", "commune")},
                 **{c: copy[c] for c in ("x", "y", "lon", "lat")},
-                "benefit": benefit[m],
+                "benefit": benefit_text[m],
                 "rsa_component": component[m],
                 **homes.columns(m),
             }
@@ -471,11 +533,9 @@ def _right_source(
     n = len(left_id)
     if name == "health":
         idx = np.flatnonzero(took["cmuc"] | took["acs"])
-        right = np.where(took["cmuc"][idx], "cmuc", "acs")
         extra_ratio = params.health_extra_ratio
     else:
         idx = np.flatnonzero(took[name])
-        right = np.full(idx.size, name)
         extra_ratio = params.supplier_extra_ratio
     n_extra = int(round(extra_ratio * idx.size))
     extra_age = rng.integers(0, 6, n_extra)
@@ -500,10 +560,11 @@ def _right_source(
     ids = fixed_ids({"health": "CNA", "tpn": "EDF", "tss": "GDF"}[name], size_r)
     rid = np.empty(size_r, dtype=ids.dtype)
     rid[order] = ids
-    all_right = np.concatenate(
-        [right, rng.choice(["cmuc", "acs"], n_extra) if name == "health" else np.full(n_extra, name)]
-    )
     if name == "health":
+        # the rights as bytes: a text column made by Arrow (:func:`.identity.text_column`), not from Python strings
+        # (the same draw as a choice among text labels)
+        right = np.where(took["cmuc"][idx], b"cmuc", b"acs")
+        all_right = np.concatenate([right, rng.choice(np.array([b"cmuc", b"acs"]), n_extra)])
         no_number = rng.random(size_r) < params.number_missing_rate
         start = np.datetime64(f"{params.year}-01-01") + rng.integers(0, 365, size_r).astype("timedelta64[D]")
         cols = {
@@ -526,7 +587,12 @@ def _right_source(
 def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, rule) -> dict:
     """Per recipient record (``left_id``'s order) and right, the files' verdict on their own facts with the
     resources missing at random recorded (``complete``: :attr:`_Households.complete`): 1 eligible, 0 not
-    eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income)."""
+    eligible, NaN undetermined for a fact the files lack for a whole group (the tariffs' fiscal income).
+
+    Each organism's file holds its recipients in their order with its own prefix of record ids
+    (:func:`_organism_files`): the recipient of each row is found by prefix, and the statuses, in the rows'
+    order (:func:`~nonrecours.admin.eligibility.assess_eligibility`), are put back by it; Arrow's hash lookups of
+    the record ids only if the files are otherwise."""
     from ..admin.eligibility import OPTIONAL_COLUMNS, RESOURCE_COLUMNS, assess_eligibility
     from .params import RIGHTS
 
@@ -534,10 +600,18 @@ def _file_eligibility(files: dict, left_id: np.ndarray, complete: np.ndarray, ru
     need = {"rec_id", "commune", "household_size", "electricity_contract", "gas_contract", *OPTIONAL_COLUMNS}
     left = pd.concat([files[o][[c for c in files[o] if c in need]] for o in ORGANISMS], ignore_index=True)
     ids = text_column(left_id)
-    pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
+    raw = np.ascontiguousarray(left_id).view(np.uint8).reshape(len(left_id), left_id.dtype.itemsize)
+    prefix = raw[:, :3].copy().view("S3").ravel()
+    pos = np.concatenate([np.flatnonzero(prefix == org.upper()[:3].encode()) for org in ORGANISMS])
+    if len(pos) != len(left) or not text_column(left_id[pos]).equals(left["rec_id"]):
+        pos = index_text(left["rec_id"], ids)  # Arrow's hash kernels: Index.get_indexer converts the text to objects
     left = left.assign(**{c: complete[pos, j] for j, c in enumerate(RESOURCE_COLUMNS)})
     status = assess_eligibility(left, rule)
-    back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
+    if len(pos) == len(left_id) and status["rec_id"].equals(left["rec_id"]):  # in the rows' order: put back
+        back = np.empty(len(pos), dtype=np.int64)
+        back[pos] = np.arange(len(pos))
+    else:
+        back = index_text(ids, status["rec_id"])  # the statuses in the recipients' order
 
     def verdict(k: str) -> np.ndarray:  # 1 eligible, 0 not eligible, NaN otherwise, each text compared in C
         v = status[k].astype("str")
@@ -577,6 +651,21 @@ def _text(column: pd.Series) -> pd.api.extensions.ExtensionArray:
         labels = pd.array(np.asarray(column.cat.categories.astype(str), dtype=object), dtype="str")
         return labels.take(column.cat.codes.to_numpy(), allow_fill=True)
     return column.astype(str).array
+
+
+def _per_row(column: pd.Series, per_label: Callable[[np.ndarray], np.ndarray], missing: object) -> np.ndarray:
+    """``per_label`` of ``column.astype(str)``'s values, computed once per distinct label (an object array of
+    them) and taken by code: ``missing`` for a missing row. A categorical's ``astype(str)`` writes each row's
+    label as a Python string first (about 0.1 s per column of 300,000 recipients), and text lookups per row
+    convert them again."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        labels = np.asarray(column.cat.categories.astype(str), dtype=object)
+    else:
+        codes, uniques = pd.factorize(column.astype(str))
+        labels = np.asarray(uniques, dtype=object)
+    values = np.asarray(per_label(labels))
+    return np.append(values, np.asarray([missing], dtype=values.dtype))[codes]
 
 
 def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
@@ -633,7 +722,12 @@ def file_rates(truth_eligibility: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulate_sources(
-    pop, *, seed: int | np.random.Generator, params: SourceParams | None = None, rulebook=None
+    pop,
+    *,
+    seed: int | np.random.Generator,
+    params: SourceParams | None = None,
+    rulebook=None,
+    fork: bool | None = False,
 ) -> Sources:
     """Simulate the organisms' files, the right sources, QPV contours and the truth from a population.
 
@@ -646,6 +740,10 @@ def simulate_sources(
     rulebook : Rulebook, optional
         Ceilings used to place the resources (default: the package's rulebook,
         year ``params.year``).
+    fork : bool or None
+        Assess the files' eligibility (no draw) on a forked process while this one draws the right sources
+        (``True``), in this process (``False``, default), or when a core is free (``None``, the demo's default).
+        The tables are the same either way.
 
     Returns
     -------
@@ -661,20 +759,29 @@ def simulate_sources(
     rights = {k: r[k].to_numpy() for k in RIGHTS}
     elig = {k: ~np.isnan(v) for k, v in rights.items()}
     took = {k: np.nan_to_num(v) == 1 for k, v in rights.items()}
-    overseas = np.isin(r["departement"].astype(str).to_numpy(), list(geo_layout.OVERSEAS_CRS))
+    overseas = _per_row(r["departement"], lambda labels: np.isin(labels, list(geo_layout.OVERSEAS_CRS)), False)
     # the draws, in this order: geography, people, organisms' files, right sources
-    layout, addr, lon, lat = _geography(pop, rng, params)
+    layout, addr, lon, lat = _geography(pop, rng, params, overseas)
     ident = _identities(rng, r["age_band"].cat.codes.to_numpy(), layout.communes, addr, lon, lat, overseas)
     homes = _households(rng, pop, rule, params, elig, overseas)
-    tables, errors, left_id = _organism_files(rng, ident, homes, r["benefit"].astype(str).to_numpy(), params)
-    links = []
-    for name in ("health", "tpn", "tss"):
-        tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
-        links.append(link)
-    tables["communes"] = layout.communes
-    tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
-    tables["truth_links"] = pd.concat(links, ignore_index=True)
-    file_elig = _file_eligibility(tables, left_id, homes.complete, rule)
+    benefit = _per_row(r["benefit"], lambda labels: labels, np.nan)
+    tables, errors, left_id = _organism_files(rng, ident, homes, benefit, _text(r["benefit"]), params)
+    # the files' eligibility draws nothing: it is assessed on a forked process while this one draws the right
+    # sources, when a core is free (the same verdicts either way)
+    organisms = {org: tables[org] for org in ORGANISMS}
+    later = _later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
+    try:
+        links = []
+        for name in ("health", "tpn", "tss"):
+            tables[name], link, errors[name] = _right_source(rng, name, ident, took, left_id, params)
+            links.append(link)
+        tables["communes"] = layout.communes
+        tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
+        tables["truth_links"] = pd.concat(links, ignore_index=True)
+    except BaseException:
+        later.cancel()
+        raise
+    file_elig = later()
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)
     # the true rates, and the administrative rates' estimand (take-up among the recipients eligible by the files)
     tables["truth"] = pop.truth.merge(

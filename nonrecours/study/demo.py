@@ -115,8 +115,9 @@ def run_demo(
         and ``progress`` says so.
     fork : bool, optional
         Run the study's independent work on forked processes (``True``), in this process only (``False``), or
-        when a core is free (default): :func:`~nonrecours.study.pipeline.run_study`'s ``fork``. The files are
-        the same bytes either way.
+        when a core is free (default): :func:`~nonrecours.study.pipeline.run_study`'s ``fork``, and that of
+        the simulation before it (the population's files, the sources' eligibility and half of their files:
+        ``simulate_sources`` and ``Sources.write``). The files are the same bytes either way.
 
     Returns
     -------
@@ -153,7 +154,7 @@ def run_demo(
                 # files that miss part of the resources (FileResourceParams' defaults): eligibility read from them
                 # is misclassified, as a statistician meets it; the sample measures it ([admin] frame_ids)
                 params = SourceParams(file_resources=FileResourceParams())
-                sources = simulate_sources(pop, seed=seed + 1, params=params)
+                sources = simulate_sources(pop, seed=seed + 1, params=params, fork=fork)
         except BaseException:
             written.cancel()
             raise
@@ -172,7 +173,7 @@ def run_demo(
         key = f'contours = "{POPULATION}/{CONTOURS}"'
         text = example_study(seed=seed).replace(f"# {key}", key)
         if admin:
-            sources.write(staging / POPULATION / "sources")
+            sources.write(staging / POPULATION / "sources", fork=fork)
             text += ADMIN_SECTION
             # the survey calibrated to the linked holders of each right too (counts of the administrative files)
             text = text.replace("# holders = ", "holders = ")

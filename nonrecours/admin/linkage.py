@@ -462,8 +462,18 @@ def _probabilistic(
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
         n_left, n_pairs_lr = len(L), len(L) * len(R)
-        if isinstance(engine, DuckDBEngine):  # the engine's tables (spilled beyond its limit), the frames let go
+        ids = isinstance(engine, DuckDBEngine)
+        if ids:  # the engine's tables (spilled beyond its limit), the frames let go
+            # Splink joins its candidate pairs back to the records on the text key source || '-__-' || id: with the
+            # records' positions as ids that key is a short text (DuckDB keeps it inline, up to 12 bytes) and the
+            # two joins of the scoring cost a third of their time with the records' own ids (hashed numbers of about
+            # twenty characters); the ids come back in the one-to-one query, before its ties are broken by them
             for name, side in (("recipients_l", L), ("source_r", R)):
+                pos = np.arange(len(side), dtype=np.int64)
+                engine.register_frame(f"{name}_ids_frame", pd.DataFrame({"pos": pos, "rec_id": side["rec_id"].array}))
+                engine.create_table(f"{name}_ids", f"select * from {name}_ids_frame")
+                engine.unregister(f"{name}_ids_frame")
+                side["rec_id"] = pos
                 engine.register_frame(f"{name}_frame", side)
                 engine.create_table(name, f"select * from {name}_frame")
                 engine.unregister(f"{name}_frame")
@@ -487,7 +497,10 @@ def _probabilistic(
         linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
         chunks = max(1, -(-n_left // PREDICT_CHUNK))
-        pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
+        if small and ids and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
+            pred = _predict(linker, min_candidate)
+        else:
+            pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
         lam = float(model["probability_two_random_records_match"])
         levels = {
             c["output_column_name"]: [
@@ -499,12 +512,18 @@ def _probabilistic(
         n_pairs = int(engine.sql(f"select count(*) as n from {pred.physical_name}")["n"].iloc[0])
         # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
         # each id used once (ties by ids)
-        best = engine.sql(f"""
-            with p as (
+        oriented = f"""
                 select case when source_dataset_l = 'l' then rec_id_l else rec_id_r end as id_l,
                        case when source_dataset_l = 'l' then rec_id_r else rec_id_l end as id_r,
                        match_probability
-                from {pred.physical_name}),
+                from {pred.physical_name}"""
+        if ids:  # the records' own ids instead of their positions
+            oriented = f"""
+                select il.rec_id as id_l, ir.rec_id as id_r, o.match_probability
+                from ({oriented}) as o
+                join recipients_l_ids as il on o.id_l = il.pos join source_r_ids as ir on o.id_r = ir.pos"""
+        best = engine.sql(f"""
+            with p as ({oriented}),
             a as (select * from p qualify row_number() over (
                     partition by id_l order by match_probability desc, id_r) = 1)
             select id_l, id_r, match_probability from a qualify row_number() over (
@@ -518,6 +537,71 @@ def _probabilistic(
         }
     )
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
+
+
+def _predict(linker: Any, min_candidate: float) -> Any:
+    """Splink's prediction (``linker.inference.predict``) in one statement: the same pairs, the same probabilities.
+
+    Splink first writes the ids of the candidate pairs to a table, then joins each pair back to its two records
+    (on the text key ``source || '-__-' || id``) to compare them. Here each blocking rule's join selects the
+    records' columns at once (with Splink's own exclusion of the pairs of the preceding rules), and Splink's
+    comparison and scoring SQL runs on that: on the demo's files the two joins back and the table of ids were
+    half of the prediction's time. The pairs are only the two files' (``l`` against ``r``), as in Splink's
+    two-file linkage.
+    """
+    from splink.internals.comparison_vector_values import compute_comparison_vector_values_sql
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings
+    from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf
+
+    so = linker._settings_obj
+    info = so.column_info_settings
+    sd, uid = info.source_dataset_input_column, info.unique_id_input_column
+    pipeline = CTEPipeline()
+    enqueue_df_concat_with_tf(linker, pipeline)
+    for side in ("l", "r"):
+        pipeline.enqueue_sql(
+            f"select * from __splink__df_concat_with_tf where {sd.name} = '{side}'", f"__splink__df_concat_{side}"
+        )
+    cols = ", ".join([*so._columns_to_select_for_blocking])
+    blocks = [
+        f"select {cols}, '{br.match_key}' as match_key from __splink__df_concat_l as l "
+        f"inner join __splink__df_concat_r as r on ({br.blocking_rule_sql}) where 1=1 "
+        + br.exclude_pairs_generated_by_all_preceding_rules_sql(sd, uid)
+        for br in so._blocking_rules_to_generate_predictions
+    ]
+    pipeline.enqueue_sql(" union all ".join(blocks), "__splink__df_pairs")
+    cases, hoisted = _hoist_similarities(so._columns_to_select_for_comparison_vector_values)
+    pipeline.enqueue_sql(
+        f"select *{''.join(f', {e} as {n}' for n, e in hoisted)} from __splink__df_pairs", "__splink__df_blocked"
+    )
+    pipeline.enqueue_sql(compute_comparison_vector_values_sql(cases), "__splink__df_comparison_vectors")
+    pipeline.enqueue_list_of_sqls(predict_from_comparison_vectors_sqls_using_settings(so, min_candidate, None))
+    return linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+
+
+def _hoist_similarities(columns: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Splink's comparison columns with each Jaro–Winkler similarity computed once per pair instead of once per level.
+
+    A level ``jaro_winkler_similarity("x_l", "x_r") >= t`` repeats the similarity at each threshold: the pairs
+    below the first threshold computed it twice. Where the comparison's ``CASE`` tests ``"x_l" = "x_r"`` first,
+    the similarity becomes a column ``__jw_x`` of the pairs, computed where the two differ (where the ``CASE``
+    reaches it), and the ``CASE`` reads that column: the same values, the same levels.
+    """
+    import re
+
+    out, hoisted = [], {}
+    for col in columns:
+        for a, b in sorted(set(re.findall(r'jaro_winkler_similarity\("(\w+)_l", "(\w+)_r"\)', col))):
+            call = f'jaro_winkler_similarity("{a}_l", "{b}_r")'
+            equal = col.find(f'WHEN "{a}_l" = "{b}_r" THEN')
+            if a != b or col.count(call) < 2 or not 0 <= equal < col.find(call):
+                continue
+            name = f'"__jw_{a}"'
+            hoisted[name] = f'case when "{a}_l" <> "{a}_r" then {call} end'
+            col = col.replace(call, name)
+        out.append(col)
+    return out, list(hoisted.items())
 
 
 #: Share of the matches the exact rules of :func:`_prior` are assumed to find.

@@ -48,6 +48,7 @@ import pandas as pd
 
 from .._checks import check_columns
 from .._text import isin_text, release_arrow
+from .._unique import surely_unique
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
@@ -312,7 +313,12 @@ def link_records(
         )
     for name, df in (("left", left), ("right", right)):
         check_columns(df, ["rec_id", *_NAME_COLUMNS], role="column", source=f"{name} file")
-        dup = df["rec_id"].duplicated()
+        ids = df["rec_id"]
+        # distinct sorted fingerprints prove the ids unique (a sixth of the time of pandas' hash table on the demo's
+        # Arrow strings); the rows sharing an id are counted only when that proof fails
+        if not ids.hasnans and surely_unique(ids.array):
+            continue
+        dup = ids.duplicated()
         if dup.any():
             raise InputError(
                 message(
@@ -322,7 +328,6 @@ def link_records(
                     hint="deduplicate the file",
                 )
             )
-    del dup
     release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
     if engine is not None:
         return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)

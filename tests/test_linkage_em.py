@@ -202,15 +202,15 @@ def test_one_statement_prediction_gives_splinks_links(files, source, monkeypatch
     calls = []
     one_statement = linkage._predict
 
-    def spy(linker, min_candidate):
+    def spy(linker, min_candidate, sizes):
         calls.append(min_candidate)
-        return one_statement(linker, min_candidate)
+        return one_statement(linker, min_candidate, sizes)
 
     monkeypatch.setattr(linkage, "_predict", spy)
     ours = linkage.link_records(left, right)
     assert calls
     monkeypatch.setattr(
-        linkage, "_predict", lambda linker, mc: linker.inference.predict(threshold_match_probability=mc)
+        linkage, "_predict", lambda linker, mc, sizes: linker.inference.predict(threshold_match_probability=mc)
     )
     splinks = linkage.link_records(left, right)
     assert len(ours.links) > 0 and len(ours.near_misses) > 0

@@ -450,6 +450,8 @@ def _probabilistic(
     _quiet()
     L, R = sides
     numbers_both = bool(L["nir_key"].notna().any() and R["nir_key"].notna().any())
+    # records per side, and those without a number: the smaller side of each blocking rule's join (_predict)
+    sizes = {k: (len(side), int(side["nir_key"].isna().sum())) for k, side in (("l", L), ("r", R))}
     rng = np.random.default_rng(seed)
     share = min(1.0, EM_SAMPLE / max(len(L), 1))
     L["train"] = (rng.random(len(L)) < share).astype(np.int8)  # the caller's own copies: columns added in place
@@ -503,7 +505,7 @@ def _probabilistic(
         # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
         chunks = max(1, -(-n_left // PREDICT_CHUNK))
         if small and ids and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
-            pred = _predict(linker, min_candidate)
+            pred = _predict(linker, min_candidate, sizes)
         else:
             pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
         lam = float(model["probability_two_random_records_match"])
@@ -544,7 +546,18 @@ def _probabilistic(
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
-def _predict(linker: Any, min_candidate: float) -> Any:
+def _side_size(rule: str, side: str, sizes: dict[str, tuple[int, int]]) -> int:
+    """The records of ``side`` (``l`` or ``r``) that a blocking rule of :func:`_settings` joins: all of them, or
+    those without a number (``side.nir_key is null``) or with one, as the rule's one-sided filters say."""
+    n, without = sizes[side]
+    if f"{side}.nir_key is null" in rule:
+        return without
+    if f"{side}.nir_key is not null" in rule:
+        return n - without
+    return n
+
+
+def _predict(linker: Any, min_candidate: float, sizes: dict[str, tuple[int, int]]) -> Any:
     """Splink's prediction (``linker.inference.predict``) in one statement: the same pairs, the same probabilities.
 
     Splink first writes the ids of the candidate pairs to a table, then joins each pair back to its two records
@@ -569,12 +582,19 @@ def _predict(linker: Any, min_candidate: float) -> Any:
             f"select * from __splink__df_concat_with_tf where {sd.name} = '{side}'", f"__splink__df_concat_{side}"
         )
     cols = ", ".join([*so._columns_to_select_for_blocking])
-    blocks = [
-        f"select {cols}, '{br.match_key}' as match_key from __splink__df_concat_l as l "
-        f"inner join __splink__df_concat_r as r on ({br.blocking_rule_sql}) where 1=1 "
-        + br.exclude_pairs_generated_by_all_preceding_rules_sql(sd, uid)
-        for br in so._blocking_rules_to_generate_predictions
-    ]
+    blocks = []
+    for br in so._blocking_rules_to_generate_predictions:
+        rule = br.blocking_rule_sql
+        # DuckDB builds its hash table on the join's right-hand table when it cannot tell the sides' sizes apart
+        # (its estimates of the one-sided filters are alike): the smaller side there, e.g. the few recipients
+        # without a number rather than the whole source
+        pair = ["__splink__df_concat_l as l", "__splink__df_concat_r as r"]
+        if _side_size(rule, "l", sizes) < _side_size(rule, "r", sizes):
+            pair.reverse()
+        blocks.append(
+            f"select {cols}, '{br.match_key}' as match_key from {pair[0]} inner join {pair[1]} on ({rule}) "
+            "where 1=1 " + br.exclude_pairs_generated_by_all_preceding_rules_sql(sd, uid)
+        )
     pipeline.enqueue_sql(" union all ".join(blocks), "__splink__df_pairs")
     cases, hoisted = _hoist_similarities(so._columns_to_select_for_comparison_vector_values)
     pipeline.enqueue_sql(

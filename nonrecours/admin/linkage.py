@@ -639,7 +639,7 @@ PRIOR_RECALL = 0.6
 def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth: bool, pairs: int) -> float | None:
     """The prior ``lambda`` from the pairs that agree exactly on names and birth date (or 200 m square).
 
-    One aggregation instead of Splink's ten statements
+    One count of a join instead of Splink's ten statements
     (``estimate_probability_two_random_records_match``), same value: with
     ``n`` the pairs of ``left`` x ``right`` equal on the keys (nulls never
     equal), ``lambda = n / PRIOR_RECALL / pairs``. ``None`` (Splink's default
@@ -647,13 +647,10 @@ def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth:
     estimate refuses.
     """
     keys = ["surname", "first_name", "birth_date" if has_birth else "cell"]
-    cols, on = ", ".join(keys), " and ".join(f"l.{k} = r.{k}" for k in keys)
-    nonnull = " and ".join(f"{k} is not null" for k in keys)
-    n = engine.sql(
-        f"with l as (select {cols}, count(*) as n from {left} where {nonnull} group by {cols}), "
-        f"r as (select {cols}, count(*) as n from {right} where {nonnull} group by {cols}) "
-        f"select coalesce(sum(l.n * r.n), 0) as n from l join r on {on}"
-    )["n"].iloc[0]
+    on = " and ".join(f"l.{k} = r.{k}" for k in keys)
+    # the pairs counted by one join (nulls never equal): about the matches, fewer than the records; half the time
+    # of counting the records per key on each side and summing the products (the same count)
+    n = engine.sql(f"select count(*) as n from {left} as l join {right} as r on {on}")["n"].iloc[0]
     n = int(n)
     if n > pairs * PRIOR_RECALL:
         return None

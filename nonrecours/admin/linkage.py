@@ -575,6 +575,8 @@ def _predict(linker: Any, min_candidate: float, sizes: dict[str, tuple[int, int]
     from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings
     from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf
 
+    from .linkage_em import hoist_similarities
+
     so = linker._settings_obj
     info = so.column_info_settings
     sd, uid = info.source_dataset_input_column, info.unique_id_input_column
@@ -599,37 +601,13 @@ def _predict(linker: Any, min_candidate: float, sizes: dict[str, tuple[int, int]
             "where 1=1 " + br.exclude_pairs_generated_by_all_preceding_rules_sql(sd, uid)
         )
     pipeline.enqueue_sql(" union all ".join(blocks), "__splink__df_pairs")
-    cases, hoisted = _hoist_similarities(so._columns_to_select_for_comparison_vector_values)
+    cases, hoisted = hoist_similarities(so._columns_to_select_for_comparison_vector_values)
     pipeline.enqueue_sql(
         f"select *{''.join(f', {e} as {n}' for n, e in hoisted)} from __splink__df_pairs", "__splink__df_blocked"
     )
     pipeline.enqueue_sql(compute_comparison_vector_values_sql(cases), "__splink__df_comparison_vectors")
     pipeline.enqueue_list_of_sqls(predict_from_comparison_vectors_sqls_using_settings(so, min_candidate, None))
     return linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
-
-
-def _hoist_similarities(columns: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Splink's comparison columns with each Jaro–Winkler similarity computed once per pair instead of once per level.
-
-    A level ``jaro_winkler_similarity("x_l", "x_r") >= t`` repeats the similarity at each threshold: the pairs
-    below the first threshold computed it twice. Where the comparison's ``CASE`` tests ``"x_l" = "x_r"`` first,
-    the similarity becomes a column ``__jw_x`` of the pairs, computed where the two differ (where the ``CASE``
-    reaches it), and the ``CASE`` reads that column: the same values, the same levels.
-    """
-    import re
-
-    out, hoisted = [], {}
-    for col in columns:
-        for a, b in sorted(set(re.findall(r'jaro_winkler_similarity\("(\w+)_l", "(\w+)_r"\)', col))):
-            call = f'jaro_winkler_similarity("{a}_l", "{b}_r")'
-            equal = col.find(f'WHEN "{a}_l" = "{b}_r" THEN')
-            if a != b or col.count(call) < 2 or not 0 <= equal < col.find(call):
-                continue
-            name = f'"__jw_{a}"'
-            hoisted[name] = f'case when "{a}_l" <> "{a}_r" then {call} end'
-            col = col.replace(call, name)
-        out.append(col)
-    return out, list(hoisted.items())
 
 
 #: Share of the matches the exact rules of :func:`_prior` are assumed to find.

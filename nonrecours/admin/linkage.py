@@ -511,7 +511,11 @@ def _probabilistic(
         else:  # national files: Splink's own training (see _train_splink)
             with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
                 model = _train_splink(linker, dl, dr, has_birth, seed, pairs_u)
-        linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
+        if ids:  # the trained parameters set on the linker's own model (Splink's SQL and parsing of a second
+            # Linker built from the JSON cost as much as the first: 0.035 CPU s per demo linkage)
+            _load_parameters(linker, model)
+        else:
+            linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
         chunks = max(1, -(-n_left // PREDICT_CHUNK))
         if small and ids and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
@@ -552,6 +556,19 @@ def _probabilistic(
         }
     )
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
+
+
+def _load_parameters(linker: Any, model: dict) -> None:
+    """The prior and each level's ``m`` and ``u`` of ``model`` (Splink's JSON of this linker's model, as
+    :func:`_train` returns it) set on ``linker``'s comparison levels: the model ``Linker(..., model)`` would
+    build."""
+    so = linker._settings_obj
+    so._probability_two_random_records_match = float(model["probability_two_random_records_match"])
+    for cj, cc in zip(model["comparisons"], so.comparisons, strict=True):
+        for lj, cl in zip(cj["comparison_levels"], cc.comparison_levels, strict=True):
+            if not cl.is_null_level:
+                cl.m_probability = lj.get("m_probability")
+                cl.u_probability = lj.get("u_probability")
 
 
 def _side_size(rule: str, side: str, sizes: dict[str, tuple[int, int]]) -> int:

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from .._text import isin_text, release_arrow
+from .._text import release_arrow
 from .._unique import surely_unique
 from ..engines import borrow_engine
 from ..engines.base import Engine
@@ -119,12 +119,26 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
+def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The pairs with the same certified number (``id_l``, ``id_r``, ordered by ids) and their rows in each side.
+
+    The engine gives the pairs' rows (integers), the ids are taken from the sides: fetching the ids of the
+    pairs and finding them again in the sides (``isin``) cost 0.24 CPU s on the demo's health linkage.
+    """
+    frames = {
+        k: pd.DataFrame({"pos": np.arange(len(df), dtype=np.int64), "rec_id": df["rec_id"], "nir_key": df["nir_key"]})
+        for k, df in (("l", left), ("r", right))
+    }
     sql = (
-        "select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
-        "where l.nir_key is not null order by id_l, id_r"
+        "select l.pos as pl, r.pos as pr from l join r on l.nir_key = r.nir_key "
+        "where l.nir_key is not null order by l.rec_id, r.rec_id"
     )
-    return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
+    pos = engine.sql_frames(sql, frames)
+    pl, pr = pos["pl"].to_numpy(dtype=np.int64), pos["pr"].to_numpy(dtype=np.int64)
+    if not len(pos):  # the engine's empty text columns (object), as the links of a source without numbers had
+        return pd.DataFrame({"id_l": pd.Series(dtype=object), "id_r": pd.Series(dtype=object)}), pl, pr
+    ids = {"id_l": left["rec_id"].array.take(pl), "id_r": right["rec_id"].array.take(pr)}
+    return pd.DataFrame(ids), pl, pr
 
 
 def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: float | None = None):
@@ -346,7 +360,7 @@ def _link(
 ) -> LinkResult:
     """:func:`link_records` on the engine ``engine``."""
     L, R = _prepare(left), _prepare(right)
-    num = _by_number(L, R, engine)
+    num, rows_l, rows_r = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
     empty_pairs = pd.DataFrame(
         {"id_l": pd.Series(dtype=str), "id_r": pd.Series(dtype=str), "match_probability": pd.Series(dtype=float)}
@@ -359,8 +373,11 @@ def _link(
         + (["ax", "ay", "cell"] if has_address else [])
     )
     # one copy of each side at a time: the records not linked by number, the columns of the model
-    L = L.loc[~isin_text(L["rec_id"], num["id_l"]), keep]
-    R = R.loc[~isin_text(R["rec_id"], num["id_r"]), keep]
+    unlinked_l, unlinked_r = np.ones(len(L), dtype=bool), np.ones(len(R), dtype=bool)
+    unlinked_l[rows_l] = False
+    unlinked_r[rows_r] = False
+    L = L.loc[unlinked_l, keep]
+    R = R.loc[unlinked_r, keep]
     release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):

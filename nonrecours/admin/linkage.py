@@ -457,10 +457,13 @@ def _probabilistic(
 ) -> tuple[pd.DataFrame, dict]:
     """Splink's candidate pairs of ``sides`` (the left and right records not linked by number), made one-to-one.
 
-    ``sides`` is emptied: on a DuckDB engine the two frames are copied into
-    tables of the engine and let go, so that the training and the prediction
-    do not hold them twice (as pandas frames outside the engine's memory limit
-    and as Splink's tables inside it); at 5 million recipients about 0.8 GiB.
+    ``sides`` is emptied: on a DuckDB engine the two frames of large files
+    (beyond :data:`SMALL_FILES`) are copied into tables of the engine and let
+    go, so that the training and the prediction do not hold them twice (as
+    pandas frames outside the engine's memory limit and as Splink's tables
+    inside it); at 5 million recipients about 0.8 GiB. Small files' frames are
+    registered on the engine as they are (no copy), and scored by
+    :func:`_predict`.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -493,7 +496,7 @@ def _probabilistic(
         # kept in that order and given back to the links at the end; the ranks order (and break ties) as the ids
         # do (Arrow and DuckDB both compare text byte by byte), so the links are the same. Splink's scoring and the
         # one-to-one query then move and compare integers instead of ids of about twenty characters (on the demo's
-        # TPN the one-to-one query 0.25 -> 0.05 CPU s)
+        # TPN the one-to-one query 0.25 -> 0.11 CPU s)
         ids = small and isinstance(engine, DuckDBEngine)
         if ids:  # small files: the frames read by the engine where they are (scanned as fast as its own tables;
             # copying them cost 0.1 CPU s per linkage of the demo), their ids replaced by their ranks

@@ -188,3 +188,49 @@ def test_large_files_keep_splinks_training_with_term_frequencies(files, monkeypa
     found = set(zip(large.links["id_l"], large.links["id_r"]))
     kept = set(zip(small.links["id_l"], small.links["id_r"]))
     assert len(found & kept) >= 0.98 * max(len(found), len(kept))
+
+
+@pytest.mark.parametrize("source", ["health", "tpn"])
+def test_one_statement_prediction_gives_splinks_links(files, source, monkeypatch):
+    """Small files are scored by ``_predict`` (each blocking rule's join selecting the records' columns, each
+    Jaro-Winkler similarity computed once per pair): the links, near misses and parameters of Splink's own
+    ``predict`` (its table of pair ids joined back to the records), to the last bit."""
+    from nonrecours.admin import linkage
+
+    left, sources = files
+    right = sources[source]
+    calls = []
+    one_statement = linkage._predict
+
+    def spy(linker, min_candidate, sizes):
+        calls.append(min_candidate)
+        return one_statement(linker, min_candidate, sizes)
+
+    monkeypatch.setattr(linkage, "_predict", spy)
+    ours = linkage.link_records(left, right)
+    assert calls
+    monkeypatch.setattr(
+        linkage, "_predict", lambda linker, mc, sizes: linker.inference.predict(threshold_match_probability=mc)
+    )
+    splinks = linkage.link_records(left, right)
+    assert len(ours.links) > 0 and len(ours.near_misses) > 0
+    pd.testing.assert_frame_equal(ours.links, splinks.links)
+    pd.testing.assert_frame_equal(ours.near_misses, splinks.near_misses)
+    assert ours.parameters == splinks.parameters
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_repeated_record_ids_are_refused(files, side):
+    """Ids proved unique by their fingerprints pass; a repeated id (or two missing ones) is refused, as before."""
+    from nonrecours.admin.linkage import link_records
+    from nonrecours.errors import InputError
+
+    left, sources = files
+    frames = {"left": left.head(300).copy(), "right": sources["tpn"].head(300).copy()}
+    bad = frames[side]
+    bad.loc[bad.index[5], "rec_id"] = bad["rec_id"].iloc[7]
+    with pytest.raises(InputError, match="record ids are not unique"):
+        link_records(frames["left"], frames["right"])
+    bad.loc[bad.index[[5, 7]], "rec_id"] = None
+    with pytest.raises(InputError, match="record ids are not unique"):
+        link_records(frames["left"], frames["right"])

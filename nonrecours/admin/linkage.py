@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns
-from .._text import isin_text, release_arrow
+from .._text import release_arrow
+from .._unique import surely_unique
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..engines.duckdb import DuckDBEngine
@@ -118,12 +119,26 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> pd.DataFrame:
+def _by_number(left: pd.DataFrame, right: pd.DataFrame, engine: Engine) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The pairs with the same certified number (``id_l``, ``id_r``, ordered by ids) and their rows in each side.
+
+    The engine gives the pairs' rows (integers), the ids are taken from the sides: fetching the ids of the
+    pairs and finding them again in the sides (``isin``) cost 0.24 CPU s on the demo's health linkage.
+    """
+    frames = {
+        k: pd.DataFrame({"pos": np.arange(len(df), dtype=np.int64), "rec_id": df["rec_id"], "nir_key": df["nir_key"]})
+        for k, df in (("l", left), ("r", right))
+    }
     sql = (
-        "select l.rec_id as id_l, r.rec_id as id_r from l join r on l.nir_key = r.nir_key "
-        "where l.nir_key is not null order by id_l, id_r"
+        "select l.pos as pl, r.pos as pr from l join r on l.nir_key = r.nir_key "
+        "where l.nir_key is not null order by l.rec_id, r.rec_id"
     )
-    return engine.sql_frames(sql, {"l": left[["rec_id", "nir_key"]], "r": right[["rec_id", "nir_key"]]})
+    pos = engine.sql_frames(sql, frames)
+    pl, pr = pos["pl"].to_numpy(dtype=np.int64), pos["pr"].to_numpy(dtype=np.int64)
+    if not len(pos):  # the engine's empty text columns (object), as the links of a source without numbers had
+        return pd.DataFrame({"id_l": pd.Series(dtype=object), "id_r": pd.Series(dtype=object)}), pl, pr
+    ids = {"id_l": left["rec_id"].array.take(pl), "id_r": right["rec_id"].array.take(pr)}
+    return pd.DataFrame(ids), pl, pr
 
 
 def _settings(has_birth: bool, has_address: bool, numbers_both: bool, prior: float | None = None):
@@ -312,7 +327,12 @@ def link_records(
         )
     for name, df in (("left", left), ("right", right)):
         check_columns(df, ["rec_id", *_NAME_COLUMNS], role="column", source=f"{name} file")
-        dup = df["rec_id"].duplicated()
+        ids = df["rec_id"]
+        # distinct sorted fingerprints prove the ids unique (a sixth of the time of pandas' hash table on the demo's
+        # Arrow strings); the rows sharing an id are counted only when that proof fails
+        if not ids.hasnans and surely_unique(ids.array):
+            continue
+        dup = ids.duplicated()
         if dup.any():
             raise InputError(
                 message(
@@ -322,7 +342,6 @@ def link_records(
                     hint="deduplicate the file",
                 )
             )
-    del dup
     release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
     if engine is not None:
         return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
@@ -341,7 +360,7 @@ def _link(
 ) -> LinkResult:
     """:func:`link_records` on the engine ``engine``."""
     L, R = _prepare(left), _prepare(right)
-    num = _by_number(L, R, engine)
+    num, rows_l, rows_r = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
     empty_pairs = pd.DataFrame(
         {"id_l": pd.Series(dtype=str), "id_r": pd.Series(dtype=str), "match_probability": pd.Series(dtype=float)}
@@ -354,8 +373,11 @@ def _link(
         + (["ax", "ay", "cell"] if has_address else [])
     )
     # one copy of each side at a time: the records not linked by number, the columns of the model
-    L = L.loc[~isin_text(L["rec_id"], num["id_l"]), keep]
-    R = R.loc[~isin_text(R["rec_id"], num["id_r"]), keep]
+    unlinked_l, unlinked_r = np.ones(len(L), dtype=bool), np.ones(len(R), dtype=bool)
+    unlinked_l[rows_l] = False
+    unlinked_r[rows_r] = False
+    L = L.loc[unlinked_l, keep]
+    R = R.loc[unlinked_r, keep]
     release_arrow()  # the full prepared copies' blocks, kept by pyarrow's allocator otherwise
     params = {"n_pairs_scored": 0, "probability_two_random_records_match": float("nan")}
     if len(L) and len(R):
@@ -435,16 +457,23 @@ def _probabilistic(
 ) -> tuple[pd.DataFrame, dict]:
     """Splink's candidate pairs of ``sides`` (the left and right records not linked by number), made one-to-one.
 
-    ``sides`` is emptied: on a DuckDB engine the two frames are copied into
-    tables of the engine and let go, so that the training and the prediction
-    do not hold them twice (as pandas frames outside the engine's memory limit
-    and as Splink's tables inside it); at 5 million recipients about 0.8 GiB.
+    ``sides`` is emptied: on a DuckDB engine the two frames of large files
+    (beyond :data:`SMALL_FILES`) are copied into tables of the engine and let
+    go, so that the training and the prediction do not hold them twice (as
+    pandas frames outside the engine's memory limit and as Splink's tables
+    inside it); at 5 million recipients about 0.8 GiB. Small files' frames are
+    registered on the engine as they are (no copy), and scored by
+    :func:`_predict`.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from splink import Linker
 
     _quiet()
     L, R = sides
     numbers_both = bool(L["nir_key"].notna().any() and R["nir_key"].notna().any())
+    # records per side, and those without a number: the smaller side of each blocking rule's join (_predict)
+    sizes = {k: (len(side), int(side["nir_key"].isna().sum())) for k, side in (("l", L), ("r", R))}
     rng = np.random.default_rng(seed)
     share = min(1.0, EM_SAMPLE / max(len(L), 1))
     L["train"] = (rng.random(len(L)) < share).astype(np.int8)  # the caller's own copies: columns added in place
@@ -459,10 +488,28 @@ def _probabilistic(
         draw = min(1.0, float(np.sqrt(pairs_u / (float(len(L)) * float(len(R))))))
         L["usample"] = (rng.random(len(L)) < draw).astype(np.int8)
         R["usample"] = (rng.random(len(R)) < draw).astype(np.int8)
+    by_rank: list[Any] = []  # small files on DuckDB: each side's ids in their order
     with engine.scratch():  # the engine outlives the linkage: Splink's tables and the two inputs go with it
         db = engine.splink_api()
         n_left, n_pairs_lr = len(L), len(L) * len(R)
-        if isinstance(engine, DuckDBEngine):  # the engine's tables (spilled beyond its limit), the frames let go
+        # small files on DuckDB: the records' ranks in the order of their ids as Splink's ids (int64), the ids
+        # kept in that order and given back to the links at the end; the ranks order (and break ties) as the ids
+        # do (Arrow and DuckDB both compare text byte by byte), so the links are the same. Splink's scoring and the
+        # one-to-one query then move and compare integers instead of ids of about twenty characters (on the demo's
+        # TPN the one-to-one query 0.25 -> 0.11 CPU s)
+        ids = small and isinstance(engine, DuckDBEngine)
+        if ids:  # small files: the frames read by the engine where they are (scanned as fast as its own tables;
+            # copying them cost 0.1 CPU s per linkage of the demo), their ids replaced by their ranks
+            for name, side in (("recipients_l", L), ("source_r", R)):
+                order = np.asarray(pc.sort_indices(pa.array(side["rec_id"].array)))
+                rank = np.empty(len(side), dtype=np.int64)
+                rank[order] = np.arange(len(side), dtype=np.int64)
+                by_rank.append(side["rec_id"].array.take(order))
+                side["rec_id"] = rank
+                engine.register_frame(name, side)
+            dl = db.register("recipients_l", table_name="recipients_l")
+            dr = db.register("source_r", table_name="source_r")
+        elif isinstance(engine, DuckDBEngine):  # the engine's tables (spilled beyond its limit), the frames let go
             for name, side in (("recipients_l", L), ("source_r", R)):
                 engine.register_frame(f"{name}_frame", side)
                 engine.create_table(name, f"select * from {name}_frame")
@@ -484,10 +531,17 @@ def _probabilistic(
         else:  # national files: Splink's own training (see _train_splink)
             with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
                 model = _train_splink(linker, dl, dr, has_birth, seed, pairs_u)
-        linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
+        if ids:  # the trained parameters set on the linker's own model (Splink's SQL and parsing of a second
+            # Linker built from the JSON cost as much as the first: 0.035 CPU s per demo linkage)
+            _load_parameters(linker, model)
+        else:
+            linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
         chunks = max(1, -(-n_left // PREDICT_CHUNK))
-        pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
+        if small and ids and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
+            pred = _predict(linker, min_candidate, sizes)
+        else:
+            pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
         lam = float(model["probability_two_random_records_match"])
         levels = {
             c["output_column_name"]: [
@@ -499,17 +553,21 @@ def _probabilistic(
         n_pairs = int(engine.sql(f"select count(*) as n from {pred.physical_name}")["n"].iloc[0])
         # oriented (recipients on the left) and made one-to-one in the engine: best probability first,
         # each id used once (ties by ids)
-        best = engine.sql(f"""
-            with p as (
+        oriented = f"""
                 select case when source_dataset_l = 'l' then rec_id_l else rec_id_r end as id_l,
                        case when source_dataset_l = 'l' then rec_id_r else rec_id_l end as id_r,
                        match_probability
-                from {pred.physical_name}),
+                from {pred.physical_name}"""
+        best = engine.sql(f"""
+            with p as ({oriented}),
             a as (select * from p qualify row_number() over (
                     partition by id_l order by match_probability desc, id_r) = 1)
             select id_l, id_r, match_probability from a qualify row_number() over (
                 partition by id_r order by match_probability desc, id_l) = 1
             order by match_probability desc, id_l, id_r""")
+    if ids:  # the records' own ids instead of their ranks
+        best["id_l"] = by_rank[0].take(best["id_l"].to_numpy(dtype=np.int64))
+        best["id_r"] = by_rank[1].take(best["id_r"].to_numpy(dtype=np.int64))
     out = pd.DataFrame(
         {
             "id_l": best["id_l"].astype("str"),
@@ -520,6 +578,80 @@ def _probabilistic(
     return out, {"n_pairs_scored": n_pairs, "probability_two_random_records_match": lam, "levels": levels}
 
 
+def _load_parameters(linker: Any, model: dict) -> None:
+    """The prior and each level's ``m`` and ``u`` of ``model`` (Splink's JSON of this linker's model, as
+    :func:`_train` returns it) set on ``linker``'s comparison levels: the model ``Linker(..., model)`` would
+    build."""
+    so = linker._settings_obj
+    so._probability_two_random_records_match = float(model["probability_two_random_records_match"])
+    for cj, cc in zip(model["comparisons"], so.comparisons, strict=True):
+        for lj, cl in zip(cj["comparison_levels"], cc.comparison_levels, strict=True):
+            if not cl.is_null_level:
+                cl.m_probability = lj.get("m_probability")
+                cl.u_probability = lj.get("u_probability")
+
+
+def _side_size(rule: str, side: str, sizes: dict[str, tuple[int, int]]) -> int:
+    """The records of ``side`` (``l`` or ``r``) that a blocking rule of :func:`_settings` joins: all of them, or
+    those without a number (``side.nir_key is null``) or with one, as the rule's one-sided filters say."""
+    n, without = sizes[side]
+    if f"{side}.nir_key is null" in rule:
+        return without
+    if f"{side}.nir_key is not null" in rule:
+        return n - without
+    return n
+
+
+def _predict(linker: Any, min_candidate: float, sizes: dict[str, tuple[int, int]]) -> Any:
+    """Splink's prediction (``linker.inference.predict``) in one statement: the same pairs, the same probabilities.
+
+    Splink first writes the ids of the candidate pairs to a table, then joins each pair back to its two records
+    (on the text key ``source || '-__-' || id``) to compare them. Here each blocking rule's join selects the
+    records' columns at once (with Splink's own exclusion of the pairs of the preceding rules), and Splink's
+    comparison and scoring SQL runs on that: on the demo's files the two joins back and the table of ids were
+    half of the prediction's time. The pairs are only the two files' (``l`` against ``r``), as in Splink's
+    two-file linkage.
+    """
+    from splink.internals.comparison_vector_values import compute_comparison_vector_values_sql
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings
+    from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf
+
+    from .linkage_em import hoist_similarities
+
+    so = linker._settings_obj
+    info = so.column_info_settings
+    sd, uid = info.source_dataset_input_column, info.unique_id_input_column
+    pipeline = CTEPipeline()
+    enqueue_df_concat_with_tf(linker, pipeline)
+    for side in ("l", "r"):
+        pipeline.enqueue_sql(
+            f"select * from __splink__df_concat_with_tf where {sd.name} = '{side}'", f"__splink__df_concat_{side}"
+        )
+    cols = ", ".join([*so._columns_to_select_for_blocking])
+    blocks = []
+    for br in so._blocking_rules_to_generate_predictions:
+        rule = br.blocking_rule_sql
+        # DuckDB builds its hash table on the join's right-hand table when it cannot tell the sides' sizes apart
+        # (its estimates of the one-sided filters are alike): the smaller side there, e.g. the few recipients
+        # without a number rather than the whole source
+        pair = ["__splink__df_concat_l as l", "__splink__df_concat_r as r"]
+        if _side_size(rule, "l", sizes) < _side_size(rule, "r", sizes):
+            pair.reverse()
+        blocks.append(
+            f"select {cols}, '{br.match_key}' as match_key from {pair[0]} inner join {pair[1]} on ({rule}) "
+            "where 1=1 " + br.exclude_pairs_generated_by_all_preceding_rules_sql(sd, uid)
+        )
+    pipeline.enqueue_sql(" union all ".join(blocks), "__splink__df_pairs")
+    cases, hoisted = hoist_similarities(so._columns_to_select_for_comparison_vector_values)
+    pipeline.enqueue_sql(
+        f"select *{''.join(f', {e} as {n}' for n, e in hoisted)} from __splink__df_pairs", "__splink__df_blocked"
+    )
+    pipeline.enqueue_sql(compute_comparison_vector_values_sql(cases), "__splink__df_comparison_vectors")
+    pipeline.enqueue_list_of_sqls(predict_from_comparison_vectors_sqls_using_settings(so, min_candidate, None))
+    return linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+
+
 #: Share of the matches the exact rules of :func:`_prior` are assumed to find.
 PRIOR_RECALL = 0.6
 
@@ -527,7 +659,7 @@ PRIOR_RECALL = 0.6
 def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth: bool, pairs: int) -> float | None:
     """The prior ``lambda`` from the pairs that agree exactly on names and birth date (or 200 m square).
 
-    One aggregation instead of Splink's ten statements
+    One count of a join instead of Splink's ten statements
     (``estimate_probability_two_random_records_match``), same value: with
     ``n`` the pairs of ``left`` x ``right`` equal on the keys (nulls never
     equal), ``lambda = n / PRIOR_RECALL / pairs``. ``None`` (Splink's default
@@ -535,13 +667,10 @@ def _prior(engine: DuckDBEngine | SparkEngine, left: str, right: str, has_birth:
     estimate refuses.
     """
     keys = ["surname", "first_name", "birth_date" if has_birth else "cell"]
-    cols, on = ", ".join(keys), " and ".join(f"l.{k} = r.{k}" for k in keys)
-    nonnull = " and ".join(f"{k} is not null" for k in keys)
-    n = engine.sql(
-        f"with l as (select {cols}, count(*) as n from {left} where {nonnull} group by {cols}), "
-        f"r as (select {cols}, count(*) as n from {right} where {nonnull} group by {cols}) "
-        f"select coalesce(sum(l.n * r.n), 0) as n from l join r on {on}"
-    )["n"].iloc[0]
+    on = " and ".join(f"l.{k} = r.{k}" for k in keys)
+    # the pairs counted by one join (nulls never equal): about the matches, fewer than the records; half the time
+    # of counting the records per key on each side and summing the products (the same count)
+    n = engine.sql(f"select count(*) as n from {left} as l join {right} as r on {on}")["n"].iloc[0]
     n = int(n)
     if n > pairs * PRIOR_RECALL:
         return None

@@ -33,12 +33,13 @@ Winkler, W. E. (1988), Using the EM algorithm for weight computation in the Fell
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Patterns", "pattern_sql", "read_patterns", "u_from_patterns", "em_session", "train_m"]
+__all__ = ["Patterns", "hoist_similarities", "pattern_sql", "read_patterns", "u_from_patterns", "em_session", "train_m"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,35 @@ def pattern_sql(comparisons: list, left: str, right: str, on: str) -> str:
         for col in cc._input_columns_used_by_case_statement:
             cols[col.name_l] = f"l.{col.name} as {col.name_l}"
             cols[col.name_r] = f"r.{col.name} as {col.name_r}"
-    cases = ",\n".join(cc._case_statement for cc in comparisons)
+    cases, hoisted = hoist_similarities([cc._case_statement for cc in comparisons])
     gammas = ", ".join(cc._gamma_column_name for cc in comparisons)
     pairs = f"select {', '.join(cols.values())} from {left} as l join {right} as r on {on}"
-    return f"select {gammas}, count(*) as n from (select {cases} from ({pairs}) as p) as g group by {gammas}"
+    if hoisted:
+        pairs = f"select *{''.join(f', {e} as {n}' for n, e in hoisted)} from ({pairs}) as h"
+    case_sql = ",\n".join(cases)
+    return f"select {gammas}, count(*) as n from (select {case_sql} from ({pairs}) as p) as g group by {gammas}"
+
+
+def hoist_similarities(columns: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Splink's comparison columns with each Jaro–Winkler similarity computed once per pair instead of once per level.
+
+    A level ``jaro_winkler_similarity("x_l", "x_r") >= t`` repeats the similarity at each threshold: the pairs
+    below the first threshold computed it twice. Where the comparison's ``CASE`` tests ``"x_l" = "x_r"`` first,
+    the similarity becomes a column ``__jw_x`` of the pairs, computed where the two differ (where the ``CASE``
+    reaches it), and the ``CASE`` reads that column: the same values, the same levels.
+    """
+    out, hoisted = [], {}
+    for col in columns:
+        for a, b in sorted(set(re.findall(r'jaro_winkler_similarity\("(\w+)_l", "(\w+)_r"\)', col))):
+            call = f'jaro_winkler_similarity("{a}_l", "{b}_r")'
+            equal = col.find(f'WHEN "{a}_l" = "{b}_r" THEN')
+            if a != b or col.count(call) < 2 or not 0 <= equal < col.find(call):
+                continue
+            name = f'"__jw_{a}"'
+            hoisted[name] = f'case when "{a}_l" <> "{a}_r" then {call} end'
+            col = col.replace(call, name)
+        out.append(col)
+    return out, list(hoisted.items())
 
 
 def read_patterns(frame: Any, comparisons: list) -> Patterns:

@@ -121,7 +121,7 @@ class Later(Generic[T]):
             return
         try:
             ok, value = self._receive.recv()  # before join: a large result fills the pipe
-        except (EOFError, OSError):  # the child ended without a result
+        except Exception:  # the child ended without a result (or a forked reader took part of it and failed)
             ok, value = False, None
         if ok is None:  # the early part
             self._keep(value)

@@ -286,8 +286,10 @@ def run_admin_phase(
     linkage engine's memory limit each) running on one thread: the training
     of a model is single-threaded anyway, and the sources share the cores out
     among them; the links are the same as one at a time, to the last bit.
-    ``linkage`` is then the block's seconds, and ``linkage <source>`` the
-    source's wall seconds (overlapping) and the CPU seconds of its thread.
+    The eligibility and the territories are computed beside them, on threads
+    of their own. ``linkage`` is then the block's seconds, and ``linkage
+    <source>``, ``eligibility`` and ``geo`` the wall seconds of each
+    (overlapping) and the CPU seconds of its thread.
 
     Parameters
     ----------
@@ -469,8 +471,9 @@ def _run_phase(
         return elig.astype({c: "category" for c in elig.columns if c in RIGHT_SOURCES or c.endswith("_rule")})
 
     names = sorted(set(RIGHT_SOURCES.values()))
-    # up to CONCURRENT_LINKAGE_MAX recipients the eligibility runs beside the sources' linkages (on a thread and
-    # engine of its own), so that a caller waiting for the links (links_ready) does not wait for it either;
+    # up to CONCURRENT_LINKAGE_MAX recipients the eligibility and the territories are computed beside the sources'
+    # linkages (on threads, the eligibility on an engine of its own), so that the rest of the phase after the links
+    # (links_ready) is the review and the rates;
     # beyond, the eligibility first, then the linkage before the territories exist (their peaks of memory do not
     # add up), each source read when linked and let go after
     beside = len(facts) <= CONCURRENT_LINKAGE_MAX and len(names) > 1
@@ -497,7 +500,7 @@ def _run_phase(
             engines.linkage() as linker,
             engines.sql() as sql,
             ExitStack() as own,
-            ThreadPoolExecutor(len(names) + 1) as pool,
+            ThreadPoolExecutor(len(names) + 2) as pool,
         ):
             each = [linker] + [own.enter_context(linker.sibling()) for _ in names[1:]]
             # (a DuckDB connection runs one statement at a time: the linkage's engine is not shared)
@@ -507,12 +510,19 @@ def _run_phase(
                 for name, eng in zip(names, each)
             }
             el = pool.submit(_timed, eligibility, el_engine)
+            # the territories too (the addresses and the contours only): the rest of the phase after the links is
+            # then the review and the rates
+            addresses = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]
+            geo = pool.submit(_timed, assign_territories, addresses, read_contours(d / "qpv.geojson"), communes)
             for name in names:
                 results[name], wall, cpu = futures[name].result()
                 clock.add(f"linkage {name}", wall, cpu)
             elig, wall, cpu = el.result()
             clock.add("eligibility", wall, cpu)
             del facts
+            located, wall, cpu = geo.result()
+            clock.add("geo", wall, cpu)
+            del addresses
         for name, src in sources.items():
             if "right" in src:  # a source holding several rights (health)
                 source_rights[name] = src[["rec_id", "right"]]
@@ -544,9 +554,11 @@ def _run_phase(
     # dates go (at 5 million recipients 0.4 GiB)
     left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]
     release_arrow()
-    with clock.step("geo"):
-        terr, counts = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
-        release_arrow()
+    if not beside:
+        with clock.step("geo"):
+            located = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
+            release_arrow()
+    terr, counts = located
     with clock.step("review"):
         sample, calibration = _review(left["rec_id"], elig, terr, links_df, near_df, truth_links, review, seed)
     quality_table = pd.DataFrame(quality)

@@ -117,3 +117,26 @@ def test_early_part_computed_here_without_fork():
     later = _background.later(_early_then, "ef", 0.0, False, fork=False, early=True)
     assert later.early() == (os.getpid(), "ef")  # the whole function ran here, its early part kept
     assert later() == (os.getpid(), "efef")
+
+
+def _receive_in_a_fork(later, queue) -> None:  # noqa: ANN001
+    try:
+        queue.put(("ok", later()))
+    except BaseException as e:  # noqa: BLE001 - the test reads what happened
+        queue.put(("error", repr(e)))
+
+
+@forks
+def test_a_process_forked_later_receives_the_childs_result():
+    """A study's stage forked beside the others takes the administrative phase from its pipe: it receives the
+    value the phase's process computed (it may not join that process, which is not its child)."""
+    later = _background.later(_early_then, "gh", 0.5, False, fork=True, early=True)
+    assert later.early()[1] == "gh"  # the links, received here
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    stage = ctx.Process(target=_receive_in_a_fork, args=(later, queue))
+    stage.start()
+    kind, value = queue.get(timeout=60)
+    stage.join()
+    assert kind == "ok" and value[1] == "ghgh"
+    assert value[0] not in (os.getpid(), stage.pid)  # computed by the phase's process, not again by the stage

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -273,6 +273,7 @@ def run_admin_phase(
     engine: Engine | None = None,
     suppression: str = "heuristic",
     links_ready: Callable[[tuple[pd.DataFrame, dict[str, pd.DataFrame]]], None] | None = None,
+    before_rates: Callable[[dict[str, Any]], None] | None = None,
 ) -> AdminPhase:
     """Run eligibility, QPV assignment, linkage and rates on a sources folder.
 
@@ -317,6 +318,11 @@ def run_admin_phase(
         done, before the territories, review and rates: a caller that needs only the links (the calibration to
         linked holders, :func:`nonrecours.admin.holders.linked_holders`) can go on with them while the phase
         ends (:func:`nonrecours.study.stages.admin.start_phase`).
+    before_rates : callable, optional
+        Called once, after the review and before the rates, with the result's fields computed by then
+        (``eligibility``, ``territories``, ``location_counts``, ``links``, ``near_misses``, ``quality``,
+        ``source_rights``, ``review``, ``calibration``): the corrected rates of a study's admin stage start from
+        them while the rates are made.
 
     Returns
     -------
@@ -340,6 +346,7 @@ def run_admin_phase(
             suppression,
             review,
             links_ready,
+            before_rates,
         )
         # (in a fixed order: the manifest lists them so, whichever step ran first)
         return replace(phase, engines={k: engines.used[k] for k in ("sql", "linkage") if k in engines.used})
@@ -450,6 +457,7 @@ def _run_phase(
     suppression: str = "heuristic",
     review: tuple[int, pd.DataFrame | None] = (0, None),
     links_ready: Callable[[tuple[pd.DataFrame, dict[str, pd.DataFrame]]], None] | None = None,
+    before_rates: Callable[[dict[str, Any]], None] | None = None,
 ) -> AdminPhase:
     """:func:`run_admin_phase` on its engines: SQL on ``engines.sql()``, Splink on ``engines.linkage()``."""
     from .eligibility import assess_eligibility, load_rulebook
@@ -566,6 +574,20 @@ def _run_phase(
         from .review import review_quality
 
         quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
+    if before_rates is not None:
+        before_rates(
+            {
+                "eligibility": elig,
+                "territories": terr,
+                "location_counts": counts,
+                "links": links_df,
+                "near_misses": near_df,
+                "quality": quality_table,
+                "source_rights": source_rights,
+                "review": sample,
+                "calibration": calibration,
+            }
+        )
     with clock.step("rates"), engines.sql() as eng:
         rec = _recipient_cells(left["rec_id"], terr)
         del left

@@ -41,9 +41,9 @@ def later(
         Fork a process (``True``), compute here when the result is asked for (``False``); by default fork
         when :func:`core_free`. Never where the platform does not fork, nor in a daemonic process.
     early : bool
-        ``fn`` is also given ``early=<function>``, which it calls once with a first part of its result as soon as
-        it has it (the links of the administrative phase, before its rates): :meth:`Later.early` gives that part
-        without waiting for the end.
+        ``fn`` is also given ``early=<function>``, which it calls with parts of its result as soon as it has them
+        (the links of the administrative phase, then the phase before its rates): :meth:`Later.early` gives a
+        part without waiting for the end.
 
     Returns
     -------
@@ -91,7 +91,7 @@ class Later(Generic[T]):
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._child, self._receive = child, receive
         self._early = early
-        self._first: Any = _NONE  # the early part, once known
+        self._parts: list[Any] = []  # the early parts, in the order given
         self._done: Any = _NONE  # the result, once received or computed here
 
     def __call__(self) -> T:
@@ -100,18 +100,18 @@ class Later(Generic[T]):
         value, self._done = self._done, None  # (given once: not held here after)
         return value
 
-    def early(self) -> Any:
-        """The part of the result ``fn`` gave early (``None`` if it gave none), waiting only for that part."""
-        while self._first is _NONE and self._done is _NONE:
+    def early(self, index: int = 0) -> Any:
+        """The ``index``-th part of the result ``fn`` gave early (``None`` if it gave none), waiting only for it."""
+        while len(self._parts) <= index and self._done is _NONE:
             self._next()
-        return None if self._first is _NONE else self._first
+        return self._parts[index] if index < len(self._parts) else None
 
     def _keep(self, value: Any) -> None:
-        if self._first is _NONE:
-            self._first = value
+        self._parts.append(value)
 
     def _here(self) -> T:
-        """``fn`` computed in this process (its early part kept)."""
+        """``fn`` computed in this process (its early parts kept: the same values as the child's)."""
+        self._parts = []
         return self._fn(*self._args, **({**self._kwargs, "early": self._keep} if self._early else self._kwargs))
 
     def _next(self) -> None:

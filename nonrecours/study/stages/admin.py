@@ -100,6 +100,7 @@ def run_phase(cfg: StudyConfig, early: Callable[[Any], None] | None = None):  # 
             reviewed=reviewed,
             engine=engine,
             links_ready=early,
+            before_rates=early,
         )
     return ph
 
@@ -115,6 +116,13 @@ class PendingPhase:
         """The links and the sources' rights (``links``, ``source_rights`` of the phase), as soon as linked."""
         return self._later.early()
 
+    def so_far(self) -> Any:
+        """The phase before its rates (what :func:`run_phase`'s ``before_rates`` gives), as soon as it is there:
+        an object with the phase's fields whose others (``rates``, ``by_qpv``...) wait for the whole phase when
+        read; the whole phase if no such part came."""
+        parts = self._later.early(1)
+        return self.result() if parts is None else _PhaseSoFar(parts, self)
+
     def result(self):  # noqa: ANN201
         """The whole phase (:class:`~nonrecours.admin.pipeline.AdminPhase`), waiting for its end."""
         if self._phase is None:
@@ -124,6 +132,24 @@ class PendingPhase:
     def cancel(self) -> None:
         """End the forked process if the phase will not be asked for (the study failed meanwhile)."""
         self._later.cancel()
+
+
+class _PhaseSoFar:
+    """The administrative phase before its rates (:meth:`PendingPhase.so_far`): the fields computed by then; the
+    others (the rates) read from the whole phase, waiting for it."""
+
+    def __init__(self, parts: dict[str, Any], pending: PendingPhase):
+        self._parts, self._pending = parts, pending
+
+    def __getattr__(self, name: str) -> Any:
+        parts = self.__dict__["_parts"]
+        return parts[name] if name in parts else getattr(self.__dict__["_pending"].result(), name)
+
+    def recipient_cells(self) -> pd.DataFrame:
+        """As :meth:`~nonrecours.admin.pipeline.AdminPhase.recipient_cells`."""
+        from ...admin.pipeline import _recipient_cells
+
+        return _recipient_cells(self.eligibility["rec_id"], self.territories)
 
 
 def start_phase(cfg: StudyConfig, fork: bool | None = None) -> PendingPhase:
@@ -169,11 +195,14 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
     adm = cfg.admin
     if adm.sources is None:
         return {"methods": {"admin": "not run (no [admin] sources)"}}
-    ph = phase_of(state["admin_phase"]) if "admin_phase" in state else run_phase(cfg)
+    held = state["admin_phase"] if "admin_phase" in state else run_phase(cfg)
     combined: State = {}
     if adm.frame_ids is not None and "design" in state:
+        # the corrected rates start from the phase before its rates, which they read last (their status)
+        so_far = held.so_far() if isinstance(held, PendingPhase) else held
         with _engine(cfg) as engine:
-            combined = _combined(cfg, state, ph, engine)
+            combined = _combined(cfg, state, so_far, engine)
+    ph = phase_of(held)
     tables = {"linkage_quality": ph.quality, "admin_rates": ph.rates.table, "admin_departements": ph.rates.departements}
     tables.update(combined.get("tables", {}))
     if "estimates_qpv" in state.get("tables", {}):

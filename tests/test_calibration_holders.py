@@ -168,3 +168,39 @@ def test_study_calibrates_to_linked_holders_exactly(tmp_path):
     )
     report = (tmp_path / "results" / "publication" / "report.html").read_text(encoding="utf-8")
     assert 'id="calibration"' in report
+
+
+@pytest.mark.parametrize("order", ["frame", "shuffled"])
+def test_holder_columns_read_each_frame_id_first_record_in_any_order(tmp_path, order):
+    """The frame's record ids as a reindex on the file's first row of each id would give them, whether the file
+    follows the frame's order (read as its rows) or not (hashed); an id without a record id is refused."""
+    from types import SimpleNamespace
+
+    from nonrecours.study.stages.weights import _holder_columns
+
+    frame = pd.DataFrame({"id": ["f1", "f2", "f3", "f4"], "is_qpv": [1, 0, 1, 0]}, index=[10, 11, 12, 13])
+    ids = pd.DataFrame({"id": ["f1", "f2", "f3", "f4"], "rec_id": ["r1", "r2", "r3", "r4"]})
+    if order == "shuffled":  # another order, a repeated id (its first record counts) and an id not in the frame
+        ids = pd.DataFrame({"id": ["f3", "f9", "f1", "f4", "f2", "f3"], "rec_id": ["r3", "r9", "r1", "r4", "r2", "r1"]})
+    (tmp_path / "frame_ids.csv").write_text(ids.to_csv(index=False), encoding="utf-8")
+    links = pd.DataFrame(
+        {"source": ["health", "tpn", "health"], "id_l": ["r1", "r3", "r4"], "id_r": ["h1", "t1", "h2"]}
+    )
+    phase = SimpleNamespace(
+        links=links, source_rights={"health": pd.DataFrame({"rec_id": ["h1", "h2"], "right": ["cmuc", "acs"]})}
+    )
+    cfg = SimpleNamespace(
+        frame=SimpleNamespace(id="id"),
+        admin=SimpleNamespace(frame_ids=tmp_path / "frame_ids.csv"),
+        weighting=SimpleNamespace(calibration=SimpleNamespace(holders=["cmuc", "acs", "tpn"], holders_by="is_qpv")),
+    )
+    cols = _holder_columns(cfg, {"frame": frame, "admin_phase": phase})["frame"]
+    assert {c: v.tolist() for c, v in cols.items()} == {
+        "linked_cmuc": ["1", NOT_LINKED, NOT_LINKED, NOT_LINKED],
+        "linked_acs": [NOT_LINKED, NOT_LINKED, NOT_LINKED, "0"],
+        "linked_tpn": [NOT_LINKED, NOT_LINKED, "1", NOT_LINKED],
+    }
+    assert all(v.index.equals(frame.index) for v in cols.values())
+    (tmp_path / "frame_ids.csv").write_text(ids[ids["id"] != "f2"].to_csv(index=False), encoding="utf-8")
+    with pytest.raises(InputError, match="without a record id.*1 of 4"):
+        _holder_columns(cfg, {"frame": frame, "admin_phase": phase})

@@ -70,17 +70,23 @@ def linked_holders(
         )
     ids = pd.Series(rec_ids, dtype=str)
     lk = links[["source", "id_l", "id_r"]].astype(str)
-    # the right each link holds: the source's only right, or the right of the source record (health)
+    # the right each link holds, as its position in ``names`` (-1: none of them): the source's only right, or the
+    # right of the source record (health); integer codes, not one text per link compared once per right
+    names = list(dict.fromkeys(rights))
+    held = np.full(len(lk), -1, dtype=np.int64)
     single = {s: r for r, s in RIGHT_SOURCES.items() if sum(v == s for v in RIGHT_SOURCES.values()) == 1}
-    held = lk["source"].map(single).to_numpy(dtype=object)
+    for k, right in enumerate(names):
+        if RIGHT_SOURCES[right] in single:
+            held[(lk["source"] == RIGHT_SOURCES[right]).to_numpy(dtype=bool)] = k
     for source, table in source_rights.items():
-        m = (lk["source"] == source).to_numpy()
+        m = (lk["source"] == source).to_numpy(dtype=bool)
         at = index_text(lk.loc[m, "id_r"], table["rec_id"])  # the source record of each link (hashed in C)
-        held[m] = np.append(table["right"].astype(str).to_numpy(dtype=object), np.nan)[at]
+        right_of = index_text(table["right"].astype(str), names)  # each source record's right among ``names``
+        held[m] = np.append(right_of, -1)[at]
     out = {}
     pos = index_text(lk["id_l"], ids)
-    for right in rights:
-        hit = pos[(held == right) & (pos >= 0)]
+    for k, right in enumerate(names):
+        hit = pos[(held == k) & (pos >= 0)]
         col = np.zeros(len(ids), dtype=np.int8)
         col[hit] = 1
         out[right] = col
@@ -115,17 +121,36 @@ def holder_margin_columns(
     >>> holder_margin_columns(h, np.array([1, 1, 0]))["linked_cmuc"].tolist()
     ['1', 'not_linked', '0']
     """
-    level = pd.Series(np.asarray(by)).astype(str).to_numpy()
-    if len(level) != len(holders):
+    # the levels' texts once per distinct level (one code per row), not once per row
+    codes, uniques = pd.factorize(np.asarray(by), use_na_sentinel=False)
+    level = pd.Series(uniques).astype(str).to_numpy()
+    if len(codes) != len(holders):
         raise InputError(
             message(
                 "the grouping and the holders differ in length",
                 where="parameter by",
                 expected=f"{len(holders)} rows",
-                found=f"{len(level)} rows",
+                found=f"{len(codes)} rows",
             )
         )
+    texts = np.append(level, NOT_LINKED)
     return pd.DataFrame(
-        {f"{prefix}{r}": np.where(holders[r].to_numpy() == 1, level, NOT_LINKED) for r in holders.columns},
+        {
+            f"{prefix}{r}": _take_text(texts, np.where(holders[r].to_numpy() == 1, codes, len(level)), holders.index)
+            for r in holders.columns
+        },
         index=holders.index,
     )
+
+
+def _take_text(texts: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``pd.Series(texts[codes], dtype=str, index=index)``, the texts taken by Arrow in C
+    rather than each row's Python string converted to Arrow one at a time; without pyarrow, that Series."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return pd.Series(texts[codes], dtype=str, index=index)
+    import pyarrow.compute as pc
+
+    column = pc.take(pa.array(pd.Series(texts, dtype=str), type=pa.large_string()), pa.array(codes))
+    return pd.Series(column, dtype="str", index=index)

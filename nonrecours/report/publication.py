@@ -302,7 +302,10 @@ def publication_workbook(
         df = _sheet_frame(tables[name], lang, lab, variables)
         own = SHEET_LABELS[lang].get(name, {})
         header = [t["mark"] if c == "mark" else own.get(c) or i18n.label(c, lang) for c in df.columns]
-        rows = [[_value(v) for v in row] for row in df.itertuples(index=False)]
+        # the columns' values as lists (one conversion per column; iterating rows steps through each Arrow text
+        # column one Python call per value), then the rows: itertuples' values, but numpy integers as int (_value)
+        columns = [df.iloc[:, j].tolist() for j in range(df.shape[1])]
+        rows = [[_value(v) for v in row] for row in zip(*columns)]
         formats = [_EXCEL_FORMATS.get(fmt.column_kind(col, name) or "") for col in df.columns]
         sheets.append((name, header, rows, formats))
     notes = _notes(tables, provenance, lang, lab, [name for name, *_ in sheets])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..._text import index_text
 from ...design.survey_design import DESIGN_COLUMNS
 from ...publication import extreme_means, middle_mean
 from ...weights.margins import Margins, read_margins
@@ -33,10 +34,16 @@ def frame_margins(frame: pd.DataFrame, columns: list[str]) -> Margins:
     >>> frame_margins(f, ["b"]).to_frame()["total"].tolist()
     [1.0, 2.0]
     """
-    rows = []
-    for col in columns:
-        counts = frame[col].astype(str).value_counts(sort=False).sort_index()
-        rows += [(col, str(cat), float(n)) for cat, n in counts.items()]
+    return _margins([row for col in columns for row in _margin_rows(frame, col)])
+
+
+def _margin_rows(frame: pd.DataFrame, col: str) -> list[tuple[str, str, float]]:
+    """One (variable, category, total) row per category of ``col`` in the frame, in the categories' order."""
+    counts = frame[col].astype(str).value_counts(sort=False).sort_index()
+    return [(col, str(cat), float(n)) for cat, n in counts.items()]
+
+
+def _margins(rows: list[tuple[str, str, float]]) -> Margins:
     return Margins.from_frame(
         pd.DataFrame(rows, columns=["variable", "category", "total"]), source="margins counted in the frame"
     )
@@ -50,16 +57,23 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     margins = None
     frame = state["frame"]
     held: dict[str, Any] = {}
+    counted: dict[str, list[tuple[str, str, float]]] = {}
+
+    def count(col: str) -> list[tuple[str, str, float]]:  # the frame's margins, each column counted once
+        if col not in counted:
+            counted[col] = _margin_rows(frame, col)
+        return counted[col]
+
     if cal.holders:  # linked holders of rights, counted over the whole frame from the administrative phase's links
         held = _holder_columns(cfg, state)
         frame = frame.assign(**held["frame"])
-        pos = pd.Index(frame[cfg.frame.id].astype(str)).get_indexer(sample[cfg.frame.id].astype(str))
-        sample = sample.assign(**{c: v.to_numpy()[pos] for c, v in held["frame"].items()})
+        pos = index_text(sample[cfg.frame.id], frame[cfg.frame.id])  # in C: the frame's ids are unique
+        sample = sample.assign(**{c: v.array.take(pos) for c, v in held["frame"].items()})  # Arrow's take
     if cal.method != "none":
         margins = (
             read_margins(cal.margins_file, read=cfg.input.read_options())
             if cal.margins_file is not None
-            else frame_margins(frame, list(cal.margins) + list(held.get("frame", {})))
+            else _margins([row for col in list(cal.margins) + list(held.get("frame", {})) for row in count(col)])
         )
     seed = None
     replicates = None
@@ -88,7 +102,7 @@ def weighting_stage(cfg: StudyConfig, state: State) -> State:
     out = weight_sample(sample, spec)
     extra: dict[str, Any] = {}
     if held:  # the same chain calibrated to the frame's margins only: the design the holder margins improve on
-        before = frame_margins(frame, list(cal.margins))
+        before = _margins([row for col in cal.margins for row in count(col)])  # frame_margins(frame, cal.margins)
         extra = {
             "admin_phase": held["phase"],
             "design_frame_margins": weight_sample(sample, replace(spec, margins=before, replicates=None)).design,
@@ -123,9 +137,11 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
     assert cfg.admin.frame_ids is not None  # checked by the study file's _check_holders
     ids = read_table(cfg.admin.frame_ids, option="admin.frame_ids", text_columns=("id", "rec_id"))
     check_columns(ids, ["id", "rec_id"], role="record id column", source="admin.frame_ids")
-    rec = pd.Series(ids["rec_id"].astype(str).to_numpy(), index=ids["id"].astype(str).to_numpy())
-    rec = rec[~rec.index.duplicated()]
-    frame_rec = rec.reindex(frame[cfg.frame.id].astype(str).to_numpy())
+    frame_id, rec_id = frame[cfg.frame.id].astype(str), ids["rec_id"].astype(str)
+    if frame_id.array.equals(ids["id"].astype(str).array):  # the file in the frame's order (unique ids): its rows
+        frame_rec = rec_id.reset_index(drop=True)
+    else:  # each frame id's first row of the file, hashed in C (a reindex on text converts it to Python objects)
+        frame_rec = pd.Series(rec_id.array.take(index_text(frame_id, ids["id"]), allow_fill=True))  # missing: NaN
     missing = int(frame_rec.isna().sum())
     if missing:
         raise InputError(
@@ -140,7 +156,7 @@ def _holder_columns(cfg: StudyConfig, state: State) -> dict[str, Any]:
     # the phase started with the study (run_study) is reused, else it runs here; only its links are waited for
     phase = state["admin_phase"] if "admin_phase" in state else start_phase(cfg, fork=False)
     links, source_rights = phase.links() if isinstance(phase, PendingPhase) else (phase.links, phase.source_rights)
-    holders = linked_holders(frame_rec.to_numpy(), links, source_rights, list(cal.holders))
+    holders = linked_holders(frame_rec, links, source_rights, list(cal.holders))
     cols = holder_margin_columns(holders, frame[cal.holders_by].to_numpy())
     return {"phase": phase, "frame": {c: cols[c].set_axis(frame.index) for c in cols}}
 

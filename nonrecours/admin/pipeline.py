@@ -354,6 +354,14 @@ def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
     return left.drop(columns=drop) if drop else left
 
 
+def _half(limit: str | None) -> str | None:
+    """Half of a memory limit written as a number and a unit (``"2GB"`` -> ``"1GB"``); ``None`` otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]i?B)\s*", limit or "", flags=re.IGNORECASE)
+    return None if m is None else f"{float(m.group(1)) / 2:g}{m.group(2)}"
+
+
 class _StepEngines:
     """The engines of the phase's steps: ``sql()`` (eligibility, rates) and ``linkage()`` (Splink on DuckDB).
 
@@ -378,12 +386,12 @@ class _StepEngines:
         self.used: dict[str, dict] = {}
 
     @contextmanager
-    def _step(self, kind: str, given: Engine | None):
+    def _step(self, kind: str, given: Engine | None, memory_limit: str | None = None):
         if given is not None:
             self.used[kind] = given.settings()
             yield given
         else:
-            with DuckDBEngine(memory_limit=self._memory_limit, threads=self._threads) as own:
+            with DuckDBEngine(memory_limit=memory_limit or self._memory_limit, threads=self._threads) as own:
                 # DuckDB's allocator keeps the memory its queries freed (up to the limit) until the database
                 # closes; its background threads give it back as it goes (at 5 million recipients each step's
                 # tables and hash tables once dropped no longer count in the next ones' peak)
@@ -391,9 +399,10 @@ class _StepEngines:
                 self.used[kind] = own.settings()
                 yield own
 
-    def sql(self):
-        """The engine of one SQL step (eligibility, rates)."""
-        return self._step("sql", self._sql)
+    def sql(self, memory_limit: str | None = None):
+        """The engine of one SQL step (eligibility, rates); ``memory_limit``: its own engine's, instead of the
+        phase's."""
+        return self._step("sql", self._sql, memory_limit)
 
     def linkage(self):
         """The DuckDB engine of one linkage step."""
@@ -569,7 +578,11 @@ def _run_phase(
         from .review import review_quality
 
         quality_table = quality_table.merge(review_quality(calibration, level=level), on="source", how="left")
-    with clock.step("rates"), engines.sql() as eng:
+    # the rates' long table (one row per recipient and right) is built under half the phase's memory limit beyond
+    # CONCURRENT_LINKAGE_MAX recipients: at 5 million recipients DuckDB at 2 GB in that statement, on top of the
+    # 4.2 GiB the phase holds, was the phase's peak (6.05 GiB; at 1 GB 5.07 GiB, 10 CPU s more: it spills)
+    large = n_left > CONCURRENT_LINKAGE_MAX or len(names) <= 1
+    with clock.step("rates"), engines.sql(_half(engines._memory_limit) if large else None) as eng:
         rec = _recipient_cells(left["rec_id"], terr)
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]

@@ -392,9 +392,9 @@ class _StepEngines:
             yield given
         else:
             with DuckDBEngine(memory_limit=memory_limit or self._memory_limit, threads=self._threads) as own:
-                # DuckDB's allocator keeps the memory its queries freed (up to the limit) until the database
-                # closes; its background threads give it back as it goes (at 5 million recipients each step's
-                # tables and hash tables once dropped no longer count in the next ones' peak)
+                # DuckDB's allocator keeps the memory its queries freed until the database closes; its background
+                # threads give it back as it goes (measured alone; in the national phase the steps' entries moved
+                # by less than 60 MiB with them: benchmarks/RESULTS.md, run 8)
                 own.sql("SET allocator_background_threads = true")
                 self.used[kind] = own.settings()
                 yield own

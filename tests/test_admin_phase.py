@@ -253,6 +253,9 @@ def test_sources_linked_at_once_or_one_at_a_time_give_the_same_bytes(small, tmp_
     ):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert len(at_once.links) > 0 and set(at_once.links["source"]) == {"health", "tpn", "tss"}
+    # one source at a time (large files), the rates' engine under half the phase's memory limit: the same rates
+    assert at_once.engines["sql"]["memory_limit"] == "2GB" and one_by_one.engines["sql"]["memory_limit"] == "1GB"
+    assert pipeline._half("2GB") == "1GB" and pipeline._half("1.5GiB") == "0.75GiB" and pipeline._half(None) is None
 
 
 def test_adjustment_formula_on_a_small_table():

@@ -228,6 +228,21 @@ def test_address_block_needs_the_first_names_initial_or_a_missing_first_name():
     assert got["p"].tolist() == ["ax", "bw", "bx", "by", "bz", "cw"]
 
 
+def test_unique_ids_counted_by_the_engine_as_pandas_is_unique():
+    # phase_rates' check that each recipient is once in its tables runs in the engine: pandas' answer, missing ids
+    # equal among themselves
+    from nonrecours.admin.rates import _unique_ids
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    cases = [["a", "b", "c"], ["a", "b", "a"], ["a", None, "b"], ["a", None, None], [], ["", "a"]]
+    with DuckDBEngine() as eng:
+        for ids in cases:
+            values = pd.Series(ids, dtype="str")
+            eng.register_frame("el", pd.DataFrame({"rec_id": values}))
+            assert _unique_ids(eng, "el") == values.is_unique, ids
+            eng.unregister("el")
+
+
 def test_phase_rates_in_the_engine_equal_the_pandas_path():
     from nonrecours.admin.rates import group_rates, linked_rates, phase_rates, suppressed_margin, taker_table
 

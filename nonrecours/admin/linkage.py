@@ -342,24 +342,29 @@ def link_records(
                     hint="deduplicate the file",
                 )
             )
+    del df, ids  # (the loop's references to the frames)
     release_arrow()  # the hash tables of the checks (0.3 GiB at a million records), kept by pyarrow's pool otherwise
+    # _link lets the two frames go once prepared: a caller that keeps no reference of its own (the national
+    # administrative phase) no longer holds them through the training and the prediction
+    sides = [left, right]
+    del left, right
     if engine is not None:
-        return _link(left, right, engine, threshold, min_candidate, seed, max_pairs_u)
+        return _link(sides, engine, threshold, min_candidate, seed, max_pairs_u)
     with DuckDBEngine(memory_limit=memory_limit) as own:
-        return _link(left, right, own, threshold, min_candidate, seed, max_pairs_u)
+        return _link(sides, own, threshold, min_candidate, seed, max_pairs_u)
 
 
 def _link(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
+    sides: list[pd.DataFrame],
     engine: DuckDBEngine | SparkEngine,
     threshold: float,
     min_candidate: float,
     seed: int,
     max_pairs_u: float,
 ) -> LinkResult:
-    """:func:`link_records` on the engine ``engine``."""
-    L, R = _prepare(left), _prepare(right)
+    """:func:`link_records` on the engine ``engine``; ``sides`` (left, right) is emptied once they are prepared."""
+    L, R = _prepare(sides[0]), _prepare(sides[1])
+    sides.clear()
     num, rows_l, rows_r = _by_number(L, R, engine)
     num = num.assign(match_probability=1.0, method="number")
     empty_pairs = pd.DataFrame(

@@ -372,6 +372,14 @@ def _shared_identity(left: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
     return left.drop(columns=drop) if drop else left
 
 
+def _half(limit: str | None) -> str | None:
+    """Half of a memory limit written as a number and a unit (``"2GB"`` -> ``"1GB"``); ``None`` otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]i?B)\s*", limit or "", flags=re.IGNORECASE)
+    return None if m is None else f"{float(m.group(1)) / 2:g}{m.group(2)}"
+
+
 class _StepEngines:
     """The engines of the phase's steps: ``sql()`` (eligibility, rates) and ``linkage()`` (Splink on DuckDB).
 
@@ -396,18 +404,23 @@ class _StepEngines:
         self.used: dict[str, dict] = {}
 
     @contextmanager
-    def _step(self, kind: str, given: Engine | None):
+    def _step(self, kind: str, given: Engine | None, memory_limit: str | None = None):
         if given is not None:
             self.used[kind] = given.settings()
             yield given
         else:
-            with DuckDBEngine(memory_limit=self._memory_limit, threads=self._threads) as own:
+            with DuckDBEngine(memory_limit=memory_limit or self._memory_limit, threads=self._threads) as own:
+                # DuckDB's allocator keeps the memory its queries freed until the database closes; its background
+                # threads give it back as it goes (measured alone; in the national phase the steps' entries moved
+                # by less than 60 MiB with them: benchmarks/RESULTS.md, run 8)
+                own.sql("SET allocator_background_threads = true")
                 self.used[kind] = own.settings()
                 yield own
 
-    def sql(self):
-        """The engine of one SQL step (eligibility, rates)."""
-        return self._step("sql", self._sql)
+    def sql(self, memory_limit: str | None = None):
+        """The engine of one SQL step (eligibility, rates); ``memory_limit``: its own engine's, instead of the
+        phase's."""
+        return self._step("sql", self._sql, memory_limit)
 
     def linkage(self):
         """The DuckDB engine of one linkage step."""
@@ -419,6 +432,37 @@ def _timed(f, *args):
     w, c = time.perf_counter(), time.thread_time()
     out = f(*args)
     return out, time.perf_counter() - w, time.thread_time() - c
+
+
+def _identities(d: Path, columns: list[str] | tuple[str, ...] = _IDENTITY_COLUMNS) -> pd.DataFrame:
+    """The recipients' identity columns among ``columns`` (in :data:`_IDENTITY_COLUMNS`' order), without
+    ``organism``."""
+    left = read_recipients(d, columns=list(columns))
+    return left[[c for c in _IDENTITY_COLUMNS if c in left and c in columns]]
+
+
+def _shared_columns(src: pd.DataFrame) -> list[str]:
+    """The identity columns the linkage with ``src`` reads: :func:`_shared_identity`'s, before reading them."""
+    drop = {c for keys, cols in _SHARED_ONLY if not any(k in src for k in keys) for c in cols}
+    return [c for c in _IDENTITY_COLUMNS if c not in drop]
+
+
+def _link_taken(
+    sides: list[pd.DataFrame],
+    name: str,
+    engine: DuckDBEngine,
+    threshold: float,
+    seed: int,
+    truth_links: pd.DataFrame | None,
+    n_left: int,
+) -> tuple[LinkResult, dict]:
+    """:func:`_link_source` on ``sides`` (the recipients' identities and the source), emptied: the linkage holds
+    the only references and lets them go once prepared (:func:`~nonrecours.admin.linkage.link_records`)."""
+    from .linkage import link_quality, link_records
+
+    res = link_records(sides.pop(0), sides.pop(0), threshold=threshold, seed=seed, engine=engine)
+    truth = None if truth_links is None else truth_links[truth_links["source"] == name]
+    return res, link_quality(res, name, n_left, truth, engine=engine)
 
 
 def _link_source(
@@ -490,15 +534,14 @@ def _run_phase(
             elig = eligibility(eng)
         del facts
         release_arrow()
-    with clock.step("read"):
-        left = read_recipients(d, columns=list(_IDENTITY_COLUMNS))
-        left = left[[c for c in _IDENTITY_COLUMNS if c in left]]
-        release_arrow()
-    n_left = len(left)
     links, near, quality, source_rights = [], [], [], {}
-    common = (threshold, seed, truth_links, n_left)
     results: dict[str, tuple[LinkResult, dict]] = {}
     if beside:
+        with clock.step("read"):
+            left = _identities(d)
+            release_arrow()
+        n_left = len(left)
+        common = (threshold, seed, truth_links, n_left)
         # small files: the sources linked at the same time, each on a DuckDB engine of its own and on one thread
         # (the training is single-threaded anyway; three sources on one thread each keep two cores busy)
         with clock.step("read"):
@@ -539,13 +582,22 @@ def _run_phase(
         for name in names:
             with clock.step("read"):
                 src = _identity_source(d, name)
-            with clock.step(f"linkage {name}"):
-                if "right" in src:  # a source holding several rights (health)
-                    source_rights[name] = src[["rec_id", "right"]]
-                with engines.linkage() as eng:
-                    results[name] = _link_source(left, src, name, eng, *common)
+                # the recipients' identities read again for each source, the columns it shares only: the linkage
+                # lets both frames go once prepared, so that neither is held through its training and prediction
+                # (at 5 million recipients 0.7 GiB of identities and 0.9 GiB of the health file)
+                sides = [_identities(d, _shared_columns(src)), src]
                 del src
                 release_arrow()
+            with clock.step(f"linkage {name}"):
+                if "right" in sides[1]:  # a source holding several rights (health)
+                    source_rights[name] = sides[1][["rec_id", "right"]]
+                n_left = len(sides[0])
+                with engines.linkage() as eng:
+                    results[name] = _link_taken(sides, name, eng, threshold, seed, truth_links, n_left)
+                release_arrow()
+        with clock.step("read"):
+            left = _identities(d, ["rec_id", "commune", "x", "y", "lon", "lat"])
+            release_arrow()
     for name in names:
         res, row = results.pop(name)
         links.append(res.links.assign(source=name))
@@ -588,7 +640,10 @@ def _run_phase(
                 "calibration": calibration,
             }
         )
-    with clock.step("rates"), engines.sql() as eng:
+    # the rates' long table (one row per recipient and right) is built under half the phase's memory limit beyond
+    # CONCURRENT_LINKAGE_MAX recipients: at 5 million recipients DuckDB at 2 GB in that statement, on top of the
+    # 4.2 GiB the phase holds, was the phase's peak (6.05 GiB; at 1 GB 5.07 GiB, 10 CPU s more: it spills)
+    with clock.step("rates"), engines.sql(None if beside else _half(engines._memory_limit)) as eng:
         rec = _recipient_cells(left["rec_id"], terr)
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]

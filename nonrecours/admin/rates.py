@@ -582,6 +582,16 @@ def _unique_text(values: pd.Series) -> bool:
     return len(pc.unique(arrow)) == len(arrow)
 
 
+def _unique_ids(eng: Engine, table: str) -> bool:
+    """``rec_id.is_unique`` of the engine's table ``table`` (missing ids equal among themselves, as in pandas),
+    counted by the engine: under its memory limit, where a hash table of 5 million text ids in Python (Arrow's
+    ``unique``) came on top of the frames held, the peak of the national rates step (benchmarks/RESULTS.md)."""
+    n = eng.sql(
+        f"select count(*) as n, count(distinct rec_id) + least(count(*) - count(rec_id), 1) as n_distinct from {table}"
+    ).iloc[0]
+    return int(n["n"]) == int(n["n_distinct"])
+
+
 def _finish_linked(
     coded: pd.DataFrame,
     agg: pd.DataFrame,
@@ -739,13 +749,13 @@ def phase_rates(
             for name, df in tables.items():
                 eng.register_frame(name, df)
             eng.create_table("t", sql)
+            # each recipient once in both tables: one row per recipient and right, counted without the codes
+            wide = _unique_ids(eng, "el") and _unique_ids(eng, "rc")
             for name in tables:  # the inputs are no longer needed (flags are, for the QPV groups)
                 if name != "flags":
                     eng.unregister(name)
             found = set(eng.sql(f"select distinct {q('right')} as r from t")["r"])
             present = [r for r in RIGHTS if r in found]
-            # each recipient once in both tables: one row per recipient and right, counted without the codes
-            wide = _unique_text(tables["el"]["rec_id"]) and _unique_text(tables["rc"]["rec_id"])
             coded = eng.sql((_wide_sql if wide else _coded_sql)(present, q))
             strata = eng.sql(_strata_sql(["territory"], q))
             status = eng.sql(_status_sql(["territory"], q))

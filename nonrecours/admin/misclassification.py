@@ -58,6 +58,8 @@ __all__ = [
     "file_statuses",
     "survey_corrected_rates",
     "CorrectedRates",
+    "TakerArrays",
+    "taker_arrays",
     "KINDS",
     "TERRITORY_RULES",
 ]
@@ -658,11 +660,198 @@ class CorrectedRates:
     n_linked: int
 
 
+@dataclass(frozen=True, eq=False)
+class TakerArrays:
+    """:func:`~.rates.taker_table`'s rows that :func:`survey_corrected_rates` reads, as arrays (:func:`taker_arrays`).
+
+    One row per recipient of ``eligibility`` found in the recipients' table × right of ``rights``: ``pos`` (the
+    recipient's row in ``eligibility``, whose ids are ``rec_id``), ``right`` (its position in ``rights``),
+    ``territory`` (its position in ``territories``, -1 when missing), ``taker``, ``p_link``, ``q_miss`` and
+    ``boundary`` as the taker table has them. The files' verdict (``eligible``) is not kept: the survey reads its
+    own (:func:`file_statuses`). Integer codes instead of 1.3 million rows of text: no text is hashed per row.
+    """
+
+    rec_id: pd.Series
+    pos: np.ndarray
+    right: np.ndarray
+    rights: tuple
+    territory: np.ndarray
+    territories: pd.Index
+    taker: np.ndarray
+    p_link: np.ndarray
+    q_miss: np.ndarray
+    boundary: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a taker table (``rec_id``, ``territory``, ``right``, ``taker``, ``p_link``, ``q_miss``,
+        ``boundary``; no ``eligible``)."""
+        terr = pd.Series(self.territories).reindex(self.territory).reset_index(drop=True)  # -1: missing
+        return pd.DataFrame(
+            {
+                "rec_id": self.rec_id.iloc[self.pos].reset_index(drop=True),
+                "territory": terr,
+                "right": pd.Series(np.asarray(self.rights, dtype=object)[self.right], dtype="str"),
+                "taker": self.taker,
+                "p_link": self.p_link,
+                "q_miss": self.q_miss,
+                "boundary": self.boundary,
+            }
+        )
+
+
+def taker_arrays(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    *,
+    engine: Engine | None = None,
+) -> TakerArrays | None:
+    """:func:`~.rates.taker_table`'s rows as :class:`TakerArrays` (``None`` when the recipients' or the
+    eligibility's ids are not unique: then the taker table itself).
+
+    The same values: a recipient × right is a taker when a link of the right reaches it (``p_link`` its highest
+    match probability), else ``q_miss`` is its highest near miss's; only the links are aggregated in the engine
+    (a few hundred thousand rows), the recipients × rights are laid out by position.
+    """
+    from .rates import RIGHT_SOURCES, RIGHTS, _boundary_flags
+
+    check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
+    check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
+    el_ids = eligibility["rec_id"].astype("str").reset_index(drop=True)
+    rc_ids = recipients["rec_id"].astype("str")
+    if not (_unique_text(el_ids) and _unique_text(rc_ids)):
+        return None
+    single = pd.DataFrame(
+        [(src, r) for r, src in RIGHT_SOURCES.items() if src not in source_rights],
+        columns=["source", "right"],
+        dtype="str",
+    )
+    multi = pd.concat(
+        [
+            pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"), "right": recs["right"].astype("str")})
+            for src, recs in source_rights.items()
+        ]
+        or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")],
+        ignore_index=True,
+    )
+    cols = ["source", "id_l", "id_r", "match_probability"]
+    n, rights = len(el_ids), tuple(RIGHTS)
+    best = {}
+    with borrow_engine(engine) as eng:
+        rt = eng.quote("right")
+        for name, table in (("links", links), ("near", near_misses)):
+            # the taker table's lk / nm: the highest probability per record and right the link carries
+            sql = f"""
+            with lr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
+                        from l l left join single s on s.source = l.source
+                        left join multi m on m.source = l.source and m.rec_id = l.id_r)
+            select id_l, {rt}, max(match_probability) as p from lr where {rt} is not null group by id_l, {rt}
+            """
+            agg = eng.sql_frames(sql, {"l": table[cols], "single": single, "multi": multi})
+            grid = np.full((len(rights), n), np.nan)
+            at = index_text(agg["id_l"], el_ids)
+            which = index_text(agg["right"], pd.Series(rights, dtype="str"))
+            ok = (at >= 0) & (which >= 0)
+            grid[which[ok], at[ok]] = agg["p"].to_numpy(dtype=float)[ok]
+            best[name] = grid
+    rc_at = index_text(el_ids, rc_ids)  # the recipient's row (inner join: recipients without one left out)
+    found = np.flatnonzero(rc_at >= 0)
+    terr_codes, territories = pd.factorize(recipients["territory"].astype("str"), sort=True)
+    flags = _boundary_flags(recipients)
+    k = len(rights)
+    pos = np.tile(found, k)
+    right = np.repeat(np.arange(k), len(found))
+    p = best["links"][right, pos]
+    q = best["near"][right, pos]
+    linked = ~np.isnan(p)
+    return TakerArrays(
+        rec_id=el_ids,
+        pos=pos,
+        right=right,
+        rights=rights,
+        territory=np.asarray(terr_codes)[rc_at[pos]],
+        territories=pd.Index(territories),
+        taker=linked.astype(np.int32),
+        p_link=np.where(linked, p, 0.0),
+        q_miss=np.where(linked, 0.0, np.nan_to_num(q)),
+        boundary=np.asarray(flags)[rc_at[pos]],
+    )
+
+
+#: The taker table's columns: a stratum column of these names is joined by the general path (pandas' suffixes).
+_TAKER_COLUMNS = {"rec_id", "territory", "departement", "right", "eligible", "taker", "p_link", "q_miss", "boundary"}
+
+
+def _array_counts(
+    takers: TakerArrays, status: pd.DataFrame, strata: pd.DataFrame, rights: list[str], by: tuple
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`file_counts`' table and the rows of the linkage strata (``territory`` and ``right`` as integer
+    codes, the files' verdict known) from :class:`TakerArrays` whose records are ``status``'s and ``strata``'s,
+    row for row.
+
+    The keys are grouped on integer codes numbered in the order of their sorted values, so that the groups come
+    in the order of the taker table's ``groupby(sort=True)``; the count columns are sums of 0/1 (exact in any
+    order), ``takers`` and ``var_takers`` pandas' sums in the rows' order (unused when the linkage variance is
+    given).
+    """
+    pos, rc = takers.pos, takers.right
+    which = index_text(pd.Series(takers.rights, dtype="str"), pd.Series(rights, dtype="str"))
+    verdict = np.full((len(status) + 1, len(rights) + 1), np.nan)  # the last row and column: not found
+    verdict[:-1, :-1] = status[list(rights)].to_numpy(dtype=float)
+    eligible = verdict[pos, which[rc]]
+    known = ~np.isnan(eligible)
+    linked = takers.taker == 1
+    p = known * np.where(linked, takers.p_link, takers.q_miss)
+    # the keys: codes in sorted order of their values (missing: -1, left out as groupby leaves them)
+    r_codes, r_uniq = pd.factorize(pd.Series(takers.rights, dtype="str"), sort=True)
+    parts = [(takers.territory, takers.territories)]
+    for c in by:
+        codes, uniq = pd.factorize(strata[c], sort=True)
+        parts.append((np.asarray(codes)[pos], uniq))
+    parts.append((np.asarray(r_codes)[rc], r_uniq))
+    key = np.zeros(len(pos), dtype=np.int64)
+    keep = np.ones(len(pos), dtype=bool)
+    for codes, uniq in parts:
+        keep &= codes >= 0
+        key = key * max(len(uniq), 1) + codes
+    cols = {
+        "n_recipients": known.astype(float),
+        "n_file_eligible": np.nan_to_num(eligible),
+        "takers": p,
+        "var_takers": p * (1.0 - p),
+        "n_undetermined": (~known).astype(float),
+        "n_boundary": known * takers.boundary.astype(float),
+    }
+    sums = pd.DataFrame({c: v[keep] for c, v in cols.items()}).groupby(key[keep], sort=True).sum()
+    rest = sums.index.to_numpy()
+    keys = {}
+    for name, (_codes, uniq) in zip(["territory", *by, "right"][::-1], parts[::-1]):
+        size = max(len(uniq), 1)
+        keys[name] = pd.Series(uniq).take(rest % size).reset_index(drop=True)
+        rest = rest // size
+    counts = pd.DataFrame({c: keys[c] for c in ["territory", *by, "right"]})
+    for c in cols:
+        counts[c] = sums[c].to_numpy()
+    rows = pd.DataFrame(
+        {
+            "territory": takers.territory[known],
+            "right": rc[known],
+            "eligible": eligible[known],
+            "taker": takers.taker[known],
+            "p_link": takers.p_link[known],
+            "q_miss": takers.q_miss[known],
+        }
+    )
+    return counts, rows
+
+
 def survey_corrected_rates(
     design,
     eligibility: pd.DataFrame,
     strata: pd.DataFrame,
-    takers: pd.DataFrame,
+    takers: pd.DataFrame | TakerArrays,
     frame_ids: pd.DataFrame,
     rights: list[str],
     *,
@@ -683,8 +872,9 @@ def survey_corrected_rates(
         The files' eligibility (:func:`~.eligibility.assess_eligibility`).
     strata : DataFrame
         ``rec_id`` and the ``by`` columns of every recipient of the files.
-    takers : DataFrame
-        :func:`~.rates.taker_table`'s output.
+    takers : DataFrame or TakerArrays
+        :func:`~.rates.taker_table`'s output, or its rows as :func:`taker_arrays` has them (the same figures,
+        without text per row).
     frame_ids : DataFrame
         ``id`` (the frame's identifier, ``id_column`` of the sample) and
         ``rec_id`` (the record in the files): the frame is the files, each
@@ -721,25 +911,42 @@ def survey_corrected_rates(
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
     on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
     mis = estimate_misclassification(design, on_file[rights], rights, by=by)
-    # the takers' records found once in the files' statuses; the strata are usually the same records in the same
-    # order (the phase's eligibility table): then the same positions join them
-    at = index_text(takers["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
-    coded = _coded(takers.drop(columns="eligible"), status, rights, at)
-    check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
     check_columns(strata, ["rec_id", *by], role="column", source="strata")
-    if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
-        counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
-        rows = coded[at >= 0]
-    else:
-        counts = file_counts(coded, strata, by=by)
-        rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
-    rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
+    codes = None
+    if isinstance(takers, TakerArrays):
+        # the phase's records, row for row: grouped on integer codes (else its rows as a taker table)
+        if (
+            not set(by) & _TAKER_COLUMNS
+            and _same_text(takers.rec_id, status["rec_id"])
+            and _same_text(strata["rec_id"], status["rec_id"])
+        ):
+            counts, rows = _array_counts(takers, status, strata, rights, by)
+            codes = takers
+        else:
+            takers = takers.frame().assign(eligible=np.nan)
+    if codes is None:
+        # the takers' records found once in the files' statuses; the strata are usually the same records in the
+        # same order (the phase's eligibility table): then the same positions join them
+        at = index_text(takers["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
+        coded = _coded(takers.drop(columns="eligible"), status, rights, at)
+        check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
+        if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
+            counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
+            rows = coded[at >= 0]
+        else:
+            counts = file_counts(coded, strata, by=by)
+            rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
+        rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
     parts = []
     # both verdicts in one pass over the rows (the sums are exact: the same as one query per verdict)
     with borrow_engine(engine) as eng:
         both = eng.sql_frames(
             _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
         )
+    if codes is not None:  # the codes' text back (a missing territory: -1)
+        terr = pd.Series(codes.territories).reindex(both["territory"].to_numpy()).reset_index(drop=True)
+        right = pd.Series(np.asarray(codes.rights, dtype=object)[both["right"].to_numpy()], dtype="str")
+        both = both.assign(territory=terr, right=right)
     verdict = both["eligible"].to_numpy(dtype=float)
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
     for value, cal in ((1.0, calibration), (0.0, _other_groups(calibration))):

@@ -786,10 +786,10 @@ _TAKER_COLUMNS = {"rec_id", "territory", "departement", "right", "eligible", "ta
 
 def _array_counts(
     takers: TakerArrays, status: pd.DataFrame, strata: pd.DataFrame, rights: list[str], by: tuple
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`file_counts`' table and the rows of the linkage strata (``territory`` and ``right`` as integer
-    codes, the files' verdict known) from :class:`TakerArrays` whose records are ``status``'s and ``strata``'s,
-    row for row.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`file_counts`' table, the rows of the linkage strata with a candidate link (``territory`` and
+    ``right`` as integer codes, the files' verdict known) and the ``no_candidate`` strata already counted (the
+    engine's columns), from :class:`TakerArrays` whose records are ``status``'s and ``strata``'s, row for row.
 
     The keys are grouped on integer codes numbered in the order of their sorted values, so that the groups come
     in the order of the taker table's ``groupby(sort=True)``; the count columns are sums of 0/1 (exact in any
@@ -813,38 +813,75 @@ def _array_counts(
     parts.append((np.asarray(r_codes)[rc], r_uniq))
     key = np.zeros(len(pos), dtype=np.int64)
     keep = np.ones(len(pos), dtype=bool)
+    size = 1
     for codes, uniq in parts:
         keep &= codes >= 0
         key = key * max(len(uniq), 1) + codes
-    cols = {
-        "n_recipients": known.astype(float),
-        "n_file_eligible": np.nan_to_num(eligible),
-        "takers": p,
-        "var_takers": p * (1.0 - p),
-        "n_undetermined": (~known).astype(float),
-        "n_boundary": known * takers.boundary.astype(float),
+        size *= max(len(uniq), 1)
+    groups, at = _groups(key[keep], size)
+    m = len(groups)
+    counted = {  # sums of 0/1: exact in any order
+        "n_recipients": known,
+        "n_file_eligible": eligible == 1,
+        "n_undetermined": ~known,
+        "n_boundary": known & (takers.boundary == 1),
     }
-    sums = pd.DataFrame({c: v[keep] for c, v in cols.items()}).groupby(key[keep], sort=True).sum()
-    rest = sums.index.to_numpy()
+    sums = {c: np.bincount(at, weights=v[keep], minlength=m) for c, v in counted.items()}
+    # the takers and their variance: pandas' (compensated) sums over the rows that add something
+    nz = (p != 0)[keep]
+    pk = p[keep][nz]
+    tk = pd.DataFrame({"takers": pk, "var_takers": pk * (1.0 - pk)}).groupby(at[nz], sort=True).sum()
+    tk = tk.reindex(np.arange(m), fill_value=0.0)
+    rest = groups
     keys = {}
     for name, (_codes, uniq) in zip(["territory", *by, "right"][::-1], parts[::-1]):
-        size = max(len(uniq), 1)
-        keys[name] = pd.Series(uniq).take(rest % size).reset_index(drop=True)
-        rest = rest // size
+        width = max(len(uniq), 1)
+        keys[name] = pd.Series(uniq).take(rest % width).reset_index(drop=True)
+        rest = rest // width
     counts = pd.DataFrame({c: keys[c] for c in ["territory", *by, "right"]})
-    for c in cols:
-        counts[c] = sums[c].to_numpy()
-    rows = pd.DataFrame(
+    for c in ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined", "n_boundary"]:
+        counts[c] = sums[c] if c in sums else tk[c].to_numpy()
+    # the linkage strata: the rows without a candidate (weight 1: n, sw and sw2 all their count) counted here,
+    # the others' exact sums left to the engine
+    plain = known & (takers.taker != 1) & ~(takers.q_miss > 0)
+    cell = ((takers.territory + 1) * 2 + (eligible == 1)) * len(takers.rights) + rc  # territory -1: missing
+    width = (len(takers.territories) + 1) * 2 * len(takers.rights)
+    groups, at = _groups(cell[plain], width)
+    n = np.bincount(at, minlength=len(groups)).astype(np.int64)
+    no_candidate = pd.DataFrame(
         {
-            "territory": takers.territory[known],
-            "right": rc[known],
-            "eligible": eligible[known],
-            "taker": takers.taker[known],
-            "p_link": takers.p_link[known],
-            "q_miss": takers.q_miss[known],
+            "territory": groups // (2 * len(takers.rights)) - 1,
+            "eligible": ((groups // len(takers.rights)) % 2).astype(float),
+            "right": groups % len(takers.rights),
+            "stratum": pd.Series(["no_candidate"] * len(groups), dtype="str"),
+            "n": n,
+            "sw": n.astype(float),
+            "sw2": n.astype(float),
         }
     )
-    return counts, rows
+    other = known & ~plain
+    rows = pd.DataFrame(
+        {
+            "territory": takers.territory[other],
+            "right": rc[other],
+            "eligible": eligible[other],
+            "taker": takers.taker[other],
+            "p_link": takers.p_link[other],
+            "q_miss": takers.q_miss[other],
+        }
+    )
+    return counts, rows, no_candidate
+
+
+def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``key`` (integers in ``[0, size)``), sorted, and each value's position among them."""
+    if size <= max(4 * len(key), 1 << 16):  # a table of every possible key: no sort
+        seen = np.bincount(key, minlength=size) > 0
+        groups = np.flatnonzero(seen)
+        lookup = np.cumsum(seen) - 1
+        return groups, lookup[key]
+    groups, at = np.unique(key, return_inverse=True)
+    return groups, at.ravel()
 
 
 def survey_corrected_rates(
@@ -920,7 +957,7 @@ def survey_corrected_rates(
             and _same_text(takers.rec_id, status["rec_id"])
             and _same_text(strata["rec_id"], status["rec_id"])
         ):
-            counts, rows = _array_counts(takers, status, strata, rights, by)
+            counts, rows, no_candidate = _array_counts(takers, status, strata, rights, by)
             codes = takers
         else:
             takers = takers.frame().assign(eligible=np.nan)
@@ -943,7 +980,8 @@ def survey_corrected_rates(
         both = eng.sql_frames(
             _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
         )
-    if codes is not None:  # the codes' text back (a missing territory: -1)
+    if codes is not None:  # the rows without a candidate beside, the codes' text back (a missing territory: -1)
+        both = pd.concat([both, no_candidate.astype(both.dtypes.to_dict())], ignore_index=True)
         terr = pd.Series(codes.territories).reindex(both["territory"].to_numpy()).reset_index(drop=True)
         right = pd.Series(np.asarray(codes.rights, dtype=object)[both["right"].to_numpy()], dtype="str")
         both = both.assign(territory=terr, right=right)

@@ -705,79 +705,96 @@ def taker_arrays(
     links: pd.DataFrame,
     near_misses: pd.DataFrame,
     source_rights: dict[str, pd.DataFrame],
-    *,
-    engine: Engine | None = None,
 ) -> TakerArrays | None:
     """:func:`~.rates.taker_table`'s rows as :class:`TakerArrays` (``None`` when the recipients' or the
     eligibility's ids are not unique: then the taker table itself).
 
     The same values: a recipient × right is a taker when a link of the right reaches it (``p_link`` its highest
-    match probability), else ``q_miss`` is its highest near miss's; only the links are aggregated in the engine
-    (a few hundred thousand rows), the recipients × rights are laid out by position.
+    match probability), else ``q_miss`` is its highest near miss's (:func:`_link_grid`); the recipients × rights
+    are laid out by position, without an engine (no text per row, no join of 1.3 million rows).
     """
-    from .rates import RIGHT_SOURCES, RIGHTS, _boundary_flags
+    from .rates import RIGHTS, _boundary_flags
 
     check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
     check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
     el_ids = eligibility["rec_id"].astype("str").reset_index(drop=True)
     rc_ids = recipients["rec_id"].astype("str")
-    if not (_unique_text(el_ids) and _unique_text(rc_ids)):
+    same = _same_text(el_ids, rc_ids)  # the phase's recipient cells: the eligibility's records, row for row
+    if not (_unique_text(el_ids) and (same or _unique_text(rc_ids))):
         return None
-    single = pd.DataFrame(
-        [(src, r) for r, src in RIGHT_SOURCES.items() if src not in source_rights],
-        columns=["source", "right"],
-        dtype="str",
-    )
-    multi = pd.concat(
-        [
-            pd.DataFrame({"source": src, "rec_id": recs["rec_id"].astype("str"), "right": recs["right"].astype("str")})
-            for src, recs in source_rights.items()
-        ]
-        or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")],
-        ignore_index=True,
-    )
-    cols = ["source", "id_l", "id_r", "match_probability"]
-    n, rights = len(el_ids), tuple(RIGHTS)
-    best = {}
-    with borrow_engine(engine) as eng:
-        rt = eng.quote("right")
-        for name, table in (("links", links), ("near", near_misses)):
-            # the taker table's lk / nm: the highest probability per record and right the link carries
-            sql = f"""
-            with lr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
-                        from l l left join single s on s.source = l.source
-                        left join multi m on m.source = l.source and m.rec_id = l.id_r)
-            select id_l, {rt}, max(match_probability) as p from lr where {rt} is not null group by id_l, {rt}
-            """
-            agg = eng.sql_frames(sql, {"l": table[cols], "single": single, "multi": multi})
-            grid = np.full((len(rights), n), np.nan)
-            at = index_text(agg["id_l"], el_ids)
-            which = index_text(agg["right"], pd.Series(rights, dtype="str"))
-            ok = (at >= 0) & (which >= 0)
-            grid[which[ok], at[ok]] = agg["p"].to_numpy(dtype=float)[ok]
-            best[name] = grid
-    rc_at = index_text(el_ids, rc_ids)  # the recipient's row (inner join: recipients without one left out)
+    rights = tuple(RIGHTS)
+    best = {name: _link_grid(t, source_rights, el_ids, rights) for name, t in (("links", links), ("near", near_misses))}
+    # the recipient's row (inner join: recipients without one left out)
+    rc_at = np.arange(len(el_ids)) if same else index_text(el_ids, rc_ids)
     found = np.flatnonzero(rc_at >= 0)
     terr_codes, territories = pd.factorize(recipients["territory"].astype("str"), sort=True)
     flags = _boundary_flags(recipients)
     k = len(rights)
-    pos = np.tile(found, k)
-    right = np.repeat(np.arange(k), len(found))
-    p = best["links"][right, pos]
-    q = best["near"][right, pos]
+    # right by right, each the found records in the eligibility's order
+    p = best["links"][:, found].ravel()
+    q = best["near"][:, found].ravel()
     linked = ~np.isnan(p)
     return TakerArrays(
         rec_id=el_ids,
-        pos=pos,
-        right=right,
+        pos=np.tile(found, k),
+        right=np.repeat(np.arange(k), len(found)),
         rights=rights,
-        territory=np.asarray(terr_codes)[rc_at[pos]],
+        territory=np.tile(np.asarray(terr_codes)[rc_at[found]], k),
         territories=pd.Index(territories),
         taker=linked.astype(np.int32),
         p_link=np.where(linked, p, 0.0),
         q_miss=np.where(linked, 0.0, np.nan_to_num(q)),
-        boundary=np.asarray(flags)[rc_at[pos]],
+        boundary=np.tile(np.asarray(flags)[rc_at[found]], k),
     )
+
+
+def _link_grid(
+    links: pd.DataFrame, source_rights: dict[str, pd.DataFrame], ids: pd.Series, rights: tuple
+) -> np.ndarray:
+    """The highest ``match_probability`` of the links per right × record of ``ids`` (NaN: none), as the taker
+    table's ``lk`` (``nm`` for near misses): a link carries its source's only right, or, for a source of
+    ``source_rights`` (``health``), the rights of its record ``id_r`` there (one link per right it holds; a
+    record not there carries none). Records and rights are matched as text, a missing id matching nothing."""
+    from .rates import RIGHT_SOURCES
+
+    grid = np.full((len(rights), len(ids)), np.nan)
+    source = links["source"].astype("str").to_numpy(dtype=object, na_value=None)
+    at_l = index_text(links["id_l"], ids)
+    at_l[links["id_l"].isna().to_numpy()] = -1
+    prob = links["match_probability"].to_numpy(dtype=float)
+    row_parts, right_parts = [], []
+    for r, src in RIGHT_SOURCES.items():
+        if src not in source_rights and r in rights:
+            rows = np.flatnonzero(source == src)
+            row_parts.append(rows)
+            right_parts.append(np.full(len(rows), rights.index(r)))
+    for src, recs in source_rights.items():
+        rows = np.flatnonzero(source == src)
+        rec_ids = recs["rec_id"].astype("str").reset_index(drop=True)
+        which = index_text(recs["right"], pd.Series(rights, dtype="str"))
+        which[recs["right"].isna().to_numpy() | rec_ids.isna().to_numpy()] = -1
+        at = index_text(links["id_r"].iloc[rows], rec_ids)
+        at[links["id_r"].iloc[rows].isna().to_numpy()] = -1
+        # every record of the source with the link's id: its first, then the repeated ones (a record, two rights)
+        first = index_text(rec_ids, rec_ids)
+        again = np.flatnonzero(first != np.arange(len(rec_ids)))
+        found = at >= 0
+        row_parts.append(rows[found])
+        right_parts.append(which[at[found]])
+        if len(again):
+            order = np.argsort(first[again], kind="stable")
+            keys, extra = first[again][order], again[order]
+            lo = np.searchsorted(keys, at, "left")
+            cnt = np.where(found, np.searchsorted(keys, at, "right") - lo, 0)
+            starts = np.repeat(lo, cnt)
+            offsets = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            row_parts.append(np.repeat(rows, cnt))
+            right_parts.append(which[extra[starts + offsets]])
+    if row_parts:
+        rows, right = np.concatenate(row_parts), np.concatenate(right_parts)
+        ok = (right >= 0) & (at_l[rows] >= 0)
+        np.fmax.at(grid, (right[ok], at_l[rows[ok]]), prob[rows[ok]])  # the highest (missing ones left out)
+    return grid
 
 
 #: The taker table's columns: a stratum column of these names is joined by the general path (pandas' suffixes).
@@ -946,7 +963,15 @@ def survey_corrected_rates(
     status = file_statuses(eligibility, rights)
     keys = frame_ids[["id", "rec_id"]].astype(str).drop_duplicates("id")
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
-    on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
+    on_file = sample_ids.merge(keys, on="id", how="left")
+    if _unique_text(status["rec_id"]):  # the statuses' rows by position (no merge on 300,000 texts)
+        at = index_text(on_file["rec_id"], status["rec_id"])
+        at[on_file["rec_id"].isna().to_numpy()] = -1
+        verdict = np.full((len(status) + 1, len(rights)), np.nan)  # the last row: not found
+        verdict[:-1] = status[list(rights)].to_numpy(dtype=float)
+        on_file = on_file.assign(**dict(zip(rights, verdict[at].T)))
+    else:
+        on_file = on_file.merge(status, on="rec_id", how="left")
     mis = estimate_misclassification(design, on_file[rights], rights, by=by)
     check_columns(strata, ["rec_id", *by], role="column", source="strata")
     codes = None

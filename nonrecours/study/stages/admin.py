@@ -251,7 +251,7 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     # the health source's rights per record, as the phase read them (not read again)
     rights_of = {k: v for k, v in ph.source_rights.items() if k == "health"}
     # the taker table's rows as integer arrays (the taker table itself when the ids are not unique)
-    takers = taker_arrays(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
+    takers = taker_arrays(rec, ph.eligibility, ph.links, ph.near_misses, rights_of)
     if takers is None:
         takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
     frame_ids = read_table(adm.frame_ids, option="admin.frame_ids")

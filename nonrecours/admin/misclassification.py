@@ -664,37 +664,38 @@ class CorrectedRates:
 class TakerArrays:
     """:func:`~.rates.taker_table`'s rows that :func:`survey_corrected_rates` reads, as arrays (:func:`taker_arrays`).
 
-    One row per recipient of ``eligibility`` found in the recipients' table × right of ``rights``: ``pos`` (the
-    recipient's row in ``eligibility``, whose ids are ``rec_id``), ``right`` (its position in ``rights``),
-    ``territory`` (its position in ``territories``, -1 when missing), ``taker``, ``p_link``, ``q_miss`` and
-    ``boundary`` as the taker table has them. The files' verdict (``eligible``) is not kept: the survey reads its
+    The recipients of ``eligibility`` found in the recipients' table, ``found`` (their rows in ``eligibility``,
+    whose ids are ``rec_id``), each with ``territory`` (its position in ``territories``, -1 when missing) and
+    ``boundary``; per right of ``rights`` × found recipient (one row per right), ``taker``, ``p_link`` and
+    ``q_miss`` as the taker table has them. The files' verdict (``eligible``) is not kept: the survey reads its
     own (:func:`file_statuses`). Integer codes instead of 1.3 million rows of text: no text is hashed per row.
     """
 
     rec_id: pd.Series
-    pos: np.ndarray
-    right: np.ndarray
+    found: np.ndarray
     rights: tuple
     territory: np.ndarray
     territories: pd.Index
+    boundary: np.ndarray
     taker: np.ndarray
     p_link: np.ndarray
     q_miss: np.ndarray
-    boundary: np.ndarray
 
     def frame(self) -> pd.DataFrame:
         """The rows as a taker table (``rec_id``, ``territory``, ``right``, ``taker``, ``p_link``, ``q_miss``,
-        ``boundary``; no ``eligible``)."""
-        terr = pd.Series(self.territories).reindex(self.territory).reset_index(drop=True)  # -1: missing
+        ``boundary``; no ``eligible``), right by right."""
+        k = len(self.rights)
+        terr = pd.Series(self.territories).reindex(np.tile(self.territory, k)).reset_index(drop=True)  # -1: missing
+        right = np.repeat(np.asarray(self.rights, dtype=object), len(self.found))
         return pd.DataFrame(
             {
-                "rec_id": self.rec_id.iloc[self.pos].reset_index(drop=True),
+                "rec_id": self.rec_id.iloc[np.tile(self.found, k)].reset_index(drop=True),
                 "territory": terr,
-                "right": pd.Series(np.asarray(self.rights, dtype=object)[self.right], dtype="str"),
-                "taker": self.taker,
-                "p_link": self.p_link,
-                "q_miss": self.q_miss,
-                "boundary": self.boundary,
+                "right": pd.Series(right, dtype="str"),
+                "taker": self.taker.ravel(),
+                "p_link": self.p_link.ravel(),
+                "q_miss": self.q_miss.ravel(),
+                "boundary": np.tile(self.boundary, k),
             }
         )
 
@@ -729,22 +730,19 @@ def taker_arrays(
     found = np.flatnonzero(rc_at >= 0)
     terr_codes, territories = pd.factorize(recipients["territory"].astype("str"), sort=True)
     flags = _boundary_flags(recipients)
-    k = len(rights)
-    # right by right, each the found records in the eligibility's order
-    p = best["links"][:, found].ravel()
-    q = best["near"][:, found].ravel()
+    p = best["links"][:, found]
+    q = best["near"][:, found]
     linked = ~np.isnan(p)
     return TakerArrays(
         rec_id=el_ids,
-        pos=np.tile(found, k),
-        right=np.repeat(np.arange(k), len(found)),
+        found=found,
         rights=rights,
-        territory=np.tile(np.asarray(terr_codes)[rc_at[found]], k),
+        territory=np.asarray(terr_codes)[rc_at[found]],
         territories=pd.Index(territories),
+        boundary=np.asarray(flags)[rc_at[found]],
         taker=linked.astype(np.int32),
         p_link=np.where(linked, p, 0.0),
         q_miss=np.where(linked, 0.0, np.nan_to_num(q)),
-        boundary=np.tile(np.asarray(flags)[rc_at[found]], k),
     )
 
 
@@ -813,81 +811,91 @@ def _array_counts(
     order), ``takers`` and ``var_takers`` pandas' sums in the rows' order (unused when the linkage variance is
     given).
     """
-    pos, rc = takers.pos, takers.right
+    f, k = takers.found, len(takers.rights)
     which = index_text(pd.Series(takers.rights, dtype="str"), pd.Series(rights, dtype="str"))
-    verdict = np.full((len(status) + 1, len(rights) + 1), np.nan)  # the last row and column: not found
-    verdict[:-1, :-1] = status[list(rights)].to_numpy(dtype=float)
-    eligible = verdict[pos, which[rc]]
-    known = ~np.isnan(eligible)
-    linked = takers.taker == 1
-    p = known * np.where(linked, takers.p_link, takers.q_miss)
-    # the keys: codes in sorted order of their values (missing: -1, left out as groupby leaves them)
+    verdict = status[list(rights)].to_numpy(dtype=float)
+    # the keys: codes in sorted order of their values (missing: -1, left out as groupby leaves them); the
+    # recipient's (territory, strata) first, the right last: the right varies fastest, as in the sorted groups
     r_codes, r_uniq = pd.factorize(pd.Series(takers.rights, dtype="str"), sort=True)
     parts = [(takers.territory, takers.territories)]
     for c in by:
         codes, uniq = pd.factorize(strata[c], sort=True)
-        parts.append((np.asarray(codes)[pos], uniq))
-    parts.append((np.asarray(r_codes)[rc], r_uniq))
-    key = np.zeros(len(pos), dtype=np.int64)
-    keep = np.ones(len(pos), dtype=bool)
+        parts.append((np.asarray(codes)[f], uniq))
+    base = np.zeros(len(f), dtype=np.int64)
+    keep = np.ones(len(f), dtype=bool)
     size = 1
     for codes, uniq in parts:
         keep &= codes >= 0
-        key = key * max(len(uniq), 1) + codes
+        base = base * max(len(uniq), 1) + codes
         size *= max(len(uniq), 1)
-    groups, at = _groups(key[keep], size)
+    groups, at = _groups(base[keep], size)
     m = len(groups)
-    counted = {  # sums of 0/1: exact in any order
-        "n_recipients": known,
-        "n_file_eligible": eligible == 1,
-        "n_undetermined": ~known,
-        "n_boundary": known & (takers.boundary == 1),
-    }
-    sums = {c: np.bincount(at, weights=v[keep], minlength=m) for c, v in counted.items()}
-    # the takers and their variance: pandas' (compensated) sums over the rows that add something
-    nz = (p != 0)[keep]
-    pk = p[keep][nz]
-    tk = pd.DataFrame({"takers": pk, "var_takers": pk * (1.0 - pk)}).groupby(at[nz], sort=True).sum()
-    tk = tk.reindex(np.arange(m), fill_value=0.0)
-    rest = groups
+    names = ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined", "n_boundary"]
+    sums = {c: np.zeros((m, k)) for c in names}
+    edge = takers.boundary[keep] == 1
+    terr = takers.territory
+    nt, linked_rows, no_candidate = len(takers.territories), [], []
+    for j in range(k):
+        e = verdict[f, which[j]] if which[j] >= 0 else np.full(len(f), np.nan)
+        known = ~np.isnan(e)
+        col = r_codes[j]
+        ek, kk = e[keep], known[keep]
+        # sums of 0/1: exact in any order
+        sums["n_recipients"][:, col] = np.bincount(at, weights=kk, minlength=m)
+        sums["n_file_eligible"][:, col] = np.bincount(at, weights=ek == 1, minlength=m)
+        sums["n_undetermined"][:, col] = np.bincount(at, weights=~kk, minlength=m)
+        sums["n_boundary"][:, col] = np.bincount(at, weights=kk & edge, minlength=m)
+        # the takers and their variance: pandas' (compensated) sums over the rows that add something
+        t = takers.taker[j] == 1
+        p = known * np.where(t, takers.p_link[j], takers.q_miss[j])
+        pk = p[keep]
+        nz = pk != 0
+        tk = pd.DataFrame({"takers": pk[nz], "var_takers": pk[nz] * (1.0 - pk[nz])}).groupby(at[nz], sort=True).sum()
+        tk = tk.reindex(np.arange(m), fill_value=0.0)
+        sums["takers"][:, col] = tk["takers"].to_numpy()
+        sums["var_takers"][:, col] = tk["var_takers"].to_numpy()
+        # the linkage strata: the rows without a candidate (weight 1: n, sw and sw2 all their count) counted
+        # here, the others' exact sums left to the engine
+        plain = known & ~t & ~(takers.q_miss[j] > 0)
+        n = np.bincount(((terr + 1) * 2 + (e == 1))[plain], minlength=(nt + 1) * 2)
+        cell = np.flatnonzero(n)
+        no_candidate.append((cell, np.full(len(cell), j), n[cell]))
+        other = known & ~plain
+        linked_rows.append(
+            pd.DataFrame(
+                {
+                    "territory": terr[other],
+                    "right": np.full(int(other.sum()), j),
+                    "eligible": e[other],
+                    "taker": takers.taker[j][other],
+                    "p_link": takers.p_link[j][other],
+                    "q_miss": takers.q_miss[j][other],
+                }
+            )
+        )
     keys = {}
-    for name, (_codes, uniq) in zip(["territory", *by, "right"][::-1], parts[::-1]):
+    rest = groups
+    for name, (_codes, uniq) in zip(["territory", *by][::-1], parts[::-1]):
         width = max(len(uniq), 1)
-        keys[name] = pd.Series(uniq).take(rest % width).reset_index(drop=True)
+        keys[name] = pd.Series(uniq).take(np.repeat(rest % width, k)).reset_index(drop=True)
         rest = rest // width
+    keys["right"] = pd.Series(r_uniq).take(np.tile(np.arange(k), m)).reset_index(drop=True)
     counts = pd.DataFrame({c: keys[c] for c in ["territory", *by, "right"]})
-    for c in ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined", "n_boundary"]:
-        counts[c] = sums[c] if c in sums else tk[c].to_numpy()
-    # the linkage strata: the rows without a candidate (weight 1: n, sw and sw2 all their count) counted here,
-    # the others' exact sums left to the engine
-    plain = known & (takers.taker != 1) & ~(takers.q_miss > 0)
-    cell = ((takers.territory + 1) * 2 + (eligible == 1)) * len(takers.rights) + rc  # territory -1: missing
-    width = (len(takers.territories) + 1) * 2 * len(takers.rights)
-    groups, at = _groups(cell[plain], width)
-    n = np.bincount(at, minlength=len(groups)).astype(np.int64)
-    no_candidate = pd.DataFrame(
+    for c in names:
+        counts[c] = sums[c].ravel()
+    cell, right, n = (np.concatenate(v) for v in zip(*no_candidate))
+    no_candidate_frame = pd.DataFrame(
         {
-            "territory": groups // (2 * len(takers.rights)) - 1,
-            "eligible": ((groups // len(takers.rights)) % 2).astype(float),
-            "right": groups % len(takers.rights),
-            "stratum": pd.Series(["no_candidate"] * len(groups), dtype="str"),
-            "n": n,
+            "territory": cell // 2 - 1,
+            "eligible": (cell % 2).astype(float),
+            "right": right,
+            "stratum": pd.Series(["no_candidate"] * len(cell), dtype="str"),
+            "n": n.astype(np.int64),
             "sw": n.astype(float),
             "sw2": n.astype(float),
         }
     )
-    other = known & ~plain
-    rows = pd.DataFrame(
-        {
-            "territory": takers.territory[other],
-            "right": rc[other],
-            "eligible": eligible[other],
-            "taker": takers.taker[other],
-            "p_link": takers.p_link[other],
-            "q_miss": takers.q_miss[other],
-        }
-    )
-    return counts, rows, no_candidate
+    return counts, pd.concat(linked_rows, ignore_index=True), no_candidate_frame
 
 
 def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

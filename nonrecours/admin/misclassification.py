@@ -724,7 +724,10 @@ def taker_arrays(
     if not (_unique_text(el_ids) and (same or _unique_text(rc_ids))):
         return None
     rights = tuple(RIGHTS)
-    best = {name: _link_grid(t, source_rights, el_ids, rights) for name, t in (("links", links), ("near", near_misses))}
+    cols = ["source", "id_l", "id_r", "match_probability"]
+    both = pd.concat([links[cols], near_misses[cols]], ignore_index=True)  # the records' texts hashed once
+    grid = _link_grid(both, source_rights, el_ids, rights, np.repeat([0, 1], [len(links), len(near_misses)]))
+    best = {"links": grid[0], "near": grid[1]}
     # the recipient's row (inner join: recipients without one left out)
     rc_at = np.arange(len(el_ids)) if same else index_text(el_ids, rc_ids)
     found = np.flatnonzero(rc_at >= 0)
@@ -747,15 +750,16 @@ def taker_arrays(
 
 
 def _link_grid(
-    links: pd.DataFrame, source_rights: dict[str, pd.DataFrame], ids: pd.Series, rights: tuple
+    links: pd.DataFrame, source_rights: dict[str, pd.DataFrame], ids: pd.Series, rights: tuple, part: np.ndarray
 ) -> np.ndarray:
-    """The highest ``match_probability`` of the links per right × record of ``ids`` (NaN: none), as the taker
-    table's ``lk`` (``nm`` for near misses): a link carries its source's only right, or, for a source of
-    ``source_rights`` (``health``), the rights of its record ``id_r`` there (one link per right it holds; a
-    record not there carries none). Records and rights are matched as text, a missing id matching nothing."""
+    """The highest ``match_probability`` of the links per part (``part`` of each link, e.g. 0 links, 1 near
+    misses) × right × record of ``ids`` (NaN: none), as the taker table's ``lk`` and ``nm``: a link carries its
+    source's only right, or, for a source of ``source_rights`` (``health``), the rights of its record ``id_r``
+    there (one link per right it holds; a record not there carries none). Records and rights are matched as
+    text, a missing id matching nothing."""
     from .rates import RIGHT_SOURCES
 
-    grid = np.full((len(rights), len(ids)), np.nan)
+    grid = np.full((int(part.max(initial=0)) + 1, len(rights), len(ids)), np.nan)
     source = links["source"].astype("str").to_numpy(dtype=object, na_value=None)
     at_l = index_text(links["id_l"], ids)
     at_l[links["id_l"].isna().to_numpy()] = -1
@@ -791,7 +795,8 @@ def _link_grid(
     if row_parts:
         rows, right = np.concatenate(row_parts), np.concatenate(right_parts)
         ok = (right >= 0) & (at_l[rows] >= 0)
-        np.fmax.at(grid, (right[ok], at_l[rows[ok]]), prob[rows[ok]])  # the highest (missing ones left out)
+        rows, right = rows[ok], right[ok]
+        np.fmax.at(grid, (part[rows], right, at_l[rows]), prob[rows])  # the highest (missing ones left out)
     return grid
 
 
@@ -972,9 +977,15 @@ def survey_corrected_rates(
     keys = frame_ids[["id", "rec_id"]].astype(str).drop_duplicates("id")
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
     on_file = sample_ids.merge(keys, on="id", how="left")
-    if _unique_text(status["rec_id"]):  # the statuses' rows by position (no merge on 300,000 texts)
-        at = index_text(on_file["rec_id"], status["rec_id"])
-        at[on_file["rec_id"].isna().to_numpy()] = -1
+    # the statuses' rows by position: the sample's few records hashed, every status probed (no merge on 300,000
+    # texts); a record found twice in the statuses: pandas' merge (one row per match)
+    codes, uniq = pd.factorize(on_file["rec_id"])
+    hit = index_text(status["rec_id"], pd.Series(uniq, dtype="str"))
+    rows = np.flatnonzero(hit >= 0)
+    if np.bincount(hit[rows], minlength=len(uniq)).max(initial=0) <= 1:
+        first = np.full(len(uniq) + 1, -1)  # the last: no record
+        first[hit[rows]] = rows
+        at = first[codes]
         verdict = np.full((len(status) + 1, len(rights)), np.nan)  # the last row: not found
         verdict[:-1] = status[list(rights)].to_numpy(dtype=float)
         on_file = on_file.assign(**dict(zip(rights, verdict[at].T)))

@@ -993,23 +993,22 @@ def survey_corrected_rates(
         on_file = on_file.merge(status, on="rec_id", how="left")
     mis = estimate_misclassification(design, on_file[rights], rights, by=by)
     check_columns(strata, ["rec_id", *by], role="column", source="strata")
-    codes = None
-    if isinstance(takers, TakerArrays):
-        # the phase's records, row for row: grouped on integer codes (else its rows as a taker table)
-        if (
-            not set(by) & _TAKER_COLUMNS
-            and _same_text(takers.rec_id, status["rec_id"])
-            and _same_text(strata["rec_id"], status["rec_id"])
-        ):
-            counts, rows, no_candidate = _array_counts(takers, status, strata, rights, by)
-            codes = takers
-        else:
-            takers = takers.frame().assign(eligible=np.nan)
-    if codes is None:
+    arrays = takers if isinstance(takers, TakerArrays) else None
+    # the phase's records, row for row: grouped on integer codes (else its rows as a taker table)
+    if arrays is not None and (
+        set(by) & _TAKER_COLUMNS
+        or not _same_text(arrays.rec_id, status["rec_id"])
+        or not _same_text(strata["rec_id"], status["rec_id"])
+    ):
+        arrays = None
+    if arrays is not None:
+        counts, rows, no_candidate = _array_counts(arrays, status, strata, rights, by)
+    else:
+        table = takers.frame().assign(eligible=np.nan) if isinstance(takers, TakerArrays) else takers
         # the takers' records found once in the files' statuses; the strata are usually the same records in the
         # same order (the phase's eligibility table): then the same positions join them
-        at = index_text(takers["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
-        coded = _coded(takers.drop(columns="eligible"), status, rights, at)
+        at = index_text(table["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
+        coded = _coded(table.drop(columns="eligible"), status, rights, at)
         check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
         if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
             counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
@@ -1024,10 +1023,10 @@ def survey_corrected_rates(
         both = eng.sql_frames(
             _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
         )
-    if codes is not None:  # the rows without a candidate beside, the codes' text back (a missing territory: -1)
+    if arrays is not None:  # the rows without a candidate beside, the codes' text back (a missing territory: -1)
         both = pd.concat([both, no_candidate.astype(both.dtypes.to_dict())], ignore_index=True)
-        terr = pd.Series(codes.territories).reindex(both["territory"].to_numpy()).reset_index(drop=True)
-        right = pd.Series(np.asarray(codes.rights, dtype=object)[both["right"].to_numpy()], dtype="str")
+        terr = pd.Series(arrays.territories).reindex(both["territory"].to_numpy()).reset_index(drop=True)
+        right = pd.Series(np.asarray(arrays.rights, dtype=object)[both["right"].to_numpy()], dtype="str")
         both = both.assign(territory=terr, right=right)
     verdict = both["eligible"].to_numpy(dtype=float)
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups

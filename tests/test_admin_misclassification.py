@@ -463,3 +463,24 @@ def test_taker_arrays_give_the_taker_tables_corrected_rates():
     # strata on other records than the arrays': the arrays' rows as a taker table, the same figures
     other = survey_corrected_rates(design, elig, strata.iloc[::-1], arrays, *rest, **kw)
     pd.testing.assert_frame_equal(other.table, ref.table, check_exact=True)
+
+
+def test_taker_arrays_without_links():
+    """No link nor near miss: every recipient × right a non-taker without candidate, as in the taker table."""
+    from nonrecours.admin.misclassification import taker_arrays
+    from nonrecours.admin.rates import RIGHTS, taker_table
+
+    ids = pd.Series([f"R{i}" for i in range(5)], dtype="str")
+    elig = pd.DataFrame({"rec_id": ids, **{r: "eligible" for r in RIGHTS}})
+    recipients = pd.DataFrame({"rec_id": ids, "territory": "T1", "departement": "01"})
+    none = pd.DataFrame({c: pd.Series([], dtype="str") for c in ["source", "id_l", "id_r"]}).assign(
+        match_probability=pd.Series([], dtype=float)
+    )
+    arrays = taker_arrays(recipients, elig, none, none, {})
+    assert arrays is not None
+    table = taker_table(recipients, elig, none, none, {})
+    cols = ["rec_id", "right", "taker", "p_link", "q_miss"]
+    got = arrays.frame()[cols].sort_values(["rec_id", "right"], ignore_index=True)
+    want = table[cols].sort_values(["rec_id", "right"], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert (got["taker"] == 0).all() and (got["q_miss"] == 0).all()

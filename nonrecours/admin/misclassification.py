@@ -726,7 +726,7 @@ def taker_arrays(
     rights = tuple(RIGHTS)
     cols = ["source", "id_l", "id_r", "match_probability"]
     both = pd.concat([links[cols], near_misses[cols]], ignore_index=True)  # the records' texts hashed once
-    grid = _link_grid(both, source_rights, el_ids, rights, np.repeat([0, 1], [len(links), len(near_misses)]))
+    grid = _link_grid(both, source_rights, el_ids, rights, np.repeat([0, 1], [len(links), len(near_misses)]), 2)
     best = {"links": grid[0], "near": grid[1]}
     # the recipient's row (inner join: recipients without one left out)
     rc_at = np.arange(len(el_ids)) if same else index_text(el_ids, rc_ids)
@@ -750,16 +750,21 @@ def taker_arrays(
 
 
 def _link_grid(
-    links: pd.DataFrame, source_rights: dict[str, pd.DataFrame], ids: pd.Series, rights: tuple, part: np.ndarray
+    links: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    ids: pd.Series,
+    rights: tuple,
+    part: np.ndarray,
+    n_parts: int,
 ) -> np.ndarray:
-    """The highest ``match_probability`` of the links per part (``part`` of each link, e.g. 0 links, 1 near
-    misses) × right × record of ``ids`` (NaN: none), as the taker table's ``lk`` and ``nm``: a link carries its
-    source's only right, or, for a source of ``source_rights`` (``health``), the rights of its record ``id_r``
-    there (one link per right it holds; a record not there carries none). Records and rights are matched as
-    text, a missing id matching nothing."""
+    """The highest ``match_probability`` of the links per part (``part`` of each link among ``n_parts``, e.g. 0
+    links, 1 near misses) × right × record of ``ids`` (NaN: none), as the taker table's ``lk`` and ``nm``: a
+    link carries its source's only right, or, for a source of ``source_rights`` (``health``), the rights of its
+    record ``id_r`` there (one link per right it holds; a record not there carries none). Records and rights
+    are matched as text, a missing id matching nothing."""
     from .rates import RIGHT_SOURCES
 
-    grid = np.full((int(part.max(initial=0)) + 1, len(rights), len(ids)), np.nan)
+    grid = np.full((n_parts, len(rights), len(ids)), np.nan)
     source = links["source"].astype("str").to_numpy(dtype=object, na_value=None)
     at_l = index_text(links["id_l"], ids)
     at_l[links["id_l"].isna().to_numpy()] = -1

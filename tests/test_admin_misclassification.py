@@ -387,3 +387,100 @@ def test_takers_joined_by_position_equal_pandas_merges():
     pd.testing.assert_frame_equal(_join_by_record(takers, strata), takers.merge(strata, on="rec_id", how="inner"))
     twice = pd.concat([strata, strata.iloc[:3]], ignore_index=True)  # a repeated record: pandas' merge
     pd.testing.assert_frame_equal(_join_by_record(takers, twice), takers.merge(twice, on="rec_id", how="inner"))
+
+
+def test_taker_arrays_give_the_taker_tables_corrected_rates():
+    """:func:`taker_arrays` (integer codes, links aggregated alone) and :func:`~.rates.taker_table` give the same
+    corrected rates and counts: several rights, a health record holding two rights, near misses, a recipient
+    without a territory row, strata with a missing value."""
+    from nonrecours.admin.misclassification import TakerArrays, survey_corrected_rates, taker_arrays
+    from nonrecours.admin.rates import RIGHTS, taker_table
+
+    rng = np.random.default_rng(8)
+    n = 600
+    ids = pd.Series([f"R{i:04d}" for i in rng.permutation(n)], dtype="str")
+    status = lambda: rng.choice(["eligible", "not_eligible", "undetermined"], n, p=[0.6, 0.3, 0.1])  # noqa: E731
+    elig = pd.DataFrame({"rec_id": ids})
+    for r in RIGHTS:
+        elig[r] = status()
+        elig[f"{r}_rule"] = rng.choice(["resources_missing", "not_applicable_territory", "under_ceiling"], n)
+    recipients = pd.DataFrame(
+        {
+            "rec_id": ids.iloc[::-1].to_numpy()[:-3],  # three recipients without their territory row
+            "territory": rng.choice(["T2", "T10", "T1"], n - 3),
+            "departement": "01",
+            "boundary": (rng.random(n - 3) < 0.1).astype(np.int8),
+        }
+    )
+    linked = rng.choice(n, 500)
+    links = pd.DataFrame(
+        {
+            "source": rng.choice(["health", "tpn", "tss"], 500),
+            "id_l": ids.to_numpy()[linked],
+            "id_r": [f"H{i % 300}" for i in range(500)],
+            "match_probability": rng.uniform(0.5, 1, 500),
+        }
+    )
+    near = links.sample(80, random_state=1).assign(
+        id_l=ids.to_numpy()[rng.choice(n, 80)], match_probability=rng.uniform(0.05, 0.5, 80)
+    )
+    health = pd.DataFrame({"rec_id": [f"H{i}" for i in range(300)], "right": rng.choice(["cmuc", "acs"], 300)})
+    health = pd.concat([health, health.iloc[:20].assign(right="acs")], ignore_index=True)  # two rights
+    rights_of = {"health": health}
+    table = taker_table(recipients, elig, links, near, rights_of)
+    arrays = taker_arrays(recipients, elig, links, near, rights_of)
+    assert isinstance(arrays, TakerArrays)
+    cols = ["rec_id", "territory", "right", "taker", "p_link", "q_miss", "boundary"]
+    order = ["rec_id", "right"]
+    want = table[cols].sort_values(order, ignore_index=True)
+    got = arrays.frame()[cols].sort_values(order, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    m = 120
+    design = SurveyDesign(
+        pd.DataFrame(
+            {
+                "id": np.arange(m),
+                "is_qpv": rng.integers(0, 2, m),
+                "benefit": rng.choice(["RSA", "AAH"], m),
+                "w": rng.uniform(5, 15, m),
+                **{r: np.where(rng.random(m) < 0.7, (rng.random(m) < 0.6).astype(float), np.nan) for r in RIGHTS},
+            }
+        ),
+        weight="w",
+    )
+    frame_ids = pd.DataFrame({"id": np.arange(m), "rec_id": ids.to_numpy()[rng.choice(n, m, replace=False)]})
+    benefit = pd.Series(rng.choice(["RSA", "AAH"], n), dtype="str")
+    benefit[5] = np.nan
+    strata = pd.DataFrame({"rec_id": ids, "benefit": benefit, "is_qpv": rng.integers(0, 2, n).astype(np.int8)})
+    args = (design, elig, strata)
+    rest = (frame_ids, list(RIGHTS))
+    kw = {"by": ("is_qpv", "benefit")}
+    ref = survey_corrected_rates(*args, table, *rest, **kw)
+    new = survey_corrected_rates(*args, arrays, *rest, **kw)
+    pd.testing.assert_frame_equal(new.table, ref.table, check_exact=True)
+    pd.testing.assert_frame_equal(new.linkage, ref.linkage, check_exact=True)
+    pd.testing.assert_frame_equal(new.counts, ref.counts, check_dtype=False)  # takers: sums in another order
+    # strata on other records than the arrays': the arrays' rows as a taker table, the same figures
+    other = survey_corrected_rates(design, elig, strata.iloc[::-1], arrays, *rest, **kw)
+    pd.testing.assert_frame_equal(other.table, ref.table, check_exact=True)
+
+
+def test_taker_arrays_without_links():
+    """No link nor near miss: every recipient × right a non-taker without candidate, as in the taker table."""
+    from nonrecours.admin.misclassification import taker_arrays
+    from nonrecours.admin.rates import RIGHTS, taker_table
+
+    ids = pd.Series([f"R{i}" for i in range(5)], dtype="str")
+    elig = pd.DataFrame({"rec_id": ids, **{r: "eligible" for r in RIGHTS}})
+    recipients = pd.DataFrame({"rec_id": ids, "territory": "T1", "departement": "01"})
+    none = pd.DataFrame({c: pd.Series([], dtype="str") for c in ["source", "id_l", "id_r"]}).assign(
+        match_probability=pd.Series([], dtype=float)
+    )
+    arrays = taker_arrays(recipients, elig, none, none, {})
+    assert arrays is not None
+    table = taker_table(recipients, elig, none, none, {})
+    cols = ["rec_id", "right", "taker", "p_link", "q_miss"]
+    got = arrays.frame()[cols].sort_values(["rec_id", "right"], ignore_index=True)
+    want = table[cols].sort_values(["rec_id", "right"], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert (got["taker"] == 0).all() and (got["q_miss"] == 0).all()

@@ -58,6 +58,8 @@ __all__ = [
     "file_statuses",
     "survey_corrected_rates",
     "CorrectedRates",
+    "TakerArrays",
+    "taker_arrays",
     "KINDS",
     "TERRITORY_RULES",
 ]
@@ -658,11 +660,270 @@ class CorrectedRates:
     n_linked: int
 
 
+@dataclass(frozen=True, eq=False)
+class TakerArrays:
+    """:func:`~.rates.taker_table`'s rows that :func:`survey_corrected_rates` reads, as arrays (:func:`taker_arrays`).
+
+    The recipients of ``eligibility`` found in the recipients' table, ``found`` (their rows in ``eligibility``,
+    whose ids are ``rec_id``), each with ``territory`` (its position in ``territories``, -1 when missing) and
+    ``boundary``; per right of ``rights`` × found recipient (one row per right), ``taker``, ``p_link`` and
+    ``q_miss`` as the taker table has them. The files' verdict (``eligible``) is not kept: the survey reads its
+    own (:func:`file_statuses`). Integer codes instead of 1.3 million rows of text: no text is hashed per row.
+    """
+
+    rec_id: pd.Series
+    found: np.ndarray
+    rights: tuple
+    territory: np.ndarray
+    territories: pd.Index
+    boundary: np.ndarray
+    taker: np.ndarray
+    p_link: np.ndarray
+    q_miss: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a taker table (``rec_id``, ``territory``, ``right``, ``taker``, ``p_link``, ``q_miss``,
+        ``boundary``; no ``eligible``), right by right."""
+        k = len(self.rights)
+        terr = pd.Series(self.territories).reindex(np.tile(self.territory, k)).reset_index(drop=True)  # -1: missing
+        right = np.repeat(np.asarray(self.rights, dtype=object), len(self.found))
+        return pd.DataFrame(
+            {
+                "rec_id": self.rec_id.iloc[np.tile(self.found, k)].reset_index(drop=True),
+                "territory": terr,
+                "right": pd.Series(right, dtype="str"),
+                "taker": self.taker.ravel(),
+                "p_link": self.p_link.ravel(),
+                "q_miss": self.q_miss.ravel(),
+                "boundary": np.tile(self.boundary, k),
+            }
+        )
+
+
+def taker_arrays(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+) -> TakerArrays | None:
+    """:func:`~.rates.taker_table`'s rows as :class:`TakerArrays` (``None`` when the recipients' or the
+    eligibility's ids are not unique: then the taker table itself).
+
+    The same values: a recipient × right is a taker when a link of the right reaches it (``p_link`` its highest
+    match probability), else ``q_miss`` is its highest near miss's (:func:`_link_grid`); the recipients × rights
+    are laid out by position, without an engine (no text per row, no join of 1.3 million rows).
+    """
+    from .rates import RIGHTS, _boundary_flags
+
+    check_columns(recipients, ["rec_id", "territory", "departement"], role="column", source="recipients")
+    check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
+    el_ids = eligibility["rec_id"].astype("str").reset_index(drop=True)
+    rc_ids = recipients["rec_id"].astype("str")
+    same = _same_text(el_ids, rc_ids)  # the phase's recipient cells: the eligibility's records, row for row
+    if not (_unique_text(el_ids) and (same or _unique_text(rc_ids))):
+        return None
+    rights = tuple(RIGHTS)
+    cols = ["source", "id_l", "id_r", "match_probability"]
+    both = pd.concat([links[cols], near_misses[cols]], ignore_index=True)  # the records' texts hashed once
+    grid = _link_grid(both, source_rights, el_ids, rights, np.repeat([0, 1], [len(links), len(near_misses)]), 2)
+    best = {"links": grid[0], "near": grid[1]}
+    # the recipient's row (inner join: recipients without one left out)
+    rc_at = np.arange(len(el_ids)) if same else index_text(el_ids, rc_ids)
+    found = np.flatnonzero(rc_at >= 0)
+    terr_codes, territories = pd.factorize(recipients["territory"].astype("str"), sort=True)
+    flags = _boundary_flags(recipients)
+    p = best["links"][:, found]
+    q = best["near"][:, found]
+    linked = ~np.isnan(p)
+    return TakerArrays(
+        rec_id=el_ids,
+        found=found,
+        rights=rights,
+        territory=np.asarray(terr_codes)[rc_at[found]],
+        territories=pd.Index(territories),
+        boundary=np.asarray(flags)[rc_at[found]],
+        taker=linked.astype(np.int32),
+        p_link=np.where(linked, p, 0.0),
+        q_miss=np.where(linked, 0.0, np.nan_to_num(q)),
+    )
+
+
+def _link_grid(
+    links: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    ids: pd.Series,
+    rights: tuple,
+    part: np.ndarray,
+    n_parts: int,
+) -> np.ndarray:
+    """The highest ``match_probability`` of the links per part (``part`` of each link among ``n_parts``, e.g. 0
+    links, 1 near misses) × right × record of ``ids`` (NaN: none), as the taker table's ``lk`` and ``nm``: a
+    link carries its source's only right, or, for a source of ``source_rights`` (``health``), the rights of its
+    record ``id_r`` there (one link per right it holds; a record not there carries none). Records and rights
+    are matched as text, a missing id matching nothing."""
+    from .rates import RIGHT_SOURCES
+
+    grid = np.full((n_parts, len(rights), len(ids)), np.nan)
+    source = links["source"].astype("str").to_numpy(dtype=object, na_value=None)
+    at_l = index_text(links["id_l"], ids)
+    at_l[links["id_l"].isna().to_numpy()] = -1
+    prob = links["match_probability"].to_numpy(dtype=float)
+    row_parts, right_parts = [], []
+    for r, src in RIGHT_SOURCES.items():
+        if src not in source_rights and r in rights:
+            rows = np.flatnonzero(source == src)
+            row_parts.append(rows)
+            right_parts.append(np.full(len(rows), rights.index(r)))
+    for src, recs in source_rights.items():
+        rows = np.flatnonzero(source == src)
+        rec_ids = recs["rec_id"].astype("str").reset_index(drop=True)
+        which = index_text(recs["right"], pd.Series(rights, dtype="str"))
+        which[recs["right"].isna().to_numpy() | rec_ids.isna().to_numpy()] = -1
+        at = index_text(links["id_r"].iloc[rows], rec_ids)
+        at[links["id_r"].iloc[rows].isna().to_numpy()] = -1
+        # every record of the source with the link's id: its first, then the repeated ones (a record, two rights)
+        first = index_text(rec_ids, rec_ids)
+        again = np.flatnonzero(first != np.arange(len(rec_ids)))
+        found = at >= 0
+        row_parts.append(rows[found])
+        right_parts.append(which[at[found]])
+        if len(again):
+            order = np.argsort(first[again], kind="stable")
+            keys, extra = first[again][order], again[order]
+            lo = np.searchsorted(keys, at, "left")
+            cnt = np.where(found, np.searchsorted(keys, at, "right") - lo, 0)
+            starts = np.repeat(lo, cnt)
+            offsets = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            row_parts.append(np.repeat(rows, cnt))
+            right_parts.append(which[extra[starts + offsets]])
+    if row_parts:
+        rows, right = np.concatenate(row_parts), np.concatenate(right_parts)
+        ok = (right >= 0) & (at_l[rows] >= 0)
+        rows, right = rows[ok], right[ok]
+        np.fmax.at(grid, (part[rows], right, at_l[rows]), prob[rows])  # the highest (missing ones left out)
+    return grid
+
+
+#: The taker table's columns: a stratum column of these names is joined by the general path (pandas' suffixes).
+_TAKER_COLUMNS = {"rec_id", "territory", "departement", "right", "eligible", "taker", "p_link", "q_miss", "boundary"}
+
+
+def _array_counts(
+    takers: TakerArrays, status: pd.DataFrame, strata: pd.DataFrame, rights: list[str], by: tuple
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`file_counts`' table, the rows of the linkage strata with a candidate link (``territory`` and
+    ``right`` as integer codes, the files' verdict known) and the ``no_candidate`` strata already counted (the
+    engine's columns), from :class:`TakerArrays` whose records are ``status``'s and ``strata``'s, row for row.
+
+    The keys are grouped on integer codes numbered in the order of their sorted values, so that the groups come
+    in the order of the taker table's ``groupby(sort=True)``; the count columns are sums of 0/1 (exact in any
+    order), ``takers`` and ``var_takers`` pandas' sums in the rows' order (unused when the linkage variance is
+    given).
+    """
+    f, k = takers.found, len(takers.rights)
+    which = index_text(pd.Series(takers.rights, dtype="str"), pd.Series(rights, dtype="str"))
+    verdict = status[list(rights)].to_numpy(dtype=float)
+    # the keys: codes in sorted order of their values (missing: -1, left out as groupby leaves them); the
+    # recipient's (territory, strata) first, the right last: the right varies fastest, as in the sorted groups
+    r_codes, r_uniq = pd.factorize(pd.Series(takers.rights, dtype="str"), sort=True)
+    parts = [(takers.territory, takers.territories)]
+    for c in by:
+        codes, uniq = pd.factorize(strata[c], sort=True)
+        parts.append((np.asarray(codes)[f], uniq))
+    base = np.zeros(len(f), dtype=np.int64)
+    keep = np.ones(len(f), dtype=bool)
+    size = 1
+    for codes, uniq in parts:
+        keep &= codes >= 0
+        base = base * max(len(uniq), 1) + codes
+        size *= max(len(uniq), 1)
+    groups, at = _groups(base[keep], size)
+    m = len(groups)
+    names = ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined", "n_boundary"]
+    sums = {c: np.zeros((m, k)) for c in names}
+    edge = takers.boundary[keep] == 1
+    terr = takers.territory
+    nt, linked_rows, no_candidate = len(takers.territories), [], []
+    for j in range(k):
+        e = verdict[f, which[j]] if which[j] >= 0 else np.full(len(f), np.nan)
+        known = ~np.isnan(e)
+        col = r_codes[j]
+        ek, kk = e[keep], known[keep]
+        # sums of 0/1: exact in any order
+        sums["n_recipients"][:, col] = np.bincount(at, weights=kk, minlength=m)
+        sums["n_file_eligible"][:, col] = np.bincount(at, weights=ek == 1, minlength=m)
+        sums["n_undetermined"][:, col] = np.bincount(at, weights=~kk, minlength=m)
+        sums["n_boundary"][:, col] = np.bincount(at, weights=kk & edge, minlength=m)
+        # the takers and their variance: pandas' (compensated) sums over the rows that add something
+        t = takers.taker[j] == 1
+        p = known * np.where(t, takers.p_link[j], takers.q_miss[j])
+        pk = p[keep]
+        nz = pk != 0
+        tk = pd.DataFrame({"takers": pk[nz], "var_takers": pk[nz] * (1.0 - pk[nz])}).groupby(at[nz], sort=True).sum()
+        tk = tk.reindex(np.arange(m), fill_value=0.0)
+        sums["takers"][:, col] = tk["takers"].to_numpy()
+        sums["var_takers"][:, col] = tk["var_takers"].to_numpy()
+        # the linkage strata: the rows without a candidate (weight 1: n, sw and sw2 all their count) counted
+        # here, the others' exact sums left to the engine
+        plain = known & ~t & ~(takers.q_miss[j] > 0)
+        n = np.bincount(((terr + 1) * 2 + (e == 1))[plain], minlength=(nt + 1) * 2)
+        cell = np.flatnonzero(n)
+        no_candidate.append((cell, np.full(len(cell), j), n[cell]))
+        other = known & ~plain
+        linked_rows.append(
+            pd.DataFrame(
+                {
+                    "territory": terr[other],
+                    "right": np.full(int(other.sum()), j),
+                    "eligible": e[other],
+                    "taker": takers.taker[j][other],
+                    "p_link": takers.p_link[j][other],
+                    "q_miss": takers.q_miss[j][other],
+                }
+            )
+        )
+    keys = {}
+    rest = groups
+    for name, (_codes, uniq) in zip(["territory", *by][::-1], parts[::-1]):
+        width = max(len(uniq), 1)
+        keys[name] = pd.Series(uniq).take(np.repeat(rest % width, k)).reset_index(drop=True)
+        rest = rest // width
+    keys["right"] = pd.Series(r_uniq).take(np.tile(np.arange(k), m)).reset_index(drop=True)
+    counts = pd.DataFrame({c: keys[c] for c in ["territory", *by, "right"]})
+    for c in names:
+        counts[c] = sums[c].ravel()
+    cell, right, n = (np.concatenate(v) for v in zip(*no_candidate))
+    no_candidate_frame = pd.DataFrame(
+        {
+            "territory": cell // 2 - 1,
+            "eligible": (cell % 2).astype(float),
+            "right": right,
+            "stratum": pd.Series(["no_candidate"] * len(cell), dtype="str"),
+            "n": n.astype(np.int64),
+            "sw": n.astype(float),
+            "sw2": n.astype(float),
+        }
+    )
+    return counts, pd.concat(linked_rows, ignore_index=True), no_candidate_frame
+
+
+def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``key`` (integers in ``[0, size)``), sorted, and each value's position among them."""
+    if size <= max(4 * len(key), 1 << 16):  # a table of every possible key: no sort
+        seen = np.bincount(key, minlength=size) > 0
+        groups = np.flatnonzero(seen)
+        lookup = np.cumsum(seen) - 1
+        return groups, lookup[key]
+    groups, at = np.unique(key, return_inverse=True)
+    return groups, at.ravel()
+
+
 def survey_corrected_rates(
     design,
     eligibility: pd.DataFrame,
     strata: pd.DataFrame,
-    takers: pd.DataFrame,
+    takers: pd.DataFrame | TakerArrays,
     frame_ids: pd.DataFrame,
     rights: list[str],
     *,
@@ -683,8 +944,9 @@ def survey_corrected_rates(
         The files' eligibility (:func:`~.eligibility.assess_eligibility`).
     strata : DataFrame
         ``rec_id`` and the ``by`` columns of every recipient of the files.
-    takers : DataFrame
-        :func:`~.rates.taker_table`'s output.
+    takers : DataFrame or TakerArrays
+        :func:`~.rates.taker_table`'s output, or its rows as :func:`taker_arrays` has them (the same figures,
+        without text per row).
     frame_ids : DataFrame
         ``id`` (the frame's identifier, ``id_column`` of the sample) and
         ``rec_id`` (the record in the files): the frame is the files, each
@@ -719,27 +981,58 @@ def survey_corrected_rates(
     status = file_statuses(eligibility, rights)
     keys = frame_ids[["id", "rec_id"]].astype(str).drop_duplicates("id")
     sample_ids = pd.DataFrame({"id": design.data[id_column].astype(str).to_numpy()})
-    on_file = sample_ids.merge(keys, on="id", how="left").merge(status, on="rec_id", how="left")
-    mis = estimate_misclassification(design, on_file[rights], rights, by=by)
-    # the takers' records found once in the files' statuses; the strata are usually the same records in the same
-    # order (the phase's eligibility table): then the same positions join them
-    at = index_text(takers["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
-    coded = _coded(takers.drop(columns="eligible"), status, rights, at)
-    check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
-    check_columns(strata, ["rec_id", *by], role="column", source="strata")
-    if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
-        counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
-        rows = coded[at >= 0]
+    on_file = sample_ids.merge(keys, on="id", how="left")
+    # the statuses' rows by position: the sample's few records hashed, every status probed (no merge on 300,000
+    # texts); a record found twice in the statuses: pandas' merge (one row per match)
+    codes, uniq = pd.factorize(on_file["rec_id"])
+    hit = index_text(status["rec_id"], pd.Series(uniq, dtype="str"))
+    rows = np.flatnonzero(hit >= 0)
+    if np.bincount(hit[rows], minlength=len(uniq)).max(initial=0) <= 1:
+        first = np.full(len(uniq) + 1, -1)  # the last: no record
+        first[hit[rows]] = rows
+        at = first[codes]
+        verdict = np.full((len(status) + 1, len(rights)), np.nan)  # the last row: not found
+        verdict[:-1] = status[list(rights)].to_numpy(dtype=float)
+        on_file = on_file.assign(**dict(zip(rights, verdict[at].T)))
     else:
-        counts = file_counts(coded, strata, by=by)
-        rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
-    rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
+        on_file = on_file.merge(status, on="rec_id", how="left")
+    mis = estimate_misclassification(design, on_file[rights], rights, by=by)
+    check_columns(strata, ["rec_id", *by], role="column", source="strata")
+    arrays = takers if isinstance(takers, TakerArrays) else None
+    # the phase's records, row for row: grouped on integer codes (else its rows as a taker table)
+    if arrays is not None and (
+        set(by) & _TAKER_COLUMNS
+        or not _same_text(arrays.rec_id, status["rec_id"])
+        or not _same_text(strata["rec_id"], status["rec_id"])
+    ):
+        arrays = None
+    if arrays is not None:
+        counts, rows, no_candidate = _array_counts(arrays, status, strata, rights, by)
+    else:
+        table = takers.frame().assign(eligible=np.nan) if isinstance(takers, TakerArrays) else takers
+        # the takers' records found once in the files' statuses; the strata are usually the same records in the
+        # same order (the phase's eligibility table): then the same positions join them
+        at = index_text(table["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
+        coded = _coded(table.drop(columns="eligible"), status, rights, at)
+        check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
+        if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
+            counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
+            rows = coded[at >= 0]
+        else:
+            counts = file_counts(coded, strata, by=by)
+            rows = coded[isin_text(coded["rec_id"].astype(str), strata["rec_id"].astype(str))]
+        rows = rows[["territory", "right", "eligible", "taker", "p_link", "q_miss"]]
     parts = []
     # both verdicts in one pass over the rows (the sums are exact: the same as one query per verdict)
     with borrow_engine(engine) as eng:
         both = eng.sql_frames(
             _strata_sql(["territory", "eligible"], eng.quote, where="eligible in (0, 1)"), {"t": rows}
         )
+    if arrays is not None:  # the rows without a candidate beside, the codes' text back (a missing territory: -1)
+        both = pd.concat([both, no_candidate.astype(both.dtypes.to_dict())], ignore_index=True)
+        terr = pd.Series(arrays.territories).reindex(both["territory"].to_numpy()).reset_index(drop=True)
+        right = pd.Series(np.asarray(arrays.rights, dtype=object)[both["right"].to_numpy()], dtype="str")
+        both = both.assign(territory=terr, right=right)
     verdict = both["eligible"].to_numpy(dtype=float)
     # found eligible: the review's eligible groups, as in the rates; not found eligible: its other groups
     for value, cal in ((1.0, calibration), (0.0, _other_groups(calibration))):

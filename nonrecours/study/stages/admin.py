@@ -248,7 +248,7 @@ def admin_stage(cfg: StudyConfig, state: State) -> State:
 
 def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     """``[admin] frame_ids``: the sample measures the files' misclassification; corrected and combined rates."""
-    from ...admin.misclassification import survey_corrected_rates
+    from ...admin.misclassification import survey_corrected_rates, taker_arrays
     from ...admin.pipeline import read_recipients
     from ...admin.rates import taker_table
     from ...io import read_table
@@ -279,7 +279,10 @@ def _combined(cfg: StudyConfig, state: State, ph, engine) -> State:
     rec = ph.recipient_cells()
     # the health source's rights per record, as the phase read them (not read again)
     rights_of = {k: v for k, v in ph.source_rights.items() if k == "health"}
-    takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
+    # the taker table's rows as integer arrays (the taker table itself when the ids are not unique)
+    takers = taker_arrays(rec, ph.eligibility, ph.links, ph.near_misses, rights_of)
+    if takers is None:
+        takers = taker_table(rec, ph.eligibility, ph.links, ph.near_misses, rights_of, engine=engine)
     frame_ids = read_table(adm.frame_ids, option="admin.frame_ids")
     flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")
     # the takers and their linkage variance as the administrative rates have them (the review's calibration)

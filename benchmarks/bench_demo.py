@@ -1,11 +1,11 @@
 """The demo's stages (issue 31, item 4): `nonrecours demo` in a fresh process, then its maps and linkage alone.
 
-Run ``python benchmarks/bench_demo.py --out DIR [--repeat N]``. Each repeat runs ``nonrecours demo --out DIR/k``
+Run ``python benchmarks/bench_demo.py --out DIR [--repeat N] [--idle 0.5]``. Each repeat runs ``nonrecours demo --out DIR/k``
 in a fresh process (wall, user + system CPU, peak RSS of the child; the stages' seconds from the run's manifest),
 then, on the files of the first run, in this process: the 12 maps of the report (CPU seconds each: on a shared
 machine the wall time grows with the load, the CPU time much less) and the administrative phase (wall and CPU
 seconds per step, the linkage's true precision and recall per source). Prints a Markdown table per part and the
-load average before and after.
+load average before and after; ``--idle L`` waits before each run for the 1-minute load to fall below ``L``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ import pandas as pd
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def wait_idle(below: float, at_most: float = 180.0) -> str:
+    """Wait (at most ``at_most`` seconds) for the 1-minute load average to fall below ``below``: the demo forks
+    its independent work when a core is free (``report._background.core_free``: load below 1.5 on 2 cores), and a
+    run right after another starts at the last one's load. The load when the run starts."""
+    t0 = time.perf_counter()
+    while os.getloadavg()[0] >= below and time.perf_counter() - t0 < at_most:
+        time.sleep(2.0)
+    return _load()
 
 
 def run_demo(out: Path) -> dict:
@@ -73,9 +83,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--idle", type=float, default=None, help="wait for the 1-minute load to fall below this first")
     a = ap.parse_args()
     print(f"load before: {_load()}")
-    runs = [run_demo(a.out / str(k)) for k in range(a.repeat)]
+    runs = []
+    for k in range(a.repeat):
+        if a.idle is not None:
+            print(f"run {k}: load at start {wait_idle(a.idle)}")
+        runs.append(run_demo(a.out / str(k)))
     print("\n| run | wall (s) | CPU (s) | peak RSS (MiB) | " + " | ".join(runs[0]["stages"]) + " |")
     print("|---" * (4 + len(runs[0]["stages"])) + "|")
     for k, r in enumerate(runs):

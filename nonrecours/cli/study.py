@@ -102,8 +102,8 @@ def demo(
         "--admin/--no-admin",
         help="Also simulate the administrative sources and run "
         "the administrative phase (eligibility, linkage, QPV from coordinates, administrative "
-        "rates: linkage_quality.csv and admin_rates.csv in publication/); about 20 s at 200 "
-        "territories. Skipped with a notice when the admin extra (splink, duckdb) is missing.",
+        "rates: linkage_quality.csv and admin_rates.csv in publication/); about 16 s in all at 200 "
+        "territories on 2 idle cores. Skipped with a notice when the admin extra (splink, duckdb) is missing.",
     ),
 ) -> None:
     """Simulate a population, write an example study file next to it, and run it."""

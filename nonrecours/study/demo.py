@@ -107,7 +107,7 @@ def run_demo(
         Also simulate the administrative sources (``population/sources``) and
         run the study's ``[admin]`` section: linkage quality
         (``linkage_quality.csv``) and administrative rates (``admin_rates.csv``)
-        in ``publication/`` (about 20 s at 200 territories); the weights are
+        in ``publication/`` (about 16 s in all at 200 territories on 2 idle cores); the weights are
         calibrated to the linked holders of each right as well
         (``[weighting.calibration] holders``; ``calibration_gain.csv``: SEs
         with the frame's margins only and with the holders). When the admin

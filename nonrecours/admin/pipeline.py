@@ -455,37 +455,24 @@ def _link_taken(
     seed: int,
     truth_links: pd.DataFrame | None,
     n_left: int,
-) -> tuple[LinkResult, dict]:
-    """:func:`_link_source` on ``sides`` (the recipients' identities and the source), emptied: the linkage holds
-    the only references and lets them go once prepared (:func:`~nonrecours.admin.linkage.link_records`)."""
-    from .linkage import link_quality, link_records
-
-    res = link_records(sides.pop(0), sides.pop(0), threshold=threshold, seed=seed, engine=engine)
-    truth = None if truth_links is None else truth_links[truth_links["source"] == name]
-    return res, link_quality(res, name, n_left, truth, engine=engine)
-
-
-def _link_source(
-    ident: pd.DataFrame,
-    src: pd.DataFrame,
-    name: str,
-    engine: DuckDBEngine,
-    threshold: float,
-    seed: int,
-    truth_links: pd.DataFrame | None,
-    n_left: int,
     one_thread: bool = False,
 ) -> tuple[LinkResult, dict]:
     """One source linked with the recipients on ``engine`` (on one of its threads if ``one_thread``: the sources
-    linked at once share the cores among them), and its row of the quality table."""
+    linked at once share the cores among them), and its row of the quality table. ``sides`` (the recipients'
+    identities and the source) is emptied: the linkage holds the only references it is given and lets them go
+    once prepared (:func:`~nonrecours.admin.linkage.link_records`)."""
     from .linkage import link_quality, link_records
 
-    ident = _shared_identity(ident, src)
     with engine.single_thread() if one_thread else nullcontext():
-        res = link_records(ident, src, threshold=threshold, seed=seed, engine=engine)
-    del ident
+        res = link_records(sides.pop(0), sides.pop(0), threshold=threshold, seed=seed, engine=engine)
     truth = None if truth_links is None else truth_links[truth_links["source"] == name]
     return res, link_quality(res, name, n_left, truth, engine=engine)
+
+
+def _link_source(ident: pd.DataFrame, src: pd.DataFrame, name: str, *rest: Any) -> tuple[LinkResult, dict]:
+    """:func:`_link_taken` (``rest``: its arguments after ``name``) on the recipients' identity columns the linkage
+    with ``src`` reads."""
+    return _link_taken([_shared_identity(ident, src), src], name, *rest)
 
 
 def _run_phase(

@@ -1,11 +1,11 @@
 """The demo's stages (issue 31, item 4): `nonrecours demo` in a fresh process, then its maps and linkage alone.
 
-Run ``python benchmarks/bench_demo.py --out DIR [--repeat N] [--idle 0.5]``. Each repeat runs ``nonrecours demo --out DIR/k``
-in a fresh process (wall, user + system CPU, peak RSS of the child; the stages' seconds from the run's manifest),
-then, on the files of the first run, in this process: the 12 maps of the report (CPU seconds each: on a shared
-machine the wall time grows with the load, the CPU time much less) and the administrative phase (wall and CPU
-seconds per step, the linkage's true precision and recall per source). Prints a Markdown table per part and the
-load average before and after; ``--idle L`` waits before each run for the 1-minute load to fall below ``L``.
+Run ``python benchmarks/bench_demo.py --out DIR [--repeat N] [--idle 0.5]``. Each repeat runs ``nonrecours demo
+--out DIR/k`` in a fresh process (wall, user + system CPU, peak RSS of the child; the stages' seconds from the run's
+manifest), then, on the files of the first run, in this process: the 12 maps of the report (CPU seconds each: on a
+shared machine the wall time grows with the load, the CPU time much less) and the administrative phase (wall and CPU
+seconds per step, the linkage's true precision and recall per source). Prints a Markdown table per part and the load
+average before and after; ``--idle L`` waits before each run for the 1-minute load to fall below ``L``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def _load() -> str:
 
 def wait_idle(below: float, at_most: float = 180.0) -> str:
     """Wait (at most ``at_most`` seconds) for the 1-minute load average to fall below ``below``: the demo forks
-    its independent work when a core is free (``report._background.core_free``: load below 1.5 on 2 cores), and a
-    run right after another starts at the last one's load. The load when the run starts."""
+    its independent work when a core is free (``nonrecours._background.core_free``: load below 1.5 on 2 cores),
+    and a run right after another starts at the last one's load. The load when the run starts."""
     t0 = time.perf_counter()
     while os.getloadavg()[0] >= below and time.perf_counter() - t0 < at_most:
         time.sleep(2.0)

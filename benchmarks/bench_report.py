@@ -31,8 +31,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=("auto", "one", "fork"), default="auto")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    from nonrecours import _background
     from nonrecours.io import read_table
-    from nonrecours.report import _background, maps, render_report
+    from nonrecours.report import maps, render_report
     from nonrecours.report.publication import publication_workbook
     from nonrecours.study.config import load_study
     from nonrecours.study.pipeline import MICRODATA_TABLES, _extra_sections

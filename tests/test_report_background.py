@@ -1,4 +1,4 @@
-"""A part of the report computed on a forked process (``report._background.later``): the same result as here,
+"""A part of the report computed on a forked process (``nonrecours._background.later``): the same result as here,
 errors raised as here, a child whose result is not needed ended; the report takes a section body given late."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from nonrecours import _background
 from nonrecours.errors import InputError
-from nonrecours.report import _background, render_report
+from nonrecours.report import render_report
 
 forks = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the platform does not fork")
 

@@ -514,7 +514,7 @@ def render_report(
         ``render(..., lang)``), placed before the notes. ``html`` may be a
         function without arguments that returns it, called once the report's
         own sections are rendered (a section drawn on another process
-        meanwhile: :func:`nonrecours.report._background.later`).
+        meanwhile: :func:`nonrecours._background.later`).
 
     Returns
     -------

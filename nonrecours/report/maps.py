@@ -748,7 +748,7 @@ def choropleths(maps: list[dict], *, lang: str = "en", workers: int | None = Non
     import gc
     import multiprocessing
 
-    from ._background import core_free
+    from .._background import core_free
 
     maps = [{**m, "lang": lang} for m in maps]
     if workers is None:  # a second process only when a core is free: on a busy machine it adds CPU and wall time

@@ -41,11 +41,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._background import later
 from .._checks import check_random_state
 from .._text import index_text
 from ..admin.contract import ORGANISMS, RIGHT_SOURCES
@@ -209,14 +209,14 @@ class Sources:
             k = int(cells[1] < cells[0])
             halves[k].append(name)
             cells[k] += self.tables[name].size
-        later = _later(self._write_tables, halves[1], paths, format, fork=fork)
+        others = later(self._write_tables, halves[1], paths, format, fork=fork)
         try:
             self._write_tables(halves[0], paths, format)
             write_text(self.contours, paths["qpv"], option="sources folder")
         except BaseException:
-            later.cancel()
+            others.cancel()
             raise
-        later()  # (written here if the forked process failed)
+        others()  # (written here if the forked process failed)
         return paths
 
     def _write_tables(self, names: list, paths: dict, format: str) -> None:
@@ -226,30 +226,6 @@ class Sources:
                 _write_csv(self.tables[name], paths[name])
             else:
                 write_table(self.tables[name], paths[name], option="sources folder")
-
-
-class _Here:
-    """``fn(*args)`` computed when called (:func:`_later` without a fork)."""
-
-    def __init__(self, fn: Callable[..., object], args: tuple) -> None:
-        self.fn, self.args = fn, args
-
-    def __call__(self) -> object:
-        return self.fn(*self.args)
-
-    def cancel(self) -> None:
-        """Nothing to end."""
-
-
-def _later(fn: Callable[..., object], *args: object, fork: bool | None) -> Any:
-    """:func:`nonrecours.report._background.later` (``fn(*args)`` on a forked process), or computed here when
-    called with ``fork=False``: that module's package imports matplotlib, which simulating and writing the sources
-    do not need otherwise (``nonrecours simulate --sources``)."""
-    if fork is False:
-        return _Here(fn, args)
-    from ..report import _background as background
-
-    return background.later(fn, *args, fork=fork)
 
 
 def _write_csv(df: pd.DataFrame, path: Path, option: str = "sources folder") -> None:
@@ -769,7 +745,7 @@ def simulate_sources(
     # the files' eligibility draws nothing: it is assessed on a forked process while this one draws the right
     # sources, when a core is free (the same verdicts either way)
     organisms = {org: tables[org] for org in ORGANISMS}
-    later = _later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
+    assessed = later(_file_eligibility, organisms, left_id, homes.complete, rule, fork=fork)
     try:
         links = []
         for name in ("health", "tpn", "tss"):
@@ -779,9 +755,9 @@ def simulate_sources(
         tables["frame_ids"] = pd.DataFrame({"id": _text(r["id"]), "rec_id": text_column(left_id)})
         tables["truth_links"] = pd.concat(links, ignore_index=True)
     except BaseException:
-        later.cancel()
+        assessed.cancel()
         raise
-    file_elig = later()
+    file_elig = assessed()
     tables["truth_eligibility"] = _truth_eligibility(r, left_id, addr, elig, took, file_elig)
     # the true rates, and the administrative rates' estimand (take-up among the recipients eligible by the files)
     tables["truth"] = pop.truth.merge(

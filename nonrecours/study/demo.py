@@ -127,7 +127,7 @@ def run_demo(
     from .pipeline import _move_into_place, run_study, staging_folder
 
     folder = check_demo_folder(out, overwrite, lambda name: name in (POPULATION, RESULTS, STUDY_FILE, DEMO_MANIFEST))
-    from ..report import _background as background
+    from .. import _background as background
 
     t0 = time.perf_counter()
     pop = simulate_population(territories, seed=seed)

@@ -35,10 +35,10 @@ from typing import Any
 
 import pandas as pd
 
+from .. import _background as background
 from ..errors import NonrecoursWarning, OutputError, message
 from ..io import read_table, write_bytes, write_json, write_table, write_text
 from ..publication import DisclosurePolicy, publish
-from ..report import _background as background
 from ..report import render_report
 from ..report.i18n import check_lang
 from ..report.labels import Labels, labels
@@ -523,7 +523,7 @@ def run_study(
         ``territorial``, ``analysis`` beside ``territorial``), the report's territories section, and the
         administrative phase (started with the study: it reads only its sources; the weighting waits for its
         links only). ``True`` forks, ``False`` runs everything in this process; by default the stages and the
-        report's section fork when a core is free (:func:`nonrecours.report._background.core_free`), the
+        report's section fork when a core is free (:func:`nonrecours._background.core_free`), the
         administrative phase whenever the platform forks (this process waits for its links anyway), never beside
         a Spark engine. The outputs are the same bytes either way.
 
@@ -690,7 +690,7 @@ def _extra_sections(
     """The sections rendered by their own modules, for the stages that ran.
 
     The territories section (its maps are most of the report's drawing) is started first, on a forked process
-    when a core is free (:func:`nonrecours.report._background.later`): its body is a function that gives the
+    when a core is free (:func:`nonrecours._background.later`): its body is a function that gives the
     HTML once :func:`~nonrecours.report.render_report` has rendered the rest.
     """
     territories = _territories_section(tables, lang, cfg, fork)

@@ -50,9 +50,10 @@ def compare_phases(sample_qpv: pd.DataFrame, admin_qpv: pd.DataFrame, qpv_column
 def run_phase(cfg: StudyConfig, early: Callable[[Any], None] | None = None):  # noqa: ANN201
     """The study's administrative phase (:func:`nonrecours.admin.pipeline.run_admin_phase`) on its engines.
 
-    The weighting stage runs it first when the calibration takes linked holders as margins; the
-    admin stage then reuses that phase (``admin_phase`` of the state) instead of running it twice.
-    ``early``: given the links and the sources' rights as soon as the linkage is done (``links_ready``).
+    Started with the study (:func:`start_phase`, ``admin_phase`` of the state): the weighting stage takes its
+    links when the calibration takes linked holders as margins, the admin stage the whole phase. ``early``: given
+    the links and the sources' rights as soon as the linkage is done (``links_ready``), then the phase before its
+    rates (``before_rates``).
     """
     from ...admin.eligibility import load_rulebook
     from ...admin.pipeline import run_admin_phase
@@ -163,7 +164,7 @@ def start_phase(cfg: StudyConfig, fork: bool | None = None) -> PendingPhase:
     in a JVM the fork would not carry). The phase is the same either way: the same code on the same files, its
     result received whole (if the forked process fails, the phase runs again here and raises its error there).
     """
-    from ...report import _background as background
+    from ... import _background as background
 
     spark = cfg.compute.engine == "spark"
     return PendingPhase(background.later(run_phase, cfg, fork=fork is not False and not spark, early=True))

@@ -1,10 +1,12 @@
-"""A part of the report computed on a forked process while this one renders the rest.
+"""Work computed on a forked process while this one does the rest: the report's territories section, a study's
+stages that the next ones do not read, its administrative phase, the demo's files.
 
-The report's drawing is CPU-bound and Agg holds the GIL while it draws: threads would not run in parallel.
-:func:`later` forks a process (it inherits the tables: nothing is pickled but the result) when a core is free,
-and returns a function that gives the result when it is needed. The result is the one this process would
-compute (rendering is deterministic); if the child fails in any way, the part is computed again here, so
-that an error is raised as it would be without the child.
+The report's drawing is CPU-bound and Agg holds the GIL while it draws, and most of the rest is pandas: threads
+would not run in parallel. :func:`later` forks a process (it inherits the tables: nothing is pickled but the
+result) when a core is free, and returns a function that gives the result when it is needed. The result is the
+one this process would compute (the work is deterministic); if the child fails in any way, the work is done
+again here, so that an error is raised as it would be without the child. A light module (no matplotlib), so
+that simulating the sources can use it.
 """
 
 from __future__ import annotations

@@ -583,7 +583,7 @@ def run_study(
     try:
         state = _run_stages(cfg, state, active, timer, notes, fork)
     except BaseException:
-        if "admin_phase" in state and hasattr(state["admin_phase"], "cancel"):
+        if "admin_phase" in state:  # the phase run_study started
             state["admin_phase"].cancel()
         raise
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["isin_text", "index_text", "release_arrow"]
+__all__ = ["isin_text", "index_text", "text_of", "release_arrow"]
 
 
 def _arrow(values, others):  # noqa: ANN202
@@ -92,6 +92,11 @@ def index_text(values, others) -> np.ndarray:
 
     at = pc.index_in(arrow[0], value_set=arrow[1], skip_nulls=False)
     return np.asarray(at.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def text_of(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:  # noqa: ANN001
+    """``labels[codes]`` as a text array (pandas' ``str``), the labels taken by code (no Python string per row)."""
+    return pd.array(list(labels), dtype="str").take(codes)
 
 
 def release_arrow() -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._text import text_of
 from ..errors import InputError, message
 
 __all__ = ["Contours", "read_contours", "locate", "Location"]
@@ -164,9 +165,9 @@ def locate(points: pd.DataFrame, contours: Contours, *, tolerance_m: float = 0.5
         wgs84=int((located & ~l93).sum()),
         overseas=int((located & ((lat < 40.0) | (lon < -10.0))).sum()),
     )
-    # the labels taken in Arrow by code (no Python string per point)
-    codes = pd.array([*np.asarray(contours.codes).astype(str), ""], dtype="str")
-    table = pd.DataFrame({"qpv": codes.take(qpv), "where": pd.array(list(WHERE), dtype="str").take(where)})
+    # the labels taken by code (no Python string per point)
+    codes = [*np.asarray(contours.codes).astype(str), ""]
+    table = pd.DataFrame({"qpv": text_of(qpv, codes), "where": text_of(where, WHERE)})
     return Location(table=table, counts=counts)
 
 

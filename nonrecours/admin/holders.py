@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._text import index_text
+from .._text import index_text, text_of
 from ..errors import InputError, message
 from .contract import RIGHT_SOURCES
 
@@ -136,21 +136,8 @@ def holder_margin_columns(
     texts = np.append(level, NOT_LINKED)
     return pd.DataFrame(
         {
-            f"{prefix}{r}": _take_text(texts, np.where(holders[r].to_numpy() == 1, codes, len(level)), holders.index)
+            f"{prefix}{r}": text_of(np.where(holders[r].to_numpy() == 1, codes, len(level)), texts)
             for r in holders.columns
         },
         index=holders.index,
     )
-
-
-def _take_text(texts: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """``pd.Series(texts[codes], dtype=str, index=index)``, the texts taken by Arrow in C
-    rather than each row's Python string converted to Arrow one at a time; without pyarrow, that Series."""
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - pyarrow is optional
-        return pd.Series(texts[codes], dtype=str, index=index)
-    import pyarrow.compute as pc
-
-    column = pc.take(pa.array(pd.Series(texts, dtype=str), type=pa.large_string()), pa.array(codes))
-    return pd.Series(column, dtype="str", index=index)

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_random_state
-from .._text import index_text, isin_text
+from .._text import index_text, isin_text, text_of
 from ..errors import InputError, message
 
 __all__ = [
@@ -122,13 +122,13 @@ def review_frame(
         q = _take(nm["match_probability"].to_numpy(dtype=float), at_n)
         linked = ~np.isnan(p)
         near = ~linked & ~np.isnan(q)
-        stratum = _text_of(np.where(linked, np.where(p >= HIGH, 0, 1), np.where(near, 2, 3)), STRATA)
+        stratum = text_of(np.where(linked, np.where(p >= HIGH, 0, 1), np.where(near, 2, 3)), STRATA)
         id_r = pd.Series(lk["id_r"].astype("str").array.take(at_l, allow_fill=True)).where(
             linked, pd.Series(nm["id_r"].astype("str").array.take(at_n, allow_fill=True))
         )
         labels = (groups or {}).get(src)
         if labels is None:
-            group = _text_of(np.zeros(len(ids), dtype=np.intp), ("all",))
+            group = text_of(np.zeros(len(ids), dtype=np.intp), ("all",))
         elif labels.dtype == "str":  # text labels taken in Arrow (no Python object per recipient)
             at = np.arange(len(ids)) if unique and labels.index.array.equals(id_l) else index_text(ids, labels.index)
             group = pd.Series(labels.array.take(at, allow_fill=True)).fillna("all").array
@@ -168,16 +168,11 @@ def recipient_groups(
     for src, el in eligible.items():
         eligible_ = isin_text(ids, el).astype(np.intp)
         if in_qpv is None:
-            lab = _text_of(eligible_, ("other", "eligible"))
+            lab = text_of(eligible_, ("other", "eligible"))
         else:  # the four labels, taken by code (no string built per recipient)
-            lab = _text_of(2 * eligible_ + in_qpv, ("other_rest", "other_qpv", "eligible_rest", "eligible_qpv"))
+            lab = text_of(2 * eligible_ + in_qpv, ("other_rest", "other_qpv", "eligible_rest", "eligible_qpv"))
         out[src] = pd.Series(lab, index=index)
     return out
-
-
-def _text_of(codes: np.ndarray, labels: tuple) -> pd.api.extensions.ExtensionArray:
-    """``labels[codes]`` as a text array, taken in Arrow (no Python object per row)."""
-    return pd.array(list(labels), dtype="str").take(codes)
 
 
 def group_label(eligible: bool, qpv: float | None) -> str:

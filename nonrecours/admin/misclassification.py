@@ -838,7 +838,9 @@ def _array_counts(
         keep &= codes >= 0
         base = base * max(len(uniq), 1) + codes
         size *= max(len(uniq), 1)
-    groups, at = _groups(base[keep], size)
+    from ..estimation.domains import observed_keys
+
+    groups, at = observed_keys(base[keep], size)
     m = len(groups)
     names = ["n_recipients", "n_file_eligible", "takers", "var_takers", "n_undetermined", "n_boundary"]
     sums = {c: np.zeros((m, k)) for c in names}
@@ -906,17 +908,6 @@ def _array_counts(
         }
     )
     return counts, pd.concat(linked_rows, ignore_index=True), no_candidate_frame
-
-
-def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of ``key`` (integers in ``[0, size)``), sorted, and each value's position among them."""
-    if size <= max(4 * len(key), 1 << 16):  # a table of every possible key: no sort
-        seen = np.bincount(key, minlength=size) > 0
-        groups = np.flatnonzero(seen)
-        lookup = np.cumsum(seen) - 1
-        return groups, lookup[key]
-    groups, at = np.unique(key, return_inverse=True)
-    return groups, at.ravel()
 
 
 def survey_corrected_rates(

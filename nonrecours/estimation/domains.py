@@ -87,21 +87,24 @@ def make_domains(data: pd.DataFrame, by: Sequence[str]) -> Domains:
         key = key * max(len(u), 1) + c
     size = int(np.prod([max(len(u), 1) for u in uniques], dtype=float))
     out = np.full(n, -1, np.int64)
-    if size <= 4 * n + 1024:  # observed combinations by counting (the ranks factorize(sort=True) gives)
-        seen = np.bincount(key[ok], minlength=size) > 0
-        rank = np.cumsum(seen) - 1
-        out[ok] = rank[key[ok]]
-        combo_keys = np.flatnonzero(seen)
-    else:
-        dom, combo_keys = pd.factorize(key[ok], sort=True)
-        out[ok] = dom
+    rest, out[ok] = observed_keys(key[ok], size)
     cols = {}
-    rest = np.asarray(combo_keys, dtype=np.int64)
     for col, u in reversed(list(zip(by, uniques))):
         cols[col] = u.take(rest % max(len(u), 1))
         rest = rest // max(len(u), 1)
     levels = pd.DataFrame({col: cols[col] for col in by})
     return Domains(out, levels, by)
+
+
+def observed_keys(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``key`` (mixed-radix codes of combinations, in ``[0, size)``), sorted, and each row's
+    rank among them (what ``pd.factorize(key, sort=True)`` gives, reversed): by counting when a table of every
+    possible key is small, else by sorting."""
+    if size <= 4 * len(key) + 1024:
+        seen = np.bincount(key, minlength=size) > 0
+        return np.flatnonzero(seen), (np.cumsum(seen) - 1)[key]
+    ranks, keys = pd.factorize(key, sort=True)
+    return np.asarray(keys, dtype=np.int64), np.asarray(ranks, dtype=np.int64)
 
 
 def stack_variables(

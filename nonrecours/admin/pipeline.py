@@ -417,10 +417,10 @@ class _StepEngines:
                 self.used[kind] = own.settings()
                 yield own
 
-    def sql(self, memory_limit: str | None = None):
-        """The engine of one SQL step (eligibility, rates); ``memory_limit``: its own engine's, instead of the
-        phase's."""
-        return self._step("sql", self._sql, memory_limit)
+    def sql(self, half: bool = False):
+        """The engine of one SQL step (eligibility, rates); ``half``: its own engine under half the phase's
+        memory limit."""
+        return self._step("sql", self._sql, _half(self._memory_limit) if half else None)
 
     def linkage(self):
         """The DuckDB engine of one linkage step."""
@@ -630,7 +630,7 @@ def _run_phase(
     # the rates' long table (one row per recipient and right) is built under half the phase's memory limit beyond
     # CONCURRENT_LINKAGE_MAX recipients: at 5 million recipients DuckDB at 2 GB in that statement, on top of the
     # 4.2 GiB the phase holds, was the phase's peak (6.05 GiB; at 1 GB 5.07 GiB, 10 CPU s more: it spills)
-    with clock.step("rates"), engines.sql(None if beside else _half(engines._memory_limit)) as eng:
+    with clock.step("rates"), engines.sql(half=not beside) as eng:
         rec = _recipient_cells(left["rec_id"], terr)
         del left
         flags = terr.dropna(subset=["territory"]).drop_duplicates("territory")[["territory", "is_qpv"]]

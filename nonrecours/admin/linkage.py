@@ -502,8 +502,8 @@ def _probabilistic(
         # do (Arrow and DuckDB both compare text byte by byte), so the links are the same. Splink's scoring and the
         # one-to-one query then move and compare integers instead of ids of about twenty characters (on the demo's
         # TPN the one-to-one query 0.25 -> 0.11 CPU s)
-        ids = small and isinstance(engine, DuckDBEngine)
-        if ids:  # small files: the frames read by the engine where they are (scanned as fast as its own tables;
+        ranked = small and isinstance(engine, DuckDBEngine)
+        if ranked:  # small files: the frames read by the engine where they are (scanned as fast as its own tables;
             # copying them cost 0.1 CPU s per linkage of the demo), their ids replaced by their ranks
             for name, side in (("recipients_l", L), ("source_r", R)):
                 order = np.asarray(pc.sort_indices(pa.array(side["rec_id"].array)))
@@ -536,14 +536,14 @@ def _probabilistic(
         else:  # national files: Splink's own training (see _train_splink)
             with engine.single_thread():  # sums of probabilities in one order: the same parameters on every run
                 model = _train_splink(linker, dl, dr, has_birth, seed, pairs_u)
-        if ids:  # the trained parameters set on the linker's own model (Splink's SQL and parsing of a second
+        if ranked:  # the trained parameters set on the linker's own model (Splink's SQL and parsing of a second
             # Linker built from the JSON cost as much as the first: 0.035 CPU s per demo linkage)
             _load_parameters(linker, model)
         else:
             linker = Linker([dl, dr], model, log_level=None, validate_settings=False)
         # scored by chunks of the recipients: DuckDB's hash tables of one chunk at a time (the same pairs)
         chunks = max(1, -(-n_left // PREDICT_CHUNK))
-        if small and ids and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
+        if ranked and chunks == 1:  # small files on DuckDB: Splink's SQL in one statement (_predict)
             pred = _predict(linker, min_candidate, sizes)
         else:
             pred = linker.inference.predict(threshold_match_probability=min_candidate, num_chunks_left=chunks)
@@ -570,7 +570,7 @@ def _probabilistic(
             select id_l, id_r, match_probability from a qualify row_number() over (
                 partition by id_r order by match_probability desc, id_l) = 1
             order by match_probability desc, id_l, id_r""")
-    if ids:  # the records' own ids instead of their ranks
+    if ranked:  # the records' own ids instead of their ranks
         best["id_l"] = by_rank[0].take(best["id_l"].to_numpy(dtype=np.int64))
         best["id_r"] = by_rank[1].take(best["id_r"].to_numpy(dtype=np.int64))
     out = pd.DataFrame(

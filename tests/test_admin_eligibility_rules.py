@@ -468,3 +468,27 @@ def test_simulated_2016_eligibility_settles_every_rsa_recipient():
     left15 = pd.concat([src15.tables[o] for o in ORGANISMS], ignore_index=True)
     assert set(left15.loc[left15["benefit"] == "RSA", "rsa_component"]) == {"socle", "socle_activite", "activite"}
     assert left15.loc[left15["benefit"] != "RSA", "rsa_component"].isna().all()
+
+
+def test_eligibility_ids_are_the_inputs_own():
+    """The result's ids are the input's array (the same values in the same order), not the engine's: text taken
+    from an engine's Arrow result keeps every column of its batch alive (at 5.18 million recipients 1.2 GiB held by
+    the ids alone once the statuses were categories)."""
+    pa = pytest.importorskip("pyarrow")
+    n = 50
+    df = pd.DataFrame(
+        {
+            "rec_id": pd.array([f"r{i:04d}" for i in range(n)], dtype="str"),
+            "commune": ["75101"] * n,
+            "household_size": [1] * n,
+            **{c: np.linspace(1000.0, 20000.0, n) for c in RESOURCE_COLUMNS},
+            "electricity_contract": [1] * n,
+            "gas_contract": [0] * n,
+        }
+    )
+    out = assess_eligibility(df, load_rulebook().entry(2015))
+    assert out["rec_id"].tolist() == df["rec_id"].tolist()
+    if isinstance(df["rec_id"].array, pd.arrays.ArrowStringArray):
+        mine = pa.chunked_array(df["rec_id"].array._pa_array).chunk(0).buffers()[-1].address
+        theirs = pa.chunked_array(out["rec_id"].array._pa_array).chunk(0).buffers()[-1].address
+        assert mine == theirs

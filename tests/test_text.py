@@ -43,3 +43,17 @@ def test_index_text_is_get_indexer(seed: int, missing: bool) -> None:
 def test_numbers_are_compared_as_text() -> None:
     np.testing.assert_array_equal(isin_text([1, 2, 3], ["2", "3"]), [False, True, True])
     np.testing.assert_array_equal(index_text(["3", "1"], [1, 2, 3]), [2, 0])
+
+
+def test_release_arrow_trims_the_heap_where_there_is_glibc() -> None:
+    """``release_arrow(heap=True)`` also trims the C library's free heap (glibc's ``malloc_trim``): the DuckDB
+    results let go by the national phase stay resident otherwise (benchmarks/RESULTS.md, issue 31 item 5)."""
+    import platform
+    import sys
+
+    from nonrecours._text import _trim_heap, release_arrow
+
+    release_arrow()
+    release_arrow(heap=True)
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert _trim_heap() is True

@@ -376,6 +376,12 @@ def assess_eligibility(recipients: pd.DataFrame, rule: Rule, *, engine: Engine |
     with borrow_engine(engine) as eng, eng.insertion_order():
         out = eng.sql_frames(eligibility_sql(rule, "recipients", engine=eng), {"recipients": data})
     if _same_ids(out["rec_id"], recipients["rec_id"]):  # the engine kept the input order: no reordering copy
+        if out["rec_id"].dtype == recipients["rec_id"].dtype:
+            # the input's own ids (the same values): text taken from an engine's Arrow result keeps the result's
+            # every column alive while it lives (one block per batch of rows), so that the ids alone held the
+            # whole table's text (at 5.18 million recipients 1.2 GiB for a table of 0.3 GiB once its statuses
+            # are categories, benchmarks/RESULTS.md)
+            out["rec_id"] = recipients["rec_id"].array
         return out
     return out.set_index("rec_id").reindex(recipients["rec_id"]).reset_index()
 

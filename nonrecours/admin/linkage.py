@@ -521,7 +521,7 @@ def _probabilistic(
                 engine.unregister(f"{name}_frame")
             sides.clear()
             del L, R, side
-            release_arrow()
+            release_arrow(heap=True)
             dl = db.register("recipients_l", table_name="recipients_l")
             dr = db.register("source_r", table_name="source_r")
         else:

@@ -520,7 +520,7 @@ def _run_phase(
         with clock.step("eligibility"), engines.sql() as eng:
             elig = eligibility(eng)
         del facts
-        release_arrow()
+        release_arrow(heap=True)
     links, near, quality, source_rights = [], [], [], {}
     results: dict[str, tuple[LinkResult, dict]] = {}
     if beside:
@@ -574,17 +574,17 @@ def _run_phase(
                 # (at 5 million recipients 0.7 GiB of identities and 0.9 GiB of the health file)
                 sides = [_identities(d, _shared_columns(src)), src]
                 del src
-                release_arrow()
+                release_arrow(heap=True)
             with clock.step(f"linkage {name}"):
                 if "right" in sides[1]:  # a source holding several rights (health)
                     source_rights[name] = sides[1][["rec_id", "right"]]
                 n_left = len(sides[0])
                 with engines.linkage() as eng:
                     results[name] = _link_taken(sides, name, eng, threshold, seed, truth_links, n_left)
-                release_arrow()
+                release_arrow(heap=True)
         with clock.step("read"):
             left = _identities(d, ["rec_id", "commune", "x", "y", "lon", "lat"])
-            release_arrow()
+            release_arrow(heap=True)
     for name in names:
         res, row = results.pop(name)
         links.append(res.links.assign(source=name))
@@ -600,11 +600,11 @@ def _run_phase(
     # the territories read the addresses and communes, the review and rates the ids: the names, numbers and birth
     # dates go (at 5 million recipients 0.4 GiB)
     left = left[[c for c in ("rec_id", "commune", "x", "y", "lon", "lat") if c in left]]
-    release_arrow()
+    release_arrow(heap=not beside)
     if not beside:
         with clock.step("geo"):
             located = assign_territories(left, read_contours(d / "qpv.geojson"), communes)
-            release_arrow()
+            release_arrow(heap=True)
     terr, counts = located
     with clock.step("review"):
         sample, calibration = _review(left["rec_id"], elig, terr, links_df, near_df, truth_links, review, seed)

@@ -232,7 +232,7 @@ def _draw_rows(stratum: np.ndarray, quota: np.ndarray, rng: np.random.Generator)
     sample without replacement of each stratum).
 
     Only the rows under a cut per stratum, above its quota's expected uniform by six standard deviations, are
-    sorted (a thirtieth of the demo's rows): a stratum with fewer rows under its cut than its quota takes all
+    sorted (1 row in 75 on the demo): a stratum with fewer rows under its cut than its quota takes all
     its rows as candidates instead (then the same sample). The rows left out have uniforms above those of
     every candidate of their stratum, so that its ``quota[h]`` smallest are among the candidates whenever it
     has that many.
@@ -494,7 +494,7 @@ def _population(
     n = len(ids)
     sources = tuple(sorted(set(pd.unique(links["source"])) | set(pd.unique(near_misses["source"]))))
     pairs = pd.concat([links, near_misses], ignore_index=True)
-    id_code, pair_code, n_codes = _id_codes(ids, pairs["id_l"])
+    id_code, pair_code, n_codes, first = _id_codes(ids, pairs["id_l"])
     eligible_ids = pd.Series(eligible_ids, dtype="str")
     if eligible_ids.array.equals(ids.array):  # the recipients' own ids in their order: the eligible ids by code
         found = {}
@@ -505,6 +505,8 @@ def _population(
     else:
         found = {src: isin_text(ids, eligible_ids[np.asarray(el, dtype=bool)]) for src, el in eligible.items()}
     groups = _group_codes(found, qpv)
+    if first is not None:  # a repeated id: the group of its first recipient (review_frame finds the labels by id)
+        groups = {src: c[first] for src, c in groups.items()}
     in_source = index_text(pairs["source"], pd.Series(sources, dtype="str"))
     is_link = np.arange(len(pairs)) < len(links)
     p_pair = pairs["match_probability"].to_numpy(dtype=float)
@@ -524,7 +526,8 @@ def _population(
         prob[rows] = np.where(linked, p, np.where(near, q, np.nan))
         pair[rows] = np.where(linked, at_l, at_n)
     codes, stratum = observed_keys(key, len(sources) * G * S)
-    g = pd.Series(np.where(key % S == S - 1, 1.0, prob)).groupby(stratum, sort=True)
+    # the weights: 1 without candidate, else the match probability
+    g = pd.Series(np.where(key % S == STRATA.index("no_candidate"), 1.0, prob)).groupby(stratum, sort=True)
     del key
     labels = [text_of(codes // (G * S), sources), text_of(codes // S % G, _GROUP_ORDER), text_of(codes % S, STRATA)]
     strata = pd.DataFrame(
@@ -540,21 +543,23 @@ def _population(
     return _Population(sources, ids, stratum, prob, pair, id_r, strata)
 
 
-def _id_codes(ids: pd.Series, others: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """Integer codes of the texts ``ids`` and ``others``, equal for equal texts (missing ones too), and their number.
+def _id_codes(ids: pd.Series, others: pd.Series) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """Integer codes of the texts ``ids`` and ``others``, equal for equal texts (missing ones too), their number,
+    and each id's first position among ``ids`` (``None`` when the ids are distinct: their own).
 
     Ids proved distinct (:func:`~nonrecours._unique.surely_unique`; the linkage refuses repeated ones) are coded
     by their positions, ``others`` looked up in Arrow's hash table of them (:func:`index_text`, ``len(ids)``
-    when absent): one table of the recipients, where the two of :func:`review_frame` per source hashed the links.
-    Otherwise both are factorized together.
+    when absent): one hash table, of the recipients, where :func:`review_frame` builds two per source (of its
+    links' and near misses' ids) and looks every recipient up in each. Otherwise both are factorized together.
     """
     n = len(ids)
     if not ids.hasnans and surely_unique(ids.array):
         at = index_text(others, ids)
-        return np.arange(n), np.where(at < 0, n, at), n + 1
+        return np.arange(n), np.where(at < 0, n, at), n + 1, None
     both = pd.concat([ids, pd.Series(others, dtype="str")], ignore_index=True)
     codes, uniques = pd.factorize(both, use_na_sentinel=False)
-    return codes[:n], codes[n:], len(uniques)
+    code = codes[:n]
+    return code, codes[n:], len(uniques), _first_rows(code, np.arange(n), len(uniques))[code]
 
 
 def _first_rows(code: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:

@@ -509,7 +509,7 @@ def _population(
         groups = {src: c[first] for src, c in groups.items()}
     in_source = index_text(pairs["source"], pd.Series(sources, dtype="str"))
     is_link = np.arange(len(pairs)) < len(links)
-    p_pair = pairs["match_probability"].to_numpy(dtype=float)
+    p_pair = np.append(pairs["match_probability"].to_numpy(dtype=float), np.nan)  # at -1 (no pair): NaN
     G, S = len(_GROUP_ORDER), len(STRATA)
     key = np.empty(len(sources) * n, dtype=np.int64)
     prob = np.empty(len(sources) * n)
@@ -517,7 +517,7 @@ def _population(
     for s, src in enumerate(sources):
         at_l = _first_rows(pair_code, np.flatnonzero((in_source == s) & is_link), n_codes)[id_code]
         at_n = _first_rows(pair_code, np.flatnonzero((in_source == s) & ~is_link), n_codes)[id_code]
-        p, q = _take(p_pair, at_l), _take(p_pair, at_n)
+        p, q = p_pair[at_l], p_pair[at_n]
         linked = ~np.isnan(p)
         near = ~linked & ~np.isnan(q)
         rows = slice(s * n, (s + 1) * n)

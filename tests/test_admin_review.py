@@ -96,6 +96,114 @@ def test_review_groups_by_position_or_by_id_give_the_same_frame_and_sample():
     assert sorted(sample["id_l"]) == sorted(frame.loc[rank <= quota, "id_l"])
 
 
+def _several_sources(seed: int = 5, n: int = 2400):
+    """Recipients (ids in no sorted order), three sources' links and near misses listed out of the sources' order
+    (a recipient's second link of a source and links to other ids among them), the true links, each source's
+    eligible recipients (none known for 'health': group 'all') and QPV flags (some missing)."""
+    rng = np.random.default_rng(seed)
+    ids = pd.Series([f"r{i:05d}" for i in rng.permutation(n)])
+    links, near, truth = [], [], []
+    for k, src in enumerate(("tss", "health", "tpn")):
+        took = rng.random(n) < 0.3 + 0.2 * k
+        linked = took & (rng.random(n) < 0.95) | (~took & (rng.random(n) < 0.02))
+        # probabilities on a grid of 0.005 (ties, some exactly HIGH); a few missing (then the near miss counts)
+        p = np.round(rng.uniform(0.9, 1.0, n) / 0.005) * 0.005
+        p[rng.random(n) < 0.01] = np.nan
+        nm = ~linked & (rng.random(n) < 0.15)
+        q = np.where(rng.random(n) < 0.05, np.nan, rng.uniform(0.01, 0.9, n))
+        links.append(
+            pd.DataFrame(
+                {"source": src, "id_l": ids[linked], "id_r": src + ids[linked], "match_probability": p[linked]}
+            )
+        )
+        near.append(pd.DataFrame({"source": src, "id_l": ids[nm], "id_r": "n" + ids[nm], "match_probability": q[nm]}))
+        truth.append(pd.DataFrame({"source": src, "id_l": ids[took], "id_r": src + ids[took]}))
+        again = ids[linked].iloc[::7]  # a second link of the same recipients: the first one counts
+        links.append(pd.DataFrame({"source": src, "id_l": again, "id_r": "x" + again, "match_probability": 0.5}))
+        links.append(pd.DataFrame({"source": src, "id_l": ["nobody", "z"], "id_r": "y", "match_probability": 0.95}))
+    order = rng.permutation(sum(len(t) for t in links))  # the sources' links interleaved
+    links_df = pd.concat(links, ignore_index=True).iloc[order].reset_index(drop=True)
+    eligible = {"tss": rng.random(n) < 0.6, "tpn": rng.random(n) < 0.4, "unlinked": rng.random(n) < 0.5}
+    qpv = np.where(rng.random(n) < 0.05, np.nan, (rng.random(n) < 0.3).astype(float))
+    return ids, links_df, pd.concat(near, ignore_index=True), pd.concat(truth, ignore_index=True), eligible, qpv
+
+
+def _reference_draw(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """draw_review written plainly: every row ranked by a lexsort of (stratum, uniform), ties in row order."""
+    from nonrecours.admin.review import REVIEW_COLUMNS, _allocation
+
+    keys = ["source", "group", "stratum"]
+    alloc = _allocation(frame, n)
+    u = np.random.default_rng(seed).random(len(frame))
+    stratum = frame.groupby(keys, sort=True).ngroup().to_numpy()
+    order = np.lexsort((u, stratum))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(len(frame)) - np.searchsorted(stratum[order], stratum[order]) + 1
+    take = rank <= alloc.to_numpy()[stratum]
+    size = np.bincount(stratum)[stratum]
+    out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)[list(REVIEW_COLUMNS)]
+    return out.sort_values(keys + ["id_l"], ignore_index=True)
+
+
+@pytest.mark.parametrize("case", ["aligned", "eligibility_by_id", "repeated_ids", "no_qpv"])
+def test_review_by_code_draws_the_frame_sample_and_its_ratios(case):
+    """The phase's review on integer codes (_population) against review_frame, recipient_groups, a plain draw and
+    review_estimates: the same sample (rows, order, values, dtypes) and ratios, to the last bit."""
+    from nonrecours.admin.review import _population, recipient_groups
+
+    ids, links, near, truth, eligible, qpv = _several_sources()
+    eligible_ids = ids
+    if case == "no_qpv":  # groups 'eligible' and 'other' (and 'all'): in GROUPS' order, not their labels'
+        qpv = None
+    if case == "repeated_ids":  # ids repeated (and one missing): coded by factorizing, each a group by id
+        ids = ids.copy()
+        ids.iloc[1::50] = ids.iloc[0:-1:50].to_numpy()
+        ids.iloc[7] = None
+        eligible_ids = ids
+    groups = recipient_groups(ids, {s: eligible_ids[m] for s, m in eligible.items()}, qpv)
+    if case == "eligibility_by_id":  # the eligibility's rows in another order: found by id
+        perm = np.random.default_rng(1).permutation(len(ids))
+        eligible_ids, eligible = ids[perm], {s: m[perm] for s, m in eligible.items()}
+    frame = review_frame(ids, links, near, groups=groups)
+    assert {
+        "all",
+        "eligible_qpv" if qpv is not None else "eligible",
+        "other_rest" if qpv is not None else "other",
+    } <= set(frame["group"])
+    pop = _population(ids, links, near, eligible_ids=eligible_ids, eligible=eligible, qpv=qpv)
+    for n, seed in ((150, 7), (40, 8)):
+        got = pop.draw(n, seed=seed)
+        pd.testing.assert_frame_equal(got, _reference_draw(frame, n, seed), check_exact=True)
+        pd.testing.assert_frame_equal(got, draw_review(frame, n, seed=seed), check_exact=True)
+        sample = simulated_verdicts(got, truth)
+        pd.testing.assert_frame_equal(pop.estimates(sample), review_estimates(sample, frame), check_exact=True)
+
+
+def test_review_draw_ranks_ties_in_row_order_and_takes_all_rows_of_a_short_stratum():
+    """_draw_rows against a plain per-stratum sort: uniforms with ties, rows without a stratum, a stratum whose
+    uniforms all lie above its cut (its candidates too few: all its rows), a stratum taken whole."""
+    from nonrecours.admin.review import _draw_rows
+
+    rng = np.random.default_rng(9)
+    stratum = rng.integers(-1, 6, 6000)
+    u = np.round(rng.random(6000), 2)  # a hundred values: many ties
+    u[stratum == 2] = 0.995
+    u[(stratum == 3) & (rng.random(6000) < 0.5)] = 0.0
+    quota = np.array([5, 40, 30, 60, 10_000, 1])
+
+    class Fixed:  # a generator whose uniforms are u
+        def random(self, size):
+            assert size == len(u)
+            return u.copy()
+
+    expected = []
+    for h in range(len(quota)):
+        rows = np.flatnonzero(stratum == h)
+        expected.extend(rows[np.argsort(u[rows], kind="stable")][: quota[h]])
+    got = _draw_rows(stratum, quota, Fixed())  # type: ignore[arg-type]
+    assert got.tolist() == sorted(expected)
+
+
 def test_review_verdicts_are_checked_and_name_no_record():
     ids, links, nm, *_ = _toy_linkage(n=500)
     sample = draw_review(review_frame(ids, links, nm), 100, seed=1)

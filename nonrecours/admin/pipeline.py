@@ -677,7 +677,7 @@ def _review(
     seed: int,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The review sample (drawn, simulated from the truth, or given) and its ratios (``None`` without review)."""
-    from .review import draw_review, recipient_groups, review_estimates, review_frame, simulated_verdicts
+    from .review import _population, simulated_verdicts
 
     n, reviewed = review
     if not n and reviewed is None:
@@ -687,17 +687,15 @@ def _review(
     for right, src in RIGHT_SOURCES.items():
         found = (elig[right] == "eligible").to_numpy(dtype=bool, na_value=False)
         eligible[src] = eligible[src] | found if src in eligible else found
-    groups = recipient_groups(
-        ids, {s: elig["rec_id"].astype(str)[m] for s, m in eligible.items()}, terr["is_qpv"].to_numpy()
-    )
-    frame = review_frame(ids, links, near, groups=groups)
+    # review_frame and its groups (recipient_groups) by code: draw_review's sample, review_estimates' ratios
+    pop = _population(ids, links, near, eligible_ids=elig["rec_id"], eligible=eligible, qpv=terr["is_qpv"].to_numpy())
     if reviewed is not None:
-        return reviewed, review_estimates(reviewed, frame)
-    sample = draw_review(frame, n, seed=seed)
+        return reviewed, pop.estimates(reviewed)
+    sample = pop.draw(n, seed=seed)
     if truth_links is None:
         return sample, None
     sample = simulated_verdicts(sample, truth_links)
-    return sample, review_estimates(sample, frame)
+    return sample, pop.estimates(sample)
 
 
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> dict:

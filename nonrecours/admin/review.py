@@ -45,11 +45,14 @@ names a record.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_random_state
 from .._text import index_text, isin_text, text_of
+from .._unique import surely_unique
 from ..errors import InputError, message
 
 __all__ = [
@@ -77,6 +80,10 @@ HIGH = 0.99
 MIN_PER_STRATUM = 30
 #: Columns of a review sample (``match`` left empty for the reviewer).
 REVIEW_COLUMNS = ("source", "group", "stratum", "n_stratum", "id_l", "id_r", "match_probability", "match")
+#: The groups in the order pandas sorts their labels: a group's code in the phase's review (:func:`_population`).
+_GROUP_ORDER = tuple(sorted(GROUPS))
+#: Columns that make a stratum of the review.
+_KEYS = ["source", "group", "stratum"]
 
 
 def review_frame(
@@ -163,16 +170,19 @@ def recipient_groups(
     """
     ids = pd.Series(ids, dtype="str").reset_index(drop=True)
     index = pd.Index(ids.array)
-    in_qpv = None if qpv is None else (np.asarray(qpv, dtype=float) == 1).astype(np.intp)
-    out = {}
-    for src, el in eligible.items():
-        eligible_ = isin_text(ids, el).astype(np.intp)
-        if in_qpv is None:
-            lab = text_of(eligible_, ("other", "eligible"))
-        else:  # the four labels, taken by code (no string built per recipient)
-            lab = text_of(2 * eligible_ + in_qpv, ("other_rest", "other_qpv", "eligible_rest", "eligible_qpv"))
-        out[src] = pd.Series(lab, index=index)
-    return out
+    codes = _group_codes({src: isin_text(ids, el) for src, el in eligible.items()}, qpv)
+    # the labels taken by code (no string built per recipient)
+    return {src: pd.Series(text_of(c, _GROUP_ORDER), index=index) for src, c in codes.items()}
+
+
+def _group_codes(eligible: dict[str, np.ndarray], qpv: np.ndarray | None) -> dict[str, np.ndarray]:
+    """:func:`recipient_groups`' groups as their positions in :data:`_GROUP_ORDER`, ``eligible`` per source a
+    boolean per recipient."""
+    names = ("other", "eligible") if qpv is None else ("other_rest", "other_qpv", "eligible_rest", "eligible_qpv")
+    code = np.array([_GROUP_ORDER.index(g) for g in names], dtype=np.intp)
+    in_qpv = 0 if qpv is None else (np.asarray(qpv, dtype=float) == 1).astype(np.intp)
+    step = 1 if qpv is None else 2
+    return {src: code[step * np.asarray(el, dtype=np.intp) + in_qpv] for src, el in eligible.items()}
 
 
 def group_label(eligible: bool, qpv: float | None) -> str:
@@ -192,10 +202,14 @@ def _by_recipient(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _allocation(frame: pd.DataFrame, n: int) -> pd.Series:
-    """Sample size per source × group × stratum: Neyman on a prior error share, a floor per stratum."""
-    g = frame.groupby(["source", "group", "stratum"], sort=True)
-    size = g.size()
-    w = g["w"].mean()
+    """Sample size per source × group × stratum of ``frame`` (:func:`_allocate`)."""
+    g = frame.groupby(_KEYS, sort=True)
+    return _allocate(g.size(), g["w"].mean(), n)
+
+
+def _allocate(size: pd.Series, w: pd.Series, n: int) -> pd.Series:
+    """Sample size per stratum (``size`` and mean weight ``w`` indexed by source × group × stratum, sorted):
+    Neyman on a prior error share, a floor per stratum."""
     linked = size.index.get_level_values("stratum").isin(LINKED)
     err = np.where(linked, 1 - w.to_numpy(), np.where(size.index.get_level_values("stratum") == "near_miss", w, 0.0))
     t = np.clip(err, np.where(linked, 0.002, 0.01), 0.5)
@@ -203,6 +217,42 @@ def _allocation(frame: pd.DataFrame, n: int) -> pd.Series:
     share = score / score.groupby(level="source").transform("sum")
     alloc = np.maximum(np.round(share * n), MIN_PER_STRATUM)
     return pd.Series(np.minimum(alloc, size).astype(int), index=size.index)
+
+
+def _check_size(n: int) -> None:
+    if int(n) != n or n < 1:
+        raise InputError(
+            message("invalid review sample size", where="parameter n", expected="an integer >= 1", found=str(n))
+        )
+
+
+def _draw_rows(stratum: np.ndarray, quota: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The rows drawn, in their order: in each stratum ``h`` (``stratum``: each row's, -1 for none) the
+    ``quota[h]`` rows with the smallest of one uniform per row, ties in the order of the rows (a simple random
+    sample without replacement of each stratum).
+
+    Only the rows under a cut per stratum, above its quota's expected uniform by six standard deviations, are
+    sorted (1 row in 75 on the demo): a stratum with fewer rows under its cut than its quota takes all
+    its rows as candidates instead (then the same sample). The rows left out have uniforms above those of
+    every candidate of their stratum, so that its ``quota[h]`` smallest are among the candidates whenever it
+    has that many.
+    """
+    u = rng.random(len(stratum))
+    ok = stratum >= 0
+    size = np.bincount(stratum[ok], minlength=len(quota))
+    k = np.minimum(quota, size)
+    cut = np.where(k < size, (k + 6 * np.sqrt(k) + 16) / np.maximum(size, 1), np.inf)
+    for _ in range(2):  # the second time (rarely) with every row of a stratum short of candidates
+        cand = np.flatnonzero(u < np.append(cut, -np.inf)[stratum])  # -1: the last, no row
+        short = np.bincount(stratum[cand], minlength=len(quota)) < k
+        if not short.any():
+            break
+        cut[short] = np.inf
+    # rank of u within its stratum, ties in the order of the rows: a lexsort of the candidates (stable)
+    order = cand[np.lexsort((u[cand], stratum[cand]))]
+    s = stratum[order]
+    rank = np.arange(len(order)) - np.searchsorted(s, s)
+    return np.sort(order[rank < quota[s]])
 
 
 def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator) -> pd.DataFrame:
@@ -223,33 +273,15 @@ def draw_review(frame: pd.DataFrame, n: int, *, seed: int | np.random.Generator)
         the reviewer writes 1 when the recipient is the person of record ``id_r`` (a linked recipient) or of any
         record of the source (an unlinked one), else 0.
     """
-    if int(n) != n or n < 1:
-        raise InputError(
-            message("invalid review sample size", where="parameter n", expected="an integer >= 1", found=str(n))
-        )
+    _check_size(n)
     rng = check_random_state(seed)
-    alloc = _allocation(frame, int(n))
-    # each row's stratum by its number among the sorted strata (alloc's order): sizes and allocations by position
-    stratum = frame.groupby(["source", "group", "stratum"], sort=True).ngroup().to_numpy()
-    if stratum.size and stratum.min() < 0:  # a missing key: no stratum (pandas' alignment leaves the row out)
-        key = pd.MultiIndex.from_frame(frame[["source", "group", "stratum"]])
-        size = frame.groupby(["source", "group", "stratum"], sort=True)["w"].transform("size").to_numpy()
-        quota = alloc.reindex(key).to_numpy()
-    else:
-        size = np.bincount(stratum, minlength=len(alloc))[stratum]
-        quota = alloc.to_numpy()[stratum]
-    # one uniform per row; the k smallest of each stratum are its sample (a random subset of size k)
-    u = rng.random(len(frame))
-    # rank of u within its stratum, ties in the order of the rows (rank(method="first")): stable sorts
-    # np.lexsort((u, stratum)) by two stable sorts: u's, then the strata's (a radix sort of small integers)
-    by_u = np.argsort(u, kind="stable")
-    small = stratum.size and stratum.min() >= 0 and stratum.max() < 2**15
-    order = by_u[np.argsort((stratum.astype(np.int16) if small else stratum)[by_u], kind="stable")]
-    first = np.searchsorted(stratum[order], stratum[order], side="left")
-    rank = np.empty(len(frame), dtype=np.int64)
-    rank[order] = np.arange(len(frame)) - first + 1
-    take = rank <= quota
-    out = frame.loc[take].assign(n_stratum=size[take], match=np.nan)
+    g = frame.groupby(_KEYS, sort=True)
+    size = g.size()
+    alloc = _allocate(size, g["w"].mean(), int(n))
+    # each row's stratum by its number among the sorted strata (alloc's order; -1 for a missing key: none)
+    stratum = g.ngroup().to_numpy()
+    take = _draw_rows(stratum, alloc.to_numpy(), rng)
+    out = frame.iloc[take].assign(n_stratum=size.to_numpy()[stratum[take]], match=np.nan)
     return out[list(REVIEW_COLUMNS)].sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
 
 
@@ -282,6 +314,16 @@ def review_estimates(reviewed: pd.DataFrame, frame: pd.DataFrame | None = None) 
     DataFrame
         ``source``, ``group``, ``stratum``, ``N``, ``n``, ``matches``, ``W``, ``ratio``, ``var_ratio``.
     """
+    strata = None
+    if frame is not None:
+        fg = frame.groupby(_KEYS, sort=True)
+        strata = pd.DataFrame({"N": fg.size(), "W": fg["w"].sum()})
+    return _estimates(reviewed, strata)
+
+
+def _estimates(reviewed: pd.DataFrame, strata: pd.DataFrame | None) -> pd.DataFrame:
+    """:func:`review_estimates`, each stratum's size ``N`` and sum of weights ``W`` given (by source × group ×
+    stratum, sorted) or ``None``."""
     check_columns(reviewed, list(REVIEW_COLUMNS), role="column", source="reviewed sample")
     y = pd.to_numeric(reviewed["match"], errors="coerce")
     bad = ~y.isin([0, 1])
@@ -304,11 +346,10 @@ def review_estimates(reviewed: pd.DataFrame, frame: pd.DataFrame | None = None) 
     est = pd.DataFrame(
         {"N": g["n_stratum"].max(), "n": g.size(), "matches": g["y"].sum(), "sw": g["w"].sum(), "wbar": g["w"].mean()}
     )
-    if frame is not None:
-        fg = frame.groupby(keys, sort=True)
-        est["N"] = fg.size().reindex(est.index).fillna(est["N"]).to_numpy()
+    if strata is not None:
+        est["N"] = strata["N"].reindex(est.index).fillna(est["N"]).to_numpy()
         # a review drawn with other groups (e.g. by 'nonrecours link': group 'all'): its own sizes
-        est["W"] = fg["w"].sum().reindex(est.index).fillna(est["N"] * est["wbar"]).to_numpy()
+        est["W"] = strata["W"].reindex(est.index).fillna(est["N"] * est["wbar"]).to_numpy()
     else:
         est["W"] = est["N"] * est["wbar"]
     est["ratio"] = est["matches"] / est["sw"]
@@ -358,3 +399,173 @@ def review_quality(estimates: pd.DataFrame, *, level: float = 0.95) -> pd.DataFr
             "review_recall_high": np.clip(rec + z * se_r, 0, 1).to_numpy(),
         }
     )
+
+
+@dataclass(frozen=True)
+class _Population:
+    """:func:`review_frame`'s rows by code, without a text per row: the administrative phase's review.
+
+    Row ``r`` is recipient ``r % len(ids)`` for source ``sources[r // len(ids)]``, in :func:`review_frame`'s
+    order, so that a seed draws the same sample from both. On the demo (972,000 rows) the frame's text columns
+    and their groupbys were most of the review's CPU second.
+    """
+
+    #: The sources, sorted.
+    sources: tuple[str, ...]
+    #: The recipients' ids (``id_l``), as text.
+    ids: pd.Series
+    #: Per row, its stratum's position in ``strata``.
+    stratum: np.ndarray
+    #: Per row, ``match_probability`` (NaN without candidate).
+    prob: np.ndarray
+    #: Per row, the pair its ``id_r`` is taken from in ``id_r`` (its link, else its near miss; -1: none).
+    pair: np.ndarray
+    #: The ``id_r`` of the links, then of the near misses, as text.
+    id_r: pd.api.extensions.ExtensionArray
+    #: Per stratum (source × group × stratum, sorted): its mixed-radix ``code``, size ``N``, sum ``W`` and mean
+    #: ``wbar`` of the weights.
+    strata: pd.DataFrame
+
+    def draw(self, n: int, *, seed: int | np.random.Generator) -> pd.DataFrame:
+        """:func:`draw_review` of these rows."""
+        _check_size(n)
+        rng = check_random_state(seed)
+        alloc = _allocate(self.strata["N"], self.strata["wbar"], int(n))
+        take = _draw_rows(self.stratum, alloc.to_numpy(), rng)
+        h = self.stratum[take]
+        code = self.strata["code"].to_numpy()[h]
+        G, S = len(_GROUP_ORDER), len(STRATA)
+        out = pd.DataFrame(
+            {
+                "source": text_of(take // len(self.ids), self.sources),
+                "group": text_of(code // S % G, _GROUP_ORDER),
+                "stratum": text_of(code % S, STRATA),
+                "n_stratum": self.strata["N"].to_numpy()[h],
+                "id_l": self.ids.array.take(take % len(self.ids)),
+                "id_r": self.id_r.take(self.pair[take], allow_fill=True),
+                "match_probability": self.prob[take],
+                "match": np.nan,
+            }
+        )
+        return out.sort_values(["source", "group", "stratum", "id_l"], ignore_index=True)
+
+    def estimates(self, reviewed: pd.DataFrame) -> pd.DataFrame:
+        """:func:`review_estimates` of a review of these rows."""
+        return _estimates(reviewed, self.strata)
+
+
+def _population(
+    ids: pd.Series,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    *,
+    eligible_ids: pd.Series,
+    eligible: dict[str, np.ndarray],
+    qpv: np.ndarray | None,
+) -> _Population:
+    """:func:`review_frame` with :func:`recipient_groups`' groups, by code.
+
+    Parameters
+    ----------
+    ids, links, near_misses
+        As :func:`review_frame`.
+    eligible_ids : Series
+        Ids of recipients: the eligibility's rows.
+    eligible : dict of str to ndarray
+        Per source, a boolean per ``eligible_ids``: eligible for one of its rights (:func:`recipient_groups`'
+        ``eligible``, the ids where True).
+    qpv : ndarray, optional
+        As :func:`recipient_groups`.
+
+    Notes
+    -----
+    Every id gets an integer code, equal ids the same (:func:`_id_codes`), and a recipient's link for a source is
+    the source's first link of its code, as :func:`review_frame` takes the first link of its id. Stratum (source
+    ``s``, group ``g``, link status ``h``) has the mixed-radix code ``(s G + g) H + h``, each part numbered in the
+    order of its labels (:data:`_GROUP_ORDER`, :data:`STRATA`), so that the codes sort as :func:`review_frame`'s
+    groupbys sort the labels; the strata's sums and means of the weights are pandas' (compensated) sums over the
+    rows in the frame's order: the same numbers.
+    """
+    from ..estimation.domains import observed_keys
+
+    for name, df in (("links", links), ("near_misses", near_misses)):
+        check_columns(df, ["source", "id_l", "id_r", "match_probability"], role="column", source=name)
+    ids = pd.Series(ids, dtype="str").reset_index(drop=True)
+    n = len(ids)
+    sources = tuple(sorted(set(pd.unique(links["source"])) | set(pd.unique(near_misses["source"]))))
+    pairs = pd.concat([links, near_misses], ignore_index=True)
+    id_code, pair_code, n_codes, first = _id_codes(ids, pairs["id_l"])
+    eligible_ids = pd.Series(eligible_ids, dtype="str")
+    if eligible_ids.array.equals(ids.array):  # the recipients' own ids in their order: the eligible ids by code
+        found = {}
+        for src, el in eligible.items():
+            hit = np.zeros(n_codes, dtype=bool)
+            hit[id_code[np.asarray(el, dtype=bool)]] = True
+            found[src] = hit[id_code]
+    else:
+        found = {src: isin_text(ids, eligible_ids[np.asarray(el, dtype=bool)]) for src, el in eligible.items()}
+    groups = _group_codes(found, qpv)
+    if first is not None:  # a repeated id: the group of its first recipient (review_frame finds the labels by id)
+        groups = {src: c[first] for src, c in groups.items()}
+    in_source = index_text(pairs["source"], pd.Series(sources, dtype="str"))
+    is_link = np.arange(len(pairs)) < len(links)
+    p_pair = np.append(pairs["match_probability"].to_numpy(dtype=float), np.nan)  # at -1 (no pair): NaN
+    G, S = len(_GROUP_ORDER), len(STRATA)
+    key = np.empty(len(sources) * n, dtype=np.int64)
+    prob = np.empty(len(sources) * n)
+    pair = np.empty(len(sources) * n, dtype=np.int64)
+    for s, src in enumerate(sources):
+        at_l = _first_rows(pair_code, np.flatnonzero((in_source == s) & is_link), n_codes)[id_code]
+        at_n = _first_rows(pair_code, np.flatnonzero((in_source == s) & ~is_link), n_codes)[id_code]
+        p, q = p_pair[at_l], p_pair[at_n]
+        linked = ~np.isnan(p)
+        near = ~linked & ~np.isnan(q)
+        rows = slice(s * n, (s + 1) * n)
+        key[rows] = (s * G + groups.get(src, _GROUP_ORDER.index("all"))) * S
+        key[rows] += np.where(linked, np.where(p >= HIGH, 0, 1), np.where(near, 2, 3))
+        prob[rows] = np.where(linked, p, np.where(near, q, np.nan))
+        pair[rows] = np.where(linked, at_l, at_n)
+    codes, stratum = observed_keys(key, len(sources) * G * S)
+    # the weights: 1 without candidate, else the match probability
+    g = pd.Series(np.where(key % S == STRATA.index("no_candidate"), 1.0, prob)).groupby(stratum, sort=True)
+    del key
+    labels = [text_of(codes // (G * S), sources), text_of(codes // S % G, _GROUP_ORDER), text_of(codes % S, STRATA)]
+    strata = pd.DataFrame(
+        {
+            "code": codes,
+            "N": np.bincount(stratum, minlength=len(codes)),
+            "W": g.sum().to_numpy(),
+            "wbar": g.mean().to_numpy(),
+        },
+        index=pd.MultiIndex.from_arrays(labels, names=_KEYS),
+    )
+    id_r = pd.Series(pairs["id_r"], dtype="str").array
+    return _Population(sources, ids, stratum, prob, pair, id_r, strata)
+
+
+def _id_codes(ids: pd.Series, others: pd.Series) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """Integer codes of the texts ``ids`` and ``others``, equal for equal texts (missing ones too), their number,
+    and each id's first position among ``ids`` (``None`` when the ids are distinct: their own).
+
+    Ids proved distinct (:func:`~nonrecours._unique.surely_unique`; the linkage refuses repeated ones) are coded
+    by their positions, ``others`` looked up in Arrow's hash table of them (:func:`index_text`, ``len(ids)``
+    when absent): one hash table, of the recipients, where :func:`review_frame` builds two per source (of its
+    links' and near misses' ids) and looks every recipient up in each. Otherwise both are factorized together.
+    """
+    n = len(ids)
+    if not ids.hasnans and surely_unique(ids.array):
+        at = index_text(others, ids)
+        return np.arange(n), np.where(at < 0, n, at), n + 1, None
+    both = pd.concat([ids, pd.Series(others, dtype="str")], ignore_index=True)
+    codes, uniques = pd.factorize(both, use_na_sentinel=False)
+    code = codes[:n]
+    return code, codes[n:], len(uniques), _first_rows(code, np.arange(n), len(uniques))[code]
+
+
+def _first_rows(code: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """Per code in ``[0, size)``, the first of ``rows`` (increasing) whose ``code`` it is, -1 for none."""
+    none = np.iinfo(np.int64).max
+    first = np.full(size, none, dtype=np.int64)
+    np.minimum.at(first, code[rows], rows)
+    first[first == none] = -1
+    return first

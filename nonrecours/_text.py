@@ -25,7 +25,15 @@ def _arrow(values, others):  # noqa: ANN202
         import pyarrow as pa
     except ImportError:  # pragma: no cover - pyarrow is optional
         return v, o, None
-    return v, o, (pa.array(v, type=pa.large_string()), pa.array(o, type=pa.large_string()))
+    return v, o, (_one_array(pa.array(v, type=pa.large_string())), _one_array(pa.array(o, type=pa.large_string())))
+
+
+def _one_array(arr):  # noqa: ANN001, ANN202
+    """An Arrow array in one piece (a column of several chunks, as the recipients' ids read from several organisms'
+    files, comes as a chunked array: the lookups' value sets take arrays)."""
+    import pyarrow as pa
+
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def isin_text(values, others) -> np.ndarray:

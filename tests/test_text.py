@@ -57,3 +57,15 @@ def test_release_arrow_trims_the_heap_where_there_is_glibc() -> None:
     release_arrow(heap=True)
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert _trim_heap() is True
+
+
+def test_text_lookups_take_columns_of_several_chunks() -> None:
+    """A text column of several Arrow chunks (the recipients' ids read from several organisms' files and kept as
+    they are) is looked up as one array."""
+    from nonrecours.admin.misclassification import _same_text
+
+    chunked = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", None], dtype="str")], ignore_index=True)
+    assert index_text(["c", "a", "z"], chunked).tolist() == [2, 0, -1]
+    assert isin_text(chunked, ["c"]).tolist() == [False, False, True, False]
+    assert _same_text(chunked, pd.Series(["a", "b", "c", None], dtype="str"))
+    assert not _same_text(chunked, pd.Series(["a", "b", "d", None], dtype="str"))

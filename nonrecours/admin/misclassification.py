@@ -278,7 +278,9 @@ def _arrow_text(values):  # noqa: ANN202
         import pyarrow as pa
     except ImportError:  # pragma: no cover - pyarrow is optional
         return None
-    return pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
+    arr = pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
+    # (a column of several chunks, e.g. the recipients' ids of several organisms' files, comes as a chunked array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _same_text(a: pd.Series, b: pd.Series) -> bool:

@@ -206,47 +206,9 @@ def _taker_query(
         or [pd.DataFrame({"source": [], "rec_id": [], "right": []}, dtype="str")],
         ignore_index=True,
     )
-    rt = q("right")
-    # an undetermined status for a fact missing at random (resources, household) enters the eligibility variance;
-    # without the rule columns, every undetermined status does
     ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
-    at_random = ", ".join(f"'{m}'" for m in AT_RANDOM)
-    before = ", ".join(f"'{m}'" for m in BEFORE_RESOURCES)
-    unpivot = " union all ".join(
-        f"select rec_id, '{r}' as {rt}, {r} as status, "
-        + (
-            f"{r}_rule in ({at_random}) as at_random, {r}_rule not in ({before}) as by_resources from el"
-            if ruled
-            else "true as at_random, true as by_resources from el"
-        )
-        for r in RIGHTS
-    )
-    sql = f"""
-    with e as ({unpivot}),
-    lr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
-           from links l left join single s on s.source = l.source
-           left join multi m on m.source = l.source and m.rec_id = l.id_r),
-    nr as (select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
-           from near l left join single s on s.source = l.source
-           left join multi m on m.source = l.source and m.rec_id = l.id_r),
-    lk as (select id_l, {rt}, max(match_probability) as p from lr where {rt} is not null group by id_l, {rt}),
-    nm as (select id_l, {rt}, max(match_probability) as q from nr where {rt} is not null group by id_l, {rt})
-    select e.rec_id, r.territory, r.departement, e.{rt},
-           case e.status when 'eligible' then cast(1 as double) when 'not_eligible' then cast(0 as double)
-                else null end as eligible,
-           case when lk.p is null then 0 else 1 end as taker,
-           coalesce(lk.p, 0.0) as p_link,
-           case when lk.p is null then coalesce(nm.q, 0.0) else 0.0 end as q_miss,
-           r.boundary,
-           case when e.status = 'undetermined' and e.at_random then 1 else 0 end as undetermined_at_random,
-           case when e.by_resources then 1 else 0 end as by_resources
-    from e
-    join rc r on r.rec_id = e.rec_id
-    left join lk on lk.id_l = e.rec_id and lk.{rt} = e.{rt}
-    left join nm on nm.id_l = e.rec_id and nm.{rt} = e.{rt}
-    """
     cols = ["source", "id_l", "id_r", "match_probability"]
-    return sql, {
+    return _taker_sql(q, ruled, lambda r: f"'{r}'"), {
         "links": links[cols],
         "near": near_misses[cols],
         "single": single,
@@ -256,6 +218,164 @@ def _taker_query(
         .astype("str")
         .assign(boundary=_boundary_flags(recipients)),
     }
+
+
+def _keyed_query(
+    recipients: pd.DataFrame,
+    eligibility: pd.DataFrame,
+    links: pd.DataFrame,
+    near_misses: pd.DataFrame,
+    source_rights: dict[str, pd.DataFrame],
+    qpv_flags: pd.DataFrame,
+    q: Callable[[str], str] = Engine.quote,
+) -> tuple[str, dict, _Labels]:
+    """:func:`_taker_query` on integer keys, with ``is_qpv`` (by ``qpv_flags``' territory): its SQL, its tables
+    and the labels of their codes.
+
+    The recipients' ids (the eligibility table's, numbered once; the recipients' and the links' ``id_l`` looked
+    up among them), the territories, départements and rights are integer codes: the engine joins and groups
+    1.3 million rows on integers instead of text (a third of the phase's rates step on the demo). A missing id
+    or text is a missing code (``NULL``: it matches nothing, as a missing text); an id of the recipients or of
+    the links absent from the eligibility table matches no recipient, as its text did; a right of
+    ``source_rights`` that is no right of :data:`RIGHTS` a code no right has. The records' ids of
+    ``source_rights`` and the links' ``id_r`` stay text (one join of the links, as many Arrow hashes).
+    """
+    from .._text import index_text
+    from .misclassification import _same_text
+
+    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
+    el, rc = tables["el"], tables["rc"]
+    ids, id_labels = pd.factorize(el["rec_id"])
+    # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
+    unique = len(id_labels) + int((ids < 0).any()) == len(ids)
+    if _same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
+        rc_ids = ids
+    else:
+        rc_ids = _found(rc["rec_id"], id_labels)
+        unique = unique and _unique_text(rc["rec_id"])
+    terr, terr_labels = pd.factorize(rc["territory"])
+    dep, dep_labels = pd.factorize(rc["departement"])
+    rights = pd.Series(RIGHTS, dtype="str")
+
+    def right_codes(values: pd.Series) -> np.ndarray:
+        at = index_text(values, rights)
+        at[at < 0] = len(RIGHTS)
+        at[values.isna().to_numpy()] = -1
+        return _nullable(at)
+
+    tables["el"] = el.assign(rec_id=_nullable(ids))
+    tables["rc"] = rc.assign(rec_id=_nullable(rc_ids), territory=_nullable(terr), departement=_nullable(dep))
+    for name in ("links", "near"):
+        tables[name] = tables[name].assign(id_l=_nullable(_found(tables[name]["id_l"], id_labels)))
+    for name in ("single", "multi"):
+        tables[name] = tables[name].assign(right=right_codes(tables[name]["right"]))
+    tables["flags"] = pd.DataFrame(
+        {
+            "territory": _nullable(_found(qpv_flags["territory"].astype("str"), terr_labels)),
+            "is_qpv": qpv_flags["is_qpv"].to_numpy(),
+        }
+    )
+    ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
+    labels = _Labels(pd.Index(id_labels), pd.Index(terr_labels), pd.Index(dep_labels), unique)
+    return _taker_sql(q, ruled, lambda r: str(RIGHTS.index(r)), flags=True), tables, labels
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """The texts of :func:`_keyed_query`'s codes (code ``i``: label ``i``), and whether each recipient is once in
+    the eligibility table and in the recipients' (``rec_id.is_unique`` of both)."""
+
+    rec_id: pd.Index
+    territory: pd.Index
+    departement: pd.Index
+    unique: bool
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s code columns (``rec_id``, ``territory``, ``departement``, ``right``) as their texts (a
+        missing code: a missing text), as the taker table's text would have come from the engine."""
+        out = frame.copy()
+        for col, labels in (
+            ("rec_id", self.rec_id),
+            ("territory", self.territory),
+            ("departement", self.departement),
+            ("right", pd.Index(RIGHTS)),
+        ):
+            if col in out:
+                at = pd.Series(out[col]).to_numpy(dtype=np.int64, na_value=-1)
+                out[col] = pd.array(list(labels), dtype="str").take(at, allow_fill=True)
+        return out
+
+
+def _found(values: pd.Series, labels: pd.Index) -> np.ndarray:
+    """Position of each of ``values`` (read as text) among ``labels`` (which hold no missing value); -1 when
+    absent or missing."""
+    from .._text import index_text
+
+    at = index_text(values, labels)
+    at[pd.isna(pd.Series(values)).to_numpy()] = -1
+    return at
+
+
+def _nullable(codes: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Codes as an engine's column: 32-bit integers, a code below 0 missing (``NULL``, matching nothing)."""
+    codes = np.asarray(codes, dtype=np.int32)
+    missing = codes < 0
+    return pd.arrays.IntegerArray(codes, missing) if missing.any() else codes
+
+
+def _taker_sql(q: Callable[[str], str], ruled: bool, right: Callable[[str], str], flags: bool = False) -> str:
+    """The taker table's SQL on the tables of :func:`_taker_query` (or :func:`_keyed_query`'s: ``right`` writes a
+    right as the tables have it, its text or its code; ``flags``: ``is_qpv`` of a table ``flags`` added by
+    territory).
+
+    The links are joined to the recipients once per recipient, not once per recipient and right: each
+    recipient's highest link and near miss of each right are columns of one row (``lk``, ``nm``), and the
+    long table (one row per recipient and right) is only the last projection. The same rows as a join of the
+    long table to the links grouped by recipient and right, with a quarter of the probes.
+    """
+    rt = q("right")
+    # an undetermined status for a fact missing at random (resources, household) enters the eligibility variance;
+    # without the rule columns, every undetermined status does
+    at_random = ", ".join(f"'{m}'" for m in AT_RANDOM)
+    before = ", ".join(f"'{m}'" for m in BEFORE_RESOURCES)
+
+    def best(col: str) -> str:
+        return ", ".join(f"max(case when {rt} = {right(r)} then {col} end) as {r}" for r in RIGHTS)
+
+    def carried(table: str) -> str:
+        return (
+            f"select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt} "
+            f"from {table} l left join single s on s.source = l.source "
+            "left join multi m on m.source = l.source and m.rec_id = l.id_r"
+        )
+
+    def one(r: str) -> str:
+        undetermined = f"{r} = 'undetermined' and {r}_rule in ({at_random})" if ruled else f"{r} = 'undetermined'"
+        return f"""
+    select rec_id, territory, departement, {right(r)} as {rt},
+           case {r} when 'eligible' then cast(1 as double) when 'not_eligible' then cast(0 as double)
+                else null end as eligible,
+           case when p_{r} is null then 0 else 1 end as taker,
+           coalesce(p_{r}, 0.0) as p_link,
+           case when p_{r} is null then coalesce(q_{r}, 0.0) else 0.0 end as q_miss,
+           boundary,
+           case when {undetermined} then 1 else 0 end as undetermined_at_random,
+           {f"case when {r}_rule not in ({before}) then 1 else 0 end" if ruled else "1"} as by_resources{
+            ", is_qpv" if flags else ""}
+    from w"""
+
+    statuses = ", ".join(f"e.{r}" + (f", e.{r}_rule" if ruled else "") + f", lk.{r} as p_{r}, nm.{r} as q_{r}" for r in RIGHTS)
+    return f"""
+    with lr as ({carried("links")}),
+    nr as ({carried("near")}),
+    lk as (select id_l, {best("match_probability")} from lr group by id_l),
+    nm as (select id_l, {best("match_probability")} from nr group by id_l),
+    w as (select e.rec_id, r.territory, r.departement, r.boundary, {statuses}{", f.is_qpv" if flags else ""}
+          from el e join rc r on r.rec_id = e.rec_id
+          left join lk on lk.id_l = e.rec_id
+          left join nm on nm.id_l = e.rec_id{" left join flags f on f.territory = r.territory" if flags else ""})
+    {" union all ".join(one(r) for r in RIGHTS)}
+    """
 
 
 def _boundary_flags(recipients: pd.DataFrame) -> np.ndarray:
@@ -546,27 +666,38 @@ def linked_rates(
     return _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
 
 
-def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
-    """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right."""
+def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote, keyed: bool = False) -> str:
+    """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right (``keyed``:
+    rights as :func:`_keyed_query`'s codes)."""
     rt = q("right")
     cols_sql = ", ".join(
-        f"max(case when {rt} = '{r}' and eligible = 1 then cast(taker as double) "
-        f"when {rt} = '{r}' and eligible = 0 then null end) as {r}"
+        f"max(case when {rt} = {_right(r, keyed)} and eligible = 1 then cast(taker as double) "
+        f"when {rt} = {_right(r, keyed)} and eligible = 0 then null end) as {r}"
         for r in present
     )
     return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
 
 
-def _wide_sql(present: list[str], q: Callable[[str], str] = Engine.quote) -> str:
+def _right(r: str, keyed: bool) -> str:
+    """Right ``r`` in SQL: its text, or (``keyed``) its code in :func:`_keyed_query`'s tables."""
+    return str(RIGHTS.index(r)) if keyed else f"'{r}'"
+
+
+def _wide_sql(present: list[str], q: Callable[[str], str] = Engine.quote, keyed: bool = False) -> str:
     """The wide counts of :func:`~nonrecours.admin.counts.count_territories` (per territory and département:
     ``n_rows``, ``n_eligible_<j>``, ``n_takers_<j>``) straight from a taker table with one row per recipient and
-    right: the per-recipient codes of :func:`_coded_sql` counted without building them."""
+    right: the per-recipient codes of :func:`_coded_sql` counted without building them (``keyed``: rights as
+    :func:`_keyed_query`'s codes)."""
     rt = q("right")
-    cols = [f"cast(sum(case when {rt} = '{present[0]}' then 1 else 0 end) as bigint) as n_rows"]
+    cols = [f"cast(sum(case when {rt} = {_right(present[0], keyed)} then 1 else 0 end) as bigint) as n_rows"]
     for j, r in enumerate(present):
-        cols.append(f"cast(sum(case when {rt} = '{r}' and eligible = 1 then 1 else 0 end) as bigint) as n_eligible_{j}")
         cols.append(
-            f"cast(sum(case when {rt} = '{r}' and eligible = 1 then taker else 0 end) as bigint) as n_takers_{j}"
+            f"cast(sum(case when {rt} = {_right(r, keyed)} and eligible = 1 then 1 else 0 end) as bigint) "
+            f"as n_eligible_{j}"
+        )
+        cols.append(
+            f"cast(sum(case when {rt} = {_right(r, keyed)} and eligible = 1 then taker else 0 end) as bigint) "
+            f"as n_takers_{j}"
         )
     return f"select territory, departement, {', '.join(cols)} from t group by territory, departement"
 
@@ -743,28 +874,26 @@ def phase_rates(
     level = check_level(level)
     with borrow_engine(engine, memory_limit=memory_limit) as eng:
         q = eng.quote
-        sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
-        tables["flags"] = qpv_flags[["territory", "is_qpv"]].astype({"territory": "str"})
+        # on integer keys, the QPV flag of each recipient in the long table (decoded below: the same frames)
+        sql, tables, labels = _keyed_query(recipients, eligibility, links, near_misses, source_rights, qpv_flags, q)
         try:
             for name, df in tables.items():
                 eng.register_frame(name, df)
             eng.create_table("t", sql)
+            for name in tables:  # the inputs are no longer needed
+                eng.unregister(name)
+            status = labels.decode(eng.sql(_status_sql(["territory"], q)))
+            # (every right of the long table has a row in status)
+            present = [r for r in RIGHTS if r in set(status["right"])]
             # each recipient once in both tables: one row per recipient and right, counted without the codes
-            wide = _unique_ids(eng, "el") and _unique_ids(eng, "rc")
-            for name in tables:  # the inputs are no longer needed (flags are, for the QPV groups)
-                if name != "flags":
-                    eng.unregister(name)
-            found = set(eng.sql(f"select distinct {q('right')} as r from t")["r"])
-            present = [r for r in RIGHTS if r in found]
-            coded = eng.sql((_wide_sql if wide else _coded_sql)(present, q))
-            strata = eng.sql(_strata_sql(["territory"], q))
-            status = eng.sql(_status_sql(["territory"], q))
-            tf = "(select t.*, f.is_qpv from t left join flags f using (territory)) as tf"
-            g_strata = eng.sql(_strata_sql(["is_qpv"], q, tf))
-            g_status = eng.sql(_status_sql(["is_qpv"], q, tf))
+            coded = labels.decode(eng.sql((_wide_sql if labels.unique else _coded_sql)(present, q, keyed=True)))
+            strata = labels.decode(eng.sql(_strata_sql(["territory"], q)))
+            g_strata = labels.decode(eng.sql(_strata_sql(["is_qpv"], q)))
+            g_status = labels.decode(eng.sql(_status_sql(["is_qpv"], q)))
         finally:
             for name in (*tables, "t"):
                 eng.unregister(name)
+    wide = labels.unique
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
     agg = _cell_terms(strata, status, ["territory"], calibration, margins["is_qpv"])

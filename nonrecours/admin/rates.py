@@ -208,9 +208,11 @@ def _taker_query(
     )
     ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
     cols = ["source", "id_l", "id_r", "match_probability"]
+    # the links and the near misses in one table (``near`` 0/1): the records of source_rights hashed once
+    both = pd.concat([links[cols], near_misses[cols]], ignore_index=True)
+    both["near"] = np.repeat(np.array([0, 1], dtype=np.int8), [len(links), len(near_misses)])
     return _taker_sql(q, ruled, lambda r: f"'{r}'"), {
-        "links": links[cols],
-        "near": near_misses[cols],
+        "links": both,
         "single": single,
         "multi": multi,
         "el": eligibility[["rec_id", *RIGHTS, *(f"{r}_rule" for r in RIGHTS if ruled)]].astype({"rec_id": "str"}),
@@ -228,9 +230,10 @@ def _keyed_query(
     source_rights: dict[str, pd.DataFrame],
     qpv_flags: pd.DataFrame,
     q: Callable[[str], str] = Engine.quote,
-) -> tuple[str, dict, _Labels]:
-    """:func:`_taker_query` on integer keys, with ``is_qpv`` (by ``qpv_flags``' territory): its SQL, its tables
-    and the labels of their codes.
+) -> tuple[tuple[str, str], dict, _Labels]:
+    """:func:`_taker_query` on integer keys, with ``is_qpv`` (by ``qpv_flags``' territory): its SQL (that of
+    :func:`_recipient_sql`, and :func:`_long_sql` over a table ``w`` holding its rows), its tables and the labels
+    of their codes.
 
     The recipients' ids (the eligibility table's, numbered once; the recipients' and the links' ``id_l`` looked
     up among them), the territories, départements and rights are integer codes: the engine joins and groups
@@ -243,15 +246,15 @@ def _keyed_query(
     from .._text import index_text
     from .misclassification import _same_text
 
-    sql, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
+    _, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
     el, rc = tables["el"], tables["rc"]
     ids, id_labels = pd.factorize(el["rec_id"])
     # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
     unique = len(id_labels) + int((ids < 0).any()) == len(ids)
     if _same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
         rc_ids = ids
-    else:
-        rc_ids = _found(rc["rec_id"], id_labels)
+    else:  # (the labels hold no missing value: a missing id is -1, NULL)
+        rc_ids = index_text(rc["rec_id"], id_labels)
         unique = unique and _unique_text(rc["rec_id"])
     terr, terr_labels = pd.factorize(rc["territory"])
     dep, dep_labels = pd.factorize(rc["departement"])
@@ -265,19 +268,19 @@ def _keyed_query(
 
     tables["el"] = el.assign(rec_id=_nullable(ids))
     tables["rc"] = rc.assign(rec_id=_nullable(rc_ids), territory=_nullable(terr), departement=_nullable(dep))
-    for name in ("links", "near"):
-        tables[name] = tables[name].assign(id_l=_nullable(_found(tables[name]["id_l"], id_labels)))
+    tables["links"] = tables["links"].assign(id_l=_nullable(index_text(tables["links"]["id_l"], id_labels)))
     for name in ("single", "multi"):
         tables[name] = tables[name].assign(right=right_codes(tables[name]["right"]))
     tables["flags"] = pd.DataFrame(
         {
-            "territory": _nullable(_found(qpv_flags["territory"].astype("str"), terr_labels)),
-            "is_qpv": qpv_flags["is_qpv"].to_numpy(),
+            "territory": _nullable(index_text(qpv_flags["territory"].astype("str"), terr_labels)),
+            "is_qpv": qpv_flags["is_qpv"].array,
         }
     )
     ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
     labels = _Labels(pd.Index(id_labels), pd.Index(terr_labels), pd.Index(dep_labels), unique)
-    return _taker_sql(q, ruled, lambda r: str(RIGHTS.index(r)), flags=True), tables, labels
+    code = lambda r: str(RIGHTS.index(r))  # noqa: E731
+    return (_recipient_sql(q, code, ruled, flags=True), _long_sql(q, code, ruled, flags=True)), tables, labels
 
 
 @dataclass(frozen=True)
@@ -302,18 +305,8 @@ class _Labels:
         ):
             if col in out:
                 at = pd.Series(out[col]).to_numpy(dtype=np.int64, na_value=-1)
-                out[col] = pd.array(list(labels), dtype="str").take(at, allow_fill=True)
+                out[col] = pd.Index(labels, dtype="str").array.take(at, allow_fill=True)
         return out
-
-
-def _found(values: pd.Series, labels: pd.Index) -> np.ndarray:
-    """Position of each of ``values`` (read as text) among ``labels`` (which hold no missing value); -1 when
-    absent or missing."""
-    from .._text import index_text
-
-    at = index_text(values, labels)
-    at[pd.isna(pd.Series(values)).to_numpy()] = -1
-    return at
 
 
 def _nullable(codes: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
@@ -324,33 +317,53 @@ def _nullable(codes: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArra
 
 
 def _taker_sql(q: Callable[[str], str], ruled: bool, right: Callable[[str], str], flags: bool = False) -> str:
-    """The taker table's SQL on the tables of :func:`_taker_query` (or :func:`_keyed_query`'s: ``right`` writes a
-    right as the tables have it, its text or its code; ``flags``: ``is_qpv`` of a table ``flags`` added by
-    territory).
+    """The taker table's SQL on the tables of :func:`_taker_query` (or of :func:`_keyed_query`: ``right`` writes
+    a right as the tables have it, its text or its code; ``flags``: with ``is_qpv``)."""
+    return f"with {_recipient_sql(q, right, ruled, flags, 'w as (')}) {_long_sql(q, right, ruled, flags)}"
 
-    The links are joined to the recipients once per recipient, not once per recipient and right: each
-    recipient's highest link and near miss of each right are columns of one row (``lk``, ``nm``), and the
-    long table (one row per recipient and right) is only the last projection. The same rows as a join of the
-    long table to the links grouped by recipient and right, with a quarter of the probes.
+
+def _recipient_sql(
+    q: Callable[[str], str], right: Callable[[str], str], ruled: bool, flags: bool = False, into: str = ""
+) -> str:
+    """One row per recipient of both tables: its cell, its statuses and rules, its highest link ``p_<right>`` and
+    near miss ``q_<right>`` of each right (``NULL``: none); ``flags``: its territory's ``is_qpv`` (table
+    ``flags``). ``into``: the opening of a common table expression that holds the last select (the query is
+    then the ``WITH`` list of :func:`_taker_sql`).
+
+    The links are joined to the recipients once per recipient, not once per recipient and right: the
+    highest probabilities of a recipient's rights are columns of one row, and the long table (one row per
+    recipient and right, :func:`_long_sql`) a projection of these rows: the same rows as a join of the long
+    table to the links grouped by recipient and right, with a quarter of the probes.
     """
+    rt = q("right")
+    best = ", ".join(
+        f"max(case when near = {k} and {rt} = {right(r)} then match_probability end) as {pre}_{r}"
+        for k, pre in ((0, "p"), (1, "q"))
+        for r in RIGHTS
+    )
+    statuses = ", ".join(f"e.{r}" + (f", e.{r}_rule" if ruled else "") + f", lk.p_{r}, lk.q_{r}" for r in RIGHTS)
+    return f"""{"" if into else "with "}lr as (select l.id_l, l.near, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
+                from links l left join single s on s.source = l.source
+                left join multi m on m.source = l.source and m.rec_id = l.id_r),
+    lk as (select id_l, {best} from lr group by id_l){"," if into else ""}
+    {into}select e.rec_id, r.territory, r.departement, r.boundary, {statuses}{", f.is_qpv" if flags else ""}
+          from el e join rc r on r.rec_id = e.rec_id
+          left join lk on lk.id_l = e.rec_id{" left join flags f on f.territory = r.territory" if flags else ""}"""
+
+
+def _long_sql(
+    q: Callable[[str], str], right: Callable[[str], str], ruled: bool, flags: bool = False, source: str = "w"
+) -> str:
+    """The taker table (one row per recipient and right) from :func:`_recipient_sql`'s rows in ``source``."""
     rt = q("right")
     # an undetermined status for a fact missing at random (resources, household) enters the eligibility variance;
     # without the rule columns, every undetermined status does
     at_random = ", ".join(f"'{m}'" for m in AT_RANDOM)
     before = ", ".join(f"'{m}'" for m in BEFORE_RESOURCES)
 
-    def best(col: str) -> str:
-        return ", ".join(f"max(case when {rt} = {right(r)} then {col} end) as {r}" for r in RIGHTS)
-
-    def carried(table: str) -> str:
-        return (
-            f"select l.id_l, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt} "
-            f"from {table} l left join single s on s.source = l.source "
-            "left join multi m on m.source = l.source and m.rec_id = l.id_r"
-        )
-
     def one(r: str) -> str:
         undetermined = f"{r} = 'undetermined' and {r}_rule in ({at_random})" if ruled else f"{r} = 'undetermined'"
+        by_resources = f"case when {r}_rule not in ({before}) then 1 else 0 end" if ruled else "1"
         return f"""
     select rec_id, territory, departement, {right(r)} as {rt},
            case {r} when 'eligible' then cast(1 as double) when 'not_eligible' then cast(0 as double)
@@ -360,22 +373,10 @@ def _taker_sql(q: Callable[[str], str], ruled: bool, right: Callable[[str], str]
            case when p_{r} is null then coalesce(q_{r}, 0.0) else 0.0 end as q_miss,
            boundary,
            case when {undetermined} then 1 else 0 end as undetermined_at_random,
-           {f"case when {r}_rule not in ({before}) then 1 else 0 end" if ruled else "1"} as by_resources{
-            ", is_qpv" if flags else ""}
-    from w"""
+           {by_resources} as by_resources{", is_qpv" if flags else ""}
+    from {source}"""
 
-    statuses = ", ".join(f"e.{r}" + (f", e.{r}_rule" if ruled else "") + f", lk.{r} as p_{r}, nm.{r} as q_{r}" for r in RIGHTS)
-    return f"""
-    with lr as ({carried("links")}),
-    nr as ({carried("near")}),
-    lk as (select id_l, {best("match_probability")} from lr group by id_l),
-    nm as (select id_l, {best("match_probability")} from nr group by id_l),
-    w as (select e.rec_id, r.territory, r.departement, r.boundary, {statuses}{", f.is_qpv" if flags else ""}
-          from el e join rc r on r.rec_id = e.rec_id
-          left join lk on lk.id_l = e.rec_id
-          left join nm on nm.id_l = e.rec_id{" left join flags f on f.territory = r.territory" if flags else ""})
-    {" union all ".join(one(r) for r in RIGHTS)}
-    """
+    return " union all ".join(one(r) for r in RIGHTS)
 
 
 def _boundary_flags(recipients: pd.DataFrame) -> np.ndarray:
@@ -423,13 +424,26 @@ def _strata_sql(
     """
 
 
-def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
+def _strata_sets_sql(q: Callable[[str], str] = Engine.quote, source: str = "t") -> str:
+    """:func:`_strata_sql` per ``territory`` and per ``is_qpv`` in one pass over ``source`` (grouping sets): the
+    ``is_qpv`` rows have ``by_qpv`` 1 (``territory`` empty), the others 0 (``is_qpv`` empty)."""
+    rt = q("right")
+    return f"""
+    select territory, is_qpv, {rt}, stratum, grouping(territory) as by_qpv, count(*) as n,
+           {_exact_sum("w")} as sw, {_exact_sum("w * w")} as sw2
+    from (select territory, is_qpv, {rt}, {_STRATUM} as stratum, {_WEIGHT} as w from {source} where eligible = 1) as s
+    group by grouping sets ((territory, {rt}, stratum), (is_qpv, {rt}, stratum))
+    """
+
+
+def _status_sql(keys: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t", rows: bool = False) -> str:
     """Per ``keys`` × right: eligible, takers, undetermined (at random), not eligible, eligible and undetermined
-    (not at random) decided by the resources, and eligible on a QPV boundary."""
+    (not at random) decided by the resources, and eligible on a QPV boundary (``rows``: first the rows,
+    ``n_rows``)."""
     rt = q("right")
     k = ", ".join(keys)
     return f"""
-    select {k}, {rt},
+    select {k}, {rt},{" count(*) as n_rows," if rows else ""}
            sum(case when eligible = 1 then 1 else 0 end) as n_eligible,
            sum(case when eligible = 1 then taker else 0 end) as n_takers,
            sum(case when eligible is null then undetermined_at_random else 0 end) as n_undetermined,
@@ -666,7 +680,9 @@ def linked_rates(
     return _finish_linked(coded, agg, present, min_cell, level, margins, suppression)
 
 
-def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote, keyed: bool = False) -> str:
+def _coded_sql(
+    present: list[str], q: Callable[[str], str] = Engine.quote, source: str = "t", keyed: bool = False
+) -> str:
     """Per recipient: 1 taker, 0 eligible non-taker, NaN not eligible or undetermined, for each right (``keyed``:
     rights as :func:`_keyed_query`'s codes)."""
     rt = q("right")
@@ -675,7 +691,7 @@ def _coded_sql(present: list[str], q: Callable[[str], str] = Engine.quote, keyed
         f"when {rt} = {_right(r, keyed)} and eligible = 0 then null end) as {r}"
         for r in present
     )
-    return f"select rec_id, territory, departement, {cols_sql} from t group by rec_id, territory, departement"
+    return f"select rec_id, territory, departement, {cols_sql} from {source} group by rec_id, territory, departement"
 
 
 def _right(r: str, keyed: bool) -> str:
@@ -683,23 +699,37 @@ def _right(r: str, keyed: bool) -> str:
     return str(RIGHTS.index(r)) if keyed else f"'{r}'"
 
 
-def _wide_sql(present: list[str], q: Callable[[str], str] = Engine.quote, keyed: bool = False) -> str:
-    """The wide counts of :func:`~nonrecours.admin.counts.count_territories` (per territory and département:
-    ``n_rows``, ``n_eligible_<j>``, ``n_takers_<j>``) straight from a taker table with one row per recipient and
-    right: the per-recipient codes of :func:`_coded_sql` counted without building them (``keyed``: rights as
-    :func:`_keyed_query`'s codes)."""
-    rt = q("right")
-    cols = [f"cast(sum(case when {rt} = {_right(present[0], keyed)} then 1 else 0 end) as bigint) as n_rows"]
-    for j, r in enumerate(present):
-        cols.append(
-            f"cast(sum(case when {rt} = {_right(r, keyed)} and eligible = 1 then 1 else 0 end) as bigint) "
-            f"as n_eligible_{j}"
-        )
-        cols.append(
-            f"cast(sum(case when {rt} = {_right(r, keyed)} and eligible = 1 then taker else 0 end) as bigint) "
-            f"as n_takers_{j}"
-        )
-    return f"select territory, departement, {', '.join(cols)} from t group by territory, departement"
+def _split_status(fine: pd.DataFrame, present: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`_status_sql`'s counts per ``territory``, ``departement``, ``is_qpv`` and right (with ``n_rows``) added
+    up per territory × right, per ``is_qpv`` × right, and as the wide counts of
+    :func:`~nonrecours.admin.counts.count_territories` (per territory and département: ``n_rows``,
+    ``n_eligible_<j>``, ``n_takers_<j>`` for the j-th right of ``present``) of a taker table with one row per
+    recipient and right: the per-recipient codes of :func:`_coded_sql` counted without building them.
+
+    Sums of counts: exact, the same integers as the engine's per key. Empty keys are keys, as in SQL.
+    """
+    counts = [c for c in fine.columns if c.startswith("n_") and c != "n_rows"]
+    status = fine.groupby(["territory", "right"], dropna=False, sort=False)[counts].sum().reset_index()
+    g_status = fine.groupby(["is_qpv", "right"], dropna=False, sort=False)[counts].sum().reset_index()
+    g_status["is_qpv"] = _as_engine_gives(g_status["is_qpv"])
+    cells = ["territory", "departement"]
+    # every recipient has a row of each right: the same cells, in the same (sorted) order, for each right
+    per_right = [fine[fine["right"] == r].groupby(cells, dropna=False, sort=True) for r in present]
+    wide = per_right[0][["n_rows"]].sum()
+    for j, g in enumerate(per_right):
+        sums = g[["n_eligible", "n_takers"]].sum()
+        wide[f"n_eligible_{j}"] = sums["n_eligible"].to_numpy()
+        wide[f"n_takers_{j}"] = sums["n_takers"].to_numpy()
+    return status, g_status, wide.reset_index()
+
+
+def _as_engine_gives(values: pd.Series) -> pd.Series:
+    """A column of nullable integers or booleans as the engine gives a result's column: nullable only with a
+    missing value (:meth:`~nonrecours.engines.duckdb.DuckDBEngine.sql`)."""
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and hasattr(values.dtype, "numpy_dtype"):
+        if not values.isna().any() and values.dtype.kind in "iub":
+            return values.astype(values.dtype.numpy_dtype)
+    return values
 
 
 def _unique_text(values: pd.Series) -> bool:
@@ -713,16 +743,6 @@ def _unique_text(values: pd.Series) -> bool:
     return len(pc.unique(arrow)) == len(arrow)
 
 
-def _unique_ids(eng: Engine, table: str) -> bool:
-    """``rec_id.is_unique`` of the engine's table ``table`` (missing ids equal among themselves, as in pandas),
-    counted by the engine: under its memory limit, where a hash table of 5 million text ids in Python (Arrow's
-    ``unique``) came on top of the frames held, the peak of the national rates step (benchmarks/RESULTS.md)."""
-    n = eng.sql(
-        f"select count(*) as n, count(distinct rec_id) + least(count(*) - count(rec_id), 1) as n_distinct from {table}"
-    ).iloc[0]
-    return int(n["n"]) == int(n["n_distinct"])
-
-
 def _finish_linked(
     coded: pd.DataFrame,
     agg: pd.DataFrame,
@@ -734,7 +754,7 @@ def _finish_linked(
     wide: bool = False,
 ) -> LinkedRates:
     """Disclosure control on the observed counts, then the adjusted columns (see :func:`linked_rates`); ``coded``:
-    :func:`_coded_sql`'s codes, or (``wide``) :func:`_wide_sql`'s counts."""
+    :func:`_coded_sql`'s codes, or (``wide``) :func:`_split_status`'s wide counts."""
     from .counts import count_territories, counts_table, protected_rates
 
     z = float(norm_ppf(0.5 + level / 2))
@@ -874,26 +894,37 @@ def phase_rates(
     level = check_level(level)
     with borrow_engine(engine, memory_limit=memory_limit) as eng:
         q = eng.quote
-        # on integer keys, the QPV flag of each recipient in the long table (decoded below: the same frames)
-        sql, tables, labels = _keyed_query(recipients, eligibility, links, near_misses, source_rights, qpv_flags, q)
+        # on integer keys (decoded below: the same frames), with the QPV flag of each recipient
+        (rec_sql, long_sql), tables, labels = _keyed_query(
+            recipients, eligibility, links, near_misses, source_rights, qpv_flags, q
+        )
         try:
             for name, df in tables.items():
                 eng.register_frame(name, df)
-            eng.create_table("t", sql)
+            # the recipients' rows kept, the long table (one row per recipient and right) a projection of them
+            # that each count reads: 4 times fewer rows written
+            eng.create_table("w", rec_sql)
             for name in tables:  # the inputs are no longer needed
                 eng.unregister(name)
-            status = labels.decode(eng.sql(_status_sql(["territory"], q)))
-            # (every right of the long table has a row in status)
-            present = [r for r in RIGHTS if r in set(status["right"])]
-            # each recipient once in both tables: one row per recipient and right, counted without the codes
-            coded = labels.decode(eng.sql((_wide_sql if labels.unique else _coded_sql)(present, q, keyed=True)))
-            strata = labels.decode(eng.sql(_strata_sql(["territory"], q)))
-            g_strata = labels.decode(eng.sql(_strata_sql(["is_qpv"], q)))
-            g_status = labels.decode(eng.sql(_status_sql(["is_qpv"], q)))
+            t = f"({long_sql}) as t"
+            # the counts per territory, per QPV flag and per territory and département in one pass
+            fine = labels.decode(eng.sql(_status_sql(["territory", "departement", "is_qpv"], q, t, rows=True)))
+            # (every right of the long table has a row in it)
+            present = [r for r in RIGHTS if r in set(fine["right"])]
+            if not labels.unique:  # a recipient twice: its rows counted once
+                coded = labels.decode(eng.sql(_coded_sql(present, q, t, keyed=True)))
+            sets = labels.decode(eng.sql(_strata_sets_sql(q, t)))
         finally:
-            for name in (*tables, "t"):
+            for name in (*tables, "w"):
                 eng.unregister(name)
+    status, g_status, counts = _split_status(fine, present)
     wide = labels.unique
+    if wide:  # each recipient once in both tables: one row per recipient and right, counted without the codes
+        coded = counts
+    by_qpv = sets["by_qpv"].to_numpy() == 1
+    strata = sets[~by_qpv].drop(columns=["is_qpv", "by_qpv"]).reset_index(drop=True)
+    g_strata = sets[by_qpv].drop(columns=["territory", "by_qpv"]).reset_index(drop=True)
+    g_strata["is_qpv"] = _as_engine_gives(g_strata["is_qpv"])
     # the QPV / rest totals are published beside the territory cells: the cells are protected against them too
     margins = {"is_qpv": qpv_flags.set_index("territory")["is_qpv"]}
     agg = _cell_terms(strata, status, ["territory"], calibration, margins["is_qpv"])

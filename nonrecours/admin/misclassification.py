@@ -290,7 +290,11 @@ def _same_text(a: pd.Series, b: pd.Series) -> bool:
         return bool(
             pd.Series(a, dtype="str").reset_index(drop=True).equals(pd.Series(b, dtype="str").reset_index(drop=True))
         )
-    return bool(left.equals(right))
+    # (a column of several Arrow chunks gives a chunked array: compared as such, whatever the chunks)
+    import pyarrow as pa
+
+    chunked = [x if isinstance(x, pa.ChunkedArray) else pa.chunked_array([x]) for x in (left, right)]
+    return bool(chunked[0].equals(chunked[1]))
 
 
 def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -247,8 +247,12 @@ def _keyed_query(
     from .misclassification import _same_text
 
     _, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
-    el, rc = tables["el"], tables["rc"]
-    ids, id_labels = pd.factorize(el["rec_id"])
+    el, rc, lk = tables["el"], tables["rc"], tables["links"]
+    # the eligibility's ids and the links' id_l numbered in one pass, the eligibility's first: its ids are the
+    # first labels, an id_l of no recipient has a code above theirs (it matches none)
+    ids, id_labels = pd.factorize(pd.concat([el["rec_id"], lk["id_l"].astype("str")], ignore_index=True))
+    ids, lk_ids = ids[: len(el)], ids[len(el) :]
+    id_labels = id_labels[: int(ids.max(initial=-1)) + 1]
     # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
     unique = len(id_labels) + int((ids < 0).any()) == len(ids)
     if _same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
@@ -268,7 +272,7 @@ def _keyed_query(
 
     tables["el"] = el.assign(rec_id=_nullable(ids))
     tables["rc"] = rc.assign(rec_id=_nullable(rc_ids), territory=_nullable(terr), departement=_nullable(dep))
-    tables["links"] = tables["links"].assign(id_l=_nullable(index_text(tables["links"]["id_l"], id_labels)))
+    tables["links"] = lk.assign(id_l=_nullable(lk_ids))
     for name in ("single", "multi"):
         tables[name] = tables[name].assign(right=right_codes(tables[name]["right"]))
     tables["flags"] = pd.DataFrame(
@@ -342,7 +346,8 @@ def _recipient_sql(
         for r in RIGHTS
     )
     statuses = ", ".join(f"e.{r}" + (f", e.{r}_rule" if ruled else "") + f", lk.p_{r}, lk.q_{r}" for r in RIGHTS)
-    return f"""{"" if into else "with "}lr as (select l.id_l, l.near, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
+    return f"""{"" if into else "with "}lr as (
+                select l.id_l, l.near, l.match_probability, coalesce(m.{rt}, s.{rt}) as {rt}
                 from links l left join single s on s.source = l.source
                 left join multi m on m.source = l.source and m.rec_id = l.id_r),
     lk as (select id_l, {best} from lr group by id_l){"," if into else ""}

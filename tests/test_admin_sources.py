@@ -417,3 +417,27 @@ def test_phase_rates_on_integer_keys_equal_the_taker_table(twice):
     groups = suppressed_margin(group_rates(t, "is_qpv"), expected.margins["is_qpv"], "is_qpv")
     pd.testing.assert_frame_equal(by_qpv, groups, check_exact=True)
     assert (rates.table["status"] == "published").any()
+
+
+def test_labels_decode_codes_and_engine_dtypes():
+    """The codes of phase_rates' keyed tables come back as the text the engine gave (a missing code: a missing
+    text, as pandas' ``str``); a nullable integer column without a missing value as the engine gives it (numpy)."""
+    from nonrecours.admin.rates import _as_engine_gives, _Labels
+
+    labels = _Labels(pd.Index(["r1", "r0"]), pd.Index(["T9", "T10"]), pd.Index(["59"]), True)
+    frame = pd.DataFrame(
+        {"territory": pd.array([1, None, 0], dtype="Int32"), "right": np.array([3, 0, 1]), "n": [1, 2, 3]}
+    )
+    got = labels.decode(frame)
+    want = pd.DataFrame(
+        {
+            "territory": pd.Series(["T10", np.nan, "T9"], dtype="str"),
+            "right": pd.Series(["tss", "cmuc", "acs"], dtype="str"),
+            "n": [1, 2, 3],
+        }
+    )
+    pd.testing.assert_frame_equal(got, want)
+    assert frame["territory"].dtype == "Int32"  # the frame itself left as it was
+    assert _as_engine_gives(pd.Series([1, 0], dtype="Int8")).dtype == np.int8
+    assert _as_engine_gives(pd.Series([1, None], dtype="Int8")).dtype == "Int8"
+    assert _as_engine_gives(pd.Series(["a"], dtype="str")).dtype == "str"

@@ -484,14 +484,3 @@ def test_taker_arrays_without_links():
     want = table[cols].sort_values(["rec_id", "right"], ignore_index=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert (got["taker"] == 0).all() and (got["q_miss"] == 0).all()
-
-
-def test_same_text_of_chunked_columns():
-    """A text column of several Arrow chunks (a concatenation) compares by its values, not its chunks (it raised
-    a TypeError beside a column of one chunk)."""
-    from nonrecours.admin.misclassification import _same_text
-
-    chunked = pd.concat([pd.Series(["x", "y"], dtype="str"), pd.Series(["z", None], dtype="str")], ignore_index=True)
-    whole = pd.Series(["x", "y", "z", None], dtype="str")
-    assert _same_text(chunked, whole) and _same_text(whole, chunked) and _same_text(chunked, chunked)
-    assert not _same_text(chunked, whole.iloc[::-1]) and not _same_text(chunked, whole.fillna("w"))

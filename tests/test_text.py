@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nonrecours._text import index_text, isin_text
+from nonrecours._text import index_text, isin_text, same_text
 
 
 def _text(rng: np.random.Generator, n: int, missing: bool) -> pd.Series:
@@ -43,3 +43,12 @@ def test_index_text_is_get_indexer(seed: int, missing: bool) -> None:
 def test_numbers_are_compared_as_text() -> None:
     np.testing.assert_array_equal(isin_text([1, 2, 3], ["2", "3"]), [False, True, True])
     np.testing.assert_array_equal(index_text(["3", "1"], [1, 2, 3]), [2, 0])
+
+
+def test_same_text_of_chunked_columns():
+    """A text column of several Arrow chunks (a concatenation) compares by its values, not its chunks (it raised
+    a TypeError beside a column of one chunk)."""
+    chunked = pd.concat([pd.Series(["x", "y"], dtype="str"), pd.Series(["z", None], dtype="str")], ignore_index=True)
+    whole = pd.Series(["x", "y", "z", None], dtype="str")
+    assert same_text(chunked, whole) and same_text(whole, chunked) and same_text(chunked, chunked)
+    assert not same_text(chunked, whole.iloc[::-1]) and not same_text(chunked, whole.fillna("w"))

@@ -246,8 +246,7 @@ def _keyed_query(
     once in both tables comes with the codes (the engine counted it on the text before): no hash table of
     its own.
     """
-    from .._text import index_text
-    from .misclassification import _same_text
+    from .._text import index_text, same_text
 
     _, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
     el, rc, lk = tables["el"], tables["rc"], tables["links"]
@@ -258,7 +257,7 @@ def _keyed_query(
     id_labels = id_labels[: int(ids.max(initial=-1)) + 1]
     # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
     unique = len(id_labels) + int((ids < 0).any()) == len(ids)
-    if _same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
+    if same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
         rc_ids = ids
     else:  # (the labels hold no missing value: a missing id is -1, NULL)
         rc_ids = index_text(rc["rec_id"], id_labels)

@@ -284,15 +284,18 @@ def _keyed_query(
         }
     )
     ruled = all(f"{r}_rule" in eligibility for r in RIGHTS)
-    labels = _Labels(pd.Index(id_labels), pd.Index(terr_labels), pd.Index(dep_labels), unique)
+    # the ids' texts decode the per-recipient counts, run only when a recipient is listed twice (not held else:
+    # 5 million ids at the national scale)
+    labels = _Labels(pd.Index(id_labels if not unique else []), pd.Index(terr_labels), pd.Index(dep_labels), unique)
     code = lambda r: str(RIGHTS.index(r))  # noqa: E731
     return (_recipient_sql(q, code, ruled, flags=True), _long_sql(q, code, ruled, flags=True)), tables, labels
 
 
 @dataclass(frozen=True)
 class _Labels:
-    """The texts of :func:`_keyed_query`'s codes (code ``i``: label ``i``), and whether each recipient is once in
-    the eligibility table and in the recipients' (``rec_id.is_unique`` of both)."""
+    """The texts of :func:`_keyed_query`'s codes (code ``i``: label ``i``; no ``rec_id`` labels when ``unique``),
+    and whether each recipient is once in the eligibility table and in the recipients' (``rec_id.is_unique`` of
+    both)."""
 
     rec_id: pd.Index
     territory: pd.Index

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["isin_text", "index_text", "text_of", "release_arrow"]
+__all__ = ["isin_text", "index_text", "same_text", "text_of", "release_arrow"]
 
 
 def _arrow(values, others):  # noqa: ANN202
@@ -100,6 +100,27 @@ def index_text(values, others) -> np.ndarray:
 
     at = pc.index_in(arrow[0], value_set=arrow[1], skip_nulls=False)
     return np.asarray(at.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def same_text(a, b) -> bool:
+    """Whether two text columns (read as ``dtype="str"``) hold the same values in the same order, missing values
+    alike, compared by Arrow (no Python object per value).
+
+    Examples
+    --------
+    >>> same_text(["a", None], ["a", None]), same_text(["a", "b"], ["b", "a"])
+    (True, False)
+    """
+    if len(a) != len(b):
+        return False
+    left, right, arrow = _arrow(a, b)
+    if arrow is None:  # pragma: no cover - pyarrow is optional
+        return bool(left.reset_index(drop=True).equals(right.reset_index(drop=True)))
+    import pyarrow as pa
+
+    # a column of several Arrow chunks (a concatenation) gives a chunked array: compared by its values
+    chunked = [x if isinstance(x, pa.ChunkedArray) else pa.chunked_array([x]) for x in arrow]
+    return bool(chunked[0].equals(chunked[1]))
 
 
 def text_of(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:  # noqa: ANN001

@@ -228,19 +228,25 @@ def test_address_block_needs_the_first_names_initial_or_a_missing_first_name():
     assert got["p"].tolist() == ["ax", "bw", "bx", "by", "bz", "cw"]
 
 
-def test_unique_ids_counted_by_the_engine_as_pandas_is_unique():
-    # phase_rates' check that each recipient is once in its tables runs in the engine: pandas' answer, missing ids
-    # equal among themselves
-    from nonrecours.admin.rates import _unique_ids
-    from nonrecours.engines.duckdb import DuckDBEngine
+def test_unique_ids_counted_as_pandas_is_unique():
+    # phase_rates' check that each recipient is once in its tables (on the codes of its ids): pandas' answer,
+    # missing ids equal among themselves; the recipients' table checked too when its ids are not the eligibility's
+    from nonrecours.admin.rates import RIGHTS, _keyed_query
 
     cases = [["a", "b", "c"], ["a", "b", "a"], ["a", None, "b"], ["a", None, None], [], ["", "a"]]
-    with DuckDBEngine() as eng:
-        for ids in cases:
-            values = pd.Series(ids, dtype="str")
-            eng.register_frame("el", pd.DataFrame({"rec_id": values}))
-            assert _unique_ids(eng, "el") == values.is_unique, ids
-            eng.unregister("el")
+    empty = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("source", "id_l", "id_r")}).assign(
+        match_probability=pd.Series([], dtype=float)
+    )
+    flags = pd.DataFrame({"territory": ["T"], "is_qpv": [1]})
+    for ids in cases:
+        values = pd.Series(ids, dtype="str")
+        el = pd.DataFrame({"rec_id": values, **{r: "eligible" for r in RIGHTS}})
+        rc = pd.DataFrame({"rec_id": values, "territory": "T", "departement": "59"})
+        assert _keyed_query(rc, el, empty, empty, {}, flags)[2].unique == values.is_unique, ids
+        other = pd.DataFrame({"rec_id": pd.Series(["z", *ids], dtype="str"), "territory": "T", "departement": "59"})
+        assert _keyed_query(other, el, empty, empty, {}, flags)[2].unique == values.is_unique, ids
+        once = el.iloc[:0] if values.isna().all() else el.dropna().drop_duplicates("rec_id")
+        assert _keyed_query(rc, once, empty, empty, {}, flags)[2].unique == rc["rec_id"].is_unique, ids
 
 
 def test_phase_rates_in_the_engine_equal_the_pandas_path():
@@ -287,3 +293,151 @@ def test_phase_rates_in_the_engine_equal_the_pandas_path():
     groups = suppressed_margin(group_rates(t, "is_qpv"), expected.margins["is_qpv"], "is_qpv")
     pd.testing.assert_frame_equal(by_qpv, groups, check_exact=False, rtol=1e-12, check_dtype=False)
     assert (rates.table["status"] == "published").any()
+
+
+def _taker_reference(rec, elig, links, near, rights_of):
+    """The taker table written in pandas, join by join as its SQL states it (a missing id joins nothing)."""
+    from nonrecours.admin.rates import AT_RANDOM, BEFORE_RESOURCES, RIGHT_SOURCES, RIGHTS
+
+    def best(pairs):
+        single = pd.DataFrame(
+            [(src, r) for r, src in RIGHT_SOURCES.items() if src not in rights_of], columns=["source", "right"]
+        )
+        out = [pairs.merge(single, on="source")]
+        for src, recs in rights_of.items():
+            out.append(pairs[pairs["source"] == src].merge(recs.rename(columns={"rec_id": "id_r"}), on="id_r"))
+        carried = pd.concat(out, ignore_index=True).dropna(subset=["id_l", "right"])
+        return carried.groupby(["id_l", "right"])["match_probability"].max()
+
+    p, q = best(links), best(near)
+    rows = []
+    for r in RIGHTS:
+        e = elig[["rec_id", r, f"{r}_rule"]].rename(columns={r: "status", f"{r}_rule": "rule"})
+        t = e.dropna(subset=["rec_id"]).merge(rec.dropna(subset=["rec_id"]), on="rec_id").assign(right=r)
+        key = pd.MultiIndex.from_arrays([t["rec_id"], t["right"]])
+        pl = p.reindex(key).to_numpy()
+        ql = q.reindex(key).to_numpy()
+        t["eligible"] = t["status"].map({"eligible": 1.0, "not_eligible": 0.0})
+        t["taker"] = (~np.isnan(pl)).astype(int)
+        t["p_link"] = np.nan_to_num(pl)
+        t["q_miss"] = np.where(np.isnan(pl), np.nan_to_num(ql), 0.0)
+        t["undetermined_at_random"] = ((t["status"] == "undetermined") & t["rule"].isin(AT_RANDOM)).astype(int)
+        t["by_resources"] = (t["rule"].notna() & ~t["rule"].isin(BEFORE_RESOURCES)).astype(int)
+        rows.append(t)
+    cols = ["rec_id", "territory", "departement", "right", "eligible", "taker", "p_link", "q_miss", "boundary"]
+    return pd.concat(rows, ignore_index=True)[[*cols, "undetermined_at_random", "by_resources"]]
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_phase_rates_on_integer_keys_equal_the_taker_table(twice):
+    """phase_rates joins on integer codes of the ids (issue 31): the same rates as the taker table joined on
+    their text, itself the same as pandas' joins, where the codes could go wrong: ids in no sorted order and of
+    several lengths, recipients and eligibility in other orders, ids of one absent from the other, links to ids
+    of neither or without id, a recipient without id in both tables, a health record with two rights, one with a
+    right of no right, territories in no sorted order; ``twice``: a recipient twice in both tables (counted by
+    recipient, not by the wide counts)."""
+    from nonrecours.admin.rates import (
+        RIGHTS,
+        _keyed_query,
+        group_rates,
+        linked_rates,
+        phase_rates,
+        suppressed_margin,
+        taker_table,
+    )
+
+    rng = np.random.default_rng(31)
+    n = 2500
+    ids = pd.Series([f"{'Z' if i % 3 else 'a'}{i * 7919 % 100003}" + "x" * (i % 4) for i in rng.permutation(n)])
+    territories = [f"T{k}" for k in (9, 10, 1, 100, 2, 30)]
+    rules = ["resources_missing", "rsa_presumption", "under_cmuc_ceiling", "household_size_missing"]
+    status = np.array(["eligible", "not_eligible", "undetermined"])
+    elig = pd.DataFrame({"rec_id": ids.astype("str")})
+    for r in RIGHTS:
+        elig[r] = status[rng.choice(3, n, p=[0.6, 0.3, 0.1])]
+        elig[f"{r}_rule"] = rng.choice(rules, n)
+    elig.loc[7, "acs_rule"] = np.nan  # a status without its rule
+    elig.loc[9, "rec_id"] = np.nan  # a recipient without id, in the recipients too (below)
+    rec = pd.DataFrame(
+        {
+            "rec_id": ids.to_numpy()[::-1][40:],  # the first 40 eligible absent from the recipients
+            "territory": rng.choice(territories, n - 40),
+            "boundary": (rng.random(n - 40) < 0.2).astype(np.int8),
+        }
+    )
+    rec["departement"] = np.where(rec["territory"].isin(["T9", "T10", "T1"]), "59", "62")
+    only = pd.DataFrame(
+        {"rec_id": ["only-here", np.nan], "territory": ["T2", "T1"], "departement": ["62", "59"], "boundary": [0, 1]}
+    )
+    rec = pd.concat([rec, only], ignore_index=True).astype(
+        {"rec_id": "str", "territory": "str", "departement": "str", "boundary": np.int8}
+    )
+    if twice:
+        elig = pd.concat([elig, elig.iloc[[5]]], ignore_index=True)
+        rec = pd.concat([rec, rec[rec["rec_id"] == elig.loc[5, "rec_id"]]], ignore_index=True)
+    health = pd.DataFrame({"rec_id": [f"H{i}" for i in range(900)], "right": rng.choice(["cmuc", "acs"], 900)})
+    other = np.where(health["right"].iloc[:60] == "acs", "cmuc", "acs")
+    health = pd.concat([health, health.iloc[:60].assign(right=other)], ignore_index=True)  # 60 with both rights
+    health.loc[61, "right"] = "aah"  # a right of no right
+    health = health.astype("str")
+
+    def pairs(k, lo, hi):
+        src = rng.choice(["health", "tpn", "tss"], k)
+        return pd.DataFrame(
+            {
+                "source": src,
+                "id_l": ids.to_numpy()[rng.choice(n, k)],  # several links for some recipients
+                "id_r": np.where(src == "health", [f"H{i}" for i in rng.choice(960, k)], "X"),
+                "match_probability": rng.uniform(lo, hi, k),
+            }
+        )
+
+    links, near = pairs(1500, 0.9, 1.0), pairs(400, 0.01, 0.9)
+    links.loc[:500, "match_probability"] = 1.0
+    links.loc[3, "id_l"] = "nobody"  # an id of neither table
+    links.loc[4, "id_l"] = np.nan
+    links = links.astype({"source": "str", "id_l": "str", "id_r": "str"})
+    near = near.astype({"source": "str", "id_l": "str", "id_r": "str"})
+    flags = pd.DataFrame({"territory": territories[::-1], "is_qpv": np.arange(6) % 2}).astype({"is_qpv": np.int8})
+    rights_of = {"health": health}
+    assert _keyed_query(rec, elig, links, near, rights_of, flags)[2].unique is not twice
+    t = taker_table(rec, elig, links, near, rights_of)
+    order = ["rec_id", "right", "territory"]
+    want = _taker_reference(rec, elig, links, near, rights_of).sort_values(order, ignore_index=True)
+    pd.testing.assert_frame_equal(t.sort_values(order, ignore_index=True), want, check_dtype=False)
+    assert t["taker"].sum() > 100 and (t["q_miss"] > 0).any() and (t["eligible"] == 1).any()
+    rates, by_qpv = phase_rates(rec, elig, links, near, rights_of, flags, min_cell=5)
+    margin = flags.set_index("territory")["is_qpv"]
+    expected = linked_rates(t, min_cell=5, margins={"is_qpv": margin})
+    pd.testing.assert_frame_equal(rates.table, expected.table, check_exact=True)
+    pd.testing.assert_frame_equal(rates.departements, expected.departements)
+    pd.testing.assert_frame_equal(rates.margins["is_qpv"], expected.margins["is_qpv"])
+    assert rates.n_suppressed == expected.n_suppressed
+    t["is_qpv"] = margin.reindex(t["territory"]).to_numpy()
+    groups = suppressed_margin(group_rates(t, "is_qpv"), expected.margins["is_qpv"], "is_qpv")
+    pd.testing.assert_frame_equal(by_qpv, groups, check_exact=True)
+    assert (rates.table["status"] == "published").any()
+
+
+def test_labels_decode_codes_and_engine_dtypes():
+    """The codes of phase_rates' keyed tables come back as the text the engine gave (a missing code: a missing
+    text, as pandas' ``str``); a nullable integer column without a missing value as the engine gives it (numpy)."""
+    from nonrecours.admin.rates import _as_engine_gives, _Labels
+
+    labels = _Labels(pd.Index(["r1", "r0"]), pd.Index(["T9", "T10"]), pd.Index(["59"]), True)
+    frame = pd.DataFrame(
+        {"territory": pd.array([1, None, 0], dtype="Int32"), "right": np.array([3, 0, 1]), "n": [1, 2, 3]}
+    )
+    got = labels.decode(frame)
+    want = pd.DataFrame(
+        {
+            "territory": pd.Series(["T10", np.nan, "T9"], dtype="str"),
+            "right": pd.Series(["tss", "cmuc", "acs"], dtype="str"),
+            "n": [1, 2, 3],
+        }
+    )
+    pd.testing.assert_frame_equal(got, want)
+    assert frame["territory"].dtype == "Int32"  # the frame itself left as it was
+    assert _as_engine_gives(pd.Series([1, 0], dtype="Int8")).dtype == np.int8
+    assert _as_engine_gives(pd.Series([1, None], dtype="Int8")).dtype == "Int8"
+    assert _as_engine_gives(pd.Series(["a"], dtype="str")).dtype == "str"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nonrecours._text import index_text, isin_text
+from nonrecours._text import index_text, isin_text, same_text
 
 
 def _text(rng: np.random.Generator, n: int, missing: bool) -> pd.Series:
@@ -62,10 +62,17 @@ def test_release_arrow_trims_the_heap_where_there_is_glibc() -> None:
 def test_text_lookups_take_columns_of_several_chunks() -> None:
     """A text column of several Arrow chunks (the recipients' ids read from several organisms' files and kept as
     they are) is looked up as one array."""
-    from nonrecours.admin.misclassification import _same_text
-
     chunked = pd.concat([pd.Series(["a", "b"], dtype="str"), pd.Series(["c", None], dtype="str")], ignore_index=True)
     assert index_text(["c", "a", "z"], chunked).tolist() == [2, 0, -1]
     assert isin_text(chunked, ["c"]).tolist() == [False, False, True, False]
-    assert _same_text(chunked, pd.Series(["a", "b", "c", None], dtype="str"))
-    assert not _same_text(chunked, pd.Series(["a", "b", "d", None], dtype="str"))
+    assert same_text(chunked, pd.Series(["a", "b", "c", None], dtype="str"))
+    assert not same_text(chunked, pd.Series(["a", "b", "d", None], dtype="str"))
+
+
+def test_same_text_of_chunked_columns():
+    """A text column of several Arrow chunks (a concatenation) compares by its values, not its chunks (it raised
+    a TypeError beside a column of one chunk)."""
+    chunked = pd.concat([pd.Series(["x", "y"], dtype="str"), pd.Series(["z", None], dtype="str")], ignore_index=True)
+    whole = pd.Series(["x", "y", "z", None], dtype="str")
+    assert same_text(chunked, whole) and same_text(whole, chunked) and same_text(chunked, chunked)
+    assert not same_text(chunked, whole.iloc[::-1]) and not same_text(chunked, whole.fillna("w"))

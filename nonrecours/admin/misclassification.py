@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._checks import check_columns, check_level
-from .._text import index_text, isin_text
+from .._text import index_text, isin_text, same_text
 from ..engines import borrow_engine
 from ..engines.base import Engine
 from ..errors import InputError, message
@@ -269,30 +269,6 @@ def _coded(takers: pd.DataFrame, status: pd.DataFrame, rights: list[str], at: np
     verdict = np.full((len(status) + 1, len(rights) + 1), np.nan)  # the last row and column: not found
     verdict[:-1, :-1] = status[list(rights)].to_numpy(dtype=float)
     return takers.assign(eligible=verdict[at, which])
-
-
-def _arrow_text(values):  # noqa: ANN202
-    """``values`` as Arrow large strings (as :func:`~nonrecours._text.index_text` reads them), or ``None`` without
-    pyarrow."""
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - pyarrow is optional
-        return None
-    arr = pa.array(pd.Series(values, dtype="str"), type=pa.large_string())
-    # (a column of several chunks, e.g. the recipients' ids of several organisms' files, comes as a chunked array)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
-def _same_text(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two text columns hold the same values in the same order (missing values alike)."""
-    if len(a) != len(b):
-        return False
-    left, right = _arrow_text(a), _arrow_text(b)
-    if left is None or right is None:  # pragma: no cover - pyarrow is optional
-        return bool(
-            pd.Series(a, dtype="str").reset_index(drop=True).equals(pd.Series(b, dtype="str").reset_index(drop=True))
-        )
-    return bool(left.equals(right))
 
 
 def _rates_per_cell(counts: pd.DataFrame, mis: Misclassification) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -722,7 +698,7 @@ def taker_arrays(
     check_columns(eligibility, ["rec_id", *RIGHTS], role="column", source="eligibility table")
     el_ids = eligibility["rec_id"].astype("str").reset_index(drop=True)
     rc_ids = recipients["rec_id"].astype("str")
-    same = _same_text(el_ids, rc_ids)  # the phase's recipient cells: the eligibility's records, row for row
+    same = same_text(el_ids, rc_ids)  # the phase's recipient cells: the eligibility's records, row for row
     if not (_unique_text(el_ids) and (same or _unique_text(rc_ids))):
         return None
     rights = tuple(RIGHTS)
@@ -995,8 +971,8 @@ def survey_corrected_rates(
     # the phase's records, row for row: grouped on integer codes (else its rows as a taker table)
     if arrays is not None and (
         set(by) & _TAKER_COLUMNS
-        or not _same_text(arrays.rec_id, status["rec_id"])
-        or not _same_text(strata["rec_id"], status["rec_id"])
+        or not same_text(arrays.rec_id, status["rec_id"])
+        or not same_text(strata["rec_id"], status["rec_id"])
     ):
         arrays = None
     if arrays is not None:
@@ -1008,7 +984,7 @@ def survey_corrected_rates(
         at = index_text(table["rec_id"], status["rec_id"]) if _unique_text(status["rec_id"]) else None
         coded = _coded(table.drop(columns="eligible"), status, rights, at)
         check_columns(coded, ["rec_id", "territory", "right", "eligible", "taker", "p_link", "q_miss"], source="takers")
-        if at is not None and _same_text(strata["rec_id"], status["rec_id"]):
+        if at is not None and same_text(strata["rec_id"], status["rec_id"]):
             counts = _file_counts(_join_by_record(coded, strata[["rec_id", *by]].astype({"rec_id": "str"}), at), by)
             rows = coded[at >= 0]
         else:

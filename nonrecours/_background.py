@@ -188,11 +188,11 @@ _PIPE_SIZE = 1 << 20
 def _widen(conn: Any) -> None:
     """Ask for a pipe of :data:`_PIPE_SIZE` bytes: a large result then crosses in a sixteenth of the reads and
     writes (nothing where the platform cannot, or will not, resize it)."""
-    import fcntl
-
     try:
-        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ"), _PIPE_SIZE)
-    except (AttributeError, OSError):  # not Linux, or above the system's limit: the pipe as it is
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):  # not Linux, or above the system's limit: the pipe as it is
         pass
 
 
@@ -234,18 +234,18 @@ def _get(conn: Any) -> Any:
     not, as the sender's was: the values are the same objects with the same flags as a plain pickle's)."""
     sizes = conn.recv()
     head = conn.recv_bytes()
-    buffers = []
+    buffers: list[Any] = []
     if sizes:
         import numpy as np  # (its large arrays' pages are huge pages where the system allows)
 
         fd = conn.fileno()
         for size, readonly in sizes:
             memory = np.empty(size, dtype=np.uint8)
-            view = memoryview(memory)
+            view = memory.data  # (a memoryview of its bytes)
             while view.nbytes:
                 n = os.readv(fd, [view])
                 if n == 0:
                     raise EOFError("the pipe closed before the end of the message")
                 view = view[n:]
-            buffers.append(memoryview(memory).toreadonly() if readonly else memory)
+            buffers.append(memory.data.toreadonly() if readonly else memory)
     return pickle.loads(head, buffers=buffers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 
 import pytest
@@ -141,3 +142,39 @@ def test_a_process_forked_later_receives_the_childs_result():
     stage.join()
     assert kind == "ok" and value[1] == "ghgh"
     assert value[0] not in (os.getpid(), stage.pid)  # computed by the phase's process, not again by the stage
+
+
+def test_a_message_crosses_the_pipe_with_its_arrays_out_of_band():
+    """:func:`_background._put` and :func:`_background._get`: the values a plain pickle gives (a frame with Arrow
+    text, writable and read-only arrays, a non-contiguous one), the large arrays' bytes written outside the pickle."""
+    import threading
+
+    import numpy as np
+    import pandas as pd
+
+    big = np.arange(300_000, dtype=np.float64)
+    frozen = np.arange(100_000, dtype=np.int64)
+    frozen.flags.writeable = False
+    frame = pd.DataFrame({"id": pd.array([f"r{i}" for i in range(50_000)], dtype="str"), "x": np.arange(50_000.0)})
+    message = (True, {"big": big, "frozen": frozen, "strided": big[::3], "frame": frame, "small": np.ones(3)})
+    receive, send = multiprocessing.get_context().Pipe(duplex=False)
+    _background._widen(send)
+    sent: list[bytes] = []
+    send_bytes = send.send_bytes
+    send.send_bytes = lambda b: sent.append(bytes(b)) or send_bytes(b)  # the pickle itself
+    writer = threading.Thread(target=_background._put, args=(send, message))  # (larger than the pipe holds)
+    writer.start()
+    ok, got = _background._get(receive)
+    writer.join()
+    # the large contiguous arrays' bytes went beside the pickle (the strided one, copied by NumPy, inside)
+    assert len(sent[0]) < message[1]["strided"].nbytes + 100_000
+    assert ok is True and set(got) == set(message[1])
+    for key in ("big", "frozen", "strided", "small"):
+        np.testing.assert_array_equal(got[key], message[1][key])
+        assert got[key].dtype == message[1][key].dtype
+        assert got[key].flags.writeable == message[1][key].flags.writeable  # as a plain pickle gives them
+    pd.testing.assert_frame_equal(got["frame"], frame)
+    plain = pickle.loads(pickle.dumps(message, protocol=5))[1]
+    assert got["frame"]["x"].to_numpy().flags.writeable == plain["frame"]["x"].to_numpy().flags.writeable
+    receive.close()
+    send.close()

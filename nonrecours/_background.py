@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -219,8 +220,8 @@ def _put(conn: Any, message: Any) -> None:
         return False
 
     head = io.BytesIO()
-    pickle.Pickler(head, protocol=5, buffer_callback=out_of_band).dump(message)
-    conn.send([(raw.nbytes, raw.readonly) for raw in raws])
+    _Pickler(head, protocol=5, buffer_callback=out_of_band).dump(message)
+    conn.send([raw.nbytes for raw in raws])
     conn.send_bytes(head.getbuffer())
     fd = conn.fileno()
     for raw in raws:
@@ -229,9 +230,21 @@ def _put(conn: Any, message: Any) -> None:
             view = view[os.write(fd, view) :]
 
 
+class _Pickler(pickle.Pickler):
+    """Protocol 5 with the arrays writable on the other side, as :meth:`Connection.send`'s pickle (protocol 4,
+    every array copied) gave them: protocol 5 keeps an array's read-only flag, so a read-only array (a view pandas
+    handed out) is sent as a writable copy of itself."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        np = sys.modules.get("numpy")
+        if np is not None and type(obj) is np.ndarray and not obj.flags.writeable:
+            return obj.copy().__reduce_ex__(5)
+        return NotImplemented
+
+
 def _get(conn: Any) -> Any:
-    """The message :func:`_put` sent on ``conn``: each out-of-band buffer read into memory of its own (writable or
-    not, as the sender's was: the values are the same objects with the same flags as a plain pickle's)."""
+    """The message :func:`_put` sent on ``conn``: each out-of-band buffer read into memory of its own, which becomes
+    its array's."""
     sizes = conn.recv()
     head = conn.recv_bytes()
     buffers: list[Any] = []
@@ -239,7 +252,7 @@ def _get(conn: Any) -> Any:
         import numpy as np  # (its large arrays' pages are huge pages where the system allows)
 
         fd = conn.fileno()
-        for size, readonly in sizes:
+        for size in sizes:
             memory = np.empty(size, dtype=np.uint8)
             view = memory.data  # (a memoryview of its bytes)
             while view.nbytes:
@@ -247,5 +260,5 @@ def _get(conn: Any) -> Any:
                 if n == 0:
                     raise EOFError("the pipe closed before the end of the message")
                 view = view[n:]
-            buffers.append(memory.data.toreadonly() if readonly else memory)
+            buffers.append(memory)
     return pickle.loads(head, buffers=buffers)

@@ -180,3 +180,28 @@ def test_a_message_crosses_the_pipe_with_its_arrays_out_of_band():
     assert got["frame"]._mgr.blocks[-1].values.flags.writeable == before["frame"]._mgr.blocks[-1].values.flags.writeable
     receive.close()
     send.close()
+
+
+def _blas_threads() -> list[int]:
+    import ctypes
+
+    import numpy as np  # noqa: F401 - its OpenBLAS loaded
+
+    with open("/proc/self/maps") as f:
+        paths = sorted({line.split()[-1] for line in f if "openblas" in line.rpartition("/")[2].lower()})
+    names = [n.replace("set_", "get_") for n in _background._BLAS_THREADS]
+    libs = [ctypes.CDLL(p) for p in paths]
+    return [getattr(lib, next(n for n in names if hasattr(lib, n)))() for lib in libs]
+
+
+@forks
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="the libraries are found in /proc/self/maps")
+def test_a_forked_child_runs_blas_on_half_the_cores():
+    """The child works beside its parent: OpenBLAS's threads would spin waiting for a core (this process keeps its
+    own)."""
+    here = _blas_threads()
+    if not here:
+        pytest.skip("NumPy is not built on OpenBLAS")
+    half = max(1, _background._cores() // 2)
+    assert _background.later(_blas_threads, fork=True)() == [half] * len(here)
+    assert _blas_threads() == here

@@ -85,6 +85,7 @@ def later(
     finally:
         gc.unfreeze()
     send.close()
+    _beside(child)  # this process's matrix products on half the cores while the child runs
     return Later(fn, args, kwargs, child, receive, early=early)
 
 
@@ -161,6 +162,7 @@ class Later(Generic[T]):
         if terminate and child.is_alive():
             child.terminate()  # SIGTERM: a forked child removes no staging folder (see study.pipeline)
         child.join()
+        _beside()
 
 
 def cancel(sections: Iterable[tuple[Any, ...]]) -> None:
@@ -186,41 +188,79 @@ def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict, early: 
         send.close()
 
 
-#: The functions setting OpenBLAS's threads, by build: OpenBLAS's own, NumPy's and SciPy's bundled copies
-#: (``scipy_openblas``, with 64-bit integers: ``64_``).
+#: The functions setting and getting OpenBLAS's threads, by build: OpenBLAS's own, NumPy's and SciPy's bundled
+#: copies (``scipy_openblas``, with 64-bit integers: ``64_``).
 _BLAS_THREADS = tuple(f"{p}_set_num_threads{s}" for p in ("scipy_openblas", "openblas") for s in ("64_", ""))
+_BLAS_GET = tuple(name.replace("_set_", "_get_") for name in _BLAS_THREADS)
 
 
-def blas_threads(threads: int) -> list[str]:
-    """Set every OpenBLAS loaded in this process to ``threads`` threads, and those it loads later; the libraries set
-    (none where it cannot tell).
+def blas_threads(threads: int | dict[str, int]) -> dict[str, int]:
+    """Set every OpenBLAS loaded in this process to ``threads`` threads (or each library to its own number, as this
+    function returned them); the libraries set and their threads before (none where it cannot tell).
 
-    A forked child of :func:`later` works beside its parent, which keeps the other cores busy: it takes half of
-    them. OpenBLAS's threads wait for work by spinning, and a matrix product split over more threads than the
+    A forked child of :func:`later` works beside its parent: each takes half the cores for its matrix products
+    while both run. OpenBLAS's threads wait for work by spinning, and a product split over more threads than the
     cores left waits for the one that is not running: on 2 cores the demo's analysis stage (on a child) took
     1.4 CPU s on an idle machine and 3 to 7 s on a busy one, nearly all of it in OpenBLAS, and 0.4 s on one
     thread. The products are the same bytes (OpenBLAS splits a product by blocks of its result, each computed
-    whole by one thread): the demo's files do not change.
+    whole by one thread): the demo's files do not change. A copy loaded later reads ``OPENBLAS_NUM_THREADS``,
+    set here to ``threads`` (a number).
     """
     import ctypes
 
-    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # a copy loaded later reads it, and this process's children
+    if isinstance(threads, int):
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     try:
         with open("/proc/self/maps") as f:  # the libraries loaded (Linux; elsewhere nothing is set)
             paths = {line.split()[-1] for line in f if "openblas" in line.rpartition("/")[2].lower()}
     except OSError:
-        return []
-    done = []
+        return {}
+    before = {}
     for path in sorted(paths):
         try:
             lib = ctypes.CDLL(path)  # already loaded: the same library, not a second copy
         except OSError:
             continue
-        name = next((n for n in _BLAS_THREADS if hasattr(lib, n)), None)
-        if name is not None:
-            getattr(lib, name)(int(threads))
-            done.append(path)
-    return done
+        get = next((getattr(lib, n) for n in _BLAS_GET if hasattr(lib, n)), None)
+        set_ = next((getattr(lib, n) for n in _BLAS_THREADS if hasattr(lib, n)), None)
+        if get is None or set_ is None:
+            continue
+        n = threads if isinstance(threads, int) else threads.get(path)
+        if n is not None:
+            before[path] = int(get())
+            set_(int(n))
+    return before
+
+
+#: By process: its children of :func:`later` that may run, its BLAS threads and ``OPENBLAS_NUM_THREADS`` before the
+#: first (a forked process does not count its parent's).
+_BESIDE: dict[int, tuple[list[Any], dict[str, int], str | None]] = {}
+
+
+def _beside(child: Any = None) -> None:
+    """A ``child`` started beside this process, or (none) one joined: this process's matrix products on half the
+    cores while a child runs (:func:`blas_threads`), on its threads before once none does. A child received in
+    another process (the administrative phase, by a stage's process) is not joined here: it counts until it is
+    seen ended at the next start or join."""
+    pid = os.getpid()
+    if pid not in _BESIDE and child is None:
+        return
+    children, before, env = _BESIDE.get(pid, ([], {}, None))
+    children = [c for c in children if c.is_alive()]
+    if child is not None:
+        if not children and pid not in _BESIDE:
+            env = os.environ.get("OPENBLAS_NUM_THREADS")
+            before = blas_threads(max(1, _cores() // 2))
+        children.append(child)
+    if children:
+        _BESIDE[pid] = (children, before, env)
+        return
+    del _BESIDE[pid]
+    blas_threads(before)
+    if env is None:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    else:
+        os.environ["OPENBLAS_NUM_THREADS"] = env
 
 
 #: Buffers smaller than this go inside the pickle (a write and a read each would cost more than their copy).

@@ -199,9 +199,23 @@ def _blas_threads() -> list[int]:
 def test_a_forked_child_runs_blas_on_half_the_cores():
     """The child works beside its parent: OpenBLAS's threads would spin waiting for a core (this process keeps its
     own)."""
+    _background._beside()  # (the children of the tests before, ended: this process's threads back)
     here = _blas_threads()
     if not here:
         pytest.skip("NumPy is not built on OpenBLAS")
     half = max(1, _background._cores() // 2)
     assert _background.later(_blas_threads, fork=True)() == [half] * len(here)
     assert _blas_threads() == here
+
+
+@forks
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="the libraries are found in /proc/self/maps")
+def test_this_process_runs_blas_on_half_the_cores_while_a_child_runs():
+    _background._beside()
+    here = _blas_threads()
+    if not here:
+        pytest.skip("NumPy is not built on OpenBLAS")
+    later = _background.later(_sleeps, 0.5, fork=True)
+    assert _blas_threads() == [max(1, _background._cores() // 2)] * len(here)
+    assert later() == "late"
+    assert _blas_threads() == here and os.getpid() not in _background._BESIDE  # its threads back

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 
 import pytest
@@ -141,3 +142,80 @@ def test_a_process_forked_later_receives_the_childs_result():
     stage.join()
     assert kind == "ok" and value[1] == "ghgh"
     assert value[0] not in (os.getpid(), stage.pid)  # computed by the phase's process, not again by the stage
+
+
+def test_a_message_crosses_the_pipe_with_its_arrays_out_of_band():
+    """:func:`_background._put` and :func:`_background._get`: the values :meth:`Connection.send` gave (a frame with
+    Arrow text, writable and read-only arrays, a non-contiguous one: every array writable, as that pickle made them),
+    the large arrays' bytes written outside the pickle."""
+    import threading
+    from multiprocessing.reduction import ForkingPickler
+
+    import numpy as np
+    import pandas as pd
+
+    big = np.arange(300_000, dtype=np.float64)
+    frozen = np.arange(100_000, dtype=np.int64)
+    frozen.flags.writeable = False
+    frame = pd.DataFrame({"id": pd.array([f"r{i}" for i in range(50_000)], dtype="str"), "x": np.arange(50_000.0)})
+    message = (True, {"big": big, "frozen": frozen, "strided": big[::3], "frame": frame, "small": np.ones(3)})
+    receive, send = multiprocessing.get_context().Pipe(duplex=False)
+    _background._widen(send)
+    sent: list[bytes] = []
+    send_bytes = send.send_bytes
+    send.send_bytes = lambda b: sent.append(bytes(b)) or send_bytes(b)  # the pickle itself
+    writer = threading.Thread(target=_background._put, args=(send, message))  # (larger than the pipe holds)
+    writer.start()
+    ok, got = _background._get(receive)
+    writer.join()
+    # the large contiguous arrays' bytes went beside the pickle (the strided one, copied by NumPy, inside)
+    assert len(sent[0]) < message[1]["strided"].nbytes + 100_000
+    assert ok is True and set(got) == set(message[1])
+    for key in ("big", "frozen", "strided", "small"):
+        np.testing.assert_array_equal(got[key], message[1][key])
+        assert got[key].dtype == message[1][key].dtype
+    pd.testing.assert_frame_equal(got["frame"], frame)
+    before = pickle.loads(ForkingPickler.dumps(message))[1]  # what Connection.send and recv gave
+    assert all(got[k].flags.writeable and before[k].flags.writeable for k in ("big", "frozen", "strided", "small"))
+    assert got["frame"]._mgr.blocks[-1].values.flags.writeable == before["frame"]._mgr.blocks[-1].values.flags.writeable
+    receive.close()
+    send.close()
+
+
+def _blas_threads() -> list[int]:
+    import ctypes
+
+    import numpy as np  # noqa: F401 - its OpenBLAS loaded
+
+    with open("/proc/self/maps") as f:
+        paths = sorted({line.split()[-1] for line in f if "openblas" in line.rpartition("/")[2].lower()})
+    names = [n.replace("set_", "get_") for n in _background._BLAS_THREADS]
+    libs = [ctypes.CDLL(p) for p in paths]
+    return [getattr(lib, next(n for n in names if hasattr(lib, n)))() for lib in libs]
+
+
+@forks
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="the libraries are found in /proc/self/maps")
+def test_a_forked_child_runs_blas_on_half_the_cores():
+    """The child works beside its parent: OpenBLAS's threads would spin waiting for a core (this process keeps its
+    own)."""
+    _background._beside()  # (the children of the tests before, ended: this process's threads back)
+    here = _blas_threads()
+    if not here:
+        pytest.skip("NumPy is not built on OpenBLAS")
+    half = max(1, _background._cores() // 2)
+    assert _background.later(_blas_threads, fork=True)() == [half] * len(here)
+    assert _blas_threads() == here
+
+
+@forks
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="the libraries are found in /proc/self/maps")
+def test_this_process_runs_blas_on_half_the_cores_while_a_child_runs():
+    _background._beside()
+    here = _blas_threads()
+    if not here:
+        pytest.skip("NumPy is not built on OpenBLAS")
+    later = _background.later(_sleeps, 0.5, fork=True)
+    assert _blas_threads() == [max(1, _background._cores() // 2)] * len(here)
+    assert later() == "late"
+    assert _blas_threads() == here and os.getpid() not in _background._BESIDE  # its threads back

@@ -7,6 +7,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -158,3 +159,90 @@ def test_demo_forked_or_not_writes_the_same_files(tmp_path):
     assert {k: v for k, v in m1.items() if k != "timings_seconds"} == {
         k: v for k, v in m2.items() if k != "timings_seconds"
     }
+
+
+def _spy_maps(monkeypatch, log: Path) -> None:  # noqa: ANN001
+    """Write to ``log``, from whichever process does it, the maps drawn while the stages ran and those the
+    territories section takes."""
+    from nonrecours.report import section_territories
+    from nonrecours.study import pipeline
+
+    draw_early, render = pipeline._draw_early, section_territories.render
+
+    def early(tables, cfg, lang):  # noqa: ANN001, ANN202
+        out = draw_early(tables, cfg, lang)
+        with log.open("a") as f:
+            f.write(f"early {os.getpid()} {len(out)}\n")
+        return out
+
+    def section(tables, lang="fr", *, drawn=(), **kwargs):  # noqa: ANN001, ANN202
+        drawn = list(drawn)
+        with log.open("a") as f:
+            f.write(f"section {os.getpid()} {len(drawn)}\n")
+        return render(tables, lang, drawn=drawn, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_draw_early", early)
+    monkeypatch.setattr(section_territories, "render", section)
+
+
+def _demo(out: Path, fork: bool, log: Path) -> tuple[dict[str, bytes], list[tuple[str, int, int]]]:
+    from nonrecours.study.demo import run_demo
+
+    log.write_text("")
+    run_demo(out, territories=6, seed=3, admin=True, fork=fork, overwrite=True)
+    return _files(out), [(w, int(p), int(n)) for w, p, n in (line.split() for line in log.read_text().splitlines())]
+
+
+def test_report_maps_drawn_while_the_stages_run(tmp_path, monkeypatch):
+    """The maps of the small areas (territorial stage) and of the administrative rates (admin stage) are drawn on
+    forked processes as soon as their stage has run; the report takes them all: the same files as when the report
+    draws them."""
+    log = tmp_path / "maps.txt"
+    _spy_maps(monkeypatch, log)
+    one, drawn_one = _demo(tmp_path / "demo", False, log)
+    two, drawn_two = _demo(tmp_path / "demo", True, log)
+    manifest = "results/publication/manifest.json"
+    assert one.keys() == two.keys() and [n for n in one if n != manifest and one[n] != two[n]] == []
+    report = one["results/publication/report.html"]
+    maps = re.findall(rb"<figcaption>[^<]* par (?:territoire|d\xc3\xa9partement)", report)  # the section's
+    assert drawn_one == [("section", os.getpid(), 0)]  # in one process: drawn by the section
+    early = [(p, n) for w, p, n in drawn_two if w == "early"]
+    assert len(early) == 2 and all(p != os.getpid() and n > 0 for p, n in early)  # small areas, admin rates
+    assert drawn_two[-1][0] == "section" and drawn_two[-1][2] == sum(n for _, n in early) == len(maps) > 0
+
+
+def test_report_maps_failing_early_raise_as_in_one_process(tmp_path, monkeypatch):
+    """A map that cannot be drawn: the same error as when the report draws it, and nothing written; an early
+    drawing that fails alone (not the report's) changes nothing."""
+    from nonrecours.errors import InputError
+    from nonrecours.report import maps, section_territories
+
+    log = tmp_path / "maps.txt"
+    _spy_maps(monkeypatch, log)
+    good, _ = _demo(tmp_path / "good", True, log)
+
+    def fails(**kwargs):  # noqa: ANN003, ANN202
+        raise InputError("this map cannot be drawn")
+
+    with monkeypatch.context() as m:
+        m.setattr(maps, "choropleth", fails)
+        for fork in (False, True):
+            with pytest.raises(InputError, match="this map cannot be drawn"):
+                _demo(tmp_path / f"demo-{fork}", fork, log)
+            assert not (tmp_path / f"demo-{fork}").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "maps.txt"]  # no staging folder left
+    draw_maps = section_territories.draw_maps
+    calls = []
+
+    def early_fails(tables, lang, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        calls.append(os.getpid())
+        if os.getpid() != main:  # on the forked processes only
+            raise InputError("an early map cannot be drawn")
+        return draw_maps(tables, lang, **kwargs)
+
+    main = os.getpid()
+    monkeypatch.setattr(section_territories, "draw_maps", early_fails)
+    again, drawn = _demo(tmp_path / "good", True, log)
+    manifest = "results/publication/manifest.json"
+    assert [n for n in good if n != manifest and good[n] != again[n]] == []
+    assert [n for w, _, n in drawn if w == "early"] == [0, 0] and drawn[-1][2] == 0  # drawn by the section

@@ -27,7 +27,7 @@ import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -242,6 +242,7 @@ def _run_stages(
     timer: _Timer,
     notes: list[str],
     fork: bool | None,
+    ready: Callable[[str, Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run the stages in order; one that the next stage does not read (:data:`~nonrecours.study.stages.NEEDS`)
     runs on a forked process beside the next ones when ``fork`` (by default when a core is free), one at a time,
@@ -253,7 +254,9 @@ def _run_stages(
     the same order: the manifest and report list them so). A stage run beside others has its own time (wall
     seconds in its process), so the stages' times may add up to more than the run's. A stage that fails on the
     forked process runs again here and raises its error; when a later stage fails meanwhile, the earlier
-    stage's error is raised first, as one after the other.
+    stage's error is raised first, as one after the other. ``ready(name, updates)`` is called as soon as a stage's
+    updates are here (run here, or received), in the order they come: what waits only for them may start (the
+    report's maps, :class:`_EarlyMaps`).
     """
     initial = {key: (dict(v) if key in _MERGED else v) for key, v in state.items()}
     outcomes: list[_Outcome | None] = []  # None: on a forked process
@@ -272,9 +275,14 @@ def _run_stages(
                 warnings.warn_explicit(msg, category, filename, lineno)
             committed += 1
 
+    def told(where: int) -> None:  # a stage's updates are here
+        if ready is not None and (done := outcomes[where]) is not None:
+            ready(names[where], done[0])
+
     def receive(upto: int) -> None:  # the pending stages before position ``upto`` (waiting for them), in order
         for where in sorted(w for w in pending if w < upto):
             outcomes[where] = pending.pop(where)()
+            told(where)
 
     names = [name for name, _ in active]
     forked = False
@@ -284,6 +292,7 @@ def _run_stages(
             for where in sorted(w for w in pending if names[w] in reads):
                 got = outcomes[where] = pending.pop(where)()  # a stage this one reads: received, put in the state
                 _apply(state, got[0])
+                told(where)
             commit(len(outcomes))
             read_next = i + 1 < len(active) and name in stages.NEEDS.get(names[i + 1], names)
             if not read_next and i + 1 < len(active) and (background.core_free() if fork is None else fork):
@@ -299,6 +308,7 @@ def _run_stages(
                 raise
             outcomes.append(outcome)
             _apply(state, outcome[0])
+            told(i)
             commit(len(outcomes))
         receive(len(active))
     except BaseException:
@@ -580,16 +590,20 @@ def run_study(
         from .stages.admin import start_phase
 
         state["admin_phase"] = start_phase(cfg, fork)
+    early = _EarlyMaps(cfg, lang, fork)  # the report's maps, drawn as soon as their tables are
     try:
-        state = _run_stages(cfg, state, active, timer, notes, fork)
-    except BaseException:
-        if "admin_phase" in state:  # the phase run_study started
-            state["admin_phase"].cancel()
-        raise
+        try:
+            state = _run_stages(cfg, state, active, timer, notes, fork, early.ready)
+        except BaseException:
+            if "admin_phase" in state:  # the phase run_study started
+                state["admin_phase"].cancel()
+            raise
 
-    with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
-        files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork)
-        _move_into_place(staging, folder)
+        with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
+            files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork, early.drawn)
+            _move_into_place(staging, folder)
+    finally:
+        early.cancel()  # received by the report (joined here), or not needed (ended)
     files = {name: folder / name for name in files}
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
 
@@ -603,8 +617,10 @@ def _write(
     timer: _Timer,
     lang: str,
     fork: bool | None = None,
+    drawn: Sequence[background.Later[list]] = (),
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
-    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
+    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``); ``drawn``: the
+    maps drawn while the study ran (:class:`_EarlyMaps`)."""
     input_paths = list(inputs.values())
     with timer("writing"):
         files: dict[str, Path] = {}
@@ -645,7 +661,7 @@ def _write(
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
-        extra = _extra_sections(shown, lang, cfg, fork)  # the maps' section starts on a forked process (core free)
+        extra = _extra_sections(shown, lang, cfg, fork, drawn)  # the maps' section: on a forked process (core free)
         try:
             published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
             workbook = publication_workbook(published, provenance, lang=lang)  # meanwhile
@@ -685,15 +701,20 @@ def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
 
 
 def _extra_sections(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None, fork: bool | None = None
+    tables: Mapping[str, Any],
+    lang: str,
+    cfg: StudyConfig | None = None,
+    fork: bool | None = None,
+    drawn: Sequence[background.Later[list]] = (),
 ) -> list[tuple[str, str, str | Callable[[], str]]]:
     """The sections rendered by their own modules, for the stages that ran.
 
     The territories section (its maps are most of the report's drawing) is started first, on a forked process
     when a core is free (:func:`nonrecours._background.later`): its body is a function that gives the
-    HTML once :func:`~nonrecours.report.render_report` has rendered the rest.
+    HTML once :func:`~nonrecours.report.render_report` has rendered the rest. It takes the maps of ``drawn``
+    (drawn while the study ran, :class:`_EarlyMaps`) and draws the others.
     """
-    territories = _territories_section(tables, lang, cfg, fork)
+    territories = _territories_section(tables, lang, cfg, fork, drawn)
     try:
         sections = _module_sections(tables, lang, cfg)
     except BaseException:
@@ -736,32 +757,107 @@ def _module_sections(
 
 
 def _territories_section(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None, fork: bool | None = None
+    tables: Mapping[str, Any],
+    lang: str,
+    cfg: StudyConfig | None,
+    fork: bool | None = None,
+    drawn: Sequence[background.Later[list]] = (),
 ) -> tuple[str, str, Callable[[], str]] | None:
-    """The territories section (with its maps), started on a forked process when a core is free."""
+    """The territories section (with its maps, but those of ``drawn``), started on a forked process when a core is
+    free."""
     if cfg is None or not any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
         return None
     from ..report import section_territories
 
-    ter = cfg.territorial
-    # the territories file gives the département and type of every territory (and the maps their shapes)
-    aux = (
-        read_table(ter.covariates_file, option="territorial.covariates_file")
-        if ter.covariates_file is not None
-        else None
-    )
     body = background.later(
-        section_territories.render,
+        _render_territories,
         tables,
         lang,
+        drawn,
         rights=list(cfg.estimation.rights),
-        contours=ter.contours,
-        territories=aux,
+        contours=cfg.territorial.contours,
+        territories=_territories_file(cfg),
         max_cv=cfg.estimation.thresholds.max_cv,
         labels=_labels(cfg, lang),
         fork=fork,
     )
     return "explore", section_territories.TEXT[lang]["title"], body
+
+
+def _territories_file(cfg: StudyConfig) -> pd.DataFrame | None:
+    """The territories file: the département and type of every territory (and the maps their shapes)."""
+    ter = cfg.territorial
+    if ter.covariates_file is None:
+        return None
+    return read_table(ter.covariates_file, option="territorial.covariates_file")
+
+
+def _render_territories(
+    tables: Mapping[str, Any], lang: str, drawn: Sequence[background.Later[list]], **kwargs: Any
+) -> str:
+    """:func:`nonrecours.report.section_territories.render`, with the maps of ``drawn`` received here (waiting for
+    them: drawn since their tables were, they are mostly ready)."""
+    from ..report import section_territories
+
+    return section_territories.render(tables, lang, drawn=[m for later in drawn for m in later()], **kwargs)
+
+
+#: The tables the report's maps are drawn from (publishable ones): their maps are drawn as soon as the stage that
+#: writes them has run (:class:`_EarlyMaps`). ``estimates_territory`` is not: its maps are drawn only without
+#: ``sae``, which a later stage writes.
+_MAP_TABLES = ("sae", "admin_rates", "admin_departements", "follow_up_territories")
+
+
+class _EarlyMaps:
+    """The report's maps, drawn on forked processes while the study runs.
+
+    The territories section's maps are most of the report's work, and the tables they show are written by stages
+    that end before the last ones (``territorial``: ``sae``; ``admin``, run beside ``analysis`` and
+    ``territorial``: ``admin_rates``, ``admin_departements``), when this process mostly waits for the
+    administrative phase. As soon as a stage's updates hold such tables (:func:`_run_stages`' ``ready``), their
+    maps are drawn on a forked process (``fork``, or by default when a core is free): from the tables as the report
+    will read them (published, written as CSV and read back, in memory: :func:`nonrecours.io.as_read_back`).
+    The territories section takes a map drawn so only for the same key and values
+    (:func:`nonrecours.report.section_territories.render`'s ``drawn``), and draws the others: the report is the
+    same bytes (drawing is deterministic). Nothing is written; a drawing that fails gives no map, so that the
+    section draws it and raises its error, as without this.
+    """
+
+    def __init__(self, cfg: StudyConfig, lang: str, fork: bool | None) -> None:
+        self._cfg, self._lang, self._fork = cfg, lang, fork
+        self.drawn: list[background.Later[list]] = []  # the maps of each stage, in the order they came
+
+    def ready(self, name: str, updates: Mapping[str, Any]) -> None:
+        """A stage's updates are here: its tables' maps started on a forked process (when it may fork)."""
+        tables = {k: v for k, v in updates.get("tables", {}).items() if k in _MAP_TABLES}
+        if not tables or self._cfg.territorial.contours is None or self._fork is False:
+            return
+        if self._fork or background.core_free():
+            self.drawn.append(background.later(_draw_early, tables, self._cfg, self._lang, fork=True))
+
+    def cancel(self) -> None:
+        """End the drawings still running (the report failed), join the others."""
+        for later in self.drawn:
+            later.cancel()
+
+
+def _draw_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
+    """The maps of ``tables`` as the report will draw them (:class:`_EarlyMaps`); none if that fails."""
+    from ..io import as_read_back
+    from ..report import section_territories
+
+    try:
+        published = publish(tables, policy=disclosure_policy(cfg))  # (a table refused here is refused when written)
+        return section_territories.draw_maps(
+            {name: as_read_back(t) for name, t in published.items()},
+            lang,
+            rights=list(cfg.estimation.rights),
+            contours=cfg.territorial.contours,
+            territories=_territories_file(cfg),
+            max_cv=cfg.estimation.thresholds.max_cv,
+        )
+    except Exception:  # noqa: BLE001 - the section draws these maps itself and raises their error there
+        return []
 
 
 def _labels(cfg: StudyConfig | None, lang: str) -> Labels:

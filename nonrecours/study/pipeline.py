@@ -833,7 +833,10 @@ class _EarlyMaps:
         if not tables or self._cfg.territorial.contours is None or self._fork is False:
             return
         if self._fork or background.core_free():
-            self.drawn.append(background.later(_draw_early, tables, self._cfg, self._lang, fork=True))
+            try:
+                self.drawn.append(background.later(_draw_early, tables, self._cfg, self._lang, fork=True))
+            except OSError:  # no process to be had (fork's EAGAIN, ENOMEM): the section draws these maps
+                pass
 
     def cancel(self) -> None:
         """End the drawings still running (the report failed), join the others."""

@@ -162,12 +162,28 @@ def test_demo_forked_or_not_writes_the_same_files(tmp_path):
 
 
 def _spy_maps(monkeypatch, log: Path) -> None:  # noqa: ANN001
-    """Write to ``log``, from whichever process does it, the maps drawn while the stages ran and those the
-    territories section takes."""
+    """Write to ``log``, from whichever process does it, the maps and figures drawn while the stages ran, and those
+    the territories section and the report take."""
     from nonrecours.report import section_territories
     from nonrecours.study import pipeline
 
-    draw_early, render = pipeline._draw_early, section_territories.render
+    draw_early, plot_early, render, report = (
+        pipeline._draw_early,
+        pipeline._plot_early,
+        section_territories.render,
+        pipeline.render_report,
+    )
+
+    def plots(tables, cfg, lang):  # noqa: ANN001, ANN202
+        out = plot_early(tables, cfg, lang)
+        with log.open("a") as f:
+            f.write(f"plots {os.getpid()} {len(out)}\n")
+        return out
+
+    def render_report(tables, provenance, *, drawn=(), **kwargs):  # noqa: ANN001, ANN202
+        with log.open("a") as f:
+            f.write(f"report {os.getpid()} {len(drawn)}\n")
+        return report(tables, provenance, drawn=drawn, **kwargs)
 
     def early(tables, cfg, lang):  # noqa: ANN001, ANN202
         out = draw_early(tables, cfg, lang)
@@ -182,7 +198,9 @@ def _spy_maps(monkeypatch, log: Path) -> None:  # noqa: ANN001
         return render(tables, lang, drawn=drawn, **kwargs)
 
     monkeypatch.setattr(pipeline, "_draw_early", early)
+    monkeypatch.setattr(pipeline, "_plot_early", plots)
     monkeypatch.setattr(section_territories, "render", section)
+    monkeypatch.setattr(pipeline, "render_report", render_report)
 
 
 def _demo(out: Path, fork: bool, log: Path) -> tuple[dict[str, bytes], list[tuple[str, int, int]]]:
@@ -194,9 +212,9 @@ def _demo(out: Path, fork: bool, log: Path) -> tuple[dict[str, bytes], list[tupl
 
 
 def test_report_maps_drawn_while_the_stages_run(tmp_path, monkeypatch):
-    """The maps of the small areas (territorial stage) and of the administrative rates (admin stage) are drawn on
-    forked processes as soon as their stage has run; the report takes them all: the same files as when the report
-    draws them."""
+    """The maps of the small areas (territorial stage) and of the administrative rates (admin stage), and the
+    report's figures of the weights, estimates and small areas, are drawn on forked processes as soon as their
+    stage has run; the report takes them all: the same files as when the report draws them."""
     log = tmp_path / "maps.txt"
     _spy_maps(monkeypatch, log)
     one, drawn_one = _demo(tmp_path / "demo", False, log)
@@ -205,17 +223,21 @@ def test_report_maps_drawn_while_the_stages_run(tmp_path, monkeypatch):
     assert one.keys() == two.keys() and [n for n in one if n != manifest and one[n] != two[n]] == []
     report = one["results/publication/report.html"]
     maps = re.findall(rb"<figcaption>[^<]* par (?:territoire|d\xc3\xa9partement)", report)  # the section's
-    assert drawn_one == [("section", os.getpid(), 0)]  # in one process: drawn by the section
+    main = os.getpid()
+    assert sorted(drawn_one) == [("report", main, 0), ("section", main, 0)]  # in one process: drawn by the report
     early = [(p, n) for w, p, n in drawn_two if w == "early"]
-    assert len(early) == 2 and all(p != os.getpid() and n > 0 for p, n in early)  # small areas, admin rates
-    assert drawn_two[-1][0] == "section" and drawn_two[-1][2] == sum(n for _, n in early) == len(maps) > 0
+    assert len(early) == 2 and all(p != main and n > 0 for p, n in early)  # small areas, admin rates
+    assert [(w, p != main, n) for w, p, n in drawn_two if w == "plots"] == [("plots", True, 4)]
+    section = [n for w, _, n in drawn_two if w == "section"]
+    assert section == [sum(n for _, n in early)] == [len(maps)] and len(maps) > 0
+    assert [(p, n) for w, p, n in drawn_two if w == "report"] == [(main, 4)]  # weights, gap, caterpillar, shrinkage
 
 
 def test_report_maps_failing_early_raise_as_in_one_process(tmp_path, monkeypatch):
     """A map that cannot be drawn: the same error as when the report draws it, and nothing written; an early
     drawing that fails alone (not the report's) changes nothing."""
     from nonrecours.errors import InputError
-    from nonrecours.report import maps, section_territories
+    from nonrecours.report import html, maps, section_territories
 
     log = tmp_path / "maps.txt"
     _spy_maps(monkeypatch, log)
@@ -231,18 +253,13 @@ def test_report_maps_failing_early_raise_as_in_one_process(tmp_path, monkeypatch
                 _demo(tmp_path / f"demo-{fork}", fork, log)
             assert not (tmp_path / f"demo-{fork}").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "maps.txt"]  # no staging folder left
-    draw_maps = section_territories.draw_maps
-    calls = []
 
-    def early_fails(tables, lang, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        calls.append(os.getpid())
-        if os.getpid() != main:  # on the forked processes only
-            raise InputError("an early map cannot be drawn")
-        return draw_maps(tables, lang, **kwargs)
+    def early_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise InputError("an early figure cannot be drawn")  # (called only on the forked processes)
 
-    main = os.getpid()
     monkeypatch.setattr(section_territories, "draw_maps", early_fails)
+    monkeypatch.setattr(html, "draw_plots", early_fails)
     again, drawn = _demo(tmp_path / "good", True, log)
     manifest = "results/publication/manifest.json"
     assert [n for n in good if n != manifest and good[n] != again[n]] == []
-    assert [n for w, _, n in drawn if w == "early"] == [0, 0] and drawn[-1][2] == 0  # drawn by the section
+    assert sorted((w, n) for w, _, n in drawn) == [("early", 0)] * 2 + [("plots", 0), ("report", 0), ("section", 0)]

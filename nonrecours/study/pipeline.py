@@ -256,7 +256,7 @@ def _run_stages(
     forked process runs again here and raises its error; when a later stage fails meanwhile, the earlier
     stage's error is raised first, as one after the other. ``ready(name, updates)`` is called as soon as a stage's
     updates are here (run here, or received), in the order they come: what waits only for them may start (the
-    report's maps, :class:`_EarlyMaps`).
+    report's maps, :class:`_EarlyFigures`).
     """
     initial = {key: (dict(v) if key in _MERGED else v) for key, v in state.items()}
     outcomes: list[_Outcome | None] = []  # None: on a forked process
@@ -590,7 +590,7 @@ def run_study(
         from .stages.admin import start_phase
 
         state["admin_phase"] = start_phase(cfg, fork)
-    early = _EarlyMaps(cfg, lang, fork)  # the report's maps, drawn as soon as their tables are
+    early = _EarlyFigures(cfg, lang, fork)  # the report's figures, drawn as soon as their tables are
     try:
         try:
             state = _run_stages(cfg, state, active, timer, notes, fork, early.ready)
@@ -600,7 +600,7 @@ def run_study(
             raise
 
         with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
-            files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork, early.drawn)
+            files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork, early)
             _move_into_place(staging, folder)
     finally:
         early.cancel()  # received by the report (joined here), or not needed (ended)
@@ -617,10 +617,10 @@ def _write(
     timer: _Timer,
     lang: str,
     fork: bool | None = None,
-    drawn: Sequence[background.Later[list]] = (),
+    early: _EarlyFigures | None = None,
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
-    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``); ``drawn``: the
-    maps drawn while the study ran (:class:`_EarlyMaps`)."""
+    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``); ``early``: the
+    figures drawn while the study ran."""
     input_paths = list(inputs.values())
     with timer("writing"):
         files: dict[str, Path] = {}
@@ -661,11 +661,13 @@ def _write(
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
-        extra = _extra_sections(shown, lang, cfg, fork, drawn)  # the maps' section: on a forked process (core free)
+        maps = early.maps if early is not None else ()
+        extra = _extra_sections(shown, lang, cfg, fork, maps)  # the maps' section: on a forked process (core free)
         try:
             published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
             workbook = publication_workbook(published, provenance, lang=lang)  # meanwhile
-            report = render_report(shown, provenance, lang=lang, extra_sections=extra)
+            drawn = [plot for later in early.plots for plot in later()] if early is not None else []
+            report = render_report(shown, provenance, lang=lang, extra_sections=extra, drawn=drawn)
         finally:
             background.cancel(extra)  # a failure meanwhile: the child's result will not be asked for
         rel = f"{PUBLICATION}/report.html"
@@ -712,7 +714,7 @@ def _extra_sections(
     The territories section (its maps are most of the report's drawing) is started first, on a forked process
     when a core is free (:func:`nonrecours._background.later`): its body is a function that gives the
     HTML once :func:`~nonrecours.report.render_report` has rendered the rest. It takes the maps of ``drawn``
-    (drawn while the study ran, :class:`_EarlyMaps`) and draws the others.
+    (drawn while the study ran, :class:`_EarlyFigures`) and draws the others.
     """
     territories = _territories_section(tables, lang, cfg, fork, drawn)
     try:
@@ -803,56 +805,74 @@ def _render_territories(
 
 
 #: The tables the report's maps are drawn from (publishable ones): their maps are drawn as soon as the stage that
-#: writes them has run (:class:`_EarlyMaps`). ``estimates_territory`` is not: its maps are drawn only without
+#: writes them has run (:class:`_EarlyFigures`). ``estimates_territory`` is not: its maps are drawn only without
 #: ``sae``, which a later stage writes.
 _MAP_TABLES = ("sae", "admin_rates", "admin_departements", "follow_up_territories")
+#: The report's own sections whose figures are drawn once the territorial stage has run (``sae`` given): the
+#: tables they show (``weights``, ``estimates_national``, ``estimates_qpv``, ``sae``, ``estimates_territory``) are
+#: all written by then.
+_PLOT_SECTIONS = ("weighting", "headline", "territories", "shrinkage")
 
 
-class _EarlyMaps:
-    """The report's maps, drawn on forked processes while the study runs.
+class _EarlyFigures:
+    """The report's figures, drawn on forked processes while the study runs.
 
-    The territories section's maps are most of the report's work, and the tables they show are written by stages
-    that end before the last ones (``territorial``: ``sae``; ``admin``, run beside ``analysis`` and
-    ``territorial``: ``admin_rates``, ``admin_departements``), when this process mostly waits for the
-    administrative phase. As soon as a stage's updates hold such tables (:func:`_run_stages`' ``ready``), their
-    maps are drawn on a forked process (``fork``, or by default when a core is free): from the tables as the report
-    will read them (published, written as CSV and read back, in memory: :func:`nonrecours.io.as_read_back`).
-    The territories section takes a map drawn so only for the same key and values
-    (:func:`nonrecours.report.section_territories.render`'s ``drawn``), and draws the others: the report is the
-    same bytes (drawing is deterministic). Nothing is written; a drawing that fails gives no map, so that the
-    section draws it and raises its error, as without this.
+    The territories section's maps and the report's figures are most of the report's work, and the tables they
+    show are written by stages that end before the last ones (``territorial``: ``sae``; ``admin``, run beside
+    ``analysis`` and ``territorial``: ``admin_rates``, ``admin_departements``), when this process mostly waits
+    for the administrative phase. As soon as a stage's updates hold such tables (:func:`_run_stages`' ``ready``),
+    their maps, and with ``sae`` the figures of :data:`_PLOT_SECTIONS`, are drawn on forked processes (``fork``,
+    or by default when a core is free): from the tables as the report will read them (published, written as CSV
+    and read back, in memory: :func:`nonrecours.io.as_read_back`). The territories section and the report take a
+    figure drawn so only for the same key and values (``drawn`` of
+    :func:`nonrecours.report.section_territories.render` and :func:`nonrecours.report.render_report`), and draw
+    the others: the report is the same bytes (drawing is deterministic). Nothing is written; a drawing that
+    fails gives no figure, so that the report draws it and raises its error, as without this.
     """
 
     def __init__(self, cfg: StudyConfig, lang: str, fork: bool | None) -> None:
         self._cfg, self._lang, self._fork = cfg, lang, fork
-        self.drawn: list[background.Later[list]] = []  # the maps of each stage, in the order they came
+        self._tables: dict[str, pd.DataFrame] = {}  # every table of the stages so far
+        self.maps: list[background.Later[list]] = []  # the maps of each stage, in the order they came
+        self.plots: list[background.Later[list]] = []  # the figures of _PLOT_SECTIONS
 
     def ready(self, name: str, updates: Mapping[str, Any]) -> None:
-        """A stage's updates are here: its tables' maps started on a forked process (when it may fork)."""
-        tables = {k: v for k, v in updates.get("tables", {}).items() if k in _MAP_TABLES}
-        if not tables or self._cfg.territorial.contours is None or self._fork is False:
+        """A stage's updates are here: its tables' figures started on forked processes (when it may fork)."""
+        tables = dict(updates.get("tables", {}))
+        self._tables.update(tables)
+        maps = {k: v for k, v in tables.items() if k in _MAP_TABLES and self._cfg.territorial.contours is not None}
+        if not (maps or "sae" in tables) or self._fork is False or not (self._fork or background.core_free()):
             return
-        if self._fork or background.core_free():
-            try:
-                self.drawn.append(background.later(_draw_early, tables, self._cfg, self._lang, fork=True))
-            except OSError:  # no process to be had (fork's EAGAIN, ENOMEM): the section draws these maps
-                pass
+        try:
+            if maps:
+                self.maps.append(background.later(_draw_early, maps, self._cfg, self._lang, fork=True))
+            if "sae" in tables:  # (the report shows the weights' distribution: the one confidential table it reads)
+                shown = {k: v for k, v in self._tables.items() if k not in MICRODATA_TABLES or k == "weights"}
+                self.plots.append(background.later(_plot_early, shown, self._cfg, self._lang, fork=True))
+        except OSError:  # no process to be had (fork's EAGAIN, ENOMEM): the report draws these figures
+            pass
 
     def cancel(self) -> None:
         """End the drawings still running (the report failed), join the others."""
-        for later in self.drawn:
+        for later in self.maps + self.plots:
             later.cancel()
 
 
-def _draw_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
-    """The maps of ``tables`` as the report will draw them (:class:`_EarlyMaps`); none if that fails."""
+def _as_written(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig) -> dict[str, pd.DataFrame]:
+    """``tables`` as the report reads them back: published (those of ``publication/``), written as CSV, read."""
     from ..io import as_read_back
+
+    public = publish({k: v for k, v in tables.items() if k not in MICRODATA_TABLES}, policy=disclosure_policy(cfg))
+    return {name: as_read_back(public.get(name, t)) for name, t in tables.items()}
+
+
+def _draw_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
+    """The maps of ``tables`` as the report will draw them (:class:`_EarlyFigures`); none if that fails."""
     from ..report import section_territories
 
     try:
-        published = publish(tables, policy=disclosure_policy(cfg))  # (a table refused here is refused when written)
         return section_territories.draw_maps(
-            {name: as_read_back(t) for name, t in published.items()},
+            _as_written(tables, cfg),  # (a table refused by the publication is refused when written)
             lang,
             rights=list(cfg.estimation.rights),
             contours=cfg.territorial.contours,
@@ -860,6 +880,19 @@ def _draw_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str)
             max_cv=cfg.estimation.thresholds.max_cv,
         )
     except Exception:  # noqa: BLE001 - the section draws these maps itself and raises their error there
+        return []
+
+
+def _plot_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
+    """The figures of :data:`_PLOT_SECTIONS` as the report will draw them from ``tables`` (:class:`_EarlyFigures`:
+    the provenance's settings and labels, which they read, as the run's); none if that fails."""
+    from ..report.html import draw_plots
+
+    try:
+        labels = _study_labels(cfg)
+        provenance = {"settings": _settings(cfg), **({"labels": labels} if labels else {})}
+        return draw_plots(_as_written(tables, cfg), provenance, lang, _PLOT_SECTIONS)
+    except Exception:  # noqa: BLE001 - the report draws these figures itself and raises their error there
         return []
 
 
@@ -883,7 +916,6 @@ def _provenance(
     study = {"path": cfg.source.name if cfg.source is not None else "", "text": cfg.text}
     if cfg.source is not None:
         study["sha256"] = file_record(cfg.source)["sha256"]
-    est = cfg.estimation
     out: dict[str, Any] = {}
     if _study_labels(cfg):  # recorded only when the study gives labels: earlier manifests stay the same
         out["labels"] = _study_labels(cfg)
@@ -907,17 +939,23 @@ def _provenance(
         "versions": package_versions(),
         "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
         "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
-        "settings": {
-            "rights": list(est.rights),
-            "domains": asdict(est.domains),
-            "level": est.level,
-            "thresholds": asdict(est.thresholds),
-            "disclosure": disclosure_policy(cfg).to_dict(),
-        },
+        "settings": _settings(cfg),
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),
         "config": config_record(cfg),
+    }
+
+
+def _settings(cfg: StudyConfig) -> dict[str, Any]:
+    """The provenance's settings: rights, domains, level, thresholds and disclosure policy."""
+    est = cfg.estimation
+    return {
+        "rights": list(est.rights),
+        "domains": asdict(est.domains),
+        "level": est.level,
+        "thresholds": asdict(est.thresholds),
+        "disclosure": disclosure_policy(cfg).to_dict(),
     }
 
 

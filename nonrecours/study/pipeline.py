@@ -530,10 +530,12 @@ def run_study(
     fork : bool, optional
         Run the work that the next steps do not wait for on forked processes, beside the rest: a stage that the
         next stage does not read (:data:`nonrecours.study.stages.NEEDS`: ``admin`` beside ``analysis`` and
-        ``territorial``, ``analysis`` beside ``territorial``), the report's territories section, and the
+        ``territorial``, ``analysis`` beside ``territorial``), the report's figures as soon as their tables are
+        (:class:`_EarlyFigures`: the small areas' maps and figures once the territorial stage has run, the
+        administrative rates' maps once the admin stage has), the report's territories section, and the
         administrative phase (started with the study: it reads only its sources; the weighting waits for its
         links only). ``True`` forks, ``False`` runs everything in this process; by default the stages and the
-        report's section fork when a core is free (:func:`nonrecours._background.core_free`), the
+        report's figures and section fork when a core is free (:func:`nonrecours._background.core_free`), the
         administrative phase whenever the platform forks (this process waits for its links anyway), never beside
         a Spark engine. The outputs are the same bytes either way.
 

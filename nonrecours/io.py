@@ -53,6 +53,7 @@ __all__ = [
     "write_json",
     "write_text",
     "write_bytes",
+    "as_read_back",
     "ReadOptions",
     "WriteOptions",
     "check_output",
@@ -506,9 +507,15 @@ def _integral_floats(df: pd.DataFrame) -> pd.DataFrame:
 def _read_csv(
     p: Path, opts: ReadOptions, where: str, text: tuple[str, ...], columns: Iterable[str] | None = None
 ) -> pd.DataFrame:
+    return _parse_csv(p.read_bytes(), opts, where, text, columns)
+
+
+def _parse_csv(
+    raw: bytes, opts: ReadOptions, where: str, text: tuple[str, ...], columns: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """:func:`_read_csv` on the file's bytes (:func:`as_read_back` reads a table written in memory)."""
     import pandas as pd
 
-    raw = p.read_bytes()
     encoding = opts.encoding or detect_encoding(raw)
     if encoding.replace("-", "").replace("_", "").lower() in ("utf8",) and raw.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
@@ -993,18 +1000,7 @@ def write_table(
             ) from None
         _atomic(p, lambda t: df.to_parquet(t, index=False))
     elif suffix == ".csv":
-        style = csv_style or WriteOptions()
-        try:
-            text = df.to_csv(index=False, lineterminator="\n", sep=style.sep, decimal=style.decimal)
-            data = text.encode(style.encoding)
-        except UnicodeEncodeError:
-            raise OptionError(
-                message(
-                    "the table has characters the output encoding cannot hold",
-                    where=f"parameter encoding {style.encoding!r}",
-                    hint="use the encoding utf-8 or utf-8-sig",
-                )
-            ) from None
+        data = _csv_bytes(df, csv_style or WriteOptions())
         _atomic(p, lambda t: Path(t).write_bytes(data))
     elif suffix == ".xlsx":
         data = excel_bytes({p.stem: df}, option=f"{option} {str(p)!r}")
@@ -1012,6 +1008,36 @@ def write_table(
     else:
         _atomic(p, lambda t: df.to_json(t, orient="records", indent=1, double_precision=15))
     return p
+
+
+def _csv_bytes(df: pd.DataFrame, style: WriteOptions) -> bytes:
+    """The bytes :func:`write_table` writes for ``df`` as CSV."""
+    try:
+        text = df.to_csv(index=False, lineterminator="\n", sep=style.sep, decimal=style.decimal)
+        return text.encode(style.encoding)
+    except UnicodeEncodeError:
+        raise OptionError(
+            message(
+                "the table has characters the output encoding cannot hold",
+                where=f"parameter encoding {style.encoding!r}",
+                hint="use the encoding utf-8 or utf-8-sig",
+            )
+        ) from None
+
+
+def as_read_back(df: pd.DataFrame, *, option: str = "output") -> pd.DataFrame:
+    """``df`` as :func:`read_table` reads it back once :func:`write_table` has written it as CSV (default style),
+    without a file: the same values and dtypes (a run's report is rendered from its tables read back; what is
+    drawn from them before they are written must see the same values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> back = as_read_back(pd.DataFrame({"territory": [1, 2], "rate": [0.5, None]}))
+    >>> back["territory"].tolist(), back["rate"].isna().tolist()  # a code column is text, as read_table gives it
+    (['1', '2'], [False, True])
+    """
+    return _parse_csv(_csv_bytes(df, WriteOptions()), ReadOptions(), f"{option} (in memory)", STRING_COLUMNS)
 
 
 def write_text(

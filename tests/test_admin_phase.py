@@ -434,3 +434,20 @@ def test_identifier_error_rates_are_configurable(small):
     # the same seed gives the same files
     again = simulate_sources(pop, seed=11, params=params)
     pd.testing.assert_frame_equal(again.tables["caf"], src.tables["caf"])
+
+
+def test_a_linked_source_without_numbers_gives_its_ids_as_arrow_text(small):
+    """The links of a source without numbers (a supplier's list) come with their ids as Arrow text, as the phase's
+    links table holds them: as Python strings they were held through the next linkages (0.4 GiB for TPN's 2.6
+    million links at the national scale)."""
+    from nonrecours.admin import pipeline
+    from nonrecours.engines.duckdb import DuckDBEngine
+
+    _pop, src, left = small
+    tpn = src.tables["tpn"]
+    assert "nir_hash" not in tpn
+    with DuckDBEngine(memory_limit="500MB", threads=1) as eng:
+        res, row = pipeline._link_source(left, tpn, "tpn", eng, 0.9, 1, None, len(left))
+    assert len(res.links) > 0 and row["links_number"] == 0
+    for c in ("id_l", "id_r"):
+        assert isinstance(res.links[c].dtype, pd.StringDtype), c

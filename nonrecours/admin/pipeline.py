@@ -465,6 +465,10 @@ def _link_taken(
 
     with engine.single_thread() if one_thread else nullcontext():
         res = link_records(sides.pop(0), sides.pop(0), threshold=threshold, seed=seed, engine=engine)
+    # the ids as Arrow text at once (as the phase's links table holds them): a source without numbers gives its links'
+    # ids as Python strings (the empty links by number are the engine's object columns), held through the next
+    # linkages otherwise: at 5.18 million recipients 0.4 GiB for TPN's 2.6 million links
+    res = replace(res, links=res.links.astype({"id_l": "str", "id_r": "str"}))
     truth = None if truth_links is None else truth_links[truth_links["source"] == name]
     return res, link_quality(res, name, n_left, truth, engine=engine)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["isin_text", "index_text", "same_text", "text_of", "release_arrow"]
+__all__ = ["isin_text", "index_text", "same_text", "text_of", "factorize_both", "release_arrow"]
 
 
 def _arrow(values, others):  # noqa: ANN202
@@ -121,6 +121,39 @@ def same_text(a, b) -> bool:
     # a column of several Arrow chunks (a concatenation) gives a chunked array: compared by its values
     chunked = [x if isinstance(x, pa.ChunkedArray) else pa.chunked_array([x]) for x in arrow]
     return bool(chunked[0].equals(chunked[1]))
+
+
+def factorize_both(
+    ids: pd.Series,
+    others,  # noqa: ANN001
+    *,
+    missing_code: bool = False,
+) -> tuple[np.ndarray, np.ndarray, int, pd.Index, bool]:
+    """The codes of ``pd.factorize(pd.concat([ids, others as text]), use_na_sentinel=not missing_code)`` split in
+    two, their number, the labels of the codes up to the last of ``ids``, and whether ``ids`` were proved distinct.
+
+    Ids proved distinct (:func:`~nonrecours._unique.surely_unique`, no missing one: a linkage refuses repeated
+    ids) are coded by their positions and ``others`` looked up in Arrow's hash table of them
+    (:func:`index_text`), those of no id numbered after them in their order of appearance: the same codes, one
+    hash table of the ids instead of one of both columns (at 5.18 million recipients and 5.6 million links the
+    factorize of both held 0.9 GiB). Otherwise both are factorized together.
+    """
+    from ._unique import surely_unique
+
+    others = pd.Series(others, dtype="str")
+    n = len(ids)
+    if n and not ids.hasnans and surely_unique(ids.array):
+        at = index_text(others, ids)
+        absent = at < 0 if missing_code else (at < 0) & others.notna().to_numpy()
+        extra = 0
+        if absent.any():  # texts of no id: codes after the ids', in their order of appearance
+            more, kinds = pd.factorize(others[absent], use_na_sentinel=not missing_code)
+            at[absent] = n + more
+            extra = len(kinds)
+        return np.arange(n, dtype=np.int64), at, n + extra, pd.Index(ids.array), True
+    codes, labels = pd.factorize(pd.concat([ids, others], ignore_index=True), use_na_sentinel=not missing_code)
+    mine = codes[:n]
+    return mine, codes[n:], len(labels), labels[: int(mine.max(initial=-1)) + 1], False
 
 
 def text_of(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:  # noqa: ANN001

@@ -441,19 +441,3 @@ def test_labels_decode_codes_and_engine_dtypes():
     assert _as_engine_gives(pd.Series([1, 0], dtype="Int8")).dtype == np.int8
     assert _as_engine_gives(pd.Series([1, None], dtype="Int8")).dtype == "Int8"
     assert _as_engine_gives(pd.Series(["a"], dtype="str")).dtype == "str"
-
-
-@pytest.mark.parametrize("repeated", [False, True])
-def test_id_codes_are_one_factorize_of_both_columns(repeated):
-    """The recipients' codes and the links' (ids of no recipient repeated and out of order, missing ids) are those
-    of one factorize of both columns, whether the recipients' ids are proved distinct (looked up) or not (the
-    factorize itself)."""
-    from nonrecours.admin.rates import _id_codes
-
-    el = pd.Series(["r3", "r1", "r2", "r1" if repeated else "r0"], dtype="str")
-    id_l = pd.Series(["r2", "x9", None, "r3", "x1", "x9", "r0", "x1"], dtype="str")
-    ids, lk_ids, labels = _id_codes(el, id_l)
-    want, want_labels = pd.factorize(pd.concat([el, id_l], ignore_index=True))
-    np.testing.assert_array_equal(ids, want[: len(el)])
-    np.testing.assert_array_equal(lk_ids, want[len(el) :])
-    assert list(labels) == list(want_labels[: int(want[: len(el)].max()) + 1])

@@ -76,3 +76,22 @@ def test_same_text_of_chunked_columns():
     whole = pd.Series(["x", "y", "z", None], dtype="str")
     assert same_text(chunked, whole) and same_text(whole, chunked) and same_text(chunked, chunked)
     assert not same_text(chunked, whole.iloc[::-1]) and not same_text(chunked, whole.fillna("w"))
+
+
+@pytest.mark.parametrize("missing_code", [False, True])
+@pytest.mark.parametrize("repeated", [False, True])
+def test_factorize_both_is_one_factorize_of_both_columns(repeated, missing_code):
+    """The ids' codes and the others' (texts of no id repeated and out of order, missing texts) are those of one
+    factorize of both columns, whether the ids are proved distinct (looked up) or not (the factorize itself), with
+    missing texts coded or not; the labels are those of the ids' codes."""
+    from nonrecours._text import factorize_both
+
+    el = pd.Series(["r3", "r1", "r2", "r1" if repeated else "r0"], dtype="str")
+    id_l = pd.Series(["r2", "x9", None, "r3", "x1", "x9", "r0", None, "x1"], dtype="str")
+    ids, lk_ids, size, labels, distinct = factorize_both(el, id_l, missing_code=missing_code)
+    want, want_labels = pd.factorize(pd.concat([el, id_l], ignore_index=True), use_na_sentinel=not missing_code)
+    assert distinct is not repeated
+    np.testing.assert_array_equal(ids, want[: len(el)])
+    np.testing.assert_array_equal(lk_ids, want[len(el) :])
+    assert size == len(want_labels)
+    assert list(labels) == list(want_labels[: int(want[: len(el)].max()) + 1])

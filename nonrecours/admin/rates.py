@@ -235,24 +235,24 @@ def _keyed_query(
     :func:`_recipient_sql`, and :func:`_long_sql` over a table ``w`` holding its rows), its tables and the labels
     of their codes.
 
-    The recipients' ids (the eligibility table's and the links' ``id_l`` numbered in one factorize, the
-    recipients' looked up among them), the territories, départements and rights are integer codes: the engine
-    joins and groups on integers instead of text (issue 31: with the links joined once per recipient and the
-    counts in two passes, :func:`phase_rates` spends about 40 % fewer CPU seconds on the demo). A missing id or text is
-    a missing code (``NULL``: it matches nothing, as a missing text); an id of the recipients or of the links
-    absent from the eligibility table matches no recipient, as its text did; a right of ``source_rights`` that is
-    no right of :data:`RIGHTS` a code no right has. The records' ids of ``source_rights`` and the links' ``id_r``
-    stay text (one join in the engine, where coding them took as many Arrow hashes). Whether each recipient is
-    once in both tables comes with the codes (the engine counted it on the text before): no hash table of
-    its own.
+    The recipients' ids (the eligibility table's and the links' ``id_l`` numbered as one factorize of both,
+    :func:`~nonrecours._text.factorize_both`; the recipients' looked up among them), the territories, départements
+    and rights are integer codes: the engine joins and groups on integers instead of text (issue 31: with the links
+    joined once per recipient and the counts in two passes, :func:`phase_rates` spends about 40 % fewer CPU seconds
+    on the demo). A missing id or text is a missing code (``NULL``: it matches nothing, as a missing text); an id of
+    the recipients or of the links absent from the eligibility table matches no recipient, as its text did; a right
+    of ``source_rights`` that is no right of :data:`RIGHTS` a code no right has. The records' ids of
+    ``source_rights`` and the links' ``id_r`` stay text (one join in the engine, where coding them took as many
+    Arrow hashes). Whether each recipient is once in both tables comes with the codes (the engine counted it on the
+    text before): no hash table of its own.
     """
-    from .._text import index_text, same_text
+    from .._text import factorize_both, index_text, same_text
 
     _, tables = _taker_query(recipients, eligibility, links, near_misses, source_rights, q)
     el, rc, lk = tables["el"], tables["rc"], tables["links"]
-    # the eligibility's ids and the links' id_l numbered as one factorize of both would (the eligibility's first:
-    # its ids are the first labels, an id_l of no recipient has a code above theirs: it matches none)
-    ids, lk_ids, id_labels = _id_codes(el["rec_id"], lk["id_l"].astype("str"))
+    # the eligibility's ids and the links' id_l numbered as one factorize of both (the eligibility's first: its ids
+    # are the first labels, an id_l of no recipient has a code above theirs: it matches none)
+    ids, lk_ids, _, id_labels, _ = factorize_both(el["rec_id"], lk["id_l"])
     # each recipient once in both tables (missing ids equal among themselves, as pandas' is_unique)
     unique = len(id_labels) + int((ids < 0).any()) == len(ids)
     if same_text(el["rec_id"], rc["rec_id"]):  # the phase's recipient cells: the eligibility's, row for row
@@ -287,29 +287,6 @@ def _keyed_query(
     labels = _Labels(pd.Index(id_labels if not unique else []), pd.Index(terr_labels), pd.Index(dep_labels), unique)
     code = lambda r: str(RIGHTS.index(r))  # noqa: E731
     return (_recipient_sql(q, code, ruled, flags=True), _long_sql(q, code, ruled, flags=True)), tables, labels
-
-
-def _id_codes(el_ids: pd.Series, id_l: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """The codes of ``pd.factorize(pd.concat([el_ids, id_l]))`` split in two, and the labels of ``el_ids``' codes.
-
-    When the eligibility's ids are proved distinct (:func:`~nonrecours._unique.surely_unique`, no missing id) their
-    codes are their positions and the links' ids are looked up among them (one Arrow hash of the recipients' ids),
-    the ids of no recipient numbered after them in their order of appearance: the same codes. The factorize of
-    both columns at once held 0.9 GiB at 5.18 million recipients, the rates step's peak (benchmarks/RESULTS.md).
-    """
-    from .._text import index_text
-    from .._unique import surely_unique
-
-    if len(el_ids) and not el_ids.hasnans and surely_unique(el_ids.array):
-        n = len(el_ids)
-        lk_ids = index_text(id_l, el_ids)
-        other = (lk_ids < 0) & id_l.notna().to_numpy()
-        if other.any():  # ids of no recipient: codes after the recipients', in their order of appearance
-            lk_ids[other] = n + pd.factorize(id_l[other])[0]
-        return np.arange(n, dtype=np.int64), lk_ids, pd.Index(el_ids.array)
-    ids, id_labels = pd.factorize(pd.concat([el_ids, id_l], ignore_index=True))
-    ids, lk_ids = ids[: len(el_ids)], ids[len(el_ids) :]
-    return ids, lk_ids, id_labels[: int(ids.max(initial=-1)) + 1]
 
 
 @dataclass(frozen=True)

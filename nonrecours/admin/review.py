@@ -51,8 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_columns, check_random_state
-from .._text import index_text, isin_text, text_of
-from .._unique import surely_unique
+from .._text import factorize_both, index_text, isin_text, text_of
 from ..errors import InputError, message
 
 __all__ = [
@@ -547,19 +546,15 @@ def _id_codes(ids: pd.Series, others: pd.Series) -> tuple[np.ndarray, np.ndarray
     """Integer codes of the texts ``ids`` and ``others``, equal for equal texts (missing ones too), their number,
     and each id's first position among ``ids`` (``None`` when the ids are distinct: their own).
 
-    Ids proved distinct (:func:`~nonrecours._unique.surely_unique`; the linkage refuses repeated ones) are coded
-    by their positions, ``others`` looked up in Arrow's hash table of them (:func:`index_text`, ``len(ids)``
-    when absent): one hash table, of the recipients, where :func:`review_frame` builds two per source (of its
-    links' and near misses' ids) and looks every recipient up in each. Otherwise both are factorized together.
+    :func:`~nonrecours._text.factorize_both`'s codes: one hash table, of the recipients, where
+    :func:`review_frame` builds two per source (of its links' and near misses' ids) and looks every recipient up
+    in each. With distinct ids, every text of no recipient (or missing) shares the code ``len(ids)``.
     """
     n = len(ids)
-    if not ids.hasnans and surely_unique(ids.array):
-        at = index_text(others, ids)
-        return np.arange(n), np.where(at < 0, n, at), n + 1, None
-    both = pd.concat([ids, pd.Series(others, dtype="str")], ignore_index=True)
-    codes, uniques = pd.factorize(both, use_na_sentinel=False)
-    code = codes[:n]
-    return code, codes[n:], len(uniques), _first_rows(code, np.arange(n), len(uniques))[code]
+    code, other, size, _, distinct = factorize_both(ids, others, missing_code=True)
+    if distinct:
+        return code, np.minimum(other, n), n + 1, None
+    return code, other, size, _first_rows(code, np.arange(n), size)[code]
 
 
 def _first_rows(code: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:

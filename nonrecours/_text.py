@@ -116,11 +116,8 @@ def same_text(a, b) -> bool:
     left, right, arrow = _arrow(a, b)
     if arrow is None:  # pragma: no cover - pyarrow is optional
         return bool(left.reset_index(drop=True).equals(right.reset_index(drop=True)))
-    import pyarrow as pa
-
-    # a column of several Arrow chunks (a concatenation) gives a chunked array: compared by its values
-    chunked = [x if isinstance(x, pa.ChunkedArray) else pa.chunked_array([x]) for x in arrow]
-    return bool(chunked[0].equals(chunked[1]))
+    # (a column of several Arrow chunks, a concatenation, comes in one piece: _arrow)
+    return bool(arrow[0].equals(arrow[1]))
 
 
 def factorize_both(

@@ -594,9 +594,9 @@ def _run_phase(
         links.append(res.links.assign(source=name))
         near.append(res.near_misses.assign(source=name))
         quality.append(row)
-    # the ids as Arrow text, whatever each pass gave (the links by number came as Python strings): a copy that
-    # crosses to another process (links_ready) in a tenth of the time
-    links_df = pd.concat(links, ignore_index=True).astype({"id_l": "str", "id_r": "str"})
+    # (the ids as Arrow text, as _link_taken gives them: a copy that crosses to another process, links_ready, in a
+    # tenth of the time of Python strings)
+    links_df = pd.concat(links, ignore_index=True)
     near_df = pd.concat(near, ignore_index=True)
     del links, near, res  # the sources' tables, copied into those two
     if links_ready is not None:

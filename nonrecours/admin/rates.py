@@ -72,6 +72,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -211,7 +212,7 @@ def _taker_query(
     # the links and the near misses in one table (``near`` 0/1): the records of source_rights hashed once
     both = pd.concat([links[cols], near_misses[cols]], ignore_index=True)
     both["near"] = np.repeat(np.array([0, 1], dtype=np.int8), [len(links), len(near_misses)])
-    return _taker_sql(q, ruled, lambda r: f"'{r}'"), {
+    return _taker_sql(q, ruled, partial(_right, keyed=False)), {
         "links": both,
         "single": single,
         "multi": multi,
@@ -285,7 +286,7 @@ def _keyed_query(
     # the ids' texts decode the per-recipient counts, run only when a recipient is listed twice (not held else:
     # 5 million ids at the national scale)
     labels = _Labels(pd.Index(id_labels if not unique else []), pd.Index(terr_labels), pd.Index(dep_labels), unique)
-    code = lambda r: str(RIGHTS.index(r))  # noqa: E731
+    code = partial(_right, keyed=True)
     return (_recipient_sql(q, code, ruled, flags=True), _long_sql(q, code, ruled, flags=True)), tables, labels
 
 

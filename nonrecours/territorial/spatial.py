@@ -16,7 +16,6 @@ import numpy as np
 
 from ..errors import InputError, message
 from .borrow import (
-    STALL,
     BorrowFit,
     block_mse,
     check_area_inputs,
@@ -258,7 +257,6 @@ def fit_spatial_fh(
         method=method,
         observed=obs[None, :],
         tol=tol,
-        stall=STALL,
         where=where,
     )
     sigma2, rho = fit.theta
